@@ -1,0 +1,48 @@
+#!/usr/bin/env node
+// Builds the AssemblyScript example agents (agents/src/*.ts → agents/<name>.wasm) and, with --fixtures,
+// the AssemblyScript test fixtures (test/fixtures/as/*.ts → test/fixtures/build/<name>.wasm).
+// A module is rebuilt only when its source or the SDK is newer than the output.
+import { readdirSync, statSync, existsSync, mkdirSync } from "node:fs";
+import { join, dirname, basename } from "node:path";
+import { fileURLToPath } from "node:url";
+import asc from "assemblyscript/asc";
+
+const root = join(dirname(fileURLToPath(import.meta.url)), "..");
+const sdkDir = join(root, "agents", "sdk");
+
+// -O3 and the incremental runtime: deterministic GC, no host imports beyond env.abort (which igord
+// turns into an agent error carrying the message, file and line).
+export const ASC_FLAGS = ["-O3", "--noAssert", "--runtime", "incremental"];
+
+function newestMtime(paths) {
+  return Math.max(...paths.map((p) => statSync(p).mtimeMs));
+}
+
+export async function buildAgent(source, out, { force = false } = {}) {
+  const sdkFiles = readdirSync(sdkDir).map((f) => join(sdkDir, f));
+  if (!force && existsSync(out) && statSync(out).mtimeMs >= newestMtime([source, ...sdkFiles])) {
+    return false;
+  }
+  mkdirSync(dirname(out), { recursive: true });
+  const { error, stderr } = await asc.main([source, ...ASC_FLAGS, "-o", out], {});
+  if (error) {
+    throw new Error(`asc failed for ${source}:\n${stderr.toString()}`);
+  }
+  return true;
+}
+
+async function buildDir(srcDir, outDir) {
+  if (!existsSync(srcDir)) return;
+  for (const file of readdirSync(srcDir).filter((f) => f.endsWith(".ts")).sort()) {
+    const name = basename(file, ".ts");
+    const built = await buildAgent(join(srcDir, file), join(outDir, `${name}.wasm`));
+    console.log(`${built ? "built" : "up to date"}: ${join(outDir, name)}.wasm`);
+  }
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  await buildDir(join(root, "agents", "src"), join(root, "agents"));
+  if (process.argv.includes("--fixtures")) {
+    await buildDir(join(root, "test", "fixtures", "as"), join(root, "test", "fixtures", "build"));
+  }
+}

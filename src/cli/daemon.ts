@@ -1,0 +1,54 @@
+// The daemon and `igord run`: build a node, start it, stop it cleanly on SIGINT/SIGTERM (exit 0).
+import type { NodeConfig } from "../config/schema.js";
+import { formatUnits } from "../budget/money.js";
+import { createLogger } from "../log/logger.js";
+import { type AddAgentOptions, IgordNode } from "../node/node.js";
+
+function onSignals(stop: () => Promise<void>): void {
+  let stopping = false;
+  const handler = (sig: NodeJS.Signals): void => {
+    if (stopping) {
+      process.stderr.write(`igord: ${sig} again, exiting without waiting\n`);
+      process.exit(1);
+    }
+    stopping = true;
+    stop().then(
+      () => process.exit(0),
+      (e: unknown) => {
+        process.stderr.write(`igord: error while stopping: ${(e as Error).message}\n`);
+        process.exit(1);
+      },
+    );
+  };
+  process.on("SIGINT", handler);
+  process.on("SIGTERM", handler);
+}
+
+export async function runDaemon(config: NodeConfig): Promise<void> {
+  const logger = createLogger(config.logLevel);
+  const node = new IgordNode({ config, logger });
+  onSignals(() => node.stop());
+  await node.start();
+}
+
+export async function runAgentCommand(config: NodeConfig, agent: AddAgentOptions): Promise<void> {
+  const logger = createLogger(config.logLevel);
+  const node = new IgordNode({ config, logger, watchAgentsDir: false });
+  onSignals(() => node.stop());
+  await node.start();
+  let view: Awaited<ReturnType<IgordNode["addAgent"]>>;
+  try {
+    view = await node.addAgent(agent);
+  } catch (e) {
+    await node.stop();
+    throw e;
+  }
+  logger.info(
+    { event: "run_started", agent: view.id, budget: formatUnits(view.budget), tick: String(view.tick) },
+    `running agent ${view.id} with budget ${formatUnits(view.budget)}`,
+  );
+  node.scheduler.on("stopped", (v) => {
+    if (v.id !== view.id) return;
+    void node.stop().then(() => process.exit(v.status === "failed" ? 1 : 0));
+  });
+}

@@ -1,0 +1,29 @@
+// Declares the schema's fields as commander options (help shows each default) and reads back only
+// the values given on the command line, so env vars and the config file can fill in the rest.
+import { type Command, Option } from "commander";
+import { CONFIG_FLAG } from "../config/load.js";
+import { envName, FIELDS } from "../config/schema.js";
+
+export function addConfigOptions(cmd: Command, skip: readonly string[] = []): Command {
+  for (const f of FIELDS) {
+    if (skip.includes(f.flag)) continue;
+    cmd.addOption(new Option(`--${f.flag} <${f.valueName}>`, `${f.description} [env ${envName(f.flag)}]`).default(f.defaultText));
+  }
+  cmd.addOption(new Option(`--${CONFIG_FLAG} <file>`, `JSON config file (keys are flag names) [env ${envName(CONFIG_FLAG)}]`).default("none"));
+  return cmd;
+}
+
+function camel(flag: string): string {
+  return flag.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+}
+
+/** The flag values the user typed, keyed by flag name. */
+export function cliFlags(cmd: Command): Record<string, string> {
+  const out: Record<string, string> = {};
+  const opts = cmd.opts<Record<string, string>>();
+  for (const flag of [...FIELDS.map((f) => f.flag), CONFIG_FLAG]) {
+    const key = camel(flag);
+    if (cmd.getOptionValueSource(key) === "cli" && opts[key] !== undefined) out[flag] = opts[key];
+  }
+  return out;
+}

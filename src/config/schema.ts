@@ -1,0 +1,214 @@
+// The one configuration schema: every field's flag, env var, config-file key, default and validation.
+// Precedence: flags > IGORD_* env vars > --config <file> (JSON) > defaults.
+import { cpus } from "node:os";
+import { parseUnits } from "../budget/money.js";
+import { IMPLEMENTED_CAPABILITIES } from "../hostcalls/registry.js";
+import { type HostPort, parseDurationMs, parseHostPort } from "./units.js";
+
+export const LOG_LEVELS = ["trace", "debug", "info", "warn", "error", "fatal", "silent"] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+/** Upper bound for any per-tick deadline: a tick longer than this is a bug, not a workload. */
+export const MAX_TICK_TIMEOUT_MS = 10 * 60_000;
+export const MAX_WORKERS = 64;
+
+export interface NodeConfig {
+  agentsDir: string;
+  dataDir: string;
+  /** Node price in microcents per second. */
+  price: bigint;
+  /** Budget given to a new agent, in microcents. */
+  budget: bigint;
+  capabilities: readonly string[];
+  tickIntervalMs: number;
+  fastTickIntervalMs: number;
+  tickTimeoutMs: number;
+  control: HostPort | null;
+  logLevel: LogLevel;
+  workers: number;
+}
+
+/** A raw value as it arrives: a string from a flag or env var, any JSON value from the file. */
+export type RawValue = unknown;
+
+export interface FieldSpec<K extends keyof NodeConfig = keyof NodeConfig> {
+  key: K;
+  flag: string;
+  valueName: string;
+  description: string;
+  defaultValue: () => NodeConfig[K];
+  defaultText: string;
+  parse: (raw: RawValue) => NodeConfig[K];
+}
+
+function asString(raw: RawValue): string {
+  if (typeof raw === "string") return raw;
+  if (typeof raw === "number" || typeof raw === "boolean") return String(raw);
+  throw new Error(`expected a string, got ${JSON.stringify(raw)}`);
+}
+
+function money(positive: boolean) {
+  return (raw: RawValue): bigint => {
+    const v = parseUnits(asString(raw));
+    if (positive && v <= 0n) throw new Error("must be greater than 0");
+    return v;
+  };
+}
+
+function duration(min: number, max: number) {
+  return (raw: RawValue): number => {
+    const ms = typeof raw === "number" ? raw : parseDurationMs(asString(raw));
+    if (!Number.isInteger(ms) || ms < min) throw new Error(`must be at least ${min}ms`);
+    if (ms > max) throw new Error(`must be at most ${max}ms`);
+    return ms;
+  };
+}
+
+function capabilityList(raw: RawValue): readonly string[] {
+  const items = Array.isArray(raw)
+    ? raw.map(asString)
+    : asString(raw)
+        .split(",")
+        .map((s) => s.trim())
+        .filter((s) => s.length > 0);
+  const unknown = items.filter((c) => !(IMPLEMENTED_CAPABILITIES as readonly string[]).includes(c));
+  if (unknown.length > 0) {
+    throw new Error(
+      `unknown capability ${unknown.map((c) => `"${c}"`).join(", ")} (this node implements ${IMPLEMENTED_CAPABILITIES.join(", ")})`,
+    );
+  }
+  return [...new Set(items)].sort();
+}
+
+function field<K extends keyof NodeConfig>(spec: FieldSpec<K>): FieldSpec<K> {
+  return spec;
+}
+
+const defaultWorkers = (): number => Math.max(1, Math.min(cpus().length, 8));
+
+export const FIELDS = [
+  field({
+    key: "agentsDir",
+    flag: "agents-dir",
+    valueName: "dir",
+    description: "directory of agent .wasm files loaded at start and watched for new ones",
+    defaultValue: () => "./agents",
+    defaultText: "./agents",
+    parse: (raw) => {
+      const s = asString(raw);
+      if (s.length === 0) throw new Error("must not be empty");
+      return s;
+    },
+  }),
+  field({
+    key: "dataDir",
+    flag: "data-dir",
+    valueName: "dir",
+    description: "directory for the node's state (control token, database)",
+    defaultValue: () => "./data",
+    defaultText: "./data",
+    parse: (raw) => {
+      const s = asString(raw);
+      if (s.length === 0) throw new Error("must not be empty");
+      return s;
+    },
+  }),
+  field({
+    key: "price",
+    flag: "price",
+    valueName: "units",
+    description: "node price in units per second of agent execution",
+    defaultValue: () => 1000n,
+    defaultText: "0.001",
+    parse: money(true),
+  }),
+  field({
+    key: "budget",
+    flag: "budget",
+    valueName: "units",
+    description: "budget given to a new agent, in units",
+    defaultValue: () => 1_000_000n,
+    defaultText: "1.0",
+    parse: money(true),
+  }),
+  field({
+    key: "capabilities",
+    flag: "capabilities",
+    valueName: "list",
+    description: "capabilities this node offers to agents (comma-separated)",
+    defaultValue: () => [...IMPLEMENTED_CAPABILITIES],
+    defaultText: IMPLEMENTED_CAPABILITIES.join(","),
+    parse: capabilityList,
+  }),
+  field({
+    key: "tickIntervalMs",
+    flag: "tick-interval",
+    valueName: "duration",
+    description: "time between an agent's ticks",
+    defaultValue: () => 1000,
+    defaultText: "1s",
+    parse: duration(1, 24 * 3_600_000),
+  }),
+  field({
+    key: "fastTickIntervalMs",
+    flag: "fast-tick-interval",
+    valueName: "duration",
+    description: "time between ticks while an agent reports more work",
+    defaultValue: () => 10,
+    defaultText: "10ms",
+    parse: duration(0, 24 * 3_600_000),
+  }),
+  field({
+    key: "tickTimeoutMs",
+    flag: "tick-timeout",
+    valueName: "duration",
+    description: "a tick running longer is stopped and its agent reported",
+    defaultValue: () => 15_000,
+    defaultText: "15s",
+    parse: duration(10, MAX_TICK_TIMEOUT_MS),
+  }),
+  field({
+    key: "control",
+    flag: "control",
+    valueName: "host:port|off",
+    description: "address of the local control API (bearer token in <data-dir>/control.token)",
+    defaultValue: () => ({ host: "127.0.0.1", port: 7420 }),
+    defaultText: "127.0.0.1:7420",
+    parse: (raw) => {
+      const s = asString(raw);
+      return s === "off" ? null : parseHostPort(s);
+    },
+  }),
+  field({
+    key: "logLevel",
+    flag: "log-level",
+    valueName: "level",
+    description: `log level (${LOG_LEVELS.join("|")})`,
+    defaultValue: () => "info" as LogLevel,
+    defaultText: "info",
+    parse: (raw) => {
+      const s = asString(raw);
+      if (!(LOG_LEVELS as readonly string[]).includes(s)) throw new Error(`must be one of ${LOG_LEVELS.join(", ")}`);
+      return s as LogLevel;
+    },
+  }),
+  field({
+    key: "workers",
+    flag: "workers",
+    valueName: "n",
+    description: "worker threads that run agents (default: CPU cores, at most 8)",
+    defaultValue: defaultWorkers,
+    defaultText: "cores",
+    parse: (raw) => {
+      const s = asString(raw);
+      if (!/^\d+$/.test(s)) throw new Error("must be a whole number");
+      const n = Number(s);
+      if (n < 1 || n > MAX_WORKERS) throw new Error(`must be between 1 and ${MAX_WORKERS}`);
+      return n;
+    },
+  }),
+] as const satisfies readonly FieldSpec<keyof NodeConfig>[];
+
+export function envName(flag: string): string {
+  return `IGORD_${flag.toUpperCase().replaceAll("-", "_")}`;
+}

@@ -1,0 +1,29 @@
+// Client side of the control API, used by `igord status` and `igord agents`.
+import type { HostPort } from "../config/units.js";
+import { ErrorCode, IgordError } from "../errors.js";
+import { readControlToken } from "./token.js";
+
+export const CONTROL_CLIENT_TIMEOUT_MS = 5000;
+
+export async function controlGet(control: HostPort, dataDir: string, path: string): Promise<unknown> {
+  const token = readControlToken(dataDir);
+  const host = control.host.includes(":") ? `[${control.host}]` : control.host;
+  let res: Response;
+  try {
+    res = await fetch(`http://${host}:${control.port}${path}`, {
+      headers: { authorization: `Bearer ${token}` },
+      signal: AbortSignal.timeout(CONTROL_CLIENT_TIMEOUT_MS),
+    });
+  } catch (e) {
+    throw new IgordError(
+      ErrorCode.ControlUnavailable,
+      `cannot reach the daemon's control API at ${host}:${control.port}: ${(e as Error).cause ?? (e as Error).message}`,
+    );
+  }
+  const body = (await res.json()) as { error?: { code: string; message: string } };
+  if (!res.ok) {
+    const code = res.status === 401 ? ErrorCode.ControlUnauthorized : ErrorCode.ControlUnavailable;
+    throw new IgordError(code, `control API ${path}: ${body.error?.message ?? res.statusText}`);
+  }
+  return body;
+}

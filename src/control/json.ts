@@ -1,0 +1,28 @@
+// JSON shapes of the control API. bigints travel as decimal strings; money also as units.
+import { formatUnits } from "../budget/money.js";
+import type { AgentView } from "../scheduler/scheduler.js";
+
+const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
+
+export function agentJson(a: AgentView): Record<string, unknown> {
+  return {
+    id: a.id,
+    status: a.status,
+    reason: a.reason,
+    error: a.error,
+    tick: a.tick.toString(),
+    budget: formatUnits(a.budget),
+    budgetMicrocents: a.budget.toString(),
+    spentMicrocents: a.spent.toString(),
+    priceMicrocents: a.price.toString(),
+    wasmHash: a.wasmHash,
+    wasmPath: a.wasmPath,
+    capabilities: a.capabilities,
+    moreWork: a.more,
+    lastTickAt: iso(a.lastTickAt),
+    nextTickAt: iso(a.nextTickAt),
+    lastTickNs: a.lastTickNs.toString(),
+    ticksThisRun: a.ticksThisRun,
+    stateBytes: a.stateBytes,
+  };
+}

@@ -1,0 +1,63 @@
+// One error type for the whole daemon. Retry, rejection and reporting logic switch on `code`, never
+// on message text; messages name the thing that is wrong.
+
+export const ErrorCode = {
+  ConfigInvalid: "CONFIG_INVALID",
+  ManifestInvalid: "MANIFEST_INVALID",
+  ManifestNotFound: "MANIFEST_NOT_FOUND",
+  WasmNotFound: "WASM_NOT_FOUND",
+  WasmMalformed: "WASM_MALFORMED",
+  WasmMissingExport: "WASM_MISSING_EXPORT",
+  WasmBadExport: "WASM_BAD_EXPORT",
+  WasmMemoryLimit: "WASM_MEMORY_LIMIT",
+  WasmLink: "WASM_LINK",
+  ImportRefused: "IMPORT_REFUSED",
+  CapabilityNotGranted: "CAPABILITY_NOT_GRANTED",
+  CapabilityNotOffered: "CAPABILITY_NOT_OFFERED",
+  CapabilityUnknown: "CAPABILITY_UNKNOWN",
+  AgentIdInvalid: "AGENT_ID_INVALID",
+  AgentExists: "AGENT_EXISTS",
+  AgentNotFound: "AGENT_NOT_FOUND",
+  AgentTrap: "AGENT_TRAP",
+  AgentAbort: "AGENT_ABORT",
+  AgentBadState: "AGENT_BAD_STATE",
+  TickTimeout: "TICK_TIMEOUT",
+  WorkerCrashed: "WORKER_CRASHED",
+  BudgetExhausted: "BUDGET_EXHAUSTED",
+  ControlUnauthorized: "CONTROL_UNAUTHORIZED",
+  ControlUnavailable: "CONTROL_UNAVAILABLE",
+  NodeStopping: "NODE_STOPPING",
+} as const;
+
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+export class IgordError extends Error {
+  readonly code: ErrorCode;
+  readonly details: Readonly<Record<string, unknown>>;
+
+  constructor(code: ErrorCode, message: string, options: { cause?: unknown; details?: Record<string, unknown> } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = "IgordError";
+    this.code = code;
+    this.details = options.details ?? {};
+  }
+
+  /** Plain-data form that survives postMessage and JSON. */
+  toJSON(): SerializedError {
+    return { code: this.code, message: this.message, details: { ...this.details } };
+  }
+
+  static fromJSON(e: SerializedError): IgordError {
+    return new IgordError(e.code, e.message, { details: e.details });
+  }
+}
+
+export interface SerializedError {
+  code: ErrorCode;
+  message: string;
+  details: Record<string, unknown>;
+}
+
+export function isIgordError(e: unknown, code?: ErrorCode): e is IgordError {
+  return e instanceof IgordError && (code === undefined || e.code === code);
+}

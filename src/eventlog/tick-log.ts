@@ -1,0 +1,64 @@
+// The per-tick observation log. Every hostcall invocation — success, error or zero-length — appends
+// exactly one entry: its hostcall id, the result code it returned, and the observed payload.
+// Binary form (little-endian): [u64 tick][u32 count] then per entry [u16 id][i32 result][u32 len][payload].
+
+export interface LogEntry {
+  id: number;
+  result: number;
+  payload: Uint8Array;
+}
+
+export interface TickLog {
+  tick: bigint;
+  entries: LogEntry[];
+}
+
+/** Decoding refuses logs that claim more than this many entries or bytes. */
+export const MAX_TICK_LOG_ENTRIES = 1_000_000;
+export const MAX_TICK_LOG_BYTES = 256 * 1024 * 1024;
+
+export class TickLogFormatError extends Error {}
+
+export function encodedSize(log: TickLog): number {
+  let n = 12;
+  for (const e of log.entries) n += 10 + e.payload.byteLength;
+  return n;
+}
+
+export function encodeTickLog(log: TickLog): Uint8Array {
+  const out = new Uint8Array(encodedSize(log));
+  const dv = new DataView(out.buffer);
+  dv.setBigUint64(0, log.tick, true);
+  dv.setUint32(8, log.entries.length, true);
+  let off = 12;
+  for (const e of log.entries) {
+    dv.setUint16(off, e.id, true);
+    dv.setInt32(off + 2, e.result, true);
+    dv.setUint32(off + 6, e.payload.byteLength, true);
+    out.set(e.payload, off + 10);
+    off += 10 + e.payload.byteLength;
+  }
+  return out;
+}
+
+export function decodeTickLog(bytes: Uint8Array): TickLog {
+  if (bytes.byteLength > MAX_TICK_LOG_BYTES) throw new TickLogFormatError(`tick log of ${bytes.byteLength} bytes is too large`);
+  if (bytes.byteLength < 12) throw new TickLogFormatError(`tick log of ${bytes.byteLength} bytes is shorter than its 12-byte header`);
+  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const tick = dv.getBigUint64(0, true);
+  const count = dv.getUint32(8, true);
+  if (count > MAX_TICK_LOG_ENTRIES) throw new TickLogFormatError(`tick log claims ${count} entries`);
+  const entries: LogEntry[] = [];
+  let off = 12;
+  for (let i = 0; i < count; i++) {
+    if (off + 10 > bytes.byteLength) throw new TickLogFormatError(`tick log truncated in entry ${i} header`);
+    const id = dv.getUint16(off, true);
+    const result = dv.getInt32(off + 2, true);
+    const len = dv.getUint32(off + 6, true);
+    if (off + 10 + len > bytes.byteLength) throw new TickLogFormatError(`tick log truncated in entry ${i} payload`);
+    entries.push({ id, result, payload: bytes.slice(off + 10, off + 10 + len) });
+    off += 10 + len;
+  }
+  if (off !== bytes.byteLength) throw new TickLogFormatError(`tick log has ${bytes.byteLength - off} trailing bytes`);
+  return { tick, entries };
+}

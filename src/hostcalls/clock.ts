@@ -1,0 +1,17 @@
+// clock_now (capability "clock", event id 1): Unix nanoseconds as i64; payload = 8 bytes LE.
+// env."Date.now" from AssemblyScript is served through the same observation, in milliseconds.
+import { type HostContext, i64Payload, readI64Payload } from "./context.js";
+import { HostcallId } from "./registry.js";
+
+function observeNow(ctx: HostContext): bigint {
+  const o = ctx.source.observe(HostcallId.clock_now, () => ({ result: 0, payload: i64Payload(ctx.world.nowNs()) }));
+  return readI64Payload(o.payload);
+}
+
+export function clockNow(ctx: HostContext): () => bigint {
+  return () => observeNow(ctx);
+}
+
+export function dateNow(ctx: HostContext): () => number {
+  return () => Number(observeNow(ctx) / 1_000_000n);
+}

@@ -1,0 +1,44 @@
+// What a hostcall implementation may touch: the agent's memory (late-bound: an exported memory only
+// exists after instantiation), the observation source, and the tick's budget and price.
+import type { ObservationSource } from "../eventlog/recorder.js";
+
+export interface HostContext {
+  source: ObservationSource;
+  memory(): WebAssembly.Memory | null;
+  /** The agent's budget at the start of the current tick (microcents). */
+  budget(): bigint;
+  /** The price the agent is charged (microcents per second). */
+  price(): bigint;
+  /** Real-world inputs, injectable for tests. Only called from `live` observation producers. */
+  world: { nowNs(): bigint; randomFill(buf: Uint8Array): void };
+}
+
+export function i64Payload(v: bigint): Uint8Array {
+  const out = new Uint8Array(8);
+  new DataView(out.buffer).setBigInt64(0, v, true);
+  return out;
+}
+
+export function readI64Payload(p: Uint8Array): bigint {
+  return new DataView(p.buffer, p.byteOffset, p.byteLength).getBigInt64(0, true);
+}
+
+/** A view of guest memory [ptr, ptr+len), or null when out of bounds or there is no memory. */
+export function guestBytes(ctx: HostContext, ptr: number, len: number): Uint8Array | null {
+  const mem = ctx.memory();
+  if (mem === null) return null;
+  const start = ptr >>> 0;
+  if (len < 0 || start + len > mem.buffer.byteLength) return null;
+  return new Uint8Array(mem.buffer, start, len);
+}
+
+/** Reads an AssemblyScript string (UTF-16LE, byte length stored at ptr-4). */
+export function readAsString(ctx: HostContext, ptr: number): string | null {
+  const p = ptr >>> 0;
+  if (p < 4) return null;
+  const header = guestBytes(ctx, p - 4, 4);
+  if (header === null) return null;
+  const byteLen = new DataView(header.buffer, header.byteOffset, 4).getUint32(0, true);
+  const body = guestBytes(ctx, p, byteLen & ~1);
+  return body === null ? null : new TextDecoder("utf-16le").decode(body);
+}

@@ -1,0 +1,88 @@
+// The hostcalls of the `igor` module: name, event-log id (igor's numbering), capability, signature,
+// and whether a call observes the world or acts on it (CE-4/CM-5: side effects are only allowed to
+// the agent's active owner; the authority issue gates them).
+
+export type ValType = "i32" | "i64";
+export type HostcallKind = "observation" | "side_effect";
+
+export interface HostcallSpec {
+  name: string;
+  /** Event-log id, igor's `eventlog.HostcallID`. */
+  id: number;
+  capability: string;
+  kind: HostcallKind;
+  params: readonly ValType[];
+  results: readonly ValType[];
+}
+
+export const HostcallId = {
+  clock_now: 1,
+  rand_bytes: 2,
+  log_emit: 3,
+  wallet_balance: 4,
+  node_price: 7,
+} as const;
+
+export const HOSTCALLS: readonly HostcallSpec[] = [
+  { name: "clock_now", id: HostcallId.clock_now, capability: "clock", kind: "observation", params: [], results: ["i64"] },
+  {
+    name: "rand_bytes",
+    id: HostcallId.rand_bytes,
+    capability: "rand",
+    kind: "observation",
+    params: ["i32", "i32"],
+    results: ["i32"],
+  },
+  {
+    name: "log_emit",
+    id: HostcallId.log_emit,
+    capability: "log",
+    kind: "observation",
+    params: ["i32", "i32"],
+    results: [],
+  },
+  {
+    name: "wallet_balance",
+    id: HostcallId.wallet_balance,
+    capability: "wallet",
+    kind: "observation",
+    params: [],
+    results: ["i64"],
+  },
+  {
+    name: "node_price",
+    id: HostcallId.node_price,
+    capability: "pricing",
+    kind: "observation",
+    params: [],
+    results: ["i64"],
+  },
+];
+
+/** Capabilities this build implements; the default node capability set. */
+export const IMPLEMENTED_CAPABILITIES = ["clock", "log", "pricing", "rand", "wallet"] as const;
+
+const BY_NAME = new Map(HOSTCALLS.map((h) => [h.name, h]));
+const BY_ID = new Map(HOSTCALLS.map((h) => [h.id, h]));
+
+export function hostcallByName(name: string): HostcallSpec | undefined {
+  return BY_NAME.get(name);
+}
+
+export function hostcallById(id: number): HostcallSpec | undefined {
+  return BY_ID.get(id);
+}
+
+/** Return codes shared by hostcalls (igor's convention: >= 0 success, < 0 error). */
+export const HostcallResult = {
+  ok: 0,
+  error: -1,
+  tooLarge: -2,
+  authority: -3,
+  outOfBounds: -4,
+} as const;
+
+/** rand_bytes refuses requests larger than this (igor: 64 MiB). */
+export const RAND_MAX_BYTES = 64 * 1024 * 1024;
+/** log_emit drops messages larger than this (igor: 1 MiB). */
+export const LOG_MAX_BYTES = 1024 * 1024;

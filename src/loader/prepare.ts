@@ -1,0 +1,135 @@
+// Turns a .wasm file (and its manifest) into something the pool can instantiate, refusing bad input
+// with a specific error before anything runs or is stored: unreadable or malformed bytes, missing
+// lifecycle exports, imports the manifest does not grant, capabilities the node does not offer,
+// memory above the manifest's cap.
+import { createHash } from "node:crypto";
+import { readFileSync, statSync } from "node:fs";
+import { basename, dirname, resolve } from "node:path";
+import { ErrorCode, IgordError } from "../errors.js";
+import { type ImportPlan, planImports } from "../hostcalls/policy.js";
+import { type AgentManifest, loadManifest, memoryCapPages } from "../manifest/manifest.js";
+import { checkAgentExports } from "../wasm/abi.js";
+import { readModuleInfo, withMemoryMaximum } from "../wasm/module-info.js";
+
+/** Refuse agent modules larger than this. */
+export const MAX_WASM_BYTES = 64 * 1024 * 1024;
+const AGENT_ID_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+
+export interface PreparedAgent {
+  agentId: string;
+  wasmPath: string;
+  /** SHA-256 of the exact file bytes, hex. */
+  wasmHash: string;
+  bytes: Uint8Array;
+  module: WebAssembly.Module;
+  manifest: AgentManifest;
+  plan: ImportPlan;
+  memoryCapPages: number;
+}
+
+/** igor's rule: the file name without .wasm; "agent.wasm" (or an empty name) takes its folder's name. */
+export function deriveAgentId(wasmPath: string): string {
+  const stem = basename(wasmPath).replace(/\.wasm$/, "");
+  if (stem === "" || stem === "agent") return basename(dirname(resolve(wasmPath)));
+  return stem;
+}
+
+export function checkAgentId(id: string): string {
+  if (!AGENT_ID_RE.test(id)) {
+    throw new IgordError(
+      ErrorCode.AgentIdInvalid,
+      `agent id "${id}" is not valid (1-128 characters: letters, digits, ".", "_", "-"; starting with a letter or digit)`,
+    );
+  }
+  return id;
+}
+
+export function sha256Hex(bytes: Uint8Array): string {
+  return createHash("sha256").update(bytes).digest("hex");
+}
+
+/** Compiled modules by (hash, memory cap): V8 only reuses compiled code while a Module is alive. */
+export class ModuleCache {
+  private readonly modules = new Map<string, WebAssembly.Module>();
+
+  get(key: string, compile: () => WebAssembly.Module): WebAssembly.Module {
+    let m = this.modules.get(key);
+    if (!m) {
+      m = compile();
+      this.modules.set(key, m);
+    }
+    return m;
+  }
+
+  get size(): number {
+    return this.modules.size;
+  }
+}
+
+function readWasm(path: string): Uint8Array<ArrayBuffer> {
+  let size: number;
+  try {
+    size = statSync(path).size;
+  } catch (e) {
+    throw new IgordError(ErrorCode.WasmNotFound, `cannot read ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+  if (size > MAX_WASM_BYTES) {
+    throw new IgordError(ErrorCode.WasmMalformed, `${path} is ${size} bytes, above the ${MAX_WASM_BYTES}-byte limit for agent modules`);
+  }
+  return new Uint8Array(readFileSync(path));
+}
+
+function compileOrExplain(bytes: Uint8Array<ArrayBuffer>, path: string): void {
+  if (bytes.byteLength === 0) throw new IgordError(ErrorCode.WasmMalformed, `${path} is empty (0 bytes), not a WebAssembly module`);
+  if (WebAssembly.validate(bytes)) return;
+  try {
+    new WebAssembly.Module(bytes);
+  } catch (e) {
+    throw new IgordError(ErrorCode.WasmMalformed, `${path} is not a valid WebAssembly module: ${(e as Error).message}`);
+  }
+  throw new IgordError(ErrorCode.WasmMalformed, `${path} is not a valid WebAssembly module`);
+}
+
+export interface PrepareOptions {
+  wasmPath: string;
+  agentId?: string;
+  manifestPath?: string;
+  /** The node's offered capabilities, a snapshot taken once for this load. */
+  offered: ReadonlySet<string>;
+  cache: ModuleCache;
+}
+
+export function prepareAgent(o: PrepareOptions): PreparedAgent {
+  const agentId = checkAgentId(o.agentId ?? deriveAgentId(o.wasmPath));
+  const bytes = readWasm(o.wasmPath);
+  compileOrExplain(bytes, o.wasmPath);
+  const info = readModuleInfo(bytes);
+  checkAgentExports(info);
+  const manifest = loadManifest(o.wasmPath, o.manifestPath);
+  const plan = planImports(info, manifest, o.offered);
+  const capPages = memoryCapPages(manifest);
+  if (info.memoryCount > 1) throw new IgordError(ErrorCode.WasmMemoryLimit, "module declares more than one memory");
+  let runBytes: Uint8Array<ArrayBuffer> = bytes;
+  const mem = info.definedMemory;
+  if (mem) {
+    if (mem.shared || mem.memory64) throw new IgordError(ErrorCode.WasmMemoryLimit, "shared and 64-bit memories are not supported");
+    if (mem.initialPages > capPages) {
+      throw new IgordError(
+        ErrorCode.WasmMemoryLimit,
+        `module declares ${mem.initialPages} pages (${mem.initialPages * 64} KiB) of initial memory, above its limit of ${capPages} pages (max_memory_bytes ${manifest.resourceLimits.maxMemoryBytes})`,
+        { details: { initialPages: mem.initialPages, capPages } },
+      );
+    }
+    // Cap growth in the binary itself: memory.grow past the cap then returns -1 inside the agent.
+    if (mem.maximumPages === null || mem.maximumPages > capPages) runBytes = withMemoryMaximum(bytes, capPages);
+  }
+  if (plan.importedMemory && plan.importedMemory.initialPages > capPages) {
+    throw new IgordError(
+      ErrorCode.WasmMemoryLimit,
+      `module imports a memory of ${plan.importedMemory.initialPages} pages, above its limit of ${capPages} pages`,
+    );
+  }
+  const wasmHash = sha256Hex(bytes);
+  const module = o.cache.get(`${wasmHash}:${capPages}`, () => new WebAssembly.Module(runBytes));
+  return { agentId, wasmPath: o.wasmPath, wasmHash, bytes, module, manifest, plan, memoryCapPages: capPages };
+}

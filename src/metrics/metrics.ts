@@ -1,0 +1,74 @@
+// Prometheus metrics for the node (prom-client, one registry per node: no hidden global state).
+import { Counter, Gauge, Histogram, Registry } from "prom-client";
+
+export interface AgentGaugeSource {
+  agentStates(): Map<string, number>;
+  budgets(): Iterable<[string, bigint]>;
+  workers(): number;
+}
+
+export class NodeMetrics {
+  readonly registry = new Registry();
+  readonly ticks: Counter<"agent">;
+  readonly tickDuration: Histogram;
+  readonly failures: Counter<"code">;
+  readonly evacuations: Counter;
+
+  constructor(source: AgentGaugeSource) {
+    const registers = [this.registry];
+    this.ticks = new Counter({ name: "igord_ticks_total", help: "Committed agent ticks", labelNames: ["agent"], registers });
+    this.tickDuration = new Histogram({
+      name: "igord_tick_duration_seconds",
+      help: "Duration of a tick including state capture",
+      buckets: [0.00001, 0.00005, 0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 15],
+      registers,
+    });
+    this.failures = new Counter({
+      name: "igord_agent_failures_total",
+      help: "Agents stopped by a failure, by error code",
+      labelNames: ["code"],
+      registers,
+    });
+    this.evacuations = new Counter({
+      name: "igord_agent_evacuations_total",
+      help: "Agents moved off a worker whose tick stalled",
+      registers,
+    });
+    new Gauge({
+      name: "igord_agents",
+      help: "Agents by state",
+      labelNames: ["state"],
+      registers,
+      collect() {
+        this.reset();
+        for (const [state, n] of source.agentStates()) this.set({ state }, n);
+      },
+    });
+    new Gauge({
+      name: "igord_agent_budget_remaining_microcents",
+      help: "Remaining budget per agent, in microcents",
+      labelNames: ["agent"],
+      registers,
+      collect() {
+        this.reset();
+        for (const [agent, budget] of source.budgets()) this.set({ agent }, Number(budget));
+      },
+    });
+    new Gauge({
+      name: "igord_workers",
+      help: "Live agent worker threads",
+      registers,
+      collect() {
+        this.set(source.workers());
+      },
+    });
+  }
+
+  async render(): Promise<string> {
+    return this.registry.metrics();
+  }
+
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+}

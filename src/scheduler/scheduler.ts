@@ -1,0 +1,372 @@
+// The one scheduler that ticks every agent of the node: normal cadence, fast cadence while an agent
+// reports more work, metering of each committed tick, and checkpoints at exhaustion, failure and
+// shutdown. Ticks run in the worker pool; a tick commits here, when its result arrives.
+import { EventEmitter } from "node:events";
+import type { Logger } from "pino";
+import { TickMeter } from "../budget/meter.js";
+import type { IgordError } from "../errors.js";
+import type { LogEntry } from "../eventlog/tick-log.js";
+import { HostcallId } from "../hostcalls/registry.js";
+import type { NodeMetrics } from "../metrics/metrics.js";
+import type { AgentStore } from "../store/agent-store.js";
+import type { AgentSpec, PoolTickResult, TickRequest, WorkerPool } from "../wasm/pool.js";
+import { DueQueue } from "./due-queue.js";
+
+/** Due times within this many ms of now are dispatched in the same round. */
+export const DISPATCH_SLACK_MS = 1;
+/** After the tick timeout, how long shutdown waits for the watchdog to reap a hung tick. */
+export const SHUTDOWN_GRACE_MS = 1000;
+
+export type AgentStatus = "running" | "stopped" | "failed";
+
+export interface AgentInit {
+  tick: bigint;
+  budget: bigint;
+  price: bigint;
+  /** null for a fresh agent. */
+  state: Uint8Array | null;
+}
+
+export interface AgentMeta {
+  wasmHash: string;
+  wasmPath: string;
+  capabilities: readonly string[];
+}
+
+interface AgentRuntime {
+  id: string;
+  meta: AgentMeta;
+  status: AgentStatus;
+  reason: string | null;
+  error: { code: string; message: string } | null;
+  tick: bigint;
+  budget: bigint;
+  startBudget: bigint;
+  spent: bigint;
+  price: bigint;
+  meter: TickMeter;
+  state: Uint8Array;
+  more: boolean;
+  inFlight: boolean;
+  lastTickAt: number | null;
+  nextDueAt: number | null;
+  lastTickNs: bigint;
+  ticksThisRun: number;
+  lastEvents: LogEntry[];
+  logger: Logger;
+}
+
+export interface TickEvent {
+  agentId: string;
+  tick: bigint;
+  more: boolean;
+  cost: bigint;
+  budget: bigint;
+  elapsedNs: bigint;
+  events: readonly LogEntry[];
+  at: number;
+}
+
+export interface AgentView {
+  id: string;
+  status: AgentStatus;
+  reason: string | null;
+  error: { code: string; message: string } | null;
+  tick: bigint;
+  budget: bigint;
+  spent: bigint;
+  price: bigint;
+  wasmHash: string;
+  wasmPath: string;
+  capabilities: readonly string[];
+  more: boolean;
+  lastTickAt: number | null;
+  nextTickAt: number | null;
+  lastTickNs: bigint;
+  ticksThisRun: number;
+  stateBytes: number;
+}
+
+export interface SchedulerOptions {
+  pool: WorkerPool;
+  store: AgentStore;
+  logger: Logger;
+  metrics?: NodeMetrics;
+  tickIntervalMs: number;
+  fastTickIntervalMs: number;
+  tickTimeoutMs: number;
+}
+
+const textDecoder = new TextDecoder();
+
+/** Maps an error code to the reason an agent stopped. */
+function reasonFor(e: IgordError): string {
+  return e.code.toLowerCase();
+}
+
+export class Scheduler extends EventEmitter<{ tick: [TickEvent]; stopped: [AgentView] }> {
+  private readonly agents = new Map<string, AgentRuntime>();
+  private readonly queue = new DueQueue();
+  private timer: NodeJS.Timeout | null = null;
+  private timerDue = Number.POSITIVE_INFINITY;
+  private immediate: NodeJS.Immediate | null = null;
+  private stopping = false;
+  private idleWaiters: (() => void)[] = [];
+
+  constructor(private readonly opts: SchedulerOptions) {
+    super();
+    opts.pool.on("result", (r) => this.onResult(r));
+    opts.pool.on("evacuated", (e) => {
+      opts.metrics?.evacuations.inc();
+      this.agents.get(e.agentId)?.logger.info({ event: "agent_evacuated", from: e.fromWorker, to: e.toWorker }, "agent moved to another worker");
+    });
+  }
+
+  has(id: string): boolean {
+    return this.agents.has(id);
+  }
+
+  /** Instantiates the agent in the pool and starts ticking it. Throws IgordError if it cannot load. */
+  async add(spec: AgentSpec, meta: AgentMeta, init: AgentInit): Promise<AgentView> {
+    const logger = this.opts.logger.child({ agent: spec.agentId });
+    const placed = await this.opts.pool.place(spec, { state: init.state, budget: init.budget, price: init.price });
+    const a: AgentRuntime = {
+      id: spec.agentId,
+      meta,
+      status: "running",
+      reason: null,
+      error: null,
+      tick: init.tick,
+      budget: init.budget,
+      startBudget: init.budget,
+      spent: 0n,
+      price: init.price,
+      meter: new TickMeter(),
+      state: placed.state,
+      more: false,
+      inFlight: false,
+      lastTickAt: null,
+      nextDueAt: null,
+      lastTickNs: 0n,
+      ticksThisRun: 0,
+      lastEvents: placed.events,
+      logger,
+    };
+    this.agents.set(a.id, a);
+    if (init.state === null) this.emitAgentLogs(a, 0n, placed.events);
+    logger.info(
+      { event: "agent_started", tick: String(a.tick), budget: String(a.budget), fresh: init.state === null },
+      init.state === null ? "agent started fresh" : `agent resumed at tick ${a.tick}`,
+    );
+    if (this.stopping) return this.view(a);
+    if (a.budget <= 0n) {
+      this.finish(a, "stopped", "budget_exhausted", null);
+    } else {
+      this.schedule(a, Date.now() + this.opts.tickIntervalMs);
+    }
+    return this.view(a);
+  }
+
+  private schedule(a: AgentRuntime, due: number): void {
+    a.nextDueAt = due;
+    this.queue.schedule(a.id, due);
+    this.arm();
+  }
+
+  private arm(): void {
+    if (this.stopping || this.immediate) return;
+    const due = this.queue.peek();
+    if (due === null) return;
+    const delay = due - Date.now();
+    if (delay <= 0) {
+      if (this.timer) clearTimeout(this.timer);
+      this.timer = null;
+      this.timerDue = Number.POSITIVE_INFINITY;
+      this.immediate = setImmediate(() => this.runDue());
+      return;
+    }
+    if (this.timer && this.timerDue <= due) return;
+    if (this.timer) clearTimeout(this.timer);
+    this.timerDue = due;
+    this.timer = setTimeout(() => this.runDue(), delay);
+  }
+
+  private runDue(): void {
+    this.timer = null;
+    this.immediate = null;
+    this.timerDue = Number.POSITIVE_INFINITY;
+    if (this.stopping) return;
+    const reqs: TickRequest[] = [];
+    for (const id of this.queue.popDue(Date.now() + DISPATCH_SLACK_MS)) {
+      const a = this.agents.get(id);
+      if (!a || a.status !== "running" || a.inFlight) continue;
+      a.inFlight = true;
+      a.nextDueAt = null;
+      reqs.push({ agentId: id, tick: a.tick + 1n, budget: a.budget, price: a.price });
+    }
+    if (reqs.length > 0) this.opts.pool.dispatch(reqs);
+    this.arm();
+  }
+
+  private onResult(r: PoolTickResult): void {
+    const a = this.agents.get(r.agentId);
+    if (!a || !a.inFlight) return;
+    a.inFlight = false;
+    if (r.status === "error") {
+      this.opts.metrics?.failures.inc({ code: r.error.code });
+      a.logger.error(
+        { event: "agent_failed", tick: String(r.tick), code: r.error.code, details: r.error.details },
+        r.error.message,
+      );
+      this.finish(a, "failed", reasonFor(r.error), r.error);
+    } else {
+      this.commit(a, r);
+    }
+    if (this.idleWaiters.length > 0 && !this.anyInFlight()) {
+      for (const w of this.idleWaiters.splice(0)) w();
+    }
+  }
+
+  private commit(a: AgentRuntime, r: Extract<PoolTickResult, { status: "ok" }>): void {
+    if (r.tick !== a.tick + 1n) {
+      a.logger.error({ event: "tick_out_of_order", expected: String(a.tick + 1n), got: String(r.tick) }, "discarding out-of-order tick");
+      return;
+    }
+    const charge = a.meter.charge(r.elapsedNs, a.price, a.budget);
+    const now = Date.now();
+    a.tick = r.tick;
+    a.budget = charge.budgetAfter;
+    a.spent += charge.cost;
+    a.state = r.state;
+    a.more = r.more;
+    a.lastTickAt = now;
+    a.lastTickNs = r.elapsedNs;
+    a.lastEvents = r.events;
+    a.ticksThisRun++;
+    this.opts.metrics?.ticks.inc({ agent: a.id });
+    this.opts.metrics?.tickDuration.observe(Number(r.elapsedNs) / 1e9);
+    a.logger.debug({ event: "tick", tick: String(a.tick), cost: String(charge.cost), budget: String(a.budget), more: r.more }, "tick");
+    this.emitAgentLogs(a, a.tick, r.events);
+    this.emit("tick", {
+      agentId: a.id,
+      tick: a.tick,
+      more: r.more,
+      cost: charge.cost,
+      budget: a.budget,
+      elapsedNs: r.elapsedNs,
+      events: r.events,
+      at: now,
+    });
+    if (charge.exhausted) {
+      this.finish(a, "stopped", "budget_exhausted", null);
+    } else if (!this.stopping) {
+      this.schedule(a, now + (r.more ? this.opts.fastTickIntervalMs : this.opts.tickIntervalMs));
+    }
+  }
+
+  private emitAgentLogs(a: AgentRuntime, tick: bigint, events: readonly LogEntry[]): void {
+    for (const e of events) {
+      if (e.id === HostcallId.log_emit && e.result === 0 && e.payload.byteLength > 0) {
+        a.logger.info({ event: "agent_log", tick: String(tick) }, textDecoder.decode(e.payload));
+      }
+    }
+  }
+
+  private checkpoint(a: AgentRuntime, reason: string): void {
+    this.opts.store.save({
+      agentId: a.id,
+      wasmHash: a.meta.wasmHash,
+      tick: a.tick,
+      budget: a.budget,
+      price: a.price,
+      state: a.state,
+      reason,
+      savedAtMs: Date.now(),
+    });
+    a.logger.info({ event: "checkpoint_saved", tick: String(a.tick), budget: String(a.budget), reason }, "checkpoint saved");
+  }
+
+  private finish(a: AgentRuntime, status: AgentStatus, reason: string, error: IgordError | null): void {
+    this.queue.cancel(a.id);
+    a.status = status;
+    a.reason = reason;
+    a.error = error ? { code: error.code, message: error.message } : null;
+    a.nextDueAt = null;
+    this.opts.pool.unload(a.id);
+    this.checkpoint(a, reason);
+    if (status === "stopped") {
+      a.logger.info({ event: "agent_stopped", reason, tick: String(a.tick), budget: String(a.budget) }, `agent stopped: ${reason}`);
+    }
+    this.emit("stopped", this.view(a));
+  }
+
+  private anyInFlight(): boolean {
+    for (const a of this.agents.values()) if (a.inFlight) return true;
+    return false;
+  }
+
+  /** Stops ticking, lets in-flight ticks commit (or be reaped), and checkpoints every running agent. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    if (this.timer) clearTimeout(this.timer);
+    if (this.immediate) clearImmediate(this.immediate);
+    this.timer = null;
+    this.immediate = null;
+    if (this.anyInFlight()) {
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, this.opts.tickTimeoutMs + SHUTDOWN_GRACE_MS);
+        this.idleWaiters.push(() => {
+          clearTimeout(t);
+          resolve();
+        });
+      });
+    }
+    for (const a of this.agents.values()) {
+      if (a.status === "running") this.finish(a, "stopped", "shutdown", null);
+    }
+  }
+
+  view(a: AgentRuntime): AgentView;
+  view(id: string): AgentView | undefined;
+  view(x: AgentRuntime | string): AgentView | undefined {
+    const a = typeof x === "string" ? this.agents.get(x) : x;
+    if (!a) return undefined;
+    return {
+      id: a.id,
+      status: a.status,
+      reason: a.reason,
+      error: a.error,
+      tick: a.tick,
+      budget: a.budget,
+      spent: a.spent,
+      price: a.price,
+      wasmHash: a.meta.wasmHash,
+      wasmPath: a.meta.wasmPath,
+      capabilities: a.meta.capabilities,
+      more: a.more,
+      lastTickAt: a.lastTickAt,
+      nextTickAt: a.nextDueAt,
+      lastTickNs: a.lastTickNs,
+      ticksThisRun: a.ticksThisRun,
+      stateBytes: a.state.byteLength,
+    };
+  }
+
+  list(): AgentView[] {
+    return [...this.agents.values()].map((a) => this.view(a));
+  }
+
+  statusCounts(): Map<string, number> {
+    const counts = new Map<string, number>([
+      ["running", 0],
+      ["stopped", 0],
+      ["failed", 0],
+    ]);
+    for (const a of this.agents.values()) counts.set(a.status, (counts.get(a.status) ?? 0) + 1);
+    return counts;
+  }
+
+  *budgets(): Iterable<[string, bigint]> {
+    for (const a of this.agents.values()) yield [a.id, a.budget];
+  }
+}

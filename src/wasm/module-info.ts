@@ -1,0 +1,230 @@
+// Reads what igord needs from a WebAssembly binary without instantiating it: imports and exports with
+// their signatures, and the declared memory limits. Also rewrites the memory section so a module
+// cannot grow past its manifest's cap. Call only on bytes that WebAssembly.validate accepted.
+
+export type ValueType = "i32" | "i64" | "f32" | "f64" | "v128" | "funcref" | "externref";
+
+export interface FuncType {
+  params: ValueType[];
+  results: ValueType[];
+}
+
+export interface MemoryLimits {
+  initialPages: number;
+  maximumPages: number | null;
+  shared: boolean;
+  memory64: boolean;
+}
+
+export interface ImportInfo {
+  module: string;
+  name: string;
+  kind: "function" | "table" | "memory" | "global" | "tag";
+  /** For functions: the signature (null when the type section uses encodings we do not read). */
+  type: FuncType | null;
+  memory?: MemoryLimits;
+}
+
+export interface ExportInfo {
+  name: string;
+  kind: "function" | "table" | "memory" | "global" | "tag";
+  type: FuncType | null;
+}
+
+export interface ModuleInfo {
+  imports: ImportInfo[];
+  exports: ExportInfo[];
+  /** The module's own memory (section 5), if it defines one. */
+  definedMemory: MemoryLimits | null;
+  memoryCount: number;
+}
+
+const VALTYPES: Record<number, ValueType> = {
+  0x7f: "i32",
+  0x7e: "i64",
+  0x7d: "f32",
+  0x7c: "f64",
+  0x7b: "v128",
+  0x70: "funcref",
+  0x6f: "externref",
+};
+const KINDS = ["function", "table", "memory", "global", "tag"] as const;
+
+class Reader {
+  pos: number;
+  constructor(
+    readonly bytes: Uint8Array,
+    start = 0,
+    readonly end = bytes.byteLength,
+  ) {
+    this.pos = start;
+  }
+  byte(): number {
+    if (this.pos >= this.end) throw new Error("unexpected end of module");
+    return this.bytes[this.pos++] as number;
+  }
+  u32(): number {
+    let result = 0;
+    let shift = 0;
+    for (;;) {
+      const b = this.byte();
+      result += (b & 0x7f) * 2 ** shift;
+      if ((b & 0x80) === 0) return result;
+      shift += 7;
+      if (shift > 63) throw new Error("LEB128 value too long");
+    }
+  }
+  name(): string {
+    const len = this.u32();
+    const s = new TextDecoder().decode(this.bytes.subarray(this.pos, this.pos + len));
+    this.pos += len;
+    return s;
+  }
+  limits(): MemoryLimits {
+    const flags = this.byte();
+    const initialPages = this.u32();
+    const maximumPages = flags & 0x01 ? this.u32() : null;
+    return { initialPages, maximumPages, shared: (flags & 0x02) !== 0, memory64: (flags & 0x04) !== 0 };
+  }
+}
+
+interface Section {
+  id: number;
+  /** Offset of the section id byte. */
+  start: number;
+  bodyStart: number;
+  end: number;
+}
+
+function sections(bytes: Uint8Array): Section[] {
+  const out: Section[] = [];
+  const r = new Reader(bytes, 8);
+  while (r.pos < bytes.byteLength) {
+    const start = r.pos;
+    const id = r.byte();
+    const size = r.u32();
+    out.push({ id, start, bodyStart: r.pos, end: r.pos + size });
+    r.pos += size;
+  }
+  return out;
+}
+
+export function readModuleInfo(bytes: Uint8Array): ModuleInfo {
+  let types: (FuncType | null)[] = [];
+  const funcTypes: (FuncType | null)[] = []; // function index space
+  const imports: ImportInfo[] = [];
+  const rawExports: { name: string; kind: number; index: number }[] = [];
+  let definedMemory: MemoryLimits | null = null;
+  let memoryCount = 0;
+
+  for (const s of sections(bytes)) {
+    const r = new Reader(bytes, s.bodyStart, s.end);
+    if (s.id === 1) {
+      types = readTypes(r);
+    } else if (s.id === 2) {
+      const n = r.u32();
+      for (let i = 0; i < n; i++) {
+        const module = r.name();
+        const name = r.name();
+        const kindByte = r.byte();
+        const kind = KINDS[kindByte] ?? "function";
+        const imp: ImportInfo = { module, name, kind, type: null };
+        if (kindByte === 0) {
+          imp.type = types[r.u32()] ?? null;
+          funcTypes.push(imp.type);
+        } else if (kindByte === 1) {
+          r.byte();
+          r.limits();
+        } else if (kindByte === 2) {
+          imp.memory = r.limits();
+          memoryCount++;
+        } else if (kindByte === 3) {
+          r.byte();
+          r.byte();
+        } else if (kindByte === 4) {
+          r.byte();
+          r.u32();
+        }
+        imports.push(imp);
+      }
+    } else if (s.id === 3) {
+      const n = r.u32();
+      for (let i = 0; i < n; i++) funcTypes.push(types[r.u32()] ?? null);
+    } else if (s.id === 5) {
+      const n = r.u32();
+      memoryCount += n;
+      if (n > 0) definedMemory = r.limits();
+    } else if (s.id === 7) {
+      const n = r.u32();
+      for (let i = 0; i < n; i++) rawExports.push({ name: r.name(), kind: r.byte(), index: r.u32() });
+    }
+  }
+  const exports: ExportInfo[] = rawExports.map((e) => ({
+    name: e.name,
+    kind: KINDS[e.kind] ?? "function",
+    type: e.kind === 0 ? (funcTypes[e.index] ?? null) : null,
+  }));
+  return { imports, exports, definedMemory, memoryCount };
+}
+
+function readTypes(r: Reader): (FuncType | null)[] {
+  const n = r.u32();
+  const out: (FuncType | null)[] = [];
+  for (let i = 0; i < n; i++) {
+    const form = r.byte();
+    if (form !== 0x60) return []; // GC-proposal type encodings: signatures stay unknown
+    const params: ValueType[] = [];
+    const results: ValueType[] = [];
+    let ok = true;
+    for (const list of [params, results]) {
+      const count = r.u32();
+      for (let j = 0; j < count; j++) {
+        const t = VALTYPES[r.byte()];
+        if (t === undefined) ok = false;
+        else list.push(t);
+      }
+    }
+    out.push(ok ? { params, results } : null);
+  }
+  return out;
+}
+
+function leb(n: number): number[] {
+  const out: number[] = [];
+  let v = n;
+  do {
+    let b = v & 0x7f;
+    v = Math.floor(v / 128);
+    if (v !== 0) b |= 0x80;
+    out.push(b);
+  } while (v !== 0);
+  return out;
+}
+
+/** Returns a copy of the module whose single defined memory has `maximum = capPages`. */
+export function withMemoryMaximum(bytes: Uint8Array, capPages: number): Uint8Array<ArrayBuffer> {
+  const parts: Uint8Array[] = [bytes.subarray(0, 8)];
+  for (const s of sections(bytes)) {
+    if (s.id !== 5) {
+      parts.push(bytes.subarray(s.start, s.end));
+      continue;
+    }
+    const limits = new Reader(bytes, s.bodyStart, s.end);
+    limits.u32();
+    const { initialPages } = limits.limits();
+    const body = [1, 0x01, ...leb(initialPages), ...leb(capPages)];
+    parts.push(Uint8Array.from([5, ...leb(body.length), ...body]));
+  }
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
+  let off = 0;
+  for (const p of parts) {
+    out.set(p, off);
+    off += p.byteLength;
+  }
+  return out;
+}
+
+export function formatFuncType(t: FuncType | null): string {
+  if (t === null) return "(unknown)";
+  return `(${t.params.join(", ")}) -> (${t.results.join(", ")})`;
+}

@@ -1,0 +1,411 @@
+// A pool of worker threads that host agent instances. Node cannot interrupt synchronous WebAssembly
+// on a thread, so isolation works like this:
+// - every tick publishes (placement, start) in a shared control block the watchdog reads;
+// - when a tick runs past STALL_EVACUATE_MS, the other agents on that worker are moved to another
+//   worker from their last committed state, so they keep their cadence;
+// - when it runs past the tick timeout, the worker is terminated and the agent reported.
+// A tick counts only when its result reaches the main thread, so a tick lost with a worker is simply
+// re-run from the committed state elsewhere and never commits twice.
+import { EventEmitter } from "node:events";
+import { existsSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { Worker } from "node:worker_threads";
+import type { Logger } from "pino";
+import { ErrorCode, IgordError } from "../errors.js";
+import type { LogEntry } from "../eventlog/tick-log.js";
+import type { ImportPlan } from "../hostcalls/policy.js";
+import { Ctl, type FromWorker, type LoadReply, type TickItem, type TickOutcome, type ToWorker } from "./worker-protocol.js";
+
+/** How often the watchdog looks at every worker's control block. */
+export const WATCHDOG_INTERVAL_MS = 50;
+/** A tick running longer than this gets its worker's other agents moved elsewhere. */
+export const STALL_EVACUATE_MS = 200;
+
+export interface AgentSpec {
+  agentId: string;
+  module: WebAssembly.Module;
+  plan: ImportPlan;
+  memoryCapPages: number;
+}
+
+export interface TickRequest {
+  agentId: string;
+  tick: bigint;
+  budget: bigint;
+  price: bigint;
+}
+
+export type PoolTickResult =
+  | { agentId: string; tick: bigint; status: "ok"; more: boolean; elapsedNs: bigint; state: Uint8Array; events: LogEntry[] }
+  | { agentId: string; tick: bigint; status: "error"; elapsedNs: bigint; error: IgordError; events: LogEntry[] };
+
+export interface PoolOptions {
+  size: number;
+  tickTimeoutMs: number;
+  logger: Logger;
+  stallMs?: number;
+}
+
+interface WorkerHandle {
+  id: number;
+  worker: Worker;
+  ctl: BigInt64Array;
+  placements: Set<number>;
+  stalled: boolean;
+  dead: boolean;
+  loads: Map<number, (r: LoadReply) => void>;
+}
+
+interface Slot {
+  spec: AgentSpec;
+  placement: number;
+  worker: WorkerHandle;
+  /** Last committed state: what the agent resumes from if it has to move. */
+  state: Uint8Array;
+  budget: bigint;
+  price: bigint;
+  ready: boolean;
+  inFlight: TickRequest | null;
+  queued: TickRequest | null;
+}
+
+function workerScript(): URL {
+  const here = new URL("./worker.js", import.meta.url);
+  if (existsSync(fileURLToPath(here))) return here;
+  // Running from TypeScript sources (tests): use the compiled worker, which `npm test` builds first.
+  const compiled = new URL(here.href.replace("/src/wasm/", "/dist/wasm/"));
+  if (!existsSync(fileURLToPath(compiled))) throw new Error(`compiled worker not found at ${compiled.pathname}: run npm run build`);
+  return compiled;
+}
+
+export class WorkerPool extends EventEmitter<{
+  result: [PoolTickResult];
+  evacuated: [{ agentId: string; fromWorker: number; toWorker: number }];
+}> {
+  private readonly workers: WorkerHandle[] = [];
+  private readonly slots = new Map<string, Slot>();
+  private readonly byPlacement = new Map<number, Slot>();
+  private nextPlacement = 1;
+  private nextWorkerId = 1;
+  private watchdog: NodeJS.Timeout | null = null;
+  private stopped = false;
+  private readonly stallMs: number;
+  private readonly script = workerScript();
+
+  constructor(private readonly opts: PoolOptions) {
+    super();
+    this.stallMs = Math.min(opts.stallMs ?? STALL_EVACUATE_MS, Math.floor(opts.tickTimeoutMs / 2));
+  }
+
+  start(): void {
+    for (let i = 0; i < this.opts.size; i++) this.spawn();
+    this.watchdog = setInterval(() => this.inspect(), WATCHDOG_INTERVAL_MS);
+    this.watchdog.unref();
+  }
+
+  private spawn(): WorkerHandle {
+    const sab = new SharedArrayBuffer(Ctl.size * 8);
+    const ctl = new BigInt64Array(sab);
+    ctl[Ctl.current] = -1n;
+    const worker = new Worker(this.script, { workerData: { control: sab } });
+    const h: WorkerHandle = { id: this.nextWorkerId++, worker, ctl, placements: new Set(), stalled: false, dead: false, loads: new Map() };
+    worker.on("message", (m: FromWorker) => this.onMessage(h, m));
+    worker.on("error", (e) => this.onWorkerLost(h, e));
+    worker.on("exit", (code) => {
+      if (!h.dead && !this.stopped) this.onWorkerLost(h, new Error(`worker exited with code ${code}`));
+    });
+    this.workers.push(h);
+    return h;
+  }
+
+  private live(): WorkerHandle[] {
+    return this.workers.filter((w) => !w.dead && !w.stalled);
+  }
+
+  private pickWorker(exclude?: WorkerHandle): WorkerHandle {
+    let candidates = this.live().filter((w) => w !== exclude);
+    if (candidates.length === 0) candidates = [this.spawn()];
+    return candidates.reduce((a, b) => (b.placements.size < a.placements.size ? b : a));
+  }
+
+  private post(h: WorkerHandle, msg: ToWorker): void {
+    if (!h.dead) h.worker.postMessage(msg);
+  }
+
+  private loadOn(h: WorkerHandle, slot: Slot, state: Uint8Array | null): Promise<LoadReply> {
+    return new Promise((resolve) => {
+      h.loads.set(slot.placement, resolve);
+      h.placements.add(slot.placement);
+      this.post(h, {
+        type: "load",
+        placement: slot.placement,
+        agentId: slot.spec.agentId,
+        module: slot.spec.module,
+        plan: slot.spec.plan,
+        memoryCapPages: slot.spec.memoryCapPages,
+        state,
+        budget: slot.budget,
+        price: slot.price,
+      });
+    });
+  }
+
+  /**
+   * Instantiates an agent on the least-loaded worker. `state` null = fresh (init only); the returned
+   * state is the agent's initial state then. Throws IgordError when the agent cannot load.
+   */
+  async place(
+    spec: AgentSpec,
+    init: { state: Uint8Array | null; budget: bigint; price: bigint },
+  ): Promise<{ state: Uint8Array; events: LogEntry[] }> {
+    if (this.stopped) throw new IgordError(ErrorCode.NodeStopping, "the worker pool is stopping");
+    if (this.slots.has(spec.agentId)) throw new IgordError(ErrorCode.AgentExists, `agent "${spec.agentId}" is already running`);
+    const worker = this.pickWorker();
+    const slot: Slot = {
+      spec,
+      placement: this.nextPlacement++,
+      worker,
+      state: init.state ?? new Uint8Array(0),
+      budget: init.budget,
+      price: init.price,
+      ready: false,
+      inFlight: null,
+      queued: null,
+    };
+    this.slots.set(spec.agentId, slot);
+    this.byPlacement.set(slot.placement, slot);
+    const reply = await this.loadOn(worker, slot, init.state);
+    if (!reply.ok) {
+      this.forget(slot);
+      throw IgordError.fromJSON(reply.error);
+    }
+    slot.state = reply.state;
+    slot.ready = true;
+    this.flushQueued(slot);
+    return { state: reply.state, events: reply.events };
+  }
+
+  has(agentId: string): boolean {
+    return this.slots.has(agentId);
+  }
+
+  /** Sends tick requests, batched per worker. An agent has at most one tick in flight. */
+  dispatch(reqs: readonly TickRequest[]): void {
+    const batches = new Map<WorkerHandle, TickItem[]>();
+    for (const req of reqs) {
+      const slot = this.slots.get(req.agentId);
+      if (!slot) continue;
+      slot.budget = req.budget;
+      slot.price = req.price;
+      if (!slot.ready || slot.inFlight) {
+        slot.queued = req;
+        continue;
+      }
+      slot.inFlight = req;
+      let items = batches.get(slot.worker);
+      if (!items) batches.set(slot.worker, (items = []));
+      items.push({ placement: slot.placement, tick: req.tick, budget: req.budget, price: req.price });
+    }
+    for (const [h, items] of batches) {
+      this.post(h, { type: "tick", generation: Atomics.load(h.ctl, Ctl.generation), items });
+    }
+  }
+
+  private flushQueued(slot: Slot): void {
+    const next = slot.inFlight ?? slot.queued;
+    slot.inFlight = null;
+    slot.queued = null;
+    if (next) this.dispatch([next]);
+  }
+
+  unload(agentId: string): void {
+    const slot = this.slots.get(agentId);
+    if (!slot) return;
+    this.post(slot.worker, { type: "unload", placement: slot.placement });
+    this.forget(slot);
+  }
+
+  private forget(slot: Slot): void {
+    slot.worker.placements.delete(slot.placement);
+    this.byPlacement.delete(slot.placement);
+    if (this.slots.get(slot.spec.agentId) === slot) this.slots.delete(slot.spec.agentId);
+  }
+
+  private onMessage(h: WorkerHandle, m: FromWorker): void {
+    if (m.type === "loaded") {
+      const resolve = h.loads.get(m.placement);
+      h.loads.delete(m.placement);
+      resolve?.(m);
+      return;
+    }
+    for (const item of m.items) this.onOutcome(item);
+  }
+
+  private onOutcome(item: TickOutcome): void {
+    const slot = this.byPlacement.get(item.placement);
+    if (!slot || !slot.inFlight || slot.inFlight.tick !== item.tick) return; // stale placement: discard
+    if (item.status === "skipped") {
+      this.flushQueued(slot);
+      return;
+    }
+    const agentId = slot.spec.agentId;
+    if (item.status === "ok") {
+      slot.state = item.state;
+      slot.inFlight = null;
+      this.emit("result", { agentId, tick: item.tick, status: "ok", more: item.more, elapsedNs: item.elapsedNs, state: item.state, events: item.events });
+      if (slot.queued) this.flushQueued(slot);
+      return;
+    }
+    this.forget(slot);
+    this.emit("result", {
+      agentId,
+      tick: item.tick,
+      status: "error",
+      elapsedNs: item.elapsedNs,
+      error: IgordError.fromJSON(item.error),
+      events: item.events,
+    });
+  }
+
+  /** Watchdog: evacuate neighbours of a stalled tick, terminate a worker past the tick timeout. */
+  private inspect(): void {
+    const now = process.hrtime.bigint();
+    for (const h of [...this.workers]) {
+      if (h.dead) continue;
+      const current = Number(Atomics.load(h.ctl, Ctl.current));
+      if (current < 0) {
+        if (h.stalled) {
+          h.stalled = false;
+          this.opts.logger.info({ event: "worker_recovered", worker: h.id }, "stalled worker finished its tick");
+        }
+        continue;
+      }
+      const elapsedMs = Number(now - Atomics.load(h.ctl, Ctl.startedNs)) / 1e6;
+      if (elapsedMs > this.opts.tickTimeoutMs) {
+        this.killForTimeout(h, current, elapsedMs);
+      } else if (elapsedMs > this.stallMs && !h.stalled) {
+        h.stalled = true;
+        Atomics.add(h.ctl, Ctl.generation, 1n);
+        const culprit = this.byPlacement.get(current)?.spec.agentId;
+        this.opts.logger.warn(
+          { event: "worker_stalled", worker: h.id, agent: culprit, elapsedMs: Math.round(elapsedMs) },
+          "a tick is running long; moving the worker's other agents",
+        );
+        for (const p of [...h.placements]) if (p !== current) this.evacuate(p);
+        if (this.live().length < this.opts.size) this.spawn();
+      }
+    }
+  }
+
+  private killForTimeout(h: WorkerHandle, current: number, elapsedMs: number): void {
+    const slot = this.byPlacement.get(current);
+    this.retire(h);
+    if (slot) {
+      const req = slot.inFlight;
+      this.forget(slot);
+      this.emit("result", {
+        agentId: slot.spec.agentId,
+        tick: req?.tick ?? 0n,
+        status: "error",
+        elapsedNs: BigInt(Math.round(elapsedMs * 1e6)),
+        error: new IgordError(
+          ErrorCode.TickTimeout,
+          `tick of agent "${slot.spec.agentId}" ran ${Math.round(elapsedMs)}ms, past the ${this.opts.tickTimeoutMs}ms tick timeout; the agent was stopped`,
+          { details: { timeoutMs: this.opts.tickTimeoutMs } },
+        ),
+        events: [],
+      });
+    }
+  }
+
+  private onWorkerLost(h: WorkerHandle, err: Error): void {
+    if (h.dead || this.stopped) return;
+    const current = Number(Atomics.load(h.ctl, Ctl.current));
+    const slot = current >= 0 ? this.byPlacement.get(current) : undefined;
+    this.opts.logger.error({ event: "worker_lost", worker: h.id, agent: slot?.spec.agentId, err: err.message }, "worker thread died");
+    this.retire(h);
+    if (slot) {
+      this.forget(slot);
+      this.emit("result", {
+        agentId: slot.spec.agentId,
+        tick: slot.inFlight?.tick ?? 0n,
+        status: "error",
+        elapsedNs: 0n,
+        error: new IgordError(ErrorCode.WorkerCrashed, `agent "${slot.spec.agentId}" crashed its worker thread: ${err.message}`),
+        events: [],
+      });
+    }
+  }
+
+  /** Terminates a worker and moves every agent still placed on it. */
+  private retire(h: WorkerHandle): void {
+    h.dead = true;
+    void h.worker.terminate();
+    this.workers.splice(this.workers.indexOf(h), 1);
+    for (const [placement, resolve] of h.loads) {
+      resolve({
+        type: "loaded",
+        placement,
+        ok: false,
+        error: new IgordError(ErrorCode.WorkerCrashed, "the worker thread died while loading the agent").toJSON(),
+      });
+    }
+    h.loads.clear();
+    const current = Number(Atomics.load(h.ctl, Ctl.current));
+    for (const p of [...h.placements]) if (p !== current) this.evacuate(p);
+    if (!this.stopped && this.live().length < this.opts.size) this.spawn();
+  }
+
+  /** Re-instantiates an agent on another worker from its last committed state. */
+  private evacuate(placement: number): void {
+    const slot = this.byPlacement.get(placement);
+    if (!slot) return;
+    const from = slot.worker;
+    this.post(from, { type: "unload", placement });
+    from.placements.delete(placement);
+    this.byPlacement.delete(placement);
+    const to = this.pickWorker(from);
+    slot.placement = this.nextPlacement++;
+    slot.worker = to;
+    slot.ready = false;
+    this.byPlacement.set(slot.placement, slot);
+    this.loadOn(to, slot, slot.state).then((reply) => {
+      if (this.slots.get(slot.spec.agentId) !== slot || slot.placement !== reply.placement) return;
+      if (!reply.ok) {
+        const req = slot.inFlight ?? slot.queued;
+        this.forget(slot);
+        this.emit("result", {
+          agentId: slot.spec.agentId,
+          tick: req?.tick ?? 0n,
+          status: "error",
+          elapsedNs: 0n,
+          error: IgordError.fromJSON(reply.error),
+          events: [],
+        });
+        return;
+      }
+      slot.ready = true;
+      this.emit("evacuated", { agentId: slot.spec.agentId, fromWorker: from.id, toWorker: to.id });
+      this.flushQueued(slot);
+    });
+  }
+
+  stats(): { workers: number; agentsPerWorker: number[]; stalled: number } {
+    const live = this.workers.filter((w) => !w.dead);
+    return { workers: live.length, agentsPerWorker: live.map((w) => w.placements.size), stalled: live.filter((w) => w.stalled).length };
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.watchdog) clearInterval(this.watchdog);
+    await Promise.all(
+      this.workers.map((h) => {
+        h.dead = true;
+        return h.worker.terminate();
+      }),
+    );
+    this.workers.length = 0;
+    this.slots.clear();
+    this.byPlacement.clear();
+  }
+}

@@ -1,0 +1,162 @@
+// One agent instance and its lifecycle ABI: instantiate → _initialize → agent_init → [agent_resume]
+// → agent_tick / state capture. Used inside worker threads for live ticks and, later, by replay.
+// Errors come out as IgordError with AGENT_TRAP / AGENT_ABORT / AGENT_BAD_STATE / WASM_LINK codes.
+import { ErrorCode, IgordError } from "../errors.js";
+import type { HostContext } from "../hostcalls/context.js";
+import { readAsString } from "../hostcalls/context.js";
+import { buildImports } from "../hostcalls/imports.js";
+import type { ImportPlan } from "../hostcalls/policy.js";
+
+/** AssemblyScript's env.abort, raised out of the guest and reported with its message and location. */
+class GuestAbort extends Error {
+  constructor(
+    readonly abortMessage: string,
+    readonly file: string,
+    readonly line: number,
+    readonly column: number,
+  ) {
+    super(`agent aborted: ${abortMessage} at ${file}:${line}:${column}`);
+  }
+}
+
+export interface SandboxOptions {
+  module: WebAssembly.Module;
+  plan: ImportPlan;
+  memoryCapPages: number;
+  context: Omit<HostContext, "memory">;
+}
+
+type Exports = {
+  agent_init: () => void;
+  agent_tick: () => number | undefined;
+  agent_checkpoint: () => number;
+  agent_checkpoint_ptr: () => number;
+  agent_resume: (ptr: number, len: number) => void;
+  malloc?: (n: number) => number;
+  _initialize?: () => void;
+  __new?: (size: number, id: number) => number;
+  __pin?: (ptr: number) => number;
+  memory?: WebAssembly.Memory;
+};
+
+/** AssemblyScript's runtime type id of ArrayBuffer, for __new. */
+const AS_ARRAYBUFFER_ID = 1;
+
+export function toAgentError(e: unknown, during: string): IgordError {
+  if (e instanceof IgordError) return e;
+  if (e instanceof GuestAbort) {
+    return new IgordError(ErrorCode.AgentAbort, `agent aborted during ${during}: ${e.abortMessage} (${e.file}:${e.line}:${e.column})`, {
+      details: { abortMessage: e.abortMessage, file: e.file, line: e.line, column: e.column, during },
+    });
+  }
+  const msg = e instanceof Error ? e.message : String(e);
+  return new IgordError(ErrorCode.AgentTrap, `agent trapped during ${during}: ${msg}`, { details: { trap: msg, during } });
+}
+
+export class AgentSandbox {
+  private constructor(
+    private readonly exports: Exports,
+    private readonly memory: WebAssembly.Memory | null,
+  ) {}
+
+  static instantiate(opts: SandboxOptions): AgentSandbox {
+    let memory: WebAssembly.Memory | null = null;
+    if (opts.plan.importedMemory) {
+      const initial = opts.plan.importedMemory.initialPages;
+      if (initial > opts.memoryCapPages) {
+        throw new IgordError(
+          ErrorCode.WasmMemoryLimit,
+          `module imports a memory of ${initial} pages, above its limit of ${opts.memoryCapPages} pages`,
+        );
+      }
+      memory = new WebAssembly.Memory({ initial, maximum: opts.memoryCapPages });
+    }
+    const ref: { mem: WebAssembly.Memory | null } = { mem: memory };
+    const ctx: HostContext = { ...opts.context, memory: () => ref.mem };
+    const abort = (msg: number, file: number, line: number, col: number): never => {
+      throw new GuestAbort(readAsString(ctx, msg) ?? "(no message)", readAsString(ctx, file) ?? "(unknown)", line >>> 0, col >>> 0);
+    };
+    let instance: WebAssembly.Instance;
+    try {
+      instance = new WebAssembly.Instance(opts.module, buildImports(opts.plan, ctx, abort, memory));
+    } catch (e) {
+      if (e instanceof WebAssembly.LinkError) {
+        throw new IgordError(ErrorCode.WasmLink, `cannot link agent: ${e.message}`);
+      }
+      throw toAgentError(e, "start");
+    }
+    const exports = instance.exports as unknown as Exports;
+    if (!ref.mem && exports.memory instanceof WebAssembly.Memory) ref.mem = exports.memory;
+    const sandbox = new AgentSandbox(exports, ref.mem);
+    if (exports._initialize) sandbox.call("_initialize", () => exports._initialize?.());
+    return sandbox;
+  }
+
+  private call<T>(during: string, fn: () => T): T {
+    try {
+      return fn();
+    } catch (e) {
+      throw toAgentError(e, during);
+    }
+  }
+
+  init(): void {
+    this.call("agent_init", () => this.exports.agent_init());
+  }
+
+  /** Restores state; an empty state calls agent_resume(0, 0). */
+  resume(state: Uint8Array): void {
+    if (state.byteLength === 0) {
+      this.call("agent_resume", () => this.exports.agent_resume(0, 0));
+      return;
+    }
+    const ptr = this.call("malloc", () => this.alloc(state.byteLength));
+    if (ptr === 0) {
+      throw new IgordError(ErrorCode.AgentBadState, `agent could not allocate ${state.byteLength} bytes to resume (allocator returned 0)`);
+    }
+    const mem = this.requireMemory();
+    if (ptr + state.byteLength > mem.buffer.byteLength) {
+      throw new IgordError(ErrorCode.AgentBadState, `agent allocator returned ${ptr}, outside its memory`);
+    }
+    new Uint8Array(mem.buffer, ptr, state.byteLength).set(state);
+    this.call("agent_resume", () => this.exports.agent_resume(ptr, state.byteLength));
+  }
+
+  private alloc(n: number): number {
+    const { malloc, __new, __pin } = this.exports;
+    if (malloc) return malloc(n) >>> 0;
+    if (__new && __pin) return __pin(__new(n, AS_ARRAYBUFFER_ID)) >>> 0;
+    throw new IgordError(
+      ErrorCode.WasmMissingExport,
+      "agent has state to resume but exports no allocator (malloc, or AssemblyScript's __new and __pin via --exportRuntime)",
+    );
+  }
+
+  private requireMemory(): WebAssembly.Memory {
+    if (!this.memory) throw new IgordError(ErrorCode.AgentBadState, "agent has state but exports no memory");
+    return this.memory;
+  }
+
+  /** Runs agent_tick; true when the agent reports more work pending. */
+  tick(): boolean {
+    const r = this.call("agent_tick", () => this.exports.agent_tick());
+    return typeof r === "number" && r !== 0;
+  }
+
+  /** agent_checkpoint + agent_checkpoint_ptr, copied out of guest memory. */
+  captureState(): Uint8Array {
+    const size = this.call("agent_checkpoint", () => this.exports.agent_checkpoint());
+    if (size < 0) throw new IgordError(ErrorCode.AgentBadState, `agent_checkpoint returned a negative size (${size})`);
+    if (size === 0) return new Uint8Array(0);
+    const ptr = this.call("agent_checkpoint_ptr", () => this.exports.agent_checkpoint_ptr()) >>> 0;
+    // Re-read the buffer: the calls above may have grown memory and detached the old one.
+    const mem = this.requireMemory();
+    if (ptr + size > mem.buffer.byteLength) {
+      throw new IgordError(
+        ErrorCode.AgentBadState,
+        `agent checkpoint [${ptr}, ${ptr + size}) lies outside its ${mem.buffer.byteLength}-byte memory`,
+      );
+    }
+    return new Uint8Array(mem.buffer, ptr, size).slice();
+  }
+}

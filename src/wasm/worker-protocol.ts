@@ -1,0 +1,79 @@
+// Messages between the pool (main thread) and an agent worker, and the shared control block the
+// main thread's watchdog reads to see which tick a worker is in and since when.
+import type { SerializedError } from "../errors.js";
+import type { LogEntry } from "../eventlog/tick-log.js";
+import type { ImportPlan } from "../hostcalls/policy.js";
+
+export interface LoadRequest {
+  type: "load";
+  placement: number;
+  agentId: string;
+  module: WebAssembly.Module;
+  plan: ImportPlan;
+  memoryCapPages: number;
+  /** null: a fresh agent (init, then capture its initial state); else init + resume(state). */
+  state: Uint8Array | null;
+  budget: bigint;
+  price: bigint;
+}
+
+export interface TickItem {
+  placement: number;
+  tick: bigint;
+  budget: bigint;
+  price: bigint;
+}
+
+export interface TickBatch {
+  type: "tick";
+  /** The control block's generation when sent; if it changes, the rest of the batch is skipped. */
+  generation: bigint;
+  items: TickItem[];
+}
+
+export interface UnloadRequest {
+  type: "unload";
+  placement: number;
+}
+
+export type ToWorker = LoadRequest | TickBatch | UnloadRequest;
+
+export type LoadReply =
+  | { type: "loaded"; placement: number; ok: true; state: Uint8Array; events: LogEntry[] }
+  | { type: "loaded"; placement: number; ok: false; error: SerializedError };
+
+export type TickOutcome =
+  | {
+      placement: number;
+      tick: bigint;
+      status: "ok";
+      more: boolean;
+      elapsedNs: bigint;
+      state: Uint8Array;
+      events: LogEntry[];
+    }
+  | { placement: number; tick: bigint; status: "error"; elapsedNs: bigint; error: SerializedError; events: LogEntry[] }
+  | { placement: number; tick: bigint; status: "skipped" };
+
+export interface TickResults {
+  type: "results";
+  items: TickOutcome[];
+}
+
+export type FromWorker = LoadReply | TickResults;
+
+/** Slots of the BigInt64Array control block shared with each worker. */
+export const Ctl = {
+  /** Placement whose tick is running, or -1 when idle. */
+  current: 0,
+  /** process.hrtime.bigint() when that tick started. */
+  startedNs: 1,
+  /** Bumped by the main thread to cancel the rest of an in-flight batch (evacuation). */
+  generation: 2,
+  size: 3,
+} as const;
+
+/** A worker posts completed results at least this often while working through a batch. */
+export const RESULT_FLUSH_INTERVAL_NS = 1_000_000n;
+/** …or once this many results are waiting. */
+export const RESULT_FLUSH_MAX = 256;

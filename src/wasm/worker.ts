@@ -1,0 +1,122 @@
+// Agent worker thread: hosts many agent instances and runs the ticks the pool sends it. Before each
+// tick it publishes (placement, start time) in the shared control block so the main thread can see
+// a hung tick and terminate this thread; completed results are flushed at least every millisecond so
+// a later hang never holds them back.
+import "../shim/promise-with-resolvers.js";
+import { randomFillSync } from "node:crypto";
+import { parentPort, workerData } from "node:worker_threads";
+import { IgordError } from "../errors.js";
+import { LiveRecorder } from "../eventlog/recorder.js";
+import { AgentSandbox, toAgentError } from "./sandbox.js";
+import {
+  Ctl,
+  type LoadRequest,
+  RESULT_FLUSH_INTERVAL_NS,
+  RESULT_FLUSH_MAX,
+  type TickBatch,
+  type TickOutcome,
+  type ToWorker,
+} from "./worker-protocol.js";
+
+interface Hosted {
+  agentId: string;
+  sandbox: AgentSandbox;
+  recorder: LiveRecorder;
+  /** Budget and price of the tick being run (served by wallet_balance / node_price). */
+  budget: bigint;
+  price: bigint;
+}
+
+const port = parentPort;
+if (!port) throw new Error("worker.ts must run in a worker thread");
+const ctl = new BigInt64Array(workerData.control as SharedArrayBuffer);
+const hosted = new Map<number, Hosted>();
+
+// Wall clock in Unix ns with microsecond resolution (performance.now is monotonic within this thread).
+const world = {
+  nowNs: (): bigint => BigInt(Math.round((performance.timeOrigin + performance.now()) * 1000)) * 1000n,
+  randomFill: (buf: Uint8Array): void => {
+    randomFillSync(buf);
+  },
+};
+
+function load(req: LoadRequest): void {
+  const recorder = new LiveRecorder();
+  const h: Partial<Hosted> & { budget: bigint; price: bigint } = { budget: req.budget, price: req.price };
+  try {
+    const sandbox = AgentSandbox.instantiate({
+      module: req.module,
+      plan: req.plan,
+      memoryCapPages: req.memoryCapPages,
+      context: { source: recorder, budget: () => h.budget, price: () => h.price, world },
+    });
+    sandbox.init();
+    let state: Uint8Array;
+    if (req.state === null) {
+      state = sandbox.captureState();
+    } else {
+      sandbox.resume(req.state);
+      state = req.state;
+    }
+    hosted.set(req.placement, Object.assign(h, { agentId: req.agentId, sandbox, recorder }) as Hosted);
+    port?.postMessage({ type: "loaded", placement: req.placement, ok: true, state, events: recorder.take() });
+  } catch (e) {
+    const err = e instanceof IgordError ? e : toAgentError(e, "load");
+    port?.postMessage({ type: "loaded", placement: req.placement, ok: false, error: err.toJSON() });
+  }
+}
+
+function runBatch(batch: TickBatch): void {
+  let pending: TickOutcome[] = [];
+  let transfer: ArrayBuffer[] = [];
+  let lastFlush = process.hrtime.bigint();
+  const flush = (): void => {
+    if (pending.length === 0) return;
+    port?.postMessage({ type: "results", items: pending }, transfer);
+    pending = [];
+    transfer = [];
+    lastFlush = process.hrtime.bigint();
+  };
+  for (const item of batch.items) {
+    const h = hosted.get(item.placement);
+    if (!h || Atomics.load(ctl, Ctl.generation) !== batch.generation) {
+      pending.push({ placement: item.placement, tick: item.tick, status: "skipped" });
+      continue;
+    }
+    h.budget = item.budget;
+    h.price = item.price;
+    const start = process.hrtime.bigint();
+    Atomics.store(ctl, Ctl.startedNs, start);
+    Atomics.store(ctl, Ctl.current, BigInt(item.placement));
+    try {
+      const more = h.sandbox.tick();
+      const state = h.sandbox.captureState();
+      const elapsedNs = process.hrtime.bigint() - start;
+      pending.push({ placement: item.placement, tick: item.tick, status: "ok", more, elapsedNs, state, events: h.recorder.take() });
+      transfer.push(state.buffer as ArrayBuffer);
+    } catch (e) {
+      const elapsedNs = process.hrtime.bigint() - start;
+      // A trapped instance is discarded: AssemblyScript leaks its shadow stack on every trap.
+      hosted.delete(item.placement);
+      const error = (e instanceof IgordError ? e : toAgentError(e, "agent_tick")).toJSON();
+      pending.push({ placement: item.placement, tick: item.tick, status: "error", elapsedNs, error, events: h.recorder.take() });
+    }
+    Atomics.store(ctl, Ctl.current, -1n);
+    if (pending.length >= RESULT_FLUSH_MAX || process.hrtime.bigint() - lastFlush >= RESULT_FLUSH_INTERVAL_NS) flush();
+  }
+  flush();
+}
+
+port.on("message", (msg: ToWorker) => {
+  switch (msg.type) {
+    case "load":
+      load(msg);
+      break;
+    case "tick":
+      runBatch(msg);
+      break;
+    case "unload":
+      hosted.delete(msg.placement);
+      break;
+  }
+});

@@ -1,0 +1,1 @@
+import "../src/shim/promise-with-resolvers.js";
