@@ -2,7 +2,7 @@
 // Builds the AssemblyScript example agents (agents/src/*.ts → agents/<name>.wasm) and, with --fixtures,
 // the AssemblyScript test fixtures (test/fixtures/as/*.ts → test/fixtures/build/<name>.wasm).
 // A module is rebuilt only when its source or the SDK is newer than the output.
-import { readdirSync, statSync, existsSync, mkdirSync } from "node:fs";
+import { readdirSync, readFileSync, statSync, existsSync, mkdirSync } from "node:fs";
 import { join, dirname, basename } from "node:path";
 import { fileURLToPath } from "node:url";
 import asc from "assemblyscript/asc";
@@ -24,7 +24,10 @@ export async function buildAgent(source, out, { force = false } = {}) {
     return false;
   }
   mkdirSync(dirname(out), { recursive: true });
-  const { error, stderr } = await asc.main([source, ...ASC_FLAGS, "-o", out], {});
+  // A source may add flags on its first line: `// asc-flags: --exportRuntime`.
+  const first = readFileSync(source, "utf8").split("\n", 1)[0] ?? "";
+  const extra = first.startsWith("// asc-flags:") ? first.slice("// asc-flags:".length).trim().split(/\s+/) : [];
+  const { error, stderr } = await asc.main([source, ...ASC_FLAGS, ...extra, "-o", out], {});
   if (error) {
     throw new Error(`asc failed for ${source}:\n${stderr.toString()}`);
   }

@@ -1,0 +1,70 @@
+// Hand-written WAT test modules, assembled with the wabt package.
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import wabtInit from "wabt";
+
+let wabt: Awaited<ReturnType<typeof wabtInit>> | null = null;
+
+export async function wat2wasm(text: string): Promise<Uint8Array> {
+  wabt ??= await wabtInit();
+  const mod = wabt.parseWat("fixture.wat", text, { multi_value: true, bulk_memory: true });
+  try {
+    return new Uint8Array(mod.toBinary({}).buffer);
+  } finally {
+    mod.destroy();
+  }
+}
+
+export interface WatAgentOptions {
+  /** Extra import declarations. */
+  imports?: string;
+  /** Code run at the start of agent_tick, after the tick counter was incremented ($ticks). */
+  onTick?: string;
+  /** agent_tick's return value expression (i32). */
+  more?: string;
+  memory?: string;
+  extra?: string;
+  omit?: string[];
+}
+
+/**
+ * A minimal ABI-complete agent: its state is a 4-byte tick counter at address 0.
+ */
+export function watAgent(o: WatAgentOptions = {}): string {
+  const omit = new Set(o.omit ?? []);
+  const fn = (name: string, body: string): string => (omit.has(name) ? "" : body);
+  return `(module
+  ${o.imports ?? ""}
+  ${o.memory ?? '(memory (export "memory") 1)'}
+  (global $ticks (mut i32) (i32.const 0))
+  ${fn("agent_init", '(func (export "agent_init"))')}
+  ${fn(
+    "agent_tick",
+    `(func (export "agent_tick") (result i32)
+    (global.set $ticks (i32.add (global.get $ticks) (i32.const 1)))
+    ${o.onTick ?? ""}
+    ${o.more ?? "(i32.const 0)"})`,
+  )}
+  ${fn("agent_checkpoint", '(func (export "agent_checkpoint") (result i32) (i32.store (i32.const 0) (global.get $ticks)) (i32.const 4))')}
+  ${fn("agent_checkpoint_ptr", '(func (export "agent_checkpoint_ptr") (result i32) (i32.const 0))')}
+  ${fn(
+    "agent_resume",
+    `(func (export "agent_resume") (param $p i32) (param $n i32)
+    (if (i32.eq (local.get $n) (i32.const 4)) (then (global.set $ticks (i32.load (local.get $p))))))`,
+  )}
+  ${fn("malloc", '(func (export "malloc") (param i32) (result i32) (i32.const 1024))')}
+  ${o.extra ?? ""}
+)`;
+}
+
+export async function writeWat(dir: string, name: string, text: string, manifest?: unknown): Promise<string> {
+  mkdirSync(dir, { recursive: true });
+  const path = join(dir, `${name}.wasm`);
+  writeFileSync(path, await wat2wasm(text));
+  if (manifest !== undefined) writeFileSync(join(dir, `${name}.manifest.json`), JSON.stringify(manifest));
+  return path;
+}
+
+export const CAPS = (...names: string[]) => ({
+  capabilities: Object.fromEntries(names.map((n) => [n, { version: 1 }])),
+});

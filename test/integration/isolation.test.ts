@@ -1,0 +1,113 @@
+// A hung, trapping or memory-bombing agent must not stall the node: the others keep their cadence,
+// the control API keeps answering, and the faulty agent is stopped within tick timeout + 1 s.
+import { join } from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import type { TickEvent } from "../../src/scheduler/scheduler.js";
+import type { MemoryAgentStore } from "../../src/store/agent-store.js";
+import { startTestNode, stopAllNodes } from "../helpers/node.js";
+import { waitForEvent } from "../helpers/wait.js";
+import { writeWat, watAgent } from "../helpers/wat.js";
+
+afterEach(stopAllNodes);
+
+const HANG_FROM_TICK_4 = watAgent({ onTick: "(if (i32.ge_u (global.get $ticks) (i32.const 4)) (then (loop $spin (br $spin))))" });
+const TRAP_AT_TICK_2 = watAgent({ onTick: "(if (i32.eq (global.get $ticks) (i32.const 2)) (then unreachable))" });
+// Grows memory one page at a time until the cap refuses, then traps.
+const MEMORY_BOMB = watAgent({
+  onTick: "(loop $grow (br_if $grow (i32.ne (memory.grow (i32.const 1)) (i32.const -1)))) unreachable",
+});
+const HEALTHY = watAgent();
+
+function gaps(times: number[]): number[] {
+  return times.slice(1).map((t, i) => t - (times[i] as number));
+}
+
+describe("isolation", () => {
+  it("a hung agent_tick is stopped within the tick timeout + 1 s while its worker-mates keep their cadence", async () => {
+    const TIMEOUT = 1500;
+    const INTERVAL = 100;
+    // One worker: the healthy agents share the hung agent's thread and must be moved off it.
+    const t = await startTestNode({ workers: "1", "tick-timeout": `${TIMEOUT}ms`, "tick-interval": `${INTERVAL}ms`, control: "127.0.0.1:0" });
+    const dir = join(t.dir, "wasm");
+    await t.node.addAgent({ wasmPath: await writeWat(dir, "hung", HANG_FROM_TICK_4) });
+    for (const n of ["h1", "h2", "h3"]) await t.node.addAgent({ wasmPath: await writeWat(dir, n, HEALTHY) });
+
+    const tickTimes = new Map<string, number[]>();
+    t.node.scheduler.on("tick", (e: TickEvent) => {
+      const list = tickTimes.get(e.agentId) ?? [];
+      list.push(e.at);
+      tickTimes.set(e.agentId, list);
+    });
+    const hungStarted = await waitForEvent<TickEvent>(t.node.scheduler, "tick", (e) => e.agentId === "hung" && e.tick === 3n);
+    // During the hang the control API answers.
+    const failed = waitForEvent<{ id: string; error: { code: string } | null }>(t.node.scheduler, "stopped", (v) => v.id === "hung");
+    const addr = t.node.controlAddress!;
+    const token = (await import("node:fs")).readFileSync(join(t.config.dataDir, "control.token"), "utf8").trim();
+    const res = await fetch(`http://${addr.host}:${addr.port}/v1/status`, { headers: { authorization: `Bearer ${token}` } });
+    expect(res.status).toBe(200);
+
+    const stopped = await failed;
+    const stoppedAt = Date.now();
+    expect(stopped.error?.code).toBe("TICK_TIMEOUT");
+    // Tick 4 was dispatched about one interval after tick 3 committed.
+    expect(stoppedAt - hungStarted.at).toBeLessThan(INTERVAL + TIMEOUT + 1000);
+
+    // Healthy agents kept ticking through the hang: no gap anywhere near the hang's length.
+    for (const n of ["h1", "h2", "h3"]) {
+      await waitForEvent<TickEvent>(t.node.scheduler, "tick", (e) => e.agentId === n && e.at > stoppedAt + 2 * INTERVAL);
+      const g = gaps(tickTimes.get(n) ?? []);
+      expect(g.length).toBeGreaterThan(TIMEOUT / INTERVAL);
+      expect(Math.max(...g)).toBeLessThan(INTERVAL + 500);
+    }
+    // The hung agent's last committed state is tick 3, checkpointed when it was stopped.
+    const cp = (t.node.store as MemoryAgentStore).latest("hung");
+    expect(cp?.tick).toBe(3n);
+    expect(cp?.reason).toBe("tick_timeout");
+    expect(new DataView(cp!.state.buffer).getUint32(0, true)).toBe(3);
+    expect(t.logs.events("worker_stalled").length).toBeGreaterThan(0);
+  });
+
+  it("a trap stops only the trapping agent, keeping its last good state", async () => {
+    const t = await startTestNode({ "tick-interval": "20ms" });
+    const dir = join(t.dir, "wasm");
+    await t.node.addAgent({ wasmPath: await writeWat(dir, "trapper", TRAP_AT_TICK_2) });
+    await t.node.addAgent({ wasmPath: await writeWat(dir, "fine", HEALTHY) });
+    const stopped = await waitForEvent<{ id: string; error: { code: string; message: string } | null }>(
+      t.node.scheduler,
+      "stopped",
+      (v) => v.id === "trapper",
+    );
+    expect(stopped.error?.code).toBe("AGENT_TRAP");
+    expect(stopped.error?.message).toMatch(/unreachable/);
+    expect((t.node.store as MemoryAgentStore).latest("trapper")?.tick).toBe(1n);
+    const before = t.node.scheduler.view("fine")!.tick;
+    await waitForEvent<TickEvent>(t.node.scheduler, "tick", (e) => e.agentId === "fine" && e.tick >= before + 3n);
+  });
+
+  it("a memory bomb hits its manifest cap and fails cleanly", async () => {
+    const t = await startTestNode({ "tick-interval": "20ms" });
+    const dir = join(t.dir, "wasm");
+    const path = await writeWat(dir, "bomb", MEMORY_BOMB, { resource_limits: { max_memory_bytes: 4 * 1024 * 1024 } });
+    await t.node.addAgent({ wasmPath: path });
+    await t.node.addAgent({ wasmPath: await writeWat(dir, "fine", HEALTHY) });
+    const stopped = await waitForEvent<{ id: string; error: { code: string } | null }>(t.node.scheduler, "stopped", (v) => v.id === "bomb");
+    expect(stopped.error?.code).toBe("AGENT_TRAP");
+    expect(t.node.scheduler.view("fine")?.status).toBe("running");
+  });
+
+  it("an AssemblyScript abort becomes an agent error with its message, file and line", async () => {
+    const { AS_FIXTURES } = await import("../helpers/node.js");
+    const t = await startTestNode({ "tick-interval": "20ms" });
+    await t.node.addAgent({ wasmPath: join(AS_FIXTURES, "aborter.wasm") });
+    const stopped = await waitForEvent<{ id: string; error: { code: string; message: string } | null }>(
+      t.node.scheduler,
+      "stopped",
+      (v) => v.id === "aborter",
+    );
+    expect(stopped.error?.code).toBe("AGENT_ABORT");
+    expect(stopped.error?.message).toMatch(/boom at tick 2 \(.*aborter\.ts:\d+:\d+\)/);
+    const failure = t.logs.events("agent_failed", "aborter")[0] as { details: { line: number; file: string } };
+    expect(failure.details.line).toBeGreaterThan(0);
+    expect(failure.details.file).toMatch(/aborter\.ts$/);
+  });
+});

@@ -1,0 +1,86 @@
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { loadConfig } from "../../../src/config/load.js";
+import { isIgordError } from "../../../src/errors.js";
+
+function configFile(content: unknown): string {
+  const p = join(mkdtempSync(join(tmpdir(), "igord-cfg-")), "igord.json");
+  writeFileSync(p, typeof content === "string" ? content : JSON.stringify(content));
+  return p;
+}
+
+function errorOf(fn: () => unknown): Error {
+  try {
+    fn();
+  } catch (e) {
+    return e as Error;
+  }
+  throw new Error("expected an error");
+}
+
+describe("configuration", () => {
+  it("has the documented defaults", () => {
+    const c = loadConfig();
+    expect(c.agentsDir).toBe("./agents");
+    expect(c.dataDir).toBe("./data");
+    expect(c.price).toBe(1000n);
+    expect(c.budget).toBe(1_000_000n);
+    expect(c.capabilities).toEqual(["clock", "log", "pricing", "rand", "wallet"]);
+    expect(c.tickIntervalMs).toBe(1000);
+    expect(c.fastTickIntervalMs).toBe(10);
+    expect(c.tickTimeoutMs).toBe(15_000);
+    expect(c.control).toEqual({ host: "127.0.0.1", port: 7420 });
+    expect(c.logLevel).toBe("info");
+  });
+
+  it("takes flags over env vars over the config file", () => {
+    const file = configFile({ price: "0.5", budget: "7", "tick-interval": "3s", "log-level": "warn" });
+    const c = loadConfig({
+      flags: { config: file, price: "0.25" },
+      env: { IGORD_PRICE: "0.75", IGORD_BUDGET: "2.5" },
+    });
+    expect(c.price).toBe(250_000n); // flag
+    expect(c.budget).toBe(2_500_000n); // env beats file
+    expect(c.tickIntervalMs).toBe(3000); // file
+    expect(c.logLevel).toBe("warn");
+  });
+
+  it("finds the config file through IGORD_CONFIG", () => {
+    const file = configFile({ control: "off", capabilities: ["clock", "log"] });
+    const c = loadConfig({ env: { IGORD_CONFIG: file } });
+    expect(c.control).toBeNull();
+    expect(c.capabilities).toEqual(["clock", "log"]);
+  });
+
+  it.each([
+    [{ price: "0" }, /--price.*greater than 0/],
+    [{ budget: "abc" }, /--budget.*not a decimal/],
+    [{ "tick-interval": "5" }, /--tick-interval.*not a duration/],
+    [{ "tick-timeout": "1ms" }, /--tick-timeout.*at least 10ms/],
+    [{ capabilities: "clock,teleport" }, /--capabilities.*unknown capability "teleport"/],
+    [{ control: "localhost" }, /--control.*host:port/],
+    [{ "log-level": "loud" }, /--log-level.*one of/],
+    [{ workers: "0" }, /--workers.*between 1/],
+    [{ "fast-tick-interval": "2s", "tick-interval": "1s" }, /--fast-tick-interval.*must not be longer/],
+  ])("refuses %o naming the flag", (flags, message) => {
+    const e = errorOf(() => loadConfig({ flags }));
+    expect(isIgordError(e, "CONFIG_INVALID")).toBe(true);
+    expect(e.message).toMatch(message);
+  });
+
+  it("names the env var and the config key that hold a bad value", () => {
+    expect(errorOf(() => loadConfig({ env: { IGORD_PRICE: "-1" } })).message).toMatch(/IGORD_PRICE/);
+    const file = configFile({ "tick-timeout": "forever" });
+    expect(errorOf(() => loadConfig({ configFile: file })).message).toMatch(/config key "tick-timeout"/);
+  });
+
+  it("refuses unknown keys, invalid JSON and a missing config file", () => {
+    expect(errorOf(() => loadConfig({ configFile: configFile({ "tick-intervall": "1s" }) })).message).toMatch(
+      /unknown key "tick-intervall"/,
+    );
+    expect(errorOf(() => loadConfig({ configFile: configFile("{nope") })).message).toMatch(/not valid JSON/);
+    expect(errorOf(() => loadConfig({ configFile: "/nonexistent/igord.json" })).message).toMatch(/cannot read config file/);
+  });
+});

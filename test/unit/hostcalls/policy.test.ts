@@ -1,0 +1,93 @@
+import wabtInit from "wabt";
+import { describe, expect, it } from "vitest";
+import { type IgordError, isIgordError } from "../../../src/errors.js";
+import { planImports } from "../../../src/hostcalls/policy.js";
+import { parseManifest } from "../../../src/manifest/manifest.js";
+import { checkAgentExports } from "../../../src/wasm/abi.js";
+import { readModuleInfo } from "../../../src/wasm/module-info.js";
+import { CAPS, wat2wasm, watAgent } from "../../helpers/wat.js";
+
+const ALL = new Set(["clock", "log", "pricing", "rand", "wallet"]);
+
+async function plan(imports: string, caps: string[], offered: ReadonlySet<string> = ALL) {
+  const info = readModuleInfo(await wat2wasm(watAgent({ imports })));
+  return planImports(info, parseManifest(JSON.stringify(CAPS(...caps))), offered);
+}
+
+async function refusal(imports: string, caps: string[], offered: ReadonlySet<string> = ALL): Promise<IgordError> {
+  try {
+    await plan(imports, caps, offered);
+  } catch (e) {
+    if (isIgordError(e)) return e;
+    throw e;
+  }
+  throw new Error("expected a refusal");
+}
+
+describe("deny-by-default import policy", () => {
+  it("grants declared hostcalls", async () => {
+    const p = await plan(
+      '(import "igor" "clock_now" (func (result i64))) (import "igor" "log_emit" (func (param i32 i32)))',
+      ["clock", "log"],
+    );
+    expect(p.igor).toEqual(["clock_now", "log_emit"]);
+  });
+
+  it("refuses an undeclared hostcall, naming the import and the capability", async () => {
+    const e = await refusal('(import "igor" "rand_bytes" (func (param i32 i32) (result i32)))', ["clock"]);
+    expect(e.code).toBe("CAPABILITY_NOT_GRANTED");
+    expect(e.message).toContain("igor.rand_bytes");
+    expect(e.message).toContain('"rand"');
+  });
+
+  it("refuses a manifest that asks for capabilities the node does not offer, listing them", async () => {
+    const e = await refusal("", ["clock", "rand", "log"], new Set(["clock"]));
+    expect(e.code).toBe("CAPABILITY_NOT_OFFERED");
+    expect(e.message).toContain('"log", "rand"');
+  });
+
+  it("refuses unknown hostcalls and modules, and a wrong hostcall signature", async () => {
+    expect((await refusal('(import "igor" "teleport" (func))', [])).message).toMatch(/igor\.teleport.*no such hostcall/);
+    expect((await refusal('(import "wasi_snapshot_preview1" "fd_write" (func (param i32 i32 i32 i32) (result i32)))', [])).message).toMatch(
+      /wasi_snapshot_preview1\.fd_write/,
+    );
+    expect((await refusal('(import "igor" "clock_now" (func (result i32)))', ["clock"])).message).toMatch(/signature/);
+  });
+
+  it("refuses AssemblyScript imports that would read host time or entropy unrecorded", async () => {
+    const seed = await refusal('(import "env" "seed" (func (result f64)))', ["rand"]);
+    expect(seed.code).toBe("IMPORT_REFUSED");
+    expect(seed.message).toMatch(/env\.seed.*Math\.random/);
+    expect((await refusal('(import "env" "performance.now" (func (result f64)))', ["clock"])).message).toMatch(/host clock/);
+  });
+
+  it("serves env.Date.now only with the clock capability, and env.abort always", async () => {
+    const dateImport = '(import "env" "Date.now" (func (result f64)))';
+    expect((await refusal(dateImport, [])).code).toBe("CAPABILITY_NOT_GRANTED");
+    expect((await plan(dateImport, ["clock"])).env).toEqual(["Date.now"]);
+    expect((await plan('(import "env" "abort" (func (param i32 i32 i32 i32)))', [])).env).toEqual(["abort"]);
+  });
+});
+
+describe("lifecycle exports", () => {
+  it("names every missing export", async () => {
+    const info = readModuleInfo(await wat2wasm(watAgent({ omit: ["agent_checkpoint_ptr", "agent_resume"] })));
+    expect(() => checkAgentExports(info)).toThrow(/missing required exports agent_checkpoint_ptr, agent_resume/);
+  });
+
+  it("accepts a void agent_tick and refuses a wrong signature", async () => {
+    const voidTick = watAgent({ omit: ["agent_tick"], extra: '(func (export "agent_tick"))' });
+    expect(() => checkAgentExports(readModuleInfo(readModuleInfoBytes(voidTick)))).not.toThrow();
+    const bad = watAgent({ omit: ["agent_checkpoint"], extra: '(func (export "agent_checkpoint") (result i64) (i64.const 0))' });
+    expect(() => checkAgentExports(readModuleInfo(readModuleInfoBytes(bad)))).toThrow(/agent_checkpoint has signature \(\) -> \(i64\)/);
+  });
+});
+
+// Synchronous WAT assembly for the export tests above.
+const wabt = await wabtInit();
+function readModuleInfoBytes(text: string): Uint8Array {
+  const m = wabt.parseWat("t.wat", text);
+  const out = new Uint8Array(m.toBinary({}).buffer);
+  m.destroy();
+  return out;
+}

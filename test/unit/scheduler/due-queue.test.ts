@@ -1,0 +1,35 @@
+import { describe, expect, it } from "vitest";
+import { DueQueue } from "../../../src/scheduler/due-queue.js";
+
+describe("due queue", () => {
+  it("pops agents in due order and only when due", () => {
+    const q = new DueQueue();
+    q.schedule("b", 20);
+    q.schedule("a", 10);
+    q.schedule("c", 30);
+    expect(q.peek()).toBe(10);
+    expect(q.popDue(25)).toEqual(["a", "b"]);
+    expect(q.popDue(25)).toEqual([]);
+    expect(q.popDue(30)).toEqual(["c"]);
+  });
+
+  it("rescheduling replaces the earlier entry and cancel removes it", () => {
+    const q = new DueQueue();
+    q.schedule("a", 10);
+    q.schedule("a", 50);
+    q.schedule("b", 20);
+    q.cancel("b");
+    expect(q.popDue(40)).toEqual([]);
+    expect(q.popDue(50)).toEqual(["a"]);
+    expect(q.peek()).toBeNull();
+  });
+
+  it("keeps order across many entries", () => {
+    const q = new DueQueue();
+    const dues = Array.from({ length: 500 }, (_, i) => (i * 7919) % 1000);
+    dues.forEach((d, i) => q.schedule(`a${i}`, d));
+    const popped = q.popDue(1000).map((id) => dues[Number(id.slice(1))] as number);
+    expect(popped).toEqual([...popped].sort((x, y) => x - y));
+    expect(popped.length).toBe(500);
+  });
+});
