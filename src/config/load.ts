@@ -60,19 +60,26 @@ export function loadConfig(sources: ConfigSources = {}): NodeConfig {
   const filePath = sources.configFile ?? flags[CONFIG_FLAG] ?? env[envName(CONFIG_FLAG)];
   const file = filePath ? readConfigFile(filePath) : {};
   const out: Record<string, unknown> = {};
+  const explicit = new Set<string>();
   for (const spec of FIELDS as readonly FieldSpec[]) {
     const flagValue = flags[spec.flag];
     const envValue = env[envName(spec.flag)];
     if (flagValue !== undefined) out[spec.key] = parseField(spec, flagValue, `--${spec.flag}`);
     else if (envValue !== undefined && envValue !== "") out[spec.key] = parseField(spec, envValue, envName(spec.flag));
     else if (spec.flag in file) out[spec.key] = parseField(spec, file[spec.flag], `config key "${spec.flag}"`);
-    else out[spec.key] = spec.defaultValue();
+    else {
+      out[spec.key] = spec.defaultValue();
+      continue;
+    }
+    explicit.add(spec.flag);
   }
-  return validateCombination(out as unknown as NodeConfig);
+  return validateCombination(out as unknown as NodeConfig, explicit);
 }
 
-function validateCombination(cfg: NodeConfig): NodeConfig {
+function validateCombination(cfg: NodeConfig, explicit: ReadonlySet<string>): NodeConfig {
   if (cfg.fastTickIntervalMs > cfg.tickIntervalMs) {
+    // An unset fast interval follows a short tick interval down; only an explicit conflict is an error.
+    if (!explicit.has("fast-tick-interval")) return { ...cfg, fastTickIntervalMs: cfg.tickIntervalMs };
     throw new IgordError(
       ErrorCode.ConfigInvalid,
       `--fast-tick-interval (${cfg.fastTickIntervalMs}ms) must not be longer than --tick-interval (${cfg.tickIntervalMs}ms)`,

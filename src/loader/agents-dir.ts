@@ -4,7 +4,6 @@
 // to load is reported once and retried only when it changes.
 import { existsSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
-import type { Logger } from "pino";
 
 /** Poll period; a new file starts within two periods plus its load time. */
 export const AGENTS_DIR_SCAN_MS = 500;
@@ -24,7 +23,6 @@ export class AgentsDirWatcher {
   constructor(
     private readonly dir: string,
     private readonly load: LoadFn,
-    private readonly logger: Logger,
   ) {}
 
   listWasm(): string[] {
@@ -83,8 +81,8 @@ export class AgentsDirWatcher {
         this.seen.set(path, { signature: sig, handled: true });
         try {
           await this.load(path);
-        } catch (e) {
-          this.logger.error({ event: "agent_load_failed", path, err: (e as Error).message }, "agent load failed");
+        } catch {
+          // Reported by the loader; retried only when the file changes.
         }
       }
     } finally {

@@ -75,7 +75,6 @@ export class IgordNode {
         async (wasmPath) => {
           await this.addAgent({ wasmPath });
         },
-        opts.logger.child({ component: "agents-dir" }),
       );
     }
   }
@@ -108,17 +107,21 @@ export class IgordNode {
 
   /** Loads one agent: validates everything first, then resumes it from the store or starts it fresh. */
   async addAgent(o: AddAgentOptions): Promise<AgentView> {
-    if (this.stopping) throw new IgordError(ErrorCode.NodeStopping, "the node is stopping");
-    let prepared: ReturnType<typeof prepareAgent>;
     try {
-      prepared = prepareAgent({ ...o, offered: this.capabilities.snapshot(), cache: this.cache });
+      return await this.loadAgent(o);
     } catch (e) {
+      // The one place a failed load is reported (the agents-dir watcher relies on it).
       this.logger.error(
         { event: "agent_load_failed", path: o.wasmPath, code: (e as IgordError).code, err: (e as Error).message },
         `cannot load ${o.wasmPath}: ${(e as Error).message}`,
       );
       throw e;
     }
+  }
+
+  private async loadAgent(o: AddAgentOptions): Promise<AgentView> {
+    if (this.stopping) throw new IgordError(ErrorCode.NodeStopping, "the node is stopping");
+    const prepared = prepareAgent({ ...o, offered: this.capabilities.snapshot(), cache: this.cache });
     if (this.scheduler.has(prepared.agentId)) {
       throw new IgordError(ErrorCode.AgentExists, `agent "${prepared.agentId}" is already loaded on this node (from another file?)`);
     }
@@ -134,15 +137,7 @@ export class IgordNode {
     const init = stored
       ? { tick: stored.tick, budget: stored.budget, price: this.config.price, state: stored.state }
       : { tick: 0n, budget: o.budget ?? this.config.budget, price: this.config.price, state: null };
-    try {
-      return await this.scheduler.add(spec, meta, init);
-    } catch (e) {
-      this.logger.error(
-        { event: "agent_load_failed", agent: prepared.agentId, code: (e as IgordError).code, err: (e as Error).message },
-        `cannot start ${prepared.agentId}: ${(e as Error).message}`,
-      );
-      throw e;
-    }
+    return this.scheduler.add(spec, meta, init);
   }
 
   status(): Record<string, unknown> {

@@ -70,6 +70,10 @@ describe("configuration", () => {
     expect(e.message).toMatch(message);
   });
 
+  it("an unset fast interval follows a shorter tick interval", () => {
+    expect(loadConfig({ flags: { "tick-interval": "5ms" } }).fastTickIntervalMs).toBe(5);
+  });
+
   it("names the env var and the config key that hold a bad value", () => {
     expect(errorOf(() => loadConfig({ env: { IGORD_PRICE: "-1" } })).message).toMatch(/IGORD_PRICE/);
     const file = configFile({ "tick-timeout": "forever" });

@@ -1,0 +1,184 @@
+// Bad agents are refused before any tick with an error naming the problem, and nothing is stored;
+// good agents in the same directory keep running.
+import { copyFileSync, mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import { type IgordError, isIgordError } from "../../src/errors.js";
+import type { TickEvent } from "../../src/scheduler/scheduler.js";
+import type { MemoryAgentStore } from "../../src/store/agent-store.js";
+import { AS_FIXTURES, EXAMPLES, startTestNode, stopAllNodes, type TestNode } from "../helpers/node.js";
+import { waitForEvent, waitUntil } from "../helpers/wait.js";
+import { CAPS, wat2wasm, watAgent, writeWat } from "../helpers/wat.js";
+
+afterEach(stopAllNodes);
+
+async function refusal(t: TestNode, o: Parameters<TestNode["node"]["addAgent"]>[0]): Promise<IgordError> {
+  try {
+    await t.node.addAgent(o);
+  } catch (e) {
+    if (isIgordError(e)) {
+      // Nothing was stored and nothing runs.
+      expect(t.node.scheduler.list().find((a) => a.wasmPath.endsWith(o.wasmPath.split("/").pop() ?? ""))).toBeUndefined();
+      return e;
+    }
+    throw e;
+  }
+  throw new Error(`expected ${o.wasmPath} to be refused`);
+}
+
+function copyExample(t: TestNode, name: string, manifest?: unknown): string {
+  const dir = join(t.dir, "wasm");
+  mkdirSync(dir, { recursive: true });
+  const path = join(dir, `${name}.wasm`);
+  copyFileSync(join(EXAMPLES, `${name}.wasm`), path);
+  if (manifest !== undefined) writeFileSync(join(dir, `${name}.manifest.json`), JSON.stringify(manifest));
+  return path;
+}
+
+describe("loading agents", () => {
+  it("refuses malformed modules with a clear error", async () => {
+    const t = await startTestNode();
+    const dir = join(t.dir, "wasm");
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, "garbage.wasm"), Buffer.from("this is not wasm at all"));
+    writeFileSync(join(dir, "zero.wasm"), new Uint8Array(0));
+    writeFileSync(join(dir, "empty.wasm"), await wat2wasm("(module)"));
+    const garbage = await refusal(t, { wasmPath: join(dir, "garbage.wasm") });
+    expect(garbage.code).toBe("WASM_MALFORMED");
+    expect(garbage.message).toMatch(/garbage\.wasm is not a valid WebAssembly module/);
+    expect((await refusal(t, { wasmPath: join(dir, "zero.wasm") })).message).toMatch(/empty \(0 bytes\)/);
+    const empty = await refusal(t, { wasmPath: join(dir, "empty.wasm") });
+    expect(empty.code).toBe("WASM_MISSING_EXPORT");
+    expect(empty.message).toMatch(/agent_init, agent_tick, agent_checkpoint, agent_checkpoint_ptr, agent_resume/);
+    const noPtr = await refusal(t, { wasmPath: await writeWat(dir, "noptr", watAgent({ omit: ["agent_checkpoint_ptr"] })) });
+    expect(noPtr.message).toMatch(/missing required export agent_checkpoint_ptr$/);
+    expect((await refusal(t, { wasmPath: join(dir, "missing.wasm") })).code).toBe("WASM_NOT_FOUND");
+    expect(t.node.scheduler.list()).toEqual([]);
+  });
+
+  it("deny by default: an import the manifest does not grant fails at load, before any tick", async () => {
+    const t = await startTestNode();
+    const e = await refusal(t, { wasmPath: copyExample(t, "survivor", CAPS("clock", "log")) });
+    expect(e.code).toBe("CAPABILITY_NOT_GRANTED");
+    expect(e.message).toContain("igor.rand_bytes");
+    expect((t.node.store as MemoryAgentStore).latest("survivor")).toBeUndefined();
+  });
+
+  it("a manifest asking for a capability the node does not offer fails naming it", async () => {
+    const t = await startTestNode({ capabilities: "clock,log" });
+    const e = await refusal(t, { wasmPath: copyExample(t, "survivor", CAPS("clock", "rand", "log")) });
+    expect(e.code).toBe("CAPABILITY_NOT_OFFERED");
+    expect(e.message).toContain('"rand"');
+  });
+
+  it("a capability change at run time applies to the next load", async () => {
+    const t = await startTestNode();
+    const path = copyExample(t, "survivor", CAPS("clock", "rand", "log"));
+    t.node.capabilities.replace(["clock", "log"]);
+    expect((await refusal(t, { wasmPath: path })).code).toBe("CAPABILITY_NOT_OFFERED");
+    t.node.capabilities.replace(["clock", "log", "rand"]);
+    expect((await t.node.addAgent({ wasmPath: path })).status).toBe("running");
+  });
+
+  it("validates manifests: invalid JSON, version 0, memory above 64 MiB; exactly 64 MiB loads", async () => {
+    const t = await startTestNode();
+    const dir = join(t.dir, "wasm");
+    const path = await writeWat(dir, "m", watAgent());
+    const put = (m: string) => writeFileSync(join(dir, "m.manifest.json"), m);
+    put("{oops");
+    expect((await refusal(t, { wasmPath: path })).message).toMatch(/m\.manifest\.json: is not valid JSON/);
+    put('{"capabilities": {"clock": {"version": 0}}}');
+    expect((await refusal(t, { wasmPath: path })).message).toMatch(/version must be an integer >= 1/);
+    put('{"resource_limits": {"max_memory_bytes": 134217728}}');
+    expect((await refusal(t, { wasmPath: path })).message).toMatch(/above the maximum/);
+    put('{"resource_limits": {"max_memory_bytes": 67108864}}');
+    expect((await t.node.addAgent({ wasmPath: path })).status).toBe("running");
+  });
+
+  it("an explicit --manifest path that does not exist is an error", async () => {
+    const t = await startTestNode();
+    const e = await refusal(t, { wasmPath: copyExample(t, "heartbeat"), manifestPath: join(t.dir, "nope.json") });
+    expect(e.code).toBe("MANIFEST_NOT_FOUND");
+    expect(e.message).toContain("nope.json");
+  });
+
+  it("refuses a module whose initial memory exceeds its cap", async () => {
+    const t = await startTestNode();
+    const path = await writeWat(join(t.dir, "wasm"), "big", watAgent({ memory: '(memory (export "memory") 32)' }), {
+      resource_limits: { max_memory_bytes: 1048576 },
+    });
+    const e = await refusal(t, { wasmPath: path });
+    expect(e.code).toBe("WASM_MEMORY_LIMIT");
+    expect(e.message).toMatch(/32 pages.*limit of 16 pages/);
+  });
+
+  it("refuses AssemblyScript's Math.random (env.seed) and serves Date.now through the clock", async () => {
+    const t = await startTestNode({ "tick-interval": "20ms" });
+    const e = await refusal(t, { wasmPath: join(AS_FIXTURES, "uses_math_random.wasm") });
+    expect(e.code).toBe("IMPORT_REFUSED");
+    expect(e.message).toMatch(/env\.seed/);
+    const dir = join(t.dir, "wasm");
+    mkdirSync(dir, { recursive: true });
+    copyFileSync(join(AS_FIXTURES, "uses_date.wasm"), join(dir, "uses_date.wasm"));
+    writeFileSync(join(dir, "uses_date.manifest.json"), JSON.stringify(CAPS("clock", "log")));
+    await t.node.addAgent({ wasmPath: join(dir, "uses_date.wasm") });
+    const tick = await waitForEvent<TickEvent>(t.node.scheduler, "tick", (ev) => ev.agentId === "uses_date");
+    expect(tick.events.map((en) => en.id)).toEqual([1, 3]); // clock (via Date.now), then log
+    const ms = Number(new DataView(tick.events[0]!.payload.buffer).getBigInt64(0, true) / 1_000_000n);
+    expect(Math.abs(ms - Date.now())).toBeLessThan(5000);
+  });
+
+  it("an AssemblyScript agent without malloc resumes through its runtime exports (__new/__pin)", async () => {
+    const { MemoryAgentStore } = await import("../../src/store/agent-store.js");
+    const store = new MemoryAgentStore();
+    const t = await startTestNode({ "tick-interval": "10ms", "fast-tick-interval": "10ms" }, { store });
+    const path = join(AS_FIXTURES, "runtime_alloc.wasm");
+    await t.node.addAgent({ wasmPath: path });
+    await waitForEvent<TickEvent>(t.node.scheduler, "tick", (e) => e.agentId === "runtime_alloc" && e.tick === 3n);
+    await t.stop();
+    const saved = store.latest("runtime_alloc")!;
+    expect(saved.tick).toBeGreaterThanOrEqual(3n);
+    const t2 = await startTestNode({ "tick-interval": "10ms" }, { store });
+    await t2.node.addAgent({ wasmPath: path });
+    const next = await waitForEvent<TickEvent>(t2.node.scheduler, "tick", (e) => e.agentId === "runtime_alloc");
+    expect(next.tick).toBe(saved.tick + 1n);
+    const state = t2.node.scheduler.view("runtime_alloc")!;
+    expect(state.stateBytes).toBe(8 + `tick-${next.tick}`.length);
+  });
+});
+
+describe("the agents directory", () => {
+  it("loads every .wasm at start, reports a broken one and keeps the others running", async () => {
+    const t = await startTestNode({ "tick-interval": "50ms" }, { watch: true, start: false });
+    const dir = t.config.agentsDir;
+    mkdirSync(dir, { recursive: true });
+    copyFileSync(join(EXAMPLES, "heartbeat.wasm"), join(dir, "heartbeat.wasm"));
+    copyFileSync(join(EXAMPLES, "heartbeat.manifest.json"), join(dir, "heartbeat.manifest.json"));
+    writeFileSync(join(dir, "broken.wasm"), "garbage");
+    mkdirSync(join(dir, "nested"));
+    copyFileSync(join(EXAMPLES, "watcher.wasm"), join(dir, "nested", "agent.wasm"));
+    copyFileSync(join(EXAMPLES, "watcher.manifest.json"), join(dir, "nested", "agent.manifest.json"));
+    await t.node.start();
+    expect(t.node.scheduler.list().map((a) => a.id).sort()).toEqual(["heartbeat", "nested"]);
+    const failed = t.logs.events("agent_load_failed");
+    expect(failed.length).toBe(1);
+    expect(String(failed[0]?.path)).toMatch(/broken\.wasm$/);
+    await waitForEvent<TickEvent>(t.node.scheduler, "tick", (e) => e.agentId === "heartbeat" && e.tick >= 2n);
+  });
+
+  it("starts a .wasm dropped in while running within 2 s, and reports a broken drop-in once", async () => {
+    const t = await startTestNode({ "tick-interval": "50ms" }, { watch: true });
+    const dir = t.config.agentsDir;
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, "heartbeat.manifest.json"), JSON.stringify(CAPS("clock", "log")));
+    const dropped = Date.now();
+    copyFileSync(join(EXAMPLES, "heartbeat.wasm"), join(dir, "heartbeat.wasm"));
+    writeFileSync(join(dir, "bad.wasm"), "not wasm");
+    await waitUntil(() => t.node.scheduler.has("heartbeat"), { timeoutMs: 2000, what: "heartbeat to start" });
+    expect(Date.now() - dropped).toBeLessThan(2000);
+    await waitUntil(() => t.logs.events("agent_load_failed").length === 1, { timeoutMs: 2000, what: "bad.wasm report" });
+    // Reported once, not on every scan.
+    await waitForEvent<TickEvent>(t.node.scheduler, "tick", (e) => e.agentId === "heartbeat" && e.tick >= 10n);
+    expect(t.logs.events("agent_load_failed").length).toBe(1);
+  });
+});

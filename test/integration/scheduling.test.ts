@@ -1,0 +1,137 @@
+// Cadence, metering and budget exhaustion with the real scheduler, pool and AssemblyScript agents.
+import { copyFileSync, mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import { HostcallId } from "../../src/hostcalls/registry.js";
+import type { AgentView, TickEvent } from "../../src/scheduler/scheduler.js";
+import { MemoryAgentStore } from "../../src/store/agent-store.js";
+import { AS_FIXTURES, EXAMPLES, startTestNode, stopAllNodes, type TestNode } from "../helpers/node.js";
+import { waitForEvent } from "../helpers/wait.js";
+import { CAPS, watAgent, writeWat } from "../helpers/wat.js";
+
+afterEach(stopAllNodes);
+
+function example(t: TestNode, name: string): string {
+  const dir = join(t.dir, "wasm");
+  mkdirSync(dir, { recursive: true });
+  copyFileSync(join(EXAMPLES, `${name}.wasm`), join(dir, `${name}.wasm`));
+  copyFileSync(join(EXAMPLES, `${name}.manifest.json`), join(dir, `${name}.manifest.json`));
+  return join(dir, `${name}.wasm`);
+}
+
+function collectTicks(t: TestNode, agentId: string): TickEvent[] {
+  const out: TickEvent[] = [];
+  t.node.scheduler.on("tick", (e: TickEvent) => {
+    if (e.agentId === agentId) out.push(e);
+  });
+  return out;
+}
+
+const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
+
+describe("scheduling", () => {
+  it("adaptive cadence: 50 'more work' ticks ~10 ms apart, then the normal interval", async () => {
+    const t = await startTestNode(); // defaults: 1 s and 10 ms
+    const ticks = collectTicks(t, "fastpath");
+    await t.node.addAgent({ wasmPath: example(t, "fastpath") });
+    await waitForEvent<TickEvent>(t.node.scheduler, "tick", (e) => e.agentId === "fastpath" && e.tick === 51n, 5000);
+    const gaps = ticks.slice(1).map((e, i) => e.at - (ticks[i] as TickEvent).at);
+    const burst = gaps.slice(0, 49); // ticks 1..50 returned "more work" for ticks 1..49
+    expect(ticks.slice(0, 49).every((e) => e.more)).toBe(true);
+    expect(ticks[49]?.more).toBe(false);
+    expect(median(burst)).toBeGreaterThanOrEqual(9);
+    expect(median(burst)).toBeLessThan(30);
+    expect(gaps[49]).toBeGreaterThanOrEqual(950); // after the burst: back to 1 s
+  });
+
+  it("a tiny budget ends in budget_exhausted at exactly 0, and the final state stays loadable", async () => {
+    const store = new MemoryAgentStore();
+    const t = await startTestNode({ "tick-interval": "5ms", price: "1000" }, { store });
+    const stopped = waitForEvent<AgentView>(t.node.scheduler, "stopped", (v) => v.id === "heartbeat");
+    // 1000 units/s: a ~100 µs tick costs ~0.1 unit; 0.5 units lasts a few ticks.
+    await t.node.addAgent({ wasmPath: example(t, "heartbeat"), budget: 500_000n });
+    const v = await stopped;
+    expect(v.reason).toBe("budget_exhausted");
+    expect(v.budget).toBe(0n);
+    const cp = store.latest("heartbeat")!;
+    expect(cp.budget).toBe(0n);
+    expect(cp.reason).toBe("budget_exhausted");
+    expect(cp.tick).toBe(v.tick);
+    await t.stop();
+
+    // A top-up (recorded by the durability issue's lineage) lets it continue from the same tick.
+    store.save({ ...cp, budget: 10_000_000n, reason: "top_up" });
+    const t2 = await startTestNode({ "tick-interval": "5ms" }, { store });
+    const next = waitForEvent<TickEvent>(t2.node.scheduler, "tick", (e) => e.agentId === "heartbeat");
+    await t2.node.addAgent({ wasmPath: example(t2, "heartbeat") });
+    expect((await next).tick).toBe(cp.tick + 1n);
+  });
+
+  it("metering adds up: costs sum to initial minus final budget and budgets never increase", async () => {
+    const t = await startTestNode({ "tick-interval": "2ms", price: "50" });
+    const ticks = collectTicks(t, "survivor");
+    await t.node.addAgent({ wasmPath: example(t, "survivor"), budget: 1_000_000n });
+    await waitForEvent<TickEvent>(t.node.scheduler, "tick", (e) => e.agentId === "survivor" && e.tick === 40n);
+    const view = t.node.scheduler.view("survivor")!;
+    const upTo = ticks.filter((e) => e.tick <= view.tick);
+    expect(upTo.reduce((s, e) => s + e.cost, 0n)).toBe(1_000_000n - view.budget);
+    for (let i = 1; i < upTo.length; i++) expect(upTo[i]!.budget).toBeLessThanOrEqual(upTo[i - 1]!.budget);
+    expect(upTo.every((e, i) => e.tick === BigInt(i + 1))).toBe(true);
+    // 50 units/s = 50 µ¢ per µs... every tick did cost something: short ticks are not free.
+    expect(upTo.every((e) => e.cost > 0n)).toBe(true);
+  });
+
+  it("survivor's observations are all in its event log, and it resumes exactly where it stopped", async () => {
+    const store = new MemoryAgentStore();
+    const t = await startTestNode({ "tick-interval": "5ms" }, { store });
+    const ticks = collectTicks(t, "survivor");
+    await t.node.addAgent({ wasmPath: example(t, "survivor") });
+    await waitForEvent<TickEvent>(t.node.scheduler, "tick", (e) => e.agentId === "survivor" && e.tick === 5n);
+    // First tick: init (clock, rand, log) then the tick (clock, log).
+    expect(ticks[0]?.events.map((e) => e.id)).toEqual([
+      HostcallId.clock_now,
+      HostcallId.rand_bytes,
+      HostcallId.log_emit,
+      HostcallId.clock_now,
+      HostcallId.log_emit,
+    ]);
+    await t.stop();
+    const cp = store.latest("survivor")!;
+    const t2 = await startTestNode({ "tick-interval": "5ms" }, { store });
+    const after = collectTicks(t2, "survivor");
+    await t2.node.addAgent({ wasmPath: example(t2, "survivor") });
+    await waitForEvent<TickEvent>(t2.node.scheduler, "tick", (e) => e.agentId === "survivor");
+    expect(after[0]?.tick).toBe(cp.tick + 1n);
+    // No second birth: a resumed agent does not run init again.
+    expect(after[0]?.events.map((e) => e.id)).toEqual([HostcallId.clock_now, HostcallId.log_emit]);
+    const msg = new TextDecoder().decode(after[0]?.events[1]?.payload);
+    expect(msg).toMatch(new RegExp(`^survivor: tick ${cp.tick + 1n} `));
+  });
+
+  it("the SDK's EffectLog travels in the checkpoint and InFlight comes back Unresolved", async () => {
+    const store = new MemoryAgentStore();
+    const dir = join((await startTestNode()).dir, "fx");
+    mkdirSync(dir, { recursive: true });
+    copyFileSync(join(AS_FIXTURES, "effects.wasm"), join(dir, "effects.wasm"));
+    writeFileSync(join(dir, "effects.manifest.json"), JSON.stringify(CAPS("log")));
+    const t = await startTestNode({ "tick-interval": "5ms" }, { store });
+    const logs = (tt: TestNode) => tt.logs.events("agent_log", "effects").map((l) => l.msg);
+    await t.node.addAgent({ wasmPath: join(dir, "effects.wasm") });
+    await waitForEvent<TickEvent>(t.node.scheduler, "tick", (e) => e.agentId === "effects" && e.tick === 2n);
+    await t.stop();
+    expect(logs(t).slice(0, 2)).toEqual(["record 0", "begin 0"]);
+    const t2 = await startTestNode({ "tick-interval": "5ms" }, { store });
+    await t2.node.addAgent({ wasmPath: join(dir, "effects.wasm") });
+    await waitForEvent<TickEvent>(t2.node.scheduler, "tick", (e) => e.agentId === "effects");
+    // IntentState.Unresolved = 4
+    expect(logs(t2)[0]).toBe("state 4 unresolved 1");
+  });
+
+  it("void agent_tick is treated as 'no more work'", async () => {
+    const t = await startTestNode({ "tick-interval": "5ms" });
+    const path = await writeWat(join(t.dir, "wasm"), "legacy", watAgent({ omit: ["agent_tick"], extra: '(func (export "agent_tick"))' }));
+    await t.node.addAgent({ wasmPath: path });
+    const e = await waitForEvent<TickEvent>(t.node.scheduler, "tick", (ev) => ev.agentId === "legacy");
+    expect(e.more).toBe(false);
+  });
+});
