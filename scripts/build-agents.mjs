@@ -2,8 +2,8 @@
 // Builds the AssemblyScript example agents (agents/src/*.ts → agents/<name>.wasm) and, with --fixtures,
 // the AssemblyScript test fixtures (test/fixtures/as/*.ts → test/fixtures/build/<name>.wasm).
 // A module is rebuilt only when its source or the SDK is newer than the output.
-import { readdirSync, readFileSync, statSync, existsSync, mkdirSync } from "node:fs";
-import { join, dirname, basename } from "node:path";
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { basename, dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import asc from "assemblyscript/asc";
 
@@ -26,7 +26,9 @@ export async function buildAgent(source, out, { force = false } = {}) {
   mkdirSync(dirname(out), { recursive: true });
   // A source may add flags on its first line: `// asc-flags: --exportRuntime`.
   const first = readFileSync(source, "utf8").split("\n", 1)[0] ?? "";
-  const extra = first.startsWith("// asc-flags:") ? first.slice("// asc-flags:".length).trim().split(/\s+/) : [];
+  const extra = first.startsWith("// asc-flags:")
+    ? first.slice("// asc-flags:".length).trim().split(/\s+/)
+    : [];
   const { error, stderr } = await asc.main([source, ...ASC_FLAGS, ...extra, "-o", out], {});
   if (error) {
     throw new Error(`asc failed for ${source}:\n${stderr.toString()}`);
@@ -36,7 +38,9 @@ export async function buildAgent(source, out, { force = false } = {}) {
 
 async function buildDir(srcDir, outDir) {
   if (!existsSync(srcDir)) return;
-  for (const file of readdirSync(srcDir).filter((f) => f.endsWith(".ts")).sort()) {
+  for (const file of readdirSync(srcDir)
+    .filter((f) => f.endsWith(".ts"))
+    .sort()) {
     const name = basename(file, ".ts");
     const built = await buildAgent(join(srcDir, file), join(outDir, `${name}.wasm`));
     console.log(`${built ? "built" : "up to date"}: ${join(outDir, name)}.wasm`);

@@ -13,7 +13,9 @@ export function parseUnits(text: string): bigint {
   const whole = m[1] ?? "0";
   const frac = m[2] ?? "";
   if (frac.length > UNIT_DECIMALS) {
-    throw new MoneyParseError(`"${text}" has more than ${UNIT_DECIMALS} decimal places; 1 microcent is the smallest unit`);
+    throw new MoneyParseError(
+      `"${text}" has more than ${UNIT_DECIMALS} decimal places; 1 microcent is the smallest unit`,
+    );
   }
   return BigInt(whole) * MICROCENTS_PER_UNIT + BigInt(frac.padEnd(UNIT_DECIMALS, "0"));
 }

@@ -1,6 +1,7 @@
 // The daemon and `igord run`: build a node, start it, stop it cleanly on SIGINT/SIGTERM (exit 0).
-import type { NodeConfig } from "../config/schema.js";
+
 import { formatUnits } from "../budget/money.js";
+import type { NodeConfig } from "../config/schema.js";
 import { createLogger } from "../log/logger.js";
 import { type AddAgentOptions, IgordNode } from "../node/node.js";
 

@@ -21,6 +21,8 @@ const program = new Command("igord")
   .description("Runtime daemon for portable, continuous WebAssembly agents")
   .version(VERSION)
   .showHelpAfterError()
+  // Options after a subcommand belong to it (`igord run x --budget 10` is run's budget).
+  .enablePositionalOptions()
   .allowExcessArguments(false);
 addConfigOptions(program).action(async () => {
   await runDaemon(loadConfig({ flags: cliFlags(program), env: process.env }));
@@ -30,7 +32,9 @@ const run = new Command("run")
   .description("run one agent in the foreground with the daemon's engine")
   .argument("<agent.wasm>", "the agent module")
   .addOption(new Option("--agent-id <id>", "agent id").default("derived from the file name"))
-  .addOption(new Option("--manifest <path>", "capability manifest").default("<name>.manifest.json next to the wasm"));
+  .addOption(
+    new Option("--manifest <path>", "capability manifest").default("<name>.manifest.json next to the wasm"),
+  );
 addConfigOptions(run, ["agents-dir"]);
 run.action(async (wasm: string) => {
   const flags = cliFlags(run);
@@ -57,7 +61,9 @@ for (const [name, description, print] of [
   const cmd = new Command(name)
     .description(description)
     .addOption(new Option("--control <host:port>", "the daemon's control API").default("127.0.0.1:7420"))
-    .addOption(new Option("--data-dir <dir>", "the daemon's data dir (holds control.token)").default("./data"))
+    .addOption(
+      new Option("--data-dir <dir>", "the daemon's data dir (holds control.token)").default("./data"),
+    )
     .option("--json", "print raw JSON", false)
     .action(async () => {
       const o = cmd.opts<{ control: string; dataDir: string; json: boolean }>();

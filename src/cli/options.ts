@@ -7,9 +7,18 @@ import { envName, FIELDS } from "../config/schema.js";
 export function addConfigOptions(cmd: Command, skip: readonly string[] = []): Command {
   for (const f of FIELDS) {
     if (skip.includes(f.flag)) continue;
-    cmd.addOption(new Option(`--${f.flag} <${f.valueName}>`, `${f.description} [env ${envName(f.flag)}]`).default(f.defaultText));
+    cmd.addOption(
+      new Option(`--${f.flag} <${f.valueName}>`, `${f.description} [env ${envName(f.flag)}]`).default(
+        f.defaultText,
+      ),
+    );
   }
-  cmd.addOption(new Option(`--${CONFIG_FLAG} <file>`, `JSON config file (keys are flag names) [env ${envName(CONFIG_FLAG)}]`).default("none"));
+  cmd.addOption(
+    new Option(
+      `--${CONFIG_FLAG} <file>`,
+      `JSON config file (keys are flag names) [env ${envName(CONFIG_FLAG)}]`,
+    ).default("none"),
+  );
   return cmd;
 }
 

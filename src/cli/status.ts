@@ -1,6 +1,7 @@
 // `igord status` and `igord agents`: read the daemon's control API and print it.
-import { controlGet } from "../control/client.js";
+
 import type { HostPort } from "../config/units.js";
+import { controlGet } from "../control/client.js";
 
 export async function printStatus(control: HostPort, dataDir: string, json: boolean): Promise<void> {
   const s = (await controlGet(control, dataDir, "/v1/status")) as Record<string, unknown>;
@@ -29,7 +30,17 @@ export async function printAgents(control: HostPort, dataDir: string, json: bool
     return;
   }
   const rows = [["ID", "STATUS", "TICK", "BUDGET", "REASON"]];
-  for (const a of r.agents) rows.push([String(a.id), String(a.status), String(a.tick), String(a.budget), String(a.reason ?? "")]);
+  for (const a of r.agents)
+    rows.push([String(a.id), String(a.status), String(a.tick), String(a.budget), String(a.reason ?? "")]);
   const widths = rows[0]?.map((_, i) => Math.max(...rows.map((row) => (row[i] ?? "").length))) ?? [];
-  process.stdout.write(`${rows.map((row) => row.map((c, i) => c.padEnd(widths[i] ?? 0)).join("  ").trimEnd()).join("\n")}\n`);
+  process.stdout.write(
+    `${rows
+      .map((row) =>
+        row
+          .map((c, i) => c.padEnd(widths[i] ?? 0))
+          .join("  ")
+          .trimEnd(),
+      )
+      .join("\n")}\n`,
+  );
 }

@@ -18,15 +18,22 @@ function readConfigFile(path: string): Record<string, RawValue> {
   try {
     text = readFileSync(path, "utf8");
   } catch (e) {
-    throw new IgordError(ErrorCode.ConfigInvalid, `cannot read config file ${path}: ${(e as Error).message}`, {
-      cause: e,
-    });
+    throw new IgordError(
+      ErrorCode.ConfigInvalid,
+      `cannot read config file ${path}: ${(e as Error).message}`,
+      {
+        cause: e,
+      },
+    );
   }
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);
   } catch (e) {
-    throw new IgordError(ErrorCode.ConfigInvalid, `config file ${path} is not valid JSON: ${(e as Error).message}`);
+    throw new IgordError(
+      ErrorCode.ConfigInvalid,
+      `config file ${path} is not valid JSON: ${(e as Error).message}`,
+    );
   }
   if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed)) {
     throw new IgordError(ErrorCode.ConfigInvalid, `config file ${path} must hold a JSON object`);
@@ -48,9 +55,13 @@ function parseField(spec: FieldSpec, raw: RawValue, origin: string): unknown {
   try {
     return spec.parse(raw);
   } catch (e) {
-    throw new IgordError(ErrorCode.ConfigInvalid, `invalid ${origin} ${JSON.stringify(raw)}: ${(e as Error).message}`, {
-      details: { field: spec.flag, origin },
-    });
+    throw new IgordError(
+      ErrorCode.ConfigInvalid,
+      `invalid ${origin} ${JSON.stringify(raw)}: ${(e as Error).message}`,
+      {
+        details: { field: spec.flag, origin },
+      },
+    );
   }
 }
 
@@ -65,8 +76,10 @@ export function loadConfig(sources: ConfigSources = {}): NodeConfig {
     const flagValue = flags[spec.flag];
     const envValue = env[envName(spec.flag)];
     if (flagValue !== undefined) out[spec.key] = parseField(spec, flagValue, `--${spec.flag}`);
-    else if (envValue !== undefined && envValue !== "") out[spec.key] = parseField(spec, envValue, envName(spec.flag));
-    else if (spec.flag in file) out[spec.key] = parseField(spec, file[spec.flag], `config key "${spec.flag}"`);
+    else if (envValue !== undefined && envValue !== "")
+      out[spec.key] = parseField(spec, envValue, envName(spec.flag));
+    else if (spec.flag in file)
+      out[spec.key] = parseField(spec, file[spec.flag], `config key "${spec.flag}"`);
     else {
       out[spec.key] = spec.defaultValue();
       continue;

@@ -188,7 +188,8 @@ export const FIELDS = [
     defaultText: "info",
     parse: (raw) => {
       const s = asString(raw);
-      if (!(LOG_LEVELS as readonly string[]).includes(s)) throw new Error(`must be one of ${LOG_LEVELS.join(", ")}`);
+      if (!(LOG_LEVELS as readonly string[]).includes(s))
+        throw new Error(`must be one of ${LOG_LEVELS.join(", ")}`);
       return s as LogLevel;
     },
   }),

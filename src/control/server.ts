@@ -5,7 +5,7 @@ import type { AddressInfo } from "node:net";
 import type { Logger } from "pino";
 import type { HostPort } from "../config/units.js";
 import { ErrorCode, IgordError, isIgordError } from "../errors.js";
-import { agentJson } from "./json.js";
+import type { agentJson } from "./json.js";
 
 /** Request bodies above this are refused. */
 export const MAX_CONTROL_BODY_BYTES = 64 * 1024;
@@ -25,7 +25,10 @@ export interface ControlServer {
 
 function send(res: ServerResponse, status: number, body: unknown): void {
   const text = JSON.stringify(body, null, 2);
-  res.writeHead(status, { "content-type": "application/json; charset=utf-8", "content-length": Buffer.byteLength(text) });
+  res.writeHead(status, {
+    "content-type": "application/json; charset=utf-8",
+    "content-length": Buffer.byteLength(text),
+  });
   res.end(text);
 }
 
@@ -46,7 +49,8 @@ async function readBody(req: IncomingMessage): Promise<unknown> {
   let size = 0;
   for await (const c of req) {
     size += (c as Buffer).length;
-    if (size > MAX_CONTROL_BODY_BYTES) throw new IgordError(ErrorCode.ConfigInvalid, `request body above ${MAX_CONTROL_BODY_BYTES} bytes`);
+    if (size > MAX_CONTROL_BODY_BYTES)
+      throw new IgordError(ErrorCode.ConfigInvalid, `request body above ${MAX_CONTROL_BODY_BYTES} bytes`);
     chunks.push(c as Buffer);
   }
   try {
@@ -66,7 +70,12 @@ export async function startControlServer(
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     if (!authorized(req, tokenBuf)) {
       res.setHeader("www-authenticate", 'Bearer realm="igord"');
-      sendError(res, 401, ErrorCode.ControlUnauthorized, "missing or wrong bearer token (see <data-dir>/control.token)");
+      sendError(
+        res,
+        401,
+        ErrorCode.ControlUnauthorized,
+        "missing or wrong bearer token (see <data-dir>/control.token)",
+      );
       return;
     }
     const url = new URL(req.url ?? "/", "http://control");
@@ -98,7 +107,8 @@ export async function startControlServer(
     handle(req, res).catch((e: unknown) => {
       const status = isIgordError(e) ? 400 : 500;
       const code = isIgordError(e) ? e.code : "INTERNAL";
-      if (status === 500) logger.error({ event: "control_error", err: (e as Error).message }, "control request failed");
+      if (status === 500)
+        logger.error({ event: "control_error", err: (e as Error).message }, "control request failed");
       if (!res.headersSent) sendError(res, status, code, (e as Error).message);
       else res.end();
     });

@@ -34,6 +34,7 @@ export function readControlToken(dataDir: string): string {
       `cannot read the control token ${path} (${(e as NodeJS.ErrnoException).code}); is the daemon running with --data-dir ${dataDir}?`,
     );
   }
-  if (token.length === 0) throw new IgordError(ErrorCode.ControlUnavailable, `control token ${path} is empty`);
+  if (token.length === 0)
+    throw new IgordError(ErrorCode.ControlUnavailable, `control token ${path} is empty`);
   return token;
 }

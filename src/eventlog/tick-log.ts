@@ -42,8 +42,10 @@ export function encodeTickLog(log: TickLog): Uint8Array {
 }
 
 export function decodeTickLog(bytes: Uint8Array): TickLog {
-  if (bytes.byteLength > MAX_TICK_LOG_BYTES) throw new TickLogFormatError(`tick log of ${bytes.byteLength} bytes is too large`);
-  if (bytes.byteLength < 12) throw new TickLogFormatError(`tick log of ${bytes.byteLength} bytes is shorter than its 12-byte header`);
+  if (bytes.byteLength > MAX_TICK_LOG_BYTES)
+    throw new TickLogFormatError(`tick log of ${bytes.byteLength} bytes is too large`);
+  if (bytes.byteLength < 12)
+    throw new TickLogFormatError(`tick log of ${bytes.byteLength} bytes is shorter than its 12-byte header`);
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const tick = dv.getBigUint64(0, true);
   const count = dv.getUint32(8, true);
@@ -55,10 +57,12 @@ export function decodeTickLog(bytes: Uint8Array): TickLog {
     const id = dv.getUint16(off, true);
     const result = dv.getInt32(off + 2, true);
     const len = dv.getUint32(off + 6, true);
-    if (off + 10 + len > bytes.byteLength) throw new TickLogFormatError(`tick log truncated in entry ${i} payload`);
+    if (off + 10 + len > bytes.byteLength)
+      throw new TickLogFormatError(`tick log truncated in entry ${i} payload`);
     entries.push({ id, result, payload: bytes.slice(off + 10, off + 10 + len) });
     off += 10 + len;
   }
-  if (off !== bytes.byteLength) throw new TickLogFormatError(`tick log has ${bytes.byteLength - off} trailing bytes`);
+  if (off !== bytes.byteLength)
+    throw new TickLogFormatError(`tick log has ${bytes.byteLength - off} trailing bytes`);
   return { tick, entries };
 }

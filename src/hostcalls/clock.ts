@@ -4,7 +4,10 @@ import { type HostContext, i64Payload, readI64Payload } from "./context.js";
 import { HostcallId } from "./registry.js";
 
 function observeNow(ctx: HostContext): bigint {
-  const o = ctx.source.observe(HostcallId.clock_now, () => ({ result: 0, payload: i64Payload(ctx.world.nowNs()) }));
+  const o = ctx.source.observe(HostcallId.clock_now, () => ({
+    result: 0,
+    payload: i64Payload(ctx.world.nowNs()),
+  }));
   return readI64Payload(o.payload);
 }
 

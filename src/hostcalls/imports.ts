@@ -1,6 +1,7 @@
 // Builds an agent's import object from its ImportPlan: only the hostcalls it was granted exist.
-import type { HostContext } from "./context.js";
+
 import { clockNow, dateNow } from "./clock.js";
+import type { HostContext } from "./context.js";
 import { logEmit, trace } from "./log.js";
 import type { ImportPlan } from "./policy.js";
 import { nodePrice } from "./pricing.js";

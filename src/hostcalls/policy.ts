@@ -4,7 +4,7 @@
 // deterministic. The result is an ImportPlan the sandbox builds its import object from.
 import { ErrorCode, IgordError } from "../errors.js";
 import type { AgentManifest } from "../manifest/manifest.js";
-import { formatFuncType, type FuncType, type ImportInfo, type ModuleInfo } from "../wasm/module-info.js";
+import { type FuncType, formatFuncType, type ImportInfo, type ModuleInfo } from "../wasm/module-info.js";
 import { hostcallByName } from "./registry.js";
 
 /** Runtime imports AssemblyScript emits that igord provides, and the capability each needs. */
@@ -54,14 +54,23 @@ export function checkOffered(manifest: AgentManifest, offered: ReadonlySet<strin
   }
 }
 
-export function planImports(info: ModuleInfo, manifest: AgentManifest, offered: ReadonlySet<string>): ImportPlan {
+export function planImports(
+  info: ModuleInfo,
+  manifest: AgentManifest,
+  offered: ReadonlySet<string>,
+): ImportPlan {
   checkOffered(manifest, offered);
   const plan: ImportPlan = { igor: [], env: [], importedMemory: null };
   for (const imp of info.imports) {
     if (imp.kind === "memory") {
       if (imp.module !== "env" || imp.name !== "memory") refuse(imp, "only env.memory may be imported");
-      if (imp.memory?.shared || imp.memory?.memory64) refuse(imp, "shared and 64-bit memories are not supported");
-      plan.importedMemory = { module: imp.module, name: imp.name, initialPages: imp.memory?.initialPages ?? 0 };
+      if (imp.memory?.shared || imp.memory?.memory64)
+        refuse(imp, "shared and 64-bit memories are not supported");
+      plan.importedMemory = {
+        module: imp.module,
+        name: imp.name,
+        initialPages: imp.memory?.initialPages ?? 0,
+      };
       continue;
     }
     if (imp.kind !== "function") refuse(imp, `igord provides no ${imp.kind} imports`);
@@ -76,7 +85,10 @@ export function planImports(info: ModuleInfo, manifest: AgentManifest, offered: 
         );
       }
       if (!sameSig(imp.type, spec.params, spec.results)) {
-        refuse(imp, `signature ${formatFuncType(imp.type)} does not match (${spec.params.join(", ")}) -> (${spec.results.join(", ")})`);
+        refuse(
+          imp,
+          `signature ${formatFuncType(imp.type)} does not match (${spec.params.join(", ")}) -> (${spec.results.join(", ")})`,
+        );
       }
       plan.igor.push(imp.name);
       continue;
@@ -85,8 +97,10 @@ export function planImports(info: ModuleInfo, manifest: AgentManifest, offered: 
       const refused = REFUSED_ENV[imp.name];
       if (refused) refuse(imp, refused);
       const known = ENV_IMPORTS[imp.name as EnvImportName];
-      if (!known) refuse(imp, "igord does not provide it (agents reach the host only through igor.* hostcalls)");
-      if (!sameSig(imp.type, known.params, known.results)) refuse(imp, `unexpected signature ${formatFuncType(imp.type)}`);
+      if (!known)
+        refuse(imp, "igord does not provide it (agents reach the host only through igor.* hostcalls)");
+      if (!sameSig(imp.type, known.params, known.results))
+        refuse(imp, `unexpected signature ${formatFuncType(imp.type)}`);
       if (known.capability !== null && !manifest.capabilities.has(known.capability)) {
         throw new IgordError(
           ErrorCode.CapabilityNotGranted,

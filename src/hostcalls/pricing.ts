@@ -5,5 +5,8 @@ import { HostcallId } from "./registry.js";
 
 export function nodePrice(ctx: HostContext): () => bigint {
   return () =>
-    readI64Payload(ctx.source.observe(HostcallId.node_price, () => ({ result: 0, payload: i64Payload(ctx.price()) })).payload);
+    readI64Payload(
+      ctx.source.observe(HostcallId.node_price, () => ({ result: 0, payload: i64Payload(ctx.price()) }))
+        .payload,
+    );
 }

@@ -24,7 +24,14 @@ export const HostcallId = {
 } as const;
 
 export const HOSTCALLS: readonly HostcallSpec[] = [
-  { name: "clock_now", id: HostcallId.clock_now, capability: "clock", kind: "observation", params: [], results: ["i64"] },
+  {
+    name: "clock_now",
+    id: HostcallId.clock_now,
+    capability: "clock",
+    kind: "observation",
+    params: [],
+    results: ["i64"],
+  },
   {
     name: "rand_bytes",
     id: HostcallId.rand_bytes,

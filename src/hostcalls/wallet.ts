@@ -5,5 +5,8 @@ import { HostcallId } from "./registry.js";
 
 export function walletBalance(ctx: HostContext): () => bigint {
   return () =>
-    readI64Payload(ctx.source.observe(HostcallId.wallet_balance, () => ({ result: 0, payload: i64Payload(ctx.budget()) })).payload);
+    readI64Payload(
+      ctx.source.observe(HostcallId.wallet_balance, () => ({ result: 0, payload: i64Payload(ctx.budget()) }))
+        .payload,
+    );
 }

@@ -71,21 +71,31 @@ function readWasm(path: string): Uint8Array<ArrayBuffer> {
   try {
     size = statSync(path).size;
   } catch (e) {
-    throw new IgordError(ErrorCode.WasmNotFound, `cannot read ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    throw new IgordError(
+      ErrorCode.WasmNotFound,
+      `cannot read ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
+    );
   }
   if (size > MAX_WASM_BYTES) {
-    throw new IgordError(ErrorCode.WasmMalformed, `${path} is ${size} bytes, above the ${MAX_WASM_BYTES}-byte limit for agent modules`);
+    throw new IgordError(
+      ErrorCode.WasmMalformed,
+      `${path} is ${size} bytes, above the ${MAX_WASM_BYTES}-byte limit for agent modules`,
+    );
   }
   return new Uint8Array(readFileSync(path));
 }
 
 function compileOrExplain(bytes: Uint8Array<ArrayBuffer>, path: string): void {
-  if (bytes.byteLength === 0) throw new IgordError(ErrorCode.WasmMalformed, `${path} is empty (0 bytes), not a WebAssembly module`);
+  if (bytes.byteLength === 0)
+    throw new IgordError(ErrorCode.WasmMalformed, `${path} is empty (0 bytes), not a WebAssembly module`);
   if (WebAssembly.validate(bytes)) return;
   try {
     new WebAssembly.Module(bytes);
   } catch (e) {
-    throw new IgordError(ErrorCode.WasmMalformed, `${path} is not a valid WebAssembly module: ${(e as Error).message}`);
+    throw new IgordError(
+      ErrorCode.WasmMalformed,
+      `${path} is not a valid WebAssembly module: ${(e as Error).message}`,
+    );
   }
   throw new IgordError(ErrorCode.WasmMalformed, `${path} is not a valid WebAssembly module`);
 }
@@ -108,11 +118,13 @@ export function prepareAgent(o: PrepareOptions): PreparedAgent {
   const manifest = loadManifest(o.wasmPath, o.manifestPath);
   const plan = planImports(info, manifest, o.offered);
   const capPages = memoryCapPages(manifest);
-  if (info.memoryCount > 1) throw new IgordError(ErrorCode.WasmMemoryLimit, "module declares more than one memory");
+  if (info.memoryCount > 1)
+    throw new IgordError(ErrorCode.WasmMemoryLimit, "module declares more than one memory");
   let runBytes: Uint8Array<ArrayBuffer> = bytes;
   const mem = info.definedMemory;
   if (mem) {
-    if (mem.shared || mem.memory64) throw new IgordError(ErrorCode.WasmMemoryLimit, "shared and 64-bit memories are not supported");
+    if (mem.shared || mem.memory64)
+      throw new IgordError(ErrorCode.WasmMemoryLimit, "shared and 64-bit memories are not supported");
     if (mem.initialPages > capPages) {
       throw new IgordError(
         ErrorCode.WasmMemoryLimit,
@@ -121,7 +133,8 @@ export function prepareAgent(o: PrepareOptions): PreparedAgent {
       );
     }
     // Cap growth in the binary itself: memory.grow past the cap then returns -1 inside the agent.
-    if (mem.maximumPages === null || mem.maximumPages > capPages) runBytes = withMemoryMaximum(bytes, capPages);
+    if (mem.maximumPages === null || mem.maximumPages > capPages)
+      runBytes = withMemoryMaximum(bytes, capPages);
   }
   if (plan.importedMemory && plan.importedMemory.initialPages > capPages) {
     throw new IgordError(

@@ -33,7 +33,9 @@ export interface AgentManifest {
 }
 
 function fail(where: string, msg: string): never {
-  throw new IgordError(ErrorCode.ManifestInvalid, `manifest ${where}: ${msg}`, { details: { manifest: where } });
+  throw new IgordError(ErrorCode.ManifestInvalid, `manifest ${where}: ${msg}`, {
+    details: { manifest: where },
+  });
 }
 
 function isObject(v: unknown): v is Record<string, unknown> {
@@ -44,12 +46,16 @@ function optionalInt(v: unknown, where: string, field: string): bigint | null {
   if (v === undefined || v === null) return null;
   if (typeof v === "string" && /^\d+$/.test(v)) return BigInt(v);
   if (typeof v === "number" && Number.isSafeInteger(v) && v >= 0) return BigInt(v);
-  return fail(where, `${field} must be a non-negative integer (a string for values above 2^53), got ${JSON.stringify(v)}`);
+  return fail(
+    where,
+    `${field} must be a non-negative integer (a string for values above 2^53), got ${JSON.stringify(v)}`,
+  );
 }
 
 /** Parses manifest JSON. `where` names the source in errors (a path, or "<inline>"). */
 export function parseManifest(text: string, where = "<inline>"): AgentManifest {
-  if (text.length > MAX_MANIFEST_BYTES) fail(where, `is ${text.length} bytes, more than ${MAX_MANIFEST_BYTES}`);
+  if (text.length > MAX_MANIFEST_BYTES)
+    fail(where, `is ${text.length} bytes, more than ${MAX_MANIFEST_BYTES}`);
   const trimmed = text.trim();
   let doc: unknown = {};
   if (trimmed.length > 0) {
@@ -84,19 +90,32 @@ export function parseManifest(text: string, where = "<inline>"): AgentManifest {
   if (limits.max_memory_bytes !== undefined) {
     const m = limits.max_memory_bytes;
     if (typeof m !== "number" || !Number.isSafeInteger(m) || m < 0) {
-      fail(where, `resource_limits.max_memory_bytes must be a non-negative integer, got ${JSON.stringify(m)}`);
+      fail(
+        where,
+        `resource_limits.max_memory_bytes must be a non-negative integer, got ${JSON.stringify(m)}`,
+      );
     }
     if (m > MAX_AGENT_MEMORY_BYTES) {
-      fail(where, `resource_limits.max_memory_bytes ${m} is above the maximum ${MAX_AGENT_MEMORY_BYTES} (64 MiB)`);
+      fail(
+        where,
+        `resource_limits.max_memory_bytes ${m} is above the maximum ${MAX_AGENT_MEMORY_BYTES} (64 MiB)`,
+      );
     }
     if (m !== 0 && m < WASM_PAGE_BYTES) {
-      fail(where, `resource_limits.max_memory_bytes ${m} is below one WebAssembly page (${WASM_PAGE_BYTES} bytes)`);
+      fail(
+        where,
+        `resource_limits.max_memory_bytes ${m} is below one WebAssembly page (${WASM_PAGE_BYTES} bytes)`,
+      );
     }
     maxMemoryBytes = m === 0 ? MAX_AGENT_MEMORY_BYTES : m;
   }
 
   const policy = doc.migration_policy;
-  let migrationPolicy: AgentManifest["migrationPolicy"] = { enabled: true, maxPricePerSecond: null, preferredRegions: [] };
+  let migrationPolicy: AgentManifest["migrationPolicy"] = {
+    enabled: true,
+    maxPricePerSecond: null,
+    preferredRegions: [],
+  };
   if (policy !== undefined) {
     if (!isObject(policy)) fail(where, `"migration_policy" must be an object`);
     // igor treats an omitted "enabled" as false, silently disabling migration; omitted means enabled here.

@@ -16,7 +16,12 @@ export class NodeMetrics {
 
   constructor(source: AgentGaugeSource) {
     const registers = [this.registry];
-    this.ticks = new Counter({ name: "igord_ticks_total", help: "Committed agent ticks", labelNames: ["agent"], registers });
+    this.ticks = new Counter({
+      name: "igord_ticks_total",
+      help: "Committed agent ticks",
+      labelNames: ["agent"],
+      registers,
+    });
     this.tickDuration = new Histogram({
       name: "igord_tick_duration_seconds",
       help: "Duration of a tick including state capture",

@@ -54,7 +54,11 @@ export class IgordNode {
     this.logger = opts.logger;
     this.capabilities = new NodeCapabilities(opts.config.capabilities);
     this.store = opts.store ?? new MemoryAgentStore();
-    this.pool = new WorkerPool({ size: opts.config.workers, tickTimeoutMs: opts.config.tickTimeoutMs, logger: opts.logger.child({ component: "pool" }) });
+    this.pool = new WorkerPool({
+      size: opts.config.workers,
+      tickTimeoutMs: opts.config.tickTimeoutMs,
+      logger: opts.logger.child({ component: "pool" }),
+    });
     this.metrics = new NodeMetrics({
       agentStates: () => this.scheduler.statusCounts(),
       budgets: () => this.scheduler.budgets(),
@@ -70,12 +74,9 @@ export class IgordNode {
       tickTimeoutMs: opts.config.tickTimeoutMs,
     });
     if (opts.watchAgentsDir ?? true) {
-      this.watcher = new AgentsDirWatcher(
-        opts.config.agentsDir,
-        async (wasmPath) => {
-          await this.addAgent({ wasmPath });
-        },
-      );
+      this.watcher = new AgentsDirWatcher(opts.config.agentsDir, async (wasmPath) => {
+        await this.addAgent({ wasmPath });
+      });
     }
   }
 
@@ -84,7 +85,12 @@ export class IgordNode {
     mkdirSync(this.config.dataDir, { recursive: true });
     this.pool.start();
     this.logger.info(
-      { event: "node_starting", version: VERSION, capabilities: this.capabilities.list(), workers: this.config.workers },
+      {
+        event: "node_starting",
+        version: VERSION,
+        capabilities: this.capabilities.list(),
+        workers: this.config.workers,
+      },
       "igord starting",
     );
     if (this.watcher) {
@@ -93,9 +99,19 @@ export class IgordNode {
     }
     if (this.config.control) {
       const token = ensureControlToken(this.config.dataDir);
-      this.control = await startControlServer(this.config.control, token, this.controlBackend(), this.logger.child({ component: "control" }));
+      this.control = await startControlServer(
+        this.config.control,
+        token,
+        this.controlBackend(),
+        this.logger.child({ component: "control" }),
+      );
       this.logger.info(
-        { event: "control_listening", host: this.control.address.host, port: this.control.address.port, token: tokenPath(this.config.dataDir) },
+        {
+          event: "control_listening",
+          host: this.control.address.host,
+          port: this.control.address.port,
+          token: tokenPath(this.config.dataDir),
+        },
         `control API on ${this.control.address.host}:${this.control.address.port}`,
       );
     }
@@ -112,7 +128,12 @@ export class IgordNode {
     } catch (e) {
       // The one place a failed load is reported (the agents-dir watcher relies on it).
       this.logger.error(
-        { event: "agent_load_failed", path: o.wasmPath, code: (e as IgordError).code, err: (e as Error).message },
+        {
+          event: "agent_load_failed",
+          path: o.wasmPath,
+          code: (e as IgordError).code,
+          err: (e as Error).message,
+        },
         `cannot load ${o.wasmPath}: ${(e as Error).message}`,
       );
       throw e;
@@ -123,7 +144,10 @@ export class IgordNode {
     if (this.stopping) throw new IgordError(ErrorCode.NodeStopping, "the node is stopping");
     const prepared = prepareAgent({ ...o, offered: this.capabilities.snapshot(), cache: this.cache });
     if (this.scheduler.has(prepared.agentId)) {
-      throw new IgordError(ErrorCode.AgentExists, `agent "${prepared.agentId}" is already loaded on this node (from another file?)`);
+      throw new IgordError(
+        ErrorCode.AgentExists,
+        `agent "${prepared.agentId}" is already loaded on this node (from another file?)`,
+      );
     }
     const stored = this.store.latest(prepared.agentId);
     if (stored && stored.wasmHash !== prepared.wasmHash) {
@@ -132,8 +156,17 @@ export class IgordNode {
         `agent "${prepared.agentId}" has a checkpoint for a different WASM binary (${stored.wasmHash.slice(0, 12)}…, file is ${prepared.wasmHash.slice(0, 12)}…)`,
       );
     }
-    const spec = { agentId: prepared.agentId, module: prepared.module, plan: prepared.plan, memoryCapPages: prepared.memoryCapPages };
-    const meta = { wasmHash: prepared.wasmHash, wasmPath: resolve(o.wasmPath), capabilities: [...prepared.manifest.capabilities.keys()].sort() };
+    const spec = {
+      agentId: prepared.agentId,
+      module: prepared.module,
+      plan: prepared.plan,
+      memoryCapPages: prepared.memoryCapPages,
+    };
+    const meta = {
+      wasmHash: prepared.wasmHash,
+      wasmPath: resolve(o.wasmPath),
+      capabilities: [...prepared.manifest.capabilities.keys()].sort(),
+    };
     const init = stored
       ? { tick: stored.tick, budget: stored.budget, price: this.config.price, state: stored.state }
       : { tick: 0n, budget: o.budget ?? this.config.budget, price: this.config.price, state: null };
@@ -171,7 +204,10 @@ export class IgordNode {
       metrics: async () => ({ contentType: this.metrics.contentType, body: await this.metrics.render() }),
       setCapabilities: (caps: string[]) => {
         this.capabilities.replace(caps);
-        this.logger.info({ event: "capabilities_changed", capabilities: this.capabilities.list() }, "node capabilities changed");
+        this.logger.info(
+          { event: "capabilities_changed", capabilities: this.capabilities.list() },
+          "node capabilities changed",
+        );
         return this.capabilities.list();
       },
     };

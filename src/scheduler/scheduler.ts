@@ -118,7 +118,12 @@ export class Scheduler extends EventEmitter<{ tick: [TickEvent]; stopped: [Agent
     opts.pool.on("result", (r) => this.onResult(r));
     opts.pool.on("evacuated", (e) => {
       opts.metrics?.evacuations.inc();
-      this.agents.get(e.agentId)?.logger.info({ event: "agent_evacuated", from: e.fromWorker, to: e.toWorker }, "agent moved to another worker");
+      this.agents
+        .get(e.agentId)
+        ?.logger.info(
+          { event: "agent_evacuated", from: e.fromWorker, to: e.toWorker },
+          "agent moved to another worker",
+        );
     });
   }
 
@@ -129,7 +134,11 @@ export class Scheduler extends EventEmitter<{ tick: [TickEvent]; stopped: [Agent
   /** Instantiates the agent in the pool and starts ticking it. Throws IgordError if it cannot load. */
   async add(spec: AgentSpec, meta: AgentMeta, init: AgentInit): Promise<AgentView> {
     const logger = this.opts.logger.child({ agent: spec.agentId });
-    const placed = await this.opts.pool.place(spec, { state: init.state, budget: init.budget, price: init.price });
+    const placed = await this.opts.pool.place(spec, {
+      state: init.state,
+      budget: init.budget,
+      price: init.price,
+    });
     const a: AgentRuntime = {
       id: spec.agentId,
       meta,
@@ -199,7 +208,7 @@ export class Scheduler extends EventEmitter<{ tick: [TickEvent]; stopped: [Agent
     const reqs: TickRequest[] = [];
     for (const id of this.queue.popDue(Date.now() + DISPATCH_SLACK_MS)) {
       const a = this.agents.get(id);
-      if (!a || a.status !== "running" || a.inFlight) continue;
+      if (a?.status !== "running" || a.inFlight) continue;
       a.inFlight = true;
       a.nextDueAt = null;
       reqs.push({ agentId: id, tick: a.tick + 1n, budget: a.budget, price: a.price });
@@ -210,7 +219,7 @@ export class Scheduler extends EventEmitter<{ tick: [TickEvent]; stopped: [Agent
 
   private onResult(r: PoolTickResult): void {
     const a = this.agents.get(r.agentId);
-    if (!a || !a.inFlight) return;
+    if (!a?.inFlight) return;
     a.inFlight = false;
     if (r.status === "error") {
       this.opts.metrics?.failures.inc({ code: r.error.code });
@@ -229,7 +238,10 @@ export class Scheduler extends EventEmitter<{ tick: [TickEvent]; stopped: [Agent
 
   private commit(a: AgentRuntime, r: Extract<PoolTickResult, { status: "ok" }>): void {
     if (r.tick !== a.tick + 1n) {
-      a.logger.error({ event: "tick_out_of_order", expected: String(a.tick + 1n), got: String(r.tick) }, "discarding out-of-order tick");
+      a.logger.error(
+        { event: "tick_out_of_order", expected: String(a.tick + 1n), got: String(r.tick) },
+        "discarding out-of-order tick",
+      );
       return;
     }
     const charge = a.meter.charge(r.elapsedNs, a.price, a.budget);
@@ -245,7 +257,16 @@ export class Scheduler extends EventEmitter<{ tick: [TickEvent]; stopped: [Agent
     a.ticksThisRun++;
     this.opts.metrics?.ticks.inc({ agent: a.id });
     this.opts.metrics?.tickDuration.observe(Number(r.elapsedNs) / 1e9);
-    a.logger.debug({ event: "tick", tick: String(a.tick), cost: String(charge.cost), budget: String(a.budget), more: r.more }, "tick");
+    a.logger.debug(
+      {
+        event: "tick",
+        tick: String(a.tick),
+        cost: String(charge.cost),
+        budget: String(a.budget),
+        more: r.more,
+      },
+      "tick",
+    );
     this.emitAgentLogs(a, a.tick, r.events);
     this.emit("tick", {
       agentId: a.id,
@@ -283,7 +304,10 @@ export class Scheduler extends EventEmitter<{ tick: [TickEvent]; stopped: [Agent
       reason,
       savedAtMs: Date.now(),
     });
-    a.logger.info({ event: "checkpoint_saved", tick: String(a.tick), budget: String(a.budget), reason }, "checkpoint saved");
+    a.logger.info(
+      { event: "checkpoint_saved", tick: String(a.tick), budget: String(a.budget), reason },
+      "checkpoint saved",
+    );
   }
 
   private finish(a: AgentRuntime, status: AgentStatus, reason: string, error: IgordError | null): void {
@@ -295,7 +319,10 @@ export class Scheduler extends EventEmitter<{ tick: [TickEvent]; stopped: [Agent
     this.opts.pool.unload(a.id);
     this.checkpoint(a, reason);
     if (status === "stopped") {
-      a.logger.info({ event: "agent_stopped", reason, tick: String(a.tick), budget: String(a.budget) }, `agent stopped: ${reason}`);
+      a.logger.info(
+        { event: "agent_stopped", reason, tick: String(a.tick), budget: String(a.budget) },
+        `agent stopped: ${reason}`,
+      );
     }
     this.emit("stopped", this.view(a));
   }

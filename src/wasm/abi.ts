@@ -28,9 +28,13 @@ export const OPTIONAL_EXPORTS: readonly ExportRule[] = [
 
 function checkSignature(rule: ExportRule, exp: ExportInfo): void {
   if (exp.kind !== "function") {
-    throw new IgordError(ErrorCode.WasmBadExport, `export ${rule.name} must be a function, found a ${exp.kind}`, {
-      details: { export: rule.name },
-    });
+    throw new IgordError(
+      ErrorCode.WasmBadExport,
+      `export ${rule.name} must be a function, found a ${exp.kind}`,
+      {
+        details: { export: rule.name },
+      },
+    );
   }
   if (exp.type !== null && !rule.accepts.includes(sig(exp.type))) {
     const wanted = rule.accepts.map((a) => `(${a.replace("->", ") -> (")})`).join(" or ");

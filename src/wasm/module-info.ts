@@ -40,13 +40,13 @@ export interface ModuleInfo {
 }
 
 const VALTYPES: Record<number, ValueType> = {
-  0x7f: "i32",
-  0x7e: "i64",
-  0x7d: "f32",
-  0x7c: "f64",
-  0x7b: "v128",
-  0x70: "funcref",
-  0x6f: "externref",
+  127: "i32",
+  126: "i64",
+  125: "f32",
+  124: "f64",
+  123: "v128",
+  112: "funcref",
+  111: "externref",
 };
 const KINDS = ["function", "table", "memory", "global", "tag"] as const;
 

@@ -14,7 +14,14 @@ import type { Logger } from "pino";
 import { ErrorCode, IgordError } from "../errors.js";
 import type { LogEntry } from "../eventlog/tick-log.js";
 import type { ImportPlan } from "../hostcalls/policy.js";
-import { Ctl, type FromWorker, type LoadReply, type TickItem, type TickOutcome, type ToWorker } from "./worker-protocol.js";
+import {
+  Ctl,
+  type FromWorker,
+  type LoadReply,
+  type TickItem,
+  type TickOutcome,
+  type ToWorker,
+} from "./worker-protocol.js";
 
 /** How often the watchdog looks at every worker's control block. */
 export const WATCHDOG_INTERVAL_MS = 50;
@@ -36,8 +43,23 @@ export interface TickRequest {
 }
 
 export type PoolTickResult =
-  | { agentId: string; tick: bigint; status: "ok"; more: boolean; elapsedNs: bigint; state: Uint8Array; events: LogEntry[] }
-  | { agentId: string; tick: bigint; status: "error"; elapsedNs: bigint; error: IgordError; events: LogEntry[] };
+  | {
+      agentId: string;
+      tick: bigint;
+      status: "ok";
+      more: boolean;
+      elapsedNs: bigint;
+      state: Uint8Array;
+      events: LogEntry[];
+    }
+  | {
+      agentId: string;
+      tick: bigint;
+      status: "error";
+      elapsedNs: bigint;
+      error: IgordError;
+      events: LogEntry[];
+    };
 
 export interface PoolOptions {
   size: number;
@@ -74,7 +96,8 @@ function workerScript(): URL {
   if (existsSync(fileURLToPath(here))) return here;
   // Running from TypeScript sources (tests): use the compiled worker, which `npm test` builds first.
   const compiled = new URL(here.href.replace("/src/wasm/", "/dist/wasm/"));
-  if (!existsSync(fileURLToPath(compiled))) throw new Error(`compiled worker not found at ${compiled.pathname}: run npm run build`);
+  if (!existsSync(fileURLToPath(compiled)))
+    throw new Error(`compiled worker not found at ${compiled.pathname}: run npm run build`);
   return compiled;
 }
 
@@ -108,7 +131,15 @@ export class WorkerPool extends EventEmitter<{
     const ctl = new BigInt64Array(sab);
     ctl[Ctl.current] = -1n;
     const worker = new Worker(this.script, { workerData: { control: sab } });
-    const h: WorkerHandle = { id: this.nextWorkerId++, worker, ctl, placements: new Set(), stalled: false, dead: false, loads: new Map() };
+    const h: WorkerHandle = {
+      id: this.nextWorkerId++,
+      worker,
+      ctl,
+      placements: new Set(),
+      stalled: false,
+      dead: false,
+      loads: new Map(),
+    };
     worker.on("message", (m: FromWorker) => this.onMessage(h, m));
     worker.on("error", (e) => this.onWorkerLost(h, e));
     worker.on("exit", (code) => {
@@ -159,7 +190,8 @@ export class WorkerPool extends EventEmitter<{
     init: { state: Uint8Array | null; budget: bigint; price: bigint },
   ): Promise<{ state: Uint8Array; events: LogEntry[] }> {
     if (this.stopped) throw new IgordError(ErrorCode.NodeStopping, "the worker pool is stopping");
-    if (this.slots.has(spec.agentId)) throw new IgordError(ErrorCode.AgentExists, `agent "${spec.agentId}" is already running`);
+    if (this.slots.has(spec.agentId))
+      throw new IgordError(ErrorCode.AgentExists, `agent "${spec.agentId}" is already running`);
     const worker = this.pickWorker();
     const slot: Slot = {
       spec,
@@ -203,7 +235,10 @@ export class WorkerPool extends EventEmitter<{
       }
       slot.inFlight = req;
       let items = batches.get(slot.worker);
-      if (!items) batches.set(slot.worker, (items = []));
+      if (!items) {
+        items = [];
+        batches.set(slot.worker, items);
+      }
       items.push({ placement: slot.placement, tick: req.tick, budget: req.budget, price: req.price });
     }
     for (const [h, items] of batches) {
@@ -243,7 +278,7 @@ export class WorkerPool extends EventEmitter<{
 
   private onOutcome(item: TickOutcome): void {
     const slot = this.byPlacement.get(item.placement);
-    if (!slot || !slot.inFlight || slot.inFlight.tick !== item.tick) return; // stale placement: discard
+    if (!slot?.inFlight || slot.inFlight.tick !== item.tick) return; // stale placement: discard
     if (item.status === "skipped") {
       this.flushQueued(slot);
       return;
@@ -252,7 +287,15 @@ export class WorkerPool extends EventEmitter<{
     if (item.status === "ok") {
       slot.state = item.state;
       slot.inFlight = null;
-      this.emit("result", { agentId, tick: item.tick, status: "ok", more: item.more, elapsedNs: item.elapsedNs, state: item.state, events: item.events });
+      this.emit("result", {
+        agentId,
+        tick: item.tick,
+        status: "ok",
+        more: item.more,
+        elapsedNs: item.elapsedNs,
+        state: item.state,
+        events: item.events,
+      });
       if (slot.queued) this.flushQueued(slot);
       return;
     }
@@ -276,7 +319,10 @@ export class WorkerPool extends EventEmitter<{
       if (current < 0) {
         if (h.stalled) {
           h.stalled = false;
-          this.opts.logger.info({ event: "worker_recovered", worker: h.id }, "stalled worker finished its tick");
+          this.opts.logger.info(
+            { event: "worker_recovered", worker: h.id },
+            "stalled worker finished its tick",
+          );
         }
         continue;
       }
@@ -322,7 +368,10 @@ export class WorkerPool extends EventEmitter<{
     if (h.dead || this.stopped) return;
     const current = Number(Atomics.load(h.ctl, Ctl.current));
     const slot = current >= 0 ? this.byPlacement.get(current) : undefined;
-    this.opts.logger.error({ event: "worker_lost", worker: h.id, agent: slot?.spec.agentId, err: err.message }, "worker thread died");
+    this.opts.logger.error(
+      { event: "worker_lost", worker: h.id, agent: slot?.spec.agentId, err: err.message },
+      "worker thread died",
+    );
     this.retire(h);
     if (slot) {
       this.forget(slot);
@@ -331,7 +380,10 @@ export class WorkerPool extends EventEmitter<{
         tick: slot.inFlight?.tick ?? 0n,
         status: "error",
         elapsedNs: 0n,
-        error: new IgordError(ErrorCode.WorkerCrashed, `agent "${slot.spec.agentId}" crashed its worker thread: ${err.message}`),
+        error: new IgordError(
+          ErrorCode.WorkerCrashed,
+          `agent "${slot.spec.agentId}" crashed its worker thread: ${err.message}`,
+        ),
         events: [],
       });
     }
@@ -347,7 +399,10 @@ export class WorkerPool extends EventEmitter<{
         type: "loaded",
         placement,
         ok: false,
-        error: new IgordError(ErrorCode.WorkerCrashed, "the worker thread died while loading the agent").toJSON(),
+        error: new IgordError(
+          ErrorCode.WorkerCrashed,
+          "the worker thread died while loading the agent",
+        ).toJSON(),
       });
     }
     h.loads.clear();
@@ -392,7 +447,11 @@ export class WorkerPool extends EventEmitter<{
 
   stats(): { workers: number; agentsPerWorker: number[]; stalled: number } {
     const live = this.workers.filter((w) => !w.dead);
-    return { workers: live.length, agentsPerWorker: live.map((w) => w.placements.size), stalled: live.filter((w) => w.stalled).length };
+    return {
+      workers: live.length,
+      agentsPerWorker: live.map((w) => w.placements.size),
+      stalled: live.filter((w) => w.stalled).length,
+    };
   }
 
   async stop(): Promise<void> {

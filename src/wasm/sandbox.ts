@@ -45,12 +45,18 @@ const AS_ARRAYBUFFER_ID = 1;
 export function toAgentError(e: unknown, during: string): IgordError {
   if (e instanceof IgordError) return e;
   if (e instanceof GuestAbort) {
-    return new IgordError(ErrorCode.AgentAbort, `agent aborted during ${during}: ${e.abortMessage} (${e.file}:${e.line}:${e.column})`, {
-      details: { abortMessage: e.abortMessage, file: e.file, line: e.line, column: e.column, during },
-    });
+    return new IgordError(
+      ErrorCode.AgentAbort,
+      `agent aborted during ${during}: ${e.abortMessage} (${e.file}:${e.line}:${e.column})`,
+      {
+        details: { abortMessage: e.abortMessage, file: e.file, line: e.line, column: e.column, during },
+      },
+    );
   }
   const msg = e instanceof Error ? e.message : String(e);
-  return new IgordError(ErrorCode.AgentTrap, `agent trapped during ${during}: ${msg}`, { details: { trap: msg, during } });
+  return new IgordError(ErrorCode.AgentTrap, `agent trapped during ${during}: ${msg}`, {
+    details: { trap: msg, during },
+  });
 }
 
 export class AgentSandbox {
@@ -74,7 +80,12 @@ export class AgentSandbox {
     const ref: { mem: WebAssembly.Memory | null } = { mem: memory };
     const ctx: HostContext = { ...opts.context, memory: () => ref.mem };
     const abort = (msg: number, file: number, line: number, col: number): never => {
-      throw new GuestAbort(readAsString(ctx, msg) ?? "(no message)", readAsString(ctx, file) ?? "(unknown)", line >>> 0, col >>> 0);
+      throw new GuestAbort(
+        readAsString(ctx, msg) ?? "(no message)",
+        readAsString(ctx, file) ?? "(unknown)",
+        line >>> 0,
+        col >>> 0,
+      );
     };
     let instance: WebAssembly.Instance;
     try {
@@ -112,7 +123,10 @@ export class AgentSandbox {
     }
     const ptr = this.call("malloc", () => this.alloc(state.byteLength));
     if (ptr === 0) {
-      throw new IgordError(ErrorCode.AgentBadState, `agent could not allocate ${state.byteLength} bytes to resume (allocator returned 0)`);
+      throw new IgordError(
+        ErrorCode.AgentBadState,
+        `agent could not allocate ${state.byteLength} bytes to resume (allocator returned 0)`,
+      );
     }
     const mem = this.requireMemory();
     if (ptr + state.byteLength > mem.buffer.byteLength) {
@@ -146,7 +160,8 @@ export class AgentSandbox {
   /** agent_checkpoint + agent_checkpoint_ptr, copied out of guest memory. */
   captureState(): Uint8Array {
     const size = this.call("agent_checkpoint", () => this.exports.agent_checkpoint());
-    if (size < 0) throw new IgordError(ErrorCode.AgentBadState, `agent_checkpoint returned a negative size (${size})`);
+    if (size < 0)
+      throw new IgordError(ErrorCode.AgentBadState, `agent_checkpoint returned a negative size (${size})`);
     if (size === 0) return new Uint8Array(0);
     const ptr = this.call("agent_checkpoint_ptr", () => this.exports.agent_checkpoint_ptr()) >>> 0;
     // Re-read the buffer: the calls above may have grown memory and detached the old one.

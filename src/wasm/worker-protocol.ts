@@ -52,7 +52,14 @@ export type TickOutcome =
       state: Uint8Array;
       events: LogEntry[];
     }
-  | { placement: number; tick: bigint; status: "error"; elapsedNs: bigint; error: SerializedError; events: LogEntry[] }
+  | {
+      placement: number;
+      tick: bigint;
+      status: "error";
+      elapsedNs: bigint;
+      error: SerializedError;
+      events: LogEntry[];
+    }
   | { placement: number; tick: bigint; status: "skipped" };
 
 export interface TickResults {

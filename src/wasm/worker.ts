@@ -92,17 +92,33 @@ function runBatch(batch: TickBatch): void {
       const more = h.sandbox.tick();
       const state = h.sandbox.captureState();
       const elapsedNs = process.hrtime.bigint() - start;
-      pending.push({ placement: item.placement, tick: item.tick, status: "ok", more, elapsedNs, state, events: h.recorder.take() });
+      pending.push({
+        placement: item.placement,
+        tick: item.tick,
+        status: "ok",
+        more,
+        elapsedNs,
+        state,
+        events: h.recorder.take(),
+      });
       transfer.push(state.buffer as ArrayBuffer);
     } catch (e) {
       const elapsedNs = process.hrtime.bigint() - start;
       // A trapped instance is discarded: AssemblyScript leaks its shadow stack on every trap.
       hosted.delete(item.placement);
       const error = (e instanceof IgordError ? e : toAgentError(e, "agent_tick")).toJSON();
-      pending.push({ placement: item.placement, tick: item.tick, status: "error", elapsedNs, error, events: h.recorder.take() });
+      pending.push({
+        placement: item.placement,
+        tick: item.tick,
+        status: "error",
+        elapsedNs,
+        error,
+        events: h.recorder.take(),
+      });
     }
     Atomics.store(ctl, Ctl.current, -1n);
-    if (pending.length >= RESULT_FLUSH_MAX || process.hrtime.bigint() - lastFlush >= RESULT_FLUSH_INTERVAL_NS) flush();
+    if (pending.length >= RESULT_FLUSH_MAX || process.hrtime.bigint() - lastFlush >= RESULT_FLUSH_INTERVAL_NS)
+      flush();
   }
   flush();
 }

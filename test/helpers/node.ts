@@ -61,7 +61,12 @@ export async function startTestNode(
   });
   const logs = new LogCapture();
   const logger = pino({ level: config.logLevel }, logs.stream);
-  const node = new IgordNode({ config, logger, watchAgentsDir: opts.watch ?? false, ...(opts.store ? { store: opts.store } : {}) });
+  const node = new IgordNode({
+    config,
+    logger,
+    watchAgentsDir: opts.watch ?? false,
+    ...(opts.store ? { store: opts.store } : {}),
+  });
   const t: TestNode = {
     node,
     logs,

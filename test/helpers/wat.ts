@@ -5,7 +5,7 @@ import wabtInit from "wabt";
 
 let wabt: Awaited<ReturnType<typeof wabtInit>> | null = null;
 
-export async function wat2wasm(text: string): Promise<Uint8Array> {
+export async function wat2wasm(text: string): Promise<Uint8Array<ArrayBuffer>> {
   wabt ??= await wabtInit();
   const mod = wabt.parseWat("fixture.wat", text, { multi_value: true, bulk_memory: true });
   try {

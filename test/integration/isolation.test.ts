@@ -6,12 +6,16 @@ import type { TickEvent } from "../../src/scheduler/scheduler.js";
 import type { MemoryAgentStore } from "../../src/store/agent-store.js";
 import { startTestNode, stopAllNodes } from "../helpers/node.js";
 import { waitForEvent } from "../helpers/wait.js";
-import { writeWat, watAgent } from "../helpers/wat.js";
+import { watAgent, writeWat } from "../helpers/wat.js";
 
 afterEach(stopAllNodes);
 
-const HANG_FROM_TICK_4 = watAgent({ onTick: "(if (i32.ge_u (global.get $ticks) (i32.const 4)) (then (loop $spin (br $spin))))" });
-const TRAP_AT_TICK_2 = watAgent({ onTick: "(if (i32.eq (global.get $ticks) (i32.const 2)) (then unreachable))" });
+const HANG_FROM_TICK_4 = watAgent({
+  onTick: "(if (i32.ge_u (global.get $ticks) (i32.const 4)) (then (loop $spin (br $spin))))",
+});
+const TRAP_AT_TICK_2 = watAgent({
+  onTick: "(if (i32.eq (global.get $ticks) (i32.const 2)) (then unreachable))",
+});
 // Grows memory one page at a time until the cap refuses, then traps.
 const MEMORY_BOMB = watAgent({
   onTick: "(loop $grow (br_if $grow (i32.ne (memory.grow (i32.const 1)) (i32.const -1)))) unreachable",
@@ -27,7 +31,12 @@ describe("isolation", () => {
     const TIMEOUT = 1500;
     const INTERVAL = 100;
     // One worker: the healthy agents share the hung agent's thread and must be moved off it.
-    const t = await startTestNode({ workers: "1", "tick-timeout": `${TIMEOUT}ms`, "tick-interval": `${INTERVAL}ms`, control: "127.0.0.1:0" });
+    const t = await startTestNode({
+      workers: "1",
+      "tick-timeout": `${TIMEOUT}ms`,
+      "tick-interval": `${INTERVAL}ms`,
+      control: "127.0.0.1:0",
+    });
     const dir = join(t.dir, "wasm");
     await t.node.addAgent({ wasmPath: await writeWat(dir, "hung", HANG_FROM_TICK_4) });
     for (const n of ["h1", "h2", "h3"]) await t.node.addAgent({ wasmPath: await writeWat(dir, n, HEALTHY) });
@@ -38,12 +47,24 @@ describe("isolation", () => {
       list.push(e.at);
       tickTimes.set(e.agentId, list);
     });
-    const hungStarted = await waitForEvent<TickEvent>(t.node.scheduler, "tick", (e) => e.agentId === "hung" && e.tick === 3n);
+    const hungStarted = await waitForEvent<TickEvent>(
+      t.node.scheduler,
+      "tick",
+      (e) => e.agentId === "hung" && e.tick === 3n,
+    );
     // During the hang the control API answers.
-    const failed = waitForEvent<{ id: string; error: { code: string } | null }>(t.node.scheduler, "stopped", (v) => v.id === "hung");
+    const failed = waitForEvent<{ id: string; error: { code: string } | null }>(
+      t.node.scheduler,
+      "stopped",
+      (v) => v.id === "hung",
+    );
     const addr = t.node.controlAddress!;
-    const token = (await import("node:fs")).readFileSync(join(t.config.dataDir, "control.token"), "utf8").trim();
-    const res = await fetch(`http://${addr.host}:${addr.port}/v1/status`, { headers: { authorization: `Bearer ${token}` } });
+    const token = (await import("node:fs"))
+      .readFileSync(join(t.config.dataDir, "control.token"), "utf8")
+      .trim();
+    const res = await fetch(`http://${addr.host}:${addr.port}/v1/status`, {
+      headers: { authorization: `Bearer ${token}` },
+    });
     expect(res.status).toBe(200);
 
     const stopped = await failed;
@@ -54,7 +75,11 @@ describe("isolation", () => {
 
     // Healthy agents kept ticking through the hang: no gap anywhere near the hang's length.
     for (const n of ["h1", "h2", "h3"]) {
-      await waitForEvent<TickEvent>(t.node.scheduler, "tick", (e) => e.agentId === n && e.at > stoppedAt + 2 * INTERVAL);
+      await waitForEvent<TickEvent>(
+        t.node.scheduler,
+        "tick",
+        (e) => e.agentId === n && e.at > stoppedAt + 2 * INTERVAL,
+      );
       const g = gaps(tickTimes.get(n) ?? []);
       expect(g.length).toBeGreaterThan(TIMEOUT / INTERVAL);
       expect(Math.max(...g)).toBeLessThan(INTERVAL + 500);
@@ -81,16 +106,26 @@ describe("isolation", () => {
     expect(stopped.error?.message).toMatch(/unreachable/);
     expect((t.node.store as MemoryAgentStore).latest("trapper")?.tick).toBe(1n);
     const before = t.node.scheduler.view("fine")!.tick;
-    await waitForEvent<TickEvent>(t.node.scheduler, "tick", (e) => e.agentId === "fine" && e.tick >= before + 3n);
+    await waitForEvent<TickEvent>(
+      t.node.scheduler,
+      "tick",
+      (e) => e.agentId === "fine" && e.tick >= before + 3n,
+    );
   });
 
   it("a memory bomb hits its manifest cap and fails cleanly", async () => {
     const t = await startTestNode({ "tick-interval": "20ms" });
     const dir = join(t.dir, "wasm");
-    const path = await writeWat(dir, "bomb", MEMORY_BOMB, { resource_limits: { max_memory_bytes: 4 * 1024 * 1024 } });
+    const path = await writeWat(dir, "bomb", MEMORY_BOMB, {
+      resource_limits: { max_memory_bytes: 4 * 1024 * 1024 },
+    });
     await t.node.addAgent({ wasmPath: path });
     await t.node.addAgent({ wasmPath: await writeWat(dir, "fine", HEALTHY) });
-    const stopped = await waitForEvent<{ id: string; error: { code: string } | null }>(t.node.scheduler, "stopped", (v) => v.id === "bomb");
+    const stopped = await waitForEvent<{ id: string; error: { code: string } | null }>(
+      t.node.scheduler,
+      "stopped",
+      (v) => v.id === "bomb",
+    );
     expect(stopped.error?.code).toBe("AGENT_TRAP");
     expect(t.node.scheduler.view("fine")?.status).toBe("running");
   });
@@ -106,7 +141,9 @@ describe("isolation", () => {
     );
     expect(stopped.error?.code).toBe("AGENT_ABORT");
     expect(stopped.error?.message).toMatch(/boom at tick 2 \(.*aborter\.ts:\d+:\d+\)/);
-    const failure = t.logs.events("agent_failed", "aborter")[0] as { details: { line: number; file: string } };
+    const failure = t.logs.events("agent_failed", "aborter")[0] as {
+      details: { line: number; file: string };
+    };
     expect(failure.details.line).toBeGreaterThan(0);
     expect(failure.details.file).toMatch(/aborter\.ts$/);
   });

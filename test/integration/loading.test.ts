@@ -18,7 +18,9 @@ async function refusal(t: TestNode, o: Parameters<TestNode["node"]["addAgent"]>[
   } catch (e) {
     if (isIgordError(e)) {
       // Nothing was stored and nothing runs.
-      expect(t.node.scheduler.list().find((a) => a.wasmPath.endsWith(o.wasmPath.split("/").pop() ?? ""))).toBeUndefined();
+      expect(
+        t.node.scheduler.list().find((a) => a.wasmPath.endsWith(o.wasmPath.split("/").pop() ?? "")),
+      ).toBeUndefined();
       return e;
     }
     throw e;
@@ -49,8 +51,12 @@ describe("loading agents", () => {
     expect((await refusal(t, { wasmPath: join(dir, "zero.wasm") })).message).toMatch(/empty \(0 bytes\)/);
     const empty = await refusal(t, { wasmPath: join(dir, "empty.wasm") });
     expect(empty.code).toBe("WASM_MISSING_EXPORT");
-    expect(empty.message).toMatch(/agent_init, agent_tick, agent_checkpoint, agent_checkpoint_ptr, agent_resume/);
-    const noPtr = await refusal(t, { wasmPath: await writeWat(dir, "noptr", watAgent({ omit: ["agent_checkpoint_ptr"] })) });
+    expect(empty.message).toMatch(
+      /agent_init, agent_tick, agent_checkpoint, agent_checkpoint_ptr, agent_resume/,
+    );
+    const noPtr = await refusal(t, {
+      wasmPath: await writeWat(dir, "noptr", watAgent({ omit: ["agent_checkpoint_ptr"] })),
+    });
     expect(noPtr.message).toMatch(/missing required export agent_checkpoint_ptr$/);
     expect((await refusal(t, { wasmPath: join(dir, "missing.wasm") })).code).toBe("WASM_NOT_FOUND");
     expect(t.node.scheduler.list()).toEqual([]);
@@ -97,16 +103,24 @@ describe("loading agents", () => {
 
   it("an explicit --manifest path that does not exist is an error", async () => {
     const t = await startTestNode();
-    const e = await refusal(t, { wasmPath: copyExample(t, "heartbeat"), manifestPath: join(t.dir, "nope.json") });
+    const e = await refusal(t, {
+      wasmPath: copyExample(t, "heartbeat"),
+      manifestPath: join(t.dir, "nope.json"),
+    });
     expect(e.code).toBe("MANIFEST_NOT_FOUND");
     expect(e.message).toContain("nope.json");
   });
 
   it("refuses a module whose initial memory exceeds its cap", async () => {
     const t = await startTestNode();
-    const path = await writeWat(join(t.dir, "wasm"), "big", watAgent({ memory: '(memory (export "memory") 32)' }), {
-      resource_limits: { max_memory_bytes: 1048576 },
-    });
+    const path = await writeWat(
+      join(t.dir, "wasm"),
+      "big",
+      watAgent({ memory: '(memory (export "memory") 32)' }),
+      {
+        resource_limits: { max_memory_bytes: 1048576 },
+      },
+    );
     const e = await refusal(t, { wasmPath: path });
     expect(e.code).toBe("WASM_MEMORY_LIMIT");
     expect(e.message).toMatch(/32 pages.*limit of 16 pages/);
@@ -134,13 +148,21 @@ describe("loading agents", () => {
     const t = await startTestNode({ "tick-interval": "10ms", "fast-tick-interval": "10ms" }, { store });
     const path = join(AS_FIXTURES, "runtime_alloc.wasm");
     await t.node.addAgent({ wasmPath: path });
-    await waitForEvent<TickEvent>(t.node.scheduler, "tick", (e) => e.agentId === "runtime_alloc" && e.tick === 3n);
+    await waitForEvent<TickEvent>(
+      t.node.scheduler,
+      "tick",
+      (e) => e.agentId === "runtime_alloc" && e.tick === 3n,
+    );
     await t.stop();
     const saved = store.latest("runtime_alloc")!;
     expect(saved.tick).toBeGreaterThanOrEqual(3n);
     const t2 = await startTestNode({ "tick-interval": "10ms" }, { store });
     await t2.node.addAgent({ wasmPath: path });
-    const next = await waitForEvent<TickEvent>(t2.node.scheduler, "tick", (e) => e.agentId === "runtime_alloc");
+    const next = await waitForEvent<TickEvent>(
+      t2.node.scheduler,
+      "tick",
+      (e) => e.agentId === "runtime_alloc",
+    );
     expect(next.tick).toBe(saved.tick + 1n);
     const state = t2.node.scheduler.view("runtime_alloc")!;
     expect(state.stateBytes).toBe(8 + `tick-${next.tick}`.length);
@@ -159,7 +181,12 @@ describe("the agents directory", () => {
     copyFileSync(join(EXAMPLES, "watcher.wasm"), join(dir, "nested", "agent.wasm"));
     copyFileSync(join(EXAMPLES, "watcher.manifest.json"), join(dir, "nested", "agent.manifest.json"));
     await t.node.start();
-    expect(t.node.scheduler.list().map((a) => a.id).sort()).toEqual(["heartbeat", "nested"]);
+    expect(
+      t.node.scheduler
+        .list()
+        .map((a) => a.id)
+        .sort(),
+    ).toEqual(["heartbeat", "nested"]);
     const failed = t.logs.events("agent_load_failed");
     expect(failed.length).toBe(1);
     expect(String(failed[0]?.path)).toMatch(/broken\.wasm$/);
@@ -176,9 +203,16 @@ describe("the agents directory", () => {
     writeFileSync(join(dir, "bad.wasm"), "not wasm");
     await waitUntil(() => t.node.scheduler.has("heartbeat"), { timeoutMs: 2000, what: "heartbeat to start" });
     expect(Date.now() - dropped).toBeLessThan(2000);
-    await waitUntil(() => t.logs.events("agent_load_failed").length === 1, { timeoutMs: 2000, what: "bad.wasm report" });
+    await waitUntil(() => t.logs.events("agent_load_failed").length === 1, {
+      timeoutMs: 2000,
+      what: "bad.wasm report",
+    });
     // Reported once, not on every scan.
-    await waitForEvent<TickEvent>(t.node.scheduler, "tick", (e) => e.agentId === "heartbeat" && e.tick >= 10n);
+    await waitForEvent<TickEvent>(
+      t.node.scheduler,
+      "tick",
+      (e) => e.agentId === "heartbeat" && e.tick >= 10n,
+    );
     expect(t.logs.events("agent_load_failed").length).toBe(1);
   });
 });

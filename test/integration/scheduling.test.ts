@@ -34,7 +34,12 @@ describe("scheduling", () => {
     const t = await startTestNode(); // defaults: 1 s and 10 ms
     const ticks = collectTicks(t, "fastpath");
     await t.node.addAgent({ wasmPath: example(t, "fastpath") });
-    await waitForEvent<TickEvent>(t.node.scheduler, "tick", (e) => e.agentId === "fastpath" && e.tick === 51n, 5000);
+    await waitForEvent<TickEvent>(
+      t.node.scheduler,
+      "tick",
+      (e) => e.agentId === "fastpath" && e.tick === 51n,
+      5000,
+    );
     const gaps = ticks.slice(1).map((e, i) => e.at - (ticks[i] as TickEvent).at);
     const burst = gaps.slice(0, 49); // ticks 1..50 returned "more work" for ticks 1..49
     expect(ticks.slice(0, 49).every((e) => e.more)).toBe(true);
@@ -71,7 +76,11 @@ describe("scheduling", () => {
     const t = await startTestNode({ "tick-interval": "2ms", price: "50" });
     const ticks = collectTicks(t, "survivor");
     await t.node.addAgent({ wasmPath: example(t, "survivor"), budget: 1_000_000n });
-    await waitForEvent<TickEvent>(t.node.scheduler, "tick", (e) => e.agentId === "survivor" && e.tick === 40n);
+    await waitForEvent<TickEvent>(
+      t.node.scheduler,
+      "tick",
+      (e) => e.agentId === "survivor" && e.tick === 40n,
+    );
     const view = t.node.scheduler.view("survivor")!;
     const upTo = ticks.filter((e) => e.tick <= view.tick);
     expect(upTo.reduce((s, e) => s + e.cost, 0n)).toBe(1_000_000n - view.budget);
@@ -129,7 +138,11 @@ describe("scheduling", () => {
 
   it("void agent_tick is treated as 'no more work'", async () => {
     const t = await startTestNode({ "tick-interval": "5ms" });
-    const path = await writeWat(join(t.dir, "wasm"), "legacy", watAgent({ omit: ["agent_tick"], extra: '(func (export "agent_tick"))' }));
+    const path = await writeWat(
+      join(t.dir, "wasm"),
+      "legacy",
+      watAgent({ omit: ["agent_tick"], extra: '(func (export "agent_tick"))' }),
+    );
     await t.node.addAgent({ wasmPath: path });
     const e = await waitForEvent<TickEvent>(t.node.scheduler, "tick", (ev) => ev.agentId === "legacy");
     expect(e.more).toBe(false);

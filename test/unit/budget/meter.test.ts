@@ -5,7 +5,11 @@ describe("tick metering", () => {
   it("charges elapsed ns × price / 1e9", () => {
     const m = new TickMeter();
     // 2 ms at 1 unit/s (1e6 µ¢/s) = 2000 µ¢
-    expect(m.charge(2_000_000n, 1_000_000n, 10_000n)).toEqual({ cost: 2000n, budgetAfter: 8000n, exhausted: false });
+    expect(m.charge(2_000_000n, 1_000_000n, 10_000n)).toEqual({
+      cost: 2000n,
+      budgetAfter: 8000n,
+      exhausted: false,
+    });
   });
 
   it("carries the remainder so that short ticks are not free", () => {

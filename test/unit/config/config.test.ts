@@ -85,6 +85,8 @@ describe("configuration", () => {
       /unknown key "tick-intervall"/,
     );
     expect(errorOf(() => loadConfig({ configFile: configFile("{nope") })).message).toMatch(/not valid JSON/);
-    expect(errorOf(() => loadConfig({ configFile: "/nonexistent/igord.json" })).message).toMatch(/cannot read config file/);
+    expect(errorOf(() => loadConfig({ configFile: "/nonexistent/igord.json" })).message).toMatch(
+      /cannot read config file/,
+    );
   });
 });

@@ -1,5 +1,5 @@
-import wabtInit from "wabt";
 import { describe, expect, it } from "vitest";
+import wabtInit from "wabt";
 import { type IgordError, isIgordError } from "../../../src/errors.js";
 import { planImports } from "../../../src/hostcalls/policy.js";
 import { parseManifest } from "../../../src/manifest/manifest.js";
@@ -14,7 +14,11 @@ async function plan(imports: string, caps: string[], offered: ReadonlySet<string
   return planImports(info, parseManifest(JSON.stringify(CAPS(...caps))), offered);
 }
 
-async function refusal(imports: string, caps: string[], offered: ReadonlySet<string> = ALL): Promise<IgordError> {
+async function refusal(
+  imports: string,
+  caps: string[],
+  offered: ReadonlySet<string> = ALL,
+): Promise<IgordError> {
   try {
     await plan(imports, caps, offered);
   } catch (e) {
@@ -47,18 +51,29 @@ describe("deny-by-default import policy", () => {
   });
 
   it("refuses unknown hostcalls and modules, and a wrong hostcall signature", async () => {
-    expect((await refusal('(import "igor" "teleport" (func))', [])).message).toMatch(/igor\.teleport.*no such hostcall/);
-    expect((await refusal('(import "wasi_snapshot_preview1" "fd_write" (func (param i32 i32 i32 i32) (result i32)))', [])).message).toMatch(
-      /wasi_snapshot_preview1\.fd_write/,
+    expect((await refusal('(import "igor" "teleport" (func))', [])).message).toMatch(
+      /igor\.teleport.*no such hostcall/,
     );
-    expect((await refusal('(import "igor" "clock_now" (func (result i32)))', ["clock"])).message).toMatch(/signature/);
+    expect(
+      (
+        await refusal(
+          '(import "wasi_snapshot_preview1" "fd_write" (func (param i32 i32 i32 i32) (result i32)))',
+          [],
+        )
+      ).message,
+    ).toMatch(/wasi_snapshot_preview1\.fd_write/);
+    expect((await refusal('(import "igor" "clock_now" (func (result i32)))', ["clock"])).message).toMatch(
+      /signature/,
+    );
   });
 
   it("refuses AssemblyScript imports that would read host time or entropy unrecorded", async () => {
     const seed = await refusal('(import "env" "seed" (func (result f64)))', ["rand"]);
     expect(seed.code).toBe("IMPORT_REFUSED");
     expect(seed.message).toMatch(/env\.seed.*Math\.random/);
-    expect((await refusal('(import "env" "performance.now" (func (result f64)))', ["clock"])).message).toMatch(/host clock/);
+    expect(
+      (await refusal('(import "env" "performance.now" (func (result f64)))', ["clock"])).message,
+    ).toMatch(/host clock/);
   });
 
   it("serves env.Date.now only with the clock capability, and env.abort always", async () => {
@@ -72,14 +87,21 @@ describe("deny-by-default import policy", () => {
 describe("lifecycle exports", () => {
   it("names every missing export", async () => {
     const info = readModuleInfo(await wat2wasm(watAgent({ omit: ["agent_checkpoint_ptr", "agent_resume"] })));
-    expect(() => checkAgentExports(info)).toThrow(/missing required exports agent_checkpoint_ptr, agent_resume/);
+    expect(() => checkAgentExports(info)).toThrow(
+      /missing required exports agent_checkpoint_ptr, agent_resume/,
+    );
   });
 
   it("accepts a void agent_tick and refuses a wrong signature", async () => {
     const voidTick = watAgent({ omit: ["agent_tick"], extra: '(func (export "agent_tick"))' });
     expect(() => checkAgentExports(readModuleInfo(readModuleInfoBytes(voidTick)))).not.toThrow();
-    const bad = watAgent({ omit: ["agent_checkpoint"], extra: '(func (export "agent_checkpoint") (result i64) (i64.const 0))' });
-    expect(() => checkAgentExports(readModuleInfo(readModuleInfoBytes(bad)))).toThrow(/agent_checkpoint has signature \(\) -> \(i64\)/);
+    const bad = watAgent({
+      omit: ["agent_checkpoint"],
+      extra: '(func (export "agent_checkpoint") (result i64) (i64.const 0))',
+    });
+    expect(() => checkAgentExports(readModuleInfo(readModuleInfoBytes(bad)))).toThrow(
+      /agent_checkpoint has signature \(\) -> \(i64\)/,
+    );
   });
 });
 

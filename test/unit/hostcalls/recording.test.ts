@@ -1,8 +1,8 @@
 // Every hostcall invocation — success, error or zero-length — appends exactly one entry to the tick's
 // event log, through the same code path replay will use. Runs a real WAT agent in-process.
 import { describe, expect, it } from "vitest";
-import { type Observation, LiveRecorder } from "../../../src/eventlog/recorder.js";
 import type { ObservationSource } from "../../../src/eventlog/recorder.js";
+import { LiveRecorder, type Observation } from "../../../src/eventlog/recorder.js";
 import { planImports } from "../../../src/hostcalls/policy.js";
 import { HostcallId } from "../../../src/hostcalls/registry.js";
 import { parseManifest } from "../../../src/manifest/manifest.js";
@@ -34,9 +34,12 @@ async function sandbox(source: ObservationSource) {
   const text = watAgent({ imports: IMPORTS, onTick: ON_TICK, extra: '(data (i32.const 256) "hello")' });
   const bytes = await wat2wasm(text);
   const module = new WebAssembly.Module(bytes);
-  const plan = planImports(readModuleInfo(bytes), parseManifest(JSON.stringify(CAPS("clock", "rand", "log", "wallet", "pricing"))), new Set(["clock", "rand", "log", "wallet", "pricing"]));
-  let mem: WebAssembly.Memory | null = null;
-  const sb = AgentSandbox.instantiate({
+  const plan = planImports(
+    readModuleInfo(bytes),
+    parseManifest(JSON.stringify(CAPS("clock", "rand", "log", "wallet", "pricing"))),
+    new Set(["clock", "rand", "log", "wallet", "pricing"]),
+  );
+  return AgentSandbox.instantiate({
     module,
     plan,
     memoryCapPages: 16,
@@ -50,13 +53,12 @@ async function sandbox(source: ObservationSource) {
       },
     },
   });
-  return { sb, memory: () => mem, setMem: (m: WebAssembly.Memory) => (mem = m) };
 }
 
 describe("hostcall event recording", () => {
   it("records exactly one entry per invocation, error and zero-length paths included", async () => {
     const rec = new LiveRecorder();
-    const { sb } = await sandbox(rec);
+    const sb = await sandbox(rec);
     sb.init();
     sb.tick();
     const entries = rec.take();
@@ -81,8 +83,8 @@ describe("hostcall event recording", () => {
   it("serves recorded observations back through the same path (replay shape)", async () => {
     const live = new LiveRecorder();
     const first = await sandbox(live);
-    first.sb.init();
-    first.sb.tick();
+    first.init();
+    first.tick();
     const recorded = live.take();
     // A source that ignores the world and returns the recorded entries in order.
     let i = 0;
@@ -96,9 +98,9 @@ describe("hostcall event recording", () => {
       },
     };
     const second = await sandbox(replay);
-    second.sb.init();
-    second.sb.tick();
+    second.init();
+    second.tick();
     expect(served.length).toBe(recorded.length);
-    expect(second.sb.captureState()).toEqual(first.sb.captureState());
+    expect(second.captureState()).toEqual(first.captureState());
   });
 });

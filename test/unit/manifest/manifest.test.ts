@@ -34,7 +34,9 @@ describe("capability manifest", () => {
   });
 
   it("a migration policy without 'enabled' keeps migration enabled (igor silently disabled it)", () => {
-    expect(parseManifest('{"migration_policy": {"max_price_per_second": 10}}').migrationPolicy.enabled).toBe(true);
+    expect(parseManifest('{"migration_policy": {"max_price_per_second": 10}}').migrationPolicy.enabled).toBe(
+      true,
+    );
   });
 
   it("accepts exactly 64 MiB", () => {

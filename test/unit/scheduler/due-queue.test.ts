@@ -27,7 +27,7 @@ describe("due queue", () => {
   it("keeps order across many entries", () => {
     const q = new DueQueue();
     const dues = Array.from({ length: 500 }, (_, i) => (i * 7919) % 1000);
-    dues.forEach((d, i) => q.schedule(`a${i}`, d));
+    for (const [i, d] of dues.entries()) q.schedule(`a${i}`, d);
     const popped = q.popDue(1000).map((id) => dues[Number(id.slice(1))] as number);
     expect(popped).toEqual([...popped].sort((x, y) => x - y));
     expect(popped.length).toBe(500);

@@ -6,11 +6,21 @@ describe("wasm module inspection", () => {
   it("reads imports and exports with their signatures", async () => {
     const bytes = await wat2wasm(watAgent({ imports: '(import "igor" "clock_now" (func (result i64)))' }));
     const info = readModuleInfo(bytes);
-    expect(info.imports).toEqual([{ module: "igor", name: "clock_now", kind: "function", type: { params: [], results: ["i64"] } }]);
+    expect(info.imports).toEqual([
+      { module: "igor", name: "clock_now", kind: "function", type: { params: [], results: ["i64"] } },
+    ]);
     const tick = info.exports.find((e) => e.name === "agent_tick");
     expect(tick).toEqual({ name: "agent_tick", kind: "function", type: { params: [], results: ["i32"] } });
-    expect(info.exports.find((e) => e.name === "agent_resume")?.type).toEqual({ params: ["i32", "i32"], results: [] });
-    expect(info.definedMemory).toEqual({ initialPages: 1, maximumPages: null, shared: false, memory64: false });
+    expect(info.exports.find((e) => e.name === "agent_resume")?.type).toEqual({
+      params: ["i32", "i32"],
+      results: [],
+    });
+    expect(info.definedMemory).toEqual({
+      initialPages: 1,
+      maximumPages: null,
+      shared: false,
+      memory64: false,
+    });
   });
 
   it("caps a module's memory maximum by rewriting its memory section", async () => {
@@ -27,6 +37,11 @@ describe("wasm module inspection", () => {
     const bytes = await wat2wasm(watAgent({ memory: '(import "env" "memory" (memory 3))' }));
     const info = readModuleInfo(bytes);
     expect(info.definedMemory).toBeNull();
-    expect(info.imports[0]).toMatchObject({ module: "env", name: "memory", kind: "memory", memory: { initialPages: 3 } });
+    expect(info.imports[0]).toMatchObject({
+      module: "env",
+      name: "memory",
+      kind: "memory",
+      memory: { initialPages: 3 },
+    });
   });
 });
