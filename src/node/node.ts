@@ -57,6 +57,7 @@ export class IgordNode {
     this.pool = new WorkerPool({
       size: opts.config.workers,
       tickTimeoutMs: opts.config.tickTimeoutMs,
+      tickIntervalMs: opts.config.tickIntervalMs,
       logger: opts.logger.child({ component: "pool" }),
     });
     this.metrics = new NodeMetrics({

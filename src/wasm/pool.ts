@@ -23,10 +23,22 @@ import {
   type ToWorker,
 } from "./worker-protocol.js";
 
-/** How often the watchdog looks at every worker's control block. */
+/** The watchdog looks at every worker's control block this often (at most; less for short stalls). */
 export const WATCHDOG_INTERVAL_MS = 50;
-/** A tick running longer than this gets its worker's other agents moved elsewhere. */
-export const STALL_EVACUATE_MS = 200;
+/**
+ * A tick running longer than a quarter of the tick interval, clamped to [MIN, MAX], gets its
+ * worker's other agents moved elsewhere, so that they lose at most a fraction of one interval.
+ */
+export const STALL_EVACUATE_MIN_MS = 20;
+export const STALL_EVACUATE_MAX_MS = 200;
+
+export function stallThresholdMs(tickIntervalMs: number, tickTimeoutMs: number): number {
+  const byInterval = Math.max(
+    STALL_EVACUATE_MIN_MS,
+    Math.min(STALL_EVACUATE_MAX_MS, Math.floor(tickIntervalMs / 4)),
+  );
+  return Math.min(byInterval, Math.floor(tickTimeoutMs / 2));
+}
 
 export interface AgentSpec {
   agentId: string;
@@ -64,8 +76,8 @@ export type PoolTickResult =
 export interface PoolOptions {
   size: number;
   tickTimeoutMs: number;
+  tickIntervalMs: number;
   logger: Logger;
-  stallMs?: number;
 }
 
 interface WorkerHandle {
@@ -117,12 +129,13 @@ export class WorkerPool extends EventEmitter<{
 
   constructor(private readonly opts: PoolOptions) {
     super();
-    this.stallMs = Math.min(opts.stallMs ?? STALL_EVACUATE_MS, Math.floor(opts.tickTimeoutMs / 2));
+    this.stallMs = stallThresholdMs(opts.tickIntervalMs, opts.tickTimeoutMs);
   }
 
   start(): void {
     for (let i = 0; i < this.opts.size; i++) this.spawn();
-    this.watchdog = setInterval(() => this.inspect(), WATCHDOG_INTERVAL_MS);
+    const period = Math.max(5, Math.min(WATCHDOG_INTERVAL_MS, Math.floor(this.stallMs / 2)));
+    this.watchdog = setInterval(() => this.inspect(), period);
     this.watchdog.unref();
   }
 
@@ -338,7 +351,21 @@ export class WorkerPool extends EventEmitter<{
           "a tick is running long; moving the worker's other agents",
         );
         for (const p of [...h.placements]) if (p !== current) this.evacuate(p);
-        if (this.live().length < this.opts.size) this.spawn();
+      }
+    }
+    this.trimSurplus();
+  }
+
+  /** Workers spawned while others were stalled are surplus once those recover: retire idle ones. */
+  private trimSurplus(): void {
+    const live = this.live();
+    for (const h of live) {
+      if (live.length <= this.opts.size) return;
+      if (h.placements.size === 0 && h.loads.size === 0 && Number(Atomics.load(h.ctl, Ctl.current)) < 0) {
+        h.dead = true;
+        void h.worker.terminate();
+        this.workers.splice(this.workers.indexOf(h), 1);
+        live.splice(live.indexOf(h), 1);
       }
     }
   }

@@ -79,8 +79,3 @@ export const Ctl = {
   generation: 2,
   size: 3,
 } as const;
-
-/** A worker posts completed results at least this often while working through a batch. */
-export const RESULT_FLUSH_INTERVAL_NS = 1_000_000n;
-/** …or once this many results are waiting. */
-export const RESULT_FLUSH_MAX = 256;

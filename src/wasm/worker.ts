@@ -1,22 +1,14 @@
 // Agent worker thread: hosts many agent instances and runs the ticks the pool sends it. Before each
 // tick it publishes (placement, start time) in the shared control block so the main thread can see
-// a hung tick and terminate this thread; completed results are flushed at least every millisecond so
-// a later hang never holds them back.
+// a hung tick and terminate this thread. Each result is posted as soon as its tick completes, so a
+// later hung tick never holds a finished one back.
 import "../shim/promise-with-resolvers.js";
 import { randomFillSync } from "node:crypto";
 import { parentPort, workerData } from "node:worker_threads";
 import { IgordError } from "../errors.js";
 import { LiveRecorder } from "../eventlog/recorder.js";
 import { AgentSandbox, toAgentError } from "./sandbox.js";
-import {
-  Ctl,
-  type LoadRequest,
-  RESULT_FLUSH_INTERVAL_NS,
-  RESULT_FLUSH_MAX,
-  type TickBatch,
-  type TickOutcome,
-  type ToWorker,
-} from "./worker-protocol.js";
+import { Ctl, type LoadRequest, type TickBatch, type TickOutcome, type ToWorker } from "./worker-protocol.js";
 
 interface Hosted {
   agentId: string;
@@ -66,21 +58,15 @@ function load(req: LoadRequest): void {
   }
 }
 
+function post(outcome: TickOutcome, transfer: ArrayBuffer[] = []): void {
+  port?.postMessage({ type: "results", items: [outcome] }, transfer);
+}
+
 function runBatch(batch: TickBatch): void {
-  let pending: TickOutcome[] = [];
-  let transfer: ArrayBuffer[] = [];
-  let lastFlush = process.hrtime.bigint();
-  const flush = (): void => {
-    if (pending.length === 0) return;
-    port?.postMessage({ type: "results", items: pending }, transfer);
-    pending = [];
-    transfer = [];
-    lastFlush = process.hrtime.bigint();
-  };
   for (const item of batch.items) {
     const h = hosted.get(item.placement);
     if (!h || Atomics.load(ctl, Ctl.generation) !== batch.generation) {
-      pending.push({ placement: item.placement, tick: item.tick, status: "skipped" });
+      post({ placement: item.placement, tick: item.tick, status: "skipped" });
       continue;
     }
     h.budget = item.budget;
@@ -88,11 +74,13 @@ function runBatch(batch: TickBatch): void {
     const start = process.hrtime.bigint();
     Atomics.store(ctl, Ctl.startedNs, start);
     Atomics.store(ctl, Ctl.current, BigInt(item.placement));
+    let outcome: TickOutcome;
+    let transfer: ArrayBuffer[] = [];
     try {
       const more = h.sandbox.tick();
       const state = h.sandbox.captureState();
       const elapsedNs = process.hrtime.bigint() - start;
-      pending.push({
+      outcome = {
         placement: item.placement,
         tick: item.tick,
         status: "ok",
@@ -100,27 +88,25 @@ function runBatch(batch: TickBatch): void {
         elapsedNs,
         state,
         events: h.recorder.take(),
-      });
-      transfer.push(state.buffer as ArrayBuffer);
+      };
+      transfer = [state.buffer as ArrayBuffer];
     } catch (e) {
       const elapsedNs = process.hrtime.bigint() - start;
       // A trapped instance is discarded: AssemblyScript leaks its shadow stack on every trap.
       hosted.delete(item.placement);
       const error = (e instanceof IgordError ? e : toAgentError(e, "agent_tick")).toJSON();
-      pending.push({
+      outcome = {
         placement: item.placement,
         tick: item.tick,
         status: "error",
         elapsedNs,
         error,
         events: h.recorder.take(),
-      });
+      };
     }
     Atomics.store(ctl, Ctl.current, -1n);
-    if (pending.length >= RESULT_FLUSH_MAX || process.hrtime.bigint() - lastFlush >= RESULT_FLUSH_INTERVAL_NS)
-      flush();
+    post(outcome, transfer);
   }
-  flush();
 }
 
 port.on("message", (msg: ToWorker) => {

@@ -33,3 +33,13 @@ describe("due queue", () => {
     expect(popped.length).toBe(500);
   });
 });
+
+describe("stall threshold", () => {
+  it("scales with the tick interval, within bounds and below half the tick timeout", async () => {
+    const { stallThresholdMs } = await import("../../../src/wasm/pool.js");
+    expect(stallThresholdMs(1000, 15_000)).toBe(200);
+    expect(stallThresholdMs(100, 15_000)).toBe(25);
+    expect(stallThresholdMs(10, 15_000)).toBe(20);
+    expect(stallThresholdMs(1000, 100)).toBe(50);
+  });
+});
