@@ -8,7 +8,7 @@ import { nodePrice } from "./pricing.js";
 import { randBytes } from "./rand.js";
 import { walletBalance } from "./wallet.js";
 
-// biome-ignore lint/suspicious/noExplicitAny: WebAssembly import functions are untyped at this boundary.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- WebAssembly import functions are untyped at this boundary.
 type HostFn = (...args: any[]) => unknown;
 
 const IGOR: Record<string, (ctx: HostContext) => HostFn> = {
