@@ -27,6 +27,17 @@ export const ErrorCode = {
   ControlUnauthorized: "CONTROL_UNAUTHORIZED",
   ControlUnavailable: "CONTROL_UNAVAILABLE",
   NodeStopping: "NODE_STOPPING",
+  CheckpointTruncated: "CHECKPOINT_TRUNCATED",
+  CheckpointVersion: "CHECKPOINT_VERSION",
+  CheckpointInvalid: "CHECKPOINT_INVALID",
+  CheckpointWasmMismatch: "CHECKPOINT_WASM_MISMATCH",
+  CheckpointSignature: "CHECKPOINT_SIGNATURE",
+  CheckpointForeignKey: "CHECKPOINT_FOREIGN_KEY",
+  CheckpointChainBroken: "CHECKPOINT_CHAIN_BROKEN",
+  IdentityMissing: "IDENTITY_MISSING",
+  IdentityCorrupt: "IDENTITY_CORRUPT",
+  StoreError: "STORE_ERROR",
+  StoreSchema: "STORE_SCHEMA",
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

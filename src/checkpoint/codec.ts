@@ -1,0 +1,100 @@
+// igor's binary checkpoint format (see docs/CHECKPOINT_FORMAT.md). Reads v0x02, v0x03 and v0x04;
+// writes v0x04. Little-endian. A version byte is never reused: new fields mean a new version.
+import { ErrorCode, IgordError } from "../errors.js";
+
+export const HEADER_SIZE = { 2: 57, 3: 81, 4: 209 } as const;
+export type CheckpointVersion = keyof typeof HEADER_SIZE;
+export const CURRENT_VERSION = 4 as const;
+/** The signature covers everything except the 64-byte signature slot. */
+export const SIGNATURE_OFFSET = 145;
+/** Refuse checkpoints larger than this before touching them. */
+export const MAX_CHECKPOINT_BYTES = 64 * 1024 * 1024 + HEADER_SIZE[4];
+
+export interface CheckpointFields {
+  budget: bigint;
+  price: bigint;
+  tick: bigint;
+  wasmHash: Uint8Array;
+  epochMajor: bigint;
+  epochGeneration: bigint;
+  /** Unix ns; 0 = no lease. */
+  leaseExpiry: bigint;
+  prevHash: Uint8Array;
+  publicKey: Uint8Array;
+}
+
+export interface Checkpoint extends CheckpointFields {
+  version: CheckpointVersion;
+  headerSize: number;
+  /** Zeros for v2/v3 (unsigned formats). */
+  signature: Uint8Array;
+  state: Uint8Array;
+  bytes: Uint8Array;
+}
+
+const ZERO32 = new Uint8Array(32);
+
+function bad(code: (typeof ErrorCode)[keyof typeof ErrorCode], message: string): never {
+  throw new IgordError(code, message);
+}
+
+export function parseCheckpoint(bytes: Uint8Array, what = "checkpoint"): Checkpoint {
+  if (bytes.byteLength === 0) bad(ErrorCode.CheckpointTruncated, `${what} is empty (0 bytes)`);
+  if (bytes.byteLength > MAX_CHECKPOINT_BYTES) bad(ErrorCode.CheckpointTruncated, `${what} is ${bytes.byteLength} bytes, above the limit`);
+  const version = bytes[0] as number;
+  if (version !== 2 && version !== 3 && version !== 4) {
+    bad(ErrorCode.CheckpointVersion, `${what} has unknown version byte 0x${version.toString(16).padStart(2, "0")} (readable: 0x02, 0x03, 0x04)`);
+  }
+  const headerSize = HEADER_SIZE[version];
+  if (bytes.byteLength < headerSize) {
+    bad(ErrorCode.CheckpointTruncated, `${what} is ${bytes.byteLength} bytes, shorter than the ${headerSize}-byte v0x0${version} header`);
+  }
+  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const budget = dv.getBigInt64(1, true);
+  const price = dv.getBigInt64(9, true);
+  if (budget < 0n) bad(ErrorCode.CheckpointInvalid, `${what} has a negative budget (${budget})`);
+  if (price < 0n) bad(ErrorCode.CheckpointInvalid, `${what} has a negative price (${price})`);
+  const sub = (o: number, n: number) => bytes.slice(o, o + n);
+  return {
+    version,
+    headerSize,
+    budget,
+    price,
+    tick: dv.getBigUint64(17, true),
+    wasmHash: sub(25, 32),
+    epochMajor: version >= 3 ? dv.getBigUint64(57, true) : 0n,
+    epochGeneration: version >= 3 ? dv.getBigUint64(65, true) : 0n,
+    leaseExpiry: version >= 3 ? dv.getBigUint64(73, true) : 0n,
+    prevHash: version >= 4 ? sub(81, 32) : ZERO32.slice(),
+    publicKey: version >= 4 ? sub(113, 32) : ZERO32.slice(),
+    signature: version >= 4 ? sub(145, 64) : new Uint8Array(64),
+    state: bytes.slice(headerSize),
+    bytes,
+  };
+}
+
+/** Encodes a v0x04 checkpoint with an empty signature slot (see lineage.signCheckpoint). */
+export function encodeCheckpoint(f: CheckpointFields, state: Uint8Array): Uint8Array {
+  for (const [name, v, n] of [
+    ["wasmHash", f.wasmHash, 32],
+    ["prevHash", f.prevHash, 32],
+    ["publicKey", f.publicKey, 32],
+  ] as const) {
+    if (v.byteLength !== n) throw new RangeError(`${name} must be ${n} bytes`);
+  }
+  if (f.budget < 0n) throw new RangeError(`budget ${f.budget} is negative`);
+  const out = new Uint8Array(HEADER_SIZE[4] + state.byteLength);
+  const dv = new DataView(out.buffer);
+  out[0] = CURRENT_VERSION;
+  dv.setBigInt64(1, f.budget, true);
+  dv.setBigInt64(9, f.price, true);
+  dv.setBigUint64(17, f.tick, true);
+  out.set(f.wasmHash, 25);
+  dv.setBigUint64(57, f.epochMajor, true);
+  dv.setBigUint64(65, f.epochGeneration, true);
+  dv.setBigUint64(73, f.leaseExpiry, true);
+  out.set(f.prevHash, 81);
+  out.set(f.publicKey, 113);
+  out.set(state, HEADER_SIZE[4]);
+  return out;
+}

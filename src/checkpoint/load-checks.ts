@@ -1,0 +1,45 @@
+// Checks run before an agent is resumed from its stored head checkpoint. Each failure names the
+// check; the caller quarantines the agent and never overwrites or deletes what is stored.
+import { ErrorCode, IgordError } from "../errors.js";
+import { type Checkpoint, parseCheckpoint } from "./codec.js";
+import { checkpointHash, equalBytes, hex, verifyCheckpointSignature } from "./lineage.js";
+
+export interface HeadToCheck {
+  agentId: string;
+  blob: Uint8Array;
+  /** The hash recorded next to the blob when it was stored. */
+  storedHash: Uint8Array;
+  /** The hash of the previous checkpoint in the stored history, or null for the first one. */
+  previousHash: Uint8Array | null;
+  /** SHA-256 (hex) of the WASM the agent is about to run. */
+  wasmHash: string;
+  /** The agent's identity public key. */
+  publicKey: Uint8Array;
+}
+
+function fail(code: (typeof ErrorCode)[keyof typeof ErrorCode], check: string, message: string): never {
+  throw new IgordError(code, `checkpoint check "${check}" failed: ${message}`, { details: { check } });
+}
+
+export function checkHead(h: HeadToCheck): Checkpoint {
+  const cp = parseCheckpoint(h.blob, `stored checkpoint of agent "${h.agentId}"`);
+  if (!equalBytes(checkpointHash(h.blob), h.storedHash)) {
+    fail(ErrorCode.CheckpointInvalid, "content-hash", `the stored blob no longer matches its recorded hash (corrupted storage)`);
+  }
+  if (hex(cp.wasmHash) !== h.wasmHash) {
+    fail(
+      ErrorCode.CheckpointWasmMismatch,
+      "wasm-hash",
+      `checkpoint was made for WASM ${hex(cp.wasmHash).slice(0, 16)}…, not ${h.wasmHash.slice(0, 16)}…`,
+    );
+  }
+  if (cp.version !== 4) fail(ErrorCode.CheckpointSignature, "signature", `checkpoint is v0x0${cp.version}, which carries no signature`);
+  if (!verifyCheckpointSignature(cp)) fail(ErrorCode.CheckpointSignature, "signature", "the Ed25519 signature does not verify");
+  if (!equalBytes(cp.publicKey, h.publicKey)) {
+    fail(ErrorCode.CheckpointForeignKey, "identity", "checkpoint is signed by a key other than the agent's identity");
+  }
+  if (h.previousHash !== null && !equalBytes(cp.prevHash, h.previousHash)) {
+    fail(ErrorCode.CheckpointChainBroken, "prev-hash", "prevHash does not match the previous checkpoint in the stored history");
+  }
+  return cp;
+}

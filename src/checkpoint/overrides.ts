@@ -1,0 +1,34 @@
+// A budget override (a top-up or an explicit new budget on resume) is part of the lineage: signed by
+// the agent's key over its public key, the checkpoint it follows, the tick and both budgets, so a
+// verifier can tell a recorded top-up from a budget that was tampered upwards.
+import type { Ed25519Key } from "../identity/keys.js";
+import { signBytes } from "../identity/keys.js";
+
+const DOMAIN = new TextEncoder().encode("igord-budget-override-v1");
+
+export interface OverrideFields {
+  afterHash: Uint8Array;
+  tick: bigint;
+  oldBudget: bigint;
+  newBudget: bigint;
+  reason: string;
+}
+
+export function budgetOverrideSigningBytes(publicKey: Uint8Array, o: OverrideFields): Uint8Array {
+  const reason = new TextEncoder().encode(o.reason);
+  const out = new Uint8Array(DOMAIN.length + 32 + 32 + 24 + reason.length);
+  let off = 0;
+  out.set(DOMAIN, off);
+  out.set(publicKey, (off += DOMAIN.length));
+  out.set(o.afterHash, (off += 32));
+  const dv = new DataView(out.buffer);
+  dv.setBigUint64((off += 32), o.tick, true);
+  dv.setBigInt64(off + 8, o.oldBudget, true);
+  dv.setBigInt64(off + 16, o.newBudget, true);
+  out.set(reason, off + 24);
+  return out;
+}
+
+export function signBudgetOverride(key: Ed25519Key, o: OverrideFields): Uint8Array {
+  return signBytes(key, budgetOverrideSigningBytes(key.publicKey, o));
+}

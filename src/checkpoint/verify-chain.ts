@@ -1,0 +1,112 @@
+// Verifies an agent's whole history (igor's `verify`, made stricter): every checkpoint readable,
+// ticks strictly increasing, every signature valid, an unbroken prevHash chain, one key, budgets that
+// never increase except through recorded (signed) overrides, epochs that never go backwards.
+import { verifyBytes } from "../identity/keys.js";
+import { didFromPublicKey } from "../identity/did.js";
+import { type Checkpoint, parseCheckpoint } from "./codec.js";
+import { checkpointHash, equalBytes, GENESIS_PREV_HASH, hex, verifyCheckpointSignature } from "./lineage.js";
+import { budgetOverrideSigningBytes } from "./overrides.js";
+
+export interface ChainEntry {
+  name: string;
+  bytes: Uint8Array;
+}
+
+export interface BudgetOverride {
+  afterHash: Uint8Array;
+  tick: bigint;
+  oldBudget: bigint;
+  newBudget: bigint;
+  reason: string;
+  signature: Uint8Array;
+}
+
+export interface ChainReport {
+  valid: boolean;
+  reasons: string[];
+  notes: string[];
+  checkpoints: number;
+  firstTick: bigint | null;
+  lastTick: bigint | null;
+  did: string | null;
+  /** Runs of consecutive checkpoints with the same WASM hash (code upgrades start a new segment). */
+  segments: { wasmHash: string; fromTick: bigint; toTick: bigint; count: number }[];
+}
+
+export function verifyChain(
+  entries: Iterable<ChainEntry>,
+  overrides: readonly BudgetOverride[] = [],
+  onProgress?: (done: number) => void,
+): ChainReport {
+  const report: ChainReport = { valid: true, reasons: [], notes: [], checkpoints: 0, firstTick: null, lastTick: null, did: null, segments: [] };
+  const fail = (msg: string): void => {
+    report.valid = false;
+    report.reasons.push(msg);
+  };
+  let prev: Checkpoint | null = null;
+  let prevName = "";
+  let prevHash: Uint8Array | null = null;
+  let key: Uint8Array | null = null;
+  for (const e of entries) {
+    report.checkpoints++;
+    if (onProgress && report.checkpoints % 1000 === 0) onProgress(report.checkpoints);
+    let cp: Checkpoint;
+    try {
+      cp = parseCheckpoint(e.bytes, e.name);
+    } catch (err) {
+      fail(`${e.name}: unreadable: ${(err as Error).message}`);
+      prev = null;
+      prevHash = null;
+      continue;
+    }
+    report.firstTick ??= cp.tick;
+    report.lastTick = cp.tick;
+    const wasm = hex(cp.wasmHash);
+    const seg = report.segments.at(-1);
+    if (seg && seg.wasmHash === wasm) {
+      seg.toTick = cp.tick;
+      seg.count++;
+    } else report.segments.push({ wasmHash: wasm, fromTick: cp.tick, toTick: cp.tick, count: 1 });
+
+    if (cp.version !== 4) {
+      if (prev !== null) fail(`${e.name}: v0x0${cp.version} checkpoint inside a signed chain`);
+      else report.notes.push(`${e.name}: v0x0${cp.version} (unsigned) start of history`);
+    } else {
+      if (!verifyCheckpointSignature(cp)) fail(`${e.name}: signature INVALID`);
+      if (key === null) {
+        key = cp.publicKey;
+        report.did = didFromPublicKey(key);
+      } else if (!equalBytes(key, cp.publicKey)) {
+        fail(`${e.name}: signed by a different key (${didFromPublicKey(cp.publicKey)})`);
+      }
+    }
+    if (prev === null && prevHash === null) {
+      if (cp.version === 4 && !equalBytes(cp.prevHash, GENESIS_PREV_HASH)) {
+        report.notes.push(`${e.name}: history starts after genesis (prevHash ${hex(cp.prevHash).slice(0, 16)}…)`);
+      }
+    } else if (prev !== null && prevHash !== null) {
+      if (cp.tick <= prev.tick) fail(`${e.name}: tick ${cp.tick} does not increase (previous ${prevName} is tick ${prev.tick})`);
+      if (cp.version === 4 && !equalBytes(cp.prevHash, prevHash)) {
+        fail(`${e.name}: prevHash does not match ${prevName} (chain broken: a checkpoint is missing or altered)`);
+      }
+      const lastHash = prevHash;
+      const topUps = overrides.filter((o) => equalBytes(o.afterHash, lastHash));
+      for (const o of topUps) {
+        const signed = key !== null && verifyBytes(key, budgetOverrideSigningBytes(key, o), o.signature);
+        if (!signed) fail(`${e.name}: budget override after ${prevName} has an invalid signature`);
+      }
+      const allowed = topUps.length > 0 ? (topUps.at(-1) as BudgetOverride).newBudget : prev.budget;
+      if (cp.budget > allowed) fail(`${e.name}: budget increased from ${prev.budget} to ${cp.budget} without a recorded top-up`);
+      const epochBack =
+        cp.epochMajor < prev.epochMajor || (cp.epochMajor === prev.epochMajor && cp.epochGeneration < prev.epochGeneration);
+      if (epochBack) {
+        fail(`${e.name}: epoch went back from (${prev.epochMajor},${prev.epochGeneration}) to (${cp.epochMajor},${cp.epochGeneration})`);
+      }
+    }
+    prev = cp;
+    prevName = e.name;
+    prevHash = checkpointHash(e.bytes);
+  }
+  if (report.checkpoints === 0) fail("no checkpoints to verify");
+  return report;
+}

@@ -1,0 +1,26 @@
+// did:key for Ed25519: "did:key:z" + base58btc(0xed 0x01 ‖ public key) → "did:key:z6Mk…".
+// Node peer ids follow libp2p: base58btc(identity multihash of the protobuf-encoded public key) → "12D3KooW…".
+import { base58Decode, base58Encode } from "./base58.js";
+
+const ED25519_MULTICODEC = [0xed, 0x01];
+
+export function didFromPublicKey(publicKey: Uint8Array): string {
+  return `did:key:z${base58Encode(Uint8Array.from([...ED25519_MULTICODEC, ...publicKey]))}`;
+}
+
+export function publicKeyFromDid(did: string): Uint8Array {
+  if (!did.startsWith("did:key:z")) throw new Error(`"${did}" is not a did:key (expected did:key:z…)`);
+  const bytes = base58Decode(did.slice("did:key:z".length));
+  if (bytes.length !== 34 || bytes[0] !== 0xed || bytes[1] !== 0x01) throw new Error(`"${did}" is not an Ed25519 did:key`);
+  return bytes.subarray(2);
+}
+
+export function shortDid(did: string): string {
+  return did.length > 24 ? `${did.slice(0, 16)}...${did.slice(-4)}` : did;
+}
+
+/** libp2p peer id of an Ed25519 public key: identity multihash over protobuf {Type: Ed25519, Data}. */
+export function peerIdFromPublicKey(publicKey: Uint8Array): string {
+  const proto = Uint8Array.from([0x08, 0x01, 0x12, 0x20, ...publicKey]);
+  return base58Encode(Uint8Array.from([0x00, proto.length, ...proto]));
+}

@@ -1,0 +1,72 @@
+// Ed25519 keys through node:crypto. A key is stored as its 32-byte seed; the public key and the
+// KeyObjects are derived. Public keys are imported through JWK (≈5 µs, vs ≈75 µs for SPKI DER).
+import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject, sign, verify } from "node:crypto";
+
+const PKCS8_ED25519_PREFIX = Buffer.from("302e020100300506032b657004220420", "hex");
+
+export interface Ed25519Key {
+  seed: Uint8Array;
+  publicKey: Uint8Array;
+  privateKeyObject: KeyObject;
+  publicKeyObject: KeyObject;
+}
+
+export function keyFromSeed(seed: Uint8Array): Ed25519Key {
+  if (seed.byteLength !== 32) throw new Error(`an Ed25519 seed is 32 bytes, got ${seed.byteLength}`);
+  const privateKeyObject = createPrivateKey({ key: Buffer.concat([PKCS8_ED25519_PREFIX, seed]), format: "der", type: "pkcs8" });
+  const publicKeyObject = createPublicKey(privateKeyObject);
+  const x = publicKeyObject.export({ format: "jwk" }).x as string;
+  return { seed: Uint8Array.from(seed), publicKey: new Uint8Array(Buffer.from(x, "base64url")), privateKeyObject, publicKeyObject };
+}
+
+export function generateKey(): Ed25519Key {
+  const { privateKey } = generateKeyPairSync("ed25519");
+  const d = privateKey.export({ format: "jwk" }).d as string;
+  return keyFromSeed(new Uint8Array(Buffer.from(d, "base64url")));
+}
+
+const publicKeyCache = new Map<string, KeyObject>();
+
+export function publicKeyObject(raw: Uint8Array): KeyObject {
+  const x = Buffer.from(raw).toString("base64url");
+  let k = publicKeyCache.get(x);
+  if (!k) {
+    k = createPublicKey({ key: { kty: "OKP", crv: "Ed25519", x }, format: "jwk" });
+    if (publicKeyCache.size > 10_000) publicKeyCache.clear();
+    publicKeyCache.set(x, k);
+  }
+  return k;
+}
+
+export function signBytes(key: Ed25519Key, data: Uint8Array): Uint8Array {
+  return new Uint8Array(sign(null, data, key.privateKeyObject));
+}
+
+export function verifyBytes(publicKey: Uint8Array, data: Uint8Array, signature: Uint8Array): boolean {
+  if (publicKey.byteLength !== 32 || signature.byteLength !== 64) return false;
+  try {
+    return verify(null, data, publicKeyObject(publicKey), signature);
+  } catch {
+    return false;
+  }
+}
+
+/** igor's identity file: [u32 LE len=64][64 bytes: seed ‖ public key] (Go's ed25519.PrivateKey). */
+export function encodeIdentityFile(key: Ed25519Key): Uint8Array {
+  const out = new Uint8Array(68);
+  new DataView(out.buffer).setUint32(0, 64, true);
+  out.set(key.seed, 4);
+  out.set(key.publicKey, 36);
+  return out;
+}
+
+export function decodeIdentityFile(bytes: Uint8Array): Ed25519Key {
+  if (bytes.byteLength !== 68) throw new Error(`identity file is ${bytes.byteLength} bytes, expected 68`);
+  const len = new DataView(bytes.buffer, bytes.byteOffset, 4).getUint32(0, true);
+  if (len !== 64) throw new Error(`identity file declares a ${len}-byte key, expected 64`);
+  const key = keyFromSeed(bytes.subarray(4, 36));
+  if (!Buffer.from(key.publicKey).equals(Buffer.from(bytes.subarray(36, 68)))) {
+    throw new Error("identity file's public key does not match its private key");
+  }
+  return key;
+}

@@ -1,0 +1,75 @@
+// Forward-only schema migrations. Each entry moves the database from version i to i+1; applied
+// versions are recorded in schema_version. A database newer than this build is refused.
+
+export const MIGRATIONS: readonly string[] = [
+  // 1: node identity, modules, agents, identities, checkpoint history, receipts, lineage events.
+  `
+  CREATE TABLE node_identity (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    seed BLOB NOT NULL,
+    public_key BLOB NOT NULL,
+    peer_id TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+  );
+  CREATE TABLE wasm_modules (
+    hash TEXT PRIMARY KEY,
+    bytes BLOB NOT NULL,
+    size INTEGER NOT NULL,
+    created_at INTEGER NOT NULL
+  );
+  CREATE TABLE agents (
+    agent_id TEXT PRIMARY KEY,
+    did TEXT NOT NULL UNIQUE,
+    wasm_hash TEXT NOT NULL REFERENCES wasm_modules(hash),
+    manifest TEXT NOT NULL,
+    status TEXT NOT NULL,
+    reason TEXT,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+  );
+  CREATE TABLE identities (
+    agent_id TEXT PRIMARY KEY REFERENCES agents(agent_id),
+    did TEXT NOT NULL UNIQUE,
+    seed BLOB NOT NULL,
+    public_key BLOB NOT NULL
+  );
+  CREATE TABLE checkpoints (
+    agent_id TEXT NOT NULL REFERENCES agents(agent_id),
+    seq INTEGER NOT NULL,
+    tick INTEGER NOT NULL,
+    hash BLOB NOT NULL,
+    prev_hash BLOB NOT NULL,
+    budget INTEGER NOT NULL,
+    reason TEXT NOT NULL,
+    blob BLOB NOT NULL,
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (agent_id, seq)
+  ) WITHOUT ROWID;
+  CREATE UNIQUE INDEX checkpoints_by_hash ON checkpoints(agent_id, hash);
+  CREATE TABLE receipts (
+    agent_id TEXT NOT NULL REFERENCES agents(agent_id),
+    seq INTEGER NOT NULL,
+    tick_start INTEGER NOT NULL,
+    tick_end INTEGER NOT NULL,
+    cost INTEGER NOT NULL,
+    budget_after INTEGER NOT NULL,
+    node_id TEXT NOT NULL,
+    checkpoint_hash BLOB NOT NULL,
+    blob BLOB NOT NULL,
+    PRIMARY KEY (agent_id, seq)
+  ) WITHOUT ROWID;
+  CREATE TABLE lineage_events (
+    agent_id TEXT NOT NULL REFERENCES agents(agent_id),
+    seq INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    after_hash BLOB NOT NULL,
+    tick INTEGER NOT NULL,
+    old_budget INTEGER NOT NULL,
+    new_budget INTEGER NOT NULL,
+    reason TEXT NOT NULL,
+    signature BLOB NOT NULL,
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (agent_id, seq)
+  ) WITHOUT ROWID;
+  `,
+];

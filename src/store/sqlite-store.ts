@@ -1,0 +1,399 @@
+// The node's SQLite database (<data-dir>/igord.db): WAL mode, forward-only migrations, and the only
+// place in the code base with SQL. Checkpoint, history row, receipt and agent status commit in one
+// transaction; checkpoints from many agents are group-committed in one transaction per turn of the
+// event loop, so one fsync covers them all.
+import Database from "better-sqlite3";
+import { ErrorCode, IgordError } from "../errors.js";
+import { peerIdFromPublicKey } from "../identity/did.js";
+import { type Ed25519Key, generateKey, keyFromSeed } from "../identity/keys.js";
+import { MIGRATIONS } from "./schema.js";
+
+export type SyncMode = "full" | "normal";
+/** How long a writer waits for a lock held by another process (e.g. `igord import` beside a daemon). */
+export const BUSY_TIMEOUT_MS = 5000;
+export const DB_FILE = "igord.db";
+
+export type AgentStatus = "active" | "stopped" | "failed";
+
+export interface AgentRow {
+  agentId: string;
+  did: string;
+  wasmHash: string;
+  manifest: string;
+  status: AgentStatus;
+  reason: string | null;
+}
+
+export interface CheckpointRow {
+  agentId: string;
+  seq: bigint;
+  tick: bigint;
+  hash: Uint8Array;
+  prevHash: Uint8Array;
+  budget: bigint;
+  reason: string;
+  blob: Uint8Array;
+  createdAt: number;
+}
+
+export interface ReceiptRow {
+  tickStart: bigint;
+  tickEnd: bigint;
+  cost: bigint;
+  budgetAfter: bigint;
+  nodeId: string;
+  blob: Uint8Array;
+}
+
+export interface LineageEvent {
+  kind: "budget_override";
+  afterHash: Uint8Array;
+  tick: bigint;
+  oldBudget: bigint;
+  newBudget: bigint;
+  reason: string;
+  signature: Uint8Array;
+}
+
+export interface CheckpointCommit {
+  agentId: string;
+  tick: bigint;
+  budget: bigint;
+  hash: Uint8Array;
+  prevHash: Uint8Array;
+  blob: Uint8Array;
+  reason: string;
+  receipt: ReceiptRow | null;
+  status: AgentStatus;
+  statusReason: string | null;
+}
+
+export interface NewAgent {
+  agentId: string;
+  did: string;
+  wasmHash: string;
+  wasmBytes: Uint8Array;
+  manifest: string;
+  identity: Ed25519Key;
+}
+
+const u8 = (b: Buffer | Uint8Array): Uint8Array => new Uint8Array(b.buffer, b.byteOffset, b.byteLength).slice();
+
+function storeError(message: string, cause?: unknown): IgordError {
+  return new IgordError(ErrorCode.StoreError, message, cause === undefined ? {} : { cause });
+}
+
+export class SqliteStore {
+  readonly path: string;
+  private readonly db: Database.Database;
+  private queue: { commit: CheckpointCommit; resolve: () => void; reject: (e: unknown) => void }[] = [];
+  private flushScheduled = false;
+  private closed = false;
+
+  private constructor(path: string, db: Database.Database) {
+    this.path = path;
+    this.db = db;
+  }
+
+  static open(path: string, opts: { sync?: SyncMode; readonly?: boolean } = {}): SqliteStore {
+    let db: Database.Database;
+    try {
+      db = new Database(path, { readonly: opts.readonly ?? false, fileMustExist: opts.readonly ?? false });
+    } catch (e) {
+      throw storeError(`cannot open database ${path}: ${(e as Error).message}`, e);
+    }
+    db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
+    if (!opts.readonly) {
+      db.pragma("journal_mode = WAL");
+      db.pragma(`synchronous = ${opts.sync === "normal" ? "NORMAL" : "FULL"}`);
+      db.pragma("foreign_keys = ON");
+    }
+    const store = new SqliteStore(path, db);
+    store.migrate(opts.readonly ?? false);
+    return store;
+  }
+
+  private migrate(readonly: boolean): void {
+    const has = this.db.prepare("SELECT name FROM sqlite_master WHERE type='table' AND name='schema_version'").get();
+    if (!has && readonly) throw new IgordError(ErrorCode.StoreSchema, `${this.path} is not an igord database`);
+    if (!has) this.db.exec("CREATE TABLE schema_version (version INTEGER NOT NULL)");
+    const row = this.db.prepare("SELECT MAX(version) AS v FROM schema_version").get() as { v: number | null };
+    const current = row.v ?? 0;
+    if (current > MIGRATIONS.length) {
+      throw new IgordError(
+        ErrorCode.StoreSchema,
+        `database ${this.path} has schema version ${current}, newer than this igord (${MIGRATIONS.length}); upgrade igord`,
+      );
+    }
+    if (readonly) return;
+    for (let v = current; v < MIGRATIONS.length; v++) {
+      this.db.transaction(() => {
+        this.db.exec(MIGRATIONS[v] as string);
+        this.db.prepare("INSERT INTO schema_version (version) VALUES (?)").run(v + 1);
+      })();
+    }
+  }
+
+  schemaVersion(): number {
+    return (this.db.prepare("SELECT MAX(version) AS v FROM schema_version").get() as { v: number }).v;
+  }
+
+  /** The node's persistent key (its future libp2p peer id), created on first use. */
+  nodeKey(): { key: Ed25519Key; peerId: string } {
+    const row = this.db.prepare("SELECT seed, public_key FROM node_identity WHERE id = 1").get() as
+      | { seed: Buffer; public_key: Buffer }
+      | undefined;
+    if (row) {
+      const key = keyFromSeed(u8(row.seed));
+      if (!Buffer.from(key.publicKey).equals(row.public_key)) {
+        throw new IgordError(ErrorCode.IdentityCorrupt, `the node key in ${this.path} does not match its public key`);
+      }
+      return { key, peerId: peerIdFromPublicKey(key.publicKey) };
+    }
+    const key = generateKey();
+    const peerId = peerIdFromPublicKey(key.publicKey);
+    this.db
+      .prepare("INSERT INTO node_identity (id, seed, public_key, peer_id, created_at) VALUES (1, ?, ?, ?, ?)")
+      .run(Buffer.from(key.seed), Buffer.from(key.publicKey), peerId, Date.now());
+    return { key, peerId };
+  }
+
+  putWasm(hash: string, bytes: Uint8Array): void {
+    this.db
+      .prepare("INSERT OR IGNORE INTO wasm_modules (hash, bytes, size, created_at) VALUES (?, ?, ?, ?)")
+      .run(hash, Buffer.from(bytes), bytes.byteLength, Date.now());
+  }
+
+  wasm(hash: string): Uint8Array | undefined {
+    const row = this.db.prepare("SELECT bytes FROM wasm_modules WHERE hash = ?").get(hash) as { bytes: Buffer } | undefined;
+    return row ? u8(row.bytes) : undefined;
+  }
+
+  /** Creates the agent, its identity and its genesis checkpoint in one transaction. */
+  createAgent(a: NewAgent, genesis: CheckpointCommit): void {
+    this.db.transaction(() => {
+      if (this.agent(a.agentId)) throw new IgordError(ErrorCode.AgentExists, `agent "${a.agentId}" already exists in ${this.path}`);
+      this.putWasm(a.wasmHash, a.wasmBytes);
+      const now = Date.now();
+      this.db
+        .prepare(
+          "INSERT INTO agents (agent_id, did, wasm_hash, manifest, status, reason, created_at, updated_at) VALUES (?, ?, ?, ?, 'active', NULL, ?, ?)",
+        )
+        .run(a.agentId, a.did, a.wasmHash, a.manifest, now, now);
+      this.db
+        .prepare("INSERT INTO identities (agent_id, did, seed, public_key) VALUES (?, ?, ?, ?)")
+        .run(a.agentId, a.did, Buffer.from(a.identity.seed), Buffer.from(a.identity.publicKey));
+      this.insertCheckpoint(genesis);
+    })();
+  }
+
+  agent(agentId: string): AgentRow | undefined {
+    const r = this.db.prepare("SELECT * FROM agents WHERE agent_id = ?").get(agentId) as Record<string, unknown> | undefined;
+    return r ? rowToAgent(r) : undefined;
+  }
+
+  listAgents(): AgentRow[] {
+    return (this.db.prepare("SELECT * FROM agents ORDER BY agent_id").all() as Record<string, unknown>[]).map(rowToAgent);
+  }
+
+  /** The agent's key. Missing or corrupt is an error: an identity is never silently replaced. */
+  identity(agentId: string): Ed25519Key {
+    const r = this.db.prepare("SELECT did, seed, public_key FROM identities WHERE agent_id = ?").get(agentId) as
+      | { did: string; seed: Buffer; public_key: Buffer }
+      | undefined;
+    if (!r) throw new IgordError(ErrorCode.IdentityMissing, `agent "${agentId}" has no identity in ${this.path}`);
+    let key: Ed25519Key;
+    try {
+      key = keyFromSeed(u8(r.seed));
+    } catch (e) {
+      throw new IgordError(ErrorCode.IdentityCorrupt, `identity of agent "${agentId}" is corrupt: ${(e as Error).message}`);
+    }
+    if (!Buffer.from(key.publicKey).equals(r.public_key)) {
+      throw new IgordError(ErrorCode.IdentityCorrupt, `identity of agent "${agentId}" is corrupt: its private key does not match its public key`);
+    }
+    return key;
+  }
+
+  head(agentId: string): CheckpointRow | undefined {
+    const r = this.db
+      .prepare("SELECT * FROM checkpoints WHERE agent_id = ? ORDER BY seq DESC LIMIT 1")
+      .safeIntegers(true)
+      .get(agentId) as Record<string, unknown> | undefined;
+    return r ? rowToCheckpoint(r) : undefined;
+  }
+
+  checkpointAt(agentId: string, seq: bigint): CheckpointRow | undefined {
+    const r = this.db
+      .prepare("SELECT * FROM checkpoints WHERE agent_id = ? AND seq = ?")
+      .safeIntegers(true)
+      .get(agentId, seq) as Record<string, unknown> | undefined;
+    return r ? rowToCheckpoint(r) : undefined;
+  }
+
+  *history(agentId: string): IterableIterator<CheckpointRow> {
+    const it = this.db
+      .prepare("SELECT * FROM checkpoints WHERE agent_id = ? ORDER BY seq")
+      .safeIntegers(true)
+      .iterate(agentId) as IterableIterator<Record<string, unknown>>;
+    for (const r of it) yield rowToCheckpoint(r);
+  }
+
+  historyCount(agentId: string): number {
+    return (this.db.prepare("SELECT COUNT(*) AS n FROM checkpoints WHERE agent_id = ?").get(agentId) as { n: number }).n;
+  }
+
+  receipts(agentId: string): ReceiptRow[] {
+    return (this.db.prepare("SELECT * FROM receipts WHERE agent_id = ? ORDER BY seq").safeIntegers(true).all(agentId) as Record<string, unknown>[]).map(
+      (r) => ({
+        tickStart: r.tick_start as bigint,
+        tickEnd: r.tick_end as bigint,
+        cost: r.cost as bigint,
+        budgetAfter: r.budget_after as bigint,
+        nodeId: r.node_id as string,
+        blob: u8(r.blob as Buffer),
+      }),
+    );
+  }
+
+  lineageEvents(agentId: string): LineageEvent[] {
+    return (
+      this.db.prepare("SELECT * FROM lineage_events WHERE agent_id = ? ORDER BY seq").safeIntegers(true).all(agentId) as Record<string, unknown>[]
+    ).map((r) => ({
+      kind: r.kind as "budget_override",
+      afterHash: u8(r.after_hash as Buffer),
+      tick: r.tick as bigint,
+      oldBudget: r.old_budget as bigint,
+      newBudget: r.new_budget as bigint,
+      reason: r.reason as string,
+      signature: u8(r.signature as Buffer),
+    }));
+  }
+
+  addLineageEvent(agentId: string, e: LineageEvent): void {
+    const next = (this.db.prepare("SELECT COALESCE(MAX(seq), 0) + 1 AS s FROM lineage_events WHERE agent_id = ?").get(agentId) as { s: number }).s;
+    this.db
+      .prepare(
+        "INSERT INTO lineage_events (agent_id, seq, kind, after_hash, tick, old_budget, new_budget, reason, signature, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+      )
+      .run(agentId, next, e.kind, Buffer.from(e.afterHash), e.tick, e.oldBudget, e.newBudget, e.reason, Buffer.from(e.signature), Date.now());
+  }
+
+  setStatus(agentId: string, status: AgentStatus, reason: string | null): void {
+    this.db.prepare("UPDATE agents SET status = ?, reason = ?, updated_at = ? WHERE agent_id = ?").run(status, reason, Date.now(), agentId);
+  }
+
+  /**
+   * Appends a checkpoint to the agent's history. Compare-and-set on the chain: the checkpoint's
+   * prevHash must be the current head's hash (or the agent must have no history), so a stale or
+   * duplicate writer can never fork or overwrite the history.
+   */
+  private insertCheckpoint(c: CheckpointCommit): void {
+    const head = this.db
+      .prepare("SELECT seq, hash FROM checkpoints WHERE agent_id = ? ORDER BY seq DESC LIMIT 1")
+      .safeIntegers(true)
+      .get(c.agentId) as { seq: bigint; hash: Buffer } | undefined;
+    if (head && !head.hash.equals(c.prevHash)) {
+      throw new IgordError(
+        ErrorCode.CheckpointChainBroken,
+        `checkpoint for agent "${c.agentId}" at tick ${c.tick} does not extend the stored head (seq ${head.seq})`,
+      );
+    }
+    const seq = (head?.seq ?? 0n) + 1n;
+    this.db
+      .prepare(
+        "INSERT INTO checkpoints (agent_id, seq, tick, hash, prev_hash, budget, reason, blob, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+      )
+      .run(c.agentId, seq, c.tick, Buffer.from(c.hash), Buffer.from(c.prevHash), c.budget, c.reason, Buffer.from(c.blob), Date.now());
+    if (c.receipt) {
+      const r = c.receipt;
+      this.db
+        .prepare(
+          "INSERT INTO receipts (agent_id, seq, tick_start, tick_end, cost, budget_after, node_id, checkpoint_hash, blob) VALUES (?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM receipts WHERE agent_id = ?), ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .run(c.agentId, c.agentId, r.tickStart, r.tickEnd, r.cost, r.budgetAfter, r.nodeId, Buffer.from(c.hash), Buffer.from(r.blob));
+    }
+    this.db
+      .prepare("UPDATE agents SET status = ?, reason = ?, updated_at = ? WHERE agent_id = ?")
+      .run(c.status, c.statusReason, Date.now(), c.agentId);
+  }
+
+  /** Commits checkpoints now, each atomically (checkpoint + history + receipt + status), in one transaction. */
+  commitNow(commits: readonly CheckpointCommit[]): (IgordError | null)[] {
+    const results: (IgordError | null)[] = [];
+    this.db.transaction(() => {
+      for (const c of commits) {
+        try {
+          // A savepoint per checkpoint: one refused checkpoint does not undo the others.
+          this.db.transaction(() => this.insertCheckpoint(c))();
+          results.push(null);
+        } catch (e) {
+          results.push(e instanceof IgordError ? e : storeError(`cannot store checkpoint of "${c.agentId}": ${(e as Error).message}`, e));
+        }
+      }
+    })();
+    return results;
+  }
+
+  /** Queues a checkpoint for the next group commit; resolves once it is durable. */
+  enqueue(commit: CheckpointCommit): Promise<void> {
+    if (this.closed) return Promise.reject(storeError("the store is closed"));
+    return new Promise((resolve, reject) => {
+      this.queue.push({ commit, resolve, reject });
+      if (!this.flushScheduled) {
+        this.flushScheduled = true;
+        setImmediate(() => this.flush());
+      }
+    });
+  }
+
+  flush(): void {
+    this.flushScheduled = false;
+    const batch = this.queue;
+    this.queue = [];
+    if (batch.length === 0) return;
+    let results: (IgordError | null)[];
+    try {
+      results = this.commitNow(batch.map((b) => b.commit));
+    } catch (e) {
+      for (const b of batch) b.reject(storeError(`checkpoint transaction failed: ${(e as Error).message}`, e));
+      return;
+    }
+    batch.forEach((b, i) => {
+      const err = results[i];
+      if (err) b.reject(err);
+      else b.resolve();
+    });
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.flush();
+    this.closed = true;
+    this.db.close();
+  }
+}
+
+function rowToAgent(r: Record<string, unknown>): AgentRow {
+  return {
+    agentId: r.agent_id as string,
+    did: r.did as string,
+    wasmHash: r.wasm_hash as string,
+    manifest: r.manifest as string,
+    status: r.status as AgentStatus,
+    reason: (r.reason as string | null) ?? null,
+  };
+}
+
+function rowToCheckpoint(r: Record<string, unknown>): CheckpointRow {
+  return {
+    agentId: r.agent_id as string,
+    seq: r.seq as bigint,
+    tick: r.tick as bigint,
+    hash: u8(r.hash as Buffer),
+    prevHash: u8(r.prev_hash as Buffer),
+    budget: r.budget as bigint,
+    reason: r.reason as string,
+    blob: u8(r.blob as Buffer),
+    createdAt: Number(r.created_at),
+  };
+}

@@ -1,0 +1,100 @@
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { encodeCheckpoint, parseCheckpoint } from "../../../src/checkpoint/codec.js";
+import { checkpointHash, GENESIS_PREV_HASH, hex, sha256, signCheckpoint, verifyCheckpointSignature } from "../../../src/checkpoint/lineage.js";
+import { type IgordError, isIgordError } from "../../../src/errors.js";
+import { generateKey } from "../../../src/identity/keys.js";
+import { ROOT } from "../../helpers/node.js";
+
+const VECTORS = join(ROOT, "..", "shared", "reference", "igor-vectors");
+const GOLDEN_WASM_HASH = hex(sha256(new TextEncoder().encode("known-wasm-binary-for-golden-test")));
+
+function refusal(bytes: Uint8Array): IgordError {
+  try {
+    parseCheckpoint(bytes, "test.ckpt");
+  } catch (e) {
+    if (isIgordError(e)) return e;
+    throw e;
+  }
+  throw new Error("expected the checkpoint to be refused");
+}
+
+describe("golden vectors from igor", () => {
+  it("checkpoint.bin: v0x02, budget 1,000,000, price 1000, tick 5, state u64 3, 65 bytes", () => {
+    const cp = parseCheckpoint(new Uint8Array(readFileSync(join(VECTORS, "checkpoint.bin"))));
+    expect([cp.version, cp.headerSize, cp.bytes.byteLength]).toEqual([2, 57, 65]);
+    expect([cp.budget, cp.price, cp.tick]).toEqual([1_000_000n, 1000n, 5n]);
+    expect(new DataView(cp.state.buffer).getBigUint64(0, true)).toBe(3n);
+    expect(hex(cp.wasmHash)).toBe(GOLDEN_WASM_HASH);
+  });
+
+  it("checkpoint_empty_state.bin: v0x02, 500,000 / 2000 / tick 0, no state", () => {
+    const cp = parseCheckpoint(new Uint8Array(readFileSync(join(VECTORS, "checkpoint_empty_state.bin"))));
+    expect([cp.version, cp.budget, cp.price, cp.tick, cp.state.byteLength, cp.bytes.byteLength]).toEqual([2, 500_000n, 2000n, 0n, 0, 57]);
+  });
+
+  it("checkpoint_v3.bin: v0x03, 2,000,000 / 1500 / tick 10 / epoch (3,7) / expiry 1.7e18 / state u64 5", () => {
+    const cp = parseCheckpoint(new Uint8Array(readFileSync(join(VECTORS, "checkpoint_v3.bin"))));
+    expect([cp.version, cp.headerSize, cp.bytes.byteLength]).toEqual([3, 81, 89]);
+    expect([cp.budget, cp.price, cp.tick, cp.epochMajor, cp.epochGeneration, cp.leaseExpiry]).toEqual([
+      2_000_000n,
+      1500n,
+      10n,
+      3n,
+      7n,
+      1_700_000_000_000_000_000n,
+    ]);
+    expect(new DataView(cp.state.buffer).getBigUint64(0, true)).toBe(5n);
+    expect(hex(cp.wasmHash)).toBe(GOLDEN_WASM_HASH);
+  });
+});
+
+describe("v0x04 checkpoints", () => {
+  const key = generateKey();
+  const fields = {
+    budget: 999n,
+    price: 1000n,
+    tick: 42n,
+    wasmHash: sha256(new Uint8Array([1])),
+    epochMajor: 1n,
+    epochGeneration: 2n,
+    leaseExpiry: 0n,
+    prevHash: GENESIS_PREV_HASH,
+    publicKey: key.publicKey,
+  };
+
+  it("round-trips with a 209-byte header and a valid signature", () => {
+    const blob = signCheckpoint(encodeCheckpoint(fields, new Uint8Array([7, 8, 9])), key);
+    const cp = parseCheckpoint(blob);
+    expect(cp.version).toBe(4);
+    expect(cp.headerSize).toBe(209);
+    expect(cp.bytes.byteLength).toBe(212);
+    expect([cp.budget, cp.tick, cp.epochMajor, cp.epochGeneration]).toEqual([999n, 42n, 1n, 2n]);
+    expect(verifyCheckpointSignature(cp)).toBe(true);
+    expect(checkpointHash(blob)).toEqual(sha256(blob));
+  });
+
+  it("a flipped byte anywhere but the signature breaks the signature", () => {
+    const blob = signCheckpoint(encodeCheckpoint(fields, new Uint8Array([7, 8, 9])), key);
+    for (const at of [1, 20, 100, 120, 210]) {
+      const bad = blob.slice();
+      bad[at] = (bad[at] as number) ^ 0x01;
+      expect(verifyCheckpointSignature(parseCheckpoint(bad)), `byte ${at}`).toBe(false);
+    }
+  });
+
+  it("refuses empty, truncated, unknown-version and negative-budget checkpoints, each with its own message", () => {
+    expect(refusal(new Uint8Array(0)).message).toMatch(/empty \(0 bytes\)/);
+    const t30 = refusal(new Uint8Array(30).fill(4));
+    expect(t30.code).toBe("CHECKPOINT_TRUNCATED");
+    expect(t30.message).toMatch(/30 bytes, shorter than the 209-byte v0x04 header/);
+    const v9 = new Uint8Array(300);
+    v9[0] = 9;
+    expect(refusal(v9).code).toBe("CHECKPOINT_VERSION");
+    expect(refusal(v9).message).toMatch(/unknown version byte 0x09/);
+    const neg = encodeCheckpoint(fields, new Uint8Array(0));
+    new DataView(neg.buffer).setBigInt64(1, -5n, true);
+    expect(refusal(neg).message).toMatch(/negative budget \(-5\)/);
+  });
+});

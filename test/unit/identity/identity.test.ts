@@ -1,0 +1,48 @@
+import { describe, expect, it } from "vitest";
+import { base58Decode, base58Encode } from "../../../src/identity/base58.js";
+import { didFromPublicKey, peerIdFromPublicKey, publicKeyFromDid } from "../../../src/identity/did.js";
+import { decodeIdentityFile, encodeIdentityFile, generateKey, keyFromSeed, signBytes, verifyBytes } from "../../../src/identity/keys.js";
+
+describe("identity", () => {
+  it("derives did:key:z6Mk… and round-trips it", () => {
+    const k = generateKey();
+    const did = didFromPublicKey(k.publicKey);
+    expect(did).toMatch(/^did:key:z6Mk[1-9A-HJ-NP-Za-km-z]+$/);
+    expect(publicKeyFromDid(did)).toEqual(k.publicKey);
+  });
+
+  it("matches the did:key spec test vector", () => {
+    // did:key spec: Ed25519 public key 0x2e6fcce3... ↔ did:key:z6MkiTBz1ymuepAQ4HEHYSF1H8quG5GLVVQR3djdX3mDooWp
+    const did = "did:key:z6MkiTBz1ymuepAQ4HEHYSF1H8quG5GLVVQR3djdX3mDooWp";
+    expect(didFromPublicKey(publicKeyFromDid(did))).toBe(did);
+  });
+
+  it("node peer ids look like libp2p Ed25519 peer ids", () => {
+    expect(peerIdFromPublicKey(generateKey().publicKey)).toMatch(/^12D3KooW/);
+  });
+
+  it("a key is fully determined by its seed, and signs verifiably", () => {
+    const k = generateKey();
+    const again = keyFromSeed(k.seed);
+    expect(again.publicKey).toEqual(k.publicKey);
+    const sig = signBytes(again, new Uint8Array([1, 2, 3]));
+    expect(verifyBytes(k.publicKey, new Uint8Array([1, 2, 3]), sig)).toBe(true);
+    expect(verifyBytes(k.publicKey, new Uint8Array([1, 2, 4]), sig)).toBe(false);
+  });
+
+  it("reads and writes igor's identity file format and refuses corrupt ones", () => {
+    const k = generateKey();
+    const file = encodeIdentityFile(k);
+    expect(file.byteLength).toBe(68);
+    expect(decodeIdentityFile(file).publicKey).toEqual(k.publicKey);
+    const bad = file.slice();
+    bad[40] = (bad[40] ?? 0) ^ 1;
+    expect(() => decodeIdentityFile(bad)).toThrow(/does not match its private key/);
+    expect(() => decodeIdentityFile(file.subarray(0, 60))).toThrow(/60 bytes, expected 68/);
+  });
+
+  it("base58 keeps leading zeros", () => {
+    const b = Uint8Array.from([0, 0, 1, 2, 255]);
+    expect(base58Decode(base58Encode(b))).toEqual(b);
+  });
+});
