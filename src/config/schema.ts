@@ -26,6 +26,8 @@ export interface NodeConfig {
   control: HostPort | null;
   logLevel: LogLevel;
   workers: number;
+  checkpointIntervalMs: number;
+  sync: "full" | "normal";
 }
 
 /** A raw value as it arrives: a string from a flag or env var, any JSON value from the file. */
@@ -206,6 +208,28 @@ export const FIELDS = [
       const n = Number(s);
       if (n < 1 || n > MAX_WORKERS) throw new Error(`must be between 1 and ${MAX_WORKERS}`);
       return n;
+    },
+  }),
+  field({
+    key: "checkpointIntervalMs",
+    flag: "checkpoint-interval",
+    valueName: "duration",
+    description: "how often every agent's state is checkpointed (0 = only at shutdown, exhaustion and failure)",
+    defaultValue: () => 5000,
+    defaultText: "5s",
+    parse: duration(0, 24 * 3_600_000),
+  }),
+  field({
+    key: "sync",
+    flag: "sync",
+    valueName: "full|normal",
+    description: "SQLite durability: full fsyncs every commit; normal may lose the last commits on power loss",
+    defaultValue: () => "full" as const,
+    defaultText: "full",
+    parse: (raw) => {
+      const s = asString(raw);
+      if (s !== "full" && s !== "normal") throw new Error('must be "full" or "normal"');
+      return s;
     },
   }),
 ] as const satisfies readonly FieldSpec<keyof NodeConfig>[];

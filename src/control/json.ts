@@ -7,6 +7,7 @@ const iso = (ms: number | null): string | null => (ms === null ? null : new Date
 export function agentJson(a: AgentView): Record<string, unknown> {
   return {
     id: a.id,
+    did: a.did,
     status: a.status,
     reason: a.reason,
     error: a.error,

@@ -113,9 +113,24 @@ export function prepareAgent(o: PrepareOptions): PreparedAgent {
   const agentId = checkAgentId(o.agentId ?? deriveAgentId(o.wasmPath));
   const bytes = readWasm(o.wasmPath);
   compileOrExplain(bytes, o.wasmPath);
+  const manifest = loadManifest(o.wasmPath, o.manifestPath);
+  return prepareFromBytes({ agentId, bytes, manifest, source: o.wasmPath, offered: o.offered, cache: o.cache });
+}
+
+/** Prepares an agent from bytes already in hand (stored modules, imports, migrations). */
+export function prepareFromBytes(o: {
+  agentId: string;
+  bytes: Uint8Array<ArrayBuffer>;
+  manifest: AgentManifest;
+  /** Names the module in errors. */
+  source: string;
+  offered: ReadonlySet<string>;
+  cache: ModuleCache;
+}): PreparedAgent {
+  const { agentId, bytes, manifest } = o;
+  compileOrExplain(bytes, o.source);
   const info = readModuleInfo(bytes);
   checkAgentExports(info);
-  const manifest = loadManifest(o.wasmPath, o.manifestPath);
   const plan = planImports(info, manifest, o.offered);
   const capPages = memoryCapPages(manifest);
   if (info.memoryCount > 1)
@@ -144,5 +159,5 @@ export function prepareAgent(o: PrepareOptions): PreparedAgent {
   }
   const wasmHash = sha256Hex(bytes);
   const module = o.cache.get(`${wasmHash}:${capPages}`, () => new WebAssembly.Module(runBytes));
-  return { agentId, wasmPath: o.wasmPath, wasmHash, bytes, module, manifest, plan, memoryCapPages: capPages };
+  return { agentId, wasmPath: o.source, wasmHash, bytes, module, manifest, plan, memoryCapPages: capPages };
 }

@@ -13,6 +13,7 @@ export class NodeMetrics {
   readonly tickDuration: Histogram;
   readonly failures: Counter<"code">;
   readonly evacuations: Counter;
+  readonly checkpoints: Counter<"reason">;
 
   constructor(source: AgentGaugeSource) {
     const registers = [this.registry];
@@ -37,6 +38,12 @@ export class NodeMetrics {
     this.evacuations = new Counter({
       name: "igord_agent_evacuations_total",
       help: "Agents moved off a worker whose tick stalled",
+      registers,
+    });
+    this.checkpoints = new Counter({
+      name: "igord_checkpoints_total",
+      help: "Signed checkpoints persisted, by reason",
+      labelNames: ["reason"],
       registers,
     });
     new Gauge({

@@ -2,7 +2,7 @@
 // start: data dir → worker pool → agents (agents dir) → control API. stop: the reverse, with every
 // agent checkpointed before the pool goes away.
 import { mkdirSync } from "node:fs";
-import { resolve } from "node:path";
+import { join, resolve } from "node:path";
 import type { Logger } from "pino";
 import type { NodeConfig } from "../config/schema.js";
 import { agentJson } from "../control/json.js";
@@ -11,10 +11,17 @@ import { ensureControlToken, tokenPath } from "../control/token.js";
 import { ErrorCode, IgordError } from "../errors.js";
 import { NodeCapabilities } from "../hostcalls/capabilities.js";
 import { AgentsDirWatcher } from "../loader/agents-dir.js";
-import { ModuleCache, prepareAgent } from "../loader/prepare.js";
+import { ModuleCache, type PreparedAgent, prepareAgent, prepareFromBytes } from "../loader/prepare.js";
 import { NodeMetrics } from "../metrics/metrics.js";
 import { type AgentView, Scheduler } from "../scheduler/scheduler.js";
-import { type AgentStore, MemoryAgentStore } from "../store/agent-store.js";
+import { checkHead } from "../checkpoint/load-checks.js";
+import { equalBytes } from "../checkpoint/lineage.js";
+import { signBudgetOverride } from "../checkpoint/overrides.js";
+import { didFromPublicKey } from "../identity/did.js";
+import { generateKey } from "../identity/keys.js";
+import { parseManifest } from "../manifest/manifest.js";
+import { Checkpointer } from "../scheduler/checkpointer.js";
+import { DB_FILE, SqliteStore } from "../store/sqlite-store.js";
 import { WorkerPool } from "../wasm/pool.js";
 
 export const VERSION = "0.1.0";
@@ -22,7 +29,6 @@ export const VERSION = "0.1.0";
 export interface NodeOptions {
   config: NodeConfig;
   logger: Logger;
-  store?: AgentStore;
   /** Load and watch config.agentsDir (the daemon); `igord run` adds its one agent itself. */
   watchAgentsDir?: boolean;
 }
@@ -31,8 +37,34 @@ export interface AddAgentOptions {
   wasmPath: string;
   agentId?: string;
   manifestPath?: string;
-  /** Budget for a new agent (microcents); defaults to the node's --budget. */
+  /**
+   * Budget in microcents. For a new agent: its starting budget (default --budget). For a stored
+   * agent: an explicit override, recorded in its lineage as a signed budget override.
+   */
   budget?: bigint;
+}
+
+export interface Quarantine {
+  code: string;
+  message: string;
+  at: number;
+}
+
+/** Error codes that mean "the stored agent is not trustworthy": quarantine, never overwrite. */
+const QUARANTINE_CODES = new Set<string>([
+  ErrorCode.CheckpointTruncated,
+  ErrorCode.CheckpointVersion,
+  ErrorCode.CheckpointInvalid,
+  ErrorCode.CheckpointWasmMismatch,
+  ErrorCode.CheckpointSignature,
+  ErrorCode.CheckpointForeignKey,
+  ErrorCode.CheckpointChainBroken,
+  ErrorCode.IdentityMissing,
+  ErrorCode.IdentityCorrupt,
+]);
+
+function quarantineJson(id: string, q: Quarantine): Record<string, unknown> {
+  return { id, status: "quarantined", reason: q.code.toLowerCase(), error: { code: q.code, message: q.message }, since: new Date(q.at).toISOString() };
 }
 
 export class IgordNode {
@@ -42,7 +74,10 @@ export class IgordNode {
   readonly pool: WorkerPool;
   readonly scheduler: Scheduler;
   readonly metrics: NodeMetrics;
-  readonly store: AgentStore;
+  readonly store: SqliteStore;
+  readonly checkpointer: Checkpointer;
+  readonly nodeId: string;
+  readonly quarantined = new Map<string, Quarantine>();
   private readonly cache = new ModuleCache();
   private watcher: AgentsDirWatcher | null = null;
   private control: ControlServer | null = null;
@@ -53,7 +88,11 @@ export class IgordNode {
     this.config = opts.config;
     this.logger = opts.logger;
     this.capabilities = new NodeCapabilities(opts.config.capabilities);
-    this.store = opts.store ?? new MemoryAgentStore();
+    mkdirSync(this.config.dataDir, { recursive: true });
+    this.store = SqliteStore.open(join(this.config.dataDir, DB_FILE), { sync: this.config.sync });
+    const node = this.store.nodeKey();
+    this.nodeId = node.peerId;
+    this.checkpointer = new Checkpointer(this.store, node);
     this.pool = new WorkerPool({
       size: opts.config.workers,
       tickTimeoutMs: opts.config.tickTimeoutMs,
@@ -61,13 +100,18 @@ export class IgordNode {
       logger: opts.logger.child({ component: "pool" }),
     });
     this.metrics = new NodeMetrics({
-      agentStates: () => this.scheduler.statusCounts(),
+      agentStates: () => {
+        const counts = this.scheduler.statusCounts();
+        counts.set("quarantined", this.quarantined.size);
+        return counts;
+      },
       budgets: () => this.scheduler.budgets(),
       workers: () => this.pool.stats().workers,
     });
     this.scheduler = new Scheduler({
       pool: this.pool,
-      store: this.store,
+      checkpointer: this.checkpointer,
+      checkpointIntervalMs: opts.config.checkpointIntervalMs,
       logger: opts.logger,
       metrics: this.metrics,
       tickIntervalMs: opts.config.tickIntervalMs,
@@ -83,36 +127,28 @@ export class IgordNode {
 
   async start(): Promise<void> {
     this.startedAt = Date.now();
-    mkdirSync(this.config.dataDir, { recursive: true });
     this.pool.start();
     this.logger.info(
       {
         event: "node_starting",
         version: VERSION,
+        nodeId: this.nodeId,
+        db: this.store.path,
         capabilities: this.capabilities.list(),
         workers: this.config.workers,
       },
       "igord starting",
     );
+    await this.resumeStoredAgents();
     if (this.watcher) {
       await this.watcher.initialScan();
       this.watcher.start();
     }
     if (this.config.control) {
       const token = ensureControlToken(this.config.dataDir);
-      this.control = await startControlServer(
-        this.config.control,
-        token,
-        this.controlBackend(),
-        this.logger.child({ component: "control" }),
-      );
+      this.control = await startControlServer(this.config.control, token, this.controlBackend(), this.logger.child({ component: "control" }));
       this.logger.info(
-        {
-          event: "control_listening",
-          host: this.control.address.host,
-          port: this.control.address.port,
-          token: tokenPath(this.config.dataDir),
-        },
+        { event: "control_listening", host: this.control.address.host, port: this.control.address.port, token: tokenPath(this.config.dataDir) },
         `control API on ${this.control.address.host}:${this.control.address.port}`,
       );
     }
@@ -122,19 +158,26 @@ export class IgordNode {
     return this.control?.address ?? null;
   }
 
-  /** Loads one agent: validates everything first, then resumes it from the store or starts it fresh. */
+  /** A restart resumes every agent this node owned, each from its last committed checkpoint. */
+  private async resumeStoredAgents(): Promise<void> {
+    for (const row of this.store.listAgents()) {
+      if (row.status !== "active") continue;
+      try {
+        await this.resumeAgent(row.agentId);
+      } catch {
+        // Reported (and quarantined when the stored data failed a check) by resumeAgent.
+      }
+    }
+  }
+
+  /** Loads an agent from a .wasm file: resumes it when this node has it stored, else creates it. */
   async addAgent(o: AddAgentOptions): Promise<AgentView> {
     try {
       return await this.loadAgent(o);
     } catch (e) {
       // The one place a failed load is reported (the agents-dir watcher relies on it).
       this.logger.error(
-        {
-          event: "agent_load_failed",
-          path: o.wasmPath,
-          code: (e as IgordError).code,
-          err: (e as Error).message,
-        },
+        { event: "agent_load_failed", path: o.wasmPath, code: (e as IgordError).code, err: (e as Error).message },
         `cannot load ${o.wasmPath}: ${(e as Error).message}`,
       );
       throw e;
@@ -144,41 +187,123 @@ export class IgordNode {
   private async loadAgent(o: AddAgentOptions): Promise<AgentView> {
     if (this.stopping) throw new IgordError(ErrorCode.NodeStopping, "the node is stopping");
     const prepared = prepareAgent({ ...o, offered: this.capabilities.snapshot(), cache: this.cache });
-    if (this.scheduler.has(prepared.agentId)) {
+    const row = this.store.agent(prepared.agentId);
+    if (row && row.wasmHash !== prepared.wasmHash) {
       throw new IgordError(
-        ErrorCode.AgentExists,
-        `agent "${prepared.agentId}" is already loaded on this node (from another file?)`,
+        ErrorCode.CheckpointWasmMismatch,
+        `agent "${prepared.agentId}" is stored with WASM ${row.wasmHash.slice(0, 16)}…, but ${o.wasmPath} is ${prepared.wasmHash.slice(0, 16)}…`,
       );
     }
-    const stored = this.store.latest(prepared.agentId);
-    if (stored && stored.wasmHash !== prepared.wasmHash) {
-      throw new IgordError(
-        ErrorCode.AgentBadState,
-        `agent "${prepared.agentId}" has a checkpoint for a different WASM binary (${stored.wasmHash.slice(0, 12)}…, file is ${prepared.wasmHash.slice(0, 12)}…)`,
-      );
+    const running = this.scheduler.view(prepared.agentId);
+    if (running?.status === "running") {
+      if (o.budget !== undefined) throw new IgordError(ErrorCode.AgentExists, `agent "${prepared.agentId}" is already running`);
+      return running;
     }
-    const spec = {
-      agentId: prepared.agentId,
-      module: prepared.module,
-      plan: prepared.plan,
-      memoryCapPages: prepared.memoryCapPages,
-    };
+    if (row) {
+      if (o.budget !== undefined) this.overrideBudget(prepared.agentId, o.budget, "budget set on load");
+      return this.resumeAgent(prepared.agentId, prepared.wasmPath);
+    }
+    if (running) throw new IgordError(ErrorCode.AgentExists, `agent "${prepared.agentId}" was already loaded on this node`);
+    return this.createAgent(prepared, o.budget ?? this.config.budget);
+  }
+
+  private async createAgent(prepared: PreparedAgent, budget: bigint): Promise<AgentView> {
+    const identity = generateKey();
+    const did = didFromPublicKey(identity.publicKey);
+    const spec = { agentId: prepared.agentId, module: prepared.module, plan: prepared.plan, memoryCapPages: prepared.memoryCapPages };
     const meta = {
       wasmHash: prepared.wasmHash,
-      wasmPath: resolve(o.wasmPath),
+      wasmPath: resolve(prepared.wasmPath),
       capabilities: [...prepared.manifest.capabilities.keys()].sort(),
+      did,
+      identity,
     };
-    const init = stored
-      ? { tick: stored.tick, budget: stored.budget, price: this.config.price, state: stored.state }
-      : { tick: 0n, budget: o.budget ?? this.config.budget, price: this.config.price, state: null };
-    return this.scheduler.add(spec, meta, init);
+    const init = { tick: 0n, budget, price: this.config.price, state: null };
+    return this.scheduler.add(spec, meta, init, (genesis) =>
+      this.checkpointer.genesis(genesis, {
+        agentId: prepared.agentId,
+        did,
+        wasmHash: prepared.wasmHash,
+        wasmBytes: prepared.bytes,
+        manifest: prepared.manifest.source,
+        identity,
+      }),
+    );
+  }
+
+  /** Resumes a stored agent from its head checkpoint after the load checks; quarantines it if they fail. */
+  async resumeAgent(agentId: string, wasmPath?: string): Promise<AgentView> {
+    try {
+      const row = this.store.agent(agentId);
+      if (!row) throw new IgordError(ErrorCode.AgentNotFound, `no agent "${agentId}" in ${this.store.path}`);
+      const identity = this.store.identity(agentId);
+      const bytes = this.store.wasm(row.wasmHash);
+      if (!bytes) throw new IgordError(ErrorCode.StoreError, `WASM ${row.wasmHash} of agent "${agentId}" is missing from the store`);
+      const manifest = parseManifest(row.manifest, `stored manifest of agent "${agentId}"`);
+      const prepared = prepareFromBytes({
+        agentId,
+        bytes: new Uint8Array(bytes),
+        manifest,
+        source: wasmPath ?? `stored WASM of agent "${agentId}"`,
+        offered: this.capabilities.snapshot(),
+        cache: this.cache,
+      });
+      const head = this.store.head(agentId);
+      if (!head) throw new IgordError(ErrorCode.CheckpointInvalid, `agent "${agentId}" has no checkpoint in the store`);
+      const previous = head.seq > 1n ? this.store.checkpointAt(agentId, head.seq - 1n) : undefined;
+      const cp = checkHead({
+        agentId,
+        blob: head.blob,
+        storedHash: head.hash,
+        previousHash: previous?.hash ?? null,
+        wasmHash: prepared.wasmHash,
+        publicKey: identity.publicKey,
+      });
+      const override = this.store.lineageEvents(agentId).filter((e) => equalBytes(e.afterHash, head.hash)).at(-1);
+      const budget = override ? override.newBudget : cp.budget;
+      this.quarantined.delete(agentId);
+      this.checkpointer.track(agentId, { hash: head.hash, tick: cp.tick });
+      const spec = { agentId, module: prepared.module, plan: prepared.plan, memoryCapPages: prepared.memoryCapPages };
+      const meta = {
+        wasmHash: prepared.wasmHash,
+        wasmPath: wasmPath ? resolve(wasmPath) : `stored:${prepared.wasmHash}`,
+        capabilities: [...manifest.capabilities.keys()].sort(),
+        did: row.did,
+        identity,
+      };
+      return await this.scheduler.add(spec, meta, { tick: cp.tick, budget, price: this.config.price, state: cp.state });
+    } catch (e) {
+      const err = e as IgordError;
+      if (QUARANTINE_CODES.has(err.code)) {
+        this.quarantined.set(agentId, { code: err.code, message: err.message, at: Date.now() });
+        this.logger.error({ event: "agent_quarantined", agent: agentId, code: err.code, details: err.details }, err.message);
+      } else {
+        this.logger.error({ event: "agent_resume_failed", agent: agentId, code: err.code }, `cannot resume ${agentId}: ${err.message}`);
+      }
+      throw e;
+    }
+  }
+
+  /** Sets a stored agent's budget explicitly; recorded in its lineage, signed by the agent's key. */
+  overrideBudget(agentId: string, newBudget: bigint, reason: string): void {
+    const head = this.store.head(agentId);
+    if (!head) throw new IgordError(ErrorCode.AgentNotFound, `agent "${agentId}" has no checkpoint`);
+    const identity = this.store.identity(agentId);
+    const fields = { afterHash: head.hash, tick: head.tick, oldBudget: head.budget, newBudget, reason };
+    this.store.addLineageEvent(agentId, { kind: "budget_override", ...fields, signature: signBudgetOverride(identity, fields) });
+    this.logger.info(
+      { event: "budget_override", agent: agentId, tick: String(head.tick), oldBudget: String(head.budget), newBudget: String(newBudget), reason },
+      `budget of ${agentId} set to ${newBudget} µ¢ (${reason})`,
+    );
   }
 
   status(): Record<string, unknown> {
     const counts = Object.fromEntries(this.scheduler.statusCounts());
+    counts.quarantined = this.quarantined.size;
     const pool = this.pool.stats();
     return {
       version: VERSION,
+      nodeId: this.nodeId,
       pid: process.pid,
       startedAt: new Date(this.startedAt).toISOString(),
       uptimeSeconds: Math.round((Date.now() - this.startedAt) / 1000),
@@ -197,10 +322,15 @@ export class IgordNode {
   private controlBackend() {
     return {
       status: () => this.status(),
-      agents: () => this.scheduler.list().map(agentJson),
+      agents: () => [
+        ...this.scheduler.list().map(agentJson),
+        ...[...this.quarantined].filter(([id]) => !this.scheduler.has(id)).map(([id, q]) => quarantineJson(id, q)),
+      ],
       agent: (id: string) => {
         const v = this.scheduler.view(id);
-        return v ? agentJson(v) : undefined;
+        if (v) return agentJson(v);
+        const q = this.quarantined.get(id);
+        return q ? quarantineJson(id, q) : undefined;
       },
       metrics: async () => ({ contentType: this.metrics.contentType, body: await this.metrics.render() }),
       setCapabilities: (caps: string[]) => {

@@ -4,11 +4,13 @@
 import { EventEmitter } from "node:events";
 import type { Logger } from "pino";
 import { TickMeter } from "../budget/meter.js";
-import type { IgordError } from "../errors.js";
+import { ErrorCode, IgordError } from "../errors.js";
 import type { LogEntry } from "../eventlog/tick-log.js";
 import { HostcallId } from "../hostcalls/registry.js";
 import type { NodeMetrics } from "../metrics/metrics.js";
-import type { AgentStore } from "../store/agent-store.js";
+import type { Ed25519Key } from "../identity/keys.js";
+import type { AgentStatus as StoredStatus } from "../store/sqlite-store.js";
+import type { Checkpointer, CheckpointSubject } from "./checkpointer.js";
 import type { AgentSpec, PoolTickResult, TickRequest, WorkerPool } from "../wasm/pool.js";
 import { DueQueue } from "./due-queue.js";
 
@@ -31,6 +33,8 @@ export interface AgentMeta {
   wasmHash: string;
   wasmPath: string;
   capabilities: readonly string[];
+  did: string;
+  identity: Ed25519Key;
 }
 
 interface AgentRuntime {
@@ -69,6 +73,7 @@ export interface TickEvent {
 
 export interface AgentView {
   id: string;
+  did: string;
   status: AgentStatus;
   reason: string | null;
   error: { code: string; message: string } | null;
@@ -89,7 +94,8 @@ export interface AgentView {
 
 export interface SchedulerOptions {
   pool: WorkerPool;
-  store: AgentStore;
+  checkpointer: Checkpointer;
+  checkpointIntervalMs: number;
   logger: Logger;
   metrics?: NodeMetrics;
   tickIntervalMs: number;
@@ -112,10 +118,15 @@ export class Scheduler extends EventEmitter<{ tick: [TickEvent]; stopped: [Agent
   private immediate: NodeJS.Immediate | null = null;
   private stopping = false;
   private idleWaiters: (() => void)[] = [];
+  private readonly pending = new Set<Promise<void>>();
+  private readonly checkpointTimer: NodeJS.Timeout | null;
 
   constructor(private readonly opts: SchedulerOptions) {
     super();
     opts.pool.on("result", (r) => this.onResult(r));
+    // Periodic checkpoints of every agent in one pass: the store group-commits them together.
+    this.checkpointTimer = opts.checkpointIntervalMs > 0 ? setInterval(() => this.checkpointAll("periodic"), opts.checkpointIntervalMs) : null;
+    this.checkpointTimer?.unref();
     opts.pool.on("evacuated", (e) => {
       opts.metrics?.evacuations.inc();
       this.agents
@@ -132,13 +143,35 @@ export class Scheduler extends EventEmitter<{ tick: [TickEvent]; stopped: [Agent
   }
 
   /** Instantiates the agent in the pool and starts ticking it. Throws IgordError if it cannot load. */
-  async add(spec: AgentSpec, meta: AgentMeta, init: AgentInit): Promise<AgentView> {
-    const logger = this.opts.logger.child({ agent: spec.agentId });
+  async add(
+    spec: AgentSpec,
+    meta: AgentMeta,
+    init: AgentInit,
+    /** For a fresh agent: persists it with its initial state (genesis) before its first tick. */
+    onFresh?: (subject: CheckpointSubject) => void,
+  ): Promise<AgentView> {
+    const logger = this.opts.logger.child({ agent: spec.agentId, did: meta.did });
     const placed = await this.opts.pool.place(spec, {
       state: init.state,
       budget: init.budget,
       price: init.price,
     });
+    if (init.state === null && onFresh) {
+      try {
+        onFresh({
+          agentId: spec.agentId,
+          tick: init.tick,
+          budget: init.budget,
+          price: init.price,
+          state: placed.state,
+          wasmHash: meta.wasmHash,
+          identity: meta.identity,
+        });
+      } catch (e) {
+        this.opts.pool.unload(spec.agentId);
+        throw e;
+      }
+    }
     const a: AgentRuntime = {
       id: spec.agentId,
       meta,
@@ -249,6 +282,7 @@ export class Scheduler extends EventEmitter<{ tick: [TickEvent]; stopped: [Agent
     a.tick = r.tick;
     a.budget = charge.budgetAfter;
     a.spent += charge.cost;
+    this.opts.checkpointer.addCost(a.id, charge.cost);
     a.state = r.state;
     a.more = r.more;
     a.lastTickAt = now;
@@ -293,21 +327,41 @@ export class Scheduler extends EventEmitter<{ tick: [TickEvent]; stopped: [Agent
     }
   }
 
-  private checkpoint(a: AgentRuntime, reason: string): void {
-    this.opts.store.save({
+  private subject(a: AgentRuntime): CheckpointSubject {
+    return {
       agentId: a.id,
-      wasmHash: a.meta.wasmHash,
       tick: a.tick,
       budget: a.budget,
       price: a.price,
       state: a.state,
-      reason,
-      savedAtMs: Date.now(),
-    });
-    a.logger.info(
-      { event: "checkpoint_saved", tick: String(a.tick), budget: String(a.budget), reason },
-      "checkpoint saved",
+      wasmHash: a.meta.wasmHash,
+      identity: a.meta.identity,
+    };
+  }
+
+  /** Checkpoints the agent's committed state; a failure to persist stops the agent. */
+  private checkpoint(a: AgentRuntime, reason: string, status: StoredStatus, statusReason: string | null): Promise<void> {
+    const tick = a.tick;
+    const p = this.opts.checkpointer.checkpoint(this.subject(a), reason, status, statusReason).then(
+      (outcome) => {
+        if (outcome === "written") {
+          this.opts.metrics?.checkpoints.inc({ reason });
+          a.logger.info({ event: "checkpoint_saved", tick: String(tick), budget: String(a.budget), reason }, "checkpoint saved");
+        }
+      },
+      (e: unknown) => {
+        const err = e instanceof IgordError ? e : new IgordError(ErrorCode.StoreError, (e as Error).message);
+        a.logger.error({ event: "checkpoint_failed", tick: String(tick), code: err.code, reason }, err.message);
+        if (a.status === "running") this.finish(a, "failed", reasonFor(err), err);
+      },
     );
+    this.pending.add(p);
+    void p.finally(() => this.pending.delete(p));
+    return p;
+  }
+
+  private checkpointAll(reason: string): void {
+    for (const a of this.agents.values()) if (a.status === "running") void this.checkpoint(a, reason, "active", null);
   }
 
   private finish(a: AgentRuntime, status: AgentStatus, reason: string, error: IgordError | null): void {
@@ -317,7 +371,9 @@ export class Scheduler extends EventEmitter<{ tick: [TickEvent]; stopped: [Agent
     a.error = error ? { code: error.code, message: error.message } : null;
     a.nextDueAt = null;
     this.opts.pool.unload(a.id);
-    this.checkpoint(a, reason);
+    // Shutdown keeps the agent active in storage so the next start resumes it.
+    const stored: StoredStatus = reason === "shutdown" ? "active" : status === "failed" ? "failed" : "stopped";
+    void this.checkpoint(a, reason, stored, reason === "shutdown" ? null : reason);
     if (status === "stopped") {
       a.logger.info(
         { event: "agent_stopped", reason, tick: String(a.tick), budget: String(a.budget) },
@@ -337,6 +393,7 @@ export class Scheduler extends EventEmitter<{ tick: [TickEvent]; stopped: [Agent
     this.stopping = true;
     if (this.timer) clearTimeout(this.timer);
     if (this.immediate) clearImmediate(this.immediate);
+    if (this.checkpointTimer) clearInterval(this.checkpointTimer);
     this.timer = null;
     this.immediate = null;
     if (this.anyInFlight()) {
@@ -351,6 +408,12 @@ export class Scheduler extends EventEmitter<{ tick: [TickEvent]; stopped: [Agent
     for (const a of this.agents.values()) {
       if (a.status === "running") this.finish(a, "stopped", "shutdown", null);
     }
+    await Promise.allSettled([...this.pending]);
+  }
+
+  /** Resolves once every checkpoint started so far is durable (or failed). */
+  async settled(): Promise<void> {
+    await Promise.allSettled([...this.pending]);
   }
 
   view(a: AgentRuntime): AgentView;
@@ -360,6 +423,7 @@ export class Scheduler extends EventEmitter<{ tick: [TickEvent]; stopped: [Agent
     if (!a) return undefined;
     return {
       id: a.id,
+      did: a.meta.did,
       status: a.status,
       reason: a.reason,
       error: a.error,

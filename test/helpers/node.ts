@@ -7,8 +7,9 @@ import { fileURLToPath } from "node:url";
 import { pino } from "pino";
 import { loadConfig } from "../../src/config/load.js";
 import type { NodeConfig } from "../../src/config/schema.js";
+import { parseCheckpoint } from "../../src/checkpoint/codec.js";
 import { IgordNode } from "../../src/node/node.js";
-import type { AgentStore } from "../../src/store/agent-store.js";
+import { DB_FILE, SqliteStore } from "../../src/store/sqlite-store.js";
 
 export const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 export const EXAMPLES = join(ROOT, "agents");
@@ -42,12 +43,18 @@ export interface TestNode {
 }
 
 const live = new Set<TestNode>();
+const dirs = new Set<string>();
 
+/**
+ * Starts a node on temp dirs. Pass `dir` (from an earlier node) to restart on the same data dir and
+ * agents dir — the same SQLite file.
+ */
 export async function startTestNode(
   flags: Record<string, string> = {},
-  opts: { store?: AgentStore; watch?: boolean; start?: boolean } = {},
+  opts: { dir?: string; watch?: boolean; start?: boolean } = {},
 ): Promise<TestNode> {
-  const dir = tempDir();
+  const dir = opts.dir ?? tempDir();
+  dirs.add(dir);
   const config = loadConfig({
     flags: {
       "agents-dir": join(dir, "agents"),
@@ -65,7 +72,6 @@ export async function startTestNode(
     config,
     logger,
     watchAgentsDir: opts.watch ?? false,
-    ...(opts.store ? { store: opts.store } : {}),
   });
   const t: TestNode = {
     node,
@@ -75,7 +81,6 @@ export async function startTestNode(
     stop: async () => {
       live.delete(t);
       await node.stop();
-      rmSync(dir, { recursive: true, force: true });
     },
   };
   live.add(t);
@@ -86,4 +91,23 @@ export async function startTestNode(
 /** Stops every node a test started (call from afterEach). */
 export async function stopAllNodes(): Promise<void> {
   await Promise.all([...live].map((t) => t.stop()));
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  dirs.clear();
+}
+
+/** Reads an agent's stored head checkpoint straight from the node's SQLite file (read-only). */
+export function storedHead(
+  dataDir: string,
+  agentId: string,
+): { tick: bigint; budget: bigint; reason: string; state: Uint8Array; status: string; statusReason: string | null; count: number } | undefined {
+  const store = SqliteStore.open(join(dataDir, DB_FILE), { readonly: true });
+  try {
+    const head = store.head(agentId);
+    const row = store.agent(agentId);
+    if (!head || !row) return undefined;
+    const cp = parseCheckpoint(head.blob);
+    return { tick: cp.tick, budget: cp.budget, reason: head.reason, state: cp.state, status: row.status, statusReason: row.reason, count: store.historyCount(agentId) };
+  } finally {
+    store.close();
+  }
 }

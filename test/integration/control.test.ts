@@ -36,7 +36,8 @@ describe("control API", () => {
     await waitForEvent<TickEvent>(t.node.scheduler, "tick", (e) => e.agentId === "heartbeat" && e.tick >= 3n);
 
     const status = (await (await api(t, "/v1/status")).json()) as Record<string, unknown>;
-    expect(status.agents).toEqual({ running: 1, stopped: 0, failed: 0 });
+    expect(status.agents).toEqual({ running: 1, stopped: 0, failed: 0, quarantined: 0 });
+    expect(String(status.nodeId)).toMatch(/^12D3KooW/);
     expect(status.capabilities).toEqual(["clock", "log", "pricing", "rand", "wallet"]);
 
     const agents = (await (await api(t, "/v1/agents")).json()) as {
@@ -47,6 +48,7 @@ describe("control API", () => {
     const one = (await (await api(t, "/v1/agents/heartbeat")).json()) as Record<string, string>;
     expect(BigInt(one.tick as string)).toBeGreaterThanOrEqual(3n);
     expect(one.capabilities).toEqual(["clock", "log"]);
+    expect(one.did).toMatch(/^did:key:z6Mk/);
     expect(BigInt(one.budgetMicrocents as string)).toBeLessThanOrEqual(1_000_000n);
     expect((await api(t, "/v1/agents/nobody")).status).toBe(404);
 

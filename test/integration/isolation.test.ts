@@ -3,8 +3,7 @@
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import type { TickEvent } from "../../src/scheduler/scheduler.js";
-import type { MemoryAgentStore } from "../../src/store/agent-store.js";
-import { startTestNode, stopAllNodes } from "../helpers/node.js";
+import { startTestNode, stopAllNodes, storedHead } from "../helpers/node.js";
 import { waitForEvent } from "../helpers/wait.js";
 import { watAgent, writeWat } from "../helpers/wat.js";
 
@@ -85,9 +84,11 @@ describe("isolation", () => {
       expect(Math.max(...g)).toBeLessThan(INTERVAL + 500);
     }
     // The hung agent's last committed state is tick 3, checkpointed when it was stopped.
-    const cp = (t.node.store as MemoryAgentStore).latest("hung");
+    await t.node.scheduler.settled();
+    const cp = storedHead(t.config.dataDir, "hung");
     expect(cp?.tick).toBe(3n);
-    expect(cp?.reason).toBe("tick_timeout");
+    expect(cp?.status).toBe("failed");
+    expect(cp?.statusReason).toBe("tick_timeout");
     expect(new DataView(cp!.state.buffer).getUint32(0, true)).toBe(3);
     expect(t.logs.events("worker_stalled").length).toBeGreaterThan(0);
   });
@@ -104,7 +105,8 @@ describe("isolation", () => {
     );
     expect(stopped.error?.code).toBe("AGENT_TRAP");
     expect(stopped.error?.message).toMatch(/unreachable/);
-    expect((t.node.store as MemoryAgentStore).latest("trapper")?.tick).toBe(1n);
+    await t.node.scheduler.settled();
+    expect(storedHead(t.config.dataDir, "trapper")?.tick).toBe(1n);
     const before = t.node.scheduler.view("fine")!.tick;
     await waitForEvent<TickEvent>(
       t.node.scheduler,

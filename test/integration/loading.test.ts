@@ -5,8 +5,7 @@ import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { type IgordError, isIgordError } from "../../src/errors.js";
 import type { TickEvent } from "../../src/scheduler/scheduler.js";
-import type { MemoryAgentStore } from "../../src/store/agent-store.js";
-import { AS_FIXTURES, EXAMPLES, startTestNode, stopAllNodes, type TestNode } from "../helpers/node.js";
+import { AS_FIXTURES, EXAMPLES, startTestNode, stopAllNodes, storedHead, type TestNode } from "../helpers/node.js";
 import { waitForEvent, waitUntil } from "../helpers/wait.js";
 import { CAPS, wat2wasm, watAgent, writeWat } from "../helpers/wat.js";
 
@@ -67,7 +66,7 @@ describe("loading agents", () => {
     const e = await refusal(t, { wasmPath: copyExample(t, "survivor", CAPS("clock", "log")) });
     expect(e.code).toBe("CAPABILITY_NOT_GRANTED");
     expect(e.message).toContain("igor.rand_bytes");
-    expect((t.node.store as MemoryAgentStore).latest("survivor")).toBeUndefined();
+    expect(storedHead(t.config.dataDir, "survivor")).toBeUndefined();
   });
 
   it("a manifest asking for a capability the node does not offer fails naming it", async () => {
@@ -143,9 +142,7 @@ describe("loading agents", () => {
   });
 
   it("an AssemblyScript agent without malloc resumes through its runtime exports (__new/__pin)", async () => {
-    const { MemoryAgentStore } = await import("../../src/store/agent-store.js");
-    const store = new MemoryAgentStore();
-    const t = await startTestNode({ "tick-interval": "10ms", "fast-tick-interval": "10ms" }, { store });
+    const t = await startTestNode({ "tick-interval": "10ms", "fast-tick-interval": "10ms" });
     const path = join(AS_FIXTURES, "runtime_alloc.wasm");
     await t.node.addAgent({ wasmPath: path });
     await waitForEvent<TickEvent>(
@@ -154,9 +151,9 @@ describe("loading agents", () => {
       (e) => e.agentId === "runtime_alloc" && e.tick === 3n,
     );
     await t.stop();
-    const saved = store.latest("runtime_alloc")!;
+    const saved = storedHead(t.config.dataDir, "runtime_alloc")!;
     expect(saved.tick).toBeGreaterThanOrEqual(3n);
-    const t2 = await startTestNode({ "tick-interval": "10ms" }, { store });
+    const t2 = await startTestNode({ "tick-interval": "10ms" }, { dir: t.dir });
     await t2.node.addAgent({ wasmPath: path });
     const next = await waitForEvent<TickEvent>(
       t2.node.scheduler,

@@ -4,8 +4,7 @@ import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { HostcallId } from "../../src/hostcalls/registry.js";
 import type { AgentView, TickEvent } from "../../src/scheduler/scheduler.js";
-import { MemoryAgentStore } from "../../src/store/agent-store.js";
-import { AS_FIXTURES, EXAMPLES, startTestNode, stopAllNodes, type TestNode } from "../helpers/node.js";
+import { AS_FIXTURES, EXAMPLES, startTestNode, stopAllNodes, storedHead, type TestNode } from "../helpers/node.js";
 import { waitForEvent } from "../helpers/wait.js";
 import { CAPS, watAgent, writeWat } from "../helpers/wat.js";
 
@@ -50,26 +49,26 @@ describe("scheduling", () => {
   });
 
   it("a tiny budget ends in budget_exhausted at exactly 0, and the final state stays loadable", async () => {
-    const store = new MemoryAgentStore();
-    const t = await startTestNode({ "tick-interval": "5ms", price: "1000" }, { store });
+    const t = await startTestNode({ "tick-interval": "5ms", price: "1000" });
     const stopped = waitForEvent<AgentView>(t.node.scheduler, "stopped", (v) => v.id === "heartbeat");
     // 1000 units/s: a ~100 µs tick costs ~0.1 unit; 0.5 units lasts a few ticks.
     await t.node.addAgent({ wasmPath: example(t, "heartbeat"), budget: 500_000n });
     const v = await stopped;
     expect(v.reason).toBe("budget_exhausted");
     expect(v.budget).toBe(0n);
-    const cp = store.latest("heartbeat")!;
+    await t.stop();
+    const cp = storedHead(t.config.dataDir, "heartbeat")!;
     expect(cp.budget).toBe(0n);
     expect(cp.reason).toBe("budget_exhausted");
+    expect(cp.status).toBe("stopped");
     expect(cp.tick).toBe(v.tick);
-    await t.stop();
 
-    // A top-up (recorded by the durability issue's lineage) lets it continue from the same tick.
-    store.save({ ...cp, budget: 10_000_000n, reason: "top_up" });
-    const t2 = await startTestNode({ "tick-interval": "5ms" }, { store });
+    // An explicit budget (a top-up, recorded in the lineage) continues from the same tick.
+    const t2 = await startTestNode({ "tick-interval": "5ms" }, { dir: t.dir });
     const next = waitForEvent<TickEvent>(t2.node.scheduler, "tick", (e) => e.agentId === "heartbeat");
-    await t2.node.addAgent({ wasmPath: example(t2, "heartbeat") });
+    await t2.node.addAgent({ wasmPath: example(t2, "heartbeat"), budget: 10_000_000n });
     expect((await next).tick).toBe(cp.tick + 1n);
+    expect(t2.node.store.lineageEvents("heartbeat").map((e) => [e.oldBudget, e.newBudget])).toEqual([[0n, 10_000_000n]]);
   });
 
   it("metering adds up: costs sum to initial minus final budget and budgets never increase", async () => {
@@ -91,8 +90,7 @@ describe("scheduling", () => {
   });
 
   it("survivor's observations are all in its event log, and it resumes exactly where it stopped", async () => {
-    const store = new MemoryAgentStore();
-    const t = await startTestNode({ "tick-interval": "5ms" }, { store });
+    const t = await startTestNode({ "tick-interval": "5ms" });
     const ticks = collectTicks(t, "survivor");
     await t.node.addAgent({ wasmPath: example(t, "survivor") });
     await waitForEvent<TickEvent>(t.node.scheduler, "tick", (e) => e.agentId === "survivor" && e.tick === 5n);
@@ -105,8 +103,8 @@ describe("scheduling", () => {
       HostcallId.log_emit,
     ]);
     await t.stop();
-    const cp = store.latest("survivor")!;
-    const t2 = await startTestNode({ "tick-interval": "5ms" }, { store });
+    const cp = storedHead(t.config.dataDir, "survivor")!;
+    const t2 = await startTestNode({ "tick-interval": "5ms" }, { dir: t.dir });
     const after = collectTicks(t2, "survivor");
     await t2.node.addAgent({ wasmPath: example(t2, "survivor") });
     await waitForEvent<TickEvent>(t2.node.scheduler, "tick", (e) => e.agentId === "survivor");
@@ -118,18 +116,17 @@ describe("scheduling", () => {
   });
 
   it("the SDK's EffectLog travels in the checkpoint and InFlight comes back Unresolved", async () => {
-    const store = new MemoryAgentStore();
     const dir = join((await startTestNode()).dir, "fx");
     mkdirSync(dir, { recursive: true });
     copyFileSync(join(AS_FIXTURES, "effects.wasm"), join(dir, "effects.wasm"));
     writeFileSync(join(dir, "effects.manifest.json"), JSON.stringify(CAPS("log")));
-    const t = await startTestNode({ "tick-interval": "5ms" }, { store });
+    const t = await startTestNode({ "tick-interval": "5ms" });
     const logs = (tt: TestNode) => tt.logs.events("agent_log", "effects").map((l) => l.msg);
     await t.node.addAgent({ wasmPath: join(dir, "effects.wasm") });
     await waitForEvent<TickEvent>(t.node.scheduler, "tick", (e) => e.agentId === "effects" && e.tick === 2n);
     await t.stop();
     expect(logs(t).slice(0, 2)).toEqual(["record 0", "begin 0"]);
-    const t2 = await startTestNode({ "tick-interval": "5ms" }, { store });
+    const t2 = await startTestNode({ "tick-interval": "5ms" }, { dir: t.dir });
     await t2.node.addAgent({ wasmPath: join(dir, "effects.wasm") });
     await waitForEvent<TickEvent>(t2.node.scheduler, "tick", (e) => e.agentId === "effects");
     // IntentState.Unresolved = 4

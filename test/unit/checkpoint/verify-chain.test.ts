@@ -8,7 +8,7 @@ import { type Ed25519Key, generateKey } from "../../../src/identity/keys.js";
 const WASM = sha256(new Uint8Array([1, 2, 3]));
 
 function chain(key: Ed25519Key, steps: { tick: bigint; budget: bigint; epoch?: [bigint, bigint]; signer?: Ed25519Key }[]): ChainEntry[] {
-  let prev = GENESIS_PREV_HASH;
+  let prev: Uint8Array = GENESIS_PREV_HASH;
   return steps.map((s) => {
     const signer = s.signer ?? key;
     const blob = signCheckpoint(
