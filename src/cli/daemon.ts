@@ -4,6 +4,7 @@ import { formatUnits } from "../budget/money.js";
 import type { NodeConfig } from "../config/schema.js";
 import { createLogger } from "../log/logger.js";
 import { type AddAgentOptions, IgordNode } from "../node/node.js";
+import type { AgentView } from "../scheduler/scheduler.js";
 
 function onSignals(stop: () => Promise<void>): void {
   let stopping = false;
@@ -33,20 +34,25 @@ export async function runDaemon(config: NodeConfig): Promise<void> {
 }
 
 export async function runAgentCommand(config: NodeConfig, agent: AddAgentOptions): Promise<void> {
+  await runForeground(config, (node) => node.addAgent(agent));
+}
+
+/** Runs one agent in the foreground until it stops or a signal arrives. */
+export async function runForeground(config: NodeConfig, start: (node: IgordNode) => Promise<AgentView>): Promise<void> {
   const logger = createLogger(config.logLevel);
-  const node = new IgordNode({ config, logger, watchAgentsDir: false });
+  const node = new IgordNode({ config, logger, watchAgentsDir: false, resumeStoredAgents: false });
   onSignals(() => node.stop());
   await node.start();
-  let view: Awaited<ReturnType<IgordNode["addAgent"]>>;
+  let view: AgentView;
   try {
-    view = await node.addAgent(agent);
+    view = await start(node);
   } catch (e) {
     await node.stop();
     throw e;
   }
   logger.info(
-    { event: "run_started", agent: view.id, budget: formatUnits(view.budget), tick: String(view.tick) },
-    `running agent ${view.id} with budget ${formatUnits(view.budget)}`,
+    { event: "run_started", agent: view.id, did: view.did, budget: formatUnits(view.budget), tick: String(view.tick) },
+    `running agent ${view.id} (${view.did}) from tick ${view.tick} with budget ${formatUnits(view.budget)}`,
   );
   node.scheduler.on("stopped", (v) => {
     if (v.id !== view.id) return;

@@ -6,9 +6,17 @@ import { loadConfig } from "../config/load.js";
 import { parseHostPort } from "../config/units.js";
 import { ErrorCode, IgordError } from "../errors.js";
 import { VERSION } from "../node/node.js";
-import { runAgentCommand, runDaemon } from "./daemon.js";
+import { runAgentCommand, runDaemon, runForeground } from "./daemon.js";
+import { exportCommand, importCommand, inspectCommand, verifyCommand } from "./lineage.js";
+import { stageResume } from "./resume.js";
 import { addConfigOptions, cliFlags } from "./options.js";
 import { printAgents, printStatus } from "./status.js";
+
+// A closed pipe (`igord verify … | head`) ends output quietly instead of crashing.
+process.stdout.on("error", (e: NodeJS.ErrnoException) => {
+  if (e.code === "EPIPE") process.exit(process.exitCode ?? 0);
+  throw e;
+});
 
 function fail(e: unknown): never {
   const msg = e instanceof Error ? e.message : String(e);
@@ -53,6 +61,85 @@ run.action(async (wasm: string) => {
   });
 });
 program.addCommand(run);
+
+const resume = new Command("resume")
+  .description("continue an agent from a checkpoint file (verified against its WASM and identity)")
+  .requiredOption("--checkpoint <file>", "the checkpoint to resume from")
+  .requiredOption("--wasm <file>", "the agent's module (must match the checkpoint's WASM hash)")
+  .addOption(new Option("--identity <file>", "the agent's identity file (igor format)").default("the stored identity"))
+  .addOption(new Option("--agent-id <id>", "agent id").default("derived from the wasm file name"))
+  .addOption(new Option("--manifest <path>", "capability manifest").default("<name>.manifest.json next to the wasm"));
+addConfigOptions(resume, ["agents-dir"]);
+resume.action(async () => {
+  const flags = cliFlags(resume);
+  if (flags.control === undefined) flags.control = "off";
+  const config = loadConfig({ flags, env: process.env });
+  const o = resume.opts<Record<string, string>>();
+  const given = (k: string): string | undefined => (resume.getOptionValueSource(k) === "cli" ? o[k] : undefined);
+  const identity = given("identity");
+  const agentIdOpt = given("agentId");
+  const manifest = given("manifest");
+  const agentId = stageResume(config.dataDir, {
+    checkpoint: o.checkpoint as string,
+    wasm: o.wasm as string,
+    ...(identity ? { identity } : {}),
+    ...(agentIdOpt ? { agentId: agentIdOpt } : {}),
+    ...(manifest ? { manifest } : {}),
+  });
+  // --budget really overrides (igor ignored it), recorded in the lineage as a signed override.
+  const budget = resume.getOptionValueSource("budget") === "cli" ? config.budget : undefined;
+  await runForeground(config, async (node) => {
+    if (budget !== undefined) node.overrideBudget(agentId, budget, "igord resume --budget");
+    return node.resumeAgent(agentId);
+  });
+});
+program.addCommand(resume);
+
+const dataDirOption = () => new Option("--data-dir <dir>", "the node's data dir").default("./data");
+
+program.addCommand(
+  new Command("inspect")
+    .description("print every header field of a checkpoint, its signature and DID")
+    .argument("[file]", "a checkpoint file")
+    .option("--agent <id>", "inspect the agent's latest stored checkpoint instead")
+    .addOption(dataDirOption())
+    .option("--wasm <file>", "also check the checkpoint's WASM hash against this module")
+    .action((file: string | undefined, o: { agent?: string; dataDir: string; wasm?: string }) => {
+      process.exitCode = inspectCommand(file, o);
+    }),
+);
+
+program.addCommand(
+  new Command("verify")
+    .description("verify an agent's history: signatures, hash chain, one key, ticks, budgets, epochs (VALID/INVALID)")
+    .argument("[dirs...]", "history directories (several = the union of histories kept on several nodes)")
+    .option("--agent <id>", "verify the agent's history stored in --data-dir instead")
+    .addOption(dataDirOption())
+    .action((dirs: string[], o: { agent?: string; dataDir: string }) => {
+      process.exitCode = verifyCommand(dirs, o);
+    }),
+);
+
+program.addCommand(
+  new Command("export")
+    .description("write an agent's checkpoint, identity, WASM, manifest, receipts and history (igor layout)")
+    .argument("<agent>", "agent id")
+    .requiredOption("--out <dir>", "output directory (must be empty or absent)")
+    .addOption(dataDirOption())
+    .action((agent: string, o: { out: string; dataDir: string }) => {
+      process.exitCode = exportCommand(agent, o);
+    }),
+);
+
+program.addCommand(
+  new Command("import")
+    .description("bring an exported agent into this node's database (verified first; never overwrites)")
+    .argument("<dir>", "a directory written by igord export")
+    .addOption(dataDirOption())
+    .action((dir: string, o: { dataDir: string }) => {
+      process.exitCode = importCommand(dir, o);
+    }),
+);
 
 for (const [name, description, print] of [
   ["status", "show the running daemon's status", printStatus],

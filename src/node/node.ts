@@ -31,6 +31,8 @@ export interface NodeOptions {
   logger: Logger;
   /** Load and watch config.agentsDir (the daemon); `igord run` adds its one agent itself. */
   watchAgentsDir?: boolean;
+  /** Resume every active stored agent at start (the daemon); `run`/`resume` run exactly one. */
+  resumeStoredAgents?: boolean;
 }
 
 export interface AddAgentOptions {
@@ -83,8 +85,10 @@ export class IgordNode {
   private control: ControlServer | null = null;
   private startedAt = 0;
   private stopping: Promise<void> | null = null;
+  private readonly resumeStored: boolean;
 
   constructor(opts: NodeOptions) {
+    this.resumeStored = opts.resumeStoredAgents ?? true;
     this.config = opts.config;
     this.logger = opts.logger;
     this.capabilities = new NodeCapabilities(opts.config.capabilities);
@@ -139,7 +143,7 @@ export class IgordNode {
       },
       "igord starting",
     );
-    await this.resumeStoredAgents();
+    if (this.resumeStored) await this.resumeStoredAgents();
     if (this.watcher) {
       await this.watcher.initialScan();
       this.watcher.start();

@@ -110,7 +110,14 @@ function reasonFor(e: IgordError): string {
   return e.code.toLowerCase();
 }
 
-export class Scheduler extends EventEmitter<{ tick: [TickEvent]; stopped: [AgentView] }> {
+export interface CheckpointEvent {
+  agentId: string;
+  tick: bigint;
+  reason: string;
+  outcome: "written" | "unchanged" | "failed";
+}
+
+export class Scheduler extends EventEmitter<{ tick: [TickEvent]; stopped: [AgentView]; checkpoint: [CheckpointEvent] }> {
   private readonly agents = new Map<string, AgentRuntime>();
   private readonly queue = new DueQueue();
   private timer: NodeJS.Timeout | null = null;
@@ -344,6 +351,7 @@ export class Scheduler extends EventEmitter<{ tick: [TickEvent]; stopped: [Agent
     const tick = a.tick;
     const p = this.opts.checkpointer.checkpoint(this.subject(a), reason, status, statusReason).then(
       (outcome) => {
+        this.emit("checkpoint", { agentId: a.id, tick, reason, outcome });
         if (outcome === "written") {
           this.opts.metrics?.checkpoints.inc({ reason });
           a.logger.info({ event: "checkpoint_saved", tick: String(tick), budget: String(a.budget), reason }, "checkpoint saved");
@@ -352,6 +360,7 @@ export class Scheduler extends EventEmitter<{ tick: [TickEvent]; stopped: [Agent
       (e: unknown) => {
         const err = e instanceof IgordError ? e : new IgordError(ErrorCode.StoreError, (e as Error).message);
         a.logger.error({ event: "checkpoint_failed", tick: String(tick), code: err.code, reason }, err.message);
+        this.emit("checkpoint", { agentId: a.id, tick, reason, outcome: "failed" });
         if (a.status === "running") this.finish(a, "failed", reasonFor(err), err);
       },
     );

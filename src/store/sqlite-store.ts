@@ -187,6 +187,37 @@ export class SqliteStore {
     })();
   }
 
+  /**
+   * Brings an agent in from elsewhere (an export, or a checkpoint given to `igord resume`): module,
+   * identity, and its history in chain order, in one transaction. An agent id or DID this store
+   * already knows is refused: nothing stored is ever overwritten.
+   */
+  importAgent(a: NewAgent, history: readonly CheckpointCommit[], overrides: readonly LineageEvent[]): void {
+    if (history.length === 0) throw storeError(`nothing to import for agent "${a.agentId}": no checkpoints`);
+    this.db.transaction(() => {
+      if (this.agent(a.agentId)) throw new IgordError(ErrorCode.AgentExists, `agent "${a.agentId}" already exists in ${this.path}`);
+      const sameDid = this.db.prepare("SELECT agent_id FROM agents WHERE did = ?").get(a.did) as { agent_id: string } | undefined;
+      if (sameDid) throw new IgordError(ErrorCode.AgentExists, `${a.did} already exists in ${this.path} as agent "${sameDid.agent_id}"`);
+      this.putWasm(a.wasmHash, a.wasmBytes);
+      const now = Date.now();
+      this.db
+        .prepare(
+          "INSERT INTO agents (agent_id, did, wasm_hash, manifest, status, reason, created_at, updated_at) VALUES (?, ?, ?, ?, 'active', NULL, ?, ?)",
+        )
+        .run(a.agentId, a.did, a.wasmHash, a.manifest, now, now);
+      this.db
+        .prepare("INSERT INTO identities (agent_id, did, seed, public_key) VALUES (?, ?, ?, ?)")
+        .run(a.agentId, a.did, Buffer.from(a.identity.seed), Buffer.from(a.identity.publicKey));
+      for (const c of history) this.insertCheckpoint(c);
+      for (const e of overrides) this.addLineageEvent(a.agentId, e);
+    })();
+  }
+
+  /** Appends a checkpoint that continues the stored head (used by `igord resume`). */
+  appendCheckpoint(c: CheckpointCommit): void {
+    this.db.transaction(() => this.insertCheckpoint(c))();
+  }
+
   agent(agentId: string): AgentRow | undefined {
     const r = this.db.prepare("SELECT * FROM agents WHERE agent_id = ?").get(agentId) as Record<string, unknown> | undefined;
     return r ? rowToAgent(r) : undefined;

@@ -51,7 +51,7 @@ const dirs = new Set<string>();
  */
 export async function startTestNode(
   flags: Record<string, string> = {},
-  opts: { dir?: string; watch?: boolean; start?: boolean } = {},
+  opts: { dir?: string; watch?: boolean; start?: boolean; resumeStored?: boolean } = {},
 ): Promise<TestNode> {
   const dir = opts.dir ?? tempDir();
   dirs.add(dir);
@@ -72,6 +72,7 @@ export async function startTestNode(
     config,
     logger,
     watchAgentsDir: opts.watch ?? false,
+    resumeStoredAgents: opts.resumeStored ?? false,
   });
   const t: TestNode = {
     node,

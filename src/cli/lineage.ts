@@ -1,0 +1,280 @@
+// `igord inspect`, `igord verify`, `igord export` and `igord import`: an agent's provable life, from a
+// node's database or from files in igor's layout.
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { basename, join } from "node:path";
+import { formatUnits } from "../budget/money.js";
+import { type Checkpoint, parseCheckpoint } from "../checkpoint/codec.js";
+import { checkpointHash, hex, verifyCheckpointSignature } from "../checkpoint/lineage.js";
+import { type BudgetOverride, type ChainEntry, type ChainReport, verifyChain } from "../checkpoint/verify-chain.js";
+import { ErrorCode, IgordError } from "../errors.js";
+import { didFromPublicKey } from "../identity/did.js";
+import { decodeIdentityFile, encodeIdentityFile } from "../identity/keys.js";
+import { parseManifest } from "../manifest/manifest.js";
+import { sha256Hex } from "../loader/prepare.js";
+import { type CheckpointCommit, DB_FILE, type LineageEvent, SqliteStore } from "../store/sqlite-store.js";
+
+const out = (line = ""): void => {
+  process.stdout.write(`${line}\n`);
+};
+
+export function openStoreReadonly(dataDir: string): SqliteStore {
+  const path = join(dataDir, DB_FILE);
+  if (!existsSync(path)) throw new IgordError(ErrorCode.StoreError, `no igord database at ${path} (check --data-dir)`);
+  return SqliteStore.open(path, { readonly: true });
+}
+
+export function openStore(dataDir: string): SqliteStore {
+  mkdirSync(dataDir, { recursive: true });
+  return SqliteStore.open(join(dataDir, DB_FILE));
+}
+
+export function commitFromBlob(agentId: string, blob: Uint8Array, reason: string): CheckpointCommit {
+  const cp = parseCheckpoint(blob);
+  return {
+    agentId,
+    tick: cp.tick,
+    budget: cp.budget,
+    hash: checkpointHash(blob),
+    prevHash: cp.prevHash,
+    blob,
+    reason,
+    receipt: null,
+    status: "active",
+    statusReason: null,
+  };
+}
+
+function readFile(path: string, what: string): Uint8Array {
+  try {
+    return new Uint8Array(readFileSync(path));
+  } catch (e) {
+    throw new IgordError(ErrorCode.WasmNotFound, `cannot read ${what} ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+}
+
+// ---- inspect ----------------------------------------------------------------------------------
+
+export function printCheckpoint(cp: Checkpoint, source: string, wasm?: Uint8Array): boolean {
+  const signed = cp.version === 4;
+  const sigOk = signed && verifyCheckpointSignature(cp);
+  out(`checkpoint:      ${source}`);
+  out(`version:         0x0${cp.version} (header ${cp.headerSize} bytes)`);
+  out(`budget:          ${formatUnits(cp.budget)} (${cp.budget} µ¢)`);
+  out(`price:           ${formatUnits(cp.price)}/s (${cp.price} µ¢/s)`);
+  out(`tick:            ${cp.tick}`);
+  out(`wasm hash:       ${hex(cp.wasmHash)}`);
+  if (wasm) out(`wasm match:      ${sha256Hex(wasm) === hex(cp.wasmHash) ? "yes" : "NO (checkpoint was made for a different binary)"}`);
+  out(`epoch:           (${cp.epochMajor},${cp.epochGeneration})`);
+  out(`lease expiry:    ${cp.leaseExpiry === 0n ? "none" : new Date(Number(cp.leaseExpiry / 1_000_000n)).toISOString()}`);
+  if (signed) {
+    out(`prev hash:       ${hex(cp.prevHash)}${cp.prevHash.every((b) => b === 0) ? " (genesis)" : ""}`);
+    out(`public key:      ${hex(cp.publicKey)}`);
+    out(`did:             ${didFromPublicKey(cp.publicKey)}`);
+    out(`signature:       ${sigOk ? "VALID" : "INVALID"}`);
+  } else {
+    out("signature:       none (unsigned format)");
+  }
+  out(`content hash:    ${hex(checkpointHash(cp.bytes))}`);
+  out(`state size:      ${cp.state.byteLength} bytes`);
+  out(`total size:      ${cp.bytes.byteLength} bytes`);
+  return !signed || sigOk;
+}
+
+export function inspectCommand(file: string | undefined, o: { agent?: string; dataDir: string; wasm?: string }): number {
+  if (!file && !o.agent) throw new IgordError(ErrorCode.ConfigInvalid, "give a checkpoint file or --agent <id>");
+  const wasm = o.wasm ? readFile(o.wasm, "WASM") : undefined;
+  if (file) return printCheckpoint(parseCheckpoint(readFile(file, "checkpoint"), basename(file)), file, wasm) ? 0 : 1;
+  const store = openStoreReadonly(o.dataDir);
+  try {
+    const head = store.head(o.agent as string);
+    if (!head) throw new IgordError(ErrorCode.AgentNotFound, `no agent "${o.agent}" in ${store.path}`);
+    const ok = printCheckpoint(parseCheckpoint(head.blob), `agent ${o.agent}, history #${head.seq} (${head.reason})`, wasm);
+    out(`history:         ${store.historyCount(o.agent as string)} checkpoints`);
+    return ok ? 0 : 1;
+  } finally {
+    store.close();
+  }
+}
+
+// ---- verify -----------------------------------------------------------------------------------
+
+interface OverrideJson {
+  afterHash: string;
+  tick: string;
+  oldBudget: string;
+  newBudget: string;
+  reason: string;
+  signature: string;
+}
+
+const overrideToJson = (e: BudgetOverride): OverrideJson => ({
+  afterHash: hex(e.afterHash),
+  tick: e.tick.toString(),
+  oldBudget: e.oldBudget.toString(),
+  newBudget: e.newBudget.toString(),
+  reason: e.reason,
+  signature: hex(e.signature),
+});
+
+const overrideFromJson = (j: OverrideJson): LineageEvent => ({
+  kind: "budget_override",
+  afterHash: Buffer.from(j.afterHash, "hex"),
+  tick: BigInt(j.tick),
+  oldBudget: BigInt(j.oldBudget),
+  newBudget: BigInt(j.newBudget),
+  reason: j.reason,
+  signature: Buffer.from(j.signature, "hex"),
+});
+
+const OVERRIDES_FILE = "overrides.json";
+
+/** The folder holding *.ckpt files: the folder itself, or the single agent under <dir>/history/. */
+function historyDir(dir: string): string {
+  if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new IgordError(ErrorCode.ConfigInvalid, `${dir} is not a directory`);
+  if (readdirSync(dir).some((f) => f.endsWith(".ckpt"))) return dir;
+  const h = join(dir, "history");
+  if (existsSync(h)) {
+    const agents = readdirSync(h).filter((f) => statSync(join(h, f)).isDirectory());
+    if (agents.length === 1) return join(h, agents[0] as string);
+    if (agents.length > 1) throw new IgordError(ErrorCode.ConfigInvalid, `${h} holds several agents (${agents.join(", ")}): name one`);
+  }
+  throw new IgordError(ErrorCode.ConfigInvalid, `no .ckpt files in ${dir}`);
+}
+
+/** Reads one or more history folders (the union of an agent's histories on several nodes). */
+export function readHistoryDirs(dirs: readonly string[]): { entries: ChainEntry[]; overrides: LineageEvent[]; problems: string[] } {
+  const byName = new Map<string, ChainEntry>();
+  const problems: string[] = [];
+  const overrides: LineageEvent[] = [];
+  for (const d of dirs.map(historyDir)) {
+    for (const f of readdirSync(d).filter((x) => x.endsWith(".ckpt"))) {
+      const bytes = new Uint8Array(readFileSync(join(d, f)));
+      const seen = byName.get(f);
+      if (seen && !Buffer.from(seen.bytes).equals(bytes)) problems.push(`${f}: two different checkpoints for the same tick (a fork)`);
+      else byName.set(f, { name: f, bytes });
+    }
+    const o = join(d, OVERRIDES_FILE);
+    if (existsSync(o)) {
+      for (const j of JSON.parse(readFileSync(o, "utf8")) as OverrideJson[]) {
+        if (!overrides.some((e) => hex(e.signature) === j.signature)) overrides.push(overrideFromJson(j));
+      }
+    }
+  }
+  const entries = [...byName.values()].sort((a, b) => a.name.localeCompare(b.name));
+  return { entries, overrides, problems };
+}
+
+function printReport(r: ChainReport, problems: string[]): number {
+  const reasons = [...problems, ...r.reasons];
+  out(reasons.length === 0 ? "VALID" : "INVALID");
+  out(`checkpoints: ${r.checkpoints}, ticks ${r.firstTick ?? "-"}..${r.lastTick ?? "-"}`);
+  if (r.did) out(`did: ${r.did}`);
+  for (const s of r.segments) out(`segment: wasm ${s.wasmHash.slice(0, 16)}… ticks ${s.fromTick}..${s.toTick} (${s.count} checkpoints)`);
+  for (const n of r.notes) out(`note: ${n}`);
+  for (const reason of reasons) out(`reason: ${reason}`);
+  return reasons.length === 0 ? 0 : 1;
+}
+
+const progress = (n: number): void => {
+  process.stderr.write(`verified ${n} checkpoints…\n`);
+};
+
+export function verifyCommand(dirs: string[], o: { agent?: string; dataDir: string }): number {
+  if (o.agent) {
+    const store = openStoreReadonly(o.dataDir);
+    try {
+      if (!store.agent(o.agent)) throw new IgordError(ErrorCode.AgentNotFound, `no agent "${o.agent}" in ${store.path}`);
+      const entries = (function* () {
+        for (const row of store.history(o.agent as string)) yield { name: `#${row.seq} (tick ${row.tick})`, bytes: row.blob };
+      })();
+      return printReport(verifyChain(entries, store.lineageEvents(o.agent), progress), []);
+    } finally {
+      store.close();
+    }
+  }
+  if (dirs.length === 0) throw new IgordError(ErrorCode.ConfigInvalid, "give one or more history directories, or --agent <id>");
+  const { entries, overrides, problems } = readHistoryDirs(dirs);
+  return printReport(verifyChain(entries, overrides, progress), problems);
+}
+
+// ---- export / import --------------------------------------------------------------------------
+
+export function exportCommand(agentId: string, o: { out: string; dataDir: string }): number {
+  const store = openStoreReadonly(o.dataDir);
+  try {
+    const row = store.agent(agentId);
+    if (!row) throw new IgordError(ErrorCode.AgentNotFound, `no agent "${agentId}" in ${store.path}`);
+    const head = store.head(agentId);
+    const identity = store.identity(agentId);
+    const wasm = store.wasm(row.wasmHash);
+    if (!head || !wasm) throw new IgordError(ErrorCode.StoreError, `agent "${agentId}" is incomplete in ${store.path}`);
+    const hist = join(o.out, "history", agentId);
+    if (existsSync(o.out) && readdirSync(o.out).length > 0) {
+      throw new IgordError(ErrorCode.ConfigInvalid, `${o.out} is not empty; export refuses to overwrite anything`);
+    }
+    mkdirSync(hist, { recursive: true });
+    writeFileSync(join(o.out, `${agentId}.checkpoint`), head.blob);
+    writeFileSync(join(o.out, `${agentId}.identity`), encodeIdentityFile(identity), { mode: 0o600 });
+    writeFileSync(join(o.out, `${agentId}.wasm`), wasm);
+    writeFileSync(join(o.out, `${agentId}.manifest.json`), row.manifest);
+    const receipts = store.receipts(agentId);
+    const parts: Uint8Array[] = [new Uint8Array(new Uint32Array([receipts.length]).buffer)];
+    for (const r of receipts) parts.push(new Uint8Array(new Uint32Array([r.blob.byteLength]).buffer), r.blob);
+    writeFileSync(join(o.out, `${agentId}.receipts`), Buffer.concat(parts));
+    let n = 0;
+    for (const c of store.history(agentId)) {
+      writeFileSync(join(hist, `${c.tick.toString().padStart(10, "0")}.ckpt`), c.blob);
+      n++;
+    }
+    const overrides = store.lineageEvents(agentId);
+    if (overrides.length > 0) writeFileSync(join(hist, OVERRIDES_FILE), JSON.stringify(overrides.map(overrideToJson), null, 2));
+    out(`exported ${agentId} (${row.did}): ${n} checkpoints, head tick ${head.tick}, to ${o.out}`);
+    return 0;
+  } finally {
+    store.close();
+  }
+}
+
+export function importCommand(dir: string, o: { dataDir: string }): number {
+  const files = existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith(".checkpoint")) : [];
+  if (files.length !== 1) {
+    throw new IgordError(ErrorCode.ConfigInvalid, `${dir} must hold exactly one <agent>.checkpoint (found ${files.length}); is it an igord export?`);
+  }
+  const agentId = (files[0] as string).slice(0, -".checkpoint".length);
+  let identity: ReturnType<typeof decodeIdentityFile>;
+  try {
+    identity = decodeIdentityFile(readFile(join(dir, `${agentId}.identity`), "identity"));
+  } catch (e) {
+    throw new IgordError(ErrorCode.IdentityCorrupt, `${agentId}.identity: ${(e as Error).message}`);
+  }
+  const wasm = readFile(join(dir, `${agentId}.wasm`), "WASM");
+  const manifestText = existsSync(join(dir, `${agentId}.manifest.json`)) ? readFileSync(join(dir, `${agentId}.manifest.json`), "utf8") : "{}";
+  parseManifest(manifestText, `${agentId}.manifest.json`);
+  const { entries, overrides, problems } = readHistoryDirs([join(dir, "history", agentId)]);
+  const report = verifyChain(entries, overrides);
+  if (!report.valid || problems.length > 0) {
+    throw new IgordError(ErrorCode.CheckpointChainBroken, `history of ${agentId} does not verify: ${[...problems, ...report.reasons].join("; ")}`);
+  }
+  const did = didFromPublicKey(identity.publicKey);
+  if (report.did !== did) throw new IgordError(ErrorCode.CheckpointForeignKey, `history is signed by ${report.did}, but the identity is ${did}`);
+  const head = parseCheckpoint(readFile(join(dir, `${agentId}.checkpoint`), "checkpoint"));
+  const last = entries.at(-1) as ChainEntry;
+  if (!Buffer.from(last.bytes).equals(Buffer.from(head.bytes))) {
+    throw new IgordError(ErrorCode.CheckpointChainBroken, `${agentId}.checkpoint is not the last checkpoint of its history`);
+  }
+  if (sha256Hex(wasm) !== hex(head.wasmHash)) {
+    throw new IgordError(ErrorCode.CheckpointWasmMismatch, `${agentId}.wasm does not match the checkpoint's WASM hash`);
+  }
+  const store = openStore(o.dataDir);
+  try {
+    store.importAgent(
+      { agentId, did, wasmHash: sha256Hex(wasm), wasmBytes: wasm, manifest: manifestText, identity },
+      entries.map((e) => commitFromBlob(agentId, e.bytes, "imported")),
+      overrides,
+    );
+  } finally {
+    store.close();
+  }
+  out(`imported ${agentId} (${did}) at tick ${head.tick} into ${join(o.dataDir, DB_FILE)}; it resumes when the daemon starts`);
+  return 0;
+}

@@ -1,0 +1,91 @@
+// `igord resume --checkpoint <file> --wasm <file> [--identity <file>] [--budget]`: continue an agent
+// from a checkpoint file (another node's export, a backup). The checkpoint must verify against the
+// WASM and the identity, and may only extend what this node already stores: never overwrite it.
+import { existsSync, readFileSync } from "node:fs";
+import { parseCheckpoint } from "../checkpoint/codec.js";
+import { checkpointHash, equalBytes, hex, verifyCheckpointSignature } from "../checkpoint/lineage.js";
+import { ErrorCode, IgordError } from "../errors.js";
+import { didFromPublicKey } from "../identity/did.js";
+import { decodeIdentityFile, type Ed25519Key } from "../identity/keys.js";
+import { checkAgentId, deriveAgentId, sha256Hex } from "../loader/prepare.js";
+import { findManifest, parseManifest } from "../manifest/manifest.js";
+import { commitFromBlob, openStore } from "./lineage.js";
+
+export interface ResumeOptions {
+  checkpoint: string;
+  wasm: string;
+  identity?: string;
+  agentId?: string;
+  manifest?: string;
+}
+
+function read(path: string, what: string): Uint8Array {
+  try {
+    return new Uint8Array(readFileSync(path));
+  } catch (e) {
+    throw new IgordError(ErrorCode.WasmNotFound, `cannot read ${what} ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+}
+
+/** Verifies the checkpoint and stores it as the agent's head. Returns the agent id. */
+export function stageResume(dataDir: string, o: ResumeOptions): string {
+  const agentId = checkAgentId(o.agentId ?? deriveAgentId(o.wasm));
+  const blob = read(o.checkpoint, "checkpoint");
+  const cp = parseCheckpoint(blob, o.checkpoint);
+  const wasm = read(o.wasm, "WASM");
+  const wasmHash = sha256Hex(wasm);
+  if (hex(cp.wasmHash) !== wasmHash) {
+    throw new IgordError(ErrorCode.CheckpointWasmMismatch, `${o.checkpoint} was made for WASM ${hex(cp.wasmHash).slice(0, 16)}…, not ${o.wasm} (${wasmHash.slice(0, 16)}…)`);
+  }
+  if (cp.version !== 4) {
+    throw new IgordError(ErrorCode.CheckpointSignature, `${o.checkpoint} is v0x0${cp.version}, unsigned; igord resumes only signed v0x04 checkpoints`);
+  }
+  if (!verifyCheckpointSignature(cp)) throw new IgordError(ErrorCode.CheckpointSignature, `${o.checkpoint}: signature INVALID`);
+  const store = openStore(dataDir);
+  try {
+    const row = store.agent(agentId);
+    let identity: Ed25519Key;
+    if (o.identity) {
+      try {
+        identity = decodeIdentityFile(read(o.identity, "identity"));
+      } catch (e) {
+        throw new IgordError(ErrorCode.IdentityCorrupt, `${o.identity}: ${(e as Error).message}`);
+      }
+    } else if (row) {
+      identity = store.identity(agentId);
+    } else {
+      throw new IgordError(ErrorCode.IdentityMissing, `agent "${agentId}" is not stored on this node: pass its identity with --identity <file>`);
+    }
+    if (!equalBytes(identity.publicKey, cp.publicKey)) {
+      throw new IgordError(
+        ErrorCode.CheckpointForeignKey,
+        `${o.checkpoint} is signed by ${didFromPublicKey(cp.publicKey)}, not by the agent's identity ${didFromPublicKey(identity.publicKey)}`,
+      );
+    }
+    const hash = checkpointHash(blob);
+    if (!row) {
+      const manifestPath = o.manifest ?? findManifest(o.wasm);
+      if (o.manifest && !existsSync(o.manifest)) throw new IgordError(ErrorCode.ManifestNotFound, `manifest ${o.manifest} does not exist`);
+      const manifest = manifestPath ? readFileSync(manifestPath, "utf8") : "{}";
+      parseManifest(manifest, manifestPath ?? "<none>");
+      const did = didFromPublicKey(identity.publicKey);
+      store.importAgent({ agentId, did, wasmHash, wasmBytes: wasm, manifest, identity }, [commitFromBlob(agentId, blob, "resumed")], []);
+      return agentId;
+    }
+    if (row.wasmHash !== wasmHash) {
+      throw new IgordError(ErrorCode.CheckpointWasmMismatch, `agent "${agentId}" is stored with a different WASM (${row.wasmHash.slice(0, 16)}…)`);
+    }
+    const head = store.head(agentId);
+    if (head && equalBytes(head.hash, hash)) return agentId; // already the head: nothing to add
+    if (head && equalBytes(cp.prevHash, head.hash)) {
+      store.appendCheckpoint(commitFromBlob(agentId, blob, "resumed"));
+      return agentId;
+    }
+    throw new IgordError(
+      ErrorCode.CheckpointChainBroken,
+      `${o.checkpoint} (tick ${cp.tick}) does not continue the history stored for "${agentId}" (head at tick ${head?.tick ?? "none"}); nothing was changed`,
+    );
+  } finally {
+    store.close();
+  }
+}

@@ -1,0 +1,190 @@
+// Durable agents on a real SQLite file: restarts continue at N+1, receipts add up, unchanged state is
+// never re-signed, and anything that fails a load check is quarantined without touching storage.
+import { join } from "node:path";
+import Database from "better-sqlite3";
+import { afterEach, describe, expect, it } from "vitest";
+import { decodeReceipt } from "../../src/budget/receipt.js";
+import { verifyChain } from "../../src/checkpoint/verify-chain.js";
+import { verifyBytes } from "../../src/identity/keys.js";
+import { receiptSigningBytes } from "../../src/budget/receipt.js";
+import { isIgordError } from "../../src/errors.js";
+import type { CheckpointEvent, TickEvent } from "../../src/scheduler/scheduler.js";
+import { DB_FILE, SqliteStore } from "../../src/store/sqlite-store.js";
+import { EXAMPLES, startTestNode, stopAllNodes, storedHead, type TestNode } from "../helpers/node.js";
+import { waitForEvent, waitUntil } from "../helpers/wait.js";
+import { watAgent, writeWat } from "../helpers/wat.js";
+
+afterEach(stopAllNodes);
+
+const FAST = { "tick-interval": "10ms", "checkpoint-interval": "40ms" };
+const heartbeat = join(EXAMPLES, "heartbeat.wasm");
+
+async function runUntilTick(t: TestNode, agentId: string, tick: bigint): Promise<void> {
+  await waitForEvent<TickEvent>(t.node.scheduler, "tick", (e) => e.agentId === agentId && e.tick >= tick);
+}
+
+function rawDb(t: TestNode): Database.Database {
+  return new Database(join(t.config.dataDir, DB_FILE));
+}
+
+describe("durable agents", () => {
+  it("a restart resumes the agent at tick N+1 with the same DID and a budget that only decreased", async () => {
+    const t = await startTestNode(FAST);
+    const first = await t.node.addAgent({ wasmPath: heartbeat, budget: 10_000_000n });
+    expect(first.did).toMatch(/^did:key:z6Mk/);
+    await runUntilTick(t, "heartbeat", 8n);
+    await t.stop();
+    const saved = storedHead(t.config.dataDir, "heartbeat")!;
+    expect(saved.reason).toBe("shutdown");
+    expect(saved.status).toBe("active");
+
+    const t2 = await startTestNode(FAST, { dir: t.dir, resumeStored: true });
+    const next = await waitForEvent<TickEvent>(t2.node.scheduler, "tick", (e) => e.agentId === "heartbeat");
+    expect(next.tick).toBe(saved.tick + 1n);
+    const v = t2.node.scheduler.view("heartbeat")!;
+    expect(v.did).toBe(first.did);
+    expect(v.budget).toBeLessThanOrEqual(saved.budget);
+    await t2.stop();
+    const store = SqliteStore.open(join(t.config.dataDir, DB_FILE), { readonly: true });
+    const report = verifyChain([...store.history("heartbeat")].map((c) => ({ name: `#${c.seq}`, bytes: c.blob })));
+    store.close();
+    expect(report.reasons).toEqual([]);
+    expect(report.firstTick).toBe(0n);
+  });
+
+  it("receipts cover contiguous tick ranges, are signed by the node, and sum to the budget spent", async () => {
+    const t = await startTestNode({ ...FAST, price: "5" });
+    await t.node.addAgent({ wasmPath: heartbeat, budget: 10_000_000n });
+    await runUntilTick(t, "heartbeat", 30n);
+    await t.stop();
+    const store = SqliteStore.open(join(t.config.dataDir, DB_FILE), { readonly: true });
+    const receipts = store.receipts("heartbeat");
+    const head = store.head("heartbeat")!;
+    const { publicKey } = store.nodeKey().key;
+    store.close();
+    expect(receipts.length).toBeGreaterThan(2);
+    expect(receipts[0]?.tickStart).toBe(1n);
+    for (let i = 1; i < receipts.length; i++) expect(receipts[i]?.tickStart).toBe((receipts[i - 1]?.tickEnd ?? 0n) + 1n);
+    expect(receipts.at(-1)?.tickEnd).toBe(head.tick);
+    expect(receipts.reduce((s, r) => s + r.cost, 0n)).toBe(10_000_000n - head.budget);
+    for (const r of receipts) {
+      const decoded = decodeReceipt(r.blob);
+      expect(decoded.nodeId).toBe(t.node.nodeId);
+      expect(verifyBytes(publicKey, receiptSigningBytes(decoded), decoded.signature)).toBe(true);
+    }
+  });
+
+  it("an agent with no tick since its last checkpoint is not signed again", async () => {
+    const t = await startTestNode({ "tick-interval": "1h", "checkpoint-interval": "20ms" });
+    await t.node.addAgent({ wasmPath: heartbeat });
+    const genesisCount = t.node.store.historyCount("heartbeat");
+    expect(genesisCount).toBe(1);
+    // Five periodic passes with no tick in between: each one finds nothing new to sign.
+    let unchanged = 0;
+    t.node.scheduler.on("checkpoint", (e: CheckpointEvent) => {
+      if (e.agentId === "heartbeat" && e.reason === "periodic" && e.outcome === "unchanged") unchanged++;
+    });
+    await waitUntil(() => unchanged >= 5, { emitter: t.node.scheduler, event: "checkpoint", what: "five periodic passes" });
+    await t.stop();
+    expect(storedHead(t.config.dataDir, "heartbeat")?.count).toBe(1);
+  });
+
+  it("a flipped byte in the latest stored checkpoint quarantines the agent and the row stays untouched", async () => {
+    const t = await startTestNode(FAST);
+    await t.node.addAgent({ wasmPath: heartbeat });
+    await runUntilTick(t, "heartbeat", 5n);
+    await t.stop();
+    const db = rawDb(t);
+    const row = db.prepare("SELECT seq, blob FROM checkpoints WHERE agent_id = 'heartbeat' ORDER BY seq DESC LIMIT 1").get() as {
+      seq: number;
+      blob: Buffer;
+    };
+    const tampered = Buffer.from(row.blob);
+    tampered[12] = (tampered[12] ?? 0) ^ 0x01; // inside the price field
+    db.prepare("UPDATE checkpoints SET blob = ? WHERE agent_id = 'heartbeat' AND seq = ?").run(tampered, row.seq);
+    db.close();
+
+    const t2 = await startTestNode(FAST, { dir: t.dir, resumeStored: true });
+    expect(t2.node.scheduler.has("heartbeat")).toBe(false);
+    const q = t2.node.quarantined.get("heartbeat");
+    expect(q?.code).toBe("CHECKPOINT_INVALID");
+    expect(q?.message).toMatch(/check "content-hash" failed/);
+    await t2.stop();
+    const after = rawDb(t).prepare("SELECT blob FROM checkpoints WHERE agent_id = 'heartbeat' AND seq = ?").get(row.seq) as { blob: Buffer };
+    expect(after.blob.equals(tampered)).toBe(true);
+  });
+
+  it("a re-signed forgery with another key is refused by the identity check", async () => {
+    const t = await startTestNode(FAST);
+    await t.node.addAgent({ wasmPath: heartbeat });
+    await runUntilTick(t, "heartbeat", 3n);
+    await t.stop();
+    // Replace the head with one signed by a stranger (hash column updated so only the key differs).
+    const { encodeCheckpoint, parseCheckpoint } = await import("../../src/checkpoint/codec.js");
+    const { signCheckpoint, checkpointHash } = await import("../../src/checkpoint/lineage.js");
+    const { generateKey } = await import("../../src/identity/keys.js");
+    const db = rawDb(t);
+    const row = db.prepare("SELECT seq, blob FROM checkpoints WHERE agent_id = 'heartbeat' ORDER BY seq DESC LIMIT 1").get() as { seq: number; blob: Buffer };
+    const cp = parseCheckpoint(new Uint8Array(row.blob));
+    const stranger = generateKey();
+    const forged = signCheckpoint(encodeCheckpoint({ ...cp, budget: cp.budget + 1_000_000n, publicKey: stranger.publicKey }, cp.state), stranger);
+    db.prepare("UPDATE checkpoints SET blob = ?, hash = ? WHERE agent_id = 'heartbeat' AND seq = ?").run(
+      Buffer.from(forged),
+      Buffer.from(checkpointHash(forged)),
+      row.seq,
+    );
+    db.close();
+    const t2 = await startTestNode(FAST, { dir: t.dir, resumeStored: true });
+    expect(t2.node.quarantined.get("heartbeat")?.code).toBe("CHECKPOINT_FOREIGN_KEY");
+  });
+
+  it("a corrupt identity is an error, never silently replaced", async () => {
+    const t = await startTestNode(FAST);
+    await t.node.addAgent({ wasmPath: heartbeat });
+    await t.stop();
+    const db = rawDb(t);
+    const before = db.prepare("SELECT seed FROM identities WHERE agent_id = 'heartbeat'").get() as { seed: Buffer };
+    const bad = Buffer.from(before.seed);
+    bad[0] = (bad[0] ?? 0) ^ 0xff;
+    db.prepare("UPDATE identities SET seed = ? WHERE agent_id = 'heartbeat'").run(bad);
+    db.close();
+    const t2 = await startTestNode(FAST, { dir: t.dir, resumeStored: true });
+    expect(t2.node.quarantined.get("heartbeat")?.code).toBe("IDENTITY_CORRUPT");
+    await t2.stop();
+    const after = rawDb(t).prepare("SELECT seed FROM identities WHERE agent_id = 'heartbeat'").get() as { seed: Buffer };
+    expect(after.seed.equals(bad)).toBe(true);
+  });
+
+  it("a different WASM under a stored agent's id is refused", async () => {
+    const t = await startTestNode(FAST);
+    await t.node.addAgent({ wasmPath: heartbeat });
+    await t.stop();
+    const t2 = await startTestNode(FAST, { dir: t.dir });
+    const other = await writeWat(join(t.dir, "other"), "heartbeat", watAgent());
+    const e = await t2.node.addAgent({ wasmPath: other }).catch((err: unknown) => err);
+    expect(isIgordError(e, "CHECKPOINT_WASM_MISMATCH")).toBe(true);
+    expect(storedHead(t.config.dataDir, "heartbeat")?.tick).toBe(0n);
+  });
+
+  it("a stale writer cannot fork the history: the store refuses a checkpoint that does not extend its head", async () => {
+    const t = await startTestNode(FAST);
+    await t.node.addAgent({ wasmPath: heartbeat });
+    await runUntilTick(t, "heartbeat", 3n);
+    await t.node.scheduler.settled();
+    const head = t.node.store.head("heartbeat")!;
+    const [err] = t.node.store.commitNow([
+      { agentId: "heartbeat", tick: 99n, budget: 1n, hash: new Uint8Array(32).fill(7), prevHash: new Uint8Array(32).fill(9), blob: head.blob, reason: "stale", receipt: null, status: "active", statusReason: null },
+    ]);
+    expect(err?.code).toBe("CHECKPOINT_CHAIN_BROKEN");
+    expect(t.node.store.head("heartbeat")?.seq).toBe(head.seq);
+  });
+
+  it("a database from a newer igord is refused", async () => {
+    const t = await startTestNode(FAST);
+    await t.stop();
+    const db = rawDb(t);
+    db.prepare("INSERT INTO schema_version (version) VALUES (99)").run();
+    db.close();
+    expect(() => SqliteStore.open(join(t.config.dataDir, DB_FILE))).toThrow(/schema version 99, newer than this igord/);
+  });
+});
