@@ -1,83 +1,13 @@
 // The real igord binary: help, usage errors, config errors, the daemon with its SIGINT shutdown,
 // `igord status` / `igord agents` against it, and `igord run`.
-import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { copyFileSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { EXAMPLES, ROOT, tempDir } from "../helpers/node.js";
+import { BIN, igord, killAll, startDaemon } from "../helpers/process.js";
 
-const BIN = join(ROOT, "dist", "cli", "main.js");
-const children = new Set<ChildProcess>();
-
-afterEach(() => {
-  for (const c of children) c.kill("SIGKILL");
-  children.clear();
-});
-
-function igord(args: string[]) {
-  return spawnSync(process.execPath, [BIN, ...args], { encoding: "utf8", timeout: 20_000 });
-}
-
-interface Daemon {
-  child: ChildProcess;
-  lines: Record<string, unknown>[];
-  waitFor(
-    pred: (l: Record<string, unknown>) => boolean,
-    timeoutMs?: number,
-  ): Promise<Record<string, unknown>>;
-  exit: Promise<number | null>;
-}
-
-function startDaemon(args: string[]): Daemon {
-  const child = spawn(process.execPath, [BIN, ...args], { stdio: ["ignore", "pipe", "pipe"] });
-  children.add(child);
-  const lines: Record<string, unknown>[] = [];
-  const waiters: {
-    pred: (l: Record<string, unknown>) => boolean;
-    resolve: (l: Record<string, unknown>) => void;
-  }[] = [];
-  let buf = "";
-  child.stdout?.on("data", (d: Buffer) => {
-    buf += d.toString();
-    const parts = buf.split("\n");
-    buf = parts.pop() ?? "";
-    for (const p of parts) {
-      if (!p.trim()) continue;
-      const l = JSON.parse(p) as Record<string, unknown>;
-      lines.push(l);
-      for (const w of [...waiters])
-        if (w.pred(l)) {
-          waiters.splice(waiters.indexOf(w), 1);
-          w.resolve(l);
-        }
-    }
-  });
-  const exit = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
-  return {
-    child,
-    lines,
-    exit,
-    waitFor: (pred, timeoutMs = 15_000) =>
-      new Promise((resolve, reject) => {
-        const found = lines.find(pred);
-        if (found) return resolve(found);
-        const timer = setTimeout(
-          () =>
-            reject(
-              new Error(`daemon never logged the expected line; got ${JSON.stringify(lines.slice(-5))}`),
-            ),
-          timeoutMs,
-        );
-        waiters.push({
-          pred,
-          resolve: (l) => {
-            clearTimeout(timer);
-            resolve(l);
-          },
-        });
-      }),
-  };
-}
+afterEach(killAll);
 
 describe("igord CLI", () => {
   it("--help lists every flag with its default, and each subcommand has help", () => {

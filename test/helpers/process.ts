@@ -1,0 +1,73 @@
+// Real igord processes: run to completion, or run in the background and wait on their JSON log lines.
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { join } from "node:path";
+import { ROOT } from "./node.js";
+
+export const BIN = join(ROOT, "dist", "cli", "main.js");
+const children = new Set<ChildProcess>();
+
+/** Kills every process a test started (call from afterEach). */
+export function killAll(): void {
+  for (const c of children) c.kill("SIGKILL");
+  children.clear();
+}
+
+export function igord(args: string[], env: NodeJS.ProcessEnv = process.env) {
+  return spawnSync(process.execPath, [BIN, ...args], { encoding: "utf8", timeout: 30_000, env });
+}
+
+export interface Daemon {
+  child: ChildProcess;
+  lines: Record<string, unknown>[];
+  waitFor(pred: (l: Record<string, unknown>) => boolean, timeoutMs?: number): Promise<Record<string, unknown>>;
+  exit: Promise<number | null>;
+}
+
+export function startDaemon(args: string[]): Daemon {
+  const child = spawn(process.execPath, [BIN, ...args], { stdio: ["ignore", "pipe", "pipe"] });
+  children.add(child);
+  const lines: Record<string, unknown>[] = [];
+  const waiters: { pred: (l: Record<string, unknown>) => boolean; resolve: (l: Record<string, unknown>) => void }[] = [];
+  let buf = "";
+  child.stdout?.on("data", (d: Buffer) => {
+    buf += d.toString();
+    const parts = buf.split("\n");
+    buf = parts.pop() ?? "";
+    for (const p of parts) {
+      if (!p.trim()) continue;
+      const l = JSON.parse(p) as Record<string, unknown>;
+      lines.push(l);
+      for (const w of [...waiters]) {
+        if (w.pred(l)) {
+          waiters.splice(waiters.indexOf(w), 1);
+          w.resolve(l);
+        }
+      }
+    }
+  });
+  const exit = new Promise<number | null>((resolve) => child.on("exit", (code) => {
+    children.delete(child);
+    resolve(code);
+  }));
+  return {
+    child,
+    lines,
+    exit,
+    waitFor: (pred, timeoutMs = 15_000) =>
+      new Promise((resolve, reject) => {
+        const found = lines.find(pred);
+        if (found) return resolve(found);
+        const timer = setTimeout(
+          () => reject(new Error(`igord never logged the expected line; last lines: ${JSON.stringify(lines.slice(-5))}`)),
+          timeoutMs,
+        );
+        waiters.push({
+          pred,
+          resolve: (l) => {
+            clearTimeout(timer);
+            resolve(l);
+          },
+        });
+      }),
+  };
+}

@@ -1,0 +1,225 @@
+// The acceptance scenarios for durable agents, through the real igord binary: fresh run, restart,
+// portable resume across two nodes, refused checkpoints, golden vectors, tampered histories, import.
+import { copyFileSync, readdirSync, readFileSync, rmSync, unlinkSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import { encodeCheckpoint } from "../../src/checkpoint/codec.js";
+import { GENESIS_PREV_HASH, sha256, signCheckpoint } from "../../src/checkpoint/lineage.js";
+import { generateKey } from "../../src/identity/keys.js";
+import { EXAMPLES, ROOT, tempDir } from "../helpers/node.js";
+import { type Daemon, igord, killAll, startDaemon } from "../helpers/process.js";
+
+afterEach(killAll);
+
+const HEARTBEAT = join(EXAMPLES, "heartbeat.wasm");
+const FAST = ["--tick-interval", "100ms", "--checkpoint-interval", "300ms"];
+const tickLogged = (n: number) => (l: Record<string, unknown>) => l.event === "tick" || (l.event === "agent_log" && new RegExp(`tick ${n} `).test(String(l.msg)));
+
+async function stop(d: Daemon): Promise<void> {
+  d.child.kill("SIGINT");
+  expect(await d.exit).toBe(0);
+}
+
+function inspectField(out: string, field: string): string {
+  const m = new RegExp(`^${field}:\\s+(.*)$`, "m").exec(out);
+  if (!m) throw new Error(`no ${field} in:\n${out}`);
+  return m[1] as string;
+}
+
+describe("durable agents through the CLI", () => {
+  it("a fresh run persists signed v0x04 checkpoints; a restart continues at N+1 with the same DID", async () => {
+    const A = join(tempDir(), "A");
+    const d = startDaemon(["run", HEARTBEAT, "--budget", "10", "--data-dir", A, ...FAST]);
+    const started = await d.waitFor((l) => l.event === "run_started");
+    expect(started.agent).toBe("heartbeat");
+    expect(String(started.did)).toMatch(/^did:key:z6Mk/);
+    expect(started.budget).toBe("10.000000");
+    await d.waitFor(tickLogged(3));
+    await stop(d);
+
+    const ins = igord(["inspect", "--agent", "heartbeat", "--data-dir", A]);
+    expect(ins.status).toBe(0);
+    expect(inspectField(ins.stdout, "version")).toMatch(/^0x04/);
+    expect(inspectField(ins.stdout, "signature")).toBe("VALID");
+    expect(inspectField(ins.stdout, "did")).toBe(started.did);
+    const tick = BigInt(inspectField(ins.stdout, "tick"));
+    expect(tick).toBeGreaterThanOrEqual(3n);
+    const budget = BigInt(/\((\d+) µ¢\)/.exec(inspectField(ins.stdout, "budget"))?.[1] ?? "-1");
+    expect(budget).toBeLessThan(10_000_000n);
+    expect(budget).toBeGreaterThan(0n);
+
+    const again = startDaemon(["run", HEARTBEAT, "--data-dir", A, ...FAST, "--log-level", "debug"]);
+    const resumed = await again.waitFor((l) => l.event === "run_started");
+    expect(resumed.did).toBe(started.did);
+    expect(BigInt(String(resumed.tick))).toBe(tick);
+    const firstTick = await again.waitFor((l) => l.event === "tick");
+    expect(BigInt(String(firstTick.tick))).toBe(tick + 1n);
+    expect(BigInt(String(firstTick.budget))).toBeLessThanOrEqual(budget);
+    await stop(again);
+    expect(igord(["verify", "--agent", "heartbeat", "--data-dir", A]).stdout).toMatch(/^VALID/);
+  });
+
+  it("portable: export from A, resume on B, run, and the union of both histories verifies", async () => {
+    const root = tempDir();
+    const [A, B] = [join(root, "A"), join(root, "B")];
+    const a = startDaemon(["run", HEARTBEAT, "--data-dir", A, ...FAST]);
+    const born = await a.waitFor((l) => l.event === "run_started");
+    await a.waitFor(tickLogged(3));
+    await stop(a);
+    expect(igord(["export", "heartbeat", "--out", join(root, "expA"), "--data-dir", A]).status).toBe(0);
+    const ex = join(root, "expA");
+    expect(readdirSync(ex).sort()).toEqual(["heartbeat.checkpoint", "heartbeat.identity", "heartbeat.manifest.json", "heartbeat.receipts", "heartbeat.wasm", "history"]);
+
+    const b = startDaemon([
+      "resume", "--checkpoint", join(ex, "heartbeat.checkpoint"), "--wasm", join(ex, "heartbeat.wasm"),
+      "--identity", join(ex, "heartbeat.identity"), "--data-dir", B, ...FAST,
+    ]);
+    const onB = await b.waitFor((l) => l.event === "run_started");
+    expect(onB.did).toBe(born.did);
+    await b.waitFor((l) => l.event === "checkpoint_saved" && l.reason === "periodic");
+    await stop(b);
+    expect(igord(["export", "heartbeat", "--out", join(root, "expB"), "--data-dir", B]).status).toBe(0);
+
+    const v = igord(["verify", join(root, "expA"), join(root, "expB")]);
+    expect(v.stdout).toMatch(/^VALID/);
+    expect(v.stdout).toContain(`did: ${born.did}`);
+    expect(v.stdout).toMatch(/ticks 0\.\.\d+/);
+    expect(v.status).toBe(0);
+  });
+
+  it("resume --budget really overrides and is recorded as a signed top-up that verify accepts", async () => {
+    const root = tempDir();
+    const A = join(root, "A");
+    const a = startDaemon(["run", HEARTBEAT, "--budget", "0.000002", "--price", "1", "--data-dir", A, ...FAST]);
+    await a.waitFor((l) => l.event === "agent_stopped" && l.reason === "budget_exhausted");
+    expect(await a.exit).toBe(0);
+    igord(["export", "heartbeat", "--out", join(root, "ex"), "--data-dir", A]);
+    const ex = join(root, "ex");
+    const b = startDaemon([
+      "resume", "--checkpoint", join(ex, "heartbeat.checkpoint"), "--wasm", join(ex, "heartbeat.wasm"),
+      "--identity", join(ex, "heartbeat.identity"), "--budget", "5", "--data-dir", join(root, "B"), ...FAST,
+    ]);
+    const started = await b.waitFor((l) => l.event === "run_started");
+    expect(started.budget).toBe("5.000000");
+    await b.waitFor((l) => l.event === "checkpoint_saved" && l.reason === "periodic");
+    await stop(b);
+    const v = igord(["verify", "--agent", "heartbeat", "--data-dir", join(root, "B")]);
+    expect(v.stdout).toMatch(/^VALID/);
+  });
+
+  it("refuses empty, truncated, unknown-version, negative-budget and foreign checkpoints, writing nothing", () => {
+    const root = tempDir();
+    const B = join(root, "B");
+    const key = generateKey();
+    const idFile = join(root, "id");
+    writeFileSync(idFile, Buffer.concat([Buffer.from([64, 0, 0, 0]), key.seed, key.publicKey]));
+    const wasmHash = sha256(readFileSync(HEARTBEAT));
+    const good = (over: Partial<Parameters<typeof encodeCheckpoint>[0]> = {}) =>
+      signCheckpoint(
+        encodeCheckpoint(
+          { budget: 100n, price: 1000n, tick: 1n, wasmHash, epochMajor: 0n, epochGeneration: 0n, leaseExpiry: 0n, prevHash: GENESIS_PREV_HASH, publicKey: key.publicKey, ...over },
+          new Uint8Array(0),
+        ),
+        key,
+      );
+    const unknownVersion = good();
+    unknownVersion[0] = 0x09;
+    const negative = good();
+    new DataView(negative.buffer).setBigInt64(1, -1n, true);
+    const cases: [string, Uint8Array, RegExp][] = [
+      ["empty", new Uint8Array(0), /empty \(0 bytes\) \[CHECKPOINT_TRUNCATED\]/],
+      ["thirty", new Uint8Array(30).fill(4), /30 bytes, shorter than the 209-byte v0x04 header/],
+      ["v9", unknownVersion, /unknown version byte 0x09 .*\[CHECKPOINT_VERSION\]/],
+      ["negative", negative, /negative budget \(-1\) \[CHECKPOINT_INVALID\]/],
+      ["foreign-wasm", good({ wasmHash: sha256(new Uint8Array([1])) }), /was made for WASM .* \[CHECKPOINT_WASM_MISMATCH\]/],
+    ];
+    for (const [name, bytes, message] of cases) {
+      const file = join(root, `${name}.ckpt`);
+      writeFileSync(file, bytes);
+      const r = igord(["resume", "--checkpoint", file, "--wasm", HEARTBEAT, "--identity", idFile, "--data-dir", B]);
+      expect(r.status, name).toBe(1);
+      expect(r.stderr, name).toMatch(message);
+    }
+    const stranger = generateKey();
+    const foreignKey = signCheckpoint(encodeCheckpoint({ budget: 1n, price: 1n, tick: 1n, wasmHash, epochMajor: 0n, epochGeneration: 0n, leaseExpiry: 0n, prevHash: GENESIS_PREV_HASH, publicKey: stranger.publicKey }, new Uint8Array(0)), stranger);
+    writeFileSync(join(root, "foreign.ckpt"), foreignKey);
+    const r = igord(["resume", "--checkpoint", join(root, "foreign.ckpt"), "--wasm", HEARTBEAT, "--identity", idFile, "--data-dir", B]);
+    expect(r.stderr).toMatch(/not by the agent's identity .* \[CHECKPOINT_FOREIGN_KEY\]/);
+    // Nothing was stored on B.
+    const agents = igord(["inspect", "--agent", "heartbeat", "--data-dir", B]);
+    expect(agents.status).toBe(1);
+  });
+
+  it("inspect shows igor's golden vectors with their documented values", () => {
+    const vectors = join(ROOT, "..", "shared", "reference", "igor-vectors");
+    const v2 = igord(["inspect", join(vectors, "checkpoint.bin")]);
+    expect(v2.status).toBe(0);
+    expect(inspectField(v2.stdout, "version")).toBe("0x02 (header 57 bytes)");
+    expect(inspectField(v2.stdout, "budget")).toBe("1.000000 (1000000 µ¢)");
+    expect(inspectField(v2.stdout, "price")).toBe("0.001000/s (1000 µ¢/s)");
+    expect(inspectField(v2.stdout, "tick")).toBe("5");
+    expect(inspectField(v2.stdout, "total size")).toBe("65 bytes");
+    const v3 = igord(["inspect", join(vectors, "checkpoint_v3.bin")]);
+    expect(inspectField(v3.stdout, "version")).toBe("0x03 (header 81 bytes)");
+    expect(inspectField(v3.stdout, "epoch")).toBe("(3,7)");
+    expect(inspectField(v3.stdout, "tick")).toBe("10");
+    expect(inspectField(v3.stdout, "lease expiry")).toBe(new Date(1_700_000_000_000).toISOString());
+    const empty = igord(["inspect", join(vectors, "checkpoint_empty_state.bin")]);
+    expect(inspectField(empty.stdout, "state size")).toBe("0 bytes");
+    expect(inspectField(empty.stdout, "budget")).toBe("0.500000 (500000 µ¢)");
+  });
+
+  it("verify flags a flipped byte and a deleted middle checkpoint in an exported history (exit 1)", async () => {
+    const root = tempDir();
+    const A = join(root, "A");
+    const a = startDaemon(["run", HEARTBEAT, "--data-dir", A, "--tick-interval", "20ms", "--checkpoint-interval", "60ms"]);
+    await a.waitFor((l) => l.event === "checkpoint_saved" && l.reason === "periodic");
+    await a.waitFor((l) => l.event === "agent_log" && /tick 20 /.test(String(l.msg)));
+    await stop(a);
+    igord(["export", "heartbeat", "--out", join(root, "ex"), "--data-dir", A]);
+    const hist = join(root, "ex", "history", "heartbeat");
+    const files = readdirSync(hist).filter((f) => f.endsWith(".ckpt")).sort();
+    expect(files.length).toBeGreaterThanOrEqual(4);
+    expect(igord(["verify", hist]).status).toBe(0);
+
+    const flipped = join(hist, files[2] as string);
+    const original = readFileSync(flipped);
+    const bad = Buffer.from(original);
+    bad[100] = (bad[100] ?? 0) ^ 1;
+    writeFileSync(flipped, bad);
+    const v1 = igord(["verify", hist]);
+    expect(v1.status).toBe(1);
+    expect(v1.stdout).toMatch(/^INVALID/);
+    expect(v1.stdout).toContain(`${files[2]}: signature INVALID`);
+    writeFileSync(flipped, original);
+
+    unlinkSync(join(hist, files[2] as string));
+    const v2 = igord(["verify", hist]);
+    expect(v2.status).toBe(1);
+    expect(v2.stdout).toMatch(new RegExp(`${files[3]}: prevHash does not match ${files[1]}`));
+    rmSync(root, { recursive: true, force: true });
+  });
+
+  it("import brings an exported agent into another node, which resumes it; a second import is refused", async () => {
+    const root = tempDir();
+    const a = startDaemon(["run", HEARTBEAT, "--data-dir", join(root, "A"), ...FAST]);
+    const born = await a.waitFor((l) => l.event === "run_started");
+    await a.waitFor(tickLogged(2));
+    await stop(a);
+    igord(["export", "heartbeat", "--out", join(root, "ex"), "--data-dir", join(root, "A")]);
+    const C = join(root, "C");
+    const imp = igord(["import", join(root, "ex"), "--data-dir", C]);
+    expect(imp.status).toBe(0);
+    expect(imp.stdout).toContain(String(born.did));
+    const again = igord(["import", join(root, "ex"), "--data-dir", C]);
+    expect(again.status).toBe(1);
+    expect(again.stderr).toMatch(/already exists .*\[AGENT_EXISTS\]/);
+
+    const agents = join(root, "empty-agents");
+    const d = startDaemon(["--data-dir", C, "--agents-dir", agents, "--control", "off", ...FAST]);
+    const resumed = await d.waitFor((l) => l.event === "agent_started" && l.agent === "heartbeat");
+    expect(resumed.fresh).toBe(false);
+    await stop(d);
+    copyFileSync(HEARTBEAT, join(root, "unused.wasm"));
+  });
+});
