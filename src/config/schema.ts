@@ -28,6 +28,7 @@ export interface NodeConfig {
   workers: number;
   checkpointIntervalMs: number;
   sync: "full" | "normal";
+  receiptIntervalMs: number;
 }
 
 /** A raw value as it arrives: a string from a flag or env var, any JSON value from the file. */
@@ -231,6 +232,15 @@ export const FIELDS = [
       if (s !== "full" && s !== "normal") throw new Error('must be "full" or "normal"');
       return s;
     },
+  }),
+  field({
+    key: "receiptIntervalMs",
+    flag: "receipt-interval",
+    valueName: "duration",
+    description: "how often a periodic checkpoint also gets a node-signed receipt (always when an agent stops; 0 = every checkpoint)",
+    defaultValue: () => 60_000,
+    defaultText: "1m",
+    parse: duration(0, 24 * 3_600_000),
   }),
 ] as const satisfies readonly FieldSpec<keyof NodeConfig>[];
 

@@ -21,7 +21,7 @@ import { didFromPublicKey } from "../identity/did.js";
 import { generateKey } from "../identity/keys.js";
 import { parseManifest } from "../manifest/manifest.js";
 import { Checkpointer } from "../scheduler/checkpointer.js";
-import { DB_FILE, SqliteStore } from "../store/sqlite-store.js";
+import { DB_FILE, type LineageEvent, SqliteStore } from "../store/sqlite-store.js";
 import { WorkerPool } from "../wasm/pool.js";
 
 export const VERSION = "0.1.0";
@@ -96,7 +96,7 @@ export class IgordNode {
     this.store = SqliteStore.open(join(this.config.dataDir, DB_FILE), { sync: this.config.sync });
     const node = this.store.nodeKey();
     this.nodeId = node.peerId;
-    this.checkpointer = new Checkpointer(this.store, node);
+    this.checkpointer = new Checkpointer(this.store, node, this.config.receiptIntervalMs);
     this.pool = new WorkerPool({
       size: opts.config.workers,
       tickTimeoutMs: opts.config.tickTimeoutMs,
@@ -263,10 +263,11 @@ export class IgordNode {
         wasmHash: prepared.wasmHash,
         publicKey: identity.publicKey,
       });
-      const override = this.store.lineageEvents(agentId).filter((e) => equalBytes(e.afterHash, head.hash)).at(-1);
+      const events = this.store.lineageEvents(agentId);
+      const override = events.filter((e) => equalBytes(e.afterHash, head.hash)).at(-1);
       const budget = override ? override.newBudget : cp.budget;
       this.quarantined.delete(agentId);
-      this.checkpointer.track(agentId, { hash: head.hash, tick: cp.tick });
+      this.checkpointer.track(agentId, { hash: head.hash, tick: cp.tick }, this.receiptPosition(agentId, cp.budget, head.hash, events));
       const spec = { agentId, module: prepared.module, plan: prepared.plan, memoryCapPages: prepared.memoryCapPages };
       const meta = {
         wasmHash: prepared.wasmHash,
@@ -286,6 +287,24 @@ export class IgordNode {
       }
       throw e;
     }
+  }
+
+  /**
+   * Where the agent's receipts resume after a restart: the last receipted tick, and the cost of the
+   * ticks since (budget at the last receipt, plus overrides in between, minus the head's budget).
+   */
+  private receiptPosition(
+    agentId: string,
+    headBudget: bigint,
+    headHash: Uint8Array,
+    events: readonly LineageEvent[],
+  ): { tick: bigint; costSince: bigint } | undefined {
+    const base = this.store.receiptBase(agentId);
+    if (!base) return undefined;
+    const topUps = events
+      .filter((e) => e.tick >= base.tick && !equalBytes(e.afterHash, headHash))
+      .reduce((sum, e) => sum + (e.newBudget - e.oldBudget), 0n);
+    return { tick: base.tick, costSince: base.budget + topUps - headBudget };
   }
 
   /** Sets a stored agent's budget explicitly; recorded in its lineage, signed by the agent's key. */

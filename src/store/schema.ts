@@ -33,7 +33,9 @@ export const MIGRATIONS: readonly string[] = [
     seed BLOB NOT NULL,
     public_key BLOB NOT NULL
   );
+  -- A rowid table: rows carry whole checkpoint blobs, which WITHOUT ROWID tables store poorly.
   CREATE TABLE checkpoints (
+    id INTEGER PRIMARY KEY,
     agent_id TEXT NOT NULL REFERENCES agents(agent_id),
     seq INTEGER NOT NULL,
     tick INTEGER NOT NULL,
@@ -43,9 +45,8 @@ export const MIGRATIONS: readonly string[] = [
     reason TEXT NOT NULL,
     blob BLOB NOT NULL,
     created_at INTEGER NOT NULL,
-    PRIMARY KEY (agent_id, seq)
-  ) WITHOUT ROWID;
-  CREATE UNIQUE INDEX checkpoints_by_hash ON checkpoints(agent_id, hash);
+    UNIQUE (agent_id, seq)
+  );
   CREATE TABLE receipts (
     agent_id TEXT NOT NULL REFERENCES agents(agent_id),
     seq INTEGER NOT NULL,
@@ -57,7 +58,7 @@ export const MIGRATIONS: readonly string[] = [
     checkpoint_hash BLOB NOT NULL,
     blob BLOB NOT NULL,
     PRIMARY KEY (agent_id, seq)
-  ) WITHOUT ROWID;
+  );
   CREATE TABLE lineage_events (
     agent_id TEXT NOT NULL REFERENCES agents(agent_id),
     seq INTEGER NOT NULL,

@@ -89,10 +89,25 @@ export class SqliteStore {
   private queue: { commit: CheckpointCommit; resolve: () => void; reject: (e: unknown) => void }[] = [];
   private flushScheduled = false;
   private closed = false;
+  private readonly statements = new Map<string, Database.Statement>();
+  /** Last status written per agent, so a checkpoint only updates the agents row when it changes. */
+  private readonly lastStatus = new Map<string, string>();
 
   private constructor(path: string, db: Database.Database) {
     this.path = path;
     this.db = db;
+  }
+
+  /** Prepared statements are cached: preparing costs more than running a small insert. */
+  private sql(text: string, safeIntegers = false): Database.Statement {
+    const key = `${safeIntegers ? "1" : "0"}${text}`;
+    let st = this.statements.get(key);
+    if (!st) {
+      st = this.db.prepare(text);
+      if (safeIntegers) st.safeIntegers(true);
+      this.statements.set(key, st);
+    }
+    return st;
   }
 
   static open(path: string, opts: { sync?: SyncMode; readonly?: boolean } = {}): SqliteStore {
@@ -114,10 +129,10 @@ export class SqliteStore {
   }
 
   private migrate(readonly: boolean): void {
-    const has = this.db.prepare("SELECT name FROM sqlite_master WHERE type='table' AND name='schema_version'").get();
+    const has = this.sql("SELECT name FROM sqlite_master WHERE type='table' AND name='schema_version'").get();
     if (!has && readonly) throw new IgordError(ErrorCode.StoreSchema, `${this.path} is not an igord database`);
     if (!has) this.db.exec("CREATE TABLE schema_version (version INTEGER NOT NULL)");
-    const row = this.db.prepare("SELECT MAX(version) AS v FROM schema_version").get() as { v: number | null };
+    const row = this.sql("SELECT MAX(version) AS v FROM schema_version").get() as { v: number | null };
     const current = row.v ?? 0;
     if (current > MIGRATIONS.length) {
       throw new IgordError(
@@ -129,18 +144,18 @@ export class SqliteStore {
     for (let v = current; v < MIGRATIONS.length; v++) {
       this.db.transaction(() => {
         this.db.exec(MIGRATIONS[v] as string);
-        this.db.prepare("INSERT INTO schema_version (version) VALUES (?)").run(v + 1);
+        this.sql("INSERT INTO schema_version (version) VALUES (?)").run(v + 1);
       })();
     }
   }
 
   schemaVersion(): number {
-    return (this.db.prepare("SELECT MAX(version) AS v FROM schema_version").get() as { v: number }).v;
+    return (this.sql("SELECT MAX(version) AS v FROM schema_version").get() as { v: number }).v;
   }
 
   /** The node's persistent key (its future libp2p peer id), created on first use. */
   nodeKey(): { key: Ed25519Key; peerId: string } {
-    const row = this.db.prepare("SELECT seed, public_key FROM node_identity WHERE id = 1").get() as
+    const row = this.sql("SELECT seed, public_key FROM node_identity WHERE id = 1").get() as
       | { seed: Buffer; public_key: Buffer }
       | undefined;
     if (row) {
@@ -152,20 +167,18 @@ export class SqliteStore {
     }
     const key = generateKey();
     const peerId = peerIdFromPublicKey(key.publicKey);
-    this.db
-      .prepare("INSERT INTO node_identity (id, seed, public_key, peer_id, created_at) VALUES (1, ?, ?, ?, ?)")
+    this.sql("INSERT INTO node_identity (id, seed, public_key, peer_id, created_at) VALUES (1, ?, ?, ?, ?)")
       .run(Buffer.from(key.seed), Buffer.from(key.publicKey), peerId, Date.now());
     return { key, peerId };
   }
 
   putWasm(hash: string, bytes: Uint8Array): void {
-    this.db
-      .prepare("INSERT OR IGNORE INTO wasm_modules (hash, bytes, size, created_at) VALUES (?, ?, ?, ?)")
+    this.sql("INSERT OR IGNORE INTO wasm_modules (hash, bytes, size, created_at) VALUES (?, ?, ?, ?)")
       .run(hash, Buffer.from(bytes), bytes.byteLength, Date.now());
   }
 
   wasm(hash: string): Uint8Array | undefined {
-    const row = this.db.prepare("SELECT bytes FROM wasm_modules WHERE hash = ?").get(hash) as { bytes: Buffer } | undefined;
+    const row = this.sql("SELECT bytes FROM wasm_modules WHERE hash = ?").get(hash) as { bytes: Buffer } | undefined;
     return row ? u8(row.bytes) : undefined;
   }
 
@@ -175,15 +188,12 @@ export class SqliteStore {
       if (this.agent(a.agentId)) throw new IgordError(ErrorCode.AgentExists, `agent "${a.agentId}" already exists in ${this.path}`);
       this.putWasm(a.wasmHash, a.wasmBytes);
       const now = Date.now();
-      this.db
-        .prepare(
-          "INSERT INTO agents (agent_id, did, wasm_hash, manifest, status, reason, created_at, updated_at) VALUES (?, ?, ?, ?, 'active', NULL, ?, ?)",
-        )
+      this.sql("INSERT INTO agents (agent_id, did, wasm_hash, manifest, status, reason, created_at, updated_at) VALUES (?, ?, ?, ?, 'active', NULL, ?, ?)")
         .run(a.agentId, a.did, a.wasmHash, a.manifest, now, now);
-      this.db
-        .prepare("INSERT INTO identities (agent_id, did, seed, public_key) VALUES (?, ?, ?, ?)")
+      this.sql("INSERT INTO identities (agent_id, did, seed, public_key) VALUES (?, ?, ?, ?)")
         .run(a.agentId, a.did, Buffer.from(a.identity.seed), Buffer.from(a.identity.publicKey));
-      this.insertCheckpoint(genesis);
+      const err = this.insertCheckpoint(genesis);
+      if (err) throw err;
     })();
   }
 
@@ -196,40 +206,40 @@ export class SqliteStore {
     if (history.length === 0) throw storeError(`nothing to import for agent "${a.agentId}": no checkpoints`);
     this.db.transaction(() => {
       if (this.agent(a.agentId)) throw new IgordError(ErrorCode.AgentExists, `agent "${a.agentId}" already exists in ${this.path}`);
-      const sameDid = this.db.prepare("SELECT agent_id FROM agents WHERE did = ?").get(a.did) as { agent_id: string } | undefined;
+      const sameDid = this.sql("SELECT agent_id FROM agents WHERE did = ?").get(a.did) as { agent_id: string } | undefined;
       if (sameDid) throw new IgordError(ErrorCode.AgentExists, `${a.did} already exists in ${this.path} as agent "${sameDid.agent_id}"`);
       this.putWasm(a.wasmHash, a.wasmBytes);
       const now = Date.now();
-      this.db
-        .prepare(
-          "INSERT INTO agents (agent_id, did, wasm_hash, manifest, status, reason, created_at, updated_at) VALUES (?, ?, ?, ?, 'active', NULL, ?, ?)",
-        )
+      this.sql("INSERT INTO agents (agent_id, did, wasm_hash, manifest, status, reason, created_at, updated_at) VALUES (?, ?, ?, ?, 'active', NULL, ?, ?)")
         .run(a.agentId, a.did, a.wasmHash, a.manifest, now, now);
-      this.db
-        .prepare("INSERT INTO identities (agent_id, did, seed, public_key) VALUES (?, ?, ?, ?)")
+      this.sql("INSERT INTO identities (agent_id, did, seed, public_key) VALUES (?, ?, ?, ?)")
         .run(a.agentId, a.did, Buffer.from(a.identity.seed), Buffer.from(a.identity.publicKey));
-      for (const c of history) this.insertCheckpoint(c);
+      for (const c of history) {
+        const err = this.insertCheckpoint(c);
+        if (err) throw err;
+      }
       for (const e of overrides) this.addLineageEvent(a.agentId, e);
     })();
   }
 
   /** Appends a checkpoint that continues the stored head (used by `igord resume`). */
   appendCheckpoint(c: CheckpointCommit): void {
-    this.db.transaction(() => this.insertCheckpoint(c))();
+    const err = this.db.transaction(() => this.insertCheckpoint(c))();
+    if (err) throw err;
   }
 
   agent(agentId: string): AgentRow | undefined {
-    const r = this.db.prepare("SELECT * FROM agents WHERE agent_id = ?").get(agentId) as Record<string, unknown> | undefined;
+    const r = this.sql("SELECT * FROM agents WHERE agent_id = ?").get(agentId) as Record<string, unknown> | undefined;
     return r ? rowToAgent(r) : undefined;
   }
 
   listAgents(): AgentRow[] {
-    return (this.db.prepare("SELECT * FROM agents ORDER BY agent_id").all() as Record<string, unknown>[]).map(rowToAgent);
+    return (this.sql("SELECT * FROM agents ORDER BY agent_id").all() as Record<string, unknown>[]).map(rowToAgent);
   }
 
   /** The agent's key. Missing or corrupt is an error: an identity is never silently replaced. */
   identity(agentId: string): Ed25519Key {
-    const r = this.db.prepare("SELECT did, seed, public_key FROM identities WHERE agent_id = ?").get(agentId) as
+    const r = this.sql("SELECT did, seed, public_key FROM identities WHERE agent_id = ?").get(agentId) as
       | { did: string; seed: Buffer; public_key: Buffer }
       | undefined;
     if (!r) throw new IgordError(ErrorCode.IdentityMissing, `agent "${agentId}" has no identity in ${this.path}`);
@@ -246,35 +256,29 @@ export class SqliteStore {
   }
 
   head(agentId: string): CheckpointRow | undefined {
-    const r = this.db
-      .prepare("SELECT * FROM checkpoints WHERE agent_id = ? ORDER BY seq DESC LIMIT 1")
-      .safeIntegers(true)
+    const r = this.sql("SELECT * FROM checkpoints WHERE agent_id = ? ORDER BY seq DESC LIMIT 1", true)
       .get(agentId) as Record<string, unknown> | undefined;
     return r ? rowToCheckpoint(r) : undefined;
   }
 
   checkpointAt(agentId: string, seq: bigint): CheckpointRow | undefined {
-    const r = this.db
-      .prepare("SELECT * FROM checkpoints WHERE agent_id = ? AND seq = ?")
-      .safeIntegers(true)
+    const r = this.sql("SELECT * FROM checkpoints WHERE agent_id = ? AND seq = ?", true)
       .get(agentId, seq) as Record<string, unknown> | undefined;
     return r ? rowToCheckpoint(r) : undefined;
   }
 
   *history(agentId: string): IterableIterator<CheckpointRow> {
-    const it = this.db
-      .prepare("SELECT * FROM checkpoints WHERE agent_id = ? ORDER BY seq")
-      .safeIntegers(true)
+    const it = this.sql("SELECT * FROM checkpoints WHERE agent_id = ? ORDER BY seq", true)
       .iterate(agentId) as IterableIterator<Record<string, unknown>>;
     for (const r of it) yield rowToCheckpoint(r);
   }
 
   historyCount(agentId: string): number {
-    return (this.db.prepare("SELECT COUNT(*) AS n FROM checkpoints WHERE agent_id = ?").get(agentId) as { n: number }).n;
+    return (this.sql("SELECT COUNT(*) AS n FROM checkpoints WHERE agent_id = ?").get(agentId) as { n: number }).n;
   }
 
   receipts(agentId: string): ReceiptRow[] {
-    return (this.db.prepare("SELECT * FROM receipts WHERE agent_id = ? ORDER BY seq").safeIntegers(true).all(agentId) as Record<string, unknown>[]).map(
+    return (this.sql("SELECT * FROM receipts WHERE agent_id = ? ORDER BY seq", true).all(agentId) as Record<string, unknown>[]).map(
       (r) => ({
         tickStart: r.tick_start as bigint,
         tickEnd: r.tick_end as bigint,
@@ -288,7 +292,7 @@ export class SqliteStore {
 
   lineageEvents(agentId: string): LineageEvent[] {
     return (
-      this.db.prepare("SELECT * FROM lineage_events WHERE agent_id = ? ORDER BY seq").safeIntegers(true).all(agentId) as Record<string, unknown>[]
+      this.sql("SELECT * FROM lineage_events WHERE agent_id = ? ORDER BY seq", true).all(agentId) as Record<string, unknown>[]
     ).map((r) => ({
       kind: r.kind as "budget_override",
       afterHash: u8(r.after_hash as Buffer),
@@ -301,68 +305,100 @@ export class SqliteStore {
   }
 
   addLineageEvent(agentId: string, e: LineageEvent): void {
-    const next = (this.db.prepare("SELECT COALESCE(MAX(seq), 0) + 1 AS s FROM lineage_events WHERE agent_id = ?").get(agentId) as { s: number }).s;
-    this.db
-      .prepare(
-        "INSERT INTO lineage_events (agent_id, seq, kind, after_hash, tick, old_budget, new_budget, reason, signature, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-      )
+    const next = (this.sql("SELECT COALESCE(MAX(seq), 0) + 1 AS s FROM lineage_events WHERE agent_id = ?").get(agentId) as { s: number }).s;
+    this.sql("INSERT INTO lineage_events (agent_id, seq, kind, after_hash, tick, old_budget, new_budget, reason, signature, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
       .run(agentId, next, e.kind, Buffer.from(e.afterHash), e.tick, e.oldBudget, e.newBudget, e.reason, Buffer.from(e.signature), Date.now());
   }
 
   setStatus(agentId: string, status: AgentStatus, reason: string | null): void {
-    this.db.prepare("UPDATE agents SET status = ?, reason = ?, updated_at = ? WHERE agent_id = ?").run(status, reason, Date.now(), agentId);
+    this.lastStatus.set(agentId, `${status}:${reason ?? ""}`);
+    this.sql("UPDATE agents SET status = ?, reason = ?, updated_at = ? WHERE agent_id = ?").run(status, reason, Date.now(), agentId);
   }
 
   /**
    * Appends a checkpoint to the agent's history. Compare-and-set on the chain: the checkpoint's
    * prevHash must be the current head's hash (or the agent must have no history), so a stale or
-   * duplicate writer can never fork or overwrite the history.
+   * duplicate writer can never fork or overwrite the history. A refused checkpoint is returned as an
+   * error before anything is written; an unexpected failure throws.
    */
-  private insertCheckpoint(c: CheckpointCommit): void {
-    const head = this.db
-      .prepare("SELECT seq, hash FROM checkpoints WHERE agent_id = ? ORDER BY seq DESC LIMIT 1")
-      .safeIntegers(true)
-      .get(c.agentId) as { seq: bigint; hash: Buffer } | undefined;
+  private insertCheckpoint(c: CheckpointCommit): IgordError | null {
+    const head = this.sql("SELECT seq, hash FROM checkpoints WHERE agent_id = ? ORDER BY seq DESC LIMIT 1", true).get(c.agentId) as
+      | { seq: bigint; hash: Buffer }
+      | undefined;
     if (head && !head.hash.equals(c.prevHash)) {
-      throw new IgordError(
+      return new IgordError(
         ErrorCode.CheckpointChainBroken,
         `checkpoint for agent "${c.agentId}" at tick ${c.tick} does not extend the stored head (seq ${head.seq})`,
       );
     }
     const seq = (head?.seq ?? 0n) + 1n;
-    this.db
-      .prepare(
-        "INSERT INTO checkpoints (agent_id, seq, tick, hash, prev_hash, budget, reason, blob, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-      )
-      .run(c.agentId, seq, c.tick, Buffer.from(c.hash), Buffer.from(c.prevHash), c.budget, c.reason, Buffer.from(c.blob), Date.now());
-    if (c.receipt) {
-      const r = c.receipt;
-      this.db
-        .prepare(
-          "INSERT INTO receipts (agent_id, seq, tick_start, tick_end, cost, budget_after, node_id, checkpoint_hash, blob) VALUES (?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM receipts WHERE agent_id = ?), ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .run(c.agentId, c.agentId, r.tickStart, r.tickEnd, r.cost, r.budgetAfter, r.nodeId, Buffer.from(c.hash), Buffer.from(r.blob));
+    this.sql("INSERT INTO checkpoints (agent_id, seq, tick, hash, prev_hash, budget, reason, blob, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)").run(
+      c.agentId,
+      seq,
+      c.tick,
+      c.hash,
+      c.prevHash,
+      c.budget,
+      c.reason,
+      c.blob,
+      Date.now(),
+    );
+    if (c.receipt) this.insertReceipt(c.agentId, c.hash, c.receipt);
+    const statusKey = `${c.status}:${c.statusReason ?? ""}`;
+    if (this.lastStatus.get(c.agentId) !== statusKey) {
+      this.sql("UPDATE agents SET status = ?, reason = ?, updated_at = ? WHERE agent_id = ?").run(c.status, c.statusReason, Date.now(), c.agentId);
+      this.lastStatus.set(c.agentId, statusKey);
     }
-    this.db
-      .prepare("UPDATE agents SET status = ?, reason = ?, updated_at = ? WHERE agent_id = ?")
-      .run(c.status, c.statusReason, Date.now(), c.agentId);
+    return null;
   }
 
-  /** Commits checkpoints now, each atomically (checkpoint + history + receipt + status), in one transaction. */
+  private insertReceipt(agentId: string, checkpointHash: Uint8Array, r: ReceiptRow): void {
+    this.sql(
+      "INSERT INTO receipts (agent_id, seq, tick_start, tick_end, cost, budget_after, node_id, checkpoint_hash, blob) VALUES (?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM receipts WHERE agent_id = ?), ?, ?, ?, ?, ?, ?, ?)",
+    ).run(agentId, agentId, r.tickStart, r.tickEnd, r.cost, r.budgetAfter, r.nodeId, checkpointHash, r.blob);
+  }
+
+  /** A receipt for ticks already checkpointed (closing the range when an agent stops). */
+  addReceipt(agentId: string, checkpointHash: Uint8Array, r: ReceiptRow): void {
+    this.db.transaction(() => this.insertReceipt(agentId, checkpointHash, r))();
+  }
+
+  /** Where an agent's receipts stop: the last receipt, or (none yet) its first checkpoint here. */
+  receiptBase(agentId: string): { tick: bigint; budget: bigint } | undefined {
+    const r = this.sql("SELECT tick_end, budget_after FROM receipts WHERE agent_id = ? ORDER BY seq DESC LIMIT 1", true).get(agentId) as
+      | { tick_end: bigint; budget_after: bigint }
+      | undefined;
+    if (r) return { tick: r.tick_end, budget: r.budget_after };
+    const first = this.sql("SELECT tick, budget FROM checkpoints WHERE agent_id = ? ORDER BY seq LIMIT 1", true).get(agentId) as
+      | { tick: bigint; budget: bigint }
+      | undefined;
+    return first ? { tick: first.tick, budget: first.budget } : undefined;
+  }
+
+  /**
+   * Commits checkpoints now, each atomically (checkpoint + history + receipt + status), all in one
+   * transaction: one fsync covers the batch. A checkpoint refused by the chain check does not undo
+   * the others.
+   */
   commitNow(commits: readonly CheckpointCommit[]): (IgordError | null)[] {
-    const results: (IgordError | null)[] = [];
-    this.db.transaction(() => {
-      for (const c of commits) {
-        try {
-          // A savepoint per checkpoint: one refused checkpoint does not undo the others.
-          this.db.transaction(() => this.insertCheckpoint(c))();
-          results.push(null);
-        } catch (e) {
-          results.push(e instanceof IgordError ? e : storeError(`cannot store checkpoint of "${c.agentId}": ${(e as Error).message}`, e));
+    try {
+      return this.db.transaction(() => commits.map((c) => this.insertCheckpoint(c)))();
+    } catch {
+      // Something unexpected failed mid-batch (the batch rolled back): isolate it with a savepoint
+      // per checkpoint so the others still commit.
+      this.lastStatus.clear();
+      const results: (IgordError | null)[] = [];
+      this.db.transaction(() => {
+        for (const c of commits) {
+          try {
+            results.push(this.db.transaction(() => this.insertCheckpoint(c))());
+          } catch (e) {
+            results.push(storeError(`cannot store checkpoint of "${c.agentId}": ${(e as Error).message}`, e));
+          }
         }
-      }
-    })();
-    return results;
+      })();
+      return results;
+    }
   }
 
   /** Queues a checkpoint for the next group commit; resolves once it is durable. */

@@ -53,7 +53,8 @@ describe("durable agents", () => {
   });
 
   it("receipts cover contiguous tick ranges, are signed by the node, and sum to the budget spent", async () => {
-    const t = await startTestNode({ ...FAST, price: "5" });
+    // --receipt-interval 0: a receipt with every checkpoint (the default signs one per minute and at stop).
+    const t = await startTestNode({ ...FAST, price: "5", "receipt-interval": "0" });
     await t.node.addAgent({ wasmPath: heartbeat, budget: 10_000_000n });
     await runUntilTick(t, "heartbeat", 30n);
     await t.stop();
@@ -72,6 +73,24 @@ describe("durable agents", () => {
       expect(decoded.nodeId).toBe(t.node.nodeId);
       expect(verifyBytes(publicKey, receiptSigningBytes(decoded), decoded.signature)).toBe(true);
     }
+  });
+
+  it("with the default receipt interval, periodic checkpoints carry no receipt and stopping closes the range", async () => {
+    const t = await startTestNode({ ...FAST, price: "5" });
+    await t.node.addAgent({ wasmPath: heartbeat, budget: 10_000_000n });
+    let periodic = 0;
+    t.node.scheduler.on("checkpoint", (e: CheckpointEvent) => {
+      if (e.reason === "periodic" && e.outcome === "written") periodic++;
+    });
+    await waitUntil(() => periodic >= 3, { emitter: t.node.scheduler, event: "checkpoint", what: "three periodic checkpoints" });
+    await t.stop();
+    const store = SqliteStore.open(join(t.config.dataDir, DB_FILE), { readonly: true });
+    const receipts = store.receipts("heartbeat");
+    const head = store.head("heartbeat")!;
+    store.close();
+    expect(receipts.length).toBe(1);
+    expect([receipts[0]?.tickStart, receipts[0]?.tickEnd]).toEqual([1n, head.tick]);
+    expect(receipts[0]?.cost).toBe(10_000_000n - head.budget);
   });
 
   it("an agent with no tick since its last checkpoint is not signed again", async () => {
