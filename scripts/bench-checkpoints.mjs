@@ -11,6 +11,8 @@ import { SqliteStore } from "../dist/store/sqlite-store.js";
 import { Checkpointer } from "../dist/scheduler/checkpointer.js";
 import { generateKey } from "../dist/identity/keys.js";
 import { didFromPublicKey } from "../dist/identity/did.js";
+import { SignerPool } from "../dist/identity/signer-pool.js";
+import { SIGNER_THREADS } from "../dist/node/node.js";
 
 /** A bench that stops making progress reports it instead of hanging. */
 const STALL_MS = 60_000;
@@ -22,7 +24,8 @@ export async function checkpointRate({ sync, agents = 1000, seconds = 3 }) {
   }, STALL_MS + seconds * 1000);
   const dir = mkdtempSync(join(tmpdir(), "igord-ckpt-bench-"));
   const store = SqliteStore.open(join(dir, "igord.db"), { sync });
-  const cp = new Checkpointer(store, store.nodeKey(), 60_000);
+  const signer = new SignerPool(SIGNER_THREADS);
+  const cp = new Checkpointer(store, store.nodeKey(), 60_000, signer);
   const wasm = randomBytes(64);
   const wasmHash = (await import("node:crypto")).createHash("sha256").update(wasm).digest("hex");
   const subjects = [];
@@ -46,6 +49,7 @@ export async function checkpointRate({ sync, agents = 1000, seconds = 3 }) {
     written += round.length;
   }
   const rate = written / ((performance.now() - t0) / 1000);
+  await signer.close();
   store.close();
   rmSync(dir, { recursive: true, force: true });
   clearTimeout(stall);

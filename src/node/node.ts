@@ -19,12 +19,15 @@ import { equalBytes } from "../checkpoint/lineage.js";
 import { signBudgetOverride } from "../checkpoint/overrides.js";
 import { didFromPublicKey } from "../identity/did.js";
 import { generateKey } from "../identity/keys.js";
+import { SignerPool } from "../identity/signer-pool.js";
 import { parseManifest } from "../manifest/manifest.js";
 import { Checkpointer } from "../scheduler/checkpointer.js";
 import { DB_FILE, type LineageEvent, SqliteStore } from "../store/sqlite-store.js";
 import { WorkerPool } from "../wasm/pool.js";
 
 export const VERSION = "0.1.0";
+/** Threads that sign checkpoints and receipts in bulk (periodic group checkpoints). */
+export const SIGNER_THREADS = 2;
 
 export interface NodeOptions {
   config: NodeConfig;
@@ -78,6 +81,7 @@ export class IgordNode {
   readonly metrics: NodeMetrics;
   readonly store: SqliteStore;
   readonly checkpointer: Checkpointer;
+  private readonly signer: SignerPool;
   readonly nodeId: string;
   readonly quarantined = new Map<string, Quarantine>();
   private readonly cache = new ModuleCache();
@@ -96,7 +100,8 @@ export class IgordNode {
     this.store = SqliteStore.open(join(this.config.dataDir, DB_FILE), { sync: this.config.sync });
     const node = this.store.nodeKey();
     this.nodeId = node.peerId;
-    this.checkpointer = new Checkpointer(this.store, node, this.config.receiptIntervalMs);
+    this.signer = new SignerPool(SIGNER_THREADS);
+    this.checkpointer = new Checkpointer(this.store, node, this.config.receiptIntervalMs, this.signer);
     this.pool = new WorkerPool({
       size: opts.config.workers,
       tickTimeoutMs: opts.config.tickTimeoutMs,
@@ -378,6 +383,7 @@ export class IgordNode {
     this.watcher?.stop();
     await this.scheduler.stop();
     await this.pool.stop();
+    await this.signer.close();
     this.store.close();
     await this.control?.close();
     this.logger.info({ event: "node_stopped" }, "igord stopped");

@@ -3,8 +3,9 @@
 // checkpoints link even before the previous one is durable. A state with no tick since the head is
 // never signed again (igor broke its own chain that way).
 import { encodeReceipt, receiptSigningBytes } from "../budget/receipt.js";
-import { encodeCheckpoint } from "../checkpoint/codec.js";
-import { checkpointHash, GENESIS_PREV_HASH, signCheckpoint } from "../checkpoint/lineage.js";
+import { encodeCheckpoint, SIGNATURE_OFFSET } from "../checkpoint/codec.js";
+import { checkpointHash, GENESIS_PREV_HASH, signCheckpoint, signingDomain } from "../checkpoint/lineage.js";
+import type { SignerPool } from "../identity/signer-pool.js";
 import { ErrorCode, IgordError } from "../errors.js";
 import { type Ed25519Key, signBytes } from "../identity/keys.js";
 import type { AgentStatus, CheckpointCommit, NewAgent, ReceiptRow, SqliteStore } from "../store/sqlite-store.js";
@@ -45,10 +46,14 @@ export class Checkpointer {
    *   the agent's last receipt, and always when the agent stops (0 = with every checkpoint). Each
    *   node signature costs ~50 µs, so signing one per periodic checkpoint halves checkpoint throughput.
    */
+  /** Per agent, the checkpoint in progress: the next one waits for it, so the chain never forks. */
+  private readonly chains = new Map<string, Promise<unknown>>();
+
   constructor(
     private readonly store: SqliteStore,
     private readonly node: NodeSigner,
     private readonly receiptIntervalMs = 0,
+    private readonly signer: SignerPool | null = null,
   ) {}
 
   get nodeId(): string {
@@ -81,28 +86,39 @@ export class Checkpointer {
   }
 
   private encode(s: CheckpointSubject, prevHash: Uint8Array): { blob: Uint8Array; hash: Uint8Array } {
-    const blob = signCheckpoint(
-      encodeCheckpoint(
-        {
-          budget: s.budget,
-          price: s.price,
-          tick: s.tick,
-          wasmHash: Buffer.from(s.wasmHash, "hex"),
-          epochMajor: 0n,
-          epochGeneration: 0n,
-          leaseExpiry: 0n,
-          prevHash,
-          publicKey: s.identity.publicKey,
-        },
-        s.state,
-      ),
-      s.identity,
-    );
+    const blob = signCheckpoint(this.unsigned(s, prevHash), s.identity);
     return { blob, hash: checkpointHash(blob) };
   }
 
-  private receipt(s: CheckpointSubject, from: bigint, cost: bigint): ReceiptRow {
-    const body = {
+  private unsigned(s: CheckpointSubject, prevHash: Uint8Array): Uint8Array {
+    return encodeCheckpoint(
+      {
+        budget: s.budget,
+        price: s.price,
+        tick: s.tick,
+        wasmHash: Buffer.from(s.wasmHash, "hex"),
+        epochMajor: 0n,
+        epochGeneration: 0n,
+        leaseExpiry: 0n,
+        prevHash,
+        publicKey: s.identity.publicKey,
+      },
+      s.state,
+    );
+  }
+
+  private async signAsync(key: Ed25519Key, message: Uint8Array): Promise<Uint8Array> {
+    return this.signer ? this.signer.sign(key, message) : signBytes(key, message);
+  }
+
+  private async receiptAsync(s: CheckpointSubject, from: bigint, cost: bigint): Promise<ReceiptRow> {
+    const body = this.receiptBody(s, from, cost);
+    const signature = await this.signAsync(this.node.key, receiptSigningBytes(body));
+    return { ...body, blob: encodeReceipt({ ...body, signature }) };
+  }
+
+  private receiptBody(s: CheckpointSubject, from: bigint, cost: bigint) {
+    return {
       agentId: s.agentId,
       nodeId: this.node.peerId,
       tickStart: from,
@@ -111,6 +127,10 @@ export class Checkpointer {
       budgetAfter: s.budget,
       timestampNs: BigInt(Date.now()) * 1_000_000n,
     };
+  }
+
+  private receipt(s: CheckpointSubject, from: bigint, cost: bigint): ReceiptRow {
+    const body = this.receiptBody(s, from, cost);
     const signature = signBytes(this.node.key, receiptSigningBytes(body));
     return { ...body, blob: encodeReceipt({ ...body, signature }) };
   }
@@ -137,7 +157,17 @@ export class Checkpointer {
    * Writes a checkpoint of the agent's committed state, or only its status when no tick happened
    * since the last checkpoint. Resolves once durable.
    */
-  async checkpoint(s: CheckpointSubject, reason: string, status: AgentStatus, statusReason: string | null): Promise<"written" | "unchanged"> {
+  checkpoint(s: CheckpointSubject, reason: string, status: AgentStatus, statusReason: string | null): Promise<"written" | "unchanged"> {
+    const previous = this.chains.get(s.agentId) ?? Promise.resolve();
+    const run = previous.catch(() => undefined).then(() => this.checkpointNow(s, reason, status, statusReason));
+    this.chains.set(s.agentId, run);
+    void run.finally(() => {
+      if (this.chains.get(s.agentId) === run) this.chains.delete(s.agentId);
+    }).catch(() => undefined);
+    return run;
+  }
+
+  private async checkpointNow(s: CheckpointSubject, reason: string, status: AgentStatus, statusReason: string | null): Promise<"written" | "unchanged"> {
     const h = this.heads.get(s.agentId);
     if (!h) throw new IgordError(ErrorCode.StoreError, `no checkpoint chain is tracked for agent "${s.agentId}"`);
     if (s.tick === h.tick) {
@@ -158,9 +188,15 @@ export class Checkpointer {
     if (s.tick < h.tick) {
       throw new IgordError(ErrorCode.CheckpointChainBroken, `agent "${s.agentId}" tick ${s.tick} is behind its last checkpoint (${h.tick})`);
     }
-    const { blob, hash } = this.encode(s, h.hash);
     const now = Date.now();
     const withReceipt = reason !== "periodic" || now - h.receiptAt >= this.receiptIntervalMs;
+    const blob = this.unsigned(s, h.hash);
+    const [signature, receipt] = await Promise.all([
+      this.signAsync(s.identity, signingDomain(blob)),
+      withReceipt ? this.receiptAsync(s, h.receiptTick + 1n, h.costSince) : Promise.resolve(null),
+    ]);
+    blob.set(signature, SIGNATURE_OFFSET);
+    const hash = checkpointHash(blob);
     const commit: CheckpointCommit = {
       agentId: s.agentId,
       tick: s.tick,
@@ -169,7 +205,7 @@ export class Checkpointer {
       prevHash: h.hash,
       blob,
       reason,
-      receipt: withReceipt ? this.receipt(s, h.receiptTick + 1n, h.costSince) : null,
+      receipt,
       status,
       statusReason,
     };

@@ -7,11 +7,10 @@
 // A tick counts only when its result reaches the main thread, so a tick lost with a worker is simply
 // re-run from the committed state elsewhere and never commits twice.
 import { EventEmitter } from "node:events";
-import { existsSync } from "node:fs";
-import { fileURLToPath } from "node:url";
 import { Worker } from "node:worker_threads";
 import type { Logger } from "pino";
 import { ErrorCode, IgordError } from "../errors.js";
+import { workerScript } from "../worker-script.js";
 import type { LogEntry } from "../eventlog/tick-log.js";
 import type { ImportPlan } from "../hostcalls/policy.js";
 import {
@@ -103,16 +102,6 @@ interface Slot {
   queued: TickRequest | null;
 }
 
-function workerScript(): URL {
-  const here = new URL("./worker.js", import.meta.url);
-  if (existsSync(fileURLToPath(here))) return here;
-  // Running from TypeScript sources (tests): use the compiled worker, which `npm test` builds first.
-  const compiled = new URL(here.href.replace("/src/wasm/", "/dist/wasm/"));
-  if (!existsSync(fileURLToPath(compiled)))
-    throw new Error(`compiled worker not found at ${compiled.pathname}: run npm run build`);
-  return compiled;
-}
-
 export class WorkerPool extends EventEmitter<{
   result: [PoolTickResult];
   evacuated: [{ agentId: string; fromWorker: number; toWorker: number }];
@@ -125,7 +114,7 @@ export class WorkerPool extends EventEmitter<{
   private watchdog: NodeJS.Timeout | null = null;
   private stopped = false;
   private readonly stallMs: number;
-  private readonly script = workerScript();
+  private readonly script = workerScript("./worker.js", import.meta.url);
 
   constructor(private readonly opts: PoolOptions) {
     super();
