@@ -190,10 +190,13 @@ export class Checkpointer {
     }
     const now = Date.now();
     const withReceipt = reason !== "periodic" || now - h.receiptAt >= this.receiptIntervalMs;
+    // Ticks that commit while this checkpoint is being signed add to h.costSince; the receipt covers
+    // exactly the cost up to s.tick, captured now.
+    const covered = h.costSince;
     const blob = this.unsigned(s, h.hash);
     const [signature, receipt] = await Promise.all([
       this.signAsync(s.identity, signingDomain(blob)),
-      withReceipt ? this.receiptAsync(s, h.receiptTick + 1n, h.costSince) : Promise.resolve(null),
+      withReceipt ? this.receiptAsync(s, h.receiptTick + 1n, covered) : Promise.resolve(null),
     ]);
     blob.set(signature, SIGNATURE_OFFSET);
     const hash = checkpointHash(blob);
@@ -209,15 +212,15 @@ export class Checkpointer {
       status,
       statusReason,
     };
-    this.heads.set(s.agentId, {
-      hash,
-      tick: s.tick,
-      costSince: withReceipt ? 0n : h.costSince,
-      receiptTick: withReceipt ? s.tick : h.receiptTick,
-      receiptAt: withReceipt ? now : h.receiptAt,
-      status,
-      statusReason,
-    });
+    h.hash = hash;
+    h.tick = s.tick;
+    h.status = status;
+    h.statusReason = statusReason;
+    if (withReceipt) {
+      h.costSince -= covered;
+      h.receiptTick = s.tick;
+      h.receiptAt = now;
+    }
     await this.store.enqueue(commit);
     return "written";
   }
