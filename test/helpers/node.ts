@@ -9,6 +9,7 @@ import { loadConfig } from "../../src/config/load.js";
 import type { NodeConfig } from "../../src/config/schema.js";
 import { parseCheckpoint } from "../../src/checkpoint/codec.js";
 import { IgordNode } from "../../src/node/node.js";
+import { waitForEvent } from "./wait.js";
 import { DB_FILE, SqliteStore } from "../../src/store/sqlite-store.js";
 
 export const ROOT = fileURLToPath(new URL("../..", import.meta.url));
@@ -39,6 +40,11 @@ export interface TestNode {
   logs: LogCapture;
   config: NodeConfig;
   dir: string;
+  /**
+   * Resolves with the first scheduler event (since the node was created) matching `predicate`,
+   * waiting for it if it has not happened yet — so a fast event is never missed.
+   */
+  waitFor<T>(event: "tick" | "stopped" | "checkpoint", predicate?: (value: T) => boolean, timeoutMs?: number): Promise<T>;
   stop(): Promise<void>;
 }
 
@@ -74,11 +80,20 @@ export async function startTestNode(
     watchAgentsDir: opts.watch ?? false,
     resumeStoredAgents: opts.resumeStored ?? false,
   });
+  const history: { event: string; value: unknown }[] = [];
+  for (const event of ["tick", "stopped", "checkpoint"] as const) {
+    node.scheduler.on(event, (value: unknown) => history.push({ event, value }));
+  }
   const t: TestNode = {
     node,
     logs,
     config,
     dir,
+    waitFor: <T>(event: string, predicate: (value: T) => boolean = () => true, timeoutMs = 10_000) => {
+      const seen = history.find((h) => h.event === event && predicate(h.value as T));
+      if (seen) return Promise.resolve(seen.value as T);
+      return waitForEvent<T>(node.scheduler, event, predicate, timeoutMs);
+    },
     stop: async () => {
       live.delete(t);
       await node.stop();

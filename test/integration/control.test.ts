@@ -4,7 +4,6 @@ import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import type { TickEvent } from "../../src/scheduler/scheduler.js";
 import { EXAMPLES, startTestNode, stopAllNodes, type TestNode } from "../helpers/node.js";
-import { waitForEvent } from "../helpers/wait.js";
 
 afterEach(stopAllNodes);
 
@@ -33,7 +32,7 @@ describe("control API", () => {
   it("reports status, agents, one agent and Prometheus metrics", async () => {
     const t = await startTestNode({ control: "127.0.0.1:0", "tick-interval": "20ms" });
     await t.node.addAgent({ wasmPath: join(EXAMPLES, "heartbeat.wasm") });
-    await waitForEvent<TickEvent>(t.node.scheduler, "tick", (e) => e.agentId === "heartbeat" && e.tick >= 3n);
+    await t.waitFor<TickEvent>("tick", (e) => e.agentId === "heartbeat" && e.tick >= 3n);
 
     const status = (await (await api(t, "/v1/status")).json()) as Record<string, unknown>;
     expect(status.agents).toEqual({ running: 1, stopped: 0, failed: 0, quarantined: 0 });

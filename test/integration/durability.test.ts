@@ -11,7 +11,7 @@ import { isIgordError } from "../../src/errors.js";
 import type { CheckpointEvent, TickEvent } from "../../src/scheduler/scheduler.js";
 import { DB_FILE, SqliteStore } from "../../src/store/sqlite-store.js";
 import { EXAMPLES, startTestNode, stopAllNodes, storedHead, type TestNode } from "../helpers/node.js";
-import { waitForEvent, waitUntil } from "../helpers/wait.js";
+import { waitUntil } from "../helpers/wait.js";
 import { watAgent, writeWat } from "../helpers/wat.js";
 
 afterEach(stopAllNodes);
@@ -20,7 +20,7 @@ const FAST = { "tick-interval": "10ms", "checkpoint-interval": "40ms" };
 const heartbeat = join(EXAMPLES, "heartbeat.wasm");
 
 async function runUntilTick(t: TestNode, agentId: string, tick: bigint): Promise<void> {
-  await waitForEvent<TickEvent>(t.node.scheduler, "tick", (e) => e.agentId === agentId && e.tick >= tick);
+  await t.waitFor<TickEvent>("tick", (e) => e.agentId === agentId && e.tick >= tick);
 }
 
 function rawDb(t: TestNode): Database.Database {
@@ -39,7 +39,7 @@ describe("durable agents", () => {
     expect(saved.status).toBe("active");
 
     const t2 = await startTestNode(FAST, { dir: t.dir, resumeStored: true });
-    const next = await waitForEvent<TickEvent>(t2.node.scheduler, "tick", (e) => e.agentId === "heartbeat");
+    const next = await t2.waitFor<TickEvent>("tick", (e) => e.agentId === "heartbeat");
     expect(next.tick).toBe(saved.tick + 1n);
     const v = t2.node.scheduler.view("heartbeat")!;
     expect(v.did).toBe(first.did);

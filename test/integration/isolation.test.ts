@@ -4,7 +4,6 @@ import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import type { TickEvent } from "../../src/scheduler/scheduler.js";
 import { startTestNode, stopAllNodes, storedHead } from "../helpers/node.js";
-import { waitForEvent } from "../helpers/wait.js";
 import { watAgent, writeWat } from "../helpers/wat.js";
 
 afterEach(stopAllNodes);
@@ -46,15 +45,11 @@ describe("isolation", () => {
       list.push(e.at);
       tickTimes.set(e.agentId, list);
     });
-    const hungStarted = await waitForEvent<TickEvent>(
-      t.node.scheduler,
-      "tick",
+    const hungStarted = await t.waitFor<TickEvent>("tick",
       (e) => e.agentId === "hung" && e.tick === 3n,
     );
     // During the hang the control API answers.
-    const failed = waitForEvent<{ id: string; error: { code: string } | null }>(
-      t.node.scheduler,
-      "stopped",
+    const failed = t.waitFor<{ id: string; error: { code: string } | null }>("stopped",
       (v) => v.id === "hung",
     );
     const addr = t.node.controlAddress!;
@@ -74,9 +69,7 @@ describe("isolation", () => {
 
     // Healthy agents kept ticking through the hang: no gap anywhere near the hang's length.
     for (const n of ["h1", "h2", "h3"]) {
-      await waitForEvent<TickEvent>(
-        t.node.scheduler,
-        "tick",
+      await t.waitFor<TickEvent>("tick",
         (e) => e.agentId === n && e.at > stoppedAt + 2 * INTERVAL,
       );
       const g = gaps(tickTimes.get(n) ?? []);
@@ -98,9 +91,7 @@ describe("isolation", () => {
     const dir = join(t.dir, "wasm");
     await t.node.addAgent({ wasmPath: await writeWat(dir, "trapper", TRAP_AT_TICK_2) });
     await t.node.addAgent({ wasmPath: await writeWat(dir, "fine", HEALTHY) });
-    const stopped = await waitForEvent<{ id: string; error: { code: string; message: string } | null }>(
-      t.node.scheduler,
-      "stopped",
+    const stopped = await t.waitFor<{ id: string; error: { code: string; message: string } | null }>("stopped",
       (v) => v.id === "trapper",
     );
     expect(stopped.error?.code).toBe("AGENT_TRAP");
@@ -108,9 +99,7 @@ describe("isolation", () => {
     await t.node.scheduler.settled();
     expect(storedHead(t.config.dataDir, "trapper")?.tick).toBe(1n);
     const before = t.node.scheduler.view("fine")!.tick;
-    await waitForEvent<TickEvent>(
-      t.node.scheduler,
-      "tick",
+    await t.waitFor<TickEvent>("tick",
       (e) => e.agentId === "fine" && e.tick >= before + 3n,
     );
   });
@@ -123,9 +112,7 @@ describe("isolation", () => {
     });
     await t.node.addAgent({ wasmPath: path });
     await t.node.addAgent({ wasmPath: await writeWat(dir, "fine", HEALTHY) });
-    const stopped = await waitForEvent<{ id: string; error: { code: string } | null }>(
-      t.node.scheduler,
-      "stopped",
+    const stopped = await t.waitFor<{ id: string; error: { code: string } | null }>("stopped",
       (v) => v.id === "bomb",
     );
     expect(stopped.error?.code).toBe("AGENT_TRAP");
@@ -136,9 +123,7 @@ describe("isolation", () => {
     const { AS_FIXTURES } = await import("../helpers/node.js");
     const t = await startTestNode({ "tick-interval": "20ms" });
     await t.node.addAgent({ wasmPath: join(AS_FIXTURES, "aborter.wasm") });
-    const stopped = await waitForEvent<{ id: string; error: { code: string; message: string } | null }>(
-      t.node.scheduler,
-      "stopped",
+    const stopped = await t.waitFor<{ id: string; error: { code: string; message: string } | null }>("stopped",
       (v) => v.id === "aborter",
     );
     expect(stopped.error?.code).toBe("AGENT_ABORT");

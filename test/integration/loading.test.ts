@@ -6,7 +6,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { type IgordError, isIgordError } from "../../src/errors.js";
 import type { TickEvent } from "../../src/scheduler/scheduler.js";
 import { AS_FIXTURES, EXAMPLES, startTestNode, stopAllNodes, storedHead, type TestNode } from "../helpers/node.js";
-import { waitForEvent, waitUntil } from "../helpers/wait.js";
+import { waitUntil } from "../helpers/wait.js";
 import { CAPS, wat2wasm, watAgent, writeWat } from "../helpers/wat.js";
 
 afterEach(stopAllNodes);
@@ -135,7 +135,7 @@ describe("loading agents", () => {
     copyFileSync(join(AS_FIXTURES, "uses_date.wasm"), join(dir, "uses_date.wasm"));
     writeFileSync(join(dir, "uses_date.manifest.json"), JSON.stringify(CAPS("clock", "log")));
     await t.node.addAgent({ wasmPath: join(dir, "uses_date.wasm") });
-    const tick = await waitForEvent<TickEvent>(t.node.scheduler, "tick", (ev) => ev.agentId === "uses_date");
+    const tick = await t.waitFor<TickEvent>("tick", (ev) => ev.agentId === "uses_date");
     expect(tick.events.map((en) => en.id)).toEqual([1, 3]); // clock (via Date.now), then log
     const ms = Number(new DataView(tick.events[0]!.payload.buffer).getBigInt64(0, true) / 1_000_000n);
     expect(Math.abs(ms - Date.now())).toBeLessThan(5000);
@@ -145,9 +145,7 @@ describe("loading agents", () => {
     const t = await startTestNode({ "tick-interval": "10ms", "fast-tick-interval": "10ms" });
     const path = join(AS_FIXTURES, "runtime_alloc.wasm");
     await t.node.addAgent({ wasmPath: path });
-    await waitForEvent<TickEvent>(
-      t.node.scheduler,
-      "tick",
+    await t.waitFor<TickEvent>("tick",
       (e) => e.agentId === "runtime_alloc" && e.tick === 3n,
     );
     await t.stop();
@@ -155,9 +153,7 @@ describe("loading agents", () => {
     expect(saved.tick).toBeGreaterThanOrEqual(3n);
     const t2 = await startTestNode({ "tick-interval": "10ms" }, { dir: t.dir });
     await t2.node.addAgent({ wasmPath: path });
-    const next = await waitForEvent<TickEvent>(
-      t2.node.scheduler,
-      "tick",
+    const next = await t2.waitFor<TickEvent>("tick",
       (e) => e.agentId === "runtime_alloc",
     );
     expect(next.tick).toBe(saved.tick + 1n);
@@ -187,7 +183,7 @@ describe("the agents directory", () => {
     const failed = t.logs.events("agent_load_failed");
     expect(failed.length).toBe(1);
     expect(String(failed[0]?.path)).toMatch(/broken\.wasm$/);
-    await waitForEvent<TickEvent>(t.node.scheduler, "tick", (e) => e.agentId === "heartbeat" && e.tick >= 2n);
+    await t.waitFor<TickEvent>("tick", (e) => e.agentId === "heartbeat" && e.tick >= 2n);
   });
 
   it("starts a .wasm dropped in while running within 2 s, and reports a broken drop-in once", async () => {
@@ -205,9 +201,7 @@ describe("the agents directory", () => {
       what: "bad.wasm report",
     });
     // Reported once, not on every scan.
-    await waitForEvent<TickEvent>(
-      t.node.scheduler,
-      "tick",
+    await t.waitFor<TickEvent>("tick",
       (e) => e.agentId === "heartbeat" && e.tick >= 10n,
     );
     expect(t.logs.events("agent_load_failed").length).toBe(1);

@@ -5,7 +5,6 @@ import { afterEach, describe, expect, it } from "vitest";
 import { HostcallId } from "../../src/hostcalls/registry.js";
 import type { AgentView, TickEvent } from "../../src/scheduler/scheduler.js";
 import { AS_FIXTURES, EXAMPLES, startTestNode, stopAllNodes, storedHead, type TestNode } from "../helpers/node.js";
-import { waitForEvent } from "../helpers/wait.js";
 import { CAPS, watAgent, writeWat } from "../helpers/wat.js";
 
 afterEach(stopAllNodes);
@@ -33,9 +32,7 @@ describe("scheduling", () => {
     const t = await startTestNode(); // defaults: 1 s and 10 ms
     const ticks = collectTicks(t, "fastpath");
     await t.node.addAgent({ wasmPath: example(t, "fastpath") });
-    await waitForEvent<TickEvent>(
-      t.node.scheduler,
-      "tick",
+    await t.waitFor<TickEvent>("tick",
       (e) => e.agentId === "fastpath" && e.tick === 51n,
       5000,
     );
@@ -50,7 +47,7 @@ describe("scheduling", () => {
 
   it("a tiny budget ends in budget_exhausted at exactly 0, and the final state stays loadable", async () => {
     const t = await startTestNode({ "tick-interval": "5ms", price: "1000" });
-    const stopped = waitForEvent<AgentView>(t.node.scheduler, "stopped", (v) => v.id === "heartbeat");
+    const stopped = t.waitFor<AgentView>("stopped", (v) => v.id === "heartbeat");
     // 1000 units/s: a ~100 µs tick costs ~0.1 unit; 0.5 units lasts a few ticks.
     await t.node.addAgent({ wasmPath: example(t, "heartbeat"), budget: 500_000n });
     const v = await stopped;
@@ -65,7 +62,7 @@ describe("scheduling", () => {
 
     // An explicit budget (a top-up, recorded in the lineage) continues from the same tick.
     const t2 = await startTestNode({ "tick-interval": "5ms" }, { dir: t.dir });
-    const next = waitForEvent<TickEvent>(t2.node.scheduler, "tick", (e) => e.agentId === "heartbeat");
+    const next = t2.waitFor<TickEvent>("tick", (e) => e.agentId === "heartbeat");
     await t2.node.addAgent({ wasmPath: example(t2, "heartbeat"), budget: 10_000_000n });
     expect((await next).tick).toBe(cp.tick + 1n);
     expect(t2.node.store.lineageEvents("heartbeat").map((e) => [e.oldBudget, e.newBudget])).toEqual([[0n, 10_000_000n]]);
@@ -75,9 +72,7 @@ describe("scheduling", () => {
     const t = await startTestNode({ "tick-interval": "2ms", price: "50" });
     const ticks = collectTicks(t, "survivor");
     await t.node.addAgent({ wasmPath: example(t, "survivor"), budget: 1_000_000n });
-    await waitForEvent<TickEvent>(
-      t.node.scheduler,
-      "tick",
+    await t.waitFor<TickEvent>("tick",
       (e) => e.agentId === "survivor" && e.tick === 40n,
     );
     const view = t.node.scheduler.view("survivor")!;
@@ -93,7 +88,7 @@ describe("scheduling", () => {
     const t = await startTestNode({ "tick-interval": "5ms" });
     const ticks = collectTicks(t, "survivor");
     await t.node.addAgent({ wasmPath: example(t, "survivor") });
-    await waitForEvent<TickEvent>(t.node.scheduler, "tick", (e) => e.agentId === "survivor" && e.tick === 5n);
+    await t.waitFor<TickEvent>("tick", (e) => e.agentId === "survivor" && e.tick === 5n);
     // First tick: init (clock, rand, log) then the tick (clock, log).
     expect(ticks[0]?.events.map((e) => e.id)).toEqual([
       HostcallId.clock_now,
@@ -107,7 +102,7 @@ describe("scheduling", () => {
     const t2 = await startTestNode({ "tick-interval": "5ms" }, { dir: t.dir });
     const after = collectTicks(t2, "survivor");
     await t2.node.addAgent({ wasmPath: example(t2, "survivor") });
-    await waitForEvent<TickEvent>(t2.node.scheduler, "tick", (e) => e.agentId === "survivor");
+    await t2.waitFor<TickEvent>("tick", (e) => e.agentId === "survivor");
     expect(after[0]?.tick).toBe(cp.tick + 1n);
     // No second birth: a resumed agent does not run init again.
     expect(after[0]?.events.map((e) => e.id)).toEqual([HostcallId.clock_now, HostcallId.log_emit]);
@@ -123,12 +118,12 @@ describe("scheduling", () => {
     const t = await startTestNode({ "tick-interval": "5ms" });
     const logs = (tt: TestNode) => tt.logs.events("agent_log", "effects").map((l) => l.msg);
     await t.node.addAgent({ wasmPath: join(dir, "effects.wasm") });
-    await waitForEvent<TickEvent>(t.node.scheduler, "tick", (e) => e.agentId === "effects" && e.tick === 2n);
+    await t.waitFor<TickEvent>("tick", (e) => e.agentId === "effects" && e.tick === 2n);
     await t.stop();
     expect(logs(t).slice(0, 2)).toEqual(["record 0", "begin 0"]);
     const t2 = await startTestNode({ "tick-interval": "5ms" }, { dir: t.dir });
     await t2.node.addAgent({ wasmPath: join(dir, "effects.wasm") });
-    await waitForEvent<TickEvent>(t2.node.scheduler, "tick", (e) => e.agentId === "effects");
+    await t2.waitFor<TickEvent>("tick", (e) => e.agentId === "effects");
     // IntentState.Unresolved = 4
     expect(logs(t2)[0]).toBe("state 4 unresolved 1");
   });
@@ -141,7 +136,7 @@ describe("scheduling", () => {
       watAgent({ omit: ["agent_tick"], extra: '(func (export "agent_tick"))' }),
     );
     await t.node.addAgent({ wasmPath: path });
-    const e = await waitForEvent<TickEvent>(t.node.scheduler, "tick", (ev) => ev.agentId === "legacy");
+    const e = await t.waitFor<TickEvent>("tick", (ev) => ev.agentId === "legacy");
     expect(e.more).toBe(false);
   });
 });
