@@ -151,7 +151,7 @@ describe("durable agents through the CLI", () => {
   });
 
   it("inspect shows igor's golden vectors with their documented values", () => {
-    const vectors = join(ROOT, "..", "shared", "reference", "igor-vectors");
+    const vectors = join(ROOT, "test", "fixtures", "igor-vectors");
     const v2 = igord(["inspect", join(vectors, "checkpoint.bin")]);
     expect(v2.status).toBe(0);
     expect(inspectField(v2.stdout, "version")).toBe("0x02 (header 57 bytes)");

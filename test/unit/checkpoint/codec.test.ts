@@ -7,7 +7,7 @@ import { type IgordError, isIgordError } from "../../../src/errors.js";
 import { generateKey } from "../../../src/identity/keys.js";
 import { ROOT } from "../../helpers/node.js";
 
-const VECTORS = join(ROOT, "..", "shared", "reference", "igor-vectors");
+const VECTORS = join(ROOT, "test", "fixtures", "igor-vectors");
 const GOLDEN_WASM_HASH = hex(sha256(new TextEncoder().encode("known-wasm-binary-for-golden-test")));
 
 function refusal(bytes: Uint8Array): IgordError {
