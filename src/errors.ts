@@ -38,6 +38,11 @@ export const ErrorCode = {
   IdentityCorrupt: "IDENTITY_CORRUPT",
   StoreError: "STORE_ERROR",
   StoreSchema: "STORE_SCHEMA",
+  ReplayHostcallMismatch: "REPLAY_HOSTCALL_MISMATCH",
+  ReplayPayloadMismatch: "REPLAY_PAYLOAD_MISMATCH",
+  ReplayLogExhausted: "REPLAY_LOG_EXHAUSTED",
+  ReplayUnconsumed: "REPLAY_UNCONSUMED",
+  ReplayStateMismatch: "REPLAY_STATE_MISMATCH",
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

@@ -8,12 +8,16 @@ export interface Observation {
   payload: Uint8Array;
 }
 
+/** Says what is wrong with an observation's shape for this call (null = fine). */
+export type ObservationCheck = (o: Observation) => string | null;
+
 export interface ObservationSource {
   /**
    * Returns the observation for one hostcall invocation. `live` produces it from the real world;
-   * a replay source ignores `live` and returns the next recorded entry after checking its id.
+   * a replay source ignores `live` and returns the next recorded entry after checking its id and,
+   * with `check`, its shape (e.g. the payload length the call needs).
    */
-  observe(id: number, live: () => Observation): Observation;
+  observe(id: number, live: () => Observation, check?: ObservationCheck): Observation;
 }
 
 export const EMPTY = new Uint8Array(0);

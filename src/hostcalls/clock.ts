@@ -1,13 +1,14 @@
 // clock_now (capability "clock", event id 1): Unix nanoseconds as i64; payload = 8 bytes LE.
 // env."Date.now" from AssemblyScript is served through the same observation, in milliseconds.
-import { type HostContext, i64Payload, readI64Payload } from "./context.js";
+import { type HostContext, i64Payload, payloadOf, readI64Payload } from "./context.js";
 import { HostcallId } from "./registry.js";
 
 function observeNow(ctx: HostContext): bigint {
-  const o = ctx.source.observe(HostcallId.clock_now, () => ({
-    result: 0,
-    payload: i64Payload(ctx.world.nowNs()),
-  }));
+  const o = ctx.source.observe(
+    HostcallId.clock_now,
+    () => ({ result: 0, payload: i64Payload(ctx.world.nowNs()) }),
+    payloadOf(8),
+  );
   return readI64Payload(o.payload);
 }
 

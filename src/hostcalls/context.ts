@@ -13,6 +13,12 @@ export interface HostContext {
   world: { nowNs(): bigint; randomFill(buf: Uint8Array): void };
 }
 
+/** A check that the payload is exactly `n` bytes. */
+export const payloadOf =
+  (n: number) =>
+  (o: { payload: Uint8Array }): string | null =>
+    o.payload.byteLength === n ? null : `payload is ${o.payload.byteLength} bytes, the call needs ${n}`;
+
 export function i64Payload(v: bigint): Uint8Array {
   const out = new Uint8Array(8);
   new DataView(out.buffer).setBigInt64(0, v, true);

@@ -14,6 +14,9 @@ export function randBytes(ctx: HostContext): (ptr: number, len: number) => numbe
       const bytes = new Uint8Array(len);
       ctx.world.randomFill(bytes);
       return { result: len, payload: bytes };
+    }, (rec) => {
+      const want = rec.result > 0 ? len : 0;
+      return rec.payload.byteLength === want ? null : `payload is ${rec.payload.byteLength} bytes for a ${len}-byte request returning ${rec.result}`;
     });
     if (o.result > 0) {
       const dst = guestBytes(ctx, ptr, o.payload.byteLength);
