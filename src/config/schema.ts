@@ -3,6 +3,7 @@
 import { cpus } from "node:os";
 import { parseUnits } from "../budget/money.js";
 import { IMPLEMENTED_CAPABILITIES } from "../hostcalls/registry.js";
+import { DIVERGENCE_POLICIES, type DivergencePolicy, REPLAY_MODES, type ReplayMode } from "../replay/policy.js";
 import { type HostPort, parseDurationMs, parseHostPort } from "./units.js";
 
 export const LOG_LEVELS = ["trace", "debug", "info", "warn", "error", "fatal", "silent"] as const;
@@ -29,6 +30,10 @@ export interface NodeConfig {
   checkpointIntervalMs: number;
   sync: "full" | "normal";
   receiptIntervalMs: number;
+  replayWindow: number;
+  replayMode: ReplayMode;
+  verifyInterval: number;
+  replayOnDivergence: DivergencePolicy;
 }
 
 /** A raw value as it arrives: a string from a flag or env var, any JSON value from the file. */
@@ -81,6 +86,24 @@ function capabilityList(raw: RawValue): readonly string[] {
     );
   }
   return [...new Set(items)].sort();
+}
+
+function wholeNumber(max: number) {
+  return (raw: RawValue): number => {
+    const s = asString(raw);
+    if (!/^\d+$/.test(s)) throw new Error("must be a whole number (0 or more)");
+    const n = Number(s);
+    if (n > max) throw new Error(`must be at most ${max}`);
+    return n;
+  };
+}
+
+function oneOf<T extends string>(values: readonly T[]) {
+  return (raw: RawValue): T => {
+    const s = asString(raw);
+    if (!(values as readonly string[]).includes(s)) throw new Error(`must be one of ${values.join(", ")}`);
+    return s as T;
+  };
 }
 
 function field<K extends keyof NodeConfig>(spec: FieldSpec<K>): FieldSpec<K> {
@@ -241,6 +264,42 @@ export const FIELDS = [
     defaultValue: () => 60_000,
     defaultText: "1m",
     parse: duration(0, 24 * 3_600_000),
+  }),
+  field({
+    key: "replayWindow",
+    flag: "replay-window",
+    valueName: "ticks",
+    description: "tick snapshots kept per agent for replay verification",
+    defaultValue: () => 16,
+    defaultText: "16",
+    parse: wholeNumber(100_000),
+  }),
+  field({
+    key: "replayMode",
+    flag: "replay-mode",
+    valueName: "mode",
+    description: `replay verification: ${REPLAY_MODES.join("|")} (periodic/full verify the agent's own ticks)`,
+    defaultValue: () => "full" as ReplayMode,
+    defaultText: "full",
+    parse: oneOf(REPLAY_MODES),
+  }),
+  field({
+    key: "verifyInterval",
+    flag: "verify-interval",
+    valueName: "ticks",
+    description: "every N ticks, verify every unverified snapshot with observations (0 disables)",
+    defaultValue: () => 5,
+    defaultText: "5",
+    parse: wholeNumber(1_000_000),
+  }),
+  field({
+    key: "replayOnDivergence",
+    flag: "replay-on-divergence",
+    valueName: "policy",
+    description: `what a divergence does: ${DIVERGENCE_POLICIES.join("|")}`,
+    defaultValue: () => "log" as DivergencePolicy,
+    defaultText: "log",
+    parse: oneOf(DIVERGENCE_POLICIES),
   }),
 ] as const satisfies readonly FieldSpec<keyof NodeConfig>[];
 

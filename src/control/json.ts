@@ -25,5 +25,7 @@ export function agentJson(a: AgentView): Record<string, unknown> {
     lastTickNs: a.lastTickNs.toString(),
     ticksThisRun: a.ticksThisRun,
     stateBytes: a.stateBytes,
+    replayVerified: a.replayVerified,
+    divergences: a.divergences,
   };
 }

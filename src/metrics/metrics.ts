@@ -14,6 +14,9 @@ export class NodeMetrics {
   readonly failures: Counter<"code">;
   readonly evacuations: Counter;
   readonly checkpoints: Counter<"reason">;
+  readonly replays: Counter<"result">;
+  readonly divergences: Counter<"code">;
+  readonly replayDuration: Histogram;
 
   constructor(source: AgentGaugeSource) {
     const registers = [this.registry];
@@ -44,6 +47,24 @@ export class NodeMetrics {
       name: "igord_checkpoints_total",
       help: "Signed checkpoints persisted, by reason",
       labelNames: ["reason"],
+      registers,
+    });
+    this.replays = new Counter({
+      name: "igord_replay_verifications_total",
+      help: "Replayed ticks, by result (verified, diverged)",
+      labelNames: ["result"],
+      registers,
+    });
+    this.divergences = new Counter({
+      name: "igord_replay_divergences_total",
+      help: "Replay divergences, by reason code",
+      labelNames: ["code"],
+      registers,
+    });
+    this.replayDuration = new Histogram({
+      name: "igord_replay_duration_seconds",
+      help: "Time spent replaying a batch of snapshots (the node's cost, not the agent's)",
+      buckets: [0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5],
       registers,
     });
     new Gauge({

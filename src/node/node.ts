@@ -121,6 +121,12 @@ export class IgordNode {
       pool: this.pool,
       checkpointer: this.checkpointer,
       checkpointIntervalMs: opts.config.checkpointIntervalMs,
+      replay: {
+        mode: opts.config.replayMode,
+        window: opts.config.replayWindow,
+        verifyInterval: opts.config.verifyInterval,
+        onDivergence: opts.config.replayOnDivergence,
+      },
       logger: opts.logger,
       metrics: this.metrics,
       tickIntervalMs: opts.config.tickIntervalMs,

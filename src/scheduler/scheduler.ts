@@ -12,7 +12,12 @@ import type { Ed25519Key } from "../identity/keys.js";
 import type { AgentStatus as StoredStatus } from "../store/sqlite-store.js";
 import type { Checkpointer, CheckpointSubject } from "./checkpointer.js";
 import type { AgentSpec, PoolTickResult, TickRequest, WorkerPool } from "../wasm/pool.js";
+import { createHash } from "node:crypto";
+import { type DivergencePolicy, keepsWindow, onDivergence, type ReplayMode, selfVerifies } from "../replay/policy.js";
+import { ReplayWindow } from "../replay/window.js";
 import { DueQueue } from "./due-queue.js";
+
+const sha256 = (b: Uint8Array): Uint8Array => new Uint8Array(createHash("sha256").update(b).digest());
 
 /** Due times within this many ms of now are dispatched in the same round. */
 export const DISPATCH_SLACK_MS = 1;
@@ -58,6 +63,13 @@ interface AgentRuntime {
   ticksThisRun: number;
   lastEvents: LogEntry[];
   logger: Logger;
+  window: ReplayWindow;
+  sinceVerify: number;
+  /** Ticks left during which every tick is verified (the intensify policy). */
+  intensifyLeft: number;
+  verifying: boolean;
+  replayVerified: number;
+  divergences: number;
 }
 
 export interface TickEvent {
@@ -90,9 +102,27 @@ export interface AgentView {
   lastTickNs: bigint;
   ticksThisRun: number;
   stateBytes: number;
+  replayVerified: number;
+  divergences: number;
+}
+
+export interface ReplayOptions {
+  mode: ReplayMode;
+  window: number;
+  verifyInterval: number;
+  onDivergence: DivergencePolicy;
+}
+
+export interface DivergenceEvent {
+  agentId: string;
+  tick: bigint;
+  code: string;
+  message: string;
+  policy: DivergencePolicy;
 }
 
 export interface SchedulerOptions {
+  replay?: ReplayOptions;
   pool: WorkerPool;
   checkpointer: Checkpointer;
   checkpointIntervalMs: number;
@@ -117,7 +147,15 @@ export interface CheckpointEvent {
   outcome: "written" | "unchanged" | "failed";
 }
 
-export class Scheduler extends EventEmitter<{ tick: [TickEvent]; stopped: [AgentView]; checkpoint: [CheckpointEvent] }> {
+const NO_REPLAY: ReplayOptions = { mode: "off", window: 0, verifyInterval: 0, onDivergence: "log" };
+
+export class Scheduler extends EventEmitter<{
+  tick: [TickEvent];
+  stopped: [AgentView];
+  checkpoint: [CheckpointEvent];
+  verified: [{ agentId: string; ticks: bigint[] }];
+  divergence: [DivergenceEvent];
+}> {
   private readonly agents = new Map<string, AgentRuntime>();
   private readonly queue = new DueQueue();
   private timer: NodeJS.Timeout | null = null;
@@ -200,6 +238,12 @@ export class Scheduler extends EventEmitter<{ tick: [TickEvent]; stopped: [Agent
       ticksThisRun: 0,
       lastEvents: placed.events,
       logger,
+      window: new ReplayWindow(keepsWindow(this.replay.mode) ? this.replay.window : 0),
+      sinceVerify: 0,
+      intensifyLeft: 0,
+      verifying: false,
+      replayVerified: 0,
+      divergences: 0,
     };
     this.agents.set(a.id, a);
     if (init.state === null) this.emitAgentLogs(a, 0n, placed.events);
@@ -286,6 +330,7 @@ export class Scheduler extends EventEmitter<{ tick: [TickEvent]; stopped: [Agent
     }
     const charge = a.meter.charge(r.elapsedNs, a.price, a.budget);
     const now = Date.now();
+    a.window.push({ tick: r.tick, pre: a.state, post: r.state, entries: r.events, budget: a.budget, price: a.price });
     a.tick = r.tick;
     a.budget = charge.budgetAfter;
     a.spent += charge.cost;
@@ -321,8 +366,95 @@ export class Scheduler extends EventEmitter<{ tick: [TickEvent]; stopped: [Agent
     });
     if (charge.exhausted) {
       this.finish(a, "stopped", "budget_exhausted", null);
-    } else if (!this.stopping) {
+      return;
+    }
+    this.maybeVerify(a);
+    if (a.status !== "running") return;
+    if (!this.stopping) {
       this.schedule(a, now + (r.more ? this.opts.fastTickIntervalMs : this.opts.tickIntervalMs));
+    }
+  }
+
+  private get replay(): ReplayOptions {
+    return this.opts.replay ?? NO_REPLAY;
+  }
+
+  /** Every verify-interval ticks (every tick while intensified), replays the unverified snapshots. */
+  private maybeVerify(a: AgentRuntime): void {
+    const rp = this.replay;
+    if (!selfVerifies(rp.mode) || rp.verifyInterval <= 0) return;
+    a.sinceVerify++;
+    if (a.intensifyLeft > 0) a.intensifyLeft--;
+    const due = a.intensifyLeft > 0 || a.sinceVerify >= rp.verifyInterval;
+    if (!due || a.verifying) return;
+    const pending = a.window.pending();
+    a.sinceVerify = 0;
+    if (pending.length === 0) return;
+    a.verifying = true;
+    const items = pending.map((s) => ({
+      tick: s.tick,
+      preState: s.pre,
+      entries: s.entries,
+      expectedPostHash: sha256(s.post),
+      budget: s.budget,
+      price: s.price,
+    }));
+    const timer = this.opts.metrics?.replayDuration.startTimer();
+    this.opts.pool
+      .replay(a.id, items)
+      .then(
+        (outcome) => {
+          timer?.();
+          pending.slice(0, outcome.verified).forEach((s) => {
+            s.verified = true;
+          });
+          a.replayVerified += outcome.verified;
+          if (outcome.verified > 0) {
+            this.opts.metrics?.replays.inc({ result: "verified" }, outcome.verified);
+            const ticks = pending.slice(0, outcome.verified).map((s) => s.tick);
+            a.logger.debug(
+              { event: "replay_verified", ticks: ticks.map(String), durationNs: String(outcome.durationNs) },
+              `replay verified ${ticks.length} tick(s)`,
+            );
+            this.emit("verified", { agentId: a.id, ticks });
+          }
+          if (outcome.failure) {
+            const failed = pending[outcome.verified];
+            if (failed) failed.verified = true; // reported once
+            this.diverged(a, outcome.failure.tick, IgordError.fromJSON(outcome.failure.error));
+          }
+        },
+        (e: unknown) => {
+          // The agent moved or its worker died: not a divergence; the next pass retries.
+          a.logger.debug({ event: "replay_skipped", err: (e as Error).message }, "replay skipped");
+        },
+      )
+      .finally(() => {
+        a.verifying = false;
+      });
+  }
+
+  private diverged(a: AgentRuntime, tick: bigint, err: IgordError): void {
+    const policy = this.replay.onDivergence;
+    a.divergences++;
+    this.opts.metrics?.replays.inc({ result: "diverged" });
+    this.opts.metrics?.divergences.inc({ code: err.code });
+    a.logger.error(
+      { event: "replay_divergence", tick: String(tick), code: err.code, policy, details: err.details },
+      `replay of tick ${tick} did not reproduce: ${err.message}`,
+    );
+    this.emit("divergence", { agentId: a.id, tick, code: err.code, message: err.message, policy });
+    if (a.status !== "running") return;
+    const action = onDivergence(policy, this.replay.window, false);
+    if (action.kind === "intensify") {
+      a.intensifyLeft = action.ticks;
+      a.logger.warn({ event: "replay_intensify", ticks: action.ticks }, `verifying every tick for the next ${action.ticks} ticks`);
+    } else if (action.kind === "pause") {
+      if (action.reason !== "replay_divergence") {
+        a.logger.warn({ event: "replay_migrate_unavailable" }, "divergence policy is migrate, but this node has no migration service: pausing");
+      }
+      this.queue.cancel(a.id);
+      this.finish(a, "stopped", action.reason, err);
     }
   }
 
@@ -379,6 +511,7 @@ export class Scheduler extends EventEmitter<{ tick: [TickEvent]; stopped: [Agent
     a.reason = reason;
     a.error = error ? { code: error.code, message: error.message } : null;
     a.nextDueAt = null;
+    a.inFlight = false; // a result still in flight belongs to the unloaded placement: discarded
     this.opts.pool.unload(a.id);
     // Shutdown keeps the agent active in storage so the next start resumes it.
     const stored: StoredStatus = reason === "shutdown" ? "active" : status === "failed" ? "failed" : "stopped";
@@ -449,6 +582,8 @@ export class Scheduler extends EventEmitter<{ tick: [TickEvent]; stopped: [Agent
       lastTickNs: a.lastTickNs,
       ticksThisRun: a.ticksThisRun,
       stateBytes: a.state.byteLength,
+      replayVerified: a.replayVerified,
+      divergences: a.divergences,
     };
   }
 

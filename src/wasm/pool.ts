@@ -13,6 +13,7 @@ import { ErrorCode, IgordError } from "../errors.js";
 import { workerScript } from "../worker-script.js";
 import type { LogEntry } from "../eventlog/tick-log.js";
 import type { ImportPlan } from "../hostcalls/policy.js";
+import type { ReplayItem, ReplayOutcome } from "../replay/engine.js";
 import {
   Ctl,
   type FromWorker,
@@ -87,6 +88,7 @@ interface WorkerHandle {
   stalled: boolean;
   dead: boolean;
   loads: Map<number, (r: LoadReply) => void>;
+  replays: Map<number, { resolve: (o: ReplayOutcome) => void; reject: (e: IgordError) => void }>;
 }
 
 interface Slot {
@@ -110,6 +112,7 @@ export class WorkerPool extends EventEmitter<{
   private readonly slots = new Map<string, Slot>();
   private readonly byPlacement = new Map<number, Slot>();
   private nextPlacement = 1;
+  private nextReplayId = 1;
   private nextWorkerId = 1;
   private watchdog: NodeJS.Timeout | null = null;
   private stopped = false;
@@ -141,6 +144,7 @@ export class WorkerPool extends EventEmitter<{
       stalled: false,
       dead: false,
       loads: new Map(),
+      replays: new Map(),
     };
     worker.on("message", (m: FromWorker) => this.onMessage(h, m));
     worker.on("error", (e) => this.onWorkerLost(h, e));
@@ -268,7 +272,30 @@ export class WorkerPool extends EventEmitter<{
     if (this.slots.get(slot.spec.agentId) === slot) this.slots.delete(slot.spec.agentId);
   }
 
+  /**
+   * Replays recorded ticks of an agent on the worker that hosts it, bounded by the same watchdog as
+   * live ticks: a replay past the tick timeout terminates the worker and stops the agent.
+   */
+  replay(agentId: string, items: ReplayItem[]): Promise<ReplayOutcome> {
+    const slot = this.slots.get(agentId);
+    if (!slot || !slot.ready) {
+      return Promise.reject(new IgordError(ErrorCode.AgentNotFound, `agent "${agentId}" is not ready for replay`));
+    }
+    const id = this.nextReplayId++;
+    const h = slot.worker;
+    return new Promise((resolve, reject) => {
+      h.replays.set(id, { resolve, reject });
+      this.post(h, { type: "replay", id, placement: slot.placement, items });
+    });
+  }
+
   private onMessage(h: WorkerHandle, m: FromWorker): void {
+    if (m.type === "replayed") {
+      const p = h.replays.get(m.id);
+      h.replays.delete(m.id);
+      p?.resolve(m.outcome);
+      return;
+    }
     if (m.type === "loaded") {
       const resolve = h.loads.get(m.placement);
       h.loads.delete(m.placement);
@@ -422,6 +449,8 @@ export class WorkerPool extends EventEmitter<{
       });
     }
     h.loads.clear();
+    for (const p of h.replays.values()) p.reject(new IgordError(ErrorCode.WorkerCrashed, "the worker thread stopped during a replay"));
+    h.replays.clear();
     const current = Number(Atomics.load(h.ctl, Ctl.current));
     for (const p of [...h.placements]) if (p !== current) this.evacuate(p);
     if (!this.stopped && this.live().length < this.opts.size) this.spawn();

@@ -3,6 +3,7 @@
 import type { SerializedError } from "../errors.js";
 import type { LogEntry } from "../eventlog/tick-log.js";
 import type { ImportPlan } from "../hostcalls/policy.js";
+import type { ReplayItem, ReplayOutcome } from "../replay/engine.js";
 
 export interface LoadRequest {
   type: "load";
@@ -36,7 +37,14 @@ export interface UnloadRequest {
   placement: number;
 }
 
-export type ToWorker = LoadRequest | TickBatch | UnloadRequest;
+export interface ReplayRequest {
+  type: "replay";
+  id: number;
+  placement: number;
+  items: ReplayItem[];
+}
+
+export type ToWorker = LoadRequest | TickBatch | UnloadRequest | ReplayRequest;
 
 export type LoadReply =
   | { type: "loaded"; placement: number; ok: true; state: Uint8Array; events: LogEntry[] }
@@ -67,7 +75,13 @@ export interface TickResults {
   items: TickOutcome[];
 }
 
-export type FromWorker = LoadReply | TickResults;
+export interface ReplayReply {
+  type: "replayed";
+  id: number;
+  outcome: ReplayOutcome;
+}
+
+export type FromWorker = LoadReply | TickResults | ReplayReply;
 
 /** Slots of the BigInt64Array control block shared with each worker. */
 export const Ctl = {

@@ -7,11 +7,13 @@ import { randomFillSync } from "node:crypto";
 import { parentPort, workerData } from "node:worker_threads";
 import { IgordError } from "../errors.js";
 import { LiveRecorder } from "../eventlog/recorder.js";
+import { type ReplayOutcome, type ReplayTarget, replay } from "../replay/engine.js";
 import { AgentSandbox, toAgentError } from "./sandbox.js";
-import { Ctl, type LoadRequest, type TickBatch, type TickOutcome, type ToWorker } from "./worker-protocol.js";
+import { Ctl, type LoadRequest, type ReplayRequest, type TickBatch, type TickOutcome, type ToWorker } from "./worker-protocol.js";
 
 interface Hosted {
   agentId: string;
+  target: ReplayTarget;
   sandbox: AgentSandbox;
   recorder: LiveRecorder;
   /** Budget and price of the tick being run (served by wallet_balance / node_price). */
@@ -50,7 +52,8 @@ function load(req: LoadRequest): void {
       sandbox.resume(req.state);
       state = req.state;
     }
-    hosted.set(req.placement, Object.assign(h, { agentId: req.agentId, sandbox, recorder }) as Hosted);
+    const target = { module: req.module, plan: req.plan, memoryCapPages: req.memoryCapPages };
+    hosted.set(req.placement, Object.assign(h, { agentId: req.agentId, sandbox, recorder, target }) as Hosted);
     port?.postMessage({ type: "loaded", placement: req.placement, ok: true, state, events: recorder.take() });
   } catch (e) {
     const err = e instanceof IgordError ? e : toAgentError(e, "load");
@@ -109,6 +112,26 @@ function runBatch(batch: TickBatch): void {
   }
 }
 
+/** Replays recorded ticks in fresh instances; each replayed tick is published like a live one. */
+function runReplay(req: ReplayRequest): void {
+  const h = hosted.get(req.placement);
+  let outcome: ReplayOutcome;
+  if (!h) {
+    outcome = {
+      verified: 0,
+      failure: { tick: req.items[0]?.tick ?? 0n, error: { code: "AGENT_NOT_FOUND", message: "agent is not hosted here", details: {} } },
+      durationNs: 0n,
+    };
+  } else {
+    outcome = replay(h.target, req.items, () => {
+      Atomics.store(ctl, Ctl.startedNs, process.hrtime.bigint());
+      Atomics.store(ctl, Ctl.current, BigInt(req.placement));
+    });
+    Atomics.store(ctl, Ctl.current, -1n);
+  }
+  port?.postMessage({ type: "replayed", id: req.id, outcome });
+}
+
 port.on("message", (msg: ToWorker) => {
   switch (msg.type) {
     case "load":
@@ -119,6 +142,9 @@ port.on("message", (msg: ToWorker) => {
       break;
     case "unload":
       hosted.delete(msg.placement);
+      break;
+    case "replay":
+      runReplay(msg);
       break;
   }
 });

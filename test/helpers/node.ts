@@ -44,7 +44,11 @@ export interface TestNode {
    * Resolves with the first scheduler event (since the node was created) matching `predicate`,
    * waiting for it if it has not happened yet — so a fast event is never missed.
    */
-  waitFor<T>(event: "tick" | "stopped" | "checkpoint", predicate?: (value: T) => boolean, timeoutMs?: number): Promise<T>;
+  waitFor<T>(
+    event: "tick" | "stopped" | "checkpoint" | "verified" | "divergence",
+    predicate?: (value: T) => boolean,
+    timeoutMs?: number,
+  ): Promise<T>;
   stop(): Promise<void>;
 }
 
@@ -81,7 +85,7 @@ export async function startTestNode(
     resumeStoredAgents: opts.resumeStored ?? false,
   });
   const history: { event: string; value: unknown }[] = [];
-  for (const event of ["tick", "stopped", "checkpoint"] as const) {
+  for (const event of ["tick", "stopped", "checkpoint", "verified", "divergence"] as const) {
     node.scheduler.on(event, (value: unknown) => history.push({ event, value }));
   }
   const t: TestNode = {

@@ -1,0 +1,123 @@
+// Continuous self-verification: deterministic agents verify under every mode, a nondeterministic
+// agent diverges and each policy does what it says, and a replay that hangs cannot stall the node.
+import { join } from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import type { AgentView, DivergenceEvent, TickEvent } from "../../src/scheduler/scheduler.js";
+import { EXAMPLES, startTestNode, stopAllNodes, storedHead, type TestNode } from "../helpers/node.js";
+import { waitUntil } from "../helpers/wait.js";
+import { CAPS, watAgent, writeWat } from "../helpers/wat.js";
+
+afterEach(stopAllNodes);
+
+const CLOCK = '(import "igor" "clock_now" (func $clock (result i64)))';
+// A hidden input: $hidden is not in the checkpoint, so a replay from the pre-state computes another state.
+const NONDETERMINISTIC = watAgent({
+  imports: CLOCK,
+  onTick: `(global.set $hidden (i32.add (global.get $hidden) (i32.const 7)))
+    (global.set $ticks (i32.add (global.get $ticks) (global.get $hidden)))
+    (drop (call $clock))`,
+  extra: "(global $hidden (mut i32) (i32.const 0))",
+});
+// Ticks normally live; but an instance that was resumed (as every replay instance is) spins forever.
+const HANGS_IN_REPLAY = watAgent({
+  imports: CLOCK,
+  omit: ["agent_resume"],
+  onTick: "(drop (call $clock)) (if (global.get $resumed) (then (loop $spin (br $spin))))",
+  extra: `(global $resumed (mut i32) (i32.const 0))
+    (func (export "agent_resume") (param i32 i32) (global.set $resumed (i32.const 1)))`,
+});
+
+async function nondeterministic(t: TestNode): Promise<string> {
+  return writeWat(join(t.dir, "wasm"), "nondet", NONDETERMINISTIC, CAPS("clock"));
+}
+
+describe("self-verification", () => {
+  for (const [mode, interval] of [
+    ["full", "1"],
+    ["periodic", "5"],
+  ] as const) {
+    it(`deterministic AssemblyScript agents verify for hundreds of ticks (--replay-mode ${mode}, --verify-interval ${interval})`, async () => {
+      const t = await startTestNode({ "tick-interval": "2ms", "replay-mode": mode, "verify-interval": interval });
+      await t.node.addAgent({ wasmPath: join(EXAMPLES, "survivor.wasm") });
+      await t.node.addAgent({ wasmPath: join(EXAMPLES, "heartbeat.wasm") });
+      await waitUntil(
+        () => ["survivor", "heartbeat"].every((id) => (t.node.scheduler.view(id)?.replayVerified ?? 0) >= 200),
+        { emitter: t.node.scheduler, event: "verified", timeoutMs: 20_000, what: "200 verified ticks per agent" },
+      );
+      expect(t.logs.events("replay_divergence")).toEqual([]);
+    });
+  }
+
+  it("--replay-mode off does no replay work at all; on-migrate keeps a window but does not self-verify", async () => {
+    for (const mode of ["off", "on-migrate"]) {
+      const t = await startTestNode({ "tick-interval": "2ms", "replay-mode": mode, "verify-interval": "1" });
+      await t.node.addAgent({ wasmPath: join(EXAMPLES, "survivor.wasm") });
+      await t.waitFor<TickEvent>("tick", (e) => e.tick >= 50n);
+      expect(t.node.scheduler.view("survivor")?.replayVerified).toBe(0);
+      await t.stop();
+    }
+  });
+});
+
+describe("divergence policies", () => {
+  it("log: the divergence is reported and the agent keeps ticking", async () => {
+    const t = await startTestNode({ "tick-interval": "5ms", "verify-interval": "1", "replay-on-divergence": "log" });
+    await t.node.addAgent({ wasmPath: await nondeterministic(t) });
+    const d = await t.waitFor<DivergenceEvent>("divergence");
+    expect(d.code).toBe("REPLAY_STATE_MISMATCH");
+    expect(d.policy).toBe("log");
+    await t.waitFor<TickEvent>("tick", (e) => e.tick >= d.tick + 5n);
+    expect(t.node.scheduler.view("nondet")?.status).toBe("running");
+    expect(t.logs.events("replay_divergence").length).toBeGreaterThan(0);
+    expect(await t.node.metrics.render()).toMatch(/igord_replay_divergences_total\{code="REPLAY_STATE_MISMATCH"\} [1-9]/);
+  });
+
+  it("pause: the agent is checkpointed and stopped, and its status says why", async () => {
+    const t = await startTestNode({ "tick-interval": "5ms", "verify-interval": "1", "replay-on-divergence": "pause" });
+    await t.node.addAgent({ wasmPath: await nondeterministic(t) });
+    const stopped = await t.waitFor<AgentView>("stopped");
+    expect(stopped.reason).toBe("replay_divergence");
+    expect(stopped.error?.code).toBe("REPLAY_STATE_MISMATCH");
+    await t.stop();
+    const head = storedHead(t.config.dataDir, "nondet");
+    expect(head?.status).toBe("stopped");
+    expect(head?.statusReason).toBe("replay_divergence");
+  });
+
+  it("intensify: after a divergence every tick is verified for a window, then back to the interval", async () => {
+    const t = await startTestNode({
+      "tick-interval": "5ms",
+      "verify-interval": "8",
+      "replay-window": "4",
+      "replay-on-divergence": "intensify",
+    });
+    await t.node.addAgent({ wasmPath: await nondeterministic(t) });
+    const first = await t.waitFor<DivergenceEvent>("divergence");
+    // While intensified, consecutive ticks are verified (and, for this agent, diverge) one by one.
+    await t.waitFor<DivergenceEvent>("divergence", (d) => d.tick === first.tick + 1n);
+    await t.waitFor<DivergenceEvent>("divergence", (d) => d.tick === first.tick + 2n);
+    expect(t.logs.events("replay_intensify").length).toBeGreaterThan(0);
+    expect(t.node.scheduler.view("nondet")?.status).toBe("running");
+  });
+
+  it("migrate: without a migration service the agent pauses and says so", async () => {
+    const t = await startTestNode({ "tick-interval": "5ms", "verify-interval": "1", "replay-on-divergence": "migrate" });
+    await t.node.addAgent({ wasmPath: await nondeterministic(t) });
+    const stopped = await t.waitFor<AgentView>("stopped");
+    expect(stopped.reason).toBe("replay_divergence_no_migration");
+    expect(t.logs.events("replay_migrate_unavailable").length).toBe(1);
+  });
+});
+
+describe("bounded replay", () => {
+  it("a replay that hangs is stopped by the tick timeout; the other agents and the node carry on", async () => {
+    const t = await startTestNode({ "tick-interval": "20ms", "tick-timeout": "1s", "verify-interval": "1", workers: "1" });
+    const hang = await writeWat(join(t.dir, "wasm"), "hangs", HANGS_IN_REPLAY, CAPS("clock"));
+    await t.node.addAgent({ wasmPath: hang });
+    await t.node.addAgent({ wasmPath: join(EXAMPLES, "heartbeat.wasm") });
+    const stopped = await t.waitFor<AgentView>("stopped", (v) => v.id === "hangs");
+    expect(stopped.error?.code).toBe("TICK_TIMEOUT");
+    const hb = t.node.scheduler.view("heartbeat")!.tick;
+    await t.waitFor<TickEvent>("tick", (e) => e.agentId === "heartbeat" && e.tick >= hb + 5n);
+  });
+});
