@@ -11,6 +11,7 @@ import { didFromPublicKey } from "../identity/did.js";
 import { decodeIdentityFile, encodeIdentityFile } from "../identity/keys.js";
 import { parseManifest } from "../manifest/manifest.js";
 import { sha256Hex } from "../loader/prepare.js";
+import { auditReplay } from "./audit.js";
 import { type CheckpointCommit, DB_FILE, type LineageEvent, SqliteStore } from "../store/sqlite-store.js";
 
 const out = (line = ""): void => {
@@ -179,7 +180,7 @@ const progress = (n: number): void => {
   process.stderr.write(`verified ${n} checkpoints…\n`);
 };
 
-export function verifyCommand(dirs: string[], o: { agent?: string; dataDir: string }): number {
+export async function verifyCommand(dirs: string[], o: { agent?: string; dataDir: string; replay?: boolean }): Promise<number> {
   if (o.agent) {
     const store = openStoreReadonly(o.dataDir);
     try {
@@ -187,11 +188,15 @@ export function verifyCommand(dirs: string[], o: { agent?: string; dataDir: stri
       const entries = (function* () {
         for (const row of store.history(o.agent as string)) yield { name: `#${row.seq} (tick ${row.tick})`, bytes: row.blob };
       })();
-      return printReport(verifyChain(entries, store.lineageEvents(o.agent), progress), []);
+      const chain = printReport(verifyChain(entries, store.lineageEvents(o.agent), progress), []);
+      if (!o.replay) return chain;
+      const replayed = await auditReplay(store, o.agent);
+      return chain === 0 && replayed === 0 ? 0 : 1;
     } finally {
       store.close();
     }
   }
+  if (o.replay) throw new IgordError(ErrorCode.ConfigInvalid, "--replay needs --agent <id> (audit replay reads the node's stored event logs)");
   if (dirs.length === 0) throw new IgordError(ErrorCode.ConfigInvalid, "give one or more history directories, or --agent <id>");
   const { entries, overrides, problems } = readHistoryDirs(dirs);
   return printReport(verifyChain(entries, overrides, progress), problems);

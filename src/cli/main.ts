@@ -114,9 +114,10 @@ program.addCommand(
     .description("verify an agent's history: signatures, hash chain, one key, ticks, budgets, epochs (VALID/INVALID)")
     .argument("[dirs...]", "history directories (several = the union of histories kept on several nodes)")
     .option("--agent <id>", "verify the agent's history stored in --data-dir instead")
+    .option("--replay", "also re-execute the stored history through its event logs (audit replay; needs --agent)", false)
     .addOption(dataDirOption())
-    .action((dirs: string[], o: { agent?: string; dataDir: string }) => {
-      process.exitCode = verifyCommand(dirs, o);
+    .action(async (dirs: string[], o: { agent?: string; dataDir: string; replay?: boolean }) => {
+      process.exitCode = await verifyCommand(dirs, o);
     }),
 );
 

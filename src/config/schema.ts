@@ -34,6 +34,7 @@ export interface NodeConfig {
   replayMode: ReplayMode;
   verifyInterval: number;
   replayOnDivergence: DivergencePolicy;
+  eventLogRetention: number;
 }
 
 /** A raw value as it arrives: a string from a flag or env var, any JSON value from the file. */
@@ -300,6 +301,15 @@ export const FIELDS = [
     defaultValue: () => "log" as DivergencePolicy,
     defaultText: "log",
     parse: oneOf(DIVERGENCE_POLICIES),
+  }),
+  field({
+    key: "eventLogRetention",
+    flag: "event-log-retention",
+    valueName: "ticks",
+    description: "per agent, stored tick event logs older than this many ticks are pruned (0 keeps all)",
+    defaultValue: () => 100_000,
+    defaultText: "100000",
+    parse: wholeNumber(Number.MAX_SAFE_INTEGER),
   }),
 ] as const satisfies readonly FieldSpec<keyof NodeConfig>[];
 

@@ -11,6 +11,8 @@ export interface LogEntry {
 export interface TickLog {
   tick: bigint;
   entries: LogEntry[];
+  /** SHA-256 of the state the tick produced (kept beside the log, not in its encoding). */
+  postHash?: Uint8Array;
 }
 
 /** Decoding refuses logs that claim more than this many entries or bytes. */
@@ -39,6 +41,36 @@ export function encodeTickLog(log: TickLog): Uint8Array {
     off += 10 + e.payload.byteLength;
   }
   return out;
+}
+
+/** A segment: several tick logs back to back (each self-delimiting). */
+export function encodeSegment(logs: readonly TickLog[]): Uint8Array {
+  const parts = logs.map(encodeTickLog);
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
+  let off = 0;
+  for (const p of parts) {
+    out.set(p, off);
+    off += p.byteLength;
+  }
+  return out;
+}
+
+export function decodeSegment(bytes: Uint8Array): TickLog[] {
+  const logs: TickLog[] = [];
+  let off = 0;
+  while (off < bytes.byteLength) {
+    const dv = new DataView(bytes.buffer, bytes.byteOffset + off, bytes.byteLength - off);
+    if (bytes.byteLength - off < 12) throw new TickLogFormatError(`segment truncated at byte ${off}`);
+    const count = dv.getUint32(8, true);
+    let end = 12;
+    for (let i = 0; i < count; i++) {
+      if (end + 10 > dv.byteLength) throw new TickLogFormatError(`segment truncated in a tick log at byte ${off}`);
+      end += 10 + dv.getUint32(end + 6, true);
+    }
+    logs.push(decodeTickLog(bytes.subarray(off, off + end)));
+    off += end;
+  }
+  return logs;
 }
 
 export function decodeTickLog(bytes: Uint8Array): TickLog {

@@ -15,6 +15,9 @@ export interface HostcallSpec {
   results: readonly ValType[];
 }
 
+/** Bumped whenever a hostcall's signature, result codes or recorded payload change. */
+export const HOSTCALL_ABI_VERSION = 1;
+
 export const HostcallId = {
   clock_now: 1,
   rand_bytes: 2,

@@ -97,7 +97,10 @@ export class IgordNode {
     this.logger = opts.logger;
     this.capabilities = new NodeCapabilities(opts.config.capabilities);
     mkdirSync(this.config.dataDir, { recursive: true });
-    this.store = SqliteStore.open(join(this.config.dataDir, DB_FILE), { sync: this.config.sync });
+    this.store = SqliteStore.open(join(this.config.dataDir, DB_FILE), {
+      sync: this.config.sync,
+      eventLogRetentionTicks: BigInt(this.config.eventLogRetention),
+    });
     const node = this.store.nodeKey();
     this.nodeId = node.peerId;
     this.signer = new SignerPool(SIGNER_THREADS);
@@ -121,6 +124,7 @@ export class IgordNode {
       pool: this.pool,
       checkpointer: this.checkpointer,
       checkpointIntervalMs: opts.config.checkpointIntervalMs,
+      persistEventLogs: true,
       replay: {
         mode: opts.config.replayMode,
         window: opts.config.replayWindow,

@@ -31,6 +31,8 @@ export interface ReplayOutcome {
   /** The first item that did not, and why. */
   failure: { tick: bigint; error: SerializedError } | null;
   durationNs: bigint;
+  /** The state after the last verified item (lets a long chain continue in another batch). */
+  finalState?: Uint8Array;
 }
 
 export interface ReplayTarget {
@@ -83,6 +85,7 @@ export function replay(target: ReplayTarget, items: readonly ReplayItem[], onTic
   };
   let sandbox: AgentSandbox | null = null;
   let verified = 0;
+  let finalState: Uint8Array | undefined;
   for (const item of items) {
     onTick?.(item.tick);
     try {
@@ -104,6 +107,7 @@ export function replay(target: ReplayTarget, items: readonly ReplayItem[], onTic
       sandbox.tick();
       current.finish();
       const post = sandbox.captureState();
+      finalState = post;
       if (item.expectedPostHash) {
         const got = sha256(post);
         if (hex(got) !== hex(item.expectedPostHash)) {
@@ -122,5 +126,5 @@ export function replay(target: ReplayTarget, items: readonly ReplayItem[], onTic
       current = null;
     }
   }
-  return { verified, failure: null, durationNs: process.hrtime.bigint() - started };
+  return { verified, failure: null, durationNs: process.hrtime.bigint() - started, ...(finalState ? { finalState } : {}) };
 }

@@ -8,6 +8,7 @@ export interface Snapshot {
   tick: bigint;
   pre: Uint8Array;
   post: Uint8Array;
+  postHash: Uint8Array;
   entries: LogEntry[];
   budget: bigint;
   price: bigint;

@@ -6,6 +6,9 @@ import { encodeReceipt, receiptSigningBytes } from "../budget/receipt.js";
 import { encodeCheckpoint, SIGNATURE_OFFSET } from "../checkpoint/codec.js";
 import { checkpointHash, GENESIS_PREV_HASH, signCheckpoint, signingDomain } from "../checkpoint/lineage.js";
 import type { SignerPool } from "../identity/signer-pool.js";
+import { encodeSegment, type TickLog } from "../eventlog/tick-log.js";
+import { HOSTCALL_ABI_VERSION } from "../hostcalls/registry.js";
+import { REPLAY_ENGINE_VERSION } from "../replay/engine.js";
 import { ErrorCode, IgordError } from "../errors.js";
 import { type Ed25519Key, signBytes } from "../identity/keys.js";
 import type { AgentStatus, CheckpointCommit, NewAgent, ReceiptRow, SqliteStore } from "../store/sqlite-store.js";
@@ -19,6 +22,8 @@ export interface CheckpointSubject {
   /** SHA-256 of the agent's WASM, hex. */
   wasmHash: string;
   identity: Ed25519Key;
+  /** Event logs of the ticks since the last checkpoint (persisted with this one). */
+  logs?: readonly TickLog[];
 }
 
 interface Head {
@@ -211,6 +216,18 @@ export class Checkpointer {
       receipt,
       status,
       statusReason,
+      ...(s.logs && s.logs.length > 0
+        ? {
+            events: {
+              fromTick: (s.logs[0] as TickLog).tick,
+              toTick: (s.logs.at(-1) as TickLog).tick,
+              abiVersion: HOSTCALL_ABI_VERSION,
+              engineVersion: REPLAY_ENGINE_VERSION,
+              blob: encodeSegment(s.logs),
+              postHashes: Buffer.concat(s.logs.map((l) => l.postHash ?? new Uint8Array(32))),
+            },
+          }
+        : {}),
     };
     h.hash = hash;
     h.tick = s.tick;

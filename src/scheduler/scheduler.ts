@@ -5,19 +5,17 @@ import { EventEmitter } from "node:events";
 import type { Logger } from "pino";
 import { TickMeter } from "../budget/meter.js";
 import { ErrorCode, IgordError } from "../errors.js";
-import type { LogEntry } from "../eventlog/tick-log.js";
+import type { LogEntry, TickLog } from "../eventlog/tick-log.js";
 import { HostcallId } from "../hostcalls/registry.js";
 import type { NodeMetrics } from "../metrics/metrics.js";
 import type { Ed25519Key } from "../identity/keys.js";
 import type { AgentStatus as StoredStatus } from "../store/sqlite-store.js";
 import type { Checkpointer, CheckpointSubject } from "./checkpointer.js";
 import type { AgentSpec, PoolTickResult, TickRequest, WorkerPool } from "../wasm/pool.js";
-import { createHash } from "node:crypto";
 import { type DivergencePolicy, keepsWindow, onDivergence, type ReplayMode, selfVerifies } from "../replay/policy.js";
 import { ReplayWindow } from "../replay/window.js";
 import { DueQueue } from "./due-queue.js";
 
-const sha256 = (b: Uint8Array): Uint8Array => new Uint8Array(createHash("sha256").update(b).digest());
 
 /** Due times within this many ms of now are dispatched in the same round. */
 export const DISPATCH_SLACK_MS = 1;
@@ -70,6 +68,8 @@ interface AgentRuntime {
   verifying: boolean;
   replayVerified: number;
   divergences: number;
+  /** Event logs of ticks since the last checkpoint, persisted with the next one. */
+  pendingLogs: TickLog[];
 }
 
 export interface TickEvent {
@@ -123,6 +123,8 @@ export interface DivergenceEvent {
 
 export interface SchedulerOptions {
   replay?: ReplayOptions;
+  /** Keep every tick's event log until the next checkpoint stores it (for audit replay). */
+  persistEventLogs?: boolean;
   pool: WorkerPool;
   checkpointer: Checkpointer;
   checkpointIntervalMs: number;
@@ -244,6 +246,7 @@ export class Scheduler extends EventEmitter<{
       verifying: false,
       replayVerified: 0,
       divergences: 0,
+      pendingLogs: [],
     };
     this.agents.set(a.id, a);
     if (init.state === null) this.emitAgentLogs(a, 0n, placed.events);
@@ -330,7 +333,8 @@ export class Scheduler extends EventEmitter<{
     }
     const charge = a.meter.charge(r.elapsedNs, a.price, a.budget);
     const now = Date.now();
-    a.window.push({ tick: r.tick, pre: a.state, post: r.state, entries: r.events, budget: a.budget, price: a.price });
+    a.window.push({ tick: r.tick, pre: a.state, post: r.state, postHash: r.postHash, entries: r.events, budget: a.budget, price: a.price });
+    if (this.opts.persistEventLogs) a.pendingLogs.push({ tick: r.tick, entries: r.events, postHash: r.postHash });
     a.tick = r.tick;
     a.budget = charge.budgetAfter;
     a.spent += charge.cost;
@@ -391,11 +395,12 @@ export class Scheduler extends EventEmitter<{
     a.sinceVerify = 0;
     if (pending.length === 0) return;
     a.verifying = true;
-    const items = pending.map((s) => ({
+    // Consecutive snapshots replay as a chain in one instance (pre of N+1 is post of N).
+    const items = pending.map((s, i) => ({
       tick: s.tick,
-      preState: s.pre,
+      ...(i > 0 && pending[i - 1]?.post === s.pre ? {} : { preState: s.pre }),
       entries: s.entries,
-      expectedPostHash: sha256(s.post),
+      expectedPostHash: s.postHash,
       budget: s.budget,
       price: s.price,
     }));
@@ -467,7 +472,10 @@ export class Scheduler extends EventEmitter<{
   }
 
   private subject(a: AgentRuntime): CheckpointSubject {
+    const logs = a.pendingLogs;
+    a.pendingLogs = [];
     return {
+      logs,
       agentId: a.id,
       tick: a.tick,
       budget: a.budget,

@@ -73,4 +73,22 @@ export const MIGRATIONS: readonly string[] = [
     PRIMARY KEY (agent_id, seq)
   ) WITHOUT ROWID;
   `,
+  // 2: per-checkpoint segments of tick event logs, for replay verification that survives restarts
+  // and for audit replay. Each segment holds the logs of the ticks after the previous checkpoint up
+  // to (and including) the checkpoint it was committed with, the SHA-256 of each tick's resulting
+  // state (32 bytes per tick, in order), and the hostcall ABI and replay engine versions.
+  `
+  CREATE TABLE event_log_segments (
+    id INTEGER PRIMARY KEY,
+    agent_id TEXT NOT NULL REFERENCES agents(agent_id),
+    from_tick INTEGER NOT NULL,
+    to_tick INTEGER NOT NULL,
+    checkpoint_hash BLOB NOT NULL,
+    abi_version INTEGER NOT NULL,
+    engine_version INTEGER NOT NULL,
+    blob BLOB NOT NULL,
+    post_hashes BLOB NOT NULL
+  );
+  CREATE INDEX event_log_segments_by_agent ON event_log_segments(agent_id, to_tick);
+  `,
 ];

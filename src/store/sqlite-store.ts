@@ -55,6 +55,20 @@ export interface LineageEvent {
   signature: Uint8Array;
 }
 
+export interface EventLogSegment {
+  fromTick: bigint;
+  toTick: bigint;
+  abiVersion: number;
+  engineVersion: number;
+  blob: Uint8Array;
+  /** 32 bytes per tick, in tick order. */
+  postHashes: Uint8Array;
+}
+
+export interface StoredSegment extends EventLogSegment {
+  checkpointHash: Uint8Array;
+}
+
 export interface CheckpointCommit {
   agentId: string;
   tick: bigint;
@@ -66,6 +80,8 @@ export interface CheckpointCommit {
   receipt: ReceiptRow | null;
   status: AgentStatus;
   statusReason: string | null;
+  /** Event logs of the ticks since the previous checkpoint. */
+  events?: EventLogSegment;
 }
 
 export interface NewAgent {
@@ -110,7 +126,10 @@ export class SqliteStore {
     return st;
   }
 
-  static open(path: string, opts: { sync?: SyncMode; readonly?: boolean } = {}): SqliteStore {
+  /** Segments whose last tick is this far behind the newest are pruned (0 = keep all). */
+  eventLogRetentionTicks = 0n;
+
+  static open(path: string, opts: { sync?: SyncMode; readonly?: boolean; eventLogRetentionTicks?: bigint } = {}): SqliteStore {
     let db: Database.Database;
     try {
       db = new Database(path, { readonly: opts.readonly ?? false, fileMustExist: opts.readonly ?? false });
@@ -124,6 +143,7 @@ export class SqliteStore {
       db.pragma("foreign_keys = ON");
     }
     const store = new SqliteStore(path, db);
+    store.eventLogRetentionTicks = opts.eventLogRetentionTicks ?? 0n;
     store.migrate(opts.readonly ?? false);
     return store;
   }
@@ -344,6 +364,15 @@ export class SqliteStore {
       Date.now(),
     );
     if (c.receipt) this.insertReceipt(c.agentId, c.hash, c.receipt);
+    if (c.events) {
+      const e = c.events;
+      this.sql(
+        "INSERT INTO event_log_segments (agent_id, from_tick, to_tick, checkpoint_hash, abi_version, engine_version, blob, post_hashes) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+      ).run(c.agentId, e.fromTick, e.toTick, c.hash, e.abiVersion, e.engineVersion, e.blob, e.postHashes);
+      if (this.eventLogRetentionTicks > 0n && e.toTick > this.eventLogRetentionTicks) {
+        this.sql("DELETE FROM event_log_segments WHERE agent_id = ? AND to_tick <= ?").run(c.agentId, e.toTick - this.eventLogRetentionTicks);
+      }
+    }
     const statusKey = `${c.status}:${c.statusReason ?? ""}`;
     if (this.lastStatus.get(c.agentId) !== statusKey) {
       this.sql("UPDATE agents SET status = ?, reason = ?, updated_at = ? WHERE agent_id = ?").run(c.status, c.statusReason, Date.now(), c.agentId);
@@ -361,6 +390,21 @@ export class SqliteStore {
   /** A receipt for ticks already checkpointed (closing the range when an agent stops). */
   addReceipt(agentId: string, checkpointHash: Uint8Array, r: ReceiptRow): void {
     this.db.transaction(() => this.insertReceipt(agentId, checkpointHash, r))();
+  }
+
+  /** The agent's stored event-log segments, oldest first. */
+  eventSegments(agentId: string): StoredSegment[] {
+    return (
+      this.sql("SELECT * FROM event_log_segments WHERE agent_id = ? ORDER BY to_tick", true).all(agentId) as Record<string, unknown>[]
+    ).map((r) => ({
+      fromTick: r.from_tick as bigint,
+      toTick: r.to_tick as bigint,
+      checkpointHash: u8(r.checkpoint_hash as Buffer),
+      abiVersion: Number(r.abi_version),
+      engineVersion: Number(r.engine_version),
+      blob: u8(r.blob as Buffer),
+      postHashes: u8(r.post_hashes as Buffer),
+    }));
   }
 
   /** Where an agent's receipts stop: the last receipt, or (none yet) its first checkpoint here. */

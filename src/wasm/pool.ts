@@ -62,6 +62,7 @@ export type PoolTickResult =
       more: boolean;
       elapsedNs: bigint;
       state: Uint8Array;
+      postHash: Uint8Array;
       events: LogEntry[];
     }
   | {
@@ -323,6 +324,7 @@ export class WorkerPool extends EventEmitter<{
         more: item.more,
         elapsedNs: item.elapsedNs,
         state: item.state,
+        postHash: item.postHash,
         events: item.events,
       });
       if (slot.queued) this.flushQueued(slot);

@@ -58,6 +58,8 @@ export type TickOutcome =
       more: boolean;
       elapsedNs: bigint;
       state: Uint8Array;
+      /** SHA-256 of `state`, computed in the worker. */
+      postHash: Uint8Array;
       events: LogEntry[];
     }
   | {

@@ -3,7 +3,7 @@
 // a hung tick and terminate this thread. Each result is posted as soon as its tick completes, so a
 // later hung tick never holds a finished one back.
 import "../shim/promise-with-resolvers.js";
-import { randomFillSync } from "node:crypto";
+import { createHash, randomFillSync } from "node:crypto";
 import { parentPort, workerData } from "node:worker_threads";
 import { IgordError } from "../errors.js";
 import { LiveRecorder } from "../eventlog/recorder.js";
@@ -83,6 +83,7 @@ function runBatch(batch: TickBatch): void {
       const more = h.sandbox.tick();
       const state = h.sandbox.captureState();
       const elapsedNs = process.hrtime.bigint() - start;
+      const postHash = new Uint8Array(createHash("sha256").update(state).digest());
       outcome = {
         placement: item.placement,
         tick: item.tick,
@@ -90,6 +91,7 @@ function runBatch(batch: TickBatch): void {
         more,
         elapsedNs,
         state,
+        postHash,
         events: h.recorder.take(),
       };
       transfer = [state.buffer as ArrayBuffer];

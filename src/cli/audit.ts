@@ -1,0 +1,80 @@
+// `igord verify --replay --agent <id>`: re-executes the agent's stored history from a checkpoint
+// through its stored event logs, in a worker thread under the tick timeout, and confirms every later
+// checkpoint's state. Reports the first tick that does not reproduce.
+import { pino } from "pino";
+import { parseCheckpoint } from "../checkpoint/codec.js";
+import { ErrorCode, IgordError } from "../errors.js";
+import { IMPLEMENTED_CAPABILITIES } from "../hostcalls/registry.js";
+import { ModuleCache, prepareFromBytes } from "../loader/prepare.js";
+import { parseManifest } from "../manifest/manifest.js";
+import { planAudit } from "../replay/audit-plan.js";
+import type { ReplayItem } from "../replay/engine.js";
+import type { SqliteStore } from "../store/sqlite-store.js";
+import { WorkerPool } from "../wasm/pool.js";
+
+/** Ticks replayed per request to the worker (progress is printed between them). */
+export const AUDIT_BATCH_TICKS = 2000;
+export const AUDIT_TICK_TIMEOUT_MS = 15_000;
+
+const out = (line: string): void => {
+  process.stdout.write(`${line}\n`);
+};
+
+export async function auditReplay(store: SqliteStore, agentId: string): Promise<number> {
+  const row = store.agent(agentId);
+  if (!row) throw new IgordError(ErrorCode.AgentNotFound, `no agent "${agentId}" in ${store.path}`);
+  const bytes = store.wasm(row.wasmHash);
+  if (!bytes) throw new IgordError(ErrorCode.StoreError, `WASM of agent "${agentId}" is missing from ${store.path}`);
+  const prepared = prepareFromBytes({
+    agentId,
+    bytes: new Uint8Array(bytes),
+    manifest: parseManifest(row.manifest, `stored manifest of agent "${agentId}"`),
+    source: `stored WASM of agent "${agentId}"`,
+    offered: new Set(IMPLEMENTED_CAPABILITIES),
+    cache: new ModuleCache(),
+  });
+  const checkpoints = [...store.history(agentId)].map((c) => ({ tick: c.tick, state: parseCheckpoint(c.blob).state }));
+  const plan = planAudit(checkpoints, store.eventSegments(agentId));
+  if (plan.problems.length > 0 || !plan.start) {
+    out("replay: CANNOT AUDIT");
+    for (const p of plan.problems) out(`reason: ${p}`);
+    return 1;
+  }
+  const pool = new WorkerPool({ size: 1, tickTimeoutMs: AUDIT_TICK_TIMEOUT_MS, tickIntervalMs: AUDIT_TICK_TIMEOUT_MS, logger: pino({ level: "silent" }) });
+  pool.start();
+  const started = process.hrtime.bigint();
+  try {
+    const spec = { agentId, module: prepared.module, plan: prepared.plan, memoryCapPages: prepared.memoryCapPages };
+    await pool.place(spec, { state: plan.start.state, budget: 0n, price: 0n });
+    let failed: string | null = null;
+    pool.on("result", (r) => {
+      if (r.status === "error") failed = `${r.error.code}: ${r.error.message}`;
+    });
+    let done = 0;
+    let state: Uint8Array | undefined;
+    for (let i = 0; i < plan.items.length; i += AUDIT_BATCH_TICKS) {
+      const batch: ReplayItem[] = plan.items.slice(i, i + AUDIT_BATCH_TICKS);
+      if (i > 0 && state) batch[0] = { ...(batch[0] as ReplayItem), preState: state };
+      const outcome = await pool.replay(agentId, batch).catch((e: unknown) => {
+        throw new IgordError(ErrorCode.TickTimeout, `replay stopped: ${failed ?? (e as Error).message}`);
+      });
+      done += outcome.verified;
+      if (outcome.failure) {
+        out(`replay: INVALID at tick ${outcome.failure.tick}`);
+        out(`reason: ${outcome.failure.error.code}: ${outcome.failure.error.message}`);
+        out(`reproduced: ${done} ticks from tick ${plan.start.tick + 1n}`);
+        return 1;
+      }
+      state = outcome.finalState;
+      if (plan.items.length > AUDIT_BATCH_TICKS) process.stderr.write(`replayed ${done}/${plan.items.length} ticks…\n`);
+    }
+    const secs = Number(process.hrtime.bigint() - started) / 1e9;
+    out(`replay: VALID`);
+    out(`replayed ${done} ticks (${plan.start.tick + 1n}..${plan.items.at(-1)?.tick}) from the checkpoint at tick ${plan.start.tick}`);
+    out(`confirmed ${plan.checkpointTicks.length} later checkpoints`);
+    out(`speed: ${Math.round(done / Math.max(secs, 1e-9))} ticks/s`);
+    return 0;
+  } finally {
+    await pool.stop();
+  }
+}

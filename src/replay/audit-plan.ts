@@ -1,0 +1,76 @@
+// Plans an audit replay (pure): from the stored checkpoints and event-log segments, find the
+// earliest checkpoint from which every later tick's log is stored, and build the chain of ticks to
+// replay, expecting each later checkpoint's state at its tick.
+import { createHash } from "node:crypto";
+import { decodeSegment, type LogEntry } from "../eventlog/tick-log.js";
+import { HOSTCALL_ABI_VERSION } from "../hostcalls/registry.js";
+import { REPLAY_ENGINE_VERSION, type ReplayItem } from "./engine.js";
+
+export interface AuditCheckpoint {
+  tick: bigint;
+  state: Uint8Array;
+}
+
+export interface AuditSegment {
+  fromTick: bigint;
+  toTick: bigint;
+  abiVersion: number;
+  engineVersion: number;
+  blob: Uint8Array;
+  postHashes: Uint8Array;
+}
+
+export interface AuditPlan {
+  start: AuditCheckpoint | null;
+  items: ReplayItem[];
+  /** Ticks at which a checkpoint's state is confirmed. */
+  checkpointTicks: bigint[];
+  /** Why the audit cannot run (e.g. logs recorded under another replay engine). */
+  problems: string[];
+}
+
+const sha256 = (b: Uint8Array): Uint8Array => new Uint8Array(createHash("sha256").update(b).digest());
+
+export function planAudit(checkpoints: readonly AuditCheckpoint[], segments: readonly AuditSegment[]): AuditPlan {
+  const problems: string[] = [];
+  for (const s of segments) {
+    if (s.abiVersion !== HOSTCALL_ABI_VERSION || s.engineVersion !== REPLAY_ENGINE_VERSION) {
+      problems.push(
+        `ticks ${s.fromTick}..${s.toTick} were recorded under hostcall ABI v${s.abiVersion} / replay engine v${s.engineVersion}; this igord has v${HOSTCALL_ABI_VERSION} / v${REPLAY_ENGINE_VERSION}, so a difference would not mean the agent is nondeterministic`,
+      );
+    }
+  }
+  const logs = new Map<bigint, LogEntry[]>();
+  const hashes = new Map<bigint, Uint8Array>();
+  for (const s of segments) {
+    decodeSegment(s.blob).forEach((l, i) => {
+      logs.set(l.tick, l.entries);
+      const h = s.postHashes.subarray(i * 32, i * 32 + 32);
+      if (h.byteLength === 32 && h.some((b) => b !== 0)) hashes.set(l.tick, h);
+    });
+  }
+  const last = checkpoints.at(-1);
+  if (!last || problems.length > 0) return { start: null, items: [], checkpointTicks: [], problems };
+  // Walk back from the newest checkpoint while every tick's log is there.
+  let t = last.tick;
+  while (t > 0n && logs.has(t)) t--;
+  const start = checkpoints.find((c) => c.tick >= t && c.tick < last.tick) ?? null;
+  if (!start) return { start: null, items: [], checkpointTicks: [], problems: ["no checkpoint is followed by a complete run of stored event logs"] };
+  const byTick = new Map(checkpoints.map((c) => [c.tick, c]));
+  const items: ReplayItem[] = [];
+  const checkpointTicks: bigint[] = [];
+  for (let tick = start.tick + 1n; tick <= last.tick; tick++) {
+    const cp = byTick.get(tick);
+    if (cp) checkpointTicks.push(tick);
+    items.push({
+      tick,
+      ...(tick === start.tick + 1n ? { preState: start.state } : {}),
+      entries: logs.get(tick) ?? [],
+      // Every tick's recorded state hash; a checkpoint's own state where one was taken.
+      ...(cp ? { expectedPostHash: sha256(cp.state) } : hashes.has(tick) ? { expectedPostHash: hashes.get(tick) } : {}),
+      budget: 0n,
+      price: 0n,
+    });
+  }
+  return { start, items, checkpointTicks, problems };
+}
