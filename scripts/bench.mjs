@@ -14,6 +14,7 @@ import wabtInit from "wabt";
 import { loadConfig } from "../dist/config/load.js";
 import { IgordNode } from "../dist/node/node.js";
 import { checkpointRate } from "./bench-checkpoints.mjs";
+import { replayCost } from "./bench-replay.mjs";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const args = new Map(process.argv.slice(2).map((a) => a.replace(/^--/, "").split("=")));
@@ -150,6 +151,8 @@ const idle = idleRss(1000);
 const hung = await hungNeighbours(100);
 const ckptFull = await checkpointRate({ sync: "full", agents: 1000, seconds });
 const ckptNormal = await checkpointRate({ sync: "normal", agents: 1000, seconds });
+const replay5 = await replayCost({ seconds, verifyInterval: 5, window: 16 });
+const replay16 = await replayCost({ seconds, verifyInterval: 16, window: 16 });
 const rows = [
   ["Aggregate ticks/s, trivial agent, state capture on", `${agents} agents, fast path, 2 workers`, `${Math.round(rate).toLocaleString("en-US")} ticks/s`, "≥ 50,000"],
   ["Direct export call: agent_tick + state capture", "same module, main thread, no runtime", `${direct.ns.toFixed(0)} ns/tick`, "—"],
@@ -159,6 +162,9 @@ const rows = [
   ["Longest gap of 100 healthy agents at 100 ms while one agent hangs", `hung agent ${hung.reason}`, `${hung.maxGap} ms`, "no missed tick (< 200 ms)"],
   ["Signed checkpoints persisted/s, 1 KiB state, `--sync full`", "1,000 agents, group commit, 2 signer threads", `${Math.round(ckptFull).toLocaleString("en-US")}/s`, "≥ 10,000"],
   ["Signed checkpoints persisted/s, 1 KiB state, `--sync normal`", "same", `${Math.round(ckptNormal).toLocaleString("en-US")}/s`, "≥ 20,000"],
+  ["Verifying a survivor tick vs executing it, `--verify-interval 5` (default)", `4 survivors, 1 ms ticks; live ${(replay5.liveNsPerTick / 1000).toFixed(1)} µs, replay ${(replay5.replayNsPerTick / 1000).toFixed(1)} µs per tick`, `${replay5.ratio.toFixed(2)}×`, "≤ 1.5×"],
+  ["Verifying a survivor tick vs executing it, `--verify-interval 16`", `live ${(replay16.liveNsPerTick / 1000).toFixed(1)} µs, replay ${(replay16.replayNsPerTick / 1000).toFixed(1)} µs per tick`, `${replay16.ratio.toFixed(2)}×`, "≤ 1.5×"],
+  ["Audit replay speed (`igord verify --replay`)", `${replay5.audited} survivor ticks from genesis`, `${replay5.auditTicksPerSec.toLocaleString("en-US")} ticks/s`, "—"],
 ];
 console.log("| Measure | Setup | Result | Target |\n|---|---|---|---|");
 for (const r of rows) console.log(`| ${r.join(" | ")} |`);

@@ -4,7 +4,7 @@
 // in one instance, as audit replay does). Runs wherever a sandbox can run: a worker thread for
 // deadline-bound replay of live agents, or in-process for tests.
 import { createHash } from "node:crypto";
-import type { Observation, ObservationCheck, ObservationSource } from "../eventlog/recorder.js";
+import type { ObservationSource } from "../eventlog/recorder.js";
 import type { LogEntry } from "../eventlog/tick-log.js";
 import { ErrorCode, IgordError, type SerializedError } from "../errors.js";
 import type { ImportPlan } from "../hostcalls/policy.js";
@@ -67,64 +67,97 @@ function sha256(b: Uint8Array): Uint8Array {
 
 const hex = (b: Uint8Array): string => Buffer.from(b).toString("hex");
 
+interface RunResult {
+  verified: number;
+  failure: { tick: bigint; error: IgordError } | null;
+  finalState?: Uint8Array;
+}
+
 /**
- * Replays items in order; stops at the first that does not reproduce. `onTick(tick)` is called as
- * each tick starts (the worker publishes it for its watchdog).
+ * Replays items in order; stops at the first that does not reproduce. Items are grouped into runs
+ * (a run starts at an item with a pre-state and continues in one instance). A run first replays
+ * comparing only its final state; only if that differs is it replayed again comparing every tick,
+ * to name the first one that diverged. Hostcall mismatches are caught at their tick either way.
+ * `onTick(tick)` is called as each tick starts (the worker publishes it for its watchdog).
  */
 export function replay(target: ReplayTarget, items: readonly ReplayItem[], onTick?: (tick: bigint) => void): ReplayOutcome {
   const started = process.hrtime.bigint();
-  let current: ReplaySource | null = null;
-  let tickBudget = 0n;
-  let tickPrice = 0n;
-  // One source per tick, swapped under a stable facade so a chained instance keeps its imports.
-  const source: ObservationSource = {
-    observe: (id: number, live: () => Observation, check?: ObservationCheck) => {
-      if (!current) throw new IgordError(ErrorCode.ReplayLogExhausted, "hostcall outside a replayed tick");
-      return current.observe(id, live, check);
-    },
-  };
-  let sandbox: AgentSandbox | null = null;
+  const runs: ReplayItem[][] = [];
+  for (const item of items) {
+    const run = runs.at(-1);
+    if (item.preState !== undefined || !run) runs.push([item]);
+    else run.push(item);
+  }
   let verified = 0;
   let finalState: Uint8Array | undefined;
-  for (const item of items) {
-    onTick?.(item.tick);
-    try {
-      if (item.preState !== undefined || sandbox === null) {
-        if (item.preState === undefined) throw new IgordError(ErrorCode.ReplayLogExhausted, "a replay chain must start from a state");
-        current = INIT_SOURCE as unknown as ReplaySource; // what init observes is overwritten by resume
-        sandbox = AgentSandbox.instantiate({
-          module: target.module,
-          plan: target.plan,
-          memoryCapPages: target.memoryCapPages,
-          context: { source, budget: () => tickBudget, price: () => tickPrice, world: NO_WORLD },
-        });
-        sandbox.init();
-        sandbox.resume(item.preState);
-      }
-      tickBudget = item.budget;
-      tickPrice = item.price;
-      current = new ReplaySource(item.entries, item.tick);
-      sandbox.tick();
-      current.finish();
-      const post = sandbox.captureState();
-      finalState = post;
-      if (item.expectedPostHash) {
-        const got = sha256(post);
-        if (hex(got) !== hex(item.expectedPostHash)) {
-          throw new IgordError(
-            ErrorCode.ReplayStateMismatch,
-            `tick ${item.tick}: replayed state hash ${hex(got).slice(0, 16)}… differs from the recorded ${hex(item.expectedPostHash).slice(0, 16)}…`,
-            { details: { tick: String(item.tick), expected: hex(item.expectedPostHash), got: hex(got) } },
-          );
-        }
-      }
-      verified++;
-    } catch (e) {
-      const err = e instanceof IgordError ? e : new IgordError(ErrorCode.AgentTrap, (e as Error).message);
-      return { verified, failure: { tick: item.tick, error: err.toJSON() }, durationNs: process.hrtime.bigint() - started };
-    } finally {
-      current = null;
+  for (const run of runs) {
+    let r = replayRun(target, run, false, onTick);
+    if (r.failure?.error.code === ErrorCode.ReplayStateMismatch && run.length > 1) r = replayRun(target, run, true, onTick);
+    verified += r.verified;
+    if (r.failure) {
+      return { verified, failure: { tick: r.failure.tick, error: r.failure.error.toJSON() }, durationNs: process.hrtime.bigint() - started };
     }
+    finalState = r.finalState;
   }
   return { verified, failure: null, durationNs: process.hrtime.bigint() - started, ...(finalState ? { finalState } : {}) };
+}
+
+function replayRun(target: ReplayTarget, run: readonly ReplayItem[], checkEveryTick: boolean, onTick?: (tick: bigint) => void): RunResult {
+  let current: ObservationSource = INIT_SOURCE;
+  let tickBudget = 0n;
+  let tickPrice = 0n;
+  // One source per tick, swapped under a stable facade so the chained instance keeps its imports.
+  const source: ObservationSource = { observe: (id, live, check) => current.observe(id, live, check) };
+  const first = run[0] as ReplayItem;
+  let verified = 0;
+  let finalState: Uint8Array | undefined;
+  let tick = first.tick;
+  try {
+    if (first.preState === undefined) throw new IgordError(ErrorCode.ReplayLogExhausted, "a replay chain must start from a state");
+    onTick?.(first.tick);
+    const sandbox = AgentSandbox.instantiate({
+      module: target.module,
+      plan: target.plan,
+      memoryCapPages: target.memoryCapPages,
+      context: { source, budget: () => tickBudget, price: () => tickPrice, world: NO_WORLD },
+    });
+    sandbox.init();
+    sandbox.resume(first.preState);
+    for (let i = 0; i < run.length; i++) {
+      const item = run[i] as ReplayItem;
+      tick = item.tick;
+      onTick?.(item.tick);
+      tickBudget = item.budget;
+      tickPrice = item.price;
+      const replaySource = new ReplaySource(item.entries, item.tick);
+      current = replaySource;
+      sandbox.tick();
+      replaySource.finish();
+      current = INIT_SOURCE;
+      const last = i === run.length - 1;
+      if (last || checkEveryTick) {
+        const post = sandbox.captureState();
+        if (item.expectedPostHash) checkHash(item.tick, post, item.expectedPostHash);
+        if (last) finalState = post;
+      }
+      verified = checkEveryTick || last ? i + 1 : verified;
+    }
+    return { verified: run.length, failure: null, ...(finalState ? { finalState } : {}) };
+  } catch (e) {
+    const err = e instanceof IgordError ? e : new IgordError(ErrorCode.AgentTrap, (e as Error).message);
+    // Without per-tick checks, ticks before a hostcall mismatch are known good only up to it.
+    const good = err.code === ErrorCode.ReplayStateMismatch ? verified : run.findIndex((it) => it.tick === tick);
+    return { verified: Math.max(0, good), failure: { tick, error: err } };
+  }
+}
+
+function checkHash(tick: bigint, post: Uint8Array, expected: Uint8Array): void {
+  const got = sha256(post);
+  if (hex(got) !== hex(expected)) {
+    throw new IgordError(
+      ErrorCode.ReplayStateMismatch,
+      `tick ${tick}: replayed state hash ${hex(got).slice(0, 16)}… differs from the recorded ${hex(expected).slice(0, 16)}…`,
+      { details: { tick: String(tick), expected: hex(expected), got: hex(got) } },
+    );
+  }
 }

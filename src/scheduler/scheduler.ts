@@ -155,7 +155,7 @@ export class Scheduler extends EventEmitter<{
   tick: [TickEvent];
   stopped: [AgentView];
   checkpoint: [CheckpointEvent];
-  verified: [{ agentId: string; ticks: bigint[] }];
+  verified: [{ agentId: string; ticks: bigint[]; durationNs: bigint }];
   divergence: [DivergenceEvent];
 }> {
   private readonly agents = new Map<string, AgentRuntime>();
@@ -421,7 +421,7 @@ export class Scheduler extends EventEmitter<{
               { event: "replay_verified", ticks: ticks.map(String), durationNs: String(outcome.durationNs) },
               `replay verified ${ticks.length} tick(s)`,
             );
-            this.emit("verified", { agentId: a.id, ticks });
+            this.emit("verified", { agentId: a.id, ticks, durationNs: outcome.durationNs });
           }
           if (outcome.failure) {
             const failed = pending[outcome.verified];
