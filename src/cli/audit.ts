@@ -55,7 +55,7 @@ export async function auditReplay(store: SqliteStore, agentId: string): Promise<
     for (let i = 0; i < plan.items.length; i += AUDIT_BATCH_TICKS) {
       const batch: ReplayItem[] = plan.items.slice(i, i + AUDIT_BATCH_TICKS);
       if (i > 0 && state) batch[0] = { ...(batch[0] as ReplayItem), preState: state };
-      const outcome = await pool.replay(agentId, batch).catch((e: unknown) => {
+      const outcome = await pool.replay(agentId, batch, { strict: true }).catch((e: unknown) => {
         throw new IgordError(ErrorCode.TickTimeout, `replay stopped: ${failed ?? (e as Error).message}`);
       });
       done += outcome.verified;

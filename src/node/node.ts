@@ -21,6 +21,9 @@ import { didFromPublicKey } from "../identity/did.js";
 import { generateKey } from "../identity/keys.js";
 import { SignerPool } from "../identity/signer-pool.js";
 import { parseManifest } from "../manifest/manifest.js";
+import { parseCheckpoint } from "../checkpoint/codec.js";
+import { decodeSegment } from "../eventlog/tick-log.js";
+import type { ReplayItem } from "../replay/engine.js";
 import { Checkpointer } from "../scheduler/checkpointer.js";
 import { DB_FILE, type LineageEvent, SqliteStore } from "../store/sqlite-store.js";
 import { WorkerPool } from "../wasm/pool.js";
@@ -291,7 +294,9 @@ export class IgordNode {
         did: row.did,
         identity,
       };
-      return await this.scheduler.add(spec, meta, { tick: cp.tick, budget, price: this.config.price, state: cp.state });
+      const view = await this.scheduler.add(spec, meta, { tick: cp.tick, budget, price: this.config.price, state: cp.state });
+      this.scheduler.verifyStored(agentId, this.storedReplayItems(agentId));
+      return view;
     } catch (e) {
       const err = e as IgordError;
       if (QUARANTINE_CODES.has(err.code)) {
@@ -302,6 +307,24 @@ export class IgordNode {
       }
       throw e;
     }
+  }
+
+  /** The last stored segment of event logs as a replay chain from the checkpoint before it. */
+  private storedReplayItems(agentId: string): ReplayItem[] {
+    const segment = this.store.eventSegments(agentId).at(-1);
+    if (!segment) return [];
+    const before = [...this.store.history(agentId)].filter((c) => c.tick < segment.fromTick).at(-1);
+    if (!before || before.tick !== segment.fromTick - 1n) return [];
+    const logs = decodeSegment(segment.blob);
+    const preState = parseCheckpoint(before.blob).state;
+    return logs.map((l, i) => ({
+      tick: l.tick,
+      ...(i === 0 ? { preState } : {}),
+      entries: l.entries,
+      expectedPostHash: segment.postHashes.slice(i * 32, i * 32 + 32),
+      budget: 0n,
+      price: 0n,
+    }));
   }
 
   /**

@@ -75,12 +75,19 @@ interface RunResult {
 
 /**
  * Replays items in order; stops at the first that does not reproduce. Items are grouped into runs
- * (a run starts at an item with a pre-state and continues in one instance). A run first replays
- * comparing only its final state; only if that differs is it replayed again comparing every tick,
- * to name the first one that diverged. Hostcall mismatches are caught at their tick either way.
+ * (a run starts at an item with a pre-state and continues in one instance). Live self-verification
+ * (expected hashes from this node's own memory) compares only a run's final state, and re-runs it
+ * tick by tick to name the first divergent tick only when that differs; `strict` replay (evidence
+ * read from storage or received from a peer) compares every tick. Hostcall mismatches are caught at their tick either way.
  * `onTick(tick)` is called as each tick starts (the worker publishes it for its watchdog).
  */
-export function replay(target: ReplayTarget, items: readonly ReplayItem[], onTick?: (tick: bigint) => void): ReplayOutcome {
+export function replay(
+  target: ReplayTarget,
+  items: readonly ReplayItem[],
+  onTick?: (tick: bigint) => void,
+  /** Compare every tick's state: for recorded evidence from storage or another node. */
+  strict = false,
+): ReplayOutcome {
   const started = process.hrtime.bigint();
   const runs: ReplayItem[][] = [];
   for (const item of items) {
@@ -91,8 +98,8 @@ export function replay(target: ReplayTarget, items: readonly ReplayItem[], onTic
   let verified = 0;
   let finalState: Uint8Array | undefined;
   for (const run of runs) {
-    let r = replayRun(target, run, false, onTick);
-    if (r.failure?.error.code === ErrorCode.ReplayStateMismatch && run.length > 1) r = replayRun(target, run, true, onTick);
+    let r = replayRun(target, run, strict, onTick);
+    if (!strict && r.failure?.error.code === ErrorCode.ReplayStateMismatch && run.length > 1) r = replayRun(target, run, true, onTick);
     verified += r.verified;
     if (r.failure) {
       return { verified, failure: { tick: r.failure.tick, error: r.failure.error.toJSON() }, durationNs: process.hrtime.bigint() - started };

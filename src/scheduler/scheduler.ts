@@ -12,6 +12,7 @@ import type { Ed25519Key } from "../identity/keys.js";
 import type { AgentStatus as StoredStatus } from "../store/sqlite-store.js";
 import type { Checkpointer, CheckpointSubject } from "./checkpointer.js";
 import type { AgentSpec, PoolTickResult, TickRequest, WorkerPool } from "../wasm/pool.js";
+import type { ReplayItem } from "../replay/engine.js";
 import { type DivergencePolicy, keepsWindow, onDivergence, type ReplayMode, selfVerifies } from "../replay/policy.js";
 import { ReplayWindow } from "../replay/window.js";
 import { DueQueue } from "./due-queue.js";
@@ -394,7 +395,6 @@ export class Scheduler extends EventEmitter<{
     const pending = a.window.pending();
     a.sinceVerify = 0;
     if (pending.length === 0) return;
-    a.verifying = true;
     // Consecutive snapshots replay as a chain in one instance (pre of N+1 is post of N).
     const items = pending.map((s, i) => ({
       tick: s.tick,
@@ -404,30 +404,47 @@ export class Scheduler extends EventEmitter<{
       budget: s.budget,
       price: s.price,
     }));
+    this.runVerification(a, items, (verified, failed) => {
+      pending.slice(0, verified).forEach((s) => {
+        s.verified = true;
+      });
+      if (failed) {
+        const f = pending[verified];
+        if (f) f.verified = true; // reported once
+      }
+    });
+  }
+
+  /**
+   * Verifies ticks this node recorded before it restarted: the last stored segment of event logs,
+   * replayed as a chain from the checkpoint before it against the stored per-tick state hashes.
+   */
+  verifyStored(agentId: string, items: ReplayItem[]): void {
+    const a = this.agents.get(agentId);
+    if (!a || items.length === 0 || !selfVerifies(this.replay.mode) || a.verifying) return;
+    this.runVerification(a, items, () => undefined, true);
+  }
+
+  private runVerification(a: AgentRuntime, items: ReplayItem[], mark: (verified: number, failed: boolean) => void, strict = false): void {
+    a.verifying = true;
     const timer = this.opts.metrics?.replayDuration.startTimer();
     this.opts.pool
-      .replay(a.id, items)
+      .replay(a.id, items, { strict })
       .then(
         (outcome) => {
           timer?.();
-          pending.slice(0, outcome.verified).forEach((s) => {
-            s.verified = true;
-          });
+          mark(outcome.verified, outcome.failure !== null);
           a.replayVerified += outcome.verified;
           if (outcome.verified > 0) {
             this.opts.metrics?.replays.inc({ result: "verified" }, outcome.verified);
-            const ticks = pending.slice(0, outcome.verified).map((s) => s.tick);
+            const ticks = items.slice(0, outcome.verified).map((s) => s.tick);
             a.logger.debug(
               { event: "replay_verified", ticks: ticks.map(String), durationNs: String(outcome.durationNs) },
               `replay verified ${ticks.length} tick(s)`,
             );
             this.emit("verified", { agentId: a.id, ticks, durationNs: outcome.durationNs });
           }
-          if (outcome.failure) {
-            const failed = pending[outcome.verified];
-            if (failed) failed.verified = true; // reported once
-            this.diverged(a, outcome.failure.tick, IgordError.fromJSON(outcome.failure.error));
-          }
+          if (outcome.failure) this.diverged(a, outcome.failure.tick, IgordError.fromJSON(outcome.failure.error));
         },
         (e: unknown) => {
           // The agent moved or its worker died: not a divergence; the next pass retries.

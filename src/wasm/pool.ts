@@ -277,7 +277,7 @@ export class WorkerPool extends EventEmitter<{
    * Replays recorded ticks of an agent on the worker that hosts it, bounded by the same watchdog as
    * live ticks: a replay past the tick timeout terminates the worker and stops the agent.
    */
-  replay(agentId: string, items: ReplayItem[]): Promise<ReplayOutcome> {
+  replay(agentId: string, items: ReplayItem[], opts: { strict?: boolean } = {}): Promise<ReplayOutcome> {
     const slot = this.slots.get(agentId);
     if (!slot || !slot.ready) {
       return Promise.reject(new IgordError(ErrorCode.AgentNotFound, `agent "${agentId}" is not ready for replay`));
@@ -286,7 +286,7 @@ export class WorkerPool extends EventEmitter<{
     const h = slot.worker;
     return new Promise((resolve, reject) => {
       h.replays.set(id, { resolve, reject });
-      this.post(h, { type: "replay", id, placement: slot.placement, items });
+      this.post(h, { type: "replay", id, placement: slot.placement, items, strict: opts.strict ?? false });
     });
   }
 

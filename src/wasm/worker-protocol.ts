@@ -42,6 +42,7 @@ export interface ReplayRequest {
   id: number;
   placement: number;
   items: ReplayItem[];
+  strict: boolean;
 }
 
 export type ToWorker = LoadRequest | TickBatch | UnloadRequest | ReplayRequest;

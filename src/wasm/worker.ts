@@ -125,10 +125,15 @@ function runReplay(req: ReplayRequest): void {
       durationNs: 0n,
     };
   } else {
-    outcome = replay(h.target, req.items, () => {
-      Atomics.store(ctl, Ctl.startedNs, process.hrtime.bigint());
-      Atomics.store(ctl, Ctl.current, BigInt(req.placement));
-    });
+    outcome = replay(
+      h.target,
+      req.items,
+      () => {
+        Atomics.store(ctl, Ctl.startedNs, process.hrtime.bigint());
+        Atomics.store(ctl, Ctl.current, BigInt(req.placement));
+      },
+      req.strict,
+    );
     Atomics.store(ctl, Ctl.current, -1n);
   }
   port?.postMessage({ type: "replayed", id: req.id, outcome });

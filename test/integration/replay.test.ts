@@ -1,6 +1,8 @@
 // Continuous self-verification: deterministic agents verify under every mode, a nondeterministic
 // agent diverges and each policy does what it says, and a replay that hangs cannot stall the node.
 import { join } from "node:path";
+import Database from "better-sqlite3";
+import { DB_FILE } from "../../src/store/sqlite-store.js";
 import { afterEach, describe, expect, it } from "vitest";
 import type { AgentView, DivergenceEvent, TickEvent } from "../../src/scheduler/scheduler.js";
 import { EXAMPLES, startTestNode, stopAllNodes, storedHead, type TestNode } from "../helpers/node.js";
@@ -56,6 +58,36 @@ describe("self-verification", () => {
       expect(t.node.scheduler.view("survivor")?.replayVerified).toBe(0);
       await t.stop();
     }
+  });
+});
+
+describe("verification across restarts", () => {
+  it("after a restart, the ticks logged before it are verified from the stored event logs", async () => {
+    const t = await startTestNode({ "tick-interval": "2ms", "checkpoint-interval": "20ms", "verify-interval": "0" });
+    await t.node.addAgent({ wasmPath: join(EXAMPLES, "survivor.wasm") });
+    await t.waitFor<TickEvent>("tick", (e) => e.tick >= 40n);
+    await t.stop();
+    // verify-interval 0 above: nothing was verified live. The restarted node verifies the stored logs.
+    const t2 = await startTestNode({ "tick-interval": "1h", "verify-interval": "5" }, { dir: t.dir, resumeStored: true });
+    const v = await t2.waitFor<{ agentId: string; ticks: bigint[] }>("verified", (e) => e.agentId === "survivor");
+    expect(v.ticks.length).toBeGreaterThan(0);
+    expect(t2.logs.events("replay_divergence")).toEqual([]);
+  });
+
+  it("a stored tick whose recorded state hash was altered diverges when the restarted node verifies it", async () => {
+    const t = await startTestNode({ "tick-interval": "2ms", "checkpoint-interval": "20ms", "verify-interval": "0" });
+    await t.node.addAgent({ wasmPath: join(EXAMPLES, "survivor.wasm") });
+    await t.waitFor<TickEvent>("tick", (e) => e.tick >= 40n);
+    await t.stop();
+    const db = new Database(join(t.config.dataDir, DB_FILE));
+    const seg = db.prepare("SELECT id, post_hashes FROM event_log_segments ORDER BY to_tick DESC LIMIT 1").get() as { id: number; post_hashes: Buffer };
+    const hashes = Buffer.from(seg.post_hashes);
+    hashes[0] = (hashes[0] ?? 0) ^ 1; // the first tick of the segment
+    db.prepare("UPDATE event_log_segments SET post_hashes = ? WHERE id = ?").run(hashes, seg.id);
+    db.close();
+    const t2 = await startTestNode({ "tick-interval": "1h", "verify-interval": "5" }, { dir: t.dir, resumeStored: true });
+    const d = await t2.waitFor<DivergenceEvent>("divergence", (e) => e.agentId === "survivor");
+    expect(d.code).toBe("REPLAY_STATE_MISMATCH");
   });
 });
 
