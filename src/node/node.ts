@@ -315,16 +315,21 @@ export class IgordNode {
     if (!segment) return [];
     const before = [...this.store.history(agentId)].filter((c) => c.tick < segment.fromTick).at(-1);
     if (!before || before.tick !== segment.fromTick - 1n) return [];
-    const logs = decodeSegment(segment.blob);
     const preState = parseCheckpoint(before.blob).state;
-    return logs.map((l, i) => ({
-      tick: l.tick,
-      ...(i === 0 ? { preState } : {}),
-      entries: l.entries,
-      expectedPostHash: segment.postHashes.slice(i * 32, i * 32 + 32),
-      budget: 0n,
-      price: 0n,
-    }));
+    const logs = new Map(decodeSegment(segment.blob).map((l, i) => [l.tick, { entries: l.entries, hash: segment.postHashes.slice(i * 32, i * 32 + 32) }]));
+    const items: ReplayItem[] = [];
+    for (let tick = segment.fromTick; tick <= segment.toTick; tick++) {
+      const l = logs.get(tick);
+      items.push({
+        tick,
+        ...(tick === segment.fromTick ? { preState } : {}),
+        entries: l?.entries ?? [],
+        ...(l ? { expectedPostHash: l.hash } : {}),
+        budget: 0n,
+        price: 0n,
+      });
+    }
+    return items;
   }
 
   /**

@@ -42,6 +42,8 @@ export function planAudit(checkpoints: readonly AuditCheckpoint[], segments: rea
   }
   const logs = new Map<bigint, LogEntry[]>();
   const hashes = new Map<bigint, Uint8Array>();
+  const covered: [bigint, bigint][] = segments.map((s) => [s.fromTick, s.toTick]);
+  const isCovered = (tick: bigint): boolean => covered.some(([from, to]) => tick >= from && tick <= to);
   for (const s of segments) {
     decodeSegment(s.blob).forEach((l, i) => {
       logs.set(l.tick, l.entries);
@@ -51,9 +53,9 @@ export function planAudit(checkpoints: readonly AuditCheckpoint[], segments: rea
   }
   const last = checkpoints.at(-1);
   if (!last || problems.length > 0) return { start: null, items: [], checkpointTicks: [], problems };
-  // Walk back from the newest checkpoint while every tick's log is there.
+  // Walk back from the newest checkpoint while every tick is covered by a stored segment.
   let t = last.tick;
-  while (t > 0n && logs.has(t)) t--;
+  while (t > 0n && isCovered(t)) t--;
   const start = checkpoints.find((c) => c.tick >= t && c.tick < last.tick) ?? null;
   if (!start) return { start: null, items: [], checkpointTicks: [], problems: ["no checkpoint is followed by a complete run of stored event logs"] };
   const byTick = new Map(checkpoints.map((c) => [c.tick, c]));

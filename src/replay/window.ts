@@ -22,6 +22,12 @@ export class ReplayWindow {
 
   push(s: Omit<Snapshot, "verified">): void {
     if (this.capacity <= 0) return;
+    const last = this.snaps.at(-1);
+    // Consecutive ticks without observations are trivially deterministic: keep only the newest.
+    if (s.entries.length === 0 && last && last.entries.length === 0) {
+      this.snaps[this.snaps.length - 1] = { ...s, verified: false };
+      return;
+    }
     this.snaps.push({ ...s, verified: false });
     while (this.snaps.length > this.capacity) {
       let victim = 0;

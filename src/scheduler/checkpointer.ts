@@ -216,15 +216,16 @@ export class Checkpointer {
       receipt,
       status,
       statusReason,
-      ...(s.logs && s.logs.length > 0
+      ...(s.logs
         ? {
             events: {
-              fromTick: (s.logs[0] as TickLog).tick,
-              toTick: (s.logs.at(-1) as TickLog).tick,
+              // Covers every tick since the previous checkpoint; ticks without a log observed nothing.
+              fromTick: h.tick + 1n,
+              toTick: s.tick,
               abiVersion: HOSTCALL_ABI_VERSION,
               engineVersion: REPLAY_ENGINE_VERSION,
               blob: encodeSegment(s.logs),
-              postHashes: Buffer.concat(s.logs.map((l) => l.postHash ?? new Uint8Array(32))),
+              postHashes: Buffer.concat(s.logs.map((l) => (l.postHash?.byteLength === 32 ? l.postHash : new Uint8Array(32)))),
             },
           }
         : {}),

@@ -335,7 +335,8 @@ export class Scheduler extends EventEmitter<{
     const charge = a.meter.charge(r.elapsedNs, a.price, a.budget);
     const now = Date.now();
     a.window.push({ tick: r.tick, pre: a.state, post: r.state, postHash: r.postHash, entries: r.events, budget: a.budget, price: a.price });
-    if (this.opts.persistEventLogs) a.pendingLogs.push({ tick: r.tick, entries: r.events, postHash: r.postHash });
+    // Only ticks that observed something are stored; a segment's tick range says which ticks it covers.
+    if (this.opts.persistEventLogs && r.events.length > 0) a.pendingLogs.push({ tick: r.tick, entries: r.events, postHash: r.postHash });
     a.tick = r.tick;
     a.budget = charge.budgetAfter;
     a.spent += charge.cost;

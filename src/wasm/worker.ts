@@ -25,6 +25,7 @@ const port = parentPort;
 if (!port) throw new Error("worker.ts must run in a worker thread");
 const ctl = new BigInt64Array(workerData.control as SharedArrayBuffer);
 const hosted = new Map<number, Hosted>();
+const NO_HASH = new Uint8Array(0);
 
 // Wall clock in Unix ns with microsecond resolution (performance.now is monotonic within this thread).
 const world = {
@@ -83,7 +84,9 @@ function runBatch(batch: TickBatch): void {
       const more = h.sandbox.tick();
       const state = h.sandbox.captureState();
       const elapsedNs = process.hrtime.bigint() - start;
-      const postHash = new Uint8Array(createHash("sha256").update(state).digest());
+      const events = h.recorder.take();
+      // Only ticks that observed something are verified by replay or stored with a state hash.
+      const postHash = events.length > 0 ? new Uint8Array(createHash("sha256").update(state).digest()) : NO_HASH;
       outcome = {
         placement: item.placement,
         tick: item.tick,
@@ -92,7 +95,7 @@ function runBatch(batch: TickBatch): void {
         elapsedNs,
         state,
         postHash,
-        events: h.recorder.take(),
+        events,
       };
       transfer = [state.buffer as ArrayBuffer];
     } catch (e) {
