@@ -7,7 +7,7 @@ import { ErrorCode, IgordError } from "../errors.js";
 import { IMPLEMENTED_CAPABILITIES } from "../hostcalls/registry.js";
 import { ModuleCache, prepareFromBytes } from "../loader/prepare.js";
 import { parseManifest } from "../manifest/manifest.js";
-import { planAudit } from "../replay/audit-plan.js";
+import { type AuditSegment, planAudit } from "../replay/audit-plan.js";
 import type { ReplayItem } from "../replay/engine.js";
 import type { SqliteStore } from "../store/sqlite-store.js";
 import { WorkerPool } from "../wasm/pool.js";
@@ -25,16 +25,34 @@ export async function auditReplay(store: SqliteStore, agentId: string): Promise<
   if (!row) throw new IgordError(ErrorCode.AgentNotFound, `no agent "${agentId}" in ${store.path}`);
   const bytes = store.wasm(row.wasmHash);
   if (!bytes) throw new IgordError(ErrorCode.StoreError, `WASM of agent "${agentId}" is missing from ${store.path}`);
+  return auditHistory({
+    agentId,
+    wasm: bytes,
+    manifest: row.manifest,
+    checkpoints: [...store.history(agentId)].map((c) => c.blob),
+    segments: store.eventSegments(agentId),
+  });
+}
+
+/** Audits a history given as checkpoint blobs and event-log segments (from a store or an export). */
+export async function auditHistory(h: {
+  agentId: string;
+  wasm: Uint8Array;
+  manifest: string;
+  checkpoints: Uint8Array[];
+  segments: AuditSegment[];
+}): Promise<number> {
+  const agentId = h.agentId;
   const prepared = prepareFromBytes({
     agentId,
-    bytes: new Uint8Array(bytes),
-    manifest: parseManifest(row.manifest, `stored manifest of agent "${agentId}"`),
-    source: `stored WASM of agent "${agentId}"`,
+    bytes: new Uint8Array(h.wasm),
+    manifest: parseManifest(h.manifest, `manifest of agent "${agentId}"`),
+    source: `WASM of agent "${agentId}"`,
     offered: new Set(IMPLEMENTED_CAPABILITIES),
     cache: new ModuleCache(),
   });
-  const checkpoints = [...store.history(agentId)].map((c) => ({ tick: c.tick, state: parseCheckpoint(c.blob).state }));
-  const plan = planAudit(checkpoints, store.eventSegments(agentId));
+  const checkpoints = h.checkpoints.map((b) => parseCheckpoint(b)).map((c) => ({ tick: c.tick, state: c.state }));
+  const plan = planAudit(checkpoints, h.segments);
   if (plan.problems.length > 0 || !plan.start) {
     out("replay: CANNOT AUDIT");
     for (const p of plan.problems) out(`reason: ${p}`);

@@ -11,7 +11,8 @@ import { didFromPublicKey } from "../identity/did.js";
 import { decodeIdentityFile, encodeIdentityFile } from "../identity/keys.js";
 import { parseManifest } from "../manifest/manifest.js";
 import { sha256Hex } from "../loader/prepare.js";
-import { auditReplay } from "./audit.js";
+import { decodeSegmentFile, encodeSegmentFile, type AuditSegment } from "../replay/audit-plan.js";
+import { auditHistory, auditReplay } from "./audit.js";
 import { type CheckpointCommit, DB_FILE, type LineageEvent, SqliteStore } from "../store/sqlite-store.js";
 
 const out = (line = ""): void => {
@@ -196,10 +197,46 @@ export async function verifyCommand(dirs: string[], o: { agent?: string; dataDir
       store.close();
     }
   }
-  if (o.replay) throw new IgordError(ErrorCode.ConfigInvalid, "--replay needs --agent <id> (audit replay reads the node's stored event logs)");
   if (dirs.length === 0) throw new IgordError(ErrorCode.ConfigInvalid, "give one or more history directories, or --agent <id>");
+  if (o.replay) return verifyExportWithReplay(dirs);
   const { entries, overrides, problems } = readHistoryDirs(dirs);
   return printReport(verifyChain(entries, overrides, progress), problems);
+}
+
+/** `igord verify --replay <export dir>`: chain checks, then audit replay with the export's WASM and logs. */
+async function verifyExportWithReplay(dirs: string[]): Promise<number> {
+  if (dirs.length !== 1) throw new IgordError(ErrorCode.ConfigInvalid, "--replay audits one export directory (written by igord export)");
+  const dir = dirs[0] as string;
+  const agentId = exportedAgentId(dir);
+  const { entries, overrides, problems } = readHistoryDirs([join(dir, "history", agentId)]);
+  const chain = printReport(verifyChain(entries, overrides, progress), problems);
+  const replayed = await auditHistory({
+    agentId,
+    wasm: readFile(join(dir, `${agentId}.wasm`), "WASM"),
+    manifest: existsSync(join(dir, `${agentId}.manifest.json`)) ? readFileSync(join(dir, `${agentId}.manifest.json`), "utf8") : "{}",
+    checkpoints: entries.map((e) => e.bytes),
+    segments: readSegments(join(dir, "history", agentId)),
+  });
+  return chain === 0 && replayed === 0 ? 0 : 1;
+}
+
+const EVENTS_DIR = "events";
+
+function readSegments(historyDir: string): AuditSegment[] {
+  const d = join(historyDir, EVENTS_DIR);
+  if (!existsSync(d)) return [];
+  return readdirSync(d)
+    .filter((f) => f.endsWith(".seg"))
+    .map((f) => decodeSegmentFile(new Uint8Array(readFileSync(join(d, f))), f))
+    .sort((a, b) => (a.toTick < b.toTick ? -1 : 1));
+}
+
+function exportedAgentId(dir: string): string {
+  const files = existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith(".checkpoint")) : [];
+  if (files.length !== 1) {
+    throw new IgordError(ErrorCode.ConfigInvalid, `${dir} must hold exactly one <agent>.checkpoint (found ${files.length}); is it an igord export?`);
+  }
+  return (files[0] as string).slice(0, -".checkpoint".length);
 }
 
 // ---- export / import --------------------------------------------------------------------------
@@ -233,6 +270,14 @@ export function exportCommand(agentId: string, o: { out: string; dataDir: string
     }
     const overrides = store.lineageEvents(agentId);
     if (overrides.length > 0) writeFileSync(join(hist, OVERRIDES_FILE), JSON.stringify(overrides.map(overrideToJson), null, 2));
+    const segments = store.eventSegments(agentId);
+    if (segments.length > 0) {
+      mkdirSync(join(hist, EVENTS_DIR));
+      for (const seg of segments) {
+        const name = `${seg.fromTick.toString().padStart(10, "0")}-${seg.toTick.toString().padStart(10, "0")}.seg`;
+        writeFileSync(join(hist, EVENTS_DIR, name), encodeSegmentFile(seg));
+      }
+    }
     out(`exported ${agentId} (${row.did}): ${n} checkpoints, head tick ${head.tick}, to ${o.out}`);
     return 0;
   } finally {
@@ -241,11 +286,7 @@ export function exportCommand(agentId: string, o: { out: string; dataDir: string
 }
 
 export function importCommand(dir: string, o: { dataDir: string }): number {
-  const files = existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith(".checkpoint")) : [];
-  if (files.length !== 1) {
-    throw new IgordError(ErrorCode.ConfigInvalid, `${dir} must hold exactly one <agent>.checkpoint (found ${files.length}); is it an igord export?`);
-  }
-  const agentId = (files[0] as string).slice(0, -".checkpoint".length);
+  const agentId = exportedAgentId(dir);
   let identity: ReturnType<typeof decodeIdentityFile>;
   try {
     identity = decodeIdentityFile(readFile(join(dir, `${agentId}.identity`), "identity"));
@@ -276,6 +317,7 @@ export function importCommand(dir: string, o: { dataDir: string }): number {
       { agentId, did, wasmHash: sha256Hex(wasm), wasmBytes: wasm, manifest: manifestText, identity },
       entries.map((e) => commitFromBlob(agentId, e.bytes, "imported")),
       overrides,
+      readSegments(join(dir, "history", agentId)).map((seg) => ({ ...seg, checkpointHash: new Uint8Array(32) })),
     );
   } finally {
     store.close();

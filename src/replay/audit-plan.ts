@@ -20,6 +20,35 @@ export interface AuditSegment {
   postHashes: Uint8Array;
 }
 
+/** File form of a stored segment: [u32 abi][u32 engine][u64 from][u64 to][u32 hashes len][hashes][logs]. */
+export function encodeSegmentFile(s: AuditSegment): Uint8Array {
+  const out = new Uint8Array(28 + s.postHashes.byteLength + s.blob.byteLength);
+  const dv = new DataView(out.buffer);
+  dv.setUint32(0, s.abiVersion, true);
+  dv.setUint32(4, s.engineVersion, true);
+  dv.setBigUint64(8, s.fromTick, true);
+  dv.setBigUint64(16, s.toTick, true);
+  dv.setUint32(24, s.postHashes.byteLength, true);
+  out.set(s.postHashes, 28);
+  out.set(s.blob, 28 + s.postHashes.byteLength);
+  return out;
+}
+
+export function decodeSegmentFile(bytes: Uint8Array, name: string): AuditSegment {
+  if (bytes.byteLength < 28) throw new Error(`${name} is ${bytes.byteLength} bytes, shorter than a segment header`);
+  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const hashLen = dv.getUint32(24, true);
+  if (hashLen % 32 !== 0 || 28 + hashLen > bytes.byteLength) throw new Error(`${name} has a malformed hash table`);
+  return {
+    abiVersion: dv.getUint32(0, true),
+    engineVersion: dv.getUint32(4, true),
+    fromTick: dv.getBigUint64(8, true),
+    toTick: dv.getBigUint64(16, true),
+    postHashes: bytes.slice(28, 28 + hashLen),
+    blob: bytes.slice(28 + hashLen),
+  };
+}
+
 export interface AuditPlan {
   start: AuditCheckpoint | null;
   items: ReplayItem[];

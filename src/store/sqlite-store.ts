@@ -222,7 +222,12 @@ export class SqliteStore {
    * identity, and its history in chain order, in one transaction. An agent id or DID this store
    * already knows is refused: nothing stored is ever overwritten.
    */
-  importAgent(a: NewAgent, history: readonly CheckpointCommit[], overrides: readonly LineageEvent[]): void {
+  importAgent(
+    a: NewAgent,
+    history: readonly CheckpointCommit[],
+    overrides: readonly LineageEvent[],
+    segments: readonly StoredSegment[] = [],
+  ): void {
     if (history.length === 0) throw storeError(`nothing to import for agent "${a.agentId}": no checkpoints`);
     this.db.transaction(() => {
       if (this.agent(a.agentId)) throw new IgordError(ErrorCode.AgentExists, `agent "${a.agentId}" already exists in ${this.path}`);
@@ -239,6 +244,11 @@ export class SqliteStore {
         if (err) throw err;
       }
       for (const e of overrides) this.addLineageEvent(a.agentId, e);
+      for (const e of segments) {
+        this.sql(
+          "INSERT INTO event_log_segments (agent_id, from_tick, to_tick, checkpoint_hash, abi_version, engine_version, blob, post_hashes) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        ).run(a.agentId, e.fromTick, e.toTick, e.checkpointHash, e.abiVersion, e.engineVersion, e.blob, e.postHashes);
+      }
     })();
   }
 

@@ -1,6 +1,8 @@
 // Audit replay: `igord verify --replay --agent <id>` re-executes the stored history through its
 // persisted event logs and confirms every later checkpoint; one altered log entry is found at its tick.
+import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { decodeSegmentFile, encodeSegmentFile } from "../../src/replay/audit-plan.js";
 import Database from "better-sqlite3";
 import { afterEach, describe, expect, it } from "vitest";
 import { decodeSegment, encodeSegment } from "../../src/eventlog/tick-log.js";
@@ -74,6 +76,33 @@ describe("audit replay", () => {
     expect(r.status).toBe(1);
     expect(r.stdout).toContain(`replay: INVALID at tick ${first.tick}`);
     expect(r.stdout).toMatch(/REPLAY_STATE_MISMATCH/);
+  });
+
+  it("audits an exported directory, and import carries the event logs to another node", async () => {
+    const dataDir = await survivorHistory();
+    const root = join(dataDir, "..");
+    expect(igord(["export", "survivor", "--out", join(root, "ex"), "--data-dir", dataDir]).status).toBe(0);
+    const events = join(root, "ex", "history", "survivor", "events");
+    expect(readdirSync(events).length).toBeGreaterThan(0);
+    const r = igord(["verify", "--replay", join(root, "ex")]);
+    expect(r.stdout).toMatch(/^VALID/);
+    expect(r.stdout).toMatch(/replay: VALID/);
+    expect(r.status).toBe(0);
+
+    expect(igord(["import", join(root, "ex"), "--data-dir", join(root, "C")]).status).toBe(0);
+    const onC = igord(["verify", "--agent", "survivor", "--replay", "--data-dir", join(root, "C")]);
+    expect(onC.stdout).toMatch(/replay: VALID/);
+
+    // One altered byte in an exported segment's logs is found.
+    const file = join(events, readdirSync(events).sort()[0] as string);
+    const seg = decodeSegmentFile(new Uint8Array(readFileSync(file)), file);
+    const logs = decodeSegment(seg.blob);
+    const rand = logs[0]!.entries.find((e) => e.id === HostcallId.rand_bytes)!;
+    rand.payload = rand.payload.map((b) => b ^ 0x0f);
+    writeFileSync(file, encodeSegmentFile({ ...seg, blob: encodeSegment(logs) }));
+    const bad = igord(["verify", "--replay", join(root, "ex")]);
+    expect(bad.status).toBe(1);
+    expect(bad.stdout).toContain(`replay: INVALID at tick ${logs[0]!.tick}`);
   });
 
   it("logs recorded under another replay engine are not audited as if the agent were nondeterministic", async () => {
