@@ -34,8 +34,11 @@ export interface NodeConfig {
   replayMode: ReplayMode;
   verifyInterval: number;
   replayOnDivergence: DivergencePolicy;
-  eventLogRetention: number;
+  eventLogRetention: EventLogRetention;
 }
+
+/** Per agent: keep stored event logs for this many ticks, or up to this many bytes (0 ticks = all). */
+export type EventLogRetention = { ticks: number } | { bytes: number };
 
 /** A raw value as it arrives: a string from a flag or env var, any JSON value from the file. */
 export type RawValue = unknown;
@@ -305,11 +308,20 @@ export const FIELDS = [
   field({
     key: "eventLogRetention",
     flag: "event-log-retention",
-    valueName: "ticks",
-    description: "per agent, stored tick event logs older than this many ticks are pruned (0 keeps all)",
-    defaultValue: () => 100_000,
+    valueName: "ticks|size",
+    description: "per agent, stored event logs kept: a tick count (e.g. 100000; 0 keeps all) or a size (e.g. 64MiB)",
+    defaultValue: () => ({ ticks: 100_000 }),
     defaultText: "100000",
-    parse: wholeNumber(Number.MAX_SAFE_INTEGER),
+    parse: (raw): EventLogRetention => {
+      const s = asString(raw).trim();
+      const m = /^(\d+)(B|KiB|MiB|GiB)$/.exec(s);
+      if (m) {
+        const bytes = Number(m[1]) * { B: 1, KiB: 1024, MiB: 1024 ** 2, GiB: 1024 ** 3 }[m[2] as "B"];
+        if (bytes <= 0) throw new Error("a size must be greater than 0");
+        return { bytes };
+      }
+      return { ticks: wholeNumber(Number.MAX_SAFE_INTEGER)(s) };
+    },
   }),
 ] as const satisfies readonly FieldSpec<keyof NodeConfig>[];
 

@@ -102,7 +102,10 @@ export class IgordNode {
     mkdirSync(this.config.dataDir, { recursive: true });
     this.store = SqliteStore.open(join(this.config.dataDir, DB_FILE), {
       sync: this.config.sync,
-      eventLogRetentionTicks: BigInt(this.config.eventLogRetention),
+      eventLogRetention:
+        "ticks" in this.config.eventLogRetention
+          ? { ticks: BigInt(this.config.eventLogRetention.ticks) }
+          : { bytes: this.config.eventLogRetention.bytes },
     });
     const node = this.store.nodeKey();
     this.nodeId = node.peerId;

@@ -126,10 +126,13 @@ export class SqliteStore {
     return st;
   }
 
-  /** Segments whose last tick is this far behind the newest are pruned (0 = keep all). */
-  eventLogRetentionTicks = 0n;
+  /** Per agent, segments older than this many ticks (0 = keep all) or beyond this many bytes are pruned. */
+  eventLogRetention: { ticks: bigint } | { bytes: number } = { ticks: 0n };
 
-  static open(path: string, opts: { sync?: SyncMode; readonly?: boolean; eventLogRetentionTicks?: bigint } = {}): SqliteStore {
+  static open(
+    path: string,
+    opts: { sync?: SyncMode; readonly?: boolean; eventLogRetention?: { ticks: bigint } | { bytes: number } } = {},
+  ): SqliteStore {
     let db: Database.Database;
     try {
       db = new Database(path, { readonly: opts.readonly ?? false, fileMustExist: opts.readonly ?? false });
@@ -143,7 +146,7 @@ export class SqliteStore {
       db.pragma("foreign_keys = ON");
     }
     const store = new SqliteStore(path, db);
-    store.eventLogRetentionTicks = opts.eventLogRetentionTicks ?? 0n;
+    store.eventLogRetention = opts.eventLogRetention ?? { ticks: 0n };
     store.migrate(opts.readonly ?? false);
     return store;
   }
@@ -379,9 +382,7 @@ export class SqliteStore {
       this.sql(
         "INSERT INTO event_log_segments (agent_id, from_tick, to_tick, checkpoint_hash, abi_version, engine_version, blob, post_hashes) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
       ).run(c.agentId, e.fromTick, e.toTick, c.hash, e.abiVersion, e.engineVersion, e.blob, e.postHashes);
-      if (this.eventLogRetentionTicks > 0n && e.toTick > this.eventLogRetentionTicks) {
-        this.sql("DELETE FROM event_log_segments WHERE agent_id = ? AND to_tick <= ?").run(c.agentId, e.toTick - this.eventLogRetentionTicks);
-      }
+      this.pruneSegments(c.agentId, e.toTick);
     }
     const statusKey = `${c.status}:${c.statusReason ?? ""}`;
     if (this.lastStatus.get(c.agentId) !== statusKey) {
@@ -400,6 +401,25 @@ export class SqliteStore {
   /** A receipt for ticks already checkpointed (closing the range when an agent stops). */
   addReceipt(agentId: string, checkpointHash: Uint8Array, r: ReceiptRow): void {
     this.db.transaction(() => this.insertReceipt(agentId, checkpointHash, r))();
+  }
+
+  private pruneSegments(agentId: string, newestTick: bigint): void {
+    const r = this.eventLogRetention;
+    if ("ticks" in r) {
+      if (r.ticks > 0n && newestTick > r.ticks) {
+        this.sql("DELETE FROM event_log_segments WHERE agent_id = ? AND to_tick <= ?").run(agentId, newestTick - r.ticks);
+      }
+      return;
+    }
+    // Size limit: keep the newest segments whose total fits, drop the rest.
+    const rows = this.sql(
+      "SELECT id, length(blob) + length(post_hashes) AS n FROM event_log_segments WHERE agent_id = ? ORDER BY to_tick DESC",
+    ).all(agentId) as { id: number; n: number }[];
+    let total = 0;
+    for (const row of rows) {
+      total += row.n;
+      if (total > r.bytes) this.sql("DELETE FROM event_log_segments WHERE id = ?").run(row.id);
+    }
   }
 
   /** The agent's stored event-log segments, oldest first. */

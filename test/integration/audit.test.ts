@@ -105,6 +105,29 @@ describe("audit replay", () => {
     expect(bad.stdout).toContain(`replay: INVALID at tick ${logs[0]!.tick}`);
   });
 
+  it("--event-log-retention prunes stored logs by ticks or by size", async () => {
+    for (const [retention, check] of [
+      ["20", (segs: { fromTick: bigint; toTick: bigint; size: number }[], head: bigint) => segs.every((x) => x.toTick > head - 20n)],
+      ["2KiB", (segs: { size: number }[]) => segs.reduce((n, x) => n + x.size, 0) <= 2048],
+    ] as const) {
+      const t = await startTestNode({ "tick-interval": "2ms", "checkpoint-interval": "20ms", "event-log-retention": retention });
+      await t.node.addAgent({ wasmPath: join(EXAMPLES, "survivor.wasm") });
+      let written = 0;
+      await t.waitFor<CheckpointEvent>("checkpoint", (e) => e.reason === "periodic" && e.outcome === "written" && ++written >= 6);
+      await t.stop();
+      const db = new Database(join(t.config.dataDir, DB_FILE), { readonly: true });
+      const segs = (db.prepare("SELECT from_tick, to_tick, length(blob) + length(post_hashes) AS size FROM event_log_segments").all() as {
+        from_tick: number;
+        to_tick: number;
+        size: number;
+      }[]).map((r) => ({ fromTick: BigInt(r.from_tick), toTick: BigInt(r.to_tick), size: r.size }));
+      const head = BigInt((db.prepare("SELECT MAX(tick) AS t FROM checkpoints").get() as { t: number }).t);
+      db.close();
+      expect(segs.length, retention).toBeGreaterThan(0);
+      expect(check(segs as never, head), retention).toBe(true);
+    }
+  });
+
   it("logs recorded under another replay engine are not audited as if the agent were nondeterministic", async () => {
     const dataDir = await survivorHistory();
     const db = new Database(join(dataDir, DB_FILE));

@@ -70,6 +70,14 @@ describe("configuration", () => {
     expect(e.message).toMatch(message);
   });
 
+  it("event-log retention takes a tick count or a size", () => {
+    expect(loadConfig({ flags: { "event-log-retention": "500" } }).eventLogRetention).toEqual({ ticks: 500 });
+    expect(loadConfig({ flags: { "event-log-retention": "64MiB" } }).eventLogRetention).toEqual({ bytes: 64 * 1024 * 1024 });
+    expect(() => loadConfig({ flags: { "event-log-retention": "lots" } })).toThrow(/--event-log-retention/);
+    expect(() => loadConfig({ flags: { "replay-window": "-1" } })).toThrow(/--replay-window "-1": must be a whole number/);
+    expect(() => loadConfig({ flags: { "replay-on-divergence": "bogus" } })).toThrow(/--replay-on-divergence "bogus": must be one of log, pause, intensify, migrate/);
+  });
+
   it("an unset fast interval follows a shorter tick interval", () => {
     expect(loadConfig({ flags: { "tick-interval": "5ms" } }).fastTickIntervalMs).toBe(5);
   });
