@@ -14,6 +14,11 @@ export interface OverrideFields {
   reason: string;
 }
 
+/** A budget override as recorded in the lineage: its fields and the agent's signature over them. */
+export interface BudgetOverride extends OverrideFields {
+  signature: Uint8Array;
+}
+
 export function budgetOverrideSigningBytes(publicKey: Uint8Array, o: OverrideFields): Uint8Array {
   const reason = new TextEncoder().encode(o.reason);
   const out = new Uint8Array(DOMAIN.length + 32 + 32 + 24 + reason.length);

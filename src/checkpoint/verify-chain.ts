@@ -5,20 +5,13 @@ import { verifyBytes } from "../identity/keys.js";
 import { didFromPublicKey } from "../identity/did.js";
 import { type Checkpoint, parseCheckpoint } from "./codec.js";
 import { checkpointHash, equalBytes, GENESIS_PREV_HASH, hex, verifyCheckpointSignature } from "./lineage.js";
-import { budgetOverrideSigningBytes } from "./overrides.js";
+import { type BudgetOverride, budgetOverrideSigningBytes } from "./overrides.js";
+
+export type { BudgetOverride };
 
 export interface ChainEntry {
   name: string;
   bytes: Uint8Array;
-}
-
-export interface BudgetOverride {
-  afterHash: Uint8Array;
-  tick: bigint;
-  oldBudget: bigint;
-  newBudget: bigint;
-  reason: string;
-  signature: Uint8Array;
 }
 
 export interface ChainReport {

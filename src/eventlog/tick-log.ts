@@ -43,16 +43,23 @@ export function encodeTickLog(log: TickLog): Uint8Array {
   return out;
 }
 
+/**
+ * The stored event logs of the ticks since a checkpoint: [fromTick, toTick] is the range covered;
+ * `blob` holds the logs of the ticks that observed something (encodeSegment), `postHashes` their
+ * resulting states' SHA-256 (32 bytes each, same order), recorded under these ABI/engine versions.
+ */
+export interface EventLogSegment {
+  fromTick: bigint;
+  toTick: bigint;
+  abiVersion: number;
+  engineVersion: number;
+  blob: Uint8Array;
+  postHashes: Uint8Array;
+}
+
 /** A segment: several tick logs back to back (each self-delimiting). */
 export function encodeSegment(logs: readonly TickLog[]): Uint8Array {
-  const parts = logs.map(encodeTickLog);
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
-  let off = 0;
-  for (const p of parts) {
-    out.set(p, off);
-    off += p.byteLength;
-  }
-  return out;
+  return Buffer.concat(logs.map(encodeTickLog));
 }
 
 export function decodeSegment(bytes: Uint8Array): TickLog[] {

@@ -2,7 +2,7 @@
 // earliest checkpoint from which every later tick's log is stored, and build the chain of ticks to
 // replay, expecting each later checkpoint's state at its tick.
 import { createHash } from "node:crypto";
-import { decodeSegment, type LogEntry } from "../eventlog/tick-log.js";
+import { decodeSegment, type EventLogSegment, type LogEntry } from "../eventlog/tick-log.js";
 import { HOSTCALL_ABI_VERSION } from "../hostcalls/registry.js";
 import { REPLAY_ENGINE_VERSION, type ReplayItem } from "./engine.js";
 
@@ -11,14 +11,7 @@ export interface AuditCheckpoint {
   state: Uint8Array;
 }
 
-export interface AuditSegment {
-  fromTick: bigint;
-  toTick: bigint;
-  abiVersion: number;
-  engineVersion: number;
-  blob: Uint8Array;
-  postHashes: Uint8Array;
-}
+export type AuditSegment = EventLogSegment;
 
 /** File form of a stored segment: [u32 abi][u32 engine][u64 from][u64 to][u32 hashes len][hashes][logs]. */
 export function encodeSegmentFile(s: AuditSegment): Uint8Array {

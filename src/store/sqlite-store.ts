@@ -3,7 +3,9 @@
 // transaction; checkpoints from many agents are group-committed in one transaction per turn of the
 // event loop, so one fsync covers them all.
 import Database from "better-sqlite3";
+import type { BudgetOverride } from "../checkpoint/overrides.js";
 import { ErrorCode, IgordError } from "../errors.js";
+import type { EventLogSegment } from "../eventlog/tick-log.js";
 import { peerIdFromPublicKey } from "../identity/did.js";
 import { type Ed25519Key, generateKey, keyFromSeed } from "../identity/keys.js";
 import { MIGRATIONS } from "./schema.js";
@@ -12,6 +14,8 @@ export type SyncMode = "full" | "normal";
 /** How long a writer waits for a lock held by another process (e.g. `igord import` beside a daemon). */
 export const BUSY_TIMEOUT_MS = 5000;
 export const DB_FILE = "igord.db";
+
+export type { EventLogSegment };
 
 export type AgentStatus = "active" | "stopped" | "failed";
 
@@ -45,24 +49,8 @@ export interface ReceiptRow {
   blob: Uint8Array;
 }
 
-export interface LineageEvent {
+export interface LineageEvent extends BudgetOverride {
   kind: "budget_override";
-  afterHash: Uint8Array;
-  tick: bigint;
-  oldBudget: bigint;
-  newBudget: bigint;
-  reason: string;
-  signature: Uint8Array;
-}
-
-export interface EventLogSegment {
-  fromTick: bigint;
-  toTick: bigint;
-  abiVersion: number;
-  engineVersion: number;
-  blob: Uint8Array;
-  /** 32 bytes per tick, in tick order. */
-  postHashes: Uint8Array;
 }
 
 export interface StoredSegment extends EventLogSegment {
@@ -205,16 +193,25 @@ export class SqliteStore {
     return row ? u8(row.bytes) : undefined;
   }
 
+  private insertAgentRows(a: NewAgent): void {
+    this.putWasm(a.wasmHash, a.wasmBytes);
+    const now = Date.now();
+    this.sql(
+      "INSERT INTO agents (agent_id, did, wasm_hash, manifest, status, reason, created_at, updated_at) VALUES (?, ?, ?, ?, 'active', NULL, ?, ?)",
+    ).run(a.agentId, a.did, a.wasmHash, a.manifest, now, now);
+    this.sql("INSERT INTO identities (agent_id, did, seed, public_key) VALUES (?, ?, ?, ?)").run(
+      a.agentId,
+      a.did,
+      Buffer.from(a.identity.seed),
+      Buffer.from(a.identity.publicKey),
+    );
+  }
+
   /** Creates the agent, its identity and its genesis checkpoint in one transaction. */
   createAgent(a: NewAgent, genesis: CheckpointCommit): void {
     this.db.transaction(() => {
       if (this.agent(a.agentId)) throw new IgordError(ErrorCode.AgentExists, `agent "${a.agentId}" already exists in ${this.path}`);
-      this.putWasm(a.wasmHash, a.wasmBytes);
-      const now = Date.now();
-      this.sql("INSERT INTO agents (agent_id, did, wasm_hash, manifest, status, reason, created_at, updated_at) VALUES (?, ?, ?, ?, 'active', NULL, ?, ?)")
-        .run(a.agentId, a.did, a.wasmHash, a.manifest, now, now);
-      this.sql("INSERT INTO identities (agent_id, did, seed, public_key) VALUES (?, ?, ?, ?)")
-        .run(a.agentId, a.did, Buffer.from(a.identity.seed), Buffer.from(a.identity.publicKey));
+      this.insertAgentRows(a);
       const err = this.insertCheckpoint(genesis);
       if (err) throw err;
     })();
@@ -236,12 +233,7 @@ export class SqliteStore {
       if (this.agent(a.agentId)) throw new IgordError(ErrorCode.AgentExists, `agent "${a.agentId}" already exists in ${this.path}`);
       const sameDid = this.sql("SELECT agent_id FROM agents WHERE did = ?").get(a.did) as { agent_id: string } | undefined;
       if (sameDid) throw new IgordError(ErrorCode.AgentExists, `${a.did} already exists in ${this.path} as agent "${sameDid.agent_id}"`);
-      this.putWasm(a.wasmHash, a.wasmBytes);
-      const now = Date.now();
-      this.sql("INSERT INTO agents (agent_id, did, wasm_hash, manifest, status, reason, created_at, updated_at) VALUES (?, ?, ?, ?, 'active', NULL, ?, ?)")
-        .run(a.agentId, a.did, a.wasmHash, a.manifest, now, now);
-      this.sql("INSERT INTO identities (agent_id, did, seed, public_key) VALUES (?, ?, ?, ?)")
-        .run(a.agentId, a.did, Buffer.from(a.identity.seed), Buffer.from(a.identity.publicKey));
+      this.insertAgentRows(a);
       for (const c of history) {
         const err = this.insertCheckpoint(c);
         if (err) throw err;
