@@ -38,6 +38,8 @@ export const ErrorCode = {
   IdentityCorrupt: "IDENTITY_CORRUPT",
   StoreError: "STORE_ERROR",
   StoreSchema: "STORE_SCHEMA",
+  LeaseTransition: "LEASE_TRANSITION",
+  LeaseStale: "LEASE_STALE",
   ReplayHostcallMismatch: "REPLAY_HOSTCALL_MISMATCH",
   ReplayPayloadMismatch: "REPLAY_PAYLOAD_MISMATCH",
   ReplayLogExhausted: "REPLAY_LOG_EXHAUSTED",
