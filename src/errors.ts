@@ -40,6 +40,8 @@ export const ErrorCode = {
   StoreSchema: "STORE_SCHEMA",
   LeaseTransition: "LEASE_TRANSITION",
   LeaseStale: "LEASE_STALE",
+  LeaseHandoffUnresolved: "LEASE_HANDOFF_UNRESOLVED",
+  LeaseRetired: "LEASE_RETIRED",
   ReplayHostcallMismatch: "REPLAY_HOSTCALL_MISMATCH",
   ReplayPayloadMismatch: "REPLAY_PAYLOAD_MISMATCH",
   ReplayLogExhausted: "REPLAY_LOG_EXHAUSTED",

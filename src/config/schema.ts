@@ -35,6 +35,9 @@ export interface NodeConfig {
   verifyInterval: number;
   replayOnDivergence: DivergencePolicy;
   eventLogRetention: EventLogRetention;
+  leaseDurationMs: number;
+  leaseGraceMs: number;
+  leaseRenewalWindow: number;
 }
 
 /** Per agent: keep stored event logs for this many ticks, or up to this many bytes (0 ticks = all). */
@@ -321,6 +324,38 @@ export const FIELDS = [
         return { bytes };
       }
       return { ticks: wholeNumber(Number.MAX_SAFE_INTEGER)(s) };
+    },
+  }),
+  field({
+    key: "leaseDurationMs",
+    flag: "lease-duration",
+    valueName: "duration",
+    description: "how long an agent's lease on this node lasts before it must be renewed (0 disables leases)",
+    defaultValue: () => 60_000,
+    defaultText: "60s",
+    parse: duration(0, 24 * 3_600_000),
+  }),
+  field({
+    key: "leaseGraceMs",
+    flag: "lease-grace",
+    valueName: "duration",
+    description: "past expiry plus this grace, the agent goes to RECOVERY_REQUIRED and stops ticking",
+    defaultValue: () => 10_000,
+    defaultText: "10s",
+    parse: duration(0, 24 * 3_600_000),
+  }),
+  field({
+    key: "leaseRenewalWindow",
+    flag: "lease-renewal-window",
+    valueName: "fraction",
+    description: "renew when this fraction of the lease duration remains (between 0 and 1)",
+    defaultValue: () => 0.5,
+    defaultText: "0.5",
+    parse: (raw) => {
+      const s = asString(raw);
+      const n = Number(s);
+      if (!/^\d*\.?\d+$/.test(s) || !(n > 0 && n < 1)) throw new Error("must be a fraction strictly between 0 and 1");
+      return n;
     },
   }),
 ] as const satisfies readonly FieldSpec<keyof NodeConfig>[];

@@ -25,6 +25,13 @@ export function agentJson(a: AgentView): Record<string, unknown> {
     lastTickNs: a.lastTickNs.toString(),
     ticksThisRun: a.ticksThisRun,
     stateBytes: a.stateBytes,
+    lease: a.lease
+      ? {
+          state: a.lease.state,
+          epoch: [a.lease.epoch.major.toString(), a.lease.epoch.generation.toString()],
+          expiresAt: iso(a.lease.expiresAtMs),
+        }
+      : null,
     replayVerified: a.replayVerified,
     divergences: a.divergences,
   };

@@ -5,6 +5,7 @@ export interface AgentGaugeSource {
   agentStates(): Map<string, number>;
   budgets(): Iterable<[string, bigint]>;
   workers(): number;
+  leaseStates?(): Map<string, number>;
 }
 
 export class NodeMetrics {
@@ -17,6 +18,7 @@ export class NodeMetrics {
   readonly replays: Counter<"result">;
   readonly divergences: Counter<"code">;
   readonly replayDuration: Histogram;
+  readonly leaseTransitions: Counter<"to" | "why">;
 
   constructor(source: AgentGaugeSource) {
     const registers = [this.registry];
@@ -66,6 +68,22 @@ export class NodeMetrics {
       help: "Time spent replaying a batch of snapshots (the node's cost, not the agent's)",
       buckets: [0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5],
       registers,
+    });
+    this.leaseTransitions = new Counter({
+      name: "igord_lease_transitions_total",
+      help: "Lease changes (renewals, expiries, recoveries), by resulting state and cause",
+      labelNames: ["to", "why"],
+      registers,
+    });
+    new Gauge({
+      name: "igord_agent_leases",
+      help: "Agents by lease state",
+      labelNames: ["state"],
+      registers,
+      collect() {
+        this.reset();
+        for (const [state, n] of source.leaseStates?.() ?? []) this.set({ state }, n);
+      },
     });
     new Gauge({
       name: "igord_agents",

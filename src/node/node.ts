@@ -19,6 +19,7 @@ import { equalBytes } from "../checkpoint/lineage.js";
 import { signBudgetOverride } from "../checkpoint/overrides.js";
 import { didFromPublicKey } from "../identity/did.js";
 import { generateKey } from "../identity/keys.js";
+import { formatEpoch, genesisLease, type Lease, type LeaseTiming } from "../authority/lease.js";
 import { SignerPool } from "../identity/signer-pool.js";
 import { parseManifest } from "../manifest/manifest.js";
 import { parseCheckpoint } from "../checkpoint/codec.js";
@@ -60,6 +61,7 @@ export interface Quarantine {
 
 /** Error codes that mean "the stored agent is not trustworthy": quarantine, never overwrite. */
 const QUARANTINE_CODES = new Set<string>([
+  ErrorCode.LeaseHandoffUnresolved,
   ErrorCode.CheckpointTruncated,
   ErrorCode.CheckpointVersion,
   ErrorCode.CheckpointInvalid,
@@ -93,8 +95,14 @@ export class IgordNode {
   private startedAt = 0;
   private stopping: Promise<void> | null = null;
   private readonly resumeStored: boolean;
+  private readonly leaseTiming: LeaseTiming;
 
   constructor(opts: NodeOptions) {
+    this.leaseTiming = {
+      durationMs: opts.config.leaseDurationMs,
+      graceMs: opts.config.leaseGraceMs,
+      renewalWindow: opts.config.leaseRenewalWindow,
+    };
     this.resumeStored = opts.resumeStoredAgents ?? true;
     this.config = opts.config;
     this.logger = opts.logger;
@@ -123,6 +131,7 @@ export class IgordNode {
         counts.set("quarantined", this.quarantined.size);
         return counts;
       },
+      leaseStates: () => this.scheduler.leaseStates(),
       budgets: () => this.scheduler.budgets(),
       workers: () => this.pool.stats().workers,
     });
@@ -131,6 +140,7 @@ export class IgordNode {
       checkpointer: this.checkpointer,
       checkpointIntervalMs: opts.config.checkpointIntervalMs,
       persistEventLogs: true,
+      leases: { timing: this.leaseTiming, write: (id, expected, next) => this.store.writeLease(id, expected, next) },
       replay: {
         mode: opts.config.replayMode,
         window: opts.config.replayWindow,
@@ -243,9 +253,11 @@ export class IgordNode {
       did,
       identity,
     };
-    const init = { tick: 0n, budget, price: this.config.price, state: null };
+    const lease = genesisLease(this.leaseTiming, Date.now());
+    const init = { tick: 0n, budget, price: this.config.price, state: null, lease };
     return this.scheduler.add(spec, meta, init, (genesis) =>
       this.checkpointer.genesis(genesis, {
+        lease,
         agentId: prepared.agentId,
         did,
         wasmHash: prepared.wasmHash,
@@ -261,6 +273,7 @@ export class IgordNode {
     try {
       const row = this.store.agent(agentId);
       if (!row) throw new IgordError(ErrorCode.AgentNotFound, `no agent "${agentId}" in ${this.store.path}`);
+      const lease = this.resumableLease(agentId);
       const identity = this.store.identity(agentId);
       const bytes = this.store.wasm(row.wasmHash);
       if (!bytes) throw new IgordError(ErrorCode.StoreError, `WASM ${row.wasmHash} of agent "${agentId}" is missing from the store`);
@@ -297,7 +310,7 @@ export class IgordNode {
         did: row.did,
         identity,
       };
-      const view = await this.scheduler.add(spec, meta, { tick: cp.tick, budget, price: this.config.price, state: cp.state });
+      const view = await this.scheduler.add(spec, meta, { tick: cp.tick, budget, price: this.config.price, state: cp.state, lease });
       this.scheduler.verifyStored(agentId, this.storedReplayItems(agentId));
       return view;
     } catch (e) {
@@ -310,6 +323,31 @@ export class IgordNode {
       }
       throw e;
     }
+  }
+
+  /**
+   * The stored lease, epoch restored as it was (never reset). An agent handed off (HANDOFF_INITIATED)
+   * or retired is not resumed: the first needs resolution, the second lives elsewhere now.
+   */
+  private resumableLease(agentId: string): Lease {
+    const lease = this.store.lease(agentId);
+    if (!lease) throw new IgordError(ErrorCode.AgentNotFound, `no lease for agent "${agentId}"`);
+    if (lease.state === "HANDOFF_INITIATED") {
+      throw new IgordError(
+        ErrorCode.LeaseHandoffUnresolved,
+        `agent "${agentId}" was being handed off to ${lease.handoff?.target ?? "another node"} at epoch ${formatEpoch(lease.epoch)}; resolve it (igord recover) before it runs here`,
+      );
+    }
+    if (lease.state === "RETIRED") {
+      throw new IgordError(ErrorCode.LeaseRetired, `agent "${agentId}" is retired on this node (it moved at epoch ${formatEpoch(lease.epoch)})`);
+    }
+    if (lease.expiresAtMs === null && this.leaseTiming.durationMs > 0 && lease.state === "ACTIVE_OWNER") {
+      // Leases were off (or this database predates them): take a lease at the same epoch.
+      const next = { ...lease, expiresAtMs: Date.now() + this.leaseTiming.durationMs };
+      this.store.writeLease(agentId, { state: lease.state, epoch: lease.epoch }, next);
+      return next;
+    }
+    return lease;
   }
 
   /** The last stored segment of event logs as a replay chain from the checkpoint before it. */

@@ -6,6 +6,7 @@ import { encodeReceipt, receiptSigningBytes } from "../budget/receipt.js";
 import { encodeCheckpoint, SIGNATURE_OFFSET } from "../checkpoint/codec.js";
 import { checkpointHash, GENESIS_PREV_HASH, signCheckpoint, signingDomain } from "../checkpoint/lineage.js";
 import type { SignerPool } from "../identity/signer-pool.js";
+import type { Lease } from "../authority/lease.js";
 import { encodeSegment, type TickLog } from "../eventlog/tick-log.js";
 import { HOSTCALL_ABI_VERSION } from "../hostcalls/registry.js";
 import { REPLAY_ENGINE_VERSION } from "../replay/engine.js";
@@ -24,6 +25,8 @@ export interface CheckpointSubject {
   identity: Ed25519Key;
   /** Event logs of the ticks since the last checkpoint (persisted with this one). */
   logs?: readonly TickLog[];
+  /** The agent's lease: its epoch and expiry go into the header, and the write is conditional on it. */
+  lease?: Lease;
 }
 
 interface Head {
@@ -102,9 +105,9 @@ export class Checkpointer {
         price: s.price,
         tick: s.tick,
         wasmHash: Buffer.from(s.wasmHash, "hex"),
-        epochMajor: 0n,
-        epochGeneration: 0n,
-        leaseExpiry: 0n,
+        epochMajor: s.lease?.epoch.major ?? 0n,
+        epochGeneration: s.lease?.epoch.generation ?? 0n,
+        leaseExpiry: s.lease?.expiresAtMs ? BigInt(s.lease.expiresAtMs) * 1_000_000n : 0n,
         prevHash,
         publicKey: s.identity.publicKey,
       },
@@ -216,6 +219,7 @@ export class Checkpointer {
       receipt,
       status,
       statusReason,
+      ...(s.lease ? { lease: { state: s.lease.state, epoch: s.lease.epoch } } : {}),
       ...(s.logs
         ? {
             events: {

@@ -9,9 +9,18 @@ import type { LogEntry, TickLog } from "../eventlog/tick-log.js";
 import { HostcallId } from "../hostcalls/registry.js";
 import type { NodeMetrics } from "../metrics/metrics.js";
 import type { Ed25519Key } from "../identity/keys.js";
-import type { AgentStatus as StoredStatus } from "../store/sqlite-store.js";
+import type { LeaseBelief, AgentStatus as StoredStatus } from "../store/sqlite-store.js";
 import type { Checkpointer, CheckpointSubject } from "./checkpointer.js";
 import type { AgentSpec, PoolTickResult, TickRequest, WorkerPool } from "../wasm/pool.js";
+import {
+  canTick,
+  formatEpoch,
+  isExpired,
+  type Lease,
+  type LeaseTiming,
+  needsRenewal,
+  transition,
+} from "../authority/lease.js";
 import type { ReplayItem } from "../replay/engine.js";
 import { type DivergencePolicy, keepsWindow, onDivergence, type ReplayMode, selfVerifies } from "../replay/policy.js";
 import { ReplayWindow } from "../replay/window.js";
@@ -29,6 +38,8 @@ export interface AgentInit {
   tick: bigint;
   budget: bigint;
   price: bigint;
+  /** The agent's lease on this node (null when leases are off for it). */
+  lease?: Lease | null;
   /** null for a fresh agent. */
   state: Uint8Array | null;
 }
@@ -71,6 +82,7 @@ interface AgentRuntime {
   divergences: number;
   /** Event logs of ticks since the last checkpoint, persisted with the next one. */
   pendingLogs: TickLog[];
+  lease: Lease | null;
 }
 
 export interface TickEvent {
@@ -105,6 +117,7 @@ export interface AgentView {
   stateBytes: number;
   replayVerified: number;
   divergences: number;
+  lease: Lease | null;
 }
 
 export interface ReplayOptions {
@@ -122,7 +135,17 @@ export interface DivergenceEvent {
   policy: DivergencePolicy;
 }
 
+export interface LeaseOptions {
+  timing: LeaseTiming;
+  /** Compare-and-set of the stored lease (throws LEASE_STALE when another writer moved it). */
+  write(agentId: string, expected: LeaseBelief, next: Lease): void;
+}
+
+/** How often leases are checked even for agents that are not ticking (so idle agents renew). */
+export const LEASE_SWEEP_MAX_MS = 1000;
+
 export interface SchedulerOptions {
+  leases?: LeaseOptions;
   replay?: ReplayOptions;
   /** Keep every tick's event log until the next checkpoint stores it (for audit replay). */
   persistEventLogs?: boolean;
@@ -168,6 +191,7 @@ export class Scheduler extends EventEmitter<{
   private idleWaiters: (() => void)[] = [];
   private readonly pending = new Set<Promise<void>>();
   private readonly checkpointTimer: NodeJS.Timeout | null;
+  private readonly leaseTimer: NodeJS.Timeout | null;
 
   constructor(private readonly opts: SchedulerOptions) {
     super();
@@ -175,6 +199,12 @@ export class Scheduler extends EventEmitter<{
     // Periodic checkpoints of every agent in one pass: the store group-commits them together.
     this.checkpointTimer = opts.checkpointIntervalMs > 0 ? setInterval(() => this.checkpointAll("periodic"), opts.checkpointIntervalMs) : null;
     this.checkpointTimer?.unref();
+    const timing = opts.leases?.timing;
+    this.leaseTimer =
+      timing && timing.durationMs > 0
+        ? setInterval(() => this.sweepLeases(), Math.max(10, Math.min(LEASE_SWEEP_MAX_MS, Math.floor((timing.durationMs * timing.renewalWindow) / 4))))
+        : null;
+    this.leaseTimer?.unref();
     opts.pool.on("evacuated", (e) => {
       opts.metrics?.evacuations.inc();
       this.agents
@@ -207,6 +237,7 @@ export class Scheduler extends EventEmitter<{
     if (init.state === null && onFresh) {
       try {
         onFresh({
+          ...(init.lease ? { lease: init.lease } : {}),
           agentId: spec.agentId,
           tick: init.tick,
           budget: init.budget,
@@ -248,6 +279,7 @@ export class Scheduler extends EventEmitter<{
       replayVerified: 0,
       divergences: 0,
       pendingLogs: [],
+      lease: init.lease ?? null,
     };
     this.agents.set(a.id, a);
     if (init.state === null) this.emitAgentLogs(a, 0n, placed.events);
@@ -381,6 +413,54 @@ export class Scheduler extends EventEmitter<{
     }
   }
 
+  /**
+   * Fences a tick: renews the lease when due; past expiry + grace moves it to RECOVERY_REQUIRED,
+   * then recovers on its own (major + 1, logged) only after a plain expiry with no handoff in
+   * flight. Returns whether the agent may tick now.
+   */
+  private checkLease(a: AgentRuntime, nowMs: number): boolean {
+    const leases = this.opts.leases;
+    const lease = a.lease;
+    if (!leases || !lease) return true;
+    try {
+      if (isExpired(lease, leases.timing, nowMs) && (lease.state === "ACTIVE_OWNER" || lease.state === "HANDOFF_INITIATED")) {
+        this.setLease(a, transition(lease, { type: "expire", nowMs }, leases.timing), "expired");
+      }
+      const current = a.lease as Lease;
+      if (current.state === "RECOVERY_REQUIRED") {
+        if (current.handoff !== null) {
+          a.logger.error({ event: "lease_recovery_needed", handoff: current.handoff }, "lease expired with a handoff unresolved: not ticking");
+          this.finish(a, "stopped", "recovery_required", null);
+          return false;
+        }
+        this.setLease(a, transition(current, { type: "recover", cause: "expiry", nowMs }, leases.timing), "recovered");
+      } else if (needsRenewal(current, leases.timing, nowMs)) {
+        this.setLease(a, transition(current, { type: "renew", nowMs }, leases.timing), "renewed");
+      }
+    } catch (e) {
+      const err = e instanceof IgordError ? e : new IgordError(ErrorCode.LeaseStale, (e as Error).message);
+      a.logger.error({ event: "lease_failed", code: err.code }, err.message);
+      this.finish(a, "failed", reasonFor(err), err);
+      return false;
+    }
+    return canTick(a.lease as Lease);
+  }
+
+  private setLease(a: AgentRuntime, next: Lease, why: "expired" | "recovered" | "renewed"): void {
+    const prev = a.lease as Lease;
+    this.opts.leases?.write(a.id, { state: prev.state, epoch: prev.epoch }, next);
+    a.lease = next;
+    this.opts.metrics?.leaseTransitions.inc({ to: next.state, why });
+    const fields = { event: why === "recovered" ? "lease_recovered" : "lease_state", state: next.state, epoch: formatEpoch(next.epoch), major: String(next.epoch.major), generation: String(next.epoch.generation), why, expiresAt: next.expiresAtMs };
+    if (why === "renewed") a.logger.debug(fields, "lease renewed");
+    else a.logger.warn(fields, why === "recovered" ? `lease recovered on this node at epoch ${formatEpoch(next.epoch)}` : `lease ${why}: ${next.state}`);
+  }
+
+  private sweepLeases(): void {
+    const now = Date.now();
+    for (const a of this.agents.values()) if (a.status === "running" && !a.inFlight) this.checkLease(a, now);
+  }
+
   private get replay(): ReplayOptions {
     return this.opts.replay ?? NO_REPLAY;
   }
@@ -494,6 +574,7 @@ export class Scheduler extends EventEmitter<{
     a.pendingLogs = [];
     return {
       logs,
+      ...(a.lease ? { lease: a.lease } : {}),
       agentId: a.id,
       tick: a.tick,
       budget: a.budget,
@@ -562,6 +643,7 @@ export class Scheduler extends EventEmitter<{
     if (this.timer) clearTimeout(this.timer);
     if (this.immediate) clearImmediate(this.immediate);
     if (this.checkpointTimer) clearInterval(this.checkpointTimer);
+    if (this.leaseTimer) clearInterval(this.leaseTimer);
     this.timer = null;
     this.immediate = null;
     if (this.anyInFlight()) {
@@ -610,6 +692,7 @@ export class Scheduler extends EventEmitter<{
       stateBytes: a.state.byteLength,
       replayVerified: a.replayVerified,
       divergences: a.divergences,
+      lease: a.lease,
     };
   }
 
@@ -624,6 +707,12 @@ export class Scheduler extends EventEmitter<{
       ["failed", 0],
     ]);
     for (const a of this.agents.values()) counts.set(a.status, (counts.get(a.status) ?? 0) + 1);
+    return counts;
+  }
+
+  leaseStates(): Map<string, number> {
+    const counts = new Map<string, number>();
+    for (const a of this.agents.values()) if (a.lease) counts.set(a.lease.state, (counts.get(a.lease.state) ?? 0) + 1);
     return counts;
   }
 

@@ -91,4 +91,14 @@ export const MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX event_log_segments_by_agent ON event_log_segments(agent_id, to_tick);
   `,
+  // 3: the agent's lease on this node (state, epoch, expiry, handoff in flight), written in the same
+  // transaction as its checkpoints and compared-and-set by every writer.
+  `
+  ALTER TABLE agents ADD COLUMN lease_state TEXT NOT NULL DEFAULT 'ACTIVE_OWNER';
+  ALTER TABLE agents ADD COLUMN epoch_major INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE agents ADD COLUMN epoch_generation INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE agents ADD COLUMN lease_expires_at INTEGER;
+  ALTER TABLE agents ADD COLUMN handoff_target TEXT;
+  ALTER TABLE agents ADD COLUMN handoff_checkpoint TEXT;
+  `,
 ];

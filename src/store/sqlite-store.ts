@@ -3,6 +3,7 @@
 // transaction; checkpoints from many agents are group-committed in one transaction per turn of the
 // event loop, so one fsync covers them all.
 import Database from "better-sqlite3";
+import type { Epoch, Lease, LeaseState } from "../authority/lease.js";
 import type { BudgetOverride } from "../checkpoint/overrides.js";
 import { ErrorCode, IgordError } from "../errors.js";
 import type { EventLogSegment } from "../eventlog/tick-log.js";
@@ -57,6 +58,12 @@ export interface StoredSegment extends EventLogSegment {
   checkpointHash: Uint8Array;
 }
 
+/** What a writer believes its lease is: a write is refused (LEASE_STALE) when the store says otherwise. */
+export interface LeaseBelief {
+  state: LeaseState;
+  epoch: Epoch;
+}
+
 export interface CheckpointCommit {
   agentId: string;
   tick: bigint;
@@ -70,9 +77,13 @@ export interface CheckpointCommit {
   statusReason: string | null;
   /** Event logs of the ticks since the previous checkpoint. */
   events?: EventLogSegment;
+  /** The writer's lease: the checkpoint is written only if the stored lease still matches. */
+  lease?: LeaseBelief;
 }
 
 export interface NewAgent {
+  /** The agent's lease on this node; default ACTIVE_OWNER at (0,0) with no expiry. */
+  lease?: Lease;
   agentId: string;
   did: string;
   wasmHash: string;
@@ -196,9 +207,10 @@ export class SqliteStore {
   private insertAgentRows(a: NewAgent): void {
     this.putWasm(a.wasmHash, a.wasmBytes);
     const now = Date.now();
+    const l = a.lease;
     this.sql(
-      "INSERT INTO agents (agent_id, did, wasm_hash, manifest, status, reason, created_at, updated_at) VALUES (?, ?, ?, ?, 'active', NULL, ?, ?)",
-    ).run(a.agentId, a.did, a.wasmHash, a.manifest, now, now);
+      "INSERT INTO agents (agent_id, did, wasm_hash, manifest, status, reason, created_at, updated_at, lease_state, epoch_major, epoch_generation, lease_expires_at) VALUES (?, ?, ?, ?, 'active', NULL, ?, ?, ?, ?, ?, ?)",
+    ).run(a.agentId, a.did, a.wasmHash, a.manifest, now, now, l?.state ?? "ACTIVE_OWNER", l?.epoch.major ?? 0n, l?.epoch.generation ?? 0n, l?.expiresAtMs ?? null);
     this.sql("INSERT INTO identities (agent_id, did, seed, public_key) VALUES (?, ?, ?, ?)").run(
       a.agentId,
       a.did,
@@ -347,6 +359,10 @@ export class SqliteStore {
    * error before anything is written; an unexpected failure throws.
    */
   private insertCheckpoint(c: CheckpointCommit): IgordError | null {
+    if (c.lease) {
+      const stale = this.staleLease(c.agentId, c.lease);
+      if (stale) return stale;
+    }
     const head = this.sql("SELECT seq, hash FROM checkpoints WHERE agent_id = ? ORDER BY seq DESC LIMIT 1", true).get(c.agentId) as
       | { seq: bigint; hash: Buffer }
       | undefined;
@@ -412,6 +428,61 @@ export class SqliteStore {
       total += row.n;
       if (total > r.bytes) this.sql("DELETE FROM event_log_segments WHERE id = ?").run(row.id);
     }
+  }
+
+  private staleLease(agentId: string, belief: LeaseBelief): IgordError | null {
+    const r = this.sql("SELECT lease_state, epoch_major, epoch_generation FROM agents WHERE agent_id = ?", true).get(agentId) as
+      | { lease_state: string; epoch_major: bigint; epoch_generation: bigint }
+      | undefined;
+    if (r && r.lease_state === belief.state && r.epoch_major === belief.epoch.major && r.epoch_generation === belief.epoch.generation) return null;
+    return new IgordError(
+      ErrorCode.LeaseStale,
+      `agent "${agentId}": the writer holds ${belief.state} (${belief.epoch.major},${belief.epoch.generation}) but the store has ${r ? `${r.lease_state} (${r.epoch_major},${r.epoch_generation})` : "no agent"}; write refused`,
+      { details: { agentId } },
+    );
+  }
+
+  lease(agentId: string): Lease | undefined {
+    const r = this.sql(
+      "SELECT lease_state, epoch_major, epoch_generation, lease_expires_at, handoff_target, handoff_checkpoint FROM agents WHERE agent_id = ?",
+      true,
+    ).get(agentId) as
+      | {
+          lease_state: LeaseState;
+          epoch_major: bigint;
+          epoch_generation: bigint;
+          lease_expires_at: bigint | null;
+          handoff_target: string | null;
+          handoff_checkpoint: string | null;
+        }
+      | undefined;
+    if (!r) return undefined;
+    return {
+      state: r.lease_state,
+      epoch: { major: r.epoch_major, generation: r.epoch_generation },
+      expiresAtMs: r.lease_expires_at === null ? null : Number(r.lease_expires_at),
+      handoff: r.handoff_target && r.handoff_checkpoint ? { target: r.handoff_target, checkpointHash: r.handoff_checkpoint } : null,
+    };
+  }
+
+  /** Compare-and-set of the agent's lease: refused with LEASE_STALE unless `expected` is what is stored. */
+  writeLease(agentId: string, expected: LeaseBelief, next: Lease): void {
+    this.db.transaction(() => {
+      const stale = this.staleLease(agentId, expected);
+      if (stale) throw stale;
+      this.sql(
+        "UPDATE agents SET lease_state = ?, epoch_major = ?, epoch_generation = ?, lease_expires_at = ?, handoff_target = ?, handoff_checkpoint = ?, updated_at = ? WHERE agent_id = ?",
+      ).run(
+        next.state,
+        next.epoch.major,
+        next.epoch.generation,
+        next.expiresAtMs,
+        next.handoff?.target ?? null,
+        next.handoff?.checkpointHash ?? null,
+        Date.now(),
+        agentId,
+      );
+    })();
   }
 
   /** The agent's stored event-log segments, oldest first. */
