@@ -360,7 +360,9 @@ export class SqliteStore {
    */
   private insertCheckpoint(c: CheckpointCommit): IgordError | null {
     if (c.lease) {
-      const stale = this.staleLease(c.agentId, c.lease);
+      // A checkpoint is captured before it commits; its owner may renew (generation + 1) meanwhile.
+      // Authority moves only with a new major or state, so those must match exactly.
+      const stale = this.staleLease(c.agentId, c.lease, false);
       if (stale) return stale;
     }
     const head = this.sql("SELECT seq, hash FROM checkpoints WHERE agent_id = ? ORDER BY seq DESC LIMIT 1", true).get(c.agentId) as
@@ -430,11 +432,12 @@ export class SqliteStore {
     }
   }
 
-  private staleLease(agentId: string, belief: LeaseBelief): IgordError | null {
+  private staleLease(agentId: string, belief: LeaseBelief, exact: boolean): IgordError | null {
     const r = this.sql("SELECT lease_state, epoch_major, epoch_generation FROM agents WHERE agent_id = ?", true).get(agentId) as
       | { lease_state: string; epoch_major: bigint; epoch_generation: bigint }
       | undefined;
-    if (r && r.lease_state === belief.state && r.epoch_major === belief.epoch.major && r.epoch_generation === belief.epoch.generation) return null;
+    const generationOk = exact ? r?.epoch_generation === belief.epoch.generation : (r?.epoch_generation ?? -1n) >= belief.epoch.generation;
+    if (r && r.lease_state === belief.state && r.epoch_major === belief.epoch.major && generationOk) return null;
     return new IgordError(
       ErrorCode.LeaseStale,
       `agent "${agentId}": the writer holds ${belief.state} (${belief.epoch.major},${belief.epoch.generation}) but the store has ${r ? `${r.lease_state} (${r.epoch_major},${r.epoch_generation})` : "no agent"}; write refused`,
@@ -468,7 +471,7 @@ export class SqliteStore {
   /** Compare-and-set of the agent's lease: refused with LEASE_STALE unless `expected` is what is stored. */
   writeLease(agentId: string, expected: LeaseBelief, next: Lease): void {
     this.db.transaction(() => {
-      const stale = this.staleLease(agentId, expected);
+      const stale = this.staleLease(agentId, expected, true);
       if (stale) throw stale;
       this.sql(
         "UPDATE agents SET lease_state = ?, epoch_major = ?, epoch_generation = ?, lease_expires_at = ?, handoff_target = ?, handoff_checkpoint = ?, updated_at = ? WHERE agent_id = ?",

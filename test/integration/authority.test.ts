@@ -1,0 +1,112 @@
+// Leases that fence: epochs survive restarts and reach the checkpoint headers, renewals bump the
+// generation, a stale writer is refused, unresolved handoffs are not resumed, and a node suspended
+// past its lease does not tick until it recovers with a new epoch.
+import { join } from "node:path";
+import Database from "better-sqlite3";
+import { afterEach, describe, expect, it } from "vitest";
+import { parseCheckpoint } from "../../src/checkpoint/codec.js";
+import type { AgentView, CheckpointEvent, TickEvent } from "../../src/scheduler/scheduler.js";
+import { DB_FILE, SqliteStore } from "../../src/store/sqlite-store.js";
+import { EXAMPLES, startTestNode, stopAllNodes, tempDir } from "../helpers/node.js";
+import { killAll, startDaemon } from "../helpers/process.js";
+
+afterEach(async () => {
+  killAll();
+  await stopAllNodes();
+});
+
+const heartbeat = join(EXAMPLES, "heartbeat.wasm");
+
+function headEpoch(dataDir: string, agentId: string): [bigint, bigint] {
+  const store = SqliteStore.open(join(dataDir, DB_FILE), { readonly: true });
+  try {
+    const cp = parseCheckpoint(store.head(agentId)!.blob);
+    return [cp.epochMajor, cp.epochGeneration];
+  } finally {
+    store.close();
+  }
+}
+
+describe("leases and epochs", () => {
+  it("renewals bump the generation, the epoch is in every checkpoint header, and a restart keeps it", async () => {
+    const t = await startTestNode({ "tick-interval": "20ms", "checkpoint-interval": "50ms", "lease-duration": "400ms", "lease-grace": "200ms" });
+    await t.node.addAgent({ wasmPath: heartbeat });
+    // Renewal is due when half of the 400 ms remains: several renewals within a second.
+    await t.waitFor<TickEvent>("tick", (e) => (t.node.scheduler.view("heartbeat")?.lease?.epoch.generation ?? 0n) >= 3n && e.agentId === "heartbeat");
+    await t.waitFor<CheckpointEvent>("checkpoint", (e) => e.outcome === "written" && e.reason === "periodic" && e.tick > 5n);
+    await t.stop();
+    const [major, generation] = headEpoch(t.config.dataDir, "heartbeat");
+    expect(major).toBe(0n);
+    expect(generation).toBeGreaterThanOrEqual(2n);
+
+    const t2 = await startTestNode({ "tick-interval": "20ms", "lease-duration": "60s" }, { dir: t.dir, resumeStored: true });
+    const lease = t2.node.scheduler.view("heartbeat")?.lease;
+    expect(lease?.epoch.major).toBe(0n);
+    expect(lease?.epoch.generation).toBeGreaterThanOrEqual(generation); // never reset
+    expect(await t2.node.metrics.render()).toMatch(/igord_agent_leases\{state="ACTIVE_OWNER"\} 1/);
+  });
+
+  it("a stale writer's checkpoint is refused and the agent stops", async () => {
+    const t = await startTestNode({ "tick-interval": "10ms", "checkpoint-interval": "30ms" });
+    await t.node.addAgent({ wasmPath: heartbeat });
+    await t.waitFor<TickEvent>("tick", (e) => e.tick >= 3n);
+    // Another writer takes the agent to a newer epoch behind this node's back.
+    const db = new Database(join(t.config.dataDir, DB_FILE));
+    db.prepare("UPDATE agents SET epoch_major = 5 WHERE agent_id = 'heartbeat'").run();
+    db.close();
+    const stopped = await t.waitFor<AgentView>("stopped", (v) => v.id === "heartbeat");
+    expect(stopped.error?.code).toBe("LEASE_STALE");
+    expect(stopped.error?.message).toMatch(/the store has ACTIVE_OWNER \(5,0\)/);
+  });
+
+  it("an agent left in HANDOFF_INITIATED needs resolution and one that is RETIRED is not resumed", async () => {
+    const t = await startTestNode({ "tick-interval": "10ms" });
+    await t.node.addAgent({ wasmPath: heartbeat });
+    await t.node.addAgent({ wasmPath: join(EXAMPLES, "survivor.wasm") });
+    await t.stop();
+    const db = new Database(join(t.config.dataDir, DB_FILE));
+    db.prepare("UPDATE agents SET lease_state = 'HANDOFF_INITIATED', handoff_target = '12D3KooWtarget', handoff_checkpoint = 'ab' WHERE agent_id = 'heartbeat'").run();
+    db.prepare("UPDATE agents SET lease_state = 'RETIRED' WHERE agent_id = 'survivor'").run();
+    db.close();
+    const t2 = await startTestNode({ "tick-interval": "10ms" }, { dir: t.dir, resumeStored: true });
+    expect(t2.node.scheduler.has("heartbeat")).toBe(false);
+    expect(t2.node.scheduler.has("survivor")).toBe(false);
+    expect(t2.node.quarantined.get("heartbeat")?.code).toBe("LEASE_HANDOFF_UNRESOLVED");
+    expect(t2.node.quarantined.get("heartbeat")?.message).toMatch(/12D3KooWtarget/);
+    expect(t2.logs.events("agent_resume_failed").map((l) => l.code)).toContain("LEASE_RETIRED");
+  });
+
+  it("SIGSTOP past lease + grace, then SIGCONT: no tick while expired, recovery with a new epoch", async () => {
+    const dir = tempDir();
+    const d = startDaemon([
+      "run", heartbeat, "--data-dir", join(dir, "data"), "--tick-interval", "50ms", "--checkpoint-interval", "100ms",
+      "--lease-duration", "1s", "--lease-grace", "300ms", "--log-level", "debug",
+    ]);
+    await d.waitFor((l) => l.event === "tick" && Number(l.tick) >= 3);
+    d.child.kill("SIGSTOP");
+    const stoppedAt = Date.now();
+    // Suspended well past expiry + grace (1.3 s), measured by the wall clock, not by the process.
+    await new Promise<void>((resolve) => {
+      const until = stoppedAt + 2500;
+      const check = (): void => {
+        if (Date.now() >= until) resolve();
+        else setTimeout(check, until - Date.now());
+      };
+      check();
+    });
+    d.child.kill("SIGCONT");
+    const recovered = await d.waitFor((l) => l.event === "lease_recovered");
+    expect(recovered.major).toBe("1");
+    expect(recovered.generation).toBe("0");
+    const expiredLine = d.lines.find((l) => l.event === "lease_state" && l.state === "RECOVERY_REQUIRED");
+    expect(expiredLine).toBeDefined();
+    // No tick committed between the expiry and the recovery.
+    const iExpired = d.lines.indexOf(expiredLine as Record<string, unknown>);
+    const iRecovered = d.lines.indexOf(recovered);
+    expect(d.lines.slice(iExpired, iRecovered).filter((l) => l.event === "tick")).toEqual([]);
+    await d.waitFor((l) => l.event === "tick" && (l.time as number) > (recovered.time as number));
+    d.child.kill("SIGINT");
+    expect(await d.exit).toBe(0);
+    expect(headEpoch(join(dir, "data"), "heartbeat")[0]).toBe(1n);
+  });
+});
