@@ -189,7 +189,8 @@ export async function verifyCommand(dirs: string[], o: { agent?: string; dataDir
       const entries = (function* () {
         for (const row of store.history(o.agent as string)) yield { name: `#${row.seq} (tick ${row.tick})`, bytes: row.blob };
       })();
-      const chain = printReport(verifyChain(entries, store.lineageEvents(o.agent), progress), []);
+      const overrides = store.lineageEvents(o.agent).filter((e) => e.kind === "budget_override");
+      const chain = printReport(verifyChain(entries, overrides, progress), []);
       if (!o.replay) return chain;
       const replayed = await auditReplay(store, o.agent);
       return chain === 0 && replayed === 0 ? 0 : 1;

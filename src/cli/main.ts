@@ -8,6 +8,7 @@ import { ErrorCode, IgordError } from "../errors.js";
 import { VERSION } from "../node/node.js";
 import { runAgentCommand, runDaemon, runForeground } from "./daemon.js";
 import { exportCommand, importCommand, inspectCommand, verifyCommand } from "./lineage.js";
+import { recoverCommand } from "./recover.js";
 import { stageResume } from "./resume.js";
 import { addConfigOptions, cliFlags } from "./options.js";
 import { printAgents, printStatus } from "./status.js";
@@ -139,6 +140,17 @@ program.addCommand(
     .addOption(dataDirOption())
     .action((dir: string, o: { dataDir: string }) => {
       process.exitCode = importCommand(dir, o);
+    }),
+);
+
+program.addCommand(
+  new Command("recover")
+    .description("resolve an agent the node cannot recover alone (unresolved handoff, RECOVERY_REQUIRED): new major epoch, recorded in its lineage")
+    .argument("<agent>", "agent id")
+    .requiredOption("--reason <text>", "why (recorded in the agent's lineage)")
+    .addOption(dataDirOption())
+    .action((agent: string, o: { reason: string; dataDir: string }) => {
+      process.exitCode = recoverCommand(agent, o);
     }),
 );
 

@@ -51,7 +51,8 @@ export interface ReceiptRow {
 }
 
 export interface LineageEvent extends BudgetOverride {
-  kind: "budget_override";
+  /** budget_override: a top-up or explicit budget; recovery: an operator's `igord recover` (budget unchanged). */
+  kind: "budget_override" | "recovery";
 }
 
 export interface StoredSegment extends EventLogSegment {
@@ -331,7 +332,7 @@ export class SqliteStore {
     return (
       this.sql("SELECT * FROM lineage_events WHERE agent_id = ? ORDER BY seq", true).all(agentId) as Record<string, unknown>[]
     ).map((r) => ({
-      kind: r.kind as "budget_override",
+      kind: r.kind as LineageEvent["kind"],
       afterHash: u8(r.after_hash as Buffer),
       tick: r.tick as bigint,
       oldBudget: r.old_budget as bigint,

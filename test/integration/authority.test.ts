@@ -8,7 +8,7 @@ import { parseCheckpoint } from "../../src/checkpoint/codec.js";
 import type { AgentView, CheckpointEvent, TickEvent } from "../../src/scheduler/scheduler.js";
 import { DB_FILE, SqliteStore } from "../../src/store/sqlite-store.js";
 import { EXAMPLES, startTestNode, stopAllNodes, tempDir } from "../helpers/node.js";
-import { killAll, startDaemon } from "../helpers/process.js";
+import { igord, killAll, startDaemon } from "../helpers/process.js";
 
 afterEach(async () => {
   killAll();
@@ -74,6 +74,36 @@ describe("leases and epochs", () => {
     expect(t2.node.quarantined.get("heartbeat")?.code).toBe("LEASE_HANDOFF_UNRESOLVED");
     expect(t2.node.quarantined.get("heartbeat")?.message).toMatch(/12D3KooWtarget/);
     expect(t2.logs.events("agent_resume_failed").map((l) => l.code)).toContain("LEASE_RETIRED");
+  });
+
+  it("igord recover resolves an unresolved handoff: a new major epoch, recorded in the lineage, and the agent runs again", async () => {
+    const t = await startTestNode({ "tick-interval": "10ms" });
+    await t.node.addAgent({ wasmPath: heartbeat });
+    await t.waitFor<TickEvent>("tick", (e) => e.tick >= 3n);
+    await t.stop();
+    const db = new Database(join(t.config.dataDir, DB_FILE));
+    db.prepare("UPDATE agents SET lease_state = 'HANDOFF_INITIATED', handoff_target = '12D3KooWgone', handoff_checkpoint = 'ab' WHERE agent_id = 'heartbeat'").run();
+    db.close();
+    const active = igord(["recover", "survivor-nope", "--reason", "x", "--data-dir", t.config.dataDir]);
+    expect(active.status).toBe(1);
+    const r = igord(["recover", "heartbeat", "--reason", "target confirmed it never stored the agent", "--data-dir", t.config.dataDir]);
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/HANDOFF_INITIATED \(0,\d+\) -> ACTIVE_OWNER \(1,0\) \(handoff to 12D3KooWgone abandoned\)/);
+    const again = igord(["recover", "heartbeat", "--reason", "twice", "--data-dir", t.config.dataDir]);
+    expect(again.status).toBe(1);
+    expect(again.stderr).toMatch(/is ACTIVE_OWNER at \(1,0\): nothing to recover \[LEASE_TRANSITION\]/);
+
+    const t2 = await startTestNode({ "tick-interval": "10ms" }, { dir: t.dir, resumeStored: true });
+    expect(t2.node.scheduler.view("heartbeat")?.lease?.epoch.major).toBe(1n);
+    const resumedAt = t2.node.scheduler.view("heartbeat")!.tick;
+    await t2.waitFor<TickEvent>("tick", (e) => e.agentId === "heartbeat" && e.tick >= resumedAt + 2n);
+    await t2.stop();
+    const store = SqliteStore.open(join(t.config.dataDir, DB_FILE), { readonly: true });
+    const events = store.lineageEvents("heartbeat");
+    store.close();
+    expect(events.map((e) => [e.kind, e.reason])).toEqual([["recovery", "recover: target confirmed it never stored the agent"]]);
+    expect(headEpoch(t.config.dataDir, "heartbeat")[0]).toBe(1n);
+    expect(igord(["verify", "--agent", "heartbeat", "--data-dir", t.config.dataDir]).stdout).toMatch(/^VALID/);
   });
 
   it("SIGSTOP past lease + grace, then SIGCONT: no tick while expired, recovery with a new epoch", async () => {
