@@ -54,25 +54,10 @@ export interface TickRequest {
   price: bigint;
 }
 
+/** A worker's tick outcome as the scheduler sees it: keyed by agent, errors as IgordError. */
 export type PoolTickResult =
-  | {
-      agentId: string;
-      tick: bigint;
-      status: "ok";
-      more: boolean;
-      elapsedNs: bigint;
-      state: Uint8Array;
-      postHash: Uint8Array;
-      events: LogEntry[];
-    }
-  | {
-      agentId: string;
-      tick: bigint;
-      status: "error";
-      elapsedNs: bigint;
-      error: IgordError;
-      events: LogEntry[];
-    };
+  | (Omit<Extract<TickOutcome, { status: "ok" }>, "placement"> & { agentId: string })
+  | (Omit<Extract<TickOutcome, { status: "error" }>, "placement" | "error"> & { agentId: string; error: IgordError });
 
 export interface PoolOptions {
   size: number;
