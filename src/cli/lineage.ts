@@ -286,7 +286,8 @@ export function exportCommand(agentId: string, o: { out: string; dataDir: string
   }
 }
 
-export function importCommand(dir: string, o: { dataDir: string }): number {
+/** Imports an export into the database; returns the agent id. */
+export function importCommand(dir: string, o: { dataDir: string }): string {
   const agentId = exportedAgentId(dir);
   let identity: ReturnType<typeof decodeIdentityFile>;
   try {
@@ -323,6 +324,6 @@ export function importCommand(dir: string, o: { dataDir: string }): number {
   } finally {
     store.close();
   }
-  out(`imported ${agentId} (${did}) at tick ${head.tick} into ${join(o.dataDir, DB_FILE)}; it resumes when the daemon starts`);
-  return 0;
+  out(`imported ${agentId} (${did}) at tick ${head.tick} into ${join(o.dataDir, DB_FILE)}`);
+  return agentId;
 }

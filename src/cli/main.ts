@@ -8,6 +8,7 @@ import { ErrorCode, IgordError } from "../errors.js";
 import { VERSION } from "../node/node.js";
 import { runAgentCommand, runDaemon, runForeground } from "./daemon.js";
 import { exportCommand, importCommand, inspectCommand, verifyCommand } from "./lineage.js";
+import { startInDaemon } from "./notify.js";
 import { recoverCommand } from "./recover.js";
 import { stageResume } from "./resume.js";
 import { addConfigOptions, cliFlags } from "./options.js";
@@ -97,6 +98,17 @@ resume.action(async () => {
 program.addCommand(resume);
 
 const dataDirOption = () => new Option("--data-dir <dir>", "the node's data dir").default("./data");
+const controlOption = () =>
+  new Option("--control <host:port|off>", "a daemon running on this data dir is asked to start the agent at once").default("127.0.0.1:7420");
+
+function parseControl(text: string): ReturnType<typeof parseHostPort> | null {
+  if (text === "off") return null;
+  try {
+    return parseHostPort(text);
+  } catch (e) {
+    throw new IgordError(ErrorCode.ConfigInvalid, `invalid --control: ${(e as Error).message}`);
+  }
+}
 
 program.addCommand(
   new Command("inspect")
@@ -138,8 +150,10 @@ program.addCommand(
     .description("bring an exported agent into this node's database (verified first; never overwrites)")
     .argument("<dir>", "a directory written by igord export")
     .addOption(dataDirOption())
-    .action((dir: string, o: { dataDir: string }) => {
-      process.exitCode = importCommand(dir, o);
+    .addOption(controlOption())
+    .action(async (dir: string, o: { dataDir: string; control: string }) => {
+      const agentId = importCommand(dir, o);
+      await startInDaemon(parseControl(o.control), o.dataDir, agentId);
     }),
 );
 
@@ -149,8 +163,10 @@ program.addCommand(
     .argument("<agent>", "agent id")
     .requiredOption("--reason <text>", "why (recorded in the agent's lineage)")
     .addOption(dataDirOption())
-    .action((agent: string, o: { reason: string; dataDir: string }) => {
-      process.exitCode = recoverCommand(agent, o);
+    .addOption(controlOption())
+    .action(async (agent: string, o: { reason: string; dataDir: string; control: string }) => {
+      recoverCommand(agent, o);
+      await startInDaemon(parseControl(o.control), o.dataDir, agent);
     }),
 );
 

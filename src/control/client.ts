@@ -6,11 +6,20 @@ import { readControlToken } from "./token.js";
 export const CONTROL_CLIENT_TIMEOUT_MS = 5000;
 
 export async function controlGet(control: HostPort, dataDir: string, path: string): Promise<unknown> {
+  return controlRequest(control, dataDir, "GET", path);
+}
+
+export async function controlPost(control: HostPort, dataDir: string, path: string): Promise<unknown> {
+  return controlRequest(control, dataDir, "POST", path);
+}
+
+async function controlRequest(control: HostPort, dataDir: string, method: string, path: string): Promise<unknown> {
   const token = readControlToken(dataDir);
   const host = control.host.includes(":") ? `[${control.host}]` : control.host;
   let res: Response;
   try {
     res = await fetch(`http://${host}:${control.port}${path}`, {
+      method,
       headers: { authorization: `Bearer ${token}` },
       signal: AbortSignal.timeout(CONTROL_CLIENT_TIMEOUT_MS),
     });
@@ -22,7 +31,7 @@ export async function controlGet(control: HostPort, dataDir: string, path: strin
   }
   const body = (await res.json()) as { error?: { code: string; message: string } };
   if (!res.ok) {
-    const code = res.status === 401 ? ErrorCode.ControlUnauthorized : ErrorCode.ControlUnavailable;
+    const code = res.status === 401 ? ErrorCode.ControlUnauthorized : ((body.error?.code as ErrorCode | undefined) ?? ErrorCode.ControlUnavailable);
     throw new IgordError(code, `control API ${path}: ${body.error?.message ?? res.statusText}`);
   }
   return body;

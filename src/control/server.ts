@@ -16,6 +16,8 @@ export interface ControlBackend {
   agent(id: string): Record<string, unknown> | undefined;
   metrics(): Promise<{ contentType: string; body: string }>;
   setCapabilities(caps: string[]): string[];
+  /** Starts a stored agent now (after an import or a recovery). */
+  resume(id: string): Promise<Record<string, unknown>>;
 }
 
 export interface ControlServer {
@@ -82,6 +84,10 @@ export async function startControlServer(
     const path = url.pathname;
     if (req.method === "GET" && path === "/v1/status") return send(res, 200, backend.status());
     if (req.method === "GET" && path === "/v1/agents") return send(res, 200, { agents: backend.agents() });
+    if (req.method === "POST" && /^\/v1\/agents\/[^/]+\/resume$/.test(path)) {
+      const id = decodeURIComponent(path.slice("/v1/agents/".length, -"/resume".length));
+      return send(res, 200, await backend.resume(id));
+    }
     if (req.method === "GET" && path.startsWith("/v1/agents/")) {
       const id = decodeURIComponent(path.slice("/v1/agents/".length));
       const a = backend.agent(id);
@@ -105,7 +111,7 @@ export async function startControlServer(
   };
   const server: Server = createServer((req, res) => {
     handle(req, res).catch((e: unknown) => {
-      const status = isIgordError(e) ? 400 : 500;
+      const status = !isIgordError(e) ? 500 : e.code === ErrorCode.AgentNotFound ? 404 : e.code === ErrorCode.AgentExists ? 409 : 400;
       const code = isIgordError(e) ? e.code : "INTERNAL";
       if (status === 500)
         logger.error({ event: "control_error", err: (e as Error).message }, "control request failed");

@@ -440,6 +440,7 @@ export class IgordNode {
         return q ? quarantineJson(id, q) : undefined;
       },
       metrics: async () => ({ contentType: this.metrics.contentType, body: await this.metrics.render() }),
+      resume: async (id: string) => agentJson(await this.resumeAgent(id)),
       setCapabilities: (caps: string[]) => {
         this.capabilities.replace(caps);
         this.logger.info(

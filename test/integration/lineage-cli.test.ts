@@ -200,6 +200,21 @@ describe("durable agents through the CLI", () => {
     rmSync(root, { recursive: true, force: true });
   });
 
+  it("import into a running daemon's data dir starts the agent at once", async () => {
+    const root = tempDir();
+    const a = startDaemon(["run", HEARTBEAT, "--data-dir", join(root, "A"), ...FAST]);
+    await a.waitFor(tickLogged(2));
+    await stop(a);
+    igord(["export", "heartbeat", "--out", join(root, "ex"), "--data-dir", join(root, "A")]);
+    const d = startDaemon(["--data-dir", join(root, "D"), "--agents-dir", join(root, "none"), "--control", "127.0.0.1:0", ...FAST]);
+    const listening = await d.waitFor((l) => l.event === "control_listening");
+    const imp = igord(["import", join(root, "ex"), "--data-dir", join(root, "D"), "--control", `127.0.0.1:${listening.port}`]);
+    expect(imp.status).toBe(0);
+    expect(imp.stdout).toMatch(/the running daemon started heartbeat at tick \d+/);
+    await d.waitFor((l) => l.event === "agent_log" && l.agent === "heartbeat");
+    await stop(d);
+  });
+
   it("import brings an exported agent into another node, which resumes it; a second import is refused", async () => {
     const root = tempDir();
     const a = startDaemon(["run", HEARTBEAT, "--data-dir", join(root, "A"), ...FAST]);
