@@ -352,10 +352,10 @@ export class IgordNode {
 
   /** The last stored segment of event logs as a replay chain from the checkpoint before it. */
   private storedReplayItems(agentId: string): ReplayItem[] {
-    const segment = this.store.eventSegments(agentId).at(-1);
+    const segment = this.store.lastEventSegment(agentId);
     if (!segment) return [];
-    const before = [...this.store.history(agentId)].filter((c) => c.tick < segment.fromTick).at(-1);
-    if (!before || before.tick !== segment.fromTick - 1n) return [];
+    const before = this.store.checkpointAtTick(agentId, segment.fromTick - 1n);
+    if (!before) return [];
     const preState = parseCheckpoint(before.blob).state;
     const logs = new Map(decodeSegment(segment.blob).map((l, i) => [l.tick, { entries: l.entries, hash: segment.postHashes.slice(i * 32, i * 32 + 32) }]));
     const items: ReplayItem[] = [];

@@ -3,7 +3,7 @@
 // (window snapshots, verified one by one) or continues the previous one (a chain: N consecutive ticks
 // in one instance, as audit replay does). Runs wherever a sandbox can run: a worker thread for
 // deadline-bound replay of live agents, or in-process for tests.
-import { createHash } from "node:crypto";
+import { hex, sha256 } from "../checkpoint/lineage.js";
 import type { ObservationSource } from "../eventlog/recorder.js";
 import type { LogEntry } from "../eventlog/tick-log.js";
 import { ErrorCode, IgordError, type SerializedError } from "../errors.js";
@@ -61,11 +61,6 @@ const INIT_SOURCE: ObservationSource = {
   },
 };
 
-function sha256(b: Uint8Array): Uint8Array {
-  return new Uint8Array(createHash("sha256").update(b).digest());
-}
-
-const hex = (b: Uint8Array): string => Buffer.from(b).toString("hex");
 
 interface RunResult {
   verified: number;

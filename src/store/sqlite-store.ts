@@ -493,15 +493,23 @@ export class SqliteStore {
   eventSegments(agentId: string): StoredSegment[] {
     return (
       this.sql("SELECT * FROM event_log_segments WHERE agent_id = ? ORDER BY to_tick", true).all(agentId) as Record<string, unknown>[]
-    ).map((r) => ({
-      fromTick: r.from_tick as bigint,
-      toTick: r.to_tick as bigint,
-      checkpointHash: u8(r.checkpoint_hash as Buffer),
-      abiVersion: Number(r.abi_version),
-      engineVersion: Number(r.engine_version),
-      blob: u8(r.blob as Buffer),
-      postHashes: u8(r.post_hashes as Buffer),
-    }));
+    ).map(rowToSegment);
+  }
+
+  /** The agent's newest stored event-log segment. */
+  lastEventSegment(agentId: string): StoredSegment | undefined {
+    const r = this.sql("SELECT * FROM event_log_segments WHERE agent_id = ? ORDER BY to_tick DESC LIMIT 1", true).get(agentId) as
+      | Record<string, unknown>
+      | undefined;
+    return r ? rowToSegment(r) : undefined;
+  }
+
+  /** The agent's checkpoint taken at exactly this tick, if any. */
+  checkpointAtTick(agentId: string, tick: bigint): CheckpointRow | undefined {
+    const r = this.sql("SELECT * FROM checkpoints WHERE agent_id = ? AND tick = ? ORDER BY seq DESC LIMIT 1", true).get(agentId, tick) as
+      | Record<string, unknown>
+      | undefined;
+    return r ? rowToCheckpoint(r) : undefined;
   }
 
   /** Where an agent's receipts stop: the last receipt, or (none yet) its first checkpoint here. */
@@ -589,6 +597,18 @@ function rowToAgent(r: Record<string, unknown>): AgentRow {
     manifest: r.manifest as string,
     status: r.status as AgentStatus,
     reason: (r.reason as string | null) ?? null,
+  };
+}
+
+function rowToSegment(r: Record<string, unknown>): StoredSegment {
+  return {
+    fromTick: r.from_tick as bigint,
+    toTick: r.to_tick as bigint,
+    checkpointHash: u8(r.checkpoint_hash as Buffer),
+    abiVersion: Number(r.abi_version),
+    engineVersion: Number(r.engine_version),
+    blob: u8(r.blob as Buffer),
+    postHashes: u8(r.post_hashes as Buffer),
   };
 }
 
