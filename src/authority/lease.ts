@@ -51,6 +51,7 @@ export type LeaseEvent =
   | { type: "revert_handoff" }
   | { type: "confirm_handoff" }
   | { type: "ambiguous_handoff" }
+  | { type: "target_confirmed" }
   | { type: "receive"; sourceEpoch: Epoch }
   | { type: "assume"; nowMs: number }
   | { type: "abort_receive" }
@@ -111,6 +112,11 @@ export function transition(l: Lease, e: LeaseEvent, timing: LeaseTiming): Lease 
     case "ambiguous_handoff":
       only("HANDOFF_INITIATED");
       return { ...l, state: "RECOVERY_REQUIRED" };
+    case "target_confirmed":
+      // The migration target answered that it owns the agent (after a lost confirmation or a restart).
+      only("HANDOFF_INITIATED", "RECOVERY_REQUIRED");
+      if (l.handoff === null) refuse(l, e, "no handoff is recorded");
+      return { ...l, state: "RETIRED", expiresAtMs: null };
     case "receive":
       // The agent arrives (again) from another node, with a newer epoch than anything seen here.
       only("RETIRED");

@@ -2,16 +2,19 @@
 // the values given on the command line, so env vars and the config file can fill in the rest.
 import { type Command, Option } from "commander";
 import { CONFIG_FLAG } from "../config/load.js";
-import { envName, FIELDS } from "../config/schema.js";
+import { envName, FIELDS, REPEATABLE_FLAGS } from "../config/schema.js";
 
 export function addConfigOptions(cmd: Command, skip: readonly string[] = []): Command {
   for (const f of FIELDS) {
     if (skip.includes(f.flag)) continue;
-    cmd.addOption(
-      new Option(`--${f.flag} <${f.valueName}>`, `${f.description} [env ${envName(f.flag)}]`).default(
-        f.defaultText,
-      ),
-    );
+    const help = `${f.description} [env ${envName(f.flag)}]`;
+    if (REPEATABLE_FLAGS.includes(f.flag)) {
+      // Repeated flags collect into one comma-joined value (multiaddrs and peer ids hold no commas).
+      const option = new Option(`--${f.flag} <${f.valueName}>`, `${help} (default: ${f.defaultText})`);
+      cmd.addOption(option.argParser((v: string, prev: unknown) => (typeof prev === "string" ? `${prev},${v}` : v)));
+    } else {
+      cmd.addOption(new Option(`--${f.flag} <${f.valueName}>`, help).default(f.defaultText));
+    }
   }
   cmd.addOption(
     new Option(

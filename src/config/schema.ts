@@ -38,6 +38,23 @@ export interface NodeConfig {
   leaseDurationMs: number;
   leaseGraceMs: number;
   leaseRenewalWindow: number;
+  /** libp2p listen multiaddrs; empty = no p2p service (--listen off). */
+  listen: readonly string[];
+  bootstrap: readonly string[];
+  mdns: boolean;
+  acceptMigrations: "any" | "trusted" | "none";
+  trustedPeers: readonly string[];
+  /** Agents this node runs at most (incoming migrations are refused beyond it); 0 = no limit. */
+  maxAgents: number;
+  migrationRetries: number;
+  migrationRetryDelayMs: number;
+  migrationMaxDelayMs: number;
+  migrationTimeoutMs: number;
+  migrationRetentionMs: number;
+  /** Largest migration package accepted or sent, in bytes. */
+  maxPackageBytes: number;
+  /** How often known peers are pinged and asked for price and capabilities. */
+  peerRefreshMs: number;
 }
 
 /** Per agent: keep stored event logs for this many ticks, or up to this many bytes (0 ticks = all). */
@@ -93,6 +110,31 @@ function capabilityList(raw: RawValue): readonly string[] {
     );
   }
   return [...new Set(items)].sort();
+}
+
+/** A repeatable flag arrives comma-joined (see cli/options.ts); a config file may give an array. */
+function stringList(check: (item: string) => void) {
+  return (raw: RawValue): readonly string[] => {
+    const items = (Array.isArray(raw) ? raw.map(asString) : asString(raw).split(","))
+      .map((s) => s.trim())
+      .filter((s) => s.length > 0);
+    for (const item of items) check(item);
+    return [...new Set(items)];
+  };
+}
+
+function multiaddrText(item: string): void {
+  if (!item.startsWith("/")) throw new Error(`"${item}" is not a multiaddr (e.g. /ip4/127.0.0.1/tcp/4001)`);
+}
+
+function peerIdText(item: string): void {
+  if (!/^[1-9A-HJ-NP-Za-km-z]{40,60}$/.test(item)) throw new Error(`"${item}" is not a peer id (base58, e.g. 12D3KooW…)`);
+}
+
+function bool(raw: RawValue): boolean {
+  if (raw === true || raw === "true" || raw === "1" || raw === "on") return true;
+  if (raw === false || raw === "false" || raw === "0" || raw === "off") return false;
+  throw new Error("must be true or false");
 }
 
 function wholeNumber(max: number) {
@@ -358,7 +400,138 @@ export const FIELDS = [
       return n;
     },
   }),
+  field({
+    key: "listen",
+    flag: "listen",
+    valueName: "multiaddr|off",
+    description: "libp2p listen address, repeatable (off = no peer-to-peer service)",
+    defaultValue: () => ["/ip4/0.0.0.0/tcp/4001"],
+    defaultText: "/ip4/0.0.0.0/tcp/4001",
+    parse: (raw) => (raw === "off" ? [] : stringList(multiaddrText)(raw)),
+  }),
+  field({
+    key: "bootstrap",
+    flag: "bootstrap",
+    valueName: "multiaddr",
+    description: "peer to connect to at start (with /p2p/<peer-id>), repeatable",
+    defaultValue: () => [],
+    defaultText: "none",
+    parse: (raw) => (raw === "none" ? [] : stringList(multiaddrText)(raw)),
+  }),
+  field({
+    key: "mdns",
+    flag: "mdns",
+    valueName: "true|false",
+    description: "discover peers on the local network with mDNS",
+    defaultValue: () => false,
+    defaultText: "false",
+    parse: bool,
+  }),
+  field({
+    key: "acceptMigrations",
+    flag: "accept-migrations",
+    valueName: "any|trusted|none",
+    description: "which peers may migrate agents to this node (trusted = only --trusted-peer)",
+    defaultValue: () => "any" as const,
+    defaultText: "any",
+    parse: oneOf(["any", "trusted", "none"] as const),
+  }),
+  field({
+    key: "trustedPeers",
+    flag: "trusted-peer",
+    valueName: "peer-id",
+    description: "peer allowed to send agents with --accept-migrations trusted, repeatable",
+    defaultValue: () => [],
+    defaultText: "none",
+    parse: (raw) => (raw === "none" ? [] : stringList(peerIdText)(raw)),
+  }),
+  field({
+    key: "maxAgents",
+    flag: "max-agents",
+    valueName: "n",
+    description: "agents this node runs at most; incoming migrations beyond it are refused (0 = no limit)",
+    defaultValue: () => 0,
+    defaultText: "0",
+    parse: wholeNumber(1_000_000),
+  }),
+  field({
+    key: "migrationRetries",
+    flag: "migration-retries",
+    valueName: "n",
+    description: "attempts per migration target before the next candidate",
+    defaultValue: () => 3,
+    defaultText: "3",
+    parse: (raw) => {
+      const n = wholeNumber(100)(raw);
+      if (n < 1) throw new Error("must be at least 1");
+      return n;
+    },
+  }),
+  field({
+    key: "migrationRetryDelayMs",
+    flag: "migration-retry-delay",
+    valueName: "duration",
+    description: "wait before the first retry of a migration attempt (doubles per retry)",
+    defaultValue: () => 1000,
+    defaultText: "1s",
+    parse: duration(0, 3_600_000),
+  }),
+  field({
+    key: "migrationMaxDelayMs",
+    flag: "migration-max-delay",
+    valueName: "duration",
+    description: "longest wait between migration retries",
+    defaultValue: () => 30_000,
+    defaultText: "30s",
+    parse: duration(0, 3_600_000),
+  }),
+  field({
+    key: "migrationTimeoutMs",
+    flag: "migration-timeout",
+    valueName: "duration",
+    description: "longest a migration may stay in one state (dial, transfer, awaiting confirmation)",
+    defaultValue: () => 30_000,
+    defaultText: "30s",
+    parse: duration(100, 3_600_000),
+  }),
+  field({
+    key: "migrationRetentionMs",
+    flag: "migration-retention",
+    valueName: "duration",
+    description: "finished migration records are pruned after this long",
+    defaultValue: () => 7 * 24 * 3_600_000,
+    defaultText: "168h",
+    parse: duration(0, 365 * 24 * 3_600_000),
+  }),
+  field({
+    key: "maxPackageBytes",
+    flag: "max-package-size",
+    valueName: "size",
+    description: "largest migration package sent or accepted (e.g. 256MiB)",
+    defaultValue: () => 256 * 1024 ** 2,
+    defaultText: "256MiB",
+    parse: (raw) => {
+      const s = asString(raw).trim();
+      const m = /^(\d+)(B|KiB|MiB|GiB)$/.exec(s);
+      if (!m) throw new Error('must be a size such as 64MiB');
+      const bytes = Number(m[1]) * { B: 1, KiB: 1024, MiB: 1024 ** 2, GiB: 1024 ** 3 }[m[2] as "B"];
+      if (bytes < 64 * 1024 || bytes > 4 * 1024 ** 3) throw new Error("must be between 64KiB and 4GiB");
+      return bytes;
+    },
+  }),
+  field({
+    key: "peerRefreshMs",
+    flag: "peer-refresh",
+    valueName: "duration",
+    description: "how often known peers are pinged and asked for price and capabilities (0 disables)",
+    defaultValue: () => 30_000,
+    defaultText: "30s",
+    parse: duration(0, 24 * 3_600_000),
+  }),
 ] as const satisfies readonly FieldSpec<keyof NodeConfig>[];
+
+/** Flags that may be given more than once (values are collected). */
+export const REPEATABLE_FLAGS: readonly string[] = ["listen", "bootstrap", "trusted-peer"];
 
 export function envName(flag: string): string {
   return `IGORD_${flag.toUpperCase().replaceAll("-", "_")}`;

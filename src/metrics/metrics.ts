@@ -19,6 +19,14 @@ export class NodeMetrics {
   readonly divergences: Counter<"code">;
   readonly replayDuration: Histogram;
   readonly leaseTransitions: Counter<"to" | "why">;
+  readonly migrationAttempts: Counter<"direction">;
+  readonly migrationOutcomes: Counter<"direction" | "outcome">;
+  readonly migrationDuration: Histogram<"direction">;
+  readonly migrationBytes: Counter<"direction">;
+  readonly migrationRetries: Counter;
+  readonly migrationFallbacks: Counter;
+  readonly migrationAmbiguous: Counter;
+  readonly migrationRefusals: Counter<"code">;
 
   constructor(source: AgentGaugeSource) {
     const registers = [this.registry];
@@ -73,6 +81,44 @@ export class NodeMetrics {
       name: "igord_lease_transitions_total",
       help: "Lease changes (renewals, expiries, recoveries), by resulting state and cause",
       labelNames: ["to", "why"],
+      registers,
+    });
+    this.migrationAttempts = new Counter({
+      name: "igord_migration_attempts_total",
+      help: "Migration transfer attempts (out: each try of a target; in: each package received)",
+      labelNames: ["direction"],
+      registers,
+    });
+    this.migrationOutcomes = new Counter({
+      name: "igord_migrations_total",
+      help: "Finished migrations by outcome (done, reverted, recovery, refused, resolved_retired, resolved_reclaimed)",
+      labelNames: ["direction", "outcome"],
+      registers,
+    });
+    this.migrationDuration = new Histogram({
+      name: "igord_migration_duration_seconds",
+      help: "Time from migration request to its outcome",
+      labelNames: ["direction"],
+      buckets: [0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 5, 30, 120],
+      registers,
+    });
+    this.migrationBytes = new Counter({
+      name: "igord_migration_bytes_total",
+      help: "Migration package bytes sent (out) and received (in)",
+      labelNames: ["direction"],
+      registers,
+    });
+    this.migrationRetries = new Counter({ name: "igord_migration_retries_total", help: "Retries of a migration target after a retriable failure", registers });
+    this.migrationFallbacks = new Counter({ name: "igord_migration_fallbacks_total", help: "Migrations that moved on to a fallback candidate", registers });
+    this.migrationAmbiguous = new Counter({
+      name: "igord_migration_ambiguous_total",
+      help: "Transfers sent without a confirmation (the agent goes to RECOVERY_REQUIRED until the target answers)",
+      registers,
+    });
+    this.migrationRefusals = new Counter({
+      name: "igord_migration_refusals_total",
+      help: "Incoming migrations this node refused, by error code",
+      labelNames: ["code"],
       registers,
     });
     new Gauge({

@@ -28,6 +28,7 @@ import type { ReplayItem } from "../replay/engine.js";
 import { Checkpointer } from "../scheduler/checkpointer.js";
 import { DB_FILE, type LineageEvent, SqliteStore } from "../store/sqlite-store.js";
 import { WorkerPool } from "../wasm/pool.js";
+import { type MigrationHooks, type MigrationResult, MigrationService } from "../migration/service.js";
 
 export const VERSION = "0.1.0";
 /** Threads that sign checkpoints and receipts in bulk (periodic group checkpoints). */
@@ -40,6 +41,8 @@ export interface NodeOptions {
   watchAgentsDir?: boolean;
   /** Resume every active stored agent at start (the daemon); `run`/`resume` run exactly one. */
   resumeStoredAgents?: boolean;
+  /** Fault injection for migration tests. */
+  migrationHooks?: MigrationHooks;
 }
 
 export interface AddAgentOptions {
@@ -95,7 +98,9 @@ export class IgordNode {
   private startedAt = 0;
   private stopping: Promise<void> | null = null;
   private readonly resumeStored: boolean;
-  private readonly leaseTiming: LeaseTiming;
+  readonly leaseTiming: LeaseTiming;
+  /** The p2p host and migrations; null with --listen off. */
+  readonly migration: MigrationService | null;
 
   constructor(opts: NodeOptions) {
     this.leaseTiming = {
@@ -136,6 +141,7 @@ export class IgordNode {
       workers: () => this.pool.stats().workers,
     });
     this.scheduler = new Scheduler({
+      migrateAway: () => (this.migration ? (id) => void this.migrateAway(id) : null),
       pool: this.pool,
       checkpointer: this.checkpointer,
       checkpointIntervalMs: opts.config.checkpointIntervalMs,
@@ -153,6 +159,32 @@ export class IgordNode {
       fastTickIntervalMs: opts.config.fastTickIntervalMs,
       tickTimeoutMs: opts.config.tickTimeoutMs,
     });
+    this.migration =
+      opts.config.listen.length > 0
+        ? new MigrationService(
+            {
+              config: opts.config,
+              logger: opts.logger.child({ component: "migration" }),
+              store: this.store,
+              metrics: this.metrics,
+              capabilities: this.capabilities,
+              cache: this.cache,
+              pool: this.pool,
+              leaseTiming: this.leaseTiming,
+              nodeKey: node.key,
+              detach: (id) => this.scheduler.detach(id),
+              resume: async (id) => {
+                await this.resumeAgent(id);
+              },
+              retired: (id) => {
+                this.quarantined.delete(id);
+              },
+              runningAgents: () => this.scheduler.statusCounts().get("running") ?? 0,
+              stopping: () => this.stopping !== null,
+            },
+            opts.migrationHooks,
+          )
+        : null;
     if (opts.watchAgentsDir ?? true) {
       this.watcher = new AgentsDirWatcher(opts.config.agentsDir, async (wasmPath) => {
         await this.addAgent({ wasmPath });
@@ -175,6 +207,7 @@ export class IgordNode {
       "igord starting",
     );
     if (this.resumeStored) await this.resumeStoredAgents();
+    await this.migration?.start();
     if (this.watcher) {
       await this.watcher.initialScan();
       this.watcher.start();
@@ -338,6 +371,12 @@ export class IgordNode {
         `agent "${agentId}" was being handed off to ${lease.handoff?.target ?? "another node"} at epoch ${formatEpoch(lease.epoch)}; resolve it (igord recover) before it runs here`,
       );
     }
+    if (lease.state === "RECOVERY_REQUIRED" && lease.handoff !== null) {
+      throw new IgordError(
+        ErrorCode.LeaseHandoffUnresolved,
+        `agent "${agentId}" was sent to ${lease.handoff.target} without a confirmation (epoch ${formatEpoch(lease.epoch)}); it runs here again only when that node says it does not hold it, or after igord recover`,
+      );
+    }
     if (lease.state === "RETIRED") {
       throw new IgordError(ErrorCode.LeaseRetired, `agent "${agentId}" is retired on this node (it moved at epoch ${formatEpoch(lease.epoch)})`);
     }
@@ -404,6 +443,25 @@ export class IgordNode {
     );
   }
 
+  /** Migrates a running agent (control API and CLI): to the targets in order, or the best candidates. */
+  migrate(agentId: string, targets: readonly string[] = []): Promise<MigrationResult> {
+    if (!this.migration) throw new IgordError(ErrorCode.P2pUnavailable, "this node runs without the p2p service (--listen off)");
+    return this.migration.migrate(agentId, targets);
+  }
+
+  /** The migrate divergence policy: the agent leaves for the best candidate; without one it pauses. */
+  private async migrateAway(agentId: string): Promise<void> {
+    try {
+      const r = await this.migrate(agentId);
+      if (r.outcome === "reverted") throw new IgordError(r.error?.code as ErrorCode, r.error?.message ?? "migration failed");
+    } catch (e) {
+      const err = e as IgordError;
+      this.logger.error({ event: "replay_migrate_failed", agent: agentId, code: err.code }, `cannot migrate ${agentId} after its divergence: ${err.message}; pausing it`);
+      const v = this.scheduler.view(agentId);
+      if (v?.status === "running") await this.scheduler.pause(agentId, "replay_divergence_no_migration");
+    }
+  }
+
   status(): Record<string, unknown> {
     const counts = Object.fromEntries(this.scheduler.statusCounts());
     counts.quarantined = this.quarantined.size;
@@ -423,6 +481,7 @@ export class IgordNode {
       tickTimeoutMs: this.config.tickTimeoutMs,
       agentsDir: resolve(this.config.agentsDir),
       dataDir: resolve(this.config.dataDir),
+      p2p: this.migration ? { peerId: this.migration.peerId, addrs: this.migration.addresses() } : null,
     };
   }
 
@@ -461,6 +520,7 @@ export class IgordNode {
   private async doStop(): Promise<void> {
     this.logger.info({ event: "node_stopping" }, "igord stopping: checkpointing agents");
     this.watcher?.stop();
+    await this.migration?.stop();
     await this.scheduler.stop();
     await this.pool.stop();
     await this.signer.close();

@@ -83,6 +83,10 @@ interface AgentRuntime {
   /** Event logs of ticks since the last checkpoint, persisted with the next one. */
   pendingLogs: TickLog[];
   lease: Lease | null;
+  /** Being detached for a handoff: no new tick is scheduled. */
+  detaching: boolean;
+  /** Called once the tick in flight has committed (detach waits on it). */
+  onIdle: (() => void) | null;
 }
 
 export interface TickEvent {
@@ -146,6 +150,8 @@ export const LEASE_SWEEP_MAX_MS = 1000;
 
 export interface SchedulerOptions {
   leases?: LeaseOptions;
+  /** The migrate divergence policy hands the agent here (the node's migration service), if any. */
+  migrateAway?: () => ((agentId: string) => void) | null;
   replay?: ReplayOptions;
   /** Keep every tick's event log until the next checkpoint stores it (for audit replay). */
   persistEventLogs?: boolean;
@@ -280,6 +286,8 @@ export class Scheduler extends EventEmitter<{
       divergences: 0,
       pendingLogs: [],
       lease: init.lease ?? null,
+      detaching: false,
+      onIdle: null,
     };
     this.agents.set(a.id, a);
     if (init.state === null) this.emitAgentLogs(a, 0n, placed.events);
@@ -328,7 +336,7 @@ export class Scheduler extends EventEmitter<{
     const reqs: TickRequest[] = [];
     for (const id of this.queue.popDue(Date.now() + DISPATCH_SLACK_MS)) {
       const a = this.agents.get(id);
-      if (a?.status !== "running" || a.inFlight) continue;
+      if (a?.status !== "running" || a.inFlight || a.detaching) continue;
       a.inFlight = true;
       a.nextDueAt = null;
       reqs.push({ agentId: id, tick: a.tick + 1n, budget: a.budget, price: a.price });
@@ -351,6 +359,9 @@ export class Scheduler extends EventEmitter<{
     } else {
       this.commit(a, r);
     }
+    const idle = a.onIdle;
+    a.onIdle = null;
+    idle?.();
     if (this.idleWaiters.length > 0 && !this.anyInFlight()) {
       for (const w of this.idleWaiters.splice(0)) w();
     }
@@ -408,7 +419,7 @@ export class Scheduler extends EventEmitter<{
     }
     this.maybeVerify(a);
     if (a.status !== "running") return;
-    if (!this.stopping) {
+    if (!this.stopping && !a.detaching) {
       this.schedule(a, now + (r.more ? this.opts.fastTickIntervalMs : this.opts.tickIntervalMs));
     }
   }
@@ -458,7 +469,7 @@ export class Scheduler extends EventEmitter<{
 
   private sweepLeases(): void {
     const now = Date.now();
-    for (const a of this.agents.values()) if (a.status === "running" && !a.inFlight) this.checkLease(a, now);
+    for (const a of this.agents.values()) if (a.status === "running" && !a.inFlight && !a.detaching) this.checkLease(a, now);
   }
 
   private get replay(): ReplayOptions {
@@ -548,7 +559,13 @@ export class Scheduler extends EventEmitter<{
     );
     this.emit("divergence", { agentId: a.id, tick, code: err.code, message: err.message, policy });
     if (a.status !== "running") return;
-    const action = onDivergence(policy, this.replay.window, false);
+    const migrateAway = this.opts.migrateAway?.() ?? null;
+    const action = onDivergence(policy, this.replay.window, migrateAway !== null);
+    if (action.kind === "migrate" && migrateAway) {
+      a.logger.warn({ event: "replay_migrate" }, "divergence policy is migrate: moving the agent to another node");
+      migrateAway(a.id);
+      return;
+    }
     if (action.kind === "intensify") {
       a.intensifyLeft = action.ticks;
       a.logger.warn({ event: "replay_intensify", ticks: action.ticks }, `verifying every tick for the next ${action.ticks} ticks`);
@@ -630,6 +647,47 @@ export class Scheduler extends EventEmitter<{
       );
     }
     this.emit("stopped", this.view(a));
+  }
+
+  /** Stops ticking a running agent (checkpointed, stored as stopped with the reason). */
+  async pause(id: string, reason: string): Promise<void> {
+    const a = this.agents.get(id);
+    if (a?.status !== "running") return;
+    this.finish(a, "stopped", reason, null);
+    await this.settled();
+  }
+
+  /**
+   * Takes a running agent off this node for a handoff: no new tick starts, the tick in flight
+   * commits, its committed state is checkpointed (nothing lost, nothing re-executed), and it is
+   * unloaded. Resolves with the tick and lease of that checkpoint; the caller owns what happens next.
+   */
+  async detach(id: string): Promise<{ tick: bigint; budget: bigint; lease: Lease | null }> {
+    const a = this.agents.get(id);
+    if (!a || a.status !== "running" || a.detaching) {
+      throw new IgordError(ErrorCode.AgentNotRunning, `agent "${id}" is not running on this node${a ? ` (${a.detaching ? "already being handed off" : a.status})` : ""}`);
+    }
+    if (a.lease && !canTick(a.lease)) {
+      throw new IgordError(ErrorCode.LeaseTransition, `agent "${id}" holds ${a.lease.state}, not ACTIVE_OWNER: it cannot be handed off`);
+    }
+    a.detaching = true;
+    this.queue.cancel(id);
+    a.nextDueAt = null;
+    try {
+      if (a.inFlight) await new Promise<void>((resolve) => (a.onIdle = resolve));
+      if (a.status !== "running") throw new IgordError(ErrorCode.AgentNotRunning, `agent "${id}" stopped (${a.reason ?? a.status}) before its handoff`);
+      await this.checkpoint(a, "migrate", "active", null);
+      if (a.status !== "running") throw new IgordError(ErrorCode.AgentNotRunning, `agent "${id}" could not be checkpointed for its handoff (${a.reason ?? a.status})`);
+    } catch (e) {
+      a.detaching = false;
+      if (a.status === "running" && !this.stopping) this.schedule(a, Date.now());
+      throw e;
+    }
+    this.opts.pool.unload(id);
+    this.agents.delete(id);
+    this.opts.checkpointer.forget(id);
+    a.logger.info({ event: "agent_detached", tick: String(a.tick) }, "agent stopped here for a handoff");
+    return { tick: a.tick, budget: a.budget, lease: a.lease };
   }
 
   private anyInFlight(): boolean {

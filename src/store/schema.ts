@@ -101,4 +101,38 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE agents ADD COLUMN handoff_target TEXT;
   ALTER TABLE agents ADD COLUMN handoff_checkpoint TEXT;
   `,
+  // 4: migrations, outgoing and incoming, with a timestamp for every state they went through; and
+  // fences: after this node told a source it does not hold an agent, packages for that agent at or
+  // below the source's epoch are refused (the source has taken the agent back).
+  `
+  CREATE TABLE migrations (
+    id INTEGER PRIMARY KEY,
+    agent_id TEXT NOT NULL,
+    direction TEXT NOT NULL,
+    peer TEXT,
+    state TEXT NOT NULL,
+    checkpoint_hash TEXT,
+    epoch_major INTEGER,
+    epoch_generation INTEGER,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    fallbacks INTEGER NOT NULL DEFAULT 0,
+    bytes INTEGER NOT NULL DEFAULT 0,
+    error_code TEXT,
+    error_message TEXT,
+    requested_at INTEGER NOT NULL,
+    transferring_at INTEGER,
+    awaiting_at INTEGER,
+    done_at INTEGER,
+    failed_at INTEGER,
+    recovery_at INTEGER,
+    updated_at INTEGER NOT NULL
+  );
+  CREATE INDEX migrations_by_agent ON migrations(agent_id, id);
+  CREATE TABLE migration_fences (
+    agent_id TEXT PRIMARY KEY,
+    epoch_major INTEGER NOT NULL,
+    epoch_generation INTEGER NOT NULL,
+    created_at INTEGER NOT NULL
+  ) WITHOUT ROWID;
+  `,
 ];

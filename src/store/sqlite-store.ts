@@ -82,6 +82,62 @@ export interface CheckpointCommit {
   lease?: LeaseBelief;
 }
 
+export type MigrationDirection = "out" | "in";
+export type MigrationState = "requested" | "transferring" | "awaiting_confirmation" | "done" | "failed" | "recovery";
+export const MIGRATION_TERMINAL: readonly MigrationState[] = ["done", "failed"];
+
+export interface MigrationRow {
+  id: number;
+  agentId: string;
+  direction: MigrationDirection;
+  /** The target (out: multiaddr or peer id being tried) or the source peer id (in). */
+  peer: string | null;
+  state: MigrationState;
+  checkpointHash: string | null;
+  epoch: Epoch | null;
+  attempts: number;
+  fallbacks: number;
+  bytes: number;
+  error: { code: string; message: string } | null;
+  /** Unix ms of each state reached (absent = not reached). */
+  at: Partial<Record<MigrationState, number>>;
+  updatedAt: number;
+}
+
+export interface MigrationUpdate {
+  state?: MigrationState;
+  peer?: string;
+  attempts?: number;
+  fallbacks?: number;
+  bytes?: number;
+  checkpointHash?: string;
+  epoch?: Epoch;
+  error?: { code: string; message: string } | null;
+}
+
+const STATE_COLUMN: Record<MigrationState, string> = {
+  requested: "requested_at",
+  transferring: "transferring_at",
+  awaiting_confirmation: "awaiting_at",
+  done: "done_at",
+  failed: "failed_at",
+  recovery: "recovery_at",
+};
+
+/** An agent arriving by migration, already checked; stored in one transaction with its new lease. */
+export interface IncomingAgent {
+  agent: NewAgent;
+  /** Checkpoints to append (the whole history for a new agent, the part after the stored head otherwise). */
+  history: readonly CheckpointCommit[];
+  overrides: readonly LineageEvent[];
+  segments: readonly StoredSegment[];
+  receipts: readonly ReceiptRow[];
+  /** The lease the agent had on this node (RETIRED) when it comes back; undefined when new here. */
+  previous?: LeaseBelief;
+  lease: Lease;
+  migration: { peer: string; checkpointHash: string; sourceEpoch: Epoch; bytes: number };
+}
+
 export interface NewAgent {
   /** The agent's lease on this node; default ACTIVE_OWNER at (0,0) with no expiry. */
   lease?: Lease;
@@ -258,6 +314,134 @@ export class SqliteStore {
         ).run(a.agentId, e.fromTick, e.toTick, e.checkpointHash, e.abiVersion, e.engineVersion, e.blob, e.postHashes);
       }
     })();
+  }
+
+  /**
+   * Stores an agent received by migration, all or nothing: a new agent with its whole history, or
+   * one this node retired earlier with the history since. The lease and the incoming migration
+   * record commit in the same transaction; a refused write leaves nothing behind.
+   */
+  receiveAgent(inc: IncomingAgent): number {
+    const a = inc.agent;
+    return this.db.transaction(() => {
+      if (inc.previous) {
+        const stale = this.staleLease(a.agentId, inc.previous, true);
+        if (stale) throw stale;
+        this.putWasm(a.wasmHash, a.wasmBytes);
+        this.sql("UPDATE agents SET wasm_hash = ?, manifest = ?, status = 'active', reason = NULL, updated_at = ? WHERE agent_id = ?").run(
+          a.wasmHash,
+          a.manifest,
+          Date.now(),
+          a.agentId,
+        );
+        this.lastStatus.delete(a.agentId);
+      } else {
+        if (this.agent(a.agentId)) throw new IgordError(ErrorCode.AgentExists, `agent "${a.agentId}" already exists in ${this.path}`);
+        const sameDid = this.sql("SELECT agent_id FROM agents WHERE did = ?").get(a.did) as { agent_id: string } | undefined;
+        if (sameDid) throw new IgordError(ErrorCode.AgentExists, `${a.did} already exists in ${this.path} as agent "${sameDid.agent_id}"`);
+        this.insertAgentRows(a);
+      }
+      for (const c of inc.history) {
+        const err = this.insertCheckpoint(c);
+        if (err) throw err;
+      }
+      for (const e of inc.overrides) this.addLineageEvent(a.agentId, e);
+      for (const e of inc.segments) {
+        this.sql(
+          "INSERT INTO event_log_segments (agent_id, from_tick, to_tick, checkpoint_hash, abi_version, engine_version, blob, post_hashes) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        ).run(a.agentId, e.fromTick, e.toTick, e.checkpointHash, e.abiVersion, e.engineVersion, e.blob, e.postHashes);
+      }
+      for (const r of inc.receipts) this.insertReceipt(a.agentId, new Uint8Array(32), r);
+      const l = inc.lease;
+      this.sql(
+        "UPDATE agents SET lease_state = ?, epoch_major = ?, epoch_generation = ?, lease_expires_at = ?, handoff_target = NULL, handoff_checkpoint = NULL, updated_at = ? WHERE agent_id = ?",
+      ).run(l.state, l.epoch.major, l.epoch.generation, l.expiresAtMs, Date.now(), a.agentId);
+      const now = Date.now();
+      const m = inc.migration;
+      const info = this.sql(
+        "INSERT INTO migrations (agent_id, direction, peer, state, checkpoint_hash, epoch_major, epoch_generation, attempts, bytes, requested_at, transferring_at, awaiting_at, done_at, updated_at) VALUES (?, 'in', ?, 'done', ?, ?, ?, 1, ?, ?, ?, ?, ?, ?)",
+      ).run(a.agentId, m.peer, m.checkpointHash, m.sourceEpoch.major, m.sourceEpoch.generation, m.bytes, now, now, now, now, now);
+      return Number(info.lastInsertRowid);
+    })();
+  }
+
+  /** The newest receipt's last tick for the agent (receipts arriving by migration continue after it). */
+  lastReceiptTick(agentId: string): bigint | null {
+    const r = this.sql("SELECT MAX(tick_end) AS t FROM receipts WHERE agent_id = ?", true).get(agentId) as { t: bigint | null };
+    return r.t;
+  }
+
+  // ---- migrations -------------------------------------------------------------------------------
+
+  createMigration(m: { agentId: string; direction: MigrationDirection; peer: string | null; state: MigrationState; checkpointHash?: string; epoch?: Epoch }): number {
+    const now = Date.now();
+    const info = this.sql(
+      `INSERT INTO migrations (agent_id, direction, peer, state, checkpoint_hash, epoch_major, epoch_generation, ${STATE_COLUMN[m.state]}, requested_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    ).run(m.agentId, m.direction, m.peer, m.state, m.checkpointHash ?? null, m.epoch?.major ?? null, m.epoch?.generation ?? null, now, now, now);
+    return Number(info.lastInsertRowid);
+  }
+
+  /** Moves a migration record; the first time a state is reached its timestamp is kept. */
+  updateMigration(id: number, u: MigrationUpdate): void {
+    const sets: string[] = ["updated_at = ?"];
+    const args: unknown[] = [Date.now()];
+    if (u.state) {
+      sets.push("state = ?", `${STATE_COLUMN[u.state]} = COALESCE(${STATE_COLUMN[u.state]}, ?)`);
+      args.push(u.state, Date.now());
+    }
+    if (u.peer !== undefined) sets.push("peer = ?") && args.push(u.peer);
+    if (u.attempts !== undefined) sets.push("attempts = ?") && args.push(u.attempts);
+    if (u.fallbacks !== undefined) sets.push("fallbacks = ?") && args.push(u.fallbacks);
+    if (u.bytes !== undefined) sets.push("bytes = ?") && args.push(u.bytes);
+    if (u.checkpointHash !== undefined) sets.push("checkpoint_hash = ?") && args.push(u.checkpointHash);
+    if (u.epoch !== undefined) sets.push("epoch_major = ?", "epoch_generation = ?") && args.push(u.epoch.major, u.epoch.generation);
+    if (u.error !== undefined) sets.push("error_code = ?", "error_message = ?") && args.push(u.error?.code ?? null, u.error?.message ?? null);
+    args.push(id);
+    this.db.prepare(`UPDATE migrations SET ${sets.join(", ")} WHERE id = ?`).run(...args);
+  }
+
+  migrations(o: { agentId?: string; limit?: number } = {}): MigrationRow[] {
+    const rows = (
+      o.agentId
+        ? this.sql("SELECT * FROM migrations WHERE agent_id = ? ORDER BY id DESC LIMIT ?", true).all(o.agentId, o.limit ?? 100)
+        : this.sql("SELECT * FROM migrations ORDER BY id DESC LIMIT ?", true).all(o.limit ?? 100)
+    ) as Record<string, unknown>[];
+    return rows.map(rowToMigration);
+  }
+
+  /** The completed incoming migration of exactly this checkpoint and source epoch, if any. */
+  incomingDone(agentId: string, checkpointHash: string, epoch: Epoch): MigrationRow | undefined {
+    const r = this.sql(
+      "SELECT * FROM migrations WHERE agent_id = ? AND direction = 'in' AND state = 'done' AND checkpoint_hash = ? AND epoch_major = ? AND epoch_generation = ? ORDER BY id DESC LIMIT 1",
+      true,
+    ).get(agentId, checkpointHash, epoch.major, epoch.generation) as Record<string, unknown> | undefined;
+    return r ? rowToMigration(r) : undefined;
+  }
+
+  /** Migration records in a non-terminal state not updated since `beforeMs`. */
+  staleMigrations(beforeMs: number): MigrationRow[] {
+    return (this.sql("SELECT * FROM migrations WHERE state NOT IN ('done', 'failed') AND updated_at < ?", true).all(beforeMs) as Record<string, unknown>[]).map(
+      rowToMigration,
+    );
+  }
+
+  /** Deletes finished migration records older than `beforeMs`; returns how many. */
+  pruneMigrations(beforeMs: number): number {
+    return this.sql("DELETE FROM migrations WHERE state IN ('done', 'failed') AND updated_at < ?").run(beforeMs).changes;
+  }
+
+  /** Refuse packages for the agent at or below this source epoch from now on (keeps the highest). */
+  fenceAgent(agentId: string, epoch: Epoch): void {
+    this.sql(
+      "INSERT INTO migration_fences (agent_id, epoch_major, epoch_generation, created_at) VALUES (?, ?, ?, ?) ON CONFLICT(agent_id) DO UPDATE SET epoch_major = excluded.epoch_major, epoch_generation = excluded.epoch_generation WHERE excluded.epoch_major > migration_fences.epoch_major OR (excluded.epoch_major = migration_fences.epoch_major AND excluded.epoch_generation > migration_fences.epoch_generation)",
+    ).run(agentId, epoch.major, epoch.generation, Date.now());
+  }
+
+  fence(agentId: string): Epoch | undefined {
+    const r = this.sql("SELECT epoch_major, epoch_generation FROM migration_fences WHERE agent_id = ?", true).get(agentId) as
+      | { epoch_major: bigint; epoch_generation: bigint }
+      | undefined;
+    return r ? { major: r.epoch_major, generation: r.epoch_generation } : undefined;
   }
 
   /** Appends a checkpoint that continues the stored head (used by `igord resume`). */
@@ -597,6 +781,26 @@ function rowToAgent(r: Record<string, unknown>): AgentRow {
     manifest: r.manifest as string,
     status: r.status as AgentStatus,
     reason: (r.reason as string | null) ?? null,
+  };
+}
+
+function rowToMigration(r: Record<string, unknown>): MigrationRow {
+  const at: Partial<Record<MigrationState, number>> = {};
+  for (const [state, col] of Object.entries(STATE_COLUMN)) if (r[col] !== null && r[col] !== undefined) at[state as MigrationState] = Number(r[col]);
+  return {
+    id: Number(r.id),
+    agentId: r.agent_id as string,
+    direction: r.direction as MigrationDirection,
+    peer: (r.peer as string | null) ?? null,
+    state: r.state as MigrationState,
+    checkpointHash: (r.checkpoint_hash as string | null) ?? null,
+    epoch: r.epoch_major === null ? null : { major: r.epoch_major as bigint, generation: r.epoch_generation as bigint },
+    attempts: Number(r.attempts),
+    fallbacks: Number(r.fallbacks),
+    bytes: Number(r.bytes),
+    error: r.error_code ? { code: r.error_code as string, message: (r.error_message as string | null) ?? "" } : null,
+    at,
+    updatedAt: Number(r.updated_at),
   };
 }
 

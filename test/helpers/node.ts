@@ -70,6 +70,7 @@ export async function startTestNode(
       "agents-dir": join(dir, "agents"),
       "data-dir": join(dir, "data"),
       control: "off",
+      listen: "off",
       "log-level": "debug",
       workers: "2",
       ...flags,

@@ -12,7 +12,10 @@ export function killAll(): void {
   children.clear();
 }
 
-export function igord(args: string[], env: NodeJS.ProcessEnv = process.env) {
+/** Test daemons run without the p2p service unless a test asks for it (no shared port 4001). */
+const TEST_ENV: NodeJS.ProcessEnv = { IGORD_LISTEN: "off", ...process.env };
+
+export function igord(args: string[], env: NodeJS.ProcessEnv = TEST_ENV) {
   return spawnSync(process.execPath, [BIN, ...args], { encoding: "utf8", timeout: 30_000, env });
 }
 
@@ -23,8 +26,8 @@ export interface Daemon {
   exit: Promise<number | null>;
 }
 
-export function startDaemon(args: string[]): Daemon {
-  const child = spawn(process.execPath, [BIN, ...args], { stdio: ["ignore", "pipe", "pipe"] });
+export function startDaemon(args: string[], env: NodeJS.ProcessEnv = TEST_ENV): Daemon {
+  const child = spawn(process.execPath, [BIN, ...args], { stdio: ["ignore", "pipe", "pipe"], env });
   children.add(child);
   const lines: Record<string, unknown>[] = [];
   const waiters: { pred: (l: Record<string, unknown>) => boolean; resolve: (l: Record<string, unknown>) => void }[] = [];

@@ -28,13 +28,14 @@ function lease(state: LeaseState, handoff = false): Lease {
 }
 
 // Each event with the conditions under which it is valid from its allowed states.
-const EVENTS: Record<LeaseEvent["type"], { event: LeaseEvent; allowed: LeaseState[] }> = {
+const EVENTS: Record<LeaseEvent["type"], { event: LeaseEvent; allowed: LeaseState[]; handoff?: boolean }> = {
   renew: { event: { type: "renew", nowMs: T0 + 40_000 }, allowed: ["ACTIVE_OWNER"] },
   expire: { event: { type: "expire", nowMs: EXPIRED }, allowed: ["ACTIVE_OWNER", "HANDOFF_INITIATED"] },
   start_handoff: { event: { type: "start_handoff", handoff: { target: "t", checkpointHash: "00" } }, allowed: ["ACTIVE_OWNER"] },
   revert_handoff: { event: { type: "revert_handoff" }, allowed: ["HANDOFF_INITIATED"] },
   confirm_handoff: { event: { type: "confirm_handoff" }, allowed: ["HANDOFF_INITIATED"] },
   ambiguous_handoff: { event: { type: "ambiguous_handoff" }, allowed: ["HANDOFF_INITIATED"] },
+  target_confirmed: { event: { type: "target_confirmed" }, allowed: ["HANDOFF_INITIATED", "RECOVERY_REQUIRED"], handoff: true },
   receive: { event: { type: "receive", sourceEpoch: { major: 5n, generation: 0n } }, allowed: ["RETIRED"] },
   assume: { event: { type: "assume", nowMs: T0 }, allowed: ["HANDOFF_PENDING"] },
   abort_receive: { event: { type: "abort_receive" }, allowed: ["HANDOFF_PENDING"] },
@@ -42,16 +43,16 @@ const EVENTS: Record<LeaseEvent["type"], { event: LeaseEvent; allowed: LeaseStat
 };
 
 describe("lease state machine", () => {
-  for (const [name, { event, allowed }] of Object.entries(EVENTS)) {
+  for (const [name, { event, allowed, handoff }] of Object.entries(EVENTS)) {
     for (const state of LEASE_STATES) {
       const ok = allowed.includes(state);
       it(`${state} ${ok ? "allows" : "forbids"} ${name}`, () => {
         if (ok) {
-          expect(() => transition(lease(state), event, timing)).not.toThrow();
+          expect(() => transition(lease(state, handoff), event, timing)).not.toThrow();
         } else {
           let err: unknown;
           try {
-            transition(lease(state), event, timing);
+            transition(lease(state, handoff), event, timing);
           } catch (e) {
             err = e;
           }

@@ -1,0 +1,243 @@
+// Target-side admission of a migration package, in the order the protocol promises, each refusal
+// with its own code: format → WASM hash → manifest and migration_policy → capabilities → price
+// ceiling → signature, DID and lineage → replay verification of the shipped window → ownership.
+// Nothing here writes: the caller stores the result in one transaction, or nothing at all.
+import { createHash } from "node:crypto";
+import { compareEpochs, type Epoch, formatEpoch, incomingLease, type Lease, type LeaseTiming, transition } from "../authority/lease.js";
+import { type Checkpoint, parseCheckpoint } from "../checkpoint/codec.js";
+import { checkpointHash, equalBytes, GENESIS_PREV_HASH, hex } from "../checkpoint/lineage.js";
+import { budgetOverrideSigningBytes } from "../checkpoint/overrides.js";
+import { verifyChain } from "../checkpoint/verify-chain.js";
+import { decodeReceipt } from "../budget/receipt.js";
+import { ErrorCode, IgordError } from "../errors.js";
+import { didFromPublicKey } from "../identity/did.js";
+import { decodeIdentityFile, verifyBytes } from "../identity/keys.js";
+import { checkAgentId, type ModuleCache, type PreparedAgent, prepareFromBytes, sha256Hex } from "../loader/prepare.js";
+import { type AgentManifest, parseManifest } from "../manifest/manifest.js";
+import type { ReplayItem } from "../replay/engine.js";
+import { decodeSegment } from "../eventlog/tick-log.js";
+import type { ReplayMode } from "../replay/policy.js";
+import type { CheckpointCommit, IncomingAgent, LeaseBelief, SqliteStore, StoredSegment } from "../store/sqlite-store.js";
+import type { MigrationPackage } from "./package.js";
+
+export interface AdmissionContext {
+  store: SqliteStore;
+  cache: ModuleCache;
+  /** The node's capability set, snapshotted once for this handshake (the loader's set). */
+  offered: ReadonlySet<string>;
+  price: bigint;
+  replayMode: ReplayMode;
+  leaseTiming: LeaseTiming;
+  /** Replays items on a fresh sandbox of the agent (strict: every tick compared). */
+  replay(prepared: PreparedAgent, preState: Uint8Array, items: ReplayItem[]): Promise<{ finalState: Uint8Array | null; verifiedTicks: number }>;
+}
+
+export interface Admitted {
+  incoming: IncomingAgent;
+  prepared: PreparedAgent;
+  manifest: AgentManifest;
+  head: Checkpoint;
+  replayedTicks: number;
+}
+
+function refuse(code: ErrorCode, message: string): never {
+  throw new IgordError(code, message);
+}
+
+/** Checks that need only the offer (also run again on the full package, in order). */
+export function checkManifest(text: string, agentId: string, ctx: Pick<AdmissionContext, "offered" | "price">): AgentManifest {
+  const manifest = parseManifest(text, `of migrating agent "${agentId}"`);
+  if (!manifest.migrationPolicy.enabled) refuse(ErrorCode.MigrationPolicyDisabled, `agent "${agentId}" has migration_policy.enabled false`);
+  const missing = [...manifest.capabilities.keys()].filter((c) => !ctx.offered.has(c));
+  if (missing.length > 0) {
+    refuse(ErrorCode.CapabilityNotOffered, `this node does not offer ${missing.join(", ")} (agent "${agentId}" needs ${[...manifest.capabilities.keys()].join(", ")})`);
+  }
+  const max = manifest.migrationPolicy.maxPricePerSecond;
+  if (max !== null && ctx.price > max) {
+    refuse(ErrorCode.MigrationPriceTooHigh, `this node's price ${ctx.price} µ¢/s is above agent "${agentId}"'s max_price_per_second ${max}`);
+  }
+  return manifest;
+}
+
+/** Whether this node may take the agent at the source's epoch; returns the stored lease it replaces. */
+export function checkOwnership(store: SqliteStore, agentId: string, did: string, sourceEpoch: Epoch): LeaseBelief | undefined {
+  const fence = store.fence(agentId);
+  if (fence && compareEpochs(sourceEpoch, fence) <= 0) {
+    refuse(ErrorCode.MigrationStale, `agent "${agentId}" at epoch ${formatEpoch(sourceEpoch)} was already declared not received here (fenced at ${formatEpoch(fence)})`);
+  }
+  const row = store.agent(agentId);
+  const lease = store.lease(agentId);
+  if (!row || !lease) return undefined;
+  if (row.did !== did) refuse(ErrorCode.MigrationOwnedHere, `agent id "${agentId}" belongs to ${row.did} on this node, not ${did}`);
+  if (lease.state !== "RETIRED") {
+    refuse(ErrorCode.MigrationOwnedHere, `agent "${agentId}" is ${lease.state} on this node at epoch ${formatEpoch(lease.epoch)}`);
+  }
+  if (compareEpochs(sourceEpoch, lease.epoch) <= 0) {
+    refuse(ErrorCode.MigrationStale, `agent "${agentId}" arrives at epoch ${formatEpoch(sourceEpoch)}, not newer than ${formatEpoch(lease.epoch)} it had here`);
+  }
+  return { state: lease.state, epoch: lease.epoch };
+}
+
+export async function admitPackage(pkg: MigrationPackage, peer: string, bytes: number, ctx: AdmissionContext): Promise<Admitted> {
+  const agentId = checkAgentId(pkg.agentId);
+  // 1. format (the package decoded; its head must be the checkpoint that was offered)
+  const headBlob = pkg.history.at(-1) as Uint8Array;
+  const head = parseCheckpoint(headBlob, `head checkpoint of "${agentId}"`);
+  if (hex(checkpointHash(headBlob)) !== pkg.checkpointHash) refuse(ErrorCode.MigrationFrameInvalid, "the package's last checkpoint is not the one it names");
+  // 2. WASM hash
+  const wasm = pkg.wasm ?? ctx.store.wasm(pkg.wasmHash);
+  if (!wasm) refuse(ErrorCode.MigrationWasmHash, `the package has no WASM and this node does not hold ${pkg.wasmHash.slice(0, 16)}…`);
+  if (sha256Hex(wasm) !== pkg.wasmHash) refuse(ErrorCode.MigrationWasmHash, `the WASM does not hash to ${pkg.wasmHash.slice(0, 16)}…`);
+  if (hex(head.wasmHash) !== pkg.wasmHash) refuse(ErrorCode.MigrationWasmHash, `the head checkpoint was made for WASM ${hex(head.wasmHash).slice(0, 16)}…`);
+  // 3–5. manifest and migration_policy, capabilities, price
+  const manifest = checkManifest(pkg.manifest, agentId, ctx);
+  const prepared = prepareFromBytes({
+    agentId,
+    bytes: new Uint8Array(wasm),
+    manifest,
+    source: `WASM of migrating agent "${agentId}"`,
+    offered: ctx.offered,
+    cache: ctx.cache,
+  });
+  // 6. signature, DID and lineage continuity
+  let identity: ReturnType<typeof decodeIdentityFile>;
+  try {
+    identity = decodeIdentityFile(pkg.identity);
+  } catch (e) {
+    refuse(ErrorCode.IdentityCorrupt, `identity of "${agentId}": ${(e as Error).message}`);
+  }
+  const did = didFromPublicKey(identity.publicKey);
+  if (did !== pkg.did) refuse(ErrorCode.MigrationLineage, `the identity is ${did}, but the package claims ${pkg.did}`);
+  if (head.epochMajor !== pkg.epoch.major || head.epochGeneration !== pkg.epoch.generation) {
+    refuse(ErrorCode.MigrationLineage, `the head checkpoint carries epoch (${head.epochMajor},${head.epochGeneration}), the package claims ${formatEpoch(pkg.epoch)}`);
+  }
+  const previous = checkOwnership(ctx.store, agentId, did, pkg.epoch);
+  const stored = previous ? [...ctx.store.history(agentId)] : [];
+  if (pkg.baseHash === null) {
+    if (previous) refuse(ErrorCode.MigrationLineage, `agent "${agentId}" is known here; the package must continue from its stored head`);
+    const first = parseCheckpoint(pkg.history[0] as Uint8Array, "first checkpoint");
+    if (!equalBytes(first.prevHash, GENESIS_PREV_HASH)) refuse(ErrorCode.MigrationLineage, "the history does not start at the agent's genesis checkpoint");
+  } else {
+    const storedHead = stored.at(-1);
+    if (!storedHead || hex(storedHead.hash) !== pkg.baseHash) refuse(ErrorCode.MigrationLineage, `the package continues from ${pkg.baseHash.slice(0, 16)}…, which is not this node's head for "${agentId}"`);
+  }
+  const entries = [
+    ...stored.map((c) => ({ name: `stored tick ${c.tick}`, bytes: c.blob })),
+    ...pkg.history.map((b, i) => ({ name: `package checkpoint ${i}`, bytes: b })),
+  ];
+  const knownOverrides = previous ? ctx.store.lineageEvents(agentId) : [];
+  const allOverrides = [...knownOverrides, ...pkg.overrides.filter((o) => !knownOverrides.some((k) => equalBytes(k.signature, o.signature)))];
+  for (const o of allOverrides) {
+    if (!verifyBytes(identity.publicKey, budgetOverrideSigningBytes(identity.publicKey, o), o.signature)) {
+      refuse(ErrorCode.MigrationLineage, `a lineage event after tick ${o.tick} is not signed by ${did}`);
+    }
+  }
+  const report = verifyChain(entries, allOverrides);
+  if (!report.valid) refuse(ErrorCode.MigrationLineage, `the history of "${agentId}" does not verify: ${report.reasons.join("; ")}`);
+  if (report.did !== did) refuse(ErrorCode.MigrationLineage, `the history is signed by ${report.did ?? "nobody"}, not ${did}`);
+  // 7. replay verification of the shipped window
+  const replayedTicks = await verifyWindow(pkg, prepared, ctx);
+  // 8. ownership (checked again: nothing may have changed while the replay ran)
+  const previousNow = checkOwnership(ctx.store, agentId, did, pkg.epoch);
+  if ((previousNow === undefined) !== (previous === undefined)) refuse(ErrorCode.MigrationBusy, `agent "${agentId}" changed on this node during admission`);
+  let lease: Lease = previous ? transition({ ...(ctx.store.lease(agentId) as Lease) }, { type: "receive", sourceEpoch: pkg.epoch }, ctx.leaseTiming) : incomingLease(pkg.epoch);
+  lease = transition(lease, { type: "assume", nowMs: Date.now() }, ctx.leaseTiming);
+  const history: CheckpointCommit[] = pkg.history.map((blob) => {
+    const cp = parseCheckpoint(blob);
+    return {
+      agentId,
+      tick: cp.tick,
+      budget: cp.budget,
+      hash: checkpointHash(blob),
+      prevHash: cp.prevHash,
+      blob,
+      reason: "migrated",
+      receipt: null,
+      status: "active",
+      statusReason: null,
+    };
+  });
+  const lastReceipt = previous ? ctx.store.lastReceiptTick(agentId) : null;
+  const receipts = pkg.receipts.map((blob) => {
+    let r: ReturnType<typeof decodeReceipt>;
+    try {
+      r = decodeReceipt(blob);
+    } catch (e) {
+      return refuse(ErrorCode.MigrationFrameInvalid, `a receipt of "${agentId}" is unreadable: ${(e as Error).message}`);
+    }
+    return { tickStart: r.tickStart, tickEnd: r.tickEnd, cost: r.cost, budgetAfter: r.budgetAfter, nodeId: r.nodeId, blob };
+  }).filter((r) => lastReceipt === null || r.tickEnd > lastReceipt);
+  return {
+    incoming: {
+      agent: { agentId, did, wasmHash: pkg.wasmHash, wasmBytes: wasm, manifest: pkg.manifest, identity },
+      history,
+      overrides: pkg.overrides.filter((o) => !knownOverrides.some((k) => equalBytes(k.signature, o.signature))),
+      segments: pkg.segments,
+      receipts,
+      ...(previous ? { previous } : {}),
+      lease,
+      migration: { peer, checkpointHash: pkg.checkpointHash, sourceEpoch: pkg.epoch, bytes },
+    },
+    prepared,
+    manifest,
+    head,
+    replayedTicks,
+  };
+}
+
+/**
+ * Replays the shipped event-log segments (on-migrate: the newest; full: all) from the checkpoint
+ * before each, comparing every tick's state hash and the final state with the checkpoint the
+ * segment was committed with. Returns the ticks replayed.
+ */
+async function verifyWindow(pkg: MigrationPackage, prepared: PreparedAgent, ctx: AdmissionContext): Promise<number> {
+  if (ctx.replayMode !== "on-migrate" && ctx.replayMode !== "full") return 0;
+  const segments = ctx.replayMode === "full" ? pkg.segments : pkg.segments.slice(-1);
+  const byHash = new Map<string, Checkpoint>();
+  const byTick = new Map<bigint, Checkpoint>();
+  const all = [...(pkg.baseHash ? [...ctx.store.history(pkg.agentId)].map((c) => c.blob) : []), ...pkg.history];
+  for (const blob of all) {
+    const cp = parseCheckpoint(blob);
+    byHash.set(hex(checkpointHash(blob)), cp);
+    byTick.set(cp.tick, cp);
+  }
+  let ticks = 0;
+  for (const seg of segments) {
+    const after = byHash.get(hex(seg.checkpointHash));
+    const before = byTick.get(seg.fromTick - 1n);
+    if (!after || !before) refuse(ErrorCode.MigrationLineage, `replay window ${seg.fromTick}..${seg.toTick} does not sit between two shipped checkpoints`);
+    const items = replayItems(seg, before.state);
+    const out = await ctx.replay(prepared, before.state, items);
+    ticks += out.verifiedTicks;
+    if (out.finalState && !equalBytes(sha256(out.finalState), sha256(after.state))) {
+      refuse(ErrorCode.ReplayStateMismatch, `replaying ticks ${seg.fromTick}..${seg.toTick} does not reproduce the checkpoint at tick ${after.tick}`);
+    }
+  }
+  return ticks;
+}
+
+const sha256 = (b: Uint8Array): Uint8Array => createHash("sha256").update(b).digest();
+
+function replayItems(seg: StoredSegment, preState: Uint8Array): ReplayItem[] {
+  let decoded: ReturnType<typeof decodeSegment>;
+  try {
+    decoded = decodeSegment(seg.blob);
+  } catch (e) {
+    return refuse(ErrorCode.MigrationFrameInvalid, `replay window ${seg.fromTick}..${seg.toTick} is unreadable: ${(e as Error).message}`);
+  }
+  if (decoded.length * 32 !== seg.postHashes.byteLength) refuse(ErrorCode.MigrationFrameInvalid, `replay window ${seg.fromTick}..${seg.toTick} has ${decoded.length} logs but ${seg.postHashes.byteLength / 32} state hashes`);
+  const logs = new Map(decoded.map((l, i) => [l.tick, { entries: l.entries, hash: seg.postHashes.slice(i * 32, i * 32 + 32) }]));
+  const items: ReplayItem[] = [];
+  for (let tick = seg.fromTick; tick <= seg.toTick; tick++) {
+    const l = logs.get(tick);
+    items.push({
+      tick,
+      ...(tick === seg.fromTick ? { preState } : {}),
+      entries: l?.entries ?? [],
+      ...(l ? { expectedPostHash: l.hash } : {}),
+      budget: 0n,
+      price: 0n,
+    });
+  }
+  return items;
+}

@@ -1,0 +1,182 @@
+// The migration package (pure codec): everything an agent needs to continue on another node —
+// identity, manifest, WASM (unless the target holds it), the checkpoint history that continues its
+// lineage, budget overrides, receipts and the replay window's event-log segments — in one binary
+// blob, sent in chunks. Layout (little endian):
+//   "IGPK" | u8 version | u32 header length | header JSON | sections, in the header's order
+// The header lists every section's length; decoding checks them against the bytes before slicing.
+import type { Epoch } from "../authority/lease.js";
+import { hex } from "../checkpoint/lineage.js";
+import { ErrorCode, IgordError } from "../errors.js";
+import { bool, hex32, jsonBytes, optStr, str, uint } from "../p2p/frames.js";
+import { decodeSegmentFile, encodeSegmentFile } from "../replay/audit-plan.js";
+import type { LineageEvent, StoredSegment } from "../store/sqlite-store.js";
+
+export const PACKAGE_MAGIC = "IGPK";
+export const PACKAGE_VERSION = 1;
+/** Sanity caps on counts in a header (a package is also capped in bytes by --max-package-size). */
+export const MAX_PACKAGE_ITEMS = 1_000_000;
+const MAX_HEADER_BYTES = 16 * 1024 * 1024;
+
+export interface MigrationPackage {
+  agentId: string;
+  did: string;
+  /** Manifest JSON text, exactly as the agent was loaded with it. */
+  manifest: string;
+  wasmHash: string;
+  /** null when the target already holds the module with this hash. */
+  wasm: Uint8Array | null;
+  /** The agent's identity file bytes ([u32 64][seed][public key]). */
+  identity: Uint8Array;
+  /** The source's epoch at handoff (the head checkpoint carries the same). */
+  epoch: Epoch;
+  /** Hex SHA-256 of the head checkpoint being handed off. */
+  checkpointHash: string;
+  /** The checkpoint the history continues from (one the target holds), or null: from genesis. */
+  baseHash: string | null;
+  /** Checkpoint blobs in chain order, ending with the head. */
+  history: Uint8Array[];
+  overrides: LineageEvent[];
+  receipts: Uint8Array[];
+  segments: StoredSegment[];
+}
+
+interface SectionLengths {
+  wasm: number | null;
+  identity: number;
+  history: number[];
+  receipts: number[];
+  segments: number[];
+  /** Checkpoint hash each segment was committed with (hex). */
+  segmentCheckpoints: string[];
+}
+
+export function encodePackage(p: MigrationPackage): Uint8Array {
+  const segmentFiles = p.segments.map((s) => encodeSegmentFile(s));
+  const lengths: SectionLengths = {
+    wasm: p.wasm ? p.wasm.byteLength : null,
+    identity: p.identity.byteLength,
+    history: p.history.map((b) => b.byteLength),
+    receipts: p.receipts.map((b) => b.byteLength),
+    segments: segmentFiles.map((b) => b.byteLength),
+    segmentCheckpoints: p.segments.map((s) => hex(s.checkpointHash)),
+  };
+  const header = jsonBytes({
+    type: "package",
+    agentId: p.agentId,
+    did: p.did,
+    manifest: p.manifest,
+    wasmHash: p.wasmHash,
+    epochMajor: p.epoch.major,
+    epochGeneration: p.epoch.generation,
+    checkpointHash: p.checkpointHash,
+    baseHash: p.baseHash,
+    overrides: p.overrides.map((e) => ({
+      kind: e.kind,
+      afterHash: hex(e.afterHash),
+      tick: e.tick,
+      oldBudget: e.oldBudget,
+      newBudget: e.newBudget,
+      reason: e.reason,
+      signature: hex(e.signature),
+    })),
+    hasWasm: p.wasm !== null,
+    lengths,
+  });
+  const parts: Uint8Array[] = [new TextEncoder().encode(PACKAGE_MAGIC), new Uint8Array([PACKAGE_VERSION]), u32(header.byteLength), header];
+  if (p.wasm) parts.push(p.wasm);
+  parts.push(p.identity, ...p.history, ...p.receipts, ...segmentFiles);
+  return Buffer.concat(parts);
+}
+
+function u32(n: number): Uint8Array {
+  const b = new Uint8Array(4);
+  new DataView(b.buffer).setUint32(0, n, true);
+  return b;
+}
+
+function invalid(msg: string): never {
+  throw new IgordError(ErrorCode.MigrationFrameInvalid, `migration package: ${msg}`);
+}
+
+function lengthList(v: unknown, field: string): number[] {
+  if (!Array.isArray(v) || v.length > MAX_PACKAGE_ITEMS || v.some((n) => typeof n !== "number" || !Number.isSafeInteger(n) || n < 0)) {
+    invalid(`lengths.${field} must be an array of byte counts`);
+  }
+  return v as number[];
+}
+
+export function decodePackage(bytes: Uint8Array): MigrationPackage {
+  if (bytes.byteLength < 9) invalid(`${bytes.byteLength} bytes is too short`);
+  if (new TextDecoder().decode(bytes.subarray(0, 4)) !== PACKAGE_MAGIC) invalid("bad magic (not an igord package)");
+  if (bytes[4] !== PACKAGE_VERSION) invalid(`version ${bytes[4]} is not supported (this node reads ${PACKAGE_VERSION})`);
+  const headerLen = new DataView(bytes.buffer, bytes.byteOffset + 5, 4).getUint32(0, true);
+  if (headerLen > MAX_HEADER_BYTES || 9 + headerLen > bytes.byteLength) invalid(`header length ${headerLen} runs past the package`);
+  let h: Record<string, unknown>;
+  try {
+    h = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes.subarray(9, 9 + headerLen))) as Record<string, unknown>;
+  } catch (e) {
+    return invalid(`header is not JSON: ${(e as Error).message}`);
+  }
+  if (h === null || typeof h !== "object" || h.type !== "package") invalid("header is not a package header");
+  const T = "package";
+  const l = h.lengths as Record<string, unknown> | undefined;
+  if (!l || typeof l !== "object") invalid("header has no lengths");
+  const hasWasm = bool(h, T, "hasWasm");
+  const wasmLen = hasWasm ? lengthList([l.wasm], "wasm")[0] as number : 0;
+  const identityLen = lengthList([l.identity], "identity")[0] as number;
+  const history = lengthList(l.history, "history");
+  const receipts = lengthList(l.receipts, "receipts");
+  const segments = lengthList(l.segments, "segments");
+  const segmentCheckpoints = l.segmentCheckpoints;
+  if (!Array.isArray(segmentCheckpoints) || segmentCheckpoints.length !== segments.length || segmentCheckpoints.some((x) => typeof x !== "string" || !/^[0-9a-f]{64}$/.test(x))) {
+    invalid("lengths.segmentCheckpoints must list one checkpoint hash per segment");
+  }
+  if (history.length === 0) invalid("no checkpoints");
+  const total = [wasmLen, identityLen, ...history, ...receipts, ...segments].reduce((a, b) => a + b, 0);
+  if (9 + headerLen + total !== bytes.byteLength) invalid(`sections add up to ${total} bytes but ${bytes.byteLength - 9 - headerLen} follow the header`);
+  let at = 9 + headerLen;
+  const take = (n: number): Uint8Array => {
+    const out = bytes.slice(at, at + n);
+    at += n;
+    return out;
+  };
+  const wasm = hasWasm ? take(wasmLen) : null;
+  const identity = take(identityLen);
+  const historyBlobs = history.map(take);
+  const receiptBlobs = receipts.map(take);
+  const segs = segments.map((n, i) => {
+    try {
+      return { ...decodeSegmentFile(take(n), `segment ${i}`), checkpointHash: Buffer.from(segmentCheckpoints[i] as string, "hex") };
+    } catch (e) {
+      return invalid((e as Error).message);
+    }
+  });
+  const overrides = h.overrides;
+  if (!Array.isArray(overrides) || overrides.length > MAX_PACKAGE_ITEMS) invalid("overrides must be an array");
+  return {
+    agentId: str(h, T, "agentId", 128),
+    did: str(h, T, "did", 256),
+    manifest: typeof h.manifest === "string" ? h.manifest : invalid("manifest must be a string"),
+    wasmHash: hex32(h, T, "wasmHash"),
+    wasm,
+    identity,
+    epoch: { major: uint(h, T, "epochMajor"), generation: uint(h, T, "epochGeneration") },
+    checkpointHash: hex32(h, T, "checkpointHash"),
+    baseHash: optStr(h, T, "baseHash", 64) === null ? null : hex32(h, T, "baseHash"),
+    history: historyBlobs,
+    overrides: (overrides as Record<string, unknown>[]).map((o) => {
+      const kind = o.kind === "recovery" ? "recovery" : o.kind === "budget_override" ? "budget_override" : invalid("override kind");
+      return {
+        kind,
+        afterHash: Buffer.from(hex32(o, "override", "afterHash"), "hex"),
+        tick: uint(o, "override", "tick"),
+        oldBudget: uint(o, "override", "oldBudget"),
+        newBudget: uint(o, "override", "newBudget"),
+        reason: typeof o.reason === "string" ? o.reason : invalid("override reason"),
+        signature: Buffer.from(typeof o.signature === "string" && /^[0-9a-f]{128}$/.test(o.signature) ? o.signature : invalid("override signature"), "hex"),
+      } satisfies LineageEvent;
+    }),
+    receipts: receiptBlobs,
+    segments: segs,
+  };
+}

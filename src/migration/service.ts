@@ -1,0 +1,707 @@
+// Agent migration over libp2p, both sides. Source: stop ticking, fresh checkpoint, durable
+// HANDOFF_INITIATED, send the package with retries, backoff and fallback candidates, then RETIRED
+// (confirmed), ACTIVE_OWNER again (nothing sent anywhere) or RECOVERY_REQUIRED (sent, unconfirmed:
+// resolved by asking the target). Target: admission in order, one transaction, confirm, tick.
+// Protocol schema: docs/PROTOCOL.md.
+import type { Connection, Stream } from "@libp2p/interface";
+import type { Logger } from "pino";
+import { canTick, compareEpochs, type Epoch, formatEpoch, type Lease, type LeaseTiming, transition } from "../authority/lease.js";
+import { hex } from "../checkpoint/lineage.js";
+import type { NodeConfig } from "../config/schema.js";
+import { ErrorCode, IgordError } from "../errors.js";
+import type { NodeCapabilities } from "../hostcalls/capabilities.js";
+import { encodeIdentityFile } from "../identity/keys.js";
+import type { ModuleCache, PreparedAgent } from "../loader/prepare.js";
+import { parseManifest } from "../manifest/manifest.js";
+import type { NodeMetrics } from "../metrics/metrics.js";
+import { CHUNK_BYTES, FrameChannel, hex32, safeInt, str, strings, uint } from "../p2p/frames.js";
+import { type IgordLibp2p, parseTarget, startHost } from "../p2p/host.js";
+import { type PeerInfo, PeerRegistry } from "../p2p/peer-registry.js";
+import type { ReplayItem } from "../replay/engine.js";
+import type { SqliteStore } from "../store/sqlite-store.js";
+import type { WorkerPool } from "../wasm/pool.js";
+import { admitPackage, checkManifest, checkOwnership } from "./admission.js";
+import { decodePackage, encodePackage } from "./package.js";
+import { BACKOFF_FACTOR, backoffDelay, classifyFailure, type RetryPolicy } from "./retry.js";
+
+export const MIGRATE_PROTOCOL = "/igord/migrate/1.0.0";
+/** igor's price protocol; the answer also carries the node's capability set. */
+export const PRICE_PROTOCOL = "/igor/price/1.0.0";
+export const STATUS_PROTOCOL = "/igord/migration-status/1.0.0";
+/** A price or status query that takes longer counts as a failure of that peer. */
+export const QUERY_TIMEOUT_MS = 5_000;
+/** How often finished migration records are pruned and stuck ones timed out. */
+export const MIGRATION_SWEEP_MS = 60_000;
+
+export interface MigrationHost {
+  config: NodeConfig;
+  logger: Logger;
+  store: SqliteStore;
+  metrics: NodeMetrics;
+  capabilities: NodeCapabilities;
+  cache: ModuleCache;
+  pool: WorkerPool;
+  leaseTiming: LeaseTiming;
+  nodeKey: Parameters<typeof startHost>[0]["key"];
+  /** Stops ticking the agent and checkpoints it (Scheduler.detach). */
+  detach(agentId: string): Promise<{ lease: Lease | null }>;
+  /** Starts (or restarts) ticking a stored agent this node owns. */
+  resume(agentId: string): Promise<void>;
+  /** Forgets an agent that now lives elsewhere (quarantine entries and the like). */
+  retired(agentId: string): void;
+  runningAgents(): number;
+  stopping(): boolean;
+}
+
+/** Fault-injection points for tests of the failure paths (never set in production). */
+export interface MigrationHooks {
+  /** Target side: called after the agent is stored, before the confirmation is sent. */
+  beforeConfirm?(agentId: string, abort: (err: Error) => void): void;
+}
+
+export type MigrationOutcome = "done" | "reverted" | "recovery";
+
+export interface MigrationResult {
+  id: number;
+  agentId: string;
+  outcome: MigrationOutcome;
+  /** The target that took the agent (done) or holds the unresolved handoff (recovery). */
+  target: string | null;
+  attempts: number;
+  fallbacks: number;
+  /** The epoch the target owns the agent at (done). */
+  epoch: Epoch | null;
+  error: { code: string; message: string } | null;
+  durationMs: number;
+}
+
+interface Target {
+  text: string;
+  peerId: string;
+}
+
+/** A failed attempt: the error, and whether the package had gone out or the target refused it. */
+class AttemptError extends Error {
+  constructor(
+    readonly error: IgordError,
+    readonly sent: boolean,
+    readonly refused: boolean,
+  ) {
+    super(error.message);
+  }
+}
+
+const KNOWN_CODES = new Set<string>(Object.values(ErrorCode));
+
+function remoteError(o: Record<string, unknown>, what: string): IgordError {
+  const code = typeof o.code === "string" ? o.code : "";
+  const message = typeof o.message === "string" ? o.message.slice(0, 2000) : "(no message)";
+  return KNOWN_CODES.has(code)
+    ? new IgordError(code as ErrorCode, `${what}: ${message}`, { details: { remote: true } })
+    : new IgordError(ErrorCode.MigrationRefused, `${what} (${code || "no code"}): ${message}`, { details: { remote: true, remoteCode: code } });
+}
+
+function asIgord(e: unknown, fallback: ErrorCode): IgordError {
+  return e instanceof IgordError ? e : new IgordError(fallback, (e as Error).message, { cause: e });
+}
+
+const sleep = (ms: number, signal: AbortSignal): Promise<void> =>
+  new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const t = setTimeout(done, ms);
+    function done(): void {
+      clearTimeout(t);
+      signal.removeEventListener("abort", done);
+      resolve();
+    }
+    signal.addEventListener("abort", done, { once: true });
+  });
+
+export class MigrationService {
+  private p2p: IgordLibp2p | null = null;
+  readonly peers = new PeerRegistry();
+  private readonly outgoing = new Set<string>();
+  private readonly receiving = new Set<string>();
+  private readonly resolving = new Map<string, Promise<void>>();
+  private readonly background = new Set<Promise<unknown>>();
+  private readonly stop$ = new AbortController();
+  private timers: NodeJS.Timeout[] = [];
+
+  constructor(
+    private readonly host: MigrationHost,
+    private readonly hooks: MigrationHooks = {},
+  ) {}
+
+  private get cfg(): NodeConfig {
+    return this.host.config;
+  }
+
+  private get log(): Logger {
+    return this.host.logger;
+  }
+
+  get peerId(): string {
+    return this.p2p?.peerId.toString() ?? "";
+  }
+
+  /** Listen addresses with /p2p/<peer id>, as other nodes dial them. */
+  addresses(): string[] {
+    return this.p2p?.getMultiaddrs().map((a) => a.toString()) ?? [];
+  }
+
+  private get retry(): RetryPolicy {
+    return { attempts: this.cfg.migrationRetries, initialDelayMs: this.cfg.migrationRetryDelayMs, maxDelayMs: this.cfg.migrationMaxDelayMs, factor: BACKOFF_FACTOR };
+  }
+
+  async start(): Promise<void> {
+    const p2p = await startHost({ key: this.host.nodeKey, listen: this.cfg.listen, bootstrap: this.cfg.bootstrap, mdns: this.cfg.mdns });
+    this.p2p = p2p;
+    const opts = { maxInboundStreams: 64, runOnLimitedConnection: false };
+    await p2p.handle(MIGRATE_PROTOCOL, (s, c) => this.track(this.onMigrate(s, c)), opts);
+    await p2p.handle(PRICE_PROTOCOL, (s, c) => this.track(this.onPrice(s, c)), opts);
+    await p2p.handle(STATUS_PROTOCOL, (s, c) => this.track(this.onStatus(s, c)), opts);
+    p2p.addEventListener("peer:discovery", (e) => {
+      const id = e.detail.id.toString();
+      this.peers.upsert(id, e.detail.multiaddrs.map((a) => `${a.toString()}/p2p/${id}`));
+      // Dialling a discovered peer lets identify learn its protocols; the price query follows.
+      this.track(this.refreshPeer(id));
+    });
+    p2p.addEventListener("peer:connect", (e) => {
+      this.peers.upsert(e.detail.toString());
+    });
+    if (this.cfg.peerRefreshMs > 0) {
+      this.timers.push(setInterval(() => this.refreshAll(), this.cfg.peerRefreshMs));
+    }
+    this.timers.push(setInterval(() => this.sweep(), MIGRATION_SWEEP_MS));
+    for (const t of this.timers) t.unref();
+    this.sweep();
+    this.log.info({ event: "p2p_listening", peerId: this.peerId, addrs: this.addresses() }, `p2p listening as ${this.peerId}`);
+    // Handoffs left unresolved by a crash or a lost confirmation: ask their targets.
+    for (const row of this.host.store.listAgents()) {
+      const lease = this.host.store.lease(row.agentId);
+      if (lease?.handoff && (lease.state === "HANDOFF_INITIATED" || lease.state === "RECOVERY_REQUIRED")) this.resolveHandoff(row.agentId);
+    }
+  }
+
+  private track<T>(p: Promise<T>): void {
+    const q = p.catch((e: unknown) => this.log.error({ event: "p2p_task_failed", err: (e as Error).message }, (e as Error).message));
+    this.background.add(q);
+    void q.finally(() => this.background.delete(q));
+  }
+
+  async stop(): Promise<void> {
+    this.stop$.abort();
+    for (const t of this.timers) clearInterval(t);
+    this.timers = [];
+    await this.p2p?.stop();
+    await Promise.allSettled([...this.background]);
+    this.p2p = null;
+  }
+
+  private sweep(): void {
+    const store = this.host.store;
+    const now = Date.now();
+    if (this.cfg.migrationRetentionMs > 0) store.pruneMigrations(now - this.cfg.migrationRetentionMs);
+    // A record stuck in a non-terminal state with nothing running for it (a crash) is timed out.
+    for (const m of store.staleMigrations(now - this.cfg.migrationTimeoutMs)) {
+      if (m.state === "recovery" || this.outgoing.has(m.agentId) || this.receiving.has(m.agentId)) continue;
+      store.updateMigration(m.id, { state: "failed", error: { code: ErrorCode.MigrationTimeout, message: `no progress in ${m.state} for ${this.cfg.migrationTimeoutMs}ms` } });
+    }
+  }
+
+  // ---- peers ------------------------------------------------------------------------------------
+
+  private refreshAll(): void {
+    for (const p of this.peers.list()) this.track(this.refreshPeer(p.id));
+  }
+
+  private async refreshPeer(id: string): Promise<void> {
+    try {
+      await this.queryPrice(id);
+    } catch {
+      this.peers.failed(id);
+    }
+  }
+
+  /** Asks a peer its price and capabilities (and records them in the registry). */
+  async queryPrice(target: string): Promise<PeerInfo> {
+    const t = this.target(target);
+    const started = performance.now();
+    const ch = await this.open(t, PRICE_PROTOCOL);
+    try {
+      await ch.sendJson({ type: "price" });
+      const r = await ch.receiveJson(QUERY_TIMEOUT_MS, "price_reply");
+      const T = "price_reply";
+      this.peers.announced(
+        t.peerId,
+        { price: uint(r, T, "price_per_second"), capabilities: strings(r, T, "capabilities"), acceptsMigrations: r.accepts_migrations === true },
+        Date.now(),
+      );
+      this.peers.succeeded(t.peerId, Date.now(), performance.now() - started);
+      return this.peers.get(t.peerId) as PeerInfo;
+    } finally {
+      await ch.close();
+    }
+  }
+
+  private async onPrice(stream: Stream, _c: Connection): Promise<void> {
+    const ch = new FrameChannel(stream);
+    try {
+      await ch.receiveJson(QUERY_TIMEOUT_MS, "price");
+      await ch.sendJson({
+        type: "price_reply",
+        price_per_second: this.cfg.price,
+        node_id: this.peerId,
+        capabilities: this.host.capabilities.list(),
+        accepts_migrations: this.cfg.acceptMigrations !== "none",
+        agents: this.host.runningAgents(),
+        max_agents: this.cfg.maxAgents,
+      });
+    } catch (e) {
+      this.log.debug({ event: "price_query_failed", err: (e as Error).message }, "price query failed");
+    } finally {
+      await ch.close();
+    }
+  }
+
+  private target(text: string): Target {
+    const t = parseTarget(text);
+    const peerId = t.peerId.toString();
+    if (peerId === this.peerId) throw new IgordError(ErrorCode.PeerAddressInvalid, `${text} is this node itself`);
+    if (t.addr) this.peers.upsert(peerId, [text]);
+    return { text, peerId };
+  }
+
+  private async open(t: Target, protocol: string): Promise<FrameChannel> {
+    if (!this.p2p) throw new IgordError(ErrorCode.P2pUnavailable, "the p2p service is not running (--listen off?)");
+    // A multiaddr given for this target, else one the registry learned, else the peer store's.
+    const text = t.text.startsWith("/") ? t.text : this.peers.get(t.peerId)?.addrs[0];
+    const parsed = parseTarget(text ?? t.peerId);
+    try {
+      const signal = AbortSignal.any([AbortSignal.timeout(this.cfg.migrationTimeoutMs), this.stop$.signal]);
+      const stream = await this.p2p.dialProtocol(parsed.addr ?? parsed.peerId, protocol, { signal });
+      return new FrameChannel(stream);
+    } catch (e) {
+      throw new IgordError(ErrorCode.MigrationDialFailed, `cannot reach ${t.text} (${protocol}): ${(e as Error).message}`, { cause: e });
+    }
+  }
+
+  // ---- source side ------------------------------------------------------------------------------
+
+  /**
+   * Migrates a running agent to the first target that takes it: explicit targets in order, or (none
+   * given) the registry's candidates. Resolves when the outcome is known.
+   */
+  async migrate(agentId: string, targets: readonly string[] = []): Promise<MigrationResult> {
+    if (!this.p2p) throw new IgordError(ErrorCode.P2pUnavailable, "the p2p service is not running (--listen off?)");
+    if (this.outgoing.has(agentId)) throw new IgordError(ErrorCode.MigrationInProgress, `agent "${agentId}" is already migrating`);
+    const store = this.host.store;
+    const row = store.agent(agentId);
+    if (!row) throw new IgordError(ErrorCode.AgentNotFound, `no agent "${agentId}" on this node`);
+    const list: Target[] = targets.map((t) => this.target(t));
+    if (list.length === 0) {
+      const manifest = parseManifest(row.manifest, `stored manifest of "${agentId}"`);
+      for (const p of this.peers.candidates({ required: [...manifest.capabilities.keys()], maxPrice: manifest.migrationPolicy.maxPricePerSecond, exclude: new Set([this.peerId]) })) {
+        list.push({ text: p.id, peerId: p.id });
+      }
+      if (list.length === 0) throw new IgordError(ErrorCode.MigrationNoCandidates, `no known peer can take agent "${agentId}" (igord peers lists them)`);
+    }
+    this.outgoing.add(agentId);
+    const started = Date.now();
+    const id = store.createMigration({ agentId, direction: "out", peer: list[0]?.text ?? null, state: "requested" });
+    try {
+      return await this.runOutgoing(id, agentId, list, started);
+    } finally {
+      this.outgoing.delete(agentId);
+    }
+  }
+
+  private async runOutgoing(id: number, agentId: string, list: Target[], started: number): Promise<MigrationResult> {
+    const store = this.host.store;
+    const m = this.host.metrics;
+    const logger = this.log.child({ agent: agentId, migration: id });
+    let detached: { lease: Lease | null };
+    try {
+      detached = await this.host.detach(agentId);
+    } catch (e) {
+      const err = asIgord(e, ErrorCode.AgentNotRunning);
+      store.updateMigration(id, { state: "failed", error: { code: err.code, message: err.message } });
+      throw err;
+    }
+    const head = store.head(agentId);
+    const lease0 = detached.lease ?? store.lease(agentId);
+    if (!head || !lease0 || !canTick(lease0)) {
+      await this.host.resume(agentId).catch(() => undefined);
+      const err = new IgordError(ErrorCode.LeaseTransition, `agent "${agentId}" cannot be handed off from ${lease0?.state ?? "no lease"}`);
+      store.updateMigration(id, { state: "failed", error: { code: err.code, message: err.message } });
+      throw err;
+    }
+    const checkpointHash = hex(head.hash);
+    let lease = transition(lease0, { type: "start_handoff", handoff: { target: (list[0] as Target).text, checkpointHash } }, this.host.leaseTiming);
+    store.writeLease(agentId, { state: lease0.state, epoch: lease0.epoch }, lease);
+    store.updateMigration(id, { checkpointHash, epoch: lease.epoch });
+    logger.info({ event: "migration_started", targets: list.map((t) => t.text), tick: String(head.tick), epoch: formatEpoch(lease.epoch) }, `migrating ${agentId}`);
+    let attempts = 0;
+    let fallbacks = 0;
+    let last: IgordError | null = null;
+    for (const [i, t] of list.entries()) {
+      if (i > 0) {
+        fallbacks++;
+        m.migrationFallbacks.inc();
+        const moved: Lease = { ...lease, handoff: { target: t.text, checkpointHash } };
+        store.writeLease(agentId, { state: lease.state, epoch: lease.epoch }, moved);
+        lease = moved;
+        store.updateMigration(id, { peer: t.text, fallbacks });
+        logger.warn({ event: "migration_fallback", target: t.text, after: last?.code }, `trying fallback ${t.text}`);
+      }
+      for (let attempt = 1; attempt <= this.retry.attempts; attempt++) {
+        if (this.stop$.signal.aborted) break;
+        attempts++;
+        m.migrationAttempts.inc({ direction: "out" });
+        store.updateMigration(id, { attempts });
+        try {
+          const epoch = await this.attempt(id, agentId, t, lease, checkpointHash);
+          const retired = transition(lease, { type: "confirm_handoff" }, this.host.leaseTiming);
+          store.writeLease(agentId, { state: lease.state, epoch: lease.epoch }, retired);
+          store.setStatus(agentId, "stopped", "migrated");
+          store.updateMigration(id, { state: "done", error: null });
+          this.host.retired(agentId);
+          this.peers.succeeded(t.peerId, Date.now());
+          m.migrationOutcomes.inc({ direction: "out", outcome: "done" });
+          m.migrationDuration.observe({ direction: "out" }, (Date.now() - started) / 1000);
+          logger.info({ event: "migration_done", target: t.text, epoch: formatEpoch(epoch), attempts }, `${agentId} now runs on ${t.text} at epoch ${formatEpoch(epoch)}`);
+          return { id, agentId, outcome: "done", target: t.text, attempts, fallbacks, epoch, error: null, durationMs: Date.now() - started };
+        } catch (e) {
+          const f = e instanceof AttemptError ? e : new AttemptError(asIgord(e, ErrorCode.MigrationStreamClosed), false, false);
+          last = f.error;
+          const kind = classifyFailure(f.error.code, f.sent, f.refused);
+          logger.warn({ event: "migration_attempt_failed", target: t.text, attempt, code: f.error.code, class: kind }, f.error.message);
+          if (kind === "ambiguous") {
+            const recovery = transition(lease, { type: "ambiguous_handoff" }, this.host.leaseTiming);
+            store.writeLease(agentId, { state: lease.state, epoch: lease.epoch }, recovery);
+            store.updateMigration(id, { state: "recovery", error: { code: f.error.code, message: f.error.message } });
+            m.migrationAmbiguous.inc();
+            m.migrationOutcomes.inc({ direction: "out", outcome: "recovery" });
+            logger.error({ event: "migration_ambiguous", target: t.text }, `sent ${agentId} to ${t.text} without a confirmation: RECOVERY_REQUIRED until it answers`);
+            this.resolveHandoff(agentId, id);
+            return { id, agentId, outcome: "recovery", target: t.text, attempts, fallbacks, epoch: null, error: { code: f.error.code, message: f.error.message }, durationMs: Date.now() - started };
+          }
+          this.peers.failed(t.peerId);
+          if (kind === "fatal") break;
+          if (attempt < this.retry.attempts) {
+            m.migrationRetries.inc();
+            await sleep(backoffDelay(this.retry, attempt), this.stop$.signal);
+          }
+        }
+      }
+    }
+    // Nothing was delivered anywhere: the handoff is reverted and the agent ticks here again.
+    const back = transition(lease, { type: "revert_handoff" }, this.host.leaseTiming);
+    store.writeLease(agentId, { state: lease.state, epoch: lease.epoch }, back);
+    const error = last ? { code: last.code, message: last.message } : { code: ErrorCode.NodeStopping, message: "the node is stopping" };
+    store.updateMigration(id, { state: "failed", error });
+    m.migrationOutcomes.inc({ direction: "out", outcome: "reverted" });
+    m.migrationDuration.observe({ direction: "out" }, (Date.now() - started) / 1000);
+    logger.warn({ event: "migration_reverted", code: error.code, attempts, fallbacks }, `migration of ${agentId} failed (${error.code}); it keeps running here`);
+    if (!this.host.stopping()) await this.host.resume(agentId).catch(() => undefined);
+    return { id, agentId, outcome: "reverted", target: null, attempts, fallbacks, epoch: null, error, durationMs: Date.now() - started };
+  }
+
+  /** One transfer to one target. Resolves with the epoch the target took the agent at. */
+  private async attempt(id: number, agentId: string, t: Target, lease: Lease, checkpointHash: string): Promise<Epoch> {
+    const store = this.host.store;
+    let ch: FrameChannel;
+    try {
+      ch = await this.open(t, MIGRATE_PROTOCOL);
+    } catch (e) {
+      throw new AttemptError(asIgord(e, ErrorCode.MigrationDialFailed), false, false);
+    }
+    const timeout = this.cfg.migrationTimeoutMs;
+    let sent = false;
+    try {
+      const row = store.agent(agentId);
+      if (!row) throw new IgordError(ErrorCode.AgentNotFound, `agent "${agentId}" vanished from the store`);
+      await ch.sendJson({
+        type: "offer",
+        agentId,
+        did: row.did,
+        wasmHash: row.wasmHash,
+        checkpointHash,
+        epochMajor: lease.epoch.major,
+        epochGeneration: lease.epoch.generation,
+        manifest: row.manifest,
+      });
+      const reply = await ch.receiveJson(timeout, "offer_reply");
+      if (reply.ok !== true) throw new AttemptError(remoteError(reply, `${t.text} refused the offer`), false, true);
+      if (reply.already === true) return { major: uint(reply, "offer_reply", "epochMajor"), generation: uint(reply, "offer_reply", "epochGeneration") };
+      const baseHash = typeof reply.baseHash === "string" ? hex32(reply, "offer_reply", "baseHash") : null;
+      const bytes = this.buildPackage(agentId, lease.epoch, checkpointHash, reply.haveWasm === true, baseHash);
+      if (bytes.byteLength > this.cfg.maxPackageBytes) {
+        throw new AttemptError(new IgordError(ErrorCode.MigrationPackageTooLarge, `package of ${bytes.byteLength} bytes is over --max-package-size ${this.cfg.maxPackageBytes}`), false, true);
+      }
+      store.updateMigration(id, { state: "transferring", peer: t.text });
+      await ch.sendJson({ type: "transfer", bytes: bytes.byteLength });
+      for (let off = 0; off < bytes.byteLength; off += CHUNK_BYTES) await ch.send(bytes.subarray(off, off + CHUNK_BYTES));
+      sent = true;
+      store.updateMigration(id, { state: "awaiting_confirmation", bytes: bytes.byteLength });
+      this.host.metrics.migrationBytes.inc({ direction: "out" }, bytes.byteLength);
+      const result = await ch.receiveJson(timeout, "result");
+      if (result.ok !== true) throw new AttemptError(remoteError(result, `${t.text} refused the package`), true, true);
+      return { major: uint(result, "result", "epochMajor"), generation: uint(result, "result", "epochGeneration") };
+    } catch (e) {
+      if (e instanceof AttemptError) throw e;
+      throw new AttemptError(asIgord(e, ErrorCode.MigrationStreamClosed), sent, false);
+    } finally {
+      await ch.close();
+    }
+  }
+
+  private buildPackage(agentId: string, epoch: Epoch, checkpointHash: string, haveWasm: boolean, baseHash: string | null): Uint8Array {
+    const store = this.host.store;
+    const row = store.agent(agentId);
+    if (!row) throw new IgordError(ErrorCode.AgentNotFound, `agent "${agentId}" vanished from the store`);
+    let history = [...store.history(agentId)];
+    let base: string | null = null;
+    let baseTick = -1n;
+    if (baseHash) {
+      const at = history.findIndex((c) => hex(c.hash) === baseHash);
+      if (at >= 0) {
+        base = baseHash;
+        baseTick = history[at]?.tick ?? -1n;
+        history = history.slice(at + 1);
+      }
+    }
+    const wasm = haveWasm ? null : store.wasm(row.wasmHash);
+    if (!haveWasm && !wasm) throw new IgordError(ErrorCode.StoreError, `WASM ${row.wasmHash} of "${agentId}" is missing from the store`);
+    return encodePackage({
+      agentId,
+      did: row.did,
+      manifest: row.manifest,
+      wasmHash: row.wasmHash,
+      wasm: wasm ?? null,
+      identity: encodeIdentityFile(store.identity(agentId)),
+      epoch,
+      checkpointHash,
+      baseHash: base,
+      history: history.map((c) => c.blob),
+      overrides: store.lineageEvents(agentId),
+      receipts: store.receipts(agentId).map((r) => r.blob),
+      segments: store.eventSegments(agentId).filter((s) => s.fromTick > baseTick),
+    });
+  }
+
+  // ---- resolution of an unconfirmed handoff -----------------------------------------------------
+
+  /** Asks the handoff's target, until it answers, whether it owns the agent; acts on the answer. */
+  resolveHandoff(agentId: string, migrationId?: number): void {
+    if (this.resolving.has(agentId)) return;
+    const p = this.resolveLoop(agentId, migrationId).finally(() => this.resolving.delete(agentId));
+    this.resolving.set(agentId, p);
+    this.track(p);
+  }
+
+  /** Resolves when any resolution in progress for the agent has finished (tests, shutdown). */
+  async resolved(agentId: string): Promise<void> {
+    await this.resolving.get(agentId);
+  }
+
+  private async resolveLoop(agentId: string, migrationId?: number): Promise<void> {
+    const store = this.host.store;
+    const logger = this.log.child({ agent: agentId });
+    for (let round = 1; !this.stop$.signal.aborted; round++) {
+      const lease = store.lease(agentId);
+      if (!lease?.handoff || (lease.state !== "HANDOFF_INITIATED" && lease.state !== "RECOVERY_REQUIRED")) return;
+      let answer: { state: string; epoch: Epoch | null };
+      try {
+        answer = await this.queryStatus(lease.handoff.target, agentId, lease.epoch);
+      } catch (e) {
+        logger.warn({ event: "handoff_status_unreachable", target: lease.handoff.target, round, code: (e as IgordError).code }, `cannot ask ${lease.handoff.target} about ${agentId} yet`);
+        await sleep(backoffDelay(this.retry, round), this.stop$.signal);
+        continue;
+      }
+      if (answer.state === "receiving") {
+        await sleep(backoffDelay(this.retry, round), this.stop$.signal);
+        continue;
+      }
+      const belief = { state: lease.state, epoch: lease.epoch };
+      const mid = migrationId ?? store.migrations({ agentId, limit: 1 }).find((m) => m.direction === "out")?.id;
+      if (answer.state === "owned") {
+        store.writeLease(agentId, belief, transition(lease, { type: "target_confirmed" }, this.host.leaseTiming));
+        store.setStatus(agentId, "stopped", "migrated");
+        if (mid !== undefined) store.updateMigration(mid, { state: "done", error: null });
+        this.host.retired(agentId);
+        this.host.metrics.migrationOutcomes.inc({ direction: "out", outcome: "resolved_retired" });
+        logger.warn({ event: "handoff_resolved", outcome: "retired", target: lease.handoff.target, epoch: answer.epoch ? formatEpoch(answer.epoch) : null }, `${lease.handoff.target} owns ${agentId}: retired here`);
+        return;
+      }
+      const pending = lease.state === "HANDOFF_INITIATED" ? transition(lease, { type: "ambiguous_handoff" }, this.host.leaseTiming) : lease;
+      const back = transition(pending, { type: "recover", cause: "target_denied", nowMs: Date.now() }, this.host.leaseTiming);
+      store.writeLease(agentId, belief, back);
+      if (mid !== undefined) store.updateMigration(mid, { state: "failed", error: { code: ErrorCode.MigrationAmbiguous, message: `${lease.handoff.target} does not hold the agent; reclaimed at epoch ${formatEpoch(back.epoch)}` } });
+      this.host.metrics.migrationOutcomes.inc({ direction: "out", outcome: "resolved_reclaimed" });
+      logger.warn({ event: "handoff_resolved", outcome: "reclaimed", target: lease.handoff.target, epoch: formatEpoch(back.epoch) }, `${lease.handoff.target} does not hold ${agentId}: it runs here again at epoch ${formatEpoch(back.epoch)}`);
+      if (!this.host.stopping()) await this.host.resume(agentId).catch(() => undefined);
+      return;
+    }
+  }
+
+  /** The migration-status query: does the target own the agent past the source's epoch? */
+  async queryStatus(target: string, agentId: string, epoch: Epoch): Promise<{ state: "owned" | "not_owned" | "receiving"; epoch: Epoch | null }> {
+    const ch = await this.open(this.target(target), STATUS_PROTOCOL);
+    try {
+      await ch.sendJson({ type: "status", agentId, epochMajor: epoch.major, epochGeneration: epoch.generation });
+      const r = await ch.receiveJson(QUERY_TIMEOUT_MS, "status_reply");
+      const state = r.state === "owned" || r.state === "not_owned" || r.state === "receiving" ? r.state : null;
+      if (!state) throw new IgordError(ErrorCode.MigrationFrameInvalid, `status_reply: unknown state ${JSON.stringify(r.state)}`);
+      const e = typeof r.epochMajor === "string" ? { major: uint(r, "status_reply", "epochMajor"), generation: uint(r, "status_reply", "epochGeneration") } : null;
+      return { state, epoch: e };
+    } finally {
+      await ch.close();
+    }
+  }
+
+  private async onStatus(stream: Stream, c: Connection): Promise<void> {
+    const ch = new FrameChannel(stream);
+    try {
+      const q = await ch.receiveJson(QUERY_TIMEOUT_MS, "status");
+      const agentId = str(q, "status", "agentId", 128);
+      const epoch = { major: uint(q, "status", "epochMajor"), generation: uint(q, "status", "epochGeneration") };
+      const lease = this.host.store.lease(agentId);
+      const reply: Record<string, unknown> = { type: "status_reply", agentId };
+      if (this.receiving.has(agentId)) {
+        reply.state = "receiving";
+      } else if (lease && lease.epoch.major > epoch.major) {
+        reply.state = "owned";
+        Object.assign(reply, { leaseState: lease.state, epochMajor: lease.epoch.major, epochGeneration: lease.epoch.generation });
+      } else {
+        // From now on a package for this agent at or below the asker's epoch is refused here: the
+        // asker is about to take the agent back.
+        if (this.mayFence(c.remotePeer.toString())) this.host.store.fenceAgent(agentId, epoch);
+        reply.state = "not_owned";
+      }
+      await ch.sendJson(reply);
+    } catch (e) {
+      this.log.debug({ event: "status_query_failed", err: (e as Error).message }, "status query failed");
+    } finally {
+      await ch.close();
+    }
+  }
+
+  private mayFence(peer: string): boolean {
+    return this.cfg.acceptMigrations === "any" || this.cfg.trustedPeers.includes(peer);
+  }
+
+  // ---- target side ------------------------------------------------------------------------------
+
+  private async onMigrate(stream: Stream, connection: Connection): Promise<void> {
+    const peer = connection.remotePeer.toString();
+    const ch = new FrameChannel(stream);
+    const m = this.host.metrics;
+    const store = this.host.store;
+    const timeout = this.cfg.migrationTimeoutMs;
+    const started = Date.now();
+    let stage: "offer_reply" | "result" = "offer_reply";
+    let claimed: string | null = null;
+    let agentId = "?";
+    m.migrationAttempts.inc({ direction: "in" });
+    try {
+      const T = "offer";
+      const offer = await ch.receiveJson(timeout, T);
+      agentId = str(offer, T, "agentId", 128);
+      const did = str(offer, T, "did", 256);
+      const wasmHash = hex32(offer, T, "wasmHash");
+      const checkpointHash = hex32(offer, T, "checkpointHash");
+      const epoch = { major: uint(offer, T, "epochMajor"), generation: uint(offer, T, "epochGeneration") };
+      const manifestText = str(offer, T, "manifest", 128 * 1024);
+      if (this.host.stopping()) throw new IgordError(ErrorCode.NodeStopping, "this node is stopping");
+      if (this.cfg.acceptMigrations === "none" || (this.cfg.acceptMigrations === "trusted" && !this.cfg.trustedPeers.includes(peer))) {
+        throw new IgordError(ErrorCode.MigrationUntrustedPeer, `this node does not accept migrations from ${peer}`);
+      }
+      // An identical retry of a migration this node already took: answer as before, do nothing.
+      const lease = store.lease(agentId);
+      if (store.incomingDone(agentId, checkpointHash, epoch) && lease?.state === "ACTIVE_OWNER" && lease.epoch.major === epoch.major + 1n) {
+        await ch.sendJson({ type: "offer_reply", ok: true, already: true, epochMajor: lease.epoch.major, epochGeneration: lease.epoch.generation });
+        this.log.info({ event: "migration_duplicate", agent: agentId, peer }, `duplicate migration of ${agentId} answered without effect`);
+        return;
+      }
+      if (this.receiving.has(agentId) || this.outgoing.has(agentId)) throw new IgordError(ErrorCode.MigrationBusy, `agent "${agentId}" is already moving through this node`);
+      if (this.cfg.maxAgents > 0 && this.host.runningAgents() >= this.cfg.maxAgents) {
+        throw new IgordError(ErrorCode.MigrationNodeFull, `this node runs ${this.host.runningAgents()} agents, its --max-agents`);
+      }
+      // The same checks the package gets, on the offer alone: a refusal costs no transfer.
+      const offered = this.host.capabilities.snapshot();
+      checkManifest(manifestText, agentId, { offered, price: this.cfg.price });
+      checkOwnership(store, agentId, did, epoch);
+      this.receiving.add(agentId);
+      claimed = agentId;
+      const base = lease?.state === "RETIRED" ? store.head(agentId) : undefined;
+      await ch.sendJson({ type: "offer_reply", ok: true, haveWasm: store.wasm(wasmHash) !== undefined, baseHash: base ? hex(base.hash) : null });
+      stage = "result";
+      const transfer = await ch.receiveJson(timeout, "transfer");
+      const size = safeInt(transfer, "transfer", "bytes");
+      if (size > this.cfg.maxPackageBytes) throw new IgordError(ErrorCode.MigrationPackageTooLarge, `package of ${size} bytes is over this node's --max-package-size ${this.cfg.maxPackageBytes}`);
+      const buf = new Uint8Array(size);
+      for (let off = 0; off < size; ) {
+        const chunk = await ch.receive(timeout, "package chunk");
+        if (off + chunk.byteLength > size) throw new IgordError(ErrorCode.MigrationFrameInvalid, `package chunks exceed the announced ${size} bytes`);
+        buf.set(chunk, off);
+        off += chunk.byteLength;
+      }
+      m.migrationBytes.inc({ direction: "in" }, size);
+      const pkg = decodePackage(buf);
+      if (pkg.agentId !== agentId || pkg.checkpointHash !== checkpointHash || pkg.did !== did || compareEpochs(pkg.epoch, epoch) !== 0 || pkg.wasmHash !== wasmHash || pkg.manifest !== manifestText) {
+        throw new IgordError(ErrorCode.MigrationFrameInvalid, "the package does not match its offer");
+      }
+      const admitted = await admitPackage(pkg, peer, size, {
+        store,
+        cache: this.host.cache,
+        offered,
+        price: this.cfg.price,
+        replayMode: this.cfg.replayMode,
+        leaseTiming: this.host.leaseTiming,
+        replay: (prepared, preState, items) => this.replayIncoming(prepared, preState, items),
+      });
+      if (this.host.stopping()) throw new IgordError(ErrorCode.NodeStopping, "this node is stopping");
+      store.receiveAgent(admitted.incoming);
+      const owned = admitted.incoming.lease.epoch;
+      this.hooks.beforeConfirm?.(agentId, (err) => ch.abort(err));
+      await ch.sendJson({ type: "result", ok: true, epochMajor: owned.major, epochGeneration: owned.generation, node: this.peerId });
+      this.receiving.delete(agentId);
+      claimed = null;
+      m.migrationOutcomes.inc({ direction: "in", outcome: "done" });
+      m.migrationDuration.observe({ direction: "in" }, (Date.now() - started) / 1000);
+      this.log.info(
+        { event: "migration_received", agent: agentId, peer, tick: String(admitted.head.tick), epoch: formatEpoch(owned), bytes: size, replayed: admitted.replayedTicks },
+        `received ${agentId} from ${peer} at tick ${admitted.head.tick}; owner at epoch ${formatEpoch(owned)}`,
+      );
+      await this.host.resume(agentId);
+    } catch (e) {
+      const err = asIgord(e, ErrorCode.MigrationFrameInvalid);
+      m.migrationRefusals.inc({ code: err.code });
+      m.migrationOutcomes.inc({ direction: "in", outcome: "refused" });
+      this.log.warn({ event: "migration_refused", agent: agentId, peer, code: err.code }, `refused migration of ${agentId} from ${peer}: ${err.message}`);
+      try {
+        await ch.sendJson({ type: stage, ok: false, code: err.code, message: err.message });
+      } catch {
+        // The source is gone; it will ask for the status if it had sent everything.
+      }
+    } finally {
+      if (claimed) this.receiving.delete(claimed);
+      await ch.close();
+    }
+  }
+
+  /** Replays a shipped window on a staging placement in the worker pool (under the tick deadline). */
+  private async replayIncoming(prepared: PreparedAgent, preState: Uint8Array, items: ReplayItem[]): Promise<{ finalState: Uint8Array | null; verifiedTicks: number }> {
+    const stagingId = `${prepared.agentId}~incoming`;
+    const pool = this.host.pool;
+    await pool.place({ agentId: stagingId, module: prepared.module, plan: prepared.plan, memoryCapPages: prepared.memoryCapPages }, { state: preState, budget: 1n, price: 0n });
+    try {
+      const out = await pool.replay(stagingId, items, { strict: true });
+      if (out.failure) throw IgordError.fromJSON(out.failure.error);
+      return { finalState: out.finalState ?? null, verifiedTicks: out.verified };
+    } finally {
+      pool.unload(stagingId);
+    }
+  }
+}

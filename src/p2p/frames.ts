@@ -1,0 +1,154 @@
+// Length-prefixed frames on a libp2p stream (it-length-prefixed): JSON control messages and raw
+// package chunks. Every frame's size is checked against the channel's limit before it is buffered,
+// every read has a deadline, and a stream that ends early is a typed error, never a hang.
+import type { Stream } from "@libp2p/interface";
+import * as lp from "it-length-prefixed";
+import type { Uint8ArrayList } from "uint8arraylist";
+import { ErrorCode, IgordError } from "../errors.js";
+
+/** Package bytes per frame: well under libp2p's 4 MiB message limit. */
+export const CHUNK_BYTES = 1024 * 1024;
+/** Largest JSON control frame (the offer carries the manifest). */
+export const MAX_CONTROL_FRAME_BYTES = 256 * 1024;
+/** Largest frame a channel accepts: a chunk plus room for nothing else. */
+export const MAX_FRAME_BYTES = CHUNK_BYTES;
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder("utf-8", { fatal: true });
+
+/** JSON with bigints written as decimal strings (epochs, budgets, ticks). */
+export function jsonBytes(value: unknown): Uint8Array {
+  return encoder.encode(JSON.stringify(value, (_k, v: unknown) => (typeof v === "bigint" ? v.toString() : v)));
+}
+
+export class FrameChannel {
+  private readonly frames: AsyncIterator<Uint8ArrayList>;
+  /** Bytes handed to the stream so far (frames included). */
+  bytesSent = 0;
+
+  constructor(
+    readonly stream: Stream,
+    private readonly maxFrameBytes = MAX_FRAME_BYTES,
+  ) {
+    this.frames = lp.decode(stream, { maxDataLength: maxFrameBytes })[Symbol.asyncIterator]();
+  }
+
+  async send(bytes: Uint8Array): Promise<void> {
+    if (bytes.byteLength > this.maxFrameBytes) {
+      throw new IgordError(ErrorCode.MigrationFrameTooLarge, `frame of ${bytes.byteLength} bytes is over the ${this.maxFrameBytes}-byte limit`);
+    }
+    const frame = lp.encode.single(bytes);
+    this.bytesSent += frame.byteLength;
+    if (!this.stream.send(frame)) await this.stream.onDrain();
+  }
+
+  sendJson(value: unknown): Promise<void> {
+    return this.send(jsonBytes(value));
+  }
+
+  /** The next frame, within `timeoutMs`. */
+  async receive(timeoutMs: number, what: string): Promise<Uint8Array> {
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        const err = new IgordError(ErrorCode.MigrationTimeout, `no ${what} within ${timeoutMs}ms`);
+        this.stream.abort(err);
+        reject(err);
+      }, timeoutMs);
+    });
+    try {
+      const next = await Promise.race([this.frames.next(), deadline]);
+      if (next.done) throw new IgordError(ErrorCode.MigrationStreamClosed, `the stream ended before the ${what}`);
+      return next.value.subarray();
+    } catch (e) {
+      if (e instanceof IgordError) throw e;
+      const err = e as Error & { code?: string; name?: string };
+      if (err.name === "InvalidDataLengthError" || err.code === "ERR_MSG_DATA_TOO_LONG") {
+        throw new IgordError(ErrorCode.MigrationFrameTooLarge, `${what}: frame over the ${this.maxFrameBytes}-byte limit`);
+      }
+      throw new IgordError(ErrorCode.MigrationStreamClosed, `the stream failed before the ${what}: ${err.message}`, { cause: e });
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** The next frame as a JSON object of the expected `type`. */
+  async receiveJson(timeoutMs: number, type: string): Promise<Record<string, unknown>> {
+    const bytes = await this.receive(timeoutMs, `"${type}" message`);
+    if (bytes.byteLength > MAX_CONTROL_FRAME_BYTES) {
+      throw new IgordError(ErrorCode.MigrationFrameTooLarge, `"${type}" message of ${bytes.byteLength} bytes is over ${MAX_CONTROL_FRAME_BYTES}`);
+    }
+    let value: unknown;
+    try {
+      value = JSON.parse(decoder.decode(bytes));
+    } catch (e) {
+      throw new IgordError(ErrorCode.MigrationFrameInvalid, `"${type}" message is not UTF-8 JSON: ${(e as Error).message}`);
+    }
+    if (value === null || typeof value !== "object" || Array.isArray(value)) {
+      throw new IgordError(ErrorCode.MigrationFrameInvalid, `"${type}" message must be a JSON object`);
+    }
+    const obj = value as Record<string, unknown>;
+    if (obj.type !== type) throw new IgordError(ErrorCode.MigrationFrameInvalid, `expected a "${type}" message, got ${JSON.stringify(obj.type)}`);
+    return obj;
+  }
+
+  async close(): Promise<void> {
+    try {
+      await this.stream.close();
+    } catch {
+      // Already reset by the other side: nothing left to flush.
+    }
+  }
+
+  abort(err: Error): void {
+    this.stream.abort(err);
+  }
+}
+
+// ---- field readers for received JSON (each names the field that is wrong) -----------------------
+
+function bad(type: string, field: string, want: string): never {
+  throw new IgordError(ErrorCode.MigrationFrameInvalid, `"${type}" message: field "${field}" must be ${want}`, { details: { field } });
+}
+
+export function str(o: Record<string, unknown>, type: string, field: string, maxLen = 4096): string {
+  const v = o[field];
+  if (typeof v !== "string" || v.length === 0 || v.length > maxLen) bad(type, field, `a non-empty string of at most ${maxLen} characters`);
+  return v;
+}
+
+export function optStr(o: Record<string, unknown>, type: string, field: string, maxLen = 4096): string | null {
+  return o[field] === undefined || o[field] === null ? null : str(o, type, field, maxLen);
+}
+
+export function uint(o: Record<string, unknown>, type: string, field: string): bigint {
+  const v = o[field];
+  if (typeof v !== "string" || !/^\d{1,20}$/.test(v)) bad(type, field, "a decimal integer string");
+  const n = BigInt(v);
+  if (n >= 2n ** 64n) bad(type, field, "below 2^64");
+  return n;
+}
+
+export function safeInt(o: Record<string, unknown>, type: string, field: string): number {
+  const v = o[field];
+  if (typeof v !== "number" || !Number.isSafeInteger(v) || v < 0) bad(type, field, "a non-negative integer");
+  return v;
+}
+
+export function bool(o: Record<string, unknown>, type: string, field: string): boolean {
+  const v = o[field];
+  if (typeof v !== "boolean") bad(type, field, "true or false");
+  return v;
+}
+
+export function hex32(o: Record<string, unknown>, type: string, field: string): string {
+  const v = o[field];
+  if (typeof v !== "string" || !/^[0-9a-f]{64}$/.test(v)) bad(type, field, "64 lowercase hex digits");
+  return v;
+}
+
+export function strings(o: Record<string, unknown>, type: string, field: string): string[] {
+  const v = o[field];
+  if (!Array.isArray(v) || v.some((x) => typeof x !== "string")) bad(type, field, "an array of strings");
+  return v as string[];
+}

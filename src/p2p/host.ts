@@ -1,0 +1,84 @@
+// The node's libp2p host: TCP + Noise + Yamux, identify and ping, optional mDNS and bootstrap
+// discovery. Its peer id is derived from the node's persistent Ed25519 key (the key that signs
+// receipts), so a node keeps its identity on the network across restarts.
+import { noise } from "@chainsafe/libp2p-noise";
+import { yamux } from "@chainsafe/libp2p-yamux";
+import { bootstrap } from "@libp2p/bootstrap";
+import { generateKeyPairFromSeed } from "@libp2p/crypto/keys";
+import { identify } from "@libp2p/identify";
+import type { Libp2p, PeerId } from "@libp2p/interface";
+import { mdns } from "@libp2p/mdns";
+import { peerIdFromString } from "@libp2p/peer-id";
+import { ping } from "@libp2p/ping";
+import { tcp } from "@libp2p/tcp";
+import { type Multiaddr, multiaddr } from "@multiformats/multiaddr";
+import { createLibp2p } from "libp2p";
+import { ErrorCode, IgordError } from "../errors.js";
+import type { Ed25519Key } from "../identity/keys.js";
+
+/**
+ * Inbound connections accepted per second from one remote host. libp2p's default (5) refuses the
+ * sixth dial in a second, which a burst of migrations between two nodes reaches at once.
+ */
+export const INBOUND_CONNECTIONS_PER_SECOND = 100;
+/** A dial that takes longer is a failed attempt (retried with backoff). */
+export const DIAL_TIMEOUT_MS = 5_000;
+
+export interface HostOptions {
+  key: Ed25519Key;
+  listen: readonly string[];
+  bootstrap: readonly string[];
+  mdns: boolean;
+}
+
+export type IgordLibp2p = Libp2p<{ identify: ReturnType<ReturnType<typeof identify>>; ping: ReturnType<ReturnType<typeof ping>> }>;
+
+export async function startHost(o: HostOptions): Promise<IgordLibp2p> {
+  for (const a of [...o.listen, ...o.bootstrap]) parseMultiaddr(a);
+  const privateKey = await generateKeyPairFromSeed("Ed25519", o.key.seed);
+  const peerDiscovery = [
+    ...(o.bootstrap.length > 0 ? [bootstrap({ list: [...o.bootstrap] })] : []),
+    ...(o.mdns ? [mdns()] : []),
+  ];
+  try {
+    return (await createLibp2p({
+      privateKey,
+      addresses: { listen: [...o.listen] },
+      transports: [tcp()],
+      connectionEncrypters: [noise()],
+      streamMuxers: [yamux()],
+      peerDiscovery,
+      connectionManager: { inboundConnectionThreshold: INBOUND_CONNECTIONS_PER_SECOND, dialTimeout: DIAL_TIMEOUT_MS },
+      services: { identify: identify(), ping: ping() },
+    })) as IgordLibp2p;
+  } catch (e) {
+    throw new IgordError(ErrorCode.P2pUnavailable, `cannot start the p2p host on ${o.listen.join(", ")}: ${(e as Error).message}`, { cause: e });
+  }
+}
+
+export function parseMultiaddr(text: string): Multiaddr {
+  try {
+    return multiaddr(text);
+  } catch (e) {
+    throw new IgordError(ErrorCode.PeerAddressInvalid, `"${text}" is not a valid multiaddr: ${(e as Error).message}`);
+  }
+}
+
+/** A dial target given by an operator: a multiaddr (with /p2p/<id>) or a bare peer id. */
+export function parseTarget(text: string): { peerId: PeerId; addr: Multiaddr | null } {
+  if (text.startsWith("/")) {
+    const addr = parseMultiaddr(text);
+    const id = addr.getComponents().find((c) => c.name === "p2p")?.value;
+    if (!id) throw new IgordError(ErrorCode.PeerAddressInvalid, `${text} has no /p2p/<peer-id> part; the target's identity must be known`);
+    return { peerId: parsePeerId(id), addr };
+  }
+  return { peerId: parsePeerId(text), addr: null };
+}
+
+export function parsePeerId(text: string): PeerId {
+  try {
+    return peerIdFromString(text);
+  } catch (e) {
+    throw new IgordError(ErrorCode.PeerAddressInvalid, `"${text}" is not a peer id: ${(e as Error).message}`);
+  }
+}
