@@ -81,7 +81,8 @@ export function checkOwnership(store: SqliteStore, agentId: string, did: string,
 export async function admitPackage(pkg: MigrationPackage, peer: string, bytes: number, ctx: AdmissionContext): Promise<Admitted> {
   const agentId = checkAgentId(pkg.agentId);
   // 1. format (the package decoded; its head must be the checkpoint that was offered)
-  const headBlob = pkg.history.at(-1) as Uint8Array;
+  const headBlob = pkg.history.at(-1) ?? (pkg.baseHash !== null ? ctx.store.head(agentId)?.blob : undefined);
+  if (!headBlob) refuse(ErrorCode.MigrationLineage, `the package has no checkpoint and this node holds none for "${agentId}"`);
   const head = parseCheckpoint(headBlob, `head checkpoint of "${agentId}"`);
   if (hex(checkpointHash(headBlob)) !== pkg.checkpointHash) refuse(ErrorCode.MigrationFrameInvalid, "the package's last checkpoint is not the one it names");
   // 2. WASM hash
@@ -108,13 +109,16 @@ export async function admitPackage(pkg: MigrationPackage, peer: string, bytes: n
   }
   const did = didFromPublicKey(identity.publicKey);
   if (did !== pkg.did) refuse(ErrorCode.MigrationLineage, `the identity is ${did}, but the package claims ${pkg.did}`);
-  if (head.epochMajor !== pkg.epoch.major || head.epochGeneration !== pkg.epoch.generation) {
-    refuse(ErrorCode.MigrationLineage, `the head checkpoint carries epoch (${head.epochMajor},${head.epochGeneration}), the package claims ${formatEpoch(pkg.epoch)}`);
+  // The head was written at the source's epoch or before it (an agent that moves on before its
+  // next checkpoint still carries the epoch of the node before).
+  if (compareEpochs({ major: head.epochMajor, generation: head.epochGeneration }, pkg.epoch) > 0) {
+    refuse(ErrorCode.MigrationLineage, `the head checkpoint carries epoch (${head.epochMajor},${head.epochGeneration}), newer than the package's ${formatEpoch(pkg.epoch)}`);
   }
   const previous = checkOwnership(ctx.store, agentId, did, pkg.epoch);
   const stored = previous ? [...ctx.store.history(agentId)] : [];
   if (pkg.baseHash === null) {
     if (previous) refuse(ErrorCode.MigrationLineage, `agent "${agentId}" is known here; the package must continue from its stored head`);
+    if (pkg.history.length === 0) refuse(ErrorCode.MigrationLineage, "the package has no checkpoints");
     const first = parseCheckpoint(pkg.history[0] as Uint8Array, "first checkpoint");
     if (!equalBytes(first.prevHash, GENESIS_PREV_HASH)) refuse(ErrorCode.MigrationLineage, "the history does not start at the agent's genesis checkpoint");
   } else {

@@ -33,7 +33,7 @@ export interface MigrationPackage {
   checkpointHash: string;
   /** The checkpoint the history continues from (one the target holds), or null: from genesis. */
   baseHash: string | null;
-  /** Checkpoint blobs in chain order, ending with the head. */
+  /** Checkpoint blobs in chain order after baseHash, ending with the head (empty: the base is the head). */
   history: Uint8Array[];
   overrides: LineageEvent[];
   receipts: Uint8Array[];
@@ -131,7 +131,8 @@ export function decodePackage(bytes: Uint8Array): MigrationPackage {
   if (!Array.isArray(segmentCheckpoints) || segmentCheckpoints.length !== segments.length || segmentCheckpoints.some((x) => typeof x !== "string" || !/^[0-9a-f]{64}$/.test(x))) {
     invalid("lengths.segmentCheckpoints must list one checkpoint hash per segment");
   }
-  if (history.length === 0) invalid("no checkpoints");
+  // No new checkpoint is fine only when the agent comes back unchanged to the node holding its head.
+  if (history.length === 0 && (typeof h.baseHash !== "string" || h.baseHash !== h.checkpointHash)) invalid("no checkpoints");
   const total = [wasmLen, identityLen, ...history, ...receipts, ...segments].reduce((a, b) => a + b, 0);
   if (9 + headerLen + total !== bytes.byteLength) invalid(`sections add up to ${total} bytes but ${bytes.byteLength - 9 - headerLen} follow the header`);
   let at = 9 + headerLen;

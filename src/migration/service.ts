@@ -10,7 +10,6 @@ import { hex } from "../checkpoint/lineage.js";
 import type { NodeConfig } from "../config/schema.js";
 import { ErrorCode, IgordError } from "../errors.js";
 import type { NodeCapabilities } from "../hostcalls/capabilities.js";
-import { encodeIdentityFile } from "../identity/keys.js";
 import type { ModuleCache, PreparedAgent } from "../loader/prepare.js";
 import { parseManifest } from "../manifest/manifest.js";
 import type { NodeMetrics } from "../metrics/metrics.js";
@@ -21,7 +20,8 @@ import type { ReplayItem } from "../replay/engine.js";
 import type { SqliteStore } from "../store/sqlite-store.js";
 import type { WorkerPool } from "../wasm/pool.js";
 import { admitPackage, checkManifest, checkOwnership } from "./admission.js";
-import { decodePackage, encodePackage } from "./package.js";
+import { buildOutgoingPackage } from "./outgoing.js";
+import { decodePackage } from "./package.js";
 import { BACKOFF_FACTOR, backoffDelay, classifyFailure, type RetryPolicy } from "./retry.js";
 
 export const MIGRATE_PROTOCOL = "/igord/migrate/1.0.0";
@@ -55,6 +55,8 @@ export interface MigrationHost {
 
 /** Fault-injection points for tests of the failure paths (never set in production). */
 export interface MigrationHooks {
+  /** Target side: called once the whole package is in, before admission (throwing = crash here). */
+  afterPackage?(agentId: string, abort: (err: Error) => void): void;
   /** Target side: called after the agent is stored, before the confirmation is sent. */
   beforeConfirm?(agentId: string, abort: (err: Error) => void): void;
 }
@@ -435,7 +437,7 @@ export class MigrationService {
       if (reply.ok !== true) throw new AttemptError(remoteError(reply, `${t.text} refused the offer`), false, true);
       if (reply.already === true) return { major: uint(reply, "offer_reply", "epochMajor"), generation: uint(reply, "offer_reply", "epochGeneration") };
       const baseHash = typeof reply.baseHash === "string" ? hex32(reply, "offer_reply", "baseHash") : null;
-      const bytes = this.buildPackage(agentId, lease.epoch, checkpointHash, reply.haveWasm === true, baseHash);
+      const bytes = buildOutgoingPackage(store, { agentId, epoch: lease.epoch, checkpointHash, haveWasm: reply.haveWasm === true, baseHash });
       if (bytes.byteLength > this.cfg.maxPackageBytes) {
         throw new AttemptError(new IgordError(ErrorCode.MigrationPackageTooLarge, `package of ${bytes.byteLength} bytes is over --max-package-size ${this.cfg.maxPackageBytes}`), false, true);
       }
@@ -454,40 +456,6 @@ export class MigrationService {
     } finally {
       await ch.close();
     }
-  }
-
-  private buildPackage(agentId: string, epoch: Epoch, checkpointHash: string, haveWasm: boolean, baseHash: string | null): Uint8Array {
-    const store = this.host.store;
-    const row = store.agent(agentId);
-    if (!row) throw new IgordError(ErrorCode.AgentNotFound, `agent "${agentId}" vanished from the store`);
-    let history = [...store.history(agentId)];
-    let base: string | null = null;
-    let baseTick = -1n;
-    if (baseHash) {
-      const at = history.findIndex((c) => hex(c.hash) === baseHash);
-      if (at >= 0) {
-        base = baseHash;
-        baseTick = history[at]?.tick ?? -1n;
-        history = history.slice(at + 1);
-      }
-    }
-    const wasm = haveWasm ? null : store.wasm(row.wasmHash);
-    if (!haveWasm && !wasm) throw new IgordError(ErrorCode.StoreError, `WASM ${row.wasmHash} of "${agentId}" is missing from the store`);
-    return encodePackage({
-      agentId,
-      did: row.did,
-      manifest: row.manifest,
-      wasmHash: row.wasmHash,
-      wasm: wasm ?? null,
-      identity: encodeIdentityFile(store.identity(agentId)),
-      epoch,
-      checkpointHash,
-      baseHash: base,
-      history: history.map((c) => c.blob),
-      overrides: store.lineageEvents(agentId),
-      receipts: store.receipts(agentId).map((r) => r.blob),
-      segments: store.eventSegments(agentId).filter((s) => s.fromTick > baseTick),
-    });
   }
 
   // ---- resolution of an unconfirmed handoff -----------------------------------------------------
@@ -602,6 +570,7 @@ export class MigrationService {
     const started = Date.now();
     let stage: "offer_reply" | "result" = "offer_reply";
     let claimed: string | null = null;
+    let committed = false;
     let agentId = "?";
     m.migrationAttempts.inc({ direction: "in" });
     try {
@@ -648,6 +617,7 @@ export class MigrationService {
         off += chunk.byteLength;
       }
       m.migrationBytes.inc({ direction: "in" }, size);
+      this.hooks.afterPackage?.(agentId, (err) => ch.abort(err));
       const pkg = decodePackage(buf);
       if (pkg.agentId !== agentId || pkg.checkpointHash !== checkpointHash || pkg.did !== did || compareEpochs(pkg.epoch, epoch) !== 0 || pkg.wasmHash !== wasmHash || pkg.manifest !== manifestText) {
         throw new IgordError(ErrorCode.MigrationFrameInvalid, "the package does not match its offer");
@@ -663,9 +633,8 @@ export class MigrationService {
       });
       if (this.host.stopping()) throw new IgordError(ErrorCode.NodeStopping, "this node is stopping");
       store.receiveAgent(admitted.incoming);
+      committed = true;
       const owned = admitted.incoming.lease.epoch;
-      this.hooks.beforeConfirm?.(agentId, (err) => ch.abort(err));
-      await ch.sendJson({ type: "result", ok: true, epochMajor: owned.major, epochGeneration: owned.generation, node: this.peerId });
       this.receiving.delete(agentId);
       claimed = null;
       m.migrationOutcomes.inc({ direction: "in", outcome: "done" });
@@ -674,8 +643,22 @@ export class MigrationService {
         { event: "migration_received", agent: agentId, peer, tick: String(admitted.head.tick), epoch: formatEpoch(owned), bytes: size, replayed: admitted.replayedTicks },
         `received ${agentId} from ${peer} at tick ${admitted.head.tick}; owner at epoch ${formatEpoch(owned)}`,
       );
-      await this.host.resume(agentId);
+      // Loaded and scheduled before the confirmation goes out, so a source told "done" can rely on
+      // the agent running here; its first tick comes a tick interval later, after the confirmation.
+      try {
+        await this.host.resume(agentId);
+      } catch (e) {
+        this.log.error({ event: "migration_resume_failed", agent: agentId, code: (e as IgordError).code }, `received ${agentId} but cannot start it: ${(e as Error).message}`);
+      }
+      try {
+        this.hooks.beforeConfirm?.(agentId, (err) => ch.abort(err));
+        await ch.sendJson({ type: "result", ok: true, epochMajor: owned.major, epochGeneration: owned.generation, node: this.peerId });
+      } catch (e) {
+        // The agent is ours either way; the source learns it from the status query.
+        this.log.warn({ event: "migration_confirm_lost", agent: agentId, err: (e as Error).message }, `could not confirm ${agentId} to ${peer}`);
+      }
     } catch (e) {
+      if (committed) throw e;
       const err = asIgord(e, ErrorCode.MigrationFrameInvalid);
       m.migrationRefusals.inc({ code: err.code });
       m.migrationOutcomes.inc({ direction: "in", outcome: "refused" });

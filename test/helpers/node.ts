@@ -9,6 +9,7 @@ import { loadConfig } from "../../src/config/load.js";
 import type { NodeConfig } from "../../src/config/schema.js";
 import { parseCheckpoint } from "../../src/checkpoint/codec.js";
 import { IgordNode } from "../../src/node/node.js";
+import type { MigrationHooks } from "../../src/migration/service.js";
 import { waitForEvent } from "./wait.js";
 import { DB_FILE, SqliteStore } from "../../src/store/sqlite-store.js";
 
@@ -62,6 +63,7 @@ const dirs = new Set<string>();
 export async function startTestNode(
   flags: Record<string, string> = {},
   opts: { dir?: string; watch?: boolean; start?: boolean; resumeStored?: boolean } = {},
+  migrationHooks?: MigrationHooks,
 ): Promise<TestNode> {
   const dir = opts.dir ?? tempDir();
   dirs.add(dir);
@@ -84,6 +86,7 @@ export async function startTestNode(
     logger,
     watchAgentsDir: opts.watch ?? false,
     resumeStoredAgents: opts.resumeStored ?? false,
+    ...(migrationHooks ? { migrationHooks } : {}),
   });
   const history: { event: string; value: unknown }[] = [];
   for (const event of ["tick", "stopped", "checkpoint", "verified", "divergence"] as const) {

@@ -70,3 +70,174 @@ describe("migration between two nodes", () => {
     expect(cp.epochMajor).toBe(1n);
   });
 });
+
+describe("migration across several nodes", () => {
+  it("A → B → C → A keeps state, manifest and DID; the budget is never created and never negative", async () => {
+    const nodes = [await p2pNode(), await p2pNode(), await p2pNode()];
+    const [a, b, c] = nodes as [TestNode, TestNode, TestNode];
+    const born = await a.node.addAgent({ wasmPath: survivor });
+    const manifest = a.node.store.agent("survivor")!.manifest;
+    let budget = born.budget;
+    let tick = 0n;
+    const hops: [TestNode, TestNode][] = [[a, b], [b, c], [c, a]];
+    for (const [i, [from, to]] of hops.entries()) {
+      await from.waitFor<TickEvent>("tick", (e) => e.agentId === "survivor" && e.tick >= tick + 3n);
+      const r = await from.node.migrate("survivor", [addr(to)]);
+      expect(r.outcome).toBe("done");
+      expect(r.epoch?.major).toBe(BigInt(i + 1));
+      const head = to.node.store.head("survivor")!;
+      expect(head.tick).toBeGreaterThan(tick);
+      expect(head.budget).toBeLessThanOrEqual(budget);
+      expect(head.budget).toBeGreaterThanOrEqual(0n);
+      budget = head.budget;
+      tick = head.tick;
+      const v = to.node.scheduler.view("survivor")!;
+      expect(v.status).toBe("running");
+      expect(v.did).toBe(born.did);
+      expect(to.node.store.agent("survivor")!.manifest).toBe(manifest);
+      expect(owner(from, "survivor")).toBe("RETIRED");
+    }
+    // Back on A: one owner, A's history continues the whole lineage, receipts from every node.
+    expect(nodes.map((n) => owner(n, "survivor"))).toEqual(["ACTIVE_OWNER", "RETIRED", "RETIRED"]);
+    expect(a.node.store.lease("survivor")!.epoch).toEqual({ major: 3n, generation: 0n });
+    const receiptNodes = new Set(a.node.store.receipts("survivor").map((r) => r.nodeId));
+    expect(receiptNodes.size).toBe(3);
+    const moved = await a.waitFor<TickEvent>("tick", (e) => e.agentId === "survivor" && e.tick > tick);
+    expect(moved.budget).toBeLessThanOrEqual(budget);
+  });
+
+  it("20 rapid round trips between two nodes end with one owner at epoch 40", async () => {
+    const a = await p2pNode();
+    const b = await p2pNode();
+    await a.node.addAgent({ wasmPath: heartbeat });
+    const started = performance.now();
+    for (let i = 0; i < 20; i++) {
+      expect((await a.node.migrate("heartbeat", [addr(b)])).outcome).toBe("done");
+      expect((await b.node.migrate("heartbeat", [addr(a)])).outcome).toBe("done");
+    }
+    const ms = performance.now() - started;
+    expect(owner(a, "heartbeat")).toBe("ACTIVE_OWNER");
+    expect(owner(b, "heartbeat")).toBe("RETIRED");
+    expect(a.node.store.lease("heartbeat")!.epoch.major).toBe(40n);
+    expect(a.node.scheduler.view("heartbeat")?.status).toBe("running");
+    expect(b.node.scheduler.view("heartbeat")).toBeUndefined();
+    console.log(`20 round trips: ${ms.toFixed(0)} ms`);
+  });
+});
+
+describe("migration failures", () => {
+  it("a target without the agent's capabilities refuses at once: one attempt, and the agent keeps ticking at the source", async () => {
+    const a = await p2pNode();
+    const b = await p2pNode({ capabilities: "log" });
+    await a.node.addAgent({ wasmPath: survivor });
+    const r = await a.node.migrate("survivor", [addr(b)]);
+    expect(r.outcome).toBe("reverted");
+    expect(r.attempts).toBe(1);
+    expect(r.error?.code).toBe("CAPABILITY_NOT_OFFERED");
+    expect(owner(a, "survivor")).toBe("ACTIVE_OWNER");
+    expect(a.node.store.lease("survivor")!.epoch.major).toBe(0n);
+    expect(b.node.store.agent("survivor")).toBeUndefined();
+    const after = a.node.scheduler.view("survivor")!.tick;
+    await a.waitFor<TickEvent>("tick", (e) => e.agentId === "survivor" && e.tick > after);
+    expect(await b.node.metrics.render()).toMatch(/igord_migration_refusals_total\{code="CAPABILITY_NOT_OFFERED"\} 1/);
+  });
+
+  it("retries an unreachable target with backoff, then falls back to the next one", async () => {
+    const dead = await p2pNode();
+    const deadAddr = addr(dead);
+    await dead.stop();
+    const a = await p2pNode({ "migration-retries": "3" });
+    const c = await p2pNode();
+    await a.node.addAgent({ wasmPath: heartbeat });
+    const r = await a.node.migrate("heartbeat", [deadAddr, addr(c)]);
+    expect(r.outcome).toBe("done");
+    expect(r.target).toBe(addr(c));
+    expect(r.attempts).toBe(4);
+    expect(r.fallbacks).toBe(1);
+    expect(owner(c, "heartbeat")).toBe("ACTIVE_OWNER");
+    const metrics = await a.node.metrics.render();
+    expect(metrics).toMatch(/igord_migration_retries_total 2/);
+    expect(metrics).toMatch(/igord_migration_fallbacks_total 1/);
+    const warnings = a.logs.events("migration_attempt_failed").map((l) => l.code);
+    expect(warnings).toEqual(["MIGRATION_DIAL_FAILED", "MIGRATION_DIAL_FAILED", "MIGRATION_DIAL_FAILED"]);
+  });
+
+  it("with every target down the handoff is reverted and the agent keeps ticking at the same epoch", async () => {
+    const d1 = await p2pNode();
+    const d2 = await p2pNode();
+    const targets = [addr(d1), addr(d2)];
+    await d1.stop();
+    await d2.stop();
+    const a = await p2pNode({ "migration-retries": "2" });
+    await a.node.addAgent({ wasmPath: heartbeat });
+    const epoch = a.node.store.lease("heartbeat")!.epoch;
+    const r = await a.node.migrate("heartbeat", targets);
+    expect(r.outcome).toBe("reverted");
+    expect(r.attempts).toBe(4);
+    expect(r.error?.code).toBe("MIGRATION_DIAL_FAILED");
+    const lease = a.node.store.lease("heartbeat")!;
+    expect(lease.state).toBe("ACTIVE_OWNER");
+    expect(lease.epoch.major).toBe(epoch.major);
+    expect(lease.handoff).toBeNull();
+    const after = a.node.scheduler.view("heartbeat")!.tick;
+    await a.waitFor<TickEvent>("tick", (e) => e.agentId === "heartbeat" && e.tick > after);
+    expect(a.node.store.migrations({ agentId: "heartbeat" })[0]!.state).toBe("failed");
+  });
+
+  it("a lost confirmation leaves the source in RECOVERY_REQUIRED until the target says it owns the agent: then RETIRED", async () => {
+    const a = await p2pNode();
+    const b = await startTestNode({ ...P2P }, {}, { beforeConfirm: (_id, abort) => abort(new Error("confirmation lost")) });
+    await a.node.addAgent({ wasmPath: heartbeat });
+    const r = await a.node.migrate("heartbeat", [addr(b)]);
+    expect(r.outcome).toBe("recovery");
+    expect(["RECOVERY_REQUIRED", "RETIRED"]).toContain(owner(a, "heartbeat"));
+    await a.node.migration!.resolved("heartbeat");
+    expect(owner(a, "heartbeat")).toBe("RETIRED");
+    expect(owner(b, "heartbeat")).toBe("ACTIVE_OWNER");
+    await b.waitFor<TickEvent>("tick", (e) => e.agentId === "heartbeat");
+    expect(a.node.scheduler.view("heartbeat")).toBeUndefined();
+    expect(a.logs.events("handoff_resolved")[0]?.outcome).toBe("retired");
+    expect(await a.node.metrics.render()).toMatch(/igord_migration_ambiguous_total 1/);
+  });
+
+  it("a target that fails after receiving everything is asked, says it does not hold the agent, and the source takes it back at a new epoch", async () => {
+    const a = await p2pNode();
+    const b = await startTestNode({ ...P2P }, {}, {
+      afterPackage: (_id, abort) => {
+        abort(new Error("target crashed"));
+        throw new Error("target crashed mid-admission");
+      },
+    });
+    await a.node.addAgent({ wasmPath: heartbeat });
+    const r = await a.node.migrate("heartbeat", [addr(b)]);
+    expect(r.outcome).toBe("recovery");
+    await a.node.migration!.resolved("heartbeat");
+    const lease = a.node.store.lease("heartbeat")!;
+    expect(lease.state).toBe("ACTIVE_OWNER");
+    expect(lease.epoch).toEqual({ major: 1n, generation: 0n });
+    expect(b.node.store.agent("heartbeat")).toBeUndefined();
+    const after = a.node.scheduler.view("heartbeat")!.tick;
+    await a.waitFor<TickEvent>("tick", (e) => e.agentId === "heartbeat" && e.tick > after);
+    // The target fenced the old epoch: the same package can never land there now.
+    expect(b.node.store.fence("heartbeat")).toEqual({ major: 0n, generation: 0n });
+  });
+
+  it("a node whose capabilities change between migrations admits by the set it has when the offer arrives", async () => {
+    const a = await p2pNode();
+    const b = await p2pNode();
+    await a.node.addAgent({ wasmPath: survivor });
+    await a.node.addAgent({ wasmPath: heartbeat });
+    b.node.capabilities.replace(["log"]);
+    const refused = await a.node.migrate("survivor", [addr(b)]);
+    expect(refused.error?.code).toBe("CAPABILITY_NOT_OFFERED");
+    b.node.capabilities.replace(["clock", "log", "rand"]);
+    // Both arrive while the set changes again: each handshake sees one consistent set.
+    const both = await Promise.all([a.node.migrate("survivor", [addr(b)]), a.node.migrate("heartbeat", [addr(b)])]);
+    b.node.capabilities.replace(["clock", "log"]);
+    expect(both.map((r) => r.outcome)).toEqual(["done", "done"]);
+    expect(b.node.scheduler.view("survivor")?.status).toBe("running");
+    // Now without rand: survivor cannot come back to B after it leaves.
+    expect((await b.node.migrate("survivor", [addr(a)])).outcome).toBe("done");
+    expect((await a.node.migrate("survivor", [addr(b)])).error?.code).toBe("CAPABILITY_NOT_OFFERED");
+  });
+});

@@ -1,0 +1,55 @@
+// Builds the package for one target from the source's store: the whole history for a node that
+// never held the agent, or only what follows the head the target already holds (it comes back).
+import type { Epoch } from "../authority/lease.js";
+import { hex } from "../checkpoint/lineage.js";
+import { ErrorCode, IgordError } from "../errors.js";
+import { encodeIdentityFile } from "../identity/keys.js";
+import type { SqliteStore } from "../store/sqlite-store.js";
+import { encodePackage } from "./package.js";
+
+export interface OutgoingPackageSpec {
+  agentId: string;
+  epoch: Epoch;
+  /** Hex hash of the head checkpoint being handed off. */
+  checkpointHash: string;
+  /** The target holds the module already: leave the WASM out. */
+  haveWasm: boolean;
+  /** The target's head for this agent (it held it before), or null. */
+  baseHash: string | null;
+}
+
+export function buildOutgoingPackage(store: SqliteStore, o: OutgoingPackageSpec): Uint8Array {
+  const { agentId } = o;
+  const row = store.agent(agentId);
+  if (!row) throw new IgordError(ErrorCode.AgentNotFound, `agent "${agentId}" is not in the store`);
+  let history = [...store.history(agentId)];
+  let base: string | null = null;
+  let baseTick = -1n;
+  if (o.baseHash) {
+    const at = history.findIndex((c) => hex(c.hash) === o.baseHash);
+    // A base this history does not contain means the target's copy diverged: send everything and
+    // let the target refuse the lineage.
+    if (at >= 0) {
+      base = o.baseHash;
+      baseTick = history[at]?.tick ?? -1n;
+      history = history.slice(at + 1);
+    }
+  }
+  const wasm = o.haveWasm ? null : store.wasm(row.wasmHash);
+  if (!o.haveWasm && !wasm) throw new IgordError(ErrorCode.StoreError, `WASM ${row.wasmHash} of "${agentId}" is missing from the store`);
+  return encodePackage({
+    agentId,
+    did: row.did,
+    manifest: row.manifest,
+    wasmHash: row.wasmHash,
+    wasm: wasm ?? null,
+    identity: encodeIdentityFile(store.identity(agentId)),
+    epoch: o.epoch,
+    checkpointHash: o.checkpointHash,
+    baseHash: base,
+    history: history.map((c) => c.blob),
+    overrides: store.lineageEvents(agentId),
+    receipts: store.receipts(agentId).map((r) => r.blob),
+    segments: store.eventSegments(agentId).filter((s) => s.fromTick > baseTick),
+  });
+}

@@ -1,0 +1,59 @@
+// A bare libp2p peer that speaks the migrate protocol by hand: sends recorded, duplicated, stale or
+// tampered packages to a node, as an attacker or a confused peer would.
+import { FrameChannel, CHUNK_BYTES } from "../../src/p2p/frames.js";
+import { type IgordLibp2p, parseTarget, startHost } from "../../src/p2p/host.js";
+import { generateKey } from "../../src/identity/keys.js";
+import { MIGRATE_PROTOCOL } from "../../src/migration/service.js";
+import { decodePackage } from "../../src/migration/package.js";
+
+export interface RogueReply {
+  stage: "offer_reply" | "result";
+  ok: boolean;
+  code?: string;
+  already?: boolean;
+}
+
+export class RoguePeer {
+  private constructor(readonly p2p: IgordLibp2p) {}
+
+  static async start(): Promise<RoguePeer> {
+    return new RoguePeer(await startHost({ key: generateKey(), listen: ["/ip4/127.0.0.1/tcp/0"], bootstrap: [], mdns: false }));
+  }
+
+  get peerId(): string {
+    return this.p2p.peerId.toString();
+  }
+
+  /** Offers the package's agent and, if the target wants it, sends the package bytes as they are. */
+  async send(target: string, packageBytes: Uint8Array): Promise<RogueReply> {
+    const pkg = decodePackage(packageBytes);
+    const stream = await this.p2p.dialProtocol(parseTarget(target).addr!, MIGRATE_PROTOCOL);
+    const ch = new FrameChannel(stream);
+    try {
+      await ch.sendJson({
+        type: "offer",
+        agentId: pkg.agentId,
+        did: pkg.did,
+        wasmHash: pkg.wasmHash,
+        checkpointHash: pkg.checkpointHash,
+        epochMajor: pkg.epoch.major,
+        epochGeneration: pkg.epoch.generation,
+        manifest: pkg.manifest,
+      });
+      const reply = await ch.receiveJson(5000, "offer_reply");
+      if (reply.ok !== true || reply.already === true) {
+        return { stage: "offer_reply", ok: reply.ok === true, ...(typeof reply.code === "string" ? { code: reply.code } : {}), already: reply.already === true };
+      }
+      await ch.sendJson({ type: "transfer", bytes: packageBytes.byteLength });
+      for (let off = 0; off < packageBytes.byteLength; off += CHUNK_BYTES) await ch.send(packageBytes.subarray(off, off + CHUNK_BYTES));
+      const result = await ch.receiveJson(5000, "result");
+      return { stage: "result", ok: result.ok === true, ...(typeof result.code === "string" ? { code: result.code } : {}) };
+    } finally {
+      await ch.close();
+    }
+  }
+
+  async stop(): Promise<void> {
+    await this.p2p.stop();
+  }
+}
