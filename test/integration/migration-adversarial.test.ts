@@ -1,0 +1,199 @@
+// Packages a node should never be harmed by: duplicates, replays of old packages, stale epochs,
+// tampered replay windows, oversized and malformed data — and one larger than libp2p's 4 MiB
+// message limit that must arrive intact.
+import { copyFileSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import { hex } from "../../src/checkpoint/lineage.js";
+import { sha256Hex } from "../../src/loader/prepare.js";
+import { encodeSegment, decodeSegment } from "../../src/eventlog/tick-log.js";
+import { HostcallId } from "../../src/hostcalls/registry.js";
+import { buildOutgoingPackage } from "../../src/migration/outgoing.js";
+import { decodePackage, encodePackage } from "../../src/migration/package.js";
+import type { TickEvent } from "../../src/scheduler/scheduler.js";
+import { EXAMPLES, startTestNode, stopAllNodes, type TestNode, tempDir } from "../helpers/node.js";
+import { RoguePeer } from "../helpers/rogue.js";
+
+const rogues: RoguePeer[] = [];
+afterEach(async () => {
+  await Promise.all(rogues.splice(0).map((r) => r.stop()));
+  await stopAllNodes();
+});
+
+const survivor = join(EXAMPLES, "survivor.wasm");
+const heartbeat = join(EXAMPLES, "heartbeat.wasm");
+const P2P = { listen: "/ip4/127.0.0.1/tcp/0", "tick-interval": "10ms", "checkpoint-interval": "0", "migration-retry-delay": "10ms", "migration-timeout": "5s", "peer-refresh": "0" };
+
+const addr = (t: TestNode): string => t.node.migration!.addresses()[0]!;
+
+async function rogue(): Promise<RoguePeer> {
+  const r = await RoguePeer.start();
+  rogues.push(r);
+  return r;
+}
+
+/** The package a node would send for its agent's current head (the agent paused first). */
+async function recordPackage(t: TestNode, agentId: string): Promise<Uint8Array> {
+  await t.node.scheduler.pause(agentId, "recorded");
+  const lease = t.node.store.lease(agentId)!;
+  return buildOutgoingPackage(t.node.store, { agentId, epoch: lease.epoch, checkpointHash: hex(t.node.store.head(agentId)!.hash), haveWasm: false, baseHash: null });
+}
+
+function snapshot(t: TestNode, agentId: string) {
+  return { lease: t.node.store.lease(agentId), head: t.node.store.head(agentId)?.hash, count: t.node.store.historyCount(agentId) };
+}
+
+describe("packages that must not harm the live agent", () => {
+  it("a recorded package for an earlier head of an agent the node now owns is refused; the live agent is untouched", async () => {
+    const a = await startTestNode(P2P);
+    const b = await startTestNode(P2P);
+    await a.node.addAgent({ wasmPath: heartbeat });
+    await a.waitFor<TickEvent>("tick", (e) => e.tick >= 3n);
+    const recorded = await recordPackage(a, "heartbeat");
+    const recordedTick = a.node.store.head("heartbeat")!.tick;
+    await a.node.resumeAgent("heartbeat");
+    await a.waitFor<TickEvent>("tick", (e) => e.tick > recordedTick + 2n);
+    expect((await a.node.migrate("heartbeat", [addr(b)])).outcome).toBe("done");
+    const before = snapshot(b, "heartbeat");
+    const reply = await (await rogue()).send(addr(b), recorded);
+    expect(reply).toMatchObject({ stage: "offer_reply", ok: false, code: "MIGRATION_OWNED_HERE" });
+    expect(snapshot(b, "heartbeat")).toEqual(before);
+    expect(b.node.scheduler.view("heartbeat")?.status).toBe("running");
+  });
+
+  it("an identical retry of the migration a node took is success without effect", async () => {
+    const a = await startTestNode(P2P);
+    const b = await startTestNode(P2P);
+    await a.node.addAgent({ wasmPath: heartbeat });
+    const pkg = await recordPackage(a, "heartbeat");
+    const r1 = await (await rogue()).send(addr(b), pkg);
+    expect(r1).toMatchObject({ stage: "result", ok: true });
+    const before = snapshot(b, "heartbeat");
+    const r2 = await (await rogue()).send(addr(b), pkg);
+    expect(r2).toMatchObject({ stage: "offer_reply", ok: true, already: true });
+    expect(snapshot(b, "heartbeat")).toEqual(before);
+    expect(b.logs.events("migration_duplicate")).toHaveLength(1);
+  });
+
+  it("an old package replayed to a node that owns the agent, or retired it at a newer epoch, is refused and nothing stored changes", async () => {
+    const a = await startTestNode(P2P);
+    const b = await startTestNode(P2P);
+    await a.node.addAgent({ wasmPath: survivor });
+    await a.waitFor<TickEvent>("tick", (e) => e.tick >= 3n);
+    const old = await recordPackage(a, "survivor");
+    await a.node.resumeAgent("survivor");
+    await a.waitFor<TickEvent>("tick", (e) => e.agentId === "survivor" && e.tick >= 6n);
+    expect((await a.node.migrate("survivor", [addr(b)])).outcome).toBe("done");
+    await b.waitFor<TickEvent>("tick", (e) => e.agentId === "survivor");
+    expect((await b.node.migrate("survivor", [addr(a)])).outcome).toBe("done");
+    // A owns it at (2,0); B retired it at (1,x). The package from (0,x) goes to both.
+    const aBefore = snapshot(a, "survivor");
+    const bBefore = snapshot(b, "survivor");
+    const toA = await (await rogue()).send(addr(a), old);
+    const toB = await (await rogue()).send(addr(b), old);
+    expect(toA).toMatchObject({ ok: false, code: "MIGRATION_OWNED_HERE" });
+    expect(toB).toMatchObject({ ok: false, code: "MIGRATION_STALE" });
+    expect(snapshot(a, "survivor")).toMatchObject({ head: aBefore.head, count: aBefore.count, lease: { state: "ACTIVE_OWNER", epoch: aBefore.lease!.epoch } });
+    expect(snapshot(b, "survivor")).toEqual(bBefore);
+    expect(a.node.scheduler.view("survivor")?.status).toBe("running");
+  });
+
+  it("a package whose replay window was tampered with is refused by replay verification; the untouched one is accepted", async () => {
+    const a = await startTestNode(P2P);
+    const b = await startTestNode({ ...P2P, "replay-mode": "full" });
+    const c = await startTestNode({ ...P2P, "replay-mode": "on-migrate" });
+    await a.node.addAgent({ wasmPath: survivor });
+    await a.waitFor<TickEvent>("tick", (e) => e.tick >= 5n);
+    const honest = await recordPackage(a, "survivor");
+    const pkg = decodePackage(honest);
+    const seg = pkg.segments.at(-1)!;
+    const logs = decodeSegment(seg.blob);
+    const clock = logs.flatMap((l) => l.entries).find((e) => e.id === HostcallId.clock_now)!;
+    clock.payload = new Uint8Array(clock.payload);
+    clock.payload[5] = (clock.payload[5]! + 1) % 256; // about a minute later
+    const tampered = encodePackage({ ...pkg, segments: [...pkg.segments.slice(0, -1), { ...seg, blob: encodeSegment(logs) }] });
+    const refused = await (await rogue()).send(addr(b), tampered);
+    expect(refused.ok).toBe(false);
+    expect(refused.code).toMatch(/^REPLAY_/);
+    expect(b.node.store.agent("survivor")).toBeUndefined();
+    const accepted = await (await rogue()).send(addr(c), honest);
+    expect(accepted).toMatchObject({ stage: "result", ok: true });
+    expect(c.logs.events("migration_received")[0]?.replayed).toBeGreaterThan(0);
+  });
+
+  it("malformed packages are refused with a format error and store nothing", async () => {
+    const a = await startTestNode(P2P);
+    const b = await startTestNode(P2P);
+    await a.node.addAgent({ wasmPath: heartbeat });
+    const pkg = await recordPackage(a, "heartbeat");
+    // The rogue decodes the package to build its offer, so corrupt a section, not the header.
+    const decoded = decodePackage(pkg);
+    const badSig = encodePackage({ ...decoded, history: decoded.history.map((h, i) => (i === decoded.history.length - 1 ? flipLastByte(h) : h)) });
+    const r1 = await (await rogue()).send(addr(b), badSig);
+    expect(r1.ok).toBe(false);
+    expect(["MIGRATION_LINEAGE", "MIGRATION_FRAME_INVALID"]).toContain(r1.code);
+    expect(b.node.store.agent("heartbeat")).toBeUndefined();
+    expect(b.node.store.migrations()).toHaveLength(0);
+  });
+});
+
+function flipLastByte(b: Uint8Array): Uint8Array {
+  const out = new Uint8Array(b);
+  out[out.byteLength - 1] = (out[out.byteLength - 1]! ^ 0xff) & 0xff;
+  return out;
+}
+
+/** A copy of an agent with a custom section of `bytes` appended (ignored by the engine, hashed). */
+function paddedAgent(src: string, bytes: number): string {
+  const dir = tempDir("igord-big-");
+  const wasm = readFileSync(src);
+  const name = Buffer.from("igord-test-padding");
+  const payload = Buffer.concat([leb(name.byteLength), name, Buffer.alloc(bytes, 0xab)]);
+  const out = join(dir, "bigagent.wasm");
+  writeFileSync(out, Buffer.concat([wasm, Buffer.from([0]), leb(payload.byteLength), payload]));
+  copyFileSync(src.replace(/\.wasm$/, ".manifest.json"), join(dir, "bigagent.manifest.json"));
+  return out;
+}
+
+function leb(n: number): Buffer {
+  const out: number[] = [];
+  do {
+    let byte = n & 0x7f;
+    n >>>= 7;
+    if (n !== 0) byte |= 0x80;
+    out.push(byte);
+  } while (n !== 0);
+  return Buffer.from(out);
+}
+
+describe("large packages", () => {
+  it("moves a package over libp2p's 4 MiB message limit in chunks, intact", async () => {
+    const a = await startTestNode(P2P);
+    const b = await startTestNode(P2P);
+    const big = paddedAgent(heartbeat, 6 * 1024 * 1024);
+    await a.node.addAgent({ wasmPath: big });
+    await a.waitFor<TickEvent>("tick", (e) => e.agentId === "bigagent" && e.tick >= 2n);
+    const r = await a.node.migrate("bigagent", [addr(b)]);
+    expect(r.outcome).toBe("done");
+    const sent = a.node.store.migrations({ agentId: "bigagent" })[0]!.bytes;
+    expect(sent).toBeGreaterThan(6 * 1024 * 1024);
+    const wasmHash = a.node.store.agent("bigagent")!.wasmHash;
+    expect(sha256Hex(b.node.store.wasm(wasmHash)!)).toBe(wasmHash);
+    await b.waitFor<TickEvent>("tick", (e) => e.agentId === "bigagent");
+    // Coming back, A already holds the module and the head: only the new part travels.
+    await b.waitFor<TickEvent>("tick", (e) => e.agentId === "bigagent" && e.tick >= 4n);
+    expect((await b.node.migrate("bigagent", [addr(a)])).outcome).toBe("done");
+    expect(b.node.store.migrations({ agentId: "bigagent" })[0]!.bytes).toBeLessThan(64 * 1024);
+  });
+
+  it("a package over the target's --max-package-size is refused before it is read", async () => {
+    const a = await startTestNode(P2P);
+    const b = await startTestNode({ ...P2P, "max-package-size": "1MiB" });
+    await a.node.addAgent({ wasmPath: paddedAgent(heartbeat, 2 * 1024 * 1024) });
+    const r = await a.node.migrate("bigagent", [addr(b)]);
+    expect(r.outcome).toBe("reverted");
+    expect(r.error?.code).toBe("MIGRATION_PACKAGE_TOO_LARGE");
+    expect(b.node.store.agent("bigagent")).toBeUndefined();
+    expect(a.node.scheduler.view("bigagent")?.status).toBe("running");
+  });
+});
