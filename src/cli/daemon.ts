@@ -5,6 +5,7 @@ import type { NodeConfig } from "../config/schema.js";
 import { createLogger } from "../log/logger.js";
 import { type AddAgentOptions, IgordNode } from "../node/node.js";
 import type { AgentView } from "../scheduler/scheduler.js";
+import { crashHooks } from "../migration/crash-points.js";
 
 function onSignals(stop: () => Promise<void>): void {
   let stopping = false;
@@ -28,7 +29,7 @@ function onSignals(stop: () => Promise<void>): void {
 
 export async function runDaemon(config: NodeConfig): Promise<void> {
   const logger = createLogger(config.logLevel);
-  const node = new IgordNode({ config, logger });
+  const node = new IgordNode({ config, logger, migrationHooks: crashHooks(process.env) });
   onSignals(() => node.stop());
   await node.start();
 }

@@ -11,6 +11,7 @@ import { exportCommand, importCommand, inspectCommand, verifyCommand } from "./l
 import { startInDaemon } from "./notify.js";
 import { recoverCommand } from "./recover.js";
 import { stageResume } from "./resume.js";
+import { migrateCommand, migrationsCommand, peersCommand } from "./migrate.js";
 import { addConfigOptions, cliFlags } from "./options.js";
 import { printAgents, printStatus } from "./status.js";
 
@@ -193,5 +194,53 @@ for (const [name, description, print] of [
     });
   program.addCommand(cmd);
 }
+
+function controlOf(text: string): ReturnType<typeof parseHostPort> {
+  try {
+    return parseHostPort(text);
+  } catch (e) {
+    throw new IgordError(ErrorCode.ConfigInvalid, `invalid --control: ${(e as Error).message}`);
+  }
+}
+
+const daemonControlOption = () => new Option("--control <host:port>", "the daemon's control API").default("127.0.0.1:7420");
+
+program.addCommand(
+  new Command("migrate")
+    .description("move a running agent to another node (exit 0 done, 1 not moved, 2 awaiting the target's answer)")
+    .argument("<agent>", "agent id")
+    .option("--to <multiaddr|peer-id>", "the target (default: the best known candidate)")
+    .option("--fallback <multiaddr|peer-id>", "try this node if the target refuses or cannot be reached (repeatable)", (v: string, prev: string[]) => [...prev, v], [] as string[])
+    .addOption(daemonControlOption())
+    .addOption(dataDirOption())
+    .option("--json", "print raw JSON", false)
+    .action(async (agent: string, o: { to?: string; fallback: string[]; control: string; dataDir: string; json: boolean }) => {
+      if (o.fallback.length > 0 && !o.to) throw new IgordError(ErrorCode.ConfigInvalid, "--fallback needs --to");
+      process.exitCode = await migrateCommand(controlOf(o.control), o.dataDir, agent, o);
+    }),
+);
+
+program.addCommand(
+  new Command("peers")
+    .description("list the peers the daemon knows: price, capabilities, health")
+    .addOption(daemonControlOption())
+    .addOption(dataDirOption())
+    .option("--json", "print raw JSON", false)
+    .action(async (o: { control: string; dataDir: string; json: boolean }) => {
+      await peersCommand(controlOf(o.control), o.dataDir, o.json);
+    }),
+);
+
+program.addCommand(
+  new Command("migrations")
+    .description("list recent migrations, outgoing and incoming, with their states")
+    .option("--agent <id>", "only this agent's")
+    .addOption(daemonControlOption())
+    .addOption(dataDirOption())
+    .option("--json", "print raw JSON", false)
+    .action(async (o: { agent?: string; control: string; dataDir: string; json: boolean }) => {
+      await migrationsCommand(controlOf(o.control), o.dataDir, o.agent, o.json);
+    }),
+);
 
 program.parseAsync(process.argv).catch(fail);

@@ -9,19 +9,20 @@ export async function controlGet(control: HostPort, dataDir: string, path: strin
   return controlRequest(control, dataDir, "GET", path);
 }
 
-export async function controlPost(control: HostPort, dataDir: string, path: string): Promise<unknown> {
-  return controlRequest(control, dataDir, "POST", path);
+export async function controlPost(control: HostPort, dataDir: string, path: string, body?: unknown, timeoutMs = CONTROL_CLIENT_TIMEOUT_MS): Promise<unknown> {
+  return controlRequest(control, dataDir, "POST", path, body, timeoutMs);
 }
 
-async function controlRequest(control: HostPort, dataDir: string, method: string, path: string): Promise<unknown> {
+async function controlRequest(control: HostPort, dataDir: string, method: string, path: string, body?: unknown, timeoutMs = CONTROL_CLIENT_TIMEOUT_MS): Promise<unknown> {
   const token = readControlToken(dataDir);
   const host = control.host.includes(":") ? `[${control.host}]` : control.host;
   let res: Response;
   try {
     res = await fetch(`http://${host}:${control.port}${path}`, {
       method,
-      headers: { authorization: `Bearer ${token}` },
-      signal: AbortSignal.timeout(CONTROL_CLIENT_TIMEOUT_MS),
+      headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { "content-type": "application/json" }) },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      signal: AbortSignal.timeout(timeoutMs),
     });
   } catch (e) {
     throw new IgordError(
@@ -29,10 +30,10 @@ async function controlRequest(control: HostPort, dataDir: string, method: string
       `cannot reach the daemon's control API at ${host}:${control.port}: ${(e as Error).cause ?? (e as Error).message}`,
     );
   }
-  const body = (await res.json()) as { error?: { code: string; message: string } };
+  const answer = (await res.json()) as { error?: { code: string; message: string } };
   if (!res.ok) {
-    const code = res.status === 401 ? ErrorCode.ControlUnauthorized : ((body.error?.code as ErrorCode | undefined) ?? ErrorCode.ControlUnavailable);
-    throw new IgordError(code, `control API ${path}: ${body.error?.message ?? res.statusText}`);
+    const code = res.status === 401 ? ErrorCode.ControlUnauthorized : ((answer.error?.code as ErrorCode | undefined) ?? ErrorCode.ControlUnavailable);
+    throw new IgordError(code, `control API ${path}: ${answer.error?.message ?? res.statusText}`);
   }
-  return body;
+  return answer;
 }

@@ -18,6 +18,10 @@ export interface ControlBackend {
   setCapabilities(caps: string[]): string[];
   /** Starts a stored agent now (after an import or a recovery). */
   resume(id: string): Promise<Record<string, unknown>>;
+  /** Migrates a running agent; resolves with the outcome. */
+  migrate(id: string, targets: string[]): Promise<Record<string, unknown>>;
+  peers(): Record<string, unknown>;
+  migrations(agentId?: string): Record<string, unknown>[];
 }
 
 export interface ControlServer {
@@ -88,6 +92,24 @@ export async function startControlServer(
       const id = decodeURIComponent(path.slice("/v1/agents/".length, -"/resume".length));
       return send(res, 200, await backend.resume(id));
     }
+    if (req.method === "POST" && /^\/v1\/agents\/[^/]+\/migrate$/.test(path)) {
+      const id = decodeURIComponent(path.slice("/v1/agents/".length, -"/migrate".length));
+      const body = (await readBody(req)) as { to?: unknown; fallback?: unknown };
+      const list = (v: unknown, name: string): string[] => {
+        if (v === undefined || v === null) return [];
+        if (typeof v === "string") return [v];
+        if (Array.isArray(v) && v.every((x) => typeof x === "string")) return v as string[];
+        throw new IgordError(ErrorCode.ConfigInvalid, `"${name}" must be a multiaddr or peer id, or an array of them`);
+      };
+      const to = list(body.to, "to");
+      const fallback = list(body.fallback, "fallback");
+      if (fallback.length > 0 && to.length === 0) throw new IgordError(ErrorCode.ConfigInvalid, '"fallback" needs a "to" target first');
+      return send(res, 200, await backend.migrate(id, [...to, ...fallback]));
+    }
+    if (req.method === "GET" && path === "/v1/peers") return send(res, 200, backend.peers());
+    if (req.method === "GET" && path === "/v1/migrations") {
+      return send(res, 200, { migrations: backend.migrations(url.searchParams.get("agent") ?? undefined) });
+    }
     if (req.method === "GET" && path.startsWith("/v1/agents/")) {
       const id = decodeURIComponent(path.slice("/v1/agents/".length));
       const a = backend.agent(id);
@@ -111,7 +133,15 @@ export async function startControlServer(
   };
   const server: Server = createServer((req, res) => {
     handle(req, res).catch((e: unknown) => {
-      const status = !isIgordError(e) ? 500 : e.code === ErrorCode.AgentNotFound ? 404 : e.code === ErrorCode.AgentExists ? 409 : 400;
+      const status = !isIgordError(e)
+        ? 500
+        : e.code === ErrorCode.AgentNotFound
+          ? 404
+          : e.code === ErrorCode.AgentExists || e.code === ErrorCode.MigrationInProgress
+            ? 409
+            : e.code === ErrorCode.P2pUnavailable
+              ? 503
+              : 400;
       const code = isIgordError(e) ? e.code : "INTERNAL";
       if (status === 500)
         logger.error({ event: "control_error", err: (e as Error).message }, "control request failed");

@@ -55,6 +55,12 @@ export interface MigrationHost {
 
 /** Fault-injection points for tests of the failure paths (never set in production). */
 export interface MigrationHooks {
+  /** Source side: HANDOFF_INITIATED is durable, nothing sent yet. */
+  afterHandoffRecorded?(agentId: string): void;
+  /** Source side: the whole package is on the wire, no confirmation read yet. */
+  afterPackageSent?(agentId: string): void;
+  /** Source side: the target confirmed, RETIRED not yet written. */
+  afterConfirmed?(agentId: string): void;
   /** Target side: called once the whole package is in, before admission (throwing = crash here). */
   afterPackage?(agentId: string, abort: (err: Error) => void): void;
   /** Target side: called after the agent is stored, before the confirmation is sent. */
@@ -342,6 +348,7 @@ export class MigrationService {
     let lease = transition(lease0, { type: "start_handoff", handoff: { target: (list[0] as Target).text, checkpointHash } }, this.host.leaseTiming);
     store.writeLease(agentId, { state: lease0.state, epoch: lease0.epoch }, lease);
     store.updateMigration(id, { checkpointHash, epoch: lease.epoch });
+    this.hooks.afterHandoffRecorded?.(agentId);
     logger.info({ event: "migration_started", targets: list.map((t) => t.text), tick: String(head.tick), epoch: formatEpoch(lease.epoch) }, `migrating ${agentId}`);
     let attempts = 0;
     let fallbacks = 0;
@@ -363,6 +370,7 @@ export class MigrationService {
         store.updateMigration(id, { attempts });
         try {
           const epoch = await this.attempt(id, agentId, t, lease, checkpointHash);
+          this.hooks.afterConfirmed?.(agentId);
           const retired = transition(lease, { type: "confirm_handoff" }, this.host.leaseTiming);
           store.writeLease(agentId, { state: lease.state, epoch: lease.epoch }, retired);
           store.setStatus(agentId, "stopped", "migrated");
@@ -446,6 +454,7 @@ export class MigrationService {
       for (let off = 0; off < bytes.byteLength; off += CHUNK_BYTES) await ch.send(bytes.subarray(off, off + CHUNK_BYTES));
       sent = true;
       store.updateMigration(id, { state: "awaiting_confirmation", bytes: bytes.byteLength });
+      this.hooks.afterPackageSent?.(agentId);
       this.host.metrics.migrationBytes.inc({ direction: "out" }, bytes.byteLength);
       const result = await ch.receiveJson(timeout, "result");
       if (result.ok !== true) throw new AttemptError(remoteError(result, `${t.text} refused the package`), true, true);

@@ -76,6 +76,10 @@ const QUARANTINE_CODES = new Set<string>([
   ErrorCode.IdentityCorrupt,
 ]);
 
+function migrationResultJson(r: MigrationResult): Record<string, unknown> {
+  return { ...r, epoch: r.epoch ? formatEpoch(r.epoch) : null };
+}
+
 function quarantineJson(id: string, q: Quarantine): Record<string, unknown> {
   return { id, status: "quarantined", reason: q.code.toLowerCase(), error: { code: q.code, message: q.message }, since: new Date(q.at).toISOString() };
 }
@@ -500,6 +504,28 @@ export class IgordNode {
       },
       metrics: async () => ({ contentType: this.metrics.contentType, body: await this.metrics.render() }),
       resume: async (id: string) => agentJson(await this.resumeAgent(id)),
+      migrate: async (id: string, targets: string[]) => migrationResultJson(await this.migrate(id, targets)),
+      peers: () => ({
+        peerId: this.migration?.peerId ?? null,
+        addrs: this.migration?.addresses() ?? [],
+        peers: (this.migration?.peers.list() ?? []).map((p) => ({
+          id: p.id,
+          addrs: p.addrs,
+          price: p.price === null ? null : p.price.toString(),
+          capabilities: p.capabilities,
+          acceptsMigrations: p.acceptsMigrations,
+          lastSeen: p.lastSeen === null ? null : new Date(p.lastSeen).toISOString(),
+          failures: p.failures,
+          rttMs: p.rttMs,
+        })),
+      }),
+      migrations: (agentId?: string) =>
+        this.store.migrations(agentId ? { agentId } : {}).map((m) => ({
+          ...m,
+          epoch: m.epoch ? formatEpoch(m.epoch) : null,
+          at: Object.fromEntries(Object.entries(m.at).map(([k, v]) => [k, new Date(v).toISOString()])),
+          updatedAt: new Date(m.updatedAt).toISOString(),
+        })),
       setCapabilities: (caps: string[]) => {
         this.capabilities.replace(caps);
         this.logger.info(

@@ -1,0 +1,119 @@
+// Real igord processes, one migration, and a SIGKILL at each step of it on the source or the
+// target. After the killed process restarts (same data dir, same address), exactly one node owns
+// the agent and ticks it; no handoff is left unresolved.
+import { copyFileSync, mkdirSync } from "node:fs";
+import { spawn } from "node:child_process";
+import { join } from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import { CRASH_ENV, CRASH_POINTS } from "../../src/migration/crash-points.js";
+import { DB_FILE, SqliteStore } from "../../src/store/sqlite-store.js";
+import { EXAMPLES, tempDir } from "../helpers/node.js";
+import { BIN, type Daemon, killAll, startDaemon } from "../helpers/process.js";
+import { waitUntil } from "../helpers/wait.js";
+
+afterEach(() => killAll());
+
+interface NodeProc {
+  dir: string;
+  daemon: Daemon;
+  p2p: string;
+  port: string;
+  control: string;
+}
+
+async function launch(dir: string, port = "0", crashAt?: string): Promise<NodeProc> {
+  const daemon = startDaemon(
+    [
+      "--agents-dir", join(dir, "agents"),
+      "--data-dir", join(dir, "data"),
+      "--control", "127.0.0.1:0",
+      "--listen", `/ip4/127.0.0.1/tcp/${port}`,
+      "--tick-interval", "20ms",
+      "--checkpoint-interval", "100ms",
+      "--migration-retry-delay", "20ms",
+      "--migration-max-delay", "200ms",
+      "--migration-timeout", "3s",
+      "--peer-refresh", "0",
+      "--workers", "1",
+    ],
+    { ...process.env, ...(crashAt ? { [CRASH_ENV]: crashAt } : {}) },
+  );
+  const p2p = String(((await daemon.waitFor((l) => l.event === "p2p_listening")).addrs as string[])[0]);
+  const control = await daemon.waitFor((l) => l.event === "control_listening");
+  return { dir, daemon, p2p, port: /\/tcp\/(\d+)\//.exec(p2p)?.[1] ?? "0", control: `127.0.0.1:${control.port}` };
+}
+
+function lease(dir: string, agentId: string): { state: string; major: bigint; tick: bigint } | null {
+  let store: SqliteStore;
+  try {
+    store = SqliteStore.open(join(dir, "data", DB_FILE), { readonly: true });
+  } catch {
+    return null;
+  }
+  try {
+    const l = store.lease(agentId);
+    const head = store.head(agentId);
+    return l && head ? { state: l.state, major: l.epoch.major, tick: head.tick } : null;
+  } finally {
+    store.close();
+  }
+}
+
+function runMigrate(from: NodeProc, to: NodeProc): Promise<number | null> {
+  const child = spawn(process.execPath, [BIN, "migrate", "heartbeat", "--to", to.p2p, "--control", from.control, "--data-dir", join(from.dir, "data")], { stdio: "ignore" });
+  return new Promise((resolve) => child.on("exit", (code) => resolve(code)));
+}
+
+/** Who must end up owning the agent (source-after-send depends on whether the bytes left the socket). */
+const EXPECTED_OWNER: Record<string, "source" | "target" | "either"> = {
+  "source-after-handoff": "source",
+  "source-after-send": "either",
+  "source-after-confirm": "target",
+  "target-after-package": "source",
+  "target-after-commit": "target",
+};
+
+describe("SIGKILL at every step of a migration", () => {
+  for (const point of CRASH_POINTS) {
+    it(`${point}: after restarts exactly one node owns and ticks the agent`, async () => {
+      const srcDir = tempDir();
+      const dstDir = tempDir();
+      mkdirSync(join(srcDir, "agents"), { recursive: true });
+      mkdirSync(join(dstDir, "agents"), { recursive: true });
+      copyFileSync(join(EXAMPLES, "heartbeat.wasm"), join(srcDir, "agents", "heartbeat.wasm"));
+      copyFileSync(join(EXAMPLES, "heartbeat.manifest.json"), join(srcDir, "agents", "heartbeat.manifest.json"));
+      const crashSource = point.startsWith("source");
+      let src = await launch(srcDir, "0", crashSource ? point : undefined);
+      let dst = await launch(dstDir, "0", crashSource ? undefined : point);
+      await waitUntil(() => (lease(srcDir, "heartbeat")?.tick ?? 0n) >= 3n, { what: "the agent to tick on the source", timeoutMs: 15_000 });
+      const migrating = runMigrate(src, dst);
+      const victim = crashSource ? src : dst;
+      expect(await victim.daemon.exit).toBeNull(); // killed by a signal
+      await migrating;
+      // The killed node comes back on the same data dir and address.
+      if (crashSource) src = await launch(srcDir, src.port);
+      else dst = await launch(dstDir, dst.port);
+      await waitUntil(
+        () => {
+          const s = lease(srcDir, "heartbeat");
+          const d = lease(dstDir, "heartbeat");
+          const owners = [s, d].filter((l) => l?.state === "ACTIVE_OWNER").length;
+          const unresolved = [s, d].some((l) => l?.state === "HANDOFF_INITIATED" || l?.state === "RECOVERY_REQUIRED" || l?.state === "HANDOFF_PENDING");
+          return owners === 1 && !unresolved;
+        },
+        { what: "exactly one owner and no unresolved handoff", timeoutMs: 20_000, pollMs: 50 },
+      );
+      const s = lease(srcDir, "heartbeat");
+      const d = lease(dstDir, "heartbeat");
+      const ownerDir = s?.state === "ACTIVE_OWNER" ? srcDir : dstDir;
+      const other = ownerDir === srcDir ? d : s;
+      expect(other === null || other.state === "RETIRED").toBe(true);
+      const expected = EXPECTED_OWNER[point];
+      if (expected !== "either") expect(ownerDir).toBe(expected === "source" ? srcDir : dstDir);
+      // The owner ticks: its stored head moves past where it stood.
+      const at = lease(ownerDir, "heartbeat")!.tick;
+      await waitUntil(() => (lease(ownerDir, "heartbeat")?.tick ?? 0n) > at + 2n, { what: "the owner to tick", timeoutMs: 15_000, pollMs: 50 });
+      expect(lease(ownerDir, "heartbeat")!.major).toBeGreaterThanOrEqual(1n);
+    }, 60_000);
+  }
+});
