@@ -88,6 +88,8 @@ export function encodePackage(p: MigrationPackage): Uint8Array {
   return Buffer.concat(parts);
 }
 
+const fromHex = (h: string): Uint8Array => new Uint8Array(Buffer.from(h, "hex"));
+
 function u32(n: number): Uint8Array {
   const b = new Uint8Array(4);
   new DataView(b.buffer).setUint32(0, n, true);
@@ -137,7 +139,8 @@ export function decodePackage(bytes: Uint8Array): MigrationPackage {
   if (9 + headerLen + total !== bytes.byteLength) invalid(`sections add up to ${total} bytes but ${bytes.byteLength - 9 - headerLen} follow the header`);
   let at = 9 + headerLen;
   const take = (n: number): Uint8Array => {
-    const out = bytes.slice(at, at + n);
+    // A plain Uint8Array copy (a Buffer's slice would be a view with Buffer semantics).
+    const out = new Uint8Array(bytes.buffer, bytes.byteOffset + at, n).slice();
     at += n;
     return out;
   };
@@ -147,7 +150,7 @@ export function decodePackage(bytes: Uint8Array): MigrationPackage {
   const receiptBlobs = receipts.map(take);
   const segs = segments.map((n, i) => {
     try {
-      return { ...decodeSegmentFile(take(n), `segment ${i}`), checkpointHash: Buffer.from(segmentCheckpoints[i] as string, "hex") };
+      return { ...decodeSegmentFile(take(n), `segment ${i}`), checkpointHash: fromHex(segmentCheckpoints[i] as string) };
     } catch (e) {
       return invalid((e as Error).message);
     }
@@ -169,12 +172,12 @@ export function decodePackage(bytes: Uint8Array): MigrationPackage {
       const kind = o.kind === "recovery" ? "recovery" : o.kind === "budget_override" ? "budget_override" : invalid("override kind");
       return {
         kind,
-        afterHash: Buffer.from(hex32(o, "override", "afterHash"), "hex"),
+        afterHash: fromHex(hex32(o, "override", "afterHash")),
         tick: uint(o, "override", "tick"),
         oldBudget: uint(o, "override", "oldBudget"),
         newBudget: uint(o, "override", "newBudget"),
         reason: typeof o.reason === "string" ? o.reason : invalid("override reason"),
-        signature: Buffer.from(typeof o.signature === "string" && /^[0-9a-f]{128}$/.test(o.signature) ? o.signature : invalid("override signature"), "hex"),
+        signature: fromHex(typeof o.signature === "string" && /^[0-9a-f]{128}$/.test(o.signature) ? o.signature : invalid("override signature")),
       } satisfies LineageEvent;
     }),
     receipts: receiptBlobs,

@@ -389,13 +389,23 @@ export class SqliteStore {
       sets.push("state = ?", `${STATE_COLUMN[u.state]} = COALESCE(${STATE_COLUMN[u.state]}, ?)`);
       args.push(u.state, Date.now());
     }
-    if (u.peer !== undefined) sets.push("peer = ?") && args.push(u.peer);
-    if (u.attempts !== undefined) sets.push("attempts = ?") && args.push(u.attempts);
-    if (u.fallbacks !== undefined) sets.push("fallbacks = ?") && args.push(u.fallbacks);
-    if (u.bytes !== undefined) sets.push("bytes = ?") && args.push(u.bytes);
-    if (u.checkpointHash !== undefined) sets.push("checkpoint_hash = ?") && args.push(u.checkpointHash);
-    if (u.epoch !== undefined) sets.push("epoch_major = ?", "epoch_generation = ?") && args.push(u.epoch.major, u.epoch.generation);
-    if (u.error !== undefined) sets.push("error_code = ?", "error_message = ?") && args.push(u.error?.code ?? null, u.error?.message ?? null);
+    const set = (column: string, value: unknown): void => {
+      sets.push(`${column} = ?`);
+      args.push(value);
+    };
+    if (u.peer !== undefined) set("peer", u.peer);
+    if (u.attempts !== undefined) set("attempts", u.attempts);
+    if (u.fallbacks !== undefined) set("fallbacks", u.fallbacks);
+    if (u.bytes !== undefined) set("bytes", u.bytes);
+    if (u.checkpointHash !== undefined) set("checkpoint_hash", u.checkpointHash);
+    if (u.epoch !== undefined) {
+      set("epoch_major", u.epoch.major);
+      set("epoch_generation", u.epoch.generation);
+    }
+    if (u.error !== undefined) {
+      set("error_code", u.error?.code ?? null);
+      set("error_message", u.error?.message ?? null);
+    }
     args.push(id);
     this.db.prepare(`UPDATE migrations SET ${sets.join(", ")} WHERE id = ?`).run(...args);
   }

@@ -5,6 +5,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { parseCheckpoint } from "../../src/checkpoint/codec.js";
 import type { TickEvent } from "../../src/scheduler/scheduler.js";
 import { EXAMPLES, startTestNode, stopAllNodes, type TestNode } from "../helpers/node.js";
+import { waitUntil } from "../helpers/wait.js";
 
 afterEach(async () => {
   await stopAllNodes();
@@ -239,5 +240,40 @@ describe("migration failures", () => {
     // Now without rand: survivor cannot come back to B after it leaves.
     expect((await b.node.migrate("survivor", [addr(a)])).outcome).toBe("done");
     expect((await a.node.migrate("survivor", [addr(b)])).error?.code).toBe("CAPABILITY_NOT_OFFERED");
+  });
+});
+
+describe("discovery, candidates and admission policy", () => {
+  it("learns peers from --bootstrap, their price and capabilities, and migrates to the best candidate without --to", async () => {
+    const cheapNoRand = await p2pNode({ price: "0.00001", capabilities: "clock,log" });
+    const dear = await p2pNode({ price: "5" });
+    const good = await p2pNode({ price: "0.0001" });
+    const a = await p2pNode({ bootstrap: [addr(cheapNoRand), addr(dear), addr(good)].join(","), "peer-refresh": "100ms" });
+    await a.node.addAgent({ wasmPath: survivor }); // clock, rand, log; max_price_per_second 1.0
+    const registry = a.node.migration!.peers;
+    const ids = [cheapNoRand, dear, good].map((n) => n.node.migration!.peerId);
+    await waitUntil(() => ids.every((id) => registry.get(id)?.price !== null && registry.get(id)?.price !== undefined), { what: "price answers from every bootstrap peer" });
+    expect(registry.get(ids[0]!)?.capabilities).toEqual(["clock", "log"]);
+    const r = await a.node.migrate("survivor");
+    expect(r.outcome).toBe("done");
+    expect(r.target).toBe(ids[2]);
+    expect(r.attempts).toBe(1);
+    expect(owner(good, "survivor")).toBe("ACTIVE_OWNER");
+  });
+
+  it("--accept-migrations trusted refuses other peers; --max-agents refuses politely so the next candidate is tried", async () => {
+    const a = await p2pNode();
+    const closed = await p2pNode({ "accept-migrations": "trusted", "trusted-peer": "12D3KooWLGt6zpvWHp6qj6DDRcHQyTxkbv5qH7XPEdAaXo9q3ZK8" });
+    const full = await p2pNode({ "max-agents": "1" });
+    const open = await p2pNode();
+    await full.node.addAgent({ wasmPath: heartbeat });
+    await a.node.addAgent({ wasmPath: survivor });
+    const r = await a.node.migrate("survivor", [addr(closed), addr(full), addr(open)]);
+    expect(r.outcome).toBe("done");
+    expect(r.target).toBe(addr(open));
+    expect(r.attempts).toBe(3);
+    expect(a.logs.events("migration_attempt_failed").map((l) => l.code)).toEqual(["MIGRATION_UNTRUSTED_PEER", "MIGRATION_NODE_FULL"]);
+    expect(closed.node.store.agent("survivor")).toBeUndefined();
+    expect(full.node.store.agent("survivor")).toBeUndefined();
   });
 });

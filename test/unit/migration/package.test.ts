@@ -1,0 +1,55 @@
+import { describe, expect, it } from "vitest";
+import { isIgordError } from "../../../src/errors.js";
+import { decodePackage, encodePackage, type MigrationPackage } from "../../../src/migration/package.js";
+
+const pkg: MigrationPackage = {
+  agentId: "a1",
+  did: "did:key:z6Mk",
+  manifest: '{"capabilities":{}}',
+  wasmHash: "ab".repeat(32),
+  wasm: new Uint8Array([0, 97, 115, 109]),
+  identity: new Uint8Array(68).fill(7),
+  epoch: { major: 2n ** 60n, generation: 3n },
+  checkpointHash: "cd".repeat(32),
+  baseHash: null,
+  history: [new Uint8Array([1, 2, 3]), new Uint8Array([4])],
+  overrides: [{ kind: "budget_override", afterHash: new Uint8Array(32).fill(1), tick: 5n, oldBudget: 10n, newBudget: 2n ** 62n, reason: "top-up", signature: new Uint8Array(64).fill(9) }],
+  receipts: [new Uint8Array([5, 5])],
+  segments: [{ fromTick: 1n, toTick: 2n, abiVersion: 1, engineVersion: 1, blob: new Uint8Array([8]), postHashes: new Uint8Array(32), checkpointHash: new Uint8Array(32).fill(4) }],
+};
+
+function code(f: () => unknown): string | undefined {
+  try {
+    f();
+  } catch (e) {
+    return isIgordError(e) ? e.code : "untyped";
+  }
+  return undefined;
+}
+
+describe("migration package codec", () => {
+  it("round-trips every section, bigints past 2^53 included", () => {
+    const back = decodePackage(encodePackage(pkg));
+    expect(back).toEqual(pkg);
+    expect(back.epoch.major).toBe(2n ** 60n);
+    expect(back.overrides[0]?.newBudget).toBe(2n ** 62n);
+    expect(back.segments[0]?.checkpointHash).toEqual(new Uint8Array(32).fill(4));
+    expect(decodePackage(encodePackage({ ...pkg, wasm: null })).wasm).toBeNull();
+  });
+
+  it("refuses truncated, padded, foreign and inconsistent packages with a format error", () => {
+    const bytes = encodePackage(pkg);
+    expect(code(() => decodePackage(bytes.subarray(0, bytes.byteLength - 1)))).toBe("MIGRATION_FRAME_INVALID");
+    expect(code(() => decodePackage(Buffer.concat([bytes, new Uint8Array(1)])))).toBe("MIGRATION_FRAME_INVALID");
+    expect(code(() => decodePackage(new Uint8Array(4)))).toBe("MIGRATION_FRAME_INVALID");
+    const wrongMagic = new Uint8Array(bytes);
+    wrongMagic[0] = 0;
+    expect(code(() => decodePackage(wrongMagic))).toBe("MIGRATION_FRAME_INVALID");
+    const wrongVersion = new Uint8Array(bytes);
+    wrongVersion[4] = 9;
+    expect(code(() => decodePackage(wrongVersion))).toBe("MIGRATION_FRAME_INVALID");
+    expect(code(() => decodePackage(encodePackage({ ...pkg, history: [] })))).toBe("MIGRATION_FRAME_INVALID");
+    // No history is fine only when the agent returns to the node holding its head.
+    expect(decodePackage(encodePackage({ ...pkg, history: [], baseHash: pkg.checkpointHash })).history).toEqual([]);
+  });
+});
