@@ -15,6 +15,7 @@ import { loadConfig } from "../dist/config/load.js";
 import { IgordNode } from "../dist/node/node.js";
 import { checkpointRate } from "./bench-checkpoints.mjs";
 import { replayCost } from "./bench-replay.mjs";
+import { migrationHops } from "./bench-migration.mjs";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const args = new Map(process.argv.slice(2).map((a) => a.replace(/^--/, "").split("=")));
@@ -153,6 +154,7 @@ const ckptFull = await checkpointRate({ sync: "full", agents: 1000, seconds });
 const ckptNormal = await checkpointRate({ sync: "normal", agents: 1000, seconds });
 const replay5 = await replayCost({ seconds, verifyInterval: 5, window: 16 });
 const replay16 = await replayCost({ seconds, verifyInterval: 16, window: 16 });
+const hops = await migrationHops({ hops: 200, wasm: join(root, "agents", "survivor.wasm") });
 const rows = [
   ["Aggregate ticks/s, trivial agent, state capture on", `${agents} agents, fast path, 2 workers`, `${Math.round(rate).toLocaleString("en-US")} ticks/s`, "≥ 50,000"],
   ["Direct export call: agent_tick + state capture", "same module, main thread, no runtime", `${direct.ns.toFixed(0)} ns/tick`, "—"],
@@ -164,6 +166,8 @@ const rows = [
   ["Signed checkpoints persisted/s, 1 KiB state, `--sync normal`", "same", `${Math.round(ckptNormal).toLocaleString("en-US")}/s`, "≥ 20,000"],
   ["Verifying a survivor tick vs executing it, `--verify-interval 5` (default)", `4 survivors, 1 ms ticks; live ${(replay5.liveNsPerTick / 1000).toFixed(1)} µs, replay ${(replay5.replayNsPerTick / 1000).toFixed(1)} µs per tick`, `${replay5.ratio.toFixed(2)}×`, "≤ 1.5×"],
   ["Verifying a survivor tick vs executing it, `--verify-interval 16`", `live ${(replay16.liveNsPerTick / 1000).toFixed(1)} µs, replay ${(replay16.replayNsPerTick / 1000).toFixed(1)} µs per tick`, `${replay16.ratio.toFixed(2)}×`, "≤ 1.5×"],
+  ["Migration hop latency, loopback libp2p (p50 / p99)", `survivor A↔B, ${hops.hops} hops, each after 2 ticks; --sync full both sides, replay verification of the shipped window, fresh checkpoint, durable leases`, `${hops.p50.toFixed(1)} ms / ${hops.p99.toFixed(1)} ms (first, cold: ${hops.first.toFixed(0)} ms)`, "p50 ≤ 20 ms"],
+  ["20 migration round trips, back to back", "same two nodes, warm connection", `${hops.roundTrips.toFixed(0)} ms`, "≤ 1 s"],
   ["Audit replay speed (`igord verify --replay`)", `${replay5.audited} survivor ticks from genesis`, `${replay5.auditTicksPerSec.toLocaleString("en-US")} ticks/s`, "—"],
 ];
 console.log("| Measure | Setup | Result | Target |\n|---|---|---|---|");

@@ -115,18 +115,23 @@ export async function admitPackage(pkg: MigrationPackage, peer: string, bytes: n
     refuse(ErrorCode.MigrationLineage, `the head checkpoint carries epoch (${head.epochMajor},${head.epochGeneration}), newer than the package's ${formatEpoch(pkg.epoch)}`);
   }
   const previous = checkOwnership(ctx.store, agentId, did, pkg.epoch);
-  const stored = previous ? [...ctx.store.history(agentId)] : [];
+  // A returning agent: the stored history was verified when it was stored; the package must
+  // continue from its head, so the chain is checked from that head on.
+  const storedHead = previous ? ctx.store.head(agentId) : undefined;
   if (pkg.baseHash === null) {
     if (previous) refuse(ErrorCode.MigrationLineage, `agent "${agentId}" is known here; the package must continue from its stored head`);
     if (pkg.history.length === 0) refuse(ErrorCode.MigrationLineage, "the package has no checkpoints");
     const first = parseCheckpoint(pkg.history[0] as Uint8Array, "first checkpoint");
     if (!equalBytes(first.prevHash, GENESIS_PREV_HASH)) refuse(ErrorCode.MigrationLineage, "the history does not start at the agent's genesis checkpoint");
-  } else {
-    const storedHead = stored.at(-1);
-    if (!storedHead || hex(storedHead.hash) !== pkg.baseHash) refuse(ErrorCode.MigrationLineage, `the package continues from ${pkg.baseHash.slice(0, 16)}…, which is not this node's head for "${agentId}"`);
+  } else if (!storedHead || hex(storedHead.hash) !== pkg.baseHash) {
+    refuse(ErrorCode.MigrationLineage, `the package continues from ${pkg.baseHash.slice(0, 16)}…, which is not this node's head for "${agentId}"`);
+  }
+  if (storedHead) {
+    const held = parseCheckpoint(storedHead.blob);
+    if (!equalBytes(held.publicKey, identity.publicKey)) refuse(ErrorCode.MigrationLineage, `the identity ${did} is not the key this node's copy of "${agentId}" is signed with`);
   }
   const entries = [
-    ...stored.map((c) => ({ name: `stored tick ${c.tick}`, bytes: c.blob })),
+    ...(storedHead ? [{ name: `stored head (tick ${storedHead.tick})`, bytes: storedHead.blob }] : []),
     ...pkg.history.map((b, i) => ({ name: `package checkpoint ${i}`, bytes: b })),
   ];
   const knownOverrides = previous ? ctx.store.lineageEvents(agentId) : [];
@@ -140,7 +145,7 @@ export async function admitPackage(pkg: MigrationPackage, peer: string, bytes: n
   if (!report.valid) refuse(ErrorCode.MigrationLineage, `the history of "${agentId}" does not verify: ${report.reasons.join("; ")}`);
   if (report.did !== did) refuse(ErrorCode.MigrationLineage, `the history is signed by ${report.did ?? "nobody"}, not ${did}`);
   // 7. replay verification of the shipped window
-  const replayedTicks = await verifyWindow(pkg, prepared, ctx);
+  const replayedTicks = await verifyWindow(pkg, storedHead?.blob ?? null, prepared, ctx);
   // 8. ownership (checked again: nothing may have changed while the replay ran)
   const previousNow = checkOwnership(ctx.store, agentId, did, pkg.epoch);
   if ((previousNow === undefined) !== (previous === undefined)) refuse(ErrorCode.MigrationBusy, `agent "${agentId}" changed on this node during admission`);
@@ -194,12 +199,12 @@ export async function admitPackage(pkg: MigrationPackage, peer: string, bytes: n
  * before each, comparing every tick's state hash and the final state with the checkpoint the
  * segment was committed with. Returns the ticks replayed.
  */
-async function verifyWindow(pkg: MigrationPackage, prepared: PreparedAgent, ctx: AdmissionContext): Promise<number> {
+async function verifyWindow(pkg: MigrationPackage, storedHead: Uint8Array | null, prepared: PreparedAgent, ctx: AdmissionContext): Promise<number> {
   if (ctx.replayMode !== "on-migrate" && ctx.replayMode !== "full") return 0;
   const segments = ctx.replayMode === "full" ? pkg.segments : pkg.segments.slice(-1);
   const byHash = new Map<string, Checkpoint>();
   const byTick = new Map<bigint, Checkpoint>();
-  const all = [...(pkg.baseHash ? [...ctx.store.history(pkg.agentId)].map((c) => c.blob) : []), ...pkg.history];
+  const all = [...(storedHead ? [storedHead] : []), ...pkg.history];
   for (const blob of all) {
     const cp = parseCheckpoint(blob);
     byHash.set(hex(checkpointHash(blob)), cp);

@@ -1,7 +1,6 @@
 // Builds the package for one target from the source's store: the whole history for a node that
 // never held the agent, or only what follows the head the target already holds (it comes back).
 import type { Epoch } from "../authority/lease.js";
-import { hex } from "../checkpoint/lineage.js";
 import { ErrorCode, IgordError } from "../errors.js";
 import { encodeIdentityFile } from "../identity/keys.js";
 import type { SqliteStore } from "../store/sqlite-store.js";
@@ -22,19 +21,12 @@ export function buildOutgoingPackage(store: SqliteStore, o: OutgoingPackageSpec)
   const { agentId } = o;
   const row = store.agent(agentId);
   if (!row) throw new IgordError(ErrorCode.AgentNotFound, `agent "${agentId}" is not in the store`);
-  let history = [...store.history(agentId)];
-  let base: string | null = null;
-  let baseTick = -1n;
-  if (o.baseHash) {
-    const at = history.findIndex((c) => hex(c.hash) === o.baseHash);
-    // A base this history does not contain means the target's copy diverged: send everything and
-    // let the target refuse the lineage.
-    if (at >= 0) {
-      base = o.baseHash;
-      baseTick = history[at]?.tick ?? -1n;
-      history = history.slice(at + 1);
-    }
-  }
+  // A base this history does not contain means the target's copy diverged: send everything and
+  // let the target refuse the lineage.
+  const baseRow = o.baseHash ? store.checkpointByHash(agentId, Buffer.from(o.baseHash, "hex")) : undefined;
+  const base = baseRow ? o.baseHash : null;
+  const baseTick = baseRow?.tick ?? -1n;
+  const history = [...store.history(agentId, baseRow?.seq ?? 0n)];
   const wasm = o.haveWasm ? null : store.wasm(row.wasmHash);
   if (!o.haveWasm && !wasm) throw new IgordError(ErrorCode.StoreError, `WASM ${row.wasmHash} of "${agentId}" is missing from the store`);
   return encodePackage({
@@ -49,7 +41,7 @@ export function buildOutgoingPackage(store: SqliteStore, o: OutgoingPackageSpec)
     baseHash: base,
     history: history.map((c) => c.blob),
     overrides: store.lineageEvents(agentId),
-    receipts: store.receipts(agentId).map((r) => r.blob),
-    segments: store.eventSegments(agentId).filter((s) => s.fromTick > baseTick),
+    receipts: store.receipts(agentId, baseTick).map((r) => r.blob),
+    segments: store.eventSegments(agentId, baseTick),
   });
 }

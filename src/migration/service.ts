@@ -346,8 +346,10 @@ export class MigrationService {
     }
     const checkpointHash = hex(head.hash);
     let lease = transition(lease0, { type: "start_handoff", handoff: { target: (list[0] as Target).text, checkpointHash } }, this.host.leaseTiming);
-    store.writeLease(agentId, { state: lease0.state, epoch: lease0.epoch }, lease);
-    store.updateMigration(id, { checkpointHash, epoch: lease.epoch });
+    store.atomically(() => {
+      store.writeLease(agentId, { state: lease0.state, epoch: lease0.epoch }, lease);
+      store.updateMigration(id, { checkpointHash, epoch: lease.epoch });
+    });
     this.hooks.afterHandoffRecorded?.(agentId);
     logger.info({ event: "migration_started", targets: list.map((t) => t.text), tick: String(head.tick), epoch: formatEpoch(lease.epoch) }, `migrating ${agentId}`);
     let attempts = 0;
@@ -372,9 +374,12 @@ export class MigrationService {
           const epoch = await this.attempt(id, agentId, t, lease, checkpointHash);
           this.hooks.afterConfirmed?.(agentId);
           const retired = transition(lease, { type: "confirm_handoff" }, this.host.leaseTiming);
-          store.writeLease(agentId, { state: lease.state, epoch: lease.epoch }, retired);
-          store.setStatus(agentId, "stopped", "migrated");
-          store.updateMigration(id, { state: "done", error: null });
+          const belief = { state: lease.state, epoch: lease.epoch };
+          store.atomically(() => {
+            store.writeLease(agentId, belief, retired);
+            store.setStatus(agentId, "stopped", "migrated");
+            store.updateMigration(id, { state: "done", error: null });
+          });
           this.host.retired(agentId);
           this.peers.succeeded(t.peerId, Date.now());
           m.migrationOutcomes.inc({ direction: "out", outcome: "done" });

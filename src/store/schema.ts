@@ -128,6 +128,7 @@ export const MIGRATIONS: readonly string[] = [
     updated_at INTEGER NOT NULL
   );
   CREATE INDEX migrations_by_agent ON migrations(agent_id, id);
+  CREATE INDEX checkpoints_by_hash ON checkpoints(hash);
   CREATE TABLE migration_fences (
     agent_id TEXT PRIMARY KEY,
     epoch_major INTEGER NOT NULL,

@@ -365,6 +365,11 @@ export class SqliteStore {
     })();
   }
 
+  /** Runs several writes in one transaction (one fsync): e.g. a lease change and its migration record. */
+  atomically<T>(fn: () => T): T {
+    return this.db.transaction(fn)();
+  }
+
   /** The newest receipt's last tick for the agent (receipts arriving by migration continue after it). */
   lastReceiptTick(agentId: string): bigint | null {
     const r = this.sql("SELECT MAX(tick_end) AS t FROM receipts WHERE agent_id = ?", true).get(agentId) as { t: bigint | null };
@@ -493,15 +498,23 @@ export class SqliteStore {
     return r ? rowToCheckpoint(r) : undefined;
   }
 
+  checkpointByHash(agentId: string, hash: Uint8Array): CheckpointRow | undefined {
+    const r = this.sql("SELECT * FROM checkpoints WHERE agent_id = ? AND hash = ? ORDER BY seq DESC LIMIT 1", true).get(agentId, hash) as
+      | Record<string, unknown>
+      | undefined;
+    return r ? rowToCheckpoint(r) : undefined;
+  }
+
   checkpointAt(agentId: string, seq: bigint): CheckpointRow | undefined {
     const r = this.sql("SELECT * FROM checkpoints WHERE agent_id = ? AND seq = ?", true)
       .get(agentId, seq) as Record<string, unknown> | undefined;
     return r ? rowToCheckpoint(r) : undefined;
   }
 
-  *history(agentId: string): IterableIterator<CheckpointRow> {
-    const it = this.sql("SELECT * FROM checkpoints WHERE agent_id = ? ORDER BY seq", true)
-      .iterate(agentId) as IterableIterator<Record<string, unknown>>;
+  /** The agent's checkpoints in chain order (after sequence number `afterSeq`, if given). */
+  *history(agentId: string, afterSeq = 0n): IterableIterator<CheckpointRow> {
+    const it = this.sql("SELECT * FROM checkpoints WHERE agent_id = ? AND seq > ? ORDER BY seq", true)
+      .iterate(agentId, afterSeq) as IterableIterator<Record<string, unknown>>;
     for (const r of it) yield rowToCheckpoint(r);
   }
 
@@ -509,8 +522,9 @@ export class SqliteStore {
     return (this.sql("SELECT COUNT(*) AS n FROM checkpoints WHERE agent_id = ?").get(agentId) as { n: number }).n;
   }
 
-  receipts(agentId: string): ReceiptRow[] {
-    return (this.sql("SELECT * FROM receipts WHERE agent_id = ? ORDER BY seq", true).all(agentId) as Record<string, unknown>[]).map(
+  /** The agent's receipts in order (those ending after `afterTick`, if given). */
+  receipts(agentId: string, afterTick = -1n): ReceiptRow[] {
+    return (this.sql("SELECT * FROM receipts WHERE agent_id = ? AND tick_end > ? ORDER BY seq", true).all(agentId, afterTick) as Record<string, unknown>[]).map(
       (r) => ({
         tickStart: r.tick_start as bigint,
         tickEnd: r.tick_end as bigint,
@@ -684,9 +698,10 @@ export class SqliteStore {
   }
 
   /** The agent's stored event-log segments, oldest first. */
-  eventSegments(agentId: string): StoredSegment[] {
+  /** The agent's stored event-log segments, oldest first (those starting after `afterTick`, if given). */
+  eventSegments(agentId: string, afterTick = -1n): StoredSegment[] {
     return (
-      this.sql("SELECT * FROM event_log_segments WHERE agent_id = ? ORDER BY to_tick", true).all(agentId) as Record<string, unknown>[]
+      this.sql("SELECT * FROM event_log_segments WHERE agent_id = ? AND from_tick > ? ORDER BY to_tick", true).all(agentId, afterTick) as Record<string, unknown>[]
     ).map(rowToSegment);
   }
 
