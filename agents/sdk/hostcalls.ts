@@ -6,6 +6,7 @@
 @external("igor", "log_emit") declare function igor_log_emit(ptr: usize, len: i32): void;
 @external("igor", "wallet_balance") declare function igor_wallet_balance(): i64;
 @external("igor", "node_price") declare function igor_node_price(): i64;
+@external("igor", "emit") declare function igor_emit(ptr: usize, len: i32): i32;
 
 /** Wall-clock time in Unix nanoseconds (capability `clock`). */
 export function clockNow(): i64 {
@@ -39,4 +40,13 @@ export function walletBalance(): i64 {
 /** The node's price in microcents per second (capability `pricing`). */
 export function nodePrice(): i64 {
   return igor_node_price();
+}
+
+/**
+ * Publishes a message to the agent's outbox when the tick commits (capability `emit`). A side
+ * effect: only the agent's active owner may; returns 0, or -3 without authority, -2 above 64 KiB.
+ */
+export function emit(msg: string): i32 {
+  const bytes = String.UTF8.encode(msg);
+  return igor_emit(changetype<usize>(bytes), bytes.byteLength);
 }

@@ -21,6 +21,8 @@ export interface ControlBackend {
   /** Migrates a running agent; resolves with the outcome. */
   migrate(id: string, targets: string[]): Promise<Record<string, unknown>>;
   peers(): Record<string, unknown>;
+  /** The agent's published messages (the emit side effect), oldest first, after a tick. */
+  outbox(id: string, afterTick?: string): Record<string, unknown>[];
   migrations(agentId?: string): Record<string, unknown>[];
 }
 
@@ -107,6 +109,10 @@ export async function startControlServer(
       return send(res, 200, await backend.migrate(id, [...to, ...fallback]));
     }
     if (req.method === "GET" && path === "/v1/peers") return send(res, 200, backend.peers());
+    if (req.method === "GET" && /^\/v1\/agents\/[^/]+\/outbox$/.test(path)) {
+      const id = decodeURIComponent(path.slice("/v1/agents/".length, -"/outbox".length));
+      return send(res, 200, { messages: backend.outbox(id, url.searchParams.get("after") ?? undefined) });
+    }
     if (req.method === "GET" && path === "/v1/migrations") {
       return send(res, 200, { migrations: backend.migrations(url.searchParams.get("agent") ?? undefined) });
     }

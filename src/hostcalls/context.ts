@@ -9,6 +9,11 @@ export interface HostContext {
   budget(): bigint;
   /** The price the agent is charged (microcents per second). */
   price(): bigint;
+  /**
+   * Whether this tick runs under the agent's active-owner lease. Side-effect hostcalls refuse with
+   * HostcallResult.authority (-3) otherwise (CE-4/CM-5). Replay never reaches a live side effect.
+   */
+  authority(): boolean;
   /** Real-world inputs, injectable for tests. Only called from `live` observation producers. */
   world: { nowNs(): bigint; randomFill(buf: Uint8Array): void };
 }

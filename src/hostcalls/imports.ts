@@ -7,6 +7,7 @@ import type { ImportPlan } from "./policy.js";
 import { nodePrice } from "./pricing.js";
 import { randBytes } from "./rand.js";
 import { walletBalance } from "./wallet.js";
+import { emit } from "./emit.js";
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- WebAssembly import functions are untyped at this boundary.
 type HostFn = (...args: any[]) => unknown;
@@ -17,6 +18,7 @@ const IGOR: Record<string, (ctx: HostContext) => HostFn> = {
   log_emit: logEmit,
   wallet_balance: walletBalance,
   node_price: nodePrice,
+  emit,
 };
 
 export function buildImports(

@@ -24,6 +24,7 @@ export const HostcallId = {
   log_emit: 3,
   wallet_balance: 4,
   node_price: 7,
+  emit: 10,
 } as const;
 
 export const HOSTCALLS: readonly HostcallSpec[] = [
@@ -67,10 +68,19 @@ export const HOSTCALLS: readonly HostcallSpec[] = [
     params: [],
     results: ["i64"],
   },
+  {
+    // Publishes a message to the agent's outbox: the one side effect this build offers.
+    name: "emit",
+    id: HostcallId.emit,
+    capability: "emit",
+    kind: "side_effect",
+    params: ["i32", "i32"],
+    results: ["i32"],
+  },
 ];
 
 /** Capabilities this build implements; the default node capability set. */
-export const IMPLEMENTED_CAPABILITIES = ["clock", "log", "pricing", "rand", "wallet"] as const;
+export const IMPLEMENTED_CAPABILITIES = ["clock", "emit", "log", "pricing", "rand", "wallet"] as const;
 
 const BY_NAME = new Map(HOSTCALLS.map((h) => [h.name, h]));
 const BY_ID = new Map(HOSTCALLS.map((h) => [h.id, h]));
@@ -94,5 +104,7 @@ export const HostcallResult = {
 
 /** rand_bytes refuses requests larger than this (igor: 64 MiB). */
 export const RAND_MAX_BYTES = 64 * 1024 * 1024;
+/** emit refuses messages larger than this. */
+export const EMIT_MAX_BYTES = 64 * 1024;
 /** log_emit drops messages larger than this (igor: 1 MiB). */
 export const LOG_MAX_BYTES = 1024 * 1024;

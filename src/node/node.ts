@@ -145,6 +145,7 @@ export class IgordNode {
       workers: () => this.pool.stats().workers,
     });
     this.scheduler = new Scheduler({
+      outbox: (id, tick, major, messages) => this.store.appendOutbox(id, tick, major, messages),
       migrateAway: () => (this.migration ? (id) => void this.migrateAway(id) : null),
       pool: this.pool,
       checkpointer: this.checkpointer,
@@ -505,6 +506,18 @@ export class IgordNode {
       metrics: async () => ({ contentType: this.metrics.contentType, body: await this.metrics.render() }),
       resume: async (id: string) => agentJson(await this.resumeAgent(id)),
       migrate: async (id: string, targets: string[]) => migrationResultJson(await this.migrate(id, targets)),
+      outbox: (id: string, after?: string) => {
+        if (!this.store.agent(id)) throw new IgordError(ErrorCode.AgentNotFound, `no agent "${id}" on this node`);
+        if (after !== undefined && !/^\d+$/.test(after)) throw new IgordError(ErrorCode.ConfigInvalid, `"after" must be a tick number, got "${after}"`);
+        return this.store.outbox(id, after === undefined ? -1n : BigInt(after)).map((m) => ({
+          tick: m.tick.toString(),
+          index: m.index,
+          epochMajor: m.epochMajor.toString(),
+          text: new TextDecoder().decode(m.payload),
+          base64: Buffer.from(m.payload).toString("base64"),
+          at: new Date(m.createdAt).toISOString(),
+        }));
+      },
       peers: () => ({
         peerId: this.migration?.peerId ?? null,
         addrs: this.migration?.addresses() ?? [],

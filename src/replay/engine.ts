@@ -121,7 +121,8 @@ function replayRun(target: ReplayTarget, run: readonly ReplayItem[], checkEveryT
       module: target.module,
       plan: target.plan,
       memoryCapPages: target.memoryCapPages,
-      context: { source, budget: () => tickBudget, price: () => tickPrice, world: NO_WORLD },
+      // No authority: a replayed side effect returns its recorded result and never acts again.
+      context: { source, budget: () => tickBudget, price: () => tickPrice, authority: () => false, world: NO_WORLD },
     });
     sandbox.init();
     sandbox.resume(first.preState);

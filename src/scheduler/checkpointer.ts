@@ -234,6 +234,7 @@ export class Checkpointer {
           }
         : {}),
     };
+    const before = { ...h };
     h.hash = hash;
     h.tick = s.tick;
     h.status = status;
@@ -243,7 +244,16 @@ export class Checkpointer {
       h.receiptTick = s.tick;
       h.receiptAt = now;
     }
-    await this.store.enqueue(commit);
+    try {
+      await this.store.enqueue(commit);
+    } catch (e) {
+      // Refused (stale lease, broken chain): the stored head did not move, so neither does ours; the
+      // next checkpoint (this agent's checkpoints run one at a time) links to what is really stored.
+      const costAddedMeanwhile = h.costSince - (before.costSince - (withReceipt ? covered : 0n));
+      Object.assign(h, before);
+      h.costSince += costAddedMeanwhile;
+      throw e;
+    }
     return "written";
   }
 }

@@ -150,6 +150,8 @@ export const LEASE_SWEEP_MAX_MS = 1000;
 
 export interface SchedulerOptions {
   leases?: LeaseOptions;
+  /** Stores the messages a committed tick emitted (the node's outbox). */
+  outbox?: (agentId: string, tick: bigint, epochMajor: bigint, messages: readonly Uint8Array[]) => void;
   /** The migrate divergence policy hands the agent here (the node's migration service), if any. */
   migrateAway?: () => ((agentId: string) => void) | null;
   replay?: ReplayOptions;
@@ -334,12 +336,15 @@ export class Scheduler extends EventEmitter<{
     this.timerDue = Number.POSITIVE_INFINITY;
     if (this.stopping) return;
     const reqs: TickRequest[] = [];
-    for (const id of this.queue.popDue(Date.now() + DISPATCH_SLACK_MS)) {
+    const now = Date.now();
+    for (const id of this.queue.popDue(now + DISPATCH_SLACK_MS)) {
       const a = this.agents.get(id);
       if (a?.status !== "running" || a.inFlight || a.detaching) continue;
+      // The lease fences every tick, not just every sweep: past expiry + grace nothing is dispatched.
+      if (!this.checkLease(a, now)) continue;
       a.inFlight = true;
       a.nextDueAt = null;
-      reqs.push({ agentId: id, tick: a.tick + 1n, budget: a.budget, price: a.price });
+      reqs.push({ agentId: id, tick: a.tick + 1n, budget: a.budget, price: a.price, authority: a.lease === null || canTick(a.lease) });
     }
     if (reqs.length > 0) this.opts.pool.dispatch(reqs);
     this.arm();
@@ -403,6 +408,7 @@ export class Scheduler extends EventEmitter<{
       "tick",
     );
     this.emitAgentLogs(a, a.tick, r.events);
+    this.publishOutputs(a, a.tick, r.events);
     this.emit("tick", {
       agentId: a.id,
       tick: a.tick,
@@ -578,6 +584,18 @@ export class Scheduler extends EventEmitter<{
     }
   }
 
+  /** The tick committed: its emitted messages (the emit side effect) go to the outbox. */
+  private publishOutputs(a: AgentRuntime, tick: bigint, events: readonly LogEntry[]): void {
+    const messages = events.filter((e) => e.id === HostcallId.emit && e.result === 0).map((e) => e.payload);
+    if (messages.length === 0) return;
+    try {
+      this.opts.outbox?.(a.id, tick, a.lease?.epoch.major ?? 0n, messages);
+    } catch (e) {
+      a.logger.error({ event: "outbox_failed", tick: String(tick), err: (e as Error).message }, "cannot store the agent's output");
+    }
+    for (const m of messages) a.logger.info({ event: "agent_output", tick: String(tick), bytes: m.byteLength }, textDecoder.decode(m));
+  }
+
   private emitAgentLogs(a: AgentRuntime, tick: bigint, events: readonly LogEntry[]): void {
     for (const e of events) {
       if (e.id === HostcallId.log_emit && e.result === 0 && e.payload.byteLength > 0) {
@@ -603,9 +621,10 @@ export class Scheduler extends EventEmitter<{
   }
 
   /** Checkpoints the agent's committed state; a failure to persist stops the agent. */
-  private checkpoint(a: AgentRuntime, reason: string, status: StoredStatus, statusReason: string | null): Promise<void> {
+  private checkpoint(a: AgentRuntime, reason: string, status: StoredStatus, statusReason: string | null, retried = false): Promise<void> {
     const tick = a.tick;
-    const p = this.opts.checkpointer.checkpoint(this.subject(a), reason, status, statusReason).then(
+    const subject = this.subject(a);
+    const p = this.opts.checkpointer.checkpoint(subject, reason, status, statusReason).then(
       (outcome) => {
         this.emit("checkpoint", { agentId: a.id, tick, reason, outcome });
         if (outcome === "written") {
@@ -615,6 +634,12 @@ export class Scheduler extends EventEmitter<{
       },
       (e: unknown) => {
         const err = e instanceof IgordError ? e : new IgordError(ErrorCode.StoreError, (e as Error).message);
+        // Captured under a lease this node itself has moved on since (a recovery at major + 1 while
+        // the checkpoint was being signed): nothing else wrote; take it again under the new lease.
+        if (err.code === ErrorCode.LeaseStale && !retried && this.movedByUs(a, subject.lease)) {
+          a.pendingLogs = [...(subject.logs ?? []), ...a.pendingLogs];
+          return this.checkpoint(a, reason, status, statusReason, true);
+        }
         a.logger.error({ event: "checkpoint_failed", tick: String(tick), code: err.code, reason }, err.message);
         this.emit("checkpoint", { agentId: a.id, tick, reason, outcome: "failed" });
         if (a.status === "running") this.finish(a, "failed", reasonFor(err), err);
@@ -623,6 +648,13 @@ export class Scheduler extends EventEmitter<{
     this.pending.add(p);
     void p.finally(() => this.pending.delete(p));
     return p;
+  }
+
+  /** Whether the agent's current lease is a newer one this node took itself (still the owner). */
+  private movedByUs(a: AgentRuntime, belief: Lease | undefined): boolean {
+    const now = a.lease;
+    if (!belief || !now || now.state !== "ACTIVE_OWNER") return false;
+    return now.epoch.major > belief.epoch.major || (now.epoch.major === belief.epoch.major && now.epoch.generation > belief.epoch.generation);
   }
 
   private checkpointAll(reason: string): void {

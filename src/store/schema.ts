@@ -129,6 +129,15 @@ export const MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX migrations_by_agent ON migrations(agent_id, id);
   CREATE INDEX checkpoints_by_hash ON checkpoints(hash);
+  CREATE TABLE outbox (
+    agent_id TEXT NOT NULL,
+    tick INTEGER NOT NULL,
+    idx INTEGER NOT NULL,
+    epoch_major INTEGER NOT NULL,
+    payload BLOB NOT NULL,
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (agent_id, tick, idx)
+  ) WITHOUT ROWID;
   CREATE TABLE migration_fences (
     agent_id TEXT PRIMARY KEY,
     epoch_major INTEGER NOT NULL,

@@ -376,6 +376,26 @@ export class SqliteStore {
     return r.t;
   }
 
+  // ---- outbox (the emit side effect) ------------------------------------------------------------
+
+  /**
+   * Publishes a committed tick's messages. Keyed by (agent, tick, index): a tick re-executed after a
+   * crash publishes nothing twice.
+   */
+  appendOutbox(agentId: string, tick: bigint, epochMajor: bigint, messages: readonly Uint8Array[]): void {
+    this.db.transaction(() => {
+      messages.forEach((m, i) => {
+        this.sql("INSERT OR IGNORE INTO outbox (agent_id, tick, idx, epoch_major, payload, created_at) VALUES (?, ?, ?, ?, ?, ?)").run(agentId, tick, i, epochMajor, m, Date.now());
+      });
+    })();
+  }
+
+  outbox(agentId: string, afterTick = -1n, limit = 1000): { tick: bigint; index: number; epochMajor: bigint; payload: Uint8Array; createdAt: number }[] {
+    return (
+      this.sql("SELECT * FROM outbox WHERE agent_id = ? AND tick > ? ORDER BY tick, idx LIMIT ?", true).all(agentId, afterTick, limit) as Record<string, unknown>[]
+    ).map((r) => ({ tick: r.tick as bigint, index: Number(r.idx), epochMajor: r.epoch_major as bigint, payload: u8(r.payload as Buffer), createdAt: Number(r.created_at) }));
+  }
+
   // ---- migrations -------------------------------------------------------------------------------
 
   createMigration(m: { agentId: string; direction: MigrationDirection; peer: string | null; state: MigrationState; checkpointHash?: string; epoch?: Epoch }): number {

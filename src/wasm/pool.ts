@@ -52,6 +52,8 @@ export interface TickRequest {
   tick: bigint;
   budget: bigint;
   price: bigint;
+  /** The agent holds ACTIVE_OWNER for this tick (default true: no lease means sole owner). */
+  authority?: boolean;
 }
 
 /** A worker's tick outcome as the scheduler sees it: keyed by agent, errors as IgordError. */
@@ -231,7 +233,7 @@ export class WorkerPool extends EventEmitter<{
         items = [];
         batches.set(slot.worker, items);
       }
-      items.push({ placement: slot.placement, tick: req.tick, budget: req.budget, price: req.price });
+      items.push({ placement: slot.placement, tick: req.tick, budget: req.budget, price: req.price, authority: req.authority ?? true });
     }
     for (const [h, items] of batches) {
       this.post(h, { type: "tick", generation: Atomics.load(h.ctl, Ctl.generation), items });

@@ -23,6 +23,8 @@ export interface TickItem {
   tick: bigint;
   budget: bigint;
   price: bigint;
+  /** The agent holds ACTIVE_OWNER for this tick (side-effect hostcalls need it). */
+  authority: boolean;
 }
 
 export interface TickBatch {

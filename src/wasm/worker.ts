@@ -19,6 +19,8 @@ interface Hosted {
   /** Budget and price of the tick being run (served by wallet_balance / node_price). */
   budget: bigint;
   price: bigint;
+  /** Whether the tick being run may perform side effects (its agent holds ACTIVE_OWNER). */
+  authority: boolean;
 }
 
 const port = parentPort;
@@ -37,13 +39,14 @@ const world = {
 
 function load(req: LoadRequest): void {
   const recorder = new LiveRecorder();
-  const h: Partial<Hosted> & { budget: bigint; price: bigint } = { budget: req.budget, price: req.price };
+  // No side effect during agent_init/agent_resume: only a tick runs with the owner's authority.
+  const h: Partial<Hosted> & { budget: bigint; price: bigint; authority: boolean } = { budget: req.budget, price: req.price, authority: false };
   try {
     const sandbox = AgentSandbox.instantiate({
       module: req.module,
       plan: req.plan,
       memoryCapPages: req.memoryCapPages,
-      context: { source: recorder, budget: () => h.budget, price: () => h.price, world },
+      context: { source: recorder, budget: () => h.budget, price: () => h.price, authority: () => h.authority, world },
     });
     sandbox.init();
     let state: Uint8Array;
@@ -75,6 +78,7 @@ function runBatch(batch: TickBatch): void {
     }
     h.budget = item.budget;
     h.price = item.price;
+    h.authority = item.authority;
     const start = process.hrtime.bigint();
     Atomics.store(ctl, Ctl.startedNs, start);
     Atomics.store(ctl, Ctl.current, BigInt(item.placement));
@@ -112,6 +116,7 @@ function runBatch(batch: TickBatch): void {
         events: h.recorder.take(),
       };
     }
+    h.authority = false;
     Atomics.store(ctl, Ctl.current, -1n);
     post(outcome, transfer);
   }

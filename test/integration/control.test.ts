@@ -37,7 +37,7 @@ describe("control API", () => {
     const status = (await (await api(t, "/v1/status")).json()) as Record<string, unknown>;
     expect(status.agents).toEqual({ running: 1, stopped: 0, failed: 0, quarantined: 0 });
     expect(String(status.nodeId)).toMatch(/^12D3KooW/);
-    expect(status.capabilities).toEqual(["clock", "log", "pricing", "rand", "wallet"]);
+    expect(status.capabilities).toEqual(["clock", "emit", "log", "pricing", "rand", "wallet"]);
 
     const agents = (await (await api(t, "/v1/agents")).json()) as {
       agents: { id: string; status: string }[];

@@ -1,10 +1,11 @@
 // Agents moving between in-process nodes over real libp2p on loopback TCP: state, manifest, DID and
 // budget travel; exactly one node owns the agent at a time; every failure path ends with one owner.
+import { copyFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { parseCheckpoint } from "../../src/checkpoint/codec.js";
 import type { TickEvent } from "../../src/scheduler/scheduler.js";
-import { EXAMPLES, startTestNode, stopAllNodes, type TestNode } from "../helpers/node.js";
+import { AS_FIXTURES, EXAMPLES, startTestNode, stopAllNodes, type TestNode, tempDir } from "../helpers/node.js";
 import { waitUntil } from "../helpers/wait.js";
 
 afterEach(async () => {
@@ -275,5 +276,31 @@ describe("discovery, candidates and admission policy", () => {
     expect(a.logs.events("migration_attempt_failed").map((l) => l.code)).toEqual(["MIGRATION_UNTRUSTED_PEER", "MIGRATION_NODE_FULL"]);
     expect(closed.node.store.agent("survivor")).toBeUndefined();
     expect(full.node.store.agent("survivor")).toBeUndefined();
+  });
+});
+
+describe("side effects across a handoff", () => {
+  it("every tick's emitted message is published exactly once, by whichever node owned the agent at that tick", async () => {
+    const dir = tempDir();
+    copyFileSync(join(AS_FIXTURES, "emitter.wasm"), join(dir, "emitter.wasm"));
+    writeFileSync(join(dir, "emitter.manifest.json"), JSON.stringify({ capabilities: { emit: { version: 1 } } }));
+    const a = await p2pNode();
+    const b = await p2pNode();
+    await a.node.addAgent({ wasmPath: join(dir, "emitter.wasm") });
+    await a.waitFor<TickEvent>("tick", (e) => e.agentId === "emitter" && e.tick >= 5n);
+    expect((await a.node.migrate("emitter", [addr(b)])).outcome).toBe("done");
+    await b.waitFor<TickEvent>("tick", (e) => e.agentId === "emitter" && e.tick >= 10n);
+    await b.node.scheduler.pause("emitter", "test");
+    const fromA = a.node.store.outbox("emitter");
+    const fromB = b.node.store.outbox("emitter");
+    const text = (m: { payload: Uint8Array }) => new TextDecoder().decode(m.payload);
+    expect(fromA.every((m) => m.epochMajor === 0n)).toBe(true);
+    expect(fromB.every((m) => m.epochMajor === 1n)).toBe(true);
+    const all = [...fromA, ...fromB].map((m) => [m.tick, text(m)] as const);
+    const ticks = all.map(([t]) => t);
+    expect(new Set(ticks).size).toBe(ticks.length); // no tick published twice
+    expect(ticks).toEqual(ticks.map((_, i) => BigInt(i + 1))); // none missing
+    expect(all.every(([t, s]) => s === `tick ${t}`)).toBe(true);
+    expect(fromA.at(-1)!.tick + 1n).toBe(fromB[0]!.tick);
   });
 });

@@ -27,7 +27,7 @@ describe("configuration", () => {
     expect(c.dataDir).toBe("./data");
     expect(c.price).toBe(1000n);
     expect(c.budget).toBe(1_000_000n);
-    expect(c.capabilities).toEqual(["clock", "log", "pricing", "rand", "wallet"]);
+    expect(c.capabilities).toEqual(["clock", "emit", "log", "pricing", "rand", "wallet"]);
     expect(c.tickIntervalMs).toBe(1000);
     expect(c.fastTickIntervalMs).toBe(10);
     expect(c.tickTimeoutMs).toBe(15_000);
@@ -76,6 +76,22 @@ describe("configuration", () => {
     expect(() => loadConfig({ flags: { "event-log-retention": "lots" } })).toThrow(/--event-log-retention/);
     expect(() => loadConfig({ flags: { "replay-window": "-1" } })).toThrow(/--replay-window "-1": must be a whole number/);
     expect(() => loadConfig({ flags: { "replay-on-divergence": "bogus" } })).toThrow(/--replay-on-divergence "bogus": must be one of log, pause, intensify, migrate/);
+  });
+
+  it("p2p and migration settings: defaults, lists, and bad values named", () => {
+    const c = loadConfig();
+    expect(c.listen).toEqual(["/ip4/0.0.0.0/tcp/4001"]);
+    expect(c.bootstrap).toEqual([]);
+    expect(c.acceptMigrations).toBe("any");
+    expect([c.migrationRetries, c.migrationRetryDelayMs, c.migrationMaxDelayMs]).toEqual([3, 1000, 30_000]);
+    expect(loadConfig({ flags: { listen: "off" } }).listen).toEqual([]);
+    expect(loadConfig({ flags: { listen: "/ip4/127.0.0.1/tcp/1,/ip4/127.0.0.1/tcp/2" } }).listen).toHaveLength(2);
+    expect(loadConfig({ flags: { "max-package-size": "8MiB" } }).maxPackageBytes).toBe(8 * 1024 * 1024);
+    expect(errorOf(() => loadConfig({ flags: { listen: "127.0.0.1:4001" } })).message).toMatch(/--listen.*not a multiaddr/);
+    expect(errorOf(() => loadConfig({ flags: { "trusted-peer": "bob" } })).message).toMatch(/--trusted-peer.*not a peer id/);
+    expect(errorOf(() => loadConfig({ flags: { "migration-retries": "0" } })).message).toMatch(/--migration-retries.*at least 1/);
+    expect(errorOf(() => loadConfig({ flags: { "accept-migrations": "some" } })).message).toMatch(/any, trusted, none/);
+    expect(errorOf(() => loadConfig({ flags: { "max-package-size": "1KiB" } })).message).toMatch(/between 64KiB/);
   });
 
   it("an unset fast interval follows a shorter tick interval", () => {

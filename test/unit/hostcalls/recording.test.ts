@@ -47,6 +47,7 @@ async function sandbox(source: ObservationSource) {
       source,
       budget: () => 777n,
       price: () => 1000n,
+      authority: () => true,
       world: {
         nowNs: () => 1_700_000_000_000_000_000n,
         randomFill: (b) => b.fill(0xab),
@@ -102,5 +103,38 @@ describe("hostcall event recording", () => {
     second.tick();
     expect(served.length).toBe(recorded.length);
     expect(second.captureState()).toEqual(first.captureState());
+  });
+
+  it("a side effect (emit) runs only under the active owner's authority; outside it returns -3 and publishes nothing", async () => {
+    const text = watAgent({
+      imports: '(import "igor" "emit" (func $emit (param i32 i32) (result i32)))',
+      onTick: `
+        (i32.store (i32.const 64) (call $emit (i32.const 256) (i32.const 5)))
+        (i32.store (i32.const 68) (call $emit (i32.const 65535) (i32.const 100)))`,
+      extra: '(data (i32.const 256) "hello")',
+    });
+    const bytes = await wat2wasm(text);
+    const plan = planImports(readModuleInfo(bytes), parseManifest(JSON.stringify(CAPS("emit"))), new Set(["emit"]));
+    const run = (authority: boolean) => {
+      const rec = new LiveRecorder();
+      const sb = AgentSandbox.instantiate({
+        module: new WebAssembly.Module(bytes),
+        plan,
+        memoryCapPages: 16,
+        context: { source: rec, budget: () => 1n, price: () => 1n, authority: () => authority, world: { nowNs: () => 0n, randomFill: () => undefined } },
+      });
+      sb.init();
+      sb.tick();
+      return rec.take().map((e) => [e.id, e.result, new TextDecoder().decode(e.payload)]);
+    };
+    expect(run(true)).toEqual([
+      [HostcallId.emit, 0, "hello"],
+      [HostcallId.emit, -4, ""],
+    ]);
+    // Outside ACTIVE_OWNER: HostcallResult.authority, recorded, nothing published.
+    expect(run(false)).toEqual([
+      [HostcallId.emit, -3, ""],
+      [HostcallId.emit, -3, ""],
+    ]);
   });
 });

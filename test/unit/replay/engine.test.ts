@@ -63,6 +63,7 @@ async function liveTicks(text: string, n: number): Promise<ReplayItem[]> {
       source: rec,
       budget: () => 100n,
       price: () => 1n,
+      authority: () => true,
       world: { nowNs: () => (clock += 37n), randomFill: (b) => b.set(b.map((_, i) => (i * 13 + Number(clock)) & 0xff)) },
     },
   });
