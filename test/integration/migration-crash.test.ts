@@ -8,7 +8,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { CRASH_ENV, CRASH_POINTS } from "../../src/migration/crash-points.js";
 import { DB_FILE, SqliteStore } from "../../src/store/sqlite-store.js";
 import { EXAMPLES, tempDir } from "../helpers/node.js";
-import { BIN, type Daemon, killAll, startDaemon } from "../helpers/process.js";
+import { BIN, type Daemon, igord, killAll, startDaemon } from "../helpers/process.js";
 import { waitUntil } from "../helpers/wait.js";
 
 afterEach(() => killAll());
@@ -116,4 +116,33 @@ describe("SIGKILL at every step of a migration", () => {
       expect(lease(ownerDir, "heartbeat")!.major).toBeGreaterThanOrEqual(1n);
     }, 60_000);
   }
+});
+
+describe("igord migrate, peers and migrations (real processes)", () => {
+  it("moves an agent between two daemons from the command line and shows the record and the peer", async () => {
+    const srcDir = tempDir();
+    const dstDir = tempDir();
+    mkdirSync(join(srcDir, "agents"), { recursive: true });
+    mkdirSync(join(dstDir, "agents"), { recursive: true });
+    copyFileSync(join(EXAMPLES, "heartbeat.wasm"), join(srcDir, "agents", "heartbeat.wasm"));
+    copyFileSync(join(EXAMPLES, "heartbeat.manifest.json"), join(srcDir, "agents", "heartbeat.manifest.json"));
+    const src = await launch(srcDir);
+    const dst = await launch(dstDir);
+    await waitUntil(() => (lease(srcDir, "heartbeat")?.tick ?? 0n) >= 2n, { what: "a tick on the source", timeoutMs: 15_000 });
+    const cli = (args: string[]) => igord([...args, "--control", src.control, "--data-dir", join(srcDir, "data")]);
+    const bad = cli(["migrate", "heartbeat", "--to", "not-an-address"]);
+    expect(bad.status).not.toBe(0);
+    expect(bad.stderr).toMatch(/PEER_ADDRESS_INVALID|not a peer id/);
+    const r = cli(["migrate", "heartbeat", "--to", dst.p2p]);
+    expect(r.stderr).toBe("");
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/heartbeat migrated to .* at epoch \(1,0\)/);
+    await dst.daemon.waitFor((l) => l.event === "migration_received" && l.agent === "heartbeat");
+    const records = cli(["migrations", "--json"]);
+    const rows = (JSON.parse(records.stdout) as { migrations: { state: string; direction: string }[] }).migrations;
+    expect(rows[0]).toMatchObject({ state: "done", direction: "out" });
+    const peers = cli(["peers"]);
+    expect(peers.status).toBe(0);
+    expect(peers.stdout).toContain(/\/p2p\/(\w+)/.exec(dst.p2p)![1]);
+  }, 60_000);
 });
