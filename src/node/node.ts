@@ -461,6 +461,7 @@ export class IgordNode {
       if (r.outcome === "reverted") throw new IgordError(r.error?.code as ErrorCode, r.error?.message ?? "migration failed");
     } catch (e) {
       const err = e as IgordError;
+      if (err.code === ErrorCode.MigrationInProgress) return; // an earlier divergence already moves it
       this.logger.error({ event: "replay_migrate_failed", agent: agentId, code: err.code }, `cannot migrate ${agentId} after its divergence: ${err.message}; pausing it`);
       const v = this.scheduler.view(agentId);
       if (v?.status === "running") await this.scheduler.pause(agentId, "replay_divergence_no_migration");

@@ -564,7 +564,7 @@ export class Scheduler extends EventEmitter<{
       `replay of tick ${tick} did not reproduce: ${err.message}`,
     );
     this.emit("divergence", { agentId: a.id, tick, code: err.code, message: err.message, policy });
-    if (a.status !== "running") return;
+    if (a.status !== "running" || a.detaching) return;
     const migrateAway = this.opts.migrateAway?.() ?? null;
     const action = onDivergence(policy, this.replay.window, migrateAway !== null);
     if (action.kind === "migrate" && migrateAway) {

@@ -153,3 +153,30 @@ describe("bounded replay", () => {
     await t.waitFor<TickEvent>("tick", (e) => e.agentId === "heartbeat" && e.tick >= hb + 5n);
   });
 });
+
+describe("the migrate divergence policy with a migration service", () => {
+  const P2P = { listen: "/ip4/127.0.0.1/tcp/0", "migration-retry-delay": "10ms", "peer-refresh": "100ms" };
+
+  it("moves a diverging agent to the best known peer", async () => {
+    const b = await startTestNode({ ...P2P, "replay-mode": "off" });
+    const a = await startTestNode({ ...P2P, "tick-interval": "5ms", "verify-interval": "1", "replay-on-divergence": "migrate", bootstrap: b.node.migration!.addresses()[0]! });
+    await waitUntil(() => a.node.migration!.peers.get(b.node.migration!.peerId)?.price != null, { what: "B's price answer" });
+    await a.node.addAgent({ wasmPath: await nondeterministic(a) });
+    await a.waitFor<DivergenceEvent>("divergence");
+    await waitUntil(() => b.node.scheduler.view("nondet")?.status === "running", { what: "the agent running on B" });
+    expect(a.node.store.lease("nondet")?.state).toBe("RETIRED");
+    expect(a.logs.events("replay_migrate").length).toBeGreaterThan(0);
+  });
+
+  it("pauses it when no known peer can take it (the registry knows B lacks its capability)", async () => {
+    const b = await startTestNode({ ...P2P, capabilities: "log" });
+    const a = await startTestNode({ ...P2P, "tick-interval": "5ms", "verify-interval": "1", "replay-on-divergence": "migrate", bootstrap: b.node.migration!.addresses()[0]! });
+    await waitUntil(() => a.node.migration!.peers.get(b.node.migration!.peerId)?.price != null, { what: "B's price answer" });
+    await a.node.addAgent({ wasmPath: await nondeterministic(a) });
+    const stopped = await a.waitFor<AgentView>("stopped", (v) => v.id === "nondet");
+    expect(stopped.reason).toBe("replay_divergence_no_migration");
+    expect(a.logs.events("replay_migrate_failed")[0]?.code).toBe("MIGRATION_NO_CANDIDATES");
+    expect(b.node.store.agent("nondet")).toBeUndefined();
+    expect(a.node.store.lease("nondet")?.state).toBe("ACTIVE_OWNER");
+  });
+});
