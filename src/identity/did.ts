@@ -24,3 +24,16 @@ export function peerIdFromPublicKey(publicKey: Uint8Array): string {
   const proto = Uint8Array.from([0x08, 0x01, 0x12, 0x20, ...publicKey]);
   return base58Encode(Uint8Array.from([0x00, proto.length, ...proto]));
 }
+
+/** The Ed25519 public key inside a libp2p peer id (identity multihash), or null for another kind. */
+export function publicKeyFromPeerId(peerId: string): Uint8Array | null {
+  let bytes: Uint8Array;
+  try {
+    bytes = base58Decode(peerId);
+  } catch {
+    return null;
+  }
+  // [0x00 identity][len 36][0x08 0x01 (Ed25519)][0x12 0x20][32-byte key]
+  if (bytes.length !== 38 || bytes[0] !== 0x00 || bytes[1] !== 36 || bytes[2] !== 0x08 || bytes[3] !== 0x01 || bytes[4] !== 0x12 || bytes[5] !== 0x20) return null;
+  return bytes.slice(6);
+}

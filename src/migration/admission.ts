@@ -8,9 +8,9 @@ import { type Checkpoint, parseCheckpoint } from "../checkpoint/codec.js";
 import { checkpointHash, equalBytes, GENESIS_PREV_HASH, hex } from "../checkpoint/lineage.js";
 import { budgetOverrideSigningBytes } from "../checkpoint/overrides.js";
 import { verifyChain } from "../checkpoint/verify-chain.js";
-import { decodeReceipt } from "../budget/receipt.js";
+import { decodeReceipt, receiptSigningBytes } from "../budget/receipt.js";
 import { ErrorCode, IgordError } from "../errors.js";
-import { didFromPublicKey } from "../identity/did.js";
+import { didFromPublicKey, publicKeyFromPeerId } from "../identity/did.js";
 import { decodeIdentityFile, verifyBytes } from "../identity/keys.js";
 import { checkAgentId, type ModuleCache, type PreparedAgent, prepareFromBytes, sha256Hex } from "../loader/prepare.js";
 import { type AgentManifest, parseManifest } from "../manifest/manifest.js";
@@ -144,6 +144,21 @@ export async function admitPackage(pkg: MigrationPackage, peer: string, bytes: n
   const report = verifyChain(entries, allOverrides);
   if (!report.valid) refuse(ErrorCode.MigrationLineage, `the history of "${agentId}" does not verify: ${report.reasons.join("; ")}`);
   if (report.did !== did) refuse(ErrorCode.MigrationLineage, `the history is signed by ${report.did ?? "nobody"}, not ${did}`);
+  const lastReceipt = previous ? ctx.store.lastReceiptTick(agentId) : null;
+  const receipts = pkg.receipts.map((blob) => {
+    let r: ReturnType<typeof decodeReceipt>;
+    try {
+      r = decodeReceipt(blob);
+    } catch (e) {
+      return refuse(ErrorCode.MigrationFrameInvalid, `a receipt of "${agentId}" is unreadable: ${(e as Error).message}`);
+    }
+    // Each receipt is signed by the node that ran those ticks, named by its peer id.
+    const key = publicKeyFromPeerId(r.nodeId);
+    if (r.agentId !== agentId || !key || !verifyBytes(key, receiptSigningBytes(r), r.signature)) {
+      refuse(ErrorCode.MigrationLineage, `the receipt for ticks ${r.tickStart}..${r.tickEnd} of "${agentId}" is not validly signed by node ${r.nodeId}`);
+    }
+    return { tickStart: r.tickStart, tickEnd: r.tickEnd, cost: r.cost, budgetAfter: r.budgetAfter, nodeId: r.nodeId, blob };
+  }).filter((r) => lastReceipt === null || r.tickEnd > lastReceipt);
   // 7. replay verification of the shipped window
   const replayedTicks = await verifyWindow(pkg, storedHead?.blob ?? null, prepared, ctx);
   // 8. ownership (checked again: nothing may have changed while the replay ran)
@@ -166,16 +181,6 @@ export async function admitPackage(pkg: MigrationPackage, peer: string, bytes: n
       statusReason: null,
     };
   });
-  const lastReceipt = previous ? ctx.store.lastReceiptTick(agentId) : null;
-  const receipts = pkg.receipts.map((blob) => {
-    let r: ReturnType<typeof decodeReceipt>;
-    try {
-      r = decodeReceipt(blob);
-    } catch (e) {
-      return refuse(ErrorCode.MigrationFrameInvalid, `a receipt of "${agentId}" is unreadable: ${(e as Error).message}`);
-    }
-    return { tickStart: r.tickStart, tickEnd: r.tickEnd, cost: r.cost, budgetAfter: r.budgetAfter, nodeId: r.nodeId, blob };
-  }).filter((r) => lastReceipt === null || r.tickEnd > lastReceipt);
   return {
     incoming: {
       agent: { agentId, did, wasmHash: pkg.wasmHash, wasmBytes: wasm, manifest: pkg.manifest, identity },

@@ -197,3 +197,21 @@ describe("large packages", () => {
     expect(a.node.scheduler.view("bigagent")?.status).toBe("running");
   });
 });
+
+describe("receipts", () => {
+  it("a package carrying a forged receipt is refused (receipts are checked against their node's peer id)", async () => {
+    const a = await startTestNode({ ...P2P, "receipt-interval": "0" });
+    const b = await startTestNode(P2P);
+    await a.node.addAgent({ wasmPath: heartbeat });
+    await a.waitFor<TickEvent>("tick", (e) => e.tick >= 3n);
+    const pkg = decodePackage(await recordPackage(a, "heartbeat"));
+    expect(pkg.receipts.length).toBeGreaterThan(0);
+    const forged = pkg.receipts.map((r, i) => (i === 0 ? flipLastByte(r) : r));
+    const reply = await (await rogue()).send(addr(b), encodePackage({ ...pkg, receipts: forged }));
+    expect(reply).toMatchObject({ ok: false, code: "MIGRATION_LINEAGE" });
+    expect(b.node.store.agent("heartbeat")).toBeUndefined();
+    const honest = await (await rogue()).send(addr(b), encodePackage(pkg));
+    expect(honest).toMatchObject({ ok: true });
+    expect(b.node.store.receipts("heartbeat").length).toBe(pkg.receipts.length);
+  });
+});
