@@ -262,6 +262,15 @@ describe("discovery, candidates and admission policy", () => {
     expect(owner(good, "survivor")).toBe("ACTIVE_OWNER");
   });
 
+  it("--mdns discovers a node on the local network and learns its price and capabilities", async () => {
+    const flags = { listen: "/ip4/0.0.0.0/tcp/0", mdns: "true", "peer-refresh": "0" };
+    const a = await startTestNode(flags);
+    const b = await startTestNode({ ...flags, price: "0.002", capabilities: "clock,log" });
+    const id = b.node.migration!.peerId;
+    await waitUntil(() => a.node.migration!.peers.get(id)?.price != null, { what: "B found through mDNS", timeoutMs: 10_000 });
+    expect(a.node.migration!.peers.get(id)).toMatchObject({ price: 2000n, capabilities: ["clock", "log"], failures: 0 });
+  });
+
   it("--accept-migrations trusted refuses other peers; --max-agents refuses politely so the next candidate is tried", async () => {
     const a = await p2pNode();
     const closed = await p2pNode({ "accept-migrations": "trusted", "trusted-peer": "12D3KooWLGt6zpvWHp6qj6DDRcHQyTxkbv5qH7XPEdAaXo9q3ZK8" });
