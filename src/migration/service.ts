@@ -13,7 +13,7 @@ import type { NodeCapabilities } from "../hostcalls/capabilities.js";
 import type { ModuleCache, PreparedAgent } from "../loader/prepare.js";
 import { parseManifest } from "../manifest/manifest.js";
 import type { NodeMetrics } from "../metrics/metrics.js";
-import { CHUNK_BYTES, FrameChannel, hex32, safeInt, str, strings, uint } from "../p2p/frames.js";
+import { CHUNK_BYTES, FrameChannel, hex32, MAX_FRAME_BYTES, safeInt, str, strings, uint } from "../p2p/frames.js";
 import { type IgordLibp2p, parseTarget, startHost } from "../p2p/host.js";
 import { type PeerInfo, PeerRegistry } from "../p2p/peer-registry.js";
 import type { ReplayItem } from "../replay/engine.js";
@@ -288,7 +288,7 @@ export class MigrationService {
     try {
       const signal = AbortSignal.any([AbortSignal.timeout(this.cfg.migrationTimeoutMs), this.stop$.signal]);
       const stream = await this.p2p.dialProtocol(parsed.addr ?? parsed.peerId, protocol, { signal });
-      return new FrameChannel(stream);
+      return new FrameChannel(stream, MAX_FRAME_BYTES, this.cfg.migrationTimeoutMs);
     } catch (e) {
       throw new IgordError(ErrorCode.MigrationDialFailed, `cannot reach ${t.text} (${protocol}): ${(e as Error).message}`, { cause: e });
     }
@@ -577,7 +577,7 @@ export class MigrationService {
 
   private async onMigrate(stream: Stream, connection: Connection): Promise<void> {
     const peer = connection.remotePeer.toString();
-    const ch = new FrameChannel(stream);
+    const ch = new FrameChannel(stream, MAX_FRAME_BYTES, this.cfg.migrationTimeoutMs);
     const m = this.host.metrics;
     const store = this.host.store;
     const timeout = this.cfg.migrationTimeoutMs;

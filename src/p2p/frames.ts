@@ -6,6 +6,8 @@ import * as lp from "it-length-prefixed";
 import type { Uint8ArrayList } from "uint8arraylist";
 import { ErrorCode, IgordError } from "../errors.js";
 
+/** Default for how long a write may wait for the peer to read (see FrameChannel). */
+export const DEFAULT_WRITE_TIMEOUT_MS = 30_000;
 /** Package bytes per frame: well under libp2p's 4 MiB message limit. */
 export const CHUNK_BYTES = 1024 * 1024;
 /** Largest JSON control frame (the offer carries the manifest). */
@@ -29,6 +31,8 @@ export class FrameChannel {
   constructor(
     readonly stream: Stream,
     private readonly maxFrameBytes = MAX_FRAME_BYTES,
+    /** A peer that stops reading for this long fails the write instead of stalling it forever. */
+    private readonly writeTimeoutMs = DEFAULT_WRITE_TIMEOUT_MS,
   ) {
     this.frames = lp.decode(stream, { maxDataLength: maxFrameBytes })[Symbol.asyncIterator]();
   }
@@ -39,7 +43,15 @@ export class FrameChannel {
     }
     const frame = lp.encode.single(bytes);
     this.bytesSent += frame.byteLength;
-    if (!this.stream.send(frame)) await this.stream.onDrain();
+    if (!this.stream.send(frame)) {
+      try {
+        await this.stream.onDrain({ signal: AbortSignal.timeout(this.writeTimeoutMs) });
+      } catch (e) {
+        const err = new IgordError(ErrorCode.MigrationTimeout, `the peer read nothing for ${this.writeTimeoutMs}ms`, { cause: e });
+        this.stream.abort(err);
+        throw err;
+      }
+    }
   }
 
   sendJson(value: unknown): Promise<void> {

@@ -53,6 +53,16 @@ export class RoguePeer {
     }
   }
 
+  /** Accepts migrate streams and never answers (a hung or overloaded target). */
+  async blackhole(): Promise<string> {
+    await this.p2p.handle(MIGRATE_PROTOCOL, (stream) => {
+      this.held.push(stream);
+    });
+    return `${this.p2p.getMultiaddrs()[0]!.toString()}`;
+  }
+
+  private readonly held: unknown[] = [];
+
   async stop(): Promise<void> {
     await this.p2p.stop();
   }

@@ -215,3 +215,18 @@ describe("receipts", () => {
     expect(b.node.store.receipts("heartbeat").length).toBe(pkg.receipts.length);
   });
 });
+
+describe("a target that never answers", () => {
+  it("each attempt times out before anything is sent (retriable), then the next candidate takes the agent", async () => {
+    const hole = await (await rogue()).blackhole();
+    const a = await startTestNode({ ...P2P, "migration-timeout": "300ms", "migration-retries": "2" });
+    const b = await startTestNode(P2P);
+    await a.node.addAgent({ wasmPath: heartbeat });
+    const r = await a.node.migrate("heartbeat", [hole, addr(b)]);
+    expect(r).toMatchObject({ outcome: "done", target: addr(b), attempts: 3, fallbacks: 1 });
+    expect(a.logs.events("migration_attempt_failed").map((l) => [l.code, l.class])).toEqual([
+      ["MIGRATION_TIMEOUT", "retriable"],
+      ["MIGRATION_TIMEOUT", "retriable"],
+    ]);
+  });
+});
