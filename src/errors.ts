@@ -47,6 +47,7 @@ export const ErrorCode = {
   ReplayLogExhausted: "REPLAY_LOG_EXHAUSTED",
   ReplayUnconsumed: "REPLAY_UNCONSUMED",
   ReplayStateMismatch: "REPLAY_STATE_MISMATCH",
+  ReplayWindowTooLarge: "REPLAY_WINDOW_TOO_LARGE",
   P2pUnavailable: "P2P_UNAVAILABLE",
   PeerAddressInvalid: "PEER_ADDRESS_INVALID",
   PeerUnknown: "PEER_UNKNOWN",

@@ -313,13 +313,15 @@ export function importCommand(dir: string, o: { dataDir: string }): string {
   if (sha256Hex(wasm) !== hex(head.wasmHash)) {
     throw new IgordError(ErrorCode.CheckpointWasmMismatch, `${agentId}.wasm does not match the checkpoint's WASM hash`);
   }
+  const hashAtTick = new Map(entries.map((e) => [parseCheckpoint(e.bytes).tick, checkpointHash(e.bytes)]));
   const store = openStore(o.dataDir);
   try {
     store.importAgent(
       { agentId, did, wasmHash: sha256Hex(wasm), wasmBytes: wasm, manifest: manifestText, identity },
       entries.map((e) => commitFromBlob(agentId, e.bytes, "imported")),
       overrides,
-      readSegments(join(dir, "history", agentId)).map((seg) => ({ ...seg, checkpointHash: new Uint8Array(32) })),
+      // Each segment was committed with the checkpoint at its last tick.
+      readSegments(join(dir, "history", agentId)).map((seg) => ({ ...seg, checkpointHash: hashAtTick.get(seg.toTick) ?? new Uint8Array(32) })),
     );
   } finally {
     store.close();

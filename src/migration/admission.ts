@@ -20,6 +20,9 @@ import type { ReplayMode } from "../replay/policy.js";
 import type { CheckpointCommit, IncomingAgent, LeaseBelief, SqliteStore, StoredSegment } from "../store/sqlite-store.js";
 import type { MigrationPackage } from "./package.js";
 
+/** Ticks a target replays at most to admit one package (each costs a real execution). */
+export const MAX_ADMISSION_REPLAY_TICKS = 100_000;
+
 export interface AdmissionContext {
   store: SqliteStore;
   cache: ModuleCache;
@@ -205,25 +208,36 @@ export async function admitPackage(pkg: MigrationPackage, peer: string, bytes: n
  * segment was committed with. Returns the ticks replayed.
  */
 async function verifyWindow(pkg: MigrationPackage, storedHead: Uint8Array | null, prepared: PreparedAgent, ctx: AdmissionContext): Promise<number> {
-  if (ctx.replayMode !== "on-migrate" && ctx.replayMode !== "full") return 0;
-  const segments = ctx.replayMode === "full" ? pkg.segments : pkg.segments.slice(-1);
   const byHash = new Map<string, Checkpoint>();
-  const byTick = new Map<bigint, Checkpoint>();
-  const all = [...(storedHead ? [storedHead] : []), ...pkg.history];
-  for (const blob of all) {
-    const cp = parseCheckpoint(blob);
-    byHash.set(hex(checkpointHash(blob)), cp);
-    byTick.set(cp.tick, cp);
+  for (const blob of [...(storedHead ? [storedHead] : []), ...pkg.history]) byHash.set(hex(checkpointHash(blob)), parseCheckpoint(blob));
+  // Every shipped segment, whatever the replay mode (it is stored, and audited later): it must cover
+  // exactly the ticks between two consecutive checkpoints of the verified chain, whose ticks are signed.
+  const placed = pkg.segments.map((seg) => {
+    const after = byHash.get(hex(seg.checkpointHash));
+    const before = after ? byHash.get(hex(after.prevHash)) : undefined;
+    if (!after || !before || seg.fromTick !== before.tick + 1n || seg.toTick !== after.tick) {
+      refuse(ErrorCode.MigrationLineage, `event-log segment ${seg.fromTick}..${seg.toTick} does not cover the ticks between two consecutive shipped checkpoints`);
+    }
+    return { seg, before, after };
+  });
+  if (ctx.replayMode !== "on-migrate" && ctx.replayMode !== "full") return 0;
+  const head = parseCheckpoint(pkg.history.at(-1) ?? (storedHead as Uint8Array));
+  const headPrev = byHash.get(hex(head.prevHash));
+  const newest = placed.filter((p) => p.after.tick === head.tick);
+  if (pkg.history.length > 0 && headPrev && head.tick > headPrev.tick && newest.length === 0) {
+    refuse(ErrorCode.MigrationLineage, `no replay window ships for ticks ${headPrev.tick + 1n}..${head.tick} before the handoff`);
+  }
+  const toVerify = ctx.replayMode === "full" ? placed : newest;
+  const span = toVerify.reduce((n, p) => n + (p.seg.toTick - p.seg.fromTick + 1n), 0n);
+  if (span > BigInt(MAX_ADMISSION_REPLAY_TICKS)) {
+    refuse(ErrorCode.ReplayWindowTooLarge, `the replay window spans ${span} ticks, more than this node replays at admission (${MAX_ADMISSION_REPLAY_TICKS}); checkpoint more often or migrate with --replay-mode periodic on the target`);
   }
   let ticks = 0;
-  for (const seg of segments) {
-    const after = byHash.get(hex(seg.checkpointHash));
-    const before = byTick.get(seg.fromTick - 1n);
-    if (!after || !before) refuse(ErrorCode.MigrationLineage, `replay window ${seg.fromTick}..${seg.toTick} does not sit between two shipped checkpoints`);
+  for (const { seg, before, after } of toVerify) {
     const items = replayItems(seg, before.state);
     const out = await ctx.replay(prepared, before.state, items);
     ticks += out.verifiedTicks;
-    if (out.finalState && !equalBytes(sha256(out.finalState), sha256(after.state))) {
+    if (!out.finalState || !equalBytes(sha256(out.finalState), sha256(after.state))) {
       refuse(ErrorCode.ReplayStateMismatch, `replaying ticks ${seg.fromTick}..${seg.toTick} does not reproduce the checkpoint at tick ${after.tick}`);
     }
   }

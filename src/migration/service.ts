@@ -22,6 +22,7 @@ import type { WorkerPool } from "../wasm/pool.js";
 import { admitPackage, checkManifest, checkOwnership } from "./admission.js";
 import { buildOutgoingPackage } from "./outgoing.js";
 import { decodePackage } from "./package.js";
+import { signStatusQuery, verifyStatusQuery } from "./status-proof.js";
 import { BACKOFF_FACTOR, backoffDelay, classifyFailure, type RetryPolicy } from "./retry.js";
 
 export const MIGRATE_PROTOCOL = "/igord/migrate/1.0.0";
@@ -30,6 +31,10 @@ export const PRICE_PROTOCOL = "/igor/price/1.0.0";
 export const STATUS_PROTOCOL = "/igord/migration-status/1.0.0";
 /** A price or status query that takes longer counts as a failure of that peer. */
 export const QUERY_TIMEOUT_MS = 5_000;
+/** Multicodec of the /p2p/<peer id> multiaddr component. */
+const P2P_CODE = 0x01a5;
+/** Incoming packages held in memory at once, in units of --max-package-size. */
+export const MAX_CONCURRENT_PACKAGES = 2;
 /** How often finished migration records are pruned and stuck ones timed out. */
 export const MIGRATION_SWEEP_MS = 60_000;
 
@@ -130,6 +135,8 @@ export class MigrationService {
   readonly peers = new PeerRegistry();
   private readonly outgoing = new Set<string>();
   private readonly receiving = new Set<string>();
+  /** Bytes of packages being received right now (bounded by MAX_CONCURRENT_PACKAGES × --max-package-size). */
+  private incomingBytes = 0;
   private readonly resolving = new Map<string, Promise<void>>();
   private readonly background = new Set<Promise<unknown>>();
   private readonly stop$ = new AbortController();
@@ -282,12 +289,20 @@ export class MigrationService {
 
   private async open(t: Target, protocol: string): Promise<FrameChannel> {
     if (!this.p2p) throw new IgordError(ErrorCode.P2pUnavailable, "the p2p service is not running (--listen off?)");
-    // A multiaddr given for this target, else one the registry learned, else the peer store's.
-    const text = t.text.startsWith("/") ? t.text : this.peers.get(t.peerId)?.addrs[0];
-    const parsed = parseTarget(text ?? t.peerId);
+    // A multiaddr given for this target is dialled as given. A bare peer id is dialled through the
+    // peer store, which tries every address known for it (the registry's are added first).
+    const given = t.text.startsWith("/") ? parseTarget(t.text) : null;
     try {
       const signal = AbortSignal.any([AbortSignal.timeout(this.cfg.migrationTimeoutMs), this.stop$.signal]);
-      const stream = await this.p2p.dialProtocol(parsed.addr ?? parsed.peerId, protocol, { signal });
+      let dest: Parameters<IgordLibp2p["dialProtocol"]>[0];
+      if (given?.addr) dest = given.addr;
+      else {
+        const peerId = parseTarget(t.peerId).peerId;
+        const known = (this.peers.get(t.peerId)?.addrs ?? []).map((a) => parseTarget(a).addr?.decapsulateCode(P2P_CODE)).filter((a) => a !== undefined);
+        if (known.length > 0) await this.p2p.peerStore.merge(peerId, { multiaddrs: known });
+        dest = peerId;
+      }
+      const stream = await this.p2p.dialProtocol(dest, protocol, { signal });
       return new FrameChannel(stream, MAX_FRAME_BYTES, this.cfg.migrationTimeoutMs);
     } catch (e) {
       throw new IgordError(ErrorCode.MigrationDialFailed, `cannot reach ${t.text} (${protocol}): ${(e as Error).message}`, { cause: e });
@@ -326,7 +341,6 @@ export class MigrationService {
 
   private async runOutgoing(id: number, agentId: string, list: Target[], started: number): Promise<MigrationResult> {
     const store = this.host.store;
-    const m = this.host.metrics;
     const logger = this.log.child({ agent: agentId, migration: id });
     let detached: { lease: Lease | null };
     try {
@@ -336,13 +350,32 @@ export class MigrationService {
       store.updateMigration(id, { state: "failed", error: { code: err.code, message: err.message } });
       throw err;
     }
-    const head = store.head(agentId);
-    const lease0 = detached.lease ?? store.lease(agentId);
-    if (!head || !lease0 || !canTick(lease0)) {
-      await this.host.resume(agentId).catch(() => undefined);
-      const err = new IgordError(ErrorCode.LeaseTransition, `agent "${agentId}" cannot be handed off from ${lease0?.state ?? "no lease"}`);
-      store.updateMigration(id, { state: "failed", error: { code: err.code, message: err.message } });
+    try {
+      return await this.handOff(id, agentId, list, started, detached.lease, logger);
+    } catch (e) {
+      // Something failed that the protocol does not cover (a store write): never leave the agent
+      // running nowhere. Not handed off → it runs here again; handoff recorded → ask the target.
+      const err = asIgord(e, ErrorCode.StoreError);
+      logger.error({ event: "migration_failed", code: err.code }, `migration of ${agentId} failed: ${err.message}`);
+      try {
+        const l = store.lease(agentId);
+        if (l?.handoff && (l.state === "HANDOFF_INITIATED" || l.state === "RECOVERY_REQUIRED")) this.resolveHandoff(agentId, id);
+        else if (l?.state === "ACTIVE_OWNER" && !this.host.stopping()) await this.host.resume(agentId).catch(() => undefined);
+        store.updateMigration(id, { state: "failed", error: { code: err.code, message: err.message } });
+      } catch {
+        // The store itself is failing; the next start resolves what is recorded.
+      }
       throw err;
+    }
+  }
+
+  private async handOff(id: number, agentId: string, list: Target[], started: number, detachedLease: Lease | null, logger: Logger): Promise<MigrationResult> {
+    const store = this.host.store;
+    const m = this.host.metrics;
+    const head = store.head(agentId);
+    const lease0 = detachedLease ?? store.lease(agentId);
+    if (!head || !lease0 || !canTick(lease0)) {
+      throw new IgordError(ErrorCode.LeaseTransition, `agent "${agentId}" cannot be handed off from ${lease0?.state ?? "no lease"}`);
     }
     const checkpointHash = hex(head.hash);
     let lease = transition(lease0, { type: "start_handoff", handoff: { target: (list[0] as Target).text, checkpointHash } }, this.host.leaseTiming);
@@ -370,22 +403,9 @@ export class MigrationService {
         attempts++;
         m.migrationAttempts.inc({ direction: "out" });
         store.updateMigration(id, { attempts });
+        let epoch: Epoch;
         try {
-          const epoch = await this.attempt(id, agentId, t, lease, checkpointHash);
-          this.hooks.afterConfirmed?.(agentId);
-          const retired = transition(lease, { type: "confirm_handoff" }, this.host.leaseTiming);
-          const belief = { state: lease.state, epoch: lease.epoch };
-          store.atomically(() => {
-            store.writeLease(agentId, belief, retired);
-            store.setStatus(agentId, "stopped", "migrated");
-            store.updateMigration(id, { state: "done", error: null });
-          });
-          this.host.retired(agentId);
-          this.peers.succeeded(t.peerId, Date.now());
-          m.migrationOutcomes.inc({ direction: "out", outcome: "done" });
-          m.migrationDuration.observe({ direction: "out" }, (Date.now() - started) / 1000);
-          logger.info({ event: "migration_done", target: t.text, epoch: formatEpoch(epoch), attempts }, `${agentId} now runs on ${t.text} at epoch ${formatEpoch(epoch)}`);
-          return { id, agentId, outcome: "done", target: t.text, attempts, fallbacks, epoch, error: null, durationMs: Date.now() - started };
+          epoch = await this.attempt(id, agentId, t, lease, checkpointHash);
         } catch (e) {
           const f = e instanceof AttemptError ? e : new AttemptError(asIgord(e, ErrorCode.MigrationStreamClosed), false, false);
           last = f.error;
@@ -407,7 +427,31 @@ export class MigrationService {
             m.migrationRetries.inc();
             await sleep(backoffDelay(this.retry, attempt), this.stop$.signal);
           }
+          continue;
         }
+        // Confirmed: the target owns the agent. From here on nothing may fall back or revert.
+        this.hooks.afterConfirmed?.(agentId);
+        try {
+          const retired = transition(lease, { type: "confirm_handoff" }, this.host.leaseTiming);
+          const belief = { state: lease.state, epoch: lease.epoch };
+          store.atomically(() => {
+            store.writeLease(agentId, belief, retired);
+            store.setStatus(agentId, "stopped", "migrated");
+            store.updateMigration(id, { state: "done", error: null });
+          });
+        } catch (e) {
+          // The lease stays HANDOFF_INITIATED here: the status query settles it (the target owns it).
+          const err = asIgord(e, ErrorCode.StoreError);
+          logger.error({ event: "migration_retire_failed", target: t.text, code: err.code }, `${t.text} took ${agentId} but RETIRED could not be written here: ${err.message}`);
+          this.resolveHandoff(agentId, id);
+          return { id, agentId, outcome: "recovery", target: t.text, attempts, fallbacks, epoch, error: { code: err.code, message: err.message }, durationMs: Date.now() - started };
+        }
+        this.host.retired(agentId);
+        this.peers.succeeded(t.peerId, Date.now());
+        m.migrationOutcomes.inc({ direction: "out", outcome: "done" });
+        m.migrationDuration.observe({ direction: "out" }, (Date.now() - started) / 1000);
+        logger.info({ event: "migration_done", target: t.text, epoch: formatEpoch(epoch), attempts }, `${agentId} now runs on ${t.text} at epoch ${formatEpoch(epoch)}`);
+        return { id, agentId, outcome: "done", target: t.text, attempts, fallbacks, epoch, error: null, durationMs: Date.now() - started };
       }
     }
     // Nothing was delivered anywhere: the handoff is reverted and the agent ticks here again.
@@ -448,7 +492,12 @@ export class MigrationService {
       });
       const reply = await ch.receiveJson(timeout, "offer_reply");
       if (reply.ok !== true) throw new AttemptError(remoteError(reply, `${t.text} refused the offer`), false, true);
-      if (reply.already === true) return { major: uint(reply, "offer_reply", "epochMajor"), generation: uint(reply, "offer_reply", "epochGeneration") };
+      if (reply.already === true) {
+        // An identical retry of a migration the target took: it owns the agent one major later.
+        const owned = { major: uint(reply, "offer_reply", "epochMajor"), generation: uint(reply, "offer_reply", "epochGeneration") };
+        if (owned.major !== lease.epoch.major + 1n) throw new AttemptError(new IgordError(ErrorCode.MigrationFrameInvalid, `${t.text} claims the agent at ${formatEpoch(owned)}, not at major ${lease.epoch.major + 1n}`), false, true);
+        return owned;
+      }
       const baseHash = typeof reply.baseHash === "string" ? hex32(reply, "offer_reply", "baseHash") : null;
       const bytes = buildOutgoingPackage(store, { agentId, epoch: lease.epoch, checkpointHash, haveWasm: reply.haveWasm === true, baseHash });
       if (bytes.byteLength > this.cfg.maxPackageBytes) {
@@ -456,8 +505,13 @@ export class MigrationService {
       }
       store.updateMigration(id, { state: "transferring", peer: t.text });
       await ch.sendJson({ type: "transfer", bytes: bytes.byteLength });
-      for (let off = 0; off < bytes.byteLength; off += CHUNK_BYTES) await ch.send(bytes.subarray(off, off + CHUNK_BYTES));
-      sent = true;
+      const go = await ch.receiveJson(timeout, "transfer_reply");
+      if (go.ok !== true) throw new AttemptError(remoteError(go, `${t.text} refused the transfer`), false, true);
+      for (let off = 0; off < bytes.byteLength; off += CHUNK_BYTES) {
+        // Once the last chunk is handed to the stream it may arrive even if this write then fails.
+        if (off + CHUNK_BYTES >= bytes.byteLength) sent = true;
+        await ch.send(bytes.subarray(off, off + CHUNK_BYTES));
+      }
       store.updateMigration(id, { state: "awaiting_confirmation", bytes: bytes.byteLength });
       this.hooks.afterPackageSent?.(agentId);
       this.host.metrics.migrationBytes.inc({ direction: "out" }, bytes.byteLength);
@@ -529,10 +583,15 @@ export class MigrationService {
 
   /** The migration-status query: does the target own the agent past the source's epoch? */
   async queryStatus(target: string, agentId: string, epoch: Epoch): Promise<{ state: "owned" | "not_owned" | "receiving"; epoch: Epoch | null }> {
-    const ch = await this.open(this.target(target), STATUS_PROTOCOL);
+    const t = this.target(target);
+    const row = this.host.store.agent(agentId);
+    if (!row) throw new IgordError(ErrorCode.AgentNotFound, `no agent "${agentId}" on this node`);
+    const signature = signStatusQuery(this.host.store.identity(agentId), agentId, row.did, epoch, t.peerId);
+    const ch = await this.open(t, STATUS_PROTOCOL);
     try {
-      await ch.sendJson({ type: "status", agentId, epochMajor: epoch.major, epochGeneration: epoch.generation });
+      await ch.sendJson({ type: "status", agentId, did: row.did, epochMajor: epoch.major, epochGeneration: epoch.generation, signature: hex(signature) });
       const r = await ch.receiveJson(QUERY_TIMEOUT_MS, "status_reply");
+      if (r.state === "refused") throw remoteError(r, `${target} refused the status query`);
       const state = r.state === "owned" || r.state === "not_owned" || r.state === "receiving" ? r.state : null;
       if (!state) throw new IgordError(ErrorCode.MigrationFrameInvalid, `status_reply: unknown state ${JSON.stringify(r.state)}`);
       const e = typeof r.epochMajor === "string" ? { major: uint(r, "status_reply", "epochMajor"), generation: uint(r, "status_reply", "epochGeneration") } : null;
@@ -542,23 +601,31 @@ export class MigrationService {
     }
   }
 
-  private async onStatus(stream: Stream, c: Connection): Promise<void> {
+  private async onStatus(stream: Stream, _c: Connection): Promise<void> {
     const ch = new FrameChannel(stream);
     try {
       const q = await ch.receiveJson(QUERY_TIMEOUT_MS, "status");
       const agentId = str(q, "status", "agentId", 128);
+      const did = str(q, "status", "did", 256);
       const epoch = { major: uint(q, "status", "epochMajor"), generation: uint(q, "status", "epochGeneration") };
+      const signature = typeof q.signature === "string" && /^[0-9a-f]{128}$/.test(q.signature) ? Buffer.from(q.signature, "hex") : null;
+      // Only the holder of the agent's key may ask (and so make this node fence the agent).
+      if (!signature || !verifyStatusQuery(signature, agentId, did, epoch, this.peerId)) {
+        await ch.sendJson({ type: "status_reply", agentId, state: "refused", code: ErrorCode.MigrationLineage, message: `the query is not signed by ${did}` });
+        return;
+      }
+      const row = this.host.store.agent(agentId);
       const lease = this.host.store.lease(agentId);
       const reply: Record<string, unknown> = { type: "status_reply", agentId };
       if (this.receiving.has(agentId)) {
         reply.state = "receiving";
-      } else if (lease && lease.epoch.major > epoch.major) {
+      } else if (row?.did === did && lease && lease.epoch.major > epoch.major) {
         reply.state = "owned";
         Object.assign(reply, { leaseState: lease.state, epochMajor: lease.epoch.major, epochGeneration: lease.epoch.generation });
       } else {
         // From now on a package for this agent at or below the asker's epoch is refused here: the
         // asker is about to take the agent back.
-        if (this.mayFence(c.remotePeer.toString())) this.host.store.fenceAgent(agentId, epoch);
+        if (!row || row.did === did) this.host.store.fenceAgent(agentId, epoch);
         reply.state = "not_owned";
       }
       await ch.sendJson(reply);
@@ -567,10 +634,6 @@ export class MigrationService {
     } finally {
       await ch.close();
     }
-  }
-
-  private mayFence(peer: string): boolean {
-    return this.cfg.acceptMigrations === "any" || this.cfg.trustedPeers.includes(peer);
   }
 
   // ---- target side ------------------------------------------------------------------------------
@@ -582,7 +645,8 @@ export class MigrationService {
     const store = this.host.store;
     const timeout = this.cfg.migrationTimeoutMs;
     const started = Date.now();
-    let stage: "offer_reply" | "result" = "offer_reply";
+    let stage: "offer_reply" | "transfer_reply" | "result" = "offer_reply";
+    let reserved = 0;
     let claimed: string | null = null;
     let committed = false;
     let agentId = "?";
@@ -608,8 +672,9 @@ export class MigrationService {
         return;
       }
       if (this.receiving.has(agentId) || this.outgoing.has(agentId)) throw new IgordError(ErrorCode.MigrationBusy, `agent "${agentId}" is already moving through this node`);
-      if (this.cfg.maxAgents > 0 && this.host.runningAgents() >= this.cfg.maxAgents) {
-        throw new IgordError(ErrorCode.MigrationNodeFull, `this node runs ${this.host.runningAgents()} agents, its --max-agents`);
+      const load = this.host.runningAgents() + this.receiving.size;
+      if (this.cfg.maxAgents > 0 && load >= this.cfg.maxAgents) {
+        throw new IgordError(ErrorCode.MigrationNodeFull, `this node runs or is receiving ${load} agents, its --max-agents`);
       }
       // The same checks the package gets, on the offer alone: a refusal costs no transfer.
       const offered = this.host.capabilities.snapshot();
@@ -619,14 +684,27 @@ export class MigrationService {
       claimed = agentId;
       const base = lease?.state === "RETIRED" ? store.head(agentId) : undefined;
       await ch.sendJson({ type: "offer_reply", ok: true, haveWasm: store.wasm(wasmHash) !== undefined, baseHash: base ? hex(base.hash) : null });
-      stage = "result";
+      stage = "transfer_reply";
       const transfer = await ch.receiveJson(timeout, "transfer");
       const size = safeInt(transfer, "transfer", "bytes");
       if (size > this.cfg.maxPackageBytes) throw new IgordError(ErrorCode.MigrationPackageTooLarge, `package of ${size} bytes is over this node's --max-package-size ${this.cfg.maxPackageBytes}`);
+      if (this.incomingBytes + size > this.cfg.maxPackageBytes * MAX_CONCURRENT_PACKAGES) {
+        throw new IgordError(ErrorCode.MigrationBusy, `this node is already receiving ${this.incomingBytes} bytes of packages`);
+      }
+      this.incomingBytes += size;
+      reserved = size;
+      stage = "transfer_reply";
+      await ch.sendJson({ type: "transfer_reply", ok: true });
+      stage = "result";
       const buf = new Uint8Array(size);
+      // The whole package must arrive within one --migration-timeout (a peer dripping bytes cannot
+      // hold the agent's slot forever).
+      const deadline = Date.now() + timeout;
       for (let off = 0; off < size; ) {
-        const chunk = await ch.receive(timeout, "package chunk");
-        if (off + chunk.byteLength > size) throw new IgordError(ErrorCode.MigrationFrameInvalid, `package chunks exceed the announced ${size} bytes`);
+        const chunk = await ch.receive(Math.max(1, deadline - Date.now()), "package chunk");
+        if (chunk.byteLength === 0 || off + chunk.byteLength > size) {
+          throw new IgordError(ErrorCode.MigrationFrameInvalid, `package chunk of ${chunk.byteLength} bytes does not fit the announced ${size} bytes`);
+        }
         buf.set(chunk, off);
         off += chunk.byteLength;
       }
@@ -684,6 +762,7 @@ export class MigrationService {
       }
     } finally {
       if (claimed) this.receiving.delete(claimed);
+      this.incomingBytes -= reserved;
       await ch.close();
     }
   }

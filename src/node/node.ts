@@ -29,6 +29,7 @@ import { Checkpointer } from "../scheduler/checkpointer.js";
 import { DB_FILE, type LineageEvent, SqliteStore } from "../store/sqlite-store.js";
 import { WorkerPool } from "../wasm/pool.js";
 import { type MigrationHooks, type MigrationResult, MigrationService } from "../migration/service.js";
+import { MAX_ADMISSION_REPLAY_TICKS } from "../migration/admission.js";
 
 export const VERSION = "0.1.0";
 /** Threads that sign checkpoints and receipts in bulk (periodic group checkpoints). */
@@ -397,7 +398,11 @@ export class IgordNode {
   /** The last stored segment of event logs as a replay chain from the checkpoint before it. */
   private storedReplayItems(agentId: string): ReplayItem[] {
     const segment = this.store.lastEventSegment(agentId);
-    if (!segment) return [];
+    if (!segment || segment.toTick < segment.fromTick) return [];
+    if (segment.toTick - segment.fromTick + 1n > BigInt(MAX_ADMISSION_REPLAY_TICKS)) {
+      this.logger.warn({ event: "replay_skipped", agent: agentId, ticks: String(segment.toTick - segment.fromTick + 1n) }, "the last stored window is too long to verify at resume");
+      return [];
+    }
     const before = this.store.checkpointAtTick(agentId, segment.fromTick - 1n);
     if (!before) return [];
     const preState = parseCheckpoint(before.blob).state;

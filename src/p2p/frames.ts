@@ -58,8 +58,32 @@ export class FrameChannel {
     return this.send(jsonBytes(value));
   }
 
-  /** The next frame, within `timeoutMs`. */
+  /**
+   * The next frame, within `timeoutMs`. Between reads the stream is paused, so what a peer sends
+   * ahead is held in libp2p's bounded read buffer (4 MiB, then the stream is aborted), never in an
+   * unbounded queue.
+   */
   async receive(timeoutMs: number, what: string): Promise<Uint8Array> {
+    this.flow("resume");
+    try {
+      return await this.next(timeoutMs, what);
+    } finally {
+      this.flow("pause");
+    }
+  }
+
+  private flow(op: "pause" | "resume"): void {
+    const st = this.stream.status;
+    if (st !== "open") return;
+    try {
+      if (op === "pause") this.stream.pause();
+      else this.stream.resume();
+    } catch {
+      // The read side is closing: nothing more will be buffered anyway.
+    }
+  }
+
+  private async next(timeoutMs: number, what: string): Promise<Uint8Array> {
     let timer: NodeJS.Timeout | undefined;
     const deadline = new Promise<never>((_, reject) => {
       timer = setTimeout(() => {

@@ -3,7 +3,7 @@
 import { FrameChannel, CHUNK_BYTES } from "../../src/p2p/frames.js";
 import { type IgordLibp2p, parseTarget, startHost } from "../../src/p2p/host.js";
 import { generateKey } from "../../src/identity/keys.js";
-import { MIGRATE_PROTOCOL } from "../../src/migration/service.js";
+import { MIGRATE_PROTOCOL, STATUS_PROTOCOL } from "../../src/migration/service.js";
 import { decodePackage } from "../../src/migration/package.js";
 
 export interface RogueReply {
@@ -45,9 +45,23 @@ export class RoguePeer {
         return { stage: "offer_reply", ok: reply.ok === true, ...(typeof reply.code === "string" ? { code: reply.code } : {}), already: reply.already === true };
       }
       await ch.sendJson({ type: "transfer", bytes: packageBytes.byteLength });
+      const go = await ch.receiveJson(5000, "transfer_reply");
+      if (go.ok !== true) return { stage: "result", ok: false, ...(typeof go.code === "string" ? { code: go.code } : {}) };
       for (let off = 0; off < packageBytes.byteLength; off += CHUNK_BYTES) await ch.send(packageBytes.subarray(off, off + CHUNK_BYTES));
       const result = await ch.receiveJson(5000, "result");
       return { stage: "result", ok: result.ok === true, ...(typeof result.code === "string" ? { code: result.code } : {}) };
+    } finally {
+      await ch.close();
+    }
+  }
+
+  /** Sends one migration-status query as given and returns the reply. */
+  async status(target: string, query: Record<string, unknown>): Promise<Record<string, unknown>> {
+    const stream = await this.p2p.dialProtocol(parseTarget(target).addr!, STATUS_PROTOCOL);
+    const ch = new FrameChannel(stream);
+    try {
+      await ch.sendJson({ type: "status", ...query });
+      return await ch.receiveJson(5000, "status_reply");
     } finally {
       await ch.close();
     }

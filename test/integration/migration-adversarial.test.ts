@@ -5,6 +5,8 @@ import { copyFileSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { hex } from "../../src/checkpoint/lineage.js";
+import { generateKey } from "../../src/identity/keys.js";
+import { signStatusQuery } from "../../src/migration/status-proof.js";
 import { sha256Hex } from "../../src/loader/prepare.js";
 import { encodeSegment, decodeSegment } from "../../src/eventlog/tick-log.js";
 import { HostcallId } from "../../src/hostcalls/registry.js";
@@ -135,6 +137,25 @@ describe("packages that must not harm the live agent", () => {
     expect(b.node.store.agent("heartbeat")).toBeUndefined();
     expect(b.node.store.migrations()).toHaveLength(0);
   });
+
+  it("an event-log segment claiming ticks its checkpoints do not cover is refused in every replay mode, before any replay", async () => {
+    const a = await startTestNode(P2P);
+    const periodic = await startTestNode({ ...P2P, "replay-mode": "periodic" });
+    const full = await startTestNode(P2P);
+    await a.node.addAgent({ wasmPath: heartbeat });
+    await a.waitFor<TickEvent>("tick", (e) => e.tick >= 3n);
+    const pkg = decodePackage(await recordPackage(a, "heartbeat"));
+    const seg = pkg.segments.at(-1)!;
+    const huge = encodePackage({ ...pkg, segments: [...pkg.segments.slice(0, -1), { ...seg, fromTick: 1n, toTick: 2n ** 63n }] });
+    for (const target of [periodic, full]) {
+      const reply = await (await rogue()).send(addr(target), huge);
+      expect(reply).toMatchObject({ ok: false, code: "MIGRATION_LINEAGE" });
+      expect(target.node.store.agent("heartbeat")).toBeUndefined();
+    }
+    // Leaving the window out does not skip verification either.
+    const none = await (await rogue()).send(addr(full), encodePackage({ ...pkg, segments: [] }));
+    expect(none).toMatchObject({ ok: false, code: "MIGRATION_LINEAGE" });
+  });
 });
 
 function flipLastByte(b: Uint8Array): Uint8Array {
@@ -228,5 +249,29 @@ describe("a target that never answers", () => {
       ["MIGRATION_TIMEOUT", "retriable"],
       ["MIGRATION_TIMEOUT", "retriable"],
     ]);
+  });
+});
+
+describe("the migration-status query", () => {
+  it("is answered only when signed with the agent's key: a forged query fences nothing", async () => {
+    const a = await startTestNode(P2P);
+    const b = await startTestNode(P2P);
+    await a.node.addAgent({ wasmPath: heartbeat });
+    const did = a.node.store.agent("heartbeat")!.did;
+    const epoch = { epochMajor: "99", epochGeneration: "0" };
+    const r = await rogue();
+    const unsigned = await r.status(addr(b), { agentId: "heartbeat", did, ...epoch });
+    expect(unsigned).toMatchObject({ state: "refused", code: "MIGRATION_LINEAGE" });
+    const wrongKey = signStatusQuery(generateKey(), "heartbeat", did, { major: 99n, generation: 0n }, b.node.migration!.peerId);
+    const forged = await r.status(addr(b), { agentId: "heartbeat", did, ...epoch, signature: hex(wrongKey) });
+    expect(forged).toMatchObject({ state: "refused" });
+    expect(b.node.store.fence("heartbeat")).toBeUndefined();
+    // The real holder's signed query is answered (and fences, as the protocol says).
+    const real = await a.node.migration!.queryStatus(addr(b), "heartbeat", { major: 0n, generation: 0n });
+    expect(real.state).toBe("not_owned");
+    expect(b.node.store.fence("heartbeat")).toEqual({ major: 0n, generation: 0n });
+    // After that answer, the agent can never land on B at the epoch it was denied at.
+    const late = await a.node.migrate("heartbeat", [addr(b)]);
+    expect(late).toMatchObject({ outcome: "reverted", error: { code: "MIGRATION_STALE" } });
   });
 });

@@ -163,8 +163,10 @@ describe("the migrate divergence policy with a migration service", () => {
     await waitUntil(() => a.node.migration!.peers.get(b.node.migration!.peerId)?.price != null, { what: "B's price answer" });
     await a.node.addAgent({ wasmPath: await nondeterministic(a) });
     await a.waitFor<DivergenceEvent>("divergence");
-    await waitUntil(() => b.node.scheduler.view("nondet")?.status === "running", { what: "the agent running on B" });
-    expect(a.node.store.lease("nondet")?.state).toBe("RETIRED");
+    // B starts it just before it confirms; A retires it when the confirmation arrives.
+    await waitUntil(() => b.node.scheduler.view("nondet")?.status === "running" && a.node.store.lease("nondet")?.state === "RETIRED", {
+      what: "the agent running on B and retired on A",
+    });
     expect(a.logs.events("replay_migrate").length).toBeGreaterThan(0);
   });
 
