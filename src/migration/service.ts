@@ -230,9 +230,15 @@ export class MigrationService {
     for (const p of this.peers.list()) this.track(this.refreshPeer(p.id));
   }
 
+  /** Health (libp2p ping round trip), then price and capabilities; a failure counts against the peer. */
   private async refreshPeer(id: string): Promise<void> {
     try {
       await this.queryPrice(id);
+      const p2p = this.p2p;
+      if (p2p) {
+        const rtt = await p2p.services.ping.ping(parseTarget(id).peerId, { signal: AbortSignal.timeout(QUERY_TIMEOUT_MS) });
+        this.peers.succeeded(id, Date.now(), rtt);
+      }
     } catch {
       this.peers.failed(id);
     }

@@ -6,6 +6,8 @@ import * as lp from "it-length-prefixed";
 import type { Uint8ArrayList } from "uint8arraylist";
 import { ErrorCode, IgordError } from "../errors.js";
 
+/** How long closing a stream may wait for buffered data to leave before the stream is reset. */
+export const CLOSE_TIMEOUT_MS = 5_000;
 /** Default for how long a write may wait for the peer to read (see FrameChannel). */
 export const DEFAULT_WRITE_TIMEOUT_MS = 30_000;
 /** Package bytes per frame: well under libp2p's 4 MiB message limit. */
@@ -128,11 +130,13 @@ export class FrameChannel {
     return obj;
   }
 
+  /** Closes gracefully, or resets the stream if the peer does not let it finish in time. */
   async close(): Promise<void> {
     try {
-      await this.stream.close();
-    } catch {
-      // Already reset by the other side: nothing left to flush.
+      await this.stream.close({ signal: AbortSignal.timeout(CLOSE_TIMEOUT_MS) });
+    } catch (e) {
+      // Already reset by the other side, or a peer that will not read what is left: drop it.
+      if (this.stream.status === "open" || this.stream.status === "closing") this.stream.abort(e as Error);
     }
   }
 

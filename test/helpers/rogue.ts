@@ -1,5 +1,6 @@
 // A bare libp2p peer that speaks the migrate protocol by hand: sends recorded, duplicated, stale or
 // tampered packages to a node, as an attacker or a confused peer would.
+import * as lp from "it-length-prefixed";
 import { FrameChannel, CHUNK_BYTES } from "../../src/p2p/frames.js";
 import { type IgordLibp2p, parseTarget, startHost } from "../../src/p2p/host.js";
 import { generateKey } from "../../src/identity/keys.js";
@@ -52,6 +53,21 @@ export class RoguePeer {
       return { stage: "result", ok: result.ok === true, ...(typeof result.code === "string" ? { code: result.code } : {}) };
     } finally {
       await ch.close();
+    }
+  }
+
+  /** Opens a migrate stream, sends raw frames (length-prefixed) and reads the first answer. */
+  async raw(target: string, frames: Uint8Array[]): Promise<RogueReply> {
+    const stream = await this.p2p.dialProtocol(parseTarget(target).addr!, MIGRATE_PROTOCOL);
+    // A larger write limit than any node reads, to send frames a node must refuse.
+    const ch = new FrameChannel(stream, 64 * 1024 * 1024);
+    try {
+      // Written without waiting for the peer to read: a node that refuses a frame stops reading.
+      for (const f of frames) stream.send(lp.encode.single(f));
+      const reply = await ch.receiveJson(5000, "offer_reply");
+      return { stage: "offer_reply", ok: reply.ok === true, ...(typeof reply.code === "string" ? { code: reply.code } : {}) };
+    } finally {
+      ch.abort(new Error("done")); // what the node refused to read is dropped, not flushed
     }
   }
 

@@ -219,6 +219,26 @@ describe("large packages", () => {
   });
 });
 
+describe("tampered packages, each refused with its own code", () => {
+  it("wrong WASM hash, changed DID, garbage and oversized frames", async () => {
+    const a = await startTestNode(P2P);
+    const b = await startTestNode(P2P);
+    await a.node.addAgent({ wasmPath: heartbeat });
+    await a.waitFor<TickEvent>("tick", (e) => e.tick >= 2n);
+    const pkg = decodePackage(await recordPackage(a, "heartbeat"));
+    const wasm = new Uint8Array(pkg.wasm!);
+    wasm[wasm.byteLength - 1] = (wasm[wasm.byteLength - 1]! ^ 0xff) & 0xff;
+    const r = await rogue();
+    expect(await r.send(addr(b), encodePackage({ ...pkg, wasm }))).toMatchObject({ ok: false, code: "MIGRATION_WASM_HASH" });
+    const otherDid = "did:key:z6MkhaXgBZDvotDkL5257faiztiGiC2QtKLGpbnnEGta2doK";
+    expect(await r.send(addr(b), encodePackage({ ...pkg, did: otherDid }))).toMatchObject({ ok: false, code: "MIGRATION_LINEAGE" });
+    expect(await r.raw(addr(b), [new TextEncoder().encode("not json at all")])).toMatchObject({ ok: false, code: "MIGRATION_FRAME_INVALID" });
+    expect(await r.raw(addr(b), [new Uint8Array(2 * 1024 * 1024)])).toMatchObject({ ok: false, code: "MIGRATION_FRAME_TOO_LARGE" });
+    expect(b.node.store.agent("heartbeat")).toBeUndefined();
+    expect(b.node.store.migrations()).toHaveLength(0);
+  });
+});
+
 describe("receipts", () => {
   it("a package carrying a forged receipt is refused (receipts are checked against their node's peer id)", async () => {
     const a = await startTestNode({ ...P2P, "receipt-interval": "0" });

@@ -4,6 +4,7 @@ import { copyFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { parseCheckpoint } from "../../src/checkpoint/codec.js";
+import { verifyChain } from "../../src/checkpoint/verify-chain.js";
 import type { TickEvent } from "../../src/scheduler/scheduler.js";
 import { AS_FIXTURES, EXAMPLES, startTestNode, stopAllNodes, type TestNode, tempDir } from "../helpers/node.js";
 import { waitUntil } from "../helpers/wait.js";
@@ -66,10 +67,17 @@ describe("migration between two nodes", () => {
     expect(out.state).toBe("done");
     expect(Object.keys(out.at).sort()).toEqual(["awaiting_confirmation", "done", "requested", "transferring"]);
     expect(await a.node.metrics.render()).toMatch(/igord_migrations_total\{direction="out",outcome="done"\} 1/);
-    // The target's next checkpoint carries the new epoch.
+    // Same counter and budget: B's first tick starts from exactly what A handed off.
+    expect(moved.budget + moved.cost).toBe(sourceHead.budget);
+    // The target's next checkpoint carries the new epoch, and the lineage across A and B verifies.
     await b.node.scheduler.pause("survivor", "test");
     const cp = parseCheckpoint(b.node.store.head("survivor")!.blob);
     expect(cp.epochMajor).toBe(1n);
+    const chain = [...b.node.store.history("survivor")].map((c) => ({ name: `seq ${c.seq}`, bytes: c.blob }));
+    const report = verifyChain(chain, b.node.store.lineageEvents("survivor"));
+    expect(report.reasons).toEqual([]);
+    expect(report.valid).toBe(true);
+    expect(report.did).toBe(before.did);
   });
 });
 
@@ -106,6 +114,39 @@ describe("migration across several nodes", () => {
     expect(receiptNodes.size).toBe(3);
     const moved = await a.waitFor<TickEvent>("tick", (e) => e.agentId === "survivor" && e.tick > tick);
     expect(moved.budget).toBeLessThanOrEqual(budget);
+  });
+
+  it("20 round trips with a tick between each hop: every tick runs exactly once, on the node that owns the agent, and nothing is left on the idle node", async () => {
+    const a = await p2pNode();
+    const b = await p2pNode();
+    const ran: { node: "a" | "b"; tick: bigint; owner: string | undefined }[] = [];
+    for (const [name, t] of [["a", a], ["b", b]] as const) {
+      t.node.scheduler.on("tick", (e) => {
+        if (e.agentId === "heartbeat") ran.push({ node: name, tick: e.tick, owner: t.node.store.lease("heartbeat")?.state });
+      });
+    }
+    await a.node.addAgent({ wasmPath: heartbeat });
+    let holder = a;
+    let other = b;
+    for (let hop = 0; hop < 40; hop++) {
+      const at = holder.node.scheduler.view("heartbeat")?.tick;
+      if (at === undefined) throw new Error(`hop ${hop}: not running on the holder`);
+      await holder.waitFor<TickEvent>("tick", (e) => e.agentId === "heartbeat" && e.tick > at);
+      expect((await holder.node.migrate("heartbeat", [addr(other)])).outcome).toBe("done");
+      [holder, other] = [other, holder];
+    }
+    const last = ran.at(-1)!.tick; // read once: `ran` grows with every tick
+    await a.waitFor<TickEvent>("tick", (e) => e.agentId === "heartbeat" && e.tick > last);
+    await a.node.scheduler.pause("heartbeat", "test");
+    const ticks = ran.map((r) => r.tick);
+    expect(ticks).toEqual(ticks.map((_, i) => BigInt(i + 1))); // each tick once, in order, none lost
+    expect(ran.every((r) => r.owner === "ACTIVE_OWNER")).toBe(true); // only the owner ever ticked
+    expect(new Set(ran.map((r) => r.node))).toEqual(new Set(["a", "b"]));
+    // The final state is exact: the stored head is the last tick, and B holds nothing running.
+    expect(a.node.store.head("heartbeat")!.tick).toBe(ticks.at(-1));
+    expect(b.node.scheduler.view("heartbeat")).toBeUndefined();
+    expect(b.node.pool.has("heartbeat")).toBe(false);
+    expect(b.node.store.lease("heartbeat")?.state).toBe("RETIRED");
   });
 
   it("20 rapid round trips between two nodes end with one owner at epoch 40", async () => {
@@ -148,10 +189,14 @@ describe("migration failures", () => {
     const dead = await p2pNode();
     const deadAddr = addr(dead);
     await dead.stop();
-    const a = await p2pNode({ "migration-retries": "3" });
+    const a = await p2pNode({ "migration-retries": "3", "migration-retry-delay": "60ms" });
     const c = await p2pNode();
     await a.node.addAgent({ wasmPath: heartbeat });
     const r = await a.node.migrate("heartbeat", [deadAddr, addr(c)]);
+    // Attempts spaced by the delay, doubling: ≥ 60 ms, then ≥ 120 ms.
+    const times = a.logs.events("migration_attempt_failed").map((l) => l.time as number);
+    expect(times[1]! - times[0]!).toBeGreaterThanOrEqual(60);
+    expect(times[2]! - times[1]!).toBeGreaterThanOrEqual(120);
     expect(r.outcome).toBe("done");
     expect(r.target).toBe(addr(c));
     expect(r.attempts).toBe(4);
