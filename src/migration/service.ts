@@ -168,6 +168,7 @@ export class MigrationService {
     return { attempts: this.cfg.migrationRetries, initialDelayMs: this.cfg.migrationRetryDelayMs, maxDelayMs: this.cfg.migrationMaxDelayMs, factor: BACKOFF_FACTOR };
   }
 
+  /** Starts listening (before any agent runs, so a busy port fails the start with nothing running). */
   async start(): Promise<void> {
     const p2p = await startHost({ key: this.host.nodeKey, listen: this.cfg.listen, bootstrap: this.cfg.bootstrap, mdns: this.cfg.mdns });
     this.p2p = p2p;
@@ -191,7 +192,10 @@ export class MigrationService {
     for (const t of this.timers) t.unref();
     this.sweep();
     this.log.info({ event: "p2p_listening", peerId: this.peerId, addrs: this.addresses() }, `p2p listening as ${this.peerId}`);
-    // Handoffs left unresolved by a crash or a lost confirmation: ask their targets.
+  }
+
+  /** Handoffs left unresolved by a crash or a lost confirmation: ask their targets. */
+  resolvePending(): void {
     for (const row of this.host.store.listAgents()) {
       const lease = this.host.store.lease(row.agentId);
       if (lease?.handoff && (lease.state === "HANDOFF_INITIATED" || lease.state === "RECOVERY_REQUIRED")) this.resolveHandoff(row.agentId);

@@ -212,8 +212,9 @@ export class IgordNode {
       },
       "igord starting",
     );
-    if (this.resumeStored) await this.resumeStoredAgents();
     await this.migration?.start();
+    if (this.resumeStored) await this.resumeStoredAgents();
+    this.migration?.resolvePending();
     if (this.watcher) {
       await this.watcher.initialScan();
       this.watcher.start();

@@ -52,7 +52,15 @@ export async function startHost(o: HostOptions): Promise<IgordLibp2p> {
       services: { identify: identify(), ping: ping() },
     })) as IgordLibp2p;
   } catch (e) {
-    throw new IgordError(ErrorCode.P2pUnavailable, `cannot start the p2p host on ${o.listen.join(", ")}: ${(e as Error).message}`, { cause: e });
+    // libp2p's message lists every address with a stack trace; keep the reasons.
+    const reasons = (e as Error).message
+      .split("\n")
+      .map((l) => l.trim())
+      .filter((l) => l.startsWith("/") || l.includes("Error:"))
+      .map((l) => l.replace(/^.*Error: /, ""));
+    throw new IgordError(ErrorCode.P2pUnavailable, `cannot start the p2p host on ${o.listen.join(", ")}: ${reasons.length > 0 ? reasons.join("; ") : (e as Error).message}`, {
+      cause: e,
+    });
   }
 }
 

@@ -146,3 +146,16 @@ describe("igord migrate, peers and migrations (real processes)", () => {
     expect(peers.stdout).toContain(/\/p2p\/(\w+)/.exec(dst.p2p)![1]);
   }, 60_000);
 });
+
+describe("p2p start-up errors", () => {
+  it("a listen address already in use fails the start with a clear error before any agent runs", async () => {
+    const first = await launch(tempDir());
+    const dir = tempDir();
+    mkdirSync(join(dir, "agents"), { recursive: true });
+    copyFileSync(join(EXAMPLES, "heartbeat.wasm"), join(dir, "agents", "heartbeat.wasm"));
+    const r = igord(["--agents-dir", join(dir, "agents"), "--data-dir", join(dir, "data"), "--control", "off", "--listen", `/ip4/127.0.0.1/tcp/${first.port}`], { ...process.env });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/cannot start the p2p host on \/ip4\/127\.0\.0\.1\/tcp\/\d+: listen EADDRINUSE.*\[P2P_UNAVAILABLE\]/);
+    expect(r.stdout).not.toContain('"event":"agent_started"');
+  }, 30_000);
+});

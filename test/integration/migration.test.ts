@@ -2,6 +2,8 @@
 // budget travel; exactly one node owns the agent at a time; every failure path ends with one owner.
 import { copyFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import Database from "better-sqlite3";
+import { DB_FILE } from "../../src/store/sqlite-store.js";
 import { afterEach, describe, expect, it } from "vitest";
 import { parseCheckpoint } from "../../src/checkpoint/codec.js";
 import { verifyChain } from "../../src/checkpoint/verify-chain.js";
@@ -356,5 +358,28 @@ describe("side effects across a handoff", () => {
     expect(ticks).toEqual(ticks.map((_, i) => BigInt(i + 1))); // none missing
     expect(all.every(([t, s]) => s === `tick ${t}`)).toBe(true);
     expect(fromA.at(-1)!.tick + 1n).toBe(fromB[0]!.tick);
+  });
+});
+
+describe("migration records", () => {
+  it("a record stuck in a non-terminal state times out at start; finished ones are pruned after --migration-retention", async () => {
+    const first = await p2pNode();
+    const store = first.node.store;
+    const stuck = store.createMigration({ agentId: "ghost", direction: "out", peer: "/ip4/127.0.0.1/tcp/1/p2p/x", state: "transferring" });
+    const old = store.createMigration({ agentId: "ghost", direction: "in", peer: "x", state: "done" });
+    const recent = store.createMigration({ agentId: "ghost", direction: "in", peer: "x", state: "failed" });
+    // Age two of them by hand, as a long downtime would.
+    const db = new Database(join(first.config.dataDir, DB_FILE));
+    db.prepare("UPDATE migrations SET updated_at = ? WHERE id IN (?, ?)").run(Date.now() - 3_600_000, stuck, old);
+    db.close();
+    await first.stop();
+    const again = await startTestNode({ ...P2P, "migration-timeout": "1m", "migration-retention": "30m" }, { dir: first.dir });
+    const rows = again.node.store.migrations({ agentId: "ghost" });
+    expect(rows.map((r) => r.id).sort()).toEqual([stuck, recent].sort());
+    const timedOut = rows.find((r) => r.id === stuck)!;
+    expect(timedOut.state).toBe("failed");
+    expect(timedOut.error?.code).toBe("MIGRATION_TIMEOUT");
+    expect(timedOut.at.transferring).toBeDefined();
+    expect(timedOut.at.failed).toBeDefined();
   });
 });
