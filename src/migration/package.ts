@@ -7,7 +7,7 @@
 import type { Epoch } from "../authority/lease.js";
 import { hex } from "../checkpoint/lineage.js";
 import { ErrorCode, IgordError } from "../errors.js";
-import { bool, hex32, jsonBytes, optStr, str, uint } from "../p2p/frames.js";
+import { bool, hex32, jsonBytes, MAX_AGENT_ID_CHARS, MAX_DID_CHARS, optStr, str, uint } from "../p2p/frames.js";
 import { decodeSegmentFile, encodeSegmentFile } from "../replay/audit-plan.js";
 import type { LineageEvent, StoredSegment } from "../store/sqlite-store.js";
 
@@ -158,8 +158,8 @@ export function decodePackage(bytes: Uint8Array): MigrationPackage {
   const overrides = h.overrides;
   if (!Array.isArray(overrides) || overrides.length > MAX_PACKAGE_ITEMS) invalid("overrides must be an array");
   return {
-    agentId: str(h, T, "agentId", 128),
-    did: str(h, T, "did", 256),
+    agentId: str(h, T, "agentId", MAX_AGENT_ID_CHARS),
+    did: str(h, T, "did", MAX_DID_CHARS),
     manifest: typeof h.manifest === "string" ? h.manifest : invalid("manifest must be a string"),
     wasmHash: hex32(h, T, "wasmHash"),
     wasm,

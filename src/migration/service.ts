@@ -13,7 +13,7 @@ import type { NodeCapabilities } from "../hostcalls/capabilities.js";
 import type { ModuleCache, PreparedAgent } from "../loader/prepare.js";
 import { parseManifest } from "../manifest/manifest.js";
 import type { NodeMetrics } from "../metrics/metrics.js";
-import { CHUNK_BYTES, FrameChannel, hex32, MAX_FRAME_BYTES, safeInt, str, strings, uint } from "../p2p/frames.js";
+import { CHUNK_BYTES, FrameChannel, hex32, MAX_AGENT_ID_CHARS, MAX_DID_CHARS, MAX_FRAME_BYTES, safeInt, str, strings, uint } from "../p2p/frames.js";
 import { type IgordLibp2p, parseTarget, startHost } from "../p2p/host.js";
 import { type PeerInfo, PeerRegistry } from "../p2p/peer-registry.js";
 import type { ReplayItem } from "../replay/engine.js";
@@ -31,6 +31,10 @@ export const PRICE_PROTOCOL = "/igor/price/1.0.0";
 export const STATUS_PROTOCOL = "/igord/migration-status/1.0.0";
 /** A price or status query that takes longer counts as a failure of that peer. */
 export const QUERY_TIMEOUT_MS = 5_000;
+/** Concurrent incoming streams per protocol and connection. */
+export const MAX_INBOUND_STREAMS = 64;
+/** A peer's refusal message is cut to this length before it is logged or shown. */
+const MAX_REMOTE_MESSAGE_CHARS = 2000;
 /** Multicodec of the /p2p/<peer id> multiaddr component. */
 const P2P_CODE = 0x01a5;
 /** Incoming packages held in memory at once, in units of --max-package-size. */
@@ -108,7 +112,7 @@ const KNOWN_CODES = new Set<string>(Object.values(ErrorCode));
 
 function remoteError(o: Record<string, unknown>, what: string): IgordError {
   const code = typeof o.code === "string" ? o.code : "";
-  const message = typeof o.message === "string" ? o.message.slice(0, 2000) : "(no message)";
+  const message = typeof o.message === "string" ? o.message.slice(0, MAX_REMOTE_MESSAGE_CHARS) : "(no message)";
   return KNOWN_CODES.has(code)
     ? new IgordError(code as ErrorCode, `${what}: ${message}`, { details: { remote: true } })
     : new IgordError(ErrorCode.MigrationRefused, `${what} (${code || "no code"}): ${message}`, { details: { remote: true, remoteCode: code } });
@@ -172,7 +176,7 @@ export class MigrationService {
   async start(): Promise<void> {
     const p2p = await startHost({ key: this.host.nodeKey, listen: this.cfg.listen, bootstrap: this.cfg.bootstrap, mdns: this.cfg.mdns });
     this.p2p = p2p;
-    const opts = { maxInboundStreams: 64, runOnLimitedConnection: false };
+    const opts = { maxInboundStreams: MAX_INBOUND_STREAMS, runOnLimitedConnection: false };
     await p2p.handle(MIGRATE_PROTOCOL, (s, c) => this.track(this.onMigrate(s, c)), opts);
     await p2p.handle(PRICE_PROTOCOL, (s, c) => this.track(this.onPrice(s, c)), opts);
     await p2p.handle(STATUS_PROTOCOL, (s, c) => this.track(this.onStatus(s, c)), opts);
@@ -615,8 +619,8 @@ export class MigrationService {
     const ch = new FrameChannel(stream);
     try {
       const q = await ch.receiveJson(QUERY_TIMEOUT_MS, "status");
-      const agentId = str(q, "status", "agentId", 128);
-      const did = str(q, "status", "did", 256);
+      const agentId = str(q, "status", "agentId", MAX_AGENT_ID_CHARS);
+      const did = str(q, "status", "did", MAX_DID_CHARS);
       const epoch = { major: uint(q, "status", "epochMajor"), generation: uint(q, "status", "epochGeneration") };
       const signature = typeof q.signature === "string" && /^[0-9a-f]{128}$/.test(q.signature) ? Buffer.from(q.signature, "hex") : null;
       // Only the holder of the agent's key may ask (and so make this node fence the agent).
@@ -664,8 +668,8 @@ export class MigrationService {
     try {
       const T = "offer";
       const offer = await ch.receiveJson(timeout, T);
-      agentId = str(offer, T, "agentId", 128);
-      const did = str(offer, T, "did", 256);
+      agentId = str(offer, T, "agentId", MAX_AGENT_ID_CHARS);
+      const did = str(offer, T, "did", MAX_DID_CHARS);
       const wasmHash = hex32(offer, T, "wasmHash");
       const checkpointHash = hex32(offer, T, "checkpointHash");
       const epoch = { major: uint(offer, T, "epochMajor"), generation: uint(offer, T, "epochGeneration") };

@@ -10,6 +10,9 @@ import { ErrorCode, IgordError } from "../errors.js";
 export const CLOSE_TIMEOUT_MS = 5_000;
 /** Default for how long a write may wait for the peer to read (see FrameChannel). */
 export const DEFAULT_WRITE_TIMEOUT_MS = 30_000;
+/** Longest agent id and DID accepted in a message (agent ids are at most 64 characters). */
+export const MAX_AGENT_ID_CHARS = 128;
+export const MAX_DID_CHARS = 256;
 /** Package bytes per frame: well under libp2p's 4 MiB message limit. */
 export const CHUNK_BYTES = 1024 * 1024;
 /** Largest JSON control frame (the offer carries the manifest). */

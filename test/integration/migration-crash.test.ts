@@ -147,6 +147,17 @@ describe("igord migrate, peers and migrations (real processes)", () => {
   }, 60_000);
 });
 
+describe("p2p flags on the command line", () => {
+  it("--listen is repeatable: the daemon listens on every address given", async () => {
+    const dir = tempDir();
+    const d = startDaemon(["--agents-dir", join(dir, "agents"), "--data-dir", join(dir, "data"), "--control", "off", "--listen", "/ip4/127.0.0.1/tcp/0", "--listen", "/ip4/127.0.0.2/tcp/0"], { ...process.env });
+    const line = await d.waitFor((l) => l.event === "p2p_listening");
+    const addrs = line.addrs as string[];
+    expect(addrs.some((a) => a.startsWith("/ip4/127.0.0.1/tcp/"))).toBe(true);
+    expect(addrs.some((a) => a.startsWith("/ip4/127.0.0.2/tcp/"))).toBe(true);
+  }, 30_000);
+});
+
 describe("p2p start-up errors", () => {
   it("a listen address already in use fails the start with a clear error before any agent runs", async () => {
     const first = await launch(tempDir());
