@@ -37,6 +37,8 @@ export const MAX_INBOUND_STREAMS = 64;
 const MAX_REMOTE_MESSAGE_CHARS = 2000;
 /** Multicodec of the /p2p/<peer id> multiaddr component. */
 const P2P_CODE = 0x01a5;
+/** How long stopping waits for protocol handlers still running. */
+export const STOP_GRACE_MS = 5_000;
 /** Incoming packages held in memory at once, in units of --max-package-size. */
 export const MAX_CONCURRENT_PACKAGES = 2;
 /** How often finished migration records are pruned and stuck ones timed out. */
@@ -58,6 +60,8 @@ export interface MigrationHost {
   resume(agentId: string): Promise<void>;
   /** Forgets an agent that now lives elsewhere (quarantine entries and the like). */
   retired(agentId: string): void;
+  /** Shows an agent this node owns but cannot run as quarantined, with why. */
+  quarantine(agentId: string, err: IgordError): void;
   runningAgents(): number;
   stopping(): boolean;
 }
@@ -217,7 +221,11 @@ export class MigrationService {
     for (const t of this.timers) clearInterval(t);
     this.timers = [];
     await this.p2p?.stop();
-    await Promise.allSettled([...this.background]);
+    // Handlers see the closed streams and the stopping node; an admission replay still running is
+    // not waited for longer than this (its result could not be stored anyway).
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([Promise.allSettled([...this.background]), new Promise((r) => (timer = setTimeout(r, STOP_GRACE_MS)))]);
+    clearTimeout(timer);
     this.p2p = null;
   }
 
@@ -227,7 +235,10 @@ export class MigrationService {
     if (this.cfg.migrationRetentionMs > 0) store.pruneMigrations(now - this.cfg.migrationRetentionMs);
     // A record stuck in a non-terminal state with nothing running for it (a crash) is timed out.
     for (const m of store.staleMigrations(now - this.cfg.migrationTimeoutMs)) {
-      if (m.state === "recovery" || this.outgoing.has(m.agentId) || this.receiving.has(m.agentId)) continue;
+      if (m.state === "recovery" || this.outgoing.has(m.agentId) || this.receiving.has(m.agentId) || this.resolving.has(m.agentId)) continue;
+      // A handoff still open in the lease is settled by the status query, which also settles its record.
+      const lease = store.lease(m.agentId);
+      if (m.direction === "out" && lease?.handoff && (lease.state === "HANDOFF_INITIATED" || lease.state === "RECOVERY_REQUIRED")) continue;
       store.updateMigration(m.id, { state: "failed", error: { code: ErrorCode.MigrationTimeout, message: `no progress in ${m.state} for ${this.cfg.migrationTimeoutMs}ms` } });
     }
   }
@@ -754,7 +765,11 @@ export class MigrationService {
       try {
         await this.host.resume(agentId);
       } catch (e) {
-        this.log.error({ event: "migration_resume_failed", agent: agentId, code: (e as IgordError).code }, `received ${agentId} but cannot start it: ${(e as Error).message}`);
+        // It is ours now (stored at the new epoch) whether or not it starts: confirm anyway, and
+        // make the failure visible (quarantined, igord agents) for the operator to resume it.
+        const err = asIgord(e, ErrorCode.StoreError);
+        this.host.quarantine(agentId, err);
+        this.log.error({ event: "migration_resume_failed", agent: agentId, code: err.code }, `received ${agentId} but cannot start it: ${err.message}`);
       }
       try {
         this.hooks.beforeConfirm?.(agentId, (err) => ch.abort(err));
@@ -765,7 +780,9 @@ export class MigrationService {
       }
     } catch (e) {
       if (committed) throw e;
-      const err = asIgord(e, ErrorCode.MigrationFrameInvalid);
+      // Anything not raised as a typed refusal (a store or stream failure here) is this node's
+      // trouble, not the package's: the source may retry.
+      const err = asIgord(e, ErrorCode.MigrationBusy);
       m.migrationRefusals.inc({ code: err.code });
       m.migrationOutcomes.inc({ direction: "in", outcome: "refused" });
       this.log.warn({ event: "migration_refused", agent: agentId, peer, code: err.code }, `refused migration of ${agentId} from ${peer}: ${err.message}`);

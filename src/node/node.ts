@@ -185,6 +185,9 @@ export class IgordNode {
               retired: (id) => {
                 this.quarantined.delete(id);
               },
+              quarantine: (id, err) => {
+                this.quarantined.set(id, { code: err.code, message: err.message, at: Date.now() });
+              },
               runningAgents: () => this.scheduler.statusCounts().get("running") ?? 0,
               stopping: () => this.stopping !== null,
             },
@@ -310,6 +313,11 @@ export class IgordNode {
 
   /** Resumes a stored agent from its head checkpoint after the load checks; quarantines it if they fail. */
   async resumeAgent(agentId: string, wasmPath?: string): Promise<AgentView> {
+    const running = this.scheduler.view(agentId);
+    if (running?.status === "running") {
+      // Resuming it again would reset its in-memory chain head under a checkpoint in flight.
+      throw new IgordError(ErrorCode.AgentExists, `agent "${agentId}" is already running on this node`);
+    }
     try {
       const row = this.store.agent(agentId);
       if (!row) throw new IgordError(ErrorCode.AgentNotFound, `no agent "${agentId}" in ${this.store.path}`);

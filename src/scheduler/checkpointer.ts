@@ -39,6 +39,11 @@ interface Head {
   receiptAt: number;
   status: AgentStatus;
   statusReason: string | null;
+  /**
+   * Event logs of ticks after `tick` that a refused checkpoint carried: they go with the next one,
+   * so a segment always holds every logged tick of the range it claims.
+   */
+  carriedLogs: TickLog[];
 }
 
 export interface NodeSigner {
@@ -81,6 +86,7 @@ export class Checkpointer {
       receiptAt: Date.now(),
       status: "active",
       statusReason: null,
+      carriedLogs: [],
     });
   }
 
@@ -201,6 +207,7 @@ export class Checkpointer {
     // Ticks that commit while this checkpoint is being signed add to h.costSince; the receipt covers
     // exactly the cost up to s.tick, captured now.
     const covered = h.costSince;
+    const logs = s.logs ? [...h.carriedLogs, ...s.logs] : undefined;
     const blob = this.unsigned(s, h.hash);
     const [signature, receipt] = await Promise.all([
       this.signAsync(s.identity, signingDomain(blob)),
@@ -220,7 +227,7 @@ export class Checkpointer {
       status,
       statusReason,
       ...(s.lease ? { lease: { state: s.lease.state, epoch: s.lease.epoch } } : {}),
-      ...(s.logs
+      ...(logs
         ? {
             events: {
               // Covers every tick since the previous checkpoint; ticks without a log observed nothing.
@@ -228,13 +235,14 @@ export class Checkpointer {
               toTick: s.tick,
               abiVersion: HOSTCALL_ABI_VERSION,
               engineVersion: REPLAY_ENGINE_VERSION,
-              blob: encodeSegment(s.logs),
-              postHashes: Buffer.concat(s.logs.map((l) => (l.postHash?.byteLength === 32 ? l.postHash : new Uint8Array(32)))),
+              blob: encodeSegment(logs),
+              postHashes: Buffer.concat(logs.map((l) => (l.postHash?.byteLength === 32 ? l.postHash : new Uint8Array(32)))),
             },
           }
         : {}),
     };
     const before = { ...h };
+    h.carriedLogs = [];
     h.hash = hash;
     h.tick = s.tick;
     h.status = status;
@@ -252,6 +260,7 @@ export class Checkpointer {
       const costAddedMeanwhile = h.costSince - (before.costSince - (withReceipt ? covered : 0n));
       Object.assign(h, before);
       h.costSince += costAddedMeanwhile;
+      if (logs) h.carriedLogs = logs;
       throw e;
     }
     return "written";

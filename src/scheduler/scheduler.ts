@@ -87,6 +87,8 @@ interface AgentRuntime {
   detaching: boolean;
   /** Called once the tick in flight has committed (detach waits on it). */
   onIdle: (() => void) | null;
+  /** Emitted messages of committed ticks not yet in the outbox (the store refused a write). */
+  unpublished: { tick: bigint; major: bigint; messages: Uint8Array[] }[];
 }
 
 export interface TickEvent {
@@ -290,6 +292,7 @@ export class Scheduler extends EventEmitter<{
       lease: init.lease ?? null,
       detaching: false,
       onIdle: null,
+      unpublished: [],
     };
     this.agents.set(a.id, a);
     if (init.state === null) this.emitAgentLogs(a, 0n, placed.events);
@@ -455,7 +458,8 @@ export class Scheduler extends EventEmitter<{
         this.setLease(a, transition(current, { type: "renew", nowMs }, leases.timing), "renewed");
       }
     } catch (e) {
-      const err = e instanceof IgordError ? e : new IgordError(ErrorCode.LeaseStale, (e as Error).message);
+      // A store failure is not a stale lease: only the store's own LEASE_STALE says another writer won.
+      const err = e instanceof IgordError ? e : new IgordError(ErrorCode.StoreError, (e as Error).message, { cause: e });
       a.logger.error({ event: "lease_failed", code: err.code }, err.message);
       this.finish(a, "failed", reasonFor(err), err);
       return false;
@@ -587,13 +591,20 @@ export class Scheduler extends EventEmitter<{
   /** The tick committed: its emitted messages (the emit side effect) go to the outbox. */
   private publishOutputs(a: AgentRuntime, tick: bigint, events: readonly LogEntry[]): void {
     const messages = events.filter((e) => e.id === HostcallId.emit && e.result === 0).map((e) => e.payload);
-    if (messages.length === 0) return;
-    try {
-      this.opts.outbox?.(a.id, tick, a.lease?.epoch.major ?? 0n, messages);
-    } catch (e) {
-      a.logger.error({ event: "outbox_failed", tick: String(tick), err: (e as Error).message }, "cannot store the agent's output");
+    if (messages.length === 0 && a.unpublished.length === 0) return;
+    if (messages.length > 0) a.unpublished.push({ tick, major: a.lease?.epoch.major ?? 0n, messages });
+    // In tick order; what the store refuses now is retried with the next tick's (keyed by tick: never twice).
+    while (a.unpublished.length > 0) {
+      const next = a.unpublished[0] as AgentRuntime["unpublished"][number];
+      try {
+        this.opts.outbox?.(a.id, next.tick, next.major, next.messages);
+      } catch (e) {
+        a.logger.error({ event: "outbox_failed", tick: String(next.tick), err: (e as Error).message }, "cannot store the agent's output yet; retrying with its next tick");
+        break;
+      }
+      a.unpublished.shift();
+      for (const m of next.messages) a.logger.info({ event: "agent_output", tick: String(next.tick), bytes: m.byteLength }, textDecoder.decode(m));
     }
-    for (const m of messages) a.logger.info({ event: "agent_output", tick: String(tick), bytes: m.byteLength }, textDecoder.decode(m));
   }
 
   private emitAgentLogs(a: AgentRuntime, tick: bigint, events: readonly LogEntry[]): void {
@@ -637,7 +648,7 @@ export class Scheduler extends EventEmitter<{
         // Captured under a lease this node itself has moved on since (a recovery at major + 1 while
         // the checkpoint was being signed): nothing else wrote; take it again under the new lease.
         if (err.code === ErrorCode.LeaseStale && !retried && this.movedByUs(a, subject.lease)) {
-          a.pendingLogs = [...(subject.logs ?? []), ...a.pendingLogs];
+          // The refused checkpoint's logs stay with the checkpointer and go with this one.
           return this.checkpoint(a, reason, status, statusReason, true);
         }
         a.logger.error({ event: "checkpoint_failed", tick: String(tick), code: err.code, reason }, err.message);
@@ -668,6 +679,11 @@ export class Scheduler extends EventEmitter<{
     a.error = error ? { code: error.code, message: error.message } : null;
     a.nextDueAt = null;
     a.inFlight = false; // a result still in flight belongs to the unloaded placement: discarded
+    // Whoever waits for that result (a handoff's detach) is told now: it will never come.
+    const idle = a.onIdle;
+    a.onIdle = null;
+    idle?.();
+    if (this.idleWaiters.length > 0 && !this.anyInFlight()) for (const w of this.idleWaiters.splice(0)) w();
     this.opts.pool.unload(a.id);
     // Shutdown keeps the agent active in storage so the next start resumes it.
     const stored: StoredStatus = reason === "shutdown" ? "active" : status === "failed" ? "failed" : "stopped";

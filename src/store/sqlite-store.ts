@@ -12,6 +12,9 @@ import { type Ed25519Key, generateKey, keyFromSeed } from "../identity/keys.js";
 import { MIGRATIONS } from "./schema.js";
 
 export type SyncMode = "full" | "normal";
+// Every write transaction is BEGIN IMMEDIATE: a compare-and-set reads then writes, and a deferred
+// transaction that must upgrade its lock fails at once (SQLITE_BUSY) when another process (igord
+// import, igord recover) writes meanwhile; IMMEDIATE takes the lock up front, under busy_timeout.
 /** How long a writer waits for a lock held by another process (e.g. `igord import` beside a daemon). */
 export const BUSY_TIMEOUT_MS = 5000;
 export const DB_FILE = "igord.db";
@@ -224,7 +227,7 @@ export class SqliteStore {
       this.db.transaction(() => {
         this.db.exec(MIGRATIONS[v] as string);
         this.sql("INSERT INTO schema_version (version) VALUES (?)").run(v + 1);
-      })();
+      }).immediate();
     }
   }
 
@@ -283,7 +286,7 @@ export class SqliteStore {
       this.insertAgentRows(a);
       const err = this.insertCheckpoint(genesis);
       if (err) throw err;
-    })();
+    }).immediate();
   }
 
   /**
@@ -313,7 +316,7 @@ export class SqliteStore {
           "INSERT INTO event_log_segments (agent_id, from_tick, to_tick, checkpoint_hash, abi_version, engine_version, blob, post_hashes) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         ).run(a.agentId, e.fromTick, e.toTick, e.checkpointHash, e.abiVersion, e.engineVersion, e.blob, e.postHashes);
       }
-    })();
+    }).immediate();
   }
 
   /**
@@ -362,12 +365,12 @@ export class SqliteStore {
         "INSERT INTO migrations (agent_id, direction, peer, state, checkpoint_hash, epoch_major, epoch_generation, attempts, bytes, requested_at, transferring_at, awaiting_at, done_at, updated_at) VALUES (?, 'in', ?, 'done', ?, ?, ?, 1, ?, ?, ?, ?, ?, ?)",
       ).run(a.agentId, m.peer, m.checkpointHash, m.sourceEpoch.major, m.sourceEpoch.generation, m.bytes, now, now, now, now, now);
       return Number(info.lastInsertRowid);
-    })();
+    }).immediate();
   }
 
   /** Runs several writes in one transaction (one fsync): e.g. a lease change and its migration record. */
   atomically<T>(fn: () => T): T {
-    return this.db.transaction(fn)();
+    return this.db.transaction(fn).immediate();
   }
 
   /** The newest receipt's last tick for the agent (receipts arriving by migration continue after it). */
@@ -387,7 +390,7 @@ export class SqliteStore {
       messages.forEach((m, i) => {
         this.sql("INSERT OR IGNORE INTO outbox (agent_id, tick, idx, epoch_major, payload, created_at) VALUES (?, ?, ?, ?, ?, ?)").run(agentId, tick, i, epochMajor, m, Date.now());
       });
-    })();
+    }).immediate();
   }
 
   outbox(agentId: string, afterTick = -1n, limit = 1000): { tick: bigint; index: number; epochMajor: bigint; payload: Uint8Array; createdAt: number }[] {
@@ -481,7 +484,7 @@ export class SqliteStore {
 
   /** Appends a checkpoint that continues the stored head (used by `igord resume`). */
   appendCheckpoint(c: CheckpointCommit): void {
-    const err = this.db.transaction(() => this.insertCheckpoint(c))();
+    const err = this.db.transaction(() => this.insertCheckpoint(c)).immediate();
     if (err) throw err;
   }
 
@@ -639,7 +642,7 @@ export class SqliteStore {
 
   /** A receipt for ticks already checkpointed (closing the range when an agent stops). */
   addReceipt(agentId: string, checkpointHash: Uint8Array, r: ReceiptRow): void {
-    this.db.transaction(() => this.insertReceipt(agentId, checkpointHash, r))();
+    this.db.transaction(() => this.insertReceipt(agentId, checkpointHash, r)).immediate();
   }
 
   private pruneSegments(agentId: string, newestTick: bigint): void {
@@ -714,7 +717,7 @@ export class SqliteStore {
         Date.now(),
         agentId,
       );
-    })();
+    }).immediate();
   }
 
   /** The agent's stored event-log segments, oldest first. */
@@ -760,7 +763,7 @@ export class SqliteStore {
    */
   commitNow(commits: readonly CheckpointCommit[]): (IgordError | null)[] {
     try {
-      return this.db.transaction(() => commits.map((c) => this.insertCheckpoint(c)))();
+      return this.db.transaction(() => commits.map((c) => this.insertCheckpoint(c))).immediate();
     } catch {
       // Something unexpected failed mid-batch (the batch rolled back): isolate it with a savepoint
       // per checkpoint so the others still commit.
@@ -774,7 +777,7 @@ export class SqliteStore {
             results.push(storeError(`cannot store checkpoint of "${c.agentId}": ${(e as Error).message}`, e));
           }
         }
-      })();
+      }).immediate();
       return results;
     }
   }

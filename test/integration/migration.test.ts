@@ -10,6 +10,7 @@ import { verifyChain } from "../../src/checkpoint/verify-chain.js";
 import type { TickEvent } from "../../src/scheduler/scheduler.js";
 import { AS_FIXTURES, EXAMPLES, startTestNode, stopAllNodes, type TestNode, tempDir } from "../helpers/node.js";
 import { waitUntil } from "../helpers/wait.js";
+import { CAPS, watAgent, writeWat } from "../helpers/wat.js";
 
 afterEach(async () => {
   await stopAllNodes();
@@ -381,5 +382,23 @@ describe("migration records", () => {
     expect(timedOut.error?.code).toBe("MIGRATION_TIMEOUT");
     expect(timedOut.at.transferring).toBeDefined();
     expect(timedOut.at.failed).toBeDefined();
+  });
+});
+
+describe("a handoff whose last tick never ends", () => {
+  it("the migration fails with AGENT_NOT_RUNNING once the hung tick is reaped, and leaves nothing in progress", async () => {
+    const a = await p2pNode({ "tick-timeout": "300ms" });
+    const b = await p2pNode();
+    const hangs = await writeWat(join(a.dir, "wasm"), "hangs", watAgent({ onTick: "(if (i32.ge_u (global.get $ticks) (i32.const 3)) (then (loop $spin (br $spin))))" }), CAPS());
+    await a.node.addAgent({ wasmPath: hangs });
+    await a.waitFor<TickEvent>("tick", (e) => e.agentId === "hangs" && e.tick === 2n);
+    await waitUntil(() => a.node.pool.stats().stalled > 0, { what: "the third tick to be stuck in its worker" });
+    // The third tick spins; the handoff waits for it until the watchdog reaps it.
+    const r = a.node.migrate("hangs", [addr(b)]);
+    await expect(r).rejects.toMatchObject({ code: "AGENT_NOT_RUNNING" });
+    await expect(a.node.migrate("hangs", [addr(b)])).rejects.toMatchObject({ code: "AGENT_NOT_RUNNING" });
+    expect(a.node.store.migrations({ agentId: "hangs" }).every((m) => m.state === "failed")).toBe(true);
+    expect(a.node.store.lease("hangs")?.state).toBe("ACTIVE_OWNER");
+    expect(b.node.store.agent("hangs")).toBeUndefined();
   });
 });
