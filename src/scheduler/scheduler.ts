@@ -347,7 +347,8 @@ export class Scheduler extends EventEmitter<{
       if (!this.checkLease(a, now)) continue;
       a.inFlight = true;
       a.nextDueAt = null;
-      reqs.push({ agentId: id, tick: a.tick + 1n, budget: a.budget, price: a.price, authority: a.lease === null || canTick(a.lease) });
+      const until = a.lease?.expiresAtMs != null && this.opts.leases ? a.lease.expiresAtMs + this.opts.leases.timing.graceMs : null;
+      reqs.push({ agentId: id, tick: a.tick + 1n, budget: a.budget, price: a.price, authority: a.lease === null || canTick(a.lease), authorityUntilMs: until });
     }
     if (reqs.length > 0) this.opts.pool.dispatch(reqs);
     this.arm();

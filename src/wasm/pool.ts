@@ -54,6 +54,8 @@ export interface TickRequest {
   price: bigint;
   /** The agent holds ACTIVE_OWNER for this tick (default true: no lease means sole owner). */
   authority?: boolean;
+  /** Unix ms when that authority lapses mid-tick (lease expiry + grace); absent = never. */
+  authorityUntilMs?: number | null;
 }
 
 /** A worker's tick outcome as the scheduler sees it: keyed by agent, errors as IgordError. */
@@ -233,7 +235,7 @@ export class WorkerPool extends EventEmitter<{
         items = [];
         batches.set(slot.worker, items);
       }
-      items.push({ placement: slot.placement, tick: req.tick, budget: req.budget, price: req.price, authority: req.authority ?? true });
+      items.push({ placement: slot.placement, tick: req.tick, budget: req.budget, price: req.price, authority: req.authority ?? true, authorityUntilMs: req.authorityUntilMs ?? null });
     }
     for (const [h, items] of batches) {
       this.post(h, { type: "tick", generation: Atomics.load(h.ctl, Ctl.generation), items });

@@ -25,6 +25,8 @@ export interface TickItem {
   price: bigint;
   /** The agent holds ACTIVE_OWNER for this tick (side-effect hostcalls need it). */
   authority: boolean;
+  /** Unix ms after which that authority lapses (lease expiry + grace); null = no expiry. */
+  authorityUntilMs: number | null;
 }
 
 export interface TickBatch {

@@ -21,6 +21,8 @@ interface Hosted {
   price: bigint;
   /** Whether the tick being run may perform side effects (its agent holds ACTIVE_OWNER). */
   authority: boolean;
+  /** When that authority lapses (checked at the moment of each side effect); null = never. */
+  authorityUntilMs: number | null;
 }
 
 const port = parentPort;
@@ -40,13 +42,18 @@ const world = {
 function load(req: LoadRequest): void {
   const recorder = new LiveRecorder();
   // No side effect during agent_init/agent_resume: only a tick runs with the owner's authority.
-  const h: Partial<Hosted> & { budget: bigint; price: bigint; authority: boolean } = { budget: req.budget, price: req.price, authority: false };
+  const h: Partial<Hosted> & { budget: bigint; price: bigint; authority: boolean; authorityUntilMs: number | null } = {
+    budget: req.budget,
+    price: req.price,
+    authority: false,
+    authorityUntilMs: null,
+  };
   try {
     const sandbox = AgentSandbox.instantiate({
       module: req.module,
       plan: req.plan,
       memoryCapPages: req.memoryCapPages,
-      context: { source: recorder, budget: () => h.budget, price: () => h.price, authority: () => h.authority, world },
+      context: { source: recorder, budget: () => h.budget, price: () => h.price, authority: () => h.authority && (h.authorityUntilMs === null || Date.now() <= h.authorityUntilMs), world },
     });
     sandbox.init();
     let state: Uint8Array;
@@ -79,6 +86,7 @@ function runBatch(batch: TickBatch): void {
     h.budget = item.budget;
     h.price = item.price;
     h.authority = item.authority;
+    h.authorityUntilMs = item.authorityUntilMs;
     const start = process.hrtime.bigint();
     Atomics.store(ctl, Ctl.startedNs, start);
     Atomics.store(ctl, Ctl.current, BigInt(item.placement));

@@ -9,6 +9,8 @@ import type { AgentView, CheckpointEvent, TickEvent } from "../../src/scheduler/
 import { DB_FILE, SqliteStore } from "../../src/store/sqlite-store.js";
 import { EXAMPLES, startTestNode, stopAllNodes, tempDir } from "../helpers/node.js";
 import { igord, killAll, startDaemon } from "../helpers/process.js";
+import { CAPS, watAgent, writeWat } from "../helpers/wat.js";
+import { HostcallId, HostcallResult } from "../../src/hostcalls/registry.js";
 
 afterEach(async () => {
   killAll();
@@ -138,5 +140,42 @@ describe("leases and epochs", () => {
     d.child.kill("SIGINT");
     expect(await d.exit).toBe(0);
     expect(headEpoch(join(dir, "data"), "heartbeat")[0]).toBe(1n);
+  });
+});
+
+describe("side effects and the lease", () => {
+  // Each tick: spin (reading the recorded clock) for 300 ms, then emit. With a 100 ms lease and no
+  // grace, the lease lapses mid-tick: the side effect is refused with -3 at the moment it is tried.
+  const SLOW_EMITTER = watAgent({
+    imports: `(import "igor" "clock_now" (func $clock (result i64)))
+      (import "igor" "emit" (func $emit (param i32 i32) (result i32)))`,
+    onTick: `(global.set $until (i64.add (call $clock) (i64.const 300000000)))
+      (block $done (loop $spin
+        (br_if $done (i64.ge_s (call $clock) (global.get $until)))
+        ;; about a millisecond of work between clock reads keeps the event log small
+        (global.set $n (i32.const 0))
+        (loop $work (global.set $n (i32.add (global.get $n) (i32.const 1))) (br_if $work (i32.lt_u (global.get $n) (i32.const 1000000))))
+        (br $spin)))
+      (drop (call $emit (i32.const 256) (i32.const 5)))`,
+    extra: '(global $until (mut i64) (i64.const 0)) (global $n (mut i32) (i32.const 0)) (data (i32.const 256) "hello")',
+  });
+
+  it("a side effect tried after the tick's lease lapsed (expiry + grace) fails with the authority code -3 and publishes nothing", async () => {
+    const t = await startTestNode({ "tick-interval": "10ms", "lease-duration": "100ms", "lease-grace": "0", "lease-renewal-window": "0.5", "verify-interval": "0", "tick-timeout": "5s" });
+    const path = await writeWat(join(t.dir, "wasm"), "slow", SLOW_EMITTER, CAPS("clock", "emit"));
+    await t.node.addAgent({ wasmPath: path });
+    const e = await t.waitFor<TickEvent>("tick", (x) => x.agentId === "slow");
+    const emits = e.events.filter((x) => x.id === HostcallId.emit);
+    expect(emits.map((x) => x.result)).toEqual([HostcallResult.authority]);
+    expect(t.node.store.outbox("slow")).toEqual([]);
+  });
+
+  it("within its lease the same side effect succeeds and is published", async () => {
+    const t = await startTestNode({ "tick-interval": "10ms", "lease-duration": "60s", "verify-interval": "0", "tick-timeout": "5s" });
+    const path = await writeWat(join(t.dir, "wasm"), "slow", SLOW_EMITTER, CAPS("clock", "emit"));
+    await t.node.addAgent({ wasmPath: path });
+    const e = await t.waitFor<TickEvent>("tick", (x) => x.agentId === "slow");
+    expect(e.events.filter((x) => x.id === HostcallId.emit).map((x) => x.result)).toEqual([0]);
+    expect(t.node.store.outbox("slow").map((m) => new TextDecoder().decode(m.payload))).toEqual(["hello"]);
   });
 });
