@@ -56,8 +56,8 @@ export interface MigrationHost {
   nodeKey: Parameters<typeof startHost>[0]["key"];
   /** Stops ticking the agent and checkpoints it (Scheduler.detach). */
   detach(agentId: string): Promise<{ lease: Lease | null }>;
-  /** Starts (or restarts) ticking a stored agent this node owns. */
-  resume(agentId: string): Promise<void>;
+  /** Starts (or restarts) ticking a stored agent this node owns (its last window already replayed, or not). */
+  resume(agentId: string, windowVerified?: boolean): Promise<void>;
   /** Forgets an agent that now lives elsewhere (quarantine entries and the like). */
   retired(agentId: string): void;
   /** Shows an agent this node owns but cannot run as quarantined, with why. */
@@ -763,7 +763,7 @@ export class MigrationService {
       // Loaded and scheduled before the confirmation goes out, so a source told "done" can rely on
       // the agent running here; its first tick comes a tick interval later, after the confirmation.
       try {
-        await this.host.resume(agentId);
+        await this.host.resume(agentId, admitted.replayedTicks > 0);
       } catch (e) {
         // It is ours now (stored at the new epoch) whether or not it starts: confirm anyway, and
         // make the failure visible (quarantined, igord agents) for the operator to resume it.

@@ -179,8 +179,8 @@ export class IgordNode {
               leaseTiming: this.leaseTiming,
               nodeKey: node.key,
               detach: (id) => this.scheduler.detach(id),
-              resume: async (id) => {
-                await this.resumeAgent(id);
+              resume: async (id, windowVerified) => {
+                await this.resumeAgent(id, undefined, { windowVerified: windowVerified ?? false });
               },
               retired: (id) => {
                 this.quarantined.delete(id);
@@ -312,7 +312,7 @@ export class IgordNode {
   }
 
   /** Resumes a stored agent from its head checkpoint after the load checks; quarantines it if they fail. */
-  async resumeAgent(agentId: string, wasmPath?: string): Promise<AgentView> {
+  async resumeAgent(agentId: string, wasmPath?: string, opts: { windowVerified?: boolean } = {}): Promise<AgentView> {
     const running = this.scheduler.view(agentId);
     if (running?.status === "running") {
       // Resuming it again would reset its in-memory chain head under a checkpoint in flight.
@@ -359,7 +359,8 @@ export class IgordNode {
         identity,
       };
       const view = await this.scheduler.add(spec, meta, { tick: cp.tick, budget, price: this.config.price, state: cp.state, lease });
-      this.scheduler.verifyStored(agentId, this.storedReplayItems(agentId));
+      // An agent just admitted by migration had this very window replayed at admission.
+      if (!opts.windowVerified) this.scheduler.verifyStored(agentId, this.storedReplayItems(agentId));
       return view;
     } catch (e) {
       const err = e as IgordError;
