@@ -308,6 +308,9 @@ describe("discovery, candidates and admission policy", () => {
     expect(r.target).toBe(ids[2]);
     expect(r.attempts).toBe(1);
     expect(owner(good, "survivor")).toBe("ACTIVE_OWNER");
+    // A bare peer id is enough once a node knows the peer (identify told B where A listens).
+    const back = await good.node.migrate("survivor", [a.node.migration!.peerId]);
+    expect(back).toMatchObject({ outcome: "done", target: a.node.migration!.peerId });
   });
 
   it("--mdns discovers a node on the local network and learns its price and capabilities", async () => {
