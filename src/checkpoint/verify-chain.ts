@@ -26,11 +26,37 @@ export interface ChainReport {
   segments: { wasmHash: string; fromTick: bigint; toTick: bigint; count: number }[];
 }
 
+/** Checkpoints verified between two yields to the event loop in verifyChainAsync. */
+export const VERIFY_YIELD_EVERY = 256;
+
 export function verifyChain(
   entries: Iterable<ChainEntry>,
   overrides: readonly BudgetOverride[] = [],
   onProgress?: (done: number) => void,
 ): ChainReport {
+  const steps = chainSteps(entries, overrides);
+  for (;;) {
+    const r = steps.next();
+    if (r.done) return r.value;
+    if (onProgress && r.value % 1000 === 0) onProgress(r.value);
+  }
+}
+
+/**
+ * The same verification, giving the event loop a turn every VERIFY_YIELD_EVERY checkpoints: a
+ * node admitting a long history keeps ticking its other agents meanwhile.
+ */
+export async function verifyChainAsync(entries: Iterable<ChainEntry>, overrides: readonly BudgetOverride[] = []): Promise<ChainReport> {
+  const steps = chainSteps(entries, overrides);
+  for (;;) {
+    const r = steps.next();
+    if (r.done) return r.value;
+    if (r.value % VERIFY_YIELD_EVERY === 0) await new Promise((resolve) => setImmediate(resolve));
+  }
+}
+
+/** Verifies one checkpoint per step; yields the count so far, returns the report. */
+function* chainSteps(entries: Iterable<ChainEntry>, overrides: readonly BudgetOverride[]): Generator<number, ChainReport> {
   const report: ChainReport = { valid: true, reasons: [], notes: [], checkpoints: 0, firstTick: null, lastTick: null, did: null, segments: [] };
   const fail = (msg: string): void => {
     report.valid = false;
@@ -42,7 +68,6 @@ export function verifyChain(
   let key: Uint8Array | null = null;
   for (const e of entries) {
     report.checkpoints++;
-    if (onProgress && report.checkpoints % 1000 === 0) onProgress(report.checkpoints);
     let cp: Checkpoint;
     try {
       cp = parseCheckpoint(e.bytes, e.name);
@@ -99,6 +124,7 @@ export function verifyChain(
     prev = cp;
     prevName = e.name;
     prevHash = checkpointHash(e.bytes);
+    yield report.checkpoints;
   }
   if (report.checkpoints === 0) fail("no checkpoints to verify");
   return report;

@@ -7,7 +7,7 @@ import { compareEpochs, type Epoch, formatEpoch, incomingLease, type Lease, type
 import { type Checkpoint, parseCheckpoint } from "../checkpoint/codec.js";
 import { checkpointHash, equalBytes, GENESIS_PREV_HASH, hex } from "../checkpoint/lineage.js";
 import { budgetOverrideSigningBytes } from "../checkpoint/overrides.js";
-import { verifyChain } from "../checkpoint/verify-chain.js";
+import { VERIFY_YIELD_EVERY, verifyChainAsync } from "../checkpoint/verify-chain.js";
 import { decodeReceipt, receiptSigningBytes } from "../budget/receipt.js";
 import { ErrorCode, IgordError } from "../errors.js";
 import { didFromPublicKey, publicKeyFromPeerId } from "../identity/did.js";
@@ -144,24 +144,27 @@ export async function admitPackage(pkg: MigrationPackage, peer: string, bytes: n
       refuse(ErrorCode.MigrationLineage, `a lineage event after tick ${o.tick} is not signed by ${did}`);
     }
   }
-  const report = verifyChain(entries, allOverrides);
+  const report = await verifyChainAsync(entries, allOverrides);
   if (!report.valid) refuse(ErrorCode.MigrationLineage, `the history of "${agentId}" does not verify: ${report.reasons.join("; ")}`);
   if (report.did !== did) refuse(ErrorCode.MigrationLineage, `the history is signed by ${report.did ?? "nobody"}, not ${did}`);
   const lastReceipt = previous ? ctx.store.lastReceiptTick(agentId) : null;
-  const receipts = pkg.receipts.map((blob) => {
+  const receipts: IncomingAgent["receipts"][number][] = [];
+  for (const [i, blob] of pkg.receipts.entries()) {
+    if (i % VERIFY_YIELD_EVERY === VERIFY_YIELD_EVERY - 1) await new Promise((resolve) => setImmediate(resolve));
     let r: ReturnType<typeof decodeReceipt>;
     try {
       r = decodeReceipt(blob);
     } catch (e) {
       return refuse(ErrorCode.MigrationFrameInvalid, `a receipt of "${agentId}" is unreadable: ${(e as Error).message}`);
     }
+    if (lastReceipt !== null && r.tickEnd <= lastReceipt) continue;
     // Each receipt is signed by the node that ran those ticks, named by its peer id.
     const key = publicKeyFromPeerId(r.nodeId);
     if (r.agentId !== agentId || !key || !verifyBytes(key, receiptSigningBytes(r), r.signature)) {
       refuse(ErrorCode.MigrationLineage, `the receipt for ticks ${r.tickStart}..${r.tickEnd} of "${agentId}" is not validly signed by node ${r.nodeId}`);
     }
-    return { tickStart: r.tickStart, tickEnd: r.tickEnd, cost: r.cost, budgetAfter: r.budgetAfter, nodeId: r.nodeId, blob };
-  }).filter((r) => lastReceipt === null || r.tickEnd > lastReceipt);
+    receipts.push({ tickStart: r.tickStart, tickEnd: r.tickEnd, cost: r.cost, budgetAfter: r.budgetAfter, nodeId: r.nodeId, blob });
+  }
   // 7. replay verification of the shipped window
   const replayedTicks = await verifyWindow(pkg, storedHead?.blob ?? null, prepared, ctx);
   // 8. ownership (checked again: nothing may have changed while the replay ran)
