@@ -31,6 +31,8 @@ export const PRICE_PROTOCOL = "/igor/price/1.0.0";
 export const STATUS_PROTOCOL = "/igord/migration-status/1.0.0";
 /** A price or status query that takes longer counts as a failure of that peer. */
 export const QUERY_TIMEOUT_MS = 5_000;
+/** Longest manifest accepted in an offer (it travels in a control frame). */
+export const MAX_MANIFEST_CHARS = 128 * 1024;
 /** Concurrent incoming streams per protocol and connection. */
 export const MAX_INBOUND_STREAMS = 64;
 /** A peer's refusal message is cut to this length before it is logged or shown. */
@@ -684,7 +686,7 @@ export class MigrationService {
       const wasmHash = hex32(offer, T, "wasmHash");
       const checkpointHash = hex32(offer, T, "checkpointHash");
       const epoch = { major: uint(offer, T, "epochMajor"), generation: uint(offer, T, "epochGeneration") };
-      const manifestText = str(offer, T, "manifest", 128 * 1024);
+      const manifestText = str(offer, T, "manifest", MAX_MANIFEST_CHARS);
       if (this.host.stopping()) throw new IgordError(ErrorCode.NodeStopping, "this node is stopping");
       if (this.cfg.acceptMigrations === "none" || (this.cfg.acceptMigrations === "trusted" && !this.cfg.trustedPeers.includes(peer))) {
         throw new IgordError(ErrorCode.MigrationUntrustedPeer, `this node does not accept migrations from ${peer}`);
@@ -718,7 +720,6 @@ export class MigrationService {
       }
       this.incomingBytes += size;
       reserved = size;
-      stage = "transfer_reply";
       await ch.sendJson({ type: "transfer_reply", ok: true });
       stage = "result";
       const buf = new Uint8Array(size);
