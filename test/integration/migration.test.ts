@@ -10,6 +10,7 @@ import { verifyChain } from "../../src/checkpoint/verify-chain.js";
 import type { TickEvent } from "../../src/scheduler/scheduler.js";
 import { AS_FIXTURES, EXAMPLES, startTestNode, stopAllNodes, type TestNode, tempDir } from "../helpers/node.js";
 import { waitUntil } from "../helpers/wait.js";
+import { igord } from "../helpers/process.js";
 import { CAPS, watAgent, writeWat } from "../helpers/wat.js";
 
 afterEach(async () => {
@@ -81,6 +82,13 @@ describe("migration between two nodes", () => {
     expect(report.reasons).toEqual([]);
     expect(report.valid).toBe(true);
     expect(report.did).toBe(before.did);
+    // The event logs travelled too: B's store alone re-executes the whole history, A's ticks included.
+    await b.stop();
+    const audit = igord(["verify", "--replay", "--agent", "survivor", "--data-dir", b.config.dataDir]);
+    expect(audit.stderr).toBe("");
+    expect(audit.stdout).toMatch(/replay: VALID/);
+    expect(audit.stdout).toMatch(/replayed \d+ ticks \(1\.\.\d+\) from the checkpoint at tick 0/);
+    expect(audit.status).toBe(0);
   });
 });
 
