@@ -563,6 +563,11 @@ export class MigrationService {
     this.track(p);
   }
 
+  /** Agents whose handoff is being resolved by the status query right now. */
+  resolvingAgents(): string[] {
+    return [...this.resolving.keys()];
+  }
+
   /** Resolves when any resolution in progress for the agent has finished (tests, shutdown). */
   async resolved(agentId: string): Promise<void> {
     await this.resolving.get(agentId);

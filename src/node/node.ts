@@ -483,6 +483,19 @@ export class IgordNode {
     }
   }
 
+  /** Agents handed off without a confirmation yet: the status query to their target is running. */
+  private unresolvedHandoffs(): (Record<string, unknown> & { id: string })[] {
+    return (this.migration?.resolvingAgents() ?? []).map((id) => {
+      const lease = this.store.lease(id);
+      return {
+        id,
+        status: "handoff_unresolved",
+        reason: "awaiting the migration target's answer",
+        lease: lease ? { state: lease.state, epoch: formatEpoch(lease.epoch), target: lease.handoff?.target ?? null } : null,
+      };
+    });
+  }
+
   status(): Record<string, unknown> {
     const counts = Object.fromEntries(this.scheduler.statusCounts());
     counts.quarantined = this.quarantined.size;
@@ -512,12 +525,13 @@ export class IgordNode {
       agents: () => [
         ...this.scheduler.list().map(agentJson),
         ...[...this.quarantined].filter(([id]) => !this.scheduler.has(id)).map(([id, q]) => quarantineJson(id, q)),
+        ...this.unresolvedHandoffs().filter((h) => !this.scheduler.has(h.id) && !this.quarantined.has(h.id)),
       ],
       agent: (id: string) => {
         const v = this.scheduler.view(id);
         if (v) return agentJson(v);
         const q = this.quarantined.get(id);
-        return q ? quarantineJson(id, q) : undefined;
+        return q ? quarantineJson(id, q) : this.unresolvedHandoffs().find((h) => h.id === id);
       },
       metrics: async () => ({ contentType: this.metrics.contentType, body: await this.metrics.render() }),
       resume: async (id: string) => agentJson(await this.resumeAgent(id)),

@@ -83,6 +83,33 @@ export class RoguePeer {
     }
   }
 
+  /**
+   * A target that takes the whole package and then drops the stream without a result (the
+   * confirmation is lost), and that does not answer status queries until told to.
+   */
+  async swallow(): Promise<string> {
+    await this.p2p.handle(MIGRATE_PROTOCOL, async (stream) => {
+      const ch = new FrameChannel(stream);
+      await ch.receiveJson(5000, "offer");
+      await ch.sendJson({ type: "offer_reply", ok: true, haveWasm: false, baseHash: null });
+      const t = await ch.receiveJson(5000, "transfer");
+      await ch.sendJson({ type: "transfer_reply", ok: true });
+      for (let got = 0; got < Number(t.bytes); ) got += (await ch.receive(5000, "chunk")).byteLength;
+      ch.abort(new Error("gone before confirming"));
+    });
+    return this.p2p.getMultiaddrs()[0]!.toString();
+  }
+
+  /** From now on answers every status query with this state (as a target that never stored it would). */
+  async answerStatus(state: "not_owned" | "receiving"): Promise<void> {
+    await this.p2p.handle(STATUS_PROTOCOL, async (stream) => {
+      const ch = new FrameChannel(stream);
+      const q = await ch.receiveJson(5000, "status");
+      await ch.sendJson({ type: "status_reply", agentId: q.agentId, state });
+      await ch.close();
+    });
+  }
+
   /** Accepts migrate streams and never answers (a hung or overloaded target). */
   async blackhole(): Promise<string> {
     await this.p2p.handle(MIGRATE_PROTOCOL, (stream) => {

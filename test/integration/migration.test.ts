@@ -11,6 +11,8 @@ import type { TickEvent } from "../../src/scheduler/scheduler.js";
 import { AS_FIXTURES, EXAMPLES, startTestNode, stopAllNodes, type TestNode, tempDir } from "../helpers/node.js";
 import { waitUntil } from "../helpers/wait.js";
 import { igord } from "../helpers/process.js";
+import { controlGet } from "../../src/control/client.js";
+import { RoguePeer } from "../helpers/rogue.js";
 import { CAPS, watAgent, writeWat } from "../helpers/wat.js";
 
 afterEach(async () => {
@@ -411,5 +413,31 @@ describe("a handoff whose last tick never ends", () => {
     expect(a.node.store.migrations({ agentId: "hangs" }).every((m) => m.state === "failed")).toBe(true);
     expect(a.node.store.lease("hangs")?.state).toBe("ACTIVE_OWNER");
     expect(b.node.store.agent("hangs")).toBeUndefined();
+  });
+});
+
+describe("an unconfirmed handoff while the target does not answer", () => {
+  it("shows as handoff_unresolved, runs nowhere, and is settled by the target's answer", async () => {
+    const a = await p2pNode({ control: "127.0.0.1:0", "migration-max-delay": "50ms" });
+    const target = await RoguePeer.start();
+    try {
+      const to = await target.swallow();
+      await a.node.addAgent({ wasmPath: heartbeat });
+      const r = await a.node.migrate("heartbeat", [to]);
+      expect(r).toMatchObject({ outcome: "recovery", attempts: 1 });
+      // The target does not answer status queries yet: the source keeps asking, and shows why.
+      const agents = (await controlGet(a.node.controlAddress!, a.config.dataDir, "/v1/agents")) as { agents: { id: string; status: string; lease: { state: string } }[] };
+      expect(agents.agents.find((x) => x.id === "heartbeat")).toMatchObject({ status: "handoff_unresolved", lease: { state: "RECOVERY_REQUIRED" } });
+      expect(a.node.scheduler.view("heartbeat")).toBeUndefined(); // it runs nowhere meanwhile
+      await waitUntil(() => a.logs.events("handoff_status_unreachable").length >= 2, { what: "repeated status queries" });
+      // The target answers that it never stored it: the source takes it back at a new epoch.
+      await target.answerStatus("not_owned");
+      await a.node.migration!.resolved("heartbeat");
+      expect(a.node.store.lease("heartbeat")).toMatchObject({ state: "ACTIVE_OWNER", epoch: { major: 1n, generation: 0n } });
+      const after = a.node.scheduler.view("heartbeat")!.tick;
+      await a.waitFor<TickEvent>("tick", (e) => e.agentId === "heartbeat" && e.tick > after);
+    } finally {
+      await target.stop();
+    }
   });
 });
