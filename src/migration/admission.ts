@@ -230,10 +230,24 @@ async function verifyWindow(pkg: MigrationPackage, storedHead: Uint8Array | null
   if (pkg.history.length > 0 && headPrev && head.tick > headPrev.tick && newest.length === 0) {
     refuse(ErrorCode.MigrationLineage, `no replay window ships for ticks ${headPrev.tick + 1n}..${head.tick} before the handoff`);
   }
-  const toVerify = ctx.replayMode === "full" ? placed : newest;
-  const span = toVerify.reduce((n, p) => n + (p.seg.toTick - p.seg.fromTick + 1n), 0n);
-  if (span > BigInt(MAX_ADMISSION_REPLAY_TICKS)) {
-    refuse(ErrorCode.ReplayWindowTooLarge, `the replay window spans ${span} ticks, more than this node replays at admission (${MAX_ADMISSION_REPLAY_TICKS}); checkpoint more often or migrate with --replay-mode periodic on the target`);
+  // on-migrate: the window before the handoff. full: as much of the shipped history as this node
+  // replays at admission, newest first (the window before the handoff always, or refused).
+  const span = (p: (typeof placed)[number]): bigint => p.seg.toTick - p.seg.fromTick + 1n;
+  const cap = BigInt(MAX_ADMISSION_REPLAY_TICKS);
+  const newestSpan = newest.reduce((n, p) => n + span(p), 0n);
+  if (newestSpan > cap) {
+    refuse(ErrorCode.ReplayWindowTooLarge, `the replay window before the handoff spans ${newestSpan} ticks, more than this node replays at admission (${MAX_ADMISSION_REPLAY_TICKS}); checkpoint more often`);
+  }
+  let toVerify = newest;
+  if (ctx.replayMode === "full") {
+    let budget = cap - newestSpan;
+    const older: typeof placed = [];
+    for (const p of [...placed].filter((x) => !newest.includes(x)).sort((x, y) => (x.seg.toTick > y.seg.toTick ? -1 : 1))) {
+      if (span(p) > budget) break;
+      budget -= span(p);
+      older.unshift(p);
+    }
+    toVerify = [...older, ...newest];
   }
   let ticks = 0;
   for (const { seg, before, after } of toVerify) {
