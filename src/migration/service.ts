@@ -3,7 +3,6 @@
 // (confirmed), ACTIVE_OWNER again (nothing sent anywhere) or RECOVERY_REQUIRED (sent, unconfirmed:
 // resolved by asking the target). Target: admission in order, one transaction, confirm, tick.
 // Protocol schema: docs/PROTOCOL.md.
-import type { Connection, Stream } from "@libp2p/interface";
 import type { Logger } from "pino";
 import { canTick, compareEpochs, type Epoch, formatEpoch, type Lease, type LeaseTiming, transition } from "../authority/lease.js";
 import { hex } from "../checkpoint/lineage.js";
@@ -13,8 +12,8 @@ import type { NodeCapabilities } from "../hostcalls/capabilities.js";
 import type { ModuleCache, PreparedAgent } from "../loader/prepare.js";
 import { parseManifest } from "../manifest/manifest.js";
 import type { NodeMetrics } from "../metrics/metrics.js";
-import { CHUNK_BYTES, FrameChannel, hex32, MAX_AGENT_ID_CHARS, MAX_DID_CHARS, MAX_FRAME_BYTES, safeInt, str, strings, uint } from "../p2p/frames.js";
-import { type IgordLibp2p, parseTarget, startHost } from "../p2p/host.js";
+import { CHUNK_BYTES, type FrameChannel, hex32, MAX_AGENT_ID_CHARS, MAX_DID_CHARS, safeInt, str, strings, uint } from "../p2p/frames.js";
+import { P2pHost, parseTarget } from "../p2p/host.js";
 import { type PeerInfo, PeerRegistry } from "../p2p/peer-registry.js";
 import type { ReplayItem } from "../replay/engine.js";
 import type { SqliteStore } from "../store/sqlite-store.js";
@@ -37,8 +36,6 @@ export const MAX_MANIFEST_CHARS = 128 * 1024;
 export const MAX_INBOUND_STREAMS = 64;
 /** A peer's refusal message is cut to this length before it is logged or shown. */
 const MAX_REMOTE_MESSAGE_CHARS = 2000;
-/** Multicodec of the /p2p/<peer id> multiaddr component. */
-const P2P_CODE = 0x01a5;
 /** How long stopping waits for protocol handlers still running. */
 export const STOP_GRACE_MS = 5_000;
 /** Incoming packages held in memory at once, in units of --max-package-size. */
@@ -55,7 +52,7 @@ export interface MigrationHost {
   cache: ModuleCache;
   pool: WorkerPool;
   leaseTiming: LeaseTiming;
-  nodeKey: Parameters<typeof startHost>[0]["key"];
+  nodeKey: Parameters<typeof P2pHost.start>[0]["key"];
   /** Stops ticking the agent and checkpoints it (Scheduler.detach). */
   detach(agentId: string): Promise<{ lease: Lease | null }>;
   /** Starts (or restarts) ticking a stored agent this node owns (its last window already replayed, or not). */
@@ -141,7 +138,7 @@ const sleep = (ms: number, signal: AbortSignal): Promise<void> =>
   });
 
 export class MigrationService {
-  private p2p: IgordLibp2p | null = null;
+  private p2p: P2pHost | null = null;
   readonly peers = new PeerRegistry();
   private readonly outgoing = new Set<string>();
   private readonly receiving = new Set<string>();
@@ -166,12 +163,12 @@ export class MigrationService {
   }
 
   get peerId(): string {
-    return this.p2p?.peerId.toString() ?? "";
+    return this.p2p?.peerId ?? "";
   }
 
   /** Listen addresses with /p2p/<peer id>, as other nodes dial them. */
   addresses(): string[] {
-    return this.p2p?.getMultiaddrs().map((a) => a.toString()) ?? [];
+    return this.p2p?.addresses() ?? [];
   }
 
   private get retry(): RetryPolicy {
@@ -180,21 +177,18 @@ export class MigrationService {
 
   /** Starts listening (before any agent runs, so a busy port fails the start with nothing running). */
   async start(): Promise<void> {
-    const p2p = await startHost({ key: this.host.nodeKey, listen: this.cfg.listen, bootstrap: this.cfg.bootstrap, mdns: this.cfg.mdns });
+    const p2p = await P2pHost.start({ key: this.host.nodeKey, listen: this.cfg.listen, bootstrap: this.cfg.bootstrap, mdns: this.cfg.mdns });
     this.p2p = p2p;
-    const opts = { maxInboundStreams: MAX_INBOUND_STREAMS, runOnLimitedConnection: false };
-    await p2p.handle(MIGRATE_PROTOCOL, (s, c) => this.track(this.onMigrate(s, c)), opts);
-    await p2p.handle(PRICE_PROTOCOL, (s, c) => this.track(this.onPrice(s, c)), opts);
-    await p2p.handle(STATUS_PROTOCOL, (s, c) => this.track(this.onStatus(s, c)), opts);
-    p2p.addEventListener("peer:discovery", (e) => {
-      const id = e.detail.id.toString();
-      this.peers.upsert(id, e.detail.multiaddrs.map((a) => `${a.toString()}/p2p/${id}`));
+    const opts = { maxInboundStreams: MAX_INBOUND_STREAMS, writeTimeoutMs: this.cfg.migrationTimeoutMs };
+    await p2p.handle(MIGRATE_PROTOCOL, (ch, peer) => this.track(this.onMigrate(ch, peer)), opts);
+    await p2p.handle(PRICE_PROTOCOL, (ch) => this.track(this.onPrice(ch)), opts);
+    await p2p.handle(STATUS_PROTOCOL, (ch) => this.track(this.onStatus(ch)), opts);
+    p2p.onPeerDiscovered((id, addrs) => {
+      this.peers.upsert(id, addrs);
       // Dialling a discovered peer lets identify learn its protocols; the price query follows.
       this.track(this.refreshPeer(id));
     });
-    p2p.addEventListener("peer:connect", (e) => {
-      this.peers.upsert(e.detail.toString());
-    });
+    p2p.onPeerConnected((id) => this.peers.upsert(id));
     if (this.cfg.peerRefreshMs > 0) {
       this.timers.push(setInterval(() => this.refreshAll(), this.cfg.peerRefreshMs));
     }
@@ -255,11 +249,7 @@ export class MigrationService {
   private async refreshPeer(id: string): Promise<void> {
     try {
       await this.queryPrice(id);
-      const p2p = this.p2p;
-      if (p2p) {
-        const rtt = await p2p.services.ping.ping(parseTarget(id).peerId, { signal: AbortSignal.timeout(QUERY_TIMEOUT_MS) });
-        this.peers.succeeded(id, Date.now(), rtt);
-      }
+      if (this.p2p) this.peers.succeeded(id, Date.now(), await this.p2p.ping(id, QUERY_TIMEOUT_MS));
     } catch {
       this.peers.failed(id);
     }
@@ -286,8 +276,7 @@ export class MigrationService {
     }
   }
 
-  private async onPrice(stream: Stream, _c: Connection): Promise<void> {
-    const ch = new FrameChannel(stream);
+  private async onPrice(ch: FrameChannel): Promise<void> {
     try {
       await ch.receiveJson(QUERY_TIMEOUT_MS, "price");
       await ch.sendJson({
@@ -316,21 +305,12 @@ export class MigrationService {
 
   private async open(t: Target, protocol: string): Promise<FrameChannel> {
     if (!this.p2p) throw new IgordError(ErrorCode.P2pUnavailable, "the p2p service is not running (--listen off?)");
-    // A multiaddr given for this target is dialled as given. A bare peer id is dialled through the
-    // peer store, which tries every address known for it (the registry's are added first).
-    const given = t.text.startsWith("/") ? parseTarget(t.text) : null;
     try {
-      const signal = AbortSignal.any([AbortSignal.timeout(this.cfg.migrationTimeoutMs), this.stop$.signal]);
-      let dest: Parameters<IgordLibp2p["dialProtocol"]>[0];
-      if (given?.addr) dest = given.addr;
-      else {
-        const peerId = parseTarget(t.peerId).peerId;
-        const known = (this.peers.get(t.peerId)?.addrs ?? []).map((a) => parseTarget(a).addr?.decapsulateCode(P2P_CODE)).filter((a) => a !== undefined);
-        if (known.length > 0) await this.p2p.peerStore.merge(peerId, { multiaddrs: known });
-        dest = peerId;
-      }
-      const stream = await this.p2p.dialProtocol(dest, protocol, { signal });
-      return new FrameChannel(stream, MAX_FRAME_BYTES, this.cfg.migrationTimeoutMs);
+      return await this.p2p.open(t.text.startsWith("/") ? t.text : t.peerId, protocol, {
+        knownAddrs: this.peers.get(t.peerId)?.addrs ?? [],
+        signal: AbortSignal.any([AbortSignal.timeout(this.cfg.migrationTimeoutMs), this.stop$.signal]),
+        writeTimeoutMs: this.cfg.migrationTimeoutMs,
+      });
     } catch (e) {
       throw new IgordError(ErrorCode.MigrationDialFailed, `cannot reach ${t.text} (${protocol}): ${(e as Error).message}`, { cause: e });
     }
@@ -633,8 +613,7 @@ export class MigrationService {
     }
   }
 
-  private async onStatus(stream: Stream, _c: Connection): Promise<void> {
-    const ch = new FrameChannel(stream);
+  private async onStatus(ch: FrameChannel): Promise<void> {
     try {
       const q = await ch.receiveJson(QUERY_TIMEOUT_MS, "status");
       const agentId = str(q, "status", "agentId", MAX_AGENT_ID_CHARS);
@@ -670,9 +649,7 @@ export class MigrationService {
 
   // ---- target side ------------------------------------------------------------------------------
 
-  private async onMigrate(stream: Stream, connection: Connection): Promise<void> {
-    const peer = connection.remotePeer.toString();
-    const ch = new FrameChannel(stream, MAX_FRAME_BYTES, this.cfg.migrationTimeoutMs);
+  private async onMigrate(ch: FrameChannel, peer: string): Promise<void> {
     const m = this.host.metrics;
     const store = this.host.store;
     const timeout = this.cfg.migrationTimeoutMs;

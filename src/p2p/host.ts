@@ -15,6 +15,7 @@ import { type Multiaddr, multiaddr } from "@multiformats/multiaddr";
 import { createLibp2p } from "libp2p";
 import { ErrorCode, IgordError } from "../errors.js";
 import type { Ed25519Key } from "../identity/keys.js";
+import { FrameChannel, MAX_FRAME_BYTES } from "./frames.js";
 
 /**
  * Inbound connections accepted per second from one remote host. libp2p's default (5) refuses the
@@ -88,5 +89,83 @@ export function parsePeerId(text: string): PeerId {
     return peerIdFromString(text);
   } catch (e) {
     throw new IgordError(ErrorCode.PeerAddressInvalid, `"${text}" is not a peer id: ${(e as Error).message}`);
+  }
+}
+
+/** Multicodec of the /p2p/<peer id> multiaddr component. */
+const P2P_CODE = 0x01a5;
+
+/**
+ * The node's libp2p host behind the few operations the daemon needs: serve a protocol, open a
+ * stream, ping, learn about peers. Every stream is handed out as a FrameChannel, so nothing outside
+ * `p2p/` touches libp2p streams.
+ */
+export class P2pHost {
+  private constructor(private readonly node: IgordLibp2p) {}
+
+  static async start(o: HostOptions): Promise<P2pHost> {
+    return new P2pHost(await startHost(o));
+  }
+
+  get peerId(): string {
+    return this.node.peerId.toString();
+  }
+
+  /** Listen addresses with /p2p/<peer id>, as other nodes dial them. */
+  addresses(): string[] {
+    return this.node.getMultiaddrs().map((a) => a.toString());
+  }
+
+  /** Serves a protocol: each inbound stream as a framed channel, with the remote peer's id. */
+  async handle(
+    protocol: string,
+    handler: (ch: FrameChannel, remotePeer: string) => void,
+    o: { maxInboundStreams: number; writeTimeoutMs: number },
+  ): Promise<void> {
+    await this.node.handle(protocol, (stream, connection) => handler(new FrameChannel(stream, MAX_FRAME_BYTES, o.writeTimeoutMs), connection.remotePeer.toString()), {
+      maxInboundStreams: o.maxInboundStreams,
+      runOnLimitedConnection: false,
+    });
+  }
+
+  /**
+   * Opens a protocol stream. A multiaddr is dialled as given; a bare peer id through the peer store,
+   * which tries every address known for it (`knownAddrs` are added to it first).
+   */
+  async open(target: string, protocol: string, o: { knownAddrs: readonly string[]; signal: AbortSignal; writeTimeoutMs: number }): Promise<FrameChannel> {
+    const t = parseTarget(target);
+    let dest: Parameters<IgordLibp2p["dialProtocol"]>[0];
+    if (t.addr) dest = t.addr;
+    else {
+      const known = o.knownAddrs.map((a) => parseTarget(a).addr?.decapsulateCode(P2P_CODE)).filter((a) => a !== undefined);
+      if (known.length > 0) await this.node.peerStore.merge(t.peerId, { multiaddrs: known });
+      dest = t.peerId;
+    }
+    const stream = await this.node.dialProtocol(dest, protocol, { signal: o.signal });
+    return new FrameChannel(stream, MAX_FRAME_BYTES, o.writeTimeoutMs);
+  }
+
+  /** Round trip of libp2p's ping protocol, in ms. */
+  ping(peerId: string, timeoutMs: number): Promise<number> {
+    return this.node.services.ping.ping(parsePeerId(peerId), { signal: AbortSignal.timeout(timeoutMs) });
+  }
+
+  /** A peer found through --bootstrap or --mdns, with its addresses (each with /p2p/<id>). */
+  onPeerDiscovered(cb: (peerId: string, addrs: string[]) => void): void {
+    this.node.addEventListener("peer:discovery", (e) => {
+      const id = e.detail.id.toString();
+      cb(
+        id,
+        e.detail.multiaddrs.map((a) => `${a.toString()}/p2p/${id}`),
+      );
+    });
+  }
+
+  onPeerConnected(cb: (peerId: string) => void): void {
+    this.node.addEventListener("peer:connect", (e) => cb(e.detail.toString()));
+  }
+
+  async stop(): Promise<void> {
+    await this.node.stop();
   }
 }
