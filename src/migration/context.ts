@@ -1,0 +1,150 @@
+// What the parts of the migration service share: the node it runs in (MigrationHost), protocol ids
+// and limits, the outcome types, and the helpers every side uses to classify what a peer said.
+import type { Logger } from "pino";
+import type { Epoch, Lease, LeaseTiming } from "../authority/lease.js";
+import type { NodeConfig } from "../config/schema.js";
+import { ErrorCode, IgordError } from "../errors.js";
+import type { NodeCapabilities } from "../hostcalls/capabilities.js";
+import type { ModuleCache } from "../loader/prepare.js";
+import type { NodeMetrics } from "../metrics/metrics.js";
+import type { FrameChannel } from "../p2p/frames.js";
+import type { P2pHost } from "../p2p/host.js";
+import type { PeerRegistry } from "../p2p/peer-registry.js";
+import type { SqliteStore } from "../store/sqlite-store.js";
+import type { WorkerPool } from "../wasm/pool.js";
+import type { RetryPolicy } from "./retry.js";
+
+export const MIGRATE_PROTOCOL = "/igord/migrate/1.0.0";
+/** igor's price protocol; the answer also carries the node's capability set. */
+export const PRICE_PROTOCOL = "/igor/price/1.0.0";
+export const STATUS_PROTOCOL = "/igord/migration-status/1.0.0";
+/** A price or status query that takes longer counts as a failure of that peer. */
+export const QUERY_TIMEOUT_MS = 5_000;
+/** Longest manifest accepted in an offer (it travels in a control frame). */
+export const MAX_MANIFEST_CHARS = 128 * 1024;
+/** Concurrent incoming streams per protocol and connection. */
+export const MAX_INBOUND_STREAMS = 64;
+/** A peer's refusal message is cut to this length before it is logged or shown. */
+const MAX_REMOTE_MESSAGE_CHARS = 2000;
+/** How long stopping waits for protocol handlers still running. */
+export const STOP_GRACE_MS = 5_000;
+/** Incoming packages held in memory at once, in units of --max-package-size. */
+export const MAX_CONCURRENT_PACKAGES = 2;
+/** How often finished migration records are pruned and stuck ones timed out. */
+export const MIGRATION_SWEEP_MS = 60_000;
+
+export interface MigrationHost {
+  config: NodeConfig;
+  logger: Logger;
+  store: SqliteStore;
+  metrics: NodeMetrics;
+  capabilities: NodeCapabilities;
+  cache: ModuleCache;
+  pool: WorkerPool;
+  leaseTiming: LeaseTiming;
+  nodeKey: Parameters<typeof P2pHost.start>[0]["key"];
+  /** Stops ticking the agent and checkpoints it (Scheduler.detach). */
+  detach(agentId: string): Promise<{ lease: Lease | null }>;
+  /** Starts (or restarts) ticking a stored agent this node owns (its last window already replayed, or not). */
+  resume(agentId: string, windowVerified?: boolean): Promise<void>;
+  /** Forgets an agent that now lives elsewhere (quarantine entries and the like). */
+  retired(agentId: string): void;
+  /** Shows an agent this node owns but cannot run as quarantined, with why. */
+  quarantine(agentId: string, err: IgordError): void;
+  runningAgents(): number;
+  stopping(): boolean;
+}
+
+/** Fault-injection points for tests of the failure paths (never set in production). */
+export interface MigrationHooks {
+  /** Source side: HANDOFF_INITIATED is durable, nothing sent yet. */
+  afterHandoffRecorded?(agentId: string): void;
+  /** Source side: the whole package is on the wire, no confirmation read yet. */
+  afterPackageSent?(agentId: string): void;
+  /** Source side: the target confirmed, RETIRED not yet written. */
+  afterConfirmed?(agentId: string): void;
+  /** Target side: called once the whole package is in, before admission (throwing = crash here). */
+  afterPackage?(agentId: string, abort: (err: Error) => void): void;
+  /** Target side: called after the agent is stored, before the confirmation is sent. */
+  beforeConfirm?(agentId: string, abort: (err: Error) => void): void;
+}
+
+export type MigrationOutcome = "done" | "reverted" | "recovery";
+
+export interface MigrationResult {
+  id: number;
+  agentId: string;
+  outcome: MigrationOutcome;
+  /** The target that took the agent (done) or holds the unresolved handoff (recovery). */
+  target: string | null;
+  attempts: number;
+  fallbacks: number;
+  /** The epoch the target owns the agent at (done). */
+  epoch: Epoch | null;
+  error: { code: string; message: string } | null;
+  durationMs: number;
+}
+
+export interface Target {
+  text: string;
+  peerId: string;
+}
+
+/** A failed attempt: the error, and whether the package had gone out or the target refused it. */
+export class AttemptError extends Error {
+  constructor(
+    readonly error: IgordError,
+    readonly sent: boolean,
+    readonly refused: boolean,
+  ) {
+    super(error.message);
+  }
+}
+
+const KNOWN_CODES = new Set<string>(Object.values(ErrorCode));
+
+export function remoteError(o: Record<string, unknown>, what: string): IgordError {
+  const code = typeof o.code === "string" ? o.code : "";
+  const message = typeof o.message === "string" ? o.message.slice(0, MAX_REMOTE_MESSAGE_CHARS) : "(no message)";
+  return KNOWN_CODES.has(code)
+    ? new IgordError(code as ErrorCode, `${what}: ${message}`, { details: { remote: true } })
+    : new IgordError(ErrorCode.MigrationRefused, `${what} (${code || "no code"}): ${message}`, { details: { remote: true, remoteCode: code } });
+}
+
+export function asIgord(e: unknown, fallback: ErrorCode): IgordError {
+  return e instanceof IgordError ? e : new IgordError(fallback, (e as Error).message, { cause: e });
+}
+
+export const sleep = (ms: number, signal: AbortSignal): Promise<void> =>
+  new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const t = setTimeout(done, ms);
+    function done(): void {
+      clearTimeout(t);
+      signal.removeEventListener("abort", done);
+      resolve();
+    }
+    signal.addEventListener("abort", done, { once: true });
+  });
+
+/** What the source, target and resolution parts get from the service that owns them. */
+export interface MigrationContext {
+  readonly host: MigrationHost;
+  readonly hooks: MigrationHooks;
+  readonly peers: PeerRegistry;
+  readonly outgoing: Set<string>;
+  readonly receiving: Set<string>;
+  readonly cfg: NodeConfig;
+  readonly log: Logger;
+  readonly retry: RetryPolicy;
+  /** Aborted when the service stops. */
+  readonly stopSignal: AbortSignal;
+  /** This node's peer id ("" before the p2p host started). */
+  readonly peerId: string;
+  /** Parses a target (multiaddr with /p2p/ or a peer id); never this node itself. */
+  target(text: string): Target;
+  /** Opens a protocol stream to a target (MIGRATION_DIAL_FAILED when it cannot). */
+  open(t: Target, protocol: string): Promise<FrameChannel>;
+  /** Runs a background task the service waits for (boundedly) when it stops. */
+  track<T>(p: Promise<T>): void;
+}

@@ -1,0 +1,142 @@
+// Resolution of an unconfirmed handoff (a lost confirmation, or a crash mid-migration): ask the
+// target, with a query signed by the agent's key, until it answers — it owns the agent → RETIRED
+// here; it does not → it fences that epoch and the agent runs here again at major + 1. Also the
+// answering side of that query.
+import { type Epoch, formatEpoch, transition } from "../authority/lease.js";
+import { hex } from "../checkpoint/lineage.js";
+import { ErrorCode, IgordError } from "../errors.js";
+import { type FrameChannel, MAX_AGENT_ID_CHARS, MAX_DID_CHARS, str, uint } from "../p2p/frames.js";
+import { type MigrationContext, QUERY_TIMEOUT_MS, remoteError, sleep, STATUS_PROTOCOL } from "./context.js";
+import { backoffDelay } from "./retry.js";
+import { signStatusQuery, verifyStatusQuery } from "./status-proof.js";
+
+export class HandoffResolution {
+  private readonly resolving = new Map<string, Promise<void>>();
+
+  constructor(private readonly ctx: MigrationContext) {}
+
+  /** Handoffs left unresolved by a crash or a lost confirmation: ask their targets. */
+  resolvePending(): void {
+    for (const row of this.ctx.host.store.listAgents()) {
+      const lease = this.ctx.host.store.lease(row.agentId);
+      if (lease?.handoff && (lease.state === "HANDOFF_INITIATED" || lease.state === "RECOVERY_REQUIRED")) this.resolveHandoff(row.agentId);
+    }
+  }
+
+  has(agentId: string): boolean {
+    return this.resolving.has(agentId);
+  }
+
+  /** Asks the handoff's target, until it answers, whether it owns the agent; acts on the answer. */
+  resolveHandoff(agentId: string, migrationId?: number): void {
+    if (this.resolving.has(agentId)) return;
+    const p = this.resolveLoop(agentId, migrationId).finally(() => this.resolving.delete(agentId));
+    this.resolving.set(agentId, p);
+    this.ctx.track(p);
+  }
+
+  /** Agents whose handoff is being resolved by the status query right now. */
+  resolvingAgents(): string[] {
+    return [...this.resolving.keys()];
+  }
+
+  /** Resolves when any resolution in progress for the agent has finished (tests, shutdown). */
+  async resolved(agentId: string): Promise<void> {
+    await this.resolving.get(agentId);
+  }
+
+  private async resolveLoop(agentId: string, migrationId?: number): Promise<void> {
+    const store = this.ctx.host.store;
+    const logger = this.ctx.log.child({ agent: agentId });
+    for (let round = 1; !this.ctx.stopSignal.aborted; round++) {
+      const lease = store.lease(agentId);
+      if (!lease?.handoff || (lease.state !== "HANDOFF_INITIATED" && lease.state !== "RECOVERY_REQUIRED")) return;
+      let answer: { state: string; epoch: Epoch | null };
+      try {
+        answer = await this.queryStatus(lease.handoff.target, agentId, lease.epoch);
+      } catch (e) {
+        logger.warn({ event: "handoff_status_unreachable", target: lease.handoff.target, round, code: (e as IgordError).code }, `cannot ask ${lease.handoff.target} about ${agentId} yet`);
+        await sleep(backoffDelay(this.ctx.retry, round), this.ctx.stopSignal);
+        continue;
+      }
+      if (answer.state === "receiving") {
+        await sleep(backoffDelay(this.ctx.retry, round), this.ctx.stopSignal);
+        continue;
+      }
+      const belief = { state: lease.state, epoch: lease.epoch };
+      const mid = migrationId ?? store.migrations({ agentId, limit: 1 }).find((m) => m.direction === "out")?.id;
+      if (answer.state === "owned") {
+        store.writeLease(agentId, belief, transition(lease, { type: "target_confirmed" }, this.ctx.host.leaseTiming));
+        store.setStatus(agentId, "stopped", "migrated");
+        if (mid !== undefined) store.updateMigration(mid, { state: "done", error: null });
+        this.ctx.host.retired(agentId);
+        this.ctx.host.metrics.migrationOutcomes.inc({ direction: "out", outcome: "resolved_retired" });
+        logger.warn({ event: "handoff_resolved", outcome: "retired", target: lease.handoff.target, epoch: answer.epoch ? formatEpoch(answer.epoch) : null }, `${lease.handoff.target} owns ${agentId}: retired here`);
+        return;
+      }
+      const pending = lease.state === "HANDOFF_INITIATED" ? transition(lease, { type: "ambiguous_handoff" }, this.ctx.host.leaseTiming) : lease;
+      const back = transition(pending, { type: "recover", cause: "target_denied", nowMs: Date.now() }, this.ctx.host.leaseTiming);
+      store.writeLease(agentId, belief, back);
+      if (mid !== undefined) store.updateMigration(mid, { state: "failed", error: { code: ErrorCode.MigrationAmbiguous, message: `${lease.handoff.target} does not hold the agent; reclaimed at epoch ${formatEpoch(back.epoch)}` } });
+      this.ctx.host.metrics.migrationOutcomes.inc({ direction: "out", outcome: "resolved_reclaimed" });
+      logger.warn({ event: "handoff_resolved", outcome: "reclaimed", target: lease.handoff.target, epoch: formatEpoch(back.epoch) }, `${lease.handoff.target} does not hold ${agentId}: it runs here again at epoch ${formatEpoch(back.epoch)}`);
+      if (!this.ctx.host.stopping()) await this.ctx.host.resume(agentId).catch(() => undefined);
+      return;
+    }
+  }
+
+  /** The migration-status query: does the target own the agent past the source's epoch? */
+  async queryStatus(target: string, agentId: string, epoch: Epoch): Promise<{ state: "owned" | "not_owned" | "receiving"; epoch: Epoch | null }> {
+    const t = this.ctx.target(target);
+    const row = this.ctx.host.store.agent(agentId);
+    if (!row) throw new IgordError(ErrorCode.AgentNotFound, `no agent "${agentId}" on this node`);
+    const signature = signStatusQuery(this.ctx.host.store.identity(agentId), agentId, row.did, epoch, t.peerId);
+    const ch = await this.ctx.open(t, STATUS_PROTOCOL);
+    try {
+      await ch.sendJson({ type: "status", agentId, did: row.did, epochMajor: epoch.major, epochGeneration: epoch.generation, signature: hex(signature) });
+      const r = await ch.receiveJson(QUERY_TIMEOUT_MS, "status_reply");
+      if (r.state === "refused") throw remoteError(r, `${target} refused the status query`);
+      const state = r.state === "owned" || r.state === "not_owned" || r.state === "receiving" ? r.state : null;
+      if (!state) throw new IgordError(ErrorCode.MigrationFrameInvalid, `status_reply: unknown state ${JSON.stringify(r.state)}`);
+      const e = typeof r.epochMajor === "string" ? { major: uint(r, "status_reply", "epochMajor"), generation: uint(r, "status_reply", "epochGeneration") } : null;
+      return { state, epoch: e };
+    } finally {
+      await ch.close();
+    }
+  }
+
+  /** Answers one migration-status query. */
+  async onStatus(ch: FrameChannel): Promise<void> {
+    try {
+      const q = await ch.receiveJson(QUERY_TIMEOUT_MS, "status");
+      const agentId = str(q, "status", "agentId", MAX_AGENT_ID_CHARS);
+      const did = str(q, "status", "did", MAX_DID_CHARS);
+      const epoch = { major: uint(q, "status", "epochMajor"), generation: uint(q, "status", "epochGeneration") };
+      const signature = typeof q.signature === "string" && /^[0-9a-f]{128}$/.test(q.signature) ? Buffer.from(q.signature, "hex") : null;
+      // Only the holder of the agent's key may ask (and so make this node fence the agent).
+      if (!signature || !verifyStatusQuery(signature, agentId, did, epoch, this.ctx.peerId)) {
+        await ch.sendJson({ type: "status_reply", agentId, state: "refused", code: ErrorCode.MigrationLineage, message: `the query is not signed by ${did}` });
+        return;
+      }
+      const row = this.ctx.host.store.agent(agentId);
+      const lease = this.ctx.host.store.lease(agentId);
+      const reply: Record<string, unknown> = { type: "status_reply", agentId };
+      if (this.ctx.receiving.has(agentId)) {
+        reply.state = "receiving";
+      } else if (row?.did === did && lease && lease.epoch.major > epoch.major) {
+        reply.state = "owned";
+        Object.assign(reply, { leaseState: lease.state, epochMajor: lease.epoch.major, epochGeneration: lease.epoch.generation });
+      } else {
+        // From now on a package for this agent at or below the asker's epoch is refused here: the
+        // asker is about to take the agent back.
+        if (!row || row.did === did) this.ctx.host.store.fenceAgent(agentId, epoch);
+        reply.state = "not_owned";
+      }
+      await ch.sendJson(reply);
+    } catch (e) {
+      this.ctx.log.debug({ event: "status_query_failed", err: (e as Error).message }, "status query failed");
+    } finally {
+      await ch.close();
+    }
+  }
+}

@@ -1,0 +1,236 @@
+// The source side of a migration: stop ticking, fresh checkpoint, durable HANDOFF_INITIATED, send
+// the package to each target in turn with retries and backoff, then RETIRED (confirmed), ACTIVE_OWNER
+// again (nothing delivered anywhere) or RECOVERY_REQUIRED (sent, unconfirmed: the resolution asks
+// the target). Failures are classified by error code (retry.ts), never by message text.
+import type { Logger } from "pino";
+import { canTick, type Epoch, formatEpoch, type Lease, transition } from "../authority/lease.js";
+import { hex } from "../checkpoint/lineage.js";
+import { ErrorCode, IgordError } from "../errors.js";
+import { parseManifest } from "../manifest/manifest.js";
+import { CHUNK_BYTES, type FrameChannel, hex32, uint } from "../p2p/frames.js";
+import { AttemptError, asIgord, MIGRATE_PROTOCOL, type MigrationContext, type MigrationResult, remoteError, sleep, type Target } from "./context.js";
+import { buildOutgoingPackage } from "./outgoing.js";
+import type { HandoffResolution } from "./resolution.js";
+import { backoffDelay, classifyFailure } from "./retry.js";
+
+export class MigrationSource {
+  constructor(
+    private readonly ctx: MigrationContext,
+    private readonly resolution: HandoffResolution,
+  ) {}
+
+  /**
+   * Migrates a running agent to the first target that takes it: explicit targets in order, or (none
+   * given) the registry's candidates. Resolves when the outcome is known.
+   */
+  async migrate(agentId: string, targets: readonly string[] = []): Promise<MigrationResult> {
+    if (!this.ctx.peerId) throw new IgordError(ErrorCode.P2pUnavailable, "the p2p service is not running (--listen off?)");
+    if (this.ctx.outgoing.has(agentId)) throw new IgordError(ErrorCode.MigrationInProgress, `agent "${agentId}" is already migrating`);
+    const store = this.ctx.host.store;
+    const row = store.agent(agentId);
+    if (!row) throw new IgordError(ErrorCode.AgentNotFound, `no agent "${agentId}" on this node`);
+    const list: Target[] = targets.map((t) => this.ctx.target(t));
+    if (list.length === 0) {
+      const manifest = parseManifest(row.manifest, `stored manifest of "${agentId}"`);
+      for (const p of this.ctx.peers.candidates({ required: [...manifest.capabilities.keys()], maxPrice: manifest.migrationPolicy.maxPricePerSecond, exclude: new Set([this.ctx.peerId]) })) {
+        list.push({ text: p.id, peerId: p.id });
+      }
+      if (list.length === 0) throw new IgordError(ErrorCode.MigrationNoCandidates, `no known peer can take agent "${agentId}" (igord peers lists them)`);
+    }
+    this.ctx.outgoing.add(agentId);
+    const started = Date.now();
+    const id = store.createMigration({ agentId, direction: "out", peer: list[0]?.text ?? null, state: "requested" });
+    try {
+      return await this.runOutgoing(id, agentId, list, started);
+    } finally {
+      this.ctx.outgoing.delete(agentId);
+    }
+  }
+
+  private async runOutgoing(id: number, agentId: string, list: Target[], started: number): Promise<MigrationResult> {
+    const store = this.ctx.host.store;
+    const logger = this.ctx.log.child({ agent: agentId, migration: id });
+    let detached: { lease: Lease | null };
+    try {
+      detached = await this.ctx.host.detach(agentId);
+    } catch (e) {
+      const err = asIgord(e, ErrorCode.AgentNotRunning);
+      store.updateMigration(id, { state: "failed", error: { code: err.code, message: err.message } });
+      throw err;
+    }
+    try {
+      return await this.handOff(id, agentId, list, started, detached.lease, logger);
+    } catch (e) {
+      // Something failed that the protocol does not cover (a store write): never leave the agent
+      // running nowhere. Not handed off → it runs here again; handoff recorded → ask the target.
+      const err = asIgord(e, ErrorCode.StoreError);
+      logger.error({ event: "migration_failed", code: err.code }, `migration of ${agentId} failed: ${err.message}`);
+      try {
+        const l = store.lease(agentId);
+        if (l?.handoff && (l.state === "HANDOFF_INITIATED" || l.state === "RECOVERY_REQUIRED")) this.resolution.resolveHandoff(agentId, id);
+        else if (l?.state === "ACTIVE_OWNER" && !this.ctx.host.stopping()) await this.ctx.host.resume(agentId).catch(() => undefined);
+        store.updateMigration(id, { state: "failed", error: { code: err.code, message: err.message } });
+      } catch {
+        // The store itself is failing; the next start resolves what is recorded.
+      }
+      throw err;
+    }
+  }
+
+  private async handOff(id: number, agentId: string, list: Target[], started: number, detachedLease: Lease | null, logger: Logger): Promise<MigrationResult> {
+    const store = this.ctx.host.store;
+    const m = this.ctx.host.metrics;
+    const head = store.head(agentId);
+    const lease0 = detachedLease ?? store.lease(agentId);
+    if (!head || !lease0 || !canTick(lease0)) {
+      throw new IgordError(ErrorCode.LeaseTransition, `agent "${agentId}" cannot be handed off from ${lease0?.state ?? "no lease"}`);
+    }
+    const checkpointHash = hex(head.hash);
+    let lease = transition(lease0, { type: "start_handoff", handoff: { target: (list[0] as Target).text, checkpointHash } }, this.ctx.host.leaseTiming);
+    store.atomically(() => {
+      store.writeLease(agentId, { state: lease0.state, epoch: lease0.epoch }, lease);
+      store.updateMigration(id, { checkpointHash, epoch: lease.epoch });
+    });
+    this.ctx.hooks.afterHandoffRecorded?.(agentId);
+    logger.info({ event: "migration_started", targets: list.map((t) => t.text), tick: String(head.tick), epoch: formatEpoch(lease.epoch) }, `migrating ${agentId}`);
+    let attempts = 0;
+    let fallbacks = 0;
+    let last: IgordError | null = null;
+    for (const [i, t] of list.entries()) {
+      if (i > 0) {
+        fallbacks++;
+        m.migrationFallbacks.inc();
+        const moved: Lease = { ...lease, handoff: { target: t.text, checkpointHash } };
+        store.writeLease(agentId, { state: lease.state, epoch: lease.epoch }, moved);
+        lease = moved;
+        store.updateMigration(id, { peer: t.text, fallbacks });
+        logger.warn({ event: "migration_fallback", target: t.text, after: last?.code }, `trying fallback ${t.text}`);
+      }
+      for (let attempt = 1; attempt <= this.ctx.retry.attempts; attempt++) {
+        if (this.ctx.stopSignal.aborted) break;
+        attempts++;
+        m.migrationAttempts.inc({ direction: "out" });
+        store.updateMigration(id, { attempts });
+        let epoch: Epoch;
+        try {
+          epoch = await this.attempt(id, agentId, t, lease, checkpointHash);
+        } catch (e) {
+          const f = e instanceof AttemptError ? e : new AttemptError(asIgord(e, ErrorCode.MigrationStreamClosed), false, false);
+          last = f.error;
+          const kind = classifyFailure(f.error.code, f.sent, f.refused);
+          logger.warn({ event: "migration_attempt_failed", target: t.text, attempt, code: f.error.code, class: kind }, f.error.message);
+          if (kind === "ambiguous") {
+            const recovery = transition(lease, { type: "ambiguous_handoff" }, this.ctx.host.leaseTiming);
+            store.writeLease(agentId, { state: lease.state, epoch: lease.epoch }, recovery);
+            store.updateMigration(id, { state: "recovery", error: { code: f.error.code, message: f.error.message } });
+            m.migrationAmbiguous.inc();
+            m.migrationOutcomes.inc({ direction: "out", outcome: "recovery" });
+            logger.error({ event: "migration_ambiguous", target: t.text }, `sent ${agentId} to ${t.text} without a confirmation: RECOVERY_REQUIRED until it answers`);
+            this.resolution.resolveHandoff(agentId, id);
+            return { id, agentId, outcome: "recovery", target: t.text, attempts, fallbacks, epoch: null, error: { code: f.error.code, message: f.error.message }, durationMs: Date.now() - started };
+          }
+          this.ctx.peers.failed(t.peerId);
+          if (kind === "fatal") break;
+          if (attempt < this.ctx.retry.attempts) {
+            m.migrationRetries.inc();
+            await sleep(backoffDelay(this.ctx.retry, attempt), this.ctx.stopSignal);
+          }
+          continue;
+        }
+        // Confirmed: the target owns the agent. From here on nothing may fall back or revert.
+        this.ctx.hooks.afterConfirmed?.(agentId);
+        try {
+          const retired = transition(lease, { type: "confirm_handoff" }, this.ctx.host.leaseTiming);
+          const belief = { state: lease.state, epoch: lease.epoch };
+          store.atomically(() => {
+            store.writeLease(agentId, belief, retired);
+            store.setStatus(agentId, "stopped", "migrated");
+            store.updateMigration(id, { state: "done", error: null });
+          });
+        } catch (e) {
+          // The lease stays HANDOFF_INITIATED here: the status query settles it (the target owns it).
+          const err = asIgord(e, ErrorCode.StoreError);
+          logger.error({ event: "migration_retire_failed", target: t.text, code: err.code }, `${t.text} took ${agentId} but RETIRED could not be written here: ${err.message}`);
+          this.resolution.resolveHandoff(agentId, id);
+          return { id, agentId, outcome: "recovery", target: t.text, attempts, fallbacks, epoch, error: { code: err.code, message: err.message }, durationMs: Date.now() - started };
+        }
+        this.ctx.host.retired(agentId);
+        this.ctx.peers.succeeded(t.peerId, Date.now());
+        m.migrationOutcomes.inc({ direction: "out", outcome: "done" });
+        m.migrationDuration.observe({ direction: "out" }, (Date.now() - started) / 1000);
+        logger.info({ event: "migration_done", target: t.text, epoch: formatEpoch(epoch), attempts }, `${agentId} now runs on ${t.text} at epoch ${formatEpoch(epoch)}`);
+        return { id, agentId, outcome: "done", target: t.text, attempts, fallbacks, epoch, error: null, durationMs: Date.now() - started };
+      }
+    }
+    // Nothing was delivered anywhere: the handoff is reverted and the agent ticks here again.
+    const back = transition(lease, { type: "revert_handoff" }, this.ctx.host.leaseTiming);
+    store.writeLease(agentId, { state: lease.state, epoch: lease.epoch }, back);
+    const error = last ? { code: last.code, message: last.message } : { code: ErrorCode.NodeStopping, message: "the node is stopping" };
+    store.updateMigration(id, { state: "failed", error });
+    m.migrationOutcomes.inc({ direction: "out", outcome: "reverted" });
+    m.migrationDuration.observe({ direction: "out" }, (Date.now() - started) / 1000);
+    logger.warn({ event: "migration_reverted", code: error.code, attempts, fallbacks }, `migration of ${agentId} failed (${error.code}); it keeps running here`);
+    if (!this.ctx.host.stopping()) await this.ctx.host.resume(agentId).catch(() => undefined);
+    return { id, agentId, outcome: "reverted", target: null, attempts, fallbacks, epoch: null, error, durationMs: Date.now() - started };
+  }
+
+  /** One transfer to one target. Resolves with the epoch the target took the agent at. */
+  private async attempt(id: number, agentId: string, t: Target, lease: Lease, checkpointHash: string): Promise<Epoch> {
+    const store = this.ctx.host.store;
+    let ch: FrameChannel;
+    try {
+      ch = await this.ctx.open(t, MIGRATE_PROTOCOL);
+    } catch (e) {
+      throw new AttemptError(asIgord(e, ErrorCode.MigrationDialFailed), false, false);
+    }
+    const timeout = this.ctx.cfg.migrationTimeoutMs;
+    let sent = false;
+    try {
+      const row = store.agent(agentId);
+      if (!row) throw new IgordError(ErrorCode.AgentNotFound, `agent "${agentId}" vanished from the store`);
+      await ch.sendJson({
+        type: "offer",
+        agentId,
+        did: row.did,
+        wasmHash: row.wasmHash,
+        checkpointHash,
+        epochMajor: lease.epoch.major,
+        epochGeneration: lease.epoch.generation,
+        manifest: row.manifest,
+      });
+      const reply = await ch.receiveJson(timeout, "offer_reply");
+      if (reply.ok !== true) throw new AttemptError(remoteError(reply, `${t.text} refused the offer`), false, true);
+      if (reply.already === true) {
+        // An identical retry of a migration the target took: it owns the agent one major later.
+        const owned = { major: uint(reply, "offer_reply", "epochMajor"), generation: uint(reply, "offer_reply", "epochGeneration") };
+        if (owned.major !== lease.epoch.major + 1n) throw new AttemptError(new IgordError(ErrorCode.MigrationFrameInvalid, `${t.text} claims the agent at ${formatEpoch(owned)}, not at major ${lease.epoch.major + 1n}`), false, true);
+        return owned;
+      }
+      const baseHash = typeof reply.baseHash === "string" ? hex32(reply, "offer_reply", "baseHash") : null;
+      const bytes = buildOutgoingPackage(store, { agentId, epoch: lease.epoch, checkpointHash, haveWasm: reply.haveWasm === true, baseHash });
+      if (bytes.byteLength > this.ctx.cfg.maxPackageBytes) {
+        throw new AttemptError(new IgordError(ErrorCode.MigrationPackageTooLarge, `package of ${bytes.byteLength} bytes is over --max-package-size ${this.ctx.cfg.maxPackageBytes}`), false, true);
+      }
+      store.updateMigration(id, { state: "transferring", peer: t.text });
+      await ch.sendJson({ type: "transfer", bytes: bytes.byteLength });
+      const go = await ch.receiveJson(timeout, "transfer_reply");
+      if (go.ok !== true) throw new AttemptError(remoteError(go, `${t.text} refused the transfer`), false, true);
+      for (let off = 0; off < bytes.byteLength; off += CHUNK_BYTES) {
+        // Once the last chunk is handed to the stream it may arrive even if this write then fails.
+        if (off + CHUNK_BYTES >= bytes.byteLength) sent = true;
+        await ch.send(bytes.subarray(off, off + CHUNK_BYTES));
+      }
+      store.updateMigration(id, { state: "awaiting_confirmation", bytes: bytes.byteLength });
+      this.ctx.hooks.afterPackageSent?.(agentId);
+      this.ctx.host.metrics.migrationBytes.inc({ direction: "out" }, bytes.byteLength);
+      const result = await ch.receiveJson(timeout, "result");
+      if (result.ok !== true) throw new AttemptError(remoteError(result, `${t.text} refused the package`), true, true);
+      return { major: uint(result, "result", "epochMajor"), generation: uint(result, "result", "epochGeneration") };
+    } catch (e) {
+      if (e instanceof AttemptError) throw e;
+      throw new AttemptError(asIgord(e, ErrorCode.MigrationStreamClosed), sent, false);
+    } finally {
+      await ch.close();
+    }
+  }
+}

@@ -1,0 +1,166 @@
+// The target side of a migration: cheap checks on the offer, the package in chunks under one
+// deadline and a node-wide byte budget, admission in the documented order (admission.ts), one
+// transaction, start the agent, confirm. A refusal stores nothing and says why with a stable code.
+import { compareEpochs, formatEpoch } from "../authority/lease.js";
+import { hex } from "../checkpoint/lineage.js";
+import { ErrorCode, IgordError } from "../errors.js";
+import type { PreparedAgent } from "../loader/prepare.js";
+import { type FrameChannel, hex32, MAX_AGENT_ID_CHARS, MAX_DID_CHARS, safeInt, str, uint } from "../p2p/frames.js";
+import type { ReplayItem } from "../replay/engine.js";
+import { admitPackage, checkManifest, checkOwnership } from "./admission.js";
+import { asIgord, MAX_CONCURRENT_PACKAGES, MAX_MANIFEST_CHARS, type MigrationContext } from "./context.js";
+import { decodePackage } from "./package.js";
+
+export class MigrationTarget {
+  /** Bytes of packages being received right now (bounded by MAX_CONCURRENT_PACKAGES × --max-package-size). */
+  private incomingBytes = 0;
+
+  constructor(private readonly ctx: MigrationContext) {}
+
+  /** Serves one incoming migrate stream. */
+  async onMigrate(ch: FrameChannel, peer: string): Promise<void> {
+    const m = this.ctx.host.metrics;
+    const store = this.ctx.host.store;
+    const timeout = this.ctx.cfg.migrationTimeoutMs;
+    const started = Date.now();
+    let stage: "offer_reply" | "transfer_reply" | "result" = "offer_reply";
+    let reserved = 0;
+    let claimed: string | null = null;
+    let committed = false;
+    let agentId = "?";
+    m.migrationAttempts.inc({ direction: "in" });
+    try {
+      const T = "offer";
+      const offer = await ch.receiveJson(timeout, T);
+      agentId = str(offer, T, "agentId", MAX_AGENT_ID_CHARS);
+      const did = str(offer, T, "did", MAX_DID_CHARS);
+      const wasmHash = hex32(offer, T, "wasmHash");
+      const checkpointHash = hex32(offer, T, "checkpointHash");
+      const epoch = { major: uint(offer, T, "epochMajor"), generation: uint(offer, T, "epochGeneration") };
+      const manifestText = str(offer, T, "manifest", MAX_MANIFEST_CHARS);
+      if (this.ctx.host.stopping()) throw new IgordError(ErrorCode.NodeStopping, "this node is stopping");
+      if (this.ctx.cfg.acceptMigrations === "none" || (this.ctx.cfg.acceptMigrations === "trusted" && !this.ctx.cfg.trustedPeers.includes(peer))) {
+        throw new IgordError(ErrorCode.MigrationUntrustedPeer, `this node does not accept migrations from ${peer}`);
+      }
+      // An identical retry of a migration this node already took: answer as before, do nothing.
+      const lease = store.lease(agentId);
+      if (store.incomingDone(agentId, checkpointHash, epoch) && lease?.state === "ACTIVE_OWNER" && lease.epoch.major === epoch.major + 1n) {
+        await ch.sendJson({ type: "offer_reply", ok: true, already: true, epochMajor: lease.epoch.major, epochGeneration: lease.epoch.generation });
+        this.ctx.log.info({ event: "migration_duplicate", agent: agentId, peer }, `duplicate migration of ${agentId} answered without effect`);
+        return;
+      }
+      if (this.ctx.receiving.has(agentId) || this.ctx.outgoing.has(agentId)) throw new IgordError(ErrorCode.MigrationBusy, `agent "${agentId}" is already moving through this node`);
+      const load = this.ctx.host.runningAgents() + this.ctx.receiving.size;
+      if (this.ctx.cfg.maxAgents > 0 && load >= this.ctx.cfg.maxAgents) {
+        throw new IgordError(ErrorCode.MigrationNodeFull, `this node runs or is receiving ${load} agents, its --max-agents`);
+      }
+      // The same checks the package gets, on the offer alone: a refusal costs no transfer.
+      const offered = this.ctx.host.capabilities.snapshot();
+      checkManifest(manifestText, agentId, { offered, price: this.ctx.cfg.price });
+      checkOwnership(store, agentId, did, epoch);
+      this.ctx.receiving.add(agentId);
+      claimed = agentId;
+      const base = lease?.state === "RETIRED" ? store.head(agentId) : undefined;
+      await ch.sendJson({ type: "offer_reply", ok: true, haveWasm: store.wasm(wasmHash) !== undefined, baseHash: base ? hex(base.hash) : null });
+      stage = "transfer_reply";
+      const transfer = await ch.receiveJson(timeout, "transfer");
+      const size = safeInt(transfer, "transfer", "bytes");
+      if (size > this.ctx.cfg.maxPackageBytes) throw new IgordError(ErrorCode.MigrationPackageTooLarge, `package of ${size} bytes is over this node's --max-package-size ${this.ctx.cfg.maxPackageBytes}`);
+      if (this.incomingBytes + size > this.ctx.cfg.maxPackageBytes * MAX_CONCURRENT_PACKAGES) {
+        throw new IgordError(ErrorCode.MigrationBusy, `this node is already receiving ${this.incomingBytes} bytes of packages`);
+      }
+      this.incomingBytes += size;
+      reserved = size;
+      await ch.sendJson({ type: "transfer_reply", ok: true });
+      stage = "result";
+      const buf = new Uint8Array(size);
+      // The whole package must arrive within one --migration-timeout (a peer dripping bytes cannot
+      // hold the agent's slot forever).
+      const deadline = Date.now() + timeout;
+      for (let off = 0; off < size; ) {
+        const chunk = await ch.receive(Math.max(1, deadline - Date.now()), "package chunk");
+        if (chunk.byteLength === 0 || off + chunk.byteLength > size) {
+          throw new IgordError(ErrorCode.MigrationFrameInvalid, `package chunk of ${chunk.byteLength} bytes does not fit the announced ${size} bytes`);
+        }
+        buf.set(chunk, off);
+        off += chunk.byteLength;
+      }
+      m.migrationBytes.inc({ direction: "in" }, size);
+      this.ctx.hooks.afterPackage?.(agentId, (err) => ch.abort(err));
+      const pkg = decodePackage(buf);
+      if (pkg.agentId !== agentId || pkg.checkpointHash !== checkpointHash || pkg.did !== did || compareEpochs(pkg.epoch, epoch) !== 0 || pkg.wasmHash !== wasmHash || pkg.manifest !== manifestText) {
+        throw new IgordError(ErrorCode.MigrationFrameInvalid, "the package does not match its offer");
+      }
+      const admitted = await admitPackage(pkg, peer, size, {
+        store,
+        cache: this.ctx.host.cache,
+        offered,
+        price: this.ctx.cfg.price,
+        replayMode: this.ctx.cfg.replayMode,
+        leaseTiming: this.ctx.host.leaseTiming,
+        replay: (prepared, preState, items) => this.replayIncoming(prepared, preState, items),
+      });
+      if (this.ctx.host.stopping()) throw new IgordError(ErrorCode.NodeStopping, "this node is stopping");
+      store.receiveAgent(admitted.incoming);
+      committed = true;
+      const owned = admitted.incoming.lease.epoch;
+      this.ctx.receiving.delete(agentId);
+      claimed = null;
+      m.migrationOutcomes.inc({ direction: "in", outcome: "done" });
+      m.migrationDuration.observe({ direction: "in" }, (Date.now() - started) / 1000);
+      this.ctx.log.info(
+        { event: "migration_received", agent: agentId, peer, tick: String(admitted.head.tick), epoch: formatEpoch(owned), bytes: size, replayed: admitted.replayedTicks },
+        `received ${agentId} from ${peer} at tick ${admitted.head.tick}; owner at epoch ${formatEpoch(owned)}`,
+      );
+      // Loaded and scheduled before the confirmation goes out, so a source told "done" can rely on
+      // the agent running here; its first tick comes a tick interval later, after the confirmation.
+      try {
+        await this.ctx.host.resume(agentId, admitted.replayedTicks > 0);
+      } catch (e) {
+        // It is ours now (stored at the new epoch) whether or not it starts: confirm anyway, and
+        // make the failure visible (quarantined, igord agents) for the operator to resume it.
+        const err = asIgord(e, ErrorCode.StoreError);
+        this.ctx.host.quarantine(agentId, err);
+        this.ctx.log.error({ event: "migration_resume_failed", agent: agentId, code: err.code }, `received ${agentId} but cannot start it: ${err.message}`);
+      }
+      try {
+        this.ctx.hooks.beforeConfirm?.(agentId, (err) => ch.abort(err));
+        await ch.sendJson({ type: "result", ok: true, epochMajor: owned.major, epochGeneration: owned.generation, node: this.ctx.peerId });
+      } catch (e) {
+        // The agent is ours either way; the source learns it from the status query.
+        this.ctx.log.warn({ event: "migration_confirm_lost", agent: agentId, err: (e as Error).message }, `could not confirm ${agentId} to ${peer}`);
+      }
+    } catch (e) {
+      if (committed) throw e;
+      // Anything not raised as a typed refusal (a store or stream failure here) is this node's
+      // trouble, not the package's: the source may retry.
+      const err = asIgord(e, ErrorCode.MigrationBusy);
+      m.migrationRefusals.inc({ code: err.code });
+      m.migrationOutcomes.inc({ direction: "in", outcome: "refused" });
+      this.ctx.log.warn({ event: "migration_refused", agent: agentId, peer, code: err.code }, `refused migration of ${agentId} from ${peer}: ${err.message}`);
+      try {
+        await ch.sendJson({ type: stage, ok: false, code: err.code, message: err.message });
+      } catch {
+        // The source is gone; it will ask for the status if it had sent everything.
+      }
+    } finally {
+      if (claimed) this.ctx.receiving.delete(claimed);
+      this.incomingBytes -= reserved;
+      await ch.close();
+    }
+  }
+
+  /** Replays a shipped window on a staging placement in the worker pool (under the tick deadline). */
+  private async replayIncoming(prepared: PreparedAgent, preState: Uint8Array, items: ReplayItem[]): Promise<{ finalState: Uint8Array | null; verifiedTicks: number }> {
+    const stagingId = `${prepared.agentId}~incoming`;
+    const pool = this.ctx.host.pool;
+    await pool.place({ agentId: stagingId, module: prepared.module, plan: prepared.plan, memoryCapPages: prepared.memoryCapPages }, { state: preState, budget: 1n, price: 0n });
+    try {
+      const out = await pool.replay(stagingId, items, { strict: true });
+      if (out.failure) throw IgordError.fromJSON(out.failure.error);
+      return { finalState: out.finalState ?? null, verifiedTicks: out.verified };
+    } finally {
+      pool.unload(stagingId);
+    }
+  }
+}
