@@ -28,21 +28,7 @@ import { BACKOFF_FACTOR, type RetryPolicy } from "./retry.js";
 import { MigrationSource } from "./source.js";
 import { MigrationTarget } from "./target.js";
 
-export {
-  MAX_CONCURRENT_PACKAGES,
-  MAX_INBOUND_STREAMS,
-  MAX_MANIFEST_CHARS,
-  MIGRATE_PROTOCOL,
-  type MigrationHooks,
-  type MigrationHost,
-  type MigrationOutcome,
-  type MigrationResult,
-  MIGRATION_SWEEP_MS,
-  PRICE_PROTOCOL,
-  QUERY_TIMEOUT_MS,
-  STATUS_PROTOCOL,
-  STOP_GRACE_MS,
-} from "./context.js";
+export { MIGRATE_PROTOCOL, type MigrationHooks, type MigrationResult, STATUS_PROTOCOL } from "./context.js";
 
 export class MigrationService implements MigrationContext {
   private p2p: P2pHost | null = null;
