@@ -2,7 +2,7 @@
 // the values given on the command line, so env vars and the config file can fill in the rest.
 import { type Command, Option } from "commander";
 import { CONFIG_FLAG } from "../config/load.js";
-import { envName, FIELDS, REPEATABLE_FLAGS } from "../config/schema.js";
+import { envName, FIELDS, REPEATABLE_FLAGS, SWITCH_FLAGS } from "../config/schema.js";
 
 export function addConfigOptions(cmd: Command, skip: readonly string[] = []): Command {
   for (const f of FIELDS) {
@@ -12,6 +12,8 @@ export function addConfigOptions(cmd: Command, skip: readonly string[] = []): Co
       // Repeated flags collect into one comma-joined value (multiaddrs and peer ids hold no commas).
       const option = new Option(`--${f.flag} <${f.valueName}>`, `${help} (default: ${f.defaultText})`);
       cmd.addOption(option.argParser((v: string, prev: unknown) => (typeof prev === "string" ? `${prev},${v}` : v)));
+    } else if (SWITCH_FLAGS.includes(f.flag)) {
+      cmd.addOption(new Option(`--${f.flag} [${f.valueName}]`, help).default(f.defaultText));
     } else {
       cmd.addOption(new Option(`--${f.flag} <${f.valueName}>`, help).default(f.defaultText));
     }
@@ -32,10 +34,12 @@ function camel(flag: string): string {
 /** The flag values the user typed, keyed by flag name. */
 export function cliFlags(cmd: Command): Record<string, string> {
   const out: Record<string, string> = {};
-  const opts = cmd.opts<Record<string, string>>();
+  const opts = cmd.opts<Record<string, string | boolean>>();
   for (const flag of [...FIELDS.map((f) => f.flag), CONFIG_FLAG]) {
     const key = camel(flag);
-    if (cmd.getOptionValueSource(key) === "cli" && opts[key] !== undefined) out[flag] = opts[key];
+    const v = opts[key];
+    // A switch given without a value arrives as true.
+    if (cmd.getOptionValueSource(key) === "cli" && v !== undefined) out[flag] = String(v);
   }
   return out;
 }

@@ -530,6 +530,8 @@ export const FIELDS = [
   }),
 ] as const satisfies readonly FieldSpec<keyof NodeConfig>[];
 
+/** Flags that may be given without a value, meaning true (`--mdns`, or `--mdns false`). */
+export const SWITCH_FLAGS: readonly string[] = ["mdns"];
 /** Flags that may be given more than once (values are collected). */
 export const REPEATABLE_FLAGS: readonly string[] = ["listen", "bootstrap", "trusted-peer"];
 

@@ -148,9 +148,9 @@ describe("igord migrate, peers and migrations (real processes)", () => {
 });
 
 describe("p2p flags on the command line", () => {
-  it("--listen is repeatable: the daemon listens on every address given", async () => {
+  it("--listen is repeatable and --mdns is a switch: the daemon listens on every address given", async () => {
     const dir = tempDir();
-    const d = startDaemon(["--agents-dir", join(dir, "agents"), "--data-dir", join(dir, "data"), "--control", "off", "--listen", "/ip4/127.0.0.1/tcp/0", "--listen", "/ip4/127.0.0.2/tcp/0"], { ...process.env });
+    const d = startDaemon(["--agents-dir", join(dir, "agents"), "--data-dir", join(dir, "data"), "--control", "off", "--listen", "/ip4/127.0.0.1/tcp/0", "--mdns", "--listen", "/ip4/127.0.0.2/tcp/0"], { ...process.env });
     const line = await d.waitFor((l) => l.event === "p2p_listening");
     const addrs = line.addrs as string[];
     expect(addrs.some((a) => a.startsWith("/ip4/127.0.0.1/tcp/"))).toBe(true);
