@@ -417,6 +417,27 @@ describe("a handoff whose last tick never ends", () => {
 });
 
 describe("an unconfirmed handoff while the target does not answer", () => {
+  it("igord recover takes the agent back when the operator knows the target is gone; the status queries stop", async () => {
+    const a = await p2pNode({ control: "127.0.0.1:0", "migration-max-delay": "50ms" });
+    const target = await RoguePeer.start();
+    try {
+      await a.node.addAgent({ wasmPath: heartbeat });
+      expect((await a.node.migrate("heartbeat", [await target.swallow()])).outcome).toBe("recovery");
+      await waitUntil(() => a.logs.events("handoff_status_unreachable").length >= 1, { what: "a status query that went unanswered" });
+      const { host, port } = a.node.controlAddress!;
+      const r = igord(["recover", "heartbeat", "--reason", "target decommissioned", "--data-dir", a.config.dataDir, "--control", `${host}:${port}`]);
+      expect(r.stderr).toBe("");
+      expect(r.status).toBe(0);
+      expect(r.stdout).toMatch(/RECOVERY_REQUIRED \(0,0\) -> ACTIVE_OWNER \(1,0\) \(handoff to .* abandoned\)/);
+      await a.node.migration!.resolved("heartbeat"); // the loop sees the new lease and ends
+      await waitUntil(() => a.node.scheduler.view("heartbeat")?.status === "running", { what: "the agent running here again" });
+      expect(a.node.store.lease("heartbeat")).toMatchObject({ state: "ACTIVE_OWNER", epoch: { major: 1n } });
+      expect(a.node.store.lineageEvents("heartbeat").at(-1)).toMatchObject({ kind: "recovery", reason: "recover: target decommissioned" });
+    } finally {
+      await target.stop();
+    }
+  });
+
   it("shows as handoff_unresolved, runs nowhere, and is settled by the target's answer", async () => {
     const a = await p2pNode({ control: "127.0.0.1:0", "migration-max-delay": "50ms" });
     const target = await RoguePeer.start();
