@@ -66,9 +66,12 @@ export class HandoffResolution {
       const belief = { state: lease.state, epoch: lease.epoch };
       const mid = migrationId ?? store.migrations({ agentId, limit: 1 }).find((m) => m.direction === "out")?.id;
       if (answer.state === "owned") {
-        store.writeLease(agentId, belief, transition(lease, { type: "target_confirmed" }, this.ctx.host.leaseTiming));
-        store.setStatus(agentId, "stopped", "migrated");
-        if (mid !== undefined) store.updateMigration(mid, { state: "done", error: null });
+        const retired = transition(lease, { type: "target_confirmed" }, this.ctx.host.leaseTiming);
+        if (!this.settle(agentId, () => {
+          store.writeLease(agentId, belief, retired);
+          store.setStatus(agentId, "stopped", "migrated");
+          if (mid !== undefined) store.updateMigration(mid, { state: "done", error: null });
+        })) continue;
         this.ctx.host.retired(agentId);
         this.ctx.host.metrics.migrationOutcomes.inc({ direction: "out", outcome: "resolved_retired" });
         logger.warn({ event: "handoff_resolved", outcome: "retired", target: lease.handoff.target, epoch: answer.epoch ? formatEpoch(answer.epoch) : null }, `${lease.handoff.target} owns ${agentId}: retired here`);
@@ -76,12 +79,30 @@ export class HandoffResolution {
       }
       const pending = lease.state === "HANDOFF_INITIATED" ? transition(lease, { type: "ambiguous_handoff" }, this.ctx.host.leaseTiming) : lease;
       const back = transition(pending, { type: "recover", cause: "target_denied", nowMs: Date.now() }, this.ctx.host.leaseTiming);
-      store.writeLease(agentId, belief, back);
-      if (mid !== undefined) store.updateMigration(mid, { state: "failed", error: { code: ErrorCode.MigrationAmbiguous, message: `${lease.handoff.target} does not hold the agent; reclaimed at epoch ${formatEpoch(back.epoch)}` } });
+      const target = lease.handoff.target;
+      if (!this.settle(agentId, () => {
+        store.writeLease(agentId, belief, back);
+        if (mid !== undefined) store.updateMigration(mid, { state: "failed", error: { code: ErrorCode.MigrationAmbiguous, message: `${target} does not hold the agent; reclaimed at epoch ${formatEpoch(back.epoch)}` } });
+      })) continue;
       this.ctx.host.metrics.migrationOutcomes.inc({ direction: "out", outcome: "resolved_reclaimed" });
       logger.warn({ event: "handoff_resolved", outcome: "reclaimed", target: lease.handoff.target, epoch: formatEpoch(back.epoch) }, `${lease.handoff.target} does not hold ${agentId}: it runs here again at epoch ${formatEpoch(back.epoch)}`);
       if (!this.ctx.host.stopping()) await this.ctx.host.resume(agentId).catch(() => undefined);
       return;
+    }
+  }
+
+  /**
+   * Writes a resolution in one transaction. False when the lease moved meanwhile (an operator's
+   * igord recover, say): the loop reads it again and stops if nothing is left to resolve.
+   */
+  private settle(agentId: string, write: () => void): boolean {
+    try {
+      this.ctx.host.store.atomically(write);
+      return true;
+    } catch (e) {
+      if (!(e instanceof IgordError) || e.code !== ErrorCode.LeaseStale) throw e;
+      this.ctx.log.info({ event: "handoff_lease_moved", agent: agentId }, `the lease of ${agentId} changed while its handoff was being resolved`);
+      return false;
     }
   }
 
