@@ -3,7 +3,8 @@
 // Signing domain = blob[0:145] ‖ state (everything but the signature slot).
 import { createHash } from "node:crypto";
 import { type Ed25519Key, signBytes, verifyBytes } from "../identity/keys.js";
-import { type Checkpoint, HEADER_SIZE, SIGNATURE_OFFSET } from "./codec.js";
+import type { CheckpointCommit } from "../store/sqlite-store.js";
+import { type Checkpoint, HEADER_SIZE, parseCheckpoint, SIGNATURE_OFFSET } from "./codec.js";
 
 export const GENESIS_PREV_HASH = new Uint8Array(32);
 
@@ -40,4 +41,21 @@ export function hex(bytes: Uint8Array): string {
 
 export function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
   return a.byteLength === b.byteLength && Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
+}
+
+/** The store's commit for a checkpoint blob brought in from elsewhere (an import, a resume, a migration). */
+export function commitFromBlob(agentId: string, blob: Uint8Array, reason: string): CheckpointCommit {
+  const cp = parseCheckpoint(blob);
+  return {
+    agentId,
+    tick: cp.tick,
+    budget: cp.budget,
+    hash: checkpointHash(blob),
+    prevHash: cp.prevHash,
+    blob,
+    reason,
+    receipt: null,
+    status: "active",
+    statusReason: null,
+  };
 }

@@ -4,7 +4,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSy
 import { basename, join } from "node:path";
 import { formatUnits } from "../budget/money.js";
 import { type Checkpoint, parseCheckpoint } from "../checkpoint/codec.js";
-import { checkpointHash, hex, verifyCheckpointSignature } from "../checkpoint/lineage.js";
+import { checkpointHash, commitFromBlob, hex, verifyCheckpointSignature } from "../checkpoint/lineage.js";
 import { type BudgetOverride, type ChainEntry, type ChainReport, verifyChain } from "../checkpoint/verify-chain.js";
 import { ErrorCode, IgordError } from "../errors.js";
 import { didFromPublicKey } from "../identity/did.js";
@@ -13,7 +13,7 @@ import { parseManifest } from "../manifest/manifest.js";
 import { sha256Hex } from "../loader/prepare.js";
 import { decodeSegmentFile, encodeSegmentFile, type AuditSegment } from "../replay/audit-plan.js";
 import { auditHistory, auditReplay } from "./audit.js";
-import { type CheckpointCommit, DB_FILE, type LineageEvent, SqliteStore } from "../store/sqlite-store.js";
+import { DB_FILE, type LineageEvent, SqliteStore } from "../store/sqlite-store.js";
 
 const out = (line = ""): void => {
   process.stdout.write(`${line}\n`);
@@ -30,21 +30,6 @@ export function openStore(dataDir: string): SqliteStore {
   return SqliteStore.open(join(dataDir, DB_FILE));
 }
 
-export function commitFromBlob(agentId: string, blob: Uint8Array, reason: string): CheckpointCommit {
-  const cp = parseCheckpoint(blob);
-  return {
-    agentId,
-    tick: cp.tick,
-    budget: cp.budget,
-    hash: checkpointHash(blob),
-    prevHash: cp.prevHash,
-    blob,
-    reason,
-    receipt: null,
-    status: "active",
-    statusReason: null,
-  };
-}
 
 function readFile(path: string, what: string): Uint8Array {
   try {

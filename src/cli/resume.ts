@@ -9,7 +9,8 @@ import { didFromPublicKey } from "../identity/did.js";
 import { decodeIdentityFile, type Ed25519Key } from "../identity/keys.js";
 import { checkAgentId, deriveAgentId, sha256Hex } from "../loader/prepare.js";
 import { findManifest, parseManifest } from "../manifest/manifest.js";
-import { commitFromBlob, openStore } from "./lineage.js";
+import { commitFromBlob } from "../checkpoint/lineage.js";
+import { openStore } from "./lineage.js";
 
 export interface ResumeOptions {
   checkpoint: string;

@@ -5,7 +5,7 @@
 import { createHash } from "node:crypto";
 import { compareEpochs, type Epoch, formatEpoch, incomingLease, type Lease, type LeaseTiming, transition } from "../authority/lease.js";
 import { type Checkpoint, parseCheckpoint } from "../checkpoint/codec.js";
-import { checkpointHash, equalBytes, GENESIS_PREV_HASH, hex } from "../checkpoint/lineage.js";
+import { checkpointHash, commitFromBlob, equalBytes, GENESIS_PREV_HASH, hex } from "../checkpoint/lineage.js";
 import { budgetOverrideSigningBytes } from "../checkpoint/overrides.js";
 import { VERIFY_YIELD_EVERY, verifyChainAsync } from "../checkpoint/verify-chain.js";
 import { decodeReceipt, receiptSigningBytes } from "../budget/receipt.js";
@@ -17,7 +17,8 @@ import { type AgentManifest, parseManifest } from "../manifest/manifest.js";
 import type { ReplayItem } from "../replay/engine.js";
 import { decodeSegment } from "../eventlog/tick-log.js";
 import type { ReplayMode } from "../replay/policy.js";
-import type { CheckpointCommit, IncomingAgent, LeaseBelief, SqliteStore, StoredSegment } from "../store/sqlite-store.js";
+import { segmentReplayItems } from "../replay/segment-items.js";
+import type { IncomingAgent, LeaseBelief, SqliteStore, StoredSegment } from "../store/sqlite-store.js";
 import type { MigrationPackage } from "./package.js";
 
 /** Ticks a target replays at most to admit one package (each costs a real execution). */
@@ -172,21 +173,7 @@ export async function admitPackage(pkg: MigrationPackage, peer: string, bytes: n
   if ((previousNow === undefined) !== (previous === undefined)) refuse(ErrorCode.MigrationBusy, `agent "${agentId}" changed on this node during admission`);
   let lease: Lease = previous ? transition({ ...(ctx.store.lease(agentId) as Lease) }, { type: "receive", sourceEpoch: pkg.epoch }, ctx.leaseTiming) : incomingLease(pkg.epoch);
   lease = transition(lease, { type: "assume", nowMs: Date.now() }, ctx.leaseTiming);
-  const history: CheckpointCommit[] = pkg.history.map((blob) => {
-    const cp = parseCheckpoint(blob);
-    return {
-      agentId,
-      tick: cp.tick,
-      budget: cp.budget,
-      hash: checkpointHash(blob),
-      prevHash: cp.prevHash,
-      blob,
-      reason: "migrated",
-      receipt: null,
-      status: "active",
-      statusReason: null,
-    };
-  });
+  const history = pkg.history.map((blob) => commitFromBlob(agentId, blob, "migrated"));
   return {
     incoming: {
       agent: { agentId, did, wasmHash: pkg.wasmHash, wasmBytes: wasm, manifest: pkg.manifest, identity },
@@ -271,18 +258,5 @@ function replayItems(seg: StoredSegment, preState: Uint8Array): ReplayItem[] {
     return refuse(ErrorCode.MigrationFrameInvalid, `replay window ${seg.fromTick}..${seg.toTick} is unreadable: ${(e as Error).message}`);
   }
   if (decoded.length * 32 !== seg.postHashes.byteLength) refuse(ErrorCode.MigrationFrameInvalid, `replay window ${seg.fromTick}..${seg.toTick} has ${decoded.length} logs but ${seg.postHashes.byteLength / 32} state hashes`);
-  const logs = new Map(decoded.map((l, i) => [l.tick, { entries: l.entries, hash: seg.postHashes.slice(i * 32, i * 32 + 32) }]));
-  const items: ReplayItem[] = [];
-  for (let tick = seg.fromTick; tick <= seg.toTick; tick++) {
-    const l = logs.get(tick);
-    items.push({
-      tick,
-      ...(tick === seg.fromTick ? { preState } : {}),
-      entries: l?.entries ?? [],
-      ...(l ? { expectedPostHash: l.hash } : {}),
-      budget: 0n,
-      price: 0n,
-    });
-  }
-  return items;
+  return segmentReplayItems(seg, decoded, preState);
 }

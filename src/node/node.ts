@@ -25,6 +25,7 @@ import { parseManifest } from "../manifest/manifest.js";
 import { parseCheckpoint } from "../checkpoint/codec.js";
 import { decodeSegment } from "../eventlog/tick-log.js";
 import type { ReplayItem } from "../replay/engine.js";
+import { segmentReplayItems } from "../replay/segment-items.js";
 import { Checkpointer } from "../scheduler/checkpointer.js";
 import { DB_FILE, type LineageEvent, SqliteStore } from "../store/sqlite-store.js";
 import { WorkerPool } from "../wasm/pool.js";
@@ -415,21 +416,7 @@ export class IgordNode {
     }
     const before = this.store.checkpointAtTick(agentId, segment.fromTick - 1n);
     if (!before) return [];
-    const preState = parseCheckpoint(before.blob).state;
-    const logs = new Map(decodeSegment(segment.blob).map((l, i) => [l.tick, { entries: l.entries, hash: segment.postHashes.slice(i * 32, i * 32 + 32) }]));
-    const items: ReplayItem[] = [];
-    for (let tick = segment.fromTick; tick <= segment.toTick; tick++) {
-      const l = logs.get(tick);
-      items.push({
-        tick,
-        ...(tick === segment.fromTick ? { preState } : {}),
-        entries: l?.entries ?? [],
-        ...(l ? { expectedPostHash: l.hash } : {}),
-        budget: 0n,
-        price: 0n,
-      });
-    }
-    return items;
+    return segmentReplayItems(segment, decodeSegment(segment.blob), parseCheckpoint(before.blob).state);
   }
 
   /**
