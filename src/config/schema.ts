@@ -4,7 +4,7 @@ import { cpus } from "node:os";
 import { parseUnits } from "../budget/money.js";
 import { IMPLEMENTED_CAPABILITIES } from "../hostcalls/registry.js";
 import { DIVERGENCE_POLICIES, type DivergencePolicy, REPLAY_MODES, type ReplayMode } from "../replay/policy.js";
-import { type HostPort, parseDurationMs, parseHostPort } from "./units.js";
+import { type HostPort, parseDurationMs, parseHostPort, parseSizeBytes } from "./units.js";
 
 export const LOG_LEVELS = ["trace", "debug", "info", "warn", "error", "fatal", "silent"] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -359,9 +359,8 @@ export const FIELDS = [
     defaultText: "100000",
     parse: (raw): EventLogRetention => {
       const s = asString(raw).trim();
-      const m = /^(\d+)(B|KiB|MiB|GiB)$/.exec(s);
-      if (m) {
-        const bytes = Number(m[1]) * { B: 1, KiB: 1024, MiB: 1024 ** 2, GiB: 1024 ** 3 }[m[2] as "B"];
+      const bytes = parseSizeBytes(s);
+      if (bytes !== null) {
         if (bytes <= 0) throw new Error("a size must be greater than 0");
         return { bytes };
       }
@@ -511,10 +510,8 @@ export const FIELDS = [
     defaultValue: () => 256 * 1024 ** 2,
     defaultText: "256MiB",
     parse: (raw) => {
-      const s = asString(raw).trim();
-      const m = /^(\d+)(B|KiB|MiB|GiB)$/.exec(s);
-      if (!m) throw new Error('must be a size such as 64MiB');
-      const bytes = Number(m[1]) * { B: 1, KiB: 1024, MiB: 1024 ** 2, GiB: 1024 ** 3 }[m[2] as "B"];
+      const bytes = parseSizeBytes(asString(raw));
+      if (bytes === null) throw new Error("must be a size such as 64MiB");
       if (bytes < 64 * 1024 || bytes > 4 * 1024 ** 3) throw new Error("must be between 64KiB and 4GiB");
       return bytes;
     },

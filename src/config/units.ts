@@ -22,6 +22,15 @@ export function formatDurationMs(ms: number): string {
   return `${ms}ms`;
 }
 
+const SIZE_RE = /^(\d+)(B|KiB|MiB|GiB)$/;
+const UNIT_BYTES: Record<string, number> = { B: 1, KiB: 1024, MiB: 1024 ** 2, GiB: 1024 ** 3 };
+
+/** "64MiB" | "512KiB" | "4096B" → bytes; null when the text is not a size. */
+export function parseSizeBytes(text: string): number | null {
+  const m = SIZE_RE.exec(text.trim());
+  return m ? Number(m[1]) * (UNIT_BYTES[m[2] ?? "B"] ?? 1) : null;
+}
+
 export interface HostPort {
   host: string;
   port: number;

@@ -21,6 +21,17 @@ interface NodeProc {
   control: string;
 }
 
+/** A node's directory with an agents/ folder holding these example agents. */
+function nodeDir(agents: string[] = []): string {
+  const dir = tempDir();
+  mkdirSync(join(dir, "agents"), { recursive: true });
+  for (const a of agents) {
+    copyFileSync(join(EXAMPLES, `${a}.wasm`), join(dir, "agents", `${a}.wasm`));
+    copyFileSync(join(EXAMPLES, `${a}.manifest.json`), join(dir, "agents", `${a}.manifest.json`));
+  }
+  return dir;
+}
+
 async function launch(dir: string, port = "0", crashAt?: string): Promise<NodeProc> {
   const daemon = startDaemon(
     [
@@ -76,12 +87,8 @@ const EXPECTED_OWNER: Record<string, "source" | "target" | "either"> = {
 describe("SIGKILL at every step of a migration", () => {
   for (const point of CRASH_POINTS) {
     it(`${point}: after restarts exactly one node owns and ticks the agent`, async () => {
-      const srcDir = tempDir();
-      const dstDir = tempDir();
-      mkdirSync(join(srcDir, "agents"), { recursive: true });
-      mkdirSync(join(dstDir, "agents"), { recursive: true });
-      copyFileSync(join(EXAMPLES, "heartbeat.wasm"), join(srcDir, "agents", "heartbeat.wasm"));
-      copyFileSync(join(EXAMPLES, "heartbeat.manifest.json"), join(srcDir, "agents", "heartbeat.manifest.json"));
+      const srcDir = nodeDir(["heartbeat"]);
+      const dstDir = nodeDir();
       const crashSource = point.startsWith("source");
       let src = await launch(srcDir, "0", crashSource ? point : undefined);
       let dst = await launch(dstDir, "0", crashSource ? undefined : point);
@@ -120,12 +127,8 @@ describe("SIGKILL at every step of a migration", () => {
 
 describe("igord migrate, peers and migrations (real processes)", () => {
   it("moves an agent between two daemons from the command line and shows the record and the peer", async () => {
-    const srcDir = tempDir();
-    const dstDir = tempDir();
-    mkdirSync(join(srcDir, "agents"), { recursive: true });
-    mkdirSync(join(dstDir, "agents"), { recursive: true });
-    copyFileSync(join(EXAMPLES, "heartbeat.wasm"), join(srcDir, "agents", "heartbeat.wasm"));
-    copyFileSync(join(EXAMPLES, "heartbeat.manifest.json"), join(srcDir, "agents", "heartbeat.manifest.json"));
+    const srcDir = nodeDir(["heartbeat"]);
+    const dstDir = nodeDir();
     const src = await launch(srcDir);
     const dst = await launch(dstDir);
     await waitUntil(() => (lease(srcDir, "heartbeat")?.tick ?? 0n) >= 2n, { what: "a tick on the source", timeoutMs: 15_000 });
@@ -161,9 +164,7 @@ describe("p2p flags on the command line", () => {
 describe("p2p start-up errors", () => {
   it("a listen address already in use fails the start with a clear error before any agent runs", async () => {
     const first = await launch(tempDir());
-    const dir = tempDir();
-    mkdirSync(join(dir, "agents"), { recursive: true });
-    copyFileSync(join(EXAMPLES, "heartbeat.wasm"), join(dir, "agents", "heartbeat.wasm"));
+    const dir = nodeDir(["heartbeat"]);
     const r = igord(["--agents-dir", join(dir, "agents"), "--data-dir", join(dir, "data"), "--control", "off", "--listen", `/ip4/127.0.0.1/tcp/${first.port}`], { ...process.env });
     expect(r.status).toBe(1);
     expect(r.stderr).toMatch(/cannot start the p2p host on \/ip4\/127\.0\.0\.1\/tcp\/\d+: listen EADDRINUSE.*\[P2P_UNAVAILABLE\]/);
