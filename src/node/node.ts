@@ -1,6 +1,7 @@
 // The composition root: builds every service of a node and starts/stops them in order.
-// start: data dir → worker pool → agents (agents dir) → control API. stop: the reverse, with every
-// agent checkpointed before the pool goes away.
+// start: data dir → worker pool → p2p → control API → agents (stored ones, then the agents dir), the
+// agents loading in the background so that no single module can hold the node's start or the control
+// API hostage. stop: the reverse, with every agent checkpointed before the pool goes away.
 import { mkdirSync } from "node:fs";
 import { join, resolve } from "node:path";
 import type { Logger } from "pino";
@@ -78,6 +79,9 @@ const QUARANTINE_CODES = new Set<string>([
   ErrorCode.IdentityCorrupt,
 ]);
 
+/** A resume failing with these is a normal state or a race, not something to show as quarantined. */
+const NOT_QUARANTINED_CODES = new Set<string>([ErrorCode.AgentExists, ErrorCode.LeaseRetired, ErrorCode.NodeStopping, ErrorCode.AgentNotFound]);
+
 function migrationResultJson(r: MigrationResult): Record<string, unknown> {
   return { ...r, epoch: r.epoch ? formatEpoch(r.epoch) : null };
 }
@@ -103,6 +107,8 @@ export class IgordNode {
   private control: ControlServer | null = null;
   private startedAt = 0;
   private stopping: Promise<void> | null = null;
+  /** Settles once the agents present at start (stored ones and the agents dir) have each loaded or failed. */
+  private initialLoad: Promise<void> = Promise.resolve();
   private readonly resumeStored: boolean;
   readonly leaseTiming: LeaseTiming;
   /** The p2p host and migrations; null with --listen off. */
@@ -196,9 +202,13 @@ export class IgordNode {
           )
         : null;
     if (opts.watchAgentsDir ?? true) {
-      this.watcher = new AgentsDirWatcher(opts.config.agentsDir, async (wasmPath) => {
-        await this.addAgent({ wasmPath });
-      });
+      this.watcher = new AgentsDirWatcher(
+        opts.config.agentsDir,
+        async (wasmPath) => {
+          await this.addAgent({ wasmPath });
+        },
+        (path, reason) => this.logger.warn({ event: "agent_file_skipped", path, reason }, `skipping ${path}: it ${reason}`),
+      );
     }
   }
 
@@ -217,12 +227,6 @@ export class IgordNode {
       "igord starting",
     );
     await this.migration?.start();
-    if (this.resumeStored) await this.resumeStoredAgents();
-    this.migration?.resolvePending();
-    if (this.watcher) {
-      await this.watcher.initialScan();
-      this.watcher.start();
-    }
     if (this.config.control) {
       const token = ensureControlToken(this.config.dataDir);
       this.control = await startControlServer(this.config.control, token, this.controlBackend(), this.logger.child({ component: "control" }));
@@ -231,22 +235,43 @@ export class IgordNode {
         `control API on ${this.control.address.host}:${this.control.address.port}`,
       );
     }
+    this.initialLoad = this.loadInitialAgents();
+  }
+
+  /** Resolves once every agent present at start has loaded or failed (each bounded by the tick timeout). */
+  whenLoaded(): Promise<void> {
+    return this.initialLoad;
+  }
+
+  private async loadInitialAgents(): Promise<void> {
+    if (this.resumeStored) await this.resumeStoredAgents();
+    if (this.stopping) return;
+    this.migration?.resolvePending();
+    if (this.watcher) {
+      await this.watcher.initialScan();
+      if (!this.stopping) this.watcher.start();
+    }
+    this.logger.info({ event: "agents_loaded", running: this.scheduler.statusCounts().get("running") ?? 0, quarantined: this.quarantined.size }, "agents present at start are loaded");
   }
 
   get controlAddress(): ControlServer["address"] | null {
     return this.control?.address ?? null;
   }
 
-  /** A restart resumes every agent this node owned, each from its last committed checkpoint. */
+  /**
+   * A restart resumes every agent this node owned, each from its last committed checkpoint. They load
+   * side by side: one whose guest code hangs costs at most the tick timeout and holds up nobody.
+   */
   private async resumeStoredAgents(): Promise<void> {
-    for (const row of this.store.listAgents()) {
-      if (row.status !== "active") continue;
-      try {
-        await this.resumeAgent(row.agentId);
-      } catch {
-        // Reported (and quarantined when the stored data failed a check) by resumeAgent.
-      }
-    }
+    const resumes = this.store
+      .listAgents()
+      .filter((row) => row.status === "active")
+      .map((row) =>
+        this.resumeAgent(row.agentId).catch(() => {
+          // Reported, and listed as quarantined with its reason, by resumeAgent.
+        }),
+      );
+    await Promise.all(resumes);
   }
 
   /** Loads an agent from a .wasm file: resumes it when this node has it stored, else creates it. */
@@ -366,10 +391,13 @@ export class IgordNode {
     } catch (e) {
       const err = e as IgordError;
       if (QUARANTINE_CODES.has(err.code)) {
-        this.quarantined.set(agentId, { code: err.code, message: err.message, at: Date.now() });
         this.logger.error({ event: "agent_quarantined", agent: agentId, code: err.code, details: err.details }, err.message);
       } else {
-        this.logger.error({ event: "agent_resume_failed", agent: agentId, code: err.code }, `cannot resume ${agentId}: ${err.message}`);
+        this.logger.error({ event: "agent_resume_failed", agent: agentId, code: err.code, details: err.details }, `cannot resume ${agentId}: ${err.message}`);
+      }
+      // A stored owner that cannot start is never invisible: it is listed with its reason.
+      if (!NOT_QUARANTINED_CODES.has(err.code) && !this.scheduler.has(agentId)) {
+        this.quarantined.set(agentId, { code: err.code, message: err.message, at: Date.now() });
       }
       throw e;
     }
@@ -506,14 +534,19 @@ export class IgordNode {
     };
   }
 
+  /** Every agent this node knows of as the control API lists them: running, stopped, quarantined, in handoff. */
+  agentsJson(): (Record<string, unknown> & { id: string })[] {
+    return [
+      ...this.scheduler.list().map((v) => ({ ...agentJson(v), id: v.id })),
+      ...[...this.quarantined].filter(([id]) => !this.scheduler.has(id)).map(([id, q]) => ({ ...quarantineJson(id, q), id })),
+      ...this.unresolvedHandoffs().filter((h) => !this.scheduler.has(h.id) && !this.quarantined.has(h.id)),
+    ];
+  }
+
   private controlBackend() {
     return {
       status: () => this.status(),
-      agents: () => [
-        ...this.scheduler.list().map(agentJson),
-        ...[...this.quarantined].filter(([id]) => !this.scheduler.has(id)).map(([id, q]) => quarantineJson(id, q)),
-        ...this.unresolvedHandoffs().filter((h) => !this.scheduler.has(h.id) && !this.quarantined.has(h.id)),
-      ],
+      agents: () => this.agentsJson(),
       agent: (id: string) => {
         const v = this.scheduler.view(id);
         if (v) return agentJson(v);
@@ -576,6 +609,7 @@ export class IgordNode {
   private async doStop(): Promise<void> {
     this.logger.info({ event: "node_stopping" }, "igord stopping: checkpointing agents");
     this.watcher?.stop();
+    // Loads still running end with the pool; the ones already placed are checkpointed with the rest.
     await this.migration?.stop();
     await this.scheduler.stop();
     await this.pool.stop();

@@ -206,6 +206,7 @@ export class Scheduler extends EventEmitter<{
   constructor(private readonly opts: SchedulerOptions) {
     super();
     opts.pool.on("result", (r) => this.onResult(r));
+    opts.pool.on("lost", ({ agentId, error }) => this.onLost(agentId, error));
     // Periodic checkpoints of every agent in one pass: the store group-commits them together.
     this.checkpointTimer = opts.checkpointIntervalMs > 0 ? setInterval(() => this.checkpointAll("periodic"), opts.checkpointIntervalMs) : null;
     this.checkpointTimer?.unref();
@@ -356,18 +357,37 @@ export class Scheduler extends EventEmitter<{
 
   private onResult(r: PoolTickResult): void {
     const a = this.agents.get(r.agentId);
-    if (!a?.inFlight) return;
-    a.inFlight = false;
+    if (!a) return;
     if (r.status === "error") {
-      this.opts.metrics?.failures.inc({ code: r.error.code });
-      a.logger.error(
-        { event: "agent_failed", tick: String(r.tick), code: r.error.code, details: r.error.details },
-        r.error.message,
-      );
-      this.finish(a, "failed", reasonFor(r.error), r.error);
+      // The pool reports a failure only for the agent's live placement: it holds even with no tick
+      // in flight (a hung replay, a failed reload), or the agent would stay "running" with nothing behind it.
+      if (a.status !== "running") return;
+      a.inFlight = false;
+      this.fail(a, r.error, r.tick);
     } else {
+      if (!a.inFlight) return;
+      a.inFlight = false;
       this.commit(a, r);
     }
+    this.afterResult(a);
+  }
+
+  /** The pool dropped an agent while no tick of it was in flight. */
+  private onLost(agentId: string, error: IgordError): void {
+    const a = this.agents.get(agentId);
+    if (a?.status !== "running") return;
+    a.inFlight = false;
+    this.fail(a, error, a.tick);
+    this.afterResult(a);
+  }
+
+  private fail(a: AgentRuntime, error: IgordError, tick: bigint): void {
+    this.opts.metrics?.failures.inc({ code: error.code });
+    a.logger.error({ event: "agent_failed", tick: String(tick), code: error.code, details: error.details }, error.message);
+    this.finish(a, "failed", reasonFor(error), error);
+  }
+
+  private afterResult(a: AgentRuntime): void {
     const idle = a.onIdle;
     a.onIdle = null;
     idle?.();

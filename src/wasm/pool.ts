@@ -4,8 +4,11 @@
 // - when a tick runs past STALL_EVACUATE_MS, the other agents on that worker are moved to another
 //   worker from their last committed state, so they keep their cadence;
 // - when it runs past the tick timeout, the worker is terminated and the agent reported.
-// A tick counts only when its result reaches the main thread, so a tick lost with a worker is simply
-// re-run from the committed state elsewhere and never commits twice.
+// The same holds for every guest call, not only agent_tick: loading (start function, _initialize,
+// agent_init, agent_resume) and replay publish themselves too, so nothing a module runs can wedge a
+// worker for good. A tick counts only when its result reaches the main thread, so a tick lost with a
+// worker is simply re-run from the committed state elsewhere and never commits twice.
+// Every failure reaches its agent: as a tick result when a tick is in flight, else as `lost`.
 import { EventEmitter } from "node:events";
 import { Worker } from "node:worker_threads";
 import type { Logger } from "pino";
@@ -17,6 +20,7 @@ import type { ReplayItem, ReplayOutcome } from "../replay/engine.js";
 import {
   Ctl,
   type FromWorker,
+  GUEST_PHASES,
   type LoadReply,
   type TickItem,
   type TickOutcome,
@@ -77,8 +81,13 @@ interface WorkerHandle {
   placements: Set<number>;
   stalled: boolean;
   dead: boolean;
-  loads: Map<number, (r: LoadReply) => void>;
   replays: Map<number, { resolve: (o: ReplayOutcome) => void; reject: (e: IgordError) => void }>;
+}
+
+/** The first load of an agent: place() waits on it. */
+interface Placing {
+  resolve: (r: { state: Uint8Array; events: LogEntry[] }) => void;
+  reject: (e: IgordError) => void;
 }
 
 interface Slot {
@@ -90,12 +99,25 @@ interface Slot {
   budget: bigint;
   price: bigint;
   ready: boolean;
+  /** While not ready: the state being loaded (null = fresh, init only). */
+  loadFrom: Uint8Array | null;
+  /** Set until the first load settles. */
+  placing: Placing | null;
+  /** The worker a running agent is being moved off (reported once the move is done). */
+  movedFrom: number | null;
   inFlight: TickRequest | null;
   queued: TickRequest | null;
 }
 
+/** What the agent was doing when its worker had to go (named in the error). */
+function phaseName(h: WorkerHandle): string {
+  return GUEST_PHASES[Number(Atomics.load(h.ctl, Ctl.phase))] ?? "agent_tick";
+}
+
 export class WorkerPool extends EventEmitter<{
   result: [PoolTickResult];
+  /** The pool no longer holds this agent and no tick of it was in flight to report it with. */
+  lost: [{ agentId: string; error: IgordError }];
   evacuated: [{ agentId: string; fromWorker: number; toWorker: number }];
 }> {
   private readonly workers: WorkerHandle[] = [];
@@ -133,7 +155,6 @@ export class WorkerPool extends EventEmitter<{
       placements: new Set(),
       stalled: false,
       dead: false,
-      loads: new Map(),
       replays: new Map(),
     };
     worker.on("message", (m: FromWorker) => this.onMessage(h, m));
@@ -159,58 +180,97 @@ export class WorkerPool extends EventEmitter<{
     if (!h.dead) h.worker.postMessage(msg);
   }
 
-  private loadOn(h: WorkerHandle, slot: Slot, state: Uint8Array | null): Promise<LoadReply> {
-    return new Promise((resolve) => {
-      h.loads.set(slot.placement, resolve);
-      h.placements.add(slot.placement);
-      this.post(h, {
-        type: "load",
-        placement: slot.placement,
-        agentId: slot.spec.agentId,
-        module: slot.spec.module,
-        plan: slot.spec.plan,
-        memoryCapPages: slot.spec.memoryCapPages,
-        state,
-        budget: slot.budget,
-        price: slot.price,
-      });
+  /** Loads the slot (from slot.loadFrom) on `h` under a new placement. */
+  private loadOn(h: WorkerHandle, slot: Slot): void {
+    slot.placement = this.nextPlacement++;
+    slot.worker = h;
+    slot.ready = false;
+    this.byPlacement.set(slot.placement, slot);
+    h.placements.add(slot.placement);
+    this.post(h, {
+      type: "load",
+      placement: slot.placement,
+      agentId: slot.spec.agentId,
+      module: slot.spec.module,
+      plan: slot.spec.plan,
+      memoryCapPages: slot.spec.memoryCapPages,
+      state: slot.loadFrom,
+      budget: slot.budget,
+      price: slot.price,
     });
   }
 
   /**
    * Instantiates an agent on the least-loaded worker. `state` null = fresh (init only); the returned
-   * state is the agent's initial state then. Throws IgordError when the agent cannot load.
+   * state is the agent's initial state then. Throws IgordError when the agent cannot load, including
+   * TICK_TIMEOUT when its guest code runs past the tick timeout while loading.
    */
-  async place(
+  place(
     spec: AgentSpec,
     init: { state: Uint8Array | null; budget: bigint; price: bigint },
   ): Promise<{ state: Uint8Array; events: LogEntry[] }> {
-    if (this.stopped) throw new IgordError(ErrorCode.NodeStopping, "the worker pool is stopping");
+    if (this.stopped) return Promise.reject(new IgordError(ErrorCode.NodeStopping, "the worker pool is stopping"));
     if (this.slots.has(spec.agentId))
-      throw new IgordError(ErrorCode.AgentExists, `agent "${spec.agentId}" is already running`);
-    const worker = this.pickWorker();
-    const slot: Slot = {
-      spec,
-      placement: this.nextPlacement++,
-      worker,
-      state: init.state ?? new Uint8Array(0),
-      budget: init.budget,
-      price: init.price,
-      ready: false,
-      inFlight: null,
-      queued: null,
-    };
-    this.slots.set(spec.agentId, slot);
-    this.byPlacement.set(slot.placement, slot);
-    const reply = await this.loadOn(worker, slot, init.state);
+      return Promise.reject(new IgordError(ErrorCode.AgentExists, `agent "${spec.agentId}" is already running`));
+    return new Promise((resolve, reject) => {
+      const worker = this.pickWorker();
+      const slot: Slot = {
+        spec,
+        placement: 0,
+        worker,
+        state: init.state ?? new Uint8Array(0),
+        budget: init.budget,
+        price: init.price,
+        ready: false,
+        loadFrom: init.state,
+        placing: { resolve, reject },
+        movedFrom: null,
+        inFlight: null,
+        queued: null,
+      };
+      this.slots.set(spec.agentId, slot);
+      this.loadOn(worker, slot);
+    });
+  }
+
+  private onLoaded(slot: Slot, reply: LoadReply): void {
     if (!reply.ok) {
-      this.forget(slot);
-      throw IgordError.fromJSON(reply.error);
+      this.fail(slot, IgordError.fromJSON(reply.error));
+      return;
     }
     slot.state = reply.state;
+    slot.loadFrom = null;
     slot.ready = true;
+    const placing = slot.placing;
+    slot.placing = null;
+    placing?.resolve({ state: reply.state, events: reply.events });
+    if (slot.movedFrom !== null) {
+      this.emit("evacuated", { agentId: slot.spec.agentId, fromWorker: slot.movedFrom, toWorker: slot.worker.id });
+      slot.movedFrom = null;
+    }
     this.flushQueued(slot);
-    return { state: reply.state, events: reply.events };
+  }
+
+  /**
+   * The pool drops the agent and tells whoever waits: place() while it is first loading, the tick's
+   * result when one is in flight, else the `lost` event. Never silent.
+   */
+  private fail(slot: Slot, error: IgordError): void {
+    if (this.slots.get(slot.spec.agentId) !== slot) return;
+    this.forget(slot);
+    const agentId = slot.spec.agentId;
+    if (slot.placing) {
+      const placing = slot.placing;
+      slot.placing = null;
+      placing.reject(error);
+      return;
+    }
+    const req = slot.inFlight ?? slot.queued;
+    if (req) {
+      this.emit("result", { agentId, tick: req.tick, status: "error", elapsedNs: 0n, error, events: [] });
+    } else {
+      this.emit("lost", { agentId, error });
+    }
   }
 
   has(agentId: string): boolean {
@@ -222,7 +282,12 @@ export class WorkerPool extends EventEmitter<{
     const batches = new Map<WorkerHandle, TickItem[]>();
     for (const req of reqs) {
       const slot = this.slots.get(req.agentId);
-      if (!slot) continue;
+      if (!slot) {
+        // The caller believes the agent is here; it must hear that it is not (never wait for ever).
+        const error = new IgordError(ErrorCode.AgentNotFound, `agent "${req.agentId}" is no longer held by the worker pool; its tick ${req.tick} cannot run`);
+        queueMicrotask(() => this.emit("result", { agentId: req.agentId, tick: req.tick, status: "error", elapsedNs: 0n, error, events: [] }));
+        continue;
+      }
       slot.budget = req.budget;
       slot.price = req.price;
       if (!slot.ready || slot.inFlight) {
@@ -254,6 +319,8 @@ export class WorkerPool extends EventEmitter<{
     if (!slot) return;
     this.post(slot.worker, { type: "unload", placement: slot.placement });
     this.forget(slot);
+    slot.placing?.reject(new IgordError(ErrorCode.AgentNotFound, `agent "${agentId}" was unloaded while it was loading`));
+    slot.placing = null;
   }
 
   private forget(slot: Slot): void {
@@ -287,9 +354,9 @@ export class WorkerPool extends EventEmitter<{
       return;
     }
     if (m.type === "loaded") {
-      const resolve = h.loads.get(m.placement);
-      h.loads.delete(m.placement);
-      resolve?.(m);
+      const slot = this.byPlacement.get(m.placement);
+      // A load answered for a placement since moved elsewhere is stale: the other load counts.
+      if (slot && slot.worker === h && !slot.ready) this.onLoaded(slot, m);
       return;
     }
     for (const item of m.items) this.onOutcome(item);
@@ -368,7 +435,7 @@ export class WorkerPool extends EventEmitter<{
     const live = this.live();
     for (const h of live) {
       if (live.length <= this.opts.size) return;
-      if (h.placements.size === 0 && h.loads.size === 0 && Number(Atomics.load(h.ctl, Ctl.current)) < 0) {
+      if (h.placements.size === 0 && Number(Atomics.load(h.ctl, Ctl.current)) < 0) {
         h.dead = true;
         void h.worker.terminate();
         this.workers.splice(this.workers.indexOf(h), 1);
@@ -379,67 +446,43 @@ export class WorkerPool extends EventEmitter<{
 
   private killForTimeout(h: WorkerHandle, current: number, elapsedMs: number): void {
     const slot = this.byPlacement.get(current);
+    const phase = phaseName(h);
     this.retire(h);
-    if (slot) {
-      const req = slot.inFlight;
-      this.forget(slot);
-      this.emit("result", {
-        agentId: slot.spec.agentId,
-        tick: req?.tick ?? 0n,
-        status: "error",
-        elapsedNs: BigInt(Math.round(elapsedMs * 1e6)),
-        error: new IgordError(
-          ErrorCode.TickTimeout,
-          `tick of agent "${slot.spec.agentId}" ran ${Math.round(elapsedMs)}ms, past the ${this.opts.tickTimeoutMs}ms tick timeout; the agent was stopped`,
-          { details: { timeoutMs: this.opts.tickTimeoutMs } },
-        ),
-        events: [],
-      });
-    }
+    if (!slot) return;
+    const id = slot.spec.agentId;
+    this.fail(
+      slot,
+      new IgordError(
+        ErrorCode.TickTimeout,
+        `agent "${id}" ran ${Math.round(elapsedMs)}ms in ${phase}, past the ${this.opts.tickTimeoutMs}ms tick timeout; the agent was stopped`,
+        { details: { timeoutMs: this.opts.tickTimeoutMs, phase } },
+      ),
+    );
   }
 
   private onWorkerLost(h: WorkerHandle, err: Error): void {
     if (h.dead || this.stopped) return;
     const current = Number(Atomics.load(h.ctl, Ctl.current));
     const slot = current >= 0 ? this.byPlacement.get(current) : undefined;
+    const phase = phaseName(h);
     this.opts.logger.error(
-      { event: "worker_lost", worker: h.id, agent: slot?.spec.agentId, err: err.message },
+      { event: "worker_lost", worker: h.id, agent: slot?.spec.agentId, phase: slot ? phase : undefined, err: err.message },
       "worker thread died",
     );
     this.retire(h);
     if (slot) {
-      this.forget(slot);
-      this.emit("result", {
-        agentId: slot.spec.agentId,
-        tick: slot.inFlight?.tick ?? 0n,
-        status: "error",
-        elapsedNs: 0n,
-        error: new IgordError(
-          ErrorCode.WorkerCrashed,
-          `agent "${slot.spec.agentId}" crashed its worker thread: ${err.message}`,
-        ),
-        events: [],
-      });
+      this.fail(
+        slot,
+        new IgordError(ErrorCode.WorkerCrashed, `agent "${slot.spec.agentId}" crashed its worker thread in ${phase}: ${err.message}`, { details: { phase } }),
+      );
     }
   }
 
-  /** Terminates a worker and moves every agent still placed on it. */
+  /** Terminates a worker and moves every agent still placed on it (loading ones too). */
   private retire(h: WorkerHandle): void {
     h.dead = true;
     void h.worker.terminate();
     this.workers.splice(this.workers.indexOf(h), 1);
-    for (const [placement, resolve] of h.loads) {
-      resolve({
-        type: "loaded",
-        placement,
-        ok: false,
-        error: new IgordError(
-          ErrorCode.WorkerCrashed,
-          "the worker thread died while loading the agent",
-        ).toJSON(),
-      });
-    }
-    h.loads.clear();
     for (const p of h.replays.values()) p.reject(new IgordError(ErrorCode.WorkerCrashed, "the worker thread stopped during a replay"));
     h.replays.clear();
     const current = Number(Atomics.load(h.ctl, Ctl.current));
@@ -447,7 +490,10 @@ export class WorkerPool extends EventEmitter<{
     if (!this.stopped && this.live().length < this.opts.size) this.spawn();
   }
 
-  /** Re-instantiates an agent on another worker from its last committed state. */
+  /**
+   * Re-instantiates an agent on another worker: a ready one from its last committed state, one still
+   * loading from what it was loading. A reload that fails reaches the agent like any other failure.
+   */
   private evacuate(placement: number): void {
     const slot = this.byPlacement.get(placement);
     if (!slot) return;
@@ -455,30 +501,9 @@ export class WorkerPool extends EventEmitter<{
     this.post(from, { type: "unload", placement });
     from.placements.delete(placement);
     this.byPlacement.delete(placement);
-    const to = this.pickWorker(from);
-    slot.placement = this.nextPlacement++;
-    slot.worker = to;
-    slot.ready = false;
-    this.byPlacement.set(slot.placement, slot);
-    this.loadOn(to, slot, slot.state).then((reply) => {
-      if (this.slots.get(slot.spec.agentId) !== slot || slot.placement !== reply.placement) return;
-      if (!reply.ok) {
-        const req = slot.inFlight ?? slot.queued;
-        this.forget(slot);
-        this.emit("result", {
-          agentId: slot.spec.agentId,
-          tick: req?.tick ?? 0n,
-          status: "error",
-          elapsedNs: 0n,
-          error: IgordError.fromJSON(reply.error),
-          events: [],
-        });
-        return;
-      }
-      slot.ready = true;
-      this.emit("evacuated", { agentId: slot.spec.agentId, fromWorker: from.id, toWorker: to.id });
-      this.flushQueued(slot);
-    });
+    if (slot.ready) slot.loadFrom = slot.state;
+    if (slot.placing === null) slot.movedFrom ??= from.id;
+    this.loadOn(this.pickWorker(from), slot);
   }
 
   stats(): { workers: number; agentsPerWorker: number[]; stalled: number } {
@@ -493,6 +518,16 @@ export class WorkerPool extends EventEmitter<{
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.watchdog) clearInterval(this.watchdog);
+    // Whoever still waits on a load or a replay hears that it will not come.
+    const stopping = (): IgordError => new IgordError(ErrorCode.NodeStopping, "the worker pool is stopping");
+    for (const slot of this.slots.values()) {
+      slot.placing?.reject(stopping());
+      slot.placing = null;
+    }
+    for (const h of this.workers) {
+      for (const p of h.replays.values()) p.reject(stopping());
+      h.replays.clear();
+    }
     await Promise.all(
       this.workers.map((h) => {
         h.dead = true;

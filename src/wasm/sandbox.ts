@@ -24,6 +24,8 @@ export interface SandboxOptions {
   plan: ImportPlan;
   memoryCapPages: number;
   context: Omit<HostContext, "memory">;
+  /** Told before each guest call (start, _initialize, agent_init, agent_tick, ...): the worker publishes it. */
+  onPhase?: (phase: string) => void;
 }
 
 type Exports = {
@@ -63,6 +65,7 @@ export class AgentSandbox {
   private constructor(
     private readonly exports: Exports,
     private readonly memory: WebAssembly.Memory | null,
+    private readonly onPhase: (phase: string) => void,
   ) {}
 
   static instantiate(opts: SandboxOptions): AgentSandbox {
@@ -87,7 +90,9 @@ export class AgentSandbox {
         col >>> 0,
       );
     };
+    const onPhase = opts.onPhase ?? ((): void => undefined);
     let instance: WebAssembly.Instance;
+    onPhase("start");
     try {
       instance = new WebAssembly.Instance(opts.module, buildImports(opts.plan, ctx, abort, memory));
     } catch (e) {
@@ -98,12 +103,13 @@ export class AgentSandbox {
     }
     const exports = instance.exports as unknown as Exports;
     if (!ref.mem && exports.memory instanceof WebAssembly.Memory) ref.mem = exports.memory;
-    const sandbox = new AgentSandbox(exports, ref.mem);
+    const sandbox = new AgentSandbox(exports, ref.mem, onPhase);
     if (exports._initialize) sandbox.call("_initialize", () => exports._initialize?.());
     return sandbox;
   }
 
   private call<T>(during: string, fn: () => T): T {
+    this.onPhase(during);
     try {
       return fn();
     } catch (e) {

@@ -98,5 +98,29 @@ export const Ctl = {
   startedNs: 1,
   /** Bumped by the main thread to cancel the rest of an in-flight batch (evacuation). */
   generation: 2,
-  size: 3,
+  /** Index in GUEST_PHASES of the guest call running (what a timeout names). */
+  phase: 3,
+  size: 4,
 } as const;
+
+/**
+ * Every way a worker runs guest code. Each is published in the control block while it runs, so the
+ * watchdog bounds all of them by the tick timeout (not only agent_tick) and names the one that hung.
+ */
+export const GUEST_PHASES = [
+  "agent_tick",
+  "start",
+  "_initialize",
+  "agent_init",
+  "agent_resume",
+  "malloc",
+  "agent_checkpoint",
+  "agent_checkpoint_ptr",
+  "replay",
+] as const;
+export type GuestPhase = (typeof GUEST_PHASES)[number];
+
+export function phaseIndex(phase: string): number {
+  const i = (GUEST_PHASES as readonly string[]).indexOf(phase);
+  return i < 0 ? 0 : i;
+}

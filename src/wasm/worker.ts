@@ -9,7 +9,7 @@ import { IgordError } from "../errors.js";
 import { LiveRecorder } from "../eventlog/recorder.js";
 import { type ReplayOutcome, type ReplayTarget, replay } from "../replay/engine.js";
 import { AgentSandbox, toAgentError } from "./sandbox.js";
-import { Ctl, type LoadRequest, type ReplayRequest, type TickBatch, type TickOutcome, type ToWorker } from "./worker-protocol.js";
+import { Ctl, type LoadRequest, phaseIndex, type ReplayRequest, type TickBatch, type TickOutcome, type ToWorker } from "./worker-protocol.js";
 
 interface Hosted {
   agentId: string;
@@ -30,6 +30,24 @@ if (!port) throw new Error("worker.ts must run in a worker thread");
 const ctl = new BigInt64Array(workerData.control as SharedArrayBuffer);
 const hosted = new Map<number, Hosted>();
 const NO_HASH = new Uint8Array(0);
+const TICK_PHASE = phaseIndex("agent_tick");
+const REPLAY_PHASE = phaseIndex("replay");
+
+/** Publishes the guest call about to run (the watchdog names it if it hangs). */
+function onPhase(phase: string): void {
+  Atomics.store(ctl, Ctl.phase, BigInt(phaseIndex(phase)));
+}
+
+/** Marks this worker busy in guest code for `placement` from now (the watchdog's clock starts). */
+function enter(placement: number, phase: number): void {
+  Atomics.store(ctl, Ctl.phase, BigInt(phase));
+  Atomics.store(ctl, Ctl.startedNs, process.hrtime.bigint());
+  Atomics.store(ctl, Ctl.current, BigInt(placement));
+}
+
+function leave(): void {
+  Atomics.store(ctl, Ctl.current, -1n);
+}
 
 // Wall clock in Unix ns with microsecond resolution (performance.now is monotonic within this thread).
 const world = {
@@ -48,12 +66,16 @@ function load(req: LoadRequest): void {
     authority: false,
     authorityUntilMs: null,
   };
+  // Loading runs guest code (start function, _initialize, agent_init, agent_resume): the whole load
+  // is bounded by the tick timeout like a tick.
+  enter(req.placement, phaseIndex("start"));
   try {
     const sandbox = AgentSandbox.instantiate({
       module: req.module,
       plan: req.plan,
       memoryCapPages: req.memoryCapPages,
       context: { source: recorder, budget: () => h.budget, price: () => h.price, authority: () => h.authority && (h.authorityUntilMs === null || Date.now() <= h.authorityUntilMs), world },
+      onPhase,
     });
     sandbox.init();
     let state: Uint8Array;
@@ -65,8 +87,10 @@ function load(req: LoadRequest): void {
     }
     const target = { module: req.module, plan: req.plan, memoryCapPages: req.memoryCapPages };
     hosted.set(req.placement, Object.assign(h, { agentId: req.agentId, sandbox, recorder, target }) as Hosted);
+    leave();
     port?.postMessage({ type: "loaded", placement: req.placement, ok: true, state, events: recorder.take() });
   } catch (e) {
+    leave();
     const err = e instanceof IgordError ? e : toAgentError(e, "load");
     port?.postMessage({ type: "loaded", placement: req.placement, ok: false, error: err.toJSON() });
   }
@@ -87,9 +111,8 @@ function runBatch(batch: TickBatch): void {
     h.price = item.price;
     h.authority = item.authority;
     h.authorityUntilMs = item.authorityUntilMs;
-    const start = process.hrtime.bigint();
-    Atomics.store(ctl, Ctl.startedNs, start);
-    Atomics.store(ctl, Ctl.current, BigInt(item.placement));
+    enter(item.placement, TICK_PHASE);
+    const start = Atomics.load(ctl, Ctl.startedNs);
     let outcome: TickOutcome;
     let transfer: ArrayBuffer[] = [];
     try {
@@ -125,7 +148,7 @@ function runBatch(batch: TickBatch): void {
       };
     }
     h.authority = false;
-    Atomics.store(ctl, Ctl.current, -1n);
+    leave();
     post(outcome, transfer);
   }
 }
@@ -141,16 +164,11 @@ function runReplay(req: ReplayRequest): void {
       durationNs: 0n,
     };
   } else {
-    outcome = replay(
-      h.target,
-      req.items,
-      () => {
-        Atomics.store(ctl, Ctl.startedNs, process.hrtime.bigint());
-        Atomics.store(ctl, Ctl.current, BigInt(req.placement));
-      },
-      req.strict,
-    );
-    Atomics.store(ctl, Ctl.current, -1n);
+    try {
+      outcome = replay(h.target, req.items, () => enter(req.placement, REPLAY_PHASE), req.strict);
+    } finally {
+      leave();
+    }
   }
   port?.postMessage({ type: "replayed", id: req.id, outcome });
 }

@@ -62,7 +62,7 @@ const dirs = new Set<string>();
  */
 export async function startTestNode(
   flags: Record<string, string> = {},
-  opts: { dir?: string; watch?: boolean; start?: boolean; resumeStored?: boolean } = {},
+  opts: { dir?: string; watch?: boolean; start?: boolean; resumeStored?: boolean; awaitLoads?: boolean } = {},
   migrationHooks?: MigrationHooks,
 ): Promise<TestNode> {
   const dir = opts.dir ?? tempDir();
@@ -108,7 +108,11 @@ export async function startTestNode(
     },
   };
   live.add(t);
-  if (opts.start ?? true) await node.start();
+  if (opts.start ?? true) {
+    await node.start();
+    // Most tests want the agents present at start loaded; those about loading itself say otherwise.
+    if (opts.awaitLoads ?? true) await node.whenLoaded();
+  }
   return t;
 }
 

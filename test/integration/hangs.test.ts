@@ -1,0 +1,182 @@
+// Every guest call is bounded by the tick timeout, not only agent_tick: a start function,
+// _initialize, agent_init, agent_resume or a replay that never returns fails its agent with
+// TICK_TIMEOUT naming the phase, its worker-mates keep ticking, and no agent is left "running" with
+// nothing behind it (a zombie).
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import type { IgordError } from "../../src/errors.js";
+import type { AgentView, TickEvent } from "../../src/scheduler/scheduler.js";
+import { startTestNode, stopAllNodes, storedHead, type TestNode } from "../helpers/node.js";
+import { waitUntil } from "../helpers/wait.js";
+import { CAPS, watAgent, writeWat } from "../helpers/wat.js";
+
+afterEach(stopAllNodes);
+
+const SPIN = "(loop $spin (br $spin))";
+const CLOCK = '(import "igor" "clock_now" (func $clock (result i64)))';
+const HEALTHY = watAgent();
+
+const HANG_IN_START = watAgent({ extra: `(func $boot ${SPIN}) (start $boot)` });
+const HANG_IN_INITIALIZE = watAgent({ extra: `(func (export "_initialize") ${SPIN})` });
+const HANG_IN_INIT = watAgent({ omit: ["agent_init"], extra: `(func (export "agent_init") ${SPIN})` });
+const HANG_IN_RESUME = watAgent({ omit: ["agent_resume"], extra: `(func (export "agent_resume") (param i32 i32) ${SPIN})` });
+const TRAP_IN_RESUME = watAgent({ omit: ["agent_resume"], extra: '(func (export "agent_resume") (param i32 i32) unreachable)' });
+const HANG_FROM_TICK_4 = watAgent({ onTick: `(if (i32.ge_u (global.get $ticks) (i32.const 4)) (then ${SPIN}))` });
+// Ticks normally live; an instance that was resumed (as every replay instance is) spins.
+const HANGS_IN_REPLAY = watAgent({
+  imports: CLOCK,
+  omit: ["agent_resume"],
+  onTick: `(drop (call $clock)) (if (global.get $resumed) (then ${SPIN}))`,
+  extra: `(global $resumed (mut i32) (i32.const 0))
+    (func (export "agent_resume") (param i32 i32) (global.set $resumed (i32.const 1)))`,
+});
+
+function tickTimes(t: TestNode, id: string): number[] {
+  const times: number[] = [];
+  t.node.scheduler.on("tick", (e: TickEvent) => {
+    if (e.agentId === id) times.push(e.at);
+  });
+  return times;
+}
+
+function maxGap(times: number[]): number {
+  return Math.max(0, ...times.slice(1).map((t, i) => t - (times[i] as number)));
+}
+
+describe("loading runs under the watchdog", () => {
+  const TIMEOUT = 1000;
+  const INTERVAL = 50;
+  for (const [phase, wat] of [
+    ["start", HANG_IN_START],
+    ["_initialize", HANG_IN_INITIALIZE],
+    ["agent_init", HANG_IN_INIT],
+  ] as const) {
+    it(`a ${phase} that never returns fails the load with TICK_TIMEOUT naming ${phase}; a worker-mate keeps its cadence`, async () => {
+      const t = await startTestNode({ workers: "1", "tick-timeout": `${TIMEOUT}ms`, "tick-interval": `${INTERVAL}ms` });
+      const dir = join(t.dir, "wasm");
+      await t.node.addAgent({ wasmPath: await writeWat(dir, "mate", HEALTHY) });
+      const times = tickTimes(t, "mate");
+      const began = Date.now();
+      const err = (await t.node.addAgent({ wasmPath: await writeWat(dir, "hung", wat) }).catch((e: unknown) => e)) as IgordError;
+      expect(err.code).toBe("TICK_TIMEOUT");
+      expect(err.details.phase).toBe(phase);
+      expect(err.message).toContain(phase);
+      expect(Date.now() - began).toBeLessThan(TIMEOUT + 1000);
+      expect(t.node.scheduler.has("hung")).toBe(false);
+      // The mate was moved off the wedged worker and never lost more than a fraction of the hang.
+      const after = Date.now();
+      await t.waitFor<TickEvent>("tick", (e) => e.agentId === "mate" && e.at > after + 3 * INTERVAL);
+      expect(times.length).toBeGreaterThan(TIMEOUT / INTERVAL / 2);
+      expect(maxGap(times)).toBeLessThan(INTERVAL + 500);
+      // Later loads on the node still work.
+      await t.node.addAgent({ wasmPath: await writeWat(dir, "later", HEALTHY) });
+      await t.waitFor<TickEvent>("tick", (e) => e.agentId === "later");
+    });
+  }
+
+  it("an agent_resume that never returns fails the resume with TICK_TIMEOUT naming agent_resume, and is shown with its reason", async () => {
+    const first = await startTestNode({ "tick-interval": `${INTERVAL}ms` });
+    const path = await writeWat(join(first.dir, "wasm"), "sleeper", HANG_IN_RESUME);
+    await first.node.addAgent({ wasmPath: path });
+    await first.waitFor<TickEvent>("tick", (e) => e.agentId === "sleeper" && e.tick >= 2n);
+    await first.stop();
+    const t = await startTestNode({ "tick-timeout": `${TIMEOUT}ms`, "tick-interval": `${INTERVAL}ms` }, { dir: first.dir });
+    const err = (await t.node.resumeAgent("sleeper").catch((e: unknown) => e)) as IgordError;
+    expect(err.code).toBe("TICK_TIMEOUT");
+    expect(err.details.phase).toBe("agent_resume");
+    const listed = t.node.agentsJson().find((a) => a.id === "sleeper");
+    expect(listed?.status).toBe("quarantined");
+    expect((listed?.error as { code: string }).code).toBe("TICK_TIMEOUT");
+  });
+
+  it("a restart with a stored agent whose agent_resume hangs opens the control API at once and runs the others", async () => {
+    const first = await startTestNode({ "tick-interval": `${INTERVAL}ms` });
+    const dir = join(first.dir, "wasm");
+    await first.node.addAgent({ wasmPath: await writeWat(dir, "sleeper", HANG_IN_RESUME) });
+    await first.node.addAgent({ wasmPath: await writeWat(dir, "fine", HEALTHY) });
+    await first.waitFor<TickEvent>("tick", (e) => e.agentId === "sleeper" && e.tick >= 2n);
+    await first.stop();
+    // A tick timeout far longer than this test may take: start must not wait for it.
+    const began = Date.now();
+    const t = await startTestNode(
+      { "tick-timeout": "60s", "tick-interval": `${INTERVAL}ms`, control: "127.0.0.1:0" },
+      { dir: first.dir, resumeStored: true, awaitLoads: false },
+    );
+    expect(Date.now() - began).toBeLessThan(5000);
+    const addr = t.node.controlAddress!;
+    const token = readFileSync(join(t.config.dataDir, "control.token"), "utf8").trim();
+    const res = await fetch(`http://${addr.host}:${addr.port}/v1/status`, { headers: { authorization: `Bearer ${token}` } });
+    expect(res.status).toBe(200);
+    await t.waitFor<TickEvent>("tick", (e) => e.agentId === "fine" && e.tick >= 5n);
+  });
+});
+
+describe("no zombies", () => {
+  it("a replay that hangs while no tick is in flight fails its agent (TICK_TIMEOUT, phase replay) instead of leaving it running", async () => {
+    // The next tick is due long after the tick timeout: only the replay is running when it fires.
+    const t = await startTestNode({ "tick-interval": "3s", "tick-timeout": "500ms", "verify-interval": "1", workers: "1" });
+    await t.node.addAgent({ wasmPath: await writeWat(join(t.dir, "wasm"), "hangs", HANGS_IN_REPLAY, CAPS("clock")) });
+    const stopped = await t.waitFor<AgentView>("stopped", (v) => v.id === "hangs", 8000);
+    expect(stopped.status).toBe("failed");
+    expect(stopped.error?.code).toBe("TICK_TIMEOUT");
+    expect(t.logs.events("agent_failed", "hangs")[0]?.details).toMatchObject({ phase: "replay" });
+    await t.node.scheduler.settled();
+    expect(storedHead(t.config.dataDir, "hangs")?.status).toBe("failed");
+  });
+
+  it("an agent whose evacuation reload fails is failed with the reason, not left running", async () => {
+    // One worker: when the hung agent stalls it, the mate is reloaded elsewhere from its state, which
+    // calls agent_resume for the first time — and that traps.
+    const t = await startTestNode({ workers: "1", "tick-timeout": "1500ms", "tick-interval": "50ms" });
+    const dir = join(t.dir, "wasm");
+    await t.node.addAgent({ wasmPath: await writeWat(dir, "fragile", TRAP_IN_RESUME) });
+    await t.node.addAgent({ wasmPath: await writeWat(dir, "hung", HANG_FROM_TICK_4) });
+    const stopped = await t.waitFor<AgentView>("stopped", (v) => v.id === "fragile", 8000);
+    expect(stopped.status).toBe("failed");
+    expect(stopped.error?.code).toBe("AGENT_TRAP");
+    expect(stopped.error?.message).toContain("agent_resume");
+  });
+
+  it("a tick the pool can no longer place fails its agent at once instead of waiting for ever", async () => {
+    const t = await startTestNode({ "tick-interval": "20ms" });
+    await t.node.addAgent({ wasmPath: await writeWat(join(t.dir, "wasm"), "orphan", HEALTHY) });
+    await t.waitFor<TickEvent>("tick", (e) => e.agentId === "orphan");
+    // The pool loses the agent behind the scheduler's back (as a failed reload did).
+    t.node.pool.unload("orphan");
+    const stopped = await t.waitFor<AgentView>("stopped", (v) => v.id === "orphan", 3000);
+    expect(stopped.status).toBe("failed");
+    expect(stopped.error?.code).toBe("AGENT_NOT_FOUND");
+    await waitUntil(() => t.node.scheduler.view("orphan")?.status === "failed");
+  });
+});
+
+describe("a peer cannot wedge a node with a hanging agent", () => {
+  const P2P = { listen: "/ip4/127.0.0.1/tcp/0", "accept-migrations": "any", "checkpoint-interval": "0", "migration-retry-delay": "10ms", "migration-timeout": "5s", "peer-refresh": "0" };
+  // Fresh it ticks (and reads the clock, so a replay window ships); any resumed instance spins.
+  const RESUME_SPINS = watAgent({
+    imports: CLOCK,
+    omit: ["agent_resume"],
+    onTick: "(drop (call $clock))",
+    extra: `(func (export "agent_resume") (param i32 i32) ${SPIN})`,
+  });
+
+  it("an incoming agent whose agent_resume hangs at admission is refused with TICK_TIMEOUT; the target stores nothing and keeps ticking", async () => {
+    const b = await startTestNode({ ...P2P, "tick-interval": "50ms", "tick-timeout": "1s", workers: "1" });
+    await b.node.addAgent({ wasmPath: await writeWat(join(b.dir, "wasm"), "resident", HEALTHY) });
+    const residentTimes = tickTimes(b, "resident");
+    const a = await startTestNode({ ...P2P, "tick-interval": "20ms", "tick-timeout": "1s" });
+    await a.node.addAgent({ wasmPath: await writeWat(join(a.dir, "wasm"), "trojan", RESUME_SPINS, CAPS("clock")) });
+    await a.waitFor<TickEvent>("tick", (e) => e.agentId === "trojan" && e.tick >= 3n);
+    const r = await a.node.migrate("trojan", [b.node.migration!.addresses()[0]!]);
+    expect(r.outcome).toBe("reverted");
+    expect(r.error?.code).toBe("TICK_TIMEOUT");
+    expect(b.node.store.agent("trojan")).toBeUndefined();
+    expect(b.node.scheduler.has("trojan")).toBe(false);
+    const after = Date.now();
+    await b.waitFor<TickEvent>("tick", (e) => e.agentId === "resident" && e.at > after + 150);
+    expect(maxGap(residentTimes)).toBeLessThan(600);
+    // Back on the source, its own resume hangs too: it fails there with its reason, listed, not hidden.
+    await waitUntil(() => a.node.agentsJson().some((x) => x.id === "trojan" && x.status === "quarantined"), { timeoutMs: 5000, what: "trojan listed as quarantined on the source" });
+  });
+});
