@@ -1,9 +1,13 @@
 // Watches the agents directory: every .wasm present at start is loaded at once; a file dropped in
 // later is loaded once its size and mtime have held still for one scan (so a half-copied file is not
-// read). Files directly in the directory and `<dir>/<name>/agent.wasm` are agents. A file that fails
-// to load is reported once and retried only when it changes.
-import { existsSync, readdirSync, statSync } from "node:fs";
+// read). Files directly in the directory and `<dir>/<name>/agent.wasm` are agents; links are followed
+// the same way at both levels. Only regular files are ever read: a FIFO, a directory named *.wasm or a
+// dangling link is skipped and reported once. A file that fails to load is reported once and retried
+// only when it changes. Loads run side by side and a scan never waits for one: a module that hangs
+// while loading (bounded by the tick timeout) holds up no other file.
+import { existsSync, lstatSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
+import { describeProblem, regularFileProblem } from "../files/regular-file.js";
 
 /** Poll period; a new file starts within two periods plus its load time. */
 export const AGENTS_DIR_SCAN_MS = 500;
@@ -14,27 +18,52 @@ interface Seen {
 }
 
 export type LoadFn = (wasmPath: string) => Promise<void>;
+/** Told once per entry (and again only if the reason changes) that it is not loaded, and why. */
+export type SkipFn = (path: string, reason: string) => void;
 
 export class AgentsDirWatcher {
   private readonly seen = new Map<string, Seen>();
+  private readonly skipped = new Map<string, string>();
+  private readonly loading = new Set<string>();
   private timer: NodeJS.Timeout | null = null;
-  private scanning = false;
 
   constructor(
     private readonly dir: string,
     private readonly load: LoadFn,
+    private readonly onSkip: SkipFn = () => undefined,
   ) {}
 
+  /** The agent files to load now: regular files (links followed); the rest is reported as skipped. */
   listWasm(): string[] {
     if (!existsSync(this.dir)) return [];
-    const out: string[] = [];
+    const candidates: string[] = [];
     for (const entry of readdirSync(this.dir, { withFileTypes: true })) {
-      if (entry.isFile() && entry.name.endsWith(".wasm")) out.push(join(this.dir, entry.name));
-      else if (entry.isDirectory()) {
-        const nested = join(this.dir, entry.name, "agent.wasm");
-        if (existsSync(nested)) out.push(nested);
+      const path = join(this.dir, entry.name);
+      if (entry.name.endsWith(".wasm")) {
+        candidates.push(path);
+        continue;
+      }
+      // `<dir>/<name>/agent.wasm`, through a link to a directory too; anything else is not an agent.
+      if (!entry.isDirectory() && !(entry.isSymbolicLink() && isDirectory(path))) continue;
+      const nested = join(path, "agent.wasm");
+      if (exists(nested)) candidates.push(nested);
+    }
+    const out: string[] = [];
+    const present = new Set(candidates);
+    for (const path of candidates) {
+      const problem = regularFileProblem(path);
+      if (problem === null) {
+        this.skipped.delete(path);
+        out.push(path);
+        continue;
+      }
+      const reason = describeProblem(problem);
+      if (this.skipped.get(path) !== reason) {
+        this.skipped.set(path, reason);
+        this.onSkip(path, reason);
       }
     }
+    for (const path of this.skipped.keys()) if (!present.has(path)) this.skipped.delete(path);
     return out.sort();
   }
 
@@ -65,28 +94,47 @@ export class AgentsDirWatcher {
     this.timer = null;
   }
 
+  /** Starts the loads this scan finds due; `immediate` (the initial scan) also waits for them. */
   private async scan(immediate: boolean): Promise<void> {
-    if (this.scanning) return;
-    this.scanning = true;
-    try {
-      for (const path of this.listWasm()) {
-        const sig = this.signature(path);
-        if (sig === null) continue;
-        const prev = this.seen.get(path);
-        if (prev && prev.signature === sig && prev.handled) continue;
-        if (!immediate && (!prev || prev.signature !== sig)) {
-          this.seen.set(path, { signature: sig, handled: false }); // wait one scan for the file to settle
-          continue;
-        }
-        this.seen.set(path, { signature: sig, handled: true });
-        try {
-          await this.load(path);
-        } catch {
-          // Reported by the loader; retried only when the file changes.
-        }
+    const started: Promise<void>[] = [];
+    for (const path of this.listWasm()) {
+      if (this.loading.has(path)) continue;
+      const sig = this.signature(path);
+      if (sig === null) continue;
+      const prev = this.seen.get(path);
+      if (prev && prev.signature === sig && prev.handled) continue;
+      if (!immediate && (!prev || prev.signature !== sig)) {
+        this.seen.set(path, { signature: sig, handled: false }); // wait one scan for the file to settle
+        continue;
       }
-    } finally {
-      this.scanning = false;
+      this.seen.set(path, { signature: sig, handled: true });
+      this.loading.add(path);
+      started.push(
+        this.load(path)
+          .catch(() => {
+            // Reported by the loader; retried only when the file changes.
+          })
+          .finally(() => this.loading.delete(path)),
+      );
     }
+    if (immediate) await Promise.all(started);
+  }
+}
+
+function isDirectory(path: string): boolean {
+  try {
+    return statSync(path).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+/** Whether anything (even a dangling link) is at `path`: those are reported, not silently ignored. */
+function exists(path: string): boolean {
+  try {
+    lstatSync(path);
+    return true;
+  } catch {
+    return false;
   }
 }

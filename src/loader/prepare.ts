@@ -3,9 +3,9 @@
 // lifecycle exports, imports the manifest does not grant, capabilities the node does not offer,
 // memory above the manifest's cap.
 import { createHash } from "node:crypto";
-import { readFileSync, statSync } from "node:fs";
 import { basename, dirname, resolve } from "node:path";
 import { ErrorCode, IgordError } from "../errors.js";
+import { describeProblem, FileReadError, readRegularFile } from "../files/regular-file.js";
 import { type ImportPlan, planImports } from "../hostcalls/policy.js";
 import { type AgentManifest, loadManifest, memoryCapPages } from "../manifest/manifest.js";
 import { checkAgentExports } from "../wasm/abi.js";
@@ -67,22 +67,17 @@ export class ModuleCache {
 }
 
 function readWasm(path: string): Uint8Array<ArrayBuffer> {
-  let size: number;
   try {
-    size = statSync(path).size;
+    return readRegularFile(path, MAX_WASM_BYTES);
   } catch (e) {
-    throw new IgordError(
-      ErrorCode.WasmNotFound,
-      `cannot read ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
-    );
+    if (!(e instanceof FileReadError)) throw e;
+    const p = e.problem;
+    if (p.kind === "missing") throw new IgordError(ErrorCode.WasmNotFound, `cannot read ${path}: ${p.detail}`);
+    if (p.kind === "too_large") {
+      throw new IgordError(ErrorCode.WasmMalformed, `${path} is ${p.size} bytes, above the ${p.limit}-byte limit for agent modules`);
+    }
+    throw new IgordError(ErrorCode.WasmMalformed, `${path} ${describeProblem(p)}`);
   }
-  if (size > MAX_WASM_BYTES) {
-    throw new IgordError(
-      ErrorCode.WasmMalformed,
-      `${path} is ${size} bytes, above the ${MAX_WASM_BYTES}-byte limit for agent modules`,
-    );
-  }
-  return new Uint8Array(readFileSync(path));
 }
 
 function compileOrExplain(bytes: Uint8Array<ArrayBuffer>, path: string): void {

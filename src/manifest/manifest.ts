@@ -1,8 +1,9 @@
 // The agent's capability manifest (igor's agent.manifest.json): deny-by-default capabilities,
 // resource limits and migration policy. Parsing is strict about types and names every bad field.
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { ErrorCode, IgordError } from "../errors.js";
+import { describeProblem, FileReadError, readRegularFile } from "../files/regular-file.js";
 
 export const WASM_PAGE_BYTES = 65_536;
 /** Default and maximum linear memory of an agent: 64 MiB (1,024 pages). */
@@ -169,13 +170,13 @@ export function loadManifest(wasmPath: string, explicitPath?: string): AgentMani
   if (path === null) return parseManifest("{}", "<none>");
   let text: string;
   try {
-    text = readFileSync(path, "utf8");
+    text = new TextDecoder().decode(readRegularFile(path, MAX_MANIFEST_BYTES));
   } catch (e) {
-    throw new IgordError(
-      explicitPath ? ErrorCode.ManifestNotFound : ErrorCode.ManifestInvalid,
-      `cannot read manifest ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
-      { details: { manifest: path } },
-    );
+    if (!(e instanceof FileReadError)) throw e;
+    const notFound = explicitPath !== undefined && e.problem.kind === "missing";
+    throw new IgordError(notFound ? ErrorCode.ManifestNotFound : ErrorCode.ManifestInvalid, `manifest ${path} ${describeProblem(e.problem)}`, {
+      details: { manifest: path },
+    });
   }
   return parseManifest(text, path);
 }

@@ -1,6 +1,8 @@
 // Bad agents are refused before any tick with an error naming the problem, and nothing is stored;
 // good agents in the same directory keep running.
-import { copyFileSync, mkdirSync, writeFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { copyFileSync, mkdirSync, symlinkSync, writeFileSync } from "node:fs";
+import { MAX_MANIFEST_BYTES } from "../../src/manifest/manifest.js";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { type IgordError, isIgordError } from "../../src/errors.js";
@@ -174,6 +176,7 @@ describe("the agents directory", () => {
     copyFileSync(join(EXAMPLES, "watcher.wasm"), join(dir, "nested", "agent.wasm"));
     copyFileSync(join(EXAMPLES, "watcher.manifest.json"), join(dir, "nested", "agent.manifest.json"));
     await t.node.start();
+    await t.node.whenLoaded();
     expect(
       t.node.scheduler
         .list()
@@ -205,5 +208,48 @@ describe("the agents directory", () => {
       (e) => e.agentId === "heartbeat" && e.tick >= 10n,
     );
     expect(t.logs.events("agent_load_failed").length).toBe(1);
+  });
+});
+
+describe("the agents directory holds only regular files we read", () => {
+  it("a FIFO, a directory named *.wasm and a dangling link are skipped with one log line each; links to real files load", async () => {
+    const t = await startTestNode({ "tick-interval": "50ms" }, { watch: true, start: false });
+    const dir = t.config.agentsDir;
+    mkdirSync(join(dir, "piped"), { recursive: true });
+    // A reader opening this FIFO would block the main thread until a writer appears.
+    execFileSync("mkfifo", [join(dir, "piped", "agent.wasm")]);
+    execFileSync("mkfifo", [join(dir, "top.wasm")]);
+    mkdirSync(join(dir, "folder.wasm"));
+    symlinkSync(join(dir, "nowhere.wasm"), join(dir, "dangling.wasm"));
+    // Links to regular files load the same at the top level and nested.
+    symlinkSync(join(EXAMPLES, "heartbeat.wasm"), join(dir, "linked.wasm"));
+    writeFileSync(join(dir, "linked.manifest.json"), JSON.stringify(CAPS("clock", "log")));
+    mkdirSync(join(dir, "nestedlink"));
+    symlinkSync(join(EXAMPLES, "heartbeat.wasm"), join(dir, "nestedlink", "agent.wasm"));
+    writeFileSync(join(dir, "nestedlink", "agent.manifest.json"), JSON.stringify(CAPS("clock", "log")));
+    await t.node.start();
+    await t.node.whenLoaded();
+    expect(t.node.scheduler.list().map((a) => a.id).sort()).toEqual(["linked", "nestedlink"]);
+    await t.waitFor<TickEvent>("tick", (e) => e.agentId === "linked" && e.tick >= 3n);
+    // Several scans later, each skipped entry was reported exactly once.
+    const skipped = t.logs.events("agent_file_skipped");
+    expect(skipped.map((l) => String(l.path).slice(dir.length + 1)).sort()).toEqual(["dangling.wasm", "folder.wasm", "piped/agent.wasm", "top.wasm"]);
+    expect(skipped.every((l) => typeof l.reason === "string" && (l.reason as string).length > 0)).toBe(true);
+  });
+
+  it("a manifest that is a FIFO or oversized is refused without reading it whole", async () => {
+    const t = await startTestNode({ "tick-interval": "50ms" });
+    const dir = join(t.dir, "wasm");
+    mkdirSync(dir, { recursive: true });
+    copyFileSync(join(EXAMPLES, "heartbeat.wasm"), join(dir, "fifo.wasm"));
+    execFileSync("mkfifo", [join(dir, "fifo.manifest.json")]);
+    const fifo = await refusal(t, { wasmPath: join(dir, "fifo.wasm") });
+    expect(fifo.code).toBe("MANIFEST_INVALID");
+    expect(fifo.message).toMatch(/not a regular file/);
+    copyFileSync(join(EXAMPLES, "heartbeat.wasm"), join(dir, "big.wasm"));
+    writeFileSync(join(dir, "big.manifest.json"), " ".repeat(MAX_MANIFEST_BYTES + 1));
+    const big = await refusal(t, { wasmPath: join(dir, "big.wasm") });
+    expect(big.code).toBe("MANIFEST_INVALID");
+    expect(big.message).toMatch(/bytes, more than/);
   });
 });

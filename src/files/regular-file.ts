@@ -1,0 +1,90 @@
+// Reading operator-supplied files (agent modules, manifests) safely: only regular files, never more
+// than a named limit. The file is opened non-blocking and checked on the open descriptor, so a FIFO
+// or device put where a module is expected can neither block the main thread nor be swapped in
+// between a check and the read.
+import { closeSync, constants, fstatSync, openSync, readSync, statSync } from "node:fs";
+
+export type FileProblem =
+  | { kind: "missing"; detail: string }
+  | { kind: "not_regular"; detail: string }
+  | { kind: "too_large"; size: number; limit: number }
+  | { kind: "unreadable"; detail: string };
+
+export class FileReadError extends Error {
+  constructor(
+    readonly path: string,
+    readonly problem: FileProblem,
+  ) {
+    super(`${path}: ${describeProblem(problem)}`);
+  }
+}
+
+export function describeProblem(p: FileProblem): string {
+  switch (p.kind) {
+    case "missing":
+      return `cannot read it (${p.detail})`;
+    case "not_regular":
+      return `is not a regular file (${p.detail})`;
+    case "too_large":
+      return `is ${p.size} bytes, more than the ${p.limit}-byte limit`;
+    case "unreadable":
+      return `cannot read it (${p.detail})`;
+  }
+}
+
+/** What kind of non-regular file a stat describes, in words. */
+export function fileKind(s: { isDirectory(): boolean; isFIFO(): boolean; isSocket(): boolean; isCharacterDevice(): boolean; isBlockDevice(): boolean; isSymbolicLink(): boolean }): string {
+  if (s.isDirectory()) return "a directory";
+  if (s.isFIFO()) return "a FIFO";
+  if (s.isSocket()) return "a socket";
+  if (s.isCharacterDevice() || s.isBlockDevice()) return "a device";
+  if (s.isSymbolicLink()) return "a symbolic link";
+  return "not a plain file";
+}
+
+/**
+ * Why `path` (links followed) is not something to read as an agent file, or null when it is a
+ * regular file. Never opens it.
+ */
+export function regularFileProblem(path: string): FileProblem | null {
+  try {
+    const s = statSync(path);
+    return s.isFile() ? null : { kind: "not_regular", detail: fileKind(s) };
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
+    return { kind: "missing", detail: code === "ENOENT" ? "no such file, or a link to nothing" : code };
+  }
+}
+
+/** Reads a regular file of at most `maxBytes` bytes; throws FileReadError naming the problem. */
+export function readRegularFile(path: string, maxBytes: number): Uint8Array<ArrayBuffer> {
+  let fd: number;
+  try {
+    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
+  } catch (e) {
+    throw new FileReadError(path, { kind: "missing", detail: (e as NodeJS.ErrnoException).code ?? (e as Error).message });
+  }
+  try {
+    const s = fstatSync(fd);
+    if (!s.isFile()) throw new FileReadError(path, { kind: "not_regular", detail: fileKind(s) });
+    if (s.size > maxBytes) throw new FileReadError(path, { kind: "too_large", size: s.size, limit: maxBytes });
+    // Read what the size promised, plus one byte to see a file that grew past the limit meanwhile.
+    const buf = new Uint8Array(Math.min(s.size, maxBytes) + 1);
+    let n = 0;
+    for (;;) {
+      const r = readSync(fd, buf, n, buf.byteLength - n, null);
+      if (r === 0) break;
+      n += r;
+      if (n === buf.byteLength) {
+        if (n > maxBytes) throw new FileReadError(path, { kind: "too_large", size: n, limit: maxBytes });
+        break;
+      }
+    }
+    return buf.slice(0, n);
+  } catch (e) {
+    if (e instanceof FileReadError) throw e;
+    throw new FileReadError(path, { kind: "unreadable", detail: (e as NodeJS.ErrnoException).code ?? (e as Error).message });
+  } finally {
+    closeSync(fd);
+  }
+}
