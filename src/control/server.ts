@@ -156,9 +156,13 @@ export async function startControlServer(
     });
   });
   await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
+    const fail = (e: NodeJS.ErrnoException): void => {
+      const why = e.code === "EADDRINUSE" ? "the address is already in use" : e.code === "EADDRNOTAVAIL" ? "no interface has that address" : e.message;
+      reject(new IgordError(ErrorCode.ControlUnavailable, `cannot open the control API on --control ${addr.host}:${addr.port}: ${why} (pick another with --control host:port, or --control off)`));
+    };
+    server.once("error", fail);
     server.listen(addr.port, addr.host, () => {
-      server.off("error", reject);
+      server.off("error", fail);
       resolve();
     });
   });
