@@ -367,9 +367,32 @@ export class Scheduler extends EventEmitter<{
     } else {
       if (!a.inFlight) return;
       a.inFlight = false;
-      this.commit(a, r);
+      if (this.lapsedDuring(a)) this.discard(a, r);
+      else this.commit(a, r);
     }
     this.afterResult(a);
+  }
+
+  /** Whether the lease the tick ran under ended (expiry + grace) before its result arrived here. */
+  private lapsedDuring(a: AgentRuntime): boolean {
+    const leases = this.opts.leases;
+    const expires = a.lease?.expiresAtMs;
+    if (!leases || expires == null) return false;
+    return Date.now() > expires + leases.timing.graceMs;
+  }
+
+  /**
+   * A tick that outlived its lease is not this node's to commit: the worker's instance is rewound to
+   * the committed state and the lease is settled (recovered at major + 1 after a plain expiry) before
+   * the tick runs again.
+   */
+  private discard(a: AgentRuntime, r: Extract<PoolTickResult, { status: "ok" }>): void {
+    a.logger.warn(
+      { event: "tick_discarded", tick: String(r.tick), reason: "lease_lapsed", expiresAt: a.lease?.expiresAtMs },
+      `tick ${r.tick} finished after the lease lapsed; it is not committed and runs again under a valid lease`,
+    );
+    this.opts.pool.rewind(a.id, a.state);
+    if (!this.stopping && !a.detaching && this.checkLease(a, Date.now())) this.schedule(a, Date.now());
   }
 
   /** The pool dropped an agent while no tick of it was in flight. */

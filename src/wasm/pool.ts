@@ -314,6 +314,17 @@ export class WorkerPool extends EventEmitter<{
     if (next) this.dispatch([next]);
   }
 
+  /**
+   * Puts the agent back to `state` (its committed state) in a fresh instance: the instance ran a tick
+   * whose result was not committed.
+   */
+  rewind(agentId: string, state: Uint8Array): void {
+    const slot = this.slots.get(agentId);
+    if (!slot?.ready) return;
+    slot.state = state;
+    this.evacuate(slot.placement, false);
+  }
+
   unload(agentId: string): void {
     const slot = this.slots.get(agentId);
     if (!slot) return;
@@ -494,7 +505,7 @@ export class WorkerPool extends EventEmitter<{
    * Re-instantiates an agent on another worker: a ready one from its last committed state, one still
    * loading from what it was loading. A reload that fails reaches the agent like any other failure.
    */
-  private evacuate(placement: number): void {
+  private evacuate(placement: number, report = true): void {
     const slot = this.byPlacement.get(placement);
     if (!slot) return;
     const from = slot.worker;
@@ -502,7 +513,7 @@ export class WorkerPool extends EventEmitter<{
     from.placements.delete(placement);
     this.byPlacement.delete(placement);
     if (slot.ready) slot.loadFrom = slot.state;
-    if (slot.placing === null) slot.movedFrom ??= from.id;
+    if (slot.placing === null && report) slot.movedFrom ??= from.id;
     this.loadOn(this.pickWorker(from), slot);
   }
 

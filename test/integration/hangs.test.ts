@@ -180,3 +180,36 @@ describe("a peer cannot wedge a node with a hanging agent", () => {
     await waitUntil(() => a.node.agentsJson().some((x) => x.id === "trojan" && x.status === "quarantined"), { timeoutMs: 5000, what: "trojan listed as quarantined on the source" });
   });
 });
+
+describe("a tick outliving its lease", () => {
+  it("is not committed: the instance is rewound and the tick runs again under a recovered lease, exactly once in the history", async () => {
+    const t = await startTestNode({ "tick-interval": "20ms", "lease-duration": "400ms", "lease-grace": "100ms" });
+    await t.node.addAgent({ wasmPath: await writeWat(join(t.dir, "wasm"), "slowpoke", HEALTHY) });
+    await t.waitFor<TickEvent>("tick", (e) => e.agentId === "slowpoke" && e.tick >= 3n);
+    // The main thread stalls right after dispatching one tick (as under a long GC pause): its result
+    // is handled only after the lease it ran under has expired and its grace has passed.
+    const pool = t.node.pool;
+    const dispatch = pool.dispatch.bind(pool);
+    let stalledTick: bigint | null = null;
+    pool.dispatch = (reqs) => {
+      dispatch(reqs);
+      const mine = reqs.find((r) => r.agentId === "slowpoke");
+      if (mine && stalledTick === null) {
+        stalledTick = mine.tick;
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 700);
+      }
+    };
+    await waitUntil(() => t.logs.events("tick_discarded", "slowpoke").length > 0, { what: "the late tick discarded" });
+    const ticks: bigint[] = [];
+    t.node.scheduler.on("tick", (e: TickEvent) => {
+      if (e.agentId === "slowpoke") ticks.push(e.tick);
+    });
+    await t.waitFor<TickEvent>("tick", (e) => e.agentId === "slowpoke" && e.tick >= (stalledTick ?? 0n) + 3n);
+    expect(ticks[0]).toBe(stalledTick);
+    expect(t.logs.events("lease_recovered", "slowpoke").length).toBeGreaterThan(0);
+    await t.stop();
+    // The state counts executions: one per committed tick, none for the discarded one.
+    const head = storedHead(t.config.dataDir, "slowpoke")!;
+    expect(new DataView(head.state.buffer).getUint32(0, true)).toBe(Number(head.tick));
+  });
+});
