@@ -5,150 +5,41 @@ import { EventEmitter } from "node:events";
 import type { Logger } from "pino";
 import { TickMeter } from "../budget/meter.js";
 import { ErrorCode, IgordError } from "../errors.js";
-import type { LogEntry, TickLog } from "../eventlog/tick-log.js";
+import type { LogEntry } from "../eventlog/tick-log.js";
 import { HostcallId } from "../hostcalls/registry.js";
 import type { NodeMetrics } from "../metrics/metrics.js";
-import type { Ed25519Key } from "../identity/keys.js";
-import type { LeaseBelief, AgentStatus as StoredStatus } from "../store/sqlite-store.js";
+import type { AgentStatus as StoredStatus } from "../store/sqlite-store.js";
 import type { Checkpointer, CheckpointSubject } from "./checkpointer.js";
 import type { AgentSpec, PoolTickResult, TickRequest, WorkerPool } from "../wasm/pool.js";
-import {
-  canTick,
-  formatEpoch,
-  isExpired,
-  type Lease,
-  type LeaseTiming,
-  needsRenewal,
-  transition,
-} from "../authority/lease.js";
+import { canTick, type Lease } from "../authority/lease.js";
 import type { ReplayItem } from "../replay/engine.js";
-import { type DivergencePolicy, keepsWindow, onDivergence, type ReplayMode, selfVerifies } from "../replay/policy.js";
+import { keepsWindow } from "../replay/policy.js";
 import { ReplayWindow } from "../replay/window.js";
+import {
+  type AgentInit,
+  type AgentMeta,
+  type AgentRuntime,
+  type AgentStatus,
+  type AgentView,
+  type CheckpointEvent,
+  type DivergenceEvent,
+  type LeaseOptions,
+  reasonFor,
+  type ReplayOptions,
+  type TickEvent,
+  viewOf,
+} from "./agent-runtime.js";
 import { DueQueue } from "./due-queue.js";
+import { LeaseFence } from "./lease-fence.js";
+import { Verifier } from "./verifier.js";
 
+export type { AgentInit, AgentMeta, AgentStatus, AgentView, CheckpointEvent, DivergenceEvent, LeaseOptions, ReplayOptions, TickEvent } from "./agent-runtime.js";
+export { LEASE_SWEEP_MAX_MS } from "./lease-fence.js";
 
 /** Due times within this many ms of now are dispatched in the same round. */
 export const DISPATCH_SLACK_MS = 1;
 /** After the tick timeout, how long shutdown waits for the watchdog to reap a hung tick. */
 export const SHUTDOWN_GRACE_MS = 1000;
-
-export type AgentStatus = "running" | "stopped" | "failed";
-
-export interface AgentInit {
-  tick: bigint;
-  budget: bigint;
-  price: bigint;
-  /** The agent's lease on this node (null when leases are off for it). */
-  lease?: Lease | null;
-  /** null for a fresh agent. */
-  state: Uint8Array | null;
-}
-
-export interface AgentMeta {
-  wasmHash: string;
-  wasmPath: string;
-  capabilities: readonly string[];
-  did: string;
-  identity: Ed25519Key;
-}
-
-interface AgentRuntime {
-  id: string;
-  meta: AgentMeta;
-  status: AgentStatus;
-  reason: string | null;
-  error: { code: string; message: string } | null;
-  tick: bigint;
-  budget: bigint;
-  startBudget: bigint;
-  spent: bigint;
-  price: bigint;
-  meter: TickMeter;
-  state: Uint8Array;
-  more: boolean;
-  inFlight: boolean;
-  lastTickAt: number | null;
-  nextDueAt: number | null;
-  lastTickNs: bigint;
-  ticksThisRun: number;
-  lastEvents: LogEntry[];
-  logger: Logger;
-  window: ReplayWindow;
-  sinceVerify: number;
-  /** Ticks left during which every tick is verified (the intensify policy). */
-  intensifyLeft: number;
-  verifying: boolean;
-  replayVerified: number;
-  divergences: number;
-  /** Event logs of ticks since the last checkpoint, persisted with the next one. */
-  pendingLogs: TickLog[];
-  lease: Lease | null;
-  /** Being detached for a handoff: no new tick is scheduled. */
-  detaching: boolean;
-  /** Called once the tick in flight has committed (detach waits on it). */
-  onIdle: (() => void) | null;
-  /** Emitted messages of committed ticks not yet in the outbox (the store refused a write). */
-  unpublished: { tick: bigint; major: bigint; messages: Uint8Array[] }[];
-}
-
-export interface TickEvent {
-  agentId: string;
-  tick: bigint;
-  more: boolean;
-  cost: bigint;
-  budget: bigint;
-  elapsedNs: bigint;
-  events: readonly LogEntry[];
-  at: number;
-}
-
-export interface AgentView {
-  id: string;
-  did: string;
-  status: AgentStatus;
-  reason: string | null;
-  error: { code: string; message: string } | null;
-  tick: bigint;
-  budget: bigint;
-  spent: bigint;
-  price: bigint;
-  wasmHash: string;
-  wasmPath: string;
-  capabilities: readonly string[];
-  more: boolean;
-  lastTickAt: number | null;
-  nextTickAt: number | null;
-  lastTickNs: bigint;
-  ticksThisRun: number;
-  stateBytes: number;
-  replayVerified: number;
-  divergences: number;
-  lease: Lease | null;
-}
-
-export interface ReplayOptions {
-  mode: ReplayMode;
-  window: number;
-  verifyInterval: number;
-  onDivergence: DivergencePolicy;
-}
-
-export interface DivergenceEvent {
-  agentId: string;
-  tick: bigint;
-  code: string;
-  message: string;
-  policy: DivergencePolicy;
-}
-
-export interface LeaseOptions {
-  timing: LeaseTiming;
-  /** Compare-and-set of the stored lease (throws LEASE_STALE when another writer moved it). */
-  write(agentId: string, expected: LeaseBelief, next: Lease): void;
-}
-
-/** How often leases are checked even for agents that are not ticking (so idle agents renew). */
-export const LEASE_SWEEP_MAX_MS = 1000;
 
 export interface SchedulerOptions {
   leases?: LeaseOptions;
@@ -171,20 +62,6 @@ export interface SchedulerOptions {
 
 const textDecoder = new TextDecoder();
 
-/** Maps an error code to the reason an agent stopped. */
-function reasonFor(e: IgordError): string {
-  return e.code.toLowerCase();
-}
-
-export interface CheckpointEvent {
-  agentId: string;
-  tick: bigint;
-  reason: string;
-  outcome: "written" | "unchanged" | "failed";
-}
-
-const NO_REPLAY: ReplayOptions = { mode: "off", window: 0, verifyInterval: 0, onDivergence: "log" };
-
 export class Scheduler extends EventEmitter<{
   tick: [TickEvent];
   stopped: [AgentView];
@@ -202,6 +79,8 @@ export class Scheduler extends EventEmitter<{
   private readonly pending = new Set<Promise<void>>();
   private readonly checkpointTimer: NodeJS.Timeout | null;
   private readonly leaseTimer: NodeJS.Timeout | null;
+  private readonly fence: LeaseFence;
+  private readonly verifier: Verifier;
 
   constructor(private readonly opts: SchedulerOptions) {
     super();
@@ -210,11 +89,15 @@ export class Scheduler extends EventEmitter<{
     // Periodic checkpoints of every agent in one pass: the store group-commits them together.
     this.checkpointTimer = opts.checkpointIntervalMs > 0 ? setInterval(() => this.checkpointAll("periodic"), opts.checkpointIntervalMs) : null;
     this.checkpointTimer?.unref();
-    const timing = opts.leases?.timing;
-    this.leaseTimer =
-      timing && timing.durationMs > 0
-        ? setInterval(() => this.sweepLeases(), Math.max(10, Math.min(LEASE_SWEEP_MAX_MS, Math.floor((timing.durationMs * timing.renewalWindow) / 4))))
-        : null;
+    this.verifier = new Verifier(opts.pool, opts.replay, opts.metrics, {
+      verified: (e) => this.emit("verified", e),
+      divergence: (e) => this.emit("divergence", e),
+      pause: (a, reason, error) => this.finish(a, "stopped", reason, error),
+      migrateAway: () => opts.migrateAway?.() ?? null,
+    });
+    this.fence = new LeaseFence(opts.leases, opts.metrics, { finish: (a, status, reason, error) => this.finish(a, status, reason, error) });
+    const sweepMs = this.fence.sweepIntervalMs();
+    this.leaseTimer = sweepMs !== null ? setInterval(() => this.sweepLeases(), sweepMs) : null;
     this.leaseTimer?.unref();
     opts.pool.on("evacuated", (e) => {
       opts.metrics?.evacuations.inc();
@@ -283,7 +166,7 @@ export class Scheduler extends EventEmitter<{
       ticksThisRun: 0,
       lastEvents: placed.events,
       logger,
-      window: new ReplayWindow(keepsWindow(this.replay.mode) ? this.replay.window : 0),
+      window: new ReplayWindow(keepsWindow(this.verifier.replay.mode) ? this.verifier.replay.window : 0),
       sinceVerify: 0,
       intensifyLeft: 0,
       verifying: false,
@@ -345,11 +228,10 @@ export class Scheduler extends EventEmitter<{
       const a = this.agents.get(id);
       if (a?.status !== "running" || a.inFlight || a.detaching) continue;
       // The lease fences every tick, not just every sweep: past expiry + grace nothing is dispatched.
-      if (!this.checkLease(a, now)) continue;
+      if (!this.fence.check(a, now)) continue;
       a.inFlight = true;
       a.nextDueAt = null;
-      const until = a.lease?.expiresAtMs != null && this.opts.leases ? a.lease.expiresAtMs + this.opts.leases.timing.graceMs : null;
-      reqs.push({ agentId: id, tick: a.tick + 1n, budget: a.budget, price: a.price, authority: a.lease === null || canTick(a.lease), authorityUntilMs: until });
+      reqs.push({ agentId: id, tick: a.tick + 1n, budget: a.budget, price: a.price, authority: this.fence.authority(a), authorityUntilMs: this.fence.authorityUntil(a) });
     }
     if (reqs.length > 0) this.opts.pool.dispatch(reqs);
     this.arm();
@@ -367,18 +249,10 @@ export class Scheduler extends EventEmitter<{
     } else {
       if (!a.inFlight) return;
       a.inFlight = false;
-      if (this.lapsedDuring(a)) this.discard(a, r);
+      if (this.fence.lapsedDuring(a)) this.discard(a, r);
       else this.commit(a, r);
     }
     this.afterResult(a);
-  }
-
-  /** Whether the lease the tick ran under ended (expiry + grace) before its result arrived here. */
-  private lapsedDuring(a: AgentRuntime): boolean {
-    const leases = this.opts.leases;
-    const expires = a.lease?.expiresAtMs;
-    if (!leases || expires == null) return false;
-    return Date.now() > expires + leases.timing.graceMs;
   }
 
   /**
@@ -392,7 +266,7 @@ export class Scheduler extends EventEmitter<{
       `tick ${r.tick} finished after the lease lapsed; it is not committed and runs again under a valid lease`,
     );
     this.opts.pool.rewind(a.id, a.state);
-    if (!this.stopping && !a.detaching && this.checkLease(a, Date.now())) this.schedule(a, Date.now());
+    if (!this.stopping && !a.detaching && this.fence.check(a, Date.now())) this.schedule(a, Date.now());
   }
 
   /** The pool dropped an agent while no tick of it was in flight. */
@@ -470,95 +344,16 @@ export class Scheduler extends EventEmitter<{
       this.finish(a, "stopped", "budget_exhausted", null);
       return;
     }
-    this.maybeVerify(a);
+    this.verifier.afterCommit(a);
     if (a.status !== "running") return;
     if (!this.stopping && !a.detaching) {
       this.schedule(a, now + (r.more ? this.opts.fastTickIntervalMs : this.opts.tickIntervalMs));
     }
   }
 
-  /**
-   * Fences a tick: renews the lease when due; past expiry + grace moves it to RECOVERY_REQUIRED,
-   * then recovers on its own (major + 1, logged) only after a plain expiry with no handoff in
-   * flight. Returns whether the agent may tick now.
-   */
-  private checkLease(a: AgentRuntime, nowMs: number): boolean {
-    const leases = this.opts.leases;
-    const lease = a.lease;
-    if (!leases || !lease) return true;
-    try {
-      if (isExpired(lease, leases.timing, nowMs) && (lease.state === "ACTIVE_OWNER" || lease.state === "HANDOFF_INITIATED")) {
-        this.setLease(a, transition(lease, { type: "expire", nowMs }, leases.timing), "expired");
-      }
-      const current = a.lease as Lease;
-      if (current.state === "RECOVERY_REQUIRED") {
-        if (current.handoff !== null) {
-          a.logger.error({ event: "lease_recovery_needed", handoff: current.handoff }, "lease expired with a handoff unresolved: not ticking");
-          this.finish(a, "stopped", "recovery_required", null);
-          return false;
-        }
-        this.setLease(a, transition(current, { type: "recover", cause: "expiry", nowMs }, leases.timing), "recovered");
-      } else if (needsRenewal(current, leases.timing, nowMs)) {
-        this.setLease(a, transition(current, { type: "renew", nowMs }, leases.timing), "renewed");
-      }
-    } catch (e) {
-      // A store failure is not a stale lease: only the store's own LEASE_STALE says another writer won.
-      const err = e instanceof IgordError ? e : new IgordError(ErrorCode.StoreError, (e as Error).message, { cause: e });
-      a.logger.error({ event: "lease_failed", code: err.code }, err.message);
-      this.finish(a, "failed", reasonFor(err), err);
-      return false;
-    }
-    return canTick(a.lease as Lease);
-  }
-
-  private setLease(a: AgentRuntime, next: Lease, why: "expired" | "recovered" | "renewed"): void {
-    const prev = a.lease as Lease;
-    this.opts.leases?.write(a.id, { state: prev.state, epoch: prev.epoch }, next);
-    a.lease = next;
-    this.opts.metrics?.leaseTransitions.inc({ to: next.state, why });
-    const fields = { event: why === "recovered" ? "lease_recovered" : "lease_state", state: next.state, epoch: formatEpoch(next.epoch), major: String(next.epoch.major), generation: String(next.epoch.generation), why, expiresAt: next.expiresAtMs };
-    if (why === "renewed") a.logger.debug(fields, "lease renewed");
-    else a.logger.warn(fields, why === "recovered" ? `lease recovered on this node at epoch ${formatEpoch(next.epoch)}` : `lease ${why}: ${next.state}`);
-  }
-
   private sweepLeases(): void {
     const now = Date.now();
-    for (const a of this.agents.values()) if (a.status === "running" && !a.inFlight && !a.detaching) this.checkLease(a, now);
-  }
-
-  private get replay(): ReplayOptions {
-    return this.opts.replay ?? NO_REPLAY;
-  }
-
-  /** Every verify-interval ticks (every tick while intensified), replays the unverified snapshots. */
-  private maybeVerify(a: AgentRuntime): void {
-    const rp = this.replay;
-    if (!selfVerifies(rp.mode) || rp.verifyInterval <= 0) return;
-    a.sinceVerify++;
-    if (a.intensifyLeft > 0) a.intensifyLeft--;
-    const due = a.intensifyLeft > 0 || a.sinceVerify >= rp.verifyInterval;
-    if (!due || a.verifying) return;
-    const pending = a.window.pending();
-    a.sinceVerify = 0;
-    if (pending.length === 0) return;
-    // Consecutive snapshots replay as a chain in one instance (pre of N+1 is post of N).
-    const items = pending.map((s, i) => ({
-      tick: s.tick,
-      ...(i > 0 && pending[i - 1]?.post === s.pre ? {} : { preState: s.pre }),
-      entries: s.entries,
-      expectedPostHash: s.postHash,
-      budget: s.budget,
-      price: s.price,
-    }));
-    this.runVerification(a, items, (verified, failed) => {
-      pending.slice(0, verified).forEach((s) => {
-        s.verified = true;
-      });
-      if (failed) {
-        const f = pending[verified];
-        if (f) f.verified = true; // reported once
-      }
-    });
+    for (const a of this.agents.values()) if (a.status === "running" && !a.inFlight && !a.detaching) this.fence.check(a, now);
   }
 
   /**
@@ -567,69 +362,7 @@ export class Scheduler extends EventEmitter<{
    */
   verifyStored(agentId: string, items: ReplayItem[]): void {
     const a = this.agents.get(agentId);
-    if (!a || items.length === 0 || !selfVerifies(this.replay.mode) || a.verifying) return;
-    this.runVerification(a, items, () => undefined, true);
-  }
-
-  private runVerification(a: AgentRuntime, items: ReplayItem[], mark: (verified: number, failed: boolean) => void, strict = false): void {
-    a.verifying = true;
-    const timer = this.opts.metrics?.replayDuration.startTimer();
-    this.opts.pool
-      .replay(a.id, items, { strict })
-      .then(
-        (outcome) => {
-          timer?.();
-          mark(outcome.verified, outcome.failure !== null);
-          a.replayVerified += outcome.verified;
-          if (outcome.verified > 0) {
-            this.opts.metrics?.replays.inc({ result: "verified" }, outcome.verified);
-            const ticks = items.slice(0, outcome.verified).map((s) => s.tick);
-            a.logger.debug(
-              { event: "replay_verified", ticks: ticks.map(String), durationNs: String(outcome.durationNs) },
-              `replay verified ${ticks.length} tick(s)`,
-            );
-            this.emit("verified", { agentId: a.id, ticks, durationNs: outcome.durationNs });
-          }
-          if (outcome.failure) this.diverged(a, outcome.failure.tick, IgordError.fromJSON(outcome.failure.error));
-        },
-        (e: unknown) => {
-          // The agent moved or its worker died: not a divergence; the next pass retries.
-          a.logger.debug({ event: "replay_skipped", err: (e as Error).message }, "replay skipped");
-        },
-      )
-      .finally(() => {
-        a.verifying = false;
-      });
-  }
-
-  private diverged(a: AgentRuntime, tick: bigint, err: IgordError): void {
-    const policy = this.replay.onDivergence;
-    a.divergences++;
-    this.opts.metrics?.replays.inc({ result: "diverged" });
-    this.opts.metrics?.divergences.inc({ code: err.code });
-    a.logger.error(
-      { event: "replay_divergence", tick: String(tick), code: err.code, policy, details: err.details },
-      `replay of tick ${tick} did not reproduce: ${err.message}`,
-    );
-    this.emit("divergence", { agentId: a.id, tick, code: err.code, message: err.message, policy });
-    if (a.status !== "running" || a.detaching) return;
-    const migrateAway = this.opts.migrateAway?.() ?? null;
-    const action = onDivergence(policy, this.replay.window, migrateAway !== null);
-    if (action.kind === "migrate" && migrateAway) {
-      a.logger.warn({ event: "replay_migrate" }, "divergence policy is migrate: moving the agent to another node");
-      migrateAway(a.id);
-      return;
-    }
-    if (action.kind === "intensify") {
-      a.intensifyLeft = action.ticks;
-      a.logger.warn({ event: "replay_intensify", ticks: action.ticks }, `verifying every tick for the next ${action.ticks} ticks`);
-    } else if (action.kind === "pause") {
-      if (action.reason !== "replay_divergence") {
-        a.logger.warn({ event: "replay_migrate_unavailable" }, "divergence policy is migrate, but this node has no migration service: pausing");
-      }
-      this.queue.cancel(a.id);
-      this.finish(a, "stopped", action.reason, err);
-    }
+    if (a) this.verifier.verifyStored(a, items);
   }
 
   /** The tick committed: its emitted messages (the emit side effect) go to the outbox. */
@@ -820,30 +553,7 @@ export class Scheduler extends EventEmitter<{
   view(id: string): AgentView | undefined;
   view(x: AgentRuntime | string): AgentView | undefined {
     const a = typeof x === "string" ? this.agents.get(x) : x;
-    if (!a) return undefined;
-    return {
-      id: a.id,
-      did: a.meta.did,
-      status: a.status,
-      reason: a.reason,
-      error: a.error,
-      tick: a.tick,
-      budget: a.budget,
-      spent: a.spent,
-      price: a.price,
-      wasmHash: a.meta.wasmHash,
-      wasmPath: a.meta.wasmPath,
-      capabilities: a.meta.capabilities,
-      more: a.more,
-      lastTickAt: a.lastTickAt,
-      nextTickAt: a.nextDueAt,
-      lastTickNs: a.lastTickNs,
-      ticksThisRun: a.ticksThisRun,
-      stateBytes: a.state.byteLength,
-      replayVerified: a.replayVerified,
-      divergences: a.divergences,
-      lease: a.lease,
-    };
+    return a ? viewOf(a) : undefined;
   }
 
   list(): AgentView[] {

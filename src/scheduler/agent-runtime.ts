@@ -1,0 +1,167 @@
+// An agent as the scheduler holds it (AgentRuntime), what it shows of it (AgentView), and the events
+// and options the scheduler's parts share. Types only, plus the view.
+import type { Logger } from "pino";
+import type { TickMeter } from "../budget/meter.js";
+import type { IgordError } from "../errors.js";
+import type { LogEntry, TickLog } from "../eventlog/tick-log.js";
+import type { Ed25519Key } from "../identity/keys.js";
+import type { LeaseBelief } from "../store/sqlite-store.js";
+import type { Lease, LeaseTiming } from "../authority/lease.js";
+import type { DivergencePolicy, ReplayMode } from "../replay/policy.js";
+import type { ReplayWindow } from "../replay/window.js";
+
+export type AgentStatus = "running" | "stopped" | "failed";
+
+export interface AgentInit {
+  tick: bigint;
+  budget: bigint;
+  price: bigint;
+  /** The agent's lease on this node (null when leases are off for it). */
+  lease?: Lease | null;
+  /** null for a fresh agent. */
+  state: Uint8Array | null;
+}
+
+export interface AgentMeta {
+  wasmHash: string;
+  wasmPath: string;
+  capabilities: readonly string[];
+  did: string;
+  identity: Ed25519Key;
+}
+
+export interface AgentRuntime {
+  id: string;
+  meta: AgentMeta;
+  status: AgentStatus;
+  reason: string | null;
+  error: { code: string; message: string } | null;
+  tick: bigint;
+  budget: bigint;
+  startBudget: bigint;
+  spent: bigint;
+  price: bigint;
+  meter: TickMeter;
+  state: Uint8Array;
+  more: boolean;
+  inFlight: boolean;
+  lastTickAt: number | null;
+  nextDueAt: number | null;
+  lastTickNs: bigint;
+  ticksThisRun: number;
+  lastEvents: LogEntry[];
+  logger: Logger;
+  window: ReplayWindow;
+  sinceVerify: number;
+  /** Ticks left during which every tick is verified (the intensify policy). */
+  intensifyLeft: number;
+  verifying: boolean;
+  replayVerified: number;
+  divergences: number;
+  /** Event logs of ticks since the last checkpoint, persisted with the next one. */
+  pendingLogs: TickLog[];
+  lease: Lease | null;
+  /** Being detached for a handoff: no new tick is scheduled. */
+  detaching: boolean;
+  /** Called once the tick in flight has committed (detach waits on it). */
+  onIdle: (() => void) | null;
+  /** Emitted messages of committed ticks not yet in the outbox (the store refused a write). */
+  unpublished: { tick: bigint; major: bigint; messages: Uint8Array[] }[];
+}
+
+export interface TickEvent {
+  agentId: string;
+  tick: bigint;
+  more: boolean;
+  cost: bigint;
+  budget: bigint;
+  elapsedNs: bigint;
+  events: readonly LogEntry[];
+  at: number;
+}
+
+export interface AgentView {
+  id: string;
+  did: string;
+  status: AgentStatus;
+  reason: string | null;
+  error: { code: string; message: string } | null;
+  tick: bigint;
+  budget: bigint;
+  spent: bigint;
+  price: bigint;
+  wasmHash: string;
+  wasmPath: string;
+  capabilities: readonly string[];
+  more: boolean;
+  lastTickAt: number | null;
+  nextTickAt: number | null;
+  lastTickNs: bigint;
+  ticksThisRun: number;
+  stateBytes: number;
+  replayVerified: number;
+  divergences: number;
+  lease: Lease | null;
+}
+
+export interface ReplayOptions {
+  mode: ReplayMode;
+  window: number;
+  verifyInterval: number;
+  onDivergence: DivergencePolicy;
+}
+
+export interface DivergenceEvent {
+  agentId: string;
+  tick: bigint;
+  code: string;
+  message: string;
+  policy: DivergencePolicy;
+}
+
+export interface LeaseOptions {
+  timing: LeaseTiming;
+  /** Compare-and-set of the stored lease (throws LEASE_STALE when another writer moved it). */
+  write(agentId: string, expected: LeaseBelief, next: Lease): void;
+}
+
+/** Maps an error code to the reason an agent stopped. */
+export function reasonFor(e: IgordError): string {
+  return e.code.toLowerCase();
+}
+
+export interface CheckpointEvent {
+  agentId: string;
+  tick: bigint;
+  reason: string;
+  outcome: "written" | "unchanged" | "failed";
+}
+
+export const NO_REPLAY: ReplayOptions = { mode: "off", window: 0, verifyInterval: 0, onDivergence: "log" };
+
+/** What the scheduler shows of an agent (control API, events). */
+export function viewOf(a: AgentRuntime): AgentView {
+  return {
+    id: a.id,
+    did: a.meta.did,
+    status: a.status,
+    reason: a.reason,
+    error: a.error,
+    tick: a.tick,
+    budget: a.budget,
+    spent: a.spent,
+    price: a.price,
+    wasmHash: a.meta.wasmHash,
+    wasmPath: a.meta.wasmPath,
+    capabilities: a.meta.capabilities,
+    more: a.more,
+    lastTickAt: a.lastTickAt,
+    nextTickAt: a.nextDueAt,
+    lastTickNs: a.lastTickNs,
+    ticksThisRun: a.ticksThisRun,
+    stateBytes: a.state.byteLength,
+    replayVerified: a.replayVerified,
+    divergences: a.divergences,
+    lease: a.lease,
+  };
+}

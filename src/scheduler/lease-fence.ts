@@ -1,0 +1,93 @@
+// The lease fence of the scheduler: every dispatch and every sweep checks the agent's lease, renews
+// it when due, moves it to RECOVERY_REQUIRED past expiry + grace and recovers it (major + 1) after a
+// plain expiry. A tick carries when its authority lapses, and a result arriving after that is not
+// committed (CE-4).
+import { ErrorCode, IgordError } from "../errors.js";
+import { canTick, formatEpoch, isExpired, type Lease, needsRenewal, transition } from "../authority/lease.js";
+import type { NodeMetrics } from "../metrics/metrics.js";
+import { type AgentRuntime, type AgentStatus, type LeaseOptions, reasonFor } from "./agent-runtime.js";
+
+/** How often leases are checked even for agents that are not ticking (so idle agents renew). */
+export const LEASE_SWEEP_MAX_MS = 1000;
+
+export interface FenceHost {
+  /** Stops the agent: the fence found it may not run here. */
+  finish(a: AgentRuntime, status: AgentStatus, reason: string, error: IgordError | null): void;
+}
+
+export class LeaseFence {
+  constructor(
+    private readonly leases: LeaseOptions | undefined,
+    private readonly metrics: NodeMetrics | undefined,
+    private readonly host: FenceHost,
+  ) {}
+
+  /** How often to sweep idle agents' leases; null when leases are off. */
+  sweepIntervalMs(): number | null {
+    const timing = this.leases?.timing;
+    if (!timing || timing.durationMs <= 0) return null;
+    return Math.max(10, Math.min(LEASE_SWEEP_MAX_MS, Math.floor((timing.durationMs * timing.renewalWindow) / 4)));
+  }
+
+  /** Unix ms when a tick dispatched now loses its side-effect authority (expiry + grace); null = never. */
+  authorityUntil(a: AgentRuntime): number | null {
+    return a.lease?.expiresAtMs != null && this.leases ? a.lease.expiresAtMs + this.leases.timing.graceMs : null;
+  }
+
+  /** Whether the agent may act on the world in a tick dispatched now. */
+  authority(a: AgentRuntime): boolean {
+    return a.lease === null || canTick(a.lease);
+  }
+
+  /** Whether the lease the tick ran under ended (expiry + grace) before its result arrived here. */
+  lapsedDuring(a: AgentRuntime): boolean {
+    const leases = this.leases;
+    const expires = a.lease?.expiresAtMs;
+    if (!leases || expires == null) return false;
+    return Date.now() > expires + leases.timing.graceMs;
+  }
+
+  /**
+   * Fences a tick: renews the lease when due; past expiry + grace moves it to RECOVERY_REQUIRED,
+   * then recovers on its own (major + 1, logged) only after a plain expiry with no handoff in
+   * flight. Returns whether the agent may tick now.
+   */
+  check(a: AgentRuntime, nowMs: number): boolean {
+    const leases = this.leases;
+    const lease = a.lease;
+    if (!leases || !lease) return true;
+    try {
+      if (isExpired(lease, leases.timing, nowMs) && (lease.state === "ACTIVE_OWNER" || lease.state === "HANDOFF_INITIATED")) {
+        this.set(a, transition(lease, { type: "expire", nowMs }, leases.timing), "expired");
+      }
+      const current = a.lease as Lease;
+      if (current.state === "RECOVERY_REQUIRED") {
+        if (current.handoff !== null) {
+          a.logger.error({ event: "lease_recovery_needed", handoff: current.handoff }, "lease expired with a handoff unresolved: not ticking");
+          this.host.finish(a, "stopped", "recovery_required", null);
+          return false;
+        }
+        this.set(a, transition(current, { type: "recover", cause: "expiry", nowMs }, leases.timing), "recovered");
+      } else if (needsRenewal(current, leases.timing, nowMs)) {
+        this.set(a, transition(current, { type: "renew", nowMs }, leases.timing), "renewed");
+      }
+    } catch (e) {
+      // A store failure is not a stale lease: only the store's own LEASE_STALE says another writer won.
+      const err = e instanceof IgordError ? e : new IgordError(ErrorCode.StoreError, (e as Error).message, { cause: e });
+      a.logger.error({ event: "lease_failed", code: err.code }, err.message);
+      this.host.finish(a, "failed", reasonFor(err), err);
+      return false;
+    }
+    return canTick(a.lease as Lease);
+  }
+
+  private set(a: AgentRuntime, next: Lease, why: "expired" | "recovered" | "renewed"): void {
+    const prev = a.lease as Lease;
+    this.leases?.write(a.id, { state: prev.state, epoch: prev.epoch }, next);
+    a.lease = next;
+    this.metrics?.leaseTransitions.inc({ to: next.state, why });
+    const fields = { event: why === "recovered" ? "lease_recovered" : "lease_state", state: next.state, epoch: formatEpoch(next.epoch), major: String(next.epoch.major), generation: String(next.epoch.generation), why, expiresAt: next.expiresAtMs };
+    if (why === "renewed") a.logger.debug(fields, "lease renewed");
+    else a.logger.warn(fields, why === "recovered" ? `lease recovered on this node at epoch ${formatEpoch(next.epoch)}` : `lease ${why}: ${next.state}`);
+  }
+}

@@ -1,0 +1,131 @@
+// Continuous self-verification of the scheduler's agents: every verify-interval ticks (every tick
+// while intensified) the unverified window snapshots are replayed on the agent's worker, under the
+// watchdog; a divergence is reported and handled by the configured policy.
+import { IgordError } from "../errors.js";
+import type { NodeMetrics } from "../metrics/metrics.js";
+import type { ReplayItem } from "../replay/engine.js";
+import { onDivergence, selfVerifies } from "../replay/policy.js";
+import type { WorkerPool } from "../wasm/pool.js";
+import { type AgentRuntime, type DivergenceEvent, NO_REPLAY, type ReplayOptions } from "./agent-runtime.js";
+
+export interface VerifierHost {
+  verified(e: { agentId: string; ticks: bigint[]; durationNs: bigint }): void;
+  divergence(e: DivergenceEvent): void;
+  /** Stops the agent for the pause policy. */
+  pause(a: AgentRuntime, reason: string, error: IgordError): void;
+  /** The migrate policy's way out (the node's migration service), if any. */
+  migrateAway(): ((agentId: string) => void) | null;
+}
+
+export class Verifier {
+  constructor(
+    private readonly pool: WorkerPool,
+    private readonly options: ReplayOptions | undefined,
+    private readonly metrics: NodeMetrics | undefined,
+    private readonly host: VerifierHost,
+  ) {}
+
+  get replay(): ReplayOptions {
+    return this.options ?? NO_REPLAY;
+  }
+
+  /** Every verify-interval ticks (every tick while intensified), replays the unverified snapshots. */
+  afterCommit(a: AgentRuntime): void {
+    const rp = this.replay;
+    if (!selfVerifies(rp.mode) || rp.verifyInterval <= 0) return;
+    a.sinceVerify++;
+    if (a.intensifyLeft > 0) a.intensifyLeft--;
+    const due = a.intensifyLeft > 0 || a.sinceVerify >= rp.verifyInterval;
+    if (!due || a.verifying) return;
+    const pending = a.window.pending();
+    a.sinceVerify = 0;
+    if (pending.length === 0) return;
+    // Consecutive snapshots replay as a chain in one instance (pre of N+1 is post of N).
+    const items = pending.map((s, i) => ({
+      tick: s.tick,
+      ...(i > 0 && pending[i - 1]?.post === s.pre ? {} : { preState: s.pre }),
+      entries: s.entries,
+      expectedPostHash: s.postHash,
+      budget: s.budget,
+      price: s.price,
+    }));
+    this.runVerification(a, items, (verified, failed) => {
+      pending.slice(0, verified).forEach((s) => {
+        s.verified = true;
+      });
+      if (failed) {
+        const f = pending[verified];
+        if (f) f.verified = true; // reported once
+      }
+    });
+  }
+
+  /**
+   * Verifies ticks this node recorded before it restarted: the last stored segment of event logs,
+   * replayed as a chain from the checkpoint before it against the stored per-tick state hashes.
+   */
+  verifyStored(a: AgentRuntime, items: ReplayItem[]): void {
+    if (items.length === 0 || !selfVerifies(this.replay.mode) || a.verifying) return;
+    this.runVerification(a, items, () => undefined, true);
+  }
+
+  private runVerification(a: AgentRuntime, items: ReplayItem[], mark: (verified: number, failed: boolean) => void, strict = false): void {
+    a.verifying = true;
+    const timer = this.metrics?.replayDuration.startTimer();
+    this.pool
+      .replay(a.id, items, { strict })
+      .then(
+        (outcome) => {
+          timer?.();
+          mark(outcome.verified, outcome.failure !== null);
+          a.replayVerified += outcome.verified;
+          if (outcome.verified > 0) {
+            this.metrics?.replays.inc({ result: "verified" }, outcome.verified);
+            const ticks = items.slice(0, outcome.verified).map((s) => s.tick);
+            a.logger.debug(
+              { event: "replay_verified", ticks: ticks.map(String), durationNs: String(outcome.durationNs) },
+              `replay verified ${ticks.length} tick(s)`,
+            );
+            this.host.verified({ agentId: a.id, ticks, durationNs: outcome.durationNs });
+          }
+          if (outcome.failure) this.diverged(a, outcome.failure.tick, IgordError.fromJSON(outcome.failure.error));
+        },
+        (e: unknown) => {
+          // The agent moved or its worker died: not a divergence; the next pass retries.
+          a.logger.debug({ event: "replay_skipped", err: (e as Error).message }, "replay skipped");
+        },
+      )
+      .finally(() => {
+        a.verifying = false;
+      });
+  }
+
+  private diverged(a: AgentRuntime, tick: bigint, err: IgordError): void {
+    const policy = this.replay.onDivergence;
+    a.divergences++;
+    this.metrics?.replays.inc({ result: "diverged" });
+    this.metrics?.divergences.inc({ code: err.code });
+    a.logger.error(
+      { event: "replay_divergence", tick: String(tick), code: err.code, policy, details: err.details },
+      `replay of tick ${tick} did not reproduce: ${err.message}`,
+    );
+    this.host.divergence({ agentId: a.id, tick, code: err.code, message: err.message, policy });
+    if (a.status !== "running" || a.detaching) return;
+    const migrateAway = this.host.migrateAway();
+    const action = onDivergence(policy, this.replay.window, migrateAway !== null);
+    if (action.kind === "migrate" && migrateAway) {
+      a.logger.warn({ event: "replay_migrate" }, "divergence policy is migrate: moving the agent to another node");
+      migrateAway(a.id);
+      return;
+    }
+    if (action.kind === "intensify") {
+      a.intensifyLeft = action.ticks;
+      a.logger.warn({ event: "replay_intensify", ticks: action.ticks }, `verifying every tick for the next ${action.ticks} ticks`);
+    } else if (action.kind === "pause") {
+      if (action.reason !== "replay_divergence") {
+        a.logger.warn({ event: "replay_migrate_unavailable" }, "divergence policy is migrate, but this node has no migration service: pausing");
+      }
+      this.host.pause(a, action.reason, err);
+    }
+  }
+}
