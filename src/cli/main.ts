@@ -1,19 +1,20 @@
 #!/usr/bin/env node
 // igord: the daemon (default command) and its subcommands.
+// Only what parsing the command line needs is loaded up front; each command imports its own code
+// when it runs, so `igord --help` or `igord status` never load libp2p, SQLite or the daemon.
 import "../shim/promise-with-resolvers.js";
 import { Command, Option } from "commander";
 import { loadConfig } from "../config/load.js";
 import { parseHostPort } from "../config/units.js";
 import { ErrorCode, IgordError } from "../errors.js";
-import { VERSION } from "../node/node.js";
-import { runAgentCommand, runDaemon, runForeground } from "./daemon.js";
-import { exportCommand, importCommand, inspectCommand, verifyCommand } from "./lineage.js";
-import { startInDaemon } from "./notify.js";
-import { recoverCommand } from "./recover.js";
-import { stageResume } from "./resume.js";
-import { migrateCommand, migrationsCommand, peersCommand } from "./migrate.js";
+import { VERSION } from "../version.js";
 import { addConfigOptions, cliFlags } from "./options.js";
-import { printAgents, printStatus } from "./status.js";
+
+const daemon = () => import("./daemon.js");
+const lineage = () => import("./lineage.js");
+const notify = () => import("./notify.js");
+const migrations = () => import("./migrate.js");
+const status = () => import("./status.js");
 
 // A closed pipe (`igord verify … | head`) ends output quietly instead of crashing.
 process.stdout.on("error", (e: NodeJS.ErrnoException) => {
@@ -36,7 +37,8 @@ const program = new Command("igord")
   .enablePositionalOptions()
   .allowExcessArguments(false);
 addConfigOptions(program).action(async () => {
-  await runDaemon(loadConfig({ flags: cliFlags(program), env: process.env }));
+  const config = loadConfig({ flags: cliFlags(program), env: process.env });
+  await (await daemon()).runDaemon(config);
 });
 
 const run = new Command("run")
@@ -56,7 +58,7 @@ run.action(async (wasm: string) => {
   const sourceOf = (k: string) => run.getOptionValueSource(k);
   let budget: bigint | undefined;
   if (sourceOf("budget") === "cli") budget = config.budget;
-  await runAgentCommand(config, {
+  await (await daemon()).runAgentCommand(config, {
     wasmPath: wasm,
     ...(sourceOf("agentId") === "cli" ? { agentId: opts.agentId } : {}),
     ...(sourceOf("manifest") === "cli" ? { manifestPath: opts.manifest } : {}),
@@ -82,6 +84,7 @@ resume.action(async () => {
   const identity = given("identity");
   const agentIdOpt = given("agentId");
   const manifest = given("manifest");
+  const { stageResume } = await import("./resume.js");
   const agentId = stageResume(config.dataDir, {
     checkpoint: o.checkpoint as string,
     wasm: o.wasm as string,
@@ -91,7 +94,7 @@ resume.action(async () => {
   });
   // --budget really overrides (igor ignored it), recorded in the lineage as a signed override.
   const budget = resume.getOptionValueSource("budget") === "cli" ? config.budget : undefined;
-  await runForeground(config, async (node) => {
+  await (await daemon()).runForeground(config, async (node) => {
     if (budget !== undefined) node.overrideBudget(agentId, budget, "igord resume --budget");
     return node.resumeAgent(agentId);
   });
@@ -118,8 +121,8 @@ program.addCommand(
     .option("--agent <id>", "inspect the agent's latest stored checkpoint instead")
     .addOption(dataDirOption())
     .option("--wasm <file>", "also check the checkpoint's WASM hash against this module")
-    .action((file: string | undefined, o: { agent?: string; dataDir: string; wasm?: string }) => {
-      process.exitCode = inspectCommand(file, o);
+    .action(async (file: string | undefined, o: { agent?: string; dataDir: string; wasm?: string }) => {
+      process.exitCode = (await lineage()).inspectCommand(file, o);
     }),
 );
 
@@ -131,7 +134,7 @@ program.addCommand(
     .option("--replay", "also re-execute the stored history through its event logs (audit replay; needs --agent)", false)
     .addOption(dataDirOption())
     .action(async (dirs: string[], o: { agent?: string; dataDir: string; replay?: boolean }) => {
-      process.exitCode = await verifyCommand(dirs, o);
+      process.exitCode = await (await lineage()).verifyCommand(dirs, o);
     }),
 );
 
@@ -141,8 +144,8 @@ program.addCommand(
     .argument("<agent>", "agent id")
     .requiredOption("--out <dir>", "output directory (must be empty or absent)")
     .addOption(dataDirOption())
-    .action((agent: string, o: { out: string; dataDir: string }) => {
-      process.exitCode = exportCommand(agent, o);
+    .action(async (agent: string, o: { out: string; dataDir: string }) => {
+      process.exitCode = (await lineage()).exportCommand(agent, o);
     }),
 );
 
@@ -153,8 +156,8 @@ program.addCommand(
     .addOption(dataDirOption())
     .addOption(controlOption())
     .action(async (dir: string, o: { dataDir: string; control: string }) => {
-      const agentId = importCommand(dir, o);
-      await startInDaemon(parseControl(o.control), o.dataDir, agentId);
+      const agentId = (await lineage()).importCommand(dir, o);
+      await (await notify()).startInDaemon(parseControl(o.control), o.dataDir, agentId);
     }),
 );
 
@@ -166,14 +169,14 @@ program.addCommand(
     .addOption(dataDirOption())
     .addOption(controlOption())
     .action(async (agent: string, o: { reason: string; dataDir: string; control: string }) => {
-      recoverCommand(agent, o);
-      await startInDaemon(parseControl(o.control), o.dataDir, agent);
+      (await import("./recover.js")).recoverCommand(agent, o);
+      await (await notify()).startInDaemon(parseControl(o.control), o.dataDir, agent);
     }),
 );
 
 for (const [name, description, print] of [
-  ["status", "show the running daemon's status", printStatus],
-  ["agents", "list the running daemon's agents", printAgents],
+  ["status", "show the running daemon's status", "printStatus"],
+  ["agents", "list the running daemon's agents", "printAgents"],
 ] as const) {
   const cmd = new Command(name)
     .description(description)
@@ -190,7 +193,7 @@ for (const [name, description, print] of [
       } catch (e) {
         throw new IgordError(ErrorCode.ConfigInvalid, `invalid --control: ${(e as Error).message}`);
       }
-      await print(control, o.dataDir, o.json);
+      await (await status())[print](control, o.dataDir, o.json);
     });
   program.addCommand(cmd);
 }
@@ -216,7 +219,7 @@ program.addCommand(
     .option("--json", "print raw JSON", false)
     .action(async (agent: string, o: { to?: string; fallback: string[]; control: string; dataDir: string; json: boolean }) => {
       if (o.fallback.length > 0 && !o.to) throw new IgordError(ErrorCode.ConfigInvalid, "--fallback needs --to");
-      process.exitCode = await migrateCommand(controlOf(o.control), o.dataDir, agent, o);
+      process.exitCode = await (await migrations()).migrateCommand(controlOf(o.control), o.dataDir, agent, o);
     }),
 );
 
@@ -227,7 +230,7 @@ program.addCommand(
     .addOption(dataDirOption())
     .option("--json", "print raw JSON", false)
     .action(async (o: { control: string; dataDir: string; json: boolean }) => {
-      await peersCommand(controlOf(o.control), o.dataDir, o.json);
+      await (await migrations()).peersCommand(controlOf(o.control), o.dataDir, o.json);
     }),
 );
 
@@ -239,7 +242,7 @@ program.addCommand(
     .addOption(dataDirOption())
     .option("--json", "print raw JSON", false)
     .action(async (o: { agent?: string; control: string; dataDir: string; json: boolean }) => {
-      await migrationsCommand(controlOf(o.control), o.dataDir, o.agent, o.json);
+      await (await migrations()).migrationsCommand(controlOf(o.control), o.dataDir, o.agent, o.json);
     }),
 );
 

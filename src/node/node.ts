@@ -33,7 +33,9 @@ import { WorkerPool } from "../wasm/pool.js";
 import { type MigrationHooks, type MigrationResult, MigrationService } from "../migration/service.js";
 import { MAX_ADMISSION_REPLAY_TICKS } from "../migration/admission.js";
 
-export const VERSION = "0.1.0";
+import { VERSION } from "../version.js";
+
+export { VERSION };
 /** Threads that sign checkpoints and receipts in bulk (periodic group checkpoints). */
 export const SIGNER_THREADS = 2;
 
