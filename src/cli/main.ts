@@ -5,7 +5,7 @@
 import "../shim/promise-with-resolvers.js";
 import { Command, Option } from "commander";
 import { loadConfig } from "../config/load.js";
-import { parseHostPort } from "../config/units.js";
+import type { HostPort } from "../config/units.js";
 import { ErrorCode, IgordError } from "../errors.js";
 import { VERSION } from "../version.js";
 import { addConfigOptions, cliFlags } from "./options.js";
@@ -103,15 +103,13 @@ program.addCommand(resume);
 
 const dataDirOption = () => new Option("--data-dir <dir>", "the node's data dir").default("./data");
 const controlOption = () =>
-  new Option("--control <host:port|off>", "a daemon running on this data dir is asked to start the agent at once").default("127.0.0.1:7420");
+  new Option("--control <host:port|off>", "a daemon running on this data dir is asked to start the agent at once (default: IGORD_CONTROL, else the address in <data-dir>/control.addr, else 127.0.0.1:7420)");
 
-function parseControl(text: string): ReturnType<typeof parseHostPort> | null {
-  if (text === "off") return null;
-  try {
-    return parseHostPort(text);
-  } catch (e) {
-    throw new IgordError(ErrorCode.ConfigInvalid, `invalid --control: ${(e as Error).message}`);
-  }
+/** The daemon to tell about a changed agent, found like the daemon commands find it; null with "off". */
+async function notifyTarget(o: { control?: string; dataDir: string }): Promise<HostPort | null> {
+  if (o.control === "off") return null;
+  const { locateControl } = await import("../control/locate.js");
+  return locateControl(o, process.env).control;
 }
 
 program.addCommand(
@@ -155,9 +153,9 @@ program.addCommand(
     .argument("<dir>", "a directory written by igord export")
     .addOption(dataDirOption())
     .addOption(controlOption())
-    .action(async (dir: string, o: { dataDir: string; control: string }) => {
+    .action(async (dir: string, o: { dataDir: string; control?: string }) => {
       const agentId = (await lineage()).importCommand(dir, o);
-      await (await notify()).startInDaemon(parseControl(o.control), o.dataDir, agentId);
+      await (await notify()).startInDaemon(await notifyTarget(o), o.dataDir, agentId);
     }),
 );
 
@@ -168,11 +166,26 @@ program.addCommand(
     .requiredOption("--reason <text>", "why (recorded in the agent's lineage)")
     .addOption(dataDirOption())
     .addOption(controlOption())
-    .action(async (agent: string, o: { reason: string; dataDir: string; control: string }) => {
+    .action(async (agent: string, o: { reason: string; dataDir: string; control?: string }) => {
       (await import("./recover.js")).recoverCommand(agent, o);
-      await (await notify()).startInDaemon(parseControl(o.control), o.dataDir, agent);
+      await (await notify()).startInDaemon(await notifyTarget(o), o.dataDir, agent);
     }),
 );
+
+// Commands that talk to a running daemon find it: --control > IGORD_CONTROL > <data-dir>/control.addr.
+const daemonControlOption = () =>
+  new Option("--control <host:port>", "the daemon's control API (default: IGORD_CONTROL, else the address the daemon wrote in <data-dir>/control.addr, else 127.0.0.1:7420)");
+const daemonDataDirOption = () => new Option("--data-dir <dir>", "the daemon's data dir, holding control.token and control.addr (default: IGORD_DATA_DIR, else ./data)");
+
+async function withDaemon<T>(o: { control?: string; dataDir?: string }, run: (control: HostPort, dataDir: string) => Promise<T>): Promise<T> {
+  const { explainLocation, locateControl } = await import("../control/locate.js");
+  const loc = locateControl(o, process.env);
+  try {
+    return await run(loc.control, loc.dataDir);
+  } catch (e) {
+    throw explainLocation(e, loc);
+  }
+}
 
 for (const [name, description, print] of [
   ["status", "show the running daemon's status", "printStatus"],
@@ -180,33 +193,16 @@ for (const [name, description, print] of [
 ] as const) {
   const cmd = new Command(name)
     .description(description)
-    .addOption(new Option("--control <host:port>", "the daemon's control API").default("127.0.0.1:7420"))
-    .addOption(
-      new Option("--data-dir <dir>", "the daemon's data dir (holds control.token)").default("./data"),
-    )
+    .addOption(daemonControlOption())
+    .addOption(daemonDataDirOption())
     .option("--json", "print raw JSON", false)
     .action(async () => {
-      const o = cmd.opts<{ control: string; dataDir: string; json: boolean }>();
-      let control: ReturnType<typeof parseHostPort>;
-      try {
-        control = parseHostPort(o.control);
-      } catch (e) {
-        throw new IgordError(ErrorCode.ConfigInvalid, `invalid --control: ${(e as Error).message}`);
-      }
-      await (await status())[print](control, o.dataDir, o.json);
+      const o = cmd.opts<{ control?: string; dataDir?: string; json: boolean }>();
+      await withDaemon(o, (control, dataDir) => status().then((m) => m[print](control, dataDir, o.json)));
     });
   program.addCommand(cmd);
 }
 
-function controlOf(text: string): ReturnType<typeof parseHostPort> {
-  try {
-    return parseHostPort(text);
-  } catch (e) {
-    throw new IgordError(ErrorCode.ConfigInvalid, `invalid --control: ${(e as Error).message}`);
-  }
-}
-
-const daemonControlOption = () => new Option("--control <host:port>", "the daemon's control API").default("127.0.0.1:7420");
 
 program.addCommand(
   new Command("migrate")
@@ -215,11 +211,11 @@ program.addCommand(
     .option("--to <multiaddr|peer-id>", "the target (default: the best known candidate)")
     .option("--fallback <multiaddr|peer-id>", "try this node if the target refuses or cannot be reached (repeatable)", (v: string, prev: string[]) => [...prev, v], [] as string[])
     .addOption(daemonControlOption())
-    .addOption(dataDirOption())
+    .addOption(daemonDataDirOption())
     .option("--json", "print raw JSON", false)
-    .action(async (agent: string, o: { to?: string; fallback: string[]; control: string; dataDir: string; json: boolean }) => {
+    .action(async (agent: string, o: { to?: string; fallback: string[]; control?: string; dataDir?: string; json: boolean }) => {
       if (o.fallback.length > 0 && !o.to) throw new IgordError(ErrorCode.ConfigInvalid, "--fallback needs --to");
-      process.exitCode = await (await migrations()).migrateCommand(controlOf(o.control), o.dataDir, agent, o);
+      process.exitCode = await withDaemon(o, async (control, dataDir) => (await migrations()).migrateCommand(control, dataDir, agent, o));
     }),
 );
 
@@ -227,10 +223,10 @@ program.addCommand(
   new Command("peers")
     .description("list the peers the daemon knows: price, capabilities, health")
     .addOption(daemonControlOption())
-    .addOption(dataDirOption())
+    .addOption(daemonDataDirOption())
     .option("--json", "print raw JSON", false)
-    .action(async (o: { control: string; dataDir: string; json: boolean }) => {
-      await (await migrations()).peersCommand(controlOf(o.control), o.dataDir, o.json);
+    .action(async (o: { control?: string; dataDir?: string; json: boolean }) => {
+      await withDaemon(o, async (control, dataDir) => (await migrations()).peersCommand(control, dataDir, o.json));
     }),
 );
 
@@ -239,10 +235,10 @@ program.addCommand(
     .description("list recent migrations, outgoing and incoming, with their states")
     .option("--agent <id>", "only this agent's")
     .addOption(daemonControlOption())
-    .addOption(dataDirOption())
+    .addOption(daemonDataDirOption())
     .option("--json", "print raw JSON", false)
-    .action(async (o: { agent?: string; control: string; dataDir: string; json: boolean }) => {
-      await (await migrations()).migrationsCommand(controlOf(o.control), o.dataDir, o.agent, o.json);
+    .action(async (o: { agent?: string; control?: string; dataDir?: string; json: boolean }) => {
+      await withDaemon(o, async (control, dataDir) => (await migrations()).migrationsCommand(control, dataDir, o.agent, o.json));
     }),
 );
 

@@ -9,6 +9,7 @@ import type { NodeConfig } from "../config/schema.js";
 import { agentJson } from "../control/json.js";
 import { type ControlServer, startControlServer } from "../control/server.js";
 import { ensureControlToken, tokenPath } from "../control/token.js";
+import { removeControlAddress, writeControlAddress } from "../control/locate.js";
 import { ErrorCode, IgordError } from "../errors.js";
 import { NodeCapabilities } from "../hostcalls/capabilities.js";
 import { AgentsDirWatcher } from "../loader/agents-dir.js";
@@ -232,6 +233,8 @@ export class IgordNode {
     if (this.config.control) {
       const token = ensureControlToken(this.config.dataDir);
       this.control = await startControlServer(this.config.control, token, this.controlBackend(), this.logger.child({ component: "control" }));
+      // Clients (igord status, agents, migrate...) find the address actually bound here.
+      writeControlAddress(this.config.dataDir, this.control.address);
       this.logger.info(
         { event: "control_listening", host: this.control.address.host, port: this.control.address.port, token: tokenPath(this.config.dataDir) },
         `control API on ${this.control.address.host}:${this.control.address.port}`,
@@ -617,6 +620,7 @@ export class IgordNode {
     await this.pool.stop();
     await this.signer.close();
     this.store.close();
+    if (this.control) removeControlAddress(this.config.dataDir, this.control.address);
     await this.control?.close();
     this.logger.info({ event: "node_stopped" }, "igord stopped");
   }
