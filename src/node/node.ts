@@ -10,7 +10,7 @@ import { agentJson } from "../control/json.js";
 import { type ControlServer, startControlServer } from "../control/server.js";
 import { ensureControlToken, tokenPath } from "../control/token.js";
 import { removeControlAddress, writeControlAddress } from "../control/locate.js";
-import { ErrorCode, IgordError } from "../errors.js";
+import { ErrorCode, IgordError, isIgordError } from "../errors.js";
 import { NodeCapabilities } from "../hostcalls/capabilities.js";
 import { AgentsDirWatcher } from "../loader/agents-dir.js";
 import { ModuleCache, type PreparedAgent, prepareAgent, prepareFromBytes } from "../loader/prepare.js";
@@ -284,6 +284,11 @@ export class IgordNode {
     try {
       return await this.loadAgent(o);
     } catch (e) {
+      // A file left behind by an agent that moved to another node is a normal state: said once, at info.
+      if (isIgordError(e, ErrorCode.LeaseRetired)) {
+        this.logger.info({ event: "agent_file_retired", path: o.wasmPath, target: e.details.target, epoch: e.details.epoch }, `${o.wasmPath} is left over: ${e.message}; it does not run here`);
+        throw e;
+      }
       // The one place a failed load is reported (the agents-dir watcher relies on it).
       this.logger.error(
         { event: "agent_load_failed", path: o.wasmPath, code: (e as IgordError).code, err: (e as Error).message },
@@ -395,7 +400,9 @@ export class IgordNode {
       return view;
     } catch (e) {
       const err = e as IgordError;
-      if (QUARANTINE_CODES.has(err.code)) {
+      if (err.code === ErrorCode.LeaseRetired) {
+        // Moved away: not a failure (a caller that loads its file says so once).
+      } else if (QUARANTINE_CODES.has(err.code)) {
         this.logger.error({ event: "agent_quarantined", agent: agentId, code: err.code, details: err.details }, err.message);
       } else {
         this.logger.error({ event: "agent_resume_failed", agent: agentId, code: err.code, details: err.details }, `cannot resume ${agentId}: ${err.message}`);
@@ -428,7 +435,10 @@ export class IgordNode {
       );
     }
     if (lease.state === "RETIRED") {
-      throw new IgordError(ErrorCode.LeaseRetired, `agent "${agentId}" is retired on this node (it moved at epoch ${formatEpoch(lease.epoch)})`);
+      const where = lease.handoff?.target ? ` to ${lease.handoff.target}` : "";
+      throw new IgordError(ErrorCode.LeaseRetired, `agent "${agentId}" is retired on this node (it moved${where} at epoch ${formatEpoch(lease.epoch)})`, {
+        details: { target: lease.handoff?.target ?? null, epoch: formatEpoch(lease.epoch) },
+      });
     }
     if (lease.expiresAtMs === null && this.leaseTiming.durationMs > 0 && lease.state === "ACTIVE_OWNER") {
       // Leases were off (or this database predates them): take a lease at the same epoch.

@@ -4,11 +4,13 @@ import { createServer, type Server } from "node:net";
 import { copyFileSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { EXAMPLES, tempDir } from "../helpers/node.js";
+import type { TickEvent } from "../../src/scheduler/scheduler.js";
+import { EXAMPLES, startTestNode, stopAllNodes, tempDir } from "../helpers/node.js";
 import { igord, killAll } from "../helpers/process.js";
 
 const servers: Server[] = [];
-afterEach(() => {
+afterEach(async () => {
+  await stopAllNodes();
   killAll();
   for (const s of servers.splice(0)) s.close();
 });
@@ -33,5 +35,28 @@ describe("start-up", () => {
     expect(r.stderr).toContain(`--control 127.0.0.1:${port}`);
     expect(r.stderr).toMatch(/already in use/);
     expect(r.stdout).not.toContain('"event":"agent_started"');
+  });
+});
+
+describe("a file left behind by an agent that moved away", () => {
+  it("is said once at info with where the agent went, and is not an error", async () => {
+    const P2P = { listen: "/ip4/127.0.0.1/tcp/0", "accept-migrations": "any", "tick-interval": "20ms", "migration-retry-delay": "10ms", "peer-refresh": "0" };
+    const b = await startTestNode(P2P);
+    const a = await startTestNode(P2P, { watch: true, start: false });
+    mkdirSync(a.config.agentsDir, { recursive: true });
+    copyFileSync(join(EXAMPLES, "heartbeat.wasm"), join(a.config.agentsDir, "heartbeat.wasm"));
+    copyFileSync(join(EXAMPLES, "heartbeat.manifest.json"), join(a.config.agentsDir, "heartbeat.manifest.json"));
+    await a.node.start();
+    await a.node.whenLoaded();
+    await a.waitFor<TickEvent>("tick", (e) => e.agentId === "heartbeat" && e.tick >= 2n);
+    const r = await a.node.migrate("heartbeat", [b.node.migration!.addresses()[0]!]);
+    expect(r.outcome).toBe("done");
+    await a.stop();
+    const again = await startTestNode(P2P, { dir: a.dir, watch: true, resumeStored: true });
+    const said = again.logs.events("agent_file_retired");
+    expect(said.length).toBe(1);
+    expect(String(said[0]?.target)).toContain(b.node.migration!.peerId);
+    expect(again.logs.lines.filter((l) => (l.level as number) >= 50)).toEqual([]);
+    expect(again.node.scheduler.has("heartbeat")).toBe(false);
   });
 });
