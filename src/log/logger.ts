@@ -1,7 +1,7 @@
-// pino: JSON lines by default, pretty output only when stdout is a terminal.
+// pino: JSON lines by default, one readable line per event only when stdout is a terminal.
 import { type Logger, pino } from "pino";
-import pinoPretty from "pino-pretty";
 import type { LogLevel } from "../config/schema.js";
+import { prettyStream } from "./pretty.js";
 
 export function createLogger(
   level: LogLevel,
@@ -9,10 +9,6 @@ export function createLogger(
 ): Logger {
   const pretty = opts.pretty ?? process.stdout.isTTY === true;
   const base = { level, base: { pid: process.pid } };
-  if (pretty)
-    return pino(
-      base,
-      pinoPretty({ colorize: true, translateTime: "SYS:HH:MM:ss.l", ignore: "pid,hostname" }),
-    );
+  if (pretty) return pino(base, prettyStream(opts.destination ?? process.stdout, opts.destination === undefined && process.stdout.isTTY === true));
   return opts.destination ? pino(base, opts.destination) : pino(base);
 }
