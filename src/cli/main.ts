@@ -48,7 +48,7 @@ const run = new Command("run")
   .addOption(
     new Option("--manifest <path>", "capability manifest").default("<name>.manifest.json next to the wasm"),
   );
-addConfigOptions(run, ["agents-dir"]);
+addConfigOptions(run, ["agents-dir"], { control: "off" });
 run.action(async (wasm: string) => {
   const flags = cliFlags(run);
   // `run` serves no control API unless asked, so it can run beside a daemon.
@@ -74,7 +74,7 @@ const resume = new Command("resume")
   .addOption(new Option("--identity <file>", "the agent's identity file (igor format)").default("the stored identity"))
   .addOption(new Option("--agent-id <id>", "agent id").default("derived from the wasm file name"))
   .addOption(new Option("--manifest <path>", "capability manifest").default("<name>.manifest.json next to the wasm"));
-addConfigOptions(resume, ["agents-dir"]);
+addConfigOptions(resume, ["agents-dir"], { control: "off" });
 resume.action(async () => {
   const flags = cliFlags(resume);
   if (flags.control === undefined) flags.control = "off";

@@ -4,9 +4,14 @@ import { type Command, Option } from "commander";
 import { CONFIG_FLAG } from "../config/load.js";
 import { envName, FIELDS, REPEATABLE_FLAGS, SWITCH_FLAGS } from "../config/schema.js";
 
-export function addConfigOptions(cmd: Command, skip: readonly string[] = []): Command {
-  for (const f of FIELDS) {
-    if (skip.includes(f.flag)) continue;
+/**
+ * `defaults` overrides the default a command shows where it differs from the daemon's (e.g. `igord
+ * run` serves no control API unless asked).
+ */
+export function addConfigOptions(cmd: Command, skip: readonly string[] = [], defaults: Readonly<Record<string, string>> = {}): Command {
+  for (const field of FIELDS) {
+    if (skip.includes(field.flag)) continue;
+    const f = { ...field, defaultText: defaults[field.flag] ?? field.defaultText };
     const help = `${f.description} [env ${envName(f.flag)}]`;
     if (REPEATABLE_FLAGS.includes(f.flag)) {
       // Repeated flags collect into one comma-joined value (multiaddrs and peer ids hold no commas).

@@ -38,6 +38,14 @@ describe("start-up", () => {
   });
 });
 
+describe("help", () => {
+  it("igord run and igord resume show the control default they use (off), the daemon its own", () => {
+    const entry = (text: string): string => text.replace(/\s+/g, " ").split("--control <host:port|off>")[1]?.split(" --")[0] ?? "";
+    for (const sub of ["run", "resume"]) expect(entry(igord([sub, "--help"]).stdout)).toContain('(default: "off")');
+    expect(entry(igord(["--help"]).stdout)).toContain('(default: "127.0.0.1:7420")');
+  });
+});
+
 describe("a file left behind by an agent that moved away", () => {
   it("is said once at info with where the agent went, and is not an error", async () => {
     const P2P = { listen: "/ip4/127.0.0.1/tcp/0", "accept-migrations": "any", "tick-interval": "20ms", "migration-retry-delay": "10ms", "peer-refresh": "0" };
