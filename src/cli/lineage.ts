@@ -1,5 +1,6 @@
 // `igord inspect`, `igord verify`, `igord export` and `igord import`: an agent's provable life, from a
 // node's database or from files in igor's layout.
+import { hexdump } from "./hexdump.js";
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { basename, join } from "node:path";
 import { formatUnits } from "../budget/money.js";
@@ -67,16 +68,29 @@ export function printCheckpoint(cp: Checkpoint, source: string, wasm?: Uint8Arra
   return !signed || sigOk;
 }
 
-export function inspectCommand(file: string | undefined, o: { agent?: string; dataDir: string; wasm?: string }): number {
+/** The agent's state as a hex dump (`igord inspect --state`). */
+function printState(cp: Checkpoint): void {
+  out(`state (${cp.state.byteLength} bytes):`);
+  for (const line of hexdump(cp.state)) out(`  ${line}`);
+}
+
+export function inspectCommand(file: string | undefined, o: { agent?: string; dataDir: string; wasm?: string; state?: boolean }): number {
   if (!file && !o.agent) throw new IgordError(ErrorCode.ConfigInvalid, "give a checkpoint file or --agent <id>");
   const wasm = o.wasm ? readFile(o.wasm, "WASM") : undefined;
-  if (file) return printCheckpoint(parseCheckpoint(readFile(file, "checkpoint"), basename(file)), file, wasm) ? 0 : 1;
+  if (file) {
+    const cp = parseCheckpoint(readFile(file, "checkpoint"), basename(file));
+    const ok = printCheckpoint(cp, file, wasm);
+    if (o.state) printState(cp);
+    return ok ? 0 : 1;
+  }
   const store = openStoreReadonly(o.dataDir);
   try {
     const head = store.head(o.agent as string);
     if (!head) throw new IgordError(ErrorCode.AgentNotFound, `no agent "${o.agent}" in ${store.path}`);
-    const ok = printCheckpoint(parseCheckpoint(head.blob), `agent ${o.agent}, history #${head.seq} (${head.reason})`, wasm);
+    const cp = parseCheckpoint(head.blob);
+    const ok = printCheckpoint(cp, `agent ${o.agent}, history #${head.seq} (${head.reason})`, wasm);
     out(`history:         ${store.historyCount(o.agent as string)} checkpoints`);
+    if (o.state) printState(cp);
     return ok ? 0 : 1;
   } finally {
     store.close();

@@ -119,7 +119,8 @@ program.addCommand(
     .option("--agent <id>", "inspect the agent's latest stored checkpoint instead")
     .addOption(dataDirOption())
     .option("--wasm <file>", "also check the checkpoint's WASM hash against this module")
-    .action(async (file: string | undefined, o: { agent?: string; dataDir: string; wasm?: string }) => {
+    .option("--state", "also print the agent's state as a hex dump", false)
+    .action(async (file: string | undefined, o: { agent?: string; dataDir: string; wasm?: string; state?: boolean }) => {
       process.exitCode = (await lineage()).inspectCommand(file, o);
     }),
 );
