@@ -149,6 +149,16 @@ program.addCommand(
 );
 
 program.addCommand(
+  new Command("backup")
+    .description("write a consistent copy of the node's database while the daemon runs (SQLite VACUUM INTO; the copy is 0600: it holds private keys)")
+    .argument("<file>", "the copy to write (must not exist)")
+    .addOption(dataDirOption())
+    .action(async (file: string, o: { dataDir: string }) => {
+      process.exitCode = (await lineage()).backupCommand(file, o);
+    }),
+);
+
+program.addCommand(
   new Command("import")
     .description("bring an exported agent into this node's database (verified first; never overwrites)")
     .argument("<dir>", "a directory written by igord export")

@@ -3,6 +3,7 @@
 // transaction; checkpoints from many agents are group-committed in one transaction per turn of the
 // event loop, so one fsync covers them all.
 import Database from "better-sqlite3";
+import { closeSync, openSync, rmSync } from "node:fs";
 import type { Epoch, Lease, LeaseState } from "../authority/lease.js";
 import type { BudgetOverride } from "../checkpoint/overrides.js";
 import { ErrorCode, IgordError } from "../errors.js";
@@ -811,6 +812,27 @@ export class SqliteStore {
       if (err) b.reject(err);
       else b.resolve();
     });
+  }
+
+  /**
+   * Writes a consistent copy of the whole database to `dest` (which must not exist) while other
+   * processes keep writing: VACUUM INTO reads one snapshot. The copy holds private keys: 0600.
+   */
+  backupTo(dest: string): void {
+    let fd: number;
+    try {
+      fd = openSync(dest, "wx", 0o600);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      throw new IgordError(ErrorCode.StoreError, code === "EEXIST" ? `${dest} already exists; a backup never overwrites a file` : `cannot create ${dest}: ${code ?? (e as Error).message}`);
+    }
+    closeSync(fd);
+    try {
+      this.db.prepare("VACUUM INTO ?").run(dest);
+    } catch (e) {
+      rmSync(dest, { force: true });
+      throw new IgordError(ErrorCode.StoreError, `backup of ${this.path} to ${dest} failed: ${(e as Error).message}`);
+    }
   }
 
   close(): void {
