@@ -5,7 +5,7 @@ import { compareEpochs, formatEpoch } from "../authority/lease.js";
 import { hex } from "../checkpoint/lineage.js";
 import { ErrorCode, IgordError } from "../errors.js";
 import { checkAgentId, type PreparedAgent } from "../loader/prepare.js";
-import { epoch as epochOf, type FrameChannel, hex32, MAX_AGENT_ID_CHARS, MAX_DID_CHARS, safeInt, str, uint } from "../p2p/frames.js";
+import { epoch as epochOf, type FrameChannel, hex32, MAX_AGENT_ID_CHARS, MAX_DID_CHARS, MAX_EPOCH_PART, safeInt, str, uint } from "../p2p/frames.js";
 import type { ReplayItem } from "../replay/engine.js";
 import { admitPackage, checkBudget, checkManifest, checkOwnership } from "./admission.js";
 import { acceptsFrom, asIgord, MAX_CONCURRENT_PACKAGES, MAX_MANIFEST_CHARS, MAX_PACKAGES_PER_PEER, type MigrationContext } from "./context.js";
@@ -60,6 +60,8 @@ export class MigrationTarget {
       const wasmHash = hex32(offer, T, "wasmHash");
       const checkpointHash = hex32(offer, T, "checkpointHash");
       const epoch = epochOf(offer, T);
+      // The target owns the agent at major + 1, which must still be an epoch.
+      if (epoch.major >= MAX_EPOCH_PART) throw new IgordError(ErrorCode.MigrationFrameInvalid, `"offer" message: epochMajor ${epoch.major} has no next epoch to own the agent at`);
       const manifestText = str(offer, T, "manifest", MAX_MANIFEST_CHARS);
       if (offer.budget !== undefined) checkBudget(uint(offer, T, "budget"), agentId, cfg.maxIncomingBudget);
       // An identical retry of a migration this node already took: answer as before, do nothing.

@@ -142,12 +142,13 @@ describe("forged fences", () => {
 });
 
 describe("frames a node cannot take", () => {
-  it("epochs at or above 2^63 are invalid frames, in an offer and in a status query", async () => {
+  it("epochs at or above 2^63 are invalid frames, in an offer and in a status query; so is an offer at a major with no successor", async () => {
     const b = await startTestNode({ ...P2P, "accept-migrations": "any" });
     const r = await rogue();
     const big = String(2n ** 63n);
     expect(await r.raw(addr(b), [jsonBytes({ type: "offer", ...madeUpOffer("big", { epochMajor: big }) })])).toMatchObject({ ok: false, code: "MIGRATION_FRAME_INVALID" });
     expect(await r.raw(addr(b), [jsonBytes({ type: "offer", ...madeUpOffer("big", { epochGeneration: big }) })])).toMatchObject({ ok: false, code: "MIGRATION_FRAME_INVALID" });
+    expect(await r.raw(addr(b), [jsonBytes({ type: "offer", ...madeUpOffer("big", { epochMajor: String(MAX_EPOCH) }) })])).toMatchObject({ ok: false, code: "MIGRATION_FRAME_INVALID" });
     const key = generateKey();
     const did = didFromPublicKey(key.publicKey);
     const signature = hex(signStatusQuery(key, "big", did, { major: 2n ** 63n, generation: 0n }, peerId(b)));
