@@ -89,8 +89,7 @@ export class MigrationTarget {
       this.peer(peer).receiving++;
       counted = 1;
       // Durable before the offer is taken: only this peer may later settle (fence) this handoff.
-      const handoff = { agentId, did, peer, epoch };
-      store.recordIncomingHandoff(handoff);
+      store.recordIncomingHandoff({ agentId, did, peer, epoch });
       const base = lease?.state === "RETIRED" ? store.head(agentId) : undefined;
       await ch.sendJson({ type: "offer_reply", ok: true, haveWasm: store.wasm(wasmHash) !== undefined, baseHash: base ? hex(base.hash) : null });
       stage = "transfer_reply";
@@ -141,8 +140,6 @@ export class MigrationTarget {
       if (this.ctx.host.stopping()) throw new IgordError(ErrorCode.NodeStopping, "this node is stopping");
       store.receiveAgent(admitted.incoming);
       committed = true;
-      // Stored: a status query is answered from the lease now, the handoff record is not needed.
-      store.settleIncomingHandoff(handoff);
       const owned = admitted.incoming.lease.epoch;
       this.ctx.receiving.delete(agentId);
       claimed = null;

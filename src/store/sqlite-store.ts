@@ -377,6 +377,8 @@ export class SqliteStore {
       const info = this.sql(
         "INSERT INTO migrations (agent_id, direction, peer, state, checkpoint_hash, epoch_major, epoch_generation, attempts, bytes, requested_at, transferring_at, awaiting_at, done_at, updated_at) VALUES (?, 'in', ?, 'done', ?, ?, ?, 1, ?, ?, ?, ?, ?, ?)",
       ).run(a.agentId, m.peer, m.checkpointHash, m.sourceEpoch.major, m.sourceEpoch.generation, m.bytes, now, now, now, now, now);
+      // The handoff is settled by the agent being here: its record goes in the same transaction.
+      this.sql(`DELETE FROM incoming_handoffs WHERE ${HANDOFF_WHERE}`).run(...handoffArgs({ agentId: a.agentId, did: a.did, peer: m.peer, epoch: m.sourceEpoch }));
       return Number(info.lastInsertRowid);
     }).immediate();
   }

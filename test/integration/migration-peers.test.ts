@@ -37,15 +37,17 @@ async function rogue(): Promise<RoguePeer> {
   return r;
 }
 
-/** Rows of the node's fence table, read from its SQLite file. */
-function fenceRows(t: TestNode): Record<string, unknown>[] {
+/** Rows of one of the node's tables, read from its SQLite file. */
+function rows(t: TestNode, table: "migration_fences" | "incoming_handoffs"): Record<string, unknown>[] {
   const db = new Database(join(t.config.dataDir, DB_FILE), { readonly: true });
   try {
-    return db.prepare("SELECT * FROM migration_fences").all() as Record<string, unknown>[];
+    return db.prepare(`SELECT * FROM ${table}`).all() as Record<string, unknown>[];
   } finally {
     db.close();
   }
 }
+
+const fenceRows = (t: TestNode): Record<string, unknown>[] => rows(t, "migration_fences");
 
 /** An offer for an agent the rogue makes up (well-formed, so only the rule under test refuses it). */
 function madeUpOffer(agentId: string, o: Record<string, unknown> = {}): Record<string, unknown> {
@@ -103,6 +105,7 @@ describe("forged fences", () => {
     await a.node.migration!.resolved("heartbeat");
     expect(a.node.store.lease("heartbeat")).toMatchObject({ state: "ACTIVE_OWNER", epoch: { major: 1n } });
     expect(fenceRows(b)).toMatchObject([{ agent_id: "heartbeat", did, epoch_major: 0, peer: peerId(a) }]);
+    expect(rows(b, "incoming_handoffs")).toHaveLength(0);
     // The package of the settled epoch can never land there now.
     expect(await (await rogue()).send(addr(b), recorded)).toMatchObject({ ok: false, code: "MIGRATION_STALE" });
     // The agent's own key, in other hands (any node that once held it has it), at another epoch:
@@ -115,6 +118,8 @@ describe("forged fences", () => {
     // The real next migration, at the epoch the source reclaimed, is not fenced.
     await a.waitFor<TickEvent>("tick", (e) => e.agentId === "heartbeat" && e.tick >= 4n);
     expect(await a.node.migrate("heartbeat", [addr(b)])).toMatchObject({ outcome: "done", epoch: { major: 2n } });
+    // The stored agent settles its handoff: no record of it is left behind.
+    expect(rows(b, "incoming_handoffs")).toHaveLength(0);
     await b.stop();
     const again = await startTestNode({ ...P2P, "migration-retention": "1ms" }, { dir: b.dir });
     expect(fenceRows(again)).toHaveLength(0);
@@ -122,7 +127,8 @@ describe("forged fences", () => {
 
   it("fences and unsettled handoff records are bounded per peer: the oldest of that peer's go first", () => {
     const dir = tempDir();
-    const store = SqliteStore.open(join(dir, DB_FILE));
+    // sync normal: two thousand small transactions, each fsynced, would only test the disk.
+    const store = SqliteStore.open(join(dir, DB_FILE), { sync: "normal" });
     try {
       const cap = MAX_FENCES_PER_PEER;
       for (let i = 0; i < cap + 5; i++) {
