@@ -121,6 +121,7 @@ export class MigrationTarget {
         chunks.push(chunk);
       }
       const buf = Buffer.concat(chunks, size);
+      chunks.length = 0; // the package is held once, in buf, through admission
       m.migrationBytes.inc({ direction: "in" }, size);
       this.ctx.hooks.afterPackage?.(agentId, (err) => ch.abort(err));
       const pkg = decodePackage(buf);
