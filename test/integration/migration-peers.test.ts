@@ -190,6 +190,16 @@ describe("default trust", () => {
     expect(await a.node.migrate("heartbeat", [addr(open)])).toMatchObject({ outcome: "done" });
   });
 
+  it("the price answer tells each asker whether this node would take an agent from it", async () => {
+    const a = await startTestNode(P2P);
+    const c = await startTestNode(P2P);
+    const b = await startTestNode({ ...P2P, "trusted-peer": peerId(a) });
+    expect((await a.node.migration!.queryPrice(addr(b))).acceptsMigrations).toBe(true);
+    expect((await c.node.migration!.queryPrice(addr(b))).acceptsMigrations).toBe(false);
+    // So the untrusted asker's candidate list leaves the node out.
+    expect(c.node.migration!.peers.candidates({ required: [], maxPrice: null, exclude: new Set() }).map((p) => p.id)).not.toContain(peerId(b));
+  });
+
   it("--max-incoming-budget refuses an agent that brings more budget than the node allows", async () => {
     const a = await startTestNode({ ...P2P, budget: "2.0" });
     const b = await startTestNode({ ...P2P, "trusted-peer": peerId(a), "max-incoming-budget": "1.5" });
