@@ -1,8 +1,8 @@
 // Resolution of an unconfirmed handoff (a lost confirmation, or a crash mid-migration): ask the
-// target, with a query signed by the agent's key over the node's own Noise-authenticated connection,
-// until it answers — it owns the agent → RETIRED
-// here; it does not → it fences that epoch and the agent runs here again at major + 1. Also the
-// answering side of that query.
+// target, with a query signed by the agent's key over this node's own Noise-authenticated
+// connection, until it answers — it owns the agent → RETIRED here; it does not → it fences that
+// epoch (only for the peer whose offer it took) and the agent runs here again at major + 1. Also
+// the answering side of that query.
 import { type Epoch, formatEpoch, transition } from "../authority/lease.js";
 import { hex } from "../checkpoint/lineage.js";
 import { ErrorCode, IgordError } from "../errors.js";
