@@ -62,6 +62,7 @@ export const ErrorCode = {
   MigrationWasmHash: "MIGRATION_WASM_HASH",
   MigrationPolicyDisabled: "MIGRATION_POLICY_DISABLED",
   MigrationPriceTooHigh: "MIGRATION_PRICE_TOO_HIGH",
+  MigrationBudgetTooHigh: "MIGRATION_BUDGET_TOO_HIGH",
   MigrationLineage: "MIGRATION_LINEAGE",
   MigrationOwnedHere: "MIGRATION_OWNED_HERE",
   MigrationStale: "MIGRATION_STALE",

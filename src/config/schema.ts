@@ -44,6 +44,10 @@ export interface NodeConfig {
   mdns: boolean;
   acceptMigrations: "any" | "trusted" | "none";
   trustedPeers: readonly string[];
+  /** Largest budget (microcents) an incoming agent may bring. */
+  maxIncomingBudget: bigint;
+  /** Agents received from one peer that run here (or are being received) at most; 0 = no limit. */
+  maxAgentsPerPeer: number;
   /** Agents this node runs at most (incoming migrations are refused beyond it); 0 = no limit. */
   maxAgents: number;
   migrationRetries: number;
@@ -430,9 +434,9 @@ export const FIELDS = [
     key: "acceptMigrations",
     flag: "accept-migrations",
     valueName: "any|trusted|none",
-    description: "which peers may migrate agents to this node (trusted = only --trusted-peer)",
-    defaultValue: () => "any" as const,
-    defaultText: "any",
+    description: "which peers may migrate agents to this node (trusted = only --trusted-peer; any = every peer that connects)",
+    defaultValue: () => "trusted" as const,
+    defaultText: "trusted",
     parse: oneOf(["any", "trusted", "none"] as const),
   }),
   field({
@@ -443,6 +447,24 @@ export const FIELDS = [
     defaultValue: () => [],
     defaultText: "none",
     parse: (raw) => (raw === "none" ? [] : stringList(peerIdText)(raw)),
+  }),
+  field({
+    key: "maxIncomingBudget",
+    flag: "max-incoming-budget",
+    valueName: "units",
+    description: "largest budget an incoming agent may bring; an agent with more is refused",
+    defaultValue: () => 10_000_000n,
+    defaultText: "10.0",
+    parse: money(true),
+  }),
+  field({
+    key: "maxAgentsPerPeer",
+    flag: "max-agents-per-peer",
+    valueName: "n",
+    description: "agents received from one peer that this node runs or is receiving at most (0 = no limit)",
+    defaultValue: () => 100,
+    defaultText: "100",
+    parse: wholeNumber(1_000_000),
   }),
   field({
     key: "maxAgents",

@@ -81,6 +81,8 @@ export const HOSTCALLS: readonly HostcallSpec[] = [
 
 /** Capabilities this build implements; the default node capability set. */
 export const IMPLEMENTED_CAPABILITIES = ["clock", "emit", "log", "pricing", "rand", "wallet"] as const;
+/** The one version of each capability this build implements (a manifest's `"version"`). */
+export const IMPLEMENTED_CAPABILITY_VERSION = 1;
 
 const BY_NAME = new Map(HOSTCALLS.map((h) => [h.name, h]));
 const BY_ID = new Map(HOSTCALLS.map((h) => [h.id, h]));

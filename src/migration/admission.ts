@@ -8,11 +8,13 @@ import { type Checkpoint, parseCheckpoint } from "../checkpoint/codec.js";
 import { checkpointHash, commitFromBlob, equalBytes, GENESIS_PREV_HASH, hex } from "../checkpoint/lineage.js";
 import { budgetOverrideSigningBytes } from "../checkpoint/overrides.js";
 import { VERIFY_YIELD_EVERY, verifyChainAsync } from "../checkpoint/verify-chain.js";
+import { formatUnits } from "../budget/money.js";
 import { decodeReceipt, receiptSigningBytes } from "../budget/receipt.js";
 import { ErrorCode, IgordError } from "../errors.js";
 import { didFromPublicKey, publicKeyFromPeerId } from "../identity/did.js";
 import { decodeIdentityFile, verifyBytes } from "../identity/keys.js";
 import { checkAgentId, type ModuleCache, type PreparedAgent, prepareFromBytes, sha256Hex } from "../loader/prepare.js";
+import { IMPLEMENTED_CAPABILITY_VERSION } from "../hostcalls/registry.js";
 import { type AgentManifest, parseManifest } from "../manifest/manifest.js";
 import type { ReplayItem } from "../replay/engine.js";
 import { decodeSegment } from "../eventlog/tick-log.js";
@@ -30,6 +32,8 @@ export interface AdmissionContext {
   /** The node's capability set, snapshotted once for this handshake (the loader's set). */
   offered: ReadonlySet<string>;
   price: bigint;
+  /** --max-incoming-budget: the most an incoming agent's head checkpoint may carry. */
+  maxBudget: bigint;
   replayMode: ReplayMode;
   leaseTiming: LeaseTiming;
   /** Replays items on a fresh sandbox of the agent (strict: every tick compared). */
@@ -56,6 +60,11 @@ export function checkManifest(text: string, agentId: string, ctx: Pick<Admission
   if (missing.length > 0) {
     refuse(ErrorCode.CapabilityNotOffered, `this node does not offer ${missing.join(", ")} (agent "${agentId}" needs ${[...manifest.capabilities.keys()].join(", ")})`);
   }
+  for (const [name, grant] of manifest.capabilities) {
+    if (grant.version !== IMPLEMENTED_CAPABILITY_VERSION) {
+      refuse(ErrorCode.CapabilityNotOffered, `agent "${agentId}" needs capability "${name}" version ${grant.version}; this node implements version ${IMPLEMENTED_CAPABILITY_VERSION}`);
+    }
+  }
   const max = manifest.migrationPolicy.maxPricePerSecond;
   if (max !== null && ctx.price > max) {
     refuse(ErrorCode.MigrationPriceTooHigh, `this node's price ${ctx.price} µ¢/s is above agent "${agentId}"'s max_price_per_second ${max}`);
@@ -63,9 +72,14 @@ export function checkManifest(text: string, agentId: string, ctx: Pick<Admission
   return manifest;
 }
 
+/** An agent may not bring more budget than --max-incoming-budget (checked on the offer's claim and on the head). */
+export function checkBudget(budget: bigint, agentId: string, max: bigint): void {
+  if (budget > max) refuse(ErrorCode.MigrationBudgetTooHigh, `agent "${agentId}" brings a budget of ${formatUnits(budget)} units, more than this node's --max-incoming-budget ${formatUnits(max)}`);
+}
+
 /** Whether this node may take the agent at the source's epoch; returns the stored lease it replaces. */
 export function checkOwnership(store: SqliteStore, agentId: string, did: string, sourceEpoch: Epoch): LeaseBelief | undefined {
-  const fence = store.fence(agentId);
+  const fence = store.fence(agentId, did);
   if (fence && compareEpochs(sourceEpoch, fence) <= 0) {
     refuse(ErrorCode.MigrationStale, `agent "${agentId}" at epoch ${formatEpoch(sourceEpoch)} was already declared not received here (fenced at ${formatEpoch(fence)})`);
   }
@@ -89,6 +103,7 @@ export async function admitPackage(pkg: MigrationPackage, peer: string, bytes: n
   if (!headBlob) refuse(ErrorCode.MigrationLineage, `the package has no checkpoint and this node holds none for "${agentId}"`);
   const head = parseCheckpoint(headBlob, `head checkpoint of "${agentId}"`);
   if (hex(checkpointHash(headBlob)) !== pkg.checkpointHash) refuse(ErrorCode.MigrationFrameInvalid, "the package's last checkpoint is not the one it names");
+  checkBudget(head.budget, agentId, ctx.maxBudget);
   // 2. WASM hash
   const wasm = pkg.wasm ?? ctx.store.wasm(pkg.wasmHash);
   if (!wasm) refuse(ErrorCode.MigrationWasmHash, `the package has no WASM and this node does not hold ${pkg.wasmHash.slice(0, 16)}…`);

@@ -28,8 +28,16 @@ export const MAX_INBOUND_STREAMS = 64;
 const MAX_REMOTE_MESSAGE_CHARS = 2000;
 /** How long stopping waits for protocol handlers still running. */
 export const STOP_GRACE_MS = 5_000;
-/** Incoming packages held in memory at once, in units of --max-package-size. */
+/**
+ * Package bytes held in memory at once, node-wide, in units of --max-package-size; counted as they
+ * arrive, not as announced (a peer that announces and stalls holds nothing).
+ */
 export const MAX_CONCURRENT_PACKAGES = 2;
+/**
+ * What one peer's announced packages may reserve at once, in units of --max-package-size: less than
+ * the node-wide total, so one peer can never hold every other peer's admission.
+ */
+export const MAX_PACKAGES_PER_PEER = 1;
 /** How often finished migration records are pruned and stuck ones timed out. */
 export const MIGRATION_SWEEP_MS = 60_000;
 
@@ -109,6 +117,11 @@ export function remoteError(o: Record<string, unknown>, what: string): IgordErro
   return KNOWN_CODES.has(code)
     ? new IgordError(code as ErrorCode, `${what}: ${message}`, { details: { remote: true } })
     : new IgordError(ErrorCode.MigrationRefused, `${what} (${code || "no code"}): ${message}`, { details: { remote: true, remoteCode: code } });
+}
+
+/** Whether --accept-migrations (and --trusted-peer) let this node take agents from `peer`. */
+export function acceptsFrom(cfg: Pick<NodeConfig, "acceptMigrations" | "trustedPeers">, peer: string): boolean {
+  return cfg.acceptMigrations === "any" || (cfg.acceptMigrations === "trusted" && cfg.trustedPeers.includes(peer));
 }
 
 export function asIgord(e: unknown, fallback: ErrorCode): IgordError {

@@ -7,7 +7,7 @@
 import type { Epoch } from "../authority/lease.js";
 import { hex } from "../checkpoint/lineage.js";
 import { ErrorCode, IgordError } from "../errors.js";
-import { bool, hex32, jsonBytes, MAX_AGENT_ID_CHARS, MAX_DID_CHARS, optStr, str, uint } from "../p2p/frames.js";
+import { bool, epoch, hex32, jsonBytes, MAX_AGENT_ID_CHARS, MAX_DID_CHARS, optStr, str, uint } from "../p2p/frames.js";
 import { decodeSegmentFile, encodeSegmentFile } from "../replay/audit-plan.js";
 import type { LineageEvent, StoredSegment } from "../store/sqlite-store.js";
 
@@ -164,7 +164,7 @@ export function decodePackage(bytes: Uint8Array): MigrationPackage {
     wasmHash: hex32(h, T, "wasmHash"),
     wasm,
     identity,
-    epoch: { major: uint(h, T, "epochMajor"), generation: uint(h, T, "epochGeneration") },
+    epoch: epoch(h, T),
     checkpointHash: hex32(h, T, "checkpointHash"),
     baseHash: optStr(h, T, "baseHash", 64) === null ? null : hex32(h, T, "baseHash"),
     history: historyBlobs,

@@ -1,11 +1,12 @@
 // Resolution of an unconfirmed handoff (a lost confirmation, or a crash mid-migration): ask the
-// target, with a query signed by the agent's key, until it answers — it owns the agent → RETIRED
-// here; it does not → it fences that epoch and the agent runs here again at major + 1. Also the
-// answering side of that query.
+// target, with a query signed by the agent's key over this node's own Noise-authenticated
+// connection, until it answers — it owns the agent → RETIRED here; it does not → it fences that
+// epoch (only for the peer whose offer it took) and the agent runs here again at major + 1. Also
+// the answering side of that query.
 import { type Epoch, formatEpoch, transition } from "../authority/lease.js";
 import { hex } from "../checkpoint/lineage.js";
 import { ErrorCode, IgordError } from "../errors.js";
-import { type FrameChannel, MAX_AGENT_ID_CHARS, MAX_DID_CHARS, str, uint } from "../p2p/frames.js";
+import { epoch as epochOf, type FrameChannel, MAX_AGENT_ID_CHARS, MAX_DID_CHARS, str } from "../p2p/frames.js";
 import { type MigrationContext, QUERY_TIMEOUT_MS, remoteError, sleep, STATUS_PROTOCOL } from "./context.js";
 import { backoffDelay } from "./retry.js";
 import { signStatusQuery, verifyStatusQuery } from "./status-proof.js";
@@ -119,28 +120,41 @@ export class HandoffResolution {
       if (r.state === "refused") throw remoteError(r, `${target} refused the status query`);
       const state = r.state === "owned" || r.state === "not_owned" || r.state === "receiving" ? r.state : null;
       if (!state) throw new IgordError(ErrorCode.MigrationFrameInvalid, `status_reply: unknown state ${JSON.stringify(r.state)}`);
-      const e = typeof r.epochMajor === "string" ? { major: uint(r, "status_reply", "epochMajor"), generation: uint(r, "status_reply", "epochGeneration") } : null;
+      const e = typeof r.epochMajor === "string" ? epochOf(r, "status_reply") : null;
       return { state, epoch: e };
     } finally {
       await ch.close();
     }
   }
 
-  /** Answers one migration-status query. */
-  async onStatus(ch: FrameChannel): Promise<void> {
+  /**
+   * Answers one migration-status query from `peer` (its Noise-authenticated peer id). Only the peer
+   * whose offer of this agent (id and DID) at this epoch this node took may settle that handoff,
+   * i.e. make this node fence the agent; any other asker is told the truth and changes nothing.
+   */
+  async onStatus(ch: FrameChannel, peer: string): Promise<void> {
     try {
       const q = await ch.receiveJson(QUERY_TIMEOUT_MS, "status");
-      const agentId = str(q, "status", "agentId", MAX_AGENT_ID_CHARS);
-      const did = str(q, "status", "did", MAX_DID_CHARS);
-      const epoch = { major: uint(q, "status", "epochMajor"), generation: uint(q, "status", "epochGeneration") };
+      let agentId: string;
+      let did: string;
+      let epoch: Epoch;
+      try {
+        agentId = str(q, "status", "agentId", MAX_AGENT_ID_CHARS);
+        did = str(q, "status", "did", MAX_DID_CHARS);
+        epoch = epochOf(q, "status");
+      } catch (e) {
+        const err = e as IgordError;
+        await ch.sendJson({ type: "status_reply", state: "refused", code: err.code, message: err.message });
+        return;
+      }
       const signature = typeof q.signature === "string" && /^[0-9a-f]{128}$/.test(q.signature) ? Buffer.from(q.signature, "hex") : null;
-      // Only the holder of the agent's key may ask (and so make this node fence the agent).
       if (!signature || !verifyStatusQuery(signature, agentId, did, epoch, this.ctx.peerId)) {
         await ch.sendJson({ type: "status_reply", agentId, state: "refused", code: ErrorCode.MigrationLineage, message: `the query is not signed by ${did}` });
         return;
       }
-      const row = this.ctx.host.store.agent(agentId);
-      const lease = this.ctx.host.store.lease(agentId);
+      const store = this.ctx.host.store;
+      const row = store.agent(agentId);
+      const lease = store.lease(agentId);
       const reply: Record<string, unknown> = { type: "status_reply", agentId };
       if (this.ctx.receiving.has(agentId)) {
         reply.state = "receiving";
@@ -148,9 +162,17 @@ export class HandoffResolution {
         reply.state = "owned";
         Object.assign(reply, { leaseState: lease.state, epochMajor: lease.epoch.major, epochGeneration: lease.epoch.generation });
       } else {
-        // From now on a package for this agent at or below the asker's epoch is refused here: the
-        // asker is about to take the agent back.
-        if (!row || row.did === did) this.ctx.host.store.fenceAgent(agentId, epoch);
+        // The asker's handoff is settled: from now on a package for this agent at or below that
+        // epoch is refused here (the asker takes the agent back). Without a handoff record this
+        // peer never got an offer taken here at that epoch, so nothing of it can still arrive.
+        const handoff = { agentId, did, peer, epoch };
+        if (store.hasIncomingHandoff(handoff)) {
+          store.atomically(() => {
+            store.fenceAgent(handoff);
+            store.settleIncomingHandoff(handoff);
+          });
+          this.ctx.log.info({ event: "handoff_fenced", agent: agentId, peer, epoch: formatEpoch(epoch) }, `told ${peer} it does not hold ${agentId}; fenced at ${formatEpoch(epoch)}`);
+        }
         reply.state = "not_owned";
       }
       await ch.sendJson(reply);

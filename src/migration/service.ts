@@ -10,6 +10,7 @@ import { type FrameChannel, strings, uint } from "../p2p/frames.js";
 import { P2pHost, parseTarget } from "../p2p/host.js";
 import { type PeerInfo, PeerRegistry } from "../p2p/peer-registry.js";
 import {
+  acceptsFrom,
   MAX_INBOUND_STREAMS,
   MIGRATE_PROTOCOL,
   type MigrationContext,
@@ -82,8 +83,8 @@ export class MigrationService implements MigrationContext {
     this.p2p = p2p;
     const opts = { maxInboundStreams: MAX_INBOUND_STREAMS, writeTimeoutMs: this.cfg.migrationTimeoutMs };
     await p2p.handle(MIGRATE_PROTOCOL, (ch, peer) => this.track(this.incoming.onMigrate(ch, peer)), opts);
-    await p2p.handle(PRICE_PROTOCOL, (ch) => this.track(this.onPrice(ch)), opts);
-    await p2p.handle(STATUS_PROTOCOL, (ch) => this.track(this.resolution.onStatus(ch)), opts);
+    await p2p.handle(PRICE_PROTOCOL, (ch, peer) => this.track(this.onPrice(ch, peer)), opts);
+    await p2p.handle(STATUS_PROTOCOL, (ch, peer) => this.track(this.resolution.onStatus(ch, peer)), opts);
     p2p.onPeerDiscovered((id, addrs) => {
       this.peers.upsert(id, addrs);
       // Dialling a discovered peer lets identify learn its protocols; the price query follows.
@@ -96,7 +97,16 @@ export class MigrationService implements MigrationContext {
     this.timers.push(setInterval(() => this.sweep(), MIGRATION_SWEEP_MS));
     for (const t of this.timers) t.unref();
     this.sweep();
-    this.log.info({ event: "p2p_listening", peerId: this.peerId, addrs: this.addresses() }, `p2p listening as ${this.peerId}`);
+    const trust = { acceptMigrations: this.cfg.acceptMigrations, trustedPeers: this.cfg.trustedPeers };
+    this.log.info({ event: "p2p_listening", peerId: this.peerId, addrs: this.addresses(), ...trust }, `p2p listening as ${this.peerId}`);
+    if (this.cfg.acceptMigrations === "trusted") {
+      const who = this.cfg.trustedPeers.length > 0 ? `only from ${this.cfg.trustedPeers.join(", ")}` : "from no peer yet";
+      const level = this.cfg.trustedPeers.length > 0 ? "info" : "warn";
+      this.log[level](
+        { event: "migrations_trusted_only", ...trust },
+        `accepting migrations ${who} (--accept-migrations trusted); add a peer with --trusted-peer <peer-id>, or open up with --accept-migrations any`,
+      );
+    }
   }
 
   /** Handoffs left unresolved by a crash or a lost confirmation: ask their targets. */
@@ -149,7 +159,10 @@ export class MigrationService implements MigrationContext {
   private sweep(): void {
     const store = this.host.store;
     const now = Date.now();
-    if (this.cfg.migrationRetentionMs > 0) store.pruneMigrations(now - this.cfg.migrationRetentionMs);
+    if (this.cfg.migrationRetentionMs > 0) {
+      store.pruneMigrations(now - this.cfg.migrationRetentionMs);
+      store.pruneFences(now - this.cfg.migrationRetentionMs);
+    }
     // A record stuck in a non-terminal state with nothing running for it (a crash) is timed out.
     for (const m of store.staleMigrations(now - this.cfg.migrationTimeoutMs)) {
       if (m.state === "recovery" || this.outgoing.has(m.agentId) || this.receiving.has(m.agentId) || this.resolution.has(m.agentId)) continue;
@@ -197,7 +210,7 @@ export class MigrationService implements MigrationContext {
     }
   }
 
-  private async onPrice(ch: FrameChannel): Promise<void> {
+  private async onPrice(ch: FrameChannel, peer: string): Promise<void> {
     try {
       await ch.receiveJson(QUERY_TIMEOUT_MS, "price");
       await ch.sendJson({
@@ -205,7 +218,8 @@ export class MigrationService implements MigrationContext {
         price_per_second: this.cfg.price,
         node_id: this.peerId,
         capabilities: this.host.capabilities.list(),
-        accepts_migrations: this.cfg.acceptMigrations !== "none",
+        // Whether this node would take an agent from the asker (so it is not offered one in vain).
+        accepts_migrations: acceptsFrom(this.cfg, peer),
         agents: this.host.runningAgents(),
         max_agents: this.cfg.maxAgents,
       });

@@ -4,10 +4,11 @@
 // the target). Failures are classified by error code (retry.ts), never by message text.
 import type { Logger } from "pino";
 import { canTick, type Epoch, formatEpoch, type Lease, transition } from "../authority/lease.js";
+import { parseCheckpoint } from "../checkpoint/codec.js";
 import { hex } from "../checkpoint/lineage.js";
 import { ErrorCode, IgordError } from "../errors.js";
 import { parseManifest } from "../manifest/manifest.js";
-import { CHUNK_BYTES, type FrameChannel, hex32, uint } from "../p2p/frames.js";
+import { CHUNK_BYTES, epoch as epochOf, type FrameChannel, hex32 } from "../p2p/frames.js";
 import { AttemptError, asIgord, MIGRATE_PROTOCOL, type MigrationContext, type MigrationResult, remoteError, sleep, type Target } from "./context.js";
 import { buildOutgoingPackage } from "./outgoing.js";
 import type { HandoffResolution } from "./resolution.js";
@@ -187,7 +188,8 @@ export class MigrationSource {
     let sent = false;
     try {
       const row = store.agent(agentId);
-      if (!row) throw new IgordError(ErrorCode.AgentNotFound, `agent "${agentId}" vanished from the store`);
+      const head = store.head(agentId);
+      if (!row || !head) throw new IgordError(ErrorCode.AgentNotFound, `agent "${agentId}" vanished from the store`);
       await ch.sendJson({
         type: "offer",
         agentId,
@@ -197,12 +199,14 @@ export class MigrationSource {
         epochMajor: lease.epoch.major,
         epochGeneration: lease.epoch.generation,
         manifest: row.manifest,
+        // What the agent brings: a target with a lower --max-incoming-budget refuses before the transfer.
+        budget: parseCheckpoint(head.blob).budget,
       });
       const reply = await ch.receiveJson(timeout, "offer_reply");
       if (reply.ok !== true) throw new AttemptError(remoteError(reply, `${t.text} refused the offer`), false, true);
       if (reply.already === true) {
         // An identical retry of a migration the target took: it owns the agent one major later.
-        const owned = { major: uint(reply, "offer_reply", "epochMajor"), generation: uint(reply, "offer_reply", "epochGeneration") };
+        const owned = epochOf(reply, "offer_reply");
         if (owned.major !== lease.epoch.major + 1n) throw new AttemptError(new IgordError(ErrorCode.MigrationFrameInvalid, `${t.text} claims the agent at ${formatEpoch(owned)}, not at major ${lease.epoch.major + 1n}`), false, true);
         return owned;
       }
@@ -225,7 +229,7 @@ export class MigrationSource {
       this.ctx.host.metrics.migrationBytes.inc({ direction: "out" }, bytes.byteLength);
       const result = await ch.receiveJson(timeout, "result");
       if (result.ok !== true) throw new AttemptError(remoteError(result, `${t.text} refused the package`), true, true);
-      return { major: uint(result, "result", "epochMajor"), generation: uint(result, "result", "epochGeneration") };
+      return epochOf(result, "result");
     } catch (e) {
       if (e instanceof AttemptError) throw e;
       throw new AttemptError(asIgord(e, ErrorCode.MigrationStreamClosed), sent, false);

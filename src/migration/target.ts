@@ -1,30 +1,48 @@
-// The target side of a migration: cheap checks on the offer, the package in chunks under one
-// deadline and a node-wide byte budget, admission in the documented order (admission.ts), one
+// The target side of a migration: trust and cheap checks on the offer, the package in chunks under
+// one deadline, a per-peer reservation and a node-wide cap on bytes held, admission in the documented order (admission.ts), one
 // transaction, start the agent, confirm. A refusal stores nothing and says why with a stable code.
 import { compareEpochs, formatEpoch } from "../authority/lease.js";
 import { hex } from "../checkpoint/lineage.js";
 import { ErrorCode, IgordError } from "../errors.js";
-import type { PreparedAgent } from "../loader/prepare.js";
-import { type FrameChannel, hex32, MAX_AGENT_ID_CHARS, MAX_DID_CHARS, safeInt, str, uint } from "../p2p/frames.js";
+import { checkAgentId, type PreparedAgent } from "../loader/prepare.js";
+import { epoch as epochOf, type FrameChannel, hex32, MAX_AGENT_ID_CHARS, MAX_DID_CHARS, MAX_EPOCH_PART, safeInt, str, uint } from "../p2p/frames.js";
 import type { ReplayItem } from "../replay/engine.js";
-import { admitPackage, checkManifest, checkOwnership } from "./admission.js";
-import { asIgord, MAX_CONCURRENT_PACKAGES, MAX_MANIFEST_CHARS, type MigrationContext } from "./context.js";
+import { admitPackage, checkBudget, checkManifest, checkOwnership } from "./admission.js";
+import { acceptsFrom, asIgord, MAX_CONCURRENT_PACKAGES, MAX_MANIFEST_CHARS, MAX_PACKAGES_PER_PEER, type MigrationContext } from "./context.js";
 import { decodePackage } from "./package.js";
 
 export class MigrationTarget {
-  /** Bytes of packages being received right now (bounded by MAX_CONCURRENT_PACKAGES × --max-package-size). */
-  private incomingBytes = 0;
+  /** Package bytes that have arrived and are held right now, node-wide (MAX_CONCURRENT_PACKAGES × --max-package-size). */
+  private heldBytes = 0;
+  /** Per peer: package bytes announced and reserved, and agents being received from it. */
+  private readonly peers = new Map<string, { reserved: number; receiving: number }>();
 
   constructor(private readonly ctx: MigrationContext) {}
+
+  private peer(id: string): { reserved: number; receiving: number } {
+    let p = this.peers.get(id);
+    if (!p) this.peers.set(id, (p = { reserved: 0, receiving: 0 }));
+    return p;
+  }
+
+  private release(id: string, reserved: number, receiving: number): void {
+    const p = this.peer(id);
+    p.reserved -= reserved;
+    p.receiving -= receiving;
+    if (p.reserved <= 0 && p.receiving <= 0) this.peers.delete(id);
+  }
 
   /** Serves one incoming migrate stream. */
   async onMigrate(ch: FrameChannel, peer: string): Promise<void> {
     const m = this.ctx.host.metrics;
     const store = this.ctx.host.store;
-    const timeout = this.ctx.cfg.migrationTimeoutMs;
+    const cfg = this.ctx.cfg;
+    const timeout = cfg.migrationTimeoutMs;
     const started = Date.now();
     let stage: "offer_reply" | "transfer_reply" | "result" = "offer_reply";
     let reserved = 0;
+    let held = 0;
+    let counted = 0;
     let claimed: string | null = null;
     let committed = false;
     let agentId = "?";
@@ -32,16 +50,20 @@ export class MigrationTarget {
     try {
       const T = "offer";
       const offer = await ch.receiveJson(timeout, T);
-      agentId = str(offer, T, "agentId", MAX_AGENT_ID_CHARS);
+      if (this.ctx.host.stopping()) throw new IgordError(ErrorCode.NodeStopping, "this node is stopping");
+      // Who is asking comes first: nothing of an untrusted peer's offer is looked at or reserved.
+      if (!acceptsFrom(cfg, peer)) {
+        throw new IgordError(ErrorCode.MigrationUntrustedPeer, `this node does not accept migrations from ${peer}`);
+      }
+      agentId = checkAgentId(str(offer, T, "agentId", MAX_AGENT_ID_CHARS));
       const did = str(offer, T, "did", MAX_DID_CHARS);
       const wasmHash = hex32(offer, T, "wasmHash");
       const checkpointHash = hex32(offer, T, "checkpointHash");
-      const epoch = { major: uint(offer, T, "epochMajor"), generation: uint(offer, T, "epochGeneration") };
+      const epoch = epochOf(offer, T);
+      // The target owns the agent at major + 1, which must still be an epoch.
+      if (epoch.major >= MAX_EPOCH_PART) throw new IgordError(ErrorCode.MigrationFrameInvalid, `"offer" message: epochMajor ${epoch.major} has no next epoch to own the agent at`);
       const manifestText = str(offer, T, "manifest", MAX_MANIFEST_CHARS);
-      if (this.ctx.host.stopping()) throw new IgordError(ErrorCode.NodeStopping, "this node is stopping");
-      if (this.ctx.cfg.acceptMigrations === "none" || (this.ctx.cfg.acceptMigrations === "trusted" && !this.ctx.cfg.trustedPeers.includes(peer))) {
-        throw new IgordError(ErrorCode.MigrationUntrustedPeer, `this node does not accept migrations from ${peer}`);
-      }
+      if (offer.budget !== undefined) checkBudget(uint(offer, T, "budget"), agentId, cfg.maxIncomingBudget);
       // An identical retry of a migration this node already took: answer as before, do nothing.
       const lease = store.lease(agentId);
       if (store.incomingDone(agentId, checkpointHash, epoch) && lease?.state === "ACTIVE_OWNER" && lease.epoch.major === epoch.major + 1n) {
@@ -51,40 +73,55 @@ export class MigrationTarget {
       }
       if (this.ctx.receiving.has(agentId) || this.ctx.outgoing.has(agentId)) throw new IgordError(ErrorCode.MigrationBusy, `agent "${agentId}" is already moving through this node`);
       const load = this.ctx.host.runningAgents() + this.ctx.receiving.size;
-      if (this.ctx.cfg.maxAgents > 0 && load >= this.ctx.cfg.maxAgents) {
+      if (cfg.maxAgents > 0 && load >= cfg.maxAgents) {
         throw new IgordError(ErrorCode.MigrationNodeFull, `this node runs or is receiving ${load} agents, its --max-agents`);
+      }
+      const fromPeer = store.agentsReceivedFrom(peer) + (this.peers.get(peer)?.receiving ?? 0);
+      if (cfg.maxAgentsPerPeer > 0 && fromPeer >= cfg.maxAgentsPerPeer) {
+        throw new IgordError(ErrorCode.MigrationNodeFull, `this node runs or is receiving ${fromPeer} agents from ${peer}, its --max-agents-per-peer`);
       }
       // The same checks the package gets, on the offer alone: a refusal costs no transfer.
       const offered = this.ctx.host.capabilities.snapshot();
-      checkManifest(manifestText, agentId, { offered, price: this.ctx.cfg.price });
+      checkManifest(manifestText, agentId, { offered, price: cfg.price });
       checkOwnership(store, agentId, did, epoch);
       this.ctx.receiving.add(agentId);
       claimed = agentId;
+      this.peer(peer).receiving++;
+      counted = 1;
+      // Durable before the offer is taken: only this peer may later settle (fence) this handoff.
+      store.recordIncomingHandoff({ agentId, did, peer, epoch });
       const base = lease?.state === "RETIRED" ? store.head(agentId) : undefined;
       await ch.sendJson({ type: "offer_reply", ok: true, haveWasm: store.wasm(wasmHash) !== undefined, baseHash: base ? hex(base.hash) : null });
       stage = "transfer_reply";
       const transfer = await ch.receiveJson(timeout, "transfer");
       const size = safeInt(transfer, "transfer", "bytes");
-      if (size > this.ctx.cfg.maxPackageBytes) throw new IgordError(ErrorCode.MigrationPackageTooLarge, `package of ${size} bytes is over this node's --max-package-size ${this.ctx.cfg.maxPackageBytes}`);
-      if (this.incomingBytes + size > this.ctx.cfg.maxPackageBytes * MAX_CONCURRENT_PACKAGES) {
-        throw new IgordError(ErrorCode.MigrationBusy, `this node is already receiving ${this.incomingBytes} bytes of packages`);
+      if (size > cfg.maxPackageBytes) throw new IgordError(ErrorCode.MigrationPackageTooLarge, `package of ${size} bytes is over this node's --max-package-size ${cfg.maxPackageBytes}`);
+      const share = cfg.maxPackageBytes * MAX_PACKAGES_PER_PEER;
+      const mine = this.peer(peer);
+      if (mine.reserved + size > share) {
+        throw new IgordError(ErrorCode.MigrationBusy, `${peer} is already sending ${mine.reserved} bytes of packages here (a peer's share is ${share})`);
       }
-      this.incomingBytes += size;
+      mine.reserved += size;
       reserved = size;
       await ch.sendJson({ type: "transfer_reply", ok: true });
       stage = "result";
-      const buf = new Uint8Array(size);
+      const chunks: Uint8Array[] = [];
       // The whole package must arrive within one --migration-timeout (a peer dripping bytes cannot
-      // hold the agent's slot forever).
+      // hold the agent's slot forever); bytes count against the node-wide cap as they arrive.
       const deadline = Date.now() + timeout;
-      for (let off = 0; off < size; ) {
+      const cap = cfg.maxPackageBytes * MAX_CONCURRENT_PACKAGES;
+      while (held < size) {
         const chunk = await ch.receive(Math.max(1, deadline - Date.now()), "package chunk");
-        if (chunk.byteLength === 0 || off + chunk.byteLength > size) {
+        if (chunk.byteLength === 0 || held + chunk.byteLength > size) {
           throw new IgordError(ErrorCode.MigrationFrameInvalid, `package chunk of ${chunk.byteLength} bytes does not fit the announced ${size} bytes`);
         }
-        buf.set(chunk, off);
-        off += chunk.byteLength;
+        if (this.heldBytes + chunk.byteLength > cap) throw new IgordError(ErrorCode.MigrationBusy, `this node is already holding ${this.heldBytes} bytes of incoming packages`);
+        this.heldBytes += chunk.byteLength;
+        held += chunk.byteLength;
+        chunks.push(chunk);
       }
+      const buf = Buffer.concat(chunks, size);
+      chunks.length = 0; // the package is held once, in buf, through admission
       m.migrationBytes.inc({ direction: "in" }, size);
       this.ctx.hooks.afterPackage?.(agentId, (err) => ch.abort(err));
       const pkg = decodePackage(buf);
@@ -95,7 +132,8 @@ export class MigrationTarget {
         store,
         cache: this.ctx.host.cache,
         offered,
-        price: this.ctx.cfg.price,
+        price: cfg.price,
+        maxBudget: cfg.maxIncomingBudget,
         replayMode: this.ctx.cfg.replayMode,
         leaseTiming: this.ctx.host.leaseTiming,
         replay: (prepared, preState, items) => this.replayIncoming(prepared, preState, items),
@@ -145,7 +183,8 @@ export class MigrationTarget {
       }
     } finally {
       if (claimed) this.ctx.receiving.delete(claimed);
-      this.incomingBytes -= reserved;
+      this.heldBytes -= held;
+      this.release(peer, reserved, counted);
       await ch.close();
     }
   }

@@ -4,6 +4,7 @@
 import type { Stream } from "@libp2p/interface";
 import * as lp from "it-length-prefixed";
 import type { Uint8ArrayList } from "uint8arraylist";
+import type { Epoch } from "../authority/lease.js";
 import { ErrorCode, IgordError } from "../errors.js";
 
 /** How long closing a stream may wait for buffered data to leave before the stream is reset. */
@@ -13,6 +14,11 @@ export const DEFAULT_WRITE_TIMEOUT_MS = 30_000;
 /** Longest agent id and DID accepted in a message (agent ids are at most 64 characters). */
 export const MAX_AGENT_ID_CHARS = 128;
 export const MAX_DID_CHARS = 256;
+/**
+ * Largest epoch part a frame may carry: epochs are stored as SQLite INTEGER (signed 64-bit), so a
+ * value at or above 2^63 can never be held and is an invalid frame, not a node's trouble.
+ */
+export const MAX_EPOCH_PART = 2n ** 63n - 1n;
 /** Package bytes per frame: well under libp2p's 4 MiB message limit. */
 export const CHUNK_BYTES = 1024 * 1024;
 /** Largest JSON control frame (the offer carries the manifest). */
@@ -170,6 +176,16 @@ export function uint(o: Record<string, unknown>, type: string, field: string): b
   const n = BigInt(v);
   if (n >= 2n ** 64n) bad(type, field, "below 2^64");
   return n;
+}
+
+/** An epoch in `epochMajor`/`epochGeneration`, each part below 2^63. */
+export function epoch(o: Record<string, unknown>, type: string): Epoch {
+  const part = (field: string): bigint => {
+    const n = uint(o, type, field);
+    if (n > MAX_EPOCH_PART) bad(type, field, "below 2^63");
+    return n;
+  };
+  return { major: part("epochMajor"), generation: part("epochGeneration") };
 }
 
 export function safeInt(o: Record<string, unknown>, type: string, field: string): number {

@@ -145,4 +145,32 @@ export const MIGRATIONS: readonly string[] = [
     created_at INTEGER NOT NULL
   ) WITHOUT ROWID;
   `,
+  // 5: a fence is keyed by agent id and DID and names the peer whose handoff it settled (only that
+  // peer may settle it); incoming handoffs record which peer offered which agent at which epoch.
+  // Fences from before carry no DID or peer ('') and apply to any DID until they are pruned.
+  `
+  CREATE TABLE migration_fences_v5 (
+    agent_id TEXT NOT NULL,
+    did TEXT NOT NULL,
+    peer TEXT NOT NULL,
+    epoch_major INTEGER NOT NULL,
+    epoch_generation INTEGER NOT NULL,
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (agent_id, did)
+  );
+  INSERT INTO migration_fences_v5 SELECT agent_id, '', '', epoch_major, epoch_generation, created_at FROM migration_fences;
+  DROP TABLE migration_fences;
+  ALTER TABLE migration_fences_v5 RENAME TO migration_fences;
+  CREATE INDEX migration_fences_by_peer ON migration_fences(peer, created_at);
+  CREATE TABLE incoming_handoffs (
+    agent_id TEXT NOT NULL,
+    did TEXT NOT NULL,
+    peer TEXT NOT NULL,
+    epoch_major INTEGER NOT NULL,
+    epoch_generation INTEGER NOT NULL,
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (agent_id, did, peer, epoch_major, epoch_generation)
+  );
+  CREATE INDEX incoming_handoffs_by_peer ON incoming_handoffs(peer, created_at);
+  `,
 ];

@@ -19,6 +19,8 @@ export type SyncMode = "full" | "normal";
 /** How long a writer waits for a lock held by another process (e.g. `igord import` beside a daemon). */
 export const BUSY_TIMEOUT_MS = 5000;
 export const DB_FILE = "igord.db";
+/** Fences, and unsettled incoming handoff records, kept per peer (the oldest beyond go first). */
+export const MAX_FENCES_PER_PEER = 1024;
 
 export type { EventLogSegment };
 
@@ -64,6 +66,17 @@ export interface StoredSegment extends EventLogSegment {
 }
 
 /** What a writer believes its lease is: a write is refused (LEASE_STALE) when the store says otherwise. */
+/** One peer's handoff of one agent (by id and DID) at one source epoch. */
+export interface HandoffKey {
+  agentId: string;
+  did: string;
+  peer: string;
+  epoch: Epoch;
+}
+
+const HANDOFF_WHERE = "agent_id = ? AND did = ? AND peer = ? AND epoch_major = ? AND epoch_generation = ?";
+const handoffArgs = (h: HandoffKey): unknown[] => [h.agentId, h.did, h.peer, h.epoch.major, h.epoch.generation];
+
 export interface LeaseBelief {
   state: LeaseState;
   epoch: Epoch;
@@ -365,6 +378,8 @@ export class SqliteStore {
       const info = this.sql(
         "INSERT INTO migrations (agent_id, direction, peer, state, checkpoint_hash, epoch_major, epoch_generation, attempts, bytes, requested_at, transferring_at, awaiting_at, done_at, updated_at) VALUES (?, 'in', ?, 'done', ?, ?, ?, 1, ?, ?, ?, ?, ?, ?)",
       ).run(a.agentId, m.peer, m.checkpointHash, m.sourceEpoch.major, m.sourceEpoch.generation, m.bytes, now, now, now, now, now);
+      // The handoff is settled by the agent being here: its record goes in the same transaction.
+      this.sql(`DELETE FROM incoming_handoffs WHERE ${HANDOFF_WHERE}`).run(...handoffArgs({ agentId: a.agentId, did: a.did, peer: m.peer, epoch: m.sourceEpoch }));
       return Number(info.lastInsertRowid);
     }).immediate();
   }
@@ -469,18 +484,75 @@ export class SqliteStore {
     return this.sql("DELETE FROM migrations WHERE state IN ('done', 'failed') AND updated_at < ?").run(beforeMs).changes;
   }
 
-  /** Refuse packages for the agent at or below this source epoch from now on (keeps the highest). */
-  fenceAgent(agentId: string, epoch: Epoch): void {
-    this.sql(
-      "INSERT INTO migration_fences (agent_id, epoch_major, epoch_generation, created_at) VALUES (?, ?, ?, ?) ON CONFLICT(agent_id) DO UPDATE SET epoch_major = excluded.epoch_major, epoch_generation = excluded.epoch_generation WHERE excluded.epoch_major > migration_fences.epoch_major OR (excluded.epoch_major = migration_fences.epoch_major AND excluded.epoch_generation > migration_fences.epoch_generation)",
-    ).run(agentId, epoch.major, epoch.generation, Date.now());
+  /**
+   * Refuse packages for the agent (this DID) at or below this source epoch from now on (keeps the
+   * highest). `peer` is the node whose handoff the fence settled; each peer's fences are capped at
+   * MAX_FENCES_PER_PEER, its oldest dropped first (a peer can only crowd out its own).
+   */
+  fenceAgent(f: HandoffKey): void {
+    this.db.transaction(() => {
+      this.sql(
+        "INSERT INTO migration_fences (agent_id, did, peer, epoch_major, epoch_generation, created_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(agent_id, did) DO UPDATE SET peer = excluded.peer, epoch_major = excluded.epoch_major, epoch_generation = excluded.epoch_generation, created_at = excluded.created_at WHERE excluded.epoch_major > migration_fences.epoch_major OR (excluded.epoch_major = migration_fences.epoch_major AND excluded.epoch_generation > migration_fences.epoch_generation)",
+      ).run(...handoffArgs(f), Date.now());
+      this.capPerPeer("migration_fences", f.peer);
+    }).immediate();
   }
 
-  fence(agentId: string): Epoch | undefined {
-    const r = this.sql("SELECT epoch_major, epoch_generation FROM migration_fences WHERE agent_id = ?", true).get(agentId) as
-      | { epoch_major: bigint; epoch_generation: bigint }
-      | undefined;
+  /** The highest fenced epoch of the agent with this DID (fences from before DIDs apply to any). */
+  fence(agentId: string, did: string): Epoch | undefined {
+    const r = this.sql(
+      "SELECT epoch_major, epoch_generation FROM migration_fences WHERE agent_id = ? AND did IN (?, '') ORDER BY epoch_major DESC, epoch_generation DESC LIMIT 1",
+      true,
+    ).get(agentId, did) as { epoch_major: bigint; epoch_generation: bigint } | undefined;
     return r ? { major: r.epoch_major, generation: r.epoch_generation } : undefined;
+  }
+
+  /** Records that `peer` offered the agent at this epoch and the offer was taken (durable before the reply). */
+  recordIncomingHandoff(h: HandoffKey): void {
+    this.db.transaction(() => {
+      this.sql(
+        "INSERT INTO incoming_handoffs (agent_id, did, peer, epoch_major, epoch_generation, created_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO UPDATE SET created_at = excluded.created_at",
+      ).run(...handoffArgs(h), Date.now());
+      this.capPerPeer("incoming_handoffs", h.peer);
+    }).immediate();
+  }
+
+  /** Whether `peer` offered this agent at this epoch here (and the record was not settled or pruned). */
+  hasIncomingHandoff(h: HandoffKey): boolean {
+    return this.sql(`SELECT 1 FROM incoming_handoffs WHERE ${HANDOFF_WHERE}`, true).get(...handoffArgs(h)) !== undefined;
+  }
+
+  /** Forgets a handoff record (the agent was stored, or the handoff was fenced). */
+  settleIncomingHandoff(h: HandoffKey): void {
+    this.sql(`DELETE FROM incoming_handoffs WHERE ${HANDOFF_WHERE}`).run(...handoffArgs(h));
+  }
+
+  incomingHandoffCount(peer: string): number {
+    return Number((this.sql("SELECT COUNT(*) AS n FROM incoming_handoffs WHERE peer = ?", true).get(peer) as { n: bigint }).n);
+  }
+
+  /** Deletes fences and handoff records older than `beforeMs`; returns how many. */
+  pruneFences(beforeMs: number): number {
+    return (
+      this.sql("DELETE FROM migration_fences WHERE created_at < ?").run(beforeMs).changes +
+      this.sql("DELETE FROM incoming_handoffs WHERE created_at < ?").run(beforeMs).changes
+    );
+  }
+
+  /** Agents that run here (not retired) whose latest incoming migration came from `peer`. */
+  agentsReceivedFrom(peer: string): number {
+    const r = this.sql(
+      "SELECT COUNT(*) AS n FROM agents a WHERE a.lease_state != 'RETIRED' AND (SELECT m.peer FROM migrations m WHERE m.agent_id = a.agent_id AND m.direction = 'in' AND m.state = 'done' ORDER BY m.id DESC LIMIT 1) = ?",
+      true,
+    ).get(peer) as { n: bigint };
+    return Number(r.n);
+  }
+
+  private capPerPeer(table: "migration_fences" | "incoming_handoffs", peer: string): void {
+    this.sql(`DELETE FROM ${table} WHERE rowid IN (SELECT rowid FROM ${table} WHERE peer = ? ORDER BY created_at DESC, rowid DESC LIMIT -1 OFFSET ?)`).run(
+      peer,
+      MAX_FENCES_PER_PEER,
+    );
   }
 
   /** Appends a checkpoint that continues the stored head (used by `igord resume`). */

@@ -71,6 +71,26 @@ export class RoguePeer {
     }
   }
 
+  /**
+   * Sends an offer with these fields, announces a package of `bytes` if the node takes the offer,
+   * sends `send` bytes of it and then goes silent, holding the stream open (a peer that reserves
+   * the node's admission capacity and stalls). Resolves with the node's answer to the offer or
+   * the transfer.
+   */
+  async stall(target: string, offer: Record<string, unknown>, bytes: number, send = 0): Promise<RogueReply> {
+    const stream = await this.p2p.dialProtocol(parseTarget(target).addr!, MIGRATE_PROTOCOL);
+    this.held.push(stream);
+    const ch = new FrameChannel(stream);
+    await ch.sendJson({ type: "offer", ...offer });
+    const reply = await ch.receiveJson(5000, "offer_reply");
+    if (reply.ok !== true) return { stage: "offer_reply", ok: false, ...(typeof reply.code === "string" ? { code: reply.code } : {}) };
+    await ch.sendJson({ type: "transfer", bytes });
+    const go = await ch.receiveJson(5000, "transfer_reply");
+    if (go.ok !== true) return { stage: "result", ok: false, ...(typeof go.code === "string" ? { code: go.code } : {}) };
+    for (let off = 0; off < send; off += CHUNK_BYTES) await ch.send(new Uint8Array(Math.min(CHUNK_BYTES, send - off)));
+    return { stage: "result", ok: true };
+  }
+
   /** Sends one migration-status query as given and returns the reply. */
   async status(target: string, query: Record<string, unknown>): Promise<Record<string, unknown>> {
     const stream = await this.p2p.dialProtocol(parseTarget(target).addr!, STATUS_PROTOCOL);

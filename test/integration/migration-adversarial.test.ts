@@ -24,7 +24,8 @@ afterEach(async () => {
 
 const survivor = join(EXAMPLES, "survivor.wasm");
 const heartbeat = join(EXAMPLES, "heartbeat.wasm");
-const P2P = { listen: "/ip4/127.0.0.1/tcp/0", "tick-interval": "10ms", "checkpoint-interval": "0", "migration-retry-delay": "10ms", "migration-timeout": "5s", "peer-refresh": "0" };
+// The rogue peer's packages must reach admission, so every node here takes agents from any peer.
+const P2P = { listen: "/ip4/127.0.0.1/tcp/0", "accept-migrations": "any", "tick-interval": "10ms", "checkpoint-interval": "0", "migration-retry-delay": "10ms", "migration-timeout": "5s", "peer-refresh": "0" };
 
 const addr = (t: TestNode): string => t.node.migration!.addresses()[0]!;
 
@@ -285,13 +286,11 @@ describe("the migration-status query", () => {
     const wrongKey = signStatusQuery(generateKey(), "heartbeat", did, { major: 99n, generation: 0n }, b.node.migration!.peerId);
     const forged = await r.status(addr(b), { agentId: "heartbeat", did, ...epoch, signature: hex(wrongKey) });
     expect(forged).toMatchObject({ state: "refused" });
-    expect(b.node.store.fence("heartbeat")).toBeUndefined();
-    // The real holder's signed query is answered (and fences, as the protocol says).
+    expect(b.node.store.fence("heartbeat", did)).toBeUndefined();
+    // The real holder's signed query is answered; it offered nothing here, so nothing is fenced
+    // (migration-peers.test.ts: only the peer whose offer was taken settles a handoff).
     const real = await a.node.migration!.queryStatus(addr(b), "heartbeat", { major: 0n, generation: 0n });
     expect(real.state).toBe("not_owned");
-    expect(b.node.store.fence("heartbeat")).toEqual({ major: 0n, generation: 0n });
-    // After that answer, the agent can never land on B at the epoch it was denied at.
-    const late = await a.node.migrate("heartbeat", [addr(b)]);
-    expect(late).toMatchObject({ outcome: "reverted", error: { code: "MIGRATION_STALE" } });
+    expect(b.node.store.fence("heartbeat", did)).toBeUndefined();
   });
 });

@@ -39,6 +39,7 @@ async function launch(dir: string, port = "0", crashAt?: string): Promise<NodePr
       "--data-dir", join(dir, "data"),
       "--control", "127.0.0.1:0",
       "--listen", `/ip4/127.0.0.1/tcp/${port}`,
+      "--accept-migrations", "any",
       "--tick-interval", "20ms",
       "--checkpoint-interval", "100ms",
       "--migration-retry-delay", "20ms",

@@ -26,7 +26,7 @@ function rng(seed: number): () => number {
 
 describe("migration under load", () => {
   it(`${AGENTS} agents hopping at random between 3 nodes for ${SECONDS}s: each tick once, by its owner; one owner at the end`, async () => {
-    const flags = { listen: "/ip4/127.0.0.1/tcp/0", "tick-interval": "5ms", "checkpoint-interval": "50ms", "verify-interval": "3", "migration-retry-delay": "10ms", "peer-refresh": "0" };
+    const flags = { listen: "/ip4/127.0.0.1/tcp/0", "accept-migrations": "any", "tick-interval": "5ms", "checkpoint-interval": "50ms", "verify-interval": "3", "migration-retry-delay": "10ms", "peer-refresh": "0" };
     const nodes = [await startTestNode(flags), await startTestNode(flags), await startTestNode(flags)];
     const ids = Array.from({ length: AGENTS }, (_, i) => `hb${i}`);
     const ran = new Map<string, { node: number; tick: bigint; budget: bigint; owner: string | undefined }[]>(ids.map((id) => [id, []]));

@@ -22,8 +22,11 @@ afterEach(async () => {
 const heartbeat = join(EXAMPLES, "heartbeat.wasm");
 const survivor = join(EXAMPLES, "survivor.wasm");
 
+// These tests are about how agents move, not whom a node trusts: every node takes agents from any
+// peer (the default is --accept-migrations trusted; migration-peers.test.ts covers trust).
 const P2P = {
   listen: "/ip4/127.0.0.1/tcp/0",
+  "accept-migrations": "any",
   "tick-interval": "10ms",
   "checkpoint-interval": "0",
   "migration-retry-delay": "10ms",
@@ -279,7 +282,7 @@ describe("migration failures", () => {
     const after = a.node.scheduler.view("heartbeat")!.tick;
     await a.waitFor<TickEvent>("tick", (e) => e.agentId === "heartbeat" && e.tick > after);
     // The target fenced the old epoch: the same package can never land there now.
-    expect(b.node.store.fence("heartbeat")).toEqual({ major: 0n, generation: 0n });
+    expect(b.node.store.fence("heartbeat", a.node.store.agent("heartbeat")!.did)).toEqual({ major: 0n, generation: 0n });
   });
 
   it("a node whose capabilities change between migrations admits by the set it has when the offer arrives", async () => {
@@ -324,7 +327,7 @@ describe("discovery, candidates and admission policy", () => {
   });
 
   it("--mdns discovers a node on the local network and learns its price and capabilities", async () => {
-    const flags = { listen: "/ip4/0.0.0.0/tcp/0", mdns: "true", "peer-refresh": "0" };
+    const flags = { listen: "/ip4/0.0.0.0/tcp/0", mdns: "true", "peer-refresh": "0", "accept-migrations": "any" };
     const a = await startTestNode(flags);
     const b = await startTestNode({ ...flags, price: "0.002", capabilities: "clock,log" });
     const id = b.node.migration!.peerId;

@@ -155,7 +155,7 @@ describe("bounded replay", () => {
 });
 
 describe("the migrate divergence policy with a migration service", () => {
-  const P2P = { listen: "/ip4/127.0.0.1/tcp/0", "migration-retry-delay": "10ms", "peer-refresh": "100ms" };
+  const P2P = { listen: "/ip4/127.0.0.1/tcp/0", "accept-migrations": "any", "migration-retry-delay": "10ms", "peer-refresh": "100ms" };
 
   it("moves a diverging agent to the best known peer", async () => {
     const b = await startTestNode({ ...P2P, "replay-mode": "off" });

@@ -82,7 +82,11 @@ describe("configuration", () => {
     const c = loadConfig();
     expect(c.listen).toEqual(["/ip4/0.0.0.0/tcp/4001"]);
     expect(c.bootstrap).toEqual([]);
-    expect(c.acceptMigrations).toBe("any");
+    expect(c.acceptMigrations).toBe("trusted");
+    expect([c.maxIncomingBudget, c.maxAgentsPerPeer]).toEqual([10_000_000n, 100]);
+    expect(errorOf(() => loadConfig({ flags: { "max-incoming-budget": "0" } })).message).toMatch(/--max-incoming-budget.*greater than 0/);
+    expect(errorOf(() => loadConfig({ flags: { "max-agents-per-peer": "-1" } })).message).toMatch(/--max-agents-per-peer.*whole number/);
+    expect(loadConfig({ flags: {}, env: { IGORD_MAX_AGENTS_PER_PEER: "7" } }).maxAgentsPerPeer).toBe(7);
     expect([c.migrationRetries, c.migrationRetryDelayMs, c.migrationMaxDelayMs]).toEqual([3, 1000, 30_000]);
     expect(loadConfig({ flags: { listen: "off" } }).listen).toEqual([]);
     expect(loadConfig({ flags: { listen: "/ip4/127.0.0.1/tcp/1,/ip4/127.0.0.1/tcp/2" } }).listen).toHaveLength(2);

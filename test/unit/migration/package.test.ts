@@ -52,4 +52,10 @@ describe("migration package codec", () => {
     // No history is fine only when the agent returns to the node holding its head.
     expect(decodePackage(encodePackage({ ...pkg, history: [], baseHash: pkg.checkpointHash })).history).toEqual([]);
   });
+
+  it("refuses an epoch part at or above 2^63 (a node stores epochs as signed 64-bit integers)", () => {
+    expect(decodePackage(encodePackage({ ...pkg, epoch: { major: 2n ** 63n - 1n, generation: 2n ** 63n - 1n } })).epoch.major).toBe(2n ** 63n - 1n);
+    expect(code(() => decodePackage(encodePackage({ ...pkg, epoch: { major: 2n ** 63n, generation: 0n } })))).toBe("MIGRATION_FRAME_INVALID");
+    expect(code(() => decodePackage(encodePackage({ ...pkg, epoch: { major: 0n, generation: 2n ** 64n - 1n } })))).toBe("MIGRATION_FRAME_INVALID");
+  });
 });
