@@ -22,9 +22,10 @@ export async function migrateCommand(control: HostPort, dataDir: string, agent: 
     `/v1/agents/${encodeURIComponent(agent)}/migrate`,
     { ...(o.to ? { to: o.to } : {}), fallback: o.fallback },
     MIGRATE_CLIENT_TIMEOUT_MS,
-  )) as { outcome: string; target: string | null; attempts: number; fallbacks: number; epoch: string | null; error: { code: string; message: string } | null; durationMs: number };
+  )) as { outcome: string; target: string | null; peer: string | null; address: string | null; attempts: number; fallbacks: number; epoch: string | null; error: { code: string; message: string } | null; durationMs: number };
   if (o.json) out(JSON.stringify(r, null, 2));
-  else if (r.outcome === "done") out(`${agent} migrated to ${r.target} at epoch ${r.epoch} (${r.attempts} attempt(s), ${r.fallbacks} fallback(s), ${r.durationMs} ms)`);
+  // The peer and the address the connection really used, which may not be the one typed.
+  else if (r.outcome === "done") out(`${agent} migrated to ${r.peer ?? r.target} via ${r.address ?? r.target} at epoch ${r.epoch} (${r.attempts} attempt(s), ${r.fallbacks} fallback(s), ${r.durationMs} ms)`);
   else if (r.outcome === "reverted") out(`${agent} was not migrated (${r.error?.code}: ${r.error?.message}); it keeps running here`);
   else out(`${agent} was sent to ${r.target} without a confirmation (${r.error?.code}); RECOVERY_REQUIRED until that node answers`);
   return r.outcome === "done" ? 0 : r.outcome === "reverted" ? 1 : 2;

@@ -83,8 +83,11 @@ export interface MigrationResult {
   id: number;
   agentId: string;
   outcome: MigrationOutcome;
-  /** The target that took the agent (done) or holds the unresolved handoff (recovery). */
+  /** The target that took the agent (done) or holds the unresolved handoff (recovery), as given. */
   target: string | null;
+  /** Its peer id, and the address the connection to it actually used. */
+  peer: string | null;
+  address: string | null;
   attempts: number;
   fallbacks: number;
   /** The epoch the target owns the agent at (done). */
@@ -140,6 +143,17 @@ export const sleep = (ms: number, signal: AbortSignal): Promise<void> =>
     signal.addEventListener("abort", done, { once: true });
   });
 
+/** What a peer says of itself in answer to a price query. */
+export interface ProbeAnswer {
+  price: bigint;
+  capabilities: string[];
+  /** Whether it would take an agent from the asker. */
+  acceptsMigrations: boolean;
+  /** Agents it runs and its --max-agents (0 = no limit); null when it did not say. */
+  agents: number | null;
+  maxAgents: number | null;
+}
+
 /** What the source, target and resolution parts get from the service that owns them. */
 export interface MigrationContext {
   readonly host: MigrationHost;
@@ -156,6 +170,10 @@ export interface MigrationContext {
   readonly peerId: string;
   /** Parses a target (multiaddr with /p2p/ or a peer id); never this node itself. */
   target(text: string): Target;
+  /** Asks a target its price, capabilities and whether it takes agents from this node (MIGRATION_DIAL_FAILED when it cannot be reached). */
+  probe(t: Target): Promise<ProbeAnswer>;
+  /** The remote address of the open connection to a peer, if any. */
+  addressOf(peerId: string): string | null;
   /** Opens a protocol stream to a target (MIGRATION_DIAL_FAILED when it cannot). */
   open(t: Target, protocol: string): Promise<FrameChannel>;
   /** Runs a background task the service waits for (boundedly) when it stops. */

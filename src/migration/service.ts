@@ -19,6 +19,7 @@ import {
   type MigrationResult,
   MIGRATION_SWEEP_MS,
   PRICE_PROTOCOL,
+  type ProbeAnswer,
   QUERY_TIMEOUT_MS,
   STATUS_PROTOCOL,
   STOP_GRACE_MS,
@@ -192,22 +193,37 @@ export class MigrationService implements MigrationContext {
   /** Asks a peer its price and capabilities (and records them in the registry). */
   async queryPrice(target: string): Promise<PeerInfo> {
     const t = this.target(target);
+    await this.probe(t);
+    return this.peers.get(t.peerId) as PeerInfo;
+  }
+
+  /** One price query: what the peer says of itself, recorded in the registry. */
+  async probe(t: Target): Promise<ProbeAnswer> {
     const started = performance.now();
-    const ch = await this.open(t, PRICE_PROTOCOL);
+    // A probe before a migration waits no longer than a migration step would.
+    const timeout = Math.min(QUERY_TIMEOUT_MS, this.cfg.migrationTimeoutMs);
+    const ch = await this.open(t, PRICE_PROTOCOL, timeout);
     try {
       await ch.sendJson({ type: "price" });
-      const r = await ch.receiveJson(QUERY_TIMEOUT_MS, "price_reply");
+      const r = await ch.receiveJson(timeout, "price_reply");
       const T = "price_reply";
-      this.peers.announced(
-        t.peerId,
-        { price: uint(r, T, "price_per_second"), capabilities: strings(r, T, "capabilities"), acceptsMigrations: r.accepts_migrations === true },
-        Date.now(),
-      );
+      const answer: ProbeAnswer = {
+        price: uint(r, T, "price_per_second"),
+        capabilities: strings(r, T, "capabilities"),
+        acceptsMigrations: r.accepts_migrations === true,
+        agents: typeof r.agents === "number" && Number.isSafeInteger(r.agents) ? r.agents : null,
+        maxAgents: typeof r.max_agents === "number" && Number.isSafeInteger(r.max_agents) ? r.max_agents : null,
+      };
+      this.peers.announced(t.peerId, answer, Date.now());
       this.peers.succeeded(t.peerId, Date.now(), performance.now() - started);
-      return this.peers.get(t.peerId) as PeerInfo;
+      return answer;
     } finally {
       await ch.close();
     }
+  }
+
+  addressOf(peerId: string): string | null {
+    return this.p2p?.remoteAddress(peerId) ?? null;
   }
 
   private async onPrice(ch: FrameChannel, peer: string): Promise<void> {
@@ -238,12 +254,12 @@ export class MigrationService implements MigrationContext {
     return { text, peerId };
   }
 
-  async open(t: Target, protocol: string): Promise<FrameChannel> {
+  async open(t: Target, protocol: string, timeoutMs = this.cfg.migrationTimeoutMs): Promise<FrameChannel> {
     if (!this.p2p) throw new IgordError(ErrorCode.P2pUnavailable, "the p2p service is not running (--listen off?)");
     try {
       return await this.p2p.open(t.text.startsWith("/") ? t.text : t.peerId, protocol, {
         knownAddrs: this.peers.get(t.peerId)?.addrs ?? [],
-        signal: AbortSignal.any([AbortSignal.timeout(this.cfg.migrationTimeoutMs), this.stop$.signal]),
+        signal: AbortSignal.any([AbortSignal.timeout(timeoutMs), this.stop$.signal]),
         writeTimeoutMs: this.cfg.migrationTimeoutMs,
       });
     } catch (e) {

@@ -14,6 +14,12 @@ import { buildOutgoingPackage } from "./outgoing.js";
 import type { HandoffResolution } from "./resolution.js";
 import { backoffDelay, classifyFailure } from "./retry.js";
 
+/** Attempts and fallbacks of one migration so far (the preflight's count on into the transfer's). */
+interface Tally {
+  attempts: number;
+  fallbacks: number;
+}
+
 export class MigrationSource {
   constructor(
     private readonly ctx: MigrationContext,
@@ -48,9 +54,78 @@ export class MigrationSource {
     }
   }
 
-  private async runOutgoing(id: number, agentId: string, list: Target[], started: number): Promise<MigrationResult> {
+  /**
+   * Before the agent stops: each target in turn is asked (price protocol) whether it is reachable,
+   * offers the agent's capabilities, takes agents from this node and has room, with the same
+   * retries and backoff as a transfer. The agent keeps ticking meanwhile, so an unreachable target
+   * never freezes it. Returns the targets from the first one that answered yes.
+   */
+  private async preflight(id: number, agentId: string, list: Target[], logger: Logger): Promise<{ ready: Target[]; tally: Tally; last: IgordError | null }> {
+    const store = this.ctx.host.store;
+    const m = this.ctx.host.metrics;
+    const row = store.agent(agentId);
+    const required = row ? [...parseManifest(row.manifest, `stored manifest of "${agentId}"`).capabilities.keys()] : [];
+    const tally: Tally = { attempts: 0, fallbacks: 0 };
+    let last: IgordError | null = null;
+    for (const [i, t] of list.entries()) {
+      if (i > 0) {
+        tally.fallbacks++;
+        m.migrationFallbacks.inc();
+        store.updateMigration(id, { peer: t.text, fallbacks: tally.fallbacks });
+        logger.warn({ event: "migration_fallback", target: t.text, after: last?.code }, `trying fallback ${t.text}`);
+      }
+      for (let attempt = 1; attempt <= this.ctx.retry.attempts; attempt++) {
+        if (this.ctx.stopSignal.aborted) return { ready: [], tally, last };
+        tally.attempts++;
+        m.migrationAttempts.inc({ direction: "out" });
+        store.updateMigration(id, { attempts: tally.attempts });
+        const refusal = await this.probe(t, required).catch((e: unknown) => asIgord(e, ErrorCode.MigrationDialFailed));
+        if (refusal === null) {
+          logger.info({ event: "migration_target_ready", target: t.text, peer: t.peerId, address: this.ctx.addressOf(t.peerId) }, `${t.text} answers and would take ${agentId}`);
+          // This attempt goes on as the transfer: counted once.
+          tally.attempts--;
+          return { ready: list.slice(i), tally, last };
+        }
+        last = refusal;
+        // Asked, not sent: a "no" is final for this target, silence is retried.
+        const kind = classifyFailure(refusal.code, false, refusal.details.remote === true);
+        logger.warn({ event: "migration_attempt_failed", target: t.text, attempt, code: refusal.code, class: kind, stage: "preflight" }, refusal.message);
+        this.ctx.peers.failed(t.peerId);
+        if (kind !== "retriable") break;
+        if (attempt < this.ctx.retry.attempts) {
+          m.migrationRetries.inc();
+          await sleep(backoffDelay(this.ctx.retry, attempt), this.ctx.stopSignal);
+        }
+      }
+    }
+    return { ready: [], tally, last };
+  }
+
+  /** Null when the target would take the agent; else why not, as the target itself would refuse it. */
+  private async probe(t: Target, required: readonly string[]): Promise<IgordError | null> {
+    const info = await this.ctx.probe(t);
+    const remote = { details: { remote: true } };
+    if (info.acceptsMigrations === false) return new IgordError(ErrorCode.MigrationUntrustedPeer, `${t.text} does not accept migrations from this node (add this node's peer id to its --trusted-peer)`, remote);
+    const missing = required.filter((c) => !(info.capabilities ?? []).includes(c));
+    if (missing.length > 0) return new IgordError(ErrorCode.CapabilityNotOffered, `${t.text} does not offer ${missing.join(", ")}`, remote);
+    if (info.maxAgents !== null && info.maxAgents > 0 && info.agents !== null && info.agents >= info.maxAgents) {
+      return new IgordError(ErrorCode.MigrationNodeFull, `${t.text} runs ${info.agents} agents, its --max-agents`, remote);
+    }
+    return null;
+  }
+
+  private async runOutgoing(id: number, agentId: string, all: Target[], started: number): Promise<MigrationResult> {
     const store = this.ctx.host.store;
     const logger = this.ctx.log.child({ agent: agentId, migration: id });
+    const { ready: list, tally, last: refused } = await this.preflight(id, agentId, all, logger);
+    if (list.length === 0) {
+      // Nobody would take it: the agent never stopped and nothing was recorded as a handoff.
+      const error = refused ? { code: refused.code, message: refused.message } : { code: ErrorCode.NodeStopping, message: "the node is stopping" };
+      store.updateMigration(id, { state: "failed", error });
+      this.ctx.host.metrics.migrationOutcomes.inc({ direction: "out", outcome: "reverted" });
+      logger.warn({ event: "migration_reverted", code: error.code, attempts: tally.attempts, fallbacks: tally.fallbacks, stage: "preflight" }, `no target would take ${agentId} (${error.code}); it never stopped running here`);
+      return { id, agentId, outcome: "reverted", target: null, peer: null, address: null, attempts: tally.attempts, fallbacks: tally.fallbacks, epoch: null, error, durationMs: Date.now() - started };
+    }
     let detached: { lease: Lease | null };
     try {
       detached = await this.ctx.host.detach(agentId);
@@ -60,7 +135,7 @@ export class MigrationSource {
       throw err;
     }
     try {
-      return await this.handOff(id, agentId, list, started, detached.lease, logger);
+      return await this.handOff(id, agentId, list, started, detached.lease, logger, tally);
     } catch (e) {
       // Something failed that the protocol does not cover (a store write): never leave the agent
       // running nowhere. Not handed off → it runs here again; handoff recorded → ask the target.
@@ -78,7 +153,7 @@ export class MigrationSource {
     }
   }
 
-  private async handOff(id: number, agentId: string, list: Target[], started: number, detachedLease: Lease | null, logger: Logger): Promise<MigrationResult> {
+  private async handOff(id: number, agentId: string, list: Target[], started: number, detachedLease: Lease | null, logger: Logger, tally: Tally): Promise<MigrationResult> {
     const store = this.ctx.host.store;
     const m = this.ctx.host.metrics;
     const head = store.head(agentId);
@@ -94,8 +169,8 @@ export class MigrationSource {
     });
     this.ctx.hooks.afterHandoffRecorded?.(agentId);
     logger.info({ event: "migration_started", targets: list.map((t) => t.text), tick: String(head.tick), epoch: formatEpoch(lease.epoch) }, `migrating ${agentId}`);
-    let attempts = 0;
-    let fallbacks = 0;
+    let attempts = tally.attempts;
+    let fallbacks = tally.fallbacks;
     let last: IgordError | null = null;
     for (const [i, t] of list.entries()) {
       if (i > 0) {
@@ -128,7 +203,7 @@ export class MigrationSource {
             m.migrationOutcomes.inc({ direction: "out", outcome: "recovery" });
             logger.error({ event: "migration_ambiguous", target: t.text }, `sent ${agentId} to ${t.text} without a confirmation: RECOVERY_REQUIRED until it answers`);
             this.resolution.resolveHandoff(agentId, id);
-            return { id, agentId, outcome: "recovery", target: t.text, attempts, fallbacks, epoch: null, error: { code: f.error.code, message: f.error.message }, durationMs: Date.now() - started };
+            return { id, agentId, outcome: "recovery", target: t.text, peer: t.peerId, address: this.ctx.addressOf(t.peerId), attempts, fallbacks, epoch: null, error: { code: f.error.code, message: f.error.message }, durationMs: Date.now() - started };
           }
           this.ctx.peers.failed(t.peerId);
           if (kind === "fatal") break;
@@ -153,14 +228,15 @@ export class MigrationSource {
           const err = asIgord(e, ErrorCode.StoreError);
           logger.error({ event: "migration_retire_failed", target: t.text, code: err.code }, `${t.text} took ${agentId} but RETIRED could not be written here: ${err.message}`);
           this.resolution.resolveHandoff(agentId, id);
-          return { id, agentId, outcome: "recovery", target: t.text, attempts, fallbacks, epoch, error: { code: err.code, message: err.message }, durationMs: Date.now() - started };
+          return { id, agentId, outcome: "recovery", target: t.text, peer: t.peerId, address: this.ctx.addressOf(t.peerId), attempts, fallbacks, epoch, error: { code: err.code, message: err.message }, durationMs: Date.now() - started };
         }
         this.ctx.host.retired(agentId);
         this.ctx.peers.succeeded(t.peerId, Date.now());
         m.migrationOutcomes.inc({ direction: "out", outcome: "done" });
         m.migrationDuration.observe({ direction: "out" }, (Date.now() - started) / 1000);
-        logger.info({ event: "migration_done", target: t.text, epoch: formatEpoch(epoch), attempts }, `${agentId} now runs on ${t.text} at epoch ${formatEpoch(epoch)}`);
-        return { id, agentId, outcome: "done", target: t.text, attempts, fallbacks, epoch, error: null, durationMs: Date.now() - started };
+        const address = this.ctx.addressOf(t.peerId);
+        logger.info({ event: "migration_done", target: t.text, peer: t.peerId, address, epoch: formatEpoch(epoch), attempts }, `${agentId} now runs on ${t.peerId} (${address ?? t.text}) at epoch ${formatEpoch(epoch)}`);
+        return { id, agentId, outcome: "done", target: t.text, peer: t.peerId, address, attempts, fallbacks, epoch, error: null, durationMs: Date.now() - started };
       }
     }
     // Nothing was delivered anywhere: the handoff is reverted and the agent ticks here again.
@@ -172,7 +248,7 @@ export class MigrationSource {
     m.migrationDuration.observe({ direction: "out" }, (Date.now() - started) / 1000);
     logger.warn({ event: "migration_reverted", code: error.code, attempts, fallbacks }, `migration of ${agentId} failed (${error.code}); it keeps running here`);
     if (!this.ctx.host.stopping()) await this.ctx.host.resume(agentId).catch(() => undefined);
-    return { id, agentId, outcome: "reverted", target: null, attempts, fallbacks, epoch: null, error, durationMs: Date.now() - started };
+    return { id, agentId, outcome: "reverted", target: null, peer: null, address: null, attempts, fallbacks, epoch: null, error, durationMs: Date.now() - started };
   }
 
   /** One transfer to one target. Resolves with the epoch the target took the agent at. */

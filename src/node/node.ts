@@ -272,8 +272,10 @@ export class IgordNode {
       .listAgents()
       .filter((row) => row.status === "active")
       .map((row) =>
-        this.resumeAgent(row.agentId).catch(() => {
-          // Reported, and listed as quarantined with its reason, by resumeAgent.
+        this.resumeAgent(row.agentId).catch((e: unknown) => {
+          // Failures are reported, and listed as quarantined with their reason, by resumeAgent; an
+          // agent that moved away is a normal state, said here once.
+          if (isIgordError(e, ErrorCode.LeaseRetired)) this.logger.info({ event: "agent_not_resumed", agent: row.agentId, code: e.code, target: e.details.target }, e.message);
         }),
       );
     await Promise.all(resumes);

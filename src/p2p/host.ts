@@ -145,6 +145,15 @@ export class P2pHost {
     return new FrameChannel(stream, MAX_FRAME_BYTES, o.writeTimeoutMs);
   }
 
+  /** The remote address of an open connection to the peer (the address a dial actually used). */
+  remoteAddress(peerId: string): string | null {
+    try {
+      return this.node.getConnections(parsePeerId(peerId))[0]?.remoteAddr.toString() ?? null;
+    } catch {
+      return null;
+    }
+  }
+
   /** Round trip of libp2p's ping protocol, in ms. */
   ping(peerId: string, timeoutMs: number): Promise<number> {
     return this.node.services.ping.ping(parsePeerId(peerId), { signal: AbortSignal.timeout(timeoutMs) });

@@ -5,6 +5,7 @@ import { FrameChannel, CHUNK_BYTES } from "../../src/p2p/frames.js";
 import { type IgordLibp2p, parseTarget, startHost } from "../../src/p2p/host.js";
 import { generateKey } from "../../src/identity/keys.js";
 import { MIGRATE_PROTOCOL, STATUS_PROTOCOL } from "../../src/migration/service.js";
+import { PRICE_PROTOCOL } from "../../src/migration/context.js";
 import { decodePackage } from "../../src/migration/package.js";
 
 export interface RogueReply {
@@ -108,6 +109,8 @@ export class RoguePeer {
    * confirmation is lost), and that does not answer status queries until told to.
    */
   async swallow(): Promise<string> {
+    // Before the transfer it looks like any healthy node that would take the agent.
+    await this.answerPrice();
     await this.p2p.handle(MIGRATE_PROTOCOL, async (stream) => {
       const ch = new FrameChannel(stream);
       await ch.receiveJson(5000, "offer");
@@ -130,11 +133,23 @@ export class RoguePeer {
     });
   }
 
-  /** Accepts migrate streams and never answers (a hung or overloaded target). */
-  async blackhole(): Promise<string> {
-    await this.p2p.handle(MIGRATE_PROTOCOL, (stream) => {
-      this.held.push(stream);
+  /** Answers price queries as a node that offers everything and takes agents from anyone. */
+  async answerPrice(): Promise<void> {
+    await this.p2p.handle(PRICE_PROTOCOL, async (stream) => {
+      const ch = new FrameChannel(stream);
+      await ch.receiveJson(5000, "price");
+      await ch.sendJson({ type: "price_reply", price_per_second: "1", node_id: this.peerId, capabilities: ["clock", "emit", "log", "pricing", "rand", "wallet"], accepts_migrations: true, agents: 0, max_agents: 0 });
+      await ch.close();
     });
+  }
+
+  /** Accepts price and migrate streams and never answers (a hung or overloaded target). */
+  async blackhole(): Promise<string> {
+    for (const protocol of [PRICE_PROTOCOL, MIGRATE_PROTOCOL]) {
+      await this.p2p.handle(protocol, (stream) => {
+        this.held.push(stream);
+      });
+    }
     return `${this.p2p.getMultiaddrs()[0]!.toString()}`;
   }
 

@@ -58,6 +58,9 @@ describe("migration between two nodes", () => {
     expect(r.outcome).toBe("done");
     expect(r.attempts).toBe(1);
     expect(r.epoch).toEqual({ major: 1n, generation: 0n });
+    // The peer and the address the connection actually used.
+    expect(r.peer).toBe(b.node.migration!.peerId);
+    expect(r.address).toMatch(/^\/ip4\/127\.0\.0\.1\/tcp\/\d+/);
     // Source: retired, not running, history kept.
     expect(owner(a, "survivor")).toBe("RETIRED");
     expect(a.node.scheduler.view("survivor")).toBeUndefined();
@@ -185,7 +188,7 @@ describe("migration across several nodes", () => {
 });
 
 describe("migration failures", () => {
-  it("a target without the agent's capabilities refuses at once: one attempt, and the agent keeps ticking at the source", async () => {
+  it("a target without the agent's capabilities is refused before the agent stops: one attempt, and the agent keeps ticking at the source", async () => {
     const a = await p2pNode();
     const b = await p2pNode({ capabilities: "log" });
     await a.node.addAgent({ wasmPath: survivor });
@@ -198,7 +201,10 @@ describe("migration failures", () => {
     expect(b.node.store.agent("survivor")).toBeUndefined();
     const after = a.node.scheduler.view("survivor")!.tick;
     await a.waitFor<TickEvent>("tick", (e) => e.agentId === "survivor" && e.tick > after);
-    expect(await b.node.metrics.render()).toMatch(/igord_migration_refusals_total\{code="CAPABILITY_NOT_OFFERED"\} 1/);
+    // Known from B's price answer before the agent stopped: it never stopped ticking, and B was never offered it.
+    expect(a.logs.events("migration_attempt_failed").map((l) => [l.stage, l.code])).toEqual([["preflight", "CAPABILITY_NOT_OFFERED"]]);
+    expect(a.logs.events("agent_detached", "survivor")).toEqual([]);
+    expect(await b.node.metrics.render()).not.toMatch(/igord_migration_refusals_total\{/);
   });
 
   it("retries an unreachable target with backoff, then falls back to the next one", async () => {
@@ -231,10 +237,14 @@ describe("migration failures", () => {
     const targets = [addr(d1), addr(d2)];
     await d1.stop();
     await d2.stop();
-    const a = await p2pNode({ "migration-retries": "2" });
+    const a = await p2pNode({ "migration-retries": "2", "migration-retry-delay": "150ms" });
     await a.node.addAgent({ wasmPath: heartbeat });
     const epoch = a.node.store.lease("heartbeat")!.epoch;
+    const before = a.node.scheduler.view("heartbeat")!.tick;
     const r = await a.node.migrate("heartbeat", targets);
+    // The targets were asked before the agent stopped: it kept ticking through every retry.
+    expect(a.logs.events("agent_detached", "heartbeat")).toEqual([]);
+    expect(a.node.scheduler.view("heartbeat")!.tick).toBeGreaterThan(before + 5n);
     expect(r.outcome).toBe("reverted");
     expect(r.attempts).toBe(4);
     expect(r.error?.code).toBe("MIGRATION_DIAL_FAILED");
