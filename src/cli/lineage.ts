@@ -15,6 +15,7 @@ import { sha256Hex } from "../loader/prepare.js";
 import { decodeSegmentFile, encodeSegmentFile, type AuditSegment } from "../replay/audit-plan.js";
 import { auditHistory, auditReplay } from "./audit.js";
 import { DB_FILE, type LineageEvent, SqliteStore } from "../store/sqlite-store.js";
+import { prepareDataDir } from "../store/data-dir.js";
 
 const out = (line = ""): void => {
   process.stdout.write(`${line}\n`);
@@ -26,8 +27,9 @@ export function openStoreReadonly(dataDir: string): SqliteStore {
   return SqliteStore.open(path, { readonly: true });
 }
 
+/** Opens the database for a command that writes beside a daemon (import, recover): no data-dir lock. */
 export function openStore(dataDir: string): SqliteStore {
-  mkdirSync(dataDir, { recursive: true });
+  prepareDataDir(dataDir);
   return SqliteStore.open(join(dataDir, DB_FILE));
 }
 

@@ -2,7 +2,6 @@
 // start: data dir → worker pool → p2p → control API → agents (stored ones, then the agents dir), the
 // agents loading in the background so that no single module can hold the node's start or the control
 // API hostage. stop: the reverse, with every agent checkpointed before the pool goes away.
-import { mkdirSync } from "node:fs";
 import { join, resolve } from "node:path";
 import type { Logger } from "pino";
 import type { NodeConfig } from "../config/schema.js";
@@ -30,6 +29,7 @@ import type { ReplayItem } from "../replay/engine.js";
 import { segmentReplayItems } from "../replay/segment-items.js";
 import { Checkpointer } from "../scheduler/checkpointer.js";
 import { DB_FILE, type LineageEvent, SqliteStore } from "../store/sqlite-store.js";
+import { DataDirLock } from "../store/data-dir.js";
 import { WorkerPool } from "../wasm/pool.js";
 import { type MigrationHooks, type MigrationResult, MigrationService } from "../migration/service.js";
 import { MAX_ADMISSION_REPLAY_TICKS } from "../migration/admission.js";
@@ -116,6 +116,8 @@ export class IgordNode {
   readonly leaseTiming: LeaseTiming;
   /** The p2p host and migrations; null with --listen off. */
   readonly migration: MigrationService | null;
+  /** This process's exclusive right to run agents from the data dir, held until stop(). */
+  private readonly lock: DataDirLock;
 
   constructor(opts: NodeOptions) {
     this.leaseTiming = {
@@ -127,14 +129,20 @@ export class IgordNode {
     this.config = opts.config;
     this.logger = opts.logger;
     this.capabilities = new NodeCapabilities(opts.config.capabilities);
-    mkdirSync(this.config.dataDir, { recursive: true });
-    this.store = SqliteStore.open(join(this.config.dataDir, DB_FILE), {
-      sync: this.config.sync,
-      eventLogRetention:
-        "ticks" in this.config.eventLogRetention
-          ? { ticks: BigInt(this.config.eventLogRetention.ticks) }
-          : { bytes: this.config.eventLogRetention.bytes },
-    });
+    // First of all: a second process on a live node's data dir would run the same agents.
+    this.lock = DataDirLock.acquire(this.config.dataDir);
+    try {
+      this.store = SqliteStore.open(join(this.config.dataDir, DB_FILE), {
+        sync: this.config.sync,
+        eventLogRetention:
+          "ticks" in this.config.eventLogRetention
+            ? { ticks: BigInt(this.config.eventLogRetention.ticks) }
+            : { bytes: this.config.eventLogRetention.bytes },
+      });
+    } catch (e) {
+      this.lock.release();
+      throw e;
+    }
     const node = this.store.nodeKey();
     this.nodeId = node.peerId;
     this.signer = new SignerPool(SIGNER_THREADS);
@@ -631,6 +639,7 @@ export class IgordNode {
     await this.signer.close();
     this.store.close();
     if (this.control) removeControlAddress(this.config.dataDir, this.control.address);
+    this.lock.release();
     await this.control?.close();
     this.logger.info({ event: "node_stopped" }, "igord stopped");
   }

@@ -10,6 +10,7 @@ import { ErrorCode, IgordError } from "../errors.js";
 import type { EventLogSegment } from "../eventlog/tick-log.js";
 import { peerIdFromPublicKey } from "../identity/did.js";
 import { type Ed25519Key, generateKey, keyFromSeed } from "../identity/keys.js";
+import { createPrivateFile } from "./data-dir.js";
 import { MIGRATIONS } from "./schema.js";
 
 export type SyncMode = "full" | "normal";
@@ -208,6 +209,8 @@ export class SqliteStore {
   ): SqliteStore {
     let db: Database.Database;
     try {
+      // The database holds private keys: created owner-only (its WAL and shm files inherit the mode).
+      if (!opts.readonly) createPrivateFile(path);
       db = new Database(path, { readonly: opts.readonly ?? false, fileMustExist: opts.readonly ?? false });
     } catch (e) {
       throw storeError(`cannot open database ${path}: ${(e as Error).message}`, e);
