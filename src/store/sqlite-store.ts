@@ -58,8 +58,11 @@ export interface ReceiptRow {
 }
 
 export interface LineageEvent extends BudgetOverride {
-  /** budget_override: a top-up or explicit budget; recovery: an operator's `igord recover` (budget unchanged). */
-  kind: "budget_override" | "recovery";
+  /**
+   * budget_override: a top-up or explicit budget; recovery: an operator's `igord recover`; import:
+   * the agent continues here from files at a new major epoch (the last two leave the budget unchanged).
+   */
+  kind: "budget_override" | "recovery" | "import";
 }
 
 export interface StoredSegment extends EventLogSegment {

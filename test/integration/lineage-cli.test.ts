@@ -237,4 +237,44 @@ describe("durable agents through the CLI", () => {
     await stop(d);
     copyFileSync(HEARTBEAT, join(root, "unused.wasm"));
   });
+
+  it("import and resume --checkpoint continue at the next major epoch, recorded in the lineage, so verify stays VALID after a renewed lease", async () => {
+    const root = tempDir();
+    const A = join(root, "A");
+    // A short lease renews every few hundred ms: the exported head carries a generation above 0.
+    const a = startDaemon(["run", HEARTBEAT, "--data-dir", A, ...FAST, "--lease-duration", "1s", "--log-level", "debug"]);
+    await a.waitFor((l) => l.event === "lease_state" && l.why === "renewed" && Number(l.generation) >= 2);
+    await stop(a);
+    const exported = inspectField(igord(["inspect", "--agent", "heartbeat", "--data-dir", A]).stdout, "epoch");
+    expect(exported).toMatch(/^\(0,([2-9]|\d\d+)\)$/);
+    const ex = join(root, "ex");
+    expect(igord(["export", "heartbeat", "--out", ex, "--data-dir", A]).status).toBe(0);
+
+    const B = join(root, "B");
+    const imp = igord(["import", ex, "--data-dir", B, "--control", "off"]);
+    expect(imp.status).toBe(0);
+    expect(imp.stdout).toMatch(/continues at epoch \(1,0\)/);
+    const b = startDaemon(["run", HEARTBEAT, "--data-dir", B, ...FAST, "--lease-duration", "1s"]);
+    await b.waitFor((l) => l.event === "checkpoint_saved" && l.reason === "periodic");
+    await stop(b);
+    expect(inspectField(igord(["inspect", "--agent", "heartbeat", "--data-dir", B]).stdout, "epoch")).toMatch(/^\(1,\d+\)$/);
+    const verified = igord(["verify", "--agent", "heartbeat", "--data-dir", B]);
+    expect(verified.stdout).toMatch(/^VALID/);
+    const exB = join(root, "exB");
+    expect(igord(["export", "heartbeat", "--out", exB, "--data-dir", B]).status).toBe(0);
+    const records = JSON.parse(readFileSync(join(exB, "history", "heartbeat", "overrides.json"), "utf8")) as { reason: string }[];
+    expect(records.map((r) => r.reason)).toContainEqual(expect.stringMatching(new RegExp(`^import: continues at epoch \\(1,0\\) after ${exported.replace(/[()]/g, "\\$&")}`)));
+    expect(igord(["verify", exB]).stdout).toMatch(/^VALID/);
+
+    const C = join(root, "C");
+    const c = startDaemon([
+      "resume", "--checkpoint", join(ex, "heartbeat.checkpoint"), "--wasm", join(ex, "heartbeat.wasm"),
+      "--identity", join(ex, "heartbeat.identity"), "--data-dir", C, ...FAST, "--lease-duration", "1s",
+    ]);
+    await c.waitFor((l) => l.event === "checkpoint_saved" && l.reason === "periodic");
+    await stop(c);
+    expect(inspectField(igord(["inspect", "--agent", "heartbeat", "--data-dir", C]).stdout, "epoch")).toMatch(/^\(1,\d+\)$/);
+    expect(igord(["verify", "--agent", "heartbeat", "--data-dir", C]).stdout).toMatch(/^VALID/);
+    expect(igord(["verify", join(ex, "history", "heartbeat"), join(exB, "history", "heartbeat")]).stdout).toMatch(/^VALID/);
+  });
 });
