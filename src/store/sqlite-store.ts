@@ -658,9 +658,20 @@ export class SqliteStore {
       .run(agentId, next, e.kind, Buffer.from(e.afterHash), e.tick, e.oldBudget, e.newBudget, e.reason, Buffer.from(e.signature), Date.now());
   }
 
-  setStatus(agentId: string, status: AgentStatus, reason: string | null): void {
+  /** Writes the agent's status; with `lease`, only if the stored lease still matches (like a checkpoint). */
+  setStatus(agentId: string, status: AgentStatus, reason: string | null, lease?: LeaseBelief): void {
+    this.db.transaction(() => {
+      this.checkLease(agentId, lease);
+      this.sql("UPDATE agents SET status = ?, reason = ?, updated_at = ? WHERE agent_id = ?").run(status, reason, Date.now(), agentId);
+    }).immediate();
     this.lastStatus.set(agentId, `${status}:${reason ?? ""}`);
-    this.sql("UPDATE agents SET status = ?, reason = ?, updated_at = ? WHERE agent_id = ?").run(status, reason, Date.now(), agentId);
+  }
+
+  /** Throws LEASE_STALE when a writer's lease is no longer the stored one (renewals allowed). */
+  private checkLease(agentId: string, lease: LeaseBelief | undefined): void {
+    if (!lease) return;
+    const stale = this.staleLease(agentId, lease, false);
+    if (stale) throw stale;
   }
 
   /**
@@ -719,9 +730,12 @@ export class SqliteStore {
     ).run(agentId, agentId, r.tickStart, r.tickEnd, r.cost, r.budgetAfter, r.nodeId, checkpointHash, r.blob);
   }
 
-  /** A receipt for ticks already checkpointed (closing the range when an agent stops). */
-  addReceipt(agentId: string, checkpointHash: Uint8Array, r: ReceiptRow): void {
-    this.db.transaction(() => this.insertReceipt(agentId, checkpointHash, r)).immediate();
+  /** A receipt for ticks already checkpointed (closing the range when an agent stops); with `lease`, compare-and-set. */
+  addReceipt(agentId: string, checkpointHash: Uint8Array, r: ReceiptRow, lease?: LeaseBelief): void {
+    this.db.transaction(() => {
+      this.checkLease(agentId, lease);
+      this.insertReceipt(agentId, checkpointHash, r);
+    }).immediate();
   }
 
   private pruneSegments(agentId: string, newestTick: bigint): void {
