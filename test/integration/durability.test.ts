@@ -1,5 +1,6 @@
 // Durable agents on a real SQLite file: restarts continue at N+1, receipts add up, unchanged state is
 // never re-signed, and anything that fails a load check is quarantined without touching storage.
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import { afterEach, describe, expect, it } from "vitest";
@@ -9,8 +10,14 @@ import { verifyBytes } from "../../src/identity/keys.js";
 import { receiptSigningBytes } from "../../src/budget/receipt.js";
 import { isIgordError } from "../../src/errors.js";
 import type { CheckpointEvent, TickEvent } from "../../src/scheduler/scheduler.js";
+import type { Lease } from "../../src/authority/lease.js";
+import { didFromPublicKey } from "../../src/identity/did.js";
+import { generateKey } from "../../src/identity/keys.js";
+import { sha256Hex } from "../../src/loader/prepare.js";
+import { Checkpointer } from "../../src/scheduler/checkpointer.js";
 import { DB_FILE, SqliteStore } from "../../src/store/sqlite-store.js";
-import { EXAMPLES, startTestNode, stopAllNodes, storedHead, type TestNode } from "../helpers/node.js";
+import { EXAMPLES, startTestNode, stopAllNodes, storedHead, tempDir, type TestNode } from "../helpers/node.js";
+import { igord } from "../helpers/process.js";
 import { waitUntil } from "../helpers/wait.js";
 import { watAgent, writeWat } from "../helpers/wat.js";
 
@@ -18,6 +25,8 @@ afterEach(stopAllNodes);
 
 const FAST = { "tick-interval": "10ms", "checkpoint-interval": "40ms" };
 const heartbeat = join(EXAMPLES, "heartbeat.wasm");
+/** Periodic checkpoints carry no receipt within this; stopping always closes the range. */
+const RECEIPT_ONLY_WHEN_STOPPING_MS = 3_600_000;
 
 async function runUntilTick(t: TestNode, agentId: string, tick: bigint): Promise<void> {
   await t.waitFor<TickEvent>("tick", (e) => e.agentId === agentId && e.tick >= tick);
@@ -205,5 +214,45 @@ describe("durable agents", () => {
     db.prepare("INSERT INTO schema_version (version) VALUES (99)").run();
     db.close();
     expect(() => SqliteStore.open(join(t.config.dataDir, DB_FILE))).toThrow(/schema version 99, newer than this igord/);
+  });
+
+  it("a status or receipt written without a tick is refused when the lease moved: a stale stopper cannot mark the agent stopped", async () => {
+    const store = SqliteStore.open(join(tempDir(), DB_FILE));
+    try {
+      const checkpointer = new Checkpointer(store, store.nodeKey(), RECEIPT_ONLY_WHEN_STOPPING_MS);
+      const identity = generateKey();
+      const wasm = readFileSync(heartbeat);
+      const lease: Lease = { state: "ACTIVE_OWNER", epoch: { major: 0n, generation: 0n }, expiresAtMs: null, handoff: null };
+      const subject = { agentId: "a", tick: 0n, budget: 1000n, price: 1n, state: new Uint8Array(4), wasmHash: sha256Hex(wasm), identity, lease };
+      checkpointer.genesis(subject, { agentId: "a", did: didFromPublicKey(identity.publicKey), wasmHash: subject.wasmHash, wasmBytes: wasm, manifest: "{}", identity, lease });
+      checkpointer.addCost("a", 10n);
+      await checkpointer.checkpoint({ ...subject, tick: 1n, budget: 990n }, "periodic", "active", null);
+      // Another writer (igord recover, say) takes the agent to a new major meanwhile.
+      store.writeLease("a", { state: "ACTIVE_OWNER", epoch: lease.epoch }, { ...lease, epoch: { major: 1n, generation: 0n } });
+      const stopping = checkpointer.checkpoint({ ...subject, tick: 1n, budget: 990n }, "stopped", "stopped", "by a stale owner");
+      await expect(stopping).rejects.toMatchObject({ code: "LEASE_STALE" });
+      expect(store.agent("a")?.status).toBe("active");
+      expect(store.receipts("a")).toEqual([]);
+    } finally {
+      store.close();
+    }
+  });
+
+  it("igord recover writes its new lease and its lineage record in one transaction: when the record fails, the lease is unchanged", async () => {
+    const t = await startTestNode(FAST);
+    await t.node.addAgent({ wasmPath: heartbeat });
+    await runUntilTick(t, "heartbeat", 2n);
+    await t.stop();
+    const db = rawDb(t);
+    db.prepare("UPDATE agents SET lease_state = 'RECOVERY_REQUIRED' WHERE agent_id = 'heartbeat'").run();
+    db.exec("CREATE TRIGGER lineage_refused BEFORE INSERT ON lineage_events BEGIN SELECT RAISE(ABORT, 'lineage refused'); END");
+    const before = db.prepare("SELECT lease_state, epoch_major, epoch_generation FROM agents WHERE agent_id = 'heartbeat'").get();
+    db.close();
+    const r = igord(["recover", "heartbeat", "--reason", "lost node", "--data-dir", t.config.dataDir, "--control", "off"]);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/lineage refused/);
+    const after = rawDb(t);
+    expect(after.prepare("SELECT lease_state, epoch_major, epoch_generation FROM agents WHERE agent_id = 'heartbeat'").get()).toEqual(before);
+    after.close();
   });
 });
