@@ -185,6 +185,8 @@ export class SqliteStore {
   private readonly statements = new Map<string, Database.Statement>();
   /** Last status written per agent, so a checkpoint only updates the agents row when it changes. */
   private readonly lastStatus = new Map<string, string>();
+  /** --sync: the level of ordinary commits (ownership commits are always FULL, see durably()). */
+  private sync: SyncMode = "full";
 
   private constructor(path: string, db: Database.Database) {
     this.path = path;
@@ -225,6 +227,7 @@ export class SqliteStore {
       db.pragma("foreign_keys = ON");
     }
     const store = new SqliteStore(path, db);
+    store.sync = opts.sync ?? "full";
     store.eventLogRetention = opts.eventLogRetention ?? { ticks: 0n };
     store.migrate(opts.readonly ?? false);
     return store;
@@ -346,7 +349,7 @@ export class SqliteStore {
    */
   receiveAgent(inc: IncomingAgent): number {
     const a = inc.agent;
-    return this.db.transaction(() => {
+    return this.durably(() => {
       if (inc.previous) {
         const stale = this.staleLease(a.agentId, inc.previous, true);
         if (stale) throw stale;
@@ -387,12 +390,32 @@ export class SqliteStore {
       // The handoff is settled by the agent being here: its record goes in the same transaction.
       this.sql(`DELETE FROM incoming_handoffs WHERE ${HANDOFF_WHERE}`).run(...handoffArgs({ agentId: a.agentId, did: a.did, peer: m.peer, epoch: m.sourceEpoch }));
       return Number(info.lastInsertRowid);
-    }).immediate();
+    });
   }
 
-  /** Runs several writes in one transaction (one fsync): e.g. a lease change and its migration record. */
+  /**
+   * Runs several writes that decide who owns an agent in one durable transaction (one fsync): a
+   * lease change and its migration record, a handoff, a retirement, an operator's recovery.
+   */
   atomically<T>(fn: () => T): T {
-    return this.db.transaction(fn).immediate();
+    return this.durably(fn);
+  }
+
+  /**
+   * A transaction committed with synchronous=FULL whatever --sync says: handoffs, retirements,
+   * receptions, recoveries and fences decide who owns an agent, and losing one to a power cut could
+   * leave two owners. --sync normal applies to the rest (periodic checkpoints, renewals). SQLite
+   * refuses to change the level inside a transaction, so a nested call joins its outer transaction
+   * (every ownership write nests only inside another durable one).
+   */
+  private durably<T>(fn: () => T): T {
+    if (this.sync === "full" || this.db.inTransaction) return this.db.transaction(fn).immediate();
+    this.db.pragma("synchronous = FULL");
+    try {
+      return this.db.transaction(fn).immediate();
+    } finally {
+      this.db.pragma("synchronous = NORMAL");
+    }
   }
 
   /** The newest receipt's last tick for the agent (receipts arriving by migration continue after it). */
@@ -496,12 +519,12 @@ export class SqliteStore {
    * MAX_FENCES_PER_PEER, its oldest dropped first (a peer can only crowd out its own).
    */
   fenceAgent(f: HandoffKey): void {
-    this.db.transaction(() => {
+    this.durably(() => {
       this.sql(
         "INSERT INTO migration_fences (agent_id, did, peer, epoch_major, epoch_generation, created_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(agent_id, did) DO UPDATE SET peer = excluded.peer, epoch_major = excluded.epoch_major, epoch_generation = excluded.epoch_generation, created_at = excluded.created_at WHERE excluded.epoch_major > migration_fences.epoch_major OR (excluded.epoch_major = migration_fences.epoch_major AND excluded.epoch_generation > migration_fences.epoch_generation)",
       ).run(...handoffArgs(f), Date.now());
       this.capPerPeer("migration_fences", f.peer);
-    }).immediate();
+    });
   }
 
   /** The highest fenced epoch of the agent with this DID (fences from before DIDs apply to any). */
@@ -515,12 +538,12 @@ export class SqliteStore {
 
   /** Records that `peer` offered the agent at this epoch and the offer was taken (durable before the reply). */
   recordIncomingHandoff(h: HandoffKey): void {
-    this.db.transaction(() => {
+    this.durably(() => {
       this.sql(
         "INSERT INTO incoming_handoffs (agent_id, did, peer, epoch_major, epoch_generation, created_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO UPDATE SET created_at = excluded.created_at",
       ).run(...handoffArgs(h), Date.now());
       this.capPerPeer("incoming_handoffs", h.peer);
-    }).immediate();
+    });
   }
 
   /** Whether `peer` offered this agent at this epoch here (and the record was not settled or pruned). */
@@ -793,9 +816,14 @@ export class SqliteStore {
     };
   }
 
-  /** Compare-and-set of the agent's lease: refused with LEASE_STALE unless `expected` is what is stored. */
+  /**
+   * Compare-and-set of the agent's lease: refused with LEASE_STALE unless `expected` is what is
+   * stored. Durable whatever --sync says unless it only renews (or sets the expiry of) an owner's lease.
+   */
   writeLease(agentId: string, expected: LeaseBelief, next: Lease): void {
-    this.db.transaction(() => {
+    const renewal = expected.state === "ACTIVE_OWNER" && next.state === "ACTIVE_OWNER" && next.epoch.major === expected.epoch.major;
+    const write = renewal ? (fn: () => void) => this.db.transaction(fn).immediate() : (fn: () => void) => this.durably(fn);
+    write(() => {
       const stale = this.staleLease(agentId, expected, true);
       if (stale) throw stale;
       this.sql(
@@ -810,7 +838,7 @@ export class SqliteStore {
         Date.now(),
         agentId,
       );
-    }).immediate();
+    });
   }
 
   /** The agent's stored event-log segments, oldest first. */

@@ -255,4 +255,67 @@ describe("durable agents", () => {
     expect(after.prepare("SELECT lease_state, epoch_major, epoch_generation FROM agents WHERE agent_id = 'heartbeat'").get()).toEqual(before);
     after.close();
   });
+
+  it("under --sync normal, handoff, RETIRED and receive transactions still commit with synchronous=FULL; periodic checkpoints with NORMAL", async () => {
+    const flags = { ...FAST, sync: "normal", listen: "/ip4/127.0.0.1/tcp/0", "checkpoint-interval": "30ms", "peer-refresh": "0" };
+    const a = await startTestNode(flags);
+    const b = await startTestNode(flags);
+    const seenA = syncLevels(a.node.store);
+    const seenB = syncLevels(b.node.store);
+    await a.node.addAgent({ wasmPath: heartbeat });
+    await a.waitFor<CheckpointEvent>("checkpoint", (e) => e.agentId === "heartbeat" && e.reason === "periodic");
+    const r = await a.node.migrate("heartbeat", [b.node.migration!.addresses()[0]!]);
+    expect(r.outcome).toBe("done");
+    await b.waitFor<CheckpointEvent>("checkpoint", (e) => e.agentId === "heartbeat" && e.reason === "periodic");
+    await b.node.scheduler.settled();
+    const levels = (seen: SyncSeen[], what: string) => [...new Set(seen.filter((s) => s.what === what).map((s) => s.level))];
+    expect(levels(seenA, "lease HANDOFF_INITIATED")).toEqual([SYNC_FULL]);
+    expect(levels(seenA, "lease RETIRED")).toEqual([SYNC_FULL]);
+    expect(levels(seenB, "receive")).toEqual([SYNC_FULL]);
+    expect(levels(seenA, "checkpoint periodic")).toEqual([SYNC_NORMAL]);
+    expect(levels(seenB, "checkpoint periodic")).toEqual([SYNC_NORMAL]);
+  });
 });
+
+const SYNC_NORMAL = 1;
+const SYNC_FULL = 2;
+interface SyncSeen {
+  what: string;
+  level: number;
+}
+
+/**
+ * Records PRAGMA synchronous as it is inside the store's write transactions (the level a commit
+ * uses is the one set before it began): lease writes inside a transaction, checkpoint inserts.
+ */
+function syncLevels(store: SqliteStore): SyncSeen[] {
+  const seen: SyncSeen[] = [];
+  const raw = store as unknown as {
+    db: Database.Database;
+    insertCheckpoint: (c: { reason: string }) => unknown;
+    receiveAgent: (...args: unknown[]) => unknown;
+    writeLease: (id: string, expected: unknown, next: { state: string }) => void;
+  };
+  const level = (): number => raw.db.pragma("synchronous", { simple: true }) as number;
+  let receiving = false;
+  const insert = raw.insertCheckpoint.bind(store);
+  raw.insertCheckpoint = (c) => {
+    if (raw.db.inTransaction) seen.push({ what: receiving ? "receive" : `checkpoint ${c.reason}`, level: level() });
+    return insert(c);
+  };
+  const receive = raw.receiveAgent.bind(store);
+  raw.receiveAgent = (...args) => {
+    receiving = true;
+    try {
+      return receive(...args);
+    } finally {
+      receiving = false;
+    }
+  };
+  const writeLease = raw.writeLease.bind(store);
+  raw.writeLease = (id, expected, next) => {
+    if (raw.db.inTransaction) seen.push({ what: `lease ${next.state}`, level: level() });
+    writeLease(id, expected, next);
+  };
+  return seen;
+}
