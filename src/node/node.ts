@@ -28,7 +28,7 @@ import { decodeSegment } from "../eventlog/tick-log.js";
 import type { ReplayItem } from "../replay/engine.js";
 import { segmentReplayItems } from "../replay/segment-items.js";
 import { Checkpointer } from "../scheduler/checkpointer.js";
-import { DB_FILE, type LineageEvent, SqliteStore } from "../store/sqlite-store.js";
+import { corruptionError, DB_FILE, type LineageEvent, SqliteStore } from "../store/sqlite-store.js";
 import { DataDirLock } from "../store/data-dir.js";
 import { WorkerPool } from "../wasm/pool.js";
 import { type MigrationHooks, type MigrationResult, MigrationService } from "../migration/service.js";
@@ -80,6 +80,7 @@ const QUARANTINE_CODES = new Set<string>([
   ErrorCode.CheckpointChainBroken,
   ErrorCode.IdentityMissing,
   ErrorCode.IdentityCorrupt,
+  ErrorCode.StoreCorrupt,
 ]);
 
 /** A resume failing with these is a normal state or a race, not something to show as quarantined. */
@@ -368,7 +369,7 @@ export class IgordNode {
       const lease = this.resumableLease(agentId);
       const identity = this.store.identity(agentId);
       const bytes = this.store.wasm(row.wasmHash);
-      if (!bytes) throw new IgordError(ErrorCode.StoreError, `WASM ${row.wasmHash} of agent "${agentId}" is missing from the store`);
+      if (!bytes) throw new IgordError(ErrorCode.StoreCorrupt, `WASM ${row.wasmHash} of agent "${agentId}" is missing from the store`);
       const manifest = parseManifest(row.manifest, `stored manifest of agent "${agentId}"`);
       const prepared = prepareFromBytes({
         agentId,
@@ -407,7 +408,7 @@ export class IgordNode {
       if (!opts.windowVerified) this.scheduler.verifyStored(agentId, this.storedReplayItems(agentId));
       return view;
     } catch (e) {
-      const err = e as IgordError;
+      const err = corruptionError(e, `the stored rows of agent "${agentId}" cannot be read`) ?? (e as IgordError);
       if (err.code === ErrorCode.LeaseRetired) {
         // Moved away: not a failure (a caller that loads its file says so once).
       } else if (QUARANTINE_CODES.has(err.code)) {
@@ -419,7 +420,7 @@ export class IgordNode {
       if (!NOT_QUARANTINED_CODES.has(err.code) && !this.scheduler.has(agentId)) {
         this.quarantined.set(agentId, { code: err.code, message: err.message, at: Date.now() });
       }
-      throw e;
+      throw err;
     }
   }
 

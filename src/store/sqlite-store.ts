@@ -176,6 +176,16 @@ function storeError(message: string, cause?: unknown): IgordError {
   return new IgordError(ErrorCode.StoreError, message, cause === undefined ? {} : { cause });
 }
 
+/** SQLite's own word that the file is damaged (a page, a row): STORE_CORRUPT naming `what`; else null. */
+export function corruptionError(e: unknown, what: string): IgordError | null {
+  const code = (e as { code?: unknown }).code;
+  if (typeof code !== "string" || !(code.startsWith("SQLITE_CORRUPT") || code === "SQLITE_NOTADB")) return null;
+  return new IgordError(ErrorCode.StoreCorrupt, `${what}: ${(e as Error).message} (${code})`, { cause: e });
+}
+
+/** Problems PRAGMA quick_check lists at most before the message stops naming them. */
+export const QUICK_CHECK_MAX_ERRORS = 10;
+
 export class SqliteStore {
   readonly path: string;
   private readonly db: Database.Database;
@@ -221,6 +231,9 @@ export class SqliteStore {
       throw storeError(`cannot open database ${path}: ${(e as Error).message}`, e);
     }
     db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
+    // A writer proves the file sound first: a damaged page must not start a node that looks
+    // healthy and empty (its agents unreadable), nor take imports on top of it.
+    if (!opts.readonly) quickCheck(path, db);
     if (!opts.readonly) {
       db.pragma("journal_mode = WAL");
       db.pragma(`synchronous = ${opts.sync === "normal" ? "NORMAL" : "FULL"}`);
@@ -961,6 +974,19 @@ export class SqliteStore {
     this.closed = true;
     this.db.close();
   }
+}
+
+function quickCheck(path: string, db: Database.Database): void {
+  let problems: string[];
+  try {
+    problems = (db.pragma(`quick_check(${QUICK_CHECK_MAX_ERRORS})`) as { quick_check: string }[]).map((r) => r.quick_check);
+  } catch (e) {
+    db.close();
+    throw corruptionError(e, `${path} is corrupt (PRAGMA quick_check failed); restore it from a backup`) ?? storeError(`cannot check ${path}: ${(e as Error).message}`, e);
+  }
+  if (problems.length === 1 && problems[0] === "ok") return;
+  db.close();
+  throw new IgordError(ErrorCode.StoreCorrupt, `${path} is corrupt (PRAGMA quick_check: ${problems.join("; ")}); restore it from a backup`);
 }
 
 function rowToAgent(r: Record<string, unknown>): AgentRow {

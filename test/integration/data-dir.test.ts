@@ -1,8 +1,9 @@
 // Who may touch a data dir: one process running agents at a time (a lock that dies with its
 // process), private permissions on the keys it holds, and a database that proves itself sound
 // before a node starts on it. Real igord processes and real files throughout.
-import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, statSync } from "node:fs";
+import { chmodSync, closeSync, copyFileSync, existsSync, mkdirSync, openSync, readFileSync, statSync, writeSync } from "node:fs";
 import { join } from "node:path";
+import Database from "better-sqlite3";
 import { afterEach, describe, expect, it } from "vitest";
 import { EXAMPLES, tempDir } from "../helpers/node.js";
 import { type Daemon, igord, killAll, startDaemon } from "../helpers/process.js";
@@ -134,5 +135,33 @@ describe("data dir permissions", () => {
     expect(igord(["import", ex, "--data-dir", other, "--control", "off"]).status).toBe(0);
     expect(mode(other)).toBe(0o700);
     expect(mode(join(other, "igord.db"))).toBe(0o600);
+  });
+});
+
+describe("a corrupt database", () => {
+  it("refuses to start with STORE_CORRUPT instead of running a healthy-looking empty node", async () => {
+    const root = tempDir();
+    const data = join(root, "data");
+    const first = startDaemon(["--data-dir", data, "--agents-dir", agentsDir(root), ...FAST]);
+    await first.waitFor((l) => l.event === "checkpoint_saved" && l.reason === "periodic");
+    first.child.kill("SIGINT");
+    expect(await first.exit).toBe(0);
+    // Garbage over the root page of the checkpoint history, as a bad sector would leave it.
+    const db = new Database(join(data, "igord.db"));
+    const pageSize = db.pragma("page_size", { simple: true }) as number;
+    const root_ = (db.prepare("SELECT rootpage FROM sqlite_master WHERE name = 'checkpoints'").get() as { rootpage: number }).rootpage;
+    db.close();
+    const fd = openSync(join(data, "igord.db"), "r+");
+    writeSync(fd, Buffer.alloc(pageSize, 0xa5), 0, pageSize, (root_ - 1) * pageSize);
+    closeSync(fd);
+
+    const again = startDaemon(["--data-dir", data, "--agents-dir", agentsDir(root), ...FAST]);
+    const err = stderrOf(again);
+    expect(await exitWithin(again, EXIT_AT_ONCE_MS)).toBe(1);
+    expect(err()).toMatch(/igord\.db is corrupt .*quick_check.*\[STORE_CORRUPT\]/);
+    expect(again.lines.filter((l) => l.event === "node_starting")).toEqual([]);
+    const run = igord(["run", join(EXAMPLES, "heartbeat.wasm"), "--data-dir", data, ...FAST]);
+    expect(run.status).toBe(1);
+    expect(run.stderr).toMatch(/\[STORE_CORRUPT\]/);
   });
 });

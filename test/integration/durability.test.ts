@@ -183,6 +183,22 @@ describe("durable agents", () => {
     expect(after.seed.equals(bad)).toBe(true);
   });
 
+  it("an agent whose stored rows fail (its module is gone) is quarantined with STORE_CORRUPT while the others run", async () => {
+    const t = await startTestNode(FAST);
+    await t.node.addAgent({ wasmPath: heartbeat });
+    await t.node.addAgent({ wasmPath: join(EXAMPLES, "survivor.wasm") });
+    await runUntilTick(t, "survivor", 2n);
+    await t.stop();
+    const db = rawDb(t);
+    db.pragma("foreign_keys = OFF");
+    db.prepare("UPDATE agents SET wasm_hash = ? WHERE agent_id = 'survivor'").run("f".repeat(64));
+    db.close();
+    const t2 = await startTestNode(FAST, { dir: t.dir, resumeStored: true });
+    expect(t2.node.quarantined.get("survivor")?.code).toBe("STORE_CORRUPT");
+    expect(t2.node.quarantined.get("survivor")?.message).toMatch(/WASM f{16}.* of agent "survivor" is missing/);
+    await runUntilTick(t2, "heartbeat", (t2.node.scheduler.view("heartbeat")?.tick ?? 0n) + 1n);
+  });
+
   it("a different WASM under a stored agent's id is refused", async () => {
     const t = await startTestNode(FAST);
     await t.node.addAgent({ wasmPath: heartbeat });
