@@ -278,12 +278,13 @@ describe("durable agents", () => {
     const b = await startTestNode(flags);
     const seenA = syncLevels(a.node.store);
     const seenB = syncLevels(b.node.store);
+    // A periodic checkpoint with no tick since the last one writes nothing: wait for a written one.
+    const wrote = (seen: SyncSeen[], what: string) => () => seen.some((x) => x.what === what);
     await a.node.addAgent({ wasmPath: heartbeat });
-    await a.waitFor<CheckpointEvent>("checkpoint", (e) => e.agentId === "heartbeat" && e.reason === "periodic");
+    await waitUntil(wrote(seenA, "checkpoint periodic"), { what: "a periodic checkpoint on A" });
     const r = await a.node.migrate("heartbeat", [b.node.migration!.addresses()[0]!]);
     expect(r.outcome).toBe("done");
-    await b.waitFor<CheckpointEvent>("checkpoint", (e) => e.agentId === "heartbeat" && e.reason === "periodic");
-    await b.node.scheduler.settled();
+    await waitUntil(wrote(seenB, "checkpoint periodic"), { what: "a periodic checkpoint on B" });
     const levels = (seen: SyncSeen[], what: string) => [...new Set(seen.filter((s) => s.what === what).map((s) => s.level))];
     expect(levels(seenA, "lease HANDOFF_INITIATED")).toEqual([SYNC_FULL]);
     expect(levels(seenA, "lease RETIRED")).toEqual([SYNC_FULL]);
