@@ -14,7 +14,7 @@ export const DATA_DIR_MODE = 0o700;
 export const DATA_FILE_MODE = 0o600;
 export const LOCK_FILE = "igord.lock";
 export const PID_FILE = "igord.pid";
-/** Files in the data dir that hold secrets or their journals: the database, its WAL and shm. */
+/** Files in the data dir kept owner-only: the database (keys) with its WAL, shm and journal; the lock and pid files. */
 const PRIVATE_FILE = /^igord\.(db|lock)(-wal|-shm|-journal)?$|^igord\.pid$/;
 
 function fsError(what: string, path: string, e: unknown): IgordError {
