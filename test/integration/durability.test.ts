@@ -273,7 +273,7 @@ describe("durable agents", () => {
   });
 
   it("under --sync normal, handoff, RETIRED and receive transactions still commit with synchronous=FULL; periodic checkpoints with NORMAL", async () => {
-    const flags = { ...FAST, sync: "normal", listen: "/ip4/127.0.0.1/tcp/0", "checkpoint-interval": "30ms", "peer-refresh": "0" };
+    const flags = { ...FAST, sync: "normal", listen: "/ip4/127.0.0.1/tcp/0", "accept-migrations": "any", "checkpoint-interval": "30ms", "peer-refresh": "0" };
     const a = await startTestNode(flags);
     const b = await startTestNode(flags);
     const seenA = syncLevels(a.node.store);
