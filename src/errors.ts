@@ -38,6 +38,10 @@ export const ErrorCode = {
   IdentityCorrupt: "IDENTITY_CORRUPT",
   StoreError: "STORE_ERROR",
   StoreSchema: "STORE_SCHEMA",
+  /** The database failed its integrity check (PRAGMA quick_check) or a row could not be read. */
+  StoreCorrupt: "STORE_CORRUPT",
+  /** Another live process runs agents from this data dir. */
+  DataDirLocked: "DATA_DIR_LOCKED",
   LeaseTransition: "LEASE_TRANSITION",
   LeaseStale: "LEASE_STALE",
   LeaseHandoffUnresolved: "LEASE_HANDOFF_UNRESOLVED",

@@ -138,6 +138,15 @@ export function transition(l: Lease, e: LeaseEvent, timing: LeaseTiming): Lease 
   }
 }
 
+/**
+ * The lease of an agent brought in from files (igord import, resume --checkpoint): ACTIVE_OWNER at a
+ * major above the newest epoch its history reached, so its next checkpoints never go back in epoch.
+ * Nothing fences the copy the files came from; the expiry is set when the agent starts.
+ */
+export function importedLease(seen: Epoch): Lease {
+  return { state: "ACTIVE_OWNER", epoch: { major: seen.major + 1n, generation: 0n }, expiresAtMs: null, handoff: null };
+}
+
 /** The lease of an agent arriving on a node that never held it: pending at the source's epoch. */
 export function incomingLease(sourceEpoch: Epoch): Lease {
   return { state: "HANDOFF_PENDING", epoch: sourceEpoch, expiresAtMs: null, handoff: null };

@@ -5,16 +5,19 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSy
 import { basename, join } from "node:path";
 import { formatUnits } from "../budget/money.js";
 import { type Checkpoint, parseCheckpoint } from "../checkpoint/codec.js";
-import { checkpointHash, commitFromBlob, hex, verifyCheckpointSignature } from "../checkpoint/lineage.js";
+import { type Epoch, formatEpoch, importedLease } from "../authority/lease.js";
+import { checkpointHash, commitFromBlob, equalBytes, hex, verifyCheckpointSignature } from "../checkpoint/lineage.js";
+import { signBudgetOverride } from "../checkpoint/overrides.js";
 import { type BudgetOverride, type ChainEntry, type ChainReport, verifyChain } from "../checkpoint/verify-chain.js";
 import { ErrorCode, IgordError } from "../errors.js";
 import { didFromPublicKey } from "../identity/did.js";
-import { decodeIdentityFile, encodeIdentityFile } from "../identity/keys.js";
+import { decodeIdentityFile, type Ed25519Key, encodeIdentityFile } from "../identity/keys.js";
 import { parseManifest } from "../manifest/manifest.js";
 import { sha256Hex } from "../loader/prepare.js";
 import { decodeSegmentFile, encodeSegmentFile, type AuditSegment } from "../replay/audit-plan.js";
 import { auditHistory, auditReplay } from "./audit.js";
 import { DB_FILE, type LineageEvent, SqliteStore } from "../store/sqlite-store.js";
+import { prepareDataDir } from "../store/data-dir.js";
 
 const out = (line = ""): void => {
   process.stdout.write(`${line}\n`);
@@ -26,8 +29,9 @@ export function openStoreReadonly(dataDir: string): SqliteStore {
   return SqliteStore.open(path, { readonly: true });
 }
 
+/** Opens the database for a command that writes beside a daemon (import, recover): no data-dir lock. */
 export function openStore(dataDir: string): SqliteStore {
-  mkdirSync(dataDir, { recursive: true });
+  prepareDataDir(dataDir);
   return SqliteStore.open(join(dataDir, DB_FILE));
 }
 
@@ -239,6 +243,29 @@ function exportedAgentId(dir: string): string {
   return (files[0] as string).slice(0, -".checkpoint".length);
 }
 
+/**
+ * The signed lineage record of an agent continuing here from files at a new major epoch. Its budget
+ * is the one in force after the head (a top-up recorded on the head stays in force).
+ */
+export function importRecord(
+  identity: Ed25519Key,
+  head: { hash: Uint8Array; tick: bigint; budget: bigint },
+  prior: readonly LineageEvent[],
+  from: Epoch,
+  to: Epoch,
+  how: string,
+): LineageEvent {
+  const budget = prior.filter((e) => equalBytes(e.afterHash, head.hash)).at(-1)?.newBudget ?? head.budget;
+  const fields = {
+    afterHash: head.hash,
+    tick: head.tick,
+    oldBudget: budget,
+    newBudget: budget,
+    reason: `${how}: continues at epoch ${formatEpoch(to)} after ${formatEpoch(from)}; the copy it came from is not fenced`,
+  };
+  return { kind: "import", ...fields, signature: signBudgetOverride(identity, fields) };
+}
+
 // ---- export / import --------------------------------------------------------------------------
 
 export function exportCommand(agentId: string, o: { out: string; dataDir: string }): number {
@@ -313,19 +340,26 @@ export function importCommand(dir: string, o: { dataDir: string }): string {
     throw new IgordError(ErrorCode.CheckpointWasmMismatch, `${agentId}.wasm does not match the checkpoint's WASM hash`);
   }
   const hashAtTick = new Map(entries.map((e) => [parseCheckpoint(e.bytes).tick, checkpointHash(e.bytes)]));
+  // Verified above: epochs never go back, so the head's is the newest the history reached.
+  const seen = { major: head.epochMajor, generation: head.epochGeneration };
+  const lease = importedLease(seen);
+  const record = importRecord(identity, { hash: checkpointHash(head.bytes), tick: head.tick, budget: head.budget }, overrides, seen, lease.epoch, "import");
   const store = openStore(o.dataDir);
   try {
     store.importAgent(
-      { agentId, did, wasmHash: sha256Hex(wasm), wasmBytes: wasm, manifest: manifestText, identity },
+      { agentId, did, wasmHash: sha256Hex(wasm), wasmBytes: wasm, manifest: manifestText, identity, lease },
       entries.map((e) => commitFromBlob(agentId, e.bytes, "imported")),
-      overrides,
+      [...overrides, record],
       // Each segment was committed with the checkpoint at its last tick.
       readSegments(join(dir, "history", agentId)).map((seg) => ({ ...seg, checkpointHash: hashAtTick.get(seg.toTick) ?? new Uint8Array(32) })),
     );
   } finally {
     store.close();
   }
-  out(`imported ${agentId} (${did}) at tick ${head.tick} into ${join(o.dataDir, DB_FILE)}`);
+  out(
+    `imported ${agentId} (${did}) at tick ${head.tick} into ${join(o.dataDir, DB_FILE)}; it continues at epoch ${formatEpoch(lease.epoch)} ` +
+      "(an export fences nothing: stop the agent on the node it came from)",
+  );
   return agentId;
 }
 

@@ -84,17 +84,18 @@ resume.action(async () => {
   const identity = given("identity");
   const agentIdOpt = given("agentId");
   const manifest = given("manifest");
-  const { stageResume } = await import("./resume.js");
-  const agentId = stageResume(config.dataDir, {
-    checkpoint: o.checkpoint as string,
-    wasm: o.wasm as string,
-    ...(identity ? { identity } : {}),
-    ...(agentIdOpt ? { agentId: agentIdOpt } : {}),
-    ...(manifest ? { manifest } : {}),
-  });
   // --budget really overrides (igor ignored it), recorded in the lineage as a signed override.
   const budget = resume.getOptionValueSource("budget") === "cli" ? config.budget : undefined;
+  const { stageResume } = await import("./resume.js");
   await (await daemon()).runForeground(config, async (node) => {
+    // Staged under the node's data-dir lock: nothing is written beside a live daemon.
+    const agentId = stageResume(config.dataDir, {
+      checkpoint: o.checkpoint as string,
+      wasm: o.wasm as string,
+      ...(identity ? { identity } : {}),
+      ...(agentIdOpt ? { agentId: agentIdOpt } : {}),
+      ...(manifest ? { manifest } : {}),
+    });
     if (budget !== undefined) node.overrideBudget(agentId, budget, "igord resume --budget");
     return node.resumeAgent(agentId);
   });

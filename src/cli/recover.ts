@@ -23,8 +23,11 @@ export function recoverCommand(agentId: string, o: { reason: string; dataDir: st
     const next = transition(required, { type: "recover", cause: "operator", nowMs: now }, timing);
     const identity = store.identity(agentId);
     const fields = { afterHash: head.hash, tick: head.tick, oldBudget: head.budget, newBudget: head.budget, reason: `recover: ${o.reason}` };
-    store.writeLease(agentId, { state: lease.state, epoch: lease.epoch }, next);
-    store.addLineageEvent(agentId, { kind: "recovery", ...fields, signature: signBudgetOverride(identity, fields) });
+    // One transaction: a new epoch without its recorded reason (or the reverse) is never stored.
+    store.atomically(() => {
+      store.writeLease(agentId, { state: lease.state, epoch: lease.epoch }, next);
+      store.addLineageEvent(agentId, { kind: "recovery", ...fields, signature: signBudgetOverride(identity, fields) });
+    });
     process.stdout.write(
       `recovered ${agentId}: ${lease.state} ${formatEpoch(lease.epoch)} -> ACTIVE_OWNER ${formatEpoch(next.epoch)}` +
         `${lease.handoff ? ` (handoff to ${lease.handoff.target} abandoned)` : ""}; reason recorded: ${o.reason}\n`,

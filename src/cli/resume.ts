@@ -10,7 +10,8 @@ import { decodeIdentityFile, type Ed25519Key } from "../identity/keys.js";
 import { checkAgentId, deriveAgentId, sha256Hex } from "../loader/prepare.js";
 import { findManifest, parseManifest } from "../manifest/manifest.js";
 import { commitFromBlob } from "../checkpoint/lineage.js";
-import { openStore } from "./lineage.js";
+import { compareEpochs, importedLease } from "../authority/lease.js";
+import { importRecord, openStore } from "./lineage.js";
 
 export interface ResumeOptions {
   checkpoint: string;
@@ -70,7 +71,10 @@ export function stageResume(dataDir: string, o: ResumeOptions): string {
       const manifest = manifestPath ? readFileSync(manifestPath, "utf8") : "{}";
       parseManifest(manifest, manifestPath ?? "<none>");
       const did = didFromPublicKey(identity.publicKey);
-      store.importAgent({ agentId, did, wasmHash, wasmBytes: wasm, manifest, identity }, [commitFromBlob(agentId, blob, "resumed")], []);
+      const seen = { major: cp.epochMajor, generation: cp.epochGeneration };
+      const lease = importedLease(seen);
+      const record = importRecord(identity, { hash, tick: cp.tick, budget: cp.budget }, [], seen, lease.epoch, "resume --checkpoint");
+      store.importAgent({ agentId, did, wasmHash, wasmBytes: wasm, manifest, identity, lease }, [commitFromBlob(agentId, blob, "resumed")], [record]);
       return agentId;
     }
     if (row.wasmHash !== wasmHash) {
@@ -79,7 +83,17 @@ export function stageResume(dataDir: string, o: ResumeOptions): string {
     const head = store.head(agentId);
     if (head && equalBytes(head.hash, hash)) return agentId; // already the head: nothing to add
     if (head && equalBytes(cp.prevHash, head.hash)) {
-      store.appendCheckpoint(commitFromBlob(agentId, blob, "resumed"));
+      const stored = store.lease(agentId);
+      store.atomically(() => {
+        store.appendCheckpoint(commitFromBlob(agentId, blob, "resumed"));
+        // The file may come from a copy that ran at a newer epoch than this node's lease.
+        if (stored?.state !== "ACTIVE_OWNER") return;
+        const fileEpoch = { major: cp.epochMajor, generation: cp.epochGeneration };
+        const seen = compareEpochs(fileEpoch, stored.epoch) > 0 ? fileEpoch : stored.epoch;
+        const lease = importedLease(seen);
+        store.writeLease(agentId, { state: stored.state, epoch: stored.epoch }, { ...lease, expiresAtMs: stored.expiresAtMs });
+        store.addLineageEvent(agentId, importRecord(identity, { hash, tick: cp.tick, budget: cp.budget }, [], seen, lease.epoch, "resume --checkpoint"));
+      });
       return agentId;
     }
     throw new IgordError(

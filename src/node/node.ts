@@ -2,7 +2,6 @@
 // start: data dir → worker pool → p2p → control API → agents (stored ones, then the agents dir), the
 // agents loading in the background so that no single module can hold the node's start or the control
 // API hostage. stop: the reverse, with every agent checkpointed before the pool goes away.
-import { mkdirSync } from "node:fs";
 import { join, resolve } from "node:path";
 import type { Logger } from "pino";
 import type { NodeConfig } from "../config/schema.js";
@@ -29,7 +28,8 @@ import { decodeSegment } from "../eventlog/tick-log.js";
 import type { ReplayItem } from "../replay/engine.js";
 import { segmentReplayItems } from "../replay/segment-items.js";
 import { Checkpointer } from "../scheduler/checkpointer.js";
-import { DB_FILE, type LineageEvent, SqliteStore } from "../store/sqlite-store.js";
+import { corruptionError, DB_FILE, type LineageEvent, SqliteStore } from "../store/sqlite-store.js";
+import { DataDirLock } from "../store/data-dir.js";
 import { WorkerPool } from "../wasm/pool.js";
 import { type MigrationHooks, type MigrationResult, MigrationService } from "../migration/service.js";
 import { MAX_ADMISSION_REPLAY_TICKS } from "../migration/admission.js";
@@ -80,6 +80,7 @@ const QUARANTINE_CODES = new Set<string>([
   ErrorCode.CheckpointChainBroken,
   ErrorCode.IdentityMissing,
   ErrorCode.IdentityCorrupt,
+  ErrorCode.StoreCorrupt,
 ]);
 
 /** A resume failing with these is a normal state or a race, not something to show as quarantined. */
@@ -116,6 +117,8 @@ export class IgordNode {
   readonly leaseTiming: LeaseTiming;
   /** The p2p host and migrations; null with --listen off. */
   readonly migration: MigrationService | null;
+  /** This process's exclusive right to run agents from the data dir, held until stop(). */
+  private readonly lock: DataDirLock;
 
   constructor(opts: NodeOptions) {
     this.leaseTiming = {
@@ -127,14 +130,20 @@ export class IgordNode {
     this.config = opts.config;
     this.logger = opts.logger;
     this.capabilities = new NodeCapabilities(opts.config.capabilities);
-    mkdirSync(this.config.dataDir, { recursive: true });
-    this.store = SqliteStore.open(join(this.config.dataDir, DB_FILE), {
-      sync: this.config.sync,
-      eventLogRetention:
-        "ticks" in this.config.eventLogRetention
-          ? { ticks: BigInt(this.config.eventLogRetention.ticks) }
-          : { bytes: this.config.eventLogRetention.bytes },
-    });
+    // First of all: a second process on a live node's data dir would run the same agents.
+    this.lock = DataDirLock.acquire(this.config.dataDir);
+    try {
+      this.store = SqliteStore.open(join(this.config.dataDir, DB_FILE), {
+        sync: this.config.sync,
+        eventLogRetention:
+          "ticks" in this.config.eventLogRetention
+            ? { ticks: BigInt(this.config.eventLogRetention.ticks) }
+            : { bytes: this.config.eventLogRetention.bytes },
+      });
+    } catch (e) {
+      this.lock.release();
+      throw e;
+    }
     const node = this.store.nodeKey();
     this.nodeId = node.peerId;
     this.signer = new SignerPool(SIGNER_THREADS);
@@ -362,7 +371,7 @@ export class IgordNode {
       const lease = this.resumableLease(agentId);
       const identity = this.store.identity(agentId);
       const bytes = this.store.wasm(row.wasmHash);
-      if (!bytes) throw new IgordError(ErrorCode.StoreError, `WASM ${row.wasmHash} of agent "${agentId}" is missing from the store`);
+      if (!bytes) throw new IgordError(ErrorCode.StoreCorrupt, `WASM ${row.wasmHash} of agent "${agentId}" is missing from the store`);
       const manifest = parseManifest(row.manifest, `stored manifest of agent "${agentId}"`);
       const prepared = prepareFromBytes({
         agentId,
@@ -401,7 +410,7 @@ export class IgordNode {
       if (!opts.windowVerified) this.scheduler.verifyStored(agentId, this.storedReplayItems(agentId));
       return view;
     } catch (e) {
-      const err = e as IgordError;
+      const err = corruptionError(e, `the stored rows of agent "${agentId}" cannot be read`) ?? (e as IgordError);
       if (err.code === ErrorCode.LeaseRetired) {
         // Moved away: not a failure (a caller that loads its file says so once).
       } else if (QUARANTINE_CODES.has(err.code)) {
@@ -413,7 +422,7 @@ export class IgordNode {
       if (!NOT_QUARANTINED_CODES.has(err.code) && !this.scheduler.has(agentId)) {
         this.quarantined.set(agentId, { code: err.code, message: err.message, at: Date.now() });
       }
-      throw e;
+      throw err;
     }
   }
 
@@ -633,6 +642,7 @@ export class IgordNode {
     await this.signer.close();
     this.store.close();
     if (this.control) removeControlAddress(this.config.dataDir, this.control.address);
+    this.lock.release();
     await this.control?.close();
     this.logger.info({ event: "node_stopped" }, "igord stopped");
   }

@@ -185,15 +185,17 @@ export class Checkpointer {
     const h = this.heads.get(s.agentId);
     if (!h) throw new IgordError(ErrorCode.StoreError, `no checkpoint chain is tracked for agent "${s.agentId}"`);
     if (s.tick === h.tick) {
+      // Written under the same lease check as a checkpoint: a writer whose lease moved writes nothing.
+      const lease = s.lease ? { state: s.lease.state, epoch: s.lease.epoch } : undefined;
       // Stopping closes the receipt range even when no tick happened since the last checkpoint.
       if (reason !== "periodic" && h.receiptTick < h.tick) {
-        this.store.addReceipt(s.agentId, h.hash, this.receipt(s, h.receiptTick + 1n, h.costSince));
+        this.store.addReceipt(s.agentId, h.hash, this.receipt(s, h.receiptTick + 1n, h.costSince), lease);
         h.receiptTick = h.tick;
         h.costSince = 0n;
         h.receiptAt = Date.now();
       }
       if (status !== h.status || statusReason !== h.statusReason) {
-        this.store.setStatus(s.agentId, status, statusReason);
+        this.store.setStatus(s.agentId, status, statusReason, lease);
         h.status = status;
         h.statusReason = statusReason;
       }

@@ -10,6 +10,7 @@ import { ErrorCode, IgordError } from "../errors.js";
 import type { EventLogSegment } from "../eventlog/tick-log.js";
 import { peerIdFromPublicKey } from "../identity/did.js";
 import { type Ed25519Key, generateKey, keyFromSeed } from "../identity/keys.js";
+import { createPrivateFile } from "./data-dir.js";
 import { MIGRATIONS } from "./schema.js";
 
 export type SyncMode = "full" | "normal";
@@ -57,8 +58,11 @@ export interface ReceiptRow {
 }
 
 export interface LineageEvent extends BudgetOverride {
-  /** budget_override: a top-up or explicit budget; recovery: an operator's `igord recover` (budget unchanged). */
-  kind: "budget_override" | "recovery";
+  /**
+   * budget_override: a top-up or explicit budget; recovery: an operator's `igord recover`; import:
+   * the agent continues here from files at a new major epoch (the last two leave the budget unchanged).
+   */
+  kind: "budget_override" | "recovery" | "import";
 }
 
 export interface StoredSegment extends EventLogSegment {
@@ -172,6 +176,16 @@ function storeError(message: string, cause?: unknown): IgordError {
   return new IgordError(ErrorCode.StoreError, message, cause === undefined ? {} : { cause });
 }
 
+/** SQLite's own word that the file is damaged (a page, a row): STORE_CORRUPT naming `what`; else null. */
+export function corruptionError(e: unknown, what: string): IgordError | null {
+  const code = (e as { code?: unknown }).code;
+  if (typeof code !== "string" || !(code.startsWith("SQLITE_CORRUPT") || code === "SQLITE_NOTADB")) return null;
+  return new IgordError(ErrorCode.StoreCorrupt, `${what}: ${(e as Error).message} (${code})`, { cause: e });
+}
+
+/** Problems PRAGMA quick_check lists at most before the message stops naming them. */
+export const QUICK_CHECK_MAX_ERRORS = 10;
+
 export class SqliteStore {
   readonly path: string;
   private readonly db: Database.Database;
@@ -181,6 +195,8 @@ export class SqliteStore {
   private readonly statements = new Map<string, Database.Statement>();
   /** Last status written per agent, so a checkpoint only updates the agents row when it changes. */
   private readonly lastStatus = new Map<string, string>();
+  /** --sync: the level of ordinary commits (ownership commits are always FULL, see durably()). */
+  private sync: SyncMode = "full";
 
   private constructor(path: string, db: Database.Database) {
     this.path = path;
@@ -208,17 +224,23 @@ export class SqliteStore {
   ): SqliteStore {
     let db: Database.Database;
     try {
+      // The database holds private keys: created owner-only (its WAL and shm files inherit the mode).
+      if (!opts.readonly) createPrivateFile(path);
       db = new Database(path, { readonly: opts.readonly ?? false, fileMustExist: opts.readonly ?? false });
     } catch (e) {
       throw storeError(`cannot open database ${path}: ${(e as Error).message}`, e);
     }
     db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
+    // A writer proves the file sound first: a damaged page must not start a node that looks
+    // healthy and empty (its agents unreadable), nor take imports on top of it.
+    if (!opts.readonly) quickCheck(path, db);
     if (!opts.readonly) {
       db.pragma("journal_mode = WAL");
       db.pragma(`synchronous = ${opts.sync === "normal" ? "NORMAL" : "FULL"}`);
       db.pragma("foreign_keys = ON");
     }
     const store = new SqliteStore(path, db);
+    store.sync = opts.sync ?? "full";
     store.eventLogRetention = opts.eventLogRetention ?? { ticks: 0n };
     store.migrate(opts.readonly ?? false);
     return store;
@@ -340,7 +362,7 @@ export class SqliteStore {
    */
   receiveAgent(inc: IncomingAgent): number {
     const a = inc.agent;
-    return this.db.transaction(() => {
+    return this.durably(() => {
       if (inc.previous) {
         const stale = this.staleLease(a.agentId, inc.previous, true);
         if (stale) throw stale;
@@ -381,12 +403,32 @@ export class SqliteStore {
       // The handoff is settled by the agent being here: its record goes in the same transaction.
       this.sql(`DELETE FROM incoming_handoffs WHERE ${HANDOFF_WHERE}`).run(...handoffArgs({ agentId: a.agentId, did: a.did, peer: m.peer, epoch: m.sourceEpoch }));
       return Number(info.lastInsertRowid);
-    }).immediate();
+    });
   }
 
-  /** Runs several writes in one transaction (one fsync): e.g. a lease change and its migration record. */
+  /**
+   * Runs several writes that decide who owns an agent in one durable transaction (one fsync): a
+   * lease change and its migration record, a handoff, a retirement, an operator's recovery.
+   */
   atomically<T>(fn: () => T): T {
-    return this.db.transaction(fn).immediate();
+    return this.durably(fn);
+  }
+
+  /**
+   * A transaction committed with synchronous=FULL whatever --sync says: handoffs, retirements,
+   * receptions, recoveries and fences decide who owns an agent, and losing one to a power cut could
+   * leave two owners. --sync normal applies to the rest (periodic checkpoints, renewals). SQLite
+   * refuses to change the level inside a transaction, so a nested call joins its outer transaction
+   * (every ownership write nests only inside another durable one).
+   */
+  private durably<T>(fn: () => T): T {
+    if (this.sync === "full" || this.db.inTransaction) return this.db.transaction(fn).immediate();
+    this.db.pragma("synchronous = FULL");
+    try {
+      return this.db.transaction(fn).immediate();
+    } finally {
+      this.db.pragma("synchronous = NORMAL");
+    }
   }
 
   /** The newest receipt's last tick for the agent (receipts arriving by migration continue after it). */
@@ -490,12 +532,12 @@ export class SqliteStore {
    * MAX_FENCES_PER_PEER, its oldest dropped first (a peer can only crowd out its own).
    */
   fenceAgent(f: HandoffKey): void {
-    this.db.transaction(() => {
+    this.durably(() => {
       this.sql(
         "INSERT INTO migration_fences (agent_id, did, peer, epoch_major, epoch_generation, created_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(agent_id, did) DO UPDATE SET peer = excluded.peer, epoch_major = excluded.epoch_major, epoch_generation = excluded.epoch_generation, created_at = excluded.created_at WHERE excluded.epoch_major > migration_fences.epoch_major OR (excluded.epoch_major = migration_fences.epoch_major AND excluded.epoch_generation > migration_fences.epoch_generation)",
       ).run(...handoffArgs(f), Date.now());
       this.capPerPeer("migration_fences", f.peer);
-    }).immediate();
+    });
   }
 
   /** The highest fenced epoch of the agent with this DID (fences from before DIDs apply to any). */
@@ -509,12 +551,12 @@ export class SqliteStore {
 
   /** Records that `peer` offered the agent at this epoch and the offer was taken (durable before the reply). */
   recordIncomingHandoff(h: HandoffKey): void {
-    this.db.transaction(() => {
+    this.durably(() => {
       this.sql(
         "INSERT INTO incoming_handoffs (agent_id, did, peer, epoch_major, epoch_generation, created_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO UPDATE SET created_at = excluded.created_at",
       ).run(...handoffArgs(h), Date.now());
       this.capPerPeer("incoming_handoffs", h.peer);
-    }).immediate();
+    });
   }
 
   /** Whether `peer` offered this agent at this epoch here (and the record was not settled or pruned). */
@@ -652,9 +694,20 @@ export class SqliteStore {
       .run(agentId, next, e.kind, Buffer.from(e.afterHash), e.tick, e.oldBudget, e.newBudget, e.reason, Buffer.from(e.signature), Date.now());
   }
 
-  setStatus(agentId: string, status: AgentStatus, reason: string | null): void {
+  /** Writes the agent's status; with `lease`, only if the stored lease still matches (like a checkpoint). */
+  setStatus(agentId: string, status: AgentStatus, reason: string | null, lease?: LeaseBelief): void {
+    this.db.transaction(() => {
+      this.checkLease(agentId, lease);
+      this.sql("UPDATE agents SET status = ?, reason = ?, updated_at = ? WHERE agent_id = ?").run(status, reason, Date.now(), agentId);
+    }).immediate();
     this.lastStatus.set(agentId, `${status}:${reason ?? ""}`);
-    this.sql("UPDATE agents SET status = ?, reason = ?, updated_at = ? WHERE agent_id = ?").run(status, reason, Date.now(), agentId);
+  }
+
+  /** Throws LEASE_STALE when a writer's lease is no longer the stored one (renewals allowed). */
+  private checkLease(agentId: string, lease: LeaseBelief | undefined): void {
+    if (!lease) return;
+    const stale = this.staleLease(agentId, lease, false);
+    if (stale) throw stale;
   }
 
   /**
@@ -713,9 +766,12 @@ export class SqliteStore {
     ).run(agentId, agentId, r.tickStart, r.tickEnd, r.cost, r.budgetAfter, r.nodeId, checkpointHash, r.blob);
   }
 
-  /** A receipt for ticks already checkpointed (closing the range when an agent stops). */
-  addReceipt(agentId: string, checkpointHash: Uint8Array, r: ReceiptRow): void {
-    this.db.transaction(() => this.insertReceipt(agentId, checkpointHash, r)).immediate();
+  /** A receipt for ticks already checkpointed (closing the range when an agent stops); with `lease`, compare-and-set. */
+  addReceipt(agentId: string, checkpointHash: Uint8Array, r: ReceiptRow, lease?: LeaseBelief): void {
+    this.db.transaction(() => {
+      this.checkLease(agentId, lease);
+      this.insertReceipt(agentId, checkpointHash, r);
+    }).immediate();
   }
 
   private pruneSegments(agentId: string, newestTick: bigint): void {
@@ -773,9 +829,14 @@ export class SqliteStore {
     };
   }
 
-  /** Compare-and-set of the agent's lease: refused with LEASE_STALE unless `expected` is what is stored. */
+  /**
+   * Compare-and-set of the agent's lease: refused with LEASE_STALE unless `expected` is what is
+   * stored. Durable whatever --sync says unless it only renews (or sets the expiry of) an owner's lease.
+   */
   writeLease(agentId: string, expected: LeaseBelief, next: Lease): void {
-    this.db.transaction(() => {
+    const renewal = expected.state === "ACTIVE_OWNER" && next.state === "ACTIVE_OWNER" && next.epoch.major === expected.epoch.major;
+    const write = renewal ? (fn: () => void) => this.db.transaction(fn).immediate() : (fn: () => void) => this.durably(fn);
+    write(() => {
       const stale = this.staleLease(agentId, expected, true);
       if (stale) throw stale;
       this.sql(
@@ -790,7 +851,7 @@ export class SqliteStore {
         Date.now(),
         agentId,
       );
-    }).immediate();
+    });
   }
 
   /** The agent's stored event-log segments, oldest first. */
@@ -913,6 +974,19 @@ export class SqliteStore {
     this.closed = true;
     this.db.close();
   }
+}
+
+function quickCheck(path: string, db: Database.Database): void {
+  let problems: string[];
+  try {
+    problems = (db.pragma(`quick_check(${QUICK_CHECK_MAX_ERRORS})`) as { quick_check: string }[]).map((r) => r.quick_check);
+  } catch (e) {
+    db.close();
+    throw corruptionError(e, `${path} is corrupt (PRAGMA quick_check failed); restore it from a backup`) ?? storeError(`cannot check ${path}: ${(e as Error).message}`, e);
+  }
+  if (problems.length === 1 && problems[0] === "ok") return;
+  db.close();
+  throw new IgordError(ErrorCode.StoreCorrupt, `${path} is corrupt (PRAGMA quick_check: ${problems.join("; ")}); restore it from a backup`);
 }
 
 function rowToAgent(r: Record<string, unknown>): AgentRow {

@@ -1,5 +1,6 @@
 // Durable agents on a real SQLite file: restarts continue at N+1, receipts add up, unchanged state is
 // never re-signed, and anything that fails a load check is quarantined without touching storage.
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import { afterEach, describe, expect, it } from "vitest";
@@ -9,8 +10,14 @@ import { verifyBytes } from "../../src/identity/keys.js";
 import { receiptSigningBytes } from "../../src/budget/receipt.js";
 import { isIgordError } from "../../src/errors.js";
 import type { CheckpointEvent, TickEvent } from "../../src/scheduler/scheduler.js";
+import type { Lease } from "../../src/authority/lease.js";
+import { didFromPublicKey } from "../../src/identity/did.js";
+import { generateKey } from "../../src/identity/keys.js";
+import { sha256Hex } from "../../src/loader/prepare.js";
+import { Checkpointer } from "../../src/scheduler/checkpointer.js";
 import { DB_FILE, SqliteStore } from "../../src/store/sqlite-store.js";
-import { EXAMPLES, startTestNode, stopAllNodes, storedHead, type TestNode } from "../helpers/node.js";
+import { EXAMPLES, startTestNode, stopAllNodes, storedHead, tempDir, type TestNode } from "../helpers/node.js";
+import { igord } from "../helpers/process.js";
 import { waitUntil } from "../helpers/wait.js";
 import { watAgent, writeWat } from "../helpers/wat.js";
 
@@ -18,6 +25,8 @@ afterEach(stopAllNodes);
 
 const FAST = { "tick-interval": "10ms", "checkpoint-interval": "40ms" };
 const heartbeat = join(EXAMPLES, "heartbeat.wasm");
+/** Periodic checkpoints carry no receipt within this; stopping always closes the range. */
+const RECEIPT_ONLY_WHEN_STOPPING_MS = 3_600_000;
 
 async function runUntilTick(t: TestNode, agentId: string, tick: bigint): Promise<void> {
   await t.waitFor<TickEvent>("tick", (e) => e.agentId === agentId && e.tick >= tick);
@@ -174,6 +183,22 @@ describe("durable agents", () => {
     expect(after.seed.equals(bad)).toBe(true);
   });
 
+  it("an agent whose stored rows fail (its module is gone) is quarantined with STORE_CORRUPT while the others run", async () => {
+    const t = await startTestNode(FAST);
+    await t.node.addAgent({ wasmPath: heartbeat });
+    await t.node.addAgent({ wasmPath: join(EXAMPLES, "survivor.wasm") });
+    await runUntilTick(t, "survivor", 2n);
+    await t.stop();
+    const db = rawDb(t);
+    db.pragma("foreign_keys = OFF");
+    db.prepare("UPDATE agents SET wasm_hash = ? WHERE agent_id = 'survivor'").run("f".repeat(64));
+    db.close();
+    const t2 = await startTestNode(FAST, { dir: t.dir, resumeStored: true });
+    expect(t2.node.quarantined.get("survivor")?.code).toBe("STORE_CORRUPT");
+    expect(t2.node.quarantined.get("survivor")?.message).toMatch(/WASM f{16}.* of agent "survivor" is missing/);
+    await runUntilTick(t2, "heartbeat", (t2.node.scheduler.view("heartbeat")?.tick ?? 0n) + 1n);
+  });
+
   it("a different WASM under a stored agent's id is refused", async () => {
     const t = await startTestNode(FAST);
     await t.node.addAgent({ wasmPath: heartbeat });
@@ -206,4 +231,108 @@ describe("durable agents", () => {
     db.close();
     expect(() => SqliteStore.open(join(t.config.dataDir, DB_FILE))).toThrow(/schema version 99, newer than this igord/);
   });
+
+  it("a status or receipt written without a tick is refused when the lease moved: a stale stopper cannot mark the agent stopped", async () => {
+    const store = SqliteStore.open(join(tempDir(), DB_FILE));
+    try {
+      const checkpointer = new Checkpointer(store, store.nodeKey(), RECEIPT_ONLY_WHEN_STOPPING_MS);
+      const identity = generateKey();
+      const wasm = readFileSync(heartbeat);
+      const lease: Lease = { state: "ACTIVE_OWNER", epoch: { major: 0n, generation: 0n }, expiresAtMs: null, handoff: null };
+      const subject = { agentId: "a", tick: 0n, budget: 1000n, price: 1n, state: new Uint8Array(4), wasmHash: sha256Hex(wasm), identity, lease };
+      checkpointer.genesis(subject, { agentId: "a", did: didFromPublicKey(identity.publicKey), wasmHash: subject.wasmHash, wasmBytes: wasm, manifest: "{}", identity, lease });
+      checkpointer.addCost("a", 10n);
+      await checkpointer.checkpoint({ ...subject, tick: 1n, budget: 990n }, "periodic", "active", null);
+      // Another writer (igord recover, say) takes the agent to a new major meanwhile.
+      store.writeLease("a", { state: "ACTIVE_OWNER", epoch: lease.epoch }, { ...lease, epoch: { major: 1n, generation: 0n } });
+      const stopping = checkpointer.checkpoint({ ...subject, tick: 1n, budget: 990n }, "stopped", "stopped", "by a stale owner");
+      await expect(stopping).rejects.toMatchObject({ code: "LEASE_STALE" });
+      expect(store.agent("a")?.status).toBe("active");
+      expect(store.receipts("a")).toEqual([]);
+    } finally {
+      store.close();
+    }
+  });
+
+  it("igord recover writes its new lease and its lineage record in one transaction: when the record fails, the lease is unchanged", async () => {
+    const t = await startTestNode(FAST);
+    await t.node.addAgent({ wasmPath: heartbeat });
+    await runUntilTick(t, "heartbeat", 2n);
+    await t.stop();
+    const db = rawDb(t);
+    db.prepare("UPDATE agents SET lease_state = 'RECOVERY_REQUIRED' WHERE agent_id = 'heartbeat'").run();
+    db.exec("CREATE TRIGGER lineage_refused BEFORE INSERT ON lineage_events BEGIN SELECT RAISE(ABORT, 'lineage refused'); END");
+    const before = db.prepare("SELECT lease_state, epoch_major, epoch_generation FROM agents WHERE agent_id = 'heartbeat'").get();
+    db.close();
+    const r = igord(["recover", "heartbeat", "--reason", "lost node", "--data-dir", t.config.dataDir, "--control", "off"]);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/lineage refused/);
+    const after = rawDb(t);
+    expect(after.prepare("SELECT lease_state, epoch_major, epoch_generation FROM agents WHERE agent_id = 'heartbeat'").get()).toEqual(before);
+    after.close();
+  });
+
+  it("under --sync normal, handoff, RETIRED and receive transactions still commit with synchronous=FULL; periodic checkpoints with NORMAL", async () => {
+    const flags = { ...FAST, sync: "normal", listen: "/ip4/127.0.0.1/tcp/0", "accept-migrations": "any", "checkpoint-interval": "30ms", "peer-refresh": "0" };
+    const a = await startTestNode(flags);
+    const b = await startTestNode(flags);
+    const seenA = syncLevels(a.node.store);
+    const seenB = syncLevels(b.node.store);
+    // A periodic checkpoint with no tick since the last one writes nothing: wait for a written one.
+    const wrote = (seen: SyncSeen[], what: string) => () => seen.some((x) => x.what === what);
+    await a.node.addAgent({ wasmPath: heartbeat });
+    await waitUntil(wrote(seenA, "checkpoint periodic"), { what: "a periodic checkpoint on A" });
+    const r = await a.node.migrate("heartbeat", [b.node.migration!.addresses()[0]!]);
+    expect(r.outcome).toBe("done");
+    await waitUntil(wrote(seenB, "checkpoint periodic"), { what: "a periodic checkpoint on B" });
+    const levels = (seen: SyncSeen[], what: string) => [...new Set(seen.filter((s) => s.what === what).map((s) => s.level))];
+    expect(levels(seenA, "lease HANDOFF_INITIATED")).toEqual([SYNC_FULL]);
+    expect(levels(seenA, "lease RETIRED")).toEqual([SYNC_FULL]);
+    expect(levels(seenB, "receive")).toEqual([SYNC_FULL]);
+    expect(levels(seenA, "checkpoint periodic")).toEqual([SYNC_NORMAL]);
+    expect(levels(seenB, "checkpoint periodic")).toEqual([SYNC_NORMAL]);
+  });
 });
+
+const SYNC_NORMAL = 1;
+const SYNC_FULL = 2;
+interface SyncSeen {
+  what: string;
+  level: number;
+}
+
+/**
+ * Records PRAGMA synchronous as it is inside the store's write transactions (the level a commit
+ * uses is the one set before it began): lease writes inside a transaction, checkpoint inserts.
+ */
+function syncLevels(store: SqliteStore): SyncSeen[] {
+  const seen: SyncSeen[] = [];
+  const raw = store as unknown as {
+    db: Database.Database;
+    insertCheckpoint: (c: { reason: string }) => unknown;
+    receiveAgent: (...args: unknown[]) => unknown;
+    writeLease: (id: string, expected: unknown, next: { state: string }) => void;
+  };
+  const level = (): number => raw.db.pragma("synchronous", { simple: true }) as number;
+  let receiving = false;
+  const insert = raw.insertCheckpoint.bind(store);
+  raw.insertCheckpoint = (c) => {
+    if (raw.db.inTransaction) seen.push({ what: receiving ? "receive" : `checkpoint ${c.reason}`, level: level() });
+    return insert(c);
+  };
+  const receive = raw.receiveAgent.bind(store);
+  raw.receiveAgent = (...args) => {
+    receiving = true;
+    try {
+      return receive(...args);
+    } finally {
+      receiving = false;
+    }
+  };
+  const writeLease = raw.writeLease.bind(store);
+  raw.writeLease = (id, expected, next) => {
+    if (raw.db.inTransaction) seen.push({ what: `lease ${next.state}`, level: level() });
+    writeLease(id, expected, next);
+  };
+  return seen;
+}

@@ -3,9 +3,9 @@
 import { copyFileSync, readdirSync, readFileSync, rmSync, unlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { encodeCheckpoint } from "../../src/checkpoint/codec.js";
+import { encodeCheckpoint, parseCheckpoint } from "../../src/checkpoint/codec.js";
 import { GENESIS_PREV_HASH, sha256, signCheckpoint } from "../../src/checkpoint/lineage.js";
-import { generateKey } from "../../src/identity/keys.js";
+import { decodeIdentityFile, generateKey } from "../../src/identity/keys.js";
 import { EXAMPLES, ROOT, tempDir } from "../helpers/node.js";
 import { type Daemon, igord, killAll, startDaemon } from "../helpers/process.js";
 
@@ -236,5 +236,69 @@ describe("durable agents through the CLI", () => {
     expect(resumed.fresh).toBe(false);
     await stop(d);
     copyFileSync(HEARTBEAT, join(root, "unused.wasm"));
+  });
+
+  it("import and resume --checkpoint continue at the next major epoch, recorded in the lineage, so verify stays VALID after a renewed lease", async () => {
+    const root = tempDir();
+    const A = join(root, "A");
+    // A short lease renews every few hundred ms: the exported head carries a generation above 0.
+    const a = startDaemon(["run", HEARTBEAT, "--data-dir", A, ...FAST, "--lease-duration", "1s", "--log-level", "debug"]);
+    await a.waitFor((l) => l.event === "lease_state" && l.why === "renewed" && Number(l.generation) >= 2);
+    await stop(a);
+    const exported = inspectField(igord(["inspect", "--agent", "heartbeat", "--data-dir", A]).stdout, "epoch");
+    expect(exported).toMatch(/^\(0,([2-9]|\d\d+)\)$/);
+    const ex = join(root, "ex");
+    expect(igord(["export", "heartbeat", "--out", ex, "--data-dir", A]).status).toBe(0);
+
+    const B = join(root, "B");
+    const imp = igord(["import", ex, "--data-dir", B, "--control", "off"]);
+    expect(imp.status).toBe(0);
+    expect(imp.stdout).toMatch(/continues at epoch \(1,0\)/);
+    const b = startDaemon(["run", HEARTBEAT, "--data-dir", B, ...FAST, "--lease-duration", "1s"]);
+    await b.waitFor((l) => l.event === "checkpoint_saved" && l.reason === "periodic");
+    await stop(b);
+    expect(inspectField(igord(["inspect", "--agent", "heartbeat", "--data-dir", B]).stdout, "epoch")).toMatch(/^\(1,\d+\)$/);
+    const verified = igord(["verify", "--agent", "heartbeat", "--data-dir", B]);
+    expect(verified.stdout).toMatch(/^VALID/);
+    const exB = join(root, "exB");
+    expect(igord(["export", "heartbeat", "--out", exB, "--data-dir", B]).status).toBe(0);
+    const records = JSON.parse(readFileSync(join(exB, "history", "heartbeat", "overrides.json"), "utf8")) as { reason: string }[];
+    expect(records.map((r) => r.reason)).toContainEqual(expect.stringMatching(new RegExp(`^import: continues at epoch \\(1,0\\) after ${exported.replace(/[()]/g, "\\$&")}`)));
+    expect(igord(["verify", exB]).stdout).toMatch(/^VALID/);
+
+    const C = join(root, "C");
+    const c = startDaemon([
+      "resume", "--checkpoint", join(ex, "heartbeat.checkpoint"), "--wasm", join(ex, "heartbeat.wasm"),
+      "--identity", join(ex, "heartbeat.identity"), "--data-dir", C, ...FAST, "--lease-duration", "1s",
+    ]);
+    await c.waitFor((l) => l.event === "checkpoint_saved" && l.reason === "periodic");
+    await stop(c);
+    expect(inspectField(igord(["inspect", "--agent", "heartbeat", "--data-dir", C]).stdout, "epoch")).toMatch(/^\(1,\d+\)$/);
+    expect(igord(["verify", "--agent", "heartbeat", "--data-dir", C]).stdout).toMatch(/^VALID/);
+    expect(igord(["verify", join(ex, "history", "heartbeat"), join(exB, "history", "heartbeat")]).stdout).toMatch(/^VALID/);
+  });
+
+  it("resume --checkpoint extending a stored agent with a checkpoint from a newer epoch moves its lease above that epoch", async () => {
+    const root = tempDir();
+    const A = join(root, "A");
+    const a = startDaemon(["run", HEARTBEAT, "--data-dir", A, ...FAST]);
+    await a.waitFor(tickLogged(2));
+    await stop(a);
+    const ex = join(root, "ex");
+    expect(igord(["export", "heartbeat", "--out", ex, "--data-dir", A]).status).toBe(0);
+    // The next checkpoint, as a copy elsewhere at epoch (0,9) would have signed it.
+    const key = decodeIdentityFile(new Uint8Array(readFileSync(join(ex, "heartbeat.identity"))));
+    const headBlob = new Uint8Array(readFileSync(join(ex, "heartbeat.checkpoint")));
+    const head = parseCheckpoint(headBlob);
+    const next = signCheckpoint(
+      encodeCheckpoint({ ...head, tick: head.tick + 1n, epochMajor: 0n, epochGeneration: 9n, prevHash: sha256(headBlob) }, head.state),
+      key,
+    );
+    writeFileSync(join(root, "next.ckpt"), next);
+    const b = startDaemon(["resume", "--checkpoint", join(root, "next.ckpt"), "--wasm", HEARTBEAT, "--data-dir", A, ...FAST]);
+    await b.waitFor((l) => l.event === "checkpoint_saved" && l.reason === "periodic");
+    await stop(b);
+    expect(inspectField(igord(["inspect", "--agent", "heartbeat", "--data-dir", A]).stdout, "epoch")).toMatch(/^\(1,\d+\)$/);
+    expect(igord(["verify", "--agent", "heartbeat", "--data-dir", A]).stdout).toMatch(/^VALID/);
   });
 });

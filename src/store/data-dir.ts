@@ -1,0 +1,122 @@
+// The data dir holds the node key and every agent's private key: it is private to its owner (0700,
+// database files 0600), and only one process at a time may run agents from it.
+//
+// The lock is an exclusive SQLite lock (a POSIX record lock underneath) on a dedicated file, held
+// for the life of the process: the kernel releases it when the process dies, SIGKILL included, so
+// a stale lock cannot outlive its holder. The pid file next to it only names the holder in the
+// error message; it is never trusted as a lock.
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import Database from "better-sqlite3";
+import { ErrorCode, IgordError } from "../errors.js";
+
+export const DATA_DIR_MODE = 0o700;
+export const DATA_FILE_MODE = 0o600;
+export const LOCK_FILE = "igord.lock";
+export const PID_FILE = "igord.pid";
+/** Files in the data dir kept owner-only: the database (keys) with its WAL, shm and journal; the lock and pid files. */
+const PRIVATE_FILE = /^igord\.(db|lock)(-wal|-shm|-journal)?$|^igord\.pid$/;
+
+function fsError(what: string, path: string, e: unknown): IgordError {
+  return new IgordError(ErrorCode.StoreError, `cannot ${what} ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { cause: e });
+}
+
+/**
+ * Creates the data dir private to its owner, or makes an existing one private: the dir 0700 and
+ * the database files already in it 0600 (SQLite gives a new WAL or shm file its database's mode).
+ */
+export function prepareDataDir(dir: string): void {
+  try {
+    mkdirSync(dir, { recursive: true, mode: DATA_DIR_MODE });
+  } catch (e) {
+    throw fsError("create data dir", dir, e);
+  }
+  restrict(dir, DATA_DIR_MODE);
+  for (const f of readdirSync(dir)) if (PRIVATE_FILE.test(f)) restrict(join(dir, f), DATA_FILE_MODE);
+}
+
+function restrict(path: string, mode: number): void {
+  try {
+    if ((statSync(path).mode & 0o777) !== mode) chmodSync(path, mode);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "ENOENT") return; // a WAL or shm file removed meanwhile
+    throw fsError("restrict permissions of", path, e);
+  }
+}
+
+/** Creates an empty file with owner-only permissions unless it exists (SQLite then keeps that mode). */
+export function createPrivateFile(path: string): void {
+  if (existsSync(path)) return;
+  try {
+    writeFileSync(path, new Uint8Array(0), { mode: DATA_FILE_MODE, flag: "wx" });
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw fsError("create", path, e);
+  }
+}
+
+/** The exclusive right to run agents from a data dir, held until release() or the process ends. */
+export class DataDirLock {
+  private constructor(
+    readonly dir: string,
+    private db: Database.Database | null,
+  ) {}
+
+  /** Takes the lock at once or fails with DATA_DIR_LOCKED naming the holder's pid. */
+  static acquire(dir: string): DataDirLock {
+    prepareDataDir(dir);
+    const path = join(dir, LOCK_FILE);
+    createPrivateFile(path);
+    let db: Database.Database;
+    try {
+      db = new Database(path, { timeout: 0 });
+    } catch (e) {
+      throw fsError("open lock file", path, e);
+    }
+    try {
+      // EXCLUSIVE locking mode keeps the write lock of the first write transaction until close.
+      db.pragma("locking_mode = EXCLUSIVE");
+      db.exec("BEGIN EXCLUSIVE");
+      db.exec("CREATE TABLE IF NOT EXISTS holder (pid INTEGER NOT NULL)");
+      db.prepare("DELETE FROM holder").run();
+      db.prepare("INSERT INTO holder (pid) VALUES (?)").run(process.pid);
+      db.exec("COMMIT");
+    } catch (e) {
+      db.close();
+      if ((e as { code?: string }).code?.startsWith("SQLITE_BUSY") || (e as { code?: string }).code?.startsWith("SQLITE_LOCKED")) {
+        throw new IgordError(
+          ErrorCode.DataDirLocked,
+          `the data dir ${dir} is in use by ${holderText(dir)}; one process at a time runs agents from a data dir (inspect, verify and export work beside it)`,
+          { details: { dir, pid: holderPid(dir) } },
+        );
+      }
+      throw fsError("lock", path, e);
+    }
+    try {
+      writeFileSync(join(dir, PID_FILE), `${process.pid}\n`, { mode: DATA_FILE_MODE });
+    } catch (e) {
+      db.close();
+      throw fsError("write", join(dir, PID_FILE), e);
+    }
+    return new DataDirLock(dir, db);
+  }
+
+  release(): void {
+    this.db?.close();
+    this.db = null;
+  }
+}
+
+function holderPid(dir: string): number | null {
+  try {
+    const pid = Number.parseInt(readFileSync(join(dir, PID_FILE), "utf8"), 10);
+    return Number.isSafeInteger(pid) && pid > 0 ? pid : null;
+  } catch {
+    return null;
+  }
+}
+
+function holderText(dir: string): string {
+  const pid = holderPid(dir);
+  // The holder writes its pid just after taking the lock: a racing reader may see none yet.
+  return pid === null ? "another igord process" : `pid ${pid}`;
+}
