@@ -1,6 +1,6 @@
 // What a hostcall implementation may touch: the agent's memory (late-bound: an exported memory only
 // exists after instantiation), the observation source, and the tick's budget and price.
-import type { ObservationSource } from "../eventlog/recorder.js";
+import type { Observation, ObservationSource } from "../eventlog/recorder.js";
 
 export interface HostContext {
   source: ObservationSource;
@@ -23,6 +23,22 @@ export const payloadOf =
   (n: number) =>
   (o: { payload: Uint8Array }): string | null =>
     o.payload.byteLength === n ? null : `payload is ${o.payload.byteLength} bytes, the call needs ${n}`;
+
+/**
+ * For hostcalls through which the agent passes bytes out (log_emit, trace, emit): a check that the
+ * recorded observation is exactly what the agent produces now, result and payload byte for byte.
+ * Replay runs it against the log, so an altered log line or message is a divergence at its tick,
+ * though nothing the agent keeps in its state depends on it.
+ */
+export const sameOutput =
+  (now: () => Observation) =>
+  (rec: Observation): string | null => {
+    const o = now();
+    if (o.result !== rec.result) return `the call returns ${o.result} now, the log recorded ${rec.result}`;
+    if (o.payload.byteLength !== rec.payload.byteLength) return `the agent wrote ${o.payload.byteLength} bytes, the log recorded ${rec.payload.byteLength}`;
+    const at = o.payload.findIndex((b, i) => b !== rec.payload[i]);
+    return at < 0 ? null : `the agent wrote ${o.payload.byteLength} bytes that differ from the recorded ${rec.payload.byteLength} (first difference at byte ${at})`;
+  };
 
 export function i64Payload(v: bigint): Uint8Array {
   const out = new Uint8Array(8);

@@ -1,32 +1,35 @@
 // log_emit(ptr, len) (capability "log", event id 3). The message is recorded as the payload and
 // printed by the node when the tick commits, so a tick that never commits prints nothing and replay
-// prints nothing. Result: 0 ok (or empty), -2 above LOG_MAX_BYTES, -4 outside memory.
+// prints nothing. Result: 0 ok (or empty), -2 above LOG_MAX_BYTES, -4 outside memory. Replay checks
+// the recorded line against the bytes the agent writes again, byte for byte.
 // env.trace from AssemblyScript is recorded the same way.
-import { EMPTY } from "../eventlog/recorder.js";
-import { guestBytes, type HostContext, readAsString } from "./context.js";
+import { EMPTY, type Observation } from "../eventlog/recorder.js";
+import { guestBytes, type HostContext, readAsString, sameOutput } from "./context.js";
 import { HostcallId, HostcallResult, LOG_MAX_BYTES } from "./registry.js";
 
 const encoder = new TextEncoder();
 
 export function logEmit(ctx: HostContext): (ptr: number, len: number) => void {
   return (ptr, len) => {
-    ctx.source.observe(HostcallId.log_emit, () => {
+    const written = (): Observation => {
       if (len <= 0) return { result: len === 0 ? 0 : HostcallResult.tooLarge, payload: EMPTY };
       if (len > LOG_MAX_BYTES) return { result: HostcallResult.tooLarge, payload: EMPTY };
       const src = guestBytes(ctx, ptr, len);
       if (src === null) return { result: HostcallResult.outOfBounds, payload: EMPTY };
       return { result: 0, payload: src.slice() };
-    });
+    };
+    ctx.source.observe(HostcallId.log_emit, written, sameOutput(written));
   };
 }
 
 export function trace(ctx: HostContext): (msg: number, n: number, ...args: number[]) => void {
   return (msg, n, ...args) => {
-    ctx.source.observe(HostcallId.log_emit, () => {
+    const written = (): Observation => {
       const text = readAsString(ctx, msg) ?? "";
       const values = args.slice(0, Math.max(0, Math.min(n, 5)));
       const line = `trace: ${text}${values.length > 0 ? ` ${values.join(", ")}` : ""}`;
       return { result: 0, payload: encoder.encode(line).subarray(0, LOG_MAX_BYTES) };
-    });
+    };
+    ctx.source.observe(HostcallId.log_emit, written, sameOutput(written));
   };
 }

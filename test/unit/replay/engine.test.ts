@@ -42,9 +42,19 @@ const NONDETERMINISTIC = watAgent({
 
 const sha = (b: Uint8Array) => new Uint8Array(createHash("sha256").update(b).digest());
 
+// Writes "hi" to the log and "msg" to its outbox every tick; neither changes its state.
+const SPEAKER = watAgent({
+  imports: `${IMPORTS}
+  (import "igor" "emit" (func $emit (param i32 i32) (result i32)))`,
+  onTick: `
+    (call $log (i32.const 256) (i32.const 2))
+    (drop (call $emit (i32.const 260) (i32.const 3)))`,
+  extra: '(data (i32.const 256) "hi") (data (i32.const 260) "msg")',
+});
+
 async function target(text: string) {
   const bytes = await wat2wasm(text);
-  const caps = ["clock", "rand", "log"];
+  const caps = ["clock", "rand", "log", "emit"];
   return {
     module: new WebAssembly.Module(bytes),
     plan: planImports(readModuleInfo(bytes), parseManifest(JSON.stringify(CAPS(...caps))), new Set(caps)),
@@ -122,6 +132,26 @@ describe("replay engine", () => {
       const out = replay(t, [{ ...(item as ReplayItem), entries }]);
       expect(out.failure?.error.code, `${code}: ${out.failure?.error.message}`).toBe(code);
       expect(out.failure?.error.message, code).toMatch(message);
+    }
+  });
+
+  it("a log line or an emitted message altered in the log is caught byte for byte, though the state is the same", async () => {
+    const t = await target(SPEAKER);
+    const items = await liveTicks(SPEAKER, 3);
+    expect(replay(t, items, undefined, true)).toMatchObject({ verified: 3, failure: null });
+    const enc = new TextEncoder();
+    for (const [id, forged, what] of [
+      [3, enc.encode("ho"), /log_emit at position 0: the agent wrote 2 bytes that differ from the recorded 2 \(first difference at byte 1\)/],
+      [3, enc.encode("hi!"), /log_emit at position 0: the agent wrote 2 bytes, the log recorded 3/],
+      [10, enc.encode("MSG"), /emit at position 1: the agent wrote 3 bytes that differ from the recorded 3 \(first difference at byte 0\)/],
+    ] as const) {
+      const tampered = items.map((it) =>
+        it.tick === 2n ? { ...it, entries: it.entries.map((e) => (e.id === id ? { ...e, payload: forged } : e)) } : it,
+      );
+      const out = replay(t, tampered, undefined, true);
+      expect(out.failure?.tick).toBe(2n);
+      expect(out.failure?.error.code).toBe("REPLAY_PAYLOAD_MISMATCH");
+      expect(out.failure?.error.message).toMatch(what);
     }
   });
 
