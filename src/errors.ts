@@ -77,6 +77,8 @@ export const ErrorCode = {
   /** A refusal whose code this node does not know (a newer peer); the peer's code is in details. */
   MigrationRefused: "MIGRATION_REFUSED",
   AgentNotRunning: "AGENT_NOT_RUNNING",
+  /** An event-log segment whose signature does not bind it to the agent's signed lineage. */
+  EventLogForged: "EVENT_LOG_FORGED",
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

@@ -8,6 +8,7 @@ import { IMPLEMENTED_CAPABILITIES } from "../hostcalls/registry.js";
 import { ModuleCache, prepareFromBytes } from "../loader/prepare.js";
 import { parseManifest } from "../manifest/manifest.js";
 import { type AuditSegment, planAudit } from "../replay/audit-plan.js";
+import { segmentSealProblem } from "../replay/segment-seal.js";
 import type { ReplayItem } from "../replay/engine.js";
 import type { SqliteStore } from "../store/sqlite-store.js";
 import { WorkerPool } from "../wasm/pool.js";
@@ -51,7 +52,16 @@ export async function auditHistory(h: {
     offered: new Set(IMPLEMENTED_CAPABILITIES),
     cache: new ModuleCache(),
   });
-  const checkpoints = h.checkpoints.map((b) => parseCheckpoint(b)).map((c) => ({ tick: c.tick, state: c.state }));
+  const parsed = h.checkpoints.map((b) => parseCheckpoint(b));
+  // Every segment must be the agent's signed record of the ticks before a checkpoint of this history.
+  // Replay still runs over a forged one, to name the tick it changes.
+  const byTick = new Map(parsed.map((c) => [c.tick, c]));
+  const forged = h.segments.map((s) => segmentSealProblem(s, byTick.get(s.toTick))).filter((p): p is string => p !== null);
+  if (forged.length > 0) {
+    out("replay: INVALID (event logs that are not the agent's)");
+    for (const p of forged) out(`reason: ${ErrorCode.EventLogForged}: ${p}`);
+  }
+  const checkpoints = parsed.map((c) => ({ tick: c.tick, state: c.state }));
   const plan = planAudit(checkpoints, h.segments);
   if (plan.problems.length > 0 || !plan.start) {
     out("replay: CANNOT AUDIT");
@@ -87,6 +97,10 @@ export async function auditHistory(h: {
       if (plan.items.length > AUDIT_BATCH_TICKS) process.stderr.write(`replayed ${done}/${plan.items.length} ticks…\n`);
     }
     const secs = Number(process.hrtime.bigint() - started) / 1e9;
+    if (forged.length > 0) {
+      out(`replayed ${done} ticks, but ${forged.length} event-log segments fail their signatures`);
+      return 1;
+    }
     out(`replay: VALID`);
     out(`replayed ${done} ticks (${plan.start.tick + 1n}..${plan.items.at(-1)?.tick}) from the checkpoint at tick ${plan.start.tick}`);
     out(`confirmed ${plan.checkpointTicks.length} later checkpoints`);

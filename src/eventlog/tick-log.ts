@@ -55,6 +55,8 @@ export interface EventLogSegment {
   engineVersion: number;
   blob: Uint8Array;
   postHashes: Uint8Array;
+  /** The agent's Ed25519 signature binding the segment to its lineage (replay/segment-seal.ts); absent on segments from before igord signed them. */
+  signature?: Uint8Array;
 }
 
 /** A segment: several tick logs back to back (each self-delimiting). */

@@ -20,6 +20,7 @@ import type { ReplayItem } from "../replay/engine.js";
 import { decodeSegment } from "../eventlog/tick-log.js";
 import type { ReplayMode } from "../replay/policy.js";
 import { segmentReplayItems } from "../replay/segment-items.js";
+import { segmentSealProblem } from "../replay/segment-seal.js";
 import type { IncomingAgent, LeaseBelief, SqliteStore, StoredSegment } from "../store/sqlite-store.js";
 import type { MigrationPackage } from "./package.js";
 
@@ -223,6 +224,9 @@ async function verifyWindow(pkg: MigrationPackage, storedHead: Uint8Array | null
     if (!after || !before || seg.fromTick !== before.tick + 1n || seg.toTick !== after.tick) {
       refuse(ErrorCode.MigrationLineage, `event-log segment ${seg.fromTick}..${seg.toTick} does not cover the ticks between two consecutive shipped checkpoints`);
     }
+    // Stored and audited later even when not replayed now: it must be the agent's own record.
+    const forged = segmentSealProblem(seg, after);
+    if (forged) refuse(ErrorCode.EventLogForged, forged);
     return { seg, before, after };
   });
   if (ctx.replayMode !== "on-migrate" && ctx.replayMode !== "full") return 0;

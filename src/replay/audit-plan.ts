@@ -13,8 +13,23 @@ export interface AuditCheckpoint {
 
 export type AuditSegment = EventLogSegment;
 
-/** File form of a stored segment: [u32 abi][u32 engine][u64 from][u64 to][u32 hashes len][hashes][logs]. */
+/**
+ * File form of a stored segment: "IGSG" | u8 2 | [64 signature] | body, where body is the unsigned
+ * form [u32 abi][u32 engine][u64 from][u64 to][u32 hashes len][hashes][logs] (an unsigned segment
+ * is written, and old files are read, as the bare body; the abi word is never "IGSG").
+ */
 export function encodeSegmentFile(s: AuditSegment): Uint8Array {
+  const body = encodeSegmentBody(s);
+  if (!s.signature) return body;
+  return Buffer.concat([SEGMENT_FILE_MAGIC, new Uint8Array([SEGMENT_FILE_SIGNED]), s.signature, body]);
+}
+
+const SEGMENT_FILE_MAGIC = new TextEncoder().encode("IGSG");
+const SEGMENT_FILE_SIGNED = 2;
+const SIGNED_PREFIX = SEGMENT_FILE_MAGIC.byteLength + 1 + 64;
+
+/** The unsigned form of a segment: what its signature covers (with the checkpoint it follows). */
+export function encodeSegmentBody(s: AuditSegment): Uint8Array {
   const out = new Uint8Array(28 + s.postHashes.byteLength + s.blob.byteLength);
   const dv = new DataView(out.buffer);
   dv.setUint32(0, s.abiVersion, true);
@@ -28,6 +43,14 @@ export function encodeSegmentFile(s: AuditSegment): Uint8Array {
 }
 
 export function decodeSegmentFile(bytes: Uint8Array, name: string): AuditSegment {
+  if (bytes.byteLength >= SIGNED_PREFIX && Buffer.from(bytes.subarray(0, 4)).equals(SEGMENT_FILE_MAGIC)) {
+    if (bytes[4] !== SEGMENT_FILE_SIGNED) throw new Error(`${name} has segment file version ${bytes[4]}; this igord reads ${SEGMENT_FILE_SIGNED}`);
+    return { ...decodeSegmentBody(bytes.subarray(SIGNED_PREFIX), name), signature: bytes.slice(5, SIGNED_PREFIX) };
+  }
+  return decodeSegmentBody(bytes, name);
+}
+
+function decodeSegmentBody(bytes: Uint8Array, name: string): AuditSegment {
   if (bytes.byteLength < 28) throw new Error(`${name} is ${bytes.byteLength} bytes, shorter than a segment header`);
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const hashLen = dv.getUint32(24, true);

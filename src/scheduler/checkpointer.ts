@@ -7,9 +7,10 @@ import { encodeCheckpoint, SIGNATURE_OFFSET } from "../checkpoint/codec.js";
 import { checkpointHash, GENESIS_PREV_HASH, signCheckpoint, signingDomain } from "../checkpoint/lineage.js";
 import type { SignerPool } from "../identity/signer-pool.js";
 import type { Lease } from "../authority/lease.js";
-import { encodeSegment, type TickLog } from "../eventlog/tick-log.js";
+import { encodeSegment, type EventLogSegment, type TickLog } from "../eventlog/tick-log.js";
 import { HOSTCALL_ABI_VERSION } from "../hostcalls/registry.js";
 import { REPLAY_ENGINE_VERSION } from "../replay/engine.js";
+import { segmentSigningBytes } from "../replay/segment-seal.js";
 import { ErrorCode, IgordError } from "../errors.js";
 import { type Ed25519Key, signBytes } from "../identity/keys.js";
 import type { AgentStatus, CheckpointCommit, NewAgent, ReceiptRow, SqliteStore } from "../store/sqlite-store.js";
@@ -211,9 +212,22 @@ export class Checkpointer {
     const covered = h.costSince;
     const logs = s.logs ? [...h.carriedLogs, ...s.logs] : undefined;
     const blob = this.unsigned(s, h.hash);
-    const [signature, receipt] = await Promise.all([
+    const events: EventLogSegment | undefined = logs
+      ? {
+          // Covers every tick since the previous checkpoint; ticks without a log observed nothing.
+          fromTick: h.tick + 1n,
+          toTick: s.tick,
+          abiVersion: HOSTCALL_ABI_VERSION,
+          engineVersion: REPLAY_ENGINE_VERSION,
+          blob: encodeSegment(logs),
+          postHashes: Buffer.concat(logs.map((l) => (l.postHash?.byteLength === 32 ? l.postHash : new Uint8Array(32)))),
+        }
+      : undefined;
+    const [signature, receipt, seal] = await Promise.all([
       this.signAsync(s.identity, signingDomain(blob)),
       withReceipt ? this.receiptAsync(s, h.receiptTick + 1n, covered) : Promise.resolve(null),
+      // The segment is signed over the checkpoint it follows, so both signatures run at once.
+      events ? this.signAsync(s.identity, segmentSigningBytes(h.hash, events)) : Promise.resolve(null),
     ]);
     blob.set(signature, SIGNATURE_OFFSET);
     const hash = checkpointHash(blob);
@@ -229,19 +243,7 @@ export class Checkpointer {
       status,
       statusReason,
       ...(s.lease ? { lease: { state: s.lease.state, epoch: s.lease.epoch } } : {}),
-      ...(logs
-        ? {
-            events: {
-              // Covers every tick since the previous checkpoint; ticks without a log observed nothing.
-              fromTick: h.tick + 1n,
-              toTick: s.tick,
-              abiVersion: HOSTCALL_ABI_VERSION,
-              engineVersion: REPLAY_ENGINE_VERSION,
-              blob: encodeSegment(logs),
-              postHashes: Buffer.concat(logs.map((l) => (l.postHash?.byteLength === 32 ? l.postHash : new Uint8Array(32)))),
-            },
-          }
-        : {}),
+      ...(events && seal ? { events: { ...events, signature: seal } } : {}),
     };
     const before = { ...h };
     h.carriedLogs = [];

@@ -173,4 +173,9 @@ export const MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX incoming_handoffs_by_peer ON incoming_handoffs(peer, created_at);
   `,
+  // 6: each event-log segment's signature by the agent's key, binding it to the checkpoint before it
+  // (replay/segment-seal.ts); NULL on segments stored before segments were signed.
+  `
+  ALTER TABLE event_log_segments ADD COLUMN signature BLOB;
+  `,
 ];

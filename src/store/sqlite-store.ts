@@ -347,11 +347,7 @@ export class SqliteStore {
         if (err) throw err;
       }
       for (const e of overrides) this.addLineageEvent(a.agentId, e);
-      for (const e of segments) {
-        this.sql(
-          "INSERT INTO event_log_segments (agent_id, from_tick, to_tick, checkpoint_hash, abi_version, engine_version, blob, post_hashes) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        ).run(a.agentId, e.fromTick, e.toTick, e.checkpointHash, e.abiVersion, e.engineVersion, e.blob, e.postHashes);
-      }
+      for (const e of segments) this.insertSegment(a.agentId, e.checkpointHash, e);
     }).immediate();
   }
 
@@ -385,11 +381,7 @@ export class SqliteStore {
         if (err) throw err;
       }
       for (const e of inc.overrides) this.addLineageEvent(a.agentId, e);
-      for (const e of inc.segments) {
-        this.sql(
-          "INSERT INTO event_log_segments (agent_id, from_tick, to_tick, checkpoint_hash, abi_version, engine_version, blob, post_hashes) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        ).run(a.agentId, e.fromTick, e.toTick, e.checkpointHash, e.abiVersion, e.engineVersion, e.blob, e.postHashes);
-      }
+      for (const e of inc.segments) this.insertSegment(a.agentId, e.checkpointHash, e);
       for (const r of inc.receipts) this.insertReceipt(a.agentId, new Uint8Array(32), r);
       const l = inc.lease;
       this.sql(
@@ -747,9 +739,7 @@ export class SqliteStore {
     if (c.receipt) this.insertReceipt(c.agentId, c.hash, c.receipt);
     if (c.events) {
       const e = c.events;
-      this.sql(
-        "INSERT INTO event_log_segments (agent_id, from_tick, to_tick, checkpoint_hash, abi_version, engine_version, blob, post_hashes) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-      ).run(c.agentId, e.fromTick, e.toTick, c.hash, e.abiVersion, e.engineVersion, e.blob, e.postHashes);
+      this.insertSegment(c.agentId, c.hash, e);
       this.pruneSegments(c.agentId, e.toTick);
     }
     const statusKey = `${c.status}:${c.statusReason ?? ""}`;
@@ -758,6 +748,12 @@ export class SqliteStore {
       this.lastStatus.set(c.agentId, statusKey);
     }
     return null;
+  }
+
+  private insertSegment(agentId: string, checkpointHash: Uint8Array, e: EventLogSegment): void {
+    this.sql(
+      "INSERT INTO event_log_segments (agent_id, from_tick, to_tick, checkpoint_hash, abi_version, engine_version, blob, post_hashes, signature) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    ).run(agentId, e.fromTick, e.toTick, checkpointHash, e.abiVersion, e.engineVersion, e.blob, e.postHashes, e.signature ?? null);
   }
 
   private insertReceipt(agentId: string, checkpointHash: Uint8Array, r: ReceiptRow): void {
@@ -1029,6 +1025,7 @@ function rowToSegment(r: Record<string, unknown>): StoredSegment {
     engineVersion: Number(r.engine_version),
     blob: u8(r.blob as Buffer),
     postHashes: u8(r.post_hashes as Buffer),
+    ...(r.signature ? { signature: u8(r.signature as Buffer) } : {}),
   };
 }
 

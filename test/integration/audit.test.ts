@@ -58,7 +58,7 @@ describe("audit replay", () => {
     expect(r.stdout).toMatch(/REPLAY_HOSTCALL_MISMATCH: tick \d+: hostcall mismatch at position 0/);
   });
 
-  it("an altered payload is caught at its tick by the recorded state hash", async () => {
+  it("an altered random payload is caught at its tick: the luck line the agent logs from it no longer matches the log", async () => {
     const dataDir = await survivorHistory();
     const db = new Database(join(dataDir, DB_FILE));
     // Tick 1 holds survivor's birth: clock, rand (its luck and PRNG seed), log.
@@ -75,7 +75,41 @@ describe("audit replay", () => {
     const r = igord(["verify", "--agent", "survivor", "--replay", "--data-dir", dataDir]);
     expect(r.status).toBe(1);
     expect(r.stdout).toContain(`replay: INVALID at tick ${first.tick}`);
-    expect(r.stdout).toMatch(/REPLAY_STATE_MISMATCH/);
+    // Before replay compared output bytes, the state hash caught it at the end of the tick.
+    expect(r.stdout).toMatch(/REPLAY_PAYLOAD_MISMATCH: tick \d+: log_emit at position \d+: the agent wrote \d+ bytes( that differ|, the log recorded)/);
+  });
+
+  it("a log line altered in a stored segment is INVALID: the segment's signature fails and replay finds the line at its tick", async () => {
+    const t = await startTestNode({ "tick-interval": "2ms", "checkpoint-interval": "30ms" });
+    await t.node.addAgent({ wasmPath: join(EXAMPLES, "heartbeat.wasm") });
+    let written = 0;
+    await t.waitFor<CheckpointEvent>("checkpoint", (e) => e.reason === "periodic" && e.outcome === "written" && ++written >= 4);
+    await t.stop();
+    const db = new Database(join(t.config.dataDir, DB_FILE));
+    const seg = db.prepare("SELECT id, blob FROM event_log_segments WHERE agent_id = 'heartbeat' ORDER BY to_tick LIMIT 1 OFFSET 1").get() as { id: number; blob: Buffer };
+    const logs = decodeSegment(new Uint8Array(seg.blob));
+    const victim = logs[0]!;
+    const line = victim.entries.find((e) => e.id === HostcallId.log_emit)!;
+    line.payload = new TextEncoder().encode(new TextDecoder().decode(line.payload).replace("heartbeat", "HEARTBEAT"));
+    db.prepare("UPDATE event_log_segments SET blob = ? WHERE id = ?").run(Buffer.from(encodeSegment(logs)), seg.id);
+    db.close();
+    const r = igord(["verify", "--agent", "heartbeat", "--replay", "--data-dir", t.config.dataDir]);
+    expect(r.status).toBe(1);
+    expect(r.stdout).toMatch(/reason: EVENT_LOG_FORGED: event-log segment \d+\.\.\d+ is not signed by the agent's key/);
+    expect(r.stdout).toContain(`replay: INVALID at tick ${victim.tick}`);
+    expect(r.stdout).toMatch(/REPLAY_PAYLOAD_MISMATCH: tick \d+: log_emit at position \d+: the agent wrote/);
+  });
+
+  it("blanked state hashes, which replay alone cannot see, make the audit INVALID by the segment's signature", async () => {
+    const dataDir = await survivorHistory();
+    const db = new Database(join(dataDir, DB_FILE));
+    const seg = db.prepare("SELECT id, post_hashes FROM event_log_segments WHERE agent_id = 'survivor' ORDER BY to_tick LIMIT 1 OFFSET 1").get() as { id: number; post_hashes: Buffer };
+    db.prepare("UPDATE event_log_segments SET post_hashes = ? WHERE id = ?").run(Buffer.alloc(seg.post_hashes.byteLength), seg.id);
+    db.close();
+    const r = igord(["verify", "--agent", "survivor", "--replay", "--data-dir", dataDir]);
+    expect(r.stdout).toMatch(/reason: EVENT_LOG_FORGED/);
+    expect(r.stdout).not.toMatch(/replay: VALID/);
+    expect(r.status).toBe(1);
   });
 
   it("audits an exported directory, and import carries the event logs to another node", async () => {

@@ -5,7 +5,9 @@ import { copyFileSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { hex } from "../../src/checkpoint/lineage.js";
-import { generateKey } from "../../src/identity/keys.js";
+import { parseCheckpoint } from "../../src/checkpoint/codec.js";
+import { decodeIdentityFile, generateKey, signBytes } from "../../src/identity/keys.js";
+import { segmentSigningBytes } from "../../src/replay/segment-seal.js";
 import { signStatusQuery } from "../../src/migration/status-proof.js";
 import { sha256Hex } from "../../src/loader/prepare.js";
 import { encodeSegment, decodeSegment } from "../../src/eventlog/tick-log.js";
@@ -114,7 +116,11 @@ describe("packages that must not harm the live agent", () => {
     const clock = logs.flatMap((l) => l.entries).find((e) => e.id === HostcallId.clock_now)!;
     clock.payload = new Uint8Array(clock.payload);
     clock.payload[5] = (clock.payload[5]! + 1) % 256; // about a minute later
-    const tampered = encodePackage({ ...pkg, segments: [...pkg.segments.slice(0, -1), { ...seg, blob: encodeSegment(logs) }] });
+    // Re-signed with the agent's key (which travels in the package): only replay can tell.
+    const closing = parseCheckpoint(pkg.history.find((b) => parseCheckpoint(b).tick === seg.toTick)!);
+    const altered = { ...seg, blob: encodeSegment(logs) };
+    const resigned = { ...altered, signature: signBytes(decodeIdentityFile(pkg.identity), segmentSigningBytes(closing.prevHash, altered)) };
+    const tampered = encodePackage({ ...pkg, segments: [...pkg.segments.slice(0, -1), resigned] });
     const refused = await (await rogue()).send(addr(b), tampered);
     expect(refused.ok).toBe(false);
     expect(refused.code).toMatch(/^REPLAY_/);
@@ -122,6 +128,25 @@ describe("packages that must not harm the live agent", () => {
     const accepted = await (await rogue()).send(addr(c), honest);
     expect(accepted).toMatchObject({ stage: "result", ok: true });
     expect(c.logs.events("migration_received")[0]?.replayed).toBeGreaterThan(0);
+  });
+
+  it("a log line altered in an older shipped segment, one on-migrate admission does not replay, is refused as forged; nothing is stored", async () => {
+    const a = await startTestNode({ ...P2P, "checkpoint-interval": "30ms" });
+    const c = await startTestNode({ ...P2P, "replay-mode": "on-migrate" });
+    await a.node.addAgent({ wasmPath: heartbeat });
+    await a.waitFor<TickEvent>("tick", (e) => e.tick >= 12n);
+    const pkg = decodePackage(await recordPackage(a, "heartbeat"));
+    expect(pkg.segments.length).toBeGreaterThan(1);
+    const seg = pkg.segments[0]!;
+    const logs = decodeSegment(seg.blob);
+    const line = logs.flatMap((l) => l.entries).find((e) => e.id === HostcallId.log_emit && e.payload.byteLength > 0)!;
+    line.payload = new TextEncoder().encode(new TextDecoder().decode(line.payload).replace("heartbeat", "HEARTBEAT"));
+    const forged = encodePackage({ ...pkg, segments: [{ ...seg, blob: encodeSegment(logs) }, ...pkg.segments.slice(1)] });
+    const reply = await (await rogue()).send(addr(c), forged);
+    expect(reply).toMatchObject({ ok: false, code: "EVENT_LOG_FORGED" });
+    expect(c.node.store.agent("heartbeat")).toBeUndefined();
+    // The same package untouched is taken.
+    expect(await (await rogue()).send(addr(c), encodePackage(pkg))).toMatchObject({ stage: "result", ok: true });
   });
 
   it("malformed packages are refused with a format error and store nothing", async () => {

@@ -1,0 +1,34 @@
+// Binds an event-log segment to the agent's signed lineage. A segment is not part of the v0x04
+// checkpoint (whose layout igor reads), so the agent's key signs it separately, in the same commit as
+// the checkpoint that closes it:
+//   signature = Ed25519(agent key, "igord-event-segment-v1" ‖ prevHash ‖ SHA-256(segment body))
+// prevHash is the hash of the checkpoint before the segment (the closing checkpoint's prevHash), and
+// the body names the tick range, so a verifier holding the verified chain checks that the segment is
+// the one recorded between those two checkpoints: no log line, state hash or version can change, and
+// no segment can be moved to another place in the history, without the agent's key.
+import { type Checkpoint } from "../checkpoint/codec.js";
+import { sha256 } from "../checkpoint/lineage.js";
+import type { EventLogSegment } from "../eventlog/tick-log.js";
+import { verifyBytes } from "../identity/keys.js";
+import { encodeSegmentBody } from "./audit-plan.js";
+
+const DOMAIN = new TextEncoder().encode("igord-event-segment-v1");
+
+export function segmentSigningBytes(prevHash: Uint8Array, seg: Omit<EventLogSegment, "signature">): Uint8Array {
+  return Buffer.concat([DOMAIN, prevHash, sha256(encodeSegmentBody(seg))]);
+}
+
+/**
+ * Why the segment is not the agent's record of the ticks up to `closing` (the history's checkpoint at
+ * the segment's last tick), or null when its signature binds it there.
+ */
+export function segmentSealProblem(seg: EventLogSegment, closing: Checkpoint | undefined): string | null {
+  const range = `event-log segment ${seg.fromTick}..${seg.toTick}`;
+  if (!closing || closing.tick !== seg.toTick) return `${range} ends at no checkpoint of the history`;
+  if (closing.version !== 4) return `${range} ends at an unsigned v0x0${closing.version} checkpoint`;
+  if (!seg.signature || seg.signature.byteLength !== 64) return `${range} carries no signature`;
+  if (!verifyBytes(closing.publicKey, segmentSigningBytes(closing.prevHash, seg), seg.signature)) {
+    return `${range} is not signed by the agent's key (altered after it was recorded, or moved from elsewhere in the history)`;
+  }
+  return null;
+}
