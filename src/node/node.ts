@@ -165,7 +165,6 @@ export class IgordNode {
       workers: () => this.pool.stats().workers,
     });
     this.scheduler = new Scheduler({
-      outbox: (id, tick, major, messages) => this.store.appendOutbox(id, tick, major, messages),
       migrateAway: () => (this.migration ? (id) => void this.migrateAway(id) : null),
       pool: this.pool,
       checkpointer: this.checkpointer,

@@ -5,7 +5,7 @@ import type { TickMeter } from "../budget/meter.js";
 import type { IgordError } from "../errors.js";
 import type { LogEntry, TickLog } from "../eventlog/tick-log.js";
 import type { Ed25519Key } from "../identity/keys.js";
-import type { LeaseBelief } from "../store/sqlite-store.js";
+import type { LeaseBelief, OutboxBatch } from "../store/sqlite-store.js";
 import type { Lease, LeaseTiming } from "../authority/lease.js";
 import type { DivergencePolicy, ReplayMode } from "../replay/policy.js";
 import type { ReplayWindow } from "../replay/window.js";
@@ -65,8 +65,8 @@ export interface AgentRuntime {
   detaching: boolean;
   /** Called once the tick in flight has committed (detach waits on it). */
   onIdle: (() => void) | null;
-  /** Emitted messages of committed ticks not yet in the outbox (the store refused a write). */
-  unpublished: { tick: bigint; major: bigint; messages: Uint8Array[] }[];
+  /** Emitted messages of ticks since the last checkpoint: written to the outbox with the next one. */
+  pendingOutbox: OutboxBatch[];
 }
 
 export interface TickEvent {

@@ -13,7 +13,7 @@ import { REPLAY_ENGINE_VERSION } from "../replay/engine.js";
 import { segmentSigningBytes } from "../replay/segment-seal.js";
 import { ErrorCode, IgordError } from "../errors.js";
 import { type Ed25519Key, signBytes } from "../identity/keys.js";
-import type { AgentStatus, CheckpointCommit, NewAgent, ReceiptRow, SqliteStore } from "../store/sqlite-store.js";
+import type { AgentStatus, CheckpointCommit, NewAgent, OutboxBatch, ReceiptRow, SqliteStore } from "../store/sqlite-store.js";
 
 export interface CheckpointSubject {
   agentId: string;
@@ -26,6 +26,8 @@ export interface CheckpointSubject {
   identity: Ed25519Key;
   /** Event logs of the ticks since the last checkpoint (persisted with this one). */
   logs?: readonly TickLog[];
+  /** Messages the ticks since the last checkpoint emitted (published with this one). */
+  outbox?: readonly OutboxBatch[];
   /** The agent's lease: its epoch and expiry go into the header, and the write is conditional on it. */
   lease?: Lease;
 }
@@ -45,6 +47,8 @@ interface Head {
    * so a segment always holds every logged tick of the range it claims.
    */
   carriedLogs: TickLog[];
+  /** Likewise the emitted messages of those ticks. */
+  carriedOutbox: OutboxBatch[];
 }
 
 export interface NodeSigner {
@@ -88,6 +92,7 @@ export class Checkpointer {
       status: "active",
       statusReason: null,
       carriedLogs: [],
+      carriedOutbox: [],
     });
   }
 
@@ -211,43 +216,24 @@ export class Checkpointer {
     // exactly the cost up to s.tick, captured now.
     const covered = h.costSince;
     const logs = s.logs ? [...h.carriedLogs, ...s.logs] : undefined;
-    const blob = this.unsigned(s, h.hash);
-    const events: EventLogSegment | undefined = logs
-      ? {
-          // Covers every tick since the previous checkpoint; ticks without a log observed nothing.
-          fromTick: h.tick + 1n,
-          toTick: s.tick,
-          abiVersion: HOSTCALL_ABI_VERSION,
-          engineVersion: REPLAY_ENGINE_VERSION,
-          blob: encodeSegment(logs),
-          postHashes: Buffer.concat(logs.map((l) => (l.postHash?.byteLength === 32 ? l.postHash : new Uint8Array(32)))),
-        }
-      : undefined;
-    const [signature, receipt, seal] = await Promise.all([
-      this.signAsync(s.identity, signingDomain(blob)),
-      withReceipt ? this.receiptAsync(s, h.receiptTick + 1n, covered) : Promise.resolve(null),
-      // The segment is signed over the checkpoint it follows, so both signatures run at once.
-      events ? this.signAsync(s.identity, segmentSigningBytes(h.hash, events)) : Promise.resolve(null),
-    ]);
-    blob.set(signature, SIGNATURE_OFFSET);
-    const hash = checkpointHash(blob);
-    const commit: CheckpointCommit = {
-      agentId: s.agentId,
-      tick: s.tick,
-      budget: s.budget,
-      hash,
-      prevHash: h.hash,
-      blob,
-      reason,
-      receipt,
-      status,
-      statusReason,
-      ...(s.lease ? { lease: { state: s.lease.state, epoch: s.lease.epoch } } : {}),
-      ...(events && seal ? { events: { ...events, signature: seal } } : {}),
-    };
-    const before = { ...h };
+    const outbox = [...h.carriedOutbox, ...(s.outbox ?? [])];
     h.carriedLogs = [];
-    h.hash = hash;
+    h.carriedOutbox = [];
+    // Whatever fails before the store has them (signing, a refused write), these ticks' logs and
+    // messages go with the next checkpoint: a segment always holds every logged tick of its range.
+    const carry = (): void => {
+      if (logs) h.carriedLogs = logs;
+      h.carriedOutbox = outbox;
+    };
+    let commit: CheckpointCommit;
+    try {
+      commit = await this.prepare(s, h, { reason, status, statusReason, withReceipt, covered, logs, outbox });
+    } catch (e) {
+      carry();
+      throw e;
+    }
+    const before = { ...h };
+    h.hash = commit.hash;
     h.tick = s.tick;
     h.status = status;
     h.statusReason = statusReason;
@@ -264,9 +250,53 @@ export class Checkpointer {
       const costAddedMeanwhile = h.costSince - (before.costSince - (withReceipt ? covered : 0n));
       Object.assign(h, before);
       h.costSince += costAddedMeanwhile;
-      if (logs) h.carriedLogs = logs;
+      carry();
       throw e;
     }
     return "written";
+  }
+
+  /** Signs the checkpoint (and its receipt and event-log segment) and builds the store's commit. */
+  private async prepare(
+    s: CheckpointSubject,
+    h: Head,
+    o: { reason: string; status: AgentStatus; statusReason: string | null; withReceipt: boolean; covered: bigint; logs: TickLog[] | undefined; outbox: OutboxBatch[] },
+  ): Promise<CheckpointCommit> {
+    const { logs } = o;
+    const blob = this.unsigned(s, h.hash);
+    const events: EventLogSegment | undefined = logs
+      ? {
+          // Covers every tick since the previous checkpoint; ticks without a log observed nothing.
+          fromTick: h.tick + 1n,
+          toTick: s.tick,
+          abiVersion: HOSTCALL_ABI_VERSION,
+          engineVersion: REPLAY_ENGINE_VERSION,
+          blob: encodeSegment(logs),
+          postHashes: Buffer.concat(logs.map((l) => (l.postHash?.byteLength === 32 ? l.postHash : new Uint8Array(32)))),
+        }
+      : undefined;
+    const [signature, receipt, seal] = await Promise.all([
+      this.signAsync(s.identity, signingDomain(blob)),
+      o.withReceipt ? this.receiptAsync(s, h.receiptTick + 1n, o.covered) : Promise.resolve(null),
+      // The segment is signed over the checkpoint it follows, so both signatures run at once.
+      events ? this.signAsync(s.identity, segmentSigningBytes(h.hash, events)) : Promise.resolve(null),
+    ]);
+    blob.set(signature, SIGNATURE_OFFSET);
+    const hash = checkpointHash(blob);
+    return {
+      agentId: s.agentId,
+      tick: s.tick,
+      budget: s.budget,
+      hash,
+      prevHash: h.hash,
+      blob,
+      reason: o.reason,
+      receipt,
+      status: o.status,
+      statusReason: o.statusReason,
+      ...(s.lease ? { lease: { state: s.lease.state, epoch: s.lease.epoch } } : {}),
+      ...(events && seal ? { events: { ...events, signature: seal } } : {}),
+      ...(o.outbox.length > 0 ? { outbox: o.outbox } : {}),
+    };
   }
 }

@@ -8,7 +8,7 @@ import { ErrorCode, IgordError } from "../errors.js";
 import type { LogEntry } from "../eventlog/tick-log.js";
 import { HostcallId } from "../hostcalls/registry.js";
 import type { NodeMetrics } from "../metrics/metrics.js";
-import type { AgentStatus as StoredStatus } from "../store/sqlite-store.js";
+import type { OutboxBatch, AgentStatus as StoredStatus } from "../store/sqlite-store.js";
 import type { Checkpointer, CheckpointSubject } from "./checkpointer.js";
 import type { AgentSpec, PoolTickResult, TickRequest, WorkerPool } from "../wasm/pool.js";
 import { canTick, type Lease } from "../authority/lease.js";
@@ -43,8 +43,6 @@ export const SHUTDOWN_GRACE_MS = 1000;
 
 export interface SchedulerOptions {
   leases?: LeaseOptions;
-  /** Stores the messages a committed tick emitted (the node's outbox). */
-  outbox?: (agentId: string, tick: bigint, epochMajor: bigint, messages: readonly Uint8Array[]) => void;
   /** The migrate divergence policy hands the agent here (the node's migration service), if any. */
   migrateAway?: () => ((agentId: string) => void) | null;
   replay?: ReplayOptions;
@@ -176,7 +174,7 @@ export class Scheduler extends EventEmitter<{
       lease: init.lease ?? null,
       detaching: false,
       onIdle: null,
-      unpublished: [],
+      pendingOutbox: [],
     };
     this.agents.set(a.id, a);
     if (init.state === null) this.emitAgentLogs(a, 0n, placed.events);
@@ -365,22 +363,19 @@ export class Scheduler extends EventEmitter<{
     if (a) this.verifier.verifyStored(a, items);
   }
 
-  /** The tick committed: its emitted messages (the emit side effect) go to the outbox. */
+  /**
+   * The tick committed in memory: its emitted messages (the emit side effect) wait for the checkpoint
+   * that covers the tick and are written to the outbox in its transaction, so the outbox never holds
+   * a message from an execution the history does not contain (a crash re-runs those ticks instead).
+   */
   private publishOutputs(a: AgentRuntime, tick: bigint, events: readonly LogEntry[]): void {
     const messages = events.filter((e) => e.id === HostcallId.emit && e.result === 0).map((e) => e.payload);
-    if (messages.length === 0 && a.unpublished.length === 0) return;
-    if (messages.length > 0) a.unpublished.push({ tick, major: a.lease?.epoch.major ?? 0n, messages });
-    // In tick order; what the store refuses now is retried with the next tick's (keyed by tick: never twice).
-    while (a.unpublished.length > 0) {
-      const next = a.unpublished[0] as AgentRuntime["unpublished"][number];
-      try {
-        this.opts.outbox?.(a.id, next.tick, next.major, next.messages);
-      } catch (e) {
-        a.logger.error({ event: "outbox_failed", tick: String(next.tick), err: (e as Error).message }, "cannot store the agent's output yet; retrying with its next tick");
-        break;
-      }
-      a.unpublished.shift();
-      for (const m of next.messages) a.logger.info({ event: "agent_output", tick: String(next.tick), bytes: m.byteLength }, textDecoder.decode(m));
+    if (messages.length > 0) a.pendingOutbox.push({ tick, epochMajor: a.lease?.epoch.major ?? 0n, messages });
+  }
+
+  private logPublished(a: AgentRuntime, outbox: readonly OutboxBatch[]): void {
+    for (const b of outbox) {
+      for (const m of b.messages) a.logger.info({ event: "agent_output", tick: String(b.tick), bytes: m.byteLength }, textDecoder.decode(m));
     }
   }
 
@@ -395,8 +390,11 @@ export class Scheduler extends EventEmitter<{
   private subject(a: AgentRuntime): CheckpointSubject {
     const logs = a.pendingLogs;
     a.pendingLogs = [];
+    const outbox = a.pendingOutbox;
+    a.pendingOutbox = [];
     return {
       logs,
+      outbox,
       ...(a.lease ? { lease: a.lease } : {}),
       agentId: a.id,
       tick: a.tick,
@@ -416,6 +414,7 @@ export class Scheduler extends EventEmitter<{
       (outcome) => {
         this.emit("checkpoint", { agentId: a.id, tick, reason, outcome });
         if (outcome === "written") {
+          this.logPublished(a, subject.outbox ?? []);
           this.opts.metrics?.checkpoints.inc({ reason });
           a.logger.info({ event: "checkpoint_saved", tick: String(tick), budget: String(a.budget), reason }, "checkpoint saved");
         }

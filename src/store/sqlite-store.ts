@@ -65,6 +65,13 @@ export interface LineageEvent extends BudgetOverride {
   kind: "budget_override" | "recovery" | "import";
 }
 
+/** The messages one tick emitted (the emit side effect), in order, under the owner's epoch. */
+export interface OutboxBatch {
+  tick: bigint;
+  epochMajor: bigint;
+  messages: readonly Uint8Array[];
+}
+
 export interface StoredSegment extends EventLogSegment {
   checkpointHash: Uint8Array;
 }
@@ -99,6 +106,8 @@ export interface CheckpointCommit {
   statusReason: string | null;
   /** Event logs of the ticks since the previous checkpoint. */
   events?: EventLogSegment;
+  /** Messages the ticks since the previous checkpoint emitted: published with it, or not at all. */
+  outbox?: readonly OutboxBatch[];
   /** The writer's lease: the checkpoint is written only if the stored lease still matches. */
   lease?: LeaseBelief;
 }
@@ -432,15 +441,16 @@ export class SqliteStore {
   // ---- outbox (the emit side effect) ------------------------------------------------------------
 
   /**
-   * Publishes a committed tick's messages. Keyed by (agent, tick, index): a tick re-executed after a
-   * crash publishes nothing twice.
+   * Publishes the messages of checkpointed ticks, inside the checkpoint's transaction: only ticks the
+   * history contains ever publish, and (agent, tick, index) is written once — a tick re-run after a
+   * crash was never published, and a duplicate is an error, not a silent extra row.
    */
-  appendOutbox(agentId: string, tick: bigint, epochMajor: bigint, messages: readonly Uint8Array[]): void {
-    this.db.transaction(() => {
-      messages.forEach((m, i) => {
-        this.sql("INSERT OR IGNORE INTO outbox (agent_id, tick, idx, epoch_major, payload, created_at) VALUES (?, ?, ?, ?, ?, ?)").run(agentId, tick, i, epochMajor, m, Date.now());
+  private insertOutbox(agentId: string, batches: readonly OutboxBatch[]): void {
+    for (const b of batches) {
+      b.messages.forEach((m, i) => {
+        this.sql("INSERT INTO outbox (agent_id, tick, idx, epoch_major, payload, created_at) VALUES (?, ?, ?, ?, ?, ?)").run(agentId, b.tick, i, b.epochMajor, m, Date.now());
       });
-    }).immediate();
+    }
   }
 
   outbox(agentId: string, afterTick = -1n, limit = 1000): { tick: bigint; index: number; epochMajor: bigint; payload: Uint8Array; createdAt: number }[] {
@@ -737,6 +747,7 @@ export class SqliteStore {
       Date.now(),
     );
     if (c.receipt) this.insertReceipt(c.agentId, c.hash, c.receipt);
+    if (c.outbox) this.insertOutbox(c.agentId, c.outbox);
     if (c.events) {
       const e = c.events;
       this.insertSegment(c.agentId, c.hash, e);

@@ -174,12 +174,13 @@ describe("side effects and the lease", () => {
     expect(t.node.store.outbox("slow")).toEqual([]);
   });
 
-  it("within its lease the same side effect succeeds and is published", async () => {
+  it("within its lease the same side effect succeeds and is published with the checkpoint that covers its tick", async () => {
     const t = await startTestNode({ "tick-interval": "10ms", "lease-duration": "60s", "verify-interval": "0", "tick-timeout": "5s" });
     const path = await writeWat(join(t.dir, "wasm"), "slow", SLOW_EMITTER, CAPS("clock", "emit"));
     await t.node.addAgent({ wasmPath: path });
     const e = await t.waitFor<TickEvent>("tick", (x) => x.agentId === "slow");
     expect(e.events.filter((x) => x.id === HostcallId.emit).map((x) => x.result)).toEqual([0]);
+    await t.node.scheduler.pause("slow", "test");
     expect(t.node.store.outbox("slow").map((m) => new TextDecoder().decode(m.payload))).toEqual(["hello"]);
   });
 });

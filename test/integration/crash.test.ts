@@ -2,12 +2,12 @@
 // every kill the database reopens, every agent's history is one unbroken signed chain with no gap or
 // duplicate, and the restarted daemon resumes each agent exactly from its last committed checkpoint.
 // IGORD_CRASH_KILLS raises the number of kills (the soak run uses 50).
-import { copyFileSync, mkdirSync } from "node:fs";
+import { copyFileSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { verifyChain } from "../../src/checkpoint/verify-chain.js";
 import { DB_FILE, SqliteStore } from "../../src/store/sqlite-store.js";
-import { EXAMPLES, tempDir } from "../helpers/node.js";
+import { AS_FIXTURES, EXAMPLES, tempDir } from "../helpers/node.js";
 import { killAll, startDaemon } from "../helpers/process.js";
 
 afterEach(killAll);
@@ -72,5 +72,41 @@ describe("crash safety", () => {
     }
     // Ticks really advanced across the kills.
     expect(heads.get("fastpath")).toBeGreaterThan(0n);
+  });
+});
+
+describe("the outbox across crashes", () => {
+  it("after SIGKILLs the outbox holds exactly one message for every checkpointed tick and none beyond the history", { timeout: 60_000 }, async () => {
+    const root = tempDir();
+    const agentsDir = join(root, "agents");
+    mkdirSync(agentsDir);
+    copyFileSync(join(AS_FIXTURES, "emitter.wasm"), join(agentsDir, "emitter.wasm"));
+    writeFileSync(join(agentsDir, "emitter.manifest.json"), JSON.stringify({ capabilities: { emit: { version: 1 } } }));
+    const dataDir = join(root, "data");
+    const args = ["--agents-dir", agentsDir, "--data-dir", dataDir, "--control", "off", "--tick-interval", "2ms", "--checkpoint-interval", "40ms", "--sync", "full", "--log-level", "debug"];
+    let head = -1n;
+    for (let kill = 0; kill < 3; kill++) {
+      const d = startDaemon(args);
+      const started = await d.waitFor((l) => l.event === "agent_started" && l.agent === "emitter");
+      if (head >= 0n) expect(BigInt(String(started.tick))).toBe(head);
+      // Killed between checkpoints: ticks ran (and emitted) after the last one committed.
+      const rounds = 2 + Math.floor(Math.random() * 3);
+      let seen = 0;
+      const last = await d.waitFor((l) => l.event === "checkpoint_saved" && ++seen >= rounds);
+      await d.waitFor((l) => l.event === "tick" && l.agent === "emitter" && BigInt(String(l.tick)) > BigInt(String(last.tick)) + 3n);
+      d.child.kill("SIGKILL");
+      await d.exit;
+      const store = SqliteStore.open(join(dataDir, DB_FILE), { readonly: true });
+      try {
+        head = store.head("emitter")?.tick ?? -1n;
+        const messages = store.outbox("emitter", -1n, 1_000_000).map((m) => [m.tick, new TextDecoder().decode(m.payload)] as const);
+        expect(head, `after kill ${kill}`).toBeGreaterThan(0n);
+        // No message from a tick the history does not contain, none missing, none twice.
+        expect(messages.map(([t]) => t), `after kill ${kill}`).toEqual(Array.from({ length: Number(head) }, (_, i) => BigInt(i + 1)));
+        expect(messages.every(([t, text]) => text === `tick ${t}`)).toBe(true);
+      } finally {
+        store.close();
+      }
+    }
   });
 });

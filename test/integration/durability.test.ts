@@ -6,18 +6,21 @@ import Database from "better-sqlite3";
 import { afterEach, describe, expect, it } from "vitest";
 import { decodeReceipt } from "../../src/budget/receipt.js";
 import { verifyChain } from "../../src/checkpoint/verify-chain.js";
-import { verifyBytes } from "../../src/identity/keys.js";
+import { generateKey, verifyBytes } from "../../src/identity/keys.js";
 import { receiptSigningBytes } from "../../src/budget/receipt.js";
 import { isIgordError } from "../../src/errors.js";
 import type { CheckpointEvent, TickEvent } from "../../src/scheduler/scheduler.js";
 import type { Lease } from "../../src/authority/lease.js";
-import { didFromPublicKey } from "../../src/identity/did.js";
-import { generateKey } from "../../src/identity/keys.js";
+import { didFromPublicKey, peerIdFromPublicKey } from "../../src/identity/did.js";
 import { sha256Hex } from "../../src/loader/prepare.js";
 import { Checkpointer } from "../../src/scheduler/checkpointer.js";
 import { DB_FILE, SqliteStore } from "../../src/store/sqlite-store.js";
 import { EXAMPLES, startTestNode, stopAllNodes, storedHead, tempDir, type TestNode } from "../helpers/node.js";
 import { igord } from "../helpers/process.js";
+import { parseCheckpoint } from "../../src/checkpoint/codec.js";
+import { decodeSegment } from "../../src/eventlog/tick-log.js";
+import { HostcallId } from "../../src/hostcalls/registry.js";
+import { segmentSealProblem } from "../../src/replay/segment-seal.js";
 import { waitUntil } from "../helpers/wait.js";
 import { watAgent, writeWat } from "../helpers/wat.js";
 
@@ -336,3 +339,37 @@ function syncLevels(store: SqliteStore): SyncSeen[] {
   };
   return seen;
 }
+
+describe("what a failed checkpoint leaves behind", () => {
+  it("a checkpoint that fails before the store has it keeps its ticks' event logs and messages for the next one", async () => {
+    const store = SqliteStore.open(join(tempDir(), DB_FILE));
+    try {
+      const nodeKey = generateKey();
+      const cp = new Checkpointer(store, { key: nodeKey, peerId: peerIdFromPublicKey(nodeKey.publicKey) });
+      const identity = generateKey();
+      const wasm = new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0]);
+      const base = { agentId: "a", budget: 100n, price: 1n, wasmHash: sha256Hex(wasm), identity };
+      const did = didFromPublicKey(identity.publicKey);
+      cp.genesis({ ...base, tick: 0n, state: new Uint8Array([0]) }, { agentId: "a", did, wasmHash: base.wasmHash, wasmBytes: wasm, manifest: "{}", identity });
+      const enc = (s: string) => new TextEncoder().encode(s);
+      const log = (tick: bigint) => ({ tick, entries: [{ id: HostcallId.log_emit, result: 0, payload: enc(`line ${tick}`) }], postHash: new Uint8Array(32).fill(Number(tick)) });
+      const msg = (tick: bigint) => ({ tick, epochMajor: 0n, messages: [enc(`msg ${tick}`)] });
+      // Signing fails (a key that cannot sign): nothing reaches the store.
+      const broken = { ...identity, privateKeyObject: identity.publicKeyObject };
+      await expect(cp.checkpoint({ ...base, identity: broken, tick: 1n, state: new Uint8Array([1]), logs: [log(1n)], outbox: [msg(1n)] }, "periodic", "active", null)).rejects.toThrow();
+      expect(store.outbox("a")).toEqual([]);
+      expect(await cp.checkpoint({ ...base, tick: 2n, state: new Uint8Array([2]), logs: [log(2n)], outbox: [msg(2n)] }, "shutdown", "active", null)).toBe("written");
+      const segs = store.eventSegments("a");
+      expect(segs).toHaveLength(1);
+      expect(segs[0]).toMatchObject({ fromTick: 1n, toTick: 2n });
+      expect(decodeSegment(segs[0]!.blob).map((l) => l.tick)).toEqual([1n, 2n]);
+      expect(segmentSealProblem(segs[0]!, parseCheckpoint(store.head("a")!.blob))).toBeNull();
+      expect(store.outbox("a").map((m) => [m.tick, new TextDecoder().decode(m.payload)])).toEqual([
+        [1n, "msg 1"],
+        [2n, "msg 2"],
+      ]);
+    } finally {
+      store.close();
+    }
+  });
+});
