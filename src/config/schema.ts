@@ -358,7 +358,7 @@ export const FIELDS = [
     key: "eventLogRetention",
     flag: "event-log-retention",
     valueName: "ticks|size",
-    description: "per agent, stored event logs kept: a tick count (e.g. 100000; 0 keeps all) or a size (e.g. 64MiB)",
+    description: "per agent, stored event logs kept: a tick count (e.g. 100000; 0 keeps all) or a size (e.g. 64MiB; the newest segment is always kept)",
     defaultValue: () => ({ ticks: 100_000 }),
     defaultText: "100000",
     parse: (raw): EventLogRetention => {

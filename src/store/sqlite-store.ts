@@ -789,14 +789,15 @@ export class SqliteStore {
       }
       return;
     }
-    // Size limit: keep the newest segments whose total fits, drop the rest.
+    // Size limit: keep the newest segments whose total fits, drop the rest — but never the segment
+    // just written, even when it alone is over the limit (the newest ticks must stay verifiable).
     const rows = this.sql(
       "SELECT id, length(blob) + length(post_hashes) AS n FROM event_log_segments WHERE agent_id = ? ORDER BY to_tick DESC",
     ).all(agentId) as { id: number; n: number }[];
     let total = 0;
-    for (const row of rows) {
+    for (const [i, row] of rows.entries()) {
       total += row.n;
-      if (total > r.bytes) this.sql("DELETE FROM event_log_segments WHERE id = ?").run(row.id);
+      if (i > 0 && total > r.bytes) this.sql("DELETE FROM event_log_segments WHERE id = ?").run(row.id);
     }
   }
 

@@ -162,6 +162,19 @@ describe("audit replay", () => {
     }
   });
 
+  it("a size retention smaller than one segment still keeps the segment just written, so the newest ticks stay verifiable", async () => {
+    const t = await startTestNode({ "tick-interval": "2ms", "checkpoint-interval": "20ms", "event-log-retention": "64B" });
+    await t.node.addAgent({ wasmPath: join(EXAMPLES, "heartbeat.wasm") });
+    let written = 0;
+    await t.waitFor<CheckpointEvent>("checkpoint", (e) => e.reason === "periodic" && e.outcome === "written" && ++written >= 3);
+    await t.stop();
+    const db = new Database(join(t.config.dataDir, DB_FILE), { readonly: true });
+    const segs = db.prepare("SELECT to_tick FROM event_log_segments WHERE agent_id = 'heartbeat'").all() as { to_tick: number }[];
+    const head = (db.prepare("SELECT MAX(tick) AS t FROM checkpoints WHERE agent_id = 'heartbeat'").get() as { t: number }).t;
+    db.close();
+    expect(segs.map((x) => x.to_tick)).toEqual([head]);
+  });
+
   it("logs recorded under another replay engine are not audited as if the agent were nondeterministic", async () => {
     const dataDir = await survivorHistory();
     const db = new Database(join(dataDir, DB_FILE));
