@@ -79,6 +79,12 @@ export const ErrorCode = {
   AgentNotRunning: "AGENT_NOT_RUNNING",
   /** An event-log segment whose signature does not bind it to the agent's signed lineage. */
   EventLogForged: "EVENT_LOG_FORGED",
+  /** A tick's event log grew past MAX_TICK_EVENT_BYTES. */
+  TickLogTooLarge: "TICK_LOG_TOO_LARGE",
+  /** A tick ran longer than the manifest's resource_limits.max_cpu_millis. */
+  TickCpuExceeded: "TICK_CPU_EXCEEDED",
+  /** An agent's stored history would pass the manifest's resource_limits.max_storage_bytes. */
+  StorageLimit: "STORAGE_LIMIT",
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

@@ -1,7 +1,26 @@
 // The one code path through which every hostcall observes the world. Live execution records what
 // it observed; replay (a later issue) serves the recorded entries back through the same interface,
 // so error paths and zero-length calls replay exactly as they ran.
+import { ErrorCode, IgordError } from "../errors.js";
+import { hostcallById } from "../hostcalls/registry.js";
 import type { LogEntry } from "./tick-log.js";
+
+/**
+ * A live tick's event log (its encoded size: header, entry headers, payloads) may not grow past this:
+ * the tick fails with TICK_LOG_TOO_LARGE. Bounds the host memory one tick can take (rand_bytes alone
+ * allows 64 MiB a call) and every stored segment and shipped window built from it.
+ */
+export const MAX_TICK_EVENT_BYTES = 16 * 1024 * 1024;
+const TICK_LOG_HEADER_BYTES = 12;
+const ENTRY_HEADER_BYTES = 10;
+
+export function tickLogTooLarge(id: number, position: number, wouldBe: number, max: number): IgordError {
+  return new IgordError(
+    ErrorCode.TickLogTooLarge,
+    `${hostcallById(id)?.name ?? `#${id}`} at position ${position}: the tick's event log would grow to ${wouldBe} bytes, over the per-tick limit of ${max}`,
+    { details: { hostcall: id, position, bytes: wouldBe, limit: max } },
+  );
+}
 
 export interface Observation {
   result: number;
@@ -18,6 +37,11 @@ export interface ObservationSource {
    * with `check`, its shape (e.g. the payload length the call needs).
    */
   observe(id: number, live: () => Observation, check?: ObservationCheck): Observation;
+  /**
+   * Live recording only: fails the tick (TICK_LOG_TOO_LARGE) unless its log can still take a
+   * payload of `bytes` — called before a hostcall allocates one.
+   */
+  reserve?(id: number, bytes: number): void;
 }
 
 export const EMPTY = new Uint8Array(0);
@@ -25,17 +49,28 @@ export const EMPTY = new Uint8Array(0);
 /** Records every observation of the current tick. */
 export class LiveRecorder implements ObservationSource {
   private entries: LogEntry[] = [];
+  private bytes = TICK_LOG_HEADER_BYTES;
+
+  constructor(readonly maxBytes = MAX_TICK_EVENT_BYTES) {}
 
   observe(id: number, live: () => Observation): Observation {
     const o = live();
+    this.reserve(id, o.payload.byteLength);
+    this.bytes += ENTRY_HEADER_BYTES + o.payload.byteLength;
     this.entries.push({ id, result: o.result, payload: o.payload });
     return o;
+  }
+
+  reserve(id: number, bytes: number): void {
+    const wouldBe = this.bytes + ENTRY_HEADER_BYTES + bytes;
+    if (wouldBe > this.maxBytes) throw tickLogTooLarge(id, this.entries.length, wouldBe, this.maxBytes);
   }
 
   /** Returns the entries recorded since the last call and starts a new log. */
   take(): LogEntry[] {
     const out = this.entries;
     this.entries = [];
+    this.bytes = TICK_LOG_HEADER_BYTES;
     return out;
   }
 }

@@ -11,6 +11,8 @@ export function randBytes(ctx: HostContext): (ptr: number, len: number) => numbe
       if (len < 0 || len > RAND_MAX_BYTES) return { result: HostcallResult.tooLarge, payload: EMPTY };
       if (len === 0) return { result: 0, payload: EMPTY };
       if (guestBytes(ctx, ptr, len) === null) return { result: HostcallResult.outOfBounds, payload: EMPTY };
+      // The tick's log must be able to take the bytes before they are drawn (MAX_TICK_EVENT_BYTES).
+      ctx.source.reserve?.(HostcallId.rand_bytes, len);
       const bytes = new Uint8Array(len);
       ctx.world.randomFill(bytes);
       return { result: len, payload: bytes };

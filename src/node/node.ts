@@ -341,6 +341,7 @@ export class IgordNode {
       capabilities: [...prepared.manifest.capabilities.keys()].sort(),
       did,
       identity,
+      limits: prepared.manifest.resourceLimits,
     };
     const lease = genesisLease(this.leaseTiming, Date.now());
     const init = { tick: 0n, budget, price: this.config.price, state: null, lease };
@@ -403,6 +404,7 @@ export class IgordNode {
         capabilities: [...manifest.capabilities.keys()].sort(),
         did: row.did,
         identity,
+        limits: manifest.resourceLimits,
       };
       const view = await this.scheduler.add(spec, meta, { tick: cp.tick, budget, price: this.config.price, state: cp.state, lease });
       // An agent just admitted by migration had this very window replayed at admission.

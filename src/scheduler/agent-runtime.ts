@@ -28,6 +28,8 @@ export interface AgentMeta {
   capabilities: readonly string[];
   did: string;
   identity: Ed25519Key;
+  /** The manifest's resource_limits the scheduler enforces (absent or null: none). */
+  limits?: { maxCpuMillis: bigint | null; maxStorageBytes: bigint | null };
 }
 
 export interface AgentRuntime {

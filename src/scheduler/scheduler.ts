@@ -60,6 +60,20 @@ export interface SchedulerOptions {
 
 const textDecoder = new TextDecoder();
 
+/**
+ * A tick that ran longer than the manifest's max_cpu_millis is not committed (the agent fails). The
+ * time is the tick's execution time in its worker, as metered for the budget: Node 20 has no
+ * per-thread CPU clock, so time the thread waited for a core counts too.
+ */
+function overCpu(a: AgentRuntime, r: Extract<PoolTickResult, { status: "ok" }>): IgordError | null {
+  const max = a.meta.limits?.maxCpuMillis;
+  if (max == null || r.elapsedNs <= max * 1_000_000n) return null;
+  const ms = r.elapsedNs / 1_000_000n;
+  return new IgordError(ErrorCode.TickCpuExceeded, `tick ${r.tick} ran ${ms} ms, over the manifest's max_cpu_millis of ${max}`, {
+    details: { tick: String(r.tick), elapsedMs: String(ms), limit: String(max) },
+  });
+}
+
 export class Scheduler extends EventEmitter<{
   tick: [TickEvent];
   stopped: [AgentView];
@@ -247,7 +261,9 @@ export class Scheduler extends EventEmitter<{
     } else {
       if (!a.inFlight) return;
       a.inFlight = false;
-      if (this.fence.lapsedDuring(a)) this.discard(a, r);
+      const overLimit = overCpu(a, r);
+      if (overLimit) this.fail(a, overLimit, r.tick);
+      else if (this.fence.lapsedDuring(a)) this.discard(a, r);
       else this.commit(a, r);
     }
     this.afterResult(a);

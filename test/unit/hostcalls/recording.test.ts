@@ -2,7 +2,8 @@
 // event log, through the same code path replay will use. Runs a real WAT agent in-process.
 import { describe, expect, it } from "vitest";
 import type { ObservationSource } from "../../../src/eventlog/recorder.js";
-import { LiveRecorder, type Observation } from "../../../src/eventlog/recorder.js";
+import { LiveRecorder, MAX_TICK_EVENT_BYTES, type Observation } from "../../../src/eventlog/recorder.js";
+import { ErrorCode, isIgordError } from "../../../src/errors.js";
 import { planImports } from "../../../src/hostcalls/policy.js";
 import { HostcallId } from "../../../src/hostcalls/registry.js";
 import { parseManifest } from "../../../src/manifest/manifest.js";
@@ -136,5 +137,36 @@ describe("hostcall event recording", () => {
       [HostcallId.emit, -3, ""],
       [HostcallId.emit, -3, ""],
     ]);
+  });
+
+  it("a tick whose event log would pass MAX_TICK_EVENT_BYTES fails with TICK_LOG_TOO_LARGE; rand_bytes is refused before it allocates", async () => {
+    // 1 MiB of randomness per call, forever: only the per-tick cap stops it.
+    const text = watAgent({
+      imports: '(import "igor" "rand_bytes" (func $rand (param i32 i32) (result i32)))',
+      onTick: `(loop $more (drop (call $rand (i32.const 65536) (i32.const 1048576))) (br $more))`,
+      memory: '(memory (export "memory") 17)',
+    });
+    const bytes = await wat2wasm(text);
+    const plan = planImports(readModuleInfo(bytes), parseManifest(JSON.stringify(CAPS("rand"))), new Set(["rand"]));
+    const rec = new LiveRecorder();
+    let filled = 0;
+    const sb = AgentSandbox.instantiate({
+      module: new WebAssembly.Module(bytes),
+      plan,
+      memoryCapPages: 32,
+      context: { source: rec, budget: () => 1n, price: () => 1n, authority: () => true, world: { nowNs: () => 0n, randomFill: (b) => void (filled += b.byteLength) } },
+    });
+    sb.init();
+    let error: unknown;
+    try {
+      sb.tick();
+    } catch (e) {
+      error = e;
+    }
+    expect(isIgordError(error, ErrorCode.TickLogTooLarge), String(error)).toBe(true);
+    expect((error as Error).message).toMatch(/rand_bytes at position 15: the tick's event log would grow to \d+ bytes, over the per-tick limit of 16777216/);
+    // Fifteen calls fit (the log's headers count too); the sixteenth never drew its mebibyte.
+    expect(filled).toBe(15 * 1048576);
+    expect(MAX_TICK_EVENT_BYTES).toBe(16 * 1024 * 1024);
   });
 });

@@ -1,0 +1,51 @@
+// Resource limits a manifest declares, and the node's own caps on what one agent may cost it: each
+// is enforced with its own error code, and what was committed before stays intact.
+import { join } from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import type { AgentView, CheckpointEvent, TickEvent } from "../../src/scheduler/scheduler.js";
+import { startTestNode, stopAllNodes } from "../helpers/node.js";
+import { CAPS, watAgent, writeWat } from "../helpers/wat.js";
+
+afterEach(stopAllNodes);
+
+/** Spins on the clock for `ms` milliseconds from its third tick on (ticks 1–2 are quick). */
+const spinner = (ms: number) =>
+  watAgent({
+    imports: '(import "igor" "clock_now" (func $clock (result i64)))',
+    onTick: `(if (i32.ge_u (global.get $ticks) (i32.const 3)) (then
+      (global.set $until (i64.add (call $clock) (i64.const ${ms * 1_000_000})))
+      (block $done (loop $spin (br_if $done (i64.ge_s (call $clock) (global.get $until))) (br $spin)))))`,
+    extra: "(global $until (mut i64) (i64.const 0))",
+  });
+
+describe("manifest resource limits", () => {
+  it("a tick that runs longer than max_cpu_millis fails with TICK_CPU_EXCEEDED and never commits", async () => {
+    const t = await startTestNode({ "tick-interval": "5ms", "checkpoint-interval": "0", "tick-timeout": "5s" });
+    const manifest = { ...CAPS("clock"), resource_limits: { max_cpu_millis: 30 } };
+    const path = await writeWat(join(t.dir, "wasm"), "spinner", spinner(200), manifest);
+    await t.node.addAgent({ wasmPath: path });
+    const stopped = await t.waitFor<AgentView>("stopped", (v) => v.id === "spinner");
+    expect(stopped.status).toBe("failed");
+    expect(stopped.error?.code).toBe("TICK_CPU_EXCEEDED");
+    expect(stopped.error?.message).toMatch(/tick 3 ran \d+ ms, over the manifest's max_cpu_millis of 30/);
+    expect(stopped.tick).toBe(2n);
+    await t.waitFor<CheckpointEvent>("checkpoint", (e) => e.agentId === "spinner" && e.reason === "tick_cpu_exceeded");
+    expect(t.node.store.head("spinner")?.tick).toBe(2n);
+  });
+
+  it("an agent drawing randomness without end fails its tick with TICK_LOG_TOO_LARGE; the node carries on", async () => {
+    const t = await startTestNode({ "tick-interval": "5ms", "checkpoint-interval": "0", "tick-timeout": "10s" });
+    const hog = watAgent({
+      imports: '(import "igor" "rand_bytes" (func $rand (param i32 i32) (result i32)))',
+      onTick: "(loop $more (drop (call $rand (i32.const 65536) (i32.const 1048576))) (br $more))",
+      memory: '(memory (export "memory") 17)',
+    });
+    await t.node.addAgent({ wasmPath: await writeWat(join(t.dir, "wasm"), "hog", hog, CAPS("rand")) });
+    await t.node.addAgent({ wasmPath: await writeWat(join(t.dir, "wasm"), "calm", watAgent(), CAPS()) });
+    const stopped = await t.waitFor<AgentView>("stopped", (v) => v.id === "hog");
+    expect(stopped.error?.code).toBe("TICK_LOG_TOO_LARGE");
+    expect(stopped.error?.message).toMatch(/over the per-tick limit of 16777216/);
+    const calm = t.node.scheduler.view("calm")!.tick;
+    await t.waitFor<TickEvent>("tick", (e) => e.agentId === "calm" && e.tick > calm);
+  });
+});
