@@ -1,8 +1,14 @@
 // The per-agent replay window (pure): recent tick snapshots — pre-tick state, post-tick state and
 // the tick's event log. Pre-state of tick N is the same object as post-state of N-1, so a window
-// costs no copies. Over capacity, the snapshot with the fewest observations goes first (ties: the
-// oldest); the newest is always kept.
+// costs no copies. Over capacity — in snapshots or in bytes — the snapshot with the fewest
+// observations goes first (ties: the oldest); the newest is always kept.
 import type { LogEntry } from "../eventlog/tick-log.js";
+
+/**
+ * States and logs one agent's window may hold (each distinct state counted once). With large states
+ * it holds fewer snapshots than --replay-window: 16 snapshots of an 8 MiB state would be 136 MiB.
+ */
+export const REPLAY_WINDOW_MAX_BYTES = 64 * 1024 * 1024;
 
 export interface Snapshot {
   tick: bigint;
@@ -17,25 +23,60 @@ export interface Snapshot {
 
 export class ReplayWindow {
   private readonly snaps: Snapshot[] = [];
+  /** References to each state held, so a state shared by two snapshots is counted once. */
+  private readonly states = new Map<Uint8Array, number>();
+  private held = 0;
 
-  constructor(readonly capacity: number) {}
+  constructor(
+    readonly capacity: number,
+    readonly maxBytes = REPLAY_WINDOW_MAX_BYTES,
+  ) {}
+
+  /** Bytes of distinct states and of log payloads held. */
+  get bytes(): number {
+    return this.held;
+  }
 
   push(s: Omit<Snapshot, "verified">): void {
     if (this.capacity <= 0) return;
     const last = this.snaps.at(-1);
     // Consecutive ticks without observations are trivially deterministic: keep only the newest.
     if (s.entries.length === 0 && last && last.entries.length === 0) {
+      this.release(last);
       this.snaps[this.snaps.length - 1] = { ...s, verified: false };
+      this.hold(s);
       return;
     }
     this.snaps.push({ ...s, verified: false });
-    while (this.snaps.length > this.capacity) {
+    this.hold(s);
+    while (this.snaps.length > 1 && (this.snaps.length > this.capacity || this.held > this.maxBytes)) {
       let victim = 0;
       for (let i = 1; i < this.snaps.length - 1; i++) {
         if ((this.snaps[i] as Snapshot).entries.length < (this.snaps[victim] as Snapshot).entries.length) victim = i;
       }
+      this.release(this.snaps[victim] as Snapshot);
       this.snaps.splice(victim, 1);
     }
+  }
+
+  private hold(s: Pick<Snapshot, "pre" | "post" | "entries">): void {
+    for (const state of [s.pre, s.post]) {
+      const n = this.states.get(state) ?? 0;
+      if (n === 0) this.held += state.byteLength;
+      this.states.set(state, n + 1);
+    }
+    for (const e of s.entries) this.held += e.payload.byteLength;
+  }
+
+  private release(s: Pick<Snapshot, "pre" | "post" | "entries">): void {
+    for (const state of [s.pre, s.post]) {
+      const n = this.states.get(state) ?? 0;
+      if (n <= 1) {
+        this.states.delete(state);
+        this.held -= state.byteLength;
+      } else this.states.set(state, n - 1);
+    }
+    for (const e of s.entries) this.held -= e.payload.byteLength;
   }
 
   /** Snapshots with observations that have not been verified yet, oldest first. */

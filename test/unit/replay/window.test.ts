@@ -1,0 +1,46 @@
+// The replay window keeps recent tick snapshots for self-verification: at most `capacity` of them
+// and at most REPLAY_WINDOW_MAX_BYTES of states and logs, the newest always.
+import { describe, expect, it } from "vitest";
+import { REPLAY_WINDOW_MAX_BYTES, ReplayWindow } from "../../../src/replay/window.js";
+
+const MiB = 1024 * 1024;
+
+function fill(w: ReplayWindow, ticks: number, stateBytes: number): Uint8Array[] {
+  const states = [new Uint8Array(stateBytes)];
+  for (let t = 1; t <= ticks; t++) {
+    const post = new Uint8Array(stateBytes).fill(t);
+    w.push({ tick: BigInt(t), pre: states.at(-1)!, post, postHash: new Uint8Array(32), entries: [{ id: 1, result: 0, payload: new Uint8Array(8) }], budget: 0n, price: 0n });
+    states.push(post);
+  }
+  return states;
+}
+
+describe("replay window", () => {
+  it("holds no more bytes than its limit: large states leave fewer snapshots, and the newest is kept", () => {
+    const w = new ReplayWindow(16, 4 * MiB);
+    fill(w, 12, MiB);
+    expect(w.bytes).toBeLessThanOrEqual(4 * MiB);
+    expect(w.size).toBeGreaterThan(0);
+    expect(w.size).toBeLessThan(4);
+    expect(w.all().at(-1)?.tick).toBe(12n);
+  });
+
+  it("counts a state shared as one tick's post-state and the next one's pre-state once", () => {
+    const w = new ReplayWindow(16, 64 * MiB);
+    fill(w, 4, MiB);
+    // Pre-state of tick 1 plus four post-states, and four 8-byte payloads.
+    expect(w.bytes).toBe(5 * MiB + 4 * 8);
+    expect(w.size).toBe(4);
+  });
+
+  it("a single snapshot over the limit is still kept (the newest tick stays verifiable)", () => {
+    const w = new ReplayWindow(16, MiB);
+    fill(w, 3, 2 * MiB);
+    expect(w.size).toBe(1);
+    expect(w.all()[0]?.tick).toBe(3n);
+  });
+
+  it("defaults to REPLAY_WINDOW_MAX_BYTES", () => {
+    expect(new ReplayWindow(16).maxBytes).toBe(REPLAY_WINDOW_MAX_BYTES);
+  });
+});
