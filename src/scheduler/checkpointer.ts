@@ -28,6 +28,8 @@ export interface CheckpointSubject {
   logs?: readonly TickLog[];
   /** Messages the ticks since the last checkpoint emitted (published with this one). */
   outbox?: readonly OutboxBatch[];
+  /** The manifest's max_storage_bytes (null: no limit). */
+  maxStorageBytes?: bigint | null;
   /** The agent's lease: its epoch and expiry go into the header, and the write is conditional on it. */
   lease?: Lease;
 }
@@ -297,6 +299,7 @@ export class Checkpointer {
       ...(s.lease ? { lease: { state: s.lease.state, epoch: s.lease.epoch } } : {}),
       ...(events && seal ? { events: { ...events, signature: seal } } : {}),
       ...(o.outbox.length > 0 ? { outbox: o.outbox } : {}),
+      ...(s.maxStorageBytes != null ? { maxStorageBytes: s.maxStorageBytes } : {}),
     };
   }
 }

@@ -411,6 +411,7 @@ export class Scheduler extends EventEmitter<{
     return {
       logs,
       outbox,
+      maxStorageBytes: a.meta.limits?.maxStorageBytes ?? null,
       ...(a.lease ? { lease: a.lease } : {}),
       agentId: a.id,
       tick: a.tick,

@@ -108,6 +108,8 @@ export interface CheckpointCommit {
   events?: EventLogSegment;
   /** Messages the ticks since the previous checkpoint emitted: published with it, or not at all. */
   outbox?: readonly OutboxBatch[];
+  /** The manifest's max_storage_bytes: refused (STORAGE_LIMIT) when the agent's history would pass it. */
+  maxStorageBytes?: bigint;
   /** The writer's lease: the checkpoint is written only if the stored lease still matches. */
   lease?: LeaseBelief;
 }
@@ -658,6 +660,14 @@ export class SqliteStore {
     for (const r of it) yield rowToCheckpoint(r);
   }
 
+  /** Bytes of the agent's stored history: checkpoint blobs and event-log segments (what max_storage_bytes bounds). */
+  storedBytes(agentId: string): number {
+    const r = this.sql(
+      "SELECT (SELECT COALESCE(SUM(length(blob)), 0) FROM checkpoints WHERE agent_id = ?) + (SELECT COALESCE(SUM(length(blob) + length(post_hashes)), 0) FROM event_log_segments WHERE agent_id = ?) AS n",
+    ).get(agentId, agentId) as { n: number };
+    return r.n;
+  }
+
   historyCount(agentId: string): number {
     return (this.sql("SELECT COUNT(*) AS n FROM checkpoints WHERE agent_id = ?").get(agentId) as { n: number }).n;
   }
@@ -733,6 +743,16 @@ export class SqliteStore {
         ErrorCode.CheckpointChainBroken,
         `checkpoint for agent "${c.agentId}" at tick ${c.tick} does not extend the stored head (seq ${head.seq})`,
       );
+    }
+    if (c.maxStorageBytes !== undefined) {
+      const after = this.storedBytes(c.agentId) + c.blob.byteLength + (c.events ? c.events.blob.byteLength + c.events.postHashes.byteLength : 0);
+      if (BigInt(after) > c.maxStorageBytes) {
+        return new IgordError(
+          ErrorCode.StorageLimit,
+          `agent "${c.agentId}": its stored history would grow to ${after} bytes, over the manifest's max_storage_bytes of ${c.maxStorageBytes} (keep fewer checkpoints with --history-retention)`,
+          { details: { agentId: c.agentId, bytes: after, limit: String(c.maxStorageBytes) } },
+        );
+      }
     }
     const seq = (head?.seq ?? 0n) + 1n;
     this.sql("INSERT INTO checkpoints (agent_id, seq, tick, hash, prev_hash, budget, reason, blob, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)").run(

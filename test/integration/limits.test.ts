@@ -48,4 +48,15 @@ describe("manifest resource limits", () => {
     const calm = t.node.scheduler.view("calm")!.tick;
     await t.waitFor<TickEvent>("tick", (e) => e.agentId === "calm" && e.tick > calm);
   });
+
+  it("an agent whose stored history would pass max_storage_bytes fails with STORAGE_LIMIT; what is stored stays under the limit", async () => {
+    const t = await startTestNode({ "tick-interval": "2ms", "checkpoint-interval": "5ms" });
+    const manifest = { ...CAPS(), resource_limits: { max_storage_bytes: 4096 } };
+    await t.node.addAgent({ wasmPath: await writeWat(join(t.dir, "wasm"), "grower", watAgent(), manifest) });
+    const stopped = await t.waitFor<AgentView>("stopped", (v) => v.id === "grower");
+    expect(stopped.error?.code).toBe("STORAGE_LIMIT");
+    expect(stopped.error?.message).toMatch(/agent "grower": its stored history would grow to \d+ bytes, over the manifest's max_storage_bytes of 4096/);
+    expect(t.node.store.storedBytes("grower")).toBeLessThanOrEqual(4096);
+    expect(t.node.store.historyCount("grower")).toBeGreaterThan(3);
+  });
 });
