@@ -5,6 +5,7 @@ import { verifyBytes } from "../identity/keys.js";
 import { didFromPublicKey } from "../identity/did.js";
 import { type Checkpoint, parseCheckpoint } from "./codec.js";
 import { checkpointHash, equalBytes, GENESIS_PREV_HASH, hex, verifyCheckpointSignature } from "./lineage.js";
+import { type HistoryBase, historyBaseSigningBytes } from "./history-base.js";
 import { type BudgetOverride, budgetOverrideSigningBytes } from "./overrides.js";
 
 export type { BudgetOverride };
@@ -33,8 +34,10 @@ export function verifyChain(
   entries: Iterable<ChainEntry>,
   overrides: readonly BudgetOverride[] = [],
   onProgress?: (done: number) => void,
+  /** The signed base of a history pruned by --history-retention, if any. */
+  base?: HistoryBase,
 ): ChainReport {
-  const steps = chainSteps(entries, overrides);
+  const steps = chainSteps(entries, overrides, base);
   for (;;) {
     const r = steps.next();
     if (r.done) return r.value;
@@ -46,8 +49,8 @@ export function verifyChain(
  * The same verification, giving the event loop a turn every VERIFY_YIELD_EVERY checkpoints: a
  * node admitting a long history keeps ticking its other agents meanwhile.
  */
-export async function verifyChainAsync(entries: Iterable<ChainEntry>, overrides: readonly BudgetOverride[] = []): Promise<ChainReport> {
-  const steps = chainSteps(entries, overrides);
+export async function verifyChainAsync(entries: Iterable<ChainEntry>, overrides: readonly BudgetOverride[] = [], base?: HistoryBase): Promise<ChainReport> {
+  const steps = chainSteps(entries, overrides, base);
   for (;;) {
     const r = steps.next();
     if (r.done) return r.value;
@@ -56,7 +59,7 @@ export async function verifyChainAsync(entries: Iterable<ChainEntry>, overrides:
 }
 
 /** Verifies one checkpoint per step; yields the count so far, returns the report. */
-function* chainSteps(entries: Iterable<ChainEntry>, overrides: readonly BudgetOverride[]): Generator<number, ChainReport> {
+function* chainSteps(entries: Iterable<ChainEntry>, overrides: readonly BudgetOverride[], base?: HistoryBase): Generator<number, ChainReport> {
   const report: ChainReport = { valid: true, reasons: [], notes: [], checkpoints: 0, firstTick: null, lastTick: null, did: null, segments: [] };
   const fail = (msg: string): void => {
     report.valid = false;
@@ -99,7 +102,11 @@ function* chainSteps(entries: Iterable<ChainEntry>, overrides: readonly BudgetOv
       }
     }
     if (prev === null && prevHash === null) {
-      if (cp.version === 4 && !equalBytes(cp.prevHash, GENESIS_PREV_HASH)) {
+      if (base && report.checkpoints === 1) {
+        const problem = historyBaseProblem(base, cp, e.bytes);
+        if (problem) fail(`the signed history base (tick ${base.baseTick}) ${problem}`);
+        else report.notes.push(`history pruned before tick ${cp.tick}: ${base.pruned} earlier checkpoints removed by retention (signed base; origin ${hex(base.originHash).slice(0, 16)}…)`);
+      } else if (cp.version === 4 && !equalBytes(cp.prevHash, GENESIS_PREV_HASH)) {
         report.notes.push(`${e.name}: history starts after genesis (prevHash ${hex(cp.prevHash).slice(0, 16)}…)`);
       }
     } else if (prev !== null && prevHash !== null) {
@@ -128,4 +135,11 @@ function* chainSteps(entries: Iterable<ChainEntry>, overrides: readonly BudgetOv
   }
   if (report.checkpoints === 0) fail("no checkpoints to verify");
   return report;
+}
+
+function historyBaseProblem(base: HistoryBase, first: Checkpoint, bytes: Uint8Array): string | null {
+  if (first.version !== 4) return "starts at an unsigned checkpoint";
+  if (!equalBytes(base.baseHash, checkpointHash(bytes)) || base.baseTick !== first.tick) return `is not the oldest stored checkpoint (tick ${first.tick})`;
+  if (!verifyBytes(first.publicKey, historyBaseSigningBytes(first.publicKey, base), base.signature)) return "signature INVALID";
+  return null;
 }

@@ -193,7 +193,7 @@ export async function verifyCommand(dirs: string[], o: { agent?: string; dataDir
         for (const row of store.history(o.agent as string)) yield { name: `#${row.seq} (tick ${row.tick})`, bytes: row.blob };
       })();
       const overrides = store.lineageEvents(o.agent).filter((e) => e.kind === "budget_override");
-      const chain = printReport(verifyChain(entries, overrides, progress), []);
+      const chain = printReport(verifyChain(entries, overrides, progress, store.historyBase(o.agent)), []);
       if (!o.replay) return chain;
       const replayed = await auditReplay(store, o.agent);
       return chain === 0 && replayed === 0 ? 0 : 1;

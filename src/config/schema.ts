@@ -35,6 +35,7 @@ export interface NodeConfig {
   verifyInterval: number;
   replayOnDivergence: DivergencePolicy;
   eventLogRetention: EventLogRetention;
+  historyRetention: number;
   leaseDurationMs: number;
   leaseGraceMs: number;
   leaseRenewalWindow: number;
@@ -369,6 +370,19 @@ export const FIELDS = [
         return { bytes };
       }
       return { ticks: wholeNumber(Number.MAX_SAFE_INTEGER)(s) };
+    },
+  }),
+  field({
+    key: "historyRetention",
+    flag: "history-retention",
+    valueName: "checkpoints",
+    description: "per agent, checkpoints kept: the newest N behind a signed base that igord verify checks (0 keeps all; else at least 2)",
+    defaultValue: () => 0,
+    defaultText: "0",
+    parse: (raw) => {
+      const n = wholeNumber(Number.MAX_SAFE_INTEGER)(raw);
+      if (n === 1) throw new Error("must be 0 (keep all) or at least 2");
+      return n;
     },
   }),
   field({

@@ -147,7 +147,7 @@ export class IgordNode {
     const node = this.store.nodeKey();
     this.nodeId = node.peerId;
     this.signer = new SignerPool(SIGNER_THREADS);
-    this.checkpointer = new Checkpointer(this.store, node, this.config.receiptIntervalMs, this.signer);
+    this.checkpointer = new Checkpointer(this.store, node, this.config.receiptIntervalMs, this.signer, this.config.historyRetention);
     this.pool = new WorkerPool({
       size: opts.config.workers,
       tickTimeoutMs: opts.config.tickTimeoutMs,

@@ -4,6 +4,7 @@
 // never signed again (igor broke its own chain that way).
 import { encodeReceipt, receiptSigningBytes } from "../budget/receipt.js";
 import { encodeCheckpoint, SIGNATURE_OFFSET } from "../checkpoint/codec.js";
+import { historyBaseSigningBytes } from "../checkpoint/history-base.js";
 import { checkpointHash, GENESIS_PREV_HASH, signCheckpoint, signingDomain } from "../checkpoint/lineage.js";
 import type { SignerPool } from "../identity/signer-pool.js";
 import type { Lease } from "../authority/lease.js";
@@ -74,6 +75,8 @@ export class Checkpointer {
     private readonly node: NodeSigner,
     private readonly receiptIntervalMs = 0,
     private readonly signer: SignerPool | null = null,
+    /** Checkpoints kept per agent, the newest, behind a signed base (0 keeps all). */
+    private readonly historyRetention = 0,
   ) {}
 
   get nodeId(): string {
@@ -277,11 +280,14 @@ export class Checkpointer {
           postHashes: Buffer.concat(logs.map((l) => (l.postHash?.byteLength === 32 ? l.postHash : new Uint8Array(32)))),
         }
       : undefined;
-    const [signature, receipt, seal] = await Promise.all([
+    // What history retention prunes with this checkpoint (the store checks the plan still holds).
+    const plan = this.historyRetention > 0 ? this.store.prunePlan(s.agentId, this.historyRetention) : null;
+    const [signature, receipt, seal, baseSignature] = await Promise.all([
       this.signAsync(s.identity, signingDomain(blob)),
       o.withReceipt ? this.receiptAsync(s, h.receiptTick + 1n, o.covered) : Promise.resolve(null),
       // The segment is signed over the checkpoint it follows, so both signatures run at once.
       events ? this.signAsync(s.identity, segmentSigningBytes(h.hash, events)) : Promise.resolve(null),
+      plan ? this.signAsync(s.identity, historyBaseSigningBytes(s.identity.publicKey, plan.fields)) : Promise.resolve(null),
     ]);
     blob.set(signature, SIGNATURE_OFFSET);
     const hash = checkpointHash(blob);
@@ -300,6 +306,7 @@ export class Checkpointer {
       ...(events && seal ? { events: { ...events, signature: seal } } : {}),
       ...(o.outbox.length > 0 ? { outbox: o.outbox } : {}),
       ...(s.maxStorageBytes != null ? { maxStorageBytes: s.maxStorageBytes } : {}),
+      ...(plan && baseSignature ? { prune: { baseSeq: plan.baseSeq, base: { ...plan.fields, signature: baseSignature } } } : {}),
     };
   }
 }

@@ -174,8 +174,18 @@ export const MIGRATIONS: readonly string[] = [
   CREATE INDEX incoming_handoffs_by_peer ON incoming_handoffs(peer, created_at);
   `,
   // 6: each event-log segment's signature by the agent's key, binding it to the checkpoint before it
-  // (replay/segment-seal.ts); NULL on segments stored before segments were signed.
+  // (replay/segment-seal.ts); NULL on segments stored before segments were signed. And the signed
+  // base of each history pruned by --history-retention (checkpoint/history-base.ts).
   `
   ALTER TABLE event_log_segments ADD COLUMN signature BLOB;
+  CREATE TABLE history_bases (
+    agent_id TEXT PRIMARY KEY REFERENCES agents(agent_id),
+    origin_hash BLOB NOT NULL,
+    base_hash BLOB NOT NULL,
+    base_tick INTEGER NOT NULL,
+    pruned INTEGER NOT NULL,
+    signature BLOB NOT NULL,
+    created_at INTEGER NOT NULL
+  ) WITHOUT ROWID;
   `,
 ];

@@ -5,6 +5,7 @@
 import Database from "better-sqlite3";
 import { closeSync, openSync, rmSync } from "node:fs";
 import type { Epoch, Lease, LeaseState } from "../authority/lease.js";
+import type { HistoryBase } from "../checkpoint/history-base.js";
 import type { BudgetOverride } from "../checkpoint/overrides.js";
 import { ErrorCode, IgordError } from "../errors.js";
 import type { EventLogSegment } from "../eventlog/tick-log.js";
@@ -110,6 +111,8 @@ export interface CheckpointCommit {
   outbox?: readonly OutboxBatch[];
   /** The manifest's max_storage_bytes: refused (STORAGE_LIMIT) when the agent's history would pass it. */
   maxStorageBytes?: bigint;
+  /** History retention: checkpoints before `baseSeq` (and their event logs) go, behind this signed base. */
+  prune?: { baseSeq: bigint; base: HistoryBase };
   /** The writer's lease: the checkpoint is written only if the stored lease still matches. */
   lease?: LeaseBelief;
 }
@@ -660,6 +663,61 @@ export class SqliteStore {
     for (const r of it) yield rowToCheckpoint(r);
   }
 
+  /** Where a pruned history now starts, signed by the agent (none: nothing was pruned here). */
+  historyBase(agentId: string): HistoryBase | undefined {
+    const r = this.sql("SELECT * FROM history_bases WHERE agent_id = ?", true).get(agentId) as Record<string, unknown> | undefined;
+    if (!r) return undefined;
+    return {
+      originHash: u8(r.origin_hash as Buffer),
+      baseHash: u8(r.base_hash as Buffer),
+      baseTick: r.base_tick as bigint,
+      pruned: r.pruned as bigint,
+      signature: u8(r.signature as Buffer),
+    };
+  }
+
+  /**
+   * What keeping the newest `keep` checkpoints (counting one about to be appended) would prune: the
+   * checkpoint that becomes the base and the fields of its signed record; null when nothing would go.
+   */
+  prunePlan(agentId: string, keep: number): { baseSeq: bigint; fields: Omit<HistoryBase, "signature"> } | null {
+    if (keep < 2) return null;
+    // The appended checkpoint takes one of the `keep` places.
+    const base = this.sql("SELECT seq, tick, hash FROM checkpoints WHERE agent_id = ? ORDER BY seq DESC LIMIT 1 OFFSET ?", true).get(agentId, keep - 2) as
+      | { seq: bigint; tick: bigint; hash: Buffer }
+      | undefined;
+    if (!base) return null;
+    const older = this.sql("SELECT COUNT(*) AS n, MIN(seq) AS first FROM checkpoints WHERE agent_id = ? AND seq < ?", true).get(agentId, base.seq) as {
+      n: bigint;
+      first: bigint | null;
+    };
+    if (older.n === 0n || older.first === null) return null;
+    const previous = this.historyBase(agentId);
+    const origin = previous?.originHash ?? this.hashAt(agentId, older.first);
+    if (!origin) return null;
+    return { baseSeq: base.seq, fields: { originHash: u8(origin), baseHash: u8(base.hash), baseTick: base.tick, pruned: (previous?.pruned ?? 0n) + older.n } };
+  }
+
+  private hashAt(agentId: string, seq: bigint): Buffer | undefined {
+    return (this.sql("SELECT hash FROM checkpoints WHERE agent_id = ? AND seq = ?").get(agentId, seq) as { hash: Buffer } | undefined)?.hash;
+  }
+
+  private bytesBefore(agentId: string, seq: bigint, tick: bigint): number {
+    const r = this.sql(
+      "SELECT (SELECT COALESCE(SUM(length(blob)), 0) FROM checkpoints WHERE agent_id = ? AND seq < ?) + (SELECT COALESCE(SUM(length(blob) + length(post_hashes)), 0) FROM event_log_segments WHERE agent_id = ? AND to_tick <= ?) AS n",
+    ).get(agentId, seq, agentId, tick) as { n: number };
+    return r.n;
+  }
+
+  private pruneHistory(agentId: string, baseSeq: bigint, base: HistoryBase): void {
+    this.sql("DELETE FROM checkpoints WHERE agent_id = ? AND seq < ?").run(agentId, baseSeq);
+    // Logs of ticks up to the base replay from nothing that is kept.
+    this.sql("DELETE FROM event_log_segments WHERE agent_id = ? AND to_tick <= ?").run(agentId, base.baseTick);
+    this.sql(
+      "INSERT OR REPLACE INTO history_bases (agent_id, origin_hash, base_hash, base_tick, pruned, signature, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+    ).run(agentId, base.originHash, base.baseHash, base.baseTick, base.pruned, base.signature, Date.now());
+  }
+
   /** Bytes of the agent's stored history: checkpoint blobs and event-log segments (what max_storage_bytes bounds). */
   storedBytes(agentId: string): number {
     const r = this.sql(
@@ -744,8 +802,12 @@ export class SqliteStore {
         `checkpoint for agent "${c.agentId}" at tick ${c.tick} does not extend the stored head (seq ${head.seq})`,
       );
     }
+    // Pruning happens only when the stored base is still the checkpoint it was planned on.
+    const plannedBase = c.prune ? this.hashAt(c.agentId, c.prune.baseSeq) : undefined;
+    const prune = c.prune && plannedBase?.equals(c.prune.base.baseHash) ? c.prune : undefined;
     if (c.maxStorageBytes !== undefined) {
-      const after = this.storedBytes(c.agentId) + c.blob.byteLength + (c.events ? c.events.blob.byteLength + c.events.postHashes.byteLength : 0);
+      const added = c.blob.byteLength + (c.events ? c.events.blob.byteLength + c.events.postHashes.byteLength : 0);
+      const after = this.storedBytes(c.agentId) - (prune ? this.bytesBefore(c.agentId, prune.baseSeq, prune.base.baseTick) : 0) + added;
       if (BigInt(after) > c.maxStorageBytes) {
         return new IgordError(
           ErrorCode.StorageLimit,
@@ -768,6 +830,7 @@ export class SqliteStore {
     );
     if (c.receipt) this.insertReceipt(c.agentId, c.hash, c.receipt);
     if (c.outbox) this.insertOutbox(c.agentId, c.outbox);
+    if (prune) this.pruneHistory(c.agentId, prune.baseSeq, prune.base);
     if (c.events) {
       const e = c.events;
       this.insertSegment(c.agentId, c.hash, e);

@@ -3,7 +3,10 @@
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import type { AgentView, CheckpointEvent, TickEvent } from "../../src/scheduler/scheduler.js";
-import { startTestNode, stopAllNodes } from "../helpers/node.js";
+import Database from "better-sqlite3";
+import { DB_FILE, SqliteStore } from "../../src/store/sqlite-store.js";
+import { EXAMPLES, startTestNode, stopAllNodes } from "../helpers/node.js";
+import { igord } from "../helpers/process.js";
 import { CAPS, watAgent, writeWat } from "../helpers/wat.js";
 
 afterEach(stopAllNodes);
@@ -58,5 +61,44 @@ describe("manifest resource limits", () => {
     expect(stopped.error?.message).toMatch(/agent "grower": its stored history would grow to \d+ bytes, over the manifest's max_storage_bytes of 4096/);
     expect(t.node.store.storedBytes("grower")).toBeLessThanOrEqual(4096);
     expect(t.node.store.historyCount("grower")).toBeGreaterThan(3);
+  });
+});
+
+describe("history retention", () => {
+  it("--history-retention N keeps the newest N checkpoints behind a signed base: storage stays flat and verify and verify --replay say VALID", async () => {
+    const t = await startTestNode({ "tick-interval": "2ms", "checkpoint-interval": "10ms", "history-retention": "4" });
+    await t.node.addAgent({ wasmPath: join(EXAMPLES, "heartbeat.wasm") });
+    let written = 0;
+    await t.waitFor<CheckpointEvent>("checkpoint", (e) => e.outcome === "written" && ++written >= 8);
+    const early = t.node.store.storedBytes("heartbeat");
+    await t.waitFor<CheckpointEvent>("checkpoint", (e) => e.outcome === "written" && ++written >= 24);
+    await t.stop();
+    const store = SqliteStore.open(join(t.config.dataDir, DB_FILE), { readonly: true });
+    const history = [...store.history("heartbeat")];
+    const base = store.historyBase("heartbeat");
+    const bytes = store.storedBytes("heartbeat");
+    store.close();
+    expect(history).toHaveLength(4);
+    expect(history[0]!.tick).toBeGreaterThan(0n);
+    expect(base).toMatchObject({ baseTick: history[0]!.tick });
+    // Every checkpoint before the oldest kept one was pruned (sequence numbers are never reused).
+    expect(base!.pruned).toBe(history[0]!.seq - 1n);
+    expect(base!.pruned).toBeGreaterThan(8n);
+    // Twenty more checkpoints, about the same storage (heartbeat's logs grow a little with its tick count).
+    expect(bytes).toBeLessThan(early * 2);
+    const r = igord(["verify", "--agent", "heartbeat", "--replay", "--data-dir", t.config.dataDir]);
+    expect(r.stdout).toMatch(/^VALID/);
+    expect(r.stdout).toMatch(new RegExp(`note: history pruned before tick ${history[0]!.tick}: ${base!.pruned} earlier checkpoints removed by retention \\(signed base; origin `));
+    expect(r.stdout).toMatch(/replay: VALID/);
+    expect(r.status).toBe(0);
+
+    // A base whose signature does not hold is not a note but a failure.
+    const db = new Database(join(t.config.dataDir, DB_FILE));
+    db.prepare("UPDATE history_bases SET pruned = pruned + 1 WHERE agent_id = 'heartbeat'").run();
+    db.close();
+    const bad = igord(["verify", "--agent", "heartbeat", "--data-dir", t.config.dataDir]);
+    expect(bad.stdout).toMatch(/^INVALID/);
+    expect(bad.stdout).toMatch(/reason: the signed history base .* signature INVALID/);
+    expect(bad.status).toBe(1);
   });
 });
