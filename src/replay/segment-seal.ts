@@ -26,6 +26,10 @@ export function segmentSealProblem(seg: EventLogSegment, closing: Checkpoint | u
   const range = `event-log segment ${seg.fromTick}..${seg.toTick}`;
   if (!closing || closing.tick !== seg.toTick) return `${range} ends at no checkpoint of the history`;
   if (closing.version !== 4) return `${range} ends at an unsigned v0x0${closing.version} checkpoint`;
+  // A segment that records no observation is not signed (it would cost every checkpoint of an agent
+  // that never observes a second signature): it says only "nothing was observed", which replay
+  // alone confirms or refutes, as the agent's code and the checkpoints' states decide it.
+  if (!seg.signature && seg.blob.byteLength === 0 && seg.postHashes.byteLength === 0) return null;
   if (!seg.signature || seg.signature.byteLength !== 64) return `${range} carries no signature`;
   if (!verifyBytes(closing.publicKey, segmentSigningBytes(closing.prevHash, seg), seg.signature)) {
     return `${range} is not signed by the agent's key (altered after it was recorded, or moved from elsewhere in the history)`;

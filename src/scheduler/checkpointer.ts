@@ -286,7 +286,8 @@ export class Checkpointer {
       this.signAsync(s.identity, signingDomain(blob)),
       o.withReceipt ? this.receiptAsync(s, h.receiptTick + 1n, o.covered) : Promise.resolve(null),
       // The segment is signed over the checkpoint it follows, so both signatures run at once.
-      events ? this.signAsync(s.identity, segmentSigningBytes(h.hash, events)) : Promise.resolve(null),
+      // A segment without observations is not signed (replay/segment-seal.ts says why).
+      events && logs && logs.length > 0 ? this.signAsync(s.identity, segmentSigningBytes(h.hash, events)) : Promise.resolve(null),
       plan ? this.signAsync(s.identity, historyBaseSigningBytes(s.identity.publicKey, plan.fields)) : Promise.resolve(null),
     ]);
     blob.set(signature, SIGNATURE_OFFSET);
@@ -303,7 +304,7 @@ export class Checkpointer {
       status: o.status,
       statusReason: o.statusReason,
       ...(s.lease ? { lease: { state: s.lease.state, epoch: s.lease.epoch } } : {}),
-      ...(events && seal ? { events: { ...events, signature: seal } } : {}),
+      ...(events ? { events: seal ? { ...events, signature: seal } : events } : {}),
       ...(o.outbox.length > 0 ? { outbox: o.outbox } : {}),
       ...(s.maxStorageBytes != null ? { maxStorageBytes: s.maxStorageBytes } : {}),
       ...(plan && baseSignature ? { prune: { baseSeq: plan.baseSeq, base: { ...plan.fields, signature: baseSignature } } } : {}),
