@@ -145,8 +145,11 @@ describe("packages that must not harm the live agent", () => {
     const reply = await (await rogue()).send(addr(c), forged);
     expect(reply).toMatchObject({ ok: false, code: "EVENT_LOG_FORGED" });
     expect(c.node.store.agent("heartbeat")).toBeUndefined();
-    // The same package untouched is taken.
+    // The same package untouched is taken, and its segments keep their signatures.
     expect(await (await rogue()).send(addr(c), encodePackage(pkg))).toMatchObject({ stage: "result", ok: true });
+    const stored = c.node.store.eventSegments("heartbeat");
+    expect(stored.length).toBe(pkg.segments.length);
+    expect(stored.every((s) => s.signature?.byteLength === 64)).toBe(true);
   });
 
   it("malformed packages are refused with a format error and store nothing", async () => {
