@@ -38,8 +38,10 @@ export interface CheckpointSubject {
 interface Head {
   hash: Uint8Array;
   tick: bigint;
-  /** Cost of the ticks after `receiptTick` not yet covered by a receipt. */
-  costSince: bigint;
+  /** Cost of every tick added since tracking began (plus what was owed then); only grows. */
+  costTotal: bigint;
+  /** `costTotal` as it was at the last tick covered by a receipt. */
+  receiptCostTotal: bigint;
   /** Last tick covered by a receipt. */
   receiptTick: bigint;
   receiptAt: number;
@@ -91,7 +93,8 @@ export class Checkpointer {
     this.heads.set(agentId, {
       hash: head.hash,
       tick: head.tick,
-      costSince: receipt?.costSince ?? 0n,
+      costTotal: receipt?.costSince ?? 0n,
+      receiptCostTotal: 0n,
       receiptTick: receipt?.tick ?? head.tick,
       receiptAt: Date.now(),
       status: "active",
@@ -107,7 +110,7 @@ export class Checkpointer {
 
   addCost(agentId: string, cost: bigint): void {
     const h = this.heads.get(agentId);
-    if (h) h.costSince += cost;
+    if (h) h.costTotal += cost;
   }
 
   private encode(s: CheckpointSubject, prevHash: Uint8Array): { blob: Uint8Array; hash: Uint8Array } {
@@ -183,8 +186,11 @@ export class Checkpointer {
    * since the last checkpoint. Resolves once durable.
    */
   checkpoint(s: CheckpointSubject, reason: string, status: AgentStatus, statusReason: string | null): Promise<"written" | "unchanged"> {
+    // The cost of the ticks up to s.tick, taken now, with the subject: ticks that commit while an
+    // earlier checkpoint of this agent is still being written must not be billed to this receipt.
+    const costTotal = this.heads.get(s.agentId)?.costTotal ?? 0n;
     const previous = this.chains.get(s.agentId) ?? Promise.resolve();
-    const run = previous.catch(() => undefined).then(() => this.checkpointNow(s, reason, status, statusReason));
+    const run = previous.catch(() => undefined).then(() => this.checkpointNow(s, reason, status, statusReason, costTotal));
     this.chains.set(s.agentId, run);
     void run.finally(() => {
       if (this.chains.get(s.agentId) === run) this.chains.delete(s.agentId);
@@ -192,7 +198,7 @@ export class Checkpointer {
     return run;
   }
 
-  private async checkpointNow(s: CheckpointSubject, reason: string, status: AgentStatus, statusReason: string | null): Promise<"written" | "unchanged"> {
+  private async checkpointNow(s: CheckpointSubject, reason: string, status: AgentStatus, statusReason: string | null, costTotal: bigint): Promise<"written" | "unchanged"> {
     const h = this.heads.get(s.agentId);
     if (!h) throw new IgordError(ErrorCode.StoreError, `no checkpoint chain is tracked for agent "${s.agentId}"`);
     if (s.tick === h.tick) {
@@ -200,9 +206,9 @@ export class Checkpointer {
       const lease = s.lease ? { state: s.lease.state, epoch: s.lease.epoch } : undefined;
       // Stopping closes the receipt range even when no tick happened since the last checkpoint.
       if (reason !== "periodic" && h.receiptTick < h.tick) {
-        this.store.addReceipt(s.agentId, h.hash, this.receipt(s, h.receiptTick + 1n, h.costSince), lease);
+        this.store.addReceipt(s.agentId, h.hash, this.receipt(s, h.receiptTick + 1n, costTotal - h.receiptCostTotal), lease);
         h.receiptTick = h.tick;
-        h.costSince = 0n;
+        h.receiptCostTotal = costTotal;
         h.receiptAt = Date.now();
       }
       if (status !== h.status || statusReason !== h.statusReason) {
@@ -217,9 +223,8 @@ export class Checkpointer {
     }
     const now = Date.now();
     const withReceipt = reason !== "periodic" || now - h.receiptAt >= this.receiptIntervalMs;
-    // Ticks that commit while this checkpoint is being signed add to h.costSince; the receipt covers
-    // exactly the cost up to s.tick, captured now.
-    const covered = h.costSince;
+    // The receipt covers exactly the cost of the ticks up to s.tick (captured with the subject).
+    const covered = costTotal - h.receiptCostTotal;
     const logs = s.logs ? [...h.carriedLogs, ...s.logs] : undefined;
     const outbox = [...h.carriedOutbox, ...(s.outbox ?? [])];
     h.carriedLogs = [];
@@ -243,7 +248,7 @@ export class Checkpointer {
     h.status = status;
     h.statusReason = statusReason;
     if (withReceipt) {
-      h.costSince -= covered;
+      h.receiptCostTotal = costTotal;
       h.receiptTick = s.tick;
       h.receiptAt = now;
     }
@@ -252,9 +257,9 @@ export class Checkpointer {
     } catch (e) {
       // Refused (stale lease, broken chain): the stored head did not move, so neither does ours; the
       // next checkpoint (this agent's checkpoints run one at a time) links to what is really stored.
-      const costAddedMeanwhile = h.costSince - (before.costSince - (withReceipt ? covered : 0n));
+      const total = h.costTotal;
       Object.assign(h, before);
-      h.costSince += costAddedMeanwhile;
+      h.costTotal = total;
       carry();
       throw e;
     }

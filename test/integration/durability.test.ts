@@ -373,3 +373,33 @@ describe("what a failed checkpoint leaves behind", () => {
     }
   });
 });
+
+describe("receipts under load", () => {
+  it("a receipt bills exactly the ticks up to its checkpoint, though later ticks commit while it waits to be written", async () => {
+    const store = SqliteStore.open(join(tempDir(), DB_FILE));
+    try {
+      const nodeKey = generateKey();
+      // Receipt interval 0: every checkpoint carries a receipt.
+      const cp = new Checkpointer(store, { key: nodeKey, peerId: peerIdFromPublicKey(nodeKey.publicKey) }, 0);
+      const identity = generateKey();
+      const wasm = new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0]);
+      const base = { agentId: "a", price: 1n, wasmHash: sha256Hex(wasm), identity };
+      cp.genesis({ ...base, budget: 100n, tick: 0n, state: new Uint8Array([0]) }, { agentId: "a", did: didFromPublicKey(identity.publicKey), wasmHash: base.wasmHash, wasmBytes: wasm, manifest: "{}", identity });
+      // Each tick costs 10 and is committed (addCost) before the checkpoints queued earlier have run.
+      const pending: Promise<unknown>[] = [];
+      for (let tick = 1n; tick <= 3n; tick++) {
+        cp.addCost("a", 10n);
+        pending.push(cp.checkpoint({ ...base, tick, budget: 100n - 10n * tick, state: new Uint8Array([Number(tick)]) }, "periodic", "active", null));
+      }
+      cp.addCost("a", 10n); // tick 4, never checkpointed
+      await Promise.all(pending);
+      expect(store.receipts("a").map((r) => [r.tickStart, r.tickEnd, r.cost, r.budgetAfter])).toEqual([
+        [1n, 1n, 10n, 90n],
+        [2n, 2n, 10n, 80n],
+        [3n, 3n, 10n, 70n],
+      ]);
+    } finally {
+      store.close();
+    }
+  });
+});
