@@ -19,7 +19,8 @@ import { checkHead } from "../checkpoint/load-checks.js";
 import { equalBytes } from "../checkpoint/lineage.js";
 import { signBudgetOverride } from "../checkpoint/overrides.js";
 import { didFromPublicKey } from "../identity/did.js";
-import { generateKey } from "../identity/keys.js";
+import { generateKey, signBytes } from "../identity/keys.js";
+import { segmentSigningBytes } from "../replay/segment-seal.js";
 import { formatEpoch, genesisLease, type Lease, type LeaseTiming } from "../authority/lease.js";
 import { SignerPool } from "../identity/signer-pool.js";
 import { parseManifest } from "../manifest/manifest.js";
@@ -248,7 +249,27 @@ export class IgordNode {
         `control API on ${this.control.address.host}:${this.control.address.port}`,
       );
     }
+    this.sealRecordedSegments();
     this.initialLoad = this.loadInitialAgents();
+  }
+
+  /**
+   * Event-log segments this node recorded before it signed them (an upgrade from a version without
+   * signed segments) are signed now with their agent's key, bound to the checkpoint before them as if
+   * they had been sealed when recorded; so the histories stay auditable and can still migrate.
+   * Segments that arrived unsigned from elsewhere are never marked so and stay unverifiable.
+   */
+  private sealRecordedSegments(): void {
+    let sealed = 0;
+    for (const seg of this.store.segmentsRecordedUnsigned()) {
+      if (seg.blob.byteLength === 0 && seg.postHashes.byteLength === 0) continue; // nothing observed: stays unsigned
+      const closing = this.store.checkpointAtTick(seg.agentId, seg.toTick);
+      if (!closing) continue;
+      const cp = parseCheckpoint(closing.blob);
+      this.store.sealRecordedSegment(seg.id, signBytes(this.store.identity(seg.agentId), segmentSigningBytes(cp.prevHash, seg)));
+      sealed++;
+    }
+    if (sealed > 0) this.logger.info({ event: "segments_sealed", count: sealed }, `signed ${sealed} event-log segments recorded before this version signed them`);
   }
 
   /** Resolves once every agent present at start has loaded or failed (each bounded by the tick timeout). */

@@ -174,10 +174,15 @@ export const MIGRATIONS: readonly string[] = [
   CREATE INDEX incoming_handoffs_by_peer ON incoming_handoffs(peer, created_at);
   `,
   // 6: each event-log segment's signature by the agent's key, binding it to the checkpoint before it
-  // (replay/segment-seal.ts); NULL on segments stored before segments were signed. And the signed
+  // (replay/segment-seal.ts); NULL on segments stored before segments were signed (marked
+  // recorded_unsigned, sealed at the next start by the node that recorded them). And the signed
   // base of each history pruned by --history-retention (checkpoint/history-base.ts).
   `
   ALTER TABLE event_log_segments ADD COLUMN signature BLOB;
+  -- Segments this node recorded before it signed them: sealed once, at the next start, with the
+  -- agent's key (never a segment that arrives unsigned later: that one stays unverifiable).
+  ALTER TABLE event_log_segments ADD COLUMN recorded_unsigned INTEGER NOT NULL DEFAULT 0;
+  UPDATE event_log_segments SET recorded_unsigned = 1;
   CREATE TABLE history_bases (
     agent_id TEXT PRIMARY KEY REFERENCES agents(agent_id),
     origin_hash BLOB NOT NULL,

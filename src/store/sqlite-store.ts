@@ -953,6 +953,20 @@ export class SqliteStore {
     ).map(rowToSegment);
   }
 
+  /** Segments this node recorded before it signed segments (schema 6), not yet sealed. */
+  segmentsRecordedUnsigned(): (StoredSegment & { id: number; agentId: string })[] {
+    return (this.sql("SELECT * FROM event_log_segments WHERE recorded_unsigned = 1 AND signature IS NULL ORDER BY agent_id, to_tick", true).all() as Record<string, unknown>[]).map((r) => ({
+      ...rowToSegment(r),
+      id: Number(r.id),
+      agentId: String(r.agent_id),
+    }));
+  }
+
+  /** Seals a segment recorded before segments were signed (see segmentsRecordedUnsigned). */
+  sealRecordedSegment(id: number, signature: Uint8Array): void {
+    this.sql("UPDATE event_log_segments SET signature = ?, recorded_unsigned = 0 WHERE id = ? AND recorded_unsigned = 1 AND signature IS NULL").run(signature, id);
+  }
+
   /** The agent's newest stored event-log segment. */
   lastEventSegment(agentId: string): StoredSegment | undefined {
     const r = this.sql("SELECT * FROM event_log_segments WHERE agent_id = ? ORDER BY to_tick DESC LIMIT 1", true).get(agentId) as

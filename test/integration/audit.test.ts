@@ -100,6 +100,29 @@ describe("audit replay", () => {
     expect(r.stdout).toMatch(/REPLAY_PAYLOAD_MISMATCH: tick \d+: log_emit at position \d+: the agent wrote/);
   });
 
+  it("segments recorded before this version signed them are sealed at the next start, so the history still audits VALID; an unsigned segment from elsewhere stays unverifiable", async () => {
+    const dataDir = await survivorHistory();
+    // The database as an igord that did not sign segments left it (what schema migration 6 marks).
+    const db = new Database(join(dataDir, DB_FILE));
+    db.prepare("UPDATE event_log_segments SET signature = NULL, recorded_unsigned = 1").run();
+    db.close();
+    expect(igord(["verify", "--agent", "survivor", "--replay", "--data-dir", dataDir]).stdout).toContain("EVENT_LOG_FORGED");
+    const t = await startTestNode({ "tick-interval": "1h" }, { dir: join(dataDir, "..") });
+    expect(t.logs.events("segments_sealed")[0]?.count).toBeGreaterThan(0);
+    await t.stop();
+    const r = igord(["verify", "--agent", "survivor", "--replay", "--data-dir", dataDir]);
+    expect(r.stdout).toMatch(/^VALID/);
+    expect(r.status).toBe(0);
+    // One that arrived unsigned (not recorded here) is never sealed.
+    const db2 = new Database(join(dataDir, DB_FILE));
+    db2.prepare("UPDATE event_log_segments SET signature = NULL, recorded_unsigned = 0 WHERE id = (SELECT MAX(id) FROM event_log_segments WHERE agent_id = 'survivor' AND length(blob) > 0)").run();
+    db2.close();
+    const t2 = await startTestNode({ "tick-interval": "1h" }, { dir: join(dataDir, "..") });
+    expect(t2.logs.events("segments_sealed")).toEqual([]);
+    await t2.stop();
+    expect(igord(["verify", "--agent", "survivor", "--replay", "--data-dir", dataDir]).stdout).toMatch(/EVENT_LOG_FORGED: event-log segment \d+\.\.\d+ carries no signature/);
+  });
+
   it("blanked state hashes, which replay alone cannot see, make the audit INVALID by the segment's signature", async () => {
     const dataDir = await survivorHistory();
     const db = new Database(join(dataDir, DB_FILE));
