@@ -12,7 +12,8 @@ import { removeControlAddress, writeControlAddress } from "../control/locate.js"
 import { ErrorCode, IgordError, isIgordError } from "../errors.js";
 import { NodeCapabilities } from "../hostcalls/capabilities.js";
 import { AgentsDirWatcher } from "../loader/agents-dir.js";
-import { ModuleCache, type PreparedAgent, prepareAgent, prepareFromBytes } from "../loader/prepare.js";
+import { type LoadFailure, LoadFailures } from "../loader/load-failures.js";
+import { deriveAgentId, ModuleCache, type PreparedAgent, prepareAgent, prepareFromBytes } from "../loader/prepare.js";
 import { NodeMetrics } from "../metrics/metrics.js";
 import { type AgentView, Scheduler } from "../scheduler/scheduler.js";
 import { checkHead } from "../checkpoint/load-checks.js";
@@ -90,6 +91,10 @@ function migrationResultJson(r: MigrationResult): Record<string, unknown> {
   return { ...r, epoch: r.epoch ? formatEpoch(r.epoch) : null };
 }
 
+function loadFailureJson(f: LoadFailure): Record<string, unknown> {
+  return { id: f.agentId, status: "load_failed", reason: f.code.toLowerCase(), path: f.path, error: { code: f.code, message: f.message }, since: new Date(f.at).toISOString() };
+}
+
 function quarantineJson(id: string, q: Quarantine): Record<string, unknown> {
   return { id, status: "quarantined", reason: q.code.toLowerCase(), error: { code: q.code, message: q.message }, since: new Date(q.at).toISOString() };
 }
@@ -106,6 +111,8 @@ export class IgordNode {
   private readonly signer: SignerPool;
   readonly nodeId: string;
   readonly quarantined = new Map<string, Quarantine>();
+  /** Agent files that failed to load (listed by the control API until they load or are removed). */
+  readonly loadFailures = new LoadFailures();
   private readonly cache = new ModuleCache();
   private watcher: AgentsDirWatcher | null = null;
   private control: ControlServer | null = null;
@@ -293,7 +300,9 @@ export class IgordNode {
   /** Loads an agent from a .wasm file: resumes it when this node has it stored, else creates it. */
   async addAgent(o: AddAgentOptions): Promise<AgentView> {
     try {
-      return await this.loadAgent(o);
+      const view = await this.loadAgent(o);
+      this.loadFailures.clear(o.wasmPath);
+      return view;
     } catch (e) {
       // A file left behind by an agent that moved to another node is a normal state: said once, at info.
       if (isIgordError(e, ErrorCode.LeaseRetired)) {
@@ -301,6 +310,7 @@ export class IgordNode {
         throw e;
       }
       // The one place a failed load is reported (the agents-dir watcher relies on it).
+      if ((e as IgordError).code !== ErrorCode.NodeStopping) this.loadFailures.record(o.wasmPath, o.agentId ?? deriveAgentId(o.wasmPath), e);
       this.logger.error(
         { event: "agent_load_failed", path: o.wasmPath, code: (e as IgordError).code, err: (e as Error).message },
         `cannot load ${o.wasmPath}: ${(e as Error).message}`,
@@ -540,6 +550,7 @@ export class IgordNode {
   status(): Record<string, unknown> {
     const counts = Object.fromEntries(this.scheduler.statusCounts());
     counts.quarantined = this.quarantined.size;
+    counts.loadFailed = this.loadFailures.size;
     const pool = this.pool.stats();
     return {
       version: VERSION,
@@ -560,12 +571,13 @@ export class IgordNode {
     };
   }
 
-  /** Every agent this node knows of as the control API lists them: running, stopped, quarantined, in handoff. */
+  /** Every agent this node knows of as the control API lists them: running, stopped, quarantined, in handoff, failed to load. */
   agentsJson(): (Record<string, unknown> & { id: string })[] {
     return [
       ...this.scheduler.list().map((v) => ({ ...agentJson(v), id: v.id })),
       ...[...this.quarantined].filter(([id]) => !this.scheduler.has(id)).map(([id, q]) => ({ ...quarantineJson(id, q), id })),
       ...this.unresolvedHandoffs().filter((h) => !this.scheduler.has(h.id) && !this.quarantined.has(h.id)),
+      ...this.loadFailures.list().map((f) => ({ ...loadFailureJson(f), id: f.agentId })),
     ];
   }
 

@@ -1,11 +1,13 @@
 // The real igord binary: help, usage errors, config errors, the daemon with its SIGINT shutdown,
 // `igord status` / `igord agents` against it, and `igord run`.
 import { spawnSync } from "node:child_process";
-import { copyFileSync, mkdirSync } from "node:fs";
+import { copyFileSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { EXAMPLES, ROOT, tempDir } from "../helpers/node.js";
 import { BIN, igord, killAll, startDaemon } from "../helpers/process.js";
+import { CAPS, watAgent, writeWat } from "../helpers/wat.js";
+import { formatAgents } from "../../src/cli/status.js";
 
 afterEach(killAll);
 
@@ -133,5 +135,41 @@ describe("igord CLI", () => {
     const r = igord(["run", join(ROOT, "package.json"), "--data-dir", join(tempDir(), "data")]);
     expect(r.status).toBe(1);
     expect(r.stderr).toMatch(/package\.json is not a valid WebAssembly module.*\[WASM_MALFORMED\]/);
+  });
+
+  it("igord agents and status list the files that failed to load (path, code, message) and never print undefined", async () => {
+    const dir = tempDir();
+    const agents = join(dir, "agents");
+    mkdirSync(agents);
+    copyFileSync(join(EXAMPLES, "heartbeat.wasm"), join(agents, "heartbeat.wasm"));
+    copyFileSync(join(EXAMPLES, "heartbeat.manifest.json"), join(agents, "heartbeat.manifest.json"));
+    writeFileSync(join(agents, "broken.wasm"), "garbage");
+    await writeWat(agents, "greedy", watAgent({ imports: '(import "env" "seed" (func (result f64))) (import "env" "console.log" (func (param i32)))' }), CAPS());
+    const d = startDaemon(["--agents-dir", agents, "--data-dir", join(dir, "data"), "--control", "127.0.0.1:0", "--tick-interval", "100ms"]);
+    const control = `127.0.0.1:${(await d.waitFor((l) => l.event === "control_listening")).port}`;
+    const list = igord(["agents", "--control", control, "--data-dir", join(dir, "data")]);
+    expect(list.status).toBe(0);
+    expect(list.stdout).not.toMatch(/undefined|null/);
+    expect(list.stdout).toMatch(/^heartbeat\s+running/m);
+    expect(list.stdout).toContain("failed to load:");
+    expect(list.stdout).toContain(`${join(agents, "broken.wasm")}  [WASM_MALFORMED]`);
+    expect(list.stdout).toMatch(/greedy\.wasm {2}\[IMPORT_REFUSED\] 2 imports are refused: \(1\) env\.seed.*fix: .*\(2\) env\.console\.log.*fix: use igor\.log_emit/);
+    const status = igord(["status", "--control", control, "--data-dir", join(dir, "data")]);
+    expect(status.stdout).toMatch(/agents: 1 running, 0 stopped, 0 failed, 2 failed to load/);
+    expect(status.stdout).not.toMatch(/undefined/);
+    d.child.kill("SIGINT");
+    expect(await d.exit).toBe(0);
+  });
+
+  it("the agents table prints quarantined agents and unresolved handoffs without undefined cells", () => {
+    const out = formatAgents([
+      { id: "q", status: "quarantined", reason: "checkpoint_signature", error: { code: "CHECKPOINT_SIGNATURE", message: "bad" }, since: "2026-01-01T00:00:00.000Z" },
+      { id: "h", status: "handoff_unresolved", reason: "awaiting the migration target's answer", lease: null },
+      { id: "f", status: "failed", tick: "3", budget: "0.9", reason: null, error: { code: "AGENT_TRAP", message: "trap" } },
+    ]);
+    expect(out).not.toMatch(/undefined|null/);
+    expect(out).toMatch(/^q\s+quarantined\s+-\s+-\s+checkpoint_signature$/m);
+    expect(out).toMatch(/^f\s+failed\s+3\s+0\.9\s+AGENT_TRAP$/m);
+    expect(formatAgents([])).toBe("ID  STATUS  TICK  BUDGET  REASON\n");
   });
 });
