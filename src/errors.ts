@@ -31,6 +31,8 @@ export const ErrorCode = {
   ControlBodyTooLarge: "CONTROL_BODY_TOO_LARGE",
   ControlMethodNotAllowed: "CONTROL_METHOD_NOT_ALLOWED",
   NodeStopping: "NODE_STOPPING",
+  /** The node stopped, but some agents' last state could not be checkpointed (they resume from an earlier one). */
+  ShutdownCheckpointFailed: "SHUTDOWN_CHECKPOINT_FAILED",
   CheckpointTruncated: "CHECKPOINT_TRUNCATED",
   CheckpointVersion: "CHECKPOINT_VERSION",
   CheckpointInvalid: "CHECKPOINT_INVALID",

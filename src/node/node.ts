@@ -15,7 +15,7 @@ import { AgentsDirWatcher } from "../loader/agents-dir.js";
 import { type LoadFailure, LoadFailures } from "../loader/load-failures.js";
 import { deriveAgentId, ModuleCache, type PreparedAgent, prepareAgent, prepareFromBytes } from "../loader/prepare.js";
 import { NodeMetrics } from "../metrics/metrics.js";
-import { type AgentView, Scheduler } from "../scheduler/scheduler.js";
+import { type AgentView, type CheckpointEvent, Scheduler } from "../scheduler/scheduler.js";
 import { checkHead } from "../checkpoint/load-checks.js";
 import { equalBytes } from "../checkpoint/lineage.js";
 import { signBudgetOverride } from "../checkpoint/overrides.js";
@@ -646,16 +646,30 @@ export class IgordNode {
 
   private async doStop(): Promise<void> {
     this.logger.info({ event: "node_stopping" }, "igord stopping: checkpointing agents");
+    // A checkpoint that fails while stopping loses the agent's last ticks: stop() must say so.
+    const unsaved = new Map<string, string>();
+    const onCheckpoint = (e: CheckpointEvent): void => {
+      if (e.outcome === "failed" && e.reason === "shutdown") unsaved.set(e.agentId, e.code ?? ErrorCode.StoreError);
+    };
+    this.scheduler.on("checkpoint", onCheckpoint);
     this.watcher?.stop();
     // Loads still running end with the pool; the ones already placed are checkpointed with the rest.
     await this.migration?.stop();
     await this.scheduler.stop();
+    this.scheduler.off("checkpoint", onCheckpoint);
     await this.pool.stop();
     await this.signer.close();
     this.store.close();
     if (this.control) removeControlAddress(this.config.dataDir, this.control.address);
     this.lock.release();
     await this.control?.close();
+    if (unsaved.size > 0) {
+      const agents = [...unsaved.keys()].sort();
+      const message = `${agents.length} agent${agents.length > 1 ? "s" : ""} could not be checkpointed at shutdown: ${agents.map((id) => `${id} (${unsaved.get(id)})`).join(", ")}; each resumes from its last committed checkpoint (see checkpoint_failed in the log)`;
+      this.logger.error({ event: "shutdown_checkpoints_failed", agents }, message);
+      this.logger.info({ event: "node_stopped" }, "igord stopped");
+      throw new IgordError(ErrorCode.ShutdownCheckpointFailed, message, { details: { agents } });
+    }
     this.logger.info({ event: "node_stopped" }, "igord stopped");
   }
 }

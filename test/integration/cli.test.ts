@@ -8,6 +8,8 @@ import { EXAMPLES, ROOT, tempDir } from "../helpers/node.js";
 import { BIN, igord, killAll, startDaemon } from "../helpers/process.js";
 import { CAPS, watAgent, writeWat } from "../helpers/wat.js";
 import { formatAgents } from "../../src/cli/status.js";
+import { DB_FILE } from "../../src/store/sqlite-store.js";
+import Database from "better-sqlite3";
 
 afterEach(killAll);
 
@@ -172,4 +174,33 @@ describe("igord CLI", () => {
     expect(out).toMatch(/^f\s+failed\s+3\s+0\.9\s+AGENT_TRAP$/m);
     expect(formatAgents([])).toBe("ID  STATUS  TICK  BUDGET  REASON\n");
   });
+
+  it("a shutdown whose checkpoints fail exits non-zero and names the agents", async () => {
+    const dir = tempDir();
+    const agents = join(dir, "agents");
+    mkdirSync(agents);
+    for (const name of ["heartbeat", "survivor"]) {
+      copyFileSync(join(EXAMPLES, `${name}.wasm`), join(agents, `${name}.wasm`));
+      copyFileSync(join(EXAMPLES, `${name}.manifest.json`), join(agents, `${name}.manifest.json`));
+    }
+    const d = startDaemon(["--agents-dir", agents, "--data-dir", join(dir, "data"), "--control", "off", "--tick-interval", "50ms", "--checkpoint-interval", "0"]);
+    await d.waitFor((l) => l.event === "agent_log" && l.agent === "survivor" && /tick 2 /.test(String(l.msg)));
+    await d.waitFor((l) => l.event === "agent_log" && l.agent === "heartbeat" && /tick 2 /.test(String(l.msg)));
+    // Another process (an operator's sqlite3 shell, a stuck igord import) holds the write lock.
+    const db = new Database(join(dir, "data", DB_FILE));
+    db.exec("BEGIN IMMEDIATE");
+    try {
+      const stderr: string[] = [];
+      d.child.stderr?.on("data", (b: Buffer) => stderr.push(b.toString()));
+      d.child.kill("SIGINT");
+      expect(await d.exit).toBe(1);
+      const failed = d.lines.filter((l) => l.event === "checkpoint_failed" && l.reason === "shutdown").map((l) => l.agent);
+      expect(failed.sort()).toEqual(["heartbeat", "survivor"]);
+      expect(d.lines.find((l) => l.event === "shutdown_checkpoints_failed")?.agents).toEqual(["heartbeat", "survivor"]);
+      expect(stderr.join("")).toMatch(/2 agents could not be checkpointed at shutdown: heartbeat \(STORE_ERROR\), survivor \(STORE_ERROR\).*\[SHUTDOWN_CHECKPOINT_FAILED\]/);
+    } finally {
+      db.exec("ROLLBACK");
+      db.close();
+    }
+  }, 45_000);
 });
