@@ -99,6 +99,12 @@ function quarantineJson(id: string, q: Quarantine): Record<string, unknown> {
   return { id, status: "quarantined", reason: q.code.toLowerCase(), error: { code: q.code, message: q.message }, since: new Date(q.at).toISOString() };
 }
 
+/** How a node opens its store (the checkpoint benchmark opens its own the same way). */
+export function storeOptions(config: NodeConfig): Parameters<typeof SqliteStore.open>[1] {
+  const retention = config.eventLogRetention;
+  return { sync: config.sync, eventLogRetention: "ticks" in retention ? { ticks: BigInt(retention.ticks) } : { bytes: retention.bytes } };
+}
+
 export class IgordNode {
   readonly config: NodeConfig;
   readonly logger: Logger;
@@ -140,13 +146,7 @@ export class IgordNode {
     // First of all: a second process on a live node's data dir would run the same agents.
     this.lock = DataDirLock.acquire(this.config.dataDir);
     try {
-      this.store = SqliteStore.open(join(this.config.dataDir, DB_FILE), {
-        sync: this.config.sync,
-        eventLogRetention:
-          "ticks" in this.config.eventLogRetention
-            ? { ticks: BigInt(this.config.eventLogRetention.ticks) }
-            : { bytes: this.config.eventLogRetention.bytes },
-      });
+      this.store = SqliteStore.open(join(this.config.dataDir, DB_FILE), storeOptions(this.config));
     } catch (e) {
       this.lock.release();
       throw e;
