@@ -63,6 +63,16 @@ describe("igord CLI", () => {
     expect(env.stderr).toMatch(/IGORD_TICK_TIMEOUT/);
   });
 
+  it("contradicting settings are refused at start, naming each value and where it came from", () => {
+    const peer = "/ip4/127.0.0.1/tcp/4001/p2p/12D3KooWEyoppNCUx8Yx66oV9fJnriXwCcXwDDUA2kj6vnc6iDEp";
+    const r = igord(["--bootstrap", peer, "--control", "off"], { ...process.env, IGORD_LISTEN: "off" });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain(`--bootstrap ${peer} (flag) needs the p2p service, but --listen off (IGORD_LISTEN)`);
+    const lease = igord(["--lease-duration", "500ms", "--control", "off"], { ...process.env, IGORD_LISTEN: "off", IGORD_TICK_INTERVAL: "1s" });
+    expect(lease.status).toBe(1);
+    expect(lease.stderr).toMatch(/--lease-duration 500ms \(flag\) is shorter than --tick-interval 1s \(IGORD_TICK_INTERVAL\).*\[CONFIG_INVALID\]/);
+  });
+
   it("the daemon runs the agents directory, answers igord status/agents, and exits 0 on SIGINT", async () => {
     const dir = tempDir();
     const agents = join(dir, "agents");
