@@ -171,10 +171,13 @@ function routes(backend: ControlBackend): Route[] {
   ];
 }
 
-/** HTTP status for an error a handler threw: only what is not an IgordError is the server's fault. */
+/** HTTP status for an error a handler threw: a refusal of the request is 4xx, the daemon's own failure 500. */
 function statusOf(e: unknown): number {
   if (!isIgordError(e)) return 500;
   switch (e.code) {
+    case ErrorCode.StoreError:
+    case ErrorCode.WorkerCrashed:
+      return 500;
     case ErrorCode.AgentNotFound:
       return 404;
     case ErrorCode.AgentExists:

@@ -9,6 +9,8 @@ import { controlGet } from "../../src/control/client.js";
 import { MAX_CONTROL_BODY_BYTES } from "../../src/control/server.js";
 import { ensureControlToken } from "../../src/control/token.js";
 import { isIgordError } from "../../src/errors.js";
+import { DB_FILE } from "../../src/store/sqlite-store.js";
+import Database from "better-sqlite3";
 import { EXAMPLES, startTestNode, stopAllNodes, tempDir, type TestNode } from "../helpers/node.js";
 
 afterEach(stopAllNodes);
@@ -144,6 +146,20 @@ describe("control API", () => {
     } as RequestInit);
     expect(streamed.status).toBe(413);
     expect(t.node.capabilities.list()).toEqual(["clock", "emit", "log", "pricing", "rand", "wallet"]);
+  });
+
+  it("answers the daemon's own failure (its store lost an agent's module) with 500, not a 400 blaming the request", async () => {
+    const t = await startTestNode({ control: "127.0.0.1:0", "tick-interval": "20ms" });
+    await t.node.addAgent({ wasmPath: join(EXAMPLES, "heartbeat.wasm") });
+    await t.node.scheduler.pause("heartbeat", "test");
+    const db = new Database(join(t.config.dataDir, DB_FILE));
+    db.pragma("foreign_keys = OFF");
+    db.prepare("DELETE FROM wasm_modules").run();
+    db.close();
+    const r = await api(t, "/v1/agents/heartbeat/resume", { method: "POST" });
+    expect(r.status).toBe(500);
+    expect(((await r.json()) as { error: { code: string } }).error.code).toBe("STORE_ERROR");
+    expect(t.logs.events("control_error")).toHaveLength(1);
   });
 
   it("the client reports a non-JSON answer (another server on the port) as CONTROL_UNAVAILABLE, naming the status", async () => {
