@@ -58,7 +58,7 @@ function refuseAll(problems: readonly ImportProblem[]): void {
   const details = { imports: problems.map((p) => ({ ...p })), import: problems[0]?.import };
   if (ungranted.length === problems.length) {
     const capabilities = [...new Set(ungranted.map((p) => p.capability as string))].sort();
-    throw new IgordError(ErrorCode.CapabilityNotGranted, `agent imports hostcalls its manifest does not grant: ${describe(problems)}`, {
+    throw new IgordError(ErrorCode.CapabilityNotGranted, `${problems.length === 1 ? "an import" : `${problems.length} imports`} its manifest does not grant: ${describe(problems)}`, {
       details: { ...details, capabilities, capability: capabilities[0] },
     });
   }
