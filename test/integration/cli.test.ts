@@ -159,6 +159,9 @@ describe("igord CLI", () => {
     await writeWat(agents, "greedy", watAgent({ imports: '(import "env" "seed" (func (result f64))) (import "env" "console.log" (func (param i32)))' }), CAPS());
     const d = startDaemon(["--agents-dir", agents, "--data-dir", join(dir, "data"), "--control", "127.0.0.1:0", "--tick-interval", "100ms"]);
     const control = `127.0.0.1:${(await d.waitFor((l) => l.event === "control_listening")).port}`;
+    // The control API opens before the agents load: wait for both failures and a tick.
+    await d.waitFor((l) => l.event === "agent_log" && l.agent === "heartbeat");
+    await d.waitFor(() => d.lines.filter((l) => l.event === "agent_load_failed").length === 2);
     const list = igord(["agents", "--control", control, "--data-dir", join(dir, "data")]);
     expect(list.status).toBe(0);
     expect(list.stdout).not.toMatch(/undefined|null/);

@@ -219,6 +219,7 @@ describe("the agents directory", () => {
     writeFileSync(join(dir, "broken.wasm"), "garbage");
     await writeWat(dir, "greedy", watAgent({ imports: '(import "env" "seed" (func (result f64))) (import "wasi_snapshot_preview1" "fd_write" (func (param i32 i32 i32 i32) (result i32)))' }), CAPS());
     await t.node.start();
+    await t.node.whenLoaded();
     const api = async (path: string) => {
       const addr = t.node.controlAddress!;
       const token = readFileSync(join(t.config.dataDir, "control.token"), "utf8").trim();
