@@ -1,4 +1,4 @@
-// The daemon and `igord run`: build a node, start it, stop it cleanly on SIGINT/SIGTERM (exit 0).
+// The daemon and `igord run`: build a node, start it, stop it cleanly on SIGINT/SIGTERM (exit 0; 1 when a checkpoint at shutdown failed).
 
 import { formatUnits } from "../budget/money.js";
 import type { NodeConfig } from "../config/schema.js";
