@@ -165,6 +165,7 @@ export class IgordNode {
       agentStates: () => {
         const counts = this.scheduler.statusCounts();
         counts.set("quarantined", this.quarantined.size);
+        counts.set("load_failed", this.loadFailures.size);
         return counts;
       },
       leaseStates: () => this.scheduler.leaseStates(),

@@ -235,6 +235,7 @@ describe("the agents directory", () => {
     expect(failed[0]?.error?.message).toMatch(/broken\.wasm is not a valid WebAssembly module/);
     expect(failed[1]?.error?.message).toMatch(/env\.seed.*wasi_snapshot_preview1\.fd_write/);
     expect(((await api("/v1/status")).agents as Record<string, number>).loadFailed).toBe(2);
+    expect(await t.node.metrics.render()).toMatch(/igord_agents\{state="load_failed"\} 2/);
 
     rmSync(join(dir, "greedy.wasm"));
     expect((await failedLoads()).map((f) => f.id)).toEqual(["broken"]);
@@ -243,6 +244,7 @@ describe("the agents directory", () => {
     await waitUntil(() => t.node.scheduler.has("broken"), { timeoutMs: 5000, what: "the mended file to load" });
     expect(await failedLoads()).toEqual([]);
     expect(((await api("/v1/status")).agents as Record<string, number>).loadFailed).toBe(0);
+    expect(await t.node.metrics.render()).toMatch(/igord_agents\{state="load_failed"\} 0/);
   });
 });
 
