@@ -176,6 +176,7 @@ function statusOf(e: unknown): number {
   if (!isIgordError(e)) return 500;
   switch (e.code) {
     case ErrorCode.StoreError:
+    case ErrorCode.StoreCorrupt:
     case ErrorCode.WorkerCrashed:
       return 500;
     case ErrorCode.AgentNotFound:

@@ -158,7 +158,7 @@ describe("control API", () => {
     db.close();
     const r = await api(t, "/v1/agents/heartbeat/resume", { method: "POST" });
     expect(r.status).toBe(500);
-    expect(((await r.json()) as { error: { code: string } }).error.code).toBe("STORE_ERROR");
+    expect(((await r.json()) as { error: { code: string } }).error.code).toBe("STORE_CORRUPT");
     expect(t.logs.events("control_error")).toHaveLength(1);
   });
 
