@@ -26,7 +26,13 @@ export const ErrorCode = {
   BudgetExhausted: "BUDGET_EXHAUSTED",
   ControlUnauthorized: "CONTROL_UNAUTHORIZED",
   ControlUnavailable: "CONTROL_UNAVAILABLE",
+  /** A control request that cannot be understood: bad JSON, bad %-escapes, numbers out of range (HTTP 400). */
+  ControlBadRequest: "CONTROL_BAD_REQUEST",
+  ControlBodyTooLarge: "CONTROL_BODY_TOO_LARGE",
+  ControlMethodNotAllowed: "CONTROL_METHOD_NOT_ALLOWED",
   NodeStopping: "NODE_STOPPING",
+  /** The node stopped, but some agents' last state could not be checkpointed (they resume from an earlier one). */
+  ShutdownCheckpointFailed: "SHUTDOWN_CHECKPOINT_FAILED",
   CheckpointTruncated: "CHECKPOINT_TRUNCATED",
   CheckpointVersion: "CHECKPOINT_VERSION",
   CheckpointInvalid: "CHECKPOINT_INVALID",

@@ -1,11 +1,18 @@
-// The daemon and `igord run`: build a node, start it, stop it cleanly on SIGINT/SIGTERM (exit 0).
+// The daemon and `igord run`: build a node, start it, stop it cleanly on SIGINT/SIGTERM (exit 0; 1 when a checkpoint at shutdown failed).
 
 import { formatUnits } from "../budget/money.js";
 import type { NodeConfig } from "../config/schema.js";
+import { isIgordError } from "../errors.js";
 import { createLogger } from "../log/logger.js";
 import { type AddAgentOptions, IgordNode } from "../node/node.js";
 import type { AgentView } from "../scheduler/scheduler.js";
 import { crashHooks } from "../migration/crash-points.js";
+
+function exitAfterStopFailure(e: unknown): never {
+  const code = isIgordError(e) ? ` [${e.code}]` : "";
+  process.stderr.write(`igord: error while stopping: ${(e as Error).message}${code}\n`);
+  process.exit(1);
+}
 
 function onSignals(stop: () => Promise<void>): void {
   let stopping = false;
@@ -17,10 +24,7 @@ function onSignals(stop: () => Promise<void>): void {
     stopping = true;
     stop().then(
       () => process.exit(0),
-      (e: unknown) => {
-        process.stderr.write(`igord: error while stopping: ${(e as Error).message}\n`);
-        process.exit(1);
-      },
+      (e: unknown) => exitAfterStopFailure(e),
     );
   };
   process.on("SIGINT", handler);
@@ -57,6 +61,6 @@ export async function runForeground(config: NodeConfig, start: (node: IgordNode)
   );
   node.scheduler.on("stopped", (v) => {
     if (v.id !== view.id) return;
-    void node.stop().then(() => process.exit(v.status === "failed" ? 1 : 0));
+    node.stop().then(() => process.exit(v.status === "failed" ? 1 : 0), exitAfterStopFailure);
   });
 }

@@ -3,44 +3,68 @@
 import type { HostPort } from "../config/units.js";
 import { controlGet } from "../control/client.js";
 
-export async function printStatus(control: HostPort, dataDir: string, json: boolean): Promise<void> {
-  const s = (await controlGet(control, dataDir, "/v1/status")) as Record<string, unknown>;
-  if (json) {
-    process.stdout.write(`${JSON.stringify(s, null, 2)}\n`);
-    return;
+type Json = Record<string, unknown>;
+
+/** A table cell: absent values print as "-", never "undefined" or "null". */
+function cell(v: unknown): string {
+  if (v === undefined || v === null || v === "") return "-";
+  return typeof v === "object" ? JSON.stringify(v) : String(v);
+}
+
+function table(rows: string[][]): string {
+  const widths = rows[0]?.map((_, i) => Math.max(...rows.map((row) => (row[i] ?? "").length))) ?? [];
+  return rows.map((row) => row.map((c, i) => c.padEnd(widths[i] ?? 0)).join("  ").trimEnd()).join("\n");
+}
+
+export function formatStatus(s: Json): string {
+  const agents = (s.agents ?? {}) as Record<string, number | undefined>;
+  const workers = (s.workers ?? {}) as { workers?: number; agentsPerWorker?: number[] };
+  const counts = [
+    `${agents.running ?? 0} running`,
+    `${agents.stopped ?? 0} stopped`,
+    `${agents.failed ?? 0} failed`,
+    ...(agents.quarantined ? [`${agents.quarantined} quarantined`] : []),
+    ...(agents.loadFailed ? [`${agents.loadFailed} failed to load (igord agents lists them)`] : []),
+  ];
+  return [
+    `igord ${cell(s.version)} (pid ${cell(s.pid)}), up ${cell(s.uptimeSeconds)}s`,
+    `agents: ${counts.join(", ")}`,
+    `workers: ${cell(workers.workers)} (${(workers.agentsPerWorker ?? []).join("/")} agents)`,
+    `capabilities: ${((s.capabilities ?? []) as string[]).join(", ")}`,
+    `price: ${cell(s.priceMicrocents)} µ¢/s`,
+    "",
+  ].join("\n");
+}
+
+/** Agents as a table; files that failed to load follow, each with its path, code and message. */
+export function formatAgents(agents: readonly Json[]): string {
+  const loaded = agents.filter((a) => a.status !== "load_failed");
+  const failed = agents.filter((a) => a.status === "load_failed");
+  const out: string[] = [];
+  if (loaded.length > 0 || failed.length === 0) {
+    const rows = [["ID", "STATUS", "TICK", "BUDGET", "REASON"]];
+    for (const a of loaded) {
+      const error = a.error as { code?: string } | null | undefined;
+      rows.push([cell(a.id), cell(a.status), cell(a.tick), cell(a.budget), cell(a.reason ?? error?.code)]);
+    }
+    out.push(table(rows));
   }
-  const agents = s.agents as Record<string, number>;
-  const workers = s.workers as { workers: number; agentsPerWorker: number[] };
-  process.stdout.write(
-    [
-      `igord ${s.version} (pid ${s.pid}), up ${s.uptimeSeconds}s`,
-      `agents: ${agents.running ?? 0} running, ${agents.stopped ?? 0} stopped, ${agents.failed ?? 0} failed`,
-      `workers: ${workers.workers} (${workers.agentsPerWorker.join("/")} agents)`,
-      `capabilities: ${(s.capabilities as string[]).join(", ")}`,
-      `price: ${s.priceMicrocents} µ¢/s`,
-      "",
-    ].join("\n"),
-  );
+  if (failed.length > 0) {
+    out.push(`${loaded.length > 0 ? "\n" : ""}failed to load:`);
+    for (const f of failed) {
+      const error = (f.error ?? {}) as { code?: string; message?: string };
+      out.push(`  ${cell(f.path)}  [${cell(error.code)}] ${cell(error.message)}`);
+    }
+  }
+  return `${out.join("\n")}\n`;
+}
+
+export async function printStatus(control: HostPort, dataDir: string, json: boolean): Promise<void> {
+  const s = (await controlGet(control, dataDir, "/v1/status")) as Json;
+  process.stdout.write(json ? `${JSON.stringify(s, null, 2)}\n` : formatStatus(s));
 }
 
 export async function printAgents(control: HostPort, dataDir: string, json: boolean): Promise<void> {
-  const r = (await controlGet(control, dataDir, "/v1/agents")) as { agents: Record<string, unknown>[] };
-  if (json) {
-    process.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
-    return;
-  }
-  const rows = [["ID", "STATUS", "TICK", "BUDGET", "REASON"]];
-  for (const a of r.agents)
-    rows.push([String(a.id), String(a.status), String(a.tick), String(a.budget), String(a.reason ?? "")]);
-  const widths = rows[0]?.map((_, i) => Math.max(...rows.map((row) => (row[i] ?? "").length))) ?? [];
-  process.stdout.write(
-    `${rows
-      .map((row) =>
-        row
-          .map((c, i) => c.padEnd(widths[i] ?? 0))
-          .join("  ")
-          .trimEnd(),
-      )
-      .join("\n")}\n`,
-  );
+  const r = (await controlGet(control, dataDir, "/v1/agents")) as { agents: Json[] };
+  process.stdout.write(json ? `${JSON.stringify(r, null, 2)}\n` : formatAgents(r.agents));
 }

@@ -1,6 +1,7 @@
 // Merges flags > IGORD_* env vars > config file > defaults into one validated NodeConfig.
 import { readFileSync } from "node:fs";
 import { ErrorCode, IgordError } from "../errors.js";
+import { selfVerifies } from "../replay/policy.js";
 import { envName, FIELDS, type FieldSpec, type NodeConfig, type RawValue } from "./schema.js";
 
 export const CONFIG_FLAG = "config";
@@ -65,38 +66,73 @@ function parseField(spec: FieldSpec, raw: RawValue, origin: string): unknown {
   }
 }
 
+/** Where a value came from, as combination errors name it: flag, env var name, config file, or default. */
+export interface ValueSource {
+  origin: string;
+  /** The value as the user wrote it (or the documented default). */
+  text: string;
+}
+
+function rawText(raw: RawValue): string {
+  return Array.isArray(raw) ? raw.map(String).join(",") : typeof raw === "string" ? raw : JSON.stringify(raw);
+}
+
 export function loadConfig(sources: ConfigSources = {}): NodeConfig {
   const flags = sources.flags ?? {};
   const env = sources.env ?? {};
   const filePath = sources.configFile ?? flags[CONFIG_FLAG] ?? env[envName(CONFIG_FLAG)];
   const file = filePath ? readConfigFile(filePath) : {};
   const out: Record<string, unknown> = {};
-  const explicit = new Set<string>();
+  const from = new Map<string, ValueSource>();
   for (const spec of FIELDS as readonly FieldSpec[]) {
     const flagValue = flags[spec.flag];
     const envValue = env[envName(spec.flag)];
-    if (flagValue !== undefined) out[spec.key] = parseField(spec, flagValue, `--${spec.flag}`);
-    else if (envValue !== undefined && envValue !== "")
+    if (flagValue !== undefined) {
+      out[spec.key] = parseField(spec, flagValue, `--${spec.flag}`);
+      from.set(spec.flag, { origin: "flag", text: flagValue });
+    } else if (envValue !== undefined && envValue !== "") {
       out[spec.key] = parseField(spec, envValue, envName(spec.flag));
-    else if (spec.flag in file)
+      from.set(spec.flag, { origin: envName(spec.flag), text: envValue });
+    } else if (spec.flag in file) {
       out[spec.key] = parseField(spec, file[spec.flag], `config key "${spec.flag}"`);
-    else {
+      from.set(spec.flag, { origin: `config file ${filePath}`, text: rawText(file[spec.flag]) });
+    } else {
       out[spec.key] = spec.defaultValue();
-      continue;
     }
-    explicit.add(spec.flag);
   }
-  return validateCombination(out as unknown as NodeConfig, explicit);
+  return validateCombination(out as unknown as NodeConfig, (flag) => from.get(flag));
 }
 
-function validateCombination(cfg: NodeConfig, explicit: ReadonlySet<string>): NodeConfig {
+/** Settings that are each valid alone but contradict each other; errors name both values and their sources. */
+function validateCombination(cfg: NodeConfig, given: (flag: string) => ValueSource | undefined): NodeConfig {
+  const named = (flag: string): string => {
+    const s = given(flag) ?? { origin: "default", text: FIELDS.find((f) => f.flag === flag)?.defaultText ?? "" };
+    return `--${flag} ${s.text} (${s.origin})`;
+  };
+  const refuse = (field: string, message: string): never => {
+    throw new IgordError(ErrorCode.ConfigInvalid, message, { details: { field } });
+  };
   if (cfg.fastTickIntervalMs > cfg.tickIntervalMs) {
     // An unset fast interval follows a short tick interval down; only an explicit conflict is an error.
-    if (!explicit.has("fast-tick-interval")) return { ...cfg, fastTickIntervalMs: cfg.tickIntervalMs };
-    throw new IgordError(
-      ErrorCode.ConfigInvalid,
-      `--fast-tick-interval (${cfg.fastTickIntervalMs}ms) must not be longer than --tick-interval (${cfg.tickIntervalMs}ms)`,
-      { details: { field: "fast-tick-interval" } },
+    if (!given("fast-tick-interval")) cfg = { ...cfg, fastTickIntervalMs: cfg.tickIntervalMs };
+    else refuse("fast-tick-interval", `${named("fast-tick-interval")} must not be longer than ${named("tick-interval")}`);
+  }
+  if (cfg.leaseDurationMs > 0 && cfg.leaseDurationMs < cfg.tickIntervalMs) {
+    refuse(
+      "lease-duration",
+      `${named("lease-duration")} is shorter than ${named("tick-interval")}: the lease would lapse between two ticks; give a longer lease (or 0 to disable leases) or a shorter tick interval`,
+    );
+  }
+  if (cfg.replayWindow === 0 && selfVerifies(cfg.replayMode)) {
+    refuse(
+      "replay-window",
+      `${named("replay-window")} keeps no ticks to verify, but ${named("replay-mode")} verifies the agent's own ticks; give a window of at least 1 or --replay-mode off|on-migrate`,
+    );
+  }
+  if (cfg.bootstrap.length > 0 && cfg.listen.length === 0) {
+    refuse(
+      "bootstrap",
+      `${named("bootstrap")} needs the p2p service, but ${named("listen")} turns it off; give a --listen address or drop --bootstrap`,
     );
   }
   return cfg;

@@ -30,7 +30,14 @@ async function controlRequest(control: HostPort, dataDir: string, method: string
       `cannot reach the daemon's control API at ${host}:${control.port}: ${(e as Error).cause ?? (e as Error).message}`,
     );
   }
-  const answer = (await res.json()) as { error?: { code: string; message: string } };
+  const text = await res.text();
+  let answer: { error?: { code: string; message: string } };
+  try {
+    answer = JSON.parse(text) as typeof answer;
+  } catch {
+    // Not the daemon's JSON (another server on that port, or a proxy): report what came back.
+    throw new IgordError(ErrorCode.ControlUnavailable, `control API ${path}: HTTP ${res.status} with a non-JSON answer: ${text.slice(0, 200)}`);
+  }
   if (!res.ok) {
     const code = res.status === 401 ? ErrorCode.ControlUnauthorized : ((answer.error?.code as ErrorCode | undefined) ?? ErrorCode.ControlUnavailable);
     throw new IgordError(code, `control API ${path}: ${answer.error?.message ?? res.statusText}`);

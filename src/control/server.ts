@@ -52,19 +52,144 @@ function authorized(req: IncomingMessage, token: Buffer): boolean {
   return given.length === token.length && timingSafeEqual(given, token);
 }
 
+/** Largest tick a query may name (ticks are u64 in checkpoints; SQLite binds signed 64-bit). */
+const MAX_QUERY_TICK = 2n ** 63n - 1n;
+
+function badRequest(message: string): IgordError {
+  return new IgordError(ErrorCode.ControlBadRequest, message);
+}
+
 async function readBody(req: IncomingMessage): Promise<unknown> {
+  const tooLarge = () =>
+    new IgordError(ErrorCode.ControlBodyTooLarge, `request body above ${MAX_CONTROL_BODY_BYTES} bytes`);
+  if (Number(req.headers["content-length"] ?? 0) > MAX_CONTROL_BODY_BYTES) throw tooLarge();
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const c of req) {
     size += (c as Buffer).length;
-    if (size > MAX_CONTROL_BODY_BYTES)
-      throw new IgordError(ErrorCode.ConfigInvalid, `request body above ${MAX_CONTROL_BODY_BYTES} bytes`);
+    if (size > MAX_CONTROL_BODY_BYTES) throw tooLarge();
     chunks.push(c as Buffer);
   }
   try {
     return JSON.parse(Buffer.concat(chunks).toString("utf8"));
   } catch {
-    throw new IgordError(ErrorCode.ConfigInvalid, "request body is not valid JSON");
+    throw badRequest("request body is not valid JSON");
+  }
+}
+
+/** A JSON object body; `null`, arrays and bare values are refused. */
+async function readObject(req: IncomingMessage, shape: string): Promise<Record<string, unknown>> {
+  const body = await readBody(req);
+  if (body === null || typeof body !== "object" || Array.isArray(body)) throw badRequest(`body must be a JSON object: ${shape}`);
+  return body as Record<string, unknown>;
+}
+
+function decodeSegment(text: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    throw badRequest(`"${text}" in the path is not valid percent-encoding`);
+  }
+}
+
+function tickQuery(url: URL, name: string): string | undefined {
+  const v = url.searchParams.get(name);
+  if (v === null) return undefined;
+  if (!/^\d{1,20}$/.test(v) || BigInt(v) > MAX_QUERY_TICK) throw badRequest(`"${name}" must be a tick number from 0 to ${MAX_QUERY_TICK}, got "${v}"`);
+  return v;
+}
+
+function targetList(v: unknown, name: string): string[] {
+  if (v === undefined || v === null) return [];
+  if (typeof v === "string") return [v];
+  if (Array.isArray(v) && v.every((x) => typeof x === "string")) return v as string[];
+  throw badRequest(`"${name}" must be a multiaddr or peer id, or an array of them`);
+}
+
+interface Route {
+  method: "GET" | "POST" | "PUT";
+  /** Anchored; capture groups are %-decoded path segments. */
+  path: RegExp;
+  handle: (req: IncomingMessage, res: ServerResponse, params: string[], url: URL) => Promise<void> | void;
+}
+
+function routes(backend: ControlBackend): Route[] {
+  return [
+    { method: "GET", path: /^\/v1\/status$/, handle: (_q, res) => send(res, 200, backend.status()) },
+    { method: "GET", path: /^\/v1\/agents$/, handle: (_q, res) => send(res, 200, { agents: backend.agents() }) },
+    {
+      method: "GET",
+      path: /^\/v1\/agents\/([^/]+)$/,
+      handle: (_q, res, [id = ""]) => {
+        const a = backend.agent(id);
+        if (!a) return sendError(res, 404, ErrorCode.AgentNotFound, `no agent "${id}" on this node`);
+        send(res, 200, a);
+      },
+    },
+    { method: "POST", path: /^\/v1\/agents\/([^/]+)\/resume$/, handle: async (_q, res, [id = ""]) => send(res, 200, await backend.resume(id)) },
+    {
+      method: "POST",
+      path: /^\/v1\/agents\/([^/]+)\/migrate$/,
+      handle: async (req, res, [id = ""]) => {
+        const body = await readObject(req, '{"to": "<multiaddr|peer-id>", "fallback": [...]}');
+        const to = targetList(body.to, "to");
+        const fallback = targetList(body.fallback, "fallback");
+        if (fallback.length > 0 && to.length === 0) throw badRequest('"fallback" needs a "to" target first');
+        send(res, 200, await backend.migrate(id, [...to, ...fallback]));
+      },
+    },
+    {
+      method: "GET",
+      path: /^\/v1\/agents\/([^/]+)\/outbox$/,
+      handle: (_q, res, [id = ""], url) => send(res, 200, { messages: backend.outbox(id, tickQuery(url, "after")) }),
+    },
+    { method: "GET", path: /^\/v1\/peers$/, handle: (_q, res) => send(res, 200, backend.peers()) },
+    {
+      method: "GET",
+      path: /^\/v1\/migrations$/,
+      handle: (_q, res, _p, url) => send(res, 200, { migrations: backend.migrations(url.searchParams.get("agent") ?? undefined) }),
+    },
+    {
+      method: "PUT",
+      path: /^\/v1\/capabilities$/,
+      handle: async (req, res) => {
+        const shape = '{"capabilities": ["clock", ...]}';
+        const body = await readObject(req, shape);
+        if (!Array.isArray(body.capabilities) || body.capabilities.some((c) => typeof c !== "string")) throw badRequest(`body must be ${shape}`);
+        send(res, 200, { capabilities: backend.setCapabilities(body.capabilities as string[]) });
+      },
+    },
+    {
+      method: "GET",
+      path: /^\/metrics$/,
+      handle: async (_q, res) => {
+        const m = await backend.metrics();
+        res.writeHead(200, { "content-type": m.contentType });
+        res.end(m.body);
+      },
+    },
+  ];
+}
+
+/** HTTP status for an error a handler threw: a refusal of the request is 4xx, the daemon's own failure 500. */
+function statusOf(e: unknown): number {
+  if (!isIgordError(e)) return 500;
+  switch (e.code) {
+    case ErrorCode.StoreError:
+    case ErrorCode.StoreCorrupt:
+    case ErrorCode.WorkerCrashed:
+      return 500;
+    case ErrorCode.AgentNotFound:
+      return 404;
+    case ErrorCode.AgentExists:
+    case ErrorCode.MigrationInProgress:
+      return 409;
+    case ErrorCode.ControlBodyTooLarge:
+      return 413;
+    case ErrorCode.P2pUnavailable:
+      return 503;
+    default:
+      return 400;
   }
 }
 
@@ -75,6 +200,7 @@ export async function startControlServer(
   logger: Logger,
 ): Promise<ControlServer> {
   const tokenBuf = Buffer.from(token);
+  const table = routes(backend);
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     if (!authorized(req, tokenBuf)) {
       res.setHeader("www-authenticate", 'Bearer realm="igord"');
@@ -88,66 +214,20 @@ export async function startControlServer(
     }
     const url = new URL(req.url ?? "/", "http://control");
     const path = url.pathname;
-    if (req.method === "GET" && path === "/v1/status") return send(res, 200, backend.status());
-    if (req.method === "GET" && path === "/v1/agents") return send(res, 200, { agents: backend.agents() });
-    if (req.method === "POST" && /^\/v1\/agents\/[^/]+\/resume$/.test(path)) {
-      const id = decodeURIComponent(path.slice("/v1/agents/".length, -"/resume".length));
-      return send(res, 200, await backend.resume(id));
+    const matching = table.filter((r) => r.path.test(path));
+    const route = matching.find((r) => r.method === req.method);
+    if (!route) {
+      if (matching.length === 0) return sendError(res, 404, "NOT_FOUND", `no route ${req.method} ${path}`);
+      const allow = [...new Set(matching.map((r) => r.method))].join(", ");
+      res.setHeader("allow", allow);
+      return sendError(res, 405, ErrorCode.ControlMethodNotAllowed, `${path} answers ${allow}, not ${req.method}`);
     }
-    if (req.method === "POST" && /^\/v1\/agents\/[^/]+\/migrate$/.test(path)) {
-      const id = decodeURIComponent(path.slice("/v1/agents/".length, -"/migrate".length));
-      const body = (await readBody(req)) as { to?: unknown; fallback?: unknown };
-      const list = (v: unknown, name: string): string[] => {
-        if (v === undefined || v === null) return [];
-        if (typeof v === "string") return [v];
-        if (Array.isArray(v) && v.every((x) => typeof x === "string")) return v as string[];
-        throw new IgordError(ErrorCode.ConfigInvalid, `"${name}" must be a multiaddr or peer id, or an array of them`);
-      };
-      const to = list(body.to, "to");
-      const fallback = list(body.fallback, "fallback");
-      if (fallback.length > 0 && to.length === 0) throw new IgordError(ErrorCode.ConfigInvalid, '"fallback" needs a "to" target first');
-      return send(res, 200, await backend.migrate(id, [...to, ...fallback]));
-    }
-    if (req.method === "GET" && path === "/v1/peers") return send(res, 200, backend.peers());
-    if (req.method === "GET" && /^\/v1\/agents\/[^/]+\/outbox$/.test(path)) {
-      const id = decodeURIComponent(path.slice("/v1/agents/".length, -"/outbox".length));
-      return send(res, 200, { messages: backend.outbox(id, url.searchParams.get("after") ?? undefined) });
-    }
-    if (req.method === "GET" && path === "/v1/migrations") {
-      return send(res, 200, { migrations: backend.migrations(url.searchParams.get("agent") ?? undefined) });
-    }
-    if (req.method === "GET" && path.startsWith("/v1/agents/")) {
-      const id = decodeURIComponent(path.slice("/v1/agents/".length));
-      const a = backend.agent(id);
-      if (!a) return sendError(res, 404, ErrorCode.AgentNotFound, `no agent "${id}" on this node`);
-      return send(res, 200, a);
-    }
-    if (req.method === "GET" && path === "/metrics") {
-      const m = await backend.metrics();
-      res.writeHead(200, { "content-type": m.contentType });
-      res.end(m.body);
-      return;
-    }
-    if (req.method === "PUT" && path === "/v1/capabilities") {
-      const body = (await readBody(req)) as { capabilities?: unknown };
-      if (!Array.isArray(body.capabilities) || body.capabilities.some((c) => typeof c !== "string")) {
-        return sendError(res, 400, ErrorCode.ConfigInvalid, 'body must be {"capabilities": ["clock", ...]}');
-      }
-      return send(res, 200, { capabilities: backend.setCapabilities(body.capabilities as string[]) });
-    }
-    sendError(res, 404, "NOT_FOUND", `no route ${req.method} ${path}`);
+    const params = (route.path.exec(path) ?? []).slice(1).map((p) => decodeSegment(p ?? ""));
+    await route.handle(req, res, params, url);
   };
   const server: Server = createServer((req, res) => {
     handle(req, res).catch((e: unknown) => {
-      const status = !isIgordError(e)
-        ? 500
-        : e.code === ErrorCode.AgentNotFound
-          ? 404
-          : e.code === ErrorCode.AgentExists || e.code === ErrorCode.MigrationInProgress
-            ? 409
-            : e.code === ErrorCode.P2pUnavailable
-              ? 503
-              : 400;
+      const status = statusOf(e);
       const code = isIgordError(e) ? e.code : "INTERNAL";
       if (status === 500)
         logger.error({ event: "control_error", err: (e as Error).message }, "control request failed");

@@ -5,7 +5,7 @@
 import { ErrorCode, IgordError } from "../errors.js";
 import type { AgentManifest } from "../manifest/manifest.js";
 import { type FuncType, formatFuncType, type ImportInfo, type ModuleInfo } from "../wasm/module-info.js";
-import { hostcallByName } from "./registry.js";
+import { HOSTCALLS, hostcallByName } from "./registry.js";
 
 /** Runtime imports AssemblyScript emits that igord provides, and the capability each needs. */
 export const ENV_IMPORTS = {
@@ -15,15 +15,25 @@ export const ENV_IMPORTS = {
 } as const;
 export type EnvImportName = keyof typeof ENV_IMPORTS;
 
-/** Imports refused with a specific reason: they would read the host's clock or entropy unrecorded. */
-const REFUSED_ENV: Record<string, string> = {
-  seed:
-    "seeds Math.random from host entropy outside the event log, and its PRNG state is not checkpointed; " +
-    "use a PRNG seeded from igor.rand_bytes and keep its state in the checkpoint",
-  "performance.now": "reads the host clock outside the event log; use igor.clock_now",
-  "crypto.getRandomValuesN": "reads host entropy outside the event log; use igor.rand_bytes",
-  "console.log": "writes output outside the event log; use igor.log_emit",
+/** Imports refused with a specific reason (they would read the host's clock or entropy unrecorded) and the fix. */
+const REFUSED_ENV: Record<string, { reason: string; fix: string }> = {
+  seed: {
+    reason: "seeds Math.random from host entropy outside the event log, and its PRNG state is not checkpointed",
+    fix: "use a PRNG seeded from igor.rand_bytes and keep its state in the checkpoint",
+  },
+  "performance.now": { reason: "reads the host clock outside the event log", fix: "use igor.clock_now" },
+  "crypto.getRandomValuesN": { reason: "reads host entropy outside the event log", fix: "use igor.rand_bytes" },
+  "console.log": { reason: "writes output outside the event log", fix: "use igor.log_emit" },
 };
+
+/** One import the policy will not satisfy: what, why, and what the agent's author can do. */
+export interface ImportProblem {
+  import: string;
+  reason: string;
+  fix: string;
+  /** For an import the manifest does not grant: the capability to add. */
+  capability?: string;
+}
 
 export interface ImportPlan {
   igor: string[];
@@ -32,10 +42,28 @@ export interface ImportPlan {
   importedMemory: { module: string; name: string; initialPages: number } | null;
 }
 
-function refuse(imp: ImportInfo, why: string): never {
-  throw new IgordError(ErrorCode.ImportRefused, `import ${imp.module}.${imp.name} is refused: ${why}`, {
-    details: { import: `${imp.module}.${imp.name}` },
-  });
+function describe(problems: readonly ImportProblem[]): string {
+  const one = (p: ImportProblem): string => `${p.import}: ${p.reason}; fix: ${p.fix}`;
+  if (problems.length === 1) return one(problems[0] as ImportProblem);
+  return problems.map((p, i) => `(${i + 1}) ${one(p)}`).join("; ");
+}
+
+/**
+ * Every problem at once, so an author fixes a module in one round: any refused import makes the
+ * error IMPORT_REFUSED (listing the ungranted ones too); only ungranted ones, CAPABILITY_NOT_GRANTED.
+ */
+function refuseAll(problems: readonly ImportProblem[]): void {
+  if (problems.length === 0) return;
+  const ungranted = problems.filter((p) => p.capability !== undefined);
+  const details = { imports: problems.map((p) => ({ ...p })), import: problems[0]?.import };
+  if (ungranted.length === problems.length) {
+    const capabilities = [...new Set(ungranted.map((p) => p.capability as string))].sort();
+    throw new IgordError(ErrorCode.CapabilityNotGranted, `${problems.length === 1 ? "an import" : `${problems.length} imports`} its manifest does not grant: ${describe(problems)}`, {
+      details: { ...details, capabilities, capability: capabilities[0] },
+    });
+  }
+  const head = problems.length === 1 ? "import refused" : `${problems.length} imports are refused`;
+  throw new IgordError(ErrorCode.ImportRefused, `${head}: ${describe(problems)}`, { details });
 }
 
 function sameSig(t: FuncType | null, params: readonly string[], results: readonly string[]): boolean {
@@ -54,6 +82,8 @@ export function checkOffered(manifest: AgentManifest, offered: ReadonlySet<strin
   }
 }
 
+const HOSTCALL_NAMES = HOSTCALLS.map((h) => h.name).join(", ");
+
 export function planImports(
   info: ModuleInfo,
   manifest: AgentManifest,
@@ -61,57 +91,49 @@ export function planImports(
 ): ImportPlan {
   checkOffered(manifest, offered);
   const plan: ImportPlan = { igor: [], env: [], importedMemory: null };
+  const problems: ImportProblem[] = [];
+  const refuse = (imp: ImportInfo, reason: string, fix: string): void => {
+    problems.push({ import: `${imp.module}.${imp.name}`, reason, fix });
+  };
+  const ungranted = (imp: ImportInfo, reason: string, capability: string): void => {
+    problems.push({ import: `${imp.module}.${imp.name}`, reason, fix: `grant capability "${capability}" in the manifest (and run it on a node that offers it)`, capability });
+  };
   for (const imp of info.imports) {
     if (imp.kind === "memory") {
-      if (imp.module !== "env" || imp.name !== "memory") refuse(imp, "only env.memory may be imported");
-      if (imp.memory?.shared || imp.memory?.memory64)
-        refuse(imp, "shared and 64-bit memories are not supported");
-      plan.importedMemory = {
-        module: imp.module,
-        name: imp.name,
-        initialPages: imp.memory?.initialPages ?? 0,
-      };
+      if (imp.module !== "env" || imp.name !== "memory") refuse(imp, "only env.memory may be imported", "import the memory as env.memory, or define and export it");
+      else if (imp.memory?.shared || imp.memory?.memory64) refuse(imp, "shared and 64-bit memories are not supported", "use a 32-bit, unshared memory");
+      else plan.importedMemory = { module: imp.module, name: imp.name, initialPages: imp.memory?.initialPages ?? 0 };
       continue;
     }
-    if (imp.kind !== "function") refuse(imp, `igord provides no ${imp.kind} imports`);
+    if (imp.kind !== "function") {
+      refuse(imp, `igord provides no ${imp.kind} imports`, `define the ${imp.kind} inside the module`);
+      continue;
+    }
     if (imp.module === "igor") {
       const spec = hostcallByName(imp.name);
-      if (!spec) refuse(imp, "igor has no such hostcall");
-      if (!manifest.capabilities.has(spec.capability)) {
-        throw new IgordError(
-          ErrorCode.CapabilityNotGranted,
-          `agent imports igor.${imp.name} but its manifest does not grant capability "${spec.capability}"`,
-          { details: { import: `igor.${imp.name}`, capability: spec.capability } },
-        );
-      }
-      if (!sameSig(imp.type, spec.params, spec.results)) {
-        refuse(
-          imp,
-          `signature ${formatFuncType(imp.type)} does not match (${spec.params.join(", ")}) -> (${spec.results.join(", ")})`,
-        );
-      }
-      plan.igor.push(imp.name);
+      if (!spec) refuse(imp, "igor has no such hostcall", `use one of: ${HOSTCALL_NAMES}`);
+      else if (!manifest.capabilities.has(spec.capability)) ungranted(imp, `its manifest does not grant capability "${spec.capability}"`, spec.capability);
+      else if (!sameSig(imp.type, spec.params, spec.results)) {
+        const want = `(${spec.params.join(", ")}) -> (${spec.results.join(", ")})`;
+        refuse(imp, `signature ${formatFuncType(imp.type)} does not match ${want}`, `declare it as ${want}`);
+      } else plan.igor.push(imp.name);
       continue;
     }
     if (imp.module === "env") {
       const refused = REFUSED_ENV[imp.name];
-      if (refused) refuse(imp, refused);
-      const known = ENV_IMPORTS[imp.name as EnvImportName];
-      if (!known)
-        refuse(imp, "igord does not provide it (agents reach the host only through igor.* hostcalls)");
-      if (!sameSig(imp.type, known.params, known.results))
-        refuse(imp, `unexpected signature ${formatFuncType(imp.type)}`);
-      if (known.capability !== null && !manifest.capabilities.has(known.capability)) {
-        throw new IgordError(
-          ErrorCode.CapabilityNotGranted,
-          `agent imports env.${imp.name}, which igord serves through capability "${known.capability}", but its manifest does not grant it`,
-          { details: { import: `env.${imp.name}`, capability: known.capability } },
-        );
-      }
-      plan.env.push(imp.name as EnvImportName);
+      const known = ENV_IMPORTS[imp.name as EnvImportName] as (typeof ENV_IMPORTS)[EnvImportName] | undefined;
+      if (refused) refuse(imp, refused.reason, refused.fix);
+      else if (!known) refuse(imp, "igord does not provide it (agents reach the host only through igor.* hostcalls)", "remove the import, or replace it with an igor.* hostcall");
+      else if (!sameSig(imp.type, known.params, known.results)) {
+        const want = `(${known.params.join(", ")}) -> (${known.results.join(", ")})`;
+        refuse(imp, `unexpected signature ${formatFuncType(imp.type)}`, `declare it as ${want}`);
+      } else if (known.capability !== null && !manifest.capabilities.has(known.capability)) {
+        ungranted(imp, `igord serves it through capability "${known.capability}", which its manifest does not grant`, known.capability);
+      } else plan.env.push(imp.name as EnvImportName);
       continue;
     }
-    refuse(imp, `igord provides only the "igor" and "env" modules`);
+    refuse(imp, `igord provides only the "igor" and "env" modules`, imp.module.startsWith("wasi") ? "build without WASI (e.g. AssemblyScript without the WASI shim) and use igor.* hostcalls" : "remove the import, or replace it with an igor.* hostcall");
   }
+  refuseAll(problems);
   return plan;
 }

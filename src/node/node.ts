@@ -12,9 +12,10 @@ import { removeControlAddress, writeControlAddress } from "../control/locate.js"
 import { ErrorCode, IgordError, isIgordError } from "../errors.js";
 import { NodeCapabilities } from "../hostcalls/capabilities.js";
 import { AgentsDirWatcher } from "../loader/agents-dir.js";
-import { ModuleCache, type PreparedAgent, prepareAgent, prepareFromBytes } from "../loader/prepare.js";
+import { type LoadFailure, LoadFailures } from "../loader/load-failures.js";
+import { deriveAgentId, ModuleCache, type PreparedAgent, prepareAgent, prepareFromBytes } from "../loader/prepare.js";
 import { NodeMetrics } from "../metrics/metrics.js";
-import { type AgentView, Scheduler } from "../scheduler/scheduler.js";
+import { type AgentView, type CheckpointEvent, Scheduler } from "../scheduler/scheduler.js";
 import { checkHead } from "../checkpoint/load-checks.js";
 import { equalBytes } from "../checkpoint/lineage.js";
 import { signBudgetOverride } from "../checkpoint/overrides.js";
@@ -91,8 +92,18 @@ function migrationResultJson(r: MigrationResult): Record<string, unknown> {
   return { ...r, epoch: r.epoch ? formatEpoch(r.epoch) : null };
 }
 
+function loadFailureJson(f: LoadFailure): Record<string, unknown> {
+  return { id: f.agentId, status: "load_failed", reason: f.code.toLowerCase(), path: f.path, error: { code: f.code, message: f.message }, since: new Date(f.at).toISOString() };
+}
+
 function quarantineJson(id: string, q: Quarantine): Record<string, unknown> {
   return { id, status: "quarantined", reason: q.code.toLowerCase(), error: { code: q.code, message: q.message }, since: new Date(q.at).toISOString() };
+}
+
+/** How a node opens its store (the checkpoint benchmark opens its own the same way). */
+export function storeOptions(config: NodeConfig): Parameters<typeof SqliteStore.open>[1] {
+  const retention = config.eventLogRetention;
+  return { sync: config.sync, eventLogRetention: "ticks" in retention ? { ticks: BigInt(retention.ticks) } : { bytes: retention.bytes } };
 }
 
 export class IgordNode {
@@ -107,6 +118,8 @@ export class IgordNode {
   private readonly signer: SignerPool;
   readonly nodeId: string;
   readonly quarantined = new Map<string, Quarantine>();
+  /** Agent files that failed to load (listed by the control API until they load or are removed). */
+  readonly loadFailures = new LoadFailures();
   private readonly cache = new ModuleCache();
   private watcher: AgentsDirWatcher | null = null;
   private control: ControlServer | null = null;
@@ -134,13 +147,7 @@ export class IgordNode {
     // First of all: a second process on a live node's data dir would run the same agents.
     this.lock = DataDirLock.acquire(this.config.dataDir);
     try {
-      this.store = SqliteStore.open(join(this.config.dataDir, DB_FILE), {
-        sync: this.config.sync,
-        eventLogRetention:
-          "ticks" in this.config.eventLogRetention
-            ? { ticks: BigInt(this.config.eventLogRetention.ticks) }
-            : { bytes: this.config.eventLogRetention.bytes },
-      });
+      this.store = SqliteStore.open(join(this.config.dataDir, DB_FILE), storeOptions(this.config));
     } catch (e) {
       this.lock.release();
       throw e;
@@ -159,6 +166,7 @@ export class IgordNode {
       agentStates: () => {
         const counts = this.scheduler.statusCounts();
         counts.set("quarantined", this.quarantined.size);
+        counts.set("load_failed", this.loadFailures.size);
         return counts;
       },
       leaseStates: () => this.scheduler.leaseStates(),
@@ -313,7 +321,9 @@ export class IgordNode {
   /** Loads an agent from a .wasm file: resumes it when this node has it stored, else creates it. */
   async addAgent(o: AddAgentOptions): Promise<AgentView> {
     try {
-      return await this.loadAgent(o);
+      const view = await this.loadAgent(o);
+      this.loadFailures.clear(o.wasmPath);
+      return view;
     } catch (e) {
       // A file left behind by an agent that moved to another node is a normal state: said once, at info.
       if (isIgordError(e, ErrorCode.LeaseRetired)) {
@@ -321,6 +331,7 @@ export class IgordNode {
         throw e;
       }
       // The one place a failed load is reported (the agents-dir watcher relies on it).
+      if ((e as IgordError).code !== ErrorCode.NodeStopping) this.loadFailures.record(o.wasmPath, o.agentId ?? deriveAgentId(o.wasmPath), e);
       this.logger.error(
         { event: "agent_load_failed", path: o.wasmPath, code: (e as IgordError).code, err: (e as Error).message },
         `cannot load ${o.wasmPath}: ${(e as Error).message}`,
@@ -562,6 +573,7 @@ export class IgordNode {
   status(): Record<string, unknown> {
     const counts = Object.fromEntries(this.scheduler.statusCounts());
     counts.quarantined = this.quarantined.size;
+    counts.loadFailed = this.loadFailures.size;
     const pool = this.pool.stats();
     return {
       version: VERSION,
@@ -582,12 +594,13 @@ export class IgordNode {
     };
   }
 
-  /** Every agent this node knows of as the control API lists them: running, stopped, quarantined, in handoff. */
+  /** Every agent this node knows of as the control API lists them: running, stopped, quarantined, in handoff, failed to load. */
   agentsJson(): (Record<string, unknown> & { id: string })[] {
     return [
       ...this.scheduler.list().map((v) => ({ ...agentJson(v), id: v.id })),
       ...[...this.quarantined].filter(([id]) => !this.scheduler.has(id)).map(([id, q]) => ({ ...quarantineJson(id, q), id })),
       ...this.unresolvedHandoffs().filter((h) => !this.scheduler.has(h.id) && !this.quarantined.has(h.id)),
+      ...this.loadFailures.list().map((f) => ({ ...loadFailureJson(f), id: f.agentId })),
     ];
   }
 
@@ -656,16 +669,30 @@ export class IgordNode {
 
   private async doStop(): Promise<void> {
     this.logger.info({ event: "node_stopping" }, "igord stopping: checkpointing agents");
+    // A checkpoint that fails while stopping loses the agent's last ticks: stop() must say so.
+    const unsaved = new Map<string, string>();
+    const onCheckpoint = (e: CheckpointEvent): void => {
+      if (e.outcome === "failed" && e.reason === "shutdown") unsaved.set(e.agentId, e.code ?? ErrorCode.StoreError);
+    };
+    this.scheduler.on("checkpoint", onCheckpoint);
     this.watcher?.stop();
     // Loads still running end with the pool; the ones already placed are checkpointed with the rest.
     await this.migration?.stop();
     await this.scheduler.stop();
+    this.scheduler.off("checkpoint", onCheckpoint);
     await this.pool.stop();
     await this.signer.close();
     this.store.close();
     if (this.control) removeControlAddress(this.config.dataDir, this.control.address);
     this.lock.release();
     await this.control?.close();
+    if (unsaved.size > 0) {
+      const agents = [...unsaved.keys()].sort();
+      const message = `${agents.length} agent${agents.length > 1 ? "s" : ""} could not be checkpointed at shutdown: ${agents.map((id) => `${id} (${unsaved.get(id)})`).join(", ")}; each resumes from its last committed checkpoint (see checkpoint_failed in the log)`;
+      this.logger.error({ event: "shutdown_checkpoints_failed", agents }, message);
+      this.logger.info({ event: "node_stopped" }, "igord stopped");
+      throw new IgordError(ErrorCode.ShutdownCheckpointFailed, message, { details: { agents } });
+    }
     this.logger.info({ event: "node_stopped" }, "igord stopped");
   }
 }

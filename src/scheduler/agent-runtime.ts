@@ -137,6 +137,8 @@ export interface CheckpointEvent {
   tick: bigint;
   reason: string;
   outcome: "written" | "unchanged" | "failed";
+  /** Why it failed (outcome "failed"). */
+  code?: string;
 }
 
 export const NO_REPLAY: ReplayOptions = { mode: "off", window: 0, verifyInterval: 0, onDivergence: "log" };

@@ -445,7 +445,7 @@ export class Scheduler extends EventEmitter<{
           return this.checkpoint(a, reason, status, statusReason, true);
         }
         a.logger.error({ event: "checkpoint_failed", tick: String(tick), code: err.code, reason }, err.message);
-        this.emit("checkpoint", { agentId: a.id, tick, reason, outcome: "failed" });
+        this.emit("checkpoint", { agentId: a.id, tick, reason, outcome: "failed", code: err.code });
         if (a.status === "running") this.finish(a, "failed", reasonFor(err), err);
       },
     );

@@ -1,11 +1,15 @@
 // The real igord binary: help, usage errors, config errors, the daemon with its SIGINT shutdown,
 // `igord status` / `igord agents` against it, and `igord run`.
 import { spawnSync } from "node:child_process";
-import { copyFileSync, mkdirSync } from "node:fs";
+import { copyFileSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { EXAMPLES, ROOT, tempDir } from "../helpers/node.js";
 import { BIN, igord, killAll, startDaemon } from "../helpers/process.js";
+import { CAPS, watAgent, writeWat } from "../helpers/wat.js";
+import { formatAgents } from "../../src/cli/status.js";
+import { DB_FILE } from "../../src/store/sqlite-store.js";
+import Database from "better-sqlite3";
 
 afterEach(killAll);
 
@@ -57,6 +61,16 @@ describe("igord CLI", () => {
     });
     expect(env.status).toBe(1);
     expect(env.stderr).toMatch(/IGORD_TICK_TIMEOUT/);
+  });
+
+  it("contradicting settings are refused at start, naming each value and where it came from", () => {
+    const peer = "/ip4/127.0.0.1/tcp/4001/p2p/12D3KooWEyoppNCUx8Yx66oV9fJnriXwCcXwDDUA2kj6vnc6iDEp";
+    const r = igord(["--bootstrap", peer, "--control", "off"], { ...process.env, IGORD_LISTEN: "off" });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain(`--bootstrap ${peer} (flag) needs the p2p service, but --listen off (IGORD_LISTEN)`);
+    const lease = igord(["--lease-duration", "500ms", "--control", "off"], { ...process.env, IGORD_LISTEN: "off", IGORD_TICK_INTERVAL: "1s" });
+    expect(lease.status).toBe(1);
+    expect(lease.stderr).toMatch(/--lease-duration 500ms \(flag\) is shorter than --tick-interval 1s \(IGORD_TICK_INTERVAL\).*\[CONFIG_INVALID\]/);
   });
 
   it("the daemon runs the agents directory, answers igord status/agents, and exits 0 on SIGINT", async () => {
@@ -134,4 +148,72 @@ describe("igord CLI", () => {
     expect(r.status).toBe(1);
     expect(r.stderr).toMatch(/package\.json is not a valid WebAssembly module.*\[WASM_MALFORMED\]/);
   });
+
+  it("igord agents and status list the files that failed to load (path, code, message) and never print undefined", async () => {
+    const dir = tempDir();
+    const agents = join(dir, "agents");
+    mkdirSync(agents);
+    copyFileSync(join(EXAMPLES, "heartbeat.wasm"), join(agents, "heartbeat.wasm"));
+    copyFileSync(join(EXAMPLES, "heartbeat.manifest.json"), join(agents, "heartbeat.manifest.json"));
+    writeFileSync(join(agents, "broken.wasm"), "garbage");
+    await writeWat(agents, "greedy", watAgent({ imports: '(import "env" "seed" (func (result f64))) (import "env" "console.log" (func (param i32)))' }), CAPS());
+    const d = startDaemon(["--agents-dir", agents, "--data-dir", join(dir, "data"), "--control", "127.0.0.1:0", "--tick-interval", "100ms"]);
+    const control = `127.0.0.1:${(await d.waitFor((l) => l.event === "control_listening")).port}`;
+    // The control API opens before the agents load: wait for both failures and a tick.
+    await d.waitFor((l) => l.event === "agent_log" && l.agent === "heartbeat");
+    await d.waitFor(() => d.lines.filter((l) => l.event === "agent_load_failed").length === 2);
+    const list = igord(["agents", "--control", control, "--data-dir", join(dir, "data")]);
+    expect(list.status).toBe(0);
+    expect(list.stdout).not.toMatch(/undefined|null/);
+    expect(list.stdout).toMatch(/^heartbeat\s+running/m);
+    expect(list.stdout).toContain("failed to load:");
+    expect(list.stdout).toContain(`${join(agents, "broken.wasm")}  [WASM_MALFORMED]`);
+    expect(list.stdout).toMatch(/greedy\.wasm {2}\[IMPORT_REFUSED\] 2 imports are refused: \(1\) env\.seed.*fix: .*\(2\) env\.console\.log.*fix: use igor\.log_emit/);
+    const status = igord(["status", "--control", control, "--data-dir", join(dir, "data")]);
+    expect(status.stdout).toMatch(/agents: 1 running, 0 stopped, 0 failed, 2 failed to load/);
+    expect(status.stdout).not.toMatch(/undefined/);
+    d.child.kill("SIGINT");
+    expect(await d.exit).toBe(0);
+  });
+
+  it("the agents table prints quarantined agents and unresolved handoffs without undefined cells", () => {
+    const out = formatAgents([
+      { id: "q", status: "quarantined", reason: "checkpoint_signature", error: { code: "CHECKPOINT_SIGNATURE", message: "bad" }, since: "2026-01-01T00:00:00.000Z" },
+      { id: "h", status: "handoff_unresolved", reason: "awaiting the migration target's answer", lease: null },
+      { id: "f", status: "failed", tick: "3", budget: "0.9", reason: null, error: { code: "AGENT_TRAP", message: "trap" } },
+    ]);
+    expect(out).not.toMatch(/undefined|null/);
+    expect(out).toMatch(/^q\s+quarantined\s+-\s+-\s+checkpoint_signature$/m);
+    expect(out).toMatch(/^f\s+failed\s+3\s+0\.9\s+AGENT_TRAP$/m);
+    expect(formatAgents([])).toBe("ID  STATUS  TICK  BUDGET  REASON\n");
+  });
+
+  it("a shutdown whose checkpoints fail exits non-zero and names the agents", async () => {
+    const dir = tempDir();
+    const agents = join(dir, "agents");
+    mkdirSync(agents);
+    for (const name of ["heartbeat", "survivor"]) {
+      copyFileSync(join(EXAMPLES, `${name}.wasm`), join(agents, `${name}.wasm`));
+      copyFileSync(join(EXAMPLES, `${name}.manifest.json`), join(agents, `${name}.manifest.json`));
+    }
+    const d = startDaemon(["--agents-dir", agents, "--data-dir", join(dir, "data"), "--control", "off", "--tick-interval", "50ms", "--checkpoint-interval", "0"]);
+    await d.waitFor((l) => l.event === "agent_log" && l.agent === "survivor" && /tick 2 /.test(String(l.msg)));
+    await d.waitFor((l) => l.event === "agent_log" && l.agent === "heartbeat" && /tick 2 /.test(String(l.msg)));
+    // Another process (an operator's sqlite3 shell, a stuck igord import) holds the write lock.
+    const db = new Database(join(dir, "data", DB_FILE));
+    db.exec("BEGIN IMMEDIATE");
+    try {
+      const stderr: string[] = [];
+      d.child.stderr?.on("data", (b: Buffer) => stderr.push(b.toString()));
+      d.child.kill("SIGINT");
+      expect(await d.exit).toBe(1);
+      const failed = d.lines.filter((l) => l.event === "checkpoint_failed" && l.reason === "shutdown").map((l) => l.agent);
+      expect(failed.sort()).toEqual(["heartbeat", "survivor"]);
+      expect(d.lines.find((l) => l.event === "shutdown_checkpoints_failed")?.agents).toEqual(["heartbeat", "survivor"]);
+      expect(stderr.join("")).toMatch(/2 agents could not be checkpointed at shutdown: heartbeat \(STORE_ERROR\), survivor \(STORE_ERROR\).*\[SHUTDOWN_CHECKPOINT_FAILED\]/);
+    } finally {
+      db.exec("ROLLBACK");
+      db.close();
+    }
+  }, 45_000);
 });

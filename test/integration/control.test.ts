@@ -1,9 +1,17 @@
 // The control API: bearer token in a 0600 file, status/agents/metrics, capability changes.
-import { readFileSync, statSync } from "node:fs";
+import { readFileSync, rmSync, statSync } from "node:fs";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import type { TickEvent } from "../../src/scheduler/scheduler.js";
-import { EXAMPLES, startTestNode, stopAllNodes, type TestNode } from "../helpers/node.js";
+import { controlGet } from "../../src/control/client.js";
+import { MAX_CONTROL_BODY_BYTES } from "../../src/control/server.js";
+import { ensureControlToken } from "../../src/control/token.js";
+import { isIgordError } from "../../src/errors.js";
+import { DB_FILE } from "../../src/store/sqlite-store.js";
+import Database from "better-sqlite3";
+import { EXAMPLES, startTestNode, stopAllNodes, tempDir, type TestNode } from "../helpers/node.js";
 
 afterEach(stopAllNodes);
 
@@ -35,7 +43,7 @@ describe("control API", () => {
     await t.waitFor<TickEvent>("tick", (e) => e.agentId === "heartbeat" && e.tick >= 3n);
 
     const status = (await (await api(t, "/v1/status")).json()) as Record<string, unknown>;
-    expect(status.agents).toEqual({ running: 1, stopped: 0, failed: 0, quarantined: 0 });
+    expect(status.agents).toEqual({ running: 1, stopped: 0, failed: 0, quarantined: 0, loadFailed: 0 });
     expect(String(status.nodeId)).toMatch(/^12D3KooW/);
     expect(status.capabilities).toEqual(["clock", "emit", "log", "pricing", "rand", "wallet"]);
 
@@ -73,5 +81,103 @@ describe("control API", () => {
     expect(bad.status).toBe(400);
     expect(((await bad.json()) as { error: { code: string } }).error.code).toBe("CAPABILITY_UNKNOWN");
     expect(t.node.capabilities.list()).toEqual(["clock", "log"]);
+  });
+
+  it("answers bad requests with 400, never 500: a null or non-object body, bad % escapes, out-of-range numbers", async () => {
+    const t = await startTestNode({ control: "127.0.0.1:0", "tick-interval": "20ms" });
+    await t.node.addAgent({ wasmPath: join(EXAMPLES, "heartbeat.wasm") });
+    const code = async (r: Response) => ((await r.json()) as { error: { code: string; message: string } }).error;
+    for (const body of ["null", "[]", '"clock"', "7"]) {
+      const r = await api(t, "/v1/capabilities", { method: "PUT", body });
+      expect(r.status, `PUT /v1/capabilities ${body}`).toBe(400);
+      expect((await code(r)).code).toBe("CONTROL_BAD_REQUEST");
+      const m = await api(t, "/v1/agents/heartbeat/migrate", { method: "POST", body });
+      expect(m.status, `POST migrate ${body}`).toBe(400);
+    }
+    const notJson = await api(t, "/v1/capabilities", { method: "PUT", body: "{oops" });
+    expect(notJson.status).toBe(400);
+    expect((await code(notJson)).message).toMatch(/not valid JSON/);
+    for (const path of ["/v1/agents/%E0%A4%A", "/v1/agents/%zz/outbox", "/v1/agents/%/resume"]) {
+      const r = await api(t, path, { method: path.endsWith("resume") ? "POST" : "GET" });
+      expect(r.status, path).toBe(400);
+      expect((await code(r)).message).toMatch(/percent-encoding/);
+    }
+    for (const after of ["99999999999999999999999", "-1", "1e3"]) {
+      const r = await api(t, `/v1/agents/heartbeat/outbox?after=${after}`);
+      expect(r.status, `after=${after}`).toBe(400);
+      expect((await code(r)).message).toMatch(/"after"/);
+    }
+    expect(t.logs.events("control_error")).toEqual([]);
+  });
+
+  it("answers an unknown method with 405 and an Allow header, an unknown path with 404", async () => {
+    const t = await startTestNode({ control: "127.0.0.1:0" });
+    const del = await api(t, "/v1/status", { method: "DELETE" });
+    expect(del.status).toBe(405);
+    expect(del.headers.get("allow")).toBe("GET");
+    expect(((await del.json()) as { error: { code: string } }).error.code).toBe("CONTROL_METHOD_NOT_ALLOWED");
+    const caps = await api(t, "/v1/capabilities", { method: "POST", body: "{}" });
+    expect(caps.status).toBe(405);
+    expect(caps.headers.get("allow")).toBe("PUT");
+    const resume = await api(t, "/v1/agents/x/resume");
+    expect(resume.status).toBe(405);
+    expect(resume.headers.get("allow")).toBe("POST");
+    expect((await api(t, "/v1/nothing")).status).toBe(404);
+    expect((await api(t, "/v1/agents/x/y/z")).status).toBe(404);
+  });
+
+  it("refuses a body above the limit with 413, whether its length is declared or streamed", async () => {
+    const t = await startTestNode({ control: "127.0.0.1:0" });
+    const big = JSON.stringify({ capabilities: ["clock"], pad: "x".repeat(MAX_CONTROL_BODY_BYTES) });
+    const declared = await api(t, "/v1/capabilities", { method: "PUT", body: big });
+    expect(declared.status).toBe(413);
+    expect(((await declared.json()) as { error: { code: string } }).error.code).toBe("CONTROL_BODY_TOO_LARGE");
+    const chunks = [big.slice(0, 1000), big.slice(1000)];
+    const streamed = await api(t, "/v1/capabilities", {
+      method: "PUT",
+      body: new ReadableStream({
+        pull(c) {
+          const next = chunks.shift();
+          if (next === undefined) c.close();
+          else c.enqueue(new TextEncoder().encode(next));
+        },
+      }),
+      duplex: "half",
+    } as RequestInit);
+    expect(streamed.status).toBe(413);
+    expect(t.node.capabilities.list()).toEqual(["clock", "emit", "log", "pricing", "rand", "wallet"]);
+  });
+
+  it("answers the daemon's own failure (its store lost an agent's module) with 500, not a 400 blaming the request", async () => {
+    const t = await startTestNode({ control: "127.0.0.1:0", "tick-interval": "20ms" });
+    await t.node.addAgent({ wasmPath: join(EXAMPLES, "heartbeat.wasm") });
+    await t.node.scheduler.pause("heartbeat", "test");
+    const db = new Database(join(t.config.dataDir, DB_FILE));
+    db.pragma("foreign_keys = OFF");
+    db.prepare("DELETE FROM wasm_modules").run();
+    db.close();
+    const r = await api(t, "/v1/agents/heartbeat/resume", { method: "POST" });
+    expect(r.status).toBe(500);
+    expect(((await r.json()) as { error: { code: string } }).error.code).toBe("STORE_CORRUPT");
+    expect(t.logs.events("control_error")).toHaveLength(1);
+  });
+
+  it("the client reports a non-JSON answer (another server on the port) as CONTROL_UNAVAILABLE, naming the status", async () => {
+    const other = createServer((_req, res) => {
+      res.writeHead(404, { "content-type": "text/html" });
+      res.end("<html>not igord</html>");
+    });
+    await new Promise<void>((r) => other.listen(0, "127.0.0.1", r));
+    const dataDir = tempDir();
+    try {
+      ensureControlToken(dataDir);
+      const port = (other.address() as AddressInfo).port;
+      const e = await controlGet({ host: "127.0.0.1", port }, dataDir, "/v1/status").catch((x: unknown) => x);
+      expect(isIgordError(e, "CONTROL_UNAVAILABLE")).toBe(true);
+      expect((e as Error).message).toMatch(/HTTP 404 with a non-JSON answer: <html>not igord/);
+    } finally {
+      other.close();
+      rmSync(dataDir, { recursive: true, force: true });
+    }
   });
 });

@@ -106,7 +106,7 @@ describe("durable agents", () => {
   });
 
   it("an agent with no tick since its last checkpoint is not signed again", async () => {
-    const t = await startTestNode({ "tick-interval": "1h", "checkpoint-interval": "20ms" });
+    const t = await startTestNode({ "tick-interval": "1h", "lease-duration": "2h", "checkpoint-interval": "20ms" });
     await t.node.addAgent({ wasmPath: heartbeat });
     const genesisCount = t.node.store.historyCount("heartbeat");
     expect(genesisCount).toBe(1);

@@ -1,7 +1,7 @@
 // Bad agents are refused before any tick with an error naming the problem, and nothing is stored;
 // good agents in the same directory keep running.
 import { execFileSync } from "node:child_process";
-import { copyFileSync, mkdirSync, symlinkSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { MAX_MANIFEST_BYTES } from "../../src/manifest/manifest.js";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
@@ -208,6 +208,43 @@ describe("the agents directory", () => {
       (e) => e.agentId === "heartbeat" && e.tick >= 10n,
     );
     expect(t.logs.events("agent_load_failed").length).toBe(1);
+  });
+
+  it("a file that failed to load is listed with path, code and message and counted, until it loads or is removed", async () => {
+    const t = await startTestNode({ control: "127.0.0.1:0", "tick-interval": "50ms" }, { watch: true, start: false });
+    const dir = t.config.agentsDir;
+    mkdirSync(dir, { recursive: true });
+    copyFileSync(join(EXAMPLES, "heartbeat.wasm"), join(dir, "heartbeat.wasm"));
+    copyFileSync(join(EXAMPLES, "heartbeat.manifest.json"), join(dir, "heartbeat.manifest.json"));
+    writeFileSync(join(dir, "broken.wasm"), "garbage");
+    await writeWat(dir, "greedy", watAgent({ imports: '(import "env" "seed" (func (result f64))) (import "wasi_snapshot_preview1" "fd_write" (func (param i32 i32 i32 i32) (result i32)))' }), CAPS());
+    await t.node.start();
+    await t.node.whenLoaded();
+    const api = async (path: string) => {
+      const addr = t.node.controlAddress!;
+      const token = readFileSync(join(t.config.dataDir, "control.token"), "utf8").trim();
+      return (await (await fetch(`http://${addr.host}:${addr.port}${path}`, { headers: { authorization: `Bearer ${token}` } })).json()) as Record<string, unknown>;
+    };
+    type Entry = { id: string; status: string; path?: string; error?: { code: string; message: string } };
+    const failedLoads = async () => ((await api("/v1/agents")).agents as Entry[]).filter((a) => a.status === "load_failed");
+    const failed = await failedLoads();
+    expect(failed.map((f) => [f.id, f.path, f.error?.code])).toEqual([
+      ["broken", join(dir, "broken.wasm"), "WASM_MALFORMED"],
+      ["greedy", join(dir, "greedy.wasm"), "IMPORT_REFUSED"],
+    ]);
+    expect(failed[0]?.error?.message).toMatch(/broken\.wasm is not a valid WebAssembly module/);
+    expect(failed[1]?.error?.message).toMatch(/env\.seed.*wasi_snapshot_preview1\.fd_write/);
+    expect(((await api("/v1/status")).agents as Record<string, number>).loadFailed).toBe(2);
+    expect(await t.node.metrics.render()).toMatch(/igord_agents\{state="load_failed"\} 2/);
+
+    rmSync(join(dir, "greedy.wasm"));
+    expect((await failedLoads()).map((f) => f.id)).toEqual(["broken"]);
+    copyFileSync(join(EXAMPLES, "heartbeat.wasm"), join(dir, "broken.wasm"));
+    copyFileSync(join(EXAMPLES, "heartbeat.manifest.json"), join(dir, "broken.manifest.json"));
+    await waitUntil(() => t.node.scheduler.has("broken"), { timeoutMs: 5000, what: "the mended file to load" });
+    expect(await failedLoads()).toEqual([]);
+    expect(((await api("/v1/status")).agents as Record<string, number>).loadFailed).toBe(0);
+    expect(await t.node.metrics.render()).toMatch(/igord_agents\{state="load_failed"\} 0/);
   });
 });
 

@@ -68,7 +68,7 @@ describe("verification across restarts", () => {
     await t.waitFor<TickEvent>("tick", (e) => e.tick >= 40n);
     await t.stop();
     // verify-interval 0 above: nothing was verified live. The restarted node verifies the stored logs.
-    const t2 = await startTestNode({ "tick-interval": "1h", "verify-interval": "5" }, { dir: t.dir, resumeStored: true });
+    const t2 = await startTestNode({ "tick-interval": "1h", "lease-duration": "2h", "verify-interval": "5" }, { dir: t.dir, resumeStored: true });
     const v = await t2.waitFor<{ agentId: string; ticks: bigint[] }>("verified", (e) => e.agentId === "survivor");
     expect(v.ticks.length).toBeGreaterThan(0);
     expect(t2.logs.events("replay_divergence")).toEqual([]);
@@ -85,7 +85,7 @@ describe("verification across restarts", () => {
     hashes[0] = (hashes[0] ?? 0) ^ 1; // the first tick of the segment
     db.prepare("UPDATE event_log_segments SET post_hashes = ? WHERE id = ?").run(hashes, seg.id);
     db.close();
-    const t2 = await startTestNode({ "tick-interval": "1h", "verify-interval": "5" }, { dir: t.dir, resumeStored: true });
+    const t2 = await startTestNode({ "tick-interval": "1h", "lease-duration": "2h", "verify-interval": "5" }, { dir: t.dir, resumeStored: true });
     const d = await t2.waitFor<DivergenceEvent>("divergence", (e) => e.agentId === "survivor");
     expect(d.code).toBe("REPLAY_STATE_MISMATCH");
   });

@@ -70,6 +70,49 @@ describe("configuration", () => {
     expect(e.message).toMatch(message);
   });
 
+  it("refuses a lease shorter than the tick interval, naming where each value came from", () => {
+    const file = configFile({ "tick-interval": "2m" });
+    const e = errorOf(() =>
+      loadConfig({ flags: { "lease-duration": "500ms" }, env: { IGORD_TICK_INTERVAL: "1s" } }),
+    );
+    expect(isIgordError(e, "CONFIG_INVALID")).toBe(true);
+    expect(e.message).toContain("--lease-duration 500ms (flag) is shorter than --tick-interval 1s (IGORD_TICK_INTERVAL)");
+    // A default that no longer fits is named as the default, and the file by its path.
+    expect(errorOf(() => loadConfig({ configFile: file })).message).toContain(
+      `--lease-duration 60s (default) is shorter than --tick-interval 2m (config file ${file})`,
+    );
+    // Leases off, or a lease at least one tick long, are fine.
+    expect(loadConfig({ flags: { "lease-duration": "0", "tick-interval": "2m" } }).leaseDurationMs).toBe(0);
+    expect(loadConfig({ flags: { "lease-duration": "1s", "tick-interval": "1s" } }).leaseDurationMs).toBe(1000);
+  });
+
+  it("refuses an empty replay window with a mode that verifies the agent's own ticks", () => {
+    expect(errorOf(() => loadConfig({ flags: { "replay-window": "0" } })).message).toContain(
+      "--replay-window 0 (flag) keeps no ticks to verify, but --replay-mode full (default) verifies",
+    );
+    expect(
+      errorOf(() => loadConfig({ env: { IGORD_REPLAY_WINDOW: "0" }, flags: { "replay-mode": "periodic" } })).message,
+    ).toContain("--replay-window 0 (IGORD_REPLAY_WINDOW) keeps no ticks to verify, but --replay-mode periodic (flag)");
+    for (const mode of ["off", "on-migrate"]) {
+      expect(loadConfig({ flags: { "replay-window": "0", "replay-mode": mode } }).replayWindow).toBe(0);
+    }
+  });
+
+  it("refuses --bootstrap with --listen off, naming both sources", () => {
+    const peer = "/ip4/127.0.0.1/tcp/4001/p2p/12D3KooWEyoppNCUx8Yx66oV9fJnriXwCcXwDDUA2kj6vnc6iDEp";
+    const file = configFile({ bootstrap: [peer] });
+    const e = errorOf(() => loadConfig({ configFile: file, env: { IGORD_LISTEN: "off" } }));
+    expect(isIgordError(e, "CONFIG_INVALID")).toBe(true);
+    expect(e.message).toContain(`--bootstrap ${peer} (config file ${file}) needs the p2p service, but --listen off (IGORD_LISTEN)`);
+    expect(loadConfig({ flags: { listen: "off" } }).bootstrap).toEqual([]);
+  });
+
+  it("names the sources of a fast interval longer than the tick interval", () => {
+    expect(
+      errorOf(() => loadConfig({ flags: { "fast-tick-interval": "2s" }, env: { IGORD_TICK_INTERVAL: "1s" } })).message,
+    ).toContain("--fast-tick-interval 2s (flag) must not be longer than --tick-interval 1s (IGORD_TICK_INTERVAL)");
+  });
+
   it("event-log retention takes a tick count or a size", () => {
     expect(loadConfig({ flags: { "event-log-retention": "500" } }).eventLogRetention).toEqual({ ticks: 500 });
     expect(loadConfig({ flags: { "event-log-retention": "64MiB" } }).eventLogRetention).toEqual({ bytes: 64 * 1024 * 1024 });

@@ -84,6 +84,56 @@ describe("deny-by-default import policy", () => {
   });
 });
 
+describe("refusals list every import at once", () => {
+  it("an IMPORT_REFUSED error lists every refused import, each with what to do about it", async () => {
+    const e = await refusal(
+      `(import "env" "seed" (func (result f64)))
+       (import "wasi_snapshot_preview1" "fd_write" (func (param i32 i32 i32 i32) (result i32)))
+       (import "igor" "teleport" (func))
+       (import "igor" "clock_now" (func (result i32)))
+       (import "env" "table" (table 1 funcref))`,
+      ["clock", "rand"],
+    );
+    expect(e.code).toBe("IMPORT_REFUSED");
+    const listed = e.details.imports as { import: string; reason: string; fix: string }[];
+    expect(listed.map((i) => i.import)).toEqual([
+      "env.seed",
+      "wasi_snapshot_preview1.fd_write",
+      "igor.teleport",
+      "igor.clock_now",
+      "env.table",
+    ]);
+    for (const i of listed) {
+      expect(i.fix.length, i.import).toBeGreaterThan(0);
+      expect(e.message).toContain(i.import);
+      expect(e.message).toContain(i.fix);
+    }
+    expect(e.message).toMatch(/^5 imports are refused/);
+    expect(listed[2]?.fix).toMatch(/clock_now, rand_bytes, log_emit/);
+    expect(listed[3]?.fix).toMatch(/\(\) -> \(i64\)/);
+  });
+
+  it("refused and ungranted imports in one module are all reported, the ungranted with the capability to add", async () => {
+    const e = await refusal(
+      `(import "env" "performance.now" (func (result f64)))
+       (import "igor" "rand_bytes" (func (param i32 i32) (result i32)))
+       (import "igor" "wallet_balance" (func (result i64)))`,
+      [],
+    );
+    expect(e.code).toBe("IMPORT_REFUSED");
+    expect((e.details.imports as unknown[]).length).toBe(3);
+    expect(e.message).toMatch(/igor\.rand_bytes.*grant capability "rand" in the manifest/);
+    expect(e.message).toMatch(/igor\.wallet_balance.*grant capability "wallet"/);
+    const ungranted = await refusal(
+      '(import "igor" "rand_bytes" (func (param i32 i32) (result i32))) (import "igor" "wallet_balance" (func (result i64)))',
+      [],
+    );
+    expect(ungranted.code).toBe("CAPABILITY_NOT_GRANTED");
+    expect(ungranted.message).toMatch(/igor\.rand_bytes.*"rand".*igor\.wallet_balance.*"wallet"/);
+    expect(ungranted.details.capabilities).toEqual(["rand", "wallet"]);
+  });
+});
+
 describe("lifecycle exports", () => {
   it("names every missing export", async () => {
     const info = readModuleInfo(await wat2wasm(watAgent({ omit: ["agent_checkpoint_ptr", "agent_resume"] })));
