@@ -1,9 +1,13 @@
-// Client side of the control API, used by `igord status` and `igord agents`.
+// Client side of the control API, used by `igord status`, `agents`, `migrate`, `peers`... Plain
+// node:http rather than fetch: loading undici costs a CLI command more than its whole request.
+import { request } from "node:http";
 import type { HostPort } from "../config/units.js";
 import { ErrorCode, IgordError } from "../errors.js";
 import { readControlToken } from "./token.js";
 
 export const CONTROL_CLIENT_TIMEOUT_MS = 5000;
+/** Largest answer the client reads (an agents listing of a very full node stays far below). */
+export const MAX_CONTROL_ANSWER_BYTES = 64 * 1024 * 1024;
 
 export async function controlGet(control: HostPort, dataDir: string, path: string): Promise<unknown> {
   return controlRequest(control, dataDir, "GET", path);
@@ -13,32 +17,53 @@ export async function controlPost(control: HostPort, dataDir: string, path: stri
   return controlRequest(control, dataDir, "POST", path, body, timeoutMs);
 }
 
+function send(control: HostPort, method: string, path: string, token: string, body: string | undefined, timeoutMs: number): Promise<{ status: number; statusText: string; text: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      {
+        host: control.host,
+        port: control.port,
+        method,
+        path,
+        headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { "content-type": "application/json", "content-length": Buffer.byteLength(body) }) },
+        timeout: timeoutMs,
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        let size = 0;
+        res.on("data", (c: Buffer) => {
+          size += c.byteLength;
+          if (size > MAX_CONTROL_ANSWER_BYTES) req.destroy(new Error(`answer larger than ${MAX_CONTROL_ANSWER_BYTES} bytes`));
+          else chunks.push(c);
+        });
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, statusText: res.statusMessage ?? "", text: Buffer.concat(chunks).toString("utf8") }));
+        res.on("error", reject);
+      },
+    );
+    req.on("timeout", () => req.destroy(new Error(`no answer within ${timeoutMs}ms`)));
+    req.on("error", reject);
+    req.end(body);
+  });
+}
+
 async function controlRequest(control: HostPort, dataDir: string, method: string, path: string, body?: unknown, timeoutMs = CONTROL_CLIENT_TIMEOUT_MS): Promise<unknown> {
   const token = readControlToken(dataDir);
   const host = control.host.includes(":") ? `[${control.host}]` : control.host;
-  let res: Response;
+  let res: { status: number; statusText: string; text: string };
   try {
-    res = await fetch(`http://${host}:${control.port}${path}`, {
-      method,
-      headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { "content-type": "application/json" }) },
-      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-      signal: AbortSignal.timeout(timeoutMs),
-    });
+    res = await send(control, method, path, token, body === undefined ? undefined : JSON.stringify(body), timeoutMs);
   } catch (e) {
-    throw new IgordError(
-      ErrorCode.ControlUnavailable,
-      `cannot reach the daemon's control API at ${host}:${control.port}: ${(e as Error).cause ?? (e as Error).message}`,
-    );
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new IgordError(ErrorCode.ControlUnavailable, `cannot reach the daemon's control API at ${host}:${control.port}: ${code ?? (e as Error).message}`);
   }
-  const text = await res.text();
   let answer: { error?: { code: string; message: string } };
   try {
-    answer = JSON.parse(text) as typeof answer;
+    answer = JSON.parse(res.text) as typeof answer;
   } catch {
     // Not the daemon's JSON (another server on that port, or a proxy): report what came back.
-    throw new IgordError(ErrorCode.ControlUnavailable, `control API ${path}: HTTP ${res.status} with a non-JSON answer: ${text.slice(0, 200)}`);
+    throw new IgordError(ErrorCode.ControlUnavailable, `control API ${path}: HTTP ${res.status} with a non-JSON answer: ${res.text.slice(0, 200)}`);
   }
-  if (!res.ok) {
+  if (res.status < 200 || res.status >= 300) {
     const code = res.status === 401 ? ErrorCode.ControlUnauthorized : ((answer.error?.code as ErrorCode | undefined) ?? ErrorCode.ControlUnavailable);
     throw new IgordError(code, `control API ${path}: ${answer.error?.message ?? res.statusText}`);
   }
