@@ -107,7 +107,7 @@ describe("audit replay", () => {
     db.prepare("UPDATE event_log_segments SET signature = NULL, recorded_unsigned = 1").run();
     db.close();
     expect(igord(["verify", "--agent", "survivor", "--replay", "--data-dir", dataDir]).stdout).toContain("EVENT_LOG_FORGED");
-    const t = await startTestNode({ "tick-interval": "1h" }, { dir: join(dataDir, "..") });
+    const t = await startTestNode({ "tick-interval": "1h", "lease-duration": "2h" }, { dir: join(dataDir, "..") });
     expect(t.logs.events("segments_sealed")[0]?.count).toBeGreaterThan(0);
     await t.stop();
     const r = igord(["verify", "--agent", "survivor", "--replay", "--data-dir", dataDir]);
@@ -117,7 +117,7 @@ describe("audit replay", () => {
     const db2 = new Database(join(dataDir, DB_FILE));
     db2.prepare("UPDATE event_log_segments SET signature = NULL, recorded_unsigned = 0 WHERE id = (SELECT MAX(id) FROM event_log_segments WHERE agent_id = 'survivor' AND length(blob) > 0)").run();
     db2.close();
-    const t2 = await startTestNode({ "tick-interval": "1h" }, { dir: join(dataDir, "..") });
+    const t2 = await startTestNode({ "tick-interval": "1h", "lease-duration": "2h" }, { dir: join(dataDir, "..") });
     expect(t2.logs.events("segments_sealed")).toEqual([]);
     await t2.stop();
     expect(igord(["verify", "--agent", "survivor", "--replay", "--data-dir", dataDir]).stdout).toMatch(/EVENT_LOG_FORGED: event-log segment \d+\.\.\d+ carries no signature/);
