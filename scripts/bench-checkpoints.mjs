@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 // Checkpoints persisted per second through the daemon's own path: the node's store options, the
-// Checkpointer with the node's receipt interval and signer threads, each agent holding a lease (every
-// write is conditional on it), and each checkpoint carrying the event-log segment of the ticks since
-// the previous one (clock, rand and log observations per tick, as the survivor agent makes). Group-
+// Checkpointer with the node's receipt interval, history retention and signer threads, each agent
+// holding a lease (every write is conditional on it), and each checkpoint carrying the event-log
+// segment of the ticks since the previous one (clock, rand and log observations per tick, as the
+// survivor agent makes; signed with the agent's key like the daemon's). Group-
 // committed across agents, per --sync mode. Used by scripts/bench.mjs; runnable alone:
 //   node scripts/bench-checkpoints.mjs --sync=full,normal --agents=1000 --seconds=5 [--receipt-interval=0]
 import "../dist/shim/promise-with-resolvers.js";
@@ -57,7 +58,7 @@ export async function checkpointRate({ sync, agents = 1000, seconds = 3, receipt
   const config = loadConfig({ flags: { sync, "data-dir": dir, ...(receiptInterval === undefined ? {} : { "receipt-interval": receiptInterval }) }, env: {} });
   const store = SqliteStore.open(join(dir, DB_FILE), storeOptions(config));
   const signer = new SignerPool(SIGNER_THREADS);
-  const cp = new Checkpointer(store, store.nodeKey(), config.receiptIntervalMs, signer);
+  const cp = new Checkpointer(store, store.nodeKey(), config.receiptIntervalMs, signer, config.historyRetention);
   const timing = { durationMs: config.leaseDurationMs, graceMs: config.leaseGraceMs, renewalWindow: config.leaseRenewalWindow };
   const ticksPerCheckpoint = Math.max(1, Math.round(config.checkpointIntervalMs / config.tickIntervalMs));
   const wasm = randomBytes(64);
