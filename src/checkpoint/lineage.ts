@@ -1,16 +1,12 @@
 // Hashing, signing and verifying checkpoints (EI-3: one linear, signed chain per agent).
 // Content hash = SHA-256 of the whole blob; it becomes the next checkpoint's prevHash.
 // Signing domain = blob[0:145] ‖ state (everything but the signature slot).
-import { createHash } from "node:crypto";
+import { sha256 } from "../hash/bytes.js";
 import { type Ed25519Key, signBytes, verifyBytes } from "../identity/keys.js";
 import type { CheckpointCommit } from "../store/sqlite-store.js";
 import { type Checkpoint, HEADER_SIZE, parseCheckpoint, SIGNATURE_OFFSET } from "./codec.js";
 
 export const GENESIS_PREV_HASH = new Uint8Array(32);
-
-export function sha256(bytes: Uint8Array): Uint8Array {
-  return new Uint8Array(createHash("sha256").update(bytes).digest());
-}
 
 export function checkpointHash(blob: Uint8Array): Uint8Array {
   return sha256(blob);
@@ -33,14 +29,6 @@ export function signCheckpoint(blob: Uint8Array, key: Ed25519Key): Uint8Array {
 export function verifyCheckpointSignature(cp: Checkpoint): boolean {
   if (cp.version !== 4) return false;
   return verifyBytes(cp.publicKey, signingDomain(cp.bytes), cp.signature);
-}
-
-export function hex(bytes: Uint8Array): string {
-  return Buffer.from(bytes).toString("hex");
-}
-
-export function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
-  return a.byteLength === b.byteLength && Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
 }
 
 /** The store's commit for a checkpoint blob brought in from elsewhere (an import, a resume, a migration). */

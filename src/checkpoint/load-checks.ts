@@ -2,7 +2,8 @@
 // check; the caller quarantines the agent and never overwrites or deletes what is stored.
 import { ErrorCode, IgordError } from "../errors.js";
 import { type Checkpoint, parseCheckpoint } from "./codec.js";
-import { checkpointHash, equalBytes, hex, verifyCheckpointSignature } from "./lineage.js";
+import { checkpointHash, verifyCheckpointSignature } from "./lineage.js";
+import { equalBytes, hex } from "../hash/bytes.js";
 
 export interface HeadToCheck {
   agentId: string;

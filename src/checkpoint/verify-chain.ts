@@ -4,7 +4,8 @@
 import { verifyBytes } from "../identity/keys.js";
 import { didFromPublicKey } from "../identity/did.js";
 import { type Checkpoint, parseCheckpoint } from "./codec.js";
-import { checkpointHash, equalBytes, GENESIS_PREV_HASH, hex, verifyCheckpointSignature } from "./lineage.js";
+import { checkpointHash, GENESIS_PREV_HASH, verifyCheckpointSignature } from "./lineage.js";
+import { equalBytes, hex } from "../hash/bytes.js";
 import { type HistoryBase, historyBaseSigningBytes } from "./history-base.js";
 import { type BudgetOverride, budgetOverrideSigningBytes } from "./overrides.js";
 

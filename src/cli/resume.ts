@@ -3,13 +3,14 @@
 // WASM and the identity, and may only extend what this node already stores: never overwrite it.
 import { existsSync, readFileSync } from "node:fs";
 import { parseCheckpoint } from "../checkpoint/codec.js";
-import { checkpointHash, equalBytes, hex, verifyCheckpointSignature } from "../checkpoint/lineage.js";
+import { checkpointHash, commitFromBlob, verifyCheckpointSignature } from "../checkpoint/lineage.js";
+import { equalBytes, hex } from "../hash/bytes.js";
 import { ErrorCode, IgordError } from "../errors.js";
 import { didFromPublicKey } from "../identity/did.js";
 import { decodeIdentityFile, type Ed25519Key } from "../identity/keys.js";
-import { checkAgentId, deriveAgentId, sha256Hex } from "../loader/prepare.js";
+import { checkAgentId, deriveAgentId } from "../loader/prepare.js";
+import { sha256Hex } from "../hash/bytes.js";
 import { findManifest, parseManifest } from "../manifest/manifest.js";
-import { commitFromBlob } from "../checkpoint/lineage.js";
 import { compareEpochs, importedLease } from "../authority/lease.js";
 import { importRecord, openStore } from "./lineage.js";
 

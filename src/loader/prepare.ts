@@ -2,9 +2,9 @@
 // with a specific error before anything runs or is stored: unreadable or malformed bytes, missing
 // lifecycle exports, imports the manifest does not grant, capabilities the node does not offer,
 // memory above the manifest's cap.
-import { createHash } from "node:crypto";
 import { basename, dirname, resolve } from "node:path";
 import { ErrorCode, IgordError } from "../errors.js";
+import { sha256Hex } from "../hash/bytes.js";
 import { describeProblem, FileReadError, readRegularFile } from "../files/regular-file.js";
 import { type ImportPlan, planImports } from "../hostcalls/policy.js";
 import { type AgentManifest, loadManifest, memoryCapPages } from "../manifest/manifest.js";
@@ -44,9 +44,6 @@ export function checkAgentId(id: string): string {
   return id;
 }
 
-export function sha256Hex(bytes: Uint8Array): string {
-  return createHash("sha256").update(bytes).digest("hex");
-}
 
 /** Compiled modules by (hash, memory cap): V8 only reuses compiled code while a Module is alive. */
 export class ModuleCache {

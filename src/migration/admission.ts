@@ -2,10 +2,10 @@
 // with its own code: format → WASM hash → manifest and migration_policy → capabilities → price
 // ceiling → signature, DID and lineage → replay verification of the shipped window → ownership.
 // Nothing here writes: the caller stores the result in one transaction, or nothing at all.
-import { createHash } from "node:crypto";
 import { compareEpochs, type Epoch, formatEpoch, incomingLease, type Lease, type LeaseTiming, transition } from "../authority/lease.js";
 import { type Checkpoint, parseCheckpoint } from "../checkpoint/codec.js";
-import { checkpointHash, commitFromBlob, equalBytes, GENESIS_PREV_HASH, hex } from "../checkpoint/lineage.js";
+import { checkpointHash, commitFromBlob, GENESIS_PREV_HASH } from "../checkpoint/lineage.js";
+import { equalBytes, hex, sha256 } from "../hash/bytes.js";
 import { budgetOverrideSigningBytes } from "../checkpoint/overrides.js";
 import { VERIFY_YIELD_EVERY, verifyChainAsync } from "../checkpoint/verify-chain.js";
 import { formatUnits } from "../budget/money.js";
@@ -13,7 +13,8 @@ import { decodeReceipt, receiptSigningBytes } from "../budget/receipt.js";
 import { ErrorCode, IgordError } from "../errors.js";
 import { didFromPublicKey, publicKeyFromPeerId } from "../identity/did.js";
 import { decodeIdentityFile, verifyBytes } from "../identity/keys.js";
-import { checkAgentId, type ModuleCache, type PreparedAgent, prepareFromBytes, sha256Hex } from "../loader/prepare.js";
+import { checkAgentId, type ModuleCache, type PreparedAgent, prepareFromBytes } from "../loader/prepare.js";
+import { sha256Hex } from "../hash/bytes.js";
 import { IMPLEMENTED_CAPABILITY_VERSION } from "../hostcalls/registry.js";
 import { type AgentManifest, parseManifest } from "../manifest/manifest.js";
 import type { ReplayItem } from "../replay/engine.js";
@@ -267,7 +268,6 @@ async function verifyWindow(pkg: MigrationPackage, storedHead: Uint8Array | null
   return ticks;
 }
 
-const sha256 = (b: Uint8Array): Uint8Array => createHash("sha256").update(b).digest();
 
 function replayItems(seg: StoredSegment, preState: Uint8Array): ReplayItem[] {
   let decoded: ReturnType<typeof decodeSegment>;

@@ -5,7 +5,7 @@
 //   "IGPK" | u8 version | u32 header length | header JSON | sections, in the header's order
 // The header lists every section's length; decoding checks them against the bytes before slicing.
 import type { Epoch } from "../authority/lease.js";
-import { hex } from "../checkpoint/lineage.js";
+import { hex } from "../hash/bytes.js";
 import { ErrorCode, IgordError } from "../errors.js";
 import { bool, epoch, hex32, jsonBytes, MAX_AGENT_ID_CHARS, MAX_DID_CHARS, optStr, str, uint } from "../p2p/frames.js";
 import { decodeSegmentFile, encodeSegmentFile } from "../replay/audit-plan.js";

@@ -4,7 +4,7 @@
 // epoch (only for the peer whose offer it took) and the agent runs here again at major + 1. Also
 // the answering side of that query.
 import { type Epoch, formatEpoch, transition } from "../authority/lease.js";
-import { hex } from "../checkpoint/lineage.js";
+import { hex } from "../hash/bytes.js";
 import { ErrorCode, IgordError } from "../errors.js";
 import { epoch as epochOf, type FrameChannel, MAX_AGENT_ID_CHARS, MAX_DID_CHARS, str } from "../p2p/frames.js";
 import { type MigrationContext, QUERY_TIMEOUT_MS, remoteError, sleep, STATUS_PROTOCOL } from "./context.js";

@@ -5,7 +5,7 @@
 import type { Logger } from "pino";
 import { canTick, type Epoch, formatEpoch, type Lease, transition } from "../authority/lease.js";
 import { parseCheckpoint } from "../checkpoint/codec.js";
-import { hex } from "../checkpoint/lineage.js";
+import { hex } from "../hash/bytes.js";
 import { ErrorCode, IgordError } from "../errors.js";
 import { parseManifest } from "../manifest/manifest.js";
 import { CHUNK_BYTES, epoch as epochOf, type FrameChannel, hex32 } from "../p2p/frames.js";

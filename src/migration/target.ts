@@ -2,7 +2,7 @@
 // one deadline, a per-peer reservation and a node-wide cap on bytes held, admission in the documented order (admission.ts), one
 // transaction, start the agent, confirm. A refusal stores nothing and says why with a stable code.
 import { compareEpochs, formatEpoch } from "../authority/lease.js";
-import { hex } from "../checkpoint/lineage.js";
+import { hex } from "../hash/bytes.js";
 import { ErrorCode, IgordError } from "../errors.js";
 import { checkAgentId, type PreparedAgent } from "../loader/prepare.js";
 import { epoch as epochOf, type FrameChannel, hex32, MAX_AGENT_ID_CHARS, MAX_DID_CHARS, MAX_EPOCH_PART, safeInt, str, uint } from "../p2p/frames.js";

@@ -17,7 +17,7 @@ import { deriveAgentId, ModuleCache, type PreparedAgent, prepareAgent, prepareFr
 import { NodeMetrics } from "../metrics/metrics.js";
 import { type AgentView, type CheckpointEvent, Scheduler } from "../scheduler/scheduler.js";
 import { checkHead } from "../checkpoint/load-checks.js";
-import { equalBytes } from "../checkpoint/lineage.js";
+import { equalBytes } from "../hash/bytes.js";
 import { signBudgetOverride } from "../checkpoint/overrides.js";
 import { didFromPublicKey } from "../identity/did.js";
 import { generateKey, signBytes } from "../identity/keys.js";

@@ -1,7 +1,7 @@
 // Plans an audit replay (pure): from the stored checkpoints and event-log segments, find the
 // earliest checkpoint from which every later tick's log is stored, and build the chain of ticks to
 // replay, expecting each later checkpoint's state at its tick.
-import { sha256 } from "../checkpoint/lineage.js";
+import { sha256 } from "../hash/bytes.js";
 import { decodeSegment, type EventLogSegment, type LogEntry } from "../eventlog/tick-log.js";
 import { HOSTCALL_ABI_VERSION } from "../hostcalls/registry.js";
 import { REPLAY_ENGINE_VERSION, type ReplayItem } from "./engine.js";

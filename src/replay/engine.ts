@@ -3,7 +3,7 @@
 // (window snapshots, verified one by one) or continues the previous one (a chain: N consecutive ticks
 // in one instance, as audit replay does). Runs wherever a sandbox can run: a worker thread for
 // deadline-bound replay of live agents, or in-process for tests.
-import { hex, sha256 } from "../checkpoint/lineage.js";
+import { hex, sha256 } from "../hash/bytes.js";
 import type { ObservationSource } from "../eventlog/recorder.js";
 import type { LogEntry } from "../eventlog/tick-log.js";
 import { ErrorCode, IgordError, type SerializedError } from "../errors.js";

@@ -7,7 +7,7 @@
 // the one recorded between those two checkpoints: no log line, state hash or version can change, and
 // no segment can be moved to another place in the history, without the agent's key.
 import { type Checkpoint } from "../checkpoint/codec.js";
-import { sha256 } from "../checkpoint/lineage.js";
+import { sha256 } from "../hash/bytes.js";
 import type { EventLogSegment } from "../eventlog/tick-log.js";
 import { verifyBytes } from "../identity/keys.js";
 import { encodeSegmentBody } from "./audit-plan.js";

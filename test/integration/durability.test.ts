@@ -12,7 +12,7 @@ import { isIgordError } from "../../src/errors.js";
 import type { CheckpointEvent, TickEvent } from "../../src/scheduler/scheduler.js";
 import type { Lease } from "../../src/authority/lease.js";
 import { didFromPublicKey, peerIdFromPublicKey } from "../../src/identity/did.js";
-import { sha256Hex } from "../../src/loader/prepare.js";
+import { sha256Hex } from "../../src/hash/bytes.js";
 import { Checkpointer } from "../../src/scheduler/checkpointer.js";
 import { DB_FILE, SqliteStore } from "../../src/store/sqlite-store.js";
 import { EXAMPLES, startTestNode, stopAllNodes, storedHead, tempDir, type TestNode } from "../helpers/node.js";

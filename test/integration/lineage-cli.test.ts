@@ -4,7 +4,8 @@ import { copyFileSync, readdirSync, readFileSync, rmSync, unlinkSync, writeFileS
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { encodeCheckpoint, parseCheckpoint } from "../../src/checkpoint/codec.js";
-import { GENESIS_PREV_HASH, sha256, signCheckpoint } from "../../src/checkpoint/lineage.js";
+import { GENESIS_PREV_HASH, signCheckpoint } from "../../src/checkpoint/lineage.js";
+import { sha256 } from "../../src/hash/bytes.js";
 import { decodeIdentityFile, generateKey } from "../../src/identity/keys.js";
 import { EXAMPLES, ROOT, tempDir } from "../helpers/node.js";
 import { type Daemon, igord, killAll, startDaemon } from "../helpers/process.js";

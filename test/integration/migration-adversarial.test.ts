@@ -4,12 +4,12 @@
 import { copyFileSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { hex } from "../../src/checkpoint/lineage.js";
+import { hex } from "../../src/hash/bytes.js";
 import { parseCheckpoint } from "../../src/checkpoint/codec.js";
 import { decodeIdentityFile, generateKey, signBytes } from "../../src/identity/keys.js";
 import { segmentSigningBytes } from "../../src/replay/segment-seal.js";
 import { signStatusQuery } from "../../src/migration/status-proof.js";
-import { sha256Hex } from "../../src/loader/prepare.js";
+import { sha256Hex } from "../../src/hash/bytes.js";
 import { encodeSegment, decodeSegment } from "../../src/eventlog/tick-log.js";
 import { HostcallId } from "../../src/hostcalls/registry.js";
 import { buildOutgoingPackage } from "../../src/migration/outgoing.js";

@@ -5,7 +5,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import { afterEach, describe, expect, it } from "vitest";
-import { hex } from "../../src/checkpoint/lineage.js";
+import { hex } from "../../src/hash/bytes.js";
 import { didFromPublicKey } from "../../src/identity/did.js";
 import { generateKey } from "../../src/identity/keys.js";
 import { buildOutgoingPackage } from "../../src/migration/outgoing.js";

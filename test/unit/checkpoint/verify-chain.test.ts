@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { encodeCheckpoint } from "../../../src/checkpoint/codec.js";
-import { checkpointHash, GENESIS_PREV_HASH, sha256, signCheckpoint } from "../../../src/checkpoint/lineage.js";
+import { checkpointHash, GENESIS_PREV_HASH, signCheckpoint } from "../../../src/checkpoint/lineage.js";
+import { sha256 } from "../../../src/hash/bytes.js";
 import { signBudgetOverride } from "../../../src/checkpoint/overrides.js";
 import { type BudgetOverride, type ChainEntry, verifyChain } from "../../../src/checkpoint/verify-chain.js";
 import { type Ed25519Key, generateKey } from "../../../src/identity/keys.js";
