@@ -207,11 +207,12 @@ for (const [name, description, print] of [
     .description(description)
     .addOption(daemonControlOption())
     .addOption(daemonDataDirOption())
-    .option("--json", "print raw JSON", false)
-    .action(async () => {
-      const o = cmd.opts<{ control?: string; dataDir?: string; json: boolean }>();
-      await withDaemon(o, (control, dataDir) => status().then((m) => m[print](control, dataDir, o.json)));
-    });
+    .option("--json", "print raw JSON", false);
+  if (name === "agents") cmd.option("--all", "also list agents that moved away (where and when they went)", false);
+  cmd.action(async () => {
+    const o = cmd.opts<{ control?: string; dataDir?: string; json: boolean; all?: boolean }>();
+    await withDaemon(o, (control, dataDir) => status().then((m) => m[print](control, dataDir, o.json, o.all ?? false)));
+  });
   program.addCommand(cmd);
 }
 

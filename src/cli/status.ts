@@ -42,10 +42,12 @@ export function formatAgents(agents: readonly Json[]): string {
   const failed = agents.filter((a) => a.status === "load_failed");
   const out: string[] = [];
   if (loaded.length > 0 || failed.length === 0) {
-    const rows = [["ID", "STATUS", "TICK", "BUDGET", "REASON"]];
+    const rows = [["ID", "STATUS", "TICK", "BUDGET", "DIVERGENCES", "REASON"]];
     for (const a of loaded) {
       const error = a.error as { code?: string } | null | undefined;
-      rows.push([cell(a.id), cell(a.status), cell(a.tick), cell(a.budget), cell(a.reason ?? error?.code)]);
+      // A retired agent's reason says where it went and when.
+      const where = a.status === "retired" ? `migrated to ${cell(a.target)} (handed off at epoch ${cell(a.epoch)})${a.since ? ` ${cell(a.since)}` : ""}` : null;
+      rows.push([cell(a.id), cell(a.status), cell(a.tick), cell(a.budget), cell(a.divergences), cell(where ?? a.reason ?? error?.code)]);
     }
     out.push(table(rows));
   }
@@ -59,12 +61,12 @@ export function formatAgents(agents: readonly Json[]): string {
   return `${out.join("\n")}\n`;
 }
 
-export async function printStatus(control: HostPort, dataDir: string, json: boolean): Promise<void> {
+export async function printStatus(control: HostPort, dataDir: string, json: boolean, _all = false): Promise<void> {
   const s = (await controlGet(control, dataDir, "/v1/status")) as Json;
   process.stdout.write(json ? `${JSON.stringify(s, null, 2)}\n` : formatStatus(s));
 }
 
-export async function printAgents(control: HostPort, dataDir: string, json: boolean): Promise<void> {
-  const r = (await controlGet(control, dataDir, "/v1/agents")) as { agents: Json[] };
+export async function printAgents(control: HostPort, dataDir: string, json: boolean, all = false): Promise<void> {
+  const r = (await controlGet(control, dataDir, `/v1/agents${all ? "?all=1" : ""}`)) as { agents: Json[] };
   process.stdout.write(json ? `${JSON.stringify(r, null, 2)}\n` : formatAgents(r.agents));
 }

@@ -12,7 +12,8 @@ export const MAX_CONTROL_BODY_BYTES = 64 * 1024;
 
 export interface ControlBackend {
   status(): Record<string, unknown>;
-  agents(): Record<string, unknown>[] | ReturnType<typeof agentJson>[];
+  /** Every agent this node knows of; with `all`, also the ones that moved away (retired here). */
+  agents(opts?: { all?: boolean }): Record<string, unknown>[] | ReturnType<typeof agentJson>[];
   agent(id: string): Record<string, unknown> | undefined;
   metrics(): Promise<{ contentType: string; body: string }>;
   setCapabilities(caps: string[]): string[];
@@ -116,7 +117,7 @@ interface Route {
 function routes(backend: ControlBackend): Route[] {
   return [
     { method: "GET", path: /^\/v1\/status$/, handle: (_q, res) => send(res, 200, backend.status()) },
-    { method: "GET", path: /^\/v1\/agents$/, handle: (_q, res) => send(res, 200, { agents: backend.agents() }) },
+    { method: "GET", path: /^\/v1\/agents$/, handle: (_q, res, _p, url) => send(res, 200, { agents: backend.agents({ all: url.searchParams.get("all") === "1" }) }) },
     {
       method: "GET",
       path: /^\/v1\/agents\/([^/]+)$/,

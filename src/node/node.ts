@@ -595,8 +595,9 @@ export class IgordNode {
   }
 
   /** Every agent this node knows of as the control API lists them: running, stopped, quarantined, in handoff, failed to load. */
-  agentsJson(): (Record<string, unknown> & { id: string })[] {
+  agentsJson(opts: { all?: boolean } = {}): (Record<string, unknown> & { id: string })[] {
     return [
+      ...(opts.all ? this.retiredJson() : []),
       ...this.scheduler.list().map((v) => ({ ...agentJson(v), id: v.id })),
       ...[...this.quarantined].filter(([id]) => !this.scheduler.has(id)).map(([id, q]) => ({ ...quarantineJson(id, q), id })),
       ...this.unresolvedHandoffs().filter((h) => !this.scheduler.has(h.id) && !this.quarantined.has(h.id)),
@@ -604,10 +605,30 @@ export class IgordNode {
     ];
   }
 
+  /** Agents that moved away from this node: where and when they went, at which epoch. */
+  private retiredJson(): (Record<string, unknown> & { id: string })[] {
+    return this.store
+      .listAgents()
+      .filter((row) => !this.scheduler.has(row.agentId) && this.store.lease(row.agentId)?.state === "RETIRED")
+      .map((row) => {
+        const lease = this.store.lease(row.agentId);
+        const moved = this.store.migrations({ agentId: row.agentId, limit: 20 }).find((m) => m.direction === "out" && m.state === "done");
+        return {
+          id: row.agentId,
+          did: row.did,
+          status: "retired",
+          reason: "migrated",
+          target: moved?.peer ?? lease?.handoff?.target ?? null,
+          epoch: lease ? formatEpoch(lease.epoch) : null,
+          since: moved ? new Date(moved.updatedAt).toISOString() : null,
+        };
+      });
+  }
+
   private controlBackend() {
     return {
       status: () => this.status(),
-      agents: () => this.agentsJson(),
+      agents: (o?: { all?: boolean }) => this.agentsJson(o),
       agent: (id: string) => {
         const v = this.scheduler.view(id);
         if (v) return agentJson(v);

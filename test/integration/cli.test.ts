@@ -183,9 +183,9 @@ describe("igord CLI", () => {
       { id: "f", status: "failed", tick: "3", budget: "0.9", reason: null, error: { code: "AGENT_TRAP", message: "trap" } },
     ]);
     expect(out).not.toMatch(/undefined|null/);
-    expect(out).toMatch(/^q\s+quarantined\s+-\s+-\s+checkpoint_signature$/m);
-    expect(out).toMatch(/^f\s+failed\s+3\s+0\.9\s+AGENT_TRAP$/m);
-    expect(formatAgents([])).toBe("ID  STATUS  TICK  BUDGET  REASON\n");
+    expect(out).toMatch(/^q\s+quarantined\s+-\s+-\s+-\s+checkpoint_signature$/m);
+    expect(out).toMatch(/^f\s+failed\s+3\s+0\.9\s+-\s+AGENT_TRAP$/m);
+    expect(formatAgents([])).toBe("ID  STATUS  TICK  BUDGET  DIVERGENCES  REASON\n");
   });
 
   it("a shutdown whose checkpoints fail exits non-zero and names the agents", async () => {

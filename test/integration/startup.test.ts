@@ -4,6 +4,7 @@ import { createServer, type Server } from "node:net";
 import { copyFileSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
+import { formatAgents } from "../../src/cli/status.js";
 import type { TickEvent } from "../../src/scheduler/scheduler.js";
 import { EXAMPLES, startTestNode, stopAllNodes, tempDir } from "../helpers/node.js";
 import { igord, killAll } from "../helpers/process.js";
@@ -59,6 +60,11 @@ describe("a file left behind by an agent that moved away", () => {
     await a.waitFor<TickEvent>("tick", (e) => e.agentId === "heartbeat" && e.tick >= 2n);
     const r = await a.node.migrate("heartbeat", [b.node.migration!.addresses()[0]!]);
     expect(r.outcome).toBe("done");
+    // igord agents --all shows where and when it went; the plain listing does not.
+    expect(a.node.agentsJson().find((x) => x.id === "heartbeat")).toBeUndefined();
+    const retired = a.node.agentsJson({ all: true }).find((x) => x.id === "heartbeat");
+    expect(retired).toMatchObject({ status: "retired", target: b.node.migration!.addresses()[0], epoch: "(0,0)" });
+    expect(formatAgents([retired!])).toMatch(/heartbeat\s+retired\s+-\s+-\s+-\s+migrated to \/ip4\/127\.0\.0\.1\/tcp\/\d+\/p2p\/\w+ \(handed off at epoch \(0,0\)\) \d{4}-/);
     await a.stop();
     const again = await startTestNode(P2P, { dir: a.dir, watch: true, resumeStored: true });
     const said = again.logs.events("agent_file_retired");
