@@ -218,6 +218,20 @@ for (const [name, description, print] of [
 
 
 program.addCommand(
+  new Command("dashboard")
+    .description("print a one-time link that opens the daemon's read-only web dashboard (valid 60 s; the token never goes in a URL)")
+    .option("--agent <id>", "open the page on this agent's timeline")
+    .addOption(daemonControlOption())
+    .addOption(daemonDataDirOption())
+    .action(async (o: { agent?: string; control?: string; dataDir?: string }) => {
+      const { controlPost } = await import("../control/client.js");
+      const r = (await withDaemon(o, (control, dataDir) => controlPost(control, dataDir, "/v1/dashboard/login"))) as { url: string };
+      const url = o.agent ? `${r.url}&agent=${encodeURIComponent(o.agent)}` : r.url;
+      process.stdout.write(`open ${url}\n(one use, valid for 60 s; it sets a session cookie for this browser)\n`);
+    }),
+);
+
+program.addCommand(
   new Command("migrate")
     .description("move a running agent to another node (exit 0 done, 1 not moved, 2 awaiting the target's answer)")
     .argument("<agent>", "agent id")

@@ -5,7 +5,9 @@ import type { AddressInfo } from "node:net";
 import type { Logger } from "pino";
 import type { HostPort } from "../config/units.js";
 import { ErrorCode, IgordError, isIgordError } from "../errors.js";
+import { DASHBOARD_HTML, DASHBOARD_JS } from "./dashboard-page.js";
 import type { agentJson } from "./json.js";
+import { DashboardSessions, sessionCookie, sessionFromCookie } from "./sessions.js";
 
 /** Request bodies above this are refused. */
 export const MAX_CONTROL_BODY_BYTES = 64 * 1024;
@@ -25,6 +27,8 @@ export interface ControlBackend {
   /** The agent's published messages (the emit side effect), oldest first, after a tick. */
   outbox(id: string, afterTick?: string): Record<string, unknown>[];
   migrations(agentId?: string): Record<string, unknown>[];
+  /** One agent's history for the dashboard: checkpoints, receipts, migrations, lineage records, divergences. */
+  timeline(id: string): Record<string, unknown>;
 }
 
 export interface ControlServer {
@@ -114,8 +118,14 @@ interface Route {
   handle: (req: IncomingMessage, res: ServerResponse, params: string[], url: URL) => Promise<void> | void;
 }
 
-function routes(backend: ControlBackend): Route[] {
+function routes(backend: ControlBackend, sessions: DashboardSessions, origin: () => string): Route[] {
   return [
+    {
+      // A one-time login link for the dashboard (bearer token only: a session cannot mint another).
+      method: "POST",
+      path: /^\/v1\/dashboard\/login$/,
+      handle: (_q, res) => send(res, 200, { url: `${origin()}/login?code=${sessions.issueCode()}` }),
+    },
     { method: "GET", path: /^\/v1\/status$/, handle: (_q, res) => send(res, 200, backend.status()) },
     { method: "GET", path: /^\/v1\/agents$/, handle: (_q, res, _p, url) => send(res, 200, { agents: backend.agents({ all: url.searchParams.get("all") === "1" }) }) },
     {
@@ -144,6 +154,7 @@ function routes(backend: ControlBackend): Route[] {
       path: /^\/v1\/agents\/([^/]+)\/outbox$/,
       handle: (_q, res, [id = ""], url) => send(res, 200, { messages: backend.outbox(id, tickQuery(url, "after")) }),
     },
+    { method: "GET", path: /^\/v1\/agents\/([^/]+)\/timeline$/, handle: (_q, res, [id = ""]) => send(res, 200, backend.timeline(id)) },
     { method: "GET", path: /^\/v1\/peers$/, handle: (_q, res) => send(res, 200, backend.peers()) },
     {
       method: "GET",
@@ -170,6 +181,44 @@ function routes(backend: ControlBackend): Route[] {
       },
     },
   ];
+}
+
+/** Headers of every dashboard response: no framing, no foreign scripts, nothing cached. */
+const PAGE_HEADERS = {
+  "content-security-policy": "default-src 'self'; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'",
+  "x-frame-options": "DENY",
+  "cache-control": "no-store",
+  "referrer-policy": "no-referrer",
+};
+
+function page(res: ServerResponse, which: string): void {
+  if (which === "/dashboard.js") {
+    res.writeHead(200, { ...PAGE_HEADERS, "content-type": "text/javascript; charset=utf-8" });
+    res.end(DASHBOARD_JS);
+    return;
+  }
+  if (which === "/") {
+    res.writeHead(200, { ...PAGE_HEADERS, "content-type": "text/html; charset=utf-8" });
+    res.end(DASHBOARD_HTML);
+    return;
+  }
+  res.writeHead(401, { ...PAGE_HEADERS, "content-type": "text/html; charset=utf-8" });
+  res.end("<!doctype html><title>igord</title><p>Not logged in. Run <code>igord dashboard</code> on the node and open the link it prints.</p>\n");
+}
+
+/** Redeems a one-time login code for a session cookie, then shows the dashboard. */
+function login(res: ServerResponse, sessions: DashboardSessions, code: string, agent: string | null): void {
+  const session = code ? sessions.redeem(code) : null;
+  if (!session) {
+    res.writeHead(401, { ...PAGE_HEADERS, "content-type": "text/html; charset=utf-8" });
+    res.end("<!doctype html><title>igord</title><p>This login link is unknown, used or expired. Run <code>igord dashboard</code> again.</p>\n");
+    return;
+  }
+  // The code leaves the address bar at once (303 to /), and the cookie never reaches script.
+  // `agent` opens the page on that agent's timeline.
+  const location = agent !== null && /^[A-Za-z0-9._-]{1,128}$/.test(agent) ? `/#agent=${agent}` : "/";
+  res.writeHead(303, { ...PAGE_HEADERS, "set-cookie": sessionCookie(session), location });
+  res.end();
 }
 
 /** HTTP status for an error a handler threw: a refusal of the request is 4xx, the daemon's own failure 500. */
@@ -201,9 +250,18 @@ export async function startControlServer(
   logger: Logger,
 ): Promise<ControlServer> {
   const tokenBuf = Buffer.from(token);
-  const table = routes(backend);
+  const sessions = new DashboardSessions();
+  let origin = "";
+  const table = routes(backend, sessions, () => origin);
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
-    if (!authorized(req, tokenBuf)) {
+    const url = new URL(req.url ?? "/", "http://control");
+    if (req.method === "GET" && url.pathname === "/login") return login(res, sessions, url.searchParams.get("code") ?? "", url.searchParams.get("agent"));
+    // A dashboard session reads (GET) and nothing else; everything else needs the bearer token.
+    const session = sessionFromCookie(req.headers.cookie);
+    const viaSession = req.method === "GET" && session !== null && sessions.valid(session);
+    if (viaSession && (url.pathname === "/" || url.pathname === "/dashboard.js")) return page(res, url.pathname);
+    if (!viaSession && req.method === "GET" && url.pathname === "/") return page(res, "/login-needed");
+    if (!viaSession && !authorized(req, tokenBuf)) {
       res.setHeader("www-authenticate", 'Bearer realm="igord"');
       sendError(
         res,
@@ -213,7 +271,6 @@ export async function startControlServer(
       );
       return;
     }
-    const url = new URL(req.url ?? "/", "http://control");
     const path = url.pathname;
     const matching = table.filter((r) => r.path.test(path));
     const route = matching.find((r) => r.method === req.method);
@@ -248,6 +305,7 @@ export async function startControlServer(
     });
   });
   const bound = server.address() as AddressInfo;
+  origin = `http://${addr.host.includes(":") ? `[${addr.host}]` : addr.host}:${bound.port}`;
   return {
     address: { host: addr.host, port: bound.port },
     close: () =>

@@ -9,6 +9,7 @@ import { agentJson } from "../control/json.js";
 import { type ControlServer, startControlServer } from "../control/server.js";
 import { ensureControlToken, tokenPath } from "../control/token.js";
 import { removeControlAddress, writeControlAddress } from "../control/locate.js";
+import { agentTimeline, DivergenceLog } from "../control/timeline.js";
 import { ErrorCode, IgordError, isIgordError } from "../errors.js";
 import { NodeCapabilities } from "../hostcalls/capabilities.js";
 import { AgentsDirWatcher } from "../loader/agents-dir.js";
@@ -118,6 +119,8 @@ export class IgordNode {
   private readonly signer: SignerPool;
   readonly nodeId: string;
   readonly quarantined = new Map<string, Quarantine>();
+  /** Recent divergences, for the dashboard's timelines (bounded). */
+  private readonly divergences = new DivergenceLog();
   /** Agent files that failed to load (listed by the control API until they load or are removed). */
   readonly loadFailures = new LoadFailures();
   private readonly cache = new ModuleCache();
@@ -192,6 +195,7 @@ export class IgordNode {
       fastTickIntervalMs: opts.config.fastTickIntervalMs,
       tickTimeoutMs: opts.config.tickTimeoutMs,
     });
+    this.scheduler.on("divergence", (d) => this.divergences.add({ agentId: d.agentId, tick: d.tick, code: d.code, message: d.message, at: Date.now() }));
     this.migration =
       opts.config.listen.length > 0
         ? new MigrationService(
@@ -664,6 +668,7 @@ export class IgordNode {
           rttMs: p.rttMs,
         })),
       }),
+      timeline: (id: string) => agentTimeline(this.store, this.divergences, id),
       migrations: (agentId?: string) =>
         this.store.migrations(agentId ? { agentId } : {}).map((m) => ({
           ...m,

@@ -1,0 +1,60 @@
+// One agent's timeline for the dashboard: its stored checkpoints (newest TIMELINE_MAX_CHECKPOINTS),
+// receipts, migrations and lineage records, and the divergences this node saw, each with a time.
+import { equalBytes, hex } from "../hash/bytes.js";
+import { ErrorCode, IgordError } from "../errors.js";
+import type { SqliteStore } from "../store/sqlite-store.js";
+
+/** The chart shows this many of the newest checkpoints (a long history stays a small answer). */
+export const TIMELINE_MAX_CHECKPOINTS = 500;
+/** Divergences the node remembers for the dashboard, node-wide, newest kept. */
+export const MAX_REMEMBERED_DIVERGENCES = 1000;
+
+export interface DivergenceNote {
+  agentId: string;
+  tick: bigint;
+  code: string;
+  message: string;
+  at: number;
+}
+
+/** A bounded memory of recent divergences (they are events, not stored state). */
+export class DivergenceLog {
+  private readonly notes: DivergenceNote[] = [];
+
+  add(n: DivergenceNote): void {
+    this.notes.push(n);
+    if (this.notes.length > MAX_REMEMBERED_DIVERGENCES) this.notes.shift();
+  }
+
+  of(agentId: string): DivergenceNote[] {
+    return this.notes.filter((n) => n.agentId === agentId);
+  }
+}
+
+export function agentTimeline(store: SqliteStore, divergences: DivergenceLog, agentId: string): Record<string, unknown> {
+  if (!store.agent(agentId)) throw new IgordError(ErrorCode.AgentNotFound, `no agent "${agentId}" on this node`);
+  const total = store.historyCount(agentId);
+  // Seqs keep counting after a history is pruned: the newest ones are those above head - max.
+  const headSeq = store.head(agentId)?.seq ?? 0n;
+  const after = headSeq > BigInt(TIMELINE_MAX_CHECKPOINTS) ? headSeq - BigInt(TIMELINE_MAX_CHECKPOINTS) : 0n;
+  const all = [...store.history(agentId, after)];
+  const atTick = new Map(all.map((c) => [c.tick, c.createdAt]));
+  return {
+    agentId,
+    checkpointsStored: total,
+    checkpoints: all.map((c) => ({ seq: c.seq.toString(), tick: c.tick.toString(), budget: c.budget.toString(), reason: c.reason, at: c.createdAt })),
+    // A receipt is written with the checkpoint that closes its range.
+    receipts: store.receipts(agentId).map((r) => ({ tickStart: r.tickStart.toString(), tickEnd: r.tickEnd.toString(), cost: r.cost.toString(), nodeId: r.nodeId, at: atTick.get(r.tickEnd) ?? null })),
+    migrations: store.migrations({ agentId, limit: 200 }).map((m) => ({ id: m.id, direction: m.direction, state: m.state, peer: m.peer, at: m.updatedAt })),
+    lineage: store.lineageEvents(agentId).map((e) => ({
+      kind: e.kind,
+      tick: e.tick.toString(),
+      reason: e.reason,
+      oldBudget: e.oldBudget.toString(),
+      newBudget: e.newBudget.toString(),
+      after: hex(e.afterHash).slice(0, 16),
+      at: all.find((c) => equalBytes(c.hash, e.afterHash))?.createdAt ?? null,
+    })),
+    divergences: divergences.of(agentId).map((d) => ({ tick: d.tick.toString(), code: d.code, message: d.message, at: d.at })),
+  };
+}

@@ -1,0 +1,99 @@
+// The dashboard: a one-time login link (minted with the bearer token) becomes an HttpOnly session
+// cookie that reads (GET) and nothing else; the page renders a running node's agents in a real
+// headless Chromium and follows a migration.
+import { spawn } from "node:child_process";
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import type { TickEvent } from "../../src/scheduler/scheduler.js";
+import { EXAMPLES, startTestNode, stopAllNodes, tempDir, type TestNode } from "../helpers/node.js";
+
+afterEach(stopAllNodes);
+
+const CHROMIUM = ["/usr/bin/chromium", "/usr/bin/chromium-browser"].find((p) => existsSync(p));
+
+function base(t: TestNode): string {
+  const a = t.node.controlAddress!;
+  return `http://${a.host}:${a.port}`;
+}
+
+async function loginUrl(t: TestNode): Promise<string> {
+  const token = readFileSync(join(t.config.dataDir, "control.token"), "utf8").trim();
+  const r = await fetch(`${base(t)}/v1/dashboard/login`, { method: "POST", headers: { authorization: `Bearer ${token}` } });
+  expect(r.status).toBe(200);
+  return ((await r.json()) as { url: string }).url;
+}
+
+describe("dashboard access", () => {
+  it("a login link works once and yields an HttpOnly cookie that can read but never act", async () => {
+    const t = await startTestNode({ control: "127.0.0.1:0", "tick-interval": "20ms" });
+    await t.node.addAgent({ wasmPath: join(EXAMPLES, "heartbeat.wasm") });
+    await t.waitFor<TickEvent>("tick", (e) => e.tick >= 2n);
+    const url = await loginUrl(t);
+    expect(url).toMatch(new RegExp(`^${base(t)}/login\\?code=[\\w-]{20,}$`));
+    const first = await fetch(url, { redirect: "manual" });
+    expect(first.status).toBe(303);
+    expect(first.headers.get("location")).toBe("/");
+    const cookie = first.headers.get("set-cookie") ?? "";
+    expect(cookie).toMatch(/^igord_session=[\w-]+; HttpOnly; SameSite=Strict; Path=\//);
+    expect((await fetch(url, { redirect: "manual" })).status).toBe(401); // used once
+    const session = { cookie: cookie.split(";")[0]! };
+
+    const page = await fetch(`${base(t)}/`, { headers: session });
+    expect(page.status).toBe(200);
+    expect(page.headers.get("content-security-policy")).toContain("default-src 'self'");
+    expect(await page.text()).toContain('<script src="/dashboard.js">');
+    expect((await fetch(`${base(t)}/`)).status).toBe(401);
+    const agents = (await (await fetch(`${base(t)}/v1/agents?all=1`, { headers: session })).json()) as { agents: { id: string }[] };
+    expect(agents.agents.map((a) => a.id)).toEqual(["heartbeat"]);
+    const timeline = (await (await fetch(`${base(t)}/v1/agents/heartbeat/timeline`, { headers: session })).json()) as { checkpoints: unknown[] };
+    expect(timeline.checkpoints.length).toBeGreaterThan(0);
+    // The cookie acts on nothing and mints nothing.
+    expect((await fetch(`${base(t)}/v1/agents/heartbeat/resume`, { method: "POST", headers: session })).status).toBe(401);
+    expect((await fetch(`${base(t)}/v1/dashboard/login`, { method: "POST", headers: session })).status).toBe(401);
+    expect((await fetch(`${base(t)}/v1/agents`, { headers: { cookie: "igord_session=forged" } })).status).toBe(401);
+  });
+});
+
+describe.skipIf(!CHROMIUM)("the dashboard in headless Chromium", () => {
+  if (!CHROMIUM) console.warn("skipping the browser test: no chromium at /usr/bin/chromium (apt-get install chromium)");
+
+  /** The page's DOM after its scripts ran (asynchronously: the nodes answer from this very process). */
+  async function render(url: string): Promise<string> {
+    const args = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync", `--user-data-dir=${tempDir("igord-chromium-")}`, "--virtual-time-budget=5000", "--dump-dom", url];
+    const child = spawn(CHROMIUM!, args, { stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    let err = "";
+    child.stdout.on("data", (d: Buffer) => (out += d.toString()));
+    child.stderr.on("data", (d: Buffer) => (err += d.toString()));
+    const timer = setTimeout(() => child.kill("SIGKILL"), 60_000);
+    const code = await new Promise<number | null>((resolve) => child.on("exit", resolve));
+    clearTimeout(timer);
+    expect(code, err.slice(-2000)).toBe(0);
+    return out;
+  }
+
+  it("renders the agents of a running node, and shows an agent as migrated once it moved", async () => {
+    const P2P = { control: "127.0.0.1:0", listen: "/ip4/127.0.0.1/tcp/0", "accept-migrations": "any", "tick-interval": "20ms", "peer-refresh": "0" };
+    const b = await startTestNode(P2P);
+    const a = await startTestNode(P2P);
+    await a.node.addAgent({ wasmPath: join(EXAMPLES, "heartbeat.wasm") });
+    await a.node.addAgent({ wasmPath: join(EXAMPLES, "survivor.wasm") });
+    await a.waitFor<TickEvent>("tick", (e) => e.agentId === "heartbeat" && e.tick >= 3n);
+    const before = await render(await loginUrl(a));
+    expect(before).toMatch(/<tr class="agent running[^"]*" data-agent="heartbeat"><td>heartbeat<\/td><td>running<\/td><td>\d+<\/td>/);
+    expect(before).toContain('data-agent="survivor"');
+    expect(before).toContain(`node ${a.node.nodeId}`);
+    expect((await a.node.migrate("heartbeat", [b.node.migration!.addresses()[0]!])).outcome).toBe("done");
+    const after = await render(await loginUrl(a));
+    expect(after).toMatch(/<tr class="agent retired[^"]*" data-agent="heartbeat"><td>heartbeat<\/td><td>retired<\/td>/);
+    expect(after).toContain(`migrated to ${b.node.migration!.addresses()[0]}`);
+    // The migrations table shows the finished handoff.
+    expect(after).toMatch(/<td>heartbeat<\/td><td>out<\/td><td>done<\/td>/);
+    // One agent's timeline: its checkpoints over time, and the migration as a line.
+    const timeline = await render(`${await loginUrl(a)}&agent=heartbeat`);
+    expect(timeline).toContain('<span id="timeline-agent" class="muted">heartbeat</span>');
+    expect((timeline.match(/<circle [^>]*class="checkpoint"/g) ?? []).length).toBeGreaterThan(1);
+    expect(timeline).toMatch(/<line [^>]*class="migration"><title>out done /);
+  });
+});
