@@ -33,7 +33,7 @@ import { segmentReplayItems } from "../replay/segment-items.js";
 import { Checkpointer } from "../scheduler/checkpointer.js";
 import { corruptionError, DB_FILE, type LineageEvent, SqliteStore } from "../store/sqlite-store.js";
 import { DataDirLock } from "../store/data-dir.js";
-import { WorkerPool } from "../wasm/pool.js";
+import { type AgentSpec, WorkerPool } from "../wasm/pool.js";
 import { type MigrationHooks, type MigrationResult, MigrationService } from "../migration/service.js";
 import { MAX_ADMISSION_REPLAY_TICKS } from "../migration/admission.js";
 
@@ -88,6 +88,12 @@ const QUARANTINE_CODES = new Set<string>([
 
 /** A resume failing with these is a normal state or a race, not something to show as quarantined. */
 const NOT_QUARANTINED_CODES = new Set<string>([ErrorCode.AgentExists, ErrorCode.LeaseRetired, ErrorCode.NodeStopping, ErrorCode.AgentNotFound]);
+
+/** What the pool needs to run a prepared agent, its manifest's per-tick limit included. */
+function agentSpec(p: PreparedAgent): AgentSpec {
+  const cpu = p.manifest.resourceLimits.maxCpuMillis;
+  return { agentId: p.agentId, module: p.module, plan: p.plan, memoryCapPages: p.memoryCapPages, tickLimitMs: cpu === null ? null : Number(cpu) };
+}
 
 function migrationResultJson(r: MigrationResult): Record<string, unknown> {
   return { ...r, epoch: r.epoch ? formatEpoch(r.epoch) : null };
@@ -370,7 +376,7 @@ export class IgordNode {
   private async createAgent(prepared: PreparedAgent, budget: bigint): Promise<AgentView> {
     const identity = generateKey();
     const did = didFromPublicKey(identity.publicKey);
-    const spec = { agentId: prepared.agentId, module: prepared.module, plan: prepared.plan, memoryCapPages: prepared.memoryCapPages };
+    const spec = agentSpec(prepared);
     const meta = {
       wasmHash: prepared.wasmHash,
       wasmPath: resolve(prepared.wasmPath),
@@ -433,7 +439,7 @@ export class IgordNode {
       const budget = override ? override.newBudget : cp.budget;
       this.quarantined.delete(agentId);
       this.checkpointer.track(agentId, { hash: head.hash, tick: cp.tick }, this.receiptPosition(agentId, cp.budget, head.hash, events));
-      const spec = { agentId, module: prepared.module, plan: prepared.plan, memoryCapPages: prepared.memoryCapPages };
+      const spec = agentSpec(prepared);
       const meta = {
         wasmHash: prepared.wasmHash,
         wasmPath: wasmPath ? resolve(wasmPath) : `stored:${prepared.wasmHash}`,

@@ -49,7 +49,12 @@ export interface AgentSpec {
   module: WebAssembly.Module;
   plan: ImportPlan;
   memoryCapPages: number;
+  /** The manifest's max_cpu_millis: a live tick running longer is stopped by the watchdog. */
+  tickLimitMs?: number | null;
 }
+
+/** Phases of a live tick (the tick's own limit applies to them; loads and replays have the tick timeout). */
+const LIVE_TICK_PHASES = new Set(["agent_tick", "agent_checkpoint", "agent_checkpoint_ptr"]);
 
 export interface TickRequest {
   agentId: string;
@@ -425,7 +430,10 @@ export class WorkerPool extends EventEmitter<{
         continue;
       }
       const elapsedMs = Number(now - Atomics.load(h.ctl, Ctl.startedNs)) / 1e6;
-      if (elapsedMs > this.opts.tickTimeoutMs) {
+      const limit = this.byPlacement.get(current)?.spec.tickLimitMs;
+      if (limit != null && elapsedMs > limit && LIVE_TICK_PHASES.has(phaseName(h))) {
+        this.killOverLimit(h, current, elapsedMs, limit);
+      } else if (elapsedMs > this.opts.tickTimeoutMs) {
         this.killForTimeout(h, current, elapsedMs);
       } else if (elapsedMs > this.stallMs && !h.stalled) {
         h.stalled = true;
@@ -468,6 +476,20 @@ export class WorkerPool extends EventEmitter<{
         `agent "${id}" ran ${Math.round(elapsedMs)}ms in ${phase}, past the ${this.opts.tickTimeoutMs}ms tick timeout; the agent was stopped`,
         { details: { timeoutMs: this.opts.tickTimeoutMs, phase } },
       ),
+    );
+  }
+
+  /** A tick past its agent's own max_cpu_millis: the worker goes, the agent fails (TICK_CPU_EXCEEDED). */
+  private killOverLimit(h: WorkerHandle, current: number, elapsedMs: number, limitMs: number): void {
+    const slot = this.byPlacement.get(current);
+    this.retire(h);
+    if (!slot) return;
+    const tick = slot.inFlight?.tick;
+    this.fail(
+      slot,
+      new IgordError(ErrorCode.TickCpuExceeded, `tick ${tick ?? "?"} ran ${Math.round(elapsedMs)} ms, over the manifest's max_cpu_millis of ${limitMs} (stopped by the watchdog)`, {
+        details: { tick: tick === undefined ? null : String(tick), elapsedMs: String(Math.round(elapsedMs)), limit: String(limitMs) },
+      }),
     );
   }
 

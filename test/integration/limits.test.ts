@@ -37,6 +37,21 @@ describe("manifest resource limits", () => {
     expect(t.node.store.head("spinner")?.tick).toBe(2n);
   });
 
+  it("a tick that would never end is stopped at max_cpu_millis by the watchdog, long before the tick timeout", async () => {
+    const t = await startTestNode({ "tick-interval": "5ms", "checkpoint-interval": "0", "tick-timeout": "60s" });
+    const forever = watAgent({ onTick: "(if (i32.ge_u (global.get $ticks) (i32.const 3)) (then (loop $spin (br $spin))))" });
+    await t.node.addAgent({ wasmPath: await writeWat(join(t.dir, "wasm"), "forever", forever, { resource_limits: { max_cpu_millis: 300 } }) });
+    await t.node.addAgent({ wasmPath: await writeWat(join(t.dir, "wasm"), "calm", watAgent(), CAPS()) });
+    const hung = await t.waitFor<TickEvent>("tick", (e) => e.agentId === "forever" && e.tick === 2n);
+    const stopped = await t.waitFor<AgentView>("stopped", (v) => v.id === "forever", 10_000);
+    expect(Date.now() - hung.at).toBeLessThan(5000);
+    expect(stopped.error?.code).toBe("TICK_CPU_EXCEEDED");
+    expect(stopped.error?.message).toMatch(/over the manifest's max_cpu_millis of 300/);
+    expect(stopped.tick).toBe(2n);
+    const calm = t.node.scheduler.view("calm")!.tick;
+    await t.waitFor<TickEvent>("tick", (e) => e.agentId === "calm" && e.tick > calm + 2n);
+  });
+
   it("an agent drawing randomness without end fails its tick with TICK_LOG_TOO_LARGE; the node carries on", async () => {
     const t = await startTestNode({ "tick-interval": "5ms", "checkpoint-interval": "0", "tick-timeout": "10s" });
     const hog = watAgent({
