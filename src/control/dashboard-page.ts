@@ -58,6 +58,14 @@ function text(v) {
 
 function fill(tbody, rows, onRow) {
   tbody.replaceChildren();
+  if (rows.length === 0) {
+    const td = document.createElement("td");
+    td.colSpan = tbody.parentElement.querySelectorAll("th").length;
+    td.className = "muted";
+    td.textContent = "none";
+    tbody.appendChild(document.createElement("tr")).appendChild(td);
+    return;
+  }
   for (const row of rows) {
     const tr = document.createElement("tr");
     for (const cell of row.cells) {
