@@ -1,0 +1,89 @@
+// How an agent comes to be stored here: created with its genesis checkpoint, imported from files,
+// or received by migration. Each is one transaction across every table family below (agent,
+// identity, module, history, lineage, segments, receipts, lease, migration record), so it sits
+// on top of them all.
+import { ErrorCode, IgordError } from "../errors.js";
+import { HistoryRecords } from "./history-records.js";
+import { storeError } from "./rows.js";
+import type { CheckpointCommit, IncomingAgent, LineageEvent, NewAgent, StoredSegment } from "./types.js";
+
+export abstract class AgentArrival extends HistoryRecords {
+  /** Creates the agent, its identity and its genesis checkpoint in one transaction. */
+  createAgent(a: NewAgent, genesis: CheckpointCommit): void {
+    this.db.transaction(() => {
+      if (this.agent(a.agentId)) throw new IgordError(ErrorCode.AgentExists, `agent "${a.agentId}" already exists in ${this.path}`);
+      this.insertAgentRows(a);
+      const err = this.insertCheckpoint(genesis);
+      if (err) throw err;
+    }).immediate();
+  }
+
+  /**
+   * Brings an agent in from elsewhere (an export, or a checkpoint given to `igord resume`): module,
+   * identity, and its history in chain order, in one transaction. An agent id or DID this store
+   * already knows is refused: nothing stored is ever overwritten.
+   */
+  importAgent(
+    a: NewAgent,
+    history: readonly CheckpointCommit[],
+    overrides: readonly LineageEvent[],
+    segments: readonly StoredSegment[] = [],
+  ): void {
+    if (history.length === 0) throw storeError(`nothing to import for agent "${a.agentId}": no checkpoints`);
+    this.db.transaction(() => {
+      this.refuseKnown(a);
+      this.insertAgentRows(a);
+      for (const c of history) {
+        const err = this.insertCheckpoint(c);
+        if (err) throw err;
+      }
+      for (const e of overrides) this.addLineageEvent(a.agentId, e);
+      for (const e of segments) this.insertSegment(a.agentId, e.checkpointHash, e);
+    }).immediate();
+  }
+
+  /**
+   * Stores an agent received by migration, all or nothing: a new agent with its whole history, or
+   * one this node retired earlier with the history since. The lease and the incoming migration
+   * record commit in the same transaction; a refused write leaves nothing behind.
+   */
+  receiveAgent(inc: IncomingAgent): number {
+    const a = inc.agent;
+    return this.durably(() => {
+      if (inc.previous) {
+        const stale = this.staleLease(a.agentId, inc.previous, true);
+        if (stale) throw stale;
+        this.putWasm(a.wasmHash, a.wasmBytes);
+        this.sql("UPDATE agents SET wasm_hash = ?, manifest = ?, status = 'active', reason = NULL, updated_at = ? WHERE agent_id = ?").run(
+          a.wasmHash,
+          a.manifest,
+          Date.now(),
+          a.agentId,
+        );
+        this.lastStatus.delete(a.agentId);
+      } else {
+        this.refuseKnown(a);
+        this.insertAgentRows(a);
+      }
+      for (const c of inc.history) {
+        const err = this.insertCheckpoint(c);
+        if (err) throw err;
+      }
+      for (const e of inc.overrides) this.addLineageEvent(a.agentId, e);
+      for (const e of inc.segments) this.insertSegment(a.agentId, e.checkpointHash, e);
+      for (const r of inc.receipts) this.insertReceipt(a.agentId, new Uint8Array(32), r);
+      const l = inc.lease;
+      this.sql(
+        "UPDATE agents SET lease_state = ?, epoch_major = ?, epoch_generation = ?, lease_expires_at = ?, handoff_target = NULL, handoff_checkpoint = NULL, updated_at = ? WHERE agent_id = ?",
+      ).run(l.state, l.epoch.major, l.epoch.generation, l.expiresAtMs, Date.now(), a.agentId);
+      return this.recordReceived(a.agentId, a.did, inc.migration);
+    });
+  }
+
+  /** An agent id or DID this store already knows is refused: nothing stored is ever overwritten. */
+  private refuseKnown(a: NewAgent): void {
+    if (this.agent(a.agentId)) throw new IgordError(ErrorCode.AgentExists, `agent "${a.agentId}" already exists in ${this.path}`);
+    const sameDid = this.sql("SELECT agent_id FROM agents WHERE did = ?").get(a.did) as { agent_id: string } | undefined;
+    if (sameDid) throw new IgordError(ErrorCode.AgentExists, `${a.did} already exists in ${this.path} as agent "${sameDid.agent_id}"`);
+  }
+}

@@ -1,0 +1,181 @@
+// An agent's checkpoint history: the chain compare-and-set that appends a checkpoint (with its
+// receipt, outbox, event log, pruning and status, all in the caller's transaction), the reads of the
+// chain, and retention behind a signed history base. The group commit in SqliteStore batches these.
+import type { HistoryBase } from "../checkpoint/history-base.js";
+import { ErrorCode, IgordError } from "../errors.js";
+import { rowToCheckpoint, u8 } from "./rows.js";
+import { TickRecords } from "./tick-records.js";
+import type { CheckpointCommit, CheckpointRow } from "./types.js";
+
+export abstract class HistoryRecords extends TickRecords {
+  /**
+   * Appends a checkpoint to the agent's history. Compare-and-set on the chain: the checkpoint's
+   * prevHash must be the current head's hash (or the agent must have no history), so a stale or
+   * duplicate writer can never fork or overwrite the history. A refused checkpoint is returned as an
+   * error before anything is written; an unexpected failure throws.
+   */
+  protected insertCheckpoint(c: CheckpointCommit): IgordError | null {
+    if (c.lease) {
+      // A checkpoint is captured before it commits; its owner may renew (generation + 1) meanwhile.
+      // Authority moves only with a new major or state, so those must match exactly.
+      const stale = this.staleLease(c.agentId, c.lease, false);
+      if (stale) return stale;
+    }
+    const head = this.sql("SELECT seq, hash FROM checkpoints WHERE agent_id = ? ORDER BY seq DESC LIMIT 1", true).get(c.agentId) as
+      | { seq: bigint; hash: Buffer }
+      | undefined;
+    if (head && !head.hash.equals(c.prevHash)) {
+      return new IgordError(
+        ErrorCode.CheckpointChainBroken,
+        `checkpoint for agent "${c.agentId}" at tick ${c.tick} does not extend the stored head (seq ${head.seq})`,
+      );
+    }
+    // Pruning happens only when the stored base is still the checkpoint it was planned on.
+    const plannedBase = c.prune ? this.hashAt(c.agentId, c.prune.baseSeq) : undefined;
+    const prune = c.prune && plannedBase?.equals(c.prune.base.baseHash) ? c.prune : undefined;
+    if (c.maxStorageBytes !== undefined) {
+      const added = c.blob.byteLength + (c.events ? c.events.blob.byteLength + c.events.postHashes.byteLength : 0);
+      const after = this.storedBytes(c.agentId) - (prune ? this.bytesBefore(c.agentId, prune.baseSeq, prune.base.baseTick) : 0) + added;
+      if (BigInt(after) > c.maxStorageBytes) {
+        return new IgordError(
+          ErrorCode.StorageLimit,
+          `agent "${c.agentId}": its stored history would grow to ${after} bytes, over the manifest's max_storage_bytes of ${c.maxStorageBytes} (keep fewer checkpoints with --history-retention)`,
+          { details: { agentId: c.agentId, bytes: after, limit: String(c.maxStorageBytes) } },
+        );
+      }
+    }
+    const seq = (head?.seq ?? 0n) + 1n;
+    this.sql("INSERT INTO checkpoints (agent_id, seq, tick, hash, prev_hash, budget, reason, blob, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)").run(
+      c.agentId,
+      seq,
+      c.tick,
+      c.hash,
+      c.prevHash,
+      c.budget,
+      c.reason,
+      c.blob,
+      Date.now(),
+    );
+    if (c.receipt) this.insertReceipt(c.agentId, c.hash, c.receipt);
+    if (c.outbox) this.insertOutbox(c.agentId, c.outbox);
+    if (prune) this.pruneHistory(c.agentId, prune.baseSeq, prune.base);
+    if (c.events) {
+      const e = c.events;
+      this.insertSegment(c.agentId, c.hash, e);
+      this.pruneSegments(c.agentId, e.toTick);
+    }
+    const statusKey = `${c.status}:${c.statusReason ?? ""}`;
+    if (this.lastStatus.get(c.agentId) !== statusKey) {
+      this.sql("UPDATE agents SET status = ?, reason = ?, updated_at = ? WHERE agent_id = ?").run(c.status, c.statusReason, Date.now(), c.agentId);
+      this.lastStatus.set(c.agentId, statusKey);
+    }
+    return null;
+  }
+
+  /** Appends a checkpoint that continues the stored head (used by `igord resume`). */
+  appendCheckpoint(c: CheckpointCommit): void {
+    const err = this.db.transaction(() => this.insertCheckpoint(c)).immediate();
+    if (err) throw err;
+  }
+
+  head(agentId: string): CheckpointRow | undefined {
+    const r = this.sql("SELECT * FROM checkpoints WHERE agent_id = ? ORDER BY seq DESC LIMIT 1", true)
+      .get(agentId) as Record<string, unknown> | undefined;
+    return r ? rowToCheckpoint(r) : undefined;
+  }
+
+  checkpointByHash(agentId: string, hash: Uint8Array): CheckpointRow | undefined {
+    const r = this.sql("SELECT * FROM checkpoints WHERE agent_id = ? AND hash = ? ORDER BY seq DESC LIMIT 1", true).get(agentId, hash) as
+      | Record<string, unknown>
+      | undefined;
+    return r ? rowToCheckpoint(r) : undefined;
+  }
+
+  checkpointAt(agentId: string, seq: bigint): CheckpointRow | undefined {
+    const r = this.sql("SELECT * FROM checkpoints WHERE agent_id = ? AND seq = ?", true)
+      .get(agentId, seq) as Record<string, unknown> | undefined;
+    return r ? rowToCheckpoint(r) : undefined;
+  }
+
+  /** The agent's checkpoint taken at exactly this tick, if any. */
+  checkpointAtTick(agentId: string, tick: bigint): CheckpointRow | undefined {
+    const r = this.sql("SELECT * FROM checkpoints WHERE agent_id = ? AND tick = ? ORDER BY seq DESC LIMIT 1", true).get(agentId, tick) as
+      | Record<string, unknown>
+      | undefined;
+    return r ? rowToCheckpoint(r) : undefined;
+  }
+
+  /** The agent's checkpoints in chain order (after sequence number `afterSeq`, if given). */
+  *history(agentId: string, afterSeq = 0n): IterableIterator<CheckpointRow> {
+    const it = this.sql("SELECT * FROM checkpoints WHERE agent_id = ? AND seq > ? ORDER BY seq", true)
+      .iterate(agentId, afterSeq) as IterableIterator<Record<string, unknown>>;
+    for (const r of it) yield rowToCheckpoint(r);
+  }
+
+  /** Where a pruned history now starts, signed by the agent (none: nothing was pruned here). */
+  historyBase(agentId: string): HistoryBase | undefined {
+    const r = this.sql("SELECT * FROM history_bases WHERE agent_id = ?", true).get(agentId) as Record<string, unknown> | undefined;
+    if (!r) return undefined;
+    return {
+      originHash: u8(r.origin_hash as Buffer),
+      baseHash: u8(r.base_hash as Buffer),
+      baseTick: r.base_tick as bigint,
+      pruned: r.pruned as bigint,
+      signature: u8(r.signature as Buffer),
+    };
+  }
+
+  /**
+   * What keeping the newest `keep` checkpoints (counting one about to be appended) would prune: the
+   * checkpoint that becomes the base and the fields of its signed record; null when nothing would go.
+   */
+  prunePlan(agentId: string, keep: number): { baseSeq: bigint; fields: Omit<HistoryBase, "signature"> } | null {
+    if (keep < 2) return null;
+    // The appended checkpoint takes one of the `keep` places.
+    const base = this.sql("SELECT seq, tick, hash FROM checkpoints WHERE agent_id = ? ORDER BY seq DESC LIMIT 1 OFFSET ?", true).get(agentId, keep - 2) as
+      | { seq: bigint; tick: bigint; hash: Buffer }
+      | undefined;
+    if (!base) return null;
+    const older = this.sql("SELECT COUNT(*) AS n, MIN(seq) AS first FROM checkpoints WHERE agent_id = ? AND seq < ?", true).get(agentId, base.seq) as {
+      n: bigint;
+      first: bigint | null;
+    };
+    if (older.n === 0n || older.first === null) return null;
+    const previous = this.historyBase(agentId);
+    const origin = previous?.originHash ?? this.hashAt(agentId, older.first);
+    if (!origin) return null;
+    return { baseSeq: base.seq, fields: { originHash: u8(origin), baseHash: u8(base.hash), baseTick: base.tick, pruned: (previous?.pruned ?? 0n) + older.n } };
+  }
+
+  private hashAt(agentId: string, seq: bigint): Buffer | undefined {
+    return (this.sql("SELECT hash FROM checkpoints WHERE agent_id = ? AND seq = ?").get(agentId, seq) as { hash: Buffer } | undefined)?.hash;
+  }
+
+  private bytesBefore(agentId: string, seq: bigint, tick: bigint): number {
+    const r = this.sql(
+      "SELECT (SELECT COALESCE(SUM(length(blob)), 0) FROM checkpoints WHERE agent_id = ? AND seq < ?) + (SELECT COALESCE(SUM(length(blob) + length(post_hashes)), 0) FROM event_log_segments WHERE agent_id = ? AND to_tick <= ?) AS n",
+    ).get(agentId, seq, agentId, tick) as { n: number };
+    return r.n;
+  }
+
+  private pruneHistory(agentId: string, baseSeq: bigint, base: HistoryBase): void {
+    this.sql("DELETE FROM checkpoints WHERE agent_id = ? AND seq < ?").run(agentId, baseSeq);
+    // Logs of ticks up to the base replay from nothing that is kept.
+    this.sql("DELETE FROM event_log_segments WHERE agent_id = ? AND to_tick <= ?").run(agentId, base.baseTick);
+    this.sql(
+      "INSERT OR REPLACE INTO history_bases (agent_id, origin_hash, base_hash, base_tick, pruned, signature, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+    ).run(agentId, base.originHash, base.baseHash, base.baseTick, base.pruned, base.signature, Date.now());
+  }
+
+  /** Bytes of the agent's stored history: checkpoint blobs and event-log segments (what max_storage_bytes bounds). */
+  storedBytes(agentId: string): number {
+    const r = this.sql(
+      "SELECT (SELECT COALESCE(SUM(length(blob)), 0) FROM checkpoints WHERE agent_id = ?) + (SELECT COALESCE(SUM(length(blob) + length(post_hashes)), 0) FROM event_log_segments WHERE agent_id = ?) AS n",
+    ).get(agentId, agentId) as { n: number };
+    return r.n;
+  }
+
+  historyCount(agentId: string): number {
+    return (this.sql("SELECT COUNT(*) AS n FROM checkpoints WHERE agent_id = ?").get(agentId) as { n: number }).n;
+  }
+}

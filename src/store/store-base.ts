@@ -1,0 +1,94 @@
+// The bottom layer of the store: the database handle, the prepared-statement cache and the two
+// transaction disciplines (ordinary and durable) every table family above writes through, plus the
+// node's own rows (schema version, node key, wasm modules), which belong to no agent. Each layer
+// above extends this one and adds one table family; SqliteStore at the top opens and closes it all.
+import type Database from "better-sqlite3";
+import { ErrorCode, IgordError } from "../errors.js";
+import { peerIdFromPublicKey } from "../identity/did.js";
+import { type Ed25519Key, generateKey, keyFromSeed } from "../identity/keys.js";
+import { u8 } from "./rows.js";
+import type { SyncMode } from "./types.js";
+
+export abstract class StoreBase {
+  readonly path: string;
+  protected readonly db: Database.Database;
+  private readonly statements = new Map<string, Database.Statement>();
+
+  /** --sync: the level of ordinary commits (ownership commits are always FULL, see durably()). */
+  protected sync: SyncMode = "full";
+
+  protected constructor(path: string, db: Database.Database) {
+    this.path = path;
+    this.db = db;
+  }
+
+  /** Prepared statements are cached: preparing costs more than running a small insert. */
+  protected sql(text: string, safeIntegers = false): Database.Statement {
+    const key = `${safeIntegers ? "1" : "0"}${text}`;
+    let st = this.statements.get(key);
+    if (!st) {
+      st = this.db.prepare(text);
+      if (safeIntegers) st.safeIntegers(true);
+      this.statements.set(key, st);
+    }
+    return st;
+  }
+
+  /**
+   * Runs several writes that decide who owns an agent in one durable transaction (one fsync): a
+   * lease change and its migration record, a handoff, a retirement, an operator's recovery.
+   */
+  atomically<T>(fn: () => T): T {
+    return this.durably(fn);
+  }
+
+  /**
+   * A transaction committed with synchronous=FULL whatever --sync says: handoffs, retirements,
+   * receptions, recoveries and fences decide who owns an agent, and losing one to a power cut could
+   * leave two owners. --sync normal applies to the rest (periodic checkpoints, renewals). SQLite
+   * refuses to change the level inside a transaction, so a nested call joins its outer transaction
+   * (every ownership write nests only inside another durable one).
+   */
+  protected durably<T>(fn: () => T): T {
+    if (this.sync === "full" || this.db.inTransaction) return this.db.transaction(fn).immediate();
+    this.db.pragma("synchronous = FULL");
+    try {
+      return this.db.transaction(fn).immediate();
+    } finally {
+      this.db.pragma("synchronous = NORMAL");
+    }
+  }
+
+  schemaVersion(): number {
+    return (this.sql("SELECT MAX(version) AS v FROM schema_version").get() as { v: number }).v;
+  }
+
+  /** The node's persistent key (its future libp2p peer id), created on first use. */
+  nodeKey(): { key: Ed25519Key; peerId: string } {
+    const row = this.sql("SELECT seed, public_key FROM node_identity WHERE id = 1").get() as
+      | { seed: Buffer; public_key: Buffer }
+      | undefined;
+    if (row) {
+      const key = keyFromSeed(u8(row.seed));
+      if (!Buffer.from(key.publicKey).equals(row.public_key)) {
+        throw new IgordError(ErrorCode.IdentityCorrupt, `the node key in ${this.path} does not match its public key`);
+      }
+      return { key, peerId: peerIdFromPublicKey(key.publicKey) };
+    }
+    const key = generateKey();
+    const peerId = peerIdFromPublicKey(key.publicKey);
+    this.sql("INSERT INTO node_identity (id, seed, public_key, peer_id, created_at) VALUES (1, ?, ?, ?, ?)")
+      .run(Buffer.from(key.seed), Buffer.from(key.publicKey), peerId, Date.now());
+    return { key, peerId };
+  }
+
+  putWasm(hash: string, bytes: Uint8Array): void {
+    this.sql("INSERT OR IGNORE INTO wasm_modules (hash, bytes, size, created_at) VALUES (?, ?, ?, ?)")
+      .run(hash, Buffer.from(bytes), bytes.byteLength, Date.now());
+  }
+
+  wasm(hash: string): Uint8Array | undefined {
+    const row = this.sql("SELECT bytes FROM wasm_modules WHERE hash = ?").get(hash) as { bytes: Buffer } | undefined;
+    return row ? u8(row.bytes) : undefined;
+  }
+}

@@ -1,0 +1,139 @@
+// What an agent's ticks leave between checkpoints: event-log segments (and their retention),
+// receipts, and the outbox of emitted messages. Each is written inside the checkpoint's transaction
+// by the layer above, and read on its own by replay, audit, migration and the control API.
+import type { EventLogSegment } from "../eventlog/tick-log.js";
+import { AgentRecords } from "./agent-records.js";
+import { rowToSegment, u8 } from "./rows.js";
+import type { LeaseBelief, OutboxBatch, ReceiptRow, StoredSegment } from "./types.js";
+
+export abstract class TickRecords extends AgentRecords {
+  // ---- event-log segments -----------------------------------------------------------------------
+
+  /** Per agent, segments older than this many ticks (0 = keep all) or beyond this many bytes are pruned. */
+  eventLogRetention: { ticks: bigint } | { bytes: number } = { ticks: 0n };
+
+  protected insertSegment(agentId: string, checkpointHash: Uint8Array, e: EventLogSegment): void {
+    this.sql(
+      "INSERT INTO event_log_segments (agent_id, from_tick, to_tick, checkpoint_hash, abi_version, engine_version, blob, post_hashes, signature) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    ).run(agentId, e.fromTick, e.toTick, checkpointHash, e.abiVersion, e.engineVersion, e.blob, e.postHashes, e.signature ?? null);
+  }
+
+  protected pruneSegments(agentId: string, newestTick: bigint): void {
+    const r = this.eventLogRetention;
+    if ("ticks" in r) {
+      if (r.ticks > 0n && newestTick > r.ticks) {
+        this.sql("DELETE FROM event_log_segments WHERE agent_id = ? AND to_tick <= ?").run(agentId, newestTick - r.ticks);
+      }
+      return;
+    }
+    // Size limit: keep the newest segments whose total fits, drop the rest — but never the segment
+    // just written, even when it alone is over the limit (the newest ticks must stay verifiable).
+    const rows = this.sql(
+      "SELECT id, length(blob) + length(post_hashes) AS n FROM event_log_segments WHERE agent_id = ? ORDER BY to_tick DESC",
+    ).all(agentId) as { id: number; n: number }[];
+    let total = 0;
+    for (const [i, row] of rows.entries()) {
+      total += row.n;
+      if (i > 0 && total > r.bytes) this.sql("DELETE FROM event_log_segments WHERE id = ?").run(row.id);
+    }
+  }
+
+  /** The agent's stored event-log segments, oldest first (those starting after `afterTick`, if given). */
+  eventSegments(agentId: string, afterTick = -1n): StoredSegment[] {
+    return (
+      this.sql("SELECT * FROM event_log_segments WHERE agent_id = ? AND from_tick > ? ORDER BY to_tick", true).all(agentId, afterTick) as Record<string, unknown>[]
+    ).map(rowToSegment);
+  }
+
+  /** Segments this node recorded before it signed segments (schema 6), not yet sealed. */
+  segmentsRecordedUnsigned(): (StoredSegment & { id: number; agentId: string })[] {
+    return (this.sql("SELECT * FROM event_log_segments WHERE recorded_unsigned = 1 AND signature IS NULL ORDER BY agent_id, to_tick", true).all() as Record<string, unknown>[]).map((r) => ({
+      ...rowToSegment(r),
+      id: Number(r.id),
+      agentId: String(r.agent_id),
+    }));
+  }
+
+  /** Seals a segment recorded before segments were signed (see segmentsRecordedUnsigned). */
+  sealRecordedSegment(id: number, signature: Uint8Array): void {
+    this.sql("UPDATE event_log_segments SET signature = ?, recorded_unsigned = 0 WHERE id = ? AND recorded_unsigned = 1 AND signature IS NULL").run(signature, id);
+  }
+
+  /** The agent's newest stored event-log segment. */
+  lastEventSegment(agentId: string): StoredSegment | undefined {
+    const r = this.sql("SELECT * FROM event_log_segments WHERE agent_id = ? ORDER BY to_tick DESC LIMIT 1", true).get(agentId) as
+      | Record<string, unknown>
+      | undefined;
+    return r ? rowToSegment(r) : undefined;
+  }
+
+  // ---- receipts ---------------------------------------------------------------------------------
+
+  protected insertReceipt(agentId: string, checkpointHash: Uint8Array, r: ReceiptRow): void {
+    this.sql(
+      "INSERT INTO receipts (agent_id, seq, tick_start, tick_end, cost, budget_after, node_id, checkpoint_hash, blob) VALUES (?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM receipts WHERE agent_id = ?), ?, ?, ?, ?, ?, ?, ?)",
+    ).run(agentId, agentId, r.tickStart, r.tickEnd, r.cost, r.budgetAfter, r.nodeId, checkpointHash, r.blob);
+  }
+
+  /** A receipt for ticks already checkpointed (closing the range when an agent stops); with `lease`, compare-and-set. */
+  addReceipt(agentId: string, checkpointHash: Uint8Array, r: ReceiptRow, lease?: LeaseBelief): void {
+    this.db.transaction(() => {
+      this.checkLease(agentId, lease);
+      this.insertReceipt(agentId, checkpointHash, r);
+    }).immediate();
+  }
+
+  /** The agent's receipts in order (those ending after `afterTick`, if given). */
+  receipts(agentId: string, afterTick = -1n): ReceiptRow[] {
+    return (this.sql("SELECT * FROM receipts WHERE agent_id = ? AND tick_end > ? ORDER BY seq", true).all(agentId, afterTick) as Record<string, unknown>[]).map(
+      (r) => ({
+        tickStart: r.tick_start as bigint,
+        tickEnd: r.tick_end as bigint,
+        cost: r.cost as bigint,
+        budgetAfter: r.budget_after as bigint,
+        nodeId: r.node_id as string,
+        blob: u8(r.blob as Buffer),
+      }),
+    );
+  }
+
+  /** The newest receipt's last tick for the agent (receipts arriving by migration continue after it). */
+  lastReceiptTick(agentId: string): bigint | null {
+    const r = this.sql("SELECT MAX(tick_end) AS t FROM receipts WHERE agent_id = ?", true).get(agentId) as { t: bigint | null };
+    return r.t;
+  }
+
+  /** Where an agent's receipts stop: the last receipt, or (none yet) its first checkpoint here. */
+  receiptBase(agentId: string): { tick: bigint; budget: bigint } | undefined {
+    const r = this.sql("SELECT tick_end, budget_after FROM receipts WHERE agent_id = ? ORDER BY seq DESC LIMIT 1", true).get(agentId) as
+      | { tick_end: bigint; budget_after: bigint }
+      | undefined;
+    if (r) return { tick: r.tick_end, budget: r.budget_after };
+    const first = this.sql("SELECT tick, budget FROM checkpoints WHERE agent_id = ? ORDER BY seq LIMIT 1", true).get(agentId) as
+      | { tick: bigint; budget: bigint }
+      | undefined;
+    return first ? { tick: first.tick, budget: first.budget } : undefined;
+  }
+
+
+  // ---- outbox (the emit side effect) ------------------------------------------------------------
+
+  /**
+   * Publishes the messages of checkpointed ticks, inside the checkpoint's transaction: only ticks the
+   * history contains ever publish, and (agent, tick, index) is written once — a tick re-run after a
+   * crash was never published, and a duplicate is an error, not a silent extra row.
+   */
+  protected insertOutbox(agentId: string, batches: readonly OutboxBatch[]): void {
+    for (const b of batches) {
+      b.messages.forEach((m, i) => {
+        this.sql("INSERT INTO outbox (agent_id, tick, idx, epoch_major, payload, created_at) VALUES (?, ?, ?, ?, ?, ?)").run(agentId, b.tick, i, b.epochMajor, m, Date.now());
+      });
+    }
+  }
+
+  outbox(agentId: string, afterTick = -1n, limit = 1000): { tick: bigint; index: number; epochMajor: bigint; payload: Uint8Array; createdAt: number }[] {
+    return (
+      this.sql("SELECT * FROM outbox WHERE agent_id = ? AND tick > ? ORDER BY tick, idx LIMIT ?", true).all(agentId, afterTick, limit) as Record<string, unknown>[]
+    ).map((r) => ({ tick: r.tick as bigint, index: Number(r.idx), epochMajor: r.epoch_major as bigint, payload: u8(r.payload as Buffer), createdAt: Number(r.created_at) }));
+  }
+}

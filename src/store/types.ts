@@ -1,0 +1,169 @@
+// The store's vocabulary: the rows it returns, the commits it takes, and its named limits. Kept apart
+// from the classes that run the SQL so that callers (and the store's own layers) share one set of
+// shapes without importing any of the database code; sqlite-store.ts re-exports all of it.
+import type { Epoch, Lease, LeaseState } from "../authority/lease.js";
+import type { HistoryBase } from "../checkpoint/history-base.js";
+import type { BudgetOverride } from "../checkpoint/overrides.js";
+import type { EventLogSegment } from "../eventlog/tick-log.js";
+import type { Ed25519Key } from "../identity/keys.js";
+
+export type SyncMode = "full" | "normal";
+// Every write transaction is BEGIN IMMEDIATE: a compare-and-set reads then writes, and a deferred
+// transaction that must upgrade its lock fails at once (SQLITE_BUSY) when another process (igord
+// import, igord recover) writes meanwhile; IMMEDIATE takes the lock up front, under busy_timeout.
+/** How long a writer waits for a lock held by another process (e.g. `igord import` beside a daemon). */
+export const BUSY_TIMEOUT_MS = 5000;
+export const DB_FILE = "igord.db";
+/** Fences, and unsettled incoming handoff records, kept per peer (the oldest beyond go first). */
+export const MAX_FENCES_PER_PEER = 1024;
+
+export type { EventLogSegment };
+
+export type AgentStatus = "active" | "stopped" | "failed";
+
+export interface AgentRow {
+  agentId: string;
+  did: string;
+  wasmHash: string;
+  manifest: string;
+  status: AgentStatus;
+  reason: string | null;
+}
+
+export interface CheckpointRow {
+  agentId: string;
+  seq: bigint;
+  tick: bigint;
+  hash: Uint8Array;
+  prevHash: Uint8Array;
+  budget: bigint;
+  reason: string;
+  blob: Uint8Array;
+  createdAt: number;
+}
+
+export interface ReceiptRow {
+  tickStart: bigint;
+  tickEnd: bigint;
+  cost: bigint;
+  budgetAfter: bigint;
+  nodeId: string;
+  blob: Uint8Array;
+}
+
+export interface LineageEvent extends BudgetOverride {
+  /**
+   * budget_override: a top-up or explicit budget; recovery: an operator's `igord recover`; import:
+   * the agent continues here from files at a new major epoch (the last two leave the budget unchanged).
+   */
+  kind: "budget_override" | "recovery" | "import";
+}
+
+/** The messages one tick emitted (the emit side effect), in order, under the owner's epoch. */
+export interface OutboxBatch {
+  tick: bigint;
+  epochMajor: bigint;
+  messages: readonly Uint8Array[];
+}
+
+export interface StoredSegment extends EventLogSegment {
+  checkpointHash: Uint8Array;
+}
+
+/** One peer's handoff of one agent (by id and DID) at one source epoch. */
+export interface HandoffKey {
+  agentId: string;
+  did: string;
+  peer: string;
+  epoch: Epoch;
+}
+
+/** What a writer believes its lease is: a write is refused (LEASE_STALE) when the store says otherwise. */
+export interface LeaseBelief {
+  state: LeaseState;
+  epoch: Epoch;
+}
+
+export interface CheckpointCommit {
+  agentId: string;
+  tick: bigint;
+  budget: bigint;
+  hash: Uint8Array;
+  prevHash: Uint8Array;
+  blob: Uint8Array;
+  reason: string;
+  receipt: ReceiptRow | null;
+  status: AgentStatus;
+  statusReason: string | null;
+  /** Event logs of the ticks since the previous checkpoint. */
+  events?: EventLogSegment;
+  /** Messages the ticks since the previous checkpoint emitted: published with it, or not at all. */
+  outbox?: readonly OutboxBatch[];
+  /** The manifest's max_storage_bytes: refused (STORAGE_LIMIT) when the agent's history would pass it. */
+  maxStorageBytes?: bigint;
+  /** History retention: checkpoints before `baseSeq` (and their event logs) go, behind this signed base. */
+  prune?: { baseSeq: bigint; base: HistoryBase };
+  /** The writer's lease: the checkpoint is written only if the stored lease still matches. */
+  lease?: LeaseBelief;
+}
+
+export type MigrationDirection = "out" | "in";
+export type MigrationState = "requested" | "transferring" | "awaiting_confirmation" | "done" | "failed" | "recovery";
+export const MIGRATION_TERMINAL: readonly MigrationState[] = ["done", "failed"];
+
+export interface MigrationRow {
+  id: number;
+  agentId: string;
+  direction: MigrationDirection;
+  /** The target (out: multiaddr or peer id being tried) or the source peer id (in). */
+  peer: string | null;
+  state: MigrationState;
+  checkpointHash: string | null;
+  epoch: Epoch | null;
+  attempts: number;
+  fallbacks: number;
+  bytes: number;
+  error: { code: string; message: string } | null;
+  /** Unix ms of each state reached (absent = not reached). */
+  at: Partial<Record<MigrationState, number>>;
+  updatedAt: number;
+}
+
+export interface MigrationUpdate {
+  state?: MigrationState;
+  peer?: string;
+  attempts?: number;
+  fallbacks?: number;
+  bytes?: number;
+  checkpointHash?: string;
+  epoch?: Epoch;
+  error?: { code: string; message: string } | null;
+}
+
+/** An agent arriving by migration, already checked; stored in one transaction with its new lease. */
+export interface IncomingAgent {
+  agent: NewAgent;
+  /** Checkpoints to append (the whole history for a new agent, the part after the stored head otherwise). */
+  history: readonly CheckpointCommit[];
+  overrides: readonly LineageEvent[];
+  segments: readonly StoredSegment[];
+  receipts: readonly ReceiptRow[];
+  /** The lease the agent had on this node (RETIRED) when it comes back; undefined when new here. */
+  previous?: LeaseBelief;
+  lease: Lease;
+  migration: { peer: string; checkpointHash: string; sourceEpoch: Epoch; bytes: number };
+}
+
+export interface NewAgent {
+  /** The agent's lease on this node; default ACTIVE_OWNER at (0,0) with no expiry. */
+  lease?: Lease;
+  agentId: string;
+  did: string;
+  wasmHash: string;
+  wasmBytes: Uint8Array;
+  manifest: string;
+  identity: Ed25519Key;
+}
+
+/** Problems PRAGMA quick_check lists at most before the message stops naming them. */
+export const QUICK_CHECK_MAX_ERRORS = 10;
