@@ -3,8 +3,7 @@
 // Signing domain = blob[0:145] ‖ state (everything but the signature slot).
 import { sha256 } from "../hash/bytes.js";
 import { type Ed25519Key, signBytes, verifyBytes } from "../identity/keys.js";
-import type { CheckpointCommit } from "../store/sqlite-store.js";
-import { type Checkpoint, HEADER_SIZE, parseCheckpoint, SIGNATURE_OFFSET } from "./codec.js";
+import { type Checkpoint, HEADER_SIZE, SIGNATURE_OFFSET } from "./codec.js";
 
 export const GENESIS_PREV_HASH = new Uint8Array(32);
 
@@ -29,21 +28,4 @@ export function signCheckpoint(blob: Uint8Array, key: Ed25519Key): Uint8Array {
 export function verifyCheckpointSignature(cp: Checkpoint): boolean {
   if (cp.version !== 4) return false;
   return verifyBytes(cp.publicKey, signingDomain(cp.bytes), cp.signature);
-}
-
-/** The store's commit for a checkpoint blob brought in from elsewhere (an import, a resume, a migration). */
-export function commitFromBlob(agentId: string, blob: Uint8Array, reason: string): CheckpointCommit {
-  const cp = parseCheckpoint(blob);
-  return {
-    agentId,
-    tick: cp.tick,
-    budget: cp.budget,
-    hash: checkpointHash(blob),
-    prevHash: cp.prevHash,
-    blob,
-    reason,
-    receipt: null,
-    status: "active",
-    statusReason: null,
-  };
 }

@@ -3,7 +3,8 @@
 // WASM and the identity, and may only extend what this node already stores: never overwrite it.
 import { existsSync, readFileSync } from "node:fs";
 import { parseCheckpoint } from "../checkpoint/codec.js";
-import { checkpointHash, commitFromBlob, verifyCheckpointSignature } from "../checkpoint/lineage.js";
+import { checkpointHash, verifyCheckpointSignature } from "../checkpoint/lineage.js";
+import { commitFromBlob } from "../store/commits.js";
 import { equalBytes, hex } from "../hash/bytes.js";
 import { ErrorCode, IgordError } from "../errors.js";
 import { didFromPublicKey } from "../identity/did.js";

@@ -4,7 +4,8 @@
 // Nothing here writes: the caller stores the result in one transaction, or nothing at all.
 import { compareEpochs, type Epoch, formatEpoch, incomingLease, type Lease, type LeaseTiming, transition } from "../authority/lease.js";
 import { type Checkpoint, parseCheckpoint } from "../checkpoint/codec.js";
-import { checkpointHash, commitFromBlob, GENESIS_PREV_HASH } from "../checkpoint/lineage.js";
+import { checkpointHash, GENESIS_PREV_HASH } from "../checkpoint/lineage.js";
+import { commitFromBlob } from "../store/commits.js";
 import { equalBytes, hex, sha256 } from "../hash/bytes.js";
 import { budgetOverrideSigningBytes } from "../checkpoint/overrides.js";
 import { VERIFY_YIELD_EVERY, verifyChainAsync } from "../checkpoint/verify-chain.js";
