@@ -18,6 +18,8 @@ async function p2pNode(flags = {}) {
       control: "off",
       "log-level": "warn",
       listen: "/ip4/127.0.0.1/tcp/0",
+      // The two bench nodes take agents from each other (a fresh node trusts nobody by default).
+      "accept-migrations": "any",
       "tick-interval": "5ms",
       "checkpoint-interval": "0",
       "peer-refresh": "0",
