@@ -14,6 +14,9 @@ import { buildOutgoingPackage } from "./outgoing.js";
 import type { HandoffResolution } from "./resolution.js";
 import { backoffDelay, classifyFailure } from "./retry.js";
 
+/** A target's answer this recent (with its connection still open) stands in for asking again before a migration. */
+export const PREFLIGHT_FRESH_MS = 10_000;
+
 /** Attempts and fallbacks of one migration so far (the preflight's count on into the transfer's). */
 interface Tally {
   attempts: number;
@@ -79,7 +82,7 @@ export class MigrationSource {
         tally.attempts++;
         m.migrationAttempts.inc({ direction: "out" });
         store.updateMigration(id, { attempts: tally.attempts });
-        const refusal = await this.probe(t, required).catch((e: unknown) => asIgord(e, ErrorCode.MigrationDialFailed));
+        const refusal = this.knownReady(t, required) ? null : await this.probe(t, required).catch((e: unknown) => asIgord(e, ErrorCode.MigrationDialFailed));
         if (refusal === null) {
           logger.info({ event: "migration_target_ready", target: t.text, peer: t.peerId, address: this.ctx.addressOf(t.peerId) }, `${t.text} answers and would take ${agentId}`);
           // This attempt goes on as the transfer: counted once.
@@ -99,6 +102,17 @@ export class MigrationSource {
       }
     }
     return { ready: [], tally, last };
+  }
+
+  /**
+   * Whether the target answered recently (PREFLIGHT_FRESH_MS) that it takes agents from this node and
+   * offers what the agent needs, and is connected now: then asking again would only cost a round trip.
+   */
+  private knownReady(t: Target, required: readonly string[]): boolean {
+    const p = this.ctx.peers.get(t.peerId);
+    if (!p || p.acceptsMigrations !== true || p.capabilities === null || p.failures > 0) return false;
+    if (p.lastSeen === null || Date.now() - p.lastSeen > PREFLIGHT_FRESH_MS) return false;
+    return this.ctx.addressOf(t.peerId) !== null && required.every((c) => p.capabilities?.includes(c));
   }
 
   /** Null when the target would take the agent; else why not, as the target itself would refuse it. */
