@@ -463,34 +463,31 @@ export class WorkerPool extends EventEmitter<{
     }
   }
 
-  private killForTimeout(h: WorkerHandle, current: number, elapsedMs: number): void {
+  /** Terminates a worker whose guest code overran, and fails the agent it was running with `error`. */
+  private kill(h: WorkerHandle, current: number, error: (slot: Slot, phase: string) => IgordError): void {
     const slot = this.byPlacement.get(current);
     const phase = phaseName(h);
     this.retire(h);
-    if (!slot) return;
-    const id = slot.spec.agentId;
-    this.fail(
-      slot,
-      new IgordError(
-        ErrorCode.TickTimeout,
-        `agent "${id}" ran ${Math.round(elapsedMs)}ms in ${phase}, past the ${this.opts.tickTimeoutMs}ms tick timeout; the agent was stopped`,
-        { details: { timeoutMs: this.opts.tickTimeoutMs, phase } },
-      ),
-    );
+    if (slot) this.fail(slot, error(slot, phase));
+  }
+
+  private killForTimeout(h: WorkerHandle, current: number, elapsedMs: number): void {
+    const timeoutMs = this.opts.tickTimeoutMs;
+    this.kill(h, current, (slot, phase) => new IgordError(
+      ErrorCode.TickTimeout,
+      `agent "${slot.spec.agentId}" ran ${Math.round(elapsedMs)}ms in ${phase}, past the ${timeoutMs}ms tick timeout; the agent was stopped`,
+      { details: { timeoutMs, phase } },
+    ));
   }
 
   /** A tick past its agent's own max_cpu_millis: the worker goes, the agent fails (TICK_CPU_EXCEEDED). */
   private killOverLimit(h: WorkerHandle, current: number, elapsedMs: number, limitMs: number): void {
-    const slot = this.byPlacement.get(current);
-    this.retire(h);
-    if (!slot) return;
-    const tick = slot.inFlight?.tick;
-    this.fail(
-      slot,
-      new IgordError(ErrorCode.TickCpuExceeded, `tick ${tick ?? "?"} ran ${Math.round(elapsedMs)} ms, over the manifest's max_cpu_millis of ${limitMs} (stopped by the watchdog)`, {
+    this.kill(h, current, (slot) => {
+      const tick = slot.inFlight?.tick;
+      return new IgordError(ErrorCode.TickCpuExceeded, `tick ${tick ?? "?"} ran ${Math.round(elapsedMs)} ms, over the manifest's max_cpu_millis of ${limitMs} (stopped by the watchdog)`, {
         details: { tick: tick === undefined ? null : String(tick), elapsedMs: String(Math.round(elapsedMs)), limit: String(limitMs) },
-      }),
-    );
+      });
+    });
   }
 
   private onWorkerLost(h: WorkerHandle, err: Error): void {
