@@ -5,15 +5,14 @@
 import { join, resolve } from "node:path";
 import type { Logger } from "pino";
 import type { NodeConfig } from "../config/schema.js";
-import { agentJson } from "../control/json.js";
 import { type ControlServer, startControlServer } from "../control/server.js";
 import { ensureControlToken, tokenPath } from "../control/token.js";
 import { removeControlAddress, writeControlAddress } from "../control/locate.js";
-import { agentTimeline, DivergenceLog } from "../control/timeline.js";
+import { DivergenceLog } from "../control/timeline.js";
 import { ErrorCode, IgordError, isIgordError } from "../errors.js";
 import { NodeCapabilities } from "../hostcalls/capabilities.js";
 import { AgentsDirWatcher } from "../loader/agents-dir.js";
-import { type LoadFailure, LoadFailures } from "../loader/load-failures.js";
+import { LoadFailures } from "../loader/load-failures.js";
 import { deriveAgentId, ModuleCache, type PreparedAgent, prepareAgent, prepareFromBytes } from "../loader/prepare.js";
 import { NodeMetrics } from "../metrics/metrics.js";
 import { type AgentView, type CheckpointEvent, Scheduler } from "../scheduler/scheduler.js";
@@ -36,6 +35,7 @@ import { DataDirLock } from "../store/data-dir.js";
 import { type AgentSpec, WorkerPool } from "../wasm/pool.js";
 import { type MigrationHooks, type MigrationResult, MigrationService } from "../migration/service.js";
 import { MAX_ADMISSION_REPLAY_TICKS } from "../migration/admission.js";
+import { agentsListing, controlBackend, nodeStatus } from "./control-views.js";
 
 import { VERSION } from "../version.js";
 
@@ -95,18 +95,6 @@ function agentSpec(p: PreparedAgent): AgentSpec {
   return { agentId: p.agentId, module: p.module, plan: p.plan, memoryCapPages: p.memoryCapPages, tickLimitMs: cpu === null ? null : Number(cpu) };
 }
 
-function migrationResultJson(r: MigrationResult): Record<string, unknown> {
-  return { ...r, epoch: r.epoch ? formatEpoch(r.epoch) : null };
-}
-
-function loadFailureJson(f: LoadFailure): Record<string, unknown> {
-  return { id: f.agentId, status: "load_failed", reason: f.code.toLowerCase(), path: f.path, error: { code: f.code, message: f.message }, since: new Date(f.at).toISOString() };
-}
-
-function quarantineJson(id: string, q: Quarantine): Record<string, unknown> {
-  return { id, status: "quarantined", reason: q.code.toLowerCase(), error: { code: q.code, message: q.message }, since: new Date(q.at).toISOString() };
-}
-
 /** How a node opens its store (the checkpoint benchmark opens its own the same way). */
 export function storeOptions(config: NodeConfig): Parameters<typeof SqliteStore.open>[1] {
   const retention = config.eventLogRetention;
@@ -126,13 +114,14 @@ export class IgordNode {
   readonly nodeId: string;
   readonly quarantined = new Map<string, Quarantine>();
   /** Recent divergences, for the dashboard's timelines (bounded). */
-  private readonly divergences = new DivergenceLog();
+  readonly divergences = new DivergenceLog();
   /** Agent files that failed to load (listed by the control API until they load or are removed). */
   readonly loadFailures = new LoadFailures();
   private readonly cache = new ModuleCache();
   private watcher: AgentsDirWatcher | null = null;
   private control: ControlServer | null = null;
-  private startedAt = 0;
+  /** Unix ms when start() began (0 before). */
+  startedAt = 0;
   private stopping: Promise<void> | null = null;
   /** Settles once the agents present at start (stored ones and the agents dir) have each loaded or failed. */
   private initialLoad: Promise<void> = Promise.resolve();
@@ -259,7 +248,7 @@ export class IgordNode {
     await this.migration?.start();
     if (this.config.control) {
       const token = ensureControlToken(this.config.dataDir);
-      this.control = await startControlServer(this.config.control, token, this.controlBackend(), this.logger.child({ component: "control" }));
+      this.control = await startControlServer(this.config.control, token, controlBackend(this), this.logger.child({ component: "control" }));
       // Clients (igord status, agents, migrate...) find the address actually bound here.
       writeControlAddress(this.config.dataDir, this.control.address);
       this.logger.info(
@@ -567,130 +556,14 @@ export class IgordNode {
     }
   }
 
-  /** Agents handed off without a confirmation yet: the status query to their target is running. */
-  private unresolvedHandoffs(): (Record<string, unknown> & { id: string })[] {
-    return (this.migration?.resolvingAgents() ?? []).map((id) => {
-      const lease = this.store.lease(id);
-      return {
-        id,
-        status: "handoff_unresolved",
-        reason: "awaiting the migration target's answer",
-        lease: lease ? { state: lease.state, epoch: formatEpoch(lease.epoch), target: lease.handoff?.target ?? null } : null,
-      };
-    });
-  }
-
+  /** The node's status as the control API and `igord status` show it. */
   status(): Record<string, unknown> {
-    const counts = Object.fromEntries(this.scheduler.statusCounts());
-    counts.quarantined = this.quarantined.size;
-    counts.loadFailed = this.loadFailures.size;
-    const pool = this.pool.stats();
-    return {
-      version: VERSION,
-      nodeId: this.nodeId,
-      pid: process.pid,
-      startedAt: new Date(this.startedAt).toISOString(),
-      uptimeSeconds: Math.round((Date.now() - this.startedAt) / 1000),
-      agents: counts,
-      workers: pool,
-      capabilities: this.capabilities.list(),
-      priceMicrocents: this.config.price.toString(),
-      tickIntervalMs: this.config.tickIntervalMs,
-      fastTickIntervalMs: this.config.fastTickIntervalMs,
-      tickTimeoutMs: this.config.tickTimeoutMs,
-      agentsDir: resolve(this.config.agentsDir),
-      dataDir: resolve(this.config.dataDir),
-      p2p: this.migration ? { peerId: this.migration.peerId, addrs: this.migration.addresses() } : null,
-    };
+    return nodeStatus(this);
   }
 
-  /** Every agent this node knows of as the control API lists them: running, stopped, quarantined, in handoff, failed to load. */
+  /** Every agent this node knows of as the control API lists them (with `all`, also those that moved away). */
   agentsJson(opts: { all?: boolean } = {}): (Record<string, unknown> & { id: string })[] {
-    return [
-      ...(opts.all ? this.retiredJson() : []),
-      ...this.scheduler.list().map((v) => ({ ...agentJson(v), id: v.id })),
-      ...[...this.quarantined].filter(([id]) => !this.scheduler.has(id)).map(([id, q]) => ({ ...quarantineJson(id, q), id })),
-      ...this.unresolvedHandoffs().filter((h) => !this.scheduler.has(h.id) && !this.quarantined.has(h.id)),
-      ...this.loadFailures.list().map((f) => ({ ...loadFailureJson(f), id: f.agentId })),
-    ];
-  }
-
-  /** Agents that moved away from this node: where and when they went, at which epoch. */
-  private retiredJson(): (Record<string, unknown> & { id: string })[] {
-    return this.store
-      .listAgents()
-      .filter((row) => !this.scheduler.has(row.agentId) && this.store.lease(row.agentId)?.state === "RETIRED")
-      .map((row) => {
-        const lease = this.store.lease(row.agentId);
-        const moved = this.store.migrations({ agentId: row.agentId, limit: 20 }).find((m) => m.direction === "out" && m.state === "done");
-        return {
-          id: row.agentId,
-          did: row.did,
-          status: "retired",
-          reason: "migrated",
-          target: moved?.peer ?? lease?.handoff?.target ?? null,
-          epoch: lease ? formatEpoch(lease.epoch) : null,
-          since: moved ? new Date(moved.updatedAt).toISOString() : null,
-        };
-      });
-  }
-
-  private controlBackend() {
-    return {
-      status: () => this.status(),
-      agents: (o?: { all?: boolean }) => this.agentsJson(o),
-      agent: (id: string) => {
-        const v = this.scheduler.view(id);
-        if (v) return agentJson(v);
-        const q = this.quarantined.get(id);
-        return q ? quarantineJson(id, q) : this.unresolvedHandoffs().find((h) => h.id === id);
-      },
-      metrics: async () => ({ contentType: this.metrics.contentType, body: await this.metrics.render() }),
-      resume: async (id: string) => agentJson(await this.resumeAgent(id)),
-      migrate: async (id: string, targets: string[]) => migrationResultJson(await this.migrate(id, targets)),
-      outbox: (id: string, after?: string) => {
-        if (!this.store.agent(id)) throw new IgordError(ErrorCode.AgentNotFound, `no agent "${id}" on this node`);
-        if (after !== undefined && !/^\d+$/.test(after)) throw new IgordError(ErrorCode.ConfigInvalid, `"after" must be a tick number, got "${after}"`);
-        return this.store.outbox(id, after === undefined ? -1n : BigInt(after)).map((m) => ({
-          tick: m.tick.toString(),
-          index: m.index,
-          epochMajor: m.epochMajor.toString(),
-          text: new TextDecoder().decode(m.payload),
-          base64: Buffer.from(m.payload).toString("base64"),
-          at: new Date(m.createdAt).toISOString(),
-        }));
-      },
-      peers: () => ({
-        peerId: this.migration?.peerId ?? null,
-        addrs: this.migration?.addresses() ?? [],
-        peers: (this.migration?.peers.list() ?? []).map((p) => ({
-          id: p.id,
-          addrs: p.addrs,
-          price: p.price === null ? null : p.price.toString(),
-          capabilities: p.capabilities,
-          acceptsMigrations: p.acceptsMigrations,
-          lastSeen: p.lastSeen === null ? null : new Date(p.lastSeen).toISOString(),
-          failures: p.failures,
-          rttMs: p.rttMs,
-        })),
-      }),
-      timeline: (id: string) => agentTimeline(this.store, this.divergences, id),
-      migrations: (agentId?: string) =>
-        this.store.migrations(agentId ? { agentId } : {}).map((m) => ({
-          ...m,
-          epoch: m.epoch ? formatEpoch(m.epoch) : null,
-          at: Object.fromEntries(Object.entries(m.at).map(([k, v]) => [k, new Date(v).toISOString()])),
-          updatedAt: new Date(m.updatedAt).toISOString(),
-        })),
-      setCapabilities: (caps: string[]) => {
-        this.capabilities.replace(caps);
-        this.logger.info(
-          { event: "capabilities_changed", capabilities: this.capabilities.list() },
-          "node capabilities changed",
-        );
-        return this.capabilities.list();
-      },
-    };
+    return agentsListing(this, opts);
   }
 
   /** Stops ticking, checkpoints every agent, and shuts every service down. Idempotent. */

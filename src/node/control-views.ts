@@ -1,0 +1,154 @@
+// What the control API shows of a node: its status, its agents in every state (running,
+// quarantined, in handoff, failed to load, moved away), and the backend the control server calls.
+// Views over the node's services; the node itself only composes and runs them.
+import { resolve } from "node:path";
+import { formatEpoch } from "../authority/lease.js";
+import { agentJson } from "../control/json.js";
+import type { ControlBackend } from "../control/server.js";
+import { agentTimeline } from "../control/timeline.js";
+import { ErrorCode, IgordError } from "../errors.js";
+import type { LoadFailure } from "../loader/load-failures.js";
+import type { MigrationResult } from "../migration/service.js";
+import { VERSION } from "../version.js";
+import type { IgordNode, Quarantine } from "./node.js";
+
+type Listed = Record<string, unknown> & { id: string };
+
+function migrationResultJson(r: MigrationResult): Record<string, unknown> {
+  return { ...r, epoch: r.epoch ? formatEpoch(r.epoch) : null };
+}
+
+function loadFailureJson(f: LoadFailure): Record<string, unknown> {
+  return { id: f.agentId, status: "load_failed", reason: f.code.toLowerCase(), path: f.path, error: { code: f.code, message: f.message }, since: new Date(f.at).toISOString() };
+}
+
+function quarantineJson(id: string, q: Quarantine): Record<string, unknown> {
+  return { id, status: "quarantined", reason: q.code.toLowerCase(), error: { code: q.code, message: q.message }, since: new Date(q.at).toISOString() };
+}
+
+/** Agents handed off without a confirmation yet: the status query to their target is running. */
+function unresolvedHandoffs(node: IgordNode): Listed[] {
+  return (node.migration?.resolvingAgents() ?? []).map((id) => {
+    const lease = node.store.lease(id);
+    return {
+      id,
+      status: "handoff_unresolved",
+      reason: "awaiting the migration target's answer",
+      lease: lease ? { state: lease.state, epoch: formatEpoch(lease.epoch), target: lease.handoff?.target ?? null } : null,
+    };
+  });
+}
+
+export function nodeStatus(node: IgordNode): Record<string, unknown> {
+  const counts = Object.fromEntries(node.scheduler.statusCounts());
+  counts.quarantined = node.quarantined.size;
+  counts.loadFailed = node.loadFailures.size;
+  const pool = node.pool.stats();
+  return {
+    version: VERSION,
+    nodeId: node.nodeId,
+    pid: process.pid,
+    startedAt: new Date(node.startedAt).toISOString(),
+    uptimeSeconds: Math.round((Date.now() - node.startedAt) / 1000),
+    agents: counts,
+    workers: pool,
+    capabilities: node.capabilities.list(),
+    priceMicrocents: node.config.price.toString(),
+    tickIntervalMs: node.config.tickIntervalMs,
+    fastTickIntervalMs: node.config.fastTickIntervalMs,
+    tickTimeoutMs: node.config.tickTimeoutMs,
+    agentsDir: resolve(node.config.agentsDir),
+    dataDir: resolve(node.config.dataDir),
+    p2p: node.migration ? { peerId: node.migration.peerId, addrs: node.migration.addresses() } : null,
+  };
+}
+
+/** Every agent this node knows of as the control API lists them: running, stopped, quarantined, in handoff, failed to load. */
+export function agentsListing(node: IgordNode, opts: { all?: boolean } = {}): Listed[] {
+  return [
+    ...(opts.all ? retiredJson(node) : []),
+    ...node.scheduler.list().map((v) => ({ ...agentJson(v), id: v.id })),
+    ...[...node.quarantined].filter(([id]) => !node.scheduler.has(id)).map(([id, q]) => ({ ...quarantineJson(id, q), id })),
+    ...unresolvedHandoffs(node).filter((h) => !node.scheduler.has(h.id) && !node.quarantined.has(h.id)),
+    ...node.loadFailures.list().map((f) => ({ ...loadFailureJson(f), id: f.agentId })),
+  ];
+}
+
+/** Agents that moved away from this node: where and when they went, at which epoch. */
+function retiredJson(node: IgordNode): Listed[] {
+  const out: Listed[] = [];
+  for (const row of node.store.listAgents()) {
+    if (node.scheduler.has(row.agentId)) continue;
+    const lease = node.store.lease(row.agentId);
+    if (lease?.state !== "RETIRED") continue;
+    const moved = node.store.migrations({ agentId: row.agentId, limit: 20 }).find((m) => m.direction === "out" && m.state === "done");
+    out.push({
+      id: row.agentId,
+      did: row.did,
+      status: "retired",
+      reason: "migrated",
+      target: moved?.peer ?? lease.handoff?.target ?? null,
+      epoch: formatEpoch(lease.epoch),
+      since: moved ? new Date(moved.updatedAt).toISOString() : null,
+    });
+  }
+  return out;
+}
+
+export function controlBackend(node: IgordNode): ControlBackend {
+  return {
+    status: () => nodeStatus(node),
+    agents: (o?: { all?: boolean }) => agentsListing(node, o),
+    agent: (id: string) => {
+      const v = node.scheduler.view(id);
+      if (v) return agentJson(v);
+      const q = node.quarantined.get(id);
+      return q ? quarantineJson(id, q) : unresolvedHandoffs(node).find((h) => h.id === id);
+    },
+    metrics: async () => ({ contentType: node.metrics.contentType, body: await node.metrics.render() }),
+    resume: async (id: string) => agentJson(await node.resumeAgent(id)),
+    migrate: async (id: string, targets: string[]) => migrationResultJson(await node.migrate(id, targets)),
+    outbox: (id: string, after?: string) => {
+      if (!node.store.agent(id)) throw new IgordError(ErrorCode.AgentNotFound, `no agent "${id}" on this node`);
+      if (after !== undefined && !/^\d+$/.test(after)) throw new IgordError(ErrorCode.ConfigInvalid, `"after" must be a tick number, got "${after}"`);
+      return node.store.outbox(id, after === undefined ? -1n : BigInt(after)).map((m) => ({
+        tick: m.tick.toString(),
+        index: m.index,
+        epochMajor: m.epochMajor.toString(),
+        text: new TextDecoder().decode(m.payload),
+        base64: Buffer.from(m.payload).toString("base64"),
+        at: new Date(m.createdAt).toISOString(),
+      }));
+    },
+    peers: () => ({
+      peerId: node.migration?.peerId ?? null,
+      addrs: node.migration?.addresses() ?? [],
+      peers: (node.migration?.peers.list() ?? []).map((p) => ({
+        id: p.id,
+        addrs: p.addrs,
+        price: p.price === null ? null : p.price.toString(),
+        capabilities: p.capabilities,
+        acceptsMigrations: p.acceptsMigrations,
+        lastSeen: p.lastSeen === null ? null : new Date(p.lastSeen).toISOString(),
+        failures: p.failures,
+        rttMs: p.rttMs,
+      })),
+    }),
+    timeline: (id: string) => agentTimeline(node.store, node.divergences, id),
+    migrations: (agentId?: string) =>
+      node.store.migrations(agentId ? { agentId } : {}).map((m) => ({
+        ...m,
+        epoch: m.epoch ? formatEpoch(m.epoch) : null,
+        at: Object.fromEntries(Object.entries(m.at).map(([k, v]) => [k, new Date(v).toISOString()])),
+        updatedAt: new Date(m.updatedAt).toISOString(),
+      })),
+    setCapabilities: (caps: string[]) => {
+      node.capabilities.replace(caps);
+      node.logger.info(
+        { event: "capabilities_changed", capabilities: node.capabilities.list() },
+        "node capabilities changed",
+      );
+      return node.capabilities.list();
+    },
+  };
+}
