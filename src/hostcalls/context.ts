@@ -1,6 +1,7 @@
 // What a hostcall implementation may touch: the agent's memory (late-bound: an exported memory only
 // exists after instantiation), the observation source, and the tick's budget and price.
 import type { Observation, ObservationSource } from "../eventlog/recorder.js";
+import type { HttpCall, HttpReply } from "./http.js";
 
 export interface HostContext {
   source: ObservationSource;
@@ -15,7 +16,12 @@ export interface HostContext {
    */
   authority(): boolean;
   /** Real-world inputs, injectable for tests. Only called from `live` observation producers. */
-  world: { nowNs(): bigint; randomFill(buf: Uint8Array): void };
+  world: {
+    nowNs(): bigint;
+    randomFill(buf: Uint8Array): void;
+    /** Performs an HTTP request and waits for it (live ticks in a worker only; replay has none). */
+    http?(call: HttpCall): HttpReply;
+  };
 }
 
 /** A check that the payload is exactly `n` bytes. */

@@ -8,17 +8,19 @@ import { nodePrice } from "./pricing.js";
 import { randBytes } from "./rand.js";
 import { walletBalance } from "./wallet.js";
 import { emit } from "./emit.js";
+import { httpRequest } from "./http.js";
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- WebAssembly import functions are untyped at this boundary.
 type HostFn = (...args: any[]) => unknown;
 
-const IGOR: Record<string, (ctx: HostContext) => HostFn> = {
+const IGOR: Record<string, (ctx: HostContext, plan: ImportPlan) => HostFn> = {
   clock_now: clockNow,
   rand_bytes: randBytes,
   log_emit: logEmit,
   wallet_balance: walletBalance,
   node_price: nodePrice,
   emit,
+  http_request: (ctx, plan) => httpRequest(ctx, plan.http),
 };
 
 export function buildImports(
@@ -31,7 +33,7 @@ export function buildImports(
   for (const name of plan.igor) {
     const make = IGOR[name];
     if (!make) throw new Error(`no implementation for igor.${name}`);
-    igor[name] = make(ctx);
+    igor[name] = make(ctx, plan);
   }
   const env: Record<string, HostFn | WebAssembly.Memory> = {};
   for (const name of plan.env) {

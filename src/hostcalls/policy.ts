@@ -5,6 +5,7 @@
 import { ErrorCode, IgordError } from "../errors.js";
 import type { AgentManifest } from "../manifest/manifest.js";
 import { type FuncType, formatFuncType, type ImportInfo, type ModuleInfo } from "../wasm/module-info.js";
+import { type HttpOptions, parseHttpOptions } from "./http.js";
 import { HOSTCALLS, hostcallByName } from "./registry.js";
 
 /** Runtime imports AssemblyScript emits that igord provides, and the capability each needs. */
@@ -40,6 +41,8 @@ export interface ImportPlan {
   env: EnvImportName[];
   /** An imported memory the host must create (capped at the manifest's limit). */
   importedMemory: { module: string; name: string; initialPages: number } | null;
+  /** The manifest's `http` options, when it grants the capability. */
+  http?: HttpOptions;
 }
 
 function describe(problems: readonly ImportProblem[]): string {
@@ -135,5 +138,7 @@ export function planImports(
     refuse(imp, `igord provides only the "igor" and "env" modules`, imp.module.startsWith("wasi") ? "build without WASI (e.g. AssemblyScript without the WASI shim) and use igor.* hostcalls" : "remove the import, or replace it with an igor.* hostcall");
   }
   refuseAll(problems);
+  const http = manifest.capabilities.get("http");
+  if (http) plan.http = parseHttpOptions(http.options);
   return plan;
 }

@@ -24,6 +24,7 @@ export const HostcallId = {
   log_emit: 3,
   wallet_balance: 4,
   node_price: 7,
+  http_request: 8,
   emit: 10,
 } as const;
 
@@ -69,6 +70,15 @@ export const HOSTCALLS: readonly HostcallSpec[] = [
     results: ["i64"],
   },
   {
+    // GET and HEAD observe the world; any other method acts on it and needs ACTIVE_OWNER (http.ts).
+    name: "http_request",
+    id: HostcallId.http_request,
+    capability: "http",
+    kind: "side_effect",
+    params: ["i32", "i32", "i32", "i32", "i32", "i32", "i32", "i32", "i32", "i32"],
+    results: ["i32"],
+  },
+  {
     // Publishes a message to the agent's outbox: the one side effect this build offers.
     name: "emit",
     id: HostcallId.emit,
@@ -80,7 +90,7 @@ export const HOSTCALLS: readonly HostcallSpec[] = [
 ];
 
 /** Capabilities this build implements; the default node capability set. */
-export const IMPLEMENTED_CAPABILITIES = ["clock", "emit", "log", "pricing", "rand", "wallet"] as const;
+export const IMPLEMENTED_CAPABILITIES = ["clock", "emit", "http", "log", "pricing", "rand", "wallet"] as const;
 /** The one version of each capability this build implements (a manifest's `"version"`). */
 export const IMPLEMENTED_CAPABILITY_VERSION = 1;
 

@@ -10,12 +10,15 @@
 // worker is simply re-run from the committed state elsewhere and never commits twice.
 // Every failure reaches its agent: as a tick result when a tick is in flight, else as `lost`.
 import { EventEmitter } from "node:events";
-import { Worker } from "node:worker_threads";
+import { MessageChannel, Worker } from "node:worker_threads";
 import type { Logger } from "pino";
 import { ErrorCode, IgordError } from "../errors.js";
 import { workerScript } from "../worker-script.js";
 import type { LogEntry } from "../eventlog/tick-log.js";
+import { type HttpReply, waitsOnNetwork } from "../hostcalls/http.js";
+import { performHttp } from "../hostcalls/http-fetch.js";
 import type { ImportPlan } from "../hostcalls/policy.js";
+import { type HostIoRequest, hostIoFlag, serveHostIo } from "./host-io.js";
 import type { ReplayItem, ReplayOutcome } from "../replay/engine.js";
 import {
   Ctl,
@@ -54,7 +57,7 @@ export interface AgentSpec {
 }
 
 /** Phases of a live tick (the tick's own limit applies to them; loads and replays have the tick timeout). */
-const LIVE_TICK_PHASES = new Set(["agent_tick", "agent_checkpoint", "agent_checkpoint_ptr"]);
+const LIVE_TICK_PHASES = new Set(["agent_tick", "agent_checkpoint", "agent_checkpoint_ptr", "http_request"]);
 
 export interface TickRequest {
   agentId: string;
@@ -77,6 +80,8 @@ export interface PoolOptions {
   tickTimeoutMs: number;
   tickIntervalMs: number;
   logger: Logger;
+  /** Performs the I/O a tick asks the main thread for (default: HTTP with Node's fetch). */
+  hostIo?: (r: HostIoRequest) => Promise<HttpReply>;
 }
 
 interface WorkerHandle {
@@ -86,6 +91,11 @@ interface WorkerHandle {
   placements: Set<number>;
   stalled: boolean;
   dead: boolean;
+  /**
+   * Hosts one agent whose ticks wait on the network (http_request): a slow server then holds only
+   * that agent's thread, never another agent's tick. Not part of the shared pool.
+   */
+  dedicated: boolean;
   replays: Map<number, { resolve: (o: ReplayOutcome) => void; reject: (e: IgordError) => void }>;
 }
 
@@ -148,11 +158,18 @@ export class WorkerPool extends EventEmitter<{
     this.watchdog.unref();
   }
 
-  private spawn(): WorkerHandle {
+  private spawn(dedicated = false): WorkerHandle {
     const sab = new SharedArrayBuffer(Ctl.size * 8);
     const ctl = new BigInt64Array(sab);
     ctl[Ctl.current] = -1n;
-    const worker = new Worker(this.script, { workerData: { control: sab } });
+    const io = new MessageChannel();
+    const ioFlag = hostIoFlag();
+    const worker = new Worker(this.script, {
+      workerData: { control: sab, io: io.port2, ioFlag, tickTimeoutMs: this.opts.tickTimeoutMs },
+      transferList: [io.port2],
+    });
+    serveHostIo(io.port1, ioFlag, this.opts.hostIo ?? ((r) => performHttp(r.call)));
+    worker.once("exit", () => io.port1.close());
     const h: WorkerHandle = {
       id: this.nextWorkerId++,
       worker,
@@ -160,6 +177,7 @@ export class WorkerPool extends EventEmitter<{
       placements: new Set(),
       stalled: false,
       dead: false,
+      dedicated,
       replays: new Map(),
     };
     worker.on("message", (m: FromWorker) => this.onMessage(h, m));
@@ -172,10 +190,11 @@ export class WorkerPool extends EventEmitter<{
   }
 
   private live(): WorkerHandle[] {
-    return this.workers.filter((w) => !w.dead && !w.stalled);
+    return this.workers.filter((w) => !w.dead && !w.stalled && !w.dedicated);
   }
 
-  private pickWorker(exclude?: WorkerHandle): WorkerHandle {
+  private pickWorker(exclude?: WorkerHandle, spec?: AgentSpec): WorkerHandle {
+    if (spec && waitsOnNetwork(spec.plan)) return this.spawn(true);
     let candidates = this.live().filter((w) => w !== exclude);
     if (candidates.length === 0) candidates = [this.spawn()];
     return candidates.reduce((a, b) => (b.placements.size < a.placements.size ? b : a));
@@ -218,7 +237,7 @@ export class WorkerPool extends EventEmitter<{
     if (this.slots.has(spec.agentId))
       return Promise.reject(new IgordError(ErrorCode.AgentExists, `agent "${spec.agentId}" is already running`));
     return new Promise((resolve, reject) => {
-      const worker = this.pickWorker();
+      const worker = this.pickWorker(undefined, spec);
       const slot: Slot = {
         spec,
         placement: 0,
@@ -343,6 +362,16 @@ export class WorkerPool extends EventEmitter<{
     slot.worker.placements.delete(slot.placement);
     this.byPlacement.delete(slot.placement);
     if (this.slots.get(slot.spec.agentId) === slot) this.slots.delete(slot.spec.agentId);
+    this.releaseDedicated(slot.worker);
+  }
+
+  /** A dedicated worker whose agent left is ended (unless it is running guest code, the watchdog's case). */
+  private releaseDedicated(h: WorkerHandle): void {
+    if (!h.dedicated || h.dead || h.placements.size > 0 || h.replays.size > 0) return;
+    if (Number(Atomics.load(h.ctl, Ctl.current)) >= 0) return;
+    h.dead = true;
+    void h.worker.terminate();
+    this.workers.splice(this.workers.indexOf(h), 1);
   }
 
   /**
@@ -420,6 +449,7 @@ export class WorkerPool extends EventEmitter<{
       if (h.dead) continue;
       const current = Number(Atomics.load(h.ctl, Ctl.current));
       if (current < 0) {
+        this.releaseDedicated(h);
         if (h.stalled) {
           h.stalled = false;
           this.opts.logger.info(
@@ -435,7 +465,7 @@ export class WorkerPool extends EventEmitter<{
         this.killOverLimit(h, current, elapsedMs, limit);
       } else if (elapsedMs > this.opts.tickTimeoutMs) {
         this.killForTimeout(h, current, elapsedMs);
-      } else if (elapsedMs > this.stallMs && !h.stalled) {
+      } else if (elapsedMs > this.stallMs && !h.stalled && !h.dedicated) {
         h.stalled = true;
         Atomics.add(h.ctl, Ctl.generation, 1n);
         const culprit = this.byPlacement.get(current)?.spec.agentId;
@@ -533,7 +563,8 @@ export class WorkerPool extends EventEmitter<{
     this.byPlacement.delete(placement);
     if (slot.ready) slot.loadFrom = slot.state;
     if (slot.placing === null && report) slot.movedFrom ??= from.id;
-    this.loadOn(this.pickWorker(from), slot);
+    this.loadOn(this.pickWorker(from, slot.spec), slot);
+    this.releaseDedicated(from);
   }
 
   stats(): { workers: number; agentsPerWorker: number[]; stalled: number } {

@@ -117,6 +117,8 @@ export const GUEST_PHASES = [
   "agent_checkpoint",
   "agent_checkpoint_ptr",
   "replay",
+  // A live tick waiting for the main thread to perform its HTTP request (wasm/host-io.ts).
+  "http_request",
 ] as const;
 export type GuestPhase = (typeof GUEST_PHASES)[number];
 

@@ -8,6 +8,8 @@ import { parentPort, workerData } from "node:worker_threads";
 import { IgordError } from "../errors.js";
 import { LiveRecorder } from "../eventlog/recorder.js";
 import { type ReplayOutcome, type ReplayTarget, replay } from "../replay/engine.js";
+import type { HttpCall, HttpReply } from "../hostcalls/http.js";
+import { HOST_IO_REPLY_GRACE_MS, HostIoClient, HTTP_TICK_MARGIN_MS } from "./host-io.js";
 import { AgentSandbox, toAgentError } from "./sandbox.js";
 import { Ctl, type LoadRequest, phaseIndex, type ReplayRequest, type TickBatch, type TickOutcome, type ToWorker } from "./worker-protocol.js";
 
@@ -49,12 +51,34 @@ function leave(): void {
   Atomics.store(ctl, Ctl.current, -1n);
 }
 
+const io = new HostIoClient(workerData.io, workerData.ioFlag as SharedArrayBuffer);
+const tickTimeoutMs = workerData.tickTimeoutMs as number;
+
+/**
+ * Has the main thread perform the request while this thread waits, within what is left of the tick
+ * timeout (less HTTP_TICK_MARGIN_MS): a request that cannot finish in time is a timeout (-4), not a
+ * stopped agent.
+ */
+function http(call: HttpCall): HttpReply {
+  const elapsedMs = Number(process.hrtime.bigint() - Atomics.load(ctl, Ctl.startedNs)) / 1e6;
+  const timeoutMs = Math.min(call.timeoutMs, Math.floor(tickTimeoutMs - elapsedMs - HTTP_TICK_MARGIN_MS));
+  if (timeoutMs <= 0) return { kind: "timeout" };
+  const phase = Atomics.load(ctl, Ctl.phase);
+  onPhase("http_request");
+  try {
+    return io.call({ kind: "http", call: { ...call, timeoutMs } }, timeoutMs + HOST_IO_REPLY_GRACE_MS) ?? { kind: "timeout" };
+  } finally {
+    Atomics.store(ctl, Ctl.phase, phase);
+  }
+}
+
 // Wall clock in Unix ns with microsecond resolution (performance.now is monotonic within this thread).
 const world = {
   nowNs: (): bigint => BigInt(Math.round((performance.timeOrigin + performance.now()) * 1000)) * 1000n,
   randomFill: (buf: Uint8Array): void => {
     randomFillSync(buf);
   },
+  http,
 };
 
 function load(req: LoadRequest): void {

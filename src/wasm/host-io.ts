@@ -1,0 +1,88 @@
+// The bridge through which a tick, running synchronous WebAssembly in a worker thread, has the main
+// thread do asynchronous I/O for it (an HTTP request) and waits for the answer.
+//
+// The worker posts the request on a MessagePort it owns no listener for, then blocks in Atomics.wait
+// on a shared flag. The main thread performs the request with its event loop (never blocking other
+// workers' ticks), posts the reply on the port, then raises the flag and notifies. The worker wakes
+// and takes the reply synchronously with receiveMessageOnPort. Every wait has a deadline of its own
+// (the request's timeout plus HOST_IO_REPLY_GRACE_MS); a reply that comes later is recognised by its
+// id and dropped. The pool's watchdog still bounds the whole tick.
+import { type MessagePort, receiveMessageOnPort } from "node:worker_threads";
+import type { HttpCall, HttpReply } from "../hostcalls/http.js";
+
+/** How long past a request's own deadline the worker still waits for the main thread's reply. */
+export const HOST_IO_REPLY_GRACE_MS = 50;
+/**
+ * A request's deadline ends at least this long before the tick timeout, so the agent sees -4 and its
+ * tick completes instead of the watchdog stopping the agent.
+ */
+export const HTTP_TICK_MARGIN_MS = 250;
+
+export type HostIoRequest = { kind: "http"; call: HttpCall };
+
+export interface HostIoEnvelope {
+  id: number;
+  request: HostIoRequest;
+}
+
+export interface HostIoReplyEnvelope {
+  id: number;
+  reply: HttpReply;
+}
+
+/** The shared flag (one Int32) a worker waits on: 0 = waiting, 1 = a reply was posted. */
+export function hostIoFlag(): SharedArrayBuffer {
+  return new SharedArrayBuffer(4);
+}
+
+/** Worker side: one request at a time (a worker runs one tick at a time). */
+export class HostIoClient {
+  private nextId = 1;
+  private readonly flag: Int32Array;
+
+  constructor(
+    private readonly port: MessagePort,
+    flag: SharedArrayBuffer,
+  ) {
+    this.flag = new Int32Array(flag);
+  }
+
+  /** Sends the request and blocks until its reply, or returns null after `waitMs`. */
+  call(request: HostIoRequest, waitMs: number): HttpReply | null {
+    const id = this.nextId++;
+    Atomics.store(this.flag, 0, 0);
+    this.port.postMessage({ id, request } satisfies HostIoEnvelope);
+    const deadline = performance.now() + waitMs;
+    for (;;) {
+      // Clear the flag before draining: a reply posted after the drain raises it again, so the next
+      // wait returns at once instead of sleeping through it.
+      Atomics.store(this.flag, 0, 0);
+      for (let m = receiveMessageOnPort(this.port); m !== undefined; m = receiveMessageOnPort(this.port)) {
+        const r = m.message as HostIoReplyEnvelope;
+        if (r.id === id) return r.reply;
+      }
+      const left = deadline - performance.now();
+      if (left <= 0) return null;
+      Atomics.wait(this.flag, 0, 0, left);
+    }
+  }
+}
+
+/** Main-thread side: serves a worker's requests with `perform` and wakes the worker with each reply. */
+export function serveHostIo(port: MessagePort, flag: SharedArrayBuffer, perform: (r: HostIoRequest) => Promise<HttpReply>): void {
+  const f = new Int32Array(flag);
+  port.on("message", (env: HostIoEnvelope) => {
+    void perform(env.request)
+      .catch((e: unknown): HttpReply => ({ kind: "error", message: e instanceof Error ? e.message : String(e) }))
+      .then((reply) => {
+        try {
+          port.postMessage({ id: env.id, reply } satisfies HostIoReplyEnvelope);
+        } catch {
+          return; // the worker is gone
+        }
+        Atomics.store(f, 0, 1);
+        Atomics.notify(f, 0);
+      });
+  });
+  port.unref();
+}
