@@ -12,7 +12,9 @@ import { equalBytes, hex } from "../hash/bytes.js";
 import { signBudgetOverride } from "../checkpoint/overrides.js";
 import { type BudgetOverride, type ChainEntry, type ChainReport, verifyChain } from "../checkpoint/verify-chain.js";
 import { ErrorCode, IgordError } from "../errors.js";
-import { didFromPublicKey } from "../identity/did.js";
+import { didFromPublicKey, publicKeyFromDid } from "../identity/did.js";
+import { decodeSegment } from "../eventlog/tick-log.js";
+import { accountPayments } from "../hostcalls/wallet-pay.js";
 import { decodeIdentityFile, type Ed25519Key, encodeIdentityFile } from "../identity/keys.js";
 import { parseManifest } from "../manifest/manifest.js";
 import { sha256Hex } from "../hash/bytes.js";
@@ -182,6 +184,20 @@ function printReport(r: ChainReport, problems: string[]): number {
   return reasons.length === 0 ? 0 : 1;
 }
 
+/**
+ * The payments in the agent's stored event logs (wallet_pay): a line saying how many and how much,
+ * and any receipt not signed by the agent's own key (a problem: the history is then INVALID).
+ */
+function storedPayments(store: SqliteStore, agentId: string, did: string | null): { line: string | null; problems: string[] } {
+  if (did === null) return { line: null, problems: [] };
+  const logs = (function* () {
+    for (const seg of store.eventSegments(agentId)) yield* decodeSegment(seg.blob);
+  })();
+  const r = accountPayments(logs, publicKeyFromDid(did));
+  const line = r.count === 0 ? null : `payments: ${r.count}, ${r.total} µ¢ (${formatUnits(r.total)}), each receipt signed by the agent's key${r.problems.length > 0 ? " except those named as reasons" : ""}`;
+  return { line, problems: r.problems };
+}
+
 const progress = (n: number): void => {
   process.stderr.write(`verified ${n} checkpoints…\n`);
 };
@@ -195,7 +211,10 @@ export async function verifyCommand(dirs: string[], o: { agent?: string; dataDir
         for (const row of store.history(o.agent as string)) yield { name: `#${row.seq} (tick ${row.tick})`, bytes: row.blob };
       })();
       const overrides = store.lineageEvents(o.agent).filter((e) => e.kind === "budget_override");
-      const chain = printReport(verifyChain(entries, overrides, progress, store.historyBase(o.agent)), []);
+      const report = verifyChain(entries, overrides, progress, store.historyBase(o.agent));
+      const paid = storedPayments(store, o.agent, report.did);
+      const chain = printReport(report, paid.problems);
+      if (paid.line) out(paid.line);
       if (!o.replay) return chain;
       const replayed = await auditReplay(store, o.agent);
       return chain === 0 && replayed === 0 ? 0 : 1;

@@ -15,12 +15,23 @@ export interface HostContext {
    * HostcallResult.authority (-3) otherwise (CE-4/CM-5). Replay never reaches a live side effect.
    */
   authority(): boolean;
+  /**
+   * Live ticks only: takes `amount` from what is left of the tick's budget (wallet_pay), or with
+   * `dryRun` only says whether it could. The scheduler debits the tick's recorded payments on commit.
+   */
+  spend?(amount: bigint, dryRun: boolean): boolean;
+  /** The agent's Ed25519 public key (payment receipts name it). */
+  publicKey?(): Uint8Array;
   /** Real-world inputs, injectable for tests. Only called from `live` observation producers. */
   world: {
     nowNs(): bigint;
     randomFill(buf: Uint8Array): void;
     /** Performs an HTTP request and waits for it (live ticks in a worker only; replay has none). */
     http?(call: HttpCall): HttpReply;
+    /** Signs a payment receipt with the agent's key (held by the main thread); null if it cannot. */
+    signPayment?(message: Uint8Array): Uint8Array | null;
+    /** The node's execution receipts for this agent (held by the main thread). */
+    receipts?: { count(): number; get(index: number): Uint8Array | null };
   };
 }
 

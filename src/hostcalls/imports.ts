@@ -6,7 +6,8 @@ import { logEmit, trace } from "./log.js";
 import type { ImportPlan } from "./policy.js";
 import { nodePrice } from "./pricing.js";
 import { randBytes } from "./rand.js";
-import { walletBalance } from "./wallet.js";
+import { walletBalance, walletReceipt, walletReceiptCount } from "./wallet.js";
+import { walletPay } from "./wallet-pay.js";
 import { emit } from "./emit.js";
 import { httpRequest } from "./http.js";
 
@@ -21,6 +22,9 @@ const IGOR: Record<string, (ctx: HostContext, plan: ImportPlan) => HostFn> = {
   node_price: nodePrice,
   emit,
   http_request: (ctx, plan) => httpRequest(ctx, plan.http),
+  wallet_receipt_count: walletReceiptCount,
+  wallet_receipt: walletReceipt,
+  wallet_pay: (ctx, plan) => walletPay(ctx, plan.x402),
 };
 
 export function buildImports(

@@ -7,6 +7,7 @@ import type { AgentManifest } from "../manifest/manifest.js";
 import { type FuncType, formatFuncType, type ImportInfo, type ModuleInfo } from "../wasm/module-info.js";
 import { type HttpOptions, parseHttpOptions } from "./http.js";
 import { HOSTCALLS, hostcallByName } from "./registry.js";
+import { type PayOptions, parsePayOptions } from "./wallet-pay.js";
 
 /** Runtime imports AssemblyScript emits that igord provides, and the capability each needs. */
 export const ENV_IMPORTS = {
@@ -43,6 +44,8 @@ export interface ImportPlan {
   importedMemory: { module: string; name: string; initialPages: number } | null;
   /** The manifest's `http` options, when it grants the capability. */
   http?: HttpOptions;
+  /** The manifest's `x402` options, when it grants the capability. */
+  x402?: PayOptions;
 }
 
 function describe(problems: readonly ImportProblem[]): string {
@@ -140,5 +143,7 @@ export function planImports(
   refuseAll(problems);
   const http = manifest.capabilities.get("http");
   if (http) plan.http = parseHttpOptions(http.options);
+  const x402 = manifest.capabilities.get("x402");
+  if (x402) plan.x402 = parsePayOptions(x402.options);
   return plan;
 }

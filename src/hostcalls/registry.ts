@@ -23,8 +23,11 @@ export const HostcallId = {
   rand_bytes: 2,
   log_emit: 3,
   wallet_balance: 4,
+  wallet_receipt_count: 5,
+  wallet_receipt: 6,
   node_price: 7,
   http_request: 8,
+  wallet_pay: 9,
   emit: 10,
 } as const;
 
@@ -62,6 +65,22 @@ export const HOSTCALLS: readonly HostcallSpec[] = [
     results: ["i64"],
   },
   {
+    name: "wallet_receipt_count",
+    id: HostcallId.wallet_receipt_count,
+    capability: "wallet",
+    kind: "observation",
+    params: [],
+    results: ["i32"],
+  },
+  {
+    name: "wallet_receipt",
+    id: HostcallId.wallet_receipt,
+    capability: "wallet",
+    kind: "observation",
+    params: ["i32", "i32", "i32"],
+    results: ["i32"],
+  },
+  {
     name: "node_price",
     id: HostcallId.node_price,
     capability: "pricing",
@@ -79,6 +98,15 @@ export const HOSTCALLS: readonly HostcallSpec[] = [
     results: ["i32"],
   },
   {
+    // Money leaving the budget: ACTIVE_OWNER within the lease only (wallet-pay.ts).
+    name: "wallet_pay",
+    id: HostcallId.wallet_pay,
+    capability: "x402",
+    kind: "side_effect",
+    params: ["i64", "i32", "i32", "i32", "i32", "i32", "i32"],
+    results: ["i32"],
+  },
+  {
     // Publishes a message to the agent's outbox: the one side effect this build offers.
     name: "emit",
     id: HostcallId.emit,
@@ -90,7 +118,7 @@ export const HOSTCALLS: readonly HostcallSpec[] = [
 ];
 
 /** Capabilities this build implements; the default node capability set. */
-export const IMPLEMENTED_CAPABILITIES = ["clock", "emit", "http", "log", "pricing", "rand", "wallet"] as const;
+export const IMPLEMENTED_CAPABILITIES = ["clock", "emit", "http", "log", "pricing", "rand", "wallet", "x402"] as const;
 /** The one version of each capability this build implements (a manifest's `"version"`). */
 export const IMPLEMENTED_CAPABILITY_VERSION = 1;
 

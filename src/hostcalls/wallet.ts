@@ -1,7 +1,13 @@
 // wallet_balance() -> i64 (capability "wallet", event id 4): the agent's budget in microcents at the
-// start of the tick.
-import { type HostContext, i64Payload, payloadOf, readI64Payload } from "./context.js";
-import { HostcallId } from "./registry.js";
+// start of the tick, less what it paid so far in this tick (wallet_pay).
+// wallet_receipt_count() -> i32 (id 5): how many node execution receipts the node holds for the
+// agent; payload 4 B u32. wallet_receipt(index, buf, cap) -> i32 (id 6): copies receipt `index`
+// (budget/receipt.ts encoding) into buf and returns its length; -1 bad index, -4 buffer too small or
+// outside memory. Every call is recorded (igor recorded neither error); payload: the receipt on
+// success, else empty. Replay writes the recorded bytes.
+import { EMPTY } from "../eventlog/recorder.js";
+import { guestBytes, type HostContext, i64Payload, payloadOf, readI64Payload } from "./context.js";
+import { HostcallId, HostcallResult } from "./registry.js";
 
 export function walletBalance(ctx: HostContext): () => bigint {
   return () =>
@@ -9,4 +15,33 @@ export function walletBalance(ctx: HostContext): () => bigint {
       ctx.source.observe(HostcallId.wallet_balance, () => ({ result: 0, payload: i64Payload(ctx.budget()) }), payloadOf(8))
         .payload,
     );
+}
+
+export function walletReceiptCount(ctx: HostContext): () => number {
+  return () => {
+    const o = ctx.source.observe(HostcallId.wallet_receipt_count, () => {
+      const n = ctx.world.receipts?.count() ?? 0;
+      const payload = new Uint8Array(4);
+      new DataView(payload.buffer).setUint32(0, n, true);
+      return { result: n, payload };
+    }, payloadOf(4));
+    return o.result;
+  };
+}
+
+export function walletReceipt(ctx: HostContext): (index: number, ptr: number, cap: number) => number {
+  return (index, ptr, cap) => {
+    const o = ctx.source.observe(HostcallId.wallet_receipt, () => {
+      const bytes = index < 0 ? null : (ctx.world.receipts?.get(index) ?? null);
+      if (bytes === null) return { result: HostcallResult.error, payload: EMPTY };
+      if (bytes.byteLength > cap >>> 0 || guestBytes(ctx, ptr, bytes.byteLength) === null) return { result: HostcallResult.outOfBounds, payload: EMPTY };
+      return { result: bytes.byteLength, payload: bytes };
+    }, (rec) => {
+      if (rec.result < 0) return rec.payload.byteLength === 0 ? null : `a ${rec.result} result recorded a payload`;
+      if (rec.result !== rec.payload.byteLength) return `result ${rec.result} for a ${rec.payload.byteLength}-byte receipt`;
+      return rec.payload.byteLength <= cap >>> 0 ? null : `the recorded ${rec.payload.byteLength}-byte receipt does not fit the ${cap}-byte buffer`;
+    });
+    if (o.result > 0) guestBytes(ctx, ptr, o.payload.byteLength)?.set(o.payload);
+    return o.result;
+  };
 }

@@ -20,7 +20,7 @@ import { checkHead } from "../checkpoint/load-checks.js";
 import { equalBytes } from "../hash/bytes.js";
 import { signBudgetOverride } from "../checkpoint/overrides.js";
 import { didFromPublicKey } from "../identity/did.js";
-import { generateKey, signBytes } from "../identity/keys.js";
+import { type Ed25519Key, generateKey, signBytes } from "../identity/keys.js";
 import { segmentSigningBytes } from "../replay/segment-seal.js";
 import { formatEpoch, genesisLease, type Lease, type LeaseTiming } from "../authority/lease.js";
 import { SignerPool } from "../identity/signer-pool.js";
@@ -90,9 +90,9 @@ const QUARANTINE_CODES = new Set<string>([
 const NOT_QUARANTINED_CODES = new Set<string>([ErrorCode.AgentExists, ErrorCode.LeaseRetired, ErrorCode.NodeStopping, ErrorCode.AgentNotFound]);
 
 /** What the pool needs to run a prepared agent, its manifest's per-tick limit included. */
-function agentSpec(p: PreparedAgent): AgentSpec {
+function agentSpec(p: PreparedAgent, identity: Ed25519Key): AgentSpec {
   const cpu = p.manifest.resourceLimits.maxCpuMillis;
-  return { agentId: p.agentId, module: p.module, plan: p.plan, memoryCapPages: p.memoryCapPages, tickLimitMs: cpu === null ? null : Number(cpu) };
+  return { agentId: p.agentId, module: p.module, plan: p.plan, memoryCapPages: p.memoryCapPages, tickLimitMs: cpu === null ? null : Number(cpu), identity };
 }
 
 /** How a node opens its store (the checkpoint benchmark opens its own the same way). */
@@ -159,6 +159,7 @@ export class IgordNode {
       tickTimeoutMs: opts.config.tickTimeoutMs,
       tickIntervalMs: opts.config.tickIntervalMs,
       logger: opts.logger.child({ component: "pool" }),
+      receipts: (agentId) => this.store.receipts(agentId).map((r) => r.blob),
     });
     this.metrics = new NodeMetrics({
       agentStates: () => {
@@ -365,7 +366,7 @@ export class IgordNode {
   private async createAgent(prepared: PreparedAgent, budget: bigint): Promise<AgentView> {
     const identity = generateKey();
     const did = didFromPublicKey(identity.publicKey);
-    const spec = agentSpec(prepared);
+    const spec = agentSpec(prepared, identity);
     const meta = {
       wasmHash: prepared.wasmHash,
       wasmPath: resolve(prepared.wasmPath),
@@ -428,7 +429,7 @@ export class IgordNode {
       const budget = override ? override.newBudget : cp.budget;
       this.quarantined.delete(agentId);
       this.checkpointer.track(agentId, { hash: head.hash, tick: cp.tick }, this.receiptPosition(agentId, cp.budget, head.hash, events));
-      const spec = agentSpec(prepared);
+      const spec = agentSpec(prepared, identity);
       const meta = {
         wasmHash: prepared.wasmHash,
         wasmPath: wasmPath ? resolve(wasmPath) : `stored:${prepared.wasmHash}`,

@@ -75,7 +75,10 @@ export interface TickEvent {
   agentId: string;
   tick: bigint;
   more: boolean;
+  /** Microcents charged for executing the tick. */
   cost: bigint;
+  /** Microcents the tick paid away (wallet_pay), taken from the budget before `cost`. */
+  paid: bigint;
   budget: bigint;
   elapsedNs: bigint;
   events: readonly LogEntry[];

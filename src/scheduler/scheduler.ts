@@ -4,6 +4,7 @@
 import { EventEmitter } from "node:events";
 import type { Logger } from "pino";
 import { TickMeter } from "../budget/meter.js";
+import { paymentsIn } from "../hostcalls/wallet-pay.js";
 import { ErrorCode, IgordError } from "../errors.js";
 import type { LogEntry } from "../eventlog/tick-log.js";
 import { HostcallId } from "../hostcalls/registry.js";
@@ -315,15 +316,19 @@ export class Scheduler extends EventEmitter<{
       );
       return;
     }
-    const charge = a.meter.charge(r.elapsedNs, a.price, a.budget);
+    // Payments the tick made (wallet_pay) leave the budget first, exactly; execution is charged on
+    // what is left. Both go into the node's receipts, which so add up to every unit that left.
+    const paid = paymentsIn(r.events).total;
+    const afterPayments = paid >= a.budget ? 0n : a.budget - paid;
+    const charge = a.meter.charge(r.elapsedNs, a.price, afterPayments);
     const now = Date.now();
     a.window.push({ tick: r.tick, pre: a.state, post: r.state, postHash: r.postHash, entries: r.events, budget: a.budget, price: a.price });
     // Only ticks that observed something are stored; a segment's tick range says which ticks it covers.
     if (this.opts.persistEventLogs && r.events.length > 0) a.pendingLogs.push({ tick: r.tick, entries: r.events, postHash: r.postHash });
     a.tick = r.tick;
     a.budget = charge.budgetAfter;
-    a.spent += charge.cost;
-    this.opts.checkpointer.addCost(a.id, charge.cost);
+    a.spent += charge.cost + paid;
+    this.opts.checkpointer.addCost(a.id, charge.cost + paid);
     a.state = r.state;
     a.more = r.more;
     a.lastTickAt = now;
@@ -349,6 +354,7 @@ export class Scheduler extends EventEmitter<{
       tick: a.tick,
       more: r.more,
       cost: charge.cost,
+      paid,
       budget: a.budget,
       elapsedNs: r.elapsedNs,
       events: r.events,

@@ -18,16 +18,32 @@ export const HOST_IO_REPLY_GRACE_MS = 50;
  */
 export const HTTP_TICK_MARGIN_MS = 250;
 
-export type HostIoRequest = { kind: "http"; call: HttpCall };
+/** How long a worker waits for the main thread to answer a local request (signing, receipts). */
+export const HOST_IO_LOCAL_WAIT_MS = 5_000;
+
+export type HostIoRequest =
+  | { kind: "http"; call: HttpCall }
+  /** Sign a payment receipt with the agent's key. */
+  | { kind: "sign"; message: Uint8Array }
+  | { kind: "receipt_count" }
+  | { kind: "receipt"; index: number };
+
+export type HostIoReply =
+  | HttpReply
+  | { kind: "signature"; signature: Uint8Array }
+  | { kind: "count"; count: number }
+  | { kind: "receipt"; bytes: Uint8Array | null };
 
 export interface HostIoEnvelope {
   id: number;
+  /** The placement whose tick asks (the main thread answers only for agents placed on that worker). */
+  placement: number;
   request: HostIoRequest;
 }
 
 export interface HostIoReplyEnvelope {
   id: number;
-  reply: HttpReply;
+  reply: HostIoReply;
 }
 
 /** The shared flag (one Int32) a worker waits on: 0 = waiting, 1 = a reply was posted. */
@@ -48,10 +64,10 @@ export class HostIoClient {
   }
 
   /** Sends the request and blocks until its reply, or returns null after `waitMs`. */
-  call(request: HostIoRequest, waitMs: number): HttpReply | null {
+  call(placement: number, request: HostIoRequest, waitMs: number): HostIoReply | null {
     const id = this.nextId++;
     Atomics.store(this.flag, 0, 0);
-    this.port.postMessage({ id, request } satisfies HostIoEnvelope);
+    this.port.postMessage({ id, placement, request } satisfies HostIoEnvelope);
     const deadline = performance.now() + waitMs;
     for (;;) {
       // Clear the flag before draining: a reply posted after the drain raises it again, so the next
@@ -69,11 +85,11 @@ export class HostIoClient {
 }
 
 /** Main-thread side: serves a worker's requests with `perform` and wakes the worker with each reply. */
-export function serveHostIo(port: MessagePort, flag: SharedArrayBuffer, perform: (r: HostIoRequest) => Promise<HttpReply>): void {
+export function serveHostIo(port: MessagePort, flag: SharedArrayBuffer, perform: (env: HostIoEnvelope) => Promise<HostIoReply>): void {
   const f = new Int32Array(flag);
   port.on("message", (env: HostIoEnvelope) => {
-    void perform(env.request)
-      .catch((e: unknown): HttpReply => ({ kind: "error", message: e instanceof Error ? e.message : String(e) }))
+    void perform(env)
+      .catch((e: unknown): HostIoReply => ({ kind: "error", message: e instanceof Error ? e.message : String(e) }))
       .then((reply) => {
         try {
           port.postMessage({ id: env.id, reply } satisfies HostIoReplyEnvelope);

@@ -15,10 +15,11 @@ import type { Logger } from "pino";
 import { ErrorCode, IgordError } from "../errors.js";
 import { workerScript } from "../worker-script.js";
 import type { LogEntry } from "../eventlog/tick-log.js";
-import { type HttpReply, waitsOnNetwork } from "../hostcalls/http.js";
+import { type HttpCall, type HttpReply, waitsOnNetwork } from "../hostcalls/http.js";
 import { performHttp } from "../hostcalls/http-fetch.js";
 import type { ImportPlan } from "../hostcalls/policy.js";
-import { type HostIoRequest, hostIoFlag, serveHostIo } from "./host-io.js";
+import { type Ed25519Key, signBytes } from "../identity/keys.js";
+import { type HostIoEnvelope, type HostIoReply, hostIoFlag, serveHostIo } from "./host-io.js";
 import type { ReplayItem, ReplayOutcome } from "../replay/engine.js";
 import {
   Ctl,
@@ -54,6 +55,8 @@ export interface AgentSpec {
   memoryCapPages: number;
   /** The manifest's max_cpu_millis: a live tick running longer is stopped by the watchdog. */
   tickLimitMs?: number | null;
+  /** The agent's key: wallet_pay's receipts are signed with it here, on the main thread, never in a worker. */
+  identity?: Ed25519Key;
 }
 
 /** Phases of a live tick (the tick's own limit applies to them; loads and replays have the tick timeout). */
@@ -80,8 +83,10 @@ export interface PoolOptions {
   tickTimeoutMs: number;
   tickIntervalMs: number;
   logger: Logger;
-  /** Performs the I/O a tick asks the main thread for (default: HTTP with Node's fetch). */
-  hostIo?: (r: HostIoRequest) => Promise<HttpReply>;
+  /** Performs a tick's HTTP request (default: Node's fetch). */
+  http?: (call: HttpCall) => Promise<HttpReply>;
+  /** The node's execution receipts of an agent, encoded (wallet_receipt_count / wallet_receipt). */
+  receipts?: (agentId: string) => Uint8Array[];
 }
 
 interface WorkerHandle {
@@ -168,7 +173,7 @@ export class WorkerPool extends EventEmitter<{
       workerData: { control: sab, io: io.port2, ioFlag, tickTimeoutMs: this.opts.tickTimeoutMs },
       transferList: [io.port2],
     });
-    serveHostIo(io.port1, ioFlag, this.opts.hostIo ?? ((r) => performHttp(r.call)));
+    serveHostIo(io.port1, ioFlag, (env) => this.serveIo(h, env));
     worker.once("exit", () => io.port1.close());
     const h: WorkerHandle = {
       id: this.nextWorkerId++,
@@ -187,6 +192,23 @@ export class WorkerPool extends EventEmitter<{
     });
     this.workers.push(h);
     return h;
+  }
+
+  /** Answers what a tick on `h` asks the main thread for, for an agent placed on `h` only. */
+  private async serveIo(h: WorkerHandle, env: HostIoEnvelope): Promise<HostIoReply> {
+    const slot = this.byPlacement.get(env.placement);
+    if (!slot || slot.worker !== h) return { kind: "error", message: `no agent at placement ${env.placement} on worker ${h.id}` };
+    const r = env.request;
+    switch (r.kind) {
+      case "http":
+        return (this.opts.http ?? performHttp)(r.call);
+      case "sign":
+        return slot.spec.identity ? { kind: "signature", signature: signBytes(slot.spec.identity, r.message) } : { kind: "error", message: "the agent has no key here" };
+      case "receipt_count":
+        return { kind: "count", count: this.opts.receipts?.(slot.spec.agentId).length ?? 0 };
+      case "receipt":
+        return { kind: "receipt", bytes: this.opts.receipts?.(slot.spec.agentId)[r.index] ?? null };
+    }
   }
 
   private live(): WorkerHandle[] {
@@ -221,6 +243,7 @@ export class WorkerPool extends EventEmitter<{
       state: slot.loadFrom,
       budget: slot.budget,
       price: slot.price,
+      publicKey: slot.spec.identity?.publicKey ?? null,
     });
   }
 

@@ -16,6 +16,8 @@ export interface LoadRequest {
   state: Uint8Array | null;
   budget: bigint;
   price: bigint;
+  /** The agent's public key, named in its payment receipts (null: none, receipts carry zeros). */
+  publicKey: Uint8Array | null;
 }
 
 export interface TickItem {

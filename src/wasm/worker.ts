@@ -9,7 +9,7 @@ import { IgordError } from "../errors.js";
 import { LiveRecorder } from "../eventlog/recorder.js";
 import { type ReplayOutcome, type ReplayTarget, replay } from "../replay/engine.js";
 import type { HttpCall, HttpReply } from "../hostcalls/http.js";
-import { HOST_IO_REPLY_GRACE_MS, HostIoClient, HTTP_TICK_MARGIN_MS } from "./host-io.js";
+import { HOST_IO_LOCAL_WAIT_MS, HOST_IO_REPLY_GRACE_MS, HostIoClient, type HostIoReply, type HostIoRequest, HTTP_TICK_MARGIN_MS } from "./host-io.js";
 import { AgentSandbox, toAgentError } from "./sandbox.js";
 import { Ctl, type LoadRequest, phaseIndex, type ReplayRequest, type TickBatch, type TickOutcome, type ToWorker } from "./worker-protocol.js";
 
@@ -25,6 +25,9 @@ interface Hosted {
   authority: boolean;
   /** When that authority lapses (checked at the moment of each side effect); null = never. */
   authorityUntilMs: number | null;
+  /** What the current tick paid so far (wallet_pay): the budget it can still spend is budget - paid. */
+  paid: bigint;
+  publicKey: Uint8Array;
 }
 
 const port = parentPort;
@@ -59,17 +62,28 @@ const tickTimeoutMs = workerData.tickTimeoutMs as number;
  * timeout (less HTTP_TICK_MARGIN_MS): a request that cannot finish in time is a timeout (-4), not a
  * stopped agent.
  */
-function http(call: HttpCall): HttpReply {
+function msLeftInTick(): number {
   const elapsedMs = Number(process.hrtime.bigint() - Atomics.load(ctl, Ctl.startedNs)) / 1e6;
-  const timeoutMs = Math.min(call.timeoutMs, Math.floor(tickTimeoutMs - elapsedMs - HTTP_TICK_MARGIN_MS));
+  return Math.floor(tickTimeoutMs - elapsedMs - HTTP_TICK_MARGIN_MS);
+}
+
+function http(call: HttpCall): HttpReply {
+  const timeoutMs = Math.min(call.timeoutMs, msLeftInTick());
   if (timeoutMs <= 0) return { kind: "timeout" };
   const phase = Atomics.load(ctl, Ctl.phase);
   onPhase("http_request");
   try {
-    return io.call({ kind: "http", call: { ...call, timeoutMs } }, timeoutMs + HOST_IO_REPLY_GRACE_MS) ?? { kind: "timeout" };
+    const r = io.call(Number(Atomics.load(ctl, Ctl.current)), { kind: "http", call: { ...call, timeoutMs } }, timeoutMs + HOST_IO_REPLY_GRACE_MS);
+    return r === null ? { kind: "timeout" } : r.kind === "response" || r.kind === "timeout" || r.kind === "error" ? r : { kind: "error", message: `unexpected reply ${r.kind}` };
   } finally {
     Atomics.store(ctl, Ctl.phase, phase);
   }
+}
+
+/** A quick question to the main thread (signing, receipts) within what is left of the tick. */
+function ask(request: HostIoRequest): HostIoReply | null {
+  const waitMs = Math.min(HOST_IO_LOCAL_WAIT_MS, msLeftInTick());
+  return waitMs <= 0 ? null : io.call(Number(Atomics.load(ctl, Ctl.current)), request, waitMs);
 }
 
 // Wall clock in Unix ns with microsecond resolution (performance.now is monotonic within this thread).
@@ -79,16 +93,32 @@ const world = {
     randomFillSync(buf);
   },
   http,
+  signPayment: (message: Uint8Array): Uint8Array | null => {
+    const r = ask({ kind: "sign", message });
+    return r?.kind === "signature" ? r.signature : null;
+  },
+  receipts: {
+    count: (): number => {
+      const r = ask({ kind: "receipt_count" });
+      return r?.kind === "count" ? r.count : 0;
+    },
+    get: (index: number): Uint8Array | null => {
+      const r = ask({ kind: "receipt", index });
+      return r?.kind === "receipt" ? r.bytes : null;
+    },
+  },
 };
 
 function load(req: LoadRequest): void {
   const recorder = new LiveRecorder();
   // No side effect during agent_init/agent_resume: only a tick runs with the owner's authority.
-  const h: Partial<Hosted> & { budget: bigint; price: bigint; authority: boolean; authorityUntilMs: number | null } = {
+  const h: Partial<Hosted> & { budget: bigint; price: bigint; authority: boolean; authorityUntilMs: number | null; paid: bigint; publicKey: Uint8Array } = {
     budget: req.budget,
     price: req.price,
     authority: false,
     authorityUntilMs: null,
+    paid: 0n,
+    publicKey: req.publicKey ?? new Uint8Array(32),
   };
   // Loading runs guest code (start function, _initialize, agent_init, agent_resume): the whole load
   // is bounded by the tick timeout like a tick.
@@ -98,7 +128,19 @@ function load(req: LoadRequest): void {
       module: req.module,
       plan: req.plan,
       memoryCapPages: req.memoryCapPages,
-      context: { source: recorder, budget: () => h.budget, price: () => h.price, authority: () => h.authority && (h.authorityUntilMs === null || Date.now() <= h.authorityUntilMs), world },
+      context: {
+        source: recorder,
+        budget: () => h.budget - h.paid,
+        price: () => h.price,
+        authority: () => h.authority && (h.authorityUntilMs === null || Date.now() <= h.authorityUntilMs),
+        spend: (amount, dryRun) => {
+          if (h.budget - h.paid < amount) return false;
+          if (!dryRun) h.paid += amount;
+          return true;
+        },
+        publicKey: () => h.publicKey,
+        world,
+      },
       onPhase,
     });
     sandbox.init();
@@ -135,6 +177,7 @@ function runBatch(batch: TickBatch): void {
     h.price = item.price;
     h.authority = item.authority;
     h.authorityUntilMs = item.authorityUntilMs;
+    h.paid = 0n;
     enter(item.placement, TICK_PHASE);
     const start = Atomics.load(ctl, Ctl.startedNs);
     let outcome: TickOutcome;

@@ -48,10 +48,10 @@ export function respOffset(i: number): number {
   return RESP + i * RESP_SLOT;
 }
 
-export function httpAgent(calls: HttpCallSpec[], o: HttpAgentOptions = {}): string {
+/** Strings placed in data segments from DATA on: put returns (pointer, byte length). */
+function dataSegments(): { data: string[]; put: (s: string) => [number, number] } {
   const enc = new TextEncoder();
   const data: string[] = [];
-  const code: string[] = [];
   let at = DATA;
   const put = (s: string): [number, number] => {
     const b = enc.encode(s);
@@ -60,6 +60,12 @@ export function httpAgent(calls: HttpCallSpec[], o: HttpAgentOptions = {}): stri
     at += b.byteLength + 8;
     return [ptr, b.byteLength];
   };
+  return { data, put };
+}
+
+export function httpAgent(calls: HttpCallSpec[], o: HttpAgentOptions = {}): string {
+  const { data, put } = dataSegments();
+  const code: string[] = [];
   calls.forEach((c, i) => {
     const [mp, ml] = put(c.method ?? "GET");
     const [up, ul] = put(c.url);
@@ -70,22 +76,32 @@ export function httpAgent(calls: HttpCallSpec[], o: HttpAgentOptions = {}): stri
       (i32.const ${hp}) (i32.const ${hl}) (i32.const ${bp}) (i32.const ${bl})
       (i32.const ${c.respPtr ?? respOffset(i)}) (i32.const ${c.cap ?? RESP_SLOT})))`);
   });
-  const size = stateBytes(calls.length);
-  const guard = o.upToTick === undefined ? "(i32.const 1)" : `(i32.le_u (i32.load (i32.const 0)) (i32.const ${o.upToTick}))`;
+  return agentModule({
+    imports: `(import "igor" "http_request" (func $http (param i32 i32 i32 i32 i32 i32 i32 i32 i32 i32) (result i32)))
+  ${o.imports ?? ""}`,
+    data,
+    code,
+    upToTick: o.upToTick,
+    stateSize: stateBytes(calls.length),
+  });
+}
+
+/** The module around a tick body: the tick counter at 0, [0, stateSize) checkpointed, malloc high in memory. */
+function agentModule(m: { imports: string; data: string[]; code: string[]; upToTick: number | undefined; stateSize: number }): string {
+  const guard = m.upToTick === undefined ? "(i32.const 1)" : `(i32.le_u (i32.load (i32.const 0)) (i32.const ${m.upToTick}))`;
   return `(module
-  (import "igor" "http_request" (func $http (param i32 i32 i32 i32 i32 i32 i32 i32 i32 i32) (result i32)))
-  ${o.imports ?? ""}
+  ${m.imports}
   (memory (export "memory") ${MEMORY_PAGES})
-  ${data.join("\n  ")}
+  ${m.data.join("\n  ")}
   (func (export "agent_init"))
   (func (export "agent_tick") (result i32)
     (i32.store (i32.const 0) (i32.add (i32.load (i32.const 0)) (i32.const 1)))
-    (if ${guard} (then ${code.join("\n    ")}))
+    (if ${guard} (then ${m.code.join("\n    ")}))
     (i32.const 0))
-  (func (export "agent_checkpoint") (result i32) (i32.const ${size}))
+  (func (export "agent_checkpoint") (result i32) (i32.const ${m.stateSize}))
   (func (export "agent_checkpoint_ptr") (result i32) (i32.const 0))
   (func (export "agent_resume") (param $p i32) (param $n i32)
-    (if (i32.eq (local.get $n) (i32.const ${size})) (then (memory.copy (i32.const 0) (local.get $p) (local.get $n)))))
+    (if (i32.eq (local.get $n) (i32.const ${m.stateSize})) (then (memory.copy (i32.const 0) (local.get $p) (local.get $n)))))
   (func (export "malloc") (param i32) (result i32) (i32.const ${65536 * 8}))
 )`;
 }
@@ -130,4 +146,60 @@ export async function startServer(handle: (req: IncomingMessage, res: ServerResp
       return new Promise((resolve) => server.close(() => resolve()));
     },
   };
+}
+
+export interface PayCallSpec {
+  /** Microcents, or "balance" to pay whatever wallet_balance returns. */
+  amount: bigint | "balance";
+  recipient: string;
+  memo?: string;
+  /** out_cap passed (default PAY_SLOT). */
+  cap?: number;
+  recipientLen?: number;
+}
+
+export const PAY_SLOT = 512;
+const PAY_OUT = 1024;
+const PAY_STATE = 4096;
+const RECEIPT_BUF = 3072;
+
+export function payOutOffset(i: number): number {
+  return PAY_OUT + i * PAY_SLOT;
+}
+
+/**
+ * A WAT agent that calls wallet_pay (state [0, 4096): ticks at 0, receipt count at 8, wallet_receipt's
+ * result at 12 and its bytes at 3072, each call's result at RESULTS + 4*i, its output at 1024 + 512*i).
+ * `receipts` adds wallet_receipt_count / wallet_receipt(count - 1) each tick; `http` a GET first.
+ */
+export function payAgent(calls: PayCallSpec[], o: { upToTick?: number; receipts?: boolean; httpFirst?: string } = {}): string {
+  const { data, put } = dataSegments();
+  const code: string[] = [];
+  if (o.httpFirst !== undefined) {
+    const [up, ul] = put(o.httpFirst);
+    const [mp] = put("GET");
+    code.push(`(drop (call $http (i32.const ${mp}) (i32.const 3) (i32.const ${up}) (i32.const ${ul}) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const ${65536 * 3}) (i32.const 8192)))`);
+  }
+  calls.forEach((c, i) => {
+    const [rp, rl] = put(c.recipient);
+    const [mp, ml] = put(c.memo ?? "");
+    const amount = c.amount === "balance" ? "(call $balance)" : `(i64.const ${c.amount})`;
+    code.push(`(i32.store (i32.const ${resultOffset(i)}) (call $pay ${amount} (i32.const ${rp}) (i32.const ${c.recipientLen ?? rl}) (i32.const ${mp}) (i32.const ${ml}) (i32.const ${payOutOffset(i)}) (i32.const ${c.cap ?? PAY_SLOT})))`);
+  });
+  if (o.receipts) {
+    code.push(`(i32.store (i32.const 8) (call $count))
+    (if (i32.gt_s (i32.load (i32.const 8)) (i32.const 0)) (then
+      (i32.store (i32.const 12) (call $receipt (i32.sub (i32.load (i32.const 8)) (i32.const 1)) (i32.const ${RECEIPT_BUF}) (i32.const 1024)))))`);
+  }
+  return agentModule({
+    imports: `(import "igor" "wallet_pay" (func $pay (param i64 i32 i32 i32 i32 i32 i32) (result i32)))
+  (import "igor" "wallet_balance" (func $balance (result i64)))
+  ${o.receipts ? `(import "igor" "wallet_receipt_count" (func $count (result i32)))
+  (import "igor" "wallet_receipt" (func $receipt (param i32 i32 i32) (result i32)))` : ""}
+  ${o.httpFirst !== undefined ? '(import "igor" "http_request" (func $http (param i32 i32 i32 i32 i32 i32 i32 i32 i32 i32) (result i32)))' : ""}`,
+    data,
+    code,
+    upToTick: o.upToTick,
+    stateSize: PAY_STATE,
+  });
 }

@@ -23,7 +23,7 @@ describe("igord CLI", () => {
       ["--data-dir", "./data"],
       ["--price", "0.001"],
       ["--budget", "1.0"],
-      ["--capabilities", "clock,emit,http,log,pricing,rand,wallet"],
+      ["--capabilities", "clock,emit,http,log,pricing,rand,wallet,x402"],
       ["--tick-interval", "1s"],
       ["--fast-tick-interval", "10ms"],
       ["--tick-timeout", "15s"],

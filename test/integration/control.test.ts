@@ -45,7 +45,7 @@ describe("control API", () => {
     const status = (await (await api(t, "/v1/status")).json()) as Record<string, unknown>;
     expect(status.agents).toEqual({ running: 1, stopped: 0, failed: 0, quarantined: 0, loadFailed: 0 });
     expect(String(status.nodeId)).toMatch(/^12D3KooW/);
-    expect(status.capabilities).toEqual(["clock", "emit", "http", "log", "pricing", "rand", "wallet"]);
+    expect(status.capabilities).toEqual(["clock", "emit", "http", "log", "pricing", "rand", "wallet", "x402"]);
 
     const agents = (await (await api(t, "/v1/agents")).json()) as {
       agents: { id: string; status: string }[];
@@ -145,7 +145,7 @@ describe("control API", () => {
       duplex: "half",
     } as RequestInit);
     expect(streamed.status).toBe(413);
-    expect(t.node.capabilities.list()).toEqual(["clock", "emit", "http", "log", "pricing", "rand", "wallet"]);
+    expect(t.node.capabilities.list()).toEqual(["clock", "emit", "http", "log", "pricing", "rand", "wallet", "x402"]);
   });
 
   it("answers the daemon's own failure (its store lost an agent's module) with 500, not a 400 blaming the request", async () => {

@@ -27,7 +27,7 @@ describe("configuration", () => {
     expect(c.dataDir).toBe("./data");
     expect(c.price).toBe(1000n);
     expect(c.budget).toBe(1_000_000n);
-    expect(c.capabilities).toEqual(["clock", "emit", "http", "log", "pricing", "rand", "wallet"]);
+    expect(c.capabilities).toEqual(["clock", "emit", "http", "log", "pricing", "rand", "wallet", "x402"]);
     expect(c.tickIntervalMs).toBe(1000);
     expect(c.fastTickIntervalMs).toBe(10);
     expect(c.tickTimeoutMs).toBe(15_000);

@@ -1,0 +1,135 @@
+// igor.wallet_pay: igor's check order and codes, an exact debit, a receipt signed by the agent's own
+// key and verifiable against its DID, budget exhaustion by payment, payments in the node's receipts,
+// the lease fence, and replay (self-verification, igord verify --replay) that never pays again.
+import { join } from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import { decodeReceipt } from "../../src/budget/receipt.js";
+import { publicKeyFromDid } from "../../src/identity/did.js";
+import { HostcallId } from "../../src/hostcalls/registry.js";
+import { decodePaymentReceipt, verifyPaymentReceipt } from "../../src/hostcalls/wallet-pay.js";
+import type { AgentView, TickEvent } from "../../src/scheduler/scheduler.js";
+import { startTestNode, stopAllNodes, storedHead } from "../helpers/node.js";
+import { igord, killAll } from "../helpers/process.js";
+import { waitUntil } from "../helpers/wait.js";
+import { writeWat } from "../helpers/wat.js";
+import { DB_FILE, SqliteStore } from "../../src/store/sqlite-store.js";
+import { payAgent, payOutOffset, resultOffset, startServer, type TestServer } from "../helpers/http-agent.js";
+
+const servers: TestServer[] = [];
+afterEach(async () => {
+  killAll();
+  await Promise.all(servers.splice(0).map((s) => s.close()));
+  await stopAllNodes();
+});
+
+const x402 = (options: Record<string, unknown>, extra: string[] = []) => ({
+  capabilities: { x402: { version: 1, options }, wallet: { version: 1 }, ...Object.fromEntries(extra.map((c) => [c, { version: 1 }])) },
+});
+
+function i32At(state: Uint8Array, off: number): number {
+  return new DataView(state.buffer, state.byteOffset).getInt32(off, true);
+}
+
+function receiptAt(state: Uint8Array, i: number): Uint8Array {
+  const len = new DataView(state.buffer, state.byteOffset).getUint32(payOutOffset(i), true);
+  return state.slice(payOutOffset(i) + 4, payOutOffset(i) + 4 + len);
+}
+
+describe("wallet_pay", () => {
+  it("pays exactly, signs a receipt verifiable against the agent's DID, returns igor's codes in igor's order, and replays without paying again", async () => {
+    const t = await startTestNode({ "tick-interval": "20ms", "verify-interval": "1", "checkpoint-interval": "30ms" });
+    const calls = [
+      { amount: 100_000n, recipient: "paywall-provider", memo: "premium-data-access" }, // 0: ok
+      { amount: 100_000n, recipient: "x".repeat(257), recipientLen: 257 }, // 1: -2
+      { amount: 0n, recipient: "paywall-provider" }, // 2: amount <= 0: -6
+      { amount: 2_000_000n, recipient: "nobody" }, // 3: over the cap before the allowlist: -4
+      { amount: 1n, recipient: "nobody" }, // 4: not allowed: -3
+      { amount: 1n, recipient: "paywall-provider", memo: "m", cap: 20 }, // 5: buffer too small: -5, hint 120 + 16 + 1
+      { amount: 999_999n, recipient: "paywall-provider" }, // 6: more than what is left: -1
+    ];
+    const path = await writeWat(join(t.dir, "wasm"), "payer", payAgent(calls, { upToTick: 1 }), x402({ allowed_recipients: ["paywall-provider"], max_payment_microcents: 1_000_000 }));
+    const view = await t.node.addAgent({ wasmPath: path, budget: 1_000_000n });
+    const first = await t.waitFor<TickEvent>("tick", (e) => e.agentId === "payer" && e.tick === 1n);
+    const expected = [4 + 120 + 16 + 19, -2, -6, -4, -3, -5, -1];
+    expect(first.events.map((e) => [e.id, e.result])).toEqual(expected.map((r) => [HostcallId.wallet_pay, r]));
+    // Exactly the payment, then the tick's execution, left the budget.
+    expect(first.paid).toBe(100_000n);
+    expect(first.budget).toBe(1_000_000n - 100_000n - first.cost);
+    await t.waitFor<{ agentId: string; ticks: bigint[] }>("verified", (e) => e.agentId === "payer" && e.ticks.includes(1n));
+    await t.waitFor<TickEvent>("tick", (e) => e.agentId === "payer" && e.tick >= 3n);
+    await t.stop();
+
+    const state = storedHead(t.config.dataDir, "payer")!.state;
+    expect(expected.map((_, i) => i32At(state, resultOffset(i)))).toEqual(expected);
+    expect(i32At(state, payOutOffset(5))).toBe(120 + 16 + 1);
+    const receipt = receiptAt(state, 0);
+    const r = decodePaymentReceipt(receipt)!;
+    expect(r.amount).toBe(100_000n);
+    expect(r.recipient).toBe("paywall-provider");
+    expect(r.memo).toBe("premium-data-access");
+    expect(r.publicKey).toEqual(publicKeyFromDid(view.did));
+    expect(verifyPaymentReceipt(receipt)).toBe(true);
+    receipt[8] = (receipt[8] as number) ^ 1;
+    expect(verifyPaymentReceipt(receipt)).toBe(false);
+    expect(t.logs.events("replay_divergence")).toEqual([]);
+
+    // The history re-executes and the budget it shows never moved for the replayed payment.
+    const out = igord(["verify", "--agent", "payer", "--replay", "--data-dir", t.config.dataDir]);
+    expect(out.stdout).toMatch(/^VALID/);
+    expect(out.stdout).toMatch(/replay: VALID/);
+    expect(out.stdout).toContain("payments: 1, 100000 µ¢");
+    expect(out.status).toBe(0);
+    // The node's receipts account for every unit that left the budget, the payment included.
+    const store = SqliteStore.open(join(t.config.dataDir, DB_FILE), { readonly: true });
+    try {
+      const receipts = store.receipts("payer");
+      const head = storedHead(t.config.dataDir, "payer")!;
+      expect(receipts.reduce((n, x) => n + x.cost, 0n)).toBe(1_000_000n - head.budget);
+    } finally {
+      store.close();
+    }
+  });
+
+  it("an agent that pays its whole balance exhausts its budget: stopped at exactly 0", async () => {
+    const t = await startTestNode({ "tick-interval": "20ms", "verify-interval": "0" });
+    const path = await writeWat(join(t.dir, "wasm"), "spender", payAgent([{ amount: "balance", recipient: "provider", memo: "all of it" }]), x402({}));
+    await t.node.addAgent({ wasmPath: path, budget: 500_000n });
+    const stopped = await t.waitFor<AgentView>("stopped", (v) => v.id === "spender");
+    expect(stopped.reason).toBe("budget_exhausted");
+    expect(stopped.budget).toBe(0n);
+    expect(stopped.tick).toBe(1n);
+    await t.stop();
+    const head = storedHead(t.config.dataDir, "spender")!;
+    expect(head.budget).toBe(0n);
+    const r = decodePaymentReceipt(receiptAt(head.state, 0))!;
+    expect(r.amount).toBe(500_000n);
+  });
+
+  it("a payment after the lease lapsed mid-tick is refused and never debited", async () => {
+    let slow = 0;
+    const s = await startServer((_req, res) => {
+      slow++;
+      setTimeout(() => res.end("slow"), 300);
+    });
+    servers.push(s);
+    const t = await startTestNode({ "tick-interval": "10ms", "lease-duration": "100ms", "lease-grace": "0", "lease-renewal-window": "0.5", "verify-interval": "0", "tick-timeout": "5s" });
+    const path = await writeWat(join(t.dir, "wasm"), "latepayer", payAgent([{ amount: 1000n, recipient: "p" }], { httpFirst: `${s.url}/slow` }), x402({}, ["http"]));
+    await t.node.addAgent({ wasmPath: path, budget: 1_000_000n });
+    await waitUntil(() => t.logs.events("tick_discarded", "latepayer").length >= 2, { timeoutMs: 8000, what: "two discarded runs of tick 1" });
+    expect(slow).toBeGreaterThanOrEqual(2);
+    expect(t.node.scheduler.view("latepayer")?.budget).toBe(1_000_000n);
+  });
+
+  it("wallet_receipt_count and wallet_receipt serve the node's execution receipts for the agent, recorded and replayed", async () => {
+    const t = await startTestNode({ "tick-interval": "10ms", "checkpoint-interval": "20ms", "receipt-interval": "0", "verify-interval": "1" });
+    const path = await writeWat(join(t.dir, "wasm"), "auditor", payAgent([], { receipts: true }), x402({}));
+    await t.node.addAgent({ wasmPath: path });
+    const e = await t.waitFor<TickEvent>("tick", (x) => x.agentId === "auditor" && x.events.some((ev) => ev.id === HostcallId.wallet_receipt && ev.result > 0), 10_000);
+    const count = e.events.find((ev) => ev.id === HostcallId.wallet_receipt_count)!;
+    expect(count.result).toBeGreaterThan(0);
+    const got = decodeReceipt(e.events.find((ev) => ev.id === HostcallId.wallet_receipt)!.payload);
+    expect(got.agentId).toBe("auditor");
+    await t.waitFor<{ agentId: string; ticks: bigint[] }>("verified", (v) => v.agentId === "auditor" && v.ticks.includes(e.tick));
+    expect(t.logs.events("replay_divergence")).toEqual([]);
+  });
+});
