@@ -36,7 +36,15 @@ export function sdkInit(): void {
   agentOrAbort();
 }
 
+/** Run at the start of every tick, before the agent's own code (the EffectLog settles there). */
+const tickStartHooks: (() => void)[] = [];
+
+export function onTickStart(hook: () => void): void {
+  tickStartHooks.push(hook);
+}
+
 export function sdkTick(): i32 {
+  for (let i = 0; i < tickStartHooks.length; i++) tickStartHooks[i]();
   const a = agentOrAbort();
   if (!initialized) {
     a.init();

@@ -1,8 +1,18 @@
 // EffectLog: intents for side effects, kept inside the agent's own state so they survive
 // checkpoints and migration. Lifecycle: Recorded → InFlight → Confirmed | Unresolved → Compensated.
-// An intent that was InFlight when the agent stopped comes back Unresolved: the outcome is unknown,
-// so the agent must reconcile it instead of blindly retrying.
+//
+// The pattern (record intent, checkpoint, act, confirm): record and begin the intent in one tick,
+// let a checkpoint cover it, then act and confirm in a later tick. If the node dies after acting but
+// before a checkpoint covers the act, the agent comes back from the checkpoint with the intent
+// InFlight and an unknown outcome: the first EffectLog call of the first tick asks the host
+// (igor.resume_interrupted, recorded like any observation) whether ticks may have run after that
+// checkpoint, and if so turns every InFlight intent into Unresolved, to be reconciled instead of
+// blindly retried. unmarshal restores intents exactly as marshal wrote them (agent_resume stays the
+// pure inverse of agent_checkpoint), so replay and migration see the same state the live agent had.
 import { Encoder, Decoder } from "./codec";
+import { onTickStart } from "./agent";
+
+@external("igor", "resume_interrupted") declare function igor_resume_interrupted(): i32;
 
 export enum IntentState {
   Recorded = 1,
@@ -26,8 +36,34 @@ export class Intent {
   }
 }
 
+/** Every EffectLog of this instance, settled at the start of each tick. */
+const logs: EffectLog[] = [];
+
+function settleAll(): void {
+  for (let i = 0; i < logs.length; i++) logs[i].settle();
+}
+onTickStart(settleAll);
+
 export class EffectLog {
   private intents: Intent[] = [];
+
+  constructor() {
+    logs.push(this);
+  }
+
+  /**
+   * At the start of each tick: with InFlight intents, asks whether this instance resumed after an
+   * interruption and, if so, marks them Unresolved. Whether the host is asked depends only on the
+   * state, so a replay of the tick asks exactly when the live tick did.
+   */
+  settle(): void {
+    let inFlight = false;
+    for (let i = 0; i < this.intents.length; i++) if (this.intents[i].state == IntentState.InFlight) inFlight = true;
+    if (!inFlight || igor_resume_interrupted() != 1) return;
+    for (let i = 0; i < this.intents.length; i++) {
+      if (this.intents[i].state == IntentState.InFlight) this.intents[i].state = IntentState.Unresolved;
+    }
+  }
 
   get(id: string): Intent | null {
     for (let i = 0; i < this.intents.length; i++) {
@@ -92,16 +128,15 @@ export class EffectLog {
     }
   }
 
-  /** Restores intents; every InFlight intent becomes Unresolved. */
+  /** Restores intents exactly as marshal wrote them (InFlight stays InFlight until settle()). */
   unmarshal(dec: Decoder): void {
     this.intents = [];
     const n = dec.u32();
     for (let i: u32 = 0; i < n && !dec.err(); i++) {
-      let state = <IntentState>dec.u8();
+      const state = <IntentState>dec.u8();
       const id = dec.string();
       const data = dec.bytes();
       if (dec.err()) break;
-      if (state == IntentState.InFlight) state = IntentState.Unresolved;
       this.intents.push(new Intent(id, state, data));
     }
   }

@@ -20,6 +20,8 @@ export interface HostContext {
    * `dryRun` only says whether it could. The scheduler debits the tick's recorded payments on commit.
    */
   spend?(amount: bigint, dryRun: boolean): boolean;
+  /** Live ticks only: whether this is the first tick of an instance resumed after an interruption. */
+  interrupted?(): boolean;
   /** The agent's Ed25519 public key (payment receipts name it). */
   publicKey?(): Uint8Array;
   /** Real-world inputs, injectable for tests. Only called from `live` observation producers. */

@@ -10,6 +10,7 @@ import { walletBalance, walletReceipt, walletReceiptCount } from "./wallet.js";
 import { walletPay } from "./wallet-pay.js";
 import { emit } from "./emit.js";
 import { httpRequest } from "./http.js";
+import { resumeInterrupted } from "./interrupted.js";
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- WebAssembly import functions are untyped at this boundary.
 type HostFn = (...args: any[]) => unknown;
@@ -25,6 +26,7 @@ const IGOR: Record<string, (ctx: HostContext, plan: ImportPlan) => HostFn> = {
   wallet_receipt_count: walletReceiptCount,
   wallet_receipt: walletReceipt,
   wallet_pay: (ctx, plan) => walletPay(ctx, plan.x402),
+  resume_interrupted: resumeInterrupted,
 };
 
 export function buildImports(

@@ -118,7 +118,7 @@ export function planImports(
     if (imp.module === "igor") {
       const spec = hostcallByName(imp.name);
       if (!spec) refuse(imp, "igor has no such hostcall", `use one of: ${HOSTCALL_NAMES}`);
-      else if (!manifest.capabilities.has(spec.capability)) ungranted(imp, `its manifest does not grant capability "${spec.capability}"`, spec.capability);
+      else if (spec.capability !== null && !manifest.capabilities.has(spec.capability)) ungranted(imp, `its manifest does not grant capability "${spec.capability}"`, spec.capability);
       else if (!sameSig(imp.type, spec.params, spec.results)) {
         const want = `(${spec.params.join(", ")}) -> (${spec.results.join(", ")})`;
         refuse(imp, `signature ${formatFuncType(imp.type)} does not match ${want}`, `declare it as ${want}`);

@@ -9,7 +9,8 @@ export interface HostcallSpec {
   name: string;
   /** Event-log id, igor's `eventlog.HostcallID`. */
   id: number;
-  capability: string;
+  /** null: no capability needed (it reveals nothing about the world). */
+  capability: string | null;
   kind: HostcallKind;
   params: readonly ValType[];
   results: readonly ValType[];
@@ -29,6 +30,8 @@ export const HostcallId = {
   http_request: 8,
   wallet_pay: 9,
   emit: 10,
+  /** igord extension (ids from 20 on are igord's own). */
+  resume_interrupted: 20,
 } as const;
 
 export const HOSTCALLS: readonly HostcallSpec[] = [
@@ -113,6 +116,15 @@ export const HOSTCALLS: readonly HostcallSpec[] = [
     capability: "emit",
     kind: "side_effect",
     params: ["i32", "i32"],
+    results: ["i32"],
+  },
+  {
+    // Whether this instance resumed after an interruption (interrupted.ts): recorded, never gated.
+    name: "resume_interrupted",
+    id: HostcallId.resume_interrupted,
+    capability: null,
+    kind: "observation",
+    params: [],
     results: ["i32"],
   },
 ];

@@ -21,6 +21,7 @@ import { equalBytes } from "../hash/bytes.js";
 import { signBudgetOverride } from "../checkpoint/overrides.js";
 import { didFromPublicKey } from "../identity/did.js";
 import { type Ed25519Key, generateKey, signBytes } from "../identity/keys.js";
+import { interruptedAfter } from "../hostcalls/interrupted.js";
 import { segmentSigningBytes } from "../replay/segment-seal.js";
 import { formatEpoch, genesisLease, type Lease, type LeaseTiming } from "../authority/lease.js";
 import { SignerPool } from "../identity/signer-pool.js";
@@ -438,7 +439,8 @@ export class IgordNode {
         identity,
         limits: manifest.resourceLimits,
       };
-      const view = await this.scheduler.add(spec, meta, { tick: cp.tick, budget, price: this.config.price, state: cp.state, lease });
+      const interrupted = interruptedAfter({ reason: head.reason, storedStatus: row.status });
+      const view = await this.scheduler.add(spec, meta, { tick: cp.tick, budget, price: this.config.price, state: cp.state, lease, interrupted });
       // An agent just admitted by migration had this very window replayed at admission.
       if (!opts.windowVerified) this.scheduler.verifyStored(agentId, this.storedReplayItems(agentId));
       return view;

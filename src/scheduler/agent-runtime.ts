@@ -20,6 +20,8 @@ export interface AgentInit {
   lease?: Lease | null;
   /** null for a fresh agent. */
   state: Uint8Array | null;
+  /** Ticks may have run after `state` without being committed (hostcalls/interrupted.ts). */
+  interrupted?: boolean;
 }
 
 export interface AgentMeta {

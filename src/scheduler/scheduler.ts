@@ -140,6 +140,7 @@ export class Scheduler extends EventEmitter<{
       state: init.state,
       budget: init.budget,
       price: init.price,
+      interrupted: init.interrupted ?? false,
     });
     if (init.state === null && onFresh) {
       try {

@@ -127,6 +127,8 @@ interface Slot {
   movedFrom: number | null;
   inFlight: TickRequest | null;
   queued: TickRequest | null;
+  /** A tick may have run after `state` without being committed: told to the next instance's first tick. */
+  interrupted: boolean;
 }
 
 /** What the agent was doing when its worker had to go (named in the error). */
@@ -244,6 +246,7 @@ export class WorkerPool extends EventEmitter<{
       budget: slot.budget,
       price: slot.price,
       publicKey: slot.spec.identity?.publicKey ?? null,
+      interrupted: slot.interrupted,
     });
   }
 
@@ -254,7 +257,7 @@ export class WorkerPool extends EventEmitter<{
    */
   place(
     spec: AgentSpec,
-    init: { state: Uint8Array | null; budget: bigint; price: bigint },
+    init: { state: Uint8Array | null; budget: bigint; price: bigint; interrupted?: boolean },
   ): Promise<{ state: Uint8Array; events: LogEntry[] }> {
     if (this.stopped) return Promise.reject(new IgordError(ErrorCode.NodeStopping, "the worker pool is stopping"));
     if (this.slots.has(spec.agentId))
@@ -274,6 +277,7 @@ export class WorkerPool extends EventEmitter<{
         movedFrom: null,
         inFlight: null,
         queued: null,
+        interrupted: init.interrupted ?? false,
       };
       this.slots.set(spec.agentId, slot);
       this.loadOn(worker, slot);
@@ -369,6 +373,7 @@ export class WorkerPool extends EventEmitter<{
     const slot = this.slots.get(agentId);
     if (!slot?.ready) return;
     slot.state = state;
+    slot.interrupted = true;
     this.evacuate(slot.placement, false);
   }
 
@@ -441,6 +446,7 @@ export class WorkerPool extends EventEmitter<{
     if (item.status === "ok") {
       slot.state = item.state;
       slot.inFlight = null;
+      slot.interrupted = false;
       this.emit("result", {
         agentId,
         tick: item.tick,

@@ -18,6 +18,8 @@ export interface LoadRequest {
   price: bigint;
   /** The agent's public key, named in its payment receipts (null: none, receipts carry zeros). */
   publicKey: Uint8Array | null;
+  /** A tick may have run after `state` without being committed (resume_interrupted answers 1 in the first tick). */
+  interrupted: boolean;
 }
 
 export interface TickItem {

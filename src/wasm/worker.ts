@@ -28,6 +28,8 @@ interface Hosted {
   /** What the current tick paid so far (wallet_pay): the budget it can still spend is budget - paid. */
   paid: bigint;
   publicKey: Uint8Array;
+  /** Until this instance's first tick completes: it resumed after an interruption. */
+  interrupted: boolean;
 }
 
 const port = parentPort;
@@ -112,13 +114,14 @@ const world = {
 function load(req: LoadRequest): void {
   const recorder = new LiveRecorder();
   // No side effect during agent_init/agent_resume: only a tick runs with the owner's authority.
-  const h: Partial<Hosted> & { budget: bigint; price: bigint; authority: boolean; authorityUntilMs: number | null; paid: bigint; publicKey: Uint8Array } = {
+  const h: Partial<Hosted> & { budget: bigint; price: bigint; authority: boolean; authorityUntilMs: number | null; paid: bigint; publicKey: Uint8Array; interrupted: boolean } = {
     budget: req.budget,
     price: req.price,
     authority: false,
     authorityUntilMs: null,
     paid: 0n,
     publicKey: req.publicKey ?? new Uint8Array(32),
+    interrupted: req.interrupted,
   };
   // Loading runs guest code (start function, _initialize, agent_init, agent_resume): the whole load
   // is bounded by the tick timeout like a tick.
@@ -139,6 +142,7 @@ function load(req: LoadRequest): void {
           return true;
         },
         publicKey: () => h.publicKey,
+        interrupted: () => h.interrupted,
         world,
       },
       onPhase,
@@ -184,6 +188,7 @@ function runBatch(batch: TickBatch): void {
     let transfer: ArrayBuffer[] = [];
     try {
       const more = h.sandbox.tick();
+      h.interrupted = false;
       const state = h.sandbox.captureState();
       const elapsedNs = process.hrtime.bigint() - start;
       const events = h.recorder.take();

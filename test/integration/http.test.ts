@@ -192,3 +192,27 @@ function target(t: TestNode): string {
   if (!addr) throw new Error("node has no p2p address");
   return addr;
 }
+
+describe("resume_interrupted", () => {
+  it("answers 1 in the first tick after a tick was discarded (lease lapsed after its request), 0 when nothing was lost", async () => {
+    let requests = 0;
+    const s = await server((_req, res) => {
+      // The first run of tick 1 outlives its 100 ms lease; the re-run is answered at once.
+      if (++requests === 1) setTimeout(() => res.end("slow"), 300);
+      else res.end("fast");
+    });
+    const t = await startTestNode({ "tick-interval": "10ms", "lease-duration": "100ms", "lease-grace": "0", "lease-renewal-window": "0.5", "verify-interval": "1", "tick-timeout": "5s" });
+    const ask = '(import "igor" "resume_interrupted" (func $interrupted (result i32)))';
+    // The answer lands in the state (at byte 8) before the request, so replay checks it too.
+    const agent = httpAgent([{ url: `${s.url}/page` }], { upToTick: 1, imports: ask }).replace("(if (i32.le_u", "(i32.store (i32.const 8) (call $interrupted)) (if (i32.le_u");
+    const path = await writeWat(join(t.dir, "wasm"), "asker", agent, httpManifest());
+    await t.node.addAgent({ wasmPath: path });
+    const first = await t.waitFor<TickEvent>("tick", (e) => e.agentId === "asker" && e.tick === 1n, 8000);
+    expect(t.logs.events("tick_discarded", "asker").length).toBeGreaterThanOrEqual(1);
+    expect(first.events.map((e) => [e.id, e.result])).toEqual([[HostcallId.resume_interrupted, 1], [HostcallId.http_request, 200]]);
+    const second = await t.waitFor<TickEvent>("tick", (e) => e.agentId === "asker" && e.tick === 2n);
+    expect(second.events.map((e) => [e.id, e.result])).toEqual([[HostcallId.resume_interrupted, 0]]);
+    await t.waitFor<{ agentId: string; ticks: bigint[] }>("verified", (e) => e.agentId === "asker" && e.ticks.includes(1n));
+    expect(t.logs.events("replay_divergence")).toEqual([]);
+  });
+});
