@@ -17,6 +17,7 @@ import { checkpointRate } from "./bench-checkpoints.mjs";
 import { replayCost } from "./bench-replay.mjs";
 import { migrationHops } from "./bench-migration.mjs";
 import { cliStartup } from "./bench-cli.mjs";
+import { httpCost } from "./bench-http.mjs";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const args = new Map(process.argv.slice(2).map((a) => a.replace(/^--/, "").split("=")));
@@ -159,6 +160,7 @@ const replay5 = await replayCost({ seconds, verifyInterval: 5, window: 16 });
 const replay16 = await replayCost({ seconds, verifyInterval: 16, window: 16 });
 const hops = await migrationHops({ hops: 200, wasm: join(root, "agents", "survivor.wasm") });
 const cli = await cliStartup(9);
+const http = await httpCost({ seconds });
 const nodeBase = cli.find((c) => c.name === "node -e 0");
 const rows = [
   ["Aggregate ticks/s, trivial agent, state capture on", `${agents} agents, fast path, 2 workers`, `${Math.round(rate).toLocaleString("en-US")} ticks/s`, "≥ 50,000"],
@@ -174,6 +176,9 @@ const rows = [
   ["Verifying a survivor tick vs executing it, `--verify-interval 16`", `live ${(replay16.liveNsPerTick / 1000).toFixed(1)} µs, replay ${(replay16.replayNsPerTick / 1000).toFixed(1)} µs per tick`, `${replay16.ratio.toFixed(2)}×`, "≤ 1.5×"],
   ["Migration hop latency, loopback libp2p (p50 / p99)", `survivor A↔B, ${hops.hops} hops, each after 2 ticks; --sync full both sides, replay verification of the shipped window, fresh checkpoint, durable leases`, `${hops.p50.toFixed(1)} ms / ${hops.p99.toFixed(1)} ms (first, cold: ${hops.first.toFixed(0)} ms)`, "p50 ≤ 20 ms"],
   ["20 migration round trips, back to back", "same two nodes, warm connection", `${hops.roundTrips.toFixed(0)} ms`, "≤ 1 s"],
+  ["`http_request`'s request path on the main thread vs a plain `fetch` (loopback GET, 256 B body)", `interleaved, idle node; fetch p50 ${http.fetchMedianUs.toFixed(0)} µs, host path ${http.hostPathMedianUs.toFixed(0)} µs (deadline, headers, capped read)`, `${http.hostPathRatio.toFixed(2)}×`, "≤ 1.2×"],
+  ["`http_request` tick vs a plain `fetch` from Node (loopback GET, 256 B body)", `1 ms ticks, p50s under the same load: fetch ${http.busyFetchMedianUs.toFixed(0)} µs, HTTP tick ${http.tickMedianUs.toFixed(0)} µs, tick hand-off to the main thread and back ${http.handOffUs.toFixed(0)} µs`, `${http.busyRatioLessHandOff.toFixed(2)}× + hand-off (${(http.tickMedianUs / http.busyFetchMedianUs).toFixed(2)}× overall)`, "≤ 1.2× + hand-off"],
+  ["Replaying an HTTP tick vs executing it live", `self-verification, --verify-interval 5; live ${http.liveMeanUs.toFixed(0)} µs, replay ${http.replayPerTickUs.toFixed(0)} µs per tick (${http.replayTicks} ticks)`, `${http.replayRatio.toFixed(3)}×`, "≤ 0.2×"],
   ["Audit replay speed (`igord verify --replay`)", `${replay5.audited} survivor ticks from genesis`, `${replay5.auditTicksPerSec.toLocaleString("en-US")} ticks/s`, "—"],
   ...cli
     .filter((c) => c !== nodeBase)
