@@ -111,6 +111,23 @@ describe("http_request", () => {
     expect(s.requests).toHaveLength(8);
   });
 
+  it("a restarted node verifies its stored HTTP ticks from their recorded responses with the server gone", async () => {
+    const s = await server((_req, res) => res.end("quote=7"));
+    const t = await startTestNode({ "tick-interval": "10ms", "checkpoint-interval": "30ms", "verify-interval": "0" });
+    const path = await writeWat(join(t.dir, "wasm"), "quoter", httpAgent([{ url: `${s.url}/quote` }]), httpManifest());
+    await t.node.addAgent({ wasmPath: path });
+    await t.waitFor<TickEvent>("tick", (e) => e.agentId === "quoter" && e.tick >= 10n);
+    await t.stop();
+    await s.close();
+    const served = s.requests.length;
+    // verify-interval 0 above: nothing was verified live. The restarted node replays the stored logs.
+    const t2 = await startTestNode({ "tick-interval": "1h", "lease-duration": "2h", "verify-interval": "5" }, { dir: t.dir, resumeStored: true });
+    const v = await t2.waitFor<{ agentId: string; ticks: bigint[] }>("verified", (e) => e.agentId === "quoter");
+    expect(v.ticks.length).toBeGreaterThan(0);
+    expect(t2.logs.events("replay_divergence")).toEqual([]);
+    expect(s.requests).toHaveLength(served);
+  });
+
   it("a request that would outlast the tick timeout returns -4 inside it, and the agent keeps ticking", async () => {
     const s = await server(() => undefined); // never answers
     const t = await startTestNode({ "tick-interval": "20ms", "tick-timeout": "800ms", "verify-interval": "0" });
