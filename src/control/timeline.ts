@@ -1,8 +1,11 @@
 // One agent's timeline for the dashboard: its stored checkpoints (newest TIMELINE_MAX_CHECKPOINTS),
-// receipts, migrations and lineage records, and the divergences this node saw, each with a time.
+// receipts, payments (wallet_pay receipts in the event logs of those checkpoints' ticks), migrations
+// and lineage records, and the divergences this node saw, each with a time.
 import { equalBytes, hex } from "../hash/bytes.js";
 import { ErrorCode, IgordError } from "../errors.js";
 import type { SqliteStore } from "../store/sqlite-store.js";
+import { decodeSegment } from "../eventlog/tick-log.js";
+import { decodePaymentReceipt, paymentsIn } from "../hostcalls/wallet-pay.js";
 
 /** The chart shows this many of the newest checkpoints (a long history stays a small answer). */
 export const TIMELINE_MAX_CHECKPOINTS = 500;
@@ -45,6 +48,7 @@ export function agentTimeline(store: SqliteStore, divergences: DivergenceLog, ag
     checkpoints: all.map((c) => ({ seq: c.seq.toString(), tick: c.tick.toString(), budget: c.budget.toString(), reason: c.reason, at: c.createdAt })),
     // A receipt is written with the checkpoint that closes its range.
     receipts: store.receipts(agentId).map((r) => ({ tickStart: r.tickStart.toString(), tickEnd: r.tickEnd.toString(), cost: r.cost.toString(), nodeId: r.nodeId, at: atTick.get(r.tickEnd) ?? null })),
+    payments: payments(store, agentId, all[0]?.tick ?? 0n).map((p) => ({ ...p, at: all.find((c) => c.tick >= BigInt(p.tick))?.createdAt ?? null })),
     migrations: store.migrations({ agentId, limit: 200 }).map((m) => ({ id: m.id, direction: m.direction, state: m.state, peer: m.peer, at: m.updatedAt })),
     lineage: store.lineageEvents(agentId).map((e) => ({
       kind: e.kind,
@@ -57,4 +61,18 @@ export function agentTimeline(store: SqliteStore, divergences: DivergenceLog, ag
     })),
     divergences: divergences.of(agentId).map((d) => ({ tick: d.tick.toString(), code: d.code, message: d.message, at: d.at })),
   };
+}
+
+/** The payments recorded in the agent's stored event logs after `fromTick`. */
+function payments(store: SqliteStore, agentId: string, fromTick: bigint): { tick: string; amount: string; recipient: string; memo: string }[] {
+  const out: { tick: string; amount: string; recipient: string; memo: string }[] = [];
+  for (const seg of store.eventSegments(agentId, fromTick)) {
+    for (const log of decodeSegment(seg.blob)) {
+      for (const receipt of paymentsIn(log.entries).receipts) {
+        const r = decodePaymentReceipt(receipt);
+        if (r) out.push({ tick: log.tick.toString(), amount: r.amount.toString(), recipient: r.recipient, memo: r.memo });
+      }
+    }
+  }
+  return out;
 }

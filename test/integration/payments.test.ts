@@ -13,6 +13,7 @@ import { igord, killAll } from "../helpers/process.js";
 import { waitUntil } from "../helpers/wait.js";
 import { writeWat } from "../helpers/wat.js";
 import { DB_FILE, SqliteStore } from "../../src/store/sqlite-store.js";
+import { agentTimeline, DivergenceLog } from "../../src/control/timeline.js";
 import { payAgent, payOutOffset, resultOffset, startServer, type TestServer } from "../helpers/http-agent.js";
 
 const servers: TestServer[] = [];
@@ -85,6 +86,10 @@ describe("wallet_pay", () => {
       const receipts = store.receipts("payer");
       const head = storedHead(t.config.dataDir, "payer")!;
       expect(receipts.reduce((n, x) => n + x.cost, 0n)).toBe(1_000_000n - head.budget);
+      // The agent's timeline (control API, dashboard) lists the payment with the tick that made it.
+      expect(agentTimeline(store, new DivergenceLog(), "payer").payments).toEqual([
+        { tick: "1", amount: "100000", recipient: "paywall-provider", memo: "premium-data-access", at: expect.any(Number) },
+      ]);
     } finally {
       store.close();
     }
