@@ -91,6 +91,8 @@ export const ErrorCode = {
   TickCpuExceeded: "TICK_CPU_EXCEEDED",
   /** An agent's stored history would pass the manifest's resource_limits.max_storage_bytes. */
   StorageLimit: "STORAGE_LIMIT",
+  /** agent_checkpoint after agent_resume(state) in a fresh instance is not that state (a replay rule). */
+  AgentResumeNotInverse: "AGENT_RESUME_NOT_INVERSE",
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

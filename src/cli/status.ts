@@ -36,6 +36,12 @@ export function formatStatus(s: Json): string {
   ].join("\n");
 }
 
+/** The divergence count, and the last one (tick and code) when there was one: visible without --json. */
+function divergenceCell(a: Json): string {
+  const last = a.lastDivergence as { tick?: string; code?: string } | null | undefined;
+  return last ? `${cell(a.divergences)} (last: tick ${cell(last.tick)} ${cell(last.code)})` : cell(a.divergences);
+}
+
 /** Agents as a table; files that failed to load follow, each with its path, code and message. */
 export function formatAgents(agents: readonly Json[]): string {
   const loaded = agents.filter((a) => a.status !== "load_failed");
@@ -47,7 +53,7 @@ export function formatAgents(agents: readonly Json[]): string {
       const error = a.error as { code?: string } | null | undefined;
       // A retired agent's reason says where it went and when.
       const where = a.status === "retired" ? `migrated to ${cell(a.target)} (handed off at epoch ${cell(a.epoch)})${a.since ? ` ${cell(a.since)}` : ""}` : null;
-      rows.push([cell(a.id), cell(a.status), cell(a.tick), cell(a.budget), cell(a.divergences), cell(where ?? a.reason ?? error?.code)]);
+      rows.push([cell(a.id), cell(a.status), cell(a.tick), cell(a.budget), divergenceCell(a), cell(where ?? a.reason ?? error?.code)]);
     }
     out.push(table(rows));
   }

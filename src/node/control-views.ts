@@ -67,11 +67,17 @@ export function nodeStatus(node: IgordNode): Record<string, unknown> {
 export function agentsListing(node: IgordNode, opts: { all?: boolean } = {}): Listed[] {
   return [
     ...(opts.all ? retiredJson(node) : []),
-    ...node.scheduler.list().map((v) => ({ ...agentJson(v), id: v.id })),
+    ...node.scheduler.list().map((v) => ({ ...agentJson(v), id: v.id, lastDivergence: lastDivergence(node, v.id) })),
     ...[...node.quarantined].filter(([id]) => !node.scheduler.has(id)).map(([id, q]) => ({ ...quarantineJson(id, q), id })),
     ...unresolvedHandoffs(node).filter((h) => !node.scheduler.has(h.id) && !node.quarantined.has(h.id)),
     ...node.loadFailures.list().map((f) => ({ ...loadFailureJson(f), id: f.agentId })),
   ];
+}
+
+/** The agent's most recent divergence this node remembers (the table shows it next to the count). */
+function lastDivergence(node: IgordNode, id: string): { tick: string; code: string } | null {
+  const d = node.divergences.of(id).at(-1);
+  return d ? { tick: d.tick.toString(), code: d.code } : null;
 }
 
 /** Agents that moved away from this node: where and when they went, at which epoch. */

@@ -85,6 +85,7 @@ const QUARANTINE_CODES = new Set<string>([
   ErrorCode.IdentityMissing,
   ErrorCode.IdentityCorrupt,
   ErrorCode.StoreCorrupt,
+  ErrorCode.AgentResumeNotInverse,
 ]);
 
 /** A resume failing with these is a normal state or a race, not something to show as quarantined. */

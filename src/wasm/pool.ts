@@ -247,6 +247,8 @@ export class WorkerPool extends EventEmitter<{
       price: slot.price,
       publicKey: slot.spec.identity?.publicKey ?? null,
       interrupted: slot.interrupted,
+      // Only before the first tick: later reloads resume states the agent itself checkpointed.
+      checkResume: slot.placing !== null,
     });
   }
 

@@ -20,6 +20,8 @@ export interface LoadRequest {
   publicKey: Uint8Array | null;
   /** A tick may have run after `state` without being committed (resume_interrupted answers 1 in the first tick). */
   interrupted: boolean;
+  /** Check the replay rule (resume is the inverse of checkpoint) before the agent first ticks. */
+  checkResume: boolean;
 }
 
 export interface TickItem {

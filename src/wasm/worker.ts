@@ -10,6 +10,7 @@ import { LiveRecorder } from "../eventlog/recorder.js";
 import { type ReplayOutcome, type ReplayTarget, replay } from "../replay/engine.js";
 import type { HttpCall, HttpReply } from "../hostcalls/http.js";
 import { HOST_IO_LOCAL_WAIT_MS, HOST_IO_REPLY_GRACE_MS, HostIoClient, type HostIoReply, type HostIoRequest, HTTP_TICK_MARGIN_MS } from "./host-io.js";
+import { resumeRuleViolation } from "./resume-check.js";
 import { AgentSandbox, toAgentError } from "./sandbox.js";
 import { Ctl, type LoadRequest, phaseIndex, type ReplayRequest, type TickBatch, type TickOutcome, type ToWorker } from "./worker-protocol.js";
 
@@ -127,33 +128,41 @@ function load(req: LoadRequest): void {
   // is bounded by the tick timeout like a tick.
   enter(req.placement, phaseIndex("start"));
   try {
-    const sandbox = AgentSandbox.instantiate({
-      module: req.module,
-      plan: req.plan,
-      memoryCapPages: req.memoryCapPages,
-      context: {
-        source: recorder,
-        budget: () => h.budget - h.paid,
-        price: () => h.price,
-        authority: () => h.authority && (h.authorityUntilMs === null || Date.now() <= h.authorityUntilMs),
-        spend: (amount, dryRun) => {
-          if (h.budget - h.paid < amount) return false;
-          if (!dryRun) h.paid += amount;
-          return true;
+    const instantiate = (source: LiveRecorder): AgentSandbox => {
+      const sandbox = AgentSandbox.instantiate({
+        module: req.module,
+        plan: req.plan,
+        memoryCapPages: req.memoryCapPages,
+        context: {
+          source,
+          budget: () => h.budget - h.paid,
+          price: () => h.price,
+          authority: () => h.authority && (h.authorityUntilMs === null || Date.now() <= h.authorityUntilMs),
+          spend: (amount, dryRun) => {
+            if (h.budget - h.paid < amount) return false;
+            if (!dryRun) h.paid += amount;
+            return true;
+          },
+          publicKey: () => h.publicKey,
+          interrupted: () => h.interrupted,
+          world,
         },
-        publicKey: () => h.publicKey,
-        interrupted: () => h.interrupted,
-        world,
-      },
-      onPhase,
-    });
-    sandbox.init();
+        onPhase,
+      });
+      sandbox.init();
+      return sandbox;
+    };
+    const sandbox = instantiate(recorder);
     let state: Uint8Array;
     if (req.state === null) {
       state = sandbox.captureState();
+      // The replay rule, on a second fresh instance (its observations are not the agent's).
+      if (req.checkResume) checkResume(req.agentId, state, instantiate(new LiveRecorder()));
     } else {
       sandbox.resume(req.state);
       state = req.state;
+      // This instance is fresh: checkpointing it right after agent_resume must give the state back.
+      if (req.checkResume) checkResume(req.agentId, state, sandbox, false);
     }
     const target = { module: req.module, plan: req.plan, memoryCapPages: req.memoryCapPages };
     hosted.set(req.placement, Object.assign(h, { agentId: req.agentId, sandbox, recorder, target }) as Hosted);
@@ -164,6 +173,13 @@ function load(req: LoadRequest): void {
     const err = e instanceof IgordError ? e : toAgentError(e, "load");
     port?.postMessage({ type: "loaded", placement: req.placement, ok: false, error: err.toJSON() });
   }
+}
+
+/** agent_resume(state) then agent_checkpoint in `fresh` must give back `state` (resumeRuleViolation). */
+function checkResume(agentId: string, state: Uint8Array, fresh: AgentSandbox, resume = true): void {
+  if (resume) fresh.resume(state);
+  const problem = resumeRuleViolation(agentId, state, fresh.captureState());
+  if (problem) throw problem;
 }
 
 function post(outcome: TickOutcome, transfer: ArrayBuffer[] = []): void {

@@ -6,7 +6,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import type { IgordError } from "../../src/errors.js";
-import type { AgentView, TickEvent } from "../../src/scheduler/scheduler.js";
+import type { AgentView, CheckpointEvent, TickEvent } from "../../src/scheduler/scheduler.js";
 import { startTestNode, stopAllNodes, storedHead, type TestNode } from "../helpers/node.js";
 import { waitUntil } from "../helpers/wait.js";
 import { CAPS, watAgent, writeWat } from "../helpers/wat.js";
@@ -20,8 +20,11 @@ const HEALTHY = watAgent();
 const HANG_IN_START = watAgent({ extra: `(func $boot ${SPIN}) (start $boot)` });
 const HANG_IN_INITIALIZE = watAgent({ extra: `(func (export "_initialize") ${SPIN})` });
 const HANG_IN_INIT = watAgent({ omit: ["agent_init"], extra: `(func (export "agent_init") ${SPIN})` });
-const HANG_IN_RESUME = watAgent({ omit: ["agent_resume"], extra: `(func (export "agent_resume") (param i32 i32) ${SPIN})` });
-const TRAP_IN_RESUME = watAgent({ omit: ["agent_resume"], extra: '(func (export "agent_resume") (param i32 i32) unreachable)' });
+// agent_resume runs at every load (the replay-rule check resumes a fresh agent's initial state): these
+// misbehave only when resumed from a state that has ticked, as a stored or moved agent is.
+const onceTicked = (body: string): string => `(func (export "agent_resume") (param $p i32) (param $n i32) (if (i32.load (local.get $p)) (then ${body})))`;
+const HANG_IN_RESUME = watAgent({ omit: ["agent_resume"], extra: onceTicked(SPIN) });
+const TRAP_IN_RESUME = watAgent({ omit: ["agent_resume"], extra: onceTicked("unreachable") });
 const HANG_FROM_TICK_4 = watAgent({ onTick: `(if (i32.ge_u (global.get $ticks) (i32.const 4)) (then ${SPIN}))` });
 // Ticks normally live; an instance that was resumed (as every replay instance is) spins.
 const HANGS_IN_REPLAY = watAgent({
@@ -159,7 +162,7 @@ describe("a peer cannot wedge a node with a hanging agent", () => {
     imports: CLOCK,
     omit: ["agent_resume"],
     onTick: "(drop (call $clock))",
-    extra: `(func (export "agent_resume") (param i32 i32) ${SPIN})`,
+    extra: onceTicked(SPIN),
   });
 
   it("an incoming agent whose agent_resume hangs at admission is refused with TICK_TIMEOUT; the target stores nothing and keeps ticking", async () => {
@@ -167,9 +170,12 @@ describe("a peer cannot wedge a node with a hanging agent", () => {
     await b.node.addAgent({ wasmPath: await writeWat(join(b.dir, "wasm"), "resident", HEALTHY) });
     const residentTimes = tickTimes(b, "resident");
     // The source does not verify its own ticks (its own replays would catch the hang first).
-    const a = await startTestNode({ ...P2P, "tick-interval": "20ms", "tick-timeout": "1s", "replay-mode": "on-migrate" });
+    // A periodic checkpoint after it ticked: the window shipped then starts from a state that makes
+    // agent_resume spin (its initial state does not: it passes the load-time replay-rule check).
+    const a = await startTestNode({ ...P2P, "checkpoint-interval": "100ms", "tick-interval": "20ms", "tick-timeout": "1s", "replay-mode": "on-migrate" });
     await a.node.addAgent({ wasmPath: await writeWat(join(a.dir, "wasm"), "trojan", RESUME_SPINS, CAPS("clock")) });
-    await a.waitFor<TickEvent>("tick", (e) => e.agentId === "trojan" && e.tick >= 3n);
+    const cp = await a.waitFor<CheckpointEvent>("checkpoint", (e) => e.agentId === "trojan" && e.reason === "periodic" && e.outcome === "written" && e.tick >= 1n);
+    await a.waitFor<TickEvent>("tick", (e) => e.agentId === "trojan" && e.tick > cp.tick);
     const r = await a.node.migrate("trojan", [b.node.migration!.addresses()[0]!]);
     expect(r.outcome).toBe("reverted");
     expect(r.error?.code).toBe("TICK_TIMEOUT");
