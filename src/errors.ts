@@ -93,6 +93,10 @@ export const ErrorCode = {
   StorageLimit: "STORAGE_LIMIT",
   /** agent_checkpoint after agent_resume(state) in a fresh instance is not that state (a replay rule). */
   AgentResumeNotInverse: "AGENT_RESUME_NOT_INVERSE",
+  /** The operator stopped the agent (igord stop); only igord start runs it again. */
+  AgentStopped: "AGENT_STOPPED",
+  /** The operator removed the agent (igord remove): its history is kept, it never runs here again. */
+  AgentRemoved: "AGENT_REMOVED",
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

@@ -216,6 +216,25 @@ for (const [name, description, print] of [
   program.addCommand(cmd);
 }
 
+for (const [name, description] of [
+  ["stop", "stop a running agent on the live daemon: checkpointed, out of its worker, stays stopped across restarts (igord start resumes it)"],
+  ["start", "start a stopped agent on the live daemon from its last checkpoint"],
+  ["remove", "retire an agent on the live daemon for good; its history is kept (igord verify --agent, igord agents --all)"],
+] as const) {
+  program.addCommand(
+    new Command(name)
+      .description(description)
+      .argument("<agent>", "agent id")
+      .addOption(daemonControlOption())
+      .addOption(daemonDataDirOption())
+      .option("--json", "print raw JSON", false)
+      .action(async (agent: string, o: { control?: string; dataDir?: string; json: boolean }) => {
+        const { AGENT_OPERATION_TIMEOUT_MS, controlPost } = await import("../control/client.js");
+        const r = (await withDaemon(o, (control, dataDir) => controlPost(control, dataDir, `/v1/agents/${encodeURIComponent(agent)}/${name}`, undefined, AGENT_OPERATION_TIMEOUT_MS))) as Record<string, unknown>;
+        process.stdout.write(o.json ? `${JSON.stringify(r, null, 2)}\n` : `${agent}: ${String(r.status)}${r.tick ? ` at tick ${String(r.tick)}` : ""}\n`);
+      }),
+  );
+}
 
 program.addCommand(
   new Command("dashboard")

@@ -6,6 +6,11 @@ import { ErrorCode, IgordError } from "../errors.js";
 import { readControlToken } from "./token.js";
 
 export const CONTROL_CLIENT_TIMEOUT_MS = 5000;
+/**
+ * How long igord stop / start / remove / upgrade wait for the daemon: a stop waits for the tick in
+ * flight and a checkpoint, a start or upgrade for a load (each bounded by the daemon's tick timeout).
+ */
+export const AGENT_OPERATION_TIMEOUT_MS = 120_000;
 /** Largest answer the client reads (an agents listing of a very full node stays far below). */
 export const MAX_CONTROL_ANSWER_BYTES = 64 * 1024 * 1024;
 

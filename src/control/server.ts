@@ -21,6 +21,10 @@ export interface ControlBackend {
   setCapabilities(caps: string[]): string[];
   /** Starts a stored agent now (after an import or a recovery). */
   resume(id: string): Promise<Record<string, unknown>>;
+  /** igord stop / start / remove (node/agent-lifecycle.ts has the rules). */
+  stop(id: string): Promise<Record<string, unknown>>;
+  start(id: string): Promise<Record<string, unknown>>;
+  remove(id: string): Promise<Record<string, unknown>>;
   /** Migrates a running agent; resolves with the outcome. */
   migrate(id: string, targets: string[]): Promise<Record<string, unknown>>;
   peers(): Record<string, unknown>;
@@ -138,6 +142,9 @@ function routes(backend: ControlBackend, sessions: DashboardSessions, origin: ()
       },
     },
     { method: "POST", path: /^\/v1\/agents\/([^/]+)\/resume$/, handle: async (_q, res, [id = ""]) => send(res, 200, await backend.resume(id)) },
+    { method: "POST", path: /^\/v1\/agents\/([^/]+)\/stop$/, handle: async (_q, res, [id = ""]) => send(res, 200, await backend.stop(id)) },
+    { method: "POST", path: /^\/v1\/agents\/([^/]+)\/start$/, handle: async (_q, res, [id = ""]) => send(res, 200, await backend.start(id)) },
+    { method: "POST", path: /^\/v1\/agents\/([^/]+)\/remove$/, handle: async (_q, res, [id = ""]) => send(res, 200, await backend.remove(id)) },
     {
       method: "POST",
       path: /^\/v1\/agents\/([^/]+)\/migrate$/,
@@ -232,6 +239,7 @@ function statusOf(e: unknown): number {
     case ErrorCode.AgentNotFound:
       return 404;
     case ErrorCode.AgentExists:
+    case ErrorCode.AgentRemoved:
     case ErrorCode.MigrationInProgress:
       return 409;
     case ErrorCode.ControlBodyTooLarge:

@@ -11,6 +11,7 @@ import type { LoadFailure } from "../loader/load-failures.js";
 import type { MigrationResult } from "../migration/service.js";
 import { VERSION } from "../version.js";
 import type { IgordNode, Quarantine } from "./node.js";
+import { removeAgent, startAgent, stopAgent } from "./agent-lifecycle.js";
 
 type Listed = Record<string, unknown> & { id: string };
 
@@ -71,7 +72,23 @@ export function agentsListing(node: IgordNode, opts: { all?: boolean } = {}): Li
     ...[...node.quarantined].filter(([id]) => !node.scheduler.has(id)).map(([id, q]) => ({ ...quarantineJson(id, q), id })),
     ...unresolvedHandoffs(node).filter((h) => !node.scheduler.has(h.id) && !node.quarantined.has(h.id)),
     ...node.loadFailures.list().map((f) => ({ ...loadFailureJson(f), id: f.agentId })),
+    ...storedOnly(node, opts.all ?? false),
   ];
+}
+
+/**
+ * Stored agents this node holds but does not run and lists nowhere else: stopped (igord stop holds
+ * them across restarts), failed; with `all`, also removed ones (history kept).
+ */
+function storedOnly(node: IgordNode, all: boolean): Listed[] {
+  const out: Listed[] = [];
+  for (const row of node.store.listAgents()) {
+    if (row.status === "active" || (row.status === "removed" && !all)) continue;
+    if (node.scheduler.has(row.agentId) || node.quarantined.has(row.agentId)) continue;
+    const head = node.store.head(row.agentId);
+    out.push({ id: row.agentId, did: row.did, status: row.status, reason: row.reason, tick: head ? head.tick.toString() : null, wasmHash: row.wasmHash });
+  }
+  return out;
 }
 
 /** The agent's most recent divergence this node remembers (the table shows it next to the count). */
@@ -85,6 +102,7 @@ function retiredJson(node: IgordNode): Listed[] {
   const out: Listed[] = [];
   for (const row of node.store.listAgents()) {
     if (node.scheduler.has(row.agentId)) continue;
+    if (row.status === "removed") continue; // listed as removed, not as moved away
     const lease = node.store.lease(row.agentId);
     if (lease?.state !== "RETIRED") continue;
     const moved = node.store.migrations({ agentId: row.agentId, limit: 20 }).find((m) => m.direction === "out" && m.state === "done");
@@ -113,6 +131,9 @@ export function controlBackend(node: IgordNode): ControlBackend {
     },
     metrics: async () => ({ contentType: node.metrics.contentType, body: await node.metrics.render() }),
     resume: async (id: string) => agentJson(await node.resumeAgent(id)),
+    stop: (id: string) => stopAgent(node, id),
+    start: (id: string) => startAgent(node, id),
+    remove: (id: string) => removeAgent(node, id),
     migrate: async (id: string, targets: string[]) => migrationResultJson(await node.migrate(id, targets)),
     outbox: (id: string, after?: string) => {
       if (!node.store.agent(id)) throw new IgordError(ErrorCode.AgentNotFound, `no agent "${id}" on this node`);

@@ -37,6 +37,7 @@ import { type AgentSpec, WorkerPool } from "../wasm/pool.js";
 import { type MigrationHooks, type MigrationResult, MigrationService } from "../migration/service.js";
 import { MAX_ADMISSION_REPLAY_TICKS } from "../migration/admission.js";
 import { agentsListing, controlBackend, nodeStatus } from "./control-views.js";
+import { refuseIfHeld } from "./agent-lifecycle.js";
 
 import { VERSION } from "../version.js";
 
@@ -89,7 +90,7 @@ const QUARANTINE_CODES = new Set<string>([
 ]);
 
 /** A resume failing with these is a normal state or a race, not something to show as quarantined. */
-const NOT_QUARANTINED_CODES = new Set<string>([ErrorCode.AgentExists, ErrorCode.LeaseRetired, ErrorCode.NodeStopping, ErrorCode.AgentNotFound]);
+const NOT_QUARANTINED_CODES = new Set<string>([ErrorCode.AgentExists, ErrorCode.LeaseRetired, ErrorCode.NodeStopping, ErrorCode.AgentNotFound, ErrorCode.AgentRemoved]);
 
 /** What the pool needs to run a prepared agent, its manifest's per-tick limit included. */
 function agentSpec(p: PreparedAgent, identity: Ed25519Key): AgentSpec {
@@ -332,6 +333,11 @@ export class IgordNode {
         this.logger.info({ event: "agent_file_retired", path: o.wasmPath, target: e.details.target, epoch: e.details.epoch }, `${o.wasmPath} is left over: ${e.message}; it does not run here`);
         throw e;
       }
+      // Stopped or removed by the operator: the file stays where it is and is said once, at info.
+      if (isIgordError(e, ErrorCode.AgentStopped) || isIgordError(e, ErrorCode.AgentRemoved)) {
+        this.logger.info({ event: "agent_file_held", path: o.wasmPath, code: e.code, agent: e.details.agentId }, `${o.wasmPath} is not loaded: ${e.message}`);
+        throw e;
+      }
       // The one place a failed load is reported (the agents-dir watcher relies on it).
       if ((e as IgordError).code !== ErrorCode.NodeStopping) this.loadFailures.record(o.wasmPath, o.agentId ?? deriveAgentId(o.wasmPath), e);
       this.logger.error(
@@ -346,6 +352,7 @@ export class IgordNode {
     if (this.stopping) throw new IgordError(ErrorCode.NodeStopping, "the node is stopping");
     const prepared = prepareAgent({ ...o, offered: this.capabilities.snapshot(), cache: this.cache });
     const row = this.store.agent(prepared.agentId);
+    if (row) refuseIfHeld(row, o.wasmPath);
     if (row && row.wasmHash !== prepared.wasmHash) {
       throw new IgordError(
         ErrorCode.CheckpointWasmMismatch,
@@ -402,6 +409,7 @@ export class IgordNode {
     try {
       const row = this.store.agent(agentId);
       if (!row) throw new IgordError(ErrorCode.AgentNotFound, `no agent "${agentId}" in ${this.store.path}`);
+      if (row.status === "removed") refuseIfHeld(row, "a resume");
       const lease = this.resumableLease(agentId);
       const identity = this.store.identity(agentId);
       const bytes = this.store.wasm(row.wasmHash);

@@ -538,6 +538,14 @@ export class Scheduler extends EventEmitter<{
     return { tick: a.tick, budget: a.budget, lease: a.lease };
   }
 
+  /** Drops an agent that no longer runs from the scheduler (the operator removed it from the node). */
+  forget(id: string): void {
+    const a = this.agents.get(id);
+    if (!a || a.status === "running") return;
+    this.agents.delete(id);
+    this.opts.checkpointer.forget(id);
+  }
+
   private anyInFlight(): boolean {
     for (const a of this.agents.values()) if (a.inFlight) return true;
     return false;

@@ -19,7 +19,8 @@ export const MAX_FENCES_PER_PEER = 1024;
 
 export type { EventLogSegment };
 
-export type AgentStatus = "active" | "stopped" | "failed";
+/** removed: retired by the operator (igord remove), history kept. */
+export type AgentStatus = "active" | "stopped" | "failed" | "removed";
 
 export interface AgentRow {
   agentId: string;

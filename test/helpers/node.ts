@@ -1,5 +1,5 @@
 // Test nodes: real worker pool, real WASM, temp dirs, logs captured as parsed JSON objects.
-import { mkdtempSync, rmSync } from "node:fs";
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Writable } from "node:stream";
@@ -34,6 +34,18 @@ export class LogCapture {
 
 export function tempDir(prefix = "igord-test-"): string {
   return mkdtempSync(join(tmpdir(), prefix));
+}
+
+/** A temp dir with an agents dir holding these example agents (each with its manifest). */
+export function agentsDirWith(names: readonly string[]): { dir: string; agents: string; data: string } {
+  const dir = tempDir();
+  const agents = join(dir, "agents");
+  mkdirSync(agents);
+  for (const name of names) {
+    copyFileSync(join(EXAMPLES, `${name}.wasm`), join(agents, `${name}.wasm`));
+    copyFileSync(join(EXAMPLES, `${name}.manifest.json`), join(agents, `${name}.manifest.json`));
+  }
+  return { dir, agents, data: join(dir, "data") };
 }
 
 export interface TestNode {

@@ -4,7 +4,7 @@ import { spawnSync } from "node:child_process";
 import { copyFileSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { EXAMPLES, ROOT, tempDir } from "../helpers/node.js";
+import { agentsDirWith, EXAMPLES, ROOT, tempDir } from "../helpers/node.js";
 import { BIN, igord, killAll, startDaemon } from "../helpers/process.js";
 import { CAPS, watAgent, writeWat } from "../helpers/wat.js";
 import { formatAgents } from "../../src/cli/status.js";
@@ -189,13 +189,7 @@ describe("igord CLI", () => {
   });
 
   it("a shutdown whose checkpoints fail exits non-zero and names the agents", async () => {
-    const dir = tempDir();
-    const agents = join(dir, "agents");
-    mkdirSync(agents);
-    for (const name of ["heartbeat", "survivor"]) {
-      copyFileSync(join(EXAMPLES, `${name}.wasm`), join(agents, `${name}.wasm`));
-      copyFileSync(join(EXAMPLES, `${name}.manifest.json`), join(agents, `${name}.manifest.json`));
-    }
+    const { dir, agents } = agentsDirWith(["heartbeat", "survivor"]);
     const d = startDaemon(["--agents-dir", agents, "--data-dir", join(dir, "data"), "--control", "off", "--tick-interval", "50ms", "--checkpoint-interval", "0"]);
     await d.waitFor((l) => l.event === "agent_log" && l.agent === "survivor" && /tick 2 /.test(String(l.msg)));
     await d.waitFor((l) => l.event === "agent_log" && l.agent === "heartbeat" && /tick 2 /.test(String(l.msg)));

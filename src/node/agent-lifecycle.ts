@@ -1,0 +1,97 @@
+// What an operator does to one agent on a live node (igord stop / start / remove through the control
+// API). The rules, also in docs/OPERATIONS.md:
+// - stop: the tick in flight commits, the agent is checkpointed and leaves its worker; it is stored
+//   `stopped` (reason operator_stop) and stays stopped across restarts, its file in the agents dir
+//   included. Its lease is KEPT (state and epoch: no other node may take it, its state lives here)
+//   but no longer renewed, so it lapses; `start` renews it like a restart does (a lapsed lease is
+//   recovered at major + 1, logged as lease_recovered).
+// - start: stored `active` again, then resumed from its head checkpoint with the load checks and the
+//   replay-rule check; a failure quarantines it with the reason, as at any start.
+// - remove: stopped as above, then stored `removed` with its lease RETIRED at its epoch: this node
+//   never runs it again. Nothing is deleted: checkpoints, event logs, receipts and lineage stay, so
+//   `igord verify --agent X [--replay]` still checks it and `igord agents --all` lists it. Its id stays
+//   taken: a .wasm of that name left in the agents dir is not re-created (logged once, at info).
+import { formatEpoch } from "../authority/lease.js";
+import { ErrorCode, IgordError } from "../errors.js";
+import type { AgentRow } from "../store/sqlite-store.js";
+import type { IgordNode } from "./node.js";
+
+export const OPERATOR_STOP = "operator_stop";
+export const OPERATOR_REMOVE = "operator_remove";
+
+function storedAgent(node: IgordNode, id: string): AgentRow {
+  const row = node.store.agent(id);
+  if (!row) throw new IgordError(ErrorCode.AgentNotFound, `no agent "${id}" on this node`);
+  return row;
+}
+
+/** Refuses to run a stored agent the operator stopped or removed (a load from the agents dir). */
+export function refuseIfHeld(row: AgentRow, source: string): void {
+  if (row.status === "removed") {
+    throw new IgordError(ErrorCode.AgentRemoved, `agent "${row.agentId}" was removed from this node (igord remove); ${source} does not re-create it: its history is kept under that id. Rename the file to start a new agent from it`, {
+      details: { agentId: row.agentId },
+    });
+  }
+  if (row.status === "stopped" && row.reason === OPERATOR_STOP) {
+    throw new IgordError(ErrorCode.AgentStopped, `agent "${row.agentId}" is stopped (igord stop); run igord start ${row.agentId} to resume it`, { details: { agentId: row.agentId } });
+  }
+}
+
+function summary(node: IgordNode, id: string): Record<string, unknown> {
+  const row = storedAgent(node, id);
+  const head = node.store.head(id);
+  const lease = node.store.lease(id);
+  return {
+    id,
+    status: row.status,
+    reason: row.reason,
+    tick: head ? head.tick.toString() : null,
+    lease: lease ? { state: lease.state, epoch: formatEpoch(lease.epoch) } : null,
+  };
+}
+
+/** Stops an agent: checkpointed, out of its worker, stored stopped (operator_stop) across restarts. */
+export async function stopAgent(node: IgordNode, id: string): Promise<Record<string, unknown>> {
+  const row = storedAgent(node, id);
+  if (row.status === "removed") refuseIfHeld(row, "igord stop");
+  if (node.scheduler.view(id)?.status === "running") {
+    await node.scheduler.pause(id, OPERATOR_STOP);
+  } else {
+    // Not running here (stopped for another reason, failed, quarantined): held stopped from now on.
+    node.store.setStatus(id, "stopped", OPERATOR_STOP);
+    node.quarantined.delete(id);
+  }
+  const s = summary(node, id);
+  node.logger.info({ event: "agent_stopped_by_operator", agent: id, tick: s.tick }, `agent ${id} stopped at tick ${String(s.tick)}; igord start ${id} resumes it`);
+  return s;
+}
+
+/** Starts a stopped (or failed, or quarantined) agent again from its head checkpoint. */
+export async function startAgent(node: IgordNode, id: string): Promise<Record<string, unknown>> {
+  const row = storedAgent(node, id);
+  if (row.status === "removed") refuseIfHeld(row, "igord start");
+  if (node.scheduler.view(id)?.status === "running") return summary(node, id);
+  node.store.setStatus(id, "active", null);
+  await node.resumeAgent(id);
+  node.logger.info({ event: "agent_started_by_operator", agent: id }, `agent ${id} started`);
+  return summary(node, id);
+}
+
+/** Retires an agent on this node for good, keeping its whole history (verifiable, listed with --all). */
+export async function removeAgent(node: IgordNode, id: string): Promise<Record<string, unknown>> {
+  const row = storedAgent(node, id);
+  if (row.status === "removed") return summary(node, id);
+  if (node.scheduler.view(id)?.status === "running") await node.scheduler.pause(id, OPERATOR_REMOVE);
+  const lease = node.store.lease(id);
+  if (lease && lease.state !== "RETIRED") {
+    if (lease.state === "HANDOFF_INITIATED" || lease.state === "HANDOFF_PENDING") {
+      throw new IgordError(ErrorCode.LeaseTransition, `agent "${id}" is in a handoff (${lease.state}); resolve it first (igord recover)`);
+    }
+    node.store.writeLease(id, { state: lease.state, epoch: lease.epoch }, { ...lease, state: "RETIRED", expiresAtMs: null, handoff: null });
+  }
+  node.store.setStatus(id, "removed", OPERATOR_REMOVE);
+  node.scheduler.forget(id);
+  node.quarantined.delete(id);
+  node.logger.info({ event: "agent_removed", agent: id }, `agent ${id} removed; its history is kept (igord verify --agent ${id}, igord agents --all)`);
+  return summary(node, id);
+}

@@ -1,0 +1,81 @@
+// igord stop / start / remove against a real daemon process: a stopped agent leaves its worker and
+// stays stopped across a restart (its file in the agents dir included), start resumes it where it
+// stopped, remove retires it with its history kept and verifiable, and its file is not re-created.
+import { afterEach, describe, expect, it } from "vitest";
+import { agentsDirWith } from "../helpers/node.js";
+import { type Daemon, igord, killAll, startDaemon } from "../helpers/process.js";
+
+afterEach(killAll);
+
+async function daemon(agents: string, data: string): Promise<{ d: Daemon; ctl: string[] }> {
+  const d = startDaemon(["--agents-dir", agents, "--data-dir", data, "--control", "127.0.0.1:0", "--tick-interval", "30ms", "--checkpoint-interval", "200ms"]);
+  const port = (await d.waitFor((l) => l.event === "control_listening")).port;
+  await d.waitFor((l) => l.event === "agents_loaded");
+  return { d, ctl: ["--control", `127.0.0.1:${String(port)}`, "--data-dir", data] };
+}
+
+const tickOf = (l: Record<string, unknown>): number => Number(/tick (\d+)/.exec(String(l.msg))?.[1] ?? -1);
+const heartbeatTicks = (d: Daemon): number[] => d.lines.filter((l) => l.event === "agent_log" && l.agent === "heartbeat" && /tick \d+/.test(String(l.msg))).map(tickOf);
+
+describe("igord stop / start / remove on a live daemon", () => {
+  it("stop leaves the worker and holds across a restart; start resumes where it stopped; remove keeps a verifiable history and the file is not re-created", async () => {
+    const { agents, data } = agentsDirWith(["heartbeat", "survivor"]);
+    let { d, ctl } = await daemon(agents, data);
+    await d.waitFor((l) => l.event === "agent_log" && l.agent === "heartbeat" && tickOf(l) >= 3);
+
+    const stop = igord(["stop", "heartbeat", ...ctl]);
+    expect(stop.stderr).toBe("");
+    expect(stop.status).toBe(0);
+    const stoppedAt = Number(/at tick (\d+)/.exec(stop.stdout)?.[1]);
+    expect(stop.stdout).toMatch(/^heartbeat: stopped at tick \d+$/m);
+    // Out of its worker: survivor keeps ticking, heartbeat never passes the tick it stopped at.
+    const survivorNow = d.lines.filter((l) => l.event === "agent_log" && l.agent === "survivor").length;
+    await d.waitFor(() => d.lines.filter((l) => l.event === "agent_log" && l.agent === "survivor").length >= survivorNow + 5);
+    expect(Math.max(...heartbeatTicks(d))).toBe(stoppedAt);
+    expect(igord(["agents", ...ctl]).stdout).toMatch(/^heartbeat\s+stopped\s+\d+\s+\S+\s+\S+\s+operator_stop$/m);
+
+    // A restart: the stored agent and its file in the agents dir both stay stopped.
+    d.child.kill("SIGINT");
+    expect(await d.exit).toBe(0);
+    ({ d, ctl } = await daemon(agents, data));
+    const held = await d.waitFor((l) => l.event === "agent_file_held" && l.agent === "heartbeat");
+    expect(held.code).toBe("AGENT_STOPPED");
+    expect(d.lines.filter((l) => l.event === "agent_load_failed")).toEqual([]);
+    await d.waitFor((l) => l.event === "agent_log" && l.agent === "survivor");
+    expect(heartbeatTicks(d)).toEqual([]);
+    expect(igord(["agents", ...ctl]).stdout).toMatch(new RegExp(`^heartbeat\\s+stopped\\s+${stoppedAt}\\s+.*operator_stop$`, "m"));
+
+    const start = igord(["start", "heartbeat", ...ctl]);
+    expect(start.status).toBe(0);
+    expect(start.stdout).toMatch(/^heartbeat: active at tick \d+$/m);
+    const next = await d.waitFor((l) => l.event === "agent_log" && l.agent === "heartbeat" && /tick \d+/.test(String(l.msg)));
+    expect(tickOf(next)).toBe(stoppedAt + 1);
+    expect(igord(["agents", ...ctl]).stdout).toMatch(/^heartbeat\s+running/m);
+
+    await d.waitFor((l) => l.event === "agent_log" && l.agent === "heartbeat" && tickOf(l) >= stoppedAt + 3);
+    const remove = igord(["remove", "heartbeat", ...ctl]);
+    expect(remove.status).toBe(0);
+    expect(remove.stdout).toMatch(/^heartbeat: removed at tick \d+$/m);
+    expect(igord(["agents", ...ctl]).stdout).not.toMatch(/^heartbeat/m);
+    expect(igord(["agents", "--all", ...ctl]).stdout).toMatch(/^heartbeat\s+removed\s+\d+\s+.*operator_remove$/m);
+    const again = igord(["start", "heartbeat", ...ctl]);
+    expect(again.status).toBe(1);
+    expect(again.stderr).toMatch(/AGENT_REMOVED/);
+
+    // Another restart: the file left in the agents dir does not bring it back.
+    d.child.kill("SIGINT");
+    expect(await d.exit).toBe(0);
+    ({ d, ctl } = await daemon(agents, data));
+    expect((await d.waitFor((l) => l.event === "agent_file_held" && l.agent === "heartbeat")).code).toBe("AGENT_REMOVED");
+    await d.waitFor((l) => l.event === "agent_log" && l.agent === "survivor");
+    expect(heartbeatTicks(d)).toEqual([]);
+    d.child.kill("SIGINT");
+    expect(await d.exit).toBe(0);
+
+    // Its history is intact: the chain and the audit replay of every stored window.
+    const verify = igord(["verify", "--agent", "heartbeat", "--replay", "--data-dir", data]);
+    expect(verify.stdout).toMatch(/VALID/);
+    expect(verify.stdout).not.toMatch(/INVALID/);
+    expect(verify.status).toBe(0);
+  });
+});
