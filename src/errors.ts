@@ -97,6 +97,8 @@ export const ErrorCode = {
   AgentStopped: "AGENT_STOPPED",
   /** The operator removed the agent (igord remove): its history is kept, it never runs here again. */
   AgentRemoved: "AGENT_REMOVED",
+  /** igord upgrade refused the new module (it does not load, or breaks a replay rule); the old code runs on. */
+  UpgradeRefused: "UPGRADE_REFUSED",
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

@@ -8,6 +8,7 @@ import { checkpointHash, GENESIS_PREV_HASH, verifyCheckpointSignature } from "./
 import { equalBytes, hex } from "../hash/bytes.js";
 import { type HistoryBase, historyBaseSigningBytes } from "./history-base.js";
 import { type BudgetOverride, budgetOverrideSigningBytes } from "./overrides.js";
+import { type CodeUpgrade, parseCodeUpgrade } from "./upgrades.js";
 
 export type { BudgetOverride };
 
@@ -26,6 +27,8 @@ export interface ChainReport {
   did: string | null;
   /** Runs of consecutive checkpoints with the same WASM hash (code upgrades start a new segment). */
   segments: { wasmHash: string; fromTick: bigint; toTick: bigint; count: number }[];
+  /** The signed code upgrades between those segments. */
+  upgrades: CodeUpgrade[];
 }
 
 /** Checkpoints verified between two yields to the event loop in verifyChainAsync. */
@@ -61,7 +64,7 @@ export async function verifyChainAsync(entries: Iterable<ChainEntry>, overrides:
 
 /** Verifies one checkpoint per step; yields the count so far, returns the report. */
 function* chainSteps(entries: Iterable<ChainEntry>, overrides: readonly BudgetOverride[], base?: HistoryBase): Generator<number, ChainReport> {
-  const report: ChainReport = { valid: true, reasons: [], notes: [], checkpoints: 0, firstTick: null, lastTick: null, did: null, segments: [] };
+  const report: ChainReport = { valid: true, reasons: [], notes: [], checkpoints: 0, firstTick: null, lastTick: null, did: null, segments: [], upgrades: [] };
   const fail = (msg: string): void => {
     report.valid = false;
     report.reasons.push(msg);
@@ -120,6 +123,13 @@ function* chainSteps(entries: Iterable<ChainEntry>, overrides: readonly BudgetOv
       for (const o of topUps) {
         const signed = key !== null && verifyBytes(key, budgetOverrideSigningBytes(key, o), o.signature);
         if (!signed) fail(`${e.name}: budget override after ${prevName} has an invalid signature`);
+      }
+      const fromWasm = hex(prev.wasmHash);
+      if (fromWasm !== wasm) {
+        // The module may change only where a signed code upgrade says so, from this module to that one.
+        const upgrade = topUps.map((o) => parseCodeUpgrade(o)).find((u) => u !== null && u.fromWasm === fromWasm && u.toWasm === wasm);
+        if (!upgrade) fail(`${e.name}: WASM changed from ${fromWasm.slice(0, 16)}… to ${wasm.slice(0, 16)}… without a signed code upgrade after ${prevName}`);
+        else report.upgrades.push(upgrade);
       }
       const allowed = topUps.length > 0 ? (topUps.at(-1) as BudgetOverride).newBudget : prev.budget;
       if (cp.budget > allowed) fail(`${e.name}: budget increased from ${prev.budget} to ${cp.budget} without a recorded top-up`);

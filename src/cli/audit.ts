@@ -8,6 +8,7 @@ import { IMPLEMENTED_CAPABILITIES } from "../hostcalls/registry.js";
 import { ModuleCache, prepareFromBytes } from "../loader/prepare.js";
 import { parseManifest } from "../manifest/manifest.js";
 import { type AuditSegment, planAudit } from "../replay/audit-plan.js";
+import { hex } from "../hash/bytes.js";
 import { segmentSealProblem } from "../replay/segment-seal.js";
 import type { ReplayItem } from "../replay/engine.js";
 import type { SqliteStore } from "../store/sqlite-store.js";
@@ -24,34 +25,57 @@ const out = (line: string): void => {
 export async function auditReplay(store: SqliteStore, agentId: string): Promise<number> {
   const row = store.agent(agentId);
   if (!row) throw new IgordError(ErrorCode.AgentNotFound, `no agent "${agentId}" in ${store.path}`);
-  const bytes = store.wasm(row.wasmHash);
-  if (!bytes) throw new IgordError(ErrorCode.StoreError, `WASM of agent "${agentId}" is missing from ${store.path}`);
+  // Every module the history ran, by hash: ticks are replayed with the code that ran them.
   return auditHistory({
     agentId,
-    wasm: bytes,
+    wasm: (hash) => store.wasm(hash),
     manifest: row.manifest,
     checkpoints: [...store.history(agentId)].map((c) => c.blob),
     segments: store.eventSegments(agentId),
   });
 }
 
+interface ModuleRun {
+  wasmHash: string;
+  /** Item indices [from, to). */
+  from: number;
+  to: number;
+}
+
+/**
+ * Splits replay items by the module that ran them: a tick ran the code named by the checkpoint that
+ * closes it (the first at or after it), since an upgrade takes effect right after a checkpoint.
+ */
+export function moduleRuns(items: readonly ReplayItem[], checkpoints: readonly { tick: bigint; wasmHash: string }[]): ModuleRun[] {
+  const runs: ModuleRun[] = [];
+  let c = 0;
+  items.forEach((item, i) => {
+    while (c < checkpoints.length - 1 && (checkpoints[c] as { tick: bigint }).tick < item.tick) c++;
+    const wasmHash = (checkpoints[c] as { wasmHash: string }).wasmHash;
+    const last = runs.at(-1);
+    if (last && last.wasmHash === wasmHash) last.to = i + 1;
+    else runs.push({ wasmHash, from: i, to: i + 1 });
+  });
+  return runs;
+}
+
 /** Audits a history given as checkpoint blobs and event-log segments (from a store or an export). */
 export async function auditHistory(h: {
   agentId: string;
-  wasm: Uint8Array;
+  /** The module with this SHA-256 (hex), if at hand. */
+  wasm: (hash: string) => Uint8Array | undefined;
   manifest: string;
   checkpoints: Uint8Array[];
   segments: AuditSegment[];
 }): Promise<number> {
   const agentId = h.agentId;
-  const prepared = prepareFromBytes({
-    agentId,
-    bytes: new Uint8Array(h.wasm),
-    manifest: parseManifest(h.manifest, `manifest of agent "${agentId}"`),
-    source: `WASM of agent "${agentId}"`,
-    offered: new Set(IMPLEMENTED_CAPABILITIES),
-    cache: new ModuleCache(),
-  });
+  const manifest = parseManifest(h.manifest, `manifest of agent "${agentId}"`);
+  const cache = new ModuleCache();
+  const prepare = (hash: string): ReturnType<typeof prepareFromBytes> => {
+    const bytes = h.wasm(hash);
+    if (!bytes) throw new IgordError(ErrorCode.StoreError, `WASM ${hash.slice(0, 16)}… that ran part of agent "${agentId}"'s history is not at hand`);
+    return prepareFromBytes({ agentId, bytes: new Uint8Array(bytes), manifest, source: `WASM ${hash.slice(0, 16)}… of agent "${agentId}"`, offered: new Set(IMPLEMENTED_CAPABILITIES), cache });
+  };
   const parsed = h.checkpoints.map((b) => parseCheckpoint(b));
   // Every segment must be the agent's signed record of the ticks before a checkpoint of this history.
   // Replay still runs over a forged one, to name the tick it changes.
@@ -68,33 +92,38 @@ export async function auditHistory(h: {
     for (const p of plan.problems) out(`reason: ${p}`);
     return 1;
   }
+  const runs = moduleRuns(plan.items, parsed.map((c) => ({ tick: c.tick, wasmHash: hex(c.wasmHash) })));
   const pool = new WorkerPool({ size: 1, tickTimeoutMs: AUDIT_TICK_TIMEOUT_MS, tickIntervalMs: AUDIT_TICK_TIMEOUT_MS, logger: pino({ level: "silent" }) });
   pool.start();
   const started = process.hrtime.bigint();
   try {
-    const spec = { agentId, module: prepared.module, plan: prepared.plan, memoryCapPages: prepared.memoryCapPages };
-    await pool.place(spec, { state: plan.start.state, budget: 0n, price: 0n });
     let failed: string | null = null;
     pool.on("result", (r) => {
       if (r.status === "error") failed = `${r.error.code}: ${r.error.message}`;
     });
     let done = 0;
-    let state: Uint8Array | undefined;
-    for (let i = 0; i < plan.items.length; i += AUDIT_BATCH_TICKS) {
-      const batch: ReplayItem[] = plan.items.slice(i, i + AUDIT_BATCH_TICKS);
-      if (i > 0 && state) batch[0] = { ...(batch[0] as ReplayItem), preState: state };
-      const outcome = await pool.replay(agentId, batch, { strict: true }).catch((e: unknown) => {
-        throw new IgordError(ErrorCode.TickTimeout, `replay stopped: ${failed ?? (e as Error).message}`);
-      });
-      done += outcome.verified;
-      if (outcome.failure) {
-        out(`replay: INVALID at tick ${outcome.failure.tick}`);
-        out(`reason: ${outcome.failure.error.code}: ${outcome.failure.error.message}`);
-        out(`reproduced: ${done} ticks from tick ${plan.start.tick + 1n}`);
-        return 1;
+    let state: Uint8Array | undefined = plan.start.state;
+    for (const [n, run] of runs.entries()) {
+      // A module per run: at a code upgrade the new module resumes the state the old one reached.
+      if (n > 0) pool.unload(agentId);
+      const prepared = prepare(run.wasmHash);
+      await pool.place({ agentId, module: prepared.module, plan: prepared.plan, memoryCapPages: prepared.memoryCapPages }, { state: state ?? plan.start.state, budget: 0n, price: 0n });
+      for (let i = run.from; i < run.to; i += AUDIT_BATCH_TICKS) {
+        const batch: ReplayItem[] = plan.items.slice(i, Math.min(i + AUDIT_BATCH_TICKS, run.to));
+        if (state) batch[0] = { ...(batch[0] as ReplayItem), preState: state };
+        const outcome = await pool.replay(agentId, batch, { strict: true }).catch((e: unknown) => {
+          throw new IgordError(ErrorCode.TickTimeout, `replay stopped: ${failed ?? (e as Error).message}`);
+        });
+        done += outcome.verified;
+        if (outcome.failure) {
+          out(`replay: INVALID at tick ${outcome.failure.tick}`);
+          out(`reason: ${outcome.failure.error.code}: ${outcome.failure.error.message}`);
+          out(`reproduced: ${done} ticks from tick ${plan.start.tick + 1n}`);
+          return 1;
+        }
+        state = outcome.finalState;
+        if (plan.items.length > AUDIT_BATCH_TICKS) process.stderr.write(`replayed ${done}/${plan.items.length} ticks…\n`);
       }
-      state = outcome.finalState;
-      if (plan.items.length > AUDIT_BATCH_TICKS) process.stderr.write(`replayed ${done}/${plan.items.length} ticks…\n`);
     }
     const secs = Number(process.hrtime.bigint() - started) / 1e9;
     if (forged.length > 0) {
@@ -102,6 +131,7 @@ export async function auditHistory(h: {
       return 1;
     }
     out(`replay: VALID`);
+    if (runs.length > 1) out(`modules: ${runs.map((r) => `${r.wasmHash.slice(0, 16)}… ticks ${plan.items[r.from]?.tick}..${plan.items[r.to - 1]?.tick}`).join(", ")}`);
     out(`replayed ${done} ticks (${plan.start.tick + 1n}..${plan.items.at(-1)?.tick}) from the checkpoint at tick ${plan.start.tick}`);
     out(`confirmed ${plan.checkpointTicks.length} later checkpoints`);
     out(`speed: ${Math.round(done / Math.max(secs, 1e-9))} ticks/s`);

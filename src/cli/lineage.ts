@@ -10,6 +10,7 @@ import { checkpointHash, verifyCheckpointSignature } from "../checkpoint/lineage
 import { commitFromBlob } from "../store/commits.js";
 import { equalBytes, hex } from "../hash/bytes.js";
 import { signBudgetOverride } from "../checkpoint/overrides.js";
+import { describeUpgrade } from "../checkpoint/upgrades.js";
 import { type BudgetOverride, type ChainEntry, type ChainReport, verifyChain } from "../checkpoint/verify-chain.js";
 import { ErrorCode, IgordError } from "../errors.js";
 import { didFromPublicKey, publicKeyFromDid } from "../identity/did.js";
@@ -179,6 +180,7 @@ function printReport(r: ChainReport, problems: string[]): number {
   out(`checkpoints: ${r.checkpoints}, ticks ${r.firstTick ?? "-"}..${r.lastTick ?? "-"}`);
   if (r.did) out(`did: ${r.did}`);
   for (const s of r.segments) out(`segment: wasm ${s.wasmHash.slice(0, 16)}… ticks ${s.fromTick}..${s.toTick} (${s.count} checkpoints)`);
+  for (const u of r.upgrades) out(`upgrade: ${describeUpgrade(u)}, signed`);
   for (const n of r.notes) out(`note: ${n}`);
   for (const reason of reasons) out(`reason: ${reason}`);
   return reasons.length === 0 ? 0 : 1;
@@ -210,7 +212,7 @@ export async function verifyCommand(dirs: string[], o: { agent?: string; dataDir
       const entries = (function* () {
         for (const row of store.history(o.agent as string)) yield { name: `#${row.seq} (tick ${row.tick})`, bytes: row.blob };
       })();
-      const overrides = store.lineageEvents(o.agent).filter((e) => e.kind === "budget_override");
+      const overrides = store.lineageEvents(o.agent).filter((e) => e.kind === "budget_override" || e.kind === "code_upgrade");
       const report = verifyChain(entries, overrides, progress, store.historyBase(o.agent));
       const paid = storedPayments(store, o.agent, report.did);
       const chain = printReport(report, paid.problems);
@@ -235,9 +237,11 @@ async function verifyExportWithReplay(dirs: string[]): Promise<number> {
   const agentId = exportedAgentId(dir);
   const { entries, overrides, problems } = readHistoryDirs([join(dir, "history", agentId)]);
   const chain = printReport(verifyChain(entries, overrides, progress), problems);
+  const wasm = readFile(join(dir, `${agentId}.wasm`), "WASM");
   const replayed = await auditHistory({
     agentId,
-    wasm: readFile(join(dir, `${agentId}.wasm`), "WASM"),
+    // An export holds the current module only: a history that spans an upgrade audits in its store.
+    wasm: (hash) => (sha256Hex(wasm) === hash ? wasm : undefined),
     manifest: existsSync(join(dir, `${agentId}.manifest.json`)) ? readFileSync(join(dir, `${agentId}.manifest.json`), "utf8") : "{}",
     checkpoints: entries.map((e) => e.bytes),
     segments: readSegments(join(dir, "history", agentId)),

@@ -237,6 +237,23 @@ for (const [name, description] of [
 }
 
 program.addCommand(
+  new Command("upgrade")
+    .description("switch a live agent to new code: it resumes from the old code's checkpoint (replay-rule checked), recorded as a signed lineage event; a refused upgrade leaves the old code running")
+    .argument("<agent>", "agent id")
+    .requiredOption("--wasm <file>", "the new module (read by the daemon; the agent's stored manifest applies)")
+    .addOption(daemonControlOption())
+    .addOption(daemonDataDirOption())
+    .option("--json", "print raw JSON", false)
+    .action(async (agent: string, o: { wasm: string; control?: string; dataDir?: string; json: boolean }) => {
+      const { AGENT_OPERATION_TIMEOUT_MS, controlPost } = await import("../control/client.js");
+      const { resolve } = await import("node:path");
+      const path = `/v1/agents/${encodeURIComponent(agent)}/upgrade`;
+      const r = (await withDaemon(o, (control, dataDir) => controlPost(control, dataDir, path, { wasm: resolve(o.wasm) }, AGENT_OPERATION_TIMEOUT_MS))) as Record<string, string>;
+      process.stdout.write(o.json ? `${JSON.stringify(r, null, 2)}\n` : `${agent}: upgraded at tick ${r.tick}: ${r.fromWasm?.slice(0, 16)}… -> ${r.toWasm?.slice(0, 16)}…\n`);
+    }),
+);
+
+program.addCommand(
   new Command("dashboard")
     .description("print a one-time link that opens the daemon's read-only web dashboard (valid 60 s; the token never goes in a URL)")
     .option("--agent <id>", "open the page on this agent's timeline")

@@ -25,6 +25,8 @@ export interface ControlBackend {
   stop(id: string): Promise<Record<string, unknown>>;
   start(id: string): Promise<Record<string, unknown>>;
   remove(id: string): Promise<Record<string, unknown>>;
+  /** igord upgrade: the module at `wasmPath` (on the daemon's machine) continues from the agent's checkpoint. */
+  upgrade(id: string, wasmPath: string): Promise<Record<string, unknown>>;
   /** Migrates a running agent; resolves with the outcome. */
   migrate(id: string, targets: string[]): Promise<Record<string, unknown>>;
   peers(): Record<string, unknown>;
@@ -145,6 +147,15 @@ function routes(backend: ControlBackend, sessions: DashboardSessions, origin: ()
     { method: "POST", path: /^\/v1\/agents\/([^/]+)\/stop$/, handle: async (_q, res, [id = ""]) => send(res, 200, await backend.stop(id)) },
     { method: "POST", path: /^\/v1\/agents\/([^/]+)\/start$/, handle: async (_q, res, [id = ""]) => send(res, 200, await backend.start(id)) },
     { method: "POST", path: /^\/v1\/agents\/([^/]+)\/remove$/, handle: async (_q, res, [id = ""]) => send(res, 200, await backend.remove(id)) },
+    {
+      method: "POST",
+      path: /^\/v1\/agents\/([^/]+)\/upgrade$/,
+      handle: async (req, res, [id = ""]) => {
+        const body = await readObject(req, '{"wasm": "/absolute/path/new.wasm"}');
+        if (typeof body.wasm !== "string" || body.wasm === "") throw badRequest('"wasm" must be the path of the new module');
+        send(res, 200, await backend.upgrade(id, body.wasm));
+      },
+    },
     {
       method: "POST",
       path: /^\/v1\/agents\/([^/]+)\/migrate$/,

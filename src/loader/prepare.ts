@@ -63,7 +63,7 @@ export class ModuleCache {
   }
 }
 
-function readWasm(path: string): Uint8Array<ArrayBuffer> {
+export function readWasm(path: string): Uint8Array<ArrayBuffer> {
   try {
     return readRegularFile(path, MAX_WASM_BYTES);
   } catch (e) {

@@ -169,7 +169,7 @@ export function decodePackage(bytes: Uint8Array): MigrationPackage {
     baseHash: optStr(h, T, "baseHash", 64) === null ? null : hex32(h, T, "baseHash"),
     history: historyBlobs,
     overrides: (overrides as Record<string, unknown>[]).map((o) => {
-      const kind = o.kind === "recovery" ? "recovery" : o.kind === "budget_override" ? "budget_override" : invalid("override kind");
+      const kind = o.kind === "recovery" || o.kind === "budget_override" || o.kind === "code_upgrade" ? o.kind : invalid("override kind");
       return {
         kind,
         afterHash: fromHex(hex32(o, "override", "afterHash")),

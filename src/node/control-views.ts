@@ -12,6 +12,7 @@ import type { MigrationResult } from "../migration/service.js";
 import { VERSION } from "../version.js";
 import type { IgordNode, Quarantine } from "./node.js";
 import { removeAgent, startAgent, stopAgent } from "./agent-lifecycle.js";
+import { upgradeAgent } from "./code-upgrade.js";
 
 type Listed = Record<string, unknown> & { id: string };
 
@@ -134,6 +135,7 @@ export function controlBackend(node: IgordNode): ControlBackend {
     stop: (id: string) => stopAgent(node, id),
     start: (id: string) => startAgent(node, id),
     remove: (id: string) => removeAgent(node, id),
+    upgrade: (id: string, wasmPath: string) => upgradeAgent(node, id, wasmPath),
     migrate: async (id: string, targets: string[]) => migrationResultJson(await node.migrate(id, targets)),
     outbox: (id: string, after?: string) => {
       if (!node.store.agent(id)) throw new IgordError(ErrorCode.AgentNotFound, `no agent "${id}" on this node`);

@@ -19,6 +19,7 @@ import { type AgentView, type CheckpointEvent, Scheduler } from "../scheduler/sc
 import { checkHead } from "../checkpoint/load-checks.js";
 import { equalBytes } from "../hash/bytes.js";
 import { signBudgetOverride } from "../checkpoint/overrides.js";
+import { parseCodeUpgrade } from "../checkpoint/upgrades.js";
 import { didFromPublicKey } from "../identity/did.js";
 import { type Ed25519Key, generateKey, signBytes } from "../identity/keys.js";
 import { interruptedAfter } from "../hostcalls/interrupted.js";
@@ -93,9 +94,18 @@ const QUARANTINE_CODES = new Set<string>([
 const NOT_QUARANTINED_CODES = new Set<string>([ErrorCode.AgentExists, ErrorCode.LeaseRetired, ErrorCode.NodeStopping, ErrorCode.AgentNotFound, ErrorCode.AgentRemoved]);
 
 /** What the pool needs to run a prepared agent, its manifest's per-tick limit included. */
-function agentSpec(p: PreparedAgent, identity: Ed25519Key): AgentSpec {
+export function agentSpec(p: PreparedAgent, identity: Ed25519Key): AgentSpec {
   const cpu = p.manifest.resourceLimits.maxCpuMillis;
   return { agentId: p.agentId, module: p.module, plan: p.plan, memoryCapPages: p.memoryCapPages, tickLimitMs: cpu === null ? null : Number(cpu), identity };
+}
+
+/** The module the head checkpoint must name: the old one when a signed code upgrade to `wasmHash` follows it. */
+function headWasm(events: readonly LineageEvent[], headHash: Uint8Array, wasmHash: string): string {
+  const upgrade = events
+    .filter((e) => e.kind === "code_upgrade" && equalBytes(e.afterHash, headHash))
+    .map((e) => parseCodeUpgrade(e))
+    .at(-1);
+  return upgrade && upgrade.toWasm === wasmHash ? upgrade.fromWasm : wasmHash;
 }
 
 /** How a node opens its store (the checkpoint benchmark opens its own the same way). */
@@ -120,7 +130,7 @@ export class IgordNode {
   readonly divergences = new DivergenceLog();
   /** Agent files that failed to load (listed by the control API until they load or are removed). */
   readonly loadFailures = new LoadFailures();
-  private readonly cache = new ModuleCache();
+  readonly cache = new ModuleCache();
   private watcher: AgentsDirWatcher | null = null;
   private control: ControlServer | null = null;
   /** Unix ms when start() began (0 before). */
@@ -426,15 +436,17 @@ export class IgordNode {
       const head = this.store.head(agentId);
       if (!head) throw new IgordError(ErrorCode.CheckpointInvalid, `agent "${agentId}" has no checkpoint in the store`);
       const previous = head.seq > 1n ? this.store.checkpointAt(agentId, head.seq - 1n) : undefined;
+      const events = this.store.lineageEvents(agentId);
+      const headModule = headWasm(events, head.hash, prepared.wasmHash);
       const cp = checkHead({
         agentId,
         blob: head.blob,
         storedHash: head.hash,
         previousHash: previous?.hash ?? null,
-        wasmHash: prepared.wasmHash,
+        // After a code upgrade and before the new code's first checkpoint, the head is the old code's.
+        wasmHash: headModule,
         publicKey: identity.publicKey,
       });
-      const events = this.store.lineageEvents(agentId);
       const override = events.filter((e) => equalBytes(e.afterHash, head.hash)).at(-1);
       const budget = override ? override.newBudget : cp.budget;
       this.quarantined.delete(agentId);
@@ -451,7 +463,8 @@ export class IgordNode {
       const interrupted = interruptedAfter({ reason: head.reason, storedStatus: row.status });
       const view = await this.scheduler.add(spec, meta, { tick: cp.tick, budget, price: this.config.price, state: cp.state, lease, interrupted });
       // An agent just admitted by migration had this very window replayed at admission.
-      if (!opts.windowVerified) this.scheduler.verifyStored(agentId, this.storedReplayItems(agentId));
+      // Right after a code upgrade the last stored window is the old code's: the audit replays it with that code.
+      if (!opts.windowVerified && headModule === prepared.wasmHash) this.scheduler.verifyStored(agentId, this.storedReplayItems(agentId));
       return view;
     } catch (e) {
       const err = corruptionError(e, `the stored rows of agent "${agentId}" cannot be read`) ?? (e as IgordError);

@@ -74,6 +74,15 @@ export abstract class AgentRecords extends MigrationRecords {
       .run(agentId, next, e.kind, Buffer.from(e.afterHash), e.tick, e.oldBudget, e.newBudget, e.reason, Buffer.from(e.signature), Date.now());
   }
 
+  /** A code upgrade, in one durable transaction: the new module (kept by hash beside every earlier one), the agent's module, the signed lineage event. */
+  recordUpgrade(agentId: string, wasmHash: string, bytes: Uint8Array, event: LineageEvent): void {
+    this.durably(() => {
+      this.putWasm(wasmHash, bytes);
+      this.sql("UPDATE agents SET wasm_hash = ?, updated_at = ? WHERE agent_id = ?").run(wasmHash, Date.now(), agentId);
+      this.addLineageEvent(agentId, event);
+    });
+  }
+
   /** Writes the agent's status; with `lease`, only if the stored lease still matches (like a checkpoint). */
   setStatus(agentId: string, status: AgentStatus, reason: string | null, lease?: LeaseBelief): void {
     this.db.transaction(() => {

@@ -55,9 +55,10 @@ export interface ReceiptRow {
 export interface LineageEvent extends BudgetOverride {
   /**
    * budget_override: a top-up or explicit budget; recovery: an operator's `igord recover`; import:
-   * the agent continues here from files at a new major epoch (the last two leave the budget unchanged).
+   * the agent continues here from files at a new major epoch (the last two leave the budget unchanged);
+   * code_upgrade: another module continues from the checkpoint (checkpoint/upgrades.ts).
    */
-  kind: "budget_override" | "recovery" | "import";
+  kind: "budget_override" | "recovery" | "import" | "code_upgrade";
 }
 
 /** The messages one tick emitted (the emit side effect), in order, under the owner's epoch. */

@@ -1,0 +1,41 @@
+// A code upgrade is part of an agent's lineage: a lineage event of kind code_upgrade, recorded after
+// the last checkpoint the old code wrote (tick N), saying which module continues from it. It is
+// signed by the agent's key like every lineage event (checkpoint/overrides.ts); its reason carries
+// both module hashes, so the signature covers them, and its budgets are equal (an upgrade moves no
+// money). Checkpoints after it carry the new module's hash; a chain whose module changes without
+// one does not verify.
+import { hex } from "../hash/bytes.js";
+import type { Ed25519Key } from "../identity/keys.js";
+import { type BudgetOverride, type OverrideFields, signBudgetOverride } from "./overrides.js";
+
+export const CODE_UPGRADE_KIND = "code_upgrade";
+const REASON = /^code upgrade ([0-9a-f]{64}) -> ([0-9a-f]{64})$/;
+
+export interface CodeUpgrade {
+  /** Hash of the last checkpoint the old code wrote. */
+  afterHash: Uint8Array;
+  tick: bigint;
+  fromWasm: string;
+  toWasm: string;
+}
+
+export function upgradeFields(u: CodeUpgrade, budget: bigint): OverrideFields {
+  return { afterHash: u.afterHash, tick: u.tick, oldBudget: budget, newBudget: budget, reason: `code upgrade ${u.fromWasm} -> ${u.toWasm}` };
+}
+
+export function signCodeUpgrade(key: Ed25519Key, u: CodeUpgrade, budget: bigint): BudgetOverride {
+  const fields = upgradeFields(u, budget);
+  return { ...fields, signature: signBudgetOverride(key, fields) };
+}
+
+/** The upgrade a lineage event records, or null when it is not a well-formed code upgrade. */
+export function parseCodeUpgrade(e: { kind?: string; afterHash: Uint8Array; tick: bigint; oldBudget: bigint; newBudget: bigint; reason: string }): CodeUpgrade | null {
+  if (e.kind !== undefined && e.kind !== CODE_UPGRADE_KIND) return null;
+  const m = REASON.exec(e.reason);
+  if (!m || e.oldBudget !== e.newBudget) return null;
+  return { afterHash: e.afterHash, tick: e.tick, fromWasm: m[1] as string, toWasm: m[2] as string };
+}
+
+export function describeUpgrade(u: CodeUpgrade): string {
+  return `tick ${u.tick}: wasm ${u.fromWasm.slice(0, 16)}… -> ${u.toWasm.slice(0, 16)}… (after checkpoint ${hex(u.afterHash).slice(0, 16)}…)`;
+}

@@ -1,0 +1,78 @@
+// `igord upgrade <agent> --wasm new.wasm` on a live node: the new module continues from the old
+// module's last checkpoint. Order, so that a refusal changes nothing:
+//   1. the new module is prepared against the agent's stored manifest (exports, imports, memory);
+//   2. the agent is stopped (tick in flight commits, checkpoint at tick N);
+//   3. the new module is loaded on a staging placement from that state: the replay-rule check
+//      (resume is the inverse of checkpoint) runs there, under the tick timeout;
+//   4. one durable transaction stores the new module (every version stays, by hash), points the
+//      agent at it and records the signed code_upgrade lineage event (old hash -> new hash at N);
+//   5. the agent resumes with the new module.
+// A failure at 1 leaves the old code running untouched; at 3 it resumes the old code from the very
+// checkpoint it stopped at (nothing stored changed).
+import { parseCheckpoint } from "../checkpoint/codec.js";
+import { signCodeUpgrade } from "../checkpoint/upgrades.js";
+import { ErrorCode, IgordError } from "../errors.js";
+import { equalBytes } from "../hash/bytes.js";
+import { prepareFromBytes, readWasm } from "../loader/prepare.js";
+import { parseManifest } from "../manifest/manifest.js";
+import { refuseIfHeld } from "./agent-lifecycle.js";
+import { agentSpec, type IgordNode } from "./node.js";
+
+export const UPGRADE_REASON = "code_upgrade";
+/** Suffix of the staging placement the new module is tried on (never a valid agent id character). */
+const STAGING = "#upgrade";
+
+function refused(id: string, e: unknown, running: boolean): IgordError {
+  const err = e instanceof IgordError ? e : new IgordError(ErrorCode.StoreError, (e as Error).message);
+  return new IgordError(ErrorCode.UpgradeRefused, `upgrade of "${id}" refused: [${err.code}] ${err.message}; ${running ? "the old code keeps running" : "nothing changed"}`, {
+    details: { cause: err.code, ...err.details },
+  });
+}
+
+export async function upgradeAgent(node: IgordNode, id: string, wasmPath: string): Promise<Record<string, unknown>> {
+  const row = node.store.agent(id);
+  if (!row) throw new IgordError(ErrorCode.AgentNotFound, `no agent "${id}" on this node`);
+  if (row.status === "removed") refuseIfHeld(row, "igord upgrade");
+  const wasRunning = node.scheduler.view(id)?.status === "running";
+  let prepared: ReturnType<typeof prepareFromBytes>;
+  try {
+    const manifest = parseManifest(row.manifest, `stored manifest of agent "${id}"`);
+    prepared = prepareFromBytes({ agentId: id, bytes: readWasm(wasmPath), manifest, source: wasmPath, offered: node.capabilities.snapshot(), cache: node.cache });
+  } catch (e) {
+    throw refused(id, e, wasRunning);
+  }
+  if (prepared.wasmHash === row.wasmHash) throw new IgordError(ErrorCode.UpgradeRefused, `agent "${id}" already runs ${wasmPath} (WASM ${row.wasmHash.slice(0, 16)}…)`);
+
+  if (wasRunning) await node.scheduler.pause(id, UPGRADE_REASON);
+  const head = node.store.head(id);
+  if (!head) throw new IgordError(ErrorCode.CheckpointInvalid, `agent "${id}" has no checkpoint in the store`);
+  const cp = parseCheckpoint(head.blob);
+  const identity = node.store.identity(id);
+  const staging = { ...agentSpec(prepared, identity), agentId: `${id}${STAGING}` };
+  try {
+    await node.pool.place(staging, { state: cp.state, budget: cp.budget, price: node.config.price });
+  } catch (e) {
+    node.pool.unload(staging.agentId);
+    const err = refused(id, e, wasRunning);
+    node.logger.error({ event: "code_upgrade_refused", agent: id, code: (e as IgordError).code, to: prepared.wasmHash }, err.message);
+    if (wasRunning) await restart(node, id);
+    throw err;
+  }
+  node.pool.unload(staging.agentId);
+
+  const override = node.store.lineageEvents(id).filter((e) => equalBytes(e.afterHash, head.hash)).at(-1);
+  const budget = override ? override.newBudget : cp.budget;
+  const upgrade = { afterHash: head.hash, tick: head.tick, fromWasm: row.wasmHash, toWasm: prepared.wasmHash };
+  node.store.recordUpgrade(id, prepared.wasmHash, prepared.bytes, { kind: "code_upgrade", ...signCodeUpgrade(identity, upgrade, budget) });
+  node.logger.info(
+    { event: "code_upgraded", agent: id, tick: String(head.tick), from: row.wasmHash, to: prepared.wasmHash, path: wasmPath },
+    `agent ${id} upgraded at tick ${head.tick}: ${row.wasmHash.slice(0, 16)}… -> ${prepared.wasmHash.slice(0, 16)}…`,
+  );
+  if (wasRunning) await restart(node, id, wasmPath);
+  return { id, tick: head.tick.toString(), fromWasm: row.wasmHash, toWasm: prepared.wasmHash, status: node.scheduler.view(id)?.status ?? row.status };
+}
+
+async function restart(node: IgordNode, id: string, wasmPath?: string): Promise<void> {
+  node.store.setStatus(id, "active", null);
+  await node.resumeAgent(id, wasmPath);
+}

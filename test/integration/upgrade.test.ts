@@ -1,0 +1,107 @@
+// Code upgrades: `igord upgrade <agent> --wasm new.wasm` on a live daemon continues from the old
+// code's state, is a signed lineage event, and verify --replay runs each range with the code that
+// ran it; a refused upgrade leaves the old code running and nothing stored changed.
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import Database from "better-sqlite3";
+import { afterEach, describe, expect, it } from "vitest";
+import { DB_FILE, SqliteStore } from "../../src/store/sqlite-store.js";
+import { parseCheckpoint } from "../../src/checkpoint/codec.js";
+import { tempDir } from "../helpers/node.js";
+import { type Daemon, igord, killAll, startDaemon } from "../helpers/process.js";
+import { CAPS, wat2wasm, watAgent } from "../helpers/wat.js";
+
+afterEach(killAll);
+
+const CLOCK = '(import "igor" "clock_now" (func $clock (result i64)))';
+/** v1 counts ticks; every tick reads the clock, so every tick is in an event log (replayable). */
+export const V1 = watAgent({ imports: CLOCK, onTick: "(drop (call $clock))" });
+/** v2: same state format, adds 100 per tick. */
+export const V2 = watAgent({ imports: CLOCK, onTick: "(drop (call $clock)) (global.set $ticks (i32.add (global.get $ticks) (i32.const 99)))" });
+/** Resumes with a bump: refused by the replay-rule check. */
+const V_BUMPS = watAgent({
+  imports: CLOCK,
+  omit: ["agent_resume"],
+  extra: `(func (export "agent_resume") (param $p i32) (param $n i32)
+    (if (i32.eq (local.get $n) (i32.const 4)) (then (global.set $ticks (i32.add (i32.load (local.get $p)) (i32.const 1))))))`,
+});
+
+function stateValue(state: Uint8Array): number {
+  return new DataView(state.buffer, state.byteOffset, 4).getInt32(0, true);
+}
+
+function readStore<T>(data: string, fn: (s: SqliteStore) => T): T {
+  const store = SqliteStore.open(join(data, DB_FILE), { readonly: true });
+  try {
+    return fn(store);
+  } finally {
+    store.close();
+  }
+}
+
+const savedAt = (d: Daemon, min: number) => d.waitFor((l) => l.event === "checkpoint_saved" && l.agent === "counter" && Number(l.tick) >= min);
+
+describe("igord upgrade on a live daemon", () => {
+  it("the new code continues from the old state; the switch is a signed lineage event; verify --replay is VALID across it; refused upgrades change nothing", async () => {
+    const dir = tempDir();
+    const agents = join(dir, "agents");
+    const data = join(dir, "data");
+    const wasm = join(dir, "wasm");
+    mkdirSync(agents);
+    mkdirSync(wasm);
+    writeFileSync(join(agents, "counter.wasm"), await wat2wasm(V1));
+    writeFileSync(join(agents, "counter.manifest.json"), JSON.stringify(CAPS("clock")));
+    writeFileSync(join(wasm, "v2.wasm"), await wat2wasm(V2));
+    writeFileSync(join(wasm, "bumps.wasm"), await wat2wasm(V_BUMPS));
+    writeFileSync(join(wasm, "noexports.wasm"), await wat2wasm(watAgent({ omit: ["agent_tick"] })));
+    const d = startDaemon(["--agents-dir", agents, "--data-dir", data, "--control", "127.0.0.1:0", "--tick-interval", "20ms", "--checkpoint-interval", "100ms"]);
+    const port = (await d.waitFor((l) => l.event === "control_listening")).port;
+    const ctl = ["--control", `127.0.0.1:${String(port)}`, "--data-dir", data];
+    await savedAt(d, 3);
+
+    const up = igord(["upgrade", "counter", "--wasm", join(wasm, "v2.wasm"), ...ctl]);
+    expect(up.stderr).toBe("");
+    expect(up.status).toBe(0);
+    const n = Number(/upgraded at tick (\d+)/.exec(up.stdout)?.[1]);
+    expect(n).toBeGreaterThanOrEqual(3);
+    const upgraded = await d.waitFor((l) => l.event === "code_upgraded" && l.agent === "counter");
+    await savedAt(d, n + 3);
+
+    // Refused: a module that bumps a counter on resume, and one without agent_tick. v2 keeps running.
+    const before = readStore(data, (s) => ({ events: s.lineageEvents("counter").length, wasm: s.agent("counter")?.wasmHash }));
+    const bumps = igord(["upgrade", "counter", "--wasm", join(wasm, "bumps.wasm"), ...ctl]);
+    expect(bumps.status).toBe(1);
+    expect(bumps.stderr).toMatch(/UPGRADE_REFUSED/);
+    expect(bumps.stderr).toMatch(/AGENT_RESUME_NOT_INVERSE.*agent_resume must be the exact inverse of agent_checkpoint.*the old code keeps running/);
+    const noTick = igord(["upgrade", "counter", "--wasm", join(wasm, "noexports.wasm"), ...ctl]);
+    expect(noTick.status).toBe(1);
+    expect(noTick.stderr).toMatch(/\[WASM_MISSING_EXPORT\] .*agent_tick; the old code keeps running \[UPGRADE_REFUSED\]/);
+    expect(readStore(data, (s) => ({ events: s.lineageEvents("counter").length, wasm: s.agent("counter")?.wasmHash }))).toEqual(before);
+    const lastTick = Math.max(...d.lines.filter((l) => l.event === "checkpoint_saved" && l.agent === "counter").map((l) => Number(l.tick)));
+    await savedAt(d, lastTick + 2);
+    expect(igord(["agents", ...ctl]).stdout).toMatch(/^counter\s+running/m);
+
+    d.child.kill("SIGINT");
+    expect(await d.exit).toBe(0);
+    // Continued from the old state: n ticks of +1, then +100 per tick.
+    const head = readStore(data, (s) => parseCheckpoint(s.head("counter")!.blob));
+    expect(stateValue(head.state)).toBe(n + 100 * (Number(head.tick) - n));
+    expect(upgraded.from).not.toBe(upgraded.to);
+
+    const verify = igord(["verify", "--agent", "counter", "--replay", "--data-dir", data]);
+    expect(verify.stdout).toMatch(/^VALID$/m);
+    expect(verify.stdout).toMatch(new RegExp(`^upgrade: tick ${n}: wasm ${String(upgraded.from).slice(0, 16)}… -> ${String(upgraded.to).slice(0, 16)}… .*signed$`, "m"));
+    expect(verify.stdout).toMatch(/^replay: VALID$/m);
+    expect(verify.stdout).toMatch(new RegExp(`^modules: ${String(upgraded.from).slice(0, 16)}… ticks \\d+\\.\\.${n}, ${String(upgraded.to).slice(0, 16)}… ticks ${n + 1}\\.\\.`, "m"));
+    expect(verify.status).toBe(0);
+
+    // Without its signed lineage event, the change of module is a break in the history.
+    const db = new Database(join(data, DB_FILE));
+    db.prepare("DELETE FROM lineage_events WHERE kind = 'code_upgrade'").run();
+    db.close();
+    const tampered = igord(["verify", "--agent", "counter", "--data-dir", data]);
+    expect(tampered.status).toBe(1);
+    expect(tampered.stdout).toMatch(/^INVALID$/m);
+    expect(tampered.stdout).toMatch(new RegExp(`reason: .*WASM changed from ${String(upgraded.from).slice(0, 16)}… to ${String(upgraded.to).slice(0, 16)}… without a signed code upgrade`));
+  });
+});
