@@ -36,6 +36,18 @@ export function parseCodeUpgrade(e: { kind?: string; afterHash: Uint8Array; tick
   return { afterHash: e.afterHash, tick: e.tick, fromWasm: m[1] as string, toWasm: m[2] as string };
 }
 
+/**
+ * The module the head checkpoint must name when `wasmHash` runs the agent now: the old module when a
+ * signed code upgrade to `wasmHash` follows the head (the new code has not checkpointed yet).
+ */
+export function headModule(events: readonly { kind: string; afterHash: Uint8Array; tick: bigint; oldBudget: bigint; newBudget: bigint; reason: string }[], headHash: Uint8Array, wasmHash: string): string {
+  const upgrade = events
+    .filter((e) => e.kind === CODE_UPGRADE_KIND && Buffer.from(e.afterHash).equals(Buffer.from(headHash)))
+    .map((e) => parseCodeUpgrade(e))
+    .at(-1);
+  return upgrade && upgrade.toWasm === wasmHash ? upgrade.fromWasm : wasmHash;
+}
+
 export function describeUpgrade(u: CodeUpgrade): string {
   return `tick ${u.tick}: wasm ${u.fromWasm.slice(0, 16)}… -> ${u.toWasm.slice(0, 16)}… (after checkpoint ${hex(u.afterHash).slice(0, 16)}…)`;
 }

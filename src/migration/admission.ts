@@ -8,6 +8,7 @@ import { checkpointHash, GENESIS_PREV_HASH } from "../checkpoint/lineage.js";
 import { commitFromBlob } from "../store/commits.js";
 import { equalBytes, hex, sha256 } from "../hash/bytes.js";
 import { budgetOverrideSigningBytes } from "../checkpoint/overrides.js";
+import { headModule } from "../checkpoint/upgrades.js";
 import { VERIFY_YIELD_EVERY, verifyChainAsync } from "../checkpoint/verify-chain.js";
 import { formatUnits } from "../budget/money.js";
 import { decodeReceipt, receiptSigningBytes } from "../budget/receipt.js";
@@ -111,7 +112,12 @@ export async function admitPackage(pkg: MigrationPackage, peer: string, bytes: n
   const wasm = pkg.wasm ?? ctx.store.wasm(pkg.wasmHash);
   if (!wasm) refuse(ErrorCode.MigrationWasmHash, `the package has no WASM and this node does not hold ${pkg.wasmHash.slice(0, 16)}…`);
   if (sha256Hex(wasm) !== pkg.wasmHash) refuse(ErrorCode.MigrationWasmHash, `the WASM does not hash to ${pkg.wasmHash.slice(0, 16)}…`);
-  if (hex(head.wasmHash) !== pkg.wasmHash) refuse(ErrorCode.MigrationWasmHash, `the head checkpoint was made for WASM ${hex(head.wasmHash).slice(0, 16)}…`);
+  // Right after a code upgrade the head is still the old code's; the signed upgrade event names both.
+  const headWasm = headModule([...ctx.store.lineageEvents(agentId), ...pkg.overrides], checkpointHash(headBlob), pkg.wasmHash);
+  if (hex(head.wasmHash) !== headWasm) refuse(ErrorCode.MigrationWasmHash, `the head checkpoint was made for WASM ${hex(head.wasmHash).slice(0, 16)}…`);
+  for (const m of pkg.modules ?? []) {
+    if (sha256Hex(m.bytes) !== m.hash) refuse(ErrorCode.MigrationWasmHash, `a shipped earlier module does not hash to ${m.hash.slice(0, 16)}…`);
+  }
   // 3–5. manifest and migration_policy, capabilities, price
   const manifest = checkManifest(pkg.manifest, agentId, ctx);
   const prepared = prepareFromBytes({
@@ -184,8 +190,18 @@ export async function admitPackage(pkg: MigrationPackage, peer: string, bytes: n
     }
     receipts.push({ tickStart: r.tickStart, tickEnd: r.tickEnd, cost: r.cost, budgetAfter: r.budgetAfter, nodeId: r.nodeId, blob });
   }
-  // 7. replay verification of the shipped window
-  const replayedTicks = await verifyWindow(pkg, storedHead?.blob ?? null, prepared, ctx);
+  // 7. replay verification of the shipped window, each segment with the module that recorded it
+  const modules = new Map<string, PreparedAgent>([[pkg.wasmHash, prepared]]);
+  const moduleFor = (hash: string): PreparedAgent => {
+    const known = modules.get(hash);
+    if (known) return known;
+    const bytes = pkg.modules?.find((m) => m.hash === hash)?.bytes ?? ctx.store.wasm(hash);
+    if (!bytes) return refuse(ErrorCode.MigrationWasmHash, `the replay window was recorded with WASM ${hash.slice(0, 16)}…, which the package does not ship`);
+    const p = prepareFromBytes({ agentId, bytes: new Uint8Array(bytes), manifest, source: `WASM ${hash.slice(0, 16)}… of migrating agent "${agentId}"`, offered: ctx.offered, cache: ctx.cache });
+    modules.set(hash, p);
+    return p;
+  };
+  const replayedTicks = await verifyWindow(pkg, storedHead?.blob ?? null, moduleFor, ctx);
   // 8. ownership (checked again: nothing may have changed while the replay ran)
   const previousNow = checkOwnership(ctx.store, agentId, did, pkg.epoch);
   if ((previousNow === undefined) !== (previous === undefined)) refuse(ErrorCode.MigrationBusy, `agent "${agentId}" changed on this node during admission`);
@@ -198,6 +214,7 @@ export async function admitPackage(pkg: MigrationPackage, peer: string, bytes: n
       history,
       overrides: pkg.overrides.filter((o) => !knownOverrides.some((k) => equalBytes(k.signature, o.signature))),
       segments: pkg.segments,
+      modules: pkg.modules ?? [],
       receipts,
       ...(previous ? { previous } : {}),
       lease,
@@ -215,7 +232,7 @@ export async function admitPackage(pkg: MigrationPackage, peer: string, bytes: n
  * before each, comparing every tick's state hash and the final state with the checkpoint the
  * segment was committed with. Returns the ticks replayed.
  */
-async function verifyWindow(pkg: MigrationPackage, storedHead: Uint8Array | null, prepared: PreparedAgent, ctx: AdmissionContext): Promise<number> {
+async function verifyWindow(pkg: MigrationPackage, storedHead: Uint8Array | null, moduleFor: (wasmHash: string) => PreparedAgent, ctx: AdmissionContext): Promise<number> {
   const byHash = new Map<string, Checkpoint>();
   for (const blob of [...(storedHead ? [storedHead] : []), ...pkg.history]) byHash.set(hex(checkpointHash(blob)), parseCheckpoint(blob));
   // Every shipped segment, whatever the replay mode (it is stored, and audited later): it must cover
@@ -260,7 +277,7 @@ async function verifyWindow(pkg: MigrationPackage, storedHead: Uint8Array | null
   let ticks = 0;
   for (const { seg, before, after } of toVerify) {
     const items = replayItems(seg, before.state);
-    const out = await ctx.replay(prepared, before.state, items);
+    const out = await ctx.replay(moduleFor(hex(after.wasmHash)), before.state, items);
     ticks += out.verifiedTicks;
     if (!out.finalState || !equalBytes(sha256(out.finalState), sha256(after.state))) {
       refuse(ErrorCode.ReplayStateMismatch, `replaying ticks ${seg.fromTick}..${seg.toTick} does not reproduce the checkpoint at tick ${after.tick}`);

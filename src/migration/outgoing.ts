@@ -3,7 +3,9 @@
 import type { Epoch } from "../authority/lease.js";
 import { ErrorCode, IgordError } from "../errors.js";
 import { encodeIdentityFile } from "../identity/keys.js";
-import type { SqliteStore } from "../store/sqlite-store.js";
+import type { SqliteStore, StoredSegment } from "../store/sqlite-store.js";
+import { parseCheckpoint } from "../checkpoint/codec.js";
+import { hex } from "../hash/bytes.js";
 import { encodePackage } from "./package.js";
 
 export interface OutgoingPackageSpec {
@@ -17,6 +19,25 @@ export interface OutgoingPackageSpec {
   baseHash: string | null;
 }
 
+/**
+ * The modules other than the current one that recorded the shipped segments (the window spans a code
+ * upgrade): a segment was recorded by the module its closing checkpoint names. The target replays
+ * each segment with its own module, so they travel too (counted in the package's size limit).
+ */
+function earlierModules(store: SqliteStore, agentId: string, current: string, segments: readonly StoredSegment[]): { hash: string; bytes: Uint8Array }[] {
+  const hashes = new Set<string>();
+  for (const s of segments) {
+    const closing = store.checkpointByHash(agentId, s.checkpointHash);
+    const hash = closing ? hex(parseCheckpoint(closing.blob).wasmHash) : current;
+    if (hash !== current) hashes.add(hash);
+  }
+  return [...hashes].map((hash) => {
+    const bytes = store.wasm(hash);
+    if (!bytes) throw new IgordError(ErrorCode.StoreError, `WASM ${hash} that recorded part of "${agentId}"'s replay window is missing from the store`);
+    return { hash, bytes };
+  });
+}
+
 export function buildOutgoingPackage(store: SqliteStore, o: OutgoingPackageSpec): Uint8Array {
   const { agentId } = o;
   const row = store.agent(agentId);
@@ -28,6 +49,7 @@ export function buildOutgoingPackage(store: SqliteStore, o: OutgoingPackageSpec)
   const baseTick = baseRow?.tick ?? -1n;
   const history = [...store.history(agentId, baseRow?.seq ?? 0n)];
   const wasm = o.haveWasm ? null : store.wasm(row.wasmHash);
+  const segments = store.eventSegments(agentId, baseTick);
   if (!o.haveWasm && !wasm) throw new IgordError(ErrorCode.StoreError, `WASM ${row.wasmHash} of "${agentId}" is missing from the store`);
   return encodePackage({
     agentId,
@@ -42,6 +64,7 @@ export function buildOutgoingPackage(store: SqliteStore, o: OutgoingPackageSpec)
     history: history.map((c) => c.blob),
     overrides: store.lineageEvents(agentId),
     receipts: store.receipts(agentId, baseTick).map((r) => r.blob),
-    segments: store.eventSegments(agentId, baseTick),
+    segments,
+    modules: earlierModules(store, agentId, row.wasmHash, segments),
   });
 }

@@ -38,6 +38,11 @@ export interface MigrationPackage {
   overrides: LineageEvent[];
   receipts: Uint8Array[];
   segments: StoredSegment[];
+  /**
+   * Earlier modules the shipped event-log segments were recorded with (a code upgrade inside the
+   * window), by hex SHA-256; the agent's current module is `wasm`. Absent from the header when empty.
+   */
+  modules?: { hash: string; bytes: Uint8Array }[];
 }
 
 interface SectionLengths {
@@ -48,6 +53,9 @@ interface SectionLengths {
   segments: number[];
   /** Checkpoint hash each segment was committed with (hex). */
   segmentCheckpoints: string[];
+  /** Earlier modules (present only when the package ships some). */
+  modules?: number[];
+  moduleHashes?: string[];
 }
 
 export function encodePackage(p: MigrationPackage): Uint8Array {
@@ -59,6 +67,7 @@ export function encodePackage(p: MigrationPackage): Uint8Array {
     receipts: p.receipts.map((b) => b.byteLength),
     segments: segmentFiles.map((b) => b.byteLength),
     segmentCheckpoints: p.segments.map((s) => hex(s.checkpointHash)),
+    ...(p.modules && p.modules.length > 0 ? { modules: p.modules.map((m) => m.bytes.byteLength), moduleHashes: p.modules.map((m) => m.hash) } : {}),
   };
   const header = jsonBytes({
     type: "package",
@@ -84,7 +93,7 @@ export function encodePackage(p: MigrationPackage): Uint8Array {
   });
   const parts: Uint8Array[] = [new TextEncoder().encode(PACKAGE_MAGIC), new Uint8Array([PACKAGE_VERSION]), u32(header.byteLength), header];
   if (p.wasm) parts.push(p.wasm);
-  parts.push(p.identity, ...p.history, ...p.receipts, ...segmentFiles);
+  parts.push(p.identity, ...p.history, ...p.receipts, ...segmentFiles, ...(p.modules ?? []).map((m) => m.bytes));
   return Buffer.concat(parts);
 }
 
@@ -133,9 +142,14 @@ export function decodePackage(bytes: Uint8Array): MigrationPackage {
   if (!Array.isArray(segmentCheckpoints) || segmentCheckpoints.length !== segments.length || segmentCheckpoints.some((x) => typeof x !== "string" || !/^[0-9a-f]{64}$/.test(x))) {
     invalid("lengths.segmentCheckpoints must list one checkpoint hash per segment");
   }
+  const modules = l.modules === undefined ? [] : lengthList(l.modules, "modules");
+  const moduleHashes = l.moduleHashes ?? [];
+  if (!Array.isArray(moduleHashes) || moduleHashes.length !== modules.length || moduleHashes.some((x) => typeof x !== "string" || !/^[0-9a-f]{64}$/.test(x))) {
+    invalid("lengths.moduleHashes must list one module hash per module");
+  }
   // No new checkpoint is fine only when the agent comes back unchanged to the node holding its head.
   if (history.length === 0 && (typeof h.baseHash !== "string" || h.baseHash !== h.checkpointHash)) invalid("no checkpoints");
-  const total = [wasmLen, identityLen, ...history, ...receipts, ...segments].reduce((a, b) => a + b, 0);
+  const total = [wasmLen, identityLen, ...history, ...receipts, ...segments, ...modules].reduce((a, b) => a + b, 0);
   if (9 + headerLen + total !== bytes.byteLength) invalid(`sections add up to ${total} bytes but ${bytes.byteLength - 9 - headerLen} follow the header`);
   let at = 9 + headerLen;
   const take = (n: number): Uint8Array => {
@@ -155,6 +169,7 @@ export function decodePackage(bytes: Uint8Array): MigrationPackage {
       return invalid((e as Error).message);
     }
   });
+  const moduleBlobs = modules.map((n, i) => ({ hash: moduleHashes[i] as string, bytes: take(n) }));
   const overrides = h.overrides;
   if (!Array.isArray(overrides) || overrides.length > MAX_PACKAGE_ITEMS) invalid("overrides must be an array");
   return {
@@ -182,5 +197,6 @@ export function decodePackage(bytes: Uint8Array): MigrationPackage {
     }),
     receipts: receiptBlobs,
     segments: segs,
+    ...(moduleBlobs.length > 0 ? { modules: moduleBlobs } : {}),
   };
 }

@@ -19,7 +19,7 @@ import { type AgentView, type CheckpointEvent, Scheduler } from "../scheduler/sc
 import { checkHead } from "../checkpoint/load-checks.js";
 import { equalBytes } from "../hash/bytes.js";
 import { signBudgetOverride } from "../checkpoint/overrides.js";
-import { parseCodeUpgrade } from "../checkpoint/upgrades.js";
+import { headModule } from "../checkpoint/upgrades.js";
 import { didFromPublicKey } from "../identity/did.js";
 import { type Ed25519Key, generateKey, signBytes } from "../identity/keys.js";
 import { interruptedAfter } from "../hostcalls/interrupted.js";
@@ -97,15 +97,6 @@ const NOT_QUARANTINED_CODES = new Set<string>([ErrorCode.AgentExists, ErrorCode.
 export function agentSpec(p: PreparedAgent, identity: Ed25519Key): AgentSpec {
   const cpu = p.manifest.resourceLimits.maxCpuMillis;
   return { agentId: p.agentId, module: p.module, plan: p.plan, memoryCapPages: p.memoryCapPages, tickLimitMs: cpu === null ? null : Number(cpu), identity };
-}
-
-/** The module the head checkpoint must name: the old one when a signed code upgrade to `wasmHash` follows it. */
-function headWasm(events: readonly LineageEvent[], headHash: Uint8Array, wasmHash: string): string {
-  const upgrade = events
-    .filter((e) => e.kind === "code_upgrade" && equalBytes(e.afterHash, headHash))
-    .map((e) => parseCodeUpgrade(e))
-    .at(-1);
-  return upgrade && upgrade.toWasm === wasmHash ? upgrade.fromWasm : wasmHash;
 }
 
 /** How a node opens its store (the checkpoint benchmark opens its own the same way). */
@@ -437,14 +428,14 @@ export class IgordNode {
       if (!head) throw new IgordError(ErrorCode.CheckpointInvalid, `agent "${agentId}" has no checkpoint in the store`);
       const previous = head.seq > 1n ? this.store.checkpointAt(agentId, head.seq - 1n) : undefined;
       const events = this.store.lineageEvents(agentId);
-      const headModule = headWasm(events, head.hash, prepared.wasmHash);
+      const headWasm = headModule(events, head.hash, prepared.wasmHash);
       const cp = checkHead({
         agentId,
         blob: head.blob,
         storedHash: head.hash,
         previousHash: previous?.hash ?? null,
         // After a code upgrade and before the new code's first checkpoint, the head is the old code's.
-        wasmHash: headModule,
+        wasmHash: headWasm,
         publicKey: identity.publicKey,
       });
       const override = events.filter((e) => equalBytes(e.afterHash, head.hash)).at(-1);
@@ -464,7 +455,7 @@ export class IgordNode {
       const view = await this.scheduler.add(spec, meta, { tick: cp.tick, budget, price: this.config.price, state: cp.state, lease, interrupted });
       // An agent just admitted by migration had this very window replayed at admission.
       // Right after a code upgrade the last stored window is the old code's: the audit replays it with that code.
-      if (!opts.windowVerified && headModule === prepared.wasmHash) this.scheduler.verifyStored(agentId, this.storedReplayItems(agentId));
+      if (!opts.windowVerified && headWasm === prepared.wasmHash) this.scheduler.verifyStored(agentId, this.storedReplayItems(agentId));
       return view;
     } catch (e) {
       const err = corruptionError(e, `the stored rows of agent "${agentId}" cannot be read`) ?? (e as IgordError);

@@ -69,6 +69,7 @@ export abstract class AgentArrival extends HistoryRecords {
         const err = this.insertCheckpoint(c);
         if (err) throw err;
       }
+      for (const m of inc.modules ?? []) this.putWasm(m.hash, m.bytes);
       for (const e of inc.overrides) this.addLineageEvent(a.agentId, e);
       for (const e of inc.segments) this.insertSegment(a.agentId, e.checkpointHash, e);
       for (const r of inc.receipts) this.insertReceipt(a.agentId, new Uint8Array(32), r);

@@ -150,6 +150,8 @@ export interface IncomingAgent {
   overrides: readonly LineageEvent[];
   segments: readonly StoredSegment[];
   receipts: readonly ReceiptRow[];
+  /** Earlier modules its stored history ran (a code upgrade), kept by hash for audits. */
+  modules?: readonly { hash: string; bytes: Uint8Array }[];
   /** The lease the agent had on this node (RETIRED) when it comes back; undefined when new here. */
   previous?: LeaseBelief;
   lease: Lease;

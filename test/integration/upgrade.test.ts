@@ -7,9 +7,11 @@ import Database from "better-sqlite3";
 import { afterEach, describe, expect, it } from "vitest";
 import { DB_FILE, SqliteStore } from "../../src/store/sqlite-store.js";
 import { parseCheckpoint } from "../../src/checkpoint/codec.js";
-import { tempDir } from "../helpers/node.js";
+import { startTestNode, stopAllNodes, storedHead, tempDir } from "../helpers/node.js";
+import { upgradeAgent } from "../../src/node/code-upgrade.js";
+import type { CheckpointEvent, TickEvent } from "../../src/scheduler/scheduler.js";
 import { type Daemon, igord, killAll, startDaemon } from "../helpers/process.js";
-import { CAPS, wat2wasm, watAgent } from "../helpers/wat.js";
+import { CAPS, wat2wasm, watAgent, writeWat } from "../helpers/wat.js";
 
 afterEach(killAll);
 
@@ -103,5 +105,36 @@ describe("igord upgrade on a live daemon", () => {
     expect(tampered.status).toBe(1);
     expect(tampered.stdout).toMatch(/^INVALID$/m);
     expect(tampered.stdout).toMatch(new RegExp(`reason: .*WASM changed from ${String(upgraded.from).slice(0, 16)}… to ${String(upgraded.to).slice(0, 16)}… without a signed code upgrade`));
+  });
+});
+
+describe("migration after a code upgrade", () => {
+  afterEach(stopAllNodes);
+  const P2P = { listen: "/ip4/127.0.0.1/tcp/0", "accept-migrations": "any", "tick-interval": "10ms", "checkpoint-interval": "50ms", "migration-retry-delay": "10ms", "migration-timeout": "5s", "peer-refresh": "0" };
+
+  it("ships both modules; the target's admission replay runs each window with the module that recorded it, and the agent continues there", async () => {
+    const a = await startTestNode(P2P);
+    const b = await startTestNode({ ...P2P, "replay-mode": "full" });
+    const v1 = await writeWat(join(a.dir, "wasm"), "counter", V1, CAPS("clock"));
+    const v2 = await writeWat(join(a.dir, "v2"), "counter", V2, CAPS("clock"));
+    await a.node.addAgent({ wasmPath: v1 });
+    await a.waitFor<CheckpointEvent>("checkpoint", (e) => e.agentId === "counter" && e.reason === "periodic" && e.outcome === "written" && e.tick >= 3n);
+    const up = await upgradeAgent(a.node, "counter", v2);
+    const n = BigInt(up.tick as string);
+    await a.waitFor<CheckpointEvent>("checkpoint", (e) => e.agentId === "counter" && e.reason === "periodic" && e.outcome === "written" && e.tick >= n + 3n);
+
+    const r = await a.node.migrate("counter", [b.node.migration!.addresses()[0]!]);
+    expect(r.outcome).toBe("done");
+    const received = b.logs.events("migration_received", "counter")[0]!;
+    const head = parseCheckpoint(b.node.store.head("counter")!.blob);
+    // Full admission replay: every tick from genesis, across both modules.
+    expect(Number(received.replayed)).toBe(Number(head.tick));
+    expect(head.tick).toBeGreaterThan(n + 2n);
+    expect(b.node.store.wasm(up.fromWasm as string)).toBeDefined();
+    expect(b.node.store.agent("counter")?.wasmHash).toBe(up.toWasm);
+    await b.waitFor<TickEvent>("tick", (e) => e.agentId === "counter" && e.tick === head.tick + 2n);
+    await b.stop();
+    const there = storedHead(b.config.dataDir, "counter")!;
+    expect(stateValue(there.state)).toBe(Number(n) + 100 * (Number(there.tick) - Number(n)));
   });
 });
