@@ -99,6 +99,8 @@ export const ErrorCode = {
   AgentRemoved: "AGENT_REMOVED",
   /** igord upgrade refused the new module (it does not load, or breaks a replay rule); the old code runs on. */
   UpgradeRefused: "UPGRADE_REFUSED",
+  /** A .wasm whose agent is stored with other code: not run; igord upgrade switches to it. */
+  AgentStaleBinary: "AGENT_STALE_BINARY",
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

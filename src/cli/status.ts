@@ -25,6 +25,7 @@ export function formatStatus(s: Json): string {
     `${agents.failed ?? 0} failed`,
     ...(agents.quarantined ? [`${agents.quarantined} quarantined`] : []),
     ...(agents.loadFailed ? [`${agents.loadFailed} failed to load (igord agents lists them)`] : []),
+    ...(agents.staleBinaries ? [`${agents.staleBinaries} with a stale binary in the agents dir (igord agents shows the command to run)`] : []),
   ];
   return [
     `igord ${cell(s.version)} (pid ${cell(s.pid)}), up ${cell(s.uptimeSeconds)}s`,
@@ -53,7 +54,9 @@ export function formatAgents(agents: readonly Json[]): string {
       const error = a.error as { code?: string } | null | undefined;
       // A retired agent's reason says where it went and when.
       const where = a.status === "retired" ? `migrated to ${cell(a.target)} (handed off at epoch ${cell(a.epoch)})${a.since ? ` ${cell(a.since)}` : ""}` : null;
-      rows.push([cell(a.id), cell(a.status), cell(a.tick), cell(a.budget), divergenceCell(a), cell(where ?? a.reason ?? error?.code)]);
+      const stale = a.staleBinary as { command?: string } | undefined;
+      const reason = stale ? `stale binary: run ${cell(stale.command)}` : (where ?? a.reason ?? error?.code);
+      rows.push([cell(a.id), cell(a.status), cell(a.tick), cell(a.budget), divergenceCell(a), cell(reason)]);
     }
     out.push(table(rows));
   }

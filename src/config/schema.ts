@@ -15,6 +15,8 @@ export const MAX_WORKERS = 64;
 
 export interface NodeConfig {
   agentsDir: string;
+  /** A changed .wasm in the agents dir upgrades its agent (igord upgrade) instead of being shown as a stale binary. */
+  upgradeAgentsDir: boolean;
   dataDir: string;
   /** Node price in microcents per second. */
   price: bigint;
@@ -179,6 +181,15 @@ export const FIELDS = [
       if (s.length === 0) throw new Error("must not be empty");
       return s;
     },
+  }),
+  field({
+    key: "upgradeAgentsDir",
+    flag: "upgrade-agents-dir",
+    valueName: "true|false",
+    description: "a changed .wasm in the agents dir upgrades its running agent (as igord upgrade does) instead of being listed as a stale binary",
+    defaultValue: () => false,
+    defaultText: "false",
+    parse: bool,
   }),
   field({
     key: "dataDir",

@@ -64,6 +64,7 @@ export async function upgradeAgent(node: IgordNode, id: string, wasmPath: string
   const budget = override ? override.newBudget : cp.budget;
   const upgrade = { afterHash: head.hash, tick: head.tick, fromWasm: row.wasmHash, toWasm: prepared.wasmHash };
   node.store.recordUpgrade(id, prepared.wasmHash, prepared.bytes, { kind: "code_upgrade", ...signCodeUpgrade(identity, upgrade, budget) });
+  node.staleBinaries.delete(id);
   node.logger.info(
     { event: "code_upgraded", agent: id, tick: String(head.tick), from: row.wasmHash, to: prepared.wasmHash, path: wasmPath },
     `agent ${id} upgraded at tick ${head.tick}: ${row.wasmHash.slice(0, 16)}… -> ${prepared.wasmHash.slice(0, 16)}…`,

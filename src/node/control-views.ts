@@ -45,6 +45,7 @@ export function nodeStatus(node: IgordNode): Record<string, unknown> {
   const counts = Object.fromEntries(node.scheduler.statusCounts());
   counts.quarantined = node.quarantined.size;
   counts.loadFailed = node.loadFailures.size;
+  counts.staleBinaries = node.staleBinaries.size;
   const pool = node.pool.stats();
   return {
     version: VERSION,
@@ -67,7 +68,7 @@ export function nodeStatus(node: IgordNode): Record<string, unknown> {
 
 /** Every agent this node knows of as the control API lists them: running, stopped, quarantined, in handoff, failed to load. */
 export function agentsListing(node: IgordNode, opts: { all?: boolean } = {}): Listed[] {
-  return [
+  const listed: Listed[] = [
     ...(opts.all ? retiredJson(node) : []),
     ...node.scheduler.list().map((v) => ({ ...agentJson(v), id: v.id, lastDivergence: lastDivergence(node, v.id) })),
     ...[...node.quarantined].filter(([id]) => !node.scheduler.has(id)).map(([id, q]) => ({ ...quarantineJson(id, q), id })),
@@ -75,6 +76,11 @@ export function agentsListing(node: IgordNode, opts: { all?: boolean } = {}): Li
     ...node.loadFailures.list().map((f) => ({ ...loadFailureJson(f), id: f.agentId })),
     ...storedOnly(node, opts.all ?? false),
   ];
+  // A file in the agents dir holding other code than the agent runs: shown with the command to run.
+  return listed.map((a) => {
+    const stale = a.status !== "load_failed" ? node.staleBinaries.get(a.id) : undefined;
+    return stale ? { ...a, staleBinary: stale } : a;
+  });
 }
 
 /**

@@ -39,6 +39,7 @@ import { type MigrationHooks, type MigrationResult, MigrationService } from "../
 import { MAX_ADMISSION_REPLAY_TICKS } from "../migration/admission.js";
 import { agentsListing, controlBackend, nodeStatus } from "./control-views.js";
 import { refuseIfHeld } from "./agent-lifecycle.js";
+import { upgradeAgent } from "./code-upgrade.js";
 
 import { VERSION } from "../version.js";
 
@@ -66,6 +67,22 @@ export interface AddAgentOptions {
    * agent: an explicit override, recorded in its lineage as a signed budget override.
    */
   budget?: bigint;
+}
+
+export interface StaleBinary {
+  path: string;
+  wasmHash: string;
+  /** What the operator runs to switch the agent to it. */
+  command: string;
+}
+
+function staleBinary(agentId: string, storedWasm: string, fileWasm: string, path: string): IgordError {
+  const command = `igord upgrade ${agentId} --wasm ${resolve(path)}`;
+  return new IgordError(
+    ErrorCode.AgentStaleBinary,
+    `stale binary: ${path} (WASM ${fileWasm.slice(0, 16)}…) is not the code agent "${agentId}" runs (${storedWasm.slice(0, 16)}…); it is not loaded. To switch the agent to it: ${command} (or start the daemon with --upgrade-agents-dir true)`,
+    { details: { agentId, storedWasm, fileWasm, command } },
+  );
 }
 
 export interface Quarantine {
@@ -121,6 +138,8 @@ export class IgordNode {
   readonly divergences = new DivergenceLog();
   /** Agent files that failed to load (listed by the control API until they load or are removed). */
   readonly loadFailures = new LoadFailures();
+  /** Agents whose file in the agents dir holds other code than they run (listed until upgraded). */
+  readonly staleBinaries = new Map<string, StaleBinary>();
   readonly cache = new ModuleCache();
   private watcher: AgentsDirWatcher | null = null;
   private control: ControlServer | null = null;
@@ -327,11 +346,17 @@ export class IgordNode {
     try {
       const view = await this.loadAgent(o);
       this.loadFailures.clear(o.wasmPath);
+      for (const [id, s] of this.staleBinaries) if (s.path === o.wasmPath) this.staleBinaries.delete(id);
       return view;
     } catch (e) {
       // A file left behind by an agent that moved to another node is a normal state: said once, at info.
       if (isIgordError(e, ErrorCode.LeaseRetired)) {
         this.logger.info({ event: "agent_file_retired", path: o.wasmPath, target: e.details.target, epoch: e.details.epoch }, `${o.wasmPath} is left over: ${e.message}; it does not run here`);
+        throw e;
+      }
+      if (isIgordError(e, ErrorCode.AgentStaleBinary)) {
+        this.staleBinaries.set(e.details.agentId as string, { path: o.wasmPath, wasmHash: e.details.fileWasm as string, command: e.details.command as string });
+        this.logger.warn({ event: "agent_stale_binary", path: o.wasmPath, agent: e.details.agentId, stored: e.details.storedWasm, file: e.details.fileWasm }, e.message);
         throw e;
       }
       // Stopped or removed by the operator: the file stays where it is and is said once, at info.
@@ -355,10 +380,12 @@ export class IgordNode {
     const row = this.store.agent(prepared.agentId);
     if (row) refuseIfHeld(row, o.wasmPath);
     if (row && row.wasmHash !== prepared.wasmHash) {
-      throw new IgordError(
-        ErrorCode.CheckpointWasmMismatch,
-        `agent "${prepared.agentId}" is stored with WASM ${row.wasmHash.slice(0, 16)}…, but ${o.wasmPath} is ${prepared.wasmHash.slice(0, 16)}…`,
-      );
+      // Opted in: the changed file is the new code. Else it is listed as a stale binary, not run.
+      if (this.config.upgradeAgentsDir && this.scheduler.view(prepared.agentId)?.status === "running") {
+        await upgradeAgent(this, prepared.agentId, o.wasmPath);
+        return this.scheduler.view(prepared.agentId) as AgentView;
+      }
+      throw staleBinary(row.agentId, row.wasmHash, prepared.wasmHash, o.wasmPath);
     }
     const running = this.scheduler.view(prepared.agentId);
     if (running?.status === "running") {

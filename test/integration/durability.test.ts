@@ -202,14 +202,15 @@ describe("durable agents", () => {
     await runUntilTick(t2, "heartbeat", (t2.node.scheduler.view("heartbeat")?.tick ?? 0n) + 1n);
   });
 
-  it("a different WASM under a stored agent's id is refused", async () => {
+  it("a different WASM under a stored agent's id is not run: it is a stale binary naming the upgrade command", async () => {
     const t = await startTestNode(FAST);
     await t.node.addAgent({ wasmPath: heartbeat });
     await t.stop();
     const t2 = await startTestNode(FAST, { dir: t.dir });
     const other = await writeWat(join(t.dir, "other"), "heartbeat", watAgent());
     const e = await t2.node.addAgent({ wasmPath: other }).catch((err: unknown) => err);
-    expect(isIgordError(e, "CHECKPOINT_WASM_MISMATCH")).toBe(true);
+    expect(isIgordError(e, "AGENT_STALE_BINARY")).toBe(true);
+    expect((e as Error).message).toContain(`igord upgrade heartbeat --wasm ${other}`);
     expect(storedHead(t.config.dataDir, "heartbeat")?.tick).toBe(0n);
   });
 

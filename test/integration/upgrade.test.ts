@@ -138,3 +138,45 @@ describe("migration after a code upgrade", () => {
     expect(stateValue(there.state)).toBe(Number(n) + 100 * (Number(there.tick) - Number(n)));
   });
 });
+
+describe("a changed file in the agents dir", () => {
+  async function counterDaemon(extra: string[] = []): Promise<{ d: Daemon; ctl: string[]; file: string }> {
+    const dir = tempDir();
+    const agents = join(dir, "agents");
+    const data = join(dir, "data");
+    mkdirSync(agents);
+    const file = join(agents, "counter.wasm");
+    writeFileSync(file, await wat2wasm(V1));
+    writeFileSync(join(agents, "counter.manifest.json"), JSON.stringify(CAPS("clock")));
+    const d = startDaemon(["--agents-dir", agents, "--data-dir", data, "--control", "127.0.0.1:0", "--tick-interval", "20ms", "--checkpoint-interval", "100ms", ...extra]);
+    const port = (await d.waitFor((l) => l.event === "control_listening")).port;
+    await savedAt(d, 2);
+    return { d, ctl: ["--control", `127.0.0.1:${String(port)}`, "--data-dir", data], file };
+  }
+
+  it("is shown as a stale binary with the command to run, not as an error; running that command upgrades the agent", async () => {
+    const { d, ctl, file } = await counterDaemon();
+    writeFileSync(file, await wat2wasm(V2));
+    const stale = await d.waitFor((l) => l.event === "agent_stale_binary" && l.agent === "counter");
+    expect(stale.level).toBe(40);
+    expect(d.lines.filter((l) => l.event === "agent_load_failed")).toEqual([]);
+    const row = igord(["agents", ...ctl]).stdout.split("\n").find((l) => l.startsWith("counter"));
+    expect(row).toMatch(new RegExp(`^counter\\s+running\\s+.*stale binary: run igord upgrade counter --wasm ${file}$`));
+    expect(igord(["status", ...ctl]).stdout).toMatch(/1 with a stale binary in the agents dir/);
+    const command = /run (igord upgrade .*)$/.exec(row ?? "")?.[1]?.split(" ").slice(1) ?? [];
+    const up = igord([...command, ...ctl]);
+    expect(up.status).toBe(0);
+    expect(igord(["agents", ...ctl]).stdout).not.toMatch(/stale binary/);
+    expect(igord(["status", ...ctl]).stdout).not.toMatch(/stale binary/);
+  });
+
+  it("upgrades its running agent when the daemon runs with --upgrade-agents-dir true", async () => {
+    const { d, ctl, file } = await counterDaemon(["--upgrade-agents-dir", "true"]);
+    writeFileSync(file, await wat2wasm(V2));
+    const upgraded = await d.waitFor((l) => l.event === "code_upgraded" && l.agent === "counter");
+    expect(upgraded.path).toBe(file);
+    await savedAt(d, Number(upgraded.tick) + 2);
+    expect(d.lines.filter((l) => l.event === "agent_stale_binary")).toEqual([]);
+    expect(igord(["agents", ...ctl]).stdout).toMatch(/^counter\s+running/m);
+  });
+});
