@@ -139,6 +139,26 @@ describe("migration after a code upgrade", () => {
   });
 });
 
+describe("migration right after a code upgrade", () => {
+  afterEach(stopAllNodes);
+
+  it("a head still written by the old code moves with the signed upgrade after it, and the new code runs on the target", async () => {
+    const P2P = { listen: "/ip4/127.0.0.1/tcp/0", "accept-migrations": "any", "checkpoint-interval": "0", "migration-retry-delay": "10ms", "migration-timeout": "5s", "peer-refresh": "0" };
+    // The source never ticks it: its only checkpoint is v1's genesis, followed by the upgrade.
+    const a = await startTestNode({ ...P2P, "tick-interval": "1h", "lease-duration": "2h" });
+    const b = await startTestNode({ ...P2P, "tick-interval": "10ms" });
+    await a.node.addAgent({ wasmPath: await writeWat(join(a.dir, "wasm"), "counter", V1, CAPS("clock")) });
+    const up = await upgradeAgent(a.node, "counter", await writeWat(join(a.dir, "v2"), "counter", V2, CAPS("clock")));
+    expect(up.tick).toBe("0");
+    const r = await a.node.migrate("counter", [b.node.migration!.addresses()[0]!]);
+    expect(r.error ?? null).toBeNull();
+    expect(r.outcome).toBe("done");
+    await b.waitFor<TickEvent>("tick", (e) => e.agentId === "counter" && e.tick === 2n);
+    await b.stop();
+    expect(stateValue(storedHead(b.config.dataDir, "counter")!.state)).toBe(200);
+  });
+});
+
 describe("a changed file in the agents dir", () => {
   async function counterDaemon(extra: string[] = []): Promise<{ d: Daemon; ctl: string[]; file: string }> {
     const dir = tempDir();
