@@ -45,7 +45,7 @@ export function nodeStatus(node: IgordNode): Record<string, unknown> {
   const counts = Object.fromEntries(node.scheduler.statusCounts());
   counts.quarantined = node.quarantined.size;
   counts.loadFailed = node.loadFailures.size;
-  counts.staleBinaries = node.staleBinaries.size;
+  if (node.staleBinaries.size > 0) counts.staleBinaries = node.staleBinaries.size;
   const pool = node.pool.stats();
   return {
     version: VERSION,
@@ -92,6 +92,8 @@ function storedOnly(node: IgordNode, all: boolean): Listed[] {
   for (const row of node.store.listAgents()) {
     if (row.status === "active" || (row.status === "removed" && !all)) continue;
     if (node.scheduler.has(row.agentId) || node.quarantined.has(row.agentId)) continue;
+    // Moved away: listed (with --all) as retired, where it went.
+    if (row.status !== "removed" && node.store.lease(row.agentId)?.state === "RETIRED") continue;
     const head = node.store.head(row.agentId);
     out.push({ id: row.agentId, did: row.did, status: row.status, reason: row.reason, tick: head ? head.tick.toString() : null, wasmHash: row.wasmHash });
   }
