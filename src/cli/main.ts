@@ -139,6 +139,17 @@ program.addCommand(
 );
 
 program.addCommand(
+  new Command("lineage")
+    .description("list an agent's signed lineage events in --data-dir: budget overrides, recoveries, imports, code upgrades (old -> new WASM at tick N); exit 1 if a signature fails")
+    .argument("<agent>", "agent id")
+    .addOption(dataDirOption())
+    .option("--json", "print raw JSON", false)
+    .action(async (agent: string, o: { dataDir: string; json: boolean }) => {
+      process.exitCode = (await import("./lineage-events.js")).lineageCommand(agent, o);
+    }),
+);
+
+program.addCommand(
   new Command("export")
     .description("write an agent's checkpoint, identity, WASM, manifest, receipts and history (igor layout)")
     .argument("<agent>", "agent id")

@@ -97,6 +97,10 @@ describe("igord upgrade on a live daemon", () => {
     expect(verify.stdout).toMatch(new RegExp(`^modules: ${String(upgraded.from).slice(0, 16)}… ticks \\d+\\.\\.${n}, ${String(upgraded.to).slice(0, 16)}… ticks ${n + 1}\\.\\.`, "m"));
     expect(verify.status).toBe(0);
 
+    const shown = igord(["lineage", "counter", "--data-dir", data]);
+    expect(shown.status).toBe(0);
+    expect(shown.stdout).toMatch(new RegExp(`^#1 code_upgrade tick ${n}: wasm ${String(upgraded.from).slice(0, 16)}… -> ${String(upgraded.to).slice(0, 16)}… \\(after checkpoint [0-9a-f]{16}…\\), signed$`, "m"));
+
     // Without its signed lineage event, the change of module is a break in the history.
     const db = new Database(join(data, DB_FILE));
     db.prepare("DELETE FROM lineage_events WHERE kind = 'code_upgrade'").run();
