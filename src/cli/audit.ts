@@ -7,7 +7,7 @@ import { ErrorCode, IgordError } from "../errors.js";
 import { IMPLEMENTED_CAPABILITIES } from "../hostcalls/registry.js";
 import { ModuleCache, prepareFromBytes } from "../loader/prepare.js";
 import { parseManifest } from "../manifest/manifest.js";
-import { type AuditSegment, planAudit } from "../replay/audit-plan.js";
+import { type AuditSegment, moduleRuns, planAudit } from "../replay/audit-plan.js";
 import { hex } from "../hash/bytes.js";
 import { segmentSealProblem } from "../replay/segment-seal.js";
 import type { ReplayItem } from "../replay/engine.js";
@@ -33,30 +33,6 @@ export async function auditReplay(store: SqliteStore, agentId: string): Promise<
     checkpoints: [...store.history(agentId)].map((c) => c.blob),
     segments: store.eventSegments(agentId),
   });
-}
-
-interface ModuleRun {
-  wasmHash: string;
-  /** Item indices [from, to). */
-  from: number;
-  to: number;
-}
-
-/**
- * Splits replay items by the module that ran them: a tick ran the code named by the checkpoint that
- * closes it (the first at or after it), since an upgrade takes effect right after a checkpoint.
- */
-export function moduleRuns(items: readonly ReplayItem[], checkpoints: readonly { tick: bigint; wasmHash: string }[]): ModuleRun[] {
-  const runs: ModuleRun[] = [];
-  let c = 0;
-  items.forEach((item, i) => {
-    while (c < checkpoints.length - 1 && (checkpoints[c] as { tick: bigint }).tick < item.tick) c++;
-    const wasmHash = (checkpoints[c] as { wasmHash: string }).wasmHash;
-    const last = runs.at(-1);
-    if (last && last.wasmHash === wasmHash) last.to = i + 1;
-    else runs.push({ wasmHash, from: i, to: i + 1 });
-  });
-  return runs;
 }
 
 /** Audits a history given as checkpoint blobs and event-log segments (from a store or an export). */

@@ -120,3 +120,27 @@ export function planAudit(checkpoints: readonly AuditCheckpoint[], segments: rea
   }
   return { start, items, checkpointTicks, problems };
 }
+
+export interface ModuleRun {
+  wasmHash: string;
+  /** Item indices [from, to). */
+  from: number;
+  to: number;
+}
+
+/**
+ * Splits replay items by the module that ran them: a tick ran the code named by the checkpoint that
+ * closes it (the first at or after it), since an upgrade takes effect right after a checkpoint.
+ */
+export function moduleRuns(items: readonly ReplayItem[], checkpoints: readonly { tick: bigint; wasmHash: string }[]): ModuleRun[] {
+  const runs: ModuleRun[] = [];
+  let c = 0;
+  items.forEach((item, i) => {
+    while (c < checkpoints.length - 1 && (checkpoints[c] as { tick: bigint }).tick < item.tick) c++;
+    const wasmHash = (checkpoints[c] as { wasmHash: string }).wasmHash;
+    const last = runs.at(-1);
+    if (last && last.wasmHash === wasmHash) last.to = i + 1;
+    else runs.push({ wasmHash, from: i, to: i + 1 });
+  });
+  return runs;
+}

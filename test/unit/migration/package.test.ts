@@ -37,6 +37,19 @@ describe("migration package codec", () => {
     expect(decodePackage(encodePackage({ ...pkg, wasm: null })).wasm).toBeNull();
   });
 
+  it("carries the earlier modules of a window that spans a code upgrade, and code_upgrade lineage events", () => {
+    const upgraded: MigrationPackage = {
+      ...pkg,
+      overrides: [...pkg.overrides, { kind: "code_upgrade", afterHash: new Uint8Array(32).fill(2), tick: 7n, oldBudget: 3n, newBudget: 3n, reason: `code upgrade ${"ee".repeat(32)} -> ${"ab".repeat(32)}`, signature: new Uint8Array(64).fill(1) }],
+      modules: [{ hash: "ee".repeat(32), bytes: new Uint8Array([0, 97, 115, 109, 1]) }],
+    };
+    expect(decodePackage(encodePackage(upgraded))).toEqual(upgraded);
+    // Without modules the header has no module section at all (what earlier nodes read).
+    expect(decodePackage(encodePackage({ ...pkg, modules: [] })).modules).toBeUndefined();
+    const bytes = encodePackage(upgraded);
+    expect(code(() => decodePackage(bytes.subarray(0, bytes.byteLength - 1)))).toBe("MIGRATION_FRAME_INVALID");
+  });
+
   it("refuses truncated, padded, foreign and inconsistent packages with a format error", () => {
     const bytes = encodePackage(pkg);
     expect(code(() => decodePackage(bytes.subarray(0, bytes.byteLength - 1)))).toBe("MIGRATION_FRAME_INVALID");
