@@ -43,7 +43,8 @@ function summary(node: IgordNode, id: string): Record<string, unknown> {
   const lease = node.store.lease(id);
   return {
     id,
-    status: row.status,
+    // What it does now (running, stopped, failed); the stored status when it is not loaded here.
+    status: node.scheduler.view(id)?.status ?? row.status,
     reason: row.reason,
     tick: head ? head.tick.toString() : null,
     lease: lease ? { state: lease.state, epoch: formatEpoch(lease.epoch) } : null,

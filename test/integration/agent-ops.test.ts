@@ -47,7 +47,7 @@ describe("igord stop / start / remove on a live daemon", () => {
 
     const start = igord(["start", "heartbeat", ...ctl]);
     expect(start.status).toBe(0);
-    expect(start.stdout).toMatch(/^heartbeat: active at tick \d+$/m);
+    expect(start.stdout).toMatch(/^heartbeat: running at tick \d+$/m);
     const next = await d.waitFor((l) => l.event === "agent_log" && l.agent === "heartbeat" && /tick \d+/.test(String(l.msg)));
     expect(tickOf(next)).toBe(stoppedAt + 1);
     expect(igord(["agents", ...ctl]).stdout).toMatch(/^heartbeat\s+running/m);

@@ -9,6 +9,7 @@ import { DB_FILE, SqliteStore } from "../../src/store/sqlite-store.js";
 import { parseCheckpoint } from "../../src/checkpoint/codec.js";
 import { startTestNode, stopAllNodes, storedHead, tempDir } from "../helpers/node.js";
 import { upgradeAgent } from "../../src/node/code-upgrade.js";
+import { startAgent, stopAgent } from "../../src/node/agent-lifecycle.js";
 import type { CheckpointEvent, TickEvent } from "../../src/scheduler/scheduler.js";
 import { type Daemon, igord, killAll, startDaemon } from "../helpers/process.js";
 import { CAPS, wat2wasm, watAgent, writeWat } from "../helpers/wat.js";
@@ -140,6 +141,25 @@ describe("migration after a code upgrade", () => {
     await b.stop();
     const there = storedHead(b.config.dataDir, "counter")!;
     expect(stateValue(there.state)).toBe(Number(n) + 100 * (Number(there.tick) - Number(n)));
+  });
+});
+
+describe("upgrading a stopped agent", () => {
+  afterEach(stopAllNodes);
+
+  it("keeps it stopped; igord start then resumes the old code's head with the new code", async () => {
+    const t = await startTestNode({ "tick-interval": "10ms", "checkpoint-interval": "0" });
+    await t.node.addAgent({ wasmPath: await writeWat(join(t.dir, "wasm"), "counter", V1, CAPS("clock")) });
+    await t.waitFor<TickEvent>("tick", (e) => e.agentId === "counter" && e.tick === 3n);
+    const stopped = await stopAgent(t.node, "counter");
+    const n = BigInt(stopped.tick as string);
+    const up = await upgradeAgent(t.node, "counter", await writeWat(join(t.dir, "v2"), "counter", V2, CAPS("clock")));
+    expect(up).toMatchObject({ tick: String(n), status: "stopped" });
+    expect(t.node.scheduler.view("counter")?.status).toBe("stopped");
+    await startAgent(t.node, "counter");
+    await t.waitFor<TickEvent>("tick", (e) => e.agentId === "counter" && e.tick === n + 2n);
+    await t.stop();
+    expect(stateValue(storedHead(t.config.dataDir, "counter")!.state)).toBe(Number(n) + 200);
   });
 });
 
