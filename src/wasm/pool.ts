@@ -491,7 +491,9 @@ export class WorkerPool extends EventEmitter<{
         continue;
       }
       const elapsedMs = Number(now - Atomics.load(h.ctl, Ctl.startedNs)) / 1e6;
-      const limit = this.byPlacement.get(current)?.spec.tickLimitMs;
+      const running = this.byPlacement.get(current);
+      // The manifest's per-tick limit bounds live ticks; a load (its capture included) has the tick timeout.
+      const limit = running?.ready && running.inFlight ? running.spec.tickLimitMs : null;
       if (limit != null && elapsedMs > limit && LIVE_TICK_PHASES.has(phaseName(h))) {
         this.killOverLimit(h, current, elapsedMs, limit);
       } else if (elapsedMs > this.opts.tickTimeoutMs) {

@@ -85,6 +85,24 @@ describe("replay rules caught at load", () => {
     expect(t.node.store.agent("hangs_on_resume")).toBeUndefined();
   });
 
+  it("a load (the check included) is bounded by the tick timeout, not by the manifest's per-tick max_cpu_millis", async () => {
+    const t = await startTestNode({ "tick-interval": "10ms" });
+    // The first state capture in each instance is slow (~0.2-1 s): a load captures once in each of
+    // its two instances; ticks capture fast after that.
+    const spin = "(loop $l (local.set $i (i32.add (local.get $i) (i32.const 1))) (br_if $l (i32.lt_u (local.get $i) (i32.const 300000000))))";
+    const slowFirstCapture = watAgent({
+      omit: ["agent_checkpoint"],
+      extra: `(global $captured (mut i32) (i32.const 0))
+        (func (export "agent_checkpoint") (result i32) (local $i i32)
+          (if (i32.eqz (global.get $captured)) (then ${spin} (global.set $captured (i32.const 1))))
+          (i32.store (i32.const 0) (global.get $ticks)) (i32.const 4))`,
+    });
+    const path = await writeWat(join(t.dir, "wasm"), "slow_capture", slowFirstCapture, { resource_limits: { max_cpu_millis: 50 } });
+    await t.node.addAgent({ wasmPath: path });
+    await t.waitFor<TickEvent>("tick", (e) => e.agentId === "slow_capture" && e.tick === 3n);
+    expect(t.node.scheduler.view("slow_capture")?.status).toBe("running");
+  });
+
   it("every shipped example and AssemblyScript fixture passes the check fresh and again after ticking and a restart", async () => {
     const flags = { "tick-interval": "10ms", "fast-tick-interval": "10ms", capabilities: "clock,rand,log,wallet,pricing,emit" };
     const t = await startTestNode(flags, { watch: true, start: false });
