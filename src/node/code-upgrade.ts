@@ -29,7 +29,22 @@ function refused(id: string, e: unknown, running: boolean): IgordError {
   });
 }
 
+/** Agents with an upgrade under way, per node: a second one (the CLI and the agents dir at once) waits its turn by being refused. */
+const underway = new WeakMap<IgordNode, Set<string>>();
+
 export async function upgradeAgent(node: IgordNode, id: string, wasmPath: string): Promise<Record<string, unknown>> {
+  const busy = underway.get(node) ?? new Set<string>();
+  underway.set(node, busy);
+  if (busy.has(id)) throw new IgordError(ErrorCode.UpgradeRefused, `an upgrade of "${id}" is already under way; try again when it is done`);
+  busy.add(id);
+  try {
+    return await upgradeOnce(node, id, wasmPath);
+  } finally {
+    busy.delete(id);
+  }
+}
+
+async function upgradeOnce(node: IgordNode, id: string, wasmPath: string): Promise<Record<string, unknown>> {
   const row = node.store.agent(id);
   if (!row) throw new IgordError(ErrorCode.AgentNotFound, `no agent "${id}" on this node`);
   if (row.status === "removed") refuseIfHeld(row, "igord upgrade");

@@ -153,8 +153,14 @@ describe("upgrading a stopped agent", () => {
     await t.waitFor<TickEvent>("tick", (e) => e.agentId === "counter" && e.tick === 3n);
     const stopped = await stopAgent(t.node, "counter");
     const n = BigInt(stopped.tick as string);
-    const up = await upgradeAgent(t.node, "counter", await writeWat(join(t.dir, "v2"), "counter", V2, CAPS("clock")));
+    const v2again = await writeWat(join(t.dir, "v2"), "counter", V2, CAPS("clock"));
+    const up = await upgradeAgent(t.node, "counter", v2again);
     expect(up).toMatchObject({ tick: String(n), status: "stopped" });
+    // One upgrade at a time per agent.
+    const v3 = await writeWat(join(t.dir, "v3"), "counter", watAgent({ imports: CLOCK, onTick: "(drop (call $clock)) (nop)" }), CAPS("clock"));
+    const [first, second] = await Promise.allSettled([upgradeAgent(t.node, "counter", v2again), upgradeAgent(t.node, "counter", v3)]);
+    expect(first.status === "rejected" ? (first.reason as Error).message : "").toMatch(/already runs/);
+    expect(second.status === "rejected" ? (second.reason as Error).message : "").toMatch(/already under way/);
     expect(t.node.scheduler.view("counter")?.status).toBe("stopped");
     await startAgent(t.node, "counter");
     await t.waitFor<TickEvent>("tick", (e) => e.agentId === "counter" && e.tick === n + 2n);
