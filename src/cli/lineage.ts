@@ -10,8 +10,8 @@ import { checkpointHash, verifyCheckpointSignature } from "../checkpoint/lineage
 import { commitFromBlob } from "../store/commits.js";
 import { equalBytes, hex } from "../hash/bytes.js";
 import { signBudgetOverride } from "../checkpoint/overrides.js";
-import { describeUpgrade } from "../checkpoint/upgrades.js";
-import { type BudgetOverride, type ChainEntry, type ChainReport, verifyChain } from "../checkpoint/verify-chain.js";
+import { describeUpgrade, headModule } from "../checkpoint/upgrades.js";
+import { type ChainEntry, type ChainReport, verifyChain } from "../checkpoint/verify-chain.js";
 import { ErrorCode, IgordError } from "../errors.js";
 import { didFromPublicKey, publicKeyFromDid } from "../identity/did.js";
 import { decodeSegment } from "../eventlog/tick-log.js";
@@ -109,6 +109,8 @@ export function inspectCommand(file: string | undefined, o: { agent?: string; da
 // ---- verify -----------------------------------------------------------------------------------
 
 interface OverrideJson {
+  /** Absent in igor's layout (budget overrides); written for the other kinds (code_upgrade…). */
+  kind?: LineageEvent["kind"];
   afterHash: string;
   tick: string;
   oldBudget: string;
@@ -117,7 +119,8 @@ interface OverrideJson {
   signature: string;
 }
 
-const overrideToJson = (e: BudgetOverride): OverrideJson => ({
+const overrideToJson = (e: LineageEvent): OverrideJson => ({
+  ...(e.kind === "budget_override" ? {} : { kind: e.kind }),
   afterHash: hex(e.afterHash),
   tick: e.tick.toString(),
   oldBudget: e.oldBudget.toString(),
@@ -126,8 +129,10 @@ const overrideToJson = (e: BudgetOverride): OverrideJson => ({
   signature: hex(e.signature),
 });
 
+const LINEAGE_KINDS: readonly LineageEvent["kind"][] = ["budget_override", "recovery", "import", "code_upgrade"];
+
 const overrideFromJson = (j: OverrideJson): LineageEvent => ({
-  kind: "budget_override",
+  kind: j.kind !== undefined && LINEAGE_KINDS.includes(j.kind) ? j.kind : "budget_override",
   afterHash: Buffer.from(j.afterHash, "hex"),
   tick: BigInt(j.tick),
   oldBudget: BigInt(j.oldBudget),
@@ -361,7 +366,7 @@ export function importCommand(dir: string, o: { dataDir: string }): string {
   if (!Buffer.from(last.bytes).equals(Buffer.from(head.bytes))) {
     throw new IgordError(ErrorCode.CheckpointChainBroken, `${agentId}.checkpoint is not the last checkpoint of its history`);
   }
-  if (sha256Hex(wasm) !== hex(head.wasmHash)) {
+  if (headModule(overrides, checkpointHash(head.bytes), sha256Hex(wasm)) !== hex(head.wasmHash)) {
     throw new IgordError(ErrorCode.CheckpointWasmMismatch, `${agentId}.wasm does not match the checkpoint's WASM hash`);
   }
   const hashAtTick = new Map(entries.map((e) => [parseCheckpoint(e.bytes).tick, checkpointHash(e.bytes)]));

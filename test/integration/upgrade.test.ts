@@ -102,6 +102,16 @@ describe("igord upgrade on a live daemon", () => {
     expect(shown.status).toBe(0);
     expect(shown.stdout).toMatch(new RegExp(`^#1 code_upgrade tick ${n}: wasm ${String(upgraded.from).slice(0, 16)}… -> ${String(upgraded.to).slice(0, 16)}… \\(after checkpoint [0-9a-f]{16}…\\), signed$`, "m"));
 
+    // An export keeps the upgrade (its kind travels in overrides.json): it verifies and imports.
+    const exported = join(dir, "export");
+    expect(igord(["export", "counter", "--out", exported, "--data-dir", data]).status).toBe(0);
+    const vx = igord(["verify", exported]);
+    expect(vx.stdout).toMatch(/^VALID$/m);
+    expect(vx.stdout).toMatch(new RegExp(`^upgrade: tick ${n}: `, "m"));
+    const imported = igord(["import", exported, "--data-dir", join(dir, "other"), "--control", "off"]);
+    expect(imported.stderr).toBe("");
+    expect(imported.status).toBe(0);
+
     // Without its signed lineage event, the change of module is a break in the history.
     const db = new Database(join(data, DB_FILE));
     db.prepare("DELETE FROM lineage_events WHERE kind = 'code_upgrade'").run();
