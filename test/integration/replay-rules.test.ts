@@ -115,9 +115,8 @@ describe("replay rules caught at load", () => {
       if (existsSync(join(EXAMPLES, `${name}.manifest.json`))) copyFileSync(join(EXAMPLES, `${name}.manifest.json`), join(dir, `${name}.manifest.json`));
       names.push(name);
     }
-    // The effects fixture is left out here: an InFlight intent comes back Unresolved inside
-    // agent_resume (EffectLog.unmarshal), which this rule refuses once one is in flight.
-    const fixtures: Record<string, string[]> = { emitter: ["emit", "log"], runtime_alloc: ["log"], uses_date: ["clock", "log"] };
+    // effects holds an InFlight intent from its second tick on: its resume must restore it as is.
+    const fixtures: Record<string, string[]> = { effects: ["log"], emitter: ["emit", "log"], runtime_alloc: ["log"], uses_date: ["clock", "log"] };
     for (const [name, caps] of Object.entries(fixtures)) {
       copyFileSync(join(AS_FIXTURES, `${name}.wasm`), join(dir, `${name}.wasm`));
       writeFileSync(join(dir, `${name}.manifest.json`), JSON.stringify(CAPS(...caps)));
