@@ -5,8 +5,9 @@
 //   included. Its lease is KEPT (state and epoch: no other node may take it, its state lives here)
 //   but no longer renewed, so it lapses; `start` renews it like a restart does (a lapsed lease is
 //   recovered at major + 1, logged as lease_recovered).
-// - start: stored `active` again, then resumed from its head checkpoint with the load checks and the
-//   replay-rule check; a failure quarantines it with the reason, as at any start.
+// - start: resumed from its head checkpoint with the load checks and the replay-rule check, then
+//   stored `active` again; a failure quarantines it with the reason, as at any start (it stays
+//   stored stopped). A stop is a clean end: the first tick after start hears resume_interrupted 0.
 // - remove: stopped as above, then stored `removed` with its lease RETIRED at its epoch: this node
 //   never runs it again. Nothing is deleted: checkpoints, event logs, receipts and lineage stay, so
 //   `igord verify --agent X [--replay]` still checks it and `igord agents --all` lists it. Its id stays
@@ -72,8 +73,9 @@ export async function startAgent(node: IgordNode, id: string): Promise<Record<st
   const row = storedAgent(node, id);
   if (row.status === "removed") refuseIfHeld(row, "igord start");
   if (node.scheduler.view(id)?.status === "running") return summary(node, id);
-  node.store.setStatus(id, "active", null);
+  // Resumed while still stored stopped (a clean end: resume_interrupted answers 0), then active.
   await node.resumeAgent(id);
+  node.store.setStatus(id, "active", null);
   node.logger.info({ event: "agent_started_by_operator", agent: id }, `agent ${id} started`);
   return summary(node, id);
 }

@@ -88,7 +88,8 @@ async function upgradeOnce(node: IgordNode, id: string, wasmPath: string): Promi
   return { id, tick: head.tick.toString(), fromWasm: row.wasmHash, toWasm: prepared.wasmHash, status: node.scheduler.view(id)?.status ?? row.status };
 }
 
+/** Resumes the agent the upgrade stopped (still stored stopped: a clean end, resume_interrupted 0), then stores it active. */
 async function restart(node: IgordNode, id: string, wasmPath?: string): Promise<void> {
-  node.store.setStatus(id, "active", null);
   await node.resumeAgent(id, wasmPath);
+  node.store.setStatus(id, "active", null);
 }

@@ -1,8 +1,14 @@
 // igord stop / start / remove against a real daemon process: a stopped agent leaves its worker and
 // stays stopped across a restart (its file in the agents dir included), start resumes it where it
 // stopped, remove retires it with its history kept and verifiable, and its file is not re-created.
+import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { agentsDirWith } from "../helpers/node.js";
+import { startAgent, stopAgent } from "../../src/node/agent-lifecycle.js";
+import { upgradeAgent } from "../../src/node/code-upgrade.js";
+import type { TickEvent } from "../../src/scheduler/scheduler.js";
+import { agentsDirWith, AS_FIXTURES, startTestNode, stopAllNodes } from "../helpers/node.js";
+import { CAPS } from "../helpers/wat.js";
 import { type Daemon, igord, killAll, startDaemon } from "../helpers/process.js";
 
 afterEach(killAll);
@@ -77,5 +83,33 @@ describe("igord stop / start / remove on a live daemon", () => {
     expect(verify.stdout).toMatch(/VALID/);
     expect(verify.stdout).not.toMatch(/INVALID/);
     expect(verify.status).toBe(0);
+  });
+});
+
+describe("operator stops are clean ends", () => {
+  afterEach(stopAllNodes);
+
+  it("after igord stop + start, and after an upgrade, resume_interrupted answers 0: an InFlight intent stays InFlight", async () => {
+    const t = await startTestNode({ "tick-interval": "5ms", "checkpoint-interval": "0" });
+    const dir = join(t.dir, "wasm");
+    mkdirSync(dir, { recursive: true });
+    copyFileSync(join(AS_FIXTURES, "effects.wasm"), join(dir, "effects.wasm"));
+    writeFileSync(join(dir, "effects.manifest.json"), JSON.stringify(CAPS("log")));
+    const logs = (): string[] => t.logs.events("agent_log", "effects").map((l) => String(l.msg));
+    await t.node.addAgent({ wasmPath: join(dir, "effects.wasm") });
+    await t.waitFor<TickEvent>("tick", (e) => e.agentId === "effects" && e.tick === 2n);
+    const stopped = await stopAgent(t.node, "effects");
+    await startAgent(t.node, "effects");
+    await t.waitFor<TickEvent>("tick", (e) => e.agentId === "effects" && e.tick === BigInt(stopped.tick as string) + 1n);
+    // IntentState.InFlight = 2 (Unresolved = 4 would mean the host said the stop was an interruption).
+    expect(logs().at(-1)).toBe("state 2 unresolved 0");
+
+    // The same code under another hash (a custom section appended): an upgrade is a clean end too.
+    const bytes = readFileSync(join(dir, "effects.wasm"));
+    const v2 = join(t.dir, "effects-v2.wasm");
+    writeFileSync(v2, Buffer.concat([bytes, Buffer.from([0, 3, 2, 0x76, 0x32])]));
+    const up = await upgradeAgent(t.node, "effects", v2);
+    await t.waitFor<TickEvent>("tick", (e) => e.agentId === "effects" && e.tick === BigInt(up.tick as string) + 1n);
+    expect(logs().at(-1)).toBe("state 2 unresolved 0");
   });
 });
