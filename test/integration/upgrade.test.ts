@@ -238,5 +238,14 @@ describe("a changed file in the agents dir", () => {
     await savedAt(d, Number(upgraded.tick) + 2);
     expect(d.lines.filter((l) => l.event === "agent_stale_binary")).toEqual([]);
     expect(igord(["agents", ...ctl]).stdout).toMatch(/^counter\s+running/m);
+    // A change the upgrade refuses is reported as that file's failed load; v2 keeps running.
+    writeFileSync(file, await wat2wasm(V_BUMPS));
+    const failed = await d.waitFor((l) => l.event === "agent_load_failed" && l.path === file);
+    expect(failed.code).toBe("UPGRADE_REFUSED");
+    const last = Math.max(...d.lines.filter((l) => l.event === "checkpoint_saved" && l.agent === "counter").map((l) => Number(l.tick)));
+    await savedAt(d, last + 2);
+    const list = igord(["agents", ...ctl]).stdout;
+    expect(list).toMatch(/^counter\s+running/m);
+    expect(list).toMatch(/counter\.wasm {2}\[UPGRADE_REFUSED\] upgrade of "counter" refused: \[AGENT_RESUME_NOT_INVERSE\]/);
   });
 });
