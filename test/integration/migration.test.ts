@@ -1,5 +1,6 @@
 // Agents moving between in-process nodes over real libp2p on loopback TCP: state, manifest, DID and
 // budget travel; exactly one node owns the agent at a time; every failure path ends with one owner.
+// The nodes come from the test kit (igord/testing), as an agent author's would.
 import { copyFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import Database from "better-sqlite3";
@@ -8,16 +9,15 @@ import { afterEach, describe, expect, it } from "vitest";
 import { parseCheckpoint } from "../../src/checkpoint/codec.js";
 import { verifyChain } from "../../src/checkpoint/verify-chain.js";
 import type { TickEvent } from "../../src/scheduler/scheduler.js";
-import { AS_FIXTURES, EXAMPLES, startTestNode, stopAllNodes, type TestNode, tempDir } from "../helpers/node.js";
+import { AS_FIXTURES, EXAMPLES, startTestNode, tempDir } from "../helpers/node.js";
+import { type InProcessKitNode, startCluster, startNode, stopAll } from "../../src/testing/index.js";
 import { waitUntil } from "../helpers/wait.js";
 import { igord } from "../helpers/process.js";
 import { controlGet } from "../../src/control/client.js";
 import { RoguePeer } from "../helpers/rogue.js";
 import { CAPS, watAgent, writeWat } from "../helpers/wat.js";
 
-afterEach(async () => {
-  await stopAllNodes();
-});
+afterEach(stopAll);
 
 const heartbeat = join(EXAMPLES, "heartbeat.wasm");
 const survivor = join(EXAMPLES, "survivor.wasm");
@@ -34,27 +34,30 @@ const P2P = {
   "peer-refresh": "0",
 };
 
-async function p2pNode(flags: Record<string, string> = {}): Promise<TestNode> {
-  return startTestNode({ ...P2P, ...flags });
+type Node = InProcessKitNode;
+
+function p2pNode(flags: Record<string, string> = {}): Promise<Node> {
+  return startNode({ flags: { ...P2P, ...flags } });
 }
 
-function addr(t: TestNode): string {
-  const a = t.node.migration?.addresses()[0];
-  if (!a) throw new Error("node has no p2p address");
-  return a;
+async function p2pNodes(n: number): Promise<Node[]> {
+  return (await startCluster(n, { flags: P2P })).nodes;
 }
 
-function owner(t: TestNode, agentId: string): string | undefined {
-  return t.node.store.lease(agentId)?.state;
+function addr(t: Node): string {
+  return t.address;
+}
+
+function owner(t: Node, agentId: string): string | undefined {
+  return t.lease(agentId)?.state;
 }
 
 describe("migration between two nodes", () => {
   it("moves a running agent with its state, DID and budget; the source retires it and the target ticks it", async () => {
-    const a = await p2pNode();
-    const b = await p2pNode();
+    const [a, b] = (await p2pNodes(2)) as [Node, Node];
     const before = await a.node.addAgent({ wasmPath: survivor });
-    await a.waitFor<TickEvent>("tick", (e) => e.agentId === "survivor" && e.tick >= 5n);
-    const r = await a.node.migrate("survivor", [addr(b)]);
+    await a.waitForTick("survivor", 5n);
+    const r = await a.migrate("survivor", b);
     expect(r.outcome).toBe("done");
     expect(r.attempts).toBe(1);
     expect(r.epoch).toEqual({ major: 1n, generation: 0n });
@@ -102,16 +105,16 @@ describe("migration between two nodes", () => {
 
 describe("migration across several nodes", () => {
   it("A → B → C → A keeps state, manifest and DID; the budget is never created and never negative", async () => {
-    const nodes = [await p2pNode(), await p2pNode(), await p2pNode()];
-    const [a, b, c] = nodes as [TestNode, TestNode, TestNode];
+    const nodes = await p2pNodes(3);
+    const [a, b, c] = nodes as [Node, Node, Node];
     const born = await a.node.addAgent({ wasmPath: survivor });
     const manifest = a.node.store.agent("survivor")!.manifest;
     let budget = born.budget;
     let tick = 0n;
-    const hops: [TestNode, TestNode][] = [[a, b], [b, c], [c, a]];
+    const hops: [Node, Node][] = [[a, b], [b, c], [c, a]];
     for (const [i, [from, to]] of hops.entries()) {
-      await from.waitFor<TickEvent>("tick", (e) => e.agentId === "survivor" && e.tick >= tick + 3n);
-      const r = await from.node.migrate("survivor", [addr(to)]);
+      await from.waitForTick("survivor", tick + 3n);
+      const r = await from.migrate("survivor", to);
       expect(r.outcome).toBe("done");
       expect(r.epoch?.major).toBe(BigInt(i + 1));
       const head = to.node.store.head("survivor")!;
@@ -128,6 +131,7 @@ describe("migration across several nodes", () => {
     }
     // Back on A: one owner, A's history continues the whole lineage, receipts from every node.
     expect(nodes.map((n) => owner(n, "survivor"))).toEqual(["ACTIVE_OWNER", "RETIRED", "RETIRED"]);
+    expect(a.lineage("survivor").report).toMatchObject({ valid: true, reasons: [] });
     expect(a.node.store.lease("survivor")!.epoch).toEqual({ major: 3n, generation: 0n });
     const receiptNodes = new Set(a.node.store.receipts("survivor").map((r) => r.nodeId));
     expect(receiptNodes.size).toBe(3);
@@ -136,8 +140,7 @@ describe("migration across several nodes", () => {
   });
 
   it("20 round trips with a tick between each hop: every tick runs exactly once, on the node that owns the agent, and nothing is left on the idle node", async () => {
-    const a = await p2pNode();
-    const b = await p2pNode();
+    const [a, b] = (await p2pNodes(2)) as [Node, Node];
     const ran: { node: "a" | "b"; tick: bigint; owner: string | undefined }[] = [];
     for (const [name, t] of [["a", a], ["b", b]] as const) {
       t.node.scheduler.on("tick", (e) => {
@@ -151,7 +154,7 @@ describe("migration across several nodes", () => {
       const at = holder.node.scheduler.view("heartbeat")?.tick;
       if (at === undefined) throw new Error(`hop ${hop}: not running on the holder`);
       await holder.waitFor<TickEvent>("tick", (e) => e.agentId === "heartbeat" && e.tick > at);
-      expect((await holder.node.migrate("heartbeat", [addr(other)])).outcome).toBe("done");
+      expect((await holder.migrate("heartbeat", other)).outcome).toBe("done");
       [holder, other] = [other, holder];
     }
     const last = ran.at(-1)!.tick; // read once: `ran` grows with every tick
@@ -169,13 +172,12 @@ describe("migration across several nodes", () => {
   });
 
   it("20 rapid round trips between two nodes end with one owner at epoch 40", async () => {
-    const a = await p2pNode();
-    const b = await p2pNode();
+    const [a, b] = (await p2pNodes(2)) as [Node, Node];
     await a.node.addAgent({ wasmPath: heartbeat });
     const started = performance.now();
     for (let i = 0; i < 20; i++) {
-      expect((await a.node.migrate("heartbeat", [addr(b)])).outcome).toBe("done");
-      expect((await b.node.migrate("heartbeat", [addr(a)])).outcome).toBe("done");
+      expect((await a.migrate("heartbeat", b)).outcome).toBe("done");
+      expect((await b.migrate("heartbeat", a)).outcome).toBe("done");
     }
     const ms = performance.now() - started;
     expect(owner(a, "heartbeat")).toBe("ACTIVE_OWNER");
@@ -259,7 +261,7 @@ describe("migration failures", () => {
 
   it("a lost confirmation leaves the source in RECOVERY_REQUIRED until the target says it owns the agent: then RETIRED", async () => {
     const a = await p2pNode();
-    const b = await startTestNode({ ...P2P }, {}, { beforeConfirm: (_id, abort) => abort(new Error("confirmation lost")) });
+    const b = await startNode({ flags: P2P, migrationHooks: { beforeConfirm: (_id, abort) => abort(new Error("confirmation lost")) } });
     await a.node.addAgent({ wasmPath: heartbeat });
     const r = await a.node.migrate("heartbeat", [addr(b)]);
     expect(r.outcome).toBe("recovery");
@@ -275,10 +277,13 @@ describe("migration failures", () => {
 
   it("a target that fails after receiving everything is asked, says it does not hold the agent, and the source takes it back at a new epoch", async () => {
     const a = await p2pNode();
-    const b = await startTestNode({ ...P2P }, {}, {
-      afterPackage: (_id, abort) => {
-        abort(new Error("target crashed"));
-        throw new Error("target crashed mid-admission");
+    const b = await startNode({
+      flags: P2P,
+      migrationHooks: {
+        afterPackage: (_id, abort) => {
+          abort(new Error("target crashed"));
+          throw new Error("target crashed mid-admission");
+        },
       },
     });
     await a.node.addAgent({ wasmPath: heartbeat });
@@ -296,8 +301,7 @@ describe("migration failures", () => {
   });
 
   it("a node whose capabilities change between migrations admits by the set it has when the offer arrives", async () => {
-    const a = await p2pNode();
-    const b = await p2pNode();
+    const [a, b] = (await p2pNodes(2)) as [Node, Node];
     await a.node.addAgent({ wasmPath: survivor });
     await a.node.addAgent({ wasmPath: heartbeat });
     b.node.capabilities.replace(["log"]);
@@ -338,8 +342,8 @@ describe("discovery, candidates and admission policy", () => {
 
   it("--mdns discovers a node on the local network and learns its price and capabilities", async () => {
     const flags = { listen: "/ip4/0.0.0.0/tcp/0", mdns: "true", "peer-refresh": "0", "accept-migrations": "any" };
-    const a = await startTestNode(flags);
-    const b = await startTestNode({ ...flags, price: "0.002", capabilities: "clock,log" });
+    const a = await startNode({ flags });
+    const b = await startNode({ flags: { ...flags, price: "0.002", capabilities: "clock,log" } });
     const id = b.node.migration!.peerId;
     await waitUntil(() => a.node.migration!.peers.get(id)?.price != null, { what: "B found through mDNS", timeoutMs: 10_000 });
     expect(a.node.migration!.peers.get(id)).toMatchObject({ price: 2000n, capabilities: ["clock", "log"], failures: 0 });
@@ -367,19 +371,17 @@ describe("side effects across a handoff", () => {
     const dir = tempDir();
     copyFileSync(join(AS_FIXTURES, "emitter.wasm"), join(dir, "emitter.wasm"));
     writeFileSync(join(dir, "emitter.manifest.json"), JSON.stringify({ capabilities: { emit: { version: 1 } } }));
-    const a = await p2pNode();
-    const b = await p2pNode();
+    const [a, b] = (await p2pNodes(2)) as [Node, Node];
     await a.node.addAgent({ wasmPath: join(dir, "emitter.wasm") });
-    await a.waitFor<TickEvent>("tick", (e) => e.agentId === "emitter" && e.tick >= 5n);
-    expect((await a.node.migrate("emitter", [addr(b)])).outcome).toBe("done");
-    await b.waitFor<TickEvent>("tick", (e) => e.agentId === "emitter" && e.tick >= 10n);
+    await a.waitForTick("emitter", 5n);
+    expect((await a.migrate("emitter", b)).outcome).toBe("done");
+    await b.waitForTick("emitter", 10n);
     await b.node.scheduler.pause("emitter", "test");
-    const fromA = a.node.store.outbox("emitter");
-    const fromB = b.node.store.outbox("emitter");
-    const text = (m: { payload: Uint8Array }) => new TextDecoder().decode(m.payload);
+    const fromA = a.outbox("emitter");
+    const fromB = b.outbox("emitter");
     expect(fromA.every((m) => m.epochMajor === 0n)).toBe(true);
     expect(fromB.every((m) => m.epochMajor === 1n)).toBe(true);
-    const all = [...fromA, ...fromB].map((m) => [m.tick, text(m)] as const);
+    const all = [...fromA, ...fromB].map((m) => [m.tick, m.text] as const);
     const ticks = all.map(([t]) => t);
     expect(new Set(ticks).size).toBe(ticks.length); // no tick published twice
     expect(ticks).toEqual(ticks.map((_, i) => BigInt(i + 1))); // none missing

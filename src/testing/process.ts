@@ -1,0 +1,83 @@
+// Real igord processes: run to completion, or run in the background and wait on their JSON log lines.
+// BIN is this igord install's own CLI, so a project that depends on igord tests against that version.
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { join } from "node:path";
+import { ROOT } from "./node.js";
+
+export const BIN = join(ROOT, "dist", "cli", "main.js");
+const children = new Set<ChildProcess>();
+// A test runner that exits (or crashes) takes its daemons with it.
+process.once("exit", () => void killAll());
+
+/** Kills every process a test started (call from afterEach); resolves once they have all exited. */
+export function killAll(): Promise<void> {
+  const exits = [...children].map((c) =>
+    c.exitCode !== null || c.signalCode !== null ? Promise.resolve() : new Promise<void>((resolve) => c.once("exit", () => resolve())),
+  );
+  for (const c of children) c.kill("SIGKILL");
+  children.clear();
+  return Promise.all(exits).then(() => undefined);
+}
+
+/** Test daemons run without the p2p service unless a test asks for it (no shared port 4001). */
+const TEST_ENV: NodeJS.ProcessEnv = { IGORD_LISTEN: "off", ...process.env };
+
+export function igord(args: string[], env: NodeJS.ProcessEnv = TEST_ENV) {
+  return spawnSync(process.execPath, [BIN, ...args], { encoding: "utf8", timeout: 30_000, env });
+}
+
+export interface Daemon {
+  child: ChildProcess;
+  lines: Record<string, unknown>[];
+  waitFor(pred: (l: Record<string, unknown>) => boolean, timeoutMs?: number): Promise<Record<string, unknown>>;
+  exit: Promise<number | null>;
+}
+
+export function startDaemon(args: string[], env: NodeJS.ProcessEnv = TEST_ENV): Daemon {
+  const child = spawn(process.execPath, [BIN, ...args], { stdio: ["ignore", "pipe", "pipe"], env });
+  children.add(child);
+  const lines: Record<string, unknown>[] = [];
+  const waiters: { pred: (l: Record<string, unknown>) => boolean; resolve: (l: Record<string, unknown>) => void }[] = [];
+  let buf = "";
+  child.stdout?.on("data", (d: Buffer) => {
+    buf += d.toString();
+    const parts = buf.split("\n");
+    buf = parts.pop() ?? "";
+    for (const p of parts) {
+      if (!p.trim()) continue;
+      const l = JSON.parse(p) as Record<string, unknown>;
+      lines.push(l);
+      for (const w of [...waiters]) {
+        if (w.pred(l)) {
+          waiters.splice(waiters.indexOf(w), 1);
+          w.resolve(l);
+        }
+      }
+    }
+  });
+  const exit = new Promise<number | null>((resolve) => child.on("exit", (code) => {
+    children.delete(child);
+    resolve(code);
+  }));
+  return {
+    child,
+    lines,
+    exit,
+    waitFor: (pred, timeoutMs = 15_000) =>
+      new Promise((resolve, reject) => {
+        const found = lines.find(pred);
+        if (found) return resolve(found);
+        const timer = setTimeout(
+          () => reject(new Error(`igord never logged the expected line; last lines: ${JSON.stringify(lines.slice(-5))}`)),
+          timeoutMs,
+        );
+        waiters.push({
+          pred,
+          resolve: (l) => {
+            clearTimeout(timer);
+            resolve(l);
+          },
+        });
+      }),
+  };
+}

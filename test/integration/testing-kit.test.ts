@@ -1,0 +1,89 @@
+// The test kit (igord/testing) against real nodes: in-process and as child processes, an agent loaded,
+// ticked, migrated, killed with SIGKILL and restarted; lineage, outbox and ownership read back; and
+// everything it started gone after stopAll().
+import { copyFileSync, existsSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import { eventually, startCluster, startNode, stopAll } from "../../src/testing/index.js";
+import { AS_FIXTURES, EXAMPLES, tempDir } from "../helpers/node.js";
+
+afterEach(stopAll);
+
+const survivor = join(EXAMPLES, "survivor.wasm");
+
+describe("test kit: in-process cluster", () => {
+  it("loads an agent, sees it tick, migrates it, restarts the target, and the agent goes on from its checkpoint with one owner", async () => {
+    const cluster = await startCluster(2);
+    const [a, b] = [cluster.at(0), cluster.at(1)];
+    expect(a.address).toMatch(/^\/ip4\/127\.0\.0\.1\/tcp\/\d+\/p2p\//);
+    expect(a.address).not.toBe(b.address);
+    expect(await a.load(survivor)).toBe("survivor");
+    expect(await a.waitForTick("survivor", 3n)).toBeGreaterThanOrEqual(3n);
+    const r = await a.migrate("survivor", b);
+    expect(r.outcome).toBe("done");
+    expect(cluster.owner("survivor")).toBe(b);
+    expect(a.lease("survivor")?.state).toBe("RETIRED");
+    const moved = await b.waitForTick("survivor", 4n);
+    await b.restart();
+    expect(cluster.owner("survivor")).toBe(b);
+    expect(await b.waitForTick("survivor", moved + 2n)).toBeGreaterThan(moved);
+    const lineage = b.lineage("survivor");
+    expect(lineage.report.reasons).toEqual([]);
+    expect(lineage.report.valid).toBe(true);
+    expect(lineage.checkpoints.at(-1)?.epochMajor).toBe(1n);
+  });
+
+  it("owner() names every node's lease when there is no single owner", async () => {
+    const cluster = await startCluster(2);
+    expect(() => cluster.owner("nobody")).toThrow('expected exactly one owner of "nobody", found 0 (node0: none, node1: none)');
+    await expect(cluster.at(0).kill()).rejects.toThrow(/needs startCluster\(n, \{ mode: "process" \}\)/);
+  });
+
+  it("reads the outbox: each tick's message once, from the node that owned the agent at that tick", async () => {
+    const dir = tempDir();
+    copyFileSync(join(AS_FIXTURES, "emitter.wasm"), join(dir, "emitter.wasm"));
+    writeFileSync(join(dir, "emitter.manifest.json"), JSON.stringify({ capabilities: { emit: { version: 1 } } }));
+    const cluster = await startCluster(2);
+    const [a, b] = [cluster.at(0), cluster.at(1)];
+    await a.load(join(dir, "emitter.wasm"));
+    await a.waitForTick("emitter", 3n);
+    expect((await a.migrate("emitter", b)).outcome).toBe("done");
+    await b.waitForTick("emitter", 6n);
+    await b.stop();
+    const all = [...a.outbox("emitter"), ...b.outbox("emitter")];
+    expect(all.map((m) => m.tick)).toEqual(all.map((_, i) => BigInt(i + 1)));
+    expect(all.every((m) => m.text === `tick ${m.tick}`)).toBe(true);
+    expect(new Set(b.outbox("emitter").map((m) => m.epochMajor))).toEqual(new Set([1n]));
+  });
+});
+
+describe("test kit: nodes as processes", () => {
+  it("an agent migrated to a node that is then SIGKILLed resumes there after a restart, from its last checkpoint, with one owner", async () => {
+    const cluster = await startCluster(2, { mode: "process" });
+    const [a, b] = [cluster.at(0), cluster.at(1)];
+    await a.load(survivor);
+    await a.waitForTick("survivor", 3n);
+    expect((await a.migrate("survivor", b)).outcome).toBe("done");
+    const handedOff = b.lineage("survivor").checkpoints.at(-1)!.tick;
+    await eventually(() => b.lineage("survivor").checkpoints.at(-1)!.tick > handedOff, "a periodic checkpoint on b");
+    await b.kill();
+    expect(b.running).toBe(false);
+    // The agent resumes from the last checkpoint b committed before the kill, not from the handoff.
+    const committed = b.lineage("survivor").checkpoints.at(-1)!.tick;
+    expect(committed).toBeGreaterThan(handedOff);
+    await b.restart();
+    expect(await b.waitForTick("survivor", committed + 1n)).toBe(committed + 1n);
+    expect(cluster.owner("survivor")).toBe(b);
+    expect(b.lineage("survivor").report.valid).toBe(true);
+  });
+
+  it("stopAll() kills every process the kit started and removes their dirs", async () => {
+    const one = await startNode({ mode: "process" });
+    const cluster = await startCluster(2, { mode: "process" });
+    const dirs = [one.dir, ...cluster.nodes.map((n) => n.dir)];
+    expect(dirs.every((d) => existsSync(d))).toBe(true);
+    await stopAll();
+    expect(dirs.some((d) => existsSync(d))).toBe(false);
+    expect([one, ...cluster.nodes].every((n) => !n.running)).toBe(true);
+  });
+});
