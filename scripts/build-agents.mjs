@@ -2,17 +2,40 @@
 // Builds the AssemblyScript example agents (agents/src/*.ts → agents/<name>.wasm) and, with --fixtures,
 // the AssemblyScript test fixtures (test/fixtures/as/*.ts → test/fixtures/build/<name>.wasm).
 // A module is rebuilt only when its source or the SDK is newer than the output.
-import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from "node:fs";
+// The examples import the SDK by package name ("igord/sdk"), as an author's project does: asc finds
+// packages in node_modules folders and in --path folders, so the build gives asc a folder whose
+// `igord` entry is this checkout.
+import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import asc from "assemblyscript/asc";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const sdkDir = join(root, "agents", "sdk");
+/** A package folder for asc (--path) holding `igord` → this checkout. */
+const packagesDir = join(root, "dist", "asc-packages");
 
 // -O3 and the incremental runtime: deterministic GC, no host imports beyond env.abort (which igord
 // turns into an agent error carrying the message, file and line).
+// `igord new` writes the same flags into an author's build script (test/unit/cli/new-project.test.ts).
 export const ASC_FLAGS = ["-O3", "--noAssert", "--runtime", "incremental"];
+
+function igordPackagePath() {
+  const link = join(packagesDir, "igord");
+  if (!existsSync(link) && !isLink(link)) {
+    mkdirSync(packagesDir, { recursive: true });
+    symlinkSync(join("..", ".."), link, "dir"); // relative: survives a moved checkout
+  }
+  return packagesDir;
+}
+
+function isLink(p) {
+  try {
+    return lstatSync(p).isSymbolicLink();
+  } catch {
+    return false;
+  }
+}
 
 function newestMtime(paths) {
   return Math.max(...paths.map((p) => statSync(p).mtimeMs));
@@ -29,7 +52,7 @@ export async function buildAgent(source, out, { force = false } = {}) {
   const extra = first.startsWith("// asc-flags:")
     ? first.slice("// asc-flags:".length).trim().split(/\s+/)
     : [];
-  const { error, stderr } = await asc.main([source, ...ASC_FLAGS, ...extra, "-o", out], {});
+  const { error, stderr } = await asc.main([source, ...ASC_FLAGS, ...extra, "--path", igordPackagePath(), "-o", out], {});
   if (error) {
     throw new Error(`asc failed for ${source}:\n${stderr.toString()}`);
   }

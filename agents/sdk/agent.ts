@@ -1,7 +1,13 @@
 // The Agent contract and the five lifecycle exports that drive it. An agent module does
-// `export * from "../sdk/exports"` and calls `register(new MyAgent())` at top level.
+// `export * from "igord/sdk/exports"` and calls `register(new MyAgent())` at top level.
 import { Encoder, Decoder } from "./codec";
 
+/**
+ * What an agent implements. igord calls init once (in the first tick), tick every tick, marshal at
+ * every checkpoint and unmarshal when it resumes the agent in a fresh instance (after a restart or a
+ * migration). unmarshal must restore exactly what marshal wrote, and nothing else: marshal after
+ * unmarshal gives back the same bytes (docs/AGENT_ABI.md, replay rules).
+ */
 export abstract class Agent {
   /** Runs once in the agent's life, inside its first tick (so its observations are recorded). */
   abstract init(): void;
@@ -22,6 +28,7 @@ const encoder = new Encoder();
 // Keeps the last checkpoint alive (a GC root) while the host copies it out.
 let checkpointBuf: Uint8Array | null = null;
 
+/** Makes `agent` the module's agent; call once at top level: `register(new MyAgent())`. */
 export function register(agent: Agent): void {
   current = agent;
 }

@@ -1,7 +1,7 @@
 // fastpath: works in bursts. Each burst is BURST ticks that return "more work" (the host ticks it
 // again at the fast interval), then one resting tick at the normal interval. Capabilities: clock, log.
-import { Agent, Encoder, Decoder, register, clockNow, log } from "../sdk";
-export * from "../sdk/exports";
+import { Agent, Encoder, Decoder, register, clockNow, log } from "igord/sdk";
+export * from "igord/sdk/exports";
 
 const BURST: u32 = 50;
 

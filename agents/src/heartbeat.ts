@@ -1,7 +1,7 @@
 // heartbeat: counts ticks, reports its age, and logs a milestone every 10 ticks.
 // Capabilities: clock, log.
-import { Agent, Encoder, Decoder, register, clockNow, log } from "../sdk";
-export * from "../sdk/exports";
+import { Agent, Encoder, Decoder, register, clockNow, log } from "igord/sdk";
+export * from "igord/sdk/exports";
 
 class Heartbeat extends Agent {
   ticks: u64 = 0;

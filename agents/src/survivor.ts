@@ -1,7 +1,7 @@
 // survivor: remembers its tick count, its birth time and a luck value drawn from random bytes at
 // birth; every tick it rolls a die from its own checkpointed PRNG. Capabilities: clock, rand, log.
-import { Agent, Encoder, Decoder, register, clockNow, randU64, log } from "../sdk";
-export * from "../sdk/exports";
+import { Agent, Encoder, Decoder, register, clockNow, randU64, log } from "igord/sdk";
+export * from "igord/sdk/exports";
 
 class Survivor extends Agent {
   ticks: u64 = 0;

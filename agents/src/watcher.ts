@@ -1,8 +1,8 @@
 // watcher: a gap-aware observer. Time is cut into 1-second slots counted from its birth; each tick
 // it handles the current slot, and when it finds slots it never saw (it was stopped, suspended or
 // migrating) it reports the gap and accounts for every missed slot. Capabilities: clock, log.
-import { Agent, Encoder, Decoder, register, clockNow, log } from "../sdk";
-export * from "../sdk/exports";
+import { Agent, Encoder, Decoder, register, clockNow, log } from "igord/sdk";
+export * from "igord/sdk/exports";
 
 const SLOT_NS: i64 = 1_000_000_000;
 // Ticks arrive about one slot apart, so timer jitter alone can skip a single slot boundary; only a
