@@ -19,6 +19,7 @@ function table(rows: string[][]): string {
 export function formatStatus(s: Json): string {
   const agents = (s.agents ?? {}) as Record<string, number | undefined>;
   const workers = (s.workers ?? {}) as { workers?: number; agentsPerWorker?: number[] };
+  const p2p = s.p2p as { peerId?: string; addrs?: string[] } | null | undefined;
   const counts = [
     `${agents.running ?? 0} running`,
     `${agents.stopped ?? 0} stopped`,
@@ -33,6 +34,8 @@ export function formatStatus(s: Json): string {
     `workers: ${cell(workers.workers)} (${(workers.agentsPerWorker ?? []).join("/")} agents)`,
     `capabilities: ${((s.capabilities ?? []) as string[]).join(", ")}`,
     `price: ${cell(s.priceMicrocents)} µ¢/s`,
+    // The addresses other nodes (and `igord migrate --to`) reach this node at.
+    `p2p: ${p2p ? (p2p.addrs ?? []).join(" ") || cell(p2p.peerId) : "off"}`,
     "",
   ].join("\n");
 }

@@ -55,6 +55,14 @@ export interface OutboxMessage {
   text: string;
 }
 
+export interface StoredCheckpoint {
+  tick: bigint;
+  epochMajor: bigint;
+  budget: bigint;
+  /** The bytes agent_checkpoint returned. */
+  state: Uint8Array;
+}
+
 /** An agent's stored history on one node, verified like `igord verify --agent`. */
 export interface Lineage {
   checkpoints: { seq: bigint; tick: bigint; epochMajor: bigint; reason: string }[];
@@ -80,6 +88,8 @@ export interface KitNode {
   /** The agent's lease on this node (undefined when the node never had it). */
   lease(agentId: string): Lease | undefined;
   lineage(agentId: string): Lineage;
+  /** The agent's last stored checkpoint here: its tick, epoch and the state the agent wrote (throws when there is none). */
+  checkpoint(agentId: string): StoredCheckpoint;
   outbox(agentId: string): OutboxMessage[];
   /** Stops the node cleanly (agents checkpointed). */
   stop(): Promise<void>;
@@ -190,6 +200,13 @@ function lineageOf(store: SqliteStore, agentId: string): Lineage {
   return { checkpoints, events, report };
 }
 
+function checkpointOf(store: SqliteStore, agentId: string, node: string): StoredCheckpoint {
+  const head = store.head(agentId);
+  if (!head) throw new Error(`${node} has no checkpoint of "${agentId}"`);
+  const cp = parseCheckpoint(head.blob);
+  return { tick: cp.tick, epochMajor: cp.epochMajor, budget: cp.budget, state: cp.state };
+}
+
 function outboxOf(store: SqliteStore, agentId: string): OutboxMessage[] {
   const text = new TextDecoder();
   return store.outbox(agentId).map((m) => ({ tick: m.tick, epochMajor: m.epochMajor, text: text.decode(m.payload) }));
@@ -269,6 +286,9 @@ class InProcessNode implements InProcessKitNode {
   }
   outbox(agentId: string): OutboxMessage[] {
     return this.read((s) => outboxOf(s, agentId));
+  }
+  checkpoint(agentId: string): StoredCheckpoint {
+    return this.read((s) => checkpointOf(s, agentId, this.name));
   }
 
   async stop(): Promise<void> {
@@ -390,6 +410,9 @@ class ProcessNode implements KitNode {
   }
   outbox(agentId: string): OutboxMessage[] {
     return readStore(this.dataDir, (s) => outboxOf(s, agentId));
+  }
+  checkpoint(agentId: string): StoredCheckpoint {
+    return readStore(this.dataDir, (s) => checkpointOf(s, agentId, this.name));
   }
 
   async stop(): Promise<void> {

@@ -22,8 +22,8 @@ export function killAll(): Promise<void> {
 /** Test daemons run without the p2p service unless a test asks for it (no shared port 4001). */
 const TEST_ENV: NodeJS.ProcessEnv = { IGORD_LISTEN: "off", ...process.env };
 
-export function igord(args: string[], env: NodeJS.ProcessEnv = TEST_ENV) {
-  return spawnSync(process.execPath, [BIN, ...args], { encoding: "utf8", timeout: 30_000, env });
+export function igord(args: string[], env: NodeJS.ProcessEnv = TEST_ENV, cwd?: string) {
+  return spawnSync(process.execPath, [BIN, ...args], { encoding: "utf8", timeout: 30_000, env, ...(cwd ? { cwd } : {}) });
 }
 
 export interface Daemon {
