@@ -1,11 +1,11 @@
 // The test kit (igord/testing) against real nodes: in-process and as child processes, an agent loaded,
 // ticked, migrated, killed with SIGKILL and restarted; lineage, outbox and ownership read back; and
 // everything it started gone after stopAll().
-import { copyFileSync, existsSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { eventually, startCluster, startNode, stopAll } from "../../src/testing/index.js";
-import { AS_FIXTURES, EXAMPLES, tempDir } from "../helpers/node.js";
+import { AS_FIXTURES, EXAMPLES, ROOT, tempDir } from "../helpers/node.js";
 
 afterEach(stopAll);
 
@@ -85,5 +85,26 @@ describe("test kit: nodes as processes", () => {
     await stopAll();
     expect(dirs.some((d) => existsSync(d))).toBe(false);
     expect([one, ...cluster.nodes].every((n) => !n.running)).toBe(true);
+  });
+});
+
+describe("docs/TESTING.md", () => {
+  const doc = readFileSync(join(ROOT, "docs", "TESTING.md"), "utf8");
+  const source = (f: string) => readFileSync(join(ROOT, "src", "testing", f), "utf8");
+
+  it("names every symbol igord/testing exports", () => {
+    const exported = [...source("index.ts").matchAll(/export \{([^}]+)\}/g)].flatMap((m) => m[1]!.split(",").map((n) => n.replace(/^\s*type\s+/, "").trim()));
+    expect(exported.length).toBeGreaterThan(20);
+    expect(exported.filter((name) => !doc.includes(`\`${name}`))).toEqual([]);
+  });
+
+  it("describes every member of a node and of a cluster", () => {
+    const members = (iface: string) => {
+      const body = new RegExp(`export interface ${iface}\\b[^{]*\\{([\\s\\S]*?)\\n\\}`).exec(source("cluster.ts"))![1]!;
+      return [...body.matchAll(/^ {2}(?:readonly )?(\w+)[(?:<]/gm)].map((m) => `${iface}.${m[1]}`);
+    };
+    const all = [...members("KitNode"), ...members("Cluster")];
+    expect(all).toContain("KitNode.restart");
+    expect(all.filter((m) => !doc.includes(`\`${m}`))).toEqual([]);
   });
 });
