@@ -353,8 +353,9 @@ class ProcessNode implements KitNode {
       "data-dir": this.dataDir,
       "agents-dir": this.agentsDir,
       control: "127.0.0.1:0",
-      "log-level": "debug",
       ...this.flags,
+      // The kit sees ticks through the daemon's debug lines.
+      "log-level": "debug",
     };
     const args = Object.entries(all).flatMap(([k, v]) => [`--${k}`, v]);
     this.daemon = startDaemon(args, { ...process.env, IGORD_LISTEN: all.listen ?? "off" });

@@ -5,9 +5,10 @@
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import type { TickEvent } from "../../src/scheduler/scheduler.js";
-import { EXAMPLES, startTestNode, stopAllNodes, type TestNode } from "../helpers/node.js";
+import { EXAMPLES } from "../helpers/node.js";
+import { startCluster, stopAll } from "../../src/testing/index.js";
 
-afterEach(stopAllNodes);
+afterEach(stopAll);
 
 const SECONDS = process.env.IGORD_SOAK ? 60 : 4;
 const AGENTS = 6;
@@ -26,8 +27,9 @@ function rng(seed: number): () => number {
 
 describe("migration under load", () => {
   it(`${AGENTS} agents hopping at random between 3 nodes for ${SECONDS}s: each tick once, by its owner; one owner at the end`, async () => {
-    const flags = { listen: "/ip4/127.0.0.1/tcp/0", "accept-migrations": "any", "tick-interval": "5ms", "checkpoint-interval": "50ms", "verify-interval": "3", "migration-retry-delay": "10ms", "peer-refresh": "0" };
-    const nodes = [await startTestNode(flags), await startTestNode(flags), await startTestNode(flags)];
+    const flags = { "tick-interval": "5ms", "checkpoint-interval": "50ms", "verify-interval": "3", workers: "2" };
+    const cluster = await startCluster(3, { flags });
+    const nodes = cluster.nodes;
     const ids = Array.from({ length: AGENTS }, (_, i) => `hb${i}`);
     const ran = new Map<string, { node: number; tick: bigint; budget: bigint; owner: string | undefined }[]>(ids.map((id) => [id, []]));
     nodes.forEach((t, n) =>
@@ -36,7 +38,6 @@ describe("migration under load", () => {
       }),
     );
     for (const id of ids) await nodes[0]!.node.addAgent({ wasmPath: join(EXAMPLES, "heartbeat.wasm"), agentId: id });
-    const addr = (t: TestNode) => t.node.migration!.addresses()[0]!;
     const holder = (id: string) => nodes.findIndex((t) => t.node.scheduler.view(id)?.status === "running");
     const random = rng(0x1234567);
     const outcomes = new Map<string, number>();
@@ -54,7 +55,7 @@ describe("migration under load", () => {
         const to = (from + 1 + Math.floor(random() * 2)) % 3;
         busy.add(id);
         try {
-          const r = await nodes[from]!.node.migrate(id, [addr(nodes[to]!)]);
+          const r = await nodes[from]!.migrate(id, nodes[to]!);
           outcomes.set(r.outcome, (outcomes.get(r.outcome) ?? 0) + 1);
         } catch (e) {
           const code = (e as { code?: string }).code ?? "?";
@@ -82,8 +83,8 @@ describe("migration under load", () => {
       expect(ticks, `${id}: each tick once, in order`).toEqual(ticks.map((_, i) => BigInt(i + 1)));
       expect(r.every((x) => x.owner === "ACTIVE_OWNER"), `${id}: only its owner ticked it`).toBe(true);
       expect(r.every((x, i) => i === 0 || x.budget <= r[i - 1]!.budget), `${id}: budget only goes down`).toBe(true);
-      const states = nodes.map((t) => t.node.store.lease(id)?.state);
-      expect(states.filter((s) => s === "ACTIVE_OWNER"), `${id}: ${states.join(",")}`).toHaveLength(1);
+      expect(cluster.owner(id)).toBe(nodes[holder(id)]);
+      const states = nodes.map((t) => t.lease(id)?.state);
       expect(states.every((s) => s === undefined || s === "ACTIVE_OWNER" || s === "RETIRED")).toBe(true);
     }
   }, (SECONDS + 60) * 1000);
