@@ -40,6 +40,8 @@ export interface ProjectContext {
   /** Version ranges from igord's own package.json, so the project builds with what igord was tested with. */
   ascVersion: string;
   vitestVersion: string;
+  /** igord's C header (sdk/c/igor.h) when this install has one. */
+  cHeader: string | null;
 }
 
 function packageJson(root: string): { version: string; devDependencies?: Record<string, string> } {
@@ -48,6 +50,7 @@ function packageJson(root: string): { version: string; devDependencies?: Record<
 
 export function projectContext(name: string, igordRoot = IGORD_ROOT): ProjectContext {
   const pkg = packageJson(igordRoot);
+  const header = join(igordRoot, "sdk", "c", "igor.h");
   return {
     name,
     className: name.split("-").map((p) => p.charAt(0).toUpperCase() + p.slice(1)).join(""),
@@ -55,6 +58,7 @@ export function projectContext(name: string, igordRoot = IGORD_ROOT): ProjectCon
     igordVersion: pkg.version,
     ascVersion: pkg.devDependencies?.assemblyscript ?? "^0.28.0",
     vitestVersion: pkg.devDependencies?.vitest ?? "^4.0.0",
+    cHeader: existsSync(header) ? readFileSync(header, "utf8") : null,
   };
 }
 

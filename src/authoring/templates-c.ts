@@ -1,10 +1,38 @@
-// The files of a C agent project (igord new <name> --lang c): no libc, the igor imports declared in the
-// source, built with clang's wasm32 target (clang and wasm-ld from LLVM; not from npm).
+// The files of a C agent project (igord new <name> --lang c): no libc, the igor ABI from igor.h (igord's
+// sdk/c/igor.h when this install has it, else the declarations below), built with clang's wasm32
+// target (clang and wasm-ld from LLVM; not from npm).
 import type { ProjectContext } from "./new-project.js";
 import { commonFiles } from "./templates-common.js";
 
 /** clang flags of a C agent: freestanding wasm32, no entry point, exports named in the source. */
 export const C_FLAGS = ["--target=wasm32", "-O2", "-ffreestanding", "-nostdlib", "-Wl,--no-entry", "-Wl,--strip-all"] as const;
+
+/** igor.h for an igord without sdk/c/igor.h: the same names, for the hostcalls the skeleton may use. */
+const FALLBACK_HEADER = `/* igor.h: the igord agent ABI for C (written by igord new; docs/AGENT_ABI.md has every hostcall). */
+#ifndef IGOR_H
+#define IGOR_H
+#include <stdint.h>
+
+#define IGOR_IMPORT(name) __attribute__((import_module("igor"), import_name(#name)))
+#define IGOR_EXPORT(name) __attribute__((export_name(#name)))
+
+/* Each needs its capability in the manifest. Hostcalls never trap: >= 0 success, < 0 error. */
+IGOR_IMPORT(clock_now) int64_t igor_clock_now(void);                  /* clock: Unix ns */
+IGOR_IMPORT(rand_bytes) int32_t igor_rand_bytes(void *buf, int32_t len); /* rand */
+IGOR_IMPORT(log_emit) void igor_log_emit(const void *msg, int32_t len);  /* log */
+IGOR_IMPORT(wallet_balance) int64_t igor_wallet_balance(void);        /* wallet: microcents */
+IGOR_IMPORT(node_price) int64_t igor_node_price(void);                /* pricing: microcents/s */
+IGOR_IMPORT(emit) int32_t igor_emit(const void *msg, int32_t len);    /* emit: -3 without authority */
+
+/* Lifecycle exports, defined by the agent. */
+void agent_init(void);
+int32_t agent_tick(void);
+int32_t agent_checkpoint(void);
+int32_t agent_checkpoint_ptr(void);
+void agent_resume(int32_t ptr, int32_t len);
+
+#endif
+`;
 
 export function cTemplates(c: ProjectContext): Record<string, string> {
   const n = c.name;
@@ -28,17 +56,12 @@ if (r.status !== 0) process.exit(r.status ?? 1);
 copyFileSync("${n}.manifest.json", "build/${n}.manifest.json");
 console.log("built build/${n}.wasm");
 `,
+    "igor.h": c.cHeader ?? FALLBACK_HEADER,
     [`${n}.c`]: `// ${n}: an igord agent in C, without libc. It counts its ticks and remembers when it was born;
 // both are in its checkpoint, so it carries on where it was after a restart or a migration.
-// The ABI (exports, hostcalls, replay rules) is igord's docs/AGENT_ABI.md.
+// The ABI (exports, hostcalls, replay rules) is igord's docs/AGENT_ABI.md; igor.h declares it.
 #include <stdint.h>
-
-#define IMPORT(name) __attribute__((import_module("igor"), import_name(#name)))
-#define EXPORT(name) __attribute__((export_name(#name)))
-
-// Hostcalls (module "igor"); each needs its capability in ${n}.manifest.json.
-IMPORT(clock_now) int64_t igor_clock_now(void);
-IMPORT(log_emit) void igor_log_emit(const char *ptr, int32_t len);
+#include "igor.h"
 
 // The whole state: what agent_checkpoint writes and agent_resume reads back, little-endian.
 static struct {
@@ -66,10 +89,10 @@ static void log_tick(uint64_t n) {
 }
 
 // Once per instance. Observations belong in ticks (they are recorded there), so this does nothing.
-EXPORT(agent_init) void agent_init(void) {}
+IGOR_EXPORT(agent_init) void agent_init(void) {}
 
 // One unit of work; the first tick is the agent's birth. Returns non-zero when more work is pending.
-EXPORT(agent_tick) int32_t agent_tick(void) {
+IGOR_EXPORT(agent_tick) int32_t agent_tick(void) {
   if (!st.initialized) {
     st.born_ns = igor_clock_now();
     st.initialized = 1;
@@ -79,25 +102,26 @@ EXPORT(agent_tick) int32_t agent_tick(void) {
   return 0;
 }
 
-EXPORT(agent_checkpoint) int32_t agent_checkpoint(void) {
+IGOR_EXPORT(agent_checkpoint) int32_t agent_checkpoint(void) {
   put64(checkpoint_buf, st.ticks);
   put64(checkpoint_buf + 8, (uint64_t)st.born_ns);
   checkpoint_buf[16] = st.initialized;
   return STATE_BYTES;
 }
 
-EXPORT(agent_checkpoint_ptr) uint8_t *agent_checkpoint_ptr(void) { return checkpoint_buf; }
+IGOR_EXPORT(agent_checkpoint_ptr) int32_t agent_checkpoint_ptr(void) { return (int32_t)(uintptr_t)checkpoint_buf; }
 
 // The host asks for a buffer, writes the state there, then calls agent_resume with it.
-EXPORT(malloc) void *${ident}_malloc(int32_t n) { return n <= STATE_BYTES ? resume_buf : 0; }
+IGOR_EXPORT(malloc) int32_t ${ident}_malloc(int32_t n) { return n <= STATE_BYTES ? (int32_t)(uintptr_t)resume_buf : 0; }
 
 // Exactly the inverse of agent_checkpoint: the same bytes must come back out of it.
-EXPORT(agent_resume) void agent_resume(const uint8_t *ptr, int32_t len) {
+IGOR_EXPORT(agent_resume) void agent_resume(int32_t ptr, int32_t len) {
+  const uint8_t *p = (const uint8_t *)(uintptr_t)ptr;
   if (len == 0) return;
   if (len != STATE_BYTES) __builtin_trap();
-  st.ticks = get64(ptr);
-  st.born_ns = (int64_t)get64(ptr + 8);
-  st.initialized = ptr[16];
+  st.ticks = get64(p);
+  st.born_ns = (int64_t)get64(p + 8);
+  st.initialized = p[16];
 }
 `,
   };

@@ -2,7 +2,7 @@
 // test kit; names and directories it refuses; the asc flags it writes. The AssemblyScript project,
 // installed from the npm registry, built and tested, is walked through by authoring.test.ts.
 import { spawnSync } from "node:child_process";
-import { mkdirSync, readFileSync, rmSync, symlinkSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, rmSync, symlinkSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { ASC_FLAGS, IGORD_ROOT } from "../../src/authoring/new-project.js";
@@ -39,16 +39,22 @@ function clangTargetsWasm(): boolean {
 
 describe("igord new", () => {
   it.skipIf(!clangTargetsWasm())(
-    "--lang c writes a C skeleton over the igor imports that builds with clang and passes the same test",
+    "--lang c writes a C skeleton over igor.h that builds with clang and passes the same test",
     async () => {
       const cwd = workDir();
       const made = igord(["new", "hello-c", "--lang", "c"], authorEnv(), cwd);
       expect(made.status).toBe(0);
       const dir = join(cwd, "hello-c");
       const source = readFileSync(join(dir, "hello-c.c"), "utf8");
-      for (const name of ["clock_now", "log_emit", "agent_tick", "agent_checkpoint", "agent_checkpoint_ptr", "agent_resume", "malloc"]) {
-        expect(source).toContain(`(${name})`);
+      expect(source).toContain('#include "igor.h"');
+      for (const name of ["agent_init", "agent_tick", "agent_checkpoint", "agent_checkpoint_ptr", "agent_resume", "malloc"]) {
+        expect(source).toContain(`IGOR_EXPORT(${name})`);
       }
+      // igord's own C header when this install has one, else the declarations igord new writes.
+      const header = readFileSync(join(dir, "igor.h"), "utf8");
+      const shipped = join(ROOT, "sdk", "c", "igor.h");
+      if (existsSync(shipped)) expect(header).toBe(readFileSync(shipped, "utf8"));
+      else for (const name of ["clock_now", "log_emit"]) expect(header).toContain(`IGOR_IMPORT(${name})`);
       // What npm install links, linked by hand: this test is about the C project, not the registry.
       mkdirSync(join(dir, "node_modules", ".bin"), { recursive: true });
       symlinkSync(IGORD_ROOT, join(dir, "node_modules", "igord"));
