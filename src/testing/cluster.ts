@@ -127,6 +127,10 @@ export interface Cluster<N extends KitNode = KitNode> {
 const clusters = new Set<Cluster>();
 /** Temp dirs of process nodes (in-process nodes' dirs are tracked by startTestNode). */
 const processDirs = new Set<string>();
+// A runner that exits without teardown: process.ts has SIGKILLed the daemons; their dirs go too.
+process.once("exit", () => {
+  for (const d of processDirs) rmSync(d, { recursive: true, force: true });
+});
 
 /** Starts `n` nodes. Stop them with cluster.stop() or, in afterEach, with stopAll(). */
 export function startCluster(n: number, opts: ClusterOptions & { mode: "process" }): Promise<Cluster>;

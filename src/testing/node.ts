@@ -55,6 +55,10 @@ export interface TestNode {
 
 const live = new Set<TestNode>();
 const dirs = new Set<string>();
+// A runner that exits without teardown leaves no temp dirs behind.
+process.once("exit", () => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
 
 /**
  * Starts a node on temp dirs. Pass `dir` (from an earlier node) to restart on the same data dir and

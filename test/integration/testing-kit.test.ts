@@ -1,6 +1,7 @@
 // The test kit (igord/testing) against real nodes: in-process and as child processes, an agent loaded,
 // ticked, migrated, killed with SIGKILL and restarted; lineage, outbox and ownership read back; and
 // everything it started gone after stopAll().
+import { spawnSync } from "node:child_process";
 import { copyFileSync, existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
@@ -87,6 +88,33 @@ describe("test kit: nodes as processes", () => {
     expect([one, ...cluster.nodes].every((n) => !n.running)).toBe(true);
   });
 });
+
+describe("test kit: a runner that dies", () => {
+  it("takes the igord processes it started, and their temp dirs, with it", async () => {
+    // A test process that starts a process node and exits without any teardown (a crash, a failed
+    // assertion outside any hook): the kit's exit hook still SIGKILLs the daemon.
+    const script = `
+      const kit = await import(${JSON.stringify(join(ROOT, "dist", "testing", "index.js"))});
+      const node = await kit.startNode({ mode: "process" });
+      console.log(JSON.stringify({ dir: node.dir, pid: Number(readFileSync(node.dataDir + "/igord.pid", "utf8")) }));
+      process.exit(3);`;
+    const r = spawnSync(process.execPath, ["--input-type=module", "-e", `import { readFileSync } from "node:fs";${script}`], { encoding: "utf8", timeout: 60_000 });
+    expect(r.status).toBe(3);
+    const { pid, dir } = JSON.parse(r.stdout.trim().split("\n").at(-1)!) as { pid: number; dir: string };
+    expect(pid).toBeGreaterThan(0);
+    await eventually(() => !alive(pid), `igord (pid ${pid}) to be gone`);
+    expect(existsSync(dir)).toBe(false);
+  });
+});
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 describe("docs/TESTING.md", () => {
   const doc = readFileSync(join(ROOT, "docs", "TESTING.md"), "utf8");
