@@ -128,7 +128,7 @@ describe("docs/TESTING.md", () => {
 
   it("describes every member of a node and of a cluster", () => {
     const members = (iface: string) => {
-      const body = new RegExp(`export interface ${iface}\\b[^{]*\\{([\\s\\S]*?)\\n\\}`).exec(source("cluster.ts"))![1]!;
+      const body = new RegExp(`export interface ${iface}\\b[^{]*\\{([\\s\\S]*?)\\n\\}`).exec(source("cluster.ts") + source("kit-node.ts"))![1]!;
       return [...body.matchAll(/^ {2}(?:readonly )?(\w+)[(?:<]/gm)].map((m) => `${iface}.${m[1]}`);
     };
     const all = [...members("KitNode"), ...members("Cluster")];
