@@ -113,7 +113,10 @@ export class ProcessNode implements KitNode {
   async migrate(agentId: string, to: KitNode): Promise<MigrationResult> {
     if (!this.control) throw new Error(`${this.name} is not running`);
     const path = `/v1/agents/${encodeURIComponent(agentId)}/migrate`;
-    return (await controlPost(this.control, this.dataDir, path, { to: to.address }, KIT_WAIT_MS * 2)) as MigrationResult;
+    const r = (await controlPost(this.control, this.dataDir, path, { to: to.address }, KIT_WAIT_MS * 2)) as Omit<MigrationResult, "epoch"> & { epoch: string | null };
+    // The control API shows the epoch as "(major,generation)"; a test gets it as in-process nodes give it.
+    const m = r.epoch ? /^\((\d+),(\d+)\)$/.exec(r.epoch) : null;
+    return { ...r, epoch: m ? { major: BigInt(m[1]!), generation: BigInt(m[2]!) } : null };
   }
 
   lease(agentId: string): Lease | undefined {

@@ -64,7 +64,7 @@ describe("test kit: nodes as processes", () => {
     const [a, b] = [cluster.at(0), cluster.at(1)];
     await a.load(survivor);
     await a.waitForTick("survivor", 3n);
-    expect((await a.migrate("survivor", b)).outcome).toBe("done");
+    expect(await a.migrate("survivor", b)).toMatchObject({ outcome: "done", epoch: { major: 1n, generation: 0n } });
     const handedOff = b.lineage("survivor").checkpoints.at(-1)!.tick;
     await eventually(() => b.lineage("survivor").checkpoints.at(-1)!.tick > handedOff, "a periodic checkpoint on b");
     await b.kill();
