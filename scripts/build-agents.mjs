@@ -4,7 +4,7 @@
 // A module is rebuilt only when its source or the SDK is newer than the output.
 // The examples import the SDK by package name ("igord/sdk"), as an author's project does: asc finds
 // packages in node_modules folders and in --path folders, so the build gives asc a folder whose
-// `igord` entry is this checkout.
+// `igord` package holds this checkout's SDK.
 import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -17,14 +17,23 @@ const packagesDir = join(root, "dist", "asc-packages");
 
 // -O3 and the incremental runtime: deterministic GC, no host imports beyond env.abort (which igord
 // turns into an agent error carrying the message, file and line).
-// `igord new` writes the same flags into an author's build script (test/unit/cli/new-project.test.ts).
+// `igord new` writes the same flags into an author's build script (test/integration/new-project.test.ts).
 export const ASC_FLAGS = ["-O3", "--noAssert", "--runtime", "incremental"];
 
+/**
+ * dist/asc-packages/igord/ holds links to the two folders an agent build reads (sdk/ and agents/sdk/),
+ * not to the checkout itself, so no tool walking dist/ meets a cycle. Relative: a moved checkout keeps
+ * them valid.
+ */
 function igordPackagePath() {
-  const link = join(packagesDir, "igord");
-  if (!existsSync(link) && !isLink(link)) {
-    mkdirSync(packagesDir, { recursive: true });
-    symlinkSync(join("..", ".."), link, "dir"); // relative: survives a moved checkout
+  const pkg = join(packagesDir, "igord");
+  for (const [link, target] of [
+    [join(pkg, "sdk"), join("..", "..", "..", "sdk")],
+    [join(pkg, "agents", "sdk"), join("..", "..", "..", "..", "agents", "sdk")],
+  ]) {
+    if (existsSync(link) || isLink(link)) continue;
+    mkdirSync(dirname(link), { recursive: true });
+    symlinkSync(target, link, "dir");
   }
   return packagesDir;
 }
