@@ -22,7 +22,7 @@ const doc = readFileSync(docs.SDK_DOC, "utf8");
 
 describe("docs/SDK.md", () => {
   it("holds the reference generated from the SDK's current source (npm run docs:sdk rewrites it)", () => {
-    expect(docs.withReference(doc, docs.renderReference())).toBe(doc);
+    expect(docs.withReference(doc, docs.renderReference()), "docs/SDK.md is stale: run npm run docs:sdk").toBe(doc);
   });
 
   it("lists every symbol igord/sdk and igord/sdk/exports export", () => {
@@ -34,7 +34,8 @@ describe("docs/SDK.md", () => {
   });
 
   it("describes every exported symbol and public member, by doc comment or in the prose", () => {
-    expect(docs.undocumented(docs.publicApi(), docs.prose(doc))).toEqual([]);
+    const missing = docs.undocumented(docs.publicApi(), docs.prose(doc));
+    expect(missing, "give each a /** doc comment */ in agents/sdk (then npm run docs:sdk), or name it in SDK.md's prose").toEqual([]);
   });
 
   it("reports a symbol that has neither a doc comment nor a mention", () => {
