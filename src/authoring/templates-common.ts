@@ -11,7 +11,14 @@ export const PROJECT_TEST_TIMEOUT_MS = 60_000;
 
 export function commonFiles(
   c: ProjectContext,
-  o: { build: string; devDependencies: Record<string, string>; /** Where the agent's u64 tick counter is in its checkpointed state. */ counterOffset: number },
+  o: {
+    build: string;
+    devDependencies: Record<string, string>;
+    /** Where the agent's u64 tick counter is in its checkpointed state. */
+    counterOffset: number;
+    /** What the build needs beyond npm, said in the README. */
+    buildNeeds?: string;
+  },
 ): Record<string, string> {
   const n = c.name;
   return {
@@ -52,7 +59,7 @@ test kit's.
 
 \`\`\`sh
 npm install      # the build and test tools from npm; igord linked from ${c.igordRoot}
-npm run build    # build/${n}.wasm and build/${n}.manifest.json
+npm run build    # build/${n}.wasm and build/${n}.manifest.json${o.buildNeeds ? ` (needs ${o.buildNeeds})` : ""}
 npm test         # two real igord nodes: it ticks, migrates, survives a restart and a SIGKILL
 npm start        # a daemon running build/ (state in ./data; Ctrl-C checkpoints and stops it)
 \`\`\`
