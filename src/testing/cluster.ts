@@ -10,7 +10,7 @@ import { killAll } from "./process.js";
 import { ProcessNode, removeProcessDirs } from "./process-node.js";
 import { waitUntil } from "./wait.js";
 
-export { type InProcessKitNode, KIT_WAIT_MS, type KitNode, type Lineage, type NodeMode, type OutboxMessage, type StoredCheckpoint } from "./kit-node.js";
+export { type AgentInfo, type InProcessKitNode, KIT_WAIT_MS, type KitNode, type Lineage, type NodeMode, type OutboxMessage, type StoredCheckpoint } from "./kit-node.js";
 
 /**
  * Flags every kit node gets: p2p on a free loopback port, migrations accepted from any peer (the

@@ -5,7 +5,8 @@ import type { MigrationHooks, MigrationResult } from "../migration/context.js";
 import type { IgordNode } from "../node/node.js";
 import type { TickEvent } from "../scheduler/scheduler.js";
 import type { SqliteStore } from "../store/sqlite-store.js";
-import { checkpointOf, type InProcessKitNode, KIT_WAIT_MS, type KitNode, type Lineage, lineageOf, type OutboxMessage, outboxOf, readStore, type StoredCheckpoint } from "./kit-node.js";
+import { controlBackend } from "../node/control-views.js";
+import { type AgentInfo, agentInfo, checkpointOf, type InProcessKitNode, KIT_WAIT_MS, type KitNode, type Lineage, lineageOf, type OutboxMessage, outboxOf, readStore, type StoredCheckpoint, waitForStatus } from "./kit-node.js";
 import { type LogCapture, startTestNode, type TestNode } from "./node.js";
 
 export class InProcessNode implements InProcessKitNode {
@@ -81,6 +82,13 @@ export class InProcessNode implements InProcessKitNode {
   }
   checkpoint(agentId: string): StoredCheckpoint {
     return this.read((s) => checkpointOf(s, agentId, this.name));
+  }
+
+  agent(agentId: string): Promise<AgentInfo | undefined> {
+    return Promise.resolve(agentInfo(controlBackend(this.t.node).agent(agentId)));
+  }
+  waitForStatus(agentId: string, status: string, timeoutMs?: number): Promise<AgentInfo> {
+    return waitForStatus(this, agentId, status, timeoutMs);
   }
 
   async stop(): Promise<void> {

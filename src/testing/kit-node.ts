@@ -31,6 +31,38 @@ export interface StoredCheckpoint {
   state: Uint8Array;
 }
 
+/** An agent as the control API shows it. */
+export interface AgentInfo {
+  status: string;
+  reason: string | null;
+  tick: bigint;
+  error: { code: string; message: string } | null;
+}
+
+/** The control API's JSON of one agent, as an AgentInfo. */
+export function agentInfo(json: Record<string, unknown> | undefined): AgentInfo | undefined {
+  if (!json) return undefined;
+  const error = json.error as { code: string; message: string } | null | undefined;
+  return { status: String(json.status), reason: (json.reason as string | null | undefined) ?? null, tick: BigInt(String(json.tick ?? "0")), error: error ?? null };
+}
+
+/** How often waitForStatus asks again: a state has no event a process node could push. */
+export const KIT_POLL_MS = 25;
+
+/** Asks `node.agent()` until the agent's status is `status`. */
+export async function waitForStatus(node: KitNode, agentId: string, status: string, timeoutMs = KIT_WAIT_MS): Promise<AgentInfo> {
+  const deadline = Date.now() + timeoutMs;
+  let last: AgentInfo | undefined;
+  for (;;) {
+    last = await node.agent(agentId);
+    if (last?.status === status) return last;
+    if (Date.now() > deadline) {
+      throw new Error(`timed out after ${timeoutMs}ms waiting for "${agentId}" to be ${status} on ${node.name} (it is ${last ? `${last.status}${last.reason ? `: ${last.reason}` : ""}` : "not there"})`);
+    }
+    await new Promise((r) => setTimeout(r, KIT_POLL_MS));
+  }
+}
+
 /** An agent's stored history on one node, verified like `igord verify --agent`. */
 export interface Lineage {
   checkpoints: { seq: bigint; tick: bigint; epochMajor: bigint; reason: string }[];
@@ -60,6 +92,10 @@ export interface KitNode {
   checkpoint(agentId: string): StoredCheckpoint;
   outbox(agentId: string): OutboxMessage[];
   /** Stops the node cleanly (agents checkpointed). */
+  /** The agent as `igord agents` shows it here (status, reason, tick, error), or undefined when this node does not run or hold it. */
+  agent(agentId: string): Promise<AgentInfo | undefined>;
+  /** Resolves with the agent once its status here is `status` (running, stopped, failed, quarantined...). */
+  waitForStatus(agentId: string, status: string, timeoutMs?: number): Promise<AgentInfo>;
   stop(): Promise<void>;
   /** SIGKILL: the process dies mid-whatever (mode "process" only). */
   kill(): Promise<void>;

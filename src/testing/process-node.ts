@@ -3,10 +3,11 @@
 import { copyFileSync, existsSync, mkdirSync, renameSync, rmSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import type { Lease } from "../authority/lease.js";
-import { controlPost } from "../control/client.js";
+import { controlGet, controlPost } from "../control/client.js";
+import { ErrorCode, isIgordError } from "../errors.js";
 import type { MigrationResult } from "../migration/context.js";
 import { DB_FILE } from "../store/sqlite-store.js";
-import { agentIdOf, checkpointOf, KIT_WAIT_MS, type KitNode, type Lineage, lineageOf, type OutboxMessage, outboxOf, readStore, type StoredCheckpoint } from "./kit-node.js";
+import { type AgentInfo, agentIdOf, agentInfo, checkpointOf, KIT_WAIT_MS, type KitNode, type Lineage, lineageOf, type OutboxMessage, outboxOf, readStore, type StoredCheckpoint, waitForStatus } from "./kit-node.js";
 import { tempDir } from "./node.js";
 import { type Daemon, startDaemon } from "./process.js";
 
@@ -131,6 +132,19 @@ export class ProcessNode implements KitNode {
   }
   checkpoint(agentId: string): StoredCheckpoint {
     return readStore(this.dataDir, (s) => checkpointOf(s, agentId, this.name));
+  }
+
+  async agent(agentId: string): Promise<AgentInfo | undefined> {
+    if (!this.control || !this.running) return undefined;
+    try {
+      return agentInfo((await controlGet(this.control, this.dataDir, `/v1/agents/${encodeURIComponent(agentId)}`)) as Record<string, unknown>);
+    } catch (e) {
+      if (isIgordError(e, ErrorCode.AgentNotFound)) return undefined;
+      throw e;
+    }
+  }
+  waitForStatus(agentId: string, status: string, timeoutMs?: number): Promise<AgentInfo> {
+    return waitForStatus(this, agentId, status, timeoutMs);
   }
 
   async stop(): Promise<void> {

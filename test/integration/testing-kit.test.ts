@@ -89,6 +89,23 @@ describe("test kit: nodes as processes", () => {
   });
 });
 
+describe("test kit: agent states", () => {
+  for (const mode of ["in-process", "process"] as const) {
+    it(`waitForStatus sees an agent fail with its error, on a node ${mode === "process" ? "as a process" : "in this process"}`, async () => {
+      const dir = tempDir();
+      copyFileSync(join(AS_FIXTURES, "aborter.wasm"), join(dir, "aborter.wasm"));
+      writeFileSync(join(dir, "aborter.manifest.json"), JSON.stringify({ capabilities: {} }));
+      const node = mode === "process" ? await startNode({ mode }) : await startNode();
+      expect(await node.agent("aborter")).toBeUndefined();
+      await node.load(join(dir, "aborter.wasm"));
+      const failed = await node.waitForStatus("aborter", "failed");
+      expect(failed.error?.code).toBe("AGENT_ABORT");
+      expect(failed.error?.message).toMatch(/boom at tick 2/);
+      await expect(node.waitForStatus("aborter", "running", 200)).rejects.toThrow(/waiting for "aborter" to be running on node0 \(it is failed/);
+    });
+  }
+});
+
 describe("test kit: a runner that dies", () => {
   it("takes the igord processes it started, and their temp dirs, with it", async () => {
     // A test process that starts a process node and exits without any teardown (a crash, a failed
