@@ -22,6 +22,7 @@ import { sha256Hex } from "../hash/bytes.js";
 import { decodeSegmentFile, encodeSegmentFile, type AuditSegment } from "../replay/audit-plan.js";
 import { auditHistory, auditReplay } from "./audit.js";
 import { DB_FILE, type LineageEvent, SqliteStore } from "../store/sqlite-store.js";
+import { LINEAGE_KINDS } from "../store/types.js";
 import { prepareDataDir } from "../store/data-dir.js";
 
 const out = (line = ""): void => {
@@ -129,10 +130,8 @@ const overrideToJson = (e: LineageEvent): OverrideJson => ({
   signature: hex(e.signature),
 });
 
-const LINEAGE_KINDS: readonly LineageEvent["kind"][] = ["budget_override", "recovery", "import", "code_upgrade"];
-
 const overrideFromJson = (j: OverrideJson): LineageEvent => ({
-  kind: j.kind !== undefined && LINEAGE_KINDS.includes(j.kind) ? j.kind : "budget_override",
+  kind: LINEAGE_KINDS.find((k) => k === j.kind) ?? "budget_override",
   afterHash: Buffer.from(j.afterHash, "hex"),
   tick: BigInt(j.tick),
   oldBudget: BigInt(j.oldBudget),

@@ -10,6 +10,7 @@ import { ErrorCode, IgordError } from "../errors.js";
 import { bool, epoch, hex32, jsonBytes, MAX_AGENT_ID_CHARS, MAX_DID_CHARS, optStr, str, uint } from "../p2p/frames.js";
 import { decodeSegmentFile, encodeSegmentFile } from "../replay/audit-plan.js";
 import type { LineageEvent, StoredSegment } from "../store/sqlite-store.js";
+import { LINEAGE_KINDS } from "../store/types.js";
 
 export const PACKAGE_MAGIC = "IGPK";
 export const PACKAGE_VERSION = 1;
@@ -184,7 +185,7 @@ export function decodePackage(bytes: Uint8Array): MigrationPackage {
     baseHash: optStr(h, T, "baseHash", 64) === null ? null : hex32(h, T, "baseHash"),
     history: historyBlobs,
     overrides: (overrides as Record<string, unknown>[]).map((o) => {
-      const kind = o.kind === "recovery" || o.kind === "budget_override" || o.kind === "code_upgrade" ? o.kind : invalid("override kind");
+      const kind = LINEAGE_KINDS.find((k) => k === o.kind) ?? invalid(`lineage event kind ${JSON.stringify(o.kind)}`);
       return {
         kind,
         afterHash: fromHex(hex32(o, "override", "afterHash")),

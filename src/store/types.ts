@@ -52,13 +52,16 @@ export interface ReceiptRow {
   blob: Uint8Array;
 }
 
+/** Every lineage event kind the store can hold; codecs that carry lineage must accept each one. */
+export const LINEAGE_KINDS = ["budget_override", "recovery", "import", "code_upgrade"] as const;
+
 export interface LineageEvent extends BudgetOverride {
   /**
    * budget_override: a top-up or explicit budget; recovery: an operator's `igord recover`; import:
    * the agent continues here from files at a new major epoch (the last two leave the budget unchanged);
    * code_upgrade: another module continues from the checkpoint (checkpoint/upgrades.ts).
    */
-  kind: "budget_override" | "recovery" | "import" | "code_upgrade";
+  kind: (typeof LINEAGE_KINDS)[number];
 }
 
 /** The messages one tick emitted (the emit side effect), in order, under the owner's epoch. */

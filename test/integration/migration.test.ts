@@ -187,6 +187,33 @@ describe("migration across several nodes", () => {
     expect(b.node.scheduler.view("heartbeat")).toBeUndefined();
     console.log(`20 round trips: ${ms.toFixed(0)} ms`);
   });
+
+  it("an agent imported from an export migrates on: it arrives, ticks and verify --replay on the target is VALID", async () => {
+    const a = await startTestNode({ "tick-interval": "10ms", "checkpoint-interval": "0" });
+    await a.node.addAgent({ wasmPath: heartbeat });
+    await a.waitFor<TickEvent>("tick", (e) => e.agentId === "heartbeat" && e.tick >= 3n);
+    await a.stop();
+    const ex = join(a.dir, "export");
+    expect(igord(["export", "heartbeat", "--out", ex, "--data-dir", join(a.dir, "data")]).status).toBe(0);
+    const bDir = tempDir();
+    const imported = igord(["import", ex, "--data-dir", join(bDir, "data"), "--control", "off"]);
+    expect(imported.status).toBe(0);
+    const b = await startTestNode(P2P, { dir: bDir, resumeStored: true });
+    await b.waitFor<TickEvent>("tick", (e) => e.agentId === "heartbeat");
+    const kinds = b.node.store.lineageEvents("heartbeat").map((e) => e.kind);
+    expect(kinds).toContain("import");
+    const c = await p2pNode();
+    const r = await b.node.migrate("heartbeat", [addr(c)]);
+    expect(r.error).toBeNull();
+    expect(r.outcome).toBe("done");
+    const head = c.node.store.head("heartbeat")!;
+    await c.waitFor<TickEvent>("tick", (e) => e.agentId === "heartbeat" && e.tick > head.tick);
+    expect(c.node.store.lineageEvents("heartbeat").map((e) => e.kind)).toEqual(kinds);
+    await c.stop();
+    const verified = igord(["verify", "--replay", "--agent", "heartbeat", "--data-dir", join(c.dir, "data")]);
+    expect(verified.stdout).toMatch(/^VALID/);
+    expect(verified.status).toBe(0);
+  });
 });
 
 describe("migration failures", () => {

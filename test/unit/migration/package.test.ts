@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { isIgordError } from "../../../src/errors.js";
 import { decodePackage, encodePackage, type MigrationPackage } from "../../../src/migration/package.js";
+import { LINEAGE_KINDS } from "../../../src/store/types.js";
 
 const pkg: MigrationPackage = {
   agentId: "a1",
@@ -48,6 +49,19 @@ describe("migration package codec", () => {
     expect(decodePackage(encodePackage({ ...pkg, modules: [] })).modules).toBeUndefined();
     const bytes = encodePackage(upgraded);
     expect(code(() => decodePackage(bytes.subarray(0, bytes.byteLength - 1)))).toBe("MIGRATION_FRAME_INVALID");
+  });
+
+  it("round-trips a lineage event of every kind the store can hold (import included)", () => {
+    expect(LINEAGE_KINDS).toContain("import");
+    for (const kind of LINEAGE_KINDS) {
+      const withKind: MigrationPackage = { ...pkg, overrides: [{ ...(pkg.overrides[0] as MigrationPackage["overrides"][number]), kind, reason: `a ${kind} event` }] };
+      expect(decodePackage(encodePackage(withKind)).overrides, kind).toEqual(withKind.overrides);
+    }
+    // A kind this node does not know (same length, so only the kind is wrong) is a format error.
+    const foreign = Buffer.from(encodePackage(pkg));
+    foreign.write('"kind":"budget_overridf"', foreign.indexOf('"kind":"budget_override"'));
+    expect(() => decodePackage(foreign)).toThrow(/lineage event kind "budget_overridf"/);
+    expect(code(() => decodePackage(foreign))).toBe("MIGRATION_FRAME_INVALID");
   });
 
   it("refuses truncated, padded, foreign and inconsistent packages with a format error", () => {
