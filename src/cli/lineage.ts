@@ -16,6 +16,7 @@ import { ErrorCode, IgordError } from "../errors.js";
 import { didFromPublicKey, publicKeyFromDid } from "../identity/did.js";
 import { decodeSegment } from "../eventlog/tick-log.js";
 import { accountPayments } from "../hostcalls/wallet-pay.js";
+import { LOST_PAYMENT_KIND, parseLostPayment } from "../budget/lost-payment.js";
 import { decodeIdentityFile, type Ed25519Key, encodeIdentityFile } from "../identity/keys.js";
 import { parseManifest } from "../manifest/manifest.js";
 import { sha256Hex } from "../hash/bytes.js";
@@ -199,8 +200,25 @@ function storedPayments(store: SqliteStore, agentId: string, did: string | null)
   const logs = (function* () {
     for (const seg of store.eventSegments(agentId)) yield* decodeSegment(seg.blob);
   })();
-  const r = accountPayments(logs, publicKeyFromDid(did));
-  const line = r.count === 0 ? null : `payments: ${r.count}, ${r.total} µ¢ (${formatUnits(r.total)}), each receipt signed by the agent's key${r.problems.length > 0 ? " except those named as reasons" : ""}`;
+  const key = publicKeyFromDid(did);
+  const r = accountPayments(logs, key);
+  // Payments whose tick was lost in a crash, debited at the next start (signed lost_payment events).
+  let lost = 0;
+  let lostTotal = 0n;
+  for (const e of store.lineageEvents(agentId)) {
+    if (e.kind !== LOST_PAYMENT_KIND) continue;
+    const p = parseLostPayment(e);
+    if (!p || !p.signed || !equalBytes(p.payment.publicKey, key)) {
+      r.problems.push(`the lost payment debited after tick ${e.tick} does not carry a receipt signed by the agent's key`);
+      continue;
+    }
+    lost++;
+    lostTotal += p.payment.amount;
+  }
+  const count = r.count + lost;
+  const total = r.total + lostTotal;
+  const lostNote = lost === 0 ? "" : ` (${lost} of them, ${lostTotal} µ¢, from ticks lost in a crash, debited at the next start)`;
+  const line = count === 0 ? null : `payments: ${count}, ${total} µ¢ (${formatUnits(total)})${lostNote}, each receipt signed by the agent's key${r.problems.length > 0 ? " except those named as reasons" : ""}`;
   return { line, problems: r.problems };
 }
 
@@ -216,7 +234,7 @@ export async function verifyCommand(dirs: string[], o: { agent?: string; dataDir
       const entries = (function* () {
         for (const row of store.history(o.agent as string)) yield { name: `#${row.seq} (tick ${row.tick})`, bytes: row.blob };
       })();
-      const overrides = store.lineageEvents(o.agent).filter((e) => e.kind === "budget_override" || e.kind === "code_upgrade");
+      const overrides = store.lineageEvents(o.agent).filter((e) => e.kind === "budget_override" || e.kind === "code_upgrade" || e.kind === LOST_PAYMENT_KIND);
       const report = verifyChain(entries, overrides, progress, store.historyBase(o.agent));
       const paid = storedPayments(store, o.agent, report.did);
       const chain = printReport(report, paid.problems);

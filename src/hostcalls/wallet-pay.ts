@@ -14,7 +14,9 @@
 //
 // Recorded payload: the receipt on success, the u32 hint on -5, else empty. The debit is what the
 // tick's recorded successful payments add up to (paymentsIn): the scheduler takes it from the budget
-// when the tick commits, so a tick that never commits paid nothing. Replay returns the recorded
+// when the tick commits. The main thread journals each receipt before handing its signature back
+// (node/lost-payments.ts): a tick lost after paying (a crash before its checkpoint) is debited at the
+// next start, once, as a signed lost_payment lineage event. Replay returns the recorded
 // result and receipt, never debits, and checks that the receipt is for the amount, recipient and
 // memo the agent passes now.
 import { ErrorCode, IgordError } from "../errors.js";

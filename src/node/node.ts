@@ -19,6 +19,7 @@ import { type AgentView, type CheckpointEvent, Scheduler } from "../scheduler/sc
 import { checkHead } from "../checkpoint/load-checks.js";
 import { equalBytes } from "../hash/bytes.js";
 import { signBudgetOverride } from "../checkpoint/overrides.js";
+import { debitLostPayments, journalPayment } from "./lost-payments.js";
 import { headModule } from "../checkpoint/upgrades.js";
 import { didFromPublicKey } from "../identity/did.js";
 import { type Ed25519Key, generateKey, signBytes } from "../identity/keys.js";
@@ -183,6 +184,7 @@ export class IgordNode {
       tickIntervalMs: opts.config.tickIntervalMs,
       logger: opts.logger.child({ component: "pool" }),
       receipts: (agentId) => this.store.receipts(agentId).map((r) => r.blob),
+      journalPayment: (agentId, tick, receipt) => journalPayment(this.store, agentId, tick, receipt),
     });
     this.metrics = new NodeMetrics({
       agentStates: () => {
@@ -454,6 +456,7 @@ export class IgordNode {
       const head = this.store.head(agentId);
       if (!head) throw new IgordError(ErrorCode.CheckpointInvalid, `agent "${agentId}" has no checkpoint in the store`);
       const previous = head.seq > 1n ? this.store.checkpointAt(agentId, head.seq - 1n) : undefined;
+      debitLostPayments(this.store, this.logger, agentId);
       const events = this.store.lineageEvents(agentId);
       const headWasm = headModule(events, head.hash, prepared.wasmHash);
       const cp = checkHead({

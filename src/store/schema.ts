@@ -193,4 +193,20 @@ export const MIGRATIONS: readonly string[] = [
     created_at INTEGER NOT NULL
   ) WITHOUT ROWID;
   `,
+  // 7: the payment journal. A wallet_pay receipt is journalled (durably) before its signature goes
+  // back to the agent; the checkpoint that commits its tick deletes the row in the same transaction.
+  // A row still here at start-up is a payment whose tick was lost: debited once, then deleted.
+  `
+  CREATE TABLE payment_journal (
+    agent_id TEXT NOT NULL REFERENCES agents(agent_id),
+    tick INTEGER NOT NULL,
+    receipt_hash BLOB NOT NULL,
+    amount INTEGER NOT NULL,
+    recipient TEXT NOT NULL,
+    memo TEXT NOT NULL,
+    receipt BLOB NOT NULL,
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (agent_id, tick, receipt_hash)
+  ) WITHOUT ROWID;
+  `,
 ];

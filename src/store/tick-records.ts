@@ -4,7 +4,7 @@
 import type { EventLogSegment } from "../eventlog/tick-log.js";
 import { AgentRecords } from "./agent-records.js";
 import { rowToSegment, u8 } from "./rows.js";
-import type { LeaseBelief, OutboxBatch, ReceiptRow, StoredSegment } from "./types.js";
+import type { JournalledPayment, LeaseBelief, LineageEvent, OutboxBatch, ReceiptRow, StoredSegment } from "./types.js";
 
 export abstract class TickRecords extends AgentRecords {
   // ---- event-log segments -----------------------------------------------------------------------
@@ -135,5 +135,45 @@ export abstract class TickRecords extends AgentRecords {
     return (
       this.sql("SELECT * FROM outbox WHERE agent_id = ? AND tick > ? ORDER BY tick, idx LIMIT ?", true).all(agentId, afterTick, limit) as Record<string, unknown>[]
     ).map((r) => ({ tick: r.tick as bigint, index: Number(r.idx), epochMajor: r.epoch_major as bigint, payload: u8(r.payload as Buffer), createdAt: Number(r.created_at) }));
+  }
+
+  // ---- payment journal ----------------------------------------------------------------------------
+
+  /**
+   * Journals a signed payment before its signature is handed to the agent: durable (FULL) whatever
+   * --sync says, since money may leave as soon as the agent holds the receipt.
+   */
+  journalPayment(p: JournalledPayment): void {
+    this.durably(() => {
+      this.sql("INSERT OR IGNORE INTO payment_journal (agent_id, tick, receipt_hash, amount, recipient, memo, receipt, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)").run(
+        p.agentId, p.tick, Buffer.from(p.receiptHash), p.amount, p.recipient, p.memo, Buffer.from(p.receipt), Date.now(),
+      );
+    });
+  }
+
+  /** Payments of ticks up to `tick` are settled by the checkpoint that commits them (its transaction). */
+  protected settlePayments(agentId: string, tick: bigint): void {
+    this.sql("DELETE FROM payment_journal WHERE agent_id = ? AND tick <= ?").run(agentId, tick);
+  }
+
+  /** The agent's journalled payments no checkpoint has settled, oldest first. */
+  unsettledPayments(agentId: string): JournalledPayment[] {
+    return (this.sql("SELECT * FROM payment_journal WHERE agent_id = ? ORDER BY tick, created_at", true).all(agentId) as Record<string, unknown>[]).map((r) => ({
+      agentId: r.agent_id as string,
+      tick: r.tick as bigint,
+      receiptHash: u8(r.receipt_hash as Buffer),
+      amount: r.amount as bigint,
+      recipient: r.recipient as string,
+      memo: r.memo as string,
+      receipt: u8(r.receipt as Buffer),
+    }));
+  }
+
+  /** Debits lost payments once: their signed lineage events and the journal rows' removal commit together. */
+  debitLostPayments(agentId: string, events: readonly LineageEvent[]): void {
+    this.durably(() => {
+      for (const e of events) this.addLineageEvent(agentId, e);
+      this.sql("DELETE FROM payment_journal WHERE agent_id = ?").run(agentId);
+    });
   }
 }

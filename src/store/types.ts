@@ -53,15 +53,27 @@ export interface ReceiptRow {
 }
 
 /** Every lineage event kind the store can hold; codecs that carry lineage must accept each one. */
-export const LINEAGE_KINDS = ["budget_override", "recovery", "import", "code_upgrade"] as const;
+export const LINEAGE_KINDS = ["budget_override", "recovery", "import", "code_upgrade", "lost_payment"] as const;
 
 export interface LineageEvent extends BudgetOverride {
   /**
    * budget_override: a top-up or explicit budget; recovery: an operator's `igord recover`; import:
    * the agent continues here from files at a new major epoch (the last two leave the budget unchanged);
-   * code_upgrade: another module continues from the checkpoint (checkpoint/upgrades.ts).
+   * code_upgrade: another module continues from the checkpoint (checkpoint/upgrades.ts);
+   * lost_payment: a payment whose tick was lost in a crash, debited at start-up (budget/lost-payment.ts).
    */
   kind: (typeof LINEAGE_KINDS)[number];
+}
+
+/** A signed wallet_pay receipt whose tick has not committed yet (store/schema.ts, version 7). */
+export interface JournalledPayment {
+  agentId: string;
+  tick: bigint;
+  receiptHash: Uint8Array;
+  amount: bigint;
+  recipient: string;
+  memo: string;
+  receipt: Uint8Array;
 }
 
 /** The messages one tick emitted (the emit side effect), in order, under the owner's epoch. */

@@ -23,8 +23,8 @@ export const HOST_IO_LOCAL_WAIT_MS = 5_000;
 
 export type HostIoRequest =
   | { kind: "http"; call: HttpCall }
-  /** Sign a payment receipt with the agent's key. */
-  | { kind: "sign"; message: Uint8Array }
+  /** Sign a payment receipt with the agent's key (journalled under the tick that pays, first). */
+  | { kind: "sign"; message: Uint8Array; tick: bigint }
   | { kind: "receipt_count" }
   | { kind: "receipt"; index: number };
 

@@ -87,6 +87,8 @@ export interface PoolOptions {
   http?: (call: HttpCall) => Promise<HttpReply>;
   /** The node's execution receipts of an agent, encoded (wallet_receipt_count / wallet_receipt). */
   receipts?: (agentId: string) => Uint8Array[];
+  /** Journals a signed payment receipt (synchronously) before its signature is returned to the tick. */
+  journalPayment?: (agentId: string, tick: bigint, receipt: Uint8Array) => void;
 }
 
 interface WorkerHandle {
@@ -204,8 +206,13 @@ export class WorkerPool extends EventEmitter<{
     switch (r.kind) {
       case "http":
         return (this.opts.http ?? performHttp)(r.call);
-      case "sign":
-        return slot.spec.identity ? { kind: "signature", signature: signBytes(slot.spec.identity, r.message) } : { kind: "error", message: "the agent has no key here" };
+      case "sign": {
+        if (!slot.spec.identity) return { kind: "error", message: "the agent has no key here" };
+        const signature = signBytes(slot.spec.identity, r.message);
+        // Journalled first: once the agent holds the receipt the money may be gone, tick committed or not.
+        this.opts.journalPayment?.(slot.spec.agentId, r.tick, Buffer.concat([r.message, signature]));
+        return { kind: "signature", signature };
+      }
       case "receipt_count":
         return { kind: "count", count: this.opts.receipts?.(slot.spec.agentId).length ?? 0 };
       case "receipt":

@@ -37,6 +37,8 @@ const port = parentPort;
 if (!port) throw new Error("worker.ts must run in a worker thread");
 const ctl = new BigInt64Array(workerData.control as SharedArrayBuffer);
 const hosted = new Map<number, Hosted>();
+/** The tick being run (a payment is journalled under it). */
+let runningTick = 0n;
 const NO_HASH = new Uint8Array(0);
 const TICK_PHASE = phaseIndex("agent_tick");
 const REPLAY_PHASE = phaseIndex("replay");
@@ -97,7 +99,7 @@ const world = {
   },
   http,
   signPayment: (message: Uint8Array): Uint8Array | null => {
-    const r = ask({ kind: "sign", message });
+    const r = ask({ kind: "sign", message, tick: runningTick });
     return r?.kind === "signature" ? r.signature : null;
   },
   receipts: {
@@ -198,6 +200,7 @@ function runBatch(batch: TickBatch): void {
     h.authority = item.authority;
     h.authorityUntilMs = item.authorityUntilMs;
     h.paid = 0n;
+    runningTick = item.tick;
     enter(item.placement, TICK_PHASE);
     const start = Atomics.load(ctl, Ctl.startedNs);
     let outcome: TickOutcome;

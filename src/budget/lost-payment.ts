@@ -1,0 +1,32 @@
+// A payment whose tick was lost (the process died after the receipt was signed and handed to the
+// agent, before a checkpoint committed the tick) is still money spent: the payment journal keeps
+// its receipt, and at the next start it is debited once as a signed lineage event of kind
+// lost_payment. The event's reason carries the receipt itself, so a verifier can check it is the
+// agent's own signed payment and count it with the payments in the event logs.
+import { hex } from "../hash/bytes.js";
+import { decodePaymentReceipt, type PaymentReceipt, verifyPaymentReceipt } from "../hostcalls/wallet-pay.js";
+
+export const LOST_PAYMENT_KIND = "lost_payment";
+
+const REASON = /^lost payment at tick (\d+): .*, receipt ([0-9a-f]+)$/;
+
+/** The reason recorded for a lost payment (the receipt in hex ends it). */
+export function lostPaymentReason(tick: bigint, receipt: Uint8Array): string {
+  const r = decodePaymentReceipt(receipt);
+  return `lost payment at tick ${tick}: ${r?.amount ?? 0n} µ¢ to ${JSON.stringify(r?.recipient ?? "")}, receipt ${hex(receipt)}`;
+}
+
+/** The payment a lost_payment lineage event debited; null for another kind or an unreadable one. */
+export function parseLostPayment(e: { kind: string; reason: string }): { tick: bigint; receipt: Uint8Array; payment: PaymentReceipt; signed: boolean } | null {
+  if (e.kind !== LOST_PAYMENT_KIND) return null;
+  const m = REASON.exec(e.reason);
+  if (!m) return null;
+  const receipt = new Uint8Array(Buffer.from(m[2] as string, "hex"));
+  const payment = decodePaymentReceipt(receipt);
+  return payment ? { tick: BigInt(m[1] as string), receipt, payment, signed: verifyPaymentReceipt(receipt) } : null;
+}
+
+/** The budget after debiting `amount` (never below zero: the money is gone either way). */
+export function debit(budget: bigint, amount: bigint): bigint {
+  return amount >= budget ? 0n : budget - amount;
+}

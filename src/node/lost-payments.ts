@@ -1,0 +1,46 @@
+// The node's side of the payment journal: journal each receipt the main thread signs (before the
+// signature goes back to the tick), and at start-up debit, exactly once, the journalled payments
+// of ticks that never committed (budget/lost-payment.ts).
+import type { Logger } from "pino";
+import { debit, LOST_PAYMENT_KIND, lostPaymentReason } from "../budget/lost-payment.js";
+import { signBudgetOverride } from "../checkpoint/overrides.js";
+import { equalBytes, hex, sha256 } from "../hash/bytes.js";
+import { decodePaymentReceipt } from "../hostcalls/wallet-pay.js";
+import type { LineageEvent, SqliteStore } from "../store/sqlite-store.js";
+
+/** Writes the journal row of a receipt just signed for `agentId` in `tick` (throws: no signature). */
+export function journalPayment(store: SqliteStore, agentId: string, tick: bigint, receipt: Uint8Array): void {
+  const r = decodePaymentReceipt(receipt);
+  if (!r) throw new Error(`the payment receipt signed for agent "${agentId}" is malformed`);
+  store.journalPayment({ agentId, tick, receiptHash: sha256(receipt), amount: r.amount, recipient: r.recipient, memo: r.memo, receipt });
+}
+
+/**
+ * Before the agent's first tick here: every journalled payment of a tick after the stored head was
+ * lost with that tick, so it is debited from the budget the agent resumes with, by one signed
+ * lineage event each, committed with the journal rows' removal (a second start finds none).
+ * Returns how many payments were debited.
+ */
+export function debitLostPayments(store: SqliteStore, logger: Logger, agentId: string): number {
+  const journalled = store.unsettledPayments(agentId);
+  if (journalled.length === 0) return 0;
+  const head = store.head(agentId);
+  if (!head) return 0;
+  const identity = store.identity(agentId);
+  const lost = journalled.filter((p) => p.tick > head.tick);
+  let budget = store.lineageEvents(agentId).filter((e) => equalBytes(e.afterHash, head.hash)).at(-1)?.newBudget ?? head.budget;
+  const events: LineageEvent[] = lost.map((p) => {
+    const fields = { afterHash: head.hash, tick: head.tick, oldBudget: budget, newBudget: debit(budget, p.amount), reason: lostPaymentReason(p.tick, p.receipt) };
+    budget = fields.newBudget;
+    return { kind: LOST_PAYMENT_KIND, ...fields, signature: signBudgetOverride(identity, fields) };
+  });
+  store.debitLostPayments(agentId, events);
+  for (const [i, p] of lost.entries()) {
+    const e = events[i] as LineageEvent;
+    logger.warn(
+      { event: "lost_payment_debited", agent: agentId, tick: String(p.tick), amount: String(p.amount), recipient: p.recipient, receipt: hex(p.receiptHash), oldBudget: String(e.oldBudget), newBudget: String(e.newBudget) },
+      `${agentId} paid ${p.amount} µ¢ to ${JSON.stringify(p.recipient)} in tick ${p.tick}, which was lost; debited now`,
+    );
+  }
+  return lost.length;
+}
