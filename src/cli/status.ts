@@ -21,7 +21,7 @@ export function formatStatus(s: Json): string {
   const workers = (s.workers ?? {}) as { workers?: number; agentsPerWorker?: number[] };
   const p2p = s.p2p as { peerId?: string; addrs?: string[] } | null | undefined;
   const counts = [
-    `${agents.running ?? 0} running`,
+    `${agents.running ?? 0} running${agents.hibernated ? ` (${agents.hibernated} hibernated until their next tick)` : ""}`,
     `${agents.stopped ?? 0} stopped`,
     `${agents.failed ?? 0} failed`,
     ...(agents.quarantined ? [`${agents.quarantined} quarantined`] : []),
@@ -59,7 +59,7 @@ export function formatAgents(agents: readonly Json[]): string {
       const where = a.status === "retired" ? `migrated to ${cell(a.target)} (handed off at epoch ${cell(a.epoch)})${a.since ? ` ${cell(a.since)}` : ""}` : null;
       const stale = a.staleBinary as { command?: string } | undefined;
       const reason = stale ? `stale binary: run ${cell(stale.command)}` : (where ?? a.reason ?? error?.code);
-      rows.push([cell(a.id), cell(a.status), cell(a.tick), cell(a.budget), divergenceCell(a), cell(reason)]);
+      rows.push([cell(a.id), cell(a.hibernated === true ? "hibernated" : a.status), cell(a.tick), cell(a.budget), divergenceCell(a), cell(reason)]);
     }
     out.push(table(rows));
   }

@@ -24,6 +24,8 @@ export interface NodeConfig {
   budget: bigint;
   capabilities: readonly string[];
   tickIntervalMs: number;
+  /** Agents whose next tick is further away than this leave their worker until then (0 = never). */
+  hibernateAfterMs: number;
   fastTickIntervalMs: number;
   tickTimeoutMs: number;
   control: HostPort | null;
@@ -239,6 +241,15 @@ export const FIELDS = [
     defaultValue: () => 1000,
     defaultText: "1s",
     parse: duration(1, 24 * 3_600_000),
+  }),
+  field({
+    key: "hibernateAfterMs",
+    flag: "hibernate-after",
+    valueName: "duration",
+    description: "an agent whose next tick is further away than this leaves its worker (instance dropped, memory freed) and resumes from its committed state when due (0 = never)",
+    defaultValue: () => 30_000,
+    defaultText: "30s",
+    parse: duration(0, 24 * 3_600_000),
   }),
   field({
     key: "fastTickIntervalMs",

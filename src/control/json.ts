@@ -22,8 +22,10 @@ export function agentJson(a: AgentView): Record<string, unknown> {
     moreWork: a.more,
     lastTickAt: iso(a.lastTickAt),
     nextTickAt: iso(a.nextTickAt),
+    tickIntervalMs: a.tickIntervalMs,
     lastTickNs: a.lastTickNs.toString(),
     ticksThisRun: a.ticksThisRun,
+    hibernated: a.hibernated,
     stateBytes: a.stateBytes,
     lease: a.lease
       ? {

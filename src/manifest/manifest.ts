@@ -10,6 +10,13 @@ export const WASM_PAGE_BYTES = 65_536;
 export const MAX_AGENT_MEMORY_BYTES = 64 * 1024 * 1024;
 /** Manifests larger than this are refused before parsing. */
 export const MAX_MANIFEST_BYTES = 256 * 1024;
+/**
+ * Bounds of the manifest's tick_interval_ms. Below 10 ms a tick's own round trip through a worker
+ * (tens of µs) and the timer's 1 ms resolution dominate; the fast path (--fast-tick-interval) is the
+ * way to tick faster. Above one day Node's timers overflow long before anything useful happens.
+ */
+export const MIN_AGENT_TICK_INTERVAL_MS = 10;
+export const MAX_AGENT_TICK_INTERVAL_MS = 86_400_000;
 
 export interface CapabilityGrant {
   version: number;
@@ -29,6 +36,8 @@ export interface AgentManifest {
     maxPricePerSecond: bigint | null;
     preferredRegions: readonly string[];
   };
+  /** The agent's own cadence (tick_interval_ms); null = the node's --tick-interval. */
+  tickIntervalMs: number | null;
   /** The exact bytes parsed (travel with the agent so every node sees the same manifest). */
   source: string;
 }
@@ -137,6 +146,7 @@ export function parseManifest(text: string, where = "<inline>"): AgentManifest {
 
   return {
     capabilities,
+    tickIntervalMs: tickInterval(doc.tick_interval_ms, where),
     resourceLimits: {
       maxMemoryBytes,
       maxCpuMillis: optionalInt(limits.max_cpu_millis, where, "resource_limits.max_cpu_millis"),
@@ -145,6 +155,17 @@ export function parseManifest(text: string, where = "<inline>"): AgentManifest {
     migrationPolicy,
     source: text,
   };
+}
+
+function tickInterval(v: unknown, where: string): number | null {
+  if (v === undefined || v === null) return null;
+  const ms = typeof v === "string" && /^\d+$/.test(v) ? Number(v) : v;
+  if (typeof ms !== "number" || !Number.isSafeInteger(ms)) fail(where, `tick_interval_ms must be an integer number of milliseconds, got ${JSON.stringify(v)}`);
+  if (ms < MIN_AGENT_TICK_INTERVAL_MS) {
+    fail(where, `tick_interval_ms ${ms} is below the minimum of ${MIN_AGENT_TICK_INTERVAL_MS} ms (an agent with more work uses the node's fast path: report more from agent_tick)`);
+  }
+  if (ms > MAX_AGENT_TICK_INTERVAL_MS) fail(where, `tick_interval_ms ${ms} is above the maximum of ${MAX_AGENT_TICK_INTERVAL_MS} ms (one day)`);
+  return ms;
 }
 
 export function memoryCapPages(m: AgentManifest): number {

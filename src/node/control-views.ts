@@ -46,6 +46,7 @@ export function nodeStatus(node: IgordNode): Record<string, unknown> {
   counts.quarantined = node.quarantined.size;
   counts.loadFailed = node.loadFailures.size;
   if (node.staleBinaries.size > 0) counts.staleBinaries = node.staleBinaries.size;
+  counts.hibernated = node.scheduler.hibernatedCount();
   const pool = node.pool.stats();
   return {
     version: VERSION,

@@ -215,6 +215,7 @@ export class IgordNode {
       tickIntervalMs: opts.config.tickIntervalMs,
       fastTickIntervalMs: opts.config.fastTickIntervalMs,
       tickTimeoutMs: opts.config.tickTimeoutMs,
+      hibernateAfterMs: opts.config.hibernateAfterMs,
     });
     this.scheduler.on("divergence", (d) => this.divergences.add({ agentId: d.agentId, tick: d.tick, code: d.code, message: d.message, at: Date.now() }));
     this.migration =
@@ -413,6 +414,7 @@ export class IgordNode {
       did,
       identity,
       limits: prepared.manifest.resourceLimits,
+      tickIntervalMs: prepared.manifest.tickIntervalMs,
     };
     const lease = genesisLease(this.leaseTiming, Date.now());
     const init = { tick: 0n, budget, price: this.config.price, state: null, lease };
@@ -480,6 +482,7 @@ export class IgordNode {
         did: row.did,
         identity,
         limits: manifest.resourceLimits,
+        tickIntervalMs: manifest.tickIntervalMs,
       };
       const interrupted = interruptedAfter({ reason: head.reason, storedStatus: row.status });
       const view = await this.scheduler.add(spec, meta, { tick: cp.tick, budget, price: this.config.price, state: cp.state, lease, interrupted });

@@ -8,6 +8,7 @@ import type { Ed25519Key } from "../identity/keys.js";
 import type { LeaseBelief, OutboxBatch } from "../store/sqlite-store.js";
 import type { Lease, LeaseTiming } from "../authority/lease.js";
 import type { DivergencePolicy, ReplayMode } from "../replay/policy.js";
+import type { AgentSpec } from "../wasm/pool.js";
 import type { ReplayWindow } from "../replay/window.js";
 
 export type AgentStatus = "running" | "stopped" | "failed";
@@ -32,11 +33,17 @@ export interface AgentMeta {
   identity: Ed25519Key;
   /** The manifest's resource_limits the scheduler enforces (absent or null: none). */
   limits?: { maxCpuMillis: bigint | null; maxStorageBytes: bigint | null };
+  /** The manifest's tick_interval_ms (absent or null: the node's --tick-interval). */
+  tickIntervalMs?: number | null;
 }
 
 export interface AgentRuntime {
   id: string;
   meta: AgentMeta;
+  /** What the pool loads the agent from (again after hibernation). */
+  spec: AgentSpec;
+  /** Off its worker until its next tick (hibernation.ts). */
+  hibernated: boolean;
   status: AgentStatus;
   reason: string | null;
   error: { code: string; message: string } | null;
@@ -103,8 +110,12 @@ export interface AgentView {
   more: boolean;
   lastTickAt: number | null;
   nextTickAt: number | null;
+  /** The cadence the agent ticks at (its manifest's, else the node's). */
+  tickIntervalMs: number | null;
   lastTickNs: bigint;
   ticksThisRun: number;
+  /** Off its worker until its next tick (still running: it ticks when due). */
+  hibernated: boolean;
   stateBytes: number;
   replayVerified: number;
   divergences: number;
@@ -166,8 +177,10 @@ export function viewOf(a: AgentRuntime): AgentView {
     more: a.more,
     lastTickAt: a.lastTickAt,
     nextTickAt: a.nextDueAt,
+    tickIntervalMs: a.meta.tickIntervalMs ?? null,
     lastTickNs: a.lastTickNs,
     ticksThisRun: a.ticksThisRun,
+    hibernated: a.hibernated,
     stateBytes: a.state.byteLength,
     replayVerified: a.replayVerified,
     divergences: a.divergences,

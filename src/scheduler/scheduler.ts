@@ -31,6 +31,7 @@ import {
   viewOf,
 } from "./agent-runtime.js";
 import { DueQueue } from "./due-queue.js";
+import { Hibernation } from "./hibernation.js";
 import { LeaseFence } from "./lease-fence.js";
 import { Verifier } from "./verifier.js";
 
@@ -57,6 +58,8 @@ export interface SchedulerOptions {
   tickIntervalMs: number;
   fastTickIntervalMs: number;
   tickTimeoutMs: number;
+  /** --hibernate-after: agents whose next tick is further away leave their worker (absent or 0: never). */
+  hibernateAfterMs?: number;
 }
 
 const textDecoder = new TextDecoder();
@@ -92,6 +95,8 @@ export class Scheduler extends EventEmitter<{
   private readonly pending = new Set<Promise<void>>();
   private readonly checkpointTimer: NodeJS.Timeout | null;
   private readonly leaseTimer: NodeJS.Timeout | null;
+  private readonly hibernateTimer: NodeJS.Timeout | null;
+  private readonly hibernation: Hibernation;
   private readonly fence: LeaseFence;
   private readonly verifier: Verifier;
 
@@ -112,6 +117,10 @@ export class Scheduler extends EventEmitter<{
     const sweepMs = this.fence.sweepIntervalMs();
     this.leaseTimer = sweepMs !== null ? setInterval(() => this.sweepLeases(), sweepMs) : null;
     this.leaseTimer?.unref();
+    this.hibernation = new Hibernation(opts.hibernateAfterMs ?? 0, opts.pool);
+    const hibernateMs = this.hibernation.sweepIntervalMs();
+    this.hibernateTimer = hibernateMs !== null ? setInterval(() => this.sweepHibernation(), hibernateMs) : null;
+    this.hibernateTimer?.unref();
     opts.pool.on("evacuated", (e) => {
       opts.metrics?.evacuations.inc();
       this.agents
@@ -162,6 +171,8 @@ export class Scheduler extends EventEmitter<{
     const a: AgentRuntime = {
       id: spec.agentId,
       meta,
+      spec,
+      hibernated: false,
       status: "running",
       reason: null,
       error: null,
@@ -202,9 +213,19 @@ export class Scheduler extends EventEmitter<{
     if (a.budget <= 0n) {
       this.finish(a, "stopped", "budget_exhausted", null);
     } else {
-      this.schedule(a, Date.now() + this.opts.tickIntervalMs);
+      this.schedule(a, Date.now() + this.intervalOf(a));
     }
     return this.view(a);
+  }
+
+  /** The agent's cadence: its manifest's tick_interval_ms, else the node's --tick-interval. */
+  private intervalOf(a: AgentRuntime): number {
+    return a.meta.tickIntervalMs ?? this.opts.tickIntervalMs;
+  }
+
+  /** The fast path never ticks an agent slower than its own cadence. */
+  private fastIntervalOf(a: AgentRuntime): number {
+    return Math.min(this.opts.fastTickIntervalMs, this.intervalOf(a));
   }
 
   private schedule(a: AgentRuntime, due: number): void {
@@ -243,6 +264,7 @@ export class Scheduler extends EventEmitter<{
       if (a?.status !== "running" || a.inFlight || a.detaching) continue;
       // The lease fences every tick, not just every sweep: past expiry + grace nothing is dispatched.
       if (!this.fence.check(a, now)) continue;
+      if (a.hibernated) this.hibernation.wake(a, (e) => this.wakeFailed(a, e));
       a.inFlight = true;
       a.nextDueAt = null;
       reqs.push({ agentId: id, tick: a.tick + 1n, budget: a.budget, price: a.price, authority: this.fence.authority(a), authorityUntilMs: this.fence.authorityUntil(a) });
@@ -368,8 +390,21 @@ export class Scheduler extends EventEmitter<{
     this.verifier.afterCommit(a);
     if (a.status !== "running") return;
     if (!this.stopping && !a.detaching) {
-      this.schedule(a, now + (r.more ? this.opts.fastTickIntervalMs : this.opts.tickIntervalMs));
+      this.schedule(a, now + (r.more ? this.fastIntervalOf(a) : this.intervalOf(a)));
     }
+  }
+
+  private sweepHibernation(): void {
+    const now = Date.now();
+    for (const a of this.agents.values()) if (this.hibernation.eligible(a, now)) this.hibernation.hibernate(a);
+  }
+
+  /** The agent could not be placed again for its tick: it fails like a tick that failed. */
+  private wakeFailed(a: AgentRuntime, error: IgordError): void {
+    if (a.status !== "running" || !a.inFlight) return;
+    a.inFlight = false;
+    if (error.code !== ErrorCode.NodeStopping) this.fail(a, error, a.tick + 1n);
+    this.afterResult(a);
   }
 
   private sweepLeases(): void {
@@ -478,6 +513,7 @@ export class Scheduler extends EventEmitter<{
     a.reason = reason;
     a.error = error ? { code: error.code, message: error.message } : null;
     a.nextDueAt = null;
+    a.hibernated = false;
     a.inFlight = false; // a result still in flight belongs to the unloaded placement: discarded
     // Whoever waits for that result (a handoff's detach) is told now: it will never come.
     const idle = a.onIdle;
@@ -558,6 +594,7 @@ export class Scheduler extends EventEmitter<{
     if (this.immediate) clearImmediate(this.immediate);
     if (this.checkpointTimer) clearInterval(this.checkpointTimer);
     if (this.leaseTimer) clearInterval(this.leaseTimer);
+    if (this.hibernateTimer) clearInterval(this.hibernateTimer);
     this.timer = null;
     this.immediate = null;
     if (this.anyInFlight()) {
@@ -599,6 +636,13 @@ export class Scheduler extends EventEmitter<{
     ]);
     for (const a of this.agents.values()) counts.set(a.status, (counts.get(a.status) ?? 0) + 1);
     return counts;
+  }
+
+  /** Running agents that are off their worker until their next tick. */
+  hibernatedCount(): number {
+    let n = 0;
+    for (const a of this.agents.values()) if (a.hibernated) n++;
+    return n;
   }
 
   leaseStates(): Map<string, number> {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { isIgordError } from "../../../src/errors.js";
-import { MAX_AGENT_MEMORY_BYTES, memoryCapPages, parseManifest } from "../../../src/manifest/manifest.js";
+import { MAX_AGENT_MEMORY_BYTES, MAX_AGENT_TICK_INTERVAL_MS, MIN_AGENT_TICK_INTERVAL_MS, memoryCapPages, parseManifest } from "../../../src/manifest/manifest.js";
 
 function refusal(text: string): Error {
   try {
@@ -54,6 +54,28 @@ describe("capability manifest", () => {
     ['{"resource_limits": {"max_memory_bytes": "big"}}', /max_memory_bytes must be a non-negative integer/],
     ['{"migration_policy": {"enabled": "yes"}}', /enabled must be true or false/],
   ])("refuses %s with a message naming the problem", (text, message) => {
+    const e = refusal(text);
+    expect(e.message).toMatch(message);
+    expect(e.message).toMatch(/test\.manifest\.json/);
+  });
+});
+
+describe("tick_interval_ms", () => {
+  it("is the agent's own cadence in ms; absent means the node's --tick-interval", () => {
+    expect(parseManifest(JSON.stringify({ tick_interval_ms: 60_000 })).tickIntervalMs).toBe(60_000);
+    expect(parseManifest(JSON.stringify({ tick_interval_ms: "250" })).tickIntervalMs).toBe(250);
+    expect(parseManifest(JSON.stringify({ tick_interval_ms: MIN_AGENT_TICK_INTERVAL_MS })).tickIntervalMs).toBe(MIN_AGENT_TICK_INTERVAL_MS);
+    expect(parseManifest("{}").tickIntervalMs).toBeNull();
+  });
+
+  it.each([
+    [JSON.stringify({ tick_interval_ms: MIN_AGENT_TICK_INTERVAL_MS - 1 }), /tick_interval_ms 9 is below the minimum of 10 ms/],
+    [JSON.stringify({ tick_interval_ms: 0 }), /tick_interval_ms 0 is below the minimum/],
+    [JSON.stringify({ tick_interval_ms: MAX_AGENT_TICK_INTERVAL_MS + 1 }), /above the maximum of 86400000 ms/],
+    [JSON.stringify({ tick_interval_ms: 1.5 }), /tick_interval_ms must be an integer number of milliseconds, got 1\.5/],
+    [JSON.stringify({ tick_interval_ms: "1s" }), /tick_interval_ms must be an integer number of milliseconds, got "1s"/],
+    [JSON.stringify({ tick_interval_ms: -5 }), /below the minimum/],
+  ])("refuses %s with a message naming the field and its bound", (text, message) => {
     const e = refusal(text);
     expect(e.message).toMatch(message);
     expect(e.message).toMatch(/test\.manifest\.json/);

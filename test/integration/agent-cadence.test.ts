@@ -1,0 +1,72 @@
+// A per-agent tick interval (the manifest's tick_interval_ms): the real scheduler, pool and leases.
+import { afterEach, describe, expect, it } from "vitest";
+import type { TickEvent } from "../../src/scheduler/scheduler.js";
+import { agentWithManifest } from "../helpers/manifest-agent.js";
+import { startTestNode, stopAllNodes, type TestNode } from "../helpers/node.js";
+
+afterEach(stopAllNodes);
+
+/** Unix ms of each tick of `agentId` from now on. */
+function tickTimes(t: TestNode, agentId: string): number[] {
+  const at: number[] = [];
+  t.node.scheduler.on("tick", (e: TickEvent) => {
+    if (e.agentId === agentId) at.push(e.at);
+  });
+  return at;
+}
+
+const gaps = (at: number[]): number[] => at.slice(1).map((x, i) => x - (at[i] as number));
+const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
+
+describe("per-agent tick interval", () => {
+  it("an agent's tick_interval_ms sets its cadence while the others keep the node's --tick-interval", async () => {
+    const t = await startTestNode({ "tick-interval": "300ms" });
+    const fast = tickTimes(t, "fast");
+    const slow = tickTimes(t, "slow");
+    await t.node.addAgent({ wasmPath: agentWithManifest(t.dir, "heartbeat", "fast", { tick_interval_ms: 40 }) });
+    await t.node.addAgent({ wasmPath: agentWithManifest(t.dir, "heartbeat", "slow", {}) });
+    await t.waitFor<TickEvent>("tick", (e) => e.agentId === "slow" && e.tick === 4n, 10_000);
+    const fastGaps = gaps(fast);
+    const slowGaps = gaps(slow);
+    expect(median(fastGaps)).toBeGreaterThanOrEqual(39);
+    expect(median(fastGaps)).toBeLessThan(150);
+    expect(Math.min(...slowGaps)).toBeGreaterThanOrEqual(299);
+    expect(fastGaps.length).toBeGreaterThan(3 * slowGaps.length);
+    expect(t.node.scheduler.view("fast")?.tickIntervalMs).toBe(40);
+    expect(t.node.scheduler.view("slow")?.tickIntervalMs).toBeNull();
+    expect(t.node.agentsJson().find((a) => a.id === "fast")?.tickIntervalMs).toBe(40);
+  });
+
+  it("the interval comes from the stored manifest: a restarted node ticks the agent at the same cadence", async () => {
+    const t = await startTestNode({ "tick-interval": "5s" });
+    await t.node.addAgent({ wasmPath: agentWithManifest(t.dir, "heartbeat", "hb", { tick_interval_ms: 30 }) });
+    await t.waitFor<TickEvent>("tick", (e) => e.agentId === "hb" && e.tick === 3n, 5_000);
+    await t.stop();
+    const t2 = await startTestNode({ "tick-interval": "5s" }, { dir: t.dir, resumeStored: true });
+    const first = await t2.waitFor<TickEvent>("tick", (e) => e.agentId === "hb");
+    const third = await t2.waitFor<TickEvent>("tick", (e) => e.agentId === "hb" && e.tick === first.tick + 2n, 2_000);
+    expect(third.at - first.at).toBeLessThan(1_000); // at the node's 5 s it would take 10 s
+    expect(t2.node.scheduler.view("hb")?.tickIntervalMs).toBe(30);
+  });
+
+  it("a cadence longer than the lease: the lease is renewed between ticks, never lapses or recovers", async () => {
+    // --lease-duration must cover the node's --tick-interval, but an agent may ask for longer: its
+    // lease is renewed by the lease sweep while it waits (and while it is hibernated), like any idle agent's.
+    const t = await startTestNode({ "tick-interval": "100ms", "lease-duration": "300ms", "lease-grace": "50ms", "hibernate-after": "0" });
+    await t.node.addAgent({ wasmPath: agentWithManifest(t.dir, "heartbeat", "slow", { tick_interval_ms: 1000 }) });
+    // From the first tick on (a short genesis lease can lapse while a loaded machine places the agent).
+    await t.waitFor<TickEvent>("tick", (e) => e.agentId === "slow" && e.tick === 1n, 5_000);
+    const genesis = t.node.scheduler.view("slow")!.lease!;
+    const logsBefore = t.logs.lines.length;
+    await t.waitFor<TickEvent>("tick", (e) => e.agentId === "slow" && e.tick === 3n, 5_000);
+    const since = t.logs.lines.slice(logsBefore).filter((l) => l.agent === "slow");
+    const lease = t.node.scheduler.view("slow")!.lease!;
+    expect(lease.state).toBe("ACTIVE_OWNER");
+    expect(lease.epoch.major).toBe(genesis.epoch.major);
+    expect(lease.expiresAtMs!).toBeGreaterThan(Date.now());
+    expect(since.filter((l) => l.event === "lease_recovered" || l.why === "expired")).toEqual([]);
+    // Renewed several times within each 1 s interval (300 ms lease, renewal at half of it).
+    expect(since.filter((l) => l.event === "lease_state" && l.why === "renewed").length).toBeGreaterThanOrEqual(8);
+    expect(t.node.store.lease("slow")?.epoch.major).toBe(genesis.epoch.major);
+  });
+});

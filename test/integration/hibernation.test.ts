@@ -1,0 +1,157 @@
+// Hibernation: agents whose next tick is further than --hibernate-after leave their worker and come
+// back from their committed state when due. Real scheduler, pool, SQLite, libp2p and processes.
+import { rmSync } from "node:fs";
+import { join } from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import { formatAgents, formatStatus } from "../../src/cli/status.js";
+import type { AgentView, TickEvent } from "../../src/scheduler/scheduler.js";
+import { agentWithManifest } from "../helpers/manifest-agent.js";
+import { startTestNode, stopAllNodes, storedHead, tempDir, type TestNode } from "../helpers/node.js";
+import { igord, killAll, startDaemon } from "../helpers/process.js";
+import { waitUntil } from "../helpers/wait.js";
+import { watAgent, writeWat } from "../helpers/wat.js";
+
+const scratch: string[] = [];
+
+afterEach(async () => {
+  killAll();
+  await stopAllNodes();
+  for (const d of scratch.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+const hibernated = (t: TestNode, id: string): Promise<void> =>
+  waitUntil(() => t.node.scheduler.view(id)?.hibernated === true, { what: `${id} to hibernate`, pollMs: 5 });
+
+function ticksOf(t: TestNode, id: string): bigint[] {
+  const out: bigint[] = [];
+  t.node.scheduler.on("tick", (e: TickEvent) => {
+    if (e.agentId === id) out.push(e.tick);
+  });
+  return out;
+}
+
+describe("hibernation", () => {
+  it("an agent whose next tick is further than --hibernate-after leaves its worker, ticks on from its committed state, and replay and audit cannot tell", async () => {
+    const t = await startTestNode({ "tick-interval": "1s", "hibernate-after": "100ms", "replay-mode": "full", "verify-interval": "2", "checkpoint-interval": "0" });
+    const ticks = ticksOf(t, "survivor");
+    await t.node.addAgent({ wasmPath: agentWithManifest(t.dir, "survivor", "survivor", { tick_interval_ms: 250 }) });
+    await t.waitFor<TickEvent>("tick", (e) => e.agentId === "survivor" && e.tick === 1n);
+    await hibernated(t, "survivor");
+    // Off its worker: the pool holds nothing of it; the scheduler still has it running.
+    expect(t.node.pool.has("survivor")).toBe(false);
+    expect(t.node.pool.stats().agentsPerWorker.reduce((s, n) => s + n, 0)).toBe(0);
+    const view = t.node.scheduler.view("survivor")!;
+    expect(view.status).toBe("running");
+    expect(t.node.agentsJson().find((a) => a.id === "survivor")?.hibernated).toBe(true);
+    expect(formatAgents(t.node.agentsJson())).toMatch(/survivor\s+hibernated/);
+    expect((t.node.status().agents as Record<string, number>).hibernated).toBe(1);
+    expect(formatStatus(t.node.status())).toContain("1 running (1 hibernated until their next tick)");
+
+    await t.waitFor<TickEvent>("tick", (e) => e.agentId === "survivor" && e.tick === 8n, 10_000);
+    expect(t.logs.events("agent_hibernated", "survivor").length).toBeGreaterThanOrEqual(4);
+    expect(t.logs.events("agent_woke", "survivor").length).toBeGreaterThanOrEqual(4);
+    // No tick lost or repeated; every verified window spans a hibernation, and none diverged.
+    expect(ticks.slice(0, 8)).toEqual([1n, 2n, 3n, 4n, 5n, 6n, 7n, 8n]);
+    await waitUntil(() => (t.node.scheduler.view("survivor")?.replayVerified ?? 0) >= 6, { what: "6 verified ticks" });
+    expect(t.node.scheduler.view("survivor")?.divergences).toBe(0);
+    expect(t.logs.events("replay_divergence")).toEqual([]);
+    // Only one agent_started: hibernation is not a restart as far as the node's lifecycle goes.
+    expect(t.logs.events("agent_started", "survivor")).toHaveLength(1);
+
+    // A stop while hibernated checkpoints the committed state, and the audit replays it all VALID.
+    await hibernated(t, "survivor");
+    const at = t.node.scheduler.view("survivor")!.tick;
+    await t.stop();
+    const head = storedHead(t.config.dataDir, "survivor")!;
+    expect(head.tick).toBe(at);
+    expect(head.status).toBe("active");
+    const audit = igord(["verify", "--agent", "survivor", "--replay", "--data-dir", t.config.dataDir]);
+    expect(audit.stdout).toMatch(/^VALID/);
+    expect(audit.stdout).toMatch(/replay: VALID/);
+
+    const t2 = await startTestNode({ "tick-interval": "1s", "hibernate-after": "100ms" }, { dir: t.dir, resumeStored: true });
+    const next = await t2.waitFor<TickEvent>("tick", (e) => e.agentId === "survivor");
+    expect(next.tick).toBe(at + 1n);
+  });
+
+  it("a hibernated agent's lease is renewed while it is off its worker, never lapses", async () => {
+    const t = await startTestNode({ "tick-interval": "100ms", "lease-duration": "400ms", "lease-grace": "50ms", "hibernate-after": "200ms" });
+    await t.node.addAgent({ wasmPath: agentWithManifest(t.dir, "heartbeat", "hb", { tick_interval_ms: 1200 }) });
+    await t.waitFor<TickEvent>("tick", (e) => e.agentId === "hb" && e.tick === 1n, 5_000);
+    const major = t.node.scheduler.view("hb")!.lease!.epoch.major;
+    await hibernated(t, "hb");
+    const from = t.logs.lines.length;
+    await t.waitFor<TickEvent>("tick", (e) => e.agentId === "hb" && e.tick === 2n, 5_000);
+    const during = t.logs.lines.slice(from).filter((l) => l.agent === "hb");
+    const woke = during.findIndex((l) => l.event === "agent_woke");
+    expect(woke).toBeGreaterThan(0);
+    expect(during.slice(0, woke).filter((l) => l.event === "lease_state" && l.why === "renewed").length).toBeGreaterThanOrEqual(2);
+    expect(during.filter((l) => l.why === "expired" || l.event === "lease_recovered")).toEqual([]);
+    expect(t.node.store.lease("hb")).toMatchObject({ state: "ACTIVE_OWNER", epoch: { major } });
+  });
+
+  it("waking runs agent_resume under the watchdog: a resume that hangs fails the agent with TICK_TIMEOUT", async () => {
+    const t = await startTestNode({ "tick-interval": "1s", "tick-timeout": "400ms", "hibernate-after": "50ms" });
+    const hang = watAgent({
+      omit: ["agent_resume"],
+      extra: '(func (export "agent_resume") (param i32 i32) (loop $l (br $l)))',
+    });
+    const wasm = await writeWat(join(t.dir, "wasm"), "sleeper", hang, { tick_interval_ms: 300 });
+    const stopped = t.waitFor<AgentView>("stopped", (v) => v.id === "sleeper", 10_000);
+    await t.node.addAgent({ wasmPath: wasm }); // fresh: agent_init, never agent_resume
+    // Its first tick is 300 ms away: it hibernates at once, and agent_resume runs when it is due.
+    await hibernated(t, "sleeper");
+    const v = await stopped;
+    expect(v.status).toBe("failed");
+    expect(v.reason).toBe("tick_timeout");
+    expect(v.error?.message).toMatch(/agent_resume/);
+    expect(v.tick).toBe(0n);
+    await t.node.scheduler.settled();
+    expect(storedHead(t.config.dataDir, "sleeper")).toMatchObject({ tick: 0n, status: "failed", statusReason: "tick_timeout" });
+    expect(t.node.pool.stats().workers).toBe(2); // the killed worker was replaced
+  });
+
+  it("a hibernated agent migrates: the target holds it with its cadence and ticks it on", async () => {
+    const p2p = { listen: "/ip4/127.0.0.1/tcp/0", "accept-migrations": "any", "tick-interval": "1s", "hibernate-after": "100ms", "checkpoint-interval": "0", "peer-refresh": "0" };
+    const a = await startTestNode(p2p);
+    const b = await startTestNode(p2p);
+    await a.node.addAgent({ wasmPath: agentWithManifest(a.dir, "survivor", "survivor", { tick_interval_ms: 1500 }) });
+    await a.waitFor<TickEvent>("tick", (e) => e.agentId === "survivor" && e.tick === 1n, 5_000);
+    await hibernated(a, "survivor");
+    expect(a.node.pool.has("survivor")).toBe(false);
+    const at = a.node.scheduler.view("survivor")!.tick;
+    const r = await a.node.migrate("survivor", [b.node.migration!.addresses()[0]!]);
+    expect(r.outcome).toBe("done");
+    expect(a.logs.events("agent_detached", "survivor").map((l) => l.tick)).toEqual([String(at)]);
+    expect(a.node.store.lease("survivor")?.state).toBe("RETIRED");
+    expect(b.node.scheduler.view("survivor")?.tickIntervalMs).toBe(1500);
+    await hibernated(b, "survivor");
+    const next = await b.waitFor<TickEvent>("tick", (e) => e.agentId === "survivor", 5_000);
+    expect(next.tick).toBe(at + 1n);
+    expect(b.node.scheduler.view("survivor")?.divergences).toBe(0);
+  });
+
+  it("a crash while hibernated loses nothing committed: the restarted daemon resumes from the last checkpoint and the audit is VALID", async () => {
+    const dir = tempDir();
+    scratch.push(dir);
+    agentWithManifest(dir, "survivor", "survivor", { tick_interval_ms: 300 });
+    const args = ["--agents-dir", join(dir, "wasm"), "--data-dir", join(dir, "data"), "--control", "off", "--log-level", "debug", "--hibernate-after", "100ms", "--checkpoint-interval", "200ms"];
+    const d = startDaemon(args);
+    await d.waitFor((l) => l.event === "agent_hibernated" && l.agent === "survivor" && Number(l.tick) >= 3);
+    const saved = await d.waitFor((l) => l.event === "checkpoint_saved" && l.agent === "survivor" && Number(l.tick) >= 3);
+    d.child.kill("SIGKILL");
+    await d.exit;
+    const head = storedHead(join(dir, "data"), "survivor")!;
+    expect(head.tick).toBeGreaterThanOrEqual(Number(saved.tick));
+    const d2 = startDaemon(args);
+    const started = await d2.waitFor((l) => l.event === "agent_started" && l.agent === "survivor");
+    expect(started.tick).toBe(String(head.tick));
+    await d2.waitFor((l) => l.event === "tick" && l.agent === "survivor" && l.tick === String(head.tick + 1n));
+    await d2.waitFor((l) => l.event === "agent_hibernated" && l.agent === "survivor");
+    d2.child.kill("SIGTERM");
+    expect(await d2.exit).toBe(0);
+    const audit = igord(["verify", "--agent", "survivor", "--replay", "--data-dir", join(dir, "data")]);
+    expect(audit.stdout).toMatch(/^VALID/);
+    expect(audit.stdout).toMatch(/replay: VALID/);
+  });
+});
