@@ -150,7 +150,10 @@ export async function admitPackage(pkg: MigrationPackage, peer: string, bytes: n
     if (previous) refuse(ErrorCode.MigrationLineage, `agent "${agentId}" is known here; the package must continue from its stored head`);
     if (pkg.history.length === 0) refuse(ErrorCode.MigrationLineage, "the package has no checkpoints");
     const first = parseCheckpoint(pkg.history[0] as Uint8Array, "first checkpoint");
-    if (!equalBytes(first.prevHash, GENESIS_PREV_HASH)) refuse(ErrorCode.MigrationLineage, "the history does not start at the agent's genesis checkpoint");
+    // Not from genesis: only from a base the agent signed (a history pruned by its owner's retention).
+    if (!equalBytes(first.prevHash, GENESIS_PREV_HASH) && !pkg.historyBase) {
+      refuse(ErrorCode.MigrationLineage, "the history does not start at the agent's genesis checkpoint and ships no signed history base");
+    }
   } else if (!storedHead || hex(storedHead.hash) !== pkg.baseHash) {
     refuse(ErrorCode.MigrationLineage, `the package continues from ${pkg.baseHash.slice(0, 16)}…, which is not this node's head for "${agentId}"`);
   }
@@ -169,7 +172,9 @@ export async function admitPackage(pkg: MigrationPackage, peer: string, bytes: n
       refuse(ErrorCode.MigrationLineage, `a lineage event after tick ${o.tick} is not signed by ${did}`);
     }
   }
-  const report = await verifyChainAsync(entries, allOverrides);
+  // The signed base counts only for a first hop (a returning agent continues from its stored head).
+  const signedBase = pkg.baseHash === null && pkg.historyBase ? pkg.historyBase : undefined;
+  const report = await verifyChainAsync(entries, allOverrides, signedBase);
   if (!report.valid) refuse(ErrorCode.MigrationLineage, `the history of "${agentId}" does not verify: ${report.reasons.join("; ")}`);
   if (report.did !== did) refuse(ErrorCode.MigrationLineage, `the history is signed by ${report.did ?? "nobody"}, not ${did}`);
   const lastReceipt = previous ? ctx.store.lastReceiptTick(agentId) : null;
@@ -216,6 +221,7 @@ export async function admitPackage(pkg: MigrationPackage, peer: string, bytes: n
       segments: pkg.segments,
       modules: pkg.modules ?? [],
       receipts,
+      ...(signedBase ? { historyBase: signedBase } : {}),
       ...(previous ? { previous } : {}),
       lease,
       migration: { peer, checkpointHash: pkg.checkpointHash, sourceEpoch: pkg.epoch, bytes },

@@ -46,7 +46,10 @@ export function buildOutgoingPackage(store: SqliteStore, o: OutgoingPackageSpec)
   // let the target refuse the lineage.
   const baseRow = o.baseHash ? store.checkpointByHash(agentId, Buffer.from(o.baseHash, "hex")) : undefined;
   const base = baseRow ? o.baseHash : null;
-  const baseTick = baseRow?.tick ?? -1n;
+  // A node that never held the agent gets the history from its signed base when retention pruned it
+  // (verified from there, so the first hop costs what the kept history costs, not the whole past).
+  const signedBase = baseRow ? undefined : store.historyBase(agentId);
+  const baseTick = baseRow?.tick ?? signedBase?.baseTick ?? -1n;
   const history = [...store.history(agentId, baseRow?.seq ?? 0n)];
   const wasm = o.haveWasm ? null : store.wasm(row.wasmHash);
   const segments = store.eventSegments(agentId, baseTick);
@@ -61,6 +64,7 @@ export function buildOutgoingPackage(store: SqliteStore, o: OutgoingPackageSpec)
     epoch: o.epoch,
     checkpointHash: o.checkpointHash,
     baseHash: base,
+    historyBase: signedBase ?? null,
     history: history.map((c) => c.blob),
     overrides: store.lineageEvents(agentId),
     receipts: store.receipts(agentId, baseTick).map((r) => r.blob),

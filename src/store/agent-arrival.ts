@@ -73,6 +73,7 @@ export abstract class AgentArrival extends HistoryRecords {
       for (const e of inc.overrides) this.addLineageEvent(a.agentId, e);
       for (const e of inc.segments) this.insertSegment(a.agentId, e.checkpointHash, e);
       for (const r of inc.receipts) this.insertReceipt(a.agentId, new Uint8Array(32), r);
+      if (inc.historyBase) this.putHistoryBase(a.agentId, inc.historyBase);
       const l = inc.lease;
       this.sql(
         "UPDATE agents SET lease_state = ?, epoch_major = ?, epoch_generation = ?, lease_expires_at = ?, handoff_target = NULL, handoff_checkpoint = NULL, updated_at = ? WHERE agent_id = ?",

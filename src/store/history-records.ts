@@ -163,6 +163,11 @@ export abstract class HistoryRecords extends TickRecords {
     this.sql("DELETE FROM checkpoints WHERE agent_id = ? AND seq < ?").run(agentId, baseSeq);
     // Logs of ticks up to the base replay from nothing that is kept.
     this.sql("DELETE FROM event_log_segments WHERE agent_id = ? AND to_tick <= ?").run(agentId, base.baseTick);
+    this.putHistoryBase(agentId, base);
+  }
+
+  /** Records where the agent's stored history starts (pruned here, or arrived pruned by migration). */
+  protected putHistoryBase(agentId: string, base: HistoryBase): void {
     this.sql(
       "INSERT OR REPLACE INTO history_bases (agent_id, origin_hash, base_hash, base_tick, pruned, signature, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
     ).run(agentId, base.originHash, base.baseHash, base.baseTick, base.pruned, base.signature, Date.now());

@@ -167,6 +167,8 @@ export interface IncomingAgent {
   receipts: readonly ReceiptRow[];
   /** Earlier modules its stored history ran (a code upgrade), kept by hash for audits. */
   modules?: readonly { hash: string; bytes: Uint8Array }[];
+  /** The agent-signed base a pruned history starts at (a first hop from a node with retention). */
+  historyBase?: HistoryBase;
   /** The lease the agent had on this node (RETIRED) when it comes back; undefined when new here. */
   previous?: LeaseBelief;
   lease: Lease;
