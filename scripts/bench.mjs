@@ -18,6 +18,8 @@ import { replayCost } from "./bench-replay.mjs";
 import { migrationHops } from "./bench-migration.mjs";
 import { cliStartup } from "./bench-cli.mjs";
 import { httpCost } from "./bench-http.mjs";
+import { densityRows } from "./bench-density.mjs";
+import { firstHop, firstHopRow } from "./bench-first-hop.mjs";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const args = new Map(process.argv.slice(2).map((a) => a.replace(/^--/, "").split("=")));
@@ -161,6 +163,8 @@ const replay16 = await replayCost({ seconds, verifyInterval: 16, window: 16 });
 const hops = await migrationHops({ hops: 200, wasm: join(root, "agents", "survivor.wasm") });
 const cli = await cliStartup(9);
 const http = await httpCost({ seconds });
+const density = densityRows();
+const hop1 = await firstHop({ ticks: 100_000, retention: 16 });
 const nodeBase = cli.find((c) => c.name === "node -e 0");
 const rows = [
   ["Aggregate ticks/s, trivial agent, state capture on", `${agents} agents, fast path, 2 workers`, `${Math.round(rate).toLocaleString("en-US")} ticks/s`, "≥ 50,000"],
@@ -179,6 +183,8 @@ const rows = [
   ["`http_request`'s request path on the main thread vs a plain `fetch` (loopback GET, 256 B body)", `interleaved, idle node; fetch p50 ${http.fetchMedianUs.toFixed(0)} µs, host path ${http.hostPathMedianUs.toFixed(0)} µs (deadline, headers, capped read)`, `${http.hostPathRatio.toFixed(2)}×`, "≤ 1.2×"],
   ["`http_request` tick vs a plain `fetch` from Node (loopback GET, 256 B body)", `1 ms ticks, p50s under the same load: fetch ${http.busyFetchMedianUs.toFixed(0)} µs, HTTP tick ${http.tickMedianUs.toFixed(0)} µs, tick hand-off to the main thread and back ${http.handOffUs.toFixed(0)} µs`, `${http.busyRatioLessHandOff.toFixed(2)}× + hand-off (${(http.tickMedianUs / http.busyFetchMedianUs).toFixed(2)}× overall)`, "≤ 1.2× + hand-off"],
   ["Replaying an HTTP tick vs executing it live", `self-verification, --verify-interval 5; live ${http.liveMeanUs.toFixed(0)} µs, replay ${http.replayPerTickUs.toFixed(0)} µs per tick (${http.replayTicks} ticks)`, `${http.replayRatio.toFixed(3)}×`, "≤ 0.2×"],
+  firstHopRow(hop1),
+  ...density,
   ["Audit replay speed (`igord verify --replay`)", `${replay5.audited} survivor ticks from genesis`, `${replay5.auditTicksPerSec.toLocaleString("en-US")} ticks/s`, "—"],
   ...cli
     .filter((c) => c !== nodeBase)
