@@ -10,13 +10,10 @@ import "../dist/shim/promise-with-resolvers.js";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Writable } from "node:stream";
 import { fileURLToPath } from "node:url";
-import { pino } from "pino";
 import wabtInit from "wabt";
-import { loadConfig } from "../dist/config/load.js";
+import { p2pNode } from "./bench-migration.mjs";
 const HEARTBEAT = fileURLToPath(new URL("../agents/heartbeat.wasm", import.meta.url));
-import { IgordNode } from "../dist/node/node.js";
 
 // Always reports more work: with --fast-tick-interval 0 it ticks as fast as the pool allows.
 const BUSY = `(module
@@ -29,32 +26,12 @@ const BUSY = `(module
   (func (export "agent_resume") (param i32 i32) (if (i32.eq (local.get 1) (i32.const 4)) (then (global.set $ticks (i32.load (local.get 0))))))
   (func (export "malloc") (param i32) (result i32) (i32.const 1024)))`;
 
-async function node(dir, flags) {
-  const config = loadConfig({
-    flags: {
-      "agents-dir": join(dir, "agents"),
-      "data-dir": join(dir, "data"),
-      control: "off",
-      "log-level": "warn",
-      listen: "/ip4/127.0.0.1/tcp/0",
-      "accept-migrations": "any",
-      "peer-refresh": "0",
-      workers: "1",
-      ...flags,
-    },
-    env: {},
-  });
-  const n = new IgordNode({ config, logger: pino({ level: "warn" }, new Writable({ write: (_c, _e, cb) => cb() })), watchAgentsDir: false });
-  await n.start();
-  return n;
-}
-
 /** Runs one first hop; returns its time and what the history held. */
 export async function firstHop({ ticks = 100_000, retention = 0, checkpointIntervalMs = 10 }) {
   const dir = mkdtempSync(join(tmpdir(), "igord-bench-hop1-"));
   const flags = { "tick-interval": "1ms", "fast-tick-interval": "0", "checkpoint-interval": `${checkpointIntervalMs}ms`, price: "0.000001" };
-  const a = await node(join(dir, "a"), { ...flags, ...(retention > 0 ? { "history-retention": String(retention) } : {}) });
-  const b = await node(join(dir, "b"), flags);
+  const { node: a, cleanup: stopA } = await p2pNode({ ...flags, ...(retention > 0 ? { "history-retention": String(retention) } : {}) });
+  const { node: b, addr, cleanup: stopB } = await p2pNode(flags);
   try {
     const w = await wabtInit();
     const m = w.parseWat("busy.wat", BUSY);
@@ -76,18 +53,18 @@ export async function firstHop({ ticks = 100_000, retention = 0, checkpointInter
     // A warm connection, as between nodes that talk: another agent hops first (the hop measured
     // is the agent's first to B, not the nodes' first contact).
     await a.addAgent({ wasmPath: HEARTBEAT, agentId: "warm-up" });
-    if ((await a.migrate("warm-up", [b.migration.addresses()[0]])).outcome !== "done") throw new Error("warm-up hop failed");
+    if ((await a.migrate("warm-up", [addr])).outcome !== "done") throw new Error("warm-up hop failed");
     await a.scheduler.settled();
     const checkpoints = a.store.historyCount("busy");
     const base = a.store.historyBase("busy");
     const h0 = performance.now();
-    const r = await a.migrate("busy", [b.migration.addresses()[0]]);
+    const r = await a.migrate("busy", [addr]);
     const hopMs = performance.now() - h0;
     if (r.outcome !== "done") throw new Error(`first hop failed: ${JSON.stringify(r.error)}`);
     return { ticks: Number(b.store.head("busy").tick), retention, checkpointsKept: checkpoints, pruned: base ? Number(base.pruned) : 0, received: b.store.historyCount("busy"), hopMs, buildMs };
   } finally {
-    await a.stop();
-    await b.stop();
+    await stopA();
+    await stopB();
     rmSync(dir, { recursive: true, force: true });
   }
 }

@@ -9,7 +9,7 @@ import { pino } from "pino";
 import { loadConfig } from "../dist/config/load.js";
 import { IgordNode } from "../dist/node/node.js";
 
-async function p2pNode(flags = {}) {
+export async function p2pNode(flags = {}) {
   const dir = mkdtempSync(join(tmpdir(), "igord-bench-mig-"));
   const config = loadConfig({
     flags: {
