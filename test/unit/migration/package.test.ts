@@ -17,6 +17,7 @@ const pkg: MigrationPackage = {
   overrides: [{ kind: "budget_override", afterHash: new Uint8Array(32).fill(1), tick: 5n, oldBudget: 10n, newBudget: 2n ** 62n, reason: "top-up", signature: new Uint8Array(64).fill(9) }],
   receipts: [new Uint8Array([5, 5])],
   segments: [{ fromTick: 1n, toTick: 2n, abiVersion: 1, engineVersion: 1, blob: new Uint8Array([8]), postHashes: new Uint8Array(32), checkpointHash: new Uint8Array(32).fill(4) }],
+  historyBase: { originHash: new Uint8Array(32).fill(2), baseHash: new Uint8Array(32).fill(3), baseTick: 2n ** 55n, pruned: 7n, signature: new Uint8Array(64).fill(6) },
 };
 
 function code(f: () => unknown): string | undefined {
@@ -34,6 +35,8 @@ describe("migration package codec", () => {
     expect(back).toEqual(pkg);
     expect(back.epoch.major).toBe(2n ** 60n);
     expect(back.overrides[0]?.newBudget).toBe(2n ** 62n);
+    expect(back.historyBase?.baseTick).toBe(2n ** 55n);
+    expect(decodePackage(encodePackage({ ...pkg, historyBase: null })).historyBase).toBeNull();
     expect(back.segments[0]?.checkpointHash).toEqual(new Uint8Array(32).fill(4));
     expect(decodePackage(encodePackage({ ...pkg, wasm: null })).wasm).toBeNull();
   });
@@ -78,6 +81,10 @@ describe("migration package codec", () => {
     expect(code(() => decodePackage(encodePackage({ ...pkg, history: [] })))).toBe("MIGRATION_FRAME_INVALID");
     // No history is fine only when the agent returns to the node holding its head.
     expect(decodePackage(encodePackage({ ...pkg, history: [], baseHash: pkg.checkpointHash })).history).toEqual([]);
+    // A signed history base must have its 32-byte hashes and 64-byte signature.
+    const base = pkg.historyBase!;
+    expect(code(() => decodePackage(encodePackage({ ...pkg, historyBase: { ...base, signature: new Uint8Array(10) } })))).toBe("MIGRATION_FRAME_INVALID");
+    expect(code(() => decodePackage(encodePackage({ ...pkg, historyBase: { ...base, baseHash: new Uint8Array(31) } })))).toBe("MIGRATION_FRAME_INVALID");
   });
 
   it("refuses an epoch part at or above 2^63 (a node stores epochs as signed 64-bit integers)", () => {
