@@ -12,9 +12,11 @@ const handoffArgs = (h: HandoffKey): unknown[] => [h.agentId, h.did, h.peer, h.e
 export abstract class MigrationRecords extends StoreBase {
   createMigration(m: { agentId: string; direction: MigrationDirection; peer: string | null; state: MigrationState; checkpointHash?: string; epoch?: Epoch }): number {
     const now = Date.now();
-    const info = this.sql(
-      `INSERT INTO migrations (agent_id, direction, peer, state, checkpoint_hash, epoch_major, epoch_generation, ${STATE_COLUMN[m.state]}, requested_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-    ).run(m.agentId, m.direction, m.peer, m.state, m.checkpointHash ?? null, m.epoch?.major ?? null, m.epoch?.generation ?? null, now, now, now);
+    const info = this.lightly(() =>
+      this.sql(
+        `INSERT INTO migrations (agent_id, direction, peer, state, checkpoint_hash, epoch_major, epoch_generation, ${STATE_COLUMN[m.state]}, requested_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      ).run(m.agentId, m.direction, m.peer, m.state, m.checkpointHash ?? null, m.epoch?.major ?? null, m.epoch?.generation ?? null, now, now, now),
+    );
     return Number(info.lastInsertRowid);
   }
 
@@ -55,7 +57,8 @@ export abstract class MigrationRecords extends StoreBase {
       set("error_message", u.error?.message ?? null);
     }
     args.push(id);
-    this.db.prepare(`UPDATE migrations SET ${sets.join(", ")} WHERE id = ?`).run(...args);
+    // One statement per set of columns (a handful), prepared once.
+    this.lightly(() => this.sql(`UPDATE migrations SET ${sets.join(", ")} WHERE id = ?`).run(...args));
   }
 
   migrations(o: { agentId?: string; limit?: number } = {}): MigrationRow[] {

@@ -59,6 +59,23 @@ export abstract class StoreBase {
     }
   }
 
+  /**
+   * A bookkeeping write (a migration record's progress) committed without an fsync of its own even
+   * under --sync full: WAL keeps it in order, so the next durable commit (the handoff, the
+   * retirement) makes it durable too, and a power cut can only lose the newest progress, never
+   * leave it inconsistent; a killed process loses nothing (the WAL write is done). Who owns an agent
+   * is never decided by these rows (durably() writes those). Inside a transaction it joins it.
+   */
+  protected lightly<T>(fn: () => T): T {
+    if (this.sync !== "full" || this.db.inTransaction) return fn();
+    this.db.pragma("synchronous = NORMAL");
+    try {
+      return fn();
+    } finally {
+      this.db.pragma("synchronous = FULL");
+    }
+  }
+
   schemaVersion(): number {
     return (this.sql("SELECT MAX(version) AS v FROM schema_version").get() as { v: number }).v;
   }

@@ -1,0 +1,47 @@
+// Migration-record progress is bookkeeping: under --sync full it commits without an fsync of its
+// own (the next durable commit carries it), and the connection goes back to FULL right after.
+import { rmSync } from "node:fs";
+import { join } from "node:path";
+import type Database from "better-sqlite3";
+import { afterEach, describe, expect, it } from "vitest";
+import { DB_FILE, SqliteStore } from "../../src/store/sqlite-store.js";
+import { tempDir } from "../helpers/node.js";
+
+const dirs: string[] = [];
+afterEach(() => {
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+const level = (s: SqliteStore): number => ((s as unknown as { db: Database.Database }).db.pragma("synchronous", { simple: true }) as number);
+
+describe("store sync levels", () => {
+  it("migration-record writes leave a --sync full connection at FULL, inside or outside a durable transaction, and are visible at once", () => {
+    const dir = tempDir();
+    dirs.push(dir);
+    const store = SqliteStore.open(join(dir, DB_FILE), { sync: "full" });
+    try {
+      expect(level(store)).toBe(2);
+      const id = store.createMigration({ agentId: "a", direction: "out", peer: "p", state: "requested" });
+      expect(level(store)).toBe(2);
+      store.updateMigration(id, { state: "transferring", bytes: 10 });
+      expect(level(store)).toBe(2);
+      store.atomically(() => store.updateMigration(id, { state: "done", error: null }));
+      expect(level(store)).toBe(2);
+      const reader = SqliteStore.open(join(dir, DB_FILE), { readonly: true });
+      try {
+        expect(reader.migrations().find((m) => m.id === id)).toMatchObject({ state: "done", bytes: 10 });
+      } finally {
+        reader.close();
+      }
+    } finally {
+      store.close();
+    }
+    const normal = SqliteStore.open(join(dir, DB_FILE), { sync: "normal" });
+    try {
+      normal.updateMigration(1, { attempts: 2 });
+      expect(level(normal)).toBe(1);
+    } finally {
+      normal.close();
+    }
+  });
+});
