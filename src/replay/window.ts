@@ -79,6 +79,23 @@ export class ReplayWindow {
     for (const e of s.entries) this.held -= e.payload.byteLength;
   }
 
+  /**
+   * Lets go of what no replay will read again: verified snapshots, and ones without observations
+   * (never replayed), except the newest. Each pending snapshot holds its own pre-state, so nothing
+   * left depends on what goes. A window then holds about --verify-interval snapshots, not
+   * --replay-window (per-agent memory on the main thread).
+   */
+  dropSettled(): void {
+    const newest = this.snaps.at(-1);
+    for (let i = this.snaps.length - 1; i >= 0; i--) {
+      const s = this.snaps[i] as Snapshot;
+      if (s !== newest && (s.verified || s.entries.length === 0)) {
+        this.release(s);
+        this.snaps.splice(i, 1);
+      }
+    }
+  }
+
   /** Snapshots with observations that have not been verified yet, oldest first. */
   pending(): Snapshot[] {
     return this.snaps.filter((s) => !s.verified && s.entries.length > 0);

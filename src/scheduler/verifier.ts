@@ -57,6 +57,7 @@ export class Verifier {
         const f = pending[verified];
         if (f) f.verified = true; // reported once
       }
+      a.window.dropSettled();
     });
   }
 

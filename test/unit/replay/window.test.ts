@@ -44,3 +44,25 @@ describe("replay window", () => {
     expect(new ReplayWindow(16).maxBytes).toBe(REPLAY_WINDOW_MAX_BYTES);
   });
 });
+
+describe("dropSettled", () => {
+  it("keeps only unverified observing snapshots and the newest, with the held bytes to match", () => {
+    const w = new ReplayWindow(16);
+    const states = Array.from({ length: 7 }, (_, i) => new Uint8Array(100).fill(i));
+    const observed = [{ id: 1, result: 0, payload: new Uint8Array(10) }];
+    for (let t = 1; t <= 6; t++) {
+      w.push({ tick: BigInt(t), pre: states[t - 1]!, post: states[t]!, postHash: new Uint8Array(32), entries: t === 3 ? [] : observed, budget: 1n, price: 1n });
+    }
+    for (const s of w.pending().slice(0, 2)) s.verified = true; // ticks 1 and 2
+    w.dropSettled();
+    // Tick 3 observed nothing (never replayed); 1 and 2 are verified; 4, 5 and 6 remain.
+    expect(w.all().map((s) => s.tick)).toEqual([4n, 5n, 6n]);
+    expect(w.pending().map((s) => s.tick)).toEqual([4n, 5n, 6n]);
+    expect(w.bytes).toBe(4 * 100 + 3 * 10);
+    for (const s of w.pending()) s.verified = true;
+    w.dropSettled();
+    expect(w.all().map((s) => s.tick)).toEqual([6n]); // the newest stays
+    expect(w.bytes).toBe(2 * 100 + 10);
+    expect(w.pending()).toEqual([]);
+  });
+});
