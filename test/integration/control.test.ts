@@ -43,7 +43,7 @@ describe("control API", () => {
     await t.waitFor<TickEvent>("tick", (e) => e.agentId === "heartbeat" && e.tick >= 3n);
 
     const status = (await (await api(t, "/v1/status")).json()) as Record<string, unknown>;
-    expect(status.agents).toEqual({ running: 1, stopped: 0, failed: 0, quarantined: 0, loadFailed: 0 });
+    expect(status.agents).toEqual({ running: 1, stopped: 0, failed: 0, quarantined: 0, loadFailed: 0, hibernated: 0 });
     expect(String(status.nodeId)).toMatch(/^12D3KooW/);
     expect(status.capabilities).toEqual(["clock", "emit", "http", "log", "pricing", "rand", "wallet", "x402"]);
 
