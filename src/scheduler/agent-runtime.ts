@@ -44,6 +44,8 @@ export interface AgentRuntime {
   spec: AgentSpec;
   /** Off its worker until its next tick (hibernation.ts). */
   hibernated: boolean;
+  /** Hibernated before its first tick after an interruption: the woken instance is told so. */
+  wakeInterrupted: boolean;
   status: AgentStatus;
   reason: string | null;
   error: { code: string; message: string } | null;

@@ -46,6 +46,9 @@ export class Hibernation {
   }
 
   hibernate(a: AgentRuntime): void {
+    // Resumed after an interruption and not yet ticked: the instance that wakes must still say so
+    // (resume_interrupted), or the agent would take an interrupted run for a clean one.
+    a.wakeInterrupted = this.pool.interrupted(a.id);
     this.pool.unload(a.id);
     a.hibernated = true;
     a.logger.debug({ event: "agent_hibernated", tick: String(a.tick), nextTickAt: a.nextDueAt }, "agent left its worker until its next tick");
@@ -58,7 +61,9 @@ export class Hibernation {
    */
   wake(a: AgentRuntime, failed: (error: IgordError) => void): void {
     a.hibernated = false;
-    this.pool.place(a.spec, { state: a.state, budget: a.budget, price: a.price }).then(
+    const interrupted = a.wakeInterrupted;
+    a.wakeInterrupted = false;
+    this.pool.place(a.spec, { state: a.state, budget: a.budget, price: a.price, interrupted }).then(
       () => a.logger.debug({ event: "agent_woke", tick: String(a.tick) }, "agent back on a worker"),
       (e: unknown) => failed(e as IgordError),
     );

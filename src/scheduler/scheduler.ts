@@ -173,6 +173,7 @@ export class Scheduler extends EventEmitter<{
       meta,
       spec,
       hibernated: false,
+      wakeInterrupted: false,
       status: "running",
       reason: null,
       error: null,

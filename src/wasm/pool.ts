@@ -386,6 +386,11 @@ export class WorkerPool extends EventEmitter<{
     this.evacuate(slot.placement, false);
   }
 
+  /** Whether the agent's next instance is to be told it was interrupted (no tick committed since). */
+  interrupted(agentId: string): boolean {
+    return this.slots.get(agentId)?.interrupted ?? false;
+  }
+
   unload(agentId: string): void {
     const slot = this.slots.get(agentId);
     if (!slot) return;

@@ -1,10 +1,12 @@
 // Hibernation: agents whose next tick is further than --hibernate-after leave their worker and come
 // back from their committed state when due. Real scheduler, pool, SQLite, libp2p and processes.
-import { rmSync } from "node:fs";
+import { mkdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { formatAgents, formatStatus } from "../../src/cli/status.js";
+import { HostcallId } from "../../src/hostcalls/registry.js";
 import type { AgentView, TickEvent } from "../../src/scheduler/scheduler.js";
+import { DB_FILE } from "../../src/store/sqlite-store.js";
 import { agentWithManifest } from "../helpers/manifest-agent.js";
 import { startTestNode, stopAllNodes, storedHead, tempDir, type TestNode } from "../helpers/node.js";
 import { igord, killAll, startDaemon } from "../helpers/process.js";
@@ -129,6 +131,30 @@ describe("hibernation", () => {
     const next = await b.waitFor<TickEvent>("tick", (e) => e.agentId === "survivor", 5_000);
     expect(next.tick).toBe(at + 1n);
     expect(b.node.scheduler.view("survivor")?.divergences).toBe(0);
+  });
+
+  it("an agent resumed after an interruption that hibernates before its first tick still hears resume_interrupted = 1 in that tick", async () => {
+    // Asks resume_interrupted every tick (recorded in the tick's event log).
+    const asker = watAgent({ imports: '(import "igor" "resume_interrupted" (func $ri (result i32)))', onTick: "(drop (call $ri))" });
+    const t = await startTestNode({ "tick-interval": "10ms", "checkpoint-interval": "20ms", "hibernate-after": "0" });
+    const wasm = await writeWat(join(t.dir, "wasm"), "asker", asker, { tick_interval_ms: 300 });
+    await t.node.addAgent({ wasmPath: wasm });
+    await t.waitFor("checkpoint", (e: { agentId: string; reason: string; outcome: string; tick: bigint }) => e.agentId === "asker" && e.reason === "periodic" && e.outcome === "written" && e.tick >= 2n);
+    // A copy of the database while the agent runs is what a crash leaves: a head from a periodic
+    // checkpoint, after which ticks ran that no checkpoint covers.
+    const crashed = tempDir();
+    scratch.push(crashed);
+    mkdirSync(join(crashed, "data"), { recursive: true });
+    t.node.store.backupTo(join(crashed, "data", DB_FILE));
+    await t.stop();
+    // Restarted where it hibernates: its first tick is 300 ms away, further than --hibernate-after.
+    const t2 = await startTestNode({ "tick-interval": "1s", "hibernate-after": "100ms" }, { dir: crashed, resumeStored: true });
+    const first = await t2.waitFor<TickEvent>("tick", (e) => e.agentId === "asker", 5_000);
+    expect(t2.logs.events("agent_hibernated", "asker").length).toBeGreaterThanOrEqual(1);
+    const asked = first.events.filter((e) => e.id === HostcallId.resume_interrupted).map((e) => e.result);
+    expect(asked).toEqual([1]);
+    const second = await t2.waitFor<TickEvent>("tick", (e) => e.agentId === "asker" && e.tick === first.tick + 1n, 5_000);
+    expect(second.events.filter((e) => e.id === HostcallId.resume_interrupted).map((e) => e.result)).toEqual([0]);
   });
 
   it("a crash while hibernated loses nothing committed: the restarted daemon resumes from the last checkpoint and the audit is VALID", async () => {
