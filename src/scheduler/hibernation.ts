@@ -63,7 +63,8 @@ export class Hibernation {
     a.hibernated = false;
     const interrupted = a.wakeInterrupted;
     a.wakeInterrupted = false;
-    this.pool.place(a.spec, { state: a.state, budget: a.budget, price: a.price, interrupted }).then(
+    // Its own committed state: the replay rule was checked when it first loaded, as for an evacuation.
+    this.pool.place(a.spec, { state: a.state, budget: a.budget, price: a.price, interrupted, checkResume: false }).then(
       () => a.logger.debug({ event: "agent_woke", tick: String(a.tick) }, "agent back on a worker"),
       (e: unknown) => failed(e as IgordError),
     );

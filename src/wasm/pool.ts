@@ -131,6 +131,8 @@ interface Slot {
   queued: TickRequest | null;
   /** A tick may have run after `state` without being committed: told to the next instance's first tick. */
   interrupted: boolean;
+  /** Check the replay rule at the first load (not for a state the agent checkpointed running here). */
+  checkResume: boolean;
 }
 
 /** What the agent was doing when its worker had to go (named in the error). */
@@ -255,7 +257,7 @@ export class WorkerPool extends EventEmitter<{
       publicKey: slot.spec.identity?.publicKey ?? null,
       interrupted: slot.interrupted,
       // Only before the first tick: later reloads resume states the agent itself checkpointed.
-      checkResume: slot.placing !== null,
+      checkResume: slot.placing !== null && slot.checkResume,
     });
   }
 
@@ -266,7 +268,8 @@ export class WorkerPool extends EventEmitter<{
    */
   place(
     spec: AgentSpec,
-    init: { state: Uint8Array | null; budget: bigint; price: bigint; interrupted?: boolean },
+    /** checkResume false: the state is one the agent checkpointed while running here (a wake from hibernation). */
+    init: { state: Uint8Array | null; budget: bigint; price: bigint; interrupted?: boolean; checkResume?: boolean },
   ): Promise<{ state: Uint8Array; events: LogEntry[] }> {
     if (this.stopped) return Promise.reject(new IgordError(ErrorCode.NodeStopping, "the worker pool is stopping"));
     if (this.slots.has(spec.agentId))
@@ -287,6 +290,7 @@ export class WorkerPool extends EventEmitter<{
         inFlight: null,
         queued: null,
         interrupted: init.interrupted ?? false,
+        checkResume: init.checkResume ?? true,
       };
       this.slots.set(spec.agentId, slot);
       this.loadOn(worker, slot);

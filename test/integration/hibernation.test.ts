@@ -113,6 +113,23 @@ describe("hibernation", () => {
     expect(t.node.pool.stats().workers).toBe(2); // the killed worker was replaced
   });
 
+  it("waking is not a first load: the replay-rule check at first load is not run again on the agent's own states", async () => {
+    // Its agent_resume is the inverse of agent_checkpoint only for counters below 2: the load check
+    // (at tick 0) passes; a wake from a later state would fail it, as an evacuation reload would.
+    const drifting = watAgent({
+      omit: ["agent_resume"],
+      extra: `(func (export "agent_resume") (param $p i32) (param $n i32)
+        (global.set $ticks (i32.load (local.get $p)))
+        (if (i32.ge_u (global.get $ticks) (i32.const 2)) (then (global.set $ticks (i32.add (global.get $ticks) (i32.const 1))))))`,
+    });
+    const t = await startTestNode({ "tick-interval": "1s", "hibernate-after": "50ms", "replay-mode": "off" });
+    const wasm = await writeWat(join(t.dir, "wasm"), "drifter", drifting, { tick_interval_ms: 200 });
+    await t.node.addAgent({ wasmPath: wasm });
+    await t.waitFor<TickEvent>("tick", (e) => e.agentId === "drifter" && e.tick === 4n, 5_000);
+    expect(t.logs.events("agent_hibernated", "drifter").length).toBeGreaterThanOrEqual(3);
+    expect(t.node.scheduler.view("drifter")?.status).toBe("running");
+  });
+
   it("a hibernated agent migrates: the target holds it with its cadence and ticks it on", async () => {
     const p2p = { listen: "/ip4/127.0.0.1/tcp/0", "accept-migrations": "any", "tick-interval": "1s", "hibernate-after": "100ms", "checkpoint-interval": "0", "peer-refresh": "0" };
     const a = await startTestNode(p2p);
