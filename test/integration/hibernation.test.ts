@@ -94,22 +94,27 @@ describe("hibernation", () => {
 
   it("waking runs agent_resume under the watchdog: a resume that hangs fails the agent with TICK_TIMEOUT", async () => {
     const t = await startTestNode({ "tick-interval": "1s", "tick-timeout": "400ms", "hibernate-after": "50ms" });
+    // agent_resume hangs for any state after the first tick (the load-time replay-rule check
+    // resumes the initial state, which passes).
     const hang = watAgent({
       omit: ["agent_resume"],
-      extra: '(func (export "agent_resume") (param i32 i32) (loop $l (br $l)))',
+      extra: `(func (export "agent_resume") (param $p i32) (param $n i32)
+        (if (i32.ge_u (i32.load (local.get $p)) (i32.const 1)) (then (loop $l (br $l))))
+        (global.set $ticks (i32.load (local.get $p))))`,
     });
     const wasm = await writeWat(join(t.dir, "wasm"), "sleeper", hang, { tick_interval_ms: 300 });
     const stopped = t.waitFor<AgentView>("stopped", (v) => v.id === "sleeper", 10_000);
-    await t.node.addAgent({ wasmPath: wasm }); // fresh: agent_init, never agent_resume
-    // Its first tick is 300 ms away: it hibernates at once, and agent_resume runs when it is due.
+    await t.node.addAgent({ wasmPath: wasm });
+    // Hibernated between ticks (300 ms apart): the wake after tick 1 resumes a state that hangs.
+    await t.waitFor<TickEvent>("tick", (e) => e.agentId === "sleeper" && e.tick === 1n, 5_000);
     await hibernated(t, "sleeper");
     const v = await stopped;
     expect(v.status).toBe("failed");
     expect(v.reason).toBe("tick_timeout");
     expect(v.error?.message).toMatch(/agent_resume/);
-    expect(v.tick).toBe(0n);
+    expect(v.tick).toBe(1n);
     await t.node.scheduler.settled();
-    expect(storedHead(t.config.dataDir, "sleeper")).toMatchObject({ tick: 0n, status: "failed", statusReason: "tick_timeout" });
+    expect(storedHead(t.config.dataDir, "sleeper")).toMatchObject({ tick: 1n, status: "failed", statusReason: "tick_timeout" });
     expect(t.node.pool.stats().workers).toBe(2); // the killed worker was replaced
   });
 
