@@ -10,6 +10,7 @@ import { type ImportPlan, planImports } from "../hostcalls/policy.js";
 import { type AgentManifest, loadManifest, memoryCapPages } from "../manifest/manifest.js";
 import { checkAgentExports } from "../wasm/abi.js";
 import { readModuleInfo, withMemoryMaximum } from "../wasm/module-info.js";
+import { withResetExports } from "../wasm/reset-exports.js";
 
 /** Refuse agent modules larger than this. */
 export const MAX_WASM_BYTES = 64 * 1024 * 1024;
@@ -150,6 +151,8 @@ export function prepareFromBytes(o: {
     );
   }
   const wasmHash = sha256Hex(bytes);
-  const module = o.cache.get(`${wasmHash}:${capPages}`, () => new WebAssembly.Module(runBytes));
+  const key = `${wasmHash}:${capPages}`;
+  // Exports every mutable global and table so replay can reset a pooled instance (wasm/reset-exports.ts).
+  const module = o.cache.get(key, () => new WebAssembly.Module(withResetExports(runBytes, key) ?? runBytes));
   return { agentId, wasmPath: o.source, wasmHash, bytes, module, manifest, plan, memoryCapPages: capPages };
 }

@@ -1,5 +1,5 @@
-// The replay engine: re-executes recorded ticks in a fresh sandbox from the cached compiled module
-// and checks that they reproduce. Each item either starts a new instance from a pre-tick state
+// The replay engine: re-executes recorded ticks in a fresh sandbox (a new instance, or a pooled one
+// reset to its post-initialisation image: replay/instance-pool.ts) and checks that they reproduce. Each item either starts a new instance from a pre-tick state
 // (window snapshots, verified one by one) or continues the previous one (a chain: N consecutive ticks
 // in one instance, as audit replay does). Runs wherever a sandbox can run: a worker thread for
 // deadline-bound replay of live agents, or in-process for tests.
@@ -8,7 +8,7 @@ import type { ObservationSource } from "../eventlog/recorder.js";
 import type { LogEntry } from "../eventlog/tick-log.js";
 import { ErrorCode, IgordError, type SerializedError } from "../errors.js";
 import type { ImportPlan } from "../hostcalls/policy.js";
-import { AgentSandbox } from "../wasm/sandbox.js";
+import { acquireReplayInstance, type ReplayInstance, releaseReplayInstance } from "./instance-pool.js";
 import { ReplaySource } from "./replay-source.js";
 
 /** Bumped whenever replay semantics change, so an upgrade is not mistaken for nondeterminism. */
@@ -40,15 +40,6 @@ export interface ReplayTarget {
   plan: ImportPlan;
   memoryCapPages: number;
 }
-
-const NO_WORLD = {
-  nowNs: (): bigint => {
-    throw new Error("replay must not read the clock");
-  },
-  randomFill: (): void => {
-    throw new Error("replay must not read entropy");
-  },
-};
 
 /**
  * During agent_init of a replay instance: observations are answered with zeros of the right shape.
@@ -105,38 +96,29 @@ export function replay(
 }
 
 function replayRun(target: ReplayTarget, run: readonly ReplayItem[], checkEveryTick: boolean, onTick?: (tick: bigint) => void): RunResult {
-  let current: ObservationSource = INIT_SOURCE;
-  let tickBudget = 0n;
-  let tickPrice = 0n;
-  // One source per tick, swapped under a stable facade so the chained instance keeps its imports.
-  const source: ObservationSource = { observe: (id, live, check) => current.observe(id, live, check) };
   const first = run[0] as ReplayItem;
   let verified = 0;
   let finalState: Uint8Array | undefined;
   let tick = first.tick;
+  let inst: ReplayInstance | null = null;
   try {
     if (first.preState === undefined) throw new IgordError(ErrorCode.ReplayLogExhausted, "a replay chain must start from a state");
     onTick?.(first.tick);
-    const sandbox = AgentSandbox.instantiate({
-      module: target.module,
-      plan: target.plan,
-      memoryCapPages: target.memoryCapPages,
-      // No authority: a replayed side effect returns its recorded result and never acts again.
-      context: { source, budget: () => tickBudget, price: () => tickPrice, authority: () => false, world: NO_WORLD },
-    });
-    sandbox.init();
+    // A pooled instance reset to its post-agent_init image, or a fresh one: the same state either way.
+    inst = acquireReplayInstance(target, INIT_SOURCE);
+    const { sandbox, io } = inst;
     sandbox.resume(first.preState);
     for (let i = 0; i < run.length; i++) {
       const item = run[i] as ReplayItem;
       tick = item.tick;
       onTick?.(item.tick);
-      tickBudget = item.budget;
-      tickPrice = item.price;
+      io.budget = item.budget;
+      io.price = item.price;
       const replaySource = new ReplaySource(item.entries, item.tick);
-      current = replaySource;
+      io.source = replaySource;
       sandbox.tick();
       replaySource.finish();
-      current = INIT_SOURCE;
+      io.source = INIT_SOURCE;
       const last = i === run.length - 1;
       if (last || checkEveryTick) {
         const post = sandbox.captureState();
@@ -145,8 +127,10 @@ function replayRun(target: ReplayTarget, run: readonly ReplayItem[], checkEveryT
       }
       verified = checkEveryTick || last ? i + 1 : verified;
     }
+    releaseReplayInstance(inst, true);
     return { verified: run.length, failure: null, ...(finalState ? { finalState } : {}) };
   } catch (e) {
+    if (inst) releaseReplayInstance(inst, false);
     const err = e instanceof IgordError ? e : new IgordError(ErrorCode.AgentTrap, (e as Error).message);
     // Without per-tick checks, ticks before a hostcall mismatch are known good only up to it.
     const good = err.code === ErrorCode.ReplayStateMismatch ? verified : run.findIndex((it) => it.tick === tick);

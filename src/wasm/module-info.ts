@@ -50,7 +50,7 @@ const VALTYPES: Record<number, ValueType> = {
 };
 const KINDS = ["function", "table", "memory", "global", "tag"] as const;
 
-class Reader {
+export class Reader {
   pos: number;
   constructor(
     readonly bytes: Uint8Array,
@@ -88,7 +88,7 @@ class Reader {
   }
 }
 
-interface Section {
+export interface Section {
   id: number;
   /** Offset of the section id byte. */
   start: number;
@@ -96,7 +96,7 @@ interface Section {
   end: number;
 }
 
-function sections(bytes: Uint8Array): Section[] {
+export function sections(bytes: Uint8Array): Section[] {
   const out: Section[] = [];
   const r = new Reader(bytes, 8);
   while (r.pos < bytes.byteLength) {
@@ -189,7 +189,7 @@ function readTypes(r: Reader): (FuncType | null)[] {
   return out;
 }
 
-function leb(n: number): number[] {
+export function leb(n: number): number[] {
   const out: number[] = [];
   let v = n;
   do {
@@ -215,6 +215,10 @@ export function withMemoryMaximum(bytes: Uint8Array, capPages: number): Uint8Arr
     const body = [1, 0x01, ...leb(initialPages), ...leb(capPages)];
     parts.push(Uint8Array.from([5, ...leb(body.length), ...body]));
   }
+  return concatBytes(parts);
+}
+
+export function concatBytes(parts: readonly Uint8Array[]): Uint8Array<ArrayBuffer> {
   const out = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
   let off = 0;
   for (const p of parts) {

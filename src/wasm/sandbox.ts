@@ -108,6 +108,11 @@ export class AgentSandbox {
     return sandbox;
   }
 
+  /** The instance's exports and memory: what the replay pool reads and restores (replay/instance-pool.ts). */
+  get raw(): { exports: WebAssembly.Exports; memory: WebAssembly.Memory | null } {
+    return { exports: this.exports as unknown as WebAssembly.Exports, memory: this.memory };
+  }
+
   private call<T>(during: string, fn: () => T): T {
     this.onPhase(during);
     try {

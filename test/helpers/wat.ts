@@ -5,9 +5,9 @@ import wabtInit from "wabt";
 
 let wabt: Awaited<ReturnType<typeof wabtInit>> | null = null;
 
-export async function wat2wasm(text: string): Promise<Uint8Array<ArrayBuffer>> {
+export async function wat2wasm(text: string, features: { reference_types?: boolean } = {}): Promise<Uint8Array<ArrayBuffer>> {
   wabt ??= await wabtInit();
-  const mod = wabt.parseWat("fixture.wat", text, { multi_value: true, bulk_memory: true });
+  const mod = wabt.parseWat("fixture.wat", text, { multi_value: true, bulk_memory: true, ...features });
   try {
     return new Uint8Array(mod.toBinary({}).buffer);
   } finally {

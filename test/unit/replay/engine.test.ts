@@ -1,14 +1,12 @@
 // The replay engine against real WAT agents, in-process: deterministic ticks reproduce; a hidden
 // (unrecorded) input diverges; tampered logs fail with the precise reason.
-import { createHash } from "node:crypto";
 import { describe, expect, it } from "vitest";
-import { LiveRecorder } from "../../../src/eventlog/recorder.js";
 import type { LogEntry } from "../../../src/eventlog/tick-log.js";
 import { planImports } from "../../../src/hostcalls/policy.js";
 import { parseManifest } from "../../../src/manifest/manifest.js";
 import { type ReplayItem, replay } from "../../../src/replay/engine.js";
 import { readModuleInfo } from "../../../src/wasm/module-info.js";
-import { AgentSandbox } from "../../../src/wasm/sandbox.js";
+import { liveTickItems } from "../../helpers/live-ticks.js";
 import { CAPS, wat2wasm, watAgent } from "../../helpers/wat.js";
 
 const IMPORTS = `
@@ -40,8 +38,6 @@ const NONDETERMINISTIC = watAgent({
   extra: "(global $hidden (mut i32) (i32.const 0))",
 });
 
-const sha = (b: Uint8Array) => new Uint8Array(createHash("sha256").update(b).digest());
-
 // Writes "hi" to the log and "msg" to its outbox every tick; neither changes its state.
 const SPEAKER = watAgent({
   imports: `${IMPORTS}
@@ -64,28 +60,7 @@ async function target(text: string) {
 
 /** Runs `n` live ticks, returning one replay item per tick (pre-state, log, post-state hash). */
 async function liveTicks(text: string, n: number): Promise<ReplayItem[]> {
-  const t = await target(text);
-  const rec = new LiveRecorder();
-  let clock = 1_000n;
-  const sb = AgentSandbox.instantiate({
-    ...t,
-    context: {
-      source: rec,
-      budget: () => 100n,
-      price: () => 1n,
-      authority: () => true,
-      world: { nowNs: () => (clock += 37n), randomFill: (b) => b.set(b.map((_, i) => (i * 13 + Number(clock)) & 0xff)) },
-    },
-  });
-  sb.init();
-  const items: ReplayItem[] = [];
-  for (let i = 1; i <= n; i++) {
-    const pre = sb.captureState();
-    sb.tick();
-    const post = sb.captureState();
-    items.push({ tick: BigInt(i), preState: pre, entries: rec.take(), expectedPostHash: sha(post), budget: 100n, price: 1n });
-  }
-  return items;
+  return liveTickItems(await target(text), n);
 }
 
 describe("replay engine", () => {

@@ -1,0 +1,213 @@
+// Replay instances reset to their post-initialisation image instead of being rebuilt: a reset
+// instance must give exactly what a fresh one gives, for every window of many ticks, including
+// agents that keep unrecorded state in globals, tables or memory outside their checkpoint (they must
+// still diverge, at the same tick with the same state), and agents that grow memory or tables
+// (those instances are dropped, never reused).
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import { ModuleCache, prepareFromBytes } from "../../../src/loader/prepare.js";
+import { parseManifest } from "../../../src/manifest/manifest.js";
+import { type ReplayItem, type ReplayOutcome, type ReplayTarget, replay } from "../../../src/replay/engine.js";
+import { clearReplayPool, replayPoolStats } from "../../../src/replay/instance-pool.js";
+import { RESET_SECTION, withResetExports } from "../../../src/wasm/reset-exports.js";
+import { EXAMPLES } from "../../helpers/node.js";
+import { liveTickItems } from "../../helpers/live-ticks.js";
+import { CAPS, wat2wasm, watAgent } from "../../helpers/wat.js";
+
+const IMPORTS = `
+  (import "igor" "clock_now" (func $clock (result i64)))
+  (import "igor" "rand_bytes" (func $rand (param i32 i32) (result i32)))`;
+
+// Everything it keeps is in its checkpoint (the counter); it scribbles on scratch memory, a global
+// and its table every tick, which a reset must put back before the next resume.
+const TIDY = watAgent({
+  imports: IMPORTS,
+  onTick: `
+    (drop (call $rand (i32.const 128) (i32.const 4)))
+    (global.set $ticks (i32.add (global.get $ticks) (i32.load8_u (i32.const 128))))
+    (i32.store (i32.const 4096) (global.get $ticks))
+    (global.set $scratch (global.get $ticks))
+    (table.copy (i32.const 0) (i32.const 1) (i32.const 1))
+    (global.set $ticks (i32.add (global.get $ticks) (i32.wrap_i64 (i64.and (call $clock) (i64.const 15)))))`,
+  extra: `(global $scratch (mut i32) (i32.const 0))
+    (table 2 funcref) (elem (i32.const 0) $one $seven)
+    (func $one (result i32) (i32.const 1)) (func $seven (result i32) (i32.const 7))`,
+});
+
+// Hidden inputs, each in one place the checkpoint does not cover.
+const HIDDEN_GLOBAL = watAgent({
+  imports: IMPORTS,
+  onTick: `(global.set $hidden (i32.add (global.get $hidden) (i32.const 7)))
+    (global.set $ticks (i32.add (global.get $ticks) (global.get $hidden)))
+    (drop (call $clock))`,
+  extra: "(global $hidden (mut i32) (i32.const 0))",
+});
+
+const HIDDEN_MEMORY = watAgent({
+  imports: IMPORTS,
+  onTick: `(i32.store (i32.const 2048) (i32.add (i32.load (i32.const 2048)) (i32.const 3)))
+    (global.set $ticks (i32.add (global.get $ticks) (i32.load (i32.const 2048))))
+    (drop (call $clock))`,
+  extra: '(data (i32.const 2048) "\\05")',
+});
+
+// The table entry called flips from $one to $seven after the first tick.
+const HIDDEN_TABLE = watAgent({
+  imports: IMPORTS,
+  onTick: `(global.set $ticks (i32.add (global.get $ticks) (call_indirect (type $f) (i32.const 0))))
+    (table.copy (i32.const 0) (i32.const 1) (i32.const 1))
+    (drop (call $clock))`,
+  extra: `(type $f (func (result i32)))
+    (table 2 funcref) (elem (i32.const 0) $one $seven)
+    (func $one (result i32) (i32.const 1)) (func $seven (result i32) (i32.const 7))`,
+});
+
+// NaN payloads in float globals (set by agent_init), mixed into the state, then overwritten.
+const HIDDEN_FLOATS = watAgent({
+  imports: IMPORTS,
+  omit: ["agent_init"],
+  onTick: `(global.set $ticks (i32.add (global.get $ticks)
+      (i32.add (i32.wrap_i64 (i64.reinterpret_f64 (global.get $d))) (i32.reinterpret_f32 (global.get $f)))))
+    (global.set $d (f64.const 1.5)) (global.set $f (f32.const 2.5))
+    (drop (call $clock))`,
+  extra: `(global $d (mut f64) (f64.const 0)) (global $f (mut f32) (f32.const 0))
+    (func (export "agent_init")
+      (global.set $d (f64.reinterpret_i64 (i64.const 0x7ff0000000000123)))
+      (global.set $f (f32.reinterpret_i32 (i32.const 0x7f800045))))`,
+});
+
+// Grows its memory and its table every tick and counts their sizes into its state.
+const GROWS = watAgent({
+  imports: IMPORTS,
+  memory: '(memory (export "memory") 1 64)',
+  onTick: `(drop (memory.grow (i32.const 1)))
+    (drop (table.grow $t (ref.null func) (i32.const 1)))
+    (global.set $ticks (i32.add (global.get $ticks) (i32.add (memory.size) (table.size $t))))
+    (drop (call $clock))`,
+  extra: "(table $t 1 funcref)",
+});
+
+async function prepared(bytes: Uint8Array<ArrayBuffer>): Promise<ReplayTarget> {
+  const p = prepareFromBytes({
+    agentId: "a",
+    bytes,
+    manifest: parseManifest(JSON.stringify(CAPS("clock", "rand", "log")), "manifest"),
+    source: "test",
+    offered: new Set(["clock", "rand", "log"]),
+    cache: new ModuleCache(),
+  });
+  return { module: p.module, plan: p.plan, memoryCapPages: p.memoryCapPages };
+}
+
+const liveTicks = liveTickItems;
+
+/** The windows the verifier sends: `size` consecutive ticks chained from the first one's state. */
+function windows(items: ReplayItem[], size: number): ReplayItem[][] {
+  const out: ReplayItem[][] = [];
+  for (let i = 0; i < items.length; i += size) {
+    out.push(items.slice(i, i + size).map((it, j) => (j === 0 ? it : { ...it, preState: undefined })));
+  }
+  return out;
+}
+
+const comparable = (o: ReplayOutcome) => ({ ...o, durationNs: 0n });
+
+/** Replays every window on pooled instances and again each on a fresh one; the outcomes must match. */
+function pooledVersusFresh(t: ReplayTarget, items: ReplayItem[], strict = false): { pooled: ReplayOutcome[]; stats: ReturnType<typeof replayPoolStats> } {
+  const ws = windows(items, 5);
+  clearReplayPool();
+  const before = replayPoolStats();
+  const pooled = ws.map((w) => replay(t, w, undefined, strict));
+  const after = replayPoolStats();
+  const fresh = ws.map((w) => {
+    clearReplayPool();
+    return replay(t, w, undefined, strict);
+  });
+  expect(pooled.map(comparable)).toEqual(fresh.map(comparable));
+  return {
+    pooled,
+    stats: { created: after.created - before.created, reused: after.reused - before.reused, dropped: after.dropped - before.dropped, idle: after.idle },
+  };
+}
+
+afterEach(clearReplayPool);
+
+describe("replay instances reset to their post-initialisation image", () => {
+  it("the real survivor agent verifies 400 ticks in windows of 5 on one reused instance, as on fresh ones", async () => {
+    const t = await prepared(new Uint8Array(readFileSync(join(EXAMPLES, "survivor.wasm"))));
+    const items = liveTicks(t, 400);
+    const { pooled, stats } = pooledVersusFresh(t, items);
+    expect(pooled.every((o) => o.failure === null && o.verified === 5)).toBe(true);
+    expect(stats).toMatchObject({ created: 1, reused: 79, dropped: 0 });
+  });
+
+  it("an agent that scribbles on scratch memory, a global and its table verifies on a reused instance", async () => {
+    const t = await prepared(await wat2wasm(TIDY));
+    const { pooled, stats } = pooledVersusFresh(t, liveTicks(t, 100), true);
+    expect(pooled.every((o) => o.failure === null)).toBe(true);
+    expect(stats.reused).toBe(19);
+  });
+
+  for (const [name, text] of [
+    ["a mutable global", HIDDEN_GLOBAL],
+    ["memory outside the state", HIDDEN_MEMORY],
+    ["a table entry", HIDDEN_TABLE],
+    ["float globals holding NaN payloads", HIDDEN_FLOATS],
+  ] as const) {
+    it(`state kept in ${name} still diverges at the first tick of a window run on a reset instance, as on a fresh one`, async () => {
+      const t = await prepared(await wat2wasm(text));
+      const { pooled, stats } = pooledVersusFresh(t, liveTicks(t, 60));
+      // Window 1 starts from the initial state and continues in its instance: it reproduces. Window 2
+      // runs on that instance, reset; it and every later window fail on their first tick, with the
+      // replayed state hash a fresh instance computes (pooledVersusFresh compares the details).
+      expect(pooled[0]).toMatchObject({ verified: 5, failure: null });
+      pooled.slice(1).forEach((o, i) => {
+        expect(o.failure?.error.code).toBe("REPLAY_STATE_MISMATCH");
+        expect(o.failure?.tick).toBe(BigInt(5 * (i + 1) + 1));
+      });
+      // Window 2 reused window 1's instance; a failed run's instance is dropped, so no more reuse
+      // (each failed window runs twice: once whole, once tick by tick to name the tick).
+      expect(stats).toMatchObject({ reused: 1, dropped: 22 });
+    });
+  }
+
+  it("instances whose memory or table grew are dropped, never reused", async () => {
+    const t = await prepared(await wat2wasm(GROWS, { reference_types: true }));
+    // Single-tick windows that reproduce (each from its recorded pre-state: sizes start at 1 again
+    // only in a fresh instance, so a reused grown instance would compute another state).
+    const items = liveTicks(t, 1);
+    const before = replayPoolStats();
+    const runs = Array.from({ length: 10 }, () => replay(t, items));
+    expect(runs.every((o) => o.failure === null && o.verified === 1)).toBe(true);
+    const after = replayPoolStats();
+    expect({ reused: after.reused - before.reused, dropped: after.dropped - before.dropped }).toEqual({ reused: 0, dropped: 10 });
+  });
+});
+
+describe("module rewriting for reset", () => {
+  it("exports every mutable global and table of an eligible module and marks it", async () => {
+    const bytes = await wat2wasm(TIDY);
+    const out = withResetExports(bytes, "k") as Uint8Array<ArrayBuffer>;
+    const m = new WebAssembly.Module(out);
+    expect(WebAssembly.Module.exports(m).map((e) => `${e.name}:${e.kind}`)).toEqual(
+      expect.arrayContaining(["igord.global.0:global", "igord.global.1:global", "igord.table.0:table"]),
+    );
+    expect(new TextDecoder().decode(WebAssembly.Module.customSections(m, RESET_SECTION)[0])).toBe("k");
+  });
+
+  for (const [why, extra] of [
+    ["a passive data segment", '(data "abc")'],
+    ["a passive element segment", "(table 1 funcref) (elem func $f) (func $f)"],
+    ["an imported mutable global", ""],
+    ["a v128 global", "(global $v (mut v128) (v128.const i64x2 0 0))"],
+  ] as const) {
+    it(`leaves a module with ${why} as it is (its instances are always fresh)`, async () => {
+      const text =
+        why === "an imported mutable global"
+          ? watAgent({ imports: '(import "env" "g" (global (mut i32)))' })
+          : watAgent({ extra });
+      expect(withResetExports(await wat2wasm(text, { reference_types: true }), "k")).toBeNull();
+    });
+  }
+});
