@@ -41,14 +41,15 @@ export class ReplayWindow {
     if (this.capacity <= 0) return;
     const last = this.snaps.at(-1);
     // Consecutive ticks without observations are trivially deterministic: keep only the newest.
+    const snap: Snapshot = { tick: s.tick, pre: s.pre, post: s.post, postHash: s.postHash, entries: s.entries, budget: s.budget, price: s.price, verified: false };
     if (s.entries.length === 0 && last && last.entries.length === 0) {
       this.release(last);
-      this.snaps[this.snaps.length - 1] = { ...s, verified: false };
-      this.hold(s);
+      this.snaps[this.snaps.length - 1] = snap;
+      this.hold(snap);
       return;
     }
-    this.snaps.push({ ...s, verified: false });
-    this.hold(s);
+    this.snaps.push(snap);
+    this.hold(snap);
     while (this.snaps.length > 1 && (this.snaps.length > this.capacity || this.held > this.maxBytes)) {
       let victim = 0;
       for (let i = 1; i < this.snaps.length - 1; i++) {
@@ -60,22 +61,14 @@ export class ReplayWindow {
   }
 
   private hold(s: Pick<Snapshot, "pre" | "post" | "entries">): void {
-    for (const state of [s.pre, s.post]) {
-      const n = this.states.get(state) ?? 0;
-      if (n === 0) this.held += state.byteLength;
-      this.states.set(state, n + 1);
-    }
+    this.ref(s.pre);
+    this.ref(s.post);
     for (const e of s.entries) this.held += e.payload.byteLength;
   }
 
   private release(s: Pick<Snapshot, "pre" | "post" | "entries">): void {
-    for (const state of [s.pre, s.post]) {
-      const n = this.states.get(state) ?? 0;
-      if (n <= 1) {
-        this.states.delete(state);
-        this.held -= state.byteLength;
-      } else this.states.set(state, n - 1);
-    }
+    this.unref(s.pre);
+    this.unref(s.post);
     for (const e of s.entries) this.held -= e.payload.byteLength;
   }
 
@@ -94,6 +87,20 @@ export class ReplayWindow {
         this.snaps.splice(i, 1);
       }
     }
+  }
+
+  private ref(state: Uint8Array): void {
+    const n = this.states.get(state) ?? 0;
+    if (n === 0) this.held += state.byteLength;
+    this.states.set(state, n + 1);
+  }
+
+  private unref(state: Uint8Array): void {
+    const n = this.states.get(state) ?? 0;
+    if (n <= 1) {
+      this.states.delete(state);
+      this.held -= state.byteLength;
+    } else this.states.set(state, n - 1);
   }
 
   /** Snapshots with observations that have not been verified yet, oldest first. */

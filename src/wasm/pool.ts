@@ -26,6 +26,7 @@ import {
   type FromWorker,
   GUEST_PHASES,
   type LoadReply,
+  packTickItems,
   type TickItem,
   type TickOutcome,
   type ToWorker,
@@ -367,7 +368,8 @@ export class WorkerPool extends EventEmitter<{
       items.push({ placement: slot.placement, tick: req.tick, budget: req.budget, price: req.price, authority: req.authority ?? true, authorityUntilMs: req.authorityUntilMs ?? null });
     }
     for (const [h, items] of batches) {
-      this.post(h, { type: "tick", generation: Atomics.load(h.ctl, Ctl.generation), items });
+      const packed = packTickItems(items);
+      if (!h.dead) h.worker.postMessage({ type: "tick", generation: Atomics.load(h.ctl, Ctl.generation), packed }, [packed]);
     }
   }
 

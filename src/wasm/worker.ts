@@ -12,7 +12,7 @@ import type { HttpCall, HttpReply } from "../hostcalls/http.js";
 import { HOST_IO_LOCAL_WAIT_MS, HOST_IO_REPLY_GRACE_MS, HostIoClient, type HostIoReply, type HostIoRequest, HTTP_TICK_MARGIN_MS } from "./host-io.js";
 import { resumeRuleViolation } from "./resume-check.js";
 import { AgentSandbox, toAgentError } from "./sandbox.js";
-import { Ctl, type LoadRequest, phaseIndex, type ReplayRequest, type TickBatch, type TickOutcome, type ToWorker } from "./worker-protocol.js";
+import { Ctl, type LoadRequest, phaseIndex, RESULT_HOLD_NS, type ReplayRequest, type TickBatch, type TickOutcome, type ToWorker, unpackTickItems } from "./worker-protocol.js";
 
 interface Hosted {
   agentId: string;
@@ -184,12 +184,30 @@ function checkResume(agentId: string, state: Uint8Array, fresh: AgentSandbox, re
   if (problem) throw problem;
 }
 
+// Results of a batch travel together (one message for many ticks: the main thread pays per
+// message), but none waits longer than RESULT_HOLD_NS for the next tick to finish: if that tick hangs,
+// the held ones are lost with the worker just like the ticks queued behind it, and re-run elsewhere
+// from their committed state (a tick counts only when its result reaches the main thread).
+let held: TickOutcome[] = [];
+let heldTransfer: ArrayBuffer[] = [];
+let heldSince = 0n;
+
 function post(outcome: TickOutcome, transfer: ArrayBuffer[] = []): void {
-  port?.postMessage({ type: "results", items: [outcome] }, transfer);
+  if (held.length === 0) heldSince = process.hrtime.bigint();
+  held.push(outcome);
+  for (const t of transfer) heldTransfer.push(t);
+}
+
+function flush(): void {
+  if (held.length === 0) return;
+  port?.postMessage({ type: "results", items: held }, heldTransfer);
+  held = [];
+  heldTransfer = [];
 }
 
 function runBatch(batch: TickBatch): void {
-  for (const item of batch.items) {
+  for (const item of unpackTickItems(batch.packed)) {
+    if (held.length > 0 && process.hrtime.bigint() - heldSince > RESULT_HOLD_NS) flush();
     const h = hosted.get(item.placement);
     if (!h || Atomics.load(ctl, Ctl.generation) !== batch.generation) {
       post({ placement: item.placement, tick: item.tick, status: "skipped" });
@@ -242,6 +260,7 @@ function runBatch(batch: TickBatch): void {
     leave();
     post(outcome, transfer);
   }
+  flush();
 }
 
 /** Replays recorded ticks in fresh instances; each replayed tick is published like a live one. */
