@@ -359,9 +359,8 @@ export class Scheduler extends EventEmitter<{
     a.lastTickNs = r.elapsedNs;
     a.lastEvents = r.events;
     a.ticksThisRun++;
-    this.opts.metrics?.ticks.inc({ agent: a.id });
-    this.opts.metrics?.tickDuration.observe(Number(r.elapsedNs) / 1e9);
-    a.logger.debug(
+    this.opts.metrics?.tickCommitted(a.id, Number(r.elapsedNs) / 1e9);
+    if (a.logger.isLevelEnabled("debug")) a.logger.debug(
       {
         event: "tick",
         tick: String(a.tick),
