@@ -1,13 +1,16 @@
 // Hashing and byte helpers every layer shares (checkpoint lineage, replay, migration, the loader):
 // a home of their own, so domain modules do not borrow them from one another.
-import { createHash } from "node:crypto";
+import { hash } from "node:crypto";
 
+// crypto.hash (one shot) costs about two thirds of createHash().update().digest() on small inputs.
 export function sha256(bytes: Uint8Array): Uint8Array {
-  return new Uint8Array(createHash("sha256").update(bytes).digest());
+  const b = hash("sha256", bytes, "buffer");
+  // Its own 32-byte ArrayBuffer (not Node's pool): a plain view of it, no copy.
+  return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
 }
 
 export function sha256Hex(bytes: Uint8Array): string {
-  return createHash("sha256").update(bytes).digest("hex");
+  return hash("sha256", bytes, "hex");
 }
 
 export function hex(bytes: Uint8Array): string {

@@ -3,7 +3,7 @@
 // (window snapshots, verified one by one) or continues the previous one (a chain: N consecutive ticks
 // in one instance, as audit replay does). Runs wherever a sandbox can run: a worker thread for
 // deadline-bound replay of live agents, or in-process for tests.
-import { hex, sha256 } from "../hash/bytes.js";
+import { equalBytes, hex, sha256 } from "../hash/bytes.js";
 import type { ObservationSource } from "../eventlog/recorder.js";
 import type { LogEntry } from "../eventlog/tick-log.js";
 import { ErrorCode, IgordError, type SerializedError } from "../errors.js";
@@ -140,7 +140,7 @@ function replayRun(target: ReplayTarget, run: readonly ReplayItem[], checkEveryT
 
 function checkHash(tick: bigint, post: Uint8Array, expected: Uint8Array): void {
   const got = sha256(post);
-  if (hex(got) !== hex(expected)) {
+  if (!equalBytes(got, expected)) {
     throw new IgordError(
       ErrorCode.ReplayStateMismatch,
       `tick ${tick}: replayed state hash ${hex(got).slice(0, 16)}… differs from the recorded ${hex(expected).slice(0, 16)}…`,

@@ -3,7 +3,8 @@
 // a hung tick and terminate this thread. Each result is posted as soon as its tick completes, so a
 // later hung tick never holds a finished one back.
 import "../shim/promise-with-resolvers.js";
-import { createHash, randomFillSync } from "node:crypto";
+import { randomFillSync } from "node:crypto";
+import { sha256 } from "../hash/bytes.js";
 import { parentPort, workerData } from "node:worker_threads";
 import { IgordError } from "../errors.js";
 import { LiveRecorder } from "../eventlog/recorder.js";
@@ -230,7 +231,7 @@ function runBatch(batch: TickBatch): void {
       const elapsedNs = process.hrtime.bigint() - start;
       const events = h.recorder.take();
       // Only ticks that observed something are verified by replay or stored with a state hash.
-      const postHash = events.length > 0 ? new Uint8Array(createHash("sha256").update(state).digest()) : NO_HASH;
+      const postHash = events.length > 0 ? sha256(state) : NO_HASH;
       outcome = {
         placement: item.placement,
         tick: item.tick,
