@@ -3,11 +3,13 @@
 import { type HostContext, i64Payload, payloadOf, readI64Payload } from "./context.js";
 import { HostcallId } from "./registry.js";
 
+const EIGHT_BYTES = payloadOf(8);
+
 function observeNow(ctx: HostContext): bigint {
   const o = ctx.source.observe(
     HostcallId.clock_now,
     () => ({ result: 0, payload: i64Payload(ctx.world.nowNs()) }),
-    payloadOf(8),
+    EIGHT_BYTES,
   );
   return readI64Payload(o.payload);
 }

@@ -11,14 +11,15 @@ const encoder = new TextEncoder();
 
 export function logEmit(ctx: HostContext): (ptr: number, len: number) => void {
   return (ptr, len) => {
-    const written = (): Observation => {
+    // The recorded line is a copy; replay compares against the guest's bytes in place.
+    const written = (copy: boolean): Observation => {
       if (len <= 0) return { result: len === 0 ? 0 : HostcallResult.tooLarge, payload: EMPTY };
       if (len > LOG_MAX_BYTES) return { result: HostcallResult.tooLarge, payload: EMPTY };
       const src = guestBytes(ctx, ptr, len);
       if (src === null) return { result: HostcallResult.outOfBounds, payload: EMPTY };
-      return { result: 0, payload: src.slice() };
+      return { result: 0, payload: copy ? src.slice() : src };
     };
-    ctx.source.observe(HostcallId.log_emit, written, sameOutput(written));
+    ctx.source.observe(HostcallId.log_emit, () => written(true), sameOutput(() => written(false)));
   };
 }
 

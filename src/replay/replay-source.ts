@@ -33,7 +33,8 @@ export class ReplaySource implements ObservationSource {
         { details: { tick: String(this.tick), position: k, called: id, recorded: e.id } },
       );
     }
-    const o = { result: e.result, payload: e.payload };
+    // The entry itself is the observation (it has result and payload; nothing writes to it).
+    const o: Observation = e;
     const problem = check?.(o);
     if (problem) {
       throw new IgordError(ErrorCode.ReplayPayloadMismatch, `tick ${this.tick}: ${nameOf(id)} at position ${k}: ${problem}`, {
