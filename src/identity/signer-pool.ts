@@ -8,6 +8,8 @@ import type { SignReply, SignRequest } from "./signer-worker.js";
 
 /** Batches smaller than this are signed on the calling thread. */
 export const INLINE_SIGN_MAX = 8;
+/** Signatures per message to a signer thread, at most. */
+export const SIGN_CHUNK_MAX = 64;
 
 interface Pending {
   key: Ed25519Key;
@@ -55,7 +57,10 @@ export class SignerPool {
       for (const p of batch) p.resolve(signBytes(p.key, p.message));
       return;
     }
-    const per = Math.ceil(batch.length / this.workers.length);
+    // Chunks no larger than SIGN_CHUNK_MAX, round-robin: the first signatures come back while the
+    // rest are still being made, so the caller's commits overlap the signing instead of waiting
+    // for one reply per thread.
+    const per = Math.min(SIGN_CHUNK_MAX, Math.ceil(batch.length / this.workers.length));
     for (let i = 0; i < batch.length; i += per) {
       const chunk = batch.slice(i, i + per);
       const id = this.nextId++;
