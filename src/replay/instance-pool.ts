@@ -75,14 +75,20 @@ export function clearReplayPool(): void {
   imageBytes = 0;
 }
 
+const targetKeys = new WeakMap<PoolTarget, string | null>();
+
 function poolKey(t: PoolTarget): string | null {
+  const known = targetKeys.get(t);
+  if (known !== undefined) return known;
   let base = keys.get(t.module);
   if (base === undefined) {
     const section = WebAssembly.Module.customSections(t.module, RESET_SECTION)[0];
     base = section ? new TextDecoder().decode(section) : null;
     keys.set(t.module, base);
   }
-  return base === null ? null : `${base}|${t.memoryCapPages}|${JSON.stringify(t.plan)}`;
+  const key = base === null ? null : `${base}|${t.memoryCapPages}|${JSON.stringify(t.plan)}`;
+  targetKeys.set(t, key);
+  return key;
 }
 
 function captureImage(sandbox: AgentSandbox): Image | null {
