@@ -86,7 +86,8 @@ function poolKey(t: PoolTarget): string | null {
     base = section ? new TextDecoder().decode(section) : null;
     keys.set(t.module, base);
   }
-  const key = base === null ? null : `${base}|${t.memoryCapPages}|${JSON.stringify(t.plan)}`;
+  const plan = JSON.stringify(t.plan, (_k, v: unknown) => (typeof v === "bigint" ? `${v}n` : v));
+  const key = base === null ? null : `${base}|${t.memoryCapPages}|${plan}`;
   targetKeys.set(t, key);
   return key;
 }
