@@ -28,6 +28,7 @@ import {
   type LoadReply,
   packTickItems,
   type TickItem,
+  unpackOkOutcomes,
   type TickOutcome,
   type ToWorker,
 } from "./worker-protocol.js";
@@ -452,6 +453,7 @@ export class WorkerPool extends EventEmitter<{
       if (slot && slot.worker === h && !slot.ready) this.onLoaded(slot, m);
       return;
     }
+    if (m.packed) for (const item of unpackOkOutcomes(m.packed)) this.onOutcome(item);
     for (const item of m.items) this.onOutcome(item);
   }
 

@@ -135,6 +135,93 @@ export const RESULT_HOLD_NS = 250_000n;
 export interface TickResults {
   type: "results";
   items: TickOutcome[];
+  /** Successful outcomes with small states, packed by packOkOutcomes (see there). */
+  packed?: ArrayBuffer;
+}
+
+export type OkOutcome = Extract<TickOutcome, { status: "ok" }>;
+
+/**
+ * States up to this size travel packed with their outcome; larger ones are transferred on their
+ * own. Cloning an outcome object (three bigints, typed arrays, an events array) costs 4–6 µs of CPU
+ * between the two threads; a packed one ~0.1 µs plus a copy of its bytes.
+ */
+export const PACKED_STATE_MAX = 4096;
+
+export function packable(o: TickOutcome): o is OkOutcome {
+  return o.status === "ok" && o.state.byteLength <= PACKED_STATE_MAX;
+}
+
+// Per outcome: f64 placement, u64 tick, u64 elapsedNs, u8 more, u8 hash length, u32 state length,
+// state, hash, u32 entry count, then per entry u32 id, i32 result, u32 length, payload. LE.
+const OUTCOME_HEAD = 8 + 8 + 8 + 1 + 1 + 4;
+
+export function packOkOutcomes(items: readonly OkOutcome[]): ArrayBuffer {
+  let size = 4;
+  for (const o of items) {
+    size += OUTCOME_HEAD + o.state.byteLength + o.postHash.byteLength + 4;
+    for (const e of o.events) size += 12 + e.payload.byteLength;
+  }
+  const buf = new ArrayBuffer(size);
+  const dv = new DataView(buf);
+  const bytes = new Uint8Array(buf);
+  dv.setUint32(0, items.length, true);
+  let at = 4;
+  for (const o of items) {
+    dv.setFloat64(at, o.placement, true);
+    dv.setBigUint64(at + 8, o.tick, true);
+    dv.setBigUint64(at + 16, o.elapsedNs, true);
+    dv.setUint8(at + 24, o.more ? 1 : 0);
+    dv.setUint8(at + 25, o.postHash.byteLength);
+    dv.setUint32(at + 26, o.state.byteLength, true);
+    at += OUTCOME_HEAD;
+    bytes.set(o.state, at);
+    at += o.state.byteLength;
+    bytes.set(o.postHash, at);
+    at += o.postHash.byteLength;
+    dv.setUint32(at, o.events.length, true);
+    at += 4;
+    for (const e of o.events) {
+      dv.setUint32(at, e.id, true);
+      dv.setInt32(at + 4, e.result, true);
+      dv.setUint32(at + 8, e.payload.byteLength, true);
+      bytes.set(e.payload, at + 12);
+      at += 12 + e.payload.byteLength;
+    }
+  }
+  return buf;
+}
+
+/** Each state, hash and payload comes out as its own copy: nothing keeps the message buffer alive. */
+export function unpackOkOutcomes(buf: ArrayBuffer): OkOutcome[] {
+  const dv = new DataView(buf);
+  const bytes = new Uint8Array(buf);
+  const n = dv.getUint32(0, true);
+  const out: OkOutcome[] = [];
+  let at = 4;
+  for (let i = 0; i < n; i++) {
+    const placement = dv.getFloat64(at, true);
+    const tick = dv.getBigUint64(at + 8, true);
+    const elapsedNs = dv.getBigUint64(at + 16, true);
+    const more = dv.getUint8(at + 24) === 1;
+    const hashLen = dv.getUint8(at + 25);
+    const stateLen = dv.getUint32(at + 26, true);
+    at += OUTCOME_HEAD;
+    const state = bytes.slice(at, at + stateLen);
+    at += stateLen;
+    const postHash = bytes.slice(at, at + hashLen);
+    at += hashLen;
+    const count = dv.getUint32(at, true);
+    at += 4;
+    const events: LogEntry[] = [];
+    for (let k = 0; k < count; k++) {
+      const len = dv.getUint32(at + 8, true);
+      events.push({ id: dv.getUint32(at, true), result: dv.getInt32(at + 4, true), payload: bytes.slice(at + 12, at + 12 + len) });
+      at += 12 + len;
+    }
+    out.push({ placement, tick, status: "ok", more, elapsedNs, state, postHash, events });
+  }
+  return out;
 }
 
 export interface ReplayReply {

@@ -13,7 +13,7 @@ import type { HttpCall, HttpReply } from "../hostcalls/http.js";
 import { HOST_IO_LOCAL_WAIT_MS, HOST_IO_REPLY_GRACE_MS, HostIoClient, type HostIoReply, type HostIoRequest, HTTP_TICK_MARGIN_MS } from "./host-io.js";
 import { resumeRuleViolation } from "./resume-check.js";
 import { AgentSandbox, toAgentError } from "./sandbox.js";
-import { Ctl, type LoadRequest, phaseIndex, RESULT_HOLD_NS, type ReplayRequest, type TickBatch, type TickOutcome, type ToWorker, unpackTickItems } from "./worker-protocol.js";
+import { Ctl, type LoadRequest, phaseIndex, RESULT_HOLD_NS, type ReplayRequest, type TickBatch, type TickOutcome, type ToWorker, packable, packOkOutcomes, unpackTickItems } from "./worker-protocol.js";
 
 interface Hosted {
   agentId: string;
@@ -190,20 +190,22 @@ function checkResume(agentId: string, state: Uint8Array, fresh: AgentSandbox, re
 // the held ones are lost with the worker just like the ticks queued behind it, and re-run elsewhere
 // from their committed state (a tick counts only when its result reaches the main thread).
 let held: TickOutcome[] = [];
-let heldTransfer: ArrayBuffer[] = [];
 let heldSince = 0n;
 
-function post(outcome: TickOutcome, transfer: ArrayBuffer[] = []): void {
+function post(outcome: TickOutcome): void {
   if (held.length === 0) heldSince = process.hrtime.bigint();
   held.push(outcome);
-  for (const t of transfer) heldTransfer.push(t);
 }
 
 function flush(): void {
   if (held.length === 0) return;
-  port?.postMessage({ type: "results", items: held }, heldTransfer);
+  const small = held.filter(packable);
+  const rest: TickOutcome[] = small.length === held.length ? [] : held.filter((o) => !packable(o));
+  const packed = small.length > 0 ? packOkOutcomes(small) : undefined;
+  // Only the large states not packed are transferred on their own.
+  const transfer = rest.flatMap((o) => (o.status === "ok" ? [o.state.buffer as ArrayBuffer] : []));
+  port?.postMessage({ type: "results", items: rest, ...(packed ? { packed } : {}) }, packed ? [packed, ...transfer] : transfer);
   held = [];
-  heldTransfer = [];
 }
 
 function runBatch(batch: TickBatch): void {
@@ -223,7 +225,6 @@ function runBatch(batch: TickBatch): void {
     enter(item.placement, TICK_PHASE);
     const start = Atomics.load(ctl, Ctl.startedNs);
     let outcome: TickOutcome;
-    let transfer: ArrayBuffer[] = [];
     try {
       const more = h.sandbox.tick();
       h.interrupted = false;
@@ -242,7 +243,6 @@ function runBatch(batch: TickBatch): void {
         postHash,
         events,
       };
-      transfer = [state.buffer as ArrayBuffer];
     } catch (e) {
       const elapsedNs = process.hrtime.bigint() - start;
       // A trapped instance is discarded: AssemblyScript leaks its shadow stack on every trap.
@@ -259,7 +259,7 @@ function runBatch(batch: TickBatch): void {
     }
     h.authority = false;
     leave();
-    post(outcome, transfer);
+    post(outcome);
   }
   flush();
 }

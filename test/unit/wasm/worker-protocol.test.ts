@@ -1,0 +1,40 @@
+// Tick items and tick results cross between the pool and its workers packed in one buffer; what
+// comes out must be exactly what went in.
+import { describe, expect, it } from "vitest";
+import { type OkOutcome, PACKED_STATE_MAX, packable, packOkOutcomes, packTickItems, type TickItem, unpackOkOutcomes, unpackTickItems } from "../../../src/wasm/worker-protocol.js";
+
+describe("worker protocol packing", () => {
+  it("tick items round-trip, including 64-bit budgets, no authority expiry and fractional-free expiries", () => {
+    const items: TickItem[] = [
+      { placement: 1, tick: 1n, budget: 0n, price: 0n, authority: false, authorityUntilMs: null },
+      { placement: 2 ** 40, tick: 2n ** 63n - 1n, budget: 2n ** 63n - 1n, price: 123_456_789n, authority: true, authorityUntilMs: 1_764_000_000_123 },
+      { placement: 3, tick: 7n, budget: 10n ** 12n, price: 1n, authority: true, authorityUntilMs: null },
+    ];
+    expect(unpackTickItems(packTickItems(items))).toEqual(items);
+    expect(unpackTickItems(packTickItems([]))).toEqual([]);
+  });
+
+  it("successful outcomes round-trip with their states, hashes and event logs, each as its own copy", () => {
+    const outcomes: OkOutcome[] = [
+      { placement: 5, tick: 9n, status: "ok", more: true, elapsedNs: 12_345n, state: new Uint8Array([1, 2, 3, 4]), postHash: new Uint8Array(32).fill(7), events: [
+        { id: 1, result: 0, payload: new Uint8Array(8).fill(9) },
+        { id: 2, result: -4, payload: new Uint8Array(0) },
+        { id: 3, result: 0, payload: new TextEncoder().encode("a log line") },
+      ] },
+      { placement: 6, tick: 2n ** 63n, status: "ok", more: false, elapsedNs: 0n, state: new Uint8Array(0), postHash: new Uint8Array(0), events: [] },
+      { placement: 7, tick: 1n, status: "ok", more: false, elapsedNs: 1n, state: new Uint8Array(PACKED_STATE_MAX).fill(3), postHash: new Uint8Array(0), events: [] },
+    ];
+    const back = unpackOkOutcomes(packOkOutcomes(outcomes));
+    expect(back).toEqual(outcomes);
+    // Copies, not views of the message: keeping one state does not keep the whole batch alive.
+    expect(back[0]?.state.buffer.byteLength).toBe(4);
+    expect(back[0]?.events[2]?.payload.buffer.byteLength).toBe(10);
+  });
+
+  it("only successful outcomes with states up to PACKED_STATE_MAX are packed", () => {
+    const ok = (n: number): OkOutcome => ({ placement: 1, tick: 1n, status: "ok", more: false, elapsedNs: 1n, state: new Uint8Array(n), postHash: new Uint8Array(0), events: [] });
+    expect(packable(ok(PACKED_STATE_MAX))).toBe(true);
+    expect(packable(ok(PACKED_STATE_MAX + 1))).toBe(false);
+    expect(packable({ placement: 1, tick: 1n, status: "skipped" })).toBe(false);
+  });
+});
