@@ -21,13 +21,15 @@ export function met(row) {
   return values.every((v, i) => Number.isFinite(v) && cmp(v, limits[i] ?? limits[0]));
 }
 
+export const TABLE_HEADER = "| Measure | Setup | Result | Target | Floor | Met |\n|---|---|---|---|---|---|";
+
+export function formatRow(r) {
+  const m = met(r);
+  return `| ${r.measure} | ${r.setup ?? ""} | ${r.result} | ${r.target?.text ?? "—"} | ${r.floor ?? "—"} | ${m === null ? "" : m ? "yes" : "**no**"} |`;
+}
+
 export function formatRows(rows) {
-  const lines = ["| Measure | Setup | Result | Target | Floor | Met |", "|---|---|---|---|---|---|"];
-  for (const r of rows) {
-    const m = met(r);
-    lines.push(`| ${r.measure} | ${r.setup ?? ""} | ${r.result} | ${r.target?.text ?? "—"} | ${r.floor ?? "—"} | ${m === null ? "" : m ? "yes" : "**no**"} |`);
-  }
-  return lines.join("\n");
+  return [TABLE_HEADER, ...rows.map(formatRow)].join("\n");
 }
 
 /** The rows that missed their target in this run. */

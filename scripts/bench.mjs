@@ -24,7 +24,7 @@ import { cliStartup } from "./bench-cli.mjs";
 import { httpCost } from "./bench-http.mjs";
 import { DENSITY_TARGETS, densityRow, densityRss } from "./bench-density.mjs";
 import { firstHop, firstHopRow } from "./bench-first-hop.mjs";
-import { formatRows, misses } from "./bench-rows.mjs";
+import { formatRow, misses, TABLE_HEADER } from "./bench-rows.mjs";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const args = new Map(process.argv.slice(2).map((a) => a.replace(/^--/, "").split("=")));
@@ -241,9 +241,15 @@ const SECTIONS = {
   },
 };
 
+// Rows are printed as each section finishes, so a run that stalls late still shows what it measured.
 const rows = [];
-for (const [name, run] of Object.entries(SECTIONS)) if (wanted(name)) rows.push(...(await run()));
-console.log(formatRows(rows));
+console.log(TABLE_HEADER);
+for (const [name, run] of Object.entries(SECTIONS)) {
+  if (!wanted(name)) continue;
+  const got = await run();
+  for (const r of got) console.log(formatRow(r));
+  rows.push(...got);
+}
 console.error(`load average at the end: ${loadavg().map((l) => l.toFixed(2)).join(" ")}`);
 if (args.has("check")) {
   const missed = misses(rows);
