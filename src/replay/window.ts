@@ -43,9 +43,15 @@ export class ReplayWindow {
     // Consecutive ticks without observations are trivially deterministic: keep only the newest.
     const snap: Snapshot = { tick: s.tick, pre: s.pre, post: s.post, postHash: s.postHash, entries: s.entries, budget: s.budget, price: s.price, verified: false };
     if (s.entries.length === 0 && last && last.entries.length === 0) {
-      this.release(last);
+      if (s.pre === last.post) {
+        // The usual case (tick N+1 starts from N's post-state): only the ends change hands.
+        this.unref(last.pre);
+        this.ref(s.post);
+      } else {
+        this.release(last);
+        this.hold(snap);
+      }
       this.snaps[this.snaps.length - 1] = snap;
-      this.hold(snap);
       return;
     }
     this.snaps.push(snap);

@@ -33,6 +33,21 @@ describe("replay window", () => {
     expect(w.size).toBe(4);
   });
 
+  it("ticks that observe nothing keep only the newest of them, holding exactly its two states", () => {
+    const w = new ReplayWindow(16, 64 * MiB);
+    fill(w, 2, 1000);
+    let pre = w.all().at(-1)!.post;
+    for (let t = 3; t <= 50; t++) {
+      const post = new Uint8Array(100 + t);
+      w.push({ tick: BigInt(t), pre, post, postHash: new Uint8Array(0), entries: [], budget: 0n, price: 0n });
+      pre = post;
+    }
+    // Ticks 1 and 2 (observed) plus tick 50; states: tick 1's pre, the posts of 1 and 2, and 50's post
+    // (its pre is 49's post, which only it holds now).
+    expect(w.all().map((s) => s.tick)).toEqual([1n, 2n, 50n]);
+    expect(w.bytes).toBe(3 * 1000 + 2 * 8 + 149 + 150);
+  });
+
   it("a single snapshot over the limit is still kept (the newest tick stays verifiable)", () => {
     const w = new ReplayWindow(16, MiB);
     fill(w, 3, 2 * MiB);
