@@ -1,6 +1,6 @@
 // Ed25519 keys through node:crypto. A key is stored as its 32-byte seed; the public key and the
 // KeyObjects are derived. Public keys are imported through JWK (≈5 µs, vs ≈75 µs for SPKI DER).
-import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject, sign, verify } from "node:crypto";
+import { createPrivateKey, createPublicKey, type KeyObject, randomBytes, sign, verify } from "node:crypto";
 
 const PKCS8_ED25519_PREFIX = Buffer.from("302e020100300506032b657004220420", "hex");
 
@@ -19,10 +19,13 @@ export function keyFromSeed(seed: Uint8Array): Ed25519Key {
   return { seed: Uint8Array.from(seed), publicKey: new Uint8Array(Buffer.from(x, "base64url")), privateKeyObject, publicKeyObject };
 }
 
+/**
+ * A new key from 32 bytes of the OS's entropy (an Ed25519 private key is any 32-byte seed, RFC 8032
+ * §5.1.5). Not generateKeyPairSync: on Node 20 a KeyGenJob's weak callback, run by a GC inside a
+ * later JWK export, was seen to deadlock the main thread on a mutex it already held.
+ */
 export function generateKey(): Ed25519Key {
-  const { privateKey } = generateKeyPairSync("ed25519");
-  const d = privateKey.export({ format: "jwk" }).d as string;
-  return keyFromSeed(new Uint8Array(Buffer.from(d, "base64url")));
+  return keyFromSeed(new Uint8Array(randomBytes(32)));
 }
 
 const publicKeyCache = new Map<string, KeyObject>();
