@@ -21,6 +21,8 @@ export const ErrorCode = {
   AgentTrap: "AGENT_TRAP",
   AgentAbort: "AGENT_ABORT",
   AgentBadState: "AGENT_BAD_STATE",
+  /** The agent called WASI proc_exit: exit code 0 stops it cleanly, any other code fails it. */
+  AgentExit: "AGENT_EXIT",
   TickTimeout: "TICK_TIMEOUT",
   WorkerCrashed: "WORKER_CRASHED",
   BudgetExhausted: "BUDGET_EXHAUSTED",

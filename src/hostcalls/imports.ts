@@ -11,6 +11,8 @@ import { walletPay } from "./wallet-pay.js";
 import { emit } from "./emit.js";
 import { httpRequest } from "./http.js";
 import { resumeInterrupted } from "./interrupted.js";
+import type { WasiHost } from "../wasi/host.js";
+import { WASI_MODULE } from "../wasi/preview1.js";
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- WebAssembly import functions are untyped at this boundary.
 type HostFn = (...args: any[]) => unknown;
@@ -34,6 +36,7 @@ export function buildImports(
   ctx: HostContext,
   abort: (msg: number, file: number, line: number, col: number) => never,
   memory: WebAssembly.Memory | null,
+  wasi: WasiHost | null = null,
 ): WebAssembly.Imports {
   const igor: Record<string, HostFn> = {};
   for (const name of plan.igor) {
@@ -51,5 +54,6 @@ export function buildImports(
   const imports: WebAssembly.Imports = {};
   if (Object.keys(igor).length > 0) imports.igor = igor;
   if (Object.keys(env).length > 0) imports.env = env;
+  if (wasi) imports[WASI_MODULE] = wasi.imports();
   return imports;
 }

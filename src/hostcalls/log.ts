@@ -23,14 +23,21 @@ export function logEmit(ctx: HostContext): (ptr: number, len: number) => void {
   };
 }
 
+/**
+ * Records one log line the host assembled (env.trace, WASI fd_write to stdout/stderr) as a log_emit
+ * entry: `line()` is what the agent produces now, so replay compares it with the log byte for byte.
+ */
+export function recordLine(ctx: HostContext, line: () => Uint8Array): void {
+  const written = (): Observation => ({ result: 0, payload: line().subarray(0, LOG_MAX_BYTES) });
+  ctx.source.observe(HostcallId.log_emit, written, sameOutput(written));
+}
+
 export function trace(ctx: HostContext): (msg: number, n: number, ...args: number[]) => void {
   return (msg, n, ...args) => {
-    const written = (): Observation => {
+    recordLine(ctx, () => {
       const text = readAsString(ctx, msg) ?? "";
       const values = args.slice(0, Math.max(0, Math.min(n, 5)));
-      const line = `trace: ${text}${values.length > 0 ? ` ${values.join(", ")}` : ""}`;
-      return { result: 0, payload: encoder.encode(line).subarray(0, LOG_MAX_BYTES) };
-    };
-    ctx.source.observe(HostcallId.log_emit, written, sameOutput(written));
+      return encoder.encode(`trace: ${text}${values.length > 0 ? ` ${values.join(", ")}` : ""}`);
+    });
   };
 }

@@ -8,6 +8,8 @@ import { type FuncType, formatFuncType, type ImportInfo, type ModuleInfo } from 
 import { type HttpOptions, parseHttpOptions } from "./http.js";
 import { HOSTCALLS, hostcallByName } from "./registry.js";
 import { type PayOptions, parsePayOptions } from "./wallet-pay.js";
+import type { WasiPlan } from "../wasi/host.js";
+import { WASI_MODULE, wasiSignature } from "../wasi/preview1.js";
 
 /** Runtime imports AssemblyScript emits that igord provides, and the capability each needs. */
 export const ENV_IMPORTS = {
@@ -46,6 +48,8 @@ export interface ImportPlan {
   http?: HttpOptions;
   /** The manifest's `x402` options, when it grants the capability. */
   x402?: PayOptions;
+  /** The module's `wasi_snapshot_preview1` imports, served by src/wasi (null = none). */
+  wasi: WasiPlan | null;
 }
 
 function describe(problems: readonly ImportProblem[]): string {
@@ -94,9 +98,12 @@ export function planImports(
   info: ModuleInfo,
   manifest: AgentManifest,
   offered: ReadonlySet<string>,
+  /** The agent's id: seeds WASI random_get outside ticks. */
+  identity = "",
 ): ImportPlan {
   checkOffered(manifest, offered);
-  const plan: ImportPlan = { igor: [], env: [], importedMemory: null };
+  const plan: ImportPlan = { igor: [], env: [], importedMemory: null, wasi: null };
+  const wasi: string[] = [];
   const problems: ImportProblem[] = [];
   const refuse = (imp: ImportInfo, reason: string, fix: string): void => {
     problems.push({ import: `${imp.module}.${imp.name}`, reason, fix });
@@ -138,12 +145,33 @@ export function planImports(
       } else plan.env.push(imp.name as EnvImportName);
       continue;
     }
-    refuse(imp, `igord provides only the "igor" and "env" modules`, imp.module.startsWith("wasi") ? "build without WASI (e.g. AssemblyScript without the WASI shim) and use igor.* hostcalls" : "remove the import, or replace it with an igor.* hostcall");
+    if (imp.module === WASI_MODULE) {
+      // Linked whatever the manifest grants: clock, rand and stdout answer ENOTCAPABLE at call time
+      // without their capability, so a module that imports more than it uses still loads.
+      const sig = wasiSignature(imp.name);
+      if (!sig) refuse(imp, `${WASI_MODULE} has no function "${imp.name}"`, "remove the import (igord serves the preview1 functions of the WASI spec)");
+      else if (!sameSig(imp.type, sig.params, sig.results)) {
+        const want = `(${sig.params.join(", ")}) -> (${sig.results.join(", ")})`;
+        refuse(imp, `signature ${formatFuncType(imp.type)} does not match WASI preview1's ${want}`, `declare it as ${want}`);
+      } else wasi.push(imp.name);
+      continue;
+    }
+    refuse(
+      imp,
+      `igord provides only the "igor", "env" and "${WASI_MODULE}" modules`,
+      imp.module.startsWith("wasi")
+        ? `build for ${WASI_MODULE} (clang --target=wasm32-wasi, rustc --target wasm32-wasip1, tinygo -target=wasi), or without WASI and use igor.* hostcalls`
+        : "remove the import, or replace it with an igor.* hostcall",
+    );
   }
   refuseAll(problems);
   const http = manifest.capabilities.get("http");
   if (http) plan.http = parseHttpOptions(http.options);
   const x402 = manifest.capabilities.get("x402");
   if (x402) plan.x402 = parsePayOptions(x402.options);
+  if (wasi.length > 0) {
+    const has = (c: string): boolean => manifest.capabilities.has(c);
+    plan.wasi = { functions: wasi, clock: has("clock"), rand: has("rand"), log: has("log"), identity };
+  }
   return plan;
 }

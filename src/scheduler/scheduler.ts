@@ -282,7 +282,9 @@ export class Scheduler extends EventEmitter<{
       // in flight (a hung replay, a failed reload), or the agent would stay "running" with nothing behind it.
       if (a.status !== "running") return;
       a.inFlight = false;
-      this.fail(a, r.error, r.tick);
+      // WASI proc_exit(0) is a clean stop at the last committed tick; another code fails the agent.
+      if (r.error.code === ErrorCode.AgentExit && r.error.details.exitCode === 0) this.finish(a, "stopped", reasonFor(r.error), null);
+      else this.fail(a, r.error, r.tick);
     } else {
       if (!a.inFlight) return;
       a.inFlight = false;

@@ -6,6 +6,7 @@ import type { HostContext } from "../hostcalls/context.js";
 import { readAsString } from "../hostcalls/context.js";
 import { buildImports } from "../hostcalls/imports.js";
 import type { ImportPlan } from "../hostcalls/policy.js";
+import { WasiExit, WasiHost } from "../wasi/host.js";
 
 /** AssemblyScript's env.abort, raised out of the guest and reported with its message and location. */
 class GuestAbort extends Error {
@@ -46,6 +47,9 @@ const AS_ARRAYBUFFER_ID = 1;
 
 export function toAgentError(e: unknown, during: string): IgordError {
   if (e instanceof IgordError) return e;
+  if (e instanceof WasiExit) {
+    return new IgordError(ErrorCode.AgentExit, `agent called proc_exit(${e.exitCode}) during ${during}`, { details: { exitCode: e.exitCode, during } });
+  }
   if (e instanceof GuestAbort) {
     return new IgordError(
       ErrorCode.AgentAbort,
@@ -66,6 +70,8 @@ export class AgentSandbox {
     private readonly exports: Exports,
     private readonly memory: WebAssembly.Memory | null,
     private readonly onPhase: (phase: string) => void,
+    /** The instance's WASI layer (null when it imports none): told when ticks begin and end. */
+    private readonly wasi: WasiHost | null,
   ) {}
 
   static instantiate(opts: SandboxOptions): AgentSandbox {
@@ -91,10 +97,11 @@ export class AgentSandbox {
       );
     };
     const onPhase = opts.onPhase ?? ((): void => undefined);
+    const wasi = opts.plan.wasi ? new WasiHost(ctx, opts.plan.wasi) : null;
     let instance: WebAssembly.Instance;
     onPhase("start");
     try {
-      instance = new WebAssembly.Instance(opts.module, buildImports(opts.plan, ctx, abort, memory));
+      instance = new WebAssembly.Instance(opts.module, buildImports(opts.plan, ctx, abort, memory, wasi));
     } catch (e) {
       if (e instanceof WebAssembly.LinkError) {
         throw new IgordError(ErrorCode.WasmLink, `cannot link agent: ${e.message}`);
@@ -103,7 +110,7 @@ export class AgentSandbox {
     }
     const exports = instance.exports as unknown as Exports;
     if (!ref.mem && exports.memory instanceof WebAssembly.Memory) ref.mem = exports.memory;
-    const sandbox = new AgentSandbox(exports, ref.mem, onPhase);
+    const sandbox = new AgentSandbox(exports, ref.mem, onPhase, wasi);
     if (exports._initialize) sandbox.call("_initialize", () => exports._initialize?.());
     return sandbox;
   }
@@ -124,12 +131,14 @@ export class AgentSandbox {
 
   init(): void {
     this.call("agent_init", () => this.exports.agent_init());
+    this.wasi?.settle();
   }
 
   /** Restores state; an empty state calls agent_resume(0, 0). */
   resume(state: Uint8Array): void {
     if (state.byteLength === 0) {
       this.call("agent_resume", () => this.exports.agent_resume(0, 0));
+      this.wasi?.settle();
       return;
     }
     const ptr = this.call("malloc", () => this.alloc(state.byteLength));
@@ -145,6 +154,7 @@ export class AgentSandbox {
     }
     new Uint8Array(mem.buffer, ptr, state.byteLength).set(state);
     this.call("agent_resume", () => this.exports.agent_resume(ptr, state.byteLength));
+    this.wasi?.settle();
   }
 
   private alloc(n: number): number {
@@ -164,7 +174,9 @@ export class AgentSandbox {
 
   /** Runs agent_tick; true when the agent reports more work pending. */
   tick(): boolean {
+    this.wasi?.beginTick();
     const r = this.call("agent_tick", () => this.exports.agent_tick());
+    this.wasi?.endTick();
     return typeof r === "number" && r !== 0;
   }
 

@@ -217,7 +217,7 @@ describe("the agents directory", () => {
     copyFileSync(join(EXAMPLES, "heartbeat.wasm"), join(dir, "heartbeat.wasm"));
     copyFileSync(join(EXAMPLES, "heartbeat.manifest.json"), join(dir, "heartbeat.manifest.json"));
     writeFileSync(join(dir, "broken.wasm"), "garbage");
-    await writeWat(dir, "greedy", watAgent({ imports: '(import "env" "seed" (func (result f64))) (import "wasi_snapshot_preview1" "fd_write" (func (param i32 i32 i32 i32) (result i32)))' }), CAPS());
+    await writeWat(dir, "greedy", watAgent({ imports: '(import "env" "seed" (func (result f64))) (import "wasi_unstable" "fd_write" (func (param i32 i32 i32 i32) (result i32)))' }), CAPS());
     await t.node.start();
     await t.node.whenLoaded();
     const api = async (path: string) => {
@@ -233,7 +233,7 @@ describe("the agents directory", () => {
       ["greedy", join(dir, "greedy.wasm"), "IMPORT_REFUSED"],
     ]);
     expect(failed[0]?.error?.message).toMatch(/broken\.wasm is not a valid WebAssembly module/);
-    expect(failed[1]?.error?.message).toMatch(/env\.seed.*wasi_snapshot_preview1\.fd_write/);
+    expect(failed[1]?.error?.message).toMatch(/env\.seed.*wasi_unstable\.fd_write/);
     expect(((await api("/v1/status")).agents as Record<string, number>).loadFailed).toBe(2);
     expect(await t.node.metrics.render()).toMatch(/igord_agents\{state="load_failed"\} 2/);
 

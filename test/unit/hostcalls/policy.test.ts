@@ -57,11 +57,11 @@ describe("deny-by-default import policy", () => {
     expect(
       (
         await refusal(
-          '(import "wasi_snapshot_preview1" "fd_write" (func (param i32 i32 i32 i32) (result i32)))',
+          '(import "wasi_unstable" "fd_write" (func (param i32 i32 i32 i32) (result i32)))',
           [],
         )
       ).message,
-    ).toMatch(/wasi_snapshot_preview1\.fd_write/);
+    ).toMatch(/wasi_unstable\.fd_write.*fix: build for wasi_snapshot_preview1/);
     expect((await refusal('(import "igor" "clock_now" (func (result i32)))', ["clock"])).message).toMatch(
       /signature/,
     );
@@ -88,7 +88,7 @@ describe("refusals list every import at once", () => {
   it("an IMPORT_REFUSED error lists every refused import, each with what to do about it", async () => {
     const e = await refusal(
       `(import "env" "seed" (func (result f64)))
-       (import "wasi_snapshot_preview1" "fd_write" (func (param i32 i32 i32 i32) (result i32)))
+       (import "wasi_unstable" "fd_write" (func (param i32 i32 i32 i32) (result i32)))
        (import "igor" "teleport" (func))
        (import "igor" "clock_now" (func (result i32)))
        (import "env" "table" (table 1 funcref))`,
@@ -98,7 +98,7 @@ describe("refusals list every import at once", () => {
     const listed = e.details.imports as { import: string; reason: string; fix: string }[];
     expect(listed.map((i) => i.import)).toEqual([
       "env.seed",
-      "wasi_snapshot_preview1.fd_write",
+      "wasi_unstable.fd_write",
       "igor.teleport",
       "igor.clock_now",
       "env.table",
@@ -163,3 +163,41 @@ function readModuleInfoBytes(text: string): Uint8Array {
   m.destroy();
   return out;
 }
+
+describe("wasi_snapshot_preview1 imports", () => {
+  it("link whatever the manifest grants, with the capabilities WASI is served through", async () => {
+    const p = await plan(
+      `(import "wasi_snapshot_preview1" "fd_write" (func (param i32 i32 i32 i32) (result i32)))
+       (import "wasi_snapshot_preview1" "random_get" (func (param i32 i32) (result i32)))
+       (import "wasi_snapshot_preview1" "sock_accept" (func (param i32 i32 i32) (result i32)))
+       (import "wasi_snapshot_preview1" "proc_exit" (func (param i32)))`,
+      ["clock"],
+    );
+    expect(p.wasi).toEqual({ functions: ["fd_write", "random_get", "sock_accept", "proc_exit"], clock: true, rand: false, log: false, identity: "" });
+    expect((await plan("", [])).wasi).toBeNull();
+  });
+
+  it("a module with several refused imports gets one error naming all of them, each with what to do", async () => {
+    const e = await refusal(
+      `(import "wasi_snapshot_preview1" "fd_write" (func (param i32 i32) (result i32)))
+       (import "wasi_snapshot_preview1" "fd_teleport" (func (param i32) (result i32)))
+       (import "wasi_unstable" "clock_time_get" (func (param i32 i64 i32) (result i32)))
+       (import "wasi:clocks/wall-clock@0.2.0" "now" (func (param i32)))
+       (import "host" "print" (func (param i32 i32)))
+       (import "igor" "rand_bytes" (func (param i32 i32) (result i32)))`,
+      [],
+    );
+    expect(e.code).toBe("IMPORT_REFUSED");
+    const listed = e.details.imports as { import: string; reason: string; fix: string }[];
+    expect(listed.map((i) => [i.import, i.fix])).toEqual([
+      ["wasi_snapshot_preview1.fd_write", "declare it as (i32, i32, i32, i32) -> (i32)"],
+      ["wasi_snapshot_preview1.fd_teleport", expect.stringMatching(/remove the import/)],
+      ["wasi_unstable.clock_time_get", expect.stringMatching(/build for wasi_snapshot_preview1 \(clang --target=wasm32-wasi, rustc --target wasm32-wasip1, tinygo -target=wasi\)/)],
+      ["wasi:clocks/wall-clock@0.2.0.now", expect.stringMatching(/build for wasi_snapshot_preview1/)],
+      ["host.print", "remove the import, or replace it with an igor.* hostcall"],
+      ["igor.rand_bytes", expect.stringMatching(/grant capability "rand"/)],
+    ]);
+    expect(e.message).toMatch(/^6 imports are refused: \(1\) wasi_snapshot_preview1\.fd_write: signature/);
+    for (const i of listed) expect(e.message).toContain(i.fix);
+  });
+});

@@ -1,0 +1,277 @@
+// A deterministic `wasi_snapshot_preview1`: a second door to the observations the `igor` hostcalls
+// record, so toolchains that speak WASI (wasi-libc, TinyGo, Rust/Zig wasm32-wasi) run unmodified and
+// replay exactly. One WasiHost per instance; the sandbox tells it which phase the guest is in.
+//
+// During a tick (agent_tick):
+// - clock_time_get (realtime, monotonic) is igor.clock_now: one recorded entry (id 1), capability
+//   "clock"; monotonic never goes below what this instance served before (a live floor: replay
+//   serves the recorded value).
+// - random_get is igor.rand_bytes (id 2), capability "rand".
+// - fd_write to 1 and 2 is the agent's log, capability "log": bytes are line-buffered per fd and
+//   every complete line is one log_emit entry (id 3) without its "\n", compared byte for byte in
+//   replay. A partial line left at the end of a tick is flushed as a line of its own when the tick
+//   returns, so a tick's output never leaks into the next one (which may replay in a fresh instance).
+// - Without the capability those calls answer ENOTCAPABLE (76) and record nothing.
+// Outside a tick (start, _initialize, agent_init, agent_resume, agent_checkpoint) nothing may depend
+// on the world, because a replay instance runs the same code with no log to serve: the clock reads 0
+// and random_get serves a stream derived from the agent's id (INIT_RANDOM_DOMAIN), identical in every
+// instance, live or replayed, on any node, with or without "rand". Lines written before the first tick
+// are recorded in the load's log (printed when a fresh agent starts); lines written by
+// agent_checkpoint are dropped.
+import { createHash } from "node:crypto";
+import { type HostContext, guestBytes, i64Payload, payloadOf, readI64Payload } from "../hostcalls/context.js";
+import { recordLine } from "../hostcalls/log.js";
+import { randBytes } from "../hostcalls/rand.js";
+import { HostcallId, LOG_MAX_BYTES } from "../hostcalls/registry.js";
+import { Errno, SERVED, takesFd } from "./preview1.js";
+
+/** What the import policy decided for an agent's WASI imports (structured-cloned to workers). */
+export interface WasiPlan {
+  /** The preview1 functions the module imports (each linked: served or a stub). */
+  functions: string[];
+  /** The manifest grants these: WASI serves clock, rand and stdout/stderr through them. */
+  clock: boolean;
+  rand: boolean;
+  log: boolean;
+  /** The agent's id: the seed of the deterministic random stream outside ticks. */
+  identity: string;
+}
+
+/** Domain separation for the out-of-tick random stream: SHA-256(domain ‖ 0 ‖ id ‖ u64le(block)). */
+export const INIT_RANDOM_DOMAIN = "igord/wasi/init-random/v1";
+/** The resolution clock_res_get reports: the node's clock has microsecond resolution. */
+export const CLOCK_RESOLUTION_NS = 1000n;
+
+const CLOCK_REALTIME = 0;
+const CLOCK_MONOTONIC = 1;
+const STDOUT = 1;
+const STDERR = 2;
+const FILETYPE_CHARACTER_DEVICE = 2;
+const RIGHTS_FD_WRITE = 1n << 6n;
+const FDSTAT_BYTES = 24;
+const IOVEC_BYTES = 8;
+const NEWLINE = 0x0a;
+
+/** Raised by proc_exit: unwinds the guest; the sandbox turns it into AGENT_EXIT. */
+export class WasiExit extends Error {
+  constructor(readonly exitCode: number) {
+    super(`proc_exit(${exitCode})`);
+  }
+}
+
+export type WasiPhase = "init" | "tick" | "between";
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- WebAssembly import functions are untyped at this boundary.
+type HostFn = (...args: any[]) => unknown;
+
+/** The deterministic byte stream served by random_get outside ticks. */
+class IdentityStream {
+  private block = 0n;
+  private left = new Uint8Array(0);
+
+  constructor(private readonly identity: string) {}
+
+  fill(out: Uint8Array): void {
+    let at = 0;
+    while (at < out.byteLength) {
+      if (this.left.byteLength === 0) {
+        const n = new Uint8Array(8);
+        new DataView(n.buffer).setBigUint64(0, this.block++, true);
+        this.left = new Uint8Array(createHash("sha256").update(INIT_RANDOM_DOMAIN).update("\0").update(this.identity).update(n).digest());
+      }
+      const take = Math.min(this.left.byteLength, out.byteLength - at);
+      out.set(this.left.subarray(0, take), at);
+      this.left = this.left.subarray(take);
+      at += take;
+    }
+  }
+}
+
+export class WasiHost {
+  private phase: WasiPhase = "init";
+  /** Bytes written to stdout/stderr since their last newline. */
+  private readonly pending = new Map<number, Uint8Array[]>();
+  private readonly stream: IdentityStream;
+  private monotonicFloor = 0n;
+  private readonly rand: (ptr: number, len: number) => number;
+
+  constructor(
+    private readonly ctx: HostContext,
+    private readonly plan: WasiPlan,
+  ) {
+    this.stream = new IdentityStream(plan.identity);
+    this.rand = randBytes(ctx);
+  }
+
+  beginTick(): void {
+    this.phase = "tick";
+  }
+
+  /** The tick returned: its partial lines become lines, and the guest is between ticks. */
+  endTick(): void {
+    this.flush();
+    this.phase = "between";
+  }
+
+  /** agent_init / agent_resume returned: partial lines written while loading become lines. */
+  settle(): void {
+    this.flush();
+  }
+
+  imports(): Record<string, HostFn> {
+    const served: Record<(typeof SERVED)[number], HostFn> = {
+      args_get: () => Errno.success,
+      args_sizes_get: (countPtr: number, sizePtr: number) => this.writeZeros(countPtr, sizePtr),
+      environ_get: () => Errno.success,
+      environ_sizes_get: (countPtr: number, sizePtr: number) => this.writeZeros(countPtr, sizePtr),
+      clock_res_get: (id: number, ptr: number) => this.clockRes(id, ptr),
+      clock_time_get: (id: number, _precision: bigint, ptr: number) => this.clockTime(id, ptr),
+      fd_close: (fd: number) => (isStdio(fd) ? Errno.success : Errno.badf),
+      fd_fdstat_get: (fd: number, ptr: number) => this.fdstat(fd, ptr),
+      fd_prestat_get: () => Errno.badf,
+      fd_seek: (fd: number) => (isStdio(fd) ? Errno.spipe : Errno.badf),
+      fd_write: (fd: number, iovs: number, n: number, nwritten: number) => this.fdWrite(fd, iovs, n, nwritten),
+      proc_exit: (code: number) => {
+        throw new WasiExit(code >>> 0);
+      },
+      random_get: (ptr: number, len: number) => this.random(ptr, len),
+      sched_yield: () => Errno.success,
+    };
+    const out: Record<string, HostFn> = {};
+    for (const name of this.plan.functions) {
+      out[name] = (served as Record<string, HostFn>)[name] ?? (takesFd(name) ? (fd: number) => (isStdio(fd) ? Errno.nosys : Errno.badf) : () => Errno.nosys);
+    }
+    return out;
+  }
+
+  private view(ptr: number, len: number): DataView | null {
+    const b = guestBytes(this.ctx, ptr, len);
+    return b === null ? null : new DataView(b.buffer, b.byteOffset, b.byteLength);
+  }
+
+  private writeZeros(a: number, b: number): number {
+    const va = this.view(a, 4);
+    const vb = this.view(b, 4);
+    if (!va || !vb) return Errno.fault;
+    va.setUint32(0, 0, true);
+    vb.setUint32(0, 0, true);
+    return Errno.success;
+  }
+
+  private clockRes(id: number, ptr: number): number {
+    if (id !== CLOCK_REALTIME && id !== CLOCK_MONOTONIC) return Errno.inval;
+    const v = this.view(ptr, 8);
+    if (!v) return Errno.fault;
+    v.setBigUint64(0, CLOCK_RESOLUTION_NS, true);
+    return Errno.success;
+  }
+
+  private clockTime(id: number, ptr: number): number {
+    if (id !== CLOCK_REALTIME && id !== CLOCK_MONOTONIC) return Errno.inval;
+    if (!this.view(ptr, 8)) return Errno.fault;
+    let ns = 0n;
+    if (this.phase === "tick") {
+      if (!this.plan.clock) return Errno.notcapable;
+      const live = (): bigint => {
+        const now = this.ctx.world.nowNs();
+        return id === CLOCK_MONOTONIC && now < this.monotonicFloor ? this.monotonicFloor : now;
+      };
+      ns = readI64Payload(this.ctx.source.observe(HostcallId.clock_now, () => ({ result: 0, payload: i64Payload(live()) }), payloadOf(8)).payload);
+      if (id === CLOCK_MONOTONIC && ns > this.monotonicFloor) this.monotonicFloor = ns;
+    }
+    // Re-read: the observation cannot grow memory, but the view must be of the current buffer.
+    this.view(ptr, 8)?.setBigUint64(0, BigInt.asUintN(64, ns), true);
+    return Errno.success;
+  }
+
+  private random(ptr: number, len: number): number {
+    const n = len >>> 0;
+    if (this.phase === "tick") {
+      if (!this.plan.rand) return Errno.notcapable;
+      const r = this.rand(ptr, n);
+      return r >= 0 ? Errno.success : r === -4 ? Errno.fault : Errno.inval;
+    }
+    const dst = guestBytes(this.ctx, ptr, n);
+    if (dst === null) return Errno.fault;
+    this.stream.fill(dst);
+    return Errno.success;
+  }
+
+  private fdstat(fd: number, ptr: number): number {
+    if (!isStdio(fd)) return Errno.badf;
+    const v = this.view(ptr, FDSTAT_BYTES);
+    if (!v) return Errno.fault;
+    for (let i = 0; i < FDSTAT_BYTES; i++) v.setUint8(i, 0);
+    v.setUint8(0, FILETYPE_CHARACTER_DEVICE);
+    // No seek/tell rights: wasi-libc's isatty() says yes, so stdio line-buffers stdout.
+    v.setBigUint64(8, RIGHTS_FD_WRITE, true);
+    return Errno.success;
+  }
+
+  private fdWrite(fd: number, iovs: number, count: number, nwrittenPtr: number): number {
+    if (!isStdio(fd)) return Errno.badf;
+    if (!this.plan.log) return Errno.notcapable;
+    const vec = this.view(iovs, (count >>> 0) * IOVEC_BYTES);
+    if (!vec || !this.view(nwrittenPtr, 4)) return Errno.fault;
+    // Every buffer is checked before any byte is taken: a fault writes nothing.
+    const chunks: Uint8Array[] = [];
+    for (let i = 0; i < count >>> 0; i++) {
+      const b = guestBytes(this.ctx, vec.getUint32(i * IOVEC_BYTES, true), vec.getUint32(i * IOVEC_BYTES + 4, true));
+      if (b === null) return Errno.fault;
+      chunks.push(b.slice());
+    }
+    let total = 0;
+    for (const c of chunks) {
+      if (this.phase !== "between") this.append(fd, c);
+      total += c.byteLength;
+    }
+    this.view(nwrittenPtr, 4)?.setUint32(0, total, true);
+    return Errno.success;
+  }
+
+  private append(fd: number, bytes: Uint8Array): void {
+    let start = 0;
+    for (let i = 0; i < bytes.byteLength; i++) {
+      if (bytes[i] !== NEWLINE) continue;
+      this.push(fd, bytes.subarray(start, i));
+      this.line(fd);
+      start = i + 1;
+    }
+    this.push(fd, bytes.subarray(start));
+  }
+
+  /** Adds to fd's partial line; one that reaches LOG_MAX_BYTES is a line of its own. */
+  private push(fd: number, bytes: Uint8Array): void {
+    let rest = bytes;
+    while (rest.byteLength > 0) {
+      const parts = this.pending.get(fd) ?? [];
+      const have = parts.reduce((n, p) => n + p.byteLength, 0);
+      const take = Math.min(rest.byteLength, LOG_MAX_BYTES - have);
+      parts.push(rest.subarray(0, take));
+      this.pending.set(fd, parts);
+      rest = rest.subarray(take);
+      if (have + take >= LOG_MAX_BYTES) this.line(fd);
+    }
+  }
+
+  /** fd's buffered bytes become one log line (an empty line included). */
+  private line(fd: number): void {
+    const parts = this.pending.get(fd) ?? [];
+    this.pending.delete(fd);
+    const line = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
+    let at = 0;
+    for (const p of parts) {
+      line.set(p, at);
+      at += p.byteLength;
+    }
+    recordLine(this.ctx, () => line);
+  }
+
+  private flush(): void {
+    for (const fd of [STDOUT, STDERR]) if ((this.pending.get(fd)?.length ?? 0) > 0) this.line(fd);
+  }
+}
+
+function isStdio(fd: number): boolean {
+  return fd === STDOUT || fd === STDERR;
+}
