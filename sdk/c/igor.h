@@ -1,0 +1,63 @@
+/*
+ * igor.h: the igord agent ABI for C (clang, --target=wasm32 or wasm32-wasi).
+ *
+ * Hostcalls are imported from the "igor" module; each needs its capability in the agent's manifest
+ * (deny by default: an import whose capability is not granted refuses the module at load). Every call
+ * appends one entry to the tick's event log and is served back from it in replay. Hostcalls never
+ * trap: they return codes (>= 0 success, < 0 error; see docs/AGENT_ABI.md).
+ *
+ * An agent defines the five lifecycle exports below with IGOR_EXPORT, e.g.
+ *     IGOR_EXPORT(agent_tick) int32_t agent_tick(void) { ...; return 0; }
+ * and, when it has state to resume, a `malloc` export the host allocates the resume buffer with.
+ */
+#ifndef IGOR_H
+#define IGOR_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define IGOR_IMPORT(name) __attribute__((import_module("igor"), import_name(#name)))
+#define IGOR_EXPORT(name) __attribute__((export_name(#name)))
+
+/* Result codes shared by hostcalls. */
+#define IGOR_OK 0
+#define IGOR_ERR_TOO_LARGE (-2)
+#define IGOR_ERR_AUTHORITY (-3)
+#define IGOR_ERR_OUT_OF_BOUNDS (-4)
+
+/* capability "clock" (event id 1): Unix time in nanoseconds, recorded. */
+IGOR_IMPORT(clock_now) int64_t igor_clock_now(void);
+
+/* capability "rand" (event id 2): fills buf[0..len) with recorded random bytes; returns len,
+ * 0 for len 0, -2 when len < 0 or above 64 MiB, -4 when buf is outside memory. */
+IGOR_IMPORT(rand_bytes) int32_t igor_rand_bytes(void *buf, int32_t len);
+
+/* capability "log" (event id 3): one log line, printed when the tick commits; replay compares it
+ * byte for byte. Above 1 MiB it is dropped (result -2 in the log). */
+IGOR_IMPORT(log_emit) void igor_log_emit(const void *msg, int32_t len);
+
+/* capability "wallet" (event id 4): the agent's budget in microcents at the start of the tick. */
+IGOR_IMPORT(wallet_balance) int64_t igor_wallet_balance(void);
+
+/* capability "pricing" (event id 7): the node's price in microcents per second. */
+IGOR_IMPORT(node_price) int64_t igor_node_price(void);
+
+/* capability "emit" (event id 10), a side effect: publishes msg to the agent's outbox when the tick
+ * commits. 0 ok, -2 above 64 KiB, -3 the node is not the agent's active owner, -4 outside memory. */
+IGOR_IMPORT(emit) int32_t igor_emit(const void *msg, int32_t len);
+
+/* Lifecycle exports, defined by the agent (declared here so their signatures are checked). */
+void agent_init(void);
+int32_t agent_tick(void);             /* non-zero: more work pending (fast cadence) */
+int32_t agent_checkpoint(void);       /* serialise state, return its length (0 = empty) */
+int32_t agent_checkpoint_ptr(void);   /* address of the serialised state */
+void agent_resume(int32_t ptr, int32_t len); /* restore; (0, 0) for empty state */
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* IGOR_H */

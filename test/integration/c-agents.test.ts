@@ -1,0 +1,49 @@
+// The committed C example agents: always checked for the ABI they promise; rebuilt from their sources
+// and compared byte for byte when the clang that built them is installed (CI needs no C compiler).
+import { execFileSync, spawnSync } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { EXAMPLES, ROOT, tempDir } from "../helpers/node.js";
+
+const ARTIFACTS = ["c-ticker.wasm", "c-wasi-clock.wasm"];
+const builtWith = readFileSync(join(EXAMPLES, "c", "BUILT_WITH"), "utf8").trim();
+
+function installedClang(): string | null {
+  const r = spawnSync("clang", ["--version"], { encoding: "utf8" });
+  return r.status === 0 ? (r.stdout.split("\n")[0] ?? "").trim() : null;
+}
+
+function surface(file: string) {
+  const m = new WebAssembly.Module(readFileSync(join(EXAMPLES, file)));
+  return {
+    imports: WebAssembly.Module.imports(m).map((i) => `${i.module}.${i.name}`),
+    exports: WebAssembly.Module.exports(m).map((e) => e.name).sort(),
+  };
+}
+
+describe("C example agents", () => {
+  it("the freestanding agent imports only igor hostcalls; the wasi-libc one only WASI preview1, as a reactor exporting malloc", () => {
+    const lifecycle = ["agent_checkpoint", "agent_checkpoint_ptr", "agent_init", "agent_resume", "agent_tick"];
+    expect(surface("c-ticker.wasm")).toEqual({ imports: ["igor.clock_now", "igor.log_emit"], exports: [...lifecycle, "malloc", "memory"] });
+    const wasi = surface("c-wasi-clock.wasm");
+    expect(wasi.imports.every((i) => i.startsWith("wasi_snapshot_preview1."))).toBe(true);
+    expect(wasi.imports).toEqual(expect.arrayContaining(["wasi_snapshot_preview1.clock_time_get", "wasi_snapshot_preview1.fd_write"]));
+    expect(wasi.exports).toEqual(["_initialize", ...lifecycle, "free", "malloc", "memory"]);
+  });
+
+  it("scripts/build-c-agents.sh rebuilds the committed .wasm byte for byte from agents/c (with the same clang)", (ctx) => {
+    const clang = installedClang();
+    if (clang === null) {
+      ctx.skip(`clang is not installed: the committed ${ARTIFACTS.join(", ")} are not rebuilt (apt-get install clang lld wasi-libc libclang-rt-14-dev-wasm32)`);
+      return;
+    }
+    if (clang !== builtWith) {
+      ctx.skip(`the committed agents were built with "${builtWith}", this machine has "${clang}": their bytes are not comparable`);
+      return;
+    }
+    const out = tempDir("igord-c-agents-");
+    execFileSync(join(ROOT, "scripts", "build-c-agents.sh"), [out], { stdio: "pipe" });
+    for (const f of ARTIFACTS) expect(Buffer.compare(readFileSync(join(out, f)), readFileSync(join(EXAMPLES, f))), f).toBe(0);
+  });
+});
