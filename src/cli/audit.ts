@@ -4,7 +4,9 @@
 import { pino } from "pino";
 import { parseCheckpoint } from "../checkpoint/codec.js";
 import { ErrorCode, IgordError } from "../errors.js";
+import { withAgentIdentity } from "../hostcalls/policy.js";
 import { IMPLEMENTED_CAPABILITIES } from "../hostcalls/registry.js";
+import { didFromPublicKey } from "../identity/did.js";
 import { ModuleCache, prepareFromBytes } from "../loader/prepare.js";
 import { parseManifest } from "../manifest/manifest.js";
 import { type AuditSegment, moduleRuns, planAudit } from "../replay/audit-plan.js";
@@ -53,6 +55,9 @@ export async function auditHistory(h: {
     return prepareFromBytes({ agentId, bytes: new Uint8Array(bytes), manifest, source: `WASM ${hash.slice(0, 16)}… of agent "${agentId}"`, offered: new Set(IMPLEMENTED_CAPABILITIES), cache });
   };
   const parsed = h.checkpoints.map((b) => parseCheckpoint(b));
+  // WASI's out-of-tick random stream is derived from the agent's DID (src/wasi/host.ts).
+  const head = parsed.at(-1);
+  const did = head ? didFromPublicKey(head.publicKey) : "";
   // Every segment must be the agent's signed record of the ticks before a checkpoint of this history.
   // Replay still runs over a forged one, to name the tick it changes.
   const byTick = new Map(parsed.map((c) => [c.tick, c]));
@@ -86,7 +91,7 @@ export async function auditHistory(h: {
       if (n > 0) pool.unload(agentId);
       const prepared = prepare(run.wasmHash);
       const placing = process.hrtime.bigint();
-      await pool.place({ agentId, module: prepared.module, plan: prepared.plan, memoryCapPages: prepared.memoryCapPages }, { state: state ?? plan.start.state, budget: 0n, price: 0n });
+      await pool.place({ agentId, module: prepared.module, plan: withAgentIdentity(prepared.plan, did), memoryCapPages: prepared.memoryCapPages }, { state: state ?? plan.start.state, budget: 0n, price: 0n });
       setupNs += process.hrtime.bigint() - placing;
       for (let i = run.from; i < run.to; i += AUDIT_BATCH_TICKS) {
         const batch: ReplayItem[] = plan.items.slice(i, Math.min(i + AUDIT_BATCH_TICKS, run.to));

@@ -76,6 +76,14 @@ function refuseAll(problems: readonly ImportProblem[]): void {
   throw new IgordError(ErrorCode.ImportRefused, `${head}: ${describe(problems)}`, { details });
 }
 
+/**
+ * The plan an instance of this agent runs under: WASI's out-of-tick random stream is derived from the
+ * agent's DID, so every path that instantiates it (live, replay, audit, migration admission) binds it.
+ */
+export function withAgentIdentity(plan: ImportPlan, did: string): ImportPlan {
+  return plan.wasi ? { ...plan, wasi: { ...plan.wasi, identity: did } } : plan;
+}
+
 function sameSig(t: FuncType | null, params: readonly string[], results: readonly string[]): boolean {
   return t === null || (t.params.join(",") === params.join(",") && t.results.join(",") === results.join(","));
 }
@@ -98,7 +106,7 @@ export function planImports(
   info: ModuleInfo,
   manifest: AgentManifest,
   offered: ReadonlySet<string>,
-  /** The agent's id: seeds WASI random_get outside ticks. */
+  /** The agent's DID: seeds WASI random_get outside ticks (bind it later with withAgentIdentity). */
   identity = "",
 ): ImportPlan {
   checkOffered(manifest, offered);

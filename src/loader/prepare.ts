@@ -124,7 +124,7 @@ export function prepareFromBytes(o: {
   compileOrExplain(bytes, o.source);
   const info = readModuleInfo(bytes);
   checkAgentExports(info);
-  const plan = planImports(info, manifest, o.offered, agentId);
+  const plan = planImports(info, manifest, o.offered);
   const capPages = memoryCapPages(manifest);
   if (info.memoryCount > 1)
     throw new IgordError(ErrorCode.WasmMemoryLimit, "module declares more than one memory");

@@ -13,6 +13,7 @@ import { VERIFY_YIELD_EVERY, verifyChainAsync } from "../checkpoint/verify-chain
 import { formatUnits } from "../budget/money.js";
 import { decodeReceipt, receiptSigningBytes } from "../budget/receipt.js";
 import { ErrorCode, IgordError } from "../errors.js";
+import { withAgentIdentity } from "../hostcalls/policy.js";
 import { didFromPublicKey, publicKeyFromPeerId } from "../identity/did.js";
 import { decodeIdentityFile, verifyBytes } from "../identity/keys.js";
 import { checkAgentId, type ModuleCache, type PreparedAgent, prepareFromBytes } from "../loader/prepare.js";
@@ -206,7 +207,12 @@ export async function admitPackage(pkg: MigrationPackage, peer: string, bytes: n
     modules.set(hash, p);
     return p;
   };
-  const replayedTicks = await verifyWindow(pkg, storedHead?.blob ?? null, moduleFor, ctx);
+  // WASI's out-of-tick random stream is derived from the agent's DID (src/wasi/host.ts).
+  const runnable = (hash: string): PreparedAgent => {
+    const p = moduleFor(hash);
+    return { ...p, plan: withAgentIdentity(p.plan, did) };
+  };
+  const replayedTicks = await verifyWindow(pkg, storedHead?.blob ?? null, runnable, ctx);
   // 8. ownership (checked again: nothing may have changed while the replay ran)
   const previousNow = checkOwnership(ctx.store, agentId, did, pkg.epoch);
   if ((previousNow === undefined) !== (previous === undefined)) refuse(ErrorCode.MigrationBusy, `agent "${agentId}" changed on this node during admission`);

@@ -21,6 +21,7 @@ import { equalBytes } from "../hash/bytes.js";
 import { signBudgetOverride } from "../checkpoint/overrides.js";
 import { debitLostPayments, journalPayment } from "./lost-payments.js";
 import { headModule } from "../checkpoint/upgrades.js";
+import { withAgentIdentity } from "../hostcalls/policy.js";
 import { didFromPublicKey } from "../identity/did.js";
 import { type Ed25519Key, generateKey, signBytes } from "../identity/keys.js";
 import { interruptedAfter } from "../hostcalls/interrupted.js";
@@ -114,7 +115,9 @@ const NOT_QUARANTINED_CODES = new Set<string>([ErrorCode.AgentExists, ErrorCode.
 /** What the pool needs to run a prepared agent, its manifest's per-tick limit included. */
 export function agentSpec(p: PreparedAgent, identity: Ed25519Key): AgentSpec {
   const cpu = p.manifest.resourceLimits.maxCpuMillis;
-  return { agentId: p.agentId, module: p.module, plan: p.plan, memoryCapPages: p.memoryCapPages, tickLimitMs: cpu === null ? null : Number(cpu), identity };
+  // WASI's out-of-tick random stream is derived from the agent's DID (src/wasi/host.ts).
+  const plan = withAgentIdentity(p.plan, didFromPublicKey(identity.publicKey));
+  return { agentId: p.agentId, module: p.module, plan, memoryCapPages: p.memoryCapPages, tickLimitMs: cpu === null ? null : Number(cpu), identity };
 }
 
 /** How a node opens its store (the checkpoint benchmark opens its own the same way). */

@@ -14,7 +14,7 @@
 // - Without the capability those calls answer ENOTCAPABLE (76) and record nothing.
 // Outside a tick (start, _initialize, agent_init, agent_resume, agent_checkpoint) nothing may depend
 // on the world, because a replay instance runs the same code with no log to serve: the clock reads 0
-// and random_get serves a stream derived from the agent's id (INIT_RANDOM_DOMAIN), identical in every
+// and random_get serves a stream derived from the agent's DID (INIT_RANDOM_DOMAIN), identical in every
 // instance, live or replayed, on any node, with or without "rand". Lines written before the first tick
 // are recorded in the load's log (printed when a fresh agent starts); lines written by
 // agent_checkpoint are dropped.
@@ -33,11 +33,11 @@ export interface WasiPlan {
   clock: boolean;
   rand: boolean;
   log: boolean;
-  /** The agent's id: the seed of the deterministic random stream outside ticks. */
+  /** The agent's DID: the seed of the deterministic random stream outside ticks. */
   identity: string;
 }
 
-/** Domain separation for the out-of-tick random stream: SHA-256(domain ‖ 0 ‖ id ‖ u64le(block)). */
+/** Domain separation for the out-of-tick random stream: SHA-256(domain ‖ 0 ‖ DID ‖ u64le(block)). */
 export const INIT_RANDOM_DOMAIN = "igord/wasi/init-random/v1";
 /** The resolution clock_res_get reports: the node's clock has microsecond resolution. */
 export const CLOCK_RESOLUTION_NS = 1000n;
@@ -72,6 +72,8 @@ class IdentityStream {
   constructor(private readonly identity: string) {}
 
   fill(out: Uint8Array): void {
+    // A plan never bound to its agent would serve another stream than its other instances: fail loudly.
+    if (this.identity === "") throw new Error("the WASI plan is not bound to the agent's DID (withAgentIdentity)");
     let at = 0;
     while (at < out.byteLength) {
       if (this.left.byteLength === 0) {

@@ -22,7 +22,7 @@ const TINYGO = readFileSync(join(ROOT, "test", "fixtures", "wasi", "tinygo-shape
 const sha = (b: Uint8Array) => new Uint8Array(createHash("sha256").update(b).digest());
 const text = (e: LogEntry) => new TextDecoder().decode(e.payload);
 
-async function target(wat: string, caps: string[], identity = "agent-a") {
+async function target(wat: string, caps: string[], identity = "did:key:z6MkAgentA") {
   const bytes = await wat2wasm(wat);
   return {
     module: new WebAssembly.Module(bytes),
@@ -32,7 +32,7 @@ async function target(wat: string, caps: string[], identity = "agent-a") {
 }
 
 /** A long-lived live instance whose clock advances on every read; returns one replay item per tick. */
-async function live(wat: string, caps: string[], n: number, identity = "agent-a") {
+async function live(wat: string, caps: string[], n: number, identity = "did:key:z6MkAgentA") {
   const t = await target(wat, caps, identity);
   const rec = new LiveRecorder();
   let clock = 1_700_000_000_000_000_000n;
@@ -110,16 +110,24 @@ describe("a TinyGo-shaped module", () => {
     expect(out.failure?.error.code).toBe("REPLAY_STATE_MISMATCH");
   });
 
-  it("the random bytes served outside ticks derive from the agent's id: same id, same state; another id, another state", async () => {
-    const a1 = await live(TINYGO, ["clock", "log"], 3, "agent-a");
-    const a2 = await live(TINYGO, ["clock", "log"], 3, "agent-a");
-    const b = await live(TINYGO, ["clock", "log"], 3, "agent-b");
+  it("the random bytes served outside ticks derive from the agent's DID: same DID, same state; another DID, another state", async () => {
+    const a1 = await live(TINYGO, ["clock", "log"], 3, "did:key:z6MkAgentA");
+    const a2 = await live(TINYGO, ["clock", "log"], 3, "did:key:z6MkAgentA");
+    const b = await live(TINYGO, ["clock", "log"], 3, "did:key:z6MkAgentB");
     expect(a2.post).toEqual(a1.post);
     expect(b.post).not.toEqual(a1.post);
     // The documented derivation: SHA-256(domain ‖ 0 ‖ id ‖ u64le(0)), first 8 bytes at the seed's address.
-    const seed = createHash("sha256").update(INIT_RANDOM_DOMAIN).update("\0").update("agent-a").update(new Uint8Array(8)).digest().subarray(0, 8);
+    const seed = createHash("sha256").update(INIT_RANDOM_DOMAIN).update("\0").update("did:key:z6MkAgentA").update(new Uint8Array(8)).digest().subarray(0, 8);
     const mem = (a1.sb as unknown as { memory: WebAssembly.Memory }).memory;
     expect(Buffer.from(new Uint8Array(mem.buffer, 1024, 8))).toEqual(seed);
+  });
+
+  it("a plan never bound to the agent's DID refuses to serve the stream rather than serve another one", async () => {
+    const t = await target(TINYGO, ["clock", "log"], "");
+    const world = { nowNs: () => 0n, randomFill: () => undefined };
+    expect(() => AgentSandbox.instantiate({ ...t, context: { source: new LiveRecorder(), budget: () => 1n, price: () => 1n, authority: () => true, world } })).toThrow(
+      /_initialize: the WASI plan is not bound to the agent's DID/,
+    );
   });
 
   it("stdout is line-buffered into log_emit lines; a partial stderr line is flushed when the tick returns; replay compares lines byte for byte", async () => {
