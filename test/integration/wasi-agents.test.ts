@@ -6,11 +6,12 @@ import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import type { AgentView, DivergenceEvent, TickEvent } from "../../src/scheduler/scheduler.js";
-import { EXAMPLES, ROOT, startTestNode, stopAllNodes, storedHead, type TestNode } from "../helpers/node.js";
-import { igord } from "../helpers/process.js";
+import { EXAMPLES, ROOT, startTestNode, stopAllNodes, storedHead, type TestNode, tempDir } from "../helpers/node.js";
+import { igord, killAll, startDaemon } from "../helpers/process.js";
 import { CAPS, wat2wasm, watAgent, writeWat } from "../helpers/wat.js";
 
 afterEach(async () => {
+  killAll();
   await stopAllNodes();
 });
 
@@ -103,6 +104,35 @@ describe("agents from other toolchains", () => {
     for (const id of AGENTS) {
       const audit = igord(["verify", "--replay", "--agent", id, "--data-dir", b.config.dataDir]);
       expect(audit.stdout, `${id}: ${audit.stdout}${audit.stderr}`).toMatch(/replay: VALID/);
+      expect(audit.status).toBe(0);
+    }
+  });
+});
+
+describe("foreign agents on the real daemon (acceptance 39)", () => {
+  it("the igord binary runs them from its agents dir, prints their lines, resumes them after SIGTERM, and audits them VALID", async () => {
+    const dir = tempDir();
+    const agentsDir = join(dir, "agents");
+    await fillAgentsDir(agentsDir);
+    const args = ["--agents-dir", agentsDir, "--data-dir", join(dir, "data"), "--control", "off", "--tick-interval", "10ms", "--checkpoint-interval", "30ms", "--verify-interval", "3", "--log-level", "debug"];
+    const first = startDaemon(args);
+    for (const id of AGENTS) await first.waitFor((l) => l.event === "replay_verified" && l.agent === id);
+    const printed = await first.waitFor((l) => l.event === "agent_log" && l.agent === "c-wasi-clock");
+    expect(printed.msg).toMatch(/^c-wasi-clock: tick 1 at \d{10} \(0 s since the first\)$/);
+    first.child.kill("SIGTERM");
+    expect(await first.exit).toBe(0);
+    const stoppedAt = Object.fromEntries(AGENTS.map((id) => [id, storedHead(join(dir, "data"), id)!.tick]));
+    const second = startDaemon(args);
+    for (const id of AGENTS) {
+      await second.waitFor((l) => l.event === "agent_started" && l.agent === id && l.tick === String(stoppedAt[id]));
+      await second.waitFor((l) => l.event === "replay_verified" && l.agent === id);
+    }
+    second.child.kill("SIGTERM");
+    expect(await second.exit).toBe(0);
+    expect([...first.lines, ...second.lines].filter((l) => l.event === "replay_divergence" || l.event === "agent_failed")).toEqual([]);
+    for (const id of AGENTS) {
+      const audit = igord(["verify", "--replay", "--agent", id, "--data-dir", join(dir, "data")]);
+      expect(audit.stdout, id).toMatch(/replay: VALID/);
       expect(audit.status).toBe(0);
     }
   });
