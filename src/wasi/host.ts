@@ -91,8 +91,8 @@ class IdentityStream {
 
 export class WasiHost {
   private phase: WasiPhase = "init";
-  /** Bytes written to stdout/stderr since their last newline. */
-  private readonly pending = new Map<number, Uint8Array[]>();
+  /** Bytes written to stdout/stderr since their last newline, and how many. */
+  private readonly pending = new Map<number, { parts: Uint8Array[]; bytes: number }>();
   private readonly stream: IdentityStream;
   private monotonicFloor = 0n;
   private readonly rand: (ptr: number, len: number) => number;
@@ -246,21 +246,21 @@ export class WasiHost {
   private push(fd: number, bytes: Uint8Array): void {
     let rest = bytes;
     while (rest.byteLength > 0) {
-      const parts = this.pending.get(fd) ?? [];
-      const have = parts.reduce((n, p) => n + p.byteLength, 0);
-      const take = Math.min(rest.byteLength, LOG_MAX_BYTES - have);
-      parts.push(rest.subarray(0, take));
-      this.pending.set(fd, parts);
+      const p = this.pending.get(fd) ?? { parts: [], bytes: 0 };
+      const take = Math.min(rest.byteLength, LOG_MAX_BYTES - p.bytes);
+      p.parts.push(rest.subarray(0, take));
+      p.bytes += take;
+      this.pending.set(fd, p);
       rest = rest.subarray(take);
-      if (have + take >= LOG_MAX_BYTES) this.line(fd);
+      if (p.bytes >= LOG_MAX_BYTES) this.line(fd);
     }
   }
 
   /** fd's buffered bytes become one log line (an empty line included). */
   private line(fd: number): void {
-    const parts = this.pending.get(fd) ?? [];
+    const { parts, bytes } = this.pending.get(fd) ?? { parts: [], bytes: 0 };
     this.pending.delete(fd);
-    const line = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
+    const line = new Uint8Array(bytes);
     let at = 0;
     for (const p of parts) {
       line.set(p, at);
@@ -270,7 +270,7 @@ export class WasiHost {
   }
 
   private flush(): void {
-    for (const fd of [STDOUT, STDERR]) if ((this.pending.get(fd)?.length ?? 0) > 0) this.line(fd);
+    for (const fd of [STDOUT, STDERR]) if (this.pending.has(fd)) this.line(fd);
   }
 }
 

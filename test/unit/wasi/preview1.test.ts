@@ -200,6 +200,26 @@ describe("preview1 functions", () => {
     expect(st.getBigUint64(8, true)).toBe(1n << 6n); // fd_write only: wasi-libc's isatty() says yes
   });
 
+  it("fd_write splits lines at every newline and at 1 MiB; nwritten counts every byte; a fault writes nothing", async () => {
+    const imports = `(import "${W}" "fd_write" (func $write (param i32 i32 i32 i32) (result i32)))`;
+    // 17 iovecs of the same 64 KiB: 1 MiB + 64 KiB without a newline, then "a\nb\nc" on stderr.
+    const iovecs = Array.from({ length: 17 }, (_, i) => `(i32.store (i32.const ${256 + i * 8}) (i32.const 65536)) (i32.store (i32.const ${260 + i * 8}) (i32.const 65536))`).join(" ");
+    const body = `(block (result i32) ${iovecs}
+      (drop (call $write (i32.const 1) (i32.const 256) (i32.const 17) (i32.const 64)))
+      (i32.store (i32.const 512) (i32.const 600)) (i32.store (i32.const 516) (i32.const 5))
+      (drop (call $write (i32.const 2) (i32.const 512) (i32.const 1) (i32.const 68)))
+      (i32.store (i32.const 520) (i32.const 2000000))
+      (i32.store (i32.const 524) (i32.const 5))
+      (call $write (i32.const 2) (i32.const 512) (i32.const 2) (i32.const 72)))`;
+    const r = await tickOnce(probe(imports, body, '(data (i32.const 600) "a\\nb\\nc")').replace('(memory (export "memory") 1)', '(memory (export "memory") 2)'), ["log"]);
+    expect(r.state).toBe(21);
+    expect(new DataView(r.bytes(64, 8).buffer).getUint32(0, true)).toBe(17 * 65536);
+    expect(new DataView(r.bytes(64, 8).buffer).getUint32(4, true)).toBe(5);
+    expect(r.entries.map((e) => e.payload.byteLength)).toEqual([1024 * 1024, 1, 1, 64 * 1024, 1]);
+    expect(r.entries.slice(1, 3).map(text)).toEqual(["a", "b"]);
+    expect(text(r.entries[4]!)).toBe("c");
+  });
+
   it("outside a tick the clock reads 0 and random_get serves the identity stream whatever the capabilities", async () => {
     const imports = `(import "${W}" "clock_time_get" (func $ct (param i32 i64 i32) (result i32)))`;
     const wat = watAgent({
