@@ -45,6 +45,16 @@ IGOR_IMPORT(wallet_balance) int64_t igor_wallet_balance(void);
 /* capability "pricing" (event id 7): the node's price in microcents per second. */
 IGOR_IMPORT(node_price) int64_t igor_node_price(void);
 
+/* capability "http" (event id 8): an HTTP request; GET and HEAD observe, any other method is a side
+ * effect (ACTIVE_OWNER only). The response is written to resp as [u32 body length][body]. Returns the
+ * HTTP status, or -1 transport error, -2 an argument above its limit, -3 refused (host not in the
+ * manifest's allowed_hosts, or no authority), -4 timeout, -5 response too large (the body length is
+ * written at resp when resp_cap >= 4). Headers are "Key: Value" lines. Replay never sends it again. */
+IGOR_IMPORT(http_request) int32_t igor_http_request(const char *method, int32_t method_len, const char *url,
+                                                    int32_t url_len, const char *headers, int32_t headers_len,
+                                                    const void *body, int32_t body_len, void *resp,
+                                                    int32_t resp_cap);
+
 /* capability "emit" (event id 10), a side effect: publishes msg to the agent's outbox when the tick
  * commits. 0 ok, -2 above 64 KiB, -3 the node is not the agent's active owner, -4 outside memory. */
 IGOR_IMPORT(emit) int32_t igor_emit(const void *msg, int32_t len);

@@ -4,6 +4,7 @@ import { execFileSync, spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { HOSTCALLS } from "../../src/hostcalls/registry.js";
 import { EXAMPLES, ROOT, tempDir } from "../helpers/node.js";
 
 const ARTIFACTS = ["c-ticker.wasm", "c-wasi-clock.wasm"];
@@ -30,6 +31,17 @@ describe("C example agents", () => {
     expect(wasi.imports.every((i) => i.startsWith("wasi_snapshot_preview1."))).toBe(true);
     expect(wasi.imports).toEqual(expect.arrayContaining(["wasi_snapshot_preview1.clock_time_get", "wasi_snapshot_preview1.fd_write"]));
     expect(wasi.exports).toEqual(["_initialize", ...lifecycle, "free", "malloc", "memory"]);
+  });
+
+  it("sdk/c/igor.h declares every igor hostcall under its import name, with the registry's signature", () => {
+    const header = readFileSync(join(ROOT, "sdk", "c", "igor.h"), "utf8");
+    const wasmType = (c: string): string => (/int64_t/.test(c) ? "i64" : "i32");
+    const declared = [...header.matchAll(/IGOR_IMPORT\((\w+)\)\s+([\w\s]+?)\s+igor_\w+\(([^)]*)\);/g)].map(([, name, ret, params]) => ({
+      name,
+      results: ret!.trim() === "void" ? [] : [wasmType(ret!)],
+      params: params!.trim() === "void" ? [] : params!.split(",").map(wasmType),
+    }));
+    expect(declared).toEqual(HOSTCALLS.map((h) => ({ name: h.name, results: [...h.results], params: [...h.params] })));
   });
 
   it("scripts/build-c-agents.sh rebuilds the committed .wasm byte for byte from agents/c (with the same clang)", (ctx) => {
