@@ -1,7 +1,7 @@
 /*
  * igor.h: the igord agent ABI for C (clang, --target=wasm32 or wasm32-wasi).
  *
- * Hostcalls are imported from the "igor" module; each needs its capability in the agent's manifest
+ * Hostcalls are imported from the "igor" module; each (but resume_interrupted) needs its capability in the agent's manifest
  * (deny by default: an import whose capability is not granted refuses the module at load). Every call
  * appends one entry to the tick's event log and is served back from it in replay. Hostcalls never
  * trap: they return codes (>= 0 success, < 0 error; see docs/AGENT_ABI.md).
@@ -42,6 +42,13 @@ IGOR_IMPORT(log_emit) void igor_log_emit(const void *msg, int32_t len);
 /* capability "wallet" (event id 4): the agent's budget in microcents at the start of the tick. */
 IGOR_IMPORT(wallet_balance) int64_t igor_wallet_balance(void);
 
+/* capability "wallet" (event id 5): how many node execution receipts the node holds for the agent. */
+IGOR_IMPORT(wallet_receipt_count) int32_t igor_wallet_receipt_count(void);
+
+/* capability "wallet" (event id 6): copies receipt `index` into buf and returns its length; -1 bad
+ * index, -4 buffer too small or outside memory. */
+IGOR_IMPORT(wallet_receipt) int32_t igor_wallet_receipt(int32_t index, void *buf, int32_t cap);
+
 /* capability "pricing" (event id 7): the node's price in microcents per second. */
 IGOR_IMPORT(node_price) int64_t igor_node_price(void);
 
@@ -55,9 +62,22 @@ IGOR_IMPORT(http_request) int32_t igor_http_request(const char *method, int32_t 
                                                     const void *body, int32_t body_len, void *resp,
                                                     int32_t resp_cap);
 
+/* capability "x402" (event id 9), a side effect (ACTIVE_OWNER only): pays `amount` microcents from
+ * the agent's budget to `recipient` and writes [u32 len][receipt signed with the agent's key] at out;
+ * returns 4 + len. -1 budget too low, -2 recipient/memo too long, -3 recipient not allowed or no
+ * authority, -4 above max_payment_microcents, -5 out too small (the receipt length written at out),
+ * -6 bad argument. Replay returns the recorded receipt and never pays again. */
+IGOR_IMPORT(wallet_pay) int32_t igor_wallet_pay(int64_t amount, const char *recipient, int32_t recipient_len,
+                                                const char *memo, int32_t memo_len, void *out, int32_t out_cap);
+
 /* capability "emit" (event id 10), a side effect: publishes msg to the agent's outbox when the tick
  * commits. 0 ok, -2 above 64 KiB, -3 the node is not the agent's active owner, -4 outside memory. */
 IGOR_IMPORT(emit) int32_t igor_emit(const void *msg, int32_t len);
+
+/* no capability (event id 20, an igord extension): 1 during the first tick of an instance resumed
+ * after an interruption (a crash, a discarded tick, a failure), when a tick may have run without being
+ * committed; 0 otherwise. Ask it in agent_tick, never in agent_resume. */
+IGOR_IMPORT(resume_interrupted) int32_t igor_resume_interrupted(void);
 
 /* Lifecycle exports, defined by the agent (declared here so their signatures are checked). */
 void agent_init(void);
