@@ -1,0 +1,129 @@
+// HTTP through the host (capability `http`), with igor's ABI and its Go SDK's buffer policy: an 8 KiB
+// response buffer, and on -5 one retry with the size the host hinted (up to 4 MiB). Every call is one
+// event-log entry, so a replay gets the same status and body without touching the network.
+// The status is returned as is: 402 is a result, not an error.
+
+@external("igor", "http_request")
+declare function igor_http_request(
+  method: usize, methodLen: i32,
+  url: usize, urlLen: i32,
+  headers: usize, headersLen: i32,
+  body: usize, bodyLen: i32,
+  resp: usize, respCap: i32,
+): i32;
+
+/** igor's http_request codes (negative results). */
+export const HTTP_ERR_TRANSPORT: i32 = -1;
+export const HTTP_ERR_INPUT_TOO_LONG: i32 = -2;
+export const HTTP_ERR_HOST_BLOCKED: i32 = -3;
+export const HTTP_ERR_TIMEOUT: i32 = -4;
+export const HTTP_ERR_RESPONSE_TOO_LARGE: i32 = -5;
+/** SDK-side: the host claimed a body longer than the buffer it filled. */
+export const HTTP_ERR_TRUNCATED: i32 = -100;
+
+/** First response buffer, as igor's SDK. */
+export const HTTP_INITIAL_RESPONSE_BYTES: i32 = 8 * 1024;
+/** Largest body the SDK retries for after a -5 size hint, as igor's SDK. */
+export const HTTP_MAX_RETRY_BODY_BYTES: u32 = 4 * 1024 * 1024;
+
+export class HttpResponse {
+  constructor(
+    /** The HTTP status (> 0) when `error` is 0. */
+    public status: i32,
+    public body: Uint8Array,
+    /** 0, or the host's negative code (HTTP_ERR_*). */
+    public error: i32,
+  ) {}
+
+  get ok(): bool {
+    return this.error == 0;
+  }
+
+  text(): string {
+    return String.UTF8.decodeUnsafe(this.body.dataStart, this.body.length);
+  }
+}
+
+/** The name of an http_request code, for logs. */
+export function httpErrorName(code: i32): string {
+  if (code == HTTP_ERR_TRANSPORT) return "transport error";
+  if (code == HTTP_ERR_INPUT_TOO_LONG) return "input too long";
+  if (code == HTTP_ERR_HOST_BLOCKED) return "host not allowed";
+  if (code == HTTP_ERR_TIMEOUT) return "timeout";
+  if (code == HTTP_ERR_RESPONSE_TOO_LARGE) return "response too large";
+  if (code == HTTP_ERR_TRUNCATED) return "response truncated";
+  return "code " + code.toString();
+}
+
+function utf8(s: string): Uint8Array {
+  return Uint8Array.wrap(String.UTF8.encode(s));
+}
+
+function ptrOf(b: Uint8Array | null): usize {
+  return b === null || b.length == 0 ? 0 : b.dataStart;
+}
+
+function lenOf(b: Uint8Array | null): i32 {
+  return b === null ? 0 : b.length;
+}
+
+function call(method: Uint8Array, url: Uint8Array, headers: Uint8Array | null, body: Uint8Array | null, resp: Uint8Array): i32 {
+  return igor_http_request(
+    method.dataStart, method.length,
+    url.dataStart, url.length,
+    ptrOf(headers), lenOf(headers),
+    ptrOf(body), lenOf(body),
+    resp.dataStart, resp.length,
+  );
+}
+
+/** Headers as igor's wire wants them: `Key: Value\n` per entry, in insertion order. */
+export function headerLines(headers: Map<string, string>): string {
+  const keys = headers.keys();
+  let out = "";
+  for (let i = 0; i < keys.length; i++) {
+    out += keys[i] + ": " + headers.get(keys[i]) + "\n";
+  }
+  return out;
+}
+
+/**
+ * One HTTP request with headers already as `Key: Value\n` lines ("" for none). Returns the status and
+ * body, or `error` < 0. On -5 the request is sent once more with a buffer of the hinted size.
+ */
+export function httpRequestLines(method: string, url: string, headers: string, body: Uint8Array | null = null): HttpResponse {
+  const m = utf8(method);
+  const u = utf8(url);
+  const h: Uint8Array | null = headers.length == 0 ? null : utf8(headers);
+  let resp = new Uint8Array(HTTP_INITIAL_RESPONSE_BYTES);
+  let rc = call(m, u, h, body, resp);
+  if (rc == HTTP_ERR_RESPONSE_TOO_LARGE) {
+    const needed = load<u32>(resp.dataStart);
+    if (needed > 0 && needed <= HTTP_MAX_RETRY_BODY_BYTES) {
+      resp = new Uint8Array(<i32>needed + 4);
+      rc = call(m, u, h, body, resp);
+    }
+  }
+  if (rc < 0) return new HttpResponse(0, new Uint8Array(0), rc);
+  const bodyLen = load<u32>(resp.dataStart);
+  if (<u64>bodyLen + 4 > <u64>resp.length) return new HttpResponse(rc, new Uint8Array(0), HTTP_ERR_TRUNCATED);
+  return new HttpResponse(rc, resp.slice(4, 4 + <i32>bodyLen), 0);
+}
+
+/** One HTTP request; `headers` may be null. See httpRequestLines. */
+export function httpRequest(
+  method: string,
+  url: string,
+  headers: Map<string, string> | null = null,
+  body: Uint8Array | null = null,
+): HttpResponse {
+  return httpRequestLines(method, url, headers === null ? "" : headerLines(headers), body);
+}
+
+export function httpGet(url: string): HttpResponse {
+  return httpRequestLines("GET", url, "", null);
+}
+
+export function httpPost(url: string, contentType: string, body: Uint8Array | null): HttpResponse {
+  return httpRequestLines("POST", url, "Content-Type: " + contentType + "\n", body);
+}

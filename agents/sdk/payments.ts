@@ -1,0 +1,136 @@
+// Payments (capability `x402`) and the node's receipts (capability `wallet`), with igor's ABI and its
+// Go SDK's buffer policy: a 1 KiB receipt buffer, and on -5 one retry with the hinted size (up to
+// 64 KiB). A payment receipt is `[i64 amount][i64 ts ns][u32 len][recipient][u32 len][memo]
+// [32 B agent public key]` followed by a 64-byte Ed25519 signature by the agent's own key.
+
+@external("igor", "wallet_pay")
+declare function igor_wallet_pay(
+  amount: i64,
+  recipient: usize, recipientLen: i32,
+  memo: usize, memoLen: i32,
+  out: usize, outCap: i32,
+): i32;
+@external("igor", "wallet_receipt_count") declare function igor_wallet_receipt_count(): i32;
+@external("igor", "wallet_receipt") declare function igor_wallet_receipt(index: i32, buf: usize, cap: i32): i32;
+
+/** igor's wallet_pay codes (negative results). */
+export const PAY_ERR_INSUFFICIENT_BUDGET: i32 = -1;
+export const PAY_ERR_INPUT_TOO_LONG: i32 = -2;
+export const PAY_ERR_RECIPIENT_BLOCKED: i32 = -3;
+export const PAY_ERR_AMOUNT_EXCEEDED: i32 = -4;
+export const PAY_ERR_BUFFER_TOO_SMALL: i32 = -5;
+export const PAY_ERR_PROCESSING: i32 = -6;
+/** SDK-side: the host claimed a receipt longer than the buffer it filled. */
+export const PAY_ERR_TRUNCATED: i32 = -100;
+
+export const PAY_INITIAL_RECEIPT_BYTES: i32 = 1024;
+export const PAY_MAX_RETRY_RECEIPT_BYTES: u32 = 64 * 1024;
+/** wallet_receipt gives no size hint: the SDK doubles its buffer up to this. */
+export const NODE_RECEIPT_MAX_BYTES: i32 = 64 * 1024;
+export const WALLET_ERR_BAD_INDEX: i32 = -1;
+export const WALLET_ERR_BUFFER_TOO_SMALL: i32 = -4;
+
+export class Payment {
+  constructor(
+    /** The signed payment receipt (empty unless `error` is 0). */
+    public receipt: Uint8Array,
+    /** 0, or the host's negative code (PAY_ERR_*). */
+    public error: i32,
+  ) {}
+
+  get ok(): bool {
+    return this.error == 0;
+  }
+}
+
+/** The name of a wallet_pay code, for logs. */
+export function payErrorName(code: i32): string {
+  if (code == PAY_ERR_INSUFFICIENT_BUDGET) return "insufficient budget";
+  if (code == PAY_ERR_INPUT_TOO_LONG) return "input too long";
+  if (code == PAY_ERR_RECIPIENT_BLOCKED) return "recipient not allowed";
+  if (code == PAY_ERR_AMOUNT_EXCEEDED) return "amount exceeds cap";
+  if (code == PAY_ERR_BUFFER_TOO_SMALL) return "receipt buffer too small";
+  if (code == PAY_ERR_PROCESSING) return "payment failed";
+  if (code == PAY_ERR_TRUNCATED) return "receipt truncated";
+  return "code " + code.toString();
+}
+
+function pay(amount: i64, r: Uint8Array, m: Uint8Array, out: Uint8Array): i32 {
+  return igor_wallet_pay(
+    amount,
+    r.length == 0 ? 0 : r.dataStart, r.length,
+    m.length == 0 ? 0 : m.dataStart, m.length,
+    out.dataStart, out.length,
+  );
+}
+
+/** Pays `amount` microcents from the agent's budget to `recipient`; returns the signed receipt. */
+export function walletPay(amount: i64, recipient: string, memo: string): Payment {
+  const r = Uint8Array.wrap(String.UTF8.encode(recipient));
+  const m = Uint8Array.wrap(String.UTF8.encode(memo));
+  let out = new Uint8Array(PAY_INITIAL_RECEIPT_BYTES);
+  let rc = pay(amount, r, m, out);
+  if (rc == PAY_ERR_BUFFER_TOO_SMALL) {
+    // The host checks the buffer before it debits anything, so the retry cannot pay twice.
+    const needed = load<u32>(out.dataStart);
+    if (needed > 0 && needed <= PAY_MAX_RETRY_RECEIPT_BYTES) {
+      out = new Uint8Array(<i32>needed + 4);
+      rc = pay(amount, r, m, out);
+    }
+  }
+  if (rc < 0) return new Payment(new Uint8Array(0), rc);
+  const len = load<u32>(out.dataStart);
+  if (<u64>len + 4 > <u64>out.length) return new Payment(new Uint8Array(0), PAY_ERR_TRUNCATED);
+  return new Payment(out.slice(4, 4 + <i32>len), 0);
+}
+
+/** How many node execution receipts the agent holds (capability `wallet`). */
+export function walletReceiptCount(): i32 {
+  return igor_wallet_receipt_count();
+}
+
+export class NodeReceipt {
+  constructor(
+    /** The receipt's bytes (empty unless `error` is 0). */
+    public bytes: Uint8Array,
+    /** 0, or the host's negative code (WALLET_ERR_*). */
+    public error: i32,
+  ) {}
+}
+
+/** The node receipt at `index` (capability `wallet`). */
+export function walletReceipt(index: i32): NodeReceipt {
+  let cap = PAY_INITIAL_RECEIPT_BYTES;
+  while (true) {
+    const buf = new Uint8Array(cap);
+    const rc = igor_wallet_receipt(index, buf.dataStart, cap);
+    if (rc >= 0) return new NodeReceipt(buf.slice(0, rc), 0);
+    if (rc != WALLET_ERR_BUFFER_TOO_SMALL || cap >= NODE_RECEIPT_MAX_BYTES) {
+      return new NodeReceipt(new Uint8Array(0), rc);
+    }
+    cap <<= 1;
+  }
+}
+
+/** x402 payment terms, the body of a 402: `[i64 amount][u32 len][recipient][u32 len][memo]`. */
+export class PaymentTerms {
+  constructor(public amount: i64, public recipient: string, public memo: string) {}
+
+  /** Parses terms as igor's demo agents do; amount 0 when the body is not terms. */
+  static parse(body: Uint8Array): PaymentTerms {
+    const none = new PaymentTerms(0, "", "");
+    if (body.length < 12) return none;
+    const amount = load<i64>(body.dataStart);
+    let off = 8;
+    const rlen = <i32>load<u32>(body.dataStart + off);
+    off += 4;
+    if (rlen < 0 || off + rlen > body.length) return none;
+    const recipient = String.UTF8.decodeUnsafe(body.dataStart + off, rlen);
+    off += rlen;
+    if (off + 4 > body.length) return new PaymentTerms(amount, recipient, "");
+    const mlen = <i32>load<u32>(body.dataStart + off);
+    off += 4;
+    if (mlen < 0 || off + mlen > body.length) return new PaymentTerms(amount, recipient, "");
+    return new PaymentTerms(amount, recipient, String.UTF8.decodeUnsafe(body.dataStart + off, mlen));
+  }
+}
