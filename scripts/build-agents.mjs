@@ -1,6 +1,8 @@
 #!/usr/bin/env node
-// Builds the AssemblyScript example agents (agents/src/*.ts → agents/<name>.wasm) and, with --fixtures,
-// the AssemblyScript test fixtures (test/fixtures/as/*.ts → test/fixtures/build/<name>.wasm).
+// Builds the AssemblyScript example agents (agents/src/*.ts → agents/<name>.wasm), the demo agents
+// that need servers (examples/<name>/agent.ts → examples/<name>/agent.wasm, kept out of agents/ so
+// `npm start` does not run them) and, with --fixtures, the AssemblyScript test fixtures
+// (test/fixtures/as/*.ts → test/fixtures/build/<name>.wasm).
 // A module is rebuilt only when its source or the SDK is newer than the output.
 // The examples import the SDK by package name ("igord/sdk"), as an author's project does: asc finds
 // packages in node_modules folders and in --path folders, so the build gives asc a folder whose
@@ -50,9 +52,14 @@ function newestMtime(paths) {
   return Math.max(...paths.map((p) => statSync(p).mtimeMs));
 }
 
-export async function buildAgent(source, out, { force = false } = {}) {
+/**
+ * Builds one module. `defines` are compile-time integer constants (asc `--use NAME=VALUE`), which the
+ * demo agents read with `isDefined(NAME)` to aim at servers on other ports (tests, the demo script).
+ */
+export async function buildAgent(source, out, { force = false, defines = {} } = {}) {
   const sdkFiles = readdirSync(sdkDir).map((f) => join(sdkDir, f));
-  if (!force && existsSync(out) && statSync(out).mtimeMs >= newestMtime([source, ...sdkFiles])) {
+  const use = Object.entries(defines).flatMap(([k, v]) => ["--use", `${k}=${v}`]);
+  if (!force && use.length === 0 && existsSync(out) && statSync(out).mtimeMs >= newestMtime([source, ...sdkFiles])) {
     return false;
   }
   mkdirSync(dirname(out), { recursive: true });
@@ -61,7 +68,7 @@ export async function buildAgent(source, out, { force = false } = {}) {
   const extra = first.startsWith("// asc-flags:")
     ? first.slice("// asc-flags:".length).trim().split(/\s+/)
     : [];
-  const { error, stderr } = await asc.main([source, ...ASC_FLAGS, ...extra, "--path", igordPackagePath(), "-o", out], {});
+  const { error, stderr } = await asc.main([source, ...ASC_FLAGS, ...extra, ...use, "--path", igordPackagePath(), "-o", out], {});
   if (error) {
     throw new Error(`asc failed for ${source}:\n${stderr.toString()}`);
   }
@@ -79,8 +86,22 @@ async function buildDir(srcDir, outDir) {
   }
 }
 
+export const EXAMPLES_DIR = join(root, "examples");
+
+/** examples/<name>/agent.ts → examples/<name>/agent.wasm (next to its agent.manifest.json). */
+async function buildExamples() {
+  if (!existsSync(EXAMPLES_DIR)) return;
+  for (const name of readdirSync(EXAMPLES_DIR).sort()) {
+    const source = join(EXAMPLES_DIR, name, "agent.ts");
+    if (!existsSync(source)) continue;
+    const built = await buildAgent(source, join(EXAMPLES_DIR, name, "agent.wasm"));
+    console.log(`${built ? "built" : "up to date"}: ${join(EXAMPLES_DIR, name)}/agent.wasm`);
+  }
+}
+
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   await buildDir(join(root, "agents", "src"), join(root, "agents"));
+  await buildExamples();
   if (process.argv.includes("--fixtures")) {
     await buildDir(join(root, "test", "fixtures", "as"), join(root, "test", "fixtures", "build"));
   }

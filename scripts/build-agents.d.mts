@@ -1,0 +1,7 @@
+export const ASC_FLAGS: string[];
+export const EXAMPLES_DIR: string;
+export function buildAgent(
+  source: string,
+  out: string,
+  o?: { force?: boolean; defines?: Record<string, number> },
+): Promise<boolean>;
