@@ -3,5 +3,5 @@ import type { StartOptions, Started, Terms } from "./common.mjs";
 export const PAYWALL_DEFAULT_ADDR: string;
 export const PAYWALL_TERMS: Readonly<Terms>;
 export function startPaywall(o?: StartOptions): Promise<
-  Started & { stats: { payments402: number; delivered: number; refused: Record<string, number> } }
+  Started & { stats: { payments402: number; delivered: number; refused: Record<string, number>; lastAccepted: string | null } }
 >;
