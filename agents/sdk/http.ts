@@ -15,6 +15,7 @@ declare function igor_http_request(
 /** igor's http_request codes (negative results). */
 export const HTTP_ERR_TRANSPORT: i32 = -1;
 export const HTTP_ERR_INPUT_TOO_LONG: i32 = -2;
+/** Host not in allowed_hosts, or a method other than GET/HEAD without the active owner's authority. */
 export const HTTP_ERR_HOST_BLOCKED: i32 = -3;
 export const HTTP_ERR_TIMEOUT: i32 = -4;
 export const HTTP_ERR_RESPONSE_TOO_LARGE: i32 = -5;
@@ -48,7 +49,7 @@ export class HttpResponse {
 export function httpErrorName(code: i32): string {
   if (code == HTTP_ERR_TRANSPORT) return "transport error";
   if (code == HTTP_ERR_INPUT_TOO_LONG) return "input too long";
-  if (code == HTTP_ERR_HOST_BLOCKED) return "host not allowed";
+  if (code == HTTP_ERR_HOST_BLOCKED) return "refused (host not allowed, or a side effect without authority)";
   if (code == HTTP_ERR_TIMEOUT) return "timeout";
   if (code == HTTP_ERR_RESPONSE_TOO_LARGE) return "response too large";
   if (code == HTTP_ERR_TRUNCATED) return "response truncated";

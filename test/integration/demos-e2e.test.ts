@@ -1,0 +1,117 @@
+// igor's HTTP and paying demos end to end: a real igord process runs each agent from examples/
+// against the real mock server on port 0 (the agent built for that port), then the servers stop and
+// `igord verify --replay` re-executes the stored history from its event logs alone.
+import { join } from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import type { Started } from "../../scripts/mock/common.mjs";
+import { startMockcloud } from "../../scripts/mock/mockcloud.mjs";
+import { startPaywall } from "../../scripts/mock/paywall.mjs";
+import { startPricefeed } from "../../scripts/mock/pricefeed.mjs";
+import { agentLogs, buildExampleFor, exampleArgs } from "../helpers/examples.js";
+import { tempDir } from "../helpers/node.js";
+import { igord, killAll, startDaemon, type Daemon } from "../helpers/process.js";
+
+const servers: Started[] = [];
+afterEach(async () => {
+  killAll();
+  await Promise.all(servers.splice(0).map((s) => s.close()));
+});
+
+/** The capabilities the agent's manifest asks for, and quick ticks and checkpoints so record → checkpoint → act takes a fraction of a second. */
+function fast(capabilities: string): string[] {
+  return ["--capabilities", capabilities, "--tick-interval", "100ms", "--checkpoint-interval", "100ms", "--lease-duration", "2s"];
+}
+
+function agentLog(d: Daemon, prefix: string, timeoutMs = 30_000) {
+  return d.waitFor((l) => l.event === "agent_log" && String(l.msg).startsWith(prefix), timeoutMs);
+}
+
+async function stop(d: Daemon): Promise<void> {
+  d.child.kill("SIGINT");
+  expect(await d.exit).toBe(0);
+}
+
+function verifyReplay(agent: string, dataDir: string): void {
+  const r = igord(["verify", "--agent", agent, "--replay", "--data-dir", dataDir]);
+  expect(r.stdout + r.stderr).toMatch(/replay: VALID/);
+  expect(r.stdout).toMatch(/^VALID/);
+  expect(r.status).toBe(0);
+}
+
+describe("x402buyer against the paywall", () => {
+  it("gets 402, pays once, gets 200 with the receipt; the paywall refuses that receipt again; the history replays VALID with the paywall gone", { timeout: 90_000 }, async () => {
+    const paywall = await startPaywall({ host: "127.0.0.1", port: 0 });
+    servers.push(paywall);
+    const root = tempDir();
+    const agentsDir = await buildExampleFor(root, "x402buyer", { IGOR_PAYWALL_PORT: paywall.port });
+    const dataDir = join(root, "data");
+    const d = startDaemon(exampleArgs(agentsDir, dataDir, fast("clock,rand,log,http,x402")));
+
+    await agentLog(d, "[x402buyer] 402 PAYMENT REQUIRED: 100000 microcents to paywall-provider (premium-data-access)");
+    const recorded = await agentLog(d, "[x402buyer] Payment intent RECORDED");
+    const confirmed = await agentLog(d, "[x402buyer] Payment CONFIRMED: 100000 microcents");
+    await agentLog(d, "[x402buyer] PREMIUM DATA RECEIVED: {\"insight\":");
+    // The payment runs in a later tick than the intent it executes.
+    expect(BigInt(String(confirmed.tick))).toBeGreaterThan(BigInt(String(recorded.tick)));
+    await stop(d);
+
+    const logs = agentLogs(d.lines);
+    expect(logs.filter((m) => m.startsWith("[x402buyer] Payment CONFIRMED"))).toHaveLength(1);
+    expect(paywall.stats.delivered).toBe(1);
+    expect(paywall.stats.refused).toEqual({});
+
+    // The receipt the agent paid with is spent.
+    const again = await fetch(`http://127.0.0.1:${paywall.port}/api/premium-data`, { headers: { "X-Payment": paywall.stats.lastAccepted ?? "" } });
+    expect(again.status).toBe(409);
+    expect(again.headers.get("x-payment-error")).toBe("replayed");
+
+    await paywall.close();
+    verifyReplay("x402buyer", dataDir);
+  });
+});
+
+describe("deployer against mockcloud", () => {
+  it("pays the provider, deploys with the receipt and follows the deployment to running; replays VALID with mockcloud gone", { timeout: 90_000 }, async () => {
+    const cloud = await startMockcloud({ host: "127.0.0.1", port: 0 });
+    servers.push(cloud);
+    const root = tempDir();
+    const agentsDir = await buildExampleFor(root, "deployer", { IGOR_MOCKCLOUD_PORT: cloud.port });
+    const dataDir = join(root, "data");
+    const d = startDaemon(exampleArgs(agentsDir, dataDir, fast("clock,rand,log,wallet,http,x402")));
+
+    await agentLog(d, "[deployer] 402 PAYMENT REQUIRED: 500000 microcents to mockcloud-provider (compute-deployment)");
+    await agentLog(d, "[deployer] Payment CONFIRMED: 500000 microcents");
+    await agentLog(d, "[deployer] DEPLOYED: id=dep-0001 status=pending");
+    await agentLog(d, "[deployer] DEPLOYMENT RUNNING! id=dep-0001");
+    await stop(d);
+
+    expect(cloud.deployments.get("dep-0001")?.status).toBe("running");
+    expect(cloud.deployments.size).toBe(1);
+    expect(cloud.stats.refused).toEqual({});
+    expect(agentLogs(d.lines).filter((m) => m.startsWith("[deployer] Payment CONFIRMED"))).toHaveLength(1);
+
+    await cloud.close();
+    verifyReplay("deployer", dataDir);
+  });
+});
+
+describe("pricewatcher against the local price feed", () => {
+  it("records the feed's prices, tracks high and low, and replays VALID with the feed gone", { timeout: 90_000 }, async () => {
+    const feed = await startPricefeed({ host: "127.0.0.1", port: 0 });
+    servers.push(feed);
+    const root = tempDir();
+    const agentsDir = await buildExampleFor(root, "pricewatcher", { IGOR_PRICEFEED_PORT: feed.port });
+    const dataDir = join(root, "data");
+    const d = startDaemon(exampleArgs(agentsDir, dataDir, fast("clock,log,http")));
+
+    const first = await agentLog(d, "[pricewatcher] tick=1 ");
+    expect(String(first.msg)).toContain("obs=1 FETCH | BTC=$83456.78 (high=$83456.78 low=$83456.78) | ETH=$1923.45");
+    const second = await agentLog(d, "[pricewatcher] tick=10 age=");
+    expect(String(second.msg)).toMatch(/obs=2 FETCH \| BTC=\$\d+\.\d\d/);
+    await stop(d);
+    expect(feed.requests()).toBe(2);
+
+    await feed.close();
+    verifyReplay("pricewatcher", dataDir);
+  });
+});
