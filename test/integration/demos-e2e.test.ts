@@ -1,6 +1,10 @@
 // igor's HTTP and paying demos end to end: a real igord process runs each agent from examples/
 // against the real mock server on port 0 (the agent built for that port), then the servers stop and
-// `igord verify --replay` re-executes the stored history from its event logs alone.
+// `igord verify --replay` re-executes the stored history from its event logs alone. Last, the SDK's
+// retry on the -5 size hint through the real host.
+import { mkdirSync, writeFileSync } from "node:fs";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import type { Started } from "../../scripts/mock/common.mjs";
@@ -8,7 +12,8 @@ import { startMockcloud } from "../../scripts/mock/mockcloud.mjs";
 import { startPaywall } from "../../scripts/mock/paywall.mjs";
 import { startPricefeed } from "../../scripts/mock/pricefeed.mjs";
 import { agentLogs, buildExampleFor, exampleArgs } from "../helpers/examples.js";
-import { tempDir } from "../helpers/node.js";
+import { ROOT, tempDir } from "../helpers/node.js";
+import { buildAgent } from "../../scripts/build-agents.mjs";
 import { igord, killAll, startDaemon, type Daemon } from "../helpers/process.js";
 
 const servers: Started[] = [];
@@ -113,5 +118,39 @@ describe("pricewatcher against the local price feed", () => {
 
     await feed.close();
     verifyReplay("pricewatcher", dataDir);
+  });
+});
+
+describe("the SDK's retry on the -5 size hint, through the real host", () => {
+  it("a 20,000-byte body does not fit the SDK's 8 KiB buffer: the host hints, the SDK asks once more with room, and gets it whole", { timeout: 60_000 }, async () => {
+    const BODY = 20_000;
+    let requests = 0;
+    const server = createServer((_req, res) => {
+      requests++;
+      const body = Buffer.alloc(BODY, 0x61);
+      body[BODY - 1] = 0x7a;
+      res.end(body);
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const port = (server.address() as AddressInfo).port;
+    servers.push({ server, port, close: () => new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()); }) });
+
+    const root = tempDir();
+    const agentsDir = join(root, "http_big");
+    mkdirSync(agentsDir);
+    await buildAgent(join(ROOT, "test", "fixtures", "as", "http_big.ts"), join(agentsDir, "agent.wasm"), { force: true, defines: { IGOR_TEST_PORT: port } });
+    writeFileSync(join(agentsDir, "agent.manifest.json"), JSON.stringify({
+      capabilities: { log: { version: 1 }, http: { version: 1, options: { allowed_hosts: ["localhost"], max_response_bytes: 65536 } } },
+    }));
+    const dataDir = join(root, "data");
+    const d = startDaemon(exampleArgs(agentsDir, dataDir, fast("log,http")));
+    const got = await agentLog(d, "http_big ");
+    expect(String(got.msg)).toBe(`http_big status=200 bytes=${BODY} error=0 last=${0x7a}`);
+    await stop(d);
+    // igor's SDK semantics: the retry is a second request.
+    expect(requests).toBe(2);
+
+    await servers.splice(-1)[0]?.close();
+    verifyReplay("http_big", dataDir);
   });
 });
