@@ -2,7 +2,8 @@
 // against the real mock server on port 0 (the agent built for that port), then the servers stop and
 // `igord verify --replay` re-executes the stored history from its event logs alone. Last, the SDK's
 // retry on the -5 size hint through the real host.
-import { mkdirSync, writeFileSync } from "node:fs";
+import { spawn } from "node:child_process";
+import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
@@ -118,6 +119,27 @@ describe("pricewatcher against the local price feed", () => {
 
     await feed.close();
     verifyReplay("pricewatcher", dataDir);
+  });
+});
+
+describe("npm run demo:x402", () => {
+  it("shows 402 → pay → 200 in the logs, the receipt refused a second time, a VALID replay with no server, and exits 0", { timeout: 120_000 }, async () => {
+    const demo = spawn(process.execPath, [join(ROOT, "scripts", "demo-x402.mjs")], { stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    demo.stdout.on("data", (d: Buffer) => (out += d.toString()));
+    demo.stderr.on("data", (d: Buffer) => (out += d.toString()));
+    const code = await new Promise<number | null>((resolve) => demo.on("exit", resolve));
+    expect(out).toMatch(/paywall +402 → /);
+    expect(out).toMatch(/\[x402buyer\] 402 PAYMENT REQUIRED: 100000 microcents to paywall-provider/);
+    expect(out).toMatch(/\[x402buyer\] Payment CONFIRMED: 100000 microcents/);
+    expect(out).toMatch(/paywall +200 → .*payment received/);
+    expect(out).toMatch(/\[x402buyer\] PREMIUM DATA RECEIVED/);
+    expect(out).toMatch(/the same receipt once more → 409 replayed/);
+    expect(out).toMatch(/verify +replay: VALID/);
+    expect(code).toBe(0);
+    // It cleans up after itself: its temporary directory is gone.
+    const work = /data dir (\S+)\/data/.exec(out)?.[1];
+    expect(work && existsSync(work)).toBe(false);
   });
 });
 
