@@ -18,6 +18,7 @@ export type Verdict =
 export function parseAddr(addr: string): { host: string | undefined; port: number };
 export function encodePaymentTerms(amount: bigint | number, recipient: string, memo: string): Buffer;
 export function parseReceipt(buf: Buffer): PaymentReceipt | null;
+export function weakPublicKey(bytes: Uint8Array): boolean;
 export class ReceiptChecker {
   constructor(terms: Terms);
   check(header: string): Verdict;

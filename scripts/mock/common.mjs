@@ -58,7 +58,54 @@ export function parseReceipt(buf) {
   return { amount, timestampNs, recipient, memo, publicKey, signed: buf.subarray(0, off), signature: buf.subarray(off) };
 }
 
+// Ed25519's curve (RFC 8032), only to refuse keys of small order: no one holds their private key,
+// and signatures "by" them verify by chance (igor's all-zero key of an agent without identity is one:
+// its signatures verify about one time in four).
+const P = 2n ** 255n - 19n;
+const modp = (a) => ((a % P) + P) % P;
+const powp = (b, e) => {
+  let r = 1n;
+  for (b = modp(b); e > 0n; e >>= 1n, b = (b * b) % P) if (e & 1n) r = (r * b) % P;
+  return r;
+};
+const inv = (a) => powp(a, P - 2n);
+const D = modp(-121665n * inv(121666n));
+const SQRT_M1 = powp(2n, (P - 1n) / 4n);
+
+/** The affine point a 32-byte encoding names, or null if it names none (or not canonically). */
+function decodePoint(bytes) {
+  let y = 0n;
+  for (let i = 31; i >= 0; i--) y = (y << 8n) | BigInt(bytes[i]);
+  const sign = y >> 255n;
+  y &= (1n << 255n) - 1n;
+  if (y >= P) return null;
+  const u = modp(y * y - 1n);
+  const v = modp(D * y * y + 1n);
+  let x = modp(u * powp(v, 3n) * powp(u * powp(v, 7n), (P - 5n) / 8n));
+  if (modp(v * x * x) !== u) {
+    x = modp(x * SQRT_M1);
+    if (modp(v * x * x) !== u) return null;
+  }
+  if (x === 0n && sign === 1n) return null;
+  if ((x & 1n) !== sign) x = P - x;
+  return { x, y };
+}
+
+function double({ x, y }) {
+  const t = modp(D * x * x * y * y);
+  return { x: modp(2n * x * y * inv(1n + t)), y: modp((y * y + x * x) * inv(1n - t)) };
+}
+
+/** True when the key is not a point, or [8]A is the identity (its order divides the cofactor). */
+export function weakPublicKey(bytes) {
+  let pt = decodePoint(bytes);
+  if (pt === null) return true;
+  for (let i = 0; i < 3; i++) pt = double(pt);
+  return pt.x === 0n && pt.y === 1n;
+}
+
 function signatureValid(receipt) {
+  if (weakPublicKey(receipt.publicKey)) return false;
   try {
     const key = createPublicKey({
       key: { kty: "OKP", crv: "Ed25519", x: Buffer.from(receipt.publicKey).toString("base64url") },
