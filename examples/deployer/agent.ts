@@ -9,10 +9,10 @@
 // The provider is at http://localhost:8500 as in igor; build with `--use IGOR_MOCKCLOUD_PORT=N` to
 // aim at another port.
 import {
-  Agent, Encoder, Decoder, EffectLog, Intent, IntentState, register, clockNow, log,
-  walletBalance, httpGet, httpPost, httpRequest, httpErrorName, PaymentTerms, toHex,
+  Encoder, Decoder, Intent, register, log, walletBalance, httpGet, httpPost, httpRequest, httpErrorName, PaymentTerms, toHex,
 } from "../../agents/sdk";
-import { payIntent, recordIntent, simulatedSettled } from "../lib/intents";
+import { IntentAgent } from "../lib/demo";
+import { payIntent, reconcilePayment, recordIntent } from "../lib/intents";
 import { jsonString, short } from "../lib/text";
 export * from "../../agents/sdk/exports";
 
@@ -42,45 +42,29 @@ function statusCode(s: string): u8 {
   return 0;
 }
 
-class Deployer extends Agent {
-  tickCount: u64 = 0;
-  birthNs: i64 = 0;
-  lastNs: i64 = 0;
+class Deployer extends IntentAgent {
   phase: u8 = PHASE_CHECK_BUDGET;
   deploymentId: string = "";
   deployStatus: u8 = 0;
   paidCount: u32 = 0;
   totalPaid: i64 = 0;
   lastReceipt: Uint8Array = new Uint8Array(0);
-  effects: EffectLog = new EffectLog();
-
-  init(): void {}
 
   tick(): bool {
-    this.tickCount++;
-    const now = clockNow();
-    if (this.birthNs == 0) {
-      this.birthNs = now;
-      log("[deployer] Agent initialized. Self-provisioning compute.");
-    }
-    this.lastNs = now;
-    const ageS = (this.lastNs - this.birthNs) / 1_000_000_000;
+    if (this.advance()) log("[deployer] Agent initialized. Self-provisioning compute.");
+    const ageS = this.ageS;
 
-    const unresolved = this.effects.unresolved();
-    if (unresolved.length > 0) {
+    if (this.effects.unresolved().length > 0) {
       this.phase = PHASE_RECONCILING;
-      for (let i = 0; i < unresolved.length; i++) this.reconcile(unresolved[i]);
-      this.effects.prune();
+      this.reconcileUnresolved();
       this.phase = this.deploymentId.length > 0 ? PHASE_MONITOR : PHASE_CHECK_BUDGET;
       return true;
     }
 
-    const pending = this.effects.pending();
-    for (let i = 0; i < pending.length; i++) {
-      const it = pending[i];
-      if (it.state != IntentState.Recorded || it.data.length == 0) continue;
-      if (it.data[0] == INTENT_PAYMENT) return this.executePayment(it);
-      if (it.data[0] == INTENT_DEPLOYMENT) return this.executeDeploy(it);
+    const next = this.nextRecorded();
+    if (next !== null && next.data.length > 0) {
+      if (next.data[0] == INTENT_PAYMENT) return this.executePayment(next);
+      if (next.data[0] == INTENT_DEPLOYMENT) return this.executeDeploy(next);
     }
 
     if (this.phase == PHASE_CHECK_BUDGET) return this.checkBudget(ageS);
@@ -233,7 +217,7 @@ class Deployer extends Agent {
       this.effects.compensate(intent.id);
       return;
     }
-    if (intent.data[0] == INTENT_PAYMENT) this.reconcilePayment(intent);
+    if (intent.data[0] == INTENT_PAYMENT) this.settlePayment(intent);
     else if (intent.data[0] == INTENT_DEPLOYMENT) this.reconcileDeploy(intent);
     else {
       log("[deployer] RECONCILING: unknown intent type " + intent.data[0].toString() + ", compensating");
@@ -242,19 +226,11 @@ class Deployer extends Agent {
   }
 
   /** An unresolved payment, settled as igor's demo does (simulatedSettled). */
-  reconcilePayment(intent: Intent): void {
-    log("[deployer] RECONCILING: unresolved payment (key=" + short(intent.id) + ")");
-    const d = new Decoder(intent.data.subarray(1));
-    const amount = d.i64();
-    const recipient = d.string();
-    if (simulatedSettled(intent)) {
+  settlePayment(intent: Intent): void {
+    const settled = reconcilePayment(this.effects, intent, 1, TAG);
+    if (settled > 0) {
       this.paidCount++;
-      this.totalPaid += amount;
-      this.effects.confirm(intent.id);
-      log("[deployer] Reconciled: payment of " + amount.toString() + " to " + recipient + " COMPLETED before crash");
-    } else {
-      this.effects.compensate(intent.id);
-      log("[deployer] Reconciled: payment of " + amount.toString() + " to " + recipient + " DID NOT complete — will retry");
+      this.totalPaid += settled;
     }
   }
 
@@ -274,15 +250,14 @@ class Deployer extends Agent {
   }
 
   marshal(enc: Encoder): void {
-    enc.u64(this.tickCount).i64(this.birthNs).i64(this.lastNs).u8(this.phase).string(this.deploymentId)
+    this.marshalLife(enc);
+    enc.u8(this.phase).string(this.deploymentId)
       .u8(this.deployStatus).u32(this.paidCount).i64(this.totalPaid).bytes(this.lastReceipt);
     this.effects.marshal(enc);
   }
 
   unmarshal(dec: Decoder): void {
-    this.tickCount = dec.u64();
-    this.birthNs = dec.i64();
-    this.lastNs = dec.i64();
+    this.unmarshalLife(dec);
     this.phase = dec.u8();
     this.deploymentId = dec.string();
     this.deployStatus = dec.u8();

@@ -55,6 +55,25 @@ export function payIntent(effects: EffectLog, intent: Intent, offset: i32, tag: 
 }
 
 /**
+ * Settles an unresolved payment intent (data from byte `offset`: [i64 amount][recipient][memo]) as
+ * igor's demos do; returns the amount if it went through (confirmed), else 0 (compensated).
+ */
+export function reconcilePayment(effects: EffectLog, intent: Intent, offset: i32, tag: string): i64 {
+  log(tag + " RECONCILING: unresolved payment (key=" + short(intent.id) + ")");
+  const d = new Decoder(intent.data.subarray(offset));
+  const amount = d.i64();
+  const recipient = d.string();
+  if (simulatedSettled(intent)) {
+    effects.confirm(intent.id);
+    log(tag + " Reconciled: payment of " + amount.toString() + " to " + recipient + " COMPLETED before crash");
+    return amount;
+  }
+  effects.compensate(intent.id);
+  log(tag + " Reconciled: payment of " + amount.toString() + " to " + recipient + " DID NOT complete — will retry");
+  return 0;
+}
+
+/**
  * igor's demos settle an unresolved payment or transfer against a simulated ledger (there is no
  * chain to ask): it went through when the first byte of its key is even.
  */

@@ -3,7 +3,8 @@
 // a pure function of time: one slot per second since birth, on an authored curve. After downtime it
 // detects the gap, replays the missed slots and reports breaches that happened while it was dead.
 // Capabilities: clock, log.
-import { Agent, Encoder, Decoder, register, clockNow, log } from "../../agents/sdk";
+import { Encoder, Decoder, register, log } from "../../agents/sdk";
+import { DemoAgent, Range } from "../lib/demo";
 import { dollars } from "../lib/text";
 export * from "../../agents/sdk/exports";
 
@@ -30,26 +31,16 @@ function priceAtSlot(slot: u64): u64 {
   return CURVE_PRICES[CURVE_PRICES.length - 1];
 }
 
-class LiquidationWatcher extends Agent {
-  tickCount: u64 = 0;
-  birthNs: i64 = 0;
-  lastNs: i64 = 0;
+class LiquidationWatcher extends DemoAgent {
   lastProcessedSlot: u64 = 0;
-  priceLatest: u64 = 0;
-  priceHigh: u64 = 0;
-  priceLow: u64 = 0;
+  price: Range = new Range();
   firstWarningSlot: u64 = 0;
   warningActive: u32 = 0;
   slotsProcessed: u32 = 0;
 
-  init(): void {}
-
   tick(): bool {
-    this.tickCount++;
-    const now = clockNow();
-    if (this.birthNs == 0) this.birthNs = now;
-    this.lastNs = now;
-    const currentSlot = <u64>((now - this.birthNs) / 1_000_000_000);
+    this.advance();
+    const currentSlot = <u64>this.ageS;
 
     if (this.tickCount == 1) {
       this.processSlot(0, "live");
@@ -88,9 +79,7 @@ class LiquidationWatcher extends Agent {
 
   processSlot(slot: u64, mode: string): void {
     const price = priceAtSlot(slot);
-    this.priceLatest = price;
-    if (this.priceHigh == 0 || price > this.priceHigh) this.priceHigh = price;
-    if (this.priceLow == 0 || price < this.priceLow) this.priceLow = price;
+    this.price.observe(price);
     this.slotsProcessed++;
     const below = price < THRESHOLD_CENTS;
     if (below && this.firstWarningSlot == 0) this.firstWarningSlot = slot;
@@ -102,19 +91,16 @@ class LiquidationWatcher extends Agent {
   }
 
   marshal(enc: Encoder): void {
-    enc.u64(this.tickCount).i64(this.birthNs).i64(this.lastNs).u64(this.lastProcessedSlot)
-      .u64(this.priceLatest).u64(this.priceHigh).u64(this.priceLow).u64(this.firstWarningSlot)
-      .u32(this.warningActive).u32(this.slotsProcessed);
+    this.marshalLife(enc);
+    enc.u64(this.lastProcessedSlot);
+    this.price.marshal(enc);
+    enc.u64(this.firstWarningSlot).u32(this.warningActive).u32(this.slotsProcessed);
   }
 
   unmarshal(dec: Decoder): void {
-    this.tickCount = dec.u64();
-    this.birthNs = dec.i64();
-    this.lastNs = dec.i64();
+    this.unmarshalLife(dec);
     this.lastProcessedSlot = dec.u64();
-    this.priceLatest = dec.u64();
-    this.priceHigh = dec.u64();
-    this.priceLow = dec.u64();
+    this.price.unmarshal(dec);
     this.firstWarningSlot = dec.u64();
     this.warningActive = dec.u32();
     this.slotsProcessed = dec.u32();

@@ -4,7 +4,8 @@
 //
 // It reads CoinGecko's simple/price as igor's does; build with `--use IGOR_PRICEFEED_PORT=N` to read
 // the same format from http://localhost:N instead (scripts/mock/pricefeed.mjs).
-import { Agent, Encoder, Decoder, register, clockNow, log, httpGet, httpErrorName } from "../../agents/sdk";
+import { Encoder, Decoder, register, log, httpGet, httpErrorName } from "../../agents/sdk";
+import { DemoAgent, Range } from "../lib/demo";
 import { dollars } from "../lib/text";
 export * from "../../agents/sdk/exports";
 
@@ -48,27 +49,15 @@ function extractPrice(body: string, coin: string): u64 {
   return whole * 100 + frac;
 }
 
-class PriceWatcher extends Agent {
-  tickCount: u64 = 0;
-  birthNs: i64 = 0;
-  lastNs: i64 = 0;
-  btcLatest: u64 = 0;
-  btcHigh: u64 = 0;
-  btcLow: u64 = 0;
-  ethLatest: u64 = 0;
-  ethHigh: u64 = 0;
-  ethLow: u64 = 0;
+class PriceWatcher extends DemoAgent {
+  btc: Range = new Range();
+  eth: Range = new Range();
   observations: u32 = 0;
   errors: u32 = 0;
 
-  init(): void {}
-
   tick(): bool {
-    this.tickCount++;
-    const now = clockNow();
-    if (this.birthNs == 0) this.birthNs = now;
-    this.lastNs = now;
-    const ageS = (this.lastNs - this.birthNs) / 1_000_000_000;
+    this.advance();
+    const ageS = this.ageS;
     const t = this.tickCount.toString();
 
     if (this.tickCount == 1 || this.tickCount % FETCH_EVERY == 0) {
@@ -80,22 +69,14 @@ class PriceWatcher extends Agent {
       const eth = extractPrice(body, "ethereum");
       if (btc == 0 && eth == 0) return this.fail(t, "could not parse prices");
       this.observations++;
-      if (btc > 0) {
-        this.btcLatest = btc;
-        if (this.btcHigh == 0 || btc > this.btcHigh) this.btcHigh = btc;
-        if (this.btcLow == 0 || btc < this.btcLow) this.btcLow = btc;
-      }
-      if (eth > 0) {
-        this.ethLatest = eth;
-        if (this.ethHigh == 0 || eth > this.ethHigh) this.ethHigh = eth;
-        if (this.ethLow == 0 || eth < this.ethLow) this.ethLow = eth;
-      }
+      if (btc > 0) this.btc.observe(btc);
+      if (eth > 0) this.eth.observe(eth);
       log("[pricewatcher] tick=" + t + " age=" + ageS.toString() + "s obs=" + this.observations.toString() +
-        " FETCH | BTC=$" + dollars(this.btcLatest) + " (high=$" + dollars(this.btcHigh) + " low=$" + dollars(this.btcLow) +
-        ") | ETH=$" + dollars(this.ethLatest) + " (high=$" + dollars(this.ethHigh) + " low=$" + dollars(this.ethLow) + ")");
+        " FETCH | BTC=$" + dollars(this.btc.latest) + " (high=$" + dollars(this.btc.high) + " low=$" + dollars(this.btc.low) +
+        ") | ETH=$" + dollars(this.eth.latest) + " (high=$" + dollars(this.eth.high) + " low=$" + dollars(this.eth.low) + ")");
     } else if (this.tickCount % HEARTBEAT_EVERY == 0) {
       log("[pricewatcher] tick=" + t + " age=" + ageS.toString() + "s obs=" + this.observations.toString() +
-        " | BTC=$" + dollars(this.btcLatest) + " | ETH=$" + dollars(this.ethLatest));
+        " | BTC=$" + dollars(this.btc.latest) + " | ETH=$" + dollars(this.eth.latest));
     }
     if (this.tickCount % MILESTONE_EVERY == 0) {
       log("[pricewatcher] MILESTONE: " + this.observations.toString() + " observations across " + ageS.toString() +
@@ -111,22 +92,16 @@ class PriceWatcher extends Agent {
   }
 
   marshal(enc: Encoder): void {
-    enc.u64(this.tickCount).i64(this.birthNs).i64(this.lastNs)
-      .u64(this.btcLatest).u64(this.btcHigh).u64(this.btcLow)
-      .u64(this.ethLatest).u64(this.ethHigh).u64(this.ethLow)
-      .u32(this.observations).u32(this.errors);
+    this.marshalLife(enc);
+    this.btc.marshal(enc);
+    this.eth.marshal(enc);
+    enc.u32(this.observations).u32(this.errors);
   }
 
   unmarshal(dec: Decoder): void {
-    this.tickCount = dec.u64();
-    this.birthNs = dec.i64();
-    this.lastNs = dec.i64();
-    this.btcLatest = dec.u64();
-    this.btcHigh = dec.u64();
-    this.btcLow = dec.u64();
-    this.ethLatest = dec.u64();
-    this.ethHigh = dec.u64();
-    this.ethLow = dec.u64();
+    this.unmarshalLife(dec);
+    this.btc.unmarshal(dec);
+    this.eth.unmarshal(dec);
     this.observations = dec.u32();
     this.errors = dec.u32();
   }

@@ -3,7 +3,8 @@
 // lets a checkpoint take it, and in a later tick begins, executes (a simulated bridge transfer) and
 // confirms it. An intent found Unresolved after a crash is reconciled against the (simulated) bridge
 // status, never blindly retried. Capabilities: clock, rand, log.
-import { Agent, Encoder, Decoder, EffectLog, Intent, IntentState, register, clockNow, randU64, log } from "../../agents/sdk";
+import { Encoder, Decoder, Intent, register, randU64, log } from "../../agents/sdk";
+import { IntentAgent } from "../lib/demo";
 import { recordIntent, simulatedSettled } from "../lib/intents";
 import { dollars, short } from "../lib/text";
 export * from "../../agents/sdk/exports";
@@ -15,19 +16,12 @@ const SPEND_MIN: u64 = 50_00;
 const SPEND_RANGE: u64 = 200_00;
 const STATUS_EVERY: u64 = 5;
 
-class Sentinel extends Agent {
-  tickCount: u64 = 0;
-  birthNs: i64 = 0;
-  lastNs: i64 = 0;
+class Sentinel extends IntentAgent {
   balance: u64 = 0;
   refillCount: u32 = 0;
   spendTotal: u64 = 0;
-  effects: EffectLog = new EffectLog();
-  reconciling: bool = false;
   /** xorshift64 state, seeded once from rand_bytes and kept in the checkpoint. */
   rngState: u64 = 0;
-
-  init(): void {}
 
   rng(): u64 {
     let x = this.rngState;
@@ -39,30 +33,15 @@ class Sentinel extends Agent {
   }
 
   tick(): bool {
-    this.tickCount++;
-    const now = clockNow();
-    if (this.birthNs == 0) {
-      this.birthNs = now;
+    if (this.advance()) {
       this.balance = INITIAL_BALANCE;
       this.rngState = randU64() | 1; // xorshift must not start at 0
       log("[sentinel] Treasury initialized: $" + dollars(this.balance));
     }
-    this.lastNs = now;
-    const ageS = (this.lastNs - this.birthNs) / 1_000_000_000;
-
-    const unresolved = this.effects.unresolved();
-    if (unresolved.length > 0) {
-      this.reconciling = true;
-      for (let i = 0; i < unresolved.length; i++) this.reconcile(unresolved[i]);
-      this.effects.prune();
-      this.reconciling = false;
-      return true;
-    }
-
-    const pending = this.effects.pending();
-    for (let i = 0; i < pending.length; i++) {
-      if (pending[i].state == IntentState.Recorded) return this.executeRefill(pending[i]);
-    }
+    const ageS = this.ageS;
+    if (this.reconcileUnresolved()) return true;
+    const next = this.nextRecorded();
+    if (next !== null) return this.executeRefill(next);
 
     let spend = SPEND_MIN + (this.rng() % SPEND_RANGE);
     if (spend > this.balance) spend = this.balance;
@@ -121,15 +100,14 @@ class Sentinel extends Agent {
   }
 
   marshal(enc: Encoder): void {
-    enc.u64(this.tickCount).i64(this.birthNs).i64(this.lastNs).u64(this.balance).u32(this.refillCount).u64(this.spendTotal);
+    this.marshalLife(enc);
+    enc.u64(this.balance).u32(this.refillCount).u64(this.spendTotal);
     this.effects.marshal(enc);
     enc.bool(this.reconciling).u64(this.rngState);
   }
 
   unmarshal(dec: Decoder): void {
-    this.tickCount = dec.u64();
-    this.birthNs = dec.i64();
-    this.lastNs = dec.i64();
+    this.unmarshalLife(dec);
     this.balance = dec.u64();
     this.refillCount = dec.u32();
     this.spendTotal = dec.u64();

@@ -7,10 +7,10 @@
 // The paywall is at http://localhost:8402 as in igor; build with `--use IGOR_PAYWALL_PORT=N` (see
 // scripts/build-agents.mjs) to aim at another port.
 import {
-  Agent, Encoder, Decoder, EffectLog, Intent, IntentState, register, clockNow, log,
-  httpGet, httpRequest, httpErrorName, HttpResponse, PaymentTerms, toHex,
+  Encoder, Decoder, Intent, register, log, httpGet, httpRequest, httpErrorName, HttpResponse, PaymentTerms, toHex,
 } from "../../agents/sdk";
-import { payIntent, recordIntent, simulatedSettled } from "../lib/intents";
+import { IntentAgent } from "../lib/demo";
+import { payIntent, reconcilePayment, recordIntent } from "../lib/intents";
 import { short } from "../lib/text";
 export * from "../../agents/sdk/exports";
 
@@ -22,11 +22,7 @@ const FETCH_EVERY: u64 = 3;
 const STATUS_EVERY: u64 = 5;
 const TAG = "[x402buyer]";
 
-class X402Buyer extends Agent {
-  tickCount: u64 = 0;
-  birthNs: i64 = 0;
-  lastNs: i64 = 0;
-  reconciling: bool = false;
+class X402Buyer extends IntentAgent {
   paidCount: u32 = 0;
   dataCount: u32 = 0;
   totalPaid: i64 = 0;
@@ -34,35 +30,15 @@ class X402Buyer extends Agent {
   fetchNow: bool = false;
   /** The receipt of the last payment, until the paywall has taken it. */
   lastReceipt: Uint8Array = new Uint8Array(0);
-  effects: EffectLog = new EffectLog();
-
-  init(): void {}
 
   tick(): bool {
-    this.tickCount++;
-    const now = clockNow();
-    if (this.birthNs == 0) {
-      this.birthNs = now;
-      log("[x402buyer] Agent initialized. Fetching premium data from paywall.");
-    }
-    this.lastNs = now;
-    const ageS = (this.lastNs - this.birthNs) / 1_000_000_000;
-
+    if (this.advance()) log("[x402buyer] Agent initialized. Fetching premium data from paywall.");
+    const ageS = this.ageS;
     // After a crash, an intent whose outcome is unknown is reconciled first, never blindly retried.
-    const unresolved = this.effects.unresolved();
-    if (unresolved.length > 0) {
-      this.reconciling = true;
-      for (let i = 0; i < unresolved.length; i++) this.reconcile(unresolved[i]);
-      this.effects.prune();
-      this.reconciling = false;
-      return true;
-    }
-
+    if (this.reconcileUnresolved()) return true;
     // An intent recorded in an earlier tick (and so in a checkpoint by now) is executed.
-    const pending = this.effects.pending();
-    for (let i = 0; i < pending.length; i++) {
-      if (pending[i].state == IntentState.Recorded) return this.executePayment(pending[i]);
-    }
+    const next = this.nextRecorded();
+    if (next !== null) return this.executePayment(next);
 
     if (this.tickCount % FETCH_EVERY != 1 && !this.fetchNow) {
       if (this.tickCount % STATUS_EVERY == 0) {
@@ -124,31 +100,21 @@ class X402Buyer extends Agent {
 
   /** An unresolved payment, settled as igor's demo does (simulatedSettled). */
   reconcile(intent: Intent): void {
-    log("[x402buyer] RECONCILING: unresolved payment (key=" + short(intent.id) + ")");
-    const d = new Decoder(intent.data);
-    const amount = d.i64();
-    const recipient = d.string();
-    if (simulatedSettled(intent)) {
+    const settled = reconcilePayment(this.effects, intent, 0, TAG);
+    if (settled > 0) {
       this.paidCount++;
-      this.totalPaid += amount;
-      this.effects.confirm(intent.id);
-      log("[x402buyer] Reconciled: payment of " + amount.toString() + " to " + recipient + " COMPLETED before crash");
-    } else {
-      this.effects.compensate(intent.id);
-      log("[x402buyer] Reconciled: payment of " + amount.toString() + " to " + recipient + " DID NOT complete — will retry");
+      this.totalPaid += settled;
     }
   }
 
   marshal(enc: Encoder): void {
-    enc.u64(this.tickCount).i64(this.birthNs).i64(this.lastNs).bool(this.reconciling)
-      .u32(this.paidCount).u32(this.dataCount).i64(this.totalPaid).bool(this.fetchNow).bytes(this.lastReceipt);
+    this.marshalLife(enc);
+    enc.bool(this.reconciling).u32(this.paidCount).u32(this.dataCount).i64(this.totalPaid).bool(this.fetchNow).bytes(this.lastReceipt);
     this.effects.marshal(enc);
   }
 
   unmarshal(dec: Decoder): void {
-    this.tickCount = dec.u64();
-    this.birthNs = dec.i64();
-    this.lastNs = dec.i64();
+    this.unmarshalLife(dec);
     this.reconciling = dec.bool();
     this.paidCount = dec.u32();
     this.dataCount = dec.u32();
