@@ -12,7 +12,7 @@ import {
   Encoder, Decoder, Intent, register, log, walletBalance, httpGet, httpPost, httpRequest, httpErrorName, PaymentTerms, toHex,
 } from "../../agents/sdk";
 import { IntentAgent } from "../lib/demo";
-import { payIntent, reconcilePayment, recordIntent } from "../lib/intents";
+import { payIntent, payload, reconcilePayment, recordIntent } from "../lib/intents";
 import { jsonString, short } from "../lib/text";
 export * from "../../agents/sdk/exports";
 
@@ -34,6 +34,11 @@ const PHASE_PAY_PROVIDER: u8 = 1;
 const PHASE_DEPLOY: u8 = 2;
 const PHASE_MONITOR: u8 = 3;
 const PHASE_RECONCILING: u8 = 4;
+
+function intentKind(intent: Intent): u8 {
+  const p = payload(intent);
+  return p.length == 0 ? 0 : p[0];
+}
 
 const STATUS_NAMES: string[] = ["none", "pending", "provisioning", "running", "terminated"];
 
@@ -61,11 +66,15 @@ class Deployer extends IntentAgent {
       return true;
     }
 
-    const next = this.nextRecorded();
-    if (next !== null && next.data.length > 0) {
-      if (next.data[0] == INTENT_PAYMENT) return this.executePayment(next);
-      if (next.data[0] == INTENT_DEPLOYMENT) return this.executeDeploy(next);
+    const next = this.nextDue();
+    if (next !== null) {
+      const kind = intentKind(next);
+      if (kind == INTENT_PAYMENT) return this.executePayment(next);
+      if (kind == INTENT_DEPLOYMENT) return this.executeDeploy(next);
+      this.effects.compensate(next.id);
+      this.effects.prune();
     }
+    if (this.waiting()) return false;
 
     if (this.phase == PHASE_CHECK_BUDGET) return this.checkBudget(ageS);
     if (this.phase == PHASE_PAY_PROVIDER) return this.payProvider();
@@ -109,7 +118,7 @@ class Deployer extends IntentAgent {
     }
     log("[deployer] 402 PAYMENT REQUIRED: " + terms.amount.toString() + " microcents to " + terms.recipient + " (" + terms.memo + ")");
     const data = new Encoder().u8(INTENT_PAYMENT).i64(terms.amount).string(terms.recipient).string(terms.memo).finish();
-    recordIntent(this.effects, data, TAG, "Payment");
+    recordIntent(this.effects, data, this.tickCount, TAG, "Payment");
     return false; // the normal interval: a fast tick could pay before the intent is checkpointed
   }
 
@@ -119,7 +128,7 @@ class Deployer extends IntentAgent {
       this.phase = PHASE_PAY_PROVIDER;
       return true;
     }
-    recordIntent(this.effects, new Encoder().u8(INTENT_DEPLOYMENT).bytes(this.lastReceipt).finish(), TAG, "Deploy");
+    recordIntent(this.effects, new Encoder().u8(INTENT_DEPLOYMENT).bytes(this.lastReceipt).finish(), this.tickCount, TAG, "Deploy");
     return false;
   }
 
@@ -135,15 +144,11 @@ class Deployer extends IntentAgent {
   }
 
   executeDeploy(intent: Intent): bool {
-    const d = new Decoder(intent.data.subarray(1));
+    const d = new Decoder(payload(intent).subarray(1));
     const receipt = d.bytes();
     if (d.err()) {
       log("[deployer] ERROR: corrupt deploy intent");
       this.effects.compensate(intent.id);
-      return false;
-    }
-    if (this.effects.begin(intent.id) != 0) {
-      log("[deployer] ERROR: failed to begin deploy");
       return false;
     }
     log("[deployer] Deployment IN-FLIGHT (key=" + short(intent.id) + ")");
@@ -213,24 +218,12 @@ class Deployer extends IntentAgent {
   }
 
   reconcile(intent: Intent): void {
-    if (intent.data.length == 0) {
-      this.effects.compensate(intent.id);
-      return;
-    }
-    if (intent.data[0] == INTENT_PAYMENT) this.settlePayment(intent);
-    else if (intent.data[0] == INTENT_DEPLOYMENT) this.reconcileDeploy(intent);
+    const kind = intentKind(intent);
+    if (kind == INTENT_PAYMENT) reconcilePayment(this.effects, intent, 1, TAG);
+    else if (kind == INTENT_DEPLOYMENT) this.reconcileDeploy(intent);
     else {
-      log("[deployer] RECONCILING: unknown intent type " + intent.data[0].toString() + ", compensating");
+      log("[deployer] RECONCILING: unknown intent type " + kind.toString() + ", compensating");
       this.effects.compensate(intent.id);
-    }
-  }
-
-  /** An unresolved payment, settled as igor's demo does (simulatedSettled). */
-  settlePayment(intent: Intent): void {
-    const settled = reconcilePayment(this.effects, intent, 1, TAG);
-    if (settled > 0) {
-      this.paidCount++;
-      this.totalPaid += settled;
     }
   }
 

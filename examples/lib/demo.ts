@@ -1,7 +1,8 @@
 // What igor's demo agents share: a tick count, birth and last-seen times from the recorded clock,
 // latest/high/low trackers, and (for the agents that act) the EffectLog turn order: reconcile what
-// is unresolved first, then execute an intent recorded in an earlier tick.
-import { Agent, Decoder, EffectLog, Encoder, Intent, IntentState, clockNow } from "../../agents/sdk";
+// is unresolved first, then act on an intent begun in an earlier tick once a checkpoint covers it.
+import { Agent, Decoder, EffectLog, Encoder, Intent, clockNow } from "../../agents/sdk";
+import { dueToAct } from "./intents";
 
 export abstract class DemoAgent extends Agent {
   tickCount: u64 = 0;
@@ -54,13 +55,18 @@ export abstract class IntentAgent extends DemoAgent {
     return true;
   }
 
-  /** The first intent recorded in an earlier tick and not yet begun, if any. */
-  protected nextRecorded(): Intent | null {
+  /** The first begun intent whose wait for a checkpoint is over, if any. */
+  protected nextDue(): Intent | null {
     const pending = this.effects.pending();
     for (let i = 0; i < pending.length; i++) {
-      if (pending[i].state == IntentState.Recorded) return pending[i];
+      if (dueToAct(pending[i], this.tickCount)) return pending[i];
     }
     return null;
+  }
+
+  /** True while a begun intent waits for a checkpoint (the agent does nothing else meanwhile). */
+  protected waiting(): bool {
+    return this.effects.pending().length > 0;
   }
 }
 

@@ -1,16 +1,27 @@
-// The intent steps the paying demos share, in igor's order: record (the tick then ends so a
-// checkpoint can take the intent), and later begin → walletPay → confirm (or compensate).
-import { Decoder, EffectLog, Intent, log, randBytes, toHex, walletPay, payErrorName } from "../../agents/sdk";
+// The intent steps the acting demos share, in the SDK's pattern (docs/AGENT_ABI.md, "resume_interrupted
+// and the EffectLog"): record and begin the intent in one tick; act and confirm in a later tick, once a
+// checkpoint has covered the InFlight intent. An intent that was InFlight when the node died comes
+// back Unresolved (the SDK asks the host at tick start) and is reconciled, never acted on blindly.
+import { Decoder, EffectLog, Encoder, Intent, IntentState, log, randBytes, toHex, walletPay, payErrorName } from "../../agents/sdk";
 import { short } from "./text";
 
 const INTENT_KEY_BYTES = 16;
+/**
+ * Ticks between begin and act. An agent cannot see checkpoints; igord takes one every 5 s by default
+ * (igor too), i.e. every 5 ticks at the default 1 s interval, so 6 ticks leave room for one.
+ */
+// @ts-ignore: compile-time constant, defined only by `--use IGOR_CHECKPOINT_WAIT_TICKS=N`
+export const CHECKPOINT_WAIT_TICKS: u64 = isDefined(IGOR_CHECKPOINT_WAIT_TICKS) ? <u64>IGOR_CHECKPOINT_WAIT_TICKS : 6;
 
-/** Records `data` under a random 16-byte key; returns the key, or "" if the log refused it. */
-export function recordIntent(effects: EffectLog, data: Uint8Array, tag: string, what: string): string {
+/**
+ * Records `body` under a random 16-byte key and begins it (the intent's data is [u64 tick][body]);
+ * returns the key, or "" if the log refused it.
+ */
+export function recordIntent(effects: EffectLog, body: Uint8Array, tick: u64, tag: string, what: string): string {
   const key = new Uint8Array(INTENT_KEY_BYTES);
   randBytes(key);
   const id = toHex(key);
-  if (effects.record(id, data) != 0) {
+  if (effects.record(id, new Encoder().u64(tick).raw(body).finish()) != 0 || effects.begin(id) != 0) {
     log(tag + " ERROR: failed to record " + what.toLowerCase() + " intent");
     return "";
   }
@@ -18,26 +29,33 @@ export function recordIntent(effects: EffectLog, data: Uint8Array, tag: string, 
   return id;
 }
 
+/** What the agent recorded (the intent's data after its tick). */
+export function payload(intent: Intent): Uint8Array {
+  return intent.data.length < 8 ? new Uint8Array(0) : intent.data.subarray(8);
+}
+
+/** An InFlight intent whose wait for a checkpoint is over. */
+export function dueToAct(intent: Intent, tick: u64): bool {
+  if (intent.state != IntentState.InFlight || intent.data.length < 8) return false;
+  return tick >= load<u64>(intent.data.dataStart) + CHECKPOINT_WAIT_TICKS;
+}
+
 export class Paid {
   constructor(public amount: i64, public recipient: string, public receipt: Uint8Array) {}
 }
 
 /**
- * Executes a payment intent whose data, from byte `offset`, is [i64 amount][recipient][memo]: begin,
+ * Executes a begun payment intent whose payload, from byte `offset`, is [i64 amount][recipient][memo]:
  * pay, confirm. Null when it could not be paid (the intent is then compensated and pruned).
  */
 export function payIntent(effects: EffectLog, intent: Intent, offset: i32, tag: string): Paid | null {
-  const d = new Decoder(intent.data.subarray(offset));
+  const d = new Decoder(payload(intent).subarray(offset));
   const amount = d.i64();
   const recipient = d.string();
   const memo = d.string();
   if (d.err()) {
     log(tag + " ERROR: corrupt payment intent");
     effects.compensate(intent.id);
-    return null;
-  }
-  if (effects.begin(intent.id) != 0) {
-    log(tag + " ERROR: failed to begin payment");
     return null;
   }
   log(tag + " Payment IN-FLIGHT: " + amount.toString() + " microcents to " + recipient + " (key=" + short(intent.id) + ")");
@@ -55,28 +73,17 @@ export function payIntent(effects: EffectLog, intent: Intent, offset: i32, tag: 
 }
 
 /**
- * Settles an unresolved payment intent (data from byte `offset`: [i64 amount][recipient][memo]) as
- * igor's demos do; returns the amount if it went through (confirmed), else 0 (compensated).
+ * Settles an unresolved payment intent (payload from byte `offset`: [i64 amount][recipient][memo]).
+ * Unlike igor's demos, which simulate a ledger, igord answers it: an intent comes back Unresolved only
+ * when the ticks after the checkpoint that covered it were never committed, and a payment leaves the
+ * budget only when its tick commits, so the payment, if made, was rolled back. Compensated; the
+ * agent pays again when the provider asks.
  */
-export function reconcilePayment(effects: EffectLog, intent: Intent, offset: i32, tag: string): i64 {
+export function reconcilePayment(effects: EffectLog, intent: Intent, offset: i32, tag: string): void {
   log(tag + " RECONCILING: unresolved payment (key=" + short(intent.id) + ")");
-  const d = new Decoder(intent.data.subarray(offset));
+  const d = new Decoder(payload(intent).subarray(offset));
   const amount = d.i64();
   const recipient = d.string();
-  if (simulatedSettled(intent)) {
-    effects.confirm(intent.id);
-    log(tag + " Reconciled: payment of " + amount.toString() + " to " + recipient + " COMPLETED before crash");
-    return amount;
-  }
   effects.compensate(intent.id);
-  log(tag + " Reconciled: payment of " + amount.toString() + " to " + recipient + " DID NOT complete — will retry");
-  return 0;
-}
-
-/**
- * igor's demos settle an unresolved payment or transfer against a simulated ledger (there is no
- * chain to ask): it went through when the first byte of its key is even.
- */
-export function simulatedSettled(intent: Intent): bool {
-  return (<i32>parseInt(intent.id.substring(0, 2), 16)) % 2 == 0;
+  log(tag + " Reconciled: payment of " + amount.toString() + " to " + recipient + " was in a tick the node never committed: not debited — will pay again");
 }

@@ -5,7 +5,7 @@
 // status, never blindly retried. Capabilities: clock, rand, log.
 import { Encoder, Decoder, Intent, register, randU64, log } from "../../agents/sdk";
 import { IntentAgent } from "../lib/demo";
-import { recordIntent, simulatedSettled } from "../lib/intents";
+import { recordIntent } from "../lib/intents";
 import { dollars, short } from "../lib/text";
 export * from "../../agents/sdk/exports";
 
@@ -40,8 +40,9 @@ class Sentinel extends IntentAgent {
     }
     const ageS = this.ageS;
     if (this.reconcileUnresolved()) return true;
-    const next = this.nextRecorded();
+    const next = this.nextDue();
     if (next !== null) return this.executeRefill(next);
+    if (this.waiting()) return false;
 
     let spend = SPEND_MIN + (this.rng() % SPEND_RANGE);
     if (spend > this.balance) spend = this.balance;
@@ -62,15 +63,11 @@ class Sentinel extends IntentAgent {
   /** The refill runs in a later tick: returning false leaves time for a checkpoint to take the intent. */
   recordRefillIntent(ageS: i64): bool {
     const data = new Encoder().u64(REFILL_AMOUNT).u64(this.balance).i64(ageS).finish();
-    recordIntent(this.effects, data, "[sentinel]", "Refill");
+    recordIntent(this.effects, data, this.tickCount, "[sentinel]", "Refill");
     return false;
   }
 
   executeRefill(intent: Intent): bool {
-    if (this.effects.begin(intent.id) != 0) {
-      log("[sentinel] ERROR: failed to begin intent");
-      return false;
-    }
     log("[sentinel] Refill IN-FLIGHT: executing bridge transfer (key=" + short(intent.id) + ")");
     log("[sentinel] Bridge: source=chain-A dest=chain-B amount=$" + dollars(REFILL_AMOUNT));
     // A crash between begin and confirm leaves the intent Unresolved on resume.
@@ -82,11 +79,12 @@ class Sentinel extends IntentAgent {
     return true;
   }
 
-  /** As igor's demo: the bridge is simulated (simulatedSettled). */
+  /** As igor's demo: asks the (simulated) bridge whether the transfer completed. */
   reconcile(intent: Intent): void {
     log("[sentinel] RECONCILING: found unresolved intent (key=" + short(intent.id) + ")");
     log("[sentinel] Checking bridge status for in-flight transfer...");
-    if (simulatedSettled(intent)) {
+    // igor's simulated bridge: the transfer went through when the key's first byte is even.
+    if ((<i32>parseInt(intent.id.substring(0, 2), 16)) % 2 == 0) {
       this.balance += REFILL_AMOUNT;
       this.refillCount++;
       this.effects.confirm(intent.id);

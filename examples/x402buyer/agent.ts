@@ -36,9 +36,10 @@ class X402Buyer extends IntentAgent {
     const ageS = this.ageS;
     // After a crash, an intent whose outcome is unknown is reconciled first, never blindly retried.
     if (this.reconcileUnresolved()) return true;
-    // An intent recorded in an earlier tick (and so in a checkpoint by now) is executed.
-    const next = this.nextRecorded();
+    // An intent begun in an earlier tick is paid once a checkpoint has covered it.
+    const next = this.nextDue();
     if (next !== null) return this.executePayment(next);
+    if (this.waiting()) return false;
 
     if (this.tickCount % FETCH_EVERY != 1 && !this.fetchNow) {
       if (this.tickCount % STATUS_EVERY == 0) {
@@ -81,9 +82,9 @@ class X402Buyer extends IntentAgent {
     return false;
   }
 
-  /** Records the payment; it is executed in a later tick, after a checkpoint has saved the intent. */
+  /** Records and begins the payment; it is made in a later tick, after a checkpoint has saved the intent. */
   recordPaymentIntent(terms: PaymentTerms): bool {
-    recordIntent(this.effects, new Encoder().i64(terms.amount).string(terms.recipient).string(terms.memo).finish(), TAG, "Payment");
+    recordIntent(this.effects, new Encoder().i64(terms.amount).string(terms.recipient).string(terms.memo).finish(), this.tickCount, TAG, "Payment");
     return false; // the normal interval: a fast tick could pay before the intent is checkpointed
   }
 
@@ -98,13 +99,8 @@ class X402Buyer extends IntentAgent {
     return true; // a fast tick retries the request with the receipt
   }
 
-  /** An unresolved payment, settled as igor's demo does (simulatedSettled). */
   reconcile(intent: Intent): void {
-    const settled = reconcilePayment(this.effects, intent, 0, TAG);
-    if (settled > 0) {
-      this.paidCount++;
-      this.totalPaid += settled;
-    }
+    reconcilePayment(this.effects, intent, 0, TAG);
   }
 
   marshal(enc: Encoder): void {
