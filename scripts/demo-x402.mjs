@@ -4,7 +4,8 @@
 //   GET → 402 terms → payment intent recorded → checkpoint → wallet_pay → GET with X-Payment → 200.
 // Then it shows the paywall refusing the same receipt again, stops the daemon and the paywall, and
 // audits the agent's stored history with `igord verify --replay` while no server is running.
-// PAYWALL_ADDR picks the paywall's address (default 127.0.0.1 on a free port); DEMO_TIMEOUT_MS bounds it.
+// PAYWALL_ADDR picks the paywall's address (default 127.0.0.1:8402, igor's; a free port if that is
+// taken, with the agent rebuilt for it); DEMO_TIMEOUT_MS bounds the run.
 import { spawn, spawnSync } from "node:child_process";
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -16,6 +17,8 @@ import { startPaywall } from "./mock/paywall.mjs";
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const BIN = join(root, "dist", "cli", "main.js");
 const AGENT = "x402buyer";
+/** The port examples/x402buyer is built for (igor's paywall address). */
+const IGOR_PAYWALL_PORT = 8402;
 const TIMEOUT_MS = Number(process.env.DEMO_TIMEOUT_MS ?? 60_000);
 const DAEMON_FLAGS = [
   "--control", "off", "--listen", "off", "--budget", "1",
@@ -32,18 +35,30 @@ if (!existsSync(BIN)) {
 }
 
 const work = mkdtempSync(join(tmpdir(), "igord-x402-demo-"));
-const paywall = await startPaywall({
-  ...(process.env.PAYWALL_ADDR ? { addr: process.env.PAYWALL_ADDR } : { host: "127.0.0.1", port: 0 }),
-  log: (line) => say("paywall", line.replace(/^\[paywall\] /, "")),
-});
+const logPaywall = (line) => say("paywall", line.replace(/^\[paywall\] /, ""));
+// igor's address (the agent as built in examples/ calls localhost:8402), unless PAYWALL_ADDR says
+// otherwise or 8402 is taken: then any free port, and the agent is rebuilt for it.
+let paywall;
+try {
+  paywall = await startPaywall({ addr: process.env.PAYWALL_ADDR || `127.0.0.1:${IGOR_PAYWALL_PORT}`, log: logPaywall });
+} catch (e) {
+  if (process.env.PAYWALL_ADDR || e?.code !== "EADDRINUSE") throw e;
+  say("demo", `port ${IGOR_PAYWALL_PORT} is taken: the paywall takes a free port and x402buyer is rebuilt for it`);
+  paywall = await startPaywall({ host: "127.0.0.1", port: 0, log: logPaywall });
+}
 
 // The agent, aimed at this paywall's port, alone in its agents dir with its manifest.
 const agentsDir = join(work, AGENT);
 mkdirSync(agentsDir);
-await buildAgent(join(root, "examples", AGENT, "agent.ts"), join(agentsDir, "agent.wasm"), {
-  force: true,
-  defines: { IGOR_PAYWALL_PORT: paywall.port },
-});
+const prebuilt = join(root, "examples", AGENT, "agent.wasm");
+if (paywall.port === IGOR_PAYWALL_PORT && existsSync(prebuilt)) {
+  copyFileSync(prebuilt, join(agentsDir, "agent.wasm"));
+} else {
+  await buildAgent(join(root, "examples", AGENT, "agent.ts"), join(agentsDir, "agent.wasm"), {
+    force: true,
+    defines: { IGOR_PAYWALL_PORT: paywall.port },
+  });
+}
 copyFileSync(join(root, "examples", AGENT, "agent.manifest.json"), join(agentsDir, "agent.manifest.json"));
 const dataDir = join(work, "data");
 say("demo", `paywall on localhost:${paywall.port}, data dir ${dataDir}`);

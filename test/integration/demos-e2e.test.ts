@@ -124,7 +124,11 @@ describe("pricewatcher against the local price feed", () => {
 
 describe("npm run demo:x402", () => {
   it("shows 402 → pay → 200 in the logs, the receipt refused a second time, a VALID replay with no server, and exits 0", { timeout: 120_000 }, async () => {
-    const demo = spawn(process.execPath, [join(ROOT, "scripts", "demo-x402.mjs")], { stdio: ["ignore", "pipe", "pipe"] });
+    // Port 0: the demo rebuilds the agent for the port it gets (left alone, it uses igor's 8402).
+    const demo = spawn(process.execPath, [join(ROOT, "scripts", "demo-x402.mjs")], {
+      stdio: ["ignore", "pipe", "pipe"],
+      env: { ...process.env, PAYWALL_ADDR: "127.0.0.1:0" },
+    });
     let out = "";
     demo.stdout.on("data", (d: Buffer) => (out += d.toString()));
     demo.stderr.on("data", (d: Buffer) => (out += d.toString()));
