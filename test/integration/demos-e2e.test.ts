@@ -3,7 +3,7 @@
 // `igord verify --replay` re-executes the stored history from its event logs alone. Last, the SDK's
 // retry on the -5 size hint through the real host.
 import { spawn } from "node:child_process";
-import { existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
@@ -178,5 +178,29 @@ describe("the SDK's retry on the -5 size hint, through the real host", () => {
 
     await servers.splice(-1)[0]?.close();
     verifyReplay("http_big", dataDir);
+  });
+});
+
+describe("the SDK's node receipts through the real host", () => {
+  it("walletReceiptCount and walletReceipt read the receipts the node signed for the agent, and -1 past the end", { timeout: 60_000 }, async () => {
+    const root = tempDir();
+    const agentsDir = join(root, "receipts_reader");
+    mkdirSync(agentsDir);
+    copyFileSync(join(ROOT, "test", "fixtures", "build", "receipts_reader.wasm"), join(agentsDir, "agent.wasm"));
+    writeFileSync(join(agentsDir, "agent.manifest.json"), JSON.stringify({ capabilities: { log: { version: 1 }, wallet: { version: 1 } } }));
+    const dataDir = join(root, "data");
+    const args = exampleArgs(agentsDir, dataDir, fast("log,wallet"));
+    // A first run: the node signs a receipt when it stops.
+    const first = startDaemon(args);
+    await agentLog(first, "receipts count=");
+    await stop(first);
+    const second = startDaemon(args);
+    const line = String((await agentLog(second, "receipts count=")).msg);
+    await stop(second);
+    const m = /count=(\d+) newest_bytes=(\d+) newest_error=(-?\d+) past_error=(-?\d+)/.exec(line);
+    expect(Number(m?.[1])).toBeGreaterThanOrEqual(1);
+    expect(Number(m?.[2])).toBeGreaterThan(0);
+    expect([Number(m?.[3]), Number(m?.[4])]).toEqual([0, -1]);
+    verifyReplay("receipts_reader", dataDir);
   });
 });
