@@ -3,7 +3,7 @@
 // `igord verify --replay` re-executes the stored history from its event logs alone. Last, the SDK's
 // retry on the -5 size hint through the real host.
 import { spawn } from "node:child_process";
-import { copyFileSync, existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
@@ -73,6 +73,47 @@ describe("x402buyer against the paywall", () => {
 
     await paywall.close();
     verifyReplay("x402buyer", dataDir);
+  });
+});
+
+describe("x402buyer killed between its payment and the checkpoint that would cover it", () => {
+  it("comes back with the payment Unresolved, reconciles it as never debited, pays again, and the node debited exactly one payment", { timeout: 180_000 }, async () => {
+    const paywall = await startPaywall({ host: "127.0.0.1", port: 0 });
+    servers.push(paywall);
+    const root = tempDir();
+    // 25 ticks of 100 ms between begin and pay: a periodic checkpoint (every 2 s) covers the intent first.
+    const agentsDir = await buildExampleFor(root, "x402buyer", { IGOR_PAYWALL_PORT: paywall.port, IGOR_CHECKPOINT_WAIT_TICKS: 25 });
+    const dataDir = join(root, "data");
+    const args = exampleArgs(agentsDir, dataDir, [...fast("clock,rand,log,http,x402"), "--checkpoint-interval", "2s"]);
+    // The kill must land after the paying tick and before the next checkpoint; when a checkpoint
+    // slips in between (a few percent of runs), that run proves nothing and the scenario starts over.
+    let killed: Daemon | null = null;
+    for (let attempt = 0; attempt < 3 && killed === null; attempt++) {
+      rmSync(dataDir, { recursive: true, force: true });
+      const d = startDaemon(args);
+      const recorded = BigInt(String((await agentLog(d, "[x402buyer] Payment intent RECORDED")).tick));
+      const paid = await agentLog(d, "[x402buyer] Payment CONFIRMED", 60_000);
+      d.child.kill("SIGKILL");
+      await d.exit;
+      const paidTick = BigInt(String(paid.tick));
+      const saved = d.lines.filter((l) => l.event === "checkpoint_saved").map((l) => BigInt(String(l.tick)));
+      if (saved.some((t) => t >= recorded && t < paidTick) && !saved.some((t) => t >= paidTick)) killed = d;
+    }
+    expect(killed, "no run was killed between the payment and its checkpoint").not.toBeNull();
+
+    const again = startDaemon(args);
+    await agentLog(again, "[x402buyer] RECONCILING: unresolved payment");
+    await agentLog(again, "[x402buyer] Reconciled: payment of 100000 to paywall-provider was in a tick the node never committed");
+    await agentLog(again, "[x402buyer] Payment CONFIRMED", 60_000);
+    await agentLog(again, "[x402buyer] PREMIUM DATA RECEIVED", 60_000);
+    await stop(again);
+    await paywall.close();
+
+    // The history holds one payment: the lost tick's was never debited.
+    const r = igord(["verify", "--agent", "x402buyer", "--replay", "--data-dir", dataDir]);
+    expect(r.stdout).toMatch(/payments: 1, 100000 µ¢/);
+    expect(r.stdout).toMatch(/replay: VALID/);
+    expect(r.status).toBe(0);
   });
 });
 
