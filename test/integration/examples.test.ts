@@ -1,6 +1,7 @@
 // igor's demo agents ported to AssemblyScript (examples/<name>/), each run by a real igord process
 // with its own manifest: the agents that need no server here; those that talk to the mock servers in
 // demos-e2e.test.ts.
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { agentLogs, EXAMPLES_DIR, exampleArgs } from "../helpers/examples.js";
@@ -54,5 +55,29 @@ describe("liquidation (gap-aware watcher)", () => {
     expect(catchUp.length).toBeGreaterThanOrEqual(2);
     second.child.kill("SIGINT");
     expect(await second.exit).toBe(0);
+  });
+});
+
+describe("examples/ as an agents dir", () => {
+  it("loads all five demos, each manifest granting exactly what its module imports", { timeout: 60_000 }, async () => {
+    // igor's hostcall → capability (resume_interrupted needs none).
+    const CAP: Record<string, string | null> = {
+      clock_now: "clock", rand_bytes: "rand", log_emit: "log", wallet_balance: "wallet", wallet_receipt_count: "wallet",
+      wallet_receipt: "wallet", node_price: "pricing", http_request: "http", wallet_pay: "x402", emit: "emit", resume_interrupted: null,
+    };
+    for (const name of ["deployer", "liquidation", "pricewatcher", "sentinel", "x402buyer"]) {
+      const mod = new WebAssembly.Module(readFileSync(join(EXAMPLES_DIR, name, "agent.wasm")));
+      const needed = new Set(
+        WebAssembly.Module.imports(mod).filter((i) => i.module === "igor").map((i) => CAP[i.name]).filter((c): c is string => typeof c === "string"),
+      );
+      const manifest = JSON.parse(readFileSync(join(EXAMPLES_DIR, name, "agent.manifest.json"), "utf8")) as { capabilities: Record<string, unknown> };
+      expect([...needed].sort(), name).toEqual(Object.keys(manifest.capabilities).sort());
+    }
+    const d = startDaemon(exampleArgs(EXAMPLES_DIR, join(tempDir(), "data")));
+    const names = ["deployer", "liquidation", "pricewatcher", "sentinel", "x402buyer"];
+    for (const name of names) await d.waitFor((l) => l.event === "agent_started" && l.agent === name, 30_000);
+    expect(d.lines.filter((l) => l.event === "agent_load_failed")).toEqual([]);
+    d.child.kill("SIGINT");
+    expect(await d.exit).toBe(0);
   });
 });
