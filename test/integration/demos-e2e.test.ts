@@ -76,6 +76,26 @@ describe("x402buyer against the paywall", () => {
   });
 });
 
+/**
+ * Runs the agent until it acts (the `acted` log line) and SIGKILLs it before the next checkpoint,
+ * after a checkpoint has covered the intent (`recorded` line). A run where a checkpoint slips in
+ * between the act and the kill (a few percent) proves nothing: the scenario starts over, 3 times at most.
+ */
+async function killBetweenActAndCheckpoint(args: string[], dataDir: string, recorded: string, acted: string): Promise<void> {
+  for (let attempt = 0; attempt < 3; attempt++) {
+    rmSync(dataDir, { recursive: true, force: true });
+    const d = startDaemon(args);
+    const recordedTick = BigInt(String((await agentLog(d, recorded, 60_000)).tick));
+    const actedLine = await agentLog(d, acted, 60_000);
+    d.child.kill("SIGKILL");
+    await d.exit;
+    const actedTick = BigInt(String(actedLine.tick));
+    const saved = d.lines.filter((l) => l.event === "checkpoint_saved").map((l) => BigInt(String(l.tick)));
+    if (saved.some((t) => t >= recordedTick && t < actedTick) && !saved.some((t) => t >= actedTick)) return;
+  }
+  throw new Error("no run was killed between the act and its checkpoint");
+}
+
 describe("x402buyer killed between its payment and the checkpoint that would cover it", () => {
   it("comes back with the payment Unresolved, reconciles it as never debited, pays again, and the node debited exactly one payment", { timeout: 180_000 }, async () => {
     const paywall = await startPaywall({ host: "127.0.0.1", port: 0 });
@@ -85,21 +105,7 @@ describe("x402buyer killed between its payment and the checkpoint that would cov
     const agentsDir = await buildExampleFor(root, "x402buyer", { IGOR_PAYWALL_PORT: paywall.port, IGOR_CHECKPOINT_WAIT_TICKS: 25 });
     const dataDir = join(root, "data");
     const args = exampleArgs(agentsDir, dataDir, [...fast("clock,rand,log,http,x402"), "--checkpoint-interval", "2s"]);
-    // The kill must land after the paying tick and before the next checkpoint; when a checkpoint
-    // slips in between (a few percent of runs), that run proves nothing and the scenario starts over.
-    let killed: Daemon | null = null;
-    for (let attempt = 0; attempt < 3 && killed === null; attempt++) {
-      rmSync(dataDir, { recursive: true, force: true });
-      const d = startDaemon(args);
-      const recorded = BigInt(String((await agentLog(d, "[x402buyer] Payment intent RECORDED")).tick));
-      const paid = await agentLog(d, "[x402buyer] Payment CONFIRMED", 60_000);
-      d.child.kill("SIGKILL");
-      await d.exit;
-      const paidTick = BigInt(String(paid.tick));
-      const saved = d.lines.filter((l) => l.event === "checkpoint_saved").map((l) => BigInt(String(l.tick)));
-      if (saved.some((t) => t >= recorded && t < paidTick) && !saved.some((t) => t >= paidTick)) killed = d;
-    }
-    expect(killed, "no run was killed between the payment and its checkpoint").not.toBeNull();
+    await killBetweenActAndCheckpoint(args, dataDir, "[x402buyer] Payment intent RECORDED", "[x402buyer] Payment CONFIRMED");
 
     const again = startDaemon(args);
     await agentLog(again, "[x402buyer] RECONCILING: unresolved payment");
@@ -114,6 +120,25 @@ describe("x402buyer killed between its payment and the checkpoint that would cov
     expect(r.stdout).toMatch(/payments: 1, 100000 µ¢/);
     expect(r.stdout).toMatch(/replay: VALID/);
     expect(r.status).toBe(0);
+  });
+});
+
+describe("sentinel killed between its refill and the checkpoint that would cover it", () => {
+  it("comes back with the refill Unresolved and settles it with igor's simulated bridge before anything else; replays VALID", { timeout: 180_000 }, async () => {
+    const root = tempDir();
+    const agentsDir = await buildExampleFor(root, "sentinel", { IGOR_CHECKPOINT_WAIT_TICKS: 25 });
+    const dataDir = join(root, "data");
+    const args = exampleArgs(agentsDir, dataDir, [...fast("clock,rand,log"), "--checkpoint-interval", "2s"]);
+    await killBetweenActAndCheckpoint(args, dataDir, "[sentinel] Refill intent RECORDED", "[sentinel] Refill CONFIRMED");
+
+    const again = startDaemon(args);
+    const first = await agentLog(again, "[sentinel] RECONCILING: found unresolved intent");
+    const settled = await again.waitFor((l) => l.event === "agent_log" && /^\[sentinel\] Reconciled: transfer (COMPLETED|DID NOT complete)/.test(String(l.msg)));
+    // Reconciliation is the first thing the resumed agent does.
+    expect(agentLogs(again.lines).filter((m) => m.startsWith("[sentinel]"))[0]).toBe(String(first.msg));
+    expect(settled.tick).toBe(first.tick);
+    await stop(again);
+    verifyReplay("sentinel", dataDir);
   });
 });
 
