@@ -167,6 +167,31 @@ describe("deployer against mockcloud", () => {
   });
 });
 
+describe("deployer killed between its payment and the checkpoint that would cover it", () => {
+  it("reconciles the payment as never debited, pays again and deploys once; the history holds one payment", { timeout: 180_000 }, async () => {
+    const cloud = await startMockcloud({ host: "127.0.0.1", port: 0 });
+    servers.push(cloud);
+    const root = tempDir();
+    const agentsDir = await buildExampleFor(root, "deployer", { IGOR_MOCKCLOUD_PORT: cloud.port, IGOR_CHECKPOINT_WAIT_TICKS: 25 });
+    const dataDir = join(root, "data");
+    const args = exampleArgs(agentsDir, dataDir, [...fast("clock,rand,log,wallet,http,x402"), "--checkpoint-interval", "2s"]);
+    await killBetweenActAndCheckpoint(args, dataDir, "[deployer] Payment intent RECORDED", "[deployer] Payment CONFIRMED");
+
+    const again = startDaemon(args);
+    await agentLog(again, "[deployer] Reconciled: payment of 500000 to mockcloud-provider was in a tick the node never committed");
+    const running = await agentLog(again, "[deployer] DEPLOYMENT RUNNING!", 90_000);
+    await stop(again);
+    await cloud.close();
+    // The deployment the restarted agent made is the only one: the lost tick deployed nothing.
+    expect(String(running.msg)).toContain(`id=${[...cloud.deployments.keys()].at(-1)}`);
+    expect(cloud.deployments.size).toBe(1);
+    const r = igord(["verify", "--agent", "deployer", "--replay", "--data-dir", dataDir]);
+    expect(r.stdout).toMatch(/payments: 1, 500000 µ¢/);
+    expect(r.stdout).toMatch(/replay: VALID/);
+    expect(r.status).toBe(0);
+  });
+});
+
 describe("pricewatcher against the local price feed", () => {
   it("records the feed's prices, tracks high and low, and replays VALID with the feed gone", { timeout: 90_000 }, async () => {
     const feed = await startPricefeed({ host: "127.0.0.1", port: 0 });
