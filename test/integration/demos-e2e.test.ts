@@ -28,6 +28,21 @@ function fast(capabilities: string): string[] {
   return ["--capabilities", capabilities, "--tick-interval", "100ms", "--checkpoint-interval", "100ms", "--lease-duration", "2s"];
 }
 
+/**
+ * Builds example `name` for the given server ports into a temp dir; returns its data dir and the
+ * daemon flags that run it (`capabilities` offered, quick ticks, `extra` after them).
+ */
+async function prepareExample(name: string, defines: Record<string, number>, capabilities: string, extra: string[] = []) {
+  const root = tempDir();
+  const agentsDir = await buildExampleFor(root, name, defines);
+  const dataDir = join(root, "data");
+  return { dataDir, args: exampleArgs(agentsDir, dataDir, [...fast(capabilities), ...extra]) };
+}
+
+/** Checkpoints every 2 s, and the demo waits 25 ticks (2.5 s) after begin: a checkpoint covers the intent before the act. */
+const KILL_WAIT_TICKS = 25;
+const KILL_CHECKPOINTS = ["--checkpoint-interval", "2s"];
+
 function agentLog(d: Daemon, prefix: string, timeoutMs = 30_000) {
   return d.waitFor((l) => l.event === "agent_log" && String(l.msg).startsWith(prefix), timeoutMs);
 }
@@ -48,10 +63,8 @@ describe("x402buyer against the paywall", () => {
   it("gets 402, pays once, gets 200 with the receipt; the paywall refuses that receipt again; the history replays VALID with the paywall gone", { timeout: 90_000 }, async () => {
     const paywall = await startPaywall({ host: "127.0.0.1", port: 0 });
     servers.push(paywall);
-    const root = tempDir();
-    const agentsDir = await buildExampleFor(root, "x402buyer", { IGOR_PAYWALL_PORT: paywall.port });
-    const dataDir = join(root, "data");
-    const d = startDaemon(exampleArgs(agentsDir, dataDir, fast("clock,rand,log,http,x402")));
+    const { dataDir, args } = await prepareExample("x402buyer", { IGOR_PAYWALL_PORT: paywall.port }, "clock,rand,log,http,x402");
+    const d = startDaemon(args);
 
     await agentLog(d, "[x402buyer] 402 PAYMENT REQUIRED: 100000 microcents to paywall-provider (premium-data-access)");
     const recorded = await agentLog(d, "[x402buyer] Payment intent RECORDED");
@@ -100,11 +113,7 @@ describe("x402buyer killed between its payment and the checkpoint that would cov
   it("comes back with the payment Unresolved, reconciles it as never debited, pays again, and the node debited exactly one payment", { timeout: 180_000 }, async () => {
     const paywall = await startPaywall({ host: "127.0.0.1", port: 0 });
     servers.push(paywall);
-    const root = tempDir();
-    // 25 ticks of 100 ms between begin and pay: a periodic checkpoint (every 2 s) covers the intent first.
-    const agentsDir = await buildExampleFor(root, "x402buyer", { IGOR_PAYWALL_PORT: paywall.port, IGOR_CHECKPOINT_WAIT_TICKS: 25 });
-    const dataDir = join(root, "data");
-    const args = exampleArgs(agentsDir, dataDir, [...fast("clock,rand,log,http,x402"), "--checkpoint-interval", "2s"]);
+    const { dataDir, args } = await prepareExample("x402buyer", { IGOR_PAYWALL_PORT: paywall.port, IGOR_CHECKPOINT_WAIT_TICKS: KILL_WAIT_TICKS }, "clock,rand,log,http,x402", KILL_CHECKPOINTS);
     await killBetweenActAndCheckpoint(args, dataDir, "[x402buyer] Payment intent RECORDED", "[x402buyer] Payment CONFIRMED");
 
     const again = startDaemon(args);
@@ -125,10 +134,7 @@ describe("x402buyer killed between its payment and the checkpoint that would cov
 
 describe("sentinel killed between its refill and the checkpoint that would cover it", () => {
   it("comes back with the refill Unresolved and settles it with igor's simulated bridge before anything else; replays VALID", { timeout: 180_000 }, async () => {
-    const root = tempDir();
-    const agentsDir = await buildExampleFor(root, "sentinel", { IGOR_CHECKPOINT_WAIT_TICKS: 25 });
-    const dataDir = join(root, "data");
-    const args = exampleArgs(agentsDir, dataDir, [...fast("clock,rand,log"), "--checkpoint-interval", "2s"]);
+    const { dataDir, args } = await prepareExample("sentinel", { IGOR_CHECKPOINT_WAIT_TICKS: KILL_WAIT_TICKS }, "clock,rand,log", KILL_CHECKPOINTS);
     await killBetweenActAndCheckpoint(args, dataDir, "[sentinel] Refill intent RECORDED", "[sentinel] Refill CONFIRMED");
 
     const again = startDaemon(args);
@@ -146,10 +152,8 @@ describe("deployer against mockcloud", () => {
   it("pays the provider, deploys with the receipt and follows the deployment to running; replays VALID with mockcloud gone", { timeout: 90_000 }, async () => {
     const cloud = await startMockcloud({ host: "127.0.0.1", port: 0 });
     servers.push(cloud);
-    const root = tempDir();
-    const agentsDir = await buildExampleFor(root, "deployer", { IGOR_MOCKCLOUD_PORT: cloud.port });
-    const dataDir = join(root, "data");
-    const d = startDaemon(exampleArgs(agentsDir, dataDir, fast("clock,rand,log,wallet,http,x402")));
+    const { dataDir, args } = await prepareExample("deployer", { IGOR_MOCKCLOUD_PORT: cloud.port }, "clock,rand,log,wallet,http,x402");
+    const d = startDaemon(args);
 
     await agentLog(d, "[deployer] 402 PAYMENT REQUIRED: 500000 microcents to mockcloud-provider (compute-deployment)");
     await agentLog(d, "[deployer] Payment CONFIRMED: 500000 microcents");
@@ -171,10 +175,7 @@ describe("deployer killed between its payment and the checkpoint that would cove
   it("reconciles the payment as never debited, pays again and deploys once; the history holds one payment", { timeout: 180_000 }, async () => {
     const cloud = await startMockcloud({ host: "127.0.0.1", port: 0 });
     servers.push(cloud);
-    const root = tempDir();
-    const agentsDir = await buildExampleFor(root, "deployer", { IGOR_MOCKCLOUD_PORT: cloud.port, IGOR_CHECKPOINT_WAIT_TICKS: 25 });
-    const dataDir = join(root, "data");
-    const args = exampleArgs(agentsDir, dataDir, [...fast("clock,rand,log,wallet,http,x402"), "--checkpoint-interval", "2s"]);
+    const { dataDir, args } = await prepareExample("deployer", { IGOR_MOCKCLOUD_PORT: cloud.port, IGOR_CHECKPOINT_WAIT_TICKS: KILL_WAIT_TICKS }, "clock,rand,log,wallet,http,x402", KILL_CHECKPOINTS);
     await killBetweenActAndCheckpoint(args, dataDir, "[deployer] Payment intent RECORDED", "[deployer] Payment CONFIRMED");
 
     const again = startDaemon(args);
@@ -196,10 +197,8 @@ describe("pricewatcher against the local price feed", () => {
   it("records the feed's prices, tracks high and low, and replays VALID with the feed gone", { timeout: 90_000 }, async () => {
     const feed = await startPricefeed({ host: "127.0.0.1", port: 0 });
     servers.push(feed);
-    const root = tempDir();
-    const agentsDir = await buildExampleFor(root, "pricewatcher", { IGOR_PRICEFEED_PORT: feed.port });
-    const dataDir = join(root, "data");
-    const d = startDaemon(exampleArgs(agentsDir, dataDir, fast("clock,log,http")));
+    const { dataDir, args } = await prepareExample("pricewatcher", { IGOR_PRICEFEED_PORT: feed.port }, "clock,log,http");
+    const d = startDaemon(args);
 
     const first = await agentLog(d, "[pricewatcher] tick=1 ");
     expect(String(first.msg)).toContain("obs=1 FETCH | BTC=$83456.78 (high=$83456.78 low=$83456.78) | ETH=$1923.45");
