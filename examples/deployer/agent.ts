@@ -3,7 +3,7 @@
 // → 402 terms (500,000 µ¢ to mockcloud-provider, "compute-deployment") → payment intent → pay →
 // deploy intent → POST /v1/deploy with `X-Payment: hex(receipt)` and {"wasm_hash","budget_offer"} →
 // 201 dep-NNNN → GET /v1/deploy/{id} every 3 ticks until running. Every act (the payment, the
-// deployment) is an EffectLog intent: recorded, checkpointed, then begun, done and confirmed.
+// deployment) is an EffectLog intent: recorded and begun, covered by a checkpoint, then done and confirmed.
 // Capabilities: clock, rand, log, wallet, http (localhost), x402 (mockcloud-provider, ≤ 5,000,000 µ¢).
 //
 // The provider is at http://localhost:8500 as in igor; build with `--use IGOR_MOCKCLOUD_PORT=N` to

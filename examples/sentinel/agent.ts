@@ -1,6 +1,6 @@
 // sentinel (igor's agents/sentinel, in AssemblyScript): a treasury operator. A simulated treasury
-// ($10,000 at birth) spends $50–$250 a tick; below $3,000 the agent records a $5,000 refill intent,
-// lets a checkpoint take it, and in a later tick begins, executes (a simulated bridge transfer) and
+// ($10,000 at birth) spends $50–$250 a tick; below $3,000 the agent records and begins a $5,000
+// refill intent and, once a checkpoint has covered it, executes (a simulated bridge transfer) and
 // confirms it. An intent found Unresolved after a crash is reconciled against the (simulated) bridge
 // status, never blindly retried. Capabilities: clock, rand, log.
 import { Encoder, Decoder, Intent, register, randU64, log } from "../../agents/sdk";
@@ -60,7 +60,7 @@ class Sentinel extends IntentAgent {
     return false;
   }
 
-  /** The refill runs in a later tick: returning false leaves time for a checkpoint to take the intent. */
+  /** The refill runs in a later tick, once a checkpoint has covered the intent. */
   recordRefillIntent(ageS: i64): bool {
     const data = new Encoder().u64(REFILL_AMOUNT).u64(this.balance).i64(ageS).finish();
     recordIntent(this.effects, data, this.tickCount, "[sentinel]", "Refill");

@@ -1,6 +1,6 @@
 // x402buyer (igor's agents/x402buyer, in AssemblyScript): pays for premium data with x402.
-// GET /api/premium-data → 402 with terms [i64 amount][u32][recipient][u32][memo] → record a payment
-// intent and let a checkpoint take it → in a later tick begin, wallet_pay, confirm → GET again with
+// GET /api/premium-data → 402 with terms [i64 amount][u32][recipient][u32][memo] → record and begin a
+// payment intent → once a checkpoint has covered it, wallet_pay and confirm → GET again with
 // `X-Payment: hex(receipt)` → 200. Capabilities: clock, rand, log, http (localhost), x402
 // (paywall-provider, at most 1,000,000 µ¢).
 //
@@ -52,7 +52,7 @@ class X402Buyer extends IntentAgent {
     this.fetchNow = false;
     log("[x402buyer] Fetching premium data (tick=" + this.tickCount.toString() + ")...");
     const withReceipt = this.lastReceipt.length > 0;
-    let res = withReceipt ? httpGetPaid(PAYWALL_URL, this.lastReceipt) : httpGet(PAYWALL_URL);
+    const res = withReceipt ? httpGetPaid(PAYWALL_URL, this.lastReceipt) : httpGet(PAYWALL_URL);
     if (!res.ok) {
       log("[x402buyer] HTTP error: " + httpErrorName(res.error));
       return false;
