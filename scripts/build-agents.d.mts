@@ -3,5 +3,5 @@ export const EXAMPLES_DIR: string;
 export function buildAgent(
   source: string,
   out: string,
-  o?: { force?: boolean; defines?: Record<string, number> },
+  o?: { force?: boolean; defines?: Record<string, number>; deps?: string[] },
 ): Promise<boolean>;

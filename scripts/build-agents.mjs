@@ -54,12 +54,13 @@ function newestMtime(paths) {
 
 /**
  * Builds one module. `defines` are compile-time integer constants (asc `--use NAME=VALUE`), which the
- * demo agents read with `isDefined(NAME)` to aim at servers on other ports (tests, the demo script).
+ * demo agents read with `isDefined(NAME)` to aim at servers on other ports (tests, the demo script);
+ * `deps` are more files whose change means a rebuild.
  */
-export async function buildAgent(source, out, { force = false, defines = {} } = {}) {
+export async function buildAgent(source, out, { force = false, defines = {}, deps = [] } = {}) {
   const sdkFiles = readdirSync(sdkDir).map((f) => join(sdkDir, f));
   const use = Object.entries(defines).flatMap(([k, v]) => ["--use", `${k}=${v}`]);
-  if (!force && use.length === 0 && existsSync(out) && statSync(out).mtimeMs >= newestMtime([source, ...sdkFiles])) {
+  if (!force && use.length === 0 && existsSync(out) && statSync(out).mtimeMs >= newestMtime([source, ...sdkFiles, ...deps])) {
     return false;
   }
   mkdirSync(dirname(out), { recursive: true });
@@ -91,10 +92,12 @@ export const EXAMPLES_DIR = join(root, "examples");
 /** examples/<name>/agent.ts → examples/<name>/agent.wasm (next to its agent.manifest.json). */
 async function buildExamples() {
   if (!existsSync(EXAMPLES_DIR)) return;
+  const libDir = join(EXAMPLES_DIR, "lib");
+  const deps = existsSync(libDir) ? readdirSync(libDir).map((f) => join(libDir, f)) : [];
   for (const name of readdirSync(EXAMPLES_DIR).sort()) {
     const source = join(EXAMPLES_DIR, name, "agent.ts");
     if (!existsSync(source)) continue;
-    const built = await buildAgent(source, join(EXAMPLES_DIR, name, "agent.wasm"));
+    const built = await buildAgent(source, join(EXAMPLES_DIR, name, "agent.wasm"), { deps });
     console.log(`${built ? "built" : "up to date"}: ${join(EXAMPLES_DIR, name)}/agent.wasm`);
   }
 }

@@ -10,11 +10,11 @@
 // aim at another port.
 import {
   Encoder, Decoder, Intent, register, log, walletBalance, httpGet, httpPost, httpRequest, httpErrorName, PaymentTerms, toHex,
-} from "../../agents/sdk";
+} from "igord/sdk";
 import { IntentAgent } from "../lib/demo";
 import { payIntent, payload, reconcilePayment, recordIntent } from "../lib/intents";
 import { jsonString, short } from "../lib/text";
-export * from "../../agents/sdk/exports";
+export * from "igord/sdk/exports";
 
 // @ts-ignore: compile-time constant, defined only by `--use IGOR_MOCKCLOUD_PORT=N`
 const MOCKCLOUD_PORT: i32 = isDefined(IGOR_MOCKCLOUD_PORT) ? IGOR_MOCKCLOUD_PORT : 8500;

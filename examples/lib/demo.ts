@@ -1,7 +1,7 @@
 // What igor's demo agents share: a tick count, birth and last-seen times from the recorded clock,
 // latest/high/low trackers, and (for the agents that act) the EffectLog turn order: reconcile what
 // is unresolved first, then act on an intent begun in an earlier tick once a checkpoint covers it.
-import { Agent, Decoder, EffectLog, Encoder, Intent, clockNow } from "../../agents/sdk";
+import { Agent, Decoder, EffectLog, Encoder, Intent, clockNow } from "igord/sdk";
 import { dueToAct } from "./intents";
 
 export abstract class DemoAgent extends Agent {

@@ -2,7 +2,7 @@
 // and the EffectLog"): record and begin the intent in one tick; act and confirm in a later tick, once a
 // checkpoint has covered the InFlight intent. An intent that was InFlight when the node died comes
 // back Unresolved (the SDK asks the host at tick start) and is reconciled, never acted on blindly.
-import { Decoder, EffectLog, Encoder, Intent, IntentState, log, randBytes, toHex, walletPay, payErrorName } from "../../agents/sdk";
+import { Decoder, EffectLog, Encoder, Intent, IntentState, log, randBytes, toHex, walletPay, payErrorName } from "igord/sdk";
 import { short } from "./text";
 
 const INTENT_KEY_BYTES = 16;

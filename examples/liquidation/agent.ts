@@ -3,10 +3,10 @@
 // a pure function of time: one slot per second since birth, on an authored curve. After downtime it
 // detects the gap, replays the missed slots and reports breaches that happened while it was dead.
 // Capabilities: clock, log.
-import { Encoder, Decoder, register, log } from "../../agents/sdk";
+import { Encoder, Decoder, register, log } from "igord/sdk";
 import { DemoAgent, Range } from "../lib/demo";
 import { dollars } from "../lib/text";
-export * from "../../agents/sdk/exports";
+export * from "igord/sdk/exports";
 
 const THRESHOLD_CENTS: u64 = 155000;
 const RULE = "────────────────────────────────────────────────────";

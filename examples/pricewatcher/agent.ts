@@ -4,10 +4,10 @@
 //
 // It reads CoinGecko's simple/price as igor's does; build with `--use IGOR_PRICEFEED_PORT=N` to read
 // the same format from http://localhost:N instead (scripts/mock/pricefeed.mjs).
-import { Encoder, Decoder, register, log, httpGet, httpErrorName } from "../../agents/sdk";
+import { Encoder, Decoder, register, log, httpGet, httpErrorName } from "igord/sdk";
 import { DemoAgent, Range } from "../lib/demo";
 import { dollars } from "../lib/text";
-export * from "../../agents/sdk/exports";
+export * from "igord/sdk/exports";
 
 const PRICE_PATH = "/api/v3/simple/price?ids=bitcoin,ethereum&vs_currencies=usd";
 // @ts-ignore: compile-time constant, defined only by `--use IGOR_PRICEFEED_PORT=N`

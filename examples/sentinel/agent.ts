@@ -3,11 +3,11 @@
 // refill intent and, once a checkpoint has covered it, executes (a simulated bridge transfer) and
 // confirms it. An intent found Unresolved after a crash is reconciled against the (simulated) bridge
 // status, never blindly retried. Capabilities: clock, rand, log.
-import { Encoder, Decoder, Intent, register, randU64, log } from "../../agents/sdk";
+import { Encoder, Decoder, Intent, register, randU64, log } from "igord/sdk";
 import { IntentAgent } from "../lib/demo";
 import { recordIntent } from "../lib/intents";
 import { dollars, short } from "../lib/text";
-export * from "../../agents/sdk/exports";
+export * from "igord/sdk/exports";
 
 const INITIAL_BALANCE: u64 = 10_000_00; // cents
 const REFILL_THRESHOLD: u64 = 3_000_00;

@@ -8,11 +8,11 @@
 // scripts/build-agents.mjs) to aim at another port.
 import {
   Encoder, Decoder, Intent, register, log, httpGet, httpRequest, httpErrorName, HttpResponse, PaymentTerms, toHex,
-} from "../../agents/sdk";
+} from "igord/sdk";
 import { IntentAgent } from "../lib/demo";
 import { payIntent, reconcilePayment, recordIntent } from "../lib/intents";
 import { short } from "../lib/text";
-export * from "../../agents/sdk/exports";
+export * from "igord/sdk/exports";
 
 // @ts-ignore: compile-time constant, defined only by `--use IGOR_PAYWALL_PORT=N`
 const PAYWALL_PORT: i32 = isDefined(IGOR_PAYWALL_PORT) ? IGOR_PAYWALL_PORT : 8402;
