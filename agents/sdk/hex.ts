@@ -2,6 +2,7 @@
 
 const HEX_DIGITS = "0123456789abcdef";
 
+/** `data` as lower-case hex, two digits a byte (an `X-Payment` header carries a receipt so). */
 export function toHex(data: Uint8Array): string {
   const parts = new Array<string>(data.length);
   for (let i = 0; i < data.length; i++) {

@@ -12,12 +12,15 @@ declare function igor_http_request(
   resp: usize, respCap: i32,
 ): i32;
 
-/** igor's http_request codes (negative results). */
+/** -1: transport error (refused connection, not an http(s) URL, an argument outside memory). */
 export const HTTP_ERR_TRANSPORT: i32 = -1;
+/** -2: method, URL, headers or body over igor's limits (16 B, 8 KiB, 32 KiB, 1 MiB). */
 export const HTTP_ERR_INPUT_TOO_LONG: i32 = -2;
 /** Host not in allowed_hosts, or a method other than GET/HEAD without the active owner's authority. */
 export const HTTP_ERR_HOST_BLOCKED: i32 = -3;
+/** -4: no answer within the manifest's `timeout_ms` (or what is left of the tick timeout). */
 export const HTTP_ERR_TIMEOUT: i32 = -4;
+/** -5: the body is over `max_response_bytes` or the buffer (the SDK retries once when it can). */
 export const HTTP_ERR_RESPONSE_TOO_LARGE: i32 = -5;
 /** SDK-side: the host claimed a body longer than the buffer it filled. */
 export const HTTP_ERR_TRUNCATED: i32 = -100;
@@ -27,19 +30,28 @@ export const HTTP_INITIAL_RESPONSE_BYTES: i32 = 8 * 1024;
 /** Largest body the SDK retries for after a -5 size hint, as igor's SDK. */
 export const HTTP_MAX_RETRY_BODY_BYTES: u32 = 4 * 1024 * 1024;
 
+/** The answer to one request: a status and body, or an error code. */
 export class HttpResponse {
-  constructor(
-    /** The HTTP status (> 0) when `error` is 0. */
-    public status: i32,
-    public body: Uint8Array,
-    /** 0, or the host's negative code (HTTP_ERR_*). */
-    public error: i32,
-  ) {}
+  /** The HTTP status (> 0) when `error` is 0; every status is a result, 402 included. */
+  status: i32;
+  /** The response body (empty on error). */
+  body: Uint8Array;
+  /** 0, or the host's negative code (HTTP_ERR_*). */
+  error: i32;
 
+  /** Made by the wrappers. */
+  constructor(status: i32, body: Uint8Array, error: i32) {
+    this.status = status;
+    this.body = body;
+    this.error = error;
+  }
+
+  /** True when the request was answered (`error` is 0), whatever the status. */
   get ok(): bool {
     return this.error == 0;
   }
 
+  /** The body as UTF-8 text. */
   text(): string {
     return String.UTF8.decodeUnsafe(this.body.dataStart, this.body.length);
   }
@@ -121,10 +133,12 @@ export function httpRequest(
   return httpRequestLines(method, url, headers === null ? "" : headerLines(headers), body);
 }
 
+/** A GET (an observation: recorded and replayed, never fenced). */
 export function httpGet(url: string): HttpResponse {
   return httpRequestLines("GET", url, "", null);
 }
 
+/** A POST with a `Content-Type` header (a side effect: only the agent's active owner may). */
 export function httpPost(url: string, contentType: string, body: Uint8Array | null): HttpResponse {
   return httpRequestLines("POST", url, "Content-Type: " + contentType + "\n", body);
 }

@@ -13,31 +13,46 @@ declare function igor_wallet_pay(
 @external("igor", "wallet_receipt_count") declare function igor_wallet_receipt_count(): i32;
 @external("igor", "wallet_receipt") declare function igor_wallet_receipt(index: i32, buf: usize, cap: i32): i32;
 
-/** igor's wallet_pay codes (negative results). */
+/** -1: less budget left in this tick than the amount. */
 export const PAY_ERR_INSUFFICIENT_BUDGET: i32 = -1;
+/** -2: recipient over 256 B or memo over 512 B. */
 export const PAY_ERR_INPUT_TOO_LONG: i32 = -2;
+/** -3: recipient not in `allowed_recipients`, or no authority (not the active owner within its lease). */
 export const PAY_ERR_RECIPIENT_BLOCKED: i32 = -3;
+/** -4: amount above `max_payment_microcents`. */
 export const PAY_ERR_AMOUNT_EXCEEDED: i32 = -4;
+/** -5: receipt buffer too small (the SDK retries once with the hinted size). */
 export const PAY_ERR_BUFFER_TOO_SMALL: i32 = -5;
+/** -6: amount ≤ 0, an argument outside memory, or the key could not sign. */
 export const PAY_ERR_PROCESSING: i32 = -6;
 /** SDK-side: the host claimed a receipt longer than the buffer it filled. */
 export const PAY_ERR_TRUNCATED: i32 = -100;
 
+/** First receipt buffer, as igor's SDK. */
 export const PAY_INITIAL_RECEIPT_BYTES: i32 = 1024;
+/** Largest receipt the SDK retries for after a -5 size hint, as igor's SDK. */
 export const PAY_MAX_RETRY_RECEIPT_BYTES: u32 = 64 * 1024;
 /** wallet_receipt gives no size hint: the SDK doubles its buffer up to this. */
 export const NODE_RECEIPT_MAX_BYTES: i32 = 64 * 1024;
+/** wallet_receipt -1: no receipt at that index. */
 export const WALLET_ERR_BAD_INDEX: i32 = -1;
+/** wallet_receipt -4: the buffer is too small (no size hint). */
 export const WALLET_ERR_BUFFER_TOO_SMALL: i32 = -4;
 
+/** The outcome of walletPay: the signed receipt, or an error code. */
 export class Payment {
-  constructor(
-    /** The signed payment receipt (empty unless `error` is 0). */
-    public receipt: Uint8Array,
-    /** 0, or the host's negative code (PAY_ERR_*). */
-    public error: i32,
-  ) {}
+  /** The signed payment receipt (empty unless `error` is 0). */
+  receipt: Uint8Array;
+  /** 0, or the host's negative code (PAY_ERR_*). */
+  error: i32;
 
+  /** Made by walletPay. */
+  constructor(receipt: Uint8Array, error: i32) {
+    this.receipt = receipt;
+    this.error = error;
+  }
+
+  /** True when the payment was made (`error` is 0). */
   get ok(): bool {
     return this.error == 0;
   }
@@ -89,13 +104,18 @@ export function walletReceiptCount(): i32 {
   return igor_wallet_receipt_count();
 }
 
+/** One of the node's execution receipts for the agent, or an error code. */
 export class NodeReceipt {
-  constructor(
-    /** The receipt's bytes (empty unless `error` is 0). */
-    public bytes: Uint8Array,
-    /** 0, or the host's negative code (WALLET_ERR_*). */
-    public error: i32,
-  ) {}
+  /** The receipt's bytes (empty unless `error` is 0). */
+  bytes: Uint8Array;
+  /** 0, or the host's negative code (WALLET_ERR_*). */
+  error: i32;
+
+  /** Made by walletReceipt. */
+  constructor(bytes: Uint8Array, error: i32) {
+    this.bytes = bytes;
+    this.error = error;
+  }
 }
 
 /** The node receipt at `index` (capability `wallet`). */
@@ -114,7 +134,19 @@ export function walletReceipt(index: i32): NodeReceipt {
 
 /** x402 payment terms, the body of a 402: `[i64 amount][u32 len][recipient][u32 len][memo]`. */
 export class PaymentTerms {
-  constructor(public amount: i64, public recipient: string, public memo: string) {}
+  /** Microcents asked (0 when the body was not terms). */
+  amount: i64;
+  /** Who is to be paid. */
+  recipient: string;
+  /** What for. */
+  memo: string;
+
+  /** Terms as given; usually made by PaymentTerms.parse. */
+  constructor(amount: i64, recipient: string, memo: string) {
+    this.amount = amount;
+    this.recipient = recipient;
+    this.memo = memo;
+  }
 
   /** Parses terms as igor's demo agents do; amount 0 when the body is not terms. */
   static parse(body: Uint8Array): PaymentTerms {
