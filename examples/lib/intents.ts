@@ -74,10 +74,10 @@ export function payIntent(effects: EffectLog, intent: Intent, offset: i32, tag: 
 
 /**
  * Settles an unresolved payment intent (payload from byte `offset`: [i64 amount][recipient][memo]).
- * Unlike igor's demos, which simulate a ledger, igord answers it: an intent comes back Unresolved only
- * when the ticks after the checkpoint that covered it were never committed, and a payment leaves the
- * budget only when its tick commits, so the payment, if made, was rolled back. Compensated; the
- * agent pays again when the provider asks.
+ * The agent cannot tell whether the lost ticks paid: if they did, igord debited that payment when
+ * it restarted (its payment journal, a `lost_payment` lineage event), but the receipt went with the
+ * lost state, so the agent has nothing to show the provider. igor's demos flip a coin here; these
+ * compensate and pay again when the provider asks (see examples/README.md).
  */
 export function reconcilePayment(effects: EffectLog, intent: Intent, offset: i32, tag: string): void {
   log(tag + " RECONCILING: unresolved payment (key=" + short(intent.id) + ")");
@@ -85,5 +85,6 @@ export function reconcilePayment(effects: EffectLog, intent: Intent, offset: i32
   const amount = d.i64();
   const recipient = d.string();
   effects.compensate(intent.id);
-  log(tag + " Reconciled: payment of " + amount.toString() + " to " + recipient + " was in a tick the node never committed: not debited — will pay again");
+  log(tag + " Reconciled: payment of " + amount.toString() + " to " + recipient +
+    " unknown: a lost tick's payment is debited at restart but its receipt is gone — will pay again");
 }

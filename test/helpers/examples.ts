@@ -1,8 +1,17 @@
 // igor's demo agents (examples/<name>/agent.ts + agent.manifest.json), run by real igord processes.
 import { copyFileSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { buildAgent } from "../../scripts/build-agents.mjs";
+// @ts-expect-error: a plain .mjs script without types
+import * as buildScript from "../../scripts/build-agents.mjs";
 import { ROOT } from "./node.js";
+
+/**
+ * scripts/build-agents.mjs's buildAgent: one AssemblyScript module; `defines` are compile-time
+ * integer constants (`--use NAME=VALUE`), `force` rebuilds even when the output is newer.
+ */
+export const buildAgent = (buildScript as {
+  buildAgent(source: string, out: string, o?: { force?: boolean; defines?: Record<string, number> }): Promise<boolean>;
+}).buildAgent;
 
 export const EXAMPLES_DIR = join(ROOT, "examples");
 

@@ -12,9 +12,8 @@ import type { Started } from "../../scripts/mock/common.mjs";
 import { startMockcloud } from "../../scripts/mock/mockcloud.mjs";
 import { startPaywall } from "../../scripts/mock/paywall.mjs";
 import { startPricefeed } from "../../scripts/mock/pricefeed.mjs";
-import { agentLogs, buildExampleFor, exampleArgs } from "../helpers/examples.js";
+import { agentLogs, buildAgent, buildExampleFor, exampleArgs } from "../helpers/examples.js";
 import { ROOT, tempDir } from "../helpers/node.js";
-import { buildAgent } from "../../scripts/build-agents.mjs";
 import { igord, killAll, startDaemon, type Daemon } from "../helpers/process.js";
 
 const servers: Started[] = [];
@@ -110,7 +109,7 @@ async function killBetweenActAndCheckpoint(args: string[], dataDir: string, reco
 }
 
 describe("x402buyer killed between its payment and the checkpoint that would cover it", () => {
-  it("comes back with the payment Unresolved, reconciles it as never debited, pays again, and the node debited exactly one payment", { timeout: 180_000 }, async () => {
+  it("comes back with the payment Unresolved and pays again: the node debits the lost tick's payment at restart, whose receipt the agent lost", { timeout: 180_000 }, async () => {
     const paywall = await startPaywall({ host: "127.0.0.1", port: 0 });
     servers.push(paywall);
     const { dataDir, args } = await prepareExample("x402buyer", { IGOR_PAYWALL_PORT: paywall.port, IGOR_CHECKPOINT_WAIT_TICKS: KILL_WAIT_TICKS }, "clock,rand,log,http,x402", KILL_CHECKPOINTS);
@@ -118,15 +117,16 @@ describe("x402buyer killed between its payment and the checkpoint that would cov
 
     const again = startDaemon(args);
     await agentLog(again, "[x402buyer] RECONCILING: unresolved payment");
-    await agentLog(again, "[x402buyer] Reconciled: payment of 100000 to paywall-provider was in a tick the node never committed");
+    await agentLog(again, "[x402buyer] Reconciled: payment of 100000 to paywall-provider unknown");
     await agentLog(again, "[x402buyer] Payment CONFIRMED", 60_000);
     await agentLog(again, "[x402buyer] PREMIUM DATA RECEIVED", 60_000);
     await stop(again);
     await paywall.close();
 
-    // The history holds one payment: the lost tick's was never debited.
+    // Two payments left the budget: the lost tick's (debited at restart from the node's payment
+    // journal) and the one the restarted agent made, the only one the paywall was shown.
     const r = igord(["verify", "--agent", "x402buyer", "--replay", "--data-dir", dataDir]);
-    expect(r.stdout).toMatch(/payments: 1, 100000 µ¢/);
+    expect(r.stdout).toMatch(/payments: 2, 200000 µ¢ \(0\.200000\) \(1 of them, 100000 µ¢, from ticks lost in a crash/);
     expect(r.stdout).toMatch(/replay: VALID/);
     expect(r.status).toBe(0);
   });
@@ -172,14 +172,14 @@ describe("deployer against mockcloud", () => {
 });
 
 describe("deployer killed between its payment and the checkpoint that would cover it", () => {
-  it("reconciles the payment as never debited, pays again and deploys once; the history holds one payment", { timeout: 180_000 }, async () => {
+  it("reconciles the unknown payment, pays again and deploys once; the lost tick's payment is debited at restart", { timeout: 180_000 }, async () => {
     const cloud = await startMockcloud({ host: "127.0.0.1", port: 0 });
     servers.push(cloud);
     const { dataDir, args } = await prepareExample("deployer", { IGOR_MOCKCLOUD_PORT: cloud.port, IGOR_CHECKPOINT_WAIT_TICKS: KILL_WAIT_TICKS }, "clock,rand,log,wallet,http,x402", KILL_CHECKPOINTS);
     await killBetweenActAndCheckpoint(args, dataDir, "[deployer] Payment intent RECORDED", "[deployer] Payment CONFIRMED");
 
     const again = startDaemon(args);
-    await agentLog(again, "[deployer] Reconciled: payment of 500000 to mockcloud-provider was in a tick the node never committed");
+    await agentLog(again, "[deployer] Reconciled: payment of 500000 to mockcloud-provider unknown");
     const running = await agentLog(again, "[deployer] DEPLOYMENT RUNNING!", 90_000);
     await stop(again);
     await cloud.close();
@@ -187,7 +187,7 @@ describe("deployer killed between its payment and the checkpoint that would cove
     expect(String(running.msg)).toContain(`id=${[...cloud.deployments.keys()].at(-1)}`);
     expect(cloud.deployments.size).toBe(1);
     const r = igord(["verify", "--agent", "deployer", "--replay", "--data-dir", dataDir]);
-    expect(r.stdout).toMatch(/payments: 1, 500000 µ¢/);
+    expect(r.stdout).toMatch(/payments: 2, 1000000 µ¢ \(1\.000000\) \(1 of them, 500000 µ¢, from ticks lost in a crash/);
     expect(r.stdout).toMatch(/replay: VALID/);
     expect(r.status).toBe(0);
   });
