@@ -15,11 +15,11 @@ import type { Logger } from "pino";
 import { ErrorCode, IgordError } from "../errors.js";
 import { workerScript } from "../worker-script.js";
 import type { LogEntry } from "../eventlog/tick-log.js";
-import { type HttpCall, type HttpReply, waitsOnNetwork } from "../hostcalls/http.js";
-import { performHttp } from "../hostcalls/http-fetch.js";
+import { waitsOnNetwork } from "../hostcalls/http.js";
 import type { ImportPlan } from "../hostcalls/policy.js";
-import { type Ed25519Key, signBytes } from "../identity/keys.js";
+import type { Ed25519Key } from "../identity/keys.js";
 import { type HostIoEnvelope, type HostIoReply, hostIoFlag, serveHostIo } from "./host-io.js";
+import { answerHostIo, type HostIoServices } from "./host-io-services.js";
 import type { ReplayItem, ReplayOutcome } from "../replay/engine.js";
 import {
   Ctl,
@@ -80,17 +80,11 @@ export type PoolTickResult =
   | (Omit<Extract<TickOutcome, { status: "ok" }>, "placement"> & { agentId: string })
   | (Omit<Extract<TickOutcome, { status: "error" }>, "placement" | "error"> & { agentId: string; error: IgordError });
 
-export interface PoolOptions {
+export interface PoolOptions extends HostIoServices {
   size: number;
   tickTimeoutMs: number;
   tickIntervalMs: number;
   logger: Logger;
-  /** Performs a tick's HTTP request (default: Node's fetch). */
-  http?: (call: HttpCall) => Promise<HttpReply>;
-  /** The node's execution receipts of an agent, encoded (wallet_receipt_count / wallet_receipt). */
-  receipts?: (agentId: string) => Uint8Array[];
-  /** Journals a signed payment receipt (synchronously) before its signature is returned to the tick. */
-  journalPayment?: (agentId: string, tick: bigint, receipt: Uint8Array) => void;
 }
 
 interface WorkerHandle {
@@ -206,22 +200,7 @@ export class WorkerPool extends EventEmitter<{
   private async serveIo(h: WorkerHandle, env: HostIoEnvelope): Promise<HostIoReply> {
     const slot = this.byPlacement.get(env.placement);
     if (!slot || slot.worker !== h) return { kind: "error", message: `no agent at placement ${env.placement} on worker ${h.id}` };
-    const r = env.request;
-    switch (r.kind) {
-      case "http":
-        return (this.opts.http ?? performHttp)(r.call);
-      case "sign": {
-        if (!slot.spec.identity) return { kind: "error", message: "the agent has no key here" };
-        const signature = signBytes(slot.spec.identity, r.message);
-        // Journalled first: once the agent holds the receipt the money may be gone, tick committed or not.
-        this.opts.journalPayment?.(slot.spec.agentId, r.tick, Buffer.concat([r.message, signature]));
-        return { kind: "signature", signature };
-      }
-      case "receipt_count":
-        return { kind: "count", count: this.opts.receipts?.(slot.spec.agentId).length ?? 0 };
-      case "receipt":
-        return { kind: "receipt", bytes: this.opts.receipts?.(slot.spec.agentId)[r.index] ?? null };
-    }
+    return answerHostIo(this.opts, slot.spec, env.request);
   }
 
   private live(): WorkerHandle[] {

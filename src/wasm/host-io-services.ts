@@ -1,0 +1,35 @@
+// What the main thread does for a tick that asks it (src/wasm/host-io.ts carries the request): an
+// HTTP request, a payment receipt signed with the agent's key (journalled before the signature goes
+// back), the node's execution receipts. The pool checks who asks; this answers.
+import { performHttp } from "../hostcalls/http-fetch.js";
+import type { HttpCall, HttpReply } from "../hostcalls/http.js";
+import { type Ed25519Key, signBytes } from "../identity/keys.js";
+import type { HostIoReply, HostIoRequest } from "./host-io.js";
+
+export interface HostIoServices {
+  /** Performs a tick's HTTP request (default: Node's fetch). */
+  http?: (call: HttpCall) => Promise<HttpReply>;
+  /** The node's execution receipts of an agent, encoded (wallet_receipt_count / wallet_receipt). */
+  receipts?: (agentId: string) => Uint8Array[];
+  /** Journals a signed payment receipt (synchronously) before its signature is returned to the tick. */
+  journalPayment?: (agentId: string, tick: bigint, receipt: Uint8Array) => void;
+}
+
+/** Answers `request` for the agent whose tick made it. */
+export async function answerHostIo(services: HostIoServices, agent: { agentId: string; identity?: Ed25519Key | undefined }, request: HostIoRequest): Promise<HostIoReply> {
+  switch (request.kind) {
+    case "http":
+      return (services.http ?? performHttp)(request.call);
+    case "sign": {
+      if (!agent.identity) return { kind: "error", message: "the agent has no key here" };
+      const signature = signBytes(agent.identity, request.message);
+      // Journalled first: once the agent holds the receipt the money may be gone, tick committed or not.
+      services.journalPayment?.(agent.agentId, request.tick, Buffer.concat([request.message, signature]));
+      return { kind: "signature", signature };
+    }
+    case "receipt_count":
+      return { kind: "count", count: services.receipts?.(agent.agentId).length ?? 0 };
+    case "receipt":
+      return { kind: "receipt", bytes: services.receipts?.(agent.agentId)[request.index] ?? null };
+  }
+}
