@@ -99,7 +99,10 @@ export function walletPay(amount: i64, recipient: string, memo: string): Payment
   return new Payment(out.slice(4, 4 + <i32>len), 0);
 }
 
-/** How many node execution receipts the agent holds (capability `wallet`). */
+/**
+ * How many receipts the node holds for the agent (capability `wallet`): first the payment receipts
+ * of ticks lost in a crash (newest first; see findReceipt), then its execution receipts, oldest first.
+ */
 export function walletReceiptCount(): i32 {
   return igor_wallet_receipt_count();
 }
@@ -118,7 +121,7 @@ export class NodeReceipt {
   }
 }
 
-/** The node receipt at `index` (capability `wallet`). */
+/** The node's receipt at `index` (capability `wallet`): a lost payment's receipt or an execution receipt. */
 export function walletReceipt(index: i32): NodeReceipt {
   let cap = PAY_INITIAL_RECEIPT_BYTES;
   while (true) {
@@ -130,6 +133,66 @@ export function walletReceipt(index: i32): NodeReceipt {
     }
     cap <<= 1;
   }
+}
+
+/** The fixed part of a payment receipt: amount, timestamp, two lengths, public key, signature. */
+const PAYMENT_RECEIPT_FIXED_BYTES: i32 = 8 + 8 + 4 + 4 + 32 + 64;
+
+/** A payment receipt's fields (its bytes are `[i64 amount][i64 ts ns][u32][recipient][u32][memo][32 B key][64 B signature]`). */
+export class PaymentReceipt {
+  /** Microcents paid. */
+  amount: i64;
+  /** When the node signed it (the node's clock, as clockNow). */
+  timestampNs: i64;
+  /** Who was paid. */
+  recipient: string;
+  /** What for. */
+  memo: string;
+
+  /** Usually made by PaymentReceipt.parse. */
+  constructor(amount: i64, timestampNs: i64, recipient: string, memo: string) {
+    this.amount = amount;
+    this.timestampNs = timestampNs;
+    this.recipient = recipient;
+    this.memo = memo;
+  }
+
+  /** Parses a payment receipt; null when the bytes are not one (a node execution receipt, say). */
+  static parse(b: Uint8Array): PaymentReceipt | null {
+    if (b.length < PAYMENT_RECEIPT_FIXED_BYTES) return null;
+    const rlen = load<u32>(b.dataStart + 16);
+    if (<u64>rlen + 24 > <u64>b.length) return null;
+    const mlen = load<u32>(b.dataStart + 20 + rlen);
+    if (<u64>PAYMENT_RECEIPT_FIXED_BYTES + <u64>rlen + <u64>mlen != <u64>b.length) return null;
+    return new PaymentReceipt(
+      load<i64>(b.dataStart), load<i64>(b.dataStart + 8),
+      String.UTF8.decodeUnsafe(b.dataStart + 20, rlen),
+      String.UTF8.decodeUnsafe(b.dataStart + 24 + rlen, mlen),
+    );
+  }
+}
+
+/**
+ * The receipt of a payment the agent made in a tick that was lost (the node died, or the tick was
+ * thrown away, after the payment and before a checkpoint covered it), matching `recipient`, `memo`
+ * and `amount` and signed at or after `notBeforeNs` (pass the clock reading taken when the payment
+ * intent was recorded, so the receipt of an earlier purchase on the same terms is not taken for this
+ * one); null when there is none. Capability `wallet`. Call it for an Unresolved payment intent before
+ * paying again: the node debited that payment when it restarted, and lists its receipt first among
+ * its receipts (wallet_receipt), newest first, ahead of its execution receipts. Every read is a
+ * recorded observation, so replay finds exactly what the live tick found.
+ */
+export function findReceipt(recipient: string, memo: string, amount: i64, notBeforeNs: i64 = 0): Uint8Array | null {
+  const n = walletReceiptCount();
+  for (let i = 0; i < n; i++) {
+    const r = walletReceipt(i);
+    if (r.error != 0) return null;
+    const p = PaymentReceipt.parse(r.bytes);
+    // Lost payments come first: the first execution receipt ends them.
+    if (p === null) return null;
+    if (p.amount == amount && p.recipient == recipient && p.memo == memo && p.timestampNs >= notBeforeNs) return r.bytes;
+  }
+  return null;
 }
 
 /** x402 payment terms, the body of a 402: `[i64 amount][u32 len][recipient][u32 len][memo]`. */

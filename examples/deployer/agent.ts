@@ -62,7 +62,8 @@ class Deployer extends IntentAgent {
     if (this.effects.unresolved().length > 0) {
       this.phase = PHASE_RECONCILING;
       this.reconcileUnresolved();
-      this.phase = this.deploymentId.length > 0 ? PHASE_MONITOR : PHASE_CHECK_BUDGET;
+      // A receipt in hand (one recovered from a lost tick included) is deployed with, not paid again.
+      this.phase = this.deploymentId.length > 0 ? PHASE_MONITOR : this.lastReceipt.length > 0 ? PHASE_DEPLOY : PHASE_CHECK_BUDGET;
       return true;
     }
 
@@ -118,7 +119,7 @@ class Deployer extends IntentAgent {
     }
     log("[deployer] 402 PAYMENT REQUIRED: " + terms.amount.toString() + " microcents to " + terms.recipient + " (" + terms.memo + ")");
     const data = new Encoder().u8(INTENT_PAYMENT).i64(terms.amount).string(terms.recipient).string(terms.memo).finish();
-    recordIntent(this.effects, data, this.tickCount, TAG, "Payment");
+    recordIntent(this.effects, data, this.tickCount, this.lastNs, TAG, "Payment");
     return false; // the normal interval: a fast tick could pay before the intent is checkpointed
   }
 
@@ -128,7 +129,7 @@ class Deployer extends IntentAgent {
       this.phase = PHASE_PAY_PROVIDER;
       return true;
     }
-    recordIntent(this.effects, new Encoder().u8(INTENT_DEPLOYMENT).bytes(this.lastReceipt).finish(), this.tickCount, TAG, "Deploy");
+    recordIntent(this.effects, new Encoder().u8(INTENT_DEPLOYMENT).bytes(this.lastReceipt).finish(), this.tickCount, this.lastNs, TAG, "Deploy");
     return false;
   }
 
@@ -219,7 +220,14 @@ class Deployer extends IntentAgent {
 
   reconcile(intent: Intent): void {
     const kind = intentKind(intent);
-    if (kind == INTENT_PAYMENT) reconcilePayment(this.effects, intent, 1, TAG);
+    if (kind == INTENT_PAYMENT) {
+      const paid = reconcilePayment(this.effects, intent, 1, TAG);
+      if (paid !== null) {
+        this.paidCount++;
+        this.totalPaid += paid.amount;
+        this.lastReceipt = paid.receipt;
+      }
+    }
     else if (kind == INTENT_DEPLOYMENT) this.reconcileDeploy(intent);
     else {
       log("[deployer] RECONCILING: unknown intent type " + kind.toString() + ", compensating");

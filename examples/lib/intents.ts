@@ -2,10 +2,12 @@
 // and the EffectLog"): record and begin the intent in one tick; act and confirm in a later tick, once a
 // checkpoint has covered the InFlight intent. An intent that was InFlight when the node died comes
 // back Unresolved (the SDK asks the host at tick start) and is reconciled, never acted on blindly.
-import { Decoder, EffectLog, Encoder, Intent, IntentState, log, randBytes, toHex, walletPay, payErrorName } from "igord/sdk";
+import { Decoder, EffectLog, Encoder, Intent, IntentState, findReceipt, log, randBytes, toHex, walletPay, payErrorName } from "igord/sdk";
 import { short } from "./text";
 
 const INTENT_KEY_BYTES = 16;
+/** An intent's data starts with [u64 tick recorded][i64 clock reading when recorded], then its body. */
+const INTENT_HEADER_BYTES = 16;
 /**
  * Ticks between begin and act. An agent cannot see checkpoints; igord takes one every 5 s by default
  * (igor too), i.e. every 5 ticks at the default 1 s interval, so 6 ticks leave room for one.
@@ -14,14 +16,14 @@ const INTENT_KEY_BYTES = 16;
 export const CHECKPOINT_WAIT_TICKS: u64 = isDefined(IGOR_CHECKPOINT_WAIT_TICKS) ? <u64>IGOR_CHECKPOINT_WAIT_TICKS : 6;
 
 /**
- * Records `body` under a random 16-byte key and begins it (the intent's data is [u64 tick][body]);
- * returns the key, or "" if the log refused it.
+ * Records `body` under a random 16-byte key and begins it (the intent's data is [u64 tick][i64 nowNs]
+ * [body], `nowNs` the tick's clock reading); returns the key, or "" if the log refused it.
  */
-export function recordIntent(effects: EffectLog, body: Uint8Array, tick: u64, tag: string, what: string): string {
+export function recordIntent(effects: EffectLog, body: Uint8Array, tick: u64, nowNs: i64, tag: string, what: string): string {
   const key = new Uint8Array(INTENT_KEY_BYTES);
   randBytes(key);
   const id = toHex(key);
-  if (effects.record(id, new Encoder().u64(tick).raw(body).finish()) != 0 || effects.begin(id) != 0) {
+  if (effects.record(id, new Encoder().u64(tick).i64(nowNs).raw(body).finish()) != 0 || effects.begin(id) != 0) {
     log(tag + " ERROR: failed to record " + what.toLowerCase() + " intent");
     return "";
   }
@@ -29,14 +31,19 @@ export function recordIntent(effects: EffectLog, body: Uint8Array, tick: u64, ta
   return id;
 }
 
-/** What the agent recorded (the intent's data after its tick). */
+/** What the agent recorded (the intent's data after its header). */
 export function payload(intent: Intent): Uint8Array {
-  return intent.data.length < 8 ? new Uint8Array(0) : intent.data.subarray(8);
+  return intent.data.length < INTENT_HEADER_BYTES ? new Uint8Array(0) : intent.data.subarray(INTENT_HEADER_BYTES);
+}
+
+/** The clock reading of the tick that recorded the intent. */
+export function recordedNs(intent: Intent): i64 {
+  return intent.data.length < INTENT_HEADER_BYTES ? 0 : load<i64>(intent.data.dataStart + 8);
 }
 
 /** An InFlight intent whose wait for a checkpoint is over. */
 export function dueToAct(intent: Intent, tick: u64): bool {
-  if (intent.state != IntentState.InFlight || intent.data.length < 8) return false;
+  if (intent.state != IntentState.InFlight || intent.data.length < INTENT_HEADER_BYTES) return false;
   return tick >= load<u64>(intent.data.dataStart) + CHECKPOINT_WAIT_TICKS;
 }
 
@@ -74,17 +81,29 @@ export function payIntent(effects: EffectLog, intent: Intent, offset: i32, tag: 
 
 /**
  * Settles an unresolved payment intent (payload from byte `offset`: [i64 amount][recipient][memo]).
- * The agent cannot tell whether the lost ticks paid: if they did, igord debited that payment when
- * it restarted (its payment journal, a `lost_payment` lineage event), but the receipt went with the
- * lost state, so the agent has nothing to show the provider. igor's demos flip a coin here; these
- * compensate and pay again when the provider asks (see examples/README.md).
+ * The agent cannot tell from its own state whether the lost ticks paid; the node can: a payment
+ * signed in a tick that never reached a checkpoint was debited when the node restarted, and its
+ * receipt is listed first among the node's receipts. So the agent looks for a receipt of exactly
+ * this payment, signed after the intent was recorded (findReceipt): found, the payment was made and
+ * the intent is confirmed with that receipt (returned, to be shown to the provider); not found, no
+ * payment left the budget, the intent is compensated (null) and the agent pays when next asked.
+ * (igor's demos flip a coin here.)
  */
-export function reconcilePayment(effects: EffectLog, intent: Intent, offset: i32, tag: string): void {
+export function reconcilePayment(effects: EffectLog, intent: Intent, offset: i32, tag: string): Paid | null {
   log(tag + " RECONCILING: unresolved payment (key=" + short(intent.id) + ")");
   const d = new Decoder(payload(intent).subarray(offset));
   const amount = d.i64();
   const recipient = d.string();
-  effects.compensate(intent.id);
-  log(tag + " Reconciled: payment of " + amount.toString() + " to " + recipient +
-    " unknown: a lost tick's payment is debited at restart but its receipt is gone — will pay again");
+  const memo = d.string();
+  let receipt: Uint8Array | null = null;
+  if (!d.err()) receipt = findReceipt(recipient, memo, amount, recordedNs(intent));
+  if (receipt === null) {
+    effects.compensate(intent.id);
+    log(tag + " Reconciled: payment of " + amount.toString() + " to " + recipient + " was NOT made — will pay when asked");
+    return null;
+  }
+  effects.confirm(intent.id);
+  log(tag + " Reconciled: payment of " + amount.toString() + " to " + recipient + " WAS made in a lost tick — receipt recovered (" +
+    receipt.length.toString() + " bytes), not paying again");
+  return new Paid(amount, recipient, receipt);
 }

@@ -63,7 +63,7 @@ class Sentinel extends IntentAgent {
   /** The refill runs in a later tick, once a checkpoint has covered the intent. */
   recordRefillIntent(ageS: i64): bool {
     const data = new Encoder().u64(REFILL_AMOUNT).u64(this.balance).i64(ageS).finish();
-    recordIntent(this.effects, data, this.tickCount, "[sentinel]", "Refill");
+    recordIntent(this.effects, data, this.tickCount, this.lastNs, "[sentinel]", "Refill");
     return false;
   }
 

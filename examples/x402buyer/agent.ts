@@ -2,7 +2,8 @@
 // GET /api/premium-data → 402 with terms [i64 amount][u32][recipient][u32][memo] → record and begin a
 // payment intent → once a checkpoint has covered it, wallet_pay and confirm → GET again with
 // `X-Payment: hex(receipt)` → 200. Capabilities: clock, rand, log, http (localhost), x402
-// (paywall-provider, at most 1,000,000 µ¢).
+// (paywall-provider, at most 1,000,000 µ¢), wallet (to find, after a crash, the receipt of a payment
+// made in a lost tick: see examples/lib/intents.ts).
 //
 // The paywall is at http://localhost:8402 as in igor; build with `--use IGOR_PAYWALL_PORT=N` (see
 // scripts/build-agents.mjs) to aim at another port.
@@ -84,7 +85,7 @@ class X402Buyer extends IntentAgent {
 
   /** Records and begins the payment; it is made in a later tick, after a checkpoint has saved the intent. */
   recordPaymentIntent(terms: PaymentTerms): bool {
-    recordIntent(this.effects, new Encoder().i64(terms.amount).string(terms.recipient).string(terms.memo).finish(), this.tickCount, TAG, "Payment");
+    recordIntent(this.effects, new Encoder().i64(terms.amount).string(terms.recipient).string(terms.memo).finish(), this.tickCount, this.lastNs, TAG, "Payment");
     return false; // the normal interval: a fast tick could pay before the intent is checkpointed
   }
 
@@ -99,8 +100,14 @@ class X402Buyer extends IntentAgent {
     return true; // a fast tick retries the request with the receipt
   }
 
+  /** A payment made in a lost tick comes back as its receipt: the next tick shows it to the paywall. */
   reconcile(intent: Intent): void {
-    reconcilePayment(this.effects, intent, 0, TAG);
+    const paid = reconcilePayment(this.effects, intent, 0, TAG);
+    if (paid === null) return;
+    this.paidCount++;
+    this.totalPaid += paid.amount;
+    this.lastReceipt = paid.receipt;
+    this.fetchNow = true;
   }
 
   marshal(enc: Encoder): void {

@@ -1,8 +1,9 @@
 // The node's side of the payment journal: journal each receipt the main thread signs (before the
 // signature goes back to the tick), and at start-up debit, exactly once, the journalled payments
-// of ticks that never committed (budget/lost-payment.ts).
+// of ticks that never committed (budget/lost-payment.ts), whose receipts the agent then finds first
+// among the node's receipts (wallet_receipt), so it need not pay for the same thing again.
 import type { Logger } from "pino";
-import { debit, LOST_PAYMENT_KIND, lostPaymentReason } from "../budget/lost-payment.js";
+import { debit, LOST_PAYMENT_KIND, lostPaymentReason, parseLostPayment } from "../budget/lost-payment.js";
 import { signBudgetOverride } from "../checkpoint/overrides.js";
 import { equalBytes, hex, sha256 } from "../hash/bytes.js";
 import { decodePaymentReceipt } from "../hostcalls/wallet-pay.js";
@@ -43,4 +44,21 @@ export function debitLostPayments(store: SqliteStore, logger: Logger, agentId: s
     );
   }
   return lost.length;
+}
+
+/**
+ * What wallet_receipt_count / wallet_receipt list for an agent: first the receipts of its payments
+ * debited as lost (their ticks never committed, so the agent's state lost them), newest first, then
+ * the node's execution receipts, oldest first. A lost payment left the budget: handing its receipt
+ * back lets an agent reconciling an Unresolved payment show it to the provider instead of paying
+ * twice (agents/sdk/payments.ts findReceipt). Newest first, and ahead of the execution receipts,
+ * so a search ends at the first execution receipt however long the agent has run.
+ */
+export function nodeReceipts(store: SqliteStore, agentId: string): Uint8Array[] {
+  const lost: Uint8Array[] = [];
+  for (const e of store.lineageEvents(agentId)) {
+    const p = parseLostPayment(e);
+    if (p?.signed) lost.push(p.receipt);
+  }
+  return [...lost.reverse(), ...store.receipts(agentId).map((r) => r.blob)];
 }

@@ -19,7 +19,7 @@ import { type AgentView, type CheckpointEvent, Scheduler } from "../scheduler/sc
 import { checkHead } from "../checkpoint/load-checks.js";
 import { equalBytes } from "../hash/bytes.js";
 import { signBudgetOverride } from "../checkpoint/overrides.js";
-import { debitLostPayments, journalPayment } from "./lost-payments.js";
+import { debitLostPayments, journalPayment, nodeReceipts } from "./lost-payments.js";
 import { headModule } from "../checkpoint/upgrades.js";
 import { withAgentIdentity } from "../hostcalls/policy.js";
 import { didFromPublicKey } from "../identity/did.js";
@@ -186,7 +186,7 @@ export class IgordNode {
       tickTimeoutMs: opts.config.tickTimeoutMs,
       tickIntervalMs: opts.config.tickIntervalMs,
       logger: opts.logger.child({ component: "pool" }),
-      receipts: (agentId) => this.store.receipts(agentId).map((r) => r.blob),
+      receipts: (agentId) => nodeReceipts(this.store, agentId),
       journalPayment: (agentId, tick, receipt) => journalPayment(this.store, agentId, tick, receipt),
     });
     this.metrics = new NodeMetrics({
