@@ -5,6 +5,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { beforeEach, describe, expect, it } from "vitest";
+import { paymentSigningBytes } from "../../../src/hostcalls/wallet-pay.js";
 import { AS_FIXTURES } from "../../helpers/node.js";
 
 interface HttpCall { method: string; url: string; headers: string; body: string; cap: number }
@@ -18,6 +19,7 @@ let payCalls: PayCall[] = [];
 let payAnswers: ({ receipt: Uint8Array } | { code: number; hint?: number })[] = [];
 let receiptAnswers: (Uint8Array | number)[] = [];
 let receiptCaps: number[] = [];
+let receiptIndices: number[] = [];
 
 const text = (ptr: number, len: number) => Buffer.from(memory.buffer, ptr, len).toString("utf8");
 const view = () => new DataView(memory.buffer);
@@ -54,9 +56,10 @@ const igor = {
     return writeLenPrefixed(op, oc, a.receipt, (n) => n) ?? -5;
   },
   wallet_receipt_count: () => receiptAnswers.length,
-  wallet_receipt(_index: number, bp: number, cap: number): number {
+  wallet_receipt(index: number, bp: number, cap: number): number {
     receiptCaps.push(cap);
-    const a = receiptAnswers[0];
+    receiptIndices.push(index);
+    const a = receiptAnswers[index];
     if (typeof a === "number") return a;
     if (a === undefined) return -1;
     if (a.length > cap) return -4;
@@ -72,6 +75,7 @@ interface Exports {
   pay(amount: bigint): void;
   receipt_count(): number;
   receipt(i: number): void;
+  find(amount: bigint, notBeforeNs: bigint): number;
   terms(): bigint;
   last_status(): number;
   last_error(): number;
@@ -90,6 +94,7 @@ beforeEach(async () => {
   payAnswers = [];
   receiptAnswers = [];
   receiptCaps = [];
+  receiptIndices = [];
   const bytes = readFileSync(join(AS_FIXTURES, "sdk_calls.wasm"));
   const { instance } = await WebAssembly.instantiate(bytes, {
     igor,
@@ -206,8 +211,32 @@ describe("SDK payment wrappers", () => {
     sdk.receipt(0);
     expect(receiptCaps).toEqual([1024, 2048, 4096]);
     expect([sdk.last_error(), sdk.out_len()]).toEqual([0, 3000]);
-    receiptAnswers[0] = -1;
     sdk.receipt(5);
     expect([sdk.last_error(), sdk.out_len()]).toEqual([-1, 0]);
+  });
+
+  it("findReceipt finds the lost payment of exactly these terms signed since the intent, among the lost payments the node lists first, and stops at the first execution receipt", () => {
+    const enc = new TextEncoder();
+    const paid = (amount: bigint, ts: bigint, memo = "premium-data-access") =>
+      Buffer.concat([paymentSigningBytes(amount, ts, enc.encode("paywall-provider"), enc.encode(memo), new Uint8Array(32).fill(3)), Buffer.alloc(64, 4)]);
+    const newest = paid(100_000n, 3_000n, "another-memo");
+    const thisOne = paid(100_000n, 2_000n);
+    const earlier = paid(100_000n, 1_000n); // an earlier purchase on the same terms, lost in an earlier crash
+    const execution = Buffer.alloc(150, 9); // the node's execution receipts follow the lost payments
+    receiptAnswers.push(newest, thisOne, earlier, execution, paid(100_000n, 5_000n));
+
+    expect(sdk.find(100_000n, 1_500n)).toBe(1);
+    expect(out().equals(thisOne)).toBe(true);
+    expect(receiptIndices).toEqual([0, 1]);
+
+    // Signed before the intent was recorded: not this payment's receipt; the search ends at index 3.
+    receiptIndices = [];
+    expect(sdk.find(100_000n, 2_500n)).toBe(0);
+    expect(out().length).toBe(0);
+    expect(receiptIndices).toEqual([0, 1, 2, 3]);
+
+    expect(sdk.find(100_001n, 0n)).toBe(0);
+    expect(sdk.find(100_000n, 0n)).toBe(1);
+    expect(out().equals(thisOne)).toBe(true);
   });
 });
