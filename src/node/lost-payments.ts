@@ -17,18 +17,18 @@ export function journalPayment(store: SqliteStore, agentId: string, tick: bigint
 }
 
 /**
- * Before the agent's first tick here: every journalled payment of a tick after the stored head was
- * lost with that tick, so it is debited from the budget the agent resumes with, by one signed
- * lineage event each, committed with the journal rows' removal (a second start finds none).
- * Returns how many payments were debited.
+ * Before the agent's first tick here: every payment still journalled was lost — signed in a tick
+ * after the stored head (lost with the process), or in a run of a committed tick that was thrown
+ * away and re-run under the same number (its checkpoint settled only the receipts in its log) — so
+ * it is debited from the budget the agent resumes with, by one signed lineage event each, committed
+ * with the journal rows' removal (a second start finds none). Returns how many were debited.
  */
 export function debitLostPayments(store: SqliteStore, logger: Logger, agentId: string): number {
-  const journalled = store.unsettledPayments(agentId);
-  if (journalled.length === 0) return 0;
+  const lost = store.unsettledPayments(agentId);
+  if (lost.length === 0) return 0;
   const head = store.head(agentId);
   if (!head) return 0;
   const identity = store.identity(agentId);
-  const lost = journalled.filter((p) => p.tick > head.tick);
   let budget = store.lineageEvents(agentId).filter((e) => equalBytes(e.afterHash, head.hash)).at(-1)?.newBudget ?? head.budget;
   const events: LineageEvent[] = lost.map((p) => {
     const fields = { afterHash: head.hash, tick: head.tick, oldBudget: budget, newBudget: debit(budget, p.amount), reason: lostPaymentReason(p.tick, p.receipt) };

@@ -9,7 +9,9 @@ import { checkpointHash, GENESIS_PREV_HASH, signCheckpoint, signingDomain } from
 import type { SignerPool } from "../identity/signer-pool.js";
 import type { Lease } from "../authority/lease.js";
 import { encodeSegment, type EventLogSegment, type TickLog } from "../eventlog/tick-log.js";
+import { sha256 } from "../hash/bytes.js";
 import { HOSTCALL_ABI_VERSION } from "../hostcalls/registry.js";
+import { paymentsIn } from "../hostcalls/wallet-pay.js";
 import { REPLAY_ENGINE_VERSION } from "../replay/engine.js";
 import { segmentSigningBytes } from "../replay/segment-seal.js";
 import { ErrorCode, IgordError } from "../errors.js";
@@ -311,6 +313,8 @@ export class Checkpointer {
       ...(s.lease ? { lease: { state: s.lease.state, epoch: s.lease.epoch } } : {}),
       ...(events ? { events: seal ? { ...events, signature: seal } : events } : {}),
       ...(o.outbox.length > 0 ? { outbox: o.outbox } : {}),
+      // Settled by receipt hash: a payment of a discarded run of one of these ticks stays journalled.
+      ...(logs ? { settledPayments: logs.flatMap((l) => paymentsIn(l.entries).receipts.map(sha256)) } : {}),
       ...(s.maxStorageBytes != null ? { maxStorageBytes: s.maxStorageBytes } : {}),
       ...(plan && baseSignature ? { prune: { baseSeq: plan.baseSeq, base: { ...plan.fields, signature: baseSignature } } } : {}),
     };

@@ -58,7 +58,7 @@ export abstract class HistoryRecords extends TickRecords {
     );
     if (c.receipt) this.insertReceipt(c.agentId, c.hash, c.receipt);
     if (c.outbox) this.insertOutbox(c.agentId, c.outbox);
-    this.settlePayments(c.agentId, c.tick);
+    this.settlePayments(c.agentId, c.tick, c.settledPayments);
     if (prune) this.pruneHistory(c.agentId, prune.baseSeq, prune.base);
     if (c.events) {
       const e = c.events;

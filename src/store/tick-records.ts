@@ -151,9 +151,16 @@ export abstract class TickRecords extends AgentRecords {
     });
   }
 
-  /** Payments of ticks up to `tick` are settled by the checkpoint that commits them (its transaction). */
-  protected settlePayments(agentId: string, tick: bigint): void {
-    this.sql("DELETE FROM payment_journal WHERE agent_id = ? AND tick <= ?").run(agentId, tick);
+  /**
+   * The checkpoint that commits ticks up to `tick` settles their payments (in its transaction): those
+   * whose receipt hashes its event logs hold, or (no logs kept) every payment of those ticks.
+   */
+  protected settlePayments(agentId: string, tick: bigint, receiptHashes?: readonly Uint8Array[]): void {
+    if (receiptHashes === undefined) {
+      this.sql("DELETE FROM payment_journal WHERE agent_id = ? AND tick <= ?").run(agentId, tick);
+      return;
+    }
+    for (const h of receiptHashes) this.sql("DELETE FROM payment_journal WHERE agent_id = ? AND receipt_hash = ?").run(agentId, Buffer.from(h));
   }
 
   /** The agent's journalled payments no checkpoint has settled, oldest first. */

@@ -122,6 +122,13 @@ export interface CheckpointCommit {
   prune?: { baseSeq: bigint; base: HistoryBase };
   /** The writer's lease: the checkpoint is written only if the stored lease still matches. */
   lease?: LeaseBelief;
+  /**
+   * SHA-256 of the payment receipts in the event logs of the ticks it commits: only those journalled
+   * payments are settled (absent: every journalled payment up to `tick`, when no logs are kept). A
+   * receipt signed by a run of one of these ticks that was thrown away (a tick re-run under the same
+   * number) stays journalled, and is debited as lost at the next start.
+   */
+  settledPayments?: readonly Uint8Array[];
 }
 
 export type MigrationDirection = "out" | "in";

@@ -170,22 +170,25 @@ export function payOutOffset(i: number): number {
 /**
  * A WAT agent that calls wallet_pay (state [0, 4096): ticks at 0, receipt count at 8, wallet_receipt's
  * result at 12 and its bytes at 3072, each call's result at RESULTS + 4*i, its output at 1024 + 512*i).
- * `receipts` adds wallet_receipt_count / wallet_receipt(count - 1) each tick; `http` a GET first.
+ * `receipts` adds wallet_receipt_count / wallet_receipt(count - 1) each tick; `httpFirst` a GET before
+ * the payments, `httpAfter` one after them.
  */
-export function payAgent(calls: PayCallSpec[], o: { upToTick?: number; receipts?: boolean; httpFirst?: string } = {}): string {
+export function payAgent(calls: PayCallSpec[], o: { upToTick?: number; receipts?: boolean; httpFirst?: string; httpAfter?: string } = {}): string {
   const { data, put } = dataSegments();
   const code: string[] = [];
-  if (o.httpFirst !== undefined) {
-    const [up, ul] = put(o.httpFirst);
+  const get = (url: string): void => {
+    const [up, ul] = put(url);
     const [mp] = put("GET");
     code.push(`(drop (call $http (i32.const ${mp}) (i32.const 3) (i32.const ${up}) (i32.const ${ul}) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const ${65536 * 3}) (i32.const 8192)))`);
-  }
+  };
+  if (o.httpFirst !== undefined) get(o.httpFirst);
   calls.forEach((c, i) => {
     const [rp, rl] = put(c.recipient);
     const [mp, ml] = put(c.memo ?? "");
     const amount = c.amount === "balance" ? "(call $balance)" : `(i64.const ${c.amount})`;
     code.push(`(i32.store (i32.const ${resultOffset(i)}) (call $pay ${amount} (i32.const ${rp}) (i32.const ${c.recipientLen ?? rl}) (i32.const ${mp}) (i32.const ${ml}) (i32.const ${payOutOffset(i)}) (i32.const ${c.cap ?? PAY_SLOT})))`);
   });
+  if (o.httpAfter !== undefined) get(o.httpAfter);
   if (o.receipts) {
     code.push(`(i32.store (i32.const 8) (call $count))
     (if (i32.gt_s (i32.load (i32.const 8)) (i32.const 0)) (then
@@ -196,7 +199,7 @@ export function payAgent(calls: PayCallSpec[], o: { upToTick?: number; receipts?
   (import "igor" "wallet_balance" (func $balance (result i64)))
   ${o.receipts ? `(import "igor" "wallet_receipt_count" (func $count (result i32)))
   (import "igor" "wallet_receipt" (func $receipt (param i32 i32 i32) (result i32)))` : ""}
-  ${o.httpFirst !== undefined ? '(import "igor" "http_request" (func $http (param i32 i32 i32 i32 i32 i32 i32 i32 i32 i32) (result i32)))' : ""}`,
+  ${o.httpFirst !== undefined || o.httpAfter !== undefined ? '(import "igor" "http_request" (func $http (param i32 i32 i32 i32 i32 i32 i32 i32 i32 i32) (result i32)))' : ""}`,
     data,
     code,
     upToTick: o.upToTick,

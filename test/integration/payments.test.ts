@@ -3,6 +3,7 @@
 // the lease fence, and replay (self-verification, igord verify --replay) that never pays again.
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
+import { formatUnits } from "../../src/budget/money.js";
 import { decodeReceipt } from "../../src/budget/receipt.js";
 import { publicKeyFromDid } from "../../src/identity/did.js";
 import { HostcallId } from "../../src/hostcalls/registry.js";
@@ -123,6 +124,48 @@ describe("wallet_pay", () => {
     await waitUntil(() => t.logs.events("tick_discarded", "latepayer").length >= 2, { timeoutMs: 8000, what: "two discarded runs of tick 1" });
     expect(slow).toBeGreaterThanOrEqual(2);
     expect(t.node.scheduler.view("latepayer")?.budget).toBe(1_000_000n);
+  });
+
+  it("a tick that paid, outlived its lease and ran again under the same tick number keeps its first payment: the commit settles only the receipts in its log, the next start debits the other, verify counts both", async () => {
+    // The first GET (after the payment) outlasts the lease: that run of tick 1 is discarded after it paid.
+    let requests = 0;
+    const s = await startServer((_req, res) => {
+      requests++;
+      if (requests === 1) setTimeout(() => res.end("slow"), 600);
+      else res.end("fast");
+    });
+    servers.push(s);
+    const flags = { "tick-interval": "10ms", "checkpoint-interval": "20ms", "lease-duration": "200ms", "lease-grace": "0", "lease-renewal-window": "0.5", "verify-interval": "0", "tick-timeout": "5s" };
+    const t = await startTestNode(flags);
+    const path = await writeWat(join(t.dir, "wasm"), "repayer", payAgent([{ amount: 1000n, recipient: "p", memo: "m" }], { upToTick: 1, httpAfter: `${s.url}/slow` }), x402({}, ["http"]));
+    await t.node.addAgent({ wasmPath: path, budget: 1_000_000n });
+    const committed = await t.waitFor<TickEvent>("tick", (e) => e.agentId === "repayer" && e.tick === 1n, 10_000);
+    expect(t.logs.events("tick_discarded", "repayer").length).toBeGreaterThanOrEqual(1);
+    expect(committed.paid).toBe(1000n);
+    await t.waitFor<{ agentId: string; tick: bigint; outcome: string }>("checkpoint", (c) => c.agentId === "repayer" && c.tick >= 1n && c.outcome === "written");
+    await t.stop();
+
+    // The discarded run's payment was signed and handed to the agent (its GET could have carried it):
+    // the checkpoint of tick 1 did not settle it, since tick 1's log holds only the second receipt.
+    const store = SqliteStore.open(join(t.config.dataDir, DB_FILE), { readonly: true });
+    let left;
+    try {
+      left = store.unsettledPayments("repayer");
+    } finally {
+      store.close();
+    }
+    // (A loaded machine may discard a fast run too, after it paid: each such run leaves its receipt.)
+    expect(left.length).toBeGreaterThanOrEqual(1);
+    expect(left.every((p) => p.tick === 1n && p.amount === 1000n && p.recipient === "p")).toBe(true);
+
+    const again = await startTestNode(flags, { dir: t.dir, resumeStored: true });
+    await waitUntil(() => again.logs.events("lost_payment_debited", "repayer").length === left.length, { timeoutMs: 10_000, what: "the discarded runs' payments debited" });
+    await again.stop();
+    const n = left.length;
+    const out = igord(["verify", "--agent", "repayer", "--data-dir", t.config.dataDir]);
+    expect(out.stdout).toMatch(/^VALID/);
+    expect(out.stdout).toContain(`payments: ${n + 1}, ${(n + 1) * 1000} µ¢ (${formatUnits(BigInt((n + 1) * 1000))}) (${n} of them, ${n * 1000} µ¢, from ticks lost in a crash`);
+    expect(out.status).toBe(0);
   });
 
   it("wallet_receipt_count and wallet_receipt serve the node's execution receipts for the agent, recorded and replayed", async () => {
