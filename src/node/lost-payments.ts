@@ -52,13 +52,17 @@ export function debitLostPayments(store: SqliteStore, logger: Logger, agentId: s
  * the node's execution receipts, oldest first. A lost payment left the budget: handing its receipt
  * back lets an agent reconciling an Unresolved payment show it to the provider instead of paying
  * twice (agents/sdk/payments.ts findReceipt). Newest first, and ahead of the execution receipts,
- * so a search ends at the first execution receipt however long the agent has run.
+ * so a search ends at the first execution receipt however long the agent has run. `pending`: those
+ * of runs thrown away while the node runs on (scheduler/checkpointer.ts lostReceipts).
  */
-export function nodeReceipts(store: SqliteStore, agentId: string): Uint8Array[] {
+export function nodeReceipts(store: SqliteStore, agentId: string, pending: readonly Uint8Array[] = []): Uint8Array[] {
   const lost: Uint8Array[] = [];
   for (const e of store.lineageEvents(agentId)) {
     const p = parseLostPayment(e);
     if (p?.signed) lost.push(p.receipt);
   }
-  return [...lost.reverse(), ...store.receipts(agentId).map((r) => r.blob)];
+  // `pending`: debited while the agent runs on, newest first, stored with the next checkpoint (a
+  // receipt in both lists for the moment that checkpoint is being committed is listed once).
+  const fresh = pending.filter((r) => !lost.some((l) => equalBytes(l, r)));
+  return [...fresh, ...lost.reverse(), ...store.receipts(agentId).map((r) => r.blob)];
 }

@@ -186,7 +186,7 @@ export class IgordNode {
       tickTimeoutMs: opts.config.tickTimeoutMs,
       tickIntervalMs: opts.config.tickIntervalMs,
       logger: opts.logger.child({ component: "pool" }),
-      receipts: (agentId) => nodeReceipts(this.store, agentId),
+      receipts: (agentId) => nodeReceipts(this.store, agentId, this.checkpointer.lostReceipts(agentId)),
       journalPayment: (agentId, tick, receipt) => journalPayment(this.store, agentId, tick, receipt),
     });
     this.metrics = new NodeMetrics({

@@ -2,21 +2,23 @@
 // hands both to the store's group commit. Keeps each agent's chain head in memory so consecutive
 // checkpoints link even before the previous one is durable. A state with no tick since the head is
 // never signed again (igor broke its own chain that way).
+import { LOST_PAYMENT_KIND, lostPaymentReason } from "../budget/lost-payment.js";
 import { encodeReceipt, receiptSigningBytes } from "../budget/receipt.js";
 import { encodeCheckpoint, SIGNATURE_OFFSET } from "../checkpoint/codec.js";
 import { historyBaseSigningBytes } from "../checkpoint/history-base.js";
+import { signBudgetOverride } from "../checkpoint/overrides.js";
 import { checkpointHash, GENESIS_PREV_HASH, signCheckpoint, signingDomain } from "../checkpoint/lineage.js";
 import type { SignerPool } from "../identity/signer-pool.js";
 import type { Lease } from "../authority/lease.js";
 import { encodeSegment, type EventLogSegment, type TickLog } from "../eventlog/tick-log.js";
 import { sha256 } from "../hash/bytes.js";
 import { HOSTCALL_ABI_VERSION } from "../hostcalls/registry.js";
-import { paymentsIn } from "../hostcalls/wallet-pay.js";
+import { decodePaymentReceipt, paymentsIn } from "../hostcalls/wallet-pay.js";
 import { REPLAY_ENGINE_VERSION } from "../replay/engine.js";
 import { segmentSigningBytes } from "../replay/segment-seal.js";
 import { ErrorCode, IgordError } from "../errors.js";
 import { type Ed25519Key, signBytes } from "../identity/keys.js";
-import type { AgentStatus, CheckpointCommit, NewAgent, OutboxBatch, ReceiptRow, SqliteStore } from "../store/sqlite-store.js";
+import type { AgentStatus, CheckpointCommit, LineageEvent, NewAgent, OutboxBatch, ReceiptRow, SqliteStore } from "../store/sqlite-store.js";
 
 export interface CheckpointSubject {
   agentId: string;
@@ -56,6 +58,11 @@ interface Head {
   carriedLogs: TickLog[];
   /** Likewise the emitted messages of those ticks. */
   carriedOutbox: OutboxBatch[];
+  /**
+   * Payments of runs of ticks after `tick` that were thrown away (the scheduler took them from the
+   * budget): written as lost_payment events with the next checkpoint, listed to the agent until then.
+   */
+  lostPayments: { tick: bigint; receipt: Uint8Array }[];
 }
 
 export interface NodeSigner {
@@ -103,7 +110,22 @@ export class Checkpointer {
       statusReason: null,
       carriedLogs: [],
       carriedOutbox: [],
+      lostPayments: [],
     });
+  }
+
+  /**
+   * Payments a run of `tick` made before it was thrown away (its lease lapsed before it committed),
+   * already debited from the budget the agent goes on with: the next checkpoint writes them as signed
+   * lost_payment lineage events and settles their journal rows, in its transaction.
+   */
+  addLostPayments(agentId: string, tick: bigint, receipts: readonly Uint8Array[]): void {
+    this.heads.get(agentId)?.lostPayments.push(...receipts.map((receipt) => ({ tick, receipt })));
+  }
+
+  /** The receipts of those payments not yet stored, newest first. */
+  lostReceipts(agentId: string): Uint8Array[] {
+    return (this.heads.get(agentId)?.lostPayments ?? []).map((p) => p.receipt).reverse();
   }
 
   forget(agentId: string): void {
@@ -237,9 +259,10 @@ export class Checkpointer {
       if (logs) h.carriedLogs = logs;
       h.carriedOutbox = outbox;
     };
+    const lost = h.lostPayments.slice();
     let commit: CheckpointCommit;
     try {
-      commit = await this.prepare(s, h, { reason, status, statusReason, withReceipt, covered, logs, outbox });
+      commit = await this.prepare(s, h, { reason, status, statusReason, withReceipt, covered, logs, outbox, lost });
     } catch (e) {
       carry();
       throw e;
@@ -265,6 +288,7 @@ export class Checkpointer {
       carry();
       throw e;
     }
+    h.lostPayments.splice(0, lost.length);
     return "written";
   }
 
@@ -272,7 +296,7 @@ export class Checkpointer {
   private async prepare(
     s: CheckpointSubject,
     h: Head,
-    o: { reason: string; status: AgentStatus; statusReason: string | null; withReceipt: boolean; covered: bigint; logs: TickLog[] | undefined; outbox: OutboxBatch[] },
+    o: { reason: string; status: AgentStatus; statusReason: string | null; withReceipt: boolean; covered: bigint; logs: TickLog[] | undefined; outbox: OutboxBatch[]; lost: readonly { tick: bigint; receipt: Uint8Array }[] },
   ): Promise<CheckpointCommit> {
     const { logs } = o;
     const blob = this.unsigned(s, h.hash);
@@ -315,8 +339,23 @@ export class Checkpointer {
       ...(o.outbox.length > 0 ? { outbox: o.outbox } : {}),
       // Settled by receipt hash: a payment of a discarded run of one of these ticks stays journalled.
       ...(logs ? { settledPayments: logs.flatMap((l) => paymentsIn(l.entries).receipts.map(sha256)) } : {}),
+      ...(o.lost.length > 0 ? { lostPayments: lostPaymentEvents(s, h.hash, h.tick, o.lost) } : {}),
       ...(s.maxStorageBytes != null ? { maxStorageBytes: s.maxStorageBytes } : {}),
       ...(plan && baseSignature ? { prune: { baseSeq: plan.baseSeq, base: { ...plan.fields, signature: baseSignature } } } : {}),
     };
   }
+}
+
+/**
+ * The lost_payment events of payments debited while the agent ran on, after the checkpoint the new
+ * one follows: their budget steps end at the new checkpoint's budget, which already lacks them.
+ */
+function lostPaymentEvents(s: CheckpointSubject, afterHash: Uint8Array, tick: bigint, lost: readonly { tick: bigint; receipt: Uint8Array }[]): { event: LineageEvent; receiptHash: Uint8Array }[] {
+  let budget = lost.reduce((sum, p) => sum + (decodePaymentReceipt(p.receipt)?.amount ?? 0n), s.budget);
+  return lost.map((p) => {
+    const oldBudget = budget;
+    budget -= decodePaymentReceipt(p.receipt)?.amount ?? 0n;
+    const fields = { afterHash, tick, oldBudget, newBudget: budget, reason: lostPaymentReason(p.tick, p.receipt) };
+    return { event: { kind: LOST_PAYMENT_KIND, ...fields, signature: signBudgetOverride(s.identity, fields) }, receiptHash: sha256(p.receipt) };
+  });
 }

@@ -4,7 +4,8 @@
 import { EventEmitter } from "node:events";
 import type { Logger } from "pino";
 import { TickMeter } from "../budget/meter.js";
-import { paymentsIn } from "../hostcalls/wallet-pay.js";
+import { decodePaymentReceipt, paymentsIn } from "../hostcalls/wallet-pay.js";
+import { debit } from "../budget/lost-payment.js";
 import { ErrorCode, IgordError } from "../errors.js";
 import type { LogEntry } from "../eventlog/tick-log.js";
 import { HostcallId } from "../hostcalls/registry.js";
@@ -306,6 +307,21 @@ export class Scheduler extends EventEmitter<{
       { event: "tick_discarded", tick: String(r.tick), reason: "lease_lapsed", expiresAt: a.lease?.expiresAtMs },
       `tick ${r.tick} finished after the lease lapsed; it is not committed and runs again under a valid lease`,
     );
+    // What it paid (while it held the lease) left the budget all the same: debited now, written as
+    // lost_payment events with the next checkpoint, and listed to the agent's re-run (wallet_receipt).
+    const lost = paymentsIn(r.events);
+    if (lost.receipts.length > 0) {
+      this.opts.checkpointer.addLostPayments(a.id, r.tick, lost.receipts);
+      for (const receipt of lost.receipts) {
+        const p = decodePaymentReceipt(receipt);
+        const oldBudget = a.budget;
+        a.budget = debit(a.budget, p?.amount ?? 0n);
+        a.logger.warn(
+          { event: "lost_payment_debited", tick: String(r.tick), amount: String(p?.amount), recipient: p?.recipient, oldBudget: String(oldBudget), newBudget: String(a.budget) },
+          `tick ${r.tick} paid ${p?.amount} µ¢ to ${JSON.stringify(p?.recipient)} before it was discarded; debited now`,
+        );
+      }
+    }
     this.opts.pool.rewind(a.id, a.state);
     if (!this.stopping && !a.detaching && this.fence.check(a, Date.now())) this.schedule(a, Date.now());
   }

@@ -59,6 +59,7 @@ export abstract class HistoryRecords extends TickRecords {
     if (c.receipt) this.insertReceipt(c.agentId, c.hash, c.receipt);
     if (c.outbox) this.insertOutbox(c.agentId, c.outbox);
     this.settlePayments(c.agentId, c.tick, c.settledPayments);
+    if (c.lostPayments) this.settleLostPayments(c.agentId, c.lostPayments);
     if (prune) this.pruneHistory(c.agentId, prune.baseSeq, prune.base);
     if (c.events) {
       const e = c.events;

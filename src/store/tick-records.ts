@@ -163,6 +163,14 @@ export abstract class TickRecords extends AgentRecords {
     for (const h of receiptHashes) this.sql("DELETE FROM payment_journal WHERE agent_id = ? AND receipt_hash = ?").run(agentId, Buffer.from(h));
   }
 
+  /** Lost payments debited by the checkpoint being written (its transaction): their events, their rows gone. */
+  protected settleLostPayments(agentId: string, lost: readonly { event: LineageEvent; receiptHash: Uint8Array }[]): void {
+    for (const l of lost) {
+      this.addLineageEvent(agentId, l.event);
+      this.sql("DELETE FROM payment_journal WHERE agent_id = ? AND receipt_hash = ?").run(agentId, Buffer.from(l.receiptHash));
+    }
+  }
+
   /** The agent's journalled payments no checkpoint has settled, oldest first. */
   unsettledPayments(agentId: string): JournalledPayment[] {
     return (this.sql("SELECT * FROM payment_journal WHERE agent_id = ? ORDER BY tick, created_at", true).all(agentId) as Record<string, unknown>[]).map((r) => ({

@@ -129,6 +129,12 @@ export interface CheckpointCommit {
    * number) stays journalled, and is debited as lost at the next start.
    */
   settledPayments?: readonly Uint8Array[];
+  /**
+   * Payments of runs of these ticks that were thrown away while the node kept running (debited from
+   * the budget it stores): their signed lost_payment lineage events, written with it, and the journal
+   * rows they settle (by receipt hash).
+   */
+  lostPayments?: readonly { event: LineageEvent; receiptHash: Uint8Array }[];
 }
 
 export type MigrationDirection = "out" | "in";

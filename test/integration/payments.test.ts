@@ -126,7 +126,7 @@ describe("wallet_pay", () => {
     expect(t.node.scheduler.view("latepayer")?.budget).toBe(1_000_000n);
   });
 
-  it("a tick that paid, outlived its lease and ran again under the same tick number keeps its first payment: the commit settles only the receipts in its log, the next start debits the other, verify counts both", async () => {
+  it("a tick that paid, outlived its lease and ran again under the same tick number keeps its first payment: debited at once, listed to the re-run among the node's receipts, stored as a lost_payment with the next checkpoint, counted by verify", async () => {
     // The first GET (after the payment) outlasts the lease: that run of tick 1 is discarded after it paid.
     let requests = 0;
     const s = await startServer((_req, res) => {
@@ -135,36 +135,48 @@ describe("wallet_pay", () => {
       else res.end("fast");
     });
     servers.push(s);
-    const flags = { "tick-interval": "10ms", "checkpoint-interval": "20ms", "lease-duration": "200ms", "lease-grace": "0", "lease-renewal-window": "0.5", "verify-interval": "0", "tick-timeout": "5s" };
+    const flags = { "tick-interval": "10ms", "checkpoint-interval": "20ms", "receipt-interval": "0", "lease-duration": "200ms", "lease-grace": "0", "lease-renewal-window": "0.5", "verify-interval": "0", "tick-timeout": "5s" };
     const t = await startTestNode(flags);
-    const path = await writeWat(join(t.dir, "wasm"), "repayer", payAgent([{ amount: 1000n, recipient: "p", memo: "m" }], { upToTick: 1, httpAfter: `${s.url}/slow` }), x402({}, ["http"]));
+    const path = await writeWat(join(t.dir, "wasm"), "repayer", payAgent([{ amount: 1000n, recipient: "p", memo: "m" }], { upToTick: 1, httpAfter: `${s.url}/slow`, receipts: true }), x402({}, ["http"]));
     await t.node.addAgent({ wasmPath: path, budget: 1_000_000n });
     const committed = await t.waitFor<TickEvent>("tick", (e) => e.agentId === "repayer" && e.tick === 1n, 10_000);
     expect(t.logs.events("tick_discarded", "repayer").length).toBeGreaterThanOrEqual(1);
     expect(committed.paid).toBe(1000n);
+    // Every discarded run that paid was debited when it was discarded (a loaded machine may discard a fast run too).
+    const debited = t.logs.events("lost_payment_debited", "repayer");
+    const n = debited.length;
+    expect(n).toBeGreaterThanOrEqual(1);
+    expect(debited.every((l) => l.tick === "1" && l.amount === "1000" && l.recipient === "p")).toBe(true);
+    // The re-run found those receipts first among the node's receipts (no execution receipt yet).
+    expect(committed.events.find((e) => e.id === HostcallId.wallet_receipt_count)?.result).toBe(n);
+    const listed = decodePaymentReceipt(committed.events.find((e) => e.id === HostcallId.wallet_receipt)?.payload ?? new Uint8Array(0));
+    expect([listed?.amount, listed?.recipient, listed?.memo]).toEqual([1000n, "p", "m"]);
     await t.waitFor<{ agentId: string; tick: bigint; outcome: string }>("checkpoint", (c) => c.agentId === "repayer" && c.tick >= 1n && c.outcome === "written");
     await t.stop();
 
-    // The discarded run's payment was signed and handed to the agent (its GET could have carried it):
-    // the checkpoint of tick 1 did not settle it, since tick 1's log holds only the second receipt.
+    // Stored with that checkpoint: one signed lost_payment event each, their journal rows settled; the
+    // node's receipts and those events add up to every unit that left the budget.
     const store = SqliteStore.open(join(t.config.dataDir, DB_FILE), { readonly: true });
-    let left;
     try {
-      left = store.unsettledPayments("repayer");
+      expect(store.unsettledPayments("repayer")).toEqual([]);
+      const lost = store.lineageEvents("repayer").filter((e) => e.kind === "lost_payment");
+      expect(lost).toHaveLength(n);
+      const head = storedHead(t.config.dataDir, "repayer")!;
+      const executionAndPaid = store.receipts("repayer").reduce((sum, r) => sum + r.cost, 0n);
+      expect(executionAndPaid + BigInt(n) * 1000n).toBe(1_000_000n - head.budget);
     } finally {
       store.close();
     }
-    // (A loaded machine may discard a fast run too, after it paid: each such run leaves its receipt.)
-    expect(left.length).toBeGreaterThanOrEqual(1);
-    expect(left.every((p) => p.tick === 1n && p.amount === 1000n && p.recipient === "p")).toBe(true);
 
+    // A restart finds nothing left to debit.
     const again = await startTestNode(flags, { dir: t.dir, resumeStored: true });
-    await waitUntil(() => again.logs.events("lost_payment_debited", "repayer").length === left.length, { timeoutMs: 10_000, what: "the discarded runs' payments debited" });
+    await again.waitFor<TickEvent>("tick", (e) => e.agentId === "repayer");
     await again.stop();
-    const n = left.length;
-    const out = igord(["verify", "--agent", "repayer", "--data-dir", t.config.dataDir]);
+    expect(again.logs.events("lost_payment_debited")).toEqual([]);
+    const out = igord(["verify", "--agent", "repayer", "--replay", "--data-dir", t.config.dataDir]);
     expect(out.stdout).toMatch(/^VALID/);
     expect(out.stdout).toContain(`payments: ${n + 1}, ${(n + 1) * 1000} µ¢ (${formatUnits(BigInt((n + 1) * 1000))}) (${n} of them, ${n * 1000} µ¢, from ticks lost in a crash`);
+    expect(out.stdout).toMatch(/replay: VALID/);
     expect(out.status).toBe(0);
   });
 
