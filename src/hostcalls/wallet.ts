@@ -1,10 +1,10 @@
 // wallet_balance() -> i64 (capability "wallet", event id 4): the agent's budget in microcents at the
 // start of the tick, less what it paid so far in this tick (wallet_pay).
 // wallet_receipt_count() -> i32 (id 5): how many receipts the node holds for the agent (first the
-// payment receipts of its ticks lost in a crash, newest first, then its node execution receipts:
-// node/lost-payments.ts nodeReceipts); payload 4 B u32. wallet_receipt(index, buf, cap) -> i32 (id 6): copies receipt `index`
-// (a payment receipt, or the budget/receipt.ts encoding) into buf and returns its length; -1 bad index, -4 buffer too small or
-// outside memory. Every call is recorded (igor recorded neither error); payload: the receipt on
+// receipts of its lost payments, newest first, then its node execution receipts: node/lost-payments.ts
+// nodeReceipts); payload 4 B u32. wallet_receipt(index, buf, cap) -> i32 (id 6): copies receipt
+// `index` (a payment receipt, or the budget/receipt.ts encoding) into buf and returns its length;
+// -1 bad index, -4 buffer too small or outside memory. Every call is recorded (igor recorded neither error); payload: the receipt on
 // success, else empty. Replay writes the recorded bytes.
 import { EMPTY } from "../eventlog/recorder.js";
 import { guestBytes, type HostContext, i64Payload, payloadOf, readI64Payload } from "./context.js";

@@ -126,7 +126,7 @@ export interface CheckpointCommit {
    * SHA-256 of the payment receipts in the event logs of the ticks it commits: only those journalled
    * payments are settled (absent: every journalled payment up to `tick`, when no logs are kept). A
    * receipt signed by a run of one of these ticks that was thrown away (a tick re-run under the same
-   * number) stays journalled, and is debited as lost at the next start.
+   * number) stays journalled: settled by `lostPayments`, or debited as lost at the next start.
    */
   settledPayments?: readonly Uint8Array[];
   /**

@@ -9,7 +9,7 @@ import type { HostIoReply, HostIoRequest } from "./host-io.js";
 export interface HostIoServices {
   /** Performs a tick's HTTP request (default: Node's fetch). */
   http?: (call: HttpCall) => Promise<HttpReply>;
-  /** The node's receipts of an agent, encoded: its lost payments', then execution receipts (wallet_receipt_count / wallet_receipt). */
+  /** The node's receipts of an agent: its lost payments', then its execution receipts (wallet_receipt_count / wallet_receipt). */
   receipts?: (agentId: string) => Uint8Array[];
   /** Journals a signed payment receipt (synchronously) before its signature is returned to the tick. */
   journalPayment?: (agentId: string, tick: bigint, receipt: Uint8Array) => void;
