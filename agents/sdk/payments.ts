@@ -178,9 +178,10 @@ export class PaymentReceipt {
  * and `amount` and signed at or after `notBeforeNs` (pass the clock reading taken when the payment
  * intent was recorded, so the receipt of an earlier purchase on the same terms is not taken for this
  * one); null when there is none. Capability `wallet`. Call it for an Unresolved payment intent before
- * paying again: the node debited that payment when it restarted, and lists its receipt first among
- * its receipts (wallet_receipt), newest first, ahead of its execution receipts. Every read is a
- * recorded observation, so replay finds exactly what the live tick found.
+ * paying again: the node debited that payment (when it restarted, or when it threw the run away)
+ * and lists its receipt first among its receipts (wallet_receipt), newest first, ahead of its
+ * execution receipts. Every read is a recorded observation, so replay finds exactly what the live
+ * tick found.
  */
 export function findReceipt(recipient: string, memo: string, amount: i64, notBeforeNs: i64 = 0): Uint8Array | null {
   const n = walletReceiptCount();
