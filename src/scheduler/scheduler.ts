@@ -469,7 +469,8 @@ export class Scheduler extends EventEmitter<{
     const outbox = a.pendingOutbox;
     a.pendingOutbox = [];
     return {
-      logs,
+      // Without them a checkpoint cannot tell which payments its ticks made (it settles by tick).
+      ...(this.opts.persistEventLogs ? { logs } : {}),
       outbox,
       maxStorageBytes: a.meta.limits?.maxStorageBytes ?? null,
       ...(a.lease ? { lease: a.lease } : {}),
