@@ -1,6 +1,11 @@
-// Ed25519 signing spread over worker threads. A signature costs ~50 µs of CPU; at thousands of
+// Ed25519 signing spread over worker threads. A signature costs ~34–50 µs of CPU; at thousands of
 // checkpoints per second that is most of a core, so batches signed in one turn of the event loop are
 // split across signer threads. Small batches are signed inline: a thread hop would only add latency.
+//
+// What a signature costs besides signing is kept small (it showed in the profile): each key is
+// always signed by the same thread, which is sent its KeyObject once (a clone shares the parsed key:
+// parsing a private key costs several signatures), and a chunk travels as one transferred buffer of
+// messages and comes back as one buffer of signatures.
 import { Worker } from "node:worker_threads";
 import { workerScript } from "../worker-script.js";
 import { type Ed25519Key, signBytes } from "./keys.js";
@@ -10,6 +15,10 @@ import type { SignReply, SignRequest } from "./signer-worker.js";
 export const INLINE_SIGN_MAX = 8;
 /** Signatures per message to a signer thread, at most. */
 export const SIGN_CHUNK_MAX = 64;
+/** Keys a signer thread keeps; at the bound the pool tells it to start over. */
+export const SIGNER_KEYS_MAX = 20_000;
+
+const SIGNATURE_BYTES = 64;
 
 interface Pending {
   key: Ed25519Key;
@@ -18,28 +27,50 @@ interface Pending {
   reject: (e: Error) => void;
 }
 
+interface Thread {
+  worker: Worker;
+  /** Numbers of the keys this thread keeps. */
+  keys: Set<number>;
+}
+
 export class SignerPool {
-  private readonly workers: Worker[] = [];
-  private readonly waiting = new Map<number, Pending[]>();
+  private readonly threads: Thread[] = [];
+  private readonly waiting = new Map<number, { chunk: Pending[]; thread: Thread }>();
+  /** A number per key object, the same for the pool's life: it picks the key's thread. */
+  private readonly keyNumbers = new WeakMap<Ed25519Key, number>();
+  private nextKey = 0;
   private queue: Pending[] = [];
   private scheduled = false;
   private nextId = 1;
-  private next = 0;
   private closed = false;
+  /** Signatures a thread was given but the calling thread made (the thread failed or died). */
+  fallbacks = 0;
 
-  constructor(size: number) {
+  /** @param keysMax keys each thread keeps before it starts over (a bound on its memory). */
+  constructor(
+    size: number,
+    private readonly keysMax = SIGNER_KEYS_MAX,
+  ) {
     const script = workerScript("./signer-worker.js", import.meta.url);
     for (let i = 0; i < size; i++) {
-      const w = new Worker(script);
-      w.unref();
-      w.on("message", (r: SignReply) => this.onReply(r));
-      w.on("error", (e) => this.failAll(e));
-      this.workers.push(w);
+      const worker = new Worker(script);
+      worker.unref();
+      const thread: Thread = { worker, keys: new Set() };
+      worker.on("message", (r: SignReply) => this.onReply(r));
+      // A thread that died takes no more chunks (its keys go to the others); what it held is signed here.
+      const lost = (e: Error): void => {
+        const i = this.threads.indexOf(thread);
+        if (i >= 0) this.threads.splice(i, 1);
+        this.failAll(e, thread);
+      };
+      worker.on("error", lost);
+      worker.on("exit", () => lost(new Error("signer thread exited")));
+      this.threads.push(thread);
     }
   }
 
   sign(key: Ed25519Key, message: Uint8Array): Promise<Uint8Array> {
-    if (this.closed || this.workers.length === 0) return Promise.resolve(signBytes(key, message));
+    if (this.closed || this.threads.length === 0) return Promise.resolve(signBytes(key, message));
     return new Promise((resolve, reject) => {
       this.queue.push({ key, message, resolve, reject });
       if (!this.scheduled) {
@@ -49,43 +80,81 @@ export class SignerPool {
     });
   }
 
+  private keyNumber(key: Ed25519Key): number {
+    let n = this.keyNumbers.get(key);
+    if (n === undefined) {
+      n = this.nextKey++;
+      this.keyNumbers.set(key, n);
+    }
+    return n;
+  }
+
   private dispatch(): void {
     this.scheduled = false;
     const batch = this.queue;
     this.queue = [];
-    if (batch.length < INLINE_SIGN_MAX) {
+    if (batch.length < INLINE_SIGN_MAX || this.threads.length === 0) {
       for (const p of batch) p.resolve(signBytes(p.key, p.message));
       return;
     }
-    // Chunks no larger than SIGN_CHUNK_MAX, round-robin: the first signatures come back while the
-    // rest are still being made, so the caller's commits overlap the signing instead of waiting
-    // for one reply per thread.
-    const per = Math.min(SIGN_CHUNK_MAX, Math.ceil(batch.length / this.workers.length));
-    for (let i = 0; i < batch.length; i += per) {
-      const chunk = batch.slice(i, i + per);
-      const id = this.nextId++;
-      this.waiting.set(id, chunk);
-      const w = this.workers[this.next++ % this.workers.length] as Worker;
-      w.postMessage({ id, seeds: chunk.map((p) => p.key.seed), messages: chunk.map((p) => p.message) } satisfies SignRequest);
-    }
-  }
-
-  private onReply(r: SignReply): void {
-    const chunk = this.waiting.get(r.id);
-    this.waiting.delete(r.id);
-    if (!chunk) return;
-    chunk.forEach((p, i) => {
-      const sig = r.signatures?.[i];
-      // A signer thread that failed: sign here rather than lose the checkpoint.
-      p.resolve(sig ?? signBytes(p.key, p.message));
+    // Each key's thread; within a thread, chunks of at most SIGN_CHUNK_MAX, so the first
+    // signatures come back (and their checkpoints commit) while the rest are still being made.
+    const perThread: Pending[][] = this.threads.map(() => []);
+    for (const p of batch) (perThread[this.keyNumber(p.key) % this.threads.length] as Pending[]).push(p);
+    perThread.forEach((list, t) => {
+      for (let i = 0; i < list.length; i += SIGN_CHUNK_MAX) this.send(this.threads[t] as Thread, list.slice(i, i + SIGN_CHUNK_MAX));
     });
   }
 
-  private failAll(e: Error): void {
-    for (const [id, chunk] of this.waiting) {
+  private send(thread: Thread, chunk: Pending[]): void {
+    const id = this.nextId++;
+    // At the bound the thread starts over (before this chunk's keys are added, so it keeps them).
+    const reset = thread.keys.size + chunk.length > this.keysMax;
+    if (reset) thread.keys.clear();
+    const add: [number, Ed25519Key["privateKeyObject"]][] = [];
+    const keys = new Uint32Array(chunk.length);
+    const offsets = new Uint32Array(chunk.length + 1);
+    let size = 0;
+    chunk.forEach((p, i) => {
+      const n = this.keyNumber(p.key);
+      if (!thread.keys.has(n)) {
+        thread.keys.add(n);
+        add.push([n, p.key.privateKeyObject]);
+      }
+      keys[i] = n;
+      offsets[i] = size;
+      size += p.message.byteLength;
+    });
+    offsets[chunk.length] = size;
+    const data = new Uint8Array(size);
+    chunk.forEach((p, i) => data.set(p.message, offsets[i]));
+    this.waiting.set(id, { chunk, thread });
+    const req: SignRequest = { id, reset, add, keys, offsets, data };
+    thread.worker.postMessage(req, [data.buffer, keys.buffer, offsets.buffer]);
+  }
+
+  private onReply(r: SignReply): void {
+    const chunk = this.waiting.get(r.id)?.chunk;
+    this.waiting.delete(r.id);
+    if (!chunk) return;
+    const sigs = r.signatures;
+    chunk.forEach((p, i) => {
+      // A signer thread that failed: sign here rather than lose the checkpoint.
+      if (!sigs || sigs.byteLength !== chunk.length * SIGNATURE_BYTES) {
+        this.fallbacks++;
+        p.resolve(signBytes(p.key, p.message));
+      } else p.resolve(sigs.slice(i * SIGNATURE_BYTES, (i + 1) * SIGNATURE_BYTES));
+    });
+  }
+
+  /** Signs here what `thread` (every thread, without it) was given and has not answered. */
+  private failAll(e: Error, thread?: Thread): void {
+    for (const [id, { chunk, thread: t }] of this.waiting) {
+      if (thread && t !== thread) continue;
       this.waiting.delete(id);
       for (const p of chunk) {
         try {
+          this.fallbacks++;
           p.resolve(signBytes(p.key, p.message));
         } catch {
           p.reject(e);
@@ -97,7 +166,7 @@ export class SignerPool {
   async close(): Promise<void> {
     this.closed = true;
     this.failAll(new Error("signer pool closed"));
-    await Promise.all(this.workers.map((w) => w.terminate()));
-    this.workers.length = 0;
+    await Promise.all(this.threads.map((t) => t.worker.terminate()));
+    this.threads.length = 0;
   }
 }

@@ -1,39 +1,51 @@
-// Signer thread: Ed25519 signatures for the main thread, with each key's KeyObject cached.
+// Signer thread: Ed25519 signatures for the main thread. A chunk arrives packed (its messages in one
+// transferred buffer) and names its keys by number; the pool sends each key's KeyObject once (a
+// clone shares the parsed key, so no thread parses it again) and the thread keeps it until told to
+// start over. The signatures go back in one transferred buffer, 64 bytes each, in request order.
 import { parentPort } from "node:worker_threads";
 import type { KeyObject } from "node:crypto";
 import { sign } from "node:crypto";
-import { keyFromSeed } from "./keys.js";
+
+const SIGNATURE_BYTES = 64;
 
 export interface SignRequest {
   id: number;
-  seeds: Uint8Array[];
-  messages: Uint8Array[];
+  /** Forget every key kept so far before adding `add` (the pool's count of kept keys hit its bound). */
+  reset: boolean;
+  /** Keys this thread has not been sent yet: [key number, private KeyObject]. */
+  add: [number, KeyObject][];
+  /** The key number of each message. */
+  keys: Uint32Array;
+  /** Message i is data[offsets[i], offsets[i + 1]). */
+  offsets: Uint32Array;
+  data: Uint8Array;
 }
 
 export interface SignReply {
   id: number;
-  signatures?: Uint8Array[];
+  /** Signature i at [64 i, 64 i + 64). */
+  signatures?: Uint8Array;
   error?: string;
 }
 
-const MAX_CACHED_KEYS = 20_000;
-const keys = new Map<string, KeyObject>();
+const kept = new Map<number, KeyObject>();
 
-function keyFor(seed: Uint8Array): KeyObject {
-  const k = Buffer.from(seed).toString("base64");
-  let key = keys.get(k);
-  if (!key) {
-    if (keys.size >= MAX_CACHED_KEYS) keys.clear();
-    key = keyFromSeed(seed).privateKeyObject;
-    keys.set(k, key);
+function signChunk(req: SignRequest): Uint8Array {
+  if (req.reset) kept.clear();
+  for (const [n, key] of req.add) kept.set(n, key);
+  const out = new Uint8Array(req.keys.length * SIGNATURE_BYTES);
+  for (let i = 0; i < req.keys.length; i++) {
+    const key = kept.get(req.keys[i] as number);
+    if (!key) throw new Error(`signer thread has no key number ${req.keys[i]}`);
+    out.set(sign(null, req.data.subarray(req.offsets[i], req.offsets[i + 1]), key), i * SIGNATURE_BYTES);
   }
-  return key;
+  return out;
 }
 
 parentPort?.on("message", (req: SignRequest) => {
   try {
-    const signatures = req.messages.map((m, i) => new Uint8Array(sign(null, m, keyFor(req.seeds[i] as Uint8Array))));
-    parentPort?.postMessage({ id: req.id, signatures } satisfies SignReply);
+    const signatures = signChunk(req);
+    parentPort?.postMessage({ id: req.id, signatures } satisfies SignReply, [signatures.buffer as ArrayBuffer]);
   } catch (e) {
     parentPort?.postMessage({ id: req.id, error: (e as Error).message } satisfies SignReply);
   }

@@ -24,5 +24,31 @@ describe("signer pool", () => {
       const other = reqs[(i + 1) % n]!;
       expect(verify(null, other.message, r.key.publicKeyObject, sigs[i]!)).toBe(false);
     });
+    expect(pool.fallbacks).toBe(0);
+  });
+});
+
+describe("signer pool keys", () => {
+  it("signs with the right key when there are more keys than a thread keeps, batch after batch", async () => {
+    // Each thread keeps at most 3 keys: with 11 keys every batch makes the threads start over, and
+    // a signature made with a forgotten or a neighbour's key would not verify.
+    pool = new SignerPool(2, 3);
+    const keys = Array.from({ length: 11 }, () => generateKey());
+    for (let round = 0; round < 3; round++) {
+      const reqs = Array.from({ length: 40 }, (_, i) => ({ key: keys[(i * 7 + round) % keys.length]!, message: new TextEncoder().encode(`round ${round} message ${i}`) }));
+      const sigs = await Promise.all(reqs.map((r) => pool!.sign(r.key, r.message)));
+      reqs.forEach((r, i) => expect(verify(null, r.message, r.key.publicKeyObject, sigs[i]!), `round ${round} signature ${i}`).toBe(true));
+    }
+    // Made by the threads, not by the calling thread after a thread failed (which would also verify).
+    expect(pool.fallbacks).toBe(0);
+  });
+
+  it("a chunk with more distinct keys than a thread keeps is still signed with each message's key", async () => {
+    pool = new SignerPool(1, 2);
+    const keys = Array.from({ length: 20 }, () => generateKey());
+    const reqs = keys.map((key, i) => ({ key, message: new TextEncoder().encode(`message ${i}`) }));
+    const sigs = await Promise.all(reqs.map((r) => pool!.sign(r.key, r.message)));
+    reqs.forEach((r, i) => expect(verify(null, r.message, r.key.publicKeyObject, sigs[i]!), `signature ${i}`).toBe(true));
+    expect(pool.fallbacks).toBe(0);
   });
 });
