@@ -29,10 +29,15 @@ export function encodedSize(log: TickLog): number {
 
 export function encodeTickLog(log: TickLog): Uint8Array {
   const out = new Uint8Array(encodedSize(log));
-  const dv = new DataView(out.buffer);
-  dv.setBigUint64(0, log.tick, true);
-  dv.setUint32(8, log.entries.length, true);
-  let off = 12;
+  writeTickLog(log, out, new DataView(out.buffer), 0);
+  return out;
+}
+
+/** Writes the log's encoding at `off` of `out` (viewed by `dv`); returns the offset after it. */
+function writeTickLog(log: TickLog, out: Uint8Array, dv: DataView, off: number): number {
+  dv.setBigUint64(off, log.tick, true);
+  dv.setUint32(off + 8, log.entries.length, true);
+  off += 12;
   for (const e of log.entries) {
     dv.setUint16(off, e.id, true);
     dv.setInt32(off + 2, e.result, true);
@@ -40,7 +45,7 @@ export function encodeTickLog(log: TickLog): Uint8Array {
     out.set(e.payload, off + 10);
     off += 10 + e.payload.byteLength;
   }
-  return out;
+  return off;
 }
 
 /**
@@ -61,7 +66,14 @@ export interface EventLogSegment {
 
 /** A segment: several tick logs back to back (each self-delimiting). */
 export function encodeSegment(logs: readonly TickLog[]): Uint8Array {
-  return Buffer.concat(logs.map(encodeTickLog));
+  // One buffer for the whole segment (a checkpoint encodes one on the daemon's hot path).
+  let size = 0;
+  for (const log of logs) size += encodedSize(log);
+  const out = new Uint8Array(size);
+  const dv = new DataView(out.buffer);
+  let off = 0;
+  for (const log of logs) off = writeTickLog(log, out, dv, off);
+  return out;
 }
 
 export function decodeSegment(bytes: Uint8Array): TickLog[] {

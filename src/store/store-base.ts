@@ -12,7 +12,9 @@ import type { SyncMode } from "./types.js";
 export abstract class StoreBase {
   readonly path: string;
   protected readonly db: Database.Database;
+  /** Prepared statements by SQL text; one map per integer mode, so a lookup builds no key string. */
   private readonly statements = new Map<string, Database.Statement>();
+  private readonly bigintStatements = new Map<string, Database.Statement>();
 
   /** --sync: the level of ordinary commits (ownership commits are always FULL, see durably()). */
   protected sync: SyncMode = "full";
@@ -24,12 +26,12 @@ export abstract class StoreBase {
 
   /** Prepared statements are cached: preparing costs more than running a small insert. */
   protected sql(text: string, safeIntegers = false): Database.Statement {
-    const key = `${safeIntegers ? "1" : "0"}${text}`;
-    let st = this.statements.get(key);
+    const cache = safeIntegers ? this.bigintStatements : this.statements;
+    let st = cache.get(text);
     if (!st) {
       st = this.db.prepare(text);
       if (safeIntegers) st.safeIntegers(true);
-      this.statements.set(key, st);
+      cache.set(text, st);
     }
     return st;
   }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { decodeTickLog, encodeTickLog } from "../../../src/eventlog/tick-log.js";
+import { decodeSegment, decodeTickLog, encodeSegment, encodeTickLog } from "../../../src/eventlog/tick-log.js";
 
 describe("tick log encoding", () => {
   const log = {
@@ -22,5 +22,13 @@ describe("tick log encoding", () => {
     const padded = new Uint8Array(bytes.length + 1);
     padded.set(bytes);
     expect(() => decodeTickLog(padded)).toThrow(/trailing bytes/);
+  });
+
+  it("a segment is its logs' encodings back to back (the bytes its signature covers), and decodes to them", () => {
+    const logs = [log, { tick: 7n, entries: [] }, { ...log, tick: 8n }];
+    const segment = encodeSegment(logs);
+    expect(Buffer.from(segment).equals(Buffer.concat(logs.map(encodeTickLog)))).toBe(true);
+    expect(decodeSegment(segment)).toEqual(logs);
+    expect(encodeSegment([]).byteLength).toBe(0);
   });
 });
