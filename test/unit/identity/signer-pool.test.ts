@@ -52,3 +52,23 @@ describe("signer pool keys", () => {
     expect(pool.fallbacks).toBe(0);
   });
 });
+
+describe("signer pool threads", () => {
+  it("after a signer thread dies, batches still get every signature (its keys go to the other thread)", async () => {
+    pool = new SignerPool(2);
+    const keys = Array.from({ length: 10 }, () => generateKey());
+    const batch = (tag: string) => keys.flatMap((key, k) => Array.from({ length: 4 }, (_, i) => ({ key, message: new TextEncoder().encode(`${tag} ${k} ${i}`) })));
+    const first = batch("before");
+    await Promise.all(first.map((r) => pool!.sign(r.key, r.message)));
+    // Reach into the pool only to kill one of its threads, as a crash would.
+    const threads = (pool as unknown as { threads: { worker: { terminate(): Promise<number> } }[] }).threads;
+    const exited = threads[0]!.worker.terminate();
+    await exited;
+    const reqs = batch("after");
+    const sigs = await Promise.all(reqs.map((r) => pool!.sign(r.key, r.message)));
+    reqs.forEach((r, i) => expect(verify(null, r.message, r.key.publicKeyObject, sigs[i]!), `signature ${i}`).toBe(true));
+    // Signed by the surviving thread, which was sent the dead thread's keys, not on the calling thread.
+    expect(threads).toHaveLength(1);
+    expect(pool.fallbacks).toBe(0);
+  });
+});
