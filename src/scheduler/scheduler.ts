@@ -360,7 +360,7 @@ export class Scheduler extends EventEmitter<{
     }
     // Payments the tick made (wallet_pay) leave the budget first, exactly; execution is charged on
     // what is left. Both go into the node's receipts, which so add up to every unit that left.
-    const paid = paymentsIn(r.events).total;
+    const paid = r.events.length > 0 ? paymentsIn(r.events).total : 0n;
     const afterPayments = paid >= a.budget ? 0n : a.budget - paid;
     const charge = a.meter.charge(r.elapsedNs, a.price, afterPayments);
     const now = Date.now();
@@ -388,8 +388,10 @@ export class Scheduler extends EventEmitter<{
       },
       "tick",
     );
-    this.emitAgentLogs(a, a.tick, r.events);
-    this.publishOutputs(a, a.tick, r.events);
+    if (r.events.length > 0) {
+      this.emitAgentLogs(a, a.tick, r.events);
+      this.publishOutputs(a, a.tick, r.events);
+    }
     this.emit("tick", {
       agentId: a.id,
       tick: a.tick,

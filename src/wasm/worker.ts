@@ -13,7 +13,7 @@ import type { HttpCall, HttpReply } from "../hostcalls/http.js";
 import { HOST_IO_LOCAL_WAIT_MS, HOST_IO_REPLY_GRACE_MS, HostIoClient, type HostIoReply, type HostIoRequest, HTTP_TICK_MARGIN_MS } from "./host-io.js";
 import { resumeRuleViolation } from "./resume-check.js";
 import { AgentSandbox, toAgentError } from "./sandbox.js";
-import { Ctl, type LoadRequest, phaseIndex, RESULT_HOLD_NS, type ReplayRequest, type TickBatch, type TickOutcome, type ToWorker, packable, packOkOutcomes, unpackTickItems } from "./worker-protocol.js";
+import { Ctl, GUEST_PHASES, type LoadRequest, phaseIndex, RESULT_HOLD_NS, type ReplayRequest, type TickBatch, type TickOutcome, type ToWorker, packable, packOkOutcomes, unpackTickItems } from "./worker-protocol.js";
 
 interface Hosted {
   agentId: string;
@@ -44,9 +44,11 @@ const NO_HASH = new Uint8Array(0);
 const TICK_PHASE = phaseIndex("agent_tick");
 const REPLAY_PHASE = phaseIndex("replay");
 
-/** Publishes the guest call about to run (the watchdog names it if it hangs). */
+const PHASE_INDEX = new Map<string, bigint>(GUEST_PHASES.map((p) => [p, BigInt(phaseIndex(p))]));
+
+/** Publishes the guest call about to run (the watchdog names it if it hangs). Three times a tick. */
 function onPhase(phase: string): void {
-  Atomics.store(ctl, Ctl.phase, BigInt(phaseIndex(phase)));
+  Atomics.store(ctl, Ctl.phase, PHASE_INDEX.get(phase) ?? 0n);
 }
 
 /** Marks this worker busy in guest code for `placement` from now (the watchdog's clock starts). */

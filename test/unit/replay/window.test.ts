@@ -81,3 +81,40 @@ describe("dropSettled", () => {
     expect(w.pending()).toEqual([]);
   });
 });
+
+describe("held bytes", () => {
+  /** Every distinct state a snapshot holds, once, plus every log payload: what the window must report. */
+  function distinctBytes(w: ReplayWindow): number {
+    const states = new Set<Uint8Array>();
+    let payloads = 0;
+    for (const s of w.all()) {
+      states.add(s.pre);
+      states.add(s.post);
+      for (const e of s.entries) payloads += e.payload.byteLength;
+    }
+    return [...states].reduce((n, s) => n + s.byteLength, payloads);
+  }
+
+  it("equal the distinct states and payloads held through collapses, evictions from the middle and dropSettled", () => {
+    // A deterministic mix of observing and silent ticks, verification passes and byte-limit evictions.
+    let seed = 7;
+    const rand = (n: number): number => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed % n;
+    };
+    const w = new ReplayWindow(6, 4000);
+    let pre = new Uint8Array(50);
+    for (let t = 1; t <= 2000; t++) {
+      const post = new Uint8Array(1 + rand(900));
+      const entries = Array.from({ length: rand(3) }, () => ({ id: 1, result: 0, payload: new Uint8Array(rand(40)) }));
+      w.push({ tick: BigInt(t), pre, post, postHash: new Uint8Array(32), entries, budget: 1n, price: 1n });
+      pre = post;
+      if (rand(5) === 0) {
+        for (const s of w.pending().slice(0, rand(4))) s.verified = true;
+        w.dropSettled();
+      }
+      expect(w.bytes, `after tick ${t}`).toBe(distinctBytes(w));
+      expect(w.all().at(-1)?.tick).toBe(BigInt(t));
+    }
+  });
+});
