@@ -192,6 +192,8 @@ export function packOkOutcomes(items: readonly OkOutcome[]): ArrayBuffer {
   return buf;
 }
 
+const NO_HASH = new Uint8Array(0);
+
 /** Each state, hash and payload comes out as its own copy: nothing keeps the message buffer alive. */
 export function unpackOkOutcomes(buf: ArrayBuffer): OkOutcome[] {
   const dv = new DataView(buf);
@@ -209,7 +211,8 @@ export function unpackOkOutcomes(buf: ArrayBuffer): OkOutcome[] {
     at += OUTCOME_HEAD;
     const state = bytes.slice(at, at + stateLen);
     at += stateLen;
-    const postHash = bytes.slice(at, at + hashLen);
+    // Most ticks observe nothing and carry no hash: one shared empty array (nothing can be written to it).
+    const postHash = hashLen === 0 ? NO_HASH : bytes.slice(at, at + hashLen);
     at += hashLen;
     const count = dv.getUint32(at, true);
     at += 4;

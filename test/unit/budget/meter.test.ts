@@ -40,3 +40,35 @@ describe("tick metering", () => {
     expect(c.cost).toBe(15_000_000_001n);
   });
 });
+
+describe("tick metering, the number fast path against bigint arithmetic", () => {
+  it("charges exactly what elapsed × price + carry divided by 1e9 gives, near and across the 2^52 product bound", () => {
+    let seed = 11;
+    const rand = (): bigint => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return BigInt(seed);
+    };
+    const m = new TickMeter();
+    let carry = 0n;
+    const cases: [bigint, bigint][] = [
+      [999_999_999n, 1n],
+      [1_000_000_000n, 1n],
+      [2n ** 26n, 2n ** 26n - 1n],
+      [2n ** 26n + 1n, 2n ** 26n],
+      [4_503_599_627n, 1_000_000n], // product just above 2^52
+      [4_503_599_626n, 1_000_000n], // just below
+      [9_007_199_254_740_991n, 1n],
+    ];
+    for (let i = 0; i < 5000; i++) cases.push([rand() * (i % 3 === 0 ? rand() : 1n), rand() % (i % 2 === 0 ? 1_000_000n : 4096n)]);
+    for (const [elapsed, price] of cases) {
+      const total = elapsed * price + carry;
+      const want = total / 1_000_000_000n;
+      const budget = 10n ** 30n;
+      const c = m.charge(elapsed, price, budget);
+      expect(c.cost, `${elapsed} ns at ${price}`).toBe(want);
+      expect(c.budgetAfter).toBe(budget - want);
+      carry = total % 1_000_000_000n;
+      expect(m.remainder).toBe(carry);
+    }
+  });
+});
