@@ -40,6 +40,8 @@ export const WATCHDOG_INTERVAL_MS = 50;
  * worker's other agents moved elsewhere, so that they lose at most a fraction of one interval.
  */
 export const STALL_EVACUATE_MIN_MS = 20;
+/** Agents move to even out the workers once the busiest holds this many more than half the gap. */
+export const REBALANCE_MIN_EXCESS = 1;
 export const STALL_EVACUATE_MAX_MS = 200;
 
 export function stallThresholdMs(tickIntervalMs: number, tickTimeoutMs: number): number {
@@ -129,6 +131,8 @@ interface Slot {
   interrupted: boolean;
   /** Check the replay rule at the first load (not for a state the agent checkpointed running here). */
   checkResume: boolean;
+  /** To move to a less loaded worker as soon as no tick of it is in flight (rebalance()). */
+  rebalance: boolean;
 }
 
 /** What the agent was doing when its worker had to go (named in the error). */
@@ -272,6 +276,7 @@ export class WorkerPool extends EventEmitter<{
         queued: null,
         interrupted: init.interrupted ?? false,
         checkResume: init.checkResume ?? true,
+        rebalance: false,
       };
       this.slots.set(spec.agentId, slot);
       this.loadOn(worker, slot);
@@ -458,7 +463,9 @@ export class WorkerPool extends EventEmitter<{
         postHash: item.postHash,
         events: item.events,
       });
-      if (slot.queued) this.flushQueued(slot);
+      // Between two ticks: the moment a rebalanced agent moves (nothing of it runs on the old worker).
+      if (slot.rebalance && slot.ready && this.byPlacement.get(item.placement) === slot) this.move(slot);
+      else if (slot.queued) this.flushQueued(slot);
       return;
     }
     this.forget(slot);
@@ -509,6 +516,53 @@ export class WorkerPool extends EventEmitter<{
       }
     }
     this.trimSurplus();
+    this.rebalance();
+  }
+
+  /**
+   * Spreads agents again once no worker is stalled: a stall moves a worker's agents to the others,
+   * and without this they stayed there after it recovered (one worker running ticks for two, the
+   * other idle). The busiest worker gives agents to the least busy; an agent moves between two of
+   * its ticks (at once when none is in flight, else when its tick in flight returns), from its
+   * committed state, so no tick runs twice or on two workers.
+   */
+  private rebalance(): void {
+    const shared = this.workers.filter((w) => !w.dead && !w.dedicated);
+    if (shared.length < 2 || shared.some((w) => w.stalled)) return;
+    let most = shared[0] as WorkerHandle;
+    let least = most;
+    for (const h of shared) {
+      if (h.placements.size > most.placements.size) most = h;
+      if (h.placements.size < least.placements.size) least = h;
+    }
+    // A worker spawned while all the others were stalled is surplus now: its agents go back to the
+    // others, and trimSurplus() retires it once it is empty.
+    if (shared.length > this.opts.size) {
+      for (const p of [...least.placements]) this.moveBetweenTicks(p);
+      return;
+    }
+    let excess = Math.floor((most.placements.size - least.placements.size) / 2);
+    if (excess < REBALANCE_MIN_EXCESS) return;
+    for (const p of [...most.placements]) {
+      if (excess === 0) break;
+      if (this.moveBetweenTicks(p)) excess--;
+    }
+  }
+
+  /** Moves the agent now if no tick of it is in flight, else when that tick returns. False: not ready. */
+  private moveBetweenTicks(placement: number): boolean {
+    const slot = this.byPlacement.get(placement);
+    if (!slot?.ready) return false;
+    if (slot.inFlight || slot.queued) slot.rebalance = true;
+    else this.move(slot);
+    return true;
+  }
+
+  private move(slot: Slot): void {
+    slot.rebalance = false;
+    const from = slot.worker.id;
+    this.evacuate(slot.placement, false);
+    this.opts.logger.info({ event: "agent_rebalanced", agent: slot.spec.agentId, from, to: slot.worker.id }, "agent moved to a less loaded worker");
   }
 
   /** Workers spawned while others were stalled are surplus once those recover: retire idle ones. */
