@@ -182,6 +182,14 @@ export class AgentSandbox {
 
   /** agent_checkpoint + agent_checkpoint_ptr, copied out of guest memory. */
   captureState(): Uint8Array {
+    return this.stateView().slice();
+  }
+
+  /**
+   * agent_checkpoint + agent_checkpoint_ptr as a view of guest memory, valid until guest code runs
+   * again or memory grows: for a caller that copies it at once (the worker packs it into its results).
+   */
+  stateView(): Uint8Array {
     const size = this.call("agent_checkpoint", () => this.exports.agent_checkpoint());
     if (size < 0)
       throw new IgordError(ErrorCode.AgentBadState, `agent_checkpoint returned a negative size (${size})`);
@@ -195,6 +203,6 @@ export class AgentSandbox {
         `agent checkpoint [${ptr}, ${ptr + size}) lies outside its ${mem.buffer.byteLength}-byte memory`,
       );
     }
-    return new Uint8Array(mem.buffer, ptr, size).slice();
+    return new Uint8Array(mem.buffer, ptr, size);
   }
 }

@@ -156,40 +156,77 @@ export function packable(o: TickOutcome): o is OkOutcome {
 // state, hash, u32 entry count, then per entry u32 id, i32 result, u32 length, payload. LE.
 const OUTCOME_HEAD = 8 + 8 + 8 + 1 + 1 + 4;
 
-export function packOkOutcomes(items: readonly OkOutcome[]): ArrayBuffer {
-  let size = 4;
-  for (const o of items) {
-    size += OUTCOME_HEAD + o.state.byteLength + o.postHash.byteLength + 4;
-    for (const e of o.events) size += 12 + e.payload.byteLength;
+/**
+ * Packs successful outcomes as each tick finishes, straight from the guest's memory: no copy of the
+ * state, no outcome object, no second pass to size the buffer. take() hands over one buffer to
+ * transfer and starts again.
+ */
+export class OkOutcomeWriter {
+  private buf: ArrayBuffer;
+  private dv: DataView;
+  private bytes: Uint8Array;
+  private at = 4;
+  count = 0;
+
+  constructor(initialBytes = 16 * 1024) {
+    this.buf = new ArrayBuffer(initialBytes);
+    this.dv = new DataView(this.buf);
+    this.bytes = new Uint8Array(this.buf);
   }
-  const buf = new ArrayBuffer(size);
-  const dv = new DataView(buf);
-  const bytes = new Uint8Array(buf);
-  dv.setUint32(0, items.length, true);
-  let at = 4;
-  for (const o of items) {
-    dv.setFloat64(at, o.placement, true);
-    dv.setBigUint64(at + 8, o.tick, true);
-    dv.setBigUint64(at + 16, o.elapsedNs, true);
-    dv.setUint8(at + 24, o.more ? 1 : 0);
-    dv.setUint8(at + 25, o.postHash.byteLength);
-    dv.setUint32(at + 26, o.state.byteLength, true);
+
+  write(placement: number, tick: bigint, more: boolean, elapsedNs: bigint, state: Uint8Array, postHash: Uint8Array, events: readonly LogEntry[]): void {
+    let size = OUTCOME_HEAD + state.byteLength + postHash.byteLength + 4;
+    for (const e of events) size += 12 + e.payload.byteLength;
+    this.reserve(size);
+    const dv = this.dv;
+    let at = this.at;
+    dv.setFloat64(at, placement, true);
+    dv.setBigUint64(at + 8, tick, true);
+    dv.setBigUint64(at + 16, elapsedNs, true);
+    dv.setUint8(at + 24, more ? 1 : 0);
+    dv.setUint8(at + 25, postHash.byteLength);
+    dv.setUint32(at + 26, state.byteLength, true);
     at += OUTCOME_HEAD;
-    bytes.set(o.state, at);
-    at += o.state.byteLength;
-    bytes.set(o.postHash, at);
-    at += o.postHash.byteLength;
-    dv.setUint32(at, o.events.length, true);
+    this.bytes.set(state, at);
+    at += state.byteLength;
+    this.bytes.set(postHash, at);
+    at += postHash.byteLength;
+    dv.setUint32(at, events.length, true);
     at += 4;
-    for (const e of o.events) {
+    for (const e of events) {
       dv.setUint32(at, e.id, true);
       dv.setInt32(at + 4, e.result, true);
       dv.setUint32(at + 8, e.payload.byteLength, true);
-      bytes.set(e.payload, at + 12);
+      this.bytes.set(e.payload, at + 12);
       at += 12 + e.payload.byteLength;
     }
+    this.at = at;
+    this.count++;
   }
-  return buf;
+
+  /** The outcomes written since the last take(), in one buffer of their size. */
+  take(): ArrayBuffer {
+    this.dv.setUint32(0, this.count, true);
+    const out = this.buf.slice(0, this.at);
+    this.at = 4;
+    this.count = 0;
+    return out;
+  }
+
+  private reserve(size: number): void {
+    if (this.at + size <= this.buf.byteLength) return;
+    const grown = new ArrayBuffer(Math.max(this.buf.byteLength * 2, this.at + size));
+    new Uint8Array(grown).set(this.bytes.subarray(0, this.at));
+    this.buf = grown;
+    this.dv = new DataView(grown);
+    this.bytes = new Uint8Array(grown);
+  }
+}
+
+export function packOkOutcomes(items: readonly OkOutcome[]): ArrayBuffer {
+  const w = new OkOutcomeWriter(64);
+  for (const o of items) w.write(o.placement, o.tick, o.more, o.elapsedNs, o.state, o.postHash, o.events);
+  return w.take();
 }
 
 const NO_HASH = new Uint8Array(0);

@@ -8,12 +8,13 @@ import { sha256 } from "../hash/bytes.js";
 import { parentPort, workerData } from "node:worker_threads";
 import { IgordError } from "../errors.js";
 import { LiveRecorder } from "../eventlog/recorder.js";
+import type { LogEntry } from "../eventlog/tick-log.js";
 import { type ReplayOutcome, type ReplayTarget, replay } from "../replay/engine.js";
 import type { HttpCall, HttpReply } from "../hostcalls/http.js";
 import { HOST_IO_LOCAL_WAIT_MS, HOST_IO_REPLY_GRACE_MS, HostIoClient, type HostIoReply, type HostIoRequest, HTTP_TICK_MARGIN_MS } from "./host-io.js";
 import { resumeRuleViolation } from "./resume-check.js";
 import { AgentSandbox, toAgentError } from "./sandbox.js";
-import { Ctl, GUEST_PHASES, type LoadRequest, phaseIndex, RESULT_HOLD_NS, type ReplayRequest, type TickBatch, type TickOutcome, type ToWorker, packable, packOkOutcomes, unpackTickItems } from "./worker-protocol.js";
+import { Ctl, GUEST_PHASES, type LoadRequest, phaseIndex, RESULT_HOLD_NS, type ReplayRequest, type TickBatch, type TickOutcome, type ToWorker, OkOutcomeWriter, PACKED_STATE_MAX, unpackTickItems } from "./worker-protocol.js";
 
 interface Hosted {
   agentId: string;
@@ -191,28 +192,33 @@ function checkResume(agentId: string, state: Uint8Array, fresh: AgentSandbox, re
 // message), but none waits longer than RESULT_HOLD_NS for the next tick to finish: if that tick hangs,
 // the held ones are lost with the worker just like the ticks queued behind it, and re-run elsewhere
 // from their committed state (a tick counts only when its result reaches the main thread).
+// Successful ticks with states up to PACKED_STATE_MAX are packed as they finish (okWriter); the
+// others (skipped, failed, large states) are held as objects.
+const okWriter = new OkOutcomeWriter();
 let held: TickOutcome[] = [];
 let heldSince = 0n;
 
+function holding(): boolean {
+  return held.length > 0 || okWriter.count > 0;
+}
+
 function post(outcome: TickOutcome): void {
-  if (held.length === 0) heldSince = process.hrtime.bigint();
+  if (!holding()) heldSince = process.hrtime.bigint();
   held.push(outcome);
 }
 
 function flush(): void {
-  if (held.length === 0) return;
-  const small = held.filter(packable);
-  const rest: TickOutcome[] = small.length === held.length ? [] : held.filter((o) => !packable(o));
-  const packed = small.length > 0 ? packOkOutcomes(small) : undefined;
+  if (!holding()) return;
+  const packed = okWriter.count > 0 ? okWriter.take() : undefined;
   // Only the large states not packed are transferred on their own.
-  const transfer = rest.flatMap((o) => (o.status === "ok" ? [o.state.buffer as ArrayBuffer] : []));
-  port?.postMessage({ type: "results", items: rest, ...(packed ? { packed } : {}) }, packed ? [packed, ...transfer] : transfer);
+  const transfer = held.flatMap((o) => (o.status === "ok" ? [o.state.buffer as ArrayBuffer] : []));
+  port?.postMessage({ type: "results", items: held, ...(packed ? { packed } : {}) }, packed ? [packed, ...transfer] : transfer);
   held = [];
 }
 
 function runBatch(batch: TickBatch): void {
   for (const item of unpackTickItems(batch.packed)) {
-    if (held.length > 0 && process.hrtime.bigint() - heldSince > RESULT_HOLD_NS) flush();
+    if (holding() && process.hrtime.bigint() - heldSince > RESULT_HOLD_NS) flush();
     const h = hosted.get(item.placement);
     if (!h || Atomics.load(ctl, Ctl.generation) !== batch.generation) {
       post({ placement: item.placement, tick: item.tick, status: "skipped" });
@@ -226,25 +232,18 @@ function runBatch(batch: TickBatch): void {
     runningTick = item.tick;
     enter(item.placement, TICK_PHASE);
     const start = Atomics.load(ctl, Ctl.startedNs);
-    let outcome: TickOutcome;
+    let outcome: TickOutcome | null = null;
+    let ok: { more: boolean; state: Uint8Array; elapsedNs: bigint; events: LogEntry[]; postHash: Uint8Array } | null = null;
     try {
       const more = h.sandbox.tick();
       h.interrupted = false;
-      const state = h.sandbox.captureState();
+      // A view of guest memory: packed (copied) below before any guest code runs again.
+      const state = h.sandbox.stateView();
       const elapsedNs = process.hrtime.bigint() - start;
       const events = h.recorder.take();
       // Only ticks that observed something are verified by replay or stored with a state hash.
       const postHash = events.length > 0 ? sha256(state) : NO_HASH;
-      outcome = {
-        placement: item.placement,
-        tick: item.tick,
-        status: "ok",
-        more,
-        elapsedNs,
-        state,
-        postHash,
-        events,
-      };
+      ok = { more, state, elapsedNs, events, postHash };
     } catch (e) {
       const elapsedNs = process.hrtime.bigint() - start;
       // A trapped instance is discarded: AssemblyScript leaks its shadow stack on every trap.
@@ -261,7 +260,12 @@ function runBatch(batch: TickBatch): void {
     }
     h.authority = false;
     leave();
-    post(outcome);
+    if (ok && ok.state.byteLength <= PACKED_STATE_MAX) {
+      if (!holding()) heldSince = process.hrtime.bigint();
+      okWriter.write(item.placement, item.tick, ok.more, ok.elapsedNs, ok.state, ok.postHash, ok.events);
+    } else if (ok) {
+      post({ placement: item.placement, tick: item.tick, status: "ok", more: ok.more, elapsedNs: ok.elapsedNs, state: ok.state.slice(), postHash: ok.postHash, events: ok.events });
+    } else if (outcome) post(outcome);
   }
   flush();
 }

@@ -1,7 +1,7 @@
 // Tick items and tick results cross between the pool and its workers packed in one buffer; what
 // comes out must be exactly what went in.
 import { describe, expect, it } from "vitest";
-import { type OkOutcome, PACKED_STATE_MAX, packable, packOkOutcomes, packTickItems, type TickItem, unpackOkOutcomes, unpackTickItems } from "../../../src/wasm/worker-protocol.js";
+import { type OkOutcome, OkOutcomeWriter, PACKED_STATE_MAX, packable, packOkOutcomes, packTickItems, type TickItem, unpackOkOutcomes, unpackTickItems } from "../../../src/wasm/worker-protocol.js";
 
 describe("worker protocol packing", () => {
   it("tick items round-trip, including 64-bit budgets, no authority expiry and fractional-free expiries", () => {
@@ -36,5 +36,23 @@ describe("worker protocol packing", () => {
     expect(packable(ok(PACKED_STATE_MAX))).toBe(true);
     expect(packable(ok(PACKED_STATE_MAX + 1))).toBe(false);
     expect(packable({ placement: 1, tick: 1n, status: "skipped" })).toBe(false);
+  });
+
+  it("a writer that outgrows its first buffer hands over every outcome written, then starts again empty", () => {
+    const w = new OkOutcomeWriter(64);
+    const outcomes: OkOutcome[] = Array.from({ length: 50 }, (_, i) => ({
+      placement: i, tick: BigInt(i) + 1n, status: "ok" as const, more: i % 2 === 0, elapsedNs: BigInt(i * 1000),
+      state: new Uint8Array(i * 7).fill(i), postHash: i % 3 === 0 ? new Uint8Array(32).fill(i) : new Uint8Array(0),
+      events: i % 3 === 0 ? [{ id: 4, result: i, payload: new Uint8Array(i).fill(1) }] : [],
+    }));
+    for (const o of outcomes) w.write(o.placement, o.tick, o.more, o.elapsedNs, o.state, o.postHash, o.events);
+    expect(w.count).toBe(50);
+    const first = w.take();
+    expect(unpackOkOutcomes(first)).toEqual(outcomes);
+    expect(w.count).toBe(0);
+    const one = outcomes[7] as OkOutcome;
+    w.write(one.placement, one.tick, one.more, one.elapsedNs, one.state, one.postHash, one.events);
+    expect(unpackOkOutcomes(w.take())).toEqual([one]);
+    expect(unpackOkOutcomes(w.take())).toEqual([]);
   });
 });
