@@ -40,11 +40,11 @@ export class LeaseFence {
   }
 
   /** Whether the lease the tick ran under ended (expiry + grace) before its result arrived here. */
-  lapsedDuring(a: AgentRuntime): boolean {
+  lapsedDuring(a: AgentRuntime, nowMs: number): boolean {
     const leases = this.leases;
     const expires = a.lease?.expiresAtMs;
     if (!leases || expires == null) return false;
-    return Date.now() > expires + leases.timing.graceMs;
+    return nowMs > expires + leases.timing.graceMs;
   }
 
   /**

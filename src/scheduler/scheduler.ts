@@ -291,8 +291,12 @@ export class Scheduler extends EventEmitter<{
       a.inFlight = false;
       const overLimit = overCpu(a, r);
       if (overLimit) this.fail(a, overLimit, r.tick);
-      else if (this.fence.lapsedDuring(a)) this.discard(a, r);
-      else this.commit(a, r);
+      else {
+        // One clock read serves the lease check and the commit (once per tick on the main thread).
+        const now = Date.now();
+        if (this.fence.lapsedDuring(a, now)) this.discard(a, r);
+        else this.commit(a, r, now);
+      }
     }
     this.afterResult(a);
   }
@@ -350,7 +354,7 @@ export class Scheduler extends EventEmitter<{
     }
   }
 
-  private commit(a: AgentRuntime, r: Extract<PoolTickResult, { status: "ok" }>): void {
+  private commit(a: AgentRuntime, r: Extract<PoolTickResult, { status: "ok" }>, now: number): void {
     if (r.tick !== a.tick + 1n) {
       a.logger.error(
         { event: "tick_out_of_order", expected: String(a.tick + 1n), got: String(r.tick) },
@@ -363,7 +367,6 @@ export class Scheduler extends EventEmitter<{
     const paid = r.events.length > 0 ? paymentsIn(r.events).total : 0n;
     const afterPayments = paid >= a.budget ? 0n : a.budget - paid;
     const charge = a.meter.charge(r.elapsedNs, a.price, afterPayments);
-    const now = Date.now();
     a.window.push({ tick: r.tick, pre: a.state, post: r.state, postHash: r.postHash, entries: r.events, budget: a.budget, price: a.price });
     // Only ticks that observed something are stored; a segment's tick range says which ticks it covers.
     if (this.opts.persistEventLogs && r.events.length > 0) a.pendingLogs.push({ tick: r.tick, entries: r.events, postHash: r.postHash });
