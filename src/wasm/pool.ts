@@ -559,7 +559,6 @@ export class WorkerPool extends EventEmitter<{
   }
 
   private move(slot: Slot): void {
-    slot.rebalance = false;
     const from = slot.worker.id;
     this.evacuate(slot.placement, false);
     this.opts.logger.info({ event: "agent_rebalanced", agent: slot.spec.agentId, from, to: slot.worker.id }, "agent moved to a less loaded worker");
@@ -644,6 +643,8 @@ export class WorkerPool extends EventEmitter<{
     const slot = this.byPlacement.get(placement);
     if (!slot) return;
     const from = slot.worker;
+    // Wherever it goes now is a fresh choice: a pending rebalance move is void.
+    slot.rebalance = false;
     this.post(from, { type: "unload", placement });
     from.placements.delete(placement);
     this.byPlacement.delete(placement);
