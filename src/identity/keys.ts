@@ -11,12 +11,29 @@ export interface Ed25519Key {
   publicKeyObject: KeyObject;
 }
 
+/** Keys derived from seeds kept at once (oldest dropped first); see keyFromSeed. */
+export const DERIVED_KEY_CACHE_SIZE = 4_096;
+const derivedKeys = new Map<string, Ed25519Key>();
+
+/**
+ * The key of a seed. Deriving one costs ~0.7 ms (OpenSSL's PKCS#8 import, then the public key's
+ * export), and a migration hop reads the agent's key three times (the package, its admission, the
+ * resume), so derived keys are kept by seed. The KeyObjects are immutable; every caller gets its own
+ * copy of the byte arrays.
+ */
 export function keyFromSeed(seed: Uint8Array): Ed25519Key {
   if (seed.byteLength !== 32) throw new Error(`an Ed25519 seed is 32 bytes, got ${seed.byteLength}`);
-  const privateKeyObject = createPrivateKey({ key: Buffer.concat([PKCS8_ED25519_PREFIX, seed]), format: "der", type: "pkcs8" });
-  const publicKeyObject = createPublicKey(privateKeyObject);
-  const x = publicKeyObject.export({ format: "jwk" }).x as string;
-  return { seed: Uint8Array.from(seed), publicKey: new Uint8Array(Buffer.from(x, "base64url")), privateKeyObject, publicKeyObject };
+  const id = Buffer.from(seed.buffer, seed.byteOffset, seed.byteLength).toString("base64");
+  let k = derivedKeys.get(id);
+  if (!k) {
+    const privateKeyObject = createPrivateKey({ key: Buffer.concat([PKCS8_ED25519_PREFIX, seed]), format: "der", type: "pkcs8" });
+    const publicKeyObject = createPublicKey(privateKeyObject);
+    const x = publicKeyObject.export({ format: "jwk" }).x as string;
+    k = { seed: Uint8Array.from(seed), publicKey: new Uint8Array(Buffer.from(x, "base64url")), privateKeyObject, publicKeyObject };
+    if (derivedKeys.size >= DERIVED_KEY_CACHE_SIZE) derivedKeys.delete(derivedKeys.keys().next().value as string);
+    derivedKeys.set(id, k);
+  }
+  return { seed: Uint8Array.from(k.seed), publicKey: Uint8Array.from(k.publicKey), privateKeyObject: k.privateKeyObject, publicKeyObject: k.publicKeyObject };
 }
 
 /**

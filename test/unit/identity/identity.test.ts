@@ -30,6 +30,21 @@ describe("identity", () => {
     expect(verifyBytes(k.publicKey, new Uint8Array([1, 2, 4]), sig)).toBe(false);
   });
 
+  it("a key read again from its seed is derived once, and no caller can change another's copy", () => {
+    const seed = new Uint8Array(32).fill(7);
+    const first = keyFromSeed(seed);
+    first.seed.fill(0);
+    first.publicKey.fill(0);
+    seed.fill(9);
+    const again = keyFromSeed(new Uint8Array(32).fill(7));
+    expect(again.seed).toEqual(new Uint8Array(32).fill(7));
+    expect(again.publicKey).not.toEqual(new Uint8Array(32));
+    expect(again.privateKeyObject).toBe(first.privateKeyObject);
+    expect(keyFromSeed(new Uint8Array(32).fill(9)).publicKey).not.toEqual(again.publicKey);
+    const sig = signBytes(again, new Uint8Array([1]));
+    expect(verifyBytes(again.publicKey, new Uint8Array([1]), sig)).toBe(true);
+  });
+
   it("reads and writes igor's identity file format and refuses corrupt ones", () => {
     const k = generateKey();
     const file = encodeIdentityFile(k);
