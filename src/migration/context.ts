@@ -51,8 +51,11 @@ export interface MigrationHost {
   pool: WorkerPool;
   leaseTiming: LeaseTiming;
   nodeKey: Parameters<typeof P2pHost.start>[0]["key"];
-  /** Stops ticking the agent and checkpoints it (Scheduler.detach). */
-  detach(agentId: string): Promise<{ lease: Lease | null }>;
+  /**
+   * Stops ticking the agent and checkpoints it (Scheduler.detach); `alsoWrite` (the handoff) goes in
+   * that checkpoint's transaction, unless no tick happened since the last one (nothing is written).
+   */
+  detach(agentId: string, alsoWrite?: (head: { hash: Uint8Array; tick: bigint }) => void): Promise<{ lease: Lease | null }>;
   /** Starts (or restarts) ticking a stored agent this node owns (its last window already replayed, or not). */
   resume(agentId: string, windowVerified?: boolean): Promise<void>;
   /** Forgets an agent that now lives elsewhere (quarantine entries and the like). */

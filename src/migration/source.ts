@@ -140,16 +140,26 @@ export class MigrationSource {
       logger.warn({ event: "migration_reverted", code: error.code, attempts: tally.attempts, fallbacks: tally.fallbacks, stage: "preflight" }, `no target would take ${agentId} (${error.code}); it never stopped running here`);
       return { id, agentId, outcome: "reverted", target: null, peer: null, address: null, attempts: tally.attempts, fallbacks: tally.fallbacks, epoch: null, error, durationMs: Date.now() - started };
     }
-    let detached: { lease: Lease | null };
+    const first = (list[0] as Target).text;
     try {
-      detached = await this.ctx.host.detach(agentId);
+      // HANDOFF_INITIATED goes in the detach checkpoint's own transaction: one fsync for both.
+      await this.ctx.host.detach(agentId, (head) => this.recordHandoff(id, agentId, first, hex(head.hash)));
     } catch (e) {
       const err = asIgord(e, ErrorCode.AgentNotRunning);
-      store.updateMigration(id, { state: "failed", error: { code: err.code, message: err.message } });
+      try {
+        // The agent stopped after its checkpoint and the handoff were stored: nothing was sent.
+        const l = store.lease(agentId);
+        if (l?.state === "HANDOFF_INITIATED" && l.handoff?.target === first) {
+          store.writeLease(agentId, { state: l.state, epoch: l.epoch }, transition(l, { type: "revert_handoff" }, this.ctx.host.leaseTiming));
+        }
+        store.updateMigration(id, { state: "failed", error: { code: err.code, message: err.message } });
+      } catch {
+        // The store itself is failing; the next start resolves what is recorded.
+      }
       throw err;
     }
     try {
-      return await this.handOff(id, agentId, list, started, detached.lease, logger, tally);
+      return await this.handOff(id, agentId, list, started, logger, tally);
     } catch (e) {
       // Something failed that the protocol does not cover (a store write): never leave the agent
       // running nowhere. Not handed off → it runs here again; handoff recorded → ask the target.
@@ -167,20 +177,34 @@ export class MigrationSource {
     }
   }
 
-  private async handOff(id: number, agentId: string, list: Target[], started: number, detachedLease: Lease | null, logger: Logger, tally: Tally): Promise<MigrationResult> {
+  /**
+   * Records HANDOFF_INITIATED to `target` for the head `checkpointHash`, with the migration record,
+   * inside the caller's transaction (the detach checkpoint's, or its own). Returns the lease written.
+   */
+  private recordHandoff(id: number, agentId: string, target: string, checkpointHash: string): Lease {
+    const store = this.ctx.host.store;
+    const lease0 = store.lease(agentId);
+    if (!lease0 || !canTick(lease0)) {
+      throw new IgordError(ErrorCode.LeaseTransition, `agent "${agentId}" cannot be handed off from ${lease0?.state ?? "no lease"}`);
+    }
+    const lease = transition(lease0, { type: "start_handoff", handoff: { target, checkpointHash } }, this.ctx.host.leaseTiming);
+    store.writeLease(agentId, { state: lease0.state, epoch: lease0.epoch }, lease);
+    store.updateMigration(id, { checkpointHash, epoch: lease.epoch });
+    return lease;
+  }
+
+  private async handOff(id: number, agentId: string, list: Target[], started: number, logger: Logger, tally: Tally): Promise<MigrationResult> {
     const store = this.ctx.host.store;
     const m = this.ctx.host.metrics;
     const head = store.head(agentId);
-    const lease0 = detachedLease ?? store.lease(agentId);
-    if (!head || !lease0 || !canTick(lease0)) {
-      throw new IgordError(ErrorCode.LeaseTransition, `agent "${agentId}" cannot be handed off from ${lease0?.state ?? "no lease"}`);
-    }
+    if (!head) throw new IgordError(ErrorCode.LeaseTransition, `agent "${agentId}" has no checkpoint to hand off`);
     const checkpointHash = hex(head.hash);
-    let lease = transition(lease0, { type: "start_handoff", handoff: { target: (list[0] as Target).text, checkpointHash } }, this.ctx.host.leaseTiming);
-    store.atomically(() => {
-      store.writeLease(agentId, { state: lease0.state, epoch: lease0.epoch }, lease);
-      store.updateMigration(id, { checkpointHash, epoch: lease.epoch });
-    });
+    const first = (list[0] as Target).text;
+    let lease = store.lease(agentId);
+    // Recorded with the detach checkpoint, unless that wrote nothing new (no tick since the last one).
+    if (lease?.state !== "HANDOFF_INITIATED" || lease.handoff?.target !== first || lease.handoff.checkpointHash !== checkpointHash) {
+      lease = store.atomically(() => this.recordHandoff(id, agentId, first, checkpointHash));
+    }
     this.ctx.hooks.afterHandoffRecorded?.(agentId);
     logger.info({ event: "migration_started", targets: list.map((t) => t.text), tick: String(head.tick), epoch: formatEpoch(lease.epoch) }, `migrating ${agentId}`);
     let attempts = tally.attempts;

@@ -234,7 +234,7 @@ export class IgordNode {
               pool: this.pool,
               leaseTiming: this.leaseTiming,
               nodeKey: node.key,
-              detach: (id) => this.scheduler.detach(id),
+              detach: (id, alsoWrite) => this.scheduler.detach(id, alsoWrite),
               resume: async (id, windowVerified) => {
                 await this.resumeAgent(id, undefined, { windowVerified: windowVerified ?? false });
               },

@@ -209,12 +209,19 @@ export class Checkpointer {
    * Writes a checkpoint of the agent's committed state, or only its status when no tick happened
    * since the last checkpoint. Resolves once durable.
    */
-  checkpoint(s: CheckpointSubject, reason: string, status: AgentStatus, statusReason: string | null): Promise<"written" | "unchanged"> {
+  checkpoint(
+    s: CheckpointSubject,
+    reason: string,
+    status: AgentStatus,
+    statusReason: string | null,
+    /** Written in the checkpoint's own transaction (CheckpointCommit.alsoWrite); not run when nothing new is written ("unchanged"). */
+    alsoWrite?: CheckpointCommit["alsoWrite"],
+  ): Promise<"written" | "unchanged"> {
     // The cost of the ticks up to s.tick, taken now, with the subject: ticks that commit while an
     // earlier checkpoint of this agent is still being written must not be billed to this receipt.
     const costTotal = this.heads.get(s.agentId)?.costTotal ?? 0n;
     const previous = this.chains.get(s.agentId) ?? Promise.resolve();
-    const run = previous.catch(() => undefined).then(() => this.checkpointNow(s, reason, status, statusReason, costTotal));
+    const run = previous.catch(() => undefined).then(() => this.checkpointNow(s, reason, status, statusReason, costTotal, alsoWrite));
     this.chains.set(s.agentId, run);
     void run.finally(() => {
       if (this.chains.get(s.agentId) === run) this.chains.delete(s.agentId);
@@ -222,7 +229,14 @@ export class Checkpointer {
     return run;
   }
 
-  private async checkpointNow(s: CheckpointSubject, reason: string, status: AgentStatus, statusReason: string | null, costTotal: bigint): Promise<"written" | "unchanged"> {
+  private async checkpointNow(
+    s: CheckpointSubject,
+    reason: string,
+    status: AgentStatus,
+    statusReason: string | null,
+    costTotal: bigint,
+    alsoWrite?: CheckpointCommit["alsoWrite"],
+  ): Promise<"written" | "unchanged"> {
     const h = this.heads.get(s.agentId);
     if (!h) throw new IgordError(ErrorCode.StoreError, `no checkpoint chain is tracked for agent "${s.agentId}"`);
     if (s.tick === h.tick) {
@@ -263,6 +277,7 @@ export class Checkpointer {
     let commit: CheckpointCommit;
     try {
       commit = await this.prepare(s, h, { reason, status, statusReason, withReceipt, covered, logs, outbox, lost });
+      if (alsoWrite) commit.alsoWrite = alsoWrite;
     } catch (e) {
       carry();
       throw e;

@@ -10,7 +10,7 @@ import { ErrorCode, IgordError } from "../errors.js";
 import type { LogEntry } from "../eventlog/tick-log.js";
 import { HostcallId } from "../hostcalls/registry.js";
 import type { NodeMetrics } from "../metrics/metrics.js";
-import type { OutboxBatch, AgentStatus as StoredStatus } from "../store/sqlite-store.js";
+import type { CheckpointCommit, OutboxBatch, AgentStatus as StoredStatus } from "../store/sqlite-store.js";
 import type { Checkpointer, CheckpointSubject } from "./checkpointer.js";
 import type { AgentSpec, PoolTickResult, TickRequest, WorkerPool } from "../wasm/pool.js";
 import { canTick, type Lease } from "../authority/lease.js";
@@ -490,10 +490,10 @@ export class Scheduler extends EventEmitter<{
   }
 
   /** Checkpoints the agent's committed state; a failure to persist stops the agent. */
-  private checkpoint(a: AgentRuntime, reason: string, status: StoredStatus, statusReason: string | null, retried = false): Promise<void> {
+  private checkpoint(a: AgentRuntime, reason: string, status: StoredStatus, statusReason: string | null, retried = false, alsoWrite?: CheckpointCommit["alsoWrite"]): Promise<void> {
     const tick = a.tick;
     const subject = this.subject(a);
-    const p = this.opts.checkpointer.checkpoint(subject, reason, status, statusReason).then(
+    const p = this.opts.checkpointer.checkpoint(subject, reason, status, statusReason, alsoWrite).then(
       (outcome) => {
         this.emit("checkpoint", { agentId: a.id, tick, reason, outcome });
         if (outcome === "written") {
@@ -508,7 +508,7 @@ export class Scheduler extends EventEmitter<{
         // the checkpoint was being signed): nothing else wrote; take it again under the new lease.
         if (err.code === ErrorCode.LeaseStale && !retried && this.movedByUs(a, subject.lease)) {
           // The refused checkpoint's logs stay with the checkpointer and go with this one.
-          return this.checkpoint(a, reason, status, statusReason, true);
+          return this.checkpoint(a, reason, status, statusReason, true, alsoWrite);
         }
         a.logger.error({ event: "checkpoint_failed", tick: String(tick), code: err.code, reason }, err.message);
         this.emit("checkpoint", { agentId: a.id, tick, reason, outcome: "failed", code: err.code });
@@ -570,7 +570,7 @@ export class Scheduler extends EventEmitter<{
    * commits, its committed state is checkpointed (nothing lost, nothing re-executed), and it is
    * unloaded. Resolves with the tick and lease of that checkpoint; the caller owns what happens next.
    */
-  async detach(id: string): Promise<{ tick: bigint; budget: bigint; lease: Lease | null }> {
+  async detach(id: string, alsoWrite?: CheckpointCommit["alsoWrite"]): Promise<{ tick: bigint; budget: bigint; lease: Lease | null }> {
     const a = this.agents.get(id);
     if (!a || a.status !== "running" || a.detaching) {
       throw new IgordError(ErrorCode.AgentNotRunning, `agent "${id}" is not running on this node${a ? ` (${a.detaching ? "already being handed off" : a.status})` : ""}`);
@@ -584,7 +584,8 @@ export class Scheduler extends EventEmitter<{
     try {
       if (a.inFlight) await new Promise<void>((resolve) => (a.onIdle = resolve));
       if (a.status !== "running") throw new IgordError(ErrorCode.AgentNotRunning, `agent "${id}" stopped (${a.reason ?? a.status}) before its handoff`);
-      await this.checkpoint(a, "migrate", "active", null);
+      // alsoWrite (the handoff) commits with this checkpoint: one fsync for both.
+      await this.checkpoint(a, "migrate", "active", null, false, alsoWrite);
       if (a.status !== "running") throw new IgordError(ErrorCode.AgentNotRunning, `agent "${id}" could not be checkpointed for its handoff (${a.reason ?? a.status})`);
     } catch (e) {
       a.detaching = false;

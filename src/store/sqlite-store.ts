@@ -104,25 +104,32 @@ export class SqliteStore extends AgentArrival {
   /**
    * Commits checkpoints now, each atomically (checkpoint + history + receipt + status), all in one
    * transaction: one fsync covers the batch. A checkpoint refused by the chain check does not undo
-   * the others.
+   * the others. A checkpoint's alsoWrite goes in with it, and makes the batch durable.
    */
   commitNow(commits: readonly CheckpointCommit[]): (IgordError | null)[] {
+    const txn = commits.some((c) => c.alsoWrite) ? <T>(fn: () => T): T => this.durably(fn) : <T>(fn: () => T): T => this.db.transaction(fn).immediate();
+    const insert = (c: CheckpointCommit): IgordError | null => {
+      const refused = this.insertCheckpoint(c);
+      if (refused === null) c.alsoWrite?.({ hash: c.hash, tick: c.tick });
+      return refused;
+    };
     try {
-      return this.db.transaction(() => commits.map((c) => this.insertCheckpoint(c))).immediate();
+      return txn(() => commits.map(insert));
     } catch {
       // Something unexpected failed mid-batch (the batch rolled back): isolate it with a savepoint
       // per checkpoint so the others still commit.
       this.lastStatus.clear();
       const results: (IgordError | null)[] = [];
-      this.db.transaction(() => {
+      txn(() => {
         for (const c of commits) {
           try {
-            results.push(this.db.transaction(() => this.insertCheckpoint(c))());
+            results.push(this.db.transaction(() => insert(c))());
           } catch (e) {
-            results.push(storeError(`cannot store checkpoint of "${c.agentId}": ${(e as Error).message}`, e));
+            // A refused ownership write keeps its code (LEASE_STALE, say): the caller acts on it.
+            results.push(c.alsoWrite && e instanceof IgordError ? e : storeError(`cannot store checkpoint of "${c.agentId}": ${(e as Error).message}`, e));
           }
         }
-      }).immediate();
+      });
       return results;
     }
   }

@@ -135,6 +135,12 @@ export interface CheckpointCommit {
    * rows they settle (by receipt hash).
    */
   lostPayments?: readonly { event: LineageEvent; receiptHash: Uint8Array }[];
+  /**
+   * Ownership writes that go in this checkpoint's transaction once it is stored (a handoff recorded
+   * with the checkpoint it hands off: one fsync, not two); a throw refuses the checkpoint too. A
+   * batch carrying one commits durably whatever --sync says.
+   */
+  alsoWrite?: (head: { hash: Uint8Array; tick: bigint }) => void;
 }
 
 export type MigrationDirection = "out" | "in";

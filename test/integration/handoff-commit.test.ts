@@ -1,0 +1,99 @@
+// A handoff recorded with the checkpoint it hands off: the source's detach checkpoint and its
+// HANDOFF_INITIATED lease commit in one transaction (one fsync, not two), durably whatever --sync
+// says, and a refused handoff takes its checkpoint down with it, never the rest of the batch.
+import { readFileSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import type Database from "better-sqlite3";
+import { afterEach, describe, expect, it } from "vitest";
+import type { Lease } from "../../src/authority/lease.js";
+import { hex, sha256Hex } from "../../src/hash/bytes.js";
+import { didFromPublicKey } from "../../src/identity/did.js";
+import { generateKey } from "../../src/identity/keys.js";
+import { Checkpointer } from "../../src/scheduler/checkpointer.js";
+import { DB_FILE, SqliteStore } from "../../src/store/sqlite-store.js";
+import { EXAMPLES, tempDir } from "../helpers/node.js";
+
+const dirs: string[] = [];
+afterEach(() => {
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+/** Receipts only when an agent stops, so a checkpoint here is exactly one commit. */
+const RECEIPT_ONLY_WHEN_STOPPING_MS = 3_600_000;
+const level = (s: SqliteStore): number => (s as unknown as { db: Database.Database }).db.pragma("synchronous", { simple: true }) as number;
+const owner: Lease = { state: "ACTIVE_OWNER", epoch: { major: 0n, generation: 0n }, expiresAtMs: null, handoff: null };
+
+function setUp(sync: "full" | "normal", ids: string[]): { store: SqliteStore; checkpointer: Checkpointer; subject: (id: string, tick: bigint) => Parameters<Checkpointer["checkpoint"]>[0] } {
+  const dir = tempDir();
+  dirs.push(dir);
+  const store = SqliteStore.open(join(dir, DB_FILE), { sync });
+  const checkpointer = new Checkpointer(store, store.nodeKey(), RECEIPT_ONLY_WHEN_STOPPING_MS);
+  const wasm = readFileSync(join(EXAMPLES, "heartbeat.wasm"));
+  const keys = new Map(ids.map((id) => [id, generateKey()]));
+  const subject = (id: string, tick: bigint): Parameters<Checkpointer["checkpoint"]>[0] => ({
+    agentId: id,
+    tick,
+    budget: 1000n - tick,
+    price: 1n,
+    state: new Uint8Array([Number(tick)]),
+    wasmHash: sha256Hex(wasm),
+    identity: keys.get(id)!,
+    lease: owner,
+  });
+  for (const id of ids) {
+    const identity = keys.get(id)!;
+    checkpointer.genesis(subject(id, 0n), { agentId: id, did: didFromPublicKey(identity.publicKey), wasmHash: sha256Hex(wasm), wasmBytes: wasm, manifest: "{}", identity, lease: owner });
+  }
+  return { store, checkpointer, subject };
+}
+
+describe("a handoff committed with its checkpoint", () => {
+  it("goes in the checkpoint's own transaction, at FULL even under --sync normal, naming the checkpoint it hands off", async () => {
+    const { store, checkpointer, subject } = setUp("normal", ["a"]);
+    try {
+      expect(level(store)).toBe(1);
+      const seen: { level: number; head: string; stored: number }[] = [];
+      await checkpointer.checkpoint(subject("a", 1n), "migrate", "active", null, (head) => {
+        // Inside the transaction: the checkpoint is already stored, and the commit is FULL.
+        seen.push({ level: level(store), head: hex(head.hash), stored: Number(store.head("a")?.tick ?? -1n) });
+        store.writeLease("a", { state: owner.state, epoch: owner.epoch }, { ...owner, state: "HANDOFF_INITIATED", handoff: { target: "t", checkpointHash: hex(head.hash) } });
+      });
+      const head = store.head("a")!;
+      expect(seen).toEqual([{ level: 2, head: hex(head.hash), stored: 1 }]);
+      expect(store.lease("a")).toMatchObject({ state: "HANDOFF_INITIATED", handoff: { target: "t", checkpointHash: hex(head.hash) } });
+      expect(level(store)).toBe(1);
+    } finally {
+      store.close();
+    }
+  });
+
+  it("a refused handoff refuses its checkpoint too (code kept), and the other checkpoints of the batch still commit", async () => {
+    const { store, checkpointer, subject } = setUp("full", ["a", "b"]);
+    try {
+      const stale = { state: "ACTIVE_OWNER" as const, epoch: { major: 7n, generation: 0n } };
+      // Both queued before the group commit runs: one batch.
+      const a = checkpointer.checkpoint(subject("a", 1n), "migrate", "active", null, () => store.writeLease("a", stale, { ...owner, state: "HANDOFF_INITIATED" }));
+      const b = checkpointer.checkpoint(subject("b", 1n), "periodic", "active", null);
+      await expect(a).rejects.toMatchObject({ code: "LEASE_STALE" });
+      await b;
+      expect(store.head("a")?.tick).toBe(0n);
+      expect(store.lease("a")?.state).toBe("ACTIVE_OWNER");
+      expect(store.head("b")?.tick).toBe(1n);
+    } finally {
+      store.close();
+    }
+  });
+
+  it("is not written when the checkpoint has nothing new to write (the caller records the handoff itself)", async () => {
+    const { store, checkpointer, subject } = setUp("full", ["a"]);
+    try {
+      let ran = false;
+      const outcome = await checkpointer.checkpoint(subject("a", 0n), "migrate", "active", null, () => (ran = true));
+      expect(outcome).toBe("unchanged");
+      expect(ran).toBe(false);
+      expect(store.lease("a")?.state).toBe("ACTIVE_OWNER");
+    } finally {
+      store.close();
+    }
+  });
+});
