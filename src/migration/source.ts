@@ -256,7 +256,11 @@ export class MigrationSource {
         try {
           const retired = transition(lease, { type: "confirm_handoff" }, this.ctx.host.leaseTiming);
           const belief = { state: lease.state, epoch: lease.epoch };
-          store.atomically(() => {
+          // No fsync of its own: HANDOFF_INITIATED is durable and never runs the agent, so a power
+          // cut that loses RETIRED leaves the handoff open, which the status query settles as
+          // RETIRED (the target owns it) — the state crash point source-after-confirm leaves
+          // (migration-crash.test.ts). The next durable commit (a checkpoint, a return) carries it.
+          store.atomicallyUnsynced(() => {
             store.writeLease(agentId, belief, retired);
             store.setStatus(agentId, "stopped", "migrated");
             store.updateMigration(id, { state: "done", error: null });

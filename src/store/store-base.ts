@@ -45,6 +45,16 @@ export abstract class StoreBase {
   }
 
   /**
+   * Several writes in one transaction with no fsync of its own even under --sync full, for a state
+   * change whose loss to a power cut leaves a state the node already settles safely (each caller says
+   * which). WAL keeps it in order: the next durable commit makes it durable too; a killed process
+   * loses nothing.
+   */
+  atomicallyUnsynced<T>(fn: () => T): T {
+    return this.lightly(() => this.db.transaction(fn).immediate());
+  }
+
+  /**
    * A transaction committed with synchronous=FULL whatever --sync says: handoffs, retirements,
    * receptions, recoveries and fences decide who owns an agent, and losing one to a power cut could
    * leave two owners. --sync normal applies to the rest (periodic checkpoints, renewals). SQLite

@@ -276,7 +276,7 @@ describe("durable agents", () => {
     after.close();
   });
 
-  it("under --sync normal, handoff, RETIRED and receive transactions still commit with synchronous=FULL; periodic checkpoints with NORMAL", async () => {
+  it("under --sync normal, handoff and receive transactions still commit with synchronous=FULL; RETIRED and periodic checkpoints with NORMAL", async () => {
     const flags = { ...FAST, sync: "normal", listen: "/ip4/127.0.0.1/tcp/0", "accept-migrations": "any", "checkpoint-interval": "30ms", "peer-refresh": "0" };
     const a = await startTestNode(flags);
     const b = await startTestNode(flags);
@@ -291,7 +291,9 @@ describe("durable agents", () => {
     await waitUntil(wrote(seenB, "checkpoint periodic"), { what: "a periodic checkpoint on B" });
     const levels = (seen: SyncSeen[], what: string) => [...new Set(seen.filter((s) => s.what === what).map((s) => s.level))];
     expect(levels(seenA, "lease HANDOFF_INITIATED")).toEqual([SYNC_FULL]);
-    expect(levels(seenA, "lease RETIRED")).toEqual([SYNC_FULL]);
+    // RETIRED needs no fsync of its own: losing it leaves the durable HANDOFF_INITIATED, which
+    // never runs the agent and which the status query settles (crash point source-after-confirm).
+    expect(levels(seenA, "lease RETIRED")).toEqual([SYNC_NORMAL]);
     expect(levels(seenB, "receive")).toEqual([SYNC_FULL]);
     expect(levels(seenA, "checkpoint periodic")).toEqual([SYNC_NORMAL]);
     expect(levels(seenB, "checkpoint periodic")).toEqual([SYNC_NORMAL]);

@@ -44,4 +44,36 @@ describe("store sync levels", () => {
       normal.close();
     }
   });
+
+  it("a handoff's retirement commits without an fsync of its own under --sync full, all or nothing, and leaves the connection at FULL", () => {
+    const dir = tempDir();
+    dirs.push(dir);
+    const store = SqliteStore.open(join(dir, DB_FILE), { sync: "full" });
+    try {
+      const id = store.createMigration({ agentId: "a", direction: "out", peer: "p", state: "awaiting_confirmation" });
+      const levels: number[] = [];
+      store.atomicallyUnsynced(() => {
+        levels.push(level(store));
+        store.updateMigration(id, { state: "done", error: null });
+      });
+      store.atomically(() => levels.push(level(store)));
+      expect(levels).toEqual([1, 2]);
+      expect(level(store)).toBe(2);
+      expect(() =>
+        store.atomicallyUnsynced(() => {
+          store.updateMigration(id, { state: "failed", error: { code: "X", message: "y" } });
+          throw new Error("refused half-way");
+        }),
+      ).toThrow("refused half-way");
+      expect(level(store)).toBe(2);
+      const reader = SqliteStore.open(join(dir, DB_FILE), { readonly: true });
+      try {
+        expect(reader.migrations().find((m) => m.id === id)).toMatchObject({ state: "done" });
+      } finally {
+        reader.close();
+      }
+    } finally {
+      store.close();
+    }
+  });
 });
