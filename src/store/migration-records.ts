@@ -114,9 +114,15 @@ export abstract class MigrationRecords extends StoreBase {
     return r ? { major: r.epoch_major, generation: r.epoch_generation } : undefined;
   }
 
-  /** Records that `peer` offered the agent at this epoch and the offer was taken (durable before the reply). */
+  /**
+   * Records that `peer` offered the agent at this epoch and the offer was taken (before the reply).
+   * No fsync of its own: the record only lets that peer's status query fence the handoff, against a
+   * package of that offer still arriving; a power cut that loses the record also drops the stream
+   * the package could come on (a package comes only on its offer's stream, and a restarted node has
+   * none from before). A killed process keeps it (WAL); the reception's durable commit carries it.
+   */
   recordIncomingHandoff(h: HandoffKey): void {
-    this.durably(() => {
+    this.atomicallyUnsynced(() => {
       this.sql(
         "INSERT INTO incoming_handoffs (agent_id, did, peer, epoch_major, epoch_generation, created_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO UPDATE SET created_at = excluded.created_at",
       ).run(...handoffArgs(h), Date.now());

@@ -76,4 +76,31 @@ describe("store sync levels", () => {
       store.close();
     }
   });
+
+  it("a target's incoming-handoff record commits without an fsync of its own under --sync full, and is there at once", () => {
+    const dir = tempDir();
+    dirs.push(dir);
+    const store = SqliteStore.open(join(dir, DB_FILE), { sync: "full" });
+    try {
+      const raw = store as unknown as { capPerPeer: (table: string, peer: string) => void };
+      const cap = raw.capPerPeer.bind(store);
+      const levels: number[] = [];
+      raw.capPerPeer = (table, peer) => {
+        levels.push(level(store));
+        cap(table, peer);
+      };
+      const h = { agentId: "a", did: "did:key:z", peer: "P", epoch: { major: 3n, generation: 0n } };
+      store.recordIncomingHandoff(h);
+      expect(levels).toEqual([1]);
+      expect(level(store)).toBe(2);
+      const reader = SqliteStore.open(join(dir, DB_FILE), { readonly: true });
+      try {
+        expect(reader.hasIncomingHandoff(h)).toBe(true);
+      } finally {
+        reader.close();
+      }
+    } finally {
+      store.close();
+    }
+  });
 });
