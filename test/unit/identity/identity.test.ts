@@ -45,6 +45,23 @@ describe("identity", () => {
     expect(verifyBytes(again.publicKey, new Uint8Array([1]), sig)).toBe(true);
   });
 
+  it("a signature that verified once still fails for any other key, message or signature", () => {
+    const k = generateKey();
+    const other = generateKey();
+    const msg = new Uint8Array([5, 6, 7]);
+    const sig = signBytes(k, msg);
+    expect(verifyBytes(k.publicKey, msg, sig)).toBe(true);
+    expect(verifyBytes(k.publicKey, msg, sig)).toBe(true);
+    expect(verifyBytes(other.publicKey, msg, sig)).toBe(false);
+    expect(verifyBytes(k.publicKey, new Uint8Array([5, 6, 8]), sig)).toBe(false);
+    const bad = sig.slice();
+    bad[10] = (bad[10] ?? 0) ^ 1;
+    expect(verifyBytes(k.publicKey, msg, bad)).toBe(false);
+    // The same bytes moved between the parts name another triple.
+    const joined = new Uint8Array([...sig.subarray(63), ...msg]);
+    expect(verifyBytes(k.publicKey, joined, new Uint8Array([...sig.subarray(0, 63), 0]))).toBe(false);
+  });
+
   it("reads and writes igor's identity file format and refuses corrupt ones", () => {
     const k = generateKey();
     const file = encodeIdentityFile(k);
