@@ -9,7 +9,7 @@ import { describeProblem, FileReadError, readRegularFile } from "../files/regula
 import { type ImportPlan, planImports } from "../hostcalls/policy.js";
 import { type AgentManifest, loadManifest, memoryCapPages } from "../manifest/manifest.js";
 import { checkAgentExports } from "../wasm/abi.js";
-import { readModuleInfo, withMemoryMaximum } from "../wasm/module-info.js";
+import { type ModuleInfo, readModuleInfo, withMemoryMaximum } from "../wasm/module-info.js";
 import { withResetExports } from "../wasm/reset-exports.js";
 
 /** Refuse agent modules larger than this. */
@@ -49,16 +49,20 @@ export function checkAgentId(id: string): string {
 /** Compiled modules by (hash, memory cap): V8 only reuses compiled code while a Module is alive. */
 export class ModuleCache {
   private readonly modules = new Map<string, WebAssembly.Module>();
-  /** SHA-256 (hex) of module bytes WebAssembly.validate accepted: validating again costs ~0.5 ms per load. */
-  private readonly valid = new Set<string>();
+  /**
+   * What WebAssembly.validate accepted, by SHA-256 (hex) of the bytes, with the module's parsed
+   * imports, exports and memory: validating and parsing again cost ~0.5 ms per load of the same bytes.
+   */
+  private readonly valid = new Map<string, ModuleInfo>();
 
-  /** Whether bytes with this hash were validated already. */
-  validated(wasmHash: string): boolean {
-    return this.valid.has(wasmHash);
-  }
-
-  markValid(wasmHash: string): void {
-    this.valid.add(wasmHash);
+  /** The parsed module of bytes with this hash, validated once (`read` runs only the first time). */
+  validInfo(wasmHash: string, read: () => ModuleInfo): ModuleInfo {
+    let info = this.valid.get(wasmHash);
+    if (!info) {
+      info = read();
+      this.valid.set(wasmHash, info);
+    }
+    return info;
   }
 
   get(key: string, compile: () => WebAssembly.Module): WebAssembly.Module {
@@ -135,17 +139,16 @@ export function prepareFromBytes(o: {
   // Bytes are named by their hash: the same hash validated once (a migration admits, then resumes,
   // the same module) need not be validated again.
   const wasmHash = sha256Hex(bytes);
-  if (!o.cache.validated(wasmHash)) {
+  const info = o.cache.validInfo(wasmHash, () => {
     compileOrExplain(bytes, o.source);
-    o.cache.markValid(wasmHash);
-  }
-  const info = readModuleInfo(bytes);
+    return readModuleInfo(bytes);
+  });
   checkAgentExports(info);
   const plan = planImports(info, manifest, o.offered);
   const capPages = memoryCapPages(manifest);
   if (info.memoryCount > 1)
     throw new IgordError(ErrorCode.WasmMemoryLimit, "module declares more than one memory");
-  let runBytes: Uint8Array<ArrayBuffer> = bytes;
+  let capGrowth = false;
   const mem = info.definedMemory;
   if (mem) {
     if (mem.shared || mem.memory64)
@@ -158,8 +161,7 @@ export function prepareFromBytes(o: {
       );
     }
     // Cap growth in the binary itself: memory.grow past the cap then returns -1 inside the agent.
-    if (mem.maximumPages === null || mem.maximumPages > capPages)
-      runBytes = withMemoryMaximum(bytes, capPages);
+    capGrowth = mem.maximumPages === null || mem.maximumPages > capPages;
   }
   if (plan.importedMemory && plan.importedMemory.initialPages > capPages) {
     throw new IgordError(
@@ -169,6 +171,9 @@ export function prepareFromBytes(o: {
   }
   const key = `${wasmHash}:${capPages}`;
   // Exports every mutable global and table so replay can reset a pooled instance (wasm/reset-exports.ts).
-  const module = o.cache.get(key, () => new WebAssembly.Module(withResetExports(runBytes, key) ?? runBytes));
+  const module = o.cache.get(key, () => {
+    const runBytes = capGrowth ? withMemoryMaximum(bytes, capPages) : bytes;
+    return new WebAssembly.Module(withResetExports(runBytes, key) ?? runBytes);
+  });
   return { agentId, wasmPath: o.source, wasmHash, bytes, module, manifest, plan, memoryCapPages: capPages };
 }
