@@ -1,0 +1,82 @@
+// The critical path of a migration hop as a timeline: wraps the methods on a hop's path (store,
+// checkpointer, scheduler, worker pool, frames, migration source and target) and records when each
+// call starts and settles relative to the hop's start, over the bench's hops (survivor A↔B, each
+// after 2 ticks). Prints each span's median per hop, then every span of the median hop (ALL=1:
+// also the short ones). Development tool (docs/BENCHMARKS.md "hop latency"); after npm run build:
+//   node scripts/trace-hop.mjs [hops]
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+const root = join(fileURLToPath(new URL(".", import.meta.url)), "..");
+const hops = Number(process.argv[2] ?? 80);
+const d = (p) => import(join(root, "dist", p));
+const spans = [];
+let t0 = null;
+const now = () => performance.now();
+function wrap(proto, label, filter = () => true) {
+  for (let p = proto; p && p !== Object.prototype; p = Object.getPrototypeOf(p)) {
+    for (const k of Object.getOwnPropertyNames(p)) {
+      if (k === "constructor" || !filter(k)) continue;
+      const desc = Object.getOwnPropertyDescriptor(p, k);
+      if (!desc || typeof desc.value !== "function" || desc.value.__w) continue;
+      const f = desc.value;
+      const w = function (...args) {
+        if (t0 === null) return f.apply(this, args);
+        const s = now();
+        const rec = { n: `${label}.${k}`, s: s - t0, e: null };
+        spans.push(rec);
+        let r;
+        try { r = f.apply(this, args); } catch (e) { rec.e = now() - t0; throw e; }
+        if (r && typeof r.then === "function") { rec.sync = now() - s; return r.finally(() => { rec.e = now() - t0; }); }
+        rec.e = now() - t0;
+        return r;
+      };
+      w.__w = true;
+      p[k] = w;
+    }
+  }
+}
+const store = await d("store/sqlite-store.js");
+wrap(store.SqliteStore.prototype, "store", (k) => !["sql"].includes(k));
+wrap((await d("migration/source.js")).MigrationSource.prototype, "src");
+wrap((await d("migration/target.js")).MigrationTarget.prototype, "tgt");
+wrap((await d("migration/service.js")).MigrationService.prototype, "svc", (k) => ["open", "probe"].includes(k));
+wrap((await d("p2p/frames.js")).FrameChannel.prototype, "ch", (k) => ["send", "receive", "close"].includes(k));
+wrap((await d("p2p/host.js")).P2pHost.prototype, "p2p", (k) => ["open"].includes(k));
+wrap((await d("wasm/pool.js")).WorkerPool.prototype, "pool", (k) => ["place", "replay", "unload", "rewind"].includes(k));
+wrap((await d("scheduler/scheduler.js")).Scheduler.prototype, "sched", (k) => ["detach", "checkpoint", "add", "verifyStored"].includes(k));
+wrap((await d("scheduler/checkpointer.js")).Checkpointer.prototype, "ckpt");
+wrap((await d("node/node.js")).IgordNode.prototype, "node", (k) => ["resumeAgent"].includes(k));
+wrap((await d("loader/prepare.js")).ModuleCache.prototype, "cache");
+await import(join(root, "dist/shim/promise-with-resolvers.js"));
+const { p2pNode } = await import(join(root, "scripts/bench-migration.mjs"));
+const a = await p2pNode(); const b = await p2pNode();
+await a.node.addAgent({ wasmPath: join(root, "agents", "survivor.wasm") });
+const nodes = [a, b];
+const hopsOut = [];
+for (let i = 0; i < hops; i++) {
+  const from = nodes[i % 2], to = nodes[(i + 1) % 2];
+  const at = from.node.scheduler.view("survivor").tick;
+  await new Promise((resolve) => { const on = (e) => { if (e.agentId === "survivor" && e.tick >= at + 2n) { from.node.scheduler.off("tick", on); resolve(); } }; from.node.scheduler.on("tick", on); });
+  spans.length = 0;
+  t0 = now();
+  const r = await from.node.migrate("survivor", [to.addr]);
+  const total = now() - t0;
+  t0 = null;
+  if (r.outcome !== "done") throw new Error("hop failed");
+  hopsOut.push({ i, total, spans: spans.map((x) => ({ ...x })), side: i % 2 });
+}
+await a.cleanup(); await b.cleanup();
+const warm = hopsOut.slice(5).sort((x, y) => x.total - y.total);
+const med = warm[Math.floor(warm.length / 2)];
+console.log(`hops ${hops}: p50 ${med.total.toFixed(2)} ms, p90 ${warm[Math.floor(warm.length * 0.9)].total.toFixed(2)}, min ${warm[0].total.toFixed(2)}`);
+// Aggregate: per span name, median duration and count per hop, over warm hops.
+const agg = new Map();
+for (const h of warm) {
+  const per = new Map();
+  for (const s of h.spans) { const v = per.get(s.n) ?? { c: 0, t: 0, first: s.s }; v.c++; v.t += (s.e ?? s.s) - s.s; per.set(s.n, v); }
+  for (const [n, v] of per) { const a = agg.get(n) ?? []; a.push(v); agg.set(n, a); }
+}
+const rows = [...agg].map(([n, vs]) => { const ts = vs.map((v) => v.t).sort((x, y) => x - y); const fs = vs.map((v) => v.first).sort((x, y) => x - y); return { n, c: vs[0].c, med: ts[Math.floor(ts.length / 2)], first: fs[Math.floor(fs.length / 2)] }; }).sort((x, y) => x.first - y.first);
+for (const r of rows) if (r.med > 0.05 || r.n.startsWith("ch.")) console.log(`${r.first.toFixed(2).padStart(7)} ms  ${r.n.padEnd(36)} x${r.c}  median total ${(r.med * 1000).toFixed(0)} µs`);
+console.log("--- median hop timeline");
+for (const s of med.spans) { const dur = (s.e ?? s.s) - s.s; if (process.env.ALL || dur > 0.05 || s.n.startsWith("ch.") || s.n.startsWith("src.") || s.n.startsWith("tgt.")) console.log(`${s.s.toFixed(3).padStart(8)} → ${(s.e ?? NaN).toFixed(3).padStart(8)}  ${(dur * 1000).toFixed(0).padStart(6)} µs  ${s.n}${s.sync !== undefined ? ` (sync ${(s.sync * 1000).toFixed(0)} µs)` : ""}`); }
