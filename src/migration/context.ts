@@ -20,6 +20,11 @@ export const PRICE_PROTOCOL = "/igor/price/1.0.0";
 export const STATUS_PROTOCOL = "/igord/migration-status/1.0.0";
 /** A price or status query that takes longer counts as a failure of that peer. */
 export const QUERY_TIMEOUT_MS = 5_000;
+/**
+ * How long a migrate stream stays open after a migration went through, for the next migration to
+ * the same peer (saves opening a stream: a multistream-select round trip and peer-store writes).
+ */
+export const MIGRATE_IDLE_MS = 30_000;
 /** Longest manifest accepted in an offer (it travels in a control frame). */
 export const MAX_MANIFEST_CHARS = 128 * 1024;
 /** Concurrent incoming streams per protocol and connection. */

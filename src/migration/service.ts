@@ -148,6 +148,7 @@ export class MigrationService implements MigrationContext {
     this.stop$.abort();
     for (const t of this.timers) clearInterval(t);
     this.timers = [];
+    this.source.closeIdle();
     await this.p2p?.stop();
     // Handlers see the closed streams and the stopping node; an admission replay still running is
     // not waited for longer than this (its result could not be stored anyway).

@@ -10,6 +10,7 @@ import { ErrorCode, IgordError } from "../errors.js";
 import { parseManifest } from "../manifest/manifest.js";
 import { CHUNK_BYTES, epoch as epochOf, type FrameChannel, hex32 } from "../p2p/frames.js";
 import { AttemptError, asIgord, MIGRATE_PROTOCOL, type MigrationContext, type MigrationResult, remoteError, sleep, type Target } from "./context.js";
+import { IdleMigrateStreams } from "./idle-streams.js";
 import { buildOutgoingPackage } from "./outgoing.js";
 import type { HandoffResolution } from "./resolution.js";
 import { backoffDelay, classifyFailure } from "./retry.js";
@@ -24,6 +25,8 @@ interface Tally {
 }
 
 export class MigrationSource {
+  private readonly idle = new IdleMigrateStreams();
+
   constructor(
     private readonly ctx: MigrationContext,
     private readonly resolution: HandoffResolution,
@@ -293,22 +296,33 @@ export class MigrationSource {
     return { id, agentId, outcome: "reverted", target: null, peer: null, address: null, attempts, fallbacks, epoch: null, error, durationMs: Date.now() - started };
   }
 
-  /** One transfer to one target. Resolves with the epoch the target took the agent at. */
-  private async attempt(id: number, agentId: string, t: Target, lease: Lease, checkpointHash: string): Promise<Epoch> {
-    const store = this.ctx.host.store;
-    let ch: FrameChannel;
+  /** Closes the migrate streams kept open for later migrations (the node is stopping). */
+  closeIdle(): void {
+    this.idle.closeAll();
+  }
+
+  private async openMigrate(t: Target): Promise<FrameChannel> {
     try {
-      ch = await this.ctx.open(t, MIGRATE_PROTOCOL);
+      return await this.ctx.open(t, MIGRATE_PROTOCOL);
     } catch (e) {
       throw new AttemptError(asIgord(e, ErrorCode.MigrationDialFailed), false, false);
     }
+  }
+
+  /** One transfer to one target. Resolves with the epoch the target took the agent at. */
+  private async attempt(id: number, agentId: string, t: Target, lease: Lease, checkpointHash: string): Promise<Epoch> {
+    const store = this.ctx.host.store;
+    // The stream of the last migration to this peer, when it is still open; else a new one.
+    let reused = this.idle.take(t.peerId);
+    let ch = reused ?? (await this.openMigrate(t));
     const timeout = this.ctx.cfg.migrationTimeoutMs;
     let sent = false;
+    let done = false;
     try {
       const row = store.agent(agentId);
       const head = store.head(agentId);
       if (!row || !head) throw new IgordError(ErrorCode.AgentNotFound, `agent "${agentId}" vanished from the store`);
-      await ch.sendJson({
+      const offer = {
         type: "offer",
         agentId,
         did: row.did,
@@ -319,8 +333,21 @@ export class MigrationSource {
         manifest: row.manifest,
         // What the agent brings: a target with a lower --max-incoming-budget refuses before the transfer.
         budget: parseCheckpoint(head.blob).budget,
-      });
-      const reply = await ch.receiveJson(timeout, "offer_reply");
+      };
+      let reply: Record<string, unknown>;
+      try {
+        await ch.sendJson(offer);
+        reply = await ch.receiveJson(timeout, "offer_reply");
+      } catch (e) {
+        // A kept stream the target closed meanwhile (its idle wait ran out, or it serves one
+        // migration per stream): only the offer went out, so ask again on a new stream.
+        if (!reused || (e instanceof IgordError && e.code !== ErrorCode.MigrationStreamClosed)) throw e;
+        reused = null;
+        void ch.close();
+        ch = await this.openMigrate(t);
+        await ch.sendJson(offer);
+        reply = await ch.receiveJson(timeout, "offer_reply");
+      }
       if (reply.ok !== true) throw new AttemptError(remoteError(reply, `${t.text} refused the offer`), false, true);
       if (reply.already === true) {
         // An identical retry of a migration the target took: it owns the agent one major later.
@@ -347,12 +374,16 @@ export class MigrationSource {
       this.ctx.host.metrics.migrationBytes.inc({ direction: "out" }, bytes.byteLength);
       const result = await ch.receiveJson(timeout, "result");
       if (result.ok !== true) throw new AttemptError(remoteError(result, `${t.text} refused the package`), true, true);
-      return epochOf(result, "result");
+      const owned = epochOf(result, "result");
+      done = true;
+      return owned;
     } catch (e) {
       if (e instanceof AttemptError) throw e;
       throw new AttemptError(asIgord(e, ErrorCode.MigrationStreamClosed), sent, false);
     } finally {
-      await ch.close();
+      // Through: the stream carries the next migration to this peer. Anything else: closed.
+      if (done) this.idle.keep(t.peerId, ch);
+      else await ch.close();
     }
   }
 }

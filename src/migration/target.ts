@@ -8,7 +8,7 @@ import { checkAgentId, type PreparedAgent } from "../loader/prepare.js";
 import { epoch as epochOf, type FrameChannel, hex32, MAX_AGENT_ID_CHARS, MAX_DID_CHARS, MAX_EPOCH_PART, safeInt, str, uint } from "../p2p/frames.js";
 import type { ReplayItem } from "../replay/engine.js";
 import { admitPackage, checkBudget, checkManifest, checkOwnership } from "./admission.js";
-import { acceptsFrom, asIgord, MAX_CONCURRENT_PACKAGES, MAX_MANIFEST_CHARS, MAX_PACKAGES_PER_PEER, type MigrationContext } from "./context.js";
+import { acceptsFrom, asIgord, MAX_CONCURRENT_PACKAGES, MAX_MANIFEST_CHARS, MAX_PACKAGES_PER_PEER, MIGRATE_IDLE_MS, type MigrationContext } from "./context.js";
 import { decodePackage } from "./package.js";
 
 export class MigrationTarget {
@@ -32,8 +32,29 @@ export class MigrationTarget {
     if (p.reserved <= 0 && p.receiving <= 0) this.peers.delete(id);
   }
 
-  /** Serves one incoming migrate stream. */
+  /**
+   * Serves one incoming migrate stream: a migration, then, while each goes through, the source's
+   * next migration to this node on the same stream (it waits MIGRATE_IDLE_MS for its offer).
+   */
   async onMigrate(ch: FrameChannel, peer: string): Promise<void> {
+    try {
+      for (let first = true; await this.serveOne(ch, peer, first); first = false);
+    } finally {
+      await ch.close();
+    }
+  }
+
+  /** One migration on the stream; true when it went through and the stream may carry another. */
+  private async serveOne(ch: FrameChannel, peer: string, first: boolean): Promise<boolean> {
+    let offer: Record<string, unknown> | null = null;
+    if (!first) {
+      // The source's next migration, if any: a stream it closes or leaves idle ends quietly.
+      try {
+        offer = await ch.receiveJson(MIGRATE_IDLE_MS, "offer");
+      } catch {
+        return false;
+      }
+    }
     const m = this.ctx.host.metrics;
     const store = this.ctx.host.store;
     const cfg = this.ctx.cfg;
@@ -46,10 +67,11 @@ export class MigrationTarget {
     let claimed: string | null = null;
     let committed = false;
     let agentId = "?";
+    let through = false;
     m.migrationAttempts.inc({ direction: "in" });
     try {
       const T = "offer";
-      const offer = await ch.receiveJson(timeout, T);
+      offer ??= await ch.receiveJson(timeout, T);
       if (this.ctx.host.stopping()) throw new IgordError(ErrorCode.NodeStopping, "this node is stopping");
       // Who is asking comes first: nothing of an untrusted peer's offer is looked at or reserved.
       if (!acceptsFrom(cfg, peer)) {
@@ -69,7 +91,7 @@ export class MigrationTarget {
       if (store.incomingDone(agentId, checkpointHash, epoch) && lease?.state === "ACTIVE_OWNER" && lease.epoch.major === epoch.major + 1n) {
         await ch.sendJson({ type: "offer_reply", ok: true, already: true, epochMajor: lease.epoch.major, epochGeneration: lease.epoch.generation });
         this.ctx.log.info({ event: "migration_duplicate", agent: agentId, peer }, `duplicate migration of ${agentId} answered without effect`);
-        return;
+        return false;
       }
       if (this.ctx.receiving.has(agentId) || this.ctx.outgoing.has(agentId)) throw new IgordError(ErrorCode.MigrationBusy, `agent "${agentId}" is already moving through this node`);
       const load = this.ctx.host.runningAgents() + this.ctx.receiving.size;
@@ -164,6 +186,7 @@ export class MigrationTarget {
       try {
         this.ctx.hooks.beforeConfirm?.(agentId, (err) => ch.abort(err));
         await ch.sendJson({ type: "result", ok: true, epochMajor: owned.major, epochGeneration: owned.generation, node: this.ctx.peerId });
+        through = true;
       } catch (e) {
         // The agent is ours either way; the source learns it from the status query.
         this.ctx.log.warn({ event: "migration_confirm_lost", agent: agentId, err: (e as Error).message }, `could not confirm ${agentId} to ${peer}`);
@@ -185,8 +208,8 @@ export class MigrationTarget {
       if (claimed) this.ctx.receiving.delete(claimed);
       this.heldBytes -= held;
       this.release(peer, reserved, counted);
-      await ch.close();
     }
+    return through;
   }
 
   /** Replays a shipped window on a staging placement in the worker pool (under the tick deadline). */

@@ -152,6 +152,12 @@ export class FrameChannel {
   abort(err: Error): void {
     this.stream.abort(err);
   }
+
+  /** Open both ways at both ends, so another exchange can run on it. */
+  reusable(): boolean {
+    const s = this.stream;
+    return s.status === "open" && s.writeStatus === "writable" && s.remoteWriteStatus === "writable" && s.readStatus !== "closing" && s.readStatus !== "closed";
+  }
 }
 
 // ---- field readers for received JSON (each names the field that is wrong) -----------------------
