@@ -16,6 +16,7 @@ import { igord } from "../helpers/process.js";
 import { controlGet } from "../../src/control/client.js";
 import { RoguePeer } from "../helpers/rogue.js";
 import { CAPS, watAgent, writeWat } from "../helpers/wat.js";
+import type { FrameChannel } from "../../src/p2p/frames.js";
 
 afterEach(stopAll);
 
@@ -502,5 +503,50 @@ describe("an unconfirmed handoff while the target does not answer", () => {
     } finally {
       await target.stop();
     }
+  });
+});
+
+// A source keeps the migrate stream of a migration that went through and sends its next migration
+// to the same peer on it; a kept stream the target dropped is replaced without costing an attempt.
+/** Every migrate stream a node is served, as its target. */
+function incomingStreams(t: Node): FrameChannel[] {
+  const seen: FrameChannel[] = [];
+  const target = (t.node.migration as unknown as { incoming: { onMigrate: (ch: FrameChannel, peer: string) => Promise<void> } }).incoming;
+  const serve = target.onMigrate.bind(target);
+  target.onMigrate = (ch, peer) => {
+    seen.push(ch);
+    return serve(ch, peer);
+  };
+  return seen;
+}
+
+describe("migrate streams", () => {
+  it("migrations to the same peer go over one stream while they go through, each direction its own", async () => {
+    const [a, b] = (await p2pNodes(2)) as [Node, Node];
+    const intoA = incomingStreams(a);
+    const intoB = incomingStreams(b);
+    await a.node.addAgent({ wasmPath: heartbeat });
+    for (let i = 0; i < 4; i++) {
+      expect((await a.migrate("heartbeat", b)).outcome).toBe("done");
+      expect((await b.migrate("heartbeat", a)).outcome).toBe("done");
+    }
+    expect(intoB).toHaveLength(1);
+    expect(intoA).toHaveLength(1);
+    expect(a.node.store.lease("heartbeat")?.epoch.major).toBe(8n);
+    expect(a.node.scheduler.view("heartbeat")?.status).toBe("running");
+  });
+
+  it("a kept stream the target dropped is replaced by a new one: the migration takes one attempt", async () => {
+    const [a, b] = (await p2pNodes(2)) as [Node, Node];
+    const intoB = incomingStreams(b);
+    await a.node.addAgent({ wasmPath: heartbeat });
+    expect((await a.migrate("heartbeat", b)).outcome).toBe("done");
+    expect((await b.migrate("heartbeat", a)).outcome).toBe("done");
+    // B resets the stream A kept for its next migration to B.
+    intoB[0]!.abort(new Error("dropped by the target"));
+    const r = await a.migrate("heartbeat", b);
+    expect(r).toMatchObject({ outcome: "done", attempts: 1 });
+    expect(intoB).toHaveLength(2);
+    expect(b.node.store.lease("heartbeat")?.state).toBe("ACTIVE_OWNER");
   });
 });
