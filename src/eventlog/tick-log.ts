@@ -77,7 +77,15 @@ export function encodeSegment(logs: readonly TickLog[]): Uint8Array {
 }
 
 export function decodeSegment(bytes: Uint8Array): TickLog[] {
-  const logs: TickLog[] = [];
+  return segmentLogSpans(bytes).map((l) => decodeTickLog(l.bytes));
+}
+
+/**
+ * The tick logs of a segment as views of its bytes, each checked as decodeTickLog checks it, without
+ * decoding entries: a long chain is replayed from the encoded logs, decoded one tick at a time.
+ */
+export function segmentLogSpans(bytes: Uint8Array): { tick: bigint; bytes: Uint8Array }[] {
+  const logs: { tick: bigint; bytes: Uint8Array }[] = [];
   let off = 0;
   while (off < bytes.byteLength) {
     const dv = new DataView(bytes.buffer, bytes.byteOffset + off, bytes.byteLength - off);
@@ -88,13 +96,23 @@ export function decodeSegment(bytes: Uint8Array): TickLog[] {
       if (end + 10 > dv.byteLength) throw new TickLogFormatError(`segment truncated in a tick log at byte ${off}`);
       end += 10 + dv.getUint32(end + 6, true);
     }
-    logs.push(decodeTickLog(bytes.subarray(off, off + end)));
+    const log = bytes.subarray(off, off + end);
+    walkTickLog(log, null);
+    logs.push({ tick: dv.getBigUint64(0, true), bytes: log });
     off += end;
   }
   return logs;
 }
 
-export function decodeTickLog(bytes: Uint8Array): TickLog {
+/** `views`: payloads are views of `bytes` (which must then not change) instead of copies. */
+export function decodeTickLog(bytes: Uint8Array, views = false): TickLog {
+  const entries: LogEntry[] = [];
+  const tick = walkTickLog(bytes, (id, result, from, to) => entries.push({ id, result, payload: views ? bytes.subarray(from, to) : bytes.slice(from, to) }));
+  return { tick, entries };
+}
+
+/** Checks a tick log's framing and hands each entry to `entry` (payload as a byte range). */
+function walkTickLog(bytes: Uint8Array, entry: ((id: number, result: number, from: number, to: number) => void) | null): bigint {
   if (bytes.byteLength > MAX_TICK_LOG_BYTES)
     throw new TickLogFormatError(`tick log of ${bytes.byteLength} bytes is too large`);
   if (bytes.byteLength < 12)
@@ -103,19 +121,16 @@ export function decodeTickLog(bytes: Uint8Array): TickLog {
   const tick = dv.getBigUint64(0, true);
   const count = dv.getUint32(8, true);
   if (count > MAX_TICK_LOG_ENTRIES) throw new TickLogFormatError(`tick log claims ${count} entries`);
-  const entries: LogEntry[] = [];
   let off = 12;
   for (let i = 0; i < count; i++) {
     if (off + 10 > bytes.byteLength) throw new TickLogFormatError(`tick log truncated in entry ${i} header`);
-    const id = dv.getUint16(off, true);
-    const result = dv.getInt32(off + 2, true);
     const len = dv.getUint32(off + 6, true);
     if (off + 10 + len > bytes.byteLength)
       throw new TickLogFormatError(`tick log truncated in entry ${i} payload`);
-    entries.push({ id, result, payload: bytes.slice(off + 10, off + 10 + len) });
+    entry?.(dv.getUint16(off, true), dv.getInt32(off + 2, true), off + 10, off + 10 + len);
     off += 10 + len;
   }
   if (off !== bytes.byteLength)
     throw new TickLogFormatError(`tick log has ${bytes.byteLength - off} trailing bytes`);
-  return { tick, entries };
+  return tick;
 }

@@ -1,6 +1,7 @@
 // What a hostcall implementation may touch: the agent's memory (late-bound: an exported memory only
 // exists after instantiation), the observation source, and the tick's budget and price.
 import type { Observation, ObservationSource } from "../eventlog/recorder.js";
+import { equalBytes } from "../hash/bytes.js";
 import type { HttpCall, HttpReply } from "./http.js";
 
 export interface HostContext {
@@ -55,8 +56,10 @@ export const sameOutput =
     const o = now();
     if (o.result !== rec.result) return `the call returns ${o.result} now, the log recorded ${rec.result}`;
     if (o.payload.byteLength !== rec.payload.byteLength) return `the agent wrote ${o.payload.byteLength} bytes, the log recorded ${rec.payload.byteLength}`;
+    // A native compare: a replayed log line is checked on every tick, most often by cold (interpreted) code.
+    if (equalBytes(o.payload, rec.payload)) return null;
     const at = o.payload.findIndex((b, i) => b !== rec.payload[i]);
-    return at < 0 ? null : `the agent wrote ${o.payload.byteLength} bytes that differ from the recorded ${rec.payload.byteLength} (first difference at byte ${at})`;
+    return `the agent wrote ${o.payload.byteLength} bytes that differ from the recorded ${rec.payload.byteLength} (first difference at byte ${at})`;
   };
 
 export function i64Payload(v: bigint): Uint8Array {

@@ -2,9 +2,10 @@
 // earliest checkpoint from which every later tick's log is stored, and build the chain of ticks to
 // replay, expecting each later checkpoint's state at its tick.
 import { sha256 } from "../hash/bytes.js";
-import { decodeSegment, type EventLogSegment, type LogEntry } from "../eventlog/tick-log.js";
+import { type EventLogSegment, segmentLogSpans } from "../eventlog/tick-log.js";
 import { HOSTCALL_ABI_VERSION } from "../hostcalls/registry.js";
-import { REPLAY_ENGINE_VERSION, type ReplayItem } from "./engine.js";
+import { buildChain, type IndexedChain } from "./chain.js";
+import { REPLAY_ENGINE_VERSION } from "./engine.js";
 
 export interface AuditCheckpoint {
   tick: bigint;
@@ -67,13 +68,13 @@ function decodeSegmentBody(bytes: Uint8Array, name: string): AuditSegment {
 
 export interface AuditPlan {
   start: AuditCheckpoint | null;
-  items: ReplayItem[];
+  /** The ticks after `start` to the newest checkpoint, with their logs and expected state hashes. */
+  chain: IndexedChain | null;
   /** Ticks at which a checkpoint's state is confirmed. */
   checkpointTicks: bigint[];
   /** Why the audit cannot run (e.g. logs recorded under another replay engine). */
   problems: string[];
 }
-
 
 export function planAudit(checkpoints: readonly AuditCheckpoint[], segments: readonly AuditSegment[]): AuditPlan {
   const problems: string[] = [];
@@ -84,41 +85,34 @@ export function planAudit(checkpoints: readonly AuditCheckpoint[], segments: rea
       );
     }
   }
-  const logs = new Map<bigint, LogEntry[]>();
+  // Each tick's encoded log (checked, not decoded: the worker decodes a tick as it replays it).
+  const logs = new Map<bigint, Uint8Array>();
   const hashes = new Map<bigint, Uint8Array>();
   const covered: [bigint, bigint][] = segments.map((s) => [s.fromTick, s.toTick]);
   const isCovered = (tick: bigint): boolean => covered.some(([from, to]) => tick >= from && tick <= to);
   for (const s of segments) {
-    decodeSegment(s.blob).forEach((l, i) => {
-      logs.set(l.tick, l.entries);
+    segmentLogSpans(s.blob).forEach((l, i) => {
+      logs.set(l.tick, l.bytes);
       const h = s.postHashes.subarray(i * 32, i * 32 + 32);
       if (h.byteLength === 32 && h.some((b) => b !== 0)) hashes.set(l.tick, h);
     });
   }
   const last = checkpoints.at(-1);
-  if (!last || problems.length > 0) return { start: null, items: [], checkpointTicks: [], problems };
+  if (!last || problems.length > 0) return { start: null, chain: null, checkpointTicks: [], problems };
   // Walk back from the newest checkpoint while every tick is covered by a stored segment.
   let t = last.tick;
   while (t > 0n && isCovered(t)) t--;
   const start = checkpoints.find((c) => c.tick >= t && c.tick < last.tick) ?? null;
-  if (!start) return { start: null, items: [], checkpointTicks: [], problems: ["no checkpoint is followed by a complete run of stored event logs"] };
+  if (!start) return { start: null, chain: null, checkpointTicks: [], problems: ["no checkpoint is followed by a complete run of stored event logs"] };
   const byTick = new Map(checkpoints.map((c) => [c.tick, c]));
-  const items: ReplayItem[] = [];
   const checkpointTicks: bigint[] = [];
-  for (let tick = start.tick + 1n; tick <= last.tick; tick++) {
+  const chain = buildChain(start.tick + 1n, Number(last.tick - start.tick), start.state, (tick) => {
     const cp = byTick.get(tick);
     if (cp) checkpointTicks.push(tick);
-    items.push({
-      tick,
-      ...(tick === start.tick + 1n ? { preState: start.state } : {}),
-      entries: logs.get(tick) ?? [],
-      // Every tick's recorded state hash; a checkpoint's own state where one was taken.
-      ...(cp ? { expectedPostHash: sha256(cp.state) } : hashes.has(tick) ? { expectedPostHash: hashes.get(tick) } : {}),
-      budget: 0n,
-      price: 0n,
-    });
-  }
-  return { start, items, checkpointTicks, problems };
+    // Every tick's recorded state hash; a checkpoint's own state where one was taken.
+    return { log: logs.get(tick), hash: cp ? sha256(cp.state) : hashes.get(tick) };
+  });
+  return { start, chain, checkpointTicks, problems };
 }
 
 export interface ModuleRun {
@@ -132,7 +126,7 @@ export interface ModuleRun {
  * Splits replay items by the module that ran them: a tick ran the code named by the checkpoint that
  * closes it (the first at or after it), since an upgrade takes effect right after a checkpoint.
  */
-export function moduleRuns(items: readonly ReplayItem[], checkpoints: readonly { tick: bigint; wasmHash: string }[]): ModuleRun[] {
+export function moduleRuns(items: readonly { tick: bigint }[], checkpoints: readonly { tick: bigint; wasmHash: string }[]): ModuleRun[] {
   const runs: ModuleRun[] = [];
   let c = 0;
   items.forEach((item, i) => {

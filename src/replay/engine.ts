@@ -45,7 +45,7 @@ export interface ReplayTarget {
  * During agent_init of a replay instance: observations are answered with zeros of the right shape.
  * The state init builds is replaced by agent_resume, so nothing it observed can matter.
  */
-const INIT_SOURCE: ObservationSource = {
+export const INIT_SOURCE: ObservationSource = {
   observe: (_id, _live, check) => {
     const eight = { result: 0, payload: new Uint8Array(8) };
     return check?.(eight) ? { result: 0, payload: new Uint8Array(0) } : eight;

@@ -12,9 +12,16 @@ export class ReplaySource implements ObservationSource {
   private position = 0;
 
   constructor(
-    private readonly entries: readonly LogEntry[],
-    private readonly tick: bigint,
+    private entries: readonly LogEntry[],
+    private tick: bigint,
   ) {}
+
+  /** Serves another tick's log (a long chain reuses one source). */
+  reset(entries: readonly LogEntry[], tick: bigint): void {
+    this.entries = entries;
+    this.tick = tick;
+    this.position = 0;
+  }
 
   observe(id: number, _live: () => Observation, check?: ObservationCheck): Observation {
     const k = this.position;

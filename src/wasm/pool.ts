@@ -21,6 +21,7 @@ import type { Ed25519Key } from "../identity/keys.js";
 import { type HostIoEnvelope, type HostIoReply, hostIoFlag, serveHostIo } from "./host-io.js";
 import { answerHostIo, type HostIoServices } from "./host-io-services.js";
 import type { ReplayItem, ReplayOutcome } from "../replay/engine.js";
+import type { ReplayChain } from "../replay/chain.js";
 import {
   Ctl,
   type FromWorker,
@@ -411,7 +412,7 @@ export class WorkerPool extends EventEmitter<{
    * Replays recorded ticks of an agent on the worker that hosts it, bounded by the same watchdog as
    * live ticks: a replay past the tick timeout terminates the worker and stops the agent.
    */
-  replay(agentId: string, items: ReplayItem[], opts: { strict?: boolean } = {}): Promise<ReplayOutcome> {
+  replay(agentId: string, items: ReplayItem[] | ReplayChain, opts: { strict?: boolean } = {}): Promise<ReplayOutcome> {
     const slot = this.slots.get(agentId);
     if (!slot || !slot.ready) {
       return Promise.reject(new IgordError(ErrorCode.AgentNotFound, `agent "${agentId}" is not ready for replay`));

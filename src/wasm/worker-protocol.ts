@@ -4,6 +4,7 @@ import type { SerializedError } from "../errors.js";
 import type { LogEntry } from "../eventlog/tick-log.js";
 import type { ImportPlan } from "../hostcalls/policy.js";
 import type { ReplayItem, ReplayOutcome } from "../replay/engine.js";
+import type { ReplayChain } from "../replay/chain.js";
 
 export interface LoadRequest {
   type: "load";
@@ -93,7 +94,8 @@ export interface ReplayRequest {
   type: "replay";
   id: number;
   placement: number;
-  items: ReplayItem[];
+  /** Items, or a long strict chain in wire form (replay/chain.ts). */
+  items: ReplayItem[] | ReplayChain;
   strict: boolean;
 }
 

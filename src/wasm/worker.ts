@@ -10,6 +10,7 @@ import { IgordError } from "../errors.js";
 import { LiveRecorder } from "../eventlog/recorder.js";
 import type { LogEntry } from "../eventlog/tick-log.js";
 import { type ReplayOutcome, type ReplayTarget, replay } from "../replay/engine.js";
+import { replayChain } from "../replay/chain.js";
 import type { HttpCall, HttpReply } from "../hostcalls/http.js";
 import { HOST_IO_LOCAL_WAIT_MS, HOST_IO_REPLY_GRACE_MS, HostIoClient, type HostIoReply, type HostIoRequest, HTTP_TICK_MARGIN_MS } from "./host-io.js";
 import { resumeRuleViolation } from "./resume-check.js";
@@ -277,12 +278,13 @@ function runReplay(req: ReplayRequest): void {
   if (!h) {
     outcome = {
       verified: 0,
-      failure: { tick: req.items[0]?.tick ?? 0n, error: { code: "AGENT_NOT_FOUND", message: "agent is not hosted here", details: {} } },
+      failure: { tick: Array.isArray(req.items) ? (req.items[0]?.tick ?? 0n) : req.items.fromTick, error: { code: "AGENT_NOT_FOUND", message: "agent is not hosted here", details: {} } },
       durationNs: 0n,
     };
   } else {
     try {
-      outcome = replay(h.target, req.items, () => enter(req.placement, REPLAY_PHASE), req.strict);
+      const onTick = (): void => enter(req.placement, REPLAY_PHASE);
+      outcome = Array.isArray(req.items) ? replay(h.target, req.items, onTick, req.strict) : replayChain(h.target, req.items, onTick);
     } finally {
       leave();
     }

@@ -2,17 +2,12 @@
 // (unrecorded) input diverges; tampered logs fail with the precise reason.
 import { describe, expect, it } from "vitest";
 import type { LogEntry } from "../../../src/eventlog/tick-log.js";
-import { planImports } from "../../../src/hostcalls/policy.js";
-import { parseManifest } from "../../../src/manifest/manifest.js";
 import { type ReplayItem, replay } from "../../../src/replay/engine.js";
-import { readModuleInfo } from "../../../src/wasm/module-info.js";
 import { liveTickItems } from "../../helpers/live-ticks.js";
-import { CAPS, wat2wasm, watAgent } from "../../helpers/wat.js";
+import { HIDDEN_INPUT_AGENT, REPLAY_IMPORTS, replayTarget } from "../../helpers/replay-agents.js";
+import { watAgent } from "../../helpers/wat.js";
 
-const IMPORTS = `
-  (import "igor" "clock_now" (func $clock (result i64)))
-  (import "igor" "rand_bytes" (func $rand (param i32 i32) (result i32)))
-  (import "igor" "log_emit" (func $log (param i32 i32)))`;
+const IMPORTS = REPLAY_IMPORTS;
 
 // State: the tick counter at 0 plus a mix of observed values (stored by agent_checkpoint at 0..4 and
 // a second word at 8 that the checkpoint covers via its length 4... keep it in the counter):
@@ -27,16 +22,7 @@ const DETERMINISTIC = watAgent({
   extra: '(data (i32.const 256) "hi")',
 });
 
-// A hidden input: $hidden is a global that agent_checkpoint does not save. A resumed instance starts
-// it at 0 again, so replayed ticks compute something else.
-const NONDETERMINISTIC = watAgent({
-  imports: IMPORTS,
-  onTick: `
-    (global.set $hidden (i32.add (global.get $hidden) (i32.const 7)))
-    (global.set $ticks (i32.add (global.get $ticks) (global.get $hidden)))
-    (drop (call $clock))`,
-  extra: "(global $hidden (mut i32) (i32.const 0))",
-});
+const NONDETERMINISTIC = HIDDEN_INPUT_AGENT;
 
 // Writes "hi" to the log and "msg" to its outbox every tick; neither changes its state.
 const SPEAKER = watAgent({
@@ -48,15 +34,7 @@ const SPEAKER = watAgent({
   extra: '(data (i32.const 256) "hi") (data (i32.const 260) "msg")',
 });
 
-async function target(text: string) {
-  const bytes = await wat2wasm(text);
-  const caps = ["clock", "rand", "log", "emit"];
-  return {
-    module: new WebAssembly.Module(bytes),
-    plan: planImports(readModuleInfo(bytes), parseManifest(JSON.stringify(CAPS(...caps))), new Set(caps)),
-    memoryCapPages: 16,
-  };
-}
+const target = (text: string) => replayTarget(text, ["clock", "rand", "log", "emit"]);
 
 /** Runs `n` live ticks, returning one replay item per tick (pre-state, log, post-state hash). */
 async function liveTicks(text: string, n: number): Promise<ReplayItem[]> {
