@@ -81,10 +81,22 @@ export async function auditHistory(h: {
   const pool = new WorkerPool({ size: 1, tickTimeoutMs: AUDIT_TICK_TIMEOUT_MS, tickIntervalMs: AUDIT_TICK_TIMEOUT_MS, logger: pino({ level: "silent" }) });
   const started = process.hrtime.bigint();
   const cpuStarted = process.cpuUsage();
-  // The speed is the replay's own: the worker's start and each module's load are a set-up cost.
+  // The speed is the replay's own: the worker's start and each module's load (its compilation, its
+  // instantiation on the worker) are a set-up cost.
   let setupNs = 0n;
   let setupCpuUs = 0;
-  pool.start();
+  const setUp = async <T>(step: () => T | Promise<T>): Promise<T> => {
+    const wall = process.hrtime.bigint();
+    const cpu = process.cpuUsage();
+    try {
+      return await step();
+    } finally {
+      setupNs += process.hrtime.bigint() - wall;
+      const used = process.cpuUsage(cpu);
+      setupCpuUs += used.user + used.system;
+    }
+  };
+  await setUp(() => pool.start());
   try {
     let failed: string | null = null;
     pool.on("result", (r) => {
@@ -95,13 +107,10 @@ export async function auditHistory(h: {
     for (const [n, run] of runs.entries()) {
       // A module per run: at a code upgrade the new module resumes the state the old one reached.
       if (n > 0) pool.unload(agentId);
-      const prepared = prepare(run.wasmHash);
-      const placing = process.hrtime.bigint();
-      const placingCpu = process.cpuUsage();
-      await pool.place({ agentId, module: prepared.module, plan: withAgentIdentity(prepared.plan, did), memoryCapPages: prepared.memoryCapPages }, { state, budget: 0n, price: 0n });
-      setupNs += process.hrtime.bigint() - placing;
-      const placed = process.cpuUsage(placingCpu);
-      setupCpuUs += placed.user + placed.system;
+      await setUp(async () => {
+        const prepared = prepare(run.wasmHash);
+        await pool.place({ agentId, module: prepared.module, plan: withAgentIdentity(prepared.plan, did), memoryCapPages: prepared.memoryCapPages }, { state, budget: 0n, price: 0n });
+      });
       for (let i = run.from; i < run.to; i += AUDIT_BATCH_TICKS) {
         // The ticks go to the worker as their encoded logs and hashes (replay/chain.ts), not as objects.
         const batch = sliceChain(chain, i, Math.min(i + AUDIT_BATCH_TICKS, run.to), state);

@@ -17,6 +17,7 @@ export function hex(bytes: Uint8Array): string {
   return Buffer.from(bytes).toString("hex");
 }
 
+// Buffer.compare takes plain Uint8Arrays: no Buffer views to build (replay compares a log line a tick).
 export function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
-  return a.byteLength === b.byteLength && Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
+  return a.byteLength === b.byteLength && Buffer.compare(a, b) === 0;
 }

@@ -1,7 +1,7 @@
 // Plans an audit replay (pure): from the stored checkpoints and event-log segments, find the
 // earliest checkpoint from which every later tick's log is stored, and build the chain of ticks to
 // replay, expecting each later checkpoint's state at its tick.
-import { sha256 } from "../hash/bytes.js";
+import { equalBytes, sha256 } from "../hash/bytes.js";
 import { type EventLogSegment, segmentLogSpans } from "../eventlog/tick-log.js";
 import { HOSTCALL_ABI_VERSION } from "../hostcalls/registry.js";
 import { buildChain, type IndexedChain } from "./chain.js";
@@ -76,6 +76,9 @@ export interface AuditPlan {
   problems: string[];
 }
 
+/** A recorded state hash of all zeros: none was recorded. */
+const NO_HASH = new Uint8Array(32);
+
 export function planAudit(checkpoints: readonly AuditCheckpoint[], segments: readonly AuditSegment[]): AuditPlan {
   const problems: string[] = [];
   for (const s of segments) {
@@ -88,20 +91,26 @@ export function planAudit(checkpoints: readonly AuditCheckpoint[], segments: rea
   // Each tick's encoded log (checked, not decoded: the worker decodes a tick as it replays it).
   const logs = new Map<bigint, Uint8Array>();
   const hashes = new Map<bigint, Uint8Array>();
-  const covered: [bigint, bigint][] = segments.map((s) => [s.fromTick, s.toTick]);
-  const isCovered = (tick: bigint): boolean => covered.some(([from, to]) => tick >= from && tick <= to);
   for (const s of segments) {
-    segmentLogSpans(s.blob).forEach((l, i) => {
+    const spans = segmentLogSpans(s.blob);
+    for (let i = 0; i < spans.length; i++) {
+      const l = spans[i] as { tick: bigint; bytes: Uint8Array };
       logs.set(l.tick, l.bytes);
       const h = s.postHashes.subarray(i * 32, i * 32 + 32);
-      if (h.byteLength === 32 && h.some((b) => b !== 0)) hashes.set(l.tick, h);
-    });
+      if (h.byteLength === 32 && !equalBytes(h, NO_HASH)) hashes.set(l.tick, h);
+    }
   }
   const last = checkpoints.at(-1);
   if (!last || problems.length > 0) return { start: null, chain: null, checkpointTicks: [], problems };
-  // Walk back from the newest checkpoint while every tick is covered by a stored segment.
+  // Walk back from the newest checkpoint while every tick is covered by a stored segment, a segment
+  // at a time: the covering segment that starts lowest covers every tick from its start to t.
   let t = last.tick;
-  while (t > 0n && isCovered(t)) t--;
+  while (t > 0n) {
+    let low: bigint | null = null;
+    for (const s of segments) if (s.fromTick <= t && t <= s.toTick && (low === null || s.fromTick < low)) low = s.fromTick;
+    if (low === null) break;
+    t = low > 0n ? low - 1n : 0n;
+  }
   const start = checkpoints.find((c) => c.tick >= t && c.tick < last.tick) ?? null;
   if (!start) return { start: null, chain: null, checkpointTicks: [], problems: ["no checkpoint is followed by a complete run of stored event logs"] };
   const byTick = new Map(checkpoints.map((c) => [c.tick, c]));
