@@ -16,8 +16,8 @@ import { sliceChain } from "../replay/chain.js";
 import type { SqliteStore } from "../store/sqlite-store.js";
 import { WorkerPool } from "../wasm/pool.js";
 
-/** Ticks replayed per request to the worker (progress is printed between them). */
-export const AUDIT_BATCH_TICKS = 2000;
+/** Ticks replayed per request to the worker (progress is printed between them): each request is a round trip the worker idles through, and a batch crosses as a few byte arrays (replay/chain.ts), so batches are long. */
+export const AUDIT_BATCH_TICKS = 10_000;
 export const AUDIT_TICK_TIMEOUT_MS = 15_000;
 
 const out = (line: string): void => {
