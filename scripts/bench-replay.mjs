@@ -61,8 +61,9 @@ export async function replayCost({ seconds = 4, agents = 4, verifyInterval = 5, 
   const speed = Number(/speed: (\d+) ticks\/s/.exec(r.stdout)?.[1] ?? "NaN");
   const audited = Number(/replayed (\d+) ticks/.exec(r.stdout)?.[1] ?? "NaN");
   const auditSetupMs = Number(/set-up (\d+) ms/.exec(r.stdout)?.[1] ?? "NaN");
+  const auditCpuUsPerTick = Number(/replay CPU ([\d.]+) µs a tick/.exec(r.stdout)?.[1] ?? "NaN");
   rmSync(dir, { recursive: true, force: true });
-  return { liveNsPerTick: live, replayNsPerTick: replay, ratio: replay / live, liveTicks, replayTicks, auditTicksPerSec: speed, audited, auditSetupMs };
+  return { liveNsPerTick: live, replayNsPerTick: replay, ratio: replay / live, liveTicks, replayTicks, auditTicksPerSec: speed, audited, auditSetupMs, auditCpuUsPerTick };
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
