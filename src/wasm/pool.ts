@@ -44,6 +44,13 @@ export const STALL_EVACUATE_MIN_MS = 20;
 /** Agents move to even out the workers once the busiest holds this many more than half the gap. */
 export const REBALANCE_MIN_EXCESS = 1;
 export const STALL_EVACUATE_MAX_MS = 200;
+/**
+ * Young generation of each agent worker's JS heap (V8 sizes it at three semi-spaces). Left alone, a
+ * worker ticking 500 agents a second grows it to 16 MiB of mostly empty pages and keeps them; a tick's
+ * garbage dies young, so a small one costs a scavenge a few times a second (measured in
+ * docs/BENCHMARKS.md, "Audit replay and density").
+ */
+export const WORKER_MAX_YOUNG_GENERATION_MB = 4;
 
 export function stallThresholdMs(tickIntervalMs: number, tickTimeoutMs: number): number {
   const byInterval = Math.max(
@@ -179,6 +186,7 @@ export class WorkerPool extends EventEmitter<{
     const worker = new Worker(this.script, {
       workerData: { control: sab, io: io.port2, ioFlag, tickTimeoutMs: this.opts.tickTimeoutMs },
       transferList: [io.port2],
+      resourceLimits: { maxYoungGenerationSizeMb: WORKER_MAX_YOUNG_GENERATION_MB },
     });
     serveHostIo(io.port1, ioFlag, (env) => this.serveIo(h, env));
     worker.once("exit", () => io.port1.close());
