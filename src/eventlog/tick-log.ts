@@ -64,6 +64,40 @@ export interface EventLogSegment {
   signature?: Uint8Array;
 }
 
+/** Bytes of a segment's body before its post-state hashes (replay/audit-plan.ts encodeSegmentBody). */
+export const SEGMENT_BODY_HEADER_BYTES = 28;
+const ZERO_HASH = new Uint8Array(32);
+
+/**
+ * A segment encoded straight into its body form (what its seal hashes; encodeSegmentBody's layout:
+ * [u32 abi][u32 engine][u64 from][u64 to][u32 hashes len][hashes][logs]) in one buffer; `blob` and
+ * `postHashes` are views into `body`, so the checkpoint's hot path builds no second copy to hash.
+ * A log without a 32-byte post hash contributes 32 zero bytes, as before.
+ */
+export function encodeSegmentWithBody(
+  logs: readonly TickLog[],
+  head: { fromTick: bigint; toTick: bigint; abiVersion: number; engineVersion: number },
+): { body: Uint8Array; blob: Uint8Array; postHashes: Uint8Array } {
+  const hashesLen = logs.length * 32;
+  let size = SEGMENT_BODY_HEADER_BYTES + hashesLen;
+  for (const log of logs) size += encodedSize(log);
+  const body = new Uint8Array(size);
+  const dv = new DataView(body.buffer);
+  dv.setUint32(0, head.abiVersion, true);
+  dv.setUint32(4, head.engineVersion, true);
+  dv.setBigUint64(8, head.fromTick, true);
+  dv.setBigUint64(16, head.toTick, true);
+  dv.setUint32(24, hashesLen, true);
+  let off = SEGMENT_BODY_HEADER_BYTES;
+  for (const log of logs) {
+    body.set(log.postHash?.byteLength === 32 ? log.postHash : ZERO_HASH, off);
+    off += 32;
+  }
+  const blobStart = off;
+  for (const log of logs) off = writeTickLog(log, body, dv, off);
+  return { body, blob: body.subarray(blobStart), postHashes: body.subarray(SEGMENT_BODY_HEADER_BYTES, blobStart) };
+}
+
 /** A segment: several tick logs back to back (each self-delimiting). */
 export function encodeSegment(logs: readonly TickLog[]): Uint8Array {
   // One buffer for the whole segment (a checkpoint encodes one on the daemon's hot path).

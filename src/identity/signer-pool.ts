@@ -138,13 +138,16 @@ export class SignerPool {
     this.waiting.delete(r.id);
     if (!chunk) return;
     const sigs = r.signatures;
-    chunk.forEach((p, i) => {
+    if (!sigs || sigs.byteLength !== chunk.length * SIGNATURE_BYTES) {
       // A signer thread that failed: sign here rather than lose the checkpoint.
-      if (!sigs || sigs.byteLength !== chunk.length * SIGNATURE_BYTES) {
+      for (const p of chunk) {
         this.fallbacks++;
         p.resolve(signBytes(p.key, p.message));
-      } else p.resolve(sigs.slice(i * SIGNATURE_BYTES, (i + 1) * SIGNATURE_BYTES));
-    });
+      }
+      return;
+    }
+    // Views into the transferred reply (this thread owns it): no copy per signature.
+    for (let i = 0; i < chunk.length; i++) (chunk[i] as Pending).resolve(sigs.subarray(i * SIGNATURE_BYTES, (i + 1) * SIGNATURE_BYTES));
   }
 
   /** Signs here what `thread` (every thread, without it) was given and has not answered. */

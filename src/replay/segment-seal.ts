@@ -15,7 +15,17 @@ import { encodeSegmentBody } from "./audit-plan.js";
 const DOMAIN = new TextEncoder().encode("igord-event-segment-v1");
 
 export function segmentSigningBytes(prevHash: Uint8Array, seg: Omit<EventLogSegment, "signature">): Uint8Array {
-  return Buffer.concat([DOMAIN, prevHash, sha256(encodeSegmentBody(seg))]);
+  return segmentSigningBytesOfBody(prevHash, encodeSegmentBody(seg));
+}
+
+/** The same bytes from a segment's body as encoded already (eventlog/tick-log.ts encodeSegmentWithBody). */
+export function segmentSigningBytesOfBody(prevHash: Uint8Array, body: Uint8Array): Uint8Array {
+  if (prevHash.byteLength !== 32) throw new RangeError("prevHash must be 32 bytes");
+  const out = new Uint8Array(DOMAIN.byteLength + 64);
+  out.set(DOMAIN, 0);
+  out.set(prevHash, DOMAIN.byteLength);
+  out.set(sha256(body), DOMAIN.byteLength + 32);
+  return out;
 }
 
 /**

@@ -10,12 +10,12 @@ import { signBudgetOverride } from "../checkpoint/overrides.js";
 import { checkpointHash, GENESIS_PREV_HASH, signCheckpoint, signingDomain } from "../checkpoint/lineage.js";
 import type { SignerPool } from "../identity/signer-pool.js";
 import type { Lease } from "../authority/lease.js";
-import { encodeSegment, type EventLogSegment, type TickLog } from "../eventlog/tick-log.js";
+import { encodeSegmentWithBody, type EventLogSegment, type TickLog } from "../eventlog/tick-log.js";
 import { sha256 } from "../hash/bytes.js";
 import { HOSTCALL_ABI_VERSION } from "../hostcalls/registry.js";
 import { decodePaymentReceipt, paymentsIn } from "../hostcalls/wallet-pay.js";
 import { REPLAY_ENGINE_VERSION } from "../replay/engine.js";
-import { segmentSigningBytes } from "../replay/segment-seal.js";
+import { segmentSigningBytesOfBody } from "../replay/segment-seal.js";
 import { ErrorCode, IgordError } from "../errors.js";
 import { type Ed25519Key, signBytes } from "../identity/keys.js";
 import type { AgentStatus, CheckpointCommit, LineageEvent, NewAgent, OutboxBatch, ReceiptRow, SqliteStore } from "../store/sqlite-store.js";
@@ -55,9 +55,9 @@ interface Head {
    * Event logs of ticks after `tick` that a refused checkpoint carried: they go with the next one,
    * so a segment always holds every logged tick of the range it claims.
    */
-  carriedLogs: TickLog[];
+  carriedLogs: readonly TickLog[];
   /** Likewise the emitted messages of those ticks. */
-  carriedOutbox: OutboxBatch[];
+  carriedOutbox: readonly OutboxBatch[];
   /**
    * Payments of runs of ticks after `tick` that were thrown away (the scheduler took them from the
    * budget): written as lost_payment events with the next checkpoint, listed to the agent until then.
@@ -142,13 +142,24 @@ export class Checkpointer {
     return { blob, hash: checkpointHash(blob) };
   }
 
+  /** The last module hash's bytes (a node runs few modules; parsing hex showed per checkpoint). */
+  private wasmHashCache: { hex: string; bytes: Uint8Array } | null = null;
+
+  private wasmHashBytes(hex: string): Uint8Array {
+    const c = this.wasmHashCache;
+    if (c?.hex === hex) return c.bytes;
+    const bytes = Buffer.from(hex, "hex");
+    this.wasmHashCache = { hex, bytes };
+    return bytes;
+  }
+
   private unsigned(s: CheckpointSubject, prevHash: Uint8Array): Uint8Array {
     return encodeCheckpoint(
       {
         budget: s.budget,
         price: s.price,
         tick: s.tick,
-        wasmHash: Buffer.from(s.wasmHash, "hex"),
+        wasmHash: this.wasmHashBytes(s.wasmHash),
         epochMajor: s.lease?.epoch.major ?? 0n,
         epochGeneration: s.lease?.epoch.generation ?? 0n,
         leaseExpiry: s.lease?.expiresAtMs ? BigInt(s.lease.expiresAtMs) * 1_000_000n : 0n,
@@ -220,12 +231,16 @@ export class Checkpointer {
     // The cost of the ticks up to s.tick, taken now, with the subject: ticks that commit while an
     // earlier checkpoint of this agent is still being written must not be billed to this receipt.
     const costTotal = this.heads.get(s.agentId)?.costTotal ?? 0n;
-    const previous = this.chains.get(s.agentId) ?? Promise.resolve();
-    const run = previous.catch(() => undefined).then(() => this.checkpointNow(s, reason, status, statusReason, costTotal, alsoWrite));
+    const previous = this.chains.get(s.agentId);
+    // After the previous checkpoint of this agent settles, whichever way (one promise per link: this
+    // runs for every agent on every periodic round).
+    const next = (): Promise<"written" | "unchanged"> => this.checkpointNow(s, reason, status, statusReason, costTotal, alsoWrite);
+    const run = (previous ?? RESOLVED).then(next, next);
     this.chains.set(s.agentId, run);
-    void run.finally(() => {
+    const done = (): void => {
       if (this.chains.get(s.agentId) === run) this.chains.delete(s.agentId);
-    }).catch(() => undefined);
+    };
+    run.then(done, done);
     return run;
   }
 
@@ -263,10 +278,12 @@ export class Checkpointer {
     const withReceipt = reason !== "periodic" || now - h.receiptAt >= this.receiptIntervalMs;
     // The receipt covers exactly the cost of the ticks up to s.tick (captured with the subject).
     const covered = costTotal - h.receiptCostTotal;
-    const logs = s.logs ? [...h.carriedLogs, ...s.logs] : undefined;
-    const outbox = [...h.carriedOutbox, ...(s.outbox ?? [])];
-    h.carriedLogs = [];
-    h.carriedOutbox = [];
+    // The subject's arrays are the caller's to give (the scheduler hands fresh ones): copied only to
+    // put carried entries before them.
+    const logs = s.logs && h.carriedLogs.length > 0 ? [...h.carriedLogs, ...s.logs] : s.logs;
+    const outbox = h.carriedOutbox.length > 0 ? [...h.carriedOutbox, ...(s.outbox ?? [])] : (s.outbox ?? NO_OUTBOX);
+    h.carriedLogs = NO_LOGS;
+    h.carriedOutbox = NO_OUTBOX;
     // Whatever fails before the store has them (signing, a refused write), these ticks' logs and
     // messages go with the next checkpoint: a segment always holds every logged tick of its range.
     const carry = (): void => {
@@ -282,7 +299,8 @@ export class Checkpointer {
       carry();
       throw e;
     }
-    const before = { ...h };
+    // What a refused write puts back (only these move below; the carried lists are empty now).
+    const before = { hash: h.hash, tick: h.tick, status: h.status, statusReason: h.statusReason, receiptCostTotal: h.receiptCostTotal, receiptTick: h.receiptTick, receiptAt: h.receiptAt };
     h.hash = commit.hash;
     h.tick = s.tick;
     h.status = status;
@@ -297,9 +315,7 @@ export class Checkpointer {
     } catch (e) {
       // Refused (stale lease, broken chain): the stored head did not move, so neither does ours; the
       // next checkpoint (this agent's checkpoints run one at a time) links to what is really stored.
-      const total = h.costTotal;
       Object.assign(h, before);
-      h.costTotal = total;
       carry();
       throw e;
     }
@@ -311,34 +327,35 @@ export class Checkpointer {
   private async prepare(
     s: CheckpointSubject,
     h: Head,
-    o: { reason: string; status: AgentStatus; statusReason: string | null; withReceipt: boolean; covered: bigint; logs: TickLog[] | undefined; outbox: OutboxBatch[]; lost: readonly { tick: bigint; receipt: Uint8Array }[] },
+    o: { reason: string; status: AgentStatus; statusReason: string | null; withReceipt: boolean; covered: bigint; logs: readonly TickLog[] | undefined; outbox: readonly OutboxBatch[]; lost: readonly { tick: bigint; receipt: Uint8Array }[] },
   ): Promise<CheckpointCommit> {
     const { logs } = o;
     const blob = this.unsigned(s, h.hash);
-    const events: EventLogSegment | undefined = logs
-      ? {
-          // Covers every tick since the previous checkpoint; ticks without a log observed nothing.
-          fromTick: h.tick + 1n,
-          toTick: s.tick,
-          abiVersion: HOSTCALL_ABI_VERSION,
-          engineVersion: REPLAY_ENGINE_VERSION,
-          blob: encodeSegment(logs),
-          postHashes: Buffer.concat(logs.map((l) => (l.postHash?.byteLength === 32 ? l.postHash : new Uint8Array(32)))),
-        }
+    // Covers every tick since the previous checkpoint; ticks without a log observed nothing. Encoded
+    // once, in the body form its seal hashes (blob and post hashes are views into it).
+    const segment = logs
+      ? encodeSegmentWithBody(logs, { fromTick: h.tick + 1n, toTick: s.tick, abiVersion: HOSTCALL_ABI_VERSION, engineVersion: REPLAY_ENGINE_VERSION })
       : undefined;
     // What history retention prunes with this checkpoint (the store checks the plan still holds).
     const plan = this.historyRetention > 0 ? this.store.prunePlan(s.agentId, this.historyRetention) : null;
-    const [signature, receipt, seal, baseSignature] = await Promise.all([
-      this.signAsync(s.identity, signingDomain(blob)),
-      o.withReceipt ? this.receiptAsync(s, h.receiptTick + 1n, o.covered) : Promise.resolve(null),
-      // The segment is signed over the checkpoint it follows, so both signatures run at once.
-      // A segment without observations is not signed (replay/segment-seal.ts says why).
-      events && logs && logs.length > 0 ? this.signAsync(s.identity, segmentSigningBytes(h.hash, events)) : Promise.resolve(null),
-      plan ? this.signAsync(s.identity, historyBaseSigningBytes(s.identity.publicKey, plan.fields)) : Promise.resolve(null),
-    ]);
-    blob.set(signature, SIGNATURE_OFFSET);
+    // Every signature is requested before the first is awaited, so they are made together (one
+    // message to a signer thread carries many); only those asked for are awaited.
+    const signing = this.signAsync(s.identity, signingDomain(blob));
+    const receipting = o.withReceipt ? this.receiptAsync(s, h.receiptTick + 1n, o.covered) : null;
+    // The segment is signed over the checkpoint it follows, so both signatures run at once.
+    // A segment without observations is not signed (replay/segment-seal.ts says why).
+    const sealing = segment && logs && logs.length > 0 ? this.signAsync(s.identity, segmentSigningBytesOfBody(h.hash, segment.body)) : null;
+    const basing = plan ? this.signAsync(s.identity, historyBaseSigningBytes(s.identity.publicKey, plan.fields)) : null;
+    // Awaited in turn: one that fails while another is awaited must not go unhandled.
+    receipting?.catch(ignore);
+    sealing?.catch(ignore);
+    basing?.catch(ignore);
+    blob.set(await signing, SIGNATURE_OFFSET);
+    const receipt = receipting ? await receipting : null;
+    const seal = sealing ? await sealing : null;
+    const baseSignature = basing ? await basing : null;
     const hash = checkpointHash(blob);
-    return {
+    const commit: CheckpointCommit = {
       agentId: s.agentId,
       tick: s.tick,
       budget: s.budget,
@@ -349,16 +366,36 @@ export class Checkpointer {
       receipt,
       status: o.status,
       statusReason: o.statusReason,
-      ...(s.lease ? { lease: { state: s.lease.state, epoch: s.lease.epoch } } : {}),
-      ...(events ? { events: seal ? { ...events, signature: seal } : events } : {}),
-      ...(o.outbox.length > 0 ? { outbox: o.outbox } : {}),
-      // Settled by receipt hash: a payment of a discarded run of one of these ticks stays journalled.
-      ...(logs ? { settledPayments: logs.flatMap((l) => paymentsIn(l.entries).receipts.map(sha256)) } : {}),
-      ...(o.lost.length > 0 ? { lostPayments: lostPaymentEvents(s, h.hash, h.tick, o.lost) } : {}),
-      ...(s.maxStorageBytes != null ? { maxStorageBytes: s.maxStorageBytes } : {}),
-      ...(plan && baseSignature ? { prune: { baseSeq: plan.baseSeq, base: { ...plan.fields, signature: baseSignature } } } : {}),
     };
+    if (s.lease) commit.lease = { state: s.lease.state, epoch: s.lease.epoch };
+    if (segment && logs) {
+      const events: EventLogSegment = { fromTick: h.tick + 1n, toTick: s.tick, abiVersion: HOSTCALL_ABI_VERSION, engineVersion: REPLAY_ENGINE_VERSION, blob: segment.blob, postHashes: segment.postHashes };
+      if (seal) events.signature = seal;
+      commit.events = events;
+      // Settled by receipt hash: a payment of a discarded run of one of these ticks stays journalled.
+      commit.settledPayments = settledPayments(logs);
+    }
+    if (o.outbox.length > 0) commit.outbox = o.outbox;
+    if (o.lost.length > 0) commit.lostPayments = lostPaymentEvents(s, h.hash, h.tick, o.lost);
+    if (s.maxStorageBytes != null) commit.maxStorageBytes = s.maxStorageBytes;
+    if (plan && baseSignature) commit.prune = { baseSeq: plan.baseSeq, base: { ...plan.fields, signature: baseSignature } };
+    return commit;
   }
+}
+
+const RESOLVED: Promise<unknown> = Promise.resolve();
+const ignore = (): void => undefined;
+const NO_LOGS: readonly TickLog[] = [];
+const NO_OUTBOX: readonly OutboxBatch[] = [];
+const NO_PAYMENTS: readonly Uint8Array[] = [];
+
+/** SHA-256 of the payment receipts the logs hold (most hold none: no array is built for them). */
+function settledPayments(logs: readonly TickLog[]): readonly Uint8Array[] {
+  let hashes: Uint8Array[] | null = null;
+  for (const l of logs) {
+    for (const r of paymentsIn(l.entries).receipts) (hashes ??= []).push(sha256(r));
+  }
+  return hashes ?? NO_PAYMENTS;
 }
 
 /**

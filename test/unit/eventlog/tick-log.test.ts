@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { decodeSegment, decodeTickLog, encodeSegment, encodeTickLog } from "../../../src/eventlog/tick-log.js";
+import { decodeSegment, decodeTickLog, encodeSegment, encodeSegmentWithBody, encodeTickLog } from "../../../src/eventlog/tick-log.js";
+import { encodeSegmentBody } from "../../../src/replay/audit-plan.js";
 
 describe("tick log encoding", () => {
   const log = {
@@ -30,5 +31,18 @@ describe("tick log encoding", () => {
     expect(Buffer.from(segment).equals(Buffer.concat(logs.map(encodeTickLog)))).toBe(true);
     expect(decodeSegment(segment)).toEqual(logs);
     expect(encodeSegment([]).byteLength).toBe(0);
+  });
+
+  it("a segment encoded with its body is the same segment: its logs, its post hashes (zeros for a log without one), and the body its seal hashes", () => {
+    const postHash = new Uint8Array(32).fill(9);
+    const logs = [{ ...log, postHash }, { tick: 7n, entries: [] }, { ...log, tick: 8n, postHash: new Uint8Array(31) }];
+    const head = { fromTick: 5n, toTick: 9n, abiVersion: 3, engineVersion: 2 };
+    const s = encodeSegmentWithBody(logs, head);
+    expect(Buffer.from(s.blob).equals(Buffer.from(encodeSegment(logs)))).toBe(true);
+    expect(Buffer.from(s.postHashes).equals(Buffer.concat([postHash, new Uint8Array(64)]))).toBe(true);
+    expect(Buffer.from(s.body).equals(Buffer.from(encodeSegmentBody({ ...head, blob: s.blob, postHashes: s.postHashes })))).toBe(true);
+    expect(decodeSegment(s.blob).map((l) => l.tick)).toEqual([logs[0]!.tick, 7n, 8n]);
+    const none = encodeSegmentWithBody([], head);
+    expect([none.blob.byteLength, none.postHashes.byteLength, none.body.byteLength]).toEqual([0, 0, 28]);
   });
 });

@@ -7,7 +7,8 @@ import { parseCheckpoint } from "../../../src/checkpoint/codec.js";
 import { signCheckpoint } from "../../../src/checkpoint/lineage.js";
 import { encodeSegment } from "../../../src/eventlog/tick-log.js";
 import { generateKey, signBytes } from "../../../src/identity/keys.js";
-import { segmentSealProblem, segmentSigningBytes } from "../../../src/replay/segment-seal.js";
+import { encodeSegmentBody } from "../../../src/replay/audit-plan.js";
+import { segmentSealProblem, segmentSigningBytes, segmentSigningBytesOfBody } from "../../../src/replay/segment-seal.js";
 
 const key = generateKey();
 const prevHash = new Uint8Array(32).fill(7);
@@ -43,5 +44,12 @@ describe("segment signatures", () => {
 
   it("a segment that records no observation needs no signature", () => {
     expect(segmentSealProblem(empty, closing)).toBeNull();
+  });
+
+  it("the signing bytes from a segment's encoded body are the signing bytes of the segment (the checkpoint path signs these)", () => {
+    const fromBody = segmentSigningBytesOfBody(prevHash, encodeSegmentBody(logged));
+    expect(Buffer.from(fromBody).equals(Buffer.from(segmentSigningBytes(prevHash, logged)))).toBe(true);
+    expect(segmentSealProblem({ ...logged, signature: signBytes(key, fromBody) }, closing)).toBeNull();
+    expect(() => segmentSigningBytesOfBody(new Uint8Array(31), encodeSegmentBody(logged))).toThrow(RangeError);
   });
 });
