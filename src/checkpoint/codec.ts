@@ -75,13 +75,10 @@ export function parseCheckpoint(bytes: Uint8Array, what = "checkpoint"): Checkpo
 
 /** Encodes a v0x04 checkpoint with an empty signature slot (see lineage.signCheckpoint). */
 export function encodeCheckpoint(f: CheckpointFields, state: Uint8Array): Uint8Array {
-  for (const [name, v, n] of [
-    ["wasmHash", f.wasmHash, 32],
-    ["prevHash", f.prevHash, 32],
-    ["publicKey", f.publicKey, 32],
-  ] as const) {
-    if (v.byteLength !== n) throw new RangeError(`${name} must be ${n} bytes`);
-  }
+  // Checked one by one (a checkpoint is encoded per agent per round: no arrays built to check them).
+  if (f.wasmHash.byteLength !== 32) throw new RangeError("wasmHash must be 32 bytes");
+  if (f.prevHash.byteLength !== 32) throw new RangeError("prevHash must be 32 bytes");
+  if (f.publicKey.byteLength !== 32) throw new RangeError("publicKey must be 32 bytes");
   if (f.budget < 0n) throw new RangeError(`budget ${f.budget} is negative`);
   const out = new Uint8Array(HEADER_SIZE[4] + state.byteLength);
   const dv = new DataView(out.buffer);

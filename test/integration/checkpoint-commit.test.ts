@@ -11,6 +11,7 @@ import { generateKey } from "../../src/identity/keys.js";
 import { SignerPool } from "../../src/identity/signer-pool.js";
 import { Checkpointer } from "../../src/scheduler/checkpointer.js";
 import { DB_FILE, SqliteStore } from "../../src/store/sqlite-store.js";
+import type { CheckpointCommit } from "../../src/store/types.js";
 import { tempDir } from "../helpers/node.js";
 
 const dirs: string[] = [];
@@ -76,6 +77,51 @@ describe("checkpoint group commit", () => {
       expect(store.historyCount("a")).toBe(3);
     } finally {
       await pool.close();
+      store.close();
+    }
+  });
+
+  it("a group commit of 150 checkpoints stores every checkpoint and segment it accepts, refuses a stale lease and a broken chain alone, and links one agent's two checkpoints in one batch", () => {
+    const dir = tempDir();
+    dirs.push(dir);
+    const store = SqliteStore.open(join(dir, DB_FILE), { sync: "full" });
+    try {
+      const cp = new Checkpointer(store, store.nodeKey());
+      const n = 150;
+      const ids = Array.from({ length: n }, (_, i) => `g${i}`);
+      for (const id of ids) agent(cp, id);
+      const commit = (agentId: string, tick: bigint, prevHash: Uint8Array): CheckpointCommit => ({
+        agentId, tick, budget: 1000n - tick, hash: randomBytes(32), prevHash, blob: randomBytes(300), reason: "periodic", receipt: null, status: "active", statusReason: null,
+        lease: { state: lease.state, epoch: lease.epoch },
+        events: { fromTick: tick - 4n, toTick: tick, abiVersion: 1, engineVersion: 1, blob: randomBytes(50), postHashes: randomBytes(32), signature: randomBytes(64) },
+        settledPayments: [],
+      });
+      const batch = ids.map((id) => commit(id, 5n, store.head(id)!.hash));
+      batch[7] = { ...(batch[7] as CheckpointCommit), lease: { state: "ACTIVE_OWNER", epoch: { major: 3n, generation: 0n } } };
+      batch[101] = { ...(batch[101] as CheckpointCommit), prevHash: randomBytes(32) };
+      const results = store.commitNow(batch);
+      expect(results.map((r, i) => (r ? `${i}:${r.code}` : null)).filter(Boolean)).toEqual(["7:LEASE_STALE", `${101}:CHECKPOINT_CHAIN_BROKEN`]);
+      batch.forEach((c, i) => {
+        const head = store.head(c.agentId)!;
+        const segments = store.eventSegments(c.agentId);
+        if (results[i]) {
+          expect([head.tick, head.seq, segments.length]).toEqual([0n, 1n, 0]);
+          return;
+        }
+        expect([head.tick, head.seq, head.budget, head.reason]).toEqual([5n, 2n, 995n, "periodic"]);
+        expect(Buffer.from(head.hash).equals(Buffer.from(c.hash))).toBe(true);
+        expect(Buffer.from(head.blob).equals(Buffer.from(c.blob))).toBe(true);
+        expect(segments.length).toBe(1);
+        const [seg] = segments;
+        expect([seg!.fromTick, seg!.toTick]).toEqual([1n, 5n]);
+        for (const f of ["blob", "postHashes", "signature"] as const) expect(Buffer.from(seg![f]!).equals(Buffer.from(c.events![f]!))).toBe(true);
+      });
+      // One agent twice in one batch: the second links to the first.
+      const first = commit("g0", 10n, batch[0]!.hash);
+      const second = commit("g0", 15n, first.hash);
+      expect(store.commitNow([first, commit("g1", 10n, batch[1]!.hash), second])).toEqual([null, null, null]);
+      expect([store.head("g0")!.tick, store.head("g0")!.seq, store.eventSegments("g0").length]).toEqual([15n, 4n, 3]);
+    } finally {
       store.close();
     }
   });
