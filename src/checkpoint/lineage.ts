@@ -18,6 +18,11 @@ export function signingDomain(blob: Uint8Array): Uint8Array {
   return out;
 }
 
+/** The signing domain as two views of the blob (for a signer that copies them once anyway). */
+export function signingDomainParts(blob: Uint8Array): [Uint8Array, Uint8Array] {
+  return [blob.subarray(0, SIGNATURE_OFFSET), blob.subarray(HEADER_SIZE[4])];
+}
+
 /** Fills the signature slot of an encoded v0x04 blob, in place, and returns it. */
 export function signCheckpoint(blob: Uint8Array, key: Ed25519Key): Uint8Array {
   blob.set(signBytes(key, signingDomain(blob)), SIGNATURE_OFFSET);

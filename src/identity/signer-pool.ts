@@ -20,9 +20,23 @@ export const SIGNER_KEYS_MAX = 20_000;
 
 const SIGNATURE_BYTES = 64;
 
+/** A message, whole or in parts signed as if joined (a checkpoint's domain is two slices of its blob). */
+export type SignMessage = Uint8Array | readonly Uint8Array[];
+
+function messageBytes(m: SignMessage): number {
+  if (m instanceof Uint8Array) return m.byteLength;
+  let n = 0;
+  for (const part of m) n += part.byteLength;
+  return n;
+}
+
+function joined(m: SignMessage): Uint8Array {
+  return m instanceof Uint8Array ? m : Buffer.concat(m);
+}
+
 interface Pending {
   key: Ed25519Key;
-  message: Uint8Array;
+  message: SignMessage;
   resolve: (sig: Uint8Array) => void;
   reject: (e: Error) => void;
 }
@@ -69,8 +83,9 @@ export class SignerPool {
     }
   }
 
-  sign(key: Ed25519Key, message: Uint8Array): Promise<Uint8Array> {
-    if (this.closed || this.threads.length === 0) return Promise.resolve(signBytes(key, message));
+  /** Signs `message` (parts: their concatenation, copied once, into the chunk sent to a thread). */
+  sign(key: Ed25519Key, message: SignMessage): Promise<Uint8Array> {
+    if (this.closed || this.threads.length === 0) return Promise.resolve(signBytes(key, joined(message)));
     return new Promise((resolve, reject) => {
       this.queue.push({ key, message, resolve, reject });
       if (!this.scheduled) {
@@ -94,7 +109,7 @@ export class SignerPool {
     const batch = this.queue;
     this.queue = [];
     if (batch.length < INLINE_SIGN_MAX || this.threads.length === 0) {
-      for (const p of batch) p.resolve(signBytes(p.key, p.message));
+      for (const p of batch) p.resolve(signBytes(p.key, joined(p.message)));
       return;
     }
     // Each key's thread; within a thread, chunks of at most SIGN_CHUNK_MAX, so the first
@@ -123,11 +138,20 @@ export class SignerPool {
       }
       keys[i] = n;
       offsets[i] = size;
-      size += p.message.byteLength;
+      size += messageBytes(p.message);
     });
     offsets[chunk.length] = size;
     const data = new Uint8Array(size);
-    chunk.forEach((p, i) => data.set(p.message, offsets[i]));
+    chunk.forEach((p, i) => {
+      if (p.message instanceof Uint8Array) data.set(p.message, offsets[i]);
+      else {
+        let off = offsets[i] as number;
+        for (const part of p.message) {
+          data.set(part, off);
+          off += part.byteLength;
+        }
+      }
+    });
     this.waiting.set(id, { chunk, thread });
     const req: SignRequest = { id, reset, add, keys, offsets, data };
     thread.worker.postMessage(req, [data.buffer, keys.buffer, offsets.buffer]);
@@ -142,7 +166,7 @@ export class SignerPool {
       // A signer thread that failed: sign here rather than lose the checkpoint.
       for (const p of chunk) {
         this.fallbacks++;
-        p.resolve(signBytes(p.key, p.message));
+        p.resolve(signBytes(p.key, joined(p.message)));
       }
       return;
     }
@@ -158,7 +182,7 @@ export class SignerPool {
       for (const p of chunk) {
         try {
           this.fallbacks++;
-          p.resolve(signBytes(p.key, p.message));
+          p.resolve(signBytes(p.key, joined(p.message)));
         } catch {
           p.reject(e);
         }

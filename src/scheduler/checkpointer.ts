@@ -7,8 +7,8 @@ import { encodeReceipt, receiptSigningBytes } from "../budget/receipt.js";
 import { encodeCheckpoint, SIGNATURE_OFFSET } from "../checkpoint/codec.js";
 import { historyBaseSigningBytes } from "../checkpoint/history-base.js";
 import { signBudgetOverride } from "../checkpoint/overrides.js";
-import { checkpointHash, GENESIS_PREV_HASH, signCheckpoint, signingDomain } from "../checkpoint/lineage.js";
-import type { SignerPool } from "../identity/signer-pool.js";
+import { checkpointHash, GENESIS_PREV_HASH, signCheckpoint, signingDomainParts } from "../checkpoint/lineage.js";
+import type { SignerPool, SignMessage } from "../identity/signer-pool.js";
 import type { Lease } from "../authority/lease.js";
 import { encodeSegmentWithBody, type EventLogSegment, type TickLog } from "../eventlog/tick-log.js";
 import { sha256 } from "../hash/bytes.js";
@@ -170,8 +170,8 @@ export class Checkpointer {
     );
   }
 
-  private async signAsync(key: Ed25519Key, message: Uint8Array): Promise<Uint8Array> {
-    return this.signer ? this.signer.sign(key, message) : signBytes(key, message);
+  private async signAsync(key: Ed25519Key, message: SignMessage): Promise<Uint8Array> {
+    return this.signer ? this.signer.sign(key, message) : signBytes(key, message instanceof Uint8Array ? message : Buffer.concat(message));
   }
 
   private async receiptAsync(s: CheckpointSubject, from: bigint, cost: bigint): Promise<ReceiptRow> {
@@ -340,7 +340,8 @@ export class Checkpointer {
     const plan = this.historyRetention > 0 ? this.store.prunePlan(s.agentId, this.historyRetention) : null;
     // Every signature is requested before the first is awaited, so they are made together (one
     // message to a signer thread carries many); only those asked for are awaited.
-    const signing = this.signAsync(s.identity, signingDomain(blob));
+    // The domain is two slices of the blob, copied once, into the message to a signer thread.
+    const signing = this.signAsync(s.identity, signingDomainParts(blob));
     const receipting = o.withReceipt ? this.receiptAsync(s, h.receiptTick + 1n, o.covered) : null;
     // The segment is signed over the checkpoint it follows, so both signatures run at once.
     // A segment without observations is not signed (replay/segment-seal.ts says why).

@@ -28,6 +28,20 @@ describe("signer pool", () => {
   });
 });
 
+describe("signer pool messages in parts", () => {
+  it("a message given in parts is signed as the parts joined, by the threads and inline", async () => {
+    pool = new SignerPool(2);
+    const key = generateKey();
+    const reqs = Array.from({ length: SIGN_CHUNK_MAX + 9 }, (_, i) => [new TextEncoder().encode(`head ${i} `), new Uint8Array(0), new TextEncoder().encode(`tail ${i}`)]);
+    const sigs = await Promise.all(reqs.map((parts) => pool!.sign(key, parts)));
+    reqs.forEach((parts, i) => expect(verify(null, Buffer.concat(parts), key.publicKeyObject, sigs[i]!), `signature ${i}`).toBe(true));
+    expect(pool.fallbacks).toBe(0);
+    // A batch too small for the threads is signed inline, from the same parts.
+    const [one] = await Promise.all([pool.sign(key, reqs[0]!)]);
+    expect(verify(null, Buffer.concat(reqs[0]!), key.publicKeyObject, one!)).toBe(true);
+  });
+});
+
 describe("signer pool keys", () => {
   it("signs with the right key when there are more keys than a thread keeps, batch after batch", async () => {
     // Each thread keeps at most 3 keys: with 11 keys every batch makes the threads start over, and
