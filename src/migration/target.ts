@@ -212,11 +212,15 @@ export class MigrationTarget {
     return through;
   }
 
-  /** Replays a shipped window on a staging placement in the worker pool (under the tick deadline). */
+  /**
+   * Replays a shipped window on a staging placement in the worker pool (under the tick deadline). The
+   * placement only replays: the replay rule is checked from the pre-window state on a replay instance,
+   * which the replay then takes up again, and no live instance is built for it.
+   */
   private async replayIncoming(prepared: PreparedAgent, preState: Uint8Array, items: ReplayItem[]): Promise<{ finalState: Uint8Array | null; verifiedTicks: number }> {
     const stagingId = `${prepared.agentId}~incoming`;
     const pool = this.ctx.host.pool;
-    await pool.place({ agentId: stagingId, module: prepared.module, plan: prepared.plan, memoryCapPages: prepared.memoryCapPages }, { state: preState, budget: 1n, price: 0n });
+    await pool.place({ agentId: stagingId, module: prepared.module, plan: prepared.plan, memoryCapPages: prepared.memoryCapPages }, { state: preState, budget: 1n, price: 0n, replayOnly: true });
     try {
       const out = await pool.replay(stagingId, items, { strict: true });
       if (out.failure) throw IgordError.fromJSON(out.failure.error);

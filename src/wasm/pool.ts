@@ -141,6 +141,8 @@ interface Slot {
   checkResume: boolean;
   /** To move to a less loaded worker as soon as no tick of it is in flight (rebalance()). */
   rebalance: boolean;
+  /** Only replayed on, never ticked (LoadRequest.replayOnly). */
+  replayOnly: boolean;
 }
 
 /** What the agent was doing when its worker had to go (named in the error). */
@@ -252,6 +254,7 @@ export class WorkerPool extends EventEmitter<{
       interrupted: slot.interrupted,
       // Only before the first tick: later reloads resume states the agent itself checkpointed.
       checkResume: slot.placing !== null && slot.checkResume,
+      ...(slot.replayOnly ? { replayOnly: true } : {}),
     });
   }
 
@@ -263,7 +266,7 @@ export class WorkerPool extends EventEmitter<{
   place(
     spec: AgentSpec,
     /** checkResume false: the state is one the agent checkpointed while running here (a wake from hibernation). */
-    init: { state: Uint8Array | null; budget: bigint; price: bigint; interrupted?: boolean; checkResume?: boolean },
+    init: { state: Uint8Array | null; budget: bigint; price: bigint; interrupted?: boolean; checkResume?: boolean; replayOnly?: boolean },
   ): Promise<{ state: Uint8Array; events: LogEntry[] }> {
     if (this.stopped) return Promise.reject(new IgordError(ErrorCode.NodeStopping, "the worker pool is stopping"));
     if (this.slots.has(spec.agentId))
@@ -286,6 +289,7 @@ export class WorkerPool extends EventEmitter<{
         interrupted: init.interrupted ?? false,
         checkResume: init.checkResume ?? true,
         rebalance: false,
+        replayOnly: init.replayOnly ?? false,
       };
       this.slots.set(spec.agentId, slot);
       this.loadOn(worker, slot);

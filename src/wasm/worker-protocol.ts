@@ -23,6 +23,11 @@ export interface LoadRequest {
   interrupted: boolean;
   /** Check the replay rule (resume is the inverse of checkpoint) before the agent first ticks. */
   checkResume: boolean;
+  /**
+   * Only replays will run on this placement, never a tick: no live instance is built. The replay
+   * rule is checked on a replay instance (replay/instance-pool.ts), the kind the replays run in.
+   */
+  replayOnly?: boolean;
 }
 
 export interface TickItem {

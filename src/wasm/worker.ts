@@ -9,8 +9,9 @@ import { parentPort, workerData } from "node:worker_threads";
 import { IgordError } from "../errors.js";
 import { LiveRecorder } from "../eventlog/recorder.js";
 import type { LogEntry } from "../eventlog/tick-log.js";
-import { type ReplayOutcome, type ReplayTarget, replay } from "../replay/engine.js";
+import { INIT_SOURCE, type ReplayOutcome, type ReplayTarget, replay } from "../replay/engine.js";
 import { replayChain } from "../replay/chain.js";
+import { acquireReplayInstance, releaseReplayInstance } from "../replay/instance-pool.js";
 import type { HttpCall, HttpReply } from "../hostcalls/http.js";
 import { HOST_IO_LOCAL_WAIT_MS, HOST_IO_REPLY_GRACE_MS, HostIoClient, type HostIoReply, type HostIoRequest, HTTP_TICK_MARGIN_MS } from "./host-io.js";
 import { resumeRuleViolation } from "./resume-check.js";
@@ -40,6 +41,8 @@ const port = parentPort;
 if (!port) throw new Error("worker.ts must run in a worker thread");
 const ctl = new BigInt64Array(workerData.control as SharedArrayBuffer);
 const hosted = new Map<number, Hosted>();
+/** Placements that only replay (LoadRequest.replayOnly): the target their replays run. */
+const replayOnly = new Map<number, ReplayTarget>();
 /** The tick being run (a payment is journalled under it). */
 let runningTick = 0n;
 const NO_HASH = new Uint8Array(0);
@@ -119,7 +122,41 @@ const world = {
   },
 };
 
+/**
+ * A replay-only placement from a state: the replay rule is checked on a replay instance (pooled and
+ * reset to its post-agent_init image, or fresh), which then goes back to the pool for the replay.
+ */
+function loadReplayOnly(req: LoadRequest, state: Uint8Array): void {
+  const target = { module: req.module, plan: req.plan, memoryCapPages: req.memoryCapPages };
+  enter(req.placement, phaseIndex("start"));
+  let inst: ReturnType<typeof acquireReplayInstance> | null = null;
+  try {
+    inst = acquireReplayInstance(target, INIT_SOURCE);
+    if (req.checkResume) {
+      onPhase("agent_resume");
+      inst.sandbox.resume(state);
+      onPhase("agent_checkpoint");
+      const problem = resumeRuleViolation(req.agentId, state, inst.sandbox.captureState());
+      if (problem) throw problem;
+    }
+    releaseReplayInstance(inst, true);
+    inst = null;
+    replayOnly.set(req.placement, target);
+    leave();
+    port?.postMessage({ type: "loaded", placement: req.placement, ok: true, state, events: [] });
+  } catch (e) {
+    if (inst) releaseReplayInstance(inst, false);
+    leave();
+    const err = e instanceof IgordError ? e : toAgentError(e, "load");
+    port?.postMessage({ type: "loaded", placement: req.placement, ok: false, error: err.toJSON() });
+  }
+}
+
 function load(req: LoadRequest): void {
+  if (req.replayOnly && req.state !== null) {
+    loadReplayOnly(req, req.state);
+    return;
+  }
   const recorder = new LiveRecorder();
   // No side effect during agent_init/agent_resume: only a tick runs with the owner's authority.
   const h: Partial<Hosted> & { budget: bigint; price: bigint; authority: boolean; authorityUntilMs: number | null; paid: bigint; publicKey: Uint8Array; interrupted: boolean } = {
@@ -273,9 +310,9 @@ function runBatch(batch: TickBatch): void {
 
 /** Replays recorded ticks in fresh instances; each replayed tick is published like a live one. */
 function runReplay(req: ReplayRequest): void {
-  const h = hosted.get(req.placement);
+  const target = hosted.get(req.placement)?.target ?? replayOnly.get(req.placement);
   let outcome: ReplayOutcome;
-  if (!h) {
+  if (!target) {
     outcome = {
       verified: 0,
       failure: { tick: Array.isArray(req.items) ? (req.items[0]?.tick ?? 0n) : req.items.fromTick, error: { code: "AGENT_NOT_FOUND", message: "agent is not hosted here", details: {} } },
@@ -284,7 +321,7 @@ function runReplay(req: ReplayRequest): void {
   } else {
     try {
       const onTick = (): void => enter(req.placement, REPLAY_PHASE);
-      outcome = Array.isArray(req.items) ? replay(h.target, req.items, onTick, req.strict) : replayChain(h.target, req.items, onTick);
+      outcome = Array.isArray(req.items) ? replay(target, req.items, onTick, req.strict) : replayChain(target, req.items, onTick);
     } finally {
       leave();
     }
@@ -302,6 +339,7 @@ port.on("message", (msg: ToWorker) => {
       break;
     case "unload":
       hosted.delete(msg.placement);
+      replayOnly.delete(msg.placement);
       break;
     case "replay":
       runReplay(msg);

@@ -57,6 +57,18 @@ export function watAgent(o: WatAgentOptions = {}): string {
 )`;
 }
 
+/**
+ * Breaks the replay rule only once it has ticked (agent_resume adds 1000 to a non-zero counter): a
+ * fresh agent passes the check at load, a resume from a ticked state does not.
+ */
+export const BUMPS_ONCE_TICKED = watAgent({
+  omit: ["agent_resume"],
+  extra: `(func (export "agent_resume") (param $p i32) (param $n i32)
+    (if (i32.eq (local.get $n) (i32.const 4)) (then
+      (global.set $ticks (i32.load (local.get $p)))
+      (if (i32.gt_u (global.get $ticks) (i32.const 0)) (then (global.set $ticks (i32.add (global.get $ticks) (i32.const 1000))))))))`,
+});
+
 export async function writeWat(dir: string, name: string, text: string, manifest?: unknown): Promise<string> {
   mkdirSync(dir, { recursive: true });
   const path = join(dir, `${name}.wasm`);

@@ -15,7 +15,7 @@ import { waitUntil } from "../helpers/wait.js";
 import { igord } from "../helpers/process.js";
 import { controlGet } from "../../src/control/client.js";
 import { RoguePeer } from "../helpers/rogue.js";
-import { CAPS, watAgent, writeWat } from "../helpers/wat.js";
+import { BUMPS_ONCE_TICKED, CAPS, watAgent, writeWat } from "../helpers/wat.js";
 import type { FrameChannel } from "../../src/p2p/frames.js";
 
 afterEach(stopAll);
@@ -548,5 +548,28 @@ describe("migrate streams", () => {
     expect(r).toMatchObject({ outcome: "done", attempts: 1 });
     expect(intoB).toHaveLength(2);
     expect(b.node.store.lease("heartbeat")?.state).toBe("ACTIVE_OWNER");
+  });
+});
+
+describe("replay rules at admission", () => {
+  it("an agent whose agent_resume breaks the replay rule is refused by the target with AGENT_RESUME_NOT_INVERSE before anything is stored; the source keeps it, quarantined for the same reason", async () => {
+    const a = await p2pNode({ "checkpoint-interval": "30ms" });
+    const b = await p2pNode();
+    const path = await writeWat(join(a.dir, "wasm"), "counts_later", BUMPS_ONCE_TICKED);
+    await a.node.addAgent({ wasmPath: path });
+    // A checkpoint after a tick: the window the target replays starts from a ticked state.
+    await waitUntil(() => (a.node.store.head("counts_later")?.tick ?? 0n) > 0n);
+    const r = await a.node.migrate("counts_later", [addr(b)]);
+    expect(r.outcome).toBe("reverted");
+    expect(r.error?.code).toBe("AGENT_RESUME_NOT_INVERSE");
+    expect(r.error?.message).toMatch(/agent_resume must be the exact inverse of agent_checkpoint/);
+    expect(b.node.store.agent("counts_later")).toBeUndefined();
+    expect(b.node.store.lease("counts_later")).toBeUndefined();
+    expect(b.node.scheduler.view("counts_later")).toBeUndefined();
+    expect(b.node.store.head("counts_later")).toBeUndefined();
+    // Taken back, the source resumes it from a ticked state too: the same rule stops it there.
+    expect(owner(a, "counts_later")).toBe("ACTIVE_OWNER");
+    await waitUntil(() => a.node.quarantined.has("counts_later"));
+    expect(a.node.quarantined.get("counts_later")?.code).toBe("AGENT_RESUME_NOT_INVERSE");
   });
 });

@@ -9,7 +9,7 @@ import type { DivergenceEvent, TickEvent } from "../../src/scheduler/scheduler.j
 import { formatAgents } from "../../src/cli/status.js";
 import { AS_FIXTURES, EXAMPLES, startTestNode, stopAllNodes, storedHead, type TestNode } from "../helpers/node.js";
 import { waitUntil } from "../helpers/wait.js";
-import { CAPS, watAgent, writeWat } from "../helpers/wat.js";
+import { BUMPS_ONCE_TICKED, CAPS, watAgent, writeWat } from "../helpers/wat.js";
 
 afterEach(stopAllNodes);
 
@@ -20,14 +20,6 @@ const BUMPS_ON_RESUME = watAgent({
     (if (i32.eq (local.get $n) (i32.const 4)) (then (global.set $ticks (i32.add (i32.load (local.get $p)) (i32.const 1))))))`,
 });
 
-/** Same trap, only once the agent has ticked: a fresh agent passes, a stored one does not. */
-const BUMPS_ONCE_TICKED = watAgent({
-  omit: ["agent_resume"],
-  extra: `(func (export "agent_resume") (param $p i32) (param $n i32)
-    (if (i32.eq (local.get $n) (i32.const 4)) (then
-      (global.set $ticks (i32.load (local.get $p)))
-      (if (i32.gt_u (global.get $ticks) (i32.const 0)) (then (global.set $ticks (i32.add (global.get $ticks) (i32.const 1000))))))))`,
-});
 
 async function refusal(t: TestNode, wasmPath: string): Promise<IgordError> {
   try {
