@@ -220,9 +220,18 @@ export class MigrationTarget {
   private async replayIncoming(prepared: PreparedAgent, preState: Uint8Array, items: ReplayItem[]): Promise<{ finalState: Uint8Array | null; verifiedTicks: number }> {
     const stagingId = `${prepared.agentId}~incoming`;
     const pool = this.ctx.host.pool;
-    await pool.place({ agentId: stagingId, module: prepared.module, plan: prepared.plan, memoryCapPages: prepared.memoryCapPages }, { state: preState, budget: 1n, price: 0n, replayOnly: true });
+    const placed = pool.place({ agentId: stagingId, module: prepared.module, plan: prepared.plan, memoryCapPages: prepared.memoryCapPages }, { state: preState, budget: 1n, price: 0n, replayOnly: true });
+    // Sent behind the load without waiting for it (one worker round trip for both); a load that
+    // fails (the replay rule, a trap, the deadline) is the refusal, whatever the replay answered.
+    const replayed = pool.replay(stagingId, items, { strict: true }).then(
+      (outcome) => ({ outcome, error: null }),
+      (error: unknown) => ({ outcome: null, error }),
+    );
     try {
-      const out = await pool.replay(stagingId, items, { strict: true });
+      await placed;
+      const r = await replayed;
+      if (!r.outcome) throw r.error;
+      const out = r.outcome;
       if (out.failure) throw IgordError.fromJSON(out.failure.error);
       return { finalState: out.finalState ?? null, verifiedTicks: out.verified };
     } finally {

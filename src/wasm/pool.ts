@@ -422,11 +422,13 @@ export class WorkerPool extends EventEmitter<{
 
   /**
    * Replays recorded ticks of an agent on the worker that hosts it, bounded by the same watchdog as
-   * live ticks: a replay past the tick timeout terminates the worker and stops the agent.
+   * live ticks: a replay past the tick timeout terminates the worker and stops the agent. A
+   * replay-only placement takes replays while its first load runs: the worker runs them after the
+   * load, in order (one whose load failed answers AGENT_NOT_FOUND; place() rejects with the reason).
    */
   replay(agentId: string, items: ReplayItem[] | ReplayChain, opts: { strict?: boolean } = {}): Promise<ReplayOutcome> {
     const slot = this.slots.get(agentId);
-    if (!slot || !slot.ready) {
+    if (!slot || (!slot.ready && !(slot.replayOnly && slot.placing !== null))) {
       return Promise.reject(new IgordError(ErrorCode.AgentNotFound, `agent "${agentId}" is not ready for replay`));
     }
     const id = this.nextReplayId++;

@@ -572,4 +572,29 @@ describe("replay rules at admission", () => {
     await waitUntil(() => a.node.quarantined.has("counts_later"));
     expect(a.node.quarantined.get("counts_later")?.code).toBe("AGENT_RESUME_NOT_INVERSE");
   });
+
+  it("an agent whose agent_resume hangs once it has ticked is refused by the target with TICK_TIMEOUT naming agent_resume; nothing is stored and the target keeps admitting", async () => {
+    // The source resumes it too once taken back, and hangs the same way: bounded alike.
+    const a = await p2pNode({ "checkpoint-interval": "30ms", "tick-timeout": "300ms" });
+    const b = await p2pNode({ "tick-timeout": "300ms" });
+    const hangsLater = watAgent({
+      omit: ["agent_resume"],
+      extra: `(func (export "agent_resume") (param $p i32) (param $n i32)
+        (if (i32.eq (local.get $n) (i32.const 4)) (then
+          (global.set $ticks (i32.load (local.get $p)))
+          (if (i32.gt_u (global.get $ticks) (i32.const 0)) (then (loop $l (br $l)))))))`,
+    });
+    await a.node.addAgent({ wasmPath: await writeWat(join(a.dir, "wasm"), "hangs_later", hangsLater) });
+    await a.node.addAgent({ wasmPath: heartbeat });
+    await waitUntil(() => (a.node.store.head("hangs_later")?.tick ?? 0n) > 0n);
+    const r = await a.node.migrate("hangs_later", [addr(b)]);
+    expect(r.outcome).toBe("reverted");
+    expect(r.error?.code).toBe("TICK_TIMEOUT");
+    expect(r.error?.message).toMatch(/agent_resume/);
+    expect(b.node.store.agent("hangs_later")).toBeUndefined();
+    expect(b.node.pool.has("hangs_later~incoming")).toBe(false);
+    // The worker that hung was replaced: the next agent is admitted, replayed and runs.
+    expect((await a.migrate("heartbeat", b)).outcome).toBe("done");
+    await b.waitFor<TickEvent>("tick", (e) => e.agentId === "heartbeat");
+  });
 });
