@@ -11,6 +11,7 @@ import { startCluster, stopAll } from "../../src/testing/index.js";
 afterEach(stopAll);
 
 const SECONDS = process.env.IGORD_SOAK ? 60 : 4;
+const MAX_SECONDS = SECONDS * 5;
 const AGENTS = 6;
 const IN_FLIGHT = 3;
 
@@ -42,9 +43,15 @@ describe("migration under load", () => {
     const random = rng(0x1234567);
     const outcomes = new Map<string, number>();
     const busy = new Set<string>();
-    const deadline = Date.now() + SECONDS * 1000;
+    // At least SECONDS of hopping and at least MIN_DONE completed hops: a loaded machine takes longer
+    // to reach the count instead of failing a rate (bounded by MAX_SECONDS).
+    const MIN_DONE = SECONDS * 5 + 1;
+    const start = Date.now();
+    const deadline = start + SECONDS * 1000;
+    const cap = start + MAX_SECONDS * 1000;
+    const going = () => Date.now() < cap && (Date.now() < deadline || (outcomes.get("done") ?? 0) < MIN_DONE);
     const workers = Array.from({ length: IN_FLIGHT }, async () => {
-      while (Date.now() < deadline) {
+      while (going()) {
         const id = ids[Math.floor(random() * ids.length)]!;
         const from = holder(id);
         if (busy.has(id) || from < 0) {
@@ -67,7 +74,7 @@ describe("migration under load", () => {
     });
     await Promise.all(workers);
     console.log(`outcomes: ${JSON.stringify(Object.fromEntries(outcomes))}`);
-    expect(outcomes.get("done") ?? 0).toBeGreaterThan(SECONDS * 5);
+    expect(outcomes.get("done") ?? 0).toBeGreaterThanOrEqual(MIN_DONE);
     expect(outcomes.get("recovery") ?? 0).toBe(0);
     expect(outcomes.get("reverted") ?? 0).toBe(0);
     // Let every agent tick once more where it landed, then check the invariants.
@@ -87,5 +94,5 @@ describe("migration under load", () => {
       const states = nodes.map((t) => t.lease(id)?.state);
       expect(states.every((s) => s === undefined || s === "ACTIVE_OWNER" || s === "RETIRED")).toBe(true);
     }
-  }, (SECONDS + 60) * 1000);
+  }, (MAX_SECONDS + 60) * 1000);
 });
