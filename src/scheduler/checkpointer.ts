@@ -11,7 +11,7 @@ import { checkpointHash, GENESIS_PREV_HASH, signCheckpoint, signingDomainParts }
 import type { SignerPool, SignMessage } from "../identity/signer-pool.js";
 import type { Lease } from "../authority/lease.js";
 import { encodeSegmentWithBody, type EventLogSegment, type TickLog } from "../eventlog/tick-log.js";
-import { sha256 } from "../hash/bytes.js";
+import { equalBytes, sha256 } from "../hash/bytes.js";
 import { HOSTCALL_ABI_VERSION } from "../hostcalls/registry.js";
 import { decodePaymentReceipt, paymentsIn } from "../hostcalls/wallet-pay.js";
 import { REPLAY_ENGINE_VERSION } from "../replay/engine.js";
@@ -121,6 +121,19 @@ export class Checkpointer {
    */
   addLostPayments(agentId: string, tick: bigint, receipts: readonly Uint8Array[]): void {
     this.heads.get(agentId)?.lostPayments.push(...receipts.map((receipt) => ({ tick, receipt })));
+  }
+
+  /**
+   * The payments journalled for a run of `tick` that was thrown away without its observations (its
+   * worker was lost, the agent stopped or failed with it): those no checkpoint settled and not
+   * already debited.
+   */
+  abandonedPayments(agentId: string, tick: bigint): Uint8Array[] {
+    const pending = this.heads.get(agentId)?.lostPayments ?? [];
+    return this.store
+      .unsettledPayments(agentId)
+      .filter((p) => p.tick === tick && !pending.some((l) => equalBytes(sha256(l.receipt), p.receiptHash)))
+      .map((p) => p.receipt);
   }
 
   /** The receipts of those payments not yet stored, newest first. */

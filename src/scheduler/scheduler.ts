@@ -105,6 +105,13 @@ export class Scheduler extends EventEmitter<{
     super();
     opts.pool.on("result", (r) => this.onResult(r));
     opts.pool.on("lost", ({ agentId, error }) => this.onLost(agentId, error));
+    opts.pool.on("abandoned", ({ agentId, tick }) => {
+      const a = this.agents.get(agentId);
+      if (a?.status !== "running") return;
+      this.debitAbandoned(a, tick);
+      // The re-run starts from the budget without them.
+      this.opts.pool.rebudget(a.id, a.budget);
+    });
     // Periodic checkpoints of every agent in one pass: the store group-commits them together.
     this.checkpointTimer = opts.checkpointIntervalMs > 0 ? setInterval(() => this.checkpointAll("periodic"), opts.checkpointIntervalMs) : null;
     this.checkpointTimer?.unref();
@@ -283,6 +290,8 @@ export class Scheduler extends EventEmitter<{
       // in flight (a hung replay, a failed reload), or the agent would stay "running" with nothing behind it.
       if (a.status !== "running") return;
       a.inFlight = false;
+      // The failed run's payments (journalled) left the budget all the same.
+      this.debitAbandoned(a, r.tick);
       // WASI proc_exit(0) is a clean stop at the last committed tick; another code fails the agent.
       if (r.error.code === ErrorCode.AgentExit && r.error.details.exitCode === 0) this.finish(a, "stopped", reasonFor(r.error), null);
       else this.fail(a, r.error, r.tick);
@@ -313,21 +322,37 @@ export class Scheduler extends EventEmitter<{
     );
     // What it paid (while it held the lease) left the budget all the same: debited now, written as
     // lost_payment events with the next checkpoint, and listed to the agent's re-run (wallet_receipt).
-    const lost = paymentsIn(r.events);
-    if (lost.receipts.length > 0) {
-      this.opts.checkpointer.addLostPayments(a.id, r.tick, lost.receipts);
-      for (const receipt of lost.receipts) {
-        const p = decodePaymentReceipt(receipt);
-        const oldBudget = a.budget;
-        a.budget = debit(a.budget, p?.amount ?? 0n);
-        a.logger.warn(
-          { event: "lost_payment_debited", tick: String(r.tick), amount: String(p?.amount), recipient: p?.recipient, oldBudget: String(oldBudget), newBudget: String(a.budget) },
-          `tick ${r.tick} paid ${p?.amount} µ¢ to ${JSON.stringify(p?.recipient)} before it was discarded; debited now`,
-        );
-      }
-    }
+    this.debitLost(a, r.tick, paymentsIn(r.events).receipts);
     this.opts.pool.rewind(a.id, a.state);
     if (!this.stopping && !a.detaching && this.fence.check(a, Date.now())) this.schedule(a, Date.now());
+  }
+
+  /**
+   * Payments of a run of `tick` that will never commit, taken from the budget now: written as
+   * lost_payment events with the next checkpoint (or the stop's), listed to the agent until then.
+   */
+  private debitLost(a: AgentRuntime, tick: bigint, receipts: readonly Uint8Array[]): void {
+    if (receipts.length === 0) return;
+    this.opts.checkpointer.addLostPayments(a.id, tick, receipts);
+    for (const receipt of receipts) {
+      const p = decodePaymentReceipt(receipt);
+      const oldBudget = a.budget;
+      a.budget = debit(a.budget, p?.amount ?? 0n);
+      a.logger.warn(
+        { event: "lost_payment_debited", tick: String(tick), amount: String(p?.amount), recipient: p?.recipient, oldBudget: String(oldBudget), newBudget: String(a.budget) },
+        `tick ${tick} paid ${p?.amount} µ¢ to ${JSON.stringify(p?.recipient)} in a run that was thrown away; debited now`,
+      );
+    }
+  }
+
+  /**
+   * A run of `tick` was thrown away without its observations (lost with its worker, failed, or in
+   * flight when the agent stopped): what it paid is known from the payment journal, where the main
+   * thread wrote it before the run held the receipt. No run of it can pay any more: the pool answers
+   * only the agent's current placement.
+   */
+  private debitAbandoned(a: AgentRuntime, tick: bigint): void {
+    this.debitLost(a, tick, this.opts.checkpointer.abandonedPayments(a.id, tick));
   }
 
   /** The pool dropped an agent while no tick of it was in flight. */
@@ -538,6 +563,7 @@ export class Scheduler extends EventEmitter<{
     a.error = error ? { code: error.code, message: error.message } : null;
     a.nextDueAt = null;
     a.hibernated = false;
+    const abandoned = a.inFlight ? a.tick + 1n : null;
     a.inFlight = false; // a result still in flight belongs to the unloaded placement: discarded
     // Whoever waits for that result (a handoff's detach) is told now: it will never come.
     const idle = a.onIdle;
@@ -545,6 +571,8 @@ export class Scheduler extends EventEmitter<{
     idle?.();
     if (this.idleWaiters.length > 0 && !this.anyInFlight()) for (const w of this.idleWaiters.splice(0)) w();
     this.opts.pool.unload(a.id);
+    // What that run paid so far is debited and written with this stop's checkpoint.
+    if (abandoned !== null) this.debitAbandoned(a, abandoned);
     // Shutdown keeps the agent active in storage so the next start resumes it.
     const stored: StoredStatus = reason === "shutdown" ? "active" : status === "failed" ? "failed" : "stopped";
     void this.checkpoint(a, reason, stored, reason === "shutdown" ? null : reason);

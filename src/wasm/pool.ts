@@ -155,6 +155,11 @@ export class WorkerPool extends EventEmitter<{
   /** The pool no longer holds this agent and no tick of it was in flight to report it with. */
   lost: [{ agentId: string; error: IgordError }];
   evacuated: [{ agentId: string; fromWorker: number; toWorker: number }];
+  /**
+   * A run of this tick was thrown away with its worker (moved off a stalled worker, or the worker
+   * ended) and runs again elsewhere; what it paid is journalled only. Told before the re-run is sent.
+   */
+  abandoned: [{ agentId: string; tick: bigint }];
 }> {
   private readonly workers: WorkerHandle[] = [];
   private readonly slots = new Map<string, Slot>();
@@ -388,6 +393,15 @@ export class WorkerPool extends EventEmitter<{
     slot.state = state;
     slot.interrupted = true;
     this.evacuate(slot.placement, false);
+  }
+
+  /** The agent's budget changed while a tick of it waits to run again (a lost payment was debited). */
+  rebudget(agentId: string, budget: bigint): void {
+    const slot = this.slots.get(agentId);
+    if (!slot) return;
+    slot.budget = budget;
+    if (slot.inFlight) slot.inFlight = { ...slot.inFlight, budget };
+    if (slot.queued) slot.queued = { ...slot.queued, budget };
   }
 
   /** Whether the agent's next instance is to be told it was interrupted (no tick committed since). */
@@ -665,6 +679,12 @@ export class WorkerPool extends EventEmitter<{
     this.byPlacement.delete(placement);
     if (slot.ready) slot.loadFrom = slot.state;
     if (slot.placing === null && report) slot.movedFrom ??= from.id;
+    if (slot.ready && slot.inFlight) {
+      // Its tick may have run (and paid) on `from`: the re-run is told it was interrupted, and the
+      // scheduler hears of it now, while no other run of this tick can pay (the placement is gone).
+      slot.interrupted = true;
+      this.emit("abandoned", { agentId: slot.spec.agentId, tick: slot.inFlight.tick });
+    }
     this.loadOn(this.pickWorker(from, slot.spec), slot);
     this.releaseDedicated(from);
   }

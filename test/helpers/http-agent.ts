@@ -168,14 +168,16 @@ export function payOutOffset(i: number): number {
 }
 
 /**
- * A WAT agent that calls wallet_pay (state [0, 4096): ticks at 0, receipt count at 8, wallet_receipt's
+ * A WAT agent that calls wallet_pay (state [0, 4096): ticks at 0, `interrupted` stores
+ * resume_interrupted's answer at 4, receipt count at 8, wallet_receipt's
  * result at 12 and its bytes at 3072, each call's result at RESULTS + 4*i, its output at 1024 + 512*i).
  * `receipts` adds wallet_receipt_count / wallet_receipt(count - 1) each tick; `httpFirst` a GET before
  * the payments, `httpAfter` one after them.
  */
-export function payAgent(calls: PayCallSpec[], o: { upToTick?: number; receipts?: boolean; httpFirst?: string; httpAfter?: string } = {}): string {
+export function payAgent(calls: PayCallSpec[], o: { upToTick?: number; receipts?: boolean; httpFirst?: string; httpAfter?: string; interrupted?: boolean } = {}): string {
   const { data, put } = dataSegments();
   const code: string[] = [];
+  if (o.interrupted) code.push("(i32.store (i32.const 4) (call $interrupted))");
   const get = (url: string): void => {
     const [up, ul] = put(url);
     const [mp] = put("GET");
@@ -199,6 +201,7 @@ export function payAgent(calls: PayCallSpec[], o: { upToTick?: number; receipts?
   (import "igor" "wallet_balance" (func $balance (result i64)))
   ${o.receipts ? `(import "igor" "wallet_receipt_count" (func $count (result i32)))
   (import "igor" "wallet_receipt" (func $receipt (param i32 i32 i32) (result i32)))` : ""}
+  ${o.interrupted ? '(import "igor" "resume_interrupted" (func $interrupted (result i32)))' : ""}
   ${o.httpFirst !== undefined || o.httpAfter !== undefined ? '(import "igor" "http_request" (func $http (param i32 i32 i32 i32 i32 i32 i32 i32 i32 i32) (result i32)))' : ""}`,
     data,
     code,

@@ -12,7 +12,9 @@ import type { AgentView, TickEvent } from "../../src/scheduler/scheduler.js";
 import { startTestNode, stopAllNodes, storedHead } from "../helpers/node.js";
 import { igord, killAll } from "../helpers/process.js";
 import { waitUntil } from "../helpers/wait.js";
-import { writeWat } from "../helpers/wat.js";
+import { watAgent, writeWat } from "../helpers/wat.js";
+import type { TickRequest } from "../../src/wasm/pool.js";
+import type { TestNode } from "../helpers/node.js";
 import { DB_FILE, SqliteStore } from "../../src/store/sqlite-store.js";
 import { agentTimeline, DivergenceLog } from "../../src/control/timeline.js";
 import { payAgent, payOutOffset, resultOffset, startServer, type TestServer } from "../helpers/http-agent.js";
@@ -35,6 +37,84 @@ function i32At(state: Uint8Array, off: number): number {
 function receiptAt(state: Uint8Array, i: number): Uint8Array {
   const len = new DataView(state.buffer, state.byteOffset).getUint32(payOutOffset(i), true);
   return state.slice(payOutOffset(i) + 4, payOutOffset(i) + 4 + len);
+}
+
+/**
+ * Sends `first`'s tick `tick` to the workers in one batch with `second`'s first tick, `first` ahead
+ * (as one dispatch round does for agents due together): whichever is due first waits for the other.
+ * `dropRerun`: runs of that tick after it are not sent until `release()` (the agent waits on its
+ * re-run until it is stopped).
+ */
+function batchTogether(t: TestNode, first: string, second: string, tick: bigint, o: { dropRerun?: boolean } = {}): { release(): void } {
+  const pool = t.node.pool;
+  const dispatch = pool.dispatch.bind(pool);
+  let mine: TickRequest | null = null;
+  let mate: TickRequest | null = null;
+  let done = false;
+  let drop = o.dropRerun ?? false;
+  pool.dispatch = (reqs) => {
+    if (done && !drop) return dispatch(reqs);
+    const now: TickRequest[] = [];
+    for (const r of reqs) {
+      if (r.agentId === first && r.tick === tick && done) continue;
+      if (r.agentId === first && r.tick === tick) mine = r;
+      else if (r.agentId === second && !done) mate = r;
+      else now.push(r);
+      if (mine && mate && !done) {
+        done = true;
+        now.unshift(mine, mate);
+      }
+    }
+    if (now.length > 0) dispatch(now);
+  };
+  return { release: () => (drop = false) };
+}
+
+const SPIN = "(loop $spin (br $spin))";
+
+/**
+ * In the stopped node's store: no journal row left, `lost` signed lost_payment events of `amount`
+ * each, and the node's receipts plus those events add up to every unit that left `budget`.
+ */
+function expectLostAccounted(dataDir: string, agentId: string, lost: number, amount: bigint, budget: bigint): void {
+  const store = SqliteStore.open(join(dataDir, DB_FILE), { readonly: true });
+  try {
+    expect(store.unsettledPayments(agentId)).toEqual([]);
+    expect(store.lineageEvents(agentId).filter((e) => e.kind === "lost_payment")).toHaveLength(lost);
+    const events = store.lineageEvents(agentId);
+    const head = storedHead(dataDir, agentId)!;
+    // The budget the agent resumes with: the last step recorded after its head, else the head's.
+    const resumes = events.filter((e) => Buffer.from(e.afterHash).equals(Buffer.from(store.head(agentId)!.hash))).at(-1)?.newBudget ?? head.budget;
+    const executionAndPaid = store.receipts(agentId).reduce((sum, r) => sum + r.cost, 0n);
+    expect(executionAndPaid + BigInt(lost) * amount).toBe(budget - resumes);
+  } finally {
+    store.close();
+  }
+}
+
+const HUNG_MATE_FLAGS = { workers: "1", "tick-interval": "50ms", "tick-timeout": "1500ms", "checkpoint-interval": "30ms", "receipt-interval": "0", "verify-interval": "0" };
+
+/**
+ * One worker; "payer" pays 1000 µ¢ in tick 1 (and reads its receipts and resume_interrupted), first
+ * in a batch with the first tick of "hangs", which never returns: the batch's results stay in the
+ * worker, the watchdog moves the payer off the stalled worker and runs its tick 1 again elsewhere.
+ */
+async function payerWithHungMate(o: { dropRerun?: boolean } = {}): Promise<{ t: TestNode; batch: { release(): void } }> {
+  const t = await startTestNode(HUNG_MATE_FLAGS);
+  const batch = batchTogether(t, "payer", "hangs", 1n, o);
+  const payer = await writeWat(join(t.dir, "wasm"), "payer", payAgent([{ amount: 1000n, recipient: "p", memo: "m" }], { upToTick: 1, receipts: true, interrupted: true }), x402({}));
+  await t.node.addAgent({ wasmPath: payer, budget: 1_000_000n });
+  await t.node.addAgent({ wasmPath: await writeWat(join(t.dir, "wasm"), "hangs", watAgent({ onTick: SPIN })) });
+  return { t, batch };
+}
+
+/** igord verify --replay on the agent: VALID, counting `payments`. */
+function expectVerified(dataDir: string, agentId: string, payments: string): void {
+  const out = igord(["verify", "--agent", agentId, "--replay", "--data-dir", dataDir]);
+  expect(out.stdout).toMatch(/^VALID/);
+  expect(out.stdout).toContain(payments);
+  expect(out.stdout).toMatch(/replay: VALID/);
+  expect(out.status).toBe(0);
 }
 
 describe("wallet_pay", () => {
@@ -156,17 +236,7 @@ describe("wallet_pay", () => {
 
     // Stored with that checkpoint: one signed lost_payment event each, their journal rows settled; the
     // node's receipts and those events add up to every unit that left the budget.
-    const store = SqliteStore.open(join(t.config.dataDir, DB_FILE), { readonly: true });
-    try {
-      expect(store.unsettledPayments("repayer")).toEqual([]);
-      const lost = store.lineageEvents("repayer").filter((e) => e.kind === "lost_payment");
-      expect(lost).toHaveLength(n);
-      const head = storedHead(t.config.dataDir, "repayer")!;
-      const executionAndPaid = store.receipts("repayer").reduce((sum, r) => sum + r.cost, 0n);
-      expect(executionAndPaid + BigInt(n) * 1000n).toBe(1_000_000n - head.budget);
-    } finally {
-      store.close();
-    }
+    expectLostAccounted(t.config.dataDir, "repayer", n, 1000n, 1_000_000n);
 
     // A restart finds nothing left to debit.
     const again = await startTestNode(flags, { dir: t.dir, resumeStored: true });
@@ -178,6 +248,32 @@ describe("wallet_pay", () => {
     expect(out.stdout).toContain(`payments: ${n + 1}, ${(n + 1) * 1000} µ¢ (${formatUnits(BigInt((n + 1) * 1000))}) (${n} of them, ${n * 1000} µ¢, from ticks lost in a crash`);
     expect(out.stdout).toMatch(/replay: VALID/);
     expect(out.status).toBe(0);
+  });
+
+  it("a tick that paid and was lost with its worker (a worker-mate hung after it in the same batch) is debited at once: its receipt is listed to the re-run, which is told it was interrupted, and stored as a lost_payment with the next checkpoint", async () => {
+    const { t } = await payerWithHungMate();
+    const committed = await t.waitFor<TickEvent>("tick", (e) => e.agentId === "payer" && e.tick === 1n, 10_000);
+    await waitUntil(() => t.logs.events("agent_evacuated", "payer").length > 0, { timeoutMs: 5000, what: "the payer moved off the stalled worker" });
+    const debited = t.logs.events("lost_payment_debited", "payer");
+    expect(debited.map((l) => [l.tick, l.amount, l.recipient])).toEqual([["1", "1000", "p"]]);
+    // The re-run knew: interrupted, the lost receipt first among the node's receipts.
+    expect(committed.events.find((e) => e.id === HostcallId.resume_interrupted)?.result).toBe(1);
+    expect(committed.events.find((e) => e.id === HostcallId.wallet_receipt_count)?.result).toBe(1);
+    const listed = decodePaymentReceipt(committed.events.find((e) => e.id === HostcallId.wallet_receipt)?.payload ?? new Uint8Array(0));
+    expect([listed?.amount, listed?.recipient, listed?.memo]).toEqual([1000n, "p", "m"]);
+    // This payer pays again regardless (an EffectLog agent would take the receipt instead): both left.
+    expect(committed.paid).toBe(1000n);
+    expect(committed.budget).toBe(1_000_000n - 2000n - committed.cost);
+    await t.waitFor<{ agentId: string; tick: bigint; outcome: string }>("checkpoint", (c) => c.agentId === "payer" && c.tick >= 1n && c.outcome === "written");
+    await t.waitFor<AgentView>("stopped", (v) => v.id === "hangs");
+    await t.stop();
+
+    expectLostAccounted(t.config.dataDir, "payer", 1, 1000n, 1_000_000n);
+    const again = await startTestNode(HUNG_MATE_FLAGS, { dir: t.dir, resumeStored: true });
+    await again.waitFor<TickEvent>("tick", (e) => e.agentId === "payer");
+    await again.stop();
+    expect(again.logs.events("lost_payment_debited")).toEqual([]);
+    expectVerified(t.config.dataDir, "payer", "payments: 2, 2000 µ¢");
   });
 
   it("wallet_receipt_count and wallet_receipt serve the node's execution receipts for the agent, recorded and replayed", async () => {
