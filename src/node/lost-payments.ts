@@ -47,6 +47,15 @@ export function debitLostPayments(store: SqliteStore, logger: Logger, agentId: s
 }
 
 /**
+ * Whether a run after the stored head paid and was thrown away (its payment is debited after the
+ * head): the agent resuming from that head is told it was interrupted (resume_interrupted), so an
+ * InFlight intent is reconciled with that receipt, however cleanly the agent stopped or left.
+ */
+export function paidAfterHead(events: readonly LineageEvent[], headHash: Uint8Array): boolean {
+  return events.some((e) => e.kind === LOST_PAYMENT_KIND && equalBytes(e.afterHash, headHash));
+}
+
+/**
  * What wallet_receipt_count / wallet_receipt list for an agent: first the receipts of its payments
  * debited as lost (their ticks never committed, so the agent's state lost them), newest first, then
  * the node's execution receipts, oldest first. A lost payment left the budget: handing its receipt

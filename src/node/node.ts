@@ -19,7 +19,7 @@ import { type AgentView, type CheckpointEvent, Scheduler } from "../scheduler/sc
 import { checkHead } from "../checkpoint/load-checks.js";
 import { equalBytes } from "../hash/bytes.js";
 import { signBudgetOverride } from "../checkpoint/overrides.js";
-import { debitLostPayments, journalPayment, nodeReceipts } from "./lost-payments.js";
+import { debitLostPayments, journalPayment, nodeReceipts, paidAfterHead } from "./lost-payments.js";
 import { headModule } from "../checkpoint/upgrades.js";
 import { withAgentIdentity } from "../hostcalls/policy.js";
 import { didFromPublicKey } from "../identity/did.js";
@@ -234,7 +234,12 @@ export class IgordNode {
               pool: this.pool,
               leaseTiming: this.leaseTiming,
               nodeKey: node.key,
-              detach: (id, alsoWrite) => this.scheduler.detach(id, alsoWrite),
+              detach: async (id, alsoWrite) => {
+                const detached = await this.scheduler.detach(id, alsoWrite);
+                // Nothing journalled stays behind: the package's budget lacks every payment made here.
+                debitLostPayments(this.store, this.logger, id);
+                return detached;
+              },
               resume: async (id, windowVerified) => {
                 await this.resumeAgent(id, undefined, { windowVerified: windowVerified ?? false });
               },
@@ -487,7 +492,7 @@ export class IgordNode {
         limits: manifest.resourceLimits,
         tickIntervalMs: manifest.tickIntervalMs,
       };
-      const interrupted = interruptedAfter({ reason: head.reason, storedStatus: row.status });
+      const interrupted = interruptedAfter({ reason: head.reason, storedStatus: row.status }) || paidAfterHead(events, head.hash);
       const view = await this.scheduler.add(spec, meta, { tick: cp.tick, budget, price: this.config.price, state: cp.state, lease, interrupted });
       // An agent just admitted by migration had this very window replayed at admission.
       // Right after a code upgrade the last stored window is the old code's: the audit replays it with that code.

@@ -171,6 +171,18 @@ export abstract class TickRecords extends AgentRecords {
     }
   }
 
+  /**
+   * Lost payments debited while no tick followed (the agent stops, fails or leaves before its next
+   * checkpoint could carry them): their events after the stored head and their rows' removal commit
+   * together; with `lease`, only if the stored lease still matches.
+   */
+  writeLostPayments(agentId: string, lost: readonly { event: LineageEvent; receiptHash: Uint8Array }[], lease?: LeaseBelief): void {
+    this.durably(() => {
+      this.checkLease(agentId, lease);
+      this.settleLostPayments(agentId, lost);
+    });
+  }
+
   /** The agent's journalled payments no checkpoint has settled, oldest first. */
   unsettledPayments(agentId: string): JournalledPayment[] {
     return (this.sql("SELECT * FROM payment_journal WHERE agent_id = ? ORDER BY tick, created_at", true).all(agentId) as Record<string, unknown>[]).map((r) => ({
