@@ -14,6 +14,7 @@ import { igord, killAll } from "../helpers/process.js";
 import { waitUntil } from "../helpers/wait.js";
 import { watAgent, writeWat } from "../helpers/wat.js";
 import type { TickRequest } from "../../src/wasm/pool.js";
+import type { HostIoEnvelope, HostIoReply } from "../../src/wasm/host-io.js";
 import type { TestNode } from "../helpers/node.js";
 import { startAgent, stopAgent } from "../../src/node/agent-lifecycle.js";
 import { type InProcessKitNode, startCluster, stopAll } from "../../src/testing/index.js";
@@ -359,6 +360,33 @@ describe("wallet_pay", () => {
     expect(b.logs.events("lost_payment_debited")).toEqual([]);
     expectLostAccounted(b.dataDir, "repayer", 1, 1000n, 1_000_000n);
     expectVerified(b.dataDir, "repayer", "payments: 2, 2000 µ¢");
+  });
+
+  it("a run still executing after its agent was stopped cannot pay: the node signs only for the agent's current placement, so nothing is journalled or debited", async () => {
+    let stopped: Promise<unknown> | null = null;
+    // The tick waits on this GET while the agent is stopped; it pays once the answer comes.
+    const s = await startServer((_req, res) => void (stopped = stopAgent(t.node, "late").then(() => res.end("go"))));
+    servers.push(s);
+    const t = await startTestNode({ "tick-interval": "20ms", "verify-interval": "0", "tick-timeout": "5s" });
+    // What the main thread answers the agent's worker (white box: the refusal itself).
+    const answered: [string, string][] = [];
+    const pool = t.node.pool as unknown as { serveIo(h: unknown, env: HostIoEnvelope): Promise<HostIoReply> };
+    const serve = pool.serveIo.bind(pool);
+    pool.serveIo = async (h, env) => {
+      const reply = await serve(h, env);
+      answered.push([env.request.kind, reply.kind]);
+      return reply;
+    };
+    const path = await writeWat(join(t.dir, "wasm"), "late", payAgent([{ amount: 1000n, recipient: "p" }], { httpFirst: `${s.url}/first` }), x402({}, ["http"]));
+    await t.node.addAgent({ wasmPath: path, budget: 1_000_000n });
+    await waitUntil(() => answered.some(([kind]) => kind === "sign"), { timeoutMs: 10_000, what: "the stopped run's payment" });
+    expect(answered).toEqual([["http", "response"], ["sign", "error"]]);
+    await stopped;
+    expect(t.node.scheduler.view("late")?.status).toBe("stopped");
+    expect(t.node.scheduler.view("late")?.budget).toBe(1_000_000n);
+    expect(t.logs.events("lost_payment_debited")).toEqual([]);
+    await t.stop();
+    expectLostAccounted(t.config.dataDir, "late", 0, 1000n, 1_000_000n);
   });
 
   it("wallet_receipt_count and wallet_receipt serve the node's execution receipts for the agent, recorded and replayed", async () => {
