@@ -17,7 +17,8 @@ export function journalPayment(store: SqliteStore, agentId: string, tick: bigint
 }
 
 /**
- * Before the agent's first tick here: every payment still journalled was lost — signed in a tick
+ * Before the agent's first tick here (and after a handoff's detach, so nothing journalled stays
+ * behind the package): every payment still journalled was lost — signed in a tick
  * after the stored head (lost with the process), or in a run of a committed tick that was thrown
  * away and re-run under the same number (its checkpoint settled only the receipts in its log) — so
  * it is debited from the budget the agent resumes with, by one signed lineage event each, committed

@@ -115,9 +115,10 @@ export class Checkpointer {
   }
 
   /**
-   * Payments a run of `tick` made before it was thrown away (its lease lapsed before it committed),
-   * already debited from the budget the agent goes on with: the next checkpoint writes them as signed
-   * lost_payment lineage events and settles their journal rows, in its transaction.
+   * Payments a run of `tick` made before it was thrown away (its lease lapsed, its worker was lost,
+   * it failed or the agent stopped with it in flight), already debited from the budget the agent
+   * goes on with: the next checkpoint writes them as signed lost_payment lineage events and settles
+   * their journal rows, in its transaction (with no tick since, on their own after the head).
    */
   addLostPayments(agentId: string, tick: bigint, receipts: readonly Uint8Array[]): void {
     this.heads.get(agentId)?.lostPayments.push(...receipts.map((receipt) => ({ tick, receipt })));
