@@ -101,7 +101,8 @@ export function walletPay(amount: i64, recipient: string, memo: string): Payment
 
 /**
  * How many receipts the node holds for the agent (capability `wallet`): first the payment receipts
- * of ticks lost in a crash (newest first; see findReceipt), then its execution receipts, oldest first.
+ * of runs that never committed (lost in a crash or thrown away; newest first; see findReceipt), then
+ * its execution receipts, oldest first.
  */
 export function walletReceiptCount(): i32 {
   return igor_wallet_receipt_count();

@@ -9,15 +9,15 @@ import { type Epoch, formatEpoch, importedLease } from "../authority/lease.js";
 import { checkpointHash, verifyCheckpointSignature } from "../checkpoint/lineage.js";
 import { commitFromBlob } from "../store/commits.js";
 import { equalBytes, hex } from "../hash/bytes.js";
-import { signBudgetOverride } from "../checkpoint/overrides.js";
+import { budgetOverrideSigningBytes, signBudgetOverride } from "../checkpoint/overrides.js";
 import { describeUpgrade, headModule } from "../checkpoint/upgrades.js";
 import { type ChainEntry, type ChainReport, verifyChain } from "../checkpoint/verify-chain.js";
 import { ErrorCode, IgordError } from "../errors.js";
 import { didFromPublicKey, publicKeyFromDid } from "../identity/did.js";
 import { decodeSegment } from "../eventlog/tick-log.js";
 import { accountPayments } from "../hostcalls/wallet-pay.js";
-import { LOST_PAYMENT_KIND, parseLostPayment } from "../budget/lost-payment.js";
-import { decodeIdentityFile, type Ed25519Key, encodeIdentityFile } from "../identity/keys.js";
+import { debit, LOST_PAYMENT_KIND, parseLostPayment } from "../budget/lost-payment.js";
+import { decodeIdentityFile, type Ed25519Key, encodeIdentityFile, verifyBytes } from "../identity/keys.js";
 import { parseManifest } from "../manifest/manifest.js";
 import { sha256Hex } from "../hash/bytes.js";
 import { decodeSegmentFile, encodeSegmentFile, type AuditSegment } from "../replay/audit-plan.js";
@@ -202,7 +202,9 @@ function storedPayments(store: SqliteStore, agentId: string, did: string | null)
   })();
   const key = publicKeyFromDid(did);
   const r = accountPayments(logs, key);
-  // Payments whose tick was lost in a crash, debited at the next start (signed lost_payment events).
+  // Payments of runs that never committed (a crash, a lost worker, a lapsed lease, a failure), each
+  // debited by a signed lost_payment event. Checked here, not only as a budget step between two
+  // checkpoints: one after the head decides the budget the agent resumes with.
   let lost = 0;
   let lostTotal = 0n;
   for (const e of store.lineageEvents(agentId)) {
@@ -212,12 +214,20 @@ function storedPayments(store: SqliteStore, agentId: string, did: string | null)
       r.problems.push(`the lost payment debited after tick ${e.tick} does not carry a receipt signed by the agent's key`);
       continue;
     }
+    if (!verifyBytes(key, budgetOverrideSigningBytes(key, e), e.signature)) {
+      r.problems.push(`the lost payment debited after tick ${e.tick} is not signed by the agent's key`);
+      continue;
+    }
+    if (e.newBudget !== debit(e.oldBudget, p.payment.amount)) {
+      r.problems.push(`the lost payment debited after tick ${e.tick} takes the budget from ${e.oldBudget} to ${e.newBudget}, not by its ${p.payment.amount} µ¢`);
+      continue;
+    }
     lost++;
     lostTotal += p.payment.amount;
   }
   const count = r.count + lost;
   const total = r.total + lostTotal;
-  const lostNote = lost === 0 ? "" : ` (${lost} of them, ${lostTotal} µ¢, from ticks lost in a crash, debited at the next start)`;
+  const lostNote = lost === 0 ? "" : ` (${lost} of them, ${lostTotal} µ¢, paid in runs that never committed, debited as lost payments)`;
   const line = count === 0 ? null : `payments: ${count}, ${total} µ¢ (${formatUnits(total)})${lostNote}, each receipt signed by the agent's key${r.problems.length > 0 ? " except those named as reasons" : ""}`;
   return { line, problems: r.problems };
 }

@@ -60,7 +60,7 @@ export interface LineageEvent extends BudgetOverride {
    * budget_override: a top-up or explicit budget; recovery: an operator's `igord recover`; import:
    * the agent continues here from files at a new major epoch (the last two leave the budget unchanged);
    * code_upgrade: another module continues from the checkpoint (checkpoint/upgrades.ts);
-   * lost_payment: a payment whose tick was lost in a crash, debited at start-up (budget/lost-payment.ts).
+   * lost_payment: a payment of a run that never committed (lost in a crash, or thrown away), debited once (budget/lost-payment.ts).
    */
   kind: (typeof LINEAGE_KINDS)[number];
 }

@@ -145,7 +145,7 @@ describe("x402buyer killed between its payment and the checkpoint that would cov
     expect(BigInt(String(debited[0]?.oldBudget)) - BigInt(String(debited[0]?.newBudget))).toBe(100_000n);
     const r = igord(["verify", "--agent", "x402buyer", "--replay", "--data-dir", dataDir]);
     expect(r.stdout).toMatch(/^VALID/);
-    expect(r.stdout).toMatch(/payments: 1, 100000 µ¢ \(0\.100000\) \(1 of them, 100000 µ¢, from ticks lost in a crash/);
+    expect(r.stdout).toMatch(/payments: 1, 100000 µ¢ \(0\.100000\) \(1 of them, 100000 µ¢, paid in runs that never committed, debited as lost payments\)/);
     expect(r.stdout).toMatch(/replay: VALID/);
     expect(r.status).toBe(0);
   });
@@ -210,7 +210,7 @@ describe("deployer killed between its payment and the checkpoint that would cove
     expect(lostPaymentsDebited(again).map((l) => [l.amount, l.recipient])).toEqual([["500000", "mockcloud-provider"]]);
     const r = igord(["verify", "--agent", "deployer", "--replay", "--data-dir", dataDir]);
     expect(r.stdout).toMatch(/^VALID/);
-    expect(r.stdout).toMatch(/payments: 1, 500000 µ¢ \(0\.500000\) \(1 of them, 500000 µ¢, from ticks lost in a crash/);
+    expect(r.stdout).toMatch(/payments: 1, 500000 µ¢ \(0\.500000\) \(1 of them, 500000 µ¢, paid in runs that never committed, debited as lost payments\)/);
     expect(r.stdout).toMatch(/replay: VALID/);
     expect(r.status).toBe(0);
   });

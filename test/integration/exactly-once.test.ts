@@ -206,7 +206,7 @@ describe("exactly-once payments", () => {
     const audit = igord(["verify", "--agent", "payer", "--replay", "--data-dir", p.dataDir]);
     expect(audit.stdout).toMatch(/^VALID/);
     expect(audit.stdout).toMatch(/replay: VALID/);
-    expect(audit.stdout).toContain(`payments: 1, ${AMOUNT} µ¢ (${formatUnits(AMOUNT)}) (1 of them, ${AMOUNT} µ¢, from ticks lost in a crash, debited at the next start)`);
+    expect(audit.stdout).toContain(`payments: 1, ${AMOUNT} µ¢ (${formatUnits(AMOUNT)}) (1 of them, ${AMOUNT} µ¢, paid in runs that never committed, debited as lost payments)`);
     expect(audit.status).toBe(0);
   });
 

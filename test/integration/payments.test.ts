@@ -2,6 +2,7 @@
 // key and verifiable against its DID, budget exhaustion by payment, payments in the node's receipts,
 // the lease fence, and replay (self-verification, igord verify --replay) that never pays again.
 import { join } from "node:path";
+import Database from "better-sqlite3";
 import { afterEach, describe, expect, it } from "vitest";
 import { formatUnits } from "../../src/budget/money.js";
 import { decodeReceipt } from "../../src/budget/receipt.js";
@@ -266,7 +267,7 @@ describe("wallet_pay", () => {
     expect(again.logs.events("lost_payment_debited")).toEqual([]);
     const out = igord(["verify", "--agent", "repayer", "--replay", "--data-dir", t.config.dataDir]);
     expect(out.stdout).toMatch(/^VALID/);
-    expect(out.stdout).toContain(`payments: ${n + 1}, ${(n + 1) * 1000} µ¢ (${formatUnits(BigInt((n + 1) * 1000))}) (${n} of them, ${n * 1000} µ¢, from ticks lost in a crash`);
+    expect(out.stdout).toContain(`payments: ${n + 1}, ${(n + 1) * 1000} µ¢ (${formatUnits(BigInt((n + 1) * 1000))}) (${n} of them, ${n * 1000} µ¢, paid in runs that never committed, debited as lost payments)`);
     expect(out.stdout).toMatch(/replay: VALID/);
     expect(out.status).toBe(0);
   });
@@ -320,6 +321,16 @@ describe("wallet_pay", () => {
     await t.stop();
     expectLostAccounted(t.config.dataDir, "payer", 1, 1000n, 1_000_000n);
     expectVerified(t.config.dataDir, "payer", "payments: 1, 1000 µ¢", false);
+    // The event after the head decides the budget the agent resumes with: verify checks it though
+    // no checkpoint follows it yet (the money given back is INVALID).
+    const db = new Database(join(t.config.dataDir, DB_FILE));
+    const tamper = (delta: number): unknown => db.prepare("UPDATE lineage_events SET new_budget = new_budget + ? WHERE agent_id = 'payer' AND kind = 'lost_payment'").run(delta);
+    tamper(1000);
+    const forged = igord(["verify", "--agent", "payer", "--data-dir", t.config.dataDir]);
+    tamper(-1000);
+    db.close();
+    expect(forged.stdout).toMatch(/^INVALID/);
+    expect(forged.stdout).toContain("lost payment debited after tick 0");
     const again = await startTestNode(HUNG_MATE_FLAGS, { dir: t.dir, resumeStored: true });
     const rerun = await again.waitFor<TickEvent>("tick", (e) => e.agentId === "payer" && e.tick === 1n);
     expect(rerun.events.find((e) => e.id === HostcallId.wallet_receipt_count)?.result).toBe(1);
