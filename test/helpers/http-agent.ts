@@ -172,9 +172,9 @@ export function payOutOffset(i: number): number {
  * resume_interrupted's answer at 4, receipt count at 8, wallet_receipt's
  * result at 12 and its bytes at 3072, each call's result at RESULTS + 4*i, its output at 1024 + 512*i).
  * `receipts` adds wallet_receipt_count / wallet_receipt(count - 1) each tick; `httpFirst` a GET before
- * the payments, `httpAfter` one after them.
+ * the payments, `httpAfter` one after them, `trapAfter` a trap after them.
  */
-export function payAgent(calls: PayCallSpec[], o: { upToTick?: number; receipts?: boolean; httpFirst?: string; httpAfter?: string; interrupted?: boolean } = {}): string {
+export function payAgent(calls: PayCallSpec[], o: { upToTick?: number; receipts?: boolean; httpFirst?: string; httpAfter?: string; interrupted?: boolean; trapAfter?: boolean } = {}): string {
   const { data, put } = dataSegments();
   const code: string[] = [];
   if (o.interrupted) code.push("(i32.store (i32.const 4) (call $interrupted))");
@@ -191,6 +191,7 @@ export function payAgent(calls: PayCallSpec[], o: { upToTick?: number; receipts?
     code.push(`(i32.store (i32.const ${resultOffset(i)}) (call $pay ${amount} (i32.const ${rp}) (i32.const ${c.recipientLen ?? rl}) (i32.const ${mp}) (i32.const ${ml}) (i32.const ${payOutOffset(i)}) (i32.const ${c.cap ?? PAY_SLOT})))`);
   });
   if (o.httpAfter !== undefined) get(o.httpAfter);
+  if (o.trapAfter) code.push("unreachable");
   if (o.receipts) {
     code.push(`(i32.store (i32.const 8) (call $count))
     (if (i32.gt_s (i32.load (i32.const 8)) (i32.const 0)) (then

@@ -373,6 +373,19 @@ describe("wallet_pay", () => {
     expectVerified(b.dataDir, "repayer", "payments: 2, 2000 µ¢");
   });
 
+  it("a tick that paid and then trapped fails its agent with the payment debited and stored with the failure's checkpoint (no journal row left for a later start); verify counts it", async () => {
+    const t = await startTestNode({ "tick-interval": "20ms", "verify-interval": "0" });
+    const path = await writeWat(join(t.dir, "wasm"), "trapper", payAgent([{ amount: 1000n, recipient: "p" }], { trapAfter: true }), x402({}));
+    await t.node.addAgent({ wasmPath: path, budget: 1_000_000n });
+    const failed = await t.waitFor<AgentView>("stopped", (v) => v.id === "trapper");
+    expect(failed.status).toBe("failed");
+    expect(failed.budget).toBe(999_000n);
+    await t.node.scheduler.settled();
+    expectLostAccounted(t.config.dataDir, "trapper", 1, 1000n, 1_000_000n);
+    await t.stop();
+    expectVerified(t.config.dataDir, "trapper", "payments: 1, 1000 µ¢", false);
+  });
+
   it("a run still executing after its agent was stopped cannot pay: the node signs only for the agent's current placement, so nothing is journalled or debited", async () => {
     let stopped: Promise<unknown> | null = null;
     // The tick waits on this GET while the agent is stopped; it pays once the answer comes.
