@@ -130,6 +130,25 @@ async function rerunFindsLostPayment(t: Pick<TestNode, "waitFor">, agentId: stri
   await t.waitFor<{ agentId: string; tick: bigint; outcome: string }>("checkpoint", (c) => c.agentId === agentId && c.tick >= 1n && c.outcome === "written");
 }
 
+/**
+ * Waits until the payer's lost run of tick 1 is debited. The forcing can be defeated only by the
+ * machine (the payer's own tick running past the stall threshold, or its result leaving the worker
+ * before the mate hung): then its tick 1 commits with nothing lost, and this says so.
+ */
+async function lostRunDebited(t: TestNode): Promise<void> {
+  let committedFirst = false;
+  const onTick = (e: TickEvent): void => {
+    if (e.agentId === "payer" && e.tick === 1n && t.logs.events("lost_payment_debited", "payer").length === 0) committedFirst = true;
+  };
+  t.node.scheduler.on("tick", onTick);
+  try {
+    await waitUntil(() => committedFirst || t.logs.events("lost_payment_debited", "payer").length > 0, { timeoutMs: 10_000, what: "the lost run's payment debited" });
+  } finally {
+    t.node.scheduler.off("tick", onTick);
+  }
+  if (committedFirst) throw new Error("the payer's tick 1 committed before the watchdog moved it off the stalled worker: the machine defeated the forcing (see payerWithHungMate)");
+}
+
 /** igord verify (--replay, unless the agent never committed a tick) on the agent: VALID, counting `payments`. */
 function expectVerified(dataDir: string, agentId: string, payments: string, replay = true): void {
   const out = igord(["verify", "--agent", agentId, ...(replay ? ["--replay"] : []), "--data-dir", dataDir]);
@@ -300,7 +319,7 @@ describe("wallet_pay", () => {
 
   it("an agent stopped right after a run of its tick paid and was lost with its worker (no tick since) stores that payment with the stop: it resumes without the money, told it was interrupted, its receipt listed, nothing left to debit", async () => {
     const { t, batch } = await payerWithHungMate({ dropRerun: true });
-    await waitUntil(() => t.logs.events("lost_payment_debited", "payer").length > 0, { timeoutMs: 10_000, what: "the lost run's payment debited" });
+    await lostRunDebited(t);
     await stopAgent(t.node, "payer");
     expect(t.node.scheduler.view("payer")?.budget).toBe(999_000n);
     // Stored with the stop (no tick followed): the event after the head, the journal row gone.
@@ -317,7 +336,7 @@ describe("wallet_pay", () => {
 
   it("a node shut down right after a run of its agent's tick paid and was lost with its worker (no tick since) stores that payment with the shutdown checkpoint: the stopped store accounts for it, the next start debits nothing", async () => {
     const { t } = await payerWithHungMate({ dropRerun: true });
-    await waitUntil(() => t.logs.events("lost_payment_debited", "payer").length > 0, { timeoutMs: 10_000, what: "the lost run's payment debited" });
+    await lostRunDebited(t);
     await t.stop();
     expectLostAccounted(t.config.dataDir, "payer", 1, 1000n, 1_000_000n);
     expectVerified(t.config.dataDir, "payer", "payments: 1, 1000 µ¢", false);
