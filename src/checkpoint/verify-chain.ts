@@ -145,6 +145,15 @@ function* chainSteps(entries: Iterable<ChainEntry>, overrides: readonly BudgetOv
     yield report.checkpoints;
   }
   if (report.checkpoints === 0) fail("no checkpoints to verify");
+  // An override after the head has no checkpoint yet to bound it, and it sets the budget (or the
+  // module) the agent resumes with: its signature is checked all the same.
+  const headHash = prevHash;
+  if (headHash !== null) {
+    for (const o of overrides.filter((x) => equalBytes(x.afterHash, headHash))) {
+      const signed = key !== null && verifyBytes(key, budgetOverrideSigningBytes(key, o), o.signature);
+      if (!signed) fail(`budget override after ${prevName} (the head) has an invalid signature`);
+    }
+  }
   return report;
 }
 

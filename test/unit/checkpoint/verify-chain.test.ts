@@ -88,6 +88,17 @@ describe("history verification", () => {
     expect(verifyChain(bumped, [forged]).reasons.join("\n")).toMatch(/override.*invalid signature/);
   });
 
+  it("an override after the head (no checkpoint follows it yet) must be signed too: it sets the budget the agent resumes with", () => {
+    const c = chain(key, steps);
+    const fields = { afterHash: checkpointHash(c.at(-1)!.bytes), tick: 20n, oldBudget: 600n, newBudget: 60_000n, reason: "operator top-up" };
+    const topUp: BudgetOverride = { ...fields, signature: signBudgetOverride(key, fields) };
+    expect(verifyChain(c, [topUp]).valid).toBe(true);
+    const forged: BudgetOverride = { ...topUp, newBudget: 6_000_000n };
+    const r = verifyChain(c, [forged]);
+    expect(r.valid).toBe(false);
+    expect(r.reasons.join("\n")).toMatch(/budget override after 0000000020\.ckpt \(the head\) has an invalid signature/);
+  });
+
   it("an epoch going backwards is INVALID", () => {
     const r = verifyChain(
       chain(key, [
