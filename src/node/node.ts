@@ -10,6 +10,8 @@ import { ensureControlToken, tokenPath } from "../control/token.js";
 import { removeControlAddress, writeControlAddress } from "../control/locate.js";
 import { DivergenceLog } from "../control/timeline.js";
 import { ErrorCode, IgordError, isIgordError } from "../errors.js";
+import { NOT_QUARANTINED_CODES, QUARANTINE_CODES, type Quarantine } from "./quarantine.js";
+import { staleBinary, type StaleBinary } from "./stale-binary.js";
 import { NodeCapabilities } from "../hostcalls/capabilities.js";
 import { AgentsDirWatcher } from "../loader/agents-dir.js";
 import { LoadFailures } from "../loader/load-failures.js";
@@ -46,6 +48,8 @@ import { upgradeAgent } from "./code-upgrade.js";
 import { VERSION } from "../version.js";
 
 export { VERSION };
+export type { Quarantine } from "./quarantine.js";
+export type { StaleBinary } from "./stale-binary.js";
 /** Threads that sign checkpoints and receipts in bulk (periodic group checkpoints). */
 export const SIGNER_THREADS = 2;
 
@@ -70,47 +74,6 @@ export interface AddAgentOptions {
    */
   budget?: bigint;
 }
-
-export interface StaleBinary {
-  path: string;
-  wasmHash: string;
-  /** What the operator runs to switch the agent to it. */
-  command: string;
-}
-
-function staleBinary(agentId: string, storedWasm: string, fileWasm: string, path: string): IgordError {
-  const command = `igord upgrade ${agentId} --wasm ${resolve(path)}`;
-  return new IgordError(
-    ErrorCode.AgentStaleBinary,
-    `stale binary: ${path} (WASM ${fileWasm.slice(0, 16)}…) is not the code agent "${agentId}" runs (${storedWasm.slice(0, 16)}…); it is not loaded. To switch the agent to it: ${command} (or start the daemon with --upgrade-agents-dir true)`,
-    { details: { agentId, storedWasm, fileWasm, command } },
-  );
-}
-
-export interface Quarantine {
-  code: string;
-  message: string;
-  at: number;
-}
-
-/** Error codes that mean "the stored agent is not trustworthy": quarantine, never overwrite. */
-const QUARANTINE_CODES = new Set<string>([
-  ErrorCode.LeaseHandoffUnresolved,
-  ErrorCode.CheckpointTruncated,
-  ErrorCode.CheckpointVersion,
-  ErrorCode.CheckpointInvalid,
-  ErrorCode.CheckpointWasmMismatch,
-  ErrorCode.CheckpointSignature,
-  ErrorCode.CheckpointForeignKey,
-  ErrorCode.CheckpointChainBroken,
-  ErrorCode.IdentityMissing,
-  ErrorCode.IdentityCorrupt,
-  ErrorCode.StoreCorrupt,
-  ErrorCode.AgentResumeNotInverse,
-]);
-
-/** A resume failing with these is a normal state or a race, not something to show as quarantined. */
-const NOT_QUARANTINED_CODES = new Set<string>([ErrorCode.AgentExists, ErrorCode.LeaseRetired, ErrorCode.NodeStopping, ErrorCode.AgentNotFound, ErrorCode.AgentRemoved]);
 
 /** What the pool needs to run a prepared agent, its manifest's per-tick limit included. */
 export function agentSpec(p: PreparedAgent, identity: Ed25519Key): AgentSpec {

@@ -1,0 +1,20 @@
+// A .wasm in the agents dir that is not the code its stored agent runs: not loaded, reported with
+// the command that would switch the agent to it (igord upgrade).
+import { resolve } from "node:path";
+import { ErrorCode, IgordError } from "../errors.js";
+
+export interface StaleBinary {
+  path: string;
+  wasmHash: string;
+  /** What the operator runs to switch the agent to it. */
+  command: string;
+}
+
+export function staleBinary(agentId: string, storedWasm: string, fileWasm: string, path: string): IgordError {
+  const command = `igord upgrade ${agentId} --wasm ${resolve(path)}`;
+  return new IgordError(
+    ErrorCode.AgentStaleBinary,
+    `stale binary: ${path} (WASM ${fileWasm.slice(0, 16)}…) is not the code agent "${agentId}" runs (${storedWasm.slice(0, 16)}…); it is not loaded. To switch the agent to it: ${command} (or start the daemon with --upgrade-agents-dir true)`,
+    { details: { agentId, storedWasm, fileWasm, command } },
+  );
+}
