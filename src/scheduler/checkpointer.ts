@@ -13,7 +13,7 @@ import type { Lease } from "../authority/lease.js";
 import { encodeSegmentWithBody, type EventLogSegment, type TickLog } from "../eventlog/tick-log.js";
 import { equalBytes, sha256 } from "../hash/bytes.js";
 import { HOSTCALL_ABI_VERSION } from "../hostcalls/registry.js";
-import { decodePaymentReceipt, paymentsIn } from "../hostcalls/wallet-pay.js";
+import { paymentsIn } from "../hostcalls/wallet-pay.js";
 import { REPLAY_ENGINE_VERSION } from "../replay/engine.js";
 import { segmentSigningBytesOfBody } from "../replay/segment-seal.js";
 import { ErrorCode, IgordError } from "../errors.js";
@@ -62,7 +62,15 @@ interface Head {
    * Payments of runs of ticks after `tick` that were thrown away (the scheduler took them from the
    * budget): written as lost_payment events with the next checkpoint, listed to the agent until then.
    */
-  lostPayments: { tick: bigint; receipt: Uint8Array }[];
+  lostPayments: LostPayment[];
+}
+
+/** A payment of a thrown-away run of `tick`, with the budget before and after its debit as it happened. */
+export interface LostPayment {
+  tick: bigint;
+  receipt: Uint8Array;
+  oldBudget: bigint;
+  newBudget: bigint;
 }
 
 export interface NodeSigner {
@@ -120,8 +128,8 @@ export class Checkpointer {
    * goes on with: the next checkpoint writes them as signed lost_payment lineage events and settles
    * their journal rows, in its transaction (with no tick since, on their own after the head).
    */
-  addLostPayments(agentId: string, tick: bigint, receipts: readonly Uint8Array[]): void {
-    this.heads.get(agentId)?.lostPayments.push(...receipts.map((receipt) => ({ tick, receipt })));
+  addLostPayments(agentId: string, payments: readonly LostPayment[]): void {
+    this.heads.get(agentId)?.lostPayments.push(...payments);
   }
 
   /**
@@ -347,7 +355,7 @@ export class Checkpointer {
   private async prepare(
     s: CheckpointSubject,
     h: Head,
-    o: { reason: string; status: AgentStatus; statusReason: string | null; withReceipt: boolean; covered: bigint; logs: readonly TickLog[] | undefined; outbox: readonly OutboxBatch[]; lost: readonly { tick: bigint; receipt: Uint8Array }[] },
+    o: { reason: string; status: AgentStatus; statusReason: string | null; withReceipt: boolean; covered: bigint; logs: readonly TickLog[] | undefined; outbox: readonly OutboxBatch[]; lost: readonly LostPayment[] },
   ): Promise<CheckpointCommit> {
     const { logs } = o;
     const blob = this.unsigned(s, h.hash);
@@ -423,12 +431,10 @@ function settledPayments(logs: readonly TickLog[]): readonly Uint8Array[] {
  * The lost_payment events of payments debited while the agent ran on, after the checkpoint the new
  * one follows: their budget steps end at the new checkpoint's budget, which already lacks them.
  */
-function lostPaymentEvents(s: CheckpointSubject, afterHash: Uint8Array, tick: bigint, lost: readonly { tick: bigint; receipt: Uint8Array }[]): { event: LineageEvent; receiptHash: Uint8Array }[] {
-  let budget = lost.reduce((sum, p) => sum + (decodePaymentReceipt(p.receipt)?.amount ?? 0n), s.budget);
+function lostPaymentEvents(s: CheckpointSubject, afterHash: Uint8Array, tick: bigint, lost: readonly LostPayment[]): { event: LineageEvent; receiptHash: Uint8Array }[] {
   return lost.map((p) => {
-    const oldBudget = budget;
-    budget -= decodePaymentReceipt(p.receipt)?.amount ?? 0n;
-    const fields = { afterHash, tick, oldBudget, newBudget: budget, reason: lostPaymentReason(p.tick, p.receipt) };
+    // The budget steps as the debits made them (ticks committed since do not move them).
+    const fields = { afterHash, tick, oldBudget: p.oldBudget, newBudget: p.newBudget, reason: lostPaymentReason(p.tick, p.receipt) };
     return { event: { kind: LOST_PAYMENT_KIND, ...fields, signature: signBudgetOverride(s.identity, fields) }, receiptHash: sha256(p.receipt) };
   });
 }

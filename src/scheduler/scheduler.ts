@@ -333,11 +333,11 @@ export class Scheduler extends EventEmitter<{
    */
   private debitLost(a: AgentRuntime, tick: bigint, receipts: readonly Uint8Array[]): void {
     if (receipts.length === 0) return;
-    this.opts.checkpointer.addLostPayments(a.id, tick, receipts);
     for (const receipt of receipts) {
       const p = decodePaymentReceipt(receipt);
       const oldBudget = a.budget;
       a.budget = debit(a.budget, p?.amount ?? 0n);
+      this.opts.checkpointer.addLostPayments(a.id, [{ tick, receipt, oldBudget, newBudget: a.budget }]);
       a.logger.warn(
         { event: "lost_payment_debited", tick: String(tick), amount: String(p?.amount), recipient: p?.recipient, oldBudget: String(oldBudget), newBudget: String(a.budget) },
         `tick ${tick} paid ${p?.amount} µ¢ to ${JSON.stringify(p?.recipient)} in a run that was thrown away; debited now`,

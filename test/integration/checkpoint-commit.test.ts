@@ -56,6 +56,23 @@ describe("checkpoint group commit", () => {
     }
   });
 
+  it("a lost payment is stored with the budget steps its debit made, not steps worked back from a later checkpoint's budget", async () => {
+    const dir = tempDir();
+    dirs.push(dir);
+    const store = SqliteStore.open(join(dir, DB_FILE), { sync: "full" });
+    try {
+      const cp = new Checkpointer(store, store.nodeKey());
+      const a = agent(cp, "a");
+      // A thrown-away run of tick 1 paid 300 of 1000; the re-run and tick 2 then cost 40 more.
+      cp.addLostPayments("a", [{ tick: 1n, receipt: randomBytes(64), oldBudget: 1000n, newBudget: 700n }]);
+      await cp.checkpoint({ ...a, tick: 2n, budget: 660n }, "periodic", "active", null);
+      const lost = store.lineageEvents("a").filter((e) => e.kind === "lost_payment");
+      expect(lost.map((e) => [e.oldBudget, e.newBudget])).toEqual([[1000n, 700n]]);
+    } finally {
+      store.close();
+    }
+  });
+
   it("a payment journalled before the store was reopened is settled by the first checkpoint after", async () => {
     const dir = tempDir();
     dirs.push(dir);

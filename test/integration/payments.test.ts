@@ -99,6 +99,17 @@ function expectLostAccounted(dataDir: string, agentId: string, lost: number, amo
   }
 }
 
+/** Each stored lost_payment event says what its debit did when it happened: the budget before and after. */
+function expectEventsAsDebited(dataDir: string, agentId: string, debited: readonly Record<string, unknown>[]): void {
+  const store = SqliteStore.open(join(dataDir, DB_FILE), { readonly: true });
+  try {
+    const steps = store.lineageEvents(agentId).filter((e) => e.kind === "lost_payment").map((e) => [e.oldBudget, e.newBudget]);
+    expect(steps).toEqual(debited.map((l) => [BigInt(String(l.oldBudget)), BigInt(String(l.newBudget))]));
+  } finally {
+    store.close();
+  }
+}
+
 // A long interval puts the stall threshold at its 200 ms maximum, far above the payer's own tick
 // (its journal write is an fsync): only the mate's hang moves the payer.
 const HUNG_MATE_FLAGS = { workers: "1", "tick-interval": "800ms", "tick-timeout": "1500ms", "checkpoint-interval": "30ms", "receipt-interval": "0", "verify-interval": "0" };
@@ -278,6 +289,7 @@ describe("wallet_pay", () => {
     // Stored with that checkpoint: one signed lost_payment event each, their journal rows settled; the
     // node's receipts and those events add up to every unit that left the budget.
     expectLostAccounted(t.config.dataDir, "repayer", n, 1000n, 1_000_000n);
+    expectEventsAsDebited(t.config.dataDir, "repayer", debited);
 
     // A restart finds nothing left to debit.
     const again = await startTestNode(flags, { dir: t.dir, resumeStored: true });
@@ -310,6 +322,7 @@ describe("wallet_pay", () => {
     await t.stop();
 
     expectLostAccounted(t.config.dataDir, "payer", 1, 1000n, 1_000_000n);
+    expectEventsAsDebited(t.config.dataDir, "payer", debited);
     const again = await startTestNode(HUNG_MATE_FLAGS, { dir: t.dir, resumeStored: true });
     await again.waitFor<TickEvent>("tick", (e) => e.agentId === "payer");
     await again.stop();
