@@ -30,17 +30,22 @@ function agent(cp: Checkpointer, agentId: string) {
   return s;
 }
 
+/** A store on a fresh SQLite file (--sync full) and a checkpointer without signer threads. */
+function freshStore(): { store: SqliteStore; cp: Checkpointer } {
+  const dir = tempDir();
+  dirs.push(dir);
+  const store = SqliteStore.open(join(dir, DB_FILE), { sync: "full" });
+  return { store, cp: new Checkpointer(store, store.nodeKey()) };
+}
+
 function payment(agentId: string, tick: bigint) {
   return { agentId, tick, receiptHash: randomBytes(32), amount: 5n, recipient: "0xabc", memo: "m", receipt: randomBytes(64) };
 }
 
 describe("checkpoint group commit", () => {
   it("a payment journalled after the store's first checkpoints is settled by the checkpoint that covers its tick", async () => {
-    const dir = tempDir();
-    dirs.push(dir);
-    const store = SqliteStore.open(join(dir, DB_FILE), { sync: "full" });
+    const { store, cp } = freshStore();
     try {
-      const cp = new Checkpointer(store, store.nodeKey());
       const a = agent(cp, "a");
       const b = agent(cp, "b");
       // The first checkpoints read which agents have journalled payments: none.
@@ -57,11 +62,8 @@ describe("checkpoint group commit", () => {
   });
 
   it("a lost payment is stored with the budget steps its debit made, not steps worked back from a later checkpoint's budget", async () => {
-    const dir = tempDir();
-    dirs.push(dir);
-    const store = SqliteStore.open(join(dir, DB_FILE), { sync: "full" });
+    const { store, cp } = freshStore();
     try {
-      const cp = new Checkpointer(store, store.nodeKey());
       const a = agent(cp, "a");
       // A thrown-away run of tick 1 paid 300 of 1000; the re-run and tick 2 then cost 40 more.
       cp.addLostPayments("a", [{ tick: 1n, receipt: randomBytes(64), oldBudget: 1000n, newBudget: 700n }]);
@@ -99,11 +101,8 @@ describe("checkpoint group commit", () => {
   });
 
   it("a group commit of 150 checkpoints stores every checkpoint and segment it accepts, refuses a stale lease and a broken chain alone, and links one agent's two checkpoints in one batch", () => {
-    const dir = tempDir();
-    dirs.push(dir);
-    const store = SqliteStore.open(join(dir, DB_FILE), { sync: "full" });
+    const { store, cp } = freshStore();
     try {
-      const cp = new Checkpointer(store, store.nodeKey());
       const n = 150;
       const ids = Array.from({ length: n }, (_, i) => `g${i}`);
       for (const id of ids) agent(cp, id);
