@@ -196,9 +196,14 @@ function printReport(r: ChainReport, problems: string[]): number {
  * and any receipt not signed by the agent's own key (a problem: the history is then INVALID).
  */
 function storedPayments(store: SqliteStore, agentId: string, did: string | null): { line: string | null; problems: string[] } {
+  return paymentsOf(store.eventSegments(agentId), store.lineageEvents(agentId), did);
+}
+
+/** The same over an agent's event-log segments and lineage events wherever they come from (a store, an export). */
+function paymentsOf(segments: Iterable<{ blob: Uint8Array }>, events: readonly LineageEvent[], did: string | null): { line: string | null; problems: string[] } {
   if (did === null) return { line: null, problems: [] };
   const logs = (function* () {
-    for (const seg of store.eventSegments(agentId)) yield* decodeSegment(seg.blob);
+    for (const seg of segments) yield* decodeSegment(seg.blob);
   })();
   const key = publicKeyFromDid(did);
   const r = accountPayments(logs, key);
@@ -207,7 +212,7 @@ function storedPayments(store: SqliteStore, agentId: string, did: string | null)
   // checkpoints: one after the head decides the budget the agent resumes with.
   let lost = 0;
   let lostTotal = 0n;
-  for (const e of store.lineageEvents(agentId)) {
+  for (const e of events) {
     if (e.kind !== LOST_PAYMENT_KIND) continue;
     const p = parseLostPayment(e);
     if (!p || !p.signed || !equalBytes(p.payment.publicKey, key)) {
@@ -259,7 +264,20 @@ export async function verifyCommand(dirs: string[], o: { agent?: string; dataDir
   if (dirs.length === 0) throw new IgordError(ErrorCode.ConfigInvalid, "give one or more history directories, or --agent <id>");
   if (o.replay) return verifyExportWithReplay(dirs);
   const { entries, overrides, problems } = readHistoryDirs(dirs);
-  return printReport(verifyChain(entries, overrides, progress), problems);
+  return printWithPayments(verifyChain(entries, overrides, progress), problems, overrides, dirs.map(historyDir));
+}
+
+/** The chain report and, from the folders' event-log segments and lineage events, the payments line. */
+function printWithPayments(report: ChainReport, problems: string[], events: readonly LineageEvent[], historyDirs: readonly string[]): number {
+  const seen = new Set<string>();
+  const segments = historyDirs.flatMap(readSegments).filter((seg) => {
+    const k = `${seg.fromTick}-${seg.toTick}`;
+    return seen.has(k) ? false : (seen.add(k), true);
+  });
+  const paid = paymentsOf(segments, events, report.did);
+  const code = printReport(report, [...problems, ...paid.problems]);
+  if (paid.line) out(paid.line);
+  return code;
 }
 
 /** `igord verify --replay <export dir>`: chain checks, then audit replay with the export's WASM and logs. */
@@ -268,7 +286,7 @@ async function verifyExportWithReplay(dirs: string[]): Promise<number> {
   const dir = dirs[0] as string;
   const agentId = exportedAgentId(dir);
   const { entries, overrides, problems } = readHistoryDirs([join(dir, "history", agentId)]);
-  const chain = printReport(verifyChain(entries, overrides, progress), problems);
+  const chain = printWithPayments(verifyChain(entries, overrides, progress), problems, overrides, [join(dir, "history", agentId)]);
   const wasm = readFile(join(dir, `${agentId}.wasm`), "WASM");
   const replayed = await auditHistory({
     agentId,

@@ -167,6 +167,15 @@ function expectVerified(dataDir: string, agentId: string, payments: string, repl
   expect(out.stdout).toContain(payments);
   if (replay) expect(out.stdout).toMatch(/replay: VALID/);
   expect(out.status).toBe(0);
+  // An export of the agent accounts for the same payments, from its own files.
+  const ex = join(dataDir, "..", `export-${agentId}`);
+  expect(igord(["export", agentId, "--out", ex, "--data-dir", dataDir]).status).toBe(0);
+  for (const args of [["verify", ex], ...(replay ? [["verify", "--replay", ex]] : [])]) {
+    const exported = igord(args);
+    expect(exported.stdout, args.join(" ")).toMatch(/^VALID/);
+    expect(exported.stdout, args.join(" ")).toContain(payments);
+    expect(exported.status).toBe(0);
+  }
 }
 
 describe("wallet_pay", () => {
