@@ -39,6 +39,8 @@ export interface AgentMeta {
 
 export interface AgentRuntime {
   id: string;
+  /** The due queue's version of this agent's entry (due-queue.ts): bumped by each schedule, pop and cancel. */
+  dueVersion: number;
   meta: AgentMeta;
   /** What the pool loads the agent from (again after hibernation). */
   spec: AgentSpec;

@@ -87,7 +87,7 @@ export class Scheduler extends EventEmitter<{
   divergence: [DivergenceEvent];
 }> {
   private readonly agents = new Map<string, AgentRuntime>();
-  private readonly queue = new DueQueue();
+  private readonly queue = new DueQueue<AgentRuntime>();
   private timer: NodeJS.Timeout | null = null;
   private timerDue = Number.POSITIVE_INFINITY;
   private immediate: NodeJS.Immediate | null = null;
@@ -211,6 +211,7 @@ export class Scheduler extends EventEmitter<{
       detaching: false,
       onIdle: null,
       pendingOutbox: [],
+      dueVersion: 0,
     };
     this.agents.set(a.id, a);
     if (init.state === null) this.emitAgentLogs(a, 0n, placed.events);
@@ -239,7 +240,7 @@ export class Scheduler extends EventEmitter<{
 
   private schedule(a: AgentRuntime, due: number): void {
     a.nextDueAt = due;
-    this.queue.schedule(a.id, due);
+    this.queue.schedule(a, due);
     this.arm();
   }
 
@@ -268,15 +269,15 @@ export class Scheduler extends EventEmitter<{
     if (this.stopping) return;
     const reqs: TickRequest[] = [];
     const now = Date.now();
-    for (const id of this.queue.popDue(now + DISPATCH_SLACK_MS)) {
-      const a = this.agents.get(id);
-      if (a?.status !== "running" || a.inFlight || a.detaching) continue;
+    for (const a of this.queue.popDue(now + DISPATCH_SLACK_MS)) {
+      // Every agent leaving the map is cancelled first (finish, detach), so a popped record is current.
+      if (a.status !== "running" || a.inFlight || a.detaching) continue;
       // The lease fences every tick, not just every sweep: past expiry + grace nothing is dispatched.
       if (!this.fence.check(a, now)) continue;
       if (a.hibernated) this.hibernation.wake(a, (e) => this.wakeFailed(a, e));
       a.inFlight = true;
       a.nextDueAt = null;
-      reqs.push({ agentId: id, tick: a.tick + 1n, budget: a.budget, price: a.price, authority: this.fence.authority(a), authorityUntilMs: this.fence.authorityUntil(a) });
+      reqs.push({ agentId: a.id, tick: a.tick + 1n, budget: a.budget, price: a.price, authority: this.fence.authority(a), authorityUntilMs: this.fence.authorityUntil(a) });
     }
     if (reqs.length > 0) this.opts.pool.dispatch(reqs);
     this.arm();
@@ -420,7 +421,8 @@ export class Scheduler extends EventEmitter<{
       this.emitAgentLogs(a, a.tick, r.events);
       this.publishOutputs(a, a.tick, r.events);
     }
-    this.emit("tick", {
+    // Nothing in the daemon listens (tests and benches do): no event object per tick for nobody.
+    if (this.listenerCount("tick") > 0) this.emit("tick", {
       agentId: a.id,
       tick: a.tick,
       more: r.more,
@@ -557,7 +559,7 @@ export class Scheduler extends EventEmitter<{
   }
 
   private finish(a: AgentRuntime, status: AgentStatus, reason: string, error: IgordError | null): void {
-    this.queue.cancel(a.id);
+    this.queue.cancel(a);
     a.status = status;
     a.reason = reason;
     a.error = error ? { code: error.code, message: error.message } : null;
@@ -607,7 +609,7 @@ export class Scheduler extends EventEmitter<{
       throw new IgordError(ErrorCode.LeaseTransition, `agent "${id}" holds ${a.lease.state}, not ACTIVE_OWNER: it cannot be handed off`);
     }
     a.detaching = true;
-    this.queue.cancel(id);
+    this.queue.cancel(a);
     a.nextDueAt = null;
     try {
       if (a.inFlight) await new Promise<void>((resolve) => (a.onIdle = resolve));
