@@ -42,13 +42,33 @@ export class ReplayWindow {
   }
 
   push(s: Omit<Snapshot, "verified">): void {
+    this.pushTick(s.tick, s.pre, s.post, s.postHash, s.entries, s.budget, s.price);
+  }
+
+  /** `push` without an argument object: the scheduler's commit calls this once per tick. */
+  pushTick(tick: bigint, pre: Uint8Array, post: Uint8Array, postHash: Uint8Array, entries: LogEntry[], budget: bigint, price: bigint): void {
     if (this.capacity <= 0) return;
     const snaps = this.snaps;
     const last = snaps[snaps.length - 1];
-    // Consecutive ticks without observations are trivially deterministic: keep only the newest.
-    if (s.entries.length === 0 && last && last.entries.length === 0) this.removeAt(snaps.length - 1);
-    snaps.push({ tick: s.tick, pre: s.pre, post: s.post, postHash: s.postHash, entries: s.entries, budget: s.budget, price: s.price, verified: false });
-    this.held += this.charge(snaps.length - 1);
+    // Consecutive ticks without observations are trivially deterministic: keep only the newest. The
+    // silent newest is replaced in place (no replay ever holds one: pending() lists only snapshots
+    // with observations), so a silent tick allocates nothing here.
+    if (entries.length === 0 && last && last.entries.length === 0) {
+      const i = snaps.length - 1;
+      this.held -= this.charge(i);
+      last.tick = tick;
+      last.pre = pre;
+      last.post = post;
+      last.postHash = postHash;
+      last.entries = entries;
+      last.budget = budget;
+      last.price = price;
+      last.verified = false;
+      this.held += this.charge(i);
+    } else {
+      snaps.push({ tick, pre, post, postHash, entries, budget, price, verified: false });
+      this.held += this.charge(snaps.length - 1);
+    }
     while (snaps.length > 1 && (snaps.length > this.capacity || this.held > this.maxBytes)) {
       let victim = 0;
       for (let i = 1; i < snaps.length - 1; i++) {

@@ -393,7 +393,7 @@ export class Scheduler extends EventEmitter<{
     const paid = r.events.length > 0 ? paymentsIn(r.events).total : 0n;
     const afterPayments = paid >= a.budget ? 0n : a.budget - paid;
     const charge = a.meter.charge(r.elapsedNs, a.price, afterPayments);
-    a.window.push({ tick: r.tick, pre: a.state, post: r.state, postHash: r.postHash, entries: r.events, budget: a.budget, price: a.price });
+    a.window.pushTick(r.tick, a.state, r.state, r.postHash, r.events, a.budget, a.price);
     // Only ticks that observed something are stored; a segment's tick range says which ticks it covers.
     if (this.opts.persistEventLogs && r.events.length > 0) a.pendingLogs.push({ tick: r.tick, entries: r.events, postHash: r.postHash });
     a.tick = r.tick;
