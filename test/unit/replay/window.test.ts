@@ -48,6 +48,26 @@ describe("replay window", () => {
     expect(w.bytes).toBe(3 * 1000 + 2 * 8 + 149 + 150);
   });
 
+  it("a silent tick that replaces the newest silent one in place still evicts over the byte limit and never touches a snapshot a replay holds", () => {
+    const w = new ReplayWindow(16, 10_000);
+    fill(w, 1, 1000);
+    const held = w.pending();
+    expect(held.map((s) => s.tick)).toEqual([1n]);
+    let pre = w.all().at(-1)!.post;
+    for (let t = 2; t <= 5; t++) {
+      const post = new Uint8Array(t === 5 ? 9_000 : 100);
+      w.push({ tick: BigInt(t), pre, post, postHash: new Uint8Array(0), entries: [], budget: 0n, price: 0n });
+      pre = post;
+    }
+    // Tick 5's 9,000-byte state pushes the window over 10,000 bytes: tick 1 goes, the newest stays.
+    expect(w.all().map((s) => s.tick)).toEqual([5n]);
+    expect(w.bytes).toBe(100 + 9_000);
+    // The snapshot the replay took is as it was: tick 1 with its own states and log.
+    expect(held[0]?.tick).toBe(1n);
+    expect(held[0]?.entries.length).toBe(1);
+    expect(held[0]?.post.byteLength).toBe(1000);
+  });
+
   it("a single snapshot over the limit is still kept (the newest tick stays verifiable)", () => {
     const w = new ReplayWindow(16, MiB);
     fill(w, 3, 2 * MiB);
