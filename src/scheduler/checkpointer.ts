@@ -288,9 +288,8 @@ export class Checkpointer {
       }
       // Payments debited since the head with no tick after them (the agent stops or leaves now).
       if (h.lostPayments.length > 0) {
-        const lost = h.lostPayments.slice();
-        this.store.writeLostPayments(s.agentId, lostPaymentEvents(s, h.hash, h.tick, lost), lease);
-        h.lostPayments.splice(0, lost.length);
+        this.store.writeLostPayments(s.agentId, lostPaymentEvents(s, h.hash, h.tick, h.lostPayments), lease);
+        h.lostPayments = [];
       }
       if (status !== h.status || statusReason !== h.statusReason) {
         this.store.setStatus(s.agentId, status, statusReason, lease);

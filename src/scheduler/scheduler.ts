@@ -4,8 +4,8 @@
 import { EventEmitter } from "node:events";
 import type { Logger } from "pino";
 import { TickMeter } from "../budget/meter.js";
-import { decodePaymentReceipt, paymentsIn } from "../hostcalls/wallet-pay.js";
-import { debit } from "../budget/lost-payment.js";
+import { paymentsIn } from "../hostcalls/wallet-pay.js";
+import { debitAbandonedRun, debitThrownAwayRun } from "./thrown-away-runs.js";
 import { ErrorCode, IgordError } from "../errors.js";
 import type { LogEntry } from "../eventlog/tick-log.js";
 import { HostcallId } from "../hostcalls/registry.js";
@@ -108,7 +108,7 @@ export class Scheduler extends EventEmitter<{
     opts.pool.on("abandoned", ({ agentId, tick }) => {
       const a = this.agents.get(agentId);
       if (a?.status !== "running") return;
-      this.debitAbandoned(a, tick);
+      debitAbandonedRun(a, tick, this.opts.checkpointer);
       // The re-run starts from the budget without them.
       this.opts.pool.rebudget(a.id, a.budget);
     });
@@ -292,7 +292,7 @@ export class Scheduler extends EventEmitter<{
       if (a.status !== "running") return;
       a.inFlight = false;
       // The failed run's payments (journalled) left the budget all the same.
-      this.debitAbandoned(a, r.tick);
+      debitAbandonedRun(a, r.tick, this.opts.checkpointer);
       // WASI proc_exit(0) is a clean stop at the last committed tick; another code fails the agent.
       if (r.error.code === ErrorCode.AgentExit && r.error.details.exitCode === 0) this.finish(a, "stopped", reasonFor(r.error), null);
       else this.fail(a, r.error, r.tick);
@@ -323,37 +323,9 @@ export class Scheduler extends EventEmitter<{
     );
     // What it paid (while it held the lease) left the budget all the same: debited now, written as
     // lost_payment events with the next checkpoint, and listed to the agent's re-run (wallet_receipt).
-    this.debitLost(a, r.tick, paymentsIn(r.events).receipts);
+    debitThrownAwayRun(a, r.tick, paymentsIn(r.events).receipts, this.opts.checkpointer);
     this.opts.pool.rewind(a.id, a.state);
     if (!this.stopping && !a.detaching && this.fence.check(a, Date.now())) this.schedule(a, Date.now());
-  }
-
-  /**
-   * Payments of a run of `tick` that will never commit, taken from the budget now: written as
-   * lost_payment events with the next checkpoint (or the stop's), listed to the agent until then.
-   */
-  private debitLost(a: AgentRuntime, tick: bigint, receipts: readonly Uint8Array[]): void {
-    if (receipts.length === 0) return;
-    for (const receipt of receipts) {
-      const p = decodePaymentReceipt(receipt);
-      const oldBudget = a.budget;
-      a.budget = debit(a.budget, p?.amount ?? 0n);
-      this.opts.checkpointer.addLostPayments(a.id, [{ tick, receipt, oldBudget, newBudget: a.budget }]);
-      a.logger.warn(
-        { event: "lost_payment_debited", tick: String(tick), amount: String(p?.amount), recipient: p?.recipient, oldBudget: String(oldBudget), newBudget: String(a.budget) },
-        `tick ${tick} paid ${p?.amount} µ¢ to ${JSON.stringify(p?.recipient)} in a run that was thrown away; debited now`,
-      );
-    }
-  }
-
-  /**
-   * A run of `tick` was thrown away without its observations (lost with its worker, failed, or in
-   * flight when the agent stopped): what it paid is known from the payment journal, where the main
-   * thread wrote it before the run held the receipt. No run of it can pay any more: the pool answers
-   * only the agent's current placement.
-   */
-  private debitAbandoned(a: AgentRuntime, tick: bigint): void {
-    this.debitLost(a, tick, this.opts.checkpointer.abandonedPayments(a.id, tick));
   }
 
   /** The pool dropped an agent while no tick of it was in flight. */
@@ -574,7 +546,7 @@ export class Scheduler extends EventEmitter<{
     if (this.idleWaiters.length > 0 && !this.anyInFlight()) for (const w of this.idleWaiters.splice(0)) w();
     this.opts.pool.unload(a.id);
     // What that run paid so far is debited and written with this stop's checkpoint.
-    if (abandoned !== null) this.debitAbandoned(a, abandoned);
+    if (abandoned !== null) debitAbandonedRun(a, abandoned, this.opts.checkpointer);
     // Shutdown keeps the agent active in storage so the next start resumes it.
     const stored: StoredStatus = reason === "shutdown" ? "active" : status === "failed" ? "failed" : "stopped";
     void this.checkpoint(a, reason, stored, reason === "shutdown" ? null : reason);

@@ -41,9 +41,9 @@ export const WATCHDOG_INTERVAL_MS = 50;
  * worker's other agents moved elsewhere, so that they lose at most a fraction of one interval.
  */
 export const STALL_EVACUATE_MIN_MS = 20;
+export const STALL_EVACUATE_MAX_MS = 200;
 /** Agents move to even out the workers once the busiest holds this many more than half the gap. */
 export const REBALANCE_MIN_EXCESS = 1;
-export const STALL_EVACUATE_MAX_MS = 200;
 /**
  * Young generation of each agent worker's JS heap (V8 sizes it at three semi-spaces). Left alone, a
  * worker ticking 500 agents a second grows it to 16 MiB of mostly empty pages and keeps them; a tick's
