@@ -47,6 +47,18 @@ export function checkAgentId(id: string): string {
 
 
 /** Compiled modules by (hash, memory cap): V8 only reuses compiled code while a Module is alive. */
+/**
+ * Distinct modules (and validated byte strings) a node keeps at once, oldest dropped first: every
+ * module a peer or an operator brought stays otherwise. A dropped one an agent still runs is held by
+ * that agent; the cache only saves compiling it again.
+ */
+export const MODULE_CACHE_SIZE = 256;
+
+function setBounded<V>(map: Map<string, V>, key: string, value: V): void {
+  if (map.size >= MODULE_CACHE_SIZE) map.delete(map.keys().next().value as string);
+  map.set(key, value);
+}
+
 export class ModuleCache {
   private readonly modules = new Map<string, WebAssembly.Module>();
   /**
@@ -60,7 +72,7 @@ export class ModuleCache {
     let info = this.valid.get(wasmHash);
     if (!info) {
       info = read();
-      this.valid.set(wasmHash, info);
+      setBounded(this.valid, wasmHash, info);
     }
     return info;
   }
@@ -69,7 +81,7 @@ export class ModuleCache {
     let m = this.modules.get(key);
     if (!m) {
       m = compile();
-      this.modules.set(key, m);
+      setBounded(this.modules, key, m);
     }
     return m;
   }
