@@ -15,6 +15,13 @@ import { buildOutgoingPackage } from "./outgoing.js";
 import type { HandoffResolution } from "./resolution.js";
 import { backoffDelay, classifyFailure } from "./retry.js";
 
+/**
+ * A package this small is sent right behind `transfer`, without waiting for `transfer_reply`: it is
+ * the smallest --max-package-size a node accepts, far under libp2p's 4 MiB read buffer and yamux's
+ * 256 KiB initial stream window, so the write never waits on a target that has not read it yet.
+ */
+export const EAGER_PACKAGE_BYTES = 64 * 1024;
+
 /** A target's answer this recent (with its connection still open) stands in for asking again before a migration. */
 export const PREFLIGHT_FRESH_MS = 10_000;
 
@@ -309,6 +316,12 @@ export class MigrationSource {
     }
   }
 
+  /** The target's answer to `transfer`; a refusal means it reads and admits nothing of this package. */
+  private async transferAccepted(ch: FrameChannel, t: Target, timeout: number): Promise<void> {
+    const go = await ch.receiveJson(timeout, "transfer_reply");
+    if (go.ok !== true) throw new AttemptError(remoteError(go, `${t.text} refused the transfer`), false, true);
+  }
+
   /** One transfer to one target. Resolves with the epoch the target took the agent at. */
   private async attempt(id: number, agentId: string, t: Target, lease: Lease, checkpointHash: string): Promise<Epoch> {
     const store = this.ctx.host.store;
@@ -362,13 +375,17 @@ export class MigrationSource {
       }
       store.updateMigration(id, { state: "transferring", peer: t.text });
       await ch.sendJson({ type: "transfer", bytes: bytes.byteLength });
-      const go = await ch.receiveJson(timeout, "transfer_reply");
-      if (go.ok !== true) throw new AttemptError(remoteError(go, `${t.text} refused the transfer`), false, true);
+      // A small package goes right behind its announcement, one round trip sooner: the target holds
+      // it in the stream's read buffer until it has answered the announcement, and reads it only if
+      // it said yes. A refusal there is a refusal: such a target never reads or admits the package.
+      const ahead = bytes.byteLength <= EAGER_PACKAGE_BYTES;
+      if (!ahead) await this.transferAccepted(ch, t, timeout);
       for (let off = 0; off < bytes.byteLength; off += CHUNK_BYTES) {
         // Once the last chunk is handed to the stream it may arrive even if this write then fails.
         if (off + CHUNK_BYTES >= bytes.byteLength) sent = true;
         await ch.send(bytes.subarray(off, off + CHUNK_BYTES));
       }
+      if (ahead) await this.transferAccepted(ch, t, timeout);
       store.updateMigration(id, { state: "awaiting_confirmation", bytes: bytes.byteLength });
       this.ctx.hooks.afterPackageSent?.(agentId);
       this.ctx.host.metrics.migrationBytes.inc({ direction: "out" }, bytes.byteLength);

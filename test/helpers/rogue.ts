@@ -123,6 +123,44 @@ export class RoguePeer {
     return this.p2p.getMultiaddrs()[0]!.toString();
   }
 
+  /**
+   * A target that reads the whole announced package before it answers `transfer` (as a source that
+   * waited for that answer would never let it), then answers `transfer_reply` as told and, if that
+   * was a yes, confirms at the next major (it keeps nothing: the agent runs nowhere after it).
+   * `got` resolves with the package bytes that had arrived when the answer went out.
+   */
+  async answerTransferAfterPackage(answer: { ok: true } | { ok: false; code: string }): Promise<{ addr: string; got: Promise<Uint8Array> }> {
+    await this.answerPrice();
+    let got!: { resolve: (b: Uint8Array) => void; reject: (e: unknown) => void };
+    const arrived = new Promise<Uint8Array>((resolve, reject) => (got = { resolve, reject }));
+    await this.p2p.handle(MIGRATE_PROTOCOL, async (stream) => {
+      const ch = new FrameChannel(stream);
+      try {
+        const offer = await ch.receiveJson(5000, "offer");
+        await ch.sendJson({ type: "offer_reply", ok: true, haveWasm: false, baseHash: null });
+        const t = await ch.receiveJson(5000, "transfer");
+        const chunks: Uint8Array[] = [];
+        for (let n = 0; n < Number(t.bytes); ) {
+          const c = await ch.receive(5000, "chunk");
+          chunks.push(c);
+          n += c.byteLength;
+        }
+        got.resolve(Buffer.concat(chunks));
+        if (!answer.ok) {
+          await ch.sendJson({ type: "transfer_reply", ok: false, code: answer.code, message: "refused by the test" });
+          return;
+        }
+        await ch.sendJson({ type: "transfer_reply", ok: true });
+        await ch.sendJson({ type: "result", ok: true, epochMajor: String(BigInt(offer.epochMajor as string) + 1n), epochGeneration: "0", node: this.peerId });
+      } catch (e) {
+        got.reject(e);
+      } finally {
+        await ch.close();
+      }
+    });
+    return { addr: this.p2p.getMultiaddrs()[0]!.toString(), got: arrived };
+  }
+
   /** From now on answers every status query with this state (as a target that never stored it would). */
   async answerStatus(state: "not_owned" | "receiving"): Promise<void> {
     await this.p2p.handle(STATUS_PROTOCOL, async (stream) => {

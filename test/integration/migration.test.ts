@@ -17,6 +17,9 @@ import { controlGet } from "../../src/control/client.js";
 import { RoguePeer } from "../helpers/rogue.js";
 import { BUMPS_ONCE_TICKED, CAPS, watAgent, writeWat } from "../helpers/wat.js";
 import type { FrameChannel } from "../../src/p2p/frames.js";
+import { hex } from "../../src/hash/bytes.js";
+import { decodePackage } from "../../src/migration/package.js";
+import { EAGER_PACKAGE_BYTES } from "../../src/migration/source.js";
 
 afterEach(stopAll);
 
@@ -548,6 +551,47 @@ describe("migrate streams", () => {
     expect(r).toMatchObject({ outcome: "done", attempts: 1 });
     expect(intoB).toHaveLength(2);
     expect(b.node.store.lease("heartbeat")?.state).toBe("ACTIVE_OWNER");
+  });
+});
+
+describe("a small package goes out with its announcement", () => {
+  it("the source sends a package of at most EAGER_PACKAGE_BYTES without waiting for transfer_reply; a target that reads it first gets all of it and confirms", async () => {
+    const a = await p2pNode({ "migration-timeout": "3s", "migration-retries": "1" });
+    const r = await RoguePeer.start();
+    try {
+      const target = await r.answerTransferAfterPackage({ ok: true });
+      await a.node.addAgent({ wasmPath: heartbeat });
+      await a.waitFor<TickEvent>("tick", (e) => e.agentId === "heartbeat" && e.tick >= 2n);
+      const result = await a.node.migrate("heartbeat", [target.addr]);
+      expect(result).toMatchObject({ outcome: "done", attempts: 1 });
+      const pkg = decodePackage(await target.got);
+      expect(pkg.agentId).toBe("heartbeat");
+      expect(pkg.checkpointHash).toBe(hex(a.node.store.head("heartbeat")!.hash));
+      expect((await target.got).byteLength).toBeLessThanOrEqual(EAGER_PACKAGE_BYTES);
+      expect(owner(a, "heartbeat")).toBe("RETIRED");
+    } finally {
+      await r.stop();
+    }
+  });
+
+  it("a transfer refused after the package arrived ahead is a refusal, not an ambiguous handoff: the agent keeps ticking at the source, no status query", async () => {
+    const a = await p2pNode({ "migration-timeout": "3s", "migration-retries": "1" });
+    const r = await RoguePeer.start();
+    try {
+      const target = await r.answerTransferAfterPackage({ ok: false, code: "MIGRATION_PACKAGE_TOO_LARGE" });
+      await a.node.addAgent({ wasmPath: heartbeat });
+      await a.waitFor<TickEvent>("tick", (e) => e.agentId === "heartbeat" && e.tick >= 2n);
+      const epoch = a.node.store.lease("heartbeat")!.epoch;
+      const result = await a.node.migrate("heartbeat", [target.addr]);
+      expect(result).toMatchObject({ outcome: "reverted", error: { code: "MIGRATION_PACKAGE_TOO_LARGE" } });
+      expect(decodePackage(await target.got).agentId).toBe("heartbeat");
+      expect(a.node.store.lease("heartbeat")).toMatchObject({ state: "ACTIVE_OWNER", epoch });
+      expect(a.node.migration!.resolvingAgents()).toEqual([]);
+      const at = a.node.scheduler.view("heartbeat")!.tick;
+      await a.waitFor<TickEvent>("tick", (e) => e.agentId === "heartbeat" && e.tick > at);
+    } finally {
+      await r.stop();
+    }
   });
 });
 
