@@ -5,12 +5,15 @@ import type { Epoch, Lease, LeaseTiming } from "../authority/lease.js";
 import type { NodeConfig } from "../config/schema.js";
 import { ErrorCode, IgordError } from "../errors.js";
 import type { NodeCapabilities } from "../hostcalls/capabilities.js";
-import type { ModuleCache } from "../loader/prepare.js";
+import type { ModuleCache, PreparedAgent } from "../loader/prepare.js";
+import type { Checkpoint } from "../checkpoint/codec.js";
+import type { Ed25519Key } from "../identity/keys.js";
+import type { PreplacedAgent } from "../scheduler/preplaced.js";
 import type { NodeMetrics } from "../metrics/metrics.js";
 import type { FrameChannel } from "../p2p/frames.js";
 import type { P2pHost } from "../p2p/host.js";
 import type { PeerRegistry } from "../p2p/peer-registry.js";
-import type { SqliteStore } from "../store/sqlite-store.js";
+import type { LineageEvent, SqliteStore } from "../store/sqlite-store.js";
 import type { WorkerPool } from "../wasm/pool.js";
 import type { RetryPolicy } from "./retry.js";
 
@@ -61,8 +64,16 @@ export interface MigrationHost {
    * that checkpoint's transaction, unless no tick happened since the last one (nothing is written).
    */
   detach(agentId: string, alsoWrite?: (head: { hash: Uint8Array; tick: bigint }) => void): Promise<{ lease: Lease | null }>;
-  /** Starts (or restarts) ticking a stored agent this node owns (its last window already replayed, or not). */
-  resume(agentId: string, windowVerified?: boolean): Promise<void>;
+  /**
+   * Starts (or restarts) ticking a stored agent this node owns (its last window already replayed, or
+   * not), taking over `preplaced` when it was placed with what the stored rows say.
+   */
+  resume(agentId: string, windowVerified?: boolean, preplaced?: PreplacedAgent): Promise<void>;
+  /**
+   * Places the live instance of an admitted agent from its head (not yet stored), for the resume
+   * after the reception's commit to take over (scheduler/preplaced.ts).
+   */
+  preplace(a: { prepared: PreparedAgent; identity: Ed25519Key; head: Checkpoint; headHash: Uint8Array; events: readonly LineageEvent[] }): PreplacedAgent;
   /** Forgets an agent that now lives elsewhere (quarantine entries and the like). */
   retired(agentId: string): void;
   /** Shows an agent this node owns but cannot run as quarantined, with why. */

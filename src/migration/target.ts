@@ -10,6 +10,7 @@ import type { ReplayItem } from "../replay/engine.js";
 import { admitPackage, checkBudget, checkManifest, checkOwnership } from "./admission.js";
 import { acceptsFrom, asIgord, MAX_CONCURRENT_PACKAGES, MAX_MANIFEST_CHARS, MAX_PACKAGES_PER_PEER, MIGRATE_IDLE_MS, type MigrationContext } from "./context.js";
 import { decodePackage } from "./package.js";
+import type { PreplacedAgent } from "../scheduler/preplaced.js";
 
 export class MigrationTarget {
   /** Package bytes that have arrived and are held right now, node-wide (MAX_CONCURRENT_PACKAGES × --max-package-size). */
@@ -68,6 +69,7 @@ export class MigrationTarget {
     let committed = false;
     let agentId = "?";
     let through = false;
+    let preplaced: PreplacedAgent | null = null;
     m.migrationAttempts.inc({ direction: "in" });
     try {
       const T = "offer";
@@ -161,6 +163,15 @@ export class MigrationTarget {
         replay: (prepared, preState, items) => this.replayIncoming(prepared, preState, items),
       });
       if (this.ctx.host.stopping()) throw new IgordError(ErrorCode.NodeStopping, "this node is stopping");
+      // The live instance loads on a worker while the reception commits; it ticks only once the
+      // resume below (after the commit) takes it over, and is unloaded if that never happens.
+      preplaced = this.ctx.host.preplace({
+        prepared: admitted.prepared,
+        identity: admitted.incoming.agent.identity,
+        head: admitted.head,
+        headHash: Buffer.from(checkpointHash, "hex"),
+        events: admitted.incoming.overrides,
+      });
       store.receiveAgent(admitted.incoming);
       committed = true;
       const owned = admitted.incoming.lease.epoch;
@@ -175,7 +186,7 @@ export class MigrationTarget {
       // Loaded and scheduled before the confirmation goes out, so a source told "done" can rely on
       // the agent running here; its first tick comes a tick interval later, after the confirmation.
       try {
-        await this.ctx.host.resume(agentId, admitted.replayedTicks > 0);
+        await this.ctx.host.resume(agentId, admitted.replayedTicks > 0, preplaced);
       } catch (e) {
         // It is ours now (stored at the new epoch) whether or not it starts: confirm anyway, and
         // make the failure visible (quarantined, igord agents) for the operator to resume it.
@@ -205,6 +216,7 @@ export class MigrationTarget {
         // The source is gone; it will ask for the status if it had sent everything.
       }
     } finally {
+      preplaced?.discard();
       if (claimed) this.ctx.receiving.delete(claimed);
       this.heldBytes -= held;
       this.release(peer, reserved, counted);

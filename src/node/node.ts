@@ -36,6 +36,7 @@ import { decodeSegment } from "../eventlog/tick-log.js";
 import type { ReplayItem } from "../replay/engine.js";
 import { segmentReplayItems } from "../replay/segment-items.js";
 import { Checkpointer } from "../scheduler/checkpointer.js";
+import { PreplacedAgent } from "../scheduler/preplaced.js";
 import { corruptionError, DB_FILE, type LineageEvent, SqliteStore } from "../store/sqlite-store.js";
 import { DataDirLock } from "../store/data-dir.js";
 import { type AgentSpec, WorkerPool } from "../wasm/pool.js";
@@ -203,8 +204,20 @@ export class IgordNode {
                 debitLostPayments(this.store, this.logger, id);
                 return detached;
               },
-              resume: async (id, windowVerified) => {
-                await this.resumeAgent(id, undefined, { windowVerified: windowVerified ?? false });
+              resume: async (id, windowVerified, preplaced) => {
+                await this.resumeAgent(id, undefined, { windowVerified: windowVerified ?? false, ...(preplaced ? { preplaced } : {}) });
+              },
+              preplace: (a) => {
+                // What resumeAgent will compute from the stored rows, from the admitted package.
+                const override = a.events.filter((e) => equalBytes(e.afterHash, a.headHash)).at(-1);
+                return PreplacedAgent.place(this.pool, agentSpec(a.prepared, a.identity), {
+                  wasmHash: a.prepared.wasmHash,
+                  state: a.head.state,
+                  budget: override ? override.newBudget : a.head.budget,
+                  price: this.config.price,
+                  interrupted: paidAfterHead(a.events, a.headHash),
+                  publicKey: a.identity.publicKey,
+                });
               },
               retired: (id) => {
                 this.quarantined.delete(id);
@@ -403,9 +416,10 @@ export class IgordNode {
   }
 
   /** Resumes a stored agent from its head checkpoint after the load checks; quarantines it if they fail. */
-  async resumeAgent(agentId: string, wasmPath?: string, opts: { windowVerified?: boolean } = {}): Promise<AgentView> {
+  async resumeAgent(agentId: string, wasmPath?: string, opts: { windowVerified?: boolean; preplaced?: PreplacedAgent } = {}): Promise<AgentView> {
     const running = this.scheduler.view(agentId);
     if (running?.status === "running") {
+      opts.preplaced?.discard();
       // Resuming it again would reset its in-memory chain head under a checkpoint in flight.
       throw new IgordError(ErrorCode.AgentExists, `agent "${agentId}" is already running on this node`);
     }
@@ -456,12 +470,14 @@ export class IgordNode {
         tickIntervalMs: manifest.tickIntervalMs,
       };
       const interrupted = interruptedAfter({ reason: head.reason, storedStatus: row.status }) || paidAfterHead(events, head.hash);
-      const view = await this.scheduler.add(spec, meta, { tick: cp.tick, budget, price: this.config.price, state: cp.state, lease, interrupted });
+      const placed = opts.preplaced?.take({ wasmHash: prepared.wasmHash, state: cp.state, budget, price: this.config.price, interrupted, publicKey: identity.publicKey });
+      const view = await this.scheduler.add(spec, meta, { tick: cp.tick, budget, price: this.config.price, state: cp.state, lease, interrupted, ...(placed ? { placed } : {}) });
       // An agent just admitted by migration had this very window replayed at admission.
       // Right after a code upgrade the last stored window is the old code's: the audit replays it with that code.
       if (!opts.windowVerified && headWasm === prepared.wasmHash) this.scheduler.verifyStored(agentId, this.storedReplayItems(agentId));
       return view;
     } catch (e) {
+      opts.preplaced?.discard();
       const err = corruptionError(e, `the stored rows of agent "${agentId}" cannot be read`) ?? (e as IgordError);
       if (err.code === ErrorCode.LeaseRetired) {
         // Moved away: not a failure (a caller that loads its file says so once).

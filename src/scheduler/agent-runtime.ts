@@ -23,6 +23,11 @@ export interface AgentInit {
   state: Uint8Array | null;
   /** Ticks may have run after `state` without being committed (hostcalls/interrupted.ts). */
   interrupted?: boolean;
+  /**
+   * The agent's instance, already being placed in the pool with these same fields (a migrated
+   * agent's, placed while its reception committed: node/preplace.ts); absent: add() places it.
+   */
+  placed?: Promise<{ state: Uint8Array; events: LogEntry[] }>;
 }
 
 export interface AgentMeta {

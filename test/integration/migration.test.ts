@@ -595,6 +595,52 @@ describe("a small package goes out with its announcement", () => {
   });
 });
 
+describe("the arriving agent's live instance", () => {
+  it("the target loads it while the reception commits, and the resume takes that instance over: one live placement per hop", async () => {
+    const [a, b] = (await p2pNodes(2)) as [Node, Node];
+    const placedOnB: string[] = [];
+    const loadedAtCommit: boolean[] = [];
+    const place = b.node.pool.place.bind(b.node.pool);
+    b.node.pool.place = (spec, init) => {
+      placedOnB.push(spec.agentId);
+      return place(spec, init);
+    };
+    const receive = b.node.store.receiveAgent.bind(b.node.store);
+    b.node.store.receiveAgent = (inc) => {
+      loadedAtCommit.push(b.node.pool.has(inc.agent.agentId));
+      return receive(inc);
+    };
+    await a.node.addAgent({ wasmPath: survivor });
+    await a.waitFor<TickEvent>("tick", (e) => e.agentId === "survivor" && e.tick >= 3n);
+    expect((await a.migrate("survivor", b)).outcome).toBe("done");
+    expect(loadedAtCommit).toEqual([true]);
+    expect(placedOnB).toEqual(["survivor~incoming", "survivor"]);
+    const head = b.node.store.head("survivor")!.tick;
+    const next = await b.waitFor<TickEvent>("tick", (e) => e.agentId === "survivor" && e.tick === head + 1n);
+    expect(next.tick).toBe(head + 1n);
+    expect(b.node.scheduler.view("survivor")?.status).toBe("running");
+  });
+
+  it("a reception that fails to commit unloads the instance placed for it: the source's retry is admitted and the agent ticks there", async () => {
+    const [a, b] = (await p2pNodes(2)) as [Node, Node];
+    const receive = b.node.store.receiveAgent.bind(b.node.store);
+    let failures = 0;
+    b.node.store.receiveAgent = (inc) => {
+      if (failures++ === 0) throw new Error("disk full (injected)");
+      return receive(inc);
+    };
+    await a.node.addAgent({ wasmPath: heartbeat });
+    await a.waitFor<TickEvent>("tick", (e) => e.agentId === "heartbeat" && e.tick >= 2n);
+    const r = await a.migrate("heartbeat", b);
+    expect(r).toMatchObject({ outcome: "done", attempts: 2 });
+    expect(owner(b, "heartbeat")).toBe("ACTIVE_OWNER");
+    const head = b.node.store.head("heartbeat")!.tick;
+    await b.waitFor<TickEvent>("tick", (e) => e.agentId === "heartbeat" && e.tick > head);
+    expect(b.node.scheduler.view("heartbeat")?.status).toBe("running");
+    expect(owner(a, "heartbeat")).toBe("RETIRED");
+  });
+});
+
 describe("replay rules at admission", () => {
   it("an agent whose agent_resume breaks the replay rule is refused by the target with AGENT_RESUME_NOT_INVERSE before anything is stored; the source keeps it, quarantined for the same reason", async () => {
     const a = await p2pNode({ "checkpoint-interval": "30ms" });

@@ -1,0 +1,50 @@
+// An admitted agent's live instance placed ahead of the reception's commit (scheduler/preplaced.ts):
+// the resume takes it over only when it was placed with exactly what the stored rows say; anything
+// else is unloaded, so the resume places the agent anew as if nothing had been placed ahead.
+import { join } from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import { parseCheckpoint } from "../../src/checkpoint/codec.js";
+import { generateKey } from "../../src/identity/keys.js";
+import { prepareAgent } from "../../src/loader/prepare.js";
+import { agentSpec } from "../../src/node/node.js";
+import { PreplacedAgent } from "../../src/scheduler/preplaced.js";
+import type { TickEvent } from "../../src/scheduler/scheduler.js";
+import { EXAMPLES, startTestNode, stopAllNodes } from "../helpers/node.js";
+
+afterEach(stopAllNodes);
+
+describe("a live instance placed ahead of its resume", () => {
+  it("is taken over only with the same module, state, budget, price, interrupted flag and key, at most once; otherwise it is unloaded", async () => {
+    const t = await startTestNode({ "tick-interval": "10ms" });
+    const heartbeat = join(EXAMPLES, "heartbeat.wasm");
+    await t.node.addAgent({ wasmPath: heartbeat });
+    await t.waitFor<TickEvent>("tick", (e) => e.agentId === "heartbeat" && e.tick >= 2n);
+    const state = parseCheckpoint(t.node.store.head("heartbeat")!.blob).state;
+    const prepared = prepareAgent({ agentId: "copy", wasmPath: heartbeat, offered: t.node.capabilities.snapshot(), cache: t.node.cache });
+    const identity = generateKey();
+    const spec = agentSpec(prepared, identity);
+    const init = { wasmHash: prepared.wasmHash, state, budget: 1000n, price: 1n, interrupted: false, publicKey: identity.publicKey };
+    const others = [
+      { budget: 999n },
+      { price: 2n },
+      { interrupted: true },
+      { publicKey: generateKey().publicKey },
+      { wasmHash: "00".repeat(32) },
+      { state: new Uint8Array([...state, 0]) },
+    ];
+    for (const differs of others) {
+      const ahead = PreplacedAgent.place(t.node.pool, spec, init);
+      expect(ahead.take({ ...init, ...differs })).toBeUndefined();
+      expect(t.node.pool.has("copy")).toBe(false);
+    }
+    const ahead = PreplacedAgent.place(t.node.pool, spec, init);
+    const placed = ahead.take({ ...init, state: new Uint8Array(state) });
+    expect(placed).toBeDefined();
+    expect(Buffer.from((await placed!).state).equals(Buffer.from(state))).toBe(true);
+    // Taken over: neither a second take nor a discard touches it.
+    expect(ahead.take(init)).toBeUndefined();
+    ahead.discard();
+    expect(t.node.pool.has("copy")).toBe(true);
+    t.node.pool.unload("copy");
+  });
+});
