@@ -90,7 +90,9 @@ export class MigrationTarget {
       if (offer.budget !== undefined) checkBudget(uint(offer, T, "budget"), agentId, cfg.maxIncomingBudget);
       // An identical retry of a migration this node already took: answer as before, do nothing.
       const lease = store.lease(agentId);
-      if (store.incomingDone(agentId, checkpointHash, epoch) && lease?.state === "ACTIVE_OWNER" && lease.epoch.major === epoch.major + 1n) {
+      // The lease first: the record lookup walks the agent's past migrations, and only an owner one
+      // major later can have taken this one already.
+      if (lease?.state === "ACTIVE_OWNER" && lease.epoch.major === epoch.major + 1n && store.incomingDone(agentId, checkpointHash, epoch)) {
         await ch.sendJson({ type: "offer_reply", ok: true, already: true, epochMajor: lease.epoch.major, epochGeneration: lease.epoch.generation });
         this.ctx.log.info({ event: "migration_duplicate", agent: agentId, peer }, `duplicate migration of ${agentId} answered without effect`);
         return false;
@@ -115,7 +117,7 @@ export class MigrationTarget {
       // Durable before the offer is taken: only this peer may later settle (fence) this handoff.
       store.recordIncomingHandoff({ agentId, did, peer, epoch });
       const base = lease?.state === "RETIRED" ? store.head(agentId) : undefined;
-      await ch.sendJson({ type: "offer_reply", ok: true, haveWasm: store.wasm(wasmHash) !== undefined, baseHash: base ? hex(base.hash) : null });
+      await ch.sendJson({ type: "offer_reply", ok: true, haveWasm: store.hasWasm(wasmHash), baseHash: base ? hex(base.hash) : null });
       stage = "transfer_reply";
       const transfer = await ch.receiveJson(timeout, "transfer");
       const size = safeInt(transfer, "transfer", "bytes");
