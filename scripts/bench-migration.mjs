@@ -43,6 +43,8 @@ export async function migrationHops({ hops = 200, wasm }) {
     await a.node.addAgent({ wasmPath: wasm });
     const nodes = [a, b];
     const times = [];
+    // CPU of the whole process (both nodes, every thread) over the hops and the round trips.
+    const cpu0 = process.cpuUsage();
     for (let i = 0; i < hops; i++) {
       const from = nodes[i % 2];
       const to = nodes[(i + 1) % 2];
@@ -72,7 +74,9 @@ export async function migrationHops({ hops = 200, wasm }) {
       await other.node.migrate("survivor", [holder.addr]);
     }
     const roundTrips = performance.now() - t0;
-    return { p50: pct(warm, 50), p99: pct(warm, 99), first: times[0], hops, roundTrips };
+    const cpu = process.cpuUsage(cpu0);
+    const cpuPerHopMs = (cpu.user + cpu.system) / 1000 / (hops + 40);
+    return { p50: pct(warm, 50), p99: pct(warm, 99), first: times[0], hops, roundTrips, cpuPerHopMs };
   } finally {
     await a.cleanup();
     await b.cleanup();
