@@ -8,7 +8,7 @@ import { parseCheckpoint } from "../checkpoint/codec.js";
 import { hex } from "../hash/bytes.js";
 import { ErrorCode, IgordError } from "../errors.js";
 import { parseManifest } from "../manifest/manifest.js";
-import { CHUNK_BYTES, epoch as epochOf, type FrameChannel, hex32 } from "../p2p/frames.js";
+import { CHUNK_BYTES, epoch as epochOf, type FrameChannel, hex32, jsonBytes } from "../p2p/frames.js";
 import { AttemptError, asIgord, MIGRATE_PROTOCOL, type MigrationContext, type MigrationResult, remoteError, sleep, type Target } from "./context.js";
 import { IdleMigrateStreams } from "./idle-streams.js";
 import { buildOutgoingPackage } from "./outgoing.js";
@@ -374,18 +374,28 @@ export class MigrationSource {
         throw new AttemptError(new IgordError(ErrorCode.MigrationPackageTooLarge, `package of ${bytes.byteLength} bytes is over --max-package-size ${this.ctx.cfg.maxPackageBytes}`), false, true);
       }
       store.updateMigration(id, { state: "transferring", peer: t.text });
-      await ch.sendJson({ type: "transfer", bytes: bytes.byteLength });
-      // A small package goes right behind its announcement, one round trip sooner: the target holds
-      // it in the stream's read buffer until it has answered the announcement, and reads it only if
-      // it said yes. A refusal there is a refusal: such a target never reads or admits the package.
-      const ahead = bytes.byteLength <= EAGER_PACKAGE_BYTES;
-      if (!ahead) await this.transferAccepted(ch, t, timeout);
-      for (let off = 0; off < bytes.byteLength; off += CHUNK_BYTES) {
-        // Once the last chunk is handed to the stream it may arrive even if this write then fails.
-        if (off + CHUNK_BYTES >= bytes.byteLength) sent = true;
-        await ch.send(bytes.subarray(off, off + CHUNK_BYTES));
+      const transfer = jsonBytes({ type: "transfer", bytes: bytes.byteLength });
+      if (bytes.byteLength <= EAGER_PACKAGE_BYTES) {
+        // A small package goes right behind its announcement, in the same write, one round trip
+        // sooner: the target holds it in the stream's read buffer until it has answered the
+        // announcement, and reads it only if it said yes. A refusal there is a refusal: such a
+        // target never reads or admits the package. Once the stream took it, it may arrive even if
+        // the write then fails (a stream that refused the write outright sent nothing).
+        const before = ch.bytesSent;
+        try {
+          await ch.sendAll([transfer, bytes]);
+        } finally {
+          sent = ch.bytesSent > before;
+        }
+        await this.transferAccepted(ch, t, timeout);
+      } else {
+        await ch.send(transfer);
+        await this.transferAccepted(ch, t, timeout);
+        for (let off = 0; off < bytes.byteLength; off += CHUNK_BYTES) {
+          if (off + CHUNK_BYTES >= bytes.byteLength) sent = true;
+          await ch.send(bytes.subarray(off, off + CHUNK_BYTES));
+        }
       }
-      if (ahead) await this.transferAccepted(ch, t, timeout);
       store.updateMigration(id, { state: "awaiting_confirmation", bytes: bytes.byteLength });
       this.ctx.hooks.afterPackageSent?.(agentId);
       this.ctx.host.metrics.migrationBytes.inc({ direction: "out" }, bytes.byteLength);

@@ -3,7 +3,7 @@
 // every read has a deadline, and a stream that ends early is a typed error, never a hang.
 import type { Stream } from "@libp2p/interface";
 import * as lp from "it-length-prefixed";
-import type { Uint8ArrayList } from "uint8arraylist";
+import { Uint8ArrayList } from "uint8arraylist";
 import type { Epoch } from "../authority/lease.js";
 import { ErrorCode, IgordError } from "../errors.js";
 
@@ -36,7 +36,7 @@ export function jsonBytes(value: unknown): Uint8Array {
 
 export class FrameChannel {
   private readonly frames: AsyncIterator<Uint8ArrayList>;
-  /** Bytes handed to the stream so far (frames included). */
+  /** Bytes the stream has taken so far (frames included): a write it refused outright does not count. */
   bytesSent = 0;
 
   constructor(
@@ -48,13 +48,25 @@ export class FrameChannel {
     this.frames = lp.decode(stream, { maxDataLength: maxFrameBytes })[Symbol.asyncIterator]();
   }
 
-  async send(bytes: Uint8Array): Promise<void> {
-    if (bytes.byteLength > this.maxFrameBytes) {
-      throw new IgordError(ErrorCode.MigrationFrameTooLarge, `frame of ${bytes.byteLength} bytes is over the ${this.maxFrameBytes}-byte limit`);
+  send(bytes: Uint8Array): Promise<void> {
+    return this.sendAll([bytes]);
+  }
+
+  /**
+   * Frames that go out back to back, in one write to the stream (one yamux frame and Noise message
+   * while they fit, instead of one each): the reader sees the same frames.
+   */
+  async sendAll(frames: readonly Uint8Array[]): Promise<void> {
+    const data = new Uint8ArrayList();
+    for (const bytes of frames) {
+      if (bytes.byteLength > this.maxFrameBytes) {
+        throw new IgordError(ErrorCode.MigrationFrameTooLarge, `frame of ${bytes.byteLength} bytes is over the ${this.maxFrameBytes}-byte limit`);
+      }
+      data.append(lp.encode.single(bytes));
     }
-    const frame = lp.encode.single(bytes);
-    this.bytesSent += frame.byteLength;
-    if (!this.stream.send(frame)) {
+    const accepted = this.stream.send(data);
+    this.bytesSent += data.byteLength;
+    if (!accepted) {
       try {
         await this.stream.onDrain({ signal: AbortSignal.timeout(this.writeTimeoutMs) });
       } catch (e) {
