@@ -29,6 +29,8 @@ export const PREFLIGHT_FRESH_MS = 10_000;
 interface Tally {
   attempts: number;
   fallbacks: number;
+  /** The attempt count the migration record holds (the preflight's goes on as the transfer's: not written twice). */
+  recorded: number;
 }
 
 export class MigrationSource {
@@ -78,7 +80,7 @@ export class MigrationSource {
     const m = this.ctx.host.metrics;
     const row = store.agent(agentId);
     const required = row ? [...parseManifest(row.manifest, `stored manifest of "${agentId}"`).capabilities.keys()] : [];
-    const tally: Tally = { attempts: 0, fallbacks: 0 };
+    const tally: Tally = { attempts: 0, fallbacks: 0, recorded: 0 };
     let last: IgordError | null = null;
     for (const [i, t] of list.entries()) {
       if (i > 0) {
@@ -92,6 +94,7 @@ export class MigrationSource {
         tally.attempts++;
         m.migrationAttempts.inc({ direction: "out" });
         store.updateMigration(id, { attempts: tally.attempts });
+        tally.recorded = tally.attempts;
         const refusal = this.knownReady(t, required) ? null : await this.probe(t, required).catch((e: unknown) => asIgord(e, ErrorCode.MigrationDialFailed));
         if (refusal === null) {
           logger.info({ event: "migration_target_ready", target: t.text, peer: t.peerId, address: this.ctx.addressOf(t.peerId) }, `${t.text} answers and would take ${agentId}`);
@@ -233,8 +236,12 @@ export class MigrationSource {
       for (let attempt = 1; attempt <= this.ctx.retry.attempts; attempt++) {
         if (this.ctx.stopSignal.aborted) break;
         attempts++;
-        m.migrationAttempts.inc({ direction: "out" });
-        store.updateMigration(id, { attempts });
+        // The preflight's attempt that found the target ready goes on here: counted and recorded once.
+        if (attempts !== tally.recorded) {
+          m.migrationAttempts.inc({ direction: "out" });
+          store.updateMigration(id, { attempts });
+        }
+        tally.recorded = -1;
         let epoch: Epoch;
         try {
           epoch = await this.attempt(id, agentId, t, lease, checkpointHash);

@@ -554,6 +554,19 @@ describe("migrate streams", () => {
   });
 });
 
+describe("attempts", () => {
+  it("a hop that goes through at once is one attempt: in its result, its migration record and igord_migration_attempts_total", async () => {
+    const [a, b] = (await p2pNodes(2)) as [Node, Node];
+    await a.node.addAgent({ wasmPath: heartbeat });
+    await a.waitFor<TickEvent>("tick", (e) => e.agentId === "heartbeat" && e.tick >= 2n);
+    const r = await a.migrate("heartbeat", b);
+    expect(r).toMatchObject({ outcome: "done", attempts: 1 });
+    expect(a.node.store.migrations({ agentId: "heartbeat" })[0]).toMatchObject({ direction: "out", state: "done", attempts: 1 });
+    const text = await a.node.metrics.registry.getSingleMetricAsString("igord_migration_attempts_total");
+    expect(text).toContain('igord_migration_attempts_total{direction="out"} 1');
+  });
+});
+
 describe("a small package goes out with its announcement", () => {
   it("the source sends a package of at most EAGER_PACKAGE_BYTES without waiting for transfer_reply; a target that reads it first gets all of it and confirms", async () => {
     const a = await p2pNode({ "migration-timeout": "3s", "migration-retries": "1" });
