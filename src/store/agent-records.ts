@@ -11,6 +11,8 @@ import type { AgentRow, AgentStatus, LeaseBelief, LineageEvent, NewAgent } from 
 export abstract class AgentRecords extends MigrationRecords {
   /** Last status written per agent, so a checkpoint only updates the agents row when it changes. */
   protected readonly lastStatus = new Map<string, string>();
+  /** Whether a checkpoint may skip writing a status this connection itself last wrote (one writer only). */
+  protected statusCached = true;
 
   protected insertAgentRows(a: NewAgent): void {
     this.putWasm(a.wasmHash, a.wasmBytes);

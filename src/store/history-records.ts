@@ -66,6 +66,12 @@ export abstract class HistoryRecords extends TickRecords {
       this.insertSegment(c.agentId, c.hash, e);
       this.pruneSegments(c.agentId, e.toTick);
     }
+    if (!this.statusCached) {
+      this.sql("UPDATE agents SET status = ?, reason = ?, updated_at = ? WHERE agent_id = ? AND (status IS NOT ? OR reason IS NOT ?)").run(
+        c.status, c.statusReason, Date.now(), c.agentId, c.status, c.statusReason,
+      );
+      return null;
+    }
     const statusKey = `${c.status}:${c.statusReason ?? ""}`;
     if (this.lastStatus.get(c.agentId) !== statusKey) {
       this.sql("UPDATE agents SET status = ?, reason = ?, updated_at = ? WHERE agent_id = ?").run(c.status, c.statusReason, Date.now(), c.agentId);

@@ -11,6 +11,7 @@ import Database from "better-sqlite3";
 import { closeSync, openSync, rmSync } from "node:fs";
 import { ErrorCode, IgordError } from "../errors.js";
 import { AgentArrival } from "./agent-arrival.js";
+import { CommitThread, type QueuedCommit } from "./commit-thread.js";
 import { createPrivateFile } from "./data-dir.js";
 import { corruptionError, storeError } from "./rows.js";
 import { MIGRATIONS } from "./schema.js";
@@ -44,9 +45,11 @@ export {
 } from "./types.js";
 
 export class SqliteStore extends AgentArrival {
-  private queue: { commit: CheckpointCommit; resolve: () => void; reject: (e: unknown) => void }[] = [];
+  private queue: QueuedCommit[] = [];
   private flushScheduled = false;
   private closed = false;
+  /** Where group commits run when the node gave them their own thread (store/commit-thread.ts). */
+  private commitThread: CommitThread | null = null;
 
   private constructor(path: string, db: Database.Database) {
     super(path, db);
@@ -54,7 +57,15 @@ export class SqliteStore extends AgentArrival {
 
   static open(
     path: string,
-    opts: { sync?: SyncMode; readonly?: boolean; eventLogRetention?: { ticks: bigint } | { bytes: number } } = {},
+    opts: {
+      sync?: SyncMode;
+      readonly?: boolean;
+      eventLogRetention?: { ticks: bigint } | { bytes: number };
+      /** Group commits (enqueue) run on their own thread and connection (the daemon's choice). */
+      commitThread?: boolean;
+      /** This is that thread's connection: the main one already checked and migrated the file. */
+      commitConnection?: boolean;
+    } = {},
   ): SqliteStore {
     let db: Database.Database;
     try {
@@ -67,7 +78,7 @@ export class SqliteStore extends AgentArrival {
     db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
     // A writer proves the file sound first: a damaged page must not start a node that looks
     // healthy and empty (its agents unreadable), nor take imports on top of it.
-    if (!opts.readonly) quickCheck(path, db);
+    if (!opts.readonly && !opts.commitConnection) quickCheck(path, db);
     if (!opts.readonly) {
       db.pragma("journal_mode = WAL");
       db.pragma(`synchronous = ${opts.sync === "normal" ? "NORMAL" : "FULL"}`);
@@ -77,6 +88,11 @@ export class SqliteStore extends AgentArrival {
     store.sync = opts.sync ?? "full";
     store.eventLogRetention = opts.eventLogRetention ?? { ticks: 0n };
     store.migrate(opts.readonly ?? false);
+    if (opts.commitThread && !opts.readonly) {
+      store.commitThread = new CommitThread({ path, sync: store.sync, eventLogRetention: store.eventLogRetention }, (batch) => store.settleHere(batch));
+    }
+    // Two connections write agents' status: neither may skip a write by what it last wrote itself.
+    if (opts.commitThread || opts.commitConnection) store.statusCached = false;
     return store;
   }
 
@@ -134,6 +150,11 @@ export class SqliteStore extends AgentArrival {
     }
   }
 
+  /** PRAGMA synchronous of this connection now (1 NORMAL, 2 FULL): the level its next commit uses. */
+  synchronousLevel(): number {
+    return this.db.pragma("synchronous", { simple: true }) as number;
+  }
+
   /** Queues a checkpoint for the next group commit; resolves once it is durable. */
   enqueue(commit: CheckpointCommit): Promise<void> {
     if (this.closed) return Promise.reject(storeError("the store is closed"));
@@ -148,9 +169,22 @@ export class SqliteStore extends AgentArrival {
 
   flush(): void {
     this.flushScheduled = false;
-    const batch = this.queue;
+    let batch = this.queue;
     this.queue = [];
     if (batch.length === 0) return;
+    const thread = this.commitThread;
+    if (thread?.usable) {
+      // A commit carrying alsoWrite (a closure over this thread's state) commits here.
+      const here = batch.some((b) => b.commit.alsoWrite) ? batch.filter((b) => b.commit.alsoWrite) : null;
+      const there = here ? batch.filter((b) => !b.commit.alsoWrite) : batch;
+      if (there.length > 0) thread.commit(there);
+      if (!here) return;
+      batch = here;
+    }
+    this.commitHere(batch);
+  }
+
+  private commitHere(batch: readonly QueuedCommit[]): void {
     let results: (IgordError | null)[];
     try {
       results = this.commitNow(batch.map((b) => b.commit));
@@ -163,6 +197,16 @@ export class SqliteStore extends AgentArrival {
       if (err) b.reject(err);
       else b.resolve();
     });
+  }
+
+  /** A batch the commit thread held when it died: what it stored counts, the rest commits here. */
+  private settleHere(batch: readonly QueuedCommit[]): void {
+    const rest = batch.filter((b) => {
+      if (!this.checkpointByHash(b.commit.agentId, b.commit.hash)) return true;
+      b.resolve();
+      return false;
+    });
+    if (rest.length > 0) this.commitHere(rest);
   }
 
   /**
@@ -189,6 +233,7 @@ export class SqliteStore extends AgentArrival {
   close(): void {
     if (this.closed) return;
     this.flush();
+    this.commitThread?.close();
     this.closed = true;
     this.db.close();
   }

@@ -2,26 +2,14 @@
 // no event logs settle every journalled payment of the ticks they commit, whether the payment was
 // journalled after the store's first checkpoints or before the store was reopened.
 import { randomBytes } from "node:crypto";
-import { rmSync } from "node:fs";
-import { join } from "node:path";
-import { afterEach, describe, expect, it } from "vitest";
-import type { Lease } from "../../src/authority/lease.js";
+import { describe, expect, it } from "vitest";
 import { didFromPublicKey } from "../../src/identity/did.js";
 import { generateKey } from "../../src/identity/keys.js";
 import { SignerPool } from "../../src/identity/signer-pool.js";
 import { Checkpointer } from "../../src/scheduler/checkpointer.js";
-import { DB_FILE, SqliteStore } from "../../src/store/sqlite-store.js";
+import { SqliteStore } from "../../src/store/sqlite-store.js";
 import type { CheckpointCommit } from "../../src/store/types.js";
-import { tempDir } from "../helpers/node.js";
-
-const dirs: string[] = [];
-afterEach(() => {
-  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
-});
-
-const lease: Lease = { state: "ACTIVE_OWNER", epoch: { major: 0n, generation: 0n }, expiresAtMs: null, handoff: null };
-const WASM = new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0]);
-const WASM_HASH = "93a44bbb96c751218e4c00d479e4c14358122a389acca16205b1e4d0dc5f9476";
+import { freshDbPath, lease, WASM, WASM_HASH } from "../helpers/checkpoint-store.js";
 
 function agent(cp: Checkpointer, agentId: string) {
   const identity = generateKey();
@@ -32,9 +20,7 @@ function agent(cp: Checkpointer, agentId: string) {
 
 /** A store on a fresh SQLite file (--sync full) and a checkpointer without signer threads. */
 function freshStore(): { store: SqliteStore; cp: Checkpointer } {
-  const dir = tempDir();
-  dirs.push(dir);
-  const store = SqliteStore.open(join(dir, DB_FILE), { sync: "full" });
+  const store = SqliteStore.open(freshDbPath(), { sync: "full" });
   return { store, cp: new Checkpointer(store, store.nodeKey()) };
 }
 
@@ -76,9 +62,7 @@ describe("checkpoint group commit", () => {
   });
 
   it("a payment journalled before the store was reopened is settled by the first checkpoint after", async () => {
-    const dir = tempDir();
-    dirs.push(dir);
-    const path = join(dir, DB_FILE);
+    const path = freshDbPath();
     const first = SqliteStore.open(path, { sync: "full" });
     const cp = new Checkpointer(first, first.nodeKey());
     const a = agent(cp, "a");

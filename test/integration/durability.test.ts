@@ -15,6 +15,7 @@ import { didFromPublicKey, peerIdFromPublicKey } from "../../src/identity/did.js
 import { sha256Hex } from "../../src/hash/bytes.js";
 import { Checkpointer } from "../../src/scheduler/checkpointer.js";
 import { DB_FILE, SqliteStore } from "../../src/store/sqlite-store.js";
+import type { CommitReply } from "../../src/store/commit-thread.js";
 import { EXAMPLES, startTestNode, stopAllNodes, storedHead, tempDir, type TestNode } from "../helpers/node.js";
 import { igord } from "../helpers/process.js";
 import { parseCheckpoint } from "../../src/checkpoint/codec.js";
@@ -340,6 +341,16 @@ function syncLevels(store: SqliteStore): SyncSeen[] {
     if (raw.db.inTransaction) seen.push({ what: `lease ${next.state}`, level: level() });
     writeLease(id, expected, next);
   };
+  // Group commits run on the node's commit thread, whose replies say the level each batch used.
+  const thread = (store as unknown as { commitThread: { inFlight: Map<number, { commit: { reason: string } }[]>; onReply: (r: CommitReply) => void } | null }).commitThread;
+  if (thread) {
+    const onReply = thread.onReply.bind(thread);
+    thread.onReply = (r) => {
+      const batch = r.type === "committed" ? thread.inFlight.get(r.id) : undefined;
+      if (r.type === "committed") for (const b of batch ?? []) seen.push({ what: `checkpoint ${b.commit.reason}`, level: r.synchronous });
+      onReply(r);
+    };
+  }
   return seen;
 }
 

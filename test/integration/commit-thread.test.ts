@@ -1,0 +1,152 @@
+// Group commits on the commit thread (store/commit-thread.ts): a second connection to the same
+// SQLite file, on its own thread, runs every checkpoint the store queues, with the same checks in
+// the same transaction as the main thread's commitNow; closing waits for it, and a thread that dies
+// leaves no checkpoint unanswered or written twice.
+import { randomBytes } from "node:crypto";
+import { describe, expect, it } from "vitest";
+import { didFromPublicKey } from "../../src/identity/did.js";
+import { generateKey } from "../../src/identity/keys.js";
+import { Checkpointer } from "../../src/scheduler/checkpointer.js";
+import type { CommitThread } from "../../src/store/commit-thread.js";
+import { SqliteStore } from "../../src/store/sqlite-store.js";
+import type { CheckpointCommit } from "../../src/store/types.js";
+import { freshDbPath as freshPath, lease, WASM, WASM_HASH } from "../helpers/checkpoint-store.js";
+
+function open(path: string): SqliteStore {
+  return SqliteStore.open(path, { sync: "full", commitThread: true });
+}
+
+function addAgents(store: SqliteStore, ids: readonly string[]): void {
+  const cp = new Checkpointer(store, store.nodeKey());
+  for (const agentId of ids) {
+    const identity = generateKey();
+    const s = { agentId, tick: 0n, budget: 1000n, price: 1n, state: new Uint8Array(16), wasmHash: WASM_HASH, identity, lease };
+    cp.genesis(s, { agentId, did: didFromPublicKey(identity.publicKey), wasmHash: WASM_HASH, wasmBytes: WASM, manifest: "{}", identity, lease });
+  }
+}
+
+function commit(agentId: string, tick: bigint, prevHash: Uint8Array, status: CheckpointCommit["status"] = "active", statusReason: string | null = null): CheckpointCommit {
+  return {
+    agentId, tick, budget: 1000n - tick, hash: randomBytes(32), prevHash, blob: randomBytes(300), reason: "periodic", receipt: null, status, statusReason,
+    lease: { state: lease.state, epoch: lease.epoch },
+    events: { fromTick: tick - 4n, toTick: tick, abiVersion: 1, engineVersion: 1, blob: randomBytes(50), postHashes: randomBytes(32), signature: randomBytes(64) },
+    settledPayments: [],
+  };
+}
+
+/** Counts the checkpoints the main connection inserts (none, while the commit thread runs them). */
+function countMainInserts(store: SqliteStore): { n: number } {
+  const raw = store as unknown as { insertCheckpoint: (c: CheckpointCommit) => unknown };
+  const insert = raw.insertCheckpoint.bind(store);
+  const count = { n: 0 };
+  raw.insertCheckpoint = (c) => {
+    count.n++;
+    return insert(c);
+  };
+  return count;
+}
+
+const threadOf = (store: SqliteStore): CommitThread => (store as unknown as { commitThread: CommitThread }).commitThread;
+
+const outcome = (p: Promise<void>): Promise<string | null> => p.then(() => null, (e: { code?: string }) => e.code ?? "?");
+
+describe("the commit thread", () => {
+  it("commits queued checkpoints on its own connection, refuses a stale lease and a broken chain alone with their codes, and links one agent's two checkpoints in one batch", async () => {
+    const store = open(freshPath());
+    try {
+      const ids = Array.from({ length: 120 }, (_, i) => `t${i}`);
+      addAgents(store, ids);
+      const main = countMainInserts(store);
+      const batch = ids.map((id) => commit(id, 5n, store.head(id)!.hash));
+      batch[7] = { ...(batch[7] as CheckpointCommit), lease: { state: "ACTIVE_OWNER", epoch: { major: 3n, generation: 0n } } };
+      batch[101] = { ...(batch[101] as CheckpointCommit), prevHash: randomBytes(32) };
+      const again = commit("t0", 10n, batch[0]!.hash);
+      const results = await Promise.all([...batch, again].map((c) => outcome(store.enqueue(c))));
+      expect(results.map((r, i) => (r ? `${i}:${r}` : null)).filter(Boolean)).toEqual(["7:LEASE_STALE", "101:CHECKPOINT_CHAIN_BROKEN"]);
+      expect(main.n).toBe(0);
+      batch.forEach((c, i) => {
+        if (c.agentId === "t0") return;
+        const head = store.head(c.agentId)!;
+        if (results[i]) {
+          expect([head.tick, head.seq, store.eventSegments(c.agentId).length]).toEqual([0n, 1n, 0]);
+          return;
+        }
+        expect([head.tick, head.seq, head.budget]).toEqual([5n, 2n, 995n]);
+        expect(Buffer.from(head.blob).equals(Buffer.from(c.blob))).toBe(true);
+        const [seg] = store.eventSegments(c.agentId);
+        for (const f of ["blob", "postHashes", "signature"] as const) expect(Buffer.from(seg![f]!).equals(Buffer.from(c.events![f]!))).toBe(true);
+      });
+      expect([store.head("t0")!.tick, store.head("t0")!.seq, store.eventSegments("t0").length]).toEqual([10n, 3n, 2]);
+    } finally {
+      store.close();
+    }
+  });
+
+  it("a checkpoint committed on either connection writes the agent's status though the other connection changed it since", async () => {
+    const store = open(freshPath());
+    try {
+      addAgents(store, ["s"]);
+      await store.enqueue(commit("s", 5n, store.head("s")!.hash));
+      expect(store.agent("s")?.status).toBe("active");
+      // The main connection stops the agent; the next checkpoint (thread) says active again.
+      store.setStatus("s", "stopped", "operator");
+      await store.enqueue(commit("s", 10n, store.head("s")!.hash));
+      expect([store.agent("s")?.status, store.agent("s")?.reason]).toEqual(["active", null]);
+      // The thread stores a stop; a handoff's checkpoint (alsoWrite: committed on the main thread) says active.
+      await store.enqueue(commit("s", 15n, store.head("s")!.hash, "stopped", "budget exhausted"));
+      expect(store.agent("s")?.status).toBe("stopped");
+      const main = countMainInserts(store);
+      let wrote = false;
+      await store.enqueue({ ...commit("s", 20n, store.head("s")!.hash), alsoWrite: () => (wrote = true) });
+      expect([main.n, wrote, store.agent("s")?.status, store.agent("s")?.reason]).toEqual([1, true, "active", null]);
+    } finally {
+      store.close();
+    }
+  });
+
+  it("closing the store waits for the thread: every checkpoint queued before it resolves and is in the file", async () => {
+    const path = freshPath();
+    const store = open(path);
+    const ids = Array.from({ length: 50 }, (_, i) => `c${i}`);
+    addAgents(store, ids);
+    const commits = ids.map((id) => commit(id, 5n, store.head(id)!.hash));
+    const done = commits.map((c) => outcome(store.enqueue(c)));
+    // Let the queue reach the thread, then close at once (closing is synchronous).
+    await new Promise((resolve) => setImmediate(resolve));
+    store.close();
+    expect(await Promise.all(done)).toEqual(ids.map(() => null));
+    const reopened = SqliteStore.open(path, { sync: "full" });
+    try {
+      for (const c of commits) expect(Buffer.from(reopened.head(c.agentId)!.hash).equals(Buffer.from(c.hash))).toBe(true);
+    } finally {
+      reopened.close();
+    }
+  });
+
+  it("after the thread dies, each checkpoint it held resolves once, stored exactly once, and later checkpoints commit on the main thread", async () => {
+    const store = open(freshPath());
+    try {
+      const ids = Array.from({ length: 60 }, (_, i) => `d${i}`);
+      addAgents(store, ids);
+      const held = ids.map((id) => commit(id, 5n, store.head(id)!.hash));
+      const heldDone = held.map((c) => outcome(store.enqueue(c)));
+      await new Promise((resolve) => setImmediate(resolve));
+      const thread = threadOf(store);
+      const exited = new Promise((resolve) => thread.thread.once("exit", resolve));
+      await thread.thread.terminate();
+      await exited;
+      expect(await Promise.all(heldDone)).toEqual(ids.map(() => null));
+      expect(thread.usable).toBe(false);
+      const main = countMainInserts(store);
+      const later = ids.map((id) => commit(id, 10n, store.head(id)!.hash));
+      expect(await Promise.all(later.map((c) => outcome(store.enqueue(c))))).toEqual(ids.map(() => null));
+      expect(main.n).toBe(ids.length);
+      for (const [i, id] of ids.entries()) {
+        expect([store.head(id)!.seq, store.historyCount(id)]).toEqual([3n, 3]);
+        expect(store.checkpointByHash(id, held[i]!.hash)?.seq).toBe(2n);
+      }
+    } finally {
+      store.close();
+    }
+  });
+});
