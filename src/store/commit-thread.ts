@@ -13,6 +13,7 @@
 import { MessageChannel, type MessagePort, receiveMessageOnPort, Worker } from "node:worker_threads";
 import { ErrorCode, IgordError, type SerializedError } from "../errors.js";
 import { workerScript } from "../worker-script.js";
+import { packCommits, type PackedCommits } from "./commit-codec.js";
 import type { CheckpointCommit, SyncMode } from "./types.js";
 
 /** How long closing the store waits for the commit thread to finish the batches it holds. */
@@ -37,7 +38,7 @@ export interface CommitThreadData extends CommitThreadOptions {
   closed: Int32Array;
 }
 
-export type CommitRequest = { type: "commit"; id: number; commits: CheckpointCommit[] } | { type: "close" };
+export type CommitRequest = { type: "commit"; id: number; commits: PackedCommits } | { type: "close" };
 export type CommitReply = { type: "committed"; id: number; results: (SerializedError | null)[]; synchronous: number } | { type: "failed"; id: number; error: string } | { type: "unusable"; error: string };
 
 export class CommitThread {
@@ -74,8 +75,9 @@ export class CommitThread {
     const id = this.nextId++;
     if (this.inFlight.size === 0) this.port.ref();
     this.inFlight.set(id, batch);
-    const req: CommitRequest = { type: "commit", id, commits: batch.map((b) => b.commit) };
-    this.port.postMessage(req);
+    const commits = packCommits(batch.map((b) => b.commit));
+    const req: CommitRequest = { type: "commit", id, commits };
+    this.port.postMessage(req, [commits.data.buffer as ArrayBuffer]);
   }
 
   private onReply(r: CommitReply): void {

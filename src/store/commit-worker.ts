@@ -1,9 +1,13 @@
 // The commit thread (store/commit-thread.ts): its own connection to the node's database, on which it
-// runs the group commits the main thread hands it, one transaction per batch, exactly as
-// SqliteStore.commitNow runs them on the main thread (lease, chain and storage checks inside).
-import { workerData } from "node:worker_threads";
+// runs the group commits the main thread hands it exactly as SqliteStore.commitNow runs them on the
+// main thread (lease, chain and storage checks inside the transaction). Batches that arrived while
+// it was committing are committed together, in one transaction (one fsync), as the main thread's
+// group commit gathers what one turn of its event loop queued.
+import { receiveMessageOnPort, workerData } from "node:worker_threads";
+import { unpackCommits } from "./commit-codec.js";
 import type { CommitReply, CommitRequest, CommitThreadData } from "./commit-thread.js";
 import { SqliteStore } from "./sqlite-store.js";
+import type { CheckpointCommit } from "./types.js";
 
 const data = workerData as CommitThreadData;
 const { port } = data;
@@ -15,25 +19,44 @@ try {
   port.postMessage({ type: "unusable", error: (e as Error).message } satisfies CommitReply);
 }
 
-port.on("message", (req: CommitRequest) => {
-  if (req.type === "close") {
-    store?.close();
-    store = null;
-    port.close();
-    Atomics.store(data.closed, 0, 1);
-    Atomics.notify(data.closed, 0);
-    return;
-  }
+function close(): void {
+  store?.close();
+  store = null;
+  port.close();
+  Atomics.store(data.closed, 0, 1);
+  Atomics.notify(data.closed, 0);
+}
+
+function commit(requests: { id: number; commits: CheckpointCommit[] }[]): void {
   if (!store) {
     port.postMessage({ type: "unusable", error: "the commit thread has no database" } satisfies CommitReply);
     return;
   }
   try {
-    // The level this batch commits with (said in the reply: the durability tests check it).
+    // The level this transaction commits with (said in the reply: the durability tests check it).
     const synchronous = store.synchronousLevel();
-    const results = store.commitNow(req.commits).map((e) => (e ? e.toJSON() : null));
-    port.postMessage({ type: "committed", id: req.id, results, synchronous } satisfies CommitReply);
+    const results = store.commitNow(requests.length === 1 ? (requests[0]?.commits ?? []) : requests.flatMap((r) => r.commits));
+    let at = 0;
+    for (const r of requests) {
+      const mine = results.slice(at, at + r.commits.length).map((e) => (e ? e.toJSON() : null));
+      at += r.commits.length;
+      port.postMessage({ type: "committed", id: r.id, results: mine, synchronous } satisfies CommitReply);
+    }
   } catch (e) {
-    port.postMessage({ type: "failed", id: req.id, error: (e as Error).message } satisfies CommitReply);
+    for (const r of requests) port.postMessage({ type: "failed", id: r.id, error: (e as Error).message } satisfies CommitReply);
   }
+}
+
+port.on("message", (first: CommitRequest) => {
+  const requests: { id: number; commits: CheckpointCommit[] }[] = [];
+  let closing = false;
+  for (let req: CommitRequest | undefined = first; req; req = receiveMessageOnPort(port)?.message as CommitRequest | undefined) {
+    if (req.type === "close") {
+      closing = true;
+      break;
+    }
+    requests.push({ id: req.id, commits: unpackCommits(req.commits) });
+  }
+  if (requests.length > 0) commit(requests);
+  if (closing) close();
 });

@@ -1,0 +1,42 @@
+import { randomBytes } from "node:crypto";
+import { describe, expect, it } from "vitest";
+import { packCommits, unpackCommits } from "../../../src/store/commit-codec.js";
+import type { CheckpointCommit } from "../../../src/store/types.js";
+
+const plain = (c: CheckpointCommit): unknown => JSON.parse(JSON.stringify(c, (_k, v: unknown) => (typeof v === "bigint" ? `${v}n` : v instanceof Uint8Array ? Buffer.from(v).toString("hex") : v)));
+
+/** Packs, copies the bytes into a fresh buffer (as a transfer does), unpacks. */
+function roundTrip(commits: CheckpointCommit[]): CheckpointCommit[] {
+  const p = packCommits(commits);
+  return unpackCommits({ ...p, data: new Uint8Array(p.data) });
+}
+
+describe("commits packed for the commit thread", () => {
+  it("every field of every commit arrives: the packed ones, a receipt, an outbox, lost payments, a pruning plan, a storage limit, and a field the codec does not know", () => {
+    const base = (i: number): CheckpointCommit => ({
+      agentId: `agent-${i}-é`, tick: 10n + BigInt(i), budget: -5n, hash: randomBytes(32), prevHash: randomBytes(32), blob: randomBytes(1200), reason: "periodic",
+      receipt: null, status: "active", statusReason: null,
+    });
+    // A segment whose arrays are views into one larger buffer, as encodeSegmentWithBody makes them.
+    const body = randomBytes(600);
+    const commits: CheckpointCommit[] = [
+      base(0),
+      { ...base(1), lease: { state: "ACTIVE_OWNER", epoch: { major: 3n, generation: 7n } }, events: { fromTick: 6n, toTick: 11n, abiVersion: 2, engineVersion: 5, blob: body.subarray(28, 400), postHashes: body.subarray(400, 560), signature: randomBytes(64) }, settledPayments: [] },
+      { ...base(2), status: "failed", statusReason: "trap: ünreachable", events: { fromTick: 1n, toTick: 12n, abiVersion: 1, engineVersion: 1, blob: randomBytes(10), postHashes: randomBytes(32) }, settledPayments: [randomBytes(32), randomBytes(32)] },
+      {
+        ...base(3),
+        receipt: { agentId: "agent-3", nodeId: "node", tickStart: 1n, tickEnd: 13n, cost: 40n, budgetAfter: 960n, timestampNs: 5n, blob: randomBytes(150) } as CheckpointCommit["receipt"],
+        outbox: [{ tick: 12n, epochMajor: 0n, messages: [randomBytes(3), randomBytes(0)] }],
+        maxStorageBytes: 1_000_000n,
+        prune: { baseSeq: 4n, base: { originHash: randomBytes(32), baseHash: randomBytes(32), baseTick: 9n, pruned: 3n, signature: randomBytes(64) } },
+        lostPayments: [{ event: { kind: "lost_payment", afterHash: randomBytes(32), tick: 12n, oldBudget: 10n, newBudget: 5n, reason: "r", signature: randomBytes(64) } as never, receiptHash: randomBytes(32) }],
+      },
+      // A field a later change adds to the segment, and one to the commit: they travel too.
+      { ...base(4), events: { fromTick: 1n, toTick: 14n, abiVersion: 1, engineVersion: 1, blob: randomBytes(10), postHashes: randomBytes(32), runPath: [randomBytes(32)] } as never, later: { x: 1n } } as CheckpointCommit,
+    ];
+    const back = roundTrip(commits);
+    expect(back.map(plain)).toEqual(commits.map(plain));
+    // Absent and empty settled payments mean different things (settle every payment up to the tick, or none).
+    expect([back[0]!.settledPayments, back[1]!.settledPayments]).toEqual([undefined, []]);
+  });
+});
