@@ -44,6 +44,9 @@ export {
   type SyncMode,
 } from "./types.js";
 
+/** SQLite's default: the WAL is checkpointed when a commit leaves it over this many pages. */
+const WAL_AUTOCHECKPOINT_PAGES = 1000;
+
 export class SqliteStore extends AgentArrival {
   private queue: QueuedCommit[] = [];
   private flushScheduled = false;
@@ -90,6 +93,9 @@ export class SqliteStore extends AgentArrival {
     store.migrate(opts.readonly ?? false);
     if (opts.commitThread && !opts.readonly) {
       store.commitThread = new CommitThread({ path, sync: store.sync, eventLogRetention: store.eventLogRetention }, (batch) => store.settleHere(batch));
+      // WAL checkpoints run after the commits that fill the WAL, on the commit thread, not in a
+      // COMMIT of the main thread's few writes (leases, the payment journal).
+      db.pragma("wal_autocheckpoint = 0");
     }
     // Two connections write agents' status: neither may skip a write by what it last wrote itself.
     if (opts.commitThread || opts.commitConnection) store.statusCached = false;
@@ -173,6 +179,11 @@ export class SqliteStore extends AgentArrival {
     this.queue = [];
     if (batch.length === 0) return;
     const thread = this.commitThread;
+    if (thread && !thread.usable) {
+      // The thread is gone: this connection checkpoints the WAL again, and commits everything.
+      this.db.pragma(`wal_autocheckpoint = ${WAL_AUTOCHECKPOINT_PAGES}`);
+      this.commitThread = null;
+    }
     if (thread?.usable) {
       // A commit carrying alsoWrite (a closure over this thread's state) commits here.
       const here = batch.some((b) => b.commit.alsoWrite) ? batch.filter((b) => b.commit.alsoWrite) : null;

@@ -46,6 +46,9 @@ function countMainInserts(store: SqliteStore): { n: number } {
   return count;
 }
 
+const walAutocheckpoint = (store: SqliteStore): number =>
+  (store as unknown as { db: { pragma: (p: string, o: { simple: true }) => unknown } }).db.pragma("wal_autocheckpoint", { simple: true }) as number;
+
 const threadOf = (store: SqliteStore): CommitThread => (store as unknown as { commitThread: CommitThread }).commitThread;
 
 const outcome = (p: Promise<void>): Promise<string | null> => p.then(() => null, (e: { code?: string }) => e.code ?? "?");
@@ -64,6 +67,8 @@ describe("the commit thread", () => {
       const results = await Promise.all([...batch, again].map((c) => outcome(store.enqueue(c))));
       expect(results.map((r, i) => (r ? `${i}:${r}` : null)).filter(Boolean)).toEqual(["7:LEASE_STALE", "101:CHECKPOINT_CHAIN_BROKEN"]);
       expect(main.n).toBe(0);
+      // WAL checkpoints run on the thread, after the commits that fill the WAL.
+      expect(walAutocheckpoint(store)).toBe(0);
       batch.forEach((c, i) => {
         if (c.agentId === "t0") return;
         const head = store.head(c.agentId)!;
@@ -141,6 +146,7 @@ describe("the commit thread", () => {
       const later = ids.map((id) => commit(id, 10n, store.head(id)!.hash));
       expect(await Promise.all(later.map((c) => outcome(store.enqueue(c))))).toEqual(ids.map(() => null));
       expect(main.n).toBe(ids.length);
+      expect(walAutocheckpoint(store)).toBe(1000);
       for (const [i, id] of ids.entries()) {
         expect([store.head(id)!.seq, store.historyCount(id)]).toEqual([3n, 3]);
         expect(store.checkpointByHash(id, held[i]!.hash)?.seq).toBe(2n);
