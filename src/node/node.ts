@@ -87,8 +87,8 @@ export function agentSpec(p: PreparedAgent, identity: Ed25519Key): AgentSpec {
 /** How a node opens its store (the checkpoint benchmark opens its own the same way). */
 export function storeOptions(config: NodeConfig): Parameters<typeof SqliteStore.open>[1] {
   const retention = config.eventLogRetention;
-  // Group commits run on their own thread (store/commit-thread.ts): off the main thread's CPU and waits.
-  return { sync: config.sync, eventLogRetention: "ticks" in retention ? { ticks: BigInt(retention.ticks) } : { bytes: retention.bytes }, commitThread: true };
+  // Group commits move to their own thread (store/commit-thread.ts) once they keep the main thread busy.
+  return { sync: config.sync, eventLogRetention: "ticks" in retention ? { ticks: BigInt(retention.ticks) } : { bytes: retention.bytes }, commitThread: "when-busy" };
 }
 
 export class IgordNode {

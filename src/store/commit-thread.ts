@@ -16,6 +16,11 @@ import { workerScript } from "../worker-script.js";
 import { packCommits, type PackedCommits } from "./commit-codec.js";
 import type { CheckpointCommit, SyncMode } from "./types.js";
 
+/** A store that starts its commit thread when busy does so once group commits take this share of the main thread's time… */
+export const COMMIT_THREAD_BUSY_SHARE = 0.2;
+/** …over a window at least this long (a shutdown's one burst of checkpoints does not start it). */
+export const COMMIT_THREAD_WINDOW_MS = 1000;
+
 /** How long closing the store waits for the commit thread to finish the batches it holds. */
 export const COMMIT_THREAD_CLOSE_WAIT_MS = 30_000;
 

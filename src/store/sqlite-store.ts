@@ -11,7 +11,7 @@ import Database from "better-sqlite3";
 import { closeSync, openSync, rmSync } from "node:fs";
 import { ErrorCode, IgordError } from "../errors.js";
 import { AgentArrival } from "./agent-arrival.js";
-import { CommitThread, type QueuedCommit } from "./commit-thread.js";
+import { COMMIT_THREAD_BUSY_SHARE, COMMIT_THREAD_WINDOW_MS, CommitThread, type CommitThreadOptions, type QueuedCommit } from "./commit-thread.js";
 import { createPrivateFile } from "./data-dir.js";
 import { corruptionError, storeError } from "./rows.js";
 import { MIGRATIONS } from "./schema.js";
@@ -53,6 +53,10 @@ export class SqliteStore extends AgentArrival {
   private closed = false;
   /** Where group commits run when the node gave them their own thread (store/commit-thread.ts). */
   private commitThread: CommitThread | null = null;
+  /** Set while the thread waits to be started ("when-busy"): the main thread's time in commits, per window. */
+  private commitThreadLater: CommitThreadOptions | null = null;
+  private commitBusyMs = 0;
+  private commitWindowStart = -1;
 
   private constructor(path: string, db: Database.Database) {
     super(path, db);
@@ -64,8 +68,13 @@ export class SqliteStore extends AgentArrival {
       sync?: SyncMode;
       readonly?: boolean;
       eventLogRetention?: { ticks: bigint } | { bytes: number };
-      /** Group commits (enqueue) run on their own thread and connection (the daemon's choice). */
-      commitThread?: boolean;
+      /**
+       * Group commits (enqueue) run on their own thread and connection: from the start, or (the
+       * daemon's choice, "when-busy") once they take COMMIT_THREAD_BUSY_SHARE of the main thread's
+       * time over a window — a thread costs ~8–12 MiB, which a node checkpointing a few hundred
+       * agents a second does not need to pay.
+       */
+      commitThread?: boolean | "when-busy";
       /** This is that thread's connection: the main one already checked and migrated the file. */
       commitConnection?: boolean;
     } = {},
@@ -92,14 +101,33 @@ export class SqliteStore extends AgentArrival {
     store.eventLogRetention = opts.eventLogRetention ?? { ticks: 0n };
     store.migrate(opts.readonly ?? false);
     if (opts.commitThread && !opts.readonly) {
-      store.commitThread = new CommitThread({ path, sync: store.sync, eventLogRetention: store.eventLogRetention }, (batch) => store.settleHere(batch));
-      // WAL checkpoints run after the commits that fill the WAL, on the commit thread, not in a
-      // COMMIT of the main thread's few writes (leases, the payment journal).
-      db.pragma("wal_autocheckpoint = 0");
+      const threadOpts = { path, sync: store.sync, eventLogRetention: store.eventLogRetention };
+      if (opts.commitThread === "when-busy") store.commitThreadLater = threadOpts;
+      else store.startCommitThread(threadOpts);
     }
     // Two connections write agents' status: neither may skip a write by what it last wrote itself.
     if (opts.commitThread || opts.commitConnection) store.statusCached = false;
     return store;
+  }
+
+  private startCommitThread(opts: CommitThreadOptions): void {
+    this.commitThreadLater = null;
+    this.commitThread = new CommitThread(opts, (batch) => this.settleHere(batch));
+    // WAL checkpoints run after the commits that fill the WAL, on the commit thread, not in a
+    // COMMIT of the main thread's few writes (leases, the payment journal).
+    this.db.pragma("wal_autocheckpoint = 0");
+  }
+
+  /** "when-busy": counts a group commit's time on the main thread; starts the thread once they take enough of it. */
+  private noteCommitTime(started: number): void {
+    const now = performance.now();
+    this.commitBusyMs += now - started;
+    if (this.commitWindowStart < 0) this.commitWindowStart = started;
+    const span = now - this.commitWindowStart;
+    if (span < COMMIT_THREAD_WINDOW_MS) return;
+    if (this.commitBusyMs >= span * COMMIT_THREAD_BUSY_SHARE && this.commitThreadLater) this.startCommitThread(this.commitThreadLater);
+    this.commitBusyMs = 0;
+    this.commitWindowStart = now;
   }
 
   private migrate(readonly: boolean): void {
@@ -156,6 +184,11 @@ export class SqliteStore extends AgentArrival {
     }
   }
 
+  /** Whether group commits run on the commit thread now. */
+  get commitsOnThread(): boolean {
+    return this.commitThread?.usable ?? false;
+  }
+
   /** PRAGMA synchronous of this connection now (1 NORMAL, 2 FULL): the level its next commit uses. */
   synchronousLevel(): number {
     return this.db.pragma("synchronous", { simple: true }) as number;
@@ -192,7 +225,13 @@ export class SqliteStore extends AgentArrival {
       if (!here) return;
       batch = here;
     }
+    if (!this.commitThreadLater) {
+      this.commitHere(batch);
+      return;
+    }
+    const started = performance.now();
     this.commitHere(batch);
+    this.noteCommitTime(started);
   }
 
   private commitHere(batch: readonly QueuedCommit[]): void {

@@ -6,8 +6,9 @@ import { randomBytes } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { didFromPublicKey } from "../../src/identity/did.js";
 import { generateKey } from "../../src/identity/keys.js";
+import { SignerPool } from "../../src/identity/signer-pool.js";
 import { Checkpointer } from "../../src/scheduler/checkpointer.js";
-import type { CommitThread } from "../../src/store/commit-thread.js";
+import { COMMIT_THREAD_WINDOW_MS, type CommitThread } from "../../src/store/commit-thread.js";
 import { SqliteStore } from "../../src/store/sqlite-store.js";
 import type { CheckpointCommit } from "../../src/store/types.js";
 import { freshDbPath as freshPath, lease, WASM, WASM_HASH } from "../helpers/checkpoint-store.js";
@@ -87,6 +88,38 @@ describe("the commit thread", () => {
     }
   });
 
+  it("signed checkpoints through the checkpointer and the signer threads chain on the thread; one whose lease the main thread moved is refused alone, and the agent's next links to what is stored", async () => {
+    const store = open(freshPath());
+    const pool = new SignerPool(2);
+    try {
+      const cp = new Checkpointer(store, store.nodeKey(), 0, pool);
+      const subjects = Array.from({ length: 40 }, (_, i) => {
+        const agentId = `k${i}`;
+        const identity = generateKey();
+        const s = { agentId, tick: 0n, budget: 1000n, price: 1n, state: randomBytes(64), wasmHash: WASM_HASH, identity, lease };
+        cp.genesis(s, { agentId, did: didFromPublicKey(identity.publicKey), wasmHash: WASM_HASH, wasmBytes: WASM, manifest: "{}", identity, lease });
+        return s;
+      });
+      const main = countMainInserts(store);
+      const round = (tick: bigint) => Promise.all(subjects.map((s) => cp.checkpoint({ ...s, tick, state: randomBytes(64) }, "periodic", "active", null).then(() => null, (e: { code?: string }) => `${s.agentId}:${e.code}`)));
+      expect((await round(5n)).filter(Boolean)).toEqual([]);
+      // The main thread moves k3's lease (a recovery elsewhere); the checkpointer still holds the old one.
+      store.writeLease("k3", { state: "ACTIVE_OWNER", epoch: lease.epoch }, { ...lease, epoch: { major: 1n, generation: 0n } });
+      expect((await round(10n)).filter(Boolean)).toEqual(["k3:LEASE_STALE"]);
+      const k3 = subjects[3]!;
+      await cp.checkpoint({ ...k3, tick: 15n, lease: { ...lease, epoch: { major: 1n, generation: 0n } } }, "periodic", "active", null);
+      expect(main.n).toBe(0);
+      for (const s of subjects) {
+        const history = [...store.history(s.agentId)];
+        expect(history.map((c) => c.tick)).toEqual(s.agentId === "k3" ? [0n, 5n, 15n] : [0n, 5n, 10n]);
+        for (let i = 1; i < history.length; i++) expect(Buffer.from(history[i]!.prevHash).equals(Buffer.from(history[i - 1]!.hash))).toBe(true);
+      }
+    } finally {
+      await pool.close();
+      store.close();
+    }
+  });
+
   it("a checkpoint committed on either connection writes the agent's status though the other connection changed it since", async () => {
     const store = open(freshPath());
     try {
@@ -125,6 +158,42 @@ describe("the commit thread", () => {
       for (const c of commits) expect(Buffer.from(reopened.head(c.agentId)!.hash).equals(Buffer.from(c.hash))).toBe(true);
     } finally {
       reopened.close();
+    }
+  });
+
+  it("a store that starts its thread when busy commits a paced load on the main thread, and moves commits to the thread once they take a fifth of its time", async () => {
+    const store = SqliteStore.open(freshPath(), { sync: "full", commitThread: "when-busy" });
+    try {
+      const ids = Array.from({ length: 200 }, (_, i) => `b${i}`);
+      addAgents(store, ids);
+      const main = countMainInserts(store);
+      let tick = 0n;
+      const round = async (agents: readonly string[]): Promise<void> => {
+        tick += 5n;
+        const results = await Promise.all(agents.map((id) => outcome(store.enqueue(commit(id, tick, store.head(id)!.hash)))));
+        expect(results.every((r) => r === null)).toBe(true);
+      };
+      // A few checkpoints every 50 ms (a node with a few hundred agents) over more than a window.
+      const paced = performance.now() + COMMIT_THREAD_WINDOW_MS * 1.5;
+      while (performance.now() < paced) {
+        await round(ids.slice(0, 10));
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      expect(store.commitsOnThread).toBe(false);
+      expect(walAutocheckpoint(store)).toBe(1000);
+      const before = main.n;
+      // A saturated node: every agent, round after round, until the store moves its commits.
+      const give = performance.now() + 20 * COMMIT_THREAD_WINDOW_MS;
+      while (!store.commitsOnThread && performance.now() < give) await round(ids);
+      expect(store.commitsOnThread).toBe(true);
+      expect(main.n).toBeGreaterThan(before);
+      const onMain = main.n;
+      await round(ids);
+      expect(main.n).toBe(onMain);
+      expect(walAutocheckpoint(store)).toBe(0);
+      for (const id of ids) expect(store.head(id)!.tick).toBe(tick);
+    } finally {
+      store.close();
     }
   });
 
