@@ -2,6 +2,7 @@
 // SQLite file, on its own thread, runs every checkpoint the store queues, with the same checks in
 // the same transaction as the main thread's commitNow; closing waits for it, and a thread that dies
 // leaves no checkpoint unanswered or written twice.
+import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { didFromPublicKey } from "../../src/identity/did.js";
@@ -116,6 +117,61 @@ describe("the commit thread", () => {
       }
     } finally {
       await pool.close();
+      store.close();
+    }
+  });
+
+  it("a process SIGKILLed while its commit thread commits leaves every agent a linked chain reaching at least its last checkpoint reported durable", async () => {
+    const path = freshPath();
+    const dist = new URL("../../dist/", import.meta.url).href;
+    // The child checkpoints 100 agents round after round on a commit thread, printing each round once durable.
+    const script = `
+      import { Checkpointer } from "${dist}scheduler/checkpointer.js";
+      import { SqliteStore } from "${dist}store/sqlite-store.js";
+      import { generateKey } from "${dist}identity/keys.js";
+      import { didFromPublicKey } from "${dist}identity/did.js";
+      const lease = { state: "ACTIVE_OWNER", epoch: { major: 0n, generation: 0n }, expiresAtMs: null, handoff: null };
+      const store = SqliteStore.open(${JSON.stringify(path)}, { sync: "full", commitThread: true });
+      const cp = new Checkpointer(store, store.nodeKey());
+      const subjects = [];
+      for (let i = 0; i < 100; i++) {
+        const identity = generateKey();
+        const s = { agentId: "p" + i, tick: 0n, budget: 1000000n, price: 1n, state: new Uint8Array(64), wasmHash: "${WASM_HASH}", identity, lease };
+        cp.genesis(s, { agentId: s.agentId, did: didFromPublicKey(identity.publicKey), wasmHash: s.wasmHash, wasmBytes: new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0]), manifest: "{}", identity, lease });
+        subjects.push(s);
+      }
+      for (let round = 1; ; round++) {
+        await Promise.all(subjects.map((s) => cp.checkpoint({ ...s, tick: BigInt(round * 5), state: new Uint8Array(64).fill(round % 256) }, "periodic", "active", null)));
+        process.stdout.write("durable " + round + "\\n");
+      }
+    `;
+    const child = spawn(process.execPath, ["--input-type=module", "-e", script], { stdio: ["ignore", "pipe", "pipe"] });
+    let stderr = "";
+    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+    const durable = await new Promise<number>((resolve, reject) => {
+      let out = "";
+      child.stdout.on("data", (d: Buffer) => {
+        out += d.toString();
+        const rounds = [...out.matchAll(/durable (\d+)\n/g)].map((m) => Number(m[1]));
+        const last = rounds.at(-1) ?? 0;
+        // Killed mid-run: the rounds after this one are in flight on the thread.
+        if (last >= 8) {
+          child.kill("SIGKILL");
+          resolve(last);
+        }
+      });
+      child.on("exit", (code) => reject(new Error(`child exited (${code}) before it was killed: ${stderr}`)));
+    });
+    await new Promise((resolve) => (child.exitCode !== null || child.signalCode !== null ? resolve(null) : child.once("exit", resolve)));
+    const store = SqliteStore.open(path, { sync: "full" });
+    try {
+      for (let i = 0; i < 100; i++) {
+        const history = [...store.history(`p${i}`)];
+        expect(history.map((c) => c.seq)).toEqual(history.map((_, k) => BigInt(k + 1)));
+        for (let k = 1; k < history.length; k++) expect(Buffer.from(history[k]!.prevHash).equals(Buffer.from(history[k - 1]!.hash))).toBe(true);
+        expect(history.at(-1)!.tick).toBeGreaterThanOrEqual(BigInt(durable * 5));
+      }
+    } finally {
       store.close();
     }
   });
