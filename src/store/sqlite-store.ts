@@ -106,12 +106,13 @@ export class SqliteStore extends AgentArrival {
       else store.startCommitThread(threadOpts);
     }
     // Two connections write agents' status: neither may skip a write by what it last wrote itself.
-    if (opts.commitThread || opts.commitConnection) store.statusCached = false;
+    if (opts.commitConnection) store.statusCached = false;
     return store;
   }
 
   private startCommitThread(opts: CommitThreadOptions): void {
     this.commitThreadLater = null;
+    this.statusCached = false;
     this.commitThread = new CommitThread(opts, (batch) => this.settleHere(batch));
     // WAL checkpoints run after the commits that fill the WAL, on the commit thread, not in a
     // COMMIT of the main thread's few writes (leases, the payment journal).
