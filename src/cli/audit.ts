@@ -12,6 +12,7 @@ import { parseManifest } from "../manifest/manifest.js";
 import { type AuditSegment, moduleRuns, planAudit } from "../replay/audit-plan.js";
 import { hex } from "../hash/bytes.js";
 import { segmentSealProblem } from "../replay/segment-seal.js";
+import { sealOpenInMemory } from "../replay/run-seal.js";
 import { sliceChain } from "../replay/chain.js";
 import type { SqliteStore } from "../store/sqlite-store.js";
 import { WorkerPool } from "../wasm/pool.js";
@@ -33,7 +34,8 @@ export async function auditReplay(store: SqliteStore, agentId: string): Promise<
     wasm: (hash) => store.wasm(hash),
     manifest: row.manifest,
     checkpoints: [...store.history(agentId)].map((c) => c.blob),
-    segments: store.eventSegments(agentId),
+    // The open run (a store this reader may not write) is sealed in memory with the agent's key.
+    segments: sealOpenInMemory(store.eventSegments(agentId), store.identity(agentId)),
   });
 }
 

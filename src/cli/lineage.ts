@@ -21,6 +21,7 @@ import { decodeIdentityFile, type Ed25519Key, encodeIdentityFile, verifyBytes } 
 import { parseManifest } from "../manifest/manifest.js";
 import { sha256Hex } from "../hash/bytes.js";
 import { decodeSegmentFile, encodeSegmentFile, type AuditSegment } from "../replay/audit-plan.js";
+import { sealOpenInMemory } from "../replay/run-seal.js";
 import { auditHistory, auditReplay } from "./audit.js";
 import { DB_FILE, type LineageEvent, SqliteStore } from "../store/sqlite-store.js";
 import { LINEAGE_KINDS } from "../store/types.js";
@@ -372,7 +373,8 @@ export function exportCommand(agentId: string, o: { out: string; dataDir: string
     }
     const overrides = store.lineageEvents(agentId);
     if (overrides.length > 0) writeFileSync(join(hist, OVERRIDES_FILE), JSON.stringify(overrides.map(overrideToJson), null, 2));
-    const segments = store.eventSegments(agentId);
+    // The open run (this reader may not write the store) is sealed in memory with the agent's key.
+    const segments = sealOpenInMemory(store.eventSegments(agentId), identity);
     if (segments.length > 0) {
       mkdirSync(join(hist, EVENTS_DIR));
       for (const seg of segments) {

@@ -62,6 +62,10 @@ export interface EventLogSegment {
   postHashes: Uint8Array;
   /** The agent's Ed25519 signature binding the segment to its lineage (replay/segment-seal.ts); absent on segments from before igord signed them. */
   signature?: Uint8Array;
+  /** Run seal (v2, replay/run-seal.ts): `signature` is its run's, and this the segment's inclusion proof. */
+  runProof?: Uint8Array;
+  /** On a segment of a run still open on the node that recorded it: its run-seal leaf, to be sealed. */
+  leaf?: Uint8Array;
 }
 
 /** Bytes of a segment's body before its post-state hashes (replay/audit-plan.ts encodeSegmentBody). */

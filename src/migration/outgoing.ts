@@ -7,6 +7,7 @@ import type { SqliteStore, StoredSegment } from "../store/sqlite-store.js";
 import { parseCheckpoint } from "../checkpoint/codec.js";
 import { hex } from "../hash/bytes.js";
 import { encodePackage } from "./package.js";
+import { sealOpenRuns } from "../replay/run-seal.js";
 
 export interface OutgoingPackageSpec {
   agentId: string;
@@ -52,6 +53,8 @@ export function buildOutgoingPackage(store: SqliteStore, o: OutgoingPackageSpec)
   const baseTick = baseRow?.tick ?? signedBase?.baseTick ?? -1n;
   const history = [...store.history(agentId, baseRow?.seq ?? 0n)];
   const wasm = o.haveWasm ? null : store.wasm(row.wasmHash);
+  // The agent's open run of segments is sealed first: every segment leaves sealed (replay/run-seal.ts).
+  sealOpenRuns(store, agentId);
   const segments = store.eventSegments(agentId, baseTick);
   if (!o.haveWasm && !wasm) throw new IgordError(ErrorCode.StoreError, `WASM ${row.wasmHash} of "${agentId}" is missing from the store`);
   return encodePackage({

@@ -28,6 +28,7 @@ import { didFromPublicKey } from "../identity/did.js";
 import { type Ed25519Key, generateKey, signBytes } from "../identity/keys.js";
 import { interruptedAfter } from "../hostcalls/interrupted.js";
 import { segmentSigningBytes } from "../replay/segment-seal.js";
+import { sealOpenRuns } from "../replay/run-seal.js";
 import { formatEpoch, genesisLease, type Lease, type LeaseTiming } from "../authority/lease.js";
 import { SignerPool } from "../identity/signer-pool.js";
 import { parseManifest } from "../manifest/manifest.js";
@@ -289,6 +290,9 @@ export class IgordNode {
       sealed++;
     }
     if (sealed > 0) this.logger.info({ event: "segments_sealed", count: sealed }, `signed ${sealed} event-log segments recorded before this version signed them`);
+    // Runs left open by a crash (a clean stop seals them): sealed before any agent runs or leaves.
+    const runs = sealOpenRuns(this.store);
+    if (runs > 0) this.logger.info({ event: "runs_sealed", count: runs }, `sealed ${runs} open runs of event-log segments`);
   }
 
   /** Resolves once every agent present at start has loaded or failed (each bounded by the tick timeout). */
@@ -624,6 +628,12 @@ export class IgordNode {
     this.scheduler.off("checkpoint", onCheckpoint);
     await this.pool.stop();
     await this.signer.close();
+    // Every agent's open run of event-log segments, sealed with its key before the store closes.
+    try {
+      sealOpenRuns(this.store);
+    } catch (e) {
+      this.logger.warn({ event: "runs_seal_failed", err: e }, "open runs of event-log segments stay open until the next start");
+    }
     this.store.close();
     if (this.control) removeControlAddress(this.config.dataDir, this.control.address);
     this.lock.release();

@@ -15,19 +15,29 @@ export interface AuditCheckpoint {
 export type AuditSegment = EventLogSegment;
 
 /**
- * File form of a stored segment: "IGSG" | u8 2 | [64 signature] | body, where body is the unsigned
- * form [u32 abi][u32 engine][u64 from][u64 to][u32 hashes len][hashes][logs] (an unsigned segment
- * is written, and old files are read, as the bare body; the abi word is never "IGSG").
+ * File form of a stored segment: "IGSG" | u8 2 | [64 signature] | body (signed alone, v1), or
+ * "IGSG" | u8 3 | [64 run signature] | u32 proof len | proof | body (sealed in a run, v2:
+ * replay/run-seal.ts), where body is the unsigned form [u32 abi][u32 engine][u64 from][u64 to][u32
+ * hashes len][hashes][logs] (an unsigned segment is written, and old files are read, as the bare
+ * body; the abi word is never "IGSG").
  */
 export function encodeSegmentFile(s: AuditSegment): Uint8Array {
   const body = encodeSegmentBody(s);
   if (!s.signature) return body;
+  if (s.runProof) {
+    const len = new Uint8Array(4);
+    new DataView(len.buffer).setUint32(0, s.runProof.byteLength, true);
+    return Buffer.concat([SEGMENT_FILE_MAGIC, new Uint8Array([SEGMENT_FILE_RUN_SEALED]), s.signature, len, s.runProof, body]);
+  }
   return Buffer.concat([SEGMENT_FILE_MAGIC, new Uint8Array([SEGMENT_FILE_SIGNED]), s.signature, body]);
 }
 
 const SEGMENT_FILE_MAGIC = new TextEncoder().encode("IGSG");
 const SEGMENT_FILE_SIGNED = 2;
+const SEGMENT_FILE_RUN_SEALED = 3;
 const SIGNED_PREFIX = SEGMENT_FILE_MAGIC.byteLength + 1 + 64;
+/** A run-seal proof longer than this is refused (a path of 32-byte hashes: 2^16 segments need 520 bytes). */
+const MAX_RUN_PROOF_BYTES = 8 + 32 * 32;
 
 /** The unsigned form of a segment: what its signature covers (with the checkpoint it follows). */
 export function encodeSegmentBody(s: AuditSegment): Uint8Array {
@@ -45,7 +55,14 @@ export function encodeSegmentBody(s: AuditSegment): Uint8Array {
 
 export function decodeSegmentFile(bytes: Uint8Array, name: string): AuditSegment {
   if (bytes.byteLength >= SIGNED_PREFIX && Buffer.from(bytes.subarray(0, 4)).equals(SEGMENT_FILE_MAGIC)) {
-    if (bytes[4] !== SEGMENT_FILE_SIGNED) throw new Error(`${name} has segment file version ${bytes[4]}; this igord reads ${SEGMENT_FILE_SIGNED}`);
+    if (bytes[4] === SEGMENT_FILE_RUN_SEALED) {
+      if (bytes.byteLength < SIGNED_PREFIX + 4) throw new Error(`${name} is shorter than a run-sealed segment header`);
+      const len = new DataView(bytes.buffer, bytes.byteOffset + SIGNED_PREFIX, 4).getUint32(0, true);
+      if (len > MAX_RUN_PROOF_BYTES || SIGNED_PREFIX + 4 + len > bytes.byteLength) throw new Error(`${name} has a malformed run-seal proof`);
+      const runProof = bytes.slice(SIGNED_PREFIX + 4, SIGNED_PREFIX + 4 + len);
+      return { ...decodeSegmentBody(bytes.subarray(SIGNED_PREFIX + 4 + len), name), signature: bytes.slice(5, SIGNED_PREFIX), runProof };
+    }
+    if (bytes[4] !== SEGMENT_FILE_SIGNED) throw new Error(`${name} has segment file version ${bytes[4]}; this igord reads ${SEGMENT_FILE_SIGNED} and ${SEGMENT_FILE_RUN_SEALED}`);
     return { ...decodeSegmentBody(bytes.subarray(SIGNED_PREFIX), name), signature: bytes.slice(5, SIGNED_PREFIX) };
   }
   return decodeSegmentBody(bytes, name);

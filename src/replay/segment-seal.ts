@@ -6,11 +6,14 @@
 // the body names the tick range, so a verifier holding the verified chain checks that the segment is
 // the one recorded between those two checkpoints: no log line, state hash or version can change, and
 // no segment can be moved to another place in the history, without the agent's key.
+// Since schema 8 a segment is sealed as one of a run (v2, replay/run-seal.ts: one signature per
+// RUN_SEAL_SEGMENTS segments); v1 segments, stored or shipped before, are still read and checked.
 import { type Checkpoint } from "../checkpoint/codec.js";
 import { sha256 } from "../hash/bytes.js";
 import type { EventLogSegment } from "../eventlog/tick-log.js";
 import { verifyBytes } from "../identity/keys.js";
 import { encodeSegmentBody } from "./audit-plan.js";
+import { runLeafOfBodyHash, runSealProblem } from "./run-seal.js";
 
 const DOMAIN = new TextEncoder().encode("igord-event-segment-v1");
 
@@ -28,6 +31,11 @@ export function segmentSigningBytesOfBody(prevHash: Uint8Array, body: Uint8Array
   return out;
 }
 
+/** A segment's run-seal leaf (v2) from its encoded body: SHA-256(prevHash ‖ SHA-256(body)). */
+export function runLeafOfBody(prevHash: Uint8Array, body: Uint8Array): Uint8Array {
+  return runLeafOfBodyHash(prevHash, sha256(body));
+}
+
 /**
  * Why the segment is not the agent's record of the ticks up to `closing` (the history's checkpoint at
  * the segment's last tick), or null when its signature binds it there.
@@ -40,6 +48,13 @@ export function segmentSealProblem(seg: EventLogSegment, closing: Checkpoint | u
   // that never observes a second signature): it says only "nothing was observed", which replay
   // alone confirms or refutes, as the agent's code and the checkpoints' states decide it.
   if (!seg.signature && seg.blob.byteLength === 0 && seg.postHashes.byteLength === 0) return null;
+  if (seg.runProof) {
+    // v2: the segment's leaf in a run the agent's key sealed (replay/run-seal.ts).
+    if (!seg.signature) return `${range} carries a run-seal proof but no signature`;
+    const problem = runSealProblem(closing.publicKey, runLeafOfBody(closing.prevHash, encodeSegmentBody(seg)), seg.runProof, seg.signature);
+    return problem ? `${range} ${problem}` : null;
+  }
+  if (!seg.signature && seg.leaf) return `${range} is in a run not sealed yet`;
   if (!seg.signature || seg.signature.byteLength !== 64) return `${range} carries no signature`;
   if (!verifyBytes(closing.publicKey, segmentSigningBytes(closing.prevHash, seg), seg.signature)) {
     return `${range} is not signed by the agent's key (altered after it was recorded, or moved from elsewhere in the history)`;

@@ -15,7 +15,8 @@ import { equalBytes, sha256 } from "../hash/bytes.js";
 import { HOSTCALL_ABI_VERSION } from "../hostcalls/registry.js";
 import { paymentsIn } from "../hostcalls/wallet-pay.js";
 import { REPLAY_ENGINE_VERSION } from "../replay/engine.js";
-import { segmentSigningBytesOfBody } from "../replay/segment-seal.js";
+import { OpenRuns } from "../replay/run-seal.js";
+import { runLeafOfBody } from "../replay/segment-seal.js";
 import { ErrorCode, IgordError } from "../errors.js";
 import { type Ed25519Key, signBytes } from "../identity/keys.js";
 import type { AgentStatus, CheckpointCommit, LineageEvent, NewAgent, OutboxBatch, ReceiptRow, SqliteStore } from "../store/sqlite-store.js";
@@ -80,6 +81,8 @@ export interface NodeSigner {
 
 export class Checkpointer {
   private readonly heads = new Map<string, Head>();
+  /** Per agent, the run of segments its next run seal signs (replay/run-seal.ts). */
+  private readonly runs = new OpenRuns();
 
   /**
    * @param receiptIntervalMs a receipt is signed with a checkpoint when this long has passed since
@@ -120,6 +123,7 @@ export class Checkpointer {
       carriedOutbox: [],
       lostPayments: [],
     });
+    this.runs.adopt(agentId, this.store.openEventRuns(agentId)[0]);
   }
 
   /**
@@ -152,6 +156,7 @@ export class Checkpointer {
 
   forget(agentId: string): void {
     this.heads.delete(agentId);
+    this.runs.forget(agentId);
   }
 
   addCost(agentId: string, cost: bigint): void {
@@ -347,6 +352,7 @@ export class Checkpointer {
       throw e;
     }
     h.lostPayments.splice(0, lost.length);
+    this.runs.committed(s.agentId, commit);
     return "written";
   }
 
@@ -370,9 +376,12 @@ export class Checkpointer {
     // The domain is two slices of the blob, copied once, into the message to a signer thread.
     const signing = this.signAsync(s.identity, signingDomainParts(blob));
     const receipting = o.withReceipt ? this.receiptAsync(s, h.receiptTick + 1n, o.covered) : null;
-    // The segment is signed over the checkpoint it follows, so both signatures run at once.
-    // A segment without observations is not signed (replay/segment-seal.ts says why).
-    const sealing = segment && logs && logs.length > 0 ? this.signAsync(s.identity, segmentSigningBytesOfBody(h.hash, segment.body)) : null;
+    // The segment joins the agent's run (over the checkpoint it follows); the one that fills the run
+    // seals it, with this checkpoint's signature. A segment without observations is neither
+    // (replay/segment-seal.ts says why).
+    const leaf = segment && logs && logs.length > 0 ? runLeafOfBody(h.hash, segment.body) : null;
+    const closing = leaf ? this.runs.next(s.agentId, h.tick + 1n, s.tick, leaf) : null;
+    const sealing = closing ? this.signAsync(s.identity, closing.signingBytes) : null;
     const basing = plan ? this.signAsync(s.identity, historyBaseSigningBytes(s.identity.publicKey, plan.fields)) : null;
     // Awaited in turn: one that fails while another is awaited must not go unhandled.
     receipting?.catch(ignore);
@@ -398,8 +407,9 @@ export class Checkpointer {
     if (s.lease) commit.lease = { state: s.lease.state, epoch: s.lease.epoch };
     if (segment && logs) {
       const events: EventLogSegment = { fromTick: h.tick + 1n, toTick: s.tick, abiVersion: HOSTCALL_ABI_VERSION, engineVersion: REPLAY_ENGINE_VERSION, blob: segment.blob, postHashes: segment.postHashes };
-      if (seal) events.signature = seal;
+      if (leaf) events.leaf = leaf;
       commit.events = events;
+      if (closing && seal) commit.runSeal = { ...closing.run, signature: seal };
       // Settled by receipt hash: a payment of a discarded run of one of these ticks stays journalled.
       commit.settledPayments = settledPayments(logs);
     }

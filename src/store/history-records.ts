@@ -65,6 +65,7 @@ export abstract class HistoryRecords extends TickRecords {
       const e = c.events;
       this.insertSegment(c.agentId, c.hash, e);
       this.pruneSegments(c.agentId, e.toTick);
+      if (c.runSeal) this.insertEventRun(c.agentId, c.runSeal);
     }
     if (!this.statusCached) {
       this.sql("UPDATE agents SET status = ?, reason = ?, updated_at = ? WHERE agent_id = ? AND (status IS NOT ? OR reason IS NOT ?)").run(

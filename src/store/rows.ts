@@ -68,6 +68,8 @@ export function rowToSegment(r: Record<string, unknown>): StoredSegment {
     blob: u8(r.blob as Buffer),
     postHashes: u8(r.post_hashes as Buffer),
     ...(r.signature ? { signature: u8(r.signature as Buffer) } : {}),
+    ...(r.run_proof ? { runProof: u8(r.run_proof as Buffer) } : {}),
+    ...(r.leaf ? { leaf: u8(r.leaf as Buffer) } : {}),
   };
 }
 

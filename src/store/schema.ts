@@ -209,4 +209,21 @@ export const MIGRATIONS: readonly string[] = [
     PRIMARY KEY (agent_id, tick, receipt_hash)
   ) WITHOUT ROWID;
   `,
+  // 8: run seals (segment seal v2, replay/run-seal.ts): one agent-key signature over a run of
+  // consecutive segments. A segment this node records carries its leaf (NULL signature) and is sealed
+  // by the event_log_runs row whose ticks span it; one that arrives sealed carries its run's signature
+  // and its inclusion proof (run_proof). Rows signed one by one (v1) keep their signatures, unchanged.
+  `
+  ALTER TABLE event_log_segments ADD COLUMN leaf BLOB;
+  ALTER TABLE event_log_segments ADD COLUMN run_proof BLOB;
+  CREATE TABLE event_log_runs (
+    id INTEGER PRIMARY KEY,
+    agent_id TEXT NOT NULL REFERENCES agents(agent_id),
+    from_tick INTEGER NOT NULL,
+    to_tick INTEGER NOT NULL,
+    leaves BLOB NOT NULL,
+    signature BLOB NOT NULL
+  );
+  CREATE INDEX event_log_runs_by_agent ON event_log_runs(agent_id, to_tick);
+  `,
 ];

@@ -2,6 +2,7 @@
 // receipts, and the outbox of emitted messages. Each is written inside the checkpoint's transaction
 // by the layer above, and read on its own by replay, audit, migration and the control API.
 import type { EventLogSegment } from "../eventlog/tick-log.js";
+import { runProofs, type SealedRun } from "../replay/run-seal.js";
 import { AgentRecords } from "./agent-records.js";
 import { rowToSegment, u8 } from "./rows.js";
 import type { JournalledPayment, LeaseBelief, LineageEvent, OutboxBatch, ReceiptRow, StoredSegment } from "./types.js";
@@ -14,8 +15,73 @@ export abstract class TickRecords extends AgentRecords {
 
   protected insertSegment(agentId: string, checkpointHash: Uint8Array, e: EventLogSegment): void {
     this.sql(
-      "INSERT INTO event_log_segments (agent_id, from_tick, to_tick, checkpoint_hash, abi_version, engine_version, blob, post_hashes, signature) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-    ).run(agentId, e.fromTick, e.toTick, checkpointHash, e.abiVersion, e.engineVersion, e.blob, e.postHashes, e.signature ?? null);
+      "INSERT INTO event_log_segments (agent_id, from_tick, to_tick, checkpoint_hash, abi_version, engine_version, blob, post_hashes, signature, leaf, run_proof) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    ).run(agentId, e.fromTick, e.toTick, checkpointHash, e.abiVersion, e.engineVersion, e.blob, e.postHashes, e.signature ?? null, e.leaf ?? null, e.runProof ?? null);
+  }
+
+  // ---- run seals (replay/run-seal.ts) ------------------------------------------------------------
+
+  /** Stores a sealed run (in the caller's transaction) and drops runs whose segments are all gone. */
+  protected insertEventRun(agentId: string, run: SealedRun): void {
+    this.sql("INSERT INTO event_log_runs (agent_id, from_tick, to_tick, leaves, signature) VALUES (?, ?, ?, ?, ?)").run(
+      agentId, run.fromTick, run.toTick, Buffer.concat(run.leaves), run.signature,
+    );
+    this.sql("DELETE FROM event_log_runs WHERE agent_id = ? AND to_tick < (SELECT MIN(from_tick) FROM event_log_segments WHERE agent_id = ?)").run(agentId, agentId);
+  }
+
+  /** Seals a run of segments this node recorded (see openEventRuns). */
+  sealEventRun(agentId: string, run: SealedRun): void {
+    this.db.transaction(() => this.insertEventRun(agentId, run)).immediate();
+  }
+
+  /**
+   * The runs still open (of one agent, or of all): per agent, the segments recorded here after its
+   * newest sealed run, with their leaves, oldest first. Each run closes after the one before it, so
+   * the open segments are always those after the newest run (the checkpointer continues an open run
+   * it finds, OpenRuns.adopt).
+   */
+  openEventRuns(agentId?: string): { agentId: string; fromTick: bigint; toTick: bigint; leaves: Uint8Array[] }[] {
+    const ids = agentId !== undefined ? [agentId] : (this.sql("SELECT agent_id FROM agents ORDER BY agent_id", true).all() as { agent_id: string }[]).map((r) => r.agent_id);
+    const runs: { agentId: string; fromTick: bigint; toTick: bigint; leaves: Uint8Array[] }[] = [];
+    for (const id of ids) {
+      const sealed = this.sql("SELECT MAX(to_tick) AS t FROM event_log_runs WHERE agent_id = ?", true).get(id) as { t: bigint | null };
+      const rows = this.sql("SELECT from_tick, to_tick, leaf FROM event_log_segments WHERE agent_id = ? AND to_tick > ? AND leaf IS NOT NULL ORDER BY to_tick", true).all(
+        id,
+        sealed.t ?? -1n,
+      ) as { from_tick: bigint; to_tick: bigint; leaf: Buffer }[];
+      const first = rows[0];
+      const last = rows.at(-1);
+      if (first && last) runs.push({ agentId: id, fromTick: first.from_tick, toTick: last.to_tick, leaves: rows.map((r) => u8(r.leaf)) });
+    }
+    return runs;
+  }
+
+  /** The agent's stored segments with each recorded one's seal from its run (a segment of an open run keeps its leaf, unsealed). */
+  private withRunSeals(agentId: string, segments: StoredSegment[]): StoredSegment[] {
+    const first = segments.find((s) => s.leaf && !s.runProof && !s.signature);
+    if (!first) return segments;
+    const rows = this.sql("SELECT from_tick, to_tick, leaves, signature FROM event_log_runs WHERE agent_id = ? AND to_tick >= ? ORDER BY to_tick", true).all(
+      agentId,
+      first.toTick,
+    ) as { from_tick: bigint; to_tick: bigint; leaves: Buffer; signature: Buffer }[];
+    const runs = rows.map((r) => {
+      const leaves: Uint8Array[] = [];
+      for (let off = 0; off + 32 <= r.leaves.byteLength; off += 32) leaves.push(u8(r.leaves.subarray(off, off + 32)));
+      return { fromTick: r.from_tick, toTick: r.to_tick, leaves, signature: u8(r.signature), proofs: null as Map<string, { proof: Uint8Array; signature: Uint8Array }> | null };
+    });
+    return segments.map((s) => {
+      if (!s.leaf || s.runProof || s.signature) return s;
+      const key = Buffer.from(s.leaf).toString("hex");
+      for (const run of runs) {
+        if (run.fromTick > s.fromTick || s.toTick > run.toTick) continue;
+        run.proofs ??= new Map(runProofs(run).map((p) => [Buffer.from(p.leaf).toString("hex"), p]));
+        const p = run.proofs.get(key);
+        if (!p) continue;
+        const { leaf: _leaf, ...rest } = s;
+        return { ...rest, runProof: p.proof, signature: p.signature };
+      }
+      return s;
+    });
   }
 
   protected pruneSegments(agentId: string, newestTick: bigint): void {
@@ -40,9 +106,10 @@ export abstract class TickRecords extends AgentRecords {
 
   /** The agent's stored event-log segments, oldest first (those starting after `afterTick`, if given). */
   eventSegments(agentId: string, afterTick = -1n): StoredSegment[] {
-    return (
+    const rows = (
       this.sql("SELECT * FROM event_log_segments WHERE agent_id = ? AND from_tick > ? ORDER BY to_tick", true).all(agentId, afterTick) as Record<string, unknown>[]
     ).map(rowToSegment);
+    return this.withRunSeals(agentId, rows);
   }
 
   /** Segments this node recorded before it signed segments (schema 6), not yet sealed. */

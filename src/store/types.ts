@@ -6,6 +6,7 @@ import type { HistoryBase } from "../checkpoint/history-base.js";
 import type { BudgetOverride } from "../checkpoint/overrides.js";
 import type { EventLogSegment } from "../eventlog/tick-log.js";
 import type { Ed25519Key } from "../identity/keys.js";
+import type { SealedRun } from "../replay/run-seal.js";
 
 export type SyncMode = "full" | "normal";
 // Every write transaction is BEGIN IMMEDIATE: a compare-and-set reads then writes, and a deferred
@@ -114,6 +115,8 @@ export interface CheckpointCommit {
   statusReason: string | null;
   /** Event logs of the ticks since the previous checkpoint. */
   events?: EventLogSegment;
+  /** The run of segments this checkpoint's segment closes, sealed (replay/run-seal.ts). */
+  runSeal?: SealedRun;
   /** Messages the ticks since the previous checkpoint emitted: published with it, or not at all. */
   outbox?: readonly OutboxBatch[];
   /** The manifest's max_storage_bytes: refused (STORAGE_LIMIT) when the agent's history would pass it. */

@@ -104,7 +104,8 @@ describe("audit replay", () => {
     const dataDir = await survivorHistory();
     // The database as an igord that did not sign segments left it (what schema migration 6 marks).
     const db = new Database(join(dataDir, DB_FILE));
-    db.prepare("UPDATE event_log_segments SET signature = NULL, recorded_unsigned = 1").run();
+    db.prepare("UPDATE event_log_segments SET signature = NULL, leaf = NULL, run_proof = NULL, recorded_unsigned = 1").run();
+    db.prepare("DELETE FROM event_log_runs").run();
     db.close();
     expect(igord(["verify", "--agent", "survivor", "--replay", "--data-dir", dataDir]).stdout).toContain("EVENT_LOG_FORGED");
     const t = await startTestNode({ "tick-interval": "1h", "lease-duration": "2h" }, { dir: join(dataDir, "..") });
@@ -115,7 +116,7 @@ describe("audit replay", () => {
     expect(r.status).toBe(0);
     // One that arrived unsigned (not recorded here) is never sealed.
     const db2 = new Database(join(dataDir, DB_FILE));
-    db2.prepare("UPDATE event_log_segments SET signature = NULL, recorded_unsigned = 0 WHERE id = (SELECT MAX(id) FROM event_log_segments WHERE agent_id = 'survivor' AND length(blob) > 0)").run();
+    db2.prepare("UPDATE event_log_segments SET signature = NULL, leaf = NULL, run_proof = NULL, recorded_unsigned = 0 WHERE id = (SELECT MAX(id) FROM event_log_segments WHERE agent_id = 'survivor' AND length(blob) > 0)").run();
     db2.close();
     const t2 = await startTestNode({ "tick-interval": "1h", "lease-duration": "2h" }, { dir: join(dataDir, "..") });
     expect(t2.logs.events("segments_sealed")).toEqual([]);

@@ -118,7 +118,8 @@ describe("packages that must not harm the live agent", () => {
     clock.payload[5] = (clock.payload[5]! + 1) % 256; // about a minute later
     // Re-signed with the agent's key (which travels in the package): only replay can tell.
     const closing = parseCheckpoint(pkg.history.find((b) => parseCheckpoint(b).tick === seg.toTick)!);
-    const altered = { ...seg, blob: encodeSegment(logs) };
+    // Signed alone (a v1 seal), not in its run: the run's seal would not cover the altered body.
+    const { runProof: _proof, ...altered } = { ...seg, blob: encodeSegment(logs) };
     const resigned = { ...altered, signature: signBytes(decodeIdentityFile(pkg.identity), segmentSigningBytes(closing.prevHash, altered)) };
     const tampered = encodePackage({ ...pkg, segments: [...pkg.segments.slice(0, -1), resigned] });
     const refused = await (await rogue()).send(addr(b), tampered);
