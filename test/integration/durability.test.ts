@@ -21,6 +21,7 @@ import { igord } from "../helpers/process.js";
 import { parseCheckpoint } from "../../src/checkpoint/codec.js";
 import { decodeSegment } from "../../src/eventlog/tick-log.js";
 import { HostcallId } from "../../src/hostcalls/registry.js";
+import { sealOpenRuns } from "../../src/replay/run-seal.js";
 import { segmentSealProblem } from "../../src/replay/segment-seal.js";
 import { waitUntil } from "../helpers/wait.js";
 import { watAgent, writeWat } from "../helpers/wat.js";
@@ -373,6 +374,8 @@ describe("what a failed checkpoint leaves behind", () => {
       await expect(cp.checkpoint({ ...base, identity: broken, tick: 1n, state: new Uint8Array([1]), logs: [log(1n)], outbox: [msg(1n)] }, "periodic", "active", null)).rejects.toThrow();
       expect(store.outbox("a")).toEqual([]);
       expect(await cp.checkpoint({ ...base, tick: 2n, state: new Uint8Array([2]), logs: [log(2n)], outbox: [msg(2n)] }, "shutdown", "active", null)).toBe("written");
+      // Its run is still open (one segment): sealed as before anything is verified.
+      expect(sealOpenRuns(store)).toBe(1);
       const segs = store.eventSegments("a");
       expect(segs).toHaveLength(1);
       expect(segs[0]).toMatchObject({ fromTick: 1n, toTick: 2n });

@@ -139,8 +139,13 @@ describe("run seals", () => {
       left = open();
     }
     expect(left?.leaves).toBeGreaterThan(0);
-    // The audit of the crashed data dir (read-only: the open run is sealed in memory) is VALID.
+    // The audit of the crashed data dir, and an export of it (read-only: the open run is sealed in memory), are VALID.
     expect(igord(["verify", "--agent", "heartbeat", "--replay", "--data-dir", dataDir]).stdout).toMatch(/replay: VALID/);
+    const out = join(root, "export");
+    expect(igord(["export", "heartbeat", "--out", out, "--data-dir", dataDir]).status).toBe(0);
+    const exported = readdirSync(join(out, "history", "heartbeat", "events")).map((f) => decodeSegmentFile(new Uint8Array(readFileSync(join(out, "history", "heartbeat", "events", f))), f));
+    expect(runSize(exported.find((s) => s.toTick === left!.toTick)!)).toBe(left!.leaves);
+    expect(igord(["verify", "--replay", out]).stdout).toMatch(/replay: VALID/);
     // The next start seals it before the agent runs again (with a long tick interval nothing new is recorded).
     const d = run("1h");
     const sealed = await d.waitFor((l) => l.event === "runs_sealed");
