@@ -26,7 +26,8 @@ export abstract class TickRecords extends AgentRecords {
     this.sql("INSERT INTO event_log_runs (agent_id, from_tick, to_tick, leaves, signature) VALUES (?, ?, ?, ?, ?)").run(
       agentId, run.fromTick, run.toTick, Buffer.concat(run.leaves), run.signature,
     );
-    this.sql("DELETE FROM event_log_runs WHERE agent_id = ? AND to_tick < (SELECT MIN(from_tick) FROM event_log_segments WHERE agent_id = ?)").run(agentId, agentId);
+    // A run ending before the oldest kept segment's last tick covers none (both lookups use an index).
+    this.sql("DELETE FROM event_log_runs WHERE agent_id = ? AND to_tick < (SELECT MIN(to_tick) FROM event_log_segments WHERE agent_id = ?)").run(agentId, agentId);
   }
 
   /** Seals a run of segments this node recorded (see openEventRuns). */

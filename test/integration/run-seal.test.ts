@@ -9,12 +9,16 @@ import Database from "better-sqlite3";
 import { afterEach, describe, expect, it } from "vitest";
 import { parseCheckpoint } from "../../src/checkpoint/codec.js";
 import { hex } from "../../src/hash/bytes.js";
-import { signBytes } from "../../src/identity/keys.js";
+import { generateKey, signBytes } from "../../src/identity/keys.js";
+import { didFromPublicKey, peerIdFromPublicKey } from "../../src/identity/did.js";
+import { sha256Hex } from "../../src/hash/bytes.js";
+import { HostcallId } from "../../src/hostcalls/registry.js";
+import { Checkpointer } from "../../src/scheduler/checkpointer.js";
 import { buildOutgoingPackage } from "../../src/migration/outgoing.js";
 import { decodePackage, encodePackage } from "../../src/migration/package.js";
 import { decodeSegmentFile, encodeSegmentFile } from "../../src/replay/audit-plan.js";
-import { decodeRunProof, RUN_SEAL_SEGMENTS } from "../../src/replay/run-seal.js";
-import { segmentSigningBytes } from "../../src/replay/segment-seal.js";
+import { decodeRunProof, RUN_SEAL_SEGMENTS, sealOpenRuns } from "../../src/replay/run-seal.js";
+import { segmentSealProblem, segmentSigningBytes } from "../../src/replay/segment-seal.js";
 import type { CheckpointEvent, TickEvent } from "../../src/scheduler/scheduler.js";
 import { DB_FILE, SqliteStore } from "../../src/store/sqlite-store.js";
 import { EXAMPLES, startTestNode, stopAllNodes, type TestNode, tempDir } from "../helpers/node.js";
@@ -229,5 +233,55 @@ describe("run seals", () => {
     const r = igord(["verify", "--agent", "heartbeat", "--replay", "--data-dir", dataDir]);
     expect(r.stdout).toMatch(/replay: VALID/);
     expect(r.status).toBe(0);
+  });
+
+  it("on the checkpointer's path, a checkpoint that fails at a run's end leaves the run whole, retention drops runs whose segments are gone, and every kept segment verifies", async () => {
+    const store = SqliteStore.open(join(tempDir(), DB_FILE), { eventLogRetention: { ticks: 40n } });
+    try {
+      const nodeKey = generateKey();
+      const cp = new Checkpointer(store, { key: nodeKey, peerId: peerIdFromPublicKey(nodeKey.publicKey) });
+      const identity = generateKey();
+      const wasm = new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0]);
+      const base = { agentId: "a", budget: 100n, price: 1n, wasmHash: sha256Hex(wasm), identity };
+      cp.genesis({ ...base, tick: 0n, state: new Uint8Array([0]) }, { agentId: "a", did: didFromPublicKey(identity.publicKey), wasmHash: base.wasmHash, wasmBytes: wasm, manifest: "{}", identity });
+      const log = (tick: bigint) => ({ tick, entries: [{ id: HostcallId.log_emit, result: 0, payload: new TextEncoder().encode(`line ${tick}`) }], postHash: new Uint8Array(32).fill(Number(tick % 256n)) });
+      const broken = { ...identity, privateKeyObject: identity.publicKeyObject };
+      const runs = (): number => {
+        const db = new Database(store.path, { readonly: true });
+        try {
+          return (db.prepare("SELECT COUNT(*) AS n FROM event_log_runs").get() as { n: number }).n;
+        } finally {
+          db.close();
+        }
+      };
+      for (let tick = 1n; tick <= BigInt(RUN_SEAL_SEGMENTS * 6); tick++) {
+        // The checkpoint that would close the first run cannot sign: its logs go with the next one, which closes it.
+        if (tick === BigInt(RUN_SEAL_SEGMENTS)) {
+          await expect(cp.checkpoint({ ...base, identity: broken, tick, state: new Uint8Array([1]), logs: [log(tick)] }, "periodic", "active", null)).rejects.toThrow();
+          expect(runs()).toBe(0);
+          continue;
+        }
+        expect(await cp.checkpoint({ ...base, tick, state: new Uint8Array([Number(tick % 256n)]), logs: [log(tick)] }, "periodic", "active", null)).toBe("written");
+        if (tick === BigInt(RUN_SEAL_SEGMENTS + 1)) {
+          // The first run: 16 segments (the last one holding the failed checkpoint's ticks too), each sealed.
+          expect(runs()).toBe(1);
+          const first = store.eventSegments("a");
+          expect(first.length).toBe(RUN_SEAL_SEGMENTS);
+          expect(first.at(-1)).toMatchObject({ fromTick: tick - 1n, toTick: tick });
+          for (const s of first) expect(segmentSealProblem(s, parseCheckpoint(store.checkpointByHash("a", s.checkpointHash)!.blob))).toBeNull();
+        }
+      }
+      // 96 ticks in 95 segments: 5 runs closed; the ticks retention keeps (40) span at most 4 of them.
+      expect(runs()).toBeLessThanOrEqual(4);
+      expect(sealOpenRuns(store)).toBe(1);
+      const segs = store.eventSegments("a");
+      expect(segs.length).toBeGreaterThan(30);
+      for (const s of segs) {
+        const closing = parseCheckpoint(store.checkpointByHash("a", s.checkpointHash)!.blob);
+        expect(segmentSealProblem(s, closing), `${s.fromTick}..${s.toTick}`).toBeNull();
+      }
+    } finally {
+      store.close();
+    }
   });
 });
