@@ -25,6 +25,7 @@ import { sealOpenRuns } from "../../src/replay/run-seal.js";
 import { segmentSealProblem } from "../../src/replay/segment-seal.js";
 import { waitUntil } from "../helpers/wait.js";
 import { watAgent, writeWat } from "../helpers/wat.js";
+import { agentOnCheckpointer } from "../helpers/checkpointer.js";
 
 afterEach(stopAllNodes);
 
@@ -359,13 +360,7 @@ describe("what a failed checkpoint leaves behind", () => {
   it("a checkpoint that fails before the store has it keeps its ticks' event logs and messages for the next one", async () => {
     const store = SqliteStore.open(join(tempDir(), DB_FILE));
     try {
-      const nodeKey = generateKey();
-      const cp = new Checkpointer(store, { key: nodeKey, peerId: peerIdFromPublicKey(nodeKey.publicKey) });
-      const identity = generateKey();
-      const wasm = new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0]);
-      const base = { agentId: "a", budget: 100n, price: 1n, wasmHash: sha256Hex(wasm), identity };
-      const did = didFromPublicKey(identity.publicKey);
-      cp.genesis({ ...base, tick: 0n, state: new Uint8Array([0]) }, { agentId: "a", did, wasmHash: base.wasmHash, wasmBytes: wasm, manifest: "{}", identity });
+      const { cp, identity, base } = agentOnCheckpointer(store);
       const enc = (s: string) => new TextEncoder().encode(s);
       const log = (tick: bigint) => ({ tick, entries: [{ id: HostcallId.log_emit, result: 0, payload: enc(`line ${tick}`) }], postHash: new Uint8Array(32).fill(Number(tick)) });
       const msg = (tick: bigint) => ({ tick, epochMajor: 0n, messages: [enc(`msg ${tick}`)] });

@@ -9,11 +9,8 @@ import Database from "better-sqlite3";
 import { afterEach, describe, expect, it } from "vitest";
 import { parseCheckpoint } from "../../src/checkpoint/codec.js";
 import { hex } from "../../src/hash/bytes.js";
-import { generateKey, signBytes } from "../../src/identity/keys.js";
-import { didFromPublicKey, peerIdFromPublicKey } from "../../src/identity/did.js";
-import { sha256Hex } from "../../src/hash/bytes.js";
+import { signBytes } from "../../src/identity/keys.js";
 import { HostcallId } from "../../src/hostcalls/registry.js";
-import { Checkpointer } from "../../src/scheduler/checkpointer.js";
 import { buildOutgoingPackage } from "../../src/migration/outgoing.js";
 import { decodePackage, encodePackage } from "../../src/migration/package.js";
 import { decodeSegmentFile, encodeSegmentFile } from "../../src/replay/audit-plan.js";
@@ -24,6 +21,7 @@ import { DB_FILE, SqliteStore } from "../../src/store/sqlite-store.js";
 import { EXAMPLES, startTestNode, stopAllNodes, type TestNode, tempDir } from "../helpers/node.js";
 import { igord, killAll, startDaemon } from "../helpers/process.js";
 import { RoguePeer } from "../helpers/rogue.js";
+import { agentOnCheckpointer } from "../helpers/checkpointer.js";
 
 const rogues: RoguePeer[] = [];
 afterEach(async () => {
@@ -238,12 +236,7 @@ describe("run seals", () => {
   it("on the checkpointer's path, a checkpoint that fails at a run's end leaves the run whole, retention drops runs whose segments are gone, and every kept segment verifies", async () => {
     const store = SqliteStore.open(join(tempDir(), DB_FILE), { eventLogRetention: { ticks: 40n } });
     try {
-      const nodeKey = generateKey();
-      const cp = new Checkpointer(store, { key: nodeKey, peerId: peerIdFromPublicKey(nodeKey.publicKey) });
-      const identity = generateKey();
-      const wasm = new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0]);
-      const base = { agentId: "a", budget: 100n, price: 1n, wasmHash: sha256Hex(wasm), identity };
-      cp.genesis({ ...base, tick: 0n, state: new Uint8Array([0]) }, { agentId: "a", did: didFromPublicKey(identity.publicKey), wasmHash: base.wasmHash, wasmBytes: wasm, manifest: "{}", identity });
+      const { cp, identity, base } = agentOnCheckpointer(store);
       const log = (tick: bigint) => ({ tick, entries: [{ id: HostcallId.log_emit, result: 0, payload: new TextEncoder().encode(`line ${tick}`) }], postHash: new Uint8Array(32).fill(Number(tick % 256n)) });
       const broken = { ...identity, privateKeyObject: identity.publicKeyObject };
       const runs = (): number => {

@@ -1,0 +1,17 @@
+// A Checkpointer on a real store with one agent "a" at genesis (tick 0): for tests of what the
+// checkpoint path writes, without a node.
+import { didFromPublicKey, peerIdFromPublicKey } from "../../src/identity/did.js";
+import { generateKey } from "../../src/identity/keys.js";
+import { sha256Hex } from "../../src/hash/bytes.js";
+import { Checkpointer } from "../../src/scheduler/checkpointer.js";
+import type { SqliteStore } from "../../src/store/sqlite-store.js";
+
+export function agentOnCheckpointer(store: SqliteStore) {
+  const nodeKey = generateKey();
+  const cp = new Checkpointer(store, { key: nodeKey, peerId: peerIdFromPublicKey(nodeKey.publicKey) });
+  const identity = generateKey();
+  const wasm = new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0]);
+  const base = { agentId: "a", budget: 100n, price: 1n, wasmHash: sha256Hex(wasm), identity };
+  cp.genesis({ ...base, tick: 0n, state: new Uint8Array([0]) }, { agentId: "a", did: didFromPublicKey(identity.publicKey), wasmHash: base.wasmHash, wasmBytes: wasm, manifest: "{}", identity });
+  return { cp, identity, base };
+}
