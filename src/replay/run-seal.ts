@@ -21,18 +21,23 @@ export const RUN_SEAL_SEGMENTS = 16;
 export const MAX_RUN_SEAL_SEGMENTS = 1 << 16;
 
 const DOMAIN = new TextEncoder().encode("igord-event-run-v2");
-const NODE_PREFIX = new Uint8Array([1]);
+/** 0x01 ‖ left ‖ right, rewritten for each interior node (a fresh concat per node showed on the checkpoint path). */
+const NODE_INPUT = new Uint8Array(65);
+NODE_INPUT[0] = 1;
+
+const LEAF_INPUT = new Uint8Array(64);
 
 export function runLeafOfBodyHash(prevHash: Uint8Array, bodyHash: Uint8Array): Uint8Array {
   if (prevHash.byteLength !== 32) throw new RangeError("prevHash must be 32 bytes");
-  const b = new Uint8Array(64);
-  b.set(prevHash, 0);
-  b.set(bodyHash, 32);
-  return sha256(b);
+  LEAF_INPUT.set(prevHash, 0);
+  LEAF_INPUT.set(bodyHash, 32);
+  return sha256(LEAF_INPUT);
 }
 
 function node(left: Uint8Array, right: Uint8Array): Uint8Array {
-  return sha256(Buffer.concat([NODE_PREFIX, left, right]));
+  NODE_INPUT.set(left, 1);
+  NODE_INPUT.set(right, 33);
+  return sha256(NODE_INPUT);
 }
 
 /** The largest power of two strictly below n (n ≥ 2). */
@@ -44,9 +49,15 @@ function split(n: number): number {
 
 export function merkleRoot(leaves: readonly Uint8Array[]): Uint8Array {
   if (leaves.length === 0) throw new RangeError("a run has at least one segment");
-  if (leaves.length === 1) return leaves[0] as Uint8Array;
-  const k = split(leaves.length);
-  return node(merkleRoot(leaves.slice(0, k)), merkleRoot(leaves.slice(k)));
+  return rootOf(leaves, 0, leaves.length);
+}
+
+/** The root of leaves[lo, hi): both subtrees are hashed before their node is. */
+function rootOf(leaves: readonly Uint8Array[], lo: number, hi: number): Uint8Array {
+  if (hi - lo === 1) return leaves[lo] as Uint8Array;
+  const k = split(hi - lo);
+  const left = rootOf(leaves, lo, lo + k);
+  return node(left, rootOf(leaves, lo + k, hi));
 }
 
 /** The root and every leaf's inclusion path (siblings from the leaf upwards), in O(n log n) hashes. */

@@ -1,6 +1,7 @@
 // The run seal (segment seal v2): one agent-key signature over a Merkle root of a run of segments'
 // leaves; each segment is checked alone with its inclusion proof, and fails exactly where a v1
 // segment would (altered, moved, unsigned), while v1 segments and files still read and verify.
+import { createHash } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { encodeCheckpoint, parseCheckpoint, type Checkpoint } from "../../../src/checkpoint/codec.js";
 import { checkpointHash, signCheckpoint } from "../../../src/checkpoint/lineage.js";
@@ -17,12 +18,14 @@ import {
   rootFromPath,
   runProofs,
   runSealProblem,
+  runSigningBytes,
   sealOpenInMemory,
   sealRun,
 } from "../../../src/replay/run-seal.js";
 import { runLeafOfBody, segmentSealProblem, segmentSigningBytes } from "../../../src/replay/segment-seal.js";
 
 const key = generateKey();
+const hexOf = (b: Uint8Array): string => Buffer.from(b).toString("hex");
 const leafOf = (i: number): Uint8Array => sha256(new Uint8Array([i, i >> 8]));
 
 /** A chain of `n` checkpoints 10 ticks apart, each closing a segment with one logged tick. */
@@ -78,6 +81,17 @@ describe("Merkle run", () => {
         }
       });
     }
+  });
+
+  it("the root has RFC 9162's shape: interior nodes SHA-256(0x01 ‖ left ‖ right), the left subtree the largest power of two below n", () => {
+    const n = (l: Uint8Array, r: Uint8Array): Buffer => createHash("sha256").update(Buffer.from([1])).update(l).update(r).digest();
+    const [a, b, c, d, e] = [0, 1, 2, 3, 4].map(leafOf) as [Uint8Array, Uint8Array, Uint8Array, Uint8Array, Uint8Array];
+    expect(hexOf(merkleRoot([a]))).toBe(hexOf(a));
+    expect(hexOf(merkleRoot([a, b, c]))).toBe(hexOf(n(n(a, b), c)));
+    expect(hexOf(merkleRoot([a, b, c, d, e]))).toBe(hexOf(n(n(n(a, b), n(c, d)), e)));
+    expect(hexOf(runSigningBytes(5, merkleRoot([a, b, c, d, e])))).toBe(
+      Buffer.concat([Buffer.from("igord-event-run-v2"), Buffer.from([5, 0, 0, 0]), n(n(n(a, b), n(c, d)), e)]).toString("hex"),
+    );
   });
 
   it("a proof round-trips through its encoding; a malformed one decodes to nothing", () => {
