@@ -3,7 +3,7 @@
 // Checkpointer with the node's receipt interval, history retention and signer threads, each agent
 // holding a lease (every write is conditional on it), and each checkpoint carrying the event-log
 // segment of the ticks since the previous one (clock, rand and log observations per tick, as the
-// survivor agent makes; signed with the agent's key like the daemon's). Group-
+// survivor agent makes; sealed with the agent's key in runs, like the daemon's). Group-
 // committed across agents, per --sync mode. Used by scripts/bench.mjs; runnable alone:
 //   node scripts/bench-checkpoints.mjs --sync=full,normal --agents=1000 --seconds=5 [--receipt-interval=0]
 import "../dist/shim/promise-with-resolvers.js";
