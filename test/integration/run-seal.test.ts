@@ -212,8 +212,15 @@ describe("run seals", () => {
     db.exec("DROP TABLE event_log_runs; ALTER TABLE event_log_segments DROP COLUMN leaf; ALTER TABLE event_log_segments DROP COLUMN run_proof; DELETE FROM schema_version WHERE version > 7;");
     db.close();
     expect(v1.filter((s) => s.signature).length).toBeGreaterThan(3);
-    // Read as it is (schema 7, read-only), then migrated forward by a start.
+    // Read as it is (schema 7, read-only), and exported as v1 segment files (format 2), then migrated forward by a start.
     expect(igord(["verify", "--agent", "heartbeat", "--replay", "--data-dir", dataDir]).stdout).toMatch(/replay: VALID/);
+    const out = join(tempDir(), "v1-export");
+    expect(igord(["export", "heartbeat", "--out", out, "--data-dir", dataDir]).status).toBe(0);
+    const events = join(out, "history", "heartbeat", "events");
+    const formats = readdirSync(events).map((f) => readFileSync(join(events, f))).filter((b) => b.byteLength > 4 && b.subarray(0, 4).toString() === "IGSG").map((b) => b[4]);
+    expect(formats.length).toBeGreaterThan(3);
+    expect(new Set(formats)).toEqual(new Set([2]));
+    expect(igord(["verify", "--replay", out]).stdout).toMatch(/replay: VALID/);
     const t = await startTestNode({ "tick-interval": "2ms", "checkpoint-interval": "10ms" }, { dir: join(dataDir, ".."), resumeStored: true });
     let written = 0;
     await t.waitFor<CheckpointEvent>("checkpoint", (e) => e.reason === "periodic" && e.outcome === "written" && ++written >= 4, 30_000);
