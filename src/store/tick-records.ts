@@ -30,9 +30,13 @@ export abstract class TickRecords extends AgentRecords {
     this.sql("DELETE FROM event_log_runs WHERE agent_id = ? AND to_tick < (SELECT MIN(to_tick) FROM event_log_segments WHERE agent_id = ?)").run(agentId, agentId);
   }
 
-  /** Seals a run of segments this node recorded (see openEventRuns). */
+  /**
+   * Seals a run of segments this node recorded (see openEventRuns). No fsync of its own (it runs on a
+   * migration's path): a seal lost to a power cut leaves the run open, and the next start seals it
+   * again, to the same signature (Ed25519 is deterministic).
+   */
   sealEventRun(agentId: string, run: SealedRun): void {
-    this.db.transaction(() => this.insertEventRun(agentId, run)).immediate();
+    this.atomicallyUnsynced(() => this.insertEventRun(agentId, run));
   }
 
   /**
