@@ -285,3 +285,31 @@ describe("run seals", () => {
     }
   });
 });
+
+describe("run seals through the commit thread", () => {
+  it("segments and the run seal the checkpointer writes travel through the commit thread and every segment verifies against its closing checkpoint", async () => {
+    const store = SqliteStore.open(join(tempDir(), DB_FILE), { commitThread: true });
+    try {
+      expect(store.commitsOnThread).toBe(true);
+      const { cp, base } = agentOnCheckpointer(store);
+      const log = (tick: bigint) => ({ tick, entries: [{ id: HostcallId.log_emit, result: 0, payload: new TextEncoder().encode(`line ${tick}`) }], postHash: new Uint8Array(32).fill(Number(tick % 256n)) });
+      const last = BigInt(RUN_SEAL_SEGMENTS * 2 + 3);
+      for (let tick = 1n; tick <= last; tick++) {
+        expect(await cp.checkpoint({ ...base, tick, state: new Uint8Array([Number(tick % 256n)]), logs: [log(tick)] }, "periodic", "active", null)).toBe("written");
+      }
+      const db = new Database(store.path, { readonly: true });
+      const runs = (db.prepare("SELECT COUNT(*) AS n FROM event_log_runs WHERE agent_id = 'a'").get() as { n: number }).n;
+      db.close();
+      expect(runs).toBe(2);
+      expect(sealOpenRuns(store)).toBe(1);
+      const segs = store.eventSegments("a");
+      expect(segs.length).toBe(Number(last));
+      for (const s of segs) {
+        expect(runSize(s), `${s.fromTick}..${s.toTick}`).toBeGreaterThan(0);
+        expect(segmentSealProblem(s, parseCheckpoint(store.checkpointByHash("a", s.checkpointHash)!.blob)), `${s.fromTick}..${s.toTick}`).toBeNull();
+      }
+    } finally {
+      store.close();
+    }
+  });
+});
