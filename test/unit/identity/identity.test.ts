@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { base58Decode, base58Encode } from "../../../src/identity/base58.js";
-import { didFromPublicKey, peerIdFromPublicKey, publicKeyFromDid } from "../../../src/identity/did.js";
+import { DID_CACHE_SIZE, didFromPublicKey, peerIdFromPublicKey, publicKeyFromDid } from "../../../src/identity/did.js";
 import { decodeIdentityFile, encodeIdentityFile, generateKey, keyFromSeed, signBytes, verifyBytes } from "../../../src/identity/keys.js";
 
 describe("identity", () => {
@@ -15,6 +15,22 @@ describe("identity", () => {
     // did:key spec: Ed25519 public key 0x2e6fcce3... ↔ did:key:z6MkiTBz1ymuepAQ4HEHYSF1H8quG5GLVVQR3djdX3mDooWp
     const did = "did:key:z6MkiTBz1ymuepAQ4HEHYSF1H8quG5GLVVQR3djdX3mDooWp";
     expect(didFromPublicKey(publicKeyFromDid(did))).toBe(did);
+  });
+
+  it("a DID derived again, from any view of the same key bytes, is the same; past the cache bound too", () => {
+    const did = "did:key:z6MkiTBz1ymuepAQ4HEHYSF1H8quG5GLVVQR3djdX3mDooWp";
+    const key = publicKeyFromDid(did);
+    const padded = new Uint8Array(40);
+    padded.set(key, 5);
+    expect(didFromPublicKey(key)).toBe(did);
+    expect(didFromPublicKey(padded.subarray(5, 37))).toBe(did);
+    // A key one byte apart is another DID, not the one remembered.
+    const other = Uint8Array.from(key);
+    other[31] = (other[31] as number) ^ 1;
+    expect(didFromPublicKey(other)).not.toBe(did);
+    expect(publicKeyFromDid(didFromPublicKey(other))).toEqual(other);
+    for (let i = 0; i <= DID_CACHE_SIZE; i++) didFromPublicKey(generateKey().publicKey);
+    expect(didFromPublicKey(key)).toBe(did);
   });
 
   it("node peer ids look like libp2p Ed25519 peer ids", () => {
