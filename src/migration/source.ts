@@ -52,9 +52,11 @@ export class MigrationSource {
     const row = store.agent(agentId);
     if (!row) throw new IgordError(ErrorCode.AgentNotFound, `no agent "${agentId}" on this node`);
     const list: Target[] = targets.map((t) => this.ctx.target(t));
+    // Parsed once: the preflight asks each target for these capabilities.
+    const manifest = parseManifest(row.manifest, `stored manifest of "${agentId}"`);
+    const required = [...manifest.capabilities.keys()];
     if (list.length === 0) {
-      const manifest = parseManifest(row.manifest, `stored manifest of "${agentId}"`);
-      for (const p of this.ctx.peers.candidates({ required: [...manifest.capabilities.keys()], maxPrice: manifest.migrationPolicy.maxPricePerSecond, exclude: new Set([this.ctx.peerId]) })) {
+      for (const p of this.ctx.peers.candidates({ required, maxPrice: manifest.migrationPolicy.maxPricePerSecond, exclude: new Set([this.ctx.peerId]) })) {
         list.push({ text: p.id, peerId: p.id });
       }
       if (list.length === 0) throw new IgordError(ErrorCode.MigrationNoCandidates, `no known peer can take agent "${agentId}" (igord peers lists them)`);
@@ -63,7 +65,7 @@ export class MigrationSource {
     const started = Date.now();
     const id = store.createMigration({ agentId, direction: "out", peer: list[0]?.text ?? null, state: "requested" });
     try {
-      return await this.runOutgoing(id, agentId, list, started);
+      return await this.runOutgoing(id, agentId, list, required, started);
     } finally {
       this.ctx.outgoing.delete(agentId);
     }
@@ -75,11 +77,9 @@ export class MigrationSource {
    * retries and backoff as a transfer. The agent keeps ticking meanwhile, so an unreachable target
    * never freezes it. Returns the targets from the first one that answered yes.
    */
-  private async preflight(id: number, agentId: string, list: Target[], logger: Logger): Promise<{ ready: Target[]; tally: Tally; last: IgordError | null }> {
+  private async preflight(id: number, agentId: string, list: Target[], required: readonly string[], logger: Logger): Promise<{ ready: Target[]; tally: Tally; last: IgordError | null }> {
     const store = this.ctx.host.store;
     const m = this.ctx.host.metrics;
-    const row = store.agent(agentId);
-    const required = row ? [...parseManifest(row.manifest, `stored manifest of "${agentId}"`).capabilities.keys()] : [];
     const tally: Tally = { attempts: 0, fallbacks: 0, recorded: 0 };
     let last: IgordError | null = null;
     for (const [i, t] of list.entries()) {
@@ -141,10 +141,10 @@ export class MigrationSource {
     return null;
   }
 
-  private async runOutgoing(id: number, agentId: string, all: Target[], started: number): Promise<MigrationResult> {
+  private async runOutgoing(id: number, agentId: string, all: Target[], required: readonly string[], started: number): Promise<MigrationResult> {
     const store = this.ctx.host.store;
     const logger = this.ctx.log.child({ agent: agentId, migration: id });
-    const { ready: list, tally, last: refused } = await this.preflight(id, agentId, all, logger);
+    const { ready: list, tally, last: refused } = await this.preflight(id, agentId, all, required, logger);
     if (list.length === 0) {
       // Nobody would take it: the agent never stopped and nothing was recorded as a handoff.
       const error = refused ? { code: refused.code, message: refused.message } : { code: ErrorCode.NodeStopping, message: "the node is stopping" };
