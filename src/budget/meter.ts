@@ -49,10 +49,10 @@ export class TickMeter {
         q++;
         r -= NS_PER_SECOND_NUM;
       }
-      cost = BigInt(q);
+      cost = q === 0 ? 0n : BigInt(q);
       if (cost < budget) {
         this.carry = r;
-        return { cost, budgetAfter: budget - cost, exhausted: false };
+        return { cost, budgetAfter: q === 0 ? budget : budget - cost, exhausted: false };
       }
     } else {
       const total = elapsedNs * pricePerSecond + BigInt(this.carry);

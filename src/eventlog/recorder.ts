@@ -66,6 +66,11 @@ export class LiveRecorder implements ObservationSource {
     if (wouldBe > this.maxBytes) throw tickLogTooLarge(id, this.entries.length, wouldBe, this.maxBytes);
   }
 
+  /** Entries recorded since the last take(). */
+  get size(): number {
+    return this.entries.length;
+  }
+
   /** Returns the entries recorded since the last call and starts a new log. */
   take(): LogEntry[] {
     const out = this.entries;

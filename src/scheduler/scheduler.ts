@@ -104,6 +104,11 @@ export class Scheduler extends EventEmitter<{
   constructor(private readonly opts: SchedulerOptions) {
     super();
     opts.pool.on("result", (r) => this.onResult(r));
+    // A worker message's successful ticks arrive together: one call per batch, not an event per tick.
+    // Each carries the agent's record it was dispatched for (TickRequest.owner): no lookup by id.
+    opts.pool.on("results", (rs) => {
+      for (const r of rs) this.onResult(r, r.status === "ok" ? (r.owner as AgentRuntime | undefined) : undefined);
+    });
     opts.pool.on("lost", ({ agentId, error }) => this.onLost(agentId, error));
     opts.pool.on("abandoned", ({ agentId, tick }) => {
       const a = this.agents.get(agentId);
@@ -275,14 +280,18 @@ export class Scheduler extends EventEmitter<{
       if (a.hibernated) this.hibernation.wake(a, (e) => this.wakeFailed(a, e));
       a.inFlight = true;
       a.nextDueAt = null;
-      reqs.push({ agentId: a.id, tick: a.tick + 1n, budget: a.budget, price: a.price, authority: this.fence.authority(a), authorityUntilMs: this.fence.authorityUntil(a) });
+      reqs.push({ agentId: a.id, tick: a.tick + 1n, budget: a.budget, price: a.price, authority: this.fence.authority(a), authorityUntilMs: this.fence.authorityUntil(a), owner: a });
     }
     if (reqs.length > 0) this.opts.pool.dispatch(reqs);
     this.arm();
   }
 
-  private onResult(r: PoolTickResult): void {
-    const a = this.agents.get(r.agentId);
+  /**
+   * `dispatched`: the record the tick was dispatched for. A record that left the map (detached) or
+   * was replaced has no tick in flight, so its late result is ignored below like any stale one.
+   */
+  private onResult(r: PoolTickResult, dispatched?: AgentRuntime): void {
+    const a = dispatched ?? this.agents.get(r.agentId);
     if (!a) return;
     if (r.status === "error") {
       // The pool reports a failure only for the agent's live placement: it holds even with no tick
@@ -361,15 +370,19 @@ export class Scheduler extends EventEmitter<{
     // Payments the tick made (wallet_pay) leave the budget first, exactly; execution is charged on
     // what is left. Both go into the node's receipts, which so add up to every unit that left.
     const paid = r.events.length > 0 ? paymentsIn(r.events).total : 0n;
-    const afterPayments = paid >= a.budget ? 0n : a.budget - paid;
+    const afterPayments = paid === 0n ? a.budget : paid >= a.budget ? 0n : a.budget - paid;
     const charge = a.meter.charge(r.elapsedNs, a.price, afterPayments);
     a.window.pushTick(r.tick, a.state, r.state, r.postHash, r.events, a.budget, a.price);
     // Only ticks that observed something are stored; a segment's tick range says which ticks it covers.
     if (this.opts.persistEventLogs && r.events.length > 0) a.pendingLogs.push({ tick: r.tick, entries: r.events, postHash: r.postHash });
     a.tick = r.tick;
     a.budget = charge.budgetAfter;
-    a.spent += charge.cost + paid;
-    this.opts.checkpointer.addCost(a.id, charge.cost + paid);
+    // Most short ticks cost 0 (the meter carries the remainder): nothing to add, no bigint made.
+    const spent = paid === 0n ? charge.cost : charge.cost + paid;
+    if (spent !== 0n) {
+      a.spent += spent;
+      this.opts.checkpointer.addCost(a.id, spent);
+    }
     a.state = r.state;
     a.more = r.more;
     a.lastTickAt = now;

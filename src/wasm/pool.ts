@@ -27,9 +27,8 @@ import {
   type FromWorker,
   GUEST_PHASES,
   type LoadReply,
+  OkOutcomeReader,
   packTickItems,
-  type TickItem,
-  unpackOkOutcomes,
   type TickOutcome,
   type ToWorker,
 } from "./worker-protocol.js";
@@ -83,11 +82,13 @@ export interface TickRequest {
   authority?: boolean;
   /** Unix ms when that authority lapses mid-tick (lease expiry + grace); absent = never. */
   authorityUntilMs?: number | null;
+  /** The caller's own record of the agent, handed back with a successful result (no lookup by id per tick). */
+  owner?: object;
 }
 
 /** A worker's tick outcome as the scheduler sees it: keyed by agent, errors as IgordError. */
 export type PoolTickResult =
-  | (Omit<Extract<TickOutcome, { status: "ok" }>, "placement"> & { agentId: string })
+  | (Omit<Extract<TickOutcome, { status: "ok" }>, "placement"> & { agentId: string; owner?: object })
   | (Omit<Extract<TickOutcome, { status: "error" }>, "placement" | "error"> & { agentId: string; error: IgordError });
 
 export interface PoolOptions extends HostIoServices {
@@ -151,7 +152,14 @@ function phaseName(h: WorkerHandle): string {
 }
 
 export class WorkerPool extends EventEmitter<{
+  /** A tick's result: a failure, a skip's re-run's, or a success with a state too large to pack. */
   result: [PoolTickResult];
+  /**
+   * The successful results one worker message brought, in order: one call per batch of ticks, not
+   * one per tick. Every result either event carries is for the agent's live placement and the tick
+   * it has in flight.
+   */
+  results: [PoolTickResult[]];
   /** The pool no longer holds this agent and no tick of it was in flight to report it with. */
   lost: [{ agentId: string; error: IgordError }];
   evacuated: [{ agentId: string; fromWorker: number; toWorker: number }];
@@ -347,7 +355,7 @@ export class WorkerPool extends EventEmitter<{
 
   /** Sends tick requests, batched per worker. An agent has at most one tick in flight. */
   dispatch(reqs: readonly TickRequest[]): void {
-    const batches = new Map<WorkerHandle, TickItem[]>();
+    const batches = new Map<WorkerHandle, { reqs: TickRequest[]; placements: number[] }>();
     for (const req of reqs) {
       const slot = this.slots.get(req.agentId);
       if (!slot) {
@@ -363,15 +371,16 @@ export class WorkerPool extends EventEmitter<{
         continue;
       }
       slot.inFlight = req;
-      let items = batches.get(slot.worker);
-      if (!items) {
-        items = [];
-        batches.set(slot.worker, items);
+      let batch = batches.get(slot.worker);
+      if (!batch) {
+        batch = { reqs: [], placements: [] };
+        batches.set(slot.worker, batch);
       }
-      items.push({ placement: slot.placement, tick: req.tick, budget: req.budget, price: req.price, authority: req.authority ?? true, authorityUntilMs: req.authorityUntilMs ?? null });
+      batch.reqs.push(req);
+      batch.placements.push(slot.placement);
     }
-    for (const [h, items] of batches) {
-      const packed = packTickItems(items);
+    for (const [h, batch] of batches) {
+      const packed = packTickItems(batch.reqs, batch.placements);
       if (!h.dead) h.worker.postMessage({ type: "tick", generation: Atomics.load(h.ctl, Ctl.generation), packed }, [packed]);
     }
   }
@@ -466,8 +475,42 @@ export class WorkerPool extends EventEmitter<{
       if (slot && slot.worker === h && !slot.ready) this.onLoaded(slot, m);
       return;
     }
-    if (m.packed) for (const item of unpackOkOutcomes(m.packed)) this.onOutcome(item);
+    if (m.packed) this.onPacked(m.packed);
     for (const item of m.items) this.onOutcome(item);
+  }
+
+  /**
+   * A message's packed successful outcomes: each is checked against the tick its slot has in flight
+   * before anything is copied (a stale one is skipped in place), the scheduler hears them all in one
+   * call, and then each slot moves on (a rebalance move, or its queued tick).
+   */
+  private onPacked(packed: ArrayBuffer): void {
+    const r = new OkOutcomeReader(packed);
+    const results: PoolTickResult[] = [];
+    const slots: Slot[] = [];
+    const placements: number[] = [];
+    while (r.next()) {
+      const slot = this.byPlacement.get(r.placement);
+      const req = slot?.inFlight;
+      if (!slot || !req || !r.isTick(req.tick)) continue; // stale placement: discard
+      r.take();
+      slot.state = r.state;
+      slot.inFlight = null;
+      slot.interrupted = false;
+      // The request's tick is the result's (checked above): no bigint made per result.
+      results.push({ agentId: slot.spec.agentId, owner: req.owner, tick: req.tick, status: "ok", more: r.more, elapsedNs: r.elapsedNs, state: r.state, postHash: r.postHash, events: r.events });
+      slots.push(slot);
+      placements.push(r.placement);
+    }
+    if (results.length === 0) return;
+    this.emit("results", results);
+    for (let i = 0; i < slots.length; i++) this.afterOk(slots[i] as Slot, placements[i] as number);
+  }
+
+  /** Between two ticks: the moment a rebalanced agent moves (nothing of it runs on the old worker). */
+  private afterOk(slot: Slot, placement: number): void {
+    if (slot.rebalance && slot.ready && this.byPlacement.get(placement) === slot) this.move(slot);
+    else if (slot.queued) this.flushQueued(slot);
   }
 
   private onOutcome(item: TickOutcome): void {
@@ -492,9 +535,7 @@ export class WorkerPool extends EventEmitter<{
         postHash: item.postHash,
         events: item.events,
       });
-      // Between two ticks: the moment a rebalanced agent moves (nothing of it runs on the old worker).
-      if (slot.rebalance && slot.ready && this.byPlacement.get(item.placement) === slot) this.move(slot);
-      else if (slot.queued) this.flushQueued(slot);
+      this.afterOk(slot, item.placement);
       return;
     }
     this.forget(slot);

@@ -54,38 +54,82 @@ export interface TickBatch {
 const PACKED_U64 = 3;
 const PACKED_F64 = 3;
 
-export function packTickItems(items: readonly TickItem[]): ArrayBuffer {
+/** Index of a u64's low 32-bit word in a Uint32Array view of it (typed arrays use the platform's order). */
+const LO_WORD = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1 ? 0 : 1;
+
+/** What a tick item carries besides its placement (the pool's TickRequest is one). */
+export type TickFields = Pick<TickItem, "tick" | "budget" | "price"> & { authority?: boolean; authorityUntilMs?: number | null };
+
+/** Packs `items[i]` for placement `placements[i]` (no TickItem object per tick on the main thread). */
+export function packTickItems(items: readonly TickFields[], placements: readonly number[]): ArrayBuffer {
   const n = items.length;
   const buf = new ArrayBuffer(n * 8 * (PACKED_U64 + PACKED_F64));
   const u = new BigUint64Array(buf, 0, n * PACKED_U64);
   const f = new Float64Array(buf, n * 8 * PACKED_U64, n * PACKED_F64);
   for (let i = 0; i < n; i++) {
-    const it = items[i] as TickItem;
+    const it = items[i] as TickFields;
     u[i * 3] = it.tick;
     u[i * 3 + 1] = it.budget;
     u[i * 3 + 2] = it.price;
-    f[i * 3] = it.placement;
-    f[i * 3 + 1] = it.authority ? 1 : 0;
+    f[i * 3] = placements[i] as number;
+    f[i * 3 + 1] = (it.authority ?? true) ? 1 : 0;
     f[i * 3 + 2] = it.authorityUntilMs ?? Number.NaN;
   }
   return buf;
 }
 
+/**
+ * Reads packed tick items in place: the worker's loop takes each field when it needs it, so a tick
+ * allocates no item object, and its budget and price (bigints) only if a hostcall asks for them.
+ */
+export class TickItems {
+  readonly length: number;
+  private readonly u: BigUint64Array;
+  /** The same u64 slots as 32-bit words: the tick's bits copied into a result without a bigint. */
+  private readonly w: Uint32Array;
+  private readonly f: Float64Array;
+
+  constructor(buf: ArrayBuffer) {
+    const n = buf.byteLength / (8 * (PACKED_U64 + PACKED_F64));
+    this.length = n;
+    this.u = new BigUint64Array(buf, 0, n * PACKED_U64);
+    this.w = new Uint32Array(buf, 0, n * PACKED_U64 * 2);
+    this.f = new Float64Array(buf, n * 8 * PACKED_U64, n * PACKED_F64);
+  }
+
+  placement(i: number): number {
+    return this.f[i * 3] as number;
+  }
+  tick(i: number): bigint {
+    return this.u[i * 3] as bigint;
+  }
+  /** Low and high 32 bits of the tick. */
+  tickLo(i: number): number {
+    return this.w[i * 6 + LO_WORD] as number;
+  }
+  tickHi(i: number): number {
+    return this.w[i * 6 + 1 - LO_WORD] as number;
+  }
+  budget(i: number): bigint {
+    return this.u[i * 3 + 1] as bigint;
+  }
+  price(i: number): bigint {
+    return this.u[i * 3 + 2] as bigint;
+  }
+  authority(i: number): boolean {
+    return this.f[i * 3 + 1] === 1;
+  }
+  authorityUntilMs(i: number): number | null {
+    const until = this.f[i * 3 + 2] as number;
+    return Number.isNaN(until) ? null : until;
+  }
+}
+
 export function unpackTickItems(buf: ArrayBuffer): TickItem[] {
-  const n = buf.byteLength / (8 * (PACKED_U64 + PACKED_F64));
-  const u = new BigUint64Array(buf, 0, n * PACKED_U64);
-  const f = new Float64Array(buf, n * 8 * PACKED_U64, n * PACKED_F64);
+  const r = new TickItems(buf);
   const out: TickItem[] = [];
-  for (let i = 0; i < n; i++) {
-    const until = f[i * 3 + 2] as number;
-    out.push({
-      tick: u[i * 3] as bigint,
-      budget: u[i * 3 + 1] as bigint,
-      price: u[i * 3 + 2] as bigint,
-      placement: f[i * 3] as number,
-      authority: f[i * 3 + 1] === 1,
-      authorityUntilMs: Number.isNaN(until) ? null : until,
-    });
+  for (let i = 0; i < r.length; i++) {
+    out.push({ tick: r.tick(i), budget: r.budget(i), price: r.price(i), placement: r.placement(i), authority: r.authority(i), authorityUntilMs: r.authorityUntilMs(i) });
   }
   return out;
 }
@@ -182,13 +226,19 @@ export class OkOutcomeWriter {
   }
 
   write(placement: number, tick: bigint, more: boolean, elapsedNs: bigint, state: Uint8Array, postHash: Uint8Array, events: readonly LogEntry[]): void {
+    this.writeWords(placement, Number(tick & 0xffff_ffffn), Number(tick >> 32n), more, elapsedNs, state, postHash, events);
+  }
+
+  /** write() with the tick as its low and high 32-bit words (the worker copies them from the batch: no bigint). */
+  writeWords(placement: number, tickLo: number, tickHi: number, more: boolean, elapsedNs: bigint, state: Uint8Array, postHash: Uint8Array, events: readonly LogEntry[]): void {
     let size = OUTCOME_HEAD + state.byteLength + postHash.byteLength + 4;
     for (const e of events) size += 12 + e.payload.byteLength;
     this.reserve(size);
     const dv = this.dv;
     let at = this.at;
     dv.setFloat64(at, placement, true);
-    dv.setBigUint64(at + 8, tick, true);
+    dv.setUint32(at + 8, tickLo, true);
+    dv.setUint32(at + 12, tickHi, true);
     dv.setBigUint64(at + 16, elapsedNs, true);
     dv.setUint8(at + 24, more ? 1 : 0);
     dv.setUint8(at + 25, postHash.byteLength);
@@ -238,26 +288,81 @@ export function packOkOutcomes(items: readonly OkOutcome[]): ArrayBuffer {
 
 const NO_HASH = new Uint8Array(0);
 
-/** Each state, hash and payload comes out as its own copy: nothing keeps the message buffer alive. */
-export function unpackOkOutcomes(buf: ArrayBuffer): OkOutcome[] {
-  const dv = new DataView(buf);
-  const bytes = new Uint8Array(buf);
-  const n = dv.getUint32(0, true);
-  const out: OkOutcome[] = [];
-  let at = 4;
-  for (let i = 0; i < n; i++) {
-    const placement = dv.getFloat64(at, true);
-    const tick = dv.getBigUint64(at + 8, true);
-    const elapsedNs = dv.getBigUint64(at + 16, true);
-    const more = dv.getUint8(at + 24) === 1;
-    const hashLen = dv.getUint8(at + 25);
-    const stateLen = dv.getUint32(at + 26, true);
+/**
+ * Reads packed outcomes one at a time, in place: next() reads an outcome's head; then either take()
+ * copies its state, hash and log out, or the next next() skips them. The pool checks the head
+ * against the tick it has in flight before copying anything.
+ */
+export class OkOutcomeReader {
+  private readonly dv: DataView;
+  private readonly bytes: Uint8Array;
+  private readonly n: number;
+  private read = 0;
+  /** Where the current outcome's body starts and the next one's head does. */
+  private body = 4;
+  private end = 4;
+  placement = 0;
+  more = false;
+  elapsedNs = 0n;
+  private tickLo = 0;
+  private tickHi = 0;
+  private stateLen = 0;
+  private hashLen = 0;
+
+  constructor(buf: ArrayBuffer) {
+    this.dv = new DataView(buf);
+    this.bytes = new Uint8Array(buf);
+    this.n = this.dv.getUint32(0, true);
+  }
+
+  /** Reads the next outcome's head; false when there is none. */
+  next(): boolean {
+    if (this.read === this.n) return false;
+    this.read++;
+    const dv = this.dv;
+    let at = this.end;
+    this.placement = dv.getFloat64(at, true);
+    this.tickLo = dv.getUint32(at + 8, true);
+    this.tickHi = dv.getUint32(at + 12, true);
+    this.elapsedNs = dv.getBigUint64(at + 16, true);
+    this.more = dv.getUint8(at + 24) === 1;
+    this.hashLen = dv.getUint8(at + 25);
+    this.stateLen = dv.getUint32(at + 26, true);
     at += OUTCOME_HEAD;
-    const state = bytes.slice(at, at + stateLen);
-    at += stateLen;
+    this.body = at;
+    at += this.stateLen + this.hashLen;
+    const count = dv.getUint32(at, true);
+    at += 4;
+    for (let k = 0; k < count; k++) at += 12 + dv.getUint32(at + 8, true);
+    this.end = at;
+    return true;
+  }
+
+  /** Whether the current outcome is for `tick` (compared as numbers while exact: no bigint made). */
+  isTick(tick: bigint): boolean {
+    if (this.tickHi < 0x20_0000) return Number(tick) === this.tickHi * 0x1_0000_0000 + this.tickLo;
+    return tick === this.tick();
+  }
+
+  tick(): bigint {
+    return (BigInt(this.tickHi) << 32n) | BigInt(this.tickLo);
+  }
+
+  /** Set by take(): the current outcome's state, hash and log. */
+  state: Uint8Array = NO_HASH;
+  postHash: Uint8Array = NO_HASH;
+  events: LogEntry[] = [];
+
+  /** Copies out the current outcome's state, hash and log, each on its own (nothing keeps the message alive). */
+  take(): void {
+    const bytes = this.bytes;
+    let at = this.body;
+    const state = bytes.slice(at, at + this.stateLen);
+    at += this.stateLen;
     // Most ticks observe nothing and carry no hash: one shared empty array (nothing can be written to it).
-    const postHash = hashLen === 0 ? NO_HASH : bytes.slice(at, at + hashLen);
-    at += hashLen;
+    const postHash = this.hashLen === 0 ? NO_HASH : bytes.slice(at, at + this.hashLen);
+    at += this.hashLen;
+    const dv = this.dv;
     const count = dv.getUint32(at, true);
     at += 4;
     const events: LogEntry[] = [];
@@ -266,7 +371,18 @@ export function unpackOkOutcomes(buf: ArrayBuffer): OkOutcome[] {
       events.push({ id: dv.getUint32(at, true), result: dv.getInt32(at + 4, true), payload: bytes.slice(at + 12, at + 12 + len) });
       at += 12 + len;
     }
-    out.push({ placement, tick, status: "ok", more, elapsedNs, state, postHash, events });
+    this.state = state;
+    this.postHash = postHash;
+    this.events = events;
+  }
+}
+
+export function unpackOkOutcomes(buf: ArrayBuffer): OkOutcome[] {
+  const r = new OkOutcomeReader(buf);
+  const out: OkOutcome[] = [];
+  while (r.next()) {
+    r.take();
+    out.push({ placement: r.placement, tick: r.tick(), status: "ok", more: r.more, elapsedNs: r.elapsedNs, state: r.state, postHash: r.postHash, events: r.events });
   }
   return out;
 }

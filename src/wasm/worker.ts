@@ -16,16 +16,21 @@ import type { HttpCall, HttpReply } from "../hostcalls/http.js";
 import { HOST_IO_LOCAL_WAIT_MS, HOST_IO_REPLY_GRACE_MS, HostIoClient, type HostIoReply, type HostIoRequest, HTTP_TICK_MARGIN_MS } from "./host-io.js";
 import { resumeRuleViolation } from "./resume-check.js";
 import { AgentSandbox, toAgentError } from "./sandbox.js";
-import { Ctl, GUEST_PHASES, type LoadRequest, phaseIndex, RESULT_HOLD_NS, type ReplayRequest, type TickBatch, type TickOutcome, type ToWorker, OkOutcomeWriter, PACKED_STATE_MAX, unpackTickItems } from "./worker-protocol.js";
+import { Ctl, GUEST_PHASES, type LoadRequest, phaseIndex, RESULT_HOLD_NS, type ReplayRequest, type TickBatch, TickItems, type TickOutcome, type ToWorker, OkOutcomeWriter, PACKED_STATE_MAX } from "./worker-protocol.js";
 
 interface Hosted {
   agentId: string;
   target: ReplayTarget;
   sandbox: AgentSandbox;
   recorder: LiveRecorder;
-  /** Budget and price of the tick being run (served by wallet_balance / node_price). */
+  /** Budget and price at load (served by wallet_balance / node_price while loading). */
   budget: bigint;
   price: bigint;
+  /** The batch of the tick being run and its index there: its budget and price, read when asked. */
+  batch: TickItems | null;
+  batchAt: number;
+  /** The placement as the control block holds it (no BigInt() per tick). */
+  current: bigint;
   /** Whether the tick being run may perform side effects (its agent holds ACTIVE_OWNER). */
   authority: boolean;
   /** When that authority lapses (checked at the moment of each side effect); null = never. */
@@ -43,10 +48,12 @@ const ctl = new BigInt64Array(workerData.control as SharedArrayBuffer);
 const hosted = new Map<number, Hosted>();
 /** Placements that only replay (LoadRequest.replayOnly): the target their replays run. */
 const replayOnly = new Map<number, ReplayTarget>();
-/** The tick being run (a payment is journalled under it). */
-let runningTick = 0n;
+/** The batch and index of the tick being run (a payment is journalled under its tick). */
+let runningBatch: TickItems | null = null;
+let runningAt = 0;
+const IDLE = -1n;
 const NO_HASH = new Uint8Array(0);
-const TICK_PHASE = phaseIndex("agent_tick");
+const TICK_PHASE_BIG = BigInt(phaseIndex("agent_tick"));
 const REPLAY_PHASE = phaseIndex("replay");
 
 const PHASE_INDEX = new Map<string, bigint>(GUEST_PHASES.map((p) => [p, BigInt(phaseIndex(p))]));
@@ -64,7 +71,15 @@ function enter(placement: number, phase: number): void {
 }
 
 function leave(): void {
-  Atomics.store(ctl, Ctl.current, -1n);
+  Atomics.store(ctl, Ctl.current, IDLE);
+}
+
+/** Budget and price of the tick `h` runs (its batch item), else those it was loaded with. */
+function budgetOf(h: Pick<Hosted, "batch" | "batchAt" | "budget">): bigint {
+  return h.batch ? h.batch.budget(h.batchAt) : h.budget;
+}
+function priceOf(h: Pick<Hosted, "batch" | "batchAt" | "price">): bigint {
+  return h.batch ? h.batch.price(h.batchAt) : h.price;
 }
 
 const io = new HostIoClient(workerData.io, workerData.ioFlag as SharedArrayBuffer);
@@ -107,7 +122,7 @@ const world = {
   },
   http,
   signPayment: (message: Uint8Array): Uint8Array | null => {
-    const r = ask({ kind: "sign", message, tick: runningTick });
+    const r = ask({ kind: "sign", message, tick: runningBatch ? runningBatch.tick(runningAt) : 0n });
     return r?.kind === "signature" ? r.signature : null;
   },
   receipts: {
@@ -159,9 +174,12 @@ function load(req: LoadRequest): void {
   }
   const recorder = new LiveRecorder();
   // No side effect during agent_init/agent_resume: only a tick runs with the owner's authority.
-  const h: Partial<Hosted> & { budget: bigint; price: bigint; authority: boolean; authorityUntilMs: number | null; paid: bigint; publicKey: Uint8Array; interrupted: boolean } = {
+  const h: Partial<Hosted> & { budget: bigint; price: bigint; batch: TickItems | null; batchAt: number; current: bigint; authority: boolean; authorityUntilMs: number | null; paid: bigint; publicKey: Uint8Array; interrupted: boolean } = {
     budget: req.budget,
     price: req.price,
+    batch: null,
+    batchAt: 0,
+    current: BigInt(req.placement),
     authority: false,
     authorityUntilMs: null,
     paid: 0n,
@@ -179,11 +197,11 @@ function load(req: LoadRequest): void {
         memoryCapPages: req.memoryCapPages,
         context: {
           source,
-          budget: () => h.budget - h.paid,
-          price: () => h.price,
+          budget: () => budgetOf(h) - h.paid,
+          price: () => priceOf(h),
           authority: () => h.authority && (h.authorityUntilMs === null || Date.now() <= h.authorityUntilMs),
           spend: (amount, dryRun) => {
-            if (h.budget - h.paid < amount) return false;
+            if (budgetOf(h) - h.paid < amount) return false;
             if (!dryRun) h.paid += amount;
             return true;
           },
@@ -234,14 +252,13 @@ function checkResume(agentId: string, state: Uint8Array, fresh: AgentSandbox, re
 // others (skipped, failed, large states) are held as objects.
 const okWriter = new OkOutcomeWriter();
 let held: TickOutcome[] = [];
-let heldSince = 0n;
 
 function holding(): boolean {
   return held.length > 0 || okWriter.count > 0;
 }
 
 function post(outcome: TickOutcome): void {
-  if (!holding()) heldSince = process.hrtime.bigint();
+  if (!holding()) holdUntil = process.hrtime.bigint() + RESULT_HOLD_NS;
   held.push(outcome);
 }
 
@@ -254,56 +271,70 @@ function flush(): void {
   held = [];
 }
 
+const NO_EVENTS: readonly LogEntry[] = [];
+/** A finished result is held until this hrtime (RESULT_HOLD_NS after the first held one). */
+let holdUntil = 0n;
+
 function runBatch(batch: TickBatch): void {
-  for (const item of unpackTickItems(batch.packed)) {
-    if (holding() && process.hrtime.bigint() - heldSince > RESULT_HOLD_NS) flush();
-    const h = hosted.get(item.placement);
+  const items = new TickItems(batch.packed);
+  // The end of the last tick run: no clock read per item to decide whether held results must go.
+  let lastEnd = 0n;
+  for (let i = 0; i < items.length; i++) {
+    if (holding() && lastEnd > holdUntil) flush();
+    const placement = items.placement(i);
+    const h = hosted.get(placement);
     if (!h || Atomics.load(ctl, Ctl.generation) !== batch.generation) {
-      post({ placement: item.placement, tick: item.tick, status: "skipped" });
+      post({ placement, tick: items.tick(i), status: "skipped" });
       continue;
     }
-    h.budget = item.budget;
-    h.price = item.price;
-    h.authority = item.authority;
-    h.authorityUntilMs = item.authorityUntilMs;
+    h.batch = items;
+    h.batchAt = i;
+    h.authority = items.authority(i);
+    h.authorityUntilMs = items.authorityUntilMs(i);
     h.paid = 0n;
-    runningTick = item.tick;
-    enter(item.placement, TICK_PHASE);
-    const start = Atomics.load(ctl, Ctl.startedNs);
+    runningBatch = items;
+    runningAt = i;
+    // enter(), with this tick's constants: phase, start (the watchdog's clock), placement.
+    Atomics.store(ctl, Ctl.phase, TICK_PHASE_BIG);
+    const start = process.hrtime.bigint();
+    Atomics.store(ctl, Ctl.startedNs, start);
+    Atomics.store(ctl, Ctl.current, h.current);
     let outcome: TickOutcome | null = null;
-    let ok: { more: boolean; state: Uint8Array; elapsedNs: bigint; events: LogEntry[]; postHash: Uint8Array } | null = null;
+    let more = false;
+    let state: Uint8Array | null = null;
+    let elapsedNs = 0n;
+    let events: readonly LogEntry[] = NO_EVENTS;
+    let postHash: Uint8Array = NO_HASH;
     try {
-      const more = h.sandbox.tick();
+      more = h.sandbox.tick();
       h.interrupted = false;
       // A view of guest memory: packed (copied) below before any guest code runs again.
-      const state = h.sandbox.stateView();
-      const elapsedNs = process.hrtime.bigint() - start;
-      const events = h.recorder.take();
-      // Only ticks that observed something are verified by replay or stored with a state hash.
-      const postHash = events.length > 0 ? sha256(state) : NO_HASH;
-      ok = { more, state, elapsedNs, events, postHash };
+      state = h.sandbox.stateView();
+      lastEnd = process.hrtime.bigint();
+      elapsedNs = lastEnd - start;
+      if (h.recorder.size > 0) {
+        events = h.recorder.take();
+        // Only ticks that observed something are verified by replay or stored with a state hash.
+        postHash = sha256(state);
+      }
     } catch (e) {
-      const elapsedNs = process.hrtime.bigint() - start;
+      lastEnd = process.hrtime.bigint();
       // A trapped instance is discarded: AssemblyScript leaks its shadow stack on every trap.
-      hosted.delete(item.placement);
+      hosted.delete(placement);
       const error = (e instanceof IgordError ? e : toAgentError(e, "agent_tick")).toJSON();
-      outcome = {
-        placement: item.placement,
-        tick: item.tick,
-        status: "error",
-        elapsedNs,
-        error,
-        events: h.recorder.take(),
-      };
+      outcome = { placement, tick: items.tick(i), status: "error", elapsedNs: lastEnd - start, error, events: h.recorder.take() };
     }
     h.authority = false;
+    h.batch = null;
+    runningBatch = null;
     leave();
-    if (ok && ok.state.byteLength <= PACKED_STATE_MAX) {
-      if (!holding()) heldSince = process.hrtime.bigint();
-      okWriter.write(item.placement, item.tick, ok.more, ok.elapsedNs, ok.state, ok.postHash, ok.events);
-    } else if (ok) {
-      post({ placement: item.placement, tick: item.tick, status: "ok", more: ok.more, elapsedNs: ok.elapsedNs, state: ok.state.slice(), postHash: ok.postHash, events: ok.events });
-    } else if (outcome) post(outcome);
+    if (outcome) post(outcome);
+    else if (state && state.byteLength <= PACKED_STATE_MAX) {
+      if (!holding()) holdUntil = lastEnd + RESULT_HOLD_NS;
+      okWriter.writeWords(placement, items.tickLo(i), items.tickHi(i), more, elapsedNs, state, postHash, events);
+    } else if (state) {
+      post({ placement, tick: items.tick(i), status: "ok", more, elapsedNs, state: state.slice(), postHash, events: events as LogEntry[] });
+    }
   }
   flush();
 }
