@@ -56,6 +56,11 @@ export class TickHistogram {
   }
 }
 
+/** Ticks of one agent committed since the registry was last read. */
+export interface TickTally {
+  n: number;
+}
+
 export class NodeMetrics {
   readonly registry = new Registry();
   readonly ticks: Counter<"agent">;
@@ -76,11 +81,22 @@ export class NodeMetrics {
   readonly migrationAmbiguous: Counter;
   readonly migrationRefusals: Counter<"code">;
 
-  private readonly pendingTicks = new Map<string, number>();
+  private readonly pendingTicks = new Map<string, TickTally>();
 
-  /** One committed tick of `agent` that ran `seconds`. */
-  tickCommitted(agent: string, seconds: number): void {
-    this.pendingTicks.set(agent, (this.pendingTicks.get(agent) ?? 0) + 1);
+  /**
+   * The agent's tally of committed ticks not yet added to igord_ticks_total: the scheduler keeps it
+   * on its record and adds 1 per tick (no lookup by id per tick); it is read when the registry is.
+   * One per agent id, like the counter's own series for that id.
+   */
+  tickTally(agent: string): TickTally {
+    let t = this.pendingTicks.get(agent);
+    if (!t) this.pendingTicks.set(agent, (t = { n: 0 }));
+    return t;
+  }
+
+  /** One committed tick, counted on its agent's tally, that ran `seconds`. */
+  tickCommitted(tally: TickTally, seconds: number): void {
+    tally.n++;
     this.tickDuration.observe(seconds);
   }
 
@@ -95,8 +111,11 @@ export class NodeMetrics {
       // Ticks are counted per agent in a plain map and added here when the registry is read: a
       // labelled inc() per tick costs more than the rest of the tick's bookkeeping.
       collect() {
-        for (const [agent, n] of pendingTicks) this.inc({ agent }, n);
-        pendingTicks.clear();
+        for (const [agent, t] of pendingTicks) {
+          if (t.n === 0) continue;
+          this.inc({ agent }, t.n);
+          t.n = 0;
+        }
       },
     });
     this.tickDuration = new TickHistogram(

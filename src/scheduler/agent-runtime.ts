@@ -3,6 +3,7 @@
 import type { Logger } from "pino";
 import type { TickMeter } from "../budget/meter.js";
 import type { IgordError } from "../errors.js";
+import type { TickTally } from "../metrics/metrics.js";
 import type { LogEntry, TickLog } from "../eventlog/tick-log.js";
 import type { Ed25519Key } from "../identity/keys.js";
 import type { LeaseBelief, OutboxBatch } from "../store/sqlite-store.js";
@@ -87,6 +88,8 @@ export interface AgentRuntime {
   onIdle: (() => void) | null;
   /** Emitted messages of ticks since the last checkpoint: written to the outbox with the next one. */
   pendingOutbox: OutboxBatch[];
+  /** Its igord_ticks_total tally (metrics.ts), taken at its first commit; null without metrics. */
+  tickTally: TickTally | null;
 }
 
 export interface TickEvent {

@@ -215,6 +215,7 @@ export class Scheduler extends EventEmitter<{
       onIdle: null,
       pendingOutbox: [],
       dueVersion: 0,
+      tickTally: null,
     };
     this.agents.set(a.id, a);
     if (init.state === null) this.emitAgentLogs(a, 0n, placed.events);
@@ -389,7 +390,8 @@ export class Scheduler extends EventEmitter<{
     a.lastTickNs = r.elapsedNs;
     a.lastEvents = r.events;
     a.ticksThisRun++;
-    this.opts.metrics?.tickCommitted(a.id, Number(r.elapsedNs) / 1e9);
+    const metrics = this.opts.metrics;
+    if (metrics) metrics.tickCommitted((a.tickTally ??= metrics.tickTally(a.id)), Number(r.elapsedNs) / 1e9);
     if (a.logger.isLevelEnabled("debug")) a.logger.debug(
       {
         event: "tick",
