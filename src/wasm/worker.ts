@@ -252,6 +252,8 @@ function checkResume(agentId: string, state: Uint8Array, fresh: AgentSandbox, re
 // others (skipped, failed, large states) are held as objects.
 const okWriter = new OkOutcomeWriter();
 let held: TickOutcome[] = [];
+/** Held results go by this hrtime (RESULT_HOLD_NS after the first one held). */
+let holdUntil = 0n;
 
 function holding(): boolean {
   return held.length > 0 || okWriter.count > 0;
@@ -272,8 +274,6 @@ function flush(): void {
 }
 
 const NO_EVENTS: readonly LogEntry[] = [];
-/** A finished result is held until this hrtime (RESULT_HOLD_NS after the first held one). */
-let holdUntil = 0n;
 
 function runBatch(batch: TickBatch): void {
   const items = new TickItems(batch.packed);
