@@ -54,7 +54,7 @@ async function wat(text) {
 
 function quietNode(flags) {
   const dir = mkdtempSync(join(tmpdir(), "igord-bench-"));
-  const config = loadConfig({ flags: { "agents-dir": join(dir, "agents"), "data-dir": join(dir, "data"), control: "off", "log-level": "warn", ...flags }, env: {} });
+  const config = loadConfig({ flags: { "agents-dir": join(dir, "agents"), "data-dir": join(dir, "data"), control: "off", "log-level": "warn", listen: ["/ip4/127.0.0.1/tcp/0"], ...flags }, env: {} });
   const logger = pino({ level: "warn" }, new Writable({ write: (_c, _e, cb) => cb() }));
   const node = new IgordNode({ config, logger, watchAgentsDir: false });
   return { node, dir, cleanup: async () => { await node.stop(); rmSync(dir, { recursive: true, force: true }); } };
