@@ -152,7 +152,7 @@ function phaseName(h: WorkerHandle): string {
 }
 
 export class WorkerPool extends EventEmitter<{
-  /** A tick's result: a failure, a skip's re-run's, or a success with a state too large to pack. */
+  /** A tick's result on its own: a failure, or a success whose state was too large to pack. */
   result: [PoolTickResult];
   /**
    * The successful results one worker message brought, in order: one call per batch of ticks, not
