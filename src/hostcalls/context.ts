@@ -68,8 +68,14 @@ export function i64Payload(v: bigint): Uint8Array {
   return out;
 }
 
+const I64_SCRATCH = new Uint8Array(8);
+const I64_SCRATCH_VIEW = new DataView(I64_SCRATCH.buffer);
+
 export function readI64Payload(p: Uint8Array): bigint {
-  return new DataView(p.buffer, p.byteOffset, p.byteLength).getBigInt64(0, true);
+  // An 8-byte payload (a clock reading, every tick) is copied into one reused view, not given a DataView of its own.
+  if (p.byteLength !== 8) return new DataView(p.buffer, p.byteOffset, p.byteLength).getBigInt64(0, true);
+  I64_SCRATCH.set(p);
+  return I64_SCRATCH_VIEW.getBigInt64(0, true);
 }
 
 /** A view of guest memory [ptr, ptr+len), or null when out of bounds or there is no memory. */

@@ -10,16 +10,24 @@ import { HostcallId, HostcallResult, LOG_MAX_BYTES } from "./registry.js";
 const encoder = new TextEncoder();
 
 export function logEmit(ctx: HostContext): (ptr: number, len: number) => void {
-  return (ptr, len) => {
-    // The recorded line is a copy; replay compares against the guest's bytes in place.
-    const written = (copy: boolean): Observation => {
-      if (len <= 0) return { result: len === 0 ? 0 : HostcallResult.tooLarge, payload: EMPTY };
-      if (len > LOG_MAX_BYTES) return { result: HostcallResult.tooLarge, payload: EMPTY };
-      const src = guestBytes(ctx, ptr, len);
-      if (src === null) return { result: HostcallResult.outOfBounds, payload: EMPTY };
-      return { result: 0, payload: copy ? src.slice() : src };
-    };
-    ctx.source.observe(HostcallId.log_emit, () => written(true), sameOutput(() => written(false)));
+  // The call being served: live() and check() read it (observe calls them synchronously, at most
+  // once each, before the hostcall returns), so no closure is built a call.
+  let ptr = 0;
+  let len = 0;
+  // The recorded line is a copy; replay compares against the guest's bytes in place.
+  const written = (copy: boolean): Observation => {
+    if (len <= 0) return { result: len === 0 ? 0 : HostcallResult.tooLarge, payload: EMPTY };
+    if (len > LOG_MAX_BYTES) return { result: HostcallResult.tooLarge, payload: EMPTY };
+    const src = guestBytes(ctx, ptr, len);
+    if (src === null) return { result: HostcallResult.outOfBounds, payload: EMPTY };
+    return { result: 0, payload: copy ? src.slice() : src };
+  };
+  const live = (): Observation => written(true);
+  const check = sameOutput(() => written(false));
+  return (p, n) => {
+    ptr = p;
+    len = n;
+    ctx.source.observe(HostcallId.log_emit, live, check);
   };
 }
 

@@ -5,11 +5,11 @@
 // with payloads as views (no copies), and compares state hashes as 32-character latin1 strings
 // (crypto.hash's string output allocates no ArrayBuffer; a Buffer result plus a compare cost 2×).
 import { hash } from "node:crypto";
-import type { LogEntry } from "../eventlog/tick-log.js";
+import type { Observation, ObservationCheck, ObservationSource } from "../eventlog/recorder.js";
 import { ErrorCode, IgordError } from "../errors.js";
 import { INIT_SOURCE, type ReplayOutcome, type ReplayTarget } from "./engine.js";
 import { acquireReplayInstance, type ReplayInstance, releaseReplayInstance } from "./instance-pool.js";
-import { ReplaySource } from "./replay-source.js";
+import { hostcallMismatch, leftUnconsumed, logExhausted, payloadMismatch } from "./replay-source.js";
 
 export interface ReplayChain {
   /** The first tick replayed; the chain is `count` consecutive ticks from it, in one instance. */
@@ -71,76 +71,143 @@ export function sliceChain(c: IndexedChain, from: number, to: number, preState: 
   };
 }
 
-const NO_ENTRIES: readonly LogEntry[] = [];
+/**
+ * Serves a chain's tick logs to the hostcalls straight from the wire form: each observation is read
+ * at its offset when the agent asks for it (no entry objects built ahead, no array a tick), with the
+ * same checks and reasons as ReplaySource over the decoded entries.
+ */
+class ChainSource implements ObservationSource {
+  /** Where the next entry of the tick being served starts, its index and the tick's entry count. */
+  private at = 0;
+  private position = 0;
+  private count = 0;
+  private index = 0;
+
+  constructor(
+    private readonly logs: Uint8Array,
+    private readonly dv: DataView,
+    private readonly fromTick: bigint,
+  ) {}
+
+  /** Serves the `index`th tick of the chain: `count` entries from `at` (0 = it observed nothing). */
+  serve(index: number, at: number, count: number): void {
+    this.index = index;
+    this.at = at;
+    this.count = count;
+    this.position = 0;
+  }
+
+  private tick(): bigint {
+    return this.fromTick + BigInt(this.index);
+  }
+
+  observe(id: number, _live: () => Observation, check?: ObservationCheck): Observation {
+    const k = this.position;
+    if (k >= this.count) throw logExhausted(this.tick(), id, k, this.count);
+    const at = this.at;
+    const recorded = this.dv.getUint16(at, true);
+    if (recorded !== id) throw hostcallMismatch(this.tick(), id, k, recorded);
+    const len = this.dv.getUint32(at + 6, true);
+    const o: Observation = { result: this.dv.getInt32(at + 2, true), payload: new Uint8Array(this.logs.buffer, this.logs.byteOffset + at + 10, len) };
+    if (check !== undefined) {
+      const problem = check(o);
+      if (problem) throw payloadMismatch(this.tick(), id, k, problem);
+    }
+    this.position = k + 1;
+    this.at = at + 10 + len;
+    return o;
+  }
+
+  finish(): void {
+    if (this.position < this.count) throw leftUnconsumed(this.tick(), this.count - this.position, this.dv.getUint16(this.at, true), this.position);
+  }
+}
+
+const TWO_32 = 2 ** 32;
 
 /**
  * Replays a chain strictly (every tick's hostcalls and, where a hash is given, its state), in one
  * instance; stops at the first tick that does not reproduce. The same checks as `replay(…, strict)`
- * over the equivalent items, with the same errors.
+ * over the equivalent items, with the same errors. `onTick` is called before the instance is
+ * acquired and as each tick starts (the worker restarts its watchdog's clock).
+ *
+ * The loop runs once a tick, mostly before the JIT has optimised it (an audit is a fresh process):
+ * ticks are followed as two 32-bit halves (numbers, no BigInt a tick) and logs are read in place.
  */
-export function replayChain(target: ReplayTarget, chain: ReplayChain, onTick?: (tick: bigint) => void): ReplayOutcome {
+export function replayChain(target: ReplayTarget, chain: ReplayChain, onTick?: () => void): ReplayOutcome {
   const started = process.hrtime.bigint();
-  const { logs, hashed, count } = chain;
-  const expected = Buffer.from(chain.hashes.buffer, chain.hashes.byteOffset, chain.hashes.byteLength).toString("binary");
+  const { logs, hashed, count, fromTick } = chain;
+  const expected = Buffer.from(chain.hashes.buffer, chain.hashes.byteOffset, chain.hashes.byteLength).toString("latin1");
   const dv = new DataView(logs.buffer, logs.byteOffset, logs.byteLength);
-  const source = new ReplaySource(NO_ENTRIES, chain.fromTick);
+  const source = new ChainSource(logs, dv, fromTick);
+  // The tick being replayed, as its high and low 32-bit words.
+  let hi = Number(fromTick / 0x1_0000_0000n);
+  let lo = Number(fromTick % 0x1_0000_0000n);
   let next = 0;
-  let tick = chain.fromTick;
   let i = 0;
   let inst: ReplayInstance | null = null;
   let finalState: Uint8Array | undefined;
   try {
-    onTick?.(tick);
+    onTick?.();
     inst = acquireReplayInstance(target, INIT_SOURCE);
     const { sandbox, io } = inst;
     sandbox.resume(chain.preState);
     for (; i < count; i++) {
-      tick = chain.fromTick + BigInt(i);
-      onTick?.(tick);
-      let entries = NO_ENTRIES;
+      if (i > 0 && ++lo === TWO_32) {
+        lo = 0;
+        hi++;
+      }
+      onTick?.();
+      let at = next;
+      let entries = 0;
       if (next < logs.byteLength) {
-        const logTick = dv.getBigUint64(next, true);
-        if (logTick < tick) throw new IgordError(ErrorCode.ReplayUnconsumed, `the chain from tick ${chain.fromTick} carries a log of tick ${logTick} out of order`);
-        if (logTick === tick) {
-          const read: LogEntry[] = [];
-          next = readEntries(logs, dv, next, read);
-          entries = read;
+        const logHi = dv.getUint32(next + 4, true);
+        const logLo = dv.getUint32(next, true);
+        if (logHi < hi || (logHi === hi && logLo < lo)) {
+          throw new IgordError(ErrorCode.ReplayUnconsumed, `the chain from tick ${fromTick} carries a log of tick ${dv.getBigUint64(next, true)} out of order`);
+        }
+        if (logHi === hi && logLo === lo) {
+          entries = dv.getUint32(next + 8, true);
+          at = next + 12;
+          next = logEnd(logs, dv, next);
         }
       }
-      source.reset(entries, tick);
+      source.serve(i, at, entries);
       io.source = source;
       sandbox.tick();
       source.finish();
       io.source = INIT_SOURCE;
       // Every tick's state is read, as a live tick's is (agent_checkpoint runs after each).
       const state = sandbox.stateView();
-      if (hashed[i] === 1) checkBinaryHash(tick, hash("sha256", state, "binary"), expected.slice(i * 32, i * 32 + 32));
+      if (hashed[i] === 1) checkBinaryHash(fromTick + BigInt(i), hash("sha256", state, "binary"), expected.slice(i * 32, i * 32 + 32));
       if (i === count - 1) finalState = state.slice();
     }
-    if (next < logs.byteLength) throw new IgordError(ErrorCode.ReplayUnconsumed, `the chain to tick ${tick} carries a log of tick ${dv.getBigUint64(next, true)} beyond it`);
+    if (next < logs.byteLength) throw new IgordError(ErrorCode.ReplayUnconsumed, `the chain to tick ${tickAt(chain, i)} carries a log of tick ${dv.getBigUint64(next, true)} beyond it`);
     releaseReplayInstance(inst, true);
     return { verified: count, failure: null, durationNs: process.hrtime.bigint() - started, ...(finalState ? { finalState } : {}) };
   } catch (e) {
     if (inst) releaseReplayInstance(inst, false);
     const err = e instanceof IgordError ? e : new IgordError(ErrorCode.AgentTrap, (e as Error).message);
-    return { verified: i, failure: { tick, error: err.toJSON() }, durationNs: process.hrtime.bigint() - started };
+    return { verified: i, failure: { tick: tickAt(chain, i), error: err.toJSON() }, durationNs: process.hrtime.bigint() - started };
   }
 }
 
+/** The tick at index `i` of the chain; past its end, its last tick (what a failure after it names). */
+function tickAt(chain: ReplayChain, i: number): bigint {
+  return chain.fromTick + BigInt(Math.max(0, Math.min(i, chain.count - 1)));
+}
+
 /**
- * Reads the entries of the tick log at `off` into `out` (payloads are views of `logs`); returns where
- * the next log starts. The logs were checked as they were planned (eventlog/tick-log.ts
- * segmentLogSpans); here only their bounds are, one DataView for the whole chain: this runs every
- * tick, mostly before the JIT has optimised it.
+ * Where the tick log at `off` ends. The logs were checked as they were planned (eventlog/tick-log.ts
+ * segmentLogSpans); here only their bounds are, before the tick runs, one DataView for the whole chain.
  */
-function readEntries(logs: Uint8Array, dv: DataView, off: number, out: LogEntry[]): number {
+function logEnd(logs: Uint8Array, dv: DataView, off: number): number {
   const count = dv.getUint32(off + 8, true);
   let at = off + 12;
   for (let k = 0; k < count; k++) {
     if (at + 10 > logs.byteLength) throw new IgordError(ErrorCode.ReplayLogExhausted, `a tick log of the chain is truncated at byte ${at}`);
     const len = dv.getUint32(at + 6, true);
     if (at + 10 + len > logs.byteLength) throw new IgordError(ErrorCode.ReplayLogExhausted, `a tick log of the chain is truncated at byte ${at}`);
-    out.push({ id: dv.getUint16(at, true), result: dv.getInt32(at + 2, true), payload: new Uint8Array(logs.buffer, logs.byteOffset + at + 10, len) });
     at += 10 + len;
   }
   return at;
@@ -148,8 +215,8 @@ function readEntries(logs: Uint8Array, dv: DataView, off: number, out: LogEntry[
 
 function checkBinaryHash(tick: bigint, got: string, expected: string): void {
   if (got === expected) return;
-  const gotHex = Buffer.from(got, "binary").toString("hex");
-  const expectedHex = Buffer.from(expected, "binary").toString("hex");
+  const gotHex = Buffer.from(got, "latin1").toString("hex");
+  const expectedHex = Buffer.from(expected, "latin1").toString("hex");
   throw new IgordError(ErrorCode.ReplayStateMismatch, `tick ${tick}: replayed state hash ${gotHex.slice(0, 16)}… differs from the recorded ${expectedHex.slice(0, 16)}…`, {
     details: { tick: String(tick), expected: expectedHex, got: gotHex },
   });

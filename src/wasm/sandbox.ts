@@ -175,7 +175,14 @@ export class AgentSandbox {
   /** Runs agent_tick; true when the agent reports more work pending. */
   tick(): boolean {
     this.wasi?.beginTick();
-    const r = this.call("agent_tick", () => this.exports.agent_tick());
+    // As call() does, without a closure: this and stateView run every tick, often in cold code.
+    this.onPhase("agent_tick");
+    let r: number | undefined;
+    try {
+      r = this.exports.agent_tick();
+    } catch (e) {
+      throw toAgentError(e, "agent_tick");
+    }
     this.wasi?.endTick();
     return typeof r === "number" && r !== 0;
   }
@@ -190,11 +197,23 @@ export class AgentSandbox {
    * again or memory grows: for a caller that copies it at once (the worker packs it into its results).
    */
   stateView(): Uint8Array {
-    const size = this.call("agent_checkpoint", () => this.exports.agent_checkpoint());
+    let size: number;
+    let ptr: number;
+    this.onPhase("agent_checkpoint");
+    try {
+      size = this.exports.agent_checkpoint();
+    } catch (e) {
+      throw toAgentError(e, "agent_checkpoint");
+    }
     if (size < 0)
       throw new IgordError(ErrorCode.AgentBadState, `agent_checkpoint returned a negative size (${size})`);
     if (size === 0) return new Uint8Array(0);
-    const ptr = this.call("agent_checkpoint_ptr", () => this.exports.agent_checkpoint_ptr()) >>> 0;
+    this.onPhase("agent_checkpoint_ptr");
+    try {
+      ptr = this.exports.agent_checkpoint_ptr() >>> 0;
+    } catch (e) {
+      throw toAgentError(e, "agent_checkpoint_ptr");
+    }
     // Re-read the buffer: the calls above may have grown memory and detached the old one.
     const mem = this.requireMemory();
     if (ptr + size > mem.buffer.byteLength) {

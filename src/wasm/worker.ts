@@ -70,6 +70,11 @@ function enter(placement: number, phase: number): void {
   Atomics.store(ctl, Ctl.current, BigInt(placement));
 }
 
+/** The current guest call starts a new tick: its timeout counts from now. */
+function restartTickClock(): void {
+  Atomics.store(ctl, Ctl.startedNs, process.hrtime.bigint());
+}
+
 function leave(): void {
   Atomics.store(ctl, Ctl.current, IDLE);
 }
@@ -352,7 +357,8 @@ function runReplay(req: ReplayRequest): void {
   } else {
     try {
       const onTick = (): void => enter(req.placement, REPLAY_PHASE);
-      outcome = Array.isArray(req.items) ? replay(target, req.items, onTick, req.strict) : replayChain(target, req.items, onTick);
+      // A chain's later ticks only restart the watchdog's clock: its phase and placement stay put.
+      outcome = Array.isArray(req.items) ? replay(target, req.items, onTick, req.strict) : (onTick(), replayChain(target, req.items, restartTickClock));
     } finally {
       leave();
     }

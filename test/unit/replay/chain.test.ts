@@ -110,4 +110,41 @@ describe("replay chain in wire form", () => {
     expect(out.failure?.error.code).toBe("REPLAY_STATE_MISMATCH");
     sameOutcome(h, hidden);
   });
+  it("a chain whose logs are out of order, run past its last tick or are cut short fails at its tick with the chain's reason", async () => {
+    const t = await target(AGENT);
+    const items = asRecorded(liveTickItems(t, 12));
+    const base = chainOf(items).chain;
+    const logOf = (tick: bigint, like = tick): Uint8Array => encodeTickLog({ tick, entries: (items[Number(like) - 1] as ReplayItem).entries });
+    const withLogs = (logs: Uint8Array): ReturnType<typeof replayChain> => replayChain(t, { ...base, logs });
+    // Tick 5's log placed before tick 3's: tick 3 meets a log of tick 5 (it is served nothing) and
+    // fails for lack of its own; the chain's reason only when the earlier tick's log comes too late.
+    const swapped = Buffer.concat([logOf(1n), logOf(2n), logOf(5n), logOf(3n)]);
+    const outOfOrder = withLogs(swapped);
+    expect(outOfOrder.verified).toBe(2);
+    expect(outOfOrder.failure?.tick).toBe(3n);
+    expect(outOfOrder.failure?.error.code).toBe("REPLAY_LOG_EXHAUSTED");
+    const late = withLogs(Buffer.concat([logOf(1n), logOf(3n), logOf(2n)]));
+    expect(late).toMatchObject({ verified: 1, failure: { tick: 2n } });
+    expect(late.failure?.error.code).toBe("REPLAY_LOG_EXHAUSTED");
+    const indexed = chainOf(items);
+    const after2 = replayChain(t, sliceChain(indexed, 0, 2, (items[0] as ReplayItem).preState as Uint8Array)).finalState as Uint8Array;
+    const backwards = replayChain(t, { ...sliceChain(indexed, 2, 12, after2), logs: Buffer.concat([logOf(3n), logOf(1n)]) });
+    expect(backwards.verified).toBe(1);
+    expect(backwards.failure?.tick).toBe(4n);
+    expect(backwards.failure?.error).toMatchObject({ code: "REPLAY_UNCONSUMED", message: "the chain from tick 3 carries a log of tick 1 out of order" });
+    // A log of a tick after the chain's last.
+    const beyond = withLogs(Buffer.concat([base.logs, logOf(13n, 11n)]));
+    expect(beyond.verified).toBe(12);
+    expect(beyond.failure?.tick).toBe(12n);
+    expect(beyond.failure?.error).toMatchObject({ code: "REPLAY_UNCONSUMED", message: "the chain to tick 12 carries a log of tick 13 beyond it" });
+    // The last log (tick 11's; tick 12 observed nothing) cut inside its first entry's header, then
+    // inside its last entry's payload: the error names the entry that does not fit.
+    const at11 = base.logs.byteLength - logOf(11n).byteLength;
+    const e11 = (items[10] as ReplayItem).entries;
+    const lastEntryAt = at11 + 12 + e11.slice(0, -1).reduce((n, e) => n + 10 + e.payload.byteLength, 0);
+    const cutHeader = withLogs(base.logs.subarray(0, at11 + 12 + 5));
+    expect(cutHeader).toMatchObject({ verified: 10, failure: { tick: 11n, error: { code: "REPLAY_LOG_EXHAUSTED", message: `a tick log of the chain is truncated at byte ${at11 + 12}` } } });
+    const cutPayload = withLogs(base.logs.subarray(0, base.logs.byteLength - 1));
+    expect(cutPayload).toMatchObject({ verified: 10, failure: { tick: 11n, error: { code: "REPLAY_LOG_EXHAUSTED", message: `a tick log of the chain is truncated at byte ${lastEntryAt}` } } });
+  });
 });
