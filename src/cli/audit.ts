@@ -1,6 +1,7 @@
 // `igord verify --replay --agent <id>`: re-executes the agent's stored history from a checkpoint
 // through its stored event logs, in a worker thread under the tick timeout, and confirms every later
 // checkpoint's state. Reports the first tick that does not reproduce.
+import { setFlagsFromString } from "node:v8";
 import { pino } from "pino";
 import { parseCheckpoint } from "../checkpoint/codec.js";
 import { ErrorCode, IgordError } from "../errors.js";
@@ -20,6 +21,29 @@ import { WorkerPool } from "../wasm/pool.js";
 /** Ticks replayed per request to the worker (progress is printed between them): each request is a round trip the worker idles through, and a batch crosses as a few byte arrays (replay/chain.ts), so batches are long. */
 export const AUDIT_BATCH_TICKS = 10_000;
 export const AUDIT_TICK_TIMEOUT_MS = 15_000;
+
+/**
+ * A history shorter than this is replayed with V8's optimising compiler for JS held back
+ * (AUDIT_SHORT_HISTORY_V8_FLAGS). An audit runs in a fresh process, so the replay's per-tick JS
+ * starts cold, and on a short history TurboFan's background compilation of it costs more CPU than
+ * the optimised code saves before the replay ends, on a 2-core machine in the replaying thread's
+ * way: on a 3,926-tick survivor history, ~6 µs of background CPU a tick against ~0.5 µs saved on
+ * the replay thread. Around 10,000 ticks the two balance; a longer history keeps V8's defaults
+ * (docs/BENCHMARKS.md, "Audit replay: per-tick work and V8's tiers on a short history").
+ */
+export const AUDIT_SHORT_HISTORY_TICKS = 10_000;
+
+/**
+ * For a short history: JS is optimised after 8× V8's default interrupt budget (67,584). A threshold,
+ * not a switch: code that stays hot still tiers up. Process-wide (this `igord verify` process only),
+ * and set once the worker has started and the agent is loaded, so neither runs under it.
+ */
+export const AUDIT_SHORT_HISTORY_V8_FLAGS: readonly string[] = ["--interrupt-budget=540672"];
+
+/** The V8 flags an audit of `ticks` ticks sets before it replays them. */
+export function auditV8Flags(ticks: number): readonly string[] {
+  return ticks < AUDIT_SHORT_HISTORY_TICKS ? AUDIT_SHORT_HISTORY_V8_FLAGS : [];
+}
 
 const out = (line: string): void => {
   process.stdout.write(`${line}\n`);
@@ -80,6 +104,7 @@ export async function auditHistory(h: {
   const total = chain.chain.count;
   const ticks = Array.from({ length: total }, (_, i) => ({ tick: first + BigInt(i) }));
   const runs = moduleRuns(ticks, parsed.map((c) => ({ tick: c.tick, wasmHash: hex(c.wasmHash) })));
+  const v8Flags = auditV8Flags(total);
   const pool = new WorkerPool({ size: 1, tickTimeoutMs: AUDIT_TICK_TIMEOUT_MS, tickIntervalMs: AUDIT_TICK_TIMEOUT_MS, logger: pino({ level: "silent" }) });
   const started = process.hrtime.bigint();
   const cpuStarted = process.cpuUsage();
@@ -113,6 +138,8 @@ export async function auditHistory(h: {
         const prepared = prepare(run.wasmHash);
         await pool.place({ agentId, module: prepared.module, plan: withAgentIdentity(prepared.plan, did), memoryCapPages: prepared.memoryCapPages }, { state, budget: 0n, price: 0n });
       });
+      // After the set-up (its one-off JS gains from the default thresholds), before the first tick.
+      if (n === 0) for (const flag of v8Flags) setFlagsFromString(flag);
       for (let i = run.from; i < run.to; i += AUDIT_BATCH_TICKS) {
         // The ticks go to the worker as their encoded logs and hashes (replay/chain.ts), not as objects.
         const batch = sliceChain(chain, i, Math.min(i + AUDIT_BATCH_TICKS, run.to), state);
@@ -144,7 +171,7 @@ export async function auditHistory(h: {
     if (runs.length > 1) out(`modules: ${runs.map((r) => `${r.wasmHash.slice(0, 16)}… ticks ${tickAt(r.from)}..${tickAt(r.to - 1)}`).join(", ")}`);
     out(`replayed ${done} ticks (${plan.start.tick + 1n}..${tickAt(total - 1)}) from the checkpoint at tick ${plan.start.tick}`);
     out(`confirmed ${plan.checkpointTicks.length} later checkpoints`);
-    out(`speed: ${Math.round(done / Math.max(secs, 1e-9))} ticks/s (set-up ${Math.round(setupMs)} ms: worker start, agent load; replay CPU ${(cpuUs / Math.max(done, 1)).toFixed(1)} µs a tick, all threads)`);
+    out(`speed: ${Math.round(done / Math.max(secs, 1e-9))} ticks/s (set-up ${Math.round(setupMs)} ms: worker start, agent load; replay CPU ${(cpuUs / Math.max(done, 1)).toFixed(1)} µs a tick, all threads${v8Flags.length > 0 ? `; JS optimisation held back for a history under ${AUDIT_SHORT_HISTORY_TICKS} ticks` : ""})`);
     return 0;
   } finally {
     await pool.stop();
