@@ -27,8 +27,8 @@ export const AUDIT_TICK_TIMEOUT_MS = 15_000;
  * (AUDIT_SHORT_HISTORY_V8_FLAGS). An audit runs in a fresh process, so the replay's per-tick JS
  * starts cold, and on a short history TurboFan's background compilation of it costs more CPU than
  * the optimised code saves before the replay ends, on a 2-core machine in the replaying thread's
- * way: on a 3,926-tick survivor history, ~6 µs of background CPU a tick against ~0.5 µs saved on
- * the replay thread. Around 10,000 ticks the two balance; a longer history keeps V8's defaults
+ * way: on a 3,926-tick survivor history it took ~7.5 µs of background CPU a tick and saved the
+ * replay thread ~0.8 µs a tick. Around 10,000 ticks the two balance; a longer history keeps V8's defaults
  * (docs/BENCHMARKS.md, "Audit replay: per-tick work and V8's tiers on a short history").
  */
 export const AUDIT_SHORT_HISTORY_TICKS = 10_000;
