@@ -110,7 +110,7 @@ interface WorkerHandle {
    * that agent's thread, never another agent's tick. Not part of the shared pool.
    */
   dedicated: boolean;
-  replays: Map<number, { resolve: (o: ReplayOutcome) => void; reject: (e: IgordError) => void }>;
+  replays: Map<number, { agentId: string; resolve: (o: ReplayOutcome) => void; reject: (e: IgordError) => void }>;
 }
 
 /** The first load of an agent: place() waits on it. */
@@ -457,7 +457,7 @@ export class WorkerPool extends EventEmitter<{
     const id = this.nextReplayId++;
     const h = slot.worker;
     return new Promise((resolve, reject) => {
-      h.replays.set(id, { resolve, reject });
+      h.replays.set(id, { agentId, resolve, reject });
       this.post(h, { type: "replay", id, placement: slot.placement, items, strict: opts.strict ?? false });
     });
   }
@@ -651,9 +651,10 @@ export class WorkerPool extends EventEmitter<{
   /** Terminates a worker whose guest code overran, and fails the agent it was running with `error`. */
   private kill(h: WorkerHandle, current: number, error: (slot: Slot, phase: string) => IgordError): void {
     const slot = this.byPlacement.get(current);
-    const phase = phaseName(h);
-    this.retire(h);
-    if (slot) this.fail(slot, error(slot, phase));
+    const err = slot ? error(slot, phaseName(h)) : null;
+    // The agent's replays fail with the reason too (an audit says why it stopped), not as a crash.
+    this.retire(h, slot && err ? { agentId: slot.spec.agentId, error: err } : undefined);
+    if (slot && err) this.fail(slot, err);
   }
 
   private killForTimeout(h: WorkerHandle, current: number, elapsedMs: number): void {
@@ -694,11 +695,13 @@ export class WorkerPool extends EventEmitter<{
   }
 
   /** Terminates a worker and moves every agent still placed on it (loading ones too). */
-  private retire(h: WorkerHandle): void {
+  private retire(h: WorkerHandle, cause?: { agentId: string; error: IgordError }): void {
     h.dead = true;
     void h.worker.terminate();
     this.workers.splice(this.workers.indexOf(h), 1);
-    for (const p of h.replays.values()) p.reject(new IgordError(ErrorCode.WorkerCrashed, "the worker thread stopped during a replay"));
+    for (const p of h.replays.values()) {
+      p.reject(p.agentId === cause?.agentId ? cause.error : new IgordError(ErrorCode.WorkerCrashed, "the worker thread stopped during a replay"));
+    }
     h.replays.clear();
     const current = Number(Atomics.load(h.ctl, Ctl.current));
     for (const p of [...h.placements]) if (p !== current) this.evacuate(p);
