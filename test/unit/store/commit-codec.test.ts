@@ -39,4 +39,38 @@ describe("commits packed for the commit thread", () => {
     // Absent and empty settled payments mean different things (settle every payment up to the tick, or none).
     expect([back[0]!.settledPayments, back[1]!.settledPayments]).toEqual([undefined, []]);
   });
+
+  it("a segment's run-seal leaf and a run's seal travel in the buffer, not by structured clone, and arrive whole", () => {
+    const base = (i: number): CheckpointCommit => ({
+      agentId: `agent-${i}`, tick: 20n + BigInt(i), budget: 7n, hash: randomBytes(32), prevHash: randomBytes(32), blob: randomBytes(300), reason: "periodic",
+      receipt: null, status: "active", statusReason: null,
+    });
+    // As the checkpointer makes them: the segment's arrays view one body buffer, the leaf its own.
+    const body = randomBytes(500);
+    const segment = (from: bigint, to: bigint) => ({ fromTick: from, toTick: to, abiVersion: 2, engineVersion: 5, blob: body.subarray(60, 500), postHashes: body.subarray(28, 60), leaf: randomBytes(32) });
+    const commits: CheckpointCommit[] = [
+      { ...base(0), lease: { state: "ACTIVE_OWNER", epoch: { major: 1n, generation: 2n } }, events: segment(16n, 20n), settledPayments: [] },
+      {
+        ...base(1),
+        events: segment(21n, 21n),
+        runSeal: { fromTick: 1n, toTick: 21n, leaves: Array.from({ length: 16 }, () => randomBytes(32)), signature: randomBytes(64) },
+        settledPayments: [randomBytes(32)],
+      },
+    ];
+    const p = packCommits(commits);
+    expect(p.extras).toBeNull();
+    const back = unpackCommits({ ...p, data: new Uint8Array(p.data) });
+    expect(back.map(plain)).toEqual(commits.map(plain));
+    // A run seal with a field the codec does not know still arrives, by clone.
+    const later = [{ ...commits[1]!, runSeal: { ...commits[1]!.runSeal!, later: 1 } as never }];
+    expect(packCommits(later).extras).not.toBeNull();
+    expect(roundTrip(later).map(plain)).toEqual(later.map(plain));
+  });
+
+  it("a 64-bit field out of range is refused, not wrapped", () => {
+    const c: CheckpointCommit = { agentId: "a", tick: 2n ** 63n, budget: 0n, hash: randomBytes(32), prevHash: randomBytes(32), blob: randomBytes(8), reason: "periodic", receipt: null, status: "active", statusReason: null };
+    expect(() => packCommits([c])).toThrow(RangeError);
+    expect(() => packCommits([{ ...c, tick: 1n, budget: -(2n ** 63n) - 1n }])).toThrow(RangeError);
+    expect(roundTrip([{ ...c, tick: 2n ** 63n - 1n, budget: -(2n ** 63n) }]).map(plain)).toEqual([{ ...c, tick: 2n ** 63n - 1n, budget: -(2n ** 63n) }].map(plain));
+  });
 });
