@@ -29,23 +29,20 @@ import { type Ed25519Key, generateKey, signBytes } from "../identity/keys.js";
 import { interruptedAfter } from "../hostcalls/interrupted.js";
 import { segmentSigningBytes } from "../replay/segment-seal.js";
 import { sealOpenRuns } from "../replay/run-seal.js";
-import { formatEpoch, genesisLease, type Lease, type LeaseTiming } from "../authority/lease.js";
+import { genesisLease, type LeaseTiming } from "../authority/lease.js";
 import { SignerPool } from "../identity/signer-pool.js";
 import { parseManifest } from "../manifest/manifest.js";
 import { parseCheckpoint } from "../checkpoint/codec.js";
-import { decodeSegment } from "../eventlog/tick-log.js";
-import type { ReplayItem } from "../replay/engine.js";
-import { segmentReplayItems } from "../replay/segment-items.js";
 import { Checkpointer } from "../scheduler/checkpointer.js";
 import { PreplacedAgent } from "../scheduler/preplaced.js";
-import { corruptionError, DB_FILE, type LineageEvent, SqliteStore } from "../store/sqlite-store.js";
+import { corruptionError, DB_FILE, SqliteStore } from "../store/sqlite-store.js";
 import { DataDirLock } from "../store/data-dir.js";
 import { type AgentSpec, WorkerPool } from "../wasm/pool.js";
 import { type MigrationHooks, type MigrationResult, MigrationService } from "../migration/service.js";
-import { MAX_ADMISSION_REPLAY_TICKS } from "../migration/admission.js";
 import { agentsListing, controlBackend, nodeStatus } from "./control-views.js";
 import { refuseIfHeld } from "./agent-lifecycle.js";
 import { upgradeAgent } from "./code-upgrade.js";
+import { receiptPosition, resumableLease, storedReplayItems } from "./stored-resume.js";
 
 import { VERSION } from "../version.js";
 
@@ -432,7 +429,7 @@ export class IgordNode {
       const row = this.store.agent(agentId);
       if (!row) throw new IgordError(ErrorCode.AgentNotFound, `no agent "${agentId}" in ${this.store.path}`);
       if (row.status === "removed") refuseIfHeld(row, "a resume");
-      const lease = this.resumableLease(agentId);
+      const lease = resumableLease(this.store, this.leaseTiming, agentId);
       const identity = this.store.identity(agentId);
       const bytes = this.store.wasm(row.wasmHash);
       if (!bytes) throw new IgordError(ErrorCode.StoreCorrupt, `WASM ${row.wasmHash} of agent "${agentId}" is missing from the store`);
@@ -463,7 +460,7 @@ export class IgordNode {
       const override = events.filter((e) => equalBytes(e.afterHash, head.hash)).at(-1);
       const budget = override ? override.newBudget : cp.budget;
       this.quarantined.delete(agentId);
-      this.checkpointer.track(agentId, { hash: head.hash, tick: cp.tick }, this.receiptPosition(agentId, cp.budget, head.hash, events));
+      this.checkpointer.track(agentId, { hash: head.hash, tick: cp.tick }, receiptPosition(this.store, agentId, cp.budget, head.hash, events));
       const spec = agentSpec(prepared, identity);
       const meta = {
         wasmHash: prepared.wasmHash,
@@ -479,7 +476,7 @@ export class IgordNode {
       const view = await this.scheduler.add(spec, meta, { tick: cp.tick, budget, price: this.config.price, state: cp.state, lease, interrupted, ...(placed ? { placed } : {}) });
       // An agent just admitted by migration had this very window replayed at admission.
       // Right after a code upgrade the last stored window is the old code's: the audit replays it with that code.
-      if (!opts.windowVerified && headWasm === prepared.wasmHash) this.scheduler.verifyStored(agentId, this.storedReplayItems(agentId));
+      if (!opts.windowVerified && headWasm === prepared.wasmHash) this.scheduler.verifyStored(agentId, storedReplayItems(this.store, this.logger, agentId));
       return view;
     } catch (e) {
       opts.preplaced?.discard();
@@ -497,71 +494,6 @@ export class IgordNode {
       }
       throw err;
     }
-  }
-
-  /**
-   * The stored lease, epoch restored as it was (never reset). An agent handed off (HANDOFF_INITIATED)
-   * or retired is not resumed: the first needs resolution, the second lives elsewhere now.
-   */
-  private resumableLease(agentId: string): Lease {
-    const lease = this.store.lease(agentId);
-    if (!lease) throw new IgordError(ErrorCode.AgentNotFound, `no lease for agent "${agentId}"`);
-    if (lease.state === "HANDOFF_INITIATED") {
-      throw new IgordError(
-        ErrorCode.LeaseHandoffUnresolved,
-        `agent "${agentId}" was being handed off to ${lease.handoff?.target ?? "another node"} at epoch ${formatEpoch(lease.epoch)}; resolve it (igord recover) before it runs here`,
-      );
-    }
-    if (lease.state === "RECOVERY_REQUIRED" && lease.handoff !== null) {
-      throw new IgordError(
-        ErrorCode.LeaseHandoffUnresolved,
-        `agent "${agentId}" was sent to ${lease.handoff.target} without a confirmation (epoch ${formatEpoch(lease.epoch)}); it runs here again only when that node says it does not hold it, or after igord recover`,
-      );
-    }
-    if (lease.state === "RETIRED") {
-      const where = lease.handoff?.target ? ` to ${lease.handoff.target}` : "";
-      throw new IgordError(ErrorCode.LeaseRetired, `agent "${agentId}" is retired on this node (it moved${where} at epoch ${formatEpoch(lease.epoch)})`, {
-        details: { target: lease.handoff?.target ?? null, epoch: formatEpoch(lease.epoch) },
-      });
-    }
-    if (lease.expiresAtMs === null && this.leaseTiming.durationMs > 0 && lease.state === "ACTIVE_OWNER") {
-      // Leases were off (or this database predates them): take a lease at the same epoch.
-      const next = { ...lease, expiresAtMs: Date.now() + this.leaseTiming.durationMs };
-      this.store.writeLease(agentId, { state: lease.state, epoch: lease.epoch }, next);
-      return next;
-    }
-    return lease;
-  }
-
-  /** The last stored segment of event logs as a replay chain from the checkpoint before it. */
-  private storedReplayItems(agentId: string): ReplayItem[] {
-    const segment = this.store.lastEventSegment(agentId);
-    if (!segment || segment.toTick < segment.fromTick) return [];
-    if (segment.toTick - segment.fromTick + 1n > BigInt(MAX_ADMISSION_REPLAY_TICKS)) {
-      this.logger.warn({ event: "replay_skipped", agent: agentId, ticks: String(segment.toTick - segment.fromTick + 1n) }, "the last stored window is too long to verify at resume");
-      return [];
-    }
-    const before = this.store.checkpointAtTick(agentId, segment.fromTick - 1n);
-    if (!before) return [];
-    return segmentReplayItems(segment, decodeSegment(segment.blob), parseCheckpoint(before.blob).state);
-  }
-
-  /**
-   * Where the agent's receipts resume after a restart: the last receipted tick, and the cost of the
-   * ticks since (budget at the last receipt, plus overrides in between, minus the head's budget).
-   */
-  private receiptPosition(
-    agentId: string,
-    headBudget: bigint,
-    headHash: Uint8Array,
-    events: readonly LineageEvent[],
-  ): { tick: bigint; costSince: bigint } | undefined {
-    const base = this.store.receiptBase(agentId);
-    if (!base) return undefined;
-    const topUps = events
-      .filter((e) => e.tick >= base.tick && !equalBytes(e.afterHash, headHash))
-      .reduce((sum, e) => sum + (e.newBudget - e.oldBudget), 0n);
-    return { tick: base.tick, costSince: base.budget + topUps - headBudget };
   }
 
   /** Sets a stored agent's budget explicitly; recorded in its lineage, signed by the agent's key. */
