@@ -10,7 +10,7 @@ import { signBudgetOverride } from "../checkpoint/overrides.js";
 import { checkpointHash, GENESIS_PREV_HASH, signCheckpoint, signingDomainParts } from "../checkpoint/lineage.js";
 import type { SignerPool, SignMessage } from "../identity/signer-pool.js";
 import type { Lease } from "../authority/lease.js";
-import { encodeSegmentWithBody, type EventLogSegment, type TickLog } from "../eventlog/tick-log.js";
+import { decodeSegment, encodeSegmentWithBody, type EventLogSegment, type TickLog } from "../eventlog/tick-log.js";
 import { equalBytes, sha256 } from "../hash/bytes.js";
 import { HOSTCALL_ABI_VERSION } from "../hostcalls/registry.js";
 import { paymentsIn } from "../hostcalls/wallet-pay.js";
@@ -201,8 +201,8 @@ export class Checkpointer {
     return this.signer ? this.signer.sign(key, message) : signBytes(key, message instanceof Uint8Array ? message : Buffer.concat(message));
   }
 
-  private async receiptAsync(s: CheckpointSubject, from: bigint, cost: bigint): Promise<ReceiptRow> {
-    const body = this.receiptBody(s, from, cost);
+  /** Takes the body, not the subject: an async frame keeps its parameters until it returns. */
+  private async receiptAsync(body: ReturnType<Checkpointer["receiptBody"]>): Promise<ReceiptRow> {
     const signature = await this.signAsync(this.node.key, receiptSigningBytes(body));
     return { ...body, blob: encodeReceipt({ ...body, signature }) };
   }
@@ -255,30 +255,45 @@ export class Checkpointer {
     /** Written in the checkpoint's own transaction (CheckpointCommit.alsoWrite); not run when nothing new is written ("unchanged"). */
     alsoWrite?: CheckpointCommit["alsoWrite"],
   ): Promise<"written" | "unchanged"> {
+    const agentId = s.agentId;
     // The cost of the ticks up to s.tick, taken now, with the subject: ticks that commit while an
     // earlier checkpoint of this agent is still being written must not be billed to this receipt.
-    const costTotal = this.heads.get(s.agentId)?.costTotal ?? 0n;
-    const previous = this.chains.get(s.agentId);
+    const costTotal = this.heads.get(agentId)?.costTotal ?? 0n;
+    const previous = this.chains.get(agentId);
+    // Held only until the checkpoint starts: its state and tick logs (the largest objects a
+    // checkpoint touches) are encoded then, and must not live on in this closure's context until
+    // the checkpoint is durable (~300 ms under load: long enough to be promoted by the GC).
+    let subject: CheckpointSubject | null = s;
     // After the previous checkpoint of this agent settles, whichever way (one promise per link: this
     // runs for every agent on every periodic round).
-    const next = (): Promise<"written" | "unchanged"> => this.checkpointNow(s, reason, status, statusReason, costTotal, alsoWrite);
+    const next = (): Promise<"written" | "unchanged"> | "unchanged" => {
+      const t = subject!;
+      subject = null;
+      return this.checkpointNow(t, reason, status, statusReason, costTotal, alsoWrite);
+    };
     const run = (previous ?? RESOLVED).then(next, next);
-    this.chains.set(s.agentId, run);
+    this.chains.set(agentId, run);
     const done = (): void => {
-      if (this.chains.get(s.agentId) === run) this.chains.delete(s.agentId);
+      if (this.chains.get(agentId) === run) this.chains.delete(agentId);
     };
     run.then(done, done);
     return run;
   }
 
-  private async checkpointNow(
+  /**
+   * Starts a checkpoint: everything that needs the subject's state and tick logs happens here,
+   * synchronously (encoding, the segment, the signing requests); what is awaited (`finish`) holds
+   * only the commit, so the logs and the state die young. Throws instead of rejecting (it runs
+   * inside `checkpoint`'s `then`, which turns a throw into the rejection).
+   */
+  private checkpointNow(
     s: CheckpointSubject,
     reason: string,
     status: AgentStatus,
     statusReason: string | null,
     costTotal: bigint,
     alsoWrite?: CheckpointCommit["alsoWrite"],
-  ): Promise<"written" | "unchanged"> {
+  ): Promise<"written" | "unchanged"> | "unchanged" {
     const h = this.heads.get(s.agentId);
     if (!h) throw new IgordError(ErrorCode.StoreError, `no checkpoint chain is tracked for agent "${s.agentId}"`);
     if (s.tick === h.tick) {
@@ -316,30 +331,45 @@ export class Checkpointer {
     const outbox = h.carriedOutbox.length > 0 ? [...h.carriedOutbox, ...(s.outbox ?? [])] : (s.outbox ?? NO_OUTBOX);
     h.carriedLogs = NO_LOGS;
     h.carriedOutbox = NO_OUTBOX;
-    // Whatever fails before the store has them (signing, a refused write), these ticks' logs and
-    // messages go with the next checkpoint: a segment always holds every logged tick of its range.
-    const carry = (): void => {
+    const lost = h.lostPayments.length > 0 ? h.lostPayments.slice() : NO_LOST;
+    let started: Started;
+    try {
+      started = this.prepare(s, h, { reason, status, statusReason, withReceipt, covered, logs, outbox, lost });
+      if (alsoWrite) started.commit.alsoWrite = alsoWrite;
+    } catch (e) {
+      // Whatever fails before the store has them, these ticks' logs and messages go with the next
+      // checkpoint: a segment always holds every logged tick of its range.
       if (logs) h.carriedLogs = logs;
       h.carriedOutbox = outbox;
-    };
-    const lost = h.lostPayments.slice();
-    let commit: CheckpointCommit;
+      throw e;
+    }
+    return this.finish(h, started, costTotal, withReceipt, now, logs !== undefined);
+  }
+
+  /** Awaits a started checkpoint's signatures and its durability; moves the head. */
+  private async finish(h: Head, p: Started, costTotal: bigint, withReceipt: boolean, now: number, hadLogs: boolean): Promise<"written"> {
+    const { commit } = p;
     try {
-      commit = await this.prepare(s, h, { reason, status, statusReason, withReceipt, covered, logs, outbox, lost });
-      if (alsoWrite) commit.alsoWrite = alsoWrite;
+      commit.blob.set(await p.signing, SIGNATURE_OFFSET);
+      if (p.receipting) commit.receipt = await p.receipting;
+      const seal = p.sealing ? await p.sealing : null;
+      const baseSignature = p.basing ? await p.basing : null;
+      commit.hash = checkpointHash(commit.blob);
+      if (p.closing && seal && commit.events) commit.runSeal = { ...p.closing.run, signature: seal };
+      if (p.plan && baseSignature) commit.prune = { baseSeq: p.plan.baseSeq, base: { ...p.plan.fields, signature: baseSignature } };
     } catch (e) {
-      carry();
+      carry(h, commit, hadLogs);
       throw e;
     }
     // What a refused write puts back (only these move below; the carried lists are empty now).
-    const before = { hash: h.hash, tick: h.tick, status: h.status, statusReason: h.statusReason, receiptCostTotal: h.receiptCostTotal, receiptTick: h.receiptTick, receiptAt: h.receiptAt };
+    const { hash, tick, status, statusReason, receiptCostTotal, receiptTick, receiptAt } = h;
     h.hash = commit.hash;
-    h.tick = s.tick;
-    h.status = status;
-    h.statusReason = statusReason;
+    h.tick = commit.tick;
+    h.status = commit.status;
+    h.statusReason = commit.statusReason;
     if (withReceipt) {
       h.receiptCostTotal = costTotal;
-      h.receiptTick = s.tick;
+      h.receiptTick = commit.tick;
       h.receiptAt = now;
     }
     try {
@@ -347,21 +377,24 @@ export class Checkpointer {
     } catch (e) {
       // Refused (stale lease, broken chain): the stored head did not move, so neither does ours; the
       // next checkpoint (this agent's checkpoints run one at a time) links to what is really stored.
-      Object.assign(h, before);
-      carry();
+      Object.assign(h, { hash, tick, status, statusReason, receiptCostTotal, receiptTick, receiptAt });
+      carry(h, commit, hadLogs);
       throw e;
     }
-    h.lostPayments.splice(0, lost.length);
-    this.runs.committed(s.agentId, commit);
+    if (p.lostCount > 0) h.lostPayments.splice(0, p.lostCount);
+    this.runs.committed(commit.agentId, commit);
     return "written";
   }
 
-  /** Signs the checkpoint (and its receipt and event-log segment) and builds the store's commit. */
-  private async prepare(
+  /**
+   * Builds the store's commit of the checkpoint and requests its signatures (and its receipt's, its
+   * run seal's, its history base's); the segment is encoded here, in the body form its seal hashes.
+   */
+  private prepare(
     s: CheckpointSubject,
     h: Head,
     o: { reason: string; status: AgentStatus; statusReason: string | null; withReceipt: boolean; covered: bigint; logs: readonly TickLog[] | undefined; outbox: readonly OutboxBatch[]; lost: readonly LostPayment[] },
-  ): Promise<CheckpointCommit> {
+  ): Started {
     const { logs } = o;
     const blob = this.unsigned(s, h.hash);
     // Covers every tick since the previous checkpoint; ticks without a log observed nothing. Encoded
@@ -375,7 +408,7 @@ export class Checkpointer {
     // message to a signer thread carries many); only those asked for are awaited.
     // The domain is two slices of the blob, copied once, into the message to a signer thread.
     const signing = this.signAsync(s.identity, signingDomainParts(blob));
-    const receipting = o.withReceipt ? this.receiptAsync(s, h.receiptTick + 1n, o.covered) : null;
+    const receipting = o.withReceipt ? this.receiptAsync(this.receiptBody(s, h.receiptTick + 1n, o.covered)) : null;
     // The segment joins the agent's run (over the checkpoint it follows); the one that fills the run
     // seals it, with this checkpoint's signature. A segment without observations is neither
     // (replay/segment-seal.ts says why).
@@ -387,20 +420,15 @@ export class Checkpointer {
     receipting?.catch(ignore);
     sealing?.catch(ignore);
     basing?.catch(ignore);
-    blob.set(await signing, SIGNATURE_OFFSET);
-    const receipt = receipting ? await receipting : null;
-    const seal = sealing ? await sealing : null;
-    const baseSignature = basing ? await basing : null;
-    const hash = checkpointHash(blob);
     const commit: CheckpointCommit = {
       agentId: s.agentId,
       tick: s.tick,
       budget: s.budget,
-      hash,
+      hash: GENESIS_PREV_HASH, // set once signed
       prevHash: h.hash,
       blob,
       reason: o.reason,
-      receipt,
+      receipt: null,
       status: o.status,
       statusReason: o.statusReason,
     };
@@ -409,16 +437,45 @@ export class Checkpointer {
       const events: EventLogSegment = { fromTick: h.tick + 1n, toTick: s.tick, abiVersion: HOSTCALL_ABI_VERSION, engineVersion: REPLAY_ENGINE_VERSION, blob: segment.blob, postHashes: segment.postHashes };
       if (leaf) events.leaf = leaf;
       commit.events = events;
-      if (closing && seal) commit.runSeal = { ...closing.run, signature: seal };
       // Settled by receipt hash: a payment of a discarded run of one of these ticks stays journalled.
       commit.settledPayments = settledPayments(logs);
     }
     if (o.outbox.length > 0) commit.outbox = o.outbox;
     if (o.lost.length > 0) commit.lostPayments = lostPaymentEvents(s, h.hash, h.tick, o.lost);
     if (s.maxStorageBytes != null) commit.maxStorageBytes = s.maxStorageBytes;
-    if (plan && baseSignature) commit.prune = { baseSeq: plan.baseSeq, base: { ...plan.fields, signature: baseSignature } };
-    return commit;
+    return { commit, lostCount: o.lost.length, signing, receipting, sealing, basing, closing, plan };
   }
+}
+
+/** A checkpoint whose commit is built and whose signatures are requested, not yet awaited. */
+interface Started {
+  commit: CheckpointCommit;
+  /** How many of the head's lost payments it writes. */
+  lostCount: number;
+  signing: Promise<Uint8Array>;
+  receipting: Promise<ReceiptRow> | null;
+  sealing: Promise<Uint8Array> | null;
+  basing: Promise<Uint8Array> | null;
+  closing: ReturnType<OpenRuns["next"]>;
+  plan: ReturnType<SqliteStore["prunePlan"]>;
+}
+
+/**
+ * A checkpoint that failed after its segment was encoded (signing failed, the store refused it):
+ * its ticks' logs and messages go with the next checkpoint, so a segment always holds every logged
+ * tick of its range. The logs are decoded from the encoded segment (what this rare path costs lets
+ * every checkpoint drop its tick logs once encoded); they encode back to the same bytes.
+ */
+function carry(h: Head, commit: CheckpointCommit, hadLogs: boolean): void {
+  if (hadLogs && commit.events) h.carriedLogs = logsOfSegment(commit.events);
+  h.carriedOutbox = commit.outbox ?? NO_OUTBOX;
+}
+
+/** The tick logs an encoded segment holds, each with its post-state hash (copied out of the body). */
+export function logsOfSegment(events: Pick<EventLogSegment, "blob" | "postHashes">): TickLog[] {
+  const logs = decodeSegment(events.blob);
+  for (let i = 0; i < logs.length; i++) logs[i]!.postHash = events.postHashes.slice(i * 32, i * 32 + 32);
+  return logs;
 }
 
 const RESOLVED: Promise<unknown> = Promise.resolve();
@@ -426,6 +483,7 @@ const ignore = (): void => undefined;
 const NO_LOGS: readonly TickLog[] = [];
 const NO_OUTBOX: readonly OutboxBatch[] = [];
 const NO_PAYMENTS: readonly Uint8Array[] = [];
+const NO_LOST: readonly LostPayment[] = [];
 
 /** SHA-256 of the payment receipts the logs hold (most hold none: no array is built for them). */
 function settledPayments(logs: readonly TickLog[]): readonly Uint8Array[] {

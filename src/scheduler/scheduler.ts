@@ -64,6 +64,8 @@ export interface SchedulerOptions {
 }
 
 const textDecoder = new TextDecoder();
+/** A subject without messages (nothing to log as published). */
+const NO_PUBLISHED: readonly OutboxBatch[] = [];
 
 /**
  * A tick that ran longer than the manifest's max_cpu_millis is not committed (the agent fails). The
@@ -505,11 +507,13 @@ export class Scheduler extends EventEmitter<{
   private checkpoint(a: AgentRuntime, reason: string, status: StoredStatus, statusReason: string | null, retried = false, alsoWrite?: CheckpointCommit["alsoWrite"]): Promise<void> {
     const tick = a.tick;
     const subject = this.subject(a);
+    // The continuation keeps only these, not the subject: its state and tick logs die once encoded.
+    const { outbox = NO_PUBLISHED, lease } = subject;
     const p = this.opts.checkpointer.checkpoint(subject, reason, status, statusReason, alsoWrite).then(
       (outcome) => {
         this.emit("checkpoint", { agentId: a.id, tick, reason, outcome });
         if (outcome === "written") {
-          this.logPublished(a, subject.outbox ?? []);
+          this.logPublished(a, outbox);
           this.opts.metrics?.checkpoints.inc({ reason });
           a.logger.info({ event: "checkpoint_saved", tick: String(tick), budget: String(a.budget), reason }, "checkpoint saved");
         }
@@ -518,7 +522,7 @@ export class Scheduler extends EventEmitter<{
         const err = e instanceof IgordError ? e : new IgordError(ErrorCode.StoreError, (e as Error).message);
         // Captured under a lease this node itself has moved on since (a recovery at major + 1 while
         // the checkpoint was being signed): nothing else wrote; take it again under the new lease.
-        if (err.code === ErrorCode.LeaseStale && !retried && this.movedByUs(a, subject.lease)) {
+        if (err.code === ErrorCode.LeaseStale && !retried && this.movedByUs(a, lease)) {
           // The refused checkpoint's logs stay with the checkpointer and go with this one.
           return this.checkpoint(a, reason, status, statusReason, true, alsoWrite);
         }
