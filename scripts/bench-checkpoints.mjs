@@ -107,16 +107,22 @@ export async function checkpointRate({ sync, agents = 1000, seconds = 3, receipt
   // Each agent checkpoints again as soon as its previous checkpoint is durable, as a saturated
   // daemon's agents do (a periodic round never waits for the whole previous round): one agent's next
   // checkpoint is signed while others' commit. An agent's own checkpoints still run one at a time.
+  // The ticks since the last checkpoint and the subject that carries their logs, built outside
+  // `run`'s async frame: like the daemon's scheduler, the loop does not hold the logs while the
+  // checkpoint is in flight (they can die once the checkpointer has encoded them).
+  const subject = (s) => {
+    const logs = [];
+    for (let t = 0; t < ticksPerCheckpoint; t++) {
+      s.tick += 1n;
+      s.budget -= config.price;
+      cp.addCost(s.agentId, config.price);
+      logs.push(tickLog(s.tick));
+    }
+    return { ...s, logs };
+  };
   const run = async (s) => {
     while (performance.now() < deadline) {
-      const logs = [];
-      for (let t = 0; t < ticksPerCheckpoint; t++) {
-        s.tick += 1n;
-        s.budget -= config.price;
-        cp.addCost(s.agentId, config.price);
-        logs.push(tickLog(s.tick));
-      }
-      await cp.checkpoint({ ...s, logs }, "periodic", "active", null);
+      await cp.checkpoint(subject(s), "periodic", "active", null);
       written++;
       startTiming();
     }
