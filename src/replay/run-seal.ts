@@ -214,20 +214,31 @@ export function sealOpenRuns(store: RunSealStore, agentId?: string): number {
  * run the store holds open for it (`adopt`), so a store's open segments always follow its newest run.
  */
 export class OpenRuns {
-  private readonly runs = new Map<string, { fromTick: bigint; leaves: Uint8Array[] }>();
+  /**
+   * Each agent's open run: its leaves back to back in one buffer (LEAF_BYTES each, `count` of them),
+   * not one Uint8Array per leaf: a leaf as its own typed array and ArrayBuffer cost ~10× its 32 bytes
+   * on the main thread's heap, and every agent of a node holds up to RUN_SEAL_SEGMENTS − 1 of them.
+   */
+  private readonly runs = new Map<string, { fromTick: bigint; bytes: Uint8Array; count: number }>();
 
   constructor(private readonly size = RUN_SEAL_SEGMENTS) {}
 
   adopt(agentId: string, open: { fromTick: bigint; leaves: Uint8Array[] } | undefined): void {
-    if (open && open.leaves.length > 0) this.runs.set(agentId, { fromTick: open.fromTick, leaves: [...open.leaves] });
-    else this.runs.delete(agentId);
+    if (!open || open.leaves.length === 0) {
+      this.runs.delete(agentId);
+      return;
+    }
+    const run = { fromTick: open.fromTick, bytes: new Uint8Array(leafCapacity(open.leaves.length) * LEAF_BYTES), count: 0 };
+    for (const leaf of open.leaves) appendLeaf(run, leaf);
+    this.runs.set(agentId, run);
   }
 
   /** A new segment's leaf; when it fills the agent's run, the run to seal and the bytes to sign. */
   next(agentId: string, fromTick: bigint, toTick: bigint, leaf: Uint8Array): RunStep | null {
     const open = this.runs.get(agentId);
-    if ((open?.leaves.length ?? 0) + 1 < this.size) return null;
-    const leaves = [...(open?.leaves ?? []), leaf];
+    if ((open?.count ?? 0) + 1 < this.size) return null;
+    const leaves = open ? leavesOf(open) : [];
+    leaves.push(leaf);
     return { run: { fromTick: open?.fromTick ?? fromTick, toTick, leaves }, signingBytes: runSigningBytes(leaves.length, merkleRoot(leaves)) };
   }
 
@@ -239,14 +250,51 @@ export class OpenRuns {
       this.runs.delete(agentId);
       return;
     }
+    let open = this.runs.get(agentId);
+    if (!open) {
+      open = { fromTick: c.events.fromTick, bytes: new Uint8Array(leafCapacity(1) * LEAF_BYTES), count: 0 };
+      this.runs.set(agentId, open);
+    }
+    appendLeaf(open, leaf);
+  }
+
+  /** The agent's open run's leaves, each its own copy (tests; the checkpoint path uses next). */
+  leaves(agentId: string): Uint8Array[] {
     const open = this.runs.get(agentId);
-    if (open) open.leaves.push(leaf);
-    else this.runs.set(agentId, { fromTick: c.events.fromTick, leaves: [leaf] });
+    return open ? leavesOf(open) : [];
   }
 
   forget(agentId: string): void {
     this.runs.delete(agentId);
   }
+}
+
+/** A run-seal leaf: a SHA-256 digest. */
+const LEAF_BYTES = 32;
+/** Leaves an agent's open-run buffer holds at first; it doubles when full (most runs of an idle node stay short). */
+const OPEN_RUN_FIRST_LEAVES = 4;
+
+function leafCapacity(leaves: number): number {
+  let n = OPEN_RUN_FIRST_LEAVES;
+  while (n < leaves) n *= 2;
+  return n;
+}
+
+function appendLeaf(run: { bytes: Uint8Array; count: number }, leaf: Uint8Array): void {
+  if (leaf.byteLength !== LEAF_BYTES) throw new RangeError(`a run-seal leaf is ${LEAF_BYTES} bytes, not ${leaf.byteLength}`);
+  if ((run.count + 1) * LEAF_BYTES > run.bytes.byteLength) {
+    const grown = new Uint8Array(leafCapacity(run.count + 1) * LEAF_BYTES);
+    grown.set(run.bytes.subarray(0, run.count * LEAF_BYTES));
+    run.bytes = grown;
+  }
+  run.bytes.set(leaf, run.count * LEAF_BYTES);
+  run.count++;
+}
+
+function leavesOf(run: { bytes: Uint8Array; count: number }): Uint8Array[] {
+  const leaves: Uint8Array[] = [];
+  for (let i = 0; i < run.count; i++) leaves.push(run.bytes.slice(i * LEAF_BYTES, (i + 1) * LEAF_BYTES));
+  return leaves;
 }
 
 export interface RunStep {

@@ -198,3 +198,40 @@ describe("open runs on the checkpoint path", () => {
     expect(runs.next("b", 30n, 40n, leafOf(9))?.run).toMatchObject({ fromTick: 5n, toTick: 40n });
   });
 });
+
+describe("open runs kept packed", () => {
+  it("a run's leaves come back intact and in order past its buffer's growth, adopted or committed, and seal to the root of exactly those leaves", () => {
+    const runs = new OpenRuns(16);
+    const adopted = Array.from({ length: 6 }, (_, i) => leafOf(100 + i));
+    runs.adopt("a", { fromTick: 1n, leaves: adopted });
+    const later = Array.from({ length: 9 }, (_, i) => leafOf(200 + i));
+    for (const [i, leaf] of later.entries()) {
+      expect(runs.next("a", BigInt(100 + i * 10), BigInt(109 + i * 10), leaf)).toBeNull();
+      runs.committed("a", { events: { fromTick: BigInt(100 + i * 10), leaf } });
+    }
+    const all = [...adopted, ...later];
+    expect(runs.leaves("a").map((l) => Buffer.from(l).toString("hex"))).toEqual(all.map((l) => Buffer.from(l).toString("hex")));
+    const last = leafOf(300);
+    const step = runs.next("a", 190n, 199n, last);
+    expect(step?.run.fromTick).toBe(1n);
+    expect(step?.run.leaves.length).toBe(16);
+    expect(Buffer.from(step!.signingBytes).equals(Buffer.from(runSigningBytes(16, merkleRoot([...all, last]))))).toBe(true);
+    // The run handed out is a copy: more leaves of a refused seal's retry do not change it.
+    const held = Buffer.from(step!.run.leaves[0]!).toString("hex");
+    runs.adopt("a", { fromTick: 1n, leaves: [leafOf(999)] });
+    expect(Buffer.from(step!.run.leaves[0]!).toString("hex")).toBe(held);
+    // A new agent's first committed leaf starts its run; sealing drops it.
+    runs.committed("b", { events: { fromTick: 7n, leaf: leafOf(1) } });
+    expect(runs.leaves("b").length).toBe(1);
+    runs.committed("b", { events: { fromTick: 8n, leaf: leafOf(2) }, runSeal: {} });
+    expect(runs.leaves("b")).toEqual([]);
+  });
+
+  it("a leaf that is not a 32-byte digest is refused, leaving the run as it was", () => {
+    const runs = new OpenRuns(16);
+    runs.committed("a", { events: { fromTick: 1n, leaf: leafOf(1) } });
+    expect(() => runs.committed("a", { events: { fromTick: 2n, leaf: new Uint8Array(31) } })).toThrow(RangeError);
+    expect(() => runs.adopt("b", { fromTick: 1n, leaves: [new Uint8Array(33)] })).toThrow(RangeError);
+    expect(runs.leaves("a").length).toBe(1);
+  });
+});
