@@ -61,18 +61,26 @@ async function child({ count, intervalMs, runSeconds, flags }) {
     ticks++;
     ticked.add(e.agentId);
   });
+  // When the store's commit thread started (if it did): during the load, or while the agents ran.
+  let commitThreadAt = null;
+  const noteCommitThread = (phase) => {
+    if (commitThreadAt === null && node.store.commitsOnThread) commitThreadAt = phase;
+  };
   const t0 = Date.now();
   for (let i = 0; i < count; i += LOAD_BATCH) {
+    noteCommitThread("load");
     const batch = [];
     for (let j = i; j < Math.min(count, i + LOAD_BATCH); j++) batch.push(node.addAgent({ wasmPath: wasm, agentId: `hb${j}` }));
     await Promise.all(batch);
   }
+  noteCommitThread("load");
   const loadMs = Date.now() - t0;
   let peak = 0;
   let peakLoaded = 0;
   const sample = () => {
     const rss = process.memoryUsage().rss;
     if (rss > peak) peak = rss;
+    noteCommitThread("run");
     const loaded = node.pool.stats().agentsPerWorker.reduce((s, n) => s + n, 0);
     if (loaded > peakLoaded) peakLoaded = loaded;
   };
@@ -99,6 +107,7 @@ async function child({ count, intervalMs, runSeconds, flags }) {
     startedHeapMiB: started.heapUsed / MiB,
     heapUsedMiB: mem.heapUsed / MiB,
     externalMiB: mem.external / MiB,
+    commitThread: commitThreadAt ?? "no",
     load: loadavg()[0],
   };
   await node.stop();
@@ -109,7 +118,7 @@ async function child({ count, intervalMs, runSeconds, flags }) {
 export function densityRow(r, target) {
   return [
     `RSS with ${r.count.toLocaleString("en-US")} heartbeat agents at ${r.intervalMs >= 1000 ? `${r.intervalMs / 1000} s` : `${r.intervalMs} ms`}`,
-    `load ${(r.loadMs / 1000).toFixed(1)} s, then ${r.runSeconds} s: ${r.ticked} ticked, ${r.tickRate.toFixed(0)} ticks/s, ${r.hibernated} hibernated at the end (at most ${r.peakLoaded} on workers); main-thread heap ${r.heapUsedMiB.toFixed(0)} MiB (${r.startedHeapMiB.toFixed(0)} MiB before the agents); RSS before the node ${r.baseMiB.toFixed(0)} MiB, started with no agents ${r.startedMiB.toFixed(0)} MiB`,
+    `load ${(r.loadMs / 1000).toFixed(1)} s, then ${r.runSeconds} s: ${r.ticked} ticked, ${r.tickRate.toFixed(0)} ticks/s, ${r.hibernated} hibernated at the end (at most ${r.peakLoaded} on workers); main-thread heap ${r.heapUsedMiB.toFixed(0)} MiB (${r.startedHeapMiB.toFixed(0)} MiB before the agents); RSS before the node ${r.baseMiB.toFixed(0)} MiB, started with no agents ${r.startedMiB.toFixed(0)} MiB${r.commitThread && r.commitThread !== "no" ? `; commit thread started during the ${r.commitThread}` : ""}`,
     `${r.rssMiB.toFixed(0)} MiB (peak ${r.peakMiB.toFixed(0)} MiB)`,
     target,
   ];
