@@ -118,6 +118,13 @@ export function decodeSegment(bytes: Uint8Array): TickLog[] {
   return segmentLogSpans(bytes).map((l) => decodeTickLog(l.bytes));
 }
 
+/** The tick logs an encoded segment holds, each with its post-state hash (copied out of the body). */
+export function logsOfSegment(events: Pick<EventLogSegment, "blob" | "postHashes">): TickLog[] {
+  const logs = decodeSegment(events.blob);
+  for (let i = 0; i < logs.length; i++) logs[i]!.postHash = events.postHashes.slice(i * 32, i * 32 + 32);
+  return logs;
+}
+
 /**
  * The tick logs of a segment as views of its bytes, each checked as decodeTickLog checks it, without
  * decoding entries: a long chain is replayed from the encoded logs, decoded one tick at a time.

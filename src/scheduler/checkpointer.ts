@@ -10,7 +10,7 @@ import { signBudgetOverride } from "../checkpoint/overrides.js";
 import { checkpointHash, GENESIS_PREV_HASH, signCheckpoint, signingDomainParts } from "../checkpoint/lineage.js";
 import type { SignerPool, SignMessage } from "../identity/signer-pool.js";
 import type { Lease } from "../authority/lease.js";
-import { decodeSegment, encodeSegmentWithBody, type EventLogSegment, type TickLog } from "../eventlog/tick-log.js";
+import { encodeSegmentWithBody, type EventLogSegment, logsOfSegment, type TickLog } from "../eventlog/tick-log.js";
 import { equalBytes, sha256 } from "../hash/bytes.js";
 import { HOSTCALL_ABI_VERSION } from "../hostcalls/registry.js";
 import { paymentsIn } from "../hostcalls/wallet-pay.js";
@@ -469,13 +469,6 @@ interface Started {
 function carry(h: Head, commit: CheckpointCommit, hadLogs: boolean): void {
   if (hadLogs && commit.events) h.carriedLogs = logsOfSegment(commit.events);
   h.carriedOutbox = commit.outbox ?? NO_OUTBOX;
-}
-
-/** The tick logs an encoded segment holds, each with its post-state hash (copied out of the body). */
-export function logsOfSegment(events: Pick<EventLogSegment, "blob" | "postHashes">): TickLog[] {
-  const logs = decodeSegment(events.blob);
-  for (let i = 0; i < logs.length; i++) logs[i]!.postHash = events.postHashes.slice(i * 32, i * 32 + 32);
-  return logs;
 }
 
 const RESOLVED: Promise<unknown> = Promise.resolve();
