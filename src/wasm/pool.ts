@@ -151,6 +151,13 @@ function phaseName(h: WorkerHandle): string {
   return GUEST_PHASES[Number(Atomics.load(h.ctl, Ctl.phase))] ?? "agent_tick";
 }
 
+/** A tick of the slot's came back committed-able: its state is the slot's, nothing is in flight. */
+function settleOk(slot: Slot, state: Uint8Array): void {
+  slot.state = state;
+  slot.inFlight = null;
+  slot.interrupted = false;
+}
+
 export class WorkerPool extends EventEmitter<{
   /** A tick's result on its own: a failure, or a success whose state was too large to pack. */
   result: [PoolTickResult];
@@ -494,9 +501,7 @@ export class WorkerPool extends EventEmitter<{
       const req = slot?.inFlight;
       if (!slot || !req || !r.isTick(req.tick)) continue; // stale placement: discard
       r.take();
-      slot.state = r.state;
-      slot.inFlight = null;
-      slot.interrupted = false;
+      settleOk(slot, r.state);
       // The request's tick is the result's (checked above): no bigint made per result.
       results.push({ agentId: slot.spec.agentId, owner: req.owner, tick: req.tick, status: "ok", more: r.more, elapsedNs: r.elapsedNs, state: r.state, postHash: r.postHash, events: r.events });
       slots.push(slot);
@@ -522,9 +527,7 @@ export class WorkerPool extends EventEmitter<{
     }
     const agentId = slot.spec.agentId;
     if (item.status === "ok") {
-      slot.state = item.state;
-      slot.inFlight = null;
-      slot.interrupted = false;
+      settleOk(slot, item.state);
       this.emit("result", {
         agentId,
         tick: item.tick,
