@@ -71,7 +71,12 @@ describe("audit replay", () => {
     const logs = decodeSegment(new Uint8Array(seg.blob));
     const first = logs[0]!;
     const rand = first.entries.find((e) => e.id === HostcallId.rand_bytes)!;
-    rand.payload = rand.payload.map((b) => b ^ 0x55);
+    // survivor's luck is (u64 little-endian | 1) % 100: alter the bytes so that the luck (and so the
+    // logged line) changes too — a mask that kept it (1 in 100) would leave only the state hash to differ.
+    const luck = (b: Uint8Array): bigint => (Buffer.from(b).readBigUInt64LE(0) | 1n) % 100n;
+    let mask = 0x55;
+    while (luck(rand.payload.map((b) => b ^ mask)) === luck(rand.payload)) mask++;
+    rand.payload = rand.payload.map((b) => b ^ mask);
     db.prepare("UPDATE event_log_segments SET blob = ? WHERE id = ?").run(Buffer.from(encodeSegment(logs)), seg.id);
     db.close();
     const r = igord(["verify", "--agent", "survivor", "--replay", "--data-dir", dataDir]);
