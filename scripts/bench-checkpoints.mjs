@@ -15,9 +15,8 @@ import { genesisLease } from "../dist/authority/lease.js";
 import { loadConfig } from "../dist/config/load.js";
 import { didFromPublicKey } from "../dist/identity/did.js";
 import { generateKey } from "../dist/identity/keys.js";
-import { SignerPool } from "../dist/identity/signer-pool.js";
 import { HostcallId } from "../dist/hostcalls/registry.js";
-import { SIGNER_THREADS, storeOptions } from "../dist/node/node.js";
+import { nodeSignerPool, storeOptions } from "../dist/node/node.js";
 import { Checkpointer } from "../dist/scheduler/checkpointer.js";
 import { DB_FILE, SqliteStore } from "../dist/store/sqlite-store.js";
 
@@ -75,7 +74,7 @@ export async function checkpointRate({ sync, agents = 1000, seconds = 3, receipt
   const dir = mkdtempSync(join(tmpdir(), "igord-ckpt-bench-"));
   const config = loadConfig({ flags: { sync, "data-dir": dir, ...(receiptInterval === undefined ? {} : { "receipt-interval": receiptInterval }) }, env: {} });
   const store = SqliteStore.open(join(dir, DB_FILE), storeOptions(config));
-  const signer = new SignerPool(SIGNER_THREADS);
+  const signer = nodeSignerPool();
   const cp = new Checkpointer(store, store.nodeKey(), config.receiptIntervalMs, signer, config.historyRetention);
   const timing = { durationMs: config.leaseDurationMs, graceMs: config.leaseGraceMs, renewalWindow: config.leaseRenewalWindow };
   const ticksPerCheckpoint = Math.max(1, Math.round(config.checkpointIntervalMs / config.tickIntervalMs));
@@ -134,12 +133,13 @@ export async function checkpointRate({ sync, agents = 1000, seconds = 3, receipt
   const cpuUsPerCheckpoint = (cpu.user + cpu.system) / written;
   // What one agent's rows show the run wrote: the real path, not a shortcut around it.
   const commitThread = store.commitsOnThread;
+  const signerThreads = signer.threadsStarted;
   const sample = { checkpoints: store.historyCount("a0"), segments: store.eventSegments("a0").length, receipts: store.receipts("a0").length };
   await signer.close();
   store.close();
   rmSync(dir, { recursive: true, force: true });
   clearTimeout(stall);
-  return { rate, written, cpuUsPerCheckpoint, mainCpuUsPerCheckpoint, ticksPerCheckpoint, receiptIntervalMs: config.receiptIntervalMs, sample, commitThread };
+  return { rate, written, cpuUsPerCheckpoint, mainCpuUsPerCheckpoint, ticksPerCheckpoint, receiptIntervalMs: config.receiptIntervalMs, sample, commitThread, signerThreads };
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
@@ -147,7 +147,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   for (const sync of (args.get("sync") ?? "full,normal").split(",")) {
     const r = await checkpointRate({ sync, agents: Number(args.get("agents") ?? 1000), seconds: Number(args.get("seconds") ?? 3), receiptInterval: args.get("receipt-interval") });
     console.log(
-      `--sync ${sync}: ${Math.round(r.rate).toLocaleString("en-US")} checkpoints/s, ${r.cpuUsPerCheckpoint.toFixed(1)} µs CPU each, all threads (main thread ${r.mainCpuUsPerCheckpoint.toFixed(1)}${r.commitThread ? ", commits on their own thread" : ""}) (${r.ticksPerCheckpoint} logged ticks each, receipts every ${r.receiptIntervalMs} ms; agent a0: ${r.sample.checkpoints} checkpoints, ${r.sample.segments} event-log segments, ${r.sample.receipts} receipts)`,
+      `--sync ${sync}: ${Math.round(r.rate).toLocaleString("en-US")} checkpoints/s, ${r.cpuUsPerCheckpoint.toFixed(1)} µs CPU each, all threads (main thread ${r.mainCpuUsPerCheckpoint.toFixed(1)}${r.commitThread ? ", commits on their own thread" : ""}${r.signerThreads ? ", signer threads" : ", no signer threads"}) (${r.ticksPerCheckpoint} logged ticks each, receipts every ${r.receiptIntervalMs} ms; agent a0: ${r.sample.checkpoints} checkpoints, ${r.sample.segments} event-log segments, ${r.sample.receipts} receipts)`,
     );
   }
 }

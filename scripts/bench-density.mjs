@@ -108,6 +108,7 @@ async function child({ count, intervalMs, runSeconds, flags }) {
     heapUsedMiB: mem.heapUsed / MiB,
     externalMiB: mem.external / MiB,
     commitThread: commitThreadAt ?? "no",
+    signerThreads: node.signer.threadsStarted,
     load: loadavg()[0],
   };
   await node.stop();
@@ -118,7 +119,7 @@ async function child({ count, intervalMs, runSeconds, flags }) {
 export function densityRow(r, target) {
   return [
     `RSS with ${r.count.toLocaleString("en-US")} heartbeat agents at ${r.intervalMs >= 1000 ? `${r.intervalMs / 1000} s` : `${r.intervalMs} ms`}`,
-    `load ${(r.loadMs / 1000).toFixed(1)} s, then ${r.runSeconds} s: ${r.ticked} ticked, ${r.tickRate.toFixed(0)} ticks/s, ${r.hibernated} hibernated at the end (at most ${r.peakLoaded} on workers); main-thread heap ${r.heapUsedMiB.toFixed(0)} MiB (${r.startedHeapMiB.toFixed(0)} MiB before the agents); RSS before the node ${r.baseMiB.toFixed(0)} MiB, started with no agents ${r.startedMiB.toFixed(0)} MiB${r.commitThread && r.commitThread !== "no" ? `; commit thread started during the ${r.commitThread}` : ""}`,
+    `load ${(r.loadMs / 1000).toFixed(1)} s, then ${r.runSeconds} s: ${r.ticked} ticked, ${r.tickRate.toFixed(0)} ticks/s, ${r.hibernated} hibernated at the end (at most ${r.peakLoaded} on workers); main-thread heap ${r.heapUsedMiB.toFixed(0)} MiB (${r.startedHeapMiB.toFixed(0)} MiB before the agents); RSS before the node ${r.baseMiB.toFixed(0)} MiB, started with no agents ${r.startedMiB.toFixed(0)} MiB${r.commitThread && r.commitThread !== "no" ? `; commit thread started during the ${r.commitThread}` : ""}${r.signerThreads ? "; signer threads started" : ""}`,
     `${r.rssMiB.toFixed(0)} MiB (peak ${r.peakMiB.toFixed(0)} MiB)`,
     target,
   ];

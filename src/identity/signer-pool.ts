@@ -6,7 +6,12 @@
 // always signed by the same thread, which is sent its KeyObject once (a clone shares the parsed key:
 // parsing a private key costs several signatures), and a chunk travels as one transferred buffer of
 // messages and comes back as one buffer of signatures.
+//
+// A node's pool starts its threads only once signing measures busy (SIGNER_THREADS_BUSY_SHARE of the
+// main thread over SIGNER_THREADS_WINDOW_MS): two idle threads cost ~20 MiB, a fifth of what a
+// thousand slow agents take, and such a node signs a few hundred checkpoints a second at most.
 import { Worker } from "node:worker_threads";
+import { BusyShare } from "../busy-share.js";
 import { workerScript } from "../worker-script.js";
 import { type Ed25519Key, signBytes } from "./keys.js";
 import type { SignReply, SignRequest } from "./signer-worker.js";
@@ -17,6 +22,11 @@ export const INLINE_SIGN_MAX = 8;
 export const SIGN_CHUNK_MAX = 64;
 /** Keys a signer thread keeps; at the bound the pool tells it to start over. */
 export const SIGNER_KEYS_MAX = 20_000;
+
+/** A pool started "when-busy" starts its threads once inline signing takes this share of the calling thread… */
+export const SIGNER_THREADS_BUSY_SHARE = 0.1;
+/** …over a window at least this long. */
+export const SIGNER_THREADS_WINDOW_MS = 1000;
 
 const SIGNATURE_BYTES = 64;
 
@@ -60,13 +70,31 @@ export class SignerPool {
   /** Signatures a thread was given but the calling thread made (the thread failed or died). */
   fallbacks = 0;
 
-  /** @param keysMax keys each thread keeps before it starts over (a bound on its memory). */
+  /** Measures inline signing until the threads start ("when-busy"); null once they did (or were started at once). */
+  private startLater: BusyShare | null = null;
+
+  /**
+   * @param keysMax keys each thread keeps before it starts over (a bound on its memory).
+   * @param start "now": the threads start with the pool; "when-busy": once inline signing measures busy.
+   */
   constructor(
-    size: number,
+    private readonly size: number,
     private readonly keysMax = SIGNER_KEYS_MAX,
+    start: "now" | "when-busy" = "now",
   ) {
+    if (start === "now") this.startThreads();
+    else this.startLater = new BusyShare(SIGNER_THREADS_BUSY_SHARE, SIGNER_THREADS_WINDOW_MS);
+  }
+
+  /** Whether the pool's threads were started (they may have died since). */
+  get threadsStarted(): boolean {
+    return this.startLater === null;
+  }
+
+  private startThreads(): void {
+    this.startLater = null;
     const script = workerScript("./signer-worker.js", import.meta.url);
-    for (let i = 0; i < size; i++) {
+    for (let i = 0; i < this.size; i++) {
       const worker = new Worker(script);
       worker.unref();
       const thread: Thread = { worker, keys: new Set() };
@@ -83,9 +111,18 @@ export class SignerPool {
     }
   }
 
+  /** Signs on the calling thread; while the threads wait to start, counts the time and starts them once busy. */
+  private signHere(key: Ed25519Key, message: SignMessage): Uint8Array {
+    if (this.startLater === null || this.closed) return signBytes(key, joined(message));
+    const started = performance.now();
+    const sig = signBytes(key, joined(message));
+    if (this.startLater.note(started)) this.startThreads();
+    return sig;
+  }
+
   /** Signs `message` (parts: their concatenation, copied once, into the chunk sent to a thread). */
   sign(key: Ed25519Key, message: SignMessage): Promise<Uint8Array> {
-    if (this.closed || this.threads.length === 0) return Promise.resolve(signBytes(key, joined(message)));
+    if (this.closed || this.threads.length === 0) return Promise.resolve(this.signHere(key, message));
     return new Promise((resolve, reject) => {
       this.queue.push({ key, message, resolve, reject });
       if (!this.scheduled) {

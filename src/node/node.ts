@@ -30,7 +30,7 @@ import { interruptedAfter } from "../hostcalls/interrupted.js";
 import { segmentSigningBytes } from "../replay/segment-seal.js";
 import { sealOpenRuns } from "../replay/run-seal.js";
 import { genesisLease, type LeaseTiming } from "../authority/lease.js";
-import { SignerPool } from "../identity/signer-pool.js";
+import { SIGNER_KEYS_MAX, SignerPool } from "../identity/signer-pool.js";
 import { parseManifest } from "../manifest/manifest.js";
 import { parseCheckpoint } from "../checkpoint/codec.js";
 import { Checkpointer } from "../scheduler/checkpointer.js";
@@ -51,6 +51,11 @@ export type { Quarantine } from "./quarantine.js";
 export type { StaleBinary } from "./stale-binary.js";
 /** Threads that sign checkpoints and receipts in bulk (periodic group checkpoints). */
 export const SIGNER_THREADS = 2;
+
+/** The node's signer pool: SIGNER_THREADS threads, started once signing takes a share of the main thread. */
+export function nodeSignerPool(): SignerPool {
+  return new SignerPool(SIGNER_THREADS, SIGNER_KEYS_MAX, "when-busy");
+}
 
 export interface NodeOptions {
   config: NodeConfig;
@@ -98,7 +103,8 @@ export class IgordNode {
   readonly metrics: NodeMetrics;
   readonly store: SqliteStore;
   readonly checkpointer: Checkpointer;
-  private readonly signer: SignerPool;
+  /** Signs checkpoints and receipts in bulk; its threads start once signing is busy. */
+  readonly signer: SignerPool;
   readonly nodeId: string;
   readonly quarantined = new Map<string, Quarantine>();
   /** Recent divergences, for the dashboard's timelines (bounded). */
@@ -142,7 +148,7 @@ export class IgordNode {
     }
     const node = this.store.nodeKey();
     this.nodeId = node.peerId;
-    this.signer = new SignerPool(SIGNER_THREADS);
+    this.signer = nodeSignerPool();
     this.checkpointer = new Checkpointer(this.store, node, this.config.receiptIntervalMs, this.signer, this.config.historyRetention);
     this.pool = new WorkerPool({
       size: opts.config.workers,

@@ -9,6 +9,7 @@
 // Callers import everything from here, as they always have.
 import Database from "better-sqlite3";
 import { closeSync, openSync, rmSync } from "node:fs";
+import { BusyShare } from "../busy-share.js";
 import { ErrorCode, IgordError } from "../errors.js";
 import { AgentArrival } from "./agent-arrival.js";
 import { COMMIT_THREAD_BUSY_SHARE, COMMIT_THREAD_WINDOW_MS, CommitThread, type CommitThreadOptions, type QueuedCommit } from "./commit-thread.js";
@@ -55,8 +56,7 @@ export class SqliteStore extends AgentArrival {
   private commitThread: CommitThread | null = null;
   /** Set while the thread waits to be started ("when-busy"): the main thread's time in commits, per window. */
   private commitThreadLater: CommitThreadOptions | null = null;
-  private commitBusyMs = 0;
-  private commitWindowStart = -1;
+  private readonly commitBusy = new BusyShare(COMMIT_THREAD_BUSY_SHARE, COMMIT_THREAD_WINDOW_MS);
 
   private constructor(path: string, db: Database.Database) {
     super(path, db);
@@ -121,15 +121,9 @@ export class SqliteStore extends AgentArrival {
 
   /** "when-busy": counts a group commit's time on the main thread; starts the thread once they take enough of it. */
   private noteCommitTime(started: number): void {
-    const now = performance.now();
-    this.commitBusyMs += now - started;
-    if (this.commitWindowStart < 0) this.commitWindowStart = started;
-    const span = now - this.commitWindowStart;
-    if (span < COMMIT_THREAD_WINDOW_MS) return;
-    if (this.commitBusyMs >= span * COMMIT_THREAD_BUSY_SHARE && this.commitThreadLater) this.startCommitThread(this.commitThreadLater);
-    this.commitBusyMs = 0;
-    this.commitWindowStart = now;
+    if (this.commitBusy.note(started) && this.commitThreadLater) this.startCommitThread(this.commitThreadLater);
   }
+
 
   private migrate(readonly: boolean): void {
     const has = this.sql("SELECT name FROM sqlite_master WHERE type='table' AND name='schema_version'").get();

@@ -3,7 +3,7 @@
 import { verify } from "node:crypto";
 import { afterEach, describe, expect, it } from "vitest";
 import { generateKey } from "../../../src/identity/keys.js";
-import { SIGN_CHUNK_MAX, SignerPool } from "../../../src/identity/signer-pool.js";
+import { SIGN_CHUNK_MAX, SIGNER_KEYS_MAX, SIGNER_THREADS_WINDOW_MS, SignerPool } from "../../../src/identity/signer-pool.js";
 
 let pool: SignerPool | null = null;
 afterEach(async () => {
@@ -83,6 +83,29 @@ describe("signer pool threads", () => {
     reqs.forEach((r, i) => expect(verify(null, r.message, r.key.publicKeyObject, sigs[i]!), `signature ${i}`).toBe(true));
     // Signed by the surviving thread, which was sent the dead thread's keys, not on the calling thread.
     expect(threads).toHaveLength(1);
+    expect(pool.fallbacks).toBe(0);
+  });
+});
+
+describe("signer pool started when busy", () => {
+  it("signs a light load on the calling thread without starting threads, and starts them once signing is busy", async () => {
+    pool = new SignerPool(2, SIGNER_KEYS_MAX, "when-busy");
+    const key = generateKey();
+    const message = (i: number) => new TextEncoder().encode(`message ${i}`);
+    // A light load: a few signatures, far below a tenth of a second's time.
+    for (let i = 0; i < 5; i++) expect(verify(null, message(i), key.publicKeyObject, await pool.sign(key, message(i)))).toBe(true);
+    expect(pool.threadsStarted).toBe(false);
+    // Signing without pause: every window measures busy, so the threads start after the first one.
+    const deadline = performance.now() + SIGNER_THREADS_WINDOW_MS * 5;
+    let i = 5;
+    while (!pool.threadsStarted && performance.now() < deadline) await pool.sign(key, message(i++));
+    expect(pool.threadsStarted).toBe(true);
+    expect(i).toBeGreaterThan(5);
+    // A batch now goes to the threads: each signature valid, none made here after a thread failed.
+    const reqs = Array.from({ length: SIGN_CHUNK_MAX * 2 }, (_, j) => message(100_000 + j));
+    const sigs = await Promise.all(reqs.map((m) => pool!.sign(key, m)));
+    reqs.forEach((m, j) => expect(verify(null, m, key.publicKeyObject, sigs[j]!), `signature ${j}`).toBe(true));
+    expect((pool as unknown as { threads: unknown[] }).threads).toHaveLength(2);
     expect(pool.fallbacks).toBe(0);
   });
 });
