@@ -1,12 +1,14 @@
 // `igord inspect`, `igord verify`, `igord export` and `igord import`: an agent's provable life, from a
 // node's database or from files in igor's layout.
 import { hexdump } from "./hexdump.js";
+import { HISTORY_BASE_FILE, historyBaseToJson, readHistoryBaseFile } from "./history-base-file.js";
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { basename, join } from "node:path";
 import { formatUnits } from "../budget/money.js";
 import { type Checkpoint, parseCheckpoint } from "../checkpoint/codec.js";
 import { type Epoch, formatEpoch, importedLease } from "../authority/lease.js";
-import { checkpointHash, verifyCheckpointSignature } from "../checkpoint/lineage.js";
+import type { HistoryBase } from "../checkpoint/history-base.js";
+import { checkpointHash, GENESIS_PREV_HASH, verifyCheckpointSignature } from "../checkpoint/lineage.js";
 import { commitFromBlob } from "../store/commits.js";
 import { equalBytes, hex } from "../hash/bytes.js";
 import { budgetOverrideSigningBytes, signBudgetOverride } from "../checkpoint/overrides.js";
@@ -158,11 +160,15 @@ function historyDir(dir: string): string {
 }
 
 /** Reads one or more history folders (the union of an agent's histories on several nodes). */
-export function readHistoryDirs(dirs: readonly string[]): { entries: ChainEntry[]; overrides: LineageEvent[]; problems: string[] } {
+export function readHistoryDirs(dirs: readonly string[]): { entries: ChainEntry[]; overrides: LineageEvent[]; problems: string[]; base?: HistoryBase } {
   const byName = new Map<string, ChainEntry>();
   const problems: string[] = [];
   const overrides: LineageEvent[] = [];
+  const bases: HistoryBase[] = [];
   for (const d of dirs.map(historyDir)) {
+    const b = readHistoryBaseFile(d);
+    if (b.problem) problems.push(b.problem);
+    if (b.base) bases.push(b.base);
     for (const f of readdirSync(d).filter((x) => x.endsWith(".ckpt"))) {
       const bytes = new Uint8Array(readFileSync(join(d, f)));
       const seen = byName.get(f);
@@ -177,7 +183,12 @@ export function readHistoryDirs(dirs: readonly string[]): { entries: ChainEntry[
     }
   }
   const entries = [...byName.values()].sort((a, b) => a.name.localeCompare(b.name));
-  return { entries, overrides, problems };
+  // Folders from several nodes: the base that stands before the oldest checkpoint of their union
+  // (another is checked against it all the same, and named if it does not fit).
+  const first = entries[0];
+  const firstHash = first ? checkpointHash(first.bytes) : null;
+  const base = bases.find((b) => firstHash !== null && equalBytes(b.baseHash, firstHash)) ?? bases[0];
+  return { entries, overrides, problems, ...(base ? { base } : {}) };
 }
 
 function printReport(r: ChainReport, problems: string[]): number {
@@ -264,8 +275,8 @@ export async function verifyCommand(dirs: string[], o: { agent?: string; dataDir
   }
   if (dirs.length === 0) throw new IgordError(ErrorCode.ConfigInvalid, "give one or more history directories, or --agent <id>");
   if (o.replay) return verifyExportWithReplay(dirs);
-  const { entries, overrides, problems } = readHistoryDirs(dirs);
-  return printWithPayments(verifyChain(entries, overrides, progress), problems, overrides, dirs.map(historyDir));
+  const { entries, overrides, problems, base } = readHistoryDirs(dirs);
+  return printWithPayments(verifyChain(entries, overrides, progress, base), problems, overrides, dirs.map(historyDir));
 }
 
 /** The chain report and, from the folders' event-log segments and lineage events, the payments line. */
@@ -286,8 +297,8 @@ async function verifyExportWithReplay(dirs: string[]): Promise<number> {
   if (dirs.length !== 1) throw new IgordError(ErrorCode.ConfigInvalid, "--replay audits one export directory (written by igord export)");
   const dir = dirs[0] as string;
   const agentId = exportedAgentId(dir);
-  const { entries, overrides, problems } = readHistoryDirs([join(dir, "history", agentId)]);
-  const chain = printWithPayments(verifyChain(entries, overrides, progress), problems, overrides, [join(dir, "history", agentId)]);
+  const { entries, overrides, problems, base } = readHistoryDirs([join(dir, "history", agentId)]);
+  const chain = printWithPayments(verifyChain(entries, overrides, progress, base), problems, overrides, [join(dir, "history", agentId)]);
   const wasm = readFile(join(dir, `${agentId}.wasm`), "WASM");
   const replayed = await auditHistory({
     agentId,
@@ -371,6 +382,8 @@ export function exportCommand(agentId: string, o: { out: string; dataDir: string
       writeFileSync(join(hist, `${c.tick.toString().padStart(10, "0")}.ckpt`), c.blob);
       n++;
     }
+    const base = store.historyBase(agentId);
+    if (base) writeFileSync(join(hist, HISTORY_BASE_FILE), historyBaseToJson(base));
     const overrides = store.lineageEvents(agentId);
     if (overrides.length > 0) writeFileSync(join(hist, OVERRIDES_FILE), JSON.stringify(overrides.map(overrideToJson), null, 2));
     // The open run (this reader may not write the store) is sealed in memory with the agent's key.
@@ -401,10 +414,16 @@ export function importCommand(dir: string, o: { dataDir: string }): string {
   const wasm = readFile(join(dir, `${agentId}.wasm`), "WASM");
   const manifestText = existsSync(join(dir, `${agentId}.manifest.json`)) ? readFileSync(join(dir, `${agentId}.manifest.json`), "utf8") : "{}";
   parseManifest(manifestText, `${agentId}.manifest.json`);
-  const { entries, overrides, problems } = readHistoryDirs([join(dir, "history", agentId)]);
-  const report = verifyChain(entries, overrides);
+  const { entries, overrides, problems, base } = readHistoryDirs([join(dir, "history", agentId)]);
+  const report = verifyChain(entries, overrides, undefined, base);
   if (!report.valid || problems.length > 0) {
     throw new IgordError(ErrorCode.CheckpointChainBroken, `history of ${agentId} does not verify: ${[...problems, ...report.reasons].join("; ")}`);
+  }
+  // An export holds the agent's whole history, or the part its owner's retention kept behind a
+  // signed base: a signed chain that starts later was cut by someone (as migration refuses it).
+  const oldest = entries[0] ? parseCheckpoint(entries[0].bytes) : null;
+  if (oldest && oldest.version === 4 && !equalBytes(oldest.prevHash, GENESIS_PREV_HASH) && !base) {
+    throw new IgordError(ErrorCode.CheckpointChainBroken, `history of ${agentId} starts at tick ${oldest.tick}, after its genesis, and carries no signed history base (${HISTORY_BASE_FILE})`);
   }
   const did = didFromPublicKey(identity.publicKey);
   if (report.did !== did) throw new IgordError(ErrorCode.CheckpointForeignKey, `history is signed by ${report.did}, but the identity is ${did}`);
@@ -429,6 +448,7 @@ export function importCommand(dir: string, o: { dataDir: string }): string {
       [...overrides, record],
       // Each segment was committed with the checkpoint at its last tick.
       readSegments(join(dir, "history", agentId)).map((seg) => ({ ...seg, checkpointHash: hashAtTick.get(seg.toTick) ?? new Uint8Array(32) })),
+      base,
     );
   } finally {
     store.close();

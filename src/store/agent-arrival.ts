@@ -2,6 +2,7 @@
 // or received by migration. Each is one transaction across every table family below (agent,
 // identity, module, history, lineage, segments, receipts, lease, migration record), so it sits
 // on top of them all.
+import type { HistoryBase } from "../checkpoint/history-base.js";
 import { ErrorCode, IgordError } from "../errors.js";
 import { HistoryRecords } from "./history-records.js";
 import { storeError } from "./rows.js";
@@ -28,6 +29,8 @@ export abstract class AgentArrival extends HistoryRecords {
     history: readonly CheckpointCommit[],
     overrides: readonly LineageEvent[],
     segments: readonly StoredSegment[] = [],
+    /** Where a pruned history starts, signed by the agent (checked by the caller against the oldest checkpoint). */
+    historyBase?: HistoryBase,
   ): void {
     if (history.length === 0) throw storeError(`nothing to import for agent "${a.agentId}": no checkpoints`);
     this.db.transaction(() => {
@@ -39,6 +42,7 @@ export abstract class AgentArrival extends HistoryRecords {
       }
       for (const e of overrides) this.addLineageEvent(a.agentId, e);
       for (const e of segments) this.insertSegment(a.agentId, e.checkpointHash, e);
+      if (historyBase) this.putHistoryBase(a.agentId, historyBase);
     }).immediate();
   }
 
