@@ -1,7 +1,7 @@
 // `igord inspect`, `igord verify`, `igord export` and `igord import`: an agent's provable life, from a
 // node's database or from files in igor's layout.
 import { hexdump } from "./hexdump.js";
-import { HISTORY_BASE_FILE, historyBaseToJson, readHistoryBaseFile } from "./history-base-file.js";
+import { HISTORY_BASE_FILE, historyBaseToJson, OVERRIDES_FILE, overridesToJson, readHistoryBaseFile, readOverridesFile } from "./history-files.js";
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { basename, join } from "node:path";
 import { formatUnits } from "../budget/money.js";
@@ -26,7 +26,6 @@ import { decodeSegmentFile, encodeSegmentFile, type AuditSegment } from "../repl
 import { sealOpenInMemory } from "../replay/run-seal.js";
 import { auditHistory, auditReplay } from "./audit.js";
 import { DB_FILE, type LineageEvent, SqliteStore } from "../store/sqlite-store.js";
-import { LINEAGE_KINDS } from "../store/types.js";
 import { prepareDataDir } from "../store/data-dir.js";
 
 const out = (line = ""): void => {
@@ -113,38 +112,6 @@ export function inspectCommand(file: string | undefined, o: { agent?: string; da
 
 // ---- verify -----------------------------------------------------------------------------------
 
-interface OverrideJson {
-  /** Absent in igor's layout (budget overrides); written for the other kinds (code_upgrade…). */
-  kind?: LineageEvent["kind"];
-  afterHash: string;
-  tick: string;
-  oldBudget: string;
-  newBudget: string;
-  reason: string;
-  signature: string;
-}
-
-const overrideToJson = (e: LineageEvent): OverrideJson => ({
-  ...(e.kind === "budget_override" ? {} : { kind: e.kind }),
-  afterHash: hex(e.afterHash),
-  tick: e.tick.toString(),
-  oldBudget: e.oldBudget.toString(),
-  newBudget: e.newBudget.toString(),
-  reason: e.reason,
-  signature: hex(e.signature),
-});
-
-const overrideFromJson = (j: OverrideJson): LineageEvent => ({
-  kind: LINEAGE_KINDS.find((k) => k === j.kind) ?? "budget_override",
-  afterHash: Buffer.from(j.afterHash, "hex"),
-  tick: BigInt(j.tick),
-  oldBudget: BigInt(j.oldBudget),
-  newBudget: BigInt(j.newBudget),
-  reason: j.reason,
-  signature: Buffer.from(j.signature, "hex"),
-});
-
-const OVERRIDES_FILE = "overrides.json";
 
 /** The folder holding *.ckpt files: the folder itself, or the single agent under <dir>/history/. */
 function historyDir(dir: string): string {
@@ -175,12 +142,9 @@ export function readHistoryDirs(dirs: readonly string[]): { entries: ChainEntry[
       if (seen && !Buffer.from(seen.bytes).equals(bytes)) problems.push(`${f}: two different checkpoints for the same tick (a fork)`);
       else byName.set(f, { name: f, bytes });
     }
-    const o = join(d, OVERRIDES_FILE);
-    if (existsSync(o)) {
-      for (const j of JSON.parse(readFileSync(o, "utf8")) as OverrideJson[]) {
-        if (!overrides.some((e) => hex(e.signature) === j.signature)) overrides.push(overrideFromJson(j));
-      }
-    }
+    const read = readOverridesFile(d);
+    problems.push(...read.problems);
+    for (const e of read.events) if (!overrides.some((x) => equalBytes(x.signature, e.signature))) overrides.push(e);
   }
   const entries = [...byName.values()].sort((a, b) => a.name.localeCompare(b.name));
   // Folders from several nodes: the base that stands before the oldest checkpoint of their union
@@ -385,7 +349,7 @@ export function exportCommand(agentId: string, o: { out: string; dataDir: string
     const base = store.historyBase(agentId);
     if (base) writeFileSync(join(hist, HISTORY_BASE_FILE), historyBaseToJson(base));
     const overrides = store.lineageEvents(agentId);
-    if (overrides.length > 0) writeFileSync(join(hist, OVERRIDES_FILE), JSON.stringify(overrides.map(overrideToJson), null, 2));
+    if (overrides.length > 0) writeFileSync(join(hist, OVERRIDES_FILE), overridesToJson(overrides));
     // The open run (this reader may not write the store) is sealed in memory with the agent's key.
     const segments = sealOpenInMemory(store.eventSegments(agentId), identity);
     if (segments.length > 0) {

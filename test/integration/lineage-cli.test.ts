@@ -194,6 +194,19 @@ describe("durable agents through the CLI", () => {
     expect(v1.stdout).toContain(`${files[2]}: signature INVALID`);
     writeFileSync(flipped, original);
 
+    // A garbled overrides.json is named as a reason, not a crash or a silently ignored file.
+    const overrides = join(hist, "overrides.json");
+    writeFileSync(overrides, "[{ not json");
+    const v3 = igord(["verify", hist]);
+    expect(v3.status).toBe(1);
+    expect(v3.stdout).toMatch(/^INVALID/);
+    expect(v3.stdout).toMatch(/reason: overrides\.json: not JSON/);
+    writeFileSync(overrides, JSON.stringify([{ afterHash: "zz", tick: "-5", oldBudget: "1", newBudget: "2", reason: "r", signature: "00" }]));
+    const v4 = igord(["verify", hist]);
+    expect(v4.status).toBe(1);
+    expect(v4.stdout).toMatch(/reason: overrides\.json: entry 0: afterHash must be 32 bytes of lowercase hex; tick must be a decimal string/);
+    unlinkSync(overrides);
+
     unlinkSync(join(hist, files[2] as string));
     const v2 = igord(["verify", hist]);
     expect(v2.status).toBe(1);
