@@ -2,7 +2,7 @@
 // start: data dir → worker pool → p2p → control API → agents (stored ones, then the agents dir), the
 // agents loading in the background so that no single module can hold the node's start or the control
 // API hostage. stop: the reverse, with every agent checkpointed before the pool goes away.
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import type { Logger } from "pino";
 import type { NodeConfig } from "../config/schema.js";
 import { type ControlServer, startControlServer } from "../control/server.js";
@@ -10,39 +10,34 @@ import { ensureControlToken, tokenPath } from "../control/token.js";
 import { removeControlAddress, writeControlAddress } from "../control/locate.js";
 import { DivergenceLog } from "../control/timeline.js";
 import { ErrorCode, IgordError, isIgordError } from "../errors.js";
-import { NOT_QUARANTINED_CODES, QUARANTINE_CODES, type Quarantine } from "./quarantine.js";
-import { staleBinary, type StaleBinary } from "./stale-binary.js";
+import type { Quarantine } from "./quarantine.js";
+import type { StaleBinary } from "./stale-binary.js";
 import { NodeCapabilities } from "../hostcalls/capabilities.js";
 import { AgentsDirWatcher } from "../loader/agents-dir.js";
 import { LoadFailures } from "../loader/load-failures.js";
-import { deriveAgentId, ModuleCache, type PreparedAgent, prepareAgent, prepareFromBytes } from "../loader/prepare.js";
+import { deriveAgentId, ModuleCache, type PreparedAgent } from "../loader/prepare.js";
 import { NodeMetrics } from "../metrics/metrics.js";
 import { type AgentView, type CheckpointEvent, Scheduler } from "../scheduler/scheduler.js";
-import { checkHead } from "../checkpoint/load-checks.js";
 import { equalBytes } from "../hash/bytes.js";
 import { signBudgetOverride } from "../checkpoint/overrides.js";
 import { debitLostPayments, journalPayment, nodeReceipts, paidAfterHead } from "./lost-payments.js";
-import { headModule } from "../checkpoint/upgrades.js";
 import { withAgentIdentity } from "../hostcalls/policy.js";
 import { didFromPublicKey } from "../identity/did.js";
-import { type Ed25519Key, generateKey, signBytes } from "../identity/keys.js";
-import { interruptedAfter } from "../hostcalls/interrupted.js";
+import { type Ed25519Key, signBytes } from "../identity/keys.js";
 import { segmentSigningBytes } from "../replay/segment-seal.js";
 import { sealOpenRuns } from "../replay/run-seal.js";
-import { genesisLease, type LeaseTiming } from "../authority/lease.js";
+import type { LeaseTiming } from "../authority/lease.js";
 import { SIGNER_KEYS_MAX, SignerPool } from "../identity/signer-pool.js";
-import { parseManifest } from "../manifest/manifest.js";
 import { parseCheckpoint } from "../checkpoint/codec.js";
 import { Checkpointer } from "../scheduler/checkpointer.js";
 import { PreplacedAgent } from "../scheduler/preplaced.js";
-import { corruptionError, DB_FILE, SqliteStore } from "../store/sqlite-store.js";
+import { DB_FILE, SqliteStore } from "../store/sqlite-store.js";
 import { DataDirLock } from "../store/data-dir.js";
 import { type AgentSpec, WorkerPool } from "../wasm/pool.js";
 import { type MigrationHooks, type MigrationResult, MigrationService } from "../migration/service.js";
 import { agentsListing, controlBackend, nodeStatus } from "./control-views.js";
-import { refuseIfHeld } from "./agent-lifecycle.js";
-import { upgradeAgent } from "./code-upgrade.js";
-import { receiptPosition, resumableLease, storedReplayItems } from "./stored-resume.js";
+import { resumeStoredAgent } from "./stored-resume.js";
+import { loadAgentFile } from "./agent-load.js";
 
 import { VERSION } from "../version.js";
 
@@ -119,6 +114,10 @@ export class IgordNode {
   /** Unix ms when start() began (0 before). */
   startedAt = 0;
   private stopping: Promise<void> | null = null;
+  /** True once stop() began: no agent loads any more. */
+  get isStopping(): boolean {
+    return this.stopping !== null;
+  }
   /** Settles once the agents present at start (stored ones and the agents dir) have each loaded or failed. */
   private initialLoad: Promise<void> = Promise.resolve();
   private readonly resumeStored: boolean;
@@ -339,7 +338,7 @@ export class IgordNode {
   /** Loads an agent from a .wasm file: resumes it when this node has it stored, else creates it. */
   async addAgent(o: AddAgentOptions): Promise<AgentView> {
     try {
-      const view = await this.loadAgent(o);
+      const view = await loadAgentFile(this, o);
       this.loadFailures.clear(o.wasmPath);
       for (const [id, s] of this.staleBinaries) if (s.path === o.wasmPath) this.staleBinaries.delete(id);
       return view;
@@ -369,137 +368,9 @@ export class IgordNode {
     }
   }
 
-  private async loadAgent(o: AddAgentOptions): Promise<AgentView> {
-    if (this.stopping) throw new IgordError(ErrorCode.NodeStopping, "the node is stopping");
-    const prepared = prepareAgent({ ...o, offered: this.capabilities.snapshot(), cache: this.cache });
-    const row = this.store.agent(prepared.agentId);
-    if (row) refuseIfHeld(row, o.wasmPath);
-    if (row && row.wasmHash !== prepared.wasmHash) {
-      // Opted in: the changed file is the new code. Else it is listed as a stale binary, not run.
-      if (this.config.upgradeAgentsDir && this.scheduler.view(prepared.agentId)?.status === "running") {
-        await upgradeAgent(this, prepared.agentId, o.wasmPath);
-        return this.scheduler.view(prepared.agentId) as AgentView;
-      }
-      throw staleBinary(row.agentId, row.wasmHash, prepared.wasmHash, o.wasmPath);
-    }
-    const running = this.scheduler.view(prepared.agentId);
-    if (running?.status === "running") {
-      if (o.budget !== undefined) throw new IgordError(ErrorCode.AgentExists, `agent "${prepared.agentId}" is already running`);
-      return running;
-    }
-    if (row) {
-      if (o.budget !== undefined) this.overrideBudget(prepared.agentId, o.budget, "budget set on load");
-      return this.resumeAgent(prepared.agentId, prepared.wasmPath);
-    }
-    if (running) throw new IgordError(ErrorCode.AgentExists, `agent "${prepared.agentId}" was already loaded on this node`);
-    return this.createAgent(prepared, o.budget ?? this.config.budget);
-  }
-
-  private async createAgent(prepared: PreparedAgent, budget: bigint): Promise<AgentView> {
-    const identity = generateKey();
-    const did = didFromPublicKey(identity.publicKey);
-    const spec = agentSpec(prepared, identity);
-    const meta = {
-      wasmHash: prepared.wasmHash,
-      wasmPath: resolve(prepared.wasmPath),
-      capabilities: [...prepared.manifest.capabilities.keys()].sort(),
-      did,
-      identity,
-      limits: prepared.manifest.resourceLimits,
-      tickIntervalMs: prepared.manifest.tickIntervalMs,
-    };
-    const lease = genesisLease(this.leaseTiming, Date.now());
-    const init = { tick: 0n, budget, price: this.config.price, state: null, lease };
-    return this.scheduler.add(spec, meta, init, (genesis) =>
-      this.checkpointer.genesis(genesis, {
-        lease,
-        agentId: prepared.agentId,
-        did,
-        wasmHash: prepared.wasmHash,
-        wasmBytes: prepared.bytes,
-        manifest: prepared.manifest.source,
-        identity,
-      }),
-    );
-  }
-
   /** Resumes a stored agent from its head checkpoint after the load checks; quarantines it if they fail. */
-  async resumeAgent(agentId: string, wasmPath?: string, opts: { windowVerified?: boolean; preplaced?: PreplacedAgent } = {}): Promise<AgentView> {
-    const running = this.scheduler.view(agentId);
-    if (running?.status === "running") {
-      opts.preplaced?.discard();
-      // Resuming it again would reset its in-memory chain head under a checkpoint in flight.
-      throw new IgordError(ErrorCode.AgentExists, `agent "${agentId}" is already running on this node`);
-    }
-    try {
-      const row = this.store.agent(agentId);
-      if (!row) throw new IgordError(ErrorCode.AgentNotFound, `no agent "${agentId}" in ${this.store.path}`);
-      if (row.status === "removed") refuseIfHeld(row, "a resume");
-      const lease = resumableLease(this.store, this.leaseTiming, agentId);
-      const identity = this.store.identity(agentId);
-      const bytes = this.store.wasm(row.wasmHash);
-      if (!bytes) throw new IgordError(ErrorCode.StoreCorrupt, `WASM ${row.wasmHash} of agent "${agentId}" is missing from the store`);
-      const manifest = parseManifest(row.manifest, `stored manifest of agent "${agentId}"`);
-      const prepared = prepareFromBytes({
-        agentId,
-        bytes: new Uint8Array(bytes),
-        manifest,
-        source: wasmPath ?? `stored WASM of agent "${agentId}"`,
-        offered: this.capabilities.snapshot(),
-        cache: this.cache,
-      });
-      const head = this.store.head(agentId);
-      if (!head) throw new IgordError(ErrorCode.CheckpointInvalid, `agent "${agentId}" has no checkpoint in the store`);
-      const previous = head.seq > 1n ? this.store.checkpointAt(agentId, head.seq - 1n) : undefined;
-      debitLostPayments(this.store, this.logger, agentId);
-      const events = this.store.lineageEvents(agentId);
-      const headWasm = headModule(events, head.hash, prepared.wasmHash);
-      const cp = checkHead({
-        agentId,
-        blob: head.blob,
-        storedHash: head.hash,
-        previousHash: previous?.hash ?? null,
-        // After a code upgrade and before the new code's first checkpoint, the head is the old code's.
-        wasmHash: headWasm,
-        publicKey: identity.publicKey,
-      });
-      const override = events.filter((e) => equalBytes(e.afterHash, head.hash)).at(-1);
-      const budget = override ? override.newBudget : cp.budget;
-      this.quarantined.delete(agentId);
-      this.checkpointer.track(agentId, { hash: head.hash, tick: cp.tick }, receiptPosition(this.store, agentId, cp.budget, head.hash, events));
-      const spec = agentSpec(prepared, identity);
-      const meta = {
-        wasmHash: prepared.wasmHash,
-        wasmPath: wasmPath ? resolve(wasmPath) : `stored:${prepared.wasmHash}`,
-        capabilities: [...manifest.capabilities.keys()].sort(),
-        did: row.did,
-        identity,
-        limits: manifest.resourceLimits,
-        tickIntervalMs: manifest.tickIntervalMs,
-      };
-      const interrupted = interruptedAfter({ reason: head.reason, storedStatus: row.status }) || paidAfterHead(events, head.hash);
-      const placed = opts.preplaced?.take({ wasmHash: prepared.wasmHash, state: cp.state, budget, price: this.config.price, interrupted, publicKey: identity.publicKey });
-      const view = await this.scheduler.add(spec, meta, { tick: cp.tick, budget, price: this.config.price, state: cp.state, lease, interrupted, ...(placed ? { placed } : {}) });
-      // An agent just admitted by migration had this very window replayed at admission.
-      // Right after a code upgrade the last stored window is the old code's: the audit replays it with that code.
-      if (!opts.windowVerified && headWasm === prepared.wasmHash) this.scheduler.verifyStored(agentId, storedReplayItems(this.store, this.logger, agentId));
-      return view;
-    } catch (e) {
-      opts.preplaced?.discard();
-      const err = corruptionError(e, `the stored rows of agent "${agentId}" cannot be read`) ?? (e as IgordError);
-      if (err.code === ErrorCode.LeaseRetired) {
-        // Moved away: not a failure (a caller that loads its file says so once).
-      } else if (QUARANTINE_CODES.has(err.code)) {
-        this.logger.error({ event: "agent_quarantined", agent: agentId, code: err.code, details: err.details }, err.message);
-      } else {
-        this.logger.error({ event: "agent_resume_failed", agent: agentId, code: err.code, details: err.details }, `cannot resume ${agentId}: ${err.message}`);
-      }
-      // A stored owner that cannot start is never invisible: it is listed with its reason.
-      if (!NOT_QUARANTINED_CODES.has(err.code) && !this.scheduler.has(agentId)) {
-        this.quarantined.set(agentId, { code: err.code, message: err.message, at: Date.now() });
-      }
-      throw err;
-    }
+  resumeAgent(agentId: string, wasmPath?: string, opts: { windowVerified?: boolean; preplaced?: PreplacedAgent } = {}): Promise<AgentView> {
+    return resumeStoredAgent(this, agentId, wasmPath, opts);
   }
 
   /** Sets a stored agent's budget explicitly; recorded in its lineage, signed by the agent's key. */

@@ -1,5 +1,7 @@
 // Reading a stored agent back for a resume: the lease it may resume under, the last stored window to
-// verify, and where its receipts carry on. Used by IgordNode.resumeAgent.
+// verify, and where its receipts carry on; and the resume itself (IgordNode.resumeAgent): the load
+// checks on the head, the budget after overrides, the interrupted flag, the placement.
+import { resolve } from "node:path";
 import type { Logger } from "pino";
 import { formatEpoch, type Lease, type LeaseTiming } from "../authority/lease.js";
 import { parseCheckpoint } from "../checkpoint/codec.js";
@@ -9,7 +11,18 @@ import { equalBytes } from "../hash/bytes.js";
 import { MAX_ADMISSION_REPLAY_TICKS } from "../migration/admission.js";
 import type { ReplayItem } from "../replay/engine.js";
 import { segmentReplayItems } from "../replay/segment-items.js";
-import type { LineageEvent, SqliteStore } from "../store/sqlite-store.js";
+import { corruptionError, type LineageEvent, type SqliteStore } from "../store/sqlite-store.js";
+import { checkHead } from "../checkpoint/load-checks.js";
+import { headModule } from "../checkpoint/upgrades.js";
+import { interruptedAfter } from "../hostcalls/interrupted.js";
+import { prepareFromBytes } from "../loader/prepare.js";
+import { parseManifest } from "../manifest/manifest.js";
+import type { AgentView } from "../scheduler/scheduler.js";
+import type { PreplacedAgent } from "../scheduler/preplaced.js";
+import { refuseIfHeld } from "./agent-lifecycle.js";
+import { debitLostPayments, paidAfterHead } from "./lost-payments.js";
+import { agentSpec, type IgordNode } from "./node.js";
+import { NOT_QUARANTINED_CODES, QUARANTINE_CODES } from "./quarantine.js";
 
 /**
  * The stored lease, epoch restored as it was (never reset). An agent handed off (HANDOFF_INITIATED)
@@ -75,4 +88,83 @@ export function receiptPosition(
     .filter((e) => e.tick >= base.tick && !equalBytes(e.afterHash, headHash))
     .reduce((sum, e) => sum + (e.newBudget - e.oldBudget), 0n);
   return { tick: base.tick, costSince: base.budget + topUps - headBudget };
+}
+
+/** Resumes a stored agent from its head checkpoint after the load checks; quarantines it if they fail. */
+export async function resumeStoredAgent(node: IgordNode, agentId: string, wasmPath?: string, opts: { windowVerified?: boolean; preplaced?: PreplacedAgent } = {}): Promise<AgentView> {
+  const running = node.scheduler.view(agentId);
+  if (running?.status === "running") {
+    opts.preplaced?.discard();
+    // Resuming it again would reset its in-memory chain head under a checkpoint in flight.
+    throw new IgordError(ErrorCode.AgentExists, `agent "${agentId}" is already running on this node`);
+  }
+  try {
+    const row = node.store.agent(agentId);
+    if (!row) throw new IgordError(ErrorCode.AgentNotFound, `no agent "${agentId}" in ${node.store.path}`);
+    if (row.status === "removed") refuseIfHeld(row, "a resume");
+    const lease = resumableLease(node.store, node.leaseTiming, agentId);
+    const identity = node.store.identity(agentId);
+    const bytes = node.store.wasm(row.wasmHash);
+    if (!bytes) throw new IgordError(ErrorCode.StoreCorrupt, `WASM ${row.wasmHash} of agent "${agentId}" is missing from the store`);
+    const manifest = parseManifest(row.manifest, `stored manifest of agent "${agentId}"`);
+    const prepared = prepareFromBytes({
+      agentId,
+      bytes: new Uint8Array(bytes),
+      manifest,
+      source: wasmPath ?? `stored WASM of agent "${agentId}"`,
+      offered: node.capabilities.snapshot(),
+      cache: node.cache,
+    });
+    const head = node.store.head(agentId);
+    if (!head) throw new IgordError(ErrorCode.CheckpointInvalid, `agent "${agentId}" has no checkpoint in the store`);
+    const previous = head.seq > 1n ? node.store.checkpointAt(agentId, head.seq - 1n) : undefined;
+    debitLostPayments(node.store, node.logger, agentId);
+    const events = node.store.lineageEvents(agentId);
+    const headWasm = headModule(events, head.hash, prepared.wasmHash);
+    const cp = checkHead({
+      agentId,
+      blob: head.blob,
+      storedHash: head.hash,
+      previousHash: previous?.hash ?? null,
+      // After a code upgrade and before the new code's first checkpoint, the head is the old code's.
+      wasmHash: headWasm,
+      publicKey: identity.publicKey,
+    });
+    const override = events.filter((e) => equalBytes(e.afterHash, head.hash)).at(-1);
+    const budget = override ? override.newBudget : cp.budget;
+    node.quarantined.delete(agentId);
+    node.checkpointer.track(agentId, { hash: head.hash, tick: cp.tick }, receiptPosition(node.store, agentId, cp.budget, head.hash, events));
+    const spec = agentSpec(prepared, identity);
+    const meta = {
+      wasmHash: prepared.wasmHash,
+      wasmPath: wasmPath ? resolve(wasmPath) : `stored:${prepared.wasmHash}`,
+      capabilities: [...manifest.capabilities.keys()].sort(),
+      did: row.did,
+      identity,
+      limits: manifest.resourceLimits,
+      tickIntervalMs: manifest.tickIntervalMs,
+    };
+    const interrupted = interruptedAfter({ reason: head.reason, storedStatus: row.status }) || paidAfterHead(events, head.hash);
+    const placed = opts.preplaced?.take({ wasmHash: prepared.wasmHash, state: cp.state, budget, price: node.config.price, interrupted, publicKey: identity.publicKey });
+    const view = await node.scheduler.add(spec, meta, { tick: cp.tick, budget, price: node.config.price, state: cp.state, lease, interrupted, ...(placed ? { placed } : {}) });
+    // An agent just admitted by migration had this very window replayed at admission.
+    // Right after a code upgrade the last stored window is the old code's: the audit replays it with that code.
+    if (!opts.windowVerified && headWasm === prepared.wasmHash) node.scheduler.verifyStored(agentId, storedReplayItems(node.store, node.logger, agentId));
+    return view;
+  } catch (e) {
+    opts.preplaced?.discard();
+    const err = corruptionError(e, `the stored rows of agent "${agentId}" cannot be read`) ?? (e as IgordError);
+    if (err.code === ErrorCode.LeaseRetired) {
+      // Moved away: not a failure (a caller that loads its file says so once).
+    } else if (QUARANTINE_CODES.has(err.code)) {
+      node.logger.error({ event: "agent_quarantined", agent: agentId, code: err.code, details: err.details }, err.message);
+    } else {
+      node.logger.error({ event: "agent_resume_failed", agent: agentId, code: err.code, details: err.details }, `cannot resume ${agentId}: ${err.message}`);
+    }
+    // A stored owner that cannot start is never invisible: it is listed with its reason.
+    if (!NOT_QUARANTINED_CODES.has(err.code) && !node.scheduler.has(agentId)) {
+      node.quarantined.set(agentId, { code: err.code, message: err.message, at: Date.now() });
+    }
+    throw err;
+  }
 }

@@ -1,0 +1,70 @@
+// Loading an agent from its .wasm file: a file whose agent this node stores resumes it (or, with
+// --upgrade-agents-dir, upgrades it to the file's code); a new one is created with a fresh identity
+// and a genesis checkpoint. Used by IgordNode.addAgent (the agents dir, `igord run`, the control API).
+import { resolve } from "node:path";
+import { genesisLease } from "../authority/lease.js";
+import { ErrorCode, IgordError } from "../errors.js";
+import { didFromPublicKey } from "../identity/did.js";
+import { generateKey } from "../identity/keys.js";
+import { type PreparedAgent, prepareAgent } from "../loader/prepare.js";
+import type { AgentView } from "../scheduler/scheduler.js";
+import { refuseIfHeld } from "./agent-lifecycle.js";
+import { upgradeAgent } from "./code-upgrade.js";
+import { type AddAgentOptions, agentSpec, type IgordNode } from "./node.js";
+import { staleBinary } from "./stale-binary.js";
+
+/** Loads an agent from a .wasm file: resumes it when the node has it stored, else creates it. */
+export async function loadAgentFile(node: IgordNode, o: AddAgentOptions): Promise<AgentView> {
+  if (node.isStopping) throw new IgordError(ErrorCode.NodeStopping, "the node is stopping");
+  const prepared = prepareAgent({ ...o, offered: node.capabilities.snapshot(), cache: node.cache });
+  const row = node.store.agent(prepared.agentId);
+  if (row) refuseIfHeld(row, o.wasmPath);
+  if (row && row.wasmHash !== prepared.wasmHash) {
+    // Opted in: the changed file is the new code. Else it is listed as a stale binary, not run.
+    if (node.config.upgradeAgentsDir && node.scheduler.view(prepared.agentId)?.status === "running") {
+      await upgradeAgent(node, prepared.agentId, o.wasmPath);
+      return node.scheduler.view(prepared.agentId) as AgentView;
+    }
+    throw staleBinary(row.agentId, row.wasmHash, prepared.wasmHash, o.wasmPath);
+  }
+  const running = node.scheduler.view(prepared.agentId);
+  if (running?.status === "running") {
+    if (o.budget !== undefined) throw new IgordError(ErrorCode.AgentExists, `agent "${prepared.agentId}" is already running`);
+    return running;
+  }
+  if (row) {
+    if (o.budget !== undefined) node.overrideBudget(prepared.agentId, o.budget, "budget set on load");
+    return node.resumeAgent(prepared.agentId, prepared.wasmPath);
+  }
+  if (running) throw new IgordError(ErrorCode.AgentExists, `agent "${prepared.agentId}" was already loaded on this node`);
+  return createAgent(node, prepared, o.budget ?? node.config.budget);
+}
+
+/** A new agent: a fresh identity, a genesis lease and checkpoint, then its first placement. */
+async function createAgent(node: IgordNode, prepared: PreparedAgent, budget: bigint): Promise<AgentView> {
+  const identity = generateKey();
+  const did = didFromPublicKey(identity.publicKey);
+  const spec = agentSpec(prepared, identity);
+  const meta = {
+    wasmHash: prepared.wasmHash,
+    wasmPath: resolve(prepared.wasmPath),
+    capabilities: [...prepared.manifest.capabilities.keys()].sort(),
+    did,
+    identity,
+    limits: prepared.manifest.resourceLimits,
+    tickIntervalMs: prepared.manifest.tickIntervalMs,
+  };
+  const lease = genesisLease(node.leaseTiming, Date.now());
+  const init = { tick: 0n, budget, price: node.config.price, state: null, lease };
+  return node.scheduler.add(spec, meta, init, (genesis) =>
+    node.checkpointer.genesis(genesis, {
+      lease,
+      agentId: prepared.agentId,
+      did,
+      wasmHash: prepared.wasmHash,
+      wasmBytes: prepared.bytes,
+      manifest: prepared.manifest.source,
+      identity,
+    }),
+  );
+}
