@@ -102,9 +102,12 @@ export abstract class AgentRecords extends MigrationRecords {
   }
 
   protected staleLease(agentId: string, belief: LeaseBelief, exact: boolean): IgordError | null {
-    const r = this.sql("SELECT lease_state, epoch_major, epoch_generation FROM agents WHERE agent_id = ?", true).get(agentId) as
-      | { lease_state: string; epoch_major: bigint; epoch_generation: bigint }
-      | undefined;
+    const r = this.sql("SELECT lease_state, epoch_major, epoch_generation FROM agents WHERE agent_id = ?", true).get(agentId) as LeaseColumns | undefined;
+    return this.leaseMismatch(agentId, belief, exact, r);
+  }
+
+  /** staleLease on the agent's lease columns already read (undefined: no such agent). */
+  protected leaseMismatch(agentId: string, belief: LeaseBelief, exact: boolean, r: LeaseColumns | undefined): IgordError | null {
     const generationOk = exact ? r?.epoch_generation === belief.epoch.generation : (r?.epoch_generation ?? -1n) >= belief.epoch.generation;
     if (r && r.lease_state === belief.state && r.epoch_major === belief.epoch.major && generationOk) return null;
     return new IgordError(
@@ -161,4 +164,11 @@ export abstract class AgentRecords extends MigrationRecords {
       );
     });
   }
+}
+
+/** An agent's lease columns as stored. */
+export interface LeaseColumns {
+  lease_state: string;
+  epoch_major: bigint;
+  epoch_generation: bigint;
 }

@@ -47,6 +47,12 @@ export {
 
 /** SQLite's default: the WAL is checkpointed when a commit leaves it over this many pages. */
 const WAL_AUTOCHECKPOINT_PAGES = 1000;
+/**
+ * The commit thread's connection checkpoints the WAL past this many pages (16 MiB): a WAL four
+ * times SQLite's default copies each index page rewritten by several group commits into the file
+ * once, not once per commit (~3 µs less CPU per checkpoint, docs/BENCHMARKS.md).
+ */
+export const COMMIT_WAL_AUTOCHECKPOINT_PAGES = 4000;
 
 export class SqliteStore extends AgentArrival {
   private queue: QueuedCommit[] = [];
@@ -107,6 +113,7 @@ export class SqliteStore extends AgentArrival {
     }
     // Two connections write agents' status: neither may skip a write by what it last wrote itself.
     if (opts.commitConnection) store.statusCached = false;
+    if (opts.commitConnection) db.pragma(`wal_autocheckpoint = ${COMMIT_WAL_AUTOCHECKPOINT_PAGES}`);
     return store;
   }
 
