@@ -44,12 +44,18 @@ function joined(m: SignMessage): Uint8Array {
   return m instanceof Uint8Array ? m : Buffer.concat(m);
 }
 
-interface Pending {
-  key: Ed25519Key;
-  message: SignMessage;
-  resolve: (sig: Uint8Array) => void;
-  reject: (e: Error) => void;
+/**
+ * A signature to make and whom to tell (SignerPool.signFor): the checkpointer's checkpoint in flight
+ * is its own target, so a signature costs no promise, closure or record of its own.
+ */
+export interface SignTarget {
+  readonly key: Ed25519Key;
+  readonly message: SignMessage;
+  signed(sig: Uint8Array): void;
+  signFailed(e: Error): void;
 }
+
+type Pending = SignTarget;
 
 interface Thread {
   worker: Worker;
@@ -123,13 +129,28 @@ export class SignerPool {
   /** Signs `message` (parts: their concatenation, copied once, into the chunk sent to a thread). */
   sign(key: Ed25519Key, message: SignMessage): Promise<Uint8Array> {
     if (this.closed || this.threads.length === 0) return Promise.resolve(this.signHere(key, message));
-    return new Promise((resolve, reject) => {
-      this.queue.push({ key, message, resolve, reject });
-      if (!this.scheduled) {
-        this.scheduled = true;
-        setImmediate(() => this.dispatch());
-      }
-    });
+    return new Promise((signed, signFailed) => this.enqueue({ key, message, signed, signFailed }));
+  }
+
+  /**
+   * Signs `t.message` with `t.key` and calls `t.signed` with the signature (a view the target may
+   * keep), or `t.signFailed`: never synchronously when threads sign, at once when the pool signs
+   * inline (closed, threads not started yet, or none left).
+   */
+  signFor(t: SignTarget): void {
+    if (this.closed || this.threads.length === 0) {
+      this.signInline(t);
+      return;
+    }
+    this.enqueue(t);
+  }
+
+  private enqueue(p: Pending): void {
+    this.queue.push(p);
+    if (!this.scheduled) {
+      this.scheduled = true;
+      setImmediate(() => this.dispatch());
+    }
   }
 
   private keyNumber(key: Ed25519Key): number {
@@ -146,7 +167,7 @@ export class SignerPool {
     const batch = this.queue;
     this.queue = [];
     if (batch.length < INLINE_SIGN_MAX || this.threads.length === 0) {
-      for (const p of batch) p.resolve(signBytes(p.key, joined(p.message)));
+      for (const p of batch) this.signInline(p);
       return;
     }
     // Each key's thread; within a thread, chunks of at most SIGN_CHUNK_MAX, so the first
@@ -203,12 +224,12 @@ export class SignerPool {
       // A signer thread that failed: sign here rather than lose the checkpoint.
       for (const p of chunk) {
         this.fallbacks++;
-        p.resolve(signBytes(p.key, joined(p.message)));
+        this.signInline(p);
       }
       return;
     }
     // Views into the transferred reply (this thread owns it): no copy per signature.
-    for (let i = 0; i < chunk.length; i++) (chunk[i] as Pending).resolve(sigs.subarray(i * SIGNATURE_BYTES, (i + 1) * SIGNATURE_BYTES));
+    for (let i = 0; i < chunk.length; i++) (chunk[i] as Pending).signed(sigs.subarray(i * SIGNATURE_BYTES, (i + 1) * SIGNATURE_BYTES));
   }
 
   /** Signs here what `thread` (every thread, without it) was given and has not answered. */
@@ -217,14 +238,22 @@ export class SignerPool {
       if (thread && t !== thread) continue;
       this.waiting.delete(id);
       for (const p of chunk) {
-        try {
-          this.fallbacks++;
-          p.resolve(signBytes(p.key, joined(p.message)));
-        } catch {
-          p.reject(e);
-        }
+        this.fallbacks++;
+        this.signInline(p, e);
       }
     }
+  }
+
+  /** Signs `p` on the calling thread and tells it; a failure is told as `failure` when given (why a thread did not sign it), else as itself. */
+  private signInline(p: Pending, failure?: Error): void {
+    let sig: Uint8Array;
+    try {
+      sig = this.signHere(p.key, p.message);
+    } catch (e) {
+      p.signFailed(failure ?? (e as Error));
+      return;
+    }
+    p.signed(sig);
   }
 
   async close(): Promise<void> {

@@ -8,7 +8,7 @@ import { encodeCheckpoint, SIGNATURE_OFFSET } from "../checkpoint/codec.js";
 import { historyBaseSigningBytes } from "../checkpoint/history-base.js";
 import { signBudgetOverride } from "../checkpoint/overrides.js";
 import { checkpointHash, GENESIS_PREV_HASH, signCheckpoint, signingDomainParts } from "../checkpoint/lineage.js";
-import type { SignerPool, SignMessage } from "../identity/signer-pool.js";
+import type { SignerPool, SignMessage, SignTarget } from "../identity/signer-pool.js";
 import type { Lease } from "../authority/lease.js";
 import { encodeSegmentWithBody, type EventLogSegment, logsOfSegment, type TickLog } from "../eventlog/tick-log.js";
 import { equalBytes, sha256 } from "../hash/bytes.js";
@@ -20,6 +20,7 @@ import { runLeafOfBody } from "../replay/segment-seal.js";
 import { ErrorCode, IgordError } from "../errors.js";
 import { type Ed25519Key, signBytes } from "../identity/keys.js";
 import type { AgentStatus, CheckpointCommit, LineageEvent, NewAgent, OutboxBatch, ReceiptRow, SqliteStore } from "../store/sqlite-store.js";
+import type { QueuedCommit } from "../store/commit-thread.js";
 
 export interface CheckpointSubject {
   agentId: string;
@@ -260,6 +261,28 @@ export class Checkpointer {
     // earlier checkpoint of this agent is still being written must not be billed to this receipt.
     const costTotal = this.heads.get(agentId)?.costTotal ?? 0n;
     const previous = this.chains.get(agentId);
+    if (previous === undefined) {
+      // Nothing of this agent's is in flight: the checkpoint starts now, with no promise to wait on.
+      let started: ReturnType<Checkpointer["checkpointNow"]>;
+      try {
+        started = this.checkpointNow(s, reason, status, statusReason, costTotal, alsoWrite);
+      } catch (e) {
+        return Promise.reject(e);
+      }
+      if (started === "unchanged") return Promise.resolve(started);
+      if (started instanceof InFlight) {
+        // It leaves the chain itself when it settles.
+        this.chains.set(agentId, started.promise);
+        started.sign(this.signer as SignerPool);
+        return started.promise;
+      }
+      this.chains.set(agentId, started);
+      const leave = (): void => {
+        if (this.chains.get(agentId) === started) this.chains.delete(agentId);
+      };
+      started.then(leave, leave);
+      return started;
+    }
     // Held only until the checkpoint starts: its state and tick logs (the largest objects a
     // checkpoint touches) are encoded then, and must not live on in this closure's context until
     // the checkpoint is durable (~300 ms under load: long enough to be promoted by the GC).
@@ -269,9 +292,12 @@ export class Checkpointer {
     const next = (): Promise<"written" | "unchanged"> | "unchanged" => {
       const t = subject!;
       subject = null;
-      return this.checkpointNow(t, reason, status, statusReason, costTotal, alsoWrite);
+      const started = this.checkpointNow(t, reason, status, statusReason, costTotal, alsoWrite);
+      if (!(started instanceof InFlight)) return started;
+      started.sign(this.signer as SignerPool);
+      return started.promise;
     };
-    const run = (previous ?? RESOLVED).then(next, next);
+    const run = previous.then(next, next);
     this.chains.set(agentId, run);
     const done = (): void => {
       if (this.chains.get(agentId) === run) this.chains.delete(agentId);
@@ -293,7 +319,7 @@ export class Checkpointer {
     statusReason: string | null,
     costTotal: bigint,
     alsoWrite?: CheckpointCommit["alsoWrite"],
-  ): Promise<"written" | "unchanged"> | "unchanged" {
+  ): Promise<"written" | "unchanged"> | "unchanged" | InFlight {
     const h = this.heads.get(s.agentId);
     if (!h) throw new IgordError(ErrorCode.StoreError, `no checkpoint chain is tracked for agent "${s.agentId}"`);
     if (s.tick === h.tick) {
@@ -334,7 +360,7 @@ export class Checkpointer {
     const lost = h.lostPayments.length > 0 ? h.lostPayments.slice() : NO_LOST;
     let started: Started;
     try {
-      started = this.prepare(s, h, { reason, status, statusReason, withReceipt, covered, logs, outbox, lost });
+      started = this.prepare(s, h, { reason, status, statusReason, withReceipt, covered, logs, outbox, lost, alone: alsoWrite === undefined });
       if (alsoWrite) started.commit.alsoWrite = alsoWrite;
     } catch (e) {
       // Whatever fails before the store has them, these ticks' logs and messages go with the next
@@ -343,6 +369,7 @@ export class Checkpointer {
       h.carriedOutbox = outbox;
       throw e;
     }
+    if (started.signing === null) return new InFlight(h, started.commit, s.identity, logs !== undefined, this.store, this.chains, this.runs);
     return this.finish(h, started, costTotal, withReceipt, now, logs !== undefined);
   }
 
@@ -350,7 +377,7 @@ export class Checkpointer {
   private async finish(h: Head, p: Started, costTotal: bigint, withReceipt: boolean, now: number, hadLogs: boolean): Promise<"written"> {
     const { commit } = p;
     try {
-      commit.blob.set(await p.signing, SIGNATURE_OFFSET);
+      commit.blob.set(await (p.signing as Promise<Uint8Array>), SIGNATURE_OFFSET);
       if (p.receipting) commit.receipt = await p.receipting;
       const seal = p.sealing ? await p.sealing : null;
       const baseSignature = p.basing ? await p.basing : null;
@@ -393,7 +420,18 @@ export class Checkpointer {
   private prepare(
     s: CheckpointSubject,
     h: Head,
-    o: { reason: string; status: AgentStatus; statusReason: string | null; withReceipt: boolean; covered: bigint; logs: readonly TickLog[] | undefined; outbox: readonly OutboxBatch[]; lost: readonly LostPayment[] },
+    o: {
+      reason: string;
+      status: AgentStatus;
+      statusReason: string | null;
+      withReceipt: boolean;
+      covered: bigint;
+      logs: readonly TickLog[] | undefined;
+      outbox: readonly OutboxBatch[];
+      lost: readonly LostPayment[];
+      /** Nothing is written with it (no alsoWrite): it may go as an InFlight. */
+      alone: boolean;
+    },
   ): Started {
     const { logs } = o;
     const blob = this.unsigned(s, h.hash);
@@ -404,16 +442,19 @@ export class Checkpointer {
       : undefined;
     // What history retention prunes with this checkpoint (the store checks the plan still holds).
     const plan = this.historyRetention > 0 ? this.store.prunePlan(s.agentId, this.historyRetention) : null;
-    // Every signature is requested before the first is awaited, so they are made together (one
-    // message to a signer thread carries many); only those asked for are awaited.
-    // The domain is two slices of the blob, copied once, into the message to a signer thread.
-    const signing = this.signAsync(s.identity, signingDomainParts(blob));
-    const receipting = o.withReceipt ? this.receiptAsync(this.receiptBody(s, h.receiptTick + 1n, o.covered)) : null;
     // The segment joins the agent's run (over the checkpoint it follows); the one that fills the run
     // seals it, with this checkpoint's signature. A segment without observations is neither
     // (replay/segment-seal.ts says why).
     const leaf = segment && logs && logs.length > 0 ? runLeafOfBody(h.hash, segment.body) : null;
     const closing = leaf ? this.runs.next(s.agentId, h.tick + 1n, s.tick, leaf) : null;
+    // One signature only, nothing written beside it (most periodic checkpoints): it goes as an
+    // InFlight, the signer pool's target and the store's queued commit itself (no promise chain).
+    const plain = this.signer !== null && o.alone && !o.withReceipt && !closing && !plan && o.lost.length === 0;
+    // Every signature is requested before the first is awaited, so they are made together (one
+    // message to a signer thread carries many); only those asked for are awaited.
+    // The domain is two slices of the blob, copied once, into the message to a signer thread.
+    const signing = plain ? null : this.signAsync(s.identity, signingDomainParts(blob));
+    const receipting = o.withReceipt ? this.receiptAsync(this.receiptBody(s, h.receiptTick + 1n, o.covered)) : null;
     const sealing = closing ? this.signAsync(s.identity, closing.signingBytes) : null;
     const basing = plan ? this.signAsync(s.identity, historyBaseSigningBytes(s.identity.publicKey, plan.fields)) : null;
     // Awaited in turn: one that fails while another is awaited must not go unhandled.
@@ -452,13 +493,113 @@ interface Started {
   commit: CheckpointCommit;
   /** How many of the head's lost payments it writes. */
   lostCount: number;
-  signing: Promise<Uint8Array>;
+  /** Null: a plain checkpoint, signed as an InFlight. */
+  signing: Promise<Uint8Array> | null;
   receipting: Promise<ReceiptRow> | null;
   sealing: Promise<Uint8Array> | null;
   basing: Promise<Uint8Array> | null;
   closing: ReturnType<OpenRuns["next"]>;
   plan: ReturnType<SqliteStore["prunePlan"]>;
 }
+
+/**
+ * A plain checkpoint in flight (one signature, no receipt, run seal, history base, lost payment or
+ * alsoWrite: most periodic checkpoints), from its signing request to its durability, as one object:
+ * the signer pool's target, the store's queued commit and the holder of the caller's promise. What
+ * `finish` does with awaits it does in callbacks, in the same order, with the same failure paths;
+ * a checkpoint in flight ~300 ms under load outlives several scavenges, so every promise, async
+ * frame and closure it no longer holds is one the GC no longer copies and promotes.
+ */
+class InFlight implements SignTarget, QueuedCommit {
+  readonly promise: Promise<"written">;
+  private settleWritten!: (v: "written") => void;
+  private settleFailed!: (e: unknown) => void;
+  message: SignMessage;
+  // The head's fields a refused write puts back (only these move: no receipt goes with it); the
+  // hash it puts back is the commit's prevHash.
+  private moved = false;
+  private tickBefore = 0n;
+  private statusBefore: AgentStatus = "active";
+  private statusReasonBefore: string | null = null;
+
+  constructor(
+    private readonly h: Head,
+    readonly commit: CheckpointCommit,
+    readonly key: Ed25519Key,
+    private readonly hadLogs: boolean,
+    private readonly store: SqliteStore,
+    private readonly chains: Map<string, Promise<unknown>>,
+    private readonly runs: OpenRuns,
+  ) {
+    this.promise = new Promise((written, failed) => {
+      this.settleWritten = written;
+      this.settleFailed = failed;
+    });
+    // The domain is two slices of the blob, copied once, into the message to a signer thread.
+    this.message = signingDomainParts(commit.blob);
+  }
+
+  /** Requests the signature (once the caller has put the promise in the agent's chain). */
+  sign(signer: SignerPool): void {
+    signer.signFor(this);
+  }
+
+  signed(sig: Uint8Array): void {
+    const { h, commit } = this;
+    try {
+      commit.blob.set(sig, SIGNATURE_OFFSET);
+      commit.hash = checkpointHash(commit.blob);
+    } catch (e) {
+      this.signFailed(e as Error);
+      return;
+    }
+    this.message = NO_MESSAGE;
+    this.moved = true;
+    this.tickBefore = h.tick;
+    this.statusBefore = h.status;
+    this.statusReasonBefore = h.statusReason;
+    h.hash = commit.hash;
+    h.tick = commit.tick;
+    h.status = commit.status;
+    h.statusReason = commit.statusReason;
+    this.store.enqueueQueued(this);
+  }
+
+  signFailed(e: Error): void {
+    carry(this.h, this.commit, this.hadLogs);
+    this.leave();
+    this.settleFailed(e);
+  }
+
+  /** Durable. */
+  resolve(): void {
+    this.runs.committed(this.commit.agentId, this.commit);
+    this.leave();
+    this.settleWritten("written");
+  }
+
+  /** Refused (stale lease, broken chain): the stored head did not move, so neither does ours. */
+  reject(e: unknown): void {
+    const h = this.h;
+    if (this.moved) {
+      h.hash = this.commit.prevHash;
+      h.tick = this.tickBefore;
+      h.status = this.statusBefore;
+      h.statusReason = this.statusReasonBefore;
+    }
+    carry(this.h, this.commit, this.hadLogs);
+    this.leave();
+    this.settleFailed(e);
+  }
+
+  /** Out of the agent's chain before the caller's continuation runs (as `checkpoint`'s `done` is). */
+  private leave(): void {
+    const agentId = this.commit.agentId;
+    if (this.chains.get(agentId) === this.promise) this.chains.delete(agentId);
+  }
+}
+
+const NO_MESSAGE: SignMessage = new Uint8Array(0);
 
 /**
  * A checkpoint that failed after its segment was encoded (signing failed, the store refused it):
@@ -471,7 +612,6 @@ function carry(h: Head, commit: CheckpointCommit, hadLogs: boolean): void {
   h.carriedOutbox = commit.outbox ?? NO_OUTBOX;
 }
 
-const RESOLVED: Promise<unknown> = Promise.resolve();
 const ignore = (): void => undefined;
 const NO_LOGS: readonly TickLog[] = [];
 const NO_OUTBOX: readonly OutboxBatch[] = [];

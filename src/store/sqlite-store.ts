@@ -199,13 +199,24 @@ export class SqliteStore extends AgentArrival {
   /** Queues a checkpoint for the next group commit; resolves once it is durable. */
   enqueue(commit: CheckpointCommit): Promise<void> {
     if (this.closed) return Promise.reject(storeError("the store is closed"));
-    return new Promise((resolve, reject) => {
-      this.queue.push({ commit, resolve, reject });
-      if (!this.flushScheduled) {
-        this.flushScheduled = true;
-        setImmediate(() => this.flush());
-      }
-    });
+    return new Promise((resolve, reject) => this.enqueueQueued({ commit, resolve, reject }));
+  }
+
+  /**
+   * Queues a checkpoint for the next group commit and calls `q.resolve` once it is durable (or
+   * `q.reject`, never synchronously but on a closed store): the checkpointer's checkpoint in flight
+   * is its own QueuedCommit, with no promise or closures of its own.
+   */
+  enqueueQueued(q: QueuedCommit): void {
+    if (this.closed) {
+      q.reject(storeError("the store is closed"));
+      return;
+    }
+    this.queue.push(q);
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      setImmediate(() => this.flush());
+    }
   }
 
   flush(): void {

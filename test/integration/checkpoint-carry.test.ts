@@ -9,6 +9,7 @@ import { describe, expect, it } from "vitest";
 import { decodeSegment, type TickLog } from "../../src/eventlog/tick-log.js";
 import { hex } from "../../src/hash/bytes.js";
 import { HostcallId } from "../../src/hostcalls/registry.js";
+import { SignerPool } from "../../src/identity/signer-pool.js";
 import { DB_FILE, SqliteStore } from "../../src/store/sqlite-store.js";
 import { agentOnCheckpointer } from "../helpers/checkpointer.js";
 import { tempDir } from "../helpers/node.js";
@@ -28,10 +29,17 @@ function log(tick: bigint): TickLog {
 }
 
 describe("a failed checkpoint's tick logs", () => {
-  it("go with the next checkpoint after a signing failure and after a refused write: its segment holds every tick's entries and post hash, and the messages are published with it", async () => {
+  // Receipts with every checkpoint and no signer threads: the checkpointer's general path. Signer
+  // threads and no receipt due: each periodic checkpoint goes as one object in flight (the signer
+  // pool's target and the store's queued commit), whose failure paths must do the same.
+  it.each([
+    ["signed inline, a receipt with each", false],
+    ["on the signer pool, no receipt due", true],
+  ])("go with the next checkpoint after a signing failure and after a refused write: its segment holds every tick's entries and post hash, and the messages are published with it (%s)", async (_, pooled) => {
     const store = SqliteStore.open(join(tempDir(), DB_FILE));
+    const signer = pooled ? new SignerPool(2) : undefined;
     try {
-      const { cp, identity, base } = agentOnCheckpointer(store);
+      const { cp, identity, base } = agentOnCheckpointer(store, signer ? { signer, receiptIntervalMs: 60_000 } : {});
       const outbox = (tick: bigint) => [{ tick, epochMajor: 0n, messages: [text.encode(`msg ${tick}`)] }];
       // Tick 1: the agent's key cannot sign (its private half is a public key).
       const broken = { ...identity, privateKeyObject: identity.publicKeyObject };
@@ -57,7 +65,9 @@ describe("a failed checkpoint's tick logs", () => {
         [2n, "msg 2"],
         [3n, "msg 3"],
       ]);
+      if (signer) expect(store.receipts("a")).toEqual([]);
     } finally {
+      await signer?.close();
       store.close();
     }
   });

@@ -89,11 +89,16 @@ describe("the commit thread", () => {
     }
   });
 
-  it("signed checkpoints through the checkpointer and the signer threads chain on the thread; one whose lease the main thread moved is refused alone, and the agent's next links to what is stored", async () => {
+  // Receipts with every checkpoint take the checkpointer's general path; with none due, a periodic
+  // checkpoint goes as one object in flight (signer target and queued commit): both must chain.
+  it.each([
+    ["a receipt signed with each", 0],
+    ["no receipt due (each checkpoint in flight as one object)", 60_000],
+  ])("signed checkpoints through the checkpointer and the signer threads chain on the thread; one whose lease the main thread moved is refused alone, and the agent's next links to what is stored (%s)", async (_, receiptIntervalMs) => {
     const store = open(freshPath());
     const pool = new SignerPool(2);
     try {
-      const cp = new Checkpointer(store, store.nodeKey(), 0, pool);
+      const cp = new Checkpointer(store, store.nodeKey(), receiptIntervalMs, pool);
       const subjects = Array.from({ length: 40 }, (_, i) => {
         const agentId = `k${i}`;
         const identity = generateKey();

@@ -109,3 +109,31 @@ describe("signer pool started when busy", () => {
     expect(pool.fallbacks).toBe(0);
   });
 });
+
+describe("signer pool targets", () => {
+  // A target (the checkpointer's checkpoint in flight) is told its signature or its failure; a key
+  // that cannot sign fails its own target only, whether a thread or the calling thread tried it
+  // (inline, a throw there used to escape the pool's callback instead of reaching the request).
+  it("each target is told its own signature, or its own failure, from a chunk on a thread and from a batch signed inline", async () => {
+    pool = new SignerPool(2);
+    const good = generateKey();
+    const broken = { ...generateKey(), privateKeyObject: good.publicKeyObject };
+    const run = (n: number, brokenAt: number) =>
+      Promise.all(
+        Array.from({ length: n }, (_, i) => {
+          const message = new TextEncoder().encode(`target ${i}`);
+          return new Promise<Uint8Array | Error>((done) => pool!.signFor({ key: i === brokenAt ? broken : good, message, signed: (sig) => done(Uint8Array.from(sig)), signFailed: done })).then((r) => ({ message, r }));
+        }),
+      );
+    for (const [n, brokenAt] of [
+      [SIGN_CHUNK_MAX + 3, 5],
+      [3, 1],
+    ] as const) {
+      const results = await run(n, brokenAt);
+      results.forEach(({ message, r }, i) => {
+        if (i === brokenAt) expect(r, `target ${i} of ${n}`).toBeInstanceOf(Error);
+        else expect(r instanceof Uint8Array && verify(null, message, good.publicKeyObject, r), `target ${i} of ${n}`).toBe(true);
+      });
+    }
+  });
+});
