@@ -487,12 +487,10 @@ export class Scheduler extends EventEmitter<{
     a.pendingLogs = [];
     const outbox = a.pendingOutbox;
     a.pendingOutbox = [];
-    return {
-      // Without them a checkpoint cannot tell which payments its ticks made (it settles by tick).
-      ...(this.opts.persistEventLogs ? { logs } : {}),
+    // Built by assignment, not conditional spreads (each spread built and copied an object per checkpoint).
+    const s: CheckpointSubject = {
       outbox,
       maxStorageBytes: a.meta.limits?.maxStorageBytes ?? null,
-      ...(a.lease ? { lease: a.lease } : {}),
       agentId: a.id,
       tick: a.tick,
       budget: a.budget,
@@ -501,6 +499,10 @@ export class Scheduler extends EventEmitter<{
       wasmHash: a.meta.wasmHash,
       identity: a.meta.identity,
     };
+    // Without them a checkpoint cannot tell which payments its ticks made (it settles by tick).
+    if (this.opts.persistEventLogs) s.logs = logs;
+    if (a.lease) s.lease = a.lease;
+    return s;
   }
 
   /** Checkpoints the agent's committed state; a failure to persist stops the agent. */
