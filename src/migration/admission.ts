@@ -27,6 +27,7 @@ import { segmentReplayItems } from "../replay/segment-items.js";
 import { segmentSealProblem } from "../replay/segment-seal.js";
 import type { IncomingAgent, LeaseBelief, SqliteStore, StoredSegment } from "../store/sqlite-store.js";
 import type { MigrationPackage } from "./package.js";
+import { EarlyReplay } from "./early-replay.js";
 
 /** Ticks a target replays at most to admit one package (each costs a real execution). */
 export const MAX_ADMISSION_REPLAY_TICKS = 100_000;
@@ -102,6 +103,16 @@ export function checkOwnership(store: SqliteStore, agentId: string, did: string,
 }
 
 export async function admitPackage(pkg: MigrationPackage, peer: string, bytes: number, ctx: AdmissionContext): Promise<Admitted> {
+  const early = new EarlyReplay();
+  try {
+    return await admit(pkg, peer, bytes, ctx, early);
+  } finally {
+    // A refusal is answered once the early replay has ended (its staging placement gone).
+    await early.settled();
+  }
+}
+
+async function admit(pkg: MigrationPackage, peer: string, bytes: number, ctx: AdmissionContext, early: EarlyReplay): Promise<Admitted> {
   const agentId = checkAgentId(pkg.agentId);
   // 1. format (the package decoded; its head must be the checkpoint that was offered)
   const headBlob = pkg.history.at(-1) ?? (pkg.baseHash !== null ? ctx.store.head(agentId)?.blob : undefined);
@@ -129,6 +140,8 @@ export async function admitPackage(pkg: MigrationPackage, peer: string, bytes: n
     offered: ctx.offered,
     cache: ctx.cache,
   });
+  // The worker replays the window (step 7) while step 6 runs here.
+  early.start(pkg, head, prepared, ctx, replayItems);
   // 6. signature, DID and lineage continuity
   let identity: ReturnType<typeof decodeIdentityFile>;
   try {
@@ -212,7 +225,7 @@ export async function admitPackage(pkg: MigrationPackage, peer: string, bytes: n
     const p = moduleFor(hash);
     return { ...p, plan: withAgentIdentity(p.plan, did) };
   };
-  const replayedTicks = await verifyWindow(pkg, storedHead?.blob ?? null, runnable, ctx);
+  const replayedTicks = await verifyWindow(pkg, storedHead?.blob ?? null, runnable, ctx, early);
   // 8. ownership (checked again: nothing may have changed while the replay ran)
   const previousNow = checkOwnership(ctx.store, agentId, did, pkg.epoch);
   if ((previousNow === undefined) !== (previous === undefined)) refuse(ErrorCode.MigrationBusy, `agent "${agentId}" changed on this node during admission`);
@@ -244,7 +257,7 @@ export async function admitPackage(pkg: MigrationPackage, peer: string, bytes: n
  * before each, comparing every tick's state hash and the final state with the checkpoint the
  * segment was committed with. Returns the ticks replayed.
  */
-async function verifyWindow(pkg: MigrationPackage, storedHead: Uint8Array | null, moduleFor: (wasmHash: string) => PreparedAgent, ctx: AdmissionContext): Promise<number> {
+async function verifyWindow(pkg: MigrationPackage, storedHead: Uint8Array | null, moduleFor: (wasmHash: string) => PreparedAgent, ctx: AdmissionContext, early: EarlyReplay): Promise<number> {
   const byHash = new Map<string, Checkpoint>();
   for (const blob of [...(storedHead ? [storedHead] : []), ...pkg.history]) byHash.set(hex(checkpointHash(blob)), parseCheckpoint(blob));
   // Every shipped segment, whatever the replay mode (it is stored, and audited later): it must cover
@@ -288,10 +301,17 @@ async function verifyWindow(pkg: MigrationPackage, storedHead: Uint8Array | null
   }
   let ticks = 0;
   for (const { seg, before, after } of toVerify) {
-    const items = replayItems(seg, before.state);
-    const out = await ctx.replay(moduleFor(hex(after.wasmHash)), before.state, items);
-    ticks += out.verifiedTicks;
-    if (!out.finalState || !equalBytes(sha256(out.finalState), sha256(after.state))) {
+    let out = early.take(seg, before.state, hex(after.wasmHash));
+    if (!out) {
+      const items = replayItems(seg, before.state);
+      const module = moduleFor(hex(after.wasmHash));
+      // One staging placement at a time: an early replay not taken ends first.
+      await early.settled();
+      out = ctx.replay(module, before.state, items);
+    }
+    const replayed = await out;
+    ticks += replayed.verifiedTicks;
+    if (!replayed.finalState || !equalBytes(sha256(replayed.finalState), sha256(after.state))) {
       refuse(ErrorCode.ReplayStateMismatch, `replaying ticks ${seg.fromTick}..${seg.toTick} does not reproduce the checkpoint at tick ${after.tick}`);
     }
   }

@@ -4,8 +4,8 @@
 import { copyFileSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { hex } from "../../src/hash/bytes.js";
-import { parseCheckpoint } from "../../src/checkpoint/codec.js";
+import { hex, sha256 } from "../../src/hash/bytes.js";
+import { parseCheckpoint, SIGNATURE_OFFSET } from "../../src/checkpoint/codec.js";
 import { decodeIdentityFile, generateKey, signBytes } from "../../src/identity/keys.js";
 import { segmentSigningBytes } from "../../src/replay/segment-seal.js";
 import { signStatusQuery } from "../../src/migration/status-proof.js";
@@ -42,6 +42,22 @@ async function recordPackage(t: TestNode, agentId: string): Promise<Uint8Array> 
   await t.node.scheduler.pause(agentId, "recorded");
   const lease = t.node.store.lease(agentId)!;
   return buildOutgoingPackage(t.node.store, { agentId, epoch: lease.epoch, checkpointHash: hex(t.node.store.head(agentId)!.hash), haveWasm: false, baseHash: null });
+}
+
+/**
+ * The package's newest segment with its clock reading a minute later, re-signed with the agent's key
+ * (which travels in the package): only replay can tell. Signed alone (a v1 seal), not in its run:
+ * the run's seal would not cover the altered body.
+ */
+function alteredWindow(pkg: ReturnType<typeof decodePackage>): ReturnType<typeof decodePackage>["segments"][number] {
+  const seg = pkg.segments.at(-1)!;
+  const logs = decodeSegment(seg.blob);
+  const clock = logs.flatMap((l) => l.entries).find((e) => e.id === HostcallId.clock_now)!;
+  clock.payload = new Uint8Array(clock.payload);
+  clock.payload[5] = (clock.payload[5]! + 1) % 256;
+  const closing = parseCheckpoint(pkg.history.find((b) => parseCheckpoint(b).tick === seg.toTick)!);
+  const { runProof: _proof, ...altered } = { ...seg, blob: encodeSegment(logs) };
+  return { ...altered, signature: signBytes(decodeIdentityFile(pkg.identity), segmentSigningBytes(closing.prevHash, altered)) };
 }
 
 function snapshot(t: TestNode, agentId: string) {
@@ -111,17 +127,7 @@ describe("packages that must not harm the live agent", () => {
     await a.waitFor<TickEvent>("tick", (e) => e.tick >= 5n);
     const honest = await recordPackage(a, "survivor");
     const pkg = decodePackage(honest);
-    const seg = pkg.segments.at(-1)!;
-    const logs = decodeSegment(seg.blob);
-    const clock = logs.flatMap((l) => l.entries).find((e) => e.id === HostcallId.clock_now)!;
-    clock.payload = new Uint8Array(clock.payload);
-    clock.payload[5] = (clock.payload[5]! + 1) % 256; // about a minute later
-    // Re-signed with the agent's key (which travels in the package): only replay can tell.
-    const closing = parseCheckpoint(pkg.history.find((b) => parseCheckpoint(b).tick === seg.toTick)!);
-    // Signed alone (a v1 seal), not in its run: the run's seal would not cover the altered body.
-    const { runProof: _proof, ...altered } = { ...seg, blob: encodeSegment(logs) };
-    const resigned = { ...altered, signature: signBytes(decodeIdentityFile(pkg.identity), segmentSigningBytes(closing.prevHash, altered)) };
-    const tampered = encodePackage({ ...pkg, segments: [...pkg.segments.slice(0, -1), resigned] });
+    const tampered = encodePackage({ ...pkg, segments: [...pkg.segments.slice(0, -1), alteredWindow(pkg)] });
     const refused = await (await rogue()).send(addr(b), tampered);
     expect(refused.ok).toBe(false);
     expect(refused.code).toMatch(/^REPLAY_/);
@@ -321,5 +327,38 @@ describe("the migration-status query", () => {
     const real = await a.node.migration!.queryStatus(addr(b), "heartbeat", { major: 0n, generation: 0n });
     expect(real.state).toBe("not_owned");
     expect(b.node.store.fence("heartbeat", did)).toBeUndefined();
+  });
+});
+
+describe("the window replayed while the signatures are checked", () => {
+  it("a package whose head signature is forged and whose window replays wrong is refused for the signature, after the early replay has ended; the honest package sent right after is admitted", async () => {
+    const a = await startTestNode(P2P);
+    const b = await startTestNode(P2P);
+    await a.node.addAgent({ wasmPath: survivor });
+    await a.waitFor<TickEvent>("tick", (e) => e.tick >= 5n);
+    const honest = await recordPackage(a, "survivor");
+    const pkg = decodePackage(honest);
+    // The head's signature broken (the package names the broken head, so it is read that far), and
+    // the window before it altered so that it replays wrong.
+    const forgedHead = Uint8Array.from(pkg.history.at(-1)!);
+    forgedHead[SIGNATURE_OFFSET + 7] = forgedHead[SIGNATURE_OFFSET + 7]! ^ 0x01;
+    const forgedHash = sha256(forgedHead);
+    const window = { ...alteredWindow(pkg), checkpointHash: forgedHash };
+    const forged = encodePackage({ ...pkg, checkpointHash: hex(forgedHash), history: [...pkg.history.slice(0, -1), forgedHead], segments: [...pkg.segments.slice(0, -1), window] });
+    const replays: string[] = [];
+    const replay = b.node.pool.replay.bind(b.node.pool);
+    b.node.pool.replay = (agentId, ...rest) => {
+      replays.push(agentId);
+      return replay(agentId, ...rest);
+    };
+    const refused = await (await rogue()).send(addr(b), forged);
+    // The worker replayed the window before the signatures were checked ...
+    expect(replays).toEqual(["survivor~incoming"]);
+    // ... and the refusal is still the signature's, sent once that replay was over.
+    expect(refused).toMatchObject({ ok: false, code: "MIGRATION_LINEAGE" });
+    expect(b.node.pool.has("survivor~incoming")).toBe(false);
+    expect(b.node.store.agent("survivor")).toBeUndefined();
+    expect(await (await rogue()).send(addr(b), honest)).toMatchObject({ stage: "result", ok: true });
+    expect(b.logs.events("migration_received")[0]?.replayed).toBeGreaterThan(0);
   });
 });
