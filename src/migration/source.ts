@@ -63,10 +63,13 @@ export class MigrationSource {
     }
     this.ctx.outgoing.add(agentId);
     const started = Date.now();
-    const id = store.createMigration({ agentId, direction: "out", peer: list[0]?.text ?? null, state: "requested" });
+    // No WAL checkpoint inside the hop's commits: it runs after the hop (store.deferWalCheckpoints).
+    const releaseWal = store.deferWalCheckpoints();
     try {
+      const id = store.createMigration({ agentId, direction: "out", peer: list[0]?.text ?? null, state: "requested" });
       return await this.runOutgoing(id, agentId, list, required, started);
     } finally {
+      releaseWal();
       this.ctx.outgoing.delete(agentId);
     }
   }

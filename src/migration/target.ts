@@ -70,10 +70,13 @@ export class MigrationTarget {
     let agentId = "?";
     let through = false;
     let preplaced: PreplacedAgent | null = null;
+    let releaseWal = (): void => {};
     m.migrationAttempts.inc({ direction: "in" });
     try {
       const T = "offer";
       offer ??= await ch.receiveJson(timeout, T);
+      // No WAL checkpoint inside this reception's commits: it runs after (store.deferWalCheckpoints).
+      releaseWal = store.deferWalCheckpoints();
       if (this.ctx.host.stopping()) throw new IgordError(ErrorCode.NodeStopping, "this node is stopping");
       // Who is asking comes first: nothing of an untrusted peer's offer is looked at or reserved.
       if (!acceptsFrom(cfg, peer)) {
@@ -218,6 +221,7 @@ export class MigrationTarget {
         // The source is gone; it will ask for the status if it had sent everything.
       }
     } finally {
+      releaseWal();
       preplaced?.discard();
       if (claimed) this.ctx.receiving.delete(claimed);
       this.heldBytes -= held;
