@@ -379,11 +379,16 @@ export class MigrationSource {
         return owned;
       }
       const baseHash = typeof reply.baseHash === "string" ? hex32(reply, "offer_reply", "baseHash") : null;
-      const bytes = buildOutgoingPackage(store, { agentId, epoch: lease.epoch, checkpointHash, haveWasm: reply.haveWasm === true, baseHash });
+      // The package's run seal (if its newest segments' run was open) and the record's progress in
+      // one unsynced commit, not two.
+      const bytes = store.atomicallyUnsynced(() => {
+        const b = buildOutgoingPackage(store, { agentId, epoch: lease.epoch, checkpointHash, haveWasm: reply.haveWasm === true, baseHash });
+        if (b.byteLength <= this.ctx.cfg.maxPackageBytes) store.updateMigration(id, { state: "transferring", peer: t.text });
+        return b;
+      });
       if (bytes.byteLength > this.ctx.cfg.maxPackageBytes) {
         throw new AttemptError(new IgordError(ErrorCode.MigrationPackageTooLarge, `package of ${bytes.byteLength} bytes is over --max-package-size ${this.ctx.cfg.maxPackageBytes}`), false, true);
       }
-      store.updateMigration(id, { state: "transferring", peer: t.text });
       const transfer = jsonBytes({ type: "transfer", bytes: bytes.byteLength });
       if (bytes.byteLength <= EAGER_PACKAGE_BYTES) {
         // A small package goes right behind its announcement, in the same write, one round trip
