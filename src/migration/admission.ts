@@ -115,7 +115,10 @@ export async function admitPackage(pkg: MigrationPackage, peer: string, bytes: n
 async function admit(pkg: MigrationPackage, peer: string, bytes: number, ctx: AdmissionContext, early: EarlyReplay): Promise<Admitted> {
   const agentId = checkAgentId(pkg.agentId);
   // 1. format (the package decoded; its head must be the checkpoint that was offered)
-  const headBlob = pkg.history.at(-1) ?? (pkg.baseHash !== null ? ctx.store.head(agentId)?.blob : undefined);
+  // The head this node holds, which a package with a base continues from (read once: nothing here
+  // awaits before step 6 uses it).
+  const heldHead = pkg.baseHash !== null ? ctx.store.head(agentId) : undefined;
+  const headBlob = pkg.history.at(-1) ?? heldHead?.blob;
   if (!headBlob) refuse(ErrorCode.MigrationLineage, `the package has no checkpoint and this node holds none for "${agentId}"`);
   const head = parseCheckpoint(headBlob, `head checkpoint of "${agentId}"`);
   if (hex(checkpointHash(headBlob)) !== pkg.checkpointHash) refuse(ErrorCode.MigrationFrameInvalid, "the package's last checkpoint is not the one it names");
@@ -141,7 +144,7 @@ async function admit(pkg: MigrationPackage, peer: string, bytes: number, ctx: Ad
     cache: ctx.cache,
   });
   // The worker replays the window (step 7) while step 6 runs here.
-  early.start(pkg, head, prepared, ctx, replayItems);
+  early.start(pkg, head, heldHead?.blob, prepared, ctx, replayItems);
   // 6. signature, DID and lineage continuity
   let identity: ReturnType<typeof decodeIdentityFile>;
   try {
@@ -159,7 +162,8 @@ async function admit(pkg: MigrationPackage, peer: string, bytes: number, ctx: Ad
   const previous = checkOwnership(ctx.store, agentId, did, pkg.epoch);
   // A returning agent: the stored history was verified when it was stored; the package must
   // continue from its head, so the chain is checked from that head on.
-  const storedHead = previous ? ctx.store.head(agentId) : undefined;
+  // (A package without a base is refused below when the agent is known here.)
+  const storedHead = previous ? heldHead : undefined;
   if (pkg.baseHash === null) {
     if (previous) refuse(ErrorCode.MigrationLineage, `agent "${agentId}" is known here; the package must continue from its stored head`);
     if (pkg.history.length === 0) refuse(ErrorCode.MigrationLineage, "the package has no checkpoints");

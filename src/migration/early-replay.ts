@@ -28,10 +28,10 @@ export class EarlyReplay {
 
   /**
    * Starts replaying the one segment that closes at the package's head, from the checkpoint before
-   * it (shipped, or this node's stored head the package continues from), if the package has exactly
+   * it (shipped, or `heldHead`: this node's head, which the package continues from), if it has exactly
    * that and the head was made with `prepared`'s module. Does nothing otherwise; never throws.
    */
-  start(pkg: MigrationPackage, head: Checkpoint, prepared: PreparedAgent, ctx: AdmissionContext, itemsOf: (seg: StoredSegment, preState: Uint8Array) => ReplayItem[]): void {
+  start(pkg: MigrationPackage, head: Checkpoint, heldHead: Uint8Array | undefined, prepared: PreparedAgent, ctx: AdmissionContext, itemsOf: (seg: StoredSegment, preState: Uint8Array) => ReplayItem[]): void {
     if (ctx.replayMode !== "on-migrate" && ctx.replayMode !== "full") return;
     if (hex(head.wasmHash) !== pkg.wasmHash || pkg.history.length === 0) return;
     const closing = pkg.segments.filter((s) => s.toTick === head.tick && hex(s.checkpointHash) === pkg.checkpointHash);
@@ -43,7 +43,7 @@ export class EarlyReplay {
     try {
       const prevHash = hex(head.prevHash);
       const shipped = pkg.history.at(-2);
-      const beforeBlob = shipped && hex(checkpointHash(shipped)) === prevHash ? shipped : pkg.baseHash === prevHash ? ctx.store.head(pkg.agentId)?.blob : undefined;
+      const beforeBlob = shipped && hex(checkpointHash(shipped)) === prevHash ? shipped : pkg.baseHash === prevHash ? heldHead : undefined;
       if (!beforeBlob) return;
       const before = parseCheckpoint(beforeBlob);
       if (seg.fromTick !== before.tick + 1n) return;
