@@ -80,3 +80,14 @@ const rows = [...agg].map(([n, vs]) => { const ts = vs.map((v) => v.t).sort((x, 
 for (const r of rows) if (r.med > 0.05 || r.n.startsWith("ch.")) console.log(`${r.first.toFixed(2).padStart(7)} ms  ${r.n.padEnd(36)} x${r.c}  median total ${(r.med * 1000).toFixed(0)} µs`);
 console.log("--- median hop timeline");
 for (const s of med.spans) { const dur = (s.e ?? s.s) - s.s; if (process.env.ALL || dur > 0.05 || s.n.startsWith("ch.") || s.n.startsWith("src.") || s.n.startsWith("tgt.")) console.log(`${s.s.toFixed(3).padStart(8)} → ${(s.e ?? NaN).toFixed(3).padStart(8)}  ${(dur * 1000).toFixed(0).padStart(6)} µs  ${s.n}${s.sync !== undefined ? ` (sync ${(s.sync * 1000).toFixed(0)} µs)` : ""}`); }
+// The target's admission, from its first store read (the module) to the reception's commit.
+{
+  const adm = [];
+  for (const h of warm) {
+    const w = h.spans.find((s) => s.n === "store.wasm");
+    const r = h.spans.find((s) => s.n === "store.receiveAgent");
+    if (w && r) adm.push(r.s - w.s);
+  }
+  adm.sort((x, y) => x - y);
+  if (adm.length > 0) console.log(`admission (store.wasm → store.receiveAgent): p50 ${adm[Math.floor(adm.length / 2)].toFixed(3)} p25 ${adm[Math.floor(adm.length / 4)].toFixed(3)} p10 ${adm[Math.floor(adm.length / 10)].toFixed(3)} ms`);
+}
