@@ -221,7 +221,7 @@ export class IgordNode {
                   price: this.config.price,
                   interrupted: paidAfterHead(a.events, a.headHash),
                   publicKey: a.identity.publicKey,
-                });
+                }, { prepared: a.prepared, identity: a.identity, headHash: a.headHash });
               },
               retired: (id) => {
                 this.quarantined.delete(id);

@@ -11,11 +11,11 @@ import { equalBytes } from "../hash/bytes.js";
 import { MAX_ADMISSION_REPLAY_TICKS } from "../migration/admission.js";
 import type { ReplayItem } from "../replay/engine.js";
 import { segmentReplayItems } from "../replay/segment-items.js";
-import { corruptionError, type LineageEvent, type SqliteStore } from "../store/sqlite-store.js";
+import { type AgentRow, corruptionError, type LineageEvent, type SqliteStore } from "../store/sqlite-store.js";
 import { checkHead } from "../checkpoint/load-checks.js";
 import { headModule } from "../checkpoint/upgrades.js";
 import { interruptedAfter } from "../hostcalls/interrupted.js";
-import { prepareFromBytes } from "../loader/prepare.js";
+import { type PreparedAgent, prepareFromBytes } from "../loader/prepare.js";
 import { parseManifest } from "../manifest/manifest.js";
 import type { AgentView } from "../scheduler/scheduler.js";
 import type { PreplacedAgent } from "../scheduler/preplaced.js";
@@ -90,6 +90,20 @@ export function receiptPosition(
   return { tick: base.tick, costSince: base.budget + topUps - headBudget };
 }
 
+/** The agent's stored module, prepared with its stored manifest and this node's capabilities. */
+function storedModule(node: IgordNode, row: AgentRow, wasmPath: string | undefined): PreparedAgent {
+  const bytes = node.store.wasm(row.wasmHash);
+  if (!bytes) throw new IgordError(ErrorCode.StoreCorrupt, `WASM ${row.wasmHash} of agent "${row.agentId}" is missing from the store`);
+  return prepareFromBytes({
+    agentId: row.agentId,
+    bytes: new Uint8Array(bytes),
+    manifest: parseManifest(row.manifest, `stored manifest of agent "${row.agentId}"`),
+    source: wasmPath ?? `stored WASM of agent "${row.agentId}"`,
+    offered: node.capabilities.snapshot(),
+    cache: node.cache,
+  });
+}
+
 /** Resumes a stored agent from its head checkpoint after the load checks; quarantines it if they fail. */
 export async function resumeStoredAgent(node: IgordNode, agentId: string, wasmPath?: string, opts: { windowVerified?: boolean; preplaced?: PreplacedAgent } = {}): Promise<AgentView> {
   const running = node.scheduler.view(agentId);
@@ -103,18 +117,11 @@ export async function resumeStoredAgent(node: IgordNode, agentId: string, wasmPa
     if (!row) throw new IgordError(ErrorCode.AgentNotFound, `no agent "${agentId}" in ${node.store.path}`);
     if (row.status === "removed") refuseIfHeld(row, "a resume");
     const lease = resumableLease(node.store, node.leaseTiming, agentId);
-    const identity = node.store.identity(agentId);
-    const bytes = node.store.wasm(row.wasmHash);
-    if (!bytes) throw new IgordError(ErrorCode.StoreCorrupt, `WASM ${row.wasmHash} of agent "${agentId}" is missing from the store`);
-    const manifest = parseManifest(row.manifest, `stored manifest of agent "${agentId}"`);
-    const prepared = prepareFromBytes({
-      agentId,
-      bytes: new Uint8Array(bytes),
-      manifest,
-      source: wasmPath ?? `stored WASM of agent "${agentId}"`,
-      offered: node.capabilities.snapshot(),
-      cache: node.cache,
-    });
+    // An agent just received: what admission prepared and verified, not read and checked again.
+    const admitted = opts.preplaced?.admitted?.prepared.wasmHash === row.wasmHash ? opts.preplaced.admitted : null;
+    const identity = admitted?.identity ?? node.store.identity(agentId);
+    const prepared = admitted?.prepared ?? storedModule(node, row, wasmPath);
+    const manifest = prepared.manifest;
     const head = node.store.head(agentId);
     if (!head) throw new IgordError(ErrorCode.CheckpointInvalid, `agent "${agentId}" has no checkpoint in the store`);
     const previous = head.seq > 1n ? node.store.checkpointAt(agentId, head.seq - 1n) : undefined;
@@ -129,6 +136,7 @@ export async function resumeStoredAgent(node: IgordNode, agentId: string, wasmPa
       // After a code upgrade and before the new code's first checkpoint, the head is the old code's.
       wasmHash: headWasm,
       publicKey: identity.publicKey,
+      ...(admitted ? { signatureVerified: admitted.headHash } : {}),
     });
     const override = events.filter((e) => equalBytes(e.afterHash, head.hash)).at(-1);
     const budget = override ? override.newBudget : cp.budget;

@@ -7,6 +7,8 @@
 // scheduler once it holds the agent, so an instance that is never taken over never ran.
 import { equalBytes } from "../hash/bytes.js";
 import type { LogEntry } from "../eventlog/tick-log.js";
+import type { Ed25519Key } from "../identity/keys.js";
+import type { PreparedAgent } from "../loader/prepare.js";
 import type { AgentSpec, WorkerPool } from "../wasm/pool.js";
 
 /** What the live instance was loaded with; the resume compares it with its own. */
@@ -21,6 +23,18 @@ export interface PlacementInit {
 
 type Placed = Promise<{ state: Uint8Array; events: LogEntry[] }>;
 
+/**
+ * What admission read and verified for the reception the instance was placed for: the module
+ * prepared from the package, the agent's key, and the hash of the head whose signature it checked.
+ * The resume uses them rather than reading, parsing and verifying them again from the rows the
+ * reception just stored (the same bytes).
+ */
+export interface AdmittedAgent {
+  prepared: PreparedAgent;
+  identity: Ed25519Key;
+  headHash: Uint8Array;
+}
+
 export class PreplacedAgent {
   /** Taken over by the resume, or unloaded: either way settled once. */
   private settled = false;
@@ -30,14 +44,15 @@ export class PreplacedAgent {
     readonly agentId: string,
     private readonly init: PlacementInit,
     private readonly placed: Placed,
+    readonly admitted: AdmittedAgent | null,
   ) {}
 
   /** Loads `spec` from `init.state` on a worker now (the pool's first-load checks, replay rule included). */
-  static place(pool: WorkerPool, spec: AgentSpec, init: PlacementInit): PreplacedAgent {
+  static place(pool: WorkerPool, spec: AgentSpec, init: PlacementInit, admitted: AdmittedAgent | null = null): PreplacedAgent {
     const placed = pool.place(spec, { state: init.state, budget: init.budget, price: init.price, interrupted: init.interrupted });
     // Whoever takes it over awaits it; one that is discarded is not waited for.
     placed.catch(() => undefined);
-    return new PreplacedAgent(pool, spec.agentId, init, placed);
+    return new PreplacedAgent(pool, spec.agentId, init, placed, admitted);
   }
 
   /**

@@ -48,3 +48,32 @@ describe("a live instance placed ahead of its resume", () => {
     t.node.pool.unload("copy");
   });
 });
+
+describe("an agent received by migration", () => {
+  const P2P = { listen: "/ip4/127.0.0.1/tcp/0", "accept-migrations": "any", "migration-retry-delay": "10ms", "migration-timeout": "5s", "peer-refresh": "0", "tick-interval": "10ms" };
+
+  it("resumes from what admission prepared and verified: its module is not read back from the store nor prepared again, and it runs on", async () => {
+    const a = await startTestNode(P2P);
+    const b = await startTestNode(P2P);
+    await a.node.addAgent({ wasmPath: join(EXAMPLES, "survivor.wasm") });
+    await a.waitFor<TickEvent>("tick", (e) => e.agentId === "survivor" && e.tick >= 3n);
+    // Count the target's reads of stored modules during the hop (the resume read and prepared it again before).
+    const store = b.node.store;
+    const read = store.wasm.bind(store);
+    let reads = 0;
+    store.wasm = (hash: string) => {
+      reads++;
+      return read(hash);
+    };
+    const r = await a.node.migrate("survivor", [b.node.migration!.addresses()[0]!]);
+    expect(r.outcome).toBe("done");
+    expect(reads).toBe(0);
+    const at = b.node.scheduler.view("survivor")!.tick;
+    await b.waitFor<TickEvent>("tick", (e) => e.agentId === "survivor" && e.tick >= at + 3n);
+    // A restart resumes it from the stored rows, module read back and head verified, as always.
+    store.wasm = read;
+    await b.stop();
+    const again = await startTestNode(P2P, { dir: b.dir, resumeStored: true });
+    await again.waitFor<TickEvent>("tick", (e) => e.agentId === "survivor" && e.tick >= at + 4n);
+  });
+});
