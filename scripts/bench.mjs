@@ -3,9 +3,12 @@
 // docs/BENCHMARKS.md: every row with its target and the floor it is measured against. Each figure is
 // measured through the real daemon engine (worker pool, scheduler, metering), except the "direct"
 // baseline, which calls the exports in-process.
-//   node scripts/bench.mjs [--seconds=5] [--only=ticks,replay,...] [--check]
+//   node scripts/bench.mjs [--seconds=5] [--only=ticks,replay,...] [--check] [--in-process]
 // --check (`npm run bench:check`) exits 1 when a row misses its target in this run. Not for CI: the
 // machines are noisy; compare ratios within one run.
+// Each section runs in a fresh process of its own, so what one section leaves behind (its heap and
+// its garbage, a stopped node's last timers) does not weigh on the next one's figures, as it does
+// not on a daemon's; --in-process runs them all in this process, one after the other.
 import "../dist/shim/promise-with-resolvers.js";
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, writeFileSync, rmSync, copyFileSync, readFileSync } from "node:fs";
@@ -174,7 +177,21 @@ const agents = Number(args.get("agents") ?? 200);
 const only = args.has("only") ? new Set(String(args.get("only")).split(",")) : null;
 const wanted = (section) => only === null || only.has(section);
 const fmt = (n) => Math.round(n).toLocaleString("en-US");
-console.error(`node ${process.version}, ${cpus().length} cores (${cpus()[0]?.model}), load average ${loadavg().map((l) => l.toFixed(2)).join(" ")}`);
+/** Runs one section in a fresh process (this script with --only and --section-json) and returns its rows. */
+function sectionInChild(name) {
+  const passed = [...args].filter(([k]) => k === "seconds" || k === "agents").map(([k, v]) => `--${k}=${v}`);
+  const r = spawnSync(process.execPath, [fileURLToPath(import.meta.url), `--only=${name}`, "--section-json", ...passed], {
+    encoding: "utf8",
+    stdio: ["ignore", "pipe", "inherit"],
+    maxBuffer: 16 * 2 ** 20,
+  });
+  if (r.status !== 0) throw new Error(`bench section ${name} failed (exit ${r.status})`);
+  return JSON.parse(r.stdout.trim().split("\n").pop());
+}
+const sectionJson = args.has("section-json");
+const isolated = !sectionJson && !args.has("in-process");
+
+if (!sectionJson) console.error(`node ${process.version}, ${cpus().length} cores (${cpus()[0]?.model}), load average ${loadavg().map((l) => l.toFixed(2)).join(" ")}`);
 
 // Sections, each returning rows (see scripts/bench-rows.mjs for the row format). Other benches
 // (density, hop, http) add a section here and their rows fit the same table and check.
@@ -262,12 +279,16 @@ const SECTIONS = {
 
 // Rows are printed as each section finishes, so a run that stalls late still shows what it measured.
 const rows = [];
-console.log(TABLE_HEADER);
+if (!sectionJson) console.log(TABLE_HEADER);
 for (const [name, run] of Object.entries(SECTIONS)) {
   if (!wanted(name)) continue;
-  const got = await run();
-  for (const r of got) console.log(formatRow(r));
+  const got = isolated ? sectionInChild(name) : await run();
+  if (!sectionJson) for (const r of got) console.log(formatRow(r));
   rows.push(...got);
+}
+if (sectionJson) {
+  console.log(JSON.stringify(rows));
+  process.exit(0);
 }
 console.error(`load average at the end: ${loadavg().map((l) => l.toFixed(2)).join(" ")}`);
 if (args.has("check")) {
