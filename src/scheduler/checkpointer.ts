@@ -8,9 +8,9 @@ import { encodeCheckpoint, SIGNATURE_OFFSET } from "../checkpoint/codec.js";
 import { historyBaseSigningBytes } from "../checkpoint/history-base.js";
 import { signBudgetOverride } from "../checkpoint/overrides.js";
 import { checkpointHash, GENESIS_PREV_HASH, signCheckpoint, signingDomainParts } from "../checkpoint/lineage.js";
-import type { SignerPool, SignMessage, SignTarget } from "../identity/signer-pool.js";
+import type { SignerPool, SignMessage } from "../identity/signer-pool.js";
 import type { Lease } from "../authority/lease.js";
-import { encodeSegmentWithBody, type EventLogSegment, logsOfSegment, type TickLog } from "../eventlog/tick-log.js";
+import { encodeSegmentWithBody, type EventLogSegment, type TickLog } from "../eventlog/tick-log.js";
 import { equalBytes, sha256 } from "../hash/bytes.js";
 import { HOSTCALL_ABI_VERSION } from "../hostcalls/registry.js";
 import { paymentsIn } from "../hostcalls/wallet-pay.js";
@@ -20,7 +20,7 @@ import { runLeafOfBody } from "../replay/segment-seal.js";
 import { ErrorCode, IgordError } from "../errors.js";
 import { type Ed25519Key, signBytes } from "../identity/keys.js";
 import type { AgentStatus, CheckpointCommit, LineageEvent, NewAgent, OutboxBatch, ReceiptRow, SqliteStore } from "../store/sqlite-store.js";
-import type { QueuedCommit } from "../store/commit-thread.js";
+import { carry, type Head, InFlight, type LostPayment } from "./checkpoint-in-flight.js";
 
 export interface CheckpointSubject {
   agentId: string;
@@ -41,39 +41,7 @@ export interface CheckpointSubject {
   lease?: Lease;
 }
 
-interface Head {
-  hash: Uint8Array;
-  tick: bigint;
-  /** Cost of every tick added since tracking began (plus what was owed then); only grows. */
-  costTotal: bigint;
-  /** `costTotal` as it was at the last tick covered by a receipt. */
-  receiptCostTotal: bigint;
-  /** Last tick covered by a receipt. */
-  receiptTick: bigint;
-  receiptAt: number;
-  status: AgentStatus;
-  statusReason: string | null;
-  /**
-   * Event logs of ticks after `tick` that a refused checkpoint carried: they go with the next one,
-   * so a segment always holds every logged tick of the range it claims.
-   */
-  carriedLogs: readonly TickLog[];
-  /** Likewise the emitted messages of those ticks. */
-  carriedOutbox: readonly OutboxBatch[];
-  /**
-   * Payments of runs of ticks after `tick` that were thrown away (the scheduler took them from the
-   * budget): written as lost_payment events with the next checkpoint, listed to the agent until then.
-   */
-  lostPayments: LostPayment[];
-}
-
-/** A payment of a thrown-away run of `tick`, with the budget before and after its debit as it happened. */
-export interface LostPayment {
-  tick: bigint;
-  receipt: Uint8Array;
-  oldBudget: bigint;
-  newBudget: bigint;
-}
+export type { LostPayment } from "./checkpoint-in-flight.js";
 
 export interface NodeSigner {
   key: Ed25519Key;
@@ -500,116 +468,6 @@ interface Started {
   basing: Promise<Uint8Array> | null;
   closing: ReturnType<OpenRuns["next"]>;
   plan: ReturnType<SqliteStore["prunePlan"]>;
-}
-
-/**
- * A plain checkpoint in flight (one signature, no receipt, run seal, history base, lost payment or
- * alsoWrite: most periodic checkpoints), from its signing request to its durability, as one object:
- * the signer pool's target, the store's queued commit and the holder of the caller's promise. What
- * `finish` does with awaits it does in callbacks, in the same order, with the same failure paths;
- * a checkpoint in flight ~300 ms under load outlives several scavenges, so every promise, async
- * frame and closure it no longer holds is one the GC no longer copies and promotes.
- */
-class InFlight implements SignTarget, QueuedCommit {
-  readonly promise: Promise<"written">;
-  private settleWritten!: (v: "written") => void;
-  private settleFailed!: (e: unknown) => void;
-  message: SignMessage;
-  // The head's fields a refused write puts back (only these move: no receipt goes with it); the
-  // hash it puts back is the commit's prevHash.
-  private moved = false;
-  private tickBefore = 0n;
-  private statusBefore: AgentStatus = "active";
-  private statusReasonBefore: string | null = null;
-
-  constructor(
-    private readonly h: Head,
-    readonly commit: CheckpointCommit,
-    readonly key: Ed25519Key,
-    private readonly hadLogs: boolean,
-    private readonly store: SqliteStore,
-    private readonly chains: Map<string, Promise<unknown>>,
-    private readonly runs: OpenRuns,
-  ) {
-    this.promise = new Promise((written, failed) => {
-      this.settleWritten = written;
-      this.settleFailed = failed;
-    });
-    // The domain is two slices of the blob, copied once, into the message to a signer thread.
-    this.message = signingDomainParts(commit.blob);
-  }
-
-  /** Requests the signature (once the caller has put the promise in the agent's chain). */
-  sign(signer: SignerPool): void {
-    signer.signFor(this);
-  }
-
-  signed(sig: Uint8Array): void {
-    const { h, commit } = this;
-    try {
-      commit.blob.set(sig, SIGNATURE_OFFSET);
-      commit.hash = checkpointHash(commit.blob);
-    } catch (e) {
-      this.signFailed(e as Error);
-      return;
-    }
-    this.message = NO_MESSAGE;
-    this.moved = true;
-    this.tickBefore = h.tick;
-    this.statusBefore = h.status;
-    this.statusReasonBefore = h.statusReason;
-    h.hash = commit.hash;
-    h.tick = commit.tick;
-    h.status = commit.status;
-    h.statusReason = commit.statusReason;
-    this.store.enqueueQueued(this);
-  }
-
-  signFailed(e: Error): void {
-    carry(this.h, this.commit, this.hadLogs);
-    this.leave();
-    this.settleFailed(e);
-  }
-
-  /** Durable. */
-  resolve(): void {
-    this.runs.committed(this.commit.agentId, this.commit);
-    this.leave();
-    this.settleWritten("written");
-  }
-
-  /** Refused (stale lease, broken chain): the stored head did not move, so neither does ours. */
-  reject(e: unknown): void {
-    const h = this.h;
-    if (this.moved) {
-      h.hash = this.commit.prevHash;
-      h.tick = this.tickBefore;
-      h.status = this.statusBefore;
-      h.statusReason = this.statusReasonBefore;
-    }
-    carry(this.h, this.commit, this.hadLogs);
-    this.leave();
-    this.settleFailed(e);
-  }
-
-  /** Out of the agent's chain before the caller's continuation runs (as `checkpoint`'s `done` is). */
-  private leave(): void {
-    const agentId = this.commit.agentId;
-    if (this.chains.get(agentId) === this.promise) this.chains.delete(agentId);
-  }
-}
-
-const NO_MESSAGE: SignMessage = new Uint8Array(0);
-
-/**
- * A checkpoint that failed after its segment was encoded (signing failed, the store refused it):
- * its ticks' logs and messages go with the next checkpoint, so a segment always holds every logged
- * tick of its range. The logs are decoded from the encoded segment (what this rare path costs lets
- * every checkpoint drop its tick logs once encoded); they encode back to the same bytes.
- */
-function carry(h: Head, commit: CheckpointCommit, hadLogs: boolean): void {
-  if (hadLogs && commit.events) h.carriedLogs = logsOfSegment(commit.events);
-  h.carriedOutbox = commit.outbox ?? NO_OUTBOX;
 }
 
 const ignore = (): void => undefined;
