@@ -7,8 +7,6 @@ import { TickMeter } from "../budget/meter.js";
 import { paymentsIn } from "../hostcalls/wallet-pay.js";
 import { debitAbandonedRun, debitThrownAwayRun } from "./thrown-away-runs.js";
 import { ErrorCode, IgordError } from "../errors.js";
-import type { LogEntry } from "../eventlog/tick-log.js";
-import { HostcallId } from "../hostcalls/registry.js";
 import type { NodeMetrics } from "../metrics/metrics.js";
 import type { CheckpointCommit, OutboxBatch, AgentStatus as StoredStatus } from "../store/sqlite-store.js";
 import type { Checkpointer, CheckpointSubject } from "./checkpointer.js";
@@ -35,6 +33,7 @@ import { DueQueue } from "./due-queue.js";
 import { Hibernation } from "./hibernation.js";
 import { LeaseFence } from "./lease-fence.js";
 import { Verifier } from "./verifier.js";
+import { emitAgentLogs, logPublished, queueOutputs } from "./agent-outputs.js";
 
 export type { AgentInit, AgentMeta, AgentStatus, AgentView, CheckpointEvent, DivergenceEvent, LeaseOptions, ReplayOptions, TickEvent } from "./agent-runtime.js";
 export { LEASE_SWEEP_MAX_MS } from "./lease-fence.js";
@@ -63,7 +62,6 @@ export interface SchedulerOptions {
   hibernateAfterMs?: number;
 }
 
-const textDecoder = new TextDecoder();
 /** A subject without messages (nothing to log as published). */
 const NO_PUBLISHED: readonly OutboxBatch[] = [];
 
@@ -220,7 +218,7 @@ export class Scheduler extends EventEmitter<{
       tickTally: null,
     };
     this.agents.set(a.id, a);
-    if (init.state === null) this.emitAgentLogs(a, 0n, placed.events);
+    if (init.state === null) emitAgentLogs(a, 0n, placed.events);
     logger.info(
       { event: "agent_started", tick: String(a.tick), budget: String(a.budget), fresh: init.state === null },
       init.state === null ? "agent started fresh" : `agent resumed at tick ${a.tick}`,
@@ -405,8 +403,8 @@ export class Scheduler extends EventEmitter<{
       "tick",
     );
     if (r.events.length > 0) {
-      this.emitAgentLogs(a, a.tick, r.events);
-      this.publishOutputs(a, a.tick, r.events);
+      emitAgentLogs(a, a.tick, r.events);
+      queueOutputs(a, a.tick, r.events);
     }
     // Nothing in the daemon listens (tests and benches do): no event object per tick for nobody.
     if (this.listenerCount("tick") > 0) this.emit("tick", {
@@ -458,30 +456,6 @@ export class Scheduler extends EventEmitter<{
     if (a) this.verifier.verifyStored(a, items);
   }
 
-  /**
-   * The tick committed in memory: its emitted messages (the emit side effect) wait for the checkpoint
-   * that covers the tick and are written to the outbox in its transaction, so the outbox never holds
-   * a message from an execution the history does not contain (a crash re-runs those ticks instead).
-   */
-  private publishOutputs(a: AgentRuntime, tick: bigint, events: readonly LogEntry[]): void {
-    const messages = events.filter((e) => e.id === HostcallId.emit && e.result === 0).map((e) => e.payload);
-    if (messages.length > 0) a.pendingOutbox.push({ tick, epochMajor: a.lease?.epoch.major ?? 0n, messages });
-  }
-
-  private logPublished(a: AgentRuntime, outbox: readonly OutboxBatch[]): void {
-    for (const b of outbox) {
-      for (const m of b.messages) a.logger.info({ event: "agent_output", tick: String(b.tick), bytes: m.byteLength }, textDecoder.decode(m));
-    }
-  }
-
-  private emitAgentLogs(a: AgentRuntime, tick: bigint, events: readonly LogEntry[]): void {
-    for (const e of events) {
-      if (e.id === HostcallId.log_emit && e.result === 0 && e.payload.byteLength > 0) {
-        a.logger.info({ event: "agent_log", tick: String(tick) }, textDecoder.decode(e.payload));
-      }
-    }
-  }
-
   private subject(a: AgentRuntime): CheckpointSubject {
     const logs = a.pendingLogs;
     a.pendingLogs = [];
@@ -515,7 +489,7 @@ export class Scheduler extends EventEmitter<{
       (outcome) => {
         this.emit("checkpoint", { agentId: a.id, tick, reason, outcome });
         if (outcome === "written") {
-          this.logPublished(a, outbox);
+          logPublished(a, outbox);
           this.opts.metrics?.checkpoints.inc({ reason });
           a.logger.info({ event: "checkpoint_saved", tick: String(tick), budget: String(a.budget), reason }, "checkpoint saved");
         }
