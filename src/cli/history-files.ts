@@ -8,7 +8,7 @@
 // crash and never silently a history without it.
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import type { HistoryBase } from "../checkpoint/history-base.js";
+import { type HistoryBase, historyBaseFromJson, historyBaseToJson } from "../checkpoint/history-base.js";
 import { hex } from "../hash/bytes.js";
 import { type LineageEvent, LINEAGE_KINDS } from "../store/types.js";
 
@@ -94,17 +94,8 @@ export function readOverridesFile(dir: string): { events: LineageEvent[]; proble
   return { events, problems };
 }
 
-interface HistoryBaseJson {
-  originHash: string;
-  baseHash: string;
-  baseTick: string;
-  pruned: string;
-  signature: string;
-}
-
-export function historyBaseToJson(b: HistoryBase): string {
-  const j: HistoryBaseJson = { originHash: hex(b.originHash), baseHash: hex(b.baseHash), baseTick: b.baseTick.toString(), pruned: b.pruned.toString(), signature: hex(b.signature) };
-  return JSON.stringify(j, null, 2);
+export function historyBaseFileText(b: HistoryBase): string {
+  return JSON.stringify(historyBaseToJson(b), null, 2);
 }
 
 /** The base in `dir` (a history folder), none, or the problem that makes the file unreadable. */
@@ -119,16 +110,6 @@ export function readHistoryBaseFile(dir: string): { base?: HistoryBase; problem?
   } catch (e) {
     return { problem: `${HISTORY_BASE_FILE}: not JSON (${(e as Error).message})` };
   }
-  if (typeof v !== "object" || v === null || Array.isArray(v)) return { problem: `${HISTORY_BASE_FILE}: not an object` };
-  const o = v as Record<string, unknown>;
-  const fields = {
-    originHash: hexBytes(o.originHash, "originHash", 32),
-    baseHash: hexBytes(o.baseHash, "baseHash", 32),
-    baseTick: count(o.baseTick, "baseTick"),
-    pruned: count(o.pruned, "pruned"),
-    signature: hexBytes(o.signature, "signature", 64),
-  };
-  const wrong = Object.values(fields).filter((f): f is string => typeof f === "string");
-  if (wrong.length > 0) return { problem: `${HISTORY_BASE_FILE}: ${wrong.join("; ")}` };
-  return { base: fields as HistoryBase };
+  const base = historyBaseFromJson(v);
+  return typeof base === "string" ? { problem: `${HISTORY_BASE_FILE}: ${base}` } : { base };
 }

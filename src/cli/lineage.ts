@@ -1,7 +1,7 @@
 // `igord inspect`, `igord verify`, `igord export` and `igord import`: an agent's provable life, from a
 // node's database or from files in igor's layout.
 import { hexdump } from "./hexdump.js";
-import { HISTORY_BASE_FILE, historyBaseToJson, OVERRIDES_FILE, overridesToJson, readHistoryBaseFile, readOverridesFile } from "./history-files.js";
+import { HISTORY_BASE_FILE, historyBaseFileText, OVERRIDES_FILE, overridesToJson, readHistoryBaseFile, readOverridesFile } from "./history-files.js";
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { basename, join } from "node:path";
 import { formatUnits } from "../budget/money.js";
@@ -347,7 +347,7 @@ export function exportCommand(agentId: string, o: { out: string; dataDir: string
       n++;
     }
     const base = store.historyBase(agentId);
-    if (base) writeFileSync(join(hist, HISTORY_BASE_FILE), historyBaseToJson(base));
+    if (base) writeFileSync(join(hist, HISTORY_BASE_FILE), historyBaseFileText(base));
     const overrides = store.lineageEvents(agentId);
     if (overrides.length > 0) writeFileSync(join(hist, OVERRIDES_FILE), overridesToJson(overrides));
     // The open run (this reader may not write the store) is sealed in memory with the agent's key.

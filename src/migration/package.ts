@@ -5,7 +5,7 @@
 //   "IGPK" | u8 version | u32 header length | header JSON | sections, in the header's order
 // The header lists every section's length; decoding checks them against the bytes before slicing.
 import type { Epoch } from "../authority/lease.js";
-import type { HistoryBase } from "../checkpoint/history-base.js";
+import { type HistoryBase, historyBaseFromJson, historyBaseToJson } from "../checkpoint/history-base.js";
 import { hex } from "../hash/bytes.js";
 import { ErrorCode, IgordError } from "../errors.js";
 import { bool, epoch, hex32, jsonBytes, MAX_AGENT_ID_CHARS, MAX_DID_CHARS, optStr, str, uint } from "../p2p/frames.js";
@@ -86,15 +86,7 @@ export function encodePackage(p: MigrationPackage): Uint8Array {
     epochGeneration: p.epoch.generation,
     checkpointHash: p.checkpointHash,
     baseHash: p.baseHash,
-    historyBase: p.historyBase
-      ? {
-          originHash: hex(p.historyBase.originHash),
-          baseHash: hex(p.historyBase.baseHash),
-          baseTick: p.historyBase.baseTick,
-          pruned: p.historyBase.pruned,
-          signature: hex(p.historyBase.signature),
-        }
-      : null,
+    historyBase: p.historyBase ? historyBaseToJson(p.historyBase) : null,
     overrides: p.overrides.map((e) => ({
       kind: e.kind,
       afterHash: hex(e.afterHash),
@@ -220,15 +212,6 @@ export function decodePackage(bytes: Uint8Array): MigrationPackage {
 
 function decodeHistoryBase(v: unknown): HistoryBase | null {
   if (v === undefined || v === null) return null;
-  if (typeof v !== "object" || Array.isArray(v)) invalid("historyBase must be an object");
-  const o = v as Record<string, unknown>;
-  const T = "historyBase";
-  const signature = typeof o.signature === "string" && /^[0-9a-f]{128}$/.test(o.signature) ? o.signature : invalid("historyBase.signature must be 64 bytes of hex");
-  return {
-    originHash: fromHex(hex32(o, T, "originHash")),
-    baseHash: fromHex(hex32(o, T, "baseHash")),
-    baseTick: uint(o, T, "baseTick"),
-    pruned: uint(o, T, "pruned"),
-    signature: fromHex(signature),
-  };
+  const base = historyBaseFromJson(v);
+  return typeof base === "string" ? invalid(`historyBase: ${base}`) : base;
 }
