@@ -124,9 +124,11 @@ export class SqliteStore extends AgentArrival {
       if (opts.commitThread === "when-busy") store.commitThreadLater = threadOpts;
       else store.startCommitThread(threadOpts);
     }
-    // Two connections write agents' status: neither may skip a write by what it last wrote itself.
-    if (opts.commitConnection) store.statusCached = false;
-    if (opts.commitConnection) db.pragma(`wal_autocheckpoint = ${COMMIT_WAL_AUTOCHECKPOINT_PAGES}`);
+    if (opts.commitConnection) {
+      // Two connections write agents' status: neither may skip a write by what it last wrote itself.
+      store.statusCached = false;
+      db.pragma(`wal_autocheckpoint = ${COMMIT_WAL_AUTOCHECKPOINT_PAGES}`);
+    }
     return store;
   }
 
@@ -143,7 +145,6 @@ export class SqliteStore extends AgentArrival {
   private noteCommitTime(started: number): void {
     if (this.commitBusy.note(started) && this.commitThreadLater) this.startCommitThread(this.commitThreadLater);
   }
-
 
   private migrate(readonly: boolean): void {
     const has = this.sql("SELECT name FROM sqlite_master WHERE type='table' AND name='schema_version'").get();
