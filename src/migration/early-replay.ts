@@ -63,11 +63,6 @@ export class EarlyReplay {
     );
   }
 
-  /** Whether an early replay was started. */
-  get started(): boolean {
-    return this.running !== null;
-  }
-
   /** The early replay's outcome, if it replays exactly `seg` from `preState` with module `wasmHash` (once). */
   take(seg: StoredSegment, preState: Uint8Array, wasmHash: string): Promise<Replayed> | null {
     const r = this.running;

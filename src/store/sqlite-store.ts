@@ -236,7 +236,7 @@ export class SqliteStore extends AgentArrival {
    * Frames in the WAL now (its index's mxFrame, read without a lock: an estimate, which is all the
    * deferred checkpoint needs); 0 when the index cannot be read.
    */
-  walFrames(): number {
+  private walFrames(): number {
     try {
       this.walIndexFd ??= openSync(`${this.path}-shm`, "r");
       // In the machine's byte order, as SQLite writes the index.
