@@ -9,6 +9,8 @@
 // worker for good. A tick counts only when its result reaches the main thread, so a tick lost with a
 // worker is simply re-run from the committed state elsewhere and never commits twice.
 // Every failure reaches its agent: as a tick result when a tick is in flight, else as `lost`.
+// The watchdog's decisions (stalls, overruns, rebalancing, surplus workers) are in
+// wasm/pool-watchdog.ts; this file carries them out and owns loading, dispatch, results and replays.
 import { EventEmitter } from "node:events";
 import { MessageChannel, Worker } from "node:worker_threads";
 import type { Logger } from "pino";
@@ -22,10 +24,11 @@ import { type HostIoEnvelope, type HostIoReply, hostIoFlag, serveHostIo } from "
 import { answerHostIo, type HostIoServices } from "./host-io-services.js";
 import type { ReplayItem, ReplayOutcome } from "../replay/engine.js";
 import type { ReplayChain } from "../replay/chain.js";
+import { phaseName, runningPlacement, type Slot, type WorkerHandle } from "./pool-state.js";
+import { PoolWatchdog, stallThresholdMs, type WatchedPool } from "./pool-watchdog.js";
 import {
   Ctl,
   type FromWorker,
-  GUEST_PHASES,
   type LoadReply,
   OkOutcomeReader,
   packTickItems,
@@ -33,16 +36,6 @@ import {
   type ToWorker,
 } from "./worker-protocol.js";
 
-/** The watchdog looks at every worker's control block this often (at most; less for short stalls). */
-export const WATCHDOG_INTERVAL_MS = 50;
-/**
- * A tick running longer than a quarter of the tick interval, clamped to [MIN, MAX], gets its
- * worker's other agents moved elsewhere, so that they lose at most a fraction of one interval.
- */
-export const STALL_EVACUATE_MIN_MS = 20;
-export const STALL_EVACUATE_MAX_MS = 200;
-/** Agents move to even out the workers once the busiest holds this many more than half the gap. */
-export const REBALANCE_MIN_EXCESS = 1;
 /**
  * Young generation of each agent worker's JS heap (V8 sizes it at three semi-spaces). Left alone, a
  * worker ticking 500 agents a second grows it to 16 MiB of mostly empty pages and keeps them; a tick's
@@ -50,14 +43,6 @@ export const REBALANCE_MIN_EXCESS = 1;
  * docs/BENCHMARKS.md, "Audit replay and density").
  */
 export const WORKER_MAX_YOUNG_GENERATION_MB = 4;
-
-export function stallThresholdMs(tickIntervalMs: number, tickTimeoutMs: number): number {
-  const byInterval = Math.max(
-    STALL_EVACUATE_MIN_MS,
-    Math.min(STALL_EVACUATE_MAX_MS, Math.floor(tickIntervalMs / 4)),
-  );
-  return Math.min(byInterval, Math.floor(tickTimeoutMs / 2));
-}
 
 export interface AgentSpec {
   agentId: string;
@@ -69,9 +54,6 @@ export interface AgentSpec {
   /** The agent's key: wallet_pay's receipts are signed with it here, on the main thread, never in a worker. */
   identity?: Ed25519Key;
 }
-
-/** Phases of a live tick (the tick's own limit applies to them; loads and replays have the tick timeout). */
-const LIVE_TICK_PHASES = new Set(["agent_tick", "agent_checkpoint", "agent_checkpoint_ptr", "http_request"]);
 
 export interface TickRequest {
   agentId: string;
@@ -96,59 +78,6 @@ export interface PoolOptions extends HostIoServices {
   tickTimeoutMs: number;
   tickIntervalMs: number;
   logger: Logger;
-}
-
-interface WorkerHandle {
-  id: number;
-  worker: Worker;
-  ctl: BigInt64Array;
-  placements: Set<number>;
-  stalled: boolean;
-  dead: boolean;
-  /**
-   * Hosts one agent whose ticks wait on the network (http_request): a slow server then holds only
-   * that agent's thread, never another agent's tick. Not part of the shared pool.
-   */
-  dedicated: boolean;
-  replays: Map<number, { agentId: string; resolve: (o: ReplayOutcome) => void; reject: (e: IgordError) => void }>;
-}
-
-/** The first load of an agent: place() waits on it. */
-interface Placing {
-  resolve: (r: { state: Uint8Array; events: LogEntry[] }) => void;
-  reject: (e: IgordError) => void;
-}
-
-interface Slot {
-  spec: AgentSpec;
-  placement: number;
-  worker: WorkerHandle;
-  /** Last committed state: what the agent resumes from if it has to move. */
-  state: Uint8Array;
-  budget: bigint;
-  price: bigint;
-  ready: boolean;
-  /** While not ready: the state being loaded (null = fresh, init only). */
-  loadFrom: Uint8Array | null;
-  /** Set until the first load settles. */
-  placing: Placing | null;
-  /** The worker a running agent is being moved off (reported once the move is done). */
-  movedFrom: number | null;
-  inFlight: TickRequest | null;
-  queued: TickRequest | null;
-  /** A tick may have run after `state` without being committed: told to the next instance's first tick. */
-  interrupted: boolean;
-  /** Check the replay rule at the first load (not for a state the agent checkpointed running here). */
-  checkResume: boolean;
-  /** To move to a less loaded worker as soon as no tick of it is in flight (rebalance()). */
-  rebalance: boolean;
-  /** Only replayed on, never ticked (LoadRequest.replayOnly). */
-  replayOnly: boolean;
-}
-
-/** What the agent was doing when its worker had to go (named in the error). */
-function phaseName(h: WorkerHandle): string {
-  return GUEST_PHASES[Number(Atomics.load(h.ctl, Ctl.phase))] ?? "agent_tick";
 }
 
 /** A tick of the slot's came back committed-able: its state is the slot's, nothing is in flight. */
@@ -182,21 +111,30 @@ export class WorkerPool extends EventEmitter<{
   private nextPlacement = 1;
   private nextReplayId = 1;
   private nextWorkerId = 1;
-  private watchdog: NodeJS.Timeout | null = null;
+  private readonly watchdog: PoolWatchdog;
   private stopped = false;
-  private readonly stallMs: number;
   private readonly script = workerScript("./worker.js", import.meta.url);
 
   constructor(private readonly opts: PoolOptions) {
     super();
-    this.stallMs = stallThresholdMs(opts.tickIntervalMs, opts.tickTimeoutMs);
+    const watched: WatchedPool = {
+      workers: this.workers,
+      live: () => this.live(),
+      slotAt: (placement) => this.byPlacement.get(placement),
+      evacuate: (placement) => this.evacuate(placement),
+      move: (slot) => this.move(slot),
+      retire: (h, cause) => this.retire(h, cause),
+      fail: (slot, error) => this.fail(slot, error),
+      terminateIdle: (h) => this.terminate(h),
+      releaseDedicated: (h) => this.releaseDedicated(h),
+    };
+    const stallMs = stallThresholdMs(opts.tickIntervalMs, opts.tickTimeoutMs);
+    this.watchdog = new PoolWatchdog(watched, { size: opts.size, tickTimeoutMs: opts.tickTimeoutMs, stallMs, logger: opts.logger });
   }
 
   start(): void {
     for (let i = 0; i < this.opts.size; i++) this.spawn();
-    const period = Math.max(5, Math.min(WATCHDOG_INTERVAL_MS, Math.floor(this.stallMs / 2)));
-    this.watchdog = setInterval(() => this.inspect(), period);
-    this.watchdog.unref();
+    this.watchdog.start();
   }
 
   private spawn(dedicated = false): WorkerHandle {
@@ -444,7 +382,12 @@ export class WorkerPool extends EventEmitter<{
   /** A dedicated worker whose agent left is ended (unless it is running guest code, the watchdog's case). */
   private releaseDedicated(h: WorkerHandle): void {
     if (!h.dedicated || h.dead || h.placements.size > 0 || h.replays.size > 0) return;
-    if (Number(Atomics.load(h.ctl, Ctl.current)) >= 0) return;
+    if (runningPlacement(h) >= 0) return;
+    this.terminate(h);
+  }
+
+  /** Ends a worker and drops it from the pool (what it held is the caller's to move or fail). */
+  private terminate(h: WorkerHandle): void {
     h.dead = true;
     void h.worker.terminate();
     this.workers.splice(this.workers.indexOf(h), 1);
@@ -552,136 +495,15 @@ export class WorkerPool extends EventEmitter<{
     });
   }
 
-  /** Watchdog: evacuate neighbours of a stalled tick, terminate a worker past the tick timeout. */
-  private inspect(): void {
-    const now = process.hrtime.bigint();
-    for (const h of [...this.workers]) {
-      if (h.dead) continue;
-      const current = Number(Atomics.load(h.ctl, Ctl.current));
-      if (current < 0) {
-        this.releaseDedicated(h);
-        if (h.stalled) {
-          h.stalled = false;
-          this.opts.logger.info(
-            { event: "worker_recovered", worker: h.id },
-            "stalled worker finished its tick",
-          );
-        }
-        continue;
-      }
-      const elapsedMs = Number(now - Atomics.load(h.ctl, Ctl.startedNs)) / 1e6;
-      const running = this.byPlacement.get(current);
-      // The manifest's per-tick limit bounds live ticks; a load (its capture included) has the tick timeout.
-      const limit = running?.ready && running.inFlight ? running.spec.tickLimitMs : null;
-      if (limit != null && elapsedMs > limit && LIVE_TICK_PHASES.has(phaseName(h))) {
-        this.killOverLimit(h, current, elapsedMs, limit);
-      } else if (elapsedMs > this.opts.tickTimeoutMs) {
-        this.killForTimeout(h, current, elapsedMs);
-      } else if (elapsedMs > this.stallMs && !h.stalled && !h.dedicated) {
-        h.stalled = true;
-        Atomics.add(h.ctl, Ctl.generation, 1n);
-        const culprit = this.byPlacement.get(current)?.spec.agentId;
-        this.opts.logger.warn(
-          { event: "worker_stalled", worker: h.id, agent: culprit, elapsedMs: Math.round(elapsedMs) },
-          "a tick is running long; moving the worker's other agents",
-        );
-        for (const p of [...h.placements]) if (p !== current) this.evacuate(p);
-      }
-    }
-    this.trimSurplus();
-    this.rebalance();
-  }
-
-  /**
-   * Spreads agents again once no worker is stalled: a stall moves a worker's agents to the others,
-   * and without this they stayed there after it recovered (one worker running ticks for two, the
-   * other idle). The busiest worker gives agents to the least busy; an agent moves between two of
-   * its ticks (at once when none is in flight, else when its tick in flight returns), from its
-   * committed state, so no tick runs twice or on two workers.
-   */
-  private rebalance(): void {
-    const shared = this.workers.filter((w) => !w.dead && !w.dedicated);
-    if (shared.length < 2 || shared.some((w) => w.stalled)) return;
-    let most = shared[0] as WorkerHandle;
-    let least = most;
-    for (const h of shared) {
-      if (h.placements.size > most.placements.size) most = h;
-      if (h.placements.size < least.placements.size) least = h;
-    }
-    // A worker spawned while all the others were stalled is surplus now: its agents go back to the
-    // others, and trimSurplus() retires it once it is empty.
-    if (shared.length > this.opts.size) {
-      for (const p of [...least.placements]) this.moveBetweenTicks(p);
-      return;
-    }
-    let excess = Math.floor((most.placements.size - least.placements.size) / 2);
-    if (excess < REBALANCE_MIN_EXCESS) return;
-    for (const p of [...most.placements]) {
-      if (excess === 0) break;
-      if (this.moveBetweenTicks(p)) excess--;
-    }
-  }
-
-  /** Moves the agent now if no tick of it is in flight, else when that tick returns. False: not ready. */
-  private moveBetweenTicks(placement: number): boolean {
-    const slot = this.byPlacement.get(placement);
-    if (!slot?.ready) return false;
-    if (slot.inFlight || slot.queued) slot.rebalance = true;
-    else this.move(slot);
-    return true;
-  }
-
   private move(slot: Slot): void {
     const from = slot.worker.id;
     this.evacuate(slot.placement, false);
     this.opts.logger.info({ event: "agent_rebalanced", agent: slot.spec.agentId, from, to: slot.worker.id }, "agent moved to a less loaded worker");
   }
 
-  /** Workers spawned while others were stalled are surplus once those recover: retire idle ones. */
-  private trimSurplus(): void {
-    const live = this.live();
-    for (const h of live) {
-      if (live.length <= this.opts.size) return;
-      if (h.placements.size === 0 && Number(Atomics.load(h.ctl, Ctl.current)) < 0) {
-        h.dead = true;
-        void h.worker.terminate();
-        this.workers.splice(this.workers.indexOf(h), 1);
-        live.splice(live.indexOf(h), 1);
-      }
-    }
-  }
-
-  /** Terminates a worker whose guest code overran, and fails the agent it was running with `error`. */
-  private kill(h: WorkerHandle, current: number, error: (slot: Slot, phase: string) => IgordError): void {
-    const slot = this.byPlacement.get(current);
-    const err = slot ? error(slot, phaseName(h)) : null;
-    // The agent's replays fail with the reason too (an audit says why it stopped), not as a crash.
-    this.retire(h, slot && err ? { agentId: slot.spec.agentId, error: err } : undefined);
-    if (slot && err) this.fail(slot, err);
-  }
-
-  private killForTimeout(h: WorkerHandle, current: number, elapsedMs: number): void {
-    const timeoutMs = this.opts.tickTimeoutMs;
-    this.kill(h, current, (slot, phase) => new IgordError(
-      ErrorCode.TickTimeout,
-      `agent "${slot.spec.agentId}" ran ${Math.round(elapsedMs)}ms in ${phase}, past the ${timeoutMs}ms tick timeout; the agent was stopped`,
-      { details: { timeoutMs, phase } },
-    ));
-  }
-
-  /** A tick past its agent's own max_cpu_millis: the worker goes, the agent fails (TICK_CPU_EXCEEDED). */
-  private killOverLimit(h: WorkerHandle, current: number, elapsedMs: number, limitMs: number): void {
-    this.kill(h, current, (slot) => {
-      const tick = slot.inFlight?.tick;
-      return new IgordError(ErrorCode.TickCpuExceeded, `tick ${tick ?? "?"} ran ${Math.round(elapsedMs)} ms, over the manifest's max_cpu_millis of ${limitMs} (stopped by the watchdog)`, {
-        details: { tick: tick === undefined ? null : String(tick), elapsedMs: String(Math.round(elapsedMs)), limit: String(limitMs) },
-      });
-    });
-  }
-
   private onWorkerLost(h: WorkerHandle, err: Error): void {
     if (h.dead || this.stopped) return;
-    const current = Number(Atomics.load(h.ctl, Ctl.current));
+    const current = runningPlacement(h);
     const slot = current >= 0 ? this.byPlacement.get(current) : undefined;
     const phase = phaseName(h);
     this.opts.logger.error(
@@ -699,14 +521,12 @@ export class WorkerPool extends EventEmitter<{
 
   /** Terminates a worker and moves every agent still placed on it (loading ones too). */
   private retire(h: WorkerHandle, cause?: { agentId: string; error: IgordError }): void {
-    h.dead = true;
-    void h.worker.terminate();
-    this.workers.splice(this.workers.indexOf(h), 1);
+    this.terminate(h);
     for (const p of h.replays.values()) {
       p.reject(p.agentId === cause?.agentId ? cause.error : new IgordError(ErrorCode.WorkerCrashed, "the worker thread stopped during a replay"));
     }
     h.replays.clear();
-    const current = Number(Atomics.load(h.ctl, Ctl.current));
+    const current = runningPlacement(h);
     for (const p of [...h.placements]) if (p !== current) this.evacuate(p);
     if (!this.stopped && this.live().length < this.opts.size) this.spawn();
   }
@@ -747,7 +567,7 @@ export class WorkerPool extends EventEmitter<{
 
   async stop(): Promise<void> {
     this.stopped = true;
-    if (this.watchdog) clearInterval(this.watchdog);
+    this.watchdog.stop();
     // Whoever still waits on a load or a replay hears that it will not come.
     const stopping = (): IgordError => new IgordError(ErrorCode.NodeStopping, "the worker pool is stopping");
     for (const slot of this.slots.values()) {

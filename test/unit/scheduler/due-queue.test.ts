@@ -85,7 +85,7 @@ describe("due queue against a plain model", () => {
 
 describe("stall threshold", () => {
   it("scales with the tick interval, within bounds and below half the tick timeout", async () => {
-    const { stallThresholdMs } = await import("../../../src/wasm/pool.js");
+    const { stallThresholdMs } = await import("../../../src/wasm/pool-watchdog.js");
     expect(stallThresholdMs(1000, 15_000)).toBe(200);
     expect(stallThresholdMs(100, 15_000)).toBe(25);
     expect(stallThresholdMs(10, 15_000)).toBe(20);
