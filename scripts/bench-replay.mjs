@@ -14,6 +14,8 @@ import { loadConfig } from "../dist/config/load.js";
 import { IgordNode } from "../dist/node/node.js";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
+/** Audits of the recorded history, each in a fresh process; the median is the figure. */
+const AUDIT_RUNS = 5;
 
 export async function replayCost({ seconds = 4, agents = 4, verifyInterval = 5, window = 16 } = {}) {
   const dir = mkdtempSync(join(tmpdir(), "igord-replay-bench-"));
@@ -54,16 +56,31 @@ export async function replayCost({ seconds = 4, agents = 4, verifyInterval = 5, 
   await node.stop();
   const live = Number(liveNs) / liveTicks;
   const replay = Number(replayNs) / replayTicks;
-  // Audit replay speed over the history just recorded.
-  const r = spawnSync(process.execPath, [join(root, "dist", "cli", "main.js"), "verify", "--agent", "survivor-0", "--replay", "--data-dir", join(dir, "data")], {
-    encoding: "utf8",
-  });
-  const speed = Number(/speed: (\d+) ticks\/s/.exec(r.stdout)?.[1] ?? "NaN");
-  const audited = Number(/replayed (\d+) ticks/.exec(r.stdout)?.[1] ?? "NaN");
-  const auditSetupMs = Number(/set-up (\d+) ms/.exec(r.stdout)?.[1] ?? "NaN");
-  const auditCpuUsPerTick = Number(/replay CPU ([\d.]+) µs a tick/.exec(r.stdout)?.[1] ?? "NaN");
+  // Audit replay speed over the history just recorded: AUDIT_RUNS audits, each in a fresh process,
+  // reported by their median. One audit replays ~4,000 ticks in 30–50 ms, a window in which this
+  // VM's speed alone varies by a third (a fixed 20-ms CPU loop in fresh processes spans 18.7–26.9 ms,
+  // docs/BENCHMARKS.md); the median of five is the run's figure, the range is printed beside it.
+  const audits = [];
+  for (let k = 0; k < AUDIT_RUNS; k++) {
+    const r = spawnSync(process.execPath, [join(root, "dist", "cli", "main.js"), "verify", "--agent", "survivor-0", "--replay", "--data-dir", join(dir, "data")], {
+      encoding: "utf8",
+    });
+    audits.push({
+      speed: Number(/speed: (\d+) ticks\/s/.exec(r.stdout)?.[1] ?? "NaN"),
+      audited: Number(/replayed (\d+) ticks/.exec(r.stdout)?.[1] ?? "NaN"),
+      setupMs: Number(/set-up (\d+) ms/.exec(r.stdout)?.[1] ?? "NaN"),
+      cpuUsPerTick: Number(/replay CPU ([\d.]+) µs a tick/.exec(r.stdout)?.[1] ?? "NaN"),
+    });
+  }
+  const bySpeed = [...audits].sort((a, b) => a.speed - b.speed);
+  const median = bySpeed[Math.floor(bySpeed.length / 2)];
+  const speed = median.speed;
+  const audited = median.audited;
+  const auditSetupMs = median.setupMs;
+  const auditCpuUsPerTick = median.cpuUsPerTick;
+  const auditSpeeds = audits.map((a) => a.speed);
   rmSync(dir, { recursive: true, force: true });
-  return { liveNsPerTick: live, replayNsPerTick: replay, ratio: replay / live, liveTicks, replayTicks, auditTicksPerSec: speed, audited, auditSetupMs, auditCpuUsPerTick };
+  return { liveNsPerTick: live, replayNsPerTick: replay, ratio: replay / live, liveTicks, replayTicks, auditTicksPerSec: speed, audited, auditSetupMs, auditCpuUsPerTick, auditSpeeds };
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
