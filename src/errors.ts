@@ -60,6 +60,8 @@ export const ErrorCode = {
   ReplayUnconsumed: "REPLAY_UNCONSUMED",
   ReplayStateMismatch: "REPLAY_STATE_MISMATCH",
   ReplayWindowTooLarge: "REPLAY_WINDOW_TOO_LARGE",
+  /** A replay ran past the deadline its caller gave it (checked between ticks). */
+  ReplayDeadline: "REPLAY_DEADLINE",
   P2pUnavailable: "P2P_UNAVAILABLE",
   PeerAddressInvalid: "PEER_ADDRESS_INVALID",
   PeerUnknown: "PEER_UNKNOWN",
@@ -78,6 +80,8 @@ export const ErrorCode = {
   MigrationLineage: "MIGRATION_LINEAGE",
   MigrationOwnedHere: "MIGRATION_OWNED_HERE",
   MigrationStale: "MIGRATION_STALE",
+  /** Admission's replay of a package's window did not finish within its share of --migration-timeout. */
+  MigrationReplayTimeout: "MIGRATION_REPLAY_TIMEOUT",
   MigrationBusy: "MIGRATION_BUSY",
   MigrationAmbiguous: "MIGRATION_AMBIGUOUS",
   MigrationNoCandidates: "MIGRATION_NO_CANDIDATES",

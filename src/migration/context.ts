@@ -46,6 +46,13 @@ export const MAX_CONCURRENT_PACKAGES = 2;
  * the node-wide total, so one peer can never hold every other peer's admission.
  */
 export const MAX_PACKAGES_PER_PEER = 1;
+/**
+ * The share of --migration-timeout that admission's replays of a package's window may take, counted
+ * from the package's arrival: the source waits one --migration-timeout for the result, so a refusal
+ * for a replay too slow (MIGRATION_REPLAY_TIMEOUT) reaches it in time, with room for the other checks
+ * and the commit. A replay is stopped between two ticks; a tick started runs under the tick timeout.
+ */
+export const ADMISSION_REPLAY_SHARE = 0.5;
 /** How often finished migration records are pruned and stuck ones timed out. */
 export const MIGRATION_SWEEP_MS = 60_000;
 

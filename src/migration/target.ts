@@ -8,7 +8,7 @@ import { checkAgentId, type PreparedAgent } from "../loader/prepare.js";
 import { epoch as epochOf, type FrameChannel, hex32, MAX_AGENT_ID_CHARS, MAX_DID_CHARS, MAX_EPOCH_PART, safeInt, str, uint } from "../p2p/frames.js";
 import type { ReplayItem } from "../replay/engine.js";
 import { admitPackage, checkBudget, checkManifest, checkOwnership } from "./admission.js";
-import { acceptsFrom, asIgord, MAX_CONCURRENT_PACKAGES, MAX_MANIFEST_CHARS, MAX_PACKAGES_PER_PEER, MIGRATE_IDLE_MS, type MigrationContext } from "./context.js";
+import { acceptsFrom, ADMISSION_REPLAY_SHARE, asIgord, MAX_CONCURRENT_PACKAGES, MAX_MANIFEST_CHARS, MAX_PACKAGES_PER_PEER, MIGRATE_IDLE_MS, type MigrationContext } from "./context.js";
 import { decodePackage } from "./package.js";
 import type { PreplacedAgent } from "../scheduler/preplaced.js";
 
@@ -157,6 +157,8 @@ export class MigrationTarget {
       if (pkg.agentId !== agentId || pkg.checkpointHash !== checkpointHash || pkg.did !== did || compareEpochs(pkg.epoch, epoch) !== 0 || pkg.wasmHash !== wasmHash || pkg.manifest !== manifestText) {
         throw new IgordError(ErrorCode.MigrationFrameInvalid, "the package does not match its offer");
       }
+      const replayMs = Math.floor(timeout * ADMISSION_REPLAY_SHARE);
+      const replayDeadline = Date.now() + replayMs;
       const admitted = await admitPackage(pkg, peer, size, {
         store,
         cache: this.ctx.host.cache,
@@ -165,7 +167,7 @@ export class MigrationTarget {
         maxBudget: cfg.maxIncomingBudget,
         replayMode: this.ctx.cfg.replayMode,
         leaseTiming: this.ctx.host.leaseTiming,
-        replay: (prepared, preState, items) => this.replayIncoming(prepared, preState, items),
+        replay: (prepared, preState, items) => this.replayIncoming(prepared, preState, items, replayDeadline, replayMs),
       });
       if (this.ctx.host.stopping()) throw new IgordError(ErrorCode.NodeStopping, "this node is stopping");
       // The live instance loads on a worker while the reception commits; it ticks only once the
@@ -231,17 +233,19 @@ export class MigrationTarget {
   }
 
   /**
-   * Replays a shipped window on a staging placement in the worker pool (under the tick deadline). The
-   * placement only replays: the replay rule is checked from the pre-window state on a replay instance,
-   * which the replay then takes up again, and no live instance is built for it.
+   * Replays a shipped window on a staging placement in the worker pool: each tick under the tick
+   * timeout, the whole by `deadline` (admission's share of --migration-timeout; a tick not started by
+   * then refuses the package with MIGRATION_REPLAY_TIMEOUT). The placement only replays: the replay
+   * rule is checked from the pre-window state on a replay instance, which the replay then takes up
+   * again, and no live instance is built for it.
    */
-  private async replayIncoming(prepared: PreparedAgent, preState: Uint8Array, items: ReplayItem[]): Promise<{ finalState: Uint8Array | null; verifiedTicks: number }> {
+  private async replayIncoming(prepared: PreparedAgent, preState: Uint8Array, items: ReplayItem[], deadline: number, replayMs: number): Promise<{ finalState: Uint8Array | null; verifiedTicks: number }> {
     const stagingId = `${prepared.agentId}~incoming`;
     const pool = this.ctx.host.pool;
     const placed = pool.place({ agentId: stagingId, module: prepared.module, plan: prepared.plan, memoryCapPages: prepared.memoryCapPages }, { state: preState, budget: 1n, price: 0n, replayOnly: true });
     // Sent behind the load without waiting for it (one worker round trip for both); a load that
     // fails (the replay rule, a trap, the deadline) is the refusal, whatever the replay answered.
-    const replayed = pool.replay(stagingId, items, { strict: true }).then(
+    const replayed = pool.replay(stagingId, items, { strict: true, deadline }).then(
       (outcome) => ({ outcome, error: null }),
       (error: unknown) => ({ outcome: null, error }),
     );
@@ -250,6 +254,13 @@ export class MigrationTarget {
       const r = await replayed;
       if (!r.outcome) throw r.error;
       const out = r.outcome;
+      if (out.failure?.error.code === ErrorCode.ReplayDeadline) {
+        throw new IgordError(
+          ErrorCode.MigrationReplayTimeout,
+          `replaying the shipped window of "${prepared.agentId}" took over ${replayMs} ms, the share of --migration-timeout this node gives it (${out.verified} of ${items.length} ticks replayed); the source can checkpoint more often, or this node can raise --migration-timeout`,
+          { details: { replayMs, verified: out.verified, ticks: items.length } },
+        );
+      }
       if (out.failure) throw IgordError.fromJSON(out.failure.error);
       return { finalState: out.finalState ?? null, verifiedTicks: out.verified };
     } finally {

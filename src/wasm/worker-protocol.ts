@@ -146,6 +146,8 @@ export interface ReplayRequest {
   /** Items, or a long strict chain in wire form (replay/chain.ts). */
   items: ReplayItem[] | ReplayChain;
   strict: boolean;
+  /** Unix ms by which the replay must end: a tick not started by then fails with REPLAY_DEADLINE. */
+  deadline?: number;
 }
 
 export type ToWorker = LoadRequest | TickBatch | UnloadRequest | ReplayRequest;

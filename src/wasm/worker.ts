@@ -6,7 +6,7 @@ import "../shim/promise-with-resolvers.js";
 import { randomFillSync } from "node:crypto";
 import { sha256 } from "../hash/bytes.js";
 import { parentPort, workerData } from "node:worker_threads";
-import { IgordError } from "../errors.js";
+import { ErrorCode, IgordError } from "../errors.js";
 import { LiveRecorder } from "../eventlog/recorder.js";
 import type { LogEntry } from "../eventlog/tick-log.js";
 import { INIT_SOURCE, type ReplayOutcome, type ReplayTarget, replay } from "../replay/engine.js";
@@ -356,9 +356,22 @@ function runReplay(req: ReplayRequest): void {
     };
   } else {
     try {
-      const onTick = (): void => enter(req.placement, REPLAY_PHASE);
+      const deadline = req.deadline;
+      // A tick not started by the caller's deadline fails the replay there (the engines report a
+      // throw from onTick as the failure of that tick); a tick started runs under the tick timeout.
+      const inTime = deadline === undefined ? (): void => {} : (): void => {
+        if (Date.now() > deadline) throw new IgordError(ErrorCode.ReplayDeadline, `the replay passed its deadline (${new Date(deadline).toISOString()})`);
+      };
+      const onTick = (): void => {
+        inTime();
+        enter(req.placement, REPLAY_PHASE);
+      };
       // A chain's later ticks only restart the watchdog's clock: its phase and placement stay put.
-      outcome = Array.isArray(req.items) ? replay(target, req.items, onTick, req.strict) : (onTick(), replayChain(target, req.items, restartTickClock));
+      const onChainTick = deadline === undefined ? restartTickClock : (): void => {
+        inTime();
+        restartTickClock();
+      };
+      outcome = Array.isArray(req.items) ? replay(target, req.items, onTick, req.strict) : (enter(req.placement, REPLAY_PHASE), replayChain(target, req.items, onChainTick));
     } finally {
       leave();
     }

@@ -27,7 +27,7 @@ export class RoguePeer {
   }
 
   /** Offers the package's agent and, if the target wants it, sends the package bytes as they are. */
-  async send(target: string, packageBytes: Uint8Array): Promise<RogueReply> {
+  async send(target: string, packageBytes: Uint8Array, o: { resultTimeoutMs?: number } = {}): Promise<RogueReply> {
     const pkg = decodePackage(packageBytes);
     const stream = await this.p2p.dialProtocol(parseTarget(target).addr!, MIGRATE_PROTOCOL);
     const ch = new FrameChannel(stream);
@@ -50,7 +50,7 @@ export class RoguePeer {
       const go = await ch.receiveJson(5000, "transfer_reply");
       if (go.ok !== true) return { stage: "result", ok: false, ...(typeof go.code === "string" ? { code: go.code } : {}) };
       for (let off = 0; off < packageBytes.byteLength; off += CHUNK_BYTES) await ch.send(packageBytes.subarray(off, off + CHUNK_BYTES));
-      const result = await ch.receiveJson(5000, "result");
+      const result = await ch.receiveJson(o.resultTimeoutMs ?? 5000, "result");
       return { stage: "result", ok: result.ok === true, ...(typeof result.code === "string" ? { code: result.code } : {}) };
     } finally {
       await ch.close();

@@ -1,7 +1,7 @@
 // Audit replay's chain on a real worker: each tick of the chain is bounded by the tick timeout on its
 // own (the worker restarts its watchdog's clock at every tick of a chain, replay/chain.ts), so a
 // chain of slow but finishing ticks longer than the timeout in total completes, and a tick that
-// never returns is stopped by the watchdog.
+// never returns is stopped by the watchdog. A caller's deadline (migration admission's) ends a replay between ticks.
 import { pino } from "pino";
 import { afterEach, describe, expect, it } from "vitest";
 import { buildChain } from "../../src/replay/chain.js";
@@ -56,5 +56,19 @@ describe("audit replay chain under the worker's watchdog", () => {
     await expect(p.replay("a", chainOf(5), { strict: true })).rejects.toMatchObject({ code: "TICK_TIMEOUT", message: expect.stringMatching(/tick timeout/) });
     expect(performance.now() - started).toBeGreaterThanOrEqual(TICK_TIMEOUT_MS - 50);
     expect(failures).toEqual([expect.objectContaining({ code: "TICK_TIMEOUT", message: expect.stringMatching(/replay/) })]);
+  }, 60_000);
+
+  it("a replay given a deadline ends at the first tick not started by it, as a chain and as items, and the agent stays placed", async () => {
+    const p = await placed(SLOW_TICKS);
+    const deadline = Date.now() + 150;
+    const chain = await p.replay("a", chainOf(30), { strict: true, deadline });
+    expect(chain.failure?.error.code).toBe("REPLAY_DEADLINE");
+    expect(chain.verified).toBeGreaterThan(0);
+    expect(chain.verified).toBeLessThan(30);
+    const items = Array.from({ length: 30 }, (_, i) => ({ tick: BigInt(i + 1), entries: [], budget: 0n, price: 0n, ...(i === 0 ? { preState: new Uint8Array(4) } : {}) }));
+    const late = await p.replay("a", items, { strict: true, deadline: Date.now() - 1 });
+    expect(late).toMatchObject({ verified: 0, failure: { tick: 1n, error: { code: "REPLAY_DEADLINE" } } });
+    expect(p.has("a")).toBe(true);
+    expect(await p.replay("a", chainOf(2), { strict: true })).toMatchObject({ verified: 2, failure: null });
   }, 60_000);
 });

@@ -17,6 +17,7 @@ import { decodePackage, encodePackage } from "../../src/migration/package.js";
 import type { TickEvent } from "../../src/scheduler/scheduler.js";
 import { EXAMPLES, startTestNode, stopAllNodes, type TestNode, tempDir } from "../helpers/node.js";
 import { RoguePeer } from "../helpers/rogue.js";
+import { CAPS, watAgent, writeWat } from "../helpers/wat.js";
 
 const rogues: RoguePeer[] = [];
 afterEach(async () => {
@@ -191,6 +192,34 @@ describe("packages that must not harm the live agent", () => {
     // Leaving the window out does not skip verification either.
     const none = await (await rogue()).send(addr(full), encodePackage({ ...pkg, segments: [] }));
     expect(none).toMatchObject({ ok: false, code: "MIGRATION_LINEAGE" });
+  });
+});
+
+describe("a replay window too slow to verify in time", () => {
+  // Reads the clock, then spins (~20-40 ms here): each tick is replayed at admission (it observed something).
+  const SLOW = watAgent({
+    imports: '(import "igor" "clock_now" (func $clock (result i64)))',
+    onTick: `(drop (call $clock))
+    (local.set $n (i32.const 60000000))
+    (loop $spin (local.set $n (i32.sub (local.get $n) (i32.const 1))) (br_if $spin (local.get $n)))`,
+  }).replace('(func (export "agent_tick") (result i32)', '(func (export "agent_tick") (result i32) (local $n i32)');
+
+  it("is refused with MIGRATION_REPLAY_TIMEOUT once admission's replays pass their share of --migration-timeout; the target stores nothing and keeps no staging placement", async () => {
+    const a = await startTestNode(P2P);
+    // The window below takes well over a second to replay; this target gives replays half of 1 s.
+    const b = await startTestNode({ ...P2P, "migration-timeout": "1s" });
+    const wasmPath = await writeWat(tempDir("igord-slow-"), "slow", SLOW, CAPS("clock"));
+    await a.node.addAgent({ wasmPath });
+    await a.waitFor<TickEvent>("tick", (e) => e.agentId === "slow" && e.tick >= 60n);
+    const pkg = await recordPackage(a, "slow");
+    expect(decodePackage(pkg).segments.at(-1)!.toTick).toBeGreaterThanOrEqual(60n);
+    const reply = await (await rogue()).send(addr(b), pkg);
+    expect(reply).toMatchObject({ stage: "result", ok: false, code: "MIGRATION_REPLAY_TIMEOUT" });
+    expect(b.node.store.agent("slow")).toBeUndefined();
+    expect(b.node.pool.has("slow~incoming")).toBe(false);
+    // A target with time enough takes the same package.
+    const c = await startTestNode({ ...P2P, "migration-timeout": "60s" });
+    expect(await (await rogue()).send(addr(c), pkg, { resultTimeoutMs: 60_000 })).toMatchObject({ stage: "result", ok: true });
   });
 });
 
