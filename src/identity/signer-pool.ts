@@ -184,7 +184,7 @@ export class SignerPool {
     // At the bound the thread starts over (before this chunk's keys are added, so it keeps them).
     const reset = thread.keys.size + chunk.length > this.keysMax;
     if (reset) thread.keys.clear();
-    const add: [number, Ed25519Key["privateKeyObject"]][] = [];
+    const add: SignRequest["add"] = [];
     const keys = new Uint32Array(chunk.length);
     const offsets = new Uint32Array(chunk.length + 1);
     let size = 0;
@@ -192,7 +192,7 @@ export class SignerPool {
       const n = this.keyNumber(p.key);
       if (!thread.keys.has(n)) {
         thread.keys.add(n);
-        add.push([n, p.key.privateKeyObject]);
+        add.push([n, p.key.privateKeyObject, p.key.secretKey]);
       }
       keys[i] = n;
       offsets[i] = size;

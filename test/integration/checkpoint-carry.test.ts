@@ -42,7 +42,7 @@ describe("a failed checkpoint's tick logs", () => {
       const { cp, identity, base } = agentOnCheckpointer(store, signer ? { signer, receiptIntervalMs: 60_000 } : {});
       const outbox = (tick: bigint) => [{ tick, epochMajor: 0n, messages: [text.encode(`msg ${tick}`)] }];
       // Tick 1: the agent's key cannot sign (its private half is a public key).
-      const broken = { ...identity, privateKeyObject: identity.publicKeyObject };
+      const broken = { ...identity, privateKeyObject: identity.publicKeyObject, secretKey: new Uint8Array(0) };
       await expect(cp.checkpoint({ ...base, identity: broken, tick: 1n, state: new Uint8Array([1]), logs: [log(1n)], outbox: outbox(1n) }, "periodic", "active", null)).rejects.toThrow();
       // Tick 2: signed, but the store refuses the write (its segment insert aborts).
       const db = new Database(store.path);

@@ -365,7 +365,7 @@ describe("what a failed checkpoint leaves behind", () => {
       const log = (tick: bigint) => ({ tick, entries: [{ id: HostcallId.log_emit, result: 0, payload: enc(`line ${tick}`) }], postHash: new Uint8Array(32).fill(Number(tick)) });
       const msg = (tick: bigint) => ({ tick, epochMajor: 0n, messages: [enc(`msg ${tick}`)] });
       // Signing fails (a key that cannot sign): nothing reaches the store.
-      const broken = { ...identity, privateKeyObject: identity.publicKeyObject };
+      const broken = { ...identity, privateKeyObject: identity.publicKeyObject, secretKey: new Uint8Array(0) };
       await expect(cp.checkpoint({ ...base, identity: broken, tick: 1n, state: new Uint8Array([1]), logs: [log(1n)], outbox: [msg(1n)] }, "periodic", "active", null)).rejects.toThrow();
       expect(store.outbox("a")).toEqual([]);
       expect(await cp.checkpoint({ ...base, tick: 2n, state: new Uint8Array([2]), logs: [log(2n)], outbox: [msg(2n)] }, "shutdown", "active", null)).toBe("written");

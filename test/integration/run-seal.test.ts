@@ -245,7 +245,7 @@ describe("run seals", () => {
     try {
       const { cp, identity, base } = agentOnCheckpointer(store);
       const log = (tick: bigint) => ({ tick, entries: [{ id: HostcallId.log_emit, result: 0, payload: new TextEncoder().encode(`line ${tick}`) }], postHash: new Uint8Array(32).fill(Number(tick % 256n)) });
-      const broken = { ...identity, privateKeyObject: identity.publicKeyObject };
+      const broken = { ...identity, privateKeyObject: identity.publicKeyObject, secretKey: new Uint8Array(0) };
       const runs = (): number => {
         const db = new Database(store.path, { readonly: true });
         try {

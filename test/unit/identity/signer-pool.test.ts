@@ -117,7 +117,7 @@ describe("signer pool targets", () => {
   it("each target is told its own signature, or its own failure, from a chunk on a thread and from a batch signed inline", async () => {
     pool = new SignerPool(2);
     const good = generateKey();
-    const broken = { ...generateKey(), privateKeyObject: good.publicKeyObject };
+    const broken = { ...generateKey(), privateKeyObject: good.publicKeyObject, secretKey: new Uint8Array(0) };
     const run = (n: number, brokenAt: number) =>
       Promise.all(
         Array.from({ length: n }, (_, i) => {

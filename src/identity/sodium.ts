@@ -1,0 +1,49 @@
+// Ed25519 signing through libsodium (the sodium-native package's prebuilt addon) where it loads:
+// 26–35 µs a signature on this machine against 46–59 µs for node:crypto's OpenSSL, measured side by
+// side (docs/BENCHMARKS.md, "checkpoints — libsodium signs"), and a checkpoint costs one signature.
+// Ed25519 signatures are deterministic (RFC 8032 §5.1.6): both give the same 64 bytes for a key and
+// a message (test/unit/identity/sodium.test.ts), so which one signed is invisible in every format.
+// Where the addon cannot load (a platform without a prebuild), node:crypto signs, as it always did.
+import { createRequire } from "node:module";
+
+/** The part of sodium-native's API igord uses. */
+interface SodiumApi {
+  crypto_sign_detached(signature: Uint8Array, message: Uint8Array, secretKey: Uint8Array): void;
+}
+
+/** libsodium's secret key: the 32-byte seed followed by the 32-byte public key. */
+export const SODIUM_SECRET_KEY_BYTES = 64;
+
+let api: SodiumApi | null | undefined;
+
+/** libsodium, or null where it does not load; IGORD_ED25519=openssl keeps node:crypto (for comparison). */
+function sodium(): SodiumApi | null {
+  if (api === undefined) {
+    api = null;
+    if (process.env.IGORD_ED25519 !== "openssl") {
+      try {
+        api = createRequire(import.meta.url)("sodium-native") as SodiumApi;
+      } catch {
+        api = null;
+      }
+    }
+  }
+  return api;
+}
+
+/** Whether signatures are made by libsodium in this thread. */
+export function sodiumSigns(): boolean {
+  return sodium() !== null;
+}
+
+/**
+ * The Ed25519 signature of `message` by `secretKey` (seed ‖ public key) into `out` at `offset`, by
+ * libsodium; false (nothing written) where libsodium is not loaded. Throws on a malformed key.
+ */
+export function sodiumSignInto(secretKey: Uint8Array, message: Uint8Array, out: Uint8Array, offset: number): boolean {
+  const s = sodium();
+  if (!s) return false;
+  if (secretKey.byteLength !== SODIUM_SECRET_KEY_BYTES) throw new Error(`an Ed25519 secret key is ${SODIUM_SECRET_KEY_BYTES} bytes, got ${secretKey.byteLength}`);
+  s.crypto_sign_detached(out.subarray(offset, offset + 64), message, secretKey);
+  return true;
+}
