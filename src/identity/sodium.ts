@@ -1,14 +1,18 @@
-// Ed25519 signing through libsodium (the sodium-native package's prebuilt addon) where it loads:
-// 26–35 µs a signature on this machine against 46–59 µs for node:crypto's OpenSSL, measured side by
-// side (docs/BENCHMARKS.md, "checkpoints — libsodium signs"), and a checkpoint costs one signature.
+// Ed25519 through libsodium (the sodium-native package's prebuilt addon) where it loads: 26–35 µs a
+// signature on this machine against 46–59 µs for node:crypto's OpenSSL, and 63–65 µs a verification
+// against 128–150, measured side by side (docs/BENCHMARKS.md, "checkpoints — libsodium signs"); a
+// checkpoint costs one signature, a hop's admission a few verifications.
 // Ed25519 signatures are deterministic (RFC 8032 §5.1.6): both give the same 64 bytes for a key and
 // a message (test/unit/identity/sodium.test.ts), so which one signed is invisible in every format.
-// Where the addon cannot load (a platform without a prebuild), node:crypto signs, as it always did.
+// libsodium's verification is RFC 8032's, and stricter where RFC 8032 leaves room (it also refuses
+// small-order public keys and R points, which no honest signer makes).
+// Where the addon cannot load (a platform without a prebuild), node:crypto does both, as it always did.
 import { createRequire } from "node:module";
 
 /** The part of sodium-native's API igord uses. */
 interface SodiumApi {
   crypto_sign_detached(signature: Uint8Array, message: Uint8Array, secretKey: Uint8Array): void;
+  crypto_sign_verify_detached(signature: Uint8Array, message: Uint8Array, publicKey: Uint8Array): boolean;
 }
 
 /** libsodium's secret key: the 32-byte seed followed by the 32-byte public key. */
@@ -46,4 +50,13 @@ export function sodiumSignInto(secretKey: Uint8Array, message: Uint8Array, out: 
   if (secretKey.byteLength !== SODIUM_SECRET_KEY_BYTES) throw new Error(`an Ed25519 secret key is ${SODIUM_SECRET_KEY_BYTES} bytes, got ${secretKey.byteLength}`);
   s.crypto_sign_detached(out.subarray(offset, offset + 64), message, secretKey);
   return true;
+}
+
+/**
+ * Whether `signature` is `publicKey`'s Ed25519 signature of `message`, by libsodium; null where
+ * libsodium is not loaded. The caller checks the lengths (32 and 64 bytes) first.
+ */
+export function sodiumVerify(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): boolean | null {
+  const s = sodium();
+  return s ? s.crypto_sign_verify_detached(signature, message, publicKey) : null;
 }

@@ -3,7 +3,7 @@
 // messages, on the calling thread and on the signer threads.
 import { randomBytes } from "node:crypto";
 import { afterEach, describe, expect, it } from "vitest";
-import { generateKey, keyFromSeed, signBytes, signBytesOpenSsl, verifyBytes } from "../../../src/identity/keys.js";
+import { generateKey, keyFromSeed, signBytes, signBytesOpenSsl, verifyBytes, verifyBytesOpenSsl } from "../../../src/identity/keys.js";
 import { SIGN_CHUNK_MAX, SignerPool } from "../../../src/identity/signer-pool.js";
 import { sodiumSigns } from "../../../src/identity/sodium.js";
 
@@ -63,6 +63,29 @@ describe("Ed25519 signing through libsodium", () => {
     const sigs = await Promise.all(reqs.map((r) => pool!.sign(r.key, r.message)));
     reqs.forEach((r, i) => expect(hex(sigs[i]!), `signature ${i}`).toBe(hex(signBytesOpenSsl(r.key, r.message))));
     expect(pool.fallbacks).toBe(0);
+  });
+
+  it("verifies as node:crypto does: valid signatures, and a flipped bit of the message, the signature or the key", () => {
+    for (let i = 0; i < 100; i++) {
+      const key = generateKey();
+      const message = new Uint8Array(randomBytes(1 + ((i * 53) % 2048)));
+      const signature = signBytes(key, message);
+      const flip = (b: Uint8Array, at: number): Uint8Array => {
+        const c = Uint8Array.from(b);
+        c[at % c.byteLength] = (c[at % c.byteLength]! ^ (1 << (i % 8))) & 0xff;
+        return c;
+      };
+      const cases: [Uint8Array, Uint8Array, Uint8Array][] = [
+        [key.publicKey, message, signature],
+        [key.publicKey, flip(message, i * 7), signature],
+        [key.publicKey, message, flip(signature, i * 11)],
+        [flip(key.publicKey, i * 13), message, signature],
+      ];
+      for (const [k, m, s] of cases) expect(verifyBytes(k, m, s), `case ${i}`).toBe(verifyBytesOpenSsl(k, m, s));
+      expect(verifyBytes(key.publicKey, message, signature)).toBe(true);
+      expect(verifyBytes(key.publicKey, flip(message, i * 7), signature)).toBe(false);
+    }
+    for (const v of RFC8032) expect(verifyBytes(Buffer.from(v.publicKey, "hex"), Buffer.from(v.message, "hex"), Buffer.from(v.signature, "hex"))).toBe(true);
   });
 
   it("a malformed secret key is refused, not signed with", () => {
