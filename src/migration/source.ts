@@ -219,7 +219,10 @@ export class MigrationSource {
     let lease = store.lease(agentId);
     // Recorded with the detach checkpoint, unless that wrote nothing new (no tick since the last one).
     if (lease?.state !== "HANDOFF_INITIATED" || lease.handoff?.target !== first || lease.handoff.checkpointHash !== checkpointHash) {
-      lease = store.atomically(() => this.recordHandoff(id, agentId, first, checkpointHash));
+      const recorded = store.atomicallyOffThread(() => this.recordHandoff(id, agentId, first, checkpointHash));
+      // No offer goes out before the handoff is durable.
+      await recorded.durable;
+      lease = recorded.value;
     }
     this.ctx.hooks.afterHandoffRecorded?.(agentId);
     logger.info({ event: "migration_started", targets: list.map((t) => t.text), tick: String(head.tick), epoch: formatEpoch(lease.epoch) }, `migrating ${agentId}`);

@@ -179,8 +179,23 @@ export class MigrationTarget {
         headHash: Buffer.from(checkpointHash, "hex"),
         events: admitted.incoming.overrides,
       });
-      store.receiveAgent(admitted.incoming);
+      // Committed here; its fsync runs off the main thread. Until it returns the agent is still
+      // being received (a status query is answered "receiving"), nothing runs it and nothing is sent.
+      const { durable } = store.receiveAgent(admitted.incoming);
       committed = true;
+      try {
+        await durable;
+      } catch (e) {
+        // Stored but not known to be on disk, and the store takes no durable write any more. Neither
+        // a confirmation nor a refusal would be true: the stream ends unanswered, the source asks
+        // for the status and is told "receiving" (the claim stays) until a restart of this node
+        // reads what the disk really holds: then the agent is owned here or was never received.
+        const err = asIgord(e, ErrorCode.StoreError);
+        claimed = null;
+        this.ctx.log.error({ event: "migration_reception_unsynced", agent: agentId, peer, code: err.code }, `received ${agentId} but could not make it durable: ${err.message}`);
+        ch.abort(err);
+        return false;
+      }
       const owned = admitted.incoming.lease.epoch;
       this.ctx.receiving.delete(agentId);
       claimed = null;

@@ -49,11 +49,13 @@ export abstract class AgentArrival extends HistoryRecords {
   /**
    * Stores an agent received by migration, all or nothing: a new agent with its whole history, or
    * one this node retired earlier with the history since. The lease and the incoming migration
-   * record commit in the same transaction; a refused write leaves nothing behind.
+   * record commit in the same transaction; a refused write leaves nothing behind. Committed on
+   * return, durable once `durable` resolves (its fsync runs off the main thread, durablyOffThread):
+   * the target confirms, and runs the agent, only then.
    */
-  receiveAgent(inc: IncomingAgent): number {
+  receiveAgent(inc: IncomingAgent): { migrationId: number; durable: Promise<void> } {
     const a = inc.agent;
-    return this.durably(() => {
+    const { value, durable } = this.durablyOffThread(() => {
       if (inc.previous) {
         const stale = this.staleLease(a.agentId, inc.previous, true);
         if (stale) throw stale;
@@ -84,6 +86,7 @@ export abstract class AgentArrival extends HistoryRecords {
       ).run(l.state, l.epoch.major, l.epoch.generation, l.expiresAtMs, Date.now(), a.agentId);
       return this.recordReceived(a.agentId, a.did, inc.migration);
     });
+    return { migrationId: value, durable };
   }
 
   /** An agent id or DID this store already knows is refused: nothing stored is ever overwritten. */

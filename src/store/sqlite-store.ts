@@ -16,9 +16,11 @@ import { COMMIT_THREAD_BUSY_SHARE, COMMIT_THREAD_WINDOW_MS, CommitThread, type C
 import { createPrivateFile } from "./data-dir.js";
 import { corruptionError, storeError } from "./rows.js";
 import { MIGRATIONS } from "./schema.js";
+import type { WalSync } from "./store-base.js";
 import { BUSY_TIMEOUT_MS, type CheckpointCommit, QUICK_CHECK_MAX_ERRORS, type SyncMode } from "./types.js";
 
 export { corruptionError } from "./rows.js";
+export { fdatasyncWal, type WalSync } from "./store-base.js";
 export {
   type AgentRow,
   type AgentStatus,
@@ -96,6 +98,8 @@ export class SqliteStore extends AgentArrival {
       commitThread?: boolean | "when-busy";
       /** This is that thread's connection: the main one already checked and migrated the file. */
       commitConnection?: boolean;
+      /** How durable commits whose fsync runs off the main thread sync the WAL (tests hold or fail it). */
+      walSync?: WalSync;
     } = {},
   ): SqliteStore {
     let db: Database.Database;
@@ -119,6 +123,8 @@ export class SqliteStore extends AgentArrival {
     store.sync = opts.sync ?? "full";
     store.eventLogRetention = opts.eventLogRetention ?? { ticks: 0n };
     store.migrate(opts.readonly ?? false);
+    if (!opts.readonly && !opts.commitConnection) store.openWalFd();
+    if (opts.walSync) store.walSync = opts.walSync;
     if (opts.commitThread && !opts.readonly) {
       const threadOpts = { path, sync: store.sync, eventLogRetention: store.eventLogRetention };
       if (opts.commitThread === "when-busy") store.commitThreadLater = threadOpts;
@@ -174,6 +180,26 @@ export class SqliteStore extends AgentArrival {
    */
   commitNow(commits: readonly CheckpointCommit[]): (IgordError | null)[] {
     const txn = commits.some((c) => c.alsoWrite) ? <T>(fn: () => T): T => this.durably(fn) : <T>(fn: () => T): T => this.db.transaction(fn).immediate();
+    return this.commitWith(commits, txn);
+  }
+
+  /**
+   * commitNow for a batch carrying an alsoWrite (a handoff), with the fsync off the main thread
+   * (durablyOffThread): the results once committed, and `durable`, which settles once they are
+   * durable. Nothing of the batch may be reported durable before it resolves.
+   */
+  private commitNowOffThread(commits: readonly CheckpointCommit[]): { results: (IgordError | null)[]; durable: Promise<void> } {
+    let durable: Promise<void> = Promise.resolve();
+    const txn = <T>(fn: () => T): T => {
+      const r = this.durablyOffThread(fn);
+      durable = r.durable;
+      return r.value;
+    };
+    const results = this.commitWith(commits, txn);
+    return { results, durable };
+  }
+
+  private commitWith(commits: readonly CheckpointCommit[], txn: <T>(fn: () => T) => T): (IgordError | null)[] {
     const insert = (c: CheckpointCommit): IgordError | null => {
       const refused = this.insertCheckpoint(c);
       if (refused === null) c.alsoWrite?.({ hash: c.hash, tick: c.tick });
@@ -181,7 +207,9 @@ export class SqliteStore extends AgentArrival {
     };
     try {
       return txn(() => commits.map(insert));
-    } catch {
+    } catch (e) {
+      // A store that lost a WAL sync takes no durable write: the whole batch is refused.
+      if (this.syncFailed && e === this.syncFailed) throw e;
       // Something unexpected failed mid-batch (the batch rolled back): isolate it with a savepoint
       // per checkpoint so the others still commit.
       this.lastStatus.clear();
@@ -311,16 +339,30 @@ export class SqliteStore extends AgentArrival {
 
   private commitHere(batch: readonly QueuedCommit[]): void {
     let results: (IgordError | null)[];
+    let durable: Promise<void> | null = null;
     try {
-      results = this.commitNow(batch.map((b) => b.commit));
+      const commits = batch.map((b) => b.commit);
+      // A handoff rides in this batch: its fsync runs off the main thread, and every checkpoint of
+      // the batch is reported durable only once it has returned.
+      if (commits.some((c) => c.alsoWrite)) ({ results, durable } = this.commitNowOffThread(commits));
+      else results = this.commitNow(commits);
     } catch (e) {
-      for (const b of batch) b.reject(storeError(`checkpoint transaction failed: ${(e as Error).message}`, e));
+      for (const b of batch) b.reject(e instanceof IgordError && e === this.syncFailed ? e : storeError(`checkpoint transaction failed: ${(e as Error).message}`, e));
       return;
     }
-    batch.forEach((b, i) => {
-      const err = results[i];
-      if (err) b.reject(err);
-      else b.resolve();
+    const settle = (): void =>
+      batch.forEach((b, i) => {
+        const err = results[i];
+        if (err) b.reject(err);
+        else b.resolve();
+      });
+    if (!durable) {
+      settle();
+      return;
+    }
+    // A failed sync fails the whole batch: none of it is known to be on disk.
+    durable.then(settle, (e: unknown) => {
+      for (const b of batch) b.reject(e);
     });
   }
 
@@ -361,6 +403,7 @@ export class SqliteStore extends AgentArrival {
     this.commitThread?.close();
     this.closed = true;
     if (this.walIndexFd !== null) closeSync(this.walIndexFd);
+    this.closeWalFd();
     this.db.close();
   }
 }

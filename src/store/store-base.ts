@@ -3,11 +3,22 @@
 // node's own rows (schema version, node key, wasm modules), which belong to no agent. Each layer
 // above extends this one and adds one table family; SqliteStore at the top opens and closes it all.
 import type Database from "better-sqlite3";
+import { closeSync, fdatasync, fsyncSync, openSync } from "node:fs";
+import { dirname } from "node:path";
 import { ErrorCode, IgordError } from "../errors.js";
 import { peerIdFromPublicKey } from "../identity/did.js";
 import { type Ed25519Key, generateKey, keyFromSeed } from "../identity/keys.js";
 import { u8 } from "./rows.js";
 import type { SyncMode } from "./types.js";
+
+/**
+ * Makes durable what this store's connection has written to its WAL file: `fdatasync` of an fd of
+ * `<db>-wal`, on the libuv pool, off the main thread. A store option and a settable field, so a
+ * test can hold it pending or fail it.
+ */
+export type WalSync = (walFd: number) => Promise<void>;
+
+export const fdatasyncWal: WalSync = (fd) => new Promise((resolve, reject) => fdatasync(fd, (e) => (e ? reject(e) : resolve())));
 
 export abstract class StoreBase {
   readonly path: string;
@@ -18,6 +29,16 @@ export abstract class StoreBase {
 
   /** --sync: the level of ordinary commits (ownership commits are always FULL, see durably()). */
   protected sync: SyncMode = "full";
+
+  /** How durablyOffThread() syncs the WAL (tests replace it to hold or fail the sync). */
+  walSync: WalSync = fdatasyncWal;
+  /** An fd of `<db>-wal` for durablyOffThread(); null: those commits sync on the main thread (durably()). */
+  private walFd: number | null = null;
+  private walSyncsPending = 0;
+  private walSyncChain: Promise<void> = Promise.resolve();
+  private walFdClosing = false;
+  /** Set once a WAL sync failed: no durable write is taken any more (see durablyOffThread). */
+  private syncFailure: IgordError | null = null;
 
   protected constructor(path: string, db: Database.Database) {
     this.path = path;
@@ -45,6 +66,14 @@ export abstract class StoreBase {
   }
 
   /**
+   * atomically(), with the fsync off the main thread (durablyOffThread): committed on return,
+   * durable once `durable` resolves; nothing that depends on it may be sent or reported before.
+   */
+  atomicallyOffThread<T>(fn: () => T): { value: T; durable: Promise<void> } {
+    return this.durablyOffThread(fn);
+  }
+
+  /**
    * Several writes in one transaction with no fsync of its own even under --sync full, for a state
    * change whose loss to a power cut leaves a state the node already settles safely (each caller says
    * which). WAL keeps it in order: the next durable commit makes it durable too; a killed process
@@ -62,6 +91,7 @@ export abstract class StoreBase {
    * (every ownership write nests only inside another durable one).
    */
   protected durably<T>(fn: () => T): T {
+    if (this.syncFailure) throw this.syncFailure;
     if (this.sync === "full" || this.db.inTransaction) return this.db.transaction(fn).immediate();
     this.db.exec("PRAGMA synchronous = FULL");
     try {
@@ -69,6 +99,119 @@ export abstract class StoreBase {
     } finally {
       this.db.exec("PRAGMA synchronous = NORMAL");
     }
+  }
+
+  /**
+   * A durable transaction (as durably()) whose fsync leaves the main thread: it commits at
+   * synchronous=NORMAL, then `walSync` fdatasyncs the WAL file on the libuv pool; `durable` settles
+   * when that returns. Until then the write is visible to this node but not durable: the caller
+   * sends nothing that depends on it, and tells no one it happened, before `durable` resolves.
+   *
+   * Why the fdatasync makes the commit as durable as synchronous=FULL would (SQLite's wal.c): in WAL
+   * mode a COMMIT writes its frames, the last one marked as a commit, into `<db>-wal` with write()
+   * before it returns, at any level. FULL adds exactly one step to a commit: an fsync of the WAL file
+   * after those frames (and, without SQLITE_IOCAP_POWERSAFE_OVERWRITE, padding to a sector, which
+   * unix has), and SQLite's unix VFS does it with fdatasync. Syncing the same file through another fd
+   * afterwards flushes the same pages; frames other commits append meanwhile (this connection's, the
+   * commit thread's) are flushed too, which is harmless. NORMAL, unlike OFF, keeps the syncs that
+   * keep the file sound: the WAL header's when a writer restarts the WAL, and a checkpoint's, which
+   * syncs the WAL before it copies frames into the database and the database before the WAL may
+   * be restarted. So a checkpoint between this COMMIT and the fdatasync first made these frames
+   * durable itself, and a restart that overwrites them comes after the database holding them was
+   * synced: the fdatasync then syncs newer content, still correct. The WAL file stays the same inode
+   * while this connection is open (SQLite deletes it only when the last connection closes; a
+   * TRUNCATE checkpoint truncates it in place), and its directory entry was synced when the fd was
+   * opened. A killed process loses nothing once COMMIT returned (the OS has the pages); only a power
+   * cut before the fdatasync can lose the write, and nobody was told of it by then.
+   *
+   * A failed sync cannot be undone (the commit is visible) nor trusted on retry (Linux may drop the
+   * pages it failed to write and report success next time), so the store refuses every durable
+   * write from then on (STORE_ERROR): ownership stays as this node last made it durable, and a
+   * restart recovers from what the WAL file really holds.
+   */
+  protected durablyOffThread<T>(fn: () => T): { value: T; durable: Promise<void> } {
+    if (this.syncFailure) throw this.syncFailure;
+    if (this.walFd === null || this.db.inTransaction) return { value: this.durably(fn), durable: Promise.resolve() };
+    let value: T;
+    if (this.sync === "full") {
+      this.db.exec("PRAGMA synchronous = NORMAL");
+      try {
+        value = this.db.transaction(fn).immediate();
+      } finally {
+        this.db.exec("PRAGMA synchronous = FULL");
+      }
+    } else {
+      value = this.db.transaction(fn).immediate();
+    }
+    return { value, durable: this.syncWal() };
+  }
+
+  /**
+   * fdatasync of the WAL file off the main thread, after the previous one: Linux reports a page it
+   * failed to write back once per fd, to whichever sync asks first, so a sync that started while an
+   * earlier one was in flight could succeed while the earlier one fails. One at a time, each after
+   * the last succeeded; a failure fails every sync after it and poisons the store (durablyOffThread).
+   */
+  private syncWal(): Promise<void> {
+    const fd = this.walFd as number;
+    this.walSyncsPending++;
+    const run = async (): Promise<void> => {
+      if (this.syncFailure) throw this.syncFailure;
+      try {
+        await this.walSync(fd);
+      } catch (e) {
+        this.syncFailure ??= new IgordError(
+          ErrorCode.StoreError,
+          `an fsync of ${this.path}-wal failed (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}): what this node stored since its last good sync may not be on disk, so it takes no more ownership changes; restart it`,
+        );
+        throw this.syncFailure;
+      }
+    };
+    const synced = this.walSyncChain.then(run, run);
+    const settle = (): void => {
+      if (--this.walSyncsPending === 0 && this.walFdClosing) this.closeWalFd();
+    };
+    // The chain never rejects (the failure is in syncFailure); the caller's promise does.
+    this.walSyncChain = synced.then(settle, settle);
+    return synced;
+  }
+
+  /** Whether a WAL sync has failed (the store takes no durable write any more). */
+  get syncFailed(): IgordError | null {
+    return this.syncFailure;
+  }
+
+  /**
+   * Opens the fd durablyOffThread() syncs, once the connection is in WAL mode (the file exists), and
+   * syncs the directory once, as SQLite does on the first sync of a WAL file it created: the
+   * fdatasync of the file does not make its directory entry durable. Without it those commits sync
+   * on the main thread.
+   */
+  protected openWalFd(): void {
+    try {
+      this.walFd = openSync(`${this.path}-wal`, "r");
+    } catch {
+      this.walFd = null;
+      return;
+    }
+    try {
+      const dir = openSync(dirname(this.path), "r");
+      try {
+        fsyncSync(dir);
+      } finally {
+        closeSync(dir);
+      }
+    } catch {
+      // As SQLite: a directory that cannot be opened or synced is not an error.
+    }
+  }
+
+  /** Closes that fd, once no sync is using it. */
+  protected closeWalFd(): void {
+    this.walFdClosing = true;
+    if (this.walFd === null || this.walSyncsPending > 0) return;
+    closeSync(this.walFd);
+    this.walFd = null;
   }
 
   /**

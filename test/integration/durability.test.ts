@@ -279,7 +279,7 @@ describe("durable agents", () => {
     after.close();
   });
 
-  it("under --sync normal, handoff and receive transactions still commit with synchronous=FULL; RETIRED and periodic checkpoints with NORMAL", async () => {
+  it("under --sync normal, handoff and receive transactions are each followed by an fdatasync of the WAL (off the main thread); RETIRED and periodic checkpoints commit with NORMAL and no sync", async () => {
     const flags = { ...FAST, sync: "normal", listen: "/ip4/127.0.0.1/tcp/0", "accept-migrations": "any", "checkpoint-interval": "30ms", "peer-refresh": "0" };
     const a = await startTestNode(flags);
     const b = await startTestNode(flags);
@@ -293,18 +293,23 @@ describe("durable agents", () => {
     expect(r.outcome).toBe("done");
     await waitUntil(wrote(seenB, "checkpoint periodic"), { what: "a periodic checkpoint on B" });
     const levels = (seen: SyncSeen[], what: string) => [...new Set(seen.filter((s) => s.what === what).map((s) => s.level))];
-    expect(levels(seenA, "lease HANDOFF_INITIATED")).toEqual([SYNC_FULL]);
+    // Committed at NORMAL, then made durable by the WAL sync before the hop goes on (hop-sync.test.ts).
+    expect(levels(seenA, "lease HANDOFF_INITIATED")).toEqual([SYNC_NORMAL]);
+    const after = (seen: SyncSeen[], what: string): string | undefined => seen[seen.map((x) => x.what).lastIndexOf(what) + 1]?.what;
+    expect(after(seenA, "lease HANDOFF_INITIATED")).toBe("wal sync");
+    expect(after(seenB, "receive")).toBe("wal sync");
     // RETIRED needs no fsync of its own: losing it leaves the durable HANDOFF_INITIATED, which
     // never runs the agent and which the status query settles (crash point source-after-confirm).
     expect(levels(seenA, "lease RETIRED")).toEqual([SYNC_NORMAL]);
-    expect(levels(seenB, "receive")).toEqual([SYNC_FULL]);
+    expect(levels(seenB, "receive")).toEqual([SYNC_NORMAL]);
+    expect(seenA.filter((x) => x.what === "wal sync")).toHaveLength(1);
+    expect(seenB.filter((x) => x.what === "wal sync")).toHaveLength(1);
     expect(levels(seenA, "checkpoint periodic")).toEqual([SYNC_NORMAL]);
     expect(levels(seenB, "checkpoint periodic")).toEqual([SYNC_NORMAL]);
   });
 });
 
 const SYNC_NORMAL = 1;
-const SYNC_FULL = 2;
 interface SyncSeen {
   what: string;
   level: number;
@@ -337,6 +342,12 @@ function syncLevels(store: SqliteStore): SyncSeen[] {
     } finally {
       receiving = false;
     }
+  };
+  // The WAL syncs of durable commits whose fsync runs off the main thread.
+  const walSync = store.walSync;
+  store.walSync = (fd) => {
+    seen.push({ what: "wal sync", level: 0 });
+    return walSync(fd);
   };
   const writeLease = raw.writeLease.bind(store);
   raw.writeLease = (id, expected, next) => {

@@ -1,6 +1,7 @@
 // A handoff recorded with the checkpoint it hands off: the source's detach checkpoint and its
-// HANDOFF_INITIATED lease commit in one transaction (one fsync, not two), durably whatever --sync
-// says, and a refused handoff takes its checkpoint down with it, never the rest of the batch.
+// HANDOFF_INITIATED lease commit in one transaction (one fsync, not two, run off the main thread),
+// durably whatever --sync says, and a refused handoff takes its checkpoint down with it, never the
+// rest of the batch.
 import { readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import type Database from "better-sqlite3";
@@ -10,8 +11,9 @@ import { hex, sha256Hex } from "../../src/hash/bytes.js";
 import { didFromPublicKey } from "../../src/identity/did.js";
 import { generateKey } from "../../src/identity/keys.js";
 import { Checkpointer } from "../../src/scheduler/checkpointer.js";
-import { DB_FILE, SqliteStore } from "../../src/store/sqlite-store.js";
+import { DB_FILE, fdatasyncWal, SqliteStore } from "../../src/store/sqlite-store.js";
 import { EXAMPLES, tempDir } from "../helpers/node.js";
+import { waitUntil } from "../helpers/wait.js";
 
 const dirs: string[] = [];
 afterEach(() => {
@@ -48,20 +50,54 @@ function setUp(sync: "full" | "normal", ids: string[]): { store: SqliteStore; ch
 }
 
 describe("a handoff committed with its checkpoint", () => {
-  it("goes in the checkpoint's own transaction, at FULL even under --sync normal, naming the checkpoint it hands off", async () => {
+  it("goes in the checkpoint's own transaction, committed at NORMAL and made durable by an fdatasync of the WAL off the main thread: the checkpoint resolves only once that sync returned", async () => {
     const { store, checkpointer, subject } = setUp("normal", ["a"]);
     try {
       expect(level(store)).toBe(1);
+      const held: (() => void)[] = [];
+      store.walSync = async (fd) => {
+        await new Promise<void>((resolve) => held.push(resolve));
+        await fdatasyncWal(fd);
+      };
       const seen: { level: number; head: string; stored: number }[] = [];
-      await checkpointer.checkpoint(subject("a", 1n), "migrate", "active", null, (head) => {
-        // Inside the transaction: the checkpoint is already stored, and the commit is FULL.
-        seen.push({ level: level(store), head: hex(head.hash), stored: Number(store.head("a")?.tick ?? -1n) });
-        store.writeLease("a", { state: owner.state, epoch: owner.epoch }, { ...owner, state: "HANDOFF_INITIATED", handoff: { target: "t", checkpointHash: hex(head.hash) } });
-      });
+      let durable = false;
+      const checkpointed = checkpointer
+        .checkpoint(subject("a", 1n), "migrate", "active", null, (head) => {
+          // Inside the transaction: the checkpoint is already stored.
+          seen.push({ level: level(store), head: hex(head.hash), stored: Number(store.head("a")?.tick ?? -1n) });
+          store.writeLease("a", { state: owner.state, epoch: owner.epoch }, { ...owner, state: "HANDOFF_INITIATED", handoff: { target: "t", checkpointHash: hex(head.hash) } });
+        })
+        .then(() => (durable = true));
+      await waitUntil(() => held.length === 1, { what: "the WAL sync" });
+      // Committed (visible), not yet reported durable.
       const head = store.head("a")!;
-      expect(seen).toEqual([{ level: 2, head: hex(head.hash), stored: 1 }]);
+      expect(seen).toEqual([{ level: 1, head: hex(head.hash), stored: 1 }]);
       expect(store.lease("a")).toMatchObject({ state: "HANDOFF_INITIATED", handoff: { target: "t", checkpointHash: hex(head.hash) } });
+      expect(durable).toBe(false);
+      held[0]!();
+      await checkpointed;
+      expect(durable).toBe(true);
       expect(level(store)).toBe(1);
+    } finally {
+      store.close();
+    }
+  });
+
+  it("under --sync full it commits at NORMAL too and the connection goes back to FULL; a WAL sync that fails rejects the whole batch and the store takes no durable write after it", async () => {
+    const { store, checkpointer, subject } = setUp("full", ["a", "b"]);
+    try {
+      const levels: number[] = [];
+      store.walSync = () => Promise.reject(Object.assign(new Error("EIO: i/o error, fdatasync (injected)"), { code: "EIO" }));
+      const a = checkpointer.checkpoint(subject("a", 1n), "migrate", "active", null, () => levels.push(level(store)));
+      const b = checkpointer.checkpoint(subject("b", 1n), "periodic", "active", null);
+      await expect(a).rejects.toMatchObject({ code: "STORE_ERROR", message: expect.stringMatching(/fsync of .*-wal failed \(EIO\)/) });
+      // In the same group commit: not known to be on disk either.
+      await expect(b).rejects.toMatchObject({ code: "STORE_ERROR" });
+      expect(levels).toEqual([1]);
+      expect(level(store)).toBe(2);
+      expect(store.syncFailed?.code).toBe("STORE_ERROR");
+      expect(() => store.writeLease("a", { state: "ACTIVE_OWNER", epoch: owner.epoch }, { ...owner, state: "HANDOFF_INITIATED" })).toThrow(/fsync of .*-wal failed/);
+      expect(() => store.atomicallyOffThread(() => undefined)).toThrow(/fsync of .*-wal failed/);
     } finally {
       store.close();
     }

@@ -1,0 +1,179 @@
+// A hop's durable commits (the source's detach checkpoint with HANDOFF_INITIATED, the target's
+// reception) fsync the WAL off the main thread (store-base.ts, durablyOffThread): committed at
+// synchronous=NORMAL, then fdatasync of <db>-wal on the libuv pool. Nothing that depends on such a
+// write leaves the node, and nobody is told it is durable, before that sync returns; a sync that
+// fails leaves one owner, as a failing commit does.
+import { join } from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import type { TickEvent } from "../../src/scheduler/scheduler.js";
+import { fdatasyncWal, type SqliteStore } from "../../src/store/sqlite-store.js";
+import { EXAMPLES, startTestNode, stopAllNodes, type TestNode } from "../helpers/node.js";
+import { waitUntil } from "../helpers/wait.js";
+
+afterEach(stopAllNodes);
+
+const survivor = join(EXAMPLES, "survivor.wasm");
+const heartbeat = join(EXAMPLES, "heartbeat.wasm");
+
+const P2P = { listen: "/ip4/127.0.0.1/tcp/0", "accept-migrations": "any", "tick-interval": "10ms", "checkpoint-interval": "0", "migration-retry-delay": "10ms", "migration-timeout": "5s", "peer-refresh": "0" };
+
+interface SyncControl {
+  /** While true, each sync waits in `held` until released. */
+  hold: boolean;
+  held: (() => void)[];
+  /** When set, every sync fails with it (as fdatasync reporting EIO). */
+  fail: NodeJS.ErrnoException | null;
+  /** Called when a real fdatasync has returned. */
+  onSynced: () => void;
+  release(): void;
+}
+
+/** Replaces the store's WAL sync with one the test can hold pending or fail; a held sync runs the real fdatasync once released. */
+function controlSyncs(store: SqliteStore): SyncControl {
+  const c: SyncControl = {
+    hold: false,
+    held: [],
+    fail: null,
+    onSynced: () => {},
+    release() {
+      c.hold = false;
+      for (const r of c.held.splice(0)) r();
+    },
+  };
+  store.walSync = async (fd) => {
+    if (c.fail) throw c.fail;
+    if (c.hold) await new Promise<void>((resolve) => c.held.push(resolve));
+    await fdatasyncWal(fd);
+    c.onSynced();
+  };
+  return c;
+}
+
+const eio = (): NodeJS.ErrnoException => Object.assign(new Error("EIO: i/o error, fdatasync (injected)"), { code: "EIO" });
+
+function p2p(flags: Record<string, string> = {}, opts: { dir?: string; resumeStored?: boolean } = {}): Promise<TestNode> {
+  return startTestNode({ ...P2P, ...flags }, opts);
+}
+
+const addressOf = (t: TestNode): string => t.node.migration!.addresses()[0]!;
+
+/** Records on `t` each offer its target side takes (the incoming-handoff record written before offer_reply). */
+function offersTaken(t: TestNode, timeline: string[]): void {
+  const record = t.node.store.recordIncomingHandoff.bind(t.node.store);
+  t.node.store.recordIncomingHandoff = (h) => {
+    timeline.push(`offer of ${h.agentId} taken`);
+    record(h);
+  };
+}
+
+async function ticked(t: TestNode, agentId: string, atLeast: bigint): Promise<void> {
+  await t.waitFor<TickEvent>("tick", (e) => e.agentId === agentId && e.tick >= atLeast);
+}
+
+describe("a hop's fsyncs off the main thread", () => {
+  it("the source sends its offer only once the detach commit's WAL sync has returned; its main thread runs other agents meanwhile", async () => {
+    const a = await p2p();
+    const b = await p2p();
+    const timeline: string[] = [];
+    offersTaken(b, timeline);
+    const sync = controlSyncs(a.node.store);
+    sync.onSynced = () => timeline.push("WAL synced on A");
+    await a.node.addAgent({ wasmPath: survivor });
+    await a.node.addAgent({ wasmPath: heartbeat });
+    await ticked(a, "survivor", 2n);
+    sync.hold = true;
+    const migrating = a.node.migrate("survivor", [addressOf(b)]);
+    await waitUntil(() => sync.held.length === 1, { what: "the detach commit's WAL sync" });
+    // Committed (visible here), not yet durable: the handoff is recorded, no offer has gone out.
+    expect(a.node.store.lease("survivor")?.state).toBe("HANDOFF_INITIATED");
+    // The fsync no longer blocks the thread both sides share: another agent ticks three more times.
+    const at = a.node.scheduler.view("heartbeat")!.tick;
+    await ticked(a, "heartbeat", at + 3n);
+    expect(timeline).toEqual([]);
+    expect(sync.held).toHaveLength(1);
+    sync.release();
+    expect((await migrating).outcome).toBe("done");
+    expect(timeline).toEqual(["WAL synced on A", "offer of survivor taken"]);
+    expect(a.node.store.lease("survivor")?.state).toBe("RETIRED");
+    expect(b.node.store.lease("survivor")?.state).toBe("ACTIVE_OWNER");
+  });
+
+  it("the target neither confirms nor runs the agent before the reception's WAL sync has returned; a status query meanwhile is answered 'receiving'", async () => {
+    const a = await p2p();
+    const b = await p2p();
+    const sync = controlSyncs(b.node.store);
+    await a.node.addAgent({ wasmPath: survivor });
+    await ticked(a, "survivor", 2n);
+    sync.hold = true;
+    let settled = false;
+    const migrating = a.node.migrate("survivor", [addressOf(b)]).finally(() => (settled = true));
+    await waitUntil(() => sync.held.length === 1, { what: "the reception's WAL sync" });
+    // Committed on B at the next major, not yet durable: nothing runs it, A has not been told.
+    const handoff = a.node.store.lease("survivor")!;
+    expect(b.node.store.lease("survivor")).toMatchObject({ state: "ACTIVE_OWNER", epoch: { major: handoff.epoch.major + 1n } });
+    expect(b.node.scheduler.view("survivor")).toBeUndefined();
+    expect(b.node.pool.has("survivor")).toBe(true); // placed during the commit, not ticking
+    const status = await a.node.migration!.queryStatus(addressOf(b), "survivor", handoff.epoch);
+    expect(status.state).toBe("receiving");
+    expect(settled).toBe(false);
+    expect(a.node.store.lease("survivor")?.state).toBe("HANDOFF_INITIATED");
+    sync.release();
+    expect((await migrating).outcome).toBe("done");
+    const head = b.node.store.head("survivor")!.tick;
+    await ticked(b, "survivor", head + 1n);
+    expect(a.node.store.lease("survivor")?.state).toBe("RETIRED");
+  });
+
+  it("a detach commit whose WAL sync fails fails the hop before any offer: the source takes no more durable writes, and after a restart the agent runs there, the target holding nothing", async () => {
+    const a = await p2p();
+    const b = await p2p();
+    const timeline: string[] = [];
+    offersTaken(b, timeline);
+    const sync = controlSyncs(a.node.store);
+    await a.node.addAgent({ wasmPath: survivor });
+    await ticked(a, "survivor", 2n);
+    sync.fail = eio();
+    await expect(a.node.migrate("survivor", [addressOf(b)])).rejects.toMatchObject({ code: "AGENT_NOT_RUNNING" });
+    expect(timeline).toEqual([]);
+    expect(b.node.store.agent("survivor")).toBeUndefined();
+    expect(a.node.scheduler.view("survivor")?.status).toBe("failed");
+    expect(a.node.store.syncFailed?.code).toBe("STORE_ERROR");
+    expect(() => a.node.store.atomically(() => undefined)).toThrow(/an fsync of .*-wal failed \(EIO\)/);
+    // The commit reached the WAL file (only the sync was refused): the restart finds the open
+    // handoff, asks B, which never took an offer, and takes the agent back.
+    await a.stop();
+    const a2 = await p2p({}, { dir: a.dir, resumeStored: true });
+    await waitUntil(() => a2.node.store.lease("survivor")?.state === "ACTIVE_OWNER", { what: "the handoff resolved on A" });
+    const head = a2.node.store.head("survivor")!.tick;
+    await ticked(a2, "survivor", head + 1n);
+    expect(b.node.store.agent("survivor")).toBeUndefined();
+    expect(timeline).toEqual([]);
+  });
+
+  it("a reception whose WAL sync fails is neither confirmed nor refused: the source waits on 'receiving', and after the target restarts one node owns the agent", async () => {
+    const a = await p2p();
+    const b = await p2p();
+    const sync = controlSyncs(b.node.store);
+    await a.node.addAgent({ wasmPath: survivor });
+    await ticked(a, "survivor", 2n);
+    sync.fail = eio();
+    const r = await a.node.migrate("survivor", [addressOf(b)]);
+    expect(r.outcome).toBe("recovery");
+    const epoch = a.node.store.lease("survivor")!.epoch;
+    expect(a.node.store.lease("survivor")?.state).toBe("RECOVERY_REQUIRED");
+    expect(b.node.scheduler.view("survivor")).toBeUndefined();
+    expect(b.node.pool.has("survivor")).toBe(false);
+    expect((await a.node.migration!.queryStatus(addressOf(b), "survivor", epoch)).state).toBe("receiving");
+    expect(b.node.store.syncFailed?.code).toBe("STORE_ERROR");
+    // B restarts on its own address: the WAL file holds the reception, so B owns the agent, runs
+    // it, and tells A, which retires it.
+    const listen = addressOf(b).replace(/\/p2p\/.*$/, "");
+    await b.stop();
+    const b2 = await p2p({ listen }, { dir: b.dir, resumeStored: true });
+    await waitUntil(() => a.node.store.lease("survivor")?.state === "RETIRED", { what: "the handoff resolved on A", timeoutMs: 15_000 });
+    expect(b2.node.store.lease("survivor")?.state).toBe("ACTIVE_OWNER");
+    const head = b2.node.store.head("survivor")!.tick;
+    await ticked(b2, "survivor", head + 1n);
+    expect(a.node.scheduler.view("survivor")?.status ?? "gone").not.toBe("running");
+  });
+});
