@@ -3,7 +3,7 @@
 // again (nothing delivered anywhere) or RECOVERY_REQUIRED (sent, unconfirmed: the resolution asks
 // the target). Failures are classified by error code (retry.ts), never by message text.
 import type { Logger } from "pino";
-import { canTick, type Epoch, formatEpoch, type Lease, transition } from "../authority/lease.js";
+import { canTick, compareEpochs, type Epoch, formatEpoch, type Lease, transition } from "../authority/lease.js";
 import { parseCheckpoint } from "../checkpoint/codec.js";
 import { hex } from "../hash/bytes.js";
 import { ErrorCode, IgordError } from "../errors.js";
@@ -24,6 +24,20 @@ export const EAGER_PACKAGE_BYTES = 64 * 1024;
 
 /** A target's answer this recent (with its connection still open) stands in for asking again before a migration. */
 export const PREFLIGHT_FRESH_MS = 10_000;
+
+/**
+ * An offer sent on the stream kept for the first target as soon as the detach checkpoint and its
+ * HANDOFF_INITIATED commit, while their fsync runs off the main thread (sendEarlyOffer). The first
+ * attempt to that target takes it up instead of sending its own.
+ */
+interface EarlyOffer {
+  peerId: string;
+  ch: FrameChannel;
+  sent: Promise<void>;
+  checkpointHash: string;
+  epoch: Epoch;
+  taken: boolean;
+}
 
 /** Attempts and fallbacks of one migration so far (the preflight's count on into the transfer's). */
 interface Tally {
@@ -156,14 +170,24 @@ export class MigrationSource {
       logger.warn({ event: "migration_reverted", code: error.code, attempts: tally.attempts, fallbacks: tally.fallbacks, stage: "preflight" }, `no target would take ${agentId} (${error.code}); it never stopped running here`);
       return { id, agentId, outcome: "reverted", target: null, peer: null, address: null, attempts: tally.attempts, fallbacks: tally.fallbacks, epoch: null, error, durationMs: Date.now() - started };
     }
-    const first = (list[0] as Target).text;
+    const firstTarget = list[0] as Target;
+    const first = firstTarget.text;
+    const pending: { early: EarlyOffer | null } = { early: null };
     try {
-      // HANDOFF_INITIATED goes in the detach checkpoint's own transaction: one fsync for both.
-      await this.ctx.host.detach(agentId, (head) => this.recordHandoff(id, agentId, first, hex(head.hash)));
+      // HANDOFF_INITIATED goes in the detach checkpoint's own transaction: one fsync for both. The
+      // offer goes out as soon as they commit, while that fsync runs (sendEarlyOffer).
+      await this.ctx.host.detach(agentId, (head) => {
+        const checkpointHash = hex(head.hash);
+        const lease = this.recordHandoff(id, agentId, first, checkpointHash);
+        store.afterCommit(() => (pending.early = this.sendEarlyOffer(agentId, firstTarget, lease, checkpointHash)));
+      });
     } catch (e) {
+      // The early offer's stream ends here: the target, waiting for `transfer`, never gets a package.
+      if (pending.early) void pending.early.ch.close();
       const err = asIgord(e, ErrorCode.AgentNotRunning);
       try {
-        // The agent stopped after its checkpoint and the handoff were stored: nothing was sent.
+        // The agent stopped after its checkpoint and the handoff were stored: nothing was sent but
+        // perhaps an early offer, whose stream is closed above, so no package of it can follow.
         const l = store.lease(agentId);
         if (l?.state === "HANDOFF_INITIATED" && l.handoff?.target === first) {
           store.writeLease(agentId, { state: l.state, epoch: l.epoch }, transition(l, { type: "revert_handoff" }, this.ctx.host.leaseTiming));
@@ -175,7 +199,7 @@ export class MigrationSource {
       throw err;
     }
     try {
-      return await this.handOff(id, agentId, list, started, logger, tally);
+      return await this.handOff(id, agentId, list, started, logger, tally, pending.early);
     } catch (e) {
       // Something failed that the protocol does not cover (a store write): never leave the agent
       // running nowhere. Not handed off → it runs here again; handoff recorded → ask the target.
@@ -190,7 +214,66 @@ export class MigrationSource {
         // The store itself is failing; the next start resolves what is recorded.
       }
       throw err;
+    } finally {
+      if (pending.early && !pending.early.taken) void pending.early.ch.close();
     }
+  }
+
+  /**
+   * Sends the offer to the first target on the stream kept from the last migration to it (none
+   * kept: the first attempt opens one as usual), right after the detach checkpoint and
+   * HANDOFF_INITIATED committed and before their fsync has returned, so the offer's round trip runs
+   * during that fsync. Only the offer: the package, the one message a target can take the agent
+   * from, still goes only once the handoff is durable (the detach resolves then, and the attempt
+   * runs after it).
+   *
+   * Why an offer may leave before the handoff is durable: an offer moves no ownership. The target
+   * only checks it and writes its incoming-handoff record (unsynced by design), which lets this node
+   * alone fence that epoch there, and only when this node asks for the status of an unresolved
+   * handoff. A killed process loses nothing once the commit returned. A power cut before the fsync
+   * returned brings this node back as ACTIVE_OWNER at the same epoch with its previous head and no
+   * handoff, so it asks nothing, and the target, whose stream is gone, never gets a package of that
+   * offer: it holds at most the record, exactly as after an offer this node retried. A failed fsync
+   * fails the detach, and the stream is closed before anything else is sent.
+   */
+  private sendEarlyOffer(agentId: string, t: Target, lease: Lease, checkpointHash: string): EarlyOffer | null {
+    const store = this.ctx.host.store;
+    // What committed (a savepoint of the group commit may have rolled the handoff back).
+    const now = store.lease(agentId);
+    if (now?.state !== "HANDOFF_INITIATED" || now.handoff?.checkpointHash !== checkpointHash) return null;
+    const ch = this.idle.take(t.peerId);
+    if (!ch) return null;
+    let offer: Record<string, unknown>;
+    try {
+      offer = this.offer(agentId, checkpointHash, lease);
+    } catch {
+      void ch.close();
+      return null;
+    }
+    const sent = ch.sendJson(offer);
+    // Awaited by the attempt that takes it up; a failure there is that attempt's.
+    sent.catch(() => undefined);
+    return { peerId: t.peerId, ch, sent, checkpointHash, epoch: lease.epoch, taken: false };
+  }
+
+  /** The offer of the agent's head `checkpointHash` at the handoff's epoch. */
+  private offer(agentId: string, checkpointHash: string, lease: Lease): Record<string, unknown> {
+    const store = this.ctx.host.store;
+    const row = store.agent(agentId);
+    const head = store.head(agentId);
+    if (!row || !head) throw new IgordError(ErrorCode.AgentNotFound, `agent "${agentId}" vanished from the store`);
+    return {
+      type: "offer",
+      agentId,
+      did: row.did,
+      wasmHash: row.wasmHash,
+      checkpointHash,
+      epochMajor: lease.epoch.major,
+      epochGeneration: lease.epoch.generation,
+      manifest: row.manifest,
+      // What the agent brings: a target with a lower --max-incoming-budget refuses before the transfer.
+      budget: parseCheckpoint(head.blob).budget,
+    };
   }
 
   /**
@@ -209,7 +292,7 @@ export class MigrationSource {
     return lease;
   }
 
-  private async handOff(id: number, agentId: string, list: Target[], started: number, logger: Logger, tally: Tally): Promise<MigrationResult> {
+  private async handOff(id: number, agentId: string, list: Target[], started: number, logger: Logger, tally: Tally, early: EarlyOffer | null): Promise<MigrationResult> {
     const store = this.ctx.host.store;
     const m = this.ctx.host.metrics;
     const head = store.head(agentId);
@@ -250,7 +333,7 @@ export class MigrationSource {
         tally.recorded = -1;
         let epoch: Epoch;
         try {
-          epoch = await this.attempt(id, agentId, t, lease, checkpointHash);
+          epoch = await this.attempt(id, agentId, t, lease, checkpointHash, i === 0 && attempt === 1 ? early : null);
         } catch (e) {
           const f = e instanceof AttemptError ? e : new AttemptError(asIgord(e, ErrorCode.MigrationStreamClosed), false, false);
           last = f.error;
@@ -336,33 +419,21 @@ export class MigrationSource {
   }
 
   /** One transfer to one target. Resolves with the epoch the target took the agent at. */
-  private async attempt(id: number, agentId: string, t: Target, lease: Lease, checkpointHash: string): Promise<Epoch> {
+  private async attempt(id: number, agentId: string, t: Target, lease: Lease, checkpointHash: string, early: EarlyOffer | null): Promise<Epoch> {
     const store = this.ctx.host.store;
+    // The offer already sent on this target's kept stream while the handoff synced, if it is this one.
+    const pre = early && early.peerId === t.peerId && early.checkpointHash === checkpointHash && compareEpochs(early.epoch, lease.epoch) === 0 ? early : null;
+    if (pre) pre.taken = true;
     // The stream of the last migration to this peer, when it is still open; else a new one.
-    let reused = this.idle.take(t.peerId);
+    let reused = pre ? pre.ch : this.idle.take(t.peerId);
     let ch = reused ?? (await this.openMigrate(t));
     const timeout = this.ctx.cfg.migrationTimeoutMs;
     let sent = false;
     let done = false;
     try {
-      const row = store.agent(agentId);
-      const head = store.head(agentId);
-      if (!row || !head) throw new IgordError(ErrorCode.AgentNotFound, `agent "${agentId}" vanished from the store`);
-      const offer = {
-        type: "offer",
-        agentId,
-        did: row.did,
-        wasmHash: row.wasmHash,
-        checkpointHash,
-        epochMajor: lease.epoch.major,
-        epochGeneration: lease.epoch.generation,
-        manifest: row.manifest,
-        // What the agent brings: a target with a lower --max-incoming-budget refuses before the transfer.
-        budget: parseCheckpoint(head.blob).budget,
-      };
       let reply: Record<string, unknown>;
       try {
-        await ch.sendJson(offer);
+        await (pre ? pre.sent : ch.sendJson(this.offer(agentId, checkpointHash, lease)));
         reply = await ch.receiveJson(timeout, "offer_reply");
       } catch (e) {
         // A kept stream the target closed meanwhile (its idle wait ran out, or it serves one
@@ -371,7 +442,7 @@ export class MigrationSource {
         reused = null;
         void ch.close();
         ch = await this.openMigrate(t);
-        await ch.sendJson(offer);
+        await ch.sendJson(this.offer(agentId, checkpointHash, lease));
         reply = await ch.receiveJson(timeout, "offer_reply");
       }
       if (reply.ok !== true) throw new AttemptError(remoteError(reply, `${t.text} refused the offer`), false, true);

@@ -36,6 +36,8 @@ export abstract class StoreBase {
   private walFd: number | null = null;
   private walSyncsPending = 0;
   private walSyncChain: Promise<void> = Promise.resolve();
+  /** afterCommit listeners of the durable transaction running now. */
+  private readonly committedListeners: (() => void)[] = [];
   private walFdClosing = false;
   /** Set once a WAL sync failed: no durable write is taken any more (see durablyOffThread). */
   private syncFailure: IgordError | null = null;
@@ -92,13 +94,31 @@ export abstract class StoreBase {
    */
   protected durably<T>(fn: () => T): T {
     if (this.syncFailure) throw this.syncFailure;
-    if (this.sync === "full" || this.db.inTransaction) return this.db.transaction(fn).immediate();
+    if (this.db.inTransaction) return this.db.transaction(fn).immediate();
+    if (this.sync === "full") return this.committing(() => this.db.transaction(fn).immediate());
     this.db.exec("PRAGMA synchronous = FULL");
     try {
-      return this.db.transaction(fn).immediate();
+      return this.committing(() => this.db.transaction(fn).immediate());
     } finally {
       this.db.exec("PRAGMA synchronous = NORMAL");
     }
+  }
+
+  /**
+   * Inside a durable transaction (durably, durablyOffThread): runs `fn` once that transaction has
+   * committed, before its fsync has returned when that runs off the main thread; never if it rolls
+   * back. A write that a savepoint inside it rolled back still sees `fn` run: `fn` reads what was
+   * committed before acting on it.
+   */
+  afterCommit(fn: () => void): void {
+    this.committedListeners.push(fn);
+  }
+
+  /** Runs a top-level durable transaction; then the afterCommit listeners it gathered, or drops them. */
+  private committing<T>(run: () => T): T {
+    const value = this.uncommitted(run);
+    for (const fn of this.committedListeners.splice(0)) fn();
+    return value;
   }
 
   /**
@@ -136,14 +156,26 @@ export abstract class StoreBase {
     if (this.sync === "full") {
       this.db.exec("PRAGMA synchronous = NORMAL");
       try {
-        value = this.db.transaction(fn).immediate();
+        value = this.uncommitted(() => this.db.transaction(fn).immediate());
       } finally {
         this.db.exec("PRAGMA synchronous = FULL");
       }
     } else {
-      value = this.db.transaction(fn).immediate();
+      value = this.uncommitted(() => this.db.transaction(fn).immediate());
     }
-    return { value, durable: this.syncWal() };
+    const durable = this.syncWal();
+    for (const f of this.committedListeners.splice(0)) f();
+    return { value, durable };
+  }
+
+  /** Runs a transaction whose afterCommit listeners the caller runs; a rollback drops them. */
+  private uncommitted<T>(run: () => T): T {
+    try {
+      return run();
+    } catch (e) {
+      this.committedListeners.length = 0;
+      throw e;
+    }
   }
 
   /**

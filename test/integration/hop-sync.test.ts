@@ -1,10 +1,12 @@
 // A hop's durable commits (the source's detach checkpoint with HANDOFF_INITIATED, the target's
 // reception) fsync the WAL off the main thread (store-base.ts, durablyOffThread): committed at
 // synchronous=NORMAL, then fdatasync of <db>-wal on the libuv pool. Nothing that depends on such a
-// write leaves the node, and nobody is told it is durable, before that sync returns; a sync that
-// fails leaves one owner, as a failing commit does.
+// write leaves the node (the package, the confirmation), and nobody is told it is durable, before
+// that sync returns; only an offer, which moves no ownership, may go during the source's sync
+// (source.ts, sendEarlyOffer). A sync that fails leaves one owner, as a failing commit does.
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
+import type { MigrationHooks } from "../../src/migration/service.js";
 import type { TickEvent } from "../../src/scheduler/scheduler.js";
 import { fdatasyncWal, type SqliteStore } from "../../src/store/sqlite-store.js";
 import { EXAMPLES, startTestNode, stopAllNodes, type TestNode } from "../helpers/node.js";
@@ -18,7 +20,7 @@ const heartbeat = join(EXAMPLES, "heartbeat.wasm");
 const P2P = { listen: "/ip4/127.0.0.1/tcp/0", "accept-migrations": "any", "tick-interval": "10ms", "checkpoint-interval": "0", "migration-retry-delay": "10ms", "migration-timeout": "5s", "peer-refresh": "0" };
 
 interface SyncControl {
-  /** While true, each sync waits in `held` until released. */
+  /** While true, each sync waits in `held` until released (then fails, if `fail` is set). */
   hold: boolean;
   held: (() => void)[];
   /** When set, every sync fails with it (as fdatasync reporting EIO). */
@@ -41,8 +43,8 @@ function controlSyncs(store: SqliteStore): SyncControl {
     },
   };
   store.walSync = async (fd) => {
-    if (c.fail) throw c.fail;
     if (c.hold) await new Promise<void>((resolve) => c.held.push(resolve));
+    if (c.fail) throw c.fail;
     await fdatasyncWal(fd);
     c.onSynced();
   };
@@ -51,8 +53,8 @@ function controlSyncs(store: SqliteStore): SyncControl {
 
 const eio = (): NodeJS.ErrnoException => Object.assign(new Error("EIO: i/o error, fdatasync (injected)"), { code: "EIO" });
 
-function p2p(flags: Record<string, string> = {}, opts: { dir?: string; resumeStored?: boolean } = {}): Promise<TestNode> {
-  return startTestNode({ ...P2P, ...flags }, opts);
+function p2p(flags: Record<string, string> = {}, opts: { dir?: string; resumeStored?: boolean } = {}, hooks?: MigrationHooks): Promise<TestNode> {
+  return startTestNode({ ...P2P, ...flags }, opts, hooks);
 }
 
 const addressOf = (t: TestNode): string => t.node.migration!.addresses()[0]!;
@@ -71,10 +73,10 @@ async function ticked(t: TestNode, agentId: string, atLeast: bigint): Promise<vo
 }
 
 describe("a hop's fsyncs off the main thread", () => {
-  it("the source sends its offer only once the detach commit's WAL sync has returned; its main thread runs other agents meanwhile", async () => {
-    const a = await p2p();
-    const b = await p2p();
+  it("the source's package leaves only once the detach commit's WAL sync has returned (its offer too on a first hop; on a kept stream the offer goes during the sync); its main thread runs other agents meanwhile", async () => {
     const timeline: string[] = [];
+    const a = await p2p();
+    const b = await p2p({}, {}, { afterPackage: (agentId) => timeline.push(`package of ${agentId} on B`) });
     offersTaken(b, timeline);
     const sync = controlSyncs(a.node.store);
     sync.onSynced = () => timeline.push("WAL synced on A");
@@ -82,18 +84,33 @@ describe("a hop's fsyncs off the main thread", () => {
     await a.node.addAgent({ wasmPath: heartbeat });
     await ticked(a, "survivor", 2n);
     sync.hold = true;
-    const migrating = a.node.migrate("survivor", [addressOf(b)]);
+    const first = a.node.migrate("survivor", [addressOf(b)]);
     await waitUntil(() => sync.held.length === 1, { what: "the detach commit's WAL sync" });
-    // Committed (visible here), not yet durable: the handoff is recorded, no offer has gone out.
+    // Committed (visible here), not yet durable: the handoff is recorded, nothing has gone out (no
+    // stream is kept for B yet, and one is opened only once the handoff is durable).
     expect(a.node.store.lease("survivor")?.state).toBe("HANDOFF_INITIATED");
     // The fsync no longer blocks the thread both sides share: another agent ticks three more times.
     const at = a.node.scheduler.view("heartbeat")!.tick;
     await ticked(a, "heartbeat", at + 3n);
     expect(timeline).toEqual([]);
-    expect(sync.held).toHaveLength(1);
     sync.release();
-    expect((await migrating).outcome).toBe("done");
-    expect(timeline).toEqual(["WAL synced on A", "offer of survivor taken"]);
+    expect((await first).outcome).toBe("done");
+    expect(timeline).toEqual(["WAL synced on A", "offer of survivor taken", "package of survivor on B"]);
+    // Back to A, then to B again on the stream A kept: the offer goes while the sync is held.
+    const back = await b.node.migrate("survivor", [addressOf(a)]);
+    expect(back.outcome).toBe("done");
+    await ticked(a, "survivor", a.node.store.head("survivor")!.tick + 2n);
+    timeline.length = 0;
+    sync.hold = true;
+    const third = a.node.migrate("survivor", [addressOf(b)]);
+    await waitUntil(() => sync.held.length === 1 && timeline.length === 1, { what: "the early offer taken on B while A's sync is held" });
+    expect(timeline).toEqual(["offer of survivor taken"]);
+    const at2 = a.node.scheduler.view("heartbeat")!.tick;
+    await ticked(a, "heartbeat", at2 + 3n);
+    expect(timeline).toEqual(["offer of survivor taken"]);
+    sync.release();
+    expect((await third).outcome).toBe("done");
+    expect(timeline).toEqual(["offer of survivor taken", "WAL synced on A", "package of survivor on B"]);
     expect(a.node.store.lease("survivor")?.state).toBe("RETIRED");
     expect(b.node.store.lease("survivor")?.state).toBe("ACTIVE_OWNER");
   });
@@ -124,30 +141,41 @@ describe("a hop's fsyncs off the main thread", () => {
     expect(a.node.store.lease("survivor")?.state).toBe("RETIRED");
   });
 
-  it("a detach commit whose WAL sync fails fails the hop before any offer: the source takes no more durable writes, and after a restart the agent runs there, the target holding nothing", async () => {
-    const a = await p2p();
-    const b = await p2p();
+  it("a detach commit whose WAL sync fails fails the hop: an offer sent during the sync gets no package, the source takes no more durable writes, and after a restart the agent runs there, the target not owning it", async () => {
     const timeline: string[] = [];
+    const a = await p2p();
+    const b = await p2p({}, {}, { afterPackage: (agentId) => timeline.push(`package of ${agentId} on B`) });
     offersTaken(b, timeline);
     const sync = controlSyncs(a.node.store);
     await a.node.addAgent({ wasmPath: survivor });
     await ticked(a, "survivor", 2n);
+    // A round trip first, so A keeps a stream to B and the third hop's offer goes during the sync.
+    expect((await a.node.migrate("survivor", [addressOf(b)])).outcome).toBe("done");
+    expect((await b.node.migrate("survivor", [addressOf(a)])).outcome).toBe("done");
+    await ticked(a, "survivor", a.node.store.head("survivor")!.tick + 2n);
+    timeline.length = 0;
+    sync.hold = true;
     sync.fail = eio();
-    await expect(a.node.migrate("survivor", [addressOf(b)])).rejects.toMatchObject({ code: "AGENT_NOT_RUNNING" });
-    expect(timeline).toEqual([]);
-    expect(b.node.store.agent("survivor")).toBeUndefined();
+    const failing = a.node.migrate("survivor", [addressOf(b)]);
+    await waitUntil(() => sync.held.length === 1 && timeline.length === 1, { what: "the early offer taken on B while A's sync is held" });
+    sync.release();
+    await expect(failing).rejects.toMatchObject({ code: "AGENT_NOT_RUNNING" });
+    expect(timeline).toEqual(["offer of survivor taken"]);
+    // B got no package: its stream ended, it holds the agent as it left it (retired), claims nothing.
+    await waitUntil(() => !b.node.migration!.receiving.has("survivor"), { what: "B to drop the offer" });
+    expect(b.node.store.lease("survivor")?.state).toBe("RETIRED");
     expect(a.node.scheduler.view("survivor")?.status).toBe("failed");
     expect(a.node.store.syncFailed?.code).toBe("STORE_ERROR");
     expect(() => a.node.store.atomically(() => undefined)).toThrow(/an fsync of .*-wal failed \(EIO\)/);
     // The commit reached the WAL file (only the sync was refused): the restart finds the open
-    // handoff, asks B, which never took an offer, and takes the agent back.
+    // handoff, asks B, which never got the package (it fences that epoch), and takes the agent back.
     await a.stop();
     const a2 = await p2p({}, { dir: a.dir, resumeStored: true });
     await waitUntil(() => a2.node.store.lease("survivor")?.state === "ACTIVE_OWNER", { what: "the handoff resolved on A" });
     const head = a2.node.store.head("survivor")!.tick;
     await ticked(a2, "survivor", head + 1n);
-    expect(b.node.store.agent("survivor")).toBeUndefined();
-    expect(timeline).toEqual([]);
+    expect(b.node.store.lease("survivor")?.state).toBe("RETIRED");
+    expect(timeline).toEqual(["offer of survivor taken"]);
   });
 
   it("a reception whose WAL sync fails is neither confirmed nor refused: the source waits on 'receiving', and after the target restarts one node owns the agent", async () => {
