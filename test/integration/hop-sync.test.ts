@@ -4,12 +4,13 @@
 // write leaves the node (the package, the confirmation), and nobody is told it is durable, before
 // that sync returns; only an offer, which moves no ownership, may go during the source's sync
 // (source.ts, sendEarlyOffer). A sync that fails leaves one owner, as a failing commit does.
+import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import type { MigrationHooks } from "../../src/migration/service.js";
 import type { TickEvent } from "../../src/scheduler/scheduler.js";
-import { fdatasyncWal, type SqliteStore } from "../../src/store/sqlite-store.js";
-import { EXAMPLES, startTestNode, stopAllNodes, type TestNode } from "../helpers/node.js";
+import { DB_FILE, fdatasyncWal, type SqliteStore } from "../../src/store/sqlite-store.js";
+import { EXAMPLES, startTestNode, stopAllNodes, tempDir, type TestNode } from "../helpers/node.js";
 import { waitUntil } from "../helpers/wait.js";
 
 afterEach(stopAllNodes);
@@ -70,6 +71,35 @@ function offersTaken(t: TestNode, timeline: string[]): void {
 
 async function ticked(t: TestNode, agentId: string, atLeast: bigint): Promise<void> {
   await t.waitFor<TickEvent>("tick", (e) => e.agentId === agentId && e.tick >= atLeast);
+}
+
+/**
+ * A (survivor's holder, its WAL syncs under the test's control) and B (recording the offers it takes
+ * and the packages it gets in `timeline`), after a round trip A → B → A: A keeps a stream to B, so
+ * its next hop's offer goes out while the detach commit syncs.
+ */
+async function afterRoundTrip(): Promise<{ a: TestNode; b: TestNode; sync: SyncControl; timeline: string[] }> {
+  const timeline: string[] = [];
+  const a = await p2p();
+  const b = await p2p({}, {}, { afterPackage: (agentId) => timeline.push(`package of ${agentId} on B`) });
+  offersTaken(b, timeline);
+  const sync = controlSyncs(a.node.store);
+  await a.node.addAgent({ wasmPath: survivor });
+  await ticked(a, "survivor", 2n);
+  expect((await a.node.migrate("survivor", [addressOf(b)])).outcome).toBe("done");
+  expect((await b.node.migrate("survivor", [addressOf(a)])).outcome).toBe("done");
+  await ticked(a, "survivor", a.node.store.head("survivor")!.tick + 2n);
+  timeline.length = 0;
+  return { a, b, sync, timeline };
+}
+
+/** Starts A's hop to B with A's sync held; resolves once B has taken the early offer (the hop's promise inside). */
+async function migrateHeldAfterOffer(a: TestNode, b: TestNode, sync: SyncControl, timeline: string[]): Promise<{ hop: Promise<unknown> }> {
+  sync.hold = true;
+  const hop = a.node.migrate("survivor", [addressOf(b)]);
+  hop.catch(() => undefined);
+  await waitUntil(() => sync.held.length === 1 && timeline.length === 1, { what: "the early offer taken on B while A's sync is held" });
+  return { hop };
 }
 
 describe("a hop's fsyncs off the main thread", () => {
@@ -142,24 +172,11 @@ describe("a hop's fsyncs off the main thread", () => {
   });
 
   it("a detach commit whose WAL sync fails fails the hop: an offer sent during the sync gets no package, the source takes no more durable writes, and after a restart the agent runs there, the target not owning it", async () => {
-    const timeline: string[] = [];
-    const a = await p2p();
-    const b = await p2p({}, {}, { afterPackage: (agentId) => timeline.push(`package of ${agentId} on B`) });
-    offersTaken(b, timeline);
-    const sync = controlSyncs(a.node.store);
-    await a.node.addAgent({ wasmPath: survivor });
-    await ticked(a, "survivor", 2n);
-    // A round trip first, so A keeps a stream to B and the third hop's offer goes during the sync.
-    expect((await a.node.migrate("survivor", [addressOf(b)])).outcome).toBe("done");
-    expect((await b.node.migrate("survivor", [addressOf(a)])).outcome).toBe("done");
-    await ticked(a, "survivor", a.node.store.head("survivor")!.tick + 2n);
-    timeline.length = 0;
-    sync.hold = true;
+    const { a, b, sync, timeline } = await afterRoundTrip();
     sync.fail = eio();
-    const failing = a.node.migrate("survivor", [addressOf(b)]);
-    await waitUntil(() => sync.held.length === 1 && timeline.length === 1, { what: "the early offer taken on B while A's sync is held" });
+    const { hop } = await migrateHeldAfterOffer(a, b, sync, timeline);
     sync.release();
-    await expect(failing).rejects.toMatchObject({ code: "AGENT_NOT_RUNNING" });
+    await expect(hop).rejects.toMatchObject({ code: "AGENT_NOT_RUNNING" });
     expect(timeline).toEqual(["offer of survivor taken"]);
     // B got no package: its stream ended, it holds the agent as it left it (retired), claims nothing.
     await waitUntil(() => !b.node.migration!.receiving.has("survivor"), { what: "B to drop the offer" });
@@ -176,6 +193,38 @@ describe("a hop's fsyncs off the main thread", () => {
     await ticked(a2, "survivor", head + 1n);
     expect(b.node.store.lease("survivor")?.state).toBe("RETIRED");
     expect(timeline).toEqual(["offer of survivor taken"]);
+  });
+
+  it("a power cut after the early offer and before the handoff was durable: the source comes back as owner at the same epoch and keeps the agent; the target's record of that offer fences nothing, and the next hop goes through", async () => {
+    const { a, b, sync, timeline } = await afterRoundTrip();
+    // What the disk holds durably before the detach (no checkpoints run in between: interval 0).
+    const lostDir = tempDir();
+    mkdirSync(join(lostDir, "data"));
+    a.node.store.backupTo(join(lostDir, "data", DB_FILE));
+    const before = a.node.store.lease("survivor")!;
+    const peerId = a.node.migration!.peerId;
+    const { hop } = await migrateHeldAfterOffer(a, b, sync, timeline);
+    // The power goes: A's handoff never reaches the disk. (The old process's run ends here; its sync fails.)
+    sync.fail = eio();
+    sync.release();
+    await hop.catch(() => undefined);
+    await a.stop();
+    const a2 = await p2p({}, { dir: lostDir, resumeStored: true });
+    expect(a2.node.migration!.peerId).toBe(peerId);
+    expect(a2.node.store.lease("survivor")).toMatchObject({ state: "ACTIVE_OWNER", epoch: before.epoch, handoff: null });
+    const head = a2.node.store.head("survivor")!.tick;
+    await ticked(a2, "survivor", head + 2n);
+    // B got no package and gave up the offer when its stream went; its record names A's epoch.
+    await waitUntil(() => !b.node.migration!.receiving.has("survivor"), { what: "B to drop the offer" });
+    expect(b.node.store.lease("survivor")?.state).toBe("RETIRED");
+    expect(timeline).toEqual(["offer of survivor taken"]);
+    // The next hop at that same epoch is taken: the stale record fences nothing.
+    const again = await a2.node.migrate("survivor", [addressOf(b)]);
+    expect(again).toMatchObject({ outcome: "done", epoch: { major: before.epoch.major + 1n } });
+    expect(timeline).toEqual(["offer of survivor taken", "offer of survivor taken", "package of survivor on B"]);
+    const at = b.node.store.head("survivor")!.tick;
+    await ticked(b, "survivor", at + 1n);
+    expect(a2.node.store.lease("survivor")?.state).toBe("RETIRED");
   });
 
   it("a reception whose WAL sync fails is neither confirmed nor refused: the source waits on 'receiving', and after the target restarts one node owns the agent", async () => {
