@@ -16,11 +16,11 @@ import { COMMIT_THREAD_BUSY_SHARE, COMMIT_THREAD_WINDOW_MS, CommitThread, type C
 import { createPrivateFile } from "./data-dir.js";
 import { corruptionError, storeError } from "./rows.js";
 import { MIGRATIONS } from "./schema.js";
-import type { WalSync } from "./store-base.js";
+import { type WalSync, WalSyncer } from "./wal-sync.js";
 import { BUSY_TIMEOUT_MS, type CheckpointCommit, QUICK_CHECK_MAX_ERRORS, type SyncMode } from "./types.js";
 
 export { corruptionError } from "./rows.js";
-export { fdatasyncWal, type WalSync } from "./store-base.js";
+export { fdatasyncWal, type WalSync } from "./wal-sync.js";
 export {
   type AgentRow,
   type AgentStatus,
@@ -123,7 +123,7 @@ export class SqliteStore extends AgentArrival {
     store.sync = opts.sync ?? "full";
     store.eventLogRetention = opts.eventLogRetention ?? { ticks: 0n };
     store.migrate(opts.readonly ?? false);
-    if (!opts.readonly && !opts.commitConnection) store.openWalFd();
+    if (!opts.readonly && !opts.commitConnection) store.walSyncer = new WalSyncer(path);
     if (opts.walSync) store.walSync = opts.walSync;
     if (opts.commitThread && !opts.readonly) {
       const threadOpts = { path, sync: store.sync, eventLogRetention: store.eventLogRetention };
@@ -403,7 +403,7 @@ export class SqliteStore extends AgentArrival {
     this.commitThread?.close();
     this.closed = true;
     if (this.walIndexFd !== null) closeSync(this.walIndexFd);
-    this.closeWalFd();
+    this.walSyncer?.close();
     this.db.close();
   }
 }

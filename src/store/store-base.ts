@@ -3,22 +3,12 @@
 // node's own rows (schema version, node key, wasm modules), which belong to no agent. Each layer
 // above extends this one and adds one table family; SqliteStore at the top opens and closes it all.
 import type Database from "better-sqlite3";
-import { closeSync, fdatasync, fsyncSync, openSync } from "node:fs";
-import { dirname } from "node:path";
 import { ErrorCode, IgordError } from "../errors.js";
 import { peerIdFromPublicKey } from "../identity/did.js";
 import { type Ed25519Key, generateKey, keyFromSeed } from "../identity/keys.js";
 import { u8 } from "./rows.js";
 import type { SyncMode } from "./types.js";
-
-/**
- * Makes durable what this store's connection has written to its WAL file: `fdatasync` of an fd of
- * `<db>-wal`, on the libuv pool, off the main thread. A store option and a settable field, so a
- * test can hold it pending or fail it.
- */
-export type WalSync = (walFd: number) => Promise<void>;
-
-export const fdatasyncWal: WalSync = (fd) => new Promise((resolve, reject) => fdatasync(fd, (e) => (e ? reject(e) : resolve())));
+import { fdatasyncWal, type WalSync, WalSyncer } from "./wal-sync.js";
 
 export abstract class StoreBase {
   readonly path: string;
@@ -30,17 +20,10 @@ export abstract class StoreBase {
   /** --sync: the level of ordinary commits (ownership commits are always FULL, see durably()). */
   protected sync: SyncMode = "full";
 
-  /** How durablyOffThread() syncs the WAL (tests replace it to hold or fail the sync). */
-  walSync: WalSync = fdatasyncWal;
-  /** An fd of `<db>-wal` for durablyOffThread(); null: those commits sync on the main thread (durably()). */
-  private walFd: number | null = null;
-  private walSyncsPending = 0;
-  private walSyncChain: Promise<void> = Promise.resolve();
+  /** The fsync of durablyOffThread() commits; null (read-only, the commit thread's connection): they sync here (durably()). */
+  protected walSyncer: WalSyncer | null = null;
   /** afterCommit listeners of the durable transaction running now. */
   private readonly committedListeners: (() => void)[] = [];
-  private walFdClosing = false;
-  /** Set once a WAL sync failed: no durable write is taken any more (see durablyOffThread). */
-  private syncFailure: IgordError | null = null;
 
   protected constructor(path: string, db: Database.Database) {
     this.path = path;
@@ -93,7 +76,8 @@ export abstract class StoreBase {
    * (every ownership write nests only inside another durable one).
    */
   protected durably<T>(fn: () => T): T {
-    if (this.syncFailure) throw this.syncFailure;
+    const failure = this.syncFailed;
+    if (failure) throw failure;
     if (this.db.inTransaction) return this.db.transaction(fn).immediate();
     if (this.sync === "full") return this.committing(() => this.db.transaction(fn).immediate());
     this.db.exec("PRAGMA synchronous = FULL");
@@ -123,7 +107,7 @@ export abstract class StoreBase {
 
   /**
    * A durable transaction (as durably()) whose fsync leaves the main thread: it commits at
-   * synchronous=NORMAL, then `walSync` fdatasyncs the WAL file on the libuv pool; `durable` settles
+   * synchronous=NORMAL, then the WalSyncer fdatasyncs the WAL file on the libuv pool; `durable` settles
    * when that returns. Until then the write is visible to this node but not durable: the caller
    * sends nothing that depends on it, and tells no one it happened, before `durable` resolves.
    *
@@ -140,9 +124,10 @@ export abstract class StoreBase {
    * durable itself, and a restart that overwrites them comes after the database holding them was
    * synced: the fdatasync then syncs newer content, still correct. The WAL file stays the same inode
    * while this connection is open (SQLite deletes it only when the last connection closes; a
-   * TRUNCATE checkpoint truncates it in place), and its directory entry was synced when the fd was
-   * opened. A killed process loses nothing once COMMIT returned (the OS has the pages); only a power
-   * cut before the fdatasync can lose the write, and nobody was told of it by then.
+   * TRUNCATE checkpoint truncates it in place), and its directory entry is synced before the first
+   * of these syncs counts (wal-sync.ts). A killed process loses nothing once COMMIT returned (the
+   * OS has the pages); only a power cut before the fdatasync can lose the write, and nobody was
+   * told of it by then.
    *
    * A failed sync cannot be undone (the commit is visible) nor trusted on retry (Linux may drop the
    * pages it failed to write and report success next time), so the store refuses every durable
@@ -150,8 +135,9 @@ export abstract class StoreBase {
    * restart recovers from what the WAL file really holds.
    */
   protected durablyOffThread<T>(fn: () => T): { value: T; durable: Promise<void> } {
-    if (this.syncFailure) throw this.syncFailure;
-    if (this.walFd === null || this.db.inTransaction) return { value: this.durably(fn), durable: Promise.resolve() };
+    const syncer = this.walSyncer;
+    if (syncer?.failure) throw syncer.failure;
+    if (!syncer?.usable || this.db.inTransaction) return { value: this.durably(fn), durable: Promise.resolve() };
     let value: T;
     if (this.sync === "full") {
       this.db.exec("PRAGMA synchronous = NORMAL");
@@ -163,7 +149,7 @@ export abstract class StoreBase {
     } else {
       value = this.uncommitted(() => this.db.transaction(fn).immediate());
     }
-    const durable = this.syncWal();
+    const durable = syncer.syncNow();
     for (const f of this.committedListeners.splice(0)) f();
     return { value, durable };
   }
@@ -178,72 +164,18 @@ export abstract class StoreBase {
     }
   }
 
-  /**
-   * fdatasync of the WAL file off the main thread, after the previous one: Linux reports a page it
-   * failed to write back once per fd, to whichever sync asks first, so a sync that started while an
-   * earlier one was in flight could succeed while the earlier one fails. One at a time, each after
-   * the last succeeded; a failure fails every sync after it and poisons the store (durablyOffThread).
-   */
-  private syncWal(): Promise<void> {
-    const fd = this.walFd as number;
-    this.walSyncsPending++;
-    const run = async (): Promise<void> => {
-      if (this.syncFailure) throw this.syncFailure;
-      try {
-        await this.walSync(fd);
-      } catch (e) {
-        this.syncFailure ??= new IgordError(
-          ErrorCode.StoreError,
-          `an fsync of ${this.path}-wal failed (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}): what this node stored since its last good sync may not be on disk, so it takes no more ownership changes; restart it`,
-        );
-        throw this.syncFailure;
-      }
-    };
-    const synced = this.walSyncChain.then(run, run);
-    const settle = (): void => {
-      if (--this.walSyncsPending === 0 && this.walFdClosing) this.closeWalFd();
-    };
-    // The chain never rejects (the failure is in syncFailure); the caller's promise does.
-    this.walSyncChain = synced.then(settle, settle);
-    return synced;
-  }
-
   /** Whether a WAL sync has failed (the store takes no durable write any more). */
   get syncFailed(): IgordError | null {
-    return this.syncFailure;
+    return this.walSyncer?.failure ?? null;
   }
 
-  /**
-   * Opens the fd durablyOffThread() syncs, once the connection is in WAL mode (the file exists), and
-   * syncs the directory once, as SQLite does on the first sync of a WAL file it created: the
-   * fdatasync of the file does not make its directory entry durable. Without it those commits sync
-   * on the main thread.
-   */
-  protected openWalFd(): void {
-    try {
-      this.walFd = openSync(`${this.path}-wal`, "r");
-    } catch {
-      this.walFd = null;
-      return;
-    }
-    try {
-      const dir = openSync(dirname(this.path), "r");
-      try {
-        fsyncSync(dir);
-      } finally {
-        closeSync(dir);
-      }
-    } catch {
-      // As SQLite: a directory that cannot be opened or synced is not an error.
-    }
+  /** How durablyOffThread() syncs the WAL (tests replace it to hold or fail the sync). */
+  get walSync(): WalSync {
+    return this.walSyncer?.sync ?? fdatasyncWal;
   }
 
-  /** Closes that fd, once no sync is using it. */
-  protected closeWalFd(): void {
-    this.walFdClosing = true;
-    if (this.walFd === null || this.walSyncsPending > 0) return;
-    closeSync(this.walFd);
-    this.walFd = null;
+  set walSync(sync: WalSync) {
+    if (this.walSyncer) this.walSyncer.sync = sync;
   }
 
   /**

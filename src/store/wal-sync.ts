@@ -1,0 +1,100 @@
+// The fsync of a durable commit, off the main thread: an fd of `<db>-wal` that is fdatasynced on
+// the libuv pool after a commit at synchronous=NORMAL (StoreBase.durablyOffThread says why that is
+// as durable as FULL). One sync at a time, in commit order; the first failure is kept and fails
+// every sync after it.
+import { closeSync, fdatasync, openSync } from "node:fs";
+import { open } from "node:fs/promises";
+import { dirname } from "node:path";
+import { ErrorCode, IgordError } from "../errors.js";
+
+/**
+ * Makes durable what has been written to a WAL file: `fdatasync` of an fd of `<db>-wal`, on the
+ * libuv pool. A store option and a settable field, so a test can hold it pending or fail it.
+ */
+export type WalSync = (walFd: number) => Promise<void>;
+
+export const fdatasyncWal: WalSync = (fd) => new Promise((resolve, reject) => fdatasync(fd, (e) => (e ? reject(e) : resolve())));
+
+export class WalSyncer {
+  /** How the WAL is synced (tests replace it to hold or fail the sync). */
+  sync: WalSync = fdatasyncWal;
+  private fd: number | null;
+  private pending = 0;
+  private closing = false;
+  private dirSynced = false;
+  private chain: Promise<void> = Promise.resolve();
+  /** The first sync that failed: the store takes no durable write after it. */
+  failure: IgordError | null = null;
+
+  /** Opens an fd of `<dbPath>-wal` (the connection is in WAL mode, so it exists); `usable` is false when it cannot. */
+  constructor(private readonly dbPath: string) {
+    try {
+      this.fd = openSync(`${dbPath}-wal`, "r");
+    } catch {
+      this.fd = null;
+    }
+  }
+
+  get usable(): boolean {
+    return this.fd !== null && !this.closing;
+  }
+
+  /**
+   * fdatasync of the WAL file off the main thread, after the previous one: Linux reports a page it
+   * failed to write back once per fd, to whichever sync asks first, so a sync that started while an
+   * earlier one was in flight could succeed while the earlier one fails. One at a time, each after
+   * the last succeeded; a failure fails every sync after it.
+   */
+  syncNow(): Promise<void> {
+    const fd = this.fd as number;
+    this.pending++;
+    const run = async (): Promise<void> => {
+      if (this.failure) throw this.failure;
+      try {
+        await this.syncDirOnce();
+        await this.sync(fd);
+      } catch (e) {
+        this.failure ??= new IgordError(
+          ErrorCode.StoreError,
+          `an fsync of ${this.dbPath}-wal failed (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}): what this node stored since its last good sync may not be on disk, so it takes no more ownership changes; restart it`,
+        );
+        throw this.failure;
+      }
+    };
+    const synced = this.chain.then(run, run);
+    const settle = (): void => {
+      if (--this.pending === 0 && this.closing) this.close();
+    };
+    // The chain never rejects (the failure is kept); the caller's promise does.
+    this.chain = synced.then(settle, settle);
+    return synced;
+  }
+
+  /**
+   * Syncs the database's directory once, before the first WAL sync counts, as SQLite does on the
+   * first sync of a WAL file it created: an fdatasync of the file does not make its directory entry
+   * durable. A directory that cannot be opened or synced is not an error (nor is it to SQLite).
+   */
+  private async syncDirOnce(): Promise<void> {
+    if (this.dirSynced) return;
+    try {
+      const dir = await open(dirname(this.dbPath), "r");
+      try {
+        await dir.sync();
+      } finally {
+        await dir.close();
+      }
+    } catch {
+      // As SQLite.
+    }
+    this.dirSynced = true;
+  }
+
+  /** Closes the fd, once no sync is using it. */
+  close(): void {
+    this.closing = true;
+    if (this.fd === null || this.pending > 0) return;
+    closeSync(this.fd);
+    this.fd = null;
+  }
+}
