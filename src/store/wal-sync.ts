@@ -56,7 +56,7 @@ export class WalSyncer {
       } catch (e) {
         this.failure ??= new IgordError(
           ErrorCode.StoreError,
-          `an fsync of ${this.dbPath}-wal failed (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}): what this node stored since its last good sync may not be on disk, so it takes no more ownership changes; restart it`,
+          `an fsync of ${this.dbPath}-wal failed (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}): what this node stored since its last good sync may not be on disk, so it takes no more durable writes (ownership changes, payments); restart it`,
         );
         throw this.failure;
       }
