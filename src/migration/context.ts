@@ -91,7 +91,7 @@ export interface MigrationHost {
 
 /** Fault-injection points for tests of the failure paths (never set in production). */
 export interface MigrationHooks {
-  /** Source side: HANDOFF_INITIATED is durable, nothing sent yet. */
+  /** Source side: HANDOFF_INITIATED is durable, nothing sent yet but perhaps the offer (sendEarlyOffer). */
   afterHandoffRecorded?(agentId: string): void;
   /** Source side: the whole package is on the wire, no confirmation read yet. */
   afterPackageSent?(agentId: string): void;
