@@ -101,8 +101,19 @@ export abstract class StoreBase {
   /** Runs a top-level durable transaction; then the afterCommit listeners it gathered, or drops them. */
   private committing<T>(run: () => T): T {
     const value = this.uncommitted(run);
-    for (const fn of this.committedListeners.splice(0)) fn();
+    this.runCommitted();
     return value;
+  }
+
+  /** The afterCommit listeners of the transaction that just committed: one that throws cannot undo the commit, nor stop the others. */
+  private runCommitted(): void {
+    for (const fn of this.committedListeners.splice(0)) {
+      try {
+        fn();
+      } catch {
+        // The write is committed whatever a listener does; the listener's own caller sees its effect.
+      }
+    }
   }
 
   /**
@@ -150,7 +161,7 @@ export abstract class StoreBase {
       value = this.uncommitted(() => this.db.transaction(fn).immediate());
     }
     const durable = syncer.syncNow();
-    for (const f of this.committedListeners.splice(0)) f();
+    this.runCommitted();
     return { value, durable };
   }
 

@@ -4,8 +4,9 @@ import { rmSync } from "node:fs";
 import { join } from "node:path";
 import type Database from "better-sqlite3";
 import { afterEach, describe, expect, it } from "vitest";
-import { DB_FILE, SqliteStore } from "../../src/store/sqlite-store.js";
+import { DB_FILE, fdatasyncWal, SqliteStore } from "../../src/store/sqlite-store.js";
 import { tempDir } from "../helpers/node.js";
+import { waitUntil } from "../helpers/wait.js";
 
 const dirs: string[] = [];
 afterEach(() => {
@@ -72,6 +73,45 @@ describe("store sync levels", () => {
       } finally {
         reader.close();
       }
+    } finally {
+      store.close();
+    }
+  });
+
+  it("afterCommit runs once a durable transaction committed, before its off-thread sync returned; never after a rollback; a listener that throws leaves the commit standing", async () => {
+    const dir = tempDir();
+    dirs.push(dir);
+    const store = SqliteStore.open(join(dir, DB_FILE), { sync: "full" });
+    try {
+      const held: (() => void)[] = [];
+      store.walSync = (fd) => new Promise<void>((resolve) => held.push(resolve)).then(() => fdatasyncWal(fd));
+      const seen: string[] = [];
+      const id = store.createMigration({ agentId: "a", direction: "out", peer: "p", state: "requested" });
+      const { durable } = store.atomicallyOffThread(() => {
+        store.updateMigration(id, { state: "transferring" });
+        store.afterCommit(() => seen.push(`committed: ${store.migrations().find((m) => m.id === id)?.state}`));
+        store.afterCommit(() => {
+          throw new Error("a listener that fails");
+        });
+        store.afterCommit(() => seen.push("after the failing one"));
+        expect(seen).toEqual([]);
+      });
+      expect(seen).toEqual(["committed: transferring", "after the failing one"]);
+      await waitUntil(() => held.length === 1, { what: "the WAL sync" });
+      let synced = false;
+      const done = durable.then(() => (synced = true));
+      expect(synced).toBe(false);
+      held[0]!();
+      await done;
+      expect(() =>
+        store.atomicallyOffThread(() => {
+          store.afterCommit(() => seen.push("rolled back"));
+          throw new Error("refused half-way");
+        }),
+      ).toThrow("refused half-way");
+      // A later commit does not run the rolled-back transaction's listener either.
+      store.atomically(() => store.updateMigration(id, { state: "done", error: null }));
+      expect(seen).toEqual(["committed: transferring", "after the failing one"]);
     } finally {
       store.close();
     }
