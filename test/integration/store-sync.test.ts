@@ -117,6 +117,32 @@ describe("store sync levels", () => {
     }
   });
 
+  it("the WAL syncs of durable commits run one at a time in commit order; once one fails, those queued behind it fail too, though their own fdatasync would succeed", async () => {
+    const dir = tempDir();
+    dirs.push(dir);
+    const store = SqliteStore.open(join(dir, DB_FILE), { sync: "full" });
+    try {
+      const calls: { release: (e?: Error) => void }[] = [];
+      store.walSync = (fd) =>
+        new Promise<void>((resolve, reject) => calls.push({ release: (e) => (e ? reject(e) : resolve()) })).then(() => fdatasyncWal(fd));
+      const id = store.createMigration({ agentId: "a", direction: "out", peer: "p", state: "requested" });
+      const first = store.atomicallyOffThread(() => store.updateMigration(id, { attempts: 1 })).durable;
+      const second = store.atomicallyOffThread(() => store.updateMigration(id, { attempts: 2 })).durable;
+      first.catch(() => undefined);
+      second.catch(() => undefined);
+      await waitUntil(() => calls.length === 1, { what: "the first sync" });
+      // The second waits for the first: its fdatasync has not started.
+      expect(calls).toHaveLength(1);
+      calls[0]!.release(Object.assign(new Error("EIO (injected)"), { code: "EIO" }));
+      await expect(first).rejects.toMatchObject({ code: "STORE_ERROR", message: expect.stringMatching(/failed \(EIO\)/) });
+      await expect(second).rejects.toMatchObject({ code: "STORE_ERROR" });
+      expect(calls).toHaveLength(1);
+      expect(() => store.atomicallyOffThread(() => undefined)).toThrow(/failed \(EIO\)/);
+    } finally {
+      store.close();
+    }
+  });
+
   it("a target's incoming-handoff record commits without an fsync of its own under --sync full, and is there at once", () => {
     const dir = tempDir();
     dirs.push(dir);
