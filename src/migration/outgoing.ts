@@ -3,7 +3,7 @@
 import type { Epoch } from "../authority/lease.js";
 import { ErrorCode, IgordError } from "../errors.js";
 import { encodeIdentityFile } from "../identity/keys.js";
-import type { SqliteStore, StoredSegment } from "../store/sqlite-store.js";
+import type { CheckpointRow, SqliteStore, StoredSegment } from "../store/sqlite-store.js";
 import { parseCheckpoint } from "../checkpoint/codec.js";
 import { hex } from "../hash/bytes.js";
 import { encodePackage } from "./package.js";
@@ -25,10 +25,13 @@ export interface OutgoingPackageSpec {
  * upgrade): a segment was recorded by the module its closing checkpoint names. The target replays
  * each segment with its own module, so they travel too (counted in the package's size limit).
  */
-function earlierModules(store: SqliteStore, agentId: string, current: string, segments: readonly StoredSegment[]): { hash: string; bytes: Uint8Array }[] {
+function earlierModules(store: SqliteStore, agentId: string, current: string, segments: readonly StoredSegment[], history: readonly CheckpointRow[]): { hash: string; bytes: Uint8Array }[] {
+  // A shipped segment's closing checkpoint is in the shipped history (both follow the base): found
+  // there, not looked up by hash one segment at a time (the store has no index by hash).
+  const shipped = new Map(history.map((c) => [hex(c.hash), c]));
   const hashes = new Set<string>();
   for (const s of segments) {
-    const closing = store.checkpointByHash(agentId, s.checkpointHash);
+    const closing = shipped.get(hex(s.checkpointHash)) ?? store.checkpointByHash(agentId, s.checkpointHash);
     const hash = closing ? hex(parseCheckpoint(closing.blob).wasmHash) : current;
     if (hash !== current) hashes.add(hash);
   }
@@ -72,6 +75,6 @@ export function buildOutgoingPackage(store: SqliteStore, o: OutgoingPackageSpec)
     overrides: store.lineageEvents(agentId),
     receipts: store.receipts(agentId, baseTick).map((r) => r.blob),
     segments,
-    modules: earlierModules(store, agentId, row.wasmHash, segments),
+    modules: earlierModules(store, agentId, row.wasmHash, segments, history),
   });
 }

@@ -113,11 +113,30 @@ export abstract class HistoryRecords extends TickRecords {
     return r ? rowToCheckpoint(r) : undefined;
   }
 
+  /**
+   * The agent's checkpoint with this hash. No index by hash (schema 9): the agent's checkpoints are
+   * read back from the head, so the cost grows with how far back it lies (all of them when absent).
+   */
   checkpointByHash(agentId: string, hash: Uint8Array): CheckpointRow | undefined {
     const r = this.sql("SELECT * FROM checkpoints WHERE agent_id = ? AND hash = ? ORDER BY seq DESC LIMIT 1", true).get(agentId, hash) as
       | Record<string, unknown>
       | undefined;
     return r ? rowToCheckpoint(r) : undefined;
+  }
+
+  /**
+   * Whether the agent's history holds the checkpoint with this hash and tick. Ticks increase along a
+   * chain, so the walk back from the head stops at the first older tick: a checkpoint just written is
+   * found at the head, one never written costs one row.
+   */
+  holdsCheckpoint(agentId: string, hash: Uint8Array, tick: bigint): boolean {
+    const rows = this.sql("SELECT tick, hash FROM checkpoints WHERE agent_id = ? ORDER BY seq DESC", true).iterate(agentId) as IterableIterator<{ tick: bigint; hash: Buffer }>;
+    for (const r of rows) {
+      if (r.tick < tick) break;
+      // Leaving the loop (break or return) ends the statement's iteration.
+      if (r.tick === tick && r.hash.equals(hash)) return true;
+    }
+    return false;
   }
 
   checkpointAt(agentId: string, seq: bigint): CheckpointRow | undefined {

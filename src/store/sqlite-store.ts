@@ -369,7 +369,7 @@ export class SqliteStore extends AgentArrival {
   /** A batch the commit thread held when it died: what it stored counts, the rest commits here. */
   private settleHere(batch: readonly QueuedCommit[]): void {
     const rest = batch.filter((b) => {
-      if (!this.checkpointByHash(b.commit.agentId, b.commit.hash)) return true;
+      if (!this.holdsCheckpoint(b.commit.agentId, b.commit.hash, b.commit.tick)) return true;
       b.resolve();
       return false;
     });
