@@ -1,0 +1,85 @@
+#!/usr/bin/env node
+// What one group commit of periodic checkpoints writes to the WAL, by B-tree: 1,000 agents whose
+// histories are --history checkpoints deep (a daemon's steady state, where each agent's newest index
+// entries sit on a leaf page of their own), then one round of checkpoints (one each, lease-checked,
+// an event-log segment of 5 logged ticks) committed together. Each WAL frame is one 4-KiB page, so
+// the frames per checkpoint are what its I/O costs. Runnable alone:
+//   node scripts/bench-wal-pages.mjs [--agents=1000] [--history=150] [--receipt-interval=60s]
+import "../dist/shim/promise-with-resolvers.js";
+import { createHash, randomBytes } from "node:crypto";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import Database from "better-sqlite3";
+import { genesisLease } from "../dist/authority/lease.js";
+import { loadConfig } from "../dist/config/load.js";
+import { didFromPublicKey } from "../dist/identity/did.js";
+import { generateKey } from "../dist/identity/keys.js";
+import { HostcallId } from "../dist/hostcalls/registry.js";
+import { storeOptions } from "../dist/node/node.js";
+import { Checkpointer } from "../dist/scheduler/checkpointer.js";
+import { DB_FILE, SqliteStore } from "../dist/store/sqlite-store.js";
+
+/** A WAL file's header, and each frame's header before its page (sqlite.org/fileformat2.html#walformat). */
+const WAL_HEADER_BYTES = 32;
+const WAL_FRAME_HEADER_BYTES = 24;
+const TICKS_PER_CHECKPOINT = 5;
+const LINE = Buffer.from("tick survived, state saved");
+
+const args = new Map(process.argv.slice(2).map((a) => a.replace(/^--/, "").split("=")));
+const agents = Number(args.get("agents") ?? 1000);
+const history = Number(args.get("history") ?? 150);
+const dir = mkdtempSync(join(tmpdir(), "igord-wal-pages-"));
+const path = join(dir, DB_FILE);
+const receiptInterval = args.get("receipt-interval");
+const config = loadConfig({ flags: { sync: "full", "data-dir": dir, ...(receiptInterval === undefined ? {} : { "receipt-interval": receiptInterval }) }, env: {} });
+// On the main thread (no commit or signer threads): a round is one group commit.
+const store = SqliteStore.open(path, { ...storeOptions(config), commitThread: undefined });
+const cp = new Checkpointer(store, store.nodeKey(), config.receiptIntervalMs, null, config.historyRetention);
+const timing = { durationMs: config.leaseDurationMs, graceMs: config.leaseGraceMs, renewalWindow: config.leaseRenewalWindow };
+const wasm = randomBytes(64);
+const wasmHash = createHash("sha256").update(wasm).digest("hex");
+const subjects = [];
+for (let i = 0; i < agents; i++) {
+  const identity = generateKey();
+  const lease = genesisLease(timing, Date.now());
+  const s = { agentId: `a${i}`, tick: 0n, budget: 10n ** 12n, price: config.price, state: randomBytes(1024), wasmHash, identity, lease };
+  cp.genesis(s, { lease, agentId: s.agentId, did: didFromPublicKey(identity.publicKey), wasmHash, wasmBytes: wasm, manifest: "{}", identity });
+  subjects.push(s);
+}
+const round = () =>
+  Promise.all(
+    subjects.map((s) => {
+      const logs = [];
+      for (let t = 0; t < TICKS_PER_CHECKPOINT; t++) {
+        s.tick += 1n;
+        const clock = Buffer.alloc(8);
+        clock.writeBigInt64LE(s.tick);
+        const entries = [
+          { id: HostcallId.clock_now, result: 0, payload: clock },
+          { id: HostcallId.rand_bytes, result: 0, payload: randomBytes(16) },
+          { id: HostcallId.log_emit, result: 0, payload: LINE },
+        ];
+        logs.push({ tick: s.tick, entries, postHash: randomBytes(32) });
+      }
+      return cp.checkpoint({ ...s, logs }, "periodic", "active", null);
+    }),
+  );
+for (let r = 0; r < history; r++) await round();
+const db = new Database(path);
+db.pragma("wal_checkpoint(TRUNCATE)");
+await round();
+const wal = readFileSync(`${path}-wal`);
+const pageSize = wal.readUInt32BE(8);
+const pages = [];
+for (let off = WAL_HEADER_BYTES; off + WAL_FRAME_HEADER_BYTES + pageSize <= wal.length; off += WAL_FRAME_HEADER_BYTES + pageSize) pages.push(wal.readUInt32BE(off));
+const names = new Map(db.prepare("SELECT name, pageno FROM dbstat").all().map((r) => [r.pageno, r.name]));
+const byTree = new Map();
+for (const p of pages) byTree.set(names.get(p) ?? "?", (byTree.get(names.get(p) ?? "?") ?? 0) + 1);
+console.log(
+  `${agents} agents, ${history} checkpoints deep, one group commit of ${agents}: ${pages.length} WAL frames of ${pageSize} bytes, ${(pages.length / agents).toFixed(2)} a checkpoint (${Math.round((pages.length * (pageSize + WAL_FRAME_HEADER_BYTES)) / agents).toLocaleString("en-US")} bytes)`,
+);
+for (const [name, n] of [...byTree].sort((a, b) => b[1] - a[1])) console.log(`  ${name}: ${(n / agents).toFixed(2)} pages a checkpoint`);
+db.close();
+store.close();
+rmSync(dir, { recursive: true, force: true });
