@@ -701,3 +701,50 @@ describe("replay rules at admission", () => {
     await b.waitFor<TickEvent>("tick", (e) => e.agentId === "heartbeat");
   });
 });
+
+describe("an ambiguous handoff with a fallback candidate", () => {
+  it("a lost confirmation with candidates [B, C]: one attempt, C is never offered the agent, the source asks B and retires, and A and B never tick it at the same time", async () => {
+    const a = await p2pNode();
+    const b = await startNode({ flags: P2P, migrationHooks: { beforeConfirm: (_id, abort) => abort(new Error("confirmation lost")) } });
+    const c = await p2pNode();
+    const intoC = incomingStreams(c);
+    // Each tick as [start, end] on the one clock both in-process nodes share: its commit time less its run time.
+    const ran: { node: "a" | "b"; tick: bigint; start: number; end: number }[] = [];
+    for (const [name, t] of [["a", a], ["b", b]] as const) {
+      t.node.scheduler.on("tick", (e: TickEvent) => {
+        if (e.agentId === "heartbeat") ran.push({ node: name, tick: e.tick, start: e.at - Number(e.elapsedNs) / 1e6, end: e.at });
+      });
+    }
+    await a.node.addAgent({ wasmPath: heartbeat });
+    await a.waitForTick("heartbeat", 3n);
+    const r = await a.node.migrate("heartbeat", [addr(b), addr(c)]);
+    expect(r).toMatchObject({ outcome: "recovery", target: addr(b), attempts: 1, fallbacks: 0 });
+    // RECOVERY_REQUIRED names B: the handoff is B's until B answers, never C's.
+    expect(["RECOVERY_REQUIRED", "RETIRED"]).toContain(owner(a, "heartbeat"));
+    expect(a.logs.events("migration_fallback")).toEqual([]);
+    expect(a.logs.events("migration_attempt_failed").map((l) => l.target)).toEqual([addr(b)]);
+    await a.node.migration!.resolved("heartbeat");
+    expect(a.logs.events("handoff_resolved").map((l) => [l.outcome, l.target])).toEqual([["retired", addr(b)]]);
+    expect(owner(a, "heartbeat")).toBe("RETIRED");
+    expect(owner(b, "heartbeat")).toBe("ACTIVE_OWNER");
+    expect(a.node.store.migrations({ agentId: "heartbeat" })).toMatchObject([{ direction: "out", attempts: 1, fallbacks: 0 }]);
+    // C: never offered, never stored, never asked to migrate anything.
+    expect(intoC).toEqual([]);
+    expect(c.node.store.agent("heartbeat")).toBeUndefined();
+    expect(c.node.store.lease("heartbeat")).toBeUndefined();
+    expect(c.node.store.head("heartbeat")).toBeUndefined();
+    expect(c.node.store.migrations({ agentId: "heartbeat" })).toEqual([]);
+    // B ticks on from A's last tick; A never ticks again, and no tick of A's overlaps one of B's.
+    const handedOff = b.node.store.head("heartbeat")!.tick;
+    await b.waitForTick("heartbeat", handedOff + 3n);
+    await b.node.scheduler.pause("heartbeat", "test");
+    const onA = ran.filter((x) => x.node === "a");
+    const onB = ran.filter((x) => x.node === "b");
+    expect(onA.length).toBeGreaterThanOrEqual(3);
+    expect(onB.length).toBeGreaterThanOrEqual(3);
+    expect(onA.at(-1)!.end).toBeLessThanOrEqual(onB[0]!.start);
+    const ticks = ran.map((x) => x.tick);
+    expect(ticks).toEqual(ticks.map((_, i) => BigInt(i + 1)));
+    expect(a.node.scheduler.view("heartbeat")).toBeUndefined();
+  });
+});
