@@ -748,3 +748,32 @@ describe("an ambiguous handoff with a fallback candidate", () => {
     expect(a.node.scheduler.view("heartbeat")).toBeUndefined();
   });
 });
+
+describe("a candidate without the agent's capability", () => {
+  it("candidates [B without rand, C with it]: B is refused once with CAPABILITY_NOT_OFFERED, never retried nor waited for, and the agent moves to C", async () => {
+    // A retry delay far above a hop's time: had B's refusal been retried or backed off, the hop would show it.
+    const a = await p2pNode({ "migration-retries": "3", "migration-retry-delay": "3s" });
+    const b = await p2pNode({ capabilities: "clock,log" });
+    const c = await p2pNode();
+    const intoB = incomingStreams(b);
+    await a.node.addAgent({ wasmPath: survivor }); // clock, rand, log
+    await a.waitForTick("survivor", 2n);
+    const r = await a.node.migrate("survivor", [addr(b), addr(c)]);
+    expect(r).toMatchObject({ outcome: "done", target: addr(c), attempts: 2, fallbacks: 1, error: null });
+    expect(r.durationMs).toBeLessThan(3000);
+    const failed = a.logs.events("migration_attempt_failed");
+    expect(failed.map((l) => [l.target, l.code, l.class])).toEqual([[addr(b), "CAPABILITY_NOT_OFFERED", "fatal"]]);
+    expect(a.logs.events("migration_fallback").map((l) => [l.target, l.after])).toEqual([[addr(c), "CAPABILITY_NOT_OFFERED"]]);
+    expect(await a.node.metrics.render()).toMatch(/igord_migration_retries_total 0/);
+    // B was only asked: no migrate stream, nothing stored.
+    expect(intoB).toEqual([]);
+    expect(b.node.store.agent("survivor")).toBeUndefined();
+    expect(b.node.store.lease("survivor")).toBeUndefined();
+    // C owns it at the next epoch and ticks it on.
+    expect(owner(a, "survivor")).toBe("RETIRED");
+    expect(owner(c, "survivor")).toBe("ACTIVE_OWNER");
+    expect(c.node.store.lease("survivor")!.epoch).toEqual({ major: 1n, generation: 0n });
+    const head = c.node.store.head("survivor")!.tick;
+    await c.waitForTick("survivor", head + 1n);
+  });
+});
