@@ -4,6 +4,8 @@ import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import type { TickEvent } from "../../src/scheduler/scheduler.js";
 import { startTestNode, stopAllNodes, storedHead } from "../helpers/node.js";
+import { controlGet } from "../../src/control/client.js";
+import { waitUntil } from "../helpers/wait.js";
 import { watAgent, writeWat } from "../helpers/wat.js";
 
 afterEach(stopAllNodes);
@@ -142,5 +144,33 @@ describe("isolation", () => {
     };
     expect(failure.details.line).toBeGreaterThan(0);
     expect(failure.details.file).toMatch(/aborter\.ts$/);
+  });
+
+  it("the control API answers during a hang: after worker_stalled is logged and before the hung agent is stopped", async () => {
+    const t = await startTestNode({ workers: "1", "tick-timeout": "2000ms", "tick-interval": "50ms", control: "127.0.0.1:0" });
+    const dir = join(t.dir, "wasm");
+    await t.node.addAgent({ wasmPath: await writeWat(dir, "hung", HANG_FROM_TICK_4) });
+    await t.node.addAgent({ wasmPath: await writeWat(dir, "mate", HEALTHY) });
+    let stoppedAt: number | null = null;
+    t.node.scheduler.on("stopped", (v: { id: string }) => {
+      if (v.id === "hung") stoppedAt ??= Date.now();
+    });
+    await waitUntil(() => t.logs.events("worker_stalled").some((l) => l.agent === "hung"), { what: "worker_stalled for the hung tick" });
+    const control = t.node.controlAddress!;
+    const status = (await controlGet(control, t.config.dataDir, "/v1/status")) as { workers: { stalled: number } };
+    const listing = (await controlGet(control, t.config.dataDir, "/v1/agents")) as { agents: { id: string; status: string }[] };
+    const answeredAt = Date.now();
+    // Both answers came while tick 4 still spun: the stall shows, the agent is not stopped yet.
+    expect(stoppedAt).toBeNull();
+    expect(status.workers.stalled).toBeGreaterThanOrEqual(1);
+    expect(listing.agents.find((a) => a.id === "hung")?.status).toBe("running");
+    expect(listing.agents.find((a) => a.id === "mate")?.status).toBe("running");
+    const stopped = await t.waitFor<{ id: string; error: { code: string } | null }>("stopped", (v) => v.id === "hung");
+    expect(stopped.error?.code).toBe("TICK_TIMEOUT");
+    expect(stoppedAt!).toBeGreaterThanOrEqual(answeredAt);
+    const after = (await controlGet(control, t.config.dataDir, "/v1/agents?all=1")) as { agents: { id: string; status: string }[] };
+    expect(after.agents.find((a) => a.id === "hung")?.status).toBe("failed");
+    await t.node.scheduler.settled();
+    expect(storedHead(t.config.dataDir, "hung")?.tick).toBe(3n);
   });
 });
