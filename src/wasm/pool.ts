@@ -180,11 +180,25 @@ export class WorkerPool extends EventEmitter<{
     return this.workers.filter((w) => !w.dead && !w.stalled && !w.dedicated);
   }
 
-  private pickWorker(exclude?: WorkerHandle, spec?: AgentSpec): WorkerHandle {
+  /** `apart`: an agent moved off a wedged worker, kept off workers where it would mix first loads with running agents (firstLoadMixes). */
+  private pickWorker(exclude?: WorkerHandle, spec?: AgentSpec, apart?: Slot): WorkerHandle {
     if (spec && waitsOnNetwork(spec.plan)) return this.spawn(true);
-    let candidates = this.live().filter((w) => w !== exclude);
+    let candidates = this.live().filter((w) => w !== exclude && (apart === undefined || !this.firstLoadMixes(w, apart)));
     if (candidates.length === 0) candidates = [this.spawn()];
     return candidates.reduce((a, b) => (b.placements.size < a.placements.size ? b : a));
+  }
+
+  /**
+   * Whether `slot` on `w` would share the worker between an agent's first load (code that never ran
+   * here: its start function, _initialize or agent_init may hang) and an agent that already runs.
+   * Moved off a wedged worker together, the running agents' next ticks queued behind the other
+   * first loads there, and each of those that hung wedged them again: with three hostile modules in
+   * the agents dir at start, a running mate moved three times and went 1.2-1.4 s without a tick.
+   */
+  private firstLoadMixes(w: WorkerHandle, slot: Slot): boolean {
+    const first = slot.placing !== null;
+    for (const p of w.placements) if ((this.byPlacement.get(p)?.placing != null) !== first) return true;
+    return false;
   }
 
   private post(h: WorkerHandle, msg: ToWorker): void {
@@ -553,7 +567,8 @@ export class WorkerPool extends EventEmitter<{
       slot.interrupted = true;
       this.emit("abandoned", { agentId: slot.spec.agentId, tick: slot.inFlight.tick });
     }
-    this.loadOn(this.pickWorker(from, slot.spec), slot);
+    // Off a wedged or ended worker (report), first loads and running agents go to separate workers.
+    this.loadOn(this.pickWorker(from, slot.spec, report ? slot : undefined), slot);
     this.releaseDedicated(from);
   }
 

@@ -7,11 +7,16 @@ import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import type { IgordError } from "../../src/errors.js";
 import type { AgentView, CheckpointEvent, TickEvent } from "../../src/scheduler/scheduler.js";
-import { startTestNode, stopAllNodes, storedHead, type TestNode } from "../helpers/node.js";
+import { agentsDirWith, startTestNode, stopAllNodes, storedHead, type TestNode } from "../helpers/node.js";
+import { killAll, startDaemon } from "../helpers/process.js";
+import { controlGet } from "../../src/control/client.js";
 import { waitUntil } from "../helpers/wait.js";
 import { CAPS, watAgent, writeWat } from "../helpers/wat.js";
 
-afterEach(stopAllNodes);
+afterEach(async () => {
+  await stopAllNodes();
+  await killAll();
+});
 
 const SPIN = "(loop $spin (br $spin))";
 const CLOCK = '(import "igor" "clock_now" (func $clock (result i64)))';
@@ -221,5 +226,51 @@ describe("a tick outliving its lease", () => {
     // The state counts executions: one per committed tick, none for the discarded one.
     const head = storedHead(t.config.dataDir, "slowpoke")!;
     expect(new DataView(head.state.buffer).getUint32(0, true)).toBe(Number(head.tick));
+  });
+});
+
+describe("the igord daemon with hostile modules in its agents dir", () => {
+  it("modules whose start function, _initialize or agent_init never returns: /v1/status answers while they hang, each is listed failed to load naming its phase, and a worker-mate keeps its cadence", async () => {
+    const TIMEOUT = 1500;
+    const INTERVAL = 50;
+    const { agents, data } = agentsDirWith(["heartbeat"]);
+    const hostile = { stuck_start: "start", stuck_initialize: "_initialize", stuck_init: "agent_init" } as const;
+    await writeWat(agents, "stuck_start", HANG_IN_START);
+    await writeWat(agents, "stuck_initialize", HANG_IN_INITIALIZE);
+    await writeWat(agents, "stuck_init", HANG_IN_INIT);
+    // One worker: the mate shares the thread each hostile load wedges.
+    const d = startDaemon(["--agents-dir", agents, "--data-dir", data, "--control", "127.0.0.1:0", "--workers", "1", "--tick-timeout", `${TIMEOUT}ms`, "--tick-interval", `${INTERVAL}ms`, "--checkpoint-interval", "0"]);
+    const control = { host: "127.0.0.1", port: Number((await d.waitFor((l) => l.event === "control_listening")).port) };
+    const stalled = await d.waitFor((l) => l.event === "worker_stalled" && String(l.agent).startsWith("stuck_"));
+    const status = (await controlGet(control, data, "/v1/status")) as { workers: { stalled: number } };
+    // Answered while that load still spun: its failure is not logged yet.
+    expect(d.lines.some((l) => l.event === "agent_load_failed" && String(l.path).endsWith(`/${String(stalled.agent)}.wasm`))).toBe(false);
+    expect(status.workers.stalled).toBeGreaterThanOrEqual(1);
+    await d.waitFor((l) => l.event === "agents_loaded", 10_000);
+    const listing = (await controlGet(control, data, "/v1/agents")) as { agents: { id: string; status: string; error?: { code: string; message: string } }[] };
+    for (const [id, phase] of Object.entries(hostile)) {
+      const a = listing.agents.find((x) => x.id === id);
+      expect(a?.status).toBe("load_failed");
+      expect(a?.error?.code).toBe("TICK_TIMEOUT");
+      expect(a?.error?.message).toContain(phase);
+      expect(d.lines.filter((l) => l.event === "agent_load_failed" && String(l.path).endsWith(`/${id}.wasm`)).map((l) => l.code)).toEqual(["TICK_TIMEOUT"]);
+    }
+    expect(listing.agents.find((x) => x.id === "heartbeat")?.status).toBe("running");
+    // The mate moved off the wedged worker once, never again behind another hostile load; its ticks
+    // (its own log lines), from the moment it started, spanned every hang with no gap of a hang's
+    // length (the one move costs a worker's start, longer on a loaded machine): it ticked while the
+    // loads hung, not only after them.
+    expect(d.lines.filter((l) => l.event === "agent_evacuated" && l.agent === "heartbeat")).toHaveLength(1);
+    const after = Date.now();
+    await d.waitFor((l) => l.event === "agent_log" && l.agent === "heartbeat" && Number(l.time) > after + 3 * INTERVAL);
+    const started = Number((await d.waitFor((l) => l.event === "agent_started" && l.agent === "heartbeat")).time);
+    const times = [started, ...d.lines.filter((l) => l.event === "agent_log" && l.agent === "heartbeat").map((l) => Number(l.time))];
+    expect(maxGap(times)).toBeLessThan(TIMEOUT);
+    const lastFailure = Math.max(...d.lines.filter((l) => l.event === "agent_load_failed").map((l) => Number(l.time)));
+    expect(times.some((t) => t > Number(stalled.time) && t < lastFailure)).toBe(true);
+    const alive = (await controlGet(control, data, "/v1/status")) as { agents: Record<string, number> };
+    expect(alive.agents).toMatchObject({ running: 1, loadFailed: 3 });
+    d.child.kill("SIGINT");
+    expect(await d.exit).toBe(0);
   });
 });
