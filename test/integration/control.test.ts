@@ -12,6 +12,9 @@ import { isIgordError } from "../../src/errors.js";
 import { DB_FILE } from "../../src/store/sqlite-store.js";
 import Database from "better-sqlite3";
 import { EXAMPLES, startTestNode, stopAllNodes, tempDir, type TestNode } from "../helpers/node.js";
+import type { CheckpointEvent, DivergenceEvent } from "../../src/scheduler/scheduler.js";
+import { HIDDEN_INPUT_AGENT } from "../helpers/replay-agents.js";
+import { CAPS, writeWat } from "../helpers/wat.js";
 
 afterEach(stopAllNodes);
 
@@ -179,5 +182,50 @@ describe("control API", () => {
       other.close();
       rmSync(dataDir, { recursive: true, force: true });
     }
+  });
+});
+
+/** The value of one series of a Prometheus text exposition: `name` with (at least) these labels. */
+function sample(text: string, name: string, labels: Record<string, string> = {}): number {
+  const pairs = Object.entries(labels).map(([k, v]) => `${k}="${v}"`);
+  const line = text.split("\n").find((l) => {
+    const [series = ""] = l.split(" ");
+    const bare = series === name;
+    const labelled = series.startsWith(`${name}{`) && pairs.every((p) => series.slice(name.length + 1, -1).split(",").includes(p));
+    return (bare && pairs.length === 0) || labelled;
+  });
+  if (line === undefined) throw new Error(`no ${name}{${pairs.join(",")}} in the metrics`);
+  return Number(line.slice(line.lastIndexOf(" ") + 1));
+}
+
+describe("/metrics after the node's work", () => {
+  it("after checkpoints, replay verifications, a divergence and a migration, every series the operator watches counts it", async () => {
+    const p2p = { listen: "/ip4/127.0.0.1/tcp/0", "accept-migrations": "any", "peer-refresh": "0", "tick-interval": "20ms" };
+    const a = await startTestNode({ ...p2p, control: "127.0.0.1:0", "checkpoint-interval": "50ms", "verify-interval": "1" });
+    const b = await startTestNode(p2p);
+    await a.node.addAgent({ wasmPath: join(EXAMPLES, "heartbeat.wasm") });
+    // Its hidden input makes every replay of it diverge (the default policy, log, keeps it ticking).
+    await a.node.addAgent({ wasmPath: await writeWat(join(a.dir, "wasm"), "hidden", HIDDEN_INPUT_AGENT, CAPS("clock", "rand", "log")) });
+    await a.waitFor<CheckpointEvent>("checkpoint", (e) => e.agentId === "heartbeat" && e.reason === "periodic" && e.outcome === "written");
+    await a.waitFor("verified", (e: { agentId: string }) => e.agentId === "heartbeat");
+    await a.waitFor<DivergenceEvent>("divergence", (e) => e.agentId === "hidden");
+    const moved = await a.node.migrate("heartbeat", [b.node.migration!.addresses()[0]!]);
+    expect(moved.outcome).toBe("done");
+    const text = await (await api(a, "/metrics")).text();
+    expect(sample(text, "igord_ticks_total", { agent: "heartbeat" })).toBeGreaterThan(0);
+    expect(sample(text, "igord_tick_duration_seconds_count")).toBeGreaterThan(0);
+    expect(sample(text, "igord_checkpoints_total", { reason: "periodic" })).toBeGreaterThan(0);
+    expect(sample(text, "igord_replay_verifications_total", { result: "verified" })).toBeGreaterThan(0);
+    expect(sample(text, "igord_replay_verifications_total", { result: "diverged" })).toBeGreaterThan(0);
+    expect(sample(text, "igord_replay_divergences_total", { code: "REPLAY_STATE_MISMATCH" })).toBeGreaterThan(0);
+    expect(sample(text, "igord_migrations_total", { direction: "out", outcome: "done" })).toBe(1);
+    expect(sample(text, "igord_migration_duration_seconds_count", { direction: "out" })).toBe(1);
+    expect(sample(text, "igord_migration_duration_seconds_bucket", { direction: "out", le: "+Inf" })).toBe(1);
+    expect(sample(text, "igord_migration_duration_seconds_sum", { direction: "out" })).toBeCloseTo(moved.durationMs / 1000, 1);
+    expect(sample(text, "igord_agent_leases", { state: "ACTIVE_OWNER" })).toBe(1); // hidden; heartbeat left
+    expect(sample(text, "igord_agent_budget_remaining_microcents", { agent: "hidden" })).toBeGreaterThan(0);
+    // The target counts its side of the same migration.
+    const received = await b.node.metrics.render();
+    expect(sample(received, "igord_migrations_total", { direction: "in", outcome: "done" })).toBe(1);
   });
 });
