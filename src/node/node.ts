@@ -164,7 +164,16 @@ export class IgordNode {
         counts.set("load_failed", this.loadFailures.size);
         return counts;
       },
-      leaseStates: () => this.scheduler.leaseStates(),
+      leaseStates: () => {
+        // An agent whose handoff awaits its target's answer runs nowhere, yet its lease is this
+        // node's: RECOVERY_REQUIRED is the state an operator alerts on.
+        const counts = this.scheduler.leaseStates();
+        for (const id of this.migration?.resolvingAgents() ?? []) {
+          const state = this.scheduler.has(id) ? undefined : this.store.lease(id)?.state;
+          if (state) counts.set(state, (counts.get(state) ?? 0) + 1);
+        }
+        return counts;
+      },
       budgets: () => this.scheduler.budgets(),
       workers: () => this.pool.stats().workers,
     });

@@ -777,3 +777,22 @@ describe("a candidate without the agent's capability", () => {
     await c.waitForTick("survivor", head + 1n);
   });
 });
+
+describe("an unresolved handoff in the metrics", () => {
+  it("igord_agent_leases counts an agent in RECOVERY_REQUIRED while its target does not answer, and ACTIVE_OWNER again once it is taken back", async () => {
+    const a = await p2pNode({ "migration-max-delay": "50ms" });
+    const target = await RoguePeer.start();
+    try {
+      await a.node.addAgent({ wasmPath: heartbeat });
+      expect((await a.node.migrate("heartbeat", [await target.swallow()])).outcome).toBe("recovery");
+      const leases = async () => (await a.node.metrics.registry.getSingleMetricAsString("igord_agent_leases")).split("\n").filter((l) => !l.startsWith("#"));
+      // It runs nowhere, but the node holds its lease: the operator's alert on RECOVERY_REQUIRED sees it.
+      expect(await leases()).toEqual(['igord_agent_leases{state="RECOVERY_REQUIRED"} 1']);
+      await target.answerStatus("not_owned");
+      await a.node.migration!.resolved("heartbeat");
+      expect(await leases()).toEqual(['igord_agent_leases{state="ACTIVE_OWNER"} 1']);
+    } finally {
+      await target.stop();
+    }
+  });
+});
