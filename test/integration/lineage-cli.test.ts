@@ -1,6 +1,6 @@
 // The acceptance scenarios for durable agents, through the real igord binary: fresh run, restart,
 // portable resume across two nodes, refused checkpoints, golden vectors, tampered histories, import.
-import { copyFileSync, readdirSync, readFileSync, rmSync, unlinkSync, writeFileSync } from "node:fs";
+import { copyFileSync, cpSync, readdirSync, readFileSync, rmSync, unlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { encodeCheckpoint, parseCheckpoint } from "../../src/checkpoint/codec.js";
@@ -25,6 +25,22 @@ function inspectField(out: string, field: string): string {
   const m = new RegExp(`^${field}:\\s+(.*)$`, "m").exec(out);
   if (!m) throw new Error(`no ${field} in:\n${out}`);
   return m[1] as string;
+}
+
+/** Runs heartbeat to tick 20 with a checkpoint every 60 ms and exports it: a valid history of ≥ 4 checkpoints. */
+async function exportedHistory(root: string): Promise<{ ex: string; hist: string; files: string[] }> {
+  const A = join(root, "A");
+  const a = startDaemon(["run", HEARTBEAT, "--data-dir", A, "--tick-interval", "20ms", "--checkpoint-interval", "60ms"]);
+  await a.waitFor((l) => l.event === "checkpoint_saved" && l.reason === "periodic");
+  await a.waitFor((l) => l.event === "agent_log" && /tick 20 /.test(String(l.msg)));
+  await stop(a);
+  const ex = join(root, "ex");
+  expect(igord(["export", "heartbeat", "--out", ex, "--data-dir", A]).status).toBe(0);
+  const hist = join(ex, "history", "heartbeat");
+  const files = readdirSync(hist).filter((f) => f.endsWith(".ckpt")).sort();
+  expect(files.length).toBeGreaterThanOrEqual(4);
+  expect(igord(["verify", hist]).status).toBe(0);
+  return { ex, hist, files };
 }
 
 describe("durable agents through the CLI", () => {
@@ -172,16 +188,7 @@ describe("durable agents through the CLI", () => {
 
   it("verify flags a flipped byte and a deleted middle checkpoint in an exported history (exit 1)", async () => {
     const root = tempDir();
-    const A = join(root, "A");
-    const a = startDaemon(["run", HEARTBEAT, "--data-dir", A, "--tick-interval", "20ms", "--checkpoint-interval", "60ms"]);
-    await a.waitFor((l) => l.event === "checkpoint_saved" && l.reason === "periodic");
-    await a.waitFor((l) => l.event === "agent_log" && /tick 20 /.test(String(l.msg)));
-    await stop(a);
-    igord(["export", "heartbeat", "--out", join(root, "ex"), "--data-dir", A]);
-    const hist = join(root, "ex", "history", "heartbeat");
-    const files = readdirSync(hist).filter((f) => f.endsWith(".ckpt")).sort();
-    expect(files.length).toBeGreaterThanOrEqual(4);
-    expect(igord(["verify", hist]).status).toBe(0);
+    const { hist, files } = await exportedHistory(root);
 
     const flipped = join(hist, files[2] as string);
     const original = readFileSync(flipped);
@@ -314,5 +321,37 @@ describe("durable agents through the CLI", () => {
     await stop(b);
     expect(inspectField(igord(["inspect", "--agent", "heartbeat", "--data-dir", A]).stdout, "epoch")).toMatch(/^\(1,\d+\)$/);
     expect(igord(["verify", "--agent", "heartbeat", "--data-dir", A]).stdout).toMatch(/^VALID/);
+  });
+
+  it("verify flags ticks going backwards, a changed key and a budget increase without a signed top-up, each properly signed and chained, with the reason (exit 1)", async () => {
+    const root = tempDir();
+    const { ex, hist, files } = await exportedHistory(root);
+    const key = decodeIdentityFile(new Uint8Array(readFileSync(join(ex, "heartbeat.identity"))));
+    const prevName = files.at(-2) as string;
+    const lastName = files.at(-1) as string;
+    const prevBlob = new Uint8Array(readFileSync(join(hist, prevName)));
+    const prev = parseCheckpoint(prevBlob);
+    const last = parseCheckpoint(new Uint8Array(readFileSync(join(hist, lastName))));
+    // Each forgery replaces the head with a checkpoint that chains onto its predecessor and is signed:
+    // only the one rule it breaks can find it.
+    const forge = (over: Partial<Parameters<typeof encodeCheckpoint>[0]>, signer = key) =>
+      signCheckpoint(encodeCheckpoint({ ...last, prevHash: sha256(prevBlob), ...over }, last.state), signer);
+    const stranger = generateKey();
+    const cases: [string, Uint8Array, string][] = [
+      ["backwards", forge({ tick: prev.tick - 1n }), `${lastName}: tick ${prev.tick - 1n} does not increase (previous ${prevName} is tick ${prev.tick})`],
+      ["other-key", forge({ publicKey: stranger.publicKey }, stranger), `${lastName}: signed by a different key (did:key:z6Mk`],
+      ["more-budget", forge({ budget: prev.budget + 1000n }), `${lastName}: budget increased from ${prev.budget} to ${prev.budget + 1000n} without a recorded top-up`],
+    ];
+    for (const [name, forged, reason] of cases) {
+      const copy = join(root, name);
+      cpSync(hist, copy, { recursive: true });
+      writeFileSync(join(copy, lastName), forged);
+      const v = igord(["verify", copy]);
+      expect(v.status, name).toBe(1);
+      expect(v.stdout, name).toMatch(/^INVALID/);
+      expect(v.stdout, name).toContain(reason);
+      // The forgery is found by its own rule only: the chain and signature still hold.
+      expect(v.stdout, name).not.toMatch(/signature INVALID|prevHash does not match/);
+    }
   });
 });
