@@ -184,7 +184,7 @@ describe("http_request", () => {
     expect(t.node.pool.stats().workers).toBe(2);
   });
 
-  it("an HTTP agent migrates with its server stopped: the target replays its recorded responses at admission", async () => {
+  it("an HTTP agent migrates with its server stopped: the target replays its recorded responses at admission, and igord verify --replay of the target's data dir is VALID", async () => {
     const s = await server((_req, res) => res.end("price=42"));
     const p2p = { listen: "/ip4/127.0.0.1/tcp/0", "accept-migrations": "any", "tick-interval": "10ms", "checkpoint-interval": "0", "migration-timeout": "5s", "peer-refresh": "0" };
     const a = await startTestNode(p2p);
@@ -200,6 +200,17 @@ describe("http_request", () => {
     await b.waitFor<TickEvent>("tick", (e) => e.agentId === "watcher");
     const state = storedHead(b.config.dataDir, "watcher")!.state;
     expect(bodyAt(state, 0)).toBe("price=42");
+    expect(s.requests).toHaveLength(2);
+    // The audit on the target alone re-executes the whole history, A's HTTP ticks and B's own
+    // included, from the recorded responses: the server is still gone.
+    await b.waitFor<TickEvent>("tick", (e) => e.agentId === "watcher" && e.tick >= 6n);
+    await b.stop();
+    const audit = igord(["verify", "--replay", "--agent", "watcher", "--data-dir", b.config.dataDir]);
+    expect(audit.stderr).toBe("");
+    expect(audit.stdout).toMatch(/^VALID/);
+    expect(audit.stdout).toMatch(/replay: VALID/);
+    expect(audit.stdout).toMatch(/replayed \d+ ticks \(1\.\.\d+\) from the checkpoint at tick 0/);
+    expect(audit.status).toBe(0);
     expect(s.requests).toHaveLength(2);
   });
 });
