@@ -6,6 +6,9 @@ import { MAX_MANIFEST_BYTES } from "../../src/manifest/manifest.js";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { type IgordError, isIgordError } from "../../src/errors.js";
+import Database from "better-sqlite3";
+import { DB_FILE } from "../../src/store/sqlite-store.js";
+import { hex, sha256 } from "../../src/hash/bytes.js";
 import type { TickEvent } from "../../src/scheduler/scheduler.js";
 import { AS_FIXTURES, EXAMPLES, startTestNode, stopAllNodes, storedHead, type TestNode } from "../helpers/node.js";
 import { waitUntil } from "../helpers/wait.js";
@@ -288,5 +291,62 @@ describe("the agents directory holds only regular files we read", () => {
     const big = await refusal(t, { wasmPath: join(dir, "big.wasm") });
     expect(big.code).toBe("MANIFEST_INVALID");
     expect(big.message).toMatch(/bytes, more than/);
+  });
+});
+
+/** What the node's SQLite file holds of an agent (rows per table) and of a module (by its bytes' hash), read straight from the file. */
+function storedOf(dataDir: string, agentId: string, wasm: Uint8Array): Record<string, number> {
+  const db = new Database(join(dataDir, DB_FILE), { readonly: true });
+  try {
+    const count = (sql: string, arg: string): number => (db.prepare(sql).get(arg) as { n: number }).n;
+    const rows: Record<string, number> = {};
+    for (const table of ["agents", "identities", "checkpoints", "receipts", "lineage_events", "event_log_segments"]) {
+      rows[table] = count(`SELECT COUNT(*) AS n FROM ${table} WHERE agent_id = ?`, agentId);
+    }
+    rows.wasm_modules = count("SELECT COUNT(*) AS n FROM wasm_modules WHERE hash = ?", hex(sha256(wasm)));
+    return rows;
+  } finally {
+    db.close();
+  }
+}
+
+describe("a refused agent leaves nothing in the store", () => {
+  it("ungranted and unoffered capabilities, garbage, an empty file, an empty module and a missing export: no agent row, identity, checkpoint or module is written, and the healthy agent in the same directory keeps ticking", async () => {
+    const t = await startTestNode({ capabilities: "clock,log", "tick-interval": "20ms" }, { watch: true, start: false });
+    const dir = t.config.agentsDir;
+    mkdirSync(dir, { recursive: true });
+    copyFileSync(join(EXAMPLES, "heartbeat.wasm"), join(dir, "heartbeat.wasm"));
+    copyFileSync(join(EXAMPLES, "heartbeat.manifest.json"), join(dir, "heartbeat.manifest.json"));
+    // survivor imports igor.rand_bytes: once not granted by its manifest, once granted but not offered by the node.
+    copyFileSync(join(EXAMPLES, "survivor.wasm"), join(dir, "denied.wasm"));
+    writeFileSync(join(dir, "denied.manifest.json"), JSON.stringify(CAPS("clock", "log")));
+    copyFileSync(join(EXAMPLES, "survivor.wasm"), join(dir, "unoffered.wasm"));
+    writeFileSync(join(dir, "unoffered.manifest.json"), JSON.stringify(CAPS("clock", "rand", "log")));
+    writeFileSync(join(dir, "garbage.wasm"), "this is not wasm at all");
+    writeFileSync(join(dir, "zero.wasm"), new Uint8Array(0));
+    writeFileSync(join(dir, "empty.wasm"), await wat2wasm("(module)"));
+    await writeWat(dir, "noptr", watAgent({ omit: ["agent_checkpoint_ptr"] }), CAPS());
+    await t.node.start();
+    await t.node.whenLoaded();
+    const codes = Object.fromEntries(t.logs.events("agent_load_failed").map((l) => [String(l.path).slice(dir.length + 1), l.code]));
+    expect(codes).toEqual({
+      "denied.wasm": "CAPABILITY_NOT_GRANTED",
+      "unoffered.wasm": "CAPABILITY_NOT_OFFERED",
+      "garbage.wasm": "WASM_MALFORMED",
+      "zero.wasm": "WASM_MALFORMED",
+      "empty.wasm": "WASM_MISSING_EXPORT",
+      "noptr.wasm": "WASM_MISSING_EXPORT",
+    });
+    await t.waitFor<TickEvent>("tick", (e) => e.agentId === "heartbeat" && e.tick >= 3n);
+    await t.node.scheduler.settled();
+    const none = { agents: 0, identities: 0, checkpoints: 0, receipts: 0, lineage_events: 0, event_log_segments: 0, wasm_modules: 0 };
+    for (const id of Object.keys(codes).map((f) => f.replace(/\.wasm$/, ""))) {
+      expect(storedOf(t.config.dataDir, id, new Uint8Array(readFileSync(join(dir, `${id}.wasm`)))), id).toEqual(none);
+    }
+    // The same query sees what a loaded agent writes.
+    const kept = storedOf(t.config.dataDir, "heartbeat", new Uint8Array(readFileSync(join(dir, "heartbeat.wasm"))));
+    expect(kept).toMatchObject({ agents: 1, identities: 1, wasm_modules: 1 });
+    expect(kept.checkpoints).toBeGreaterThan(0);
+    expect(t.node.scheduler.list().map((a) => a.id)).toEqual(["heartbeat"]);
   });
 });
