@@ -101,6 +101,8 @@ export const ErrorCode = {
   AgentResumeNotInverse: "AGENT_RESUME_NOT_INVERSE",
   /** The operator stopped the agent (igord stop); only igord start runs it again. */
   AgentStopped: "AGENT_STOPPED",
+  /** A stored agent this node could not resume (quarantined with the reason); its file does not retry it, igord start does. */
+  AgentQuarantined: "AGENT_QUARANTINED",
   /** The operator removed the agent (igord remove): its history is kept, it never runs here again. */
   AgentRemoved: "AGENT_REMOVED",
   /** igord upgrade refused the new module (it does not load, or breaks a replay rule); the old code runs on. */

@@ -33,6 +33,15 @@ export async function loadAgentFile(node: IgordNode, o: AddAgentOptions): Promis
     return running;
   }
   if (row) {
+    // Its resume failed in this run (a load check, or guest code that hung): the unchanged file does
+    // not run that again. A hang would hold a worker for the tick timeout once more, and the agent
+    // would be listed twice (quarantined, failed to load). igord start retries it.
+    const q = node.quarantined.get(prepared.agentId);
+    if (q) {
+      throw new IgordError(ErrorCode.AgentQuarantined, `agent "${prepared.agentId}" is quarantined (${q.code}: ${q.message}); igord start ${prepared.agentId} retries it`, {
+        details: { agentId: prepared.agentId, code: q.code },
+      });
+    }
     if (o.budget !== undefined) node.overrideBudget(prepared.agentId, o.budget, "budget set on load");
     return node.resumeAgent(prepared.agentId, prepared.wasmPath);
   }

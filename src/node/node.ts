@@ -362,8 +362,8 @@ export class IgordNode {
         this.logger.warn({ event: "agent_stale_binary", path: o.wasmPath, agent: e.details.agentId, stored: e.details.storedWasm, file: e.details.fileWasm }, e.message);
         throw e;
       }
-      // Stopped or removed by the operator: the file stays where it is and is said once, at info.
-      if (isIgordError(e, ErrorCode.AgentStopped) || isIgordError(e, ErrorCode.AgentRemoved)) {
+      // Stopped or removed by the operator, or quarantined (listed with its reason): the file stays where it is and is said once, at info.
+      if (isIgordError(e, ErrorCode.AgentStopped) || isIgordError(e, ErrorCode.AgentRemoved) || isIgordError(e, ErrorCode.AgentQuarantined)) {
         this.logger.info({ event: "agent_file_held", path: o.wasmPath, code: e.code, agent: e.details.agentId }, `${o.wasmPath} is not loaded: ${e.message}`);
         throw e;
       }

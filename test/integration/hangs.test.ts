@@ -273,4 +273,45 @@ describe("the igord daemon with hostile modules in its agents dir", () => {
     d.child.kill("SIGINT");
     expect(await d.exit).toBe(0);
   });
+
+  it("a stored agent whose agent_resume never returns, at the daemon's restart: /v1/status answers while it hangs, it is resumed once and listed once, quarantined naming agent_resume, and its mate keeps its cadence", async () => {
+    const TIMEOUT = 1500;
+    const INTERVAL = 50;
+    const { agents, data } = agentsDirWith(["heartbeat"]);
+    await writeWat(agents, "sleeper", HANG_IN_RESUME);
+    const flags = ["--agents-dir", agents, "--data-dir", data, "--control", "127.0.0.1:0", "--workers", "1", "--tick-interval", `${INTERVAL}ms`, "--checkpoint-interval", "100ms"];
+    // First run: sleeper ticks and is stored from a ticked state, from which its agent_resume spins.
+    const first = startDaemon([...flags, "--log-level", "debug"]);
+    await first.waitFor((l) => l.event === "tick" && l.agent === "sleeper" && Number(l.tick) >= 3);
+    first.child.kill("SIGINT");
+    expect(await first.exit).toBe(0);
+    const d = startDaemon([...flags, "--tick-timeout", `${TIMEOUT}ms`]);
+    const control = { host: "127.0.0.1", port: Number((await d.waitFor((l) => l.event === "control_listening")).port) };
+    await d.waitFor((l) => l.event === "worker_stalled" && l.agent === "sleeper");
+    const status = (await controlGet(control, data, "/v1/status")) as { workers: { stalled: number } };
+    // Answered while the resume still spun: its failure is not logged yet.
+    expect(d.lines.some((l) => l.event === "agent_resume_failed" && l.agent === "sleeper")).toBe(false);
+    expect(status.workers.stalled).toBeGreaterThanOrEqual(1);
+    const failed = await d.waitFor((l) => l.event === "agent_resume_failed" && l.agent === "sleeper", 10_000);
+    expect(failed).toMatchObject({ code: "TICK_TIMEOUT", details: { phase: "agent_resume" } });
+    await d.waitFor((l) => l.event === "agents_loaded", 10_000);
+    // Its file in the agents dir does not run the code that hung once more: one hang, one listing.
+    expect(d.lines.filter((l) => l.event === "worker_stalled" && l.agent === "sleeper")).toHaveLength(1);
+    expect(d.lines.filter((l) => l.event === "agent_load_failed")).toEqual([]);
+    const listing = (await controlGet(control, data, "/v1/agents")) as { agents: { id: string; status: string; error?: { code: string; message: string } }[] };
+    const sleeper = listing.agents.filter((x) => x.id === "sleeper");
+    expect(sleeper.map((x) => [x.status, x.error?.code])).toEqual([["quarantined", "TICK_TIMEOUT"]]);
+    expect(sleeper[0]?.error?.message).toContain("agent_resume");
+    expect(listing.agents.find((x) => x.id === "heartbeat")?.status).toBe("running");
+    // The mate, resumed beside it, ticked through the hang: at most one move, no gap of the hang's length.
+    const after = Date.now();
+    await d.waitFor((l) => l.event === "agent_log" && l.agent === "heartbeat" && Number(l.time) > after + 3 * INTERVAL);
+    expect(d.lines.filter((l) => l.event === "agent_evacuated" && l.agent === "heartbeat").length).toBeLessThanOrEqual(1);
+    const started = Number((await d.waitFor((l) => l.event === "agent_started" && l.agent === "heartbeat")).time);
+    const times = [started, ...d.lines.filter((l) => l.event === "agent_log" && l.agent === "heartbeat").map((l) => Number(l.time))];
+    expect(maxGap(times)).toBeLessThan(TIMEOUT);
+    expect(times.some((t) => t > started && t < Number(failed.time))).toBe(true);
+    d.child.kill("SIGINT");
+    expect(await d.exit).toBe(0);
+  });
 });
