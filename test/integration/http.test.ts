@@ -215,6 +215,39 @@ describe("http_request", () => {
   });
 });
 
+describe("an agent that reads its server every tick", () => {
+  it("keeps ticking when the server goes (each failed call recorded), migrates, and its whole history on the target audits VALID with no request sent by replay", async () => {
+    const s = await server((_req, res) => res.end("price=42"));
+    const p2p = { listen: "/ip4/127.0.0.1/tcp/0", "accept-migrations": "any", "tick-interval": "10ms", "checkpoint-interval": "50ms", "migration-timeout": "5s", "peer-refresh": "0", "tick-timeout": "5s" };
+    const a = await startTestNode({ ...p2p, "verify-interval": "1" });
+    const b = await startTestNode({ ...p2p, "replay-mode": "full", "verify-interval": "1" });
+    const path = await writeWat(join(a.dir, "wasm"), "poller", httpAgent([{ url: `${s.url}/price` }]), httpManifest({ allowed_hosts: ["127.0.0.1"], timeout_ms: 1000 }));
+    await a.node.addAgent({ wasmPath: path });
+    await a.waitFor<TickEvent>("tick", (e) => e.agentId === "poller" && e.tick >= 3n);
+    await s.close();
+    const served = s.requests.length;
+    expect(served).toBeGreaterThanOrEqual(3);
+    const closedAt = a.node.scheduler.view("poller")!.tick;
+    // It still calls every tick; the server is gone, so each call returns -1 and that is what is recorded.
+    await a.waitFor<TickEvent>("tick", (e) => e.agentId === "poller" && e.tick >= closedAt + 3n);
+    const r = await a.node.migrate("poller", [target(b)]);
+    expect(r.outcome).toBe("done");
+    const head = b.node.store.head("poller")!.tick;
+    await b.waitFor<TickEvent>("tick", (e) => e.agentId === "poller" && e.tick >= head + 3n);
+    expect(b.logs.events("replay_divergence")).toEqual([]);
+    expect(a.logs.events("replay_divergence")).toEqual([]);
+    await b.stop();
+    expect(i32At(storedHead(b.config.dataDir, "poller")!.state, resultOffset(0))).toBe(-1);
+    const audit = igord(["verify", "--replay", "--agent", "poller", "--data-dir", b.config.dataDir]);
+    expect(audit.stderr).toBe("");
+    expect(audit.stdout).toMatch(/^VALID/);
+    expect(audit.stdout).toMatch(/replay: VALID/);
+    expect(audit.status).toBe(0);
+    // Replays (live, at admission, the audit) served the recorded responses: no request since the server went.
+    expect(s.requests).toHaveLength(served);
+  });
+});
+
 function target(t: TestNode): string {
   const addr = t.node.migration?.addresses()[0];
   if (!addr) throw new Error("node has no p2p address");
