@@ -6,7 +6,7 @@ import { genesisLease } from "../authority/lease.js";
 import { ErrorCode, IgordError } from "../errors.js";
 import { didFromPublicKey } from "../identity/did.js";
 import { generateKey } from "../identity/keys.js";
-import { type PreparedAgent, prepareAgent } from "../loader/prepare.js";
+import { deriveAgentId, type PreparedAgent, prepareAgent } from "../loader/prepare.js";
 import type { AgentView } from "../scheduler/scheduler.js";
 import { refuseIfHeld } from "./agent-lifecycle.js";
 import { upgradeAgent } from "./code-upgrade.js";
@@ -16,6 +16,7 @@ import { staleBinary } from "./stale-binary.js";
 /** Loads an agent from a .wasm file: resumes it when the node has it stored, else creates it. */
 export async function loadAgentFile(node: IgordNode, o: AddAgentOptions): Promise<AgentView> {
   if (node.isStopping) throw new IgordError(ErrorCode.NodeStopping, "the node is stopping");
+  refuseIfQuarantined(node, o.agentId ?? deriveAgentId(o.wasmPath));
   const prepared = prepareAgent({ ...o, offered: node.capabilities.snapshot(), cache: node.cache });
   const row = node.store.agent(prepared.agentId);
   if (row) refuseIfHeld(row, o.wasmPath);
@@ -33,20 +34,25 @@ export async function loadAgentFile(node: IgordNode, o: AddAgentOptions): Promis
     return running;
   }
   if (row) {
-    // Its resume failed in this run (a load check, or guest code that hung): the unchanged file does
-    // not run that again. A hang would hold a worker for the tick timeout once more, and the agent
-    // would be listed twice (quarantined, failed to load). igord start retries it.
-    const q = node.quarantined.get(prepared.agentId);
-    if (q) {
-      throw new IgordError(ErrorCode.AgentQuarantined, `agent "${prepared.agentId}" is quarantined (${q.code}: ${q.message}); igord start ${prepared.agentId} retries it`, {
-        details: { agentId: prepared.agentId, code: q.code },
-      });
-    }
     if (o.budget !== undefined) node.overrideBudget(prepared.agentId, o.budget, "budget set on load");
     return node.resumeAgent(prepared.agentId, prepared.wasmPath);
   }
   if (running) throw new IgordError(ErrorCode.AgentExists, `agent "${prepared.agentId}" was already loaded on this node`);
   return createAgent(node, prepared, o.budget ?? node.config.budget);
+}
+
+/**
+ * A stored agent whose resume failed in this run (a load check, guest code that hung, a capability
+ * this node lacks) is not loaded again from its file: a hang would hold a worker for the tick
+ * timeout once more, and the agent would be listed twice (quarantined, failed to load). It stays
+ * listed as quarantined with its reason; igord start retries it.
+ */
+function refuseIfQuarantined(node: IgordNode, agentId: string): void {
+  const q = node.quarantined.get(agentId);
+  if (!q || !node.store.agent(agentId)) return;
+  throw new IgordError(ErrorCode.AgentQuarantined, `agent "${agentId}" is quarantined (${q.code}: ${q.message}); igord start ${agentId} retries it`, {
+    details: { agentId, code: q.code },
+  });
 }
 
 /** A new agent: a fresh identity, a genesis lease and checkpoint, then its first placement. */

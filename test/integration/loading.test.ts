@@ -8,6 +8,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { type IgordError, isIgordError } from "../../src/errors.js";
 import Database from "better-sqlite3";
 import { DB_FILE } from "../../src/store/sqlite-store.js";
+import { startAgent } from "../../src/node/agent-lifecycle.js";
 import { hex, sha256 } from "../../src/hash/bytes.js";
 import type { TickEvent } from "../../src/scheduler/scheduler.js";
 import { AS_FIXTURES, EXAMPLES, startTestNode, stopAllNodes, storedHead, type TestNode } from "../helpers/node.js";
@@ -167,13 +168,21 @@ describe("loading agents", () => {
   });
 });
 
+/** A node, not started yet, watching an agents dir that holds these examples with their manifests. */
+async function nodeWithExamples(flags: Record<string, string>, names: readonly string[]): Promise<{ t: TestNode; dir: string }> {
+  const t = await startTestNode(flags, { watch: true, start: false });
+  const dir = t.config.agentsDir;
+  mkdirSync(dir, { recursive: true });
+  for (const name of names) {
+    copyFileSync(join(EXAMPLES, `${name}.wasm`), join(dir, `${name}.wasm`));
+    copyFileSync(join(EXAMPLES, `${name}.manifest.json`), join(dir, `${name}.manifest.json`));
+  }
+  return { t, dir };
+}
+
 describe("the agents directory", () => {
   it("loads every .wasm at start, reports a broken one and keeps the others running", async () => {
-    const t = await startTestNode({ "tick-interval": "50ms" }, { watch: true, start: false });
-    const dir = t.config.agentsDir;
-    mkdirSync(dir, { recursive: true });
-    copyFileSync(join(EXAMPLES, "heartbeat.wasm"), join(dir, "heartbeat.wasm"));
-    copyFileSync(join(EXAMPLES, "heartbeat.manifest.json"), join(dir, "heartbeat.manifest.json"));
+    const { t, dir } = await nodeWithExamples({ "tick-interval": "50ms" }, ["heartbeat"]);
     writeFileSync(join(dir, "broken.wasm"), "garbage");
     mkdirSync(join(dir, "nested"));
     copyFileSync(join(EXAMPLES, "watcher.wasm"), join(dir, "nested", "agent.wasm"));
@@ -312,11 +321,7 @@ function storedOf(dataDir: string, agentId: string, wasm: Uint8Array): Record<st
 
 describe("a refused agent leaves nothing in the store", () => {
   it("ungranted and unoffered capabilities, garbage, an empty file, an empty module and a missing export: no agent row, identity, checkpoint or module is written, and the healthy agent in the same directory keeps ticking", async () => {
-    const t = await startTestNode({ capabilities: "clock,log", "tick-interval": "20ms" }, { watch: true, start: false });
-    const dir = t.config.agentsDir;
-    mkdirSync(dir, { recursive: true });
-    copyFileSync(join(EXAMPLES, "heartbeat.wasm"), join(dir, "heartbeat.wasm"));
-    copyFileSync(join(EXAMPLES, "heartbeat.manifest.json"), join(dir, "heartbeat.manifest.json"));
+    const { t, dir } = await nodeWithExamples({ capabilities: "clock,log", "tick-interval": "20ms" }, ["heartbeat"]);
     // survivor imports igor.rand_bytes: once not granted by its manifest, once granted but not offered by the node.
     copyFileSync(join(EXAMPLES, "survivor.wasm"), join(dir, "denied.wasm"));
     writeFileSync(join(dir, "denied.manifest.json"), JSON.stringify(CAPS("clock", "log")));
@@ -348,5 +353,30 @@ describe("a refused agent leaves nothing in the store", () => {
     expect(kept).toMatchObject({ agents: 1, identities: 1, wasm_modules: 1 });
     expect(kept.checkpoints).toBeGreaterThan(0);
     expect(t.node.scheduler.list().map((a) => a.id)).toEqual(["heartbeat"]);
+  });
+});
+
+describe("a stored agent quarantined at start", () => {
+  it("its unchanged file in the agents dir is held, not resumed again: listed once, quarantined with the reason; igord start retries it once the cause is gone", async () => {
+    const { t: first } = await nodeWithExamples({ "tick-interval": "20ms" }, ["survivor"]);
+    await first.node.start();
+    await first.node.whenLoaded();
+    await first.waitFor<TickEvent>("tick", (e) => e.agentId === "survivor" && e.tick >= 2n);
+    await first.stop();
+    // Restarted without "rand", which survivor needs: its resume fails and it is quarantined.
+    const t = await startTestNode({ "tick-interval": "20ms", capabilities: "clock,log" }, { dir: first.dir, watch: true, resumeStored: true });
+    expect(t.node.quarantined.get("survivor")?.code).toBe("CAPABILITY_NOT_OFFERED");
+    expect(t.logs.events("agent_file_held").map((l) => [l.agent, l.code])).toEqual([["survivor", "AGENT_QUARANTINED"]]);
+    expect(t.logs.events("agent_load_failed")).toEqual([]);
+    const listed = t.node.agentsJson().filter((a) => a.id === "survivor");
+    expect(listed.map((a) => [a.status, (a.error as { code: string } | undefined)?.code])).toEqual([["quarantined", "CAPABILITY_NOT_OFFERED"]]);
+    const stored = storedHead(t.config.dataDir, "survivor")!;
+    // The cause goes away; igord start (the control API's start) resumes it from where it stopped.
+    t.node.capabilities.replace(["clock", "log", "rand"]);
+    await startAgent(t.node, "survivor");
+    const next = await t.waitFor<TickEvent>("tick", (e) => e.agentId === "survivor");
+    expect(next.tick).toBe(stored.tick + 1n);
+    expect(t.node.quarantined.has("survivor")).toBe(false);
+    expect(t.node.agentsJson().filter((a) => a.id === "survivor").map((a) => a.status)).toEqual(["running"]);
   });
 });
