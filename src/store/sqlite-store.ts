@@ -8,7 +8,7 @@
 // this top layer opens, checks and migrates the file, runs the group commit, backs up and closes.
 // Callers import everything from here, as they always have.
 import Database from "better-sqlite3";
-import { closeSync, openSync, readSync, rmSync } from "node:fs";
+import { closeSync, openSync, rmSync } from "node:fs";
 import { BusyShare } from "../busy-share.js";
 import { ErrorCode, IgordError } from "../errors.js";
 import { AgentArrival } from "./agent-arrival.js";
@@ -17,10 +17,12 @@ import { createPrivateFile } from "./data-dir.js";
 import { corruptionError, storeError } from "./rows.js";
 import { MIGRATIONS } from "./schema.js";
 import { type WalSync, WalSyncer } from "./wal-sync.js";
+import { WAL_AUTOCHECKPOINT_PAGES, WalCheckpointDeferral } from "./wal-checkpoint-deferral.js";
 import { BUSY_TIMEOUT_MS, type CheckpointCommit, QUICK_CHECK_MAX_ERRORS, type SyncMode } from "./types.js";
 
 export { corruptionError } from "./rows.js";
 export { fdatasyncWal, type WalSync } from "./wal-sync.js";
+export { WAL_CHECKPOINT_QUIET_MS, WAL_DEFERRED_MAX_PAGES } from "./wal-checkpoint-deferral.js";
 export {
   type AgentRow,
   type AgentStatus,
@@ -47,24 +49,12 @@ export {
   type SyncMode,
 } from "./types.js";
 
-/** SQLite's default: the WAL is checkpointed when a commit leaves it over this many pages. */
-const WAL_AUTOCHECKPOINT_PAGES = 1000;
 /**
  * The commit thread's connection checkpoints the WAL past this many pages (16 MiB): a WAL four
  * times SQLite's default copies each index page rewritten by several group commits into the file
  * once, not once per commit (~3 µs less CPU per checkpoint, docs/BENCHMARKS.md).
  */
 export const COMMIT_WAL_AUTOCHECKPOINT_PAGES = 4000;
-/** While a migration is in flight (deferWalCheckpoints), a commit checkpoints the WAL only past this many pages. */
-export const WAL_DEFERRED_MAX_PAGES = 4 * WAL_AUTOCHECKPOINT_PAGES;
-/**
- * How long after the last migration's release the deferred checkpoint waits: the peer's answer to
- * that migration's last message (the source's RETIRED after the target's result) comes first.
- */
-export const WAL_CHECKPOINT_QUIET_MS = 3;
-/** Where the WAL index (<db>-shm) keeps mxFrame, the WAL's last valid frame (sqlite.org/walformat.html, 2.1). */
-const WAL_INDEX_MX_FRAME_OFFSET = 16;
-
 export class SqliteStore extends AgentArrival {
   private queue: QueuedCommit[] = [];
   private flushScheduled = false;
@@ -74,13 +64,12 @@ export class SqliteStore extends AgentArrival {
   /** Set while the thread waits to be started ("when-busy"): the main thread's time in commits, per window. */
   private commitThreadLater: CommitThreadOptions | null = null;
   private readonly commitBusy = new BusyShare(COMMIT_THREAD_BUSY_SHARE, COMMIT_THREAD_WINDOW_MS);
-  /** Migrations in flight that asked for WAL checkpoints to wait (deferWalCheckpoints). */
-  private walHolds = 0;
-  private walCheckpointScheduled = false;
-  private walIndexFd: number | null = null;
+  /** Holds of the main connection's WAL checkpoints around migrations. */
+  private readonly walDeferral: WalCheckpointDeferral;
 
   private constructor(path: string, db: Database.Database) {
     super(path, db);
+    this.walDeferral = new WalCheckpointDeferral(db, path, { closed: () => this.closed, onCommitThread: () => this.commitThread !== null });
   }
 
   static open(
@@ -230,50 +219,10 @@ export class SqliteStore extends AgentArrival {
 
   /**
    * Defers the main connection's WAL checkpoints until the returned release is called (by every
-   * holder): a migration asks this for its whole hop, so the checkpoint SQLite would run inside one
-   * of its commits (~1,000 pages copied back, two more fsyncs: 3–7 ms on this disk, every ~56 hops)
-   * runs after it, WAL_CHECKPOINT_QUIET_MS after nothing holds any more, if the WAL has reached
-   * SQLite's threshold (a hold taken meanwhile defers it again). Held, a commit still checkpoints past WAL_DEFERRED_MAX_PAGES, so migrations
-   * back to back cannot grow the WAL without bound. Nothing to do when the commit thread runs (it
-   * checkpoints on its own thread).
+   * holder): a migration asks this for its whole hop (store/wal-checkpoint-deferral.ts).
    */
   deferWalCheckpoints(): () => void {
-    if (this.closed || this.commitThread) return () => {};
-    if (this.walHolds++ === 0) this.db.exec(`PRAGMA wal_autocheckpoint = ${WAL_DEFERRED_MAX_PAGES}`);
-    let released = false;
-    return () => {
-      if (released) return;
-      released = true;
-      if (--this.walHolds > 0 || this.closed) return;
-      this.db.exec(`PRAGMA wal_autocheckpoint = ${this.commitThread ? 0 : WAL_AUTOCHECKPOINT_PAGES}`);
-      if (this.walCheckpointScheduled || this.commitThread || this.walFrames() < WAL_AUTOCHECKPOINT_PAGES) return;
-      this.walCheckpointScheduled = true;
-      setTimeout(() => {
-        this.walCheckpointScheduled = false;
-        if (this.closed || this.walHolds > 0 || this.commitThread) return;
-        try {
-          this.db.pragma("wal_checkpoint(PASSIVE)");
-        } catch {
-          // Busy or failing: SQLite's own autocheckpoint at the next commit tries again.
-        }
-      }, WAL_CHECKPOINT_QUIET_MS).unref();
-    };
-  }
-
-  /**
-   * Frames in the WAL now (its index's mxFrame, read without a lock: an estimate, which is all the
-   * deferred checkpoint needs); 0 when the index cannot be read.
-   */
-  private walFrames(): number {
-    try {
-      this.walIndexFd ??= openSync(`${this.path}-shm`, "r");
-      // In the machine's byte order, as SQLite writes the index.
-      const frames = new Uint32Array(1);
-      if (readSync(this.walIndexFd, frames, 0, 4, WAL_INDEX_MX_FRAME_OFFSET) !== 4) return 0;
-      return frames[0] ?? 0;
-    } catch {
-      return 0;
-    }
+    return this.walDeferral.hold();
   }
 
   /** Whether group commits run on the commit thread now. */
@@ -402,7 +351,7 @@ export class SqliteStore extends AgentArrival {
     this.flush();
     this.commitThread?.close();
     this.closed = true;
-    if (this.walIndexFd !== null) closeSync(this.walIndexFd);
+    this.walDeferral.close();
     this.walSyncer?.close();
     this.db.close();
   }
