@@ -223,11 +223,7 @@ describe("the agents directory", () => {
   });
 
   it("a file that failed to load is listed with path, code and message and counted, until it loads or is removed", async () => {
-    const t = await startTestNode({ control: "127.0.0.1:0", "tick-interval": "50ms" }, { watch: true, start: false });
-    const dir = t.config.agentsDir;
-    mkdirSync(dir, { recursive: true });
-    copyFileSync(join(EXAMPLES, "heartbeat.wasm"), join(dir, "heartbeat.wasm"));
-    copyFileSync(join(EXAMPLES, "heartbeat.manifest.json"), join(dir, "heartbeat.manifest.json"));
+    const { t, dir } = await nodeWithExamples({ control: "127.0.0.1:0", "tick-interval": "50ms" }, ["heartbeat"]);
     writeFileSync(join(dir, "broken.wasm"), "garbage");
     await writeWat(dir, "greedy", watAgent({ imports: '(import "env" "seed" (func (result f64))) (import "wasi_unstable" "fd_write" (func (param i32 i32 i32 i32) (result i32)))' }), CAPS());
     await t.node.start();
