@@ -27,11 +27,11 @@ const INSIGHTS = [
 /**
  * Starts a paywall. Options: `addr` (Go-style) or `host`/`port`, `log` (one line per request; default
  * silent). Returns { port, close(), stats: { payments402, delivered, refused: {reason: n}, lastAccepted
- * (the last X-Payment header served) } }.
+ * (the last X-Payment header served), accepted (every receipt it accepted, parsed, in order) } }.
  */
 export async function startPaywall({ addr, host, port, log = () => {} } = {}) {
   const checker = new ReceiptChecker(PAYWALL_TERMS);
-  const stats = { payments402: 0, delivered: 0, refused: {}, lastAccepted: null };
+  const stats = { payments402: 0, delivered: 0, refused: {}, lastAccepted: null, accepted: [] };
   const handler = (req, res) => {
     const path = new URL(req.url ?? "/", "http://x").pathname;
     if (path === "/health") return health(res);
@@ -46,6 +46,7 @@ export async function startPaywall({ addr, host, port, log = () => {} } = {}) {
     }
     stats.delivered++;
     stats.lastAccepted = payment;
+    stats.accepted.push(verdict.receipt);
     log(`[paywall] 200 → ${remote(req)} (payment received, ${payment.length} bytes, ${verdict.receipt.amount} µ¢ from key ${verdict.receipt.publicKey.toString("hex").slice(0, 16)}…)`);
     const insight = INSIGHTS[Math.floor(Math.random() * INSIGHTS.length)];
     res.writeHead(200, { "Content-Type": "application/octet-stream" });

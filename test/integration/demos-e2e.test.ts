@@ -10,7 +10,8 @@ import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import type { Started } from "../../scripts/mock/common.mjs";
 import { startMockcloud } from "../../scripts/mock/mockcloud.mjs";
-import { startPaywall } from "../../scripts/mock/paywall.mjs";
+import { PAYWALL_TERMS, startPaywall } from "../../scripts/mock/paywall.mjs";
+import { publicKeyFromDid } from "../../src/identity/did.js";
 import { startPricefeed } from "../../scripts/mock/pricefeed.mjs";
 import { agentLogs, buildAgent, buildExampleFor, exampleArgs } from "../helpers/examples.js";
 import { ROOT, tempDir } from "../helpers/node.js";
@@ -84,6 +85,40 @@ describe("x402buyer against the paywall", () => {
     expect(again.headers.get("x-payment-error")).toBe("replayed");
 
     await paywall.close();
+    verifyReplay("x402buyer", dataDir);
+  });
+});
+
+describe("x402buyer paying repeatedly", () => {
+  it("pays for at least two fetches, each receipt signed by the agent's DID key and none refused; its budget went down by at least what it paid", { timeout: 90_000 }, async () => {
+    const paywall = await startPaywall({ host: "127.0.0.1", port: 0 });
+    servers.push(paywall);
+    const { dataDir, args } = await prepareExample("x402buyer", { IGOR_PAYWALL_PORT: paywall.port }, "clock,rand,log,wallet,http,x402");
+    const d = startDaemon(args);
+    const started = await d.waitFor((l) => l.event === "agent_started");
+    let received = 0;
+    await d.waitFor((l) => l.event === "agent_log" && String(l.msg).startsWith("[x402buyer] PREMIUM DATA RECEIVED") && ++received === 2);
+    await stop(d);
+    await paywall.close();
+
+    expect(paywall.stats.delivered).toBeGreaterThanOrEqual(2);
+    expect(paywall.stats.refused).toEqual({});
+    // Every receipt the paywall took pays its terms and is signed by the agent's own DID key.
+    const didKey = Buffer.from(publicKeyFromDid(String(started.did)));
+    expect(paywall.stats.accepted).toHaveLength(paywall.stats.delivered);
+    for (const r of paywall.stats.accepted) {
+      expect(Buffer.from(r.publicKey).equals(didKey)).toBe(true);
+      expect(r.amount).toBe(PAYWALL_TERMS.amount);
+    }
+    // What the agent paid (every confirmed payment, accepted or not yet shown) came out of its budget.
+    const paid = agentLogs(d.lines)
+      .map((m) => /^\[x402buyer\] Payment CONFIRMED: (\d+) microcents/.exec(m)?.[1])
+      .filter((a): a is string => a !== undefined)
+      .reduce((sum, a) => sum + BigInt(a), 0n);
+    expect(paid).toBeGreaterThanOrEqual(paywall.stats.accepted.reduce((sum, r) => sum + r.amount, 0n));
+    const stopped = d.lines.find((l) => l.event === "agent_stopped");
+    expect(BigInt(String(started.budget)) - BigInt(String(stopped?.budget))).toBeGreaterThanOrEqual(paid);
+    expect(BigInt(String(stopped?.budget))).toBeGreaterThanOrEqual(0n);
     verifyReplay("x402buyer", dataDir);
   });
 });
