@@ -143,6 +143,36 @@ describe("migration across several nodes", () => {
     expect(moved.budget).toBeLessThanOrEqual(budget);
   });
 
+  it("A → B → C → A: at every hop the target's head checkpoint is the source's head at the handoff, hash and state, and the capabilities travel", async () => {
+    const nodes = await p2pNodes(3);
+    const [a, b, c] = nodes as [Node, Node, Node];
+    await a.node.addAgent({ wasmPath: survivor });
+    const manifest = a.node.store.agent("survivor")!.manifest;
+    expect(Object.keys((JSON.parse(manifest) as { capabilities: object }).capabilities).length).toBeGreaterThan(0);
+    const hops: [Node, Node][] = [[a, b], [b, c], [c, a]];
+    const states: string[] = [];
+    let tick = 0n;
+    for (const [from, to] of hops) {
+      await from.waitForTick("survivor", tick + 3n);
+      const r = await from.migrate("survivor", to);
+      expect(r.outcome).toBe("done");
+      // With checkpoints only at stop, neither head moves after the handoff until the next stop.
+      const sent = from.node.store.head("survivor")!;
+      const got = to.node.store.head("survivor")!;
+      expect(hex(got.hash)).toBe(hex(sent.hash));
+      expect(got.tick).toBe(sent.tick);
+      expect(got.budget).toBe(sent.budget);
+      const state = hex(parseCheckpoint(got.blob).state);
+      expect(state).toBe(hex(parseCheckpoint(sent.blob).state));
+      states.push(state);
+      // The manifest, and with it the capabilities it grants, arrives unchanged.
+      expect(to.node.store.agent("survivor")!.manifest).toBe(manifest);
+      tick = got.tick;
+    }
+    // The agent ticked between hops: each handoff carried a different state.
+    expect(new Set(states).size).toBe(3);
+  });
+
   it("20 round trips with a tick between each hop: every tick runs exactly once, on the node that owns the agent, and nothing is left on the idle node", async () => {
     const [a, b] = (await p2pNodes(2)) as [Node, Node];
     const ran: { node: "a" | "b"; tick: bigint; owner: string | undefined }[] = [];
