@@ -8,6 +8,7 @@ import type { AgentView, DivergenceEvent, TickEvent } from "../../src/scheduler/
 import { EXAMPLES, startTestNode, stopAllNodes, storedHead, type TestNode } from "../helpers/node.js";
 import { waitUntil } from "../helpers/wait.js";
 import { CAPS, watAgent, writeWat } from "../helpers/wat.js";
+import type { ReplayWindow } from "../../src/replay/window.js";
 
 afterEach(stopAllNodes);
 
@@ -58,6 +59,55 @@ describe("self-verification", () => {
       expect(t.node.scheduler.view("survivor")?.replayVerified).toBe(0);
       await t.stop();
     }
+  });
+});
+
+// Reads the clock on odd ticks only: even ticks record no observation.
+const OBSERVES_ON_ODD_TICKS = watAgent({ imports: CLOCK, onTick: "(if (i32.and (global.get $ticks) (i32.const 1)) (then (drop (call $clock))))" });
+
+/** The agent's replay window, as the scheduler holds it (no public view exposes it). */
+function replayWindow(t: TestNode, agentId: string): ReplayWindow {
+  const agents = (t.node.scheduler as unknown as { agents: Map<string, { window: ReplayWindow }> }).agents;
+  return agents.get(agentId)!.window;
+}
+
+function verificationsTotal(metrics: string): number {
+  return [...metrics.matchAll(/^igord_replay_verifications_total\{[^}]*\} (\d+)/gm)].reduce((n, m) => n + Number(m[1]), 0);
+}
+
+describe("which ticks are verified", () => {
+  const LAST = 40n;
+
+  it("--replay-mode full --verify-interval 1: the verified ticks are exactly the ticks that recorded observations, with no divergence", async () => {
+    const t = await startTestNode({ "tick-interval": "5ms", "replay-mode": "full", "verify-interval": "1" });
+    const observed = new Set<bigint>();
+    const verified = new Set<bigint>();
+    t.node.scheduler.on("tick", (e: TickEvent) => {
+      if (e.agentId === "oddobs" && e.events.length > 0) observed.add(e.tick);
+    });
+    t.node.scheduler.on("verified", (e: { agentId: string; ticks: bigint[] }) => {
+      if (e.agentId === "oddobs") for (const tick of e.ticks) verified.add(tick);
+    });
+    await t.node.addAgent({ wasmPath: await writeWat(join(t.dir, "wasm"), "oddobs", OBSERVES_ON_ODD_TICKS, CAPS("clock")) });
+    await t.waitFor<TickEvent>("tick", (e) => e.agentId === "oddobs" && e.tick >= LAST);
+    const upTo = (s: Set<bigint>) => [...s].filter((x) => x <= LAST).sort((x, y) => (x < y ? -1 : 1));
+    await waitUntil(() => upTo(observed).every((x) => verified.has(x)), { emitter: t.node.scheduler, event: "verified", what: `every observed tick up to ${LAST} verified` });
+    expect(upTo(observed)).toEqual(Array.from({ length: Number(LAST) / 2 }, (_, i) => BigInt(2 * i + 1)));
+    expect(upTo(verified)).toEqual(upTo(observed));
+    expect(replayWindow(t, "oddobs").capacity).toBeGreaterThan(0);
+    expect(verificationsTotal(await t.node.metrics.render())).toBeGreaterThanOrEqual(upTo(observed).length);
+    expect(t.logs.events("replay_divergence")).toEqual([]);
+    expect(t.node.scheduler.view("oddobs")?.divergences).toBe(0);
+  });
+
+  it("--replay-mode off: igord_replay_verifications_total stays 0 and the agent keeps no replay window", async () => {
+    const t = await startTestNode({ "tick-interval": "5ms", "replay-mode": "off", "verify-interval": "1" });
+    await t.node.addAgent({ wasmPath: await writeWat(join(t.dir, "wasm"), "oddobs", OBSERVES_ON_ODD_TICKS, CAPS("clock")) });
+    await t.waitFor<TickEvent>("tick", (e) => e.agentId === "oddobs" && e.tick >= LAST);
+    const w = replayWindow(t, "oddobs");
+    expect([w.capacity, w.bytes, w.pending().length]).toEqual([0, 0, 0]);
+    expect(verificationsTotal(await t.node.metrics.render())).toBe(0);
+    expect(t.node.scheduler.view("oddobs")?.replayVerified).toBe(0);
   });
 });
 
