@@ -45,6 +45,28 @@ describe("scheduling", () => {
     expect(gaps[49]).toBeGreaterThanOrEqual(950); // after the burst: back to 1 s
   });
 
+  it("an agent returning 'more work' exactly 50 times: all 50 gaps after those ticks are fast, then the gaps are the 1 s interval", async () => {
+    const MORE = 50;
+    const t = await startTestNode(); // defaults: 1 s and 10 ms
+    const ticks = collectTicks(t, "more50");
+    const more50 = watAgent({ more: `(i32.le_u (global.get $ticks) (i32.const ${MORE}))` });
+    await t.node.addAgent({ wasmPath: await writeWat(join(t.dir, "wasm"), "more50", more50) });
+    await t.waitFor<TickEvent>("tick", (e) => e.agentId === "more50" && e.tick === BigInt(MORE + 3), 10_000);
+    expect(ticks.map((e) => e.more)).toEqual(Array.from({ length: MORE + 3 }, (_, i) => i < MORE));
+    const gaps = ticks.slice(1).map((e, i) => e.at - (ticks[i] as TickEvent).at);
+    // After each of the 50 "more work" ticks: the 10 ms fast interval. Every gap is far below the
+    // 1 s a broken fast path would show, even with this 2-core machine's scheduling stalls.
+    const burst = gaps.slice(0, MORE);
+    expect(Math.max(...burst)).toBeLessThan(100);
+    expect(median(burst)).toBeGreaterThanOrEqual(9);
+    expect(median(burst)).toBeLessThan(30);
+    // Then the normal interval, neither early nor the fast path's.
+    for (const gap of gaps.slice(MORE)) {
+      expect(gap).toBeGreaterThanOrEqual(950);
+      expect(gap).toBeLessThan(1150);
+    }
+  });
+
   it("a tiny budget ends in budget_exhausted at exactly 0, and the final state stays loadable", async () => {
     const t = await startTestNode({ "tick-interval": "5ms", price: "1000" });
     const stopped = t.waitFor<AgentView>("stopped", (v) => v.id === "heartbeat");
