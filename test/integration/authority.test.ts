@@ -139,10 +139,28 @@ describe("leases and epochs", () => {
     const iExpired = d.lines.indexOf(expiredLine as Record<string, unknown>);
     const iRecovered = d.lines.indexOf(recovered);
     expect(d.lines.slice(iExpired, iRecovered).filter((l) => l.event === "tick")).toEqual([]);
+    // By the clock too: no tick is stamped after the stop + lease + grace (the lease was renewed at
+    // or before the stop, so it had lapsed by then) and before the recovery.
+    const lapsedBy = stoppedAt + 1000 + 300;
+    const ticksWhileLapsed = d.lines.filter((l) => l.event === "tick" && (l.time as number) > lapsedBy && (l.time as number) < (recovered.time as number));
+    expect(ticksWhileLapsed).toEqual([]);
+    expect(recovered.time as number).toBeGreaterThan(lapsedBy);
     await d.waitFor((l) => l.event === "tick" && (l.time as number) > (recovered.time as number));
     d.child.kill("SIGINT");
     expect(await d.exit).toBe(0);
     expect(headEpoch(join(dir, "data"), "heartbeat")[0]).toBe(1n);
+    // The recovered epoch persists: the restart starts from (1,g), never back at 0. Its lease lapsed
+    // while the node was down (a process start outlasts lease + grace), so the restart may recover
+    // it once more: then at major 2, one above the persisted epoch.
+    const again = startDaemon(["run", heartbeat, "--data-dir", join(dir, "data"), "--tick-interval", "50ms", "--checkpoint-interval", "100ms", "--lease-duration", "1s", "--lease-grace", "300ms", "--log-level", "debug"]);
+    await again.waitFor((l) => l.event === "tick");
+    again.child.kill("SIGINT");
+    expect(await again.exit).toBe(0);
+    const recoveredAgain = again.lines.filter((l) => l.event === "lease_recovered").map((l) => l.major);
+    expect(recoveredAgain.length).toBeLessThanOrEqual(1);
+    expect(recoveredAgain.every((major) => major === "2")).toBe(true);
+    for (const l of again.lines.filter((x) => x.event === "lease_state")) expect(Number(l.major)).toBeGreaterThanOrEqual(1);
+    expect(headEpoch(join(dir, "data"), "heartbeat")[0]).toBe(1n + BigInt(recoveredAgain.length));
   });
 });
 
