@@ -26,6 +26,10 @@ describe("finding the daemon", () => {
     expect(JSON.parse(byFlag.stdout).pid).toBe(d.child.pid);
     const byEnv = igord(["agents", "--json"], { ...ENV, IGORD_DATA_DIR: dataDir });
     expect(byEnv.status).toBe(0);
+    // igord status from IGORD_DATA_DIR alone (scenario 42).
+    const statusByEnv = igord(["status", "--json"], { ...ENV, IGORD_DATA_DIR: dataDir });
+    expect(statusByEnv.status).toBe(0);
+    expect(JSON.parse(statusByEnv.stdout).pid).toBe(d.child.pid);
 
     // IGORD_CONTROL wins over the file; a wrong one is named in the error.
     const wrong = igord(["status", "--data-dir", dataDir], { ...ENV, IGORD_CONTROL: "127.0.0.1:1" });
