@@ -9,6 +9,7 @@ import { BIN, igord, killAll, startDaemon } from "../helpers/process.js";
 import { CAPS, watAgent, writeWat } from "../helpers/wat.js";
 import { formatAgents } from "../../src/cli/status.js";
 import { DB_FILE } from "../../src/store/sqlite-store.js";
+import { FIELDS } from "../../src/config/schema.js";
 import Database from "better-sqlite3";
 
 afterEach(killAll);
@@ -39,6 +40,37 @@ describe("igord CLI", () => {
       expect(h.status).toBe(0);
       expect(h.stdout).toContain("default:");
     }
+  });
+
+  it("--help lists every flag of the config schema with its default and variable, and every subcommand answers --help (scenario 31)", () => {
+    const out = igord(["--help"]).stdout;
+    const help = out.replace(/\s+/g, " ");
+    for (const f of FIELDS) {
+      const at = help.search(new RegExp(`--${f.flag} [<[]`));
+      expect(at, `--${f.flag} in --help`).toBeGreaterThanOrEqual(0);
+      // The entry runs to its variable and default (a description may name other flags; a
+      // repeatable flag's default is shown unquoted).
+      const entry = /^.*?\[env (IGORD_[A-Z_]+)\] \(default: "?([^")]*)"?\)/.exec(help.slice(at));
+      expect(entry, `--${f.flag}`).not.toBeNull();
+      expect(entry?.[2], `--${f.flag}`).toBe(f.defaultText);
+      expect(entry?.[1], `--${f.flag}`).toBe(`IGORD_${f.flag.toUpperCase().replace(/-/g, "_")}`);
+    }
+    const commands = [...out.slice(out.indexOf("Commands:")).matchAll(/^ {2}([a-z-]+) /gm)].map((m) => m[1] as string).filter((c) => c !== "help");
+    expect(commands.length).toBeGreaterThanOrEqual(20);
+    for (const sub of commands) {
+      const h = igord([sub, "--help"]);
+      expect(h.status, `igord ${sub} --help`).toBe(0);
+      expect(h.stdout, `igord ${sub} --help`).toMatch(new RegExp(`^Usage: igord ${sub}`, "m"));
+    }
+  });
+
+  it("--replay-window -1 and --replay-on-divergence bogus are refused at start naming the flag", () => {
+    const window = igord(["--replay-window", "-1", "--control", "off"]);
+    expect(window.status).toBe(1);
+    expect(window.stderr).toMatch(/invalid --replay-window "-1".*\[CONFIG_INVALID\]/);
+    const policy = igord(["--replay-on-divergence", "bogus", "--control", "off"]);
+    expect(policy.status).toBe(1);
+    expect(policy.stderr).toMatch(/invalid --replay-on-divergence "bogus".*\[CONFIG_INVALID\]/);
   });
 
   it("unknown commands and flags fail with usage and a non-zero exit", () => {
