@@ -36,7 +36,7 @@ const HASHES = randomBytes(32 * 4096);
 const LINE = Buffer.from("tick survived, state saved");
 
 /** One tick's observations, shaped like the survivor agent's: clock, 16 random bytes, a log line. */
-function tickLog(tick) {
+export function tickLog(tick) {
   const i = Number(tick % 4096n);
   const clock = Buffer.alloc(8);
   clock.writeBigInt64LE(tick * 1_000_000_000n);
@@ -49,6 +49,25 @@ function tickLog(tick) {
     ],
     postHash: HASHES.subarray(i * 32, i * 32 + 32),
   };
+}
+
+/**
+ * `count` agents created through the checkpointer (identity, genesis lease and checkpoint, 1 KiB of
+ * state), as checkpoint subjects: what both checkpoint benches start from.
+ */
+export function genesisAgents(cp, config, count) {
+  const timing = { durationMs: config.leaseDurationMs, graceMs: config.leaseGraceMs, renewalWindow: config.leaseRenewalWindow };
+  const wasm = randomBytes(64);
+  const wasmHash = createHash("sha256").update(wasm).digest("hex");
+  const subjects = [];
+  for (let i = 0; i < count; i++) {
+    const identity = generateKey();
+    const lease = genesisLease(timing, Date.now());
+    const s = { agentId: `a${i}`, tick: 0n, budget: 10n ** 12n, price: config.price, state: randomBytes(1024), wasmHash, identity, lease };
+    cp.genesis(s, { lease, agentId: s.agentId, did: didFromPublicKey(identity.publicKey), wasmHash, wasmBytes: wasm, manifest: "{}", identity });
+    subjects.push(s);
+  }
+  return subjects;
 }
 
 /** CPU time of the main thread alone, µs (Linux: /proc; elsewhere NaN). */
@@ -76,18 +95,8 @@ export async function checkpointRate({ sync, agents = 1000, seconds = 3, receipt
   const store = SqliteStore.open(join(dir, DB_FILE), storeOptions(config));
   const signer = nodeSignerPool();
   const cp = new Checkpointer(store, store.nodeKey(), config.receiptIntervalMs, signer, config.historyRetention);
-  const timing = { durationMs: config.leaseDurationMs, graceMs: config.leaseGraceMs, renewalWindow: config.leaseRenewalWindow };
   const ticksPerCheckpoint = Math.max(1, Math.round(config.checkpointIntervalMs / config.tickIntervalMs));
-  const wasm = randomBytes(64);
-  const wasmHash = createHash("sha256").update(wasm).digest("hex");
-  const subjects = [];
-  for (let i = 0; i < agents; i++) {
-    const identity = generateKey();
-    const lease = genesisLease(timing, Date.now());
-    const s = { agentId: `a${i}`, tick: 0n, budget: 10n ** 12n, price: config.price, state: randomBytes(1024), wasmHash, identity, lease };
-    cp.genesis(s, { lease, agentId: s.agentId, did: didFromPublicKey(identity.publicKey), wasmHash, wasmBytes: wasm, manifest: "{}", identity });
-    subjects.push(s);
-  }
+  const subjects = genesisAgents(cp, config, agents);
   let written = 0;
   const warm = performance.now() + WARMUP_MS;
   const deadline = warm + seconds * 1000;

@@ -6,25 +6,20 @@
 // the frames per checkpoint are what its I/O costs. Runnable alone:
 //   node scripts/bench-wal-pages.mjs [--agents=1000] [--history=150] [--receipt-interval=60s]
 import "../dist/shim/promise-with-resolvers.js";
-import { createHash, randomBytes } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import Database from "better-sqlite3";
-import { genesisLease } from "../dist/authority/lease.js";
 import { loadConfig } from "../dist/config/load.js";
-import { didFromPublicKey } from "../dist/identity/did.js";
-import { generateKey } from "../dist/identity/keys.js";
-import { HostcallId } from "../dist/hostcalls/registry.js";
 import { storeOptions } from "../dist/node/node.js";
 import { Checkpointer } from "../dist/scheduler/checkpointer.js";
 import { DB_FILE, SqliteStore } from "../dist/store/sqlite-store.js";
+import { genesisAgents, tickLog } from "./bench-checkpoints.mjs";
 
 /** A WAL file's header, and each frame's header before its page (sqlite.org/fileformat2.html#walformat). */
 const WAL_HEADER_BYTES = 32;
 const WAL_FRAME_HEADER_BYTES = 24;
 const TICKS_PER_CHECKPOINT = 5;
-const LINE = Buffer.from("tick survived, state saved");
 
 const args = new Map(process.argv.slice(2).map((a) => a.replace(/^--/, "").split("=")));
 const agents = Number(args.get("agents") ?? 1000);
@@ -36,31 +31,14 @@ const config = loadConfig({ flags: { sync: "full", "data-dir": dir, ...(receiptI
 // On the main thread (no commit or signer threads): a round is one group commit.
 const store = SqliteStore.open(path, { ...storeOptions(config), commitThread: undefined });
 const cp = new Checkpointer(store, store.nodeKey(), config.receiptIntervalMs, null, config.historyRetention);
-const timing = { durationMs: config.leaseDurationMs, graceMs: config.leaseGraceMs, renewalWindow: config.leaseRenewalWindow };
-const wasm = randomBytes(64);
-const wasmHash = createHash("sha256").update(wasm).digest("hex");
-const subjects = [];
-for (let i = 0; i < agents; i++) {
-  const identity = generateKey();
-  const lease = genesisLease(timing, Date.now());
-  const s = { agentId: `a${i}`, tick: 0n, budget: 10n ** 12n, price: config.price, state: randomBytes(1024), wasmHash, identity, lease };
-  cp.genesis(s, { lease, agentId: s.agentId, did: didFromPublicKey(identity.publicKey), wasmHash, wasmBytes: wasm, manifest: "{}", identity });
-  subjects.push(s);
-}
+const subjects = genesisAgents(cp, config, agents);
 const round = () =>
   Promise.all(
     subjects.map((s) => {
       const logs = [];
       for (let t = 0; t < TICKS_PER_CHECKPOINT; t++) {
         s.tick += 1n;
-        const clock = Buffer.alloc(8);
-        clock.writeBigInt64LE(s.tick);
-        const entries = [
-          { id: HostcallId.clock_now, result: 0, payload: clock },
-          { id: HostcallId.rand_bytes, result: 0, payload: randomBytes(16) },
-          { id: HostcallId.log_emit, result: 0, payload: LINE },
-        ];
-        logs.push({ tick: s.tick, entries, postHash: randomBytes(32) });
+        logs.push(tickLog(s.tick));
       }
       return cp.checkpoint({ ...s, logs }, "periodic", "active", null);
     }),
