@@ -68,10 +68,10 @@ export function publicKeyObject(raw: Uint8Array): KeyObject {
 
 export function signBytes(key: Ed25519Key, data: Uint8Array): Uint8Array {
   const out = new Uint8Array(64);
-  return sodiumSignInto(key.secretKey, data, out, 0) ? out : new Uint8Array(sign(null, data, key.privateKeyObject));
+  return sodiumSignInto(key.secretKey, data, out, 0) ? out : signBytesOpenSsl(key, data);
 }
 
-/** node:crypto's (OpenSSL's) verification, whatever verifies by default: for comparing the two. */
+/** node:crypto's (OpenSSL's) verification: where libsodium does not load, and to compare the two. */
 export function verifyBytesOpenSsl(publicKey: Uint8Array, data: Uint8Array, signature: Uint8Array): boolean {
   try {
     return verify(null, data, publicKeyObject(publicKey), signature);
@@ -80,7 +80,7 @@ export function verifyBytesOpenSsl(publicKey: Uint8Array, data: Uint8Array, sign
   }
 }
 
-/** The signature node:crypto (OpenSSL) makes, whatever signs by default: for comparing the two. */
+/** The signature node:crypto (OpenSSL) makes: where libsodium does not load, and to compare the two. */
 export function signBytesOpenSsl(key: Ed25519Key, data: Uint8Array): Uint8Array {
   return new Uint8Array(sign(null, data, key.privateKeyObject));
 }
@@ -100,12 +100,7 @@ export function verifyBytes(publicKey: Uint8Array, data: Uint8Array, signature: 
   if (publicKey.byteLength !== 32 || signature.byteLength !== 64) return false;
   const id = createHash("sha256").update(publicKey).update(signature).update(data).digest("base64");
   if (verified.has(id)) return true;
-  let ok: boolean;
-  try {
-    ok = sodiumVerify(publicKey, data, signature) ?? verify(null, data, publicKeyObject(publicKey), signature);
-  } catch {
-    return false;
-  }
+  const ok = sodiumVerify(publicKey, data, signature) ?? verifyBytesOpenSsl(publicKey, data, signature);
   if (ok) {
     if (verified.size >= VERIFIED_CACHE_SIZE) verified.delete(verified.values().next().value as string);
     verified.add(id);
