@@ -13,6 +13,7 @@ import { AttemptError, asIgord, MIGRATE_PROTOCOL, type MigrationContext, type Mi
 import { IdleMigrateStreams } from "./idle-streams.js";
 import { buildOutgoingPackage } from "./outgoing.js";
 import type { HandoffResolution } from "./resolution.js";
+import { preflight, type Tally } from "./preflight.js";
 import { backoffDelay, classifyFailure } from "./retry.js";
 
 /**
@@ -21,9 +22,6 @@ import { backoffDelay, classifyFailure } from "./retry.js";
  * 256 KiB initial stream window, so the write never waits on a target that has not read it yet.
  */
 export const EAGER_PACKAGE_BYTES = 64 * 1024;
-
-/** A target's answer this recent (with its connection still open) stands in for asking again before a migration. */
-export const PREFLIGHT_FRESH_MS = 10_000;
 
 /**
  * An offer sent on the stream kept for the first target as soon as the detach checkpoint and its
@@ -37,14 +35,6 @@ interface EarlyOffer {
   checkpointHash: string;
   epoch: Epoch;
   taken: boolean;
-}
-
-/** Attempts and fallbacks of one migration so far (the preflight's count on into the transfer's). */
-interface Tally {
-  attempts: number;
-  fallbacks: number;
-  /** The attempt count the migration record holds (the preflight's goes on as the transfer's: not written twice). */
-  recorded: number;
 }
 
 export class MigrationSource {
@@ -88,80 +78,10 @@ export class MigrationSource {
     }
   }
 
-  /**
-   * Before the agent stops: each target in turn is asked (price protocol) whether it is reachable,
-   * offers the agent's capabilities, takes agents from this node and has room, with the same
-   * retries and backoff as a transfer. The agent keeps ticking meanwhile, so an unreachable target
-   * never freezes it. Returns the targets from the first one that answered yes.
-   */
-  private async preflight(id: number, agentId: string, list: Target[], required: readonly string[], logger: Logger): Promise<{ ready: Target[]; tally: Tally; last: IgordError | null }> {
-    const store = this.ctx.host.store;
-    const m = this.ctx.host.metrics;
-    const tally: Tally = { attempts: 0, fallbacks: 0, recorded: 0 };
-    let last: IgordError | null = null;
-    for (const [i, t] of list.entries()) {
-      if (i > 0) {
-        tally.fallbacks++;
-        m.migrationFallbacks.inc();
-        store.updateMigration(id, { peer: t.text, fallbacks: tally.fallbacks });
-        logger.warn({ event: "migration_fallback", target: t.text, after: last?.code }, `trying fallback ${t.text}`);
-      }
-      for (let attempt = 1; attempt <= this.ctx.retry.attempts; attempt++) {
-        if (this.ctx.stopSignal.aborted) return { ready: [], tally, last };
-        tally.attempts++;
-        m.migrationAttempts.inc({ direction: "out" });
-        store.updateMigration(id, { attempts: tally.attempts });
-        tally.recorded = tally.attempts;
-        const refusal = this.knownReady(t, required) ? null : await this.probe(t, required).catch((e: unknown) => asIgord(e, ErrorCode.MigrationDialFailed));
-        if (refusal === null) {
-          logger.info({ event: "migration_target_ready", target: t.text, peer: t.peerId, address: this.ctx.addressOf(t.peerId) }, `${t.text} answers and would take ${agentId}`);
-          // This attempt goes on as the transfer: counted once.
-          tally.attempts--;
-          return { ready: list.slice(i), tally, last };
-        }
-        last = refusal;
-        // Asked, not sent: a "no" is final for this target, silence is retried.
-        const kind = classifyFailure(refusal.code, false, refusal.details.remote === true);
-        logger.warn({ event: "migration_attempt_failed", target: t.text, attempt, code: refusal.code, class: kind, stage: "preflight" }, refusal.message);
-        this.ctx.peers.failed(t.peerId);
-        if (kind !== "retriable") break;
-        if (attempt < this.ctx.retry.attempts) {
-          m.migrationRetries.inc();
-          await sleep(backoffDelay(this.ctx.retry, attempt), this.ctx.stopSignal);
-        }
-      }
-    }
-    return { ready: [], tally, last };
-  }
-
-  /**
-   * Whether the target answered recently (PREFLIGHT_FRESH_MS) that it takes agents from this node and
-   * offers what the agent needs, and is connected now: then asking again would only cost a round trip.
-   */
-  private knownReady(t: Target, required: readonly string[]): boolean {
-    const p = this.ctx.peers.get(t.peerId);
-    if (!p || p.acceptsMigrations !== true || p.capabilities === null || p.failures > 0) return false;
-    if (p.lastSeen === null || Date.now() - p.lastSeen > PREFLIGHT_FRESH_MS) return false;
-    return this.ctx.addressOf(t.peerId) !== null && required.every((c) => p.capabilities?.includes(c));
-  }
-
-  /** Null when the target would take the agent; else why not, as the target itself would refuse it. */
-  private async probe(t: Target, required: readonly string[]): Promise<IgordError | null> {
-    const info = await this.ctx.probe(t);
-    const remote = { details: { remote: true } };
-    if (info.acceptsMigrations === false) return new IgordError(ErrorCode.MigrationUntrustedPeer, `${t.text} does not accept migrations from this node (add this node's peer id to its --trusted-peer)`, remote);
-    const missing = required.filter((c) => !(info.capabilities ?? []).includes(c));
-    if (missing.length > 0) return new IgordError(ErrorCode.CapabilityNotOffered, `${t.text} does not offer ${missing.join(", ")}`, remote);
-    if (info.maxAgents !== null && info.maxAgents > 0 && info.agents !== null && info.agents >= info.maxAgents) {
-      return new IgordError(ErrorCode.MigrationNodeFull, `${t.text} runs ${info.agents} agents, its --max-agents`, remote);
-    }
-    return null;
-  }
-
   private async runOutgoing(id: number, agentId: string, all: Target[], required: readonly string[], started: number): Promise<MigrationResult> {
     const store = this.ctx.host.store;
     const logger = this.ctx.log.child({ agent: agentId, migration: id });
-    const { ready: list, tally, last: refused } = await this.preflight(id, agentId, all, required, logger);
+    const { ready: list, tally, last: refused } = await preflight(this.ctx, id, agentId, all, required, logger);
     if (list.length === 0) {
       // Nobody would take it: the agent never stopped and nothing was recorded as a handoff.
       const error = refused ? { code: refused.code, message: refused.message } : { code: ErrorCode.NodeStopping, message: "the node is stopping" };
