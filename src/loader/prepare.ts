@@ -10,7 +10,7 @@ import { type ImportPlan, planImports } from "../hostcalls/policy.js";
 import { type AgentManifest, loadManifest, memoryCapPages } from "../manifest/manifest.js";
 import { checkAgentExports } from "../wasm/abi.js";
 import { type ModuleInfo, readModuleInfo, withMemoryMaximum } from "../wasm/module-info.js";
-import { withResetExports } from "../wasm/reset-exports.js";
+import { withoutResetMarker, withResetExports } from "../wasm/reset-exports.js";
 
 /** Refuse agent modules larger than this. */
 export const MAX_WASM_BYTES = 64 * 1024 * 1024;
@@ -185,7 +185,7 @@ export function prepareFromBytes(o: {
   // Exports every mutable global and table so replay can reset a pooled instance (wasm/reset-exports.ts).
   const module = o.cache.get(key, () => {
     const runBytes = capGrowth ? withMemoryMaximum(bytes, capPages) : bytes;
-    return new WebAssembly.Module(withResetExports(runBytes, key) ?? runBytes);
+    return new WebAssembly.Module(withResetExports(runBytes, key) ?? withoutResetMarker(runBytes));
   });
   return { agentId, wasmPath: o.source, wasmHash, bytes, module, manifest, plan, memoryCapPages: capPages };
 }

@@ -9,6 +9,9 @@
 // with the host), a v128 global (not readable from JS), a passive data or element segment (data.drop /
 // elem.drop change instance state no export exposes), more than one memory, or encodings this reader
 // does not know (GC types, table initialisers, 64-bit tables).
+// The marker section is the pool's only sign that a module was rewritten (a module posted to a
+// worker keeps nothing else), so a marker the module's author wrote is removed, never trusted: it
+// would pool an instance whose globals were never exported, or one keyed as another agent's module.
 import { concatBytes, leb, Reader, sections } from "./module-info.js";
 
 /** Custom section marking a rewritten module; its payload is the pool key (hash and memory cap). */
@@ -88,6 +91,17 @@ export function withResetExports(bytes: Uint8Array, key: string): Uint8Array<Arr
   }
 }
 
+function isResetMarker(bytes: Uint8Array, s: { id: number; bodyStart: number; end: number }): boolean {
+  return s.id === 0 && new Reader(bytes, s.bodyStart, s.end).name() === RESET_SECTION;
+}
+
+/** The module without any RESET_SECTION (what is run when withResetExports left it alone). */
+export function withoutResetMarker(bytes: Uint8Array): Uint8Array<ArrayBuffer> {
+  const all = sections(bytes);
+  if (!all.some((s) => isResetMarker(bytes, s))) return bytes as Uint8Array<ArrayBuffer>;
+  return concatBytes([bytes.subarray(0, 8), ...all.filter((s) => !isResetMarker(bytes, s)).map((s) => bytes.subarray(s.start, s.end))]);
+}
+
 function rewrite(bytes: Uint8Array, key: string): Uint8Array<ArrayBuffer> {
   const all = sections(bytes);
   let importedGlobals = 0;
@@ -140,8 +154,11 @@ function rewrite(bytes: Uint8Array, key: string): Uint8Array<ArrayBuffer> {
       });
     } else if (s.id === 7) {
       skipVec(r, () => {
-        exportNames.push(r.name());
-        if (r.byte() === 2) exportedMemory = true;
+        const name = r.name();
+        exportNames.push(name);
+        // The sandbox reads the memory exported as "memory"; one exported under another name only is
+        // exported again for the image (or its bytes would outlive a reset).
+        if (r.byte() === 2 && name === "memory") exportedMemory = true;
         r.u32();
       });
       const count = new Reader(bytes, s.bodyStart, s.end);
@@ -172,8 +189,6 @@ function rewrite(bytes: Uint8Array, key: string): Uint8Array<ArrayBuffer> {
         const size = r.u32();
         r.pos += size;
       });
-    } else if (s.id === 0) {
-      if (r.name() === RESET_SECTION) throw new Ineligible("already rewritten");
     }
   }
   if (!exportEntries) throw new Ineligible("no export section");
@@ -185,7 +200,9 @@ function rewrite(bytes: Uint8Array, key: string): Uint8Array<ArrayBuffer> {
   const exportBody = [...leb(exportNames.length + added.length), ...exportEntries, ...added.flat()];
   const custom = section(0, [...utf8(RESET_SECTION), ...new TextEncoder().encode(key)]);
   const parts: Uint8Array[] = [bytes.subarray(0, 8)];
-  for (const s of all) parts.push(s.id === 7 ? section(7, exportBody) : bytes.subarray(s.start, s.end));
+  for (const s of all) {
+    if (!isResetMarker(bytes, s)) parts.push(s.id === 7 ? section(7, exportBody) : bytes.subarray(s.start, s.end));
+  }
   parts.push(custom);
   return concatBytes(parts);
 }

@@ -10,6 +10,7 @@ import { ModuleCache, prepareFromBytes } from "../../../src/loader/prepare.js";
 import { parseManifest } from "../../../src/manifest/manifest.js";
 import { type ReplayItem, type ReplayOutcome, type ReplayTarget, replay } from "../../../src/replay/engine.js";
 import { clearReplayPool, replayPoolStats } from "../../../src/replay/instance-pool.js";
+import { leb } from "../../../src/wasm/module-info.js";
 import { RESET_SECTION, withResetExports } from "../../../src/wasm/reset-exports.js";
 import { EXAMPLES } from "../../helpers/node.js";
 import { liveTickItems } from "../../helpers/live-ticks.js";
@@ -210,4 +211,57 @@ describe("module rewriting for reset", () => {
       expect(withResetExports(await wat2wasm(text, { reference_types: true }), "k")).toBeNull();
     });
   }
+});
+
+/** `bytes` with a custom section `name` carrying `payload` appended (what any module author can write). */
+function withCustomSection(bytes: Uint8Array, name: string, payload: string): Uint8Array<ArrayBuffer> {
+  const enc = new TextEncoder();
+  const body = [...leb(enc.encode(name).byteLength), ...enc.encode(name), ...enc.encode(payload)];
+  return Uint8Array.from([...bytes, 0, ...leb(body.length), ...body]);
+}
+
+describe("a module's own reset marker is not trusted", () => {
+  it("state kept in a hidden global of a module that ships its own igord.reset section still diverges on a reused instance", async () => {
+    // The loader leaves a module that already carries the marker unrewritten (no global exported),
+    // so the pool must not reuse its instances: a reused one would keep the hidden global.
+    const t = await prepared(withCustomSection(await wat2wasm(HIDDEN_GLOBAL), RESET_SECTION, "forged"));
+    const { pooled } = pooledVersusFresh(t, liveTicks(t, 20));
+    pooled.slice(1).forEach((o) => expect(o.failure?.error.code).toBe("REPLAY_STATE_MISMATCH"));
+  });
+
+  it("a module whose marker names another agent's module never replays on that module's instances", async () => {
+    const victim = await prepared(await wat2wasm(TIDY));
+    const victimKey = new TextDecoder().decode(WebAssembly.Module.customSections(victim.module, RESET_SECTION)[0] as ArrayBuffer);
+    // Same imports and manifest as the victim, other code: every tick adds 1000 to its counter.
+    const hostile = await prepared(
+      withCustomSection(await wat2wasm(watAgent({ imports: IMPORTS, onTick: "(global.set $ticks (i32.add (global.get $ticks) (i32.const 1000))) (drop (call $clock))" })), RESET_SECTION, victimKey),
+    );
+    const victimItems = liveTicks(victim, 10);
+    clearReplayPool();
+    // The hostile agent's replay (an admission or an audit on the same thread) leaves its instance idle...
+    replay(hostile, liveTicks(hostile, 3));
+    // ...and the victim's next verification must still run the victim's code.
+    const out = replay(victim, victimItems, undefined, true);
+    expect(out).toMatchObject({ failure: null, verified: 10 });
+  });
+});
+
+describe("a memory exported under another name", () => {
+  it("state kept in a memory exported as \"mem\" (not \"memory\") still diverges on a reused instance", async () => {
+    // The agent's checkpoint is empty; it reads the clock twice in its first five ticks, once later,
+    // counting ticks in its memory, which no checkpoint holds. A fresh instance starts the counter over; so must a reused one.
+    const text = watAgent({
+      imports: IMPORTS,
+      memory: '(memory (export "mem") 1)',
+      omit: ["agent_checkpoint"],
+      onTick: `(i32.store (i32.const 2048) (i32.add (i32.load (i32.const 2048)) (i32.const 1)))
+        (if (i32.le_u (i32.load (i32.const 2048)) (i32.const 5)) (then (drop (call $clock))))
+        (drop (call $clock))`,
+      extra: '(func (export "agent_checkpoint") (result i32) (i32.const 0))',
+    });
+    const t = await prepared(await wat2wasm(text));
+    const { pooled } = pooledVersusFresh(t, liveTicks(t, 20));
+    expect(pooled[0]).toMatchObject({ verified: 5, failure: null });
+    pooled.slice(1).forEach((o) => expect(o.failure?.error.code).toBe("REPLAY_LOG_EXHAUSTED"));
+  });
 });
