@@ -2,7 +2,8 @@
 // agent_init costs 60–130 µs; verifying a window of ticks costs a few µs a tick. So each thread keeps,
 // per module (and import plan and memory cap), one idle instance and its post-initialisation image:
 // every byte of memory, every mutable global, every table entry, read through the exports
-// wasm/reset-exports.ts added at load. Reusing it restores that image, which is the state a fresh
+// wasm/reset-exports.ts added at load, and the WASI layer's host-side state (where its out-of-tick
+// random stream is: a reused instance's agent_resume must read the bytes a fresh one reads). Reusing it restores that image, which is the state a fresh
 // instance reaches after _initialize + agent_init: the replay then resumes the pre-tick state into it
 // exactly as it would into a fresh one, and state the checkpoint does not capture (a global, a table
 // entry, memory outside the state) is back at its initial value, so it still diverges.
@@ -14,6 +15,7 @@ import type { ObservationSource } from "../eventlog/recorder.js";
 import type { ImportPlan } from "../hostcalls/policy.js";
 import { RESET_GLOBAL_PREFIX, RESET_MEMORY_EXPORT, RESET_SECTION, RESET_TABLE_PREFIX } from "../wasm/reset-exports.js";
 import { AgentSandbox } from "../wasm/sandbox.js";
+import type { WasiImage } from "../wasi/host.js";
 
 /** Memories larger than this are not pooled: copying the image would cost more than instantiating. */
 export const RESET_IMAGE_MAX_BYTES = 4 * 1024 * 1024;
@@ -40,6 +42,8 @@ interface Image {
   bytes: Uint8Array | null;
   globals: { global: WebAssembly.Global; value: unknown }[];
   tables: { table: WebAssembly.Table; entries: unknown[] }[];
+  /** The WASI layer's host-side state (its out-of-tick random stream's position, its phase). */
+  host: WasiImage | null;
 }
 
 export interface ReplayInstance {
@@ -96,7 +100,7 @@ function captureImage(sandbox: AgentSandbox): Image | null {
   const { exports, memory } = sandbox.raw;
   const mem = memory ?? (exports[RESET_MEMORY_EXPORT] as WebAssembly.Memory | undefined) ?? null;
   if (mem && mem.buffer.byteLength > RESET_IMAGE_MAX_BYTES) return null;
-  const image: Image = { memory: mem, bytes: mem ? new Uint8Array(mem.buffer).slice() : null, globals: [], tables: [] };
+  const image: Image = { memory: mem, bytes: mem ? new Uint8Array(mem.buffer).slice() : null, globals: [], tables: [], host: sandbox.hostImage() };
   for (const [name, value] of Object.entries(exports)) {
     if (name.startsWith(RESET_GLOBAL_PREFIX)) {
       const global = value as WebAssembly.Global;
@@ -117,7 +121,8 @@ function sameShape(image: Image): boolean {
   return image.tables.every((t) => t.table.length === t.entries.length);
 }
 
-function restore(image: Image): void {
+function restore(sandbox: AgentSandbox, image: Image): void {
+  sandbox.restoreHostImage(image.host);
   if (image.memory && image.bytes) new Uint8Array(image.memory.buffer).set(image.bytes);
   for (const g of image.globals) g.global.value = g.value;
   for (const t of image.tables) for (let i = 0; i < t.entries.length; i++) t.table.set(i, t.entries[i]);
@@ -136,7 +141,7 @@ export function acquireReplayInstance(target: PoolTarget, initSource: Observatio
       idle.delete(key);
       imageBytes -= pooled.image?.bytes?.byteLength ?? 0;
       if (pooled.image && sameShape(pooled.image)) {
-        restore(pooled.image);
+        restore(pooled.sandbox, pooled.image);
         counters.reused++;
         pooled.io.source = initSource;
         pooled.io.budget = 0n;

@@ -61,6 +61,12 @@ export class WasiExit extends Error {
 
 export type WasiPhase = "init" | "tick" | "between";
 
+export interface WasiImage {
+  phase: WasiPhase;
+  stream: { block: bigint; left: Uint8Array<ArrayBuffer> };
+  monotonicFloor: bigint;
+}
+
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- WebAssembly import functions are untyped at this boundary.
 type HostFn = (...args: any[]) => unknown;
 
@@ -70,6 +76,16 @@ class IdentityStream {
   private left = new Uint8Array(0);
 
   constructor(private readonly identity: string) {}
+
+  /** Where the stream is (its bytes are never written to, so the rest of a block is kept as is). */
+  position(): { block: bigint; left: Uint8Array<ArrayBuffer> } {
+    return { block: this.block, left: this.left };
+  }
+
+  seek(p: { block: bigint; left: Uint8Array<ArrayBuffer> }): void {
+    this.block = p.block;
+    this.left = p.left;
+  }
 
   fill(out: Uint8Array): void {
     // A plan never bound to its agent would serve another stream than its other instances: fail loudly.
@@ -103,6 +119,21 @@ export class WasiHost {
   ) {
     this.stream = new IdentityStream(plan.identity);
     this.rand = randBytes(ctx);
+  }
+
+  /**
+   * The host-side state a replay instance's reset must restore with its memory and globals
+   * (replay/instance-pool.ts): where the out-of-tick random stream is, the phase, the monotonic floor.
+   */
+  image(): WasiImage {
+    return { phase: this.phase, stream: this.stream.position(), monotonicFloor: this.monotonicFloor };
+  }
+
+  restore(image: WasiImage): void {
+    this.phase = image.phase;
+    this.stream.seek(image.stream);
+    this.monotonicFloor = image.monotonicFloor;
+    this.pending.clear();
   }
 
   beginTick(): void {

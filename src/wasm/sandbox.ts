@@ -6,7 +6,7 @@ import type { HostContext } from "../hostcalls/context.js";
 import { readAsString } from "../hostcalls/context.js";
 import { buildImports } from "../hostcalls/imports.js";
 import type { ImportPlan } from "../hostcalls/policy.js";
-import { WasiExit, WasiHost } from "../wasi/host.js";
+import { type WasiImage, WasiExit, WasiHost } from "../wasi/host.js";
 
 /** AssemblyScript's env.abort, raised out of the guest and reported with its message and location. */
 class GuestAbort extends Error {
@@ -118,6 +118,15 @@ export class AgentSandbox {
   /** The instance's exports and memory: what the replay pool reads and restores (replay/instance-pool.ts). */
   get raw(): { exports: WebAssembly.Exports; memory: WebAssembly.Memory | null } {
     return { exports: this.exports as unknown as WebAssembly.Exports, memory: this.memory };
+  }
+
+  /** The WASI layer's host-side state (null without WASI): the replay pool's image holds it too. */
+  hostImage(): WasiImage | null {
+    return this.wasi?.image() ?? null;
+  }
+
+  restoreHostImage(image: WasiImage | null): void {
+    if (image) this.wasi?.restore(image);
   }
 
   private call<T>(during: string, fn: () => T): T {

@@ -6,12 +6,16 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
+import { LiveRecorder } from "../../../src/eventlog/recorder.js";
+import { sha256 } from "../../../src/hash/bytes.js";
+import { withAgentIdentity } from "../../../src/hostcalls/policy.js";
 import { ModuleCache, prepareFromBytes } from "../../../src/loader/prepare.js";
 import { parseManifest } from "../../../src/manifest/manifest.js";
 import { type ReplayItem, type ReplayOutcome, type ReplayTarget, replay } from "../../../src/replay/engine.js";
 import { clearReplayPool, replayPoolStats } from "../../../src/replay/instance-pool.js";
 import { leb } from "../../../src/wasm/module-info.js";
 import { RESET_SECTION, withResetExports } from "../../../src/wasm/reset-exports.js";
+import { AgentSandbox } from "../../../src/wasm/sandbox.js";
 import { EXAMPLES } from "../../helpers/node.js";
 import { liveTickItems } from "../../helpers/live-ticks.js";
 import { CAPS, wat2wasm, watAgent } from "../../helpers/wat.js";
@@ -263,5 +267,45 @@ describe("a memory exported under another name", () => {
     const { pooled } = pooledVersusFresh(t, liveTicks(t, 20));
     expect(pooled[0]).toMatchObject({ verified: 5, failure: null });
     pooled.slice(1).forEach((o) => expect(o.failure?.error.code).toBe("REPLAY_LOG_EXHAUSTED"));
+  });
+});
+
+describe("a WASI agent's host-side state", () => {
+  it("a WASI agent that reads random_get in agent_resume verifies on a reused instance as on a fresh one", async () => {
+    // Outside a tick random_get serves the agent's identity stream, from its start in each fresh
+    // instance. This agent mixes 4 bytes of it, read at resume, into every tick's state, so the live
+    // instance (resumed once from its checkpoint, as after a restart or a migration) and a fresh
+    // replay instance agree; a reused instance must serve the same bytes, not the stream's next ones.
+    const text = watAgent({
+      imports: `${IMPORTS} (import "wasi_snapshot_preview1" "random_get" (func $rg (param i32 i32) (result i32)))`,
+      onTick: "(global.set $ticks (i32.add (global.get $ticks) (global.get $seed))) (drop (call $clock))",
+      omit: ["agent_resume"],
+      extra: `(global $seed (mut i32) (i32.const 0))
+        (func (export "agent_resume") (param $p i32) (param $n i32)
+          (drop (call $rg (i32.const 512) (i32.const 4)))
+          (global.set $seed (i32.and (i32.load (i32.const 512)) (i32.const 0xffff)))
+          (if (i32.eq (local.get $n) (i32.const 4)) (then (global.set $ticks (i32.load (local.get $p))))))`,
+    });
+    const p = await prepared(await wat2wasm(text));
+    const t = { ...p, plan: withAgentIdentity(p.plan, "did:key:z6MkResumeSeed") };
+    const rec = new LiveRecorder();
+    let clock = 1_000n;
+    const live = AgentSandbox.instantiate({
+      ...t,
+      context: { source: rec, budget: () => 100n, price: () => 1n, authority: () => true, world: { nowNs: () => (clock += 37n), randomFill: (b) => b.fill(1) } },
+    });
+    live.init();
+    live.resume(new Uint8Array(4));
+    rec.take();
+    const items: ReplayItem[] = [];
+    for (let i = 1; i <= 20; i++) {
+      const pre = live.captureState();
+      live.tick();
+      items.push({ tick: BigInt(i), preState: pre, entries: rec.take(), expectedPostHash: sha256(live.captureState()), budget: 100n, price: 1n });
+    }
+    // Strict, as for evidence from a peer or from storage: every tick compared, no second run.
+    const { pooled, stats } = pooledVersusFresh(t, items, true);
+    expect(pooled.every((o) => o.failure === null && o.verified === 5)).toBe(true);
+    expect(stats).toMatchObject({ created: 1, reused: 3 });
   });
 });
