@@ -1,7 +1,7 @@
 // The worker pool's watchdog: placement and worker health. Every period it reads each worker's
 // control block (which placement runs guest code, since when, in which phase) and decides:
-// - a tick running past the stall threshold gets its worker's other agents moved elsewhere, so they
-//   keep their cadence;
+// - a tick (or a replay, counted from its first tick) running past the stall threshold gets its
+//   worker's other agents moved elsewhere, so they keep their cadence;
 // - guest code past the tick timeout (or a live tick past its manifest's max_cpu_millis) gets its
 //   worker terminated and its agent failed with the reason;
 // - once no worker is stalled, agents are spread evenly again and surplus workers retired.
@@ -96,6 +96,10 @@ export class PoolWatchdog {
         continue;
       }
       const elapsedMs = Number(now - Atomics.load(h.ctl, Ctl.startedNs)) / 1e6;
+      // A replay holds its worker for all its ticks, each under the tick timeout on its own: the
+      // worker's other agents have waited since the replay began.
+      const replaySince = Atomics.load(h.ctl, Ctl.replayStartedNs);
+      const busyMs = replaySince > 0n ? Number(now - replaySince) / 1e6 : elapsedMs;
       const running = this.pool.slotAt(current);
       // The manifest's per-tick limit bounds live ticks; a load (its capture included) has the tick timeout.
       const limit = running?.ready && running.inFlight ? running.spec.tickLimitMs : null;
@@ -103,11 +107,11 @@ export class PoolWatchdog {
         this.killOverLimit(h, current, elapsedMs, limit);
       } else if (elapsedMs > this.opts.tickTimeoutMs) {
         this.killForTimeout(h, current, elapsedMs);
-      } else if (elapsedMs > this.opts.stallMs && !h.stalled && !h.dedicated) {
+      } else if (busyMs > this.opts.stallMs && !h.stalled && !h.dedicated) {
         h.stalled = true;
         Atomics.add(h.ctl, Ctl.generation, 1n);
         this.opts.logger.warn(
-          { event: "worker_stalled", worker: h.id, agent: running?.spec.agentId, elapsedMs: Math.round(elapsedMs) },
+          { event: "worker_stalled", worker: h.id, agent: running?.spec.agentId, elapsedMs: Math.round(busyMs) },
           "a tick is running long; moving the worker's other agents",
         );
         for (const p of [...h.placements]) if (p !== current) this.pool.evacuate(p);

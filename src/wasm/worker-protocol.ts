@@ -407,7 +407,13 @@ export const Ctl = {
   generation: 2,
   /** Index in GUEST_PHASES of the guest call running (what a timeout names). */
   phase: 3,
-  size: 4,
+  /**
+   * process.hrtime.bigint() when the replay running now started (0: none). Each replayed tick has
+   * the tick timeout from its own start, but the worker's other agents wait for the whole replay:
+   * the watchdog's stall check counts from here.
+   */
+  replayStartedNs: 4,
+  size: 5,
 } as const;
 
 /**

@@ -355,6 +355,7 @@ function runReplay(req: ReplayRequest): void {
       durationNs: 0n,
     };
   } else {
+    Atomics.store(ctl, Ctl.replayStartedNs, process.hrtime.bigint());
     try {
       const deadline = req.deadline;
       // A tick not started by the caller's deadline fails the replay there (the engines report a
@@ -374,6 +375,7 @@ function runReplay(req: ReplayRequest): void {
       outcome = Array.isArray(req.items) ? replay(target, req.items, onTick, req.strict) : (enter(req.placement, REPLAY_PHASE), replayChain(target, req.items, onChainTick));
     } finally {
       leave();
+      Atomics.store(ctl, Ctl.replayStartedNs, 0n);
     }
   }
   port?.postMessage({ type: "replayed", id: req.id, outcome });

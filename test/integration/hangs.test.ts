@@ -194,6 +194,47 @@ describe("a peer cannot wedge a node with a hanging agent", () => {
   });
 });
 
+describe("a peer cannot starve a node's agents with a long, slow replay window", () => {
+  // Ticks fast live; every tick of a resumed instance (every replay instance) burns ~10-50 ms of CPU,
+  // each well under the stall threshold and the tick timeout: only the window as a whole is long.
+  const SLOW_WHEN_REPLAYED = watAgent({
+    imports: CLOCK,
+    omit: ["agent_resume"],
+    onTick: "(drop (call $clock)) (if (global.get $resumed) (then (call $burn)))",
+    extra: `(global $resumed (mut i32) (i32.const 0))
+      (func (export "agent_resume") (param $p i32) (param $n i32)
+        (global.set $resumed (i32.const 1))
+        (if (i32.eq (local.get $n) (i32.const 4)) (then (global.set $ticks (i32.load (local.get $p))))))
+      (func $burn (local $i i32)
+        (loop $l (local.set $i (i32.add (local.get $i) (i32.const 1))) (br_if $l (i32.lt_u (local.get $i) (i32.const 20000000)))))`,
+  });
+
+  it("a worker-mate of an admission replay keeps its cadence while the replay runs for seconds", async () => {
+    // Stall threshold 200 ms (a quarter of the 1 s interval, clamped), tick timeout 2 s; the resident
+    // ticks every 50 ms (its manifest) on the one worker the admission replay runs on.
+    const P = { listen: "/ip4/127.0.0.1/tcp/0", "accept-migrations": "any", "migration-retry-delay": "10ms", "peer-refresh": "0" };
+    const b = await startTestNode({ ...P, "tick-interval": "1s", "tick-timeout": "2s", "migration-timeout": "6s", workers: "1" });
+    await b.node.addAgent({ wasmPath: await writeWat(join(b.dir, "wasm"), "resident", HEALTHY, { ...CAPS(), tick_interval_ms: 50 }) });
+    await b.waitFor<TickEvent>("tick", (e) => e.agentId === "resident" && e.tick >= 3n);
+    const residentTimes = tickTimes(b, "resident");
+    // The source keeps every tick since its genesis in the window it ships (no periodic checkpoint),
+    // and does not replay its own ticks.
+    const a = await startTestNode({ ...P, "checkpoint-interval": "60s", "tick-interval": "5ms", "migration-timeout": "6s", "replay-mode": "on-migrate" });
+    await a.node.addAgent({ wasmPath: await writeWat(join(a.dir, "wasm"), "slowpoke", SLOW_WHEN_REPLAYED, CAPS("clock")) });
+    await a.waitFor<TickEvent>("tick", (e) => e.agentId === "slowpoke" && e.tick >= 600n, 15_000);
+    const began = Date.now();
+    const r = await a.node.migrate("slowpoke", [b.node.migration!.addresses()[0]!]);
+    // The window takes longer than admission's share of --migration-timeout (3 s): refused.
+    expect(r.outcome).toBe("reverted");
+    expect(r.error?.code).toBe("MIGRATION_REPLAY_TIMEOUT");
+    expect(Date.now() - began).toBeGreaterThan(2500);
+    const after = Date.now();
+    await b.waitFor<TickEvent>("tick", (e) => e.agentId === "resident" && e.at > after + 150);
+    // Seconds of replay on its worker, yet the resident never waited much longer than the stall threshold.
+    expect(maxGap(residentTimes)).toBeLessThan(1000);
+  });
+});
+
 describe("a tick outliving its lease", () => {
   it("is not committed: the instance is rewound and the tick runs again under a recovered lease, exactly once in the history", async () => {
     const t = await startTestNode({ "tick-interval": "20ms", "lease-duration": "400ms", "lease-grace": "100ms" });
