@@ -180,6 +180,7 @@ export function decodePackage(bytes: Uint8Array): MigrationPackage {
   const moduleBlobs = modules.map((n, i) => ({ hash: moduleHashes[i] as string, bytes: take(n) }));
   const overrides = h.overrides;
   if (!Array.isArray(overrides) || overrides.length > MAX_PACKAGE_ITEMS) invalid("overrides must be an array");
+  if (overrides.some((o) => o === null || typeof o !== "object" || Array.isArray(o))) invalid("overrides must be lineage event objects");
   return {
     agentId: str(h, T, "agentId", MAX_AGENT_ID_CHARS),
     did: str(h, T, "did", MAX_DID_CHARS),

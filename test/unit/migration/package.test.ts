@@ -87,6 +87,21 @@ describe("migration package codec", () => {
     expect(code(() => decodePackage(encodePackage({ ...pkg, historyBase: { ...base, baseHash: new Uint8Array(31) } })))).toBe("MIGRATION_FRAME_INVALID");
   });
 
+  it("refuses a header whose lineage events are not objects with a format error, not an untyped one the target answers MIGRATION_BUSY (retried)", () => {
+    const bytes = encodePackage(pkg);
+    const headerLen = new DataView(bytes.buffer, bytes.byteOffset + 5, 4).getUint32(0, true);
+    const header = JSON.parse(new TextDecoder().decode(bytes.subarray(9, 9 + headerLen))) as Record<string, unknown>;
+    for (const bad of [null, 5, "x", []]) {
+      const text = new TextEncoder().encode(JSON.stringify({ ...header, overrides: [bad] }));
+      const out = new Uint8Array(9 + text.byteLength + bytes.byteLength - 9 - headerLen);
+      out.set(bytes.subarray(0, 5));
+      new DataView(out.buffer).setUint32(5, text.byteLength, true);
+      out.set(text, 9);
+      out.set(bytes.subarray(9 + headerLen), 9 + text.byteLength);
+      expect(code(() => decodePackage(out))).toBe("MIGRATION_FRAME_INVALID");
+    }
+  });
+
   it("refuses an epoch part at or above 2^63 (a node stores epochs as signed 64-bit integers)", () => {
     expect(decodePackage(encodePackage({ ...pkg, epoch: { major: 2n ** 63n - 1n, generation: 2n ** 63n - 1n } })).epoch.major).toBe(2n ** 63n - 1n);
     expect(code(() => decodePackage(encodePackage({ ...pkg, epoch: { major: 2n ** 63n, generation: 0n } })))).toBe("MIGRATION_FRAME_INVALID");
