@@ -334,6 +334,12 @@ async function verifyWindow(pkg: MigrationPackage, storedHead: Uint8Array | null
 
 
 function replayItems(seg: StoredSegment, preState: Uint8Array): ReplayItem[] {
+  // One item per tick of the range, laid out on the main thread and cloned to a worker: the early
+  // replay asks for them before the replay step's own bound on the window, so the bound is here too.
+  const span = seg.toTick - seg.fromTick + 1n;
+  if (span > BigInt(MAX_ADMISSION_REPLAY_TICKS)) {
+    refuse(ErrorCode.ReplayWindowTooLarge, `the replay window ${seg.fromTick}..${seg.toTick} spans ${span} ticks, more than this node replays at admission (${MAX_ADMISSION_REPLAY_TICKS})`);
+  }
   let decoded: ReturnType<typeof decodeSegment>;
   try {
     decoded = decodeSegment(seg.blob);

@@ -5,7 +5,8 @@ import { copyFileSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { hex, sha256 } from "../../src/hash/bytes.js";
-import { parseCheckpoint, SIGNATURE_OFFSET } from "../../src/checkpoint/codec.js";
+import { encodeCheckpoint, parseCheckpoint, SIGNATURE_OFFSET } from "../../src/checkpoint/codec.js";
+import { checkpointHash, signCheckpoint } from "../../src/checkpoint/lineage.js";
 import { decodeIdentityFile, generateKey, signBytes } from "../../src/identity/keys.js";
 import { segmentSigningBytes } from "../../src/replay/segment-seal.js";
 import { signStatusQuery } from "../../src/migration/status-proof.js";
@@ -403,5 +404,37 @@ describe("the window replayed while the signatures are checked", () => {
     expect(b.node.store.agent("survivor")).toBeUndefined();
     expect(await (await rogue()).send(addr(b), honest)).toMatchObject({ stage: "result", ok: true });
     expect(b.logs.events("migration_received")[0]?.replayed).toBeGreaterThan(0);
+  });
+});
+
+describe("a window too long to replay, before the signatures are checked", () => {
+  it("is refused REPLAY_WINDOW_TOO_LARGE at once: the early replay never lays out its millions of ticks on the main thread, and a resident agent keeps its cadence", async () => {
+    const a = await startTestNode(P2P);
+    const b = await startTestNode(P2P);
+    await b.node.addAgent({ wasmPath: await writeWat(join(b.dir, "wasm"), "resident", watAgent()) });
+    await b.waitFor<TickEvent>("tick", (e) => e.agentId === "resident" && e.tick >= 3n);
+    const times: number[] = [];
+    b.node.scheduler.on("tick", (e: TickEvent) => {
+      if (e.agentId === "resident") times.push(e.at);
+    });
+    await a.node.addAgent({ wasmPath: heartbeat });
+    await a.waitFor<TickEvent>("tick", (e) => e.tick >= 3n);
+    const pkg = decodePackage(await recordPackage(a, "heartbeat"));
+    // A head signed with the agent's key (it travels in the package) two million ticks after the
+    // real one, and the one segment between them: empty, which needs no seal.
+    const last = parseCheckpoint(pkg.history.at(-1)!);
+    const far = last.tick + 2_000_000n;
+    const head = signCheckpoint(encodeCheckpoint({ ...last, tick: far, prevHash: checkpointHash(pkg.history.at(-1)!) }, last.state), decodeIdentityFile(pkg.identity));
+    const window = { fromTick: last.tick + 1n, toTick: far, abiVersion: pkg.segments[0]!.abiVersion, engineVersion: pkg.segments[0]!.engineVersion, blob: new Uint8Array(0), postHashes: new Uint8Array(0), checkpointHash: checkpointHash(head) };
+    const long = encodePackage({ ...pkg, checkpointHash: hex(checkpointHash(head)), history: [...pkg.history, head], segments: [...pkg.segments, window] });
+    const sent = Date.now();
+    const reply = await (await rogue()).send(addr(b), long);
+    expect(reply).toMatchObject({ ok: false, code: "REPLAY_WINDOW_TOO_LARGE" });
+    expect(Date.now() - sent).toBeLessThan(1500);
+    expect(b.node.pool.has("heartbeat~incoming")).toBe(false);
+    expect(b.node.store.agent("heartbeat")).toBeUndefined();
+    const after = Date.now();
+    await b.waitFor<TickEvent>("tick", (e) => e.agentId === "resident" && e.at > after + 50);
+    expect(Math.max(...times.slice(1).map((t, i) => t - times[i]!))).toBeLessThan(1000);
   });
 });
