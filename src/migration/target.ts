@@ -94,8 +94,9 @@ export class MigrationTarget {
       // An identical retry of a migration this node already took: answer as before, do nothing.
       const lease = store.lease(agentId);
       // The lease first: the record lookup walks the agent's past migrations, and only an owner one
-      // major later can have taken this one already.
-      if (lease?.state === "ACTIVE_OWNER" && lease.epoch.major === epoch.major + 1n && store.incomingDone(agentId, checkpointHash, epoch)) {
+      // major later can have taken this one already. Not while that reception is still claimed: it
+      // is committed but not yet durable (or its sync failed), and "taken" would retire the source.
+      if (lease?.state === "ACTIVE_OWNER" && lease.epoch.major === epoch.major + 1n && !this.ctx.receiving.has(agentId) && store.incomingDone(agentId, checkpointHash, epoch)) {
         await ch.sendJson({ type: "offer_reply", ok: true, already: true, epochMajor: lease.epoch.major, epochGeneration: lease.epoch.generation });
         this.ctx.log.info({ event: "migration_duplicate", agent: agentId, peer }, `duplicate migration of ${agentId} answered without effect`);
         return false;

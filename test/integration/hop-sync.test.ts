@@ -10,10 +10,17 @@ import { afterEach, describe, expect, it } from "vitest";
 import type { MigrationHooks } from "../../src/migration/service.js";
 import type { TickEvent } from "../../src/scheduler/scheduler.js";
 import { DB_FILE, fdatasyncWal, type SqliteStore } from "../../src/store/sqlite-store.js";
+import { hex } from "../../src/hash/bytes.js";
+import { buildOutgoingPackage } from "../../src/migration/outgoing.js";
 import { EXAMPLES, startTestNode, stopAllNodes, tempDir, type TestNode } from "../helpers/node.js";
+import { RoguePeer } from "../helpers/rogue.js";
 import { waitUntil } from "../helpers/wait.js";
 
-afterEach(stopAllNodes);
+const rogues: RoguePeer[] = [];
+afterEach(async () => {
+  await Promise.all(rogues.splice(0).map((r) => r.stop()));
+  await stopAllNodes();
+});
 
 const survivor = join(EXAMPLES, "survivor.wasm");
 const heartbeat = join(EXAMPLES, "heartbeat.wasm");
@@ -252,5 +259,31 @@ describe("a hop's fsyncs off the main thread", () => {
     const head = b2.node.store.head("survivor")!.tick;
     await ticked(b2, "survivor", head + 1n);
     expect(a.node.scheduler.view("survivor")?.status ?? "gone").not.toBe("running");
+  });
+
+  it("an offer repeated while the reception it repeats is committed but not yet durable is refused MIGRATION_BUSY, never answered as taken already", async () => {
+    const a = await p2p();
+    const b = await p2p();
+    const sync = controlSyncs(b.node.store);
+    await a.node.addAgent({ wasmPath: heartbeat });
+    await ticked(a, "heartbeat", 3n);
+    // The package A would send for its head (as a source retrying after its stream broke re-sends it).
+    await a.node.scheduler.pause("heartbeat", "recorded");
+    const lease = a.node.store.lease("heartbeat")!;
+    const pkg = buildOutgoingPackage(a.node.store, { agentId: "heartbeat", epoch: lease.epoch, checkpointHash: hex(a.node.store.head("heartbeat")!.hash), haveWasm: false, baseHash: null });
+    const [first, retry] = await Promise.all([RoguePeer.start(), RoguePeer.start()]);
+    rogues.push(first, retry);
+    sync.hold = true;
+    const sent = first.send(addressOf(b), pkg, { resultTimeoutMs: 30_000 }).catch((e: unknown) => e);
+    await waitUntil(() => sync.held.length === 1, { what: "the reception's WAL sync" });
+    expect(b.node.store.lease("heartbeat")?.state).toBe("ACTIVE_OWNER"); // committed, not durable
+    // "Taken already" would let the source retire its copy of an agent this node may yet lose.
+    expect(await retry.send(addressOf(b), pkg)).toMatchObject({ stage: "offer_reply", ok: false, code: "MIGRATION_BUSY" });
+    // The sync fails: the reception is neither confirmed nor refused.
+    sync.fail = eio();
+    sync.release();
+    expect(await sent).toBeInstanceOf(Error);
+    expect(b.node.scheduler.view("heartbeat")).toBeUndefined();
+    expect(await retry.send(addressOf(b), pkg)).toMatchObject({ stage: "offer_reply", ok: false, code: "MIGRATION_BUSY" });
   });
 });
