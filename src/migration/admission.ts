@@ -123,12 +123,17 @@ async function admit(pkg: MigrationPackage, peer: string, bytes: number, ctx: Ad
   const head = parseCheckpoint(headBlob, `head checkpoint of "${agentId}"`);
   if (hex(checkpointHash(headBlob)) !== pkg.checkpointHash) refuse(ErrorCode.MigrationFrameInvalid, "the package's last checkpoint is not the one it names");
   checkBudget(head.budget, agentId, ctx.maxBudget);
+  // A lineage event after the head sets the budget the agent resumes with (node/stored-resume.ts):
+  // that is the budget it brings (its signature is checked at step 6).
+  const headHash = checkpointHash(headBlob);
+  const afterHead = [...(heldHead ? ctx.store.lineageEvents(agentId) : []), ...pkg.overrides].filter((e) => equalBytes(e.afterHash, headHash)).at(-1);
+  if (afterHead) checkBudget(afterHead.newBudget, agentId, ctx.maxBudget);
   // 2. WASM hash
   const wasm = pkg.wasm ?? ctx.store.wasm(pkg.wasmHash);
   if (!wasm) refuse(ErrorCode.MigrationWasmHash, `the package has no WASM and this node does not hold ${pkg.wasmHash.slice(0, 16)}…`);
   if (sha256Hex(wasm) !== pkg.wasmHash) refuse(ErrorCode.MigrationWasmHash, `the WASM does not hash to ${pkg.wasmHash.slice(0, 16)}…`);
   // Right after a code upgrade the head is still the old code's; the signed upgrade event names both.
-  const headWasm = headModule([...ctx.store.lineageEvents(agentId), ...pkg.overrides], checkpointHash(headBlob), pkg.wasmHash);
+  const headWasm = headModule([...ctx.store.lineageEvents(agentId), ...pkg.overrides], headHash, pkg.wasmHash);
   if (hex(head.wasmHash) !== headWasm) refuse(ErrorCode.MigrationWasmHash, `the head checkpoint was made for WASM ${hex(head.wasmHash).slice(0, 16)}…`);
   for (const m of pkg.modules ?? []) {
     if (sha256Hex(m.bytes) !== m.hash) refuse(ErrorCode.MigrationWasmHash, `a shipped earlier module does not hash to ${m.hash.slice(0, 16)}…`);

@@ -7,6 +7,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { hex, sha256 } from "../../src/hash/bytes.js";
 import { encodeCheckpoint, parseCheckpoint, SIGNATURE_OFFSET } from "../../src/checkpoint/codec.js";
 import { checkpointHash, signCheckpoint } from "../../src/checkpoint/lineage.js";
+import { signBudgetOverride } from "../../src/checkpoint/overrides.js";
 import { decodeIdentityFile, generateKey, signBytes } from "../../src/identity/keys.js";
 import { segmentSigningBytes } from "../../src/replay/segment-seal.js";
 import { signStatusQuery } from "../../src/migration/status-proof.js";
@@ -334,6 +335,29 @@ describe("receipts", () => {
     const honest = await (await rogue()).send(addr(b), encodePackage(pkg));
     expect(honest).toMatchObject({ ok: true });
     expect(b.node.store.receipts("heartbeat").length).toBe(pkg.receipts.length);
+  });
+});
+
+describe("the budget an agent brings", () => {
+  it("a budget override after the head that raises the budget past --max-incoming-budget is refused MIGRATION_BUDGET_TOO_HIGH, as a head carrying it would be", async () => {
+    const a = await startTestNode(P2P);
+    const b = await startTestNode({ ...P2P, "max-incoming-budget": "2.0" });
+    await a.node.addAgent({ wasmPath: heartbeat });
+    await a.waitFor<TickEvent>("tick", (e) => e.tick >= 3n);
+    const pkg = decodePackage(await recordPackage(a, "heartbeat"));
+    const head = parseCheckpoint(pkg.history.at(-1)!);
+    expect(head.budget).toBeLessThanOrEqual(2_000_000n);
+    // A top-up after the head, signed with the agent's key (it travels in the package): the budget
+    // the agent resumes with on the target is its new budget, not the head's.
+    const fields = { afterHash: checkpointHash(pkg.history.at(-1)!), tick: head.tick, oldBudget: head.budget, newBudget: 9_000_000_000_000n, reason: "top-up" };
+    const topUp = { kind: "budget_override" as const, ...fields, signature: signBudgetOverride(decodeIdentityFile(pkg.identity), fields) };
+    const reply = await (await rogue()).send(addr(b), encodePackage({ ...pkg, overrides: [...pkg.overrides, topUp] }));
+    expect(reply).toMatchObject({ ok: false, code: "MIGRATION_BUDGET_TOO_HIGH" });
+    expect(b.node.store.agent("heartbeat")).toBeUndefined();
+    // Within the limit it is taken, and the agent runs on with the budget it was topped up to.
+    const within = { ...fields, newBudget: 1_900_000n };
+    const small = { kind: "budget_override" as const, ...within, signature: signBudgetOverride(decodeIdentityFile(pkg.identity), within) };
+    expect(await (await rogue()).send(addr(b), encodePackage({ ...pkg, overrides: [...pkg.overrides, small] }))).toMatchObject({ stage: "result", ok: true });
   });
 });
 
