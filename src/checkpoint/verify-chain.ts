@@ -69,6 +69,16 @@ function* chainSteps(entries: Iterable<ChainEntry>, overrides: readonly BudgetOv
     report.valid = false;
     report.reasons.push(msg);
   };
+  // Each checkpoint's overrides, looked up by its hash: filtering them all at every checkpoint cost
+  // checkpoints × overrides comparisons (seconds for a package carrying many of both).
+  const byAfter = new Map<string, BudgetOverride[]>();
+  for (const o of overrides) {
+    const k = hex(o.afterHash);
+    const list = byAfter.get(k);
+    if (list) list.push(o);
+    else byAfter.set(k, [o]);
+  }
+  const after = (h: Uint8Array): BudgetOverride[] => byAfter.get(hex(h)) ?? [];
   let prev: Checkpoint | null = null;
   let prevName = "";
   let prevHash: Uint8Array | null = null;
@@ -119,7 +129,7 @@ function* chainSteps(entries: Iterable<ChainEntry>, overrides: readonly BudgetOv
         fail(`${e.name}: prevHash does not match ${prevName} (chain broken: a checkpoint is missing or altered)`);
       }
       const lastHash = prevHash;
-      const topUps = overrides.filter((o) => equalBytes(o.afterHash, lastHash));
+      const topUps = after(lastHash);
       for (const o of topUps) {
         const signed = key !== null && verifyBytes(key, budgetOverrideSigningBytes(key, o), o.signature);
         if (!signed) fail(`${e.name}: budget override after ${prevName} has an invalid signature`);
@@ -149,7 +159,7 @@ function* chainSteps(entries: Iterable<ChainEntry>, overrides: readonly BudgetOv
   // module) the agent resumes with: its signature is checked all the same.
   const headHash = prevHash;
   if (headHash !== null) {
-    for (const o of overrides.filter((x) => equalBytes(x.afterHash, headHash))) {
+    for (const o of after(headHash)) {
       const signed = key !== null && verifyBytes(key, budgetOverrideSigningBytes(key, o), o.signature);
       if (!signed) fail(`budget override after ${prevName} (the head) has an invalid signature`);
     }

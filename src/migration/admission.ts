@@ -189,8 +189,14 @@ async function admit(pkg: MigrationPackage, peer: string, bytes: number, ctx: Ad
     ...pkg.history.map((b, i) => ({ name: `package checkpoint ${i}`, bytes: b })),
   ];
   const knownOverrides = previous ? ctx.store.lineageEvents(agentId) : [];
-  const allOverrides = [...knownOverrides, ...pkg.overrides.filter((o) => !knownOverrides.some((k) => equalBytes(k.signature, o.signature)))];
-  for (const o of allOverrides) {
+  // By signature, in a set: a returning agent ships every event this node stores already.
+  const known = new Set(knownOverrides.map((k) => hex(k.signature)));
+  const newOverrides = pkg.overrides.filter((o) => !known.has(hex(o.signature)));
+  const allOverrides = [...knownOverrides, ...newOverrides];
+  for (const [i, o] of allOverrides.entries()) {
+    // ~65 µs a verification: a package may carry many (up to MAX_PACKAGE_ITEMS), so the node's other
+    // work runs between them, as between receipts and checkpoints.
+    if (i % VERIFY_YIELD_EVERY === VERIFY_YIELD_EVERY - 1) await new Promise((resolve) => setImmediate(resolve));
     if (!verifyBytes(identity.publicKey, budgetOverrideSigningBytes(identity.publicKey, o), o.signature)) {
       refuse(ErrorCode.MigrationLineage, `a lineage event after tick ${o.tick} is not signed by ${did}`);
     }
@@ -245,7 +251,7 @@ async function admit(pkg: MigrationPackage, peer: string, bytes: number, ctx: Ad
     incoming: {
       agent: { agentId, did, wasmHash: pkg.wasmHash, wasmBytes: wasm, manifest: pkg.manifest, identity },
       history,
-      overrides: pkg.overrides.filter((o) => !knownOverrides.some((k) => equalBytes(k.signature, o.signature))),
+      overrides: newOverrides,
       segments: pkg.segments,
       modules: pkg.modules ?? [],
       receipts,

@@ -67,6 +67,31 @@ function snapshot(t: TestNode, agentId: string) {
   return { lease: t.node.store.lease(agentId), head: t.node.store.head(agentId)?.hash, count: t.node.store.historyCount(agentId) };
 }
 
+/**
+ * A source holding heartbeat's recorded package, and a target running a resident agent whose tick
+ * times are recorded from now: `maxGap()` is the longest the target's main thread kept it waiting.
+ */
+async function targetWithResident(): Promise<{ pkg: ReturnType<typeof decodePackage>; b: TestNode; maxGap: () => number }> {
+  const a = await startTestNode(P2P);
+  const b = await startTestNode(P2P);
+  await b.node.addAgent({ wasmPath: await writeWat(join(b.dir, "wasm"), "resident", watAgent()) });
+  await b.waitFor<TickEvent>("tick", (e) => e.agentId === "resident" && e.tick >= 3n);
+  await a.node.addAgent({ wasmPath: heartbeat });
+  await a.waitFor<TickEvent>("tick", (e) => e.tick >= 3n);
+  const pkg = decodePackage(await recordPackage(a, "heartbeat"));
+  const times: number[] = [];
+  b.node.scheduler.on("tick", (e: TickEvent) => {
+    if (e.agentId === "resident") times.push(e.at);
+  });
+  return { pkg, b, maxGap: () => Math.max(...times.slice(1).map((t, i) => t - times[i]!)) };
+}
+
+/** Waits for the resident's ticks to go on after the package's answer. */
+async function residentTicksOn(b: TestNode): Promise<void> {
+  const after = Date.now();
+  await b.waitFor<TickEvent>("tick", (e) => e.agentId === "resident" && e.at > after + 50);
+}
+
 describe("packages that must not harm the live agent", () => {
   it("a recorded package for an earlier head of an agent the node now owns is refused; the live agent is untouched", async () => {
     const a = await startTestNode(P2P);
@@ -361,6 +386,29 @@ describe("the budget an agent brings", () => {
   });
 });
 
+describe("many lineage events", () => {
+  it("a package carrying 40,000 validly signed lineage events and 2,000 more checkpoints is checked without holding the target's main thread: a resident agent keeps its cadence", async () => {
+    const { pkg, b, maxGap } = await targetWithResident();
+    // Signed with the agent's key (it travels in the package), each after a checkpoint of another history.
+    const key = decodeIdentityFile(pkg.identity);
+    const events = Array.from({ length: 40_000 }, (_, i) => {
+      const fields = { afterHash: sha256(new TextEncoder().encode(`elsewhere ${i}`)), tick: BigInt(i), oldBudget: 1n, newBudget: 1n, reason: "top-up" };
+      return { kind: "budget_override" as const, ...fields, signature: signBudgetOverride(key, fields) };
+    });
+    // The chain goes on for 2,000 signed checkpoints (no window ships for them: refused after the lineage).
+    const history = [...pkg.history];
+    for (let i = 0; i < 2_000; i++) {
+      const last = parseCheckpoint(history.at(-1)!);
+      history.push(signCheckpoint(encodeCheckpoint({ ...last, tick: last.tick + 1n, prevHash: checkpointHash(history.at(-1)!) }, last.state), key));
+    }
+    const many = encodePackage({ ...pkg, checkpointHash: hex(checkpointHash(history.at(-1)!)), history, overrides: [...pkg.overrides, ...events] });
+    expect(await (await rogue()).send(addr(b), many, { resultTimeoutMs: 60_000 })).toMatchObject({ ok: false, code: "MIGRATION_LINEAGE" });
+    expect(b.node.store.agent("heartbeat")).toBeUndefined();
+    await residentTicksOn(b);
+    expect(maxGap()).toBeLessThan(500);
+  });
+});
+
 describe("a target that never answers", () => {
   it("each attempt times out before anything is sent (retriable), then the next candidate takes the agent", async () => {
     const hole = await (await rogue()).blackhole();
@@ -433,17 +481,7 @@ describe("the window replayed while the signatures are checked", () => {
 
 describe("a window too long to replay, before the signatures are checked", () => {
   it("is refused REPLAY_WINDOW_TOO_LARGE at once: the early replay never lays out its millions of ticks on the main thread, and a resident agent keeps its cadence", async () => {
-    const a = await startTestNode(P2P);
-    const b = await startTestNode(P2P);
-    await b.node.addAgent({ wasmPath: await writeWat(join(b.dir, "wasm"), "resident", watAgent()) });
-    await b.waitFor<TickEvent>("tick", (e) => e.agentId === "resident" && e.tick >= 3n);
-    const times: number[] = [];
-    b.node.scheduler.on("tick", (e: TickEvent) => {
-      if (e.agentId === "resident") times.push(e.at);
-    });
-    await a.node.addAgent({ wasmPath: heartbeat });
-    await a.waitFor<TickEvent>("tick", (e) => e.tick >= 3n);
-    const pkg = decodePackage(await recordPackage(a, "heartbeat"));
+    const { pkg, b, maxGap } = await targetWithResident();
     // A head signed with the agent's key (it travels in the package) two million ticks after the
     // real one, and the one segment between them: empty, which needs no seal.
     const last = parseCheckpoint(pkg.history.at(-1)!);
@@ -457,8 +495,7 @@ describe("a window too long to replay, before the signatures are checked", () =>
     expect(Date.now() - sent).toBeLessThan(1500);
     expect(b.node.pool.has("heartbeat~incoming")).toBe(false);
     expect(b.node.store.agent("heartbeat")).toBeUndefined();
-    const after = Date.now();
-    await b.waitFor<TickEvent>("tick", (e) => e.agentId === "resident" && e.at > after + 50);
-    expect(Math.max(...times.slice(1).map((t, i) => t - times[i]!))).toBeLessThan(1000);
+    await residentTicksOn(b);
+    expect(maxGap()).toBeLessThan(1000);
   });
 });
