@@ -54,7 +54,9 @@ export function verifyChain(
  * node admitting a long history keeps ticking its other agents meanwhile.
  */
 export async function verifyChainAsync(entries: Iterable<ChainEntry>, overrides: readonly BudgetOverride[] = [], base?: HistoryBase): Promise<ChainReport> {
-  const steps = chainSteps(entries, overrides, base);
+  // It decides an admission: the first checkpoint that does not verify ends it (a peer's package of
+  // many bad checkpoints costs one refusal, not a verification and a reason per checkpoint).
+  const steps = chainSteps(entries, overrides, base, true);
   for (;;) {
     const r = steps.next();
     if (r.done) return r.value;
@@ -63,7 +65,7 @@ export async function verifyChainAsync(entries: Iterable<ChainEntry>, overrides:
 }
 
 /** Verifies one checkpoint per step; yields the count so far, returns the report. */
-function* chainSteps(entries: Iterable<ChainEntry>, overrides: readonly BudgetOverride[], base?: HistoryBase): Generator<number, ChainReport> {
+function* chainSteps(entries: Iterable<ChainEntry>, overrides: readonly BudgetOverride[], base?: HistoryBase, stopAtFirstFailure = false): Generator<number, ChainReport> {
   const report: ChainReport = { valid: true, reasons: [], notes: [], checkpoints: 0, firstTick: null, lastTick: null, did: null, segments: [], upgrades: [] };
   const fail = (msg: string): void => {
     report.valid = false;
@@ -84,6 +86,7 @@ function* chainSteps(entries: Iterable<ChainEntry>, overrides: readonly BudgetOv
   let prevHash: Uint8Array | null = null;
   let key: Uint8Array | null = null;
   for (const e of entries) {
+    if (stopAtFirstFailure && !report.valid) return report;
     report.checkpoints++;
     let cp: Checkpoint;
     try {

@@ -409,6 +409,31 @@ describe("many lineage events", () => {
   });
 });
 
+describe("a long history that does not verify", () => {
+  it("is refused at its first bad checkpoint: 50,000 checkpoints with forged signatures cost the target one refusal, not 50,000 verifications and reasons", async () => {
+    const { pkg, b, maxGap } = await targetWithResident();
+    const last = parseCheckpoint(pkg.history.at(-1)!);
+    const forged: Uint8Array[] = [];
+    let prev = pkg.history.at(-1)!;
+    for (let i = 1; i <= 50_000; i++) {
+      const blob = encodeCheckpoint({ ...last, tick: last.tick + BigInt(i), prevHash: checkpointHash(prev) }, last.state);
+      blob.fill(7, SIGNATURE_OFFSET, SIGNATURE_OFFSET + 64);
+      forged.push(blob);
+      prev = blob;
+    }
+    const long = encodePackage({ ...pkg, checkpointHash: hex(checkpointHash(prev)), history: [...pkg.history, ...forged] });
+    const sent = Date.now();
+    expect(await (await rogue()).send(addr(b), long, { resultTimeoutMs: 60_000 })).toMatchObject({ ok: false, code: "MIGRATION_LINEAGE" });
+    expect(Date.now() - sent).toBeLessThan(2000);
+    // The refusal names the first bad checkpoint, not every one.
+    const refusal = b.logs.events("migration_refused").at(-1) as { msg?: string } | undefined;
+    expect(refusal?.msg?.length ?? 0).toBeLessThan(2000);
+    expect(refusal?.msg).toContain("signature INVALID");
+    await residentTicksOn(b);
+    expect(maxGap()).toBeLessThan(500);
+  });
+});
+
 describe("a target that never answers", () => {
   it("each attempt times out before anything is sent (retriable), then the next candidate takes the agent", async () => {
     const hole = await (await rogue()).blackhole();
