@@ -274,10 +274,16 @@ async function admit(pkg: MigrationPackage, peer: string, bytes: number, ctx: Ad
  */
 async function verifyWindow(pkg: MigrationPackage, storedHead: Uint8Array | null, moduleFor: (wasmHash: string) => PreparedAgent, ctx: AdmissionContext, early: EarlyReplay): Promise<number> {
   const byHash = new Map<string, Checkpoint>();
-  for (const blob of [...(storedHead ? [storedHead] : []), ...pkg.history]) byHash.set(hex(checkpointHash(blob)), parseCheckpoint(blob));
+  for (const [i, blob] of [...(storedHead ? [storedHead] : []), ...pkg.history].entries()) {
+    if (i % VERIFY_YIELD_EVERY === VERIFY_YIELD_EVERY - 1) await new Promise((resolve) => setImmediate(resolve));
+    byHash.set(hex(checkpointHash(blob)), parseCheckpoint(blob));
+  }
   // Every shipped segment, whatever the replay mode (it is stored, and audited later): it must cover
   // exactly the ticks between two consecutive checkpoints of the verified chain, whose ticks are signed.
-  const placed = pkg.segments.map((seg) => {
+  const placed: { seg: StoredSegment; before: Checkpoint; after: Checkpoint }[] = [];
+  for (const [i, seg] of pkg.segments.entries()) {
+    // A seal costs a verification (~65 µs): the node's other work runs between them.
+    if (i % VERIFY_YIELD_EVERY === VERIFY_YIELD_EVERY - 1) await new Promise((resolve) => setImmediate(resolve));
     const after = byHash.get(hex(seg.checkpointHash));
     const before = after ? byHash.get(hex(after.prevHash)) : undefined;
     if (!after || !before || seg.fromTick !== before.tick + 1n || seg.toTick !== after.tick) {
@@ -286,8 +292,8 @@ async function verifyWindow(pkg: MigrationPackage, storedHead: Uint8Array | null
     // Stored and audited later even when not replayed now: it must be the agent's own record.
     const forged = segmentSealProblem(seg, after);
     if (forged) refuse(ErrorCode.EventLogForged, forged);
-    return { seg, before, after };
-  });
+    placed.push({ seg, before, after });
+  }
   if (ctx.replayMode !== "on-migrate" && ctx.replayMode !== "full") return 0;
   const head = parseCheckpoint(pkg.history.at(-1) ?? (storedHead as Uint8Array));
   const headPrev = byHash.get(hex(head.prevHash));
