@@ -455,13 +455,13 @@ describe("a long history that does not verify", () => {
     const long = encodePackage({ ...pkg, checkpointHash: hex(checkpointHash(prev)), history: [...pkg.history, ...forged] });
     const sent = Date.now();
     expect(await (await rogue()).send(addr(b), long, { resultTimeoutMs: 60_000 })).toMatchObject({ ok: false, code: "MIGRATION_LINEAGE" });
-    expect(Date.now() - sent).toBeLessThan(2000);
+    expect(Date.now() - sent).toBeLessThan(4000);
     // The refusal names the first bad checkpoint, not every one.
     const refusal = b.logs.events("migration_refused").at(-1) as { msg?: string } | undefined;
     expect(refusal?.msg?.length ?? 0).toBeLessThan(2000);
     expect(refusal?.msg).toContain("signature INVALID");
     await residentTicksOn(b);
-    expect(maxGap()).toBeLessThan(500);
+    expect(maxGap()).toBeLessThan(1000);
   });
 });
 
