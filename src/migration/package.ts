@@ -101,7 +101,10 @@ export function encodePackage(p: MigrationPackage): Uint8Array {
   });
   const parts: Uint8Array[] = [new TextEncoder().encode(PACKAGE_MAGIC), new Uint8Array([PACKAGE_VERSION]), u32(header.byteLength), header];
   if (p.wasm) parts.push(p.wasm);
-  parts.push(p.identity, ...p.history, ...p.receipts, ...segmentFiles, ...(p.modules ?? []).map((m) => m.bytes));
+  parts.push(p.identity);
+  // Appended one by one, not spread into push's arguments: a long history (over ~125,000 sections
+  // in all) overflowed the call stack, and the agent could not be packaged at all.
+  for (const list of [p.history, p.receipts, segmentFiles, (p.modules ?? []).map((m) => m.bytes)]) for (const b of list) parts.push(b);
   return Buffer.concat(parts);
 }
 

@@ -102,6 +102,16 @@ describe("migration package codec", () => {
     }
   });
 
+  it("round-trips a history of 200,000 checkpoints (a long-lived agent without retention; sections are not passed as call arguments)", () => {
+    const cp = new Uint8Array(209);
+    cp[0] = 4;
+    const history = Array.from({ length: 200_000 }, () => cp);
+    const back = decodePackage(encodePackage({ ...pkg, history }));
+    expect(back.history).toHaveLength(200_000);
+    expect(back.history[199_999]).toEqual(cp);
+    expect(back.receipts).toEqual(pkg.receipts);
+  });
+
   it("refuses an epoch part at or above 2^63 (a node stores epochs as signed 64-bit integers)", () => {
     expect(decodePackage(encodePackage({ ...pkg, epoch: { major: 2n ** 63n - 1n, generation: 2n ** 63n - 1n } })).epoch.major).toBe(2n ** 63n - 1n);
     expect(code(() => decodePackage(encodePackage({ ...pkg, epoch: { major: 2n ** 63n, generation: 0n } })))).toBe("MIGRATION_FRAME_INVALID");
