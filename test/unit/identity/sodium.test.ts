@@ -1,11 +1,11 @@
 // libsodium signs where it loads (identity/sodium.ts); Ed25519 is deterministic, so its signatures
 // must be byte for byte node:crypto's (OpenSSL's), on RFC 8032's vectors and on random keys and
 // messages, on the calling thread and on the signer threads.
-import { randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { afterEach, describe, expect, it } from "vitest";
 import { generateKey, keyFromSeed, signBytes, signBytesOpenSsl, verifyBytes, verifyBytesOpenSsl } from "../../../src/identity/keys.js";
 import { SIGN_CHUNK_MAX, SignerPool } from "../../../src/identity/signer-pool.js";
-import { sodiumSigns } from "../../../src/identity/sodium.js";
+import { sodiumSigns, sodiumVerify } from "../../../src/identity/sodium.js";
 
 const hex = (b: Uint8Array): string => Buffer.from(b).toString("hex");
 
@@ -24,6 +24,31 @@ const RFC8032 = [
     signature: "92a009a9f0d4cab8720e820b5f642540a2b27b5416503f8fb3762223ebdb69da085ac1e43e15996e458f3613d0f11d8c387b2eaeb4302aeeb00d291612bb0c00",
   },
 ];
+
+const L = 2n ** 252n + 27742317777372353535851937790883648493n;
+const P = 2n ** 255n - 19n;
+const le = (b: Uint8Array): bigint => b.reduceRight((x, byte) => (x << 8n) | BigInt(byte), 0n);
+const toLe = (x: bigint): Uint8Array => Uint8Array.from({ length: 32 }, (_, i) => Number((x >> BigInt(8 * i)) & 0xffn));
+const concat = (a: Uint8Array, b: Uint8Array): Uint8Array => Uint8Array.from([...a, ...b]);
+const IDENTITY = toLe(1n);
+/** The points of order 1, 2, 4 and 8 as libsodium lists them (ge25519_has_small_order), non-canonical forms included. */
+const SMALL_ORDER = [
+  0n,
+  1n,
+  0x05fc536d880238b13933c6d305acdfd5f098eff289f4c345b027b2c28f95e826n,
+  0x7a03ac9277fdc74ec6cc392cfa53202a0f67100d760b3cba4fd84d3d706a17c7n,
+  P - 1n,
+  P,
+  P + 1n,
+].map(toLe);
+/** Ed25519's secret scalar for a seed (RFC 8032 §5.1.5). */
+function clampedScalar(seed: Uint8Array): bigint {
+  const d = createHash("sha512").update(seed).digest().subarray(0, 32);
+  d[0]! &= 248;
+  d[31]! &= 127;
+  d[31]! |= 64;
+  return le(d);
+}
 
 let pool: SignerPool | null = null;
 afterEach(async () => {
@@ -86,6 +111,40 @@ describe("Ed25519 signing through libsodium", () => {
       expect(verifyBytes(key.publicKey, flip(message, i * 7), signature)).toBe(false);
     }
     for (const v of RFC8032) expect(verifyBytes(Buffer.from(v.publicKey, "hex"), Buffer.from(v.message, "hex"), Buffer.from(v.signature, "hex"))).toBe(true);
+  });
+
+  // libsodium refuses a key or an R of small order, a key not in canonical form, and S >= L; OpenSSL
+  // (RFC 8032's cofactorless check) took the first two. A node without libsodium then counted as
+  // signed what every other node refused: with the identity point as its key, a signature anyone
+  // can make, for any message.
+  it("both verifiers refuse what libsodium refuses: small-order keys and R, non-canonical keys, S >= L", () => {
+    const message = (i: number): Uint8Array => new TextEncoder().encode(`a checkpoint ${i}`);
+    const h = (r: Uint8Array, a: Uint8Array, m: Uint8Array): bigint => le(createHash("sha512").update(r).update(a).update(m).digest()) % L;
+    const agree = (what: string, k: Uint8Array, m: Uint8Array, sig: Uint8Array): void => {
+      expect(sodiumVerify(k, m, sig), `libsodium, ${what}`).toBe(false);
+      expect(verifyBytesOpenSsl(k, m, sig), `node:crypto, ${what}`).toBe(false);
+      expect(verifyBytes(k, m, sig), `verifyBytes, ${what}`).toBe(false);
+    };
+    // Each small-order encoding as the key, with R the identity and S = 0: [0]B = R + [h]A holds
+    // whenever [h]A is the identity, i.e. for the messages whose h is a multiple of A's order (8 at most).
+    for (const [n, key] of SMALL_ORDER.entries()) {
+      let i = 0;
+      while (h(IDENTITY, key, message(i)) % 8n !== 0n) i++;
+      agree(`small-order key ${n}`, key, message(i), concat(IDENTITY, new Uint8Array(32)));
+    }
+    // A real key, R the identity: S = h·a (its signer picked r = 0).
+    const k = keyFromSeed(new Uint8Array(randomBytes(32)));
+    const a = clampedScalar(k.seed);
+    const m = message(0);
+    const s = (h(IDENTITY, k.publicKey, m) * a) % L;
+    agree("R the identity point", k.publicKey, m, concat(IDENTITY, toLe(s)));
+    // S + L: the same point equation, a second encoding of S.
+    const sig = signBytes(k, m);
+    agree("S >= L", k.publicKey, m, concat(sig.subarray(0, 32), toLe(le(sig.subarray(32)) + L)));
+    // A key encoded with y >= p (here p + 2: no such point is anyone's key, but a verifier must not decode it).
+    agree("a non-canonical key", toLe(P + 2n), m, sig);
+    expect(verifyBytes(k.publicKey, m, sig)).toBe(true);
+    expect(verifyBytesOpenSsl(k.publicKey, m, sig)).toBe(true);
   });
 
   it("a malformed secret key is refused, not signed with", () => {
