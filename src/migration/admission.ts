@@ -294,6 +294,15 @@ async function verifyWindow(pkg: MigrationPackage, storedHead: Uint8Array | null
     if (forged) refuse(ErrorCode.EventLogForged, forged);
     placed.push({ seg, before, after });
   }
+  // A shipped module must be one that recorded a shipped segment (outgoing.ts ships exactly those,
+  // each once, the current module aside): the target stores what it admits, and keeps nothing for nothing.
+  const recordedWith = new Set(placed.map((p) => hex(p.after.wasmHash)));
+  const shipped = new Set<string>();
+  for (const m of pkg.modules ?? []) {
+    if (m.hash === pkg.wasmHash || shipped.has(m.hash)) refuse(ErrorCode.MigrationWasmHash, `WASM ${m.hash.slice(0, 16)}… is shipped twice`);
+    if (!recordedWith.has(m.hash)) refuse(ErrorCode.MigrationWasmHash, `the package ships WASM ${m.hash.slice(0, 16)}…, which recorded none of its segments`);
+    shipped.add(m.hash);
+  }
   if (ctx.replayMode !== "on-migrate" && ctx.replayMode !== "full") return 0;
   const head = parseCheckpoint(pkg.history.at(-1) ?? (storedHead as Uint8Array));
   const headPrev = byHash.get(hex(head.prevHash));

@@ -345,6 +345,29 @@ describe("tampered packages, each refused with its own code", () => {
   });
 });
 
+describe("modules a package ships", () => {
+  it("a module no shipped segment was recorded with, or one shipped twice, is refused MIGRATION_WASM_HASH before anything is stored; the honest package is taken", async () => {
+    const a = await startTestNode(P2P);
+    const b = await startTestNode(P2P);
+    await a.node.addAgent({ wasmPath: heartbeat });
+    await a.waitFor<TickEvent>("tick", (e) => e.tick >= 3n);
+    const pkg = decodePackage(await recordPackage(a, "heartbeat"));
+    expect(pkg.modules ?? []).toHaveLength(0);
+    // Any bytes the target would keep for nothing (here another agent's whole module).
+    const stray = new Uint8Array(readFileSync(survivor));
+    const extra = { hash: sha256Hex(stray), bytes: stray };
+    const reply = await (await rogue()).send(addr(b), encodePackage({ ...pkg, modules: [extra] }));
+    expect(reply).toMatchObject({ ok: false, code: "MIGRATION_WASM_HASH" });
+    expect(b.node.store.agent("heartbeat")).toBeUndefined();
+    expect(b.node.store.wasm(extra.hash)).toBeUndefined();
+    // The current module shipped again as an "earlier" one.
+    const twice = { hash: pkg.wasmHash, bytes: new Uint8Array(pkg.wasm!) };
+    expect(await (await rogue()).send(addr(b), encodePackage({ ...pkg, modules: [twice] }))).toMatchObject({ ok: false, code: "MIGRATION_WASM_HASH" });
+    expect(b.node.store.agent("heartbeat")).toBeUndefined();
+    expect(await (await rogue()).send(addr(b), encodePackage(pkg))).toMatchObject({ ok: true });
+  });
+});
+
 describe("receipts", () => {
   it("a package carrying a forged receipt is refused (receipts are checked against their node's peer id)", async () => {
     const a = await startTestNode({ ...P2P, "receipt-interval": "0" });
