@@ -5,6 +5,7 @@
 import type { HistoryBase } from "../checkpoint/history-base.js";
 import { ErrorCode, IgordError } from "../errors.js";
 import { HistoryRecords } from "./history-records.js";
+import type { SegmentLink } from "./segment-records.js";
 import { storeError } from "./rows.js";
 import type { CheckpointCommit, IncomingAgent, LineageEvent, NewAgent, StoredSegment } from "./types.js";
 
@@ -36,12 +37,14 @@ export abstract class AgentArrival extends HistoryRecords {
     this.db.transaction(() => {
       this.refuseKnown(a);
       this.insertAgentRows(a);
+      const links = new Map<string, SegmentLink>();
       for (const c of history) {
         const err = this.insertCheckpoint(c);
         if (err) throw err;
+        this.noteLink(links, c);
       }
       for (const e of overrides) this.addLineageEvent(a.agentId, e);
-      for (const e of segments) this.insertSegment(a.agentId, e.checkpointHash, e);
+      for (const e of segments) this.insertSegment(a.agentId, e.checkpointHash, e, this.takeLink(links, e));
       if (historyBase) this.putHistoryBase(a.agentId, historyBase);
     }).immediate();
   }
@@ -71,13 +74,15 @@ export abstract class AgentArrival extends HistoryRecords {
         this.refuseKnown(a);
         this.insertAgentRows(a);
       }
+      const links = new Map<string, SegmentLink>();
       for (const c of inc.history) {
         const err = this.insertCheckpoint(c);
         if (err) throw err;
+        this.noteLink(links, c);
       }
       for (const m of inc.modules ?? []) this.putWasm(m.hash, m.bytes);
       for (const e of inc.overrides) this.addLineageEvent(a.agentId, e);
-      for (const e of inc.segments) this.insertSegment(a.agentId, e.checkpointHash, e);
+      for (const e of inc.segments) this.insertSegment(a.agentId, e.checkpointHash, e, this.takeLink(links, e));
       for (const r of inc.receipts) this.insertReceipt(a.agentId, new Uint8Array(32), r);
       if (inc.historyBase) this.putHistoryBase(a.agentId, inc.historyBase);
       const l = inc.lease;
@@ -87,6 +92,22 @@ export abstract class AgentArrival extends HistoryRecords {
       return this.recordReceived(a.agentId, a.did, inc.migration);
     });
     return { migrationId: value, durable };
+  }
+
+  /**
+   * A history's segments are stored with the checkpoints that close them (schema 10): each
+   * checkpoint just inserted, by hash and tick. A segment takes its link once (a second one for
+   * the same checkpoint stays unlinked); one not in the history is looked for in the store.
+   */
+  private noteLink(links: Map<string, SegmentLink>, c: CheckpointCommit): void {
+    if (this.insertedCheckpoint) links.set(`${Buffer.from(c.hash).toString("hex")}:${c.tick}`, this.insertedCheckpoint);
+  }
+
+  private takeLink(links: Map<string, SegmentLink>, e: StoredSegment): SegmentLink | undefined {
+    const key = `${Buffer.from(e.checkpointHash).toString("hex")}:${e.toTick}`;
+    const link = links.get(key);
+    if (link) links.delete(key);
+    return link;
   }
 
   /** An agent id or DID this store already knows is refused: nothing stored is ever overwritten. */

@@ -4,6 +4,7 @@
 import type { HistoryBase } from "../checkpoint/history-base.js";
 import { ErrorCode, IgordError } from "../errors.js";
 import { rowToCheckpoint, u8 } from "./rows.js";
+import type { SegmentLink } from "./segment-records.js";
 import { TickRecords } from "./tick-records.js";
 import type { CheckpointCommit, CheckpointRow } from "./types.js";
 import type { LeaseColumns } from "./agent-records.js";
@@ -13,6 +14,9 @@ const LEASE_STATUS_HEAD =
   "SELECT a.lease_state, a.epoch_major, a.epoch_generation, a.status, a.reason, c.seq, c.hash FROM agents a LEFT JOIN checkpoints c ON c.id = (SELECT id FROM checkpoints WHERE agent_id = a.agent_id ORDER BY seq DESC LIMIT 1) WHERE a.agent_id = ?";
 
 export abstract class HistoryRecords extends TickRecords {
+  /** The row id and seq of the checkpoint insertCheckpoint stored last (segments arriving with a history link to it). */
+  protected insertedCheckpoint: SegmentLink | null = null;
+
   /**
    * Appends a checkpoint to the agent's history. Compare-and-set on the chain: the checkpoint's
    * prevHash must be the current head's hash (or the agent must have no history), so a stale or
@@ -57,7 +61,7 @@ export abstract class HistoryRecords extends TickRecords {
       }
     }
     const seq = (head?.seq ?? 0n) + 1n;
-    this.sql("INSERT INTO checkpoints (agent_id, seq, tick, hash, prev_hash, budget, reason, blob, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)").run(
+    const { lastInsertRowid: id } = this.sql("INSERT INTO checkpoints (agent_id, seq, tick, hash, prev_hash, budget, reason, blob, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)").run(
       c.agentId,
       seq,
       c.tick,
@@ -73,9 +77,11 @@ export abstract class HistoryRecords extends TickRecords {
     this.settlePayments(c.agentId, c.tick, c.settledPayments);
     if (c.lostPayments) this.settleLostPayments(c.agentId, c.lostPayments);
     if (prune) this.pruneHistory(c.agentId, prune.baseSeq, prune.base);
+    this.insertedCheckpoint = { id, seq };
     if (c.events) {
       const e = c.events;
-      this.insertSegment(c.agentId, c.hash, e);
+      // Stored with the checkpoint that closes it: its row id (schema 10).
+      this.insertSegment(c.agentId, c.hash, e, this.insertedCheckpoint, true);
       this.pruneSegments(c.agentId, e.toTick);
       if (c.runSeal) this.insertEventRun(c.agentId, c.runSeal);
     }
@@ -200,16 +206,15 @@ export abstract class HistoryRecords extends TickRecords {
   }
 
   private bytesBefore(agentId: string, seq: bigint, tick: bigint): number {
-    const r = this.sql(
-      "SELECT (SELECT COALESCE(SUM(length(blob)), 0) FROM checkpoints WHERE agent_id = ? AND seq < ?) + (SELECT COALESCE(SUM(length(blob) + length(post_hashes)), 0) FROM event_log_segments WHERE agent_id = ? AND to_tick <= ?) AS n",
-    ).get(agentId, seq, agentId, tick) as { n: number };
-    return r.n;
+    const r = this.sql("SELECT COALESCE(SUM(length(blob)), 0) AS n FROM checkpoints WHERE agent_id = ? AND seq < ?").get(agentId, seq) as { n: number };
+    return r.n + this.segmentBytes(agentId, tick);
   }
 
   private pruneHistory(agentId: string, baseSeq: bigint, base: HistoryBase): void {
+    // Logs of ticks up to the base replay from nothing that is kept. First: a segment is found
+    // through the checkpoint closing it.
+    this.dropSegmentsThrough(agentId, base.baseTick);
     this.sql("DELETE FROM checkpoints WHERE agent_id = ? AND seq < ?").run(agentId, baseSeq);
-    // Logs of ticks up to the base replay from nothing that is kept.
-    this.sql("DELETE FROM event_log_segments WHERE agent_id = ? AND to_tick <= ?").run(agentId, base.baseTick);
     this.putHistoryBase(agentId, base);
   }
 
@@ -222,10 +227,8 @@ export abstract class HistoryRecords extends TickRecords {
 
   /** Bytes of the agent's stored history: checkpoint blobs and event-log segments (what max_storage_bytes bounds). */
   storedBytes(agentId: string): number {
-    const r = this.sql(
-      "SELECT (SELECT COALESCE(SUM(length(blob)), 0) FROM checkpoints WHERE agent_id = ?) + (SELECT COALESCE(SUM(length(blob) + length(post_hashes)), 0) FROM event_log_segments WHERE agent_id = ?) AS n",
-    ).get(agentId, agentId) as { n: number };
-    return r.n;
+    const r = this.sql("SELECT COALESCE(SUM(length(blob)), 0) AS n FROM checkpoints WHERE agent_id = ?").get(agentId) as { n: number };
+    return r.n + this.segmentBytes(agentId);
   }
 
   historyCount(agentId: string): number {

@@ -233,4 +233,42 @@ export const MIGRATIONS: readonly string[] = [
   `
   DROP INDEX IF EXISTS checkpoints_by_hash;
   `,
+  // 10: a segment's row id is its closing checkpoint's row id, and segments have no index of their
+  // own: the checkpoints' (agent_id, seq) index finds them. Its newest leaf, one per agent once a
+  // history is deep, was written twice per checkpoint (that index and segments by (agent_id,
+  // to_tick)), ~40 % of a group commit's WAL pages 400 checkpoints deep. A segment no stored
+  // checkpoint closes (an import's, or a second one for the same checkpoint) keeps a negative id,
+  // found through a partial index of those alone. event_log_floors: per agent, no linked segment
+  // closes at a checkpoint below this seq (raised by pruning), so walks skip the pruned past.
+  `
+  CREATE INDEX checkpoints_by_tick_v10 ON checkpoints(agent_id, tick);
+  CREATE TABLE event_log_segments_v10 (
+    id INTEGER PRIMARY KEY,
+    agent_id TEXT NOT NULL REFERENCES agents(agent_id),
+    from_tick INTEGER NOT NULL,
+    to_tick INTEGER NOT NULL,
+    checkpoint_hash BLOB NOT NULL,
+    abi_version INTEGER NOT NULL,
+    engine_version INTEGER NOT NULL,
+    blob BLOB NOT NULL,
+    post_hashes BLOB NOT NULL,
+    signature BLOB,
+    recorded_unsigned INTEGER NOT NULL DEFAULT 0,
+    leaf BLOB,
+    run_proof BLOB
+  );
+  INSERT INTO event_log_segments_v10 (id, agent_id, from_tick, to_tick, checkpoint_hash, abi_version, engine_version, blob, post_hashes, signature, recorded_unsigned, leaf, run_proof)
+    SELECT CASE WHEN cid IS NOT NULL AND ROW_NUMBER() OVER (PARTITION BY cid ORDER BY id) = 1 THEN cid ELSE -id END,
+      agent_id, from_tick, to_tick, checkpoint_hash, abi_version, engine_version, blob, post_hashes, signature, recorded_unsigned, leaf, run_proof
+    FROM (SELECT s.*, (SELECT MIN(c.id) FROM checkpoints c WHERE c.agent_id = s.agent_id AND c.tick = s.to_tick AND c.hash = s.checkpoint_hash) AS cid FROM event_log_segments s);
+  DROP TABLE event_log_segments;
+  ALTER TABLE event_log_segments_v10 RENAME TO event_log_segments;
+  DROP INDEX checkpoints_by_tick_v10;
+  CREATE INDEX event_log_segments_unlinked ON event_log_segments(agent_id, to_tick) WHERE id < 0;
+  CREATE TABLE event_log_floors (
+    agent_id TEXT PRIMARY KEY REFERENCES agents(agent_id),
+    seq INTEGER NOT NULL
+  ) WITHOUT ROWID;
+  INSERT INTO event_log_floors (agent_id, seq) SELECT c.agent_id, MIN(c.seq) FROM event_log_segments s JOIN checkpoints c ON c.id = s.id GROUP BY c.agent_id;
+  `,
 ];

@@ -153,7 +153,10 @@ export class SqliteStore extends AgentArrival {
         `database ${this.path} has schema version ${current}, newer than this igord (${MIGRATIONS.length}); upgrade igord`,
       );
     }
-    if (readonly) return;
+    if (readonly) {
+      this.readSegmentsOfSchema(current);
+      return;
+    }
     for (let v = current; v < MIGRATIONS.length; v++) {
       this.db.transaction(() => {
         this.db.exec(MIGRATIONS[v] as string);

@@ -22,6 +22,7 @@ import { EXAMPLES, startTestNode, stopAllNodes, type TestNode, tempDir } from ".
 import { igord, killAll, startDaemon } from "../helpers/process.js";
 import { RoguePeer } from "../helpers/rogue.js";
 import { agentOnCheckpointer } from "../helpers/checkpointer.js";
+import { segmentsAsSchema9 } from "../helpers/checkpoint-store.js";
 
 const rogues: RoguePeer[] = [];
 afterEach(async () => {
@@ -209,6 +210,7 @@ describe("run seals", () => {
     store.close();
     const db = new Database(join(dataDir, DB_FILE));
     for (const s of v1) db.prepare("UPDATE event_log_segments SET signature = ? WHERE agent_id = 'heartbeat' AND to_tick = ?").run(s.signature, s.toTick);
+    segmentsAsSchema9(db);
     db.exec("DROP TABLE event_log_runs; ALTER TABLE event_log_segments DROP COLUMN leaf; ALTER TABLE event_log_segments DROP COLUMN run_proof; DELETE FROM schema_version WHERE version > 7;");
     db.close();
     expect(v1.filter((s) => s.signature).length).toBeGreaterThan(3);

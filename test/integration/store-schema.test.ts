@@ -4,23 +4,29 @@
 import { randomBytes } from "node:crypto";
 import Database from "better-sqlite3";
 import { describe, expect, it } from "vitest";
+import { hex } from "../../src/hash/bytes.js";
 import { HostcallId } from "../../src/hostcalls/registry.js";
 import { Checkpointer } from "../../src/scheduler/checkpointer.js";
 import { MIGRATIONS } from "../../src/store/schema.js";
+import { BY_CHECKPOINT } from "../../src/store/segment-records.js";
 import { SqliteStore } from "../../src/store/sqlite-store.js";
 import { agentOnCheckpointer } from "../helpers/checkpointer.js";
-import { freshDbPath } from "../helpers/checkpoint-store.js";
+import { freshDbPath, segmentsAsSchema9 } from "../helpers/checkpoint-store.js";
 
 /** The checkpoint path's tables (and the agents row it reads), every row in a stable order. */
 const TABLES = ["agents", "checkpoints", "receipts", "event_log_segments", "event_log_runs", "outbox", "lineage_events", "history_bases", "payment_journal"];
 
+/** Every row of those tables; a segment's id is left out (schema 10 renumbers them: `linkedIds` checks those). */
 function snapshot(path: string): Record<string, unknown[]> {
   const db = new Database(path, { readonly: true });
   try {
     const out: Record<string, unknown[]> = {};
     for (const t of TABLES) {
       out[t] = (db.prepare(`SELECT * FROM ${t}`).all() as Record<string, unknown>[])
-        .map((r) => JSON.stringify(r, (_k, v: unknown) => (Buffer.isBuffer(v) ? v.toString("hex") : v)))
+        .map((r) => {
+          if (t === "event_log_segments") delete r.id;
+          return JSON.stringify(r, (_k, v: unknown) => (Buffer.isBuffer(v) ? v.toString("hex") : v));
+        })
         .sort();
     }
     return out;
@@ -34,6 +40,18 @@ function schemaOf(db: Database.Database): string[] {
   return (db.prepare("SELECT type, name, sql FROM sqlite_master WHERE name NOT LIKE 'sqlite_%' ORDER BY type, name").all() as { type: string; name: string; sql: string | null }[]).map(
     (r) => `${r.type} ${r.name}: ${r.sql ?? ""}`,
   );
+}
+
+/** The schema objects of an empty database after migrations 1..version. */
+function schemaAt(version: number): string[] {
+  const reference = new Database(":memory:");
+  try {
+    reference.exec("CREATE TABLE schema_version (version INTEGER NOT NULL)");
+    for (const m of MIGRATIONS.slice(0, version)) reference.exec(m);
+    return schemaOf(reference);
+  } finally {
+    reference.close();
+  }
 }
 
 function tickLog(tick: bigint) {
@@ -70,12 +88,9 @@ describe("store schema migrations", () => {
     // Put the file back exactly as igord's schema 8 left it, and prove it is that: the same objects
     // and SQL as migrations 1-8 applied to an empty database.
     const v8 = new Database(path);
+    segmentsAsSchema9(v8);
     v8.exec("CREATE INDEX checkpoints_by_hash ON checkpoints(hash); DELETE FROM schema_version WHERE version > 8;");
-    const reference = new Database(":memory:");
-    reference.exec("CREATE TABLE schema_version (version INTEGER NOT NULL)");
-    for (const m of MIGRATIONS.slice(0, 8)) reference.exec(m);
-    expect(schemaOf(v8)).toEqual(schemaOf(reference));
-    reference.close();
+    expect(schemaOf(v8)).toEqual(schemaAt(8));
     v8.close();
     const before = snapshot(path);
     for (const t of ["checkpoints", "receipts", "event_log_segments", "event_log_runs", "outbox", "lineage_events", "payment_journal"]) {
@@ -117,6 +132,122 @@ describe("store schema migrations", () => {
       expect(appended.prevHash).toEqual(head.hash);
       expect(upgraded.checkpointByHash("a", appended.hash)?.seq).toBe(appended.seq);
       expect(upgraded.holdsCheckpoint("a", appended.hash, appended.tick)).toBe(true);
+    } finally {
+      upgraded.close();
+    }
+  });
+  it("a schema-9 database with pruned history, segments, runs, receipts and outbox rows upgrades to 10: every row kept, each segment stored by its checkpoint's row id (or unlinked), every segment read unchanged, and the chain and its pruning carry on", async () => {
+    const path = freshDbPath();
+    const store = SqliteStore.open(path, { sync: "full" });
+    const { cp, base } = agentOnCheckpointer(store, { receiptIntervalMs: 0 });
+    let tick = 0n;
+    const periodic = (c: Checkpointer, n: number) => async () => {
+      for (let i = 0; i < n; i++) {
+        const logs = [tickLog(tick + 1n), tickLog(tick + 2n)];
+        tick += 2n;
+        expect(await c.checkpoint({ ...base, tick, state: randomBytes(64), logs, outbox: [{ tick, epochMajor: 0n, messages: [randomBytes(8)] }] }, "periodic", "active", null)).toBe("written");
+      }
+    };
+    // 40 checkpoints (two runs sealed), then history retention keeps the newest 30 behind a signed base.
+    await periodic(cp, 40)();
+    const head40 = store.head("a")!;
+    const pruning = new Checkpointer(store, store.nodeKey(), 0, null, 30);
+    pruning.track("a", { hash: head40.hash, tick: head40.tick });
+    await periodic(pruning, 1)();
+    store.journalPayment({ agentId: "a", tick: tick + 5n, receiptHash: randomBytes(32), amount: 1n, recipient: "0xabc", memo: "m", receipt: randomBytes(64) });
+    const headBefore = store.head("a")!;
+    store.close();
+
+    // The file as schema 9 left it, with the two segments schema 10 cannot store by a checkpoint: a
+    // second segment for the head checkpoint, and one whose checkpoint is not stored (an import's).
+    const v9 = new Database(path);
+    segmentsAsSchema9(v9);
+    v9.exec(`INSERT INTO event_log_segments (agent_id, from_tick, to_tick, checkpoint_hash, abi_version, engine_version, blob, post_hashes, signature, recorded_unsigned, leaf, run_proof)
+      SELECT agent_id, from_tick, to_tick, checkpoint_hash, abi_version, engine_version, blob, post_hashes, signature, recorded_unsigned, leaf, run_proof FROM event_log_segments WHERE to_tick = ${headBefore.tick}`);
+    v9.prepare("INSERT INTO event_log_segments (agent_id, from_tick, to_tick, checkpoint_hash, abi_version, engine_version, blob, post_hashes) VALUES ('a', ?, ?, ?, 1, 1, ?, ?)").run(
+      headBefore.tick + 1n, headBefore.tick + 1n, Buffer.alloc(32), Buffer.from("orphan"), randomBytes(32),
+    );
+    expect(schemaOf(v9)).toEqual(schemaAt(9));
+    v9.close();
+    const before = snapshot(path);
+    for (const t of ["checkpoints", "receipts", "event_log_segments", "event_log_runs", "outbox", "history_bases", "payment_journal"]) {
+      expect(before[t]!.length, t).toBeGreaterThan(0);
+    }
+    // What every segment read returns from the schema-9 file (read as it is, read-only).
+    const reads = (st: SqliteStore) => ({
+      all: st.eventSegments("a"),
+      after: st.eventSegments("a", headBefore.tick - 9n),
+      afterHead: st.eventSegments("a", headBefore.tick),
+      last: st.lastEventSegment("a"),
+      open: st.openEventRuns("a"),
+      bytes: st.storedBytes("a"),
+      unsigned: st.segmentsRecordedUnsigned().length,
+    });
+    const old = SqliteStore.open(path, { readonly: true });
+    const readBefore = reads(old);
+    old.close();
+    expect(readBefore.all.length).toBe(before.event_log_segments!.length);
+    expect(readBefore.afterHead.length).toBe(1);
+
+    const upgraded = SqliteStore.open(path, { sync: "full" });
+    try {
+      expect(upgraded.schemaVersion()).toBe(MIGRATIONS.length);
+      expect(snapshot(path)).toEqual(before);
+      expect(reads(upgraded)).toEqual(readBefore);
+      const db = new Database(path, { readonly: true });
+      // Each linked segment's id is the row id of the checkpoint it closes (same agent, hash, last tick); the two others are unlinked.
+      const mismatched = db.prepare("SELECT COUNT(*) AS n FROM event_log_segments s JOIN checkpoints c ON c.id = s.id WHERE c.agent_id != s.agent_id OR c.hash != s.checkpoint_hash OR c.tick != s.to_tick").get() as { n: number };
+      const unlinked = db.prepare("SELECT to_tick, checkpoint_hash FROM event_log_segments WHERE id < 0 ORDER BY to_tick").all() as { to_tick: number; checkpoint_hash: Buffer }[];
+      const linked = db.prepare("SELECT COUNT(*) AS n FROM event_log_segments s JOIN checkpoints c ON c.id = s.id").get() as { n: number };
+      const floor = db.prepare("SELECT seq FROM event_log_floors WHERE agent_id = 'a'").get() as { seq: number };
+      const oldestLinked = db.prepare("SELECT MIN(c.seq) AS seq FROM event_log_segments s JOIN checkpoints c ON c.id = s.id").get() as { seq: number };
+      const indexes = (db.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'event_log_segments'").all() as { name: string }[]).map((r) => r.name);
+      const plan = (sql: string, ...args: unknown[]) => (db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all(...args) as { detail: string }[]).map((r) => r.detail);
+      // Every read of linked segments walks the checkpoints' index from the agent's floor; unlinked ones come from the partial index.
+      const walks = (["linkedAsc", "linkedDesc", "linkedSizesDesc", "linkedTicksAsc"] as const).map((q) => plan(BY_CHECKPOINT[q], "a", "a"));
+      const orphans = (["unlinked", "unlinkedSizes"] as const).map((q) => plan(BY_CHECKPOINT[q], "a"));
+      db.close();
+      expect(mismatched.n).toBe(0);
+      expect(linked.n).toBe(before.event_log_segments!.length - 2);
+      expect(unlinked.map((u) => BigInt(u.to_tick))).toEqual([headBefore.tick, headBefore.tick + 1n]);
+      expect(floor.seq).toBe(oldestLinked.seq);
+      // Segments have no index of their own on the commit path: the checkpoints' (agent_id, seq) index finds them.
+      expect(indexes).toEqual(["event_log_segments_unlinked"]);
+      for (const walk of walks) {
+        expect(walk).toEqual([
+          "SEARCH c USING COVERING INDEX sqlite_autoindex_checkpoints_1 (agent_id=? AND seq>?)",
+          "SCALAR SUBQUERY 1",
+          "SEARCH event_log_floors USING PRIMARY KEY (agent_id=?)",
+          "SEARCH s USING INTEGER PRIMARY KEY (rowid=?)",
+        ]);
+      }
+      for (const o of orphans) expect(o).toEqual(["SEARCH s USING INDEX event_log_segments_unlinked (agent_id=?)"]);
+
+      // The chain carries on: the next checkpoint's segment is stored by its row id...
+      const next = new Checkpointer(upgraded, upgraded.nodeKey(), 0, null, 30);
+      next.track("a", { hash: headBefore.hash, tick: headBefore.tick });
+      tick = headBefore.tick + 1n;
+      await periodic(next, 1)();
+      const appended = upgraded.head("a")!;
+      expect([appended.seq, appended.tick]).toEqual([headBefore.seq + 1n, headBefore.tick + 3n]);
+      const newest = upgraded.eventSegments("a").at(-1)!;
+      expect([newest.fromTick, newest.toTick, hex(newest.checkpointHash)]).toEqual([headBefore.tick + 1n, appended.tick, hex(appended.hash)]);
+      const check = new Database(path, { readonly: true });
+      const stored = check.prepare("SELECT s.id, c.seq FROM event_log_segments s JOIN checkpoints c ON c.id = s.id WHERE s.to_tick = ?").get(appended.tick) as { id: number; seq: number };
+      check.close();
+      expect(BigInt(stored.seq)).toBe(appended.seq);
+      // ...and ticks retention drops linked and unlinked segments alike up to its bound, and raises the floor.
+      upgraded.eventLogRetention = { ticks: 4n };
+      await periodic(next, 1)();
+      const kept = upgraded.eventSegments("a");
+      expect(kept.map((k) => k.toTick)).toEqual([appended.tick, appended.tick + 2n]);
+      expect(upgraded.lastEventSegment("a")?.toTick).toBe(appended.tick + 2n);
+      const after = new Database(path, { readonly: true });
+      const floorAfter = after.prepare("SELECT seq FROM event_log_floors WHERE agent_id = 'a'").get() as { seq: number };
+      const left = after.prepare("SELECT COUNT(*) AS n FROM event_log_segments").get() as { n: number };
+      after.close();
+      expect(BigInt(floorAfter.seq)).toBe(appended.seq);
+      expect(left.n).toBe(2);
     } finally {
       upgraded.close();
     }

@@ -1,0 +1,313 @@
+// Event-log segments and the runs that seal them. Schema 10: a segment's row id is the row id of the
+// checkpoint that closes it, and segments have no index of their own — an agent's segments are
+// found through its checkpoints' (agent_id, seq) index, so a checkpoint with its segment writes one
+// per-agent index entry, not two (docs/BENCHMARKS.md, "one B-tree for checkpoints and segments").
+// Along a chain, ticks and row ids grow with seq, so walking the index in seq order visits segments
+// in to_tick order. event_log_floors says where an agent's linked segments start (pruning raises it),
+// so no walk goes over the pruned past. A segment no stored checkpoint closes (an import's, or a
+// second one for the same checkpoint) is "unlinked": a negative id, found by a partial index.
+import type { EventLogSegment } from "../eventlog/tick-log.js";
+import { runProofs, type SealedRun } from "../replay/run-seal.js";
+import { AgentRecords } from "./agent-records.js";
+import { rowToSegment, u8 } from "./rows.js";
+import type { StoredSegment } from "./types.js";
+
+/** Where the agent's linked segments start: no linked segment closes at a checkpoint with a lower seq. */
+const FLOOR = "COALESCE((SELECT seq FROM event_log_floors WHERE agent_id = ?), 0)";
+/** The agent's linked segments from its floor (columns `cols`, `closing_seq`: the seq of the checkpoint closing each), in chain order. */
+const linked = (cols: string, order: "ASC" | "DESC"): string =>
+  `SELECT c.seq AS closing_seq, ${cols} FROM checkpoints c CROSS JOIN event_log_segments s ON s.id = c.id WHERE c.agent_id = ? AND c.seq >= ${FLOOR} ORDER BY c.seq ${order}`;
+/** Sizes only (a blob's length is read from its header, not its bytes). */
+const SIZE = "length(s.blob) + length(s.post_hashes) AS n";
+
+/** The segment reads: each linked one takes the agent id twice, each unlinked one once. */
+export interface SegmentQueries {
+  linkedAsc: string;
+  linkedDesc: string;
+  linkedSizesDesc: string;
+  linkedTicksAsc: string;
+  /** The agent's unlinked segments (negative ids, the partial index), oldest first. */
+  unlinked: string;
+  unlinkedSizes: string;
+}
+
+/** The first schema whose segments are stored by their closing checkpoint's row id. */
+export const SEGMENTS_BY_CHECKPOINT_SCHEMA = 10;
+
+/** Schema 10's segment reads (exported for the tests of their query plans). */
+export const BY_CHECKPOINT: SegmentQueries = {
+  linkedAsc: linked("s.*", "ASC"),
+  linkedDesc: linked("s.*", "DESC"),
+  linkedSizesDesc: linked(`s.id, s.to_tick, ${SIZE}`, "DESC"),
+  linkedTicksAsc: linked("s.id, s.to_tick", "ASC"),
+  unlinked: "SELECT * FROM event_log_segments s WHERE id < 0 AND agent_id = ? ORDER BY to_tick",
+  unlinkedSizes: `SELECT s.id, s.to_tick, ${SIZE} FROM event_log_segments s WHERE id < 0 AND agent_id = ? ORDER BY to_tick`,
+};
+
+/** An older file read as it is (read-only, not migrated): its segments by their (agent_id, to_tick) index, all "linked". */
+const byAgent = (cols: string, order: "ASC" | "DESC"): string => `SELECT ${cols} FROM event_log_segments s WHERE s.agent_id = ? AND s.agent_id = ? ORDER BY s.to_tick ${order}`;
+const BY_AGENT: SegmentQueries = {
+  linkedAsc: byAgent("s.*", "ASC"),
+  linkedDesc: byAgent("s.*", "DESC"),
+  linkedSizesDesc: byAgent(`s.id, s.to_tick, ${SIZE}`, "DESC"),
+  linkedTicksAsc: byAgent("s.id, s.to_tick", "ASC"),
+  unlinked: "SELECT * FROM event_log_segments s WHERE 0 AND agent_id = ?",
+  unlinkedSizes: `SELECT s.id, s.to_tick, ${SIZE} FROM event_log_segments s WHERE 0 AND agent_id = ?`,
+};
+
+type SegmentRow = Record<string, unknown> & { id: bigint; to_tick: bigint; from_tick: bigint; closing_seq?: bigint };
+type SizeRow = { id: bigint; to_tick: bigint; n: bigint; closing_seq?: bigint };
+
+/** The checkpoint a segment is stored with (its row id and seq). */
+export interface SegmentLink {
+  id: number | bigint;
+  seq: bigint;
+}
+
+export abstract class SegmentRecords extends AgentRecords {
+  /** Per agent, segments older than this many ticks (0 = keep all) or beyond this many bytes are pruned. */
+  eventLogRetention: { ticks: bigint } | { bytes: number } = { ticks: 0n };
+  /** How segments are read: by checkpoint (schema 10 on), or by agent (an older file opened read-only). */
+  private q: SegmentQueries = BY_CHECKPOINT;
+
+  /** A file of this schema version is read as it is (read-only): segments the way that version stores them. */
+  protected readSegmentsOfSchema(version: number): void {
+    this.q = version < SEGMENTS_BY_CHECKPOINT_SCHEMA ? BY_AGENT : BY_CHECKPOINT;
+  }
+
+  /**
+   * Stores a segment. `link`: the checkpoint that closes it, inserted in this transaction (`atHead`:
+   * the agent's head, a commit). Without one (an import, a migration), the closing checkpoint is
+   * looked for back from the head (the segment's last tick and checkpoint hash); one not found, or
+   * already holding a segment, leaves the segment unlinked.
+   */
+  protected insertSegment(agentId: string, checkpointHash: Uint8Array, e: EventLogSegment, link?: SegmentLink, atHead = false): void {
+    let to = link ?? this.closingCheckpoint(agentId, checkpointHash, e.toTick);
+    if (to && !atHead) {
+      if (this.sql("SELECT 1 FROM event_log_segments WHERE id = ?").get(to.id)) to = undefined;
+      // Below the floor (a head never is): lowered, so every walk still finds it.
+      else this.sql("UPDATE event_log_floors SET seq = ? WHERE agent_id = ? AND seq > ?").run(to.seq, agentId, to.seq);
+    }
+    // Unlinked: below every id in use (the lowest is -1 or less).
+    const id = to ? to.id : (this.sql("SELECT MIN(COALESCE(MIN(id), 0), 0) - 1 AS id FROM event_log_segments", true).get() as { id: bigint }).id;
+    this.sql(
+      "INSERT INTO event_log_segments (id, agent_id, from_tick, to_tick, checkpoint_hash, abi_version, engine_version, blob, post_hashes, signature, leaf, run_proof) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    ).run(id, agentId, e.fromTick, e.toTick, checkpointHash, e.abiVersion, e.engineVersion, e.blob, e.postHashes, e.signature ?? null, e.leaf ?? null, e.runProof ?? null);
+  }
+
+  /**
+   * The agent's checkpoint with this hash at this tick, walking back from the head: ticks grow along
+   * a chain, so the walk stops at the first older tick (one row when there is none).
+   */
+  private closingCheckpoint(agentId: string, hash: Uint8Array, tick: bigint): SegmentLink | undefined {
+    const rows = this.sql("SELECT id, seq, tick, hash FROM checkpoints WHERE agent_id = ? ORDER BY seq DESC", true).iterate(agentId) as IterableIterator<{
+      id: bigint;
+      seq: bigint;
+      tick: bigint;
+      hash: Buffer;
+    }>;
+    for (const r of rows) {
+      if (r.tick < tick) break;
+      if (r.tick === tick && r.hash.equals(hash)) return { id: r.id, seq: r.seq };
+    }
+    return undefined;
+  }
+
+  /** The agent's segments, oldest first: linked ones in chain order merged with unlinked ones by to_tick. */
+  private allSegmentRows(agentId: string): SegmentRow[] {
+    const linked = this.sql(this.q.linkedAsc, true).all(agentId, agentId) as SegmentRow[];
+    return mergeByTick(linked, this.sql(this.q.unlinked, true).all(agentId) as SegmentRow[]);
+  }
+
+  /**
+   * The agent's segments whose last tick is at least `minToTick`, oldest first: the linked ones are
+   * read back from the newest and the walk stops at the first older one.
+   */
+  private recentSegmentRows(agentId: string, minToTick: bigint): SegmentRow[] {
+    const linked: SegmentRow[] = [];
+    for (const r of this.sql(this.q.linkedDesc, true).iterate(agentId, agentId) as IterableIterator<SegmentRow>) {
+      if (r.to_tick < minToTick) break;
+      linked.push(r);
+    }
+    linked.reverse();
+    return mergeByTick(linked, (this.sql(this.q.unlinked, true).all(agentId) as SegmentRow[]).filter((r) => r.to_tick >= minToTick));
+  }
+
+  /**
+   * Deletes the agent's segments whose last tick is at most `tick` (their ticks are past keeping, or
+   * before a pruned history's base), and raises its floor past them.
+   */
+  protected dropSegmentsThrough(agentId: string, tick: bigint): void {
+    const gone: bigint[] = [];
+    let floor: bigint | null = null;
+    for (const r of this.sql(this.q.linkedTicksAsc, true).iterate(agentId, agentId) as IterableIterator<SegmentRow>) {
+      // The first kept segment: the floor moves up to it (past checkpoints with no segment, too).
+      floor = r.closing_seq as bigint;
+      if (r.to_tick > tick) break;
+      gone.push(r.id);
+      floor += 1n;
+    }
+    for (const id of gone) this.sql("DELETE FROM event_log_segments WHERE id = ?").run(id);
+    if (floor !== null) this.raiseSegmentFloor(agentId, floor);
+    this.sql("DELETE FROM event_log_segments WHERE id < 0 AND agent_id = ? AND to_tick <= ?").run(agentId, tick);
+  }
+
+  private raiseSegmentFloor(agentId: string, seq: bigint): void {
+    this.sql("INSERT INTO event_log_floors (agent_id, seq) VALUES (?, ?) ON CONFLICT (agent_id) DO UPDATE SET seq = excluded.seq WHERE excluded.seq > seq").run(agentId, seq);
+  }
+
+  protected pruneSegments(agentId: string, newestTick: bigint): void {
+    const r = this.eventLogRetention;
+    if ("ticks" in r) {
+      if (r.ticks > 0n && newestTick > r.ticks) this.dropSegmentsThrough(agentId, newestTick - r.ticks);
+      return;
+    }
+    // Size limit: keep the newest segments whose total fits, drop the rest — but never the segment
+    // just written, even when it alone is over the limit (the newest ticks must stay verifiable).
+    const sizes = this.sql(this.q.linkedSizesDesc, true).all(agentId, agentId) as SizeRow[];
+    const rows = mergeByTick(sizes.reverse(), this.sql(this.q.unlinkedSizes, true).all(agentId) as SizeRow[]).reverse();
+    let total = 0;
+    let floor: bigint | null = null;
+    for (const [i, row] of rows.entries()) {
+      total += Number(row.n);
+      if (i > 0 && total > r.bytes) this.sql("DELETE FROM event_log_segments WHERE id = ?").run(row.id);
+      else if (row.closing_seq !== undefined) floor = row.closing_seq;
+    }
+    if (floor !== null) this.raiseSegmentFloor(agentId, floor);
+  }
+
+  /** Bytes of the agent's segments (all, or those whose last tick is at most `throughTick`). */
+  protected segmentBytes(agentId: string, throughTick?: bigint): number {
+    const linkedSizes = this.sql(this.q.linkedSizesDesc, true).all(agentId, agentId) as SizeRow[];
+    let total = 0;
+    for (const r of [...linkedSizes, ...(this.sql(this.q.unlinkedSizes, true).all(agentId) as SizeRow[])]) if (throughTick === undefined || r.to_tick <= throughTick) total += Number(r.n);
+    return total;
+  }
+
+  /** The agent's stored event-log segments, oldest first (those starting after `afterTick`, if given). */
+  eventSegments(agentId: string, afterTick = -1n): StoredSegment[] {
+    // A segment's first tick is at most one past its last (an empty one), so none older than
+    // afterTick - 1 starts after afterTick.
+    const rows = (afterTick < 0n ? this.allSegmentRows(agentId) : this.recentSegmentRows(agentId, afterTick - 1n)).filter((r) => r.from_tick > afterTick);
+    return this.withRunSeals(agentId, rows.map(rowToSegment));
+  }
+
+  /** Segments this node recorded before it signed segments (schema 6), not yet sealed. */
+  segmentsRecordedUnsigned(): (StoredSegment & { id: number; agentId: string })[] {
+    return (this.sql("SELECT * FROM event_log_segments WHERE recorded_unsigned = 1 AND signature IS NULL ORDER BY agent_id, to_tick", true).all() as Record<string, unknown>[]).map((r) => ({
+      ...rowToSegment(r),
+      id: Number(r.id),
+      agentId: String(r.agent_id),
+    }));
+  }
+
+  /** Seals a segment recorded before segments were signed (see segmentsRecordedUnsigned). */
+  sealRecordedSegment(id: number, signature: Uint8Array): void {
+    this.sql("UPDATE event_log_segments SET signature = ?, recorded_unsigned = 0 WHERE id = ? AND recorded_unsigned = 1 AND signature IS NULL").run(signature, id);
+  }
+
+  /** The agent's newest stored event-log segment. */
+  lastEventSegment(agentId: string): StoredSegment | undefined {
+    let newest: SegmentRow | undefined;
+    for (const r of this.sql(this.q.linkedDesc, true).iterate(agentId, agentId) as IterableIterator<SegmentRow>) {
+      newest = r;
+      break;
+    }
+    const unlinked = (this.sql(this.q.unlinked, true).all(agentId) as SegmentRow[]).at(-1);
+    if (unlinked && (!newest || unlinked.to_tick > newest.to_tick)) newest = unlinked;
+    return newest ? rowToSegment(newest) : undefined;
+  }
+
+  // ---- run seals (replay/run-seal.ts) ------------------------------------------------------------
+
+  /** Stores a sealed run (in the caller's transaction) and drops runs whose segments are all gone. */
+  protected insertEventRun(agentId: string, run: SealedRun): void {
+    this.sql("INSERT INTO event_log_runs (agent_id, from_tick, to_tick, leaves, signature) VALUES (?, ?, ?, ?, ?)").run(
+      agentId, run.fromTick, run.toTick, Buffer.concat(run.leaves), run.signature,
+    );
+    // A run ending before the oldest kept segment's last tick covers none (no segment: none goes).
+    const oldest = this.oldestSegmentTick(agentId);
+    if (oldest !== null) this.sql("DELETE FROM event_log_runs WHERE agent_id = ? AND to_tick < ?").run(agentId, oldest);
+  }
+
+  /** The last tick of the agent's oldest stored segment (null: none). */
+  private oldestSegmentTick(agentId: string): bigint | null {
+    let oldest: bigint | null = null;
+    for (const r of this.sql(this.q.linkedAsc, true).iterate(agentId, agentId) as IterableIterator<SegmentRow>) {
+      oldest = r.to_tick;
+      break;
+    }
+    const unlinked = (this.sql(this.q.unlinked, true).get(agentId) as SegmentRow | undefined)?.to_tick;
+    return unlinked !== undefined && (oldest === null || unlinked < oldest) ? unlinked : oldest;
+  }
+
+  /**
+   * Seals a run of segments this node recorded (see openEventRuns). No fsync of its own (it runs on a
+   * migration's path): a seal lost to a power cut leaves the run open, and the next start seals it
+   * again, to the same signature (Ed25519 is deterministic).
+   */
+  sealEventRun(agentId: string, run: SealedRun): void {
+    this.atomicallyUnsynced(() => this.insertEventRun(agentId, run));
+  }
+
+  /**
+   * The runs still open (of one agent, or of all): per agent, the segments recorded here after its
+   * newest sealed run, with their leaves, oldest first. Each run closes after the one before it, so
+   * the open segments are always those after the newest run (the checkpointer continues an open run
+   * it finds, OpenRuns.adopt).
+   */
+  openEventRuns(agentId?: string): { agentId: string; fromTick: bigint; toTick: bigint; leaves: Uint8Array[] }[] {
+    const ids = agentId !== undefined ? [agentId] : (this.sql("SELECT agent_id FROM agents ORDER BY agent_id", true).all() as { agent_id: string }[]).map((r) => r.agent_id);
+    const runs: { agentId: string; fromTick: bigint; toTick: bigint; leaves: Uint8Array[] }[] = [];
+    for (const id of ids) {
+      const sealed = this.sql("SELECT MAX(to_tick) AS t FROM event_log_runs WHERE agent_id = ?", true).get(id) as { t: bigint | null };
+      const after = sealed.t ?? -1n;
+      const rows = this.recentSegmentRows(id, after).filter((r) => r.to_tick > after && r.leaf !== null);
+      const first = rows[0];
+      const last = rows.at(-1);
+      if (first && last) runs.push({ agentId: id, fromTick: first.from_tick, toTick: last.to_tick, leaves: rows.map((r) => u8(r.leaf as Buffer)) });
+    }
+    return runs;
+  }
+
+  /** The agent's stored segments with each recorded one's seal from its run (a segment of an open run keeps its leaf, unsealed). */
+  private withRunSeals(agentId: string, segments: StoredSegment[]): StoredSegment[] {
+    const first = segments.find((s) => s.leaf && !s.runProof && !s.signature);
+    if (!first) return segments;
+    const rows = this.sql("SELECT from_tick, to_tick, leaves, signature FROM event_log_runs WHERE agent_id = ? AND to_tick >= ? ORDER BY to_tick", true).all(
+      agentId,
+      first.toTick,
+    ) as { from_tick: bigint; to_tick: bigint; leaves: Buffer; signature: Buffer }[];
+    const runs = rows.map((r) => {
+      const leaves: Uint8Array[] = [];
+      for (let off = 0; off + 32 <= r.leaves.byteLength; off += 32) leaves.push(u8(r.leaves.subarray(off, off + 32)));
+      return { fromTick: r.from_tick, toTick: r.to_tick, leaves, signature: u8(r.signature), proofs: null as Map<string, { proof: Uint8Array; signature: Uint8Array }> | null };
+    });
+    return segments.map((s) => {
+      if (!s.leaf || s.runProof || s.signature) return s;
+      const key = Buffer.from(s.leaf).toString("hex");
+      for (const run of runs) {
+        if (run.fromTick > s.fromTick || s.toTick > run.toTick) continue;
+        run.proofs ??= new Map(runProofs(run).map((p) => [Buffer.from(p.leaf).toString("hex"), p]));
+        const p = run.proofs.get(key);
+        if (!p) continue;
+        const { leaf: _leaf, ...rest } = s;
+        return { ...rest, runProof: p.proof, signature: p.signature };
+      }
+      return s;
+    });
+  }
+}
+
+/** Two lists each in to_tick order, merged (ties: the first list's row first). */
+function mergeByTick<R extends { to_tick: bigint }>(a: R[], b: R[]): R[] {
+  if (b.length === 0) return a;
+  const out: R[] = [];
+  let j = 0;
+  for (const r of a) {
+    while (j < b.length && (b[j] as R).to_tick < r.to_tick) out.push(b[j++] as R);
+    out.push(r);
+  }
+  while (j < b.length) out.push(b[j++] as R);
+  return out;
+}
