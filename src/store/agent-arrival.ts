@@ -97,7 +97,8 @@ export abstract class AgentArrival extends HistoryRecords {
   /**
    * A history's segments are stored with the checkpoints that close them (schema 10): each
    * checkpoint just inserted, by hash and tick. A segment takes its link once (a second one for
-   * the same checkpoint stays unlinked); one not in the history is looked for in the store.
+   * the same checkpoint stays unlinked, as does one whose checkpoint is not in the history: a
+   * package ships the segments after its base, an export those of its checkpoints).
    */
   private noteLink(links: Map<string, SegmentLink>, c: CheckpointCommit): void {
     if (this.insertedCheckpoint) links.set(`${Buffer.from(c.hash).toString("hex")}:${c.tick}`, this.insertedCheckpoint);

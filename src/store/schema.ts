@@ -238,8 +238,10 @@ export const MIGRATIONS: readonly string[] = [
   // history is deep, was written twice per checkpoint (that index and segments by (agent_id,
   // to_tick)), ~40 % of a group commit's WAL pages 400 checkpoints deep. A segment no stored
   // checkpoint closes (an import's, or a second one for the same checkpoint) keeps a negative id,
-  // found through a partial index of those alone. event_log_floors: per agent, no linked segment
-  // closes at a checkpoint below this seq (raised by pruning), so walks skip the pruned past.
+  // found through a partial index of those alone. event_log_floors, per agent: no linked segment
+  // closes at a checkpoint below seq (raised by pruning), so walks skip the pruned past; to_tick,
+  // when known, the last tick of the segment closing at seq (the oldest; none ends before it), so a
+  // prune with nothing due reads one row; unlinked: the agent may have unlinked segments.
   `
   CREATE INDEX checkpoints_by_tick_v10 ON checkpoints(agent_id, tick);
   CREATE TABLE event_log_segments_v10 (
@@ -267,8 +269,11 @@ export const MIGRATIONS: readonly string[] = [
   CREATE INDEX event_log_segments_unlinked ON event_log_segments(agent_id, to_tick) WHERE id < 0;
   CREATE TABLE event_log_floors (
     agent_id TEXT PRIMARY KEY REFERENCES agents(agent_id),
-    seq INTEGER NOT NULL
+    seq INTEGER NOT NULL,
+    to_tick INTEGER,
+    unlinked INTEGER NOT NULL DEFAULT 0
   ) WITHOUT ROWID;
-  INSERT INTO event_log_floors (agent_id, seq) SELECT c.agent_id, MIN(c.seq) FROM event_log_segments s JOIN checkpoints c ON c.id = s.id GROUP BY c.agent_id;
+  INSERT INTO event_log_floors (agent_id, seq, to_tick) SELECT c.agent_id, MIN(c.seq), s.to_tick FROM event_log_segments s JOIN checkpoints c ON c.id = s.id GROUP BY c.agent_id;
+  INSERT INTO event_log_floors (agent_id, seq, unlinked) SELECT DISTINCT agent_id, 0, 1 FROM event_log_segments WHERE id < 0 ON CONFLICT (agent_id) DO UPDATE SET unlinked = 1;
   `,
 ];

@@ -25,7 +25,9 @@ export interface SegmentQueries {
   linkedAsc: string;
   linkedDesc: string;
   linkedSizesDesc: string;
-  linkedTicksAsc: string;
+  /** The oldest linked segment's id and last tick (and closing_seq), from the agent's floor; `From`: from a given seq. */
+  oldestLinked: string;
+  oldestLinkedFrom: string;
   /** The agent's unlinked segments (negative ids, the partial index), oldest first. */
   unlinked: string;
   unlinkedSizes: string;
@@ -39,7 +41,8 @@ export const BY_CHECKPOINT: SegmentQueries = {
   linkedAsc: linked("s.*", "ASC"),
   linkedDesc: linked("s.*", "DESC"),
   linkedSizesDesc: linked(`s.id, s.to_tick, ${SIZE}`, "DESC"),
-  linkedTicksAsc: linked("s.id, s.to_tick", "ASC"),
+  oldestLinked: `${linked("s.id, s.to_tick", "ASC")} LIMIT 1`,
+  oldestLinkedFrom: "SELECT c.seq AS closing_seq, s.id, s.to_tick FROM checkpoints c CROSS JOIN event_log_segments s ON s.id = c.id WHERE c.agent_id = ? AND c.seq >= ? ORDER BY c.seq LIMIT 1",
   unlinked: "SELECT * FROM event_log_segments s WHERE id < 0 AND agent_id = ? ORDER BY to_tick",
   unlinkedSizes: `SELECT s.id, s.to_tick, ${SIZE} FROM event_log_segments s WHERE id < 0 AND agent_id = ? ORDER BY to_tick`,
 };
@@ -50,7 +53,8 @@ const BY_AGENT: SegmentQueries = {
   linkedAsc: byAgent("s.*", "ASC"),
   linkedDesc: byAgent("s.*", "DESC"),
   linkedSizesDesc: byAgent(`s.id, s.to_tick, ${SIZE}`, "DESC"),
-  linkedTicksAsc: byAgent("s.id, s.to_tick", "ASC"),
+  oldestLinked: `${byAgent("s.id, s.to_tick", "ASC")} LIMIT 1`,
+  oldestLinkedFrom: "SELECT s.id, s.to_tick FROM event_log_segments s WHERE s.agent_id = ? AND ? IS NOT NULL ORDER BY s.to_tick LIMIT 1",
   unlinked: "SELECT * FROM event_log_segments s WHERE 0 AND agent_id = ?",
   unlinkedSizes: `SELECT s.id, s.to_tick, ${SIZE} FROM event_log_segments s WHERE 0 AND agent_id = ?`,
 };
@@ -77,40 +81,23 @@ export abstract class SegmentRecords extends AgentRecords {
 
   /**
    * Stores a segment. `link`: the checkpoint that closes it, inserted in this transaction (`atHead`:
-   * the agent's head, a commit). Without one (an import, a migration), the closing checkpoint is
-   * looked for back from the head (the segment's last tick and checkpoint hash); one not found, or
-   * already holding a segment, leaves the segment unlinked.
+   * the agent's head, a commit). Without one (an import's or a migration's segment whose checkpoint
+   * is not in the history stored with it), or when that checkpoint already holds a segment, the
+   * segment is stored unlinked.
    */
   protected insertSegment(agentId: string, checkpointHash: Uint8Array, e: EventLogSegment, link?: SegmentLink, atHead = false): void {
-    let to = link ?? this.closingCheckpoint(agentId, checkpointHash, e.toTick);
+    let to = link;
     if (to && !atHead) {
       if (this.sql("SELECT 1 FROM event_log_segments WHERE id = ?").get(to.id)) to = undefined;
-      // Below the floor (a head never is): lowered, so every walk still finds it.
-      else this.sql("UPDATE event_log_floors SET seq = ? WHERE agent_id = ? AND seq > ?").run(to.seq, agentId, to.seq);
+      // At or below the floor (a head never is): the floor comes down to it, its oldest unknown.
+      else this.sql("UPDATE event_log_floors SET seq = ?, to_tick = NULL WHERE agent_id = ? AND seq >= ?").run(to.seq, agentId, to.seq);
     }
+    if (!to) this.sql("INSERT INTO event_log_floors (agent_id, seq, unlinked) VALUES (?, 0, 1) ON CONFLICT (agent_id) DO UPDATE SET unlinked = 1").run(agentId);
     // Unlinked: below every id in use (the lowest is -1 or less).
     const id = to ? to.id : (this.sql("SELECT MIN(COALESCE(MIN(id), 0), 0) - 1 AS id FROM event_log_segments", true).get() as { id: bigint }).id;
     this.sql(
       "INSERT INTO event_log_segments (id, agent_id, from_tick, to_tick, checkpoint_hash, abi_version, engine_version, blob, post_hashes, signature, leaf, run_proof) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     ).run(id, agentId, e.fromTick, e.toTick, checkpointHash, e.abiVersion, e.engineVersion, e.blob, e.postHashes, e.signature ?? null, e.leaf ?? null, e.runProof ?? null);
-  }
-
-  /**
-   * The agent's checkpoint with this hash at this tick, walking back from the head: ticks grow along
-   * a chain, so the walk stops at the first older tick (one row when there is none).
-   */
-  private closingCheckpoint(agentId: string, hash: Uint8Array, tick: bigint): SegmentLink | undefined {
-    const rows = this.sql("SELECT id, seq, tick, hash FROM checkpoints WHERE agent_id = ? ORDER BY seq DESC", true).iterate(agentId) as IterableIterator<{
-      id: bigint;
-      seq: bigint;
-      tick: bigint;
-      hash: Buffer;
-    }>;
-    for (const r of rows) {
-      if (r.tick < tick) break;
-      if (r.tick === tick && r.hash.equals(hash)) return { id: r.id, seq: r.seq };
-    }
-    return undefined;
   }
 
   /** The agent's segments, oldest first: linked ones in chain order merged with unlinked ones by to_tick. */
@@ -135,25 +122,41 @@ export abstract class SegmentRecords extends AgentRecords {
 
   /**
    * Deletes the agent's segments whose last tick is at most `tick` (their ticks are past keeping, or
-   * before a pruned history's base), and raises its floor past them.
+   * before a pruned history's base), and moves its floor up to the oldest kept one. With the oldest's
+   * last tick known and not due, that is one read; else one row at a time (most checkpoints drop one
+   * segment), each a get(), which costs far less than an iterate().
    */
   protected dropSegmentsThrough(agentId: string, tick: bigint): void {
-    const gone: bigint[] = [];
-    let floor: bigint | null = null;
-    for (const r of this.sql(this.q.linkedTicksAsc, true).iterate(agentId, agentId) as IterableIterator<SegmentRow>) {
-      // The first kept segment: the floor moves up to it (past checkpoints with no segment, too).
-      floor = r.closing_seq as bigint;
-      if (r.to_tick > tick) break;
-      gone.push(r.id);
-      floor += 1n;
+    const f = this.sql("SELECT seq, to_tick, unlinked FROM event_log_floors WHERE agent_id = ?", true).get(agentId) as
+      | { seq: bigint; to_tick: bigint | null; unlinked: bigint }
+      | undefined;
+    if (f?.unlinked) this.sql("DELETE FROM event_log_segments WHERE id < 0 AND agent_id = ? AND to_tick <= ?").run(agentId, tick);
+    if (f && f.to_tick !== null && f.to_tick > tick) return;
+    let seq = f?.seq ?? 0n;
+    let front: bigint | null = null;
+    if (f && f.to_tick !== null) {
+      // The oldest is known and due: it closes at the floor.
+      this.sql("DELETE FROM event_log_segments WHERE id = (SELECT id FROM checkpoints WHERE agent_id = ? AND seq = ?)").run(agentId, seq);
+      seq += 1n;
     }
-    for (const id of gone) this.sql("DELETE FROM event_log_segments WHERE id = ?").run(id);
-    if (floor !== null) this.raiseSegmentFloor(agentId, floor);
-    this.sql("DELETE FROM event_log_segments WHERE id < 0 AND agent_id = ? AND to_tick <= ?").run(agentId, tick);
+    for (;;) {
+      const r = this.sql(this.q.oldestLinkedFrom, true).get(agentId, seq) as SegmentRow | undefined;
+      if (!r) break;
+      // Past checkpoints with no segment, too.
+      seq = r.closing_seq as bigint;
+      if (r.to_tick > tick) {
+        front = r.to_tick;
+        break;
+      }
+      this.sql("DELETE FROM event_log_segments WHERE id = ?").run(r.id);
+      seq += 1n;
+    }
+    this.setSegmentFloor(agentId, seq, front);
   }
 
-  private raiseSegmentFloor(agentId: string, seq: bigint): void {
-    this.sql("INSERT INTO event_log_floors (agent_id, seq) VALUES (?, ?) ON CONFLICT (agent_id) DO UPDATE SET seq = excluded.seq WHERE excluded.seq > seq").run(agentId, seq);
+  /** The agent's linked segments start at `seq`, the oldest ending at `toTick` (null: unknown, or none yet). */
+  private setSegmentFloor(agentId: string, seq: bigint, toTick: bigint | null): void {
+    this.sql("INSERT INTO event_log_floors (agent_id, seq, to_tick) VALUES (?, ?, ?) ON CONFLICT (agent_id) DO UPDATE SET seq = excluded.seq, to_tick = excluded.to_tick").run(agentId, seq, toTick);
   }
 
   protected pruneSegments(agentId: string, newestTick: bigint): void {
@@ -167,13 +170,18 @@ export abstract class SegmentRecords extends AgentRecords {
     const sizes = this.sql(this.q.linkedSizesDesc, true).all(agentId, agentId) as SizeRow[];
     const rows = mergeByTick(sizes.reverse(), this.sql(this.q.unlinkedSizes, true).all(agentId) as SizeRow[]).reverse();
     let total = 0;
-    let floor: bigint | null = null;
+    let oldest: SizeRow | null = null;
+    let dropped = false;
     for (const [i, row] of rows.entries()) {
       total += Number(row.n);
-      if (i > 0 && total > r.bytes) this.sql("DELETE FROM event_log_segments WHERE id = ?").run(row.id);
-      else if (row.closing_seq !== undefined) floor = row.closing_seq;
+      if (i > 0 && total > r.bytes) {
+        this.sql("DELETE FROM event_log_segments WHERE id = ?").run(row.id);
+        dropped = true;
+      } else if (row.closing_seq !== undefined) oldest = row;
     }
-    if (floor !== null) this.raiseSegmentFloor(agentId, floor);
+    if (dropped && oldest) this.setSegmentFloor(agentId, oldest.closing_seq as bigint, oldest.to_tick);
+    // No linked segment left: the floor stays where it was (a lower bound still), its oldest unknown.
+    else if (dropped) this.sql("UPDATE event_log_floors SET to_tick = NULL WHERE agent_id = ?").run(agentId);
   }
 
   /** Bytes of the agent's segments (all, or those whose last tick is at most `throughTick`). */
@@ -208,11 +216,7 @@ export abstract class SegmentRecords extends AgentRecords {
 
   /** The agent's newest stored event-log segment. */
   lastEventSegment(agentId: string): StoredSegment | undefined {
-    let newest: SegmentRow | undefined;
-    for (const r of this.sql(this.q.linkedDesc, true).iterate(agentId, agentId) as IterableIterator<SegmentRow>) {
-      newest = r;
-      break;
-    }
+    let newest = this.sql(`${this.q.linkedDesc} LIMIT 1`, true).get(agentId, agentId) as SegmentRow | undefined;
     const unlinked = (this.sql(this.q.unlinked, true).all(agentId) as SegmentRow[]).at(-1);
     if (unlinked && (!newest || unlinked.to_tick > newest.to_tick)) newest = unlinked;
     return newest ? rowToSegment(newest) : undefined;
@@ -232,11 +236,7 @@ export abstract class SegmentRecords extends AgentRecords {
 
   /** The last tick of the agent's oldest stored segment (null: none). */
   private oldestSegmentTick(agentId: string): bigint | null {
-    let oldest: bigint | null = null;
-    for (const r of this.sql(this.q.linkedAsc, true).iterate(agentId, agentId) as IterableIterator<SegmentRow>) {
-      oldest = r.to_tick;
-      break;
-    }
+    const oldest = (this.sql(this.q.oldestLinked, true).get(agentId, agentId) as SegmentRow | undefined)?.to_tick ?? null;
     const unlinked = (this.sql(this.q.unlinked, true).get(agentId) as SegmentRow | undefined)?.to_tick;
     return unlinked !== undefined && (oldest === null || unlinked < oldest) ? unlinked : oldest;
   }

@@ -199,18 +199,19 @@ describe("store schema migrations", () => {
       const mismatched = db.prepare("SELECT COUNT(*) AS n FROM event_log_segments s JOIN checkpoints c ON c.id = s.id WHERE c.agent_id != s.agent_id OR c.hash != s.checkpoint_hash OR c.tick != s.to_tick").get() as { n: number };
       const unlinked = db.prepare("SELECT to_tick, checkpoint_hash FROM event_log_segments WHERE id < 0 ORDER BY to_tick").all() as { to_tick: number; checkpoint_hash: Buffer }[];
       const linked = db.prepare("SELECT COUNT(*) AS n FROM event_log_segments s JOIN checkpoints c ON c.id = s.id").get() as { n: number };
-      const floor = db.prepare("SELECT seq FROM event_log_floors WHERE agent_id = 'a'").get() as { seq: number };
-      const oldestLinked = db.prepare("SELECT MIN(c.seq) AS seq FROM event_log_segments s JOIN checkpoints c ON c.id = s.id").get() as { seq: number };
+      const floor = db.prepare("SELECT seq, to_tick, unlinked FROM event_log_floors WHERE agent_id = 'a'").get() as { seq: number; to_tick: number; unlinked: number };
+      const oldestLinked = db.prepare("SELECT c.seq, s.to_tick FROM event_log_segments s JOIN checkpoints c ON c.id = s.id ORDER BY c.seq LIMIT 1").get() as { seq: number; to_tick: number };
       const indexes = (db.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'event_log_segments'").all() as { name: string }[]).map((r) => r.name);
       const plan = (sql: string, ...args: unknown[]) => (db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all(...args) as { detail: string }[]).map((r) => r.detail);
       // Every read of linked segments walks the checkpoints' index from the agent's floor; unlinked ones come from the partial index.
-      const walks = (["linkedAsc", "linkedDesc", "linkedSizesDesc", "linkedTicksAsc"] as const).map((q) => plan(BY_CHECKPOINT[q], "a", "a"));
+      const walks = (["linkedAsc", "linkedDesc", "linkedSizesDesc", "oldestLinked"] as const).map((q) => plan(BY_CHECKPOINT[q], "a", "a"));
       const orphans = (["unlinked", "unlinkedSizes"] as const).map((q) => plan(BY_CHECKPOINT[q], "a"));
       db.close();
       expect(mismatched.n).toBe(0);
       expect(linked.n).toBe(before.event_log_segments!.length - 2);
       expect(unlinked.map((u) => BigInt(u.to_tick))).toEqual([headBefore.tick, headBefore.tick + 1n]);
-      expect(floor.seq).toBe(oldestLinked.seq);
+      // The floor: the oldest linked segment's checkpoint and last tick, and a note that unlinked ones exist.
+      expect(floor).toEqual({ ...oldestLinked, unlinked: 1 });
       // Segments have no index of their own on the commit path: the checkpoints' (agent_id, seq) index finds them.
       expect(indexes).toEqual(["event_log_segments_unlinked"]);
       for (const walk of walks) {
@@ -243,10 +244,10 @@ describe("store schema migrations", () => {
       expect(kept.map((k) => k.toTick)).toEqual([appended.tick, appended.tick + 2n]);
       expect(upgraded.lastEventSegment("a")?.toTick).toBe(appended.tick + 2n);
       const after = new Database(path, { readonly: true });
-      const floorAfter = after.prepare("SELECT seq FROM event_log_floors WHERE agent_id = 'a'").get() as { seq: number };
+      const floorAfter = after.prepare("SELECT seq, to_tick FROM event_log_floors WHERE agent_id = 'a'").get() as { seq: number; to_tick: number };
       const left = after.prepare("SELECT COUNT(*) AS n FROM event_log_segments").get() as { n: number };
       after.close();
-      expect(BigInt(floorAfter.seq)).toBe(appended.seq);
+      expect([BigInt(floorAfter.seq), BigInt(floorAfter.to_tick)]).toEqual([appended.seq, appended.tick]);
       expect(left.n).toBe(2);
     } finally {
       upgraded.close();
