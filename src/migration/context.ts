@@ -73,9 +73,10 @@ export interface MigrationHost {
   detach(agentId: string, alsoWrite?: (head: { hash: Uint8Array; tick: bigint }) => void): Promise<{ lease: Lease | null }>;
   /**
    * Starts (or restarts) ticking a stored agent this node owns (its last window already replayed, or
-   * not), taking over `preplaced` when it was placed with what the stored rows say.
+   * not), taking over `preplaced` when it was placed with what the stored rows say. With
+   * `heldUntil`, its first tick waits for that promise, and it is withdrawn should it reject.
    */
-  resume(agentId: string, windowVerified?: boolean, preplaced?: PreplacedAgent): Promise<void>;
+  resume(agentId: string, windowVerified?: boolean, preplaced?: PreplacedAgent, heldUntil?: Promise<unknown>): Promise<void>;
   /**
    * Places the live instance of an admitted agent from its head (not yet stored), for the resume
    * after the reception's commit to take over (scheduler/preplaced.ts).

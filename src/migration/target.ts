@@ -184,9 +184,16 @@ export class MigrationTarget {
       // being received (a status query is answered "receiving"), nothing runs it and nothing is sent.
       const { durable } = store.receiveAgent(admitted.incoming);
       committed = true;
+      // Loaded and scheduled during that fsync, held: its first tick waits for the fsync (then a
+      // tick interval), and should the fsync fail it is withdrawn without having ticked.
+      const resumed = this.ctx.host.resume(agentId, admitted.replayedTicks > 0, preplaced, durable).then(
+        () => null,
+        (e: unknown) => e,
+      );
       try {
         await durable;
       } catch (e) {
+        await resumed;
         // Stored but not known to be on disk, and the store takes no durable write any more. Neither
         // a confirmation nor a refusal would be true: the stream ends unanswered, the source asks
         // for the status and is told "receiving" (the claim stays) until a restart of this node
@@ -207,13 +214,12 @@ export class MigrationTarget {
         `received ${agentId} from ${peer} at tick ${admitted.head.tick}; owner at epoch ${formatEpoch(owned)}`,
       );
       // Loaded and scheduled before the confirmation goes out, so a source told "done" can rely on
-      // the agent running here; its first tick comes a tick interval later, after the confirmation.
-      try {
-        await this.ctx.host.resume(agentId, admitted.replayedTicks > 0, preplaced);
-      } catch (e) {
+      // the agent running here; its first tick comes a tick interval after the fsync returned.
+      const failed = await resumed;
+      if (failed) {
         // It is ours now (stored at the new epoch) whether or not it starts: confirm anyway, and
         // make the failure visible (quarantined, igord agents) for the operator to resume it.
-        const err = asIgord(e, ErrorCode.StoreError);
+        const err = asIgord(failed, ErrorCode.StoreError);
         this.ctx.host.quarantine(agentId, err);
         this.ctx.log.error({ event: "migration_resume_failed", agent: agentId, code: err.code }, `received ${agentId} but cannot start it: ${err.message}`);
       }

@@ -217,8 +217,8 @@ export class IgordNode {
                 debitLostPayments(this.store, this.logger, id);
                 return detached;
               },
-              resume: async (id, windowVerified, preplaced) => {
-                await this.resumeAgent(id, undefined, { windowVerified: windowVerified ?? false, ...(preplaced ? { preplaced } : {}) });
+              resume: async (id, windowVerified, preplaced, heldUntil) => {
+                await this.resumeAgent(id, undefined, { windowVerified: windowVerified ?? false, ...(preplaced ? { preplaced } : {}), ...(heldUntil ? { heldUntil } : {}) });
               },
               preplace: (a) => {
                 // What resumeAgent will compute from the stored rows, from the admitted package.
@@ -378,7 +378,7 @@ export class IgordNode {
   }
 
   /** Resumes a stored agent from its head checkpoint after the load checks; quarantines it if they fail. */
-  resumeAgent(agentId: string, wasmPath?: string, opts: { windowVerified?: boolean; preplaced?: PreplacedAgent } = {}): Promise<AgentView> {
+  resumeAgent(agentId: string, wasmPath?: string, opts: { windowVerified?: boolean; preplaced?: PreplacedAgent; heldUntil?: Promise<unknown> } = {}): Promise<AgentView> {
     return resumeStoredAgent(this, agentId, wasmPath, opts);
   }
 

@@ -105,7 +105,7 @@ function storedModule(node: IgordNode, row: AgentRow, wasmPath: string | undefin
 }
 
 /** Resumes a stored agent from its head checkpoint after the load checks; quarantines it if they fail. */
-export async function resumeStoredAgent(node: IgordNode, agentId: string, wasmPath?: string, opts: { windowVerified?: boolean; preplaced?: PreplacedAgent } = {}): Promise<AgentView> {
+export async function resumeStoredAgent(node: IgordNode, agentId: string, wasmPath?: string, opts: { windowVerified?: boolean; preplaced?: PreplacedAgent; heldUntil?: Promise<unknown> } = {}): Promise<AgentView> {
   const running = node.scheduler.view(agentId);
   if (running?.status === "running") {
     opts.preplaced?.discard();
@@ -154,7 +154,7 @@ export async function resumeStoredAgent(node: IgordNode, agentId: string, wasmPa
     };
     const interrupted = interruptedAfter({ reason: head.reason, storedStatus: row.status }) || paidAfterHead(events, head.hash);
     const placed = opts.preplaced?.take({ wasmHash: prepared.wasmHash, state: cp.state, budget, price: node.config.price, interrupted, publicKey: identity.publicKey });
-    const view = await node.scheduler.add(spec, meta, { tick: cp.tick, budget, price: node.config.price, state: cp.state, lease, interrupted, ...(placed ? { placed } : {}) });
+    const view = await node.scheduler.add(spec, meta, { tick: cp.tick, budget, price: node.config.price, state: cp.state, lease, interrupted, ...(placed ? { placed } : {}), ...(opts.heldUntil ? { heldUntil: opts.heldUntil } : {}) });
     // An agent just admitted by migration had this very window replayed at admission.
     // Right after a code upgrade the last stored window is the old code's: the audit replays it with that code.
     if (!opts.windowVerified && headWasm === prepared.wasmHash) node.scheduler.verifyStored(agentId, storedReplayItems(node.store, node.logger, agentId));

@@ -29,6 +29,12 @@ export interface AgentInit {
    * agent's, placed while its reception committed: node/preplace.ts); absent: add() places it.
    */
   placed?: Promise<{ state: Uint8Array; events: LogEntry[] }>;
+  /**
+   * The agent is added but not scheduled until this resolves (a migrated agent resumed while its
+   * reception's fsync runs): no tick before. Should it reject, the agent is withdrawn (unloaded and
+   * dropped, nothing checkpointed), as if never added.
+   */
+  heldUntil?: Promise<unknown>;
 }
 
 export interface AgentMeta {
@@ -45,6 +51,8 @@ export interface AgentMeta {
 
 export interface AgentRuntime {
   id: string;
+  /** Added under AgentInit.heldUntil, which has not resolved: schedule() queues nothing. */
+  held?: boolean;
   /** The due queue's version of this agent's entry (due-queue.ts): bumped by each schedule, pop and cancel. */
   dueVersion: number;
   meta: AgentMeta;

@@ -218,6 +218,7 @@ export class Scheduler extends EventEmitter<{
       tickTally: null,
     };
     this.agents.set(a.id, a);
+    if (init.heldUntil) this.hold(a, init.heldUntil);
     if (init.state === null) emitAgentLogs(a, 0n, placed.events);
     logger.info(
       { event: "agent_started", tick: String(a.tick), budget: String(a.budget), fresh: init.state === null },
@@ -242,7 +243,29 @@ export class Scheduler extends EventEmitter<{
     return Math.min(this.opts.fastTickIntervalMs, this.intervalOf(a));
   }
 
+  /** No tick of `a` until `until` resolves (its first a tick interval after); withdrawn if it rejects. */
+  private hold(a: AgentRuntime, until: Promise<unknown>): void {
+    a.held = true;
+    until.then(
+      () => {
+        a.held = false;
+        if (this.agents.get(a.id) === a && a.status === "running" && !a.detaching && !this.stopping) this.schedule(a, Date.now() + this.intervalOf(a));
+      },
+      () => {
+        if (this.agents.get(a.id) !== a) return;
+        // Never ticked (held since it was added): dropped without a checkpoint, its instance unloaded.
+        this.queue.cancel(a);
+        this.agents.delete(a.id);
+        this.opts.pool.unload(a.id);
+        this.opts.checkpointer.forget(a.id);
+        a.status = "stopped";
+        a.logger.warn({ event: "agent_withdrawn" }, "agent withdrawn before its first tick: what it was held for failed");
+      },
+    );
+  }
+
   private schedule(a: AgentRuntime, due: number): void {
+    if (a.held) return;
     a.nextDueAt = due;
     this.queue.schedule(a, due);
     this.arm();

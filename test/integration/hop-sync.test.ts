@@ -152,21 +152,31 @@ describe("a hop's fsyncs off the main thread", () => {
     expect(b.node.store.lease("survivor")?.state).toBe("ACTIVE_OWNER");
   });
 
-  it("the target neither confirms nor runs the agent before the reception's WAL sync has returned; a status query meanwhile is answered 'receiving'", async () => {
+  it("the target neither confirms nor ticks the agent before the reception's WAL sync has returned (it is resumed meanwhile, held); a status query meanwhile is answered 'receiving'", async () => {
     const a = await p2p();
     const b = await p2p();
     const sync = controlSyncs(b.node.store);
     await a.node.addAgent({ wasmPath: survivor });
+    await b.node.addAgent({ wasmPath: heartbeat });
     await ticked(a, "survivor", 2n);
+    const ticksOnB: bigint[] = [];
+    b.node.scheduler.on("tick", (e: TickEvent) => {
+      if (e.agentId === "survivor") ticksOnB.push(e.tick);
+    });
     sync.hold = true;
     let settled = false;
     const migrating = a.node.migrate("survivor", [addressOf(b)]).finally(() => (settled = true));
-    await waitUntil(() => sync.held.length === 1, { what: "the reception's WAL sync" });
-    // Committed on B at the next major, not yet durable: nothing runs it, A has not been told.
+    // Committed on B at the next major, not yet durable: resumed during the sync, held; A has not been told.
+    await waitUntil(() => sync.held.length === 1 && b.node.scheduler.view("survivor") !== undefined, { what: "the reception's WAL sync, the agent resumed on B" });
     const handoff = a.node.store.lease("survivor")!;
     expect(b.node.store.lease("survivor")).toMatchObject({ state: "ACTIVE_OWNER", epoch: { major: handoff.epoch.major + 1n } });
-    expect(b.node.scheduler.view("survivor")).toBeUndefined();
-    expect(b.node.pool.has("survivor")).toBe(true); // placed during the commit, not ticking
+    expect(b.node.scheduler.view("survivor")).toMatchObject({ nextTickAt: null, ticksThisRun: 0 });
+    expect(b.node.pool.has("survivor")).toBe(true);
+    // Many of B's tick intervals pass (its other agent ticks five times at 10 ms): the held agent does not tick.
+    const hb = b.node.scheduler.view("heartbeat")!.tick;
+    await ticked(b, "heartbeat", hb + 5n);
+    expect(ticksOnB).toEqual([]);
+    expect(b.node.scheduler.view("survivor")).toMatchObject({ nextTickAt: null, ticksThisRun: 0 });
     const status = await a.node.migration!.queryStatus(addressOf(b), "survivor", handoff.epoch);
     expect(status.state).toBe("receiving");
     expect(settled).toBe(false);
@@ -175,6 +185,7 @@ describe("a hop's fsyncs off the main thread", () => {
     expect((await migrating).outcome).toBe("done");
     const head = b.node.store.head("survivor")!.tick;
     await ticked(b, "survivor", head + 1n);
+    expect(ticksOnB[0]).toBe(head + 1n);
     expect(a.node.store.lease("survivor")?.state).toBe("RETIRED");
   });
 
@@ -234,15 +245,24 @@ describe("a hop's fsyncs off the main thread", () => {
     expect(a2.node.store.lease("survivor")?.state).toBe("RETIRED");
   });
 
-  it("a reception whose WAL sync fails is neither confirmed nor refused: the source waits on 'receiving', and after the target restarts one node owns the agent", async () => {
+  it("a reception whose WAL sync fails is neither confirmed nor refused (the agent, resumed held during the sync, is withdrawn untouched): the source waits on 'receiving', and after the target restarts one node owns the agent", async () => {
     const a = await p2p();
     const b = await p2p();
     const sync = controlSyncs(b.node.store);
     await a.node.addAgent({ wasmPath: survivor });
     await ticked(a, "survivor", 2n);
+    const ticksOnB: bigint[] = [];
+    b.node.scheduler.on("tick", (e: TickEvent) => {
+      if (e.agentId === "survivor") ticksOnB.push(e.tick);
+    });
+    sync.hold = true;
     sync.fail = eio();
-    const r = await a.node.migrate("survivor", [addressOf(b)]);
+    const migrating = a.node.migrate("survivor", [addressOf(b)]);
+    await waitUntil(() => sync.held.length === 1 && b.node.scheduler.view("survivor") !== undefined, { what: "the reception's WAL sync, the agent resumed on B" });
+    sync.release();
+    const r = await migrating;
     expect(r.outcome).toBe("recovery");
+    expect(ticksOnB).toEqual([]);
     const epoch = a.node.store.lease("survivor")!.epoch;
     expect(a.node.store.lease("survivor")?.state).toBe("RECOVERY_REQUIRED");
     expect(b.node.scheduler.view("survivor")).toBeUndefined();
