@@ -32,6 +32,10 @@ interface EarlyOffer {
   peerId: string;
   ch: FrameChannel;
   sent: Promise<void>;
+  /** The target's offer_reply, read as soon as it comes (during the fsync, often). */
+  reply: Promise<Record<string, unknown>>;
+  /** The package for that reply, built when it said yes (sent only after the fsync); null otherwise. */
+  built: Promise<Uint8Array | null>;
   checkpointHash: string;
   epoch: Epoch;
   taken: boolean;
@@ -171,9 +175,27 @@ export class MigrationSource {
       return null;
     }
     const sent = ch.sendJson(offer);
+    // The reply is read, and the package built for it, as soon as the reply comes, while the
+    // fsync may still run: building sends nothing (its run seal is an unsynced write after the
+    // handoff's commit, lost with it or kept with it). The attempt sends the package after the fsync.
+    const reply = sent.then(() => ch.receiveJson(this.ctx.cfg.migrationTimeoutMs, "offer_reply"));
+    const built = reply.then((r) => (r.ok === true && r.already !== true ? this.packageFor(agentId, lease, checkpointHash, r) : null));
     // Awaited by the attempt that takes it up; a failure there is that attempt's.
     sent.catch(() => undefined);
-    return { peerId: t.peerId, ch, sent, checkpointHash, epoch: lease.epoch, taken: false };
+    reply.catch(() => undefined);
+    built.catch(() => undefined);
+    return { peerId: t.peerId, ch, sent, reply, built, checkpointHash, epoch: lease.epoch, taken: false };
+  }
+
+  /** The package for a target that answered the offer with `reply` (ok): its run seal committed unsynced. */
+  private packageFor(agentId: string, lease: Lease, checkpointHash: string, reply: Record<string, unknown>, alsoWrite?: (bytes: Uint8Array) => void): Uint8Array {
+    const store = this.ctx.host.store;
+    const baseHash = typeof reply.baseHash === "string" ? hex32(reply, "offer_reply", "baseHash") : null;
+    return store.atomicallyUnsynced(() => {
+      const b = buildOutgoingPackage(store, { agentId, epoch: lease.epoch, checkpointHash, haveWasm: reply.haveWasm === true, baseHash });
+      alsoWrite?.(b);
+      return b;
+    });
   }
 
   /** The offer of the agent's head `checkpointHash` at the handoff's epoch. */
@@ -352,9 +374,15 @@ export class MigrationSource {
     let done = false;
     try {
       let reply: Record<string, unknown>;
+      let built: Promise<Uint8Array | null> | null = null;
       try {
-        await (pre ? pre.sent : ch.sendJson(this.offer(agentId, checkpointHash, lease)));
-        reply = await ch.receiveJson(timeout, "offer_reply");
+        if (pre) {
+          reply = await pre.reply;
+          built = pre.built;
+        } else {
+          await ch.sendJson(this.offer(agentId, checkpointHash, lease));
+          reply = await ch.receiveJson(timeout, "offer_reply");
+        }
       } catch (e) {
         // A kept stream the target closed meanwhile (its idle wait ran out, or it serves one
         // migration per stream): only the offer went out, so ask again on a new stream.
@@ -372,14 +400,14 @@ export class MigrationSource {
         if (owned.major !== lease.epoch.major + 1n) throw new AttemptError(new IgordError(ErrorCode.MigrationFrameInvalid, `${t.text} claims the agent at ${formatEpoch(owned)}, not at major ${lease.epoch.major + 1n}`), false, true);
         return owned;
       }
-      const baseHash = typeof reply.baseHash === "string" ? hex32(reply, "offer_reply", "baseHash") : null;
-      // The package's run seal (if its newest segments' run was open) and the record's progress in
-      // one unsynced commit, not two.
-      const bytes = store.atomicallyUnsynced(() => {
-        const b = buildOutgoingPackage(store, { agentId, epoch: lease.epoch, checkpointHash, haveWasm: reply.haveWasm === true, baseHash });
+      const transferring = (b: Uint8Array): void => {
         if (b.byteLength <= this.ctx.cfg.maxPackageBytes) store.updateMigration(id, { state: "transferring", peer: t.text });
-        return b;
-      });
+      };
+      // Built during the handoff's fsync (the early offer's reply came then), or now: the run seal
+      // (if its newest segments' run was open) and the record's progress in one unsynced commit.
+      const early = built ? await built : null;
+      if (early) transferring(early);
+      const bytes = early ?? this.packageFor(agentId, lease, checkpointHash, reply, transferring);
       if (bytes.byteLength > this.ctx.cfg.maxPackageBytes) {
         throw new AttemptError(new IgordError(ErrorCode.MigrationPackageTooLarge, `package of ${bytes.byteLength} bytes is over --max-package-size ${this.ctx.cfg.maxPackageBytes}`), false, true);
       }

@@ -80,6 +80,15 @@ async function ticked(t: TestNode, agentId: string, atLeast: bigint): Promise<vo
   await t.waitFor<TickEvent>("tick", (e) => e.agentId === agentId && e.tick >= atLeast);
 }
 
+/** Records on `t` each package it builds (buildOutgoingPackage reads the agent's segments) in `timeline`. */
+function packagesBuilt(t: TestNode, timeline: string[]): void {
+  const segments = t.node.store.eventSegments.bind(t.node.store);
+  t.node.store.eventSegments = (agentId, ...rest) => {
+    timeline.push(`package of ${agentId} built on A`);
+    return segments(agentId, ...rest);
+  };
+}
+
 /**
  * A (survivor's holder, its WAL syncs under the test's control) and B (recording the offers it takes
  * and the packages it gets in `timeline`), after a round trip A → B → A: A keeps a stream to B, so
@@ -110,11 +119,12 @@ async function migrateHeldAfterOffer(a: TestNode, b: TestNode, sync: SyncControl
 }
 
 describe("a hop's fsyncs off the main thread", () => {
-  it("the source's package leaves only once the detach commit's WAL sync has returned (its offer too on a first hop; on a kept stream the offer goes during the sync); its main thread runs other agents meanwhile", async () => {
+  it("the source's package leaves only once the detach commit's WAL sync has returned (its offer too on a first hop; on a kept stream the offer goes, and the package is built, during the sync); its main thread runs other agents meanwhile", async () => {
     const timeline: string[] = [];
     const a = await p2p();
     const b = await p2p({}, {}, { afterPackage: (agentId) => timeline.push(`package of ${agentId} on B`) });
     offersTaken(b, timeline);
+    packagesBuilt(a, timeline);
     const sync = controlSyncs(a.node.store);
     sync.onSynced = () => timeline.push("WAL synced on A");
     await a.node.addAgent({ wasmPath: survivor });
@@ -132,7 +142,7 @@ describe("a hop's fsyncs off the main thread", () => {
     expect(timeline).toEqual([]);
     sync.release();
     expect((await first).outcome).toBe("done");
-    expect(timeline).toEqual(["WAL synced on A", "offer of survivor taken", "package of survivor on B"]);
+    expect(timeline).toEqual(["WAL synced on A", "offer of survivor taken", "package of survivor built on A", "package of survivor on B"]);
     // Back to A, then to B again on the stream A kept: the offer goes while the sync is held.
     const back = await b.node.migrate("survivor", [addressOf(a)]);
     expect(back.outcome).toBe("done");
@@ -140,14 +150,15 @@ describe("a hop's fsyncs off the main thread", () => {
     timeline.length = 0;
     sync.hold = true;
     const third = a.node.migrate("survivor", [addressOf(b)]);
-    await waitUntil(() => sync.held.length === 1 && timeline.length === 1, { what: "the early offer taken on B while A's sync is held" });
-    expect(timeline).toEqual(["offer of survivor taken"]);
+    // The offer is taken and its reply read while A's sync is held: the package is built meanwhile, not sent.
+    await waitUntil(() => sync.held.length === 1 && timeline.length === 2, { what: "the early offer taken on B and the package built on A while A's sync is held" });
+    expect(timeline).toEqual(["offer of survivor taken", "package of survivor built on A"]);
     const at2 = a.node.scheduler.view("heartbeat")!.tick;
     await ticked(a, "heartbeat", at2 + 3n);
-    expect(timeline).toEqual(["offer of survivor taken"]);
+    expect(timeline).toEqual(["offer of survivor taken", "package of survivor built on A"]);
     sync.release();
     expect((await third).outcome).toBe("done");
-    expect(timeline).toEqual(["offer of survivor taken", "WAL synced on A", "package of survivor on B"]);
+    expect(timeline).toEqual(["offer of survivor taken", "package of survivor built on A", "WAL synced on A", "package of survivor on B"]);
     expect(a.node.store.lease("survivor")?.state).toBe("RETIRED");
     expect(b.node.store.lease("survivor")?.state).toBe("ACTIVE_OWNER");
   });
