@@ -2,11 +2,13 @@
 // checkpointer, scheduler, worker pool, frames, migration source and target) and records when each
 // call starts and settles relative to the hop's start, over the bench's hops (survivor A↔B, each
 // after 2 ticks). Prints each span's median per hop, then every span of the median hop (ALL=1:
-// also the short ones). Development tool (docs/BENCHMARKS.md "hop latency"); after npm run build:
+// also the short ones), and per hop the two WAL syncs (the source's detach, the target's reception)
+// and what follows each on the path: the package sent, the confirmation sent. Development tool
+// (docs/BENCHMARKS.md "hop latency"); after npm run build (TREE=<dir>: trace that tree's build):
 //   node scripts/trace-hop.mjs [hops]
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-const root = join(fileURLToPath(new URL(".", import.meta.url)), "..");
+const root = process.env.TREE ?? join(fileURLToPath(new URL(".", import.meta.url)), "..");
 const hops = Number(process.argv[2] ?? 80);
 const d = (p) => import(join(root, "dist", p));
 const spans = [];
@@ -47,6 +49,7 @@ wrap((await d("scheduler/scheduler.js")).Scheduler.prototype, "sched", (k) => ["
 wrap((await d("scheduler/checkpointer.js")).Checkpointer.prototype, "ckpt");
 wrap((await d("node/node.js")).IgordNode.prototype, "node", (k) => ["resumeAgent"].includes(k));
 wrap((await d("loader/prepare.js")).ModuleCache.prototype, "cache");
+wrap((await d("store/wal-sync.js")).WalSyncer.prototype, "wal", (k) => k === "syncNow");
 await import(join(root, "dist/shim/promise-with-resolvers.js"));
 const { p2pNode } = await import(join(root, "scripts/bench-migration.mjs"));
 const a = await p2pNode(); const b = await p2pNode();
@@ -69,6 +72,23 @@ await a.cleanup(); await b.cleanup();
 const warm = hopsOut.slice(5).sort((x, y) => x.total - y.total);
 const med = warm[Math.floor(warm.length / 2)];
 console.log(`hops ${hops}: p50 ${med.total.toFixed(2)} ms, p90 ${warm[Math.floor(warm.length * 0.9)].total.toFixed(2)}, min ${warm[0].total.toFixed(2)}`);
+// Per warm hop: each of its two WAL syncs (wal.syncNow: the detach's on the source, then the
+// reception's on the target), and from the end of each to what it releases: the package sent
+// (src.transferAccepted starts) and the result sent (the target's first ch.send after its sync).
+const gaps = { detachSync: [], syncToPackage: [], receptionSync: [], syncToResult: [] };
+for (const h of warm) {
+  const [det, rec] = h.spans.filter((x) => x.n === "wal.syncNow");
+  const sent = h.spans.find((x) => x.n === "src.transferAccepted");
+  if (det?.e == null || rec?.e == null || !sent) continue;
+  const result = h.spans.find((x) => x.n === "ch.send" && x.s > rec.e);
+  if (!result) continue;
+  gaps.detachSync.push(det.e - det.s);
+  gaps.syncToPackage.push(sent.s - det.e);
+  gaps.receptionSync.push(rec.e - rec.s);
+  gaps.syncToResult.push(result.s - rec.e);
+}
+const mid = (xs) => (xs.length ? xs.slice().sort((x, y) => x - y)[Math.floor(xs.length / 2)].toFixed(3) : "-");
+console.log(`p50s: detach sync ${mid(gaps.detachSync)} ms → package sent ${mid(gaps.syncToPackage)} ms later; reception sync ${mid(gaps.receptionSync)} ms → result sent ${mid(gaps.syncToResult)} ms later`);
 // Aggregate: per span name, median duration and count per hop, over warm hops.
 const agg = new Map();
 for (const h of warm) {
