@@ -74,21 +74,24 @@ const med = warm[Math.floor(warm.length / 2)];
 console.log(`hops ${hops}: p50 ${med.total.toFixed(2)} ms, p90 ${warm[Math.floor(warm.length * 0.9)].total.toFixed(2)}, min ${warm[0].total.toFixed(2)}`);
 // Per warm hop: each of its two WAL syncs (wal.syncNow: the detach's on the source, then the
 // reception's on the target), and from the end of each to what it releases: the package sent
-// (src.transferAccepted starts) and the result sent (the target's first ch.send after its sync).
-const gaps = { detachSync: [], syncToPackage: [], receptionSync: [], syncToResult: [] };
+// (src.transferAccepted starts; negative: sent during the sync) and the reception stored on the
+// target (store.receiveAgent starts), and the result sent (the target's first ch.send after its sync).
+const gaps = { detachSync: [], syncToPackage: [], syncToStore: [], receptionSync: [], syncToResult: [] };
 for (const h of warm) {
   const [det, rec] = h.spans.filter((x) => x.n === "wal.syncNow");
   const sent = h.spans.find((x) => x.n === "src.transferAccepted");
   if (det?.e == null || rec?.e == null || !sent) continue;
   const result = h.spans.find((x) => x.n === "ch.send" && x.s > rec.e);
-  if (!result) continue;
+  const stored = h.spans.find((x) => x.n === "store.receiveAgent");
+  if (!result || !stored) continue;
+  gaps.syncToStore.push(stored.s - det.e);
   gaps.detachSync.push(det.e - det.s);
   gaps.syncToPackage.push(sent.s - det.e);
   gaps.receptionSync.push(rec.e - rec.s);
   gaps.syncToResult.push(result.s - rec.e);
 }
 const mid = (xs) => (xs.length ? xs.slice().sort((x, y) => x - y)[Math.floor(xs.length / 2)].toFixed(3) : "-");
-console.log(`p50s: detach sync ${mid(gaps.detachSync)} ms → package sent ${mid(gaps.syncToPackage)} ms later; reception sync ${mid(gaps.receptionSync)} ms → result sent ${mid(gaps.syncToResult)} ms later`);
+console.log(`p50s: detach sync ${mid(gaps.detachSync)} ms → package sent ${mid(gaps.syncToPackage)} ms later, stored on the target ${mid(gaps.syncToStore)} ms later; reception sync ${mid(gaps.receptionSync)} ms → result sent ${mid(gaps.syncToResult)} ms later`);
 // Aggregate: per span name, median duration and count per hop, over warm hops.
 const agg = new Map();
 for (const h of warm) {

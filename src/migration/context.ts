@@ -100,6 +100,8 @@ export interface MigrationHooks {
   afterConfirmed?(agentId: string): void;
   /** Target side: called once the whole package is in, before admission (throwing = crash here). */
   afterPackage?(agentId: string, abort: (err: Error) => void): void;
+  /** Target side: the package admitted (and the source's `durable` in, when it sends one), nothing stored yet (throwing = crash here). */
+  beforeStore?(agentId: string, abort: (err: Error) => void): void;
   /** Target side: called after the agent is stored, before the confirmation is sent. */
   beforeConfirm?(agentId: string, abort: (err: Error) => void): void;
 }

@@ -34,8 +34,14 @@ interface EarlyOffer {
   sent: Promise<void>;
   /** The target's offer_reply, read as soon as it comes (during the fsync, often). */
   reply: Promise<Record<string, unknown>>;
-  /** The package for that reply, built when it said yes (sent only after the fsync); null otherwise. */
+  /** The package for that reply, built when it said yes; null otherwise. */
   built: Promise<Uint8Array | null>;
+  /**
+   * True once the package went out with its announcement during the fsync and the target accepted
+   * the announcement: a target that takes the durable signal (it stores nothing before `durable`,
+   * sent only after the fsync), and a package of at most EAGER_PACKAGE_BYTES. False: nothing went.
+   */
+  shipped: Promise<boolean>;
   checkpointHash: string;
   epoch: Epoch;
   taken: boolean;
@@ -103,7 +109,7 @@ export class MigrationSource {
       await this.ctx.host.detach(agentId, (head) => {
         const checkpointHash = hex(head.hash);
         const lease = this.recordHandoff(id, agentId, first, checkpointHash);
-        store.afterCommit(() => (pending.early = this.sendEarlyOffer(agentId, firstTarget, lease, checkpointHash)));
+        store.afterCommit(() => (pending.early = this.sendEarlyOffer(id, agentId, firstTarget, lease, checkpointHash)));
       });
     } catch (e) {
       // The early offer's stream ends here: the target, waiting for `transfer`, never gets a package.
@@ -160,7 +166,7 @@ export class MigrationSource {
    * offer: it holds at most the record, exactly as after an offer this node retried. A failed fsync
    * fails the detach, and the stream is closed before anything else is sent.
    */
-  private sendEarlyOffer(agentId: string, t: Target, lease: Lease, checkpointHash: string): EarlyOffer | null {
+  private sendEarlyOffer(id: number, agentId: string, t: Target, lease: Lease, checkpointHash: string): EarlyOffer | null {
     const store = this.ctx.host.store;
     // What committed (a savepoint of the group commit may have rolled the handoff back).
     const now = store.lease(agentId);
@@ -175,16 +181,33 @@ export class MigrationSource {
       return null;
     }
     const sent = ch.sendJson(offer);
+    const timeout = this.ctx.cfg.migrationTimeoutMs;
     // The reply is read, and the package built for it, as soon as the reply comes, while the
-    // fsync may still run: building sends nothing (its run seal is an unsynced write after the
-    // handoff's commit, lost with it or kept with it). The attempt sends the package after the fsync.
-    const reply = sent.then(() => ch.receiveJson(this.ctx.cfg.migrationTimeoutMs, "offer_reply"));
-    const built = reply.then((r) => (r.ok === true && r.already !== true ? this.packageFor(agentId, lease, checkpointHash, r) : null));
+    // fsync may still run (its run seal is an unsynced write after the handoff's commit, lost with
+    // it or kept with it). To a target that takes the durable signal, a small package goes at once
+    // too: that target admits it meanwhile but stores nothing before `durable`, which the attempt
+    // sends only once the fsync has returned. Any other target gets it from the attempt, after it.
+    const reply = sent.then(() => ch.receiveJson(timeout, "offer_reply"));
+    const eager = (r: Record<string, unknown>, b: Uint8Array): boolean => r.durableSignal === true && b.byteLength <= EAGER_PACKAGE_BYTES;
+    const built = reply.then((r) =>
+      r.ok === true && r.already !== true
+        ? this.packageFor(agentId, lease, checkpointHash, r, (b) => {
+            if (eager(r, b)) store.updateMigration(id, { state: "transferring", peer: t.text });
+          })
+        : null,
+    );
+    const shipped = Promise.all([reply, built]).then(async ([r, b]) => {
+      if (!b || !eager(r, b)) return false;
+      await ch.sendAll([jsonBytes({ type: "transfer", bytes: b.byteLength }), b]);
+      await this.transferAccepted(ch, t, timeout);
+      return true;
+    });
     // Awaited by the attempt that takes it up; a failure there is that attempt's.
     sent.catch(() => undefined);
     reply.catch(() => undefined);
     built.catch(() => undefined);
-    return { peerId: t.peerId, ch, sent, reply, built, checkpointHash, epoch: lease.epoch, taken: false };
+    shipped.catch(() => undefined);
+    return { peerId: t.peerId, ch, sent, reply, built, shipped, checkpointHash, epoch: lease.epoch, taken: false };
   }
 
   /** The package for a target that answered the offer with `reply` (ok): its run seal committed unsynced. */
@@ -213,6 +236,8 @@ export class MigrationSource {
       epochMajor: lease.epoch.major,
       epochGeneration: lease.epoch.generation,
       manifest: row.manifest,
+      // This node sends `durable` once its handoff is durable, so a package may go before (PROTOCOL.md).
+      durableSignal: true,
       // What the agent brings: a target with a lower --max-incoming-budget refuses before the transfer.
       budget: parseCheckpoint(head.blob).budget,
     };
@@ -375,10 +400,12 @@ export class MigrationSource {
     try {
       let reply: Record<string, unknown>;
       let built: Promise<Uint8Array | null> | null = null;
+      let shipped: Promise<boolean> | null = null;
       try {
         if (pre) {
           reply = await pre.reply;
           built = pre.built;
+          shipped = pre.shipped;
         } else {
           await ch.sendJson(this.offer(agentId, checkpointHash, lease));
           reply = await ch.receiveJson(timeout, "offer_reply");
@@ -400,19 +427,26 @@ export class MigrationSource {
         if (owned.major !== lease.epoch.major + 1n) throw new AttemptError(new IgordError(ErrorCode.MigrationFrameInvalid, `${t.text} claims the agent at ${formatEpoch(owned)}, not at major ${lease.epoch.major + 1n}`), false, true);
         return owned;
       }
+      // A target that takes the durable signal stores nothing before `durable`: the package alone
+      // moves nothing there, and the handoff counts as sent only once `durable` has gone.
+      const signal = reply.durableSignal === true;
       const transferring = (b: Uint8Array): void => {
         if (b.byteLength <= this.ctx.cfg.maxPackageBytes) store.updateMigration(id, { state: "transferring", peer: t.text });
       };
       // Built during the handoff's fsync (the early offer's reply came then), or now: the run seal
       // (if its newest segments' run was open) and the record's progress in one unsynced commit.
       const early = built ? await built : null;
-      if (early) transferring(early);
+      // Sent during the fsync, its announcement accepted (the record said transferring then).
+      const wentEarly = shipped ? await shipped : false;
+      if (early && !wentEarly) transferring(early);
       const bytes = early ?? this.packageFor(agentId, lease, checkpointHash, reply, transferring);
       if (bytes.byteLength > this.ctx.cfg.maxPackageBytes) {
         throw new AttemptError(new IgordError(ErrorCode.MigrationPackageTooLarge, `package of ${bytes.byteLength} bytes is over --max-package-size ${this.ctx.cfg.maxPackageBytes}`), false, true);
       }
       const transfer = jsonBytes({ type: "transfer", bytes: bytes.byteLength });
-      if (bytes.byteLength <= EAGER_PACKAGE_BYTES) {
+      if (wentEarly) {
+        // On the wire and announced; the handoff is durable now (this attempt runs after the fsync).
+      } else if (bytes.byteLength <= EAGER_PACKAGE_BYTES) {
         // A small package goes right behind its announcement, in the same write, one round trip
         // sooner: the target holds it in the stream's read buffer until it has answered the
         // announcement, and reads it only if it said yes. A refusal there is a refusal: such a
@@ -422,15 +456,24 @@ export class MigrationSource {
         try {
           await ch.sendAll([transfer, bytes]);
         } finally {
-          sent = ch.bytesSent > before;
+          sent = !signal && ch.bytesSent > before;
         }
         await this.transferAccepted(ch, t, timeout);
       } else {
         await ch.send(transfer);
         await this.transferAccepted(ch, t, timeout);
         for (let off = 0; off < bytes.byteLength; off += CHUNK_BYTES) {
-          if (off + CHUNK_BYTES >= bytes.byteLength) sent = true;
+          if (off + CHUNK_BYTES >= bytes.byteLength) sent = !signal;
           await ch.send(bytes.subarray(off, off + CHUNK_BYTES));
+        }
+      }
+      if (signal) {
+        // HANDOFF_INITIATED is durable (the detach resolved after its fsync): the target may store it.
+        const before = ch.bytesSent;
+        try {
+          await ch.sendJson({ type: "durable" });
+        } finally {
+          sent = ch.bytesSent > before;
         }
       }
       store.updateMigration(id, { state: "awaiting_confirmation", bytes: bytes.byteLength });

@@ -121,7 +121,10 @@ export class MigrationTarget {
       // Durable before the offer is taken: only this peer may later settle (fence) this handoff.
       store.recordIncomingHandoff({ agentId, did, peer, epoch });
       const base = lease?.state === "RETIRED" ? store.head(agentId) : undefined;
-      await ch.sendJson({ type: "offer_reply", ok: true, haveWasm: store.hasWasm(wasmHash), baseHash: base ? hex(base.hash) : null });
+      // A source that sends `durable` once its handoff is durable may send the package before: this
+      // node then stores it only after that signal (below). Said back, so both sides know.
+      const signal = offer.durableSignal === true;
+      await ch.sendJson({ type: "offer_reply", ok: true, haveWasm: store.hasWasm(wasmHash), baseHash: base ? hex(base.hash) : null, ...(signal ? { durableSignal: true } : {}) });
       stage = "transfer_reply";
       const transfer = await ch.receiveJson(timeout, "transfer");
       const size = safeInt(transfer, "transfer", "bytes");
@@ -180,6 +183,14 @@ export class MigrationTarget {
         headHash: Buffer.from(checkpointHash, "hex"),
         events: admitted.incoming.overrides,
       });
+      if (signal) {
+        // Admitted, and not stored until the source's handoff is durable: a source that loses power
+        // before it is comes back as the owner, and its stream, which `durable` would come on, is gone.
+        const durableAtSource = await ch.receiveJson(timeout, "durable");
+        if (durableAtSource.type !== "durable") throw new IgordError(ErrorCode.MigrationFrameInvalid, `expected the source's "durable", got "${String(durableAtSource.type)}"`);
+        if (this.ctx.host.stopping()) throw new IgordError(ErrorCode.NodeStopping, "this node is stopping");
+      }
+      this.ctx.hooks.beforeStore?.(agentId, (err) => ch.abort(err));
       // Committed here; its fsync runs off the main thread. Until it returns the agent is still
       // being received (a status query is answered "receiving"), nothing runs it and nothing is sent.
       const { durable } = store.receiveAgent(admitted.incoming);

@@ -1,9 +1,10 @@
 // A hop's durable commits (the source's detach checkpoint with HANDOFF_INITIATED, the target's
 // reception) fsync the WAL off the main thread (store-base.ts, durablyOffThread): committed at
 // synchronous=NORMAL, then fdatasync of <db>-wal on the libuv pool. Nothing that depends on such a
-// write leaves the node (the package, the confirmation), and nobody is told it is durable, before
-// that sync returns; only an offer, which moves no ownership, may go during the source's sync
-// (source.ts, sendEarlyOffer). A sync that fails leaves one owner, as a failing commit does.
+// write leaves the node (the confirmation, the source's `durable`), and nobody is told it is
+// durable, before that sync returns; during the source's sync only what moves no ownership goes: the
+// offer and, to a target that stores nothing before `durable`, the package (source.ts,
+// sendEarlyOffer). A sync that fails leaves one owner, as a failing commit does.
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
@@ -89,6 +90,15 @@ function packagesBuilt(t: TestNode, timeline: string[]): void {
   };
 }
 
+/** Records on `t` each reception it stores (commits), in `timeline`. */
+function receptionsStored(t: TestNode, timeline: string[]): void {
+  const receive = t.node.store.receiveAgent.bind(t.node.store);
+  t.node.store.receiveAgent = (inc) => {
+    timeline.push(`package of ${inc.agent.agentId} stored on B`);
+    return receive(inc);
+  };
+}
+
 /**
  * A (survivor's holder, its WAL syncs under the test's control) and B (recording the offers it takes
  * and the packages it gets in `timeline`), after a round trip A → B → A: A keeps a stream to B, so
@@ -99,6 +109,7 @@ async function afterRoundTrip(): Promise<{ a: TestNode; b: TestNode; sync: SyncC
   const a = await p2p();
   const b = await p2p({}, {}, { afterPackage: (agentId) => timeline.push(`package of ${agentId} on B`) });
   offersTaken(b, timeline);
+  receptionsStored(b, timeline);
   const sync = controlSyncs(a.node.store);
   await a.node.addAgent({ wasmPath: survivor });
   await ticked(a, "survivor", 2n);
@@ -109,22 +120,28 @@ async function afterRoundTrip(): Promise<{ a: TestNode; b: TestNode; sync: SyncC
   return { a, b, sync, timeline };
 }
 
-/** Starts A's hop to B with A's sync held; resolves once B has taken the early offer (the hop's promise inside). */
-async function migrateHeldAfterOffer(a: TestNode, b: TestNode, sync: SyncControl, timeline: string[]): Promise<{ hop: Promise<unknown> }> {
+/**
+ * Starts A's hop to B with A's sync held; resolves once B has taken the early offer, got the package
+ * and admitted it (its live instance placed), storing nothing (the hop's promise inside).
+ */
+async function migrateHeldAfterPackage(a: TestNode, b: TestNode, sync: SyncControl, timeline: string[]): Promise<{ hop: Promise<unknown> }> {
   sync.hold = true;
   const hop = a.node.migrate("survivor", [addressOf(b)]);
   hop.catch(() => undefined);
-  await waitUntil(() => sync.held.length === 1 && timeline.length === 1, { what: "the early offer taken on B while A's sync is held" });
+  await waitUntil(() => sync.held.length === 1 && timeline.length === 2 && b.node.pool.has("survivor"), { what: "the early offer and package admitted on B while A's sync is held" });
+  expect(timeline).toEqual(["offer of survivor taken", "package of survivor on B"]);
+  expect(b.node.store.lease("survivor")?.state).toBe("RETIRED");
   return { hop };
 }
 
 describe("a hop's fsyncs off the main thread", () => {
-  it("the source's package leaves only once the detach commit's WAL sync has returned (its offer too on a first hop; on a kept stream the offer goes, and the package is built, during the sync); its main thread runs other agents meanwhile", async () => {
+  it("a package is stored by the target only once the source's detach commit's WAL sync has returned: on a first hop the offer and the package go after it; on a kept stream they go during it, and the target admits the package but stores it only on the source's `durable`, sent after the sync; the source's main thread runs other agents meanwhile", async () => {
     const timeline: string[] = [];
     const a = await p2p();
     const b = await p2p({}, {}, { afterPackage: (agentId) => timeline.push(`package of ${agentId} on B`) });
     offersTaken(b, timeline);
     packagesBuilt(a, timeline);
+    receptionsStored(b, timeline);
     const sync = controlSyncs(a.node.store);
     sync.onSynced = () => timeline.push("WAL synced on A");
     await a.node.addAgent({ wasmPath: survivor });
@@ -142,7 +159,7 @@ describe("a hop's fsyncs off the main thread", () => {
     expect(timeline).toEqual([]);
     sync.release();
     expect((await first).outcome).toBe("done");
-    expect(timeline).toEqual(["WAL synced on A", "offer of survivor taken", "package of survivor built on A", "package of survivor on B"]);
+    expect(timeline).toEqual(["WAL synced on A", "offer of survivor taken", "package of survivor built on A", "package of survivor on B", "package of survivor stored on B"]);
     // Back to A, then to B again on the stream A kept: the offer goes while the sync is held.
     const back = await b.node.migrate("survivor", [addressOf(a)]);
     expect(back.outcome).toBe("done");
@@ -150,15 +167,20 @@ describe("a hop's fsyncs off the main thread", () => {
     timeline.length = 0;
     sync.hold = true;
     const third = a.node.migrate("survivor", [addressOf(b)]);
-    // The offer is taken and its reply read while A's sync is held: the package is built meanwhile, not sent.
-    await waitUntil(() => sync.held.length === 1 && timeline.length === 2, { what: "the early offer taken on B and the package built on A while A's sync is held" });
-    expect(timeline).toEqual(["offer of survivor taken", "package of survivor built on A"]);
+    // While A's sync is held: B takes the offer, A builds the package, B gets it and admits it (its
+    // live instance placed) but stores nothing, and owns nothing, waiting for A's `durable`.
+    await waitUntil(() => sync.held.length === 1 && timeline.length === 3 && b.node.pool.has("survivor"), { what: "the early offer and package admitted on B while A's sync is held" });
+    const early = ["offer of survivor taken", "package of survivor built on A", "package of survivor on B"];
+    expect(timeline).toEqual(early);
     const at2 = a.node.scheduler.view("heartbeat")!.tick;
     await ticked(a, "heartbeat", at2 + 3n);
-    expect(timeline).toEqual(["offer of survivor taken", "package of survivor built on A"]);
+    expect(timeline).toEqual(early);
+    expect(b.node.store.lease("survivor")?.state).toBe("RETIRED");
+    expect(b.node.scheduler.view("survivor")).toBeUndefined();
+    expect(a.node.store.lease("survivor")?.state).toBe("HANDOFF_INITIATED");
     sync.release();
     expect((await third).outcome).toBe("done");
-    expect(timeline).toEqual(["offer of survivor taken", "package of survivor built on A", "WAL synced on A", "package of survivor on B"]);
+    expect(timeline).toEqual([...early, "WAL synced on A", "package of survivor stored on B"]);
     expect(a.node.store.lease("survivor")?.state).toBe("RETIRED");
     expect(b.node.store.lease("survivor")?.state).toBe("ACTIVE_OWNER");
   });
@@ -200,15 +222,15 @@ describe("a hop's fsyncs off the main thread", () => {
     expect(a.node.store.lease("survivor")?.state).toBe("RETIRED");
   });
 
-  it("a detach commit whose WAL sync fails fails the hop: an offer sent during the sync gets no package, the source takes no more durable writes, and after a restart the agent runs there, the target not owning it", async () => {
+  it("a detach commit whose WAL sync fails fails the hop: a package sent during the sync is never stored (no `durable` comes), the source takes no more durable writes, and after a restart the agent runs there, the target not owning it", async () => {
     const { a, b, sync, timeline } = await afterRoundTrip();
     sync.fail = eio();
-    const { hop } = await migrateHeldAfterOffer(a, b, sync, timeline);
+    const { hop } = await migrateHeldAfterPackage(a, b, sync, timeline);
     sync.release();
     await expect(hop).rejects.toMatchObject({ code: "AGENT_NOT_RUNNING" });
-    expect(timeline).toEqual(["offer of survivor taken"]);
-    // B got no package: its stream ended, it holds the agent as it left it (retired), claims nothing.
-    await waitUntil(() => !b.node.migration!.receiving.has("survivor"), { what: "B to drop the offer" });
+    // B stored nothing: its stream ended, it holds the agent as it left it (retired), claims nothing.
+    await waitUntil(() => !b.node.migration!.receiving.has("survivor") && !b.node.pool.has("survivor"), { what: "B to drop the package" });
+    expect(timeline).toEqual(["offer of survivor taken", "package of survivor on B"]);
     expect(b.node.store.lease("survivor")?.state).toBe("RETIRED");
     expect(a.node.scheduler.view("survivor")?.status).toBe("failed");
     expect(a.node.store.syncFailed?.code).toBe("STORE_ERROR");
@@ -221,10 +243,44 @@ describe("a hop's fsyncs off the main thread", () => {
     const head = a2.node.store.head("survivor")!.tick;
     await ticked(a2, "survivor", head + 1n);
     expect(b.node.store.lease("survivor")?.state).toBe("RETIRED");
-    expect(timeline).toEqual(["offer of survivor taken"]);
+    expect(timeline).toEqual(["offer of survivor taken", "package of survivor on B"]);
   });
 
-  it("a power cut after the early offer and before the handoff was durable: the source comes back as owner at the same epoch and keeps the agent; the target's record of that offer fences nothing, and the next hop goes through", async () => {
+  it("a target that fails after a package sent during the source's sync stored nothing, and the source knows it (no `durable` went): it retries once the sync returned and the retry goes through, with no status query", async () => {
+    const timeline: string[] = [];
+    let fail = false;
+    const a = await p2p();
+    const b = await p2p({}, {}, {
+      afterPackage: (agentId, abort) => {
+        timeline.push(`package of ${agentId} on B`);
+        if (!fail) return;
+        fail = false;
+        abort(new Error("target crashed"));
+        throw new Error("target crashed before the source's durable");
+      },
+    });
+    receptionsStored(b, timeline);
+    const sync = controlSyncs(a.node.store);
+    await a.node.addAgent({ wasmPath: survivor });
+    await ticked(a, "survivor", 2n);
+    expect((await a.node.migrate("survivor", [addressOf(b)])).outcome).toBe("done");
+    expect((await b.node.migrate("survivor", [addressOf(a)])).outcome).toBe("done");
+    await ticked(a, "survivor", a.node.store.head("survivor")!.tick + 2n);
+    timeline.length = 0;
+    fail = true;
+    sync.hold = true;
+    const hop = a.node.migrate("survivor", [addressOf(b)]);
+    await waitUntil(() => sync.held.length === 1 && timeline.length === 1 && !b.node.migration!.receiving.has("survivor"), { what: "B to fail on the package while A's sync is held" });
+    expect(b.node.store.lease("survivor")?.state).toBe("RETIRED");
+    sync.release();
+    expect(await hop).toMatchObject({ outcome: "done", attempts: 2 });
+    expect(timeline).toEqual(["package of survivor on B", "package of survivor on B", "package of survivor stored on B"]);
+    expect(a.node.migration!.resolvingAgents()).toEqual([]);
+    expect(a.node.store.lease("survivor")?.state).toBe("RETIRED");
+    expect(b.node.store.lease("survivor")?.state).toBe("ACTIVE_OWNER");
+  });
+
+  it("a power cut after the early offer and package and before the handoff was durable: the source comes back as owner at the same epoch and keeps the agent; the target, which stored nothing, holds a record of that offer that fences nothing, and the next hop goes through", async () => {
     const { a, b, sync, timeline } = await afterRoundTrip();
     // What the disk holds durably before the detach (no checkpoints run in between: interval 0).
     const lostDir = tempDir();
@@ -232,7 +288,7 @@ describe("a hop's fsyncs off the main thread", () => {
     a.node.store.backupTo(join(lostDir, "data", DB_FILE));
     const before = a.node.store.lease("survivor")!;
     const peerId = a.node.migration!.peerId;
-    const { hop } = await migrateHeldAfterOffer(a, b, sync, timeline);
+    const { hop } = await migrateHeldAfterPackage(a, b, sync, timeline);
     // The power goes: A's handoff never reaches the disk. (The old process's run ends here; its sync fails.)
     sync.fail = eio();
     sync.release();
@@ -243,14 +299,14 @@ describe("a hop's fsyncs off the main thread", () => {
     expect(a2.node.store.lease("survivor")).toMatchObject({ state: "ACTIVE_OWNER", epoch: before.epoch, handoff: null });
     const head = a2.node.store.head("survivor")!.tick;
     await ticked(a2, "survivor", head + 2n);
-    // B got no package and gave up the offer when its stream went; its record names A's epoch.
-    await waitUntil(() => !b.node.migration!.receiving.has("survivor"), { what: "B to drop the offer" });
+    // B stored nothing and gave up the package when its stream went; its record names A's epoch.
+    await waitUntil(() => !b.node.migration!.receiving.has("survivor") && !b.node.pool.has("survivor"), { what: "B to drop the package" });
     expect(b.node.store.lease("survivor")?.state).toBe("RETIRED");
-    expect(timeline).toEqual(["offer of survivor taken"]);
+    expect(timeline).toEqual(["offer of survivor taken", "package of survivor on B"]);
     // The next hop at that same epoch is taken: the stale record fences nothing.
     const again = await a2.node.migrate("survivor", [addressOf(b)]);
     expect(again).toMatchObject({ outcome: "done", epoch: { major: before.epoch.major + 1n } });
-    expect(timeline).toEqual(["offer of survivor taken", "offer of survivor taken", "package of survivor on B"]);
+    expect(timeline).toEqual(["offer of survivor taken", "package of survivor on B", "offer of survivor taken", "package of survivor on B", "package of survivor stored on B"]);
     const at = b.node.store.head("survivor")!.tick;
     await ticked(b, "survivor", at + 1n);
     expect(a2.node.store.lease("survivor")?.state).toBe("RETIRED");

@@ -86,8 +86,8 @@ describe("forged fences", () => {
     const a = await startTestNode(P2P);
     let lost = false;
     const hooks: MigrationHooks = {
-      // The first package is lost after it arrived: the source cannot know, and asks.
-      afterPackage: (_id, abort) => {
+      // The first package is lost after it arrived with the source's `durable`: the source cannot know, and asks.
+      beforeStore: (_id, abort) => {
         if (lost) return;
         lost = true;
         abort(new Error("lost"));

@@ -341,7 +341,8 @@ describe("migration failures", () => {
     const b = await startNode({
       flags: P2P,
       migrationHooks: {
-        afterPackage: (_id, abort) => {
+        // Everything is in (the package, the source's `durable`); nothing is stored yet.
+        beforeStore: (_id, abort) => {
           abort(new Error("target crashed"));
           throw new Error("target crashed mid-admission");
         },
