@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import type { MigrationHooks } from "../../src/migration/service.js";
 import type { TickEvent } from "../../src/scheduler/scheduler.js";
+import { FrameChannel } from "../../src/p2p/frames.js";
 import { DB_FILE, fdatasyncWal, type SqliteStore } from "../../src/store/sqlite-store.js";
 import { hex } from "../../src/hash/bytes.js";
 import { buildOutgoingPackage } from "../../src/migration/outgoing.js";
@@ -278,6 +279,43 @@ describe("a hop's fsyncs off the main thread", () => {
     expect(a.node.migration!.resolvingAgents()).toEqual([]);
     expect(a.node.store.lease("survivor")?.state).toBe("RETIRED");
     expect(b.node.store.lease("survivor")?.state).toBe("ACTIVE_OWNER");
+  });
+
+  it("without the durable signal (a peer from before it) the target gets the package only once the source's sync has returned, and no `durable`, even on a kept stream", async () => {
+    const { a, b, sync, timeline } = await afterRoundTrip();
+    packagesBuilt(a, timeline);
+    await a.node.addAgent({ wasmPath: heartbeat });
+    const sendJson = FrameChannel.prototype.sendJson;
+    const sendAll = FrameChannel.prototype.sendAll;
+    // The field goes from every offer and offer_reply, as between a node and one from before the
+    // durable signal (which ignores it and does not answer it); frames are recorded.
+    FrameChannel.prototype.sendJson = function (value: unknown) {
+      const v = value as Record<string, unknown>;
+      if (v.type === "offer" || v.type === "offer_reply") delete v.durableSignal;
+      if (v.type === "durable") timeline.push("durable sent");
+      return sendJson.call(this, value);
+    };
+    FrameChannel.prototype.sendAll = function (frames: readonly Uint8Array[]) {
+      if (frames.some((f) => Buffer.from(f).toString().startsWith('{"type":"transfer"'))) timeline.push("transfer sent");
+      return sendAll.call(this, frames);
+    };
+    try {
+      sync.onSynced = () => timeline.push("WAL synced on A");
+      sync.hold = true;
+      const hop = a.node.migrate("survivor", [addressOf(b)]);
+      await waitUntil(() => sync.held.length === 1 && timeline.length === 2, { what: "the early offer taken on B and the package built on A while A's sync is held" });
+      expect(timeline).toEqual(["offer of survivor taken", "package of survivor built on A"]);
+      const at = a.node.scheduler.view("heartbeat")!.tick;
+      await ticked(a, "heartbeat", at + 3n);
+      expect(timeline).toEqual(["offer of survivor taken", "package of survivor built on A"]);
+      sync.release();
+      expect(await hop).toMatchObject({ outcome: "done" });
+      expect(timeline).toEqual(["offer of survivor taken", "package of survivor built on A", "WAL synced on A", "transfer sent", "package of survivor on B", "package of survivor stored on B"]);
+      expect(b.node.store.lease("survivor")?.state).toBe("ACTIVE_OWNER");
+    } finally {
+      FrameChannel.prototype.sendJson = sendJson;
+      FrameChannel.prototype.sendAll = sendAll;
+    }
   });
 
   it("a power cut after the early offer and package and before the handoff was durable: the source comes back as owner at the same epoch and keeps the agent; the target, which stored nothing, holds a record of that offer that fences nothing, and the next hop goes through", async () => {
