@@ -32,8 +32,12 @@ export const MIGRATE_IDLE_MS = 30_000;
 export const MAX_MANIFEST_CHARS = 128 * 1024;
 /** Concurrent incoming streams per protocol and connection. */
 export const MAX_INBOUND_STREAMS = 64;
-/** A peer's refusal message is cut to this length before it is logged or shown. */
-const MAX_REMOTE_MESSAGE_CHARS = 2000;
+/**
+ * A refusal's message is cut to this length: a peer's before it is logged or shown, this node's
+ * before it is sent (a reason longer than a frame would end the stream unanswered, which the source
+ * must take as "maybe delivered").
+ */
+export const MAX_REMOTE_MESSAGE_CHARS = 2000;
 /** How long stopping waits for protocol handlers still running. */
 export const STOP_GRACE_MS = 5_000;
 /**

@@ -8,7 +8,7 @@ import { checkAgentId, type PreparedAgent } from "../loader/prepare.js";
 import { epoch as epochOf, type FrameChannel, hex32, MAX_AGENT_ID_CHARS, MAX_DID_CHARS, MAX_EPOCH_PART, safeInt, str, uint } from "../p2p/frames.js";
 import type { ReplayItem } from "../replay/engine.js";
 import { admitPackage, checkBudget, checkManifest, checkOwnership } from "./admission.js";
-import { acceptsFrom, ADMISSION_REPLAY_SHARE, asIgord, MAX_CONCURRENT_PACKAGES, MAX_MANIFEST_CHARS, MAX_PACKAGES_PER_PEER, MIGRATE_IDLE_MS, type MigrationContext } from "./context.js";
+import { acceptsFrom, ADMISSION_REPLAY_SHARE, asIgord, MAX_CONCURRENT_PACKAGES, MAX_MANIFEST_CHARS, MAX_REMOTE_MESSAGE_CHARS, MAX_PACKAGES_PER_PEER, MIGRATE_IDLE_MS, type MigrationContext } from "./context.js";
 import { decodePackage } from "./package.js";
 import type { PreplacedAgent } from "../scheduler/preplaced.js";
 
@@ -251,7 +251,7 @@ export class MigrationTarget {
       m.migrationOutcomes.inc({ direction: "in", outcome: "refused" });
       this.ctx.log.warn({ event: "migration_refused", agent: agentId, peer, code: err.code }, `refused migration of ${agentId} from ${peer}: ${err.message}`);
       try {
-        await ch.sendJson({ type: stage, ok: false, code: err.code, message: err.message });
+        await ch.sendJson({ type: stage, ok: false, code: err.code, message: err.message.slice(0, MAX_REMOTE_MESSAGE_CHARS) });
       } catch {
         // The source is gone; it will ask for the status if it had sent everything.
       }

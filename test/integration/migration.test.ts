@@ -18,6 +18,7 @@ import { RoguePeer } from "../helpers/rogue.js";
 import { BUMPS_ONCE_TICKED, CAPS, watAgent, writeWat } from "../helpers/wat.js";
 import type { FrameChannel } from "../../src/p2p/frames.js";
 import { hex } from "../../src/hash/bytes.js";
+import { ErrorCode, IgordError } from "../../src/errors.js";
 import { decodePackage } from "../../src/migration/package.js";
 import { EAGER_PACKAGE_BYTES } from "../../src/migration/source.js";
 
@@ -334,6 +335,26 @@ describe("migration failures", () => {
     expect(a.node.scheduler.view("heartbeat")).toBeUndefined();
     expect(a.logs.events("handoff_resolved")[0]?.outcome).toBe("retired");
     expect(await a.node.metrics.render()).toMatch(/igord_migration_ambiguous_total 1/);
+  });
+
+  it("a refusal whose reason is longer than a frame reaches the source cut, with its code: the source takes its agent back at once, no status query", async () => {
+    const a = await p2pNode();
+    const b = await startNode({
+      flags: P2P,
+      migrationHooks: {
+        // A typed refusal late in admission, its message 3 MiB (a frame carries at most 1 MiB).
+        beforeStore: () => {
+          throw new IgordError(ErrorCode.MigrationLineage, `refused: ${"x".repeat(3 * 1024 * 1024)}`);
+        },
+      },
+    });
+    await a.node.addAgent({ wasmPath: heartbeat });
+    const r = await a.node.migrate("heartbeat", [addr(b)]);
+    expect(r.error?.code).toBe("MIGRATION_LINEAGE");
+    expect(r.outcome).toBe("reverted");
+    expect(r.error!.message.length).toBeLessThan(4096);
+    expect(owner(a, "heartbeat")).toBe("ACTIVE_OWNER");
+    expect(b.node.store.agent("heartbeat")).toBeUndefined();
   });
 
   it("a target that fails after receiving everything is asked, says it does not hold the agent, and the source takes it back at a new epoch", async () => {
