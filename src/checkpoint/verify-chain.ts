@@ -53,14 +53,23 @@ export function verifyChain(
  * The same verification, giving the event loop a turn every VERIFY_YIELD_EVERY checkpoints: a
  * node admitting a long history keeps ticking its other agents meanwhile.
  */
-export async function verifyChainAsync(entries: Iterable<ChainEntry>, overrides: readonly BudgetOverride[] = [], base?: HistoryBase): Promise<ChainReport> {
+export async function verifyChainAsync(
+  entries: Iterable<ChainEntry>,
+  overrides: readonly BudgetOverride[] = [],
+  base?: HistoryBase,
+  /** Called at each turn given to the event loop: throws to end the verification (its caller's time is up). */
+  inTime: () => void = () => {},
+): Promise<ChainReport> {
   // It decides an admission: the first checkpoint that does not verify ends it (a peer's package of
   // many bad checkpoints costs one refusal, not a verification and a reason per checkpoint).
   const steps = chainSteps(entries, overrides, base, true);
   for (;;) {
     const r = steps.next();
     if (r.done) return r.value;
-    if (r.value % VERIFY_YIELD_EVERY === 0) await new Promise((resolve) => setImmediate(resolve));
+    if (r.value % VERIFY_YIELD_EVERY === 0) {
+      await new Promise((resolve) => setImmediate(resolve));
+      inTime();
+    }
   }
 }
 

@@ -44,6 +44,11 @@ export interface AdmissionContext {
   leaseTiming: LeaseTiming;
   /** Replays items on a fresh sandbox of the agent (strict: every tick compared). */
   replay(prepared: PreparedAgent, preState: Uint8Array, items: ReplayItem[]): Promise<{ finalState: Uint8Array | null; verifiedTicks: number }>;
+  /**
+   * When the lineage and seal checks must have ended (ms since the epoch; the same share of
+   * --migration-timeout as the replays): past it the package is refused MIGRATION_TIMEOUT.
+   */
+  checksDeadline?: number;
 }
 
 export interface Admitted {
@@ -196,20 +201,20 @@ async function admit(pkg: MigrationPackage, peer: string, bytes: number, ctx: Ad
   for (const [i, o] of allOverrides.entries()) {
     // ~65 µs a verification: a package may carry many (up to MAX_PACKAGE_ITEMS), so the node's other
     // work runs between them, as between receipts and checkpoints.
-    if (i % VERIFY_YIELD_EVERY === VERIFY_YIELD_EVERY - 1) await new Promise((resolve) => setImmediate(resolve));
+    if (i % VERIFY_YIELD_EVERY === VERIFY_YIELD_EVERY - 1) await turn(ctx);
     if (!verifyBytes(identity.publicKey, budgetOverrideSigningBytes(identity.publicKey, o), o.signature)) {
       refuse(ErrorCode.MigrationLineage, `a lineage event after tick ${o.tick} is not signed by ${did}`);
     }
   }
   // The signed base counts only for a first hop (a returning agent continues from its stored head).
   const signedBase = pkg.baseHash === null && pkg.historyBase ? pkg.historyBase : undefined;
-  const report = await verifyChainAsync(entries, allOverrides, signedBase);
+  const report = await verifyChainAsync(entries, allOverrides, signedBase, () => inTime(ctx));
   if (!report.valid) refuse(ErrorCode.MigrationLineage, `the history of "${agentId}" does not verify: ${report.reasons.join("; ")}`);
   if (report.did !== did) refuse(ErrorCode.MigrationLineage, `the history is signed by ${report.did ?? "nobody"}, not ${did}`);
   const lastReceipt = previous ? ctx.store.lastReceiptTick(agentId) : null;
   const receipts: IncomingAgent["receipts"][number][] = [];
   for (const [i, blob] of pkg.receipts.entries()) {
-    if (i % VERIFY_YIELD_EVERY === VERIFY_YIELD_EVERY - 1) await new Promise((resolve) => setImmediate(resolve));
+    if (i % VERIFY_YIELD_EVERY === VERIFY_YIELD_EVERY - 1) await turn(ctx);
     let r: ReturnType<typeof decodeReceipt>;
     try {
       r = decodeReceipt(blob);
@@ -275,7 +280,7 @@ async function admit(pkg: MigrationPackage, peer: string, bytes: number, ctx: Ad
 async function verifyWindow(pkg: MigrationPackage, storedHead: Uint8Array | null, moduleFor: (wasmHash: string) => PreparedAgent, ctx: AdmissionContext, early: EarlyReplay): Promise<number> {
   const byHash = new Map<string, Checkpoint>();
   for (const [i, blob] of [...(storedHead ? [storedHead] : []), ...pkg.history].entries()) {
-    if (i % VERIFY_YIELD_EVERY === VERIFY_YIELD_EVERY - 1) await new Promise((resolve) => setImmediate(resolve));
+    if (i % VERIFY_YIELD_EVERY === VERIFY_YIELD_EVERY - 1) await turn(ctx);
     byHash.set(hex(checkpointHash(blob)), parseCheckpoint(blob));
   }
   // Every shipped segment, whatever the replay mode (it is stored, and audited later): it must cover
@@ -283,7 +288,7 @@ async function verifyWindow(pkg: MigrationPackage, storedHead: Uint8Array | null
   const placed: { seg: StoredSegment; before: Checkpoint; after: Checkpoint }[] = [];
   for (const [i, seg] of pkg.segments.entries()) {
     // A seal costs a verification (~65 µs): the node's other work runs between them.
-    if (i % VERIFY_YIELD_EVERY === VERIFY_YIELD_EVERY - 1) await new Promise((resolve) => setImmediate(resolve));
+    if (i % VERIFY_YIELD_EVERY === VERIFY_YIELD_EVERY - 1) await turn(ctx);
     const after = byHash.get(hex(seg.checkpointHash));
     const before = after ? byHash.get(hex(after.prevHash)) : undefined;
     if (!after || !before || seg.fromTick !== before.tick + 1n || seg.toTick !== after.tick) {
@@ -374,4 +379,20 @@ function replayItems(seg: StoredSegment, preState: Uint8Array): ReplayItem[] {
   }
   if (decoded.length * 32 !== seg.postHashes.byteLength) refuse(ErrorCode.MigrationFrameInvalid, `replay window ${seg.fromTick}..${seg.toTick} has ${decoded.length} logs but ${seg.postHashes.byteLength / 32} state hashes`);
   return segmentReplayItems(seg, decoded, preState);
+}
+
+/**
+ * Past the checks' deadline: the source, which waits one --migration-timeout for the result, has
+ * given up or is about to; a peer's long history is not verified to its end for nobody.
+ */
+function inTime(ctx: AdmissionContext): void {
+  if (ctx.checksDeadline !== undefined && Date.now() > ctx.checksDeadline) {
+    refuse(ErrorCode.MigrationTimeout, "the package's lineage checks passed their share of this node's --migration-timeout; ship a shorter history (--history-retention) or give this node a longer timeout");
+  }
+}
+
+/** A turn of the event loop for the node's other work, then the time check. */
+async function turn(ctx: AdmissionContext): Promise<void> {
+  await new Promise((resolve) => setImmediate(resolve));
+  inTime(ctx);
 }

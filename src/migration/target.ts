@@ -172,6 +172,7 @@ export class MigrationTarget {
         replayMode: this.ctx.cfg.replayMode,
         leaseTiming: this.ctx.host.leaseTiming,
         replay: (prepared, preState, items) => this.replayIncoming(prepared, preState, items, replayDeadline, replayMs),
+        checksDeadline: replayDeadline,
       });
       if (this.ctx.host.stopping()) throw new IgordError(ErrorCode.NodeStopping, "this node is stopping");
       // The live instance loads on a worker while the reception commits; it ticks only once the

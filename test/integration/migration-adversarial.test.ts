@@ -73,7 +73,9 @@ function snapshot(t: TestNode, agentId: string) {
  */
 async function targetWithResident(): Promise<{ pkg: ReturnType<typeof decodePackage>; b: TestNode; maxGap: () => number }> {
   const a = await startTestNode(P2P);
-  const b = await startTestNode(P2P);
+  // Time enough for admission's checks of the long packages these tests send to run to their end
+  // (they measure the resident's cadence meanwhile), even on a slow machine.
+  const b = await startTestNode({ ...P2P, "migration-timeout": "60s" });
   await b.node.addAgent({ wasmPath: await writeWat(join(b.dir, "wasm"), "resident", watAgent()) });
   await b.waitFor<TickEvent>("tick", (e) => e.agentId === "resident" && e.tick >= 3n);
   await a.node.addAgent({ wasmPath: heartbeat });
@@ -460,6 +462,32 @@ describe("many sealed segments", () => {
     // What is left in one piece is decoding the package (~0.4 s for its 40,000 items here); the
     // seals held the thread ~2.7 s more.
     expect(maxGap()).toBeLessThan(1000);
+  });
+});
+
+describe("a long history that verifies slowly", () => {
+  it("is refused MIGRATION_TIMEOUT once admission's checks pass their share of --migration-timeout, not verified to the end long after the source gave up; nothing is stored", async () => {
+    const a = await startTestNode(P2P);
+    // Half of 1 s for admission's checks and replays; verifying the history below takes seconds.
+    const b = await startTestNode({ ...P2P, "migration-timeout": "1s" });
+    await a.node.addAgent({ wasmPath: heartbeat });
+    await a.waitFor<TickEvent>("tick", (e) => e.tick >= 3n);
+    const pkg = decodePackage(await recordPackage(a, "heartbeat"));
+    const key = decodeIdentityFile(pkg.identity);
+    const last = parseCheckpoint(pkg.history.at(-1)!);
+    // 60,000 more checkpoints, each validly signed with the agent's key (which travels in the package).
+    const more: Uint8Array[] = [];
+    let prev = pkg.history.at(-1)!;
+    for (let i = 1; i <= 60_000; i++) {
+      const blob = signCheckpoint(encodeCheckpoint({ ...last, tick: last.tick + BigInt(i), prevHash: checkpointHash(prev) }, last.state), key);
+      more.push(blob);
+      prev = blob;
+    }
+    const long = encodePackage({ ...pkg, checkpointHash: hex(checkpointHash(prev)), history: [...pkg.history, ...more] });
+    const reply = await (await rogue()).send(addr(b), long, { resultTimeoutMs: 60_000 });
+    expect(reply).toMatchObject({ ok: false, code: "MIGRATION_TIMEOUT" });
+    expect(b.node.store.agent("heartbeat")).toBeUndefined();
+    expect(b.node.store.migrations()).toHaveLength(0);
   });
 });
 
