@@ -52,7 +52,7 @@ export interface AgentMeta {
 export interface AgentRuntime {
   id: string;
   /** Added under AgentInit.heldUntil, which has not resolved: schedule() queues nothing. */
-  held?: boolean;
+  held: boolean;
   /** The due queue's version of this agent's entry (due-queue.ts): bumped by each schedule, pop and cancel. */
   dueVersion: number;
   meta: AgentMeta;

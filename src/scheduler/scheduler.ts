@@ -216,6 +216,8 @@ export class Scheduler extends EventEmitter<{
       pendingOutbox: [],
       dueVersion: 0,
       tickTally: null,
+      // In the literal (not added when held): every agent record keeps one shape on the tick path.
+      held: false,
     };
     this.agents.set(a.id, a);
     if (init.heldUntil) this.hold(a, init.heldUntil);
@@ -255,10 +257,9 @@ export class Scheduler extends EventEmitter<{
         if (this.agents.get(a.id) !== a) return;
         // Never ticked (held since it was added): dropped without a checkpoint, its instance unloaded.
         this.queue.cancel(a);
-        this.agents.delete(a.id);
         this.opts.pool.unload(a.id);
-        this.opts.checkpointer.forget(a.id);
         a.status = "stopped";
+        this.forget(a.id);
         a.logger.warn({ event: "agent_withdrawn" }, "agent withdrawn before its first tick: what it was held for failed");
       },
     );
