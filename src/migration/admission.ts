@@ -126,11 +126,11 @@ async function admit(pkg: MigrationPackage, peer: string, bytes: number, ctx: Ad
   const headBlob = pkg.history.at(-1) ?? heldHead?.blob;
   if (!headBlob) refuse(ErrorCode.MigrationLineage, `the package has no checkpoint and this node holds none for "${agentId}"`);
   const head = parseCheckpoint(headBlob, `head checkpoint of "${agentId}"`);
-  if (hex(checkpointHash(headBlob)) !== pkg.checkpointHash) refuse(ErrorCode.MigrationFrameInvalid, "the package's last checkpoint is not the one it names");
+  const headHash = checkpointHash(headBlob);
+  if (hex(headHash) !== pkg.checkpointHash) refuse(ErrorCode.MigrationFrameInvalid, "the package's last checkpoint is not the one it names");
   checkBudget(head.budget, agentId, ctx.maxBudget);
   // A lineage event after the head sets the budget the agent resumes with (node/stored-resume.ts):
   // that is the budget it brings (its signature is checked at step 6).
-  const headHash = checkpointHash(headBlob);
   const afterHead = [...(heldHead ? ctx.store.lineageEvents(agentId) : []), ...pkg.overrides].filter((e) => equalBytes(e.afterHash, headHash)).at(-1);
   if (afterHead) checkBudget(afterHead.newBudget, agentId, ctx.maxBudget);
   // 2. WASM hash
