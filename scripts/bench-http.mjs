@@ -14,7 +14,8 @@ import { pino } from "pino";
 import wabtInit from "wabt";
 import { loadConfig } from "../dist/config/load.js";
 import { IgordNode } from "../dist/node/node.js";
-import { performHttp } from "../dist/hostcalls/http-fetch.js";
+import { createHttpClient } from "../dist/hostcalls/http-fetch.js";
+import { DestinationPolicy } from "../dist/hostcalls/http-destination.js";
 
 const BODY = "x".repeat(256);
 
@@ -68,7 +69,9 @@ export async function httpCost({ seconds = 4 } = {}) {
   const url = `http://127.0.0.1:${server.address().port}/data`;
 
   // Baseline: sequential fetches from the main thread, body read, keep-alive, interleaved with the
-  // host's own request path (fetch with its deadline, header handling and capped read), after a warm-up.
+  // host's own request path (node:http with its destination check, deadline, header handling and
+  // capped read), after a warm-up. The server is on loopback, which the node opens explicitly.
+  const client = createHttpClient(new DestinationPolicy(["127.0.0.0/8"]));
   const fetchNs = [];
   const hostNs = [];
   const call = { method: "GET", url, headers: [], body: null, timeoutMs: 10_000, readLimit: 1024 * 1024 + 1 };
@@ -78,13 +81,13 @@ export async function httpCost({ seconds = 4 } = {}) {
     await (await fetch(url)).arrayBuffer();
     if (i >= 200) fetchNs.push(Number(process.hrtime.bigint() - t0));
     t0 = process.hrtime.bigint();
-    await performHttp(call);
+    await client.perform(call);
     if (i >= 200) hostNs.push(Number(process.hrtime.bigint() - t0));
   }
 
   const dir = mkdtempSync(join(tmpdir(), "igord-http-bench-"));
   const config = loadConfig({
-    flags: { "agents-dir": join(dir, "agents"), "data-dir": join(dir, "data"), control: "off", listen: "off", "tick-interval": "1ms", "verify-interval": "5", "replay-window": "16", "checkpoint-interval": "500ms" },
+    flags: { "agents-dir": join(dir, "agents"), "data-dir": join(dir, "data"), control: "off", listen: "off", "tick-interval": "1ms", "verify-interval": "5", "replay-window": "16", "checkpoint-interval": "500ms", "http-private-networks": "127.0.0.0/8" },
     env: {},
   });
   const node = new IgordNode({ config, logger: pino({ level: "silent" }, new Writable({ write: (_c, _e, cb) => cb() })), watchAgentsDir: false });
@@ -124,6 +127,7 @@ export async function httpCost({ seconds = 4 } = {}) {
   measuring = false;
   await node.stop();
   rmSync(dir, { recursive: true, force: true });
+  client.close();
   server.close();
   const fetchMedian = median(fetchNs);
   const tickMedian = median(tickNs);

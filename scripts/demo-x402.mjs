@@ -23,6 +23,8 @@ const TIMEOUT_MS = Number(process.env.DEMO_TIMEOUT_MS ?? 60_000);
 const DAEMON_FLAGS = [
   "--control", "off", "--listen", "off", "--budget", "1",
   "--capabilities", "clock,log,rand,wallet,http,x402",
+  // The paywall runs on this machine: a node refuses loopback destinations unless told otherwise.
+  "--http-private-networks", "127.0.0.0/8",
   // Quick ticks and checkpoints, so the intent → checkpoint → pay sequence shows in seconds.
   "--tick-interval", "300ms", "--checkpoint-interval", "300ms", "--lease-duration", "5s",
 ];

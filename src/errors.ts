@@ -32,6 +32,8 @@ export const ErrorCode = {
   ControlBadRequest: "CONTROL_BAD_REQUEST",
   ControlBodyTooLarge: "CONTROL_BODY_TOO_LARGE",
   ControlMethodNotAllowed: "CONTROL_METHOD_NOT_ALLOWED",
+  /** An agent's HTTP request would connect to a non-public address the operator has not opened (--http-private-networks); the agent gets -3. */
+  HttpDestinationRefused: "HTTP_DESTINATION_REFUSED",
   NodeStopping: "NODE_STOPPING",
   /** The node stopped, but some agents' last state could not be checkpointed (they resume from an earlier one). */
   ShutdownCheckpointFailed: "SHUTDOWN_CHECKPOINT_FAILED",

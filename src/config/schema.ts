@@ -2,6 +2,7 @@
 // Precedence: flags > IGORD_* env vars > --config <file> (JSON) > defaults.
 import { cpus } from "node:os";
 import { parseUnits } from "../budget/money.js";
+import { parseNetwork } from "../hostcalls/http-destination.js";
 import { IMPLEMENTED_CAPABILITIES } from "../hostcalls/registry.js";
 import { DIVERGENCE_POLICIES, type DivergencePolicy, REPLAY_MODES, type ReplayMode } from "../replay/policy.js";
 import { type HostPort, parseDurationMs, parseHostPort, parseSizeBytes } from "./units.js";
@@ -23,6 +24,8 @@ export interface NodeConfig {
   /** Budget given to a new agent, in microcents. */
   budget: bigint;
   capabilities: readonly string[];
+  /** Non-public networks (CIDRs) agents' HTTP requests may connect to; public addresses are always allowed. */
+  httpPrivateNetworks: readonly string[];
   tickIntervalMs: number;
   /** Agents whose next tick is further away than this leave their worker until then (0 = never). */
   hibernateAfterMs: number;
@@ -136,6 +139,11 @@ function multiaddrText(item: string): void {
   if (!item.startsWith("/")) throw new Error(`"${item}" is not a multiaddr (e.g. /ip4/127.0.0.1/tcp/4001)`);
 }
 
+function networkText(item: string): void {
+  const net = parseNetwork(item);
+  if (typeof net === "string") throw new Error(net);
+}
+
 function peerIdText(item: string): void {
   if (!/^[1-9A-HJ-NP-Za-km-z]{40,60}$/.test(item)) throw new Error(`"${item}" is not a peer id (base58, e.g. 12D3KooW…)`);
 }
@@ -232,6 +240,15 @@ export const FIELDS = [
     defaultValue: () => [...IMPLEMENTED_CAPABILITIES],
     defaultText: IMPLEMENTED_CAPABILITIES.join(","),
     parse: capabilityList,
+  }),
+  field({
+    key: "httpPrivateNetworks",
+    flag: "http-private-networks",
+    valueName: "cidrs",
+    description: "non-public networks agents' HTTP requests may reach, comma-separated (e.g. 127.0.0.0/8,10.1.0.0/16); none = public addresses only",
+    defaultValue: () => [],
+    defaultText: "none",
+    parse: (raw) => (raw === "none" ? [] : stringList(networkText)(raw)),
   }),
   field({
     key: "tickIntervalMs",

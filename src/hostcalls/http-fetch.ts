@@ -1,58 +1,115 @@
-// Performs an agent's HTTP request on the main thread with Node's built-in fetch (undici). Reads at
-// most `readLimit` body bytes, all within the request's deadline. Redirects are not followed: a 3xx
-// is returned to the agent as its status, so every host it reaches passes allowed_hosts and is
-// recorded (Go's client follows them past the allowlist).
+// Performs an agent's HTTP request on the main thread with node:http / node:https. Reads at most
+// `readLimit` body bytes, all within the request's deadline. Redirects are not followed: a 3xx is
+// returned to the agent as its status, so every host it reaches passes allowed_hosts and is
+// recorded (Go's client follows them past the allowlist). Every connection goes to an address the
+// node's DestinationPolicy allows (http-destination.ts): checked for an IP literal before the request,
+// and inside the socket's own DNS lookup for a name. Sockets are kept alive and reused per host.
+import { lookup as dnsLookup, type LookupAddress, type LookupAllOptions, type LookupOneOptions } from "node:dns";
+import { Agent as HttpAgent, type ClientRequest, type IncomingMessage, request as httpRequest } from "node:http";
+import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
+import { isIP, type LookupFunction } from "node:net";
+import { isIgordError, ErrorCode } from "../errors.js";
+import type { DestinationPolicy } from "./http-destination.js";
 import type { HttpCall, HttpReply } from "./http.js";
 
-async function readCapped(res: Response, limit: number): Promise<Uint8Array> {
-  if (res.body === null) return new Uint8Array(0);
-  // A declared length within the limit is read in one go (the common case, and the cheapest).
-  const declared = Number(res.headers.get("content-length") ?? NaN);
-  if (Number.isSafeInteger(declared) && declared >= 0 && declared < limit) return new Uint8Array(await res.arrayBuffer()).subarray(0, limit);
-  const reader = res.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let n = 0;
-  while (n < limit) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    chunks.push(value);
-    n += value.byteLength;
-  }
-  if (n >= limit) await reader.cancel().catch(() => undefined);
-  const out = new Uint8Array(Math.min(n, limit));
-  let off = 0;
-  for (const c of chunks) {
-    const take = Math.min(c.byteLength, out.byteLength - off);
-    out.set(c.subarray(0, take), off);
-    off += take;
-    if (off === out.byteLength) break;
-  }
-  return out;
+/** Idle kept-alive sockets per host, and how long one waits for the next request. */
+const KEEP_ALIVE_SOCKETS_PER_HOST = 16;
+const KEEP_ALIVE_IDLE_MS = 5_000;
+
+export interface HttpClient {
+  perform(call: HttpCall): Promise<HttpReply>;
+  /** Closes the kept-alive sockets (node stop). */
+  close(): void;
 }
 
-export async function performHttp(call: HttpCall): Promise<HttpReply> {
-  // One controller and one cleared timer per request: cheaper than AbortSignal.timeout's timer.
-  const controller = new AbortController();
-  const timer = setTimeout(() => controller.abort(), Math.max(1, call.timeoutMs));
-  try {
-    const headers: [string, string][] = [];
-    // igor's headers are a map: a later line replaces an earlier one with the same name.
-    const seen = new Map<string, number>();
-    for (const [k, v] of call.headers) {
-      const at = seen.get(k.toLowerCase());
-      if (at === undefined) {
-        seen.set(k.toLowerCase(), headers.length);
-        headers.push([k, v]);
-      } else headers[at] = [k, v];
+/** A DNS lookup that answers only the addresses `policy` allows (an error naming the address when none is). */
+function guardedLookup(policy: DestinationPolicy): LookupFunction {
+  return ((hostname: string, options: LookupOneOptions | LookupAllOptions, callback: (err: Error | null, address: string | LookupAddress[], family?: number) => void) => {
+    dnsLookup(hostname, { ...options, all: true }, (err, addresses) => {
+      if (err) return callback(err, "");
+      const ok = addresses.filter((a) => policy.allows(a.address));
+      if (ok.length === 0) {
+        try {
+          policy.check(hostname, addresses[0]?.address ?? "");
+        } catch (e) {
+          return callback(e as Error, "");
+        }
+      }
+      if (options.all) callback(null, ok);
+      else callback(null, ok[0]!.address, ok[0]!.family);
+    });
+  }) as LookupFunction;
+}
+
+function readCapped(res: IncomingMessage, limit: number): Promise<Uint8Array> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let n = 0;
+    res.on("data", (c: Buffer) => {
+      chunks.push(c);
+      n += c.byteLength;
+      if (n >= limit) {
+        // One byte past max_response_bytes is enough to know it is too large.
+        res.destroy();
+        resolve(new Uint8Array(Buffer.concat(chunks, n).subarray(0, limit)));
+      }
+    });
+    res.on("end", () => resolve(new Uint8Array(Buffer.concat(chunks, n))));
+    res.on("error", reject);
+    res.on("close", () => reject(new Error("the response ended early")));
+  });
+}
+
+export function createHttpClient(policy: DestinationPolicy): HttpClient {
+  const lookup = guardedLookup(policy);
+  const agentOptions = { keepAlive: true, maxFreeSockets: KEEP_ALIVE_SOCKETS_PER_HOST, timeout: KEEP_ALIVE_IDLE_MS, lookup };
+  const http = new HttpAgent(agentOptions);
+  const https = new HttpsAgent(agentOptions);
+
+  const perform = async (call: HttpCall): Promise<HttpReply> => {
+    let req: ClientRequest | undefined;
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      req?.destroy();
+    }, Math.max(1, call.timeoutMs));
+    try {
+      const url = new URL(call.url);
+      if (url.protocol !== "http:" && url.protocol !== "https:") return { kind: "error", message: `${url.protocol} is not http or https` };
+      const literal = url.hostname.startsWith("[") ? url.hostname.slice(1, -1) : url.hostname;
+      // A socket connects to an IP literal without a lookup: checked here.
+      if (isIP(literal) !== 0) policy.check(url.hostname, literal);
+      // igor's headers are a map: a later line replaces an earlier one with the same name.
+      const headers: Record<string, string> = {};
+      const names = new Map<string, string>();
+      for (const [k, v] of call.headers) {
+        const seen = names.get(k.toLowerCase());
+        if (seen !== undefined) delete headers[seen];
+        names.set(k.toLowerCase(), k);
+        headers[k] = v;
+      }
+      const send = url.protocol === "https:" ? httpsRequest : httpRequest;
+      const res = await new Promise<IncomingMessage>((resolve, reject) => {
+        req = send(url, { method: call.method, headers, agent: url.protocol === "https:" ? https : http, lookup }, resolve);
+        req.on("error", reject);
+        if (timedOut) req.destroy();
+        req.end(call.body === null ? undefined : Buffer.from(call.body.buffer, call.body.byteOffset, call.body.byteLength));
+      });
+      return { kind: "response", status: res.statusCode ?? 0, body: await readCapped(res, call.readLimit) };
+    } catch (e) {
+      if (isIgordError(e) && e.code === ErrorCode.HttpDestinationRefused) return { kind: "refused", message: e.message };
+      if (timedOut) return { kind: "timeout" };
+      return { kind: "error", message: e instanceof Error ? e.message : String(e) };
+    } finally {
+      clearTimeout(timer);
     }
-    const body = call.body === null ? null : new Uint8Array(call.body);
-    const res = await fetch(call.url, { method: call.method, headers, body, redirect: "manual", signal: controller.signal });
-    return { kind: "response", status: res.status, body: await readCapped(res, call.readLimit) };
-  } catch (e) {
-    if (controller.signal.aborted) return { kind: "timeout" };
-    const cause = e instanceof Error && e.cause instanceof Error ? `: ${e.cause.message}` : "";
-    return { kind: "error", message: `${e instanceof Error ? e.message : String(e)}${cause}` };
-  } finally {
-    clearTimeout(timer);
-  }
+  };
+
+  return {
+    perform,
+    close: () => {
+      http.destroy();
+      https.destroy();
+    },
+  };
 }

@@ -5,7 +5,8 @@
 //
 // Results (igor's codes): the HTTP status as is (any status, 402 included, is a result, not an
 // error); -1 transport error or unreadable argument; -2 an argument above its limit; -3 refused
-// (host not in allowed_hosts, or a method other than GET/HEAD without ACTIVE_OWNER authority);
+// (host not in allowed_hosts, an address the operator has not opened (http-destination.ts), or a
+// method other than GET/HEAD without ACTIVE_OWNER authority);
 // -4 timeout; -5 response larger than max_response_bytes or than the buffer, with the body length
 // written as a u32 at `resp` when resp_cap >= 4. Response layout: [u32 body length][body].
 //
@@ -85,6 +86,8 @@ export interface HttpCall {
 export type HttpReply =
   | { kind: "response"; status: number; body: Uint8Array }
   | { kind: "timeout" }
+  /** The connection would go to an address the operator has not opened (http-destination.ts): -3. */
+  | { kind: "refused"; message: string }
   | { kind: "error"; message: string };
 
 /** Methods that only read: observations anyone may make. Every other method acts on the world. */
@@ -184,6 +187,7 @@ export function httpRequest(ctx: HostContext, opts: HttpOptions | undefined): (.
         readLimit: options.maxResponseBytes + 1,
       });
       if (reply.kind === "timeout") return { result: HttpResult.timeout, payload: withDigest(req.digest) };
+      if (reply.kind === "refused") return refused;
       if (reply.kind === "error") return { result: HttpResult.network, payload: withDigest(req.digest) };
       const n = reply.body.byteLength;
       if (n > options.maxResponseBytes || 4 + n > cap) return { result: HttpResult.tooLarge, payload: withDigest(req.digest, u32(n)) };

@@ -20,6 +20,8 @@ import { NodeMetrics } from "../metrics/metrics.js";
 import { type AgentView, type CheckpointEvent, Scheduler } from "../scheduler/scheduler.js";
 import { equalBytes } from "../hash/bytes.js";
 import { signBudgetOverride } from "../checkpoint/overrides.js";
+import { createHttpClient, type HttpClient } from "../hostcalls/http-fetch.js";
+import { DestinationPolicy } from "../hostcalls/http-destination.js";
 import { debitLostPayments, journalPayment, nodeReceipts, paidAfterHead } from "./lost-payments.js";
 import { withAgentIdentity } from "../hostcalls/policy.js";
 import { didFromPublicKey } from "../identity/did.js";
@@ -126,6 +128,8 @@ export class IgordNode {
   readonly migration: MigrationService | null;
   /** This process's exclusive right to run agents from the data dir, held until stop(). */
   private readonly lock: DataDirLock;
+  /** Agents' HTTP requests: to public addresses and the operator's --http-private-networks only. */
+  private readonly http: HttpClient;
 
   constructor(opts: NodeOptions) {
     this.leaseTiming = {
@@ -149,6 +153,7 @@ export class IgordNode {
     this.nodeId = node.peerId;
     this.signer = nodeSignerPool();
     this.checkpointer = new Checkpointer(this.store, node, this.config.receiptIntervalMs, this.signer, this.config.historyRetention);
+    this.http = createHttpClient(new DestinationPolicy(this.config.httpPrivateNetworks));
     this.pool = new WorkerPool({
       size: opts.config.workers,
       tickTimeoutMs: opts.config.tickTimeoutMs,
@@ -156,6 +161,7 @@ export class IgordNode {
       logger: opts.logger.child({ component: "pool" }),
       receipts: (agentId) => nodeReceipts(this.store, agentId, this.checkpointer.lostReceipts(agentId)),
       journalPayment: (agentId, tick, receipt) => journalPayment(this.store, agentId, tick, receipt),
+      http: (call) => this.http.perform(call),
     });
     this.metrics = new NodeMetrics({
       agentStates: () => {
@@ -445,6 +451,7 @@ export class IgordNode {
     await this.scheduler.stop();
     this.scheduler.off("checkpoint", onCheckpoint);
     await this.pool.stop();
+    this.http.close();
     await this.signer.close();
     // Every agent's open run of event-log segments, sealed with its key before the store closes.
     try {

@@ -1,13 +1,12 @@
 // What the main thread does for a tick that asks it (src/wasm/host-io.ts carries the request): an
 // HTTP request, a payment receipt signed with the agent's key (journalled before the signature goes
 // back), the node's execution receipts. The pool checks who asks; this answers.
-import { performHttp } from "../hostcalls/http-fetch.js";
 import type { HttpCall, HttpReply } from "../hostcalls/http.js";
 import { type Ed25519Key, signBytes } from "../identity/keys.js";
 import type { HostIoReply, HostIoRequest } from "./host-io.js";
 
 export interface HostIoServices {
-  /** Performs a tick's HTTP request (default: Node's fetch). */
+  /** Performs a tick's HTTP request (the node's HttpClient); without it a request fails (-1): nothing reaches the network unless the node says where it may go. */
   http?: (call: HttpCall) => Promise<HttpReply>;
   /** The node's receipts of an agent: its lost payments', then its execution receipts (wallet_receipt_count / wallet_receipt). */
   receipts?: (agentId: string) => Uint8Array[];
@@ -19,7 +18,7 @@ export interface HostIoServices {
 export async function answerHostIo(services: HostIoServices, agent: { agentId: string; identity?: Ed25519Key | undefined }, request: HostIoRequest): Promise<HostIoReply> {
   switch (request.kind) {
     case "http":
-      return (services.http ?? performHttp)(request.call);
+      return services.http ? services.http(request.call) : { kind: "error", message: "this pool performs no HTTP requests" };
     case "sign": {
       if (!agent.identity) return { kind: "error", message: "the agent has no key here" };
       const signature = signBytes(agent.identity, request.message);

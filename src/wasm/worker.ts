@@ -107,7 +107,7 @@ function http(call: HttpCall): HttpReply {
   onPhase("http_request");
   try {
     const r = io.call(Number(Atomics.load(ctl, Ctl.current)), { kind: "http", call: { ...call, timeoutMs } }, timeoutMs + HOST_IO_REPLY_GRACE_MS);
-    return r === null ? { kind: "timeout" } : r.kind === "response" || r.kind === "timeout" || r.kind === "error" ? r : { kind: "error", message: `unexpected reply ${r.kind}` };
+    return r === null ? { kind: "timeout" } : r.kind === "response" || r.kind === "timeout" || r.kind === "refused" || r.kind === "error" ? r : { kind: "error", message: `unexpected reply ${r.kind}` };
   } finally {
     Atomics.store(ctl, Ctl.phase, phase);
   }

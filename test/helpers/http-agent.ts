@@ -106,6 +106,9 @@ function agentModule(m: { imports: string; data: string[]; code: string[]; upToT
 )`;
 }
 
+/** Node config that lets agents reach this machine's test servers (a fresh node refuses loopback: http-destination.ts). */
+export const LOOPBACK_HTTP = { "http-private-networks": "127.0.0.0/8" } as const;
+
 export function httpManifest(options: Record<string, unknown> = {}, extra: string[] = []): unknown {
   return { capabilities: { http: { version: 1, options }, ...Object.fromEntries(extra.map((c) => [c, { version: 1 }])) } };
 }

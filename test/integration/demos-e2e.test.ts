@@ -25,7 +25,8 @@ afterEach(async () => {
 
 /** The capabilities the agent's manifest asks for, and quick ticks and checkpoints so record → checkpoint → act takes a fraction of a second. */
 function fast(capabilities: string): string[] {
-  return ["--capabilities", capabilities, "--tick-interval", "100ms", "--checkpoint-interval", "100ms", "--lease-duration", "2s"];
+  // The demos' servers run on this machine: a fresh node refuses loopback destinations.
+  return ["--capabilities", capabilities, "--tick-interval", "100ms", "--checkpoint-interval", "100ms", "--lease-duration", "2s", "--http-private-networks", "127.0.0.0/8"];
 }
 
 /**

@@ -123,7 +123,7 @@ async function paywallAndPayer(powerCut: boolean): Promise<Paywall> {
     },
   }));
   // Every checkpoint carries a node receipt, so what execution cost is on record to the microcent.
-  const args = ["--agents-dir", agentsDir, "--data-dir", dataDir, "--control", "off", "--tick-interval", "20ms", "--checkpoint-interval", "50ms", "--receipt-interval", "0", "--budget", "1.0", "--log-level", "debug"];
+  const args = ["--agents-dir", agentsDir, "--data-dir", dataDir, "--control", "off", "--tick-interval", "20ms", "--checkpoint-interval", "50ms", "--receipt-interval", "0", "--budget", "1.0", "--log-level", "debug", "--http-private-networks", "127.0.0.0/8"];
   return {
     accepted,
     rejected,

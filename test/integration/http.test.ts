@@ -10,7 +10,7 @@ import { startTestNode, stopAllNodes, storedHead, type TestNode } from "../helpe
 import { igord, killAll } from "../helpers/process.js";
 import { waitUntil } from "../helpers/wait.js";
 import { CAPS, watAgent, writeWat } from "../helpers/wat.js";
-import { httpAgent, httpManifest, MEMORY_PAGES, respOffset, resultOffset, startServer, type TestServer } from "../helpers/http-agent.js";
+import { httpAgent, httpManifest, LOOPBACK_HTTP, MEMORY_PAGES, respOffset, resultOffset, startServer, type TestServer } from "../helpers/http-agent.js";
 
 const servers: TestServer[] = [];
 afterEach(async () => {
@@ -76,7 +76,7 @@ describe("http_request", () => {
       { url: `${s.url}/missing` }, // 11: 404 is a result too
       { url: "ftp://127.0.0.1/file" }, // 12: not http(s): -1
     ];
-    const t = await startTestNode({ "tick-interval": "20ms", "verify-interval": "1", "checkpoint-interval": "30ms", "tick-timeout": "5s" });
+    const t = await startTestNode({ ...LOOPBACK_HTTP, "tick-interval": "20ms", "verify-interval": "1", "checkpoint-interval": "30ms", "tick-timeout": "5s" });
     const path = await writeWat(join(t.dir, "wasm"), "fetcher", httpAgent(calls, { upToTick: 1 }), httpManifest({ allowed_hosts: ["127.0.0.1"], timeout_ms: 300, max_response_bytes: 1000 }));
     await t.node.addAgent({ wasmPath: path });
     const first = await t.waitFor<TickEvent>("tick", (e) => e.agentId === "fetcher" && e.tick === 1n);
@@ -113,7 +113,7 @@ describe("http_request", () => {
 
   it("a restarted node verifies its stored HTTP ticks from their recorded responses with the server gone", async () => {
     const s = await server((_req, res) => res.end("quote=7"));
-    const t = await startTestNode({ "tick-interval": "10ms", "checkpoint-interval": "30ms", "verify-interval": "0" });
+    const t = await startTestNode({ ...LOOPBACK_HTTP, "tick-interval": "10ms", "checkpoint-interval": "30ms", "verify-interval": "0" });
     const path = await writeWat(join(t.dir, "wasm"), "quoter", httpAgent([{ url: `${s.url}/quote` }]), httpManifest());
     await t.node.addAgent({ wasmPath: path });
     await t.waitFor<TickEvent>("tick", (e) => e.agentId === "quoter" && e.tick >= 10n);
@@ -130,7 +130,7 @@ describe("http_request", () => {
 
   it("a request that would outlast the tick timeout returns -4 inside it, and the agent keeps ticking", async () => {
     const s = await server(() => undefined); // never answers
-    const t = await startTestNode({ "tick-interval": "20ms", "tick-timeout": "800ms", "verify-interval": "0" });
+    const t = await startTestNode({ ...LOOPBACK_HTTP, "tick-interval": "20ms", "tick-timeout": "800ms", "verify-interval": "0" });
     const path = await writeWat(join(t.dir, "wasm"), "patient", httpAgent([{ url: `${s.url}/never` }], { upToTick: 1 }), httpManifest({ timeout_ms: 60_000 }));
     await t.node.addAgent({ wasmPath: path });
     const first = await t.waitFor<TickEvent>("tick", (e) => e.agentId === "patient" && e.tick === 1n, 5000);
@@ -149,7 +149,7 @@ describe("http_request", () => {
       releases++;
       setTimeout(() => res.end("slow"), 300);
     });
-    const t = await startTestNode({ "tick-interval": "10ms", "lease-duration": "100ms", "lease-grace": "0", "lease-renewal-window": "0.5", "verify-interval": "0", "tick-timeout": "5s" });
+    const t = await startTestNode({ ...LOOPBACK_HTTP, "tick-interval": "10ms", "lease-duration": "100ms", "lease-grace": "0", "lease-renewal-window": "0.5", "verify-interval": "0", "tick-timeout": "5s" });
     const calls = [{ url: `${s.url}/slow` }, { method: "POST", url: `${s.url}/write`, body: "x" }];
     const path = await writeWat(join(t.dir, "wasm"), "poster", httpAgent(calls), httpManifest());
     await t.node.addAgent({ wasmPath: path });
@@ -159,7 +159,7 @@ describe("http_request", () => {
   });
 
   it("a slow server does not delay the ticks of agents without http, even on a single shared worker", async () => {
-    const t = await startTestNode({ workers: "1", "tick-interval": "10ms", "tick-timeout": "20s", "verify-interval": "0" });
+    const t = await startTestNode({ ...LOOPBACK_HTTP, workers: "1", "tick-interval": "10ms", "tick-timeout": "20s", "verify-interval": "0" });
     let heartbeatTicks = 0;
     t.node.scheduler.on("tick", (e: TickEvent) => {
       if (e.agentId === "beat") heartbeatTicks++;
@@ -186,7 +186,7 @@ describe("http_request", () => {
 
   it("an HTTP agent migrates with its server stopped: the target replays its recorded responses at admission, and igord verify --replay of the target's data dir is VALID", async () => {
     const s = await server((_req, res) => res.end("price=42"));
-    const p2p = { listen: "/ip4/127.0.0.1/tcp/0", "accept-migrations": "any", "tick-interval": "10ms", "checkpoint-interval": "0", "migration-timeout": "5s", "peer-refresh": "0" };
+    const p2p = { ...LOOPBACK_HTTP, listen: "/ip4/127.0.0.1/tcp/0", "accept-migrations": "any", "tick-interval": "10ms", "checkpoint-interval": "0", "migration-timeout": "5s", "peer-refresh": "0" };
     const a = await startTestNode(p2p);
     const b = await startTestNode({ ...p2p, "replay-mode": "full" });
     const path = await writeWat(join(a.dir, "wasm"), "watcher", httpAgent([{ url: `${s.url}/price` }], { upToTick: 2 }), httpManifest());
@@ -215,10 +215,52 @@ describe("http_request", () => {
   });
 });
 
+describe("where an agent's requests may go", () => {
+  // By name, by literal, by the forms URL parsing folds into a loopback address, and the cloud
+  // metadata and private ranges: none is reached from a node whose operator has not named it.
+  const targets = (port: number) => [
+    { url: `http://127.0.0.1:${port}/ok` }, // 0
+    { url: `http://localhost:${port}/ok` }, // 1: a name that resolves to loopback
+    { url: `http://2130706433:${port}/ok` }, // 2: 127.0.0.1 written as one number
+    { url: `http://[::ffff:127.0.0.1]:${port}/ok` }, // 3: IPv4-mapped IPv6
+    { url: `http://[::1]:${port}/ok` }, // 4
+    { url: "http://169.254.169.254/latest/meta-data/" }, // 5: link-local (cloud metadata)
+    { url: "http://10.0.0.1/" }, // 6: private
+    { url: `http://0.0.0.0:${port}/ok` }, // 7: "this host"
+  ];
+
+  it("a fresh node refuses every loopback, private and link-local destination with -3, even with allowed_hosts naming it, and sends nothing", async () => {
+    const s = await server((_req, res) => res.end("inside"));
+    const t = await startTestNode({ "tick-interval": "20ms", "verify-interval": "1", "tick-timeout": "5s" });
+    for (const [name, allowed] of [["anyhost", []], ["namedhost", ["127.0.0.1", "localhost", "[::ffff:7f00:1]", "[::1]", "169.254.169.254", "10.0.0.1", "0.0.0.0"]]] as const) {
+      const path = await writeWat(join(t.dir, "wasm"), name, httpAgent(targets(s.port), { upToTick: 1 }), httpManifest({ allowed_hosts: allowed, timeout_ms: 2000 }));
+      await t.node.addAgent({ wasmPath: path });
+      const first = await t.waitFor<TickEvent>("tick", (e) => e.agentId === name && e.tick === 1n);
+      expect(first.events.map((e) => e.result), name).toEqual(targets(s.port).map(() => -3));
+      await t.waitFor<{ agentId: string; ticks: bigint[] }>("verified", (e) => e.agentId === name && e.ticks.includes(1n));
+    }
+    expect(s.requests).toEqual([]);
+    expect(t.logs.events("replay_divergence")).toEqual([]);
+  });
+
+  it("--http-private-networks opens the networks it names and no other", async () => {
+    const s = await server((_req, res) => res.end("inside"));
+    const t = await startTestNode({ "tick-interval": "20ms", "verify-interval": "1", "tick-timeout": "5s", "http-private-networks": "127.0.0.0/8" });
+    const path = await writeWat(join(t.dir, "wasm"), "insider", httpAgent(targets(s.port), { upToTick: 1 }), httpManifest({ timeout_ms: 2000 }));
+    await t.node.addAgent({ wasmPath: path });
+    const first = await t.waitFor<TickEvent>("tick", (e) => e.agentId === "insider" && e.tick === 1n);
+    // ::1 is loopback too, but not in 127.0.0.0/8: still refused, as are the other networks.
+    expect(first.events.map((e) => e.result)).toEqual([200, 200, 200, 200, -3, -3, -3, -3]);
+    expect(s.requests.map((r) => r.url)).toEqual(["/ok", "/ok", "/ok", "/ok"]);
+    await t.waitFor<{ agentId: string; ticks: bigint[] }>("verified", (e) => e.agentId === "insider" && e.ticks.includes(1n));
+    expect(t.logs.events("replay_divergence")).toEqual([]);
+  });
+});
+
 describe("an agent that reads its server every tick", () => {
   it("keeps ticking when the server goes (each failed call recorded), migrates, and its whole history on the target audits VALID with no request sent by replay", async () => {
     const s = await server((_req, res) => res.end("price=42"));
-    const p2p = { listen: "/ip4/127.0.0.1/tcp/0", "accept-migrations": "any", "tick-interval": "10ms", "checkpoint-interval": "50ms", "migration-timeout": "5s", "peer-refresh": "0", "tick-timeout": "5s" };
+    const p2p = { ...LOOPBACK_HTTP, listen: "/ip4/127.0.0.1/tcp/0", "accept-migrations": "any", "tick-interval": "10ms", "checkpoint-interval": "50ms", "migration-timeout": "5s", "peer-refresh": "0", "tick-timeout": "5s" };
     const a = await startTestNode({ ...p2p, "verify-interval": "1" });
     const b = await startTestNode({ ...p2p, "replay-mode": "full", "verify-interval": "1" });
     const path = await writeWat(join(a.dir, "wasm"), "poller", httpAgent([{ url: `${s.url}/price` }]), httpManifest({ allowed_hosts: ["127.0.0.1"], timeout_ms: 1000 }));
@@ -262,7 +304,7 @@ describe("resume_interrupted", () => {
       if (++requests === 1) setTimeout(() => res.end("slow"), 300);
       else res.end("fast");
     });
-    const t = await startTestNode({ "tick-interval": "10ms", "lease-duration": "100ms", "lease-grace": "0", "lease-renewal-window": "0.5", "verify-interval": "1", "tick-timeout": "5s" });
+    const t = await startTestNode({ ...LOOPBACK_HTTP, "tick-interval": "10ms", "lease-duration": "100ms", "lease-grace": "0", "lease-renewal-window": "0.5", "verify-interval": "1", "tick-timeout": "5s" });
     const ask = '(import "igor" "resume_interrupted" (func $interrupted (result i32)))';
     // The answer lands in the state (at byte 8) before the request, so replay checks it too.
     const agent = httpAgent([{ url: `${s.url}/page` }], { upToTick: 1, imports: ask }).replace("(if (i32.le_u", "(i32.store (i32.const 8) (call $interrupted)) (if (i32.le_u");

@@ -23,7 +23,7 @@ import { readStore } from "../../src/testing/kit-node.js";
 import type { MigrationResult } from "../../src/migration/context.js";
 import { DB_FILE, SqliteStore } from "../../src/store/sqlite-store.js";
 import { agentTimeline, DivergenceLog } from "../../src/control/timeline.js";
-import { payAgent, payOutOffset, resultOffset, startServer, type TestServer } from "../helpers/http-agent.js";
+import { LOOPBACK_HTTP, payAgent, payOutOffset, resultOffset, startServer, type TestServer } from "../helpers/http-agent.js";
 
 const servers: TestServer[] = [];
 afterEach(async () => {
@@ -296,7 +296,7 @@ describe("wallet_pay", () => {
       setTimeout(() => res.end("slow"), 300);
     });
     servers.push(s);
-    const t = await startTestNode({ "tick-interval": "10ms", "lease-duration": "100ms", "lease-grace": "0", "lease-renewal-window": "0.5", "verify-interval": "0", "tick-timeout": "5s" });
+    const t = await startTestNode({ ...LOOPBACK_HTTP, "tick-interval": "10ms", "lease-duration": "100ms", "lease-grace": "0", "lease-renewal-window": "0.5", "verify-interval": "0", "tick-timeout": "5s" });
     const path = await writeWat(join(t.dir, "wasm"), "latepayer", payAgent([{ amount: 1000n, recipient: "p" }], { httpFirst: `${s.url}/slow` }), x402({}, ["http"]));
     await t.node.addAgent({ wasmPath: path, budget: 1_000_000n });
     await waitUntil(() => t.logs.events("tick_discarded", "latepayer").length >= 2, { timeoutMs: 8000, what: "two discarded runs of tick 1" });
@@ -313,7 +313,7 @@ describe("wallet_pay", () => {
       else res.end("fast");
     });
     servers.push(s);
-    const flags = { "tick-interval": "10ms", "checkpoint-interval": "20ms", "receipt-interval": "0", "lease-duration": "200ms", "lease-grace": "0", "lease-renewal-window": "0.5", "verify-interval": "0", "tick-timeout": "5s" };
+    const flags = { ...LOOPBACK_HTTP, "tick-interval": "10ms", "checkpoint-interval": "20ms", "receipt-interval": "0", "lease-duration": "200ms", "lease-grace": "0", "lease-renewal-window": "0.5", "verify-interval": "0", "tick-timeout": "5s" };
     const t = await startTestNode(flags);
     const path = await writeWat(join(t.dir, "wasm"), "repayer", payAgent([{ amount: 1000n, recipient: "p", memo: "m" }], { upToTick: 1, httpAfter: `${s.url}/slow`, receipts: true }), x402({}, ["http"]));
     await t.node.addAgent({ wasmPath: path, budget: 1_000_000n });
@@ -418,7 +418,7 @@ describe("wallet_pay", () => {
   });
 
   it("an agent handed off right after a run of its tick paid and was discarded (no tick since) leaves without that money: the handoff checkpoint stores the lost payment, the source keeps no journal row, the target resumes interrupted with the receipt listed, and verify there counts both payments", async () => {
-    const flags = { "tick-interval": "10ms", "checkpoint-interval": "20ms", "receipt-interval": "0", "lease-duration": "200ms", "lease-grace": "0", "lease-renewal-window": "0.5", "verify-interval": "0", "tick-timeout": "5s" };
+    const flags = { ...LOOPBACK_HTTP, "tick-interval": "10ms", "checkpoint-interval": "20ms", "receipt-interval": "0", "lease-duration": "200ms", "lease-grace": "0", "lease-renewal-window": "0.5", "verify-interval": "0", "tick-timeout": "5s" };
     const [a, b] = (await startCluster(2, { flags })).nodes as [InProcessKitNode, InProcessKitNode];
     let detaching = false;
     const detach = a.node.scheduler.detach.bind(a.node.scheduler);
@@ -469,7 +469,7 @@ describe("wallet_pay", () => {
     // The tick waits on this GET while the agent is stopped; it pays once the answer comes.
     const s = await startServer((_req, res) => void (stopped = stopAgent(t.node, "late").then(() => res.end("go"))));
     servers.push(s);
-    const t = await startTestNode({ "tick-interval": "20ms", "verify-interval": "0", "tick-timeout": "5s" });
+    const t = await startTestNode({ ...LOOPBACK_HTTP, "tick-interval": "20ms", "verify-interval": "0", "tick-timeout": "5s" });
     // What the main thread answers the agent's worker (white box: the refusal itself).
     const answered: [string, string][] = [];
     const pool = t.node.pool as unknown as { serveIo(h: unknown, env: HostIoEnvelope): Promise<HostIoReply> };
