@@ -8,7 +8,7 @@ import { ErrorCode, IgordError } from "../errors.js";
 import { withAgentIdentity } from "../hostcalls/policy.js";
 import { IMPLEMENTED_CAPABILITIES } from "../hostcalls/registry.js";
 import { didFromPublicKey } from "../identity/did.js";
-import { ModuleCache, prepareFromBytes } from "../loader/prepare.js";
+import { ModuleCache, moduleBytes, prepareFromBytes } from "../loader/prepare.js";
 import { parseManifest } from "../manifest/manifest.js";
 import { type AuditSegment, moduleRuns, planAudit } from "../replay/audit-plan.js";
 import { hex } from "../hash/bytes.js";
@@ -78,7 +78,7 @@ export async function auditHistory(h: {
   const prepare = (hash: string): ReturnType<typeof prepareFromBytes> => {
     const bytes = h.wasm(hash);
     if (!bytes) throw new IgordError(ErrorCode.StoreError, `WASM ${hash.slice(0, 16)}… that ran part of agent "${agentId}"'s history is not at hand`);
-    return prepareFromBytes({ agentId, bytes: new Uint8Array(bytes), manifest, source: `WASM ${hash.slice(0, 16)}… of agent "${agentId}"`, offered: new Set(IMPLEMENTED_CAPABILITIES), cache });
+    return prepareFromBytes({ agentId, bytes: moduleBytes(bytes), manifest, source: `WASM ${hash.slice(0, 16)}… of agent "${agentId}"`, offered: new Set(IMPLEMENTED_CAPABILITIES), cache });
   };
   const parsed = h.checkpoints.map((b) => parseCheckpoint(b));
   // WASI's out-of-tick random stream is derived from the agent's DID (src/wasi/host.ts).

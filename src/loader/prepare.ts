@@ -138,6 +138,14 @@ export function prepareAgent(o: PrepareOptions): PreparedAgent {
 }
 
 /** Prepares an agent from bytes already in hand (stored modules, imports, migrations). */
+/**
+ * Module bytes as prepareFromBytes takes them: a view of the same memory (a module may be tens of
+ * MiB: a copy per caller kept each alive twice), a copy only of bytes on shared memory.
+ */
+export function moduleBytes(b: Uint8Array): Uint8Array<ArrayBuffer> {
+  return b.buffer instanceof ArrayBuffer ? new Uint8Array(b.buffer, b.byteOffset, b.byteLength) : new Uint8Array(b);
+}
+
 export function prepareFromBytes(o: {
   agentId: string;
   bytes: Uint8Array<ArrayBuffer>;

@@ -16,7 +16,7 @@ import { ErrorCode, IgordError } from "../errors.js";
 import { withAgentIdentity } from "../hostcalls/policy.js";
 import { didFromPublicKey, publicKeyFromPeerId } from "../identity/did.js";
 import { decodeIdentityFile, verifyBytes } from "../identity/keys.js";
-import { checkAgentId, type ModuleCache, type PreparedAgent, prepareFromBytes } from "../loader/prepare.js";
+import { checkAgentId, type ModuleCache, moduleBytes, type PreparedAgent, prepareFromBytes } from "../loader/prepare.js";
 import { sha256Hex } from "../hash/bytes.js";
 import { IMPLEMENTED_CAPABILITY_VERSION } from "../hostcalls/registry.js";
 import { type AgentManifest, parseManifest } from "../manifest/manifest.js";
@@ -147,7 +147,7 @@ async function admit(pkg: MigrationPackage, peer: string, bytes: number, ctx: Ad
   const manifest = checkManifest(pkg.manifest, agentId, ctx);
   const prepared = prepareFromBytes({
     agentId,
-    bytes: new Uint8Array(wasm),
+    bytes: moduleBytes(wasm),
     manifest,
     source: `WASM of migrating agent "${agentId}"`,
     offered: ctx.offered,
@@ -236,7 +236,7 @@ async function admit(pkg: MigrationPackage, peer: string, bytes: number, ctx: Ad
     if (known) return known;
     const bytes = pkg.modules?.find((m) => m.hash === hash)?.bytes ?? ctx.store.wasm(hash);
     if (!bytes) return refuse(ErrorCode.MigrationWasmHash, `the replay window was recorded with WASM ${hash.slice(0, 16)}…, which the package does not ship`);
-    const p = prepareFromBytes({ agentId, bytes: new Uint8Array(bytes), manifest, source: `WASM ${hash.slice(0, 16)}… of migrating agent "${agentId}"`, offered: ctx.offered, cache: ctx.cache });
+    const p = prepareFromBytes({ agentId, bytes: moduleBytes(bytes), manifest, source: `WASM ${hash.slice(0, 16)}… of migrating agent "${agentId}"`, offered: ctx.offered, cache: ctx.cache });
     modules.set(hash, p);
     return p;
   };

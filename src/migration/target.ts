@@ -153,11 +153,15 @@ export class MigrationTarget {
         held += chunk.byteLength;
         chunks.push(chunk);
       }
-      const buf = Buffer.concat(chunks, size);
-      chunks.length = 0; // the package is held once, in buf, through admission
+      // The package's bytes as they arrived, until decoded: admission holds the decoded sections
+      // only (a variable of this async function that lived on across the awaits below kept the
+      // whole package alive a second time).
+      let buf: Buffer | null = Buffer.concat(chunks, size);
+      chunks.length = 0;
       m.migrationBytes.inc({ direction: "in" }, size);
       this.ctx.hooks.afterPackage?.(agentId, (err) => ch.abort(err));
       const pkg = decodePackage(buf);
+      buf = null;
       if (pkg.agentId !== agentId || pkg.checkpointHash !== checkpointHash || pkg.did !== did || compareEpochs(pkg.epoch, epoch) !== 0 || pkg.wasmHash !== wasmHash || pkg.manifest !== manifestText) {
         throw new IgordError(ErrorCode.MigrationFrameInvalid, "the package does not match its offer");
       }

@@ -15,7 +15,7 @@ import { type AgentRow, corruptionError, type LineageEvent, type SqliteStore } f
 import { checkHead } from "../checkpoint/load-checks.js";
 import { headModule } from "../checkpoint/upgrades.js";
 import { interruptedAfter } from "../hostcalls/interrupted.js";
-import { type PreparedAgent, prepareFromBytes } from "../loader/prepare.js";
+import { moduleBytes, type PreparedAgent, prepareFromBytes } from "../loader/prepare.js";
 import { parseManifest } from "../manifest/manifest.js";
 import type { AgentView } from "../scheduler/scheduler.js";
 import type { PreplacedAgent } from "../scheduler/preplaced.js";
@@ -96,7 +96,7 @@ function storedModule(node: IgordNode, row: AgentRow, wasmPath: string | undefin
   if (!bytes) throw new IgordError(ErrorCode.StoreCorrupt, `WASM ${row.wasmHash} of agent "${row.agentId}" is missing from the store`);
   return prepareFromBytes({
     agentId: row.agentId,
-    bytes: new Uint8Array(bytes),
+    bytes: moduleBytes(bytes),
     manifest: parseManifest(row.manifest, `stored manifest of agent "${row.agentId}"`),
     source: wasmPath ?? `stored WASM of agent "${row.agentId}"`,
     offered: node.capabilities.snapshot(),

@@ -28,20 +28,11 @@ export class RoguePeer {
 
   /** Offers the package's agent and, if the target wants it, sends the package bytes as they are. */
   async send(target: string, packageBytes: Uint8Array, o: { resultTimeoutMs?: number } = {}): Promise<RogueReply> {
-    const pkg = decodePackage(packageBytes);
+    const offer = offerOf(packageBytes);
     const stream = await this.p2p.dialProtocol(parseTarget(target).addr!, MIGRATE_PROTOCOL);
     const ch = new FrameChannel(stream);
     try {
-      await ch.sendJson({
-        type: "offer",
-        agentId: pkg.agentId,
-        did: pkg.did,
-        wasmHash: pkg.wasmHash,
-        checkpointHash: pkg.checkpointHash,
-        epochMajor: pkg.epoch.major,
-        epochGeneration: pkg.epoch.generation,
-        manifest: pkg.manifest,
-      });
+      await ch.sendJson(offer);
       const reply = await ch.receiveJson(5000, "offer_reply");
       if (reply.ok !== true || reply.already === true) {
         return { stage: "offer_reply", ok: reply.ok === true, ...(typeof reply.code === "string" ? { code: reply.code } : {}), already: reply.already === true };
@@ -196,4 +187,22 @@ export class RoguePeer {
   async stop(): Promise<void> {
     await this.p2p.stop();
   }
+}
+
+/**
+ * The offer for a package: its fields, read here so the decoded package (a copy of every section)
+ * is not kept alive by send() while it runs (a test measures what the target holds meanwhile).
+ */
+function offerOf(packageBytes: Uint8Array): Record<string, unknown> {
+  const pkg = decodePackage(packageBytes);
+  return {
+    type: "offer",
+    agentId: pkg.agentId,
+    did: pkg.did,
+    wasmHash: pkg.wasmHash,
+    checkpointHash: pkg.checkpointHash,
+    epochMajor: pkg.epoch.major,
+    epochGeneration: pkg.epoch.generation,
+    manifest: pkg.manifest,
+  };
 }

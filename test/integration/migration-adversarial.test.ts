@@ -3,6 +3,8 @@
 // message limit that must arrive intact.
 import { copyFileSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { setFlagsFromString } from "node:v8";
+import { runInNewContext } from "node:vm";
 import { afterEach, describe, expect, it } from "vitest";
 import { hex, sha256 } from "../../src/hash/bytes.js";
 import { encodeCheckpoint, parseCheckpoint, SIGNATURE_OFFSET } from "../../src/checkpoint/codec.js";
@@ -19,6 +21,7 @@ import { decodePackage, encodePackage } from "../../src/migration/package.js";
 import type { TickEvent } from "../../src/scheduler/scheduler.js";
 import { EXAMPLES, startTestNode, stopAllNodes, type TestNode, tempDir } from "../helpers/node.js";
 import { RoguePeer } from "../helpers/rogue.js";
+import { startNode } from "../../src/testing/index.js";
 import { CAPS, watAgent, writeWat } from "../helpers/wat.js";
 
 const rogues: RoguePeer[] = [];
@@ -313,6 +316,29 @@ describe("large packages", () => {
     await b.waitFor<TickEvent>("tick", (e) => e.agentId === "bigagent" && e.tick >= 4n);
     expect((await b.node.migrate("bigagent", [addr(a)])).outcome).toBe("done");
     expect(b.node.store.migrations({ agentId: "bigagent" })[0]!.bytes).toBeLessThan(64 * 1024);
+  });
+
+  it("a large package is held once on the target while it is admitted, not once more for each copy made of it", async () => {
+    // 40 MiB of module: the package's bytes as they arrived, the sections decoded from them, and the
+    // module handed to the loader must not each stay alive through admission.
+    const SIZE = 40 * 1024 * 1024;
+    setFlagsFromString("--expose-gc");
+    const gc = runInNewContext("gc") as () => void;
+    const arrayBytes = (): number => {
+      gc();
+      gc();
+      return process.memoryUsage().arrayBuffers;
+    };
+    const a = await startTestNode(P2P);
+    let during = 0;
+    const b = await startNode({ flags: P2P, migrationHooks: { beforeStore: () => void (during = arrayBytes()) } });
+    await a.node.addAgent({ wasmPath: paddedAgent(heartbeat, SIZE) });
+    await a.waitFor<TickEvent>("tick", (e) => e.agentId === "bigagent" && e.tick >= 2n);
+    const encoded = await recordPackage(a, "bigagent");
+    const before = arrayBytes();
+    expect(await (await rogue()).send(b.node.migration!.addresses()[0]!, encoded, { resultTimeoutMs: 30_000 })).toMatchObject({ stage: "result", ok: true });
+    // What the sender still holds is in `before`; on top of it the target holds the package once.
+    expect((during - before) / SIZE).toBeLessThan(1.5);
   });
 
   it("a package over the target's --max-package-size is refused before it is read", async () => {
