@@ -27,8 +27,8 @@ export class RoguePeer {
   }
 
   /** Offers the package's agent and, if the target wants it, sends the package bytes as they are. */
-  async send(target: string, packageBytes: Uint8Array, o: { resultTimeoutMs?: number } = {}): Promise<RogueReply> {
-    const offer = offerOf(packageBytes);
+  async send(target: string, packageBytes: Uint8Array, o: { resultTimeoutMs?: number; offer?: Record<string, unknown> } = {}): Promise<RogueReply> {
+    const offer = o.offer ?? offerOf(packageBytes);
     const stream = await this.p2p.dialProtocol(parseTarget(target).addr!, MIGRATE_PROTOCOL);
     const ch = new FrameChannel(stream);
     try {
@@ -193,7 +193,7 @@ export class RoguePeer {
  * The offer for a package: its fields, read here so the decoded package (a copy of every section)
  * is not kept alive by send() while it runs (a test measures what the target holds meanwhile).
  */
-function offerOf(packageBytes: Uint8Array): Record<string, unknown> {
+export function offerOf(packageBytes: Uint8Array): Record<string, unknown> {
   const pkg = decodePackage(packageBytes);
   return {
     type: "offer",

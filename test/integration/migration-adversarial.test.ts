@@ -20,7 +20,7 @@ import { buildOutgoingPackage } from "../../src/migration/outgoing.js";
 import { decodePackage, encodePackage } from "../../src/migration/package.js";
 import type { TickEvent } from "../../src/scheduler/scheduler.js";
 import { EXAMPLES, startTestNode, stopAllNodes, type TestNode, tempDir } from "../helpers/node.js";
-import { RoguePeer } from "../helpers/rogue.js";
+import { offerOf, RoguePeer, type RogueReply } from "../helpers/rogue.js";
 import { startNode } from "../../src/testing/index.js";
 import { CAPS, watAgent, writeWat } from "../helpers/wat.js";
 
@@ -72,9 +72,16 @@ function snapshot(t: TestNode, agentId: string) {
 
 /**
  * A source holding heartbeat's recorded package, and a target running a resident agent whose tick
- * times are recorded from now: `maxGap()` is the longest the target's main thread kept it waiting.
+ * times are recorded from the moment `send` sends a package: `maxGap()` is the longest the target's
+ * main thread kept it waiting.
  */
-async function targetWithResident(): Promise<{ pkg: ReturnType<typeof decodePackage>; b: TestNode; maxGap: () => number }> {
+async function targetWithResident(): Promise<{
+  pkg: ReturnType<typeof decodePackage>;
+  b: TestNode;
+  /** Sends a package from a rogue peer; the resident's ticks are timed from here (the test's own work before it is not the target's). */
+  send: (bytes: Uint8Array, o?: { resultTimeoutMs?: number }) => Promise<RogueReply>;
+  maxGap: () => number;
+}> {
   const a = await startTestNode(P2P);
   // Time enough for admission's checks of the long packages these tests send to run to their end
   // (they measure the resident's cadence meanwhile), even on a slow machine.
@@ -85,10 +92,18 @@ async function targetWithResident(): Promise<{ pkg: ReturnType<typeof decodePack
   await a.waitFor<TickEvent>("tick", (e) => e.tick >= 3n);
   const pkg = decodePackage(await recordPackage(a, "heartbeat"));
   const times: number[] = [];
+  let timing = false;
   b.node.scheduler.on("tick", (e: TickEvent) => {
-    if (e.agentId === "resident") times.push(e.at);
+    if (timing && e.agentId === "resident") times.push(e.at);
   });
-  return { pkg, b, maxGap: () => Math.max(...times.slice(1).map((t, i) => t - times[i]!)) };
+  const send = async (bytes: Uint8Array, o: { resultTimeoutMs?: number } = {}): Promise<RogueReply> => {
+    // Built, signed and read for its offer on this same main thread before the clock starts.
+    const peer = await rogue();
+    const offer = offerOf(bytes);
+    timing = true;
+    return peer.send(addr(b), bytes, { ...o, offer });
+  };
+  return { pkg, b, send, maxGap: () => Math.max(...times.slice(1).map((t, i) => t - times[i]!)) };
 }
 
 /** Waits for the resident's ticks to go on after the package's answer. */
@@ -439,7 +454,7 @@ describe("the budget an agent brings", () => {
 
 describe("many lineage events", () => {
   it("a package carrying 40,000 validly signed lineage events and 2,000 more checkpoints is checked without holding the target's main thread: a resident agent keeps its cadence", async () => {
-    const { pkg, b, maxGap } = await targetWithResident();
+    const { pkg, b, send, maxGap } = await targetWithResident();
     // Signed with the agent's key (it travels in the package), each after a checkpoint of another history.
     const key = decodeIdentityFile(pkg.identity);
     const events = Array.from({ length: 40_000 }, (_, i) => {
@@ -453,7 +468,7 @@ describe("many lineage events", () => {
       history.push(signCheckpoint(encodeCheckpoint({ ...last, tick: last.tick + 1n, prevHash: checkpointHash(history.at(-1)!) }, last.state), key));
     }
     const many = encodePackage({ ...pkg, checkpointHash: hex(checkpointHash(history.at(-1)!)), history, overrides: [...pkg.overrides, ...events] });
-    expect(await (await rogue()).send(addr(b), many, { resultTimeoutMs: 60_000 })).toMatchObject({ ok: false, code: "MIGRATION_LINEAGE" });
+    expect(await send(many, { resultTimeoutMs: 60_000 })).toMatchObject({ ok: false, code: "MIGRATION_LINEAGE" });
     expect(b.node.store.agent("heartbeat")).toBeUndefined();
     await residentTicksOn(b);
     // What is left in one piece is decoding the package (its 13 MB header of events); checking the
@@ -464,7 +479,7 @@ describe("many lineage events", () => {
 
 describe("many sealed segments", () => {
   it("a package of 20,000 checkpoints, each with its own signed segment, has its seals checked without holding the target's main thread", async () => {
-    const { pkg, b, maxGap } = await targetWithResident();
+    const { pkg, b, send, maxGap } = await targetWithResident();
     const key = decodeIdentityFile(pkg.identity);
     const { abiVersion, engineVersion } = pkg.segments[0]!;
     const history = [...pkg.history];
@@ -481,7 +496,7 @@ describe("many sealed segments", () => {
     }
     const many = encodePackage({ ...pkg, checkpointHash: hex(checkpointHash(history.at(-1)!)), history, segments });
     // Refused at the replay of the window before the handoff (its logs are not the agent's).
-    const reply = await (await rogue()).send(addr(b), many, { resultTimeoutMs: 60_000 });
+    const reply = await send(many, { resultTimeoutMs: 60_000 });
     expect(reply.ok).toBe(false);
     expect(b.node.store.agent("heartbeat")).toBeUndefined();
     await residentTicksOn(b);
@@ -519,7 +534,7 @@ describe("a long history that verifies slowly", () => {
 
 describe("a long history that does not verify", () => {
   it("is refused at its first bad checkpoint: 50,000 checkpoints with forged signatures cost the target one refusal, not 50,000 verifications and reasons", async () => {
-    const { pkg, b, maxGap } = await targetWithResident();
+    const { pkg, b, send, maxGap } = await targetWithResident();
     const last = parseCheckpoint(pkg.history.at(-1)!);
     const forged: Uint8Array[] = [];
     let prev = pkg.history.at(-1)!;
@@ -531,7 +546,7 @@ describe("a long history that does not verify", () => {
     }
     const long = encodePackage({ ...pkg, checkpointHash: hex(checkpointHash(prev)), history: [...pkg.history, ...forged] });
     const sent = Date.now();
-    expect(await (await rogue()).send(addr(b), long, { resultTimeoutMs: 60_000 })).toMatchObject({ ok: false, code: "MIGRATION_LINEAGE" });
+    expect(await send(long, { resultTimeoutMs: 60_000 })).toMatchObject({ ok: false, code: "MIGRATION_LINEAGE" });
     expect(Date.now() - sent).toBeLessThan(4000);
     // The refusal names the first bad checkpoint, not every one.
     const refusal = b.logs.events("migration_refused").at(-1) as { msg?: string } | undefined;
@@ -614,7 +629,7 @@ describe("the window replayed while the signatures are checked", () => {
 
 describe("a window too long to replay, before the signatures are checked", () => {
   it("is refused REPLAY_WINDOW_TOO_LARGE at once: the early replay never lays out its millions of ticks on the main thread, and a resident agent keeps its cadence", async () => {
-    const { pkg, b, maxGap } = await targetWithResident();
+    const { pkg, b, send, maxGap } = await targetWithResident();
     // A head signed with the agent's key (it travels in the package) two million ticks after the
     // real one, and the one segment between them: empty, which needs no seal.
     const last = parseCheckpoint(pkg.history.at(-1)!);
@@ -623,7 +638,7 @@ describe("a window too long to replay, before the signatures are checked", () =>
     const window = { fromTick: last.tick + 1n, toTick: far, abiVersion: pkg.segments[0]!.abiVersion, engineVersion: pkg.segments[0]!.engineVersion, blob: new Uint8Array(0), postHashes: new Uint8Array(0), checkpointHash: checkpointHash(head) };
     const long = encodePackage({ ...pkg, checkpointHash: hex(checkpointHash(head)), history: [...pkg.history, head], segments: [...pkg.segments, window] });
     const sent = Date.now();
-    const reply = await (await rogue()).send(addr(b), long);
+    const reply = await send(long);
     expect(reply).toMatchObject({ ok: false, code: "REPLAY_WINDOW_TOO_LARGE" });
     expect(Date.now() - sent).toBeLessThan(1500);
     expect(b.node.pool.has("heartbeat~incoming")).toBe(false);
