@@ -5,6 +5,7 @@
 import { compareEpochs, type Epoch, formatEpoch, incomingLease, type Lease, type LeaseTiming, transition } from "../authority/lease.js";
 import { type Checkpoint, parseCheckpoint } from "../checkpoint/codec.js";
 import { checkpointHash, GENESIS_PREV_HASH } from "../checkpoint/lineage.js";
+import type { HistoryBase } from "../checkpoint/history-base.js";
 import { commitFromBlob } from "../store/commits.js";
 import { equalBytes, hex, sha256 } from "../hash/bytes.js";
 import { budgetOverrideSigningBytes } from "../checkpoint/overrides.js";
@@ -107,6 +108,30 @@ export function checkOwnership(store: SqliteStore, agentId: string, did: string,
   return { state: lease.state, epoch: lease.epoch };
 }
 
+/**
+ * A package that does not continue from this node's retired head may replace that copy only with the
+ * same agent's history from past it: a base the agent signed (verified with the chain), from the
+ * origin this node's copy comes from, at a tick after its head, under the key its copy is signed with.
+ */
+function checkSupersedes(store: SqliteStore, agentId: string, base: HistoryBase | null | undefined, publicKey: Uint8Array): void {
+  const held = store.head(agentId);
+  if (!base || !held) refuse(ErrorCode.MigrationLineage, `agent "${agentId}" is known here; the package must continue from its stored head or from a signed history base past it`);
+  const origin = store.historyBase(agentId)?.originHash ?? firstHash(store, agentId);
+  if (!origin || !equalBytes(origin, base.originHash)) {
+    refuse(ErrorCode.MigrationLineage, `the package's history base descends from ${hex(base.originHash).slice(0, 16)}…, not from the origin of this node's copy of "${agentId}"`);
+  }
+  if (base.baseTick <= held.tick) {
+    refuse(ErrorCode.MigrationLineage, `the package's history base at tick ${base.baseTick} is not past this node's retired head at tick ${held.tick}: it must continue from that head`);
+  }
+  if (!equalBytes(parseCheckpoint(held.blob).publicKey, publicKey)) refuse(ErrorCode.MigrationLineage, `the package's identity is not the key this node's copy of "${agentId}" is signed with`);
+}
+
+/** The hash of the oldest checkpoint stored for the agent (its genesis when nothing was pruned here). */
+function firstHash(store: SqliteStore, agentId: string): Uint8Array | undefined {
+  for (const c of store.history(agentId)) return c.hash;
+  return undefined;
+}
+
 export async function admitPackage(pkg: MigrationPackage, peer: string, bytes: number, ctx: AdmissionContext): Promise<Admitted> {
   const early = new EarlyReplay();
   try {
@@ -174,8 +199,11 @@ async function admit(pkg: MigrationPackage, peer: string, bytes: number, ctx: Ad
   // continue from its head, so the chain is checked from that head on.
   // (A package without a base is refused below when the agent is known here.)
   const storedHead = previous ? heldHead : undefined;
+  // A retired copy whose head its owner's retention pruned: the package comes from the owner's signed
+  // base instead, and replaces the copy if it is the same agent's history from past that head.
+  const replaces = previous !== undefined && pkg.baseHash === null;
   if (pkg.baseHash === null) {
-    if (previous) refuse(ErrorCode.MigrationLineage, `agent "${agentId}" is known here; the package must continue from its stored head`);
+    if (replaces) checkSupersedes(ctx.store, agentId, pkg.historyBase, identity.publicKey);
     if (pkg.history.length === 0) refuse(ErrorCode.MigrationLineage, "the package has no checkpoints");
     const first = parseCheckpoint(pkg.history[0] as Uint8Array, "first checkpoint");
     // Not from genesis: only from a base the agent signed (a history pruned by its owner's retention).
@@ -193,7 +221,7 @@ async function admit(pkg: MigrationPackage, peer: string, bytes: number, ctx: Ad
     ...(storedHead ? [{ name: `stored head (tick ${storedHead.tick})`, bytes: storedHead.blob }] : []),
     ...pkg.history.map((b, i) => ({ name: `package checkpoint ${i}`, bytes: b })),
   ];
-  const knownOverrides = previous ? ctx.store.lineageEvents(agentId) : [];
+  const knownOverrides = previous && !replaces ? ctx.store.lineageEvents(agentId) : [];
   // By signature, in a set: a returning agent ships every event this node stores already.
   const known = new Set(knownOverrides.map((k) => hex(k.signature)));
   const newOverrides = pkg.overrides.filter((o) => !known.has(hex(o.signature)));
@@ -262,6 +290,7 @@ async function admit(pkg: MigrationPackage, peer: string, bytes: number, ctx: Ad
       receipts,
       ...(signedBase ? { historyBase: signedBase } : {}),
       ...(previous ? { previous } : {}),
+      ...(replaces ? { replacesHistory: true } : {}),
       lease,
       migration: { peer, checkpointHash: pkg.checkpointHash, sourceEpoch: pkg.epoch, bytes },
     },

@@ -70,6 +70,7 @@ export abstract class AgentArrival extends HistoryRecords {
           a.agentId,
         );
         this.lastStatus.delete(a.agentId);
+        if (inc.replacesHistory) this.dropRetiredHistory(a.agentId);
       } else {
         this.refuseKnown(a);
         this.insertAgentRows(a);
@@ -109,6 +110,21 @@ export abstract class AgentArrival extends HistoryRecords {
     const link = links.get(key);
     if (link) links.delete(key);
     return link;
+  }
+
+  /**
+   * A retired copy's history, superseded by its owner's pruned one (IncomingAgent.replacesHistory):
+   * what a segment read, a chain walk or a floor would otherwise find of it. In the reception's
+   * transaction, so no reader ever sees the agent without a history.
+   */
+  private dropRetiredHistory(agentId: string): void {
+    this.sql("DELETE FROM event_log_segments WHERE id IN (SELECT id FROM checkpoints WHERE agent_id = ?)").run(agentId);
+    this.sql("DELETE FROM event_log_segments WHERE id < 0 AND agent_id = ?").run(agentId);
+    this.sql("DELETE FROM event_log_floors WHERE agent_id = ?").run(agentId);
+    this.sql("DELETE FROM event_log_runs WHERE agent_id = ?").run(agentId);
+    this.sql("DELETE FROM checkpoints WHERE agent_id = ?").run(agentId);
+    this.sql("DELETE FROM history_bases WHERE agent_id = ?").run(agentId);
+    this.sql("DELETE FROM lineage_events WHERE agent_id = ?").run(agentId);
   }
 
   /** An agent id or DID this store already knows is refused: nothing stored is ever overwritten. */

@@ -193,6 +193,12 @@ export interface IncomingAgent {
   historyBase?: HistoryBase;
   /** The lease the agent had on this node (RETIRED) when it comes back; undefined when new here. */
   previous?: LeaseBelief;
+  /**
+   * The history arrives from its owner's signed base, past the head this node retired (the owner's
+   * --history-retention pruned that head): the retired copy's checkpoints, event logs, runs, base and
+   * lineage events are replaced by it. Receipts and payments recorded here stay.
+   */
+  replacesHistory?: boolean;
   lease: Lease;
   migration: { peer: string; checkpointHash: string; sourceEpoch: Epoch; bytes: number };
 }

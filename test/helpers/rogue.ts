@@ -12,6 +12,8 @@ export interface RogueReply {
   stage: "offer_reply" | "result";
   ok: boolean;
   code?: string;
+  /** The refusal's message (the result stage). */
+  message?: string;
   already?: boolean;
 }
 
@@ -42,7 +44,7 @@ export class RoguePeer {
       if (go.ok !== true) return { stage: "result", ok: false, ...(typeof go.code === "string" ? { code: go.code } : {}) };
       for (let off = 0; off < packageBytes.byteLength; off += CHUNK_BYTES) await ch.send(packageBytes.subarray(off, off + CHUNK_BYTES));
       const result = await ch.receiveJson(o.resultTimeoutMs ?? 5000, "result");
-      return { stage: "result", ok: result.ok === true, ...(typeof result.code === "string" ? { code: result.code } : {}) };
+      return { stage: "result", ok: result.ok === true, ...(typeof result.code === "string" ? { code: result.code } : {}), ...(typeof result.message === "string" ? { message: result.message } : {}) };
     } finally {
       await ch.close();
     }
