@@ -16,7 +16,7 @@ declare function igor_http_request(
 export const HTTP_ERR_TRANSPORT: i32 = -1;
 /** -2: method, URL, headers or body over igor's limits (16 B, 8 KiB, 32 KiB, 1 MiB). */
 export const HTTP_ERR_INPUT_TOO_LONG: i32 = -2;
-/** Host not in allowed_hosts, or a method other than GET/HEAD without the active owner's authority. */
+/** Host not in allowed_hosts, an address the node has not opened (loopback and private networks are closed unless its operator opens them), or a method other than GET/HEAD without the active owner's authority. */
 export const HTTP_ERR_HOST_BLOCKED: i32 = -3;
 /** -4: no answer within the manifest's `timeout_ms` (or what is left of the tick timeout). */
 export const HTTP_ERR_TIMEOUT: i32 = -4;
