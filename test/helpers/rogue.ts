@@ -50,6 +50,47 @@ export class RoguePeer {
     }
   }
 
+  /**
+   * Offers the package's agent with the durable signal (as a source that sends `durable` once its
+   * handoff is durable), sends the package, then does `after` on the stream (send `durable`, twice,
+   * something else, or nothing) and reads the target's `result` within `resultTimeoutMs`. `early`
+   * sends `durable` before the package instead. `null` when the stream ended with no result.
+   */
+  async sendSignalled(
+    target: string,
+    packageBytes: Uint8Array,
+    after: "durable" | "twice" | "other" | "none" | "early",
+    o: { resultTimeoutMs?: number; onAdmitting?: () => Promise<void> } = {},
+  ): Promise<(RogueReply & { offerSignal: boolean }) | null> {
+    const offer = offerOf(packageBytes);
+    const stream = await this.p2p.dialProtocol(parseTarget(target).addr!, MIGRATE_PROTOCOL);
+    const ch = new FrameChannel(stream);
+    try {
+      await ch.sendJson({ ...offer, durableSignal: true });
+      const reply = await ch.receiveJson(5000, "offer_reply");
+      const offerSignal = reply.durableSignal === true;
+      if (reply.ok !== true) return { stage: "offer_reply", ok: false, offerSignal, ...(typeof reply.code === "string" ? { code: reply.code } : {}) };
+      await ch.sendJson({ type: "transfer", bytes: packageBytes.byteLength });
+      const go = await ch.receiveJson(5000, "transfer_reply");
+      if (go.ok !== true) return { stage: "result", ok: false, offerSignal, ...(typeof go.code === "string" ? { code: go.code } : {}) };
+      if (after === "early") await ch.sendJson({ type: "durable" });
+      for (let off = 0; off < packageBytes.byteLength; off += CHUNK_BYTES) await ch.send(packageBytes.subarray(off, off + CHUNK_BYTES));
+      await o.onAdmitting?.();
+      if (after === "durable" || after === "twice") await ch.sendJson({ type: "durable" });
+      if (after === "twice") await ch.sendJson({ type: "durable" });
+      if (after === "other") await ch.sendJson({ type: "offer", agentId: offer.agentId });
+      let result: Record<string, unknown>;
+      try {
+        result = await ch.receiveJson(o.resultTimeoutMs ?? 5000, "result");
+      } catch {
+        return null;
+      }
+      return { stage: "result", ok: result.ok === true, offerSignal, ...(typeof result.code === "string" ? { code: result.code } : {}) };
+    } finally {
+      await ch.close();
+    }
+  }
+
   /** Opens a migrate stream, sends raw frames (length-prefixed) and reads the first answer. */
   async raw(target: string, frames: Uint8Array[]): Promise<RogueReply> {
     const stream = await this.p2p.dialProtocol(parseTarget(target).addr!, MIGRATE_PROTOCOL);
