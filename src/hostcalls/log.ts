@@ -36,7 +36,12 @@ export function logEmit(ctx: HostContext): (ptr: number, len: number) => void {
  * entry: `line()` is what the agent produces now, so replay compares it with the log byte for byte.
  */
 export function recordLine(ctx: HostContext, line: () => Uint8Array): void {
-  const written = (): Observation => ({ result: 0, payload: line().subarray(0, LOG_MAX_BYTES) });
+  const written = (): Observation => {
+    const bytes = line();
+    // Cut by a copy: a view would keep the whole line (env.trace of a 4 MiB string held 4 MiB in the
+    // tick's log for each 1 MiB entry the log limit counts).
+    return { result: 0, payload: bytes.byteLength > LOG_MAX_BYTES ? bytes.slice(0, LOG_MAX_BYTES) : bytes };
+  };
   ctx.source.observe(HostcallId.log_emit, written, sameOutput(written));
 }
 

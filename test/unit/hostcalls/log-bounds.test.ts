@@ -1,0 +1,43 @@
+// A log line is cut to LOG_MAX_BYTES, and what the tick's log keeps of it is that much: the per-tick
+// log limit (MAX_TICK_EVENT_BYTES) bounds the memory a tick's lines hold only if no line holds more.
+import { describe, expect, it } from "vitest";
+import { LiveRecorder } from "../../../src/eventlog/recorder.js";
+import { planImports } from "../../../src/hostcalls/policy.js";
+import { LOG_MAX_BYTES } from "../../../src/hostcalls/registry.js";
+import { parseManifest } from "../../../src/manifest/manifest.js";
+import { readModuleInfo } from "../../../src/wasm/module-info.js";
+import { AgentSandbox } from "../../../src/wasm/sandbox.js";
+import { CAPS, wat2wasm, watAgent } from "../../helpers/wat.js";
+
+describe("a log line over LOG_MAX_BYTES", () => {
+  it("env.trace of a 4 MiB string records its first LOG_MAX_BYTES bytes holding only those: three such lines in a tick hold 3 MiB, not 12", async () => {
+    // An AssemblyScript string at 65536: its byte length (8 MiB of UTF-16 zeros, 4 Mi characters) at 65532.
+    const wat = watAgent({
+      imports: '(import "env" "trace" (func $trace (param i32 i32 f64 f64 f64 f64 f64)))',
+      memory: '(memory (export "memory") 130)',
+      onTick: `(i32.store (i32.const 65532) (i32.const ${8 * 1024 * 1024}))
+        (call $trace (i32.const 65536) (i32.const 0) (f64.const 0) (f64.const 0) (f64.const 0) (f64.const 0) (f64.const 0))
+        (call $trace (i32.const 65536) (i32.const 0) (f64.const 0) (f64.const 0) (f64.const 0) (f64.const 0) (f64.const 0))
+        (call $trace (i32.const 65536) (i32.const 0) (f64.const 0) (f64.const 0) (f64.const 0) (f64.const 0) (f64.const 0))`,
+    });
+    const bytes = await wat2wasm(wat);
+    const rec = new LiveRecorder();
+    const sb = AgentSandbox.instantiate({
+      module: new WebAssembly.Module(bytes),
+      plan: planImports(readModuleInfo(bytes), parseManifest(JSON.stringify(CAPS("log"))), new Set(["log"]), "did:key:z6MkAgentA"),
+      memoryCapPages: 256,
+      context: { source: rec, budget: () => 1n, price: () => 1n, authority: () => true, world: { nowNs: () => 0n, randomFill: () => undefined } },
+    });
+    sb.init();
+    rec.take();
+    sb.tick();
+    const lines = rec.take();
+    expect(lines).toHaveLength(3);
+    for (const l of lines) {
+      expect(l.payload.byteLength).toBe(LOG_MAX_BYTES);
+      expect(new TextDecoder().decode(l.payload.subarray(0, 7))).toBe("trace: ");
+      // The entry (kept for the tick, cloned to the main thread) holds its own bytes, not the 4 MiB line.
+      expect(l.payload.buffer.byteLength).toBe(LOG_MAX_BYTES);
+    }
+  });
+});
