@@ -9,6 +9,7 @@
 //   5. the agent resumes with the new module.
 // A failure at 1 leaves the old code running untouched; at 3 it resumes the old code from the very
 // checkpoint it stopped at (nothing stored changed).
+import { formatEpoch } from "../authority/lease.js";
 import { parseCheckpoint } from "../checkpoint/codec.js";
 import { signCodeUpgrade } from "../checkpoint/upgrades.js";
 import { ErrorCode, IgordError } from "../errors.js";
@@ -48,6 +49,17 @@ async function upgradeOnce(node: IgordNode, id: string, wasmPath: string): Promi
   const row = node.store.agent(id);
   if (!row) throw new IgordError(ErrorCode.AgentNotFound, `no agent "${id}" on this node`);
   if (row.status === "removed") refuseIfHeld(row, "igord upgrade");
+  // Only the owner speaks for the agent: an upgrade signs a lineage event with its key. A node it
+  // moved away from signed one after its old head there, which the agent's real continuation contradicts.
+  const lease = node.store.lease(id);
+  if (lease && lease.state !== "ACTIVE_OWNER") {
+    throw new IgordError(ErrorCode.UpgradeRefused, `upgrade of "${id}" refused: this node does not own it (lease ${lease.state} at epoch ${formatEpoch(lease.epoch)}); upgrade it where it runs`, {
+      details: { lease: lease.state },
+    });
+  }
+  if (node.migration?.outgoing.has(id) || node.migration?.receiving.has(id)) {
+    throw new IgordError(ErrorCode.UpgradeRefused, `upgrade of "${id}" refused: it is moving through this node; try again once the migration is done`);
+  }
   const wasRunning = node.scheduler.view(id)?.status === "running";
   let prepared: ReturnType<typeof prepareFromBytes>;
   try {
