@@ -12,6 +12,7 @@ import { refuseIfHeld } from "./agent-lifecycle.js";
 import { upgradeAgent } from "./code-upgrade.js";
 import { type AddAgentOptions, agentSpec, type IgordNode } from "./node.js";
 import { staleBinary } from "./stale-binary.js";
+import { resumableLease } from "./stored-resume.js";
 
 /** Loads an agent from a .wasm file: resumes it when the node has it stored, else creates it. */
 export async function loadAgentFile(node: IgordNode, o: AddAgentOptions): Promise<AgentView> {
@@ -34,7 +35,11 @@ export async function loadAgentFile(node: IgordNode, o: AddAgentOptions): Promis
     return running;
   }
   if (row) {
-    if (o.budget !== undefined) node.overrideBudget(prepared.agentId, o.budget, "budget set on load");
+    if (o.budget !== undefined) {
+      // Signed with the agent's key after its head here: only if it may run here (not moved away or in a handoff).
+      resumableLease(node.store, node.leaseTiming, prepared.agentId);
+      node.overrideBudget(prepared.agentId, o.budget, "budget set on load");
+    }
     return node.resumeAgent(prepared.agentId, prepared.wasmPath);
   }
   if (running) throw new IgordError(ErrorCode.AgentExists, `agent "${prepared.agentId}" was already loaded on this node`);
