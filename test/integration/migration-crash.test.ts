@@ -82,6 +82,8 @@ const EXPECTED_OWNER: Record<string, "source" | "target" | "either"> = {
   "source-after-send": "either",
   "source-after-confirm": "target",
   "target-after-package": "source",
+  // Nothing stored before the kill: the source, which sent `durable`, asks and keeps the agent.
+  "target-after-durable": "source",
   "target-after-commit": "target",
 };
 
