@@ -87,13 +87,14 @@ export function guestBytes(ctx: HostContext, ptr: number, len: number): Uint8Arr
   return new Uint8Array(mem.buffer, start, len);
 }
 
-/** Reads an AssemblyScript string (UTF-16LE, byte length stored at ptr-4). */
-export function readAsString(ctx: HostContext, ptr: number): string | null {
+/** Reads an AssemblyScript string (UTF-16LE, byte length stored at ptr-4); with `maxChars`, its first `maxChars` code units only. */
+export function readAsString(ctx: HostContext, ptr: number, maxChars = Number.POSITIVE_INFINITY): string | null {
   const p = ptr >>> 0;
   if (p < 4) return null;
   const header = guestBytes(ctx, p - 4, 4);
   if (header === null) return null;
   const byteLen = new DataView(header.buffer, header.byteOffset, 4).getUint32(0, true);
-  const body = guestBytes(ctx, p, byteLen & ~1);
+  if (guestBytes(ctx, p, byteLen & ~1) === null) return null;
+  const body = guestBytes(ctx, p, Math.min(byteLen & ~1, maxChars * 2));
   return body === null ? null : new TextDecoder("utf-16le").decode(body);
 }

@@ -9,6 +9,9 @@ import type { ImportPlan } from "../hostcalls/policy.js";
 import { type WasiImage, WasiExit, WasiHost } from "../wasi/host.js";
 
 /** AssemblyScript's env.abort, raised out of the guest and reported with its message and location. */
+/** An abort's message and file name are cut to this many characters (a guest may pass 32 Mi). */
+export const MAX_ABORT_TEXT_CHARS = 1000;
+
 class GuestAbort extends Error {
   constructor(
     readonly abortMessage: string,
@@ -88,10 +91,15 @@ export class AgentSandbox {
     }
     const ref: { mem: WebAssembly.Memory | null } = { mem: memory };
     const ctx: HostContext = { ...opts.context, memory: () => ref.mem };
+    // The guest's text, cut: the error goes to the main thread, the log, the agent's status.
+    const text = (ptr: number): string | null => {
+      const s = readAsString(ctx, ptr, MAX_ABORT_TEXT_CHARS + 1);
+      return s !== null && s.length > MAX_ABORT_TEXT_CHARS ? `${s.slice(0, MAX_ABORT_TEXT_CHARS)}…` : s;
+    };
     const abort = (msg: number, file: number, line: number, col: number): never => {
       throw new GuestAbort(
-        readAsString(ctx, msg) ?? "(no message)",
-        readAsString(ctx, file) ?? "(unknown)",
+        text(msg) ?? "(no message)",
+        text(file) ?? "(unknown)",
         line >>> 0,
         col >>> 0,
       );
