@@ -1,13 +1,9 @@
 // A log line is cut to LOG_MAX_BYTES, and what the tick's log keeps of it is that much: the per-tick
 // log limit (MAX_TICK_EVENT_BYTES) bounds the memory a tick's lines hold only if no line holds more.
 import { describe, expect, it } from "vitest";
-import { LiveRecorder } from "../../../src/eventlog/recorder.js";
-import { planImports } from "../../../src/hostcalls/policy.js";
 import { LOG_MAX_BYTES } from "../../../src/hostcalls/registry.js";
-import { parseManifest } from "../../../src/manifest/manifest.js";
-import { readModuleInfo } from "../../../src/wasm/module-info.js";
-import { AgentSandbox } from "../../../src/wasm/sandbox.js";
-import { CAPS, wat2wasm, watAgent } from "../../helpers/wat.js";
+import { inProcessSandbox } from "../../helpers/sandbox.js";
+import { watAgent } from "../../helpers/wat.js";
 
 describe("a log line over LOG_MAX_BYTES", () => {
   it("env.trace of a 4 MiB string records its first LOG_MAX_BYTES bytes holding only those: three such lines in a tick hold 3 MiB, not 12", async () => {
@@ -20,15 +16,7 @@ describe("a log line over LOG_MAX_BYTES", () => {
         (call $trace (i32.const 65536) (i32.const 0) (f64.const 0) (f64.const 0) (f64.const 0) (f64.const 0) (f64.const 0))
         (call $trace (i32.const 65536) (i32.const 0) (f64.const 0) (f64.const 0) (f64.const 0) (f64.const 0) (f64.const 0))`,
     });
-    const bytes = await wat2wasm(wat);
-    const rec = new LiveRecorder();
-    const sb = AgentSandbox.instantiate({
-      module: new WebAssembly.Module(bytes),
-      plan: planImports(readModuleInfo(bytes), parseManifest(JSON.stringify(CAPS("log"))), new Set(["log"]), "did:key:z6MkAgentA"),
-      memoryCapPages: 256,
-      context: { source: rec, budget: () => 1n, price: () => 1n, authority: () => true, world: { nowNs: () => 0n, randomFill: () => undefined } },
-    });
-    sb.init();
+    const { sb, rec } = await inProcessSandbox(wat, ["log"], 256);
     rec.take();
     sb.tick();
     const lines = rec.take();

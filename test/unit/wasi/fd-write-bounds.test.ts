@@ -4,12 +4,9 @@
 // in the same worker would have raised.
 import { describe, expect, it } from "vitest";
 import { ErrorCode, IgordError } from "../../../src/errors.js";
-import { LiveRecorder } from "../../../src/eventlog/recorder.js";
-import { planImports } from "../../../src/hostcalls/policy.js";
-import { parseManifest } from "../../../src/manifest/manifest.js";
-import { readModuleInfo } from "../../../src/wasm/module-info.js";
-import { AgentSandbox } from "../../../src/wasm/sandbox.js";
-import { CAPS, wat2wasm, watAgent } from "../../helpers/wat.js";
+import type { AgentSandbox } from "../../../src/wasm/sandbox.js";
+import { inProcessSandbox, thrownBy } from "../../helpers/sandbox.js";
+import { watAgent } from "../../helpers/wat.js";
 
 const W = "wasi_snapshot_preview1";
 const IOVECS = 4096;
@@ -28,15 +25,7 @@ const BOMB = `(func $bomb (result i32) (local $i i32)
   (call $write (i32.const 1) (i32.const 1024) (i32.const ${IOVECS}) (i32.const 64)))`;
 
 async function sandbox(wat: string): Promise<AgentSandbox> {
-  const bytes = await wat2wasm(wat.replace('(memory (export "memory") 1)', `(memory (export "memory") ${PAGES})`));
-  const sb = AgentSandbox.instantiate({
-    module: new WebAssembly.Module(bytes),
-    plan: planImports(readModuleInfo(bytes), parseManifest(JSON.stringify(CAPS("log"))), new Set(["log"]), "did:key:z6MkAgentA"),
-    memoryCapPages: 16,
-    context: { source: new LiveRecorder(), budget: () => 1n, price: () => 1n, authority: () => true, world: { nowNs: () => 0n, randomFill: () => undefined } },
-  });
-  sb.init();
-  return sb;
+  return (await inProcessSandbox(wat.replace('(memory (export "memory") 1)', `(memory (export "memory") ${PAGES})`), ["log"], 16)).sb;
 }
 
 const peakRssBytes = (): number => process.resourceUsage().maxRSS * 1024;
@@ -54,12 +43,7 @@ describe("fd_write's buffers", () => {
     );
     inCheckpoint.tick(); // between ticks from now: what agent_checkpoint writes is dropped
     const before = peakRssBytes();
-    let err: unknown;
-    try {
-      inTick.tick();
-    } catch (e) {
-      err = e;
-    }
+    const err = thrownBy(() => inTick.tick());
     expect(err instanceof IgordError && err.code).toBe(ErrorCode.TickLogTooLarge);
     expect(inCheckpoint.captureState()).toEqual(new Uint8Array([1, 0, 0, 0]));
     const grown = peakRssBytes() - before;
