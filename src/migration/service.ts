@@ -32,6 +32,13 @@ import { MigrationTarget } from "./target.js";
 
 export { MIGRATE_PROTOCOL, type MigrationHooks, type MigrationResult, STATUS_PROTOCOL } from "./context.js";
 
+/**
+ * Capabilities a peer's price answer may list, each at most MAX_CAPABILITY_NAME_CHARS: the registry
+ * keeps them for every peer it remembers (a 256 KiB answer each, times MAX_KNOWN_PEERS, otherwise).
+ */
+export const MAX_ANNOUNCED_CAPABILITIES = 64;
+export const MAX_CAPABILITY_NAME_CHARS = 64;
+
 export class MigrationService implements MigrationContext {
   private p2p: P2pHost | null = null;
   readonly peers = new PeerRegistry();
@@ -210,7 +217,7 @@ export class MigrationService implements MigrationContext {
       const T = "price_reply";
       const answer: ProbeAnswer = {
         price: uint(r, T, "price_per_second"),
-        capabilities: strings(r, T, "capabilities"),
+        capabilities: announcedCapabilities(strings(r, T, "capabilities")),
         acceptsMigrations: r.accepts_migrations === true,
         agents: typeof r.agents === "number" && Number.isSafeInteger(r.agents) ? r.agents : null,
         maxAgents: typeof r.max_agents === "number" && Number.isSafeInteger(r.max_agents) ? r.max_agents : null,
@@ -267,4 +274,11 @@ export class MigrationService implements MigrationContext {
       throw new IgordError(ErrorCode.MigrationDialFailed, `cannot reach ${t.text} (${protocol}): ${(e as Error).message}`, { cause: e });
     }
   }
+}
+
+function announcedCapabilities(caps: string[]): string[] {
+  if (caps.length > MAX_ANNOUNCED_CAPABILITIES || caps.some((c) => c.length > MAX_CAPABILITY_NAME_CHARS)) {
+    throw new IgordError(ErrorCode.MigrationFrameInvalid, `"price_reply" message: more than ${MAX_ANNOUNCED_CAPABILITIES} capabilities, or a name over ${MAX_CAPABILITY_NAME_CHARS} characters`);
+  }
+  return caps;
 }

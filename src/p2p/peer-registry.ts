@@ -24,6 +24,21 @@ export interface CandidateQuery {
 
 /** Peers that failed this many times in a row are left out of candidate lists. */
 export const MAX_PEER_FAILURES = 5;
+/**
+ * Peers remembered at most. Any peer that connects is remembered, and peer ids cost nothing: one
+ * that comes back under a fresh id each time grew the registry (and the refresh, which asks every
+ * peer) without end. Past it, a new peer takes the place of the least useful one (upsert).
+ */
+export const MAX_KNOWN_PEERS = 1024;
+/** Addresses kept a peer, the newest: discovery may announce any number. */
+export const MAX_PEER_ADDRS = 16;
+
+/** Whether `a` is less worth keeping than `b`: never heard from, then more failures, then heard from longer ago. */
+function lessUseful(a: PeerInfo, b: PeerInfo): boolean {
+  if ((a.lastSeen === null) !== (b.lastSeen === null)) return a.lastSeen === null;
+  if (a.failures !== b.failures) return a.failures > b.failures;
+  return (a.lastSeen ?? 0) < (b.lastSeen ?? 0);
+}
 
 export class PeerRegistry {
   private readonly peers = new Map<string, PeerInfo>();
@@ -31,11 +46,23 @@ export class PeerRegistry {
   upsert(id: string, addrs: readonly string[] = []): PeerInfo {
     let p = this.peers.get(id);
     if (!p) {
+      if (this.peers.size >= MAX_KNOWN_PEERS) this.forgetLeastUseful();
       p = { id, addrs: [], price: null, capabilities: null, acceptsMigrations: null, lastSeen: null, failures: 0, rttMs: null };
       this.peers.set(id, p);
     }
-    for (const a of addrs) if (!p.addrs.includes(a)) p.addrs.push(a);
+    for (const a of addrs) {
+      if (p.addrs.includes(a)) continue;
+      p.addrs.push(a);
+      if (p.addrs.length > MAX_PEER_ADDRS) p.addrs.shift();
+    }
     return p;
+  }
+
+  /** Among equals the one remembered first goes (a Map keeps insertion order). */
+  private forgetLeastUseful(): void {
+    let worst: PeerInfo | null = null;
+    for (const p of this.peers.values()) if (worst === null || lessUseful(p, worst)) worst = p;
+    if (worst) this.peers.delete(worst.id);
   }
 
   get(id: string): PeerInfo | undefined {

@@ -205,12 +205,13 @@ export class RoguePeer {
     });
   }
 
-  /** Answers price queries as a node that offers everything and takes agents from anyone. */
-  async answerPrice(): Promise<void> {
+  /** Answers price queries as a node that offers everything (or `capabilities`) and takes agents from anyone. */
+  async answerPrice(capabilities = ["clock", "emit", "log", "pricing", "rand", "wallet"]): Promise<void> {
+    await this.p2p.unhandle(PRICE_PROTOCOL); // an earlier answer, if any, is replaced
     await this.p2p.handle(PRICE_PROTOCOL, async (stream) => {
       const ch = new FrameChannel(stream);
       await ch.receiveJson(5000, "price");
-      await ch.sendJson({ type: "price_reply", price_per_second: "1", node_id: this.peerId, capabilities: ["clock", "emit", "log", "pricing", "rand", "wallet"], accepts_migrations: true, agents: 0, max_agents: 0 });
+      await ch.sendJson({ type: "price_reply", price_per_second: "1", node_id: this.peerId, capabilities, accepts_migrations: true, agents: 0, max_agents: 0 });
       await ch.close();
     });
   }

@@ -11,11 +11,12 @@ import { generateKey } from "../../src/identity/keys.js";
 import { buildOutgoingPackage } from "../../src/migration/outgoing.js";
 import { jsonBytes } from "../../src/p2p/frames.js";
 import { signStatusQuery } from "../../src/migration/status-proof.js";
-import type { MigrationHooks } from "../../src/migration/service.js";
+import { MAX_ANNOUNCED_CAPABILITIES, type MigrationHooks } from "../../src/migration/service.js";
 import type { TickEvent } from "../../src/scheduler/scheduler.js";
 import { DB_FILE, MAX_FENCES_PER_PEER, SqliteStore } from "../../src/store/sqlite-store.js";
 import { EXAMPLES, startTestNode, stopAllNodes, type TestNode, tempDir } from "../helpers/node.js";
 import { RoguePeer } from "../helpers/rogue.js";
+import { waitUntil } from "../helpers/wait.js";
 
 const rogues: RoguePeer[] = [];
 afterEach(async () => {
@@ -220,6 +221,23 @@ describe("default trust", () => {
     expect(await a.node.migrate("hb0", [addr(b)])).toMatchObject({ outcome: "done" });
     expect(await a.node.migrate("hb1", [addr(b)])).toMatchObject({ outcome: "reverted", error: { code: "MIGRATION_NODE_FULL" } });
     expect(await c.node.migrate("hb2", [addr(b)])).toMatchObject({ outcome: "done" });
+  });
+});
+
+describe("what a node remembers of peers", () => {
+  it("a peer that only connects is remembered (the registry is bounded, MAX_KNOWN_PEERS); one that announces more than MAX_ANNOUNCED_CAPABILITIES capabilities is refused MIGRATION_FRAME_INVALID, none recorded", async () => {
+    const b = await startTestNode(P2P);
+    const r = await RoguePeer.start();
+    rogues.push(r);
+    // Connecting is enough to be remembered: ids cost nothing, hence the bound.
+    await r.status(b.node.migration!.addresses()[0]!, { agentId: "nobody" }).catch(() => undefined);
+    await waitUntil(() => b.node.migration!.peers.get(r.peerId) !== undefined, { what: "the connected peer in B's registry" });
+    await r.answerPrice(Array.from({ length: MAX_ANNOUNCED_CAPABILITIES + 1 }, (_, i) => `cap-${i}`));
+    const addr = `${r.p2p.getMultiaddrs()[0]!.toString()}`;
+    await expect(b.node.migration!.queryPrice(addr)).rejects.toMatchObject({ code: "MIGRATION_FRAME_INVALID" });
+    expect(b.node.migration!.peers.get(r.peerId)?.capabilities).toBeNull();
+    await r.answerPrice(["clock", "log"]);
+    await expect(b.node.migration!.queryPrice(addr)).resolves.toMatchObject({ capabilities: ["clock", "log"] });
   });
 });
 

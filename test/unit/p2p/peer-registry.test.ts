@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { MAX_PEER_FAILURES, PeerRegistry } from "../../../src/p2p/peer-registry.js";
+import { MAX_KNOWN_PEERS, MAX_PEER_ADDRS, MAX_PEER_FAILURES, PeerRegistry } from "../../../src/p2p/peer-registry.js";
 
 function registry(): PeerRegistry {
   const r = new PeerRegistry();
@@ -34,5 +34,25 @@ describe("peer registry candidates", () => {
     expect(r.candidates({ required: [], maxPrice: null, exclude: new Set() }).map((p) => p.id)).not.toContain("cheap");
     r.succeeded("cheap", 2);
     expect(r.candidates({ required: [], maxPrice: null, exclude: new Set() }).map((p) => p.id)).toContain("cheap");
+  });
+});
+
+describe("peer registry bounds", () => {
+  it("holds at most MAX_KNOWN_PEERS: peers that connect once under fresh ids (never heard from) make room for each other, and peers that answered stay", () => {
+    const r = registry();
+    const answered = r.list().filter((p) => p.lastSeen !== null).map((p) => p.id);
+    for (let i = 0; i < 3 * MAX_KNOWN_PEERS; i++) r.upsert(`fresh-${i}`, [`/ip4/10.0.0.1/tcp/${i}`]);
+    expect(r.list().length).toBeLessThanOrEqual(MAX_KNOWN_PEERS);
+    for (const id of answered) expect(r.get(id), id).toBeDefined();
+    // The newest comer is there (it may be a target the operator just named).
+    expect(r.get(`fresh-${3 * MAX_KNOWN_PEERS - 1}`)).toBeDefined();
+  });
+
+  it("keeps at most MAX_PEER_ADDRS addresses a peer, the newest", () => {
+    const r = new PeerRegistry();
+    for (let i = 0; i < 10 * MAX_PEER_ADDRS; i++) r.upsert("many", [`/ip4/10.0.0.1/tcp/${i}`]);
+    const addrs = r.get("many")!.addrs;
+    expect(addrs).toHaveLength(MAX_PEER_ADDRS);
+    expect(addrs.at(-1)).toBe(`/ip4/10.0.0.1/tcp/${10 * MAX_PEER_ADDRS - 1}`);
   });
 });
