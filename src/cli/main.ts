@@ -6,7 +6,7 @@ import "../shim/promise-with-resolvers.js";
 import { Command, Option } from "commander";
 import { loadConfig } from "../config/load.js";
 import type { HostPort } from "../config/units.js";
-import { ErrorCode, IgordError } from "../errors.js";
+import { ErrorCode, IgordError, isIgordError } from "../errors.js";
 import { VERSION } from "../version.js";
 import { addConfigOptions, cliFlags } from "./options.js";
 
@@ -104,13 +104,18 @@ program.addCommand(resume);
 
 const dataDirOption = () => new Option("--data-dir <dir>", "the node's data dir").default("./data");
 const controlOption = () =>
-  new Option("--control <host:port|off>", "a daemon running on this data dir is asked to start the agent at once (default: IGORD_CONTROL, else the address in <data-dir>/control.addr, else 127.0.0.1:7420)");
+  new Option("--control <host:port|off>", "a daemon running on this data dir is asked to start the agent at once (default: IGORD_CONTROL, else the address in <data-dir>/control.addr; none: no daemon is told)");
 
-/** The daemon to tell about a changed agent, found like the daemon commands find it; null with "off". */
+/** The daemon to tell about a changed agent, found like the daemon commands find it; null with "off" or when none serves the data dir. */
 async function notifyTarget(o: { control?: string; dataDir: string }): Promise<HostPort | null> {
   if (o.control === "off") return null;
   const { locateControl } = await import("../control/locate.js");
-  return locateControl(o, process.env).control;
+  try {
+    return locateControl(o, process.env).control;
+  } catch (e) {
+    if (isIgordError(e, ErrorCode.ControlUnavailable)) return null;
+    throw e;
+  }
 }
 
 program.addCommand(
@@ -197,7 +202,7 @@ program.addCommand(
 
 // Commands that talk to a running daemon find it: --control > IGORD_CONTROL > <data-dir>/control.addr.
 const daemonControlOption = () =>
-  new Option("--control <host:port>", "the daemon's control API (default: IGORD_CONTROL, else the address the daemon wrote in <data-dir>/control.addr, else 127.0.0.1:7420)");
+  new Option("--control <host:port>", "the daemon's control API (default: IGORD_CONTROL, else the address the daemon wrote in <data-dir>/control.addr)");
 const daemonDataDirOption = () => new Option("--data-dir <dir>", "the daemon's data dir, holding control.token and control.addr (default: IGORD_DATA_DIR, else ./data)");
 
 async function withDaemon<T>(o: { control?: string; dataDir?: string }, run: (control: HostPort, dataDir: string) => Promise<T>): Promise<T> {

@@ -1,15 +1,17 @@
 // Finding a running daemon's control API from a client command. The daemon writes the address it
 // actually bound next to its token (`<data-dir>/control.addr`, 0600), so `--control 127.0.0.1:0` or
 // any other address is found without repeating it. Clients resolve, first match wins:
-//   --control  >  IGORD_CONTROL  >  <data-dir>/control.addr  >  127.0.0.1:7420 (the daemon's default)
-// and the data dir: --data-dir > IGORD_DATA_DIR > ./data. Errors say where each came from.
+//   --control  >  IGORD_CONTROL  >  <data-dir>/control.addr
+// and the data dir: --data-dir > IGORD_DATA_DIR > ./data. Errors say where each came from. Without
+// any of the three no daemon serves that data dir, and the token goes nowhere: a guessed default
+// address (127.0.0.1:7420) may be any local user's listener while the daemon is down, and the token
+// outlives restarts.
 import { readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { type HostPort, parseHostPort } from "../config/units.js";
 import { ErrorCode, IgordError, isIgordError } from "../errors.js";
 
 export const ADDRESS_FILE = "control.addr";
-export const DEFAULT_CONTROL = "127.0.0.1:7420";
 export const DEFAULT_DATA_DIR = "./data";
 
 export function addressPath(dataDir: string): string {
@@ -76,15 +78,13 @@ export function locateControl(input: LocateInput, env: NodeJS.ProcessEnv): Locat
   try {
     recorded = readFileSync(file, "utf8").trim();
   } catch {
-    // No daemon wrote one (or it stopped): fall back to the daemon's default address.
+    // No daemon wrote one (or it stopped).
   }
   if (recorded) return { control: parseGiven(recorded, file), dataDir, via: `${file} (written by the daemon)`, dataDirVia };
-  return {
-    control: parseHostPort(DEFAULT_CONTROL),
-    dataDir,
-    via: `the default ${DEFAULT_CONTROL} (no --control, no IGORD_CONTROL, no ${file})`,
-    dataDirVia,
-  };
+  throw new IgordError(
+    ErrorCode.ControlUnavailable,
+    `no daemon serves a control API for this data dir: no --control, no IGORD_CONTROL, no ${file} (the daemon writes it when it listens and removes it when it stops) (data dir from ${dataDirVia})`,
+  );
 }
 
 /** Adds to a "cannot reach the daemon" error where its address and data dir came from. */
