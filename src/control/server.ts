@@ -7,6 +7,7 @@ import type { HostPort } from "../config/units.js";
 import { ErrorCode, IgordError, isIgordError } from "../errors.js";
 import { DASHBOARD_HTML, DASHBOARD_JS } from "./dashboard-page.js";
 import type { agentJson } from "./json.js";
+import { controlProof, PROOF_NONCE_RE, PROOF_PATH } from "./proof.js";
 import { DashboardSessions, sessionCookie, sessionFromCookie } from "./sessions.js";
 
 /** Request bodies above this are refused. */
@@ -275,6 +276,12 @@ export async function startControlServer(
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const url = new URL(req.url ?? "/", "http://control");
     if (req.method === "GET" && url.pathname === "/login") return login(res, sessions, url.searchParams.get("code") ?? "", url.searchParams.get("agent"));
+    // Unauthenticated: what a client asks before it sends the token (proof.ts).
+    if (req.method === "GET" && url.pathname === PROOF_PATH) {
+      const nonce = url.searchParams.get("nonce") ?? "";
+      if (!PROOF_NONCE_RE.test(nonce)) return sendError(res, 400, ErrorCode.ControlBadRequest, `"nonce" must be 64 hex digits`);
+      return send(res, 200, { proof: controlProof(token, nonce, { address: req.socket.localAddress ?? "", port: req.socket.localPort ?? 0 }) });
+    }
     // A dashboard session reads (GET) and nothing else; everything else needs the bearer token.
     const session = sessionFromCookie(req.headers.cookie);
     const viaSession = req.method === "GET" && session !== null && sessions.valid(session);
