@@ -1,2 +1,18 @@
 // Real igord processes come from the test kit (src/testing, published as igord/testing).
+import { spawn } from "node:child_process";
+import { BIN } from "../../src/testing/process.js";
+
 export { BIN, type Daemon, igord, killAll, startDaemon } from "../../src/testing/process.js";
+
+/**
+ * igord run to completion without blocking this process: for a command that talks to a node or a
+ * server running in it (igord() waits in spawnSync, and nothing here could answer meanwhile).
+ */
+export function igordAsync(args: string[], env: NodeJS.ProcessEnv = { IGORD_LISTEN: "off", ...process.env }): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, [BIN, ...args], { env, stdio: ["ignore", "pipe", "pipe"] });
+  let stdout = "";
+  let stderr = "";
+  child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
+  child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+  return new Promise((resolve) => child.on("exit", (status) => resolve({ status, stdout, stderr })));
+}

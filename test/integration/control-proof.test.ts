@@ -1,7 +1,6 @@
 // A client command sends the daemon's bearer token only to a server that first proves it holds that
 // token for the very address the client reached. A daemon that died leaves <data-dir>/control.addr
 // behind; any local user may then listen on that port, and the token outlives restarts.
-import { spawn } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { createServer, type IncomingMessage, request, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -10,7 +9,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { ADDRESS_FILE } from "../../src/control/locate.js";
 import { ensureControlToken } from "../../src/control/token.js";
 import { tempDir } from "../helpers/node.js";
-import { BIN, killAll, startDaemon } from "../helpers/process.js";
+import { igordAsync, killAll, startDaemon } from "../helpers/process.js";
 
 const servers: Server[] = [];
 afterEach(async () => {
@@ -19,14 +18,6 @@ afterEach(async () => {
 });
 
 const ENV: NodeJS.ProcessEnv = { ...process.env, IGORD_LISTEN: "off", IGORD_CONTROL: "", IGORD_DATA_DIR: "" };
-
-/** igord run without blocking this process (whose servers must answer meanwhile). */
-function igordAsync(args: string[]): Promise<{ status: number | null; stderr: string }> {
-  const child = spawn(process.execPath, [BIN, ...args], { env: ENV, stdio: ["ignore", "ignore", "pipe"] });
-  let stderr = "";
-  child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-  return new Promise((resolve) => child.on("exit", (status) => resolve({ status, stderr })));
-}
 
 /** A server on port 0 standing where a dead daemon listened; `answer` serves each request. Records every Authorization header it sees. */
 async function impostor(answer: (req: IncomingMessage) => Promise<{ status: number; body: string }>): Promise<{ port: number; tokensSeen: string[] }> {
@@ -67,21 +58,21 @@ describe("the control token goes only to a server that proves it holds it", () =
 
     const plain = await impostor(() => Promise.resolve({ status: 200, body: JSON.stringify({ proof: "00".repeat(32), pid: 1 }) }));
     writeFileSync(join(dataDir, ADDRESS_FILE), `127.0.0.1:${plain.port}\n`);
-    const r1 = await igordAsync(["status", "--data-dir", dataDir]);
+    const r1 = await igordAsync(["status", "--data-dir", dataDir], ENV);
     expect(r1.status).toBe(1);
     expect(r1.stderr).toContain("did not prove");
     expect(plain.tokensSeen).toEqual([]);
 
     const relaying = await impostor((req) => relay(real, req));
     writeFileSync(join(dataDir, ADDRESS_FILE), `127.0.0.1:${relaying.port}\n`);
-    const r2 = await igordAsync(["status", "--data-dir", dataDir]);
+    const r2 = await igordAsync(["status", "--data-dir", dataDir], ENV);
     expect(r2.status).toBe(1);
     expect(r2.stderr).toContain("did not prove");
     expect(relaying.tokensSeen).toEqual([]);
 
     // The real daemon proves itself and is answered as before.
     writeFileSync(join(dataDir, ADDRESS_FILE), `127.0.0.1:${real}\n`);
-    const r3 = await igordAsync(["status", "--data-dir", dataDir]);
+    const r3 = await igordAsync(["status", "--data-dir", dataDir], ENV);
     expect(r3.stderr).toBe("");
     expect(r3.status).toBe(0);
   });

@@ -12,7 +12,7 @@ import type { TickEvent } from "../../src/scheduler/scheduler.js";
 import { AS_FIXTURES, EXAMPLES, startTestNode, tempDir } from "../helpers/node.js";
 import { type InProcessKitNode, startCluster, startNode, stopAll } from "../../src/testing/index.js";
 import { waitUntil } from "../helpers/wait.js";
-import { igord } from "../helpers/process.js";
+import { igord, igordAsync } from "../helpers/process.js";
 import { controlGet } from "../../src/control/client.js";
 import { RoguePeer } from "../helpers/rogue.js";
 import { BUMPS_ONCE_TICKED, CAPS, watAgent, writeWat } from "../helpers/wat.js";
@@ -523,7 +523,8 @@ describe("an unconfirmed handoff while the target does not answer", () => {
       expect((await a.node.migrate("heartbeat", [await target.swallow()])).outcome).toBe("recovery");
       await waitUntil(() => a.logs.events("handoff_status_unreachable").length >= 1, { what: "a status query that went unanswered" });
       const { host, port } = a.node.controlAddress!;
-      const r = igord(["recover", "heartbeat", "--reason", "target decommissioned", "--data-dir", a.config.dataDir, "--control", `${host}:${port}`]);
+      // Not igord(): the CLI asks this process's node to start the agent, which must be free to answer.
+      const r = await igordAsync(["recover", "heartbeat", "--reason", "target decommissioned", "--data-dir", a.config.dataDir, "--control", `${host}:${port}`]);
       expect(r.stderr).toBe("");
       expect(r.status).toBe(0);
       expect(r.stdout).toMatch(/RECOVERY_REQUIRED \(0,0\) -> ACTIVE_OWNER \(1,0\) \(handoff to .* abandoned\)/);
