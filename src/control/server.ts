@@ -12,6 +12,13 @@ import { DashboardSessions, sessionCookie, sessionFromCookie } from "./sessions.
 
 /** Request bodies above this are refused. */
 export const MAX_CONTROL_BODY_BYTES = 64 * 1024;
+/**
+ * Connections the control port holds at once (new ones past it are closed), and how long one may take
+ * to send a request's headers: any local caller can connect without the token, and idle sockets
+ * must not take the file descriptors the node's agents, libp2p and store need.
+ */
+export const MAX_CONTROL_CONNECTIONS = 128;
+export const CONTROL_HEADERS_TIMEOUT_MS = 10_000;
 
 export interface ControlBackend {
   status(): Record<string, unknown>;
@@ -319,6 +326,8 @@ export async function startControlServer(
       else res.end();
     });
   });
+  server.maxConnections = MAX_CONTROL_CONNECTIONS;
+  server.headersTimeout = CONTROL_HEADERS_TIMEOUT_MS;
   await new Promise<void>((resolve, reject) => {
     const fail = (e: NodeJS.ErrnoException): void => {
       const why = e.code === "EADDRINUSE" ? "the address is already in use" : e.code === "EADDRNOTAVAIL" ? "no interface has that address" : e.message;
