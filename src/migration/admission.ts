@@ -99,6 +99,8 @@ export function checkOwnership(store: SqliteStore, agentId: string, did: string,
   const lease = store.lease(agentId);
   if (!row || !lease) return undefined;
   if (row.did !== did) refuse(ErrorCode.MigrationOwnedHere, `agent id "${agentId}" belongs to ${row.did} on this node, not ${did}`);
+  // igord remove: this node never runs it again, whoever offers it back.
+  if (row.status === "removed") refuse(ErrorCode.AgentRemoved, `agent "${agentId}" was removed from this node (igord remove); it does not run here again`);
   if (lease.state !== "RETIRED") {
     refuse(ErrorCode.MigrationOwnedHere, `agent "${agentId}" is ${lease.state} on this node at epoch ${formatEpoch(lease.epoch)}`);
   }
