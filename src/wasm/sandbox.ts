@@ -8,10 +8,10 @@ import { buildImports } from "../hostcalls/imports.js";
 import type { ImportPlan } from "../hostcalls/policy.js";
 import { type WasiImage, WasiExit, WasiHost } from "../wasi/host.js";
 
-/** AssemblyScript's env.abort, raised out of the guest and reported with its message and location. */
 /** An abort's message and file name are cut to this many characters (a guest may pass 32 Mi). */
 export const MAX_ABORT_TEXT_CHARS = 1000;
 
+/** AssemblyScript's env.abort, raised out of the guest and reported with its message and location. */
 class GuestAbort extends Error {
   constructor(
     readonly abortMessage: string,

@@ -36,6 +36,8 @@ const heartbeat = join(EXAMPLES, "heartbeat.wasm");
 const P2P = { listen: "/ip4/127.0.0.1/tcp/0", "accept-migrations": "any", "tick-interval": "10ms", "checkpoint-interval": "0", "migration-retry-delay": "10ms", "migration-timeout": "5s", "peer-refresh": "0" };
 
 const addr = (t: TestNode): string => t.node.migration!.addresses()[0]!;
+/** For tests that sign tens of thousands of items themselves before the target's part begins. */
+const HEAVY_SETUP_TIMEOUT_MS = 120_000;
 
 async function rogue(): Promise<RoguePeer> {
   const r = await RoguePeer.start();
@@ -453,7 +455,8 @@ describe("the budget an agent brings", () => {
 });
 
 describe("many lineage events", () => {
-  it("a package carrying 40,000 validly signed lineage events and 2,000 more checkpoints is checked without holding the target's main thread: a resident agent keeps its cadence", async () => {
+  // The test signs 42,000 items itself before it sends (6 s in CI; past 30 s on a machine loaded 7 times over).
+  it("a package carrying 40,000 validly signed lineage events and 2,000 more checkpoints is checked without holding the target's main thread: a resident agent keeps its cadence", { timeout: HEAVY_SETUP_TIMEOUT_MS }, async () => {
     const { pkg, b, send, maxGap } = await targetWithResident();
     // Signed with the agent's key (it travels in the package), each after a checkpoint of another history.
     const key = decodeIdentityFile(pkg.identity);
@@ -478,7 +481,7 @@ describe("many lineage events", () => {
 });
 
 describe("many sealed segments", () => {
-  it("a package of 20,000 checkpoints, each with its own signed segment, has its seals checked without holding the target's main thread", async () => {
+  it("a package of 20,000 checkpoints, each with its own signed segment, has its seals checked without holding the target's main thread", { timeout: HEAVY_SETUP_TIMEOUT_MS }, async () => {
     const { pkg, b, send, maxGap } = await targetWithResident();
     const key = decodeIdentityFile(pkg.identity);
     const { abiVersion, engineVersion } = pkg.segments[0]!;
