@@ -101,9 +101,13 @@ function msLeftInTick(): number {
 }
 
 function http(call: HttpCall): HttpReply {
+  const phase = Atomics.load(ctl, Ctl.phase);
+  // Only a tick reaches the network: agent_init and agent_resume run at every load (a restart, a
+  // reception not yet durable, a hibernated agent woken), agent_checkpoint whenever the node asks.
+  // Refused there (-3), which replays as it is.
+  if (phase !== TICK_PHASE_BIG) return { kind: "refused", message: "http_request is answered only during agent_tick" };
   const timeoutMs = Math.min(call.timeoutMs, msLeftInTick());
   if (timeoutMs <= 0) return { kind: "timeout" };
-  const phase = Atomics.load(ctl, Ctl.phase);
   onPhase("http_request");
   try {
     const r = io.call(Number(Atomics.load(ctl, Ctl.current)), { kind: "http", call: { ...call, timeoutMs } }, timeoutMs + HOST_IO_REPLY_GRACE_MS);

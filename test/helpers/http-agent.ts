@@ -30,6 +30,8 @@ export interface HttpAgentOptions {
   upToTick?: number;
   /** Extra imports/code, e.g. a clock read so a tick without calls still records something. */
   imports?: string;
+  /** Where the calls are made: in agent_tick (default), or while loading: in agent_init and again in agent_resume. */
+  phase?: "tick" | "load";
 }
 
 function wat(bytes: Uint8Array): string {
@@ -83,25 +85,29 @@ export function httpAgent(calls: HttpCallSpec[], o: HttpAgentOptions = {}): stri
     code,
     upToTick: o.upToTick,
     stateSize: stateBytes(calls.length),
+    load: o.phase === "load",
   });
 }
 
 /** The module around a tick body: the tick counter at 0, [0, stateSize) checkpointed, malloc high in memory. */
-function agentModule(m: { imports: string; data: string[]; code: string[]; upToTick: number | undefined; stateSize: number }): string {
+function agentModule(m: { imports: string; data: string[]; code: string[]; upToTick: number | undefined; stateSize: number; load?: boolean }): string {
   const guard = m.upToTick === undefined ? "(i32.const 1)" : `(i32.le_u (i32.load (i32.const 0)) (i32.const ${m.upToTick}))`;
+  const tickCode = m.load ? [] : m.code;
+  const loadCode = m.load ? m.code.join("\n    ") : "";
   return `(module
   ${m.imports}
   (memory (export "memory") ${MEMORY_PAGES})
   ${m.data.join("\n  ")}
-  (func (export "agent_init"))
+  (func (export "agent_init") ${loadCode})
   (func (export "agent_tick") (result i32)
     (i32.store (i32.const 0) (i32.add (i32.load (i32.const 0)) (i32.const 1)))
-    (if ${guard} (then ${m.code.join("\n    ")}))
+    (if ${guard} (then ${tickCode.join("\n    ")}))
     (i32.const 0))
   (func (export "agent_checkpoint") (result i32) (i32.const ${m.stateSize}))
   (func (export "agent_checkpoint_ptr") (result i32) (i32.const 0))
   (func (export "agent_resume") (param $p i32) (param $n i32)
-    (if (i32.eq (local.get $n) (i32.const ${m.stateSize})) (then (memory.copy (i32.const 0) (local.get $p) (local.get $n)))))
+    (if (i32.eq (local.get $n) (i32.const ${m.stateSize})) (then (memory.copy (i32.const 0) (local.get $p) (local.get $n))))
+    ${loadCode})
   (func (export "malloc") (param i32) (result i32) (i32.const ${65536 * 8}))
 )`;
 }

@@ -257,6 +257,24 @@ describe("where an agent's requests may go", () => {
   });
 });
 
+describe("requests outside a tick", () => {
+  it("agent_init and agent_resume get -3 and send nothing: a load (a restart, a reception not yet durable) never reaches the network, and the agent ticks on", async () => {
+    const s = await server((_req, res) => res.end("inside"));
+    const t = await startTestNode({ ...LOOPBACK_HTTP, "tick-interval": "20ms", "verify-interval": "1", "tick-timeout": "5s" });
+    const path = await writeWat(join(t.dir, "wasm"), "loader", httpAgent([{ url: `${s.url}/ok` }], { phase: "load" }), httpManifest({ timeout_ms: 2000 }));
+    await t.node.addAgent({ wasmPath: path });
+    await t.waitFor<TickEvent>("tick", (e) => e.agentId === "loader" && e.tick >= 3n);
+    await t.stop();
+    expect(i32At(storedHead(t.config.dataDir, "loader")!.state, resultOffset(0))).toBe(-3);
+    // Restarted: agent_resume runs the request again, and again it goes nowhere.
+    const again = await startTestNode({ ...LOOPBACK_HTTP, "tick-interval": "20ms", "tick-timeout": "5s" }, { dir: t.dir, resumeStored: true });
+    const at = storedHead(t.config.dataDir, "loader")!.tick;
+    await again.waitFor<TickEvent>("tick", (e) => e.agentId === "loader" && e.tick >= at + 3n);
+    expect(s.requests).toEqual([]);
+    expect(t.logs.events("replay_divergence")).toEqual([]);
+  });
+});
+
 describe("an agent that reads its server every tick", () => {
   it("keeps ticking when the server goes (each failed call recorded), migrates, and its whole history on the target audits VALID with no request sent by replay", async () => {
     const s = await server((_req, res) => res.end("price=42"));
