@@ -13,6 +13,8 @@ export type LogLevel = (typeof LOG_LEVELS)[number];
 /** Upper bound for any per-tick deadline: a tick longer than this is a bug, not a workload. */
 export const MAX_TICK_TIMEOUT_MS = 10 * 60_000;
 export const MAX_WORKERS = 64;
+/** --outbox-retention's default: an agent emitting every tick cannot grow the database without end. */
+export const DEFAULT_OUTBOX_RETENTION_BYTES = 64 * 1024 ** 2;
 
 export interface NodeConfig {
   agentsDir: string;
@@ -43,6 +45,8 @@ export interface NodeConfig {
   replayOnDivergence: DivergencePolicy;
   eventLogRetention: EventLogRetention;
   historyRetention: number;
+  /** Per agent, bytes of emitted messages (the outbox) kept, the newest; 0 keeps all. */
+  outboxRetentionBytes: number;
   leaseDurationMs: number;
   leaseGraceMs: number;
   leaseRenewalWindow: number;
@@ -409,6 +413,21 @@ export const FIELDS = [
         return { bytes };
       }
       return { ticks: wholeNumber(Number.MAX_SAFE_INTEGER)(s) };
+    },
+  }),
+  field({
+    key: "outboxRetentionBytes",
+    flag: "outbox-retention",
+    valueName: "size",
+    description: "per agent, bytes of emitted messages (the outbox the control API serves) kept, the newest; older ticks' messages are dropped as new ones are written (0 keeps all)",
+    defaultValue: () => DEFAULT_OUTBOX_RETENTION_BYTES,
+    defaultText: "64MiB",
+    parse: (raw) => {
+      const s = asString(raw).trim();
+      if (s === "0") return 0;
+      const bytes = parseSizeBytes(s);
+      if (bytes === null || bytes <= 0) throw new Error("must be a size such as 64MiB, or 0 to keep every message");
+      return bytes;
     },
   }),
   field({

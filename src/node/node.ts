@@ -88,7 +88,7 @@ export function agentSpec(p: PreparedAgent, identity: Ed25519Key): AgentSpec {
 export function storeOptions(config: NodeConfig): Parameters<typeof SqliteStore.open>[1] {
   const retention = config.eventLogRetention;
   // Group commits move to their own thread (store/commit-thread.ts) once they keep the main thread busy.
-  return { sync: config.sync, eventLogRetention: "ticks" in retention ? { ticks: BigInt(retention.ticks) } : { bytes: retention.bytes }, commitThread: "when-busy" };
+  return { sync: config.sync, eventLogRetention: "ticks" in retention ? { ticks: BigInt(retention.ticks) } : { bytes: retention.bytes }, outboxRetentionBytes: config.outboxRetentionBytes, commitThread: "when-busy" };
 }
 
 export class IgordNode {

@@ -34,6 +34,7 @@ export interface CommitThreadOptions {
   path: string;
   sync: SyncMode;
   eventLogRetention: { ticks: bigint } | { bytes: number };
+  outboxRetentionBytes: number;
 }
 
 /** What the commit thread is started with (workerData). */

@@ -14,7 +14,7 @@ const { port } = data;
 
 let store: SqliteStore | null = null;
 try {
-  store = SqliteStore.open(data.path, { sync: data.sync, eventLogRetention: data.eventLogRetention, commitConnection: true });
+  store = SqliteStore.open(data.path, { sync: data.sync, eventLogRetention: data.eventLogRetention, outboxRetentionBytes: data.outboxRetentionBytes, commitConnection: true });
 } catch (e) {
   port.postMessage({ type: "unusable", error: (e as Error).message } satisfies CommitReply);
 }

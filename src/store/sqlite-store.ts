@@ -78,6 +78,8 @@ export class SqliteStore extends AgentArrival {
       sync?: SyncMode;
       readonly?: boolean;
       eventLogRetention?: { ticks: bigint } | { bytes: number };
+      /** --outbox-retention: per agent, bytes of emitted messages kept (0 or absent keeps all). */
+      outboxRetentionBytes?: number;
       /**
        * Group commits (enqueue) run on their own thread and connection: from the start, or (the
        * daemon's choice, "when-busy") once they take COMMIT_THREAD_BUSY_SHARE of the main thread's
@@ -111,11 +113,12 @@ export class SqliteStore extends AgentArrival {
     const store = new SqliteStore(path, db);
     store.sync = opts.sync ?? "full";
     store.eventLogRetention = opts.eventLogRetention ?? { ticks: 0n };
+    store.outboxRetentionBytes = opts.outboxRetentionBytes ?? 0;
     store.migrate(opts.readonly ?? false);
     if (!opts.readonly && !opts.commitConnection) store.walSyncer = new WalSyncer(path);
     if (opts.walSync) store.walSync = opts.walSync;
     if (opts.commitThread && !opts.readonly) {
-      const threadOpts = { path, sync: store.sync, eventLogRetention: store.eventLogRetention };
+      const threadOpts = { path, sync: store.sync, eventLogRetention: store.eventLogRetention, outboxRetentionBytes: store.outboxRetentionBytes };
       if (opts.commitThread === "when-busy") store.commitThreadLater = threadOpts;
       else store.startCommitThread(threadOpts);
     }

@@ -7,6 +7,11 @@ import { SegmentRecords } from "./segment-records.js";
 import type { JournalledPayment, LeaseBelief, LineageEvent, OutboxBatch, ReceiptRow } from "./types.js";
 
 export abstract class TickRecords extends SegmentRecords {
+  /** --outbox-retention: per agent, bytes of emitted messages kept (0 keeps all). */
+  outboxRetentionBytes = 0;
+  /** Per agent: its outbox's bytes, as this connection counted them once and followed its own writes since. */
+  private readonly outboxBytes = new Map<string, number>();
+
   // ---- receipts ---------------------------------------------------------------------------------
 
   protected insertReceipt(agentId: string, checkpointHash: Uint8Array, r: ReceiptRow): void {
@@ -64,11 +69,55 @@ export abstract class TickRecords extends SegmentRecords {
    * crash was never published, and a duplicate is an error, not a silent extra row.
    */
   protected insertOutbox(agentId: string, batches: readonly OutboxBatch[]): void {
+    let added = 0;
     for (const b of batches) {
       b.messages.forEach((m, i) => {
         this.sql("INSERT INTO outbox (agent_id, tick, idx, epoch_major, payload, created_at) VALUES (?, ?, ?, ?, ?, ?)").run(agentId, b.tick, i, b.epochMajor, m, Date.now());
+        added += m.byteLength;
       });
     }
+    if (this.outboxRetentionBytes > 0 && added > 0) this.keepOutboxWithin(agentId, added);
+  }
+
+  /**
+   * --outbox-retention: drops the agent's oldest ticks' messages, whole ticks, until what is left fits
+   * (the newest tick is always kept). The agent's outbox bytes are counted once per connection and
+   * followed from there, so a steady emitter reads only the few oldest rows it drops.
+   */
+  private keepOutboxWithin(agentId: string, added: number): void {
+    const limit = this.outboxRetentionBytes;
+    const known = this.outboxBytes.get(agentId);
+    let total = known === undefined ? this.outboxSize(agentId) : known + added;
+    if (total > limit) {
+      const rows = this.sql("SELECT tick, length(payload) AS n FROM outbox WHERE agent_id = ? ORDER BY tick, idx", true).iterate(agentId) as IterableIterator<{ tick: bigint; n: bigint }>;
+      // Ticks are dropped whole, oldest first, each once all its rows are read; the newest (the last
+      // read when the rows run out) always stays.
+      let through: bigint | null = null;
+      let freed = 0;
+      let tick: bigint | null = null;
+      let bytes = 0;
+      for (const r of rows) {
+        if (r.tick !== tick) {
+          if (tick !== null) {
+            through = tick;
+            freed += bytes;
+            if (total - freed <= limit) break;
+          }
+          tick = r.tick;
+          bytes = 0;
+        }
+        bytes += Number(r.n);
+      }
+      if (through !== null) {
+        this.sql("DELETE FROM outbox WHERE agent_id = ? AND tick <= ?").run(agentId, through);
+        total -= freed;
+      }
+    }
+    this.outboxBytes.set(agentId, total);
+  }
+
+  private outboxSize(agentId: string): number {
+    return (this.sql("SELECT COALESCE(SUM(length(payload)), 0) AS n FROM outbox WHERE agent_id = ?").get(agentId) as { n: number }).n;
   }
 
   outbox(agentId: string, afterTick = -1n, limit = 1000): { tick: bigint; index: number; epochMajor: bigint; payload: Uint8Array; createdAt: number }[] {
