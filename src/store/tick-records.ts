@@ -82,7 +82,11 @@ export abstract class TickRecords extends SegmentRecords {
   /**
    * --outbox-retention: drops the agent's oldest ticks' messages, whole ticks, until what is left fits
    * (the newest tick is always kept). The agent's outbox bytes are counted once per connection and
-   * followed from there, so a steady emitter reads only the few oldest rows it drops.
+   * followed from there, so a steady emitter reads only the few oldest rows it drops. Two connections
+   * write outboxes (the main one, and the commit thread's once it runs): what one wrote the other
+   * sees at its next count, so an agent whose commits move between them may hold up to one
+   * connection's writes more for a while, or lose its oldest messages a little early; never more
+   * than that.
    */
   private keepOutboxWithin(agentId: string, added: number): void {
     const limit = this.outboxRetentionBytes;
