@@ -41,6 +41,7 @@ export class PreplacedAgent {
 
   private constructor(
     private readonly pool: WorkerPool,
+    private readonly spec: AgentSpec,
     readonly agentId: string,
     private readonly init: PlacementInit,
     private readonly placed: Placed,
@@ -52,7 +53,7 @@ export class PreplacedAgent {
     const placed = pool.place(spec, { state: init.state, budget: init.budget, price: init.price, interrupted: init.interrupted });
     // Whoever takes it over awaits it; one that is discarded is not waited for.
     placed.catch(() => undefined);
-    return new PreplacedAgent(pool, spec.agentId, init, placed, admitted);
+    return new PreplacedAgent(pool, spec, spec.agentId, init, placed, admitted);
   }
 
   /**
@@ -68,7 +69,7 @@ export class PreplacedAgent {
       want.interrupted === this.init.interrupted &&
       equalBytes(want.publicKey, this.init.publicKey) &&
       equalBytes(want.state, this.init.state);
-    if (!same || !this.pool.has(this.agentId)) {
+    if (!same || !this.pool.placedWith(this.spec)) {
       this.discard();
       return undefined;
     }
@@ -76,10 +77,14 @@ export class PreplacedAgent {
     return this.placed;
   }
 
-  /** Unloads it unless it was taken over (admission failed after it was placed, or the resume did not take it). */
+  /**
+   * Unloads it unless it was taken over (admission failed after it was placed, or the resume did not
+   * take it). Only its own placement: the pool refuses a second one for an id it holds, so another
+   * holder of the id (a local agent created meanwhile) keeps its instance.
+   */
   discard(): void {
     if (this.settled) return;
     this.settled = true;
-    this.pool.unload(this.agentId);
+    if (this.pool.placedWith(this.spec)) this.pool.unload(this.agentId);
   }
 }

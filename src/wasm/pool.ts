@@ -377,6 +377,11 @@ export class WorkerPool extends EventEmitter<{
     return this.slots.get(agentId)?.interrupted ?? false;
   }
 
+  /** Whether the agent's placement is the one made with `spec` (not another holder of its id). */
+  placedWith(spec: AgentSpec): boolean {
+    return this.slots.get(spec.agentId)?.spec === spec;
+  }
+
   unload(agentId: string): void {
     const slot = this.slots.get(agentId);
     if (!slot) return;

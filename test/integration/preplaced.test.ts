@@ -49,6 +49,26 @@ describe("a live instance placed ahead of its resume", () => {
   });
 });
 
+describe("an instance placed ahead for an id the pool already holds", () => {
+  it("is refused, and discarding it leaves the agent that holds the id running", async () => {
+    const t = await startTestNode({ "tick-interval": "10ms" });
+    const heartbeat = join(EXAMPLES, "heartbeat.wasm");
+    // A local agent holds the id (created while a peer's package for that id was being admitted).
+    await t.node.addAgent({ wasmPath: heartbeat });
+    await t.waitFor<TickEvent>("tick", (e) => e.agentId === "heartbeat" && e.tick >= 2n);
+    const prepared = prepareAgent({ agentId: "heartbeat", wasmPath: heartbeat, offered: t.node.capabilities.snapshot(), cache: t.node.cache });
+    const identity = generateKey();
+    const state = parseCheckpoint(t.node.store.head("heartbeat")!.blob).state;
+    const ahead = PreplacedAgent.place(t.node.pool, agentSpec(prepared, identity), { wasmHash: prepared.wasmHash, state, budget: 1n, price: 1n, interrupted: false, publicKey: identity.publicKey });
+    // The reception is refused (the id is taken): its placement is discarded.
+    ahead.discard();
+    expect(t.node.pool.has("heartbeat")).toBe(true);
+    const at = t.node.scheduler.view("heartbeat")!.tick;
+    await t.waitFor<TickEvent>("tick", (e) => e.agentId === "heartbeat" && e.tick >= at + 3n);
+    expect(t.node.scheduler.view("heartbeat")?.status).toBe("running");
+  });
+});
+
 describe("an agent received by migration", () => {
   const P2P = { listen: "/ip4/127.0.0.1/tcp/0", "accept-migrations": "any", "migration-retry-delay": "10ms", "migration-timeout": "5s", "peer-refresh": "0", "tick-interval": "10ms" };
 
