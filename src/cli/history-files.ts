@@ -6,9 +6,10 @@
 //   genesis, import stored it with no base).
 // A file that is not well formed is a problem verify names (the history is then INVALID), never a
 // crash and never silently a history without it.
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { type HistoryBase, historyBaseFromJson, historyBaseToJson } from "../checkpoint/history-base.js";
+import { describeProblem, FileReadError, readRegularFile } from "../files/regular-file.js";
 import { hex } from "../hash/bytes.js";
 import { type LineageEvent, LINEAGE_KINDS } from "../store/types.js";
 
@@ -17,6 +18,18 @@ export const HISTORY_BASE_FILE = "history-base.json";
 
 /** Bytes a history-base file may have: its five fields take ~400. */
 const HISTORY_BASE_FILE_MAX_BYTES = 4096;
+/** Bytes an overrides file may have: ~400 per lineage event, so ~160,000 events. */
+export const OVERRIDES_FILE_MAX_BYTES = 64 * 1024 * 1024;
+
+/** A file of a history folder: a regular file of at most `maxBytes` (a FIFO or device is never read), or its problem. */
+function readFolderFile(file: string, name: string, maxBytes: number): { text: string } | { problem: string } {
+  try {
+    return { text: new TextDecoder().decode(readRegularFile(file, maxBytes)) };
+  } catch (e) {
+    if (e instanceof FileReadError) return { problem: `${name}: ${describeProblem(e.problem)}` };
+    throw e;
+  }
+}
 const U64_MAX = 2n ** 64n - 1n;
 
 /** Lowercase hex of exactly n bytes, or what is wrong with `v` as `field`. */
@@ -60,9 +73,11 @@ export function overridesToJson(events: readonly LineageEvent[]): string {
 export function readOverridesFile(dir: string): { events: LineageEvent[]; problems: string[] } {
   const file = join(dir, OVERRIDES_FILE);
   if (!existsSync(file)) return { events: [], problems: [] };
+  const read = readFolderFile(file, OVERRIDES_FILE, OVERRIDES_FILE_MAX_BYTES);
+  if ("problem" in read) return { events: [], problems: [read.problem] };
   let v: unknown;
   try {
-    v = JSON.parse(readFileSync(file, "utf8"));
+    v = JSON.parse(read.text);
   } catch (e) {
     return { events: [], problems: [`${OVERRIDES_FILE}: not JSON (${(e as Error).message})`] };
   }
@@ -102,11 +117,11 @@ export function historyBaseFileText(b: HistoryBase): string {
 export function readHistoryBaseFile(dir: string): { base?: HistoryBase; problem?: string } {
   const file = join(dir, HISTORY_BASE_FILE);
   if (!existsSync(file)) return {};
-  const text = readFileSync(file);
-  if (text.byteLength > HISTORY_BASE_FILE_MAX_BYTES) return { problem: `${HISTORY_BASE_FILE}: ${text.byteLength} bytes, more than a history base takes (${HISTORY_BASE_FILE_MAX_BYTES})` };
+  const read = readFolderFile(file, HISTORY_BASE_FILE, HISTORY_BASE_FILE_MAX_BYTES);
+  if ("problem" in read) return { problem: read.problem };
   let v: unknown;
   try {
-    v = JSON.parse(text.toString("utf8"));
+    v = JSON.parse(read.text);
   } catch (e) {
     return { problem: `${HISTORY_BASE_FILE}: not JSON (${(e as Error).message})` };
   }

@@ -2,10 +2,10 @@
 // node's database or from files in igor's layout.
 import { hexdump } from "./hexdump.js";
 import { HISTORY_BASE_FILE, historyBaseFileText, OVERRIDES_FILE, overridesToJson, readHistoryBaseFile, readOverridesFile } from "./history-files.js";
-import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from "node:fs";
 import { basename, join } from "node:path";
 import { formatUnits } from "../budget/money.js";
-import { type Checkpoint, parseCheckpoint } from "../checkpoint/codec.js";
+import { type Checkpoint, MAX_CHECKPOINT_BYTES, parseCheckpoint } from "../checkpoint/codec.js";
 import { type Epoch, formatEpoch, importedLease } from "../authority/lease.js";
 import type { HistoryBase } from "../checkpoint/history-base.js";
 import { checkpointHash, GENESIS_PREV_HASH, verifyCheckpointSignature } from "../checkpoint/lineage.js";
@@ -20,7 +20,9 @@ import { decodeSegment } from "../eventlog/tick-log.js";
 import { accountPayments } from "../hostcalls/wallet-pay.js";
 import { debit, LOST_PAYMENT_KIND, parseLostPayment } from "../budget/lost-payment.js";
 import { decodeIdentityFile, type Ed25519Key, encodeIdentityFile, verifyBytes } from "../identity/keys.js";
-import { parseManifest } from "../manifest/manifest.js";
+import { MAX_MANIFEST_BYTES, parseManifest } from "../manifest/manifest.js";
+import { describeProblem, FileReadError, readRegularFile } from "../files/regular-file.js";
+import { MAX_WASM_BYTES } from "../loader/prepare.js";
 import { sha256Hex } from "../hash/bytes.js";
 import { decodeSegmentFile, encodeSegmentFile, type AuditSegment } from "../replay/audit-plan.js";
 import { sealOpenInMemory } from "../replay/run-seal.js";
@@ -45,12 +47,28 @@ export function openStore(dataDir: string): SqliteStore {
 }
 
 
-function readFile(path: string, what: string): Uint8Array {
+/** Bytes an event-log segment file of an export may have (a sanity cap: the node writes far less). */
+export const SEGMENT_FILE_MAX_BYTES = 1024 ** 3;
+/** Bytes an identity file may have (a key and its header take ~100). */
+export const IDENTITY_FILE_MAX_BYTES = 4096;
+
+/**
+ * A file of an export or history folder: only a regular file (a FIFO or device there is never
+ * read, so it cannot block the CLI) of at most `maxBytes`.
+ */
+export function readFile(path: string, what: string, maxBytes: number): Uint8Array {
   try {
-    return new Uint8Array(readFileSync(path));
+    return readRegularFile(path, maxBytes);
   } catch (e) {
-    throw new IgordError(ErrorCode.WasmNotFound, `cannot read ${what} ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    if (!(e instanceof FileReadError)) throw e;
+    throw new IgordError(ErrorCode.WasmNotFound, `cannot read ${what} ${path}: it ${describeProblem(e.problem)}`);
   }
+}
+
+/** The agent's manifest beside an export ("{}" when it has none). */
+function exportedManifest(dir: string, agentId: string): string {
+  const file = join(dir, `${agentId}.manifest.json`);
+  return existsSync(file) ? new TextDecoder().decode(readFile(file, "manifest", MAX_MANIFEST_BYTES)) : "{}";
 }
 
 // ---- inspect ----------------------------------------------------------------------------------
@@ -89,9 +107,9 @@ function printState(cp: Checkpoint): void {
 
 export function inspectCommand(file: string | undefined, o: { agent?: string; dataDir: string; wasm?: string; state?: boolean }): number {
   if (!file && !o.agent) throw new IgordError(ErrorCode.ConfigInvalid, "give a checkpoint file or --agent <id>");
-  const wasm = o.wasm ? readFile(o.wasm, "WASM") : undefined;
+  const wasm = o.wasm ? readFile(o.wasm, "WASM", MAX_WASM_BYTES) : undefined;
   if (file) {
-    const cp = parseCheckpoint(readFile(file, "checkpoint"), basename(file));
+    const cp = parseCheckpoint(readFile(file, "checkpoint", MAX_CHECKPOINT_BYTES), basename(file));
     const ok = printCheckpoint(cp, file, wasm);
     if (o.state) printState(cp);
     return ok ? 0 : 1;
@@ -137,7 +155,7 @@ export function readHistoryDirs(dirs: readonly string[]): { entries: ChainEntry[
     if (b.problem) problems.push(b.problem);
     if (b.base) bases.push(b.base);
     for (const f of readdirSync(d).filter((x) => x.endsWith(".ckpt"))) {
-      const bytes = new Uint8Array(readFileSync(join(d, f)));
+      const bytes = readFile(join(d, f), "checkpoint", MAX_CHECKPOINT_BYTES);
       const seen = byName.get(f);
       if (seen && !Buffer.from(seen.bytes).equals(bytes)) problems.push(`${f}: two different checkpoints for the same tick (a fork)`);
       else byName.set(f, { name: f, bytes });
@@ -263,12 +281,12 @@ async function verifyExportWithReplay(dirs: string[]): Promise<number> {
   const agentId = exportedAgentId(dir);
   const { entries, overrides, problems, base } = readHistoryDirs([join(dir, "history", agentId)]);
   const chain = printWithPayments(verifyChain(entries, overrides, progress, base), problems, overrides, [join(dir, "history", agentId)]);
-  const wasm = readFile(join(dir, `${agentId}.wasm`), "WASM");
+  const wasm = readFile(join(dir, `${agentId}.wasm`), "WASM", MAX_WASM_BYTES);
   const replayed = await auditHistory({
     agentId,
     // An export holds the current module only: a history that spans an upgrade audits in its store.
     wasm: (hash) => (sha256Hex(wasm) === hash ? wasm : undefined),
-    manifest: existsSync(join(dir, `${agentId}.manifest.json`)) ? readFileSync(join(dir, `${agentId}.manifest.json`), "utf8") : "{}",
+    manifest: exportedManifest(dir, agentId),
     checkpoints: entries.map((e) => e.bytes),
     segments: readSegments(join(dir, "history", agentId)),
   });
@@ -282,7 +300,7 @@ function readSegments(historyDir: string): AuditSegment[] {
   if (!existsSync(d)) return [];
   return readdirSync(d)
     .filter((f) => f.endsWith(".seg"))
-    .map((f) => decodeSegmentFile(new Uint8Array(readFileSync(join(d, f))), f))
+    .map((f) => decodeSegmentFile(readFile(join(d, f), "event-log segment", SEGMENT_FILE_MAX_BYTES), f))
     .sort((a, b) => (a.toTick < b.toTick ? -1 : 1));
 }
 
@@ -371,12 +389,12 @@ export function importCommand(dir: string, o: { dataDir: string }): string {
   const agentId = exportedAgentId(dir);
   let identity: ReturnType<typeof decodeIdentityFile>;
   try {
-    identity = decodeIdentityFile(readFile(join(dir, `${agentId}.identity`), "identity"));
+    identity = decodeIdentityFile(readFile(join(dir, `${agentId}.identity`), "identity", IDENTITY_FILE_MAX_BYTES));
   } catch (e) {
     throw new IgordError(ErrorCode.IdentityCorrupt, `${agentId}.identity: ${(e as Error).message}`);
   }
-  const wasm = readFile(join(dir, `${agentId}.wasm`), "WASM");
-  const manifestText = existsSync(join(dir, `${agentId}.manifest.json`)) ? readFileSync(join(dir, `${agentId}.manifest.json`), "utf8") : "{}";
+  const wasm = readFile(join(dir, `${agentId}.wasm`), "WASM", MAX_WASM_BYTES);
+  const manifestText = exportedManifest(dir, agentId);
   parseManifest(manifestText, `${agentId}.manifest.json`);
   const { entries, overrides, problems, base } = readHistoryDirs([join(dir, "history", agentId)]);
   const report = verifyChain(entries, overrides, undefined, base);
@@ -391,7 +409,7 @@ export function importCommand(dir: string, o: { dataDir: string }): string {
   }
   const did = didFromPublicKey(identity.publicKey);
   if (report.did !== did) throw new IgordError(ErrorCode.CheckpointForeignKey, `history is signed by ${report.did}, but the identity is ${did}`);
-  const head = parseCheckpoint(readFile(join(dir, `${agentId}.checkpoint`), "checkpoint"));
+  const head = parseCheckpoint(readFile(join(dir, `${agentId}.checkpoint`), "checkpoint", MAX_CHECKPOINT_BYTES));
   const last = entries.at(-1) as ChainEntry;
   if (!Buffer.from(last.bytes).equals(Buffer.from(head.bytes))) {
     throw new IgordError(ErrorCode.CheckpointChainBroken, `${agentId}.checkpoint is not the last checkpoint of its history`);

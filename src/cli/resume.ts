@@ -1,19 +1,19 @@
 // `igord resume --checkpoint <file> --wasm <file> [--identity <file>] [--budget]`: continue an agent
 // from a checkpoint file (another node's export, a backup). The checkpoint must verify against the
 // WASM and the identity, and may only extend what this node already stores: never overwrite it.
-import { existsSync, readFileSync } from "node:fs";
-import { parseCheckpoint } from "../checkpoint/codec.js";
+import { existsSync } from "node:fs";
+import { MAX_CHECKPOINT_BYTES, parseCheckpoint } from "../checkpoint/codec.js";
 import { checkpointHash, verifyCheckpointSignature } from "../checkpoint/lineage.js";
 import { commitFromBlob } from "../store/commits.js";
 import { equalBytes, hex } from "../hash/bytes.js";
 import { ErrorCode, IgordError } from "../errors.js";
 import { didFromPublicKey } from "../identity/did.js";
 import { decodeIdentityFile, type Ed25519Key } from "../identity/keys.js";
-import { checkAgentId, deriveAgentId } from "../loader/prepare.js";
+import { checkAgentId, deriveAgentId, MAX_WASM_BYTES } from "../loader/prepare.js";
 import { sha256Hex } from "../hash/bytes.js";
-import { findManifest, parseManifest } from "../manifest/manifest.js";
+import { findManifest, MAX_MANIFEST_BYTES, parseManifest } from "../manifest/manifest.js";
 import { compareEpochs, importedLease } from "../authority/lease.js";
-import { importRecord, openStore } from "./lineage.js";
+import { IDENTITY_FILE_MAX_BYTES, importRecord, openStore, readFile } from "./lineage.js";
 
 export interface ResumeOptions {
   checkpoint: string;
@@ -23,20 +23,12 @@ export interface ResumeOptions {
   manifest?: string;
 }
 
-function read(path: string, what: string): Uint8Array {
-  try {
-    return new Uint8Array(readFileSync(path));
-  } catch (e) {
-    throw new IgordError(ErrorCode.WasmNotFound, `cannot read ${what} ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-  }
-}
-
 /** Verifies the checkpoint and stores it as the agent's head. Returns the agent id. */
 export function stageResume(dataDir: string, o: ResumeOptions): string {
   const agentId = checkAgentId(o.agentId ?? deriveAgentId(o.wasm));
-  const blob = read(o.checkpoint, "checkpoint");
+  const blob = readFile(o.checkpoint, "checkpoint", MAX_CHECKPOINT_BYTES);
   const cp = parseCheckpoint(blob, o.checkpoint);
-  const wasm = read(o.wasm, "WASM");
+  const wasm = readFile(o.wasm, "WASM", MAX_WASM_BYTES);
   const wasmHash = sha256Hex(wasm);
   if (hex(cp.wasmHash) !== wasmHash) {
     throw new IgordError(ErrorCode.CheckpointWasmMismatch, `${o.checkpoint} was made for WASM ${hex(cp.wasmHash).slice(0, 16)}…, not ${o.wasm} (${wasmHash.slice(0, 16)}…)`);
@@ -51,7 +43,7 @@ export function stageResume(dataDir: string, o: ResumeOptions): string {
     let identity: Ed25519Key;
     if (o.identity) {
       try {
-        identity = decodeIdentityFile(read(o.identity, "identity"));
+        identity = decodeIdentityFile(readFile(o.identity, "identity", IDENTITY_FILE_MAX_BYTES));
       } catch (e) {
         throw new IgordError(ErrorCode.IdentityCorrupt, `${o.identity}: ${(e as Error).message}`);
       }
@@ -70,7 +62,7 @@ export function stageResume(dataDir: string, o: ResumeOptions): string {
     if (!row) {
       const manifestPath = o.manifest ?? findManifest(o.wasm);
       if (o.manifest && !existsSync(o.manifest)) throw new IgordError(ErrorCode.ManifestNotFound, `manifest ${o.manifest} does not exist`);
-      const manifest = manifestPath ? readFileSync(manifestPath, "utf8") : "{}";
+      const manifest = manifestPath ? new TextDecoder().decode(readFile(manifestPath, "manifest", MAX_MANIFEST_BYTES)) : "{}";
       parseManifest(manifest, manifestPath ?? "<none>");
       const did = didFromPublicKey(identity.publicKey);
       const seen = { major: cp.epochMajor, generation: cp.epochGeneration };

@@ -1,7 +1,8 @@
 // An export of a history pruned by --history-retention carries the agent-signed base, so the export
 // verifies (chain and audit replay) from the base, not as a history cut by someone, and `igord
 // import` brings it to another node with the base. A forged or missing base is refused.
-import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { existsSync, readFileSync, rmSync, truncateSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { hex } from "../../src/hash/bytes.js";
@@ -84,5 +85,32 @@ describe("an export of a pruned history", () => {
     expect(cut.stderr).toMatch(/after its genesis, and carries no signed history base \(history-base.json\)/);
     expect(cut.stderr).toContain("CHECKPOINT_CHAIN_BROKEN");
     expect(existsSync(join(a.dir, "o2", "igord.db"))).toBe(false);
+  });
+
+  it("a history-base.json or overrides.json that is a FIFO or far too large is named, not read: verify and import answer at once", async () => {
+    const a = await prunedHistory();
+    const ex = join(a.dir, "ex");
+    expect(igord(["export", "survivor", "--out", ex, "--data-dir", a.config.dataDir]).status).toBe(0);
+    const folder = join(ex, "history", "survivor");
+    for (const name of ["history-base.json", "overrides.json"]) {
+      const file = join(folder, name);
+      const honest = existsSync(file) ? readFileSync(file) : null;
+      // A FIFO nobody writes to: reading it would wait for ever.
+      rmSync(file, { force: true });
+      expect(spawnSync("mkfifo", [file]).status).toBe(0);
+      const fifo = igord(["verify", ex]);
+      expect(fifo.stdout, name).toMatch(/^INVALID/);
+      expect(fifo.stdout, name).toContain(name);
+      expect(igord(["import", ex, "--data-dir", join(a.dir, `o-${name}`), "--control", "off"]).status, name).not.toBe(0);
+      // 2 GiB (sparse): refused by its size, not read.
+      rmSync(file);
+      writeFileSync(file, "");
+      truncateSync(file, 2 * 1024 ** 3);
+      const huge = igord(["verify", ex]);
+      expect(huge.stdout, name).toMatch(/^INVALID/);
+      expect(huge.stdout, name).toContain(name);
+      rmSync(file);
+      if (honest) writeFileSync(file, honest);
+    }
   });
 });
