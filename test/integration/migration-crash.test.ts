@@ -123,7 +123,10 @@ describe("SIGKILL at every step of a migration", () => {
       // The owner ticks: its stored head moves past where it stood.
       const at = lease(ownerDir, "heartbeat")!.tick;
       await waitUntil(() => (lease(ownerDir, "heartbeat")?.tick ?? 0n) > at + 2n, { what: "the owner to tick", timeoutMs: 15_000, pollMs: 50 });
-      expect(lease(ownerDir, "heartbeat")!.major).toBeGreaterThanOrEqual(1n);
+      // A target owns it at the source's major + 1. A source may own it at its own epoch (the hop
+      // reverted: a target killed before the source's `durable` went could store nothing, so nothing
+      // was delivered) or at a newer one (recovered after asking the target).
+      if (ownerDir === dstDir) expect(lease(ownerDir, "heartbeat")!.major).toBeGreaterThanOrEqual(1n);
     }, 60_000);
   }
 });
