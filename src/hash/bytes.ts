@@ -2,11 +2,21 @@
 // a home of their own, so domain modules do not borrow them from one another.
 import { hash } from "node:crypto";
 
+/** A SHA-256 digest's length. */
+const SHA256_BYTES = 32;
+
 // crypto.hash (one shot) costs about two thirds of createHash().update().digest() on small inputs.
+// Its digest is taken as a "binary" (latin1) string (one character a byte) and copied into a fresh 32-byte
+// array: asked for a "buffer", crypto.hash took 1.0–2.1 µs a call against 0.4–0.6 µs for a string
+// (the "buffer" encoding goes through normalizeEncoding's slow path, and the digest came in an
+// ArrayBuffer of its own, outside V8's heap, that the GC tracks and frees one by one), while a
+// typed array of 32 bytes lives on the heap. A checkpoint hashes three to four times on the main
+// thread (docs/BENCHMARKS.md, "CPU per checkpoint over all threads").
 export function sha256(bytes: Uint8Array): Uint8Array {
-  const b = hash("sha256", bytes, "buffer");
-  // Its own 32-byte ArrayBuffer (not Node's pool): a plain view of it, no copy.
-  return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+  const s = hash("sha256", bytes, "binary");
+  const out = new Uint8Array(SHA256_BYTES);
+  for (let i = 0; i < SHA256_BYTES; i++) out[i] = s.charCodeAt(i);
+  return out;
 }
 
 export function sha256Hex(bytes: Uint8Array): string {
