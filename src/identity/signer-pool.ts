@@ -50,6 +50,7 @@ function joined(m: SignMessage): Uint8Array {
  */
 export interface SignTarget {
   readonly key: Ed25519Key;
+  /** Read once per signing (it may be made when read). */
   readonly message: SignMessage;
   signed(sig: Uint8Array): void;
   signFailed(e: Error): void;
@@ -188,6 +189,9 @@ export class SignerPool {
     const keys = new Uint32Array(chunk.length);
     const offsets = new Uint32Array(chunk.length + 1);
     let size = 0;
+    // Each message read once: a target may make it when asked (a checkpoint in flight does, so it
+    // holds no views of its blob while it waits).
+    const messages = new Array<SignMessage>(chunk.length);
     chunk.forEach((p, i) => {
       const n = this.keyNumber(p.key);
       if (!thread.keys.has(n)) {
@@ -196,15 +200,17 @@ export class SignerPool {
       }
       keys[i] = n;
       offsets[i] = size;
-      size += messageBytes(p.message);
+      const m = p.message;
+      messages[i] = m;
+      size += messageBytes(m);
     });
     offsets[chunk.length] = size;
     const data = new Uint8Array(size);
-    chunk.forEach((p, i) => {
-      if (p.message instanceof Uint8Array) data.set(p.message, offsets[i]);
+    messages.forEach((m, i) => {
+      if (m instanceof Uint8Array) data.set(m, offsets[i]);
       else {
         let off = offsets[i] as number;
-        for (const part of p.message) {
+        for (const part of m) {
           data.set(part, off);
           off += part.byteLength;
         }

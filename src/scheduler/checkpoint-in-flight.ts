@@ -56,7 +56,6 @@ export class InFlight implements SignTarget, QueuedCommit {
   readonly promise: Promise<"written">;
   private settleWritten!: (v: "written") => void;
   private settleFailed!: (e: unknown) => void;
-  message: SignMessage;
   // The head's fields a refused write puts back (only these move: no receipt goes with it); the
   // hash it puts back is the commit's prevHash.
   private moved = false;
@@ -77,8 +76,16 @@ export class InFlight implements SignTarget, QueuedCommit {
       this.settleWritten = written;
       this.settleFailed = failed;
     });
-    // The domain is two slices of the blob, copied once, into the message to a signer thread.
-    this.message = signingDomainParts(commit.blob);
+  }
+
+  /**
+   * The signing domain: two slices of the blob, copied once, into the message to a signer thread.
+   * Made when the signer pool reads it (its views die at once), not kept from construction until
+   * signed: with every agent's checkpoint in flight, what an InFlight holds is what each scavenge
+   * copies.
+   */
+  get message(): SignMessage {
+    return signingDomainParts(this.commit.blob);
   }
 
   /** Requests the signature (once the caller has put the promise in the agent's chain). */
@@ -95,7 +102,6 @@ export class InFlight implements SignTarget, QueuedCommit {
       this.signFailed(e as Error);
       return;
     }
-    this.message = NO_MESSAGE;
     this.moved = true;
     this.tickBefore = h.tick;
     this.statusBefore = h.status;
@@ -140,8 +146,6 @@ export class InFlight implements SignTarget, QueuedCommit {
     if (this.chains.get(agentId) === this.promise) this.chains.delete(agentId);
   }
 }
-
-const NO_MESSAGE: SignMessage = new Uint8Array(0);
 
 /**
  * A checkpoint that failed after its segment was encoded (signing failed, the store refused it):
