@@ -45,7 +45,14 @@ export interface CommitThreadData extends CommitThreadOptions {
 }
 
 export type CommitRequest = { type: "commit"; id: number; commits: PackedCommits } | { type: "close" };
-export type CommitReply = { type: "committed"; id: number; results: (SerializedError | null)[]; synchronous: number } | { type: "failed"; id: number; error: string } | { type: "unusable"; error: string };
+/** `buffer`: the request's packed buffer, sent back (transferred) for the next batch to be packed into. */
+export type CommitReply =
+  | { type: "committed"; id: number; results: (SerializedError | null)[]; synchronous: number; buffer?: ArrayBuffer }
+  | { type: "failed"; id: number; error: string; buffer?: ArrayBuffer }
+  | { type: "unusable"; error: string };
+
+/** Packed buffers the commit thread sent back that are kept for the next batches. */
+const SPARE_BUFFERS_MAX = 2;
 
 export class CommitThread {
   private readonly worker: Worker;
@@ -53,6 +60,8 @@ export class CommitThread {
   private readonly closedFlag = new Int32Array(new SharedArrayBuffer(4));
   private readonly inFlight = new Map<number, QueuedCommit[]>();
   private nextId = 1;
+  /** Buffers of answered batches, to pack the next ones into (a fresh one per batch cost page faults and an unmap). */
+  private readonly spares: ArrayBuffer[] = [];
   /** False once the thread died, failed to open the database, or was closed: the store commits itself. */
   usable = true;
 
@@ -81,7 +90,10 @@ export class CommitThread {
     const id = this.nextId++;
     if (this.inFlight.size === 0) this.port.ref();
     this.inFlight.set(id, batch);
-    const commits = packCommits(batch.map((b) => b.commit));
+    const commits = packCommits(
+      batch.map((b) => b.commit),
+      this.spares.pop(),
+    );
     const req: CommitRequest = { type: "commit", id, commits };
     this.port.postMessage(req, [commits.data.buffer as ArrayBuffer]);
   }
@@ -91,6 +103,7 @@ export class CommitThread {
       this.lost();
       return;
     }
+    if (r.buffer && this.spares.length < SPARE_BUFFERS_MAX) this.spares.push(r.buffer);
     const batch = this.inFlight.get(r.id);
     if (!batch) return;
     this.inFlight.delete(r.id);

@@ -27,7 +27,17 @@ function close(): void {
   Atomics.notify(data.closed, 0);
 }
 
-function commit(requests: { id: number; commits: CheckpointCommit[] }[]): void {
+/**
+ * A request as unpacked: its commits' byte fields are views into `buffer`, which goes back with the
+ * reply (transferred: the views are detached then, once the transaction no longer needs them).
+ */
+interface Unpacked {
+  id: number;
+  commits: CheckpointCommit[];
+  buffer: ArrayBuffer;
+}
+
+function commit(requests: Unpacked[]): void {
   if (!store) {
     port.postMessage({ type: "unusable", error: "the commit thread has no database" } satisfies CommitReply);
     return;
@@ -40,22 +50,22 @@ function commit(requests: { id: number; commits: CheckpointCommit[] }[]): void {
     for (const r of requests) {
       const mine = results.slice(at, at + r.commits.length).map((e) => (e ? e.toJSON() : null));
       at += r.commits.length;
-      port.postMessage({ type: "committed", id: r.id, results: mine, synchronous } satisfies CommitReply);
+      port.postMessage({ type: "committed", id: r.id, results: mine, synchronous, buffer: r.buffer } satisfies CommitReply, [r.buffer]);
     }
   } catch (e) {
-    for (const r of requests) port.postMessage({ type: "failed", id: r.id, error: (e as Error).message } satisfies CommitReply);
+    for (const r of requests) port.postMessage({ type: "failed", id: r.id, error: (e as Error).message, buffer: r.buffer } satisfies CommitReply, [r.buffer]);
   }
 }
 
 port.on("message", (first: CommitRequest) => {
-  const requests: { id: number; commits: CheckpointCommit[] }[] = [];
+  const requests: Unpacked[] = [];
   let closing = false;
   for (let req: CommitRequest | undefined = first; req; req = receiveMessageOnPort(port)?.message as CommitRequest | undefined) {
     if (req.type === "close") {
       closing = true;
       break;
     }
-    requests.push({ id: req.id, commits: unpackCommits(req.commits) });
+    requests.push({ id: req.id, commits: unpackCommits(req.commits), buffer: req.commits.data.buffer as ArrayBuffer });
   }
   if (requests.length > 0) commit(requests);
   if (closing) close();

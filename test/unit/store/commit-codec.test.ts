@@ -67,6 +67,29 @@ describe("commits packed for the commit thread", () => {
     expect(roundTrip(later).map(plain)).toEqual(later.map(plain));
   });
 
+  it("a batch is packed into a spare buffer sent back by the thread when it fits (old bytes overwritten, not read), and into a new one when it does not; ASCII and other strings arrive whole either way", () => {
+    const commit = (i: number, agentId: string): CheckpointCommit => ({
+      agentId, tick: BigInt(i + 1), budget: 9n, hash: randomBytes(32), prevHash: randomBytes(32), blob: randomBytes(1200), reason: i % 2 ? "periodic" : "stop: ünïcode",
+      receipt: null, status: "active", statusReason: i % 3 ? null : "réason",
+      lease: { state: "ACTIVE_OWNER", epoch: { major: 2n, generation: BigInt(i) } },
+    });
+    const first = Array.from({ length: 40 }, (_, i) => commit(i, i % 4 ? `agent-${i}` : `agént-${i}-日本`));
+    const p1 = packCommits(first);
+    const spare = p1.data.buffer as ArrayBuffer;
+    // Room beyond the first batch, so a batch as large fits when it comes back.
+    expect(spare.byteLength).toBeGreaterThan(p1.data.byteLength);
+    expect(unpackCommits({ ...p1, data: new Uint8Array(p1.data) }).map(plain)).toEqual(first.map(plain));
+    new Uint8Array(spare).fill(0xa5);
+    const second = Array.from({ length: 40 }, (_, i) => commit(i + 40, `b-${i}`));
+    const p2 = packCommits(second, spare);
+    expect(p2.data.buffer).toBe(spare);
+    expect(unpackCommits({ ...p2, data: new Uint8Array(p2.data) }).map(plain)).toEqual(second.map(plain));
+    const small = new ArrayBuffer(64);
+    const p3 = packCommits(second, small);
+    expect(p3.data.buffer).not.toBe(small);
+    expect(unpackCommits({ ...p3, data: new Uint8Array(p3.data) }).map(plain)).toEqual(second.map(plain));
+  });
+
   it("a 64-bit field out of range is refused, not wrapped", () => {
     const c: CheckpointCommit = { agentId: "a", tick: 2n ** 63n, budget: 0n, hash: randomBytes(32), prevHash: randomBytes(32), blob: randomBytes(8), reason: "periodic", receipt: null, status: "active", statusReason: null };
     expect(() => packCommits([c])).toThrow(RangeError);
