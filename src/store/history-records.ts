@@ -1,6 +1,7 @@
 // An agent's checkpoint history: the chain compare-and-set that appends a checkpoint (with its
 // receipt, outbox, event log, pruning and status, all in the caller's transaction), the reads of the
 // chain, and retention behind a signed history base. The group commit in SqliteStore batches these.
+import type Database from "better-sqlite3";
 import type { HistoryBase } from "../checkpoint/history-base.js";
 import { ErrorCode, IgordError } from "../errors.js";
 import { rowToCheckpoint, u8 } from "./rows.js";
@@ -9,13 +10,22 @@ import { TickRecords } from "./tick-records.js";
 import type { CheckpointCommit, CheckpointRow } from "./types.js";
 import type { LeaseColumns } from "./agent-records.js";
 
-/** A checkpoint's reads in its transaction: the agent's lease and status, and its chain head (seq and hash; NULL with no history). */
+/**
+ * A checkpoint's reads in its transaction: the agent's lease and status, its chain head's seq, and
+ * whether the head's hash is the checkpoint's prevHash (NULL both with no history). The hash is
+ * compared in SQL and the row read as an array: 3.2–3.8 µs a read against 5.2–5.6 for the hash as a
+ * Buffer in an object (1,000 agents 50 deep, 50,000 reads in a transaction, four rounds).
+ */
 const LEASE_STATUS_HEAD =
-  "SELECT a.lease_state, a.epoch_major, a.epoch_generation, a.status, a.reason, c.seq, c.hash FROM agents a LEFT JOIN checkpoints c ON c.id = (SELECT id FROM checkpoints WHERE agent_id = a.agent_id ORDER BY seq DESC LIMIT 1) WHERE a.agent_id = ?";
+  "SELECT a.lease_state, a.epoch_major, a.epoch_generation, a.status, a.reason, c.seq, c.hash = ? FROM agents a LEFT JOIN checkpoints c ON c.id = (SELECT id FROM checkpoints WHERE agent_id = a.agent_id ORDER BY seq DESC LIMIT 1) WHERE a.agent_id = ?";
+/** LEASE_STATUS_HEAD's row: lease state, epoch major, epoch generation, status, reason, head seq, head hash = prevHash (1n / 0n). */
+type LeaseStatusHeadRow = [LeaseColumns["lease_state"], bigint, bigint, string, string | null, bigint | null, bigint | null];
 
 export abstract class HistoryRecords extends TickRecords {
   /** The row id and seq of the checkpoint insertCheckpoint stored last (segments arriving with a history link to it). */
   protected insertedCheckpoint: SegmentLink | null = null;
+  /** LEASE_STATUS_HEAD prepared in raw mode (its rows as arrays), on first use. */
+  private leaseStatusHeadStatement: Database.Statement | null = null;
 
   /**
    * Appends a checkpoint to the agent's history. Compare-and-set on the chain: the checkpoint's
@@ -24,26 +34,36 @@ export abstract class HistoryRecords extends TickRecords {
    * error before anything is written; an unexpected failure throws.
    */
   protected insertCheckpoint(c: CheckpointCommit): IgordError | null {
-    let head: { seq: bigint; hash: Buffer } | undefined;
+    // The stored head's seq (undefined: no history), and whether the checkpoint's prevHash is its hash.
+    let headSeq: bigint | undefined;
+    let extendsHead = true;
     // The agent's status as stored now (read with the lease): the status write below is skipped when it is already so.
     let stored: { status: string; reason: string | null } | undefined;
     if (c.lease) {
       // The lease, the status and the chain head in one statement (three per checkpoint before:
       // these reads were a fifth of the commit thread's time).
-      const r = this.sql(LEASE_STATUS_HEAD, true).get(c.agentId) as (LeaseColumns & { status: string; reason: string | null; seq: bigint | null; hash: Buffer | null }) | undefined;
+      this.leaseStatusHeadStatement ??= this.db.prepare(LEASE_STATUS_HEAD).safeIntegers(true).raw(true);
+      const row = this.leaseStatusHeadStatement.get(c.prevHash, c.agentId) as LeaseStatusHeadRow | undefined;
       // A checkpoint is captured before it commits; its owner may renew (generation + 1) meanwhile.
       // Authority moves only with a new major or state, so those must match exactly.
-      const stale = this.leaseMismatch(c.agentId, c.lease, false, r);
-      if (stale || !r) return stale;
-      if (r.seq !== null && r.hash !== null) head = { seq: r.seq, hash: r.hash };
-      stored = r;
+      const stale = this.leaseMismatch(c.agentId, c.lease, false, row ? { lease_state: row[0], epoch_major: row[1], epoch_generation: row[2] } : undefined);
+      if (stale || !row) return stale;
+      if (row[5] !== null) {
+        headSeq = row[5];
+        extendsHead = row[6] === 1n;
+      }
+      stored = { status: row[3], reason: row[4] };
     } else {
-      head = this.sql("SELECT seq, hash FROM checkpoints WHERE agent_id = ? ORDER BY seq DESC LIMIT 1", true).get(c.agentId) as { seq: bigint; hash: Buffer } | undefined;
+      const head = this.sql("SELECT seq, hash FROM checkpoints WHERE agent_id = ? ORDER BY seq DESC LIMIT 1", true).get(c.agentId) as { seq: bigint; hash: Buffer } | undefined;
+      if (head) {
+        headSeq = head.seq;
+        extendsHead = head.hash.equals(c.prevHash);
+      }
     }
-    if (head && !head.hash.equals(c.prevHash)) {
+    if (headSeq !== undefined && !extendsHead) {
       return new IgordError(
         ErrorCode.CheckpointChainBroken,
-        `checkpoint for agent "${c.agentId}" at tick ${c.tick} does not extend the stored head (seq ${head.seq})`,
+        `checkpoint for agent "${c.agentId}" at tick ${c.tick} does not extend the stored head (seq ${headSeq})`,
       );
     }
     // Pruning happens only when the stored base is still the checkpoint it was planned on.
@@ -60,7 +80,7 @@ export abstract class HistoryRecords extends TickRecords {
         );
       }
     }
-    const seq = (head?.seq ?? 0n) + 1n;
+    const seq = (headSeq ?? 0n) + 1n;
     const { lastInsertRowid: id } = this.sql("INSERT INTO checkpoints (agent_id, seq, tick, hash, prev_hash, budget, reason, blob, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)").run(
       c.agentId,
       seq,
