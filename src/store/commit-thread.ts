@@ -51,8 +51,10 @@ export type CommitReply =
   | { type: "failed"; id: number; error: string; buffer?: ArrayBuffer }
   | { type: "unusable"; error: string };
 
-/** Packed buffers the commit thread sent back that are kept for the next batches. */
+/** Packed buffers the commit thread sent back that are kept for the next batches… */
 const SPARE_BUFFERS_MAX = 2;
+/** …each at most this large: one burst (a stop of 10,000 agents packs ~20 MiB) is not kept for the store's life. */
+const SPARE_BUFFER_MAX_BYTES = 4 * 1024 * 1024;
 
 export class CommitThread {
   private readonly worker: Worker;
@@ -103,7 +105,7 @@ export class CommitThread {
       this.lost();
       return;
     }
-    if (r.buffer && this.spares.length < SPARE_BUFFERS_MAX) this.spares.push(r.buffer);
+    if (r.buffer && r.buffer.byteLength <= SPARE_BUFFER_MAX_BYTES && this.spares.length < SPARE_BUFFERS_MAX) this.spares.push(r.buffer);
     const batch = this.inFlight.get(r.id);
     if (!batch) return;
     this.inFlight.delete(r.id);
