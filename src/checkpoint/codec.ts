@@ -73,15 +73,21 @@ export function parseCheckpoint(bytes: Uint8Array, what = "checkpoint"): Checkpo
   };
 }
 
-/** Encodes a v0x04 checkpoint with an empty signature slot (see lineage.signCheckpoint). */
-export function encodeCheckpoint(f: CheckpointFields, state: Uint8Array): Uint8Array {
+/**
+ * Encodes a v0x04 checkpoint with an empty signature slot (see lineage.signCheckpoint); into `out`
+ * when given (exactly the checkpoint's length: every byte is written, the signature slot zeroed).
+ */
+export function encodeCheckpoint(f: CheckpointFields, state: Uint8Array, out?: Uint8Array): Uint8Array {
   // Checked one by one (a checkpoint is encoded per agent per round: no arrays built to check them).
   if (f.wasmHash.byteLength !== 32) throw new RangeError("wasmHash must be 32 bytes");
   if (f.prevHash.byteLength !== 32) throw new RangeError("prevHash must be 32 bytes");
   if (f.publicKey.byteLength !== 32) throw new RangeError("publicKey must be 32 bytes");
   if (f.budget < 0n) throw new RangeError(`budget ${f.budget} is negative`);
-  const out = new Uint8Array(HEADER_SIZE[4] + state.byteLength);
-  const dv = new DataView(out.buffer);
+  const size = HEADER_SIZE[4] + state.byteLength;
+  if (out === undefined) out = new Uint8Array(size);
+  else if (out.byteLength !== size) throw new RangeError(`a checkpoint of this state is ${size} bytes, not ${out.byteLength}`);
+  else out.fill(0, SIGNATURE_OFFSET, HEADER_SIZE[4]);
+  const dv = new DataView(out.buffer, out.byteOffset, out.byteLength);
   out[0] = CURRENT_VERSION;
   dv.setBigInt64(1, f.budget, true);
   dv.setBigInt64(9, f.price, true);

@@ -81,12 +81,14 @@ const ZERO_HASH = new Uint8Array(32);
 export function encodeSegmentWithBody(
   logs: readonly TickLog[],
   head: { fromTick: bigint; toTick: bigint; abiVersion: number; engineVersion: number },
+  /** Where the body's bytes come from (every byte is written); a fresh array by default. */
+  alloc?: (size: number) => Uint8Array,
 ): { body: Uint8Array; blob: Uint8Array; postHashes: Uint8Array } {
   const hashesLen = logs.length * 32;
   let size = SEGMENT_BODY_HEADER_BYTES + hashesLen;
   for (const log of logs) size += encodedSize(log);
-  const body = new Uint8Array(size);
-  const dv = new DataView(body.buffer);
+  const body = alloc ? alloc(size) : new Uint8Array(size);
+  const dv = new DataView(body.buffer, body.byteOffset, body.byteLength);
   dv.setUint32(0, head.abiVersion, true);
   dv.setUint32(4, head.engineVersion, true);
   dv.setBigUint64(8, head.fromTick, true);

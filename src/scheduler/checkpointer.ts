@@ -4,7 +4,7 @@
 // never signed again (igor broke its own chain that way).
 import { LOST_PAYMENT_KIND, lostPaymentReason } from "../budget/lost-payment.js";
 import { encodeReceipt, receiptSigningBytes } from "../budget/receipt.js";
-import { encodeCheckpoint, SIGNATURE_OFFSET } from "../checkpoint/codec.js";
+import { encodeCheckpoint, HEADER_SIZE, SIGNATURE_OFFSET } from "../checkpoint/codec.js";
 import { historyBaseSigningBytes } from "../checkpoint/history-base.js";
 import { signBudgetOverride } from "../checkpoint/overrides.js";
 import { checkpointHash, GENESIS_PREV_HASH, signCheckpoint, signingDomainParts } from "../checkpoint/lineage.js";
@@ -20,7 +20,7 @@ import { runLeafOfBody } from "../replay/segment-seal.js";
 import { ErrorCode, IgordError } from "../errors.js";
 import { type Ed25519Key, signBytes } from "../identity/keys.js";
 import type { AgentStatus, CheckpointCommit, LineageEvent, NewAgent, OutboxBatch, ReceiptRow, SqliteStore } from "../store/sqlite-store.js";
-import { carry, type Head, InFlight, type LostPayment } from "./checkpoint-in-flight.js";
+import { ByteSlab, carry, type Head, InFlight, type LostPayment } from "./checkpoint-in-flight.js";
 
 export interface CheckpointSubject {
   agentId: string;
@@ -149,6 +149,10 @@ export class Checkpointer {
     return bytes;
   }
 
+  /** A checkpoint's blob and segment body are carved from shared buffers (see ByteSlab). */
+  private readonly slab = new ByteSlab();
+  private readonly take = (n: number): Uint8Array => this.slab.take(n);
+
   private unsigned(s: CheckpointSubject, prevHash: Uint8Array): Uint8Array {
     return encodeCheckpoint(
       {
@@ -163,6 +167,7 @@ export class Checkpointer {
         publicKey: s.identity.publicKey,
       },
       s.state,
+      this.slab.take(HEADER_SIZE[4] + s.state.byteLength),
     );
   }
 
@@ -406,7 +411,7 @@ export class Checkpointer {
     // Covers every tick since the previous checkpoint; ticks without a log observed nothing. Encoded
     // once, in the body form its seal hashes (blob and post hashes are views into it).
     const segment = logs
-      ? encodeSegmentWithBody(logs, { fromTick: h.tick + 1n, toTick: s.tick, abiVersion: HOSTCALL_ABI_VERSION, engineVersion: REPLAY_ENGINE_VERSION })
+      ? encodeSegmentWithBody(logs, { fromTick: h.tick + 1n, toTick: s.tick, abiVersion: HOSTCALL_ABI_VERSION, engineVersion: REPLAY_ENGINE_VERSION }, this.take)
       : undefined;
     // What history retention prunes with this checkpoint (the store checks the plan still holds).
     const plan = this.historyRetention > 0 ? this.store.prunePlan(s.agentId, this.historyRetention) : null;

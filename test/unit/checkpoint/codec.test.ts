@@ -76,6 +76,20 @@ describe("v0x04 checkpoints", () => {
     expect(checkpointHash(blob)).toEqual(sha256(blob));
   });
 
+  it("encoded into a given array (a view at an offset of a buffer full of other bytes) it is the checkpoint encoded alone, its signature slot zeroed; an array of another length is refused", () => {
+    const state = new Uint8Array([7, 8, 9]);
+    const alone = encodeCheckpoint(fields, state);
+    const shared = new Uint8Array(1024).fill(0xee);
+    const into = encodeCheckpoint(fields, state, shared.subarray(100, 100 + alone.byteLength));
+    expect(into.buffer).toBe(shared.buffer);
+    expect(Buffer.from(into).equals(Buffer.from(alone))).toBe(true);
+    expect([shared[99], shared[100 + alone.byteLength]]).toEqual([0xee, 0xee]);
+    const signed = signCheckpoint(into, key);
+    expect(verifyCheckpointSignature(parseCheckpoint(signed))).toBe(true);
+    expect(checkpointHash(signed)).toEqual(checkpointHash(signCheckpoint(alone, key)));
+    expect(() => encodeCheckpoint(fields, state, new Uint8Array(alone.byteLength + 1))).toThrow(RangeError);
+  });
+
   it("a flipped byte anywhere but the signature breaks the signature", () => {
     const blob = signCheckpoint(encodeCheckpoint(fields, new Uint8Array([7, 8, 9])), key);
     for (const at of [1, 20, 100, 120, 210]) {

@@ -45,4 +45,27 @@ describe("tick log encoding", () => {
     const none = encodeSegmentWithBody([], head);
     expect([none.blob.byteLength, none.postHashes.byteLength, none.body.byteLength]).toEqual([0, 0, 28]);
   });
+
+  it("a segment encoded into arrays carved from a shared buffer (each at an offset, the buffer's other bytes not zero) is byte for byte the one encoded alone, and decodes the same", () => {
+    const postHash = new Uint8Array(32).fill(9);
+    const logs = [{ ...log, postHash }, { tick: 7n, entries: [] }, { ...log, tick: 8n, postHash }];
+    const head = { fromTick: 5n, toTick: 9n, abiVersion: 3, engineVersion: 2 };
+    const shared = new Uint8Array(4096).fill(0xee);
+    let at = 24;
+    const carve = (n: number): Uint8Array => {
+      const out = shared.subarray(at, at + n);
+      at += n + 40;
+      return out;
+    };
+    const alone = encodeSegmentWithBody(logs, head);
+    const carved = encodeSegmentWithBody(logs, head, carve);
+    expect(carved.body.buffer).toBe(shared.buffer);
+    expect(carved.body.byteOffset).toBe(24);
+    expect(Buffer.from(carved.body).equals(Buffer.from(alone.body))).toBe(true);
+    expect(Buffer.from(carved.postHashes).equals(Buffer.from(alone.postHashes))).toBe(true);
+    expect(decodeSegment(carved.blob)).toEqual(decodeSegment(alone.blob));
+    // Nothing outside the array was written.
+    expect(shared[23]).toBe(0xee);
+    expect(shared[24 + alone.body.byteLength]).toBe(0xee);
+  });
 });
