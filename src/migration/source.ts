@@ -42,6 +42,20 @@ interface EarlyOffer {
    * sent only after the fsync), and a package of at most EAGER_PACKAGE_BYTES. False: nothing went.
    */
   shipped: Promise<boolean>;
+  /**
+   * `durable`, sent once the package went (shipped) and the detach commit's fsync has returned,
+   * right then: not behind the rest of the detach (its promise chain, the unload, the journal).
+   * Resolves true once it was written, false when it was not sent (nothing shipped, or withheld).
+   */
+  durableSent: Promise<boolean>;
+  /** True once bytes of `durable` left: from then on the target may store the agent (a failure is ambiguous). */
+  durableGone: boolean;
+  /** Set when the hop fails before `durable` was sent: it is then never sent. */
+  withheld: boolean;
+  /** Set when the write of `durable` starts (withheld is false then): it may arrive. */
+  durableStarted: boolean;
+  /** Whether the crash point after the durable handoff (hooks.afterHandoffRecorded) has run on this chain. */
+  hookRan: boolean;
   checkpointHash: string;
   epoch: Epoch;
   taken: boolean;
@@ -109,12 +123,18 @@ export class MigrationSource {
       await this.ctx.host.detach(agentId, (head) => {
         const checkpointHash = hex(head.hash);
         const lease = this.recordHandoff(id, agentId, first, checkpointHash);
-        store.afterCommit(() => (pending.early = this.sendEarlyOffer(id, agentId, firstTarget, lease, checkpointHash)));
+        store.afterCommit((durable) => (pending.early = this.sendEarlyOffer(id, agentId, firstTarget, lease, checkpointHash, durable)));
       });
     } catch (e) {
-      // The early offer's stream ends here: the target, waiting for `transfer`, never gets a package.
-      if (pending.early) void pending.early.ch.close();
       const err = asIgord(e, ErrorCode.AgentNotRunning);
+      // `durable` went as soon as the sync returned, before the rest of the detach failed: the
+      // target may own the agent now, so it must not run here again. Settled as an ambiguous hop.
+      if (pending.early && (await this.withholdDurable(pending.early))) {
+        pending.early.taken = true;
+        return this.ambiguousAfterDurable(id, agentId, firstTarget, err, tally, started, logger);
+      }
+      // The early offer's stream ends here: the target, waiting for `transfer` or `durable`, stores nothing.
+      if (pending.early) void pending.early.ch.close();
       try {
         // The agent stopped after its checkpoint and the handoff were stored: nothing was sent but
         // perhaps an early offer, whose stream is closed above, so no package of it can follow.
@@ -145,7 +165,10 @@ export class MigrationSource {
       }
       throw err;
     } finally {
-      if (pending.early && !pending.early.taken) void pending.early.ch.close();
+      if (pending.early && !pending.early.taken) {
+        pending.early.withheld = true;
+        void pending.early.ch.close();
+      }
     }
   }
 
@@ -166,7 +189,7 @@ export class MigrationSource {
    * offer: it holds at most the record, exactly as after an offer this node retried. A failed fsync
    * fails the detach, and the stream is closed before anything else is sent.
    */
-  private sendEarlyOffer(id: number, agentId: string, t: Target, lease: Lease, checkpointHash: string): EarlyOffer | null {
+  private sendEarlyOffer(id: number, agentId: string, t: Target, lease: Lease, checkpointHash: string, synced: Promise<void>): EarlyOffer | null {
     const store = this.ctx.host.store;
     // What committed (a savepoint of the group commit may have rolled the handoff back).
     const now = store.lease(agentId);
@@ -202,12 +225,70 @@ export class MigrationSource {
       await this.transferAccepted(ch, t, timeout);
       return true;
     });
+    const early: EarlyOffer = { peerId: t.peerId, ch, sent, reply, built, shipped, durableSent: Promise.resolve(false), durableGone: false, withheld: false, durableStarted: false, hookRan: false, checkpointHash, epoch: lease.epoch, taken: false };
+    // `durable` as soon as the handoff is durable (the sync returned) and the package went: the
+    // detach's remaining work runs after it. A sync that fails rejects here, and nothing goes.
+    early.durableSent = Promise.all([shipped, synced]).then(async ([went]) => {
+      if (!went || early.withheld) return false;
+      // The crash point after the durable handoff, before anything that moves ownership is sent
+      // (once per hop: handOff runs it when it gets there first).
+      if (!early.hookRan) {
+        early.hookRan = true;
+        this.ctx.hooks.afterHandoffRecorded?.(agentId);
+      }
+      if (early.withheld) return false;
+      early.durableStarted = true;
+      const before = ch.bytesSent;
+      try {
+        await ch.sendJson({ type: "durable" });
+      } finally {
+        early.durableGone = ch.bytesSent > before;
+      }
+      return true;
+    });
     // Awaited by the attempt that takes it up; a failure there is that attempt's.
     sent.catch(() => undefined);
     reply.catch(() => undefined);
     built.catch(() => undefined);
     shipped.catch(() => undefined);
-    return { peerId: t.peerId, ch, sent, reply, built, shipped, checkpointHash, epoch: lease.epoch, taken: false };
+    early.durableSent.catch(() => undefined);
+    return early;
+  }
+
+  /**
+   * The hop failed before its attempt: `durable` is withheld if it has not gone yet. True when it
+   * went (or its write started: then it may arrive), so the target may have stored the agent.
+   */
+  private async withholdDurable(early: EarlyOffer): Promise<boolean> {
+    early.withheld = true;
+    // Not started: the early chain sees `withheld` before it would write, and never sends it.
+    if (!early.durableStarted) return false;
+    await early.durableSent.catch(() => false);
+    return early.durableGone;
+  }
+
+  /**
+   * The detach failed after its sync returned and `durable` had gone on the early stream: the agent
+   * is handed off (HANDOFF_INITIATED is durable) and may be owned by the target; never reverted
+   * here. RECOVERY_REQUIRED, and the status query settles it (resolution.ts), as after any hop sent
+   * without a confirmation.
+   */
+  private ambiguousAfterDurable(id: number, agentId: string, t: Target, err: IgordError, tally: Tally, started: number, logger: Logger): MigrationResult {
+    const store = this.ctx.host.store;
+    const m = this.ctx.host.metrics;
+    const error = { code: err.code, message: err.message };
+    try {
+      const l = store.lease(agentId);
+      if (l?.state === "HANDOFF_INITIATED") store.writeLease(agentId, { state: l.state, epoch: l.epoch }, transition(l, { type: "ambiguous_handoff" }, this.ctx.host.leaseTiming));
+      store.updateMigration(id, { state: "recovery", error });
+    } catch {
+      // The store itself is failing: the lease stays HANDOFF_INITIATED, which the next start resolves.
+    }
+    m.migrationAmbiguous.inc();
+    m.migrationOutcomes.inc({ direction: "out", outcome: "recovery" });
+    logger.error({ event: "migration_ambiguous", target: t.text, code: err.code }, `the handoff of ${agentId} to ${t.text} failed here after \`durable\` went (${err.message}): RECOVERY_REQUIRED until it answers`);
+    this.resolution.resolveHandoff(agentId, id);
+    return { id, agentId, outcome: "recovery", target: t.text, peer: t.peerId, address: this.ctx.addressOf(t.peerId), attempts: tally.attempts, fallbacks: tally.fallbacks, epoch: null, error, durationMs: Date.now() - started };
   }
 
   /** The package for a target that answered the offer with `reply` (ok): its run seal committed unsynced. */
@@ -274,7 +355,11 @@ export class MigrationSource {
       await recorded.durable;
       lease = recorded.value;
     }
-    this.ctx.hooks.afterHandoffRecorded?.(agentId);
+    // The crash point after the durable handoff, unless the early chain ran it before its `durable`.
+    if (!early?.hookRan) {
+      if (early) early.hookRan = true;
+      this.ctx.hooks.afterHandoffRecorded?.(agentId);
+    }
     logger.info({ event: "migration_started", targets: list.map((t) => t.text), tick: String(head.tick), epoch: formatEpoch(lease.epoch) }, `migrating ${agentId}`);
     let attempts = tally.attempts;
     let fallbacks = tally.fallbacks;
@@ -353,6 +438,12 @@ export class MigrationSource {
         logger.info({ event: "migration_done", target: t.text, peer: t.peerId, address, epoch: formatEpoch(epoch), attempts }, `${agentId} now runs on ${t.peerId} (${address ?? t.text}) at epoch ${formatEpoch(epoch)}`);
         return { id, agentId, outcome: "done", target: t.text, peer: t.peerId, address, attempts, fallbacks, epoch, error: null, durationMs: Date.now() - started };
       }
+    }
+    // The early stream's `durable` went though no attempt took it up (the node is stopping): the
+    // target may own the agent, so nothing is reverted.
+    if (early && !early.taken && (await this.withholdDurable(early))) {
+      early.taken = true;
+      return this.ambiguousAfterDurable(id, agentId, list[0] as Target, new IgordError(ErrorCode.NodeStopping, "the node is stopping"), { ...tally, attempts, fallbacks }, started, logger);
     }
     // Nothing was delivered anywhere: the handoff is reverted and the agent ticks here again.
     const back = transition(lease, { type: "revert_handoff" }, this.ctx.host.leaseTiming);
@@ -467,7 +558,14 @@ export class MigrationSource {
           await ch.send(bytes.subarray(off, off + CHUNK_BYTES));
         }
       }
-      if (signal) {
+      if (signal && wentEarly && pre) {
+        // Sent by the early chain as soon as the fsync returned (or being sent).
+        try {
+          if (!(await pre.durableSent)) throw new IgordError(ErrorCode.MigrationStreamClosed, "`durable` was not sent on the early stream");
+        } finally {
+          sent = pre.durableGone;
+        }
+      } else if (signal) {
         // HANDOFF_INITIATED is durable (the detach resolved after its fsync): the target may store it.
         const before = ch.bytesSent;
         try {

@@ -23,7 +23,7 @@ export abstract class StoreBase {
   /** The fsync of durablyOffThread() commits; null (read-only, the commit thread's connection): they sync here (durably()). */
   protected walSyncer: WalSyncer | null = null;
   /** afterCommit listeners of the durable transaction running now. */
-  private readonly committedListeners: (() => void)[] = [];
+  private readonly committedListeners: ((durable: Promise<void>) => void)[] = [];
 
   protected constructor(path: string, db: Database.Database) {
     this.path = path;
@@ -92,24 +92,25 @@ export abstract class StoreBase {
    * Inside a durable transaction (durably, durablyOffThread): runs `fn` once that transaction has
    * committed, before its fsync has returned when that runs off the main thread; never if it rolls
    * back. A write that a savepoint inside it rolled back still sees `fn` run: `fn` reads what was
-   * committed before acting on it.
+   * committed before acting on it. `fn` gets that transaction's `durable`: it settles when the
+   * fsync returns (already resolved when the commit synced on the main thread).
    */
-  afterCommit(fn: () => void): void {
+  afterCommit(fn: (durable: Promise<void>) => void): void {
     this.committedListeners.push(fn);
   }
 
   /** Runs a top-level durable transaction; then the afterCommit listeners it gathered, or drops them. */
   private committing<T>(run: () => T): T {
     const value = this.uncommitted(run);
-    this.runCommitted();
+    this.runCommitted(Promise.resolve());
     return value;
   }
 
   /** The afterCommit listeners of the transaction that just committed: one that throws cannot undo the commit, nor stop the others. */
-  private runCommitted(): void {
+  private runCommitted(durable: Promise<void>): void {
     for (const fn of this.committedListeners.splice(0)) {
       try {
-        fn();
+        fn(durable);
       } catch {
         // The write is committed whatever a listener does; the listener's own caller sees its effect.
       }
@@ -161,7 +162,7 @@ export abstract class StoreBase {
       value = this.uncommitted(() => this.db.transaction(fn).immediate());
     }
     const durable = syncer.syncNow();
-    this.runCommitted();
+    this.runCommitted(durable);
     return { value, durable };
   }
 

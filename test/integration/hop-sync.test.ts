@@ -386,6 +386,65 @@ describe("a hop's fsyncs off the main thread", () => {
     expect(a.node.scheduler.view("survivor")?.status ?? "gone").not.toBe("running");
   });
 
+  it("on a kept stream the source sends `durable` as soon as its detach commit's WAL sync returns, not after the rest of the detach: the target stores the reception while the source's detach is still held after the sync; the crash point source-after-handoff (the handoff durable, nothing that moves ownership sent) comes between the two, once", async () => {
+    const timeline: string[] = [];
+    const a = await p2p({}, {}, { afterHandoffRecorded: () => timeline.push("handoff durable on A (crash point)") });
+    const b = await p2p();
+    receptionsStored(b, timeline);
+    await a.node.addAgent({ wasmPath: survivor });
+    await ticked(a, "survivor", 2n);
+    expect((await a.node.migrate("survivor", [addressOf(b)])).outcome).toBe("done");
+    expect((await b.node.migrate("survivor", [addressOf(a)])).outcome).toBe("done");
+    await ticked(a, "survivor", a.node.store.head("survivor")!.tick + 2n);
+    const sendJson = FrameChannel.prototype.sendJson;
+    FrameChannel.prototype.sendJson = function (value: unknown) {
+      if ((value as Record<string, unknown>).type === "durable") timeline.push("durable sent");
+      return sendJson.call(this, value);
+    };
+    // The detach's work after its sync (the checkpoint's promise chain, the unload, the journal's
+    // reads) is held here until B has stored the reception (or the wait times out).
+    const detach = a.node.scheduler.detach.bind(a.node.scheduler);
+    let storedWhileHeld: boolean | null = null;
+    a.node.scheduler.detach = async (...args) => {
+      const r = await detach(...args);
+      storedWhileHeld = await waitUntil(() => timeline.includes("package of survivor stored on B"), { what: "B to store the reception during A's held detach" }).then(
+        () => true,
+        () => false,
+      );
+      return r;
+    };
+    try {
+      timeline.length = 0;
+      const hop = await a.node.migrate("survivor", [addressOf(b)]);
+      expect(hop.outcome).toBe("done");
+      expect(storedWhileHeld).toBe(true);
+      expect(timeline).toEqual(["handoff durable on A (crash point)", "durable sent", "package of survivor stored on B"]);
+      expect(b.node.store.lease("survivor")?.state).toBe("ACTIVE_OWNER");
+      expect(a.node.store.lease("survivor")?.state).toBe("RETIRED");
+    } finally {
+      FrameChannel.prototype.sendJson = sendJson;
+    }
+  });
+
+  it("a detach that fails after its WAL sync returned, once `durable` went and the target stored the agent, is not reverted: the hop ends in recovery and the status query retires the source, one owner", async () => {
+    const timeline: string[] = [];
+    const { a, b } = await afterRoundTrip();
+    receptionsStored(b, timeline);
+    const detach = a.node.scheduler.detach.bind(a.node.scheduler);
+    a.node.scheduler.detach = async (...args) => {
+      await detach(...args);
+      await waitUntil(() => timeline.includes("package of survivor stored on B"), { what: "B to store the reception during A's held detach" });
+      throw new Error("the detach failed after its sync (injected)");
+    };
+    const r = await a.node.migrate("survivor", [addressOf(b)]);
+    expect(r.outcome).toBe("recovery");
+    await waitUntil(() => a.node.store.lease("survivor")?.state === "RETIRED", { what: "the handoff resolved on A" });
+    expect(b.node.store.lease("survivor")?.state).toBe("ACTIVE_OWNER");
+    const head = b.node.store.head("survivor")!.tick;
+    await ticked(b, "survivor", head + 1n);
+    expect(a.node.scheduler.view("survivor")?.status ?? "gone").not.toBe("running");
+  });
+
   it("an offer repeated while the reception it repeats is committed but not yet durable is refused MIGRATION_BUSY, never answered as taken already", async () => {
     const a = await p2p();
     const b = await p2p();
