@@ -661,6 +661,108 @@ describe("a small package goes out with its announcement", () => {
   });
 });
 
+describe("the staging replay placed when the offer arrives", () => {
+  /** survivor on A, moved to B and back: B holds its head, retired. */
+  async function backFromB(a: Node, b: Node): Promise<[Node, Node]> {
+    await a.node.addAgent({ wasmPath: survivor });
+    await a.waitFor<TickEvent>("tick", (e) => e.agentId === "survivor" && e.tick >= 2n);
+    expect((await a.migrate("survivor", b)).outcome).toBe("done");
+    expect((await b.migrate("survivor", a)).outcome).toBe("done");
+    return [a, b];
+  }
+
+  /** Records on B each placement and replay its pool is asked for, and each `transfer` any node sends. */
+  function record(b: Node, timeline: string[]): void {
+    const place = b.node.pool.place.bind(b.node.pool);
+    b.node.pool.place = (spec, init) => {
+      timeline.push(`placed ${spec.agentId}`);
+      return place(spec, init);
+    };
+    const replay = b.node.pool.replay.bind(b.node.pool);
+    b.node.pool.replay = (agentId, ...rest) => {
+      timeline.push(`replay on ${agentId}`);
+      return replay(agentId, ...rest);
+    };
+  }
+
+  it("a returning agent's window is replayed on an instance the target placed from the head it holds as soon as the offer came, before the package: one staging placement per hop, none left after", async () => {
+    const [a, b] = await backFromB(await p2pNode(), await p2pNode());
+    const at = a.node.scheduler.view("survivor")!.tick;
+    await a.waitFor<TickEvent>("tick", (e) => e.agentId === "survivor" && e.tick >= at + 2n);
+    const timeline: string[] = [];
+    record(b, timeline);
+    // The package's announcement, whichever way it goes (alone, or with the package behind it).
+    const frames = await import("../../src/p2p/frames.js");
+    const sendAll = frames.FrameChannel.prototype.sendAll;
+    const send = frames.FrameChannel.prototype.send;
+    const isTransfer = (f: Uint8Array): boolean => Buffer.from(f.subarray(0, 17)).toString() === '{"type":"transfer';
+    // (sendAll may write each frame with send: one entry per announcement.)
+    const sent = (): void => {
+      if (timeline.at(-1) !== "transfer sent") timeline.push("transfer sent");
+    };
+    frames.FrameChannel.prototype.sendAll = function (fs: readonly Uint8Array[]) {
+      if (fs.some(isTransfer)) sent();
+      return sendAll.call(this, fs);
+    };
+    frames.FrameChannel.prototype.send = function (f: Uint8Array) {
+      if (isTransfer(f)) sent();
+      return send.call(this, f);
+    };
+    try {
+      expect((await a.migrate("survivor", b)).outcome).toBe("done");
+    } finally {
+      frames.FrameChannel.prototype.sendAll = sendAll;
+      frames.FrameChannel.prototype.send = send;
+    }
+    expect(timeline).toEqual(["placed survivor~incoming", "transfer sent", "replay on survivor~incoming", "placed survivor"]);
+    expect(b.logs.events("migration_received").at(-1)?.replayed).toBeGreaterThan(0);
+    expect(b.node.pool.has("survivor~incoming")).toBe(false);
+    const head = b.node.store.head("survivor")!.tick;
+    await b.waitFor<TickEvent>("tick", (e) => e.agentId === "survivor" && e.tick === head + 1n);
+  });
+
+  it("when the shipped window does not start at the head the target holds (the source checkpointed between the hops), the instance placed at the offer is dropped and the window replays from its own start: the hop goes through, nothing is left", async () => {
+    const [a, b] = await backFromB(await p2pNode({ "checkpoint-interval": "20ms" }), await p2pNode());
+    // A checkpoints the agent after its arrival, then it ticks on: the window starts at A's checkpoint.
+    const arrived = a.node.store.head("survivor")!.tick;
+    await waitUntil(() => a.node.store.head("survivor")!.tick > arrived, { what: "a checkpoint on A after the agent came back" });
+    const checkpointed = a.node.store.head("survivor")!.tick;
+    await a.waitFor<TickEvent>("tick", (e) => e.agentId === "survivor" && e.tick >= checkpointed + 2n);
+    const timeline: string[] = [];
+    record(b, timeline);
+    expect((await a.migrate("survivor", b)).outcome).toBe("done");
+    // Dropped, and the window placed from its own start (full replay mode may replay older segments after it, each on its own placement).
+    expect(timeline.slice(0, 3)).toEqual(["placed survivor~incoming", "placed survivor~incoming", "replay on survivor~incoming"]);
+    expect(timeline.at(-1)).toBe("placed survivor");
+    expect(timeline.filter((x) => x === "placed survivor~incoming").length).toBe(timeline.filter((x) => x === "replay on survivor~incoming").length + 1);
+    expect(b.logs.events("migration_received").at(-1)?.replayed).toBeGreaterThan(0);
+    expect(b.node.pool.has("survivor~incoming")).toBe(false);
+    const head = b.node.store.head("survivor")!.tick;
+    await b.waitFor<TickEvent>("tick", (e) => e.agentId === "survivor" && e.tick === head + 1n);
+  });
+
+  it("an offer taken and then refused at the announcement (the package never comes) leaves no staging instance behind", async () => {
+    const [a, b] = await backFromB(await p2pNode(), await p2pNode());
+    const timeline: string[] = [];
+    record(b, timeline);
+    // A peer offers the agent as A holds it (B takes the offer: it holds an older epoch, retired),
+    // then announces a package over B's --max-package-size.
+    const row = a.node.store.agent("survivor")!;
+    const lease = a.node.store.lease("survivor")!;
+    const offer = { agentId: "survivor", did: row.did, wasmHash: row.wasmHash, checkpointHash: hex(a.node.store.head("survivor")!.hash), epochMajor: lease.epoch.major, epochGeneration: lease.epoch.generation, manifest: row.manifest };
+    const rogue = await RoguePeer.start();
+    try {
+      expect(await rogue.stall(addr(b), offer, 1024 * 1024 * 1024)).toMatchObject({ stage: "result", ok: false, code: "MIGRATION_PACKAGE_TOO_LARGE" });
+    } finally {
+      await rogue.stop();
+    }
+    expect(timeline).toEqual(["placed survivor~incoming"]);
+    await waitUntil(() => !b.node.pool.has("survivor~incoming"), { what: "the staging instance unloaded on B" });
+    expect(b.node.store.lease("survivor")?.state).toBe("RETIRED");
+    expect(b.node.migration!.receiving.has("survivor")).toBe(false);
+  });
+});
+
 describe("the arriving agent's live instance", () => {
   it("the target loads it while the reception commits, and the resume takes that instance over: one live placement per hop", async () => {
     const [a, b] = (await p2pNodes(2)) as [Node, Node];
