@@ -2,43 +2,15 @@
 // one deadline, a per-peer reservation and a node-wide cap on bytes held, admission in the documented order (admission.ts), one
 // transaction, start the agent, confirm. A refusal stores nothing and says why with a stable code.
 import { compareEpochs, formatEpoch } from "../authority/lease.js";
-import { parseCheckpoint } from "../checkpoint/codec.js";
-import { equalBytes, hex } from "../hash/bytes.js";
+import { hex } from "../hash/bytes.js";
 import { ErrorCode, IgordError } from "../errors.js";
-import { withAgentIdentity } from "../hostcalls/policy.js";
-import { checkAgentId, type PreparedAgent, prepareFromBytes } from "../loader/prepare.js";
-import type { AgentManifest } from "../manifest/manifest.js";
+import { checkAgentId, type PreparedAgent } from "../loader/prepare.js";
 import { epoch as epochOf, type FrameChannel, hex32, MAX_AGENT_ID_CHARS, MAX_DID_CHARS, MAX_EPOCH_PART, safeInt, str, uint } from "../p2p/frames.js";
 import type { ReplayItem } from "../replay/engine.js";
 import { admitPackage, checkBudget, checkManifest, checkOwnership } from "./admission.js";
 import { acceptsFrom, ADMISSION_REPLAY_SHARE, asIgord, MAX_CONCURRENT_PACKAGES, MAX_MANIFEST_CHARS, MAX_REMOTE_MESSAGE_CHARS, MAX_PACKAGES_PER_PEER, MIGRATE_IDLE_MS, type MigrationContext } from "./context.js";
 import { decodePackage } from "./package.js";
 import type { PreplacedAgent } from "../scheduler/preplaced.js";
-
-/**
- * The staging instance placed when a returning agent's offer arrives: a replay-only instance from the
- * head this node holds (a returning agent's window starts there), so that when the package comes
- * only the ticks past that head remain to replay. Taken by the replay that starts from exactly
- * that state with exactly that module; otherwise dropped before any other staging placement.
- */
-interface StagedReplay {
-  wasmHash: string;
-  plan: PreparedAgent["plan"];
-  memoryCapPages: number;
-  preState: Uint8Array;
-  placed: Promise<unknown>;
-  /** Taken by a replay, or dropped: either way this object no longer owns the staging placement. */
-  done: boolean;
-}
-
-/** The staging placement's id in the worker pool (one per agent being received). */
-const stagingIdOf = (agentId: string): string => `${agentId}~incoming`;
-
-/** Same import plan (the manifest and the DID it was made for); bigints as text. */
-function samePlan(a: PreparedAgent["plan"], b: PreparedAgent["plan"]): boolean {
-  const text = (p: PreparedAgent["plan"]): string => JSON.stringify(p, (_k, v: unknown) => (typeof v === "bigint" ? `${v}n` : v));
-  return a === b || text(a) === text(b);
-}
 
 export class MigrationTarget {
   /** Package bytes that have arrived and are held right now, node-wide (MAX_CONCURRENT_PACKAGES × --max-package-size). */
@@ -98,7 +70,6 @@ export class MigrationTarget {
     let agentId = "?";
     let through = false;
     let preplaced: PreplacedAgent | null = null;
-    let staged: StagedReplay | null = null;
     let releaseWal = (): void => {};
     m.migrationAttempts.inc({ direction: "in" });
     try {
@@ -141,7 +112,7 @@ export class MigrationTarget {
       }
       // The same checks the package gets, on the offer alone: a refusal costs no transfer.
       const offered = this.ctx.host.capabilities.snapshot();
-      const manifest = checkManifest(manifestText, agentId, { offered, price: cfg.price });
+      checkManifest(manifestText, agentId, { offered, price: cfg.price });
       checkOwnership(store, agentId, did, epoch);
       this.ctx.receiving.add(agentId);
       claimed = agentId;
@@ -153,11 +124,7 @@ export class MigrationTarget {
       // A source that sends `durable` once its handoff is durable may send the package before: this
       // node then stores it only after that signal (below). Said back, so both sides know.
       const signal = offer.durableSignal === true;
-      const haveWasm = store.hasWasm(wasmHash);
-      const replied = ch.sendJson({ type: "offer_reply", ok: true, haveWasm, baseHash: base ? hex(base.hash) : null, ...(signal ? { durableSignal: true } : {}) });
-      // While the reply travels and the package comes: the replay instance of a returning agent.
-      if (base && haveWasm) staged = this.stageReplay(agentId, did, wasmHash, manifest, offered, base.blob);
-      await replied;
+      await ch.sendJson({ type: "offer_reply", ok: true, haveWasm: store.hasWasm(wasmHash), baseHash: base ? hex(base.hash) : null, ...(signal ? { durableSignal: true } : {}) });
       stage = "transfer_reply";
       const transfer = await ch.receiveJson(timeout, "transfer");
       const size = safeInt(transfer, "transfer", "bytes");
@@ -208,7 +175,7 @@ export class MigrationTarget {
         maxBudget: cfg.maxIncomingBudget,
         replayMode: this.ctx.cfg.replayMode,
         leaseTiming: this.ctx.host.leaseTiming,
-        replay: (prepared, preState, items) => this.replayIncoming(prepared, preState, items, replayDeadline, replayMs, staged),
+        replay: (prepared, preState, items) => this.replayIncoming(prepared, preState, items, replayDeadline, replayMs),
         checksDeadline: replayDeadline,
       });
       if (this.ctx.host.stopping()) throw new IgordError(ErrorCode.NodeStopping, "this node is stopping");
@@ -295,7 +262,6 @@ export class MigrationTarget {
       }
     } finally {
       releaseWal();
-      if (staged && !staged.done) this.ctx.host.pool.unload(stagingIdOf(agentId));
       preplaced?.discard();
       if (claimed) this.ctx.receiving.delete(claimed);
       this.heldBytes -= held;
@@ -305,56 +271,16 @@ export class MigrationTarget {
   }
 
   /**
-   * Places the replay instance of a returning agent from the head this node holds (`headBlob`, which
-   * a package with a base continues from) when its offer is taken, with the module this node holds
-   * for the offer's hash and the offer's manifest and DID (the package must match all three, or it is
-   * refused). Nothing of the offer is trusted by it: the instance only replays, and only if admission
-   * asks for a replay from exactly that state with exactly that module and plan (replayIncoming);
-   * otherwise it is unloaded. Null when there is nothing to place (no replay at admission, a module
-   * that does not prepare: admission then refuses in its own order).
-   */
-  private stageReplay(agentId: string, did: string, wasmHash: string, manifest: AgentManifest, offered: ReadonlySet<string>, headBlob: Uint8Array): StagedReplay | null {
-    if (this.ctx.cfg.replayMode !== "on-migrate" && this.ctx.cfg.replayMode !== "full") return null;
-    try {
-      const bytes = this.ctx.host.store.wasm(wasmHash);
-      if (!bytes) return null;
-      const prepared = prepareFromBytes({ agentId, bytes: new Uint8Array(bytes), manifest, source: `WASM of migrating agent "${agentId}"`, offered, cache: this.ctx.host.cache });
-      if (prepared.wasmHash !== wasmHash) return null;
-      const head = parseCheckpoint(headBlob);
-      if (hex(head.wasmHash) !== wasmHash) return null;
-      const plan = withAgentIdentity(prepared.plan, did);
-      const placed = this.ctx.host.pool.place({ agentId: stagingIdOf(agentId), module: prepared.module, plan, memoryCapPages: prepared.memoryCapPages }, { state: head.state, budget: 1n, price: 0n, replayOnly: true });
-      // A load that fails is the replay's to report, if it takes this instance; else nobody's.
-      placed.catch(() => undefined);
-      return { wasmHash, plan, memoryCapPages: prepared.memoryCapPages, preState: head.state, placed, done: false };
-    } catch {
-      return null;
-    }
-  }
-
-  /**
    * Replays a shipped window on a staging placement in the worker pool: each tick under the tick
    * timeout, the whole by `deadline` (admission's share of --migration-timeout; a tick not started by
    * then refuses the package with MIGRATION_REPLAY_TIMEOUT). The placement only replays: the replay
    * rule is checked from the pre-window state on a replay instance, which the replay then takes up
    * again, and no live instance is built for it.
    */
-  private async replayIncoming(prepared: PreparedAgent, preState: Uint8Array, items: ReplayItem[], deadline: number, replayMs: number, staged: StagedReplay | null): Promise<{ finalState: Uint8Array | null; verifiedTicks: number }> {
-    const stagingId = stagingIdOf(prepared.agentId);
+  private async replayIncoming(prepared: PreparedAgent, preState: Uint8Array, items: ReplayItem[], deadline: number, replayMs: number): Promise<{ finalState: Uint8Array | null; verifiedTicks: number }> {
+    const stagingId = `${prepared.agentId}~incoming`;
     const pool = this.ctx.host.pool;
-    let placed: Promise<unknown>;
-    if (staged && !staged.done && staged.wasmHash === prepared.wasmHash && staged.memoryCapPages === prepared.memoryCapPages && equalBytes(staged.preState, preState) && samePlan(staged.plan, prepared.plan)) {
-      // Placed when the offer came, from exactly this state with exactly this module and plan.
-      staged.done = true;
-      placed = staged.placed;
-    } else {
-      if (staged && !staged.done) {
-        // The window starts elsewhere (or another module recorded it): one staging placement at a time.
-        staged.done = true;
-        pool.unload(stagingId);
-      }
-      placed = pool.place({ agentId: stagingId, module: prepared.module, plan: prepared.plan, memoryCapPages: prepared.memoryCapPages }, { state: preState, budget: 1n, price: 0n, replayOnly: true });
-    }
+    const placed = pool.place({ agentId: stagingId, module: prepared.module, plan: prepared.plan, memoryCapPages: prepared.memoryCapPages }, { state: preState, budget: 1n, price: 0n, replayOnly: true });
     // Sent behind the load without waiting for it (one worker round trip for both); a load that
     // fails (the replay rule, a trap, the deadline) is the refusal, whatever the replay answered.
     const replayed = pool.replay(stagingId, items, { strict: true, deadline }).then(
