@@ -130,7 +130,9 @@ export class MigrationSource {
       // `durable` went as soon as the sync returned, before the rest of the detach failed: the
       // target may own the agent now, so it must not run here again. Settled as an ambiguous hop.
       if (pending.early && (await this.withholdDurable(pending.early))) {
-        pending.early.taken = true;
+        // The stream closes gracefully (what was handed to it still goes); the target's `result`, if
+        // it comes, is not read: the status query asks instead.
+        void pending.early.ch.close();
         return this.ambiguousAfterDurable(id, agentId, firstTarget, err, tally, started, logger);
       }
       // The early offer's stream ends here: the target, waiting for `transfer` or `durable`, stores nothing.
@@ -442,7 +444,6 @@ export class MigrationSource {
     // The early stream's `durable` went though no attempt took it up (the node is stopping): the
     // target may own the agent, so nothing is reverted.
     if (early && !early.taken && (await this.withholdDurable(early))) {
-      early.taken = true;
       return this.ambiguousAfterDurable(id, agentId, list[0] as Target, new IgordError(ErrorCode.NodeStopping, "the node is stopping"), { ...tally, attempts, fallbacks }, started, logger);
     }
     // Nothing was delivered anywhere: the handoff is reverted and the agent ticks here again.
