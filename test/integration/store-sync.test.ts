@@ -15,6 +15,16 @@ afterEach(() => {
 
 const level = (s: SqliteStore): number => ((s as unknown as { db: Database.Database }).db.pragma("synchronous", { simple: true }) as number);
 
+/** A --sync full store whose WAL syncs wait in `held` until released (then run the real fdatasync). */
+function heldSyncStore(): { store: SqliteStore; held: (() => void)[] } {
+  const dir = tempDir();
+  dirs.push(dir);
+  const store = SqliteStore.open(join(dir, DB_FILE), { sync: "full" });
+  const held: (() => void)[] = [];
+  store.walSync = (fd) => new Promise<void>((resolve) => held.push(resolve)).then(() => fdatasyncWal(fd));
+  return { store, held };
+}
+
 describe("store sync levels", () => {
   it("migration-record writes leave a --sync full connection at FULL, inside or outside a durable transaction, and are visible at once", () => {
     const dir = tempDir();
@@ -79,12 +89,8 @@ describe("store sync levels", () => {
   });
 
   it("afterCommit runs once a durable transaction committed, before its off-thread sync returned; never after a rollback; a listener that throws leaves the commit standing", async () => {
-    const dir = tempDir();
-    dirs.push(dir);
-    const store = SqliteStore.open(join(dir, DB_FILE), { sync: "full" });
+    const { store, held } = heldSyncStore();
     try {
-      const held: (() => void)[] = [];
-      store.walSync = (fd) => new Promise<void>((resolve) => held.push(resolve)).then(() => fdatasyncWal(fd));
       const seen: string[] = [];
       const id = store.createMigration({ agentId: "a", direction: "out", peer: "p", state: "requested" });
       const { durable } = store.atomicallyOffThread(() => {
@@ -112,6 +118,32 @@ describe("store sync levels", () => {
       // A later commit does not run the rolled-back transaction's listener either.
       store.atomically(() => store.updateMigration(id, { state: "done", error: null }));
       expect(seen).toEqual(["committed: transferring", "after the failing one"]);
+    } finally {
+      store.close();
+    }
+  });
+
+  it("an afterCommit listener gets its transaction's `durable`: the very promise the off-thread commit returns, pending until its sync returns; for a commit synced on the main thread, already resolved", async () => {
+    const { store, held } = heldSyncStore();
+    try {
+      const id = store.createMigration({ agentId: "a", direction: "out", peer: "p", state: "requested" });
+      let given: Promise<void> | null = null;
+      const { durable } = store.atomicallyOffThread(() => {
+        store.updateMigration(id, { state: "transferring" });
+        store.afterCommit((d) => (given = d));
+      });
+      expect(given).toBe(durable);
+      let synced = false;
+      void given!.then(() => (synced = true));
+      await waitUntil(() => held.length === 1, { what: "the WAL sync" });
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(synced).toBe(false);
+      held[0]!();
+      await durable;
+      expect(synced).toBe(true);
+      let onMain: Promise<void> | null = null;
+      store.atomically(() => store.afterCommit((d) => (onMain = d)));
+      await expect(onMain).resolves.toBeUndefined();
     } finally {
       store.close();
     }
