@@ -23,6 +23,9 @@ import { backoffDelay, classifyFailure } from "./retry.js";
  */
 export const EAGER_PACKAGE_BYTES = 64 * 1024;
 
+/** Message 5b, the source's handoff durable (PROTOCOL.md). */
+const DURABLE_FRAME = jsonBytes({ type: "durable" });
+
 /**
  * An offer sent on the stream kept for the first target as soon as the detach checkpoint and its
  * HANDOFF_INITIATED commit, while their fsync runs off the main thread (sendEarlyOffer). The first
@@ -221,37 +224,65 @@ export class MigrationSource {
           })
         : null,
     );
-    const shipped = Promise.all([reply, built]).then(async ([r, b]) => {
+    // Whether the detach's sync has returned (a failed one never counts).
+    let durableHere = false;
+    synced.then(
+      () => (durableHere = true),
+      () => undefined,
+    );
+    const early: EarlyOffer = { peerId: t.peerId, ch, sent, reply, built, shipped: Promise.resolve(false), durableSent: Promise.resolve(false), durableGone: false, withheld: false, durableStarted: false, hookRan: false, checkpointHash, epoch: lease.epoch, taken: false };
+    /** The crash point after the durable handoff, before anything that moves ownership is sent (once per hop: handOff runs it when it gets there first). */
+    const handoffDurable = (): void => {
+      if (early.hookRan) return;
+      early.hookRan = true;
+      this.ctx.hooks.afterHandoffRecorded?.(agentId);
+    };
+    // The package's write: its announcement, the package, and `durable` behind them when the sync
+    // has returned by then (one write, and nothing waits for transfer_reply).
+    const wrote = Promise.all([reply, built]).then(async ([r, b]) => {
       if (!b || !eager(r, b)) return false;
-      await ch.sendAll([jsonBytes({ type: "transfer", bytes: b.byteLength }), b]);
+      const frames = [jsonBytes({ type: "transfer", bytes: b.byteLength }), b];
+      if (durableHere && !early.withheld) {
+        handoffDurable();
+        early.durableStarted = true;
+        frames.push(DURABLE_FRAME);
+      }
+      const before = ch.bytesSent;
+      try {
+        await ch.sendAll(frames);
+      } finally {
+        if (early.durableStarted) early.durableGone = ch.bytesSent > before;
+      }
+      return true;
+    });
+    early.shipped = wrote.then(async (went) => {
+      if (!went) return false;
       await this.transferAccepted(ch, t, timeout);
       return true;
     });
-    const early: EarlyOffer = { peerId: t.peerId, ch, sent, reply, built, shipped, durableSent: Promise.resolve(false), durableGone: false, withheld: false, durableStarted: false, hookRan: false, checkpointHash, epoch: lease.epoch, taken: false };
-    // `durable` as soon as the handoff is durable (the sync returned) and the package went: the
-    // detach's remaining work runs after it. A sync that fails rejects here, and nothing goes.
-    early.durableSent = Promise.all([shipped, synced]).then(async ([went]) => {
-      if (!went || early.withheld) return false;
-      // The crash point after the durable handoff, before anything that moves ownership is sent
-      // (once per hop: handOff runs it when it gets there first).
-      if (!early.hookRan) {
-        early.hookRan = true;
-        this.ctx.hooks.afterHandoffRecorded?.(agentId);
-      }
+    // Else `durable` as soon as the sync returns, behind the package, not waiting for transfer_reply
+    // (a target that refuses the announcement reads nothing after it) nor for the detach's remaining
+    // work. A sync that fails rejects here, and nothing goes.
+    early.durableSent = Promise.all([wrote, synced]).then(async ([went]) => {
+      if (!went) return false;
+      if (early.durableStarted) return true;
       if (early.withheld) return false;
+      handoffDurable();
       early.durableStarted = true;
       const before = ch.bytesSent;
       try {
-        await ch.sendJson({ type: "durable" });
+        await ch.send(DURABLE_FRAME);
       } finally {
         early.durableGone = ch.bytesSent > before;
       }
       return true;
     });
+    const shipped = early.shipped;
     // Awaited by the attempt that takes it up; a failure there is that attempt's.
     sent.catch(() => undefined);
     reply.catch(() => undefined);
     built.catch(() => undefined);
+    wrote.catch(() => undefined);
     shipped.catch(() => undefined);
     early.durableSent.catch(() => undefined);
     return early;
@@ -536,6 +567,9 @@ export class MigrationSource {
         throw new AttemptError(new IgordError(ErrorCode.MigrationPackageTooLarge, `package of ${bytes.byteLength} bytes is over --max-package-size ${this.ctx.cfg.maxPackageBytes}`), false, true);
       }
       const transfer = jsonBytes({ type: "transfer", bytes: bytes.byteLength });
+      // With the durable signal a small package's write carries `durable` too: this attempt runs
+      // once the handoff is durable, and a target that refuses the announcement reads nothing after it.
+      let durableWithPackage = false;
       if (wentEarly) {
         // On the wire and announced; the handoff is durable now (this attempt runs after the fsync).
       } else if (bytes.byteLength <= EAGER_PACKAGE_BYTES) {
@@ -544,11 +578,12 @@ export class MigrationSource {
         // announcement, and reads it only if it said yes. A refusal there is a refusal: such a
         // target never reads or admits the package. Once the stream took it, it may arrive even if
         // the write then fails (a stream that refused the write outright sent nothing).
+        durableWithPackage = signal;
         const before = ch.bytesSent;
         try {
-          await ch.sendAll([transfer, bytes]);
+          await ch.sendAll(signal ? [transfer, bytes, DURABLE_FRAME] : [transfer, bytes]);
         } finally {
-          sent = !signal && ch.bytesSent > before;
+          sent = ch.bytesSent > before;
         }
         await this.transferAccepted(ch, t, timeout);
       } else {
@@ -566,11 +601,11 @@ export class MigrationSource {
         } finally {
           sent = pre.durableGone;
         }
-      } else if (signal) {
+      } else if (signal && !durableWithPackage) {
         // HANDOFF_INITIATED is durable (the detach resolved after its fsync): the target may store it.
         const before = ch.bytesSent;
         try {
-          await ch.sendJson({ type: "durable" });
+          await ch.send(DURABLE_FRAME);
         } finally {
           sent = ch.bytesSent > before;
         }
@@ -584,8 +619,11 @@ export class MigrationSource {
       done = true;
       return owned;
     } catch (e) {
+      // A refusal is the target's word (it stores nothing of this stream), whatever went.
       if (e instanceof AttemptError) throw e;
-      throw new AttemptError(asIgord(e, ErrorCode.MigrationStreamClosed), sent, false);
+      // The early stream's `durable` may have gone with the package, before this attempt knew it.
+      const gone = pre ? await this.withholdDurable(pre) : false;
+      throw new AttemptError(asIgord(e, ErrorCode.MigrationStreamClosed), sent || gone, false);
     } finally {
       // Through: the stream carries the next migration to this peer. Anything else: closed.
       if (done) this.idle.keep(t.peerId, ch);

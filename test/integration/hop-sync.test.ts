@@ -61,6 +61,12 @@ function controlSyncs(store: SqliteStore): SyncControl {
   return c;
 }
 
+/** A frame's message type (`{"type":...}`), or "package" for anything else. */
+function frameType(f: Uint8Array): string {
+  const m = /^\{"type":"([a-z_]+)"/.exec(Buffer.from(f.subarray(0, 24)).toString());
+  return m ? m[1]! : "package";
+}
+
 const eio = (): NodeJS.ErrnoException => Object.assign(new Error("EIO: i/o error, fdatasync (injected)"), { code: "EIO" });
 
 function p2p(flags: Record<string, string> = {}, opts: { dir?: string; resumeStored?: boolean } = {}, hooks?: MigrationHooks): Promise<TestNode> {
@@ -292,11 +298,11 @@ describe("a hop's fsyncs off the main thread", () => {
     FrameChannel.prototype.sendJson = function (value: unknown) {
       const v = value as Record<string, unknown>;
       if (v.type === "offer" || v.type === "offer_reply") delete v.durableSignal;
-      if (v.type === "durable") timeline.push("durable sent");
       return sendJson.call(this, value);
     };
     FrameChannel.prototype.sendAll = function (frames: readonly Uint8Array[]) {
-      if (frames.some((f) => Buffer.from(f).toString().startsWith('{"type":"transfer"'))) timeline.push("transfer sent");
+      if (frames.some((f) => frameType(f) === "transfer")) timeline.push("transfer sent");
+      if (frames.some((f) => frameType(f) === "durable")) timeline.push("durable sent");
       return sendAll.call(this, frames);
     };
     try {
@@ -396,10 +402,10 @@ describe("a hop's fsyncs off the main thread", () => {
     expect((await a.node.migrate("survivor", [addressOf(b)])).outcome).toBe("done");
     expect((await b.node.migrate("survivor", [addressOf(a)])).outcome).toBe("done");
     await ticked(a, "survivor", a.node.store.head("survivor")!.tick + 2n);
-    const sendJson = FrameChannel.prototype.sendJson;
-    FrameChannel.prototype.sendJson = function (value: unknown) {
-      if ((value as Record<string, unknown>).type === "durable") timeline.push("durable sent");
-      return sendJson.call(this, value);
+    const sendAll = FrameChannel.prototype.sendAll;
+    FrameChannel.prototype.sendAll = function (frames: readonly Uint8Array[]) {
+      if (frames.some((f) => frameType(f) === "durable")) timeline.push("durable sent");
+      return sendAll.call(this, frames);
     };
     // The detach's work after its sync (the checkpoint's promise chain, the unload, the journal's
     // reads) is held here until B has stored the reception (or the wait times out).
@@ -422,6 +428,52 @@ describe("a hop's fsyncs off the main thread", () => {
       expect(b.node.store.lease("survivor")?.state).toBe("ACTIVE_OWNER");
       expect(a.node.store.lease("survivor")?.state).toBe("RETIRED");
     } finally {
+      FrameChannel.prototype.sendAll = sendAll;
+    }
+  });
+
+  it("`durable` goes in the package's own write, behind the announcement, without waiting for `transfer_reply`, whenever the source's handoff is durable by the time the package goes: on a first hop, and on a kept stream whose offer_reply came after the sync", async () => {
+    const writes: string[][] = [];
+    const sendAll = FrameChannel.prototype.sendAll;
+    const sendJson = FrameChannel.prototype.sendJson;
+    let synced = false;
+    let offerReplies: (() => void)[] = [];
+    FrameChannel.prototype.sendAll = function (frames: readonly Uint8Array[]) {
+      writes.push(frames.map(frameType));
+      return sendAll.call(this, frames);
+    };
+    // B answers the early offer only once A's detach sync has returned.
+    FrameChannel.prototype.sendJson = function (value: unknown) {
+      if ((value as Record<string, unknown>).type !== "offer_reply" || synced) return sendJson.call(this, value);
+      return new Promise<void>((resolve) => offerReplies.push(resolve)).then(() => sendJson.call(this, value));
+    };
+    try {
+      const a = await p2p();
+      const b = await p2p();
+      const sync = controlSyncs(a.node.store);
+      await a.node.addAgent({ wasmPath: survivor });
+      await ticked(a, "survivor", 2n);
+      synced = true;
+      expect((await a.node.migrate("survivor", [addressOf(b)])).outcome).toBe("done");
+      // The first hop: no kept stream, the attempt runs after the sync.
+      expect(writes.filter((w) => w.includes("transfer"))).toEqual([["transfer", "package", "durable"]]);
+      expect(writes.flat().filter((k) => k === "durable")).toHaveLength(1);
+      expect((await b.node.migrate("survivor", [addressOf(a)])).outcome).toBe("done");
+      await ticked(a, "survivor", a.node.store.head("survivor")!.tick + 2n);
+      writes.length = 0;
+      synced = false;
+      sync.onSynced = () => {
+        synced = true;
+        for (const r of offerReplies) r();
+        offerReplies = [];
+      };
+      expect((await a.node.migrate("survivor", [addressOf(b)])).outcome).toBe("done");
+      expect(writes.filter((w) => w.includes("transfer"))).toEqual([["transfer", "package", "durable"]]);
+      expect(writes.flat().filter((k) => k === "durable")).toHaveLength(1);
+      expect(b.node.store.lease("survivor")?.state).toBe("ACTIVE_OWNER");
+      expect(a.node.store.lease("survivor")?.state).toBe("RETIRED");
+    } finally {
+      FrameChannel.prototype.sendAll = sendAll;
       FrameChannel.prototype.sendJson = sendJson;
     }
   });
