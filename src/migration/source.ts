@@ -46,9 +46,10 @@ interface EarlyOffer {
    */
   shipped: Promise<boolean>;
   /**
-   * `durable`, sent once the package went (shipped) and the detach commit's fsync has returned,
-   * right then: not behind the rest of the detach (its promise chain, the unload, the journal).
-   * Resolves true once it was written, false when it was not sent (nothing shipped, or withheld).
+   * `durable`, sent once the package was written and the detach commit's fsync has returned, right
+   * then (in the package's own write when the fsync had returned by then): not behind
+   * `transfer_reply`, nor the rest of the detach (its promise chain, the unload, the journal).
+   * Resolves true once it was written, false when it was not sent (no package, or withheld).
    */
   durableSent: Promise<boolean>;
   /** True once bytes of `durable` left: from then on the target may store the agent (a failure is ambiguous). */
