@@ -4,7 +4,9 @@
 // after 2 ticks). Prints each span's median per hop, then every span of the median hop (ALL=1:
 // also the short ones), and per hop the two WAL syncs (the source's detach, the target's reception)
 // and what follows each on the path: the package sent, the confirmation sent. Development tool
-// (docs/BENCHMARKS.md "hop latency"); after npm run build (TREE=<dir>: trace that tree's build):
+// (docs/BENCHMARKS.md "hop latency"); also per-step medians (sync → `durable`, the replay, frame
+// writes per hop) and, with TAIL=1, the slowest 5 % hop by hop. After npm run build (TREE=<dir>:
+// trace that tree's build):
 //   node scripts/trace-hop.mjs [hops]
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -51,6 +53,22 @@ wrap((await d("node/node.js")).IgordNode.prototype, "node", (k) => ["resumeAgent
 wrap((await d("loader/prepare.js")).ModuleCache.prototype, "cache");
 wrap((await d("store/wal-sync.js")).WalSyncer.prototype, "wal", (k) => k === "syncNow");
 await import(join(root, "dist/shim/promise-with-resolvers.js"));
+// Each frame write (FrameChannel.sendAll, which send and sendJson go through), and each control
+// message in it by type (msg.offer, msg.durable...), as zero-length spans.
+{
+  const FC = (await d("p2p/frames.js")).FrameChannel.prototype;
+  const sendAll = FC.sendAll;
+  FC.sendAll = function (frames) {
+    if (t0 !== null) {
+      spans.push({ n: "write", s: now() - t0, e: now() - t0 });
+      for (const f of frames) {
+        const m = /^\{"type":"([a-z_]+)"/.exec(Buffer.from(f.subarray(0, 24)).toString());
+        if (m) spans.push({ n: `msg.${m[1]}`, s: now() - t0, e: now() - t0 });
+      }
+    }
+    return sendAll.call(this, frames);
+  };
+}
 const { p2pNode } = await import(join(root, "scripts/bench-migration.mjs"));
 const a = await p2pNode(); const b = await p2pNode();
 await a.node.addAgent({ wasmPath: join(root, "agents", "survivor.wasm") });
@@ -113,4 +131,47 @@ for (const s of med.spans) { const dur = (s.e ?? s.s) - s.s; if (process.env.ALL
   }
   adm.sort((x, y) => x - y);
   if (adm.length > 0) console.log(`admission (store.wasm → store.receiveAgent): p50 ${adm[Math.floor(adm.length / 2)].toFixed(3)} p25 ${adm[Math.floor(adm.length / 4)].toFixed(3)} p10 ${adm[Math.floor(adm.length / 10)].toFixed(3)} ms`);
+}
+// Per-step medians over the warm hops: the source's detach sync → `durable` written, the package
+// sent → the target's last replay done, `durable` written → the reception stored, frame writes per hop.
+{
+  const m = { syncToDurable: [], pkgToReplayEnd: [], durableToStored: [], writes: [] };
+  for (const h of warm) {
+    const sync = h.spans.find((x) => x.n === "wal.syncNow");
+    const dur = h.spans.find((x) => x.n === "msg.durable");
+    const pkg = h.spans.find((x) => x.n === "src.transferAccepted");
+    const replays = h.spans.filter((x) => x.n === "pool.replay");
+    const stored = h.spans.find((x) => x.n === "store.receiveAgent");
+    if (sync?.e != null && dur) m.syncToDurable.push(dur.s - sync.e);
+    if (pkg && replays.at(-1)?.e != null) m.pkgToReplayEnd.push(replays.at(-1).e - pkg.s);
+    if (dur && stored) m.durableToStored.push(stored.s - dur.s);
+    m.writes.push(h.spans.filter((x) => x.n === "write").length);
+  }
+  const q = (xs, p) => (xs.length ? xs.slice().sort((x, y) => x - y)[Math.floor(xs.length * p)].toFixed(3) : "-");
+  console.log(`steps: detach sync → durable written p50 ${q(m.syncToDurable, 0.5)} p90 ${q(m.syncToDurable, 0.9)} ms; package sent → replay done p50 ${q(m.pkgToReplayEnd, 0.5)} p90 ${q(m.pkgToReplayEnd, 0.9)} ms; durable written → reception stored p50 ${q(m.durableToStored, 0.5)} ms; frame writes per hop p50 ${q(m.writes, 0.5)}`);
+}
+// The slowest 5 % (TAIL=1): per hop, when its phases came (ms from its start) and its synchronous
+// spans over 1 ms (a main thread descheduled inside a call reads as one).
+if (process.env.TAIL) {
+  const at = (h, n, end = false) => {
+    const x = h.spans.find((s) => s.n === n);
+    return x ? (end ? x.e : x.s) : NaN;
+  };
+  const fmt = (v) => (typeof v === "number" ? v.toFixed(1) : String(v));
+  for (const h of warm.slice(Math.floor(warm.length * 0.95))) {
+    const syncs = h.spans.filter((s) => s.n === "wal.syncNow");
+    const phases = {
+      total: h.total,
+      detachSync: syncs[0] ? `${fmt(syncs[0].s)}→${fmt(syncs[0].e)}` : "-",
+      packageSent: at(h, "src.transferAccepted"),
+      firstPlace: at(h, "pool.place"),
+      placeEnd: at(h, "pool.place", true),
+      replayEnd: at(h, "pool.replay", true),
+      stored: at(h, "store.receiveAgent"),
+      receptionSync: syncs[1] ? `${fmt(syncs[1].s)}→${fmt(syncs[1].e)}` : "-",
+    };
+    console.log(Object.entries(phases).map(([k, v]) => `${k}=${fmt(v)}`).join(" "));
+    const long = h.spans.filter((s) => (s.sync ?? (s.e ?? s.s) - s.s) > 1 && !s.n.startsWith("src.") && s.n !== "ch.receive" && s.n !== "wal.syncNow");
+    console.log(`    long synchronous spans: ${long.slice(0, 12).map((s) => `${s.n}@${fmt(s.s)}: ${fmt(s.sync ?? (s.e ?? s.s) - s.s)}`).join(", ")}`);
+  }
 }
