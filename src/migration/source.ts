@@ -10,60 +10,12 @@ import { ErrorCode, IgordError } from "../errors.js";
 import { parseManifest } from "../manifest/manifest.js";
 import { CHUNK_BYTES, epoch as epochOf, type FrameChannel, hex32, jsonBytes } from "../p2p/frames.js";
 import { AttemptError, asIgord, MIGRATE_PROTOCOL, type MigrationContext, type MigrationResult, remoteError, sleep, type Target } from "./context.js";
+import { DURABLE_FRAME, EAGER_PACKAGE_BYTES, type EarlyOffer, startEarlyOffer, withholdDurable } from "./early-offer.js";
 import { IdleMigrateStreams } from "./idle-streams.js";
 import { buildOutgoingPackage } from "./outgoing.js";
 import type { HandoffResolution } from "./resolution.js";
 import { preflight, type Tally } from "./preflight.js";
 import { backoffDelay, classifyFailure } from "./retry.js";
-
-/**
- * A package this small is sent right behind `transfer`, without waiting for `transfer_reply`: it is
- * the smallest --max-package-size a node accepts, far under libp2p's 4 MiB read buffer and yamux's
- * 256 KiB initial stream window, so the write never waits on a target that has not read it yet.
- */
-export const EAGER_PACKAGE_BYTES = 64 * 1024;
-
-/** Message 5b, the source's handoff durable (PROTOCOL.md). */
-const DURABLE_FRAME = jsonBytes({ type: "durable" });
-
-/**
- * An offer sent on the stream kept for the first target as soon as the detach checkpoint and its
- * HANDOFF_INITIATED commit, while their fsync runs off the main thread (sendEarlyOffer). The first
- * attempt to that target takes it up instead of sending its own.
- */
-interface EarlyOffer {
-  peerId: string;
-  ch: FrameChannel;
-  sent: Promise<void>;
-  /** The target's offer_reply, read as soon as it comes (during the fsync, often). */
-  reply: Promise<Record<string, unknown>>;
-  /** The package for that reply, built when it said yes; null otherwise. */
-  built: Promise<Uint8Array | null>;
-  /**
-   * True once the package went out with its announcement during the fsync and the target accepted
-   * the announcement: a target that takes the durable signal (it stores nothing before `durable`,
-   * sent only after the fsync), and a package of at most EAGER_PACKAGE_BYTES. False: nothing went.
-   */
-  shipped: Promise<boolean>;
-  /**
-   * `durable`, sent once the package was written and the detach commit's fsync has returned, right
-   * then (in the package's own write when the fsync had returned by then): not behind
-   * `transfer_reply`, nor the rest of the detach (its promise chain, the unload, the journal).
-   * Resolves true once it was written, false when it was not sent (no package, or withheld).
-   */
-  durableSent: Promise<boolean>;
-  /** True once bytes of `durable` left: from then on the target may store the agent (a failure is ambiguous). */
-  durableGone: boolean;
-  /** Set when the hop fails before `durable` was sent: it is then never sent. */
-  withheld: boolean;
-  /** Set when the write of `durable` starts (withheld is false then): it may arrive. */
-  durableStarted: boolean;
-  /** Whether the crash point after the durable handoff (hooks.afterHandoffRecorded) has run on this chain. */
-  hookRan: boolean;
-  checkpointHash: string;
-  epoch: Epoch;
-  taken: boolean;
-}
 
 export class MigrationSource {
   private readonly idle = new IdleMigrateStreams();
@@ -133,7 +85,7 @@ export class MigrationSource {
       const err = asIgord(e, ErrorCode.AgentNotRunning);
       // `durable` went as soon as the sync returned, before the rest of the detach failed: the
       // target may own the agent now, so it must not run here again. Settled as an ambiguous hop.
-      if (pending.early && (await this.withholdDurable(pending.early))) {
+      if (pending.early && (await withholdDurable(pending.early))) {
         // The stream closes gracefully (what was handed to it still goes); the target's `result`, if
         // it comes, is not read: the status query asks instead.
         void pending.early.ch.close();
@@ -209,96 +161,21 @@ export class MigrationSource {
       void ch.close();
       return null;
     }
-    const sent = ch.sendJson(offer);
-    const timeout = this.ctx.cfg.migrationTimeoutMs;
-    // The reply is read, and the package built for it, as soon as the reply comes, while the
-    // fsync may still run (its run seal is an unsynced write after the handoff's commit, lost with
-    // it or kept with it). To a target that takes the durable signal, a small package goes at once
-    // too: that target admits it meanwhile but stores nothing before `durable`, which the attempt
-    // sends only once the fsync has returned. Any other target gets it from the attempt, after it.
-    const reply = sent.then(() => ch.receiveJson(timeout, "offer_reply"));
-    const eager = (r: Record<string, unknown>, b: Uint8Array): boolean => r.durableSignal === true && b.byteLength <= EAGER_PACKAGE_BYTES;
-    const built = reply.then((r) =>
-      r.ok === true && r.already !== true
-        ? this.packageFor(agentId, lease, checkpointHash, r, (b) => {
-            if (eager(r, b)) store.updateMigration(id, { state: "transferring", peer: t.text });
-          })
-        : null,
-    );
-    // Whether the detach's sync has returned (a failed one never counts).
-    let durableHere = false;
-    synced.then(
-      () => (durableHere = true),
-      () => undefined,
-    );
-    const early: EarlyOffer = { peerId: t.peerId, ch, sent, reply, built, shipped: Promise.resolve(false), durableSent: Promise.resolve(false), durableGone: false, withheld: false, durableStarted: false, hookRan: false, checkpointHash, epoch: lease.epoch, taken: false };
-    /** The crash point after the durable handoff, before anything that moves ownership is sent (once per hop: handOff runs it when it gets there first). */
-    const handoffDurable = (): void => {
-      if (early.hookRan) return;
-      early.hookRan = true;
-      this.ctx.hooks.afterHandoffRecorded?.(agentId);
-    };
-    // The package's write: its announcement, the package, and `durable` behind them when the sync
-    // has returned by then (one write, and nothing waits for transfer_reply).
-    const wrote = Promise.all([reply, built]).then(async ([r, b]) => {
-      if (!b || !eager(r, b)) return false;
-      const frames = [jsonBytes({ type: "transfer", bytes: b.byteLength }), b];
-      if (durableHere && !early.withheld) {
-        handoffDurable();
-        early.durableStarted = true;
-        frames.push(DURABLE_FRAME);
-      }
-      const before = ch.bytesSent;
-      try {
-        await ch.sendAll(frames);
-      } finally {
-        if (early.durableStarted) early.durableGone = ch.bytesSent > before;
-      }
-      return true;
+    return startEarlyOffer({
+      ch,
+      peerId: t.peerId,
+      offer,
+      checkpointHash,
+      epoch: lease.epoch,
+      timeoutMs: this.ctx.cfg.migrationTimeoutMs,
+      synced,
+      build: (reply, eager) =>
+        this.packageFor(agentId, lease, checkpointHash, reply, (b) => {
+          if (eager(b)) store.updateMigration(id, { state: "transferring", peer: t.text });
+        }),
+      transferAccepted: (timeout) => this.transferAccepted(ch, t, timeout),
+      handoffDurable: () => this.ctx.hooks.afterHandoffRecorded?.(agentId),
     });
-    early.shipped = wrote.then(async (went) => {
-      if (!went) return false;
-      await this.transferAccepted(ch, t, timeout);
-      return true;
-    });
-    // Else `durable` as soon as the sync returns, behind the package, not waiting for transfer_reply
-    // (a target that refuses the announcement reads nothing after it) nor for the detach's remaining
-    // work. A sync that fails rejects here, and nothing goes.
-    early.durableSent = Promise.all([wrote, synced]).then(async ([went]) => {
-      if (!went) return false;
-      if (early.durableStarted) return true;
-      if (early.withheld) return false;
-      handoffDurable();
-      early.durableStarted = true;
-      const before = ch.bytesSent;
-      try {
-        await ch.send(DURABLE_FRAME);
-      } finally {
-        early.durableGone = ch.bytesSent > before;
-      }
-      return true;
-    });
-    const shipped = early.shipped;
-    // Awaited by the attempt that takes it up; a failure there is that attempt's.
-    sent.catch(() => undefined);
-    reply.catch(() => undefined);
-    built.catch(() => undefined);
-    wrote.catch(() => undefined);
-    shipped.catch(() => undefined);
-    early.durableSent.catch(() => undefined);
-    return early;
-  }
-
-  /**
-   * The hop failed before its attempt: `durable` is withheld if it has not gone yet. True when it
-   * went (or its write started: then it may arrive), so the target may have stored the agent.
-   */
-  private async withholdDurable(early: EarlyOffer): Promise<boolean> {
-    early.withheld = true;
-    // Not started: the early chain sees `withheld` before it would write, and never sends it.
-    if (!early.durableStarted) return false;
-    await early.durableSent.catch(() => false);
-    return early.durableGone;
   }
 
   /**
@@ -475,7 +352,7 @@ export class MigrationSource {
     }
     // The early stream's `durable` went though no attempt took it up (the node is stopping): the
     // target may own the agent, so nothing is reverted.
-    if (early && !early.taken && (await this.withholdDurable(early))) {
+    if (early && !early.taken && (await withholdDurable(early))) {
       return this.ambiguousAfterDurable(id, agentId, list[0] as Target, new IgordError(ErrorCode.NodeStopping, "the node is stopping"), { ...tally, attempts, fallbacks }, started, logger);
     }
     // Nothing was delivered anywhere: the handoff is reverted and the agent ticks here again.
@@ -623,7 +500,7 @@ export class MigrationSource {
       // A refusal is the target's word (it stores nothing of this stream), whatever went.
       if (e instanceof AttemptError) throw e;
       // The early stream's `durable` may have gone with the package, before this attempt knew it.
-      const gone = pre ? await this.withholdDurable(pre) : false;
+      const gone = pre ? await withholdDurable(pre) : false;
       throw new AttemptError(asIgord(e, ErrorCode.MigrationStreamClosed), sent || gone, false);
     } finally {
       // Through: the stream carries the next migration to this peer. Anything else: closed.

@@ -20,7 +20,7 @@ import type { FrameChannel } from "../../src/p2p/frames.js";
 import { hex } from "../../src/hash/bytes.js";
 import { ErrorCode, IgordError } from "../../src/errors.js";
 import { decodePackage } from "../../src/migration/package.js";
-import { EAGER_PACKAGE_BYTES } from "../../src/migration/source.js";
+import { EAGER_PACKAGE_BYTES } from "../../src/migration/early-offer.js";
 
 afterEach(stopAll);
 
