@@ -1,6 +1,7 @@
 // The daemon and `igord run`: build a node, start it, stop it cleanly on SIGINT/SIGTERM (exit 0; 1 when a checkpoint at shutdown failed).
 
 import { formatUnits } from "../budget/money.js";
+import { unknownSettingVars } from "../config/load.js";
 import type { NodeConfig } from "../config/schema.js";
 import { isIgordError } from "../errors.js";
 import { createLogger } from "../log/logger.js";
@@ -33,6 +34,9 @@ function onSignals(stop: () => Promise<void>): void {
 
 export async function runDaemon(config: NodeConfig): Promise<void> {
   const logger = createLogger(config.logLevel);
+  for (const v of unknownSettingVars(process.env)) {
+    logger.warn({ event: "config_env_unknown", name: v.name, nearest: v.nearest }, `${v.name} is not an igord setting and has no effect${v.nearest ? ` (did you mean ${v.nearest}?)` : ""}`);
+  }
   const node = new IgordNode({ config, logger, migrationHooks: crashHooks(process.env) });
   onSignals(() => node.stop());
   await node.start();

@@ -77,9 +77,56 @@ function rawText(raw: RawValue): string {
   return Array.isArray(raw) ? raw.map(String).join(",") : typeof raw === "string" ? raw : JSON.stringify(raw);
 }
 
+/** IGORD_* variables igord reads that are not settings (test and diagnostic switches). */
+const OTHER_IGORD_VARS: readonly string[] = ["IGORD_CRASH_AT", "IGORD_ED25519"];
+
+/** The candidate within edit distance 3 of `name` (the nearest), if any: a typo's likely intent. */
+function nearestName(name: string, candidates: readonly string[]): string | undefined {
+  let best: { c: string; d: number } | undefined;
+  for (const c of candidates) {
+    const d = editDistance(name, c);
+    if (d <= 3 && (!best || d < best.d)) best = { c, d };
+  }
+  return best?.c;
+}
+
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i];
+    for (let j = 1; j <= b.length; j++) row[j] = Math.min((prev[j] as number) + 1, (row[j - 1] as number) + 1, (prev[j - 1] as number) + (a[i - 1] === b[j - 1] ? 0 : 1));
+    prev = row;
+  }
+  return prev[b.length] as number;
+}
+
+/**
+ * IGORD_* variables in `env` that are no setting (nor one of igord's other switches), each with the
+ * setting's variable it is nearest to: a misspelt one is otherwise silently without effect. The
+ * daemon warns about them at start (another tool's IGORD_* variables are not an error).
+ */
+export function unknownSettingVars(env: Readonly<Record<string, string | undefined>>): { name: string; nearest?: string }[] {
+  const known = [...FIELDS.map((f) => envName(f.flag)), envName(CONFIG_FLAG)];
+  return Object.keys(env)
+    .filter((k) => k.startsWith("IGORD_") && !known.includes(k) && !OTHER_IGORD_VARS.includes(k))
+    .map((name) => {
+      const nearest = nearestName(name, known);
+      return nearest ? { name, nearest } : { name };
+    });
+}
+
 export function loadConfig(sources: ConfigSources = {}): NodeConfig {
   const flags = sources.flags ?? {};
   const env = sources.env ?? {};
+  // The command line's parser refuses unknown options; flags given programmatically (the test
+  // kit's) are checked here, so a misspelt one is an error and not silently a default.
+  const flagNames = [...FIELDS.map((f) => f.flag), CONFIG_FLAG];
+  for (const key of Object.keys(flags)) {
+    if (!flagNames.includes(key)) {
+      const nearest = nearestName(key, flagNames);
+      throw new IgordError(ErrorCode.ConfigInvalid, `unknown setting --${key}${nearest ? ` (did you mean --${nearest}?)` : ""}`, { details: { field: key } });
+    }
+  }
   const filePath = sources.configFile ?? flags[CONFIG_FLAG] ?? env[envName(CONFIG_FLAG)];
   const file = filePath ? readConfigFile(filePath) : {};
   const out: Record<string, unknown> = {};

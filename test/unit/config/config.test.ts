@@ -2,7 +2,7 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { loadConfig } from "../../../src/config/load.js";
+import { loadConfig, unknownSettingVars } from "../../../src/config/load.js";
 import { isIgordError } from "../../../src/errors.js";
 
 function configFile(content: unknown): string {
@@ -21,6 +21,23 @@ function errorOf(fn: () => unknown): Error {
 }
 
 describe("configuration", () => {
+  it("refuses a setting it does not know, given as a flag (the test kit's flags too), naming it and the nearest one", () => {
+    let err: unknown;
+    try {
+      loadConfig({ flags: { "tick-intervall": "5s" } });
+    } catch (e) {
+      err = e;
+    }
+    expect(isIgordError(err) && err.code === "CONFIG_INVALID").toBe(true);
+    expect((err as Error).message).toMatch(/unknown setting --tick-intervall \(did you mean --tick-interval\?\)/);
+  });
+
+  it("lists IGORD_* variables that are no setting (the daemon warns about them at start), not its own others", () => {
+    expect(unknownSettingVars({ IGORD_TICK_INTERVALL: "5s", IGORD_TICK_INTERVAL: "1s", IGORD_CRASH_AT: "x", IGORD_ED25519: "openssl", IGORD_CONFIG: "f", HOME: "/root" })).toEqual([
+      { name: "IGORD_TICK_INTERVALL", nearest: "IGORD_TICK_INTERVAL" },
+    ]);
+  });
+
   it("has the documented defaults", () => {
     const c = loadConfig();
     expect(c.agentsDir).toBe("./agents");
