@@ -119,8 +119,11 @@ export class DestinationPolicy {
 
   /** Throws HTTP_DESTINATION_REFUSED unless `address` may be connected to. */
   check(host: string, address: string): void {
-    if (!this.allows(address)) {
-      throw new IgordError(ErrorCode.HttpDestinationRefused, `${host} is ${address}, not a public address and not in --http-private-networks`);
-    }
+    if (!this.allows(address)) throw refusal(host, address);
   }
+}
+
+/** The error for a connection to `address` (what `host` names) that the policy does not allow. */
+export function refusal(host: string, address: string): IgordError {
+  return new IgordError(ErrorCode.HttpDestinationRefused, `${host} is ${address}, not a public address and not in --http-private-networks`);
 }

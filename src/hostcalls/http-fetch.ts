@@ -9,7 +9,7 @@ import { Agent as HttpAgent, type ClientRequest, type IncomingMessage, request a
 import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
 import { isIP, type LookupFunction } from "node:net";
 import { isIgordError, ErrorCode } from "../errors.js";
-import type { DestinationPolicy } from "./http-destination.js";
+import { type DestinationPolicy, refusal } from "./http-destination.js";
 import type { HttpCall, HttpReply } from "./http.js";
 
 /** Idle kept-alive sockets per host, and how long one waits for the next request. */
@@ -28,13 +28,7 @@ function guardedLookup(policy: DestinationPolicy): LookupFunction {
     dnsLookup(hostname, { ...options, all: true }, (err, addresses) => {
       if (err) return callback(err, "");
       const ok = addresses.filter((a) => policy.allows(a.address));
-      if (ok.length === 0) {
-        try {
-          policy.check(hostname, addresses[0]?.address ?? "");
-        } catch (e) {
-          return callback(e as Error, "");
-        }
-      }
+      if (ok.length === 0) return callback(refusal(hostname, addresses[0]?.address ?? "no address"), "");
       if (options.all) callback(null, ok);
       else callback(null, ok[0]!.address, ok[0]!.family);
     });
