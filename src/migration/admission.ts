@@ -26,7 +26,7 @@ import { decodeSegment } from "../eventlog/tick-log.js";
 import type { ReplayMode } from "../replay/policy.js";
 import { segmentReplayItems } from "../replay/segment-items.js";
 import { segmentSealProblem } from "../replay/segment-seal.js";
-import type { IncomingAgent, LeaseBelief, SqliteStore, StoredSegment } from "../store/sqlite-store.js";
+import type { CheckpointRow, IncomingAgent, LeaseBelief, SqliteStore, StoredSegment } from "../store/sqlite-store.js";
 import type { MigrationPackage } from "./package.js";
 import { EarlyReplay } from "./early-replay.js";
 
@@ -113,10 +113,10 @@ export function checkOwnership(store: SqliteStore, agentId: string, did: string,
 /**
  * A package that does not continue from this node's retired head may replace that copy only with the
  * same agent's history from past it: a base the agent signed (verified with the chain), from the
- * origin this node's copy comes from, at a tick after its head, under the key its copy is signed with.
+ * origin this node's copy comes from, at a tick after its head (the key is checked with a continuing
+ * package's, below).
  */
-function checkSupersedes(store: SqliteStore, agentId: string, base: HistoryBase | null | undefined, publicKey: Uint8Array): void {
-  const held = store.head(agentId);
+function checkSupersedes(store: SqliteStore, agentId: string, base: HistoryBase | null | undefined, held: CheckpointRow | undefined): void {
   if (!base || !held) refuse(ErrorCode.MigrationLineage, `agent "${agentId}" is known here; the package must continue from its stored head or from a signed history base past it`);
   const origin = store.historyBase(agentId)?.originHash ?? firstHash(store, agentId);
   if (!origin || !equalBytes(origin, base.originHash)) {
@@ -125,7 +125,6 @@ function checkSupersedes(store: SqliteStore, agentId: string, base: HistoryBase 
   if (base.baseTick <= held.tick) {
     refuse(ErrorCode.MigrationLineage, `the package's history base at tick ${base.baseTick} is not past this node's retired head at tick ${held.tick}: it must continue from that head`);
   }
-  if (!equalBytes(parseCheckpoint(held.blob).publicKey, publicKey)) refuse(ErrorCode.MigrationLineage, `the package's identity is not the key this node's copy of "${agentId}" is signed with`);
 }
 
 /** The hash of the oldest checkpoint stored for the agent (its genesis when nothing was pruned here). */
@@ -204,8 +203,10 @@ async function admit(pkg: MigrationPackage, peer: string, bytes: number, ctx: Ad
   // A retired copy whose head its owner's retention pruned: the package comes from the owner's signed
   // base instead, and replaces the copy if it is the same agent's history from past that head.
   const replaces = previous !== undefined && pkg.baseHash === null;
+  // The head of the copy this node holds: continued from, or replaced (read here only for that).
+  const copyHead = storedHead ?? (replaces ? ctx.store.head(agentId) : undefined);
   if (pkg.baseHash === null) {
-    if (replaces) checkSupersedes(ctx.store, agentId, pkg.historyBase, identity.publicKey);
+    if (replaces) checkSupersedes(ctx.store, agentId, pkg.historyBase, copyHead);
     if (pkg.history.length === 0) refuse(ErrorCode.MigrationLineage, "the package has no checkpoints");
     const first = parseCheckpoint(pkg.history[0] as Uint8Array, "first checkpoint");
     // Not from genesis: only from a base the agent signed (a history pruned by its owner's retention).
@@ -215,8 +216,8 @@ async function admit(pkg: MigrationPackage, peer: string, bytes: number, ctx: Ad
   } else if (!storedHead || hex(storedHead.hash) !== pkg.baseHash) {
     refuse(ErrorCode.MigrationLineage, `the package continues from ${pkg.baseHash.slice(0, 16)}…, which is not this node's head for "${agentId}"`);
   }
-  if (storedHead) {
-    const held = parseCheckpoint(storedHead.blob);
+  if (copyHead) {
+    const held = parseCheckpoint(copyHead.blob);
     if (!equalBytes(held.publicKey, identity.publicKey)) refuse(ErrorCode.MigrationLineage, `the identity ${did} is not the key this node's copy of "${agentId}" is signed with`);
   }
   const entries = [
