@@ -171,13 +171,15 @@ describe("a peer cannot wedge a node with a hanging agent", () => {
   });
 
   it("an incoming agent whose agent_resume hangs at admission is refused with TICK_TIMEOUT; the target stores nothing and keeps ticking", async () => {
-    const b = await startTestNode({ ...P2P, "tick-interval": "50ms", "tick-timeout": "1s", workers: "1" });
+    // A 3-s tick timeout: a resident left on the hung worker would wait all of it; moved off, it waits
+    // the stall threshold and a worker start, which a loaded machine stretches (773 ms seen at load 14).
+    const b = await startTestNode({ ...P2P, "tick-interval": "50ms", "tick-timeout": "3s", workers: "1" });
     await b.node.addAgent({ wasmPath: await writeWat(join(b.dir, "wasm"), "resident", HEALTHY) });
     const residentTimes = tickTimes(b, "resident");
     // The source does not verify its own ticks (its own replays would catch the hang first).
     // A periodic checkpoint after it ticked: the window shipped then starts from a state that makes
     // agent_resume spin (its initial state does not: it passes the load-time replay-rule check).
-    const a = await startTestNode({ ...P2P, "checkpoint-interval": "100ms", "tick-interval": "20ms", "tick-timeout": "1s", "replay-mode": "on-migrate" });
+    const a = await startTestNode({ ...P2P, "checkpoint-interval": "100ms", "tick-interval": "20ms", "tick-timeout": "3s", "replay-mode": "on-migrate" });
     await a.node.addAgent({ wasmPath: await writeWat(join(a.dir, "wasm"), "trojan", RESUME_SPINS, CAPS("clock")) });
     const cp = await a.waitFor<CheckpointEvent>("checkpoint", (e) => e.agentId === "trojan" && e.reason === "periodic" && e.outcome === "written" && e.tick >= 1n);
     await a.waitFor<TickEvent>("tick", (e) => e.agentId === "trojan" && e.tick > cp.tick);
@@ -188,9 +190,9 @@ describe("a peer cannot wedge a node with a hanging agent", () => {
     expect(b.node.scheduler.has("trojan")).toBe(false);
     const after = Date.now();
     await b.waitFor<TickEvent>("tick", (e) => e.agentId === "resident" && e.at > after + 150);
-    expect(maxGap(residentTimes)).toBeLessThan(600);
+    expect(maxGap(residentTimes)).toBeLessThan(1500);
     // Back on the source, its own resume hangs too: it fails there with its reason, listed, not hidden.
-    await waitUntil(() => a.node.agentsJson().some((x) => x.id === "trojan" && x.status === "quarantined"), { timeoutMs: 5000, what: "trojan listed as quarantined on the source" });
+    await waitUntil(() => a.node.agentsJson().some((x) => x.id === "trojan" && x.status === "quarantined"), { timeoutMs: 10_000, what: "trojan listed as quarantined on the source" });
   });
 });
 
