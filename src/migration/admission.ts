@@ -318,14 +318,19 @@ async function verifyWindow(pkg: MigrationPackage, storedHead: Uint8Array | null
   // Every shipped segment, whatever the replay mode (it is stored, and audited later): it must cover
   // exactly the ticks between two consecutive checkpoints of the verified chain, whose ticks are signed.
   const placed: { seg: StoredSegment; before: Checkpoint; after: Checkpoint }[] = [];
+  // One segment per closing checkpoint: a second would be stored (unlinked) and shipped on again.
+  const closed = new Set<string>();
   for (const [i, seg] of pkg.segments.entries()) {
     // A seal costs a verification (~65 µs): the node's other work runs between them.
     if (i % VERIFY_YIELD_EVERY === VERIFY_YIELD_EVERY - 1) await turn(ctx);
-    const after = byHash.get(hex(seg.checkpointHash));
+    const closing = hex(seg.checkpointHash);
+    const after = byHash.get(closing);
     const before = after ? byHash.get(hex(after.prevHash)) : undefined;
     if (!after || !before || seg.fromTick !== before.tick + 1n || seg.toTick !== after.tick) {
       refuse(ErrorCode.MigrationLineage, `event-log segment ${seg.fromTick}..${seg.toTick} does not cover the ticks between two consecutive shipped checkpoints`);
     }
+    if (closed.has(closing)) refuse(ErrorCode.MigrationLineage, `event-log segment ${seg.fromTick}..${seg.toTick} is shipped twice`);
+    closed.add(closing);
     // Stored and audited later even when not replayed now: it must be the agent's own record.
     const forged = segmentSealProblem(seg, after);
     if (forged) refuse(ErrorCode.EventLogForged, forged);

@@ -413,6 +413,24 @@ describe("modules a package ships", () => {
   });
 });
 
+describe("segments a package ships", () => {
+  it("a segment shipped twice is refused MIGRATION_LINEAGE before anything is stored (it would be stored, and shipped on, twice); the honest package is taken", async () => {
+    const a = await startTestNode(P2P);
+    const b = await startTestNode(P2P);
+    await a.node.addAgent({ wasmPath: heartbeat });
+    await a.waitFor<TickEvent>("tick", (e) => e.tick >= 3n);
+    const pkg = decodePackage(await recordPackage(a, "heartbeat"));
+    const seg = pkg.segments.at(-1)!;
+    expect(seg).toBeDefined();
+    const reply = await (await rogue()).send(addr(b), encodePackage({ ...pkg, segments: [...pkg.segments, { ...seg }] }));
+    expect(reply).toMatchObject({ ok: false, code: "MIGRATION_LINEAGE" });
+    expect(reply.message).toContain("twice");
+    expect(b.node.store.agent("heartbeat")).toBeUndefined();
+    expect(await (await rogue()).send(addr(b), encodePackage(pkg))).toMatchObject({ ok: true });
+    expect(b.node.store.eventSegments("heartbeat", 0n)).toHaveLength(pkg.segments.length);
+  });
+});
+
 describe("receipts", () => {
   it("a package carrying a forged receipt is refused (receipts are checked against their node's peer id)", async () => {
     const a = await startTestNode({ ...P2P, "receipt-interval": "0" });
