@@ -434,7 +434,7 @@ export const FIELDS = [
     key: "historyRetention",
     flag: "history-retention",
     valueName: "checkpoints",
-    description: "per agent, checkpoints kept: the newest N behind a signed base that igord verify checks (0 keeps all; else at least 2)",
+    description: "per agent, checkpoints kept: the newest N (up to N/4 more: pruned N/4 at a time) behind a signed base that igord verify checks (0 keeps all; else at least 2)",
     defaultValue: () => 0,
     defaultText: "0",
     parse: (raw) => {

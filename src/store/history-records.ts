@@ -21,6 +21,25 @@ const LEASE_STATUS_HEAD =
 /** LEASE_STATUS_HEAD's row: lease state, epoch major, epoch generation, status, reason, head seq, head hash = prevHash (1n / 0n). */
 type LeaseStatusHeadRow = [LeaseColumns["lease_state"], bigint, bigint, string, string | null, bigint | null, bigint | null];
 
+/** The oldest and newest seq of an agent's stored checkpoints (NULL both with none): two index lookups. */
+const PRUNE_ENDS =
+  "SELECT (SELECT seq FROM checkpoints WHERE agent_id = ? ORDER BY seq LIMIT 1) AS first, (SELECT seq FROM checkpoints WHERE agent_id = ? ORDER BY seq DESC LIMIT 1) AS last";
+
+/** --history-retention N prunes N / HISTORY_PRUNE_STEP_DIVISOR checkpoints at a time (at least 1, at most MAX_HISTORY_PRUNE_STEP). */
+export const HISTORY_PRUNE_STEP_DIVISOR = 4;
+export const MAX_HISTORY_PRUNE_STEP = 64;
+
+/**
+ * Checkpoints pruned at a time when keeping `keep`: an agent keeps between `keep` and
+ * `keep + step - 1`, and signs a history base once per `step` checkpoints. Pruned one at a time,
+ * every checkpoint past the retention signed twice (its own signature and a base's) and took the
+ * checkpointer off its one-signature path: 235–265 µs of CPU a checkpoint at --history-retention 16
+ * against 120–136 with none (docs/BENCHMARKS.md, "History retention in steps").
+ */
+export function historyPruneStep(keep: number): number {
+  return Math.max(1, Math.min(MAX_HISTORY_PRUNE_STEP, Math.floor(keep / HISTORY_PRUNE_STEP_DIVISOR)));
+}
+
 export abstract class HistoryRecords extends TickRecords {
   /** The row id and seq of the checkpoint insertCheckpoint stored last (segments arriving with a history link to it). */
   protected insertedCheckpoint: SegmentLink | null = null;
@@ -201,24 +220,25 @@ export abstract class HistoryRecords extends TickRecords {
 
   /**
    * What keeping the newest `keep` checkpoints (counting one about to be appended) would prune: the
-   * checkpoint that becomes the base and the fields of its signed record; null when nothing would go.
+   * checkpoint that becomes the base and the fields of its signed record; null while fewer than
+   * historyPruneStep(keep) would go (a base costs a signature: pruned a step at a time, not a
+   * checkpoint at a time). An agent's seqs are contiguous (each append is its head's + 1, pruning
+   * removes from the bottom), so the plan is three index lookups, not a walk of the kept checkpoints.
    */
   prunePlan(agentId: string, keep: number): { baseSeq: bigint; fields: Omit<HistoryBase, "signature"> } | null {
     if (keep < 2) return null;
-    // The appended checkpoint takes one of the `keep` places.
-    const base = this.sql("SELECT seq, tick, hash FROM checkpoints WHERE agent_id = ? ORDER BY seq DESC LIMIT 1 OFFSET ?", true).get(agentId, keep - 2) as
-      | { seq: bigint; tick: bigint; hash: Buffer }
-      | undefined;
+    const ends = this.sql(PRUNE_ENDS, true).get(agentId, agentId) as { first: bigint | null; last: bigint | null };
+    if (ends.first === null || ends.last === null) return null;
+    // The appended checkpoint (last + 1) takes one of the `keep` places.
+    const baseSeq = ends.last + 2n - BigInt(keep);
+    const older = baseSeq - ends.first;
+    if (older < BigInt(historyPruneStep(keep))) return null;
+    const base = this.sql("SELECT tick, hash FROM checkpoints WHERE agent_id = ? AND seq = ?", true).get(agentId, baseSeq) as { tick: bigint; hash: Buffer } | undefined;
     if (!base) return null;
-    const older = this.sql("SELECT COUNT(*) AS n, MIN(seq) AS first FROM checkpoints WHERE agent_id = ? AND seq < ?", true).get(agentId, base.seq) as {
-      n: bigint;
-      first: bigint | null;
-    };
-    if (older.n === 0n || older.first === null) return null;
     const previous = this.historyBase(agentId);
-    const origin = previous?.originHash ?? this.hashAt(agentId, older.first);
+    const origin = previous?.originHash ?? this.hashAt(agentId, ends.first);
     if (!origin) return null;
-    return { baseSeq: base.seq, fields: { originHash: u8(origin), baseHash: u8(base.hash), baseTick: base.tick, pruned: (previous?.pruned ?? 0n) + older.n } };
+    return { baseSeq, fields: { originHash: u8(origin), baseHash: u8(base.hash), baseTick: base.tick, pruned: (previous?.pruned ?? 0n) + older } };
   }
 
   private hashAt(agentId: string, seq: bigint): Buffer | undefined {

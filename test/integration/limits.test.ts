@@ -117,4 +117,25 @@ describe("history retention", () => {
     expect(bad.stdout).toMatch(/reason: the signed history base .* signature INVALID/);
     expect(bad.status).toBe(1);
   });
+
+  it("--history-retention 16 prunes four checkpoints at a time: one signed base per four checkpoints, not per checkpoint, and 16 to 19 kept", async () => {
+    const t = await startTestNode({ "tick-interval": "2ms", "checkpoint-interval": "10ms", "history-retention": "16" });
+    await t.node.addAgent({ wasmPath: join(EXAMPLES, "heartbeat.wasm") });
+    // The base after each written checkpoint: it moves only in steps of HISTORY_PRUNE_STEP's 16 / 4.
+    const seen = new Set<bigint>();
+    let written = 0;
+    await t.waitFor<CheckpointEvent>("checkpoint", (e) => {
+      if (e.outcome !== "written") return false;
+      const base = t.node.store.historyBase("heartbeat");
+      if (base) seen.add(base.pruned);
+      const kept = t.node.store.historyCount("heartbeat");
+      expect(kept).toBeGreaterThanOrEqual(Math.min(16, written + 2));
+      expect(kept).toBeLessThanOrEqual(19);
+      return ++written >= 60 && seen.size >= 5;
+    }, 30_000);
+    for (const pruned of seen) expect(pruned % 4n).toBe(0n);
+    await t.stop();
+    const r = igord(["verify", "--agent", "heartbeat", "--data-dir", t.config.dataDir]);
+    expect(r.stdout).toMatch(/^VALID/);
+  });
 });
