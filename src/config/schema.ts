@@ -15,6 +15,12 @@ export const MAX_TICK_TIMEOUT_MS = 10 * 60_000;
 export const MAX_WORKERS = 64;
 /** --outbox-retention's default: an agent emitting every tick cannot grow the database without end. */
 export const DEFAULT_OUTBOX_RETENTION_BYTES = 64 * 1024 ** 2;
+/**
+ * --history-retention's default: an agent checkpointing every 5 s keeps ~5.7 hours of history
+ * (4,096 to 4,159 checkpoints, pruned 64 at a time), not every checkpoint for ever (~17,000 a day),
+ * and a first hop to a node that never held it verifies at most that many.
+ */
+export const DEFAULT_HISTORY_RETENTION = 4096;
 
 export interface NodeConfig {
   agentsDir: string;
@@ -434,9 +440,9 @@ export const FIELDS = [
     key: "historyRetention",
     flag: "history-retention",
     valueName: "checkpoints",
-    description: "per agent, checkpoints kept: the newest N (up to N/4 more: pruned N/4 at a time) behind a signed base that igord verify checks (0 keeps all; else at least 2)",
-    defaultValue: () => 0,
-    defaultText: "0",
+    description: "per agent, checkpoints kept: the newest N (up to N/4 more: pruned N/4, at most 64, at a time) behind a signed base that igord verify checks (0 keeps all; else at least 2)",
+    defaultValue: () => DEFAULT_HISTORY_RETENTION,
+    defaultText: String(DEFAULT_HISTORY_RETENTION),
     parse: (raw) => {
       const n = wholeNumber(Number.MAX_SAFE_INTEGER)(raw);
       if (n === 1) throw new Error("must be 0 (keep all) or at least 2");

@@ -34,6 +34,8 @@ export interface Head {
    * budget): written as lost_payment events with the next checkpoint, listed to the agent until then.
    */
   lostPayments: LostPayment[];
+  /** Checkpoints until history retention's next plan read (store.prunePlan's dueIn; 0: read at the next). */
+  pruneDueIn: number;
 }
 
 /** A payment of a thrown-away run of `tick`, with the budget before and after its debit as it happened. */

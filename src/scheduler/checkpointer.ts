@@ -20,6 +20,7 @@ import { runLeafOfBody } from "../replay/segment-seal.js";
 import { ErrorCode, IgordError } from "../errors.js";
 import { type Ed25519Key, signBytes } from "../identity/keys.js";
 import type { AgentStatus, CheckpointCommit, LineageEvent, NewAgent, OutboxBatch, ReceiptRow, SqliteStore } from "../store/sqlite-store.js";
+import type { PrunePlan } from "../store/history-records.js";
 import { ByteSlab, carry, type Head, InFlight, type LostPayment } from "./checkpoint-in-flight.js";
 
 export interface CheckpointSubject {
@@ -91,6 +92,7 @@ export class Checkpointer {
       carriedLogs: [],
       carriedOutbox: [],
       lostPayments: [],
+      pruneDueIn: 0,
     });
     this.runs.adopt(agentId, this.store.openEventRuns(agentId)[0]);
   }
@@ -169,6 +171,21 @@ export class Checkpointer {
       s.state,
       this.slab.take(HEADER_SIZE[4] + s.state.byteLength),
     );
+  }
+
+  /**
+   * What history retention prunes with the agent's next checkpoint. The store's plan is read once a
+   * step (it says how many checkpoints until one can prune), not with every checkpoint: ~7–10 µs of
+   * main-thread SQL each, with retention on by default.
+   */
+  private prunePlan(h: Head, agentId: string): PrunePlan | null {
+    if (h.pruneDueIn > 1) {
+      h.pruneDueIn--;
+      return null;
+    }
+    const { plan, dueIn } = this.store.prunePlan(agentId, this.historyRetention);
+    h.pruneDueIn = dueIn;
+    return plan;
   }
 
   private async signAsync(key: Ed25519Key, message: SignMessage): Promise<Uint8Array> {
@@ -414,7 +431,7 @@ export class Checkpointer {
       ? encodeSegmentWithBody(logs, { fromTick: h.tick + 1n, toTick: s.tick, abiVersion: HOSTCALL_ABI_VERSION, engineVersion: REPLAY_ENGINE_VERSION }, this.take)
       : undefined;
     // What history retention prunes with this checkpoint (the store checks the plan still holds).
-    const plan = this.historyRetention > 0 ? this.store.prunePlan(s.agentId, this.historyRetention) : null;
+    const plan = this.historyRetention > 0 ? this.prunePlan(h, s.agentId) : null;
     // The segment joins the agent's run (over the checkpoint it follows); the one that fills the run
     // seals it, with this checkpoint's signature. A segment without observations is neither
     // (replay/segment-seal.ts says why).
@@ -472,7 +489,7 @@ interface Started {
   sealing: Promise<Uint8Array> | null;
   basing: Promise<Uint8Array> | null;
   closing: ReturnType<OpenRuns["next"]>;
-  plan: ReturnType<SqliteStore["prunePlan"]>;
+  plan: PrunePlan | null;
 }
 
 const ignore = (): void => undefined;

@@ -120,6 +120,14 @@ describe("history retention", () => {
 
   it("--history-retention 16 prunes four checkpoints at a time: one signed base per four checkpoints, not per checkpoint, and 16 to 19 kept", async () => {
     const t = await startTestNode({ "tick-interval": "2ms", "checkpoint-interval": "10ms", "history-retention": "16" });
+    // The plan is read from the store once a step (its dueIn), not with every checkpoint.
+    const store = t.node.store;
+    const prunePlan = store.prunePlan.bind(store);
+    let reads = 0;
+    store.prunePlan = (agentId, keep) => {
+      reads++;
+      return prunePlan(agentId, keep);
+    };
     await t.node.addAgent({ wasmPath: join(EXAMPLES, "heartbeat.wasm") });
     // The base after each written checkpoint: it moves only in steps of HISTORY_PRUNE_STEP's 16 / 4.
     const seen = new Set<bigint>();
@@ -134,6 +142,7 @@ describe("history retention", () => {
       return ++written >= 60 && seen.size >= 5;
     }, 30_000);
     for (const pruned of seen) expect(pruned % 4n).toBe(0n);
+    expect(reads).toBeLessThan(written / 2);
     await t.stop();
     const r = igord(["verify", "--agent", "heartbeat", "--data-dir", t.config.dataDir]);
     expect(r.stdout).toMatch(/^VALID/);

@@ -50,6 +50,9 @@ describe("configuration", () => {
     expect(c.tickTimeoutMs).toBe(15_000);
     expect(c.control).toEqual({ host: "127.0.0.1", port: 7420 });
     expect(c.logLevel).toBe("info");
+    // Storage per agent is bounded unless the operator asks for every checkpoint (0).
+    expect(c.historyRetention).toBe(4096);
+    expect(loadConfig({ flags: { "history-retention": "0" } }).historyRetention).toBe(0);
   });
 
   it("takes flags over env vars over the config file", () => {
