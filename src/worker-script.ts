@@ -6,7 +6,9 @@ import { fileURLToPath } from "node:url";
 export function workerScript(relative: string, from: string): URL {
   const here = new URL(relative, from);
   if (existsSync(fileURLToPath(here))) return here;
-  const compiled = new URL(here.href.replace("/src/", "/dist/"));
+  // The checkout's own src/ (the last one in the path): a folder above it may be named src too.
+  const at = here.href.lastIndexOf("/src/");
+  const compiled = new URL(at < 0 ? here.href : `${here.href.slice(0, at)}/dist/${here.href.slice(at + "/src/".length)}`);
   if (!existsSync(fileURLToPath(compiled))) throw new Error(`compiled worker not found at ${compiled.pathname}: run npm run build`);
   return compiled;
 }
