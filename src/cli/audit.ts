@@ -34,11 +34,14 @@ export const AUDIT_TICK_TIMEOUT_MS = 15_000;
 export const AUDIT_SHORT_HISTORY_TICKS = 10_000;
 
 /**
- * For a short history: JS is optimised after 8× V8's default interrupt budget (67,584). A threshold,
- * not a switch: code that stays hot still tiers up. Process-wide (this `igord verify` process only),
- * and set once the worker has started and the agent is loaded, so neither runs under it.
+ * For a short history: JS is optimised by TurboFan 8× later than V8's default. A threshold, not a
+ * switch: code that stays hot still tiers up. Process-wide (this `igord verify` process only), and
+ * set once the worker has started and the agent is loaded, so neither runs under it. V8 11 (Node 20)
+ * counts an interrupt budget (default 67,584); V8 12 on (Node 22, 24) counts invocations (default
+ * 3,000) and has no --interrupt-budget: setting it there printed "unrecognized flag" to stderr.
  */
-export const AUDIT_SHORT_HISTORY_V8_FLAGS: readonly string[] = ["--interrupt-budget=540672"];
+export const AUDIT_SHORT_HISTORY_V8_FLAGS: readonly string[] =
+  Number(process.versions.v8.split(".")[0]) < 12 ? ["--interrupt-budget=540672"] : ["--invocation-count-for-turbofan=24000"];
 
 /** The V8 flags an audit of `ticks` ticks sets before it replays them. */
 export function auditV8Flags(ticks: number): readonly string[] {
