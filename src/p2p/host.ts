@@ -2,7 +2,6 @@
 // discovery. Its peer id is derived from the node's persistent Ed25519 key (the key that signs
 // receipts), so a node keeps its identity on the network across restarts.
 import { noise } from "@chainsafe/libp2p-noise";
-import { yamux } from "@chainsafe/libp2p-yamux";
 import { bootstrap } from "@libp2p/bootstrap";
 import { generateKeyPairFromSeed } from "@libp2p/crypto/keys";
 import { identify } from "@libp2p/identify";
@@ -16,6 +15,7 @@ import { createLibp2p } from "libp2p";
 import { ErrorCode, IgordError } from "../errors.js";
 import type { Ed25519Key } from "../identity/keys.js";
 import { FrameChannel, MAX_FRAME_BYTES } from "./frames.js";
+import { yamuxHalfWindow } from "./yamux-window.js";
 
 /**
  * Inbound connections accepted per second from one remote host. libp2p's default (5) refuses the
@@ -47,7 +47,7 @@ export async function startHost(o: HostOptions): Promise<IgordLibp2p> {
       addresses: { listen: [...o.listen] },
       transports: [tcp()],
       connectionEncrypters: [noise()],
-      streamMuxers: [yamux()],
+      streamMuxers: [yamuxHalfWindow()],
       peerDiscovery,
       connectionManager: { inboundConnectionThreshold: INBOUND_CONNECTIONS_PER_SECOND, dialTimeout: DIAL_TIMEOUT_MS },
       services: { identify: identify(), ping: ping() },
