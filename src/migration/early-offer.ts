@@ -13,6 +13,9 @@ import { type FrameChannel, jsonBytes } from "../p2p/frames.js";
  */
 export const EAGER_PACKAGE_BYTES = 64 * 1024;
 
+/** Message 4, the target's yes to `transfer`. */
+export const TRANSFER_OK = jsonBytes({ type: "transfer_reply", ok: true });
+
 /** Message 5b, the source's handoff durable (PROTOCOL.md). */
 export const DURABLE_FRAME = jsonBytes({ type: "durable" });
 
@@ -35,6 +38,8 @@ export interface EarlyOffer {
    * sent only after the fsync), and a package of at most EAGER_PACKAGE_BYTES. False: nothing went.
    */
   shipped: Promise<boolean>;
+  /** True once the package went out with its announcement during the fsync (its transfer_reply not read yet). */
+  wrote: Promise<boolean>;
   /**
    * `durable`, sent once the package was written and the detach commit's fsync has returned, right
    * then (in the package's own write when the fsync had returned by then): not behind
@@ -90,7 +95,7 @@ export function startEarlyOffer(o: EarlyOfferStart): EarlyOffer {
     () => (durableHere = true),
     () => undefined,
   );
-  const early: EarlyOffer = { peerId: o.peerId, ch, sent, reply, built, shipped: Promise.resolve(false), durableSent: Promise.resolve(false), durableGone: false, withheld: false, durableStarted: false, hookRan: false, checkpointHash: o.checkpointHash, epoch: o.epoch, taken: false };
+  const early: EarlyOffer = { peerId: o.peerId, ch, sent, reply, built, shipped: Promise.resolve(false), wrote: Promise.resolve(false), durableSent: Promise.resolve(false), durableGone: false, withheld: false, durableStarted: false, hookRan: false, checkpointHash: o.checkpointHash, epoch: o.epoch, taken: false };
   /** The crash point, once per hop (the source's handOff runs it when it gets there first). */
   const handoffDurable = (): void => {
     if (early.hookRan) return;
@@ -115,6 +120,7 @@ export function startEarlyOffer(o: EarlyOfferStart): EarlyOffer {
     }
     return true;
   });
+  early.wrote = wrote;
   early.shipped = wrote.then(async (went) => {
     if (!went) return false;
     await o.transferAccepted(o.timeoutMs);

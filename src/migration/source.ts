@@ -230,6 +230,9 @@ export class MigrationSource {
       manifest: row.manifest,
       // This node sends `durable` once its handoff is durable, so a package may go before (PROTOCOL.md).
       durableSignal: true,
+      // A package of at most EAGER_PACKAGE_BYTES goes right behind `transfer`: the target may answer
+      // `transfer` together with its result (PROTOCOL.md).
+      packageWithTransfer: true,
       // What the agent brings: a target with a lower --max-incoming-budget refuses before the transfer.
       budget: parseCheckpoint(head.blob).budget,
     };
@@ -401,11 +404,13 @@ export class MigrationSource {
     try {
       let reply: Record<string, unknown>;
       let built: Promise<Uint8Array | null> | null = null;
+      let wrote: Promise<boolean> | null = null;
       let shipped: Promise<boolean> | null = null;
       try {
         if (pre) {
           reply = await pre.reply;
           built = pre.built;
+          wrote = pre.wrote;
           shipped = pre.shipped;
         } else {
           await ch.sendJson(this.offer(agentId, checkpointHash, lease));
@@ -437,8 +442,9 @@ export class MigrationSource {
       // Built during the handoff's fsync (the early offer's reply came then), or now: the run seal
       // (if its newest segments' run was open) and the record's progress in one unsynced commit.
       const early = built ? await built : null;
-      // Sent during the fsync, its announcement accepted (the record said transferring then).
-      const wentEarly = shipped ? await shipped : false;
+      // Sent during the fsync (the record said transferring then); its announcement's answer is
+      // read below, with the result it may come with.
+      const wentEarly = wrote ? await wrote : false;
       if (early && !wentEarly) transferring(early);
       const bytes = early ?? this.packageFor(agentId, lease, checkpointHash, reply, transferring);
       if (bytes.byteLength > this.ctx.cfg.maxPackageBytes) {
@@ -463,7 +469,6 @@ export class MigrationSource {
         } finally {
           sent = ch.bytesSent > before;
         }
-        await this.transferAccepted(ch, t, timeout);
       } else {
         await ch.send(transfer);
         await this.transferAccepted(ch, t, timeout);
@@ -491,6 +496,9 @@ export class MigrationSource {
       store.updateMigration(id, { state: "awaiting_confirmation", bytes: bytes.byteLength });
       this.ctx.hooks.afterPackageSent?.(agentId);
       this.ctx.host.metrics.migrationBytes.inc({ direction: "out" }, bytes.byteLength);
+      // The answer to a small package's announcement, which the target may send with its result.
+      if (wentEarly) await shipped;
+      else if (bytes.byteLength <= EAGER_PACKAGE_BYTES) await this.transferAccepted(ch, t, timeout);
       const result = await ch.receiveJson(timeout, "result");
       if (result.ok !== true) throw new AttemptError(remoteError(result, `${t.text} refused the package`), true, true);
       const owned = epochOf(result, "result");

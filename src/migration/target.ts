@@ -5,11 +5,12 @@ import { compareEpochs, formatEpoch } from "../authority/lease.js";
 import { hex } from "../hash/bytes.js";
 import { ErrorCode, IgordError } from "../errors.js";
 import { checkAgentId, type PreparedAgent } from "../loader/prepare.js";
-import { epoch as epochOf, type FrameChannel, hex32, MAX_AGENT_ID_CHARS, MAX_DID_CHARS, MAX_EPOCH_PART, safeInt, str, uint } from "../p2p/frames.js";
+import { epoch as epochOf, type FrameChannel, hex32, jsonBytes, MAX_AGENT_ID_CHARS, MAX_DID_CHARS, MAX_EPOCH_PART, safeInt, str, uint } from "../p2p/frames.js";
 import type { ReplayItem } from "../replay/engine.js";
 import { admitPackage, checkBudget, checkManifest, checkOwnership } from "./admission.js";
 import { acceptsFrom, ADMISSION_REPLAY_SHARE, asIgord, MAX_CONCURRENT_PACKAGES, MAX_MANIFEST_CHARS, MAX_REMOTE_MESSAGE_CHARS, MAX_PACKAGES_PER_PEER, MIGRATE_IDLE_MS, type MigrationContext } from "./context.js";
 import { decodePackage } from "./package.js";
+import { EAGER_PACKAGE_BYTES, TRANSFER_OK } from "./early-offer.js";
 import type { PreplacedAgent } from "../scheduler/preplaced.js";
 
 export class MigrationTarget {
@@ -71,6 +72,9 @@ export class MigrationTarget {
     let through = false;
     let preplaced: PreplacedAgent | null = null;
     let releaseWal = (): void => {};
+    /** Frames that go out in the same write as this migration's next answer (a deferred transfer_reply). */
+    let answerWith: Uint8Array[] = [];
+    const answer = (value: Record<string, unknown>): Promise<void> => ch.sendAll([...answerWith, jsonBytes(value)]);
     m.migrationAttempts.inc({ direction: "in" });
     try {
       const T = "offer";
@@ -136,7 +140,11 @@ export class MigrationTarget {
       }
       mine.reserved += size;
       reserved = size;
-      await ch.sendJson({ type: "transfer_reply", ok: true });
+      // A source that sends a small package right behind `transfer` (and says so) is not waiting for
+      // this answer: it goes in the same write as the result, one message less per hop. Any other
+      // source waits for it before its first chunk.
+      if (offer.packageWithTransfer === true && size <= EAGER_PACKAGE_BYTES) answerWith = [TRANSFER_OK];
+      else await ch.send(TRANSFER_OK);
       stage = "result";
       const chunks: Uint8Array[] = [];
       // The whole package must arrive within one --migration-timeout (a peer dripping bytes cannot
@@ -241,7 +249,7 @@ export class MigrationTarget {
       }
       try {
         this.ctx.hooks.beforeConfirm?.(agentId, (err) => ch.abort(err));
-        await ch.sendJson({ type: "result", ok: true, epochMajor: owned.major, epochGeneration: owned.generation, node: this.ctx.peerId });
+        await answer({ type: "result", ok: true, epochMajor: owned.major, epochGeneration: owned.generation, node: this.ctx.peerId });
         through = true;
       } catch (e) {
         // The agent is ours either way; the source learns it from the status query.
@@ -256,7 +264,7 @@ export class MigrationTarget {
       m.migrationOutcomes.inc({ direction: "in", outcome: "refused" });
       this.ctx.log.warn({ event: "migration_refused", agent: agentId, peer, code: err.code }, `refused migration of ${agentId} from ${peer}: ${err.message}`);
       try {
-        await ch.sendJson({ type: stage, ok: false, code: err.code, message: err.message.slice(0, MAX_REMOTE_MESSAGE_CHARS) });
+        await answer({ type: stage, ok: false, code: err.code, message: err.message.slice(0, MAX_REMOTE_MESSAGE_CHARS) });
       } catch {
         // The source is gone; it will ask for the status if it had sent everything.
       }

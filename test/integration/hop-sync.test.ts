@@ -10,12 +10,14 @@ import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import type { MigrationHooks } from "../../src/migration/service.js";
 import type { TickEvent } from "../../src/scheduler/scheduler.js";
-import { FrameChannel } from "../../src/p2p/frames.js";
+import { FrameChannel, jsonBytes } from "../../src/p2p/frames.js";
+import { parseTarget } from "../../src/p2p/host.js";
+import { MIGRATE_PROTOCOL } from "../../src/migration/service.js";
 import { DB_FILE, fdatasyncWal, type SqliteStore } from "../../src/store/sqlite-store.js";
 import { hex } from "../../src/hash/bytes.js";
 import { buildOutgoingPackage } from "../../src/migration/outgoing.js";
 import { EXAMPLES, startTestNode, stopAllNodes, tempDir, type TestNode } from "../helpers/node.js";
-import { RoguePeer } from "../helpers/rogue.js";
+import { offerOf, RoguePeer } from "../helpers/rogue.js";
 import { waitUntil } from "../helpers/wait.js";
 
 const rogues: RoguePeer[] = [];
@@ -476,6 +478,64 @@ describe("a hop's fsyncs off the main thread", () => {
       FrameChannel.prototype.sendAll = sendAll;
       FrameChannel.prototype.sendJson = sendJson;
     }
+  });
+
+  it("the target answers a small package's announcement with its result, in one write: a hop's answers are `offer_reply` and then `transfer_reply` and `result` together, on a first hop and on a kept stream", async () => {
+    const writes: string[][] = [];
+    const sendAll = FrameChannel.prototype.sendAll;
+    FrameChannel.prototype.sendAll = function (frames: readonly Uint8Array[]) {
+      writes.push(frames.map(frameType));
+      return sendAll.call(this, frames);
+    };
+    try {
+      const a = await p2p();
+      const b = await p2p();
+      await a.node.addAgent({ wasmPath: survivor });
+      await ticked(a, "survivor", 2n);
+      const answers = (): string[][] => writes.filter((w) => w.some((k) => ["offer_reply", "transfer_reply", "result"].includes(k)));
+      for (const [from, to] of [[a, b], [b, a], [a, b]] as const) {
+        writes.length = 0;
+        await ticked(from, "survivor", from.node.store.head("survivor")!.tick + 2n);
+        expect((await from.node.migrate("survivor", [addressOf(to)])).outcome).toBe("done");
+        expect(answers()).toEqual([["offer_reply"], ["transfer_reply", "result"]]);
+      }
+      expect(b.node.store.lease("survivor")?.state).toBe("ACTIVE_OWNER");
+      expect(a.node.store.lease("survivor")?.state).toBe("RETIRED");
+    } finally {
+      FrameChannel.prototype.sendAll = sendAll;
+    }
+  });
+
+  it("a source that sends its small package behind `transfer` and says so gets `transfer_reply` with a refusal of that package, nothing stored; one that does not say so is answered `transfer_reply` before it sends the package", async () => {
+    const a = await p2p();
+    const b = await p2p();
+    await a.node.addAgent({ wasmPath: heartbeat });
+    await ticked(a, "heartbeat", 3n);
+    await a.node.scheduler.pause("heartbeat", "recorded");
+    const lease = a.node.store.lease("heartbeat")!;
+    const pkg = buildOutgoingPackage(a.node.store, { agentId: "heartbeat", epoch: lease.epoch, checkpointHash: hex(a.node.store.head("heartbeat")!.hash), haveWasm: false, baseHash: null });
+    const r = await RoguePeer.start();
+    rogues.push(r);
+    // An offer naming another head than the package's: refused once the package is decoded.
+    const offer = { ...offerOf(pkg), checkpointHash: "0".repeat(64), durableSignal: true, packageWithTransfer: true };
+    const ch = new FrameChannel(await r.p2p.dialProtocol(parseTarget(addressOf(b)).addr!, MIGRATE_PROTOCOL));
+    try {
+      await ch.sendJson(offer);
+      expect((await ch.receiveJson(5000, "offer_reply")).ok).toBe(true);
+      await ch.sendAll([jsonBytes({ type: "transfer", bytes: pkg.byteLength }), pkg, jsonBytes({ type: "durable" })]);
+      expect((await ch.receiveJson(5000, "transfer_reply")).ok).toBe(true);
+      const result = await ch.receiveJson(5000, "result");
+      expect(result.ok).toBe(false);
+      expect(result.code).toBe("MIGRATION_FRAME_INVALID");
+    } finally {
+      await ch.close();
+    }
+    expect(b.node.store.lease("heartbeat")).toBeUndefined();
+    expect(b.node.store.head("heartbeat")).toBeUndefined();
+    // Without the field (an older source, which waits for the answer before its package), the
+    // announcement is answered at once, as before.
+    expect(await r.send(addressOf(b), pkg)).toEqual({ stage: "result", ok: true });
+    expect(b.node.store.lease("heartbeat")?.state).toBe("ACTIVE_OWNER");
   });
 
   it("a detach that fails after its WAL sync returned, once `durable` went and the target stored the agent, is not reverted: the hop ends in recovery and the status query retires the source, one owner", async () => {
