@@ -1,7 +1,6 @@
 // The node's libp2p host: TCP + Noise + Yamux, identify and ping, optional mDNS and bootstrap
 // discovery. Its peer id is derived from the node's persistent Ed25519 key (the key that signs
 // receipts), so a node keeps its identity on the network across restarts.
-import { noise } from "@chainsafe/libp2p-noise";
 import { bootstrap } from "@libp2p/bootstrap";
 import { generateKeyPairFromSeed } from "@libp2p/crypto/keys";
 import { identify } from "@libp2p/identify";
@@ -14,6 +13,7 @@ import { type Multiaddr, multiaddr } from "@multiformats/multiaddr";
 import { createLibp2p } from "libp2p";
 import { ErrorCode, IgordError } from "../errors.js";
 import type { Ed25519Key } from "../identity/keys.js";
+import { noiseCoalescingWrites } from "./coalesced-writes.js";
 import { FrameChannel, MAX_FRAME_BYTES } from "./frames.js";
 import { yamuxHalfWindow } from "./yamux-window.js";
 
@@ -46,7 +46,7 @@ export async function startHost(o: HostOptions): Promise<IgordLibp2p> {
       privateKey,
       addresses: { listen: [...o.listen] },
       transports: [tcp()],
-      connectionEncrypters: [noise()],
+      connectionEncrypters: [noiseCoalescingWrites()],
       streamMuxers: [yamuxHalfWindow()],
       peerDiscovery,
       connectionManager: { inboundConnectionThreshold: INBOUND_CONNECTIONS_PER_SECOND, dialTimeout: DIAL_TIMEOUT_MS },

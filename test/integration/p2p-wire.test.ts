@@ -1,0 +1,155 @@
+// What the node's libp2p connections put on the wire, read on two real hosts over loopback:
+// - its yamux streams grant their receive window back in halves (src/p2p/yamux-window.ts), not with
+//   a WindowUpdate frame after every data frame: what a writer may still send says how much the
+//   reader granted back, so those tests read it from the writer's stream;
+// - each message a connection sends leaves in one socket write (src/p2p/coalesced-writes.ts), not
+//   one per piece of its Noise message: counted on the real sockets (net.Socket's _write and _writev).
+import { Socket } from "node:net";
+import { afterEach, describe, expect, it } from "vitest";
+import { generateKey } from "../../src/identity/keys.js";
+import type { FrameChannel } from "../../src/p2p/frames.js";
+import { P2pHost } from "../../src/p2p/host.js";
+
+const PROTOCOL = "/igord-test/window/1.0.0";
+const WRITES_PROTOCOL = "/igord-test/writes/1.0.0";
+/** yamux's initial stream window (the specification's 256 KiB). */
+const INITIAL_WINDOW = 256 * 1024;
+
+const hosts: P2pHost[] = [];
+afterEach(async () => {
+  await Promise.all(hosts.splice(0).map((h) => h.stop()));
+});
+
+async function host(): Promise<P2pHost> {
+  const h = await P2pHost.start({ key: generateKey(), listen: ["/ip4/127.0.0.1/tcp/0"], bootstrap: [], mdns: false });
+  hosts.push(h);
+  return h;
+}
+
+/** What the writer's yamux stream may still send before the reader grants more. */
+const sendWindow = (ch: FrameChannel): number => (ch.stream as unknown as { sendWindowCapacity: number }).sendWindowCapacity;
+
+/** A reader that takes `frames` frames, then answers "read" with the bytes it got. */
+async function reader(frames: number): Promise<{ writer: FrameChannel; done: Promise<number> }> {
+  const a = await host();
+  const b = await host();
+  let done!: Promise<number>;
+  const served = new Promise<void>((resolve) => {
+    void b.handle(
+      PROTOCOL,
+      (ch) => {
+        done = (async () => {
+          let bytes = 0;
+          for (let i = 0; i < frames; i++) bytes += (await ch.receive(10_000, "frame")).byteLength;
+          await ch.sendJson({ type: "read", bytes });
+          return bytes;
+        })();
+        resolve();
+      },
+      { maxInboundStreams: 4, writeTimeoutMs: 10_000 },
+    );
+  });
+  const writer = await a.open(b.addresses()[0]!, PROTOCOL, { knownAddrs: [], signal: AbortSignal.timeout(10_000), writeTimeoutMs: 10_000 });
+  return { writer, done: (async () => (await served, done))() };
+}
+
+describe("yamux window updates", () => {
+  it("small messages read by the peer are not each answered with a window update", async () => {
+    const { writer, done } = await reader(10);
+    // The first frame opens the stream (SYN) and the reader's answer acknowledges it (ACK).
+    let written = 0;
+    for (let i = 0; i < 10; i++) {
+      const frame = new Uint8Array(1000).fill(i);
+      await writer.send(frame);
+      written += frame.byteLength + 2; // a 2-byte varint length before each frame
+    }
+    const reply = await writer.receiveJson(10_000, "read");
+    expect(reply.bytes).toBe(10_000);
+    await done;
+    // Every update the reader sent came before its "read" on the same connection: none did.
+    expect(sendWindow(writer)).toBe(INITIAL_WINDOW - written);
+    await writer.close();
+  });
+
+  it("the window is granted again once half of it is read, so a transfer many windows long completes", async () => {
+    const frames = 12;
+    const size = 200 * 1024;
+    const { writer, done } = await reader(frames);
+    const sending = (async () => {
+      for (let i = 0; i < frames; i++) await writer.send(new Uint8Array(size).fill(i));
+    })();
+    const reply = await writer.receiveJson(30_000, "read");
+    await sending;
+    expect(reply.bytes).toBe(frames * size);
+    expect(await done).toBe(frames * size);
+    // What the writer may still send never exceeded what the reader granted: a window at most.
+    expect(sendWindow(writer)).toBeGreaterThan(0);
+    await writer.close();
+  });
+});
+
+/** Counts the socket writes (each one write(2) or writev(2)) made while `fn` runs. */
+async function socketWrites(fn: () => Promise<void>): Promise<number> {
+  const proto = Socket.prototype as unknown as Record<"_write" | "_writev", (...a: unknown[]) => unknown>;
+  const write = proto._write;
+  const writev = proto._writev;
+  let n = 0;
+  proto._write = function (this: unknown, ...a: unknown[]) {
+    n++;
+    return write.apply(this, a);
+  };
+  proto._writev = function (this: unknown, ...a: unknown[]) {
+    n++;
+    return writev.apply(this, a);
+  };
+  try {
+    await fn();
+  } finally {
+    proto._write = write;
+    proto._writev = writev;
+  }
+  return n;
+}
+
+describe("socket writes", () => {
+  it("each message leaves in one socket write, not one per piece of its encrypted frame", async () => {
+    const a = await host();
+    const b = await host();
+    const echoed: Promise<void>[] = [];
+    await b.handle(
+      WRITES_PROTOCOL,
+      (ch) => {
+        echoed.push(
+          (async () => {
+            for (;;) {
+              const f = await ch.receive(10_000, "frame").catch(() => null);
+              if (!f) return;
+              // Two answers in one turn: a frame, then a second one.
+              void ch.send(f);
+              await ch.send(new Uint8Array([1, 2, 3]));
+            }
+          })(),
+        );
+      },
+      { maxInboundStreams: 4, writeTimeoutMs: 10_000 },
+    );
+    const ch: FrameChannel = await a.open(b.addresses()[0]!, WRITES_PROTOCOL, { knownAddrs: [], signal: AbortSignal.timeout(10_000), writeTimeoutMs: 10_000 });
+    // The stream is open both ways before counting.
+    await ch.sendAll([new Uint8Array(10)]);
+    await ch.receive(10_000, "echo");
+    await ch.receive(10_000, "second");
+    const rounds = 10;
+    const writes = await socketWrites(async () => {
+      for (let i = 0; i < rounds; i++) {
+        // One message: under yamux and Noise, a header, a length prefix and the bytes, then a tag.
+        await ch.send(new Uint8Array(2000).fill(i));
+        await ch.receive(10_000, "echo");
+        await ch.receive(10_000, "second");
+      }
+    });
+    // Per round: one write from A (its message), one from B for each of its two answers.
+    expect(writes).toBeLessThanOrEqual(3 * rounds);
+    await ch.close();
+    await Promise.all(echoed);
+  });
+});
