@@ -99,7 +99,8 @@ for (const h of warm) {
   const [det, rec] = h.spans.filter((x) => x.n === "wal.syncNow");
   const sent = h.spans.find((x) => x.n === "src.transferAccepted");
   if (det?.e == null || rec?.e == null || !sent) continue;
-  const result = h.spans.find((x) => x.n === "ch.send" && x.s > rec.e);
+  // The result goes through send, or sendAll when the deferred transfer_reply goes with it.
+  const result = h.spans.find((x) => (x.n === "ch.send" || x.n === "write") && x.s > rec.e);
   const stored = h.spans.find((x) => x.n === "store.receiveAgent");
   if (!result || !stored) continue;
   gaps.syncToStore.push(stored.s - det.e);
