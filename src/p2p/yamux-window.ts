@@ -18,7 +18,7 @@ import type { StreamMuxer, StreamMuxerFactory } from "@libp2p/interface";
 export const WINDOW_UPDATE_FRACTION = 2;
 
 /** The fields of a yamux stream the lazy update reads (private in the library's types). */
-interface WindowedStream {
+export interface WindowedStream {
   state: StreamState;
   recvWindow: number;
   recvWindowCapacity: number;
@@ -30,7 +30,9 @@ interface StreamCreator {
   _newStream(...args: unknown[]): WindowedStream;
 }
 
-function lazyWindow(stream: WindowedStream): WindowedStream {
+export function lazyWindow(stream: WindowedStream): WindowedStream {
+  // Private fields: a yamux release without them keeps its own updates (after every frame), not none.
+  if (typeof stream.sendWindowUpdate !== "function" || typeof stream.recvWindow !== "number" || typeof stream.recvWindowCapacity !== "number") return stream;
   const update = stream.sendWindowUpdate.bind(stream);
   stream.sendWindowUpdate = (): void => {
     // An established stream skips the update while at least half its window is left. Any other
@@ -50,6 +52,8 @@ export function yamuxHalfWindow(): () => StreamMuxerFactory {
     factory.createStreamMuxer = (maConn) => {
       const muxer = create(maConn);
       const creator = muxer as unknown as StreamCreator;
+      // A yamux release that creates its streams otherwise is used as it is.
+      if (typeof creator._newStream !== "function") return muxer;
       const newStream = creator._newStream.bind(muxer);
       creator._newStream = (...args: unknown[]) => lazyWindow(newStream(...args));
       return muxer as StreamMuxer as typeof muxer;
