@@ -19,6 +19,13 @@ export const MAX_CONTROL_BODY_BYTES = 64 * 1024;
  */
 export const MAX_CONTROL_CONNECTIONS = 128;
 export const CONTROL_HEADERS_TIMEOUT_MS = 10_000;
+/**
+ * How long a whole request, headers and body, may take to arrive (Node's default is 300 s: a caller
+ * trickling a body would hold its connection that long), and how often Node checks both timeouts
+ * (default 30 s). A body is at most MAX_CONTROL_BODY_BYTES from a local caller.
+ */
+export const CONTROL_REQUEST_TIMEOUT_MS = 10_000;
+const CONTROL_TIMEOUT_CHECK_MS = 1_000;
 
 export interface ControlBackend {
   status(): Record<string, unknown>;
@@ -60,6 +67,9 @@ function send(res: ServerResponse, status: number, body: unknown): void {
 }
 
 function sendError(res: ServerResponse, status: number, code: string, message: string): void {
+  // A refused request's body may still be arriving (or trickling): close the connection once
+  // answered, rather than read the rest of it.
+  res.setHeader("connection", "close");
   send(res, status, { error: { code, message } });
 }
 
@@ -316,7 +326,7 @@ export async function startControlServer(
     const params = (route.path.exec(path) ?? []).slice(1).map((p) => decodeSegment(p ?? ""));
     await route.handle(req, res, params, url);
   };
-  const server: Server = createServer((req, res) => {
+  const server: Server = createServer({ headersTimeout: CONTROL_HEADERS_TIMEOUT_MS, requestTimeout: CONTROL_REQUEST_TIMEOUT_MS, connectionsCheckingInterval: CONTROL_TIMEOUT_CHECK_MS }, (req, res) => {
     handle(req, res).catch((e: unknown) => {
       const status = statusOf(e);
       const code = isIgordError(e) ? e.code : "INTERNAL";
@@ -327,7 +337,6 @@ export async function startControlServer(
     });
   });
   server.maxConnections = MAX_CONTROL_CONNECTIONS;
-  server.headersTimeout = CONTROL_HEADERS_TIMEOUT_MS;
   await new Promise<void>((resolve, reject) => {
     const fail = (e: NodeJS.ErrnoException): void => {
       const why = e.code === "EADDRINUSE" ? "the address is already in use" : e.code === "EADDRNOTAVAIL" ? "no interface has that address" : e.message;
