@@ -22,7 +22,7 @@ import { debit, LOST_PAYMENT_KIND, parseLostPayment } from "../budget/lost-payme
 import { decodeIdentityFile, type Ed25519Key, encodeIdentityFile, verifyBytes } from "../identity/keys.js";
 import { MAX_MANIFEST_BYTES, parseManifest } from "../manifest/manifest.js";
 import { describeProblem, FileReadError, readRegularFile } from "../files/regular-file.js";
-import { MAX_WASM_BYTES } from "../loader/prepare.js";
+import { checkAgentId, MAX_WASM_BYTES } from "../loader/prepare.js";
 import { sha256Hex } from "../hash/bytes.js";
 import { decodeSegmentFile, encodeSegmentFile, type AuditSegment } from "../replay/audit-plan.js";
 import { sealOpenInMemory } from "../replay/run-seal.js";
@@ -309,7 +309,8 @@ function exportedAgentId(dir: string): string {
   if (files.length !== 1) {
     throw new IgordError(ErrorCode.ConfigInvalid, `${dir} must hold exactly one <agent>.checkpoint (found ${files.length}); is it an igord export?`);
   }
-  return (files[0] as string).slice(0, -".checkpoint".length);
+  // The id is the file's name: held to the rule every other way in holds it to (run, resume, migration).
+  return checkAgentId((files[0] as string).slice(0, -".checkpoint".length));
 }
 
 /**

@@ -1,6 +1,6 @@
 // The acceptance scenarios for durable agents, through the real igord binary: fresh run, restart,
 // portable resume across two nodes, refused checkpoints, golden vectors, tampered histories, import.
-import { copyFileSync, cpSync, readdirSync, readFileSync, rmSync, unlinkSync, writeFileSync } from "node:fs";
+import { copyFileSync, cpSync, existsSync, readdirSync, readFileSync, renameSync, rmSync, unlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { encodeCheckpoint, parseCheckpoint } from "../../src/checkpoint/codec.js";
@@ -257,6 +257,20 @@ describe("durable agents through the CLI", () => {
     expect(resumed.fresh).toBe(false);
     await stop(d);
     copyFileSync(HEARTBEAT, join(root, "unused.wasm"));
+  });
+
+  it("import refuses an export whose files name an invalid agent id (AGENT_ID_INVALID), as run and migration do, and stores nothing", async () => {
+    const root = tempDir();
+    const { ex } = await exportedHistory(root);
+    // The id comes from the file names only: a renamed export names another.
+    const bad = "bad id\n{\"event\":\"forged\"}";
+    for (const ext of ["checkpoint", "identity", "wasm", "manifest.json", "receipts"]) renameSync(join(ex, `heartbeat.${ext}`), join(ex, `${bad}.${ext}`));
+    renameSync(join(ex, "history", "heartbeat"), join(ex, "history", bad));
+    const C = join(root, "C");
+    const imp = igord(["import", ex, "--data-dir", C]);
+    expect(imp.stderr).toContain("[AGENT_ID_INVALID]");
+    expect(imp.status).toBe(1);
+    expect(existsSync(join(C, "igord.db"))).toBe(false);
   });
 
   it("import and resume --checkpoint continue at the next major epoch, recorded in the lineage, so verify stays VALID after a renewed lease", async () => {
