@@ -16,6 +16,13 @@ import { upgradeAgent } from "./code-upgrade.js";
 
 type Listed = Record<string, unknown> & { id: string };
 
+/**
+ * One GET of an agent's outbox holds at most this many messages and bytes of them (whole ticks, at
+ * least one): a reader pages on with ?after=<the last tick it got>.
+ */
+export const MAX_OUTBOX_PAGE_MESSAGES = 1000;
+export const MAX_OUTBOX_PAGE_BYTES = 4 * 1024 * 1024;
+
 function migrationResultJson(r: MigrationResult): Record<string, unknown> {
   return { ...r, epoch: r.epoch ? formatEpoch(r.epoch) : null };
 }
@@ -149,7 +156,7 @@ export function controlBackend(node: IgordNode): ControlBackend {
     outbox: (id: string, after?: string) => {
       if (!node.store.agent(id)) throw new IgordError(ErrorCode.AgentNotFound, `no agent "${id}" on this node`);
       if (after !== undefined && !/^\d+$/.test(after)) throw new IgordError(ErrorCode.ConfigInvalid, `"after" must be a tick number, got "${after}"`);
-      return node.store.outbox(id, after === undefined ? -1n : BigInt(after)).map((m) => ({
+      return node.store.outboxPage(id, after === undefined ? -1n : BigInt(after), MAX_OUTBOX_PAGE_MESSAGES, MAX_OUTBOX_PAGE_BYTES).map((m) => ({
         tick: m.tick.toString(),
         index: m.index,
         epochMajor: m.epochMajor.toString(),

@@ -6,6 +6,17 @@ import { u8 } from "./rows.js";
 import { SegmentRecords } from "./segment-records.js";
 import type { JournalledPayment, LeaseBelief, LineageEvent, OutboxBatch, ReceiptRow } from "./types.js";
 
+/** An emitted message as stored. */
+export interface StoredOutboxMessage {
+  tick: bigint;
+  index: number;
+  epochMajor: bigint;
+  payload: Uint8Array;
+  createdAt: number;
+}
+
+const outboxMessage = (r: Record<string, unknown>): StoredOutboxMessage => ({ tick: r.tick as bigint, index: Number(r.idx), epochMajor: r.epoch_major as bigint, payload: u8(r.payload as Buffer), createdAt: Number(r.created_at) });
+
 export abstract class TickRecords extends SegmentRecords {
   /** --outbox-retention: per agent, bytes of emitted messages kept (0 keeps all). */
   outboxRetentionBytes = 0;
@@ -124,10 +135,37 @@ export abstract class TickRecords extends SegmentRecords {
     return (this.sql("SELECT COALESCE(SUM(length(payload)), 0) AS n FROM outbox WHERE agent_id = ?").get(agentId) as { n: number }).n;
   }
 
-  outbox(agentId: string, afterTick = -1n, limit = 1000): { tick: bigint; index: number; epochMajor: bigint; payload: Uint8Array; createdAt: number }[] {
+  /**
+   * The agent's messages after `afterTick`, whole ticks only (a reader continues after the last tick
+   * it got, so a page that ended inside a tick would lose that tick's other messages): ticks are
+   * added while the page stays within `maxMessages` and `maxBytes`; the first tick always whole (one
+   * tick's messages are bounded by its event log).
+   */
+  outboxPage(agentId: string, afterTick: bigint, maxMessages: number, maxBytes: number): StoredOutboxMessage[] {
+    const rows = this.sql("SELECT * FROM outbox WHERE agent_id = ? AND tick > ? ORDER BY tick, idx", true).iterate(agentId, afterTick) as IterableIterator<Record<string, unknown>>;
+    const page: Record<string, unknown>[] = [];
+    let bytes = 0;
+    let tickStart = 0;
+    for (const r of rows) {
+      if (page.length > 0 && r.tick !== page.at(-1)!.tick) {
+        tickStart = page.length;
+        if (tickStart >= maxMessages || bytes >= maxBytes) break;
+      }
+      page.push(r);
+      bytes += (r.payload as Buffer).byteLength;
+      // Past a bound inside a later tick: that tick is left for the next page.
+      if (tickStart > 0 && (page.length > maxMessages || bytes > maxBytes)) {
+        page.length = tickStart;
+        break;
+      }
+    }
+    return page.map(outboxMessage);
+  }
+
+  outbox(agentId: string, afterTick = -1n, limit = 1000): StoredOutboxMessage[] {
     return (
       this.sql("SELECT * FROM outbox WHERE agent_id = ? AND tick > ? ORDER BY tick, idx LIMIT ?", true).all(agentId, afterTick, limit) as Record<string, unknown>[]
-    ).map((r) => ({ tick: r.tick as bigint, index: Number(r.idx), epochMajor: r.epoch_major as bigint, payload: u8(r.payload as Buffer), createdAt: Number(r.created_at) }));
+    ).map(outboxMessage);
   }
 
   // ---- payment journal ----------------------------------------------------------------------------
