@@ -1,6 +1,6 @@
 // One agent's timeline for the dashboard: its stored checkpoints (newest TIMELINE_MAX_CHECKPOINTS),
-// receipts, payments (wallet_pay receipts in the event logs of those checkpoints' ticks), migrations
-// and lineage records, and the divergences this node saw, each with a time.
+// the receipts and payments (wallet_pay receipts in the event logs) of those checkpoints' ticks,
+// migrations and lineage records, and the divergences this node saw, each with a time.
 import { equalBytes, hex } from "../hash/bytes.js";
 import { ErrorCode, IgordError } from "../errors.js";
 import type { SqliteStore } from "../store/sqlite-store.js";
@@ -46,8 +46,9 @@ export function agentTimeline(store: SqliteStore, divergences: DivergenceLog, ag
     agentId,
     checkpointsStored: total,
     checkpoints: all.map((c) => ({ seq: c.seq.toString(), tick: c.tick.toString(), budget: c.budget.toString(), reason: c.reason, at: c.createdAt })),
-    // A receipt is written with the checkpoint that closes its range.
-    receipts: store.receipts(agentId).map((r) => ({ tickStart: r.tickStart.toString(), tickEnd: r.tickEnd.toString(), cost: r.cost.toString(), nodeId: r.nodeId, at: atTick.get(r.tickEnd) ?? null })),
+    // A receipt is written with the checkpoint that closes its range: those of the checkpoints shown
+    // (every receipt of a long-lived agent would be a large answer, asked for at every poll).
+    receipts: store.receipts(agentId, after > 0n && all[0] ? all[0].tick - 1n : -1n).map((r) => ({ tickStart: r.tickStart.toString(), tickEnd: r.tickEnd.toString(), cost: r.cost.toString(), nodeId: r.nodeId, at: atTick.get(r.tickEnd) ?? null })),
     payments: payments(store, agentId, all[0]?.tick ?? 0n).map((p) => ({ ...p, at: all.find((c) => c.tick >= BigInt(p.tick))?.createdAt ?? null })),
     migrations: store.migrations({ agentId, limit: 200 }).map((m) => ({ id: m.id, direction: m.direction, state: m.state, peer: m.peer, at: m.updatedAt })),
     lineage: store.lineageEvents(agentId).map((e) => ({
