@@ -8,6 +8,7 @@ import { signBudgetOverride } from "../checkpoint/overrides.js";
 import { equalBytes, hex, sha256 } from "../hash/bytes.js";
 import { decodePaymentReceipt } from "../hostcalls/wallet-pay.js";
 import type { LineageEvent, SqliteStore } from "../store/sqlite-store.js";
+import type { ReceiptList } from "../wasm/host-io-services.js";
 
 /** Writes the journal row of a receipt just signed for `agentId` in `tick` (throws: no signature). */
 export function journalPayment(store: SqliteStore, agentId: string, tick: bigint, receipt: Uint8Array): void {
@@ -65,7 +66,7 @@ export function paidAfterHead(events: readonly LineageEvent[], headHash: Uint8Ar
  * so a search ends at the first execution receipt however long the agent has run. `pending`: those
  * of runs thrown away while the node runs on (scheduler/checkpointer.ts lostReceipts).
  */
-export function nodeReceipts(store: SqliteStore, agentId: string, pending: readonly Uint8Array[] = []): Uint8Array[] {
+export function nodeReceipts(store: SqliteStore, agentId: string, pending: readonly Uint8Array[] = []): ReceiptList {
   const lost: Uint8Array[] = [];
   for (const e of store.lineageEvents(agentId)) {
     const p = parseLostPayment(e);
@@ -74,5 +75,10 @@ export function nodeReceipts(store: SqliteStore, agentId: string, pending: reado
   // `pending`: debited while the agent runs on, newest first, stored with the next checkpoint (a
   // receipt in both lists for the moment that checkpoint is being committed is listed once).
   const fresh = pending.filter((r) => !lost.some((l) => equalBytes(l, r)));
-  return [...fresh, ...lost.reverse(), ...store.receipts(agentId).map((r) => r.blob)];
+  const first = [...fresh, ...lost.reverse()];
+  // The execution receipts are read one by one (a long-lived agent has hundreds of thousands).
+  return {
+    count: () => first.length + store.receiptCount(agentId),
+    at: (i) => (i < 0 ? null : i < first.length ? (first[i] as Uint8Array) : store.receiptAt(agentId, i - first.length)),
+  };
 }

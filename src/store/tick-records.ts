@@ -39,6 +39,21 @@ export abstract class TickRecords extends SegmentRecords {
     }).immediate();
   }
 
+  /**
+   * How many receipts the agent has, and its `index`-th (0 = oldest), each in O(log n): seqs are
+   * consecutive per agent (insertReceipt takes MAX + 1, and receipts are never deleted). MIN and MAX
+   * are separate subqueries: SQLite reads only one index entry for a lone min() or max().
+   */
+  receiptCount(agentId: string): number {
+    const r = this.sql("SELECT (SELECT MIN(seq) FROM receipts WHERE agent_id = ?) AS lo, (SELECT MAX(seq) FROM receipts WHERE agent_id = ?) AS hi", true).get(agentId, agentId) as { lo: bigint | null; hi: bigint | null };
+    return r.lo === null || r.hi === null ? 0 : Number(r.hi - r.lo) + 1;
+  }
+
+  receiptAt(agentId: string, index: number): Uint8Array | null {
+    const r = this.sql("SELECT blob FROM receipts WHERE agent_id = ? AND seq = (SELECT MIN(seq) FROM receipts WHERE agent_id = ?) + ?", true).get(agentId, agentId, index) as { blob: Buffer } | undefined;
+    return r ? u8(r.blob) : null;
+  }
+
   /** The agent's receipts in order (those ending after `afterTick`, if given). */
   receipts(agentId: string, afterTick = -1n): ReceiptRow[] {
     return (this.sql("SELECT * FROM receipts WHERE agent_id = ? AND tick_end > ? ORDER BY seq", true).all(agentId, afterTick) as Record<string, unknown>[]).map(

@@ -5,11 +5,17 @@ import type { HttpCall, HttpReply } from "../hostcalls/http.js";
 import { type Ed25519Key, signBytes } from "../identity/keys.js";
 import type { HostIoReply, HostIoRequest } from "./host-io.js";
 
+/** The node's receipts of an agent, read one at a time: an agent asks as often as its tick allows. */
+export interface ReceiptList {
+  count(): number;
+  at(index: number): Uint8Array | null;
+}
+
 export interface HostIoServices {
   /** Performs a tick's HTTP request (the node's HttpClient); without it a request fails (-1): nothing reaches the network unless the node says where it may go. */
   http?: (call: HttpCall) => Promise<HttpReply>;
   /** The node's receipts of an agent: its lost payments', then its execution receipts (wallet_receipt_count / wallet_receipt). */
-  receipts?: (agentId: string) => Uint8Array[];
+  receipts?: (agentId: string) => ReceiptList;
   /** Journals a signed payment receipt (synchronously) before its signature is returned to the tick. */
   journalPayment?: (agentId: string, tick: bigint, receipt: Uint8Array) => void;
 }
@@ -27,8 +33,8 @@ export async function answerHostIo(services: HostIoServices, agent: { agentId: s
       return { kind: "signature", signature };
     }
     case "receipt_count":
-      return { kind: "count", count: services.receipts?.(agent.agentId).length ?? 0 };
+      return { kind: "count", count: services.receipts?.(agent.agentId).count() ?? 0 };
     case "receipt":
-      return { kind: "receipt", bytes: services.receipts?.(agent.agentId)[request.index] ?? null };
+      return { kind: "receipt", bytes: services.receipts?.(agent.agentId).at(request.index) ?? null };
   }
 }
