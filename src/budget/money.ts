@@ -1,6 +1,8 @@
 // Money is bigint microcents (1 unit = 1,000,000 µ¢). Decimal strings convert exactly or not at all.
 
 export const MICROCENTS_PER_UNIT = 1_000_000n;
+/** The largest amount of microcents anything holds: checkpoints, receipts and SQLite store a signed 64-bit integer. */
+export const MAX_MICROCENTS = 2n ** 63n - 1n;
 const UNIT_DECIMALS = 6;
 const DECIMAL_RE = /^(\d+)(?:\.(\d+))?$/;
 

@@ -1,7 +1,7 @@
 // The one configuration schema: every field's flag, env var, config-file key, default and validation.
 // Precedence: flags > IGORD_* env vars > --config <file> (JSON) > defaults.
 import { cpus } from "node:os";
-import { parseUnits } from "../budget/money.js";
+import { formatUnits, MAX_MICROCENTS, parseUnits } from "../budget/money.js";
 import { parseNetwork } from "../hostcalls/http-destination.js";
 import { IMPLEMENTED_CAPABILITIES } from "../hostcalls/registry.js";
 import { DIVERGENCE_POLICIES, type DivergencePolicy, REPLAY_MODES, type ReplayMode } from "../replay/policy.js";
@@ -105,6 +105,7 @@ function money(positive: boolean) {
   return (raw: RawValue): bigint => {
     const v = parseUnits(asString(raw));
     if (positive && v <= 0n) throw new Error("must be greater than 0");
+    if (v > MAX_MICROCENTS) throw new Error(`must be at most ${formatUnits(MAX_MICROCENTS)} (a signed 64-bit count of microcents)`);
     return v;
   };
 }

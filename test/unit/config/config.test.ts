@@ -77,6 +77,10 @@ describe("configuration", () => {
   it.each([
     [{ price: "0" }, /--price.*greater than 0/],
     [{ budget: "abc" }, /--budget.*not a decimal/],
+    // Above i64 microcents (what a checkpoint, a receipt and SQLite hold): storing it failed with no code.
+    [{ budget: "9223372036854.775808" }, /--budget.*at most 9223372036854\.775807/],
+    [{ price: "10000000000000" }, /--price.*at most 9223372036854\.775807/],
+    [{ "max-incoming-budget": "10000000000000" }, /--max-incoming-budget.*at most 9223372036854\.775807/],
     [{ "tick-interval": "5" }, /--tick-interval.*not a duration/],
     [{ "tick-timeout": "1ms" }, /--tick-timeout.*at least 10ms/],
     [{ capabilities: "clock,teleport" }, /--capabilities.*unknown capability "teleport"/],
@@ -88,6 +92,10 @@ describe("configuration", () => {
     const e = errorOf(() => loadConfig({ flags }));
     expect(isIgordError(e, "CONFIG_INVALID")).toBe(true);
     expect(e.message).toMatch(message);
+  });
+
+  it("takes the largest budget a checkpoint holds (2^63 - 1 microcents)", () => {
+    expect(loadConfig({ flags: { budget: "9223372036854.775807" } }).budget).toBe(2n ** 63n - 1n);
   });
 
   it("refuses a lease shorter than the tick interval, naming where each value came from", () => {
