@@ -1,7 +1,7 @@
 // The local admin API: JSON over HTTP on --control, every route behind the bearer token.
 import { timingSafeEqual } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
+import type { AddressInfo, Socket } from "node:net";
 import type { Logger } from "pino";
 import type { HostPort } from "../config/units.js";
 import { ErrorCode, IgordError, isIgordError } from "../errors.js";
@@ -326,7 +326,14 @@ export async function startControlServer(
     const params = (route.path.exec(path) ?? []).slice(1).map((p) => decodeSegment(p ?? ""));
     await route.handle(req, res, params, url);
   };
+  /** Open connections, oldest first, each with whether a request of it is being answered. */
+  const open = new Map<Socket, { busy: boolean }>();
   const server: Server = createServer({ headersTimeout: CONTROL_HEADERS_TIMEOUT_MS, requestTimeout: CONTROL_REQUEST_TIMEOUT_MS, connectionsCheckingInterval: CONTROL_TIMEOUT_CHECK_MS }, (req, res) => {
+    const conn = open.get(req.socket);
+    if (conn) conn.busy = true;
+    res.once("close", () => {
+      if (conn) conn.busy = false;
+    });
     handle(req, res).catch((e: unknown) => {
       const status = statusOf(e);
       const code = isIgordError(e) ? e.code : "INTERNAL";
@@ -336,7 +343,24 @@ export async function startControlServer(
       else res.end();
     });
   });
-  server.maxConnections = MAX_CONTROL_CONNECTIONS;
+  // Past MAX_CONTROL_CONNECTIONS, the oldest connection with no request being answered makes room:
+  // anyone local may connect without the token, and a caller holding sockets idle (or trickling
+  // headers) must not keep out the CLI, which sends its request as soon as it connects. When every
+  // one is busy, the new one is closed.
+  server.on("connection", (socket: Socket) => {
+    open.set(socket, { busy: false });
+    socket.once("close", () => open.delete(socket));
+    if (open.size <= MAX_CONTROL_CONNECTIONS) return;
+    let victim = socket;
+    for (const [s, c] of open) {
+      if (!c.busy && s !== socket) {
+        victim = s;
+        break;
+      }
+    }
+    open.delete(victim);
+    victim.destroy();
+  });
   await new Promise<void>((resolve, reject) => {
     const fail = (e: NodeJS.ErrnoException): void => {
       const why = e.code === "EADDRINUSE" ? "the address is already in use" : e.code === "EADDRNOTAVAIL" ? "no interface has that address" : e.message;

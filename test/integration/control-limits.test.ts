@@ -1,10 +1,12 @@
 // What a local caller without the token can hold of the daemon through its control port: connections
-// are bounded (MAX_CONTROL_CONNECTIONS) and one that sends no complete request is closed after
-// CONTROL_HEADERS_TIMEOUT_MS, so idle sockets cannot take the process's file descriptors, which its
+// are bounded (MAX_CONTROL_CONNECTIONS; past it the oldest idle one makes room, so idle sockets cannot
+// keep the CLI out), one that sends no complete request is closed after CONTROL_HEADERS_TIMEOUT_MS,
+// and a refused one at once, so idle sockets cannot take the process's file descriptors, which its
 // agents' HTTP requests, libp2p and the store need.
 import { connect, type Socket } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import { CONTROL_HEADERS_TIMEOUT_MS, CONTROL_REQUEST_TIMEOUT_MS, MAX_CONTROL_BODY_BYTES, MAX_CONTROL_CONNECTIONS } from "../../src/control/server.js";
+import { controlGet } from "../../src/control/client.js";
 import { readControlToken } from "../../src/control/token.js";
 import { startTestNode, stopAllNodes } from "../helpers/node.js";
 import { waitUntil } from "../helpers/wait.js";
@@ -16,7 +18,7 @@ afterEach(async () => {
 });
 
 describe("the control port under idle connections", () => {
-  it("past MAX_CONTROL_CONNECTIONS open sockets, each new one is closed at once, and only those", async () => {
+  it("past MAX_CONTROL_CONNECTIONS open sockets, one is closed for each new one, and only those", async () => {
     const t = await startTestNode({ control: "127.0.0.1:0" });
     const { host, port } = t.node.controlAddress!;
     const extra = 10;
@@ -27,9 +29,30 @@ describe("the control port under idle connections", () => {
       s.on("close", () => closed++);
       sockets.push(s);
     }
-    // Each socket sends nothing: only the server can close one, and it does so for those past the bound.
+    // Each socket sends nothing: only the server can close one, and it closes one for each past the bound.
     await waitUntil(() => closed >= extra, { what: `${extra} connections past the bound closed by the server`, timeoutMs: 5_000 });
     expect(closed).toBeLessThanOrEqual(extra + 2);
+  });
+
+  it("with MAX_CONTROL_CONNECTIONS idle sockets held open, the CLI's request is still answered: the oldest idle one makes room", async () => {
+    const t = await startTestNode({ control: "127.0.0.1:0" });
+    const { host, port } = t.node.controlAddress!;
+    const idle: Socket[] = [];
+    for (let i = 0; i < MAX_CONTROL_CONNECTIONS; i++) {
+      const s = connect(port, host);
+      s.on("error", () => undefined);
+      sockets.push(s);
+      idle.push(s);
+    }
+    // All connected (queued for the server in this order) before the CLI connects.
+    await Promise.all(idle.map((s) => new Promise<void>((resolve) => (s.connecting ? s.once("connect", () => resolve()) : resolve()))));
+    // They send a few bytes of headers and nothing more, as a flood would.
+    for (const s of idle) s.write("GET /v1/status HTTP/1.1\r\n");
+    const status = (await controlGet(t.node.controlAddress!, t.config.dataDir, "/v1/status")) as { nodeId?: string };
+    expect(typeof status.nodeId).toBe("string");
+    // The oldest made room, not the newest.
+    await waitUntil(() => idle[0]!.closed, { what: "the oldest idle socket closed by the server", timeoutMs: 5_000 });
+    expect(idle.at(-1)!.closed).toBe(false);
   });
 });
 
