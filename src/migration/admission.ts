@@ -253,6 +253,11 @@ async function admit(pkg: MigrationPackage, peer: string, bytes: number, ctx: Ad
       return refuse(ErrorCode.MigrationFrameInvalid, `a receipt of "${agentId}" is unreadable: ${(e as Error).message}`);
     }
     if (lastReceipt !== null && r.tickEnd <= lastReceipt) continue;
+    // Only ticks the history holds were run (a receipt past the head would also make every real one
+    // of a later return look old, above).
+    if (r.tickStart > r.tickEnd || r.tickEnd > head.tick) {
+      refuse(ErrorCode.MigrationLineage, `a receipt of "${agentId}" is for ticks ${r.tickStart}..${r.tickEnd}, not within its history (head at tick ${head.tick})`);
+    }
     // Each receipt is signed by the node that ran those ticks, named by its peer id.
     const key = publicKeyFromPeerId(r.nodeId);
     if (r.agentId !== agentId || !key || !verifyBytes(key, receiptSigningBytes(r), r.signature)) {

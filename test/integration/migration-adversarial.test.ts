@@ -16,6 +16,8 @@ import { signStatusQuery } from "../../src/migration/status-proof.js";
 import { sha256Hex } from "../../src/hash/bytes.js";
 import { encodeSegment, decodeSegment } from "../../src/eventlog/tick-log.js";
 import { HostcallId } from "../../src/hostcalls/registry.js";
+import { encodeReceipt, receiptSigningBytes } from "../../src/budget/receipt.js";
+import { peerIdFromPublicKey } from "../../src/identity/did.js";
 import { buildOutgoingPackage } from "../../src/migration/outgoing.js";
 import { decodePackage, encodePackage } from "../../src/migration/package.js";
 import type { TickEvent } from "../../src/scheduler/scheduler.js";
@@ -432,12 +434,17 @@ describe("segments a package ships", () => {
 });
 
 describe("receipts", () => {
-  it("a package carrying a forged receipt is refused (receipts are checked against their node's peer id)", async () => {
+  /** b, and the package of a's heartbeat with a receipt per checkpoint. */
+  async function withReceipts(): Promise<{ b: TestNode; pkg: ReturnType<typeof decodePackage> }> {
     const a = await startTestNode({ ...P2P, "receipt-interval": "0" });
     const b = await startTestNode(P2P);
     await a.node.addAgent({ wasmPath: heartbeat });
     await a.waitFor<TickEvent>("tick", (e) => e.tick >= 3n);
-    const pkg = decodePackage(await recordPackage(a, "heartbeat"));
+    return { b, pkg: decodePackage(await recordPackage(a, "heartbeat")) };
+  }
+
+  it("a package carrying a forged receipt is refused (receipts are checked against their node's peer id)", async () => {
+    const { b, pkg } = await withReceipts();
     expect(pkg.receipts.length).toBeGreaterThan(0);
     const forged = pkg.receipts.map((r, i) => (i === 0 ? flipLastByte(r) : r));
     const reply = await (await rogue()).send(addr(b), encodePackage({ ...pkg, receipts: forged }));
@@ -446,6 +453,20 @@ describe("receipts", () => {
     const honest = await (await rogue()).send(addr(b), encodePackage(pkg));
     expect(honest).toMatchObject({ ok: true });
     expect(b.node.store.receipts("heartbeat").length).toBe(pkg.receipts.length);
+  });
+
+  it("a package carrying a validly signed receipt for ticks past its head is refused MIGRATION_LINEAGE, and the honest package then stores its own receipts only", async () => {
+    const { b, pkg } = await withReceipts();
+    const head = parseCheckpoint(pkg.history.at(-1)!).tick;
+    // Any peer id is a key anyone can mint: a receipt "signed by a node" says nothing by itself.
+    const minted = generateKey();
+    const fields = { agentId: "heartbeat", nodeId: peerIdFromPublicKey(minted.publicKey), tickStart: head + 1n, tickEnd: 2n ** 62n, cost: 1n, budgetAfter: 0n, timestampNs: 0n };
+    const far = encodeReceipt({ ...fields, signature: signBytes(minted, receiptSigningBytes(fields)) });
+    const reply = await (await rogue()).send(addr(b), encodePackage({ ...pkg, receipts: [...pkg.receipts, far] }));
+    expect(reply).toMatchObject({ ok: false, code: "MIGRATION_LINEAGE" });
+    expect(b.node.store.agent("heartbeat")).toBeUndefined();
+    expect(await (await rogue()).send(addr(b), encodePackage(pkg))).toMatchObject({ ok: true });
+    expect(b.node.store.lastReceiptTick("heartbeat")).toBeLessThanOrEqual(head);
   });
 });
 
