@@ -12,6 +12,15 @@ import { isIgordError, ErrorCode } from "../errors.js";
 import { type DestinationPolicy, refusal } from "./http-destination.js";
 import type { HttpCall, HttpReply } from "./http.js";
 
+/**
+ * Headers the node sets, never the agent (Go's net/http, igor's client, ignores the first four too):
+ * the request's framing and its connection are the node's, and a connection is kept alive for the
+ * next request of any agent. A GET's body (which Node sends unframed), or one under an agent's
+ * Content-Length: 0, was read as a second request (a POST, sent by a run without the owner's
+ * authority), and an agent's Host reached, through a shared server, a site allowed_hosts did not name.
+ */
+const NODE_HEADERS = new Set(["host", "content-length", "transfer-encoding", "trailer", "connection", "keep-alive", "proxy-connection", "upgrade", "te"]);
+
 /** Idle kept-alive sockets per host, and how long one waits for the next request. */
 const KEEP_ALIVE_SOCKETS_PER_HOST = 16;
 const KEEP_ALIVE_IDLE_MS = 5_000;
@@ -77,11 +86,15 @@ export function createHttpClient(policy: DestinationPolicy): HttpClient {
       const headers: Record<string, string> = {};
       const names = new Map<string, string>();
       for (const [k, v] of call.headers) {
+        if (NODE_HEADERS.has(k.toLowerCase())) continue;
         const seen = names.get(k.toLowerCase());
         if (seen !== undefined) delete headers[seen];
         names.set(k.toLowerCase(), k);
         headers[k] = v;
       }
+      // Node frames no body of a GET, HEAD, DELETE or OPTIONS by itself: sent bare, it would be read
+      // as the next request on the connection. Its length, always.
+      if (call.body !== null) headers["content-length"] = String(call.body.byteLength);
       const send = url.protocol === "https:" ? httpsRequest : httpRequest;
       const res = await new Promise<IncomingMessage>((resolve, reject) => {
         req = send(url, { method: call.method, headers, agent: url.protocol === "https:" ? https : http, lookup }, resolve);
