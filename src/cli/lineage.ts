@@ -26,6 +26,7 @@ import { checkAgentId, MAX_WASM_BYTES } from "../loader/prepare.js";
 import { sha256Hex } from "../hash/bytes.js";
 import { decodeSegmentFile, encodeSegmentFile, type AuditSegment } from "../replay/audit-plan.js";
 import { sealOpenInMemory } from "../replay/run-seal.js";
+import { segmentSealProblem } from "../replay/segment-seal.js";
 import { auditHistory, auditReplay } from "./audit.js";
 import { DB_FILE, type LineageEvent, SqliteStore } from "../store/sqlite-store.js";
 import { prepareDataDir } from "../store/data-dir.js";
@@ -418,7 +419,18 @@ export function importCommand(dir: string, o: { dataDir: string }): string {
   if (headModule(overrides, checkpointHash(head.bytes), sha256Hex(wasm)) !== hex(head.wasmHash)) {
     throw new IgordError(ErrorCode.CheckpointWasmMismatch, `${agentId}.wasm does not match the checkpoint's WASM hash`);
   }
-  const hashAtTick = new Map(entries.map((e) => [parseCheckpoint(e.bytes).tick, checkpointHash(e.bytes)]));
+  const atTick = new Map(
+    entries.map((e) => {
+      const checkpoint = parseCheckpoint(e.bytes);
+      return [checkpoint.tick, { checkpoint, hash: checkpointHash(e.bytes) }] as const;
+    }),
+  );
+  // Every segment stored must be the agent's own record of its ticks, as migration admits them.
+  const segments = readSegments(join(dir, "history", agentId));
+  for (const seg of segments) {
+    const forged = segmentSealProblem(seg, atTick.get(seg.toTick)?.checkpoint);
+    if (forged) throw new IgordError(ErrorCode.EventLogForged, `history of ${agentId}: ${forged}`);
+  }
   // Verified above: epochs never go back, so the head's is the newest the history reached.
   const seen = { major: head.epochMajor, generation: head.epochGeneration };
   const lease = importedLease(seen);
@@ -430,7 +442,7 @@ export function importCommand(dir: string, o: { dataDir: string }): string {
       entries.map((e) => commitFromBlob(agentId, e.bytes, "imported")),
       [...overrides, record],
       // Each segment was committed with the checkpoint at its last tick.
-      readSegments(join(dir, "history", agentId)).map((seg) => ({ ...seg, checkpointHash: hashAtTick.get(seg.toTick) ?? new Uint8Array(32) })),
+      segments.map((seg) => ({ ...seg, checkpointHash: atTick.get(seg.toTick)?.hash ?? new Uint8Array(32) })),
       base,
     );
   } finally {

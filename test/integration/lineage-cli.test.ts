@@ -6,6 +6,9 @@ import { afterEach, describe, expect, it } from "vitest";
 import { encodeCheckpoint, parseCheckpoint } from "../../src/checkpoint/codec.js";
 import { GENESIS_PREV_HASH, signCheckpoint } from "../../src/checkpoint/lineage.js";
 import { sha256 } from "../../src/hash/bytes.js";
+import { decodeSegment, encodeSegment } from "../../src/eventlog/tick-log.js";
+import { HostcallId } from "../../src/hostcalls/registry.js";
+import { decodeSegmentFile, encodeSegmentFile } from "../../src/replay/audit-plan.js";
 import { decodeIdentityFile, generateKey } from "../../src/identity/keys.js";
 import { EXAMPLES, ROOT, tempDir } from "../helpers/node.js";
 import { type Daemon, igord, killAll, startDaemon } from "../helpers/process.js";
@@ -269,6 +272,23 @@ describe("durable agents through the CLI", () => {
     const C = join(root, "C");
     const imp = igord(["import", ex, "--data-dir", C]);
     expect(imp.stderr).toContain("[AGENT_ID_INVALID]");
+    expect(imp.status).toBe(1);
+    expect(existsSync(join(C, "igord.db"))).toBe(false);
+  });
+
+  it("import refuses an export whose event-log segment was altered after it was signed (EVENT_LOG_FORGED), and stores nothing", async () => {
+    const root = tempDir();
+    const { hist } = await exportedHistory(root);
+    const events = join(hist, "events");
+    const name = readdirSync(events).filter((f) => f.endsWith(".seg")).sort()[0]!;
+    const seg = decodeSegmentFile(new Uint8Array(readFileSync(join(events, name))), name);
+    const logs = decodeSegment(seg.blob);
+    const entry = logs.flatMap((l) => l.entries).find((e) => e.id === HostcallId.log_emit)!;
+    entry.payload = new TextEncoder().encode(new TextDecoder().decode(entry.payload).replace("heartbeat", "HEARTBEAT"));
+    writeFileSync(join(events, name), encodeSegmentFile({ ...seg, blob: encodeSegment(logs) }));
+    const C = join(root, "C");
+    const imp = igord(["import", join(root, "ex"), "--data-dir", C]);
+    expect(imp.stderr).toContain("EVENT_LOG_FORGED");
     expect(imp.status).toBe(1);
     expect(existsSync(join(C, "igord.db"))).toBe(false);
   });
