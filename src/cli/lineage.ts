@@ -27,6 +27,7 @@ import { sha256Hex } from "../hash/bytes.js";
 import { decodeSegmentFile, encodeSegmentFile, type AuditSegment } from "../replay/audit-plan.js";
 import { sealOpenInMemory } from "../replay/run-seal.js";
 import { segmentSealProblem } from "../replay/segment-seal.js";
+import { lostPaymentEvents } from "../node/lost-payments.js";
 import { auditHistory, auditReplay } from "./audit.js";
 import { DB_FILE, type LineageEvent, SqliteStore } from "../store/sqlite-store.js";
 import { prepareDataDir } from "../store/data-dir.js";
@@ -368,7 +369,10 @@ export function exportCommand(agentId: string, o: { out: string; dataDir: string
     }
     const base = store.historyBase(agentId);
     if (base) writeFileSync(join(hist, HISTORY_BASE_FILE), historyBaseFileText(base));
-    const overrides = store.lineageEvents(agentId);
+    // Payments journalled for ticks no checkpoint committed (the node died after paying): debited in
+    // the export, signed with the agent's key, as the node debits them at its next start.
+    const recorded = store.lineageEvents(agentId);
+    const overrides = [...recorded, ...lostPaymentEvents(identity, head, recorded, store.unsettledPayments(agentId))];
     if (overrides.length > 0) writeFileSync(join(hist, OVERRIDES_FILE), overridesToJson(overrides));
     // The open run (this reader may not write the store) is sealed in memory with the agent's key.
     const segments = sealOpenInMemory(store.eventSegments(agentId), identity);

@@ -7,7 +7,9 @@ import { debit, LOST_PAYMENT_KIND, lostPaymentReason, parseLostPayment } from ".
 import { signBudgetOverride } from "../checkpoint/overrides.js";
 import { equalBytes, hex, sha256 } from "../hash/bytes.js";
 import { decodePaymentReceipt } from "../hostcalls/wallet-pay.js";
+import type { Ed25519Key } from "../identity/keys.js";
 import type { LineageEvent, SqliteStore } from "../store/sqlite-store.js";
+import type { JournalledPayment } from "../store/types.js";
 import type { ReceiptList } from "../wasm/host-io-services.js";
 
 /** Writes the journal row of a receipt just signed for `agentId` in `tick` (throws: no signature). */
@@ -30,13 +32,7 @@ export function debitLostPayments(store: SqliteStore, logger: Logger, agentId: s
   if (lost.length === 0) return 0;
   const head = store.head(agentId);
   if (!head) return 0;
-  const identity = store.identity(agentId);
-  let budget = store.lineageEvents(agentId).filter((e) => equalBytes(e.afterHash, head.hash)).at(-1)?.newBudget ?? head.budget;
-  const events: LineageEvent[] = lost.map((p) => {
-    const fields = { afterHash: head.hash, tick: head.tick, oldBudget: budget, newBudget: debit(budget, p.amount), reason: lostPaymentReason(p.tick, p.receipt) };
-    budget = fields.newBudget;
-    return { kind: LOST_PAYMENT_KIND, ...fields, signature: signBudgetOverride(identity, fields) };
-  });
+  const events = lostPaymentEvents(store.identity(agentId), head, store.lineageEvents(agentId), lost);
   store.debitLostPayments(agentId, events);
   for (const [i, p] of lost.entries()) {
     const e = events[i] as LineageEvent;
@@ -46,6 +42,19 @@ export function debitLostPayments(store: SqliteStore, logger: Logger, agentId: s
     );
   }
   return lost.length;
+}
+
+/**
+ * The signed lost_payment events that debit `lost` (journalled payments no committed tick settled)
+ * after `head`, one each, from the budget in force after it (`prior`: the agent's lineage events).
+ */
+export function lostPaymentEvents(identity: Ed25519Key, head: { hash: Uint8Array; tick: bigint; budget: bigint }, prior: readonly LineageEvent[], lost: readonly JournalledPayment[]): LineageEvent[] {
+  let budget = prior.filter((e) => equalBytes(e.afterHash, head.hash)).at(-1)?.newBudget ?? head.budget;
+  return lost.map((p) => {
+    const fields = { afterHash: head.hash, tick: head.tick, oldBudget: budget, newBudget: debit(budget, p.amount), reason: lostPaymentReason(p.tick, p.receipt) };
+    budget = fields.newBudget;
+    return { kind: LOST_PAYMENT_KIND, ...fields, signature: signBudgetOverride(identity, fields) };
+  });
 }
 
 /**
