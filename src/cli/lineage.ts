@@ -284,10 +284,11 @@ async function verifyExportWithReplay(dirs: string[]): Promise<number> {
   const { entries, overrides, problems, base } = readHistoryDirs([join(dir, "history", agentId)]);
   const chain = printWithPayments(verifyChain(entries, overrides, progress, base), problems, overrides, [join(dir, "history", agentId)]);
   const wasm = readFile(join(dir, `${agentId}.wasm`), "WASM", MAX_WASM_BYTES);
+  const earlier = readModules(join(dir, "history", agentId));
   const replayed = await auditHistory({
     agentId,
-    // An export holds the current module only: a history that spans an upgrade audits in its store.
-    wasm: (hash) => (sha256Hex(wasm) === hash ? wasm : undefined),
+    // The current module, and the earlier ones of a history that spans an upgrade.
+    wasm: (hash) => (sha256Hex(wasm) === hash ? wasm : earlier.get(hash)),
     manifest: exportedManifest(dir, agentId),
     checkpoints: entries.map((e) => e.bytes),
     segments: readSegments(join(dir, "history", agentId)),
@@ -296,6 +297,23 @@ async function verifyExportWithReplay(dirs: string[]): Promise<number> {
 }
 
 const EVENTS_DIR = "events";
+/** An export's earlier modules (an upgraded agent's), each named by its SHA-256. */
+const MODULES_DIR = "modules";
+
+/** The modules in an export's history folder, by hash: each file's bytes must hash to its name. */
+function readModules(historyDir: string): Map<string, Uint8Array> {
+  const d = join(historyDir, MODULES_DIR);
+  const out = new Map<string, Uint8Array>();
+  if (!existsSync(d)) return out;
+  for (const f of readdirSync(d)) {
+    const hash = /^([0-9a-f]{64})\.wasm$/.exec(f)?.[1];
+    if (!hash) continue;
+    const bytes = readFile(join(d, f), "WASM", MAX_WASM_BYTES);
+    if (sha256Hex(bytes) !== hash) throw new IgordError(ErrorCode.CheckpointWasmMismatch, `${MODULES_DIR}/${f} does not hash to its name`);
+    out.set(hash, bytes);
+  }
+  return out;
+}
 
 function readSegments(historyDir: string): AuditSegment[] {
   const d = join(historyDir, EVENTS_DIR);
@@ -363,9 +381,19 @@ export function exportCommand(agentId: string, o: { out: string; dataDir: string
     for (const r of receipts) parts.push(new Uint8Array(new Uint32Array([r.blob.byteLength]).buffer), r.blob);
     writeFileSync(join(o.out, `${agentId}.receipts`), Buffer.concat(parts));
     let n = 0;
+    const made = new Set<string>();
     for (const c of store.history(agentId)) {
       writeFileSync(join(hist, `${c.tick.toString().padStart(10, "0")}.ckpt`), c.blob);
+      made.add(hex(parseCheckpoint(c.blob).wasmHash));
       n++;
+    }
+    // The earlier code of an upgraded agent: what audits and ships the segments it recorded.
+    made.delete(row.wasmHash);
+    for (const hash of made) {
+      const bytes = store.wasm(hash);
+      if (!bytes) continue;
+      mkdirSync(join(hist, MODULES_DIR), { recursive: true });
+      writeFileSync(join(hist, MODULES_DIR, `${hash}.wasm`), bytes);
     }
     const base = store.historyBase(agentId);
     if (base) writeFileSync(join(hist, HISTORY_BASE_FILE), historyBaseFileText(base));
@@ -429,6 +457,9 @@ export function importCommand(dir: string, o: { dataDir: string }): string {
       return [checkpoint.tick, { checkpoint, hash: checkpointHash(e.bytes) }] as const;
     }),
   );
+  // The earlier modules its checkpoints name (an upgraded agent's), and no other.
+  const named = new Set([...atTick.values()].map((c) => hex(c.checkpoint.wasmHash)));
+  const modules = [...readModules(join(dir, "history", agentId))].filter(([hash]) => named.has(hash)).map(([hash, bytes]) => ({ hash, bytes }));
   // Every segment stored must be the agent's own record of its ticks, as migration admits them.
   const segments = readSegments(join(dir, "history", agentId));
   for (const seg of segments) {
@@ -448,6 +479,7 @@ export function importCommand(dir: string, o: { dataDir: string }): string {
       // Each segment was committed with the checkpoint at its last tick.
       segments.map((seg) => ({ ...seg, checkpointHash: atTick.get(seg.toTick)?.hash ?? new Uint8Array(32) })),
       base,
+      modules,
     );
   } finally {
     store.close();

@@ -32,6 +32,8 @@ export abstract class AgentArrival extends HistoryRecords {
     segments: readonly StoredSegment[] = [],
     /** Where a pruned history starts, signed by the agent (checked by the caller against the oldest checkpoint). */
     historyBase?: HistoryBase,
+    /** Earlier modules its checkpoints name (an upgraded agent's), each checked against its hash by the caller. */
+    modules: readonly { hash: string; bytes: Uint8Array }[] = [],
   ): void {
     if (history.length === 0) throw storeError(`nothing to import for agent "${a.agentId}": no checkpoints`);
     this.db.transaction(() => {
@@ -46,6 +48,7 @@ export abstract class AgentArrival extends HistoryRecords {
       for (const e of overrides) this.addLineageEvent(a.agentId, e);
       for (const e of segments) this.insertSegment(a.agentId, e.checkpointHash, e, this.takeLink(links, e));
       if (historyBase) this.putHistoryBase(a.agentId, historyBase);
+      for (const m of modules) this.putWasm(m.hash, m.bytes);
     }).immediate();
   }
 
