@@ -40,6 +40,10 @@ describe("an export of an agent with a payment its ticks never committed", () =>
 
     const ex = join(t.dir, "ex");
     expect(igord(["export", "heartbeat", "--out", ex, "--data-dir", t.config.dataDir]).status).toBe(0);
+    // The export verifies, the lost payment counted with the history's payments.
+    const verified = igord(["verify", join(ex, "history", "heartbeat")]);
+    expect(verified.stdout).toMatch(/^VALID$/m);
+    expect(verified.status).toBe(0);
     const C = join(t.dir, "C");
     const imp = igord(["import", ex, "--data-dir", C]);
     expect(imp.stderr).toBe("");
