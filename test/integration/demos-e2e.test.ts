@@ -128,16 +128,19 @@ describe("x402buyer paying repeatedly", () => {
  * Runs the agent until it acts (the `acted` log line) and SIGKILLs it before the next checkpoint,
  * after a checkpoint has covered the intent (`recorded` line). A run where a checkpoint slips in
  * between the act and the kill (a few percent), or where the agent already showed its receipt to
- * the server (`world()`, a count of what the server saw, moved after the act), proves nothing: the
- * scenario starts over, 3 times at most. Returns the killed run's daemon.
+ * the server (`world()`, a count of what the server saw, moved since the intent was recorded: the
+ * server sees nothing of an act before its intent, and may see its effect before the act's own log
+ * line is read), proves nothing: the scenario starts over, 3 times at most, each from `startOver()`
+ * (the server forgets what an attempt showed it). Returns the killed run's daemon.
  */
-async function killBetweenActAndCheckpoint(args: string[], dataDir: string, recorded: string, acted: string, world: () => number = () => 0): Promise<Daemon> {
+async function killBetweenActAndCheckpoint(args: string[], dataDir: string, recorded: string, acted: string, world: () => number = () => 0, startOver: () => void = () => undefined): Promise<Daemon> {
   for (let attempt = 0; attempt < 3; attempt++) {
     rmSync(dataDir, { recursive: true, force: true });
+    startOver();
     const d = startDaemon(args);
     const recordedTick = BigInt(String((await agentLog(d, recorded, 60_000)).tick));
-    const actedLine = await agentLog(d, acted, 60_000);
     const seen = world();
+    const actedLine = await agentLog(d, acted, 60_000);
     d.child.kill("SIGKILL");
     await d.exit;
     const actedTick = BigInt(String(actedLine.tick));
@@ -157,7 +160,9 @@ describe("x402buyer killed between its payment and the checkpoint that would cov
     const paywall = await startPaywall({ host: "127.0.0.1", port: 0 });
     servers.push(paywall);
     const { dataDir, args } = await prepareExample("x402buyer", { IGOR_PAYWALL_PORT: paywall.port, IGOR_CHECKPOINT_WAIT_TICKS: KILL_WAIT_TICKS }, "clock,rand,log,wallet,http,x402", KILL_CHECKPOINTS);
-    const killed = await killBetweenActAndCheckpoint(args, dataDir, "[x402buyer] Payment intent RECORDED", "[x402buyer] Payment CONFIRMED", () => paywall.stats.delivered + Object.keys(paywall.stats.refused).length);
+    const killed = await killBetweenActAndCheckpoint(args, dataDir, "[x402buyer] Payment intent RECORDED", "[x402buyer] Payment CONFIRMED", () => paywall.stats.delivered + Object.keys(paywall.stats.refused).length, () => {
+      Object.assign(paywall.stats, { payments402: 0, delivered: 0, refused: {}, lastAccepted: null, accepted: [] });
+    });
     const paid = agentLogs(killed.lines).filter((m) => m.startsWith("[x402buyer] Payment CONFIRMED"));
     expect(paid).toHaveLength(1);
     expect(paywall.stats.delivered).toBe(0);
@@ -231,7 +236,10 @@ describe("deployer killed between its payment and the checkpoint that would cove
     const cloud = await startMockcloud({ host: "127.0.0.1", port: 0 });
     servers.push(cloud);
     const { dataDir, args } = await prepareExample("deployer", { IGOR_MOCKCLOUD_PORT: cloud.port, IGOR_CHECKPOINT_WAIT_TICKS: KILL_WAIT_TICKS }, "clock,rand,log,wallet,http,x402", KILL_CHECKPOINTS);
-    await killBetweenActAndCheckpoint(args, dataDir, "[deployer] Payment intent RECORDED", "[deployer] Payment CONFIRMED", () => cloud.deployments.size);
+    await killBetweenActAndCheckpoint(args, dataDir, "[deployer] Payment intent RECORDED", "[deployer] Payment CONFIRMED", () => cloud.deployments.size, () => {
+      cloud.deployments.clear();
+      cloud.stats.refused = {};
+    });
 
     const again = startDaemon(args);
     await agentLog(again, "[deployer] Reconciled: payment of 500000 to mockcloud-provider WAS made in a lost tick — receipt recovered");

@@ -127,7 +127,8 @@ describe("durable agents through the CLI", () => {
     expect(v.stdout).toMatch(/^VALID/);
   });
 
-  it("refuses empty, truncated, unknown-version, negative-budget and foreign checkpoints, writing nothing", () => {
+  // Seven igord processes, one after another: 30 s was too short for them at load 10.
+  it("refuses empty, truncated, unknown-version, negative-budget and foreign checkpoints, writing nothing", { timeout: 120_000 }, () => {
     const root = tempDir();
     const B = join(root, "B");
     const key = generateKey();
