@@ -46,11 +46,64 @@ export interface PrunePlan {
   fields: Omit<HistoryBase, "signature">;
 }
 
+/**
+ * What LEASE_STATUS_HEAD would read for an agent, as the last commit on this connection left it
+ * (the commit connection keeps these: see `heads`). Mutated in place by the agent's next commit.
+ */
+interface KnownHead {
+  leaseState: LeaseColumns["lease_state"];
+  epochMajor: bigint;
+  epochGeneration: bigint;
+  status: string;
+  reason: string | null;
+  seq: bigint;
+  /** A copy (a commit's byte fields are views into a buffer that goes back to the main thread). */
+  hash: Uint8Array;
+}
+
+/** Whether two byte strings are equal (32-byte hashes: a loop costs less than Buffer.compare's call). */
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.byteLength !== b.byteLength) return false;
+  for (let i = 0; i < a.byteLength; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
 export abstract class HistoryRecords extends TickRecords {
   /** The row id and seq of the checkpoint insertCheckpoint stored last (segments arriving with a history link to it). */
   protected insertedCheckpoint: SegmentLink | null = null;
   /** LEASE_STATUS_HEAD prepared in raw mode (its rows as arrays), on first use. */
   private leaseStatusHeadStatement: Database.Statement | null = null;
+  /**
+   * The commit connection's (SqliteStore.open with commitConnection) per-agent lease, status and
+   * head as its own last commit of the agent left them, so its next checkpoint reads no row (the
+   * read was four B-tree descents, a fifth of the commit thread's SQL). That connection writes
+   * nothing but commits; every other writer (the main connection's handoffs, arrivals, imports,
+   * lease moves and status changes, another process) is another connection, and SQLite's
+   * data_version moves when one commits: the whole map is dropped then (forgetHeadsIfChanged, read
+   * inside each commit's write transaction, so no write can land between the check and the use).
+   * Null on every other connection: one that writes more than commits reads the row each time.
+   */
+  protected heads: Map<string, KnownHead> | null = null;
+  /** PRAGMA data_version when `heads` was last checked (null: not yet). */
+  private headsDataVersion: number | null = null;
+  private dataVersionStatement: Database.Statement | null = null;
+
+  /**
+   * Drops the known heads when another connection has committed since they were last checked. Runs
+   * inside the commit's write transaction (BEGIN IMMEDIATE: no other connection commits until it ends).
+   */
+  protected forgetHeadsIfChanged(): void {
+    if (!this.heads) return;
+    this.dataVersionStatement ??= this.db.prepare("PRAGMA data_version").pluck();
+    const version = this.dataVersionStatement.get() as number;
+    if (version !== this.headsDataVersion) this.heads.clear();
+    this.headsDataVersion = version;
+  }
+
+  /** Forgets every known head (a transaction rolled back: what its commits left is not stored). */
+  protected forgetHeads(): void {
+    this.heads?.clear();
+  }
 
   /**
    * Appends a checkpoint to the agent's history. Compare-and-set on the chain: the checkpoint's
@@ -64,11 +117,20 @@ export abstract class HistoryRecords extends TickRecords {
     let extendsHead = true;
     // The agent's status as stored now (read with the lease): the status write below is skipped when it is already so.
     let stored: { status: string; reason: string | null } | undefined;
-    if (c.lease) {
+    // The row LEASE_STATUS_HEAD read, when it was read.
+    let read: LeaseStatusHeadRow | undefined;
+    const known = c.lease ? this.heads?.get(c.agentId) : undefined;
+    if (known && c.lease) {
+      const stale = this.leaseMismatch(c.agentId, c.lease, false, { lease_state: known.leaseState, epoch_major: known.epochMajor, epoch_generation: known.epochGeneration });
+      if (stale) return stale;
+      headSeq = known.seq;
+      extendsHead = sameBytes(known.hash, c.prevHash);
+      stored = { status: known.status, reason: known.reason };
+    } else if (c.lease) {
       // The lease, the status and the chain head in one statement (three per checkpoint before:
       // these reads were a fifth of the commit thread's time).
       this.leaseStatusHeadStatement ??= this.db.prepare(LEASE_STATUS_HEAD).safeIntegers(true).raw(true);
-      const row = this.leaseStatusHeadStatement.get(c.prevHash, c.agentId) as LeaseStatusHeadRow | undefined;
+      const row = (read = this.leaseStatusHeadStatement.get(c.prevHash, c.agentId) as LeaseStatusHeadRow | undefined);
       // A checkpoint is captured before it commits; its owner may renew (generation + 1) meanwhile.
       // Authority moves only with a new major or state, so those must match exactly.
       const stale = this.leaseMismatch(c.agentId, c.lease, false, row ? { lease_state: row[0], epoch_major: row[1], epoch_generation: row[2] } : undefined);
@@ -136,6 +198,7 @@ export abstract class HistoryRecords extends TickRecords {
         this.sql("UPDATE agents SET status = ?, reason = ?, updated_at = ? WHERE agent_id = ?").run(c.status, c.statusReason, Date.now(), c.agentId);
       }
       if (this.statusCached) this.lastStatus.set(c.agentId, `${c.status}:${c.statusReason ?? ""}`);
+      if (this.heads) this.knowHead(c, seq, known ?? read);
       return null;
     }
     if (!this.statusCached) {
@@ -150,6 +213,25 @@ export abstract class HistoryRecords extends TickRecords {
       this.lastStatus.set(c.agentId, statusKey);
     }
     return null;
+  }
+
+  /**
+   * Keeps what the agent's row and head are once `c` (inserted at `seq`, its lease matched) commits.
+   * The stored lease is what the check read (a commit does not write it): `from`, the known entry
+   * (updated in place) or the row read.
+   */
+  private knowHead(c: CheckpointCommit, seq: bigint, from: KnownHead | LeaseStatusHeadRow | undefined): void {
+    if (!from) return;
+    if (Array.isArray(from)) {
+      this.heads?.set(c.agentId, { leaseState: from[0], epochMajor: from[1], epochGeneration: from[2], status: c.status, reason: c.statusReason, seq, hash: Uint8Array.from(c.hash) });
+      return;
+    }
+    const known = from as KnownHead;
+    known.status = c.status;
+    known.reason = c.statusReason;
+    known.seq = seq;
+    if (known.hash.byteLength === c.hash.byteLength) known.hash.set(c.hash);
+    else known.hash = Uint8Array.from(c.hash);
   }
 
   /** Appends a checkpoint that continues the stored head (used by `igord resume`). */

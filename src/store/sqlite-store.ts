@@ -125,6 +125,8 @@ export class SqliteStore extends AgentArrival {
     if (opts.commitConnection) {
       // Two connections write agents' status: neither may skip a write by what it last wrote itself.
       store.statusCached = false;
+      // It writes nothing but commits: it may keep each agent's head as it left it (history-records.ts).
+      store.heads = new Map();
       db.pragma(`wal_autocheckpoint = ${COMMIT_WAL_AUTOCHECKPOINT_PAGES}`);
     }
     return store;
@@ -201,24 +203,34 @@ export class SqliteStore extends AgentArrival {
       return refused;
     };
     try {
-      return txn(() => commits.map(insert));
+      return txn(() => {
+        this.forgetHeadsIfChanged();
+        return commits.map(insert);
+      });
     } catch (e) {
+      // Rolled back: the heads its commits left are not stored.
+      this.forgetHeads();
       // A store that lost a WAL sync takes no durable write: the whole batch is refused.
       if (this.syncFailed && e === this.syncFailed) throw e;
       // Something unexpected failed mid-batch (the batch rolled back): isolate it with a savepoint
       // per checkpoint so the others still commit.
       this.lastStatus.clear();
       const results: (IgordError | null)[] = [];
-      txn(() => {
-        for (const c of commits) {
-          try {
-            results.push(this.db.transaction(() => insert(c))());
-          } catch (e) {
-            // A refused ownership write keeps its code (LEASE_STALE, say): the caller acts on it.
-            results.push(c.alsoWrite && e instanceof IgordError ? e : storeError(`cannot store checkpoint of "${c.agentId}": ${(e as Error).message}`, e));
+      try {
+        txn(() => {
+          for (const c of commits) {
+            try {
+              results.push(this.db.transaction(() => insert(c))());
+            } catch (e) {
+              // A refused ownership write keeps its code (LEASE_STALE, say): the caller acts on it.
+              results.push(c.alsoWrite && e instanceof IgordError ? e : storeError(`cannot store checkpoint of "${c.agentId}": ${(e as Error).message}`, e));
+            }
           }
-        }
-      });
+        });
+      } finally {
+        // A savepoint rolled back keeps no head either: none is kept from this batch.
+        this.forgetHeads();
+      }
       return results;
     }
   }

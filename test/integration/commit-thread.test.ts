@@ -203,6 +203,37 @@ describe("the commit thread", () => {
     }
   });
 
+  // The thread keeps each agent's lease, status and head as its last commit left them (one B-tree
+  // read less a checkpoint): any other connection's write must make it read them again.
+  it("the thread reads an agent's head and lease again after another connection wrote: it refuses a lease another process moved, continues a head the main connection moved, and refuses the head it stored before", async () => {
+    const path = freshPath();
+    const store = open(path);
+    try {
+      addAgents(store, ["h", "p"]);
+      await store.enqueue(commit("h", 5n, store.head("h")!.hash));
+      await store.enqueue(commit("p", 5n, store.head("p")!.hash));
+      // Another process (a connection of its own, no thread) moves p's lease to a new major.
+      const other = SqliteStore.open(path, { sync: "full" });
+      try {
+        other.writeLease("p", { state: "ACTIVE_OWNER", epoch: lease.epoch }, { ...lease, epoch: { major: 1n, generation: 0n } });
+      } finally {
+        other.close();
+      }
+      expect(await outcome(store.enqueue(commit("p", 10n, store.head("p")!.hash)))).toBe("LEASE_STALE");
+      expect([...store.history("p")].map((c) => c.tick)).toEqual([0n, 5n]);
+      await store.enqueue(commit("h", 10n, store.head("h")!.hash));
+      const threadHead = store.head("h")!.hash;
+      // A handoff's checkpoint commits on the main connection (alsoWrite): the head moves there.
+      const onMain = { ...commit("h", 15n, threadHead), alsoWrite: () => undefined };
+      await store.enqueue(onMain);
+      await store.enqueue(commit("h", 20n, onMain.hash));
+      expect(await outcome(store.enqueue(commit("h", 25n, threadHead)))).toBe("CHECKPOINT_CHAIN_BROKEN");
+      expect([...store.history("h")].map((c) => c.tick)).toEqual([0n, 5n, 10n, 15n, 20n]);
+    } finally {
+      store.close();
+    }
+  });
+
   it("closing the store waits for the thread: every checkpoint queued before it resolves and is in the file", async () => {
     const path = freshPath();
     const store = open(path);
