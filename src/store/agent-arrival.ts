@@ -99,7 +99,7 @@ export abstract class AgentArrival extends HistoryRecords {
   }
 
   /**
-   * A history's segments are stored with the checkpoints that close them (schema 10): each
+   * A history's segments are stored in the rows of the checkpoints that close them (schema 11): each
    * checkpoint just inserted, by hash and tick. A segment takes its link once (a second one for
    * the same checkpoint stays unlinked, as does one whose checkpoint is not in the history: a
    * package ships the segments after its base, an export those of its checkpoints).
@@ -121,7 +121,7 @@ export abstract class AgentArrival extends HistoryRecords {
    * transaction, so no reader ever sees the agent without a history.
    */
   private dropRetiredHistory(agentId: string): void {
-    this.sql("DELETE FROM event_log_segments WHERE id IN (SELECT id FROM checkpoints WHERE agent_id = ?)").run(agentId);
+    // Its linked segments go with its checkpoints' rows (schema 11); the unlinked ones here.
     this.sql("DELETE FROM event_log_segments WHERE id < 0 AND agent_id = ?").run(agentId);
     this.sql("DELETE FROM event_log_floors WHERE agent_id = ?").run(agentId);
     this.sql("DELETE FROM event_log_runs WHERE agent_id = ?").run(agentId);

@@ -5,7 +5,7 @@ import type Database from "better-sqlite3";
 import type { HistoryBase } from "../checkpoint/history-base.js";
 import { ErrorCode, IgordError } from "../errors.js";
 import { rowToCheckpoint, u8 } from "./rows.js";
-import type { SegmentLink } from "./segment-records.js";
+import { segmentInRow, type SegmentLink } from "./segment-records.js";
 import { TickRecords } from "./tick-records.js";
 import type { CheckpointCommit, CheckpointRow } from "./types.js";
 import type { LeaseColumns } from "./agent-records.js";
@@ -19,6 +19,9 @@ import type { LeaseColumns } from "./agent-records.js";
 const LEASE_STATUS_HEAD =
   "SELECT a.lease_state, a.epoch_major, a.epoch_generation, a.status, a.reason, c.seq, c.hash = ? FROM agents a LEFT JOIN checkpoints c ON c.id = (SELECT id FROM checkpoints WHERE agent_id = a.agent_id ORDER BY seq DESC LIMIT 1) WHERE a.agent_id = ?";
 /** LEASE_STATUS_HEAD's row: lease state, epoch major, epoch generation, status, reason, head seq, head hash = prevHash (1n / 0n). */
+/** A checkpoint's own columns (rowToCheckpoint's): not its segment's, which share its row (schema 11). */
+const CHECKPOINT_COLS = "agent_id, seq, tick, hash, prev_hash, budget, reason, blob, created_at";
+
 type LeaseStatusHeadRow = [LeaseColumns["lease_state"], bigint, bigint, string, string | null, bigint | null, bigint | null];
 
 /** The oldest and newest seq of an agent's stored checkpoints (NULL both with none): two index lookups. */
@@ -168,17 +171,22 @@ export abstract class HistoryRecords extends TickRecords {
       }
     }
     const seq = (headSeq ?? 0n) + 1n;
-    const { lastInsertRowid: id } = this.sql("INSERT INTO checkpoints (agent_id, seq, tick, hash, prev_hash, budget, reason, blob, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)").run(
-      c.agentId,
-      seq,
-      c.tick,
-      c.hash,
-      c.prevHash,
-      c.budget,
-      c.reason,
-      c.blob,
-      Date.now(),
-    );
+    // With its segment (schema 11: in the checkpoint's row): one INSERT.
+    const { lastInsertRowid: id } = c.events
+      ? this.sql(
+          "INSERT INTO checkpoints (agent_id, seq, tick, hash, prev_hash, budget, reason, blob, created_at, seg_from_tick, seg_to_tick, seg_abi_version, seg_engine_version, seg_blob, seg_post_hashes, seg_signature, seg_leaf, seg_run_proof) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        ).run(c.agentId, seq, c.tick, c.hash, c.prevHash, c.budget, c.reason, c.blob, Date.now(), ...segmentInRow(c.events))
+      : this.sql("INSERT INTO checkpoints (agent_id, seq, tick, hash, prev_hash, budget, reason, blob, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)").run(
+          c.agentId,
+          seq,
+          c.tick,
+          c.hash,
+          c.prevHash,
+          c.budget,
+          c.reason,
+          c.blob,
+          Date.now(),
+        );
     if (c.receipt) this.insertReceipt(c.agentId, c.hash, c.receipt);
     if (c.outbox) this.insertOutbox(c.agentId, c.outbox);
     this.settlePayments(c.agentId, c.tick, c.settledPayments);
@@ -187,8 +195,6 @@ export abstract class HistoryRecords extends TickRecords {
     this.insertedCheckpoint = { id, seq };
     if (c.events) {
       const e = c.events;
-      // Stored with the checkpoint that closes it: its row id (schema 10).
-      this.insertSegment(c.agentId, c.hash, e, this.insertedCheckpoint, true);
       this.pruneSegments(c.agentId, e.toTick);
       if (c.runSeal) this.insertEventRun(c.agentId, c.runSeal);
     }
@@ -241,7 +247,7 @@ export abstract class HistoryRecords extends TickRecords {
   }
 
   head(agentId: string): CheckpointRow | undefined {
-    const r = this.sql("SELECT * FROM checkpoints WHERE agent_id = ? ORDER BY seq DESC LIMIT 1", true)
+    const r = this.sql(`SELECT ${CHECKPOINT_COLS} FROM checkpoints WHERE agent_id = ? ORDER BY seq DESC LIMIT 1`, true)
       .get(agentId) as Record<string, unknown> | undefined;
     return r ? rowToCheckpoint(r) : undefined;
   }
@@ -251,7 +257,7 @@ export abstract class HistoryRecords extends TickRecords {
    * read back from the head, so the cost grows with how far back it lies (all of them when absent).
    */
   checkpointByHash(agentId: string, hash: Uint8Array): CheckpointRow | undefined {
-    const r = this.sql("SELECT * FROM checkpoints WHERE agent_id = ? AND hash = ? ORDER BY seq DESC LIMIT 1", true).get(agentId, hash) as
+    const r = this.sql(`SELECT ${CHECKPOINT_COLS} FROM checkpoints WHERE agent_id = ? AND hash = ? ORDER BY seq DESC LIMIT 1`, true).get(agentId, hash) as
       | Record<string, unknown>
       | undefined;
     return r ? rowToCheckpoint(r) : undefined;
@@ -273,14 +279,14 @@ export abstract class HistoryRecords extends TickRecords {
   }
 
   checkpointAt(agentId: string, seq: bigint): CheckpointRow | undefined {
-    const r = this.sql("SELECT * FROM checkpoints WHERE agent_id = ? AND seq = ?", true)
+    const r = this.sql(`SELECT ${CHECKPOINT_COLS} FROM checkpoints WHERE agent_id = ? AND seq = ?`, true)
       .get(agentId, seq) as Record<string, unknown> | undefined;
     return r ? rowToCheckpoint(r) : undefined;
   }
 
   /** The agent's checkpoint taken at exactly this tick, if any. */
   checkpointAtTick(agentId: string, tick: bigint): CheckpointRow | undefined {
-    const r = this.sql("SELECT * FROM checkpoints WHERE agent_id = ? AND tick = ? ORDER BY seq DESC LIMIT 1", true).get(agentId, tick) as
+    const r = this.sql(`SELECT ${CHECKPOINT_COLS} FROM checkpoints WHERE agent_id = ? AND tick = ? ORDER BY seq DESC LIMIT 1`, true).get(agentId, tick) as
       | Record<string, unknown>
       | undefined;
     return r ? rowToCheckpoint(r) : undefined;
@@ -288,7 +294,7 @@ export abstract class HistoryRecords extends TickRecords {
 
   /** The agent's checkpoints in chain order (after sequence number `afterSeq`, if given). */
   *history(agentId: string, afterSeq = 0n): IterableIterator<CheckpointRow> {
-    const it = this.sql("SELECT * FROM checkpoints WHERE agent_id = ? AND seq > ? ORDER BY seq", true)
+    const it = this.sql(`SELECT ${CHECKPOINT_COLS} FROM checkpoints WHERE agent_id = ? AND seq > ? ORDER BY seq`, true)
       .iterate(agentId, afterSeq) as IterableIterator<Record<string, unknown>>;
     for (const r of it) yield rowToCheckpoint(r);
   }

@@ -276,4 +276,30 @@ export const MIGRATIONS: readonly string[] = [
   INSERT INTO event_log_floors (agent_id, seq, to_tick) SELECT c.agent_id, MIN(c.seq), s.to_tick FROM event_log_segments s JOIN checkpoints c ON c.id = s.id GROUP BY c.agent_id;
   INSERT INTO event_log_floors (agent_id, seq, unlinked) SELECT DISTINCT agent_id, 0, 1 FROM event_log_segments WHERE id < 0 ON CONFLICT (agent_id) DO UPDATE SET unlinked = 1;
   `,
+  // 11: a linked segment is stored in its closing checkpoint's row (the seg_* columns; its agent and
+  // checkpoint hash are the row's own): a checkpoint with its segment is one INSERT, not two, its
+  // segment a row probe less to read (docs/BENCHMARKS.md, "the segment in its checkpoint's row").
+  // Unlinked segments (negative ids) stay in event_log_segments. A linked one whose row is not its
+  // checkpoint's (none is written so) would stay there too, unlinked, below every id in use.
+  `
+  ALTER TABLE checkpoints ADD COLUMN seg_from_tick INTEGER;
+  ALTER TABLE checkpoints ADD COLUMN seg_to_tick INTEGER;
+  ALTER TABLE checkpoints ADD COLUMN seg_abi_version INTEGER;
+  ALTER TABLE checkpoints ADD COLUMN seg_engine_version INTEGER;
+  ALTER TABLE checkpoints ADD COLUMN seg_blob BLOB;
+  ALTER TABLE checkpoints ADD COLUMN seg_post_hashes BLOB;
+  ALTER TABLE checkpoints ADD COLUMN seg_signature BLOB;
+  ALTER TABLE checkpoints ADD COLUMN seg_recorded_unsigned INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE checkpoints ADD COLUMN seg_leaf BLOB;
+  ALTER TABLE checkpoints ADD COLUMN seg_run_proof BLOB;
+  CREATE TEMP TABLE lowest_segment_id_v11 AS SELECT MIN(COALESCE(MIN(id), 0), 0) AS id FROM event_log_segments;
+  UPDATE event_log_segments SET id = (SELECT id FROM temp.lowest_segment_id_v11) - id
+    WHERE id > 0 AND NOT EXISTS (SELECT 1 FROM checkpoints c WHERE c.id = event_log_segments.id AND c.agent_id = event_log_segments.agent_id AND c.hash = event_log_segments.checkpoint_hash);
+  DROP TABLE temp.lowest_segment_id_v11;
+  UPDATE checkpoints SET (seg_from_tick, seg_to_tick, seg_abi_version, seg_engine_version, seg_blob, seg_post_hashes, seg_signature, seg_recorded_unsigned, seg_leaf, seg_run_proof) =
+    (SELECT from_tick, to_tick, abi_version, engine_version, blob, post_hashes, signature, recorded_unsigned, leaf, run_proof FROM event_log_segments s WHERE s.id = checkpoints.id)
+    WHERE id IN (SELECT id FROM event_log_segments WHERE id > 0);
+  DELETE FROM event_log_segments WHERE id > 0;
+  INSERT INTO event_log_floors (agent_id, seq, unlinked) SELECT DISTINCT agent_id, 0, 1 FROM event_log_segments WHERE id < 0 ON CONFLICT (agent_id) DO UPDATE SET unlinked = 1;
+  `,
 ];

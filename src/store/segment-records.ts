@@ -1,11 +1,14 @@
-// Event-log segments and the runs that seal them. Schema 10: a segment's row id is the row id of the
-// checkpoint that closes it, and segments have no index of their own — an agent's segments are
-// found through its checkpoints' (agent_id, seq) index, so a checkpoint with its segment writes one
-// per-agent index entry, not two (docs/BENCHMARKS.md, "one B-tree for checkpoints and segments").
+// Event-log segments and the runs that seal them. Schema 11: a segment is stored in the row of the
+// checkpoint that closes it (schema 10: in a table of its own under that row's id), so an agent's
+// segments are found through its checkpoints' (agent_id, seq) index and a checkpoint with its
+// segment is one INSERT and one per-agent index entry (docs/BENCHMARKS.md, "one B-tree for
+// checkpoints and segments" and "the segment in its checkpoint's row"). A linked segment's id is its
+// checkpoint's row id.
 // Along a chain, ticks and row ids grow with seq, so walking the index in seq order visits segments
 // in to_tick order. event_log_floors says where an agent's linked segments start (pruning raises it),
 // so no walk goes over the pruned past. A segment no stored checkpoint closes (an import's, or a
-// second one for the same checkpoint) is "unlinked": a negative id, found by a partial index.
+// second one for the same checkpoint) is "unlinked": a row of event_log_segments with a negative id,
+// found by a partial index.
 import type { EventLogSegment } from "../eventlog/tick-log.js";
 import { runProofs, type SealedRun } from "../replay/run-seal.js";
 import { AgentRecords } from "./agent-records.js";
@@ -35,8 +38,10 @@ export interface SegmentQueries {
 
 /** The first schema whose segments are stored by their closing checkpoint's row id. */
 export const SEGMENTS_BY_CHECKPOINT_SCHEMA = 10;
+/** The first schema whose linked segments are stored in their closing checkpoint's row. */
+export const SEGMENTS_IN_CHECKPOINT_ROW_SCHEMA = 11;
 
-/** Schema 10's segment reads (exported for the tests of their query plans). */
+/** Schema 10's segment reads (an older file opened read-only; exported for the tests of their query plans). */
 export const BY_CHECKPOINT: SegmentQueries = {
   linkedAsc: linked("s.*", "ASC"),
   linkedDesc: linked("s.*", "DESC"),
@@ -46,6 +51,34 @@ export const BY_CHECKPOINT: SegmentQueries = {
   unlinked: "SELECT * FROM event_log_segments s WHERE id < 0 AND agent_id = ? ORDER BY to_tick",
   unlinkedSizes: `SELECT s.id, s.to_tick, ${SIZE} FROM event_log_segments s WHERE id < 0 AND agent_id = ? ORDER BY to_tick`,
 };
+
+/**
+ * Schema 11: a linked segment's columns in its checkpoint's row, named as event_log_segments names
+ * them (its id: the row's; its agent and checkpoint hash: the row's own).
+ */
+const IN_ROW_COLS =
+  "c.id, c.agent_id, c.seg_from_tick AS from_tick, c.seg_to_tick AS to_tick, c.hash AS checkpoint_hash, c.seg_abi_version AS abi_version, c.seg_engine_version AS engine_version, c.seg_blob AS blob, c.seg_post_hashes AS post_hashes, c.seg_signature AS signature, c.seg_recorded_unsigned AS recorded_unsigned, c.seg_leaf AS leaf, c.seg_run_proof AS run_proof";
+const inRow = (cols: string, order: "ASC" | "DESC"): string =>
+  `SELECT c.seq AS closing_seq, ${cols} FROM checkpoints c WHERE c.agent_id = ? AND c.seq >= ${FLOOR} AND c.seg_blob IS NOT NULL ORDER BY c.seq ${order}`;
+/** A linked segment's columns cleared: its checkpoint stays, the segment is gone. */
+const CLEAR_IN_ROW =
+  "seg_from_tick = NULL, seg_to_tick = NULL, seg_abi_version = NULL, seg_engine_version = NULL, seg_blob = NULL, seg_post_hashes = NULL, seg_signature = NULL, seg_recorded_unsigned = 0, seg_leaf = NULL, seg_run_proof = NULL";
+
+/** Schema 11's segment reads (exported for the tests of their query plans). */
+export const IN_CHECKPOINT_ROW: SegmentQueries = {
+  linkedAsc: inRow(IN_ROW_COLS, "ASC"),
+  linkedDesc: inRow(IN_ROW_COLS, "DESC"),
+  linkedSizesDesc: inRow("c.id, c.seg_to_tick AS to_tick, length(c.seg_blob) + length(c.seg_post_hashes) AS n", "DESC"),
+  oldestLinked: `${inRow("c.id, c.seg_to_tick AS to_tick", "ASC")} LIMIT 1`,
+  oldestLinkedFrom: "SELECT c.seq AS closing_seq, c.id, c.seg_to_tick AS to_tick FROM checkpoints c WHERE c.agent_id = ? AND c.seq >= ? AND c.seg_blob IS NOT NULL ORDER BY c.seq LIMIT 1",
+  unlinked: BY_CHECKPOINT.unlinked,
+  unlinkedSizes: BY_CHECKPOINT.unlinkedSizes,
+};
+
+/** The values of a linked segment's columns in its checkpoint's row, in IN_ROW_COLS' order from seg_from_tick (agent and hash: the row's). */
+export function segmentInRow(e: EventLogSegment): [bigint, bigint, number, number, Uint8Array, Uint8Array, Uint8Array | null, Uint8Array | null, Uint8Array | null] {
+  return [e.fromTick, e.toTick, e.abiVersion, e.engineVersion, e.blob, e.postHashes, e.signature ?? null, e.leaf ?? null, e.runProof ?? null];
+}
 
 /** An older file read as it is (read-only, not migrated): its segments by their (agent_id, to_tick) index, all "linked". */
 const byAgent = (cols: string, order: "ASC" | "DESC"): string => `SELECT ${cols} FROM event_log_segments s WHERE s.agent_id = ? AND s.agent_id = ? ORDER BY s.to_tick ${order}`;
@@ -71,33 +104,38 @@ export interface SegmentLink {
 export abstract class SegmentRecords extends AgentRecords {
   /** Per agent, segments older than this many ticks (0 = keep all) or beyond this many bytes are pruned. */
   eventLogRetention: { ticks: bigint } | { bytes: number } = { ticks: 0n };
-  /** How segments are read: by checkpoint (schema 10 on), or by agent (an older file opened read-only). */
-  private q: SegmentQueries = BY_CHECKPOINT;
+  /** How segments are read: in their checkpoints' rows (schema 11 on), or as an older file opened read-only stores them. */
+  private q: SegmentQueries = IN_CHECKPOINT_ROW;
 
   /** A file of this schema version is read as it is (read-only): segments the way that version stores them. */
   protected readSegmentsOfSchema(version: number): void {
-    this.q = version < SEGMENTS_BY_CHECKPOINT_SCHEMA ? BY_AGENT : BY_CHECKPOINT;
+    this.q = version < SEGMENTS_BY_CHECKPOINT_SCHEMA ? BY_AGENT : version < SEGMENTS_IN_CHECKPOINT_ROW_SCHEMA ? BY_CHECKPOINT : IN_CHECKPOINT_ROW;
   }
 
   /**
-   * Stores a segment. `link`: the checkpoint that closes it, inserted in this transaction (`atHead`:
-   * the agent's head, a commit). Without one (an import's or a migration's segment whose checkpoint
-   * is not in the history stored with it), or when that checkpoint already holds a segment, the
-   * segment is stored unlinked.
+   * Stores a segment. `link`: the checkpoint that closes it, inserted in this transaction (a
+   * commit's own segment goes in with its checkpoint's INSERT instead: history-records.ts). Without
+   * one (an import's or a migration's segment whose checkpoint is not in the history stored with
+   * it), or when that checkpoint already holds a segment, the segment is stored unlinked.
    */
-  protected insertSegment(agentId: string, checkpointHash: Uint8Array, e: EventLogSegment, link?: SegmentLink, atHead = false): void {
-    let to = link;
-    if (to && !atHead) {
-      if (this.sql("SELECT 1 FROM event_log_segments WHERE id = ?").get(to.id)) to = undefined;
+  protected insertSegment(agentId: string, checkpointHash: Uint8Array, e: EventLogSegment, link?: SegmentLink): void {
+    if (link && this.sql("UPDATE checkpoints SET (seg_from_tick, seg_to_tick, seg_abi_version, seg_engine_version, seg_blob, seg_post_hashes, seg_signature, seg_leaf, seg_run_proof) = (?, ?, ?, ?, ?, ?, ?, ?, ?) WHERE id = ? AND seg_blob IS NULL").run(...segmentInRow(e), link.id).changes > 0) {
       // At or below the floor (a head never is): the floor comes down to it, its oldest unknown.
-      else this.sql("UPDATE event_log_floors SET seq = ?, to_tick = NULL WHERE agent_id = ? AND seq >= ?").run(to.seq, agentId, to.seq);
+      this.sql("UPDATE event_log_floors SET seq = ?, to_tick = NULL WHERE agent_id = ? AND seq >= ?").run(link.seq, agentId, link.seq);
+      return;
     }
-    if (!to) this.sql("INSERT INTO event_log_floors (agent_id, seq, unlinked) VALUES (?, 0, 1) ON CONFLICT (agent_id) DO UPDATE SET unlinked = 1").run(agentId);
+    this.sql("INSERT INTO event_log_floors (agent_id, seq, unlinked) VALUES (?, 0, 1) ON CONFLICT (agent_id) DO UPDATE SET unlinked = 1").run(agentId);
     // Unlinked: below every id in use (the lowest is -1 or less).
-    const id = to ? to.id : (this.sql("SELECT MIN(COALESCE(MIN(id), 0), 0) - 1 AS id FROM event_log_segments", true).get() as { id: bigint }).id;
+    const id = (this.sql("SELECT MIN(COALESCE(MIN(id), 0), 0) - 1 AS id FROM event_log_segments", true).get() as { id: bigint }).id;
     this.sql(
       "INSERT INTO event_log_segments (id, agent_id, from_tick, to_tick, checkpoint_hash, abi_version, engine_version, blob, post_hashes, signature, leaf, run_proof) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     ).run(id, agentId, e.fromTick, e.toTick, checkpointHash, e.abiVersion, e.engineVersion, e.blob, e.postHashes, e.signature ?? null, e.leaf ?? null, e.runProof ?? null);
+  }
+
+  /** Deletes a segment: a linked one (a positive id: its checkpoint's row) from its row, an unlinked one from event_log_segments. */
+  private deleteSegment(id: bigint): void {
+    if (id > 0n) this.sql(`UPDATE checkpoints SET ${CLEAR_IN_ROW} WHERE id = ?`).run(id);
+    else this.sql("DELETE FROM event_log_segments WHERE id = ?").run(id);
   }
 
   /** The agent's segments, oldest first: linked ones in chain order merged with unlinked ones by to_tick. */
@@ -136,7 +174,7 @@ export abstract class SegmentRecords extends AgentRecords {
     let front: bigint | null = null;
     if (f && f.to_tick !== null) {
       // The oldest is known and due: it closes at the floor.
-      this.sql("DELETE FROM event_log_segments WHERE id = (SELECT id FROM checkpoints WHERE agent_id = ? AND seq = ?)").run(agentId, seq);
+      this.sql(`UPDATE checkpoints SET ${CLEAR_IN_ROW} WHERE agent_id = ? AND seq = ?`).run(agentId, seq);
       seq += 1n;
     }
     for (;;) {
@@ -148,7 +186,7 @@ export abstract class SegmentRecords extends AgentRecords {
         front = r.to_tick;
         break;
       }
-      this.sql("DELETE FROM event_log_segments WHERE id = ?").run(r.id);
+      this.deleteSegment(r.id);
       seq += 1n;
     }
     this.setSegmentFloor(agentId, seq, front);
@@ -175,7 +213,7 @@ export abstract class SegmentRecords extends AgentRecords {
     for (const [i, row] of rows.entries()) {
       total += Number(row.n);
       if (i > 0 && total > r.bytes) {
-        this.sql("DELETE FROM event_log_segments WHERE id = ?").run(row.id);
+        this.deleteSegment(row.id);
         dropped = true;
       } else if (row.closing_seq !== undefined) oldest = row;
     }
@@ -202,7 +240,10 @@ export abstract class SegmentRecords extends AgentRecords {
 
   /** Segments this node recorded before it signed segments (schema 6), not yet sealed. */
   segmentsRecordedUnsigned(): (StoredSegment & { id: number; agentId: string })[] {
-    return (this.sql("SELECT * FROM event_log_segments WHERE recorded_unsigned = 1 AND signature IS NULL ORDER BY agent_id, to_tick", true).all() as Record<string, unknown>[]).map((r) => ({
+    const inTable = "SELECT id, agent_id, from_tick, to_tick, checkpoint_hash, abi_version, engine_version, blob, post_hashes, signature, recorded_unsigned, leaf, run_proof FROM event_log_segments WHERE recorded_unsigned = 1 AND signature IS NULL";
+    // An older file read as it is keeps them all in event_log_segments.
+    const inRows = this.q === IN_CHECKPOINT_ROW ? `SELECT ${IN_ROW_COLS} FROM checkpoints c WHERE c.seg_recorded_unsigned = 1 AND c.seg_signature IS NULL AND c.seg_blob IS NOT NULL UNION ALL ` : "";
+    return (this.sql(`${inRows}${inTable} ORDER BY agent_id, to_tick`, true).all() as Record<string, unknown>[]).map((r) => ({
       ...rowToSegment(r),
       id: Number(r.id),
       agentId: String(r.agent_id),
@@ -211,7 +252,8 @@ export abstract class SegmentRecords extends AgentRecords {
 
   /** Seals a segment recorded before segments were signed (see segmentsRecordedUnsigned). */
   sealRecordedSegment(id: number, signature: Uint8Array): void {
-    this.sql("UPDATE event_log_segments SET signature = ?, recorded_unsigned = 0 WHERE id = ? AND recorded_unsigned = 1 AND signature IS NULL").run(signature, id);
+    if (id > 0) this.sql("UPDATE checkpoints SET seg_signature = ?, seg_recorded_unsigned = 0 WHERE id = ? AND seg_recorded_unsigned = 1 AND seg_signature IS NULL AND seg_blob IS NOT NULL").run(signature, id);
+    else this.sql("UPDATE event_log_segments SET signature = ?, recorded_unsigned = 0 WHERE id = ? AND recorded_unsigned = 1 AND signature IS NULL").run(signature, id);
   }
 
   /** The agent's newest stored event-log segment. */

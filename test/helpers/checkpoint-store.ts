@@ -2,6 +2,7 @@
 // fresh SQLite files removed after each test.
 import { rmSync } from "node:fs";
 import { join } from "node:path";
+import BetterSqlite from "better-sqlite3";
 import type Database from "better-sqlite3";
 import { afterEach } from "vitest";
 import type { Lease } from "../../src/authority/lease.js";
@@ -25,12 +26,67 @@ export function freshDbPath(): string {
   return join(dir, DB_FILE);
 }
 
+/** A checkpoint's own columns (schema 11 adds its segment's to its row). */
+export const CHECKPOINT_OWN_COLUMNS = "id, agent_id, seq, tick, hash, prev_hash, budget, reason, blob, created_at";
+
+/** Whether this file stores linked segments in their checkpoints' rows (schema 11 on). */
+export function segmentsInRows(db: Database.Database): boolean {
+  return (db.prepare("SELECT COUNT(*) AS n FROM pragma_table_info('checkpoints') WHERE name = 'seg_blob'").get() as { n: number }).n > 0;
+}
+
+/** Schema 11's linked segments, in their checkpoints' rows, with event_log_segments' column names. */
+const SEGMENT_IN_ROW =
+  "c.id, c.agent_id, c.seg_from_tick AS from_tick, c.seg_to_tick AS to_tick, c.hash AS checkpoint_hash, c.seg_abi_version AS abi_version, c.seg_engine_version AS engine_version, c.seg_blob AS blob, c.seg_post_hashes AS post_hashes, c.seg_signature AS signature, c.seg_recorded_unsigned AS recorded_unsigned, c.seg_leaf AS leaf, c.seg_run_proof AS run_proof";
+const SEGMENT_COLUMNS = ["from_tick", "to_tick", "abi_version", "engine_version", "blob", "post_hashes", "signature", "recorded_unsigned", "leaf", "run_proof"];
+
+/**
+ * A temporary view `segments` on this connection: every stored segment (those in their
+ * checkpoints' rows and the unlinked ones), with event_log_segments' columns, and updatable (a test
+ * that alters a stored segment updates the view). Reads and alterations that do not depend on where
+ * the schema keeps a segment.
+ */
+export function segmentsView(db: Database.Database): void {
+  const set = (prefix: string) => SEGMENT_COLUMNS.map((c) => `${prefix}${c} = NEW.${c}`).join(", ");
+  db.exec(`
+    CREATE TEMP VIEW segments AS
+      SELECT ${SEGMENT_IN_ROW} FROM main.checkpoints c WHERE c.seg_blob IS NOT NULL
+      UNION ALL SELECT id, agent_id, from_tick, to_tick, checkpoint_hash, abi_version, engine_version, blob, post_hashes, signature, recorded_unsigned, leaf, run_proof FROM main.event_log_segments;
+    CREATE TEMP TRIGGER segments_update INSTEAD OF UPDATE ON segments BEGIN
+      UPDATE checkpoints SET ${set("seg_")} WHERE OLD.id > 0 AND id = OLD.id;
+      UPDATE event_log_segments SET ${set("")} WHERE OLD.id < 0 AND id = OLD.id;
+    END;
+  `);
+}
+
+/** A connection to the file with the `segments` view (segmentsView). */
+export function segmentsDb(path: string, opts: Database.Options = {}): Database.Database {
+  const db = new BetterSqlite(path, opts);
+  segmentsView(db);
+  return db;
+}
+
+/**
+ * Puts a database's event-log segments back as schema 10 stored them: each linked one in
+ * event_log_segments under its checkpoint's row id, not in the row (the seg_* columns dropped),
+ * and schema_version at 10. A file already of schema 10 or older is left as it is.
+ */
+export function segmentsAsSchema10(db: Database.Database): void {
+  if (!segmentsInRows(db)) return;
+  db.exec(`
+    INSERT INTO event_log_segments (id, agent_id, ${SEGMENT_COLUMNS.join(", ")}, checkpoint_hash)
+      SELECT c.id, c.agent_id, ${SEGMENT_COLUMNS.map((col) => `c.seg_${col}`).join(", ")}, c.hash FROM checkpoints c WHERE c.seg_blob IS NOT NULL;
+    ${SEGMENT_COLUMNS.map((col) => `ALTER TABLE checkpoints DROP COLUMN seg_${col};`).join("\n")}
+    DELETE FROM schema_version WHERE version > 10;
+  `);
+}
+
 /**
  * Puts a database's event-log segments back as schema 9 stored them (a table of their own, ids in
  * insertion order, indexed by (agent_id, to_tick); no floors), with the exact SQL migrations 2, 6
  * and 8 left in sqlite_master, and schema_version at 9. Every column but the id is kept.
  */
 export function segmentsAsSchema9(db: Database.Database): void {
+  segmentsAsSchema10(db);
   db.exec(`
     ALTER TABLE event_log_segments RENAME TO event_log_segments_v10;
     DROP INDEX event_log_segments_unlinked;

@@ -3,7 +3,6 @@
 import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { decodeSegmentFile, encodeSegmentFile } from "../../src/replay/audit-plan.js";
-import Database from "better-sqlite3";
 import { afterEach, describe, expect, it } from "vitest";
 import { decodeSegment, encodeSegment } from "../../src/eventlog/tick-log.js";
 import { HostcallId } from "../../src/hostcalls/registry.js";
@@ -11,6 +10,7 @@ import type { CheckpointEvent } from "../../src/scheduler/scheduler.js";
 import { DB_FILE } from "../../src/store/sqlite-store.js";
 import { EXAMPLES, startTestNode, stopAllNodes } from "../helpers/node.js";
 import { igord, killAll } from "../helpers/process.js";
+import { segmentsDb } from "../helpers/checkpoint-store.js";
 
 afterEach(async () => {
   killAll();
@@ -41,8 +41,8 @@ describe("audit replay", () => {
 
   it("finds a single altered log entry at the tick it belongs to", async () => {
     const dataDir = await survivorHistory();
-    const db = new Database(join(dataDir, DB_FILE));
-    const seg = db.prepare("SELECT id, blob FROM event_log_segments WHERE agent_id = 'survivor' ORDER BY to_tick LIMIT 1 OFFSET 1").get() as {
+    const db = segmentsDb(join(dataDir, DB_FILE));
+    const seg = db.prepare("SELECT id, blob FROM segments WHERE agent_id = 'survivor' ORDER BY to_tick LIMIT 1 OFFSET 1").get() as {
       id: number;
       blob: Buffer;
     };
@@ -52,7 +52,7 @@ describe("audit replay", () => {
     // the replayed hostcall sequence or state differs.
     const entry = victim.entries[0]!;
     victim.entries[0] = { ...entry, id: entry.id === HostcallId.clock_now ? HostcallId.rand_bytes : HostcallId.clock_now };
-    db.prepare("UPDATE event_log_segments SET blob = ? WHERE id = ?").run(Buffer.from(encodeSegment(logs)), seg.id);
+    db.prepare("UPDATE segments SET blob = ? WHERE id = ?").run(Buffer.from(encodeSegment(logs)), seg.id);
     db.close();
     const r = igord(["verify", "--agent", "survivor", "--replay", "--data-dir", dataDir]);
     expect(r.status).toBe(1);
@@ -62,9 +62,9 @@ describe("audit replay", () => {
 
   it("an altered random payload is caught at its tick: the luck line the agent logs from it no longer matches the log", async () => {
     const dataDir = await survivorHistory();
-    const db = new Database(join(dataDir, DB_FILE));
+    const db = segmentsDb(join(dataDir, DB_FILE));
     // Tick 1 holds survivor's birth: clock, rand (its luck and PRNG seed), log.
-    const seg = db.prepare("SELECT id, blob FROM event_log_segments WHERE agent_id = 'survivor' ORDER BY to_tick LIMIT 1").get() as {
+    const seg = db.prepare("SELECT id, blob FROM segments WHERE agent_id = 'survivor' ORDER BY to_tick LIMIT 1").get() as {
       id: number;
       blob: Buffer;
     };
@@ -77,7 +77,7 @@ describe("audit replay", () => {
     let mask = 0x55;
     while (luck(rand.payload.map((b) => b ^ mask)) === luck(rand.payload)) mask++;
     rand.payload = rand.payload.map((b) => b ^ mask);
-    db.prepare("UPDATE event_log_segments SET blob = ? WHERE id = ?").run(Buffer.from(encodeSegment(logs)), seg.id);
+    db.prepare("UPDATE segments SET blob = ? WHERE id = ?").run(Buffer.from(encodeSegment(logs)), seg.id);
     db.close();
     const r = igord(["verify", "--agent", "survivor", "--replay", "--data-dir", dataDir]);
     expect(r.status).toBe(1);
@@ -92,13 +92,13 @@ describe("audit replay", () => {
     let written = 0;
     await t.waitFor<CheckpointEvent>("checkpoint", (e) => e.reason === "periodic" && e.outcome === "written" && ++written >= 4);
     await t.stop();
-    const db = new Database(join(t.config.dataDir, DB_FILE));
-    const seg = db.prepare("SELECT id, blob FROM event_log_segments WHERE agent_id = 'heartbeat' ORDER BY to_tick LIMIT 1 OFFSET 1").get() as { id: number; blob: Buffer };
+    const db = segmentsDb(join(t.config.dataDir, DB_FILE));
+    const seg = db.prepare("SELECT id, blob FROM segments WHERE agent_id = 'heartbeat' ORDER BY to_tick LIMIT 1 OFFSET 1").get() as { id: number; blob: Buffer };
     const logs = decodeSegment(new Uint8Array(seg.blob));
     const victim = logs[0]!;
     const line = victim.entries.find((e) => e.id === HostcallId.log_emit)!;
     line.payload = new TextEncoder().encode(new TextDecoder().decode(line.payload).replace("heartbeat", "HEARTBEAT"));
-    db.prepare("UPDATE event_log_segments SET blob = ? WHERE id = ?").run(Buffer.from(encodeSegment(logs)), seg.id);
+    db.prepare("UPDATE segments SET blob = ? WHERE id = ?").run(Buffer.from(encodeSegment(logs)), seg.id);
     db.close();
     const r = igord(["verify", "--agent", "heartbeat", "--replay", "--data-dir", t.config.dataDir]);
     expect(r.status).toBe(1);
@@ -110,8 +110,8 @@ describe("audit replay", () => {
   it("segments recorded before this version signed them are sealed at the next start, so the history still audits VALID; an unsigned segment from elsewhere stays unverifiable", async () => {
     const dataDir = await survivorHistory();
     // The database as an igord that did not sign segments left it (what schema migration 6 marks).
-    const db = new Database(join(dataDir, DB_FILE));
-    db.prepare("UPDATE event_log_segments SET signature = NULL, leaf = NULL, run_proof = NULL, recorded_unsigned = 1").run();
+    const db = segmentsDb(join(dataDir, DB_FILE));
+    db.prepare("UPDATE segments SET signature = NULL, leaf = NULL, run_proof = NULL, recorded_unsigned = 1").run();
     db.prepare("DELETE FROM event_log_runs").run();
     db.close();
     expect(igord(["verify", "--agent", "survivor", "--replay", "--data-dir", dataDir]).stdout).toContain("EVENT_LOG_FORGED");
@@ -122,8 +122,8 @@ describe("audit replay", () => {
     expect(r.stdout).toMatch(/^VALID/);
     expect(r.status).toBe(0);
     // One that arrived unsigned (not recorded here) is never sealed.
-    const db2 = new Database(join(dataDir, DB_FILE));
-    db2.prepare("UPDATE event_log_segments SET signature = NULL, leaf = NULL, run_proof = NULL, recorded_unsigned = 0 WHERE id = (SELECT MAX(id) FROM event_log_segments WHERE agent_id = 'survivor' AND length(blob) > 0)").run();
+    const db2 = segmentsDb(join(dataDir, DB_FILE));
+    db2.prepare("UPDATE segments SET signature = NULL, leaf = NULL, run_proof = NULL, recorded_unsigned = 0 WHERE id = (SELECT MAX(id) FROM segments WHERE agent_id = 'survivor' AND length(blob) > 0)").run();
     db2.close();
     const t2 = await startTestNode({ "tick-interval": "1h", "lease-duration": "2h" }, { dir: join(dataDir, "..") });
     expect(t2.logs.events("segments_sealed")).toEqual([]);
@@ -133,9 +133,9 @@ describe("audit replay", () => {
 
   it("blanked state hashes, which replay alone cannot see, make the audit INVALID by the segment's signature", async () => {
     const dataDir = await survivorHistory();
-    const db = new Database(join(dataDir, DB_FILE));
-    const seg = db.prepare("SELECT id, post_hashes FROM event_log_segments WHERE agent_id = 'survivor' ORDER BY to_tick LIMIT 1 OFFSET 1").get() as { id: number; post_hashes: Buffer };
-    db.prepare("UPDATE event_log_segments SET post_hashes = ? WHERE id = ?").run(Buffer.alloc(seg.post_hashes.byteLength), seg.id);
+    const db = segmentsDb(join(dataDir, DB_FILE));
+    const seg = db.prepare("SELECT id, post_hashes FROM segments WHERE agent_id = 'survivor' ORDER BY to_tick LIMIT 1 OFFSET 1").get() as { id: number; post_hashes: Buffer };
+    db.prepare("UPDATE segments SET post_hashes = ? WHERE id = ?").run(Buffer.alloc(seg.post_hashes.byteLength), seg.id);
     db.close();
     const r = igord(["verify", "--agent", "survivor", "--replay", "--data-dir", dataDir]);
     expect(r.stdout).toMatch(/reason: EVENT_LOG_FORGED/);
@@ -180,8 +180,8 @@ describe("audit replay", () => {
       let written = 0;
       await t.waitFor<CheckpointEvent>("checkpoint", (e) => e.reason === "periodic" && e.outcome === "written" && ++written >= 6);
       await t.stop();
-      const db = new Database(join(t.config.dataDir, DB_FILE), { readonly: true });
-      const segs = (db.prepare("SELECT from_tick, to_tick, length(blob) + length(post_hashes) AS size FROM event_log_segments").all() as {
+      const db = segmentsDb(join(t.config.dataDir, DB_FILE), { readonly: true });
+      const segs = (db.prepare("SELECT from_tick, to_tick, length(blob) + length(post_hashes) AS size FROM segments").all() as {
         from_tick: number;
         to_tick: number;
         size: number;
@@ -199,8 +199,8 @@ describe("audit replay", () => {
     let written = 0;
     await t.waitFor<CheckpointEvent>("checkpoint", (e) => e.reason === "periodic" && e.outcome === "written" && ++written >= 3);
     await t.stop();
-    const db = new Database(join(t.config.dataDir, DB_FILE), { readonly: true });
-    const segs = db.prepare("SELECT to_tick FROM event_log_segments WHERE agent_id = 'heartbeat'").all() as { to_tick: number }[];
+    const db = segmentsDb(join(t.config.dataDir, DB_FILE), { readonly: true });
+    const segs = db.prepare("SELECT to_tick FROM segments WHERE agent_id = 'heartbeat'").all() as { to_tick: number }[];
     const head = (db.prepare("SELECT MAX(tick) AS t FROM checkpoints WHERE agent_id = 'heartbeat'").get() as { t: number }).t;
     db.close();
     expect(segs.map((x) => x.to_tick)).toEqual([head]);
@@ -208,8 +208,8 @@ describe("audit replay", () => {
 
   it("logs recorded under another replay engine are not audited as if the agent were nondeterministic", async () => {
     const dataDir = await survivorHistory();
-    const db = new Database(join(dataDir, DB_FILE));
-    db.prepare("UPDATE event_log_segments SET engine_version = 99").run();
+    const db = segmentsDb(join(dataDir, DB_FILE));
+    db.prepare("UPDATE segments SET engine_version = 99").run();
     db.close();
     const r = igord(["verify", "--agent", "survivor", "--replay", "--data-dir", dataDir]);
     expect(r.status).toBe(1);

@@ -46,7 +46,7 @@ describe("a failed checkpoint's tick logs", () => {
       await expect(cp.checkpoint({ ...base, identity: broken, tick: 1n, state: new Uint8Array([1]), logs: [log(1n)], outbox: outbox(1n) }, "periodic", "active", null)).rejects.toThrow();
       // Tick 2: signed, but the store refuses the write (its segment insert aborts).
       const db = new Database(store.path);
-      db.exec("CREATE TRIGGER segment_refused BEFORE INSERT ON event_log_segments BEGIN SELECT RAISE(ABORT, 'segment refused'); END");
+      db.exec("CREATE TRIGGER segment_refused BEFORE INSERT ON checkpoints WHEN NEW.seg_blob IS NOT NULL BEGIN SELECT RAISE(ABORT, 'segment refused'); END");
       await expect(cp.checkpoint({ ...base, tick: 2n, state: new Uint8Array([2]), logs: [log(2n)], outbox: outbox(2n) }, "periodic", "active", null)).rejects.toThrow(/segment refused/);
       db.exec("DROP TRIGGER segment_refused");
       db.close();

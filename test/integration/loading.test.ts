@@ -12,6 +12,7 @@ import { startAgent } from "../../src/node/agent-lifecycle.js";
 import { hex, sha256 } from "../../src/hash/bytes.js";
 import type { TickEvent } from "../../src/scheduler/scheduler.js";
 import { AS_FIXTURES, EXAMPLES, startTestNode, stopAllNodes, storedHead, type TestNode } from "../helpers/node.js";
+import { segmentsView } from "../helpers/checkpoint-store.js";
 import { waitUntil } from "../helpers/wait.js";
 import { CAPS, wat2wasm, watAgent, writeWat } from "../helpers/wat.js";
 
@@ -305,7 +306,8 @@ function storedOf(dataDir: string, agentId: string, wasm: Uint8Array): Record<st
   try {
     const count = (sql: string, arg: string): number => (db.prepare(sql).get(arg) as { n: number }).n;
     const rows: Record<string, number> = {};
-    for (const table of ["agents", "identities", "checkpoints", "receipts", "lineage_events", "event_log_segments"]) {
+    segmentsView(db);
+    for (const table of ["agents", "identities", "checkpoints", "receipts", "lineage_events", "segments"]) {
       rows[table] = count(`SELECT COUNT(*) AS n FROM ${table} WHERE agent_id = ?`, agentId);
     }
     rows.wasm_modules = count("SELECT COUNT(*) AS n FROM wasm_modules WHERE hash = ?", hex(sha256(wasm)));
@@ -340,7 +342,7 @@ describe("a refused agent leaves nothing in the store", () => {
     });
     await t.waitFor<TickEvent>("tick", (e) => e.agentId === "heartbeat" && e.tick >= 3n);
     await t.node.scheduler.settled();
-    const none = { agents: 0, identities: 0, checkpoints: 0, receipts: 0, lineage_events: 0, event_log_segments: 0, wasm_modules: 0 };
+    const none = { agents: 0, identities: 0, checkpoints: 0, receipts: 0, lineage_events: 0, segments: 0, wasm_modules: 0 };
     for (const id of Object.keys(codes).map((f) => f.replace(/\.wasm$/, ""))) {
       expect(storedOf(t.config.dataDir, id, new Uint8Array(readFileSync(join(dir, `${id}.wasm`)))), id).toEqual(none);
     }

@@ -1,7 +1,6 @@
 // Continuous self-verification: deterministic agents verify under every mode, a nondeterministic
 // agent diverges and each policy does what it says, and a replay that hangs cannot stall the node.
 import { join } from "node:path";
-import Database from "better-sqlite3";
 import { DB_FILE } from "../../src/store/sqlite-store.js";
 import { afterEach, describe, expect, it } from "vitest";
 import type { AgentView, DivergenceEvent, TickEvent } from "../../src/scheduler/scheduler.js";
@@ -9,6 +8,7 @@ import { EXAMPLES, startTestNode, stopAllNodes, storedHead, type TestNode } from
 import { waitUntil } from "../helpers/wait.js";
 import { CAPS, watAgent, writeWat } from "../helpers/wat.js";
 import type { ReplayWindow } from "../../src/replay/window.js";
+import { segmentsDb } from "../helpers/checkpoint-store.js";
 
 afterEach(stopAllNodes);
 
@@ -129,11 +129,11 @@ describe("verification across restarts", () => {
     await t.node.addAgent({ wasmPath: join(EXAMPLES, "survivor.wasm") });
     await t.waitFor<TickEvent>("tick", (e) => e.tick >= 40n);
     await t.stop();
-    const db = new Database(join(t.config.dataDir, DB_FILE));
-    const seg = db.prepare("SELECT id, post_hashes FROM event_log_segments ORDER BY to_tick DESC LIMIT 1").get() as { id: number; post_hashes: Buffer };
+    const db = segmentsDb(join(t.config.dataDir, DB_FILE));
+    const seg = db.prepare("SELECT id, post_hashes FROM segments ORDER BY to_tick DESC LIMIT 1").get() as { id: number; post_hashes: Buffer };
     const hashes = Buffer.from(seg.post_hashes);
     hashes[0] = (hashes[0] ?? 0) ^ 1; // the first tick of the segment
-    db.prepare("UPDATE event_log_segments SET post_hashes = ? WHERE id = ?").run(hashes, seg.id);
+    db.prepare("UPDATE segments SET post_hashes = ? WHERE id = ?").run(hashes, seg.id);
     db.close();
     const t2 = await startTestNode({ "tick-interval": "1h", "lease-duration": "2h", "verify-interval": "5" }, { dir: t.dir, resumeStored: true });
     const d = await t2.waitFor<DivergenceEvent>("divergence", (e) => e.agentId === "survivor");

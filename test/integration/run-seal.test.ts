@@ -22,7 +22,7 @@ import { EXAMPLES, startTestNode, stopAllNodes, type TestNode, tempDir } from ".
 import { igord, killAll, startDaemon } from "../helpers/process.js";
 import { RoguePeer } from "../helpers/rogue.js";
 import { agentOnCheckpointer } from "../helpers/checkpointer.js";
-import { segmentsAsSchema9 } from "../helpers/checkpoint-store.js";
+import { segmentsAsSchema9, segmentsDb, segmentsView } from "../helpers/checkpoint-store.js";
 
 const rogues: RoguePeer[] = [];
 afterEach(async () => {
@@ -103,8 +103,8 @@ describe("run seals", () => {
     expect(e.stdout).toMatch(/reason: EVENT_LOG_FORGED: event-log segment \d+\.\.\d+ is not signed by the agent's key in its sealed run/);
     expect(e.status).toBe(1);
     // The data dir: a row of the full run altered in place.
-    const db = new Database(join(dataDir, DB_FILE));
-    db.prepare("UPDATE event_log_segments SET post_hashes = zeroblob(length(post_hashes)) WHERE agent_id = 'heartbeat' AND to_tick = ?").run(full.to_tick);
+    const db = segmentsDb(join(dataDir, DB_FILE));
+    db.prepare("UPDATE segments SET post_hashes = zeroblob(length(post_hashes)) WHERE agent_id = 'heartbeat' AND to_tick = ?").run(full.to_tick);
     db.close();
     const r = igord(["verify", "--agent", "heartbeat", "--replay", "--data-dir", dataDir]);
     expect(r.stdout).toMatch(new RegExp(`reason: EVENT_LOG_FORGED: event-log segment \\d+\\.\\.${full.to_tick} is not signed by the agent's key in its sealed run`));
@@ -123,8 +123,10 @@ describe("run seals", () => {
     const open = (): { toTick: bigint; leaves: number } | undefined => {
       const store = SqliteStore.open(join(dataDir, DB_FILE), { readonly: true });
       try {
-        const rows = (store as unknown as { db: Database.Database }).db
-          .prepare("SELECT to_tick, leaf FROM event_log_segments WHERE agent_id = 'heartbeat' AND leaf IS NOT NULL AND to_tick > COALESCE((SELECT MAX(to_tick) FROM event_log_runs WHERE agent_id = 'heartbeat'), -1) ORDER BY to_tick")
+        const db = (store as unknown as { db: Database.Database }).db;
+        segmentsView(db);
+        const rows = db
+          .prepare("SELECT to_tick, leaf FROM segments WHERE agent_id = 'heartbeat' AND leaf IS NOT NULL AND to_tick > COALESCE((SELECT MAX(to_tick) FROM event_log_runs WHERE agent_id = 'heartbeat'), -1) ORDER BY to_tick")
           .all() as { to_tick: number }[];
         return rows.length > 0 ? { toTick: BigInt(rows.at(-1)!.to_tick), leaves: rows.length } : undefined;
       } finally {
@@ -209,8 +211,8 @@ describe("run seals", () => {
     });
     store.close();
     const db = new Database(join(dataDir, DB_FILE));
-    for (const s of v1) db.prepare("UPDATE event_log_segments SET signature = ? WHERE agent_id = 'heartbeat' AND to_tick = ?").run(s.signature, s.toTick);
     segmentsAsSchema9(db);
+    for (const s of v1) db.prepare("UPDATE event_log_segments SET signature = ? WHERE agent_id = 'heartbeat' AND to_tick = ?").run(s.signature, s.toTick);
     db.exec("DROP TABLE event_log_runs; ALTER TABLE event_log_segments DROP COLUMN leaf; ALTER TABLE event_log_segments DROP COLUMN run_proof; DELETE FROM schema_version WHERE version > 7;");
     db.close();
     expect(v1.filter((s) => s.signature).length).toBeGreaterThan(3);

@@ -8,21 +8,29 @@ import { hex } from "../../src/hash/bytes.js";
 import { HostcallId } from "../../src/hostcalls/registry.js";
 import { Checkpointer } from "../../src/scheduler/checkpointer.js";
 import { MIGRATIONS } from "../../src/store/schema.js";
-import { BY_CHECKPOINT } from "../../src/store/segment-records.js";
+import { IN_CHECKPOINT_ROW } from "../../src/store/segment-records.js";
 import { SqliteStore } from "../../src/store/sqlite-store.js";
+import type { CheckpointRow } from "../../src/store/types.js";
 import { agentOnCheckpointer } from "../helpers/checkpointer.js";
-import { freshDbPath, segmentsAsSchema9 } from "../helpers/checkpoint-store.js";
+import { CHECKPOINT_OWN_COLUMNS, freshDbPath, segmentsAsSchema9, segmentsAsSchema10, segmentsInRows, segmentsView } from "../helpers/checkpoint-store.js";
 
 /** The checkpoint path's tables (and the agents row it reads), every row in a stable order. */
 const TABLES = ["agents", "checkpoints", "receipts", "event_log_segments", "event_log_runs", "outbox", "lineage_events", "history_bases", "payment_journal"];
 
-/** Every row of those tables; a segment's id is left out (schema 10 renumbers them: `linkedIds` checks those). */
+/**
+ * Every row of those tables; a segment's id is left out (schema 10 renumbers them: `linkedIds`
+ * checks those). From schema 11, a checkpoint's row also holds its segment: the checkpoints are
+ * their own columns, the segments every one stored (in a row or not), as event_log_segments had them.
+ */
 function snapshot(path: string): Record<string, unknown[]> {
   const db = new Database(path, { readonly: true });
   try {
+    const inRows = segmentsInRows(db);
+    if (inRows) segmentsView(db);
     const out: Record<string, unknown[]> = {};
     for (const t of TABLES) {
-      out[t] = (db.prepare(`SELECT * FROM ${t}`).all() as Record<string, unknown>[])
+      const sql = !inRows ? `SELECT * FROM ${t}` : t === "checkpoints" ? `SELECT ${CHECKPOINT_OWN_COLUMNS} FROM checkpoints` : t === "event_log_segments" ? "SELECT * FROM segments" : `SELECT * FROM ${t}`;
+      out[t] = (db.prepare(sql).all() as Record<string, unknown>[])
         .map((r) => {
           if (t === "event_log_segments") delete r.id;
           return JSON.stringify(r, (_k, v: unknown) => (Buffer.isBuffer(v) ? v.toString("hex") : v));
@@ -136,28 +144,10 @@ describe("store schema migrations", () => {
       upgraded.close();
     }
   });
-  it("a schema-9 database with pruned history, segments, runs, receipts and outbox rows upgrades to 10: every row kept, each segment stored by its checkpoint's row id (or unlinked), every segment read unchanged, and the chain and its pruning carry on", async () => {
-    const path = freshDbPath();
-    const store = SqliteStore.open(path, { sync: "full" });
-    const { cp, base } = agentOnCheckpointer(store, { receiptIntervalMs: 0 });
-    let tick = 0n;
-    const periodic = (c: Checkpointer, n: number) => async () => {
-      for (let i = 0; i < n; i++) {
-        const logs = [tickLog(tick + 1n), tickLog(tick + 2n)];
-        tick += 2n;
-        expect(await c.checkpoint({ ...base, tick, state: randomBytes(64), logs, outbox: [{ tick, epochMajor: 0n, messages: [randomBytes(8)] }] }, "periodic", "active", null)).toBe("written");
-      }
-    };
-    // 40 checkpoints (two runs sealed), then history retention keeps the newest 30 behind a signed base.
-    await periodic(cp, 40)();
-    const head40 = store.head("a")!;
-    const pruning = new Checkpointer(store, store.nodeKey(), 0, null, 30);
-    pruning.track("a", { hash: head40.hash, tick: head40.tick });
-    await periodic(pruning, 1)();
-    store.journalPayment({ agentId: "a", tick: tick + 5n, receiptHash: randomBytes(32), amount: 1n, recipient: "0xabc", memo: "m", receipt: randomBytes(64) });
-    const headBefore = store.head("a")!;
-    store.close();
 
+  it("a schema-9 database with pruned history, segments, runs, receipts and outbox rows upgrades to 10: every row kept, each segment stored by its checkpoint's row id (or unlinked), every segment read unchanged, and the chain and its pruning carry on", async () => {
+    const h = await prunedHistory();
+    const { path, headBefore } = h;
     // The file as schema 9 left it, with the two segments schema 10 cannot store by a checkpoint: a
     // second segment for the head checkpoint, and one whose checkpoint is not stored (an import's).
     const v9 = new Database(path);
@@ -169,88 +159,195 @@ describe("store schema migrations", () => {
     );
     expect(schemaOf(v9)).toEqual(schemaAt(9));
     v9.close();
-    const before = snapshot(path);
-    for (const t of ["checkpoints", "receipts", "event_log_segments", "event_log_runs", "outbox", "history_bases", "payment_journal"]) {
-      expect(before[t]!.length, t).toBeGreaterThan(0);
-    }
-    // What every segment read returns from the schema-9 file (read as it is, read-only).
-    const reads = (st: SqliteStore) => ({
-      all: st.eventSegments("a"),
-      after: st.eventSegments("a", headBefore.tick - 9n),
-      afterHead: st.eventSegments("a", headBefore.tick),
-      last: st.lastEventSegment("a"),
-      open: st.openEventRuns("a"),
-      bytes: st.storedBytes("a"),
-      unsigned: st.segmentsRecordedUnsigned().length,
-    });
-    const old = SqliteStore.open(path, { readonly: true });
-    const readBefore = reads(old);
-    old.close();
-    expect(readBefore.all.length).toBe(before.event_log_segments!.length);
-    expect(readBefore.afterHead.length).toBe(1);
+    const { before, readBefore } = asItIs(h);
 
     const upgraded = SqliteStore.open(path, { sync: "full" });
     try {
       expect(upgraded.schemaVersion()).toBe(MIGRATIONS.length);
       expect(snapshot(path)).toEqual(before);
-      expect(reads(upgraded)).toEqual(readBefore);
+      expect(reads(upgraded, headBefore.tick)).toEqual(readBefore);
       const db = new Database(path, { readonly: true });
+      segmentsView(db);
       // Each linked segment's id is the row id of the checkpoint it closes (same agent, hash, last tick); the two others are unlinked.
-      const mismatched = db.prepare("SELECT COUNT(*) AS n FROM event_log_segments s JOIN checkpoints c ON c.id = s.id WHERE c.agent_id != s.agent_id OR c.hash != s.checkpoint_hash OR c.tick != s.to_tick").get() as { n: number };
+      const mismatched = db.prepare("SELECT COUNT(*) AS n FROM segments s JOIN checkpoints c ON c.id = s.id WHERE c.agent_id != s.agent_id OR c.hash != s.checkpoint_hash OR c.tick != s.to_tick").get() as { n: number };
       const unlinked = db.prepare("SELECT to_tick, checkpoint_hash FROM event_log_segments WHERE id < 0 ORDER BY to_tick").all() as { to_tick: number; checkpoint_hash: Buffer }[];
-      const linked = db.prepare("SELECT COUNT(*) AS n FROM event_log_segments s JOIN checkpoints c ON c.id = s.id").get() as { n: number };
+      const linked = db.prepare("SELECT COUNT(*) AS n FROM segments s JOIN checkpoints c ON c.id = s.id").get() as { n: number };
       const floor = db.prepare("SELECT seq, to_tick, unlinked FROM event_log_floors WHERE agent_id = 'a'").get() as { seq: number; to_tick: number; unlinked: number };
-      const oldestLinked = db.prepare("SELECT c.seq, s.to_tick FROM event_log_segments s JOIN checkpoints c ON c.id = s.id ORDER BY c.seq LIMIT 1").get() as { seq: number; to_tick: number };
-      const indexes = (db.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'event_log_segments'").all() as { name: string }[]).map((r) => r.name);
-      const plan = (sql: string, ...args: unknown[]) => (db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all(...args) as { detail: string }[]).map((r) => r.detail);
-      // Every read of linked segments walks the checkpoints' index from the agent's floor; unlinked ones come from the partial index.
-      const walks = (["linkedAsc", "linkedDesc", "linkedSizesDesc", "oldestLinked"] as const).map((q) => plan(BY_CHECKPOINT[q], "a", "a"));
-      const orphans = (["unlinked", "unlinkedSizes"] as const).map((q) => plan(BY_CHECKPOINT[q], "a"));
+      const oldestLinked = db.prepare("SELECT c.seq, s.to_tick FROM segments s JOIN checkpoints c ON c.id = s.id ORDER BY c.seq LIMIT 1").get() as { seq: number; to_tick: number };
       db.close();
       expect(mismatched.n).toBe(0);
       expect(linked.n).toBe(before.event_log_segments!.length - 2);
       expect(unlinked.map((u) => BigInt(u.to_tick))).toEqual([headBefore.tick, headBefore.tick + 1n]);
       // The floor: the oldest linked segment's checkpoint and last tick, and a note that unlinked ones exist.
       expect(floor).toEqual({ ...oldestLinked, unlinked: 1 });
-      // Segments have no index of their own on the commit path: the checkpoints' (agent_id, seq) index finds them.
-      expect(indexes).toEqual(["event_log_segments_unlinked"]);
-      for (const walk of walks) {
-        expect(walk).toEqual([
-          "SEARCH c USING COVERING INDEX sqlite_autoindex_checkpoints_1 (agent_id=? AND seq>?)",
-          "SCALAR SUBQUERY 1",
-          "SEARCH event_log_floors USING PRIMARY KEY (agent_id=?)",
-          "SEARCH s USING INTEGER PRIMARY KEY (rowid=?)",
-        ]);
-      }
-      for (const o of orphans) expect(o).toEqual(["SEARCH s USING INDEX event_log_segments_unlinked (agent_id=?)"]);
+      expectSegmentPlans(path);
+      await carriesOn(h, upgraded);
+    } finally {
+      upgraded.close();
+    }
+  });
 
-      // The chain carries on: the next checkpoint's segment is stored by its row id...
-      const next = new Checkpointer(upgraded, upgraded.nodeKey(), 0, null, 30);
-      next.track("a", { hash: headBefore.hash, tick: headBefore.tick });
-      tick = headBefore.tick + 1n;
-      await periodic(next, 1)();
-      const appended = upgraded.head("a")!;
-      expect([appended.seq, appended.tick]).toEqual([headBefore.seq + 1n, headBefore.tick + 3n]);
-      const newest = upgraded.eventSegments("a").at(-1)!;
-      expect([newest.fromTick, newest.toTick, hex(newest.checkpointHash)]).toEqual([headBefore.tick + 1n, appended.tick, hex(appended.hash)]);
-      const check = new Database(path, { readonly: true });
-      const stored = check.prepare("SELECT s.id, c.seq FROM event_log_segments s JOIN checkpoints c ON c.id = s.id WHERE s.to_tick = ?").get(appended.tick) as { id: number; seq: number };
-      check.close();
-      expect(BigInt(stored.seq)).toBe(appended.seq);
-      // ...and ticks retention drops linked and unlinked segments alike up to its bound, and raises the floor.
-      upgraded.eventLogRetention = { ticks: 4n };
-      await periodic(next, 1)();
-      const kept = upgraded.eventSegments("a");
-      expect(kept.map((k) => k.toTick)).toEqual([appended.tick, appended.tick + 2n]);
-      expect(upgraded.lastEventSegment("a")?.toTick).toBe(appended.tick + 2n);
-      const after = new Database(path, { readonly: true });
-      const floorAfter = after.prepare("SELECT seq, to_tick FROM event_log_floors WHERE agent_id = 'a'").get() as { seq: number; to_tick: number };
-      const left = after.prepare("SELECT COUNT(*) AS n FROM event_log_segments").get() as { n: number };
-      after.close();
-      expect([BigInt(floorAfter.seq), BigInt(floorAfter.to_tick)]).toEqual([appended.seq, appended.tick]);
-      expect(left.n).toBe(2);
+  it("a schema-10 database with pruned history, segments (a second one for a checkpoint, one no checkpoint closes), runs, receipts and outbox rows upgrades to 11: every row kept, each linked segment in its checkpoint's row under the same id, every segment read unchanged, and the chain and its pruning carry on", async () => {
+    const h = await prunedHistory();
+    const { path, headBefore } = h;
+    const v10 = new Database(path);
+    segmentsAsSchema10(v10);
+    // The two segments schema 10 keeps unlinked (negative ids, below every id in use).
+    v10.exec(`INSERT INTO event_log_segments (id, agent_id, from_tick, to_tick, checkpoint_hash, abi_version, engine_version, blob, post_hashes, signature, recorded_unsigned, leaf, run_proof)
+      SELECT -1, agent_id, from_tick, to_tick, checkpoint_hash, abi_version, engine_version, blob, post_hashes, signature, recorded_unsigned, leaf, run_proof FROM event_log_segments WHERE to_tick = ${headBefore.tick}`);
+    v10.prepare("INSERT INTO event_log_segments (id, agent_id, from_tick, to_tick, checkpoint_hash, abi_version, engine_version, blob, post_hashes) VALUES (-2, 'a', ?, ?, ?, 1, 1, ?, ?)").run(
+      headBefore.tick + 1n, headBefore.tick + 1n, Buffer.alloc(32), Buffer.from("orphan"), randomBytes(32),
+    );
+    v10.exec("UPDATE event_log_floors SET unlinked = 1 WHERE agent_id = 'a'");
+    expect(schemaOf(v10)).toEqual(schemaAt(10));
+    const idsBefore = v10.prepare("SELECT id, agent_id, to_tick, checkpoint_hash FROM event_log_segments ORDER BY id").all();
+    const floorBefore = v10.prepare("SELECT * FROM event_log_floors").all();
+    v10.close();
+    const { before, readBefore } = asItIs(h);
+
+    const upgraded = SqliteStore.open(path, { sync: "full" });
+    try {
+      expect(upgraded.schemaVersion()).toBe(11);
+      expect(snapshot(path)).toEqual(before);
+      expect(reads(upgraded, headBefore.tick)).toEqual(readBefore);
+      const db = new Database(path, { readonly: true });
+      segmentsView(db);
+      // Every segment under the id it had; the linked ones in their checkpoints' rows, the two unlinked ones where they were.
+      expect(db.prepare("SELECT id, agent_id, to_tick, checkpoint_hash FROM segments ORDER BY id").all()).toEqual(idsBefore);
+      const left = db.prepare("SELECT id FROM event_log_segments ORDER BY id").all() as { id: number }[];
+      const inRows = db.prepare("SELECT COUNT(*) AS n FROM checkpoints WHERE seg_blob IS NOT NULL").get() as { n: number };
+      expect(db.prepare("SELECT * FROM event_log_floors").all()).toEqual(floorBefore);
+      db.close();
+      expect(left.map((r) => r.id)).toEqual([-2, -1]);
+      expect(inRows.n).toBe(idsBefore.length - 2);
+      expectSegmentPlans(path);
+      await carriesOn(h, upgraded);
     } finally {
       upgraded.close();
     }
   });
 });
+
+/**
+ * A file (schema as this build writes it) holding one agent's history of 41 checkpoints with
+ * segments, two sealed runs, receipts and outbox rows, pruned by history retention behind a
+ * signed base, and a payment journal row.
+ */
+async function prunedHistory() {
+  const path = freshDbPath();
+  const store = SqliteStore.open(path, { sync: "full" });
+  const { cp, base } = agentOnCheckpointer(store, { receiptIntervalMs: 0 });
+  const h = { path, base, tick: 0n, headBefore: undefined as unknown as CheckpointRow };
+  // 40 checkpoints (two runs sealed), then history retention keeps the newest 30 behind a signed base.
+  await periodic(h, cp, 40);
+  const head40 = store.head("a")!;
+  const pruning = new Checkpointer(store, store.nodeKey(), 0, null, 30);
+  pruning.track("a", { hash: head40.hash, tick: head40.tick });
+  await periodic(h, pruning, 1);
+  store.journalPayment({ agentId: "a", tick: h.tick + 5n, receiptHash: randomBytes(32), amount: 1n, recipient: "0xabc", memo: "m", receipt: randomBytes(64) });
+  h.headBefore = store.head("a")!;
+  store.close();
+  return h;
+}
+
+type History = Awaited<ReturnType<typeof prunedHistory>>;
+
+/** `n` periodic checkpoints of two logged ticks each, with an outbox message. */
+async function periodic(h: { base: ReturnType<typeof agentOnCheckpointer>["base"]; tick: bigint }, c: Checkpointer, n: number): Promise<void> {
+  for (let i = 0; i < n; i++) {
+    const logs = [tickLog(h.tick + 1n), tickLog(h.tick + 2n)];
+    h.tick += 2n;
+    expect(await c.checkpoint({ ...h.base, tick: h.tick, state: randomBytes(64), logs, outbox: [{ tick: h.tick, epochMajor: 0n, messages: [randomBytes(8)] }] }, "periodic", "active", null)).toBe("written");
+  }
+}
+
+/** What every segment read returns. */
+function reads(st: SqliteStore, headTick: bigint) {
+  return {
+    all: st.eventSegments("a"),
+    after: st.eventSegments("a", headTick - 9n),
+    afterHead: st.eventSegments("a", headTick),
+    last: st.lastEventSegment("a"),
+    open: st.openEventRuns("a"),
+    bytes: st.storedBytes("a"),
+    unsigned: st.segmentsRecordedUnsigned().length,
+  };
+}
+
+/** Every row of the older file, and every segment read of it as it is (read-only, not migrated). */
+function asItIs(h: History) {
+  const before = snapshot(h.path);
+  for (const t of ["checkpoints", "receipts", "event_log_segments", "event_log_runs", "outbox", "history_bases", "payment_journal"]) {
+    expect(before[t]!.length, t).toBeGreaterThan(0);
+  }
+  const old = SqliteStore.open(h.path, { readonly: true });
+  const readBefore = reads(old, h.headBefore.tick);
+  old.close();
+  expect(readBefore.all.length).toBe(before.event_log_segments!.length);
+  expect(readBefore.afterHead.length).toBe(1);
+  return { before, readBefore };
+}
+
+/**
+ * Every read of linked segments walks the checkpoints' (agent_id, seq) index from the agent's floor
+ * and reads the segment from the row it finds; unlinked ones come from their partial index; segments
+ * have no other index.
+ */
+function expectSegmentPlans(path: string): void {
+  const db = new Database(path, { readonly: true });
+  try {
+    const plan = (sql: string, ...args: unknown[]) => (db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all(...args) as { detail: string }[]).map((r) => r.detail);
+    const indexes = (db.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'event_log_segments'").all() as { name: string }[]).map((r) => r.name);
+    expect(indexes).toEqual(["event_log_segments_unlinked"]);
+    for (const q of ["linkedAsc", "linkedDesc", "linkedSizesDesc", "oldestLinked"] as const) {
+      expect(plan(IN_CHECKPOINT_ROW[q], "a", "a"), q).toEqual([
+        "SEARCH c USING INDEX sqlite_autoindex_checkpoints_1 (agent_id=? AND seq>?)",
+        "SCALAR SUBQUERY 1",
+        "SEARCH event_log_floors USING PRIMARY KEY (agent_id=?)",
+      ]);
+    }
+    expect(plan(IN_CHECKPOINT_ROW.oldestLinkedFrom, "a", 1)).toEqual(["SEARCH c USING INDEX sqlite_autoindex_checkpoints_1 (agent_id=? AND seq>?)"]);
+    for (const q of ["unlinked", "unlinkedSizes"] as const) expect(plan(IN_CHECKPOINT_ROW[q], "a"), q).toEqual(["SEARCH s USING INDEX event_log_segments_unlinked (agent_id=?)"]);
+  } finally {
+    db.close();
+  }
+}
+
+/**
+ * The chain carries on: the next checkpoint's segment is stored in its row (one INSERT), and ticks
+ * retention drops linked and unlinked segments alike up to its bound, and raises the floor.
+ */
+async function carriesOn(h: History, upgraded: SqliteStore): Promise<void> {
+  const { path, headBefore } = h;
+  const next = new Checkpointer(upgraded, upgraded.nodeKey(), 0, null, 30);
+  next.track("a", { hash: headBefore.hash, tick: headBefore.tick });
+  h.tick = headBefore.tick + 1n;
+  const unlinkedBefore = countOf(path, "SELECT COUNT(*) AS n FROM event_log_segments");
+  await periodic(h, next, 1);
+  const appended = upgraded.head("a")!;
+  expect([appended.seq, appended.tick]).toEqual([headBefore.seq + 1n, headBefore.tick + 3n]);
+  const newest = upgraded.eventSegments("a").at(-1)!;
+  expect([newest.fromTick, newest.toTick, hex(newest.checkpointHash)]).toEqual([headBefore.tick + 1n, appended.tick, hex(appended.hash)]);
+  expect(countOf(path, `SELECT COUNT(*) AS n FROM checkpoints WHERE seq = ${appended.seq} AND seg_to_tick = ${appended.tick} AND seg_blob IS NOT NULL`)).toBe(1);
+  expect(countOf(path, "SELECT COUNT(*) AS n FROM event_log_segments")).toBe(unlinkedBefore);
+  upgraded.eventLogRetention = { ticks: 4n };
+  await periodic(h, next, 1);
+  const kept = upgraded.eventSegments("a");
+  expect(kept.map((k) => k.toTick)).toEqual([appended.tick, appended.tick + 2n]);
+  expect(upgraded.lastEventSegment("a")?.toTick).toBe(appended.tick + 2n);
+  const after = new Database(path, { readonly: true });
+  const floorAfter = after.prepare("SELECT seq, to_tick FROM event_log_floors WHERE agent_id = 'a'").get() as { seq: number; to_tick: number };
+  after.close();
+  expect([BigInt(floorAfter.seq), BigInt(floorAfter.to_tick)]).toEqual([appended.seq, appended.tick]);
+  expect(countOf(path, "SELECT COUNT(*) AS n FROM event_log_segments")).toBe(0);
+  expect(countOf(path, "SELECT COUNT(*) AS n FROM checkpoints WHERE seg_blob IS NOT NULL")).toBe(2);
+}
+
+function countOf(path: string, sql: string): number {
+  const db = new Database(path, { readonly: true });
+  try {
+    return (db.prepare(sql).get() as { n: number }).n;
+  } finally {
+    db.close();
+  }
+}
