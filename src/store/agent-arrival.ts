@@ -5,7 +5,6 @@
 import type { HistoryBase } from "../checkpoint/history-base.js";
 import { ErrorCode, IgordError } from "../errors.js";
 import { HistoryRecords } from "./history-records.js";
-import type { SegmentLink } from "./segment-records.js";
 import { storeError } from "./rows.js";
 import type { CheckpointCommit, IncomingAgent, LineageEvent, NewAgent, StoredSegment } from "./types.js";
 
@@ -39,14 +38,8 @@ export abstract class AgentArrival extends HistoryRecords {
     this.db.transaction(() => {
       this.refuseKnown(a);
       this.insertAgentRows(a);
-      const links = new Map<string, SegmentLink>();
-      for (const c of history) {
-        const err = this.insertCheckpoint(c);
-        if (err) throw err;
-        this.noteLink(links, c);
-      }
+      this.insertHistory(a.agentId, history, segments);
       for (const e of overrides) this.addLineageEvent(a.agentId, e);
-      for (const e of segments) this.insertSegment(a.agentId, e.checkpointHash, e, this.takeLink(links, e));
       if (historyBase) this.putHistoryBase(a.agentId, historyBase);
       for (const m of modules) this.putWasm(m.hash, m.bytes);
     }).immediate();
@@ -78,15 +71,9 @@ export abstract class AgentArrival extends HistoryRecords {
         this.refuseKnown(a);
         this.insertAgentRows(a);
       }
-      const links = new Map<string, SegmentLink>();
-      for (const c of inc.history) {
-        const err = this.insertCheckpoint(c);
-        if (err) throw err;
-        this.noteLink(links, c);
-      }
+      this.insertHistory(a.agentId, inc.history, inc.segments);
       for (const m of inc.modules ?? []) this.putWasm(m.hash, m.bytes);
       for (const e of inc.overrides) this.addLineageEvent(a.agentId, e);
-      for (const e of inc.segments) this.insertSegment(a.agentId, e.checkpointHash, e, this.takeLink(links, e));
       for (const r of inc.receipts) this.insertReceipt(a.agentId, new Uint8Array(32), r);
       if (inc.historyBase) this.putHistoryBase(a.agentId, inc.historyBase);
       const l = inc.lease;
@@ -99,20 +86,26 @@ export abstract class AgentArrival extends HistoryRecords {
   }
 
   /**
-   * A history's segments are stored in the rows of the checkpoints that close them (schema 11): each
-   * checkpoint just inserted, by hash and tick. A segment takes its link once (a second one for
-   * the same checkpoint stays unlinked, as does one whose checkpoint is not in the history: a
-   * package ships the segments after its base, an export those of its checkpoints).
+   * Appends an arriving history in chain order, each checkpoint with the segment that closes it (by
+   * hash and last tick) in its row: one INSERT each (schema 11). A segment takes its checkpoint once;
+   * a second one for the same checkpoint, or one whose checkpoint is not in the history (a package
+   * ships the segments after its base, an export those of its checkpoints), is stored unlinked.
    */
-  private noteLink(links: Map<string, SegmentLink>, c: CheckpointCommit): void {
-    if (this.insertedCheckpoint) links.set(`${Buffer.from(c.hash).toString("hex")}:${c.tick}`, this.insertedCheckpoint);
-  }
-
-  private takeLink(links: Map<string, SegmentLink>, e: StoredSegment): SegmentLink | undefined {
-    const key = `${Buffer.from(e.checkpointHash).toString("hex")}:${e.toTick}`;
-    const link = links.get(key);
-    if (link) links.delete(key);
-    return link;
+  private insertHistory(agentId: string, history: readonly CheckpointCommit[], segments: readonly StoredSegment[]): void {
+    const key = (hash: Uint8Array, tick: bigint): string => `${Buffer.from(hash).toString("hex")}:${tick}`;
+    const closing = new Map<string, StoredSegment>();
+    for (const e of segments) {
+      const k = key(e.checkpointHash, e.toTick);
+      if (!closing.has(k)) closing.set(k, e);
+    }
+    const placed = new Set<StoredSegment>();
+    for (const c of history) {
+      const e = closing.get(key(c.hash, c.tick));
+      const err = this.insertCheckpoint(c, e);
+      if (err) throw err;
+      if (e) placed.add(e);
+    }
+    for (const e of segments) if (!placed.has(e)) this.insertSegment(agentId, e.checkpointHash, e);
   }
 
   /**

@@ -5,7 +5,8 @@ import type Database from "better-sqlite3";
 import type { HistoryBase } from "../checkpoint/history-base.js";
 import { ErrorCode, IgordError } from "../errors.js";
 import { rowToCheckpoint, u8 } from "./rows.js";
-import { segmentInRow, type SegmentLink } from "./segment-records.js";
+import type { EventLogSegment } from "../eventlog/tick-log.js";
+import { segmentInRow } from "./segment-records.js";
 import { TickRecords } from "./tick-records.js";
 import type { CheckpointCommit, CheckpointRow } from "./types.js";
 import type { LeaseColumns } from "./agent-records.js";
@@ -72,8 +73,6 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
 }
 
 export abstract class HistoryRecords extends TickRecords {
-  /** The row id and seq of the checkpoint insertCheckpoint stored last (segments arriving with a history link to it). */
-  protected insertedCheckpoint: SegmentLink | null = null;
   /** LEASE_STATUS_HEAD prepared in raw mode (its rows as arrays), on first use. */
   private leaseStatusHeadStatement: Database.Statement | null = null;
   /**
@@ -112,9 +111,11 @@ export abstract class HistoryRecords extends TickRecords {
    * Appends a checkpoint to the agent's history. Compare-and-set on the chain: the checkpoint's
    * prevHash must be the current head's hash (or the agent must have no history), so a stale or
    * duplicate writer can never fork or overwrite the history. A refused checkpoint is returned as an
-   * error before anything is written; an unexpected failure throws.
+   * error before anything is written; an unexpected failure throws. `arrived`: the segment closing
+   * it that an arriving history (an import, a migration) brings, stored in its row (a commit's own
+   * is `c.events`).
    */
-  protected insertCheckpoint(c: CheckpointCommit): IgordError | null {
+  protected insertCheckpoint(c: CheckpointCommit, arrived?: EventLogSegment): IgordError | null {
     // The stored head's seq (undefined: no history), and whether the checkpoint's prevHash is its hash.
     let headSeq: bigint | undefined;
     let extendsHead = true;
@@ -172,11 +173,15 @@ export abstract class HistoryRecords extends TickRecords {
     }
     const seq = (headSeq ?? 0n) + 1n;
     // With its segment (schema 11: in the checkpoint's row): one INSERT.
-    const { lastInsertRowid: id } = c.events
-      ? this.sql(
-          "INSERT INTO checkpoints (agent_id, seq, tick, hash, prev_hash, budget, reason, blob, created_at, seg_from_tick, seg_to_tick, seg_abi_version, seg_engine_version, seg_blob, seg_post_hashes, seg_signature, seg_leaf, seg_run_proof) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        ).run(c.agentId, seq, c.tick, c.hash, c.prevHash, c.budget, c.reason, c.blob, Date.now(), ...segmentInRow(c.events))
-      : this.sql("INSERT INTO checkpoints (agent_id, seq, tick, hash, prev_hash, budget, reason, blob, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)").run(
+    const segment = c.events ?? arrived;
+    if (segment) {
+      this.sql(
+        "INSERT INTO checkpoints (agent_id, seq, tick, hash, prev_hash, budget, reason, blob, created_at, seg_from_tick, seg_to_tick, seg_abi_version, seg_engine_version, seg_blob, seg_post_hashes, seg_signature, seg_leaf, seg_run_proof) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+      ).run(c.agentId, seq, c.tick, c.hash, c.prevHash, c.budget, c.reason, c.blob, Date.now(), ...segmentInRow(segment));
+      // An arriving one at or below the agent's floor (a returning agent's): the floor comes down to it, its oldest unknown.
+      if (arrived && !c.events) this.sql("UPDATE event_log_floors SET seq = ?, to_tick = NULL WHERE agent_id = ? AND seq >= ?").run(seq, c.agentId, seq);
+    } else
+      this.sql("INSERT INTO checkpoints (agent_id, seq, tick, hash, prev_hash, budget, reason, blob, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)").run(
           c.agentId,
           seq,
           c.tick,
@@ -192,7 +197,6 @@ export abstract class HistoryRecords extends TickRecords {
     this.settlePayments(c.agentId, c.tick, c.settledPayments);
     if (c.lostPayments) this.settleLostPayments(c.agentId, c.lostPayments);
     if (prune) this.pruneHistory(c.agentId, prune.baseSeq, prune.base);
-    this.insertedCheckpoint = { id, seq };
     if (c.events) {
       const e = c.events;
       this.pruneSegments(c.agentId, e.toTick);

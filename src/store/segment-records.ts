@@ -95,12 +95,6 @@ const BY_AGENT: SegmentQueries = {
 type SegmentRow = Record<string, unknown> & { id: bigint; to_tick: bigint; from_tick: bigint; closing_seq?: bigint };
 type SizeRow = { id: bigint; to_tick: bigint; n: bigint; closing_seq?: bigint };
 
-/** The checkpoint a segment is stored with (its row id and seq). */
-export interface SegmentLink {
-  id: number | bigint;
-  seq: bigint;
-}
-
 export abstract class SegmentRecords extends AgentRecords {
   /** Per agent, segments older than this many ticks (0 = keep all) or beyond this many bytes are pruned. */
   eventLogRetention: { ticks: bigint } | { bytes: number } = { ticks: 0n };
@@ -113,17 +107,11 @@ export abstract class SegmentRecords extends AgentRecords {
   }
 
   /**
-   * Stores a segment. `link`: the checkpoint that closes it, inserted in this transaction (a
-   * commit's own segment goes in with its checkpoint's INSERT instead: history-records.ts). Without
-   * one (an import's or a migration's segment whose checkpoint is not in the history stored with
-   * it), or when that checkpoint already holds a segment, the segment is stored unlinked.
+   * Stores a segment no stored checkpoint closes (an import's or a migration's whose checkpoint is
+   * not in the history stored with it, or a second one for a checkpoint), unlinked. A linked one
+   * goes in with its checkpoint's INSERT (history-records.ts).
    */
-  protected insertSegment(agentId: string, checkpointHash: Uint8Array, e: EventLogSegment, link?: SegmentLink): void {
-    if (link && this.sql("UPDATE checkpoints SET (seg_from_tick, seg_to_tick, seg_abi_version, seg_engine_version, seg_blob, seg_post_hashes, seg_signature, seg_leaf, seg_run_proof) = (?, ?, ?, ?, ?, ?, ?, ?, ?) WHERE id = ? AND seg_blob IS NULL").run(...segmentInRow(e), link.id).changes > 0) {
-      // At or below the floor (a head never is): the floor comes down to it, its oldest unknown.
-      this.sql("UPDATE event_log_floors SET seq = ?, to_tick = NULL WHERE agent_id = ? AND seq >= ?").run(link.seq, agentId, link.seq);
-      return;
-    }
+  protected insertSegment(agentId: string, checkpointHash: Uint8Array, e: EventLogSegment): void {
     this.sql("INSERT INTO event_log_floors (agent_id, seq, unlinked) VALUES (?, 0, 1) ON CONFLICT (agent_id) DO UPDATE SET unlinked = 1").run(agentId);
     // Unlinked: below every id in use (the lowest is -1 or less).
     const id = (this.sql("SELECT MIN(COALESCE(MIN(id), 0), 0) - 1 AS id FROM event_log_segments", true).get() as { id: bigint }).id;
