@@ -351,10 +351,11 @@ export abstract class HistoryRecords extends TickRecords {
   }
 
   private pruneHistory(agentId: string, baseSeq: bigint, base: HistoryBase): void {
-    // Logs of ticks up to the base replay from nothing that is kept. First: a segment is found
-    // through the checkpoint closing it.
-    this.dropSegmentsThrough(agentId, base.baseTick);
+    // Logs of ticks up to the base replay from nothing that is kept. The checkpoints' rows take their
+    // segments with them (schema 11: no row rewritten to clear a segment about to be deleted); what
+    // is left to drop is the base's own segment and unlinked ones, and the floor moves.
     this.sql("DELETE FROM checkpoints WHERE agent_id = ? AND seq < ?").run(agentId, baseSeq);
+    this.dropSegmentsThrough(agentId, base.baseTick);
     this.putHistoryBase(agentId, base);
   }
 
