@@ -280,7 +280,9 @@ export const MIGRATIONS: readonly string[] = [
   // checkpoint hash are the row's own): a checkpoint with its segment is one INSERT, not two, its
   // segment a row probe less to read (docs/BENCHMARKS.md, "the segment in its checkpoint's row").
   // Unlinked segments (negative ids) stay in event_log_segments. A linked one whose row is not its
-  // checkpoint's (none is written so) would stay there too, unlinked, below every id in use.
+  // checkpoint's (none is written so) would stay there too, unlinked, below every id in use. The
+  // segments recorded before this node signed them, sealed at each start, are found by a partial
+  // index (empty in a daemon's own history): a start does not read every checkpoint's row.
   `
   ALTER TABLE checkpoints ADD COLUMN seg_from_tick INTEGER;
   ALTER TABLE checkpoints ADD COLUMN seg_to_tick INTEGER;
@@ -301,5 +303,6 @@ export const MIGRATIONS: readonly string[] = [
     WHERE id IN (SELECT id FROM event_log_segments WHERE id > 0);
   DELETE FROM event_log_segments WHERE id > 0;
   INSERT INTO event_log_floors (agent_id, seq, unlinked) SELECT DISTINCT agent_id, 0, 1 FROM event_log_segments WHERE id < 0 ON CONFLICT (agent_id) DO UPDATE SET unlinked = 1;
+  CREATE INDEX checkpoints_segment_recorded_unsigned ON checkpoints(seg_recorded_unsigned) WHERE seg_recorded_unsigned = 1;
   `,
 ];

@@ -60,6 +60,8 @@ const IN_ROW_COLS =
   "c.id, c.agent_id, c.seg_from_tick AS from_tick, c.seg_to_tick AS to_tick, c.hash AS checkpoint_hash, c.seg_abi_version AS abi_version, c.seg_engine_version AS engine_version, c.seg_blob AS blob, c.seg_post_hashes AS post_hashes, c.seg_signature AS signature, c.seg_recorded_unsigned AS recorded_unsigned, c.seg_leaf AS leaf, c.seg_run_proof AS run_proof";
 const inRow = (cols: string, order: "ASC" | "DESC"): string =>
   `SELECT c.seq AS closing_seq, ${cols} FROM checkpoints c WHERE c.agent_id = ? AND c.seq >= ${FLOOR} AND c.seg_blob IS NOT NULL ORDER BY c.seq ${order}`;
+/** Linked segments recorded before this node signed segments, not yet sealed (a partial index finds them; exported for the test of its plan). */
+export const RECORDED_UNSIGNED_IN_ROWS = `SELECT ${IN_ROW_COLS} FROM checkpoints c WHERE c.seg_recorded_unsigned = 1 AND c.seg_signature IS NULL AND c.seg_blob IS NOT NULL`;
 /** A linked segment's columns cleared: its checkpoint stays, the segment is gone. */
 const CLEAR_IN_ROW =
   "seg_from_tick = NULL, seg_to_tick = NULL, seg_abi_version = NULL, seg_engine_version = NULL, seg_blob = NULL, seg_post_hashes = NULL, seg_signature = NULL, seg_recorded_unsigned = 0, seg_leaf = NULL, seg_run_proof = NULL";
@@ -230,7 +232,7 @@ export abstract class SegmentRecords extends AgentRecords {
   segmentsRecordedUnsigned(): (StoredSegment & { id: number; agentId: string })[] {
     const inTable = "SELECT id, agent_id, from_tick, to_tick, checkpoint_hash, abi_version, engine_version, blob, post_hashes, signature, recorded_unsigned, leaf, run_proof FROM event_log_segments WHERE recorded_unsigned = 1 AND signature IS NULL";
     // An older file read as it is keeps them all in event_log_segments.
-    const inRows = this.q === IN_CHECKPOINT_ROW ? `SELECT ${IN_ROW_COLS} FROM checkpoints c WHERE c.seg_recorded_unsigned = 1 AND c.seg_signature IS NULL AND c.seg_blob IS NOT NULL UNION ALL ` : "";
+    const inRows = this.q === IN_CHECKPOINT_ROW ? `${RECORDED_UNSIGNED_IN_ROWS} UNION ALL ` : "";
     return (this.sql(`${inRows}${inTable} ORDER BY agent_id, to_tick`, true).all() as Record<string, unknown>[]).map((r) => ({
       ...rowToSegment(r),
       id: Number(r.id),

@@ -75,6 +75,7 @@ export function segmentsAsSchema10(db: Database.Database): void {
   db.exec(`
     INSERT INTO event_log_segments (id, agent_id, ${SEGMENT_COLUMNS.join(", ")}, checkpoint_hash)
       SELECT c.id, c.agent_id, ${SEGMENT_COLUMNS.map((col) => `c.seg_${col}`).join(", ")}, c.hash FROM checkpoints c WHERE c.seg_blob IS NOT NULL;
+    DROP INDEX checkpoints_segment_recorded_unsigned;
     ${SEGMENT_COLUMNS.map((col) => `ALTER TABLE checkpoints DROP COLUMN seg_${col};`).join("\n")}
     DELETE FROM schema_version WHERE version > 10;
   `);

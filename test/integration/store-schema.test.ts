@@ -8,7 +8,7 @@ import { hex } from "../../src/hash/bytes.js";
 import { HostcallId } from "../../src/hostcalls/registry.js";
 import { Checkpointer } from "../../src/scheduler/checkpointer.js";
 import { MIGRATIONS } from "../../src/store/schema.js";
-import { IN_CHECKPOINT_ROW } from "../../src/store/segment-records.js";
+import { IN_CHECKPOINT_ROW, RECORDED_UNSIGNED_IN_ROWS } from "../../src/store/segment-records.js";
 import { SqliteStore } from "../../src/store/sqlite-store.js";
 import type { CheckpointRow } from "../../src/store/types.js";
 import { agentOnCheckpointer } from "../helpers/checkpointer.js";
@@ -114,7 +114,8 @@ describe("store schema migrations", () => {
       // The lookup by hash walks the agent's (agent_id, seq) index back from the head.
       const plan = (db.prepare("EXPLAIN QUERY PLAN SELECT * FROM checkpoints WHERE agent_id = ? AND hash = ? ORDER BY seq DESC LIMIT 1").all("a", Buffer.alloc(32)) as { detail: string }[]).map((r) => r.detail);
       db.close();
-      expect(indexes).toEqual(["sqlite_autoindex_checkpoints_1"]);
+      // No index by hash (schema 11 adds a partial one of segments recorded unsigned, empty).
+      expect(indexes.sort()).toEqual(["checkpoints_segment_recorded_unsigned", "sqlite_autoindex_checkpoints_1"]);
       expect(plan).toEqual(["SEARCH checkpoints USING INDEX sqlite_autoindex_checkpoints_1 (agent_id=?)"]);
       for (const h of hashes) {
         expect(upgraded.checkpointByHash("a", h.hash)?.seq).toBe(h.seq);
@@ -308,6 +309,8 @@ function expectSegmentPlans(path: string): void {
     }
     expect(plan(IN_CHECKPOINT_ROW.oldestLinkedFrom, "a", 1)).toEqual(["SEARCH c USING INDEX sqlite_autoindex_checkpoints_1 (agent_id=? AND seq>?)"]);
     for (const q of ["unlinked", "unlinkedSizes"] as const) expect(plan(IN_CHECKPOINT_ROW[q], "a"), q).toEqual(["SEARCH s USING INDEX event_log_segments_unlinked (agent_id=?)"]);
+    // A start seals segments recorded unsigned without reading every checkpoint's row.
+    expect(plan(RECORDED_UNSIGNED_IN_ROWS)).toEqual(["SEARCH c USING INDEX checkpoints_segment_recorded_unsigned (seg_recorded_unsigned=?)"]);
   } finally {
     db.close();
   }
