@@ -21,6 +21,8 @@ export interface HostContext {
    * `dryRun` only says whether it could. The scheduler debits the tick's recorded payments on commit.
    */
   spend?(amount: bigint, dryRun: boolean): boolean;
+  /** Live ticks only: the payments (wallet_pay) this tick has made so far. */
+  paymentsThisTick?(): number;
   /** Live ticks only: whether this is the first tick of an instance resumed after an interruption. */
   interrupted?(): boolean;
   /** The agent's Ed25519 public key (payment receipts name it). */

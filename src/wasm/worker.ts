@@ -37,6 +37,8 @@ interface Hosted {
   authorityUntilMs: number | null;
   /** What the current tick paid so far (wallet_pay): the budget it can still spend is budget - paid. */
   paid: bigint;
+  /** How many payments the current tick made (wallet_pay's MAX_PAYMENTS_PER_TICK). */
+  payments: number;
   publicKey: Uint8Array;
   /** Until this instance's first tick completes: it resumed after an interruption. */
   interrupted: boolean;
@@ -183,7 +185,7 @@ function load(req: LoadRequest): void {
   }
   const recorder = new LiveRecorder();
   // No side effect during agent_init/agent_resume: only a tick runs with the owner's authority.
-  const h: Partial<Hosted> & { budget: bigint; price: bigint; batch: TickItems | null; batchAt: number; current: bigint; authority: boolean; authorityUntilMs: number | null; paid: bigint; publicKey: Uint8Array; interrupted: boolean } = {
+  const h: Partial<Hosted> & { budget: bigint; price: bigint; batch: TickItems | null; batchAt: number; current: bigint; authority: boolean; authorityUntilMs: number | null; paid: bigint; payments: number; publicKey: Uint8Array; interrupted: boolean } = {
     budget: req.budget,
     price: req.price,
     batch: null,
@@ -192,6 +194,7 @@ function load(req: LoadRequest): void {
     authority: false,
     authorityUntilMs: null,
     paid: 0n,
+    payments: 0,
     publicKey: req.publicKey ?? new Uint8Array(32),
     interrupted: req.interrupted,
   };
@@ -211,9 +214,13 @@ function load(req: LoadRequest): void {
           authority: () => h.authority && (h.authorityUntilMs === null || Date.now() <= h.authorityUntilMs),
           spend: (amount, dryRun) => {
             if (budgetOf(h) - h.paid < amount) return false;
-            if (!dryRun) h.paid += amount;
+            if (!dryRun) {
+              h.paid += amount;
+              h.payments++;
+            }
             return true;
           },
+          paymentsThisTick: () => h.payments,
           publicKey: () => h.publicKey,
           interrupted: () => h.interrupted,
           world,
@@ -301,6 +308,7 @@ function runBatch(batch: TickBatch): void {
     h.authority = items.authority(i);
     h.authorityUntilMs = items.authorityUntilMs(i);
     h.paid = 0n;
+    h.payments = 0;
     runningBatch = items;
     runningAt = i;
     // enter(), with this tick's constants: phase, start (the watchdog's clock), placement.

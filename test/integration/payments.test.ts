@@ -8,7 +8,7 @@ import { formatUnits } from "../../src/budget/money.js";
 import { decodeReceipt } from "../../src/budget/receipt.js";
 import { publicKeyFromDid } from "../../src/identity/did.js";
 import { HostcallId } from "../../src/hostcalls/registry.js";
-import { decodePaymentReceipt, verifyPaymentReceipt } from "../../src/hostcalls/wallet-pay.js";
+import { decodePaymentReceipt, MAX_PAYMENTS_PER_TICK, verifyPaymentReceipt } from "../../src/hostcalls/wallet-pay.js";
 import type { AgentView, TickEvent } from "../../src/scheduler/scheduler.js";
 import { startTestNode, stopAllNodes, storedHead } from "../helpers/node.js";
 import { igord, killAll } from "../helpers/process.js";
@@ -216,6 +216,24 @@ function expectVerified(dataDir: string, agentId: string, payments: string, repl
 }
 
 describe("wallet_pay", () => {
+  it("a tick makes at most MAX_PAYMENTS_PER_TICK payments: the rest are refused -3 before anything is signed or journalled (each journal write is a sync on the main thread), and replay agrees", async () => {
+    const t = await startTestNode({ "tick-interval": "20ms", "verify-interval": "1", "checkpoint-interval": "30ms" });
+    const calls = Array.from({ length: MAX_PAYMENTS_PER_TICK + 6 }, () => ({ amount: 1n, recipient: "p" }));
+    const path = await writeWat(join(t.dir, "wasm"), "spender", payAgent(calls, { upToTick: 1 }), x402({}));
+    await t.node.addAgent({ wasmPath: path, budget: 1_000_000n });
+    const first = await t.waitFor<TickEvent>("tick", (e) => e.agentId === "spender" && e.tick === 1n);
+    const results = first.events.filter((e) => e.id === HostcallId.wallet_pay).map((e) => e.result);
+    expect(results.slice(0, MAX_PAYMENTS_PER_TICK).every((r) => r > 0)).toBe(true);
+    expect(results.slice(MAX_PAYMENTS_PER_TICK)).toEqual([-3, -3, -3, -3, -3, -3]);
+    expect(first.paid).toBe(BigInt(MAX_PAYMENTS_PER_TICK));
+    await t.waitFor<{ agentId: string; ticks: bigint[] }>("verified", (e) => e.agentId === "spender" && e.ticks.includes(1n));
+    await t.stop();
+    expect(t.logs.events("replay_divergence")).toEqual([]);
+    const out = igord(["verify", "--agent", "spender", "--replay", "--data-dir", t.config.dataDir]);
+    expect(out.stdout).toMatch(/^VALID/);
+    expect(out.stdout).toContain(`payments: ${MAX_PAYMENTS_PER_TICK}, ${MAX_PAYMENTS_PER_TICK} µ¢`);
+  });
+
   it("pays exactly, signs a receipt verifiable against the agent's DID, returns igor's codes in igor's order, and replays without paying again", async () => {
     const t = await startTestNode({ "tick-interval": "20ms", "verify-interval": "1", "checkpoint-interval": "30ms" });
     const calls = [
