@@ -20,10 +20,10 @@ import type { LeaseColumns } from "./agent-records.js";
 const LEASE_STATUS_HEAD =
   "SELECT a.lease_state, a.epoch_major, a.epoch_generation, a.status, a.reason, c.seq, c.hash = ? FROM agents a LEFT JOIN checkpoints c ON c.id = (SELECT id FROM checkpoints WHERE agent_id = a.agent_id ORDER BY seq DESC LIMIT 1) WHERE a.agent_id = ?";
 /** LEASE_STATUS_HEAD's row: lease state, epoch major, epoch generation, status, reason, head seq, head hash = prevHash (1n / 0n). */
+type LeaseStatusHeadRow = [LeaseColumns["lease_state"], bigint, bigint, string, string | null, bigint | null, bigint | null];
+
 /** A checkpoint's own columns (rowToCheckpoint's): not its segment's, which share its row (schema 11). */
 const CHECKPOINT_COLS = "agent_id, seq, tick, hash, prev_hash, budget, reason, blob, created_at";
-
-type LeaseStatusHeadRow = [LeaseColumns["lease_state"], bigint, bigint, string, string | null, bigint | null, bigint | null];
 
 /** The oldest and newest seq of an agent's stored checkpoints (NULL both with none): two index lookups. */
 const PRUNE_ENDS =

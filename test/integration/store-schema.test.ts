@@ -146,7 +146,7 @@ describe("store schema migrations", () => {
     }
   });
 
-  it("a schema-9 database with pruned history, segments, runs, receipts and outbox rows upgrades to 10: every row kept, each segment stored by its checkpoint's row id (or unlinked), every segment read unchanged, and the chain and its pruning carry on", async () => {
+  it("a schema-9 database with pruned history, segments, runs, receipts and outbox rows upgrades through 10 to the current schema: every row kept, each segment stored with its checkpoint (or unlinked), every segment read unchanged, and the chain and its pruning carry on", async () => {
     const h = await prunedHistory();
     const { path, headBefore } = h;
     // The file as schema 9 left it, with the two segments schema 10 cannot store by a checkpoint: a
