@@ -229,6 +229,39 @@ describe("store schema migrations", () => {
   });
 });
 
+describe("migration 11 keeps what it cannot link", () => {
+  it("a schema-10 segment whose row id is a checkpoint it does not close (another hash) is kept whole and unlinked, below every id in use; the agent's floor says it has unlinked segments", async () => {
+    const h = await prunedHistory();
+    const v10 = new Database(h.path);
+    segmentsAsSchema10(v10);
+    const stray = v10.prepare("SELECT * FROM event_log_segments WHERE id > 0 ORDER BY id LIMIT 1 OFFSET 5").get() as Record<string, unknown> & { id: number };
+    v10.prepare("UPDATE event_log_segments SET checkpoint_hash = ? WHERE id = ?").run(randomBytes(32), stray.id);
+    const strayRow = v10.prepare("SELECT * FROM event_log_segments WHERE id = ?").get(stray.id) as Record<string, unknown>;
+    const count = (v10.prepare("SELECT COUNT(*) AS n FROM event_log_segments").get() as { n: number }).n;
+    v10.close();
+
+    const upgraded = SqliteStore.open(h.path, { sync: "full" });
+    try {
+      expect(upgraded.schemaVersion()).toBe(11);
+      const db = new Database(h.path, { readonly: true });
+      try {
+        segmentsView(db);
+        expect((db.prepare("SELECT COUNT(*) AS n FROM segments").get() as { n: number }).n).toBe(count);
+        const left = db.prepare("SELECT * FROM event_log_segments").all() as Record<string, unknown>[];
+        expect(left).toEqual([{ ...strayRow, id: -stray.id }]);
+        expect(db.prepare("SELECT COUNT(*) AS n FROM checkpoints WHERE id = ? AND seg_blob IS NOT NULL").get(stray.id)).toEqual({ n: 0 });
+        expect(db.prepare("SELECT unlinked FROM event_log_floors WHERE agent_id = 'a'").get()).toEqual({ unlinked: 1 });
+      } finally {
+        db.close();
+      }
+      // Still read as the agent's (an unlinked segment, merged by its ticks).
+      expect(upgraded.eventSegments("a").some((seg) => seg.toTick === BigInt(strayRow.to_tick as number) && Buffer.from(seg.blob).equals(strayRow.blob as Buffer))).toBe(true);
+    } finally {
+      upgraded.close();
+    }
+  });
+});
+
 /**
  * A file (schema as this build writes it) holding one agent's history of 41 checkpoints with
  * segments, two sealed runs, receipts and outbox rows, pruned by history retention behind a
