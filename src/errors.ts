@@ -93,6 +93,8 @@ export const ErrorCode = {
   AgentNotRunning: "AGENT_NOT_RUNNING",
   /** An event-log segment whose signature does not bind it to the agent's signed lineage. */
   EventLogForged: "EVENT_LOG_FORGED",
+  /** A node execution receipt that is unreadable, not signed by the node it names, or for ticks its history does not hold. */
+  ReceiptInvalid: "RECEIPT_INVALID",
   /** A tick's event log grew past MAX_TICK_EVENT_BYTES. */
   TickLogTooLarge: "TICK_LOG_TOO_LARGE",
   /** A tick ran longer than the manifest's resource_limits.max_cpu_millis. */

@@ -29,7 +29,9 @@ import { sealOpenInMemory } from "../replay/run-seal.js";
 import { segmentSealProblem } from "../replay/segment-seal.js";
 import { lostPaymentEvents } from "../node/lost-payments.js";
 import { auditHistory, auditReplay } from "./audit.js";
-import { DB_FILE, type LineageEvent, SqliteStore } from "../store/sqlite-store.js";
+import { DB_FILE, type LineageEvent, type ReceiptRow, SqliteStore } from "../store/sqlite-store.js";
+import { decodeReceipt, type Receipt } from "../budget/receipt.js";
+import { receiptProblem } from "../budget/receipt-check.js";
 import { prepareDataDir } from "../store/data-dir.js";
 
 const out = (line = ""): void => {
@@ -315,6 +317,43 @@ function readModules(historyDir: string): Map<string, Uint8Array> {
   return out;
 }
 
+/** Bytes an export's `<agent>.receipts` may have (a receipt is ~150 B: a sanity cap). */
+export const RECEIPTS_FILE_MAX_BYTES = 256 * 1024 ** 2;
+
+/**
+ * An export's node execution receipts (`[u32 count]` then `[u32 len][receipt]` each, oldest first),
+ * each held to what migration admission holds a package's to (budget/receipt-check.ts). None when
+ * the file is absent (an export made before receipts were exported).
+ */
+function readReceipts(file: string, agentId: string, headTick: bigint): ReceiptRow[] {
+  if (!existsSync(file)) return [];
+  const bytes = readFile(file, "receipts", RECEIPTS_FILE_MAX_BYTES);
+  const bad = (why: string): IgordError => new IgordError(ErrorCode.ReceiptInvalid, `${file}: ${why}`);
+  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (bytes.byteLength < 4) throw bad("shorter than its count");
+  const count = dv.getUint32(0, true);
+  const out: ReceiptRow[] = [];
+  let o = 4;
+  for (let i = 0; i < count; i++) {
+    if (o + 4 > bytes.byteLength) throw bad(`receipt ${i} of ${count} is missing`);
+    const len = dv.getUint32(o, true);
+    if (o + 4 + len > bytes.byteLength) throw bad(`receipt ${i} is truncated`);
+    const blob = bytes.slice(o + 4, o + 4 + len);
+    o += 4 + len;
+    let r: Receipt;
+    try {
+      r = decodeReceipt(blob);
+    } catch (e) {
+      throw bad(`receipt ${i} is unreadable: ${(e as Error).message}`);
+    }
+    const problem = receiptProblem(r, agentId, headTick);
+    if (problem) throw bad(problem);
+    out.push({ tickStart: r.tickStart, tickEnd: r.tickEnd, cost: r.cost, budgetAfter: r.budgetAfter, nodeId: r.nodeId, blob });
+  }
+  if (o !== bytes.byteLength) throw bad(`${bytes.byteLength - o} bytes after its ${count} receipts`);
+  return out;
+}
+
 function readSegments(historyDir: string): AuditSegment[] {
   const d = join(historyDir, EVENTS_DIR);
   if (!existsSync(d)) return [];
@@ -466,6 +505,7 @@ export function importCommand(dir: string, o: { dataDir: string }): string {
     const forged = segmentSealProblem(seg, atTick.get(seg.toTick)?.checkpoint);
     if (forged) throw new IgordError(ErrorCode.EventLogForged, `history of ${agentId}: ${forged}`);
   }
+  const receipts = readReceipts(join(dir, `${agentId}.receipts`), agentId, head.tick);
   // Verified above: epochs never go back, so the head's is the newest the history reached.
   const seen = { major: head.epochMajor, generation: head.epochGeneration };
   const lease = importedLease(seen);
@@ -480,6 +520,7 @@ export function importCommand(dir: string, o: { dataDir: string }): string {
       segments.map((seg) => ({ ...seg, checkpointHash: atTick.get(seg.toTick)?.hash ?? new Uint8Array(32) })),
       base,
       modules,
+      receipts,
     );
   } finally {
     store.close();

@@ -12,10 +12,11 @@ import { budgetOverrideSigningBytes } from "../checkpoint/overrides.js";
 import { headModule } from "../checkpoint/upgrades.js";
 import { VERIFY_YIELD_EVERY, verifyChainAsync } from "../checkpoint/verify-chain.js";
 import { formatUnits } from "../budget/money.js";
-import { decodeReceipt, receiptSigningBytes } from "../budget/receipt.js";
+import { decodeReceipt } from "../budget/receipt.js";
+import { receiptProblem } from "../budget/receipt-check.js";
 import { ErrorCode, IgordError } from "../errors.js";
 import { withAgentIdentity } from "../hostcalls/policy.js";
-import { didFromPublicKey, publicKeyFromPeerId } from "../identity/did.js";
+import { didFromPublicKey } from "../identity/did.js";
 import { decodeIdentityFile, verifyBytes } from "../identity/keys.js";
 import { checkAgentId, type ModuleCache, moduleBytes, type PreparedAgent, prepareFromBytes } from "../loader/prepare.js";
 import { sha256Hex } from "../hash/bytes.js";
@@ -253,16 +254,9 @@ async function admit(pkg: MigrationPackage, peer: string, bytes: number, ctx: Ad
       return refuse(ErrorCode.MigrationFrameInvalid, `a receipt of "${agentId}" is unreadable: ${(e as Error).message}`);
     }
     if (lastReceipt !== null && r.tickEnd <= lastReceipt) continue;
-    // Only ticks the history holds were run (a receipt past the head would also make every real one
-    // of a later return look old, above).
-    if (r.tickStart > r.tickEnd || r.tickEnd > head.tick) {
-      refuse(ErrorCode.MigrationLineage, `a receipt of "${agentId}" is for ticks ${r.tickStart}..${r.tickEnd}, not within its history (head at tick ${head.tick})`);
-    }
-    // Each receipt is signed by the node that ran those ticks, named by its peer id.
-    const key = publicKeyFromPeerId(r.nodeId);
-    if (r.agentId !== agentId || !key || !verifyBytes(key, receiptSigningBytes(r), r.signature)) {
-      refuse(ErrorCode.MigrationLineage, `the receipt for ticks ${r.tickStart}..${r.tickEnd} of "${agentId}" is not validly signed by node ${r.nodeId}`);
-    }
+    // Signed by the node that ran those ticks, named by its peer id, for ticks the history holds.
+    const problem = receiptProblem(r, agentId, head.tick);
+    if (problem) refuse(ErrorCode.MigrationLineage, problem);
     receipts.push({ tickStart: r.tickStart, tickEnd: r.tickEnd, cost: r.cost, budgetAfter: r.budgetAfter, nodeId: r.nodeId, blob });
   }
   // 7. replay verification of the shipped window, each segment with the module that recorded it

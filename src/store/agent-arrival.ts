@@ -6,7 +6,7 @@ import type { HistoryBase } from "../checkpoint/history-base.js";
 import { ErrorCode, IgordError } from "../errors.js";
 import { HistoryRecords } from "./history-records.js";
 import { storeError } from "./rows.js";
-import type { CheckpointCommit, IncomingAgent, LineageEvent, NewAgent, StoredSegment } from "./types.js";
+import type { CheckpointCommit, IncomingAgent, LineageEvent, NewAgent, ReceiptRow, StoredSegment } from "./types.js";
 
 export abstract class AgentArrival extends HistoryRecords {
   /** Creates the agent, its identity and its genesis checkpoint in one transaction. */
@@ -33,6 +33,8 @@ export abstract class AgentArrival extends HistoryRecords {
     historyBase?: HistoryBase,
     /** Earlier modules its checkpoints name (an upgraded agent's), each checked against its hash by the caller. */
     modules: readonly { hash: string; bytes: Uint8Array }[] = [],
+    /** Its node execution receipts, oldest first, each checked by the caller (budget/receipt-check.ts). */
+    receipts: readonly ReceiptRow[] = [],
   ): void {
     if (history.length === 0) throw storeError(`nothing to import for agent "${a.agentId}": no checkpoints`);
     this.db.transaction(() => {
@@ -42,6 +44,7 @@ export abstract class AgentArrival extends HistoryRecords {
       for (const e of overrides) this.addLineageEvent(a.agentId, e);
       if (historyBase) this.putHistoryBase(a.agentId, historyBase);
       for (const m of modules) this.putWasm(m.hash, m.bytes);
+      for (const r of receipts) this.insertReceipt(a.agentId, new Uint8Array(32), r);
     }).immediate();
   }
 

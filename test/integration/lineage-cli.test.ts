@@ -11,6 +11,7 @@ import { HostcallId } from "../../src/hostcalls/registry.js";
 import { decodeSegmentFile, encodeSegmentFile } from "../../src/replay/audit-plan.js";
 import { decodeIdentityFile, generateKey } from "../../src/identity/keys.js";
 import { EXAMPLES, ROOT, tempDir } from "../helpers/node.js";
+import { DB_FILE, SqliteStore } from "../../src/store/sqlite-store.js";
 import { type Daemon, igord, killAll, startDaemon } from "../helpers/process.js";
 
 afterEach(killAll);
@@ -290,6 +291,32 @@ describe("durable agents through the CLI", () => {
     const C = join(root, "C");
     const imp = igord(["import", join(root, "ex"), "--data-dir", C]);
     expect(imp.stderr).toContain("EVENT_LOG_FORGED");
+    expect(imp.status).toBe(1);
+    expect(existsSync(join(C, "igord.db"))).toBe(false);
+  });
+
+  it("import stores the export's node receipts, each checked against its node's key and the history's ticks; an altered one is refused RECEIPT_INVALID and nothing is stored", async () => {
+    const root = tempDir();
+    const { ex } = await exportedHistory(root);
+    const file = join(ex, "heartbeat.receipts");
+    const honest = readFileSync(file);
+    const count = honest.readUInt32LE(0);
+    // The node signs a receipt at least when the agent stops.
+    expect(count).toBeGreaterThanOrEqual(1);
+    const B = join(root, "B");
+    expect(igord(["import", ex, "--data-dir", B, "--control", "off"]).status).toBe(0);
+    const store = SqliteStore.open(join(B, DB_FILE), { readonly: true });
+    const stored = store.receipts("heartbeat");
+    store.close();
+    expect(stored).toHaveLength(count);
+    expect(Buffer.from(stored.at(-1)!.blob).equals(honest.subarray(honest.length - stored.at(-1)!.blob.byteLength))).toBe(true);
+    // The first receipt's agent id, one byte changed: its node's signature no longer holds.
+    const altered = Buffer.from(honest);
+    altered[12] = altered[12]! ^ 1;
+    writeFileSync(file, altered);
+    const C = join(root, "C");
+    const imp = igord(["import", ex, "--data-dir", C, "--control", "off"]);
+    expect(imp.stderr).toContain("RECEIPT_INVALID");
     expect(imp.status).toBe(1);
     expect(existsSync(join(C, "igord.db"))).toBe(false);
   });
