@@ -1,5 +1,5 @@
 // `igord inspect`, `igord verify`, `igord export` and `igord import`: an agent's provable life, from a
-// node's database or from files in igor's layout.
+// node's database or from files in igor's layout (an export folder's files: export-folder.ts).
 import { hexdump } from "./hexdump.js";
 import { HISTORY_BASE_FILE, historyBaseFileText, OVERRIDES_FILE, overridesToJson, readHistoryBaseFile, readOverridesFile } from "./history-files.js";
 import { existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from "node:fs";
@@ -20,18 +20,16 @@ import { decodeSegment } from "../eventlog/tick-log.js";
 import { accountPayments } from "../hostcalls/wallet-pay.js";
 import { debit, LOST_PAYMENT_KIND, parseLostPayment } from "../budget/lost-payment.js";
 import { decodeIdentityFile, type Ed25519Key, encodeIdentityFile, verifyBytes } from "../identity/keys.js";
-import { MAX_MANIFEST_BYTES, parseManifest } from "../manifest/manifest.js";
-import { describeProblem, FileReadError, readRegularFile } from "../files/regular-file.js";
-import { checkAgentId, MAX_WASM_BYTES } from "../loader/prepare.js";
+import { parseManifest } from "../manifest/manifest.js";
+import { MAX_WASM_BYTES } from "../loader/prepare.js";
 import { sha256Hex } from "../hash/bytes.js";
-import { decodeSegmentFile, encodeSegmentFile, type AuditSegment } from "../replay/audit-plan.js";
+import { encodeSegmentFile } from "../replay/audit-plan.js";
 import { sealOpenInMemory } from "../replay/run-seal.js";
 import { segmentSealProblem } from "../replay/segment-seal.js";
 import { lostPaymentEvents } from "../node/lost-payments.js";
 import { auditHistory, auditReplay } from "./audit.js";
-import { DB_FILE, type LineageEvent, type ReceiptRow, SqliteStore } from "../store/sqlite-store.js";
-import { decodeReceipt, type Receipt } from "../budget/receipt.js";
-import { receiptProblem } from "../budget/receipt-check.js";
+import { DB_FILE, type LineageEvent, SqliteStore } from "../store/sqlite-store.js";
+import { EVENTS_DIR, exportedAgentId, exportedManifest, IDENTITY_FILE_MAX_BYTES, MODULES_DIR, readFile, readModules, readReceipts, readSegments, receiptsFileBytes } from "./export-folder.js";
 import { prepareDataDir } from "../store/data-dir.js";
 
 const out = (line = ""): void => {
@@ -50,30 +48,6 @@ export function openStore(dataDir: string): SqliteStore {
   return SqliteStore.open(join(dataDir, DB_FILE));
 }
 
-
-/** Bytes an event-log segment file of an export may have (a sanity cap: the node writes far less). */
-export const SEGMENT_FILE_MAX_BYTES = 1024 ** 3;
-/** Bytes an identity file may have (a key and its header take ~100). */
-export const IDENTITY_FILE_MAX_BYTES = 4096;
-
-/**
- * A file of an export or history folder: only a regular file (a FIFO or device there is never
- * read, so it cannot block the CLI) of at most `maxBytes`.
- */
-export function readFile(path: string, what: string, maxBytes: number): Uint8Array {
-  try {
-    return readRegularFile(path, maxBytes);
-  } catch (e) {
-    if (!(e instanceof FileReadError)) throw e;
-    throw new IgordError(ErrorCode.WasmNotFound, `cannot read ${what} ${path}: it ${describeProblem(e.problem)}`);
-  }
-}
-
-/** The agent's manifest beside an export ("{}" when it has none). */
-function exportedManifest(dir: string, agentId: string): string {
-  const file = join(dir, `${agentId}.manifest.json`);
-  return existsSync(file) ? new TextDecoder().decode(readFile(file, "manifest", MAX_MANIFEST_BYTES)) : "{}";
-}
 
 // ---- inspect ----------------------------------------------------------------------------------
 
@@ -298,80 +272,6 @@ async function verifyExportWithReplay(dirs: string[]): Promise<number> {
   return chain === 0 && replayed === 0 ? 0 : 1;
 }
 
-const EVENTS_DIR = "events";
-/** An export's earlier modules (an upgraded agent's), each named by its SHA-256. */
-const MODULES_DIR = "modules";
-
-/** The modules in an export's history folder, by hash: each file's bytes must hash to its name. */
-function readModules(historyDir: string): Map<string, Uint8Array> {
-  const d = join(historyDir, MODULES_DIR);
-  const out = new Map<string, Uint8Array>();
-  if (!existsSync(d)) return out;
-  for (const f of readdirSync(d)) {
-    const hash = /^([0-9a-f]{64})\.wasm$/.exec(f)?.[1];
-    if (!hash) continue;
-    const bytes = readFile(join(d, f), "WASM", MAX_WASM_BYTES);
-    if (sha256Hex(bytes) !== hash) throw new IgordError(ErrorCode.CheckpointWasmMismatch, `${MODULES_DIR}/${f} does not hash to its name`);
-    out.set(hash, bytes);
-  }
-  return out;
-}
-
-/** Bytes an export's `<agent>.receipts` may have (a receipt is ~150 B: a sanity cap). */
-export const RECEIPTS_FILE_MAX_BYTES = 256 * 1024 ** 2;
-
-/**
- * An export's node execution receipts (`[u32 count]` then `[u32 len][receipt]` each, oldest first),
- * each held to what migration admission holds a package's to (budget/receipt-check.ts). None when
- * the file is absent (an export made before receipts were exported).
- */
-function readReceipts(file: string, agentId: string, headTick: bigint): ReceiptRow[] {
-  if (!existsSync(file)) return [];
-  const bytes = readFile(file, "receipts", RECEIPTS_FILE_MAX_BYTES);
-  const bad = (why: string): IgordError => new IgordError(ErrorCode.ReceiptInvalid, `${file}: ${why}`);
-  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  if (bytes.byteLength < 4) throw bad("shorter than its count");
-  const count = dv.getUint32(0, true);
-  const out: ReceiptRow[] = [];
-  let o = 4;
-  for (let i = 0; i < count; i++) {
-    if (o + 4 > bytes.byteLength) throw bad(`receipt ${i} of ${count} is missing`);
-    const len = dv.getUint32(o, true);
-    if (o + 4 + len > bytes.byteLength) throw bad(`receipt ${i} is truncated`);
-    const blob = bytes.slice(o + 4, o + 4 + len);
-    o += 4 + len;
-    let r: Receipt;
-    try {
-      r = decodeReceipt(blob);
-    } catch (e) {
-      throw bad(`receipt ${i} is unreadable: ${(e as Error).message}`);
-    }
-    const problem = receiptProblem(r, agentId, headTick);
-    if (problem) throw bad(problem);
-    out.push({ tickStart: r.tickStart, tickEnd: r.tickEnd, cost: r.cost, budgetAfter: r.budgetAfter, nodeId: r.nodeId, blob });
-  }
-  if (o !== bytes.byteLength) throw bad(`${bytes.byteLength - o} bytes after its ${count} receipts`);
-  return out;
-}
-
-function readSegments(historyDir: string): AuditSegment[] {
-  const d = join(historyDir, EVENTS_DIR);
-  if (!existsSync(d)) return [];
-  return readdirSync(d)
-    .filter((f) => f.endsWith(".seg"))
-    .map((f) => decodeSegmentFile(readFile(join(d, f), "event-log segment", SEGMENT_FILE_MAX_BYTES), f))
-    .sort((a, b) => (a.toTick < b.toTick ? -1 : 1));
-}
-
-function exportedAgentId(dir: string): string {
-  const files = existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith(".checkpoint")) : [];
-  if (files.length !== 1) {
-    throw new IgordError(ErrorCode.ConfigInvalid, `${dir} must hold exactly one <agent>.checkpoint (found ${files.length}); is it an igord export?`);
-  }
-  // The id is the file's name: held to the rule every other way in holds it to (run, resume, migration).
-  return checkAgentId((files[0] as string).slice(0, -".checkpoint".length));
-}
-
 /**
  * The signed lineage record of an agent continuing here from files at a new major epoch. Its budget
  * is the one in force after the head (a top-up recorded on the head stays in force).
@@ -415,10 +315,7 @@ export function exportCommand(agentId: string, o: { out: string; dataDir: string
     writeFileSync(join(o.out, `${agentId}.identity`), encodeIdentityFile(identity), { mode: 0o600 });
     writeFileSync(join(o.out, `${agentId}.wasm`), wasm);
     writeFileSync(join(o.out, `${agentId}.manifest.json`), row.manifest);
-    const receipts = store.receipts(agentId);
-    const parts: Uint8Array[] = [new Uint8Array(new Uint32Array([receipts.length]).buffer)];
-    for (const r of receipts) parts.push(new Uint8Array(new Uint32Array([r.blob.byteLength]).buffer), r.blob);
-    writeFileSync(join(o.out, `${agentId}.receipts`), Buffer.concat(parts));
+    writeFileSync(join(o.out, `${agentId}.receipts`), receiptsFileBytes(store.receipts(agentId)));
     let n = 0;
     const made = new Set<string>();
     for (const c of store.history(agentId)) {

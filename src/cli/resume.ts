@@ -13,7 +13,8 @@ import { checkAgentId, deriveAgentId, MAX_WASM_BYTES } from "../loader/prepare.j
 import { sha256Hex } from "../hash/bytes.js";
 import { findManifest, MAX_MANIFEST_BYTES, parseManifest } from "../manifest/manifest.js";
 import { compareEpochs, importedLease } from "../authority/lease.js";
-import { IDENTITY_FILE_MAX_BYTES, importRecord, openStore, readFile } from "./lineage.js";
+import { IDENTITY_FILE_MAX_BYTES, readFile } from "./export-folder.js";
+import { importRecord, openStore } from "./lineage.js";
 
 export interface ResumeOptions {
   checkpoint: string;

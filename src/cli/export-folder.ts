@@ -1,0 +1,124 @@
+// An igord export folder's files as the CLI reads them (`igord export` writes them): the agent's
+// checkpoint, WASM, manifest, identity and node receipts beside `history/<agent>/`, which holds the
+// checkpoints, event-log segments (events/), earlier modules (modules/), lineage events and history
+// base. Every file is read only if it is a regular file, and only up to a named size.
+import { existsSync, readdirSync } from "node:fs";
+import { join } from "node:path";
+import { decodeReceipt, type Receipt } from "../budget/receipt.js";
+import { receiptProblem } from "../budget/receipt-check.js";
+import { ErrorCode, IgordError } from "../errors.js";
+import { describeProblem, FileReadError, readRegularFile } from "../files/regular-file.js";
+import { sha256Hex } from "../hash/bytes.js";
+import { checkAgentId, MAX_WASM_BYTES } from "../loader/prepare.js";
+import { MAX_MANIFEST_BYTES } from "../manifest/manifest.js";
+import { decodeSegmentFile, type AuditSegment } from "../replay/audit-plan.js";
+import type { ReceiptRow } from "../store/sqlite-store.js";
+
+/** Bytes an event-log segment file of an export may have (a sanity cap: the node writes far less). */
+export const SEGMENT_FILE_MAX_BYTES = 1024 ** 3;
+/** Bytes an identity file may have (a key and its header take ~100). */
+export const IDENTITY_FILE_MAX_BYTES = 4096;
+
+/**
+ * A file of an export or history folder: only a regular file (a FIFO or device there is never
+ * read, so it cannot block the CLI) of at most `maxBytes`.
+ */
+export function readFile(path: string, what: string, maxBytes: number): Uint8Array {
+  try {
+    return readRegularFile(path, maxBytes);
+  } catch (e) {
+    if (!(e instanceof FileReadError)) throw e;
+    throw new IgordError(ErrorCode.WasmNotFound, `cannot read ${what} ${path}: it ${describeProblem(e.problem)}`);
+  }
+}
+
+/** The agent's manifest beside an export ("{}" when it has none). */
+export function exportedManifest(dir: string, agentId: string): string {
+  const file = join(dir, `${agentId}.manifest.json`);
+  return existsSync(file) ? new TextDecoder().decode(readFile(file, "manifest", MAX_MANIFEST_BYTES)) : "{}";
+}
+
+/** An export's event-log segments, one file each. */
+export const EVENTS_DIR = "events";
+/** An export's earlier modules (an upgraded agent's), each named by its SHA-256. */
+export const MODULES_DIR = "modules";
+
+/** The modules in an export's history folder, by hash: each file's bytes must hash to its name. */
+export function readModules(historyDir: string): Map<string, Uint8Array> {
+  const d = join(historyDir, MODULES_DIR);
+  const out = new Map<string, Uint8Array>();
+  if (!existsSync(d)) return out;
+  for (const f of readdirSync(d)) {
+    const hash = /^([0-9a-f]{64})\.wasm$/.exec(f)?.[1];
+    if (!hash) continue;
+    const bytes = readFile(join(d, f), "WASM", MAX_WASM_BYTES);
+    if (sha256Hex(bytes) !== hash) throw new IgordError(ErrorCode.CheckpointWasmMismatch, `${MODULES_DIR}/${f} does not hash to its name`);
+    out.set(hash, bytes);
+  }
+  return out;
+}
+
+/** Bytes an export's `<agent>.receipts` may have (a receipt is ~150 B: a sanity cap). */
+export const RECEIPTS_FILE_MAX_BYTES = 256 * 1024 ** 2;
+
+/**
+ * An export's node execution receipts (`[u32 count]` then `[u32 len][receipt]` each, oldest first),
+ * each held to what migration admission holds a package's to (budget/receipt-check.ts). None when
+ * the file is absent (an export made before receipts were exported).
+ */
+export function readReceipts(file: string, agentId: string, headTick: bigint): ReceiptRow[] {
+  if (!existsSync(file)) return [];
+  const bytes = readFile(file, "receipts", RECEIPTS_FILE_MAX_BYTES);
+  const bad = (why: string): IgordError => new IgordError(ErrorCode.ReceiptInvalid, `${file}: ${why}`);
+  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (bytes.byteLength < 4) throw bad("shorter than its count");
+  const count = dv.getUint32(0, true);
+  const out: ReceiptRow[] = [];
+  let o = 4;
+  for (let i = 0; i < count; i++) {
+    if (o + 4 > bytes.byteLength) throw bad(`receipt ${i} of ${count} is missing`);
+    const len = dv.getUint32(o, true);
+    if (o + 4 + len > bytes.byteLength) throw bad(`receipt ${i} is truncated`);
+    const blob = bytes.slice(o + 4, o + 4 + len);
+    o += 4 + len;
+    let r: Receipt;
+    try {
+      r = decodeReceipt(blob);
+    } catch (e) {
+      throw bad(`receipt ${i} is unreadable: ${(e as Error).message}`);
+    }
+    const problem = receiptProblem(r, agentId, headTick);
+    if (problem) throw bad(problem);
+    out.push({ tickStart: r.tickStart, tickEnd: r.tickEnd, cost: r.cost, budgetAfter: r.budgetAfter, nodeId: r.nodeId, blob });
+  }
+  if (o !== bytes.byteLength) throw bad(`${bytes.byteLength - o} bytes after its ${count} receipts`);
+  return out;
+}
+
+export function readSegments(historyDir: string): AuditSegment[] {
+  const d = join(historyDir, EVENTS_DIR);
+  if (!existsSync(d)) return [];
+  return readdirSync(d)
+    .filter((f) => f.endsWith(".seg"))
+    .map((f) => decodeSegmentFile(readFile(join(d, f), "event-log segment", SEGMENT_FILE_MAX_BYTES), f))
+    .sort((a, b) => (a.toTick < b.toTick ? -1 : 1));
+}
+
+export function exportedAgentId(dir: string): string {
+  const files = existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith(".checkpoint")) : [];
+  if (files.length !== 1) {
+    throw new IgordError(ErrorCode.ConfigInvalid, `${dir} must hold exactly one <agent>.checkpoint (found ${files.length}); is it an igord export?`);
+  }
+  // The id is the file's name: held to the rule every other way in holds it to (run, resume, migration).
+  return checkAgentId((files[0] as string).slice(0, -".checkpoint".length));
+}
+
+/** An export's `<agent>.receipts`: `[u32 count]` then `[u32 len][receipt]` each, little-endian, as readReceipts reads it. */
+export function receiptsFileBytes(receipts: readonly { blob: Uint8Array }[]): Buffer {
+  const u32 = (n: number): Buffer => {
+    const b = Buffer.alloc(4);
+    b.writeUInt32LE(n);
+    return b;
+  };
+  return Buffer.concat([u32(receipts.length), ...receipts.flatMap((r) => [u32(r.blob.byteLength), r.blob])]);
+}
