@@ -143,6 +143,9 @@ export class PoolWatchdog {
       for (const p of [...least.placements]) this.moveBetweenTicks(p);
       return;
     }
+    // A worker still starting would hold the moved agents' loads (and so their next ticks) until it
+    // listens: they move once it does.
+    if (Atomics.load(least.ctl, Ctl.booted) === 0n) return;
     let excess = Math.floor((most.placements.size - least.placements.size) / 2);
     if (excess < REBALANCE_MIN_EXCESS) return;
     for (const p of [...most.placements]) {

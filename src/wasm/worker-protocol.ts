@@ -413,7 +413,13 @@ export const Ctl = {
    * the watchdog's stall check counts from here.
    */
   replayStartedNs: 4,
-  size: 5,
+  /**
+   * Set to 1 by the worker once its code has loaded and it listens for requests. A worker just
+   * spawned takes tens of milliseconds to get there: agents rebalanced onto it before then would wait
+   * out its start-up as well as their loads, past their next tick.
+   */
+  booted: 5,
+  size: 6,
 } as const;
 
 /**

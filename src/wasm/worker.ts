@@ -410,3 +410,6 @@ port.on("message", (msg: ToWorker) => {
       break;
   }
 });
+
+// Listening now: the pool may move running agents here (see Ctl.booted).
+Atomics.store(ctl, Ctl.booted, 1n);
