@@ -174,12 +174,14 @@ describe("migration across several nodes", () => {
     expect(new Set(states).size).toBe(3);
   });
 
-  it("20 round trips with a tick between each hop: every tick runs exactly once, on the node that owns the agent, and nothing is left on the idle node", async () => {
+  // Acceptance 22: twenty round trips, final state exact, at most one node ticking at any moment, nothing left behind.
+  it("20 round trips with a tick between each hop: every tick runs exactly once, on the node that owns the agent, never while the other node ticks it, and nothing is left on the idle node", async () => {
     const [a, b] = (await p2pNodes(2)) as [Node, Node];
-    const ran: { node: "a" | "b"; tick: bigint; owner: string | undefined }[] = [];
+    // Each tick as [start, end] on the one clock both in-process nodes share: its commit time less its run time.
+    const ran: { node: "a" | "b"; tick: bigint; owner: string | undefined; start: number; end: number }[] = [];
     for (const [name, t] of [["a", a], ["b", b]] as const) {
       t.node.scheduler.on("tick", (e) => {
-        if (e.agentId === "heartbeat") ran.push({ node: name, tick: e.tick, owner: t.node.store.lease("heartbeat")?.state });
+        if (e.agentId === "heartbeat") ran.push({ node: name, tick: e.tick, owner: t.node.store.lease("heartbeat")?.state, start: e.at - Number(e.elapsedNs) / 1e6, end: e.at });
       });
     }
     await a.node.addAgent({ wasmPath: heartbeat });
@@ -199,6 +201,11 @@ describe("migration across several nodes", () => {
     expect(ticks).toEqual(ticks.map((_, i) => BigInt(i + 1))); // each tick once, in order, none lost
     expect(ran.every((r) => r.owner === "ACTIVE_OWNER")).toBe(true); // only the owner ever ticked
     expect(new Set(ran.map((r) => r.node))).toEqual(new Set(["a", "b"]));
+    // At every moment at most one node ticks it: the ticking node changes once per hop and never
+    // back in between, and each node's last tick before a hop ended before the other's first began.
+    const switches = ran.flatMap((r, i) => (i > 0 && ran[i - 1]!.node !== r.node ? [[ran[i - 1]!, r] as const] : []));
+    expect(switches).toHaveLength(40);
+    for (const [before, after] of switches) expect(before.end, `tick ${before.tick} on ${before.node}, tick ${after.tick} on ${after.node}`).toBeLessThanOrEqual(after.start);
     // The final state is exact: the stored head is the last tick, and B holds nothing running.
     expect(a.node.store.head("heartbeat")!.tick).toBe(ticks.at(-1));
     expect(b.node.scheduler.view("heartbeat")).toBeUndefined();
