@@ -67,7 +67,8 @@ describe("durable agents", () => {
     expect(report.firstTick).toBe(0n);
   });
 
-  it("receipts cover contiguous tick ranges, are signed by the node, and sum to the budget spent", async () => {
+  // Acceptance 10: budgets in the stored history never increase, receipts cover contiguous tick ranges, their costs sum to initial minus final budget.
+  it("receipts cover contiguous tick ranges, are signed by the node, and sum to the budget spent; the stored history's budgets never increase", async () => {
     // --receipt-interval 0: a receipt with every checkpoint (the default signs one per minute and at stop).
     const t = await startTestNode({ ...FAST, price: "5", "receipt-interval": "0" });
     await t.node.addAgent({ wasmPath: heartbeat, budget: 10_000_000n });
@@ -76,8 +77,14 @@ describe("durable agents", () => {
     const store = SqliteStore.open(join(t.config.dataDir, DB_FILE), { readonly: true });
     const receipts = store.receipts("heartbeat");
     const head = store.head("heartbeat")!;
+    const history = [...store.history("heartbeat")];
     const { publicKey } = store.nodeKey().key;
     store.close();
+    // Every checkpoint of the history, from the first (tick 0, the whole budget) to the head: the budget never goes up.
+    expect(history.length).toBeGreaterThan(2);
+    expect(history[0]?.budget).toBe(10_000_000n);
+    for (let i = 1; i < history.length; i++) expect(history[i]!.budget, `seq ${history[i]!.seq}`).toBeLessThanOrEqual(history[i - 1]!.budget);
+    expect(history.at(-1)?.budget).toBe(head.budget);
     expect(receipts.length).toBeGreaterThan(2);
     expect(receipts[0]?.tickStart).toBe(1n);
     for (let i = 1; i < receipts.length; i++) expect(receipts[i]?.tickStart).toBe((receipts[i - 1]?.tickEnd ?? 0n) + 1n);
