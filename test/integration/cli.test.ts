@@ -181,6 +181,20 @@ describe("igord CLI", () => {
     expect(r.stderr).toMatch(/package\.json is not a valid WebAssembly module.*\[WASM_MALFORMED\]/);
   });
 
+  // Acceptance 6 (the CLI clause): an explicit --manifest path that does not exist is an error.
+  it("igord run with an explicit --manifest path that does not exist exits 1 naming the path, and stores no agent", () => {
+    const dir = tempDir();
+    const missing = join(dir, "nope.manifest.json");
+    const r = igord(["run", join(EXAMPLES, "heartbeat.wasm"), "--manifest", missing, "--data-dir", join(dir, "data")]);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain(`manifest ${missing} cannot read it`);
+    expect(r.stderr).toContain("[MANIFEST_NOT_FOUND]");
+    const db = new Database(join(dir, "data", DB_FILE), { readonly: true });
+    expect(db.prepare("SELECT count(*) AS n FROM agents").get()).toEqual({ n: 0 });
+    expect(db.prepare("SELECT count(*) AS n FROM checkpoints").get()).toEqual({ n: 0 });
+    db.close();
+  });
+
   it("igord agents and status list the files that failed to load (path, code, message) and never print undefined", async () => {
     const dir = tempDir();
     const agents = join(dir, "agents");
