@@ -27,6 +27,7 @@ async function survivorHistory(): Promise<string> {
 }
 
 describe("audit replay", () => {
+  // Acceptance 19: igord verify --replay re-executes from a checkpoint and confirms each later one.
   it("re-executes the whole stored history and confirms every checkpoint", async () => {
     const dataDir = await survivorHistory();
     const r = igord(["verify", "--agent", "survivor", "--replay", "--data-dir", dataDir]);
@@ -39,6 +40,7 @@ describe("audit replay", () => {
     expect(r.status).toBe(0);
   });
 
+  // Acceptance 19: one altered log entry is found.
   it("finds a single altered log entry at the tick it belongs to", async () => {
     const dataDir = await survivorHistory();
     const db = segmentsDb(join(dataDir, DB_FILE));

@@ -99,6 +99,7 @@ function freePorts(cmd: string): string {
 }
 
 describe("docs/AUTHORING.md", () => {
+  // Acceptance 40: igord new outside the repo → npm install, build, test pass; runs on a daemon, survives a restart.
   it(
     "from igord new to an agent that survives a restart and migrates: every command on the page runs and does what the page says",
     async () => {

@@ -31,6 +31,7 @@ function headEpoch(dataDir: string, agentId: string): [bigint, bigint] {
 }
 
 describe("leases and epochs", () => {
+  // Acceptance 30: epochs persist across restarts.
   it("renewals bump the generation, the epoch is in every checkpoint header, and a restart keeps it", async () => {
     const t = await startTestNode({ "tick-interval": "20ms", "checkpoint-interval": "50ms", "lease-duration": "400ms", "lease-grace": "200ms" });
     await t.node.addAgent({ wasmPath: heartbeat });
@@ -111,6 +112,7 @@ describe("leases and epochs", () => {
     expect(igord(["verify", "--agent", "heartbeat", "--data-dir", t.config.dataDir]).stdout).toMatch(/^VALID/);
   });
 
+  // Acceptance 30: no tick while expired, recovery logged with the new epoch, epochs persist across restarts.
   it("SIGSTOP past lease + grace, then SIGCONT: no tick while expired, recovery with a new epoch", async () => {
     const dir = tempDir();
     const d = startDaemon([

@@ -42,6 +42,7 @@ describe("igord CLI", () => {
     }
   });
 
+  // Acceptance 31: --help and each subcommand's help list every flag with its default.
   it("--help lists every flag of the config schema with its default and variable, and every subcommand answers --help (scenario 31)", () => {
     const out = igord(["--help"]).stdout;
     const help = out.replace(/\s+/g, " ");
@@ -64,6 +65,7 @@ describe("igord CLI", () => {
     }
   });
 
+  // Acceptance 31: --replay-window -1, --replay-on-divergence bogus refused naming the flag.
   it("--replay-window -1 and --replay-on-divergence bogus are refused at start naming the flag", () => {
     const window = igord(["--replay-window", "-1", "--control", "off"]);
     expect(window.status).toBe(1);
@@ -73,6 +75,7 @@ describe("igord CLI", () => {
     expect(policy.stderr).toMatch(/invalid --replay-on-divergence "bogus".*\[CONFIG_INVALID\]/);
   });
 
+  // Acceptance 31: unknown commands and flags fail with usage, non-zero exit.
   it("unknown commands and flags fail with usage and a non-zero exit", () => {
     const cmd = igord(["frobnicate"]);
     expect(cmd.status).not.toBe(0);
@@ -83,6 +86,7 @@ describe("igord CLI", () => {
     expect(flag.stderr).toMatch(/Usage: igord/);
   });
 
+  // Acceptance 31: --price 0 refused naming the flag.
   it("invalid values are refused at start naming the flag", () => {
     const r = igord(["--price", "0", "--control", "off"]);
     expect(r.status).toBe(1);

@@ -12,6 +12,7 @@ afterEach(killAll);
 const ENV: NodeJS.ProcessEnv = { ...process.env, IGORD_LISTEN: "off", IGORD_CONTROL: "", IGORD_DATA_DIR: "" };
 
 describe("finding the daemon", () => {
+  // Acceptance 42: igord status finds its daemon from IGORD_DATA_DIR alone.
   it("status and agents find a daemon on a random control port through its data dir alone, and say where they looked when it is gone", async () => {
     const dir = tempDir();
     const dataDir = join(dir, "data");

@@ -199,6 +199,7 @@ function sample(text: string, name: string, labels: Record<string, string> = {})
 }
 
 describe("/metrics after the node's work", () => {
+  // Acceptance 32: /metrics: ticks, tick duration, checkpoints, verifications, divergences, migrations by outcome and duration, lease states, budget.
   it("after checkpoints, replay verifications, a divergence and a migration, every series the operator watches counts it", async () => {
     const p2p = { listen: "/ip4/127.0.0.1/tcp/0", "accept-migrations": "any", "peer-refresh": "0", "tick-interval": "20ms" };
     const a = await startTestNode({ ...p2p, control: "127.0.0.1:0", "checkpoint-interval": "50ms", "verify-interval": "1" });

@@ -40,6 +40,7 @@ function storedHeads(dataDir: string): Map<string, bigint> {
 }
 
 describe("crash safety", () => {
+  // Acceptance 15: SIGKILL at random moments → the database reopens, each agent resumes from its last committed checkpoint, no gap or duplicate.
   it(`survives ${KILLS} SIGKILLs at random moments with every history intact`, { timeout: 60_000 + KILLS * 5000 }, async () => {
     const root = tempDir();
     const agentsDir = join(root, "agents");

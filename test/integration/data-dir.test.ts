@@ -39,6 +39,7 @@ function stderrOf(d: Daemon): () => string {
 const ticked = (agent: string) => (l: Record<string, unknown>) => l.event === "agent_log" && l.agent === agent;
 
 describe("one process per data dir", () => {
+  // Acceptance 35: a second daemon or igord run exits at once saying the dir is in use; the daemon's agents untouched.
   it("a second daemon, igord run and igord resume on a live daemon's data dir exit at once naming its pid; inspect, verify and export work beside it", async () => {
     const root = tempDir();
     const data = join(root, "data");
@@ -97,6 +98,7 @@ describe("one process per data dir", () => {
 describe("data dir permissions", () => {
   const mode = (p: string): number => statSync(p).mode & 0o777;
 
+  // Acceptance 35: data dir 0700, files 0600.
   it("a new data dir is 0700 and its database files 0600", async () => {
     const root = tempDir();
     const data = join(root, "data");

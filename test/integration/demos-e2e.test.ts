@@ -61,6 +61,7 @@ function verifyReplay(agent: string, dataDir: string): void {
 }
 
 describe("x402buyer against the paywall", () => {
+  // Acceptance 38: the paywall refuses a reused receipt.
   it("gets 402, pays once, gets 200 with the receipt; the paywall refuses that receipt again; the history replays VALID with the paywall gone", { timeout: 90_000 }, async () => {
     const paywall = await startPaywall({ host: "127.0.0.1", port: 0 });
     servers.push(paywall);
@@ -91,6 +92,7 @@ describe("x402buyer against the paywall", () => {
 });
 
 describe("x402buyer paying repeatedly", () => {
+  // Acceptance 38: ≥ 2 paid fetches, receipts by the DID key, none refused, budget down by at least what was paid, audit VALID without the paywall.
   it("pays for at least two fetches, each receipt signed by the agent's DID key and none refused; its budget went down by at least what it paid", { timeout: 90_000 }, async () => {
     const paywall = await startPaywall({ host: "127.0.0.1", port: 0 });
     servers.push(paywall);
@@ -156,6 +158,7 @@ function lostPaymentsDebited(d: Daemon) {
 }
 
 describe("x402buyer killed between its payment and the checkpoint that would cover it", () => {
+  // Acceptance 38: no bad or reused receipt across a SIGKILL; audit VALID with the paywall gone.
   it("pays once: the restarted agent finds the lost tick's receipt among the node's receipts, shows it to the paywall and gets the data; verify counts one payment", { timeout: 180_000 }, async () => {
     const paywall = await startPaywall({ host: "127.0.0.1", port: 0 });
     servers.push(paywall);

@@ -43,6 +43,7 @@ function rawDb(t: TestNode): Database.Database {
 }
 
 describe("durable agents", () => {
+  // Acceptance 2: restart → tick N+1, same DID, budget only decreased, chain valid from tick 0.
   it("a restart resumes the agent at tick N+1 with the same DID and a budget that only decreased", async () => {
     const t = await startTestNode(FAST);
     const first = await t.node.addAgent({ wasmPath: heartbeat, budget: 10_000_000n });
@@ -130,6 +131,7 @@ describe("durable agents", () => {
     expect(storedHead(t.config.dataDir, "heartbeat")?.count).toBe(1);
   });
 
+  // Acceptance 11: a flipped byte → not started, CHECKPOINT_INVALID naming the failed check, the row untouched.
   it("a flipped byte in the latest stored checkpoint quarantines the agent and the row stays untouched", async () => {
     const t = await startTestNode(FAST);
     await t.node.addAgent({ wasmPath: heartbeat });

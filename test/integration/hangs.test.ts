@@ -60,6 +60,7 @@ describe("loading runs under the watchdog", () => {
     ["_initialize", HANG_IN_INITIALIZE],
     ["agent_init", HANG_IN_INIT],
   ] as const) {
+    // Acceptance 33: stopped within the tick timeout (+ 1 s), naming the phase.
     it(`a ${phase} that never returns fails the load with TICK_TIMEOUT naming ${phase}; a worker-mate keeps its cadence`, async () => {
       const t = await startTestNode({ workers: "1", "tick-timeout": `${TIMEOUT}ms`, "tick-interval": `${INTERVAL}ms` });
       const dir = join(t.dir, "wasm");
@@ -273,6 +274,7 @@ describe("a tick outliving its lease", () => {
 });
 
 describe("the igord daemon with hostile modules in its agents dir", () => {
+  // Acceptance 33: start, _initialize, agent_init hangs on the daemon: control answers, mates keep cadence, failed naming the phase.
   it("modules whose start function, _initialize or agent_init never returns: /v1/status answers while they hang, each is listed failed to load naming its phase, and a worker-mate keeps its cadence", async () => {
     const TIMEOUT = 1500;
     const INTERVAL = 50;
@@ -317,6 +319,7 @@ describe("the igord daemon with hostile modules in its agents dir", () => {
     expect(await d.exit).toBe(0);
   });
 
+  // Acceptance 33: an agent_resume hang at restart.
   it("a stored agent whose agent_resume never returns, at the daemon's restart: /v1/status answers while it hangs, it is resumed once and listed once, quarantined naming agent_resume, and its mate keeps its cadence", async () => {
     const TIMEOUT = 1500;
     const INTERVAL = 50;

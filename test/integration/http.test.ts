@@ -44,6 +44,7 @@ function bodyAt(state: Uint8Array, i: number): string {
 const TERMS = "402 terms: pay 100000 to paywall-provider";
 
 describe("http_request", () => {
+  // Acceptance 37: a host outside allowed_hosts is refused with a recorded -3 and no traffic; replay verifies.
   it("returns igor's codes for every path, records each call once, and replays them all with the server stopped", async () => {
     let hold: (() => void)[] = [];
     const s = await server((req, res, body) => {
@@ -276,6 +277,7 @@ describe("requests outside a tick", () => {
 });
 
 describe("an agent that reads its server every tick", () => {
+  // Acceptance 37: GET every tick, server stopped → still migrates and audits VALID.
   it("keeps ticking when the server goes (each failed call recorded), migrates, and its whole history on the target audits VALID with no request sent by replay", async () => {
     const s = await server((_req, res) => res.end("price=42"));
     const p2p = { ...LOOPBACK_HTTP, listen: "/ip4/127.0.0.1/tcp/0", "accept-migrations": "any", "tick-interval": "10ms", "checkpoint-interval": "50ms", "migration-timeout": "5s", "peer-refresh": "0", "tick-timeout": "5s" };

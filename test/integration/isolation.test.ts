@@ -27,6 +27,7 @@ function gaps(times: number[]): number[] {
 }
 
 describe("isolation", () => {
+  // Acceptance 8: hang from tick 4 stopped within timeout + 1 s, mates keep cadence, control answers, head is tick 3.
   it("a hung agent_tick is stopped within the tick timeout + 1 s while its worker-mates keep their cadence through the hang", async () => {
     // Long enough that a mate left waiting for the kill (a gap of the whole hang) is told apart
     // from a mate moved off the stalled worker on a loaded machine, where spawning the new worker
@@ -146,6 +147,7 @@ describe("isolation", () => {
     expect(failure.details.file).toMatch(/aborter\.ts$/);
   });
 
+  // Acceptance 8: the control API answers while the tick hangs.
   it("the control API answers during a hang: after worker_stalled is logged and before the hung agent is stopped", async () => {
     const t = await startTestNode({ workers: "1", "tick-timeout": "2000ms", "tick-interval": "50ms", control: "127.0.0.1:0" });
     const dir = join(t.dir, "wasm");

@@ -48,6 +48,8 @@ async function exportedHistory(root: string): Promise<{ ex: string; hist: string
 }
 
 describe("durable agents through the CLI", () => {
+  // Acceptance 1: igord run --budget 10, SIGINT → exit 0; agent id, did:key and budget shown; head v0x04, signed, tick ≥ 2, 0 < budget < 10.
+  // Acceptance 2: the same data dir again → first tick N+1, same DID, budget only decreased.
   it("a fresh run persists signed v0x04 checkpoints; a restart continues at N+1 with the same DID", async () => {
     const A = join(tempDir(), "A");
     const d = startDaemon(["run", HEARTBEAT, "--budget", "10", "--data-dir", A, ...FAST]);
@@ -80,6 +82,7 @@ describe("durable agents through the CLI", () => {
     expect(igord(["verify", "--agent", "heartbeat", "--data-dir", A]).stdout).toMatch(/^VALID/);
   });
 
+  // Acceptance 3: export from A, resume into B, run, verify the union → VALID, one DID, ticks 0..N, exit 0.
   it("portable: export from A, resume on B, run, and the union of both histories verifies", async () => {
     const root = tempDir();
     const [A, B] = [join(root, "A"), join(root, "B")];
@@ -129,6 +132,7 @@ describe("durable agents through the CLI", () => {
   });
 
   // Seven igord processes, one after another: 30 s was too short for them at load 10.
+  // Acceptance 12: 0 B, 30 B, unknown version, negative budget, other WASM, other key → each its own message; nothing written.
   it("refuses empty, truncated, unknown-version, negative-budget and foreign checkpoints, writing nothing", { timeout: 120_000 }, () => {
     const root = tempDir();
     const B = join(root, "B");
@@ -201,6 +205,7 @@ describe("durable agents through the CLI", () => {
     }
   });
 
+  // Acceptance 14: a flipped byte and a deleted middle checkpoint → INVALID with the reason, exit 1.
   it("verify flags a flipped byte and a deleted middle checkpoint in an exported history (exit 1)", async () => {
     const root = tempDir();
     const { hist, files } = await exportedHistory(root);
@@ -331,6 +336,7 @@ describe("durable agents through the CLI", () => {
     expect(existsSync(join(C, "igord.db"))).toBe(false);
   });
 
+  // Acceptance 36: renewed lease, exported, imported, runs; verify of the new node and of the union VALID.
   it("import and resume --checkpoint continue at the next major epoch, recorded in the lineage, so verify stays VALID after a renewed lease", async () => {
     const root = tempDir();
     const A = join(root, "A");
@@ -395,6 +401,7 @@ describe("durable agents through the CLI", () => {
     expect(igord(["verify", "--agent", "heartbeat", "--data-dir", A]).stdout).toMatch(/^VALID/);
   });
 
+  // Acceptance 14: ticks backwards, a changed key, a budget increase → INVALID with the reason, exit 1.
   it("verify flags ticks going backwards, a changed key and a budget increase without a signed top-up, each properly signed and chained, with the reason (exit 1)", async () => {
     const root = tempDir();
     const { ex, hist, files } = await exportedHistory(root);

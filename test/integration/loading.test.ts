@@ -44,6 +44,7 @@ function copyExample(t: TestNode, name: string, manifest?: unknown): string {
 }
 
 describe("loading agents", () => {
+  // Acceptance 7: garbage, 0 bytes, empty module, missing agent_checkpoint_ptr → clear errors, no agent.
   it("refuses malformed modules with a clear error", async () => {
     const t = await startTestNode();
     const dir = join(t.dir, "wasm");
@@ -68,6 +69,7 @@ describe("loading agents", () => {
     expect(t.node.scheduler.list()).toEqual([]);
   });
 
+  // Acceptance 5: igor.rand_bytes with only clock granted fails at load naming the import, nothing stored.
   it("deny by default: an import the manifest does not grant fails at load, before any tick", async () => {
     const t = await startTestNode();
     const e = await refusal(t, { wasmPath: copyExample(t, "survivor", CAPS("clock", "log")) });
@@ -76,6 +78,7 @@ describe("loading agents", () => {
     expect(storedHead(t.config.dataDir, "survivor")).toBeUndefined();
   });
 
+  // Acceptance 5: a capability the node does not offer fails naming it.
   it("a manifest asking for a capability the node does not offer fails naming it", async () => {
     const t = await startTestNode({ capabilities: "clock,log" });
     const e = await refusal(t, { wasmPath: copyExample(t, "survivor", CAPS("clock", "rand", "log")) });
@@ -92,6 +95,7 @@ describe("loading agents", () => {
     expect((await t.node.addAgent({ wasmPath: path })).status).toBe("running");
   });
 
+  // Acceptance 6: invalid JSON, version 0, memory above 64 MiB refused; exactly 64 MiB loads.
   it("validates manifests: invalid JSON, version 0, memory above 64 MiB; exactly 64 MiB loads", async () => {
     const t = await startTestNode();
     const dir = join(t.dir, "wasm");
@@ -107,6 +111,7 @@ describe("loading agents", () => {
     expect((await t.node.addAgent({ wasmPath: path })).status).toBe("running");
   });
 
+  // Acceptance 6: an explicit manifest path that does not exist is an error.
   it("an explicit --manifest path that does not exist is an error", async () => {
     const t = await startTestNode();
     const e = await refusal(t, {
@@ -182,6 +187,7 @@ async function nodeWithExamples(flags: Record<string, string>, names: readonly s
 }
 
 describe("the agents directory", () => {
+  // Acceptance 7: a broken file in agents/ is reported, the others run.
   it("loads every .wasm at start, reports a broken one and keeps the others running", async () => {
     const { t, dir } = await nodeWithExamples({ "tick-interval": "50ms" }, ["heartbeat"]);
     writeFileSync(join(dir, "broken.wasm"), "garbage");
@@ -202,6 +208,7 @@ describe("the agents directory", () => {
     await t.waitFor<TickEvent>("tick", (e) => e.agentId === "heartbeat" && e.tick >= 2n);
   });
 
+  // Acceptance 16: a .wasm dropped in starts within 2 s; a broken one is reported once and ignored.
   it("starts a .wasm dropped in while running within 2 s, and reports a broken drop-in once", async () => {
     const t = await startTestNode({ "tick-interval": "50ms" }, { watch: true });
     const dir = t.config.agentsDir;
@@ -318,6 +325,8 @@ function storedOf(dataDir: string, agentId: string, wasm: Uint8Array): Record<st
 }
 
 describe("a refused agent leaves nothing in the store", () => {
+  // Acceptance 5: refused loads (ungranted, unoffered, malformed) write no row at all.
+  // Acceptance 7: no agent rows; the healthy agent in the same agents/ dir keeps ticking.
   it("ungranted and unoffered capabilities, garbage, an empty file, an empty module and a missing export: no agent row, identity, checkpoint or module is written, and the healthy agent in the same directory keeps ticking", async () => {
     const { t, dir } = await nodeWithExamples({ capabilities: "clock,log", "tick-interval": "20ms" }, ["heartbeat"]);
     // survivor imports igor.rand_bytes: once not granted by its manifest, once granted but not offered by the node.

@@ -117,6 +117,7 @@ async function residentTicksOn(b: TestNode): Promise<void> {
 }
 
 describe("packages that must not harm the live agent", () => {
+  // Acceptance 26: an older package to the owner is refused; the live agent untouched.
   it("a recorded package for an earlier head of an agent the node now owns is refused; the live agent is untouched", async () => {
     const a = await startTestNode(P2P);
     const b = await startTestNode(P2P);
@@ -134,6 +135,7 @@ describe("packages that must not harm the live agent", () => {
     expect(b.node.scheduler.view("heartbeat")?.status).toBe("running");
   });
 
+  // Acceptance 26: a replayed package is an idempotent retry.
   it("an identical retry of the migration a node took is success without effect", async () => {
     const a = await startTestNode(P2P);
     const b = await startTestNode(P2P);
@@ -148,6 +150,7 @@ describe("packages that must not harm the live agent", () => {
     expect(b.logs.events("migration_duplicate")).toHaveLength(1);
   });
 
+  // Acceptance 26: stale packages refused, nothing stored changes, epochs never go backwards.
   it("an old package replayed to a node that owns the agent, or retired it at a newer epoch, is refused and nothing stored changes", async () => {
     const a = await startTestNode(P2P);
     const b = await startTestNode(P2P);
@@ -171,6 +174,7 @@ describe("packages that must not harm the live agent", () => {
     expect(a.node.scheduler.view("survivor")?.status).toBe("running");
   });
 
+  // Acceptance 27: replay data that does not reproduce the checkpoint.
   it("a package whose replay window was tampered with is refused by replay verification; the untouched one is accepted", async () => {
     const a = await startTestNode(P2P);
     const b = await startTestNode({ ...P2P, "replay-mode": "full" });
@@ -318,6 +322,7 @@ function leb(n: number): Buffer {
 }
 
 describe("large packages", () => {
+  // Acceptance 29: a package over 4 MiB migrates intact.
   it("moves a package over libp2p's 4 MiB message limit in chunks, intact", async () => {
     const a = await startTestNode(P2P);
     const b = await startTestNode(P2P);
@@ -373,6 +378,7 @@ describe("large packages", () => {
 });
 
 describe("tampered packages, each refused with its own code", () => {
+  // Acceptance 27: wrong WASM hash, changed DID, garbage and oversized frames, each its own code, nothing stored.
   it("wrong WASM hash, changed DID, garbage and oversized frames", async () => {
     const a = await startTestNode(P2P);
     const b = await startTestNode(P2P);
@@ -615,6 +621,7 @@ describe("a target that never answers", () => {
 });
 
 describe("the migration-status query", () => {
+  // Acceptance 34: a forged status query fences nothing.
   it("is answered only when signed with the agent's key: a forged query fences nothing", async () => {
     const a = await startTestNode(P2P);
     const b = await startTestNode(P2P);
@@ -637,6 +644,7 @@ describe("the migration-status query", () => {
 });
 
 describe("the window replayed while the signatures are checked", () => {
+  // Acceptance 27: a bad signature.
   it("a package whose head signature is forged and whose window replays wrong is refused for the signature, after the early replay has ended; the honest package sent right after is admitted", async () => {
     const a = await startTestNode(P2P);
     const b = await startTestNode(P2P);

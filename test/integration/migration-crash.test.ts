@@ -89,6 +89,7 @@ const EXPECTED_OWNER: Record<string, "source" | "target" | "either"> = {
 
 describe("SIGKILL at every step of a migration", () => {
   for (const point of CRASH_POINTS) {
+    // Acceptance 28: SIGKILL of the source or the target at each step → exactly one owner after restarts.
     it(`${point}: after restarts exactly one node owns and ticks the agent`, async () => {
       const srcDir = nodeDir(["heartbeat"]);
       const dstDir = nodeDir();
@@ -132,6 +133,7 @@ describe("SIGKILL at every step of a migration", () => {
 });
 
 describe("igord migrate, peers and migrations (real processes)", () => {
+  // Acceptance 20: igord migrate <agent> --to <B> between two daemons.
   it("moves an agent between two daemons from the command line and shows the record and the peer", async () => {
     const srcDir = nodeDir(["heartbeat"]);
     const dstDir = nodeDir();

@@ -65,6 +65,7 @@ function madeUpOffer(agentId: string, o: Record<string, unknown> = {}): Record<s
 }
 
 describe("forged fences", () => {
+  // Acceptance 34: a status query signed by an unknown key changes nothing; the real migration succeeds.
   it("a status query signed by a key made up on the spot fences nothing: the agent it names still migrates here", async () => {
     const a = await startTestNode(P2P);
     const b = await startTestNode({ ...P2P, "trusted-peer": peerId(a) });

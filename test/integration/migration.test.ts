@@ -58,6 +58,7 @@ function owner(t: Node, agentId: string): string | undefined {
 }
 
 describe("migration between two nodes", () => {
+  // Acceptance 20: A RETIRED with history kept; B owns at major+1 and ticks on from the same tick, counter and budget; lineage verifies.
   it("moves a running agent with its state, DID and budget; the source retires it and the target ticks it", async () => {
     const [a, b] = (await p2pNodes(2)) as [Node, Node];
     const before = await a.node.addAgent({ wasmPath: survivor });
@@ -109,6 +110,7 @@ describe("migration between two nodes", () => {
 });
 
 describe("migration across several nodes", () => {
+  // Acceptance 21: state, manifest, DID kept at every hop; budget never created, never negative.
   it("A → B → C → A keeps state, manifest and DID; the budget is never created and never negative", async () => {
     const nodes = await p2pNodes(3);
     const [a, b, c] = nodes as [Node, Node, Node];
@@ -144,6 +146,7 @@ describe("migration across several nodes", () => {
     expect(moved.budget).toBeLessThanOrEqual(budget);
   });
 
+  // Acceptance 21: state and capabilities at every hop.
   it("A → B → C → A: at every hop the target's head checkpoint is the source's head at the handoff, hash and state, and the capabilities travel", async () => {
     const nodes = await p2pNodes(3);
     const [a, b, c] = nodes as [Node, Node, Node];
@@ -259,6 +262,7 @@ describe("migration across several nodes", () => {
 });
 
 describe("migration failures", () => {
+  // Acceptance 23: one attempt, no backoff; with no other candidate the source keeps owning and ticking.
   it("a target without the agent's capabilities is refused before the agent stops: one attempt, and the agent keeps ticking at the source", async () => {
     const a = await p2pNode();
     const b = await p2pNode({ capabilities: "log" });
@@ -278,6 +282,7 @@ describe("migration failures", () => {
     expect(await b.node.metrics.render()).not.toMatch(/igord_migration_refusals_total\{/);
   });
 
+  // Acceptance 24: attempts spaced by the delay, doubling, then success on the fallback.
   it("retries an unreachable target with backoff, then falls back to the next one", async () => {
     const dead = await p2pNode();
     const deadAddr = addr(dead);
@@ -302,6 +307,7 @@ describe("migration failures", () => {
     expect(warnings).toEqual(["MIGRATION_DIAL_FAILED", "MIGRATION_DIAL_FAILED", "MIGRATION_DIAL_FAILED"]);
   });
 
+  // Acceptance 24: all targets down: reverted, the agent keeps ticking.
   it("with every target down the handoff is reverted and the agent keeps ticking at the same epoch", async () => {
     const d1 = await p2pNode();
     const d2 = await p2pNode();
@@ -328,6 +334,7 @@ describe("migration failures", () => {
     expect(a.node.store.migrations({ agentId: "heartbeat" })[0]!.state).toBe("failed");
   });
 
+  // Acceptance 25: lost confirmation → RECOVERY_REQUIRED, resolved by asking the target.
   it("a lost confirmation leaves the source in RECOVERY_REQUIRED until the target says it owns the agent: then RETIRED", async () => {
     const a = await p2pNode();
     const b = await startNode({ flags: P2P, migrationHooks: { beforeConfirm: (_id, abort) => abort(new Error("confirmation lost")) } });
@@ -763,6 +770,7 @@ describe("replay rules at admission", () => {
 });
 
 describe("an ambiguous handoff with a fallback candidate", () => {
+  // Acceptance 25: no other target tried, resolved by asking B, A and B never tick at once.
   it("a lost confirmation with candidates [B, C]: one attempt, C is never offered the agent, the source asks B and retires, and A and B never tick it at the same time", async () => {
     const a = await p2pNode();
     const b = await startNode({ flags: P2P, migrationHooks: { beforeConfirm: (_id, abort) => abort(new Error("confirmation lost")) } });
@@ -810,6 +818,7 @@ describe("an ambiguous handoff with a fallback candidate", () => {
 });
 
 describe("a candidate without the agent's capability", () => {
+  // Acceptance 23: refused once without backoff, the next candidate takes it.
   it("candidates [B without rand, C with it]: B is refused once with CAPABILITY_NOT_OFFERED, never retried nor waited for, and the agent moves to C", async () => {
     // A retry delay far above a hop's time: had B's refusal been retried or backed off, the hop would show it.
     const a = await p2pNode({ "migration-retries": "3", "migration-retry-delay": "3s" });

@@ -51,6 +51,7 @@ describe("self-verification", () => {
     });
   }
 
+  // Acceptance 17: off: no replay work at all.
   it("--replay-mode off does no replay work at all; on-migrate keeps a window but does not self-verify", async () => {
     for (const mode of ["off", "on-migrate"]) {
       const t = await startTestNode({ "tick-interval": "2ms", "replay-mode": mode, "verify-interval": "1" });
@@ -78,6 +79,7 @@ function verificationsTotal(metrics: string): number {
 describe("which ticks are verified", () => {
   const LAST = 40n;
 
+  // Acceptance 17: full, interval 1: every tick with observations verified, no divergence.
   it("--replay-mode full --verify-interval 1: the verified ticks are exactly the ticks that recorded observations, with no divergence", async () => {
     const t = await startTestNode({ "tick-interval": "5ms", "replay-mode": "full", "verify-interval": "1" });
     const observed = new Set<bigint>();
@@ -100,6 +102,7 @@ describe("which ticks are verified", () => {
     expect(t.node.scheduler.view("oddobs")?.divergences).toBe(0);
   });
 
+  // Acceptance 17: off: no replay work at all.
   it("--replay-mode off: igord_replay_verifications_total stays 0 and the agent keeps no replay window", async () => {
     const t = await startTestNode({ "tick-interval": "5ms", "replay-mode": "off", "verify-interval": "1" });
     await t.node.addAgent({ wasmPath: await writeWat(join(t.dir, "wasm"), "oddobs", OBSERVES_ON_ODD_TICKS, CAPS("clock")) });
@@ -142,6 +145,7 @@ describe("verification across restarts", () => {
 });
 
 describe("divergence policies", () => {
+  // Acceptance 18: log keeps ticking.
   it("log: the divergence is reported and the agent keeps ticking", async () => {
     const t = await startTestNode({ "tick-interval": "5ms", "verify-interval": "1", "replay-on-divergence": "log" });
     await t.node.addAgent({ wasmPath: await nondeterministic(t) });
@@ -154,6 +158,7 @@ describe("divergence policies", () => {
     expect(await t.node.metrics.render()).toMatch(/igord_replay_divergences_total\{code="REPLAY_STATE_MISMATCH"\} [1-9]/);
   });
 
+  // Acceptance 18: pause checkpoints and stops.
   it("pause: the agent is checkpointed and stopped, and its status says why", async () => {
     const t = await startTestNode({ "tick-interval": "5ms", "verify-interval": "1", "replay-on-divergence": "pause" });
     await t.node.addAgent({ wasmPath: await nondeterministic(t) });
@@ -166,6 +171,7 @@ describe("divergence policies", () => {
     expect(head?.statusReason).toBe("replay_divergence");
   });
 
+  // Acceptance 18: intensify verifies every tick for a while.
   it("intensify: after a divergence every tick is verified for a window, then back to the interval", async () => {
     const t = await startTestNode({
       "tick-interval": "5ms",
@@ -182,6 +188,7 @@ describe("divergence policies", () => {
     expect(t.node.scheduler.view("nondet")?.status).toBe("running");
   });
 
+  // Acceptance 18: migrate pauses without any peer.
   it("migrate: without a migration service the agent pauses and says so", async () => {
     const t = await startTestNode({ "tick-interval": "5ms", "verify-interval": "1", "replay-on-divergence": "migrate" });
     await t.node.addAgent({ wasmPath: await nondeterministic(t) });
@@ -207,6 +214,7 @@ describe("bounded replay", () => {
 describe("the migrate divergence policy with a migration service", () => {
   const P2P = { listen: "/ip4/127.0.0.1/tcp/0", "accept-migrations": "any", "migration-retry-delay": "10ms", "peer-refresh": "100ms" };
 
+  // Acceptance 18: migrate moves it to a healthy peer.
   it("moves a diverging agent to the best known peer", async () => {
     const b = await startTestNode({ ...P2P, "replay-mode": "off" });
     const a = await startTestNode({ ...P2P, "tick-interval": "5ms", "verify-interval": "1", "replay-on-divergence": "migrate", bootstrap: b.node.migration!.addresses()[0]! });
@@ -220,6 +228,7 @@ describe("the migrate divergence policy with a migration service", () => {
     expect(a.logs.events("replay_migrate").length).toBeGreaterThan(0);
   });
 
+  // Acceptance 18: migrate pauses when no peer can take it.
   it("pauses it when no known peer can take it (the registry knows B lacks its capability)", async () => {
     const b = await startTestNode({ ...P2P, capabilities: "log" });
     const a = await startTestNode({ ...P2P, "tick-interval": "5ms", "verify-interval": "1", "replay-on-divergence": "migrate", bootstrap: b.node.migration!.addresses()[0]! });

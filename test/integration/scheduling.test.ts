@@ -28,6 +28,7 @@ function collectTicks(t: TestNode, agentId: string): TickEvent[] {
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
 
 describe("scheduling", () => {
+  // Acceptance 4: fastpath: 50 ticks ~10 ms apart, then 1 s.
   it("adaptive cadence: 50 'more work' ticks ~10 ms apart, then the normal interval", async () => {
     const t = await startTestNode(); // defaults: 1 s and 10 ms
     const ticks = collectTicks(t, "fastpath");
@@ -45,6 +46,7 @@ describe("scheduling", () => {
     expect(gaps[49]).toBeGreaterThanOrEqual(950); // after the burst: back to 1 s
   });
 
+  // Acceptance 4: 50 'more work' ticks ~10 ms apart, then ~1 s.
   it("an agent returning 'more work' exactly 50 times: all 50 gaps after those ticks are fast, then the gaps are the 1 s interval", async () => {
     const MORE = 50;
     const t = await startTestNode(); // defaults: 1 s and 10 ms
@@ -67,6 +69,7 @@ describe("scheduling", () => {
     }
   });
 
+  // Acceptance 9: budget_exhausted at exactly 0, final checkpoint loads, more budget continues from the same tick.
   it("a tiny budget ends in budget_exhausted at exactly 0, and the final state stays loadable", async () => {
     const t = await startTestNode({ "tick-interval": "5ms", price: "1000" });
     const stopped = t.waitFor<AgentView>("stopped", (v) => v.id === "heartbeat");
@@ -90,6 +93,7 @@ describe("scheduling", () => {
     expect(t2.node.store.lineageEvents("heartbeat").map((e) => [e.oldBudget, e.newBudget])).toEqual([[0n, 10_000_000n]]);
   });
 
+  // Acceptance 10: tick costs sum to initial minus final budget; budgets never increase.
   it("metering adds up: costs sum to initial minus final budget and budgets never increase", async () => {
     const t = await startTestNode({ "tick-interval": "2ms", price: "50" });
     const ticks = collectTicks(t, "survivor");

@@ -45,6 +45,7 @@ function readStore<T>(data: string, fn: (s: SqliteStore) => T): T {
 const savedAt = (d: Daemon, min: number) => d.waitFor((l) => l.event === "checkpoint_saved" && l.agent === "counter" && Number(l.tick) >= min);
 
 describe("igord upgrade on a live daemon", () => {
+  // Acceptance 41: igord upgrade on a live daemon: same DID, new code continues the state, verify --replay VALID.
   it("the new code continues from the old state; the switch is a signed lineage event; verify --replay is VALID across it; refused upgrades change nothing", async () => {
     const dir = tempDir();
     const agents = join(dir, "agents");

@@ -47,6 +47,7 @@ function agentLines(t: TestNode, id: string): string[] {
 }
 
 describe("agents from other toolchains", () => {
+  // Acceptance 39: clang wasm32, wasm32-wasi reactor (printf, time()), TinyGo-shaped: load, tick, verify, print, restart, audit VALID.
   it("the C agents and a TinyGo-shaped module load from agents/, tick, verify by replay, survive a restart, and audit VALID", async () => {
     const t = await startTestNode(FAST, { watch: true, start: false });
     await fillAgentsDir(t.config.agentsDir);
@@ -110,6 +111,7 @@ describe("agents from other toolchains", () => {
 });
 
 describe("foreign agents on the real daemon (acceptance 39)", () => {
+  // Acceptance 39: the same on the real daemon.
   it("the igord binary runs them from its agents dir, prints their lines, resumes them after SIGTERM, and audits them VALID", async () => {
     const dir = tempDir();
     const agentsDir = join(dir, "agents");
