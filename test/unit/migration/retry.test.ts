@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import { backoffDelay, classifyFailure } from "../../../src/migration/retry.js";
 
 describe("migration retry policy", () => {
+  // Acceptance 24: the retry delay doubles with each attempt (what the retries of an unreachable target wait).
   it("backs off exponentially from the initial delay, capped at the maximum", () => {
     const p = { attempts: 5, initialDelayMs: 1000, maxDelayMs: 30_000, factor: 2 };
     expect([1, 2, 3, 4, 5, 6, 7].map((n) => backoffDelay(p, n))).toEqual([1000, 2000, 4000, 8000, 16000, 30000, 30000]);
