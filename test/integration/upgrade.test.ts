@@ -46,7 +46,7 @@ const savedAt = (d: Daemon, min: number) => d.waitFor((l) => l.event === "checkp
 
 describe("igord upgrade on a live daemon", () => {
   // Acceptance 41: igord upgrade on a live daemon: same DID, new code continues the state, verify --replay VALID.
-  it("the new code continues from the old state; the switch is a signed lineage event; verify --replay is VALID across it; refused upgrades change nothing", async () => {
+  it("the new code continues from the old state under the same DID; the switch is a signed lineage event; verify --replay is VALID across it; refused upgrades change nothing", async () => {
     const dir = tempDir();
     const agents = join(dir, "agents");
     const data = join(dir, "data");
@@ -61,6 +61,8 @@ describe("igord upgrade on a live daemon", () => {
     const d = startDaemon(["--agents-dir", agents, "--data-dir", data, "--control", "127.0.0.1:0", "--tick-interval", "20ms", "--checkpoint-interval", "100ms"]);
     const port = (await d.waitFor((l) => l.event === "control_listening")).port;
     const ctl = ["--control", `127.0.0.1:${String(port)}`, "--data-dir", data];
+    const born = await d.waitFor((l) => l.event === "agent_started" && l.agent === "counter");
+    expect(String(born.did)).toMatch(/^did:key:z6Mk/);
     await savedAt(d, 3);
 
     const up = igord(["upgrade", "counter", "--wasm", join(wasm, "v2.wasm"), ...ctl]);
@@ -87,6 +89,12 @@ describe("igord upgrade on a live daemon", () => {
 
     d.child.kill("SIGINT");
     expect(await d.exit).toBe(0);
+    // The same DID before and after the switch: every line the daemon logged for the agent names it.
+    const dids = new Set(d.lines.filter((l) => l.agent === "counter" && l.did !== undefined).map((l) => l.did));
+    expect(dids).toEqual(new Set([born.did]));
+    const savedByV2 = d.lines.filter((l) => l.agent === "counter" && l.event === "checkpoint_saved" && Number(l.tick) > n);
+    expect(savedByV2.length).toBeGreaterThan(0);
+    expect(savedByV2.map((l) => l.did)).toEqual(savedByV2.map(() => born.did));
     // Continued from the old state: n ticks of +1, then +100 per tick.
     const head = readStore(data, (s) => parseCheckpoint(s.head("counter")!.blob));
     expect(stateValue(head.state)).toBe(n + 100 * (Number(head.tick) - n));
@@ -94,6 +102,7 @@ describe("igord upgrade on a live daemon", () => {
 
     const verify = igord(["verify", "--agent", "counter", "--replay", "--data-dir", data]);
     expect(verify.stdout).toMatch(/^VALID$/m);
+    expect(verify.stdout).toContain(`\ndid: ${String(born.did)}\n`);
     expect(verify.stdout).toMatch(new RegExp(`^upgrade: tick ${n}: wasm ${String(upgraded.from).slice(0, 16)}… -> ${String(upgraded.to).slice(0, 16)}… .*signed$`, "m"));
     expect(verify.stdout).toMatch(/^replay: VALID$/m);
     expect(verify.stdout).toMatch(new RegExp(`^modules: ${String(upgraded.from).slice(0, 16)}… ticks \\d+\\.\\.${n}, ${String(upgraded.to).slice(0, 16)}… ticks ${n + 1}\\.\\.`, "m"));
