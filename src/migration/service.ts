@@ -7,7 +7,7 @@ import type { Epoch } from "../authority/lease.js";
 import type { NodeConfig } from "../config/schema.js";
 import { ErrorCode, IgordError } from "../errors.js";
 import { type FrameChannel, strings, uint } from "../p2p/frames.js";
-import { P2pHost, parseTarget } from "../p2p/host.js";
+import type { P2pHost } from "../p2p/host.js";
 import { type PeerInfo, PeerRegistry } from "../p2p/peer-registry.js";
 import {
   acceptsFrom,
@@ -41,6 +41,8 @@ export const MAX_CAPABILITY_NAME_CHARS = 64;
 
 export class MigrationService implements MigrationContext {
   private p2p: P2pHost | null = null;
+  /** The libp2p host's module, once start() has loaded it. */
+  private host$: typeof import("../p2p/host.js") | null = null;
   readonly peers = new PeerRegistry();
   readonly outgoing = new Set<string>();
   readonly receiving = new Set<string>();
@@ -87,7 +89,9 @@ export class MigrationService implements MigrationContext {
 
   /** Starts listening (before any agent runs, so a busy port fails the start with nothing running). */
   async start(): Promise<void> {
-    const p2p = await P2pHost.start({ key: this.host.nodeKey, listen: this.cfg.listen, bootstrap: this.cfg.bootstrap, mdns: this.cfg.mdns });
+    // libp2p (~550 modules) loads here, not with the node: a node with --listen off never loads it.
+    this.host$ = await import("../p2p/host.js");
+    const p2p = await this.host$.P2pHost.start({ key: this.host.nodeKey, listen: this.cfg.listen, bootstrap: this.cfg.bootstrap, mdns: this.cfg.mdns });
     this.p2p = p2p;
     const opts = { maxInboundStreams: MAX_INBOUND_STREAMS, writeTimeoutMs: this.cfg.migrationTimeoutMs };
     await p2p.handle(MIGRATE_PROTOCOL, (ch, peer) => this.track(this.incoming.onMigrate(ch, peer)), opts);
@@ -255,7 +259,8 @@ export class MigrationService implements MigrationContext {
   }
 
   target(text: string): Target {
-    const t = parseTarget(text);
+    if (!this.host$) throw new IgordError(ErrorCode.P2pUnavailable, "the p2p service is not running (--listen off?)");
+    const t = this.host$.parseTarget(text);
     const peerId = t.peerId.toString();
     if (peerId === this.peerId) throw new IgordError(ErrorCode.PeerAddressInvalid, `${text} is this node itself`);
     if (t.addr) this.peers.upsert(peerId, [text]);

@@ -6,12 +6,13 @@ import { spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { ROOT, tempDir } from "../helpers/node.js";
+import { EXAMPLES, ROOT, tempDir } from "../helpers/node.js";
 import { BIN, killAll, startDaemon } from "../helpers/process.js";
 
 afterEach(killAll);
 
 const TRACE_HOOK = join(ROOT, "test", "fixtures", "module-trace", "register.mjs");
+const HEARTBEAT = join(EXAMPLES, "heartbeat.wasm");
 const ENV: NodeJS.ProcessEnv = { ...process.env, IGORD_LISTEN: "off", IGORD_CONTROL: "", IGORD_DATA_DIR: "" };
 
 /** Runs igord with a resolve hook and returns its result and every module it loaded. */
@@ -56,4 +57,24 @@ describe("what a quick command loads", () => {
     d.child.kill("SIGINT");
     expect(await d.exit).toBe(0);
   });
+
+  it("igord run with --listen off never loads libp2p; with a listen address it does (so the trace would see it)", async () => {
+    /** Runs heartbeat to its third tick and stops it; returns the libp2p modules the process loaded. */
+    const libp2pLoaded = async (listen: string): Promise<string[]> => {
+      const trace = join(tempDir(), "modules.txt");
+      const d = startDaemon(["run", HEARTBEAT, "--budget", "10", "--data-dir", join(tempDir(), "A"), "--tick-interval", "50ms", "--listen", listen], {
+        ...ENV,
+        IGORD_LISTEN: listen,
+        NODE_OPTIONS: `--import ${TRACE_HOOK}`,
+        IGORD_TEST_MODULE_TRACE: trace,
+      });
+      await d.waitFor((l) => l.event === "agent_log" && / tick 3 /.test(` ${String(l.msg)} `));
+      d.child.kill("SIGINT");
+      expect(await d.exit).toBe(0);
+      return readFileSync(trace, "utf8").split("\n").filter((url) => /\/node_modules\/(libp2p|@libp2p|@chainsafe)\//.test(url));
+    };
+    expect(await libp2pLoaded("off")).toEqual([]);
+    expect((await libp2pLoaded("/ip4/127.0.0.1/tcp/0")).length).toBeGreaterThan(100);
+  });
 });
+
