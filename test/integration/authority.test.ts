@@ -33,9 +33,11 @@ function headEpoch(dataDir: string, agentId: string): [bigint, bigint] {
 describe("leases and epochs", () => {
   // Acceptance 30: epochs persist across restarts.
   it("renewals bump the generation, the epoch is in every checkpoint header, and a restart keeps it", async () => {
-    const t = await startTestNode({ "tick-interval": "20ms", "checkpoint-interval": "50ms", "lease-duration": "400ms", "lease-grace": "200ms" });
+    // A main thread held past the lease and its grace (a loaded machine: 400 + 200 ms failed at load
+    // 12) lapses the lease and recovers it at major 1, rightly; 1.2 s + 1 s leaves 1.6 s of slack.
+    const t = await startTestNode({ "tick-interval": "20ms", "checkpoint-interval": "50ms", "lease-duration": "1200ms", "lease-grace": "1s" });
     await t.node.addAgent({ wasmPath: heartbeat });
-    // Renewal is due when half of the 400 ms remains: several renewals within a second.
+    // Renewal is due when half of the 1.2 s remains: three renewals within ~2 s.
     await t.waitFor<TickEvent>("tick", (e) => (t.node.scheduler.view("heartbeat")?.lease?.epoch.generation ?? 0n) >= 3n && e.agentId === "heartbeat");
     await t.waitFor<CheckpointEvent>("checkpoint", (e) => e.outcome === "written" && e.reason === "periodic" && e.tick > 5n);
     await t.stop();
