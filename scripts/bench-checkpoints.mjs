@@ -5,13 +5,17 @@
 // segment of the ticks since the previous one (clock, rand and log observations per tick, as the
 // survivor agent makes; sealed with the agent's key in runs, like the daemon's). Group-
 // committed across agents, per --sync mode. Used by scripts/bench.mjs; runnable alone:
-//   node scripts/bench-checkpoints.mjs --sync=full,normal --agents=1000 --seconds=5 [--receipt-interval=0]
+// The leases are renewed on the main connection at the daemon's rate (each agent once per
+// --lease-duration × --lease-renewal-window: ~33/s for 1,000 agents at the defaults), as its lease
+// fence does, while the checkpoints commit: every renewal is another connection's commit to the
+// commit thread. --renewals=off leaves them out (the bench before they were measured).
+//   node scripts/bench-checkpoints.mjs --sync=full,normal --agents=1000 --seconds=5 [--receipt-interval=0] [--renewals=off]
 import "../dist/shim/promise-with-resolvers.js";
 import { createHash, randomBytes } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { genesisLease } from "../dist/authority/lease.js";
+import { genesisLease, transition } from "../dist/authority/lease.js";
 import { loadConfig } from "../dist/config/load.js";
 import { didFromPublicKey } from "../dist/identity/did.js";
 import { generateKey } from "../dist/identity/keys.js";
@@ -39,6 +43,8 @@ const WARMUP_MS = 1500;
  * the timed part (docs/BENCHMARKS.md, "CPU per checkpoint over all threads").
  */
 const WARMUP_CHECKPOINTS_PER_AGENT = RUN_SEAL_SEGMENTS + 4;
+/** How often the renewal timer runs; each run renews the agents due by the daemon's rate. */
+const RENEWAL_TIMER_MS = 10;
 
 // Payloads drawn before the timed loop: in the daemon, workers produce logs and hashes off the main thread.
 const RAND = randomBytes(16 * 4096);
@@ -80,6 +86,35 @@ export function genesisAgents(cp, config, count) {
   return subjects;
 }
 
+/**
+ * Renews the subjects' leases round-robin on the store's main connection at the rate a daemon's lease
+ * fence renews them (each agent once per duration × renewal window), through the same
+ * compare-and-set (`writeLease`); the subjects carry the renewed lease into their next checkpoint.
+ * Returns its count of renewals so far and its stop.
+ */
+export function renewLeases(store, config, subjects) {
+  const timing = { durationMs: config.leaseDurationMs, graceMs: config.leaseGraceMs, renewalWindow: config.leaseRenewalWindow };
+  const perMs = timing.durationMs > 0 ? subjects.length / (timing.durationMs * timing.renewalWindow) : 0;
+  let next = 0;
+  let renewed = 0;
+  let owed = 0;
+  let last = performance.now();
+  const timer = setInterval(() => {
+    const now = performance.now();
+    owed += (now - last) * perMs;
+    last = now;
+    for (; owed >= 1; owed--) {
+      const s = subjects[next];
+      next = (next + 1) % subjects.length;
+      const lease = transition(s.lease, { type: "renew", nowMs: Date.now() }, timing);
+      store.writeLease(s.agentId, { state: s.lease.state, epoch: s.lease.epoch }, lease);
+      s.lease = lease;
+      renewed++;
+    }
+  }, RENEWAL_TIMER_MS);
+  return { renewed: () => renewed, stop: () => clearInterval(timer) };
+}
+
 /** CPU time of the main thread alone, µs (Linux: /proc; elsewhere NaN). */
 function mainThreadCpuUs() {
   try {
@@ -95,7 +130,7 @@ function mainThreadCpuUs() {
  * Flags as the daemon takes them (defaults: the daemon's). Each checkpoint covers
  * --checkpoint-interval ÷ --tick-interval ticks (5 by default), like a periodic checkpoint.
  */
-export async function checkpointRate({ sync, agents = 1000, seconds = 3, receiptInterval }) {
+export async function checkpointRate({ sync, agents = 1000, seconds = 3, receiptInterval, renewals = true }) {
   const stall = setTimeout(() => {
     console.error(`checkpoint bench (--sync ${sync}) made no progress for ${STALL_MS / 1000}s`);
     process.exit(2);
@@ -107,6 +142,7 @@ export async function checkpointRate({ sync, agents = 1000, seconds = 3, receipt
   const cp = new Checkpointer(store, store.nodeKey(), config.receiptIntervalMs, signer, config.historyRetention);
   const ticksPerCheckpoint = Math.max(1, Math.round(config.checkpointIntervalMs / config.tickIntervalMs));
   const subjects = genesisAgents(cp, config, agents);
+  const renewal = renewals ? renewLeases(store, config, subjects) : { renewed: () => 0, stop: () => undefined };
   let written = 0;
   const warm = performance.now() + WARMUP_MS;
   // Set when the warm-up ends.
@@ -118,11 +154,13 @@ export async function checkpointRate({ sync, agents = 1000, seconds = 3, receipt
   let cpu0 = null;
   let main0 = 0;
   let t0 = 0;
+  let renewed0 = 0;
   const startTiming = () => {
     if (cpu0 !== null || warmAgents < agents || performance.now() < warm) return;
     cpu0 = process.cpuUsage();
     main0 = mainThreadCpuUs();
     t0 = performance.now();
+    renewed0 = renewal.renewed();
     deadline = t0 + seconds * 1000;
     written = 0;
   };
@@ -152,7 +190,10 @@ export async function checkpointRate({ sync, agents = 1000, seconds = 3, receipt
     }
   };
   await Promise.all(subjects.map(run));
-  const rate = written / ((performance.now() - t0) / 1000);
+  const elapsedS = (performance.now() - t0) / 1000;
+  renewal.stop();
+  const rate = written / elapsedS;
+  const renewalRate = (renewal.renewed() - renewed0) / elapsedS;
   const cpu = process.cpuUsage(cpu0);
   const mainCpuUsPerCheckpoint = (mainThreadCpuUs() - main0) / written;
   const cpuUsPerCheckpoint = (cpu.user + cpu.system) / written;
@@ -164,15 +205,15 @@ export async function checkpointRate({ sync, agents = 1000, seconds = 3, receipt
   store.close();
   rmSync(dir, { recursive: true, force: true });
   clearTimeout(stall);
-  return { rate, written, cpuUsPerCheckpoint, mainCpuUsPerCheckpoint, ticksPerCheckpoint, receiptIntervalMs: config.receiptIntervalMs, sample, commitThread, signerThreads };
+  return { rate, renewalRate, written, cpuUsPerCheckpoint, mainCpuUsPerCheckpoint, ticksPerCheckpoint, receiptIntervalMs: config.receiptIntervalMs, sample, commitThread, signerThreads };
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
   const args = new Map(process.argv.slice(2).map((a) => a.replace(/^--/, "").split("=")));
   for (const sync of (args.get("sync") ?? "full,normal").split(",")) {
-    const r = await checkpointRate({ sync, agents: Number(args.get("agents") ?? 1000), seconds: Number(args.get("seconds") ?? 3), receiptInterval: args.get("receipt-interval") });
+    const r = await checkpointRate({ sync, agents: Number(args.get("agents") ?? 1000), seconds: Number(args.get("seconds") ?? 3), receiptInterval: args.get("receipt-interval"), renewals: args.get("renewals") !== "off" });
     console.log(
-      `--sync ${sync}: ${Math.round(r.rate).toLocaleString("en-US")} checkpoints/s, ${r.cpuUsPerCheckpoint.toFixed(1)} µs CPU each, all threads (main thread ${r.mainCpuUsPerCheckpoint.toFixed(1)}${r.commitThread ? ", commits on their own thread" : ""}${r.signerThreads ? ", signer threads" : ", no signer threads"}) (${r.ticksPerCheckpoint} logged ticks each, receipts every ${r.receiptIntervalMs} ms; agent a0: ${r.sample.checkpoints} checkpoints, ${r.sample.segments} event-log segments, ${r.sample.receipts} receipts)`,
+      `--sync ${sync}: ${Math.round(r.rate).toLocaleString("en-US")} checkpoints/s, ${r.cpuUsPerCheckpoint.toFixed(1)} µs CPU each, all threads (main thread ${r.mainCpuUsPerCheckpoint.toFixed(1)}${r.commitThread ? ", commits on their own thread" : ""}${r.signerThreads ? ", signer threads" : ", no signer threads"}) (${r.ticksPerCheckpoint} logged ticks each, receipts every ${r.receiptIntervalMs} ms, ${r.renewalRate.toFixed(0)} lease renewals/s; agent a0: ${r.sample.checkpoints} checkpoints, ${r.sample.segments} event-log segments, ${r.sample.receipts} receipts)`,
     );
   }
 }

@@ -243,7 +243,7 @@ const SECTIONS = {
     const full = await checkpointRate({ sync: "full", agents: 1000, seconds });
     const normal = await checkpointRate({ sync: "normal", agents: 1000, seconds });
     const receipts = await checkpointRate({ sync: "full", agents: 1000, seconds, receiptInterval: "0" });
-    const setup = `1,000 agents each checkpointing again once its last is durable, lease-checked, ${full.ticksPerCheckpoint} logged ticks (event-log segment) each, receipts every ${full.receiptIntervalMs / 1000} s (default), group commit${full.commitThread ? " on the commit thread (after a warm-up of ≥ 1.5 s and 20 checkpoints an agent, past its first run seal)" : ""}, ${full.signerThreads ? "2 signer threads (started once signing measured busy)" : "signed on the main thread"}`;
+    const setup = `1,000 agents each checkpointing again once its last is durable, lease-checked, leases renewed on the main connection at the daemon's rate (${full.renewalRate.toFixed(0)}/s), ${full.ticksPerCheckpoint} logged ticks (event-log segment) each, receipts every ${full.receiptIntervalMs / 1000} s (default), group commit${full.commitThread ? " on the commit thread (after a warm-up of ≥ 1.5 s and 20 checkpoints an agent, past its first run seal)" : ""}, ${full.signerThreads ? "2 signer threads (started once signing measured busy)" : "signed on the main thread"}`;
     const cpu = (r) => `${fmt(r.rate)}/s (${r.cpuUsPerCheckpoint.toFixed(0)} µs CPU each, main thread ${r.mainCpuUsPerCheckpoint.toFixed(0)})`;
     const floor = "Ed25519 sign ~34 µs per core (1 + 1/16 signatures per checkpoint: a run seal per 16 segments); WAL batched ~130k rows/s";
     return [
