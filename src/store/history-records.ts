@@ -6,6 +6,7 @@ import type { HistoryBase } from "../checkpoint/history-base.js";
 import { ErrorCode, IgordError } from "../errors.js";
 import { rowToCheckpoint, u8 } from "./rows.js";
 import type { EventLogSegment } from "../eventlog/tick-log.js";
+import { HEAD_CHANGES_COUNT } from "./head-changes.js";
 import { segmentInRow } from "./segment-records.js";
 import { TickRecords } from "./tick-records.js";
 import type { CheckpointCommit, CheckpointRow } from "./types.js";
@@ -79,27 +80,38 @@ export abstract class HistoryRecords extends TickRecords {
    * The commit connection's (SqliteStore.open with commitConnection) per-agent lease, status and
    * head as its own last commit of the agent left them, so its next checkpoint reads no row (the
    * read was four B-tree descents, a fifth of the commit thread's SQL). That connection writes
-   * nothing but commits; every other writer (the main connection's handoffs, arrivals, imports,
-   * lease moves and status changes, another process) is another connection, and SQLite's
-   * data_version moves when one commits: the whole map is dropped then (forgetHeadsIfChanged, read
-   * inside each commit's write transaction, so no write can land between the check and the use).
-   * Null on every other connection: one that writes more than commits reads the row each time.
+   * nothing but commits; every other writer of igord's store (the main connection's handoffs,
+   * arrivals, imports, lease moves and status changes; another process) counts each write that
+   * changes what a commit reads in `head_changes` (store/head-changes.ts: all but lease renewals),
+   * and the whole map is dropped when that count moved (forgetHeadsIfChanged, read inside each
+   * commit's write transaction, so no write can land between the check and the use). A renewal
+   * leaves it: a known generation is at most the stored one, and a checkpoint carrying a newer one
+   * reads the row. Null on every other connection: one that writes more than commits reads the row
+   * each time.
    */
   protected heads: Map<string, KnownHead> | null = null;
-  /** PRAGMA data_version when `heads` was last checked (null: not yet). */
+  /** PRAGMA data_version when `heads` was last checked (null: not yet): no other connection committed while it stands. */
   private headsDataVersion: number | null = null;
+  /** head_changes' count when `heads` was last checked (null: not yet). */
+  private headsChanges: bigint | null = null;
   private dataVersionStatement: Database.Statement | null = null;
+  private headChangesStatement: Database.Statement | null = null;
 
   /**
-   * Drops the known heads when another connection has committed since they were last checked. Runs
-   * inside the commit's write transaction (BEGIN IMMEDIATE: no other connection commits until it ends).
+   * Drops the known heads when another connection has committed a write they rest on since they
+   * were last checked. Runs inside the commit's write transaction (BEGIN IMMEDIATE: no other
+   * connection commits until it ends). The count is read only when some other connection committed.
    */
   protected forgetHeadsIfChanged(): void {
     if (!this.heads) return;
     this.dataVersionStatement ??= this.db.prepare("PRAGMA data_version").pluck();
     const version = this.dataVersionStatement.get() as number;
-    if (version !== this.headsDataVersion) this.heads.clear();
+    if (version === this.headsDataVersion) return;
     this.headsDataVersion = version;
+    this.headChangesStatement ??= this.db.prepare(HEAD_CHANGES_COUNT).pluck().safeIntegers(true);
+    const changes = this.headChangesStatement.get() as bigint;
+    if (changes !== this.headsChanges) this.heads.clear();
+    this.headsChanges = changes;
   }
 
   /** Forgets every known head (a transaction rolled back: what its commits left is not stored). */
@@ -123,18 +135,17 @@ export abstract class HistoryRecords extends TickRecords {
     let stored: { status: string; reason: string | null } | undefined;
     // The row LEASE_STATUS_HEAD read, when it was read.
     let read: LeaseStatusHeadRow | undefined;
+    // A known lease's generation is at most the stored one (renewals are not counted): a checkpoint
+    // carrying a newer generation reads the row.
     const known = c.lease ? this.heads?.get(c.agentId) : undefined;
-    if (known && c.lease) {
+    if (known && c.lease && c.lease.epoch.generation <= known.epochGeneration) {
       const stale = this.leaseMismatch(c.agentId, c.lease, false, { lease_state: known.leaseState, epoch_major: known.epochMajor, epoch_generation: known.epochGeneration });
       if (stale) return stale;
       headSeq = known.seq;
       extendsHead = sameBytes(known.hash, c.prevHash);
       stored = { status: known.status, reason: known.reason };
     } else if (c.lease) {
-      // The lease, the status and the chain head in one statement (three per checkpoint before:
-      // these reads were a fifth of the commit thread's time).
-      this.leaseStatusHeadStatement ??= this.db.prepare(LEASE_STATUS_HEAD).safeIntegers(true).raw(true);
-      const row = (read = this.leaseStatusHeadStatement.get(c.prevHash, c.agentId) as LeaseStatusHeadRow | undefined);
+      const row = (read = this.readLeaseStatusHead(c.agentId, c.prevHash));
       // A checkpoint is captured before it commits; its owner may renew (generation + 1) meanwhile.
       // Authority moves only with a new major or state, so those must match exactly.
       const stale = this.leaseMismatch(c.agentId, c.lease, false, row ? { lease_state: row[0], epoch_major: row[1], epoch_generation: row[2] } : undefined);
@@ -208,7 +219,7 @@ export abstract class HistoryRecords extends TickRecords {
         this.sql("UPDATE agents SET status = ?, reason = ?, updated_at = ? WHERE agent_id = ?").run(c.status, c.statusReason, Date.now(), c.agentId);
       }
       if (this.statusCached) this.lastStatus.set(c.agentId, `${c.status}:${c.statusReason ?? ""}`);
-      if (this.heads) this.knowHead(c, seq, known ?? read);
+      if (this.heads) this.knowHead(c, seq, read ?? known);
       return null;
     }
     if (!this.statusCached) {
@@ -223,6 +234,15 @@ export abstract class HistoryRecords extends TickRecords {
       this.lastStatus.set(c.agentId, statusKey);
     }
     return null;
+  }
+
+  /**
+   * The lease, the status and the chain head in one statement (three per checkpoint before: these
+   * reads were a fifth of the commit thread's time).
+   */
+  private readLeaseStatusHead(agentId: string, prevHash: Uint8Array): LeaseStatusHeadRow | undefined {
+    this.leaseStatusHeadStatement ??= this.db.prepare(LEASE_STATUS_HEAD).safeIntegers(true).raw(true);
+    return this.leaseStatusHeadStatement.get(prevHash, agentId) as LeaseStatusHeadRow | undefined;
   }
 
   /**

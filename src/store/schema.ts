@@ -305,4 +305,15 @@ export const MIGRATIONS: readonly string[] = [
   INSERT INTO event_log_floors (agent_id, seq, unlinked) SELECT DISTINCT agent_id, 0, 1 FROM event_log_segments WHERE id < 0 ON CONFLICT (agent_id) DO UPDATE SET unlinked = 1;
   CREATE INDEX checkpoints_segment_recorded_unsigned ON checkpoints(seg_recorded_unsigned) WHERE seg_recorded_unsigned = 1;
   `,
+  // 12: a count of the writes, by connections other than the commit thread's, that change what a
+  // checkpoint's commit reads (leases moved, statuses, agents and checkpoints added or removed), kept
+  // by TEMP triggers each of those connections creates (store/head-changes.ts): lease renewals do
+  // not move it, so they no longer make the commit thread read every agent's row again.
+  `
+  CREATE TABLE head_changes (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    n INTEGER NOT NULL
+  );
+  INSERT INTO head_changes (id, n) VALUES (1, 0);
+  `,
 ];

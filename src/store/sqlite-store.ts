@@ -14,6 +14,7 @@ import { ErrorCode, IgordError } from "../errors.js";
 import { AgentArrival } from "./agent-arrival.js";
 import { COMMIT_THREAD_BUSY_SHARE, COMMIT_THREAD_WINDOW_MS, CommitThread, type CommitThreadOptions, type QueuedCommit } from "./commit-thread.js";
 import { createPrivateFile } from "./data-dir.js";
+import { HEAD_CHANGE_TRIGGERS } from "./head-changes.js";
 import { corruptionError, storeError } from "./rows.js";
 import { MIGRATIONS } from "./schema.js";
 import { type WalSync, WalSyncer } from "./wal-sync.js";
@@ -115,6 +116,8 @@ export class SqliteStore extends AgentArrival {
     store.eventLogRetention = opts.eventLogRetention ?? { ticks: 0n };
     store.outboxRetentionBytes = opts.outboxRetentionBytes ?? 0;
     store.migrate(opts.readonly ?? false);
+    // Every writer but the commit connection counts what a commit connection's known heads rest on.
+    if (!opts.readonly && !opts.commitConnection) db.exec(HEAD_CHANGE_TRIGGERS);
     if (!opts.readonly && !opts.commitConnection) store.walSyncer = new WalSyncer(path);
     if (opts.walSync) store.walSync = opts.walSync;
     if (opts.commitThread && !opts.readonly) {

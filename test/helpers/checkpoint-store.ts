@@ -1,13 +1,19 @@
-// What the checkpoint-commit and commit-thread tests share: an agent's lease, a tiny module, and
-// fresh SQLite files removed after each test.
+// What the checkpoint-commit and commit-thread tests share: an agent's lease, a tiny module, agents
+// with a genesis checkpoint and commits of their next ones, and fresh SQLite files removed after
+// each test.
+import { randomBytes } from "node:crypto";
 import { rmSync } from "node:fs";
 import { join } from "node:path";
 import BetterSqlite from "better-sqlite3";
 import type Database from "better-sqlite3";
 import { afterEach } from "vitest";
 import type { Lease } from "../../src/authority/lease.js";
+import { didFromPublicKey } from "../../src/identity/did.js";
+import { generateKey } from "../../src/identity/keys.js";
+import { Checkpointer } from "../../src/scheduler/checkpointer.js";
 import { MIGRATIONS } from "../../src/store/schema.js";
-import { DB_FILE } from "../../src/store/sqlite-store.js";
+import { DB_FILE, type SqliteStore } from "../../src/store/sqlite-store.js";
+import type { CheckpointCommit } from "../../src/store/types.js";
 import { tempDir } from "./node.js";
 
 export const lease: Lease = { state: "ACTIVE_OWNER", epoch: { major: 0n, generation: 0n }, expiresAtMs: null, handoff: null };
@@ -24,6 +30,26 @@ export function freshDbPath(): string {
   const dir = tempDir();
   dirs.push(dir);
   return join(dir, DB_FILE);
+}
+
+/** Agents with `lease` and a genesis checkpoint each, through the checkpointer. */
+export function addLeasedAgents(store: SqliteStore, ids: readonly string[]): void {
+  const cp = new Checkpointer(store, store.nodeKey());
+  for (const agentId of ids) {
+    const identity = generateKey();
+    const s = { agentId, tick: 0n, budget: 1000n, price: 1n, state: new Uint8Array(16), wasmHash: WASM_HASH, identity, lease };
+    cp.genesis(s, { agentId, did: didFromPublicKey(identity.publicKey), wasmHash: WASM_HASH, wasmBytes: WASM, manifest: "{}", identity, lease });
+  }
+}
+
+/** An agent's next checkpoint (random hash and bytes) under `lease`, with the segment of its last four ticks. */
+export function leasedCommit(agentId: string, tick: bigint, prevHash: Uint8Array, status: CheckpointCommit["status"] = "active", statusReason: string | null = null): CheckpointCommit {
+  return {
+    agentId, tick, budget: 1000n - tick, hash: randomBytes(32), prevHash, blob: randomBytes(300), reason: "periodic", receipt: null, status, statusReason,
+    lease: { state: lease.state, epoch: lease.epoch },
+    events: { fromTick: tick - 4n, toTick: tick, abiVersion: 1, engineVersion: 1, blob: randomBytes(50), postHashes: randomBytes(32), signature: randomBytes(64) },
+    settledPayments: [],
+  };
 }
 
 /** A checkpoint's own columns (schema 11 adds its segment's to its row). */
@@ -65,12 +91,18 @@ export function segmentsDb(path: string, opts: Database.Options = {}): Database.
   return db;
 }
 
+/** Takes a database back to schema 11: no head_changes count (migration 12). */
+export function asSchema11(db: Database.Database): void {
+  db.exec("DROP TABLE IF EXISTS head_changes; DELETE FROM schema_version WHERE version > 11;");
+}
+
 /**
  * Puts a database's event-log segments back as schema 10 stored them: each linked one in
  * event_log_segments under its checkpoint's row id, not in the row (the seg_* columns dropped),
  * and schema_version at 10. A file already of schema 10 or older is left as it is.
  */
 export function segmentsAsSchema10(db: Database.Database): void {
+  asSchema11(db);
   if (!segmentsInRows(db)) return;
   db.exec(`
     INSERT INTO event_log_segments (id, agent_id, ${SEGMENT_COLUMNS.join(", ")}, checkpoint_hash)

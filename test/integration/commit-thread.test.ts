@@ -12,28 +12,10 @@ import { Checkpointer } from "../../src/scheduler/checkpointer.js";
 import { COMMIT_THREAD_WINDOW_MS, type CommitThread } from "../../src/store/commit-thread.js";
 import { SqliteStore } from "../../src/store/sqlite-store.js";
 import type { CheckpointCommit } from "../../src/store/types.js";
-import { freshDbPath as freshPath, lease, WASM, WASM_HASH } from "../helpers/checkpoint-store.js";
+import { addLeasedAgents, freshDbPath as freshPath, lease, leasedCommit, WASM, WASM_HASH } from "../helpers/checkpoint-store.js";
 
 function open(path: string): SqliteStore {
   return SqliteStore.open(path, { sync: "full", commitThread: true });
-}
-
-function addAgents(store: SqliteStore, ids: readonly string[]): void {
-  const cp = new Checkpointer(store, store.nodeKey());
-  for (const agentId of ids) {
-    const identity = generateKey();
-    const s = { agentId, tick: 0n, budget: 1000n, price: 1n, state: new Uint8Array(16), wasmHash: WASM_HASH, identity, lease };
-    cp.genesis(s, { agentId, did: didFromPublicKey(identity.publicKey), wasmHash: WASM_HASH, wasmBytes: WASM, manifest: "{}", identity, lease });
-  }
-}
-
-function commit(agentId: string, tick: bigint, prevHash: Uint8Array, status: CheckpointCommit["status"] = "active", statusReason: string | null = null): CheckpointCommit {
-  return {
-    agentId, tick, budget: 1000n - tick, hash: randomBytes(32), prevHash, blob: randomBytes(300), reason: "periodic", receipt: null, status, statusReason,
-    lease: { state: lease.state, epoch: lease.epoch },
-    events: { fromTick: tick - 4n, toTick: tick, abiVersion: 1, engineVersion: 1, blob: randomBytes(50), postHashes: randomBytes(32), signature: randomBytes(64) },
-    settledPayments: [],
-  };
 }
 
 /** Counts the checkpoints the main connection inserts (none, while the commit thread runs them). */
@@ -60,12 +42,12 @@ describe("the commit thread", () => {
     const store = open(freshPath());
     try {
       const ids = Array.from({ length: 120 }, (_, i) => `t${i}`);
-      addAgents(store, ids);
+      addLeasedAgents(store, ids);
       const main = countMainInserts(store);
-      const batch = ids.map((id) => commit(id, 5n, store.head(id)!.hash));
+      const batch = ids.map((id) => leasedCommit(id, 5n, store.head(id)!.hash));
       batch[7] = { ...(batch[7] as CheckpointCommit), lease: { state: "ACTIVE_OWNER", epoch: { major: 3n, generation: 0n } } };
       batch[101] = { ...(batch[101] as CheckpointCommit), prevHash: randomBytes(32) };
-      const again = commit("t0", 10n, batch[0]!.hash);
+      const again = leasedCommit("t0", 10n, batch[0]!.hash);
       const results = await Promise.all([...batch, again].map((c) => outcome(store.enqueue(c))));
       expect(results.map((r, i) => (r ? `${i}:${r}` : null)).filter(Boolean)).toEqual(["7:LEASE_STALE", "101:CHECKPOINT_CHAIN_BROKEN"]);
       expect(main.n).toBe(0);
@@ -184,19 +166,19 @@ describe("the commit thread", () => {
   it("a checkpoint committed on either connection writes the agent's status though the other connection changed it since", async () => {
     const store = open(freshPath());
     try {
-      addAgents(store, ["s"]);
-      await store.enqueue(commit("s", 5n, store.head("s")!.hash));
+      addLeasedAgents(store, ["s"]);
+      await store.enqueue(leasedCommit("s", 5n, store.head("s")!.hash));
       expect(store.agent("s")?.status).toBe("active");
       // The main connection stops the agent; the next checkpoint (thread) says active again.
       store.setStatus("s", "stopped", "operator");
-      await store.enqueue(commit("s", 10n, store.head("s")!.hash));
+      await store.enqueue(leasedCommit("s", 10n, store.head("s")!.hash));
       expect([store.agent("s")?.status, store.agent("s")?.reason]).toEqual(["active", null]);
       // The thread stores a stop; a handoff's checkpoint (alsoWrite: committed on the main thread) says active.
-      await store.enqueue(commit("s", 15n, store.head("s")!.hash, "stopped", "budget exhausted"));
+      await store.enqueue(leasedCommit("s", 15n, store.head("s")!.hash, "stopped", "budget exhausted"));
       expect(store.agent("s")?.status).toBe("stopped");
       const main = countMainInserts(store);
       let wrote = false;
-      await store.enqueue({ ...commit("s", 20n, store.head("s")!.hash), alsoWrite: () => (wrote = true) });
+      await store.enqueue({ ...leasedCommit("s", 20n, store.head("s")!.hash), alsoWrite: () => (wrote = true) });
       expect([main.n, wrote, store.agent("s")?.status, store.agent("s")?.reason]).toEqual([1, true, "active", null]);
     } finally {
       store.close();
@@ -209,9 +191,9 @@ describe("the commit thread", () => {
     const path = freshPath();
     const store = open(path);
     try {
-      addAgents(store, ["h", "p"]);
-      await store.enqueue(commit("h", 5n, store.head("h")!.hash));
-      await store.enqueue(commit("p", 5n, store.head("p")!.hash));
+      addLeasedAgents(store, ["h", "p"]);
+      await store.enqueue(leasedCommit("h", 5n, store.head("h")!.hash));
+      await store.enqueue(leasedCommit("p", 5n, store.head("p")!.hash));
       // Another process (a connection of its own, no thread) moves p's lease to a new major.
       const other = SqliteStore.open(path, { sync: "full" });
       try {
@@ -219,15 +201,15 @@ describe("the commit thread", () => {
       } finally {
         other.close();
       }
-      expect(await outcome(store.enqueue(commit("p", 10n, store.head("p")!.hash)))).toBe("LEASE_STALE");
+      expect(await outcome(store.enqueue(leasedCommit("p", 10n, store.head("p")!.hash)))).toBe("LEASE_STALE");
       expect([...store.history("p")].map((c) => c.tick)).toEqual([0n, 5n]);
-      await store.enqueue(commit("h", 10n, store.head("h")!.hash));
+      await store.enqueue(leasedCommit("h", 10n, store.head("h")!.hash));
       const threadHead = store.head("h")!.hash;
       // A handoff's checkpoint commits on the main connection (alsoWrite): the head moves there.
-      const onMain = { ...commit("h", 15n, threadHead), alsoWrite: () => undefined };
+      const onMain = { ...leasedCommit("h", 15n, threadHead), alsoWrite: () => undefined };
       await store.enqueue(onMain);
-      await store.enqueue(commit("h", 20n, onMain.hash));
-      expect(await outcome(store.enqueue(commit("h", 25n, threadHead)))).toBe("CHECKPOINT_CHAIN_BROKEN");
+      await store.enqueue(leasedCommit("h", 20n, onMain.hash));
+      expect(await outcome(store.enqueue(leasedCommit("h", 25n, threadHead)))).toBe("CHECKPOINT_CHAIN_BROKEN");
       expect([...store.history("h")].map((c) => c.tick)).toEqual([0n, 5n, 10n, 15n, 20n]);
     } finally {
       store.close();
@@ -238,8 +220,8 @@ describe("the commit thread", () => {
     const path = freshPath();
     const store = open(path);
     const ids = Array.from({ length: 50 }, (_, i) => `c${i}`);
-    addAgents(store, ids);
-    const commits = ids.map((id) => commit(id, 5n, store.head(id)!.hash));
+    addLeasedAgents(store, ids);
+    const commits = ids.map((id) => leasedCommit(id, 5n, store.head(id)!.hash));
     const done = commits.map((c) => outcome(store.enqueue(c)));
     // Let the queue reach the thread, then close at once (closing is synchronous).
     await new Promise((resolve) => setImmediate(resolve));
@@ -257,12 +239,12 @@ describe("the commit thread", () => {
     const store = SqliteStore.open(freshPath(), { sync: "full", commitThread: "when-busy" });
     try {
       const ids = Array.from({ length: 200 }, (_, i) => `b${i}`);
-      addAgents(store, ids);
+      addLeasedAgents(store, ids);
       const main = countMainInserts(store);
       let tick = 0n;
       const round = async (agents: readonly string[]): Promise<void> => {
         tick += 5n;
-        const results = await Promise.all(agents.map((id) => outcome(store.enqueue(commit(id, tick, store.head(id)!.hash)))));
+        const results = await Promise.all(agents.map((id) => outcome(store.enqueue(leasedCommit(id, tick, store.head(id)!.hash)))));
         expect(results.every((r) => r === null)).toBe(true);
       };
       // Two checkpoints every 200 ms (a node with a few dozen agents) over more than a window: busy
@@ -295,8 +277,8 @@ describe("the commit thread", () => {
     const store = open(freshPath());
     try {
       const ids = Array.from({ length: 60 }, (_, i) => `d${i}`);
-      addAgents(store, ids);
-      const held = ids.map((id) => commit(id, 5n, store.head(id)!.hash));
+      addLeasedAgents(store, ids);
+      const held = ids.map((id) => leasedCommit(id, 5n, store.head(id)!.hash));
       const heldDone = held.map((c) => outcome(store.enqueue(c)));
       await new Promise((resolve) => setImmediate(resolve));
       const thread = threadOf(store);
@@ -306,7 +288,7 @@ describe("the commit thread", () => {
       expect(await Promise.all(heldDone)).toEqual(ids.map(() => null));
       expect(thread.usable).toBe(false);
       const main = countMainInserts(store);
-      const later = ids.map((id) => commit(id, 10n, store.head(id)!.hash));
+      const later = ids.map((id) => leasedCommit(id, 10n, store.head(id)!.hash));
       expect(await Promise.all(later.map((c) => outcome(store.enqueue(c))))).toEqual(ids.map(() => null));
       expect(main.n).toBe(ids.length);
       expect(walAutocheckpoint(store)).toBe(1000);
