@@ -27,7 +27,7 @@ import { decodeSegment } from "../eventlog/tick-log.js";
 import type { ReplayMode } from "../replay/policy.js";
 import { segmentReplayItems } from "../replay/segment-items.js";
 import { segmentSealProblem } from "../replay/segment-seal.js";
-import type { CheckpointRow, IncomingAgent, LeaseBelief, SqliteStore, StoredSegment } from "../store/sqlite-store.js";
+import type { CheckpointRow, IncomingAgent, SqliteStore, StoredSegment } from "../store/sqlite-store.js";
 import type { MigrationPackage } from "./package.js";
 import { EarlyReplay } from "./early-replay.js";
 
@@ -90,15 +90,17 @@ export function checkBudget(budget: bigint, agentId: string, max: bigint): void 
   if (budget > max) refuse(ErrorCode.MigrationBudgetTooHigh, `agent "${agentId}" brings a budget of ${formatUnits(budget)} units, more than this node's --max-incoming-budget ${formatUnits(max)}`);
 }
 
-/** Whether this node may take the agent at the source's epoch; returns the stored lease it replaces. */
-export function checkOwnership(store: SqliteStore, agentId: string, did: string, sourceEpoch: Epoch): LeaseBelief | undefined {
+/**
+ * Whether this node may take the agent at the source's epoch; returns the stored lease it replaces.
+ * `held`: the agent's row and lease as the caller just read them (store.agentAndLease), else read here.
+ */
+export function checkOwnership(store: SqliteStore, agentId: string, did: string, sourceEpoch: Epoch, held = store.agentAndLease(agentId)): Lease | undefined {
   const fence = store.fence(agentId, did);
   if (fence && compareEpochs(sourceEpoch, fence) <= 0) {
     refuse(ErrorCode.MigrationStale, `agent "${agentId}" at epoch ${formatEpoch(sourceEpoch)} was already declared not received here (fenced at ${formatEpoch(fence)})`);
   }
-  const row = store.agent(agentId);
-  const lease = store.lease(agentId);
-  if (!row || !lease) return undefined;
+  if (!held) return undefined;
+  const { row, lease } = held;
   if (row.did !== did) refuse(ErrorCode.MigrationOwnedHere, `agent id "${agentId}" belongs to ${row.did} on this node, not ${did}`);
   // igord remove: this node never runs it again, whoever offers it back.
   if (row.status === "removed") refuse(ErrorCode.AgentRemoved, `agent "${agentId}" was removed from this node (igord remove); it does not run here again`);
@@ -108,7 +110,7 @@ export function checkOwnership(store: SqliteStore, agentId: string, did: string,
   if (compareEpochs(sourceEpoch, lease.epoch) <= 0) {
     refuse(ErrorCode.MigrationStale, `agent "${agentId}" arrives at epoch ${formatEpoch(sourceEpoch)}, not newer than ${formatEpoch(lease.epoch)} it had here`);
   }
-  return { state: lease.state, epoch: lease.epoch };
+  return lease;
 }
 
 /**
@@ -150,6 +152,9 @@ async function admit(pkg: MigrationPackage, peer: string, bytes: number, ctx: Ad
   // The head this node holds, which a package with a base continues from (read once: nothing here
   // awaits before step 6 uses it).
   const heldHead = pkg.baseHash !== null ? ctx.store.head(agentId) : undefined;
+  // The lineage events this node holds for the agent, read once (nothing here awaits before the
+  // last use below, at the override checks).
+  const storedEvents = ctx.store.lineageEvents(agentId);
   const headBlob = pkg.history.at(-1) ?? heldHead?.blob;
   if (!headBlob) refuse(ErrorCode.MigrationLineage, `the package has no checkpoint and this node holds none for "${agentId}"`);
   const head = parseCheckpoint(headBlob, `head checkpoint of "${agentId}"`);
@@ -158,14 +163,14 @@ async function admit(pkg: MigrationPackage, peer: string, bytes: number, ctx: Ad
   checkBudget(head.budget, agentId, ctx.maxBudget);
   // A lineage event after the head sets the budget the agent resumes with (node/stored-resume.ts):
   // that is the budget it brings (its signature is checked at step 6).
-  const afterHead = [...(heldHead ? ctx.store.lineageEvents(agentId) : []), ...pkg.overrides].filter((e) => equalBytes(e.afterHash, headHash)).at(-1);
+  const afterHead = [...(heldHead ? storedEvents : []), ...pkg.overrides].filter((e) => equalBytes(e.afterHash, headHash)).at(-1);
   if (afterHead) checkBudget(afterHead.newBudget, agentId, ctx.maxBudget);
   // 2. WASM hash
   const wasm = pkg.wasm ?? ctx.store.wasm(pkg.wasmHash);
   if (!wasm) refuse(ErrorCode.MigrationWasmHash, `the package has no WASM and this node does not hold ${pkg.wasmHash.slice(0, 16)}…`);
   if (sha256Hex(wasm) !== pkg.wasmHash) refuse(ErrorCode.MigrationWasmHash, `the WASM does not hash to ${pkg.wasmHash.slice(0, 16)}…`);
   // Right after a code upgrade the head is still the old code's; the signed upgrade event names both.
-  const headWasm = headModule([...ctx.store.lineageEvents(agentId), ...pkg.overrides], headHash, pkg.wasmHash);
+  const headWasm = headModule([...storedEvents, ...pkg.overrides], headHash, pkg.wasmHash);
   if (hex(head.wasmHash) !== headWasm) refuse(ErrorCode.MigrationWasmHash, `the head checkpoint was made for WASM ${hex(head.wasmHash).slice(0, 16)}…`);
   for (const m of pkg.modules ?? []) {
     if (sha256Hex(m.bytes) !== m.hash) refuse(ErrorCode.MigrationWasmHash, `a shipped earlier module does not hash to ${m.hash.slice(0, 16)}…`);
@@ -225,7 +230,7 @@ async function admit(pkg: MigrationPackage, peer: string, bytes: number, ctx: Ad
     ...(storedHead ? [{ name: `stored head (tick ${storedHead.tick})`, bytes: storedHead.blob }] : []),
     ...pkg.history.map((b, i) => ({ name: `package checkpoint ${i}`, bytes: b })),
   ];
-  const knownOverrides = previous && !replaces ? ctx.store.lineageEvents(agentId) : [];
+  const knownOverrides = previous && !replaces ? storedEvents : [];
   // By signature, in a set: a returning agent ships every event this node stores already.
   const known = new Set(knownOverrides.map((k) => hex(k.signature)));
   const newOverrides = pkg.overrides.filter((o) => !known.has(hex(o.signature)));
@@ -279,7 +284,7 @@ async function admit(pkg: MigrationPackage, peer: string, bytes: number, ctx: Ad
   // 8. ownership (checked again: nothing may have changed while the replay ran)
   const previousNow = checkOwnership(ctx.store, agentId, did, pkg.epoch);
   if ((previousNow === undefined) !== (previous === undefined)) refuse(ErrorCode.MigrationBusy, `agent "${agentId}" changed on this node during admission`);
-  let lease: Lease = previous ? transition({ ...(ctx.store.lease(agentId) as Lease) }, { type: "receive", sourceEpoch: pkg.epoch }, ctx.leaseTiming) : incomingLease(pkg.epoch);
+  let lease: Lease = previousNow ? transition({ ...previousNow }, { type: "receive", sourceEpoch: pkg.epoch }, ctx.leaseTiming) : incomingLease(pkg.epoch);
   lease = transition(lease, { type: "assume", nowMs: Date.now() }, ctx.leaseTiming);
   const history = pkg.history.map((blob) => commitFromBlob(agentId, blob, "migrated"));
   return {
@@ -291,7 +296,7 @@ async function admit(pkg: MigrationPackage, peer: string, bytes: number, ctx: Ad
       modules: pkg.modules ?? [],
       receipts,
       ...(signedBase ? { historyBase: signedBase } : {}),
-      ...(previous ? { previous } : {}),
+      ...(previous ? { previous: { state: previous.state, epoch: previous.epoch } } : {}),
       ...(replaces ? { replacesHistory: true } : {}),
       lease,
       migration: { peer, checkpointHash: pkg.checkpointHash, sourceEpoch: pkg.epoch, bytes },

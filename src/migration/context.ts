@@ -74,7 +74,7 @@ export interface MigrationHost {
    * Stops ticking the agent and checkpoints it (Scheduler.detach); `alsoWrite` (the handoff) goes in
    * that checkpoint's transaction, unless no tick happened since the last one (nothing is written).
    */
-  detach(agentId: string, alsoWrite?: (head: { hash: Uint8Array; tick: bigint }) => void): Promise<{ lease: Lease | null }>;
+  detach(agentId: string, alsoWrite?: (head: { hash: Uint8Array; tick: bigint; budget: bigint }) => void): Promise<{ lease: Lease | null }>;
   /**
    * Starts (or restarts) ticking a stored agent this node owns (its last window already replayed, or
    * not), taking over `preplaced` when it was placed with what the stored rows say. With

@@ -3,7 +3,7 @@
 import type { Epoch } from "../authority/lease.js";
 import { ErrorCode, IgordError } from "../errors.js";
 import { encodeIdentityFile } from "../identity/keys.js";
-import type { CheckpointRow, SqliteStore, StoredSegment } from "../store/sqlite-store.js";
+import type { AgentRow, CheckpointRow, SqliteStore, StoredSegment } from "../store/sqlite-store.js";
 import { parseCheckpoint } from "../checkpoint/codec.js";
 import { hex } from "../hash/bytes.js";
 import { encodePackage } from "./package.js";
@@ -11,6 +11,8 @@ import { sealOpenRuns } from "../replay/run-seal.js";
 
 export interface OutgoingPackageSpec {
   agentId: string;
+  /** The agent's row as the migration already read it (else read here). */
+  row?: AgentRow;
   epoch: Epoch;
   /** Hex hash of the head checkpoint being handed off. */
   checkpointHash: string;
@@ -44,7 +46,7 @@ function earlierModules(store: SqliteStore, agentId: string, current: string, se
 
 export function buildOutgoingPackage(store: SqliteStore, o: OutgoingPackageSpec): Uint8Array {
   const { agentId } = o;
-  const row = store.agent(agentId);
+  const row = o.row ?? store.agent(agentId);
   if (!row) throw new IgordError(ErrorCode.AgentNotFound, `agent "${agentId}" is not in the store`);
   // A base this history does not contain means the target's copy diverged: send everything and
   // let the target refuse the lineage.

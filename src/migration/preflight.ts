@@ -23,10 +23,19 @@ export interface Tally {
  * retries and backoff as a transfer. The agent keeps ticking meanwhile, so an unreachable target
  * never freezes it. Returns the targets from the first one that answered yes.
  */
-export async function preflight(ctx: MigrationContext, id: number, agentId: string, list: Target[], required: readonly string[], logger: Logger): Promise<{ ready: Target[]; tally: Tally; last: IgordError | null }> {
+export async function preflight(
+  ctx: MigrationContext,
+  id: number,
+  agentId: string,
+  list: Target[],
+  required: readonly string[],
+  logger: Logger,
+  /** The attempts the migration record holds already (its INSERT counted the first one). */
+  recorded: number,
+): Promise<{ ready: Target[]; tally: Tally; last: IgordError | null }> {
   const store = ctx.host.store;
   const m = ctx.host.metrics;
-  const tally: Tally = { attempts: 0, fallbacks: 0, recorded: 0 };
+  const tally: Tally = { attempts: 0, fallbacks: 0, recorded };
   let last: IgordError | null = null;
   for (const [i, t] of list.entries()) {
     if (i > 0) {
@@ -39,7 +48,7 @@ export async function preflight(ctx: MigrationContext, id: number, agentId: stri
       if (ctx.stopSignal.aborted) return { ready: [], tally, last };
       tally.attempts++;
       m.migrationAttempts.inc({ direction: "out" });
-      store.updateMigration(id, { attempts: tally.attempts });
+      if (tally.attempts !== tally.recorded) store.updateMigration(id, { attempts: tally.attempts });
       tally.recorded = tally.attempts;
       const refusal = knownReady(ctx, t, required) ? null : await probe(ctx, t, required).catch((e: unknown) => asIgord(e, ErrorCode.MigrationDialFailed));
       if (refusal === null) {

@@ -14,8 +14,23 @@ import { DURABLE_FRAME, EAGER_PACKAGE_BYTES, type EarlyOffer, startEarlyOffer, w
 import { IdleMigrateStreams } from "./idle-streams.js";
 import { buildOutgoingPackage } from "./outgoing.js";
 import type { HandoffResolution } from "./resolution.js";
+import type { AgentRow } from "../store/sqlite-store.js";
 import { preflight, type Tally } from "./preflight.js";
 import { backoffDelay, classifyFailure } from "./retry.js";
+
+/**
+ * The head a handoff hands off and the lease it was handed off under, as the detach committed them:
+ * read once, where they were written or checked, and passed on to the offer, the package and the
+ * attempts (no read of the rows the hop itself just wrote).
+ */
+interface Handoff {
+  head: { hash: Uint8Array; tick: bigint; budget: bigint };
+  checkpointHash: string;
+  lease: Lease;
+}
+
+/** The attempt a new migration record counts: the preflight's first, which begins as it is written. */
+const FIRST_ATTEMPT = 1;
 
 export class MigrationSource {
   private readonly idle = new IdleMigrateStreams();
@@ -50,36 +65,49 @@ export class MigrationSource {
     // No WAL checkpoint inside the hop's commits: it runs after the hop (store.deferWalCheckpoints).
     const releaseWal = store.deferWalCheckpoints();
     try {
-      const id = store.createMigration({ agentId, direction: "out", peer: list[0]?.text ?? null, state: "requested" });
-      return await this.runOutgoing(id, agentId, list, required, started);
+      // The preflight's first attempt begins right away: counted in the record's INSERT (one commit, not two).
+      const id = store.createMigration({ agentId, direction: "out", peer: list[0]?.text ?? null, state: "requested", attempts: FIRST_ATTEMPT });
+      // The agents row read above stands for the whole hop: a code upgrade (the one writer of its
+      // module and manifest) refuses an agent that is migrating (node/code-upgrade.ts).
+      return await this.runOutgoing(id, row, list, required, started);
     } finally {
       releaseWal();
       this.ctx.outgoing.delete(agentId);
     }
   }
 
-  private async runOutgoing(id: number, agentId: string, all: Target[], required: readonly string[], started: number): Promise<MigrationResult> {
+  private async runOutgoing(id: number, row: AgentRow, all: Target[], required: readonly string[], started: number): Promise<MigrationResult> {
     const store = this.ctx.host.store;
+    const agentId = row.agentId;
     const logger = this.ctx.log.child({ agent: agentId, migration: id });
-    const { ready: list, tally, last: refused } = await preflight(this.ctx, id, agentId, all, required, logger);
+    const { ready: list, tally, last: refused } = await preflight(this.ctx, id, agentId, all, required, logger, FIRST_ATTEMPT);
     if (list.length === 0) {
       // Nobody would take it: the agent never stopped and nothing was recorded as a handoff.
       const error = refused ? { code: refused.code, message: refused.message } : { code: ErrorCode.NodeStopping, message: "the node is stopping" };
-      store.updateMigration(id, { state: "failed", error });
+      // With the attempts made (none if the node began stopping before the first).
+      store.updateMigration(id, { state: "failed", error, attempts: tally.attempts });
       this.ctx.host.metrics.migrationOutcomes.inc({ direction: "out", outcome: "reverted" });
       logger.warn({ event: "migration_reverted", code: error.code, attempts: tally.attempts, fallbacks: tally.fallbacks, stage: "preflight" }, `no target would take ${agentId} (${error.code}); it never stopped running here`);
       return { id, agentId, outcome: "reverted", target: null, peer: null, address: null, attempts: tally.attempts, fallbacks: tally.fallbacks, epoch: null, error, durationMs: Date.now() - started };
     }
     const firstTarget = list[0] as Target;
     const first = firstTarget.text;
-    const pending: { early: EarlyOffer | null } = { early: null };
+    const pending: { early: EarlyOffer | null; handoff: Handoff | null } = { early: null, handoff: null };
     try {
       // HANDOFF_INITIATED goes in the detach checkpoint's own transaction: one fsync for both. The
       // offer goes out as soon as they commit, while that fsync runs (sendEarlyOffer).
       await this.ctx.host.detach(agentId, (head) => {
         const checkpointHash = hex(head.hash);
-        const lease = this.recordHandoff(id, agentId, first, checkpointHash);
-        store.afterCommit((durable) => (pending.early = this.sendEarlyOffer(id, agentId, firstTarget, lease, checkpointHash, durable)));
+        this.recordHandoff(id, agentId, first, checkpointHash);
+        store.afterCommit((durable) => {
+          // What committed (a savepoint of the group commit may have rolled the handoff back): read
+          // once here, and what the rest of the hop goes on from.
+          const lease = store.lease(agentId);
+          if (lease?.state !== "HANDOFF_INITIATED" || lease.handoff?.target !== first || lease.handoff.checkpointHash !== checkpointHash) return;
+          const handoff = { head, checkpointHash, lease };
+          pending.handoff = handoff;
+          pending.early = this.sendEarlyOffer(id, row, firstTarget, handoff, durable);
+        });
       });
     } catch (e) {
       const err = asIgord(e, ErrorCode.AgentNotRunning);
@@ -107,7 +135,7 @@ export class MigrationSource {
       throw err;
     }
     try {
-      return await this.handOff(id, agentId, list, started, logger, tally, pending.early);
+      return await this.handOff(id, row, list, started, logger, tally, pending.early, pending.handoff);
     } catch (e) {
       // Something failed that the protocol does not cover (a store write): never leave the agent
       // running nowhere. Not handed off → it runs here again; handoff recorded → ask the target.
@@ -147,20 +175,12 @@ export class MigrationSource {
    * offer: it holds at most the record, exactly as after an offer this node retried. A failed fsync
    * fails the detach, and the stream is closed before anything else is sent.
    */
-  private sendEarlyOffer(id: number, agentId: string, t: Target, lease: Lease, checkpointHash: string, synced: Promise<void>): EarlyOffer | null {
+  private sendEarlyOffer(id: number, row: AgentRow, t: Target, handoff: Handoff, synced: Promise<void>): EarlyOffer | null {
     const store = this.ctx.host.store;
-    // What committed (a savepoint of the group commit may have rolled the handoff back).
-    const now = store.lease(agentId);
-    if (now?.state !== "HANDOFF_INITIATED" || now.handoff?.checkpointHash !== checkpointHash) return null;
+    const { checkpointHash, lease } = handoff;
     const ch = this.idle.take(t.peerId);
     if (!ch) return null;
-    let offer: Record<string, unknown>;
-    try {
-      offer = this.offer(agentId, checkpointHash, lease);
-    } catch {
-      void ch.close();
-      return null;
-    }
+    const offer = this.offer(row, handoff);
     return startEarlyOffer({
       ch,
       peerId: t.peerId,
@@ -170,11 +190,11 @@ export class MigrationSource {
       timeoutMs: this.ctx.cfg.migrationTimeoutMs,
       synced,
       build: (reply, eager) =>
-        this.packageFor(agentId, lease, checkpointHash, reply, (b) => {
+        this.packageFor(row, lease, checkpointHash, reply, (b) => {
           if (eager(b)) store.updateMigration(id, { state: "transferring", peer: t.text });
         }),
       transferAccepted: (timeout) => this.transferAccepted(ch, t, timeout),
-      handoffDurable: () => this.ctx.hooks.afterHandoffRecorded?.(agentId),
+      handoffDurable: () => this.ctx.hooks.afterHandoffRecorded?.(row.agentId),
     });
   }
 
@@ -203,28 +223,25 @@ export class MigrationSource {
   }
 
   /** The package for a target that answered the offer with `reply` (ok): its run seal committed unsynced. */
-  private packageFor(agentId: string, lease: Lease, checkpointHash: string, reply: Record<string, unknown>, alsoWrite?: (bytes: Uint8Array) => void): Uint8Array {
+  private packageFor(row: AgentRow, lease: Lease, checkpointHash: string, reply: Record<string, unknown>, alsoWrite?: (bytes: Uint8Array) => void): Uint8Array {
     const store = this.ctx.host.store;
     const baseHash = typeof reply.baseHash === "string" ? hex32(reply, "offer_reply", "baseHash") : null;
     return store.atomicallyUnsynced(() => {
-      const b = buildOutgoingPackage(store, { agentId, epoch: lease.epoch, checkpointHash, haveWasm: reply.haveWasm === true, baseHash });
+      const b = buildOutgoingPackage(store, { agentId: row.agentId, row, epoch: lease.epoch, checkpointHash, haveWasm: reply.haveWasm === true, baseHash });
       alsoWrite?.(b);
       return b;
     });
   }
 
-  /** The offer of the agent's head `checkpointHash` at the handoff's epoch. */
-  private offer(agentId: string, checkpointHash: string, lease: Lease): Record<string, unknown> {
-    const store = this.ctx.host.store;
-    const row = store.agent(agentId);
-    const head = store.head(agentId);
-    if (!row || !head) throw new IgordError(ErrorCode.AgentNotFound, `agent "${agentId}" vanished from the store`);
+  /** The offer of the handed-off head at the handoff's epoch. */
+  private offer(row: AgentRow, handoff: Handoff): Record<string, unknown> {
+    const { lease } = handoff;
     return {
       type: "offer",
-      agentId,
+      agentId: row.agentId,
       did: row.did,
       wasmHash: row.wasmHash,
-      checkpointHash,
+      checkpointHash: handoff.checkpointHash,
       epochMajor: lease.epoch.major,
       epochGeneration: lease.epoch.generation,
       manifest: row.manifest,
@@ -234,7 +251,7 @@ export class MigrationSource {
       // `transfer` together with its result (PROTOCOL.md).
       packageWithTransfer: true,
       // What the agent brings: a target with a lower --max-incoming-budget refuses before the transfer.
-      budget: parseCheckpoint(head.blob).budget,
+      budget: handoff.head.budget,
     };
   }
 
@@ -254,21 +271,15 @@ export class MigrationSource {
     return lease;
   }
 
-  private async handOff(id: number, agentId: string, list: Target[], started: number, logger: Logger, tally: Tally, early: EarlyOffer | null): Promise<MigrationResult> {
+  private async handOff(id: number, row: AgentRow, list: Target[], started: number, logger: Logger, tally: Tally, early: EarlyOffer | null, detached: Handoff | null): Promise<MigrationResult> {
     const store = this.ctx.host.store;
     const m = this.ctx.host.metrics;
-    const head = store.head(agentId);
-    if (!head) throw new IgordError(ErrorCode.LeaseTransition, `agent "${agentId}" has no checkpoint to hand off`);
-    const checkpointHash = hex(head.hash);
-    const first = (list[0] as Target).text;
-    let lease = store.lease(agentId);
-    // Recorded with the detach checkpoint, unless that wrote nothing new (no tick since the last one).
-    if (lease?.state !== "HANDOFF_INITIATED" || lease.handoff?.target !== first || lease.handoff.checkpointHash !== checkpointHash) {
-      const recorded = store.atomicallyOffThread(() => this.recordHandoff(id, agentId, first, checkpointHash));
-      // No offer goes out before the handoff is durable.
-      await recorded.durable;
-      lease = recorded.value;
-    }
+    const agentId = row.agentId;
+    // Recorded with the detach checkpoint (as it committed), unless that wrote nothing new (no tick
+    // since the last one): then in a transaction of its own, from the stored head.
+    const handoff = detached ?? (await this.handOffStoredHead(id, agentId, (list[0] as Target).text));
+    const { head, checkpointHash } = handoff;
+    let lease = handoff.lease;
     // The crash point after the durable handoff, unless the early chain ran it before its `durable`.
     if (!early?.hookRan) {
       if (early) early.hookRan = true;
@@ -299,7 +310,7 @@ export class MigrationSource {
         tally.recorded = -1;
         let epoch: Epoch;
         try {
-          epoch = await this.attempt(id, agentId, t, lease, checkpointHash, i === 0 && attempt === 1 ? early : null);
+          epoch = await this.attempt(id, row, t, { ...handoff, lease }, i === 0 && attempt === 1 ? early : null);
         } catch (e) {
           const f = e instanceof AttemptError ? e : new AttemptError(asIgord(e, ErrorCode.MigrationStreamClosed), false, false);
           last = f.error;
@@ -389,9 +400,27 @@ export class MigrationSource {
     if (go.ok !== true) throw new AttemptError(remoteError(go, `${t.text} refused the transfer`), false, true);
   }
 
-  /** One transfer to one target. Resolves with the epoch the target took the agent at. */
-  private async attempt(id: number, agentId: string, t: Target, lease: Lease, checkpointHash: string, early: EarlyOffer | null): Promise<Epoch> {
+  /**
+   * HANDOFF_INITIATED for the stored head when the detach wrote no checkpoint (no tick since the
+   * last one), in a durable transaction of its own; resolves once it is durable (no offer goes out before).
+   */
+  private async handOffStoredHead(id: number, agentId: string, first: string): Promise<Handoff> {
     const store = this.ctx.host.store;
+    const stored = store.head(agentId);
+    if (!stored) throw new IgordError(ErrorCode.LeaseTransition, `agent "${agentId}" has no checkpoint to hand off`);
+    const checkpointHash = hex(stored.hash);
+    const head = { hash: stored.hash, tick: stored.tick, budget: parseCheckpoint(stored.blob).budget };
+    const lease = store.lease(agentId);
+    if (lease?.state === "HANDOFF_INITIATED" && lease.handoff?.target === first && lease.handoff.checkpointHash === checkpointHash) return { head, checkpointHash, lease };
+    const recorded = store.atomicallyOffThread(() => this.recordHandoff(id, agentId, first, checkpointHash));
+    await recorded.durable;
+    return { head, checkpointHash, lease: recorded.value };
+  }
+
+  /** One transfer to one target. Resolves with the epoch the target took the agent at. */
+  private async attempt(id: number, row: AgentRow, t: Target, handoff: Handoff, early: EarlyOffer | null): Promise<Epoch> {
+    const store = this.ctx.host.store;
+    const { lease, checkpointHash } = handoff;
     // The offer already sent on this target's kept stream while the handoff synced, if it is this one.
     const pre = early && early.peerId === t.peerId && early.checkpointHash === checkpointHash && compareEpochs(early.epoch, lease.epoch) === 0 ? early : null;
     if (pre) pre.taken = true;
@@ -413,7 +442,7 @@ export class MigrationSource {
           wrote = pre.wrote;
           shipped = pre.shipped;
         } else {
-          await ch.sendJson(this.offer(agentId, checkpointHash, lease));
+          await ch.sendJson(this.offer(row, handoff));
           reply = await ch.receiveJson(timeout, "offer_reply");
         }
       } catch (e) {
@@ -423,7 +452,7 @@ export class MigrationSource {
         reused = null;
         void ch.close();
         ch = await this.openMigrate(t);
-        await ch.sendJson(this.offer(agentId, checkpointHash, lease));
+        await ch.sendJson(this.offer(row, handoff));
         reply = await ch.receiveJson(timeout, "offer_reply");
       }
       if (reply.ok !== true) throw new AttemptError(remoteError(reply, `${t.text} refused the offer`), false, true);
@@ -446,7 +475,7 @@ export class MigrationSource {
       // read below, with the result it may come with.
       const wentEarly = wrote ? await wrote : false;
       if (early && !wentEarly) transferring(early);
-      const bytes = early ?? this.packageFor(agentId, lease, checkpointHash, reply, transferring);
+      const bytes = early ?? this.packageFor(row, lease, checkpointHash, reply, transferring);
       if (bytes.byteLength > this.ctx.cfg.maxPackageBytes) {
         throw new AttemptError(new IgordError(ErrorCode.MigrationPackageTooLarge, `package of ${bytes.byteLength} bytes is over --max-package-size ${this.ctx.cfg.maxPackageBytes}`), false, true);
       }
@@ -494,7 +523,7 @@ export class MigrationSource {
         }
       }
       store.updateMigration(id, { state: "awaiting_confirmation", bytes: bytes.byteLength });
-      this.ctx.hooks.afterPackageSent?.(agentId);
+      this.ctx.hooks.afterPackageSent?.(row.agentId);
       this.ctx.host.metrics.migrationBytes.inc({ direction: "out" }, bytes.byteLength);
       // The answer to a small package's announcement, which the target may send with its result.
       if (wentEarly) await shipped;

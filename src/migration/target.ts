@@ -96,7 +96,9 @@ export class MigrationTarget {
       const manifestText = str(offer, T, "manifest", MAX_MANIFEST_CHARS);
       if (offer.budget !== undefined) checkBudget(uint(offer, T, "budget"), agentId, cfg.maxIncomingBudget);
       // An identical retry of a migration this node already took: answer as before, do nothing.
-      const lease = store.lease(agentId);
+      // The agents row and lease, read once for the checks below (nothing awaits before the last).
+      const stored = store.agentAndLease(agentId);
+      const lease = stored?.lease;
       // The lease first: the record lookup walks the agent's past migrations, and only an owner one
       // major later can have taken this one already. Not while that reception is still claimed: it
       // is committed but not yet durable (or its sync failed), and "taken" would retire the source.
@@ -117,7 +119,7 @@ export class MigrationTarget {
       // The same checks the package gets, on the offer alone: a refusal costs no transfer.
       const offered = this.ctx.host.capabilities.snapshot();
       checkManifest(manifestText, agentId, { offered, price: cfg.price });
-      checkOwnership(store, agentId, did, epoch);
+      checkOwnership(store, agentId, did, epoch, stored);
       this.ctx.receiving.add(agentId);
       claimed = agentId;
       this.peer(peer).receiving++;

@@ -8,6 +8,25 @@ import { MigrationRecords } from "./migration-records.js";
 import { rowToAgent, u8 } from "./rows.js";
 import type { AgentRow, AgentStatus, LeaseBelief, LineageEvent, NewAgent } from "./types.js";
 
+/** The agents row's lease columns. */
+type LeaseRow = {
+  lease_state: LeaseState;
+  epoch_major: bigint;
+  epoch_generation: bigint;
+  lease_expires_at: bigint | null;
+  handoff_target: string | null;
+  handoff_checkpoint: string | null;
+};
+
+function rowToLease(r: LeaseRow): Lease {
+  return {
+    state: r.lease_state,
+    epoch: { major: r.epoch_major, generation: r.epoch_generation },
+    expiresAtMs: r.lease_expires_at === null ? null : Number(r.lease_expires_at),
+    handoff: r.handoff_target && r.handoff_checkpoint ? { target: r.handoff_target, checkpointHash: r.handoff_checkpoint } : null,
+  };
+}
+
 export abstract class AgentRecords extends MigrationRecords {
   /** Last status written per agent, so a checkpoint only updates the agents row when it changes. */
   protected readonly lastStatus = new Map<string, string>();
@@ -121,23 +140,15 @@ export abstract class AgentRecords extends MigrationRecords {
     const r = this.sql(
       "SELECT lease_state, epoch_major, epoch_generation, lease_expires_at, handoff_target, handoff_checkpoint FROM agents WHERE agent_id = ?",
       true,
-    ).get(agentId) as
-      | {
-          lease_state: LeaseState;
-          epoch_major: bigint;
-          epoch_generation: bigint;
-          lease_expires_at: bigint | null;
-          handoff_target: string | null;
-          handoff_checkpoint: string | null;
-        }
-      | undefined;
-    if (!r) return undefined;
-    return {
-      state: r.lease_state,
-      epoch: { major: r.epoch_major, generation: r.epoch_generation },
-      expiresAtMs: r.lease_expires_at === null ? null : Number(r.lease_expires_at),
-      handoff: r.handoff_target && r.handoff_checkpoint ? { target: r.handoff_target, checkpointHash: r.handoff_checkpoint } : null,
-    };
+    ).get(agentId) as LeaseRow | undefined;
+    return r ? rowToLease(r) : undefined;
+  }
+
+  /** The agent's row and its lease, from one read of the agents row (as agent() and lease() would return them). */
+  agentAndLease(agentId: string): { row: AgentRow; lease: Lease } | undefined {
+    // Epochs as bigints, as lease() reads them.
+    const r = this.sql("SELECT * FROM agents WHERE agent_id = ?", true).get(agentId) as (Record<string, unknown> & LeaseRow) | undefined;
+    return r ? { row: rowToAgent(r), lease: rowToLease(r) } : undefined;
   }
 
   /**

@@ -10,12 +10,13 @@ const HANDOFF_WHERE = "agent_id = ? AND did = ? AND peer = ? AND epoch_major = ?
 const handoffArgs = (h: HandoffKey): unknown[] => [h.agentId, h.did, h.peer, h.epoch.major, h.epoch.generation];
 
 export abstract class MigrationRecords extends StoreBase {
-  createMigration(m: { agentId: string; direction: MigrationDirection; peer: string | null; state: MigrationState; checkpointHash?: string; epoch?: Epoch }): number {
+  /** A new migration record; `attempts`: the attempts it starts with (the first one's, when it begins right away). */
+  createMigration(m: { agentId: string; direction: MigrationDirection; peer: string | null; state: MigrationState; checkpointHash?: string; epoch?: Epoch; attempts?: number }): number {
     const now = Date.now();
     const info = this.lightly(() =>
       this.sql(
-        `INSERT INTO migrations (agent_id, direction, peer, state, checkpoint_hash, epoch_major, epoch_generation, ${STATE_COLUMN[m.state]}, requested_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-      ).run(m.agentId, m.direction, m.peer, m.state, m.checkpointHash ?? null, m.epoch?.major ?? null, m.epoch?.generation ?? null, now, now, now),
+        `INSERT INTO migrations (agent_id, direction, peer, state, checkpoint_hash, epoch_major, epoch_generation, attempts, ${STATE_COLUMN[m.state]}, requested_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      ).run(m.agentId, m.direction, m.peer, m.state, m.checkpointHash ?? null, m.epoch?.major ?? null, m.epoch?.generation ?? null, m.attempts ?? 0, now, now, now),
     );
     return Number(info.lastInsertRowid);
   }

@@ -202,7 +202,7 @@ export class SqliteStore extends AgentArrival {
   private commitWith(commits: readonly CheckpointCommit[], txn: <T>(fn: () => T) => T): (IgordError | null)[] {
     const insert = (c: CheckpointCommit): IgordError | null => {
       const refused = this.insertCheckpoint(c);
-      if (refused === null) c.alsoWrite?.({ hash: c.hash, tick: c.tick });
+      if (refused === null) c.alsoWrite?.({ hash: c.hash, tick: c.tick, budget: c.budget });
       return refused;
     };
     try {

@@ -143,7 +143,7 @@ export interface CheckpointCommit {
    * with the checkpoint it hands off: one fsync, not two); a throw refuses the checkpoint too. A
    * batch carrying one commits durably whatever --sync says.
    */
-  alsoWrite?: (head: { hash: Uint8Array; tick: bigint }) => void;
+  alsoWrite?: (head: { hash: Uint8Array; tick: bigint; budget: bigint }) => void;
 }
 
 export type MigrationDirection = "out" | "in";

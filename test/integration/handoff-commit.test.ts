@@ -7,6 +7,7 @@ import { join } from "node:path";
 import type Database from "better-sqlite3";
 import { afterEach, describe, expect, it } from "vitest";
 import type { Lease } from "../../src/authority/lease.js";
+import { parseCheckpoint } from "../../src/checkpoint/codec.js";
 import { hex, sha256Hex } from "../../src/hash/bytes.js";
 import { didFromPublicKey } from "../../src/identity/did.js";
 import { generateKey } from "../../src/identity/keys.js";
@@ -78,6 +79,37 @@ describe("a handoff committed with its checkpoint", () => {
       await checkpointed;
       expect(durable).toBe(true);
       expect(level(store)).toBe(1);
+    } finally {
+      store.close();
+    }
+  });
+
+  it("the handoff is given the head it goes in with, as stored: its hash, tick and budget (the offer's budget, so the source reads no row back for it)", async () => {
+    const { store, checkpointer, subject } = setUp("full", ["a"]);
+    try {
+      const given: { hash: Uint8Array; tick: bigint; budget: bigint }[] = [];
+      await checkpointer.checkpoint(subject("a", 3n), "migrate", "active", null, (head) => given.push(head));
+      const stored = store.head("a")!;
+      expect(given).toEqual([{ hash: stored.hash, tick: 3n, budget: parseCheckpoint(stored.blob).budget }]);
+      expect(given[0]!.budget).toBe(997n);
+    } finally {
+      store.close();
+    }
+  });
+
+  it("the agents row and its lease read together are what agent() and lease() read, epochs as bigints (the lease compare-and-set compares them exactly)", () => {
+    const { store } = setUp("full", ["a"]);
+    try {
+      const handedOff: Lease = { ...owner, state: "HANDOFF_INITIATED", epoch: { major: 0n, generation: 0n }, handoff: { target: "t", checkpointHash: "ab".repeat(32) } };
+      store.writeLease("a", { state: owner.state, epoch: owner.epoch }, handedOff);
+      const both = store.agentAndLease("a")!;
+      expect(both.row).toEqual(store.agent("a"));
+      expect(both.lease).toEqual(store.lease("a"));
+      expect(typeof both.lease.epoch.major).toBe("bigint");
+      // The belief it gives is one the store takes.
+      store.writeLease("a", { state: both.lease.state, epoch: both.lease.epoch }, { ...handedOff, state: "RETIRED" });
+      expect(store.lease("a")?.state).toBe("RETIRED");
+      expect(store.agentAndLease("nobody")).toBeUndefined();
     } finally {
       store.close();
     }

@@ -66,6 +66,8 @@ describe("migration between two nodes", () => {
     const r = await a.migrate("survivor", b);
     expect(r.outcome).toBe("done");
     expect(r.attempts).toBe(1);
+    // The record counts the same one attempt (its INSERT counted the preflight's first).
+    expect(a.node.store.migrations({ agentId: "survivor" })[0]).toMatchObject({ id: r.id, state: "done", attempts: 1 });
     expect(r.epoch).toEqual({ major: 1n, generation: 0n });
     // The peer and the address the connection actually used.
     expect(r.peer).toBe(b.node.migration!.peerId);
@@ -299,6 +301,7 @@ describe("migration failures", () => {
     expect(r.target).toBe(addr(c));
     expect(r.attempts).toBe(4);
     expect(r.fallbacks).toBe(1);
+    expect(a.node.store.migrations({ agentId: "heartbeat" })[0]).toMatchObject({ id: r.id, state: "done", attempts: 4, fallbacks: 1 });
     expect(owner(c, "heartbeat")).toBe("ACTIVE_OWNER");
     const metrics = await a.node.metrics.render();
     expect(metrics).toMatch(/igord_migration_retries_total 2/);
