@@ -38,6 +38,8 @@ export const NODE_RECEIPT_MAX_BYTES: i32 = 64 * 1024;
 export const WALLET_ERR_BAD_INDEX: i32 = -1;
 /** wallet_receipt -4: the buffer is too small (no size hint). */
 export const WALLET_ERR_BUFFER_TOO_SMALL: i32 = -4;
+/** wallet_receipt_count / wallet_receipt -5: the node could not answer in time; not "none" (ask again in a later tick). */
+export const WALLET_ERR_UNANSWERED: i32 = -5;
 
 /** The outcome of walletPay: the signed receipt, or an error code. */
 export class Payment {
@@ -102,7 +104,7 @@ export function walletPay(amount: i64, recipient: string, memo: string): Payment
 /**
  * How many receipts the node holds for the agent (capability `wallet`): first the payment receipts
  * of runs that never committed (lost in a crash or thrown away; newest first; see findReceipt), then
- * its execution receipts, oldest first.
+ * its execution receipts, oldest first. WALLET_ERR_UNANSWERED (-5) when the node could not answer.
  */
 export function walletReceiptCount(): i32 {
   return igor_wallet_receipt_count();
@@ -182,19 +184,43 @@ export class PaymentReceipt {
  * paying again: the node debited that payment (when it restarted, or when it threw the run away)
  * and lists its receipt first among its receipts (wallet_receipt), newest first, ahead of its
  * execution receipts. Every read is a recorded observation, so replay finds exactly what the live
- * tick found.
+ * tick found. Unknown when the node could not answer (WALLET_ERR_UNANSWERED): the payment may have
+ * been made, so leave the intent unresolved and look again in a later tick.
  */
-export function findReceipt(recipient: string, memo: string, amount: i64, notBeforeNs: i64 = 0): Uint8Array | null {
+export function findReceipt(recipient: string, memo: string, amount: i64, notBeforeNs: i64 = 0): ReceiptLookup {
   const n = walletReceiptCount();
+  if (n == WALLET_ERR_UNANSWERED) return ReceiptLookup.unknown();
   for (let i = 0; i < n; i++) {
     const r = walletReceipt(i);
-    if (r.error != 0) return null;
+    if (r.error == WALLET_ERR_UNANSWERED) return ReceiptLookup.unknown();
+    if (r.error != 0) break;
     const p = PaymentReceipt.parse(r.bytes);
     // Lost payments come first: the first execution receipt ends them.
-    if (p === null) return null;
-    if (p.amount == amount && p.recipient == recipient && p.memo == memo && p.timestampNs >= notBeforeNs) return r.bytes;
+    if (p === null) break;
+    if (p.amount == amount && p.recipient == recipient && p.memo == memo && p.timestampNs >= notBeforeNs) return new ReceiptLookup(ReceiptSearch.Found, r.bytes);
   }
-  return null;
+  return new ReceiptLookup(ReceiptSearch.NotFound);
+}
+
+/** What findReceipt learned. */
+export enum ReceiptSearch {
+  /** The node lists the payment's receipt: it was paid. */
+  Found,
+  /** The node answered and lists no such receipt: it was not paid. */
+  NotFound,
+  /** The node could not answer: it may have been paid; ask again in a later tick. */
+  Unknown,
+}
+
+/** findReceipt's answer: the search's outcome and, when Found, the receipt (empty otherwise). */
+export class ReceiptLookup {
+  /** Made by findReceipt. */
+  constructor(public status: ReceiptSearch, public receipt: Uint8Array = new Uint8Array(0)) {}
+
+  /** The node could not answer. */
+  static unknown(): ReceiptLookup {
+    return new ReceiptLookup(ReceiptSearch.Unknown);
+  }
 }
 
 /** x402 payment terms, the body of a 402: `[i64 amount][u32 len][recipient][u32 len][memo]`. */

@@ -2,7 +2,7 @@
 // and the EffectLog"): record and begin the intent in one tick; act and confirm in a later tick, once a
 // checkpoint has covered the InFlight intent. An intent that was InFlight when the node died comes
 // back Unresolved (the SDK asks the host at tick start) and is reconciled, never acted on blindly.
-import { Decoder, EffectLog, Encoder, Intent, IntentState, findReceipt, log, randBytes, toHex, walletPay, payErrorName } from "igord/sdk";
+import { Decoder, EffectLog, Encoder, Intent, IntentState, ReceiptLookup, ReceiptSearch, findReceipt, log, randBytes, toHex, walletPay, payErrorName } from "igord/sdk";
 import { short } from "./text";
 
 const INTENT_KEY_BYTES = 16;
@@ -86,8 +86,9 @@ export function payIntent(effects: EffectLog, intent: Intent, offset: i32, tag: 
  * receipt is listed first among the node's receipts. So the agent looks for a receipt of exactly
  * this payment, signed after the intent was recorded (findReceipt): found, the payment was made and
  * the intent is confirmed with that receipt (returned, to be shown to the provider); not found, no
- * payment left the budget, the intent is compensated (null) and the agent pays when next asked.
- * (igor's demos flip a coin here.)
+ * payment left the budget, the intent is compensated (null) and the agent pays when next asked;
+ * unknown (the node could not answer), the intent stays unresolved (null) for the next tick to
+ * settle: compensating it then could pay twice. (igor's demos flip a coin here.)
  */
 export function reconcilePayment(effects: EffectLog, intent: Intent, offset: i32, tag: string): Paid | null {
   log(tag + " RECONCILING: unresolved payment (key=" + short(intent.id) + ")");
@@ -95,15 +96,19 @@ export function reconcilePayment(effects: EffectLog, intent: Intent, offset: i32
   const amount = d.i64();
   const recipient = d.string();
   const memo = d.string();
-  let receipt: Uint8Array | null = null;
-  if (!d.err()) receipt = findReceipt(recipient, memo, amount, recordedNs(intent));
-  if (receipt === null) {
+  // An intent whose terms do not decode names no payment to look for: none was made.
+  const found = d.err() ? new ReceiptLookup(ReceiptSearch.NotFound) : findReceipt(recipient, memo, amount, recordedNs(intent));
+  if (found.status == ReceiptSearch.Unknown) {
+    log(tag + " The node could not list its receipts: the payment stays unresolved until it can");
+    return null;
+  }
+  if (found.status == ReceiptSearch.NotFound) {
     effects.compensate(intent.id);
     log(tag + " Reconciled: payment of " + amount.toString() + " to " + recipient + " was NOT made — will pay when asked");
     return null;
   }
   effects.confirm(intent.id);
   log(tag + " Reconciled: payment of " + amount.toString() + " to " + recipient + " WAS made in a lost tick — receipt recovered (" +
-    receipt.length.toString() + " bytes), not paying again");
-  return new Paid(amount, recipient, receipt);
+    found.receipt.length.toString() + " bytes), not paying again");
+  return new Paid(amount, recipient, found.receipt);
 }

@@ -42,11 +42,12 @@ IGOR_IMPORT(log_emit) void igor_log_emit(const void *msg, int32_t len);
 /* capability "wallet" (event id 4): the agent's budget in microcents at the start of the tick. */
 IGOR_IMPORT(wallet_balance) int64_t igor_wallet_balance(void);
 
-/* capability "wallet" (event id 5): how many node execution receipts the node holds for the agent. */
+/* capability "wallet" (event id 5): how many receipts the node holds for the agent; -5 when the node
+ * could not answer in time (not "none"). */
 IGOR_IMPORT(wallet_receipt_count) int32_t igor_wallet_receipt_count(void);
 
 /* capability "wallet" (event id 6): copies receipt `index` into buf and returns its length; -1 bad
- * index, -4 buffer too small or outside memory. */
+ * index, -4 buffer too small or outside memory, -5 the node could not answer in time. */
 IGOR_IMPORT(wallet_receipt) int32_t igor_wallet_receipt(int32_t index, void *buf, int32_t cap);
 
 /* capability "pricing" (event id 7): the node's price in microcents per second. */

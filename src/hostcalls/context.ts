@@ -35,8 +35,13 @@ export interface HostContext {
     http?(call: HttpCall): HttpReply;
     /** Signs a payment receipt with the agent's key (held by the main thread); null if it cannot. */
     signPayment?(message: Uint8Array): Uint8Array | null;
-    /** The node's execution receipts for this agent (held by the main thread). */
-    receipts?: { count(): number; get(index: number): Uint8Array | null };
+    /** The node's receipts for this agent (held by the main thread). */
+    receipts?: {
+      /** How many; null when the node did not answer. */
+      count(): number | null;
+      /** Receipt `index` (`bytes` null: there is none); null when the node did not answer. */
+      get(index: number): { bytes: Uint8Array | null } | null;
+    };
   };
 }
 

@@ -152,6 +152,12 @@ export const HostcallResult = {
   tooLarge: -2,
   authority: -3,
   outOfBounds: -4,
+  /**
+   * The node could not answer in time (wallet_receipt_count, wallet_receipt: the main thread holds
+   * the receipts and did not reply within what is left of the tick). Not "none": an agent looking
+   * for a lost payment's receipt must not take it for "not paid".
+   */
+  unanswered: -5,
 } as const;
 
 /** rand_bytes refuses requests larger than this (igor: 64 MiB). */

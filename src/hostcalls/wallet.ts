@@ -4,8 +4,11 @@
 // receipts of its lost payments, newest first, then its node execution receipts: node/lost-payments.ts
 // nodeReceipts); payload 4 B u32. wallet_receipt(index, buf, cap) -> i32 (id 6): copies receipt
 // `index` (a payment receipt, or the budget/receipt.ts encoding) into buf and returns its length;
-// -1 bad index, -4 buffer too small or outside memory. Every call is recorded (igor recorded neither error); payload: the receipt on
-// success, else empty. Replay writes the recorded bytes.
+// -1 bad index, -4 buffer too small or outside memory. Both answer -5 (HostcallResult.unanswered,
+// empty payload) when the main thread, which holds the receipts, did not answer in time: igor's ABI
+// had no such case, and reading it as 0 receipts or a bad index told an agent reconciling a lost
+// payment that nothing was paid. Every call is recorded (igor recorded neither error); payload: the
+// receipt on success, else empty. Replay writes the recorded bytes.
 import { EMPTY } from "../eventlog/recorder.js";
 import { guestBytes, type HostContext, i64Payload, payloadOf, readI64Payload } from "./context.js";
 import { HostcallId, HostcallResult } from "./registry.js";
@@ -21,11 +24,12 @@ export function walletBalance(ctx: HostContext): () => bigint {
 export function walletReceiptCount(ctx: HostContext): () => number {
   return () => {
     const o = ctx.source.observe(HostcallId.wallet_receipt_count, () => {
-      const n = ctx.world.receipts?.count() ?? 0;
+      const n = ctx.world.receipts ? ctx.world.receipts.count() : 0;
+      if (n === null) return { result: HostcallResult.unanswered, payload: EMPTY };
       const payload = new Uint8Array(4);
       new DataView(payload.buffer).setUint32(0, n, true);
       return { result: n, payload };
-    }, payloadOf(4));
+    }, (rec) => (rec.result === HostcallResult.unanswered ? (rec.payload.byteLength === 0 ? null : "an unanswered count recorded a payload") : payloadOf(4)(rec)));
     return o.result;
   };
 }
@@ -33,7 +37,9 @@ export function walletReceiptCount(ctx: HostContext): () => number {
 export function walletReceipt(ctx: HostContext): (index: number, ptr: number, cap: number) => number {
   return (index, ptr, cap) => {
     const o = ctx.source.observe(HostcallId.wallet_receipt, () => {
-      const bytes = index < 0 ? null : (ctx.world.receipts?.get(index) ?? null);
+      const read = index < 0 || !ctx.world.receipts ? { bytes: null } : ctx.world.receipts.get(index);
+      if (read === null) return { result: HostcallResult.unanswered, payload: EMPTY };
+      const bytes = read.bytes;
       if (bytes === null) return { result: HostcallResult.error, payload: EMPTY };
       if (bytes.byteLength > cap >>> 0 || guestBytes(ctx, ptr, bytes.byteLength) === null) return { result: HostcallResult.outOfBounds, payload: EMPTY };
       return { result: bytes.byteLength, payload: bytes };

@@ -137,13 +137,14 @@ const world = {
     return r?.kind === "signature" ? r.signature : null;
   },
   receipts: {
-    count: (): number => {
+    // null: no answer (no time left in the tick, the wait ran out, or the main thread failed).
+    count: (): number | null => {
       const r = ask({ kind: "receipt_count" });
-      return r?.kind === "count" ? r.count : 0;
+      return r?.kind === "count" ? r.count : null;
     },
-    get: (index: number): Uint8Array | null => {
+    get: (index: number): { bytes: Uint8Array | null } | null => {
       const r = ask({ kind: "receipt", index });
-      return r?.kind === "receipt" ? r.bytes : null;
+      return r?.kind === "receipt" ? { bytes: r.bytes } : null;
     },
   },
 };

@@ -6,10 +6,12 @@
 import Database from "better-sqlite3";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { HostcallId } from "../../src/hostcalls/registry.js";
+import { HostcallId, HostcallResult } from "../../src/hostcalls/registry.js";
 import type { TickEvent } from "../../src/scheduler/scheduler.js";
 import { DB_FILE } from "../../src/store/types.js";
+import { HTTP_TICK_MARGIN_MS } from "../../src/wasm/host-io.js";
 import { startTestNode, stopAllNodes } from "../helpers/node.js";
+import { waitUntil } from "../helpers/wait.js";
 import { CAPS, watAgent, writeWat } from "../helpers/wat.js";
 
 afterEach(stopAllNodes);
@@ -55,4 +57,30 @@ describe("the node's receipts as the agent reads them", () => {
     expect(Buffer.from(tick.events.find((e) => e.id === HostcallId.wallet_receipt)!.payload)).toEqual(blob(RECEIPTS));
     expect(Number(tick.elapsedNs) / 1e6).toBeLessThan(1_000);
   }, 90_000);
+});
+
+// Tick: wallet_receipt_count into memory at 64, wallet_receipt(0) into 68 (the receipt at 1024).
+const ASKER = watAgent({
+  imports: `(import "igor" "wallet_receipt_count" (func $count (result i32)))
+  (import "igor" "wallet_receipt" (func $receipt (param i32 i32 i32) (result i32)))`,
+  onTick: `(i32.store (i32.const 64) (call $count)) (i32.store (i32.const 68) (call $receipt (i32.const 0) (i32.const 1024) (i32.const 4096)))`,
+});
+
+describe("when the node cannot answer the agent's receipt questions", () => {
+  it("with no time left in the tick to ask the main thread, wallet_receipt_count and wallet_receipt answer -5 (unanswered), not 0 receipts or a bad index, and replay returns the same", async () => {
+    // A tick timeout inside the host-io margin leaves a tick no time to wait for the main thread.
+    const t = await startTestNode({ "tick-timeout": `${HTTP_TICK_MARGIN_MS - 50}ms`, "tick-interval": "10ms", "checkpoint-interval": "20ms", "receipt-interval": "0", "verify-interval": "1" });
+    await t.node.addAgent({ wasmPath: await writeWat(join(t.dir, "wasm"), "asker", ASKER, CAPS("wallet")) });
+    // Receipts exist (one per checkpoint), so 0 and -1 would be wrong answers, not merely unhelpful ones.
+    await waitUntil(() => t.node.store.receiptCount("asker") > 0, { timeoutMs: 10_000, what: "a stored receipt" });
+    const seen = t.node.scheduler.view("asker")!.tick;
+    const tick = await t.waitFor<TickEvent>("tick", (e) => e.agentId === "asker" && e.tick > seen, 10_000);
+    const answers = tick.events.filter((e) => e.id === HostcallId.wallet_receipt_count || e.id === HostcallId.wallet_receipt);
+    expect(answers.map((e) => [e.id, e.result, e.payload.byteLength])).toEqual([
+      [HostcallId.wallet_receipt_count, HostcallResult.unanswered, 0],
+      [HostcallId.wallet_receipt, HostcallResult.unanswered, 0],
+    ]);
+    await t.waitFor<{ agentId: string; ticks: bigint[] }>("verified", (v) => v.agentId === "asker" && v.ticks.includes(tick.tick), 10_000);
+    expect(t.logs.events("replay_divergence")).toEqual([]);
+  }, 30_000);
 });

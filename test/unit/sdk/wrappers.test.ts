@@ -20,6 +20,8 @@ let payAnswers: ({ receipt: Uint8Array } | { code: number; hint?: number })[] = 
 let receiptAnswers: (Uint8Array | number)[] = [];
 let receiptCaps: number[] = [];
 let receiptIndices: number[] = [];
+/** What wallet_receipt_count answers instead of the count (-5: the node did not answer). */
+let countAnswer: number | null = null;
 
 const text = (ptr: number, len: number) => Buffer.from(memory.buffer, ptr, len).toString("utf8");
 const view = () => new DataView(memory.buffer);
@@ -55,7 +57,7 @@ const igor = {
     }
     return writeLenPrefixed(op, oc, a.receipt, (n) => n) ?? -5;
   },
-  wallet_receipt_count: () => receiptAnswers.length,
+  wallet_receipt_count: () => countAnswer ?? receiptAnswers.length,
   wallet_receipt(index: number, bp: number, cap: number): number {
     receiptCaps.push(cap);
     receiptIndices.push(index);
@@ -95,6 +97,7 @@ beforeEach(async () => {
   receiptAnswers = [];
   receiptCaps = [];
   receiptIndices = [];
+  countAnswer = null;
   const bytes = readFileSync(join(AS_FIXTURES, "sdk_calls.wasm"));
   const { instance } = await WebAssembly.instantiate(bytes, {
     igor,
@@ -238,5 +241,26 @@ describe("SDK payment wrappers", () => {
     expect(sdk.find(100_001n, 0n)).toBe(0);
     expect(sdk.find(100_000n, 0n)).toBe(1);
     expect(out().equals(thisOne)).toBe(true);
+  });
+
+  it("findReceipt tells a search the node could not answer (-5, count or receipt) from a receipt not there, so a lost payment is not taken for unpaid", () => {
+    const enc = new TextEncoder();
+    const paid = (amount: bigint, ts: bigint) =>
+      Buffer.concat([paymentSigningBytes(amount, ts, enc.encode("paywall-provider"), enc.encode("premium-data-access"), new Uint8Array(32).fill(3)), Buffer.alloc(64, 4)]);
+    const other = paid(7n, 1_000n);
+    receiptAnswers.push(other, paid(100_000n, 2_000n));
+
+    countAnswer = -5;
+    expect(sdk.find(100_000n, 0n)).toBe(-1);
+    expect(out().length).toBe(0);
+    expect(receiptIndices).toEqual([]);
+
+    countAnswer = null;
+    receiptAnswers[1] = -5; // the count came back, the receipt that might be it did not
+    expect(sdk.find(100_000n, 0n)).toBe(-1);
+    expect(receiptIndices).toEqual([0, 1]);
+
+    receiptAnswers.pop(); // really not there: the list ends before it
+    expect(sdk.find(100_000n, 0n)).toBe(0);
   });
 });
