@@ -16,6 +16,11 @@ export const MAX_WORKERS = 64;
 /** --outbox-retention's default: an agent emitting every tick cannot grow the database without end. */
 export const DEFAULT_OUTBOX_RETENTION_BYTES = 64 * 1024 ** 2;
 /**
+ * --event-log-max-bytes' default: a tick's log may hold 16 MiB (MAX_TICK_EVENT_BYTES), so the
+ * 100,000 ticks kept by default could be terabytes; an agent's own max_storage_bytes is its choice.
+ */
+export const DEFAULT_EVENT_LOG_MAX_BYTES = 64 * 1024 ** 2;
+/**
  * --history-retention's default: an agent checkpointing every 5 s keeps ~5.7 hours of history
  * (4,096 to 4,159 checkpoints, pruned 64 at a time), not every checkpoint for ever (~17,000 a day),
  * and a first hop to a node that never held it verifies at most that many.
@@ -50,6 +55,8 @@ export interface NodeConfig {
   verifyInterval: number;
   replayOnDivergence: DivergencePolicy;
   eventLogRetention: EventLogRetention;
+  /** Per agent, bytes of stored event logs kept, the newest, whatever eventLogRetention says; 0: no byte bound. */
+  eventLogMaxBytes: number;
   historyRetention: number;
   /** Per agent, bytes of emitted messages (the outbox) kept, the newest; 0 keeps all. */
   outboxRetentionBytes: number;
@@ -80,6 +87,17 @@ export interface NodeConfig {
 }
 
 /** Per agent: keep stored event logs for this many ticks, or up to this many bytes (0 ticks = all). */
+/** A size such as 64MiB, or "0" (what 0 means: `zero`). */
+function sizeOrZero(zero: string): (raw: RawValue) => number {
+  return (raw) => {
+    const s = asString(raw).trim();
+    if (s === "0") return 0;
+    const bytes = parseSizeBytes(s);
+    if (bytes === null || bytes <= 0) throw new Error(`must be a size such as 64MiB, or ${zero}`);
+    return bytes;
+  };
+}
+
 export type EventLogRetention = { ticks: number } | { bytes: number };
 
 /** A raw value as it arrives: a string from a flag or env var, any JSON value from the file. */
@@ -423,19 +441,22 @@ export const FIELDS = [
     },
   }),
   field({
+    key: "eventLogMaxBytes",
+    flag: "event-log-max-bytes",
+    valueName: "size",
+    description: "per agent, bytes of stored event logs kept whatever --event-log-retention keeps: the oldest segments past it are pruned (the newest segment is always kept; 0: no byte bound)",
+    defaultValue: () => DEFAULT_EVENT_LOG_MAX_BYTES,
+    defaultText: "64MiB",
+    parse: sizeOrZero("0 for no byte bound"),
+  }),
+  field({
     key: "outboxRetentionBytes",
     flag: "outbox-retention",
     valueName: "size",
     description: "per agent, bytes of emitted messages (the outbox the control API serves) kept, the newest; older ticks' messages are dropped as new ones are written (0 keeps all)",
     defaultValue: () => DEFAULT_OUTBOX_RETENTION_BYTES,
     defaultText: "64MiB",
-    parse: (raw) => {
-      const s = asString(raw).trim();
-      if (s === "0") return 0;
-      const bytes = parseSizeBytes(s);
-      if (bytes === null || bytes <= 0) throw new Error("must be a size such as 64MiB, or 0 to keep every message");
-      return bytes;
-    },
+    parse: sizeOrZero("0 to keep every message"),
   }),
   field({
     key: "historyRetention",

@@ -35,6 +35,7 @@ import { Checkpointer } from "../scheduler/checkpointer.js";
 import { PreplacedAgent } from "../scheduler/preplaced.js";
 import { DB_FILE, SqliteStore } from "../store/sqlite-store.js";
 import { DataDirLock } from "../store/data-dir.js";
+import type { EventLogKeep } from "../store/types.js";
 import { type AgentSpec, WorkerPool } from "../wasm/pool.js";
 import { type MigrationHooks, type MigrationResult, MigrationService } from "../migration/service.js";
 import { agentsListing, controlBackend, nodeStatus } from "./control-views.js";
@@ -87,8 +88,11 @@ export function agentSpec(p: PreparedAgent, identity: Ed25519Key): AgentSpec {
 /** How a node opens its store (the checkpoint benchmark opens its own the same way). */
 export function storeOptions(config: NodeConfig): Parameters<typeof SqliteStore.open>[1] {
   const retention = config.eventLogRetention;
+  const maxBytes = config.eventLogMaxBytes;
+  const eventLogRetention: EventLogKeep =
+    "ticks" in retention ? { ticks: BigInt(retention.ticks), maxBytes } : { bytes: maxBytes > 0 ? Math.min(retention.bytes, maxBytes) : retention.bytes };
   // Group commits move to their own thread (store/commit-thread.ts) once they keep the main thread busy.
-  return { sync: config.sync, eventLogRetention: "ticks" in retention ? { ticks: BigInt(retention.ticks) } : { bytes: retention.bytes }, outboxRetentionBytes: config.outboxRetentionBytes, commitThread: "when-busy" };
+  return { sync: config.sync, eventLogRetention, outboxRetentionBytes: config.outboxRetentionBytes, commitThread: "when-busy" };
 }
 
 export class IgordNode {

@@ -14,7 +14,7 @@ import { MessageChannel, type MessagePort, receiveMessageOnPort, Worker } from "
 import { ErrorCode, IgordError, type SerializedError } from "../errors.js";
 import { workerScript } from "../worker-script.js";
 import { packCommits, type PackedCommits } from "./commit-codec.js";
-import type { CheckpointCommit, SyncMode } from "./types.js";
+import type { CheckpointCommit, EventLogKeep, SyncMode } from "./types.js";
 
 /** A store that starts its commit thread when busy does so once group commits take this share of the main thread's time… */
 export const COMMIT_THREAD_BUSY_SHARE = 0.2;
@@ -33,7 +33,7 @@ export interface QueuedCommit {
 export interface CommitThreadOptions {
   path: string;
   sync: SyncMode;
-  eventLogRetention: { ticks: bigint } | { bytes: number };
+  eventLogRetention: EventLogKeep;
   outboxRetentionBytes: number;
 }
 

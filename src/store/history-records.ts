@@ -210,7 +210,7 @@ export abstract class HistoryRecords extends TickRecords {
     if (prune) this.pruneHistory(c.agentId, prune.baseSeq, prune.base);
     if (c.events) {
       const e = c.events;
-      this.pruneSegments(c.agentId, e.toTick);
+      this.pruneSegments(c.agentId, e.toTick, e);
       if (c.runSeal) this.insertEventRun(c.agentId, c.runSeal);
     }
     if (stored) {

@@ -13,7 +13,7 @@ import type { EventLogSegment } from "../eventlog/tick-log.js";
 import { runProofs, type SealedRun } from "../replay/run-seal.js";
 import { AgentRecords } from "./agent-records.js";
 import { rowToSegment, u8 } from "./rows.js";
-import type { StoredSegment } from "./types.js";
+import type { EventLogKeep, StoredSegment } from "./types.js";
 
 /** Where the agent's linked segments start: no linked segment closes at a checkpoint with a lower seq. */
 const FLOOR = "COALESCE((SELECT seq FROM event_log_floors WHERE agent_id = ?), 0)";
@@ -94,12 +94,20 @@ const BY_AGENT: SegmentQueries = {
   unlinkedSizes: `SELECT s.id, s.to_tick, ${SIZE} FROM event_log_segments s WHERE 0 AND agent_id = ?`,
 };
 
+/** With a byte bound on logs kept by ticks, a connection sums an agent's segments each time it has written this fraction of the bound. */
+export const EVENT_LOG_SUM_EVERY_FRACTION = 16;
+
 type SegmentRow = Record<string, unknown> & { id: bigint; to_tick: bigint; from_tick: bigint; closing_seq?: bigint };
 type SizeRow = { id: bigint; to_tick: bigint; n: bigint; closing_seq?: bigint };
 
 export abstract class SegmentRecords extends AgentRecords {
-  /** Per agent, segments older than this many ticks (0 = keep all) or beyond this many bytes are pruned. */
-  eventLogRetention: { ticks: bigint } | { bytes: number } = { ticks: 0n };
+  /**
+   * Per agent, segments older than this many ticks (0 = keep all; and beyond `maxBytes`, if given) or
+   * beyond this many bytes are pruned.
+   */
+  eventLogRetention: EventLogKeep = { ticks: 0n };
+  /** Per agent, segment bytes this connection wrote since it last summed the agent's segments (ticks with maxBytes). */
+  private readonly writtenSinceSum = new Map<string, number>();
   /** How segments are read: in their checkpoints' rows (schema 11 on), or as an older file opened read-only stores them. */
   private q: SegmentQueries = IN_CHECKPOINT_ROW;
 
@@ -187,14 +195,34 @@ export abstract class SegmentRecords extends AgentRecords {
     this.sql("INSERT INTO event_log_floors (agent_id, seq, to_tick) VALUES (?, ?, ?) ON CONFLICT (agent_id) DO UPDATE SET seq = excluded.seq, to_tick = excluded.to_tick").run(agentId, seq, toTick);
   }
 
-  protected pruneSegments(agentId: string, newestTick: bigint): void {
+  /** After `written` (a segment ending at `newestTick`) was stored: prunes the agent's segments past what is kept. */
+  protected pruneSegments(agentId: string, newestTick: bigint, written: EventLogSegment): void {
     const r = this.eventLogRetention;
-    if ("ticks" in r) {
-      if (r.ticks > 0n && newestTick > r.ticks) this.dropSegmentsThrough(agentId, newestTick - r.ticks);
+    if (!("ticks" in r)) {
+      this.pruneToBytes(agentId, r.bytes);
       return;
     }
-    // Size limit: keep the newest segments whose total fits, drop the rest — but never the segment
-    // just written, even when it alone is over the limit (the newest ticks must stay verifiable).
+    if (r.ticks > 0n && newestTick > r.ticks) this.dropSegmentsThrough(agentId, newestTick - r.ticks);
+    if (!r.maxBytes) return;
+    // Summing an agent's segments reads a row per segment (100,000 ticks: thousands): done once a
+    // sixteenth of the bound has been written here since the last sum. Two connections write (the
+    // commit thread's), so the logs stay within the bound plus an eighth, and the newest segment.
+    const since = (this.writtenSinceSum.get(agentId) ?? 0) + written.blob.byteLength + written.postHashes.byteLength;
+    if (since < r.maxBytes / EVENT_LOG_SUM_EVERY_FRACTION) {
+      this.writtenSinceSum.set(agentId, since);
+      return;
+    }
+    this.writtenSinceSum.delete(agentId);
+    this.pruneToBytes(agentId, r.maxBytes);
+  }
+
+  /**
+   * Keeps the agent's newest segments whose total fits `limit` and drops the rest, never the segment
+   * just written, even when it alone is over the limit: the newest ticks must stay verifiable (a
+   * restart replays the newest segment, node/stored-resume.ts storedReplayItems; the ticks a live
+   * verification has not reached yet are in the scheduler's replay window, in memory).
+   */
+  private pruneToBytes(agentId: string, limit: number): void {
     const sizes = this.sql(this.q.linkedSizesDesc, true).all(agentId, agentId) as SizeRow[];
     const rows = mergeByTick(sizes.reverse(), this.sql(this.q.unlinkedSizes, true).all(agentId) as SizeRow[]).reverse();
     let total = 0;
@@ -202,7 +230,7 @@ export abstract class SegmentRecords extends AgentRecords {
     let dropped = false;
     for (const [i, row] of rows.entries()) {
       total += Number(row.n);
-      if (i > 0 && total > r.bytes) {
+      if (i > 0 && total > limit) {
         this.deleteSegment(row.id);
         dropped = true;
       } else if (row.closing_seq !== undefined) oldest = row;

@@ -19,7 +19,7 @@ import { corruptionError, storeError } from "./rows.js";
 import { MIGRATIONS } from "./schema.js";
 import { type WalSync, WalSyncer } from "./wal-sync.js";
 import { WAL_AUTOCHECKPOINT_PAGES, WalCheckpointDeferral } from "./wal-checkpoint-deferral.js";
-import { BUSY_TIMEOUT_MS, type CheckpointCommit, QUICK_CHECK_MAX_ERRORS, type SyncMode } from "./types.js";
+import { BUSY_TIMEOUT_MS, type CheckpointCommit, type EventLogKeep, QUICK_CHECK_MAX_ERRORS, type SyncMode } from "./types.js";
 
 export { corruptionError } from "./rows.js";
 export { fdatasyncWal, type WalSync } from "./wal-sync.js";
@@ -78,7 +78,7 @@ export class SqliteStore extends AgentArrival {
     opts: {
       sync?: SyncMode;
       readonly?: boolean;
-      eventLogRetention?: { ticks: bigint } | { bytes: number };
+      eventLogRetention?: EventLogKeep;
       /** --outbox-retention: per agent, bytes of emitted messages kept (0 or absent keeps all). */
       outboxRetentionBytes?: number;
       /**

@@ -216,3 +216,6 @@ export interface NewAgent {
 
 /** Problems PRAGMA quick_check lists at most before the message stops naming them. */
 export const QUICK_CHECK_MAX_ERRORS = 10;
+
+/** How an agent's event-log segments are kept: by ticks (and bytes, if `maxBytes`), or by bytes. */
+export type EventLogKeep = { ticks: bigint; maxBytes?: number } | { bytes: number };

@@ -11,6 +11,8 @@ import { DB_FILE } from "../../src/store/sqlite-store.js";
 import { EXAMPLES, startTestNode, stopAllNodes } from "../helpers/node.js";
 import { igord, killAll } from "../helpers/process.js";
 import { segmentsDb } from "../helpers/checkpoint-store.js";
+import { CAPS, watAgent, writeWat } from "../helpers/wat.js";
+import { loadConfig } from "../../src/config/load.js";
 
 afterEach(async () => {
   killAll();
@@ -207,6 +209,27 @@ describe("audit replay", () => {
     db.close();
     expect(segs.map((x) => x.to_tick)).toEqual([head]);
   });
+
+  it("event logs kept by ticks have a per-agent byte bound by default, and an agent recording 4 KiB a tick is held to a smaller one: the oldest segments go, the newest stays", async () => {
+    expect(loadConfig({}).eventLogMaxBytes).toBeGreaterThan(0);
+    const bound = 48 * 1024;
+    const t = await startTestNode({ "tick-interval": "2ms", "checkpoint-interval": "20ms", "event-log-max-bytes": "48KiB" });
+    // 4 KiB of randomness recorded each tick: 100,000 ticks of it (the tick retention) would be 400 MB.
+    const wat = watAgent({ imports: '(import "igor" "rand_bytes" (func $rand (param i32 i32) (result i32)))', onTick: "(drop (call $rand (i32.const 1024) (i32.const 4096)))" });
+    await t.node.addAgent({ wasmPath: await writeWat(join(t.dir, "wasm"), "noisy", wat, CAPS("rand")) });
+    // 200 ticks: 800 KiB recorded, over 16 times the bound.
+    await t.waitFor<CheckpointEvent>("checkpoint", (e) => e.agentId === "noisy" && e.reason === "periodic" && e.outcome === "written" && e.tick >= 200n, 30_000);
+    await t.stop();
+    const db = segmentsDb(join(t.config.dataDir, DB_FILE), { readonly: true });
+    const segs = db.prepare("SELECT to_tick, length(blob) + length(post_hashes) AS size FROM segments WHERE agent_id = 'noisy' ORDER BY to_tick").all() as { to_tick: number; size: number }[];
+    const head = (db.prepare("SELECT MAX(tick) AS t FROM checkpoints WHERE agent_id = 'noisy'").get() as { t: number }).t;
+    db.close();
+    const total = segs.reduce((n, x) => n + x.size, 0);
+    const newest = segs.at(-1)!;
+    expect(newest.to_tick).toBe(head);
+    // Written: far more than the bound. Kept: the bound (summed every sixteenth of it that a connection writes, so at most 1/8 over) and the newest segment.
+    expect(total).toBeLessThanOrEqual(bound + bound / 8 + newest.size);
+  }, 60_000);
 
   it("logs recorded under another replay engine are not audited as if the agent were nondeterministic", async () => {
     const dataDir = await survivorHistory();
