@@ -46,7 +46,8 @@ export interface ControlBackend {
   migrate(id: string, targets: string[]): Promise<Record<string, unknown>>;
   peers(): Record<string, unknown>;
   /** The agent's published messages (the emit side effect), oldest first, after a tick. */
-  outbox(id: string, afterTick?: string): Record<string, unknown>[];
+  /** A page of the agent's outbox and `keptFromTick`: every message of a tick from it on is still stored (a reader whose `after` + 1 is below it missed messages). */
+  outbox(id: string, afterTick?: string): { messages: Record<string, unknown>[]; keptFromTick: string };
   migrations(agentId?: string): Record<string, unknown>[];
   /** One agent's history for the dashboard: checkpoints, receipts, migrations, lineage records, divergences. */
   timeline(id: string): Record<string, unknown>;
@@ -188,7 +189,7 @@ function routes(backend: ControlBackend, sessions: DashboardSessions, origin: ()
     {
       method: "GET",
       path: /^\/v1\/agents\/([^/]+)\/outbox$/,
-      handle: (_q, res, [id = ""], url) => send(res, 200, { messages: backend.outbox(id, tickQuery(url, "after")) }),
+      handle: (_q, res, [id = ""], url) => send(res, 200, backend.outbox(id, tickQuery(url, "after"))),
     },
     { method: "GET", path: /^\/v1\/agents\/([^/]+)\/timeline$/, handle: (_q, res, [id = ""]) => send(res, 200, backend.timeline(id)) },
     { method: "GET", path: /^\/v1\/peers$/, handle: (_q, res) => send(res, 200, backend.peers()) },

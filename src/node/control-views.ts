@@ -156,7 +156,8 @@ export function controlBackend(node: IgordNode): ControlBackend {
     outbox: (id: string, after?: string) => {
       if (!node.store.agent(id)) throw new IgordError(ErrorCode.AgentNotFound, `no agent "${id}" on this node`);
       if (after !== undefined && !/^\d+$/.test(after)) throw new IgordError(ErrorCode.ConfigInvalid, `"after" must be a tick number, got "${after}"`);
-      return node.store.outboxPage(id, after === undefined ? -1n : BigInt(after), MAX_OUTBOX_PAGE_MESSAGES, MAX_OUTBOX_PAGE_BYTES).map((m) => ({
+      const page = node.store.outboxPage(id, after === undefined ? -1n : BigInt(after), MAX_OUTBOX_PAGE_MESSAGES, MAX_OUTBOX_PAGE_BYTES);
+      const messages = page.messages.map((m) => ({
         tick: m.tick.toString(),
         index: m.index,
         epochMajor: m.epochMajor.toString(),
@@ -164,6 +165,7 @@ export function controlBackend(node: IgordNode): ControlBackend {
         base64: Buffer.from(m.payload).toString("base64"),
         at: new Date(m.createdAt).toISOString(),
       }));
+      return { messages, keptFromTick: page.keptFromTick.toString() };
     },
     peers: () => ({
       peerId: node.migration?.peerId ?? null,

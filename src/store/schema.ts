@@ -316,4 +316,14 @@ export const MIGRATIONS: readonly string[] = [
   );
   INSERT INTO head_changes (id, n) VALUES (1, 0);
   `,
+  // 13: the last tick whose outbox messages --outbox-retention dropped, per agent, so a reader can
+  // tell a gap from ticks that emitted nothing. A file upgraded with outbox rows cannot say what it
+  // dropped before: its mark is the tick before its oldest kept message (none is promised before).
+  `
+  CREATE TABLE outbox_floors (
+    agent_id TEXT PRIMARY KEY,
+    dropped_through INTEGER NOT NULL
+  ) WITHOUT ROWID;
+  INSERT INTO outbox_floors (agent_id, dropped_through) SELECT agent_id, MIN(tick) - 1 FROM outbox GROUP BY agent_id HAVING MIN(tick) > 1;
+  `,
 ];

@@ -7,6 +7,12 @@ import { SegmentRecords } from "./segment-records.js";
 import type { JournalledPayment, LeaseBelief, LineageEvent, OutboxBatch, ReceiptRow } from "./types.js";
 
 /** An emitted message as stored. */
+/** A page of an agent's outbox and the tick from which its messages are all kept (outboxKeptFromTick). */
+export interface OutboxPage {
+  messages: StoredOutboxMessage[];
+  keptFromTick: bigint;
+}
+
 export interface StoredOutboxMessage {
   tick: bigint;
   index: number;
@@ -108,7 +114,8 @@ export abstract class TickRecords extends SegmentRecords {
   /**
    * --outbox-retention: drops the agent's oldest ticks' messages, whole ticks, until what is left fits
    * (the newest tick is always kept). The agent's outbox bytes are counted once per connection and
-   * followed from there, so a steady emitter reads only the few oldest rows it drops. Two connections
+   * followed from there, so a steady emitter reads only the few oldest rows it drops; the last tick
+   * dropped is marked (outbox_floors) for readers. Two connections
    * write outboxes (the main one, and the commit thread's once it runs): what one wrote the other
    * sees at its next count, so an agent whose commits move between them may hold up to one
    * connection's writes more for a while, or lose its oldest messages a little early; never more
@@ -140,6 +147,8 @@ export abstract class TickRecords extends SegmentRecords {
       }
       if (through !== null) {
         this.sql("DELETE FROM outbox WHERE agent_id = ? AND tick <= ?").run(agentId, through);
+        // The mark a reader needs: ticks up to it may have lost messages (empty ticks leave no row).
+        this.sql("INSERT INTO outbox_floors (agent_id, dropped_through) VALUES (?, ?) ON CONFLICT (agent_id) DO UPDATE SET dropped_through = MAX(dropped_through, excluded.dropped_through)").run(agentId, through);
         total -= freed;
       }
     }
@@ -156,7 +165,22 @@ export abstract class TickRecords extends SegmentRecords {
    * added while the page stays within `maxMessages` and `maxBytes`; the first tick always whole (one
    * tick's messages are bounded by its event log).
    */
-  outboxPage(agentId: string, afterTick: bigint, maxMessages: number, maxBytes: number): StoredOutboxMessage[] {
+  outboxPage(agentId: string, afterTick: bigint, maxMessages: number, maxBytes: number): OutboxPage {
+    // One snapshot: a drop between the two reads would show a gap that is not there, or hide one.
+    return this.db.transaction(() => ({ messages: this.outboxMessages(agentId, afterTick, maxMessages, maxBytes), keptFromTick: this.outboxKeptFromTick(agentId) })).deferred();
+  }
+
+  /**
+   * The tick from which every message the agent's committed ticks emitted is still stored (0: every
+   * one is): --outbox-retention dropped those of the ticks before it, and a tick that emitted nothing
+   * leaves no row, so only this mark tells a reader behind it that it missed messages.
+   */
+  outboxKeptFromTick(agentId: string): bigint {
+    const r = this.sql("SELECT dropped_through FROM outbox_floors WHERE agent_id = ?", true).get(agentId) as { dropped_through: bigint } | undefined;
+    return r ? r.dropped_through + 1n : 0n;
+  }
+
+  private outboxMessages(agentId: string, afterTick: bigint, maxMessages: number, maxBytes: number): StoredOutboxMessage[] {
     const rows = this.sql("SELECT * FROM outbox WHERE agent_id = ? AND tick > ? ORDER BY tick, idx", true).iterate(agentId, afterTick) as IterableIterator<Record<string, unknown>>;
     const page: Record<string, unknown>[] = [];
     let bytes = 0;

@@ -91,8 +91,14 @@ export function segmentsDb(path: string, opts: Database.Options = {}): Database.
   return db;
 }
 
-/** Takes a database back to schema 11: no head_changes count (migration 12). */
+/** Takes a database back to schema 12: no outbox_floors (migration 13). */
+export function asSchema12(db: Database.Database): void {
+  db.exec("DROP TABLE IF EXISTS outbox_floors; DELETE FROM schema_version WHERE version > 12;");
+}
+
+/** Takes a database back to schema 11: no head_changes count (migration 12), nor what came after. */
 export function asSchema11(db: Database.Database): void {
+  asSchema12(db);
   db.exec("DROP TABLE IF EXISTS head_changes; DELETE FROM schema_version WHERE version > 11;");
 }
 

@@ -12,7 +12,7 @@ import { IN_CHECKPOINT_ROW, RECORDED_UNSIGNED_IN_ROWS } from "../../src/store/se
 import { SqliteStore } from "../../src/store/sqlite-store.js";
 import type { CheckpointRow } from "../../src/store/types.js";
 import { agentOnCheckpointer } from "../helpers/checkpointer.js";
-import { CHECKPOINT_OWN_COLUMNS, freshDbPath, segmentsAsSchema9, segmentsAsSchema10, segmentsInRows, segmentsView } from "../helpers/checkpoint-store.js";
+import { asSchema12, CHECKPOINT_OWN_COLUMNS, freshDbPath, segmentsAsSchema9, segmentsAsSchema10, segmentsInRows, segmentsView } from "../helpers/checkpoint-store.js";
 
 /** The checkpoint path's tables (and the agents row it reads), every row in a stable order. */
 const TABLES = ["agents", "checkpoints", "receipts", "event_log_segments", "event_log_runs", "outbox", "lineage_events", "history_bases", "payment_journal"];
@@ -225,6 +225,41 @@ describe("store schema migrations", () => {
       await carriesOn(h, upgraded);
     } finally {
       upgraded.close();
+    }
+  });
+});
+
+describe("migration 13: the outbox's kept-from mark", () => {
+  it("a schema-12 file cannot say what its outbox retention dropped: an agent whose oldest kept message is past tick 1 is marked from that tick, one whose outbox starts at tick 1 keeps everything", async () => {
+    const path = freshDbPath();
+    const store = SqliteStore.open(path, { sync: "full" });
+    const { cp, base } = agentOnCheckpointer(store, { receiptIntervalMs: 0 });
+    for (let tick = 1n; tick <= 3n; tick++) {
+      await cp.checkpoint({ ...base, tick, state: randomBytes(64), logs: [tickLog(tick)], outbox: [{ tick, epochMajor: 0n, messages: [randomBytes(8)] }] }, "periodic", "active", null);
+    }
+    store.close();
+    const v12 = new Database(path);
+    asSchema12(v12);
+    expect(schemaOf(v12)).toEqual(schemaAt(12));
+    v12.close();
+    const whole = SqliteStore.open(path, { sync: "full" });
+    try {
+      expect(whole.schemaVersion()).toBe(MIGRATIONS.length);
+      expect(whole.outboxKeptFromTick("a")).toBe(0n);
+    } finally {
+      whole.close();
+    }
+
+    const v12again = new Database(path);
+    asSchema12(v12again);
+    v12again.exec("DELETE FROM outbox WHERE tick = 1");
+    v12again.close();
+    const dropped = SqliteStore.open(path, { sync: "full" });
+    try {
+      expect(dropped.outboxKeptFromTick("a")).toBe(2n);
+      expect(dropped.outboxPage("a", 0n, 10, 1024).messages.map((m) => m.tick)).toEqual([2n, 3n]);
+    } finally {
+      dropped.close();
     }
   });
 });
