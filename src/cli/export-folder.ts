@@ -2,7 +2,7 @@
 // checkpoint, WASM, manifest, identity and node receipts beside `history/<agent>/`, which holds the
 // checkpoints, event-log segments (events/), earlier modules (modules/), lineage events and history
 // base. Every file is read only if it is a regular file, and only up to a named size.
-import { existsSync, readdirSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { decodeReceipt, type Receipt } from "../budget/receipt.js";
 import { receiptProblem } from "../budget/receipt-check.js";
@@ -16,6 +16,11 @@ import type { ReceiptRow } from "../store/sqlite-store.js";
 
 /** Bytes an event-log segment file of an export may have (a sanity cap: the node writes far less). */
 export const SEGMENT_FILE_MAX_BYTES = 1024 ** 3;
+/**
+ * Bytes all of an export's segment files may have together: import, verify and audit hold them in
+ * memory at once. A node keeps at most --event-log-max-bytes of an agent's logs (64 MiB by default).
+ */
+export const SEGMENTS_TOTAL_MAX_BYTES = 1024 ** 3;
 /** Bytes an identity file may have (a key and its header take ~100). */
 export const IDENTITY_FILE_MAX_BYTES = 4096;
 
@@ -95,13 +100,41 @@ export function readReceipts(file: string, agentId: string, headTick: bigint): R
   return out;
 }
 
+/**
+ * A history folder's event-log segments, oldest first, within SEGMENTS_TOTAL_MAX_BYTES together:
+ * refused from the files' sizes before any is read, and each read within what is left (a file that
+ * grew meanwhile is refused as it is read).
+ */
 export function readSegments(historyDir: string): AuditSegment[] {
   const d = join(historyDir, EVENTS_DIR);
   if (!existsSync(d)) return [];
-  return readdirSync(d)
-    .filter((f) => f.endsWith(".seg"))
-    .map((f) => decodeSegmentFile(readFile(join(d, f), "event-log segment", SEGMENT_FILE_MAX_BYTES), f))
+  const files = readdirSync(d).filter((f) => f.endsWith(".seg"));
+  const sizes = files.reduce((n, f) => n + regularFileSize(join(d, f)), 0);
+  if (sizes > SEGMENTS_TOTAL_MAX_BYTES) throw segmentsTooLarge(d, sizes);
+  let left = SEGMENTS_TOTAL_MAX_BYTES;
+  return files
+    .map((f) => {
+      const bytes = readFile(join(d, f), "event-log segment", Math.min(SEGMENT_FILE_MAX_BYTES, left));
+      left -= bytes.byteLength;
+      return decodeSegmentFile(bytes, f);
+    })
     .sort((a, b) => (a.toTick < b.toTick ? -1 : 1));
+}
+
+function segmentsTooLarge(dir: string, bytes: number): IgordError {
+  return new IgordError(ErrorCode.ExportTooLarge, `the event-log segments in ${dir} are ${bytes} bytes together, more than the ${SEGMENTS_TOTAL_MAX_BYTES}-byte limit`, {
+    details: { bytes, limit: SEGMENTS_TOTAL_MAX_BYTES },
+  });
+}
+
+/** A regular file's size (links followed); 0 for anything else, which its read refuses by name. */
+function regularFileSize(path: string): number {
+  try {
+    const s = statSync(path);
+    return s.isFile() ? s.size : 0;
+  } catch {
+    return 0;
+  }
 }
 
 export function exportedAgentId(dir: string): string {
@@ -121,4 +154,40 @@ export function receiptsFileBytes(receipts: readonly { blob: Uint8Array }[]): Bu
     return b;
   };
   return Buffer.concat([u32(receipts.length), ...receipts.flatMap((r) => [u32(r.blob.byteLength), r.blob])]);
+}
+
+/**
+ * Writes an export into `root`, which must be empty or absent. Between that check and each write
+ * anyone who can write there may put a file or a link at the path: each file is created new (O_EXCL,
+ * which also never follows a link) and each folder made new, or the export stops with
+ * EXPORT_PATH_TAKEN, so nothing is ever written through a link or over a file it did not create.
+ */
+export class ExportWriter {
+  constructor(private readonly root: string) {
+    if (existsSync(root) && readdirSync(root).length > 0) {
+      throw new IgordError(ErrorCode.ConfigInvalid, `${root} is not empty; export refuses to overwrite anything`);
+    }
+    mkdirSync(root, { recursive: true });
+  }
+
+  /** Makes the folder `parts` (under the root), which must not exist yet. */
+  dir(parts: readonly string[]): void {
+    const path = join(this.root, ...parts);
+    this.creating(path, () => mkdirSync(path));
+  }
+
+  /** Creates the file `parts` (under the root), which must not exist yet, with `bytes`. */
+  file(parts: readonly string[], bytes: Uint8Array | string, mode = 0o644): void {
+    const path = join(this.root, ...parts);
+    this.creating(path, () => writeFileSync(path, bytes, { flag: "wx", mode }));
+  }
+
+  private creating(path: string, make: () => void): void {
+    try {
+      make();
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
+      throw new IgordError(ErrorCode.ExportPathTaken, `${path} appeared during the export (a file or link put there meanwhile); export writes only what it creates`);
+    }
+  }
 }

@@ -2,7 +2,7 @@
 // node's database or from files in igor's layout (an export folder's files: export-folder.ts).
 import { hexdump } from "./hexdump.js";
 import { HISTORY_BASE_FILE, historyBaseFileText, OVERRIDES_FILE, overridesToJson, readHistoryBaseFile, readOverridesFile } from "./history-files.js";
-import { existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, readdirSync, statSync } from "node:fs";
 import { basename, join } from "node:path";
 import { formatUnits } from "../budget/money.js";
 import { type Checkpoint, MAX_CHECKPOINT_BYTES, parseCheckpoint } from "../checkpoint/codec.js";
@@ -29,7 +29,7 @@ import { segmentSealProblem } from "../replay/segment-seal.js";
 import { lostPaymentEvents } from "../node/lost-payments.js";
 import { auditHistory, auditReplay } from "./audit.js";
 import { DB_FILE, type LineageEvent, SqliteStore } from "../store/sqlite-store.js";
-import { EVENTS_DIR, exportedAgentId, exportedManifest, IDENTITY_FILE_MAX_BYTES, MODULES_DIR, readFile, readModules, readReceipts, readSegments, receiptsFileBytes } from "./export-folder.js";
+import { EVENTS_DIR, ExportWriter, exportedAgentId, exportedManifest, IDENTITY_FILE_MAX_BYTES, MODULES_DIR, readFile, readModules, readReceipts, readSegments, receiptsFileBytes } from "./export-folder.js";
 import { prepareDataDir } from "../store/data-dir.js";
 
 const out = (line = ""): void => {
@@ -306,45 +306,46 @@ export function exportCommand(agentId: string, o: { out: string; dataDir: string
     const identity = store.identity(agentId);
     const wasm = store.wasm(row.wasmHash);
     if (!head || !wasm) throw new IgordError(ErrorCode.StoreError, `agent "${agentId}" is incomplete in ${store.path}`);
-    const hist = join(o.out, "history", agentId);
-    if (existsSync(o.out) && readdirSync(o.out).length > 0) {
-      throw new IgordError(ErrorCode.ConfigInvalid, `${o.out} is not empty; export refuses to overwrite anything`);
-    }
-    mkdirSync(hist, { recursive: true });
-    writeFileSync(join(o.out, `${agentId}.checkpoint`), head.blob);
-    writeFileSync(join(o.out, `${agentId}.identity`), encodeIdentityFile(identity), { mode: 0o600 });
-    writeFileSync(join(o.out, `${agentId}.wasm`), wasm);
-    writeFileSync(join(o.out, `${agentId}.manifest.json`), row.manifest);
-    writeFileSync(join(o.out, `${agentId}.receipts`), receiptsFileBytes(store.receipts(agentId)));
+    const w = new ExportWriter(o.out);
+    const hist = ["history", agentId];
+    w.dir(["history"]);
+    w.dir(hist);
+    w.file([`${agentId}.checkpoint`], head.blob);
+    w.file([`${agentId}.identity`], encodeIdentityFile(identity), 0o600);
+    w.file([`${agentId}.wasm`], wasm);
+    w.file([`${agentId}.manifest.json`], row.manifest);
+    w.file([`${agentId}.receipts`], receiptsFileBytes(store.receipts(agentId)));
     let n = 0;
     const made = new Set<string>();
     for (const c of store.history(agentId)) {
-      writeFileSync(join(hist, `${c.tick.toString().padStart(10, "0")}.ckpt`), c.blob);
+      w.file([...hist, `${c.tick.toString().padStart(10, "0")}.ckpt`], c.blob);
       made.add(hex(parseCheckpoint(c.blob).wasmHash));
       n++;
     }
     // The earlier code of an upgraded agent: what audits and ships the segments it recorded.
     made.delete(row.wasmHash);
+    let modulesDir = false;
     for (const hash of made) {
       const bytes = store.wasm(hash);
       if (!bytes) continue;
-      mkdirSync(join(hist, MODULES_DIR), { recursive: true });
-      writeFileSync(join(hist, MODULES_DIR, `${hash}.wasm`), bytes);
+      if (!modulesDir) w.dir([...hist, MODULES_DIR]);
+      modulesDir = true;
+      w.file([...hist, MODULES_DIR, `${hash}.wasm`], bytes);
     }
     const base = store.historyBase(agentId);
-    if (base) writeFileSync(join(hist, HISTORY_BASE_FILE), historyBaseFileText(base));
+    if (base) w.file([...hist, HISTORY_BASE_FILE], historyBaseFileText(base));
     // Payments journalled for ticks no checkpoint committed (the node died after paying): debited in
     // the export, signed with the agent's key, as the node debits them at its next start.
     const recorded = store.lineageEvents(agentId);
     const overrides = [...recorded, ...lostPaymentEvents(identity, head, recorded, store.unsettledPayments(agentId))];
-    if (overrides.length > 0) writeFileSync(join(hist, OVERRIDES_FILE), overridesToJson(overrides));
+    if (overrides.length > 0) w.file([...hist, OVERRIDES_FILE], overridesToJson(overrides));
     // The open run (this reader may not write the store) is sealed in memory with the agent's key.
     const segments = sealOpenInMemory(store.eventSegments(agentId), identity);
     if (segments.length > 0) {
-      mkdirSync(join(hist, EVENTS_DIR));
+      w.dir([...hist, EVENTS_DIR]);
       for (const seg of segments) {
         const name = `${seg.fromTick.toString().padStart(10, "0")}-${seg.toTick.toString().padStart(10, "0")}.seg`;
-        writeFileSync(join(hist, EVENTS_DIR, name), encodeSegmentFile(seg));
+        w.file([...hist, EVENTS_DIR, name], encodeSegmentFile(seg));
       }
     }
     out(`exported ${agentId} (${row.did}): ${n} checkpoints, head tick ${head.tick}, to ${o.out}`);

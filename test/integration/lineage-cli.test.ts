@@ -1,6 +1,6 @@
 // The acceptance scenarios for durable agents, through the real igord binary: fresh run, restart,
 // portable resume across two nodes, refused checkpoints, golden vectors, tampered histories, import.
-import { copyFileSync, cpSync, existsSync, readdirSync, readFileSync, renameSync, rmSync, unlinkSync, writeFileSync } from "node:fs";
+import { copyFileSync, cpSync, existsSync, readdirSync, readFileSync, renameSync, rmSync, truncateSync, unlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { encodeCheckpoint, parseCheckpoint } from "../../src/checkpoint/codec.js";
@@ -9,6 +9,7 @@ import { hex, sha256 } from "../../src/hash/bytes.js";
 import { decodeSegment, encodeSegment } from "../../src/eventlog/tick-log.js";
 import { HostcallId } from "../../src/hostcalls/registry.js";
 import { decodeSegmentFile, encodeSegmentFile } from "../../src/replay/audit-plan.js";
+import { SEGMENTS_TOTAL_MAX_BYTES } from "../../src/cli/export-folder.js";
 import { decodeIdentityFile, generateKey } from "../../src/identity/keys.js";
 import { EXAMPLES, ROOT, tempDir } from "../helpers/node.js";
 import { DB_FILE, SqliteStore } from "../../src/store/sqlite-store.js";
@@ -308,6 +309,24 @@ describe("durable agents through the CLI", () => {
     expect(imp.stderr).toContain("EVENT_LOG_FORGED");
     expect(imp.status).toBe(1);
     expect(existsSync(join(C, "igord.db"))).toBe(false);
+  });
+
+  it("import refuses an export whose event-log segments add up past SEGMENTS_TOTAL_MAX_BYTES before reading any of them (EXPORT_TOO_LARGE), and stores nothing", async () => {
+    const root = tempDir();
+    const { hist } = await exportedHistory(root);
+    // Two files, each under the per-file cap, together over the total (sparse: no disk is used).
+    for (const name of ["9999999990-9999999991.seg", "9999999992-9999999993.seg"]) {
+      writeFileSync(join(hist, "events", name), "");
+      truncateSync(join(hist, "events", name), SEGMENTS_TOTAL_MAX_BYTES / 2 + 1);
+    }
+    const C = join(root, "C");
+    const started = Date.now();
+    const imp = igord(["import", join(root, "ex"), "--data-dir", C]);
+    expect(imp.stderr).toContain("EXPORT_TOO_LARGE");
+    expect(imp.status).toBe(1);
+    expect(existsSync(join(C, "igord.db"))).toBe(false);
+    // Refused from the files' sizes, not after reading a gigabyte of them.
+    expect(Date.now() - started).toBeLessThan(10_000);
   });
 
   it("import stores the export's node receipts, each checked against its node's key and the history's ticks; an altered one is refused RECEIPT_INVALID and nothing is stored", async () => {
