@@ -28,6 +28,8 @@ export const ErrorCode = {
   BudgetExhausted: "BUDGET_EXHAUSTED",
   ControlUnauthorized: "CONTROL_UNAUTHORIZED",
   ControlUnavailable: "CONTROL_UNAVAILABLE",
+  /** A control request whose Host header does not name the control endpoint (DNS rebinding): answered 403. */
+  ControlHostRefused: "CONTROL_HOST_REFUSED",
   /** A control request that cannot be understood: bad JSON, bad %-escapes, numbers out of range (HTTP 400). */
   ControlBadRequest: "CONTROL_BAD_REQUEST",
   ControlBodyTooLarge: "CONTROL_BODY_TOO_LARGE",

@@ -6,6 +6,7 @@ import type { Logger } from "pino";
 import type { HostPort } from "../config/units.js";
 import { ErrorCode, IgordError, isIgordError } from "../errors.js";
 import { DASHBOARD_HTML, DASHBOARD_JS } from "./dashboard-page.js";
+import { hostRefusal } from "./host-check.js";
 import type { agentJson } from "./json.js";
 import { controlProof, PROOF_NONCE_RE, PROOF_PATH } from "./proof.js";
 import { DashboardSessions, sessionCookie, sessionFromCookie } from "./sessions.js";
@@ -292,6 +293,9 @@ export async function startControlServer(
   let origin = "";
   const table = routes(backend, sessions, () => origin);
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    // First, before any route (those that need no token included): a rebinding page gets nothing.
+    const wrongHost = hostRefusal(req.headers.host, addr.host);
+    if (wrongHost) return sendError(res, 403, ErrorCode.ControlHostRefused, wrongHost);
     const url = new URL(req.url ?? "/", "http://control");
     if (req.method === "GET" && url.pathname === "/login") return login(res, sessions, url.searchParams.get("code") ?? "", url.searchParams.get("agent"));
     // Unauthenticated: what a client asks before it sends the token (proof.ts).

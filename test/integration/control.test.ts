@@ -1,6 +1,6 @@
 // The control API: bearer token in a 0600 file, status/agents/metrics, capability changes.
 import { readFileSync, rmSync, statSync } from "node:fs";
-import { createServer } from "node:http";
+import { createServer, request } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
@@ -29,6 +29,20 @@ async function api(t: TestNode, path: string, init: RequestInit & { token?: stri
   return fetch(`http://${addr.host}:${addr.port}${path}`, { ...init, headers });
 }
 
+/** A GET with the Host header a browser would send for `host` (fetch does not let a caller set it). */
+function getWithHost(t: TestNode, path: string, host: string, headers: Record<string, string> = {}): Promise<{ status: number; body: string }> {
+  const addr = t.node.controlAddress!;
+  return new Promise((resolve, reject) => {
+    const req = request({ host: addr.host, port: addr.port, path, headers: { ...headers, host } }, (res) => {
+      let body = "";
+      res.on("data", (d: Buffer) => (body += d.toString()));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on("error", reject);
+    req.end();
+  });
+}
+
 describe("control API", () => {
   it("keeps its token in <data-dir>/control.token with mode 0600 and refuses requests without it", async () => {
     const t = await startTestNode({ control: "127.0.0.1:0" });
@@ -38,6 +52,31 @@ describe("control API", () => {
     expect(wrong.status).toBe(401);
     expect(((await wrong.json()) as { error: { code: string } }).error.code).toBe("CONTROL_UNAUTHORIZED");
     expect((await api(t, "/metrics", { token: null })).status).toBe(401);
+  });
+
+  it("answers only a Host that names this endpoint (loopback names and addresses, or its listen host): a DNS-rebinding page's Host is refused 403 CONTROL_HOST_REFUSED even with the token, and the CLI and the dashboard keep working", async () => {
+    const t = await startTestNode({ control: "127.0.0.1:0" });
+    const { port } = t.node.controlAddress!;
+    const bearer = { authorization: `Bearer ${readFileSync(join(t.config.dataDir, "control.token"), "utf8").trim()}` };
+    for (const host of [`rebind.attacker.example:${port}`, "rebind.attacker.example", `127.0.0.1.attacker.example:${port}`, `localhost.attacker.example:${port}`]) {
+      const r = await getWithHost(t, "/v1/status", host, bearer);
+      expect([host, r.status]).toEqual([host, 403]);
+      expect((JSON.parse(r.body) as { error: { code: string } }).error.code).toBe("CONTROL_HOST_REFUSED");
+      // Nor the routes that need no token.
+      expect((await getWithHost(t, `/v1/proof?nonce=${"ab".repeat(32)}`, host)).status).toBe(403);
+      expect((await getWithHost(t, "/", host)).status).toBe(403);
+    }
+    for (const host of [`127.0.0.1:${port}`, `localhost:${port}`, "localhost", `[::1]:${port}`, `LOCALHOST:${port}`]) {
+      expect([host, (await getWithHost(t, "/v1/status", host, bearer)).status]).toEqual([host, 200]);
+    }
+    // The CLI's client, and the dashboard's login link and page, as they are used.
+    expect(await controlGet({ host: "127.0.0.1", port }, t.config.dataDir, "/v1/status")).toMatchObject({ nodeId: expect.stringMatching(/^12D3KooW/) });
+    const login = (await (await api(t, "/v1/dashboard/login", { method: "POST" })).json()) as { url: string };
+    const redeemed = await fetch(login.url, { redirect: "manual" });
+    expect(redeemed.status).toBe(303);
+    const cookie = (redeemed.headers.get("set-cookie") ?? "").split(";")[0]!;
+    expect((await fetch(`http://127.0.0.1:${port}/`, { headers: { cookie } })).status).toBe(200);
+    expect((await fetch(`http://127.0.0.1:${port}/v1/agents`, { headers: { cookie } })).status).toBe(200);
   });
 
   it("reports status, agents, one agent and Prometheus metrics", async () => {
