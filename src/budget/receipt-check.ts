@@ -1,6 +1,6 @@
 // Whether a node execution receipt can be an agent's record of ticks its history holds: signed by
 // the node it names (its peer id is its key), for this agent, for ticks no later than the history's
-// head. Migration admission and `igord import` hold every arriving receipt to it.
+// head. Migration admission and `igord import` hold every arriving receipt to it, and store each once.
 import { publicKeyFromPeerId } from "../identity/did.js";
 import { verifyBytes } from "../identity/keys.js";
 import { type Receipt, receiptSigningBytes } from "./receipt.js";
@@ -17,4 +17,19 @@ export function receiptProblem(r: Receipt, agentId: string, headTick: bigint): s
     return `the receipt for ticks ${r.tickStart}..${r.tickEnd} of "${agentId}" is not validly signed by node ${r.nodeId}`;
   }
   return null;
+}
+
+/**
+ * A filter that passes each receipt the first time only: a node stores an agent's receipt once, and
+ * a list that repeats one (a crafted file or package, or a store that took one twice) would have it
+ * counted and listed to the agent twice.
+ */
+export function receiptsOnce(): (blob: Uint8Array) => boolean {
+  const seen = new Set<string>();
+  return (blob) => {
+    const k = Buffer.from(blob).toString("base64");
+    if (seen.has(k)) return false;
+    seen.add(k);
+    return true;
+  };
 }

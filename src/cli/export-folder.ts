@@ -5,7 +5,7 @@
 import { existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { decodeReceipt, type Receipt } from "../budget/receipt.js";
-import { receiptProblem } from "../budget/receipt-check.js";
+import { receiptProblem, receiptsOnce } from "../budget/receipt-check.js";
 import { ErrorCode, IgordError } from "../errors.js";
 import { describeProblem, FileReadError, readRegularFile } from "../files/regular-file.js";
 import { sha256Hex } from "../hash/bytes.js";
@@ -79,6 +79,7 @@ export function readReceipts(file: string, agentId: string, headTick: bigint): R
   if (bytes.byteLength < 4) throw bad("shorter than its count");
   const count = dv.getUint32(0, true);
   const out: ReceiptRow[] = [];
+  const once = receiptsOnce();
   let o = 4;
   for (let i = 0; i < count; i++) {
     if (o + 4 > bytes.byteLength) throw bad(`receipt ${i} of ${count} is missing`);
@@ -94,7 +95,7 @@ export function readReceipts(file: string, agentId: string, headTick: bigint): R
     }
     const problem = receiptProblem(r, agentId, headTick);
     if (problem) throw bad(problem);
-    out.push({ tickStart: r.tickStart, tickEnd: r.tickEnd, cost: r.cost, budgetAfter: r.budgetAfter, nodeId: r.nodeId, blob });
+    if (once(blob)) out.push({ tickStart: r.tickStart, tickEnd: r.tickEnd, cost: r.cost, budgetAfter: r.budgetAfter, nodeId: r.nodeId, blob });
   }
   if (o !== bytes.byteLength) throw bad(`${bytes.byteLength - o} bytes after its ${count} receipts`);
   return out;

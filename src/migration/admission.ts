@@ -13,7 +13,7 @@ import { headModule } from "../checkpoint/upgrades.js";
 import { VERIFY_YIELD_EVERY, verifyChainAsync } from "../checkpoint/verify-chain.js";
 import { formatUnits } from "../budget/money.js";
 import { decodeReceipt } from "../budget/receipt.js";
-import { receiptProblem } from "../budget/receipt-check.js";
+import { receiptProblem, receiptsOnce } from "../budget/receipt-check.js";
 import { ErrorCode, IgordError } from "../errors.js";
 import { withAgentIdentity } from "../hostcalls/policy.js";
 import { didFromPublicKey } from "../identity/did.js";
@@ -250,6 +250,7 @@ async function admit(pkg: MigrationPackage, peer: string, bytes: number, ctx: Ad
   if (report.did !== did) refuse(ErrorCode.MigrationLineage, `the history is signed by ${report.did ?? "nobody"}, not ${did}`);
   const lastReceipt = previous ? ctx.store.lastReceiptTick(agentId) : null;
   const receipts: IncomingAgent["receipts"][number][] = [];
+  const once = receiptsOnce();
   for (const [i, blob] of pkg.receipts.entries()) {
     if (i % VERIFY_YIELD_EVERY === VERIFY_YIELD_EVERY - 1) await turn(ctx);
     let r: ReturnType<typeof decodeReceipt>;
@@ -262,7 +263,7 @@ async function admit(pkg: MigrationPackage, peer: string, bytes: number, ctx: Ad
     // Signed by the node that ran those ticks, named by its peer id, for ticks the history holds.
     const problem = receiptProblem(r, agentId, head.tick);
     if (problem) refuse(ErrorCode.MigrationLineage, problem);
-    receipts.push({ tickStart: r.tickStart, tickEnd: r.tickEnd, cost: r.cost, budgetAfter: r.budgetAfter, nodeId: r.nodeId, blob });
+    if (once(blob)) receipts.push({ tickStart: r.tickStart, tickEnd: r.tickEnd, cost: r.cost, budgetAfter: r.budgetAfter, nodeId: r.nodeId, blob });
   }
   // 7. replay verification of the shipped window, each segment with the module that recorded it
   const modules = new Map<string, PreparedAgent>([[pkg.wasmHash, prepared]]);

@@ -48,6 +48,15 @@ async function exportedHistory(root: string): Promise<{ ex: string; hist: string
   return { ex, hist, files };
 }
 
+/** An exported history (exportedHistory) and its receipts file: path, bytes and the count it starts with. */
+async function exportedReceipts(): Promise<{ root: string; ex: string; file: string; honest: Buffer; count: number }> {
+  const root = tempDir();
+  const { ex } = await exportedHistory(root);
+  const file = join(ex, "heartbeat.receipts");
+  const honest = readFileSync(file);
+  return { root, ex, file, honest, count: honest.readUInt32LE(0) };
+}
+
 describe("durable agents through the CLI", () => {
   // Acceptance 1: igord run --budget 10, SIGINT → exit 0; agent id, did:key and budget shown; head v0x04, signed, tick ≥ 2, 0 < budget < 10.
   // Acceptance 2: the same data dir again → first tick N+1, same DID, budget only decreased.
@@ -330,11 +339,7 @@ describe("durable agents through the CLI", () => {
   });
 
   it("import stores the export's node receipts, each checked against its node's key and the history's ticks; an altered one is refused RECEIPT_INVALID and nothing is stored", async () => {
-    const root = tempDir();
-    const { ex } = await exportedHistory(root);
-    const file = join(ex, "heartbeat.receipts");
-    const honest = readFileSync(file);
-    const count = honest.readUInt32LE(0);
+    const { root, ex, file, honest, count } = await exportedReceipts();
     // The node signs a receipt at least when the agent stops.
     expect(count).toBeGreaterThanOrEqual(1);
     const B = join(root, "B");
@@ -353,6 +358,21 @@ describe("durable agents through the CLI", () => {
     expect(imp.stderr).toContain("RECEIPT_INVALID");
     expect(imp.status).toBe(1);
     expect(existsSync(join(C, "igord.db"))).toBe(false);
+  });
+
+  it("import stores each of the export's receipts once: a receipts file that lists them twice does not make the agent's node count them twice", async () => {
+    const { root, ex, file, honest, count } = await exportedReceipts();
+    const twice = Buffer.concat([Buffer.alloc(4), honest.subarray(4), honest.subarray(4)]);
+    twice.writeUInt32LE(2 * count, 0);
+    writeFileSync(file, twice);
+    const B = join(root, "B");
+    expect(igord(["import", ex, "--data-dir", B, "--control", "off"]).status).toBe(0);
+    const store = SqliteStore.open(join(B, DB_FILE), { readonly: true });
+    try {
+      expect(store.receiptCount("heartbeat")).toBe(count);
+    } finally {
+      store.close();
+    }
   });
 
   // Acceptance 36: renewed lease, exported, imported, runs; verify of the new node and of the union VALID.

@@ -461,6 +461,13 @@ describe("receipts", () => {
     expect(b.node.store.receipts("heartbeat").length).toBe(pkg.receipts.length);
   });
 
+  it("a package listing its receipts twice stores each once: the agent's node does not count a receipt twice", async () => {
+    const { b, pkg } = await withReceipts();
+    expect(pkg.receipts.length).toBeGreaterThan(0);
+    expect(await (await rogue()).send(addr(b), encodePackage({ ...pkg, receipts: [...pkg.receipts, ...pkg.receipts] }))).toMatchObject({ ok: true });
+    expect(b.node.store.receiptCount("heartbeat")).toBe(pkg.receipts.length);
+  });
+
   it("a package carrying a validly signed receipt for ticks past its head is refused MIGRATION_LINEAGE, and the honest package then stores its own receipts only", async () => {
     const { b, pkg } = await withReceipts();
     const head = parseCheckpoint(pkg.history.at(-1)!).tick;
