@@ -86,7 +86,6 @@ export interface NodeConfig {
   peerRefreshMs: number;
 }
 
-/** Per agent: keep stored event logs for this many ticks, or up to this many bytes (0 ticks = all). */
 /** A size such as 64MiB, or "0" (what 0 means: `zero`). */
 function sizeOrZero(zero: string): (raw: RawValue) => number {
   return (raw) => {
@@ -98,6 +97,7 @@ function sizeOrZero(zero: string): (raw: RawValue) => number {
   };
 }
 
+/** Per agent: keep stored event logs for this many ticks, or up to this many bytes (0 ticks = all). */
 export type EventLogRetention = { ticks: number } | { bytes: number };
 
 /** A raw value as it arrives: a string from a flag or env var, any JSON value from the file. */

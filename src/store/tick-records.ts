@@ -6,13 +6,13 @@ import { u8 } from "./rows.js";
 import { SegmentRecords } from "./segment-records.js";
 import type { JournalledPayment, LeaseBelief, LineageEvent, OutboxBatch, ReceiptRow } from "./types.js";
 
-/** An emitted message as stored. */
 /** A page of an agent's outbox and the tick from which its messages are all kept (outboxKeptFromTick). */
 export interface OutboxPage {
   messages: StoredOutboxMessage[];
   keptFromTick: bigint;
 }
 
+/** An emitted message as stored. */
 export interface StoredOutboxMessage {
   tick: bigint;
   index: number;
