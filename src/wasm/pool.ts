@@ -166,6 +166,7 @@ export class WorkerPool extends EventEmitter<{
       if (!h.dead && !this.stopped) this.onWorkerLost(h, new Error(`worker exited with code ${code}`));
     });
     this.workers.push(h);
+    this.opts.logger.debug({ event: "worker_started", worker: h.id, dedicated }, dedicated ? "worker thread started for one agent" : "worker thread started");
     return h;
   }
 
@@ -360,7 +361,11 @@ export class WorkerPool extends EventEmitter<{
     if (!slot?.ready) return;
     slot.state = state;
     slot.interrupted = true;
-    this.evacuate(slot.placement, false);
+    // Its tick came back, so its worker is idle and sound: a worker of its own (an HTTP agent's) takes
+    // the fresh instance itself. Another would start a thread for it (tens of ms, more under load),
+    // and a re-run waiting out that start could outlive a short lease again, and be discarded again.
+    const own = slot.worker;
+    this.evacuate(slot.placement, false, own.dedicated && !own.dead ? own : undefined);
   }
 
   /** The agent's budget changed while a tick of it waits to run again (a lost payment was debited). */
@@ -552,10 +557,11 @@ export class WorkerPool extends EventEmitter<{
   }
 
   /**
-   * Re-instantiates an agent on another worker: a ready one from its last committed state, one still
-   * loading from what it was loading. A reload that fails reaches the agent like any other failure.
+   * Re-instantiates an agent on another worker (or on `to`): a ready one from its last committed
+   * state, one still loading from what it was loading. A reload that fails reaches the agent like any
+   * other failure.
    */
-  private evacuate(placement: number, report = true): void {
+  private evacuate(placement: number, report = true, to?: WorkerHandle): void {
     const slot = this.byPlacement.get(placement);
     if (!slot) return;
     const from = slot.worker;
@@ -573,7 +579,7 @@ export class WorkerPool extends EventEmitter<{
       this.emit("abandoned", { agentId: slot.spec.agentId, tick: slot.inFlight.tick });
     }
     // Off a wedged or ended worker (report), first loads and running agents go to separate workers.
-    this.loadOn(this.pickWorker(from, slot.spec, report ? slot : undefined), slot);
+    this.loadOn(to ?? this.pickWorker(from, slot.spec, report ? slot : undefined), slot);
     this.releaseDedicated(from);
   }
 

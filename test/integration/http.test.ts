@@ -316,14 +316,30 @@ function target(t: TestNode): string {
   return addr;
 }
 
+/** A server whose first answer comes after 300 ms (tick 1's first run outlives a 100-ms lease) and every later one at once. */
+async function slowFirstAnswer(): ReturnType<typeof server> {
+  let requests = 0;
+  return server((_req, res) => {
+    if (++requests === 1) setTimeout(() => res.end("slow"), 300);
+    else res.end("fast");
+  });
+}
+
 describe("resume_interrupted", () => {
+  it("a discarded tick of an HTTP agent runs again on the agent's own worker: no worker thread is started for the re-run", async () => {
+    const s = await slowFirstAnswer();
+    const t = await startTestNode({ ...LOOPBACK_HTTP, "tick-interval": "10ms", "lease-duration": "100ms", "lease-grace": "0", "lease-renewal-window": "0.5", "tick-timeout": "5s", "log-level": "debug" });
+    const path = await writeWat(join(t.dir, "wasm"), "rerun", httpAgent([{ url: `${s.url}/page` }], { upToTick: 1 }), httpManifest());
+    await t.node.addAgent({ wasmPath: path });
+    await t.waitFor<TickEvent>("tick", (e) => e.agentId === "rerun" && e.tick === 1n, 8000);
+    expect(t.logs.events("tick_discarded", "rerun").length).toBeGreaterThanOrEqual(1);
+    // Started once, when the agent was placed. Before, each discard started a new one, and a re-run
+    // that waited out its start-up under load outlived the 100-ms lease again, and again.
+    expect(t.logs.events("worker_started").filter((l) => l.dedicated === true)).toHaveLength(1);
+  });
+
   it("answers 1 in the first tick after a tick was discarded (lease lapsed after its request), 0 when nothing was lost", async () => {
-    let requests = 0;
-    const s = await server((_req, res) => {
-      // The first run of tick 1 outlives its 100 ms lease; the re-run is answered at once.
-      if (++requests === 1) setTimeout(() => res.end("slow"), 300);
-      else res.end("fast");
-    });
+    const s = await slowFirstAnswer();
     const t = await startTestNode({ ...LOOPBACK_HTTP, "tick-interval": "10ms", "lease-duration": "100ms", "lease-grace": "0", "lease-renewal-window": "0.5", "verify-interval": "1", "tick-timeout": "5s" });
     const ask = '(import "igor" "resume_interrupted" (func $interrupted (result i32)))';
     // The answer lands in the state (at byte 8) before the request, so replay checks it too.
