@@ -105,10 +105,8 @@ describe("store schema migrations", () => {
       expect(before[t]!.length, t).toBeGreaterThan(0);
     }
 
-    const upgraded = SqliteStore.open(path, { sync: "full" });
+    const upgraded = openUpgraded(path, before);
     try {
-      expect(upgraded.schemaVersion()).toBe(MIGRATIONS.length);
-      expect(snapshot(path)).toEqual(before);
       const db = new Database(path, { readonly: true });
       const indexes = (db.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'checkpoints'").all() as { name: string }[]).map((r) => r.name);
       // The lookup by hash walks the agent's (agent_id, seq) index back from the head.
@@ -153,19 +151,13 @@ describe("store schema migrations", () => {
     // second segment for the head checkpoint, and one whose checkpoint is not stored (an import's).
     const v9 = new Database(path);
     segmentsAsSchema9(v9);
-    v9.exec(`INSERT INTO event_log_segments (agent_id, from_tick, to_tick, checkpoint_hash, abi_version, engine_version, blob, post_hashes, signature, recorded_unsigned, leaf, run_proof)
-      SELECT agent_id, from_tick, to_tick, checkpoint_hash, abi_version, engine_version, blob, post_hashes, signature, recorded_unsigned, leaf, run_proof FROM event_log_segments WHERE to_tick = ${headBefore.tick}`);
-    v9.prepare("INSERT INTO event_log_segments (agent_id, from_tick, to_tick, checkpoint_hash, abi_version, engine_version, blob, post_hashes) VALUES ('a', ?, ?, ?, 1, 1, ?, ?)").run(
-      headBefore.tick + 1n, headBefore.tick + 1n, Buffer.alloc(32), Buffer.from("orphan"), randomBytes(32),
-    );
+    addUnlinkableSegments(v9, headBefore.tick);
     expect(schemaOf(v9)).toEqual(schemaAt(9));
     v9.close();
     const { before, readBefore } = asItIs(h);
 
-    const upgraded = SqliteStore.open(path, { sync: "full" });
+    const upgraded = openUpgraded(path, before);
     try {
-      expect(upgraded.schemaVersion()).toBe(MIGRATIONS.length);
-      expect(snapshot(path)).toEqual(before);
       expect(reads(upgraded, headBefore.tick)).toEqual(readBefore);
       const db = new Database(path, { readonly: true });
       segmentsView(db);
@@ -194,11 +186,7 @@ describe("store schema migrations", () => {
     const v10 = new Database(path);
     segmentsAsSchema10(v10);
     // The two segments schema 10 keeps unlinked (negative ids, below every id in use).
-    v10.exec(`INSERT INTO event_log_segments (id, agent_id, from_tick, to_tick, checkpoint_hash, abi_version, engine_version, blob, post_hashes, signature, recorded_unsigned, leaf, run_proof)
-      SELECT -1, agent_id, from_tick, to_tick, checkpoint_hash, abi_version, engine_version, blob, post_hashes, signature, recorded_unsigned, leaf, run_proof FROM event_log_segments WHERE to_tick = ${headBefore.tick}`);
-    v10.prepare("INSERT INTO event_log_segments (id, agent_id, from_tick, to_tick, checkpoint_hash, abi_version, engine_version, blob, post_hashes) VALUES (-2, 'a', ?, ?, ?, 1, 1, ?, ?)").run(
-      headBefore.tick + 1n, headBefore.tick + 1n, Buffer.alloc(32), Buffer.from("orphan"), randomBytes(32),
-    );
+    addUnlinkableSegments(v10, headBefore.tick, [-1, -2]);
     v10.exec("UPDATE event_log_floors SET unlinked = 1 WHERE agent_id = 'a'");
     expect(schemaOf(v10)).toEqual(schemaAt(10));
     const idsBefore = v10.prepare("SELECT id, agent_id, to_tick, checkpoint_hash FROM event_log_segments ORDER BY id").all();
@@ -206,10 +194,8 @@ describe("store schema migrations", () => {
     v10.close();
     const { before, readBefore } = asItIs(h);
 
-    const upgraded = SqliteStore.open(path, { sync: "full" });
+    const upgraded = openUpgraded(path, before);
     try {
-      expect(upgraded.schemaVersion()).toBe(MIGRATIONS.length);
-      expect(snapshot(path)).toEqual(before);
       expect(reads(upgraded, headBefore.tick)).toEqual(readBefore);
       const db = new Database(path, { readonly: true });
       segmentsView(db);
@@ -302,6 +288,33 @@ describe("migration 11 keeps what it cannot link", () => {
  * segments, two sealed runs, receipts and outbox rows, pruned by history retention behind a
  * signed base, and a payment journal row.
  */
+/** Opens an older file with this code (which upgrades it): at the current schema, every row as it was. */
+function openUpgraded(path: string, before: Record<string, unknown[]>): SqliteStore {
+  const upgraded = SqliteStore.open(path, { sync: "full" });
+  try {
+    expect(upgraded.schemaVersion()).toBe(MIGRATIONS.length);
+    expect(snapshot(path)).toEqual(before);
+  } catch (e) {
+    upgraded.close();
+    throw e;
+  }
+  return upgraded;
+}
+
+/**
+ * The two segments no checkpoint row can hold: a second segment for the head checkpoint (a copy of
+ * its own) and one whose checkpoint is not stored (an import's). `ids`: given explicitly (schema 10
+ * keeps unlinked segments under negative ids), else the table's own.
+ */
+function addUnlinkableSegments(db: Database.Database, headTick: bigint, ids?: [number, number]): void {
+  const idColumn = ids ? "id, " : "";
+  db.exec(`INSERT INTO event_log_segments (${idColumn}agent_id, from_tick, to_tick, checkpoint_hash, abi_version, engine_version, blob, post_hashes, signature, recorded_unsigned, leaf, run_proof)
+    SELECT ${ids ? `${ids[0]}, ` : ""}agent_id, from_tick, to_tick, checkpoint_hash, abi_version, engine_version, blob, post_hashes, signature, recorded_unsigned, leaf, run_proof FROM event_log_segments WHERE to_tick = ${headTick}`);
+  db.prepare(`INSERT INTO event_log_segments (${idColumn}agent_id, from_tick, to_tick, checkpoint_hash, abi_version, engine_version, blob, post_hashes) VALUES (${ids ? `${ids[1]}, ` : ""}'a', ?, ?, ?, 1, 1, ?, ?)`).run(
+    headTick + 1n, headTick + 1n, Buffer.alloc(32), Buffer.from("orphan"), randomBytes(32),
+  );
+}
+
 async function prunedHistory() {
   const path = freshDbPath();
   const store = SqliteStore.open(path, { sync: "full" });
