@@ -8,8 +8,8 @@
 // the same order, at the same moment. (Corking until the end of the turn, to join messages too, held
 // a message back behind whatever synchronous work followed it in the same turn: the bench's hop p50
 // rose from 12.9-16.9 ms to 17.7-20.1 ms.)
-import { noise } from "@chainsafe/libp2p-noise";
 import type { Socket } from "node:net";
+import { noise } from "./libp2p-modules.js";
 
 type NoiseFactory = ReturnType<typeof noise>;
 type Encrypter = ReturnType<NoiseFactory>;

@@ -1,20 +1,13 @@
 // The node's libp2p host: TCP + Noise + Yamux, identify and ping, optional mDNS and bootstrap
 // discovery. Its peer id is derived from the node's persistent Ed25519 key (the key that signs
 // receipts), so a node keeps its identity on the network across restarts.
-import { bootstrap } from "@libp2p/bootstrap";
-import { generateKeyPairFromSeed } from "@libp2p/crypto/keys";
-import { identify } from "@libp2p/identify";
 import type { Libp2p, PeerId } from "@libp2p/interface";
-import { mdns } from "@libp2p/mdns";
-import { peerIdFromString } from "@libp2p/peer-id";
-import { ping } from "@libp2p/ping";
-import { tcp } from "@libp2p/tcp";
-import { type Multiaddr, multiaddr } from "@multiformats/multiaddr";
-import { createLibp2p } from "libp2p";
+import type { Multiaddr } from "@multiformats/multiaddr";
 import { ErrorCode, IgordError } from "../errors.js";
 import type { Ed25519Key } from "../identity/keys.js";
 import { noiseCoalescingWrites } from "./coalesced-writes.js";
 import { FrameChannel, MAX_FRAME_BYTES } from "./frames.js";
+import { bootstrap, createLibp2p, generateKeyPairFromSeed, identify, mdns, multiaddr, peerIdFromString, ping, tcp } from "./libp2p-modules.js";
 import { yamuxHalfWindow } from "./yamux-window.js";
 
 /**

@@ -7,9 +7,8 @@
 // still never send more than the window the stream granted (nothing here grants more or sooner), so
 // every read bound stays as it was; a writer that used up half the window gets the update with the
 // data frame that crossed the half, so nothing waits longer than one frame for it.
-import { yamux } from "@chainsafe/libp2p-yamux";
-import { StreamState } from "@chainsafe/libp2p-yamux/stream";
 import type { StreamMuxer, StreamMuxerFactory } from "@libp2p/interface";
+import { StreamState, yamux } from "./libp2p-modules.js";
 
 /**
  * A window update goes once the receive window left is below 1/WINDOW_UPDATE_FRACTION of the
