@@ -15,8 +15,8 @@
 //
 // Recorded payload: the receipt on success, the u32 hint on -5, else empty. The debit is what the
 // tick's recorded successful payments add up to (paymentsIn): the scheduler takes it from the budget
-// when the tick commits. The main thread journals each receipt before handing its signature back
-// (node/lost-payments.ts): a tick lost after paying (a crash before its checkpoint) is debited at the
+// when the tick commits. The main thread journals each receipt durably before handing its signature
+// back (node/lost-payments.ts): a tick lost after paying (a crash before its checkpoint) is debited at the
 // next start, once, as a signed lost_payment lineage event. Replay returns the recorded
 // result and receipt, never debits, and checks that the receipt is for the amount, recipient and
 // memo the agent passes now.
@@ -30,8 +30,9 @@ import { HostcallId } from "./registry.js";
 export const PAY_MAX_RECIPIENT_BYTES = 256;
 /**
  * Payments one tick may make; past it wallet_pay refuses (-3) before anything is signed. Each
- * payment's receipt is journalled with a sync on the main thread before its signature goes back
- * (~2.2 ms here): 1,000 payments of 1 µ¢ in one tick held the main thread syncing for 2.2 s.
+ * payment's receipt is journalled durably before its signature goes back (an fsync, ~2.2 ms here,
+ * off the main thread; the tick waits for it): 1,000 payments of 1 µ¢ in one tick held the main
+ * thread syncing for 2.2 s when the sync ran on it, and would still hold the paying tick that long.
  */
 export const MAX_PAYMENTS_PER_TICK = 64;
 export const PAY_MAX_MEMO_BYTES = 512;

@@ -12,11 +12,11 @@ import type { LineageEvent, SqliteStore } from "../store/sqlite-store.js";
 import type { JournalledPayment } from "../store/types.js";
 import type { ReceiptList } from "../wasm/host-io-services.js";
 
-/** Writes the journal row of a receipt just signed for `agentId` in `tick` (throws: no signature). */
-export function journalPayment(store: SqliteStore, agentId: string, tick: bigint, receipt: Uint8Array): void {
+/** Writes the journal row of a receipt just signed for `agentId` in `tick`; durable once it resolves (throws or rejects: no signature). */
+export function journalPayment(store: SqliteStore, agentId: string, tick: bigint, receipt: Uint8Array): Promise<void> {
   const r = decodePaymentReceipt(receipt);
   if (!r) throw new Error(`the payment receipt signed for agent "${agentId}" is malformed`);
-  store.journalPayment({ agentId, tick, receiptHash: sha256(receipt), amount: r.amount, recipient: r.recipient, memo: r.memo, receipt });
+  return store.journalPayment({ agentId, tick, receiptHash: sha256(receipt), amount: r.amount, recipient: r.recipient, memo: r.memo, receipt });
 }
 
 /**

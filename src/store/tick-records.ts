@@ -210,15 +210,17 @@ export abstract class TickRecords extends SegmentRecords {
   // ---- payment journal ----------------------------------------------------------------------------
 
   /**
-   * Journals a signed payment before its signature is handed to the agent: durable (FULL) whatever
-   * --sync says, since money may leave as soon as the agent holds the receipt.
+   * Journals a signed payment before its signature is handed to the agent: committed on return and
+   * durable, whatever --sync says, once the returned promise resolves (the WAL's fsync runs off the
+   * main thread), since money may leave as soon as the agent holds the receipt. Nothing may hand the
+   * signature out before it resolves; if it rejects (a failed sync), nothing may at all.
    */
-  journalPayment(p: JournalledPayment): void {
-    this.durably(() => {
+  journalPayment(p: JournalledPayment): Promise<void> {
+    return this.durablyOffThread(() => {
       this.sql("INSERT OR IGNORE INTO payment_journal (agent_id, tick, receipt_hash, amount, recipient, memo, receipt, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)").run(
         p.agentId, p.tick, Buffer.from(p.receiptHash), p.amount, p.recipient, p.memo, Buffer.from(p.receipt), Date.now(),
       );
-    });
+    }).durable;
   }
 
   /**

@@ -1,5 +1,5 @@
 // What the main thread does for a tick that asks it (src/wasm/host-io.ts carries the request): an
-// HTTP request, a payment receipt signed with the agent's key (journalled before the signature goes
+// HTTP request, a payment receipt signed with the agent's key (journalled durably before the signature goes
 // back), the node's execution receipts. The pool checks who asks; this answers.
 import type { HttpCall, HttpReply } from "../hostcalls/http.js";
 import { type Ed25519Key, signBytes } from "../identity/keys.js";
@@ -16,8 +16,8 @@ export interface HostIoServices {
   http?: (call: HttpCall) => Promise<HttpReply>;
   /** The node's receipts of an agent: its lost payments', then its execution receipts (wallet_receipt_count / wallet_receipt). */
   receipts?: (agentId: string) => ReceiptList;
-  /** Journals a signed payment receipt (synchronously) before its signature is returned to the tick. */
-  journalPayment?: (agentId: string, tick: bigint, receipt: Uint8Array) => void;
+  /** Journals a signed payment receipt; the signature goes back to the tick once the journal row is durable (resolved). */
+  journalPayment?: (agentId: string, tick: bigint, receipt: Uint8Array) => Promise<void>;
 }
 
 /** Answers `request` for the agent whose tick made it. */
@@ -28,8 +28,9 @@ export async function answerHostIo(services: HostIoServices, agent: { agentId: s
     case "sign": {
       if (!agent.identity) return { kind: "error", message: "the agent has no key here" };
       const signature = signBytes(agent.identity, request.message);
-      // Journalled first: once the agent holds the receipt the money may be gone, tick committed or not.
-      services.journalPayment?.(agent.agentId, request.tick, Buffer.concat([request.message, signature]));
+      // Journalled first, durably: once the agent holds the receipt the money may be gone, tick
+      // committed or not. The fsync runs off the main thread; the tick waits for it, other agents do not.
+      await services.journalPayment?.(agent.agentId, request.tick, Buffer.concat([request.message, signature]));
       return { kind: "signature", signature };
     }
     case "receipt_count":

@@ -36,8 +36,8 @@ describe("checkpoint group commit", () => {
       const b = agent(cp, "b");
       // The first checkpoints read which agents have journalled payments: none.
       await Promise.all([cp.checkpoint({ ...a, tick: 1n }, "periodic", "active", null), cp.checkpoint({ ...b, tick: 1n }, "periodic", "active", null)]);
-      store.journalPayment(payment("a", 2n));
-      store.journalPayment(payment("a", 4n));
+      await store.journalPayment(payment("a", 2n));
+      await store.journalPayment(payment("a", 4n));
       await cp.checkpoint({ ...a, tick: 2n }, "periodic", "active", null);
       expect(store.unsettledPayments("a").map((p) => p.tick)).toEqual([4n]);
       await cp.checkpoint({ ...a, tick: 4n }, "periodic", "active", null);
@@ -67,7 +67,7 @@ describe("checkpoint group commit", () => {
     const cp = new Checkpointer(first, first.nodeKey());
     const a = agent(cp, "a");
     await cp.checkpoint({ ...a, tick: 1n }, "periodic", "active", null);
-    first.journalPayment(payment("a", 2n));
+    await first.journalPayment(payment("a", 2n));
     first.close();
     const store = SqliteStore.open(path, { sync: "full" });
     const pool = new SignerPool(2);

@@ -35,7 +35,7 @@ describe("an export of an agent with a payment its ticks never committed", () =>
     const identity = store.identity("heartbeat");
     const signing = paymentSigningBytes(1234n, 1n, new TextEncoder().encode("provider"), new TextEncoder().encode("data"), identity.publicKey);
     const receipt = new Uint8Array([...signing, ...signBytes(identity, signing)]);
-    store.journalPayment({ agentId: "heartbeat", tick: head.tick + 1n, receiptHash: sha256(receipt), amount: 1234n, recipient: "provider", memo: "data", receipt });
+    await store.journalPayment({ agentId: "heartbeat", tick: head.tick + 1n, receiptHash: sha256(receipt), amount: 1234n, recipient: "provider", memo: "data", receipt });
     store.close();
 
     const ex = join(t.dir, "ex");

@@ -10,7 +10,7 @@ import { publicKeyFromDid } from "../../src/identity/did.js";
 import { HostcallId } from "../../src/hostcalls/registry.js";
 import { decodePaymentReceipt, MAX_PAYMENTS_PER_TICK, verifyPaymentReceipt } from "../../src/hostcalls/wallet-pay.js";
 import type { AgentView, TickEvent } from "../../src/scheduler/scheduler.js";
-import { startTestNode, stopAllNodes, storedHead } from "../helpers/node.js";
+import { EXAMPLES, startTestNode, stopAllNodes, storedHead } from "../helpers/node.js";
 import { igord, killAll } from "../helpers/process.js";
 import { waitUntil } from "../helpers/wait.js";
 import { watAgent, writeWat } from "../helpers/wat.js";
@@ -21,7 +21,7 @@ import { startAgent, stopAgent } from "../../src/node/agent-lifecycle.js";
 import { type InProcessKitNode, startCluster, stopAll } from "../../src/testing/index.js";
 import { readStore } from "../../src/testing/kit-node.js";
 import type { MigrationResult } from "../../src/migration/context.js";
-import { DB_FILE, SqliteStore } from "../../src/store/sqlite-store.js";
+import { DB_FILE, fdatasyncWal, SqliteStore } from "../../src/store/sqlite-store.js";
 import { agentTimeline, DivergenceLog } from "../../src/control/timeline.js";
 import { LOOPBACK_HTTP, payAgent, payOutOffset, resultOffset, startServer, type TestServer } from "../helpers/http-agent.js";
 
@@ -216,7 +216,7 @@ function expectVerified(dataDir: string, agentId: string, payments: string, repl
 }
 
 describe("wallet_pay", () => {
-  it("a tick makes at most MAX_PAYMENTS_PER_TICK payments: the rest are refused -3 before anything is signed or journalled (each journal write is a sync on the main thread), and replay agrees", async () => {
+  it("a tick makes at most MAX_PAYMENTS_PER_TICK payments: the rest are refused -3 before anything is signed or journalled (each journal write is an fsync the tick waits for), and replay agrees", async () => {
     const t = await startTestNode({ "tick-interval": "20ms", "verify-interval": "1", "checkpoint-interval": "30ms" });
     const calls = Array.from({ length: MAX_PAYMENTS_PER_TICK + 6 }, () => ({ amount: 1n, recipient: "p" }));
     const path = await writeWat(join(t.dir, "wasm"), "spender", payAgent(calls, { upToTick: 1 }), x402({}));
@@ -232,6 +232,38 @@ describe("wallet_pay", () => {
     const out = igord(["verify", "--agent", "spender", "--replay", "--data-dir", t.config.dataDir]);
     expect(out.stdout).toMatch(/^VALID/);
     expect(out.stdout).toContain(`payments: ${MAX_PAYMENTS_PER_TICK}, ${MAX_PAYMENTS_PER_TICK} µ¢`);
+  });
+
+  it("a payment's journal entry is made durable off the main thread: the tick gets its receipt only once the WAL sync returned, and the node's other agents tick meanwhile", async () => {
+    const t = await startTestNode({ "tick-interval": "20ms" });
+    await t.node.addAgent({ wasmPath: join(EXAMPLES, "heartbeat.wasm") });
+    let lastHeartbeat = 0n;
+    let spenderTicked = false;
+    t.node.scheduler.on("tick", (e: TickEvent) => {
+      if (e.agentId === "heartbeat") lastHeartbeat = e.tick;
+      if (e.agentId === "spender") spenderTicked = true;
+    });
+    await t.waitFor<TickEvent>("tick", (e) => e.agentId === "heartbeat" && e.tick >= 2n);
+    // The WAL syncs the store runs off the main thread, held until released.
+    const held: (() => void)[] = [];
+    let holding = true;
+    t.node.store.walSync = async (fd) => {
+      if (holding) await new Promise<void>((resolve) => held.push(resolve));
+      await fdatasyncWal(fd);
+    };
+    const path = await writeWat(join(t.dir, "wasm"), "spender", payAgent([{ amount: 5n, recipient: "p" }], { upToTick: 1 }), x402({}));
+    await t.node.addAgent({ wasmPath: path, budget: 1_000_000n });
+    // The journal row is committed and its sync asked for; the tick waits for it, the main thread does not.
+    await waitUntil(() => held.length === 1 && t.node.store.unsettledPayments("spender").length === 1);
+    const during = lastHeartbeat;
+    await t.waitFor<TickEvent>("tick", (e) => e.agentId === "heartbeat" && e.tick >= during + 3n);
+    expect(spenderTicked).toBe(false);
+    holding = false;
+    for (const release of held.splice(0)) release();
+    const first = await t.waitFor<TickEvent>("tick", (e) => e.agentId === "spender" && e.tick === 1n);
+    expect(first.events.filter((e) => e.id === HostcallId.wallet_pay).map((e) => e.result)).toEqual([expect.any(Number)]);
+    expect(first.events.find((e) => e.id === HostcallId.wallet_pay)!.result).toBeGreaterThan(0);
+    expect(first.paid).toBe(5n);
   });
 
   it("pays exactly, signs a receipt verifiable against the agent's DID, returns igor's codes in igor's order, and replays without paying again", async () => {

@@ -89,7 +89,7 @@ describe("store schema migrations", () => {
     }
     cp.addLostPayments("a", [{ tick: tick + 1n, receipt: randomBytes(64), oldBudget: 100n, newBudget: 90n }]);
     await cp.checkpoint({ ...base, tick: tick + 1n, budget: 90n, state: randomBytes(64), logs: [tickLog(tick + 1n)] }, "periodic", "active", null);
-    store.journalPayment({ agentId: "a", tick: tick + 5n, receiptHash: randomBytes(32), amount: 1n, recipient: "0xabc", memo: "m", receipt: randomBytes(64) });
+    await store.journalPayment({ agentId: "a", tick: tick + 5n, receiptHash: randomBytes(32), amount: 1n, recipient: "0xabc", memo: "m", receipt: randomBytes(64) });
     const hashes = [...store.history("a")].map((c) => ({ seq: c.seq, tick: c.tick, hash: c.hash }));
     store.close();
 
@@ -326,7 +326,7 @@ async function prunedHistory() {
   const pruning = new Checkpointer(store, store.nodeKey(), 0, null, 30);
   pruning.track("a", { hash: head40.hash, tick: head40.tick });
   await periodic(h, pruning, 1);
-  store.journalPayment({ agentId: "a", tick: h.tick + 5n, receiptHash: randomBytes(32), amount: 1n, recipient: "0xabc", memo: "m", receipt: randomBytes(64) });
+  await store.journalPayment({ agentId: "a", tick: h.tick + 5n, receiptHash: randomBytes(32), amount: 1n, recipient: "0xabc", memo: "m", receipt: randomBytes(64) });
   h.headBefore = store.head("a")!;
   store.close();
   return h;
