@@ -9,10 +9,6 @@
 // a message back behind whatever synchronous work followed it in the same turn: the bench's hop p50
 // rose from 12.9-16.9 ms to 17.7-20.1 ms.)
 import type { Socket } from "node:net";
-import { noise } from "./libp2p-modules.js";
-
-type NoiseFactory = ReturnType<typeof noise>;
-type Encrypter = ReturnType<NoiseFactory>;
 
 /** What the wrapper needs of the connection Noise is given: @libp2p/tcp's, which holds its socket. */
 interface SocketConnection {
@@ -40,17 +36,4 @@ export function coalesceWrites<T>(connection: T): T {
     }
   };
   return connection;
-}
-
-/** libp2p's Noise encrypter, each TCP connection it secures writing each message in one piece. */
-export function noiseCoalescingWrites(): NoiseFactory {
-  const base = noise();
-  return (components) => {
-    const encrypter: Encrypter = base(components);
-    const inbound = encrypter.secureInbound.bind(encrypter);
-    const outbound = encrypter.secureOutbound.bind(encrypter);
-    encrypter.secureInbound = (connection, options) => inbound(coalesceWrites(connection), options);
-    encrypter.secureOutbound = (connection, options) => outbound(coalesceWrites(connection), options);
-    return encrypter;
-  };
 }

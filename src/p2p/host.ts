@@ -5,9 +5,9 @@ import type { Libp2p, PeerId } from "@libp2p/interface";
 import type { Multiaddr } from "@multiformats/multiaddr";
 import { ErrorCode, IgordError } from "../errors.js";
 import type { Ed25519Key } from "../identity/keys.js";
-import { noiseCoalescingWrites } from "./coalesced-writes.js";
 import { FrameChannel, MAX_FRAME_BYTES } from "./frames.js";
 import { bootstrap, createLibp2p, generateKeyPairFromSeed, identify, mdns, multiaddr, peerIdFromString, ping, tcp } from "./libp2p-modules.js";
+import { nodeNoise } from "./node-noise.js";
 import { yamuxHalfWindow } from "./yamux-window.js";
 
 /**
@@ -39,7 +39,7 @@ export async function startHost(o: HostOptions): Promise<IgordLibp2p> {
       privateKey,
       addresses: { listen: [...o.listen] },
       transports: [tcp()],
-      connectionEncrypters: [noiseCoalescingWrites()],
+      connectionEncrypters: [nodeNoise()],
       streamMuxers: [yamuxHalfWindow()],
       peerDiscovery,
       connectionManager: { inboundConnectionThreshold: INBOUND_CONNECTIONS_PER_SECOND, dialTimeout: DIAL_TIMEOUT_MS },

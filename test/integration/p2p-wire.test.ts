@@ -3,7 +3,10 @@
 //   a WindowUpdate frame after every data frame: what a writer may still send says how much the
 //   reader granted back, so those tests read it from the writer's stream;
 // - each message a connection sends leaves in one socket write (src/p2p/coalesced-writes.ts), not
-//   one per piece of its Noise message: counted on the real sockets (net.Socket's _write and _writev).
+//   one per piece of its Noise message: counted on the real sockets (net.Socket's _write and _writev);
+// - a connection reads its messages without an exception after each read for the length still to
+//   come (src/p2p/noise-reads.ts): Noise's own decoder built a RangeError there, counted on the
+//   global RangeError while messages flow.
 import { Socket } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import { generateKey } from "../../src/identity/keys.js";
@@ -111,29 +114,39 @@ async function socketWrites(fn: () => Promise<void>): Promise<number> {
   return n;
 }
 
+/**
+ * Two hosts, the second answering each frame it reads on WRITES_PROTOCOL with `answer`; the first's
+ * channel to it, and its answering loop (once the stream has reached it), which ends when the
+ * channel closes.
+ */
+async function echoing(answer: (peer: FrameChannel, frame: Uint8Array) => Promise<void>): Promise<{ ch: FrameChannel; echoed: () => Promise<void> }> {
+  const a = await host();
+  const b = await host();
+  let echoed: Promise<void> = Promise.resolve();
+  await b.handle(
+    WRITES_PROTOCOL,
+    (peer) => {
+      echoed = (async () => {
+        for (;;) {
+          const f = await peer.receive(10_000, "frame").catch(() => null);
+          if (!f) return;
+          await answer(peer, f);
+        }
+      })();
+    },
+    { maxInboundStreams: 4, writeTimeoutMs: 10_000 },
+  );
+  const ch = await a.open(b.addresses()[0]!, WRITES_PROTOCOL, { knownAddrs: [], signal: AbortSignal.timeout(10_000), writeTimeoutMs: 10_000 });
+  return { ch, echoed: () => echoed };
+}
+
 describe("socket writes", () => {
   it("each message leaves in one socket write, not one per piece of its encrypted frame", async () => {
-    const a = await host();
-    const b = await host();
-    const echoed: Promise<void>[] = [];
-    await b.handle(
-      WRITES_PROTOCOL,
-      (ch) => {
-        echoed.push(
-          (async () => {
-            for (;;) {
-              const f = await ch.receive(10_000, "frame").catch(() => null);
-              if (!f) return;
-              // Two answers in one turn: a frame, then a second one.
-              void ch.send(f);
-              await ch.send(new Uint8Array([1, 2, 3]));
-            }
-          })(),
-        );
-      },
-      { maxInboundStreams: 4, writeTimeoutMs: 10_000 },
-    );
-    const ch: FrameChannel = await a.open(b.addresses()[0]!, WRITES_PROTOCOL, { knownAddrs: [], signal: AbortSignal.timeout(10_000), writeTimeoutMs: 10_000 });
+    const { ch, echoed } = await echoing(async (peer, f) => {
+      // Two answers in one turn: a frame, then a second one.
+      void peer.send(f);
+      await peer.send(new Uint8Array([1, 2, 3]));
+    });
     // The stream is open both ways before counting.
     await ch.sendAll([new Uint8Array(10)]);
     await ch.receive(10_000, "echo");
@@ -150,6 +163,47 @@ describe("socket writes", () => {
     // Per round: one write from A (its message), one from B for each of its two answers.
     expect(writes).toBeLessThanOrEqual(3 * rounds);
     await ch.close();
-    await Promise.all(echoed);
+    await echoed();
+  });
+});
+
+/** Counts the RangeErrors built (with or without `new`) while `fn` runs. */
+async function rangeErrorsBuilt(fn: () => Promise<void>): Promise<number> {
+  const original = globalThis.RangeError;
+  let n = 0;
+  globalThis.RangeError = new Proxy(original, {
+    construct(target, args, newTarget) {
+      n++;
+      return Reflect.construct(target, args, newTarget) as object;
+    },
+    apply(target, self, args) {
+      n++;
+      return Reflect.apply(target, self, args) as unknown;
+    },
+  });
+  try {
+    await fn();
+  } finally {
+    globalThis.RangeError = original;
+  }
+  return n;
+}
+
+describe("socket reads", () => {
+  it("a connection reads each message without building an exception for the bytes still to come", async () => {
+    const { ch, echoed } = await echoing((peer, f) => peer.send(f));
+    await ch.send(new Uint8Array(10));
+    await ch.receive(10_000, "echo");
+    const rounds = 10;
+    const built = await rangeErrorsBuilt(async () => {
+      for (let i = 0; i < rounds; i++) {
+        await ch.send(new Uint8Array(500).fill(i));
+        expect((await ch.receive(10_000, "echo"))[0]).toBe(i);
+      }
+    });
+    // Noise's own length decoder built one after every read on each side: 2 × rounds at least.
+    expect(built).toBe(0);
+    await ch.close();
+    await echoed();
   });
 });
