@@ -110,6 +110,21 @@ async function targetWithResident(): Promise<{
   return { pkg, b, send, maxGap: () => Math.max(...times.slice(1).map((t, i) => t - times[i]!)) };
 }
 
+/** The longest the resident may wait while a package that must not hold the target is checked. */
+const HOLD_BOUND_MS = 1000;
+
+/**
+ * HOLD_BOUND_MS, or three times what decoding `bytes` takes on this machine now if that is more: a
+ * package of tens of thousands of items is decoded in one piece (the target's header parse, and the
+ * rogue peer encrypting it on this same thread), and on a loaded machine that alone nears a second.
+ * What these tests catch, checking the items in one piece, held the thread ten times as long.
+ */
+function holdBoundFor(bytes: Uint8Array): number {
+  const started = performance.now();
+  decodePackage(bytes);
+  return Math.max(HOLD_BOUND_MS, 3 * (performance.now() - started));
+}
+
 /** Waits for the resident's ticks to go on after the package's answer. */
 async function residentTicksOn(b: TestNode): Promise<void> {
   const after = Date.now();
@@ -523,12 +538,13 @@ describe("many lineage events", () => {
       history.push(signCheckpoint(encodeCheckpoint({ ...last, tick: last.tick + 1n, prevHash: checkpointHash(history.at(-1)!) }, last.state), key));
     }
     const many = encodePackage({ ...pkg, checkpointHash: hex(checkpointHash(history.at(-1)!)), history, overrides: [...pkg.overrides, ...events] });
+    const bound = holdBoundFor(many);
     expect(await send(many, { resultTimeoutMs: 60_000 })).toMatchObject({ ok: false, code: "MIGRATION_LINEAGE" });
     expect(b.node.store.agent("heartbeat")).toBeUndefined();
     await residentTicksOn(b);
     // What is left in one piece is decoding the package (its 13 MB header of events); checking the
     // events held the thread ~3.7 s.
-    expect(maxGap()).toBeLessThan(1000);
+    expect(maxGap()).toBeLessThan(bound);
   });
 });
 
@@ -550,6 +566,7 @@ describe("many sealed segments", () => {
       segments.push({ ...seg, signature: signBytes(key, segmentSigningBytes(prevHash, seg)), checkpointHash: checkpointHash(cp) });
     }
     const many = encodePackage({ ...pkg, checkpointHash: hex(checkpointHash(history.at(-1)!)), history, segments });
+    const bound = holdBoundFor(many);
     // Refused at the replay of the window before the handoff (its logs are not the agent's).
     const reply = await send(many, { resultTimeoutMs: 60_000 });
     expect(reply.ok).toBe(false);
@@ -557,7 +574,7 @@ describe("many sealed segments", () => {
     await residentTicksOn(b);
     // What is left in one piece is decoding the package (~0.4 s for its 40,000 items here); the
     // seals held the thread ~2.7 s more.
-    expect(maxGap()).toBeLessThan(1000);
+    expect(maxGap()).toBeLessThan(bound);
   });
 });
 
@@ -608,7 +625,7 @@ describe("a long history that does not verify", () => {
     expect(refusal?.msg?.length ?? 0).toBeLessThan(2000);
     expect(refusal?.msg).toContain("signature INVALID");
     await residentTicksOn(b);
-    expect(maxGap()).toBeLessThan(1000);
+    expect(maxGap()).toBeLessThan(HOLD_BOUND_MS);
   });
 });
 
@@ -701,6 +718,6 @@ describe("a window too long to replay, before the signatures are checked", () =>
     expect(b.node.pool.has("heartbeat~incoming")).toBe(false);
     expect(b.node.store.agent("heartbeat")).toBeUndefined();
     await residentTicksOn(b);
-    expect(maxGap()).toBeLessThan(1000);
+    expect(maxGap()).toBeLessThan(HOLD_BOUND_MS);
   });
 });
