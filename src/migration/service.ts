@@ -62,6 +62,14 @@ export class MigrationService implements MigrationContext {
     this.incoming = new MigrationTarget(this);
   }
 
+  /**
+   * Whether a hop of the agent is under way here (sent, received, or its handoff being settled):
+   * what the operator's stop, start and remove wait for, since the hop decides where it runs.
+   */
+  moving(agentId: string): boolean {
+    return this.outgoing.has(agentId) || this.receiving.has(agentId) || this.resolution.has(agentId);
+  }
+
   get cfg(): NodeConfig {
     return this.host.config;
   }

@@ -12,6 +12,7 @@
 //   never runs it again. Nothing is deleted: checkpoints, event logs, receipts and lineage stay, so
 //   `igord verify --agent X [--replay]` still checks it and `igord agents --all` lists it. Its id stays
 //   taken: a .wasm of that name left in the agents dir is not re-created (logged once, at info).
+// - all three are refused MIGRATION_IN_PROGRESS while a hop of the agent is under way.
 import { formatEpoch } from "../authority/lease.js";
 import { ErrorCode, IgordError } from "../errors.js";
 import type { AgentRow } from "../store/sqlite-store.js";
@@ -38,6 +39,17 @@ export function refuseIfHeld(row: AgentRow, source: string): void {
   }
 }
 
+/**
+ * Refuses an operator's command while a hop of the agent is under way: the hop decides whether it
+ * runs here or there (a revert resumes it here, a move retires it), so a stop taken meanwhile was
+ * undone by the revert while the store said operator_stop.
+ */
+function refuseIfMoving(node: IgordNode, id: string, command: string): void {
+  if (node.migration?.moving(id)) {
+    throw new IgordError(ErrorCode.MigrationInProgress, `${command} "${id}" refused: it is migrating; try again once the migration is done (igord migrations)`, { details: { agentId: id } });
+  }
+}
+
 function summary(node: IgordNode, id: string): Record<string, unknown> {
   const row = storedAgent(node, id);
   const head = node.store.head(id);
@@ -56,6 +68,7 @@ function summary(node: IgordNode, id: string): Record<string, unknown> {
 export async function stopAgent(node: IgordNode, id: string): Promise<Record<string, unknown>> {
   const row = storedAgent(node, id);
   if (row.status === "removed") refuseIfHeld(row, "igord stop");
+  refuseIfMoving(node, id, "igord stop");
   if (node.scheduler.view(id)?.status === "running") {
     await node.scheduler.pause(id, OPERATOR_STOP);
   } else {
@@ -72,6 +85,7 @@ export async function stopAgent(node: IgordNode, id: string): Promise<Record<str
 export async function startAgent(node: IgordNode, id: string): Promise<Record<string, unknown>> {
   const row = storedAgent(node, id);
   if (row.status === "removed") refuseIfHeld(row, "igord start");
+  refuseIfMoving(node, id, "igord start");
   if (node.scheduler.view(id)?.status === "running") return summary(node, id);
   // Resumed while still stored stopped (a clean end: resume_interrupted answers 0), then active.
   await node.resumeAgent(id);
@@ -84,6 +98,7 @@ export async function startAgent(node: IgordNode, id: string): Promise<Record<st
 export async function removeAgent(node: IgordNode, id: string): Promise<Record<string, unknown>> {
   const row = storedAgent(node, id);
   if (row.status === "removed") return summary(node, id);
+  refuseIfMoving(node, id, "igord remove");
   if (node.scheduler.view(id)?.status === "running") await node.scheduler.pause(id, OPERATOR_REMOVE);
   const lease = node.store.lease(id);
   if (lease && lease.state !== "RETIRED") {

@@ -19,6 +19,7 @@ import { BUMPS_ONCE_TICKED, CAPS, watAgent, writeWat } from "../helpers/wat.js";
 import type { FrameChannel } from "../../src/p2p/frames.js";
 import { hex } from "../../src/hash/bytes.js";
 import { ErrorCode, IgordError } from "../../src/errors.js";
+import { OPERATOR_STOP, stopAgent } from "../../src/node/agent-lifecycle.js";
 import { decodePackage } from "../../src/migration/package.js";
 import { EAGER_PACKAGE_BYTES } from "../../src/migration/early-offer.js";
 
@@ -372,6 +373,35 @@ describe("migration failures", () => {
     expect(r.error!.message.length).toBeLessThan(4096);
     expect(owner(a, "heartbeat")).toBe("ACTIVE_OWNER");
     expect(b.node.store.agent("heartbeat")).toBeUndefined();
+  });
+
+  it("igord stop while the agent is handed off is refused, so the hop's revert does not silently run it again", async () => {
+    const a = await p2pNode();
+    let stopDuringHop: Promise<unknown> | null = null;
+    const b = await startNode({
+      flags: P2P,
+      migrationHooks: {
+        // The source has detached the agent and recorded the handoff: the operator stops it now.
+        beforeStore: () => {
+          stopDuringHop ??= stopAgent(a.node, "heartbeat").then(
+            (summary) => ({ summary }),
+            (e: unknown) => ({ code: (e as IgordError).code }),
+          );
+          throw new IgordError(ErrorCode.MigrationLineage, "refused after the handoff");
+        },
+      },
+    });
+    await a.node.addAgent({ wasmPath: heartbeat });
+    const r = await a.node.migrate("heartbeat", [addr(b)]);
+    expect(r.outcome).toBe("reverted");
+    // Before: the stop answered "stopped" and stored operator_stop, then the revert resumed the agent.
+    expect(await stopDuringHop).toEqual({ code: ErrorCode.MigrationInProgress });
+    expect(a.node.scheduler.view("heartbeat")?.status).toBe("running");
+    expect(a.node.store.agent("heartbeat")?.reason).not.toBe(OPERATOR_STOP);
+    // Once the hop is over, the stop is taken and holds.
+    await stopAgent(a.node, "heartbeat");
+    expect(a.node.scheduler.view("heartbeat")?.status).toBe("stopped");
+    expect(a.node.store.agent("heartbeat")).toMatchObject({ status: "stopped", reason: OPERATOR_STOP });
   });
 
   it("a target that fails after receiving everything is asked, says it does not hold the agent, and the source takes it back at a new epoch", async () => {
