@@ -97,7 +97,7 @@ export const ErrorCode = {
   EventLogForged: "EVENT_LOG_FORGED",
   /** A node execution receipt that is unreadable, not signed by the node it names, or for ticks its history does not hold. */
   ReceiptInvalid: "RECEIPT_INVALID",
-  /** An export or history folder holds more than the CLI reads into memory (its event-log segments past SEGMENTS_TOTAL_MAX_BYTES). */
+  /** An export or history folder holds more than the CLI reads into memory (its event-log segments, checkpoints or modules past their *_TOTAL_MAX_BYTES). */
   ExportTooLarge: "EXPORT_TOO_LARGE",
   /** Something (a file, a link) appeared where `igord export` was about to create a file or folder in the folder it checked was empty. */
   ExportPathTaken: "EXPORT_PATH_TAKEN",

@@ -21,6 +21,10 @@ export const SEGMENT_FILE_MAX_BYTES = 1024 ** 3;
  * memory at once. A node keeps at most --event-log-max-bytes of an agent's logs (64 MiB by default).
  */
 export const SEGMENTS_TOTAL_MAX_BYTES = 1024 ** 3;
+/** Bytes a history folder's checkpoint files may have together (each is at most MAX_CHECKPOINT_BYTES): all are held in memory. */
+export const CHECKPOINTS_TOTAL_MAX_BYTES = 1024 ** 3;
+/** Bytes the earlier modules an export's checkpoints name may have together (each at most MAX_WASM_BYTES). */
+export const MODULES_TOTAL_MAX_BYTES = 1024 ** 3;
 /** Bytes an identity file may have (a key and its header take ~100). */
 export const IDENTITY_FILE_MAX_BYTES = 4096;
 
@@ -48,18 +52,22 @@ export const EVENTS_DIR = "events";
 /** An export's earlier modules (an upgraded agent's), each named by its SHA-256. */
 export const MODULES_DIR = "modules";
 
-/** The modules in an export's history folder, by hash: each file's bytes must hash to its name. */
-export function readModules(historyDir: string): Map<string, Uint8Array> {
+/**
+ * The modules in an export's history folder that are `wanted` (the hashes its checkpoints name), by
+ * hash: each file's bytes must hash to its name. Files of other names are never read; the wanted
+ * ones within MODULES_TOTAL_MAX_BYTES together.
+ */
+export function readModules(historyDir: string, wanted: ReadonlySet<string>): Map<string, Uint8Array> {
   const d = join(historyDir, MODULES_DIR);
   const out = new Map<string, Uint8Array>();
   if (!existsSync(d)) return out;
-  for (const f of readdirSync(d)) {
-    const hash = /^([0-9a-f]{64})\.wasm$/.exec(f)?.[1];
-    if (!hash) continue;
-    const bytes = readFile(join(d, f), "WASM", MAX_WASM_BYTES);
+  const files = readdirSync(d).filter((f) => wanted.has(/^([0-9a-f]{64})\.wasm$/.exec(f)?.[1] ?? ""));
+  readFilesWithin(d, files, "WASM", MAX_WASM_BYTES, MODULES_TOTAL_MAX_BYTES).forEach((bytes, i) => {
+    const f = files[i] as string;
+    const hash = f.slice(0, -".wasm".length);
     if (sha256Hex(bytes) !== hash) throw new IgordError(ErrorCode.CheckpointWasmMismatch, `${MODULES_DIR}/${f} does not hash to its name`);
     out.set(hash, bytes);
-  }
+  });
   return out;
 }
 
@@ -101,30 +109,33 @@ export function readReceipts(file: string, agentId: string, headTick: bigint): R
   return out;
 }
 
-/**
- * A history folder's event-log segments, oldest first, within SEGMENTS_TOTAL_MAX_BYTES together:
- * refused from the files' sizes before any is read, and each read within what is left (a file that
- * grew meanwhile is refused as it is read).
- */
+/** A history folder's event-log segments, oldest first, within SEGMENTS_TOTAL_MAX_BYTES together. */
 export function readSegments(historyDir: string): AuditSegment[] {
   const d = join(historyDir, EVENTS_DIR);
   if (!existsSync(d)) return [];
   const files = readdirSync(d).filter((f) => f.endsWith(".seg"));
-  const sizes = files.reduce((n, f) => n + regularFileSize(join(d, f)), 0);
-  if (sizes > SEGMENTS_TOTAL_MAX_BYTES) throw segmentsTooLarge(d, sizes);
-  let left = SEGMENTS_TOTAL_MAX_BYTES;
-  return files
-    .map((f) => {
-      const bytes = readFile(join(d, f), "event-log segment", Math.min(SEGMENT_FILE_MAX_BYTES, left));
-      left -= bytes.byteLength;
-      return decodeSegmentFile(bytes, f);
-    })
+  return readFilesWithin(d, files, "event-log segment", SEGMENT_FILE_MAX_BYTES, SEGMENTS_TOTAL_MAX_BYTES)
+    .map((bytes, i) => decodeSegmentFile(bytes, files[i] as string))
     .sort((a, b) => (a.toTick < b.toTick ? -1 : 1));
 }
 
-function segmentsTooLarge(dir: string, bytes: number): IgordError {
-  return new IgordError(ErrorCode.ExportTooLarge, `the event-log segments in ${dir} are ${bytes} bytes together, more than the ${SEGMENTS_TOTAL_MAX_BYTES}-byte limit`, {
-    details: { bytes, limit: SEGMENTS_TOTAL_MAX_BYTES },
+/**
+ * The files `names` of folder `dir`, read whole to be held together: refused EXPORT_TOO_LARGE from
+ * their sizes before any is read when they add up past `totalMax`, and each read within what is
+ * left (a file that grew meanwhile is refused as it is read).
+ */
+export function readFilesWithin(dir: string, names: readonly string[], what: string, fileMax: number, totalMax: number): Uint8Array[] {
+  const sizes = names.reduce((n, f) => n + regularFileSize(join(dir, f)), 0);
+  if (sizes > totalMax) {
+    throw new IgordError(ErrorCode.ExportTooLarge, `the ${what} files in ${dir} are ${sizes} bytes together, more than the ${totalMax}-byte limit`, {
+      details: { bytes: sizes, limit: totalMax },
+    });
+  }
+  let left = totalMax;
+  return names.map((f) => {
+    const bytes = readFile(join(dir, f), what, Math.min(fileMax, left));
+    left -= bytes.byteLength;
+    return bytes;
   });
 }
 

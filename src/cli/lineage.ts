@@ -29,7 +29,7 @@ import { segmentSealProblem } from "../replay/segment-seal.js";
 import { lostPaymentEvents } from "../node/lost-payments.js";
 import { auditHistory, auditReplay } from "./audit.js";
 import { DB_FILE, type LineageEvent, SqliteStore } from "../store/sqlite-store.js";
-import { EVENTS_DIR, ExportWriter, exportedAgentId, exportedManifest, IDENTITY_FILE_MAX_BYTES, MODULES_DIR, readFile, readModules, readReceipts, readSegments, receiptsFileBytes } from "./export-folder.js";
+import { CHECKPOINTS_TOTAL_MAX_BYTES, EVENTS_DIR, ExportWriter, exportedAgentId, exportedManifest, IDENTITY_FILE_MAX_BYTES, MODULES_DIR, readFile, readFilesWithin, readModules, readReceipts, readSegments, receiptsFileBytes } from "./export-folder.js";
 import { prepareDataDir } from "../store/data-dir.js";
 
 const out = (line = ""): void => {
@@ -132,8 +132,9 @@ export function readHistoryDirs(dirs: readonly string[]): { entries: ChainEntry[
     const b = readHistoryBaseFile(d);
     if (b.problem) problems.push(b.problem);
     if (b.base) bases.push(b.base);
-    for (const f of readdirSync(d).filter((x) => x.endsWith(".ckpt"))) {
-      const bytes = readFile(join(d, f), "checkpoint", MAX_CHECKPOINT_BYTES);
+    const names = readdirSync(d).filter((x) => x.endsWith(".ckpt"));
+    for (const [i, bytes] of readFilesWithin(d, names, "checkpoint", MAX_CHECKPOINT_BYTES, CHECKPOINTS_TOTAL_MAX_BYTES).entries()) {
+      const f = names[i] as string;
       const seen = byName.get(f);
       if (seen && !Buffer.from(seen.bytes).equals(bytes)) problems.push(`${f}: two different checkpoints for the same tick (a fork)`);
       else byName.set(f, { name: f, bytes });
@@ -252,6 +253,19 @@ function printWithPayments(report: ChainReport, problems: string[], events: read
   return code;
 }
 
+/** The modules a history's checkpoints name (hex SHA-256); a checkpoint that does not parse names none (the chain check reports it). */
+function namedModules(entries: readonly ChainEntry[]): Set<string> {
+  const named = new Set<string>();
+  for (const e of entries) {
+    try {
+      named.add(hex(parseCheckpoint(e.bytes).wasmHash));
+    } catch {
+      // Reported by verifyChain, which read the same bytes.
+    }
+  }
+  return named;
+}
+
 /** `igord verify --replay <export dir>`: chain checks, then audit replay with the export's WASM and logs. */
 async function verifyExportWithReplay(dirs: string[]): Promise<number> {
   if (dirs.length !== 1) throw new IgordError(ErrorCode.ConfigInvalid, "--replay audits one export directory (written by igord export)");
@@ -260,7 +274,7 @@ async function verifyExportWithReplay(dirs: string[]): Promise<number> {
   const { entries, overrides, problems, base } = readHistoryDirs([join(dir, "history", agentId)]);
   const chain = printWithPayments(verifyChain(entries, overrides, progress, base), problems, overrides, [join(dir, "history", agentId)]);
   const wasm = readFile(join(dir, `${agentId}.wasm`), "WASM", MAX_WASM_BYTES);
-  const earlier = readModules(join(dir, "history", agentId));
+  const earlier = readModules(join(dir, "history", agentId), namedModules(entries));
   const replayed = await auditHistory({
     agentId,
     // The current module, and the earlier ones of a history that spans an upgrade.
@@ -396,7 +410,7 @@ export function importCommand(dir: string, o: { dataDir: string }): string {
   );
   // The earlier modules its checkpoints name (an upgraded agent's), and no other.
   const named = new Set([...atTick.values()].map((c) => hex(c.checkpoint.wasmHash)));
-  const modules = [...readModules(join(dir, "history", agentId))].filter(([hash]) => named.has(hash)).map(([hash, bytes]) => ({ hash, bytes }));
+  const modules = [...readModules(join(dir, "history", agentId), named)].map(([hash, bytes]) => ({ hash, bytes }));
   // Every segment stored must be the agent's own record of its ticks, as migration admits them.
   const segments = readSegments(join(dir, "history", agentId));
   for (const seg of segments) {

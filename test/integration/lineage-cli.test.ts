@@ -1,15 +1,15 @@
 // The acceptance scenarios for durable agents, through the real igord binary: fresh run, restart,
 // portable resume across two nodes, refused checkpoints, golden vectors, tampered histories, import.
-import { copyFileSync, cpSync, existsSync, readdirSync, readFileSync, renameSync, rmSync, truncateSync, unlinkSync, writeFileSync } from "node:fs";
+import { copyFileSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, truncateSync, unlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { encodeCheckpoint, parseCheckpoint } from "../../src/checkpoint/codec.js";
+import { encodeCheckpoint, MAX_CHECKPOINT_BYTES, parseCheckpoint } from "../../src/checkpoint/codec.js";
 import { GENESIS_PREV_HASH, signCheckpoint } from "../../src/checkpoint/lineage.js";
 import { hex, sha256 } from "../../src/hash/bytes.js";
 import { decodeSegment, encodeSegment } from "../../src/eventlog/tick-log.js";
 import { HostcallId } from "../../src/hostcalls/registry.js";
 import { decodeSegmentFile, encodeSegmentFile } from "../../src/replay/audit-plan.js";
-import { SEGMENTS_TOTAL_MAX_BYTES } from "../../src/cli/export-folder.js";
+import { CHECKPOINTS_TOTAL_MAX_BYTES, SEGMENTS_TOTAL_MAX_BYTES } from "../../src/cli/export-folder.js";
 import { decodeIdentityFile, generateKey } from "../../src/identity/keys.js";
 import { EXAMPLES, ROOT, tempDir } from "../helpers/node.js";
 import { DB_FILE, SqliteStore } from "../../src/store/sqlite-store.js";
@@ -55,6 +55,23 @@ async function exportedReceipts(): Promise<{ root: string; ex: string; file: str
   const file = join(ex, "heartbeat.receipts");
   const honest = readFileSync(file);
   return { root, ex, file, honest, count: honest.readUInt32LE(0) };
+}
+
+/** A file of `bytes` that takes no disk (sparse). */
+function sparseFile(path: string, bytes: number): void {
+  writeFileSync(path, "");
+  truncateSync(path, bytes);
+}
+
+/** Imports `<root>/ex` into `<root>/C`: refused EXPORT_TOO_LARGE from the files' sizes (fast, not after reading a gigabyte), nothing stored. */
+function expectImportTooLarge(root: string): void {
+  const C = join(root, "C");
+  const started = Date.now();
+  const imp = igord(["import", join(root, "ex"), "--data-dir", C]);
+  expect(imp.stderr).toContain("EXPORT_TOO_LARGE");
+  expect(imp.status).toBe(1);
+  expect(existsSync(join(C, "igord.db"))).toBe(false);
+  expect(Date.now() - started).toBeLessThan(10_000);
 }
 
 describe("durable agents through the CLI", () => {
@@ -324,18 +341,35 @@ describe("durable agents through the CLI", () => {
     const root = tempDir();
     const { hist } = await exportedHistory(root);
     // Two files, each under the per-file cap, together over the total (sparse: no disk is used).
-    for (const name of ["9999999990-9999999991.seg", "9999999992-9999999993.seg"]) {
-      writeFileSync(join(hist, "events", name), "");
-      truncateSync(join(hist, "events", name), SEGMENTS_TOTAL_MAX_BYTES / 2 + 1);
-    }
-    const C = join(root, "C");
+    for (const name of ["9999999990-9999999991.seg", "9999999992-9999999993.seg"]) sparseFile(join(hist, "events", name), SEGMENTS_TOTAL_MAX_BYTES / 2 + 1);
+    expectImportTooLarge(root);
+  });
+
+  it("import and verify refuse a history whose checkpoint files add up past CHECKPOINTS_TOTAL_MAX_BYTES before reading any of them (EXPORT_TOO_LARGE), and import stores nothing", async () => {
+    const root = tempDir();
+    const { hist } = await exportedHistory(root);
+    // Files each within MAX_CHECKPOINT_BYTES, together over the total (sparse: no disk is used).
+    const count = Math.floor(CHECKPOINTS_TOTAL_MAX_BYTES / MAX_CHECKPOINT_BYTES) + 1;
+    for (let i = 0; i < count; i++) sparseFile(join(hist, `99999999${String(i).padStart(2, "0")}.ckpt`), MAX_CHECKPOINT_BYTES);
+    expectImportTooLarge(root);
     const started = Date.now();
-    const imp = igord(["import", join(root, "ex"), "--data-dir", C]);
-    expect(imp.stderr).toContain("EXPORT_TOO_LARGE");
-    expect(imp.status).toBe(1);
-    expect(existsSync(join(C, "igord.db"))).toBe(false);
-    // Refused from the files' sizes, not after reading a gigabyte of them.
+    const ver = igord(["verify", hist]);
+    expect(ver.stderr).toContain("EXPORT_TOO_LARGE");
+    expect(ver.status).not.toBe(0);
     expect(Date.now() - started).toBeLessThan(10_000);
+  });
+
+  it("import and verify --replay read only the earlier modules the checkpoints name: a stray file in modules/ is never read", async () => {
+    const root = tempDir();
+    const { ex, hist } = await exportedHistory(root);
+    mkdirSync(join(hist, "modules"), { recursive: true });
+    // Named like a module, but no checkpoint names it (and its bytes do not even hash to its name).
+    writeFileSync(join(hist, "modules", `${"ab".repeat(32)}.wasm`), "not a module");
+    expect(igord(["verify", "--replay", ex]).status).toBe(0);
+    const C = join(root, "C");
+    const imp = igord(["import", ex, "--data-dir", C]);
+    expect(imp.stderr).toBe("");
+    expect(imp.status).toBe(0);
   });
 
   it("import stores the export's node receipts, each checked against its node's key and the history's ticks; an altered one is refused RECEIPT_INVALID and nothing is stored", async () => {
