@@ -2,7 +2,7 @@
 // the agent's key over its public key, the checkpoint it follows, the tick and both budgets, so a
 // verifier can tell a recorded top-up from a budget that was tampered upwards.
 import type { Ed25519Key } from "../identity/keys.js";
-import { signBytes } from "../identity/keys.js";
+import { signBytes, verifyBytes } from "../identity/keys.js";
 
 const DOMAIN = new TextEncoder().encode("igord-budget-override-v1");
 
@@ -36,4 +36,9 @@ export function budgetOverrideSigningBytes(publicKey: Uint8Array, o: OverrideFie
 
 export function signBudgetOverride(key: Ed25519Key, o: OverrideFields): Uint8Array {
   return signBytes(key, budgetOverrideSigningBytes(key.publicKey, o));
+}
+
+/** Whether the lineage event `o` is signed by the agent whose public key is `publicKey`. */
+export function overrideSigned(publicKey: Uint8Array, o: BudgetOverride): boolean {
+  return verifyBytes(publicKey, budgetOverrideSigningBytes(publicKey, o), o.signature);
 }

@@ -7,7 +7,7 @@ import { type Checkpoint, parseCheckpoint } from "./codec.js";
 import { checkpointHash, GENESIS_PREV_HASH, verifyCheckpointSignature } from "./lineage.js";
 import { equalBytes, hex } from "../hash/bytes.js";
 import { type HistoryBase, historyBaseSigningBytes } from "./history-base.js";
-import { type BudgetOverride, budgetOverrideSigningBytes } from "./overrides.js";
+import { type BudgetOverride, overrideSigned } from "./overrides.js";
 import { type CodeUpgrade, parseCodeUpgrade } from "./upgrades.js";
 
 export type { BudgetOverride };
@@ -143,7 +143,7 @@ function* chainSteps(entries: Iterable<ChainEntry>, overrides: readonly BudgetOv
       const lastHash = prevHash;
       const topUps = after(lastHash);
       for (const o of topUps) {
-        const signed = key !== null && verifyBytes(key, budgetOverrideSigningBytes(key, o), o.signature);
+        const signed = key !== null && overrideSigned(key, o);
         if (!signed) fail(`${e.name}: budget override after ${prevName} has an invalid signature`);
       }
       const fromWasm = hex(prev.wasmHash);
@@ -172,7 +172,7 @@ function* chainSteps(entries: Iterable<ChainEntry>, overrides: readonly BudgetOv
   const headHash = prevHash;
   if (headHash !== null) {
     for (const o of after(headHash)) {
-      const signed = key !== null && verifyBytes(key, budgetOverrideSigningBytes(key, o), o.signature);
+      const signed = key !== null && overrideSigned(key, o);
       if (!signed) fail(`budget override after ${prevName} (the head) has an invalid signature`);
     }
   }

@@ -11,7 +11,7 @@ import type { HistoryBase } from "../checkpoint/history-base.js";
 import { checkpointHash, GENESIS_PREV_HASH, verifyCheckpointSignature } from "../checkpoint/lineage.js";
 import { commitFromBlob } from "../store/commits.js";
 import { equalBytes, hex } from "../hash/bytes.js";
-import { budgetOverrideSigningBytes, signBudgetOverride } from "../checkpoint/overrides.js";
+import { overrideSigned, signBudgetOverride } from "../checkpoint/overrides.js";
 import { describeUpgrade, headModule } from "../checkpoint/upgrades.js";
 import { type ChainEntry, type ChainReport, verifyChain } from "../checkpoint/verify-chain.js";
 import { ErrorCode, IgordError } from "../errors.js";
@@ -19,7 +19,7 @@ import { didFromPublicKey, publicKeyFromDid } from "../identity/did.js";
 import { decodeSegment } from "../eventlog/tick-log.js";
 import { accountPayments } from "../hostcalls/wallet-pay.js";
 import { debit, LOST_PAYMENT_KIND, parseLostPayment } from "../budget/lost-payment.js";
-import { decodeIdentityFile, type Ed25519Key, encodeIdentityFile, verifyBytes } from "../identity/keys.js";
+import { decodeIdentityFile, type Ed25519Key, encodeIdentityFile } from "../identity/keys.js";
 import { parseManifest } from "../manifest/manifest.js";
 import { MAX_WASM_BYTES } from "../loader/prepare.js";
 import { sha256Hex } from "../hash/bytes.js";
@@ -192,7 +192,7 @@ function paymentsOf(segments: Iterable<{ blob: Uint8Array }>, events: readonly L
       r.problems.push(`the lost payment debited after tick ${e.tick} does not carry a receipt signed by the agent's key`);
       continue;
     }
-    if (!verifyBytes(key, budgetOverrideSigningBytes(key, e), e.signature)) {
+    if (!overrideSigned(key, e)) {
       r.problems.push(`the lost payment debited after tick ${e.tick} is not signed by the agent's key`);
       continue;
     }
@@ -394,6 +394,10 @@ export function importCommand(dir: string, o: { dataDir: string }): string {
   }
   const did = didFromPublicKey(identity.publicKey);
   if (report.did !== did) throw new IgordError(ErrorCode.CheckpointForeignKey, `history is signed by ${report.did}, but the identity is ${did}`);
+  // Every lineage event, those after no checkpoint of this history included (verifyChain checks
+  // only those it meets), must be the agent's: admission refuses a package carrying one that is not.
+  const unsigned = overrides.find((e) => !overrideSigned(identity.publicKey, e));
+  if (unsigned) throw new IgordError(ErrorCode.CheckpointChainBroken, `history of ${agentId} does not verify: a lineage event after tick ${unsigned.tick} is not signed by ${did}`);
   const head = parseCheckpoint(readFile(join(dir, `${agentId}.checkpoint`), "checkpoint", MAX_CHECKPOINT_BYTES));
   const last = entries.at(-1) as ChainEntry;
   if (!Buffer.from(last.bytes).equals(Buffer.from(head.bytes))) {

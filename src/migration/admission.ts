@@ -8,7 +8,7 @@ import { checkpointHash, GENESIS_PREV_HASH } from "../checkpoint/lineage.js";
 import type { HistoryBase } from "../checkpoint/history-base.js";
 import { commitFromBlob } from "../store/commits.js";
 import { equalBytes, hex, sha256 } from "../hash/bytes.js";
-import { budgetOverrideSigningBytes } from "../checkpoint/overrides.js";
+import { overrideSigned } from "../checkpoint/overrides.js";
 import { headModule } from "../checkpoint/upgrades.js";
 import { VERIFY_YIELD_EVERY, verifyChainAsync } from "../checkpoint/verify-chain.js";
 import { formatUnits } from "../budget/money.js";
@@ -17,7 +17,7 @@ import { receiptProblem, receiptsOnce } from "../budget/receipt-check.js";
 import { ErrorCode, IgordError } from "../errors.js";
 import { withAgentIdentity } from "../hostcalls/policy.js";
 import { didFromPublicKey } from "../identity/did.js";
-import { decodeIdentityFile, verifyBytes } from "../identity/keys.js";
+import { decodeIdentityFile } from "../identity/keys.js";
 import { checkAgentId, type ModuleCache, moduleBytes, type PreparedAgent, prepareFromBytes } from "../loader/prepare.js";
 import { sha256Hex } from "../hash/bytes.js";
 import { IMPLEMENTED_CAPABILITY_VERSION } from "../hostcalls/registry.js";
@@ -239,7 +239,7 @@ async function admit(pkg: MigrationPackage, peer: string, bytes: number, ctx: Ad
     // ~65 µs a verification: a package may carry many (up to MAX_PACKAGE_ITEMS), so the node's other
     // work runs between them, as between receipts and checkpoints.
     if (i % VERIFY_YIELD_EVERY === VERIFY_YIELD_EVERY - 1) await turn(ctx);
-    if (!verifyBytes(identity.publicKey, budgetOverrideSigningBytes(identity.publicKey, o), o.signature)) {
+    if (!overrideSigned(identity.publicKey, o)) {
       refuse(ErrorCode.MigrationLineage, `a lineage event after tick ${o.tick} is not signed by ${did}`);
     }
   }

@@ -345,6 +345,20 @@ describe("durable agents through the CLI", () => {
     expectImportTooLarge(root);
   });
 
+  it("import refuses a lineage event outside the chain that the agent did not sign, as admission does (CHECKPOINT_CHAIN_BROKEN), and stores nothing", async () => {
+    const root = tempDir();
+    const { ex, hist } = await exportedHistory(root);
+    // Well formed, after a checkpoint the history does not hold, its signature anyone's.
+    const forged = { kind: "budget_override", afterHash: "11".repeat(32), tick: "3", oldBudget: "1", newBudget: "1000000", reason: "forged", signature: "22".repeat(64) };
+    writeFileSync(join(hist, "overrides.json"), JSON.stringify([forged]));
+    const C = join(root, "C");
+    const imp = igord(["import", ex, "--data-dir", C]);
+    expect(imp.stderr).toContain("CHECKPOINT_CHAIN_BROKEN");
+    expect(imp.stderr).toContain("is not signed by");
+    expect(imp.status).toBe(1);
+    expect(existsSync(join(C, "igord.db"))).toBe(false);
+  });
+
   it("import and verify refuse a history whose checkpoint files add up past CHECKPOINTS_TOTAL_MAX_BYTES before reading any of them (EXPORT_TOO_LARGE), and import stores nothing", async () => {
     const root = tempDir();
     const { hist } = await exportedHistory(root);
