@@ -2,7 +2,7 @@
 // checkpoint, WASM, manifest, identity and node receipts beside `history/<agent>/`, which holds the
 // checkpoints, event-log segments (events/), earlier modules (modules/), lineage events and history
 // base. Every file is read only if it is a regular file, and only up to a named size.
-import { existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, lstatSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { decodeReceipt, type Receipt } from "../budget/receipt.js";
 import { receiptProblem, receiptsOnce } from "../budget/receipt-check.js";
@@ -32,19 +32,28 @@ export const IDENTITY_FILE_MAX_BYTES = 4096;
  * A file of an export or history folder: only a regular file (a FIFO or device there is never
  * read, so it cannot block the CLI) of at most `maxBytes`.
  */
-export function readFile(path: string, what: string, maxBytes: number): Uint8Array {
+export function readFile(path: string, what: string, maxBytes: number, links: "follow" | "refuse" = "follow"): Uint8Array {
   try {
-    return readRegularFile(path, maxBytes);
+    return readRegularFile(path, maxBytes, links);
   } catch (e) {
     if (!(e instanceof FileReadError)) throw e;
     throw new IgordError(ErrorCode.WasmNotFound, `cannot read ${what} ${path}: it ${describeProblem(e.problem)}`);
   }
 }
 
+/**
+ * A file inside an export or history folder: as readFile, but a symbolic link there is refused, not
+ * followed (export writes none; a folder from elsewhere could link its manifest, stored verbatim
+ * and shipped with the agent, to any file of the importer's).
+ */
+export function readExportFile(path: string, what: string, maxBytes: number): Uint8Array {
+  return readFile(path, what, maxBytes, "refuse");
+}
+
 /** The agent's manifest beside an export ("{}" when it has none). */
 export function exportedManifest(dir: string, agentId: string): string {
   const file = join(dir, `${agentId}.manifest.json`);
-  return existsSync(file) ? new TextDecoder().decode(readFile(file, "manifest", MAX_MANIFEST_BYTES)) : "{}";
+  return existsSync(file) ? new TextDecoder().decode(readExportFile(file, "manifest", MAX_MANIFEST_BYTES)) : "{}";
 }
 
 /** An export's event-log segments, one file each. */
@@ -81,7 +90,7 @@ export const RECEIPTS_FILE_MAX_BYTES = 256 * 1024 ** 2;
  */
 export function readReceipts(file: string, agentId: string, headTick: bigint): ReceiptRow[] {
   if (!existsSync(file)) return [];
-  const bytes = readFile(file, "receipts", RECEIPTS_FILE_MAX_BYTES);
+  const bytes = readExportFile(file, "receipts", RECEIPTS_FILE_MAX_BYTES);
   const bad = (why: string): IgordError => new IgordError(ErrorCode.ReceiptInvalid, `${file}: ${why}`);
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   if (bytes.byteLength < 4) throw bad("shorter than its count");
@@ -133,16 +142,16 @@ export function readFilesWithin(dir: string, names: readonly string[], what: str
   }
   let left = totalMax;
   return names.map((f) => {
-    const bytes = readFile(join(dir, f), what, Math.min(fileMax, left));
+    const bytes = readExportFile(join(dir, f), what, Math.min(fileMax, left));
     left -= bytes.byteLength;
     return bytes;
   });
 }
 
-/** A regular file's size (links followed); 0 for anything else, which its read refuses by name. */
+/** A regular file's size (a link is not followed); 0 for anything else, which its read refuses by name. */
 function regularFileSize(path: string): number {
   try {
-    const s = statSync(path);
+    const s = lstatSync(path);
     return s.isFile() ? s.size : 0;
   } catch {
     return 0;

@@ -21,10 +21,10 @@ const HISTORY_BASE_FILE_MAX_BYTES = 4096;
 /** Bytes an overrides file may have: ~400 per lineage event, so ~160,000 events. */
 export const OVERRIDES_FILE_MAX_BYTES = 64 * 1024 * 1024;
 
-/** A file of a history folder: a regular file of at most `maxBytes` (a FIFO or device is never read), or its problem. */
+/** A file of a history folder: a regular file of at most `maxBytes` (a FIFO, device or symbolic link is never read), or its problem. */
 function readFolderFile(file: string, name: string, maxBytes: number): { text: string } | { problem: string } {
   try {
-    return { text: new TextDecoder().decode(readRegularFile(file, maxBytes)) };
+    return { text: new TextDecoder().decode(readRegularFile(file, maxBytes, "refuse")) };
   } catch (e) {
     if (e instanceof FileReadError) return { problem: `${name}: ${describeProblem(e.problem)}` };
     throw e;

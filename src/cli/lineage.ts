@@ -29,7 +29,7 @@ import { segmentSealProblem } from "../replay/segment-seal.js";
 import { lostPaymentEvents } from "../node/lost-payments.js";
 import { auditHistory, auditReplay } from "./audit.js";
 import { DB_FILE, type LineageEvent, SqliteStore } from "../store/sqlite-store.js";
-import { CHECKPOINTS_TOTAL_MAX_BYTES, EVENTS_DIR, ExportWriter, exportedAgentId, exportedManifest, IDENTITY_FILE_MAX_BYTES, MODULES_DIR, readFile, readFilesWithin, readModules, readReceipts, readSegments, receiptsFileBytes } from "./export-folder.js";
+import { CHECKPOINTS_TOTAL_MAX_BYTES, EVENTS_DIR, ExportWriter, exportedAgentId, exportedManifest, IDENTITY_FILE_MAX_BYTES, MODULES_DIR, readExportFile, readFile, readFilesWithin, readModules, readReceipts, readSegments, receiptsFileBytes } from "./export-folder.js";
 import { prepareDataDir } from "../store/data-dir.js";
 
 const out = (line = ""): void => {
@@ -273,7 +273,7 @@ async function verifyExportWithReplay(dirs: string[]): Promise<number> {
   const agentId = exportedAgentId(dir);
   const { entries, overrides, problems, base } = readHistoryDirs([join(dir, "history", agentId)]);
   const chain = printWithPayments(verifyChain(entries, overrides, progress, base), problems, overrides, [join(dir, "history", agentId)]);
-  const wasm = readFile(join(dir, `${agentId}.wasm`), "WASM", MAX_WASM_BYTES);
+  const wasm = readExportFile(join(dir, `${agentId}.wasm`), "WASM", MAX_WASM_BYTES);
   const earlier = readModules(join(dir, "history", agentId), namedModules(entries));
   const replayed = await auditHistory({
     agentId,
@@ -374,11 +374,11 @@ export function importCommand(dir: string, o: { dataDir: string }): string {
   const agentId = exportedAgentId(dir);
   let identity: ReturnType<typeof decodeIdentityFile>;
   try {
-    identity = decodeIdentityFile(readFile(join(dir, `${agentId}.identity`), "identity", IDENTITY_FILE_MAX_BYTES));
+    identity = decodeIdentityFile(readExportFile(join(dir, `${agentId}.identity`), "identity", IDENTITY_FILE_MAX_BYTES));
   } catch (e) {
     throw new IgordError(ErrorCode.IdentityCorrupt, `${agentId}.identity: ${(e as Error).message}`);
   }
-  const wasm = readFile(join(dir, `${agentId}.wasm`), "WASM", MAX_WASM_BYTES);
+  const wasm = readExportFile(join(dir, `${agentId}.wasm`), "WASM", MAX_WASM_BYTES);
   const manifestText = exportedManifest(dir, agentId);
   parseManifest(manifestText, `${agentId}.manifest.json`);
   const { entries, overrides, problems, base } = readHistoryDirs([join(dir, "history", agentId)]);
@@ -398,7 +398,7 @@ export function importCommand(dir: string, o: { dataDir: string }): string {
   // only those it meets), must be the agent's: admission refuses a package carrying one that is not.
   const unsigned = overrides.find((e) => !overrideSigned(identity.publicKey, e));
   if (unsigned) throw new IgordError(ErrorCode.CheckpointChainBroken, `history of ${agentId} does not verify: a lineage event after tick ${unsigned.tick} is not signed by ${did}`);
-  const head = parseCheckpoint(readFile(join(dir, `${agentId}.checkpoint`), "checkpoint", MAX_CHECKPOINT_BYTES));
+  const head = parseCheckpoint(readExportFile(join(dir, `${agentId}.checkpoint`), "checkpoint", MAX_CHECKPOINT_BYTES));
   const last = entries.at(-1) as ChainEntry;
   if (!Buffer.from(last.bytes).equals(Buffer.from(head.bytes))) {
     throw new IgordError(ErrorCode.CheckpointChainBroken, `${agentId}.checkpoint is not the last checkpoint of its history`);

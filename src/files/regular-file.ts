@@ -56,13 +56,19 @@ export function regularFileProblem(path: string): FileProblem | null {
   }
 }
 
-/** Reads a regular file of at most `maxBytes` bytes; throws FileReadError naming the problem. */
-export function readRegularFile(path: string, maxBytes: number): Uint8Array<ArrayBuffer> {
+/**
+ * Reads a regular file of at most `maxBytes` bytes; throws FileReadError naming the problem. With
+ * `links: "refuse"` a symbolic link at `path` is not followed but refused (a folder someone else
+ * made, whose link could point at any file of the reader's).
+ */
+export function readRegularFile(path: string, maxBytes: number, links: "follow" | "refuse" = "follow"): Uint8Array<ArrayBuffer> {
   let fd: number;
   try {
-    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
+    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK | (links === "refuse" ? constants.O_NOFOLLOW : 0));
   } catch (e) {
-    throw new FileReadError(path, { kind: "missing", detail: (e as NodeJS.ErrnoException).code ?? (e as Error).message });
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === "ELOOP" && links === "refuse") throw new FileReadError(path, { kind: "not_regular", detail: "a symbolic link" });
+    throw new FileReadError(path, { kind: "missing", detail: code ?? (e as Error).message });
   }
   try {
     const s = fstatSync(fd);

@@ -1,6 +1,6 @@
 // The acceptance scenarios for durable agents, through the real igord binary: fresh run, restart,
 // portable resume across two nodes, refused checkpoints, golden vectors, tampered histories, import.
-import { copyFileSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, truncateSync, unlinkSync, writeFileSync } from "node:fs";
+import { copyFileSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, symlinkSync, truncateSync, unlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { encodeCheckpoint, MAX_CHECKPOINT_BYTES, parseCheckpoint } from "../../src/checkpoint/codec.js";
@@ -63,14 +63,19 @@ function sparseFile(path: string, bytes: number): void {
   truncateSync(path, bytes);
 }
 
-/** Imports `<root>/ex` into `<root>/C`: refused EXPORT_TOO_LARGE from the files' sizes (fast, not after reading a gigabyte), nothing stored. */
-function expectImportTooLarge(root: string): void {
+/** Imports `<root>/ex` into `<root>/C`: refused with each of `said` on stderr, and nothing stored. */
+function expectImportRefused(root: string, ...said: string[]): void {
   const C = join(root, "C");
-  const started = Date.now();
   const imp = igord(["import", join(root, "ex"), "--data-dir", C]);
-  expect(imp.stderr).toContain("EXPORT_TOO_LARGE");
+  for (const s of said) expect(imp.stderr).toContain(s);
   expect(imp.status).toBe(1);
   expect(existsSync(join(C, "igord.db"))).toBe(false);
+}
+
+/** expectImportRefused with EXPORT_TOO_LARGE, from the files' sizes (fast, not after reading a gigabyte). */
+function expectImportTooLarge(root: string): void {
+  const started = Date.now();
+  expectImportRefused(root, "EXPORT_TOO_LARGE");
   expect(Date.now() - started).toBeLessThan(10_000);
 }
 
@@ -330,11 +335,7 @@ describe("durable agents through the CLI", () => {
     const entry = logs.flatMap((l) => l.entries).find((e) => e.id === HostcallId.log_emit)!;
     entry.payload = new TextEncoder().encode(new TextDecoder().decode(entry.payload).replace("heartbeat", "HEARTBEAT"));
     writeFileSync(join(events, name), encodeSegmentFile({ ...seg, blob: encodeSegment(logs) }));
-    const C = join(root, "C");
-    const imp = igord(["import", join(root, "ex"), "--data-dir", C]);
-    expect(imp.stderr).toContain("EVENT_LOG_FORGED");
-    expect(imp.status).toBe(1);
-    expect(existsSync(join(C, "igord.db"))).toBe(false);
+    expectImportRefused(root, "EVENT_LOG_FORGED");
   });
 
   it("import refuses an export whose event-log segments add up past SEGMENTS_TOTAL_MAX_BYTES before reading any of them (EXPORT_TOO_LARGE), and stores nothing", async () => {
@@ -345,18 +346,25 @@ describe("durable agents through the CLI", () => {
     expectImportTooLarge(root);
   });
 
+  it("import reads no symbolic link in the export folder: a manifest linked to another file of the importer's is refused, not stored (and shipped with the agent)", async () => {
+    const root = tempDir();
+    const { ex } = await exportedHistory(root);
+    // Any JSON object the importer can read passes as a manifest (unknown keys are kept verbatim).
+    const secret = join(root, "credentials.json");
+    writeFileSync(secret, JSON.stringify({ token: "s3cr3t" }));
+    const manifest = join(ex, "heartbeat.manifest.json");
+    rmSync(manifest, { force: true });
+    symlinkSync(secret, manifest);
+    expectImportRefused(root, "symbolic link");
+  });
+
   it("import refuses a lineage event outside the chain that the agent did not sign, as admission does (CHECKPOINT_CHAIN_BROKEN), and stores nothing", async () => {
     const root = tempDir();
-    const { ex, hist } = await exportedHistory(root);
+    const { hist } = await exportedHistory(root);
     // Well formed, after a checkpoint the history does not hold, its signature anyone's.
     const forged = { kind: "budget_override", afterHash: "11".repeat(32), tick: "3", oldBudget: "1", newBudget: "1000000", reason: "forged", signature: "22".repeat(64) };
     writeFileSync(join(hist, "overrides.json"), JSON.stringify([forged]));
-    const C = join(root, "C");
-    const imp = igord(["import", ex, "--data-dir", C]);
-    expect(imp.stderr).toContain("CHECKPOINT_CHAIN_BROKEN");
-    expect(imp.stderr).toContain("is not signed by");
-    expect(imp.status).toBe(1);
-    expect(existsSync(join(C, "igord.db"))).toBe(false);
+    expectImportRefused(root, "CHECKPOINT_CHAIN_BROKEN", "is not signed by");
   });
 
   it("import and verify refuse a history whose checkpoint files add up past CHECKPOINTS_TOTAL_MAX_BYTES before reading any of them (EXPORT_TOO_LARGE), and import stores nothing", async () => {
