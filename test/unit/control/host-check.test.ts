@@ -20,4 +20,15 @@ describe("the control port's Host check", () => {
     expect(answered("[fe80::1]:7070", "::")).toBe(true);
     expect(answered("node7.lan:7070", "0.0.0.0")).toBe(false);
   });
+
+  it("an IPv6 address is compared in its canonical form: long and IPv4-mapped loopback forms are loopback, a listen address matches however it is written", () => {
+    for (const h of ["[0:0:0:0:0:0:0:1]:7070", "[::0:1]", "[::ffff:127.0.0.1]:7070", "[::FFFF:7f00:1]"]) expect([h, answered(h, "127.0.0.1")]).toEqual([h, true]);
+    for (const h of ["[::ffff:10.0.0.5]:7070", "[0:0:0:0:0:0:0:2]"]) expect([h, answered(h, "127.0.0.1")]).toEqual([h, false]);
+    expect(answered("[fd00:0:0:0:0:0:0:5]:7070", "fd00::5")).toBe(true);
+    expect(answered("[fd00::5]:7070", "FD00:0::5")).toBe(true);
+    expect(answered("[fd00::6]:7070", "fd00::5")).toBe(false);
+    // A listen address with a zone id is compared as written; a Host never carries one.
+    expect(answered("[fe80::1]:7070", "fe80::1%eth0")).toBe(false);
+    expect(answered("[::1]:7070", "fe80::1%eth0")).toBe(true);
+  });
 });
