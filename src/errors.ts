@@ -101,6 +101,8 @@ export const ErrorCode = {
   ExportTooLarge: "EXPORT_TOO_LARGE",
   /** Something (a file, a link) appeared where `igord export` was about to create a file or folder in the folder it checked was empty. */
   ExportPathTaken: "EXPORT_PATH_TAKEN",
+  /** A folder inside an export (history/, history/<agent>/, events/, modules/) is a symbolic link or not a folder: never followed. */
+  ExportFolderInvalid: "EXPORT_FOLDER_INVALID",
   /** A tick's event log grew past MAX_TICK_EVENT_BYTES. */
   TickLogTooLarge: "TICK_LOG_TOO_LARGE",
   /** A tick ran longer than the manifest's resource_limits.max_cpu_millis. */

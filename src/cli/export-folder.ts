@@ -56,6 +56,24 @@ export function exportedManifest(dir: string, agentId: string): string {
   return existsSync(file) ? new TextDecoder().decode(readExportFile(file, "manifest", MAX_MANIFEST_BYTES)) : "{}";
 }
 
+/**
+ * Whether the folder `path` inside an export or history folder is there (false when absent). Only a
+ * folder is read, never a symbolic link to one: export writes no links, and a folder from elsewhere
+ * could lead import to any folder of the importer's (its files are still checked, but need not be
+ * read at all). Anything else there is refused EXPORT_FOLDER_INVALID.
+ */
+export function exportFolder(path: string): boolean {
+  let s: ReturnType<typeof lstatSync>;
+  try {
+    s = lstatSync(path);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "ENOENT") return false;
+    throw new IgordError(ErrorCode.ExportFolderInvalid, `cannot read the folder ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+  if (s.isDirectory()) return true;
+  throw new IgordError(ErrorCode.ExportFolderInvalid, `${path} is ${s.isSymbolicLink() ? "a symbolic link" : "not a folder"}: an export's folders are read only as folders, never through a link`);
+}
+
 /** An export's event-log segments, one file each. */
 export const EVENTS_DIR = "events";
 /** An export's earlier modules (an upgraded agent's), each named by its SHA-256. */
@@ -69,7 +87,7 @@ export const MODULES_DIR = "modules";
 export function readModules(historyDir: string, wanted: ReadonlySet<string>): Map<string, Uint8Array> {
   const d = join(historyDir, MODULES_DIR);
   const out = new Map<string, Uint8Array>();
-  if (!existsSync(d)) return out;
+  if (!exportFolder(d)) return out;
   const files = readdirSync(d).filter((f) => wanted.has(/^([0-9a-f]{64})\.wasm$/.exec(f)?.[1] ?? ""));
   readFilesWithin(d, files, "WASM", MAX_WASM_BYTES, MODULES_TOTAL_MAX_BYTES).forEach((bytes, i) => {
     const f = files[i] as string;
@@ -121,7 +139,7 @@ export function readReceipts(file: string, agentId: string, headTick: bigint): R
 /** A history folder's event-log segments, oldest first, within SEGMENTS_TOTAL_MAX_BYTES together. */
 export function readSegments(historyDir: string): AuditSegment[] {
   const d = join(historyDir, EVENTS_DIR);
-  if (!existsSync(d)) return [];
+  if (!exportFolder(d)) return [];
   const files = readdirSync(d).filter((f) => f.endsWith(".seg"));
   return readFilesWithin(d, files, "event-log segment", SEGMENT_FILE_MAX_BYTES, SEGMENTS_TOTAL_MAX_BYTES)
     .map((bytes, i) => decodeSegmentFile(bytes, files[i] as string))

@@ -29,7 +29,7 @@ import { segmentSealProblem } from "../replay/segment-seal.js";
 import { lostPaymentEvents } from "../node/lost-payments.js";
 import { auditHistory, auditReplay } from "./audit.js";
 import { DB_FILE, type LineageEvent, SqliteStore } from "../store/sqlite-store.js";
-import { CHECKPOINTS_TOTAL_MAX_BYTES, EVENTS_DIR, ExportWriter, exportedAgentId, exportedManifest, IDENTITY_FILE_MAX_BYTES, MODULES_DIR, readExportFile, readFile, readFilesWithin, readModules, readReceipts, readSegments, receiptsFileBytes } from "./export-folder.js";
+import { CHECKPOINTS_TOTAL_MAX_BYTES, EVENTS_DIR, ExportWriter, exportedAgentId, exportedManifest, exportFolder, IDENTITY_FILE_MAX_BYTES, MODULES_DIR, readExportFile, readFile, readFilesWithin, readModules, readReceipts, readSegments, receiptsFileBytes } from "./export-folder.js";
 import { prepareDataDir } from "../store/data-dir.js";
 
 const out = (line = ""): void => {
@@ -266,13 +266,21 @@ function namedModules(entries: readonly ChainEntry[]): Set<string> {
   return named;
 }
 
+/** An export's `history/<agent>/`, refused if either folder is a link or not a folder (exportFolder); a missing one is read as before. */
+function exportHistoryDir(dir: string, agentId: string): string {
+  const h = join(dir, "history");
+  const d = join(h, agentId);
+  if (exportFolder(h)) exportFolder(d);
+  return d;
+}
+
 /** `igord verify --replay <export dir>`: chain checks, then audit replay with the export's WASM and logs. */
 async function verifyExportWithReplay(dirs: string[]): Promise<number> {
   if (dirs.length !== 1) throw new IgordError(ErrorCode.ConfigInvalid, "--replay audits one export directory (written by igord export)");
   const dir = dirs[0] as string;
   const agentId = exportedAgentId(dir);
-  const { entries, overrides, problems, base } = readHistoryDirs([join(dir, "history", agentId)]);
-  const chain = printWithPayments(verifyChain(entries, overrides, progress, base), problems, overrides, [join(dir, "history", agentId)]);
+  const { entries, overrides, problems, base } = readHistoryDirs([exportHistoryDir(dir, agentId)]);
+  const chain = printWithPayments(verifyChain(entries, overrides, progress, base), problems, overrides, [exportHistoryDir(dir, agentId)]);
   const wasm = readExportFile(join(dir, `${agentId}.wasm`), "WASM", MAX_WASM_BYTES);
   const earlier = readModules(join(dir, "history", agentId), namedModules(entries));
   const replayed = await auditHistory({
@@ -381,7 +389,7 @@ export function importCommand(dir: string, o: { dataDir: string }): string {
   const wasm = readExportFile(join(dir, `${agentId}.wasm`), "WASM", MAX_WASM_BYTES);
   const manifestText = exportedManifest(dir, agentId);
   parseManifest(manifestText, `${agentId}.manifest.json`);
-  const { entries, overrides, problems, base } = readHistoryDirs([join(dir, "history", agentId)]);
+  const { entries, overrides, problems, base } = readHistoryDirs([exportHistoryDir(dir, agentId)]);
   const report = verifyChain(entries, overrides, undefined, base);
   if (!report.valid || problems.length > 0) {
     throw new IgordError(ErrorCode.CheckpointChainBroken, `history of ${agentId} does not verify: ${[...problems, ...report.reasons].join("; ")}`);

@@ -358,6 +358,29 @@ describe("durable agents through the CLI", () => {
     expectImportRefused(root, "symbolic link");
   });
 
+  it("import and verify --replay read no folder of the export through a symbolic link (history/<agent>/, events/), even to an intact copy: refused EXPORT_FOLDER_INVALID, nothing stored", async () => {
+    const root = tempDir();
+    const { ex, hist } = await exportedHistory(root);
+    // The same files, moved elsewhere and linked back: followed, the import would succeed.
+    const elsewhere = join(root, "elsewhere");
+    mkdirSync(elsewhere);
+    renameSync(join(hist, "events"), join(elsewhere, "events"));
+    symlinkSync(join(elsewhere, "events"), join(hist, "events"));
+    expectImportRefused(root, "EXPORT_FOLDER_INVALID", "events is a symbolic link");
+    const audit = igord(["verify", "--replay", ex]);
+    expect(audit.stderr).toContain("EXPORT_FOLDER_INVALID");
+    expect(audit.status).not.toBe(0);
+    // Linked back as they were, the same files import.
+    rmSync(join(hist, "events"));
+    renameSync(join(elsewhere, "events"), join(hist, "events"));
+    renameSync(hist, join(elsewhere, "heartbeat"));
+    symlinkSync(join(elsewhere, "heartbeat"), hist);
+    expectImportRefused(root, "EXPORT_FOLDER_INVALID", "heartbeat is a symbolic link");
+    rmSync(hist);
+    renameSync(join(elsewhere, "heartbeat"), hist);
+    expect(igord(["import", ex, "--data-dir", join(root, "C")]).status).toBe(0);
+  });
+
   it("import refuses a lineage event outside the chain that the agent did not sign, as admission does (CHECKPOINT_CHAIN_BROKEN), and stores nothing", async () => {
     const root = tempDir();
     const { hist } = await exportedHistory(root);
