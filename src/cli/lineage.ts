@@ -279,17 +279,18 @@ async function verifyExportWithReplay(dirs: string[]): Promise<number> {
   if (dirs.length !== 1) throw new IgordError(ErrorCode.ConfigInvalid, "--replay audits one export directory (written by igord export)");
   const dir = dirs[0] as string;
   const agentId = exportedAgentId(dir);
-  const { entries, overrides, problems, base } = readHistoryDirs([exportHistoryDir(dir, agentId)]);
-  const chain = printWithPayments(verifyChain(entries, overrides, progress, base), problems, overrides, [exportHistoryDir(dir, agentId)]);
+  const hist = exportHistoryDir(dir, agentId);
+  const { entries, overrides, problems, base } = readHistoryDirs([hist]);
+  const chain = printWithPayments(verifyChain(entries, overrides, progress, base), problems, overrides, [hist]);
   const wasm = readExportFile(join(dir, `${agentId}.wasm`), "WASM", MAX_WASM_BYTES);
-  const earlier = readModules(join(dir, "history", agentId), namedModules(entries));
+  const earlier = readModules(hist, namedModules(entries));
   const replayed = await auditHistory({
     agentId,
     // The current module, and the earlier ones of a history that spans an upgrade.
     wasm: (hash) => (sha256Hex(wasm) === hash ? wasm : earlier.get(hash)),
     manifest: exportedManifest(dir, agentId),
     checkpoints: entries.map((e) => e.bytes),
-    segments: readSegments(join(dir, "history", agentId)),
+    segments: readSegments(hist),
   });
   return chain === 0 && replayed === 0 ? 0 : 1;
 }
@@ -389,7 +390,8 @@ export function importCommand(dir: string, o: { dataDir: string }): string {
   const wasm = readExportFile(join(dir, `${agentId}.wasm`), "WASM", MAX_WASM_BYTES);
   const manifestText = exportedManifest(dir, agentId);
   parseManifest(manifestText, `${agentId}.manifest.json`);
-  const { entries, overrides, problems, base } = readHistoryDirs([exportHistoryDir(dir, agentId)]);
+  const hist = exportHistoryDir(dir, agentId);
+  const { entries, overrides, problems, base } = readHistoryDirs([hist]);
   const report = verifyChain(entries, overrides, undefined, base);
   if (!report.valid || problems.length > 0) {
     throw new IgordError(ErrorCode.CheckpointChainBroken, `history of ${agentId} does not verify: ${[...problems, ...report.reasons].join("; ")}`);
@@ -422,9 +424,9 @@ export function importCommand(dir: string, o: { dataDir: string }): string {
   );
   // The earlier modules its checkpoints name (an upgraded agent's), and no other.
   const named = new Set([...atTick.values()].map((c) => hex(c.checkpoint.wasmHash)));
-  const modules = [...readModules(join(dir, "history", agentId), named)].map(([hash, bytes]) => ({ hash, bytes }));
+  const modules = [...readModules(hist, named)].map(([hash, bytes]) => ({ hash, bytes }));
   // Every segment stored must be the agent's own record of its ticks, as migration admits them.
-  const segments = readSegments(join(dir, "history", agentId));
+  const segments = readSegments(hist);
   for (const seg of segments) {
     const forged = segmentSealProblem(seg, atTick.get(seg.toTick)?.checkpoint);
     if (forged) throw new IgordError(ErrorCode.EventLogForged, `history of ${agentId}: ${forged}`);
