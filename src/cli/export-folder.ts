@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { decodeReceipt, type Receipt } from "../budget/receipt.js";
 import { receiptProblem, receiptsOnce } from "../budget/receipt-check.js";
 import { ErrorCode, IgordError } from "../errors.js";
-import { describeProblem, FileReadError, readRegularFile } from "../files/regular-file.js";
+import { describeProblem, FileReadError, fileKind, readRegularFile } from "../files/regular-file.js";
 import { sha256Hex } from "../hash/bytes.js";
 import { checkAgentId, MAX_WASM_BYTES } from "../loader/prepare.js";
 import { MAX_MANIFEST_BYTES } from "../manifest/manifest.js";
@@ -71,7 +71,7 @@ export function exportFolder(path: string): boolean {
     throw new IgordError(ErrorCode.ExportFolderInvalid, `cannot read the folder ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
   }
   if (s.isDirectory()) return true;
-  throw new IgordError(ErrorCode.ExportFolderInvalid, `${path} is ${s.isSymbolicLink() ? "a symbolic link" : "not a folder"}: an export's folders are read only as folders, never through a link`);
+  throw new IgordError(ErrorCode.ExportFolderInvalid, `${path} is ${fileKind(s)}: an export's folders are read only as folders, never through a link`);
 }
 
 /** An export's event-log segments, one file each. */

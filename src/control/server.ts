@@ -46,8 +46,11 @@ export interface ControlBackend {
   /** Migrates a running agent; resolves with the outcome. */
   migrate(id: string, targets: string[]): Promise<Record<string, unknown>>;
   peers(): Record<string, unknown>;
-  /** The agent's published messages (the emit side effect), oldest first, after a tick. */
-  /** A page of the agent's outbox and `keptFromTick`: every message of a tick from it on is still stored (a reader whose `after` + 1 is below it missed messages). */
+  /**
+   * A page of the agent's published messages (the emit side effect), oldest first, after a tick, and
+   * `keptFromTick`: every message of a tick from it on is still stored (a reader whose `after` + 1 is
+   * below it missed messages).
+   */
   outbox(id: string, afterTick?: string): { messages: Record<string, unknown>[]; keptFromTick: string };
   migrations(agentId?: string): Record<string, unknown>[];
   /** One agent's history for the dashboard: checkpoints, receipts, migrations, lineage records, divergences. */

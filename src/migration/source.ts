@@ -29,6 +29,11 @@ interface Handoff {
   lease: Lease;
 }
 
+/** Whether `lease` is the handoff of the head `checkpointHash` to `target` (as the detach or an earlier hop recorded it). */
+function handedOff(lease: Lease | undefined, target: string, checkpointHash: string): lease is Lease {
+  return lease?.state === "HANDOFF_INITIATED" && lease.handoff?.target === target && lease.handoff.checkpointHash === checkpointHash;
+}
+
 /** The attempt a new migration record counts: the preflight's first, which begins as it is written. */
 const FIRST_ATTEMPT = 1;
 
@@ -103,7 +108,7 @@ export class MigrationSource {
           // What committed (a savepoint of the group commit may have rolled the handoff back): read
           // once here, and what the rest of the hop goes on from.
           const lease = store.lease(agentId);
-          if (lease?.state !== "HANDOFF_INITIATED" || lease.handoff?.target !== first || lease.handoff.checkpointHash !== checkpointHash) return;
+          if (!handedOff(lease, first, checkpointHash)) return;
           const handoff = { head, checkpointHash, lease };
           pending.handoff = handoff;
           pending.early = this.sendEarlyOffer(id, row, firstTarget, handoff, durable);
@@ -411,7 +416,7 @@ export class MigrationSource {
     const checkpointHash = hex(stored.hash);
     const head = { hash: stored.hash, tick: stored.tick, budget: parseCheckpoint(stored.blob).budget };
     const lease = store.lease(agentId);
-    if (lease?.state === "HANDOFF_INITIATED" && lease.handoff?.target === first && lease.handoff.checkpointHash === checkpointHash) return { head, checkpointHash, lease };
+    if (handedOff(lease, first, checkpointHash)) return { head, checkpointHash, lease };
     const recorded = store.atomicallyOffThread(() => this.recordHandoff(id, agentId, first, checkpointHash));
     await recorded.durable;
     return { head, checkpointHash, lease: recorded.value };

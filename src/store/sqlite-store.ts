@@ -116,9 +116,11 @@ export class SqliteStore extends AgentArrival {
     store.eventLogRetention = opts.eventLogRetention ?? { ticks: 0n };
     store.outboxRetentionBytes = opts.outboxRetentionBytes ?? 0;
     store.migrate(opts.readonly ?? false);
-    // Every writer but the commit connection counts what a commit connection's known heads rest on.
-    if (!opts.readonly && !opts.commitConnection) db.exec(HEAD_CHANGE_TRIGGERS);
-    if (!opts.readonly && !opts.commitConnection) store.walSyncer = new WalSyncer(path);
+    if (!opts.readonly && !opts.commitConnection) {
+      // Every writer but the commit connection counts what a commit connection's known heads rest on.
+      db.exec(HEAD_CHANGE_TRIGGERS);
+      store.walSyncer = new WalSyncer(path);
+    }
     if (opts.walSync) store.walSync = opts.walSync;
     if (opts.commitThread && !opts.readonly) {
       const threadOpts = { path, sync: store.sync, eventLogRetention: store.eventLogRetention, outboxRetentionBytes: store.outboxRetentionBytes };
