@@ -2,7 +2,8 @@
 // one row of `head_changes` (schema 12), of every write by another of igord's connections that
 // changes what a checkpoint's commit reads — an agent's lease state or epoch major (or a generation
 // lowered), its status or reason, an agent row added or removed, a checkpoint row added, removed or
-// re-keyed. A lease renewal (generation + 1, a new expiry) is not counted: a checkpoint accepts a
+// re-keyed, and any change to an agent's stored bytes (a checkpoint's blob or segment, an unlinked
+// segment), on which the commit connection's running storage totals rest (store/storage-totals.ts). A lease renewal (generation + 1, a new expiry) is not counted: a checkpoint accepts a
 // renewed generation anyway, so the commit connection only reads the row again for a checkpoint
 // that carries a generation newer than the one it knows. Renewals are ~33/s for 1,000 agents at the
 // default 60-s lease; with any other connection's commit counted (`PRAGMA data_version`) they made
@@ -27,7 +28,10 @@ export const HEAD_CHANGE_TRIGGERS = `
   CREATE TEMP TRIGGER IF NOT EXISTS head_changes_agent_delete AFTER DELETE ON main.agents BEGIN ${COUNT} END;
   CREATE TEMP TRIGGER IF NOT EXISTS head_changes_checkpoint_insert AFTER INSERT ON main.checkpoints BEGIN ${COUNT} END;
   CREATE TEMP TRIGGER IF NOT EXISTS head_changes_checkpoint_delete AFTER DELETE ON main.checkpoints BEGIN ${COUNT} END;
-  CREATE TEMP TRIGGER IF NOT EXISTS head_changes_checkpoint_update AFTER UPDATE OF agent_id, seq, hash ON main.checkpoints BEGIN ${COUNT} END;
+  CREATE TEMP TRIGGER IF NOT EXISTS head_changes_checkpoint_update AFTER UPDATE OF agent_id, seq, hash, blob, seg_blob, seg_post_hashes ON main.checkpoints BEGIN ${COUNT} END;
+  CREATE TEMP TRIGGER IF NOT EXISTS head_changes_segment_insert AFTER INSERT ON main.event_log_segments BEGIN ${COUNT} END;
+  CREATE TEMP TRIGGER IF NOT EXISTS head_changes_segment_delete AFTER DELETE ON main.event_log_segments BEGIN ${COUNT} END;
+  CREATE TEMP TRIGGER IF NOT EXISTS head_changes_segment_update AFTER UPDATE OF id, agent_id, blob, post_hashes ON main.event_log_segments BEGIN ${COUNT} END;
 `;
 
 /** The count the commit connection compares, read inside its write transaction. */

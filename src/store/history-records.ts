@@ -8,6 +8,7 @@ import { rowToCheckpoint, u8 } from "./rows.js";
 import type { EventLogSegment } from "../eventlog/tick-log.js";
 import { HEAD_CHANGES_COUNT } from "./head-changes.js";
 import { segmentInRow } from "./segment-records.js";
+import { StorageTotals } from "./storage-totals.js";
 import { TickRecords } from "./tick-records.js";
 import type { CheckpointCommit, CheckpointRow } from "./types.js";
 import type { LeaseColumns } from "./agent-records.js";
@@ -96,6 +97,10 @@ export abstract class HistoryRecords extends TickRecords {
   private headsChanges: bigint | null = null;
   private dataVersionStatement: Database.Statement | null = null;
   private headChangesStatement: Database.Statement | null = null;
+  /** Agents' stored bytes as this connection's commits left them (store/storage-totals.ts), on first use by a limited agent. */
+  private storageTotals: StorageTotals | null = null;
+  /** PRAGMA data_version when a connection without known heads last checked its totals. */
+  private totalsDataVersion: number | null = null;
 
   /**
    * Drops the known heads when another connection has committed a write they rest on since they
@@ -110,13 +115,35 @@ export abstract class HistoryRecords extends TickRecords {
     this.headsDataVersion = version;
     this.headChangesStatement ??= this.db.prepare(HEAD_CHANGES_COUNT).pluck().safeIntegers(true);
     const changes = this.headChangesStatement.get() as bigint;
-    if (changes !== this.headsChanges) this.heads.clear();
+    if (changes !== this.headsChanges) {
+      this.heads.clear();
+      this.storageTotals?.forget();
+    }
     this.headsChanges = changes;
   }
 
-  /** Forgets every known head (a transaction rolled back: what its commits left is not stored). */
+  /** Forgets every known head and stored-bytes total (a transaction rolled back: what its commits left is not stored). */
   protected forgetHeads(): void {
     this.heads?.clear();
+    this.storageTotals?.forget();
+  }
+
+  /**
+   * The agent's stored bytes for a max_storage_bytes check, inside the commit's transaction: this
+   * connection's running total. The commit connection forgets its totals with its known heads (the
+   * head_changes count covers every write of stored bytes by another connection); any other
+   * connection forgets them whenever another connection has committed anything.
+   */
+  private storedBytesForLimit(agentId: string): number {
+    if (!this.segmentsInRows()) return this.storedBytes(agentId);
+    this.storageTotals ??= new StorageTotals(this.db);
+    if (!this.heads) {
+      this.dataVersionStatement ??= this.db.prepare("PRAGMA data_version").pluck();
+      const version = this.dataVersionStatement.get() as number;
+      if (version !== this.totalsDataVersion) this.storageTotals.forget();
+      this.totalsDataVersion = version;
+    }
+    return this.storageTotals.bytes(agentId);
   }
 
   /**
@@ -173,7 +200,7 @@ export abstract class HistoryRecords extends TickRecords {
     const prune = c.prune && plannedBase?.equals(c.prune.base.baseHash) ? c.prune : undefined;
     if (c.maxStorageBytes !== undefined) {
       const added = c.blob.byteLength + (c.events ? c.events.blob.byteLength + c.events.postHashes.byteLength : 0);
-      const after = this.storedBytes(c.agentId) - (prune ? this.bytesBefore(c.agentId, prune.baseSeq, prune.base.baseTick) : 0) + added;
+      const after = this.storedBytesForLimit(c.agentId) - (prune ? this.bytesBefore(c.agentId, prune.baseSeq, prune.base.baseTick) : 0) + added;
       if (BigInt(after) > c.maxStorageBytes) {
         return new IgordError(
           ErrorCode.StorageLimit,

@@ -136,6 +136,11 @@ export abstract class SegmentRecords extends AgentRecords {
     else this.sql("DELETE FROM event_log_segments WHERE id = ?").run(id);
   }
 
+  /** Whether this file keeps linked segments in their checkpoints' rows (schema 11 on: every writable store). */
+  protected segmentsInRows(): boolean {
+    return this.q === IN_CHECKPOINT_ROW;
+  }
+
   /** The agent's segments, oldest first: linked ones in chain order merged with unlinked ones by to_tick. */
   private allSegmentRows(agentId: string): SegmentRow[] {
     const linked = this.sql(this.q.linkedAsc, true).all(agentId, agentId) as SegmentRow[];
