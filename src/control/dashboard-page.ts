@@ -143,6 +143,7 @@ async function drawTimeline(id) {
   for (const m of t.migrations) chart.appendChild(svg("line", { x1: x(m.at), x2: x(m.at), y1: 10, y2: 250, stroke: "#7a4dd8", "stroke-width": 2, class: "migration" }, m.direction + " " + m.state + " " + (m.peer || "")));
   for (const c of t.checkpoints) chart.appendChild(svg("circle", { cx: x(c.at), cy: y(c.tick), r: 3, fill: "#1f6feb", class: "checkpoint" }, "tick " + c.tick + " · " + c.reason + " · budget " + c.budget));
   for (const r of t.receipts) chart.appendChild(svg("path", { d: "M" + x(r.at) + " 252 l-4 6 h8 z", fill: "#0a6b2b", class: "receipt" }, "receipt ticks " + r.tickStart + ".." + r.tickEnd + " cost " + r.cost));
+  for (const p of t.payments) chart.appendChild(svg("path", { d: "M" + x(p.at || t1) + " 244 l-4 -6 h8 z", fill: "#8a6d00", class: "payment" }, "payment at tick " + p.tick + ": " + p.amount + " µ¢ to " + p.recipient + (p.memo ? " (" + p.memo + ")" : "")));
   for (const l of t.lineage) chart.appendChild(svg("rect", { x: x(l.at || t1) - 3, y: 4, width: 6, height: 6, fill: "#b26b00", class: "lineage" }, l.kind + " at tick " + l.tick + ": " + l.reason));
   for (const d of t.divergences) chart.appendChild(svg("text", { x: x(d.at), y: y(d.tick), fill: "#b00020", "text-anchor": "middle", class: "divergence" }, "divergence at tick " + d.tick + ": " + d.code));
   for (const d of chart.querySelectorAll("text.divergence")) d.insertBefore(document.createTextNode("✕"), d.firstChild);

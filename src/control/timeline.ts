@@ -9,6 +9,12 @@ import { decodePaymentReceipt, paymentsIn } from "../hostcalls/wallet-pay.js";
 
 /** The chart shows this many of the newest checkpoints (a long history stays a small answer). */
 export const TIMELINE_MAX_CHECKPOINTS = 500;
+/**
+ * Bytes of the agent's newest event logs the timeline decodes for its payments at each poll (the
+ * logs kept can be --event-log-max-bytes, 64 MiB by default): older payments are not listed, and
+ * the answer says from which tick they are (`paymentsAfterTick`).
+ */
+export const TIMELINE_MAX_LOG_BYTES = 4 * 1024 ** 2;
 /** Divergences the node remembers for the dashboard, node-wide, newest kept. */
 export const MAX_REMEMBERED_DIVERGENCES = 1000;
 
@@ -34,7 +40,7 @@ export class DivergenceLog {
   }
 }
 
-export function agentTimeline(store: SqliteStore, divergences: DivergenceLog, agentId: string): Record<string, unknown> {
+export function agentTimeline(store: SqliteStore, divergences: DivergenceLog, agentId: string, maxLogBytes = TIMELINE_MAX_LOG_BYTES): Record<string, unknown> {
   if (!store.agent(agentId)) throw new IgordError(ErrorCode.AgentNotFound, `no agent "${agentId}" on this node`);
   const total = store.historyCount(agentId);
   // Seqs keep counting after a history is pruned: the newest ones are those above head - max.
@@ -42,6 +48,9 @@ export function agentTimeline(store: SqliteStore, divergences: DivergenceLog, ag
   const after = headSeq > BigInt(TIMELINE_MAX_CHECKPOINTS) ? headSeq - BigInt(TIMELINE_MAX_CHECKPOINTS) : 0n;
   const all = [...store.history(agentId, after)];
   const atTick = new Map(all.map((c) => [c.tick, c.createdAt]));
+  const fromCheckpoints = all[0]?.tick ?? 0n;
+  const fitting = store.newestLogsAfter(agentId, maxLogBytes);
+  const paymentsAfter = fitting > fromCheckpoints ? fitting : fromCheckpoints;
   return {
     agentId,
     checkpointsStored: total,
@@ -49,7 +58,9 @@ export function agentTimeline(store: SqliteStore, divergences: DivergenceLog, ag
     // A receipt is written with the checkpoint that closes its range: those of the checkpoints shown
     // (every receipt of a long-lived agent would be a large answer, asked for at every poll).
     receipts: store.receipts(agentId, after > 0n && all[0] ? all[0].tick - 1n : -1n).map((r) => ({ tickStart: r.tickStart.toString(), tickEnd: r.tickEnd.toString(), cost: r.cost.toString(), nodeId: r.nodeId, at: atTick.get(r.tickEnd) ?? null })),
-    payments: payments(store, agentId, all[0]?.tick ?? 0n).map((p) => ({ ...p, at: all.find((c) => c.tick >= BigInt(p.tick))?.createdAt ?? null })),
+    // The payments of the ticks after the oldest checkpoint shown, in at most maxLogBytes of the newest logs.
+    paymentsAfterTick: paymentsAfter.toString(),
+    payments: payments(store, agentId, paymentsAfter).map((p) => ({ ...p, at: all.find((c) => c.tick >= BigInt(p.tick))?.createdAt ?? null })),
     migrations: store.migrations({ agentId, limit: 200 }).map((m) => ({ id: m.id, direction: m.direction, state: m.state, peer: m.peer, at: m.updatedAt })),
     lineage: store.lineageEvents(agentId).map((e) => ({
       kind: e.kind,

@@ -228,8 +228,7 @@ export abstract class SegmentRecords extends AgentRecords {
    * verification has not reached yet are in the scheduler's replay window, in memory).
    */
   private pruneToBytes(agentId: string, limit: number): void {
-    const sizes = this.sql(this.q.linkedSizesDesc, true).all(agentId, agentId) as SizeRow[];
-    const rows = mergeByTick(sizes.reverse(), this.sql(this.q.unlinkedSizes, true).all(agentId) as SizeRow[]).reverse();
+    const rows = this.segmentSizesNewestFirst(agentId);
     let total = 0;
     let oldest: SizeRow | null = null;
     let dropped = false;
@@ -243,6 +242,26 @@ export abstract class SegmentRecords extends AgentRecords {
     if (dropped && oldest) this.setSegmentFloor(agentId, oldest.closing_seq as bigint, oldest.to_tick);
     // No linked segment left: the floor stays where it was (a lower bound still), its oldest unknown.
     else if (dropped) this.sql("UPDATE event_log_floors SET to_tick = NULL WHERE agent_id = ?").run(agentId);
+  }
+
+  /** The agent's segments' ids, last ticks and sizes, newest first (sizes only: no log is read). */
+  private segmentSizesNewestFirst(agentId: string): SizeRow[] {
+    const sizes = this.sql(this.q.linkedSizesDesc, true).all(agentId, agentId) as SizeRow[];
+    return mergeByTick(sizes.reverse(), this.sql(this.q.unlinkedSizes, true).all(agentId) as SizeRow[]).reverse();
+  }
+
+  /**
+   * Where the newest `maxBytes` of the agent's logs begin: the last tick of the newest segment that
+   * does not fit in them, counting from the newest (which always fits), or -1n when all fit. A
+   * reader of "the recent logs" reads eventSegments(agentId, this) and decodes at most that much.
+   */
+  newestLogsAfter(agentId: string, maxBytes: number): bigint {
+    let total = 0;
+    for (const [i, row] of this.segmentSizesNewestFirst(agentId).entries()) {
+      total += Number(row.n);
+      if (i > 0 && total > maxBytes) return row.to_tick;
+    }
+    return -1n;
   }
 
   /** Bytes of the agent's segments (all, or those whose last tick is at most `throughTick`). */

@@ -25,5 +25,27 @@ describe("the dashboard timeline", () => {
     expect(tl.receipts.length).toBeGreaterThan(0);
     expect(tl.receipts.length).toBeLessThanOrEqual(TIMELINE_MAX_CHECKPOINTS);
     for (const r of tl.receipts) expect(BigInt(r.tickEnd)).toBeGreaterThanOrEqual(oldest);
+    // Its payments are looked for in the logs of the ticks after the oldest checkpoint shown
+    // (these logs are small: all within TIMELINE_MAX_LOG_BYTES).
+    expect((tl as { paymentsAfterTick?: string }).paymentsAfterTick).toBe(tl.checkpoints[0]!.tick);
+  }, 90_000);
+
+  it("decodes at most its byte bound of the newest event logs for payments at each poll, and says from which tick", async () => {
+    const t = await startTestNode({ "tick-interval": "1ms", "checkpoint-interval": "1ms", "verify-interval": "0" });
+    // It reads the clock every tick: every tick has a log.
+    const clockReader = watAgent({ imports: '(import "igor" "clock_now" (func $clock (result i64)))', onTick: "(drop (call $clock))" });
+    await t.node.addAgent({ wasmPath: await writeWat(join(t.dir, "wasm"), "logs", clockReader, CAPS("clock")) });
+    await t.waitFor<CheckpointEvent>("checkpoint", (e) => e.agentId === "logs" && t.node.store.eventSegments("logs").length >= 30, 60_000);
+    await t.node.scheduler.pause("logs", "test");
+    const segments = t.node.store.eventSegments("logs");
+    const bytes = (s: (typeof segments)[number]): number => s.blob.byteLength + s.postHashes.byteLength;
+    // A bound that the newest ten segments fill exactly: the eleventh from the newest is not read.
+    const bound = segments.slice(-10).reduce((n, s) => n + bytes(s), 0);
+    const tl = agentTimeline(t.node.store, new DivergenceLog(), "logs", bound) as { paymentsAfterTick: string; checkpoints: { tick: string }[] };
+    expect(BigInt(tl.paymentsAfterTick)).toBe(segments.at(-11)!.toTick);
+    expect(BigInt(tl.paymentsAfterTick)).toBeGreaterThan(BigInt(tl.checkpoints[0]!.tick));
+    // A bound below the newest segment alone still reads the newest.
+    const newest = agentTimeline(t.node.store, new DivergenceLog(), "logs", 1) as { paymentsAfterTick: string };
+    expect(BigInt(newest.paymentsAfterTick)).toBe(segments.at(-2)!.toTick);
   }, 90_000);
 });
