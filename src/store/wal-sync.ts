@@ -1,7 +1,7 @@
 // The fsync of a durable commit, off the main thread: an fd of `<db>-wal` that is fdatasynced on
 // the libuv pool after a commit at synchronous=NORMAL (StoreBase.durablyOffThread says why that is
-// as durable as FULL). One sync at a time, in commit order; the first failure is kept and fails
-// every sync after it.
+// as durable as FULL). One sync at a time, in commit order, commits made during one sharing the
+// next; the first failure is kept and fails every sync after it.
 import { closeSync, fdatasync, openSync } from "node:fs";
 import { open } from "node:fs/promises";
 import { dirname } from "node:path";
@@ -23,6 +23,8 @@ export class WalSyncer {
   private closing = false;
   private dirSynced = false;
   private chain: Promise<void> = Promise.resolve();
+  /** The sync queued behind the one in flight, not started yet: a commit that asks now shares it. */
+  private queued: Promise<void> | null = null;
   /** The first sync that failed: the store takes no durable write after it. */
   failure: IgordError | null = null;
 
@@ -43,12 +45,17 @@ export class WalSyncer {
    * fdatasync of the WAL file off the main thread, after the previous one: Linux reports a page it
    * failed to write back once per fd, to whichever sync asks first, so a sync that started while an
    * earlier one was in flight could succeed while the earlier one fails. One at a time, each after
-   * the last succeeded; a failure fails every sync after it.
+   * the last succeeded; a failure fails every sync after it. Commits that ask while a sync is in
+   * flight share the one queued behind it (group commit): it starts after each of them committed,
+   * so it covers them all, and several agents' payments or hops pay for one fdatasync.
    */
   syncNow(): Promise<void> {
+    if (this.queued) return this.queued;
     const fd = this.fd as number;
     this.pending++;
     const run = async (): Promise<void> => {
+      // Started: a commit after this point needs a sync of its own.
+      if (this.queued === synced) this.queued = null;
       if (this.failure) throw this.failure;
       try {
         await this.syncDirOnce();
@@ -61,7 +68,8 @@ export class WalSyncer {
         throw this.failure;
       }
     };
-    const synced = this.chain.then(run, run);
+    const synced: Promise<void> = this.chain.then(run, run);
+    this.queued = synced;
     const settle = (): void => {
       if (--this.pending === 0 && this.closing) this.close();
     };

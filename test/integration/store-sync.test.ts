@@ -175,6 +175,38 @@ describe("store sync levels", () => {
     }
   });
 
+  it("durable commits made while a WAL sync is in flight share the next one: one fdatasync covers them all, and none resolves before it returned", async () => {
+    const dir = tempDir();
+    dirs.push(dir);
+    const store = SqliteStore.open(join(dir, DB_FILE), { sync: "full" });
+    try {
+      const calls: (() => void)[] = [];
+      store.walSync = (fd) => new Promise<void>((resolve) => calls.push(resolve)).then(() => fdatasyncWal(fd));
+      const id = store.createMigration({ agentId: "a", direction: "out", peer: "p", state: "requested" });
+      const done: number[] = [];
+      const first = store.atomicallyOffThread(() => store.updateMigration(id, { attempts: 1 })).durable.then(() => done.push(1));
+      await waitUntil(() => calls.length === 1, { what: "the first sync" });
+      // Three more commit while it is in flight (as agents' payments and hops do).
+      const more = [2, 3, 4].map((n) => store.atomicallyOffThread(() => store.updateMigration(id, { attempts: n })).durable.then(() => done.push(n)));
+      calls[0]!();
+      await first;
+      await waitUntil(() => calls.length === 2, { what: "the second sync" });
+      // Nothing of the three is reported durable before the sync that covers them returned.
+      expect(done).toEqual([1]);
+      calls[1]!();
+      await Promise.all(more);
+      expect(done).toEqual([1, 2, 3, 4]);
+      expect(calls).toHaveLength(2);
+      // A commit after that sync started gets a sync of its own.
+      const last = store.atomicallyOffThread(() => store.updateMigration(id, { attempts: 5 })).durable;
+      await waitUntil(() => calls.length === 3, { what: "the third sync" });
+      calls[2]!();
+      await last;
+    } finally {
+      store.close();
+    }
+  });
+
   it("a target's incoming-handoff record commits without an fsync of its own under --sync full, and is there at once", () => {
     const dir = tempDir();
     dirs.push(dir);
