@@ -23,10 +23,12 @@ describe("rebalancing after a stall", () => {
     const INTERVAL = 20;
     const t = await startTestNode({ workers: "2", "tick-interval": `${INTERVAL}ms`, "tick-timeout": "20s" });
     const dir = join(t.dir, "wasm");
-    // Placed alternately: the slow agent's worker holds it and half of the healthy ones.
-    await t.node.addAgent({ wasmPath: await writeWat(dir, "slow", SLOW_TICK_3) });
+    // Placed alternately, the slow agent last: its worker already holds half of the healthy ones
+    // when its tick 3 stalls. (Added first, on a loaded machine its tick 3 could stall before a
+    // worker-mate was placed: nothing to evacuate, and the later agents went to the other worker.)
     const healthy = ["h1", "h2", "h3", "h4", "h5", "h6", "h7"];
     for (const n of healthy) await t.node.addAgent({ wasmPath: await writeWat(dir, n, HEALTHY) });
+    await t.node.addAgent({ wasmPath: await writeWat(dir, "slow", SLOW_TICK_3) });
     const ticks = new Map<string, bigint[]>();
     t.node.scheduler.on("tick", (e: TickEvent) => ticks.set(e.agentId, [...(ticks.get(e.agentId) ?? []), e.tick]));
     const spread = (): number[] => t.node.pool.stats().agentsPerWorker;
