@@ -1,8 +1,9 @@
 // Replay instances, reset instead of rebuilt. Instantiating an agent and running _initialize and
 // agent_init costs 60–130 µs; verifying a window of ticks costs a few µs a tick. So each thread keeps,
 // per module (and import plan and memory cap), one idle instance and its post-initialisation image:
-// every byte of memory, every mutable global, every table entry, read through the exports
-// wasm/reset-exports.ts added at load, and the WASI layer's host-side state (where its out-of-tick
+// every byte of memory (copied by the host), every mutable global and table entry (saved into shadow
+// copies inside the instance by the `igord.save` function wasm/reset-exports.ts added at load, put
+// back by one call of `igord.restore`), and the WASI layer's host-side state (where its out-of-tick
 // random stream is: a reused instance's agent_resume must read the bytes a fresh one reads). Reusing it restores that image, which is the state a fresh
 // instance reaches after _initialize + agent_init: the replay then resumes the pre-tick state into it
 // exactly as it would into a fresh one, and state the checkpoint does not capture (a global, a table
@@ -13,7 +14,7 @@
 // Modules the rewriter left alone (no RESET_SECTION) are always instantiated fresh.
 import type { ObservationSource } from "../eventlog/recorder.js";
 import type { ImportPlan } from "../hostcalls/policy.js";
-import { RESET_GLOBAL_PREFIX, RESET_MEMORY_EXPORT, RESET_SECTION, RESET_TABLE_PREFIX } from "../wasm/reset-exports.js";
+import { RESET_MEMORY_EXPORT, RESET_RESTORE_EXPORT, RESET_SAVE_EXPORT, RESET_SECTION } from "../wasm/reset-exports.js";
 import { AgentSandbox } from "../wasm/sandbox.js";
 import type { WasiImage } from "../wasi/host.js";
 
@@ -38,10 +39,14 @@ export interface ReplayIO {
 }
 
 interface Image {
-  memory: WebAssembly.Memory | null;
   bytes: Uint8Array | null;
-  globals: { global: WebAssembly.Global; value: unknown }[];
-  tables: { table: WebAssembly.Table; entries: unknown[] }[];
+  /**
+   * A view of the instance's memory, kept across resets (no buffer getter, no new view a reset). A
+   * memory that grew detached its buffer, so the view's length is then 0 and the instance is dropped.
+   */
+  view: Uint8Array | null;
+  /** The instance's `igord.restore`: globals and tables back to the image, 0 when a size moved. */
+  restore: () => number;
   /** The WASI layer's host-side state (its out-of-tick random stream's position, its phase). */
   host: WasiImage | null;
 }
@@ -100,32 +105,25 @@ function captureImage(sandbox: AgentSandbox): Image | null {
   const { exports, memory } = sandbox.raw;
   const mem = memory ?? (exports[RESET_MEMORY_EXPORT] as WebAssembly.Memory | undefined) ?? null;
   if (mem && mem.buffer.byteLength > RESET_IMAGE_MAX_BYTES) return null;
-  const image: Image = { memory: mem, bytes: mem ? new Uint8Array(mem.buffer).slice() : null, globals: [], tables: [], host: sandbox.hostImage() };
-  for (const [name, value] of Object.entries(exports)) {
-    if (name.startsWith(RESET_GLOBAL_PREFIX)) {
-      const global = value as WebAssembly.Global;
-      image.globals.push({ global, value: global.value });
-    } else if (name.startsWith(RESET_TABLE_PREFIX)) {
-      const table = value as WebAssembly.Table;
-      const entries: unknown[] = [];
-      for (let i = 0; i < table.length; i++) entries.push(table.get(i));
-      image.tables.push({ table, entries });
-    }
-  }
-  return image;
+  const save = exports[RESET_SAVE_EXPORT] as (() => void) | undefined;
+  const restore = exports[RESET_RESTORE_EXPORT] as (() => number) | undefined;
+  if (!save || !restore) return null;
+  save();
+  const view = mem ? new Uint8Array(mem.buffer) : null;
+  return { bytes: view ? view.slice() : null, view, restore, host: sandbox.hostImage() };
 }
 
-/** Whether the instance still has the shape of its image (memory and tables cannot shrink back). */
-function sameShape(image: Image): boolean {
-  if (image.memory && image.memory.buffer.byteLength !== image.bytes?.byteLength) return false;
-  return image.tables.every((t) => t.table.length === t.entries.length);
+/** Whether the instance's memory kept its size (a memory that grew cannot shrink back). */
+function memoryKept(image: Image): boolean {
+  return image.view === null || image.view.byteLength === image.bytes?.byteLength;
 }
 
-function restore(sandbox: AgentSandbox, image: Image): void {
+/** Puts the instance back to its image; false (nothing to trust) when its memory or a table grew. */
+function restore(sandbox: AgentSandbox, image: Image): boolean {
+  if (!memoryKept(image) || image.restore() !== 1) return false;
   sandbox.restoreHostImage(image.host);
-  if (image.memory && image.bytes) new Uint8Array(image.memory.buffer).set(image.bytes);
-  for (const g of image.globals) g.global.value = g.value;
-  for (const t of image.tables) for (let i = 0; i < t.entries.length; i++) t.table.set(i, t.entries[i]);
+  if (image.view && image.bytes) image.view.set(image.bytes);
+  return true;
 }
 
 /**
@@ -140,8 +138,7 @@ export function acquireReplayInstance(target: PoolTarget, initSource: Observatio
     if (pooled) {
       idle.delete(key);
       imageBytes -= pooled.image?.bytes?.byteLength ?? 0;
-      if (pooled.image && sameShape(pooled.image)) {
-        restore(pooled.sandbox, pooled.image);
+      if (pooled.image && restore(pooled.sandbox, pooled.image)) {
         counters.reused++;
         pooled.io.source = initSource;
         pooled.io.budget = 0n;
@@ -174,11 +171,12 @@ export function acquireReplayInstance(target: PoolTarget, initSource: Observatio
 
 /**
  * Hands an instance back after a run. Only a run that completed (`clean`) on an instance whose
- * memory and tables kept their size is kept; anything else is dropped for the garbage collector.
+ * memory kept its size is kept (one whose table grew is dropped when `igord.restore` refuses it);
+ * anything else is dropped for the garbage collector.
  */
 export function releaseReplayInstance(inst: ReplayInstance, clean: boolean): void {
   if (inst.key === null || !inst.image) return;
-  if (!clean || !sameShape(inst.image)) {
+  if (!clean || !memoryKept(inst.image)) {
     counters.dropped++;
     return;
   }

@@ -1,23 +1,33 @@
 // Rewrites an agent module at load so that a replay instance can be put back to its
-// post-initialisation image instead of being rebuilt (the pooling-allocator idea of wasmtime, in JS):
-// every mutable global and every table the module defines becomes an export (its memory too, when not
-// exported), so the host can read and restore all the state an instance holds. Function bodies are
-// untouched; only exports and one custom section (naming the module for the replay pool) are added.
+// post-initialisation image instead of being rebuilt (the pooling-allocator idea of wasmtime, in JS).
+// Two functions are added (wasm/reset-functions.ts): `igord.save` copies every mutable global and
+// every table the module defines into shadow copies only these two functions can reach, and
+// `igord.restore` copies them back — one call per reset instead of one JS accessor call per global
+// and per table entry, bit for bit (NaN payloads, i64 and references never pass through JS values).
+// The module's memory is exported too when it is not, so the host can copy its bytes. Function bodies
+// are untouched; the additions sit at the end of each index space, where the module's own code (valid
+// before they existed) cannot name them, plus one custom section naming the module for the replay pool.
 //
-// A module is left as it is (null) when some of its state could not be restored from JS, so a reused
+// A module is left as it is (null) when some of its state could not be restored, so a reused
 // instance could behave differently from a fresh one: an imported table or mutable global (shared
-// with the host), a v128 global (not readable from JS), a passive data or element segment (data.drop /
-// elem.drop change instance state no export exposes), more than one memory, or encodings this reader
-// does not know (GC types, table initialisers, 64-bit tables).
+// with the host), a v128 global, a passive data or element segment (data.drop / elem.drop change
+// instance state no export exposes), more than one memory, or encodings this reader does not know
+// (GC types, table initialisers, 64-bit tables).
 // The marker section is the pool's only sign that a module was rewritten (a module posted to a
 // worker keeps nothing else), so a marker the module's author wrote is removed, never trusted: it
-// would pool an instance whose globals were never exported, or one keyed as another agent's module.
+// would pool an instance whose globals were never saved, or one keyed as another agent's module.
 import { concatBytes, leb, Reader, sections } from "./module-info.js";
+import { type ResetLayout, resetFunctionBodies } from "./reset-functions.js";
 
 /** Custom section marking a rewritten module; its payload is the pool key (hash and memory cap). */
 export const RESET_SECTION = "igord.reset";
-export const RESET_GLOBAL_PREFIX = "igord.global.";
-export const RESET_TABLE_PREFIX = "igord.table.";
+/** `() -> ()`: copies the instance's mutable globals and tables into their shadows (once, after agent_init). */
+export const RESET_SAVE_EXPORT = "igord.save";
+/**
+ * `() -> i32`: copies the shadows back into the mutable globals and tables and returns 1, or returns 0
+ * and changes nothing when a table or the memory no longer has its saved size (neither can shrink).
+ */
+export const RESET_RESTORE_EXPORT = "igord.restore";
 export const RESET_MEMORY_EXPORT = "igord.memory";
 
 class Ineligible extends Error {}
@@ -102,24 +112,53 @@ export function withoutResetMarker(bytes: Uint8Array): Uint8Array<ArrayBuffer> {
   return concatBytes([bytes.subarray(0, 8), ...all.filter((s) => !isResetMarker(bytes, s)).map((s) => bytes.subarray(s.start, s.end))]);
 }
 
+/** A section's vector with `extra` entries (already encoded) appended. */
+function appended(bytes: Uint8Array, s: { id: number; bodyStart: number; end: number }, count: number, extra: number[][]): Uint8Array {
+  const r = new Reader(bytes, s.bodyStart, s.end);
+  r.u32();
+  return section(s.id, [...leb(count + extra.length), ...bytes.subarray(r.pos, s.end), ...extra.flat()]);
+}
+
+/** Counts a type section's entries; only plain function types (a rec group would shift later indices). */
+function countFuncTypes(r: Reader): number {
+  const n = r.u32();
+  for (let i = 0; i < n; i++) {
+    if (r.byte() !== 0x60) throw new Ineligible("a type other than a function type");
+    for (let part = 0; part < 2; part++) {
+      skipVec(r, () => {
+        const t = r.byte();
+        if (!NUM_OR_REF.has(t) && t !== 0x7b) throw new Ineligible(`value type 0x${t.toString(16)}`);
+      });
+    }
+  }
+  return n;
+}
+
 function rewrite(bytes: Uint8Array, key: string): Uint8Array<ArrayBuffer> {
   const all = sections(bytes);
   let importedGlobals = 0;
-  let definedTables = 0;
+  let importedFuncs = 0;
+  let definedGlobals = 0;
+  let definedFuncs = 0;
+  let types = -1;
   let hasMemory = false;
-  const mutableGlobals: number[] = [];
+  const layout: ResetLayout = { globals: [], tables: [], memory: false, shadowGlobalBase: 0, shadowTableBase: 0 };
   const exportNames: string[] = [];
   let exportedMemory = false;
-  let exportEntries: Uint8Array | null = null;
+  let hasCode = false;
   for (const s of all) {
     const r = new Reader(bytes, s.bodyStart, s.end);
-    if (s.id === 2) {
+    if (s.id === 1) {
+      types = countFuncTypes(r);
+    } else if (s.id === 2) {
       skipVec(r, () => {
         r.name();
         r.name();
         const kind = r.byte();
-        if (kind === 0) r.u32();
-        else if (kind === 1) throw new Ineligible("imported table");
+        if (kind === 0) {
+          r.u32();
+          importedFuncs++;
+        } else if (kind === 1) throw new Ineligible("imported table");
         else if (kind === 2) {
           hasMemory = true;
           skipLimits(r);
@@ -132,25 +171,26 @@ function rewrite(bytes: Uint8Array, key: string): Uint8Array<ArrayBuffer> {
           r.u32();
         } else throw new Ineligible(`import kind ${kind}`);
       });
+    } else if (s.id === 3) {
+      definedFuncs = r.u32();
     } else if (s.id === 4) {
       skipVec(r, () => {
         const t = r.byte();
         if (t !== 0x70 && t !== 0x6f) throw new Ineligible("table type");
         skipLimits(r);
-        definedTables++;
+        layout.tables.push({ index: layout.tables.length, type: t });
       });
     } else if (s.id === 5) {
       const n = r.u32();
       if (n > 1 || (n === 1 && hasMemory)) throw new Ineligible("more than one memory");
       if (n === 1) hasMemory = true;
     } else if (s.id === 6) {
-      let index = importedGlobals;
       skipVec(r, () => {
         const t = r.byte();
         if (!NUM_OR_REF.has(t)) throw new Ineligible(`global type 0x${t.toString(16)}`);
-        if (r.byte() !== 0) mutableGlobals.push(index);
+        if (r.byte() !== 0) layout.globals.push({ index: importedGlobals + definedGlobals, type: t });
         skipConstExpr(r);
-        index++;
+        definedGlobals++;
       });
     } else if (s.id === 7) {
       skipVec(r, () => {
@@ -161,9 +201,6 @@ function rewrite(bytes: Uint8Array, key: string): Uint8Array<ArrayBuffer> {
         if (r.byte() === 2 && name === "memory") exportedMemory = true;
         r.u32();
       });
-      const count = new Reader(bytes, s.bodyStart, s.end);
-      count.u32();
-      exportEntries = bytes.subarray(count.pos, s.end);
     } else if (s.id === 9) {
       skipVec(r, () => {
         const flags = r.u32();
@@ -179,6 +216,8 @@ function rewrite(bytes: Uint8Array, key: string): Uint8Array<ArrayBuffer> {
           skipVec(r, () => r.u32());
         }
       });
+    } else if (s.id === 10) {
+      hasCode = true;
     } else if (s.id === 11) {
       skipVec(r, () => {
         const flags = r.u32();
@@ -191,17 +230,39 @@ function rewrite(bytes: Uint8Array, key: string): Uint8Array<ArrayBuffer> {
       });
     }
   }
-  if (!exportEntries) throw new Ineligible("no export section");
+  // An agent defines its lifecycle functions, so these sections exist; the additions extend them.
+  if (types < 0 || definedFuncs === 0 || !hasCode) throw new Ineligible("no type, function or code section");
+  if (!all.some((s) => s.id === 7)) throw new Ineligible("no export section");
   if (exportNames.some((n) => n.startsWith("igord."))) throw new Ineligible("export names in igord's namespace");
-  const added: number[][] = [];
-  for (const g of mutableGlobals) added.push([...utf8(`${RESET_GLOBAL_PREFIX}${g}`), 3, ...leb(g)]);
-  for (let t = 0; t < definedTables; t++) added.push([...utf8(`${RESET_TABLE_PREFIX}${t}`), 1, ...leb(t)]);
-  if (hasMemory && !exportedMemory) added.push([...utf8(RESET_MEMORY_EXPORT), 2, 0]);
-  const exportBody = [...leb(exportNames.length + added.length), ...exportEntries, ...added.flat()];
+  layout.memory = hasMemory;
+  layout.shadowGlobalBase = importedGlobals + definedGlobals;
+  layout.shadowTableBase = layout.tables.length;
+  const { save, restore, shadowGlobals, shadowTables } = resetFunctionBodies(layout);
+  // Type `types` is () -> (), `types + 1` is () -> i32; the functions are the last two indices.
+  const saveIndex = importedFuncs + definedFuncs;
+  const exported: number[][] = [
+    [...utf8(RESET_SAVE_EXPORT), 0, ...leb(saveIndex)],
+    [...utf8(RESET_RESTORE_EXPORT), 0, ...leb(saveIndex + 1)],
+  ];
+  if (hasMemory && !exportedMemory) exported.push([...utf8(RESET_MEMORY_EXPORT), 2, 0]);
+  const body = (code: number[]): number[] => [...leb(code.length), ...code];
+  const extend: Record<number, [number, number[][]]> = {
+    1: [types, [[0x60, 0, 0], [0x60, 0, 1, 0x7f]]],
+    3: [definedFuncs, [leb(types), leb(types + 1)]],
+    4: [layout.tables.length, shadowTables],
+    6: [definedGlobals, shadowGlobals],
+    7: [exportNames.length, exported],
+    10: [definedFuncs, [body(save), body(restore)]],
+  };
   const custom = section(0, [...utf8(RESET_SECTION), ...new TextEncoder().encode(key)]);
   const parts: Uint8Array[] = [bytes.subarray(0, 8)];
   for (const s of all) {
-    if (!isResetMarker(bytes, s)) parts.push(s.id === 7 ? section(7, exportBody) : bytes.subarray(s.start, s.end));
+    if (isResetMarker(bytes, s)) continue;
+    // A module without globals still gets the memory's saved page count: a global section of its
+    // own, where one goes (after the memory and tag sections, before the exports).
+    if (s.id === 7 && !all.some((g) => g.id === 6) && shadowGlobals.length > 0) parts.push(section(6, [...leb(shadowGlobals.length), ...shadowGlobals.flat()]));
+    const ext = extend[s.id];
+    parts.push(ext && ext[1].length > 0 ? appended(bytes, s, ext[0], ext[1]) : bytes.subarray(s.start, s.end));
   }
   parts.push(custom);
   return concatBytes(parts);

@@ -82,6 +82,41 @@ const HIDDEN_FLOATS = watAgent({
       (global.set $f (f32.reinterpret_i32 (i32.const 0x7f800045))))`,
 });
 
+// An i64 global above 2^53 (exact only as an i64), stepped every tick.
+const HIDDEN_I64 = watAgent({
+  imports: IMPORTS,
+  onTick: `(global.set $big (i64.add (global.get $big) (i64.const 0x20000000000001)))
+    (global.set $ticks (i32.add (global.get $ticks) (i32.wrap_i64 (i64.shr_u (global.get $big) (i64.const 40)))))
+    (drop (call $clock))`,
+  extra: "(global $big (mut i64) (i64.const 0x7000000000000001))",
+});
+
+// A mutable funcref global that flips from $one to $seven after the first tick.
+const HIDDEN_FUNCREF = watAgent({
+  imports: IMPORTS,
+  onTick: `(table.set $calls (i32.const 0) (global.get $f))
+    (global.set $ticks (i32.add (global.get $ticks) (call_indirect $calls (type $r) (i32.const 0))))
+    (global.set $f (ref.func $seven))
+    (drop (call $clock))`,
+  extra: `(type $r (func (result i32)))
+    (table $calls 1 funcref)
+    (global $f (mut funcref) (ref.func $one))
+    (elem declare func $one $seven)
+    (func $one (result i32) (i32.const 1)) (func $seven (result i32) (i32.const 7))`,
+});
+
+// The second of two tables: an entry set by the first tick and read by every later one.
+const HIDDEN_SECOND_TABLE = watAgent({
+  imports: IMPORTS,
+  onTick: `(global.set $ticks (i32.add (global.get $ticks) (call_indirect $b (type $r) (i32.const 0))))
+    (table.set $b (i32.const 0) (table.get $a (i32.const 1)))
+    (drop (call $clock))`,
+  extra: `(type $r (func (result i32)))
+    (table $a 2 funcref) (elem (table $a) (i32.const 0) func $one $seven)
+    (table $b 1 funcref) (elem (table $b) (i32.const 0) func $one)
+    (func $one (result i32) (i32.const 1)) (func $seven (result i32) (i32.const 7))`,
+});
+
 // Grows its memory and its table every tick and counts their sizes into its state.
 const GROWS = watAgent({
   imports: IMPORTS,
@@ -89,6 +124,15 @@ const GROWS = watAgent({
   onTick: `(drop (memory.grow (i32.const 1)))
     (drop (table.grow $t (ref.null func) (i32.const 1)))
     (global.set $ticks (i32.add (global.get $ticks) (i32.add (memory.size) (table.size $t))))
+    (drop (call $clock))`,
+  extra: "(table $t 1 funcref)",
+});
+
+// Grows only its table (its memory keeps its size): the reset must refuse the instance all the same.
+const GROWS_TABLE = watAgent({
+  imports: IMPORTS,
+  onTick: `(drop (table.grow $t (ref.null func) (i32.const 1)))
+    (global.set $ticks (i32.add (global.get $ticks) (table.size $t)))
     (drop (call $clock))`,
   extra: "(table $t 1 funcref)",
 });
@@ -159,9 +203,12 @@ describe("replay instances reset to their post-initialisation image", () => {
     ["memory outside the state", HIDDEN_MEMORY],
     ["a table entry", HIDDEN_TABLE],
     ["float globals holding NaN payloads", HIDDEN_FLOATS],
+    ["an i64 global above 2^53", HIDDEN_I64],
+    ["a funcref global", HIDDEN_FUNCREF],
+    ["the second of two tables", HIDDEN_SECOND_TABLE],
   ] as const) {
     it(`state kept in ${name} still diverges at the first tick of a window run on a reset instance, as on a fresh one`, async () => {
-      const t = await prepared(await wat2wasm(text));
+      const t = await prepared(await wat2wasm(text, { reference_types: true }));
       const { pooled, stats } = pooledVersusFresh(t, liveTicks(t, 60));
       // Window 1 starts from the initial state and continues in its instance: it reproduces. Window 2
       // runs on that instance, reset; it and every later window fail on their first tick, with the
@@ -188,17 +235,79 @@ describe("replay instances reset to their post-initialisation image", () => {
     const after = replayPoolStats();
     expect({ reused: after.reused - before.reused, dropped: after.dropped - before.dropped }).toEqual({ reused: 0, dropped: 10 });
   });
+
+  it("an agent that defines no global (its state in memory only) verifies on a reused instance, and memory it keeps outside its state still diverges", async () => {
+    // No global section to extend: the memory's saved page count needs one of its own.
+    const text = `(module
+      (import "igor" "clock_now" (func $clock (result i64)))
+      (memory (export "memory") 1)
+      (func (export "agent_init"))
+      (func (export "agent_tick") (result i32)
+        (i32.store (i32.const 0) (i32.add (i32.load (i32.const 0)) (i32.const 1)))
+        (i32.store (i32.const 4) (i32.add (i32.load (i32.const 4)) (i32.load (i32.const 2048))))
+        (i32.store (i32.const 2048) (i32.add (i32.load (i32.const 2048)) (i32.const 1)))
+        (drop (call $clock)) (i32.const 0))
+      (func (export "agent_checkpoint") (result i32) (i32.const 8))
+      (func (export "agent_checkpoint_ptr") (result i32) (i32.const 0))
+      (func (export "agent_resume") (param $p i32) (param $n i32) (memory.copy (i32.const 0) (local.get $p) (local.get $n)))
+      (func (export "malloc") (param i32) (result i32) (i32.const 1024)))`;
+    const t = await prepared(await wat2wasm(text));
+    expect(WebAssembly.Module.exports(t.module).map((e) => e.name)).toContain("igord.restore");
+    const { pooled, stats } = pooledVersusFresh(t, liveTicks(t, 20));
+    expect(pooled[0]).toMatchObject({ verified: 5, failure: null });
+    pooled.slice(1).forEach((o) => expect(o.failure?.error.code).toBe("REPLAY_STATE_MISMATCH"));
+    expect(stats.reused).toBe(1);
+  });
+
+  it("an instance whose table grew while its memory did not is dropped, never reused", async () => {
+    const t = await prepared(await wat2wasm(GROWS_TABLE, { reference_types: true }));
+    const items = liveTicks(t, 1);
+    clearReplayPool();
+    const before = replayPoolStats();
+    const runs = Array.from({ length: 10 }, () => replay(t, items));
+    expect(runs.every((o) => o.failure === null && o.verified === 1)).toBe(true);
+    const after = replayPoolStats();
+    // Each instance goes back to the pool (its memory kept its size); the next acquire's restore
+    // sees the grown table and drops it for a fresh one.
+    expect({ created: after.created - before.created, reused: after.reused - before.reused, dropped: after.dropped - before.dropped }).toEqual({ created: 10, reused: 0, dropped: 9 });
+  });
 });
 
 describe("module rewriting for reset", () => {
-  it("exports every mutable global and table of an eligible module and marks it", async () => {
+  it("adds the save and restore functions to an eligible module, exports nothing else of its state, and marks it", async () => {
     const bytes = await wat2wasm(TIDY);
-    const out = withResetExports(bytes, "k") as Uint8Array<ArrayBuffer>;
-    const m = new WebAssembly.Module(out);
-    expect(WebAssembly.Module.exports(m).map((e) => `${e.name}:${e.kind}`)).toEqual(
-      expect.arrayContaining(["igord.global.0:global", "igord.global.1:global", "igord.table.0:table"]),
-    );
+    const before = WebAssembly.Module.exports(new WebAssembly.Module(bytes)).map((e) => `${e.name}:${e.kind}`);
+    const m = new WebAssembly.Module(withResetExports(bytes, "k") as Uint8Array<ArrayBuffer>);
+    expect(WebAssembly.Module.exports(m).map((e) => `${e.name}:${e.kind}`)).toEqual([...before, "igord.save:function", "igord.restore:function"]);
     expect(new TextDecoder().decode(WebAssembly.Module.customSections(m, RESET_SECTION)[0])).toBe("k");
+  });
+
+  it("restore puts back every mutable global and table entry that save took, and refuses a grown table", async () => {
+    const text = `(module
+      (global $i (mut i32) (i32.const 1)) (global $l (mut i64) (i64.const 2)) (global $f (mut f32) (f32.const 3)) (global $d (mut f64) (f64.const 4))
+      (global $r (mut funcref) (ref.null func)) (global $k i32 (i32.const 9))
+      (table $t 2 funcref) (elem (i32.const 0) $a)
+      (func $a (result i32) (i32.const 5))
+      (func (export "scribble")
+        (global.set $i (i32.const -1)) (global.set $l (i64.const -1)) (global.set $f (f32.const -1)) (global.set $d (f64.const -1))
+        (global.set $r (ref.func $a)) (table.set $t (i32.const 0) (ref.null func)) (table.set $t (i32.const 1) (ref.func $a)))
+      (func (export "grow") (drop (table.grow $t (ref.null func) (i32.const 1))))
+      (func (export "read") (result i32 i64 f32 f64 i32 i32 i32 i32)
+        (global.get $i) (global.get $l) (global.get $f) (global.get $d) (ref.is_null (global.get $r))
+        (ref.is_null (table.get $t (i32.const 0))) (ref.is_null (table.get $t (i32.const 1))) (table.size $t)))`;
+    const m = new WebAssembly.Module(withResetExports(await wat2wasm(text, { reference_types: true }), "k") as Uint8Array<ArrayBuffer>);
+    const x = new WebAssembly.Instance(m).exports as Record<string, () => unknown>;
+    const pristine = x.read?.();
+    x["igord.save"]?.();
+    x.scribble?.();
+    expect(x.read?.()).not.toEqual(pristine);
+    expect(x["igord.restore"]?.()).toBe(1);
+    expect(x.read?.()).toEqual(pristine);
+    x.scribble?.();
+    x.grow?.();
+    const grown = x.read?.();
+    expect(x["igord.restore"]?.()).toBe(0);
+    expect(x.read?.()).toEqual(grown);
   });
 
   for (const [why, extra] of [
