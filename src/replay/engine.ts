@@ -21,6 +21,11 @@ export interface ReplayItem {
   entries: LogEntry[];
   /** SHA-256 of the state the tick must produce; absent = only the hostcall sequence is checked. */
   expectedPostHash?: Uint8Array;
+  /**
+   * The state itself, when the caller holds it (self-verification: the window keeps each tick's
+   * post-state): compared byte for byte, in place of its hash, which then need not be computed.
+   */
+  expectedPost?: Uint8Array;
   budget: bigint;
   price: bigint;
 }
@@ -122,7 +127,7 @@ function replayRun(target: ReplayTarget, run: readonly ReplayItem[], checkEveryT
       const last = i === run.length - 1;
       if (last || checkEveryTick) {
         const post = sandbox.captureState();
-        if (item.expectedPostHash) checkHash(item.tick, post, item.expectedPostHash);
+        checkState(item, post);
         if (last) finalState = post;
       }
       verified = checkEveryTick || last ? i + 1 : verified;
@@ -138,13 +143,20 @@ function replayRun(target: ReplayTarget, run: readonly ReplayItem[], checkEveryT
   }
 }
 
-function checkHash(tick: bigint, post: Uint8Array, expected: Uint8Array): void {
-  const got = sha256(post);
-  if (!equalBytes(got, expected)) {
-    throw new IgordError(
-      ErrorCode.ReplayStateMismatch,
-      `tick ${tick}: replayed state hash ${hex(got).slice(0, 16)}… differs from the recorded ${hex(expected).slice(0, 16)}…`,
-      { details: { tick: String(tick), expected: hex(expected), got: hex(got) } },
-    );
+/** The replayed state against the item's expected state (bytes) or, lacking it, its hash. */
+function checkState(item: ReplayItem, post: Uint8Array): void {
+  if (item.expectedPost) {
+    if (!equalBytes(post, item.expectedPost)) throw stateMismatch(item.tick, sha256(post), sha256(item.expectedPost));
+  } else if (item.expectedPostHash) {
+    const got = sha256(post);
+    if (!equalBytes(got, item.expectedPostHash)) throw stateMismatch(item.tick, got, item.expectedPostHash);
   }
+}
+
+function stateMismatch(tick: bigint, got: Uint8Array, expected: Uint8Array): IgordError {
+  return new IgordError(
+    ErrorCode.ReplayStateMismatch,
+    `tick ${tick}: replayed state hash ${hex(got).slice(0, 16)}… differs from the recorded ${hex(expected).slice(0, 16)}…`,
+    { details: { tick: String(tick), expected: hex(expected), got: hex(got) } },
+  );
 }

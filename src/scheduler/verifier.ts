@@ -6,7 +6,27 @@ import type { NodeMetrics } from "../metrics/metrics.js";
 import type { ReplayItem } from "../replay/engine.js";
 import { onDivergence, selfVerifies } from "../replay/policy.js";
 import type { WorkerPool } from "../wasm/pool.js";
+import type { Snapshot } from "../replay/window.js";
 import { type AgentRuntime, type DivergenceEvent, NO_REPLAY, type ReplayOptions } from "./agent-runtime.js";
+
+/**
+ * Post-states up to this size travel to the replay as themselves and are compared byte for byte (no
+ * SHA-256 of the replayed state: ~1 µs of a window's fixed cost for a small state); larger ones as
+ * their hash, so a window's message stays small.
+ */
+export const EXPECTED_STATE_MAX_BYTES = 4096;
+
+/** The replay items of unverified window snapshots: consecutive ones chain in one instance (pre of N+1 is post of N). */
+export function verifyItems(pending: readonly Snapshot[]): ReplayItem[] {
+  return pending.map((s, i) => ({
+    tick: s.tick,
+    ...(i > 0 && pending[i - 1]?.post === s.pre ? {} : { preState: s.pre }),
+    entries: s.entries,
+    ...(s.post.byteLength <= EXPECTED_STATE_MAX_BYTES ? { expectedPost: s.post } : { expectedPostHash: s.postHash }),
+    budget: s.budget,
+    price: s.price,
+  }));
+}
 
 export interface VerifierHost {
   verified(e: { agentId: string; ticks: bigint[]; durationNs: bigint }): void;
@@ -40,16 +60,7 @@ export class Verifier {
     const pending = a.window.pending();
     a.sinceVerify = 0;
     if (pending.length === 0) return;
-    // Consecutive snapshots replay as a chain in one instance (pre of N+1 is post of N).
-    const items = pending.map((s, i) => ({
-      tick: s.tick,
-      ...(i > 0 && pending[i - 1]?.post === s.pre ? {} : { preState: s.pre }),
-      entries: s.entries,
-      expectedPostHash: s.postHash,
-      budget: s.budget,
-      price: s.price,
-    }));
-    this.runVerification(a, items, (verified, failed) => {
+    this.runVerification(a, verifyItems(pending), (verified, failed) => {
       pending.slice(0, verified).forEach((s) => {
         s.verified = true;
       });

@@ -70,6 +70,31 @@ describe("replay engine", () => {
     expect(out.failure?.error.code).toBe("REPLAY_STATE_MISMATCH");
   });
 
+  it("items carrying their expected post-state (as self-verification sends them) are checked byte for byte, with the verdict the hash gives", async () => {
+    // Each item's post-state is the next item's pre-state; the state replaces the hash.
+    const withStates = (items: ReplayItem[]): ReplayItem[] =>
+      items.slice(0, -1).map(({ expectedPostHash: _h, ...it }, i) => ({ ...it, expectedPost: items[i + 1]?.preState as Uint8Array }));
+    const chained = (items: ReplayItem[]): ReplayItem[] => items.map((it, i) => (i === 0 ? it : { ...it, preState: undefined }));
+    const good = await liveTicks(DETERMINISTIC, 11);
+    const t = await target(DETERMINISTIC);
+    expect(replay(t, chained(withStates(good)))).toMatchObject({ verified: 10, failure: null });
+    // One byte of the last expected state altered (a window compares its last state, then tick by
+    // tick when that differs): that tick is named, as a changed hash would name it.
+    const altered = withStates(good);
+    const last = altered[9] as ReplayItem;
+    const state = (last.expectedPost as Uint8Array).slice();
+    state[0] = (state[0] ?? 0) ^ 1;
+    altered[9] = { ...last, expectedPost: state };
+    expect(replay(t, chained(altered))).toMatchObject({ verified: 9, failure: { tick: 10n, error: { code: "REPLAY_STATE_MISMATCH" } } });
+    // The hidden input diverges at the same tick, with the same hashes in the details, either way.
+    const hidden = await liveTicks(NONDETERMINISTIC, 6);
+    const nt = await target(NONDETERMINISTIC);
+    const byHash = replay(nt, chained(hidden.slice(3, 5)));
+    const byState = replay(nt, chained(withStates(hidden.slice(3))));
+    expect(byState.failure).toEqual(byHash.failure);
+    expect(byState.failure).toMatchObject({ tick: 4n, error: { code: "REPLAY_STATE_MISMATCH" } });
+  });
+
   it("tampered logs fail with the precise reason", async () => {
     const t = await target(DETERMINISTIC);
     const [item] = await liveTicks(DETERMINISTIC, 1);
