@@ -376,16 +376,14 @@ function runReplay(req: ReplayRequest): void {
       const inTime = deadline === undefined ? (): void => {} : (): void => {
         if (Date.now() > deadline) throw new IgordError(ErrorCode.ReplayDeadline, `the replay passed its deadline (${new Date(deadline).toISOString()})`);
       };
-      const onTick = (): void => {
-        inTime();
-        enter(req.placement, REPLAY_PHASE);
-      };
-      // A chain's later ticks only restart the watchdog's clock: its phase and placement stay put.
-      const onChainTick = deadline === undefined ? restartTickClock : (): void => {
+      // Each tick only restarts the watchdog's clock: the replay's phase and placement, entered once,
+      // stay put (no guest call of a replay instance publishes a phase of its own).
+      const onTick = deadline === undefined ? restartTickClock : (): void => {
         inTime();
         restartTickClock();
       };
-      outcome = Array.isArray(req.items) ? replay(target, req.items, onTick, req.strict) : (enter(req.placement, REPLAY_PHASE), replayChain(target, req.items, onChainTick));
+      enter(req.placement, REPLAY_PHASE);
+      outcome = Array.isArray(req.items) ? replay(target, req.items, onTick, req.strict) : replayChain(target, req.items, onTick);
     } finally {
       leave();
       Atomics.store(ctl, Ctl.replayStartedNs, 0n);
