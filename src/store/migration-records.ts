@@ -4,10 +4,19 @@
 import type { Epoch } from "../authority/lease.js";
 import { rowToMigration, STATE_COLUMN } from "./rows.js";
 import { StoreBase } from "./store-base.js";
-import { type HandoffKey, type IncomingAgent, MAX_FENCES_PER_PEER, type MigrationDirection, type MigrationRow, type MigrationState, type MigrationUpdate } from "./types.js";
+import { type HandoffKey, type IncomingAgent, MAX_FENCES_PER_PEER, type MigrationDirection, type MigrationRow, type MigrationState, type MigrationUpdate, type PendingReception } from "./types.js";
 
 const HANDOFF_WHERE = "agent_id = ? AND did = ? AND peer = ? AND epoch_major = ? AND epoch_generation = ?";
 const handoffArgs = (h: HandoffKey): unknown[] => [h.agentId, h.did, h.peer, h.epoch.major, h.epoch.generation];
+const rowToPending = (r: Record<string, unknown>): PendingReception => ({
+  agentId: r.agent_id as string,
+  did: r.did as string,
+  peer: r.peer as string,
+  epoch: { major: r.epoch_major as bigint, generation: r.epoch_generation as bigint },
+  checkpointHash: r.checkpoint_hash as string,
+  package: r.package as Uint8Array,
+  sourceAddrs: JSON.parse(r.source_addrs as string) as string[],
+});
 
 export abstract class MigrationRecords extends StoreBase {
   /** A new migration record; `attempts`: the attempts it starts with (the first one's, when it begins right away). */
@@ -29,6 +38,8 @@ export abstract class MigrationRecords extends StoreBase {
     ).run(agentId, m.peer, m.checkpointHash, m.sourceEpoch.major, m.sourceEpoch.generation, m.bytes, now, now, now, now, now);
     // The handoff is settled by the agent being here: its record goes in the same transaction.
     this.sql(`DELETE FROM incoming_handoffs WHERE ${HANDOFF_WHERE}`).run(...handoffArgs({ agentId, did, peer: m.peer, epoch: m.sourceEpoch }));
+    // A pending reception of it is flipped by this transaction (migration/pending-reception.ts).
+    this.sql("DELETE FROM pending_receptions WHERE agent_id = ?").run(agentId);
     return Number(info.lastInsertRowid);
   }
 
@@ -139,6 +150,42 @@ export abstract class MigrationRecords extends StoreBase {
   /** Forgets a handoff record (the agent was stored, or the handoff was fenced). */
   settleIncomingHandoff(h: HandoffKey): void {
     this.sql(`DELETE FROM incoming_handoffs WHERE ${HANDOFF_WHERE}`).run(...handoffArgs(h));
+  }
+
+  /**
+   * Stores a pending reception (one per agent: a newer one of the same agent replaces it). Committed
+   * on return; the promise settles once it is durable (its fsync off the main thread).
+   */
+  recordPendingReception(p: PendingReception): Promise<void> {
+    return this.durablyOffThread(() => {
+      this.sql(
+        "INSERT INTO pending_receptions (agent_id, did, peer, epoch_major, epoch_generation, checkpoint_hash, package, source_addrs, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (agent_id) DO UPDATE SET did = excluded.did, peer = excluded.peer, epoch_major = excluded.epoch_major, epoch_generation = excluded.epoch_generation, checkpoint_hash = excluded.checkpoint_hash, package = excluded.package, source_addrs = excluded.source_addrs, created_at = excluded.created_at",
+      ).run(...handoffArgs(p), p.checkpointHash, p.package, JSON.stringify(p.sourceAddrs), Date.now());
+    }).durable;
+  }
+
+  /** The agent's pending reception, if one is stored. */
+  pendingReception(agentId: string): PendingReception | undefined {
+    const r = this.sql("SELECT * FROM pending_receptions WHERE agent_id = ?", true).get(agentId) as Record<string, unknown> | undefined;
+    return r ? rowToPending(r) : undefined;
+  }
+
+  /** Whether the agent has a pending reception (without reading its package). */
+  hasPendingReception(agentId: string): boolean {
+    return this.sql("SELECT 1 FROM pending_receptions WHERE agent_id = ?").get(agentId) !== undefined;
+  }
+
+  /** Each pending reception's agent and source peer, oldest first (one read per offer; usually none). */
+  pendingReceptionKeys(): { agentId: string; peer: string }[] {
+    return (this.sql("SELECT agent_id, peer FROM pending_receptions ORDER BY created_at").all() as { agent_id: string; peer: string }[]).map((r) => ({ agentId: r.agent_id, peer: r.peer }));
+  }
+
+  /**
+   * Forgets a pending reception that will never be flipped (refused, or its source kept the agent).
+   * No fsync of its own: a row that comes back after a power cut is resolved again, to the same end.
+   */
+  dropPendingReception(agentId: string, checkpointHash: string): void {
+    this.atomicallyUnsynced(() => this.sql("DELETE FROM pending_receptions WHERE agent_id = ? AND checkpoint_hash = ?").run(agentId, checkpointHash));
   }
 
   incomingHandoffCount(peer: string): number {

@@ -326,4 +326,22 @@ export const MIGRATIONS: readonly string[] = [
   ) WITHOUT ROWID;
   INSERT INTO outbox_floors (agent_id, dropped_through) SELECT agent_id, MIN(tick) - 1 FROM outbox GROUP BY agent_id HAVING MIN(tick) > 1;
   `,
+  // 14: a reception whose package passed its cheap checks and waits for the source's `durable`
+  // (migration/pending-reception.ts): stored and synced while the replay and the source's fsync run,
+  // never ownership; the source's `durable` flips it into the agent's rows in one transaction.
+  `
+  CREATE TABLE pending_receptions (
+    agent_id TEXT PRIMARY KEY,
+    did TEXT NOT NULL,
+    peer TEXT NOT NULL,
+    epoch_major INTEGER NOT NULL,
+    epoch_generation INTEGER NOT NULL,
+    checkpoint_hash TEXT NOT NULL,
+    package BLOB NOT NULL,
+    -- JSON array: the source's listen addresses as its offer gave them (the resolution dials them)
+    source_addrs TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+  );
+  CREATE INDEX pending_receptions_by_peer ON pending_receptions(peer);
+  `,
 ];

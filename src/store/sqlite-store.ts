@@ -44,6 +44,7 @@ export {
   type MigrationUpdate,
   type NewAgent,
   type OutboxBatch,
+  type PendingReception,
   QUICK_CHECK_MAX_ERRORS,
   type ReceiptRow,
   type StoredSegment,

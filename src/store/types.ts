@@ -96,6 +96,18 @@ export interface HandoffKey {
   epoch: Epoch;
 }
 
+/**
+ * A package this node admitted the cheap checks of and holds until its source's handoff is durable
+ * (migration/pending-reception.ts): never ownership, at most one per agent.
+ */
+export interface PendingReception extends HandoffKey {
+  checkpointHash: string;
+  /** The package as it arrived (at most --max-package-size): what a restart admits again to flip it. */
+  package: Uint8Array;
+  /** Where the source listens, as its offer said (each names its own peer id): the resolution asks it there. */
+  sourceAddrs: string[];
+}
+
 /** What a writer believes its lease is: a write is refused (LEASE_STALE) when the store says otherwise. */
 export interface LeaseBelief {
   state: LeaseState;

@@ -93,7 +93,13 @@ export function segmentsDb(path: string, opts: Database.Options = {}): Database.
 
 /** Takes a database back to schema 12: no outbox_floors (migration 13). */
 export function asSchema12(db: Database.Database): void {
+  asSchema13(db);
   db.exec("DROP TABLE IF EXISTS outbox_floors; DELETE FROM schema_version WHERE version > 12;");
+}
+
+/** Takes a database back to schema 13: no pending receptions (migration 14). */
+export function asSchema13(db: Database.Database): void {
+  db.exec("DROP TABLE IF EXISTS pending_receptions; DELETE FROM schema_version WHERE version > 13;");
 }
 
 /** Takes a database back to schema 11: no head_changes count (migration 12), nor what came after. */

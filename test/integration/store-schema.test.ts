@@ -12,7 +12,7 @@ import { IN_CHECKPOINT_ROW, RECORDED_UNSIGNED_IN_ROWS } from "../../src/store/se
 import { SqliteStore } from "../../src/store/sqlite-store.js";
 import type { CheckpointRow } from "../../src/store/types.js";
 import { agentOnCheckpointer } from "../helpers/checkpointer.js";
-import { asSchema12, CHECKPOINT_OWN_COLUMNS, freshDbPath, segmentsAsSchema9, segmentsAsSchema10, segmentsInRows, segmentsView } from "../helpers/checkpoint-store.js";
+import { asSchema12, asSchema13, CHECKPOINT_OWN_COLUMNS, freshDbPath, segmentsAsSchema9, segmentsAsSchema10, segmentsInRows, segmentsView } from "../helpers/checkpoint-store.js";
 
 /** The checkpoint path's tables (and the agents row it reads), every row in a stable order. */
 const TABLES = ["agents", "checkpoints", "receipts", "event_log_segments", "event_log_runs", "outbox", "lineage_events", "history_bases", "payment_journal"];
@@ -76,6 +76,40 @@ function tickLog(tick: bigint) {
 }
 
 describe("store schema migrations", () => {
+  it("a schema-13 file upgrades to 14 with every row kept and an empty pending_receptions table, which then stores, replaces and drops a pending reception", async () => {
+    const path = freshDbPath();
+    const store = SqliteStore.open(path, { sync: "full" });
+    const { cp, base } = agentOnCheckpointer(store, { receiptIntervalMs: 0 });
+    for (let tick = 1n; tick <= 3n; tick++) await cp.checkpoint({ ...base, tick, state: randomBytes(64), logs: [tickLog(tick)] }, "periodic", "active", null);
+    store.close();
+    const v13 = new Database(path);
+    asSchema13(v13);
+    expect(schemaOf(v13)).toEqual(schemaAt(13));
+    v13.close();
+    const before = snapshot(path);
+    const upgraded = SqliteStore.open(path, { sync: "full" });
+    try {
+      expect(upgraded.schemaVersion()).toBe(MIGRATIONS.length);
+      expect(snapshot(path)).toEqual(before);
+      expect(upgraded.pendingReceptionKeys()).toEqual([]);
+      const p = { agentId: "x", did: "did:key:zX", peer: "12D3KooWPeer", epoch: { major: 2n, generation: 1n }, checkpointHash: "ab".repeat(32), package: randomBytes(100), sourceAddrs: ["/ip4/127.0.0.1/tcp/1/p2p/12D3KooWPeer"] };
+      await upgraded.recordPendingReception(p);
+      expect(upgraded.pendingReception("x")).toEqual({ ...p, package: Buffer.from(p.package) });
+      await upgraded.recordPendingReception({ ...p, checkpointHash: "cd".repeat(32) });
+      expect(upgraded.pendingReceptionKeys()).toEqual([{ agentId: "x", peer: "12D3KooWPeer" }]);
+      // A drop names the checkpoint it drops: the replaced one's is no longer there.
+      upgraded.dropPendingReception("x", "ab".repeat(32));
+      expect(upgraded.pendingReception("x")?.checkpointHash).toBe("cd".repeat(32));
+      upgraded.dropPendingReception("x", "cd".repeat(32));
+      expect(upgraded.pendingReception("x")).toBeUndefined();
+    } finally {
+      upgraded.close();
+    }
+    const reference = new Database(path, { readonly: true });
+    expect(schemaOf(reference)).toEqual(schemaAt(MIGRATIONS.length));
+    reference.close();
+  });
+
   it("a schema-8 database with checkpoints, receipts, segments, runs and outbox rows upgrades to 9: every row kept, no index by hash, and each checkpoint still found by its hash", async () => {
     const path = freshDbPath();
     const store = SqliteStore.open(path, { sync: "full" });
