@@ -104,6 +104,8 @@ export interface MigrationHooks {
   afterConfirmed?(agentId: string): void;
   /** Target side: called once the whole package is in, before admission (throwing = crash here). */
   afterPackage?(agentId: string, abort: (err: Error) => void): void;
+  /** Target side, pending reception: the pending row is durable and admitted, the source's `durable` not read yet (throwing = crash here). */
+  afterPendingStored?(agentId: string, abort: (err: Error) => void): void;
   /** Target side: the package admitted (and the source's `durable` in, when it sends one), nothing stored yet (throwing = crash here). */
   beforeStore?(agentId: string, abort: (err: Error) => void): void;
   /** Target side: called after the agent is stored, before the confirmation is sent. */
@@ -201,6 +203,8 @@ export interface MigrationContext {
   readonly stopSignal: AbortSignal;
   /** This node's peer id ("" before the p2p host started). */
   readonly peerId: string;
+  /** Listen addresses with /p2p/<peer id>, as other nodes dial them. */
+  addresses(): string[];
   /** Parses a target (multiaddr with /p2p/ or a peer id); never this node itself. */
   target(text: string): Target;
   /** Asks a target its price, capabilities and whether it takes agents from this node (MIGRATION_DIAL_FAILED when it cannot be reached). */
@@ -208,7 +212,7 @@ export interface MigrationContext {
   /** The remote address of the open connection to a peer, if any. */
   addressOf(peerId: string): string | null;
   /** Opens a protocol stream to a target (MIGRATION_DIAL_FAILED when it cannot). */
-  open(t: Target, protocol: string): Promise<FrameChannel>;
+  open(t: Target, protocol: string, timeoutMs?: number): Promise<FrameChannel>;
   /** Runs a background task the service waits for (boundedly) when it stops. */
   track<T>(p: Promise<T>): void;
 }

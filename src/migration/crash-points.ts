@@ -3,7 +3,7 @@
 import type { MigrationHooks } from "./service.js";
 
 export const CRASH_ENV = "IGORD_CRASH_AT";
-export const CRASH_POINTS = ["source-after-handoff", "source-after-send", "source-after-confirm", "target-after-package", "target-after-durable", "target-after-commit"] as const;
+export const CRASH_POINTS = ["source-after-handoff", "source-after-send", "source-after-confirm", "target-after-package", "target-after-pending", "target-after-durable", "target-after-commit"] as const;
 export type CrashPoint = (typeof CRASH_POINTS)[number];
 
 function die(point: string): never {
@@ -23,6 +23,8 @@ export function crashHooks(env: NodeJS.ProcessEnv): MigrationHooks {
     afterPackageSent: () => (point === "source-after-send" ? die(point) : undefined),
     afterConfirmed: () => (point === "source-after-confirm" ? die(point) : undefined),
     afterPackage: () => (point === "target-after-package" ? die(point) : undefined),
+    // Stored as a pending reception (synced) and admitted; the source's `durable` not read yet.
+    afterPendingStored: () => (point === "target-after-pending" ? die(point) : undefined),
     // Admitted, and the source's `durable` read: the source counts the package as sent.
     beforeStore: () => (point === "target-after-durable" ? die(point) : undefined),
     beforeConfirm: () => (point === "target-after-commit" ? die(point) : undefined),

@@ -7,7 +7,8 @@ import { type Epoch, formatEpoch, transition } from "../authority/lease.js";
 import { hex } from "../hash/bytes.js";
 import { ErrorCode, IgordError } from "../errors.js";
 import { epoch as epochOf, type FrameChannel, MAX_AGENT_ID_CHARS, MAX_DID_CHARS, str } from "../p2p/frames.js";
-import { type MigrationContext, QUERY_TIMEOUT_MS, remoteError, sleep, STATUS_PROTOCOL } from "./context.js";
+import { asIgord, type MigrationContext, QUERY_TIMEOUT_MS, remoteError, sleep, STATUS_PROTOCOL } from "./context.js";
+import { answerHandoffQuery } from "./pending-reception.js";
 import { backoffDelay } from "./retry.js";
 import { signStatusQuery, verifyStatusQuery } from "./status-proof.js";
 
@@ -135,6 +136,19 @@ export class HandoffResolution {
   async onStatus(ch: FrameChannel, peer: string): Promise<void> {
     try {
       const q = await ch.receiveJson(QUERY_TIMEOUT_MS, "status");
+      if (q.question === "handoff") {
+        // A target asks about its pending reception of an agent this node handed off (pending-reception.ts).
+        let state: string;
+        try {
+          state = answerHandoffQuery(this.ctx, q, peer);
+        } catch (e) {
+          const err = asIgord(e, ErrorCode.MigrationFrameInvalid);
+          await ch.sendJson({ type: "status_reply", state: "refused", code: err.code, message: err.message });
+          return;
+        }
+        await ch.sendJson({ type: "status_reply", agentId: q.agentId, state });
+        return;
+      }
       let agentId: string;
       let did: string;
       let epoch: Epoch;
@@ -156,7 +170,8 @@ export class HandoffResolution {
       const row = store.agent(agentId);
       const lease = store.lease(agentId);
       const reply: Record<string, unknown> = { type: "status_reply", agentId };
-      if (this.ctx.receiving.has(agentId)) {
+      // A pending reception is not ownership, and not to be fenced: it waits for its source's word.
+      if (this.ctx.receiving.has(agentId) || store.hasPendingReception(agentId)) {
         reply.state = "receiving";
       } else if (row?.did === did && lease && lease.epoch.major > epoch.major) {
         reply.state = "owned";

@@ -26,6 +26,7 @@ import {
   type Target,
 } from "./context.js";
 import { HandoffResolution } from "./resolution.js";
+import { PendingReceptions } from "./pending-reception.js";
 import { BACKOFF_FACTOR, type RetryPolicy } from "./retry.js";
 import { MigrationSource } from "./source.js";
 import { MigrationTarget } from "./target.js";
@@ -52,6 +53,7 @@ export class MigrationService implements MigrationContext {
   private readonly resolution: HandoffResolution;
   private readonly source: MigrationSource;
   private readonly incoming: MigrationTarget;
+  private readonly pending: PendingReceptions;
 
   constructor(
     readonly host: MigrationHost,
@@ -60,6 +62,7 @@ export class MigrationService implements MigrationContext {
     this.resolution = new HandoffResolution(this);
     this.source = new MigrationSource(this, this.resolution);
     this.incoming = new MigrationTarget(this);
+    this.pending = new PendingReceptions(this, (p) => this.incoming.flipStored(p));
   }
 
   /**
@@ -67,7 +70,7 @@ export class MigrationService implements MigrationContext {
    * what the operator's stop, start and remove wait for, since the hop decides where it runs.
    */
   moving(agentId: string): boolean {
-    return this.outgoing.has(agentId) || this.receiving.has(agentId) || this.resolution.has(agentId);
+    return this.outgoing.has(agentId) || this.receiving.has(agentId) || this.resolution.has(agentId) || this.pending.has(agentId);
   }
 
   get cfg(): NodeConfig {
@@ -132,6 +135,12 @@ export class MigrationService implements MigrationContext {
   /** Handoffs left unresolved by a crash or a lost confirmation: ask their targets. */
   resolvePending(): void {
     this.resolution.resolvePending();
+    this.pending.resolveAll();
+  }
+
+  /** Resolves when the resolution of the agent's pending reception, if any, has finished (tests). */
+  async pendingResolved(agentId: string): Promise<void> {
+    await this.pending.resolved(agentId);
   }
 
   /**

@@ -16,6 +16,7 @@ import { buildOutgoingPackage } from "./outgoing.js";
 import type { HandoffResolution } from "./resolution.js";
 import type { AgentRow } from "../store/sqlite-store.js";
 import { preflight, type Tally } from "./preflight.js";
+import { MAX_SOURCE_ADDRS } from "./pending-reception.js";
 import { backoffDelay, classifyFailure } from "./retry.js";
 
 /**
@@ -39,6 +40,7 @@ const FIRST_ATTEMPT = 1;
 
 export class MigrationSource {
   private readonly idle = new IdleMigrateStreams();
+  private addrs: string[] | null = null;
 
   constructor(
     private readonly ctx: MigrationContext,
@@ -252,12 +254,23 @@ export class MigrationSource {
       manifest: row.manifest,
       // This node sends `durable` once its handoff is durable, so a package may go before (PROTOCOL.md).
       durableSignal: true,
+      // A target may store the package as pending before `durable` (pending-reception.ts): this node
+      // answers its status query (handed off to it, or owned here) and resolves such a reception.
+      pendingReception: true,
+      // Where this node listens: a target left with a pending reception by a crash asks it there.
+      sourceAddrs: this.listenAddrs(),
       // A package of at most EAGER_PACKAGE_BYTES goes right behind `transfer`: the target may answer
       // `transfer` together with its result (PROTOCOL.md).
       packageWithTransfer: true,
       // What the agent brings: a target with a lower --max-incoming-budget refuses before the transfer.
       budget: handoff.head.budget,
     };
+  }
+
+  /** This node's listen addresses, read once (formatting them costs ~0.15 ms, on every hop's path). */
+  private listenAddrs(): string[] {
+    if (this.addrs === null || this.addrs.length === 0) this.addrs = this.ctx.addresses().slice(0, MAX_SOURCE_ADDRS);
+    return this.addrs;
   }
 
   /**

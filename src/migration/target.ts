@@ -7,9 +7,11 @@ import { ErrorCode, IgordError } from "../errors.js";
 import { checkAgentId, type PreparedAgent } from "../loader/prepare.js";
 import { epoch as epochOf, type FrameChannel, hex32, jsonBytes, MAX_AGENT_ID_CHARS, MAX_DID_CHARS, MAX_EPOCH_PART, safeInt, str, uint } from "../p2p/frames.js";
 import type { ReplayItem } from "../replay/engine.js";
-import { admitPackage, checkBudget, checkManifest, checkOwnership } from "./admission.js";
+import { type AdmissionContext, admitPackage, checkBudget, checkManifest, checkOwnership } from "./admission.js";
+import type { PendingReception } from "../store/sqlite-store.js";
 import { acceptsFrom, ADMISSION_REPLAY_SHARE, asIgord, MAX_CONCURRENT_PACKAGES, MAX_MANIFEST_CHARS, MAX_REMOTE_MESSAGE_CHARS, MAX_PACKAGES_PER_PEER, MIGRATE_IDLE_MS, type MigrationContext } from "./context.js";
 import { decodePackage } from "./package.js";
+import { settlePendingByOffer, sourceAddrsOf } from "./pending-reception.js";
 import { EAGER_PACKAGE_BYTES, TRANSFER_OK } from "./early-offer.js";
 import type { PreplacedAgent } from "../scheduler/preplaced.js";
 
@@ -71,6 +73,9 @@ export class MigrationTarget {
     let agentId = "?";
     let through = false;
     let preplaced: PreplacedAgent | null = null;
+    /** Pending mode: settles once the pending reception is durable (stored before the replay). */
+    let pendingSynced: Promise<void> | null = null;
+    let pendingHash: string | null = null;
     let releaseWal = (): void => {};
     /** Frames that go out in the same write as this migration's next answer (a deferred transfer_reply). */
     let answerWith: Uint8Array[] = [];
@@ -108,11 +113,17 @@ export class MigrationTarget {
         return false;
       }
       if (this.ctx.receiving.has(agentId) || this.ctx.outgoing.has(agentId)) throw new IgordError(ErrorCode.MigrationBusy, `agent "${agentId}" is already moving through this node`);
-      const load = this.ctx.host.runningAgents() + this.ctx.receiving.size;
+      // Pending receptions a crash left count as agents being received until they are resolved.
+      let leftPending = store.pendingReceptionKeys().filter((k) => !this.ctx.receiving.has(k.agentId));
+      if (leftPending.some((k) => k.agentId === agentId)) {
+        settlePendingByOffer(this.ctx, { agentId, peer, epoch, checkpointHash });
+        leftPending = leftPending.filter((k) => k.agentId !== agentId);
+      }
+      const load = this.ctx.host.runningAgents() + this.ctx.receiving.size + leftPending.length;
       if (cfg.maxAgents > 0 && load >= cfg.maxAgents) {
         throw new IgordError(ErrorCode.MigrationNodeFull, `this node runs or is receiving ${load} agents, its --max-agents`);
       }
-      const fromPeer = store.agentsReceivedFrom(peer) + (this.peers.get(peer)?.receiving ?? 0);
+      const fromPeer = store.agentsReceivedFrom(peer) + (this.peers.get(peer)?.receiving ?? 0) + leftPending.filter((k) => k.peer === peer).length;
       if (cfg.maxAgentsPerPeer > 0 && fromPeer >= cfg.maxAgentsPerPeer) {
         throw new IgordError(ErrorCode.MigrationNodeFull, `this node runs or is receiving ${fromPeer} agents from ${peer}, its --max-agents-per-peer`);
       }
@@ -130,7 +141,11 @@ export class MigrationTarget {
       // A source that sends `durable` once its handoff is durable may send the package before: this
       // node then stores it only after that signal (below). Said back, so both sides know.
       const signal = offer.durableSignal === true;
-      await ch.sendJson({ type: "offer_reply", ok: true, haveWasm: store.hasWasm(wasmHash), baseHash: base ? hex(base.hash) : null, ...(signal ? { durableSignal: true } : {}) });
+      // With that signal, a source that says it resolves pending receptions lets this node store the
+      // package as pending before `durable` (pending-reception.ts): its fsync leaves the hop's path.
+      const pendingMode = signal && offer.pendingReception === true;
+      const sourceAddrs = pendingMode ? sourceAddrsOf(offer, peer) : [];
+      await ch.sendJson({ type: "offer_reply", ok: true, haveWasm: store.hasWasm(wasmHash), baseHash: base ? hex(base.hash) : null, ...(signal ? { durableSignal: true } : {}), ...(pendingMode ? { pendingReception: true } : {}) });
       stage = "transfer_reply";
       const transfer = await ch.receiveJson(timeout, "transfer");
       const size = safeInt(transfer, "transfer", "bytes");
@@ -171,23 +186,20 @@ export class MigrationTarget {
       m.migrationBytes.inc({ direction: "in" }, size);
       this.ctx.hooks.afterPackage?.(agentId, (err) => ch.abort(err));
       const pkg = decodePackage(buf);
+      // Kept until stored as pending (pending mode), else dropped now.
+      let pendingBytes: Buffer | null = pendingMode ? buf : null;
       buf = null;
       if (pkg.agentId !== agentId || pkg.checkpointHash !== checkpointHash || pkg.did !== did || compareEpochs(pkg.epoch, epoch) !== 0 || pkg.wasmHash !== wasmHash || pkg.manifest !== manifestText) {
         throw new IgordError(ErrorCode.MigrationFrameInvalid, "the package does not match its offer");
       }
-      const replayMs = Math.floor(timeout * ADMISSION_REPLAY_SHARE);
-      const replayDeadline = Date.now() + replayMs;
-      const admitted = await admitPackage(pkg, peer, size, {
-        store,
-        cache: this.ctx.host.cache,
-        offered,
-        price: cfg.price,
-        maxBudget: cfg.maxIncomingBudget,
-        replayMode: this.ctx.cfg.replayMode,
-        leaseTiming: this.ctx.host.leaseTiming,
-        replay: (prepared, preState, items) => this.replayIncoming(prepared, preState, items, replayDeadline, replayMs),
-        checksDeadline: replayDeadline,
-      });
+      const admitted = await admitPackage(pkg, peer, size, this.admission(offered, () => {
+        if (!pendingBytes) return;
+        pendingSynced = store.recordPendingReception({ agentId, did, peer, epoch, checkpointHash, package: pendingBytes, sourceAddrs });
+        pendingHash = checkpointHash;
+        // Awaited before the result; a refusal before then never awaits it.
+        pendingSynced.catch(() => undefined);
+        pendingBytes = null;
+      }));
       if (this.ctx.host.stopping()) throw new IgordError(ErrorCode.NodeStopping, "this node is stopping");
       // The live instance loads on a worker while the reception commits; it ticks only once the
       // resume below (after the commit) takes it over, and is unloaded if that never happens.
@@ -198,6 +210,11 @@ export class MigrationTarget {
         headHash: Buffer.from(checkpointHash, "hex"),
         events: admitted.incoming.overrides,
       });
+      const pendingHook = this.ctx.hooks.afterPendingStored;
+      if (pendingSynced && pendingHook) {
+        await pendingSynced;
+        pendingHook(agentId, (err) => ch.abort(err));
+      }
       if (signal) {
         // Admitted, and not stored until the source's handoff is durable: a source that loses power
         // before it is comes back as the owner, and its stream, which `durable` would come on, is gone.
@@ -208,11 +225,16 @@ export class MigrationTarget {
       this.ctx.hooks.beforeStore?.(agentId, (err) => ch.abort(err));
       // Committed here; its fsync runs off the main thread. Until it returns the agent is still
       // being received (a status query is answered "receiving"), nothing runs it and nothing is sent.
-      const { durable } = store.receiveAgent(admitted.incoming);
+      // Pending mode: the reception is durable as pending, and the source's handoff is durable
+      // (`durable`): what the flip below commits is already decided on disk (pending-reception.ts),
+      // so `result` waits for the pending row's fsync, not for the flip's.
+      const pendingDurable = pendingSynced;
+      const { durable: flipDurable } = store.receiveAgent(admitted.incoming);
+      const durable = pendingDurable ?? flipDurable;
       committed = true;
       // Loaded and scheduled during that fsync, held: its first tick waits for the fsync (then a
       // tick interval), and should the fsync fail it is withdrawn without having ticked.
-      const resumed = this.ctx.host.resume(agentId, admitted.replayedTicks > 0, preplaced, durable).then(
+      const resumed = this.ctx.host.resume(agentId, admitted.replayedTicks > 0, preplaced, flipDurable).then(
         () => null,
         (e: unknown) => e,
       );
@@ -259,6 +281,14 @@ export class MigrationTarget {
       }
     } catch (e) {
       if (committed) throw e;
+      // Refused (or the source never said `durable`): nothing of this reception may stay pending.
+      if (pendingHash) {
+        try {
+          store.dropPendingReception(agentId, pendingHash);
+        } catch {
+          // The store is failing: a restart resolves the row with the source.
+        }
+      }
       // Anything not raised as a typed refusal (a store or stream failure here) is this node's
       // trouble, not the package's: the source may retry.
       const err = asIgord(e, ErrorCode.MigrationBusy);
@@ -278,6 +308,49 @@ export class MigrationTarget {
       this.release(peer, reserved, counted);
     }
     return through;
+  }
+
+  /** What admission needs from this node, its replays bounded by their share of --migration-timeout from now. */
+  private admission(offered: ReadonlySet<string>, beforeReplay?: () => void): AdmissionContext {
+    const cfg = this.ctx.cfg;
+    const replayMs = Math.floor(cfg.migrationTimeoutMs * ADMISSION_REPLAY_SHARE);
+    const replayDeadline = Date.now() + replayMs;
+    return {
+      store: this.ctx.host.store,
+      cache: this.ctx.host.cache,
+      offered,
+      price: cfg.price,
+      maxBudget: cfg.maxIncomingBudget,
+      replayMode: cfg.replayMode,
+      leaseTiming: this.ctx.host.leaseTiming,
+      replay: (prepared, preState, items) => this.replayIncoming(prepared, preState, items, replayDeadline, replayMs),
+      checksDeadline: replayDeadline,
+      ...(beforeReplay ? { beforeReplay } : {}),
+    };
+  }
+
+  /**
+   * The flip of a pending reception a crash left, once its source answered that it handed the agent
+   * off here (pending-reception.ts): the stored package admitted again, every check and the replay
+   * included, stored in one transaction that deletes the row, and the agent started once durable.
+   */
+  async flipStored(p: PendingReception): Promise<void> {
+    const pkg = decodePackage(p.package);
+    if (pkg.agentId !== p.agentId || pkg.checkpointHash !== p.checkpointHash || pkg.did !== p.did || compareEpochs(pkg.epoch, p.epoch) !== 0) {
+      throw new IgordError(ErrorCode.MigrationFrameInvalid, "the pending reception's package does not match its row");
+    }
+    const admitted = await admitPackage(pkg, p.peer, p.package.byteLength, this.admission(this.ctx.host.capabilities.snapshot()));
+    if (this.ctx.host.stopping()) throw new IgordError(ErrorCode.NodeStopping, "this node is stopping");
+    const { durable } = this.ctx.host.store.receiveAgent(admitted.incoming);
+    await durable;
+    this.ctx.log.info(
+      { event: "migration_received", agent: p.agentId, peer: p.peer, tick: String(admitted.head.tick), epoch: formatEpoch(admitted.incoming.lease.epoch), bytes: p.package.byteLength, replayed: admitted.replayedTicks },
+      `received ${p.agentId} from ${p.peer} (a pending reception) at tick ${admitted.head.tick}; owner at epoch ${formatEpoch(admitted.incoming.lease.epoch)}`,
+    );
+    await this.ctx.host.resume(p.agentId, admitted.replayedTicks > 0).catch((e: unknown) => {
+      const err = asIgord(e, ErrorCode.StoreError);
+      this.ctx.host.quarantine(p.agentId, err);
+    });
   }
 
   /**

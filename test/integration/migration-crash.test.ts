@@ -82,8 +82,13 @@ const EXPECTED_OWNER: Record<string, "source" | "target" | "either"> = {
   "source-after-send": "either",
   "source-after-confirm": "target",
   "target-after-package": "source",
-  // Nothing stored before the kill: the source, which sent `durable`, asks and keeps the agent.
-  "target-after-durable": "source",
+  // A pending reception stored (and synced) before the kill: if the source's `durable` went before
+  // the stream died, the restarted target asks it, is told "handed off to you" and owns the agent;
+  // if not, the source took it back and ticks, and the target is told so and drops the row.
+  "target-after-pending": "either",
+  // The pending reception is durable and so is the source's handoff (`durable` was read): the
+  // restarted target asks the source, is told "handed off to you" and flips it (pending-reception.ts).
+  "target-after-durable": "target",
   "target-after-commit": "target",
 };
 
