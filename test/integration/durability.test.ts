@@ -288,7 +288,7 @@ describe("durable agents", () => {
     after.close();
   });
 
-  it("under --sync normal, handoff and receive transactions are each followed by an fdatasync of the WAL (off the main thread); RETIRED and periodic checkpoints commit with NORMAL and no sync", async () => {
+  it("under --sync normal, handoff, pending reception and receive transactions are each followed by an fdatasync of the WAL (off the main thread); RETIRED and periodic checkpoints commit with NORMAL and no sync", async () => {
     const flags = { ...FAST, sync: "normal", listen: "/ip4/127.0.0.1/tcp/0", "accept-migrations": "any", "checkpoint-interval": "30ms", "peer-refresh": "0" };
     const a = await startTestNode(flags);
     const b = await startTestNode(flags);
@@ -306,13 +306,16 @@ describe("durable agents", () => {
     expect(levels(seenA, "lease HANDOFF_INITIATED")).toEqual([SYNC_NORMAL]);
     const after = (seen: SyncSeen[], what: string): string | undefined => seen[seen.map((x) => x.what).lastIndexOf(what) + 1]?.what;
     expect(after(seenA, "lease HANDOFF_INITIATED")).toBe("wal sync");
+    // The target's pending reception (migration/pending-reception.ts) is synced on its own, before
+    // `result`; the reception that flips it is synced after (its first tick waits for that).
+    expect(after(seenB, "pending reception")).toBe("wal sync");
     expect(after(seenB, "receive")).toBe("wal sync");
     // RETIRED needs no fsync of its own: losing it leaves the durable HANDOFF_INITIATED, which
     // never runs the agent and which the status query settles (crash point source-after-confirm).
     expect(levels(seenA, "lease RETIRED")).toEqual([SYNC_NORMAL]);
     expect(levels(seenB, "receive")).toEqual([SYNC_NORMAL]);
     expect(seenA.filter((x) => x.what === "wal sync")).toHaveLength(1);
-    expect(seenB.filter((x) => x.what === "wal sync")).toHaveLength(1);
+    expect(seenB.filter((x) => x.what === "wal sync")).toHaveLength(2);
     expect(levels(seenA, "checkpoint periodic")).toEqual([SYNC_NORMAL]);
     expect(levels(seenB, "checkpoint periodic")).toEqual([SYNC_NORMAL]);
   });
@@ -334,6 +337,7 @@ function syncLevels(store: SqliteStore): SyncSeen[] {
     db: Database.Database;
     insertCheckpoint: (c: { reason: string }) => unknown;
     receiveAgent: (...args: unknown[]) => unknown;
+    recordPendingReception: (...args: unknown[]) => Promise<void>;
     writeLease: (id: string, expected: unknown, next: { state: string }) => void;
   };
   const level = (): number => raw.db.pragma("synchronous", { simple: true }) as number;
@@ -351,6 +355,11 @@ function syncLevels(store: SqliteStore): SyncSeen[] {
     } finally {
       receiving = false;
     }
+  };
+  const pending = raw.recordPendingReception.bind(store);
+  raw.recordPendingReception = (...args) => {
+    seen.push({ what: "pending reception", level: level() });
+    return pending(...args);
   };
   // The WAL syncs of durable commits whose fsync runs off the main thread.
   const walSync = store.walSync;
