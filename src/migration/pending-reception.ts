@@ -181,9 +181,10 @@ export function settlePendingByOffer(ctx: MigrationContext, offer: { agentId: st
  * The source's answer to a target's status query of question "handoff" about a pending reception: whether this node
  * handed exactly that checkpoint of the agent off to the asker (its Noise-authenticated peer id)
  * at that epoch. It changes nothing here and tells the asker only about itself, so it needs no
- * proof from the asker. During a hop of the agent ("wait") the handoff may not be durable yet.
+ * proof from the asker. During a hop of the agent ("wait") the handoff may not be durable yet; a
+ * handoff found is made durable (a WAL sync) before it is answered.
  */
-export function answerHandoffQuery(ctx: MigrationContext, q: Record<string, unknown>, asker: string): HandoffAnswer {
+export async function answerHandoffQuery(ctx: MigrationContext, q: Record<string, unknown>, asker: string): Promise<HandoffAnswer> {
   const T = "status";
   const agentId = str(q, T, "agentId", MAX_AGENT_ID_CHARS);
   const did = str(q, T, "did", MAX_DID_CHARS);
@@ -201,5 +202,16 @@ export function answerHandoffQuery(ctx: MigrationContext, q: Record<string, unkn
   } catch {
     return "not_handed_off";
   }
-  return target === asker ? "handed_off" : "not_handed_off";
+  if (target !== asker) return "not_handed_off";
+  // The handoff read here may be one a killed process committed and never synced (this node was
+  // restarted before its detach's fsync returned): a power cut now could still lose it, and the
+  // asker would then own the agent beside this node. "handed_off" only once it is durable.
+  const synced = store.syncWalNow();
+  if (!synced) return "wait";
+  try {
+    await synced;
+  } catch {
+    return "wait";
+  }
+  return "handed_off";
 }

@@ -140,7 +140,7 @@ export class HandoffResolution {
         // A target asks about its pending reception of an agent this node handed off (pending-reception.ts).
         let state: string;
         try {
-          state = answerHandoffQuery(this.ctx, q, peer);
+          state = await answerHandoffQuery(this.ctx, q, peer);
         } catch (e) {
           const err = asIgord(e, ErrorCode.MigrationFrameInvalid);
           await ch.sendJson({ type: "status_reply", state: "refused", code: err.code, message: err.message });

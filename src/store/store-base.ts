@@ -176,6 +176,17 @@ export abstract class StoreBase {
     }
   }
 
+  /**
+   * An fdatasync of the WAL now (off the main thread): makes durable everything this connection
+   * reads, including what a killed process committed and never synced (readable from the OS's cache
+   * after a restart, not yet on disk). Null when this store has no WAL sync.
+   */
+  syncWalNow(): Promise<void> | null {
+    const syncer = this.walSyncer;
+    if (syncer?.failure) return Promise.reject(syncer.failure);
+    return syncer?.usable ? syncer.syncNow() : null;
+  }
+
   /** Whether a WAL sync has failed (the store takes no durable write any more). */
   get syncFailed(): IgordError | null {
     return this.walSyncer?.failure ?? null;

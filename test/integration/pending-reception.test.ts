@@ -89,6 +89,7 @@ describe("a pending reception", () => {
     expect(a.node.store.lease("survivor")?.state).toBe("RETIRED");
     const epoch = b.node.store.lease("survivor")!.epoch;
     const handedOff = a.node.store.lease("survivor")!.epoch;
+    const aSync = holdSyncs(a.node.store);
     await b.stop();
     // The restarted target: only the pending row of its flip survived. Its questions to A fail at
     // first (as if A were unreachable): meanwhile the row is no ownership, and A's status query is
@@ -107,8 +108,14 @@ describe("a pending reception", () => {
       expect((await a.node.migration!.queryStatus(addressOf(b2), "survivor", handedOff)).state).toBe("receiving");
       expect(b2.node.store.fence("survivor", a.node.store.agent("survivor")!.did)).toBeUndefined();
     } finally {
+      // Now B2 reaches A; A answers "handed off" only once its handoff is durable (a WAL sync of
+      // its own: after a restart it may read a handoff a killed process never synced), held here.
+      aSync.hold = true;
       FrameChannel.prototype.sendJson = sendJson;
     }
+    await waitUntil(() => aSync.held.length >= 1, { what: "A to sync its WAL before answering B2" });
+    expect(b2.node.store.lease("survivor")).toBeUndefined();
+    aSync.release();
     await waitUntil(() => b2.node.store.lease("survivor")?.state === "ACTIVE_OWNER", { what: "the pending reception flipped on the restarted target", timeoutMs: 15_000 });
     expect(b2.node.store.pendingReception("survivor")).toBeUndefined();
     expect(b2.node.store.lease("survivor")?.epoch).toEqual(epoch);
