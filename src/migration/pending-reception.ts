@@ -122,17 +122,16 @@ export class PendingReceptions {
         logger.warn({ event: "pending_reception_resolved", outcome: "owned", peer: row.peer, epoch: formatEpoch(row.epoch) }, `${row.peer} handed ${agentId} off here: its pending reception is now ownership`);
         return;
       } catch (e) {
+        // Never dropped once the source answered "handed off": it may have retired the agent on a
+        // `result` this node sent before the crash, and then this row is the agent's only owner.
+        // A refusal now (this node's config changed since, its replay ran out of time on a busy
+        // restart, the package fails a check it had not reached) is retried until it passes or the
+        // source's answer changes (an operator's `igord recover` there moves the epoch: the row goes).
         const err = asIgord(e, ErrorCode.StoreError);
-        if (TRANSIENT.has(err.code)) {
-          logger.warn({ event: "pending_reception_flip_failed", code: err.code }, `could not store the pending reception of ${agentId} yet: ${err.message}`);
-          await sleep(backoffDelay(this.ctx.retry, round), this.ctx.stopSignal);
-          continue;
-        }
-        // The package fails a check it had not reached before the crash (the replay): refused as a
-        // live reception would have been. The source, asking, is told "not owned" and reclaims it.
-        store.dropPendingReception(agentId, row.checkpointHash);
-        logger.error({ event: "pending_reception_resolved", outcome: "refused", code: err.code }, `the pending reception of ${agentId} is refused: ${err.message}`);
-        return;
+        const level = TRANSIENT.has(err.code) ? "warn" : "error";
+        logger[level]({ event: "pending_reception_flip_failed", code: err.code, round }, `could not store the pending reception of ${agentId} (its source handed it off here): ${err.message}; retrying`);
+        await sleep(backoffDelay(this.ctx.retry, round), this.ctx.stopSignal);
+        continue;
       } finally {
         this.ctx.receiving.delete(agentId);
       }

@@ -55,6 +55,22 @@ function holdSyncs(store: SqliteStore): { hold: boolean; fail: boolean; held: ((
   return c;
 }
 
+/**
+ * survivor migrated from a new node A to a new node B, and B's disk as it was once its pending row
+ * was durable (`lost`): a power cut there loses the flip after `result`, and A has retired the agent.
+ */
+async function migratedWithFlipLost(): Promise<{ a: TestNode; b: TestNode; lost: string }> {
+  const a = await p2p();
+  let lost: string | null = null;
+  let b: TestNode | null = null;
+  b = await p2p({}, { afterPendingStored: () => (lost = diskNow(b!)) });
+  await a.node.addAgent({ wasmPath: survivor });
+  await ticked(a, "survivor", 2n);
+  expect((await a.node.migrate("survivor", [addressOf(b)])).outcome).toBe("done");
+  expect(a.node.store.lease("survivor")?.state).toBe("RETIRED");
+  return { a, b, lost: lost! };
+}
+
 describe("a pending reception", () => {
   it("is written before the replay and synced before `result`, never owns the agent, and is flipped on `durable` in one transaction that deletes it", async () => {
     const a = await p2p();
@@ -78,15 +94,7 @@ describe("a pending reception", () => {
   });
 
   it("a flip lost to a power cut after `result` (the disk holds the pending row, the source is retired) becomes ownership at the target's restart: the source, asked, answers that it handed the agent off there", async () => {
-    const a = await p2p();
-    let lost: string | null = null;
-    let b: TestNode | null = null;
-    b = await p2p({}, { afterPendingStored: () => (lost = diskNow(b!)) });
-    await a.node.addAgent({ wasmPath: survivor });
-    await ticked(a, "survivor", 2n);
-    const r = await a.node.migrate("survivor", [addressOf(b)]);
-    expect(r.outcome).toBe("done");
-    expect(a.node.store.lease("survivor")?.state).toBe("RETIRED");
+    const { a, b, lost } = await migratedWithFlipLost();
     const epoch = b.node.store.lease("survivor")!.epoch;
     const handedOff = a.node.store.lease("survivor")!.epoch;
     const aSync = holdSyncs(a.node.store);
@@ -101,7 +109,7 @@ describe("a pending reception", () => {
     };
     let b2: TestNode;
     try {
-      b2 = await p2p({ dir: lost!, resumeStored: true });
+      b2 = await p2p({ dir: lost, resumeStored: true });
       await waitUntil(() => b2.logs.events("pending_reception_unreachable").length >= 2, { what: "the restarted target to fail to ask A twice" });
       expect(b2.node.store.lease("survivor")).toBeUndefined();
       expect(b2.node.scheduler.has("survivor")).toBe(false);
@@ -122,6 +130,27 @@ describe("a pending reception", () => {
     await ticked(b2, "survivor", b2.node.store.head("survivor")!.tick + 1n);
     expect(a.node.store.lease("survivor")?.state).toBe("RETIRED");
     expect(b2.logs.events("pending_reception_resolved").map((l) => l.outcome)).toEqual(["owned"]);
+  });
+
+  it("a flip refused at the restart (the target's config changed: --max-incoming-budget below the agent's) keeps the row and retries, since the source retired on `result`: the agent is never dropped, and is owned once the config allows it", async () => {
+    const { a, b, lost } = await migratedWithFlipLost();
+    await b.stop();
+    // The disk holds only the pending row; A retired the agent on `result`. The restarted target
+    // refuses the package by its new config: dropping the row now would lose the agent everywhere.
+    const b2 = await startTestNode({ ...P2P, "max-incoming-budget": "0.5" }, { dir: lost, resumeStored: true });
+    await waitUntil(() => b2.logs.events("pending_reception_flip_failed").length >= 2, { what: "the restarted target's refused flip retried", timeoutMs: 15_000 });
+    expect(b2.logs.events("pending_reception_flip_failed")[0]?.code).toBe("MIGRATION_BUDGET_TOO_HIGH");
+    expect(b2.node.store.pendingReception("survivor")).toBeDefined();
+    expect(b2.node.store.lease("survivor")).toBeUndefined();
+    expect(b2.logs.events("pending_reception_resolved")).toEqual([]);
+    // A is still told "receiving": it never reclaims (it retired), nothing ticks anywhere meanwhile.
+    expect(a.node.store.lease("survivor")?.state).toBe("RETIRED");
+    await b2.stop();
+    // The operator puts the config back: the row becomes ownership.
+    const b3 = await p2p({ dir: lost, resumeStored: true });
+    await waitUntil(() => b3.node.store.lease("survivor")?.state === "ACTIVE_OWNER", { what: "the pending reception flipped", timeoutMs: 15_000 });
+    await ticked(b3, "survivor", b3.node.store.head("survivor")!.tick + 1n);
+    expect(b3.logs.events("pending_reception_resolved").map((l) => l.outcome)).toEqual(["owned"]);
   });
 
   it("a target killed after its pending sync while the source's handoff was never durable (a power cut on both): the source comes back as owner and ticks, the target is told so at its restart and drops the row; exactly one owner", async () => {
