@@ -82,59 +82,52 @@ export class PendingReceptions {
     return this.resolving.has(agentId);
   }
 
-  /** Resolves when any resolution in progress for the agent has finished (tests, shutdown). */
-  async resolved(agentId: string): Promise<void> {
-    await this.resolving.get(agentId);
-  }
-
   private async loop(agentId: string): Promise<void> {
-    const store = this.ctx.host.store;
     const logger = this.ctx.log.child({ agent: agentId });
     for (let round = 1; !this.ctx.stopSignal.aborted; round++) {
-      const row = store.pendingReception(agentId);
-      if (!row) return;
-      // A live reception of the agent replaces the row or drops it (target.ts).
-      if (this.ctx.receiving.has(agentId)) {
-        await sleep(backoffDelay(this.ctx.retry, round), this.ctx.stopSignal);
-        continue;
-      }
-      let answer: HandoffAnswer;
-      try {
-        answer = await this.ask(row);
-      } catch (e) {
-        logger.warn({ event: "pending_reception_unreachable", peer: row.peer, round, code: asIgord(e, ErrorCode.MigrationDialFailed).code }, `cannot ask ${row.peer} about the pending reception of ${agentId} yet`);
-        await sleep(backoffDelay(this.ctx.retry, round), this.ctx.stopSignal);
-        continue;
-      }
-      if (answer === "wait" || this.ctx.receiving.has(agentId)) {
-        await sleep(backoffDelay(this.ctx.retry, round), this.ctx.stopSignal);
-        continue;
-      }
-      if (answer === "not_handed_off") {
-        store.dropPendingReception(agentId, row.checkpointHash);
-        logger.warn({ event: "pending_reception_resolved", outcome: "dropped", peer: row.peer, epoch: formatEpoch(row.epoch) }, `${row.peer} did not hand ${agentId} off here: its pending reception is dropped`);
-        return;
-      }
-      this.ctx.receiving.add(agentId);
-      try {
-        await this.flip(row);
-        this.ctx.host.metrics.migrationOutcomes.inc({ direction: "in", outcome: "done" });
-        logger.warn({ event: "pending_reception_resolved", outcome: "owned", peer: row.peer, epoch: formatEpoch(row.epoch) }, `${row.peer} handed ${agentId} off here: its pending reception is now ownership`);
-        return;
-      } catch (e) {
-        // Never dropped once the source answered "handed off": it may have retired the agent on a
-        // `result` this node sent before the crash, and then this row is the agent's only owner.
-        // A refusal now (this node's config changed since, its replay ran out of time on a busy
-        // restart, the package fails a check it had not reached) is retried until it passes or the
-        // source's answer changes (an operator's `igord recover` there moves the epoch: the row goes).
-        const err = asIgord(e, ErrorCode.StoreError);
-        const level = TRANSIENT.has(err.code) ? "warn" : "error";
-        logger[level]({ event: "pending_reception_flip_failed", code: err.code, round }, `could not store the pending reception of ${agentId} (its source handed it off here): ${err.message}; retrying`);
-        await sleep(backoffDelay(this.ctx.retry, round), this.ctx.stopSignal);
-        continue;
-      } finally {
-        this.ctx.receiving.delete(agentId);
-      }
+      if (await this.resolveOnce(agentId, round, logger)) return;
+      await sleep(backoffDelay(this.ctx.retry, round), this.ctx.stopSignal);
+    }
+  }
+
+  /** One round of the agent's resolution: true once its row is gone (flipped, dropped, or not there); false to ask again after a backoff. */
+  private async resolveOnce(agentId: string, round: number, logger: MigrationContext["log"]): Promise<boolean> {
+    const store = this.ctx.host.store;
+    const row = store.pendingReception(agentId);
+    if (!row) return true;
+    // A live reception of the agent replaces the row or drops it (target.ts).
+    if (this.ctx.receiving.has(agentId)) return false;
+    let answer: HandoffAnswer;
+    try {
+      answer = await this.ask(row);
+    } catch (e) {
+      logger.warn({ event: "pending_reception_unreachable", peer: row.peer, round, code: asIgord(e, ErrorCode.MigrationDialFailed).code }, `cannot ask ${row.peer} about the pending reception of ${agentId} yet`);
+      return false;
+    }
+    if (answer === "wait" || this.ctx.receiving.has(agentId)) return false;
+    if (answer === "not_handed_off") {
+      store.dropPendingReception(agentId, row.checkpointHash);
+      logger.warn({ event: "pending_reception_resolved", outcome: "dropped", peer: row.peer, epoch: formatEpoch(row.epoch) }, `${row.peer} did not hand ${agentId} off here: its pending reception is dropped`);
+      return true;
+    }
+    this.ctx.receiving.add(agentId);
+    try {
+      await this.flip(row);
+      this.ctx.host.metrics.migrationOutcomes.inc({ direction: "in", outcome: "done" });
+      logger.warn({ event: "pending_reception_resolved", outcome: "owned", peer: row.peer, epoch: formatEpoch(row.epoch) }, `${row.peer} handed ${agentId} off here: its pending reception is now ownership`);
+      return true;
+    } catch (e) {
+      // Never dropped once the source answered "handed off": it may have retired the agent on a
+      // `result` this node sent before the crash, and then this row is the agent's only owner.
+      // A refusal now (this node's config changed since, its replay ran out of time on a busy
+      // restart, the package fails a check it had not reached) is retried until it passes or the
+      // source's answer changes (an operator's `igord recover` there moves the epoch: the row goes).
+      const err = asIgord(e, ErrorCode.StoreError);
+      const level = TRANSIENT.has(err.code) ? "warn" : "error";
+      logger[level]({ event: "pending_reception_flip_failed", code: err.code, round }, `could not store the pending reception of ${agentId} (its source handed it off here): ${err.message}; retrying`);
+      return false;
+    } finally {
+      this.ctx.receiving.delete(agentId);
     }
   }
 

@@ -138,11 +138,6 @@ export class MigrationService implements MigrationContext {
     this.pending.resolveAll();
   }
 
-  /** Resolves when the resolution of the agent's pending reception, if any, has finished (tests). */
-  async pendingResolved(agentId: string): Promise<void> {
-    await this.pending.resolved(agentId);
-  }
-
   /**
    * Migrates a running agent to the first target that takes it: explicit targets in order, or (none
    * given) the registry's candidates. Resolves when the outcome is known.

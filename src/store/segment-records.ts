@@ -266,9 +266,8 @@ export abstract class SegmentRecords extends AgentRecords {
 
   /** Bytes of the agent's segments (all, or those whose last tick is at most `throughTick`). */
   protected segmentBytes(agentId: string, throughTick?: bigint): number {
-    const linkedSizes = this.sql(this.q.linkedSizesDesc, true).all(agentId, agentId) as SizeRow[];
     let total = 0;
-    for (const r of [...linkedSizes, ...(this.sql(this.q.unlinkedSizes, true).all(agentId) as SizeRow[])]) if (throughTick === undefined || r.to_tick <= throughTick) total += Number(r.n);
+    for (const r of this.segmentSizesNewestFirst(agentId)) if (throughTick === undefined || r.to_tick <= throughTick) total += Number(r.n);
     return total;
   }
 
