@@ -67,6 +67,10 @@ port.on("message", (first: CommitRequest) => {
     }
     requests.push({ id: req.id, commits: unpackCommits(req.commits), buffer: req.commits.data.buffer as ArrayBuffer });
   }
-  if (requests.length > 0) commit(requests);
+  if (requests.length > 0) {
+    commit(requests);
+    // The WAL's checkpoint, after the replies: the cohort just committed goes on meanwhile.
+    store?.afterCommits();
+  }
   if (closing) close();
 });

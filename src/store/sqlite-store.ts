@@ -19,11 +19,13 @@ import { corruptionError, storeError } from "./rows.js";
 import { MIGRATIONS } from "./schema.js";
 import { type WalSync, WalSyncer } from "./wal-sync.js";
 import { WAL_AUTOCHECKPOINT_PAGES, WalCheckpointDeferral } from "./wal-checkpoint-deferral.js";
+import { WalCheckpointThread } from "./wal-checkpoint-thread.js";
 import { BUSY_TIMEOUT_MS, type CheckpointCommit, type EventLogKeep, QUICK_CHECK_MAX_ERRORS, type SyncMode } from "./types.js";
 
 export { corruptionError } from "./rows.js";
 export { fdatasyncWal, type WalSync } from "./wal-sync.js";
 export { WAL_CHECKPOINT_QUIET_MS, WAL_DEFERRED_MAX_PAGES } from "./wal-checkpoint-deferral.js";
+export { COMMIT_WAL_AUTOCHECKPOINT_PAGES, WAL_CHECKPOINT_LIMITS } from "./wal-checkpoint-thread.js";
 export {
   type AgentRow,
   type AgentStatus,
@@ -51,12 +53,6 @@ export {
   type SyncMode,
 } from "./types.js";
 
-/**
- * The commit thread's connection checkpoints the WAL past this many pages (16 MiB): a WAL four
- * times SQLite's default copies each index page rewritten by several group commits into the file
- * once, not once per commit (~3 µs less CPU per checkpoint, docs/BENCHMARKS.md).
- */
-export const COMMIT_WAL_AUTOCHECKPOINT_PAGES = 4000;
 export class SqliteStore extends AgentArrival {
   private queue: QueuedCommit[] = [];
   private flushScheduled = false;
@@ -68,6 +64,8 @@ export class SqliteStore extends AgentArrival {
   private readonly commitBusy = new BusyShare(COMMIT_THREAD_BUSY_SHARE, COMMIT_THREAD_WINDOW_MS);
   /** Holds of the main connection's WAL checkpoints around migrations. */
   private readonly walDeferral: WalCheckpointDeferral;
+  /** The commit connection's WAL checkpoints, on a thread of their own (store/wal-checkpoint-thread.ts). */
+  private walThread: WalCheckpointThread | null = null;
 
   private constructor(path: string, db: Database.Database) {
     super(path, db);
@@ -133,7 +131,7 @@ export class SqliteStore extends AgentArrival {
       store.statusCached = false;
       // It writes nothing but commits: it may keep each agent's head as it left it (history-records.ts).
       store.heads = new Map();
-      db.pragma(`wal_autocheckpoint = ${COMMIT_WAL_AUTOCHECKPOINT_PAGES}`);
+      store.walThread = new WalCheckpointThread(db, path, store.sync);
     }
     return store;
   }
@@ -252,6 +250,11 @@ export class SqliteStore extends AgentArrival {
   /** Whether group commits run on the commit thread now. */
   get commitsOnThread(): boolean {
     return this.commitThread?.usable ?? false;
+  }
+
+  /** The commit connection, after a transaction's replies: its WAL checkpoints (store/wal-checkpoint-thread.ts). */
+  afterCommits(): void {
+    this.walThread?.afterCommit();
   }
 
   /** PRAGMA synchronous of this connection now (1 NORMAL, 2 FULL): the level its next commit uses. */
@@ -374,6 +377,7 @@ export class SqliteStore extends AgentArrival {
     if (this.closed) return;
     this.flush();
     this.commitThread?.close();
+    this.walThread?.close();
     this.closed = true;
     this.walDeferral.close();
     this.walSyncer?.close();

@@ -1,8 +1,8 @@
 // WAL checkpoints held off around migrations on the main connection: a hop asks for a hold, so the
 // checkpoint SQLite would run inside one of its commits (~1,000 pages copied back, two more fsyncs:
 // 3–7 ms on this disk, every ~56 hops) runs after it instead.
-import { closeSync, openSync, readSync } from "node:fs";
 import type Database from "better-sqlite3";
+import { WalIndexReader } from "./wal-index.js";
 
 /** SQLite's default: the WAL is checkpointed when a commit leaves it over this many pages. */
 export const WAL_AUTOCHECKPOINT_PAGES = 1000;
@@ -13,8 +13,6 @@ export const WAL_DEFERRED_MAX_PAGES = 4 * WAL_AUTOCHECKPOINT_PAGES;
  * that migration's last message (the source's RETIRED after the target's result) comes first.
  */
 export const WAL_CHECKPOINT_QUIET_MS = 3;
-/** Where the WAL index (<db>-shm) keeps mxFrame, the WAL's last valid frame (sqlite.org/walformat.html, 2.1). */
-const WAL_INDEX_MX_FRAME_OFFSET = 16;
 
 /** What the deferral reads of its store. */
 export interface DeferralStore {
@@ -28,13 +26,15 @@ export class WalCheckpointDeferral {
   /** Migrations in flight that asked for WAL checkpoints to wait. */
   private holds = 0;
   private scheduled = false;
-  private indexFd: number | null = null;
+  private readonly index: WalIndexReader;
 
   constructor(
     private readonly db: Database.Database,
-    private readonly path: string,
+    path: string,
     private readonly store: DeferralStore,
-  ) {}
+  ) {
+    this.index = new WalIndexReader(path);
+  }
 
   /**
    * Defers the main connection's WAL checkpoints until the returned release is called (by every
@@ -66,24 +66,12 @@ export class WalCheckpointDeferral {
     };
   }
 
-  /**
-   * Frames in the WAL now (its index's mxFrame, read without a lock: an estimate, which is all the
-   * deferred checkpoint needs); 0 when the index cannot be read.
-   */
+  /** Frames in the WAL now (read without a lock: an estimate, which is all the deferred checkpoint needs); 0 when the index cannot be read. */
   private frames(): number {
-    try {
-      this.indexFd ??= openSync(`${this.path}-shm`, "r");
-      // In the machine's byte order, as SQLite writes the index.
-      const frames = new Uint32Array(1);
-      if (readSync(this.indexFd, frames, 0, 4, WAL_INDEX_MX_FRAME_OFFSET) !== 4) return 0;
-      return frames[0] ?? 0;
-    } catch {
-      return 0;
-    }
+    return this.index.read()?.mxFrame ?? 0;
   }
 
   close(): void {
-    if (this.indexFd !== null) closeSync(this.indexFd);
-    this.indexFd = null;
+    this.index.close();
   }
 }

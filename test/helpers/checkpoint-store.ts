@@ -42,6 +42,30 @@ export function addLeasedAgents(store: SqliteStore, ids: readonly string[]): voi
   }
 }
 
+/**
+ * A script for a child process (node --input-type=module -e): a store at `path` with its commit
+ * thread, a Checkpointer `cp`, and `subject(agentId)`, an agent with a genesis checkpoint; then `body`.
+ */
+export function checkpointingChildScript(path: string, sync: "full" | "normal", body: string): string {
+  const dist = new URL("../../dist/", import.meta.url).href;
+  return `
+    import { Checkpointer } from "${dist}scheduler/checkpointer.js";
+    import { SqliteStore } from "${dist}store/sqlite-store.js";
+    import { generateKey } from "${dist}identity/keys.js";
+    import { didFromPublicKey } from "${dist}identity/did.js";
+    const lease = { state: "ACTIVE_OWNER", epoch: { major: 0n, generation: 0n }, expiresAtMs: null, handoff: null };
+    const store = SqliteStore.open(${JSON.stringify(path)}, { sync: "${sync}", commitThread: true });
+    const cp = new Checkpointer(store, store.nodeKey());
+    const subject = (agentId) => {
+      const identity = generateKey();
+      const s = { agentId, tick: 0n, budget: 1000000n, price: 1n, state: new Uint8Array(64), wasmHash: "${WASM_HASH}", identity, lease };
+      cp.genesis(s, { agentId, did: didFromPublicKey(identity.publicKey), wasmHash: s.wasmHash, wasmBytes: new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0]), manifest: "{}", identity, lease });
+      return s;
+    };
+    ${body}
+  `;
+}
+
 /** An agent's next checkpoint (random hash and bytes) under `lease`, with the segment of its last four ticks. */
 export function leasedCommit(agentId: string, tick: bigint, prevHash: Uint8Array, status: CheckpointCommit["status"] = "active", statusReason: string | null = null): CheckpointCommit {
   return {

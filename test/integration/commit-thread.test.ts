@@ -12,7 +12,7 @@ import { Checkpointer } from "../../src/scheduler/checkpointer.js";
 import { COMMIT_THREAD_WINDOW_MS, type CommitThread } from "../../src/store/commit-thread.js";
 import { SqliteStore } from "../../src/store/sqlite-store.js";
 import type { CheckpointCommit } from "../../src/store/types.js";
-import { addLeasedAgents, freshDbPath as freshPath, lease, leasedCommit, WASM, WASM_HASH } from "../helpers/checkpoint-store.js";
+import { addLeasedAgents, checkpointingChildScript, freshDbPath as freshPath, lease, leasedCommit, WASM, WASM_HASH } from "../helpers/checkpoint-store.js";
 
 function open(path: string): SqliteStore {
   return SqliteStore.open(path, { sync: "full", commitThread: true });
@@ -110,28 +110,18 @@ describe("the commit thread", () => {
 
   it("a process SIGKILLed while its commit thread commits leaves every agent a linked chain reaching at least its last checkpoint reported durable", async () => {
     const path = freshPath();
-    const dist = new URL("../../dist/", import.meta.url).href;
     // The child checkpoints 100 agents round after round on a commit thread, printing each round once durable.
-    const script = `
-      import { Checkpointer } from "${dist}scheduler/checkpointer.js";
-      import { SqliteStore } from "${dist}store/sqlite-store.js";
-      import { generateKey } from "${dist}identity/keys.js";
-      import { didFromPublicKey } from "${dist}identity/did.js";
-      const lease = { state: "ACTIVE_OWNER", epoch: { major: 0n, generation: 0n }, expiresAtMs: null, handoff: null };
-      const store = SqliteStore.open(${JSON.stringify(path)}, { sync: "full", commitThread: true });
-      const cp = new Checkpointer(store, store.nodeKey());
-      const subjects = [];
-      for (let i = 0; i < 100; i++) {
-        const identity = generateKey();
-        const s = { agentId: "p" + i, tick: 0n, budget: 1000000n, price: 1n, state: new Uint8Array(64), wasmHash: "${WASM_HASH}", identity, lease };
-        cp.genesis(s, { agentId: s.agentId, did: didFromPublicKey(identity.publicKey), wasmHash: s.wasmHash, wasmBytes: new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0]), manifest: "{}", identity, lease });
-        subjects.push(s);
-      }
+    const script = checkpointingChildScript(
+      path,
+      "full",
+      `
+      const subjects = Array.from({ length: 100 }, (_, i) => subject("p" + i));
       for (let round = 1; ; round++) {
         await Promise.all(subjects.map((s) => cp.checkpoint({ ...s, tick: BigInt(round * 5), state: new Uint8Array(64).fill(round % 256) }, "periodic", "active", null)));
         process.stdout.write("durable " + round + "\\n");
       }
-    `;
+    `,
+    );
     const child = spawn(process.execPath, ["--input-type=module", "-e", script], { stdio: ["ignore", "pipe", "pipe"] });
     let stderr = "";
     child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));

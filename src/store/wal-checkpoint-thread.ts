@@ -1,0 +1,179 @@
+// The commit thread's WAL checkpoints off its path: a thread of their own, with its own connection,
+// copies the WAL back into the database while the commit thread goes on committing. Run inside the
+// commit thread's transactions (SQLite's autocheckpoint), they held every agent of a cohort waiting
+// and cost ~15 % of the `--sync normal` rate (docs/BENCHMARKS.md, "where the `normal` pipeline idles").
+//
+// The WAL starts again from its first frame only once a checkpoint has copied back every frame in
+// it, and frames keep arriving while the thread copies: so the commit thread copies the few left
+// itself (a short checkpoint) once the WAL is long, and the WAL stays bounded. If the thread falls
+// behind, the commit thread waits for it and checkpoints inline past WAL_MAX_PAGES; SQLite's own
+// autocheckpoint stays on as a backstop. Where the WAL index cannot be read (wal-index.ts), or the
+// thread is gone, the commit connection checkpoints as it did before (its autocheckpoint).
+import { Worker } from "node:worker_threads";
+import type Database from "better-sqlite3";
+import { workerScript } from "../worker-script.js";
+import type { SyncMode } from "./types.js";
+import { WalIndexReader } from "./wal-index.js";
+
+/**
+ * The commit connection's own threshold without the thread (16 MiB): a WAL four times SQLite's
+ * default copies each index page rewritten by several group commits into the file once, not once
+ * per commit (~3 µs less CPU per checkpoint, docs/BENCHMARKS.md).
+ */
+export const COMMIT_WAL_AUTOCHECKPOINT_PAGES = 4000;
+
+export interface WalCheckpointLimits {
+  /** The thread is asked to checkpoint once this many frames are not yet copied back. */
+  threadPages: number;
+  /** With the thread idle and the WAL this long, the commit thread copies the frames left itself, so the next commit restarts the WAL. */
+  tailPages: number;
+  /** The WAL's bound: past it, with the thread behind, the commit thread waits for it and checkpoints inline. */
+  maxPages: number;
+  /** SQLite's own autocheckpoint on the commit connection while the thread runs: a backstop only. */
+  backstopPages: number;
+}
+
+export const WAL_CHECKPOINT_LIMITS: Readonly<WalCheckpointLimits> = {
+  threadPages: COMMIT_WAL_AUTOCHECKPOINT_PAGES,
+  tailPages: 2 * COMMIT_WAL_AUTOCHECKPOINT_PAGES,
+  // 64 MiB of 4-KiB pages.
+  maxPages: 4 * COMMIT_WAL_AUTOCHECKPOINT_PAGES,
+  backstopPages: 8 * COMMIT_WAL_AUTOCHECKPOINT_PAGES,
+};
+
+/** How long the commit thread waits for a checkpoint the thread is running before it tries its own. */
+export const WAL_CHECKPOINT_LAG_WAIT_MS = 10_000;
+/** How long closing waits for the thread to close its connection. */
+export const WAL_CHECKPOINT_CLOSE_WAIT_MS = 10_000;
+
+/** Slots of the Int32Array the two threads share. */
+export const WalSlot = {
+  /** A WalState. */
+  State: 0,
+  /** 1 once the thread closed its connection. */
+  Closed: 1,
+  /** PRAGMA synchronous of the thread's connection (its checkpoints sync as that level does). */
+  Synchronous: 2,
+  /** Checkpoints the thread has run. */
+  Runs: 3,
+} as const;
+export const WAL_SLOTS = 4;
+
+export const WalState = {
+  Idle: 0,
+  Requested: 1,
+  Running: 2,
+  /** Its connection could not open: the commit connection checkpoints itself. */
+  Failed: 3,
+} as const;
+
+/** What the thread is started with (workerData). */
+export interface WalCheckpointThreadData {
+  path: string;
+  sync: SyncMode;
+  shared: Int32Array;
+}
+
+export type WalCheckpointRequest = { type: "checkpoint" } | { type: "close" };
+
+export class WalCheckpointThread {
+  private readonly worker: Worker;
+  private readonly shared = new Int32Array(new SharedArrayBuffer(WAL_SLOTS * 4));
+  private readonly index: WalIndexReader;
+  /** The commit connection's autocheckpoint now: the backstop while the thread is used, its own threshold otherwise. */
+  private autocheckpoint = -1;
+  private gone = false;
+
+  /**
+   * @param db the commit connection (its checkpoints inline, its autocheckpoint)
+   */
+  constructor(
+    private readonly db: Database.Database,
+    path: string,
+    sync: SyncMode,
+    private readonly limits: Readonly<WalCheckpointLimits> = WAL_CHECKPOINT_LIMITS,
+  ) {
+    this.index = new WalIndexReader(path);
+    const data: WalCheckpointThreadData = { path, sync, shared: this.shared };
+    this.worker = new Worker(workerScript("./wal-checkpoint-worker.js", import.meta.url), { workerData: data });
+    // Only the commit thread's work keeps the process alive, never this thread.
+    this.worker.unref();
+    this.worker.on("error", () => (this.gone = true));
+    this.worker.on("exit", () => (this.gone = true));
+    this.setAutocheckpoint(COMMIT_WAL_AUTOCHECKPOINT_PAGES);
+  }
+
+  /**
+   * After a transaction's replies: asks the thread to checkpoint, or copies the WAL's last frames
+   * back inline (the thread done and the WAL long), or, the thread behind and the WAL at its bound,
+   * waits for it and checkpoints inline.
+   */
+  afterCommit(): void {
+    const header = this.usable ? this.index.read() : null;
+    if (!header) {
+      this.setAutocheckpoint(COMMIT_WAL_AUTOCHECKPOINT_PAGES);
+      return;
+    }
+    this.setAutocheckpoint(this.limits.backstopPages);
+    const { mxFrame } = header;
+    const pending = Math.max(0, mxFrame - header.nBackfill);
+    const state = Atomics.load(this.shared, WalSlot.State);
+    if (state === WalState.Idle) {
+      if (pending >= this.limits.threadPages) this.request();
+      else if (mxFrame >= this.limits.tailPages && pending > 0) this.checkpointInline();
+      return;
+    }
+    if (mxFrame < this.limits.maxPages) return;
+    // Behind: one running finishes first (the checkpoint lock is its own until then).
+    Atomics.wait(this.shared, WalSlot.State, WalState.Running, WAL_CHECKPOINT_LAG_WAIT_MS);
+    this.checkpointInline();
+  }
+
+  private get usable(): boolean {
+    return !this.gone && Atomics.load(this.shared, WalSlot.State) !== WalState.Failed;
+  }
+
+  /** Hands the thread a checkpoint (it is idle). */
+  private request(): void {
+    Atomics.store(this.shared, WalSlot.State, WalState.Requested);
+    this.worker.postMessage({ type: "checkpoint" } satisfies WalCheckpointRequest);
+  }
+
+  private checkpointInline(): void {
+    try {
+      this.db.pragma("wal_checkpoint(PASSIVE)");
+    } catch {
+      // Busy or failing: the next commit, or SQLite's autocheckpoint, tries again.
+    }
+  }
+
+  private setAutocheckpoint(pages: number): void {
+    if (pages === this.autocheckpoint) return;
+    this.db.pragma(`wal_autocheckpoint = ${pages}`);
+    this.autocheckpoint = pages;
+  }
+
+  /** For tests: what the thread shares (its state, its connection's synchronous level, its checkpoints). */
+  get sharedState(): Int32Array {
+    return this.shared;
+  }
+
+  /** For tests: the thread. */
+  get thread(): Worker {
+    return this.worker;
+  }
+
+  /**
+   * Waits (blocking: closing the store is synchronous) for the thread to finish a checkpoint it is
+   * running and close its connection, then ends it.
+   */
+  close(): void {
+    this.index.close();
+    if (!this.gone) {
+      this.worker.postMessage({ type: "close" } satisfies WalCheckpointRequest);
+      Atomics.wait(this.shared, WalSlot.Closed, 0, WAL_CHECKPOINT_CLOSE_WAIT_MS);
+    }
+    this.gone = true;
+    void this.worker.terminate();
+  }
+}
