@@ -4,15 +4,16 @@
 // and cost ~15 % of the `--sync normal` rate (docs/BENCHMARKS.md, "where the `normal` pipeline idles").
 //
 // The WAL starts again from its first frame only once a checkpoint has copied back every frame in
-// it, and frames keep arriving while the thread copies: so the commit thread copies the few left
-// itself (a short checkpoint) once the WAL is long, and the WAL stays bounded. If the thread falls
-// behind, the commit thread waits for it and checkpoints inline past WAL_MAX_PAGES; SQLite's own
+// it, and frames keep arriving while the thread copies: so after the thread's run the commit thread
+// copies the few left itself (a short checkpoint that restarts the WAL), and the WAL stays bounded.
+// If the thread falls behind, the commit thread waits for it and checkpoints inline past the
+// limits' maxPages; SQLite's own
 // autocheckpoint stays on as a backstop. Where the WAL index cannot be read (wal-index.ts), or the
 // thread is gone, the commit connection checkpoints as it did before (its autocheckpoint).
 import { Worker } from "node:worker_threads";
 import type Database from "better-sqlite3";
 import { workerScript } from "../worker-script.js";
-import type { SyncMode } from "./types.js";
+import { BUSY_TIMEOUT_MS, type SyncMode } from "./types.js";
 import { WalIndexReader } from "./wal-index.js";
 
 /**
@@ -25,7 +26,7 @@ export const COMMIT_WAL_AUTOCHECKPOINT_PAGES = 4000;
 export interface WalCheckpointLimits {
   /** The thread is asked to checkpoint once this many frames are not yet copied back. */
   threadPages: number;
-  /** With the thread idle and the WAL this long, the commit thread copies the frames left itself, so the next commit restarts the WAL. */
+  /** After a run of the thread, at most this many frames left are copied by the commit thread itself, which restarts the WAL. */
   tailPages: number;
   /** The WAL's bound: past it, with the thread behind, the commit thread waits for it and checkpoints inline. */
   maxPages: number;
@@ -35,7 +36,7 @@ export interface WalCheckpointLimits {
 
 export const WAL_CHECKPOINT_LIMITS: Readonly<WalCheckpointLimits> = {
   threadPages: COMMIT_WAL_AUTOCHECKPOINT_PAGES,
-  tailPages: 2 * COMMIT_WAL_AUTOCHECKPOINT_PAGES,
+  tailPages: 512,
   // 64 MiB of 4-KiB pages.
   maxPages: 4 * COMMIT_WAL_AUTOCHECKPOINT_PAGES,
   backstopPages: 8 * COMMIT_WAL_AUTOCHECKPOINT_PAGES,
@@ -43,6 +44,10 @@ export const WAL_CHECKPOINT_LIMITS: Readonly<WalCheckpointLimits> = {
 
 /** How long the commit thread waits for a checkpoint the thread is running before it tries its own. */
 export const WAL_CHECKPOINT_LAG_WAIT_MS = 10_000;
+/** How long the commit thread's own checkpoint waits for readers to leave the WAL, so it can restart it. */
+export const WAL_RESTART_BUSY_TIMEOUT_MS = 20;
+/** Behind and at the bound, the commit thread tries its own checkpoint this many times (a run the thread starts meanwhile holds the lock). */
+export const WAL_LAG_ATTEMPTS = 3;
 /** How long closing waits for the thread to close its connection. */
 export const WAL_CHECKPOINT_CLOSE_WAIT_MS = 10_000;
 
@@ -83,6 +88,8 @@ export class WalCheckpointThread {
   /** The commit connection's autocheckpoint now: the backstop while the thread is used, its own threshold otherwise. */
   private autocheckpoint = -1;
   private gone = false;
+  /** The thread's run count when the commit thread last looked at what its run left. */
+  private tailAfterRuns = -1;
 
   /**
    * @param db the commit connection (its checkpoints inline, its autocheckpoint)
@@ -120,13 +127,16 @@ export class WalCheckpointThread {
     const state = Atomics.load(this.shared, WalSlot.State);
     if (state === WalState.Idle) {
       if (pending >= this.limits.threadPages) this.request();
-      else if (mxFrame >= this.limits.tailPages && pending > 0) this.checkpointInline();
+      else if (pending > 0 && mxFrame >= this.limits.threadPages) this.afterThreadRun(pending);
       return;
     }
     if (mxFrame < this.limits.maxPages) return;
-    // Behind: one running finishes first (the checkpoint lock is its own until then).
-    Atomics.wait(this.shared, WalSlot.State, WalState.Running, WAL_CHECKPOINT_LAG_WAIT_MS);
-    this.checkpointInline();
+    // Behind: a run in progress finishes first (the checkpoint lock is its own until then), and
+    // one it starts meanwhile too.
+    for (let attempt = 0; attempt < WAL_LAG_ATTEMPTS; attempt++) {
+      Atomics.wait(this.shared, WalSlot.State, WalState.Running, WAL_CHECKPOINT_LAG_WAIT_MS);
+      if (this.checkpointInline()) return;
+    }
   }
 
   private get usable(): boolean {
@@ -139,11 +149,40 @@ export class WalCheckpointThread {
     this.worker.postMessage({ type: "checkpoint" } satisfies WalCheckpointRequest);
   }
 
-  private checkpointInline(): void {
+  /**
+   * Once after each of the thread's runs: the frames written while it copied. Few, the commit
+   * thread copies them itself and restarts the WAL; more, the thread copies them first (each run
+   * shorter than the last). Not again at every commit: a restart that found a reader waits for the
+   * thread's next run.
+   */
+  private afterThreadRun(pending: number): void {
+    const runs = Atomics.load(this.shared, WalSlot.Runs);
+    if (runs === this.tailAfterRuns) return;
+    this.tailAfterRuns = runs;
+    if (pending > this.limits.tailPages) this.request();
+    else void this.checkpointInline();
+  }
+
+  /**
+   * Whether the WAL was copied back and restarted (not busy). RESTART, not PASSIVE: after a
+   * PASSIVE copy the next commit restarts the WAL only if no reader holds a snapshot in it then,
+   * and the main connection's reads often did (with PASSIVE tails a bench run's WAL reached 28,858
+   * frames, its restarts missed); RESTART waits for those readers and restarts the WAL itself. It
+   * waits WAL_RESTART_BUSY_TIMEOUT_MS at most (a backup's long read must not stall commits): then
+   * the next tail tries again.
+   */
+  private checkpointInline(): boolean {
     try {
-      this.db.pragma("wal_checkpoint(PASSIVE)");
+      this.db.pragma(`busy_timeout = ${WAL_RESTART_BUSY_TIMEOUT_MS}`);
+      try {
+        const [result] = this.db.pragma("wal_checkpoint(RESTART)") as { busy: number }[];
+        return result?.busy === 0;
+      } finally {
+        this.db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
+      }
     } catch {
-      // Busy or failing: the next commit, or SQLite's autocheckpoint, tries again.
+      // Failing: the next commit, or SQLite's autocheckpoint, tries again.
+      return false;
     }
   }
 
