@@ -1,7 +1,9 @@
-// The commit thread's WAL checkpoints off its path: a thread of their own, with its own connection,
-// copies the WAL back into the database while the commit thread goes on committing. Run inside the
-// commit thread's transactions (SQLite's autocheckpoint), they held every agent of a cohort waiting
-// and cost ~15 % of the `--sync normal` rate (docs/BENCHMARKS.md, "where the `normal` pipeline idles").
+// The commit thread's WAL checkpoints off its path under `--sync normal`: a thread of their own, with
+// its own connection, copies the WAL back into the database while the commit thread goes on
+// committing. Run inside the commit thread's transactions (SQLite's autocheckpoint), they held every
+// agent of a cohort waiting and cost ~15 % of the `--sync normal` rate (docs/BENCHMARKS.md, "where
+// the `normal` pipeline idles"). Under `full` every commit syncs anyway and the commit connection
+// checkpoints inline (sqlite-store.ts): a concurrent checkpoint's syncs competed with the commits'.
 //
 // The WAL starts again from its first frame only once a checkpoint has copied back every frame in
 // it, and frames keep arriving while the thread copies: so after the thread's run the commit thread

@@ -120,6 +120,20 @@ describe("the WAL checkpoint thread", () => {
     expect(new WalIndexReader(`${path}.none`).read()).toBeNull();
   });
 
+  it.each([
+    ["normal", true],
+    ["full", false],
+  ] as const)("a commit connection under --sync %s checkpoints on the thread: %s (under full every commit syncs, and the checkpoint runs inline past its own threshold)", (sync, onThread) => {
+    const path = freshDbPath();
+    const main = SqliteStore.open(path, { sync });
+    opened.push(main);
+    const store = SqliteStore.open(path, { sync, commitConnection: true });
+    opened.push(store);
+    const inner = store as unknown as { walThread: WalCheckpointThread | null; db: Database.Database };
+    expect(inner.walThread !== null).toBe(onThread);
+    if (!onThread) expect(autocheckpoint(inner.db)).toBe(COMMIT_WAL_AUTOCHECKPOINT_PAGES);
+  });
+
   it("closes with the store: the thread closes its connection and ends", async () => {
     const path = freshDbPath();
     const main = SqliteStore.open(path, { sync: "normal" });
