@@ -107,7 +107,7 @@ export const ErrorCode = {
   TickLogTooLarge: "TICK_LOG_TOO_LARGE",
   /** A tick ran longer than the manifest's resource_limits.max_cpu_millis. */
   TickCpuExceeded: "TICK_CPU_EXCEEDED",
-  /** An agent's stored history would pass the manifest's resource_limits.max_storage_bytes. */
+  /** An agent's stored bytes (history, event logs, outbox) would pass the manifest's resource_limits.max_storage_bytes. */
   StorageLimit: "STORAGE_LIMIT",
   /** agent_checkpoint after agent_resume(state) in a fresh instance is not that state (a replay rule). */
   AgentResumeNotInverse: "AGENT_RESUME_NOT_INVERSE",

@@ -199,12 +199,14 @@ export abstract class HistoryRecords extends TickRecords {
     const plannedBase = c.prune ? this.hashAt(c.agentId, c.prune.baseSeq) : undefined;
     const prune = c.prune && plannedBase?.equals(c.prune.base.baseHash) ? c.prune : undefined;
     if (c.maxStorageBytes !== undefined) {
-      const added = c.blob.byteLength + (c.events ? c.events.blob.byteLength + c.events.postHashes.byteLength : 0);
+      // This commit's messages count before --outbox-retention drops old ticks for them (below, in
+      // insertOutbox): the check is short by at most what this commit's retention frees.
+      const added = c.blob.byteLength + (c.events ? c.events.blob.byteLength + c.events.postHashes.byteLength : 0) + outboxBytes(c.outbox);
       const after = this.storedBytesForLimit(c.agentId) - (prune ? this.bytesBefore(c.agentId, prune.baseSeq, prune.base.baseTick) : 0) + added;
       if (BigInt(after) > c.maxStorageBytes) {
         return new IgordError(
           ErrorCode.StorageLimit,
-          `agent "${c.agentId}": its stored history would grow to ${after} bytes, over the manifest's max_storage_bytes of ${c.maxStorageBytes} (keep fewer checkpoints with --history-retention)`,
+          `agent "${c.agentId}": its stored bytes (history, event logs, outbox) would grow to ${after}, over the manifest's max_storage_bytes of ${c.maxStorageBytes} (keep fewer with --history-retention, --event-log-retention or --outbox-retention)`,
           { details: { agentId: c.agentId, bytes: after, limit: String(c.maxStorageBytes) } },
         );
       }
@@ -413,13 +415,21 @@ export abstract class HistoryRecords extends TickRecords {
     ).run(agentId, base.originHash, base.baseHash, base.baseTick, base.pruned, base.signature, Date.now());
   }
 
-  /** Bytes of the agent's stored history: checkpoint blobs and event-log segments (what max_storage_bytes bounds). */
+  /** Bytes stored for the agent: checkpoint blobs, event-log segments and outbox messages (what max_storage_bytes bounds). */
   storedBytes(agentId: string): number {
     const r = this.sql("SELECT COALESCE(SUM(length(blob)), 0) AS n FROM checkpoints WHERE agent_id = ?").get(agentId) as { n: number };
-    return r.n + this.segmentBytes(agentId);
+    const o = this.sql("SELECT COALESCE(SUM(length(payload)), 0) AS n FROM outbox WHERE agent_id = ?").get(agentId) as { n: number };
+    return r.n + this.segmentBytes(agentId) + o.n;
   }
 
   historyCount(agentId: string): number {
     return (this.sql("SELECT COUNT(*) AS n FROM checkpoints WHERE agent_id = ?").get(agentId) as { n: number }).n;
   }
+}
+
+/** Bytes of a commit's outbox messages. */
+function outboxBytes(batches: CheckpointCommit["outbox"]): number {
+  let n = 0;
+  for (const b of batches ?? []) for (const m of b.messages) n += m.byteLength;
+  return n;
 }

@@ -1,5 +1,5 @@
-// Each agent's stored bytes (checkpoint blobs and event-log segments: what a manifest's
-// max_storage_bytes bounds), kept by the connection that commits its checkpoints as a running
+// Each agent's stored bytes (checkpoint blobs, event-log segments and its outbox's messages: what a
+// manifest's max_storage_bytes bounds), kept by the connection that commits its checkpoints as a running
 // total, so a commit does not sum the agent's history: with the default --history-retention (4,096
 // checkpoints) and event-log retention the sum read thousands of rows per commit.
 //
@@ -19,6 +19,8 @@ import type Database from "better-sqlite3";
 const ROW_BYTES = (r: "NEW" | "OLD"): string => `length(${r}.blob) + COALESCE(length(${r}.seg_blob), 0) + COALESCE(length(${r}.seg_post_hashes), 0)`;
 /** Bytes of an unlinked segment (event_log_segments rows with id < 0; schema 11 keeps linked ones in rows). */
 const SEGMENT_BYTES = (r: "NEW" | "OLD"): string => `length(${r}.blob) + length(${r}.post_hashes)`;
+/** Bytes of an outbox row: the message. */
+const MESSAGE_BYTES = (r: "NEW" | "OLD"): string => `length(${r}.payload)`;
 const move = (agent: string, delta: string): string => `UPDATE temp.storage_totals SET bytes = bytes + (${delta}) WHERE agent_id = ${agent};`;
 
 const SCHEMA = `
@@ -33,6 +35,12 @@ const SCHEMA = `
     BEGIN ${move("NEW.agent_id", SEGMENT_BYTES("NEW"))} END;
   CREATE TEMP TRIGGER IF NOT EXISTS storage_totals_segment_delete AFTER DELETE ON main.event_log_segments WHEN OLD.id < 0
     BEGIN ${move("OLD.agent_id", `-(${SEGMENT_BYTES("OLD")})`)} END;
+  CREATE TEMP TRIGGER IF NOT EXISTS storage_totals_outbox_insert AFTER INSERT ON main.outbox
+    BEGIN ${move("NEW.agent_id", MESSAGE_BYTES("NEW"))} END;
+  CREATE TEMP TRIGGER IF NOT EXISTS storage_totals_outbox_delete AFTER DELETE ON main.outbox
+    BEGIN ${move("OLD.agent_id", `-(${MESSAGE_BYTES("OLD")})`)} END;
+  CREATE TEMP TRIGGER IF NOT EXISTS storage_totals_outbox_update AFTER UPDATE OF agent_id, payload ON main.outbox
+    BEGIN ${move("OLD.agent_id", `-(${MESSAGE_BYTES("OLD")})`)} ${move("NEW.agent_id", MESSAGE_BYTES("NEW"))} END;
   CREATE TEMP TRIGGER IF NOT EXISTS storage_totals_segment_update AFTER UPDATE OF id, agent_id, blob, post_hashes ON main.event_log_segments
     BEGIN
       UPDATE temp.storage_totals SET bytes = bytes - (${SEGMENT_BYTES("OLD")}) WHERE agent_id = OLD.agent_id AND OLD.id < 0;
@@ -40,9 +48,10 @@ const SCHEMA = `
     END;
 `;
 
-/** An agent's stored bytes as the triggers count them: every checkpoints row and unlinked segment. */
+/** An agent's stored bytes as the triggers count them: every checkpoints row, unlinked segment and outbox message. */
 const SUM = `SELECT (SELECT COALESCE(SUM(length(blob) + COALESCE(length(seg_blob), 0) + COALESCE(length(seg_post_hashes), 0)), 0) FROM main.checkpoints WHERE agent_id = ?)
-  + (SELECT COALESCE(SUM(length(blob) + length(post_hashes)), 0) FROM main.event_log_segments WHERE id < 0 AND agent_id = ?)`;
+  + (SELECT COALESCE(SUM(length(blob) + length(post_hashes)), 0) FROM main.event_log_segments WHERE id < 0 AND agent_id = ?)
+  + (SELECT COALESCE(SUM(length(payload)), 0) FROM main.outbox WHERE agent_id = ?)`;
 
 /** The running totals of one connection (a store on schema 11 or later, writable). */
 export class StorageTotals {
@@ -68,7 +77,7 @@ export class StorageTotals {
     }
     const known = this.read!.get(agentId) as number | undefined;
     if (known !== undefined) return known;
-    const n = this.sum!.get(agentId, agentId) as number;
+    const n = this.sum!.get(agentId, agentId, agentId) as number;
     this.insert!.run(agentId, n);
     return n;
   }

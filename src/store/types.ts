@@ -131,7 +131,7 @@ export interface CheckpointCommit {
   runSeal?: SealedRun;
   /** Messages the ticks since the previous checkpoint emitted: published with it, or not at all. */
   outbox?: readonly OutboxBatch[];
-  /** The manifest's max_storage_bytes: refused (STORAGE_LIMIT) when the agent's history would pass it. */
+  /** The manifest's max_storage_bytes: refused (STORAGE_LIMIT) when the agent's stored bytes (history, event logs, outbox) would pass it. */
   maxStorageBytes?: bigint;
   /** History retention: checkpoints before `baseSeq` (and their event logs) go, behind this signed base. */
   prune?: { baseSeq: bigint; base: HistoryBase };

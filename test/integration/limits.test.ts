@@ -74,9 +74,25 @@ describe("manifest resource limits", () => {
     await t.node.addAgent({ wasmPath: await writeWat(join(t.dir, "wasm"), "grower", watAgent(), manifest) });
     const stopped = await t.waitFor<AgentView>("stopped", (v) => v.id === "grower");
     expect(stopped.error?.code).toBe("STORAGE_LIMIT");
-    expect(stopped.error?.message).toMatch(/agent "grower": its stored history would grow to \d+ bytes, over the manifest's max_storage_bytes of 4096/);
+    expect(stopped.error?.message).toMatch(/agent "grower": its stored bytes \(history, event logs, outbox\) would grow to \d+, over the manifest's max_storage_bytes of 4096/);
     expect(t.node.store.storedBytes("grower")).toBeLessThanOrEqual(4096);
     expect(t.node.store.historyCount("grower")).toBeGreaterThan(3);
+  });
+
+  it("an agent whose emitted messages would pass max_storage_bytes fails with STORAGE_LIMIT: its outbox counts as its storage, and what is stored stays under the limit", async () => {
+    const t = await startTestNode({ "tick-interval": "2ms", "checkpoint-interval": "5ms", "verify-interval": "0", "history-retention": "4" });
+    // Each tick emits 2 KiB; its history alone (4 checkpoints kept) stays far under 64 KiB.
+    const emitter = watAgent({
+      imports: '(import "igor" "emit" (func $emit (param i32 i32) (result i32)))',
+      onTick: "(drop (call $emit (i32.const 1024) (i32.const 2048)))",
+    });
+    const manifest = { ...CAPS("emit"), resource_limits: { max_storage_bytes: 65_536 } };
+    await t.node.addAgent({ wasmPath: await writeWat(join(t.dir, "wasm"), "emitter", emitter, manifest) });
+    const stopped = await t.waitFor<AgentView>("stopped", (v) => v.id === "emitter", 20_000);
+    expect(stopped.error?.code).toBe("STORAGE_LIMIT");
+    const messages = t.node.store.outbox("emitter", -1n, 1_000_000);
+    expect(messages.length).toBeGreaterThan(10);
+    expect(t.node.store.storedBytes("emitter")).toBeLessThanOrEqual(65_536);
   });
 });
 

@@ -1,5 +1,5 @@
 // A manifest's max_storage_bytes is checked at every checkpoint's commit against the agent's stored
-// bytes (checkpoint blobs and event-log segments). The connection that commits keeps that figure as
+// bytes (checkpoint blobs, event-log segments and the messages it emitted, its outbox). The connection that commits keeps that figure as
 // a running total (store/storage-totals.ts) instead of summing the agent's history each time: with
 // the default --history-retention (4,096 checkpoints) the sum read thousands of rows per commit.
 // The total must stay exact through everything that changes what is stored: its own appends, history
@@ -22,12 +22,15 @@ function open(path: string, opts: Parameters<typeof SqliteStore.open>[1]): Sqlit
   return s;
 }
 
-/** Bytes a commit adds to the agent's stored history. */
-const added = (c: CheckpointCommit): number => c.blob.byteLength + (c.events ? c.events.blob.byteLength + c.events.postHashes.byteLength : 0);
+/** Bytes a commit adds to the agent's stored bytes (its outbox messages before --outbox-retention drops any). */
+const added = (c: CheckpointCommit): number =>
+  c.blob.byteLength + (c.events ? c.events.blob.byteLength + c.events.postHashes.byteLength : 0) + (c.outbox ?? []).reduce((n, b) => n + b.messages.reduce((m, x) => m + x.byteLength, 0), 0);
 
 /** h's next checkpoint after the stored head, `bytes` of state, pruning the history to `keep` when a plan is due. */
-function next(store: SqliteStore, reader: SqliteStore, tick: bigint, opts: { bytes?: number; keep?: number; limit?: bigint } = {}): CheckpointCommit {
-  const c = { ...leasedCommit("h", tick, reader.head("h")!.hash), blob: randomBytes(opts.bytes ?? 300) };
+function next(store: SqliteStore, reader: SqliteStore, tick: bigint, opts: { bytes?: number; keep?: number; limit?: bigint; emits?: number } = {}): CheckpointCommit {
+  const c: CheckpointCommit = { ...leasedCommit("h", tick, reader.head("h")!.hash), blob: randomBytes(opts.bytes ?? 300) };
+  // The checkpoint's last tick emitted one message of `emits` bytes.
+  if (opts.emits) c.outbox = [{ tick, epochMajor: 0n, messages: [randomBytes(opts.emits)] }];
   if (opts.keep) {
     const { plan } = store.prunePlan("h", opts.keep);
     if (plan) c.prune = { baseSeq: plan.baseSeq, base: { ...plan.fields, signature: randomBytes(64) } };
@@ -107,6 +110,36 @@ describe("an agent's stored bytes under max_storage_bytes", () => {
       }
     }
     expect(main.eventSegments("h").length).toBeLessThan(15);
+  });
+
+  it("counts the agent's outbox: a checkpoint whose messages would pass the limit is refused with nothing written, and the total stays exact as --outbox-retention drops old ticks", () => {
+    const path = freshDbPath();
+    const main = open(path, { sync: "normal" });
+    addLeasedAgents(main, ["h"]);
+    const commits = open(path, { sync: "normal", commitConnection: true, outboxRetentionBytes: 20_000 });
+    let tick = 0n;
+    for (let i = 0; i < 5; i++) expect(commits.commitNow([next(commits, main, (tick += 5n), { limit: 1n << 40n, emits: 2000 })])[0]).toBeNull();
+    const outboxBytes = (): number => main.outbox("h").reduce((n, m) => n + m.payload.byteLength, 0);
+    expect(outboxBytes()).toBe(10_000);
+    // What is stored counts the outbox, and the committing connection's total is exact.
+    const history = main.storedBytes("h") - outboxBytes();
+    expect(history).toBeGreaterThan(0);
+    expectExactTotal(commits, main, (tick += 5n));
+    // A message that would pass the limit: refused, and no message, checkpoint or segment written.
+    const stored = main.storedBytes("h");
+    const messages = main.outbox("h").length;
+    const heavy = next(commits, main, (tick += 5n), { emits: 6000 });
+    heavy.maxStorageBytes = BigInt(stored + added(heavy) - 1);
+    expect(commits.commitNow([heavy])[0]?.code).toBe("STORAGE_LIMIT");
+    expect(main.outbox("h").length).toBe(messages);
+    expect(main.storedBytes("h")).toBe(stored);
+    // The same at the limit: stored.
+    heavy.maxStorageBytes = BigInt(stored + added(heavy));
+    expect(commits.commitNow([heavy])[0]).toBeNull();
+    // Past --outbox-retention, old ticks are dropped in the commits' transactions: still exact.
+    for (let i = 0; i < 12; i++) expect(commits.commitNow([next(commits, main, (tick += 5n), { limit: 1n << 40n, emits: 3000 })])[0]).toBeNull();
+    expect(outboxBytes()).toBeLessThanOrEqual(20_000);
+    expectExactTotal(commits, main, (tick += 5n));
   });
 
   it("stays exact when a batch rolls back and when another connection writes the agent's history", () => {
