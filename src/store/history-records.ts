@@ -405,6 +405,9 @@ export abstract class HistoryRecords extends TickRecords {
     // is left to drop is the base's own segment and unlinked ones, and the floor moves.
     this.sql("DELETE FROM checkpoints WHERE agent_id = ? AND seq < ?").run(agentId, baseSeq);
     this.dropSegmentsThrough(agentId, base.baseTick);
+    // Receipts of ticks before the base go with their checkpoints, but the newest (where the next
+    // receipt's range starts, receiptBase); what is kept still reads by index from 0 (receiptAt).
+    this.sql("DELETE FROM receipts WHERE agent_id = ? AND tick_end < ? AND seq < (SELECT MAX(seq) FROM receipts WHERE agent_id = ?)").run(agentId, base.baseTick, agentId);
     this.putHistoryBase(agentId, base);
   }
 
