@@ -15,6 +15,7 @@ import type { P2pHost } from "../p2p/host.js";
 import type { PeerRegistry } from "../p2p/peer-registry.js";
 import type { LineageEvent, SqliteStore } from "../store/sqlite-store.js";
 import type { WorkerPool } from "../wasm/pool.js";
+import type { Arrival } from "./package-with-offer.js";
 import type { RetryPolicy } from "./retry.js";
 
 export const MIGRATE_PROTOCOL = "/igord/migrate/1.0.0";
@@ -196,6 +197,8 @@ export interface MigrationContext {
   readonly peers: PeerRegistry;
   readonly outgoing: Set<string>;
   readonly receiving: Set<string>;
+  /** Agents that arrived from a peer that takes a package with the offer, to send them back so (package-with-offer.ts). */
+  readonly arrivals: Map<string, Arrival>;
   readonly cfg: NodeConfig;
   readonly log: Logger;
   readonly retry: RetryPolicy;

@@ -5,6 +5,7 @@
 // first attempt to that target (source.ts) takes it up; a hop that fails first withholds `durable`.
 import type { Epoch } from "../authority/lease.js";
 import { type FrameChannel, jsonBytes } from "../p2p/frames.js";
+import type { PackageWithOffer } from "./package-with-offer.js";
 
 /**
  * A package this small is sent right behind `transfer`, without waiting for `transfer_reply`: it is
@@ -64,6 +65,8 @@ export interface EarlyOfferStart {
   ch: FrameChannel;
   peerId: string;
   offer: Record<string, unknown>;
+  /** A package built for what the target is known to hold, sent behind the offer (package-with-offer.ts). */
+  withOffer: { bytes: Uint8Array; announce: PackageWithOffer } | null;
   checkpointHash: string;
   epoch: Epoch;
   timeoutMs: number;
@@ -80,7 +83,9 @@ export interface EarlyOfferStart {
 /** Sends the offer and starts its chain (every step settles on its own; the attempt that takes it up awaits them). */
 export function startEarlyOffer(o: EarlyOfferStart): EarlyOffer {
   const { ch } = o;
-  const sent = ch.sendJson(o.offer);
+  const w = o.withOffer;
+  // With a package built for what the target holds: the offer, its announcement and the package in one write.
+  const sent = w ? ch.sendAll([jsonBytes({ ...o.offer, packageWithOffer: w.announce }), jsonBytes({ type: "transfer", bytes: w.bytes.byteLength }), w.bytes]) : ch.sendJson(o.offer);
   // The reply is read, and the package built for it, as soon as the reply comes, while the
   // fsync may still run (its run seal is an unsynced write after the handoff's commit, lost with
   // it or kept with it). To a target that takes the durable signal, a small package goes at once
@@ -88,7 +93,9 @@ export function startEarlyOffer(o: EarlyOfferStart): EarlyOffer {
   // the fsync has returned. Any other target gets it from the attempt, after it.
   const reply = sent.then(() => ch.receiveJson(o.timeoutMs, "offer_reply"));
   const eager = (r: Record<string, unknown>, b: Uint8Array): boolean => r.durableSignal === true && b.byteLength <= EAGER_PACKAGE_BYTES;
-  const built = reply.then((r) => (r.ok === true && r.already !== true ? o.build(r, (b) => eager(r, b)) : null));
+  // The package sent with the offer, when the target took it; else the one built for its reply.
+  const tookSent = (r: Record<string, unknown>): boolean => w !== null && r.packageAccepted === true && r.durableSignal === true;
+  const built = reply.then((r) => (r.ok === true && r.already !== true ? (tookSent(r) ? (w as { bytes: Uint8Array }).bytes : o.build(r, (b) => eager(r, b))) : null));
   // Whether the detach's sync has returned (a failed one never counts).
   let durableHere = false;
   o.synced.then(
@@ -105,6 +112,8 @@ export function startEarlyOffer(o: EarlyOfferStart): EarlyOffer {
   // The package's write: its announcement, the package, and `durable` behind them when the sync
   // has returned by then (one write, and nothing waits for transfer_reply).
   const wrote = Promise.all([reply, built]).then(async ([r, b]) => {
+    // Already on the wire, announced: it went with the offer.
+    if (b && tookSent(r)) return true;
     if (!b || !eager(r, b)) return false;
     const frames = [jsonBytes({ type: "transfer", bytes: b.byteLength }), b];
     if (durableHere && !early.withheld) {

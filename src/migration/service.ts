@@ -29,6 +29,7 @@ import { HandoffResolution } from "./resolution.js";
 import { PendingReceptions } from "./pending-reception.js";
 import { BACKOFF_FACTOR, type RetryPolicy } from "./retry.js";
 import { MigrationSource } from "./source.js";
+import type { Arrival } from "./package-with-offer.js";
 import { MigrationTarget } from "./target.js";
 
 export { MIGRATE_PROTOCOL, type MigrationHooks, type MigrationResult, STATUS_PROTOCOL } from "./context.js";
@@ -47,6 +48,7 @@ export class MigrationService implements MigrationContext {
   readonly peers = new PeerRegistry();
   readonly outgoing = new Set<string>();
   readonly receiving = new Set<string>();
+  readonly arrivals = new Map<string, Arrival>();
   private readonly background = new Set<Promise<unknown>>();
   private readonly stop$ = new AbortController();
   private timers: NodeJS.Timeout[] = [];

@@ -11,6 +11,7 @@ import { parseManifest } from "../manifest/manifest.js";
 import { CHUNK_BYTES, epoch as epochOf, type FrameChannel, hex32, jsonBytes } from "../p2p/frames.js";
 import { AttemptError, asIgord, MIGRATE_PROTOCOL, type MigrationContext, type MigrationResult, remoteError, sleep, type Target } from "./context.js";
 import { DURABLE_FRAME, EAGER_PACKAGE_BYTES, type EarlyOffer, startEarlyOffer, withholdDurable } from "./early-offer.js";
+import type { PackageWithOffer } from "./package-with-offer.js";
 import { IdleMigrateStreams } from "./idle-streams.js";
 import { buildOutgoingPackage } from "./outgoing.js";
 import type { HandoffResolution } from "./resolution.js";
@@ -192,6 +193,7 @@ export class MigrationSource {
       ch,
       peerId: t.peerId,
       offer,
+      withOffer: this.packageWithOffer(id, row, t, handoff),
       checkpointHash,
       epoch: lease.epoch,
       timeoutMs: this.ctx.cfg.migrationTimeoutMs,
@@ -229,6 +231,23 @@ export class MigrationSource {
     return { id, agentId, outcome: "recovery", target: t.text, peer: t.peerId, address: this.ctx.addressOf(t.peerId), attempts: tally.attempts, fallbacks: tally.fallbacks, epoch: null, error, durationMs: Date.now() - started };
   }
 
+  /**
+   * The package for what `t` holds of the agent, when this node knows it (the agent arrived from
+   * `t` at a checkpoint this history still holds, and `t` takes a package with the offer) and it
+   * is small: it goes behind the offer (package-with-offer.ts). Null otherwise.
+   */
+  private packageWithOffer(id: number, row: AgentRow, t: Target, handoff: Handoff): { bytes: Uint8Array; announce: PackageWithOffer } | null {
+    const arrival = this.ctx.arrivals.get(row.agentId);
+    this.ctx.arrivals.delete(row.agentId);
+    const store = this.ctx.host.store;
+    if (!arrival || arrival.peer !== t.peerId || !store.checkpointByHash(row.agentId, Buffer.from(arrival.checkpointHash, "hex"))) return null;
+    const guess = { haveWasm: arrival.wasmHash === row.wasmHash, baseHash: arrival.checkpointHash };
+    const bytes = this.packageFor(row, handoff.lease, handoff.checkpointHash, guess, (b) => {
+      if (b.byteLength <= EAGER_PACKAGE_BYTES) store.updateMigration(id, { state: "transferring", peer: t.text });
+    });
+    return bytes.byteLength <= EAGER_PACKAGE_BYTES ? { bytes, announce: { bytes: bytes.byteLength, ...guess } } : null;
+  }
+
   /** The package for a target that answered the offer with `reply` (ok): its run seal committed unsynced. */
   private packageFor(row: AgentRow, lease: Lease, checkpointHash: string, reply: Record<string, unknown>, alsoWrite?: (bytes: Uint8Array) => void): Uint8Array {
     const store = this.ctx.host.store;
@@ -262,6 +281,9 @@ export class MigrationSource {
       // A package of at most EAGER_PACKAGE_BYTES goes right behind `transfer`: the target may answer
       // `transfer` together with its result (PROTOCOL.md).
       packageWithTransfer: true,
+      // This node, sending the agent back here later, may send its package with the offer
+      // (package-with-offer.ts): it takes one so too.
+      takesPackageWithOffer: true,
       // What the agent brings: a target with a lower --max-incoming-budget refuses before the transfer.
       budget: handoff.head.budget,
     };

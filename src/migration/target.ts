@@ -13,6 +13,7 @@ import { acceptsFrom, ADMISSION_REPLAY_SHARE, asIgord, MAX_CONCURRENT_PACKAGES, 
 import { decodePackage } from "./package.js";
 import { settlePendingByOffer, sourceAddrsOf } from "./pending-reception.js";
 import { EAGER_PACKAGE_BYTES, TRANSFER_OK } from "./early-offer.js";
+import { packageWithOfferOf, receivePackageWithOffer, rememberArrival } from "./package-with-offer.js";
 import type { PreplacedAgent } from "../scheduler/preplaced.js";
 
 export class MigrationTarget {
@@ -91,6 +92,16 @@ export class MigrationTarget {
       if (!acceptsFrom(cfg, peer)) {
         throw new IgordError(ErrorCode.MigrationUntrustedPeer, `this node does not accept migrations from ${peer}`);
       }
+      // A package sent behind the offer is read off the stream now, whatever the answer (bounded:
+      // EAGER_PACKAGE_BYTES, and counted against the bytes this node holds).
+      const withOffer = packageWithOfferOf(offer);
+      let packageSent: Uint8Array | null = null;
+      if (withOffer) {
+        if (this.heldBytes + withOffer.bytes > cfg.maxPackageBytes * MAX_CONCURRENT_PACKAGES) throw new IgordError(ErrorCode.MigrationBusy, `this node is already holding ${this.heldBytes} bytes of incoming packages`);
+        this.heldBytes += withOffer.bytes;
+        held = withOffer.bytes;
+        packageSent = await receivePackageWithOffer(ch, withOffer, timeout);
+      }
       agentId = checkAgentId(str(offer, T, "agentId", MAX_AGENT_ID_CHARS));
       const did = str(offer, T, "did", MAX_DID_CHARS);
       const wasmHash = hex32(offer, T, "wasmHash");
@@ -145,10 +156,19 @@ export class MigrationTarget {
       // package as pending before `durable` (pending-reception.ts): its fsync leaves the hop's path.
       const pendingMode = signal && offer.pendingReception === true;
       const sourceAddrs = pendingMode ? sourceAddrsOf(offer, peer) : [];
-      await ch.sendJson({ type: "offer_reply", ok: true, haveWasm: store.hasWasm(wasmHash), baseHash: base ? hex(base.hash) : null, ...(signal ? { durableSignal: true } : {}), ...(pendingMode ? { pendingReception: true } : {}) });
+      const haveWasm = store.hasWasm(wasmHash);
+      const baseHash = base ? hex(base.hash) : null;
+      // The package sent with the offer is taken when it was built for what this node holds, and
+      // only with the durable signal (nothing of it is stored before `durable`).
+      const takeSent = withOffer !== null && signal && withOffer.baseHash === baseHash && (!withOffer.haveWasm || haveWasm) && withOffer.bytes <= cfg.maxPackageBytes;
+      if (withOffer && !takeSent) {
+        this.heldBytes -= held;
+        held = 0;
+        packageSent = null;
+      }
+      await ch.sendJson({ type: "offer_reply", ok: true, haveWasm, baseHash, ...(signal ? { durableSignal: true } : {}), ...(pendingMode ? { pendingReception: true } : {}), ...(withOffer ? { packageAccepted: takeSent } : {}) });
       stage = "transfer_reply";
-      const transfer = await ch.receiveJson(timeout, "transfer");
-      const size = safeInt(transfer, "transfer", "bytes");
+      const size = packageSent ? packageSent.byteLength : safeInt(await ch.receiveJson(timeout, "transfer"), "transfer", "bytes");
       if (size > cfg.maxPackageBytes) throw new IgordError(ErrorCode.MigrationPackageTooLarge, `package of ${size} bytes is over this node's --max-package-size ${cfg.maxPackageBytes}`);
       const share = cfg.maxPackageBytes * MAX_PACKAGES_PER_PEER;
       const mine = this.peer(peer);
@@ -160,10 +180,10 @@ export class MigrationTarget {
       // A source that sends a small package right behind `transfer` (and says so) is not waiting for
       // this answer: it goes in the same write as the result, one message less per hop. Any other
       // source waits for it before its first chunk.
-      if (offer.packageWithTransfer === true && size <= EAGER_PACKAGE_BYTES) answerWith = [TRANSFER_OK];
+      if (packageSent || (offer.packageWithTransfer === true && size <= EAGER_PACKAGE_BYTES)) answerWith = [TRANSFER_OK];
       else await ch.send(TRANSFER_OK);
       stage = "result";
-      const chunks: Uint8Array[] = [];
+      const chunks: Uint8Array[] = packageSent ? [packageSent] : [];
       // The whole package must arrive within one --migration-timeout (a peer dripping bytes cannot
       // hold the agent's slot forever); bytes count against the node-wide cap as they arrive.
       const deadline = Date.now() + timeout;
@@ -254,6 +274,9 @@ export class MigrationTarget {
       }
       const owned = admitted.incoming.lease.epoch;
       this.ctx.receiving.delete(agentId);
+      // Its source keeps this checkpoint as its retired copy's head: sent back there, the package can go with the offer.
+      if (offer.takesPackageWithOffer === true) rememberArrival(this.ctx.arrivals, agentId, { peer, checkpointHash, wasmHash });
+      else this.ctx.arrivals.delete(agentId);
       claimed = null;
       m.migrationOutcomes.inc({ direction: "in", outcome: "done" });
       m.migrationDuration.observe({ direction: "in" }, (Date.now() - started) / 1000);

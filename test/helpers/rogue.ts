@@ -237,6 +237,12 @@ export class RoguePeer {
  * The offer for a package: its fields, read here so the decoded package (a copy of every section)
  * is not kept alive by send() while it runs (a test measures what the target holds meanwhile).
  */
+/** A frame's message type (`{"type":...}`), or "package" for anything else. */
+export function frameType(f: Uint8Array): string {
+  const m = /^\{"type":"([a-z_]+)"/.exec(Buffer.from(f.subarray(0, 24)).toString());
+  return m ? m[1]! : "package";
+}
+
 export function offerOf(packageBytes: Uint8Array): Record<string, unknown> {
   const pkg = decodePackage(packageBytes);
   return {

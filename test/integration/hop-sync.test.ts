@@ -17,7 +17,7 @@ import { DB_FILE, fdatasyncWal, type SqliteStore } from "../../src/store/sqlite-
 import { hex } from "../../src/hash/bytes.js";
 import { buildOutgoingPackage } from "../../src/migration/outgoing.js";
 import { EXAMPLES, startTestNode, stopAllNodes, tempDir, type TestNode } from "../helpers/node.js";
-import { offerOf, RoguePeer } from "../helpers/rogue.js";
+import { frameType, offerOf, RoguePeer } from "../helpers/rogue.js";
 import { waitUntil } from "../helpers/wait.js";
 
 const rogues: RoguePeer[] = [];
@@ -63,12 +63,6 @@ function controlSyncs(store: SqliteStore): SyncControl {
   return c;
 }
 
-/** A frame's message type (`{"type":...}`), or "package" for anything else. */
-function frameType(f: Uint8Array): string {
-  const m = /^\{"type":"([a-z_]+)"/.exec(Buffer.from(f.subarray(0, 24)).toString());
-  return m ? m[1]! : "package";
-}
-
 const eio = (): NodeJS.ErrnoException => Object.assign(new Error("EIO: i/o error, fdatasync (injected)"), { code: "EIO" });
 
 function p2p(flags: Record<string, string> = {}, opts: { dir?: string; resumeStored?: boolean } = {}, hooks?: MigrationHooks): Promise<TestNode> {
@@ -111,9 +105,11 @@ function receptionsStored(t: TestNode, timeline: string[]): void {
 /**
  * A (survivor's holder, its WAL syncs under the test's control) and B (recording the offers it takes
  * and the packages it gets in `timeline`), after a round trip A → B → A: A keeps a stream to B, so
- * its next hop's offer goes out while the detach commit syncs.
+ * its next hop's offer goes out while the detach commit syncs. A knows what B holds of the agent
+ * (it came from B), so its package would go with the offer (package-with-offer.ts): unless
+ * `withOffer`, A forgets that, and builds the package for B's answer as for any kept stream.
  */
-async function afterRoundTrip(): Promise<{ a: TestNode; b: TestNode; sync: SyncControl; timeline: string[] }> {
+async function afterRoundTrip(o: { withOffer?: boolean } = {}): Promise<{ a: TestNode; b: TestNode; sync: SyncControl; timeline: string[] }> {
   const timeline: string[] = [];
   const a = await p2p();
   const b = await p2p({}, {}, { afterPackage: (agentId) => timeline.push(`package of ${agentId} on B`) });
@@ -125,6 +121,7 @@ async function afterRoundTrip(): Promise<{ a: TestNode; b: TestNode; sync: SyncC
   expect((await a.node.migrate("survivor", [addressOf(b)])).outcome).toBe("done");
   expect((await b.node.migrate("survivor", [addressOf(a)])).outcome).toBe("done");
   await ticked(a, "survivor", a.node.store.head("survivor")!.tick + 2n);
+  if (!o.withOffer) a.node.migration!.arrivals.clear();
   timeline.length = 0;
   return { a, b, sync, timeline };
 }
@@ -176,10 +173,11 @@ describe("a hop's fsyncs off the main thread", () => {
     timeline.length = 0;
     sync.hold = true;
     const third = a.node.migrate("survivor", [addressOf(b)]);
-    // While A's sync is held: B takes the offer, A builds the package, B gets it and admits it (its
-    // live instance placed) but stores nothing, and owns nothing, waiting for A's `durable`.
+    // While A's sync is held: A builds the package for what B holds (the agent came from B) and sends
+    // it with the offer (package-with-offer.ts); B takes the offer, gets the package and admits it
+    // (its live instance placed) but stores nothing, and owns nothing, waiting for A's `durable`.
     await waitUntil(() => sync.held.length === 1 && timeline.length === 3 && b.node.pool.has("survivor"), { what: "the early offer and package admitted on B while A's sync is held" });
-    const early = ["offer of survivor taken", "package of survivor built on A", "package of survivor on B"];
+    const early = ["package of survivor built on A", "offer of survivor taken", "package of survivor on B"];
     expect(timeline).toEqual(early);
     const at2 = a.node.scheduler.view("heartbeat")!.tick;
     await ticked(a, "heartbeat", at2 + 3n);
@@ -462,6 +460,8 @@ describe("a hop's fsyncs off the main thread", () => {
       expect(writes.flat().filter((k) => k === "durable")).toHaveLength(1);
       expect((await b.node.migrate("survivor", [addressOf(a)])).outcome).toBe("done");
       await ticked(a, "survivor", a.node.store.head("survivor")!.tick + 2n);
+      // A's package for B is built for B's answer, not sent with the offer (package-with-offer.ts).
+      a.node.migration!.arrivals.clear();
       writes.length = 0;
       synced = false;
       sync.onSynced = () => {

@@ -1,0 +1,74 @@
+// A package sent with its offer: a source that knows what its target holds of the agent (the target
+// handed it the agent at a checkpoint it keeps as its retired copy's head) builds the package for that
+// before the target's answer and sends it behind the offer, in the same write. The target's reception
+// (and its pending row's fsync) then starts one round trip sooner, during the source's own fsync
+// rather than after it. The target takes it only when the guess is right (the base it names is the
+// one it would have named, and a package without the module goes only to a node that holds it); else
+// it drops it and the hop goes on as without it. Only a small package goes so (EAGER_PACKAGE_BYTES),
+// to a target that said, when it last sent this agent here, that it takes one (`takesPackageWithOffer`).
+import { ErrorCode, IgordError } from "../errors.js";
+import { type FrameChannel, hex32 } from "../p2p/frames.js";
+import { EAGER_PACKAGE_BYTES } from "./early-offer.js";
+
+/** What an offer says of the package right behind it: its size and what it was built for. */
+export interface PackageWithOffer {
+  bytes: number;
+  /** The base it continues from (null: from genesis or a signed base). */
+  baseHash: string | null;
+  /** Built without the module, for a node that holds it. */
+  haveWasm: boolean;
+}
+
+/** What this node remembers of an agent that arrived, to send it back with its offer. */
+export interface Arrival {
+  peer: string;
+  /** The checkpoint it arrived at: the head of the sender's retired copy. */
+  checkpointHash: string;
+  /** The module it ran then. */
+  wasmHash: string;
+}
+
+/** Arrivals remembered at most (the oldest forgotten first): one per agent received. */
+export const MAX_ARRIVALS = 10_000;
+
+/** Remembers that `agentId` arrived from a peer that takes a package with the offer. */
+export function rememberArrival(arrivals: Map<string, Arrival>, agentId: string, a: Arrival): void {
+  arrivals.delete(agentId);
+  arrivals.set(agentId, a);
+  if (arrivals.size > MAX_ARRIVALS) arrivals.delete(arrivals.keys().next().value as string);
+}
+
+/** The offer's `packageWithOffer`, checked; null when it has none. */
+export function packageWithOfferOf(offer: Record<string, unknown>): PackageWithOffer | null {
+  const p = offer.packageWithOffer;
+  if (p === undefined) return null;
+  const invalid = (why: string): never => {
+    throw new IgordError(ErrorCode.MigrationFrameInvalid, `"offer" message: packageWithOffer ${why}`);
+  };
+  if (typeof p !== "object" || p === null || Array.isArray(p)) return invalid("must be an object");
+  const o = p as Record<string, unknown>;
+  if (typeof o.bytes !== "number" || !Number.isInteger(o.bytes) || o.bytes < 1 || o.bytes > EAGER_PACKAGE_BYTES) return invalid(`bytes must be an integer from 1 to ${EAGER_PACKAGE_BYTES}`);
+  if (typeof o.haveWasm !== "boolean") return invalid("haveWasm must be true or false");
+  const baseHash = o.baseHash === null ? null : hex32(o, "offer", "baseHash");
+  return { bytes: o.bytes, baseHash, haveWasm: o.haveWasm };
+}
+
+/** Reads the announcement and the package an offer said it sends behind it (`transfer`, then the package's bytes). */
+export async function receivePackageWithOffer(ch: FrameChannel, p: PackageWithOffer, timeoutMs: number): Promise<Uint8Array> {
+  const deadline = Date.now() + timeoutMs;
+  const transfer = await ch.receiveJson(timeoutMs, "transfer");
+  if (transfer.type !== "transfer" || transfer.bytes !== p.bytes) {
+    throw new IgordError(ErrorCode.MigrationFrameInvalid, `the package sent with the offer must be announced as ${p.bytes} bytes`);
+  }
+  const chunks: Uint8Array[] = [];
+  let held = 0;
+  while (held < p.bytes) {
+    const chunk = await ch.receive(Math.max(1, deadline - Date.now()), "package chunk");
+    if (chunk.byteLength === 0 || held + chunk.byteLength > p.bytes) {
+      throw new IgordError(ErrorCode.MigrationFrameInvalid, `package chunk of ${chunk.byteLength} bytes does not fit the announced ${p.bytes} bytes`);
+    }
+    held += chunk.byteLength;
+    chunks.push(chunk);
+  }
+  return chunks.length === 1 ? (chunks[0] as Uint8Array) : Buffer.concat(chunks, p.bytes);
+}
