@@ -242,10 +242,15 @@ export class MigrationSource {
     const store = this.ctx.host.store;
     if (!arrival || arrival.peer !== t.peerId || !store.checkpointByHash(row.agentId, Buffer.from(arrival.checkpointHash, "hex"))) return null;
     const guess = { haveWasm: arrival.wasmHash === row.wasmHash, baseHash: arrival.checkpointHash };
-    const bytes = this.packageFor(row, handoff.lease, handoff.checkpointHash, guess, (b) => {
-      if (b.byteLength <= EAGER_PACKAGE_BYTES) store.updateMigration(id, { state: "transferring", peer: t.text });
-    });
-    return bytes.byteLength <= EAGER_PACKAGE_BYTES ? { bytes, announce: { bytes: bytes.byteLength, ...guess } } : null;
+    try {
+      const bytes = this.packageFor(row, handoff.lease, handoff.checkpointHash, guess, (b) => {
+        if (b.byteLength <= EAGER_PACKAGE_BYTES) store.updateMigration(id, { state: "transferring", peer: t.text });
+      });
+      return bytes.byteLength <= EAGER_PACKAGE_BYTES ? { bytes, announce: { bytes: bytes.byteLength, ...guess } } : null;
+    } catch {
+      // Not built (the store is failing): the offer goes alone, and the attempt builds the package or fails.
+      return null;
+    }
   }
 
   /** The package for a target that answered the offer with `reply` (ok): its run seal committed unsynced. */
