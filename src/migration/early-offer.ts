@@ -95,7 +95,7 @@ export function startEarlyOffer(o: EarlyOfferStart): EarlyOffer {
   const eager = (r: Record<string, unknown>, b: Uint8Array): boolean => r.durableSignal === true && b.byteLength <= EAGER_PACKAGE_BYTES;
   // The package sent with the offer, when the target took it; else the one built for its reply.
   const tookSent = (r: Record<string, unknown>): boolean => w !== null && r.packageAccepted === true && r.durableSignal === true;
-  const built = reply.then((r) => (r.ok === true && r.already !== true ? (tookSent(r) ? (w as { bytes: Uint8Array }).bytes : o.build(r, (b) => eager(r, b))) : null));
+  const built = reply.then((r) => (r.ok === true && r.already !== true ? (w && tookSent(r) ? w.bytes : o.build(r, (b) => eager(r, b))) : null));
   // Whether the detach's sync has returned (a failed one never counts).
   let durableHere = false;
   o.synced.then(

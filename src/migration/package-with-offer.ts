@@ -53,22 +53,26 @@ export function packageWithOfferOf(offer: Record<string, unknown>): PackageWithO
   return { bytes: o.bytes, baseHash, haveWasm: o.haveWasm };
 }
 
-/** Reads the announcement and the package an offer said it sends behind it (`transfer`, then the package's bytes). */
+/**
+ * What `peer` holds of the agent, when this node knows it: the agent arrived from `peer` at a
+ * checkpoint this history still holds (`holds`), and `peer` takes a package with the offer. The
+ * arrival is used once (a hop that fails leaves no guess behind).
+ */
+export function guessOf(arrivals: Map<string, Arrival>, agentId: string, wasmHash: string, peer: string, holds: (checkpointHash: string) => boolean): { baseHash: string; haveWasm: boolean } | null {
+  const arrival = arrivals.get(agentId);
+  arrivals.delete(agentId);
+  if (!arrival || arrival.peer !== peer || !holds(arrival.checkpointHash)) return null;
+  return { baseHash: arrival.checkpointHash, haveWasm: arrival.wasmHash === wasmHash };
+}
+
+/** Reads the announcement and the package an offer said it sends behind it: `transfer`, then the package in one frame. */
 export async function receivePackageWithOffer(ch: FrameChannel, p: PackageWithOffer, timeoutMs: number): Promise<Uint8Array> {
   const deadline = Date.now() + timeoutMs;
   const transfer = await ch.receiveJson(timeoutMs, "transfer");
   if (transfer.type !== "transfer" || transfer.bytes !== p.bytes) {
     throw new IgordError(ErrorCode.MigrationFrameInvalid, `the package sent with the offer must be announced as ${p.bytes} bytes`);
   }
-  const chunks: Uint8Array[] = [];
-  let held = 0;
-  while (held < p.bytes) {
-    const chunk = await ch.receive(Math.max(1, deadline - Date.now()), "package chunk");
-    if (chunk.byteLength === 0 || held + chunk.byteLength > p.bytes) {
-      throw new IgordError(ErrorCode.MigrationFrameInvalid, `package chunk of ${chunk.byteLength} bytes does not fit the announced ${p.bytes} bytes`);
-    }
-    held += chunk.byteLength;
-    chunks.push(chunk);
-  }
-  return chunks.length === 1 ? (chunks[0] as Uint8Array) : Buffer.concat(chunks, p.bytes);
+  const pkg = await ch.receive(Math.max(1, deadline - Date.now()), "package");
+  if (pkg.byteLength !== p.bytes) throw new IgordError(ErrorCode.MigrationFrameInvalid, `the package sent with the offer is ${pkg.byteLength} bytes in its frame, not the announced ${p.bytes}`);
+  return pkg;
 }

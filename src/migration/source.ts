@@ -11,7 +11,7 @@ import { parseManifest } from "../manifest/manifest.js";
 import { CHUNK_BYTES, epoch as epochOf, type FrameChannel, hex32, jsonBytes } from "../p2p/frames.js";
 import { AttemptError, asIgord, MIGRATE_PROTOCOL, type MigrationContext, type MigrationResult, remoteError, sleep, type Target } from "./context.js";
 import { DURABLE_FRAME, EAGER_PACKAGE_BYTES, type EarlyOffer, startEarlyOffer, withholdDurable } from "./early-offer.js";
-import type { PackageWithOffer } from "./package-with-offer.js";
+import { guessOf, type PackageWithOffer } from "./package-with-offer.js";
 import { IdleMigrateStreams } from "./idle-streams.js";
 import { buildOutgoingPackage } from "./outgoing.js";
 import type { HandoffResolution } from "./resolution.js";
@@ -231,17 +231,11 @@ export class MigrationSource {
     return { id, agentId, outcome: "recovery", target: t.text, peer: t.peerId, address: this.ctx.addressOf(t.peerId), attempts: tally.attempts, fallbacks: tally.fallbacks, epoch: null, error, durationMs: Date.now() - started };
   }
 
-  /**
-   * The package for what `t` holds of the agent, when this node knows it (the agent arrived from
-   * `t` at a checkpoint this history still holds, and `t` takes a package with the offer) and it
-   * is small: it goes behind the offer (package-with-offer.ts). Null otherwise.
-   */
+  /** The package for what `t` is known to hold of the agent (guessOf), when small: it goes behind the offer (package-with-offer.ts). Null otherwise. */
   private packageWithOffer(id: number, row: AgentRow, t: Target, handoff: Handoff): { bytes: Uint8Array; announce: PackageWithOffer } | null {
-    const arrival = this.ctx.arrivals.get(row.agentId);
-    this.ctx.arrivals.delete(row.agentId);
     const store = this.ctx.host.store;
-    if (!arrival || arrival.peer !== t.peerId || !store.checkpointByHash(row.agentId, Buffer.from(arrival.checkpointHash, "hex"))) return null;
-    const guess = { haveWasm: arrival.wasmHash === row.wasmHash, baseHash: arrival.checkpointHash };
+    const guess = guessOf(this.ctx.arrivals, row.agentId, row.wasmHash, t.peerId, (hash) => store.checkpointByHash(row.agentId, Buffer.from(hash, "hex")) !== undefined);
+    if (!guess) return null;
     try {
       const bytes = this.packageFor(row, handoff.lease, handoff.checkpointHash, guess, (b) => {
         if (b.byteLength <= EAGER_PACKAGE_BYTES) store.updateMigration(id, { state: "transferring", peer: t.text });
