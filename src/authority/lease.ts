@@ -79,6 +79,17 @@ export function needsRenewal(l: Lease, timing: LeaseTiming, nowMs: number): bool
   return l.state === "ACTIVE_OWNER" && l.expiresAtMs !== null && l.expiresAtMs - nowMs <= timing.durationMs * timing.renewalWindow;
 }
 
+/**
+ * The share of the renewal window a due renewal may be put off for while the store's write lock is
+ * held by another writer: past it, the renewal waits for the lock (renewalOverdue).
+ */
+export const RENEWAL_DEFERRABLE_SHARE = 0.5;
+
+/** A due renewal that may no longer be put off: less than RENEWAL_DEFERRABLE_SHARE of the renewal window remains. */
+export function renewalOverdue(l: Lease, timing: LeaseTiming, nowMs: number): boolean {
+  return l.expiresAtMs !== null && l.expiresAtMs - nowMs <= timing.durationMs * timing.renewalWindow * (1 - RENEWAL_DEFERRABLE_SHARE);
+}
+
 function refuse(l: Lease, e: LeaseEvent, why: string): never {
   throw new IgordError(ErrorCode.LeaseTransition, `lease ${l.state} ${formatEpoch(l.epoch)} cannot ${e.type.replaceAll("_", " ")}: ${why}`, {
     details: { state: l.state, event: e.type },

@@ -72,6 +72,7 @@ export class NodeMetrics {
   readonly divergences: Counter<"code">;
   readonly replayDuration: Histogram;
   readonly leaseTransitions: Counter<"to" | "why">;
+  readonly leaseRenewalsDeferred: Counter;
   readonly migrationAttempts: Counter<"direction">;
   readonly migrationOutcomes: Counter<"direction" | "outcome">;
   readonly migrationDuration: Histogram<"direction">;
@@ -163,6 +164,11 @@ export class NodeMetrics {
       name: "igord_lease_transitions_total",
       help: "Lease changes (renewals, expiries, recoveries), by resulting state and cause",
       labelNames: ["to", "why"],
+      registers,
+    });
+    this.leaseRenewalsDeferred = new Counter({
+      name: "igord_lease_renewals_deferred_total",
+      help: "Due lease renewals put off because another writer held the store (tried again at the next check, and waited for once the lease runs short)",
       registers,
     });
     this.migrationAttempts = new Counter({

@@ -193,7 +193,11 @@ export class IgordNode {
       checkpointer: this.checkpointer,
       checkpointIntervalMs: opts.config.checkpointIntervalMs,
       persistEventLogs: true,
-      leases: { timing: this.leaseTiming, write: (id, expected, next) => this.store.writeLease(id, expected, next) },
+      leases: {
+        timing: this.leaseTiming,
+        write: (id, expected, next) => this.store.writeLease(id, expected, next),
+        tryRenew: (id, expected, next) => this.store.tryRenewLease(id, expected, next),
+      },
       replay: {
         mode: opts.config.replayMode,
         window: opts.config.replayWindow,

@@ -161,6 +161,11 @@ export interface LeaseOptions {
   timing: LeaseTiming;
   /** Compare-and-set of the stored lease (throws LEASE_STALE when another writer moved it). */
   write(agentId: string, expected: LeaseBelief, next: Lease): void;
+  /**
+   * A renewal's compare-and-set that does not wait for another writer: false, nothing written, when
+   * the store is busy. Absent: renewals always wait (write).
+   */
+  tryRenew?(agentId: string, expected: LeaseBelief, next: Lease): boolean;
 }
 
 /** Maps an error code to the reason an agent stopped. */

@@ -3,7 +3,7 @@
 // plain expiry. A tick carries when its authority lapses, and a result arriving after that is not
 // committed (CE-4).
 import { ErrorCode, IgordError } from "../errors.js";
-import { canTick, formatEpoch, isExpired, type Lease, needsRenewal, transition } from "../authority/lease.js";
+import { canTick, formatEpoch, isExpired, type Lease, needsRenewal, renewalOverdue, transition } from "../authority/lease.js";
 import type { NodeMetrics } from "../metrics/metrics.js";
 import { type AgentRuntime, type AgentStatus, type LeaseOptions, reasonFor } from "./agent-runtime.js";
 
@@ -69,7 +69,15 @@ export class LeaseFence {
         }
         this.set(a, transition(current, { type: "recover", cause: "expiry", nowMs }, leases.timing), "recovered");
       } else if (needsRenewal(current, leases.timing, nowMs)) {
-        this.set(a, transition(current, { type: "renew", nowMs }, leases.timing), "renewed");
+        const renewed = transition(current, { type: "renew", nowMs }, leases.timing);
+        if (!leases.tryRenew || renewalOverdue(current, leases.timing, nowMs)) this.set(a, renewed, "renewed");
+        else if (leases.tryRenew(a.id, { state: current.state, epoch: current.epoch }, renewed)) this.applied(a, renewed, "renewed");
+        else {
+          // Another writer holds the store (the commit thread, mid-transaction): the lease has time
+          // to spare, so the main thread does not sleep waiting; the next check tries again.
+          this.metrics?.leaseRenewalsDeferred.inc();
+          a.logger.debug({ event: "lease_renewal_deferred", expiresAt: current.expiresAtMs }, "lease renewal put off: the store is busy");
+        }
       }
     } catch (e) {
       // A store failure is not a stale lease: only the store's own LEASE_STALE says another writer won.
@@ -84,6 +92,11 @@ export class LeaseFence {
   private set(a: AgentRuntime, next: Lease, why: "expired" | "recovered" | "renewed"): void {
     const prev = a.lease as Lease;
     this.leases?.write(a.id, { state: prev.state, epoch: prev.epoch }, next);
+    this.applied(a, next, why);
+  }
+
+  /** The lease written: held in memory, counted and logged. */
+  private applied(a: AgentRuntime, next: Lease, why: "expired" | "recovered" | "renewed"): void {
     a.lease = next;
     this.metrics?.leaseTransitions.inc({ to: next.state, why });
     const fields = { event: why === "recovered" ? "lease_recovered" : "lease_state", state: next.state, epoch: formatEpoch(next.epoch), major: String(next.epoch.major), generation: String(next.epoch.generation), why, expiresAt: next.expiresAtMs };

@@ -6,7 +6,7 @@ import Database from "better-sqlite3";
 import { afterEach, describe, expect, it } from "vitest";
 import { parseCheckpoint } from "../../src/checkpoint/codec.js";
 import type { AgentView, CheckpointEvent, TickEvent } from "../../src/scheduler/scheduler.js";
-import { DB_FILE, SqliteStore } from "../../src/store/sqlite-store.js";
+import { BUSY_TIMEOUT_MS, DB_FILE, SqliteStore } from "../../src/store/sqlite-store.js";
 import { EXAMPLES, startTestNode, stopAllNodes, tempDir } from "../helpers/node.js";
 import { igord, killAll, startDaemon } from "../helpers/process.js";
 import { CAPS, watAgent, writeWat } from "../helpers/wat.js";
@@ -50,6 +50,61 @@ describe("leases and epochs", () => {
     expect(lease?.epoch.major).toBe(0n);
     expect(lease?.epoch.generation).toBeGreaterThanOrEqual(generation); // never reset
     expect(await t2.node.metrics.render()).toMatch(/igord_agent_leases\{state="ACTIVE_OWNER"\} 1/);
+  });
+
+  it("a renewal that finds the write lock held (the commit thread mid-transaction) does not wait for it: the agent ticks on under its lease and renews once the lock is free", async () => {
+    // Renewal is due with 3 s of the 6 s left and waits for the lock only in the last 1.5 s.
+    const t = await startTestNode({ "tick-interval": "20ms", "checkpoint-interval": "1h", "lease-duration": "6s", "lease-grace": "1s", "lease-renewal-window": "0.5" });
+    await t.node.addAgent({ wasmPath: heartbeat });
+    await t.waitFor<TickEvent>("tick", (e) => e.agentId === "heartbeat" && e.tick >= 2n);
+    const generation = () => t.node.scheduler.view("heartbeat")?.lease?.epoch.generation;
+    const before = generation();
+    // Another connection holds the write lock, as the commit thread does through each group commit.
+    const other = new Database(join(t.config.dataDir, DB_FILE));
+    other.exec("BEGIN IMMEDIATE");
+    try {
+      await waitUntil(() => t.logs.events("lease_renewal_deferred", "heartbeat").length > 0, { timeoutMs: 10_000, what: "a renewal put off" });
+      const tick = t.node.scheduler.view("heartbeat")!.tick;
+      // The main thread is not asleep in SQLite's busy handler: ticks go on, under the lease as it was.
+      await t.waitFor<TickEvent>("tick", (e) => e.agentId === "heartbeat" && e.tick >= tick + 5n);
+      expect(generation()).toBe(before);
+      expect(t.node.scheduler.view("heartbeat")?.status).toBe("running");
+    } finally {
+      other.exec("COMMIT");
+      other.close();
+    }
+    await waitUntil(() => (generation() ?? 0n) > before!, { what: "the renewal, once the lock is free" });
+    expect(t.node.store.lease("heartbeat")?.epoch.generation).toBe(generation());
+    expect(await t.node.metrics.render()).toMatch(/igord_lease_renewals_deferred_total [1-9]/);
+  });
+
+  it("the store's renewal without a wait: false and nothing written while another connection holds the write lock, without waiting out the busy timeout, which every other write still has", async () => {
+    const t = await startTestNode({ "tick-interval": "20ms", "lease-duration": "60s" });
+    await t.node.addAgent({ wasmPath: heartbeat });
+    await t.waitFor<TickEvent>("tick", (e) => e.agentId === "heartbeat" && e.tick >= 1n);
+    await t.node.scheduler.pause("heartbeat", "test");
+    const store = t.node.store;
+    const lease = store.lease("heartbeat")!;
+    const renewed = { ...lease, epoch: { ...lease.epoch, generation: lease.epoch.generation + 1n }, expiresAtMs: Date.now() + 60_000 };
+    const belief = { state: lease.state, epoch: lease.epoch };
+    const other = new Database(join(t.config.dataDir, DB_FILE));
+    other.exec("BEGIN IMMEDIATE");
+    try {
+      const started = performance.now();
+      expect(store.tryRenewLease("heartbeat", belief, renewed)).toBe(false);
+      expect(performance.now() - started).toBeLessThan(BUSY_TIMEOUT_MS / 2);
+      expect(store.lease("heartbeat")).toEqual(lease);
+      expect((store as unknown as { db: Database.Database }).db.pragma("busy_timeout", { simple: true })).toBe(BUSY_TIMEOUT_MS);
+    } finally {
+      other.exec("COMMIT");
+      other.close();
+    }
+    expect(store.tryRenewLease("heartbeat", belief, renewed)).toBe(true);
+    expect(store.lease("heartbeat")).toEqual(renewed);
+    // Only renewals: a state change waits for the lock (and is durable).
+    expect(() => store.tryRenewLease("heartbeat", { state: renewed.state, epoch: renewed.epoch }, { ...renewed, state: "RETIRED" })).toThrow(expect.objectContaining({ code: "LEASE_TRANSITION" }));
+    // A stale belief is refused as by writeLease.
+    expect(() => store.tryRenewLease("heartbeat", belief, renewed)).toThrow(expect.objectContaining({ code: "LEASE_STALE" }));
   });
 
   it("a stale writer's checkpoint is refused and the agent stops", async () => {
