@@ -5,11 +5,12 @@ import { join } from "node:path";
 import type Database from "better-sqlite3";
 import { afterEach, describe, expect, it } from "vitest";
 import { DB_FILE, fdatasyncWal, SqliteStore } from "../../src/store/sqlite-store.js";
-import { tempDir } from "../helpers/node.js";
+import { EXAMPLES, startTestNode, stopAllNodes, tempDir } from "../helpers/node.js";
 import { waitUntil } from "../helpers/wait.js";
 
 const dirs: string[] = [];
-afterEach(() => {
+afterEach(async () => {
+  await stopAllNodes();
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 });
 
@@ -86,6 +87,28 @@ describe("store sync levels", () => {
     } finally {
       store.close();
     }
+  });
+
+  it("a lease renewal commits without an fsync of its own under --sync full (the main thread's renewals no longer wait on the disk); a lease state change still commits at FULL", async () => {
+    const t = await startTestNode({ sync: "full", "tick-interval": "20ms", "lease-duration": "60s" });
+    await t.node.addAgent({ wasmPath: join(EXAMPLES, "heartbeat.wasm") });
+    await t.node.scheduler.pause("heartbeat", "test");
+    const store = t.node.store;
+    // The level inside each lease write's transaction (its compare-and-set reads the lease there first).
+    const inside: number[] = [];
+    const raw = store as unknown as { staleLease: (...a: unknown[]) => unknown };
+    const stale = raw.staleLease.bind(store);
+    raw.staleLease = (...a) => (inside.push(level(store)), stale(...a));
+    const lease = store.lease("heartbeat")!;
+    const renew = (l: typeof lease) => ({ ...l, epoch: { ...l.epoch, generation: l.epoch.generation + 1n }, expiresAtMs: Date.now() + 60_000 });
+    const r1 = renew(lease);
+    store.writeLease("heartbeat", { state: lease.state, epoch: lease.epoch }, r1);
+    const r2 = renew(r1);
+    expect(store.tryRenewLease("heartbeat", { state: r1.state, epoch: r1.epoch }, r2)).toBe(true);
+    store.writeLease("heartbeat", { state: r2.state, epoch: r2.epoch }, { ...r2, state: "RETIRED", expiresAtMs: null });
+    expect(inside).toEqual([1, 1, 2]);
+    expect(level(store)).toBe(2);
+    expect(store.lease("heartbeat")?.state).toBe("RETIRED");
   });
 
   it("afterCommit runs once a durable transaction committed, before its off-thread sync returned; never after a rollback; a listener that throws leaves the commit standing", async () => {
