@@ -179,10 +179,11 @@ export abstract class AgentRecords extends MigrationRecords {
       );
     });
   }
+
   /**
    * A renewal (writeLease) that does not wait for the write lock: false, with nothing written, when
    * another connection holds it — under load the commit thread does, through each group commit, and
-   * waiting put the main thread to sleep in SQLite's busy handler (a mean 7 ms a renewal, up to ~100,
+   * waiting put the main thread to sleep in SQLite's busy handler (a mean 7 ms a renewal, up to ~115,
    * in the checkpoint bench). The lease fence tries again at its next check while the lease has time
    * to spare. Not a renewal (another state or major): LEASE_TRANSITION.
    */
@@ -199,7 +200,6 @@ export abstract class AgentRecords extends MigrationRecords {
       this.db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
     }
   }
-
 }
 
 /** Only extends an owner's lease (a new generation and expiry): no fsync of its own (writeLease). */
