@@ -189,7 +189,8 @@ export abstract class AgentRecords extends MigrationRecords {
    */
   tryRenewLease(agentId: string, expected: LeaseBelief, next: Lease): boolean {
     if (!isRenewal(expected, next)) throw new IgordError(ErrorCode.LeaseTransition, `agent "${agentId}": ${expected.state} to ${next.state} is not a renewal`);
-    this.db.pragma("busy_timeout = 0");
+    // exec, not pragma(): no Statement object a flip (as StoreBase.lightly).
+    this.db.exec("PRAGMA busy_timeout = 0");
     try {
       this.writeLease(agentId, expected, next);
       return true;
@@ -197,7 +198,7 @@ export abstract class AgentRecords extends MigrationRecords {
       if (e instanceof Database.SqliteError && e.code === "SQLITE_BUSY") return false;
       throw e;
     } finally {
-      this.db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
+      this.db.exec(`PRAGMA busy_timeout = ${BUSY_TIMEOUT_MS}`);
     }
   }
 }
