@@ -41,7 +41,7 @@ describe("lease renewals while the store is busy", () => {
     expect(a.lease).toBe(before);
   });
 
-  it("with a quarter of the window or less left, the renewal waits for the store", () => {
+  it("with half of the renewal window or less left (a quarter of the lease), the renewal waits for the store", () => {
     const { leases, written, tried } = busyStore();
     const fence = new LeaseFence(leases, undefined, { finish: () => expect.unreachable() });
     const a = agent();
