@@ -198,13 +198,36 @@ describe("store sync levels", () => {
     }
   });
 
-  it("durable commits made while a WAL sync is in flight share the next one: one fdatasync covers them all, and none resolves before it returned", async () => {
-    const dir = tempDir();
-    dirs.push(dir);
-    const store = SqliteStore.open(join(dir, DB_FILE), { sync: "full" });
+  it("with no WAL sync in flight, a durable commit's fdatasync is asked for before the committing code's synchronous work goes on (not once that work has yielded)", async () => {
+    const { store, held: calls } = heldSyncStore();
     try {
-      const calls: (() => void)[] = [];
-      store.walSync = (fd) => new Promise<void>((resolve) => calls.push(resolve)).then(() => fdatasyncWal(fd));
+      const id = store.createMigration({ agentId: "a", direction: "out", peer: "p", state: "requested" });
+      // A store's first sync syncs its directory first (asynchronously): that one waits for it.
+      const first = store.atomicallyOffThread(() => store.updateMigration(id, { attempts: 1 })).durable;
+      await waitUntil(() => calls.length === 1, { what: "the first sync" });
+      calls[0]!();
+      await first;
+      // Nothing in flight: the next commit's sync is asked for before atomicallyOffThread returns.
+      const second = store.atomicallyOffThread(() => store.updateMigration(id, { attempts: 2 })).durable;
+      expect(calls).toHaveLength(2);
+      // One in flight: a commit now waits for it, and shares the sync queued behind it.
+      const third = store.atomicallyOffThread(() => store.updateMigration(id, { attempts: 3 })).durable;
+      const fourth = store.atomicallyOffThread(() => store.updateMigration(id, { attempts: 4 })).durable;
+      expect(calls).toHaveLength(2);
+      calls[1]!();
+      await second;
+      await waitUntil(() => calls.length === 3, { what: "the queued sync" });
+      calls[2]!();
+      await Promise.all([third, fourth]);
+      expect(calls).toHaveLength(3);
+    } finally {
+      store.close();
+    }
+  });
+
+  it("durable commits made while a WAL sync is in flight share the next one: one fdatasync covers them all, and none resolves before it returned", async () => {
+    const { store, held: calls } = heldSyncStore();
+    try {
       const id = store.createMigration({ agentId: "a", direction: "out", peer: "p", state: "requested" });
       const done: number[] = [];
       const first = store.atomicallyOffThread(() => store.updateMigration(id, { attempts: 1 })).durable.then(() => done.push(1));
