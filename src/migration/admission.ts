@@ -51,11 +51,6 @@ export interface AdmissionContext {
    * --migration-timeout as the replays): past it the package is refused MIGRATION_TIMEOUT.
    */
   checksDeadline?: number;
-  /**
-   * Called once the cheap checks passed (format, module, manifest, lineage, seals, receipts) and
-   * before the replay: where a pending reception is stored, so its fsync runs during the replay.
-   */
-  beforeReplay?: () => void;
 }
 
 export interface Admitted {
@@ -286,7 +281,6 @@ async function admit(pkg: MigrationPackage, peer: string, bytes: number, ctx: Ad
     const p = moduleFor(hash);
     return { ...p, plan: withAgentIdentity(p.plan, did) };
   };
-  ctx.beforeReplay?.();
   const replayedTicks = await verifyWindow(pkg, storedHead?.blob ?? null, runnable, ctx, early);
   // 8. ownership (checked again: nothing may have changed while the replay ran)
   const previousNow = checkOwnership(ctx.store, agentId, did, pkg.epoch);

@@ -1,9 +1,9 @@
 // A pending reception: a target that is told `pendingReception` (with `durableSignal`) stores the
-// package as pending as soon as its cheap checks passed, before the replay, so the row's fsync runs
-// during the replay and the source's own fsync; the source's `durable` then flips it into the
-// agent's rows (receiveAgent, which deletes the row) and `result` goes without waiting for the
-// flip's fsync. This module resolves the rows a crash leaves, and answers, on the source, a
-// target's question about them.
+// package as pending as soon as it arrived matching its offer, so the row's fsync runs during
+// admission's checks, the replay and the source's own fsync (a refused package's row is dropped);
+// the source's `durable` then flips it into the agent's rows (receiveAgent, which deletes the row)
+// and `result` goes without waiting for the flip's fsync. This module resolves the rows a crash
+// leaves, and answers, on the source, a target's question about them.
 //
 // A pending row is never ownership: nothing ticks from it, no `result` is sent for it, and a status
 // query about its agent is answered "receiving" (resolution.ts), so the source never reclaims it

@@ -206,20 +206,20 @@ export class MigrationTarget {
       m.migrationBytes.inc({ direction: "in" }, size);
       this.ctx.hooks.afterPackage?.(agentId, (err) => ch.abort(err));
       const pkg = decodePackage(buf);
-      // Kept until stored as pending (pending mode), else dropped now.
-      let pendingBytes: Buffer | null = pendingMode ? buf : null;
-      buf = null;
       if (pkg.agentId !== agentId || pkg.checkpointHash !== checkpointHash || pkg.did !== did || compareEpochs(pkg.epoch, epoch) !== 0 || pkg.wasmHash !== wasmHash || pkg.manifest !== manifestText) {
         throw new IgordError(ErrorCode.MigrationFrameInvalid, "the package does not match its offer");
       }
-      const admitted = await admitPackage(pkg, peer, size, this.admission(offered, () => {
-        if (!pendingBytes) return;
-        pendingSynced = store.recordPendingReception({ agentId, did, peer, epoch, checkpointHash, package: pendingBytes, sourceAddrs });
+      if (pendingMode) {
+        // Stored as pending before admission's checks, so its fsync runs during them and the
+        // replay: a package of an accepted peer that matches its offer, bounded by its reservation,
+        // and dropped below should admission refuse it.
+        pendingSynced = store.recordPendingReception({ agentId, did, peer, epoch, checkpointHash, package: buf, sourceAddrs });
         pendingHash = checkpointHash;
         // Awaited before the result; a refusal before then never awaits it.
         pendingSynced.catch(() => undefined);
-        pendingBytes = null;
-      }));
+      }
+      buf = null;
+      const admitted = await admitPackage(pkg, peer, size, this.admission(offered));
       if (this.ctx.host.stopping()) throw new IgordError(ErrorCode.NodeStopping, "this node is stopping");
       // The live instance loads on a worker while the reception commits; it ticks only once the
       // resume below (after the commit) takes it over, and is unloaded if that never happens.
@@ -334,7 +334,7 @@ export class MigrationTarget {
   }
 
   /** What admission needs from this node, its replays bounded by their share of --migration-timeout from now. */
-  private admission(offered: ReadonlySet<string>, beforeReplay?: () => void): AdmissionContext {
+  private admission(offered: ReadonlySet<string>): AdmissionContext {
     const cfg = this.ctx.cfg;
     const replayMs = Math.floor(cfg.migrationTimeoutMs * ADMISSION_REPLAY_SHARE);
     const replayDeadline = Date.now() + replayMs;
@@ -348,7 +348,6 @@ export class MigrationTarget {
       leaseTiming: this.ctx.host.leaseTiming,
       replay: (prepared, preState, items) => this.replayIncoming(prepared, preState, items, replayDeadline, replayMs),
       checksDeadline: replayDeadline,
-      ...(beforeReplay ? { beforeReplay } : {}),
     };
   }
 

@@ -326,8 +326,8 @@ export const MIGRATIONS: readonly string[] = [
   ) WITHOUT ROWID;
   INSERT INTO outbox_floors (agent_id, dropped_through) SELECT agent_id, MIN(tick) - 1 FROM outbox GROUP BY agent_id HAVING MIN(tick) > 1;
   `,
-  // 14: a reception whose package passed its cheap checks and waits for the source's `durable`
-  // (migration/pending-reception.ts): stored and synced while the replay and the source's fsync run,
+  // 14: a reception whose package arrived and matches its offer, waiting for the source's `durable`
+  // (migration/pending-reception.ts): stored and synced while admission, the replay and the source's fsync run,
   // never ownership; the source's `durable` flips it into the agent's rows in one transaction.
   `
   CREATE TABLE pending_receptions (

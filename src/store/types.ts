@@ -97,7 +97,7 @@ export interface HandoffKey {
 }
 
 /**
- * A package this node admitted the cheap checks of and holds until its source's handoff is durable
+ * A package that arrived matching its offer, held until admitted and its source's handoff is durable
  * (migration/pending-reception.ts): never ownership, at most one per agent.
  */
 export interface PendingReception extends HandoffKey {

@@ -250,6 +250,47 @@ describe("a pending reception", () => {
     expect(b.node.store.lease("survivor")?.state).toBe("ACTIVE_OWNER");
   });
 
+  it("is stored as soon as the package arrives matching its offer, before admission's checks: a package whose module is not the one it names is refused (MIGRATION_WASM_HASH), its row dropped before the refusal goes; the source keeps the agent", async () => {
+    const a = await p2p();
+    const b = await p2p();
+    const pendings: string[] = [];
+    const record = b.node.store.recordPendingReception.bind(b.node.store);
+    b.node.store.recordPendingReception = (p) => {
+      pendings.push(p.agentId);
+      return record(p);
+    };
+    // One byte of the module changed on the wire, well inside it (the package's framing intact).
+    const MAGIC = Buffer.from([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00]);
+    const sendAll = FrameChannel.prototype.sendAll;
+    FrameChannel.prototype.sendAll = function (frames: readonly Uint8Array[]) {
+      return sendAll.call(
+        this,
+        frames.map((f) => {
+          const at = Buffer.from(f.buffer, f.byteOffset, f.byteLength).indexOf(MAGIC);
+          if (at < 0) return f;
+          const changed = Uint8Array.from(f);
+          changed[at + 64] = (changed[at + 64] ?? 0) ^ 0xff;
+          return changed;
+        }),
+      );
+    };
+    await a.node.addAgent({ wasmPath: survivor });
+    await ticked(a, "survivor", 2n);
+    let r;
+    try {
+      r = await a.node.migrate("survivor", [addressOf(b)]);
+    } finally {
+      FrameChannel.prototype.sendAll = sendAll;
+    }
+    expect(r.outcome).toBe("reverted");
+    expect(r.error?.code).toBe("MIGRATION_WASM_HASH");
+    expect(pendings).toEqual(["survivor"]);
+    expect(b.node.store.pendingReception("survivor")).toBeUndefined();
+    expect(b.node.store.agent("survivor")).toBeUndefined();
+    expect(a.node.store.lease("survivor")?.state).toBe("ACTIVE_OWNER");
+    await ticked(a, "survivor", a.node.store.head("survivor")!.tick + 1n);
+  });
+
   it("a peer from before pending receptions (no `pendingReception` in its offer) gets today's flow: nothing stored as pending, the reception stored on `durable`", async () => {
     const a = await p2p();
     const b = await p2p();
