@@ -71,6 +71,17 @@ async function migratedWithFlipLost(): Promise<{ a: TestNode; b: TestNode; lost:
   return { a, b, lost: lost! };
 }
 
+/** The agents `n` stores a pending reception for, in order (its store's method wrapped). */
+function pendingsStoredOn(n: TestNode): string[] {
+  const pendings: string[] = [];
+  const record = n.node.store.recordPendingReception.bind(n.node.store);
+  n.node.store.recordPendingReception = (p) => {
+    pendings.push(p.agentId);
+    return record(p);
+  };
+  return pendings;
+}
+
 describe("a pending reception", () => {
   it("is written before the replay and synced before `result`, never owns the agent, and is flipped on `durable` in one transaction that deletes it", async () => {
     const a = await p2p();
@@ -253,12 +264,7 @@ describe("a pending reception", () => {
   it("is stored as soon as the package arrives matching its offer, before admission's checks: a package whose module is not the one it names is refused (MIGRATION_WASM_HASH), its row dropped before the refusal goes; the source keeps the agent", async () => {
     const a = await p2p();
     const b = await p2p();
-    const pendings: string[] = [];
-    const record = b.node.store.recordPendingReception.bind(b.node.store);
-    b.node.store.recordPendingReception = (p) => {
-      pendings.push(p.agentId);
-      return record(p);
-    };
+    const pendings = pendingsStoredOn(b);
     // One byte of the module changed on the wire, well inside it (the package's framing intact).
     const MAGIC = Buffer.from([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00]);
     const sendAll = FrameChannel.prototype.sendAll;
@@ -294,12 +300,7 @@ describe("a pending reception", () => {
   it("a peer from before pending receptions (no `pendingReception` in its offer) gets today's flow: nothing stored as pending, the reception stored on `durable`", async () => {
     const a = await p2p();
     const b = await p2p();
-    const pendings: string[] = [];
-    const record = b.node.store.recordPendingReception.bind(b.node.store);
-    b.node.store.recordPendingReception = (p) => {
-      pendings.push(p.agentId);
-      return record(p);
-    };
+    const pendings = pendingsStoredOn(b);
     const replies: unknown[] = [];
     const sendJson = FrameChannel.prototype.sendJson;
     FrameChannel.prototype.sendJson = function (value: unknown) {
