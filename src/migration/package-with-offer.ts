@@ -10,13 +10,26 @@ import { ErrorCode, IgordError } from "../errors.js";
 import { type FrameChannel, hex32 } from "../p2p/frames.js";
 import { EAGER_PACKAGE_BYTES } from "./early-offer.js";
 
-/** What an offer says of the package right behind it: its size and what it was built for. */
-export interface PackageWithOffer {
-  bytes: number;
+/** What a package is built for: what its target holds of the agent. */
+export interface PackageBasis {
   /** The base it continues from (null: from genesis or a signed base). */
   baseHash: string | null;
   /** Built without the module, for a node that holds it. */
   haveWasm: boolean;
+}
+
+/** What an offer says of the package right behind it: its size and what it was built for. */
+export interface PackageWithOffer extends PackageBasis {
+  bytes: number;
+}
+
+/** What a target's offer_reply asks the package to be built for (its baseHash checked). */
+export function basisOf(reply: Record<string, unknown>): PackageBasis {
+  return { baseHash: typeof reply.baseHash === "string" ? hex32(reply, "offer_reply", "baseHash") : null, haveWasm: reply.haveWasm === true };
+}
+
+export function sameBasis(a: PackageBasis, b: PackageBasis): boolean {
+  return a.baseHash === b.baseHash && a.haveWasm === b.haveWasm;
 }
 
 /** What this node remembers of an agent that arrived, to send it back with its offer. */

@@ -8,10 +8,10 @@ import { parseCheckpoint } from "../checkpoint/codec.js";
 import { hex } from "../hash/bytes.js";
 import { ErrorCode, IgordError } from "../errors.js";
 import { parseManifest } from "../manifest/manifest.js";
-import { CHUNK_BYTES, epoch as epochOf, type FrameChannel, hex32, jsonBytes } from "../p2p/frames.js";
+import { CHUNK_BYTES, epoch as epochOf, type FrameChannel, jsonBytes } from "../p2p/frames.js";
 import { AttemptError, asIgord, MIGRATE_PROTOCOL, type MigrationContext, type MigrationResult, remoteError, sleep, type Target } from "./context.js";
 import { DURABLE_FRAME, EAGER_PACKAGE_BYTES, type EarlyOffer, startEarlyOffer, withholdDurable } from "./early-offer.js";
-import { guessOf, type PackageWithOffer } from "./package-with-offer.js";
+import { basisOf, guessOf, type PackageBasis, sameBasis } from "./package-with-offer.js";
 import { IdleMigrateStreams } from "./idle-streams.js";
 import { buildOutgoingPackage } from "./outgoing.js";
 import type { HandoffResolution } from "./resolution.js";
@@ -189,19 +189,25 @@ export class MigrationSource {
     const ch = this.idle.take(t.peerId);
     if (!ch) return null;
     const offer = this.offer(row, handoff);
+    const guessed = this.packageForGuess(id, row, t, handoff);
+    const small = guessed && guessed.bytes.byteLength <= EAGER_PACKAGE_BYTES ? guessed : null;
     return startEarlyOffer({
       ch,
       peerId: t.peerId,
       offer,
-      withOffer: this.packageWithOffer(id, row, t, handoff),
+      withOffer: small ? { bytes: small.bytes, announce: { bytes: small.bytes.byteLength, ...small.guess } } : null,
       checkpointHash,
       epoch: lease.epoch,
       timeoutMs: this.ctx.cfg.migrationTimeoutMs,
       synced,
+      // A package built for the guess but too large to go with the offer is the one the reply asks
+      // for when the guess was right: it is not built twice.
       build: (reply, eager) =>
-        this.packageFor(row, lease, checkpointHash, reply, (b) => {
-          if (eager(b)) store.updateMigration(id, { state: "transferring", peer: t.text });
-        }),
+        guessed && !small && sameBasis(basisOf(reply), guessed.guess)
+          ? guessed.bytes
+          : this.packageFor(row, lease, checkpointHash, reply, (b) => {
+              if (eager(b)) store.updateMigration(id, { state: "transferring", peer: t.text });
+            }),
       transferAccepted: (timeout) => this.transferAccepted(ch, t, timeout),
       handoffDurable: () => this.ctx.hooks.afterHandoffRecorded?.(row.agentId),
     });
@@ -231,8 +237,12 @@ export class MigrationSource {
     return { id, agentId, outcome: "recovery", target: t.text, peer: t.peerId, address: this.ctx.addressOf(t.peerId), attempts: tally.attempts, fallbacks: tally.fallbacks, epoch: null, error, durationMs: Date.now() - started };
   }
 
-  /** The package for what `t` is known to hold of the agent (guessOf), when small: it goes behind the offer (package-with-offer.ts). Null otherwise. */
-  private packageWithOffer(id: number, row: AgentRow, t: Target, handoff: Handoff): { bytes: Uint8Array; announce: PackageWithOffer } | null {
+  /**
+   * The package for what `t` is known to hold of the agent (guessOf), with that guess; null when
+   * nothing is known. When small (EAGER_PACKAGE_BYTES) it goes behind the offer (package-with-offer.ts),
+   * and the record says `transferring` in the same commit; else it waits for the reply to the offer.
+   */
+  private packageForGuess(id: number, row: AgentRow, t: Target, handoff: Handoff): { bytes: Uint8Array; guess: PackageBasis } | null {
     const store = this.ctx.host.store;
     const guess = guessOf(this.ctx.arrivals, row.agentId, row.wasmHash, t.peerId, (hash) => store.checkpointByHash(row.agentId, Buffer.from(hash, "hex")) !== undefined);
     if (!guess) return null;
@@ -240,7 +250,7 @@ export class MigrationSource {
       const bytes = this.packageFor(row, handoff.lease, handoff.checkpointHash, guess, (b) => {
         if (b.byteLength <= EAGER_PACKAGE_BYTES) store.updateMigration(id, { state: "transferring", peer: t.text });
       });
-      return bytes.byteLength <= EAGER_PACKAGE_BYTES ? { bytes, announce: { bytes: bytes.byteLength, ...guess } } : null;
+      return { bytes, guess };
     } catch {
       // Not built (the store is failing): the offer goes alone, and the attempt builds the package or fails.
       return null;
@@ -250,9 +260,9 @@ export class MigrationSource {
   /** The package for a target that answered the offer with `reply` (ok): its run seal committed unsynced. */
   private packageFor(row: AgentRow, lease: Lease, checkpointHash: string, reply: Record<string, unknown>, alsoWrite?: (bytes: Uint8Array) => void): Uint8Array {
     const store = this.ctx.host.store;
-    const baseHash = typeof reply.baseHash === "string" ? hex32(reply, "offer_reply", "baseHash") : null;
+    const { baseHash, haveWasm } = basisOf(reply);
     return store.atomicallyUnsynced(() => {
-      const b = buildOutgoingPackage(store, { agentId: row.agentId, row, epoch: lease.epoch, checkpointHash, haveWasm: reply.haveWasm === true, baseHash });
+      const b = buildOutgoingPackage(store, { agentId: row.agentId, row, epoch: lease.epoch, checkpointHash, haveWasm, baseHash });
       alsoWrite?.(b);
       return b;
     });

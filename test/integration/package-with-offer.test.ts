@@ -10,11 +10,13 @@ import { hex } from "../../src/hash/bytes.js";
 import { EAGER_PACKAGE_BYTES } from "../../src/migration/early-offer.js";
 import { buildOutgoingPackage } from "../../src/migration/outgoing.js";
 import { MIGRATE_PROTOCOL } from "../../src/migration/service.js";
+import { MigrationSource } from "../../src/migration/source.js";
 import { FrameChannel, jsonBytes } from "../../src/p2p/frames.js";
 import { parseTarget } from "../../src/p2p/host.js";
 import type { TickEvent } from "../../src/scheduler/scheduler.js";
-import { EXAMPLES, startTestNode, stopAllNodes, type TestNode } from "../helpers/node.js";
+import { EXAMPLES, startTestNode, stopAllNodes, tempDir, type TestNode } from "../helpers/node.js";
 import { frameType, offerOf, RoguePeer } from "../helpers/rogue.js";
+import { watAgent, writeWat } from "../helpers/wat.js";
 
 const rogues: RoguePeer[] = [];
 afterEach(async () => {
@@ -100,6 +102,60 @@ describe("a package sent with its offer", () => {
     // It runs on B from where it was: its history continues.
     await ticked(b, b.node.store.head("survivor")!.tick + 2n);
     expect(a.node.scheduler.view("survivor")).toBeUndefined();
+  });
+
+  it("too large to go with the offer, built for the target's known base, is the package sent once the target answers as guessed: built once a hop, not again for the answer", async () => {
+    // Its state is 96 KiB (a tick counter, then zeros): every package of it is over EAGER_PACKAGE_BYTES.
+    const STATE = 96 * 1024;
+    const wat = watAgent({
+      // The state at 0, what the host resumes it from past it (malloc), so a resume leaves it unchanged.
+      memory: '(memory (export "memory") 3)',
+      // More work after every tick: it ticks at --tick-interval, not at the idle cadence.
+      more: "(i32.const 1)",
+      omit: ["agent_checkpoint", "agent_resume", "malloc"],
+      extra: `(func (export "agent_checkpoint") (result i32) (i32.store (i32.const 0) (global.get $ticks)) (i32.const ${STATE}))
+        (func (export "agent_resume") (param $p i32) (param $n i32)
+          (if (i32.eq (local.get $n) (i32.const ${STATE})) (then (global.set $ticks (i32.load (local.get $p))))))
+        (func (export "malloc") (param i32) (result i32) (i32.const ${STATE}))`,
+    });
+    const wasmPath = await writeWat(tempDir(), "bigstate", wat);
+    const a = await startTestNode(P2P);
+    const b = await startTestNode(P2P);
+    await a.node.addAgent({ wasmPath });
+    const hopBig = async (from: TestNode, to: TestNode): Promise<string> => {
+      const at = from.node.store.head("bigstate")?.tick ?? 0n;
+      await from.waitFor<TickEvent>("tick", (e) => e.agentId === "bigstate" && e.tick >= at + 2n);
+      return (await from.node.migrate("bigstate", [addressOf(to)])).outcome;
+    };
+    // Until each node has a kept stream to the other and knows what it holds (as the first test).
+    for (const [from, to] of [[a, b], [b, a], [a, b]] as const) expect(await hopBig(from, to)).toBe("done");
+    const proto = MigrationSource.prototype as unknown as { packageFor: (...args: unknown[]) => Uint8Array };
+    const packageFor = proto.packageFor;
+    const built: number[] = [];
+    proto.packageFor = function (...args: unknown[]) {
+      const bytes = packageFor.apply(this, args);
+      built.push(bytes.byteLength);
+      return bytes;
+    };
+    const wire = recordWire();
+    try {
+      expect(await hopBig(b, a)).toBe("done");
+    } finally {
+      proto.packageFor = packageFor;
+      wire.stop();
+    }
+    expect(built).toHaveLength(1);
+    expect(built[0]).toBeGreaterThan(EAGER_PACKAGE_BYTES);
+    // The offer went alone; the package once A answered, as the guess said (its base, its module held).
+    expect(wire.writes.some((w) => w[0] === "offer" && w.includes("package"))).toBe(false);
+    expect(wire.replies).toHaveLength(1);
+    expect(wire.replies[0]).toMatchObject({ ok: true, haveWasm: true });
+    expect(wire.replies[0]?.baseHash).toEqual(expect.any(String));
+    expect(a.node.store.migrations({ agentId: "bigstate" })[0]?.bytes).toBe(built[0]);
+    expect(a.node.store.lease("bigstate")?.state).toBe("ACTIVE_OWNER");
+    expect(b.node.store.lease("bigstate")?.state).toBe("RETIRED");
+    const head = a.node.store.head("bigstate")!.tick;
+    await a.waitFor<TickEvent>("tick", (e) => e.agentId === "bigstate" && e.tick > head);
   });
 
   it("built for a base the target does not hold is dropped there (packageAccepted false), and the hop goes on as without it: the package built for the target's answer", async () => {
