@@ -344,4 +344,42 @@ export const MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX pending_receptions_by_peer ON pending_receptions(peer);
   `,
+  // 15: a checkpoint row's small columns and its segment before its state (the checkpoint blob). A
+  // column stored after a blob that spills to overflow pages is read by walking the whole overflow
+  // chain (a page read per 4 KiB of state), and migration 11 appended the segment's columns after
+  // it: with a 1 MiB state, every read of a segment's ticks or leaf (each migration package, each
+  // resume's open runs) read the state as well, ~40 % of the main thread in a hop of such an agent
+  // (docs/BENCHMARKS.md, "large states"). The table is rebuilt in that order, every row and id kept.
+  `
+  ALTER TABLE checkpoints RENAME TO checkpoints_v14;
+  DROP INDEX checkpoints_segment_recorded_unsigned;
+  CREATE TABLE checkpoints (
+    id INTEGER PRIMARY KEY,
+    agent_id TEXT NOT NULL REFERENCES agents(agent_id),
+    seq INTEGER NOT NULL,
+    tick INTEGER NOT NULL,
+    hash BLOB NOT NULL,
+    prev_hash BLOB NOT NULL,
+    budget INTEGER NOT NULL,
+    reason TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    seg_from_tick INTEGER,
+    seg_to_tick INTEGER,
+    seg_abi_version INTEGER,
+    seg_engine_version INTEGER,
+    seg_signature BLOB,
+    seg_recorded_unsigned INTEGER NOT NULL DEFAULT 0,
+    seg_leaf BLOB,
+    seg_run_proof BLOB,
+    seg_post_hashes BLOB,
+    -- The two that may be large, last; the state (read less often than the columns above) after all.
+    seg_blob BLOB,
+    blob BLOB NOT NULL,
+    UNIQUE (agent_id, seq)
+  );
+  INSERT INTO checkpoints (id, agent_id, seq, tick, hash, prev_hash, budget, reason, created_at, seg_from_tick, seg_to_tick, seg_abi_version, seg_engine_version, seg_signature, seg_recorded_unsigned, seg_leaf, seg_run_proof, seg_post_hashes, seg_blob, blob)
+    SELECT id, agent_id, seq, tick, hash, prev_hash, budget, reason, created_at, seg_from_tick, seg_to_tick, seg_abi_version, seg_engine_version, seg_signature, seg_recorded_unsigned, seg_leaf, seg_run_proof, seg_post_hashes, seg_blob, blob FROM checkpoints_v14;
+  DROP TABLE checkpoints_v14;
+  CREATE INDEX checkpoints_segment_recorded_unsigned ON checkpoints(seg_recorded_unsigned) WHERE seg_recorded_unsigned = 1;
+  `,
 ];

@@ -121,8 +121,39 @@ export function asSchema12(db: Database.Database): void {
   db.exec("DROP TABLE IF EXISTS outbox_floors; DELETE FROM schema_version WHERE version > 12;");
 }
 
-/** Takes a database back to schema 13: no pending receptions (migration 14). */
+/**
+ * Takes a database back to schema 14: its checkpoints table rebuilt exactly as migrations 1-14 left
+ * it (the segment's columns after the state, migration 15 reorders them), every row kept.
+ */
+export function asSchema14(db: Database.Database): void {
+  if ((db.prepare("SELECT MAX(version) AS v FROM schema_version").get() as { v: number }).v < 15) return;
+  const reference = new BetterSqlite(":memory:");
+  const sqlOf = (name: string): string => reference.prepare("SELECT sql FROM sqlite_master WHERE name = ?").pluck().get(name) as string;
+  let table: string;
+  let index: string;
+  try {
+    reference.exec("CREATE TABLE schema_version (version INTEGER NOT NULL)");
+    for (const m of MIGRATIONS.slice(0, 14)) reference.exec(m);
+    table = sqlOf("checkpoints");
+    index = sqlOf("checkpoints_segment_recorded_unsigned");
+  } finally {
+    reference.close();
+  }
+  const columns = (db.prepare("SELECT name FROM pragma_table_info('checkpoints')").pluck().all() as string[]).join(", ");
+  db.exec(`
+    ALTER TABLE checkpoints RENAME TO checkpoints_v15;
+    DROP INDEX checkpoints_segment_recorded_unsigned;
+    ${table};
+    INSERT INTO checkpoints (${columns}) SELECT ${columns} FROM checkpoints_v15;
+    DROP TABLE checkpoints_v15;
+    ${index};
+    DELETE FROM schema_version WHERE version > 14;
+  `);
+}
+
+/** Takes a database back to schema 13: no pending receptions (migration 14), nor what came after. */
 export function asSchema13(db: Database.Database): void {
+  asSchema14(db);
   db.exec("DROP TABLE IF EXISTS pending_receptions; DELETE FROM schema_version WHERE version > 13;");
 }
 

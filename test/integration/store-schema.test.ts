@@ -12,7 +12,7 @@ import { IN_CHECKPOINT_ROW, RECORDED_UNSIGNED_IN_ROWS } from "../../src/store/se
 import { SqliteStore } from "../../src/store/sqlite-store.js";
 import type { CheckpointRow } from "../../src/store/types.js";
 import { agentOnCheckpointer } from "../helpers/checkpointer.js";
-import { asSchema12, asSchema13, CHECKPOINT_OWN_COLUMNS, freshDbPath, segmentsAsSchema9, segmentsAsSchema10, segmentsInRows, segmentsView } from "../helpers/checkpoint-store.js";
+import { asSchema12, asSchema13, asSchema14, CHECKPOINT_OWN_COLUMNS, freshDbPath, segmentsAsSchema9, segmentsAsSchema10, segmentsInRows, segmentsView } from "../helpers/checkpoint-store.js";
 
 /** The checkpoint path's tables (and the agents row it reads), every row in a stable order. */
 const TABLES = ["agents", "checkpoints", "receipts", "event_log_segments", "event_log_runs", "outbox", "lineage_events", "history_bases", "payment_journal"];
@@ -76,6 +76,43 @@ function tickLog(tick: bigint) {
 }
 
 describe("store schema migrations", () => {
+  it("a schema-14 file upgrades to 15 with every row and id kept, each checkpoint's state now the last column of its row (its segment's columns before it), and every read of it unchanged", async () => {
+    const path = freshDbPath();
+    const store = SqliteStore.open(path, { sync: "full" });
+    const { cp, base } = agentOnCheckpointer(store, { receiptIntervalMs: 0 });
+    // A state over a page (it spills to overflow pages), as the reorder is for.
+    for (let tick = 1n; tick <= 5n; tick++) await cp.checkpoint({ ...base, tick, state: randomBytes(20_000), logs: [tickLog(tick)] }, "periodic", "active", null);
+    const reads = (s: SqliteStore) => ({ head: s.head(base.agentId), history: [...s.history(base.agentId)], segments: s.eventSegments(base.agentId), runs: s.openEventRuns(base.agentId) });
+    const readBefore = reads(store);
+    store.close();
+    const v14 = new Database(path);
+    asSchema14(v14);
+    expect(schemaOf(v14)).toEqual(schemaAt(14));
+    const columnsOf = (db: Database.Database) => db.prepare("SELECT name FROM pragma_table_info('checkpoints')").pluck().all() as string[];
+    expect(columnsOf(v14).indexOf("blob")).toBeLessThan(columnsOf(v14).indexOf("seg_to_tick"));
+    v14.close();
+    const before = snapshot(path);
+    const upgraded = SqliteStore.open(path, { sync: "full" });
+    try {
+      expect(upgraded.schemaVersion()).toBe(MIGRATIONS.length);
+      expect(snapshot(path)).toEqual(before);
+      expect(reads(upgraded)).toEqual(readBefore);
+      // The chain carries on.
+      const next = new Checkpointer(upgraded, upgraded.nodeKey(), 0);
+      next.track(base.agentId, { hash: readBefore.head!.hash, tick: 5n });
+      await next.checkpoint({ ...base, tick: 6n, state: randomBytes(20_000), logs: [tickLog(6n)] }, "periodic", "active", null);
+      expect(upgraded.head(base.agentId)?.tick).toBe(6n);
+    } finally {
+      upgraded.close();
+    }
+    const db = new Database(path, { readonly: true });
+    const columns = columnsOf(db);
+    expect(columns.at(-1)).toBe("blob");
+    expect(columns.at(-2)).toBe("seg_blob");
+    expect(schemaOf(db)).toEqual(schemaAt(MIGRATIONS.length));
+    db.close();
+  });
+
   it("a schema-13 file upgrades to 14 with every row kept and an empty pending_receptions table, which then stores, replaces and drops a pending reception", async () => {
     const path = freshDbPath();
     const store = SqliteStore.open(path, { sync: "full" });
