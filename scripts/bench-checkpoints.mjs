@@ -9,7 +9,7 @@
 // --lease-duration × --lease-renewal-window: ~33/s for 1,000 agents at the defaults), as its lease
 // fence does, while the checkpoints commit: every renewal is another connection's commit to the
 // commit thread. --renewals=off leaves them out (the bench before they were measured).
-//   node scripts/bench-checkpoints.mjs --sync=full,normal --agents=1000 --seconds=5 [--receipt-interval=0] [--renewals=off]
+//   node scripts/bench-checkpoints.mjs --sync=full,normal --agents=1000 --seconds=5 [--receipt-interval=0] [--renewals=off] [--state-bytes=1024]
 import "../dist/shim/promise-with-resolvers.js";
 import { createHash, randomBytes } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
@@ -68,10 +68,11 @@ export function tickLog(tick) {
 }
 
 /**
- * `count` agents created through the checkpointer (identity, genesis lease and checkpoint, 1 KiB of
- * state), as checkpoint subjects: what both checkpoint benches start from.
+ * `count` agents created through the checkpointer (identity, genesis lease and checkpoint,
+ * `stateBytes` of state, 1 KiB by default), as checkpoint subjects: what both checkpoint benches
+ * start from.
  */
-export function genesisAgents(cp, config, count) {
+export function genesisAgents(cp, config, count, stateBytes = 1024) {
   const timing = { durationMs: config.leaseDurationMs, graceMs: config.leaseGraceMs, renewalWindow: config.leaseRenewalWindow };
   const wasm = randomBytes(64);
   const wasmHash = createHash("sha256").update(wasm).digest("hex");
@@ -79,7 +80,7 @@ export function genesisAgents(cp, config, count) {
   for (let i = 0; i < count; i++) {
     const identity = generateKey();
     const lease = genesisLease(timing, Date.now());
-    const s = { agentId: `a${i}`, tick: 0n, budget: 10n ** 12n, price: config.price, state: randomBytes(1024), wasmHash, identity, lease };
+    const s = { agentId: `a${i}`, tick: 0n, budget: 10n ** 12n, price: config.price, state: randomBytes(stateBytes), wasmHash, identity, lease };
     cp.genesis(s, { lease, agentId: s.agentId, did: didFromPublicKey(identity.publicKey), wasmHash, wasmBytes: wasm, manifest: "{}", identity });
     subjects.push(s);
   }
@@ -137,7 +138,7 @@ function mainThreadCpuUs() {
  * Flags as the daemon takes them (defaults: the daemon's). Each checkpoint covers
  * --checkpoint-interval ÷ --tick-interval ticks (5 by default), like a periodic checkpoint.
  */
-export async function checkpointRate({ sync, agents = 1000, seconds = 3, receiptInterval, renewals = true }) {
+export async function checkpointRate({ sync, agents = 1000, seconds = 3, receiptInterval, renewals = true, stateBytes = 1024 }) {
   const stall = setTimeout(() => {
     console.error(`checkpoint bench (--sync ${sync}) made no progress for ${STALL_MS / 1000}s`);
     process.exit(2);
@@ -148,7 +149,7 @@ export async function checkpointRate({ sync, agents = 1000, seconds = 3, receipt
   const signer = nodeSignerPool();
   const cp = new Checkpointer(store, store.nodeKey(), config.receiptIntervalMs, signer, config.historyRetention);
   const ticksPerCheckpoint = Math.max(1, Math.round(config.checkpointIntervalMs / config.tickIntervalMs));
-  const subjects = genesisAgents(cp, config, agents);
+  const subjects = genesisAgents(cp, config, agents, stateBytes);
   const renewal = renewals ? renewLeases(store, config, subjects) : { renewed: () => 0, deferred: () => 0, stop: () => undefined };
   let written = 0;
   const warm = performance.now() + WARMUP_MS;
@@ -221,7 +222,7 @@ export async function checkpointRate({ sync, agents = 1000, seconds = 3, receipt
 if (import.meta.url === `file://${process.argv[1]}`) {
   const args = new Map(process.argv.slice(2).map((a) => a.replace(/^--/, "").split("=")));
   for (const sync of (args.get("sync") ?? "full,normal").split(",")) {
-    const r = await checkpointRate({ sync, agents: Number(args.get("agents") ?? 1000), seconds: Number(args.get("seconds") ?? 3), receiptInterval: args.get("receipt-interval"), renewals: args.get("renewals") !== "off" });
+    const r = await checkpointRate({ sync, agents: Number(args.get("agents") ?? 1000), seconds: Number(args.get("seconds") ?? 3), receiptInterval: args.get("receipt-interval"), renewals: args.get("renewals") !== "off", stateBytes: Number(args.get("state-bytes") ?? 1024) });
     console.log(
       `--sync ${sync}: ${Math.round(r.rate).toLocaleString("en-US")} checkpoints/s, ${r.cpuUsPerCheckpoint.toFixed(1)} µs CPU each, all threads (main thread ${r.mainCpuUsPerCheckpoint.toFixed(1)}${r.commitThread ? ", commits on their own thread" : ""}${r.signerThreads ? ", signer threads" : ", no signer threads"}) (${r.ticksPerCheckpoint} logged ticks each, receipts every ${r.receiptIntervalMs} ms, ${r.renewalRate.toFixed(0)} lease renewals/s, ${r.deferredRate.toFixed(0)}/s put off; agent a0: ${r.sample.checkpoints} checkpoints, ${r.sample.segments} event-log segments, ${r.sample.receipts} receipts)`,
     );

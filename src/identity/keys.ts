@@ -3,7 +3,7 @@
 // imported through JWK (≈5 µs, vs ≈75 µs for SPKI DER).
 import { createHash, createPrivateKey, createPublicKey, type KeyObject, randomBytes, sign, verify } from "node:crypto";
 import { refusedByLibsodium } from "./ed25519-rules.js";
-import { sodiumSignInto, sodiumVerify } from "./sodium.js";
+import { SODIUM_SIGN_MAX_BYTES, SODIUM_VERIFY_MAX_BYTES, sodiumSignInto, sodiumVerify } from "./sodium.js";
 
 const PKCS8_ED25519_PREFIX = Buffer.from("302e020100300506032b657004220420", "hex");
 
@@ -69,7 +69,7 @@ export function publicKeyObject(raw: Uint8Array): KeyObject {
 
 export function signBytes(key: Ed25519Key, data: Uint8Array): Uint8Array {
   const out = new Uint8Array(64);
-  return sodiumSignInto(key.secretKey, data, out, 0) ? out : signBytesOpenSsl(key, data);
+  return data.byteLength <= SODIUM_SIGN_MAX_BYTES && sodiumSignInto(key.secretKey, data, out, 0) ? out : signBytesOpenSsl(key, data);
 }
 
 /**
@@ -105,7 +105,7 @@ export function verifyBytes(publicKey: Uint8Array, data: Uint8Array, signature: 
   if (publicKey.byteLength !== 32 || signature.byteLength !== 64) return false;
   const id = createHash("sha256").update(publicKey).update(signature).update(data).digest("base64");
   if (verified.has(id)) return true;
-  const ok = sodiumVerify(publicKey, data, signature) ?? verifyBytesOpenSsl(publicKey, data, signature);
+  const ok = (data.byteLength <= SODIUM_VERIFY_MAX_BYTES ? sodiumVerify(publicKey, data, signature) : null) ?? verifyBytesOpenSsl(publicKey, data, signature);
   if (ok) {
     if (verified.size >= VERIFIED_CACHE_SIZE) verified.delete(verified.values().next().value as string);
     verified.add(id);

@@ -1,12 +1,13 @@
 // Signer thread: Ed25519 signatures for the main thread. A chunk arrives packed (its messages in one
 // transferred buffer) and names its keys by number; the pool sends each key once, as its KeyObject (a
 // clone shares the parsed key, so no thread parses it again) and its libsodium secret key, and the
-// thread keeps it until told to start over. libsodium signs where it loads, else node:crypto
-// (identity/sodium.ts). The signatures go back in one transferred buffer, 64 bytes each, in request order.
+// thread keeps it until told to start over. libsodium signs where it loads and the message is short
+// (SODIUM_SIGN_MAX_BYTES), else node:crypto (identity/sodium.ts). The signatures go back in one
+// transferred buffer, 64 bytes each, in request order.
 import { parentPort } from "node:worker_threads";
 import type { KeyObject } from "node:crypto";
 import { sign } from "node:crypto";
-import { sodiumSignInto } from "./sodium.js";
+import { SODIUM_SIGN_MAX_BYTES, sodiumSignInto } from "./sodium.js";
 
 const SIGNATURE_BYTES = 64;
 
@@ -40,7 +41,8 @@ function signChunk(req: SignRequest): Uint8Array {
     const key = kept.get(req.keys[i] as number);
     if (!key) throw new Error(`signer thread has no key number ${req.keys[i]}`);
     const message = req.data.subarray(req.offsets[i], req.offsets[i + 1]);
-    if (!sodiumSignInto(key.secret, message, out, i * SIGNATURE_BYTES)) out.set(sign(null, message, key.object), i * SIGNATURE_BYTES);
+    const bySodium = message.byteLength <= SODIUM_SIGN_MAX_BYTES && sodiumSignInto(key.secret, message, out, i * SIGNATURE_BYTES);
+    if (!bySodium) out.set(sign(null, message, key.object), i * SIGNATURE_BYTES);
   }
   return out;
 }

@@ -18,6 +18,24 @@ interface SodiumApi {
 /** libsodium's secret key: the 32-byte seed followed by the 32-byte public key. */
 export const SODIUM_SECRET_KEY_BYTES = 64;
 
+/**
+ * Messages longer than this are signed by node:crypto even where libsodium loads. An Ed25519
+ * signature hashes its message twice with SHA-512, and OpenSSL's SHA-512 runs faster than
+ * libsodium's portable one, while libsodium's fixed cost is lower: on this machine they cross at
+ * 8 KiB (45.5 against 45.2 µs), and above it node:crypto takes 83 % of libsodium's time at 16 KiB,
+ * 60 % at 1 MiB (a checkpoint is its 209-byte header and its state; `scripts/bench-ed25519-sizes.mjs`,
+ * docs/BENCHMARKS.md "signing large states"). The same 64 bytes either way.
+ */
+export const SODIUM_SIGN_MAX_BYTES = 8 * 1024;
+
+/**
+ * Messages longer than this are verified by node:crypto even where libsodium loads (one SHA-512 of
+ * the message; libsodium's fixed cost is lower still, so they cross later: 96 against 104 µs at
+ * 32 KiB, 150 against 136 at 64 KiB). node:crypto's verification refuses first what libsodium
+ * refuses (identity/ed25519-rules.ts), so the verdict is the same either way.
+ */
+export const SODIUM_VERIFY_MAX_BYTES = 48 * 1024;
+
 let api: SodiumApi | null | undefined;
 
 /** libsodium, or null where it does not load; IGORD_ED25519=openssl keeps node:crypto (for comparison). */

@@ -5,7 +5,7 @@ import { createHash, randomBytes } from "node:crypto";
 import { afterEach, describe, expect, it } from "vitest";
 import { generateKey, keyFromSeed, signBytes, signBytesOpenSsl, verifyBytes, verifyBytesOpenSsl } from "../../../src/identity/keys.js";
 import { SIGN_CHUNK_MAX, SignerPool } from "../../../src/identity/signer-pool.js";
-import { sodiumSigns, sodiumVerify } from "../../../src/identity/sodium.js";
+import { SODIUM_SIGN_MAX_BYTES, SODIUM_VERIFY_MAX_BYTES, sodiumSignInto, sodiumSigns, sodiumVerify } from "../../../src/identity/sodium.js";
 
 const hex = (b: Uint8Array): string => Buffer.from(b).toString("hex");
 
@@ -81,10 +81,31 @@ describe("Ed25519 signing through libsodium", () => {
     }
   });
 
+  it("a message longer than SODIUM_SIGN_MAX_BYTES or SODIUM_VERIFY_MAX_BYTES (signed or verified by node:crypto) gets libsodium's signature and verdict, up to 1 MiB", () => {
+    const sizes = [SODIUM_SIGN_MAX_BYTES, SODIUM_SIGN_MAX_BYTES + 1, SODIUM_VERIFY_MAX_BYTES, SODIUM_VERIFY_MAX_BYTES + 1, 1024 * 1024];
+    for (const size of sizes) {
+      const key = generateKey();
+      const message = new Uint8Array(randomBytes(size));
+      const byLibsodium = new Uint8Array(64);
+      expect(sodiumSignInto(key.secretKey, message, byLibsodium, 0)).toBe(true);
+      const signature = signBytes(key, message);
+      expect(hex(signature), `${size} bytes`).toBe(hex(byLibsodium));
+      expect(hex(signature), `${size} bytes`).toBe(hex(signBytesOpenSsl(key, message)));
+      expect(verifyBytes(key.publicKey, message, signature), `${size} bytes`).toBe(true);
+      expect(sodiumVerify(key.publicKey, message, signature)).toBe(true);
+      const changed = Uint8Array.from(message);
+      changed[size - 1]! ^= 1;
+      expect(verifyBytes(key.publicKey, changed, signature), `${size} bytes, last byte changed`).toBe(false);
+      expect(verifyBytes(key.publicKey, message, Uint8Array.from(signature, (b, i) => (i === 40 ? b ^ 1 : b))), `${size} bytes, signature changed`).toBe(false);
+    }
+  });
+
   it("the signer threads sign exactly as node:crypto does", async () => {
     pool = new SignerPool(2);
     const keys = Array.from({ length: 5 }, () => generateKey());
-    const reqs = Array.from({ length: SIGN_CHUNK_MAX * 3 + 1 }, (_, i) => ({ key: keys[i % keys.length]!, message: new Uint8Array(randomBytes(64 + i)) }));
+    // Short messages (libsodium signs them) and a few over SODIUM_SIGN_MAX_BYTES (node:crypto does).
+    const size = (i: number): number => (i % 50 === 7 ? SODIUM_SIGN_MAX_BYTES + 1 + i : 64 + i);
+    const reqs = Array.from({ length: SIGN_CHUNK_MAX * 3 + 1 }, (_, i) => ({ key: keys[i % keys.length]!, message: new Uint8Array(randomBytes(size(i))) }));
     const sigs = await Promise.all(reqs.map((r) => pool!.sign(r.key, r.message)));
     reqs.forEach((r, i) => expect(hex(sigs[i]!), `signature ${i}`).toBe(hex(signBytesOpenSsl(r.key, r.message))));
     expect(pool.fallbacks).toBe(0);
@@ -117,8 +138,12 @@ describe("Ed25519 signing through libsodium", () => {
   // (RFC 8032's cofactorless check) took the first two. A node without libsodium then counted as
   // signed what every other node refused: with the identity point as its key, a signature anyone
   // can make, for any message.
-  it("both verifiers refuse what libsodium refuses: small-order keys and R, non-canonical keys, S >= L", () => {
-    const message = (i: number): Uint8Array => new TextEncoder().encode(`a checkpoint ${i}`);
+  it.each([
+    ["short messages", 0],
+    ["messages over SODIUM_VERIFY_MAX_BYTES (verifyBytes asks node:crypto)", SODIUM_VERIFY_MAX_BYTES + 1],
+  ])("both verifiers refuse what libsodium refuses: small-order keys and R, non-canonical keys, S >= L (%s)", (_what, padding) => {
+    const pad = new Uint8Array(padding);
+    const message = (i: number): Uint8Array => concat(pad, new TextEncoder().encode(`a checkpoint ${i}`));
     const h = (r: Uint8Array, a: Uint8Array, m: Uint8Array): bigint => le(createHash("sha512").update(r).update(a).update(m).digest()) % L;
     const agree = (what: string, k: Uint8Array, m: Uint8Array, sig: Uint8Array): void => {
       expect(sodiumVerify(k, m, sig), `libsodium, ${what}`).toBe(false);
