@@ -23,11 +23,16 @@ import { IgordNode } from "../dist/node/node.js";
 import { checkpointRate } from "./bench-checkpoints.mjs";
 import { replayCost } from "./bench-replay.mjs";
 import { migrationHops } from "./bench-migration.mjs";
+import { largeStateHops } from "./bench-large-state-hops.mjs";
 import { cliStartup } from "./bench-cli.mjs";
 import { httpCost } from "./bench-http.mjs";
 import { DENSITY_TARGETS, densityRow, densityRss } from "./bench-density.mjs";
 import { firstHop, firstHopRow } from "./bench-first-hop.mjs";
 import { formatRow, misses, TABLE_HEADER } from "./bench-rows.mjs";
+
+/** The informational large-state checkpoint row: this many agents, each with a state this long. */
+const LARGE_STATE_AGENTS = 16;
+const LARGE_STATE_BYTES = 1024 * 1024;
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const args = new Map(process.argv.slice(2).map((a) => a.replace(/^--/, "").split("=")));
@@ -243,6 +248,7 @@ const SECTIONS = {
     const full = await checkpointRate({ sync: "full", agents: 1000, seconds });
     const normal = await checkpointRate({ sync: "normal", agents: 1000, seconds });
     const receipts = await checkpointRate({ sync: "full", agents: 1000, seconds, receiptInterval: "0" });
+    const large = await checkpointRate({ sync: "normal", agents: LARGE_STATE_AGENTS, seconds, stateBytes: LARGE_STATE_BYTES });
     const setup = `1,000 agents each checkpointing again once its last is durable, lease-checked, leases renewed on the main connection at the daemon's rate (${full.renewalRate.toFixed(0)}/s), ${full.ticksPerCheckpoint} logged ticks (event-log segment) each, receipts every ${full.receiptIntervalMs / 1000} s (default), group commit${full.commitThread ? " on the commit thread (after a warm-up of ≥ 1.5 s and 20 checkpoints an agent, past its first run seal)" : ""}, ${full.signerThreads ? "2 signer threads (started once signing measured busy)" : "signed on the main thread"}`;
     const cpu = (r) => `${fmt(r.rate)}/s (${r.cpuUsPerCheckpoint.toFixed(0)} µs CPU each, main thread ${r.mainCpuUsPerCheckpoint.toFixed(0)})`;
     const floor = "Ed25519 sign ~34 µs per core (1 + 1/16 signatures per checkpoint: a run seal per 16 segments); WAL batched ~130k rows/s";
@@ -250,6 +256,7 @@ const SECTIONS = {
       { measure: "Signed checkpoints persisted/s, 1 KiB state, `--sync full`", setup, result: cpu(full), value: full.rate, target: { op: ">=", limit: 15_000, text: "≥ 15,000" }, floor },
       { measure: "Signed checkpoints persisted/s, 1 KiB state, `--sync normal`", setup: "same", result: cpu(normal), value: normal.rate, target: { op: ">=", limit: 25_000, text: "≥ 25,000" }, floor },
       { measure: "Same, `--sync full --receipt-interval 0`", setup: "a node-signed receipt with every checkpoint", result: cpu(receipts) },
+      { measure: "Signed checkpoints persisted/s, 1 MiB state, `--sync normal`", setup: `${LARGE_STATE_AGENTS} agents, otherwise the same`, result: cpu(large) },
     ];
   },
   async replay() {
@@ -264,9 +271,11 @@ const SECTIONS = {
   },
   async migration() {
     const hops = await migrationHops({ hops: 200, wasm: join(root, "agents", "survivor.wasm") });
+    const big = await largeStateHops({ bytes: 1024 * 1024, hops: 40 });
     return [
       { measure: "Migration hop latency, loopback libp2p (p50 / p99)", setup: `survivor A↔B, ${hops.hops} hops, each after 2 ticks; --sync full both sides, replay verification of the shipped window, fresh checkpoint, durable leases`, result: `${hops.p50.toFixed(1)} ms / ${hops.p99.toFixed(1)} ms (first, cold: ${hops.first.toFixed(0)} ms)`, value: [hops.p50, hops.p99], target: { op: "<=", limit: [8, 15], text: "p50 ≤ 8 ms, p99 ≤ 15 ms" }, floor: "3–5 ms on a warm connection" },
       { measure: "20 migration round trips, back to back", setup: "same two nodes, warm connection", result: `${hops.roundTrips.toFixed(0)} ms`, value: hops.roundTrips, target: { op: "<=", limit: 1000, text: "≤ 1 s" } },
+      { measure: "Hop latency of a 1 MiB state (p50 / p90)", setup: `the same, with an agent whose state is 1 MiB, ${big.warm} warm hops of ${big.warm + 5}`, result: `${big.p50.toFixed(1)} ms / ${big.p90.toFixed(1)} ms` },
     ];
   },
   async http() {
