@@ -114,7 +114,12 @@ export class SqliteStore extends AgentArrival {
     store.sync = opts.sync ?? "full";
     store.eventLogRetention = opts.eventLogRetention ?? { ticks: 0n };
     store.outboxRetentionBytes = opts.outboxRetentionBytes ?? 0;
-    store.migrate(opts.readonly ?? false);
+    try {
+      store.migrate(opts.readonly ?? false);
+    } catch (e) {
+      db.close();
+      throw e;
+    }
     if (!opts.readonly && !opts.commitConnection) {
       // Every writer but the commit connection counts what a commit connection's known heads rest on.
       db.exec(HEAD_CHANGE_TRIGGERS);
@@ -171,10 +176,17 @@ export class SqliteStore extends AgentArrival {
       return;
     }
     for (let v = current; v < MIGRATIONS.length; v++) {
-      this.db.transaction(() => {
-        this.db.exec(MIGRATIONS[v] as string);
-        this.sql("INSERT INTO schema_version (version) VALUES (?)").run(v + 1);
-      }).immediate();
+      try {
+        this.db.transaction(() => {
+          this.db.exec(MIGRATIONS[v] as string);
+          this.sql("INSERT INTO schema_version (version) VALUES (?)").run(v + 1);
+        }).immediate();
+      } catch (e) {
+        // One transaction a step: a step that fails (a full disk, a table in the way) leaves the file as it was.
+        const code = (e as { code?: unknown }).code;
+        const step = `upgrading ${this.path} from schema ${v} to ${v + 1}`;
+        throw corruptionError(e, step) ?? storeError(`${step} failed${typeof code === "string" ? ` (${code})` : ""}: ${(e as Error).message}; the file is as it was before the upgrade`, e);
+      }
     }
   }
 

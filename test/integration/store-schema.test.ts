@@ -113,6 +113,32 @@ describe("store schema migrations", () => {
     db.close();
   });
 
+  it("an upgrade step that fails (here a table in the way of migration 15's rebuild) is STORE_ERROR naming the step and SQLite's code, and leaves the file as it was", async () => {
+    const path = freshDbPath();
+    const store = SqliteStore.open(path, { sync: "full" });
+    const { cp, base } = agentOnCheckpointer(store, { receiptIntervalMs: 0 });
+    for (let tick = 1n; tick <= 3n; tick++) await cp.checkpoint({ ...base, tick, state: randomBytes(64), logs: [tickLog(tick)] }, "periodic", "active", null);
+    store.close();
+    const v14 = new Database(path);
+    asSchema14(v14);
+    v14.exec("CREATE TABLE checkpoints_v14 (x INTEGER)");
+    v14.close();
+    const before = snapshot(path);
+    let err: unknown;
+    try {
+      SqliteStore.open(path, { sync: "full" }).close();
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toMatchObject({ code: "STORE_ERROR" });
+    expect((err as Error).message).toContain("schema 14 to 15");
+    expect((err as Error).message).toContain("SQLITE_ERROR");
+    const db = new Database(path, { readonly: true });
+    expect(db.prepare("SELECT MAX(version) FROM schema_version").pluck().get()).toBe(14);
+    db.close();
+    expect(snapshot(path)).toEqual(before);
+  });
+
   it("a schema-13 file upgrades to 14 with every row kept and an empty pending_receptions table, which then stores, replaces and drops a pending reception", async () => {
     const path = freshDbPath();
     const store = SqliteStore.open(path, { sync: "full" });
