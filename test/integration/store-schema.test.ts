@@ -75,6 +75,16 @@ function tickLog(tick: bigint) {
   };
 }
 
+/** A fresh store file with one agent and three checkpoints (64-byte states, a segment each), closed. */
+async function threeCheckpoints(): Promise<string> {
+  const path = freshDbPath();
+  const store = SqliteStore.open(path, { sync: "full" });
+  const { cp, base } = agentOnCheckpointer(store, { receiptIntervalMs: 0 });
+  for (let tick = 1n; tick <= 3n; tick++) await cp.checkpoint({ ...base, tick, state: randomBytes(64), logs: [tickLog(tick)] }, "periodic", "active", null);
+  store.close();
+  return path;
+}
+
 describe("store schema migrations", () => {
   it("a schema-14 file upgrades to 15 with every row and id kept, each checkpoint's state now the last column of its row (its segment's columns before it), and every read of it unchanged", async () => {
     const path = freshDbPath();
@@ -114,11 +124,7 @@ describe("store schema migrations", () => {
   });
 
   it("an upgrade step that fails (here a table in the way of migration 15's rebuild) is STORE_ERROR naming the step and SQLite's code, and leaves the file as it was", async () => {
-    const path = freshDbPath();
-    const store = SqliteStore.open(path, { sync: "full" });
-    const { cp, base } = agentOnCheckpointer(store, { receiptIntervalMs: 0 });
-    for (let tick = 1n; tick <= 3n; tick++) await cp.checkpoint({ ...base, tick, state: randomBytes(64), logs: [tickLog(tick)] }, "periodic", "active", null);
-    store.close();
+    const path = await threeCheckpoints();
     const v14 = new Database(path);
     asSchema14(v14);
     v14.exec("CREATE TABLE checkpoints_v14 (x INTEGER)");
@@ -140,11 +146,7 @@ describe("store schema migrations", () => {
   });
 
   it("a schema-13 file upgrades to 14 with every row kept and an empty pending_receptions table, which then stores, replaces and drops a pending reception", async () => {
-    const path = freshDbPath();
-    const store = SqliteStore.open(path, { sync: "full" });
-    const { cp, base } = agentOnCheckpointer(store, { receiptIntervalMs: 0 });
-    for (let tick = 1n; tick <= 3n; tick++) await cp.checkpoint({ ...base, tick, state: randomBytes(64), logs: [tickLog(tick)] }, "periodic", "active", null);
-    store.close();
+    const path = await threeCheckpoints();
     const v13 = new Database(path);
     asSchema13(v13);
     expect(schemaOf(v13)).toEqual(schemaAt(13));
