@@ -101,11 +101,8 @@ describe("store schema migrations", () => {
     const columnsOf = (db: Database.Database) => db.prepare("SELECT name FROM pragma_table_info('checkpoints')").pluck().all() as string[];
     expect(columnsOf(v14).indexOf("blob")).toBeLessThan(columnsOf(v14).indexOf("seg_to_tick"));
     v14.close();
-    const before = snapshot(path);
-    const upgraded = SqliteStore.open(path, { sync: "full" });
+    const upgraded = openUpgraded(path, snapshot(path));
     try {
-      expect(upgraded.schemaVersion()).toBe(MIGRATIONS.length);
-      expect(snapshot(path)).toEqual(before);
       expect(reads(upgraded)).toEqual(readBefore);
       // The chain carries on.
       const next = new Checkpointer(upgraded, upgraded.nodeKey(), 0);
@@ -151,11 +148,8 @@ describe("store schema migrations", () => {
     asSchema13(v13);
     expect(schemaOf(v13)).toEqual(schemaAt(13));
     v13.close();
-    const before = snapshot(path);
-    const upgraded = SqliteStore.open(path, { sync: "full" });
+    const upgraded = openUpgraded(path, snapshot(path));
     try {
-      expect(upgraded.schemaVersion()).toBe(MIGRATIONS.length);
-      expect(snapshot(path)).toEqual(before);
       expect(upgraded.pendingReceptionKeys()).toEqual([]);
       const p = { agentId: "x", did: "did:key:zX", peer: "12D3KooWPeer", epoch: { major: 2n, generation: 1n }, checkpointHash: "ab".repeat(32), package: randomBytes(100), sourceAddrs: ["/ip4/127.0.0.1/tcp/1/p2p/12D3KooWPeer"] };
       await upgraded.recordPendingReception(p);
