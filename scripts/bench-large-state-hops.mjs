@@ -11,7 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import wabtInit from "wabt";
-import { p2pNode } from "./bench-migration.mjs";
+import { p2pNode, timedHops } from "./bench-migration.mjs";
 
 /** Hops before these are not counted (the first is cold: a new connection, the module shipped). */
 const WARM_AFTER = 5;
@@ -44,26 +44,7 @@ export async function largeStateHops({ bytes = 1024 * 1024, hops = 60 } = {}) {
   const b = await p2pNode();
   try {
     await a.node.addAgent({ wasmPath });
-    const nodes = [a, b];
-    const times = [];
-    for (let i = 0; i < hops; i++) {
-      const from = nodes[i % 2];
-      const to = nodes[(i + 1) % 2];
-      const at = from.node.scheduler.view("bigstate").tick;
-      await new Promise((resolve) => {
-        const on = (e) => {
-          if (e.agentId === "bigstate" && e.tick >= at + 2n) {
-            from.node.scheduler.off("tick", on);
-            resolve();
-          }
-        };
-        from.node.scheduler.on("tick", on);
-      });
-      const t0 = performance.now();
-      const r = await from.node.migrate("bigstate", [to.addr]);
-      times.push(performance.now() - t0);
-      if (r.outcome !== "done") throw new Error(`hop ${i} failed: ${JSON.stringify(r.error)}`);
-    }
+    const times = await timedHops([a, b], "bigstate", hops);
     const warm = times.slice(WARM_AFTER).sort((x, y) => x - y);
     const pct = (p) => warm[Math.min(warm.length - 1, Math.floor(p * warm.length))];
     return { bytes, p50: pct(0.5), p90: pct(0.9), warm: warm.length, first: times[0] };

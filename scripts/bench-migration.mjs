@@ -35,6 +35,34 @@ export async function p2pNode(flags = {}) {
 
 const pct = (sorted, p) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
 
+/**
+ * `hops` migrations of `agentId` back and forth between the two nodes (it starts on the first), each
+ * once it has ticked twice where it is (so every hop ships and verifies a fresh window): each hop's
+ * wall time, ms. Throws on a hop that does not end `done`.
+ */
+export async function timedHops(nodes, agentId, hops) {
+  const times = [];
+  for (let i = 0; i < hops; i++) {
+    const from = nodes[i % 2];
+    const to = nodes[(i + 1) % 2];
+    const at = from.node.scheduler.view(agentId).tick;
+    await new Promise((resolve) => {
+      const on = (e) => {
+        if (e.agentId === agentId && e.tick >= at + 2n) {
+          from.node.scheduler.off("tick", on);
+          resolve();
+        }
+      };
+      from.node.scheduler.on("tick", on);
+    });
+    const t0 = performance.now();
+    const r = await from.node.migrate(agentId, [to.addr]);
+    times.push(performance.now() - t0);
+    if (r.outcome !== "done") throw new Error(`hop ${i} failed: ${JSON.stringify(r.error)}`);
+  }
+  return times;
+}
+
 /** `hops` migrations A↔B of survivor (clock, rand, log), each after the agent ticked again. */
 export async function migrationHops({ hops = 200, wasm }) {
   const a = await p2pNode();
@@ -42,28 +70,9 @@ export async function migrationHops({ hops = 200, wasm }) {
   try {
     await a.node.addAgent({ wasmPath: wasm });
     const nodes = [a, b];
-    const times = [];
     // CPU of the whole process (both nodes, every thread) over the hops and the round trips.
     const cpu0 = process.cpuUsage();
-    for (let i = 0; i < hops; i++) {
-      const from = nodes[i % 2];
-      const to = nodes[(i + 1) % 2];
-      // Let it tick on this node first, so every hop ships and verifies a fresh window.
-      const at = from.node.scheduler.view("survivor").tick;
-      await new Promise((resolve) => {
-        const on = (e) => {
-          if (e.agentId === "survivor" && e.tick >= at + 2n) {
-            from.node.scheduler.off("tick", on);
-            resolve();
-          }
-        };
-        from.node.scheduler.on("tick", on);
-      });
-      const t0 = performance.now();
-      const r = await from.node.migrate("survivor", [to.addr]);
-      times.push(performance.now() - t0);
-      if (r.outcome !== "done") throw new Error(`hop ${i} failed: ${JSON.stringify(r.error)}`);
-    }
+    const times = await timedHops(nodes, "survivor", hops);
     const warm = times.slice(5).sort((x, y) => x - y);
     // 20 round trips, back to back.
     const holder = nodes[hops % 2];
