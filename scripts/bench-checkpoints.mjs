@@ -9,7 +9,9 @@
 // --lease-duration × --lease-renewal-window: ~33/s for 1,000 agents at the defaults), as its lease
 // fence does, while the checkpoints commit: every renewal is another connection's commit to the
 // commit thread. --renewals=off leaves them out (the bench before they were measured).
-//   node scripts/bench-checkpoints.mjs --sync=full,normal --agents=1000 --seconds=5 [--receipt-interval=0] [--renewals=off] [--state-bytes=1024]
+//   node scripts/bench-checkpoints.mjs --sync=full,normal --agents=1000 --seconds=5 [--receipt-interval=0] [--renewals=off] [--state-bytes=1024] [--warmup-seconds=1.5]
+// A longer warm-up times checkpoints onto a deeper history (the rate falls as it grows:
+// docs/BENCHMARKS.md, "checkpoints onto a deeper history").
 import "../dist/shim/promise-with-resolvers.js";
 import { createHash, randomBytes } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
@@ -138,11 +140,11 @@ function mainThreadCpuUs() {
  * Flags as the daemon takes them (defaults: the daemon's). Each checkpoint covers
  * --checkpoint-interval ÷ --tick-interval ticks (5 by default), like a periodic checkpoint.
  */
-export async function checkpointRate({ sync, agents = 1000, seconds = 3, receiptInterval, renewals = true, stateBytes = 1024 }) {
+export async function checkpointRate({ sync, agents = 1000, seconds = 3, receiptInterval, renewals = true, stateBytes = 1024, warmupSeconds = WARMUP_MS / 1000 }) {
   const stall = setTimeout(() => {
     console.error(`checkpoint bench (--sync ${sync}) made no progress for ${STALL_MS / 1000}s`);
     process.exit(2);
-  }, STALL_MS + seconds * 1000);
+  }, STALL_MS + (seconds + warmupSeconds) * 1000);
   const dir = mkdtempSync(join(tmpdir(), "igord-ckpt-bench-"));
   const config = loadConfig({ flags: { sync, "data-dir": dir, ...(receiptInterval === undefined ? {} : { "receipt-interval": receiptInterval }) }, env: {} });
   const store = SqliteStore.open(join(dir, DB_FILE), storeOptions(config));
@@ -152,7 +154,7 @@ export async function checkpointRate({ sync, agents = 1000, seconds = 3, receipt
   const subjects = genesisAgents(cp, config, agents, stateBytes);
   const renewal = renewals ? renewLeases(store, config, subjects) : { renewed: () => 0, deferred: () => 0, stop: () => undefined };
   let written = 0;
-  const warm = performance.now() + WARMUP_MS;
+  const warm = performance.now() + warmupSeconds * 1000;
   // Set when the warm-up ends.
   let deadline = Number.POSITIVE_INFINITY;
   // Agents that have written WARMUP_CHECKPOINTS_PER_AGENT checkpoints.
@@ -164,6 +166,8 @@ export async function checkpointRate({ sync, agents = 1000, seconds = 3, receipt
   let t0 = 0;
   let renewed0 = 0;
   let deferred0 = 0;
+  // Agent a0's stored checkpoints when the timed part starts: how deep the history it commits onto is.
+  let depthAtStart = 0;
   const startTiming = () => {
     if (cpu0 !== null || warmAgents < agents || performance.now() < warm) return;
     cpu0 = process.cpuUsage();
@@ -173,6 +177,7 @@ export async function checkpointRate({ sync, agents = 1000, seconds = 3, receipt
     deferred0 = renewal.deferred();
     deadline = t0 + seconds * 1000;
     written = 0;
+    depthAtStart = store.historyCount("a0");
   };
   // Each agent checkpoints again as soon as its previous checkpoint is durable, as a saturated
   // daemon's agents do (a periodic round never waits for the whole previous round): one agent's next
@@ -211,7 +216,7 @@ export async function checkpointRate({ sync, agents = 1000, seconds = 3, receipt
   // What one agent's rows show the run wrote: the real path, not a shortcut around it.
   const commitThread = store.commitsOnThread;
   const signerThreads = signer.threadsStarted;
-  const sample = { checkpoints: store.historyCount("a0"), segments: store.eventSegments("a0").length, receipts: store.receipts("a0").length };
+  const sample = { depthAtStart, checkpoints: store.historyCount("a0"), segments: store.eventSegments("a0").length, receipts: store.receipts("a0").length };
   await signer.close();
   store.close();
   rmSync(dir, { recursive: true, force: true });
@@ -222,9 +227,9 @@ export async function checkpointRate({ sync, agents = 1000, seconds = 3, receipt
 if (import.meta.url === `file://${process.argv[1]}`) {
   const args = new Map(process.argv.slice(2).map((a) => a.replace(/^--/, "").split("=")));
   for (const sync of (args.get("sync") ?? "full,normal").split(",")) {
-    const r = await checkpointRate({ sync, agents: Number(args.get("agents") ?? 1000), seconds: Number(args.get("seconds") ?? 3), receiptInterval: args.get("receipt-interval"), renewals: args.get("renewals") !== "off", stateBytes: Number(args.get("state-bytes") ?? 1024) });
+    const r = await checkpointRate({ sync, agents: Number(args.get("agents") ?? 1000), seconds: Number(args.get("seconds") ?? 3), receiptInterval: args.get("receipt-interval"), renewals: args.get("renewals") !== "off", stateBytes: Number(args.get("state-bytes") ?? 1024), warmupSeconds: Number(args.get("warmup-seconds") ?? WARMUP_MS / 1000) });
     console.log(
-      `--sync ${sync}: ${Math.round(r.rate).toLocaleString("en-US")} checkpoints/s, ${r.cpuUsPerCheckpoint.toFixed(1)} µs CPU each, all threads (main thread ${r.mainCpuUsPerCheckpoint.toFixed(1)}${r.commitThread ? ", commits on their own thread" : ""}${r.signerThreads ? ", signer threads" : ", no signer threads"}) (${r.ticksPerCheckpoint} logged ticks each, receipts every ${r.receiptIntervalMs} ms, ${r.renewalRate.toFixed(0)} lease renewals/s, ${r.deferredRate.toFixed(0)}/s put off; agent a0: ${r.sample.checkpoints} checkpoints, ${r.sample.segments} event-log segments, ${r.sample.receipts} receipts)`,
+      `--sync ${sync}: ${Math.round(r.rate).toLocaleString("en-US")} checkpoints/s, ${r.cpuUsPerCheckpoint.toFixed(1)} µs CPU each, all threads (main thread ${r.mainCpuUsPerCheckpoint.toFixed(1)}${r.commitThread ? ", commits on their own thread" : ""}${r.signerThreads ? ", signer threads" : ", no signer threads"}) (${r.ticksPerCheckpoint} logged ticks each, receipts every ${r.receiptIntervalMs} ms, ${r.renewalRate.toFixed(0)} lease renewals/s, ${r.deferredRate.toFixed(0)}/s put off; agent a0: ${r.sample.depthAtStart} checkpoints when timing began, ${r.sample.checkpoints} at the end, ${r.sample.segments} event-log segments, ${r.sample.receipts} receipts)`,
     );
   }
 }
