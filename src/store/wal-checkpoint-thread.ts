@@ -36,12 +36,25 @@ export interface WalCheckpointLimits {
   backstopPages: number;
 }
 
+/**
+ * The thread copies the WAL back once it holds this many frames not yet copied (128 MiB of 4-KiB
+ * pages). A checkpoint copies each page once however often the WAL rewrote it, and every checkpoint
+ * rewrites the leaf of the (agent_id, seq) index that holds its agent's newest entries: once an
+ * agent's history spans index pages of its own, each checkpoint writes one, so a short WAL copied
+ * the same index pages back again and again. With agents ~600 checkpoints deep, against 4,000
+ * frames: 8.5–9.3 against 11.8–12.2 µs of this thread's CPU a checkpoint, 20,026–20,734 against
+ * 17,953–17,959 checkpoints/s (`--sync normal`, alternated pairs; docs/BENCHMARKS.md, "checkpoints
+ * onto a deeper history").
+ */
+export const WAL_THREAD_CHECKPOINT_PAGES = 32_000;
+
 export const WAL_CHECKPOINT_LIMITS: Readonly<WalCheckpointLimits> = {
-  threadPages: COMMIT_WAL_AUTOCHECKPOINT_PAGES,
+  threadPages: WAL_THREAD_CHECKPOINT_PAGES,
   tailPages: 512,
-  // 64 MiB of 4-KiB pages.
-  maxPages: 4 * COMMIT_WAL_AUTOCHECKPOINT_PAGES,
-  backstopPages: 8 * COMMIT_WAL_AUTOCHECKPOINT_PAGES,
+  // 256 MiB of 4-KiB pages: a thread's run copies ~128 MiB while commits go on (~1 s at 20k
+  // checkpoints a second adds ~30,000 frames).
+  maxPages: 2 * WAL_THREAD_CHECKPOINT_PAGES,
+  backstopPages: 4 * WAL_THREAD_CHECKPOINT_PAGES,
 };
 
 /** How long the commit thread waits for a checkpoint the thread is running before it tries its own. */
