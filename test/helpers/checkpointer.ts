@@ -7,10 +7,13 @@ import type { SignerPool } from "../../src/identity/signer-pool.js";
 import { Checkpointer } from "../../src/scheduler/checkpointer.js";
 import type { SqliteStore } from "../../src/store/sqlite-store.js";
 
-/** With `signer` and a `receiptIntervalMs` not yet elapsed, a periodic checkpoint goes as one object in flight. */
-export function agentOnCheckpointer(store: SqliteStore, opts: { signer?: SignerPool; receiptIntervalMs?: number } = {}) {
+/**
+ * With `signer` and a `receiptIntervalMs` not yet elapsed, a periodic checkpoint goes as one object in
+ * flight; `historyRetention` is the node's --history-retention (0: keep everything).
+ */
+export function agentOnCheckpointer(store: SqliteStore, opts: { signer?: SignerPool; receiptIntervalMs?: number; historyRetention?: number } = {}) {
   const nodeKey = generateKey();
-  const cp = new Checkpointer(store, { key: nodeKey, peerId: peerIdFromPublicKey(nodeKey.publicKey) }, opts.receiptIntervalMs ?? 0, opts.signer ?? null);
+  const cp = new Checkpointer(store, { key: nodeKey, peerId: peerIdFromPublicKey(nodeKey.publicKey) }, opts.receiptIntervalMs ?? 0, opts.signer ?? null, opts.historyRetention);
   const identity = generateKey();
   const wasm = new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0]);
   const base = { agentId: "a", budget: 100n, price: 1n, wasmHash: sha256Hex(wasm), identity };

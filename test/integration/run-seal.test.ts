@@ -290,6 +290,53 @@ describe("run seals", () => {
   });
 });
 
+describe("runs whose segments are all gone", () => {
+  // Each retention that drops segments: by bytes, and history retention (whose pruned checkpoints
+  // take their segments with them). After the checkpoint that seals a run, no stored run may end
+  // before the agent's oldest kept segment, and every kept one still verifies.
+  const retentions: [string, Parameters<typeof SqliteStore.open>[1], number][] = [
+    ["event-log retention by bytes", { eventLogRetention: { bytes: 3000 } }, 0],
+    ["history retention", {}, 32],
+  ];
+  for (const [name, storeOpts, historyRetention] of retentions) {
+    it(`are dropped when the next run is sealed, under ${name}`, async () => {
+      const store = SqliteStore.open(join(tempDir(), DB_FILE), storeOpts);
+      try {
+        const { cp, base } = agentOnCheckpointer(store, { historyRetention });
+        const log = (tick: bigint) => ({ tick, entries: [{ id: HostcallId.log_emit, result: 0, payload: new TextEncoder().encode(`line ${tick}`) }], postHash: new Uint8Array(32).fill(Number(tick % 256n)) });
+        const runs = (): { from_tick: bigint; to_tick: bigint }[] => {
+          const db = new Database(store.path, { readonly: true });
+          try {
+            return db.prepare("SELECT from_tick, to_tick FROM event_log_runs WHERE agent_id = 'a' ORDER BY to_tick").safeIntegers().all() as { from_tick: bigint; to_tick: bigint }[];
+          } finally {
+            db.close();
+          }
+        };
+        let sealed = 0;
+        for (let tick = 1n; tick <= BigInt(RUN_SEAL_SEGMENTS * 8); tick++) {
+          expect(await cp.checkpoint({ ...base, tick, state: new Uint8Array([Number(tick % 256n)]), logs: [log(tick)] }, "periodic", "active", null)).toBe("written");
+          if (tick % BigInt(RUN_SEAL_SEGMENTS) !== 0n) continue;
+          // This checkpoint sealed a run.
+          sealed++;
+          const oldest = store.eventSegments("a")[0]!.toTick;
+          const stored = runs();
+          expect(stored.at(-1)?.to_tick).toBe(tick);
+          for (const r of stored) expect(r.to_tick, `run ${r.from_tick}..${r.to_tick}, oldest segment ends at ${oldest}`).toBeGreaterThanOrEqual(oldest);
+        }
+        expect(sealed).toBe(8);
+        // Retention dropped segments of at least the first four runs, and their runs with them.
+        expect(store.eventSegments("a")[0]!.toTick).toBeGreaterThan(BigInt(RUN_SEAL_SEGMENTS * 4));
+        expect(runs().length).toBeLessThan(5);
+        for (const s of store.eventSegments("a")) {
+          expect(segmentSealProblem(s, parseCheckpoint(store.checkpointByHash("a", s.checkpointHash)!.blob)), `${s.fromTick}..${s.toTick}`).toBeNull();
+        }
+      } finally {
+        store.close();
+      }
+    });
+  }
+});
+
 describe("run seals through the commit thread", () => {
   it("segments and the run seal the checkpointer writes travel through the commit thread and every segment verifies against its closing checkpoint", async () => {
     const store = SqliteStore.open(join(tempDir(), DB_FILE), { commitThread: true });
