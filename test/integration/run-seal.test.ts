@@ -52,6 +52,11 @@ async function checkpointed(n: number, config: Record<string, string> = {}): Pro
 
 const runSize = (s: { runProof?: Uint8Array }): number | undefined => (s.runProof ? decodeRunProof(s.runProof)?.count : undefined);
 
+/** One logged line a tick, and a post-state hash made from the tick: the checkpointer tests' tick log. */
+function lineLog(tick: bigint) {
+  return { tick, entries: [{ id: HostcallId.log_emit, result: 0, payload: new TextEncoder().encode(`line ${tick}`) }], postHash: new Uint8Array(32).fill(Number(tick % 256n)) };
+}
+
 describe("run seals", () => {
   it("a segment altered inside a run the checkpointer sealed is refused by the data dir's audit, an export's audit and migration admission; untouched, all accept it", { timeout: 90_000 }, async () => {
     const a = await checkpointed(RUN_SEAL_SEGMENTS + 6);
@@ -248,7 +253,6 @@ describe("run seals", () => {
     const store = SqliteStore.open(join(tempDir(), DB_FILE), { eventLogRetention: { ticks: 40n } });
     try {
       const { cp, identity, base } = agentOnCheckpointer(store);
-      const log = (tick: bigint) => ({ tick, entries: [{ id: HostcallId.log_emit, result: 0, payload: new TextEncoder().encode(`line ${tick}`) }], postHash: new Uint8Array(32).fill(Number(tick % 256n)) });
       const broken = { ...identity, privateKeyObject: identity.publicKeyObject, secretKey: new Uint8Array(0) };
       const runs = (): number => {
         const db = new Database(store.path, { readonly: true });
@@ -261,11 +265,11 @@ describe("run seals", () => {
       for (let tick = 1n; tick <= BigInt(RUN_SEAL_SEGMENTS * 6); tick++) {
         // The checkpoint that would close the first run cannot sign: its logs go with the next one, which closes it.
         if (tick === BigInt(RUN_SEAL_SEGMENTS)) {
-          await expect(cp.checkpoint({ ...base, identity: broken, tick, state: new Uint8Array([1]), logs: [log(tick)] }, "periodic", "active", null)).rejects.toThrow();
+          await expect(cp.checkpoint({ ...base, identity: broken, tick, state: new Uint8Array([1]), logs: [lineLog(tick)] }, "periodic", "active", null)).rejects.toThrow();
           expect(runs()).toBe(0);
           continue;
         }
-        expect(await cp.checkpoint({ ...base, tick, state: new Uint8Array([Number(tick % 256n)]), logs: [log(tick)] }, "periodic", "active", null)).toBe("written");
+        expect(await cp.checkpoint({ ...base, tick, state: new Uint8Array([Number(tick % 256n)]), logs: [lineLog(tick)] }, "periodic", "active", null)).toBe("written");
         if (tick === BigInt(RUN_SEAL_SEGMENTS + 1)) {
           // The first run: 16 segments (the last one holding the failed checkpoint's ticks too), each sealed.
           expect(runs()).toBe(1);
@@ -303,7 +307,6 @@ describe("runs whose segments are all gone", () => {
       const store = SqliteStore.open(join(tempDir(), DB_FILE), storeOpts);
       try {
         const { cp, base } = agentOnCheckpointer(store, { historyRetention });
-        const log = (tick: bigint) => ({ tick, entries: [{ id: HostcallId.log_emit, result: 0, payload: new TextEncoder().encode(`line ${tick}`) }], postHash: new Uint8Array(32).fill(Number(tick % 256n)) });
         const runs = (): { from_tick: bigint; to_tick: bigint }[] => {
           const db = new Database(store.path, { readonly: true });
           try {
@@ -314,7 +317,7 @@ describe("runs whose segments are all gone", () => {
         };
         let sealed = 0;
         for (let tick = 1n; tick <= BigInt(RUN_SEAL_SEGMENTS * 8); tick++) {
-          expect(await cp.checkpoint({ ...base, tick, state: new Uint8Array([Number(tick % 256n)]), logs: [log(tick)] }, "periodic", "active", null)).toBe("written");
+          expect(await cp.checkpoint({ ...base, tick, state: new Uint8Array([Number(tick % 256n)]), logs: [lineLog(tick)] }, "periodic", "active", null)).toBe("written");
           if (tick % BigInt(RUN_SEAL_SEGMENTS) !== 0n) continue;
           // This checkpoint sealed a run.
           sealed++;
@@ -343,10 +346,9 @@ describe("run seals through the commit thread", () => {
     try {
       expect(store.commitsOnThread).toBe(true);
       const { cp, base } = agentOnCheckpointer(store);
-      const log = (tick: bigint) => ({ tick, entries: [{ id: HostcallId.log_emit, result: 0, payload: new TextEncoder().encode(`line ${tick}`) }], postHash: new Uint8Array(32).fill(Number(tick % 256n)) });
       const last = BigInt(RUN_SEAL_SEGMENTS * 2 + 3);
       for (let tick = 1n; tick <= last; tick++) {
-        expect(await cp.checkpoint({ ...base, tick, state: new Uint8Array([Number(tick % 256n)]), logs: [log(tick)] }, "periodic", "active", null)).toBe("written");
+        expect(await cp.checkpoint({ ...base, tick, state: new Uint8Array([Number(tick % 256n)]), logs: [lineLog(tick)] }, "periodic", "active", null)).toBe("written");
       }
       const db = new Database(store.path, { readonly: true });
       const runs = (db.prepare("SELECT COUNT(*) AS n FROM event_log_runs WHERE agent_id = 'a'").get() as { n: number }).n;
