@@ -168,9 +168,7 @@ export abstract class SegmentRecords extends AgentRecords {
    * segment), each a get(), which costs far less than an iterate().
    */
   protected dropSegmentsThrough(agentId: string, tick: bigint): void {
-    const f = this.sql("SELECT seq, to_tick, unlinked FROM event_log_floors WHERE agent_id = ?", true).get(agentId) as
-      | { seq: bigint; to_tick: bigint | null; unlinked: bigint }
-      | undefined;
+    const f = this.floor(agentId);
     if (f?.unlinked) this.sql("DELETE FROM event_log_segments WHERE id < 0 AND agent_id = ? AND to_tick <= ?").run(agentId, tick);
     if (f && f.to_tick !== null && f.to_tick > tick) return;
     let seq = f?.seq ?? 0n;
@@ -193,6 +191,13 @@ export abstract class SegmentRecords extends AgentRecords {
       seq += 1n;
     }
     this.setSegmentFloor(agentId, seq, front);
+  }
+
+  /** The agent's event_log_floors row (none: no segment of it was ever dropped, and none is unlinked). */
+  private floor(agentId: string): { seq: bigint; to_tick: bigint | null; unlinked: bigint } | undefined {
+    return this.sql("SELECT seq, to_tick, unlinked FROM event_log_floors WHERE agent_id = ?", true).get(agentId) as
+      | { seq: bigint; to_tick: bigint | null; unlinked: bigint }
+      | undefined;
   }
 
   /** The agent's linked segments start at `seq`, the oldest ending at `toTick` (null: unknown, or none yet). */
@@ -326,7 +331,7 @@ export abstract class SegmentRecords extends AgentRecords {
    * oldest. The two segment reads cost the commit thread ~5 % of its time at every run seal.
    */
   private oldestSegmentTickForRuns(agentId: string): bigint | null {
-    const f = this.sql("SELECT to_tick, unlinked FROM event_log_floors WHERE agent_id = ?", true).get(agentId) as { to_tick: bigint | null; unlinked: bigint } | undefined;
+    const f = this.floor(agentId);
     if (!f) return null;
     if (!f.unlinked && f.to_tick !== null) return f.to_tick;
     return this.oldestSegmentTick(agentId);
