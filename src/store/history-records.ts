@@ -6,6 +6,7 @@ import type { HistoryBase } from "../checkpoint/history-base.js";
 import { ErrorCode, IgordError } from "../errors.js";
 import { rowToCheckpoint, u8 } from "./rows.js";
 import type { EventLogSegment } from "../eventlog/tick-log.js";
+import { endId, keyed } from "./checkpoint-keys.js";
 import { HEAD_CHANGES_COUNT } from "./head-changes.js";
 import { segmentInRow } from "./segment-records.js";
 import { StorageTotals } from "./storage-totals.js";
@@ -20,16 +21,17 @@ import type { LeaseColumns } from "./agent-records.js";
  * Buffer in an object (1,000 agents 50 deep, 50,000 reads in a transaction, four rounds).
  */
 const LEASE_STATUS_HEAD =
-  "SELECT a.lease_state, a.epoch_major, a.epoch_generation, a.status, a.reason, c.seq, c.hash = ? FROM agents a LEFT JOIN checkpoints c ON c.id = (SELECT id FROM checkpoints WHERE agent_id = a.agent_id ORDER BY seq DESC LIMIT 1) WHERE a.agent_id = ?";
+  `SELECT a.lease_state, a.epoch_major, a.epoch_generation, a.status, a.reason, c.seq, c.hash = ? FROM agents a LEFT JOIN checkpoints c ON c.id = ${endId("a.agent_id", "DESC")} WHERE a.agent_id = ?`;
 /** LEASE_STATUS_HEAD's row: lease state, epoch major, epoch generation, status, reason, head seq, head hash = prevHash (1n / 0n). */
 type LeaseStatusHeadRow = [LeaseColumns["lease_state"], bigint, bigint, string, string | null, bigint | null, bigint | null];
 
-/** A checkpoint's own columns (rowToCheckpoint's): not its segment's, which share its row (schema 11). */
-const CHECKPOINT_COLS = "agent_id, seq, tick, hash, prev_hash, budget, reason, blob, created_at";
+/** A checkpoint's own columns (rowToCheckpoint's), read by key: not its segment's, which share its row (schema 11). */
+const CHECKPOINT_COLS = "k.agent_id AS agent_id, k.seq AS seq, c.tick AS tick, c.hash AS hash, c.prev_hash AS prev_hash, c.budget AS budget, c.reason AS reason, c.blob AS blob, c.created_at AS created_at";
+/** The agent's checkpoints (named parameter @agent). */
+const OF_AGENT = "k.agent_id = @agent";
 
-/** The oldest and newest seq of an agent's stored checkpoints (NULL both with none): two index lookups. */
-const PRUNE_ENDS =
-  "SELECT (SELECT seq FROM checkpoints WHERE agent_id = ? ORDER BY seq LIMIT 1) AS first, (SELECT seq FROM checkpoints WHERE agent_id = ? ORDER BY seq DESC LIMIT 1) AS last";
+/** The oldest and newest seq of an agent's stored checkpoints (NULL both with none): index lookups in the keys. */
+const PRUNE_ENDS = `SELECT (SELECT seq FROM checkpoints WHERE id = ${endId("@agent", "ASC")}) AS first, (SELECT seq FROM checkpoints WHERE id = ${endId("@agent", "DESC")}) AS last`;
 
 /** --history-retention N prunes N / HISTORY_PRUNE_STEP_DIVISOR checkpoints at a time (at least 1, at most MAX_HISTORY_PRUNE_STEP). */
 export const HISTORY_PRUNE_STEP_DIVISOR = 4;
@@ -183,7 +185,7 @@ export abstract class HistoryRecords extends TickRecords {
       }
       stored = { status: row[3], reason: row[4] };
     } else {
-      const head = this.sql("SELECT seq, hash FROM checkpoints WHERE agent_id = ? ORDER BY seq DESC LIMIT 1", true).get(c.agentId) as { seq: bigint; hash: Buffer } | undefined;
+      const head = this.sql(keyed("k.seq AS seq, c.hash AS hash", OF_AGENT, "DESC", { limit: 1 }), true).get({ agent: c.agentId }) as { seq: bigint; hash: Buffer } | undefined;
       if (head) {
         headSeq = head.seq;
         extendsHead = head.hash.equals(c.prevHash);
@@ -300,8 +302,8 @@ export abstract class HistoryRecords extends TickRecords {
   }
 
   head(agentId: string): CheckpointRow | undefined {
-    const r = this.sql(`SELECT ${CHECKPOINT_COLS} FROM checkpoints WHERE agent_id = ? ORDER BY seq DESC LIMIT 1`, true)
-      .get(agentId) as Record<string, unknown> | undefined;
+    const r = this.sql(keyed(CHECKPOINT_COLS, OF_AGENT, "DESC", { limit: 1 }), true)
+      .get({ agent: agentId }) as Record<string, unknown> | undefined;
     return r ? rowToCheckpoint(r) : undefined;
   }
 
@@ -310,7 +312,7 @@ export abstract class HistoryRecords extends TickRecords {
    * read back from the head, so the cost grows with how far back it lies (all of them when absent).
    */
   checkpointByHash(agentId: string, hash: Uint8Array): CheckpointRow | undefined {
-    const r = this.sql(`SELECT ${CHECKPOINT_COLS} FROM checkpoints WHERE agent_id = ? AND hash = ? ORDER BY seq DESC LIMIT 1`, true).get(agentId, hash) as
+    const r = this.sql(keyed(CHECKPOINT_COLS, `${OF_AGENT} AND c.hash = @hash`, "DESC", { limit: 1 }), true).get({ agent: agentId, hash }) as
       | Record<string, unknown>
       | undefined;
     return r ? rowToCheckpoint(r) : undefined;
@@ -322,7 +324,7 @@ export abstract class HistoryRecords extends TickRecords {
    * found at the head, one never written costs one row.
    */
   holdsCheckpoint(agentId: string, hash: Uint8Array, tick: bigint): boolean {
-    const rows = this.sql("SELECT tick, hash FROM checkpoints WHERE agent_id = ? ORDER BY seq DESC", true).iterate(agentId) as IterableIterator<{ tick: bigint; hash: Buffer }>;
+    const rows = this.sql(keyed("k.seq AS seq, c.tick AS tick, c.hash AS hash", OF_AGENT, "DESC"), true).iterate({ agent: agentId }) as IterableIterator<{ tick: bigint; hash: Buffer }>;
     for (const r of rows) {
       if (r.tick < tick) break;
       // Leaving the loop (break or return) ends the statement's iteration.
@@ -332,14 +334,14 @@ export abstract class HistoryRecords extends TickRecords {
   }
 
   checkpointAt(agentId: string, seq: bigint): CheckpointRow | undefined {
-    const r = this.sql(`SELECT ${CHECKPOINT_COLS} FROM checkpoints WHERE agent_id = ? AND seq = ?`, true)
-      .get(agentId, seq) as Record<string, unknown> | undefined;
+    const r = this.sql(keyed(CHECKPOINT_COLS, `${OF_AGENT} AND k.seq = @seq`), true)
+      .get({ agent: agentId, seq }) as Record<string, unknown> | undefined;
     return r ? rowToCheckpoint(r) : undefined;
   }
 
   /** The agent's checkpoint taken at exactly this tick, if any. */
   checkpointAtTick(agentId: string, tick: bigint): CheckpointRow | undefined {
-    const r = this.sql(`SELECT ${CHECKPOINT_COLS} FROM checkpoints WHERE agent_id = ? AND tick = ? ORDER BY seq DESC LIMIT 1`, true).get(agentId, tick) as
+    const r = this.sql(keyed(CHECKPOINT_COLS, `${OF_AGENT} AND c.tick = @tick`, "DESC", { limit: 1 }), true).get({ agent: agentId, tick }) as
       | Record<string, unknown>
       | undefined;
     return r ? rowToCheckpoint(r) : undefined;
@@ -347,8 +349,8 @@ export abstract class HistoryRecords extends TickRecords {
 
   /** The agent's checkpoints in chain order (after sequence number `afterSeq`, if given). */
   *history(agentId: string, afterSeq = 0n): IterableIterator<CheckpointRow> {
-    const it = this.sql(`SELECT ${CHECKPOINT_COLS} FROM checkpoints WHERE agent_id = ? AND seq > ? ORDER BY seq`, true)
-      .iterate(agentId, afterSeq) as IterableIterator<Record<string, unknown>>;
+    const it = this.sql(keyed(CHECKPOINT_COLS, `${OF_AGENT} AND k.seq > @seq`, "ASC"), true)
+      .iterate({ agent: agentId, seq: afterSeq }) as IterableIterator<Record<string, unknown>>;
     for (const r of it) yield rowToCheckpoint(r);
   }
 
@@ -377,13 +379,13 @@ export abstract class HistoryRecords extends TickRecords {
   prunePlan(agentId: string, keep: number): { plan: PrunePlan | null; dueIn: number } {
     const step = historyPruneStep(keep);
     if (keep < 2) return { plan: null, dueIn: Number.POSITIVE_INFINITY };
-    const ends = this.sql(PRUNE_ENDS, true).get(agentId, agentId) as { first: bigint | null; last: bigint | null };
+    const ends = this.sql(PRUNE_ENDS, true).get({ agent: agentId }) as { first: bigint | null; last: bigint | null };
     if (ends.first === null || ends.last === null) return { plan: null, dueIn: 1 };
     // The appended checkpoint (last + 1) takes one of the `keep` places; each append moves the base one on.
     const baseSeq = ends.last + 2n - BigInt(keep);
     const older = baseSeq - ends.first;
     if (older < BigInt(step)) return { plan: null, dueIn: Number(BigInt(step) - older) };
-    const base = this.sql("SELECT tick, hash FROM checkpoints WHERE agent_id = ? AND seq = ?", true).get(agentId, baseSeq) as { tick: bigint; hash: Buffer } | undefined;
+    const base = this.sql(keyed("c.tick AS tick, c.hash AS hash", `${OF_AGENT} AND k.seq = @seq`), true).get({ agent: agentId, seq: baseSeq }) as { tick: bigint; hash: Buffer } | undefined;
     const previous = this.historyBase(agentId);
     const origin = previous?.originHash ?? this.hashAt(agentId, ends.first);
     if (!base || !origin) return { plan: null, dueIn: 1 };
@@ -391,11 +393,11 @@ export abstract class HistoryRecords extends TickRecords {
   }
 
   private hashAt(agentId: string, seq: bigint): Buffer | undefined {
-    return (this.sql("SELECT hash FROM checkpoints WHERE agent_id = ? AND seq = ?").get(agentId, seq) as { hash: Buffer } | undefined)?.hash;
+    return (this.sql(keyed("c.hash AS hash", `${OF_AGENT} AND k.seq = @seq`)).get({ agent: agentId, seq }) as { hash: Buffer } | undefined)?.hash;
   }
 
   private bytesBefore(agentId: string, seq: bigint, tick: bigint): number {
-    const r = this.sql("SELECT COALESCE(SUM(length(blob)), 0) AS n FROM checkpoints WHERE agent_id = ? AND seq < ?").get(agentId, seq) as { n: number };
+    const r = this.sql(`SELECT COALESCE(SUM(n), 0) AS n FROM (${keyed("length(c.blob) AS n", `${OF_AGENT} AND k.seq < @seq`)})`).get({ agent: agentId, seq }) as { n: number };
     return r.n + this.segmentBytes(agentId, tick);
   }
 
@@ -403,7 +405,7 @@ export abstract class HistoryRecords extends TickRecords {
     // Logs of ticks up to the base replay from nothing that is kept. The checkpoints' rows take their
     // segments with them (schema 11: no row rewritten to clear a segment about to be deleted); what
     // is left to drop is the base's own segment and unlinked ones, and the floor moves.
-    this.sql("DELETE FROM checkpoints WHERE agent_id = ? AND seq < ?").run(agentId, baseSeq);
+    this.sql(`DELETE FROM checkpoints WHERE id IN (${keyed("k.id", `${OF_AGENT} AND k.seq < @seq`, undefined, { rows: false })})`).run({ agent: agentId, seq: baseSeq });
     this.dropSegmentsThrough(agentId, base.baseTick);
     // Receipts of ticks before the base go with their checkpoints, but the newest (where the next
     // receipt's range starts, receiptBase); what is kept still reads by index from 0 (receiptAt).
@@ -420,13 +422,13 @@ export abstract class HistoryRecords extends TickRecords {
 
   /** Bytes stored for the agent: checkpoint blobs, event-log segments and outbox messages (what max_storage_bytes bounds). */
   storedBytes(agentId: string): number {
-    const r = this.sql("SELECT COALESCE(SUM(length(blob)), 0) AS n FROM checkpoints WHERE agent_id = ?").get(agentId) as { n: number };
+    const r = this.sql(`SELECT COALESCE(SUM(n), 0) AS n FROM (${keyed("length(c.blob) AS n", OF_AGENT)})`).get({ agent: agentId }) as { n: number };
     const o = this.sql("SELECT COALESCE(SUM(length(payload)), 0) AS n FROM outbox WHERE agent_id = ?").get(agentId) as { n: number };
     return r.n + this.segmentBytes(agentId) + o.n;
   }
 
   historyCount(agentId: string): number {
-    return (this.sql("SELECT COUNT(*) AS n FROM checkpoints WHERE agent_id = ?").get(agentId) as { n: number }).n;
+    return (this.sql(`SELECT COUNT(*) AS n FROM (${keyed("k.id", OF_AGENT, undefined, { rows: false })})`).get({ agent: agentId }) as { n: number }).n;
   }
 }
 

@@ -1,5 +1,30 @@
 // Forward-only schema migrations. Each entry moves the database from version i to i+1; applied
 // versions are recorded in schema_version. A database newer than this build is refused.
+import { CHECKPOINT_KEYS_TABLES, CHECKPOINT_KEYS_TRIGGERS } from "./checkpoint-keys.js";
+
+/** The checkpoints table's columns from schema 15 on (15 adds UNIQUE (agent_id, seq), 16 drops it). */
+const CHECKPOINT_ROW_COLUMNS = `
+    id INTEGER PRIMARY KEY,
+    agent_id TEXT NOT NULL REFERENCES agents(agent_id),
+    seq INTEGER NOT NULL,
+    tick INTEGER NOT NULL,
+    hash BLOB NOT NULL,
+    prev_hash BLOB NOT NULL,
+    budget INTEGER NOT NULL,
+    reason TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    seg_from_tick INTEGER,
+    seg_to_tick INTEGER,
+    seg_abi_version INTEGER,
+    seg_engine_version INTEGER,
+    seg_signature BLOB,
+    seg_recorded_unsigned INTEGER NOT NULL DEFAULT 0,
+    seg_leaf BLOB,
+    seg_run_proof BLOB,
+    seg_post_hashes BLOB,
+    -- The two that may be large, last; the state (read less often than the columns above) after all.
+    seg_blob BLOB,
+    blob BLOB NOT NULL`.slice(1);
 
 export const MIGRATIONS: readonly string[] = [
   // 1: node identity, modules, agents, identities, checkpoint history, receipts, lineage events.
@@ -354,32 +379,29 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE checkpoints RENAME TO checkpoints_v14;
   DROP INDEX checkpoints_segment_recorded_unsigned;
   CREATE TABLE checkpoints (
-    id INTEGER PRIMARY KEY,
-    agent_id TEXT NOT NULL REFERENCES agents(agent_id),
-    seq INTEGER NOT NULL,
-    tick INTEGER NOT NULL,
-    hash BLOB NOT NULL,
-    prev_hash BLOB NOT NULL,
-    budget INTEGER NOT NULL,
-    reason TEXT NOT NULL,
-    created_at INTEGER NOT NULL,
-    seg_from_tick INTEGER,
-    seg_to_tick INTEGER,
-    seg_abi_version INTEGER,
-    seg_engine_version INTEGER,
-    seg_signature BLOB,
-    seg_recorded_unsigned INTEGER NOT NULL DEFAULT 0,
-    seg_leaf BLOB,
-    seg_run_proof BLOB,
-    seg_post_hashes BLOB,
-    -- The two that may be large, last; the state (read less often than the columns above) after all.
-    seg_blob BLOB,
-    blob BLOB NOT NULL,
+${CHECKPOINT_ROW_COLUMNS},
     UNIQUE (agent_id, seq)
   );
   INSERT INTO checkpoints (id, agent_id, seq, tick, hash, prev_hash, budget, reason, created_at, seg_from_tick, seg_to_tick, seg_abi_version, seg_engine_version, seg_signature, seg_recorded_unsigned, seg_leaf, seg_run_proof, seg_post_hashes, seg_blob, blob)
     SELECT id, agent_id, seq, tick, hash, prev_hash, budget, reason, created_at, seg_from_tick, seg_to_tick, seg_abi_version, seg_engine_version, seg_signature, seg_recorded_unsigned, seg_leaf, seg_run_proof, seg_post_hashes, seg_blob, blob FROM checkpoints_v14;
   DROP TABLE checkpoints_v14;
   CREATE INDEX checkpoints_segment_recorded_unsigned ON checkpoints(seg_recorded_unsigned) WHERE seg_recorded_unsigned = 1;
+  `,
+  // 16: no (agent_id, seq) index on the checkpoints table: its keys are in checkpoint_keys and
+  // checkpoint_keys_recent, kept by triggers (store/checkpoint-keys.ts says why). The table is rebuilt
+  // without the UNIQUE constraint, every row and id kept; every key starts in checkpoint_keys.
+  `
+  ${CHECKPOINT_KEYS_TABLES}
+  ALTER TABLE checkpoints RENAME TO checkpoints_v15;
+  DROP INDEX checkpoints_segment_recorded_unsigned;
+  CREATE TABLE checkpoints (
+${CHECKPOINT_ROW_COLUMNS}
+  );
+  INSERT INTO checkpoint_keys (agent_id, seq, id) SELECT agent_id, seq, id FROM checkpoints_v15 ORDER BY agent_id, seq;
+  INSERT INTO checkpoints (id, agent_id, seq, tick, hash, prev_hash, budget, reason, created_at, seg_from_tick, seg_to_tick, seg_abi_version, seg_engine_version, seg_signature, seg_recorded_unsigned, seg_leaf, seg_run_proof, seg_post_hashes, seg_blob, blob)
+    SELECT id, agent_id, seq, tick, hash, prev_hash, budget, reason, created_at, seg_from_tick, seg_to_tick, seg_abi_version, seg_engine_version, seg_signature, seg_recorded_unsigned, seg_leaf, seg_run_proof, seg_post_hashes, seg_blob, blob FROM checkpoints_v15;
+  DROP TABLE checkpoints_v15;
+  CREATE INDEX checkpoints_segment_recorded_unsigned ON checkpoints(seg_recorded_unsigned) WHERE seg_recorded_unsigned = 1;
+  ${CHECKPOINT_KEYS_TRIGGERS}
   `,
 ];

@@ -12,18 +12,19 @@
 import type { EventLogSegment } from "../eventlog/tick-log.js";
 import { runProofs, type SealedRun } from "../replay/run-seal.js";
 import { AgentRecords } from "./agent-records.js";
+import { keyed } from "./checkpoint-keys.js";
 import { rowToSegment, u8 } from "./rows.js";
 import type { EventLogKeep, StoredSegment } from "./types.js";
 
 /** Where the agent's linked segments start: no linked segment closes at a checkpoint with a lower seq. */
-const FLOOR = "COALESCE((SELECT seq FROM event_log_floors WHERE agent_id = ?), 0)";
+const FLOOR = "COALESCE((SELECT seq FROM event_log_floors WHERE agent_id = @agent), 0)";
 /** The agent's linked segments from its floor (columns `cols`, `closing_seq`: the seq of the checkpoint closing each), in chain order. */
 const linked = (cols: string, order: "ASC" | "DESC"): string =>
-  `SELECT c.seq AS closing_seq, ${cols} FROM checkpoints c CROSS JOIN event_log_segments s ON s.id = c.id WHERE c.agent_id = ? AND c.seq >= ${FLOOR} ORDER BY c.seq ${order}`;
+  `SELECT c.seq AS closing_seq, ${cols} FROM checkpoints c CROSS JOIN event_log_segments s ON s.id = c.id WHERE c.agent_id = @agent AND c.seq >= ${FLOOR} ORDER BY c.seq ${order}`;
 /** Sizes only (a blob's length is read from its header, not its bytes). */
 const SIZE = "length(s.blob) + length(s.post_hashes) AS n";
 
-/** The segment reads: each linked one takes the agent id twice, each unlinked one once. */
+/** The segment reads: named parameters, @agent (and oldestLinkedFrom's @seq). */
 export interface SegmentQueries {
   linkedAsc: string;
   linkedDesc: string;
@@ -47,9 +48,9 @@ export const BY_CHECKPOINT: SegmentQueries = {
   linkedDesc: linked("s.*", "DESC"),
   linkedSizesDesc: linked(`s.id, s.to_tick, ${SIZE}`, "DESC"),
   oldestLinked: `${linked("s.id, s.to_tick", "ASC")} LIMIT 1`,
-  oldestLinkedFrom: "SELECT c.seq AS closing_seq, s.id, s.to_tick FROM checkpoints c CROSS JOIN event_log_segments s ON s.id = c.id WHERE c.agent_id = ? AND c.seq >= ? ORDER BY c.seq LIMIT 1",
-  unlinked: "SELECT * FROM event_log_segments s WHERE id < 0 AND agent_id = ? ORDER BY to_tick",
-  unlinkedSizes: `SELECT s.id, s.to_tick, ${SIZE} FROM event_log_segments s WHERE id < 0 AND agent_id = ? ORDER BY to_tick`,
+  oldestLinkedFrom: "SELECT c.seq AS closing_seq, s.id, s.to_tick FROM checkpoints c CROSS JOIN event_log_segments s ON s.id = c.id WHERE c.agent_id = @agent AND c.seq >= @seq ORDER BY c.seq LIMIT 1",
+  unlinked: "SELECT * FROM event_log_segments s WHERE id < 0 AND agent_id = @agent ORDER BY to_tick",
+  unlinkedSizes: `SELECT s.id, s.to_tick, ${SIZE} FROM event_log_segments s WHERE id < 0 AND agent_id = @agent ORDER BY to_tick`,
 };
 
 /**
@@ -59,7 +60,7 @@ export const BY_CHECKPOINT: SegmentQueries = {
 const IN_ROW_COLS =
   "c.id, c.agent_id, c.seg_from_tick AS from_tick, c.seg_to_tick AS to_tick, c.hash AS checkpoint_hash, c.seg_abi_version AS abi_version, c.seg_engine_version AS engine_version, c.seg_blob AS blob, c.seg_post_hashes AS post_hashes, c.seg_signature AS signature, c.seg_recorded_unsigned AS recorded_unsigned, c.seg_leaf AS leaf, c.seg_run_proof AS run_proof";
 const inRow = (cols: string, order: "ASC" | "DESC"): string =>
-  `SELECT c.seq AS closing_seq, ${cols} FROM checkpoints c WHERE c.agent_id = ? AND c.seq >= ${FLOOR} AND c.seg_blob IS NOT NULL ORDER BY c.seq ${order}`;
+  keyed(`k.seq AS closing_seq, ${cols}`, `k.agent_id = @agent AND k.seq >= ${FLOOR} AND c.seg_blob IS NOT NULL`, order, { orderBy: "closing_seq" });
 /** Linked segments recorded before this node signed segments, not yet sealed (a partial index finds them; exported for the test of its plan). */
 export const RECORDED_UNSIGNED_IN_ROWS = `SELECT ${IN_ROW_COLS} FROM checkpoints c WHERE c.seg_recorded_unsigned = 1 AND c.seg_signature IS NULL AND c.seg_blob IS NOT NULL`;
 /** A linked segment's columns cleared: its checkpoint stays, the segment is gone. */
@@ -72,7 +73,7 @@ export const IN_CHECKPOINT_ROW: SegmentQueries = {
   linkedDesc: inRow(IN_ROW_COLS, "DESC"),
   linkedSizesDesc: inRow("c.id, c.seg_to_tick AS to_tick, length(c.seg_blob) + length(c.seg_post_hashes) AS n", "DESC"),
   oldestLinked: `${inRow("c.id, c.seg_to_tick AS to_tick", "ASC")} LIMIT 1`,
-  oldestLinkedFrom: "SELECT c.seq AS closing_seq, c.id, c.seg_to_tick AS to_tick FROM checkpoints c WHERE c.agent_id = ? AND c.seq >= ? AND c.seg_blob IS NOT NULL ORDER BY c.seq LIMIT 1",
+  oldestLinkedFrom: keyed("k.seq AS closing_seq, c.id, c.seg_to_tick AS to_tick", "k.agent_id = @agent AND k.seq >= @seq AND c.seg_blob IS NOT NULL", "ASC", { orderBy: "closing_seq", limit: 1 }),
   unlinked: BY_CHECKPOINT.unlinked,
   unlinkedSizes: BY_CHECKPOINT.unlinkedSizes,
 };
@@ -83,15 +84,15 @@ export function segmentInRow(e: EventLogSegment): [bigint, bigint, number, numbe
 }
 
 /** An older file read as it is (read-only, not migrated): its segments by their (agent_id, to_tick) index, all "linked". */
-const byAgent = (cols: string, order: "ASC" | "DESC"): string => `SELECT ${cols} FROM event_log_segments s WHERE s.agent_id = ? AND s.agent_id = ? ORDER BY s.to_tick ${order}`;
+const byAgent = (cols: string, order: "ASC" | "DESC"): string => `SELECT ${cols} FROM event_log_segments s WHERE s.agent_id = @agent ORDER BY s.to_tick ${order}`;
 const BY_AGENT: SegmentQueries = {
   linkedAsc: byAgent("s.*", "ASC"),
   linkedDesc: byAgent("s.*", "DESC"),
   linkedSizesDesc: byAgent(`s.id, s.to_tick, ${SIZE}`, "DESC"),
   oldestLinked: `${byAgent("s.id, s.to_tick", "ASC")} LIMIT 1`,
-  oldestLinkedFrom: "SELECT s.id, s.to_tick FROM event_log_segments s WHERE s.agent_id = ? AND ? IS NOT NULL ORDER BY s.to_tick LIMIT 1",
-  unlinked: "SELECT * FROM event_log_segments s WHERE 0 AND agent_id = ?",
-  unlinkedSizes: `SELECT s.id, s.to_tick, ${SIZE} FROM event_log_segments s WHERE 0 AND agent_id = ?`,
+  oldestLinkedFrom: "SELECT s.id, s.to_tick FROM event_log_segments s WHERE s.agent_id = @agent AND @seq IS NOT NULL ORDER BY s.to_tick LIMIT 1",
+  unlinked: "SELECT * FROM event_log_segments s WHERE 0 AND agent_id = @agent",
+  unlinkedSizes: `SELECT s.id, s.to_tick, ${SIZE} FROM event_log_segments s WHERE 0 AND agent_id = @agent`,
 };
 
 /** With a byte bound on logs kept by ticks, a connection sums an agent's segments each time it has written this fraction of the bound. */
@@ -143,8 +144,8 @@ export abstract class SegmentRecords extends AgentRecords {
 
   /** The agent's segments, oldest first: linked ones in chain order merged with unlinked ones by to_tick. */
   private allSegmentRows(agentId: string): SegmentRow[] {
-    const linked = this.sql(this.q.linkedAsc, true).all(agentId, agentId) as SegmentRow[];
-    return mergeByTick(linked, this.sql(this.q.unlinked, true).all(agentId) as SegmentRow[]);
+    const linked = this.sql(this.q.linkedAsc, true).all({ agent: agentId }) as SegmentRow[];
+    return mergeByTick(linked, this.sql(this.q.unlinked, true).all({ agent: agentId }) as SegmentRow[]);
   }
 
   /**
@@ -153,12 +154,12 @@ export abstract class SegmentRecords extends AgentRecords {
    */
   private recentSegmentRows(agentId: string, minToTick: bigint): SegmentRow[] {
     const linked: SegmentRow[] = [];
-    for (const r of this.sql(this.q.linkedDesc, true).iterate(agentId, agentId) as IterableIterator<SegmentRow>) {
+    for (const r of this.sql(this.q.linkedDesc, true).iterate({ agent: agentId }) as IterableIterator<SegmentRow>) {
       if (r.to_tick < minToTick) break;
       linked.push(r);
     }
     linked.reverse();
-    return mergeByTick(linked, (this.sql(this.q.unlinked, true).all(agentId) as SegmentRow[]).filter((r) => r.to_tick >= minToTick));
+    return mergeByTick(linked, (this.sql(this.q.unlinked, true).all({ agent: agentId }) as SegmentRow[]).filter((r) => r.to_tick >= minToTick));
   }
 
   /**
@@ -175,11 +176,11 @@ export abstract class SegmentRecords extends AgentRecords {
     let front: bigint | null = null;
     if (f && f.to_tick !== null) {
       // The oldest is known and due: it closes at the floor.
-      this.sql(`UPDATE checkpoints SET ${CLEAR_IN_ROW} WHERE agent_id = ? AND seq = ?`).run(agentId, seq);
+      this.sql(`UPDATE checkpoints SET ${CLEAR_IN_ROW} WHERE id = (${keyed("k.id", "k.agent_id = @agent AND k.seq = @seq", undefined, { rows: false })})`).run({ agent: agentId, seq });
       seq += 1n;
     }
     for (;;) {
-      const r = this.sql(this.q.oldestLinkedFrom, true).get(agentId, seq) as SegmentRow | undefined;
+      const r = this.sql(this.q.oldestLinkedFrom, true).get({ agent: agentId, seq }) as SegmentRow | undefined;
       if (!r) break;
       // Past checkpoints with no segment, too.
       seq = r.closing_seq as bigint;
@@ -251,8 +252,8 @@ export abstract class SegmentRecords extends AgentRecords {
 
   /** The agent's segments' ids, last ticks and sizes, newest first (sizes only: no log is read). */
   private segmentSizesNewestFirst(agentId: string): SizeRow[] {
-    const sizes = this.sql(this.q.linkedSizesDesc, true).all(agentId, agentId) as SizeRow[];
-    return mergeByTick(sizes.reverse(), this.sql(this.q.unlinkedSizes, true).all(agentId) as SizeRow[]).reverse();
+    const sizes = this.sql(this.q.linkedSizesDesc, true).all({ agent: agentId }) as SizeRow[];
+    return mergeByTick(sizes.reverse(), this.sql(this.q.unlinkedSizes, true).all({ agent: agentId }) as SizeRow[]).reverse();
   }
 
   /**
@@ -304,8 +305,8 @@ export abstract class SegmentRecords extends AgentRecords {
 
   /** The agent's newest stored event-log segment. */
   lastEventSegment(agentId: string): StoredSegment | undefined {
-    let newest = this.sql(`${this.q.linkedDesc} LIMIT 1`, true).get(agentId, agentId) as SegmentRow | undefined;
-    const unlinked = (this.sql(this.q.unlinked, true).all(agentId) as SegmentRow[]).at(-1);
+    let newest = this.sql(`${this.q.linkedDesc} LIMIT 1`, true).get({ agent: agentId }) as SegmentRow | undefined;
+    const unlinked = (this.sql(this.q.unlinked, true).all({ agent: agentId }) as SegmentRow[]).at(-1);
     if (unlinked && (!newest || unlinked.to_tick > newest.to_tick)) newest = unlinked;
     return newest ? rowToSegment(newest) : undefined;
   }
@@ -339,8 +340,8 @@ export abstract class SegmentRecords extends AgentRecords {
 
   /** The last tick of the agent's oldest stored segment (null: none). */
   private oldestSegmentTick(agentId: string): bigint | null {
-    const oldest = (this.sql(this.q.oldestLinked, true).get(agentId, agentId) as SegmentRow | undefined)?.to_tick ?? null;
-    const unlinked = (this.sql(this.q.unlinked, true).get(agentId) as SegmentRow | undefined)?.to_tick;
+    const oldest = (this.sql(this.q.oldestLinked, true).get({ agent: agentId }) as SegmentRow | undefined)?.to_tick ?? null;
+    const unlinked = (this.sql(this.q.unlinked, true).get({ agent: agentId }) as SegmentRow | undefined)?.to_tick;
     return unlinked !== undefined && (oldest === null || unlinked < oldest) ? unlinked : oldest;
   }
 

@@ -12,6 +12,7 @@ import { closeSync, openSync, rmSync } from "node:fs";
 import { BusyShare } from "../busy-share.js";
 import { ErrorCode, IgordError } from "../errors.js";
 import { AgentArrival } from "./agent-arrival.js";
+import { CHECKPOINT_KEYS_SCHEMA, CHECKPOINT_KEYS_VIEWS_OF_OLDER_FILE } from "./checkpoint-keys.js";
 import { COMMIT_THREAD_BUSY_SHARE, COMMIT_THREAD_WINDOW_MS, CommitThread, type CommitThreadOptions, type QueuedCommit } from "./commit-thread.js";
 import { createPrivateFile } from "./data-dir.js";
 import { HEAD_CHANGE_TRIGGERS } from "./head-changes.js";
@@ -173,6 +174,8 @@ export class SqliteStore extends AgentArrival {
     }
     if (readonly) {
       this.readSegmentsOfSchema(current);
+      // Reads by key over the older file's (agent_id, seq) index (temporary views: nothing written to it).
+      if (current < CHECKPOINT_KEYS_SCHEMA) this.db.exec(CHECKPOINT_KEYS_VIEWS_OF_OLDER_FILE);
       return;
     }
     for (let v = current; v < MIGRATIONS.length; v++) {

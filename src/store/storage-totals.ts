@@ -14,6 +14,7 @@
 // Only agents with a limit are kept: the table holds a row per such agent, and the triggers are made
 // on first use, so a node with no limited agent pays nothing on its commit path.
 import type Database from "better-sqlite3";
+import { keyed } from "./checkpoint-keys.js";
 
 /** Bytes of a checkpoints row: its state blob and its linked segment's (schema 11: in the row). */
 const ROW_BYTES = (r: "NEW" | "OLD"): string => `length(${r}.blob) + COALESCE(length(${r}.seg_blob), 0) + COALESCE(length(${r}.seg_post_hashes), 0)`;
@@ -49,9 +50,9 @@ const SCHEMA = `
 `;
 
 /** An agent's stored bytes as the triggers count them: every checkpoints row, unlinked segment and outbox message. */
-const SUM = `SELECT (SELECT COALESCE(SUM(length(blob) + COALESCE(length(seg_blob), 0) + COALESCE(length(seg_post_hashes), 0)), 0) FROM main.checkpoints WHERE agent_id = ?)
-  + (SELECT COALESCE(SUM(length(blob) + length(post_hashes)), 0) FROM main.event_log_segments WHERE id < 0 AND agent_id = ?)
-  + (SELECT COALESCE(SUM(length(payload)), 0) FROM main.outbox WHERE agent_id = ?)`;
+const SUM = `SELECT (SELECT COALESCE(SUM(n), 0) FROM (${keyed("length(c.blob) + COALESCE(length(c.seg_blob), 0) + COALESCE(length(c.seg_post_hashes), 0) AS n", "k.agent_id = @agent")}))
+  + (SELECT COALESCE(SUM(length(blob) + length(post_hashes)), 0) FROM main.event_log_segments WHERE id < 0 AND agent_id = @agent)
+  + (SELECT COALESCE(SUM(length(payload)), 0) FROM main.outbox WHERE agent_id = @agent)`;
 
 /** The running totals of one connection (a store on schema 11 or later, writable). */
 export class StorageTotals {
@@ -77,7 +78,7 @@ export class StorageTotals {
     }
     const known = this.read!.get(agentId) as number | undefined;
     if (known !== undefined) return known;
-    const n = this.sum!.get(agentId, agentId, agentId) as number;
+    const n = this.sum!.get({ agent: agentId }) as number;
     this.insert!.run(agentId, n);
     return n;
   }

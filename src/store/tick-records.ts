@@ -2,6 +2,7 @@
 // (segment-records.ts): receipts, the outbox of emitted messages and the payment journal. Each is
 // written inside the checkpoint's transaction by the layer above, and read on its own by replay,
 // audit, migration and the control API.
+import { keyed } from "./checkpoint-keys.js";
 import { u8 } from "./rows.js";
 import { SegmentRecords } from "./segment-records.js";
 import type { JournalledPayment, LeaseBelief, LineageEvent, OutboxBatch, ReceiptRow } from "./types.js";
@@ -86,7 +87,7 @@ export abstract class TickRecords extends SegmentRecords {
       | { tick_end: bigint; budget_after: bigint }
       | undefined;
     if (r) return { tick: r.tick_end, budget: r.budget_after };
-    const first = this.sql("SELECT tick, budget FROM checkpoints WHERE agent_id = ? ORDER BY seq LIMIT 1", true).get(agentId) as
+    const first = this.sql(keyed("k.seq AS seq, c.tick AS tick, c.budget AS budget", "k.agent_id = @agent", "ASC", { limit: 1 }), true).get({ agent: agentId }) as
       | { tick: bigint; budget: bigint }
       | undefined;
     return first ? { tick: first.tick, budget: first.budget } : undefined;

@@ -122,18 +122,17 @@ export function asSchema12(db: Database.Database): void {
 }
 
 /**
- * Takes a database back to schema 14: its checkpoints table rebuilt exactly as migrations 1-14 left
- * it (the segment's columns after the state, migration 15 reorders them), every row kept.
+ * Rebuilds a database's checkpoints table exactly as migrations 1-`version` left it, every row kept,
+ * and sets schema_version to `version` (the file must be at `version` + 1 in every other way).
  */
-export function asSchema14(db: Database.Database): void {
-  if ((db.prepare("SELECT MAX(version) AS v FROM schema_version").get() as { v: number }).v < 15) return;
+function checkpointsTableAsOf(db: Database.Database, version: number): void {
   const reference = new BetterSqlite(":memory:");
   const sqlOf = (name: string): string => reference.prepare("SELECT sql FROM sqlite_master WHERE name = ?").pluck().get(name) as string;
   let table: string;
   let index: string;
   try {
     reference.exec("CREATE TABLE schema_version (version INTEGER NOT NULL)");
-    for (const m of MIGRATIONS.slice(0, 14)) reference.exec(m);
+    for (const m of MIGRATIONS.slice(0, version)) reference.exec(m);
     table = sqlOf("checkpoints");
     index = sqlOf("checkpoints_segment_recorded_unsigned");
   } finally {
@@ -141,14 +140,43 @@ export function asSchema14(db: Database.Database): void {
   }
   const columns = (db.prepare("SELECT name FROM pragma_table_info('checkpoints')").pluck().all() as string[]).join(", ");
   db.exec(`
-    ALTER TABLE checkpoints RENAME TO checkpoints_v15;
+    ALTER TABLE checkpoints RENAME TO checkpoints_newer;
     DROP INDEX checkpoints_segment_recorded_unsigned;
     ${table};
-    INSERT INTO checkpoints (${columns}) SELECT ${columns} FROM checkpoints_v15;
-    DROP TABLE checkpoints_v15;
+    INSERT INTO checkpoints (${columns}) SELECT ${columns} FROM checkpoints_newer;
+    DROP TABLE checkpoints_newer;
     ${index};
-    DELETE FROM schema_version WHERE version > 14;
+    DELETE FROM schema_version WHERE version > ${version};
   `);
+}
+
+const schemaOfFile = (db: Database.Database): number => (db.prepare("SELECT MAX(version) AS v FROM schema_version").get() as { v: number }).v;
+
+/**
+ * Takes a database back to schema 15: no checkpoint_keys tables nor their triggers (migration 16),
+ * its checkpoints table rebuilt with its UNIQUE (agent_id, seq) constraint, every row kept.
+ */
+export function asSchema15(db: Database.Database): void {
+  if (schemaOfFile(db) < 16) return;
+  db.exec(`
+    DROP TRIGGER checkpoint_keys_insert;
+    DROP TRIGGER checkpoint_keys_move;
+    DROP TRIGGER checkpoint_keys_delete;
+    DROP TRIGGER checkpoint_keys_fixed;
+    DROP TABLE checkpoint_keys;
+    DROP TABLE checkpoint_keys_recent;
+  `);
+  checkpointsTableAsOf(db, 15);
+}
+
+/**
+ * Takes a database back to schema 14: its checkpoints table rebuilt exactly as migrations 1-14 left
+ * it (the segment's columns after the state, migration 15 reorders them), every row kept.
+ */
+export function asSchema14(db: Database.Database): void {
+  asSchema15(db);
+  if (schemaOfFile(db) < 15) return;
+  checkpointsTableAsOf(db, 14);
 }
 
 /** Takes a database back to schema 13: no pending receptions (migration 14), nor what came after. */

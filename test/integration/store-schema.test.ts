@@ -8,11 +8,12 @@ import { hex } from "../../src/hash/bytes.js";
 import { HostcallId } from "../../src/hostcalls/registry.js";
 import { Checkpointer } from "../../src/scheduler/checkpointer.js";
 import { MIGRATIONS } from "../../src/store/schema.js";
+import { keyed } from "../../src/store/checkpoint-keys.js";
 import { IN_CHECKPOINT_ROW, RECORDED_UNSIGNED_IN_ROWS } from "../../src/store/segment-records.js";
 import { SqliteStore } from "../../src/store/sqlite-store.js";
 import type { CheckpointRow } from "../../src/store/types.js";
 import { agentOnCheckpointer } from "../helpers/checkpointer.js";
-import { asSchema12, asSchema13, asSchema14, CHECKPOINT_OWN_COLUMNS, freshDbPath, segmentsAsSchema9, segmentsAsSchema10, segmentsInRows, segmentsView } from "../helpers/checkpoint-store.js";
+import { asSchema12, asSchema13, asSchema14, asSchema15, CHECKPOINT_OWN_COLUMNS, freshDbPath, segmentsAsSchema9, segmentsAsSchema10, segmentsInRows, segmentsView } from "../helpers/checkpoint-store.js";
 
 /** The checkpoint path's tables (and the agents row it reads), every row in a stable order. */
 const TABLES = ["agents", "checkpoints", "receipts", "event_log_segments", "event_log_runs", "outbox", "lineage_events", "history_bases", "payment_journal"];
@@ -120,6 +121,59 @@ describe("store schema migrations", () => {
     db.close();
   });
 
+  it("a schema-15 file upgrades to 16 with every row and id kept, no (agent_id, seq) index on its checkpoints, every key in checkpoint_keys, and every read unchanged; read-only, a schema-15 file reads the same", async () => {
+    const path = freshDbPath();
+    const store = SqliteStore.open(path, { sync: "full" });
+    const { cp, base } = agentOnCheckpointer(store, { receiptIntervalMs: 0 });
+    // Past a move of the recent keys (seq 16), so both key tables hold some before the downgrade.
+    for (let tick = 1n; tick <= 20n; tick++) await cp.checkpoint({ ...base, tick, state: randomBytes(64), logs: [tickLog(tick)] }, "periodic", "active", null);
+    const reads = (s: SqliteStore) => ({
+      head: s.head(base.agentId),
+      history: [...s.history(base.agentId)],
+      segments: s.eventSegments(base.agentId),
+      runs: s.openEventRuns(base.agentId),
+      count: s.historyCount(base.agentId),
+      at: s.checkpointAt(base.agentId, 7n),
+      byHash: s.checkpointByHash(base.agentId, s.checkpointAt(base.agentId, 3n)!.hash),
+    });
+    const readBefore = reads(store);
+    store.close();
+    const v15 = new Database(path);
+    asSchema15(v15);
+    expect(schemaOf(v15)).toEqual(schemaAt(15));
+    v15.close();
+    const readOnly = SqliteStore.open(path, { readonly: true });
+    try {
+      expect(reads(readOnly)).toEqual(readBefore);
+    } finally {
+      readOnly.close();
+    }
+    const ids = (db: Database.Database) => db.prepare("SELECT agent_id, seq, id FROM checkpoints ORDER BY agent_id, seq").all();
+    const v15Again = new Database(path, { readonly: true });
+    const idsBefore = ids(v15Again);
+    v15Again.close();
+    const upgraded = openUpgraded(path, snapshot(path));
+    try {
+      expect(reads(upgraded)).toEqual(readBefore);
+      const next = new Checkpointer(upgraded, upgraded.nodeKey(), 0);
+      next.track(base.agentId, { hash: readBefore.head!.hash, tick: 20n });
+      await next.checkpoint({ ...base, tick: 21n, state: randomBytes(64), logs: [tickLog(21n)] }, "periodic", "active", null);
+      expect(upgraded.head(base.agentId)?.tick).toBe(21n);
+    } finally {
+      upgraded.close();
+    }
+    const db = new Database(path, { readonly: true });
+    try {
+      expect(schemaOf(db)).toEqual(schemaAt(MIGRATIONS.length));
+      expect(db.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'checkpoints'").pluck().all()).toEqual(["checkpoints_segment_recorded_unsigned"]);
+      // Every key the file had is in checkpoint_keys; the one checkpoint written since (seq 22) is recent.
+      expect(db.prepare("SELECT agent_id, seq, id FROM checkpoint_keys ORDER BY agent_id, seq").all()).toEqual(idsBefore);
+      expect(db.prepare("SELECT seq FROM checkpoint_keys_recent").pluck().safeIntegers().all()).toEqual([22n]);
+    } finally {
+      db.close();
+    }
+  });
+
   it("an upgrade step that fails (here a table in the way of migration 15's rebuild) is STORE_ERROR naming the step and SQLite's code, and leaves the file as it was", async () => {
     const path = await threeCheckpoints();
     const v14 = new Database(path);
@@ -202,12 +256,13 @@ describe("store schema migrations", () => {
     try {
       const db = new Database(path, { readonly: true });
       const indexes = (db.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'checkpoints'").all() as { name: string }[]).map((r) => r.name);
-      // The lookup by hash walks the agent's (agent_id, seq) index back from the head.
-      const plan = (db.prepare("EXPLAIN QUERY PLAN SELECT * FROM checkpoints WHERE agent_id = ? AND hash = ? ORDER BY seq DESC LIMIT 1").all("a", Buffer.alloc(32)) as { detail: string }[]).map((r) => r.detail);
+      // The lookup by hash walks the agent's keys (schema 16) back from the head.
+      const byHash = keyed("k.seq AS seq, c.hash AS hash", "k.agent_id = @agent AND c.hash = @hash", "DESC", { limit: 1 });
+      const plan = (db.prepare(`EXPLAIN QUERY PLAN ${byHash}`).all({ agent: "a", hash: Buffer.alloc(32) }) as { detail: string }[]).map((r) => r.detail);
       db.close();
-      // No index by hash (schema 11 adds a partial one of segments recorded unsigned, empty).
-      expect(indexes.sort()).toEqual(["checkpoints_segment_recorded_unsigned", "sqlite_autoindex_checkpoints_1"]);
-      expect(plan).toEqual(["SEARCH checkpoints USING INDEX sqlite_autoindex_checkpoints_1 (agent_id=?)"]);
+      // No index by hash (schema 11 adds a partial one of segments recorded unsigned, empty), nor by agent (schema 16).
+      expect(indexes.sort()).toEqual(["checkpoints_segment_recorded_unsigned"]);
+      expect(plan).toEqual(mergedKeys(["SEARCH k USING PRIMARY KEY (agent_id=?)", "SEARCH c USING INTEGER PRIMARY KEY (rowid=?)"]));
       for (const h of hashes) {
         expect(upgraded.checkpointByHash("a", h.hash)?.seq).toBe(h.seq);
         expect(upgraded.holdsCheckpoint("a", h.hash, h.tick)).toBe(true);
@@ -463,8 +518,13 @@ function asItIs(h: History) {
   return { before, readBefore };
 }
 
+/** A read by key's plan: the recent keys' and the others' ordered walks, merged (each arm's steps `arm`). */
+function mergedKeys(arm: string[]): string[] {
+  return ["MERGE (UNION ALL)", "LEFT", ...arm, "RIGHT", ...arm];
+}
+
 /**
- * Every read of linked segments walks the checkpoints' (agent_id, seq) index from the agent's floor
+ * Every read of linked segments walks the agent's checkpoint keys (schema 16: both tables, merged in seq order) from its floor
  * and reads the segment from the row it finds; unlinked ones come from their partial index; segments
  * have no other index.
  */
@@ -475,14 +535,13 @@ function expectSegmentPlans(path: string): void {
     const indexes = (db.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'event_log_segments'").all() as { name: string }[]).map((r) => r.name);
     expect(indexes).toEqual(["event_log_segments_unlinked"]);
     for (const q of ["linkedAsc", "linkedDesc", "linkedSizesDesc", "oldestLinked"] as const) {
-      expect(plan(IN_CHECKPOINT_ROW[q], "a", "a"), q).toEqual([
-        "SEARCH c USING INDEX sqlite_autoindex_checkpoints_1 (agent_id=? AND seq>?)",
-        "SCALAR SUBQUERY 1",
-        "SEARCH event_log_floors USING PRIMARY KEY (agent_id=?)",
-      ]);
+      const arm = (n: number) => ["SEARCH k USING PRIMARY KEY (agent_id=? AND seq>?)", `SCALAR SUBQUERY ${n}`, "SEARCH event_log_floors USING PRIMARY KEY (agent_id=?)", "SEARCH c USING INTEGER PRIMARY KEY (rowid=?)"];
+      expect(plan(IN_CHECKPOINT_ROW[q], { agent: "a" }), q).toEqual(["MERGE (UNION ALL)", "LEFT", ...arm(1), "RIGHT", ...arm(3)]);
     }
-    expect(plan(IN_CHECKPOINT_ROW.oldestLinkedFrom, "a", 1)).toEqual(["SEARCH c USING INDEX sqlite_autoindex_checkpoints_1 (agent_id=? AND seq>?)"]);
-    for (const q of ["unlinked", "unlinkedSizes"] as const) expect(plan(IN_CHECKPOINT_ROW[q], "a"), q).toEqual(["SEARCH s USING INDEX event_log_segments_unlinked (agent_id=?)"]);
+    expect(plan(IN_CHECKPOINT_ROW.oldestLinkedFrom, { agent: "a", seq: 1 })).toEqual(
+      mergedKeys(["SEARCH k USING PRIMARY KEY (agent_id=? AND seq>?)", "SEARCH c USING INTEGER PRIMARY KEY (rowid=?)"]),
+    );
+    for (const q of ["unlinked", "unlinkedSizes"] as const) expect(plan(IN_CHECKPOINT_ROW[q], { agent: "a" }), q).toEqual(["SEARCH s USING INDEX event_log_segments_unlinked (agent_id=?)"]);
     // A start seals segments recorded unsigned without reading every checkpoint's row.
     expect(plan(RECORDED_UNSIGNED_IN_ROWS)).toEqual(["SEARCH c USING INDEX checkpoints_segment_recorded_unsigned (seg_recorded_unsigned=?)"]);
   } finally {
