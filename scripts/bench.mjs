@@ -36,8 +36,8 @@ const LARGE_STATE_BYTES = 1024 * 1024;
 /**
  * The informational deep-history checkpoint row: checkpoints committed for this long before the
  * timed part (~600 per agent), so they land on a history as deep as a daemon's after a minute, not
- * the ~130 of the target row's (each checkpoint's entry in the (agent_id, seq) index then writes a
- * WAL page of its own: docs/BENCHMARKS.md, "checkpoints onto a deeper history").
+ * the ~130 of the target row's (before schema 16, each checkpoint's entry in the (agent_id, seq)
+ * index then wrote a WAL page of its own: docs/BENCHMARKS.md, "checkpoints onto a deeper history").
  */
 const DEEP_HISTORY_WARMUP_S = 30;
 

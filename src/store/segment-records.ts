@@ -1,10 +1,10 @@
 // Event-log segments and the runs that seal them. Schema 11: a segment is stored in the row of the
 // checkpoint that closes it (schema 10: in a table of its own under that row's id), so an agent's
-// segments are found through its checkpoints' (agent_id, seq) index and a checkpoint with its
-// segment is one INSERT and one per-agent index entry (docs/BENCHMARKS.md, "one B-tree for
-// checkpoints and segments" and "the segment in its checkpoint's row"). A linked segment's id is its
-// checkpoint's row id.
-// Along a chain, ticks and row ids grow with seq, so walking the index in seq order visits segments
+// segments are found through its checkpoints' keys (schema 16: checkpoint-keys.ts) and a checkpoint
+// with its segment is one INSERT and one key (docs/BENCHMARKS.md, "one B-tree for checkpoints and
+// segments" and "the segment in its checkpoint's row"). A linked segment's id is its checkpoint's
+// row id.
+// Along a chain, ticks and row ids grow with seq, so walking the keys in seq order visits segments
 // in to_tick order. event_log_floors says where an agent's linked segments start (pruning raises it),
 // so no walk goes over the pruned past. A segment no stored checkpoint closes (an import's, or a
 // second one for the same checkpoint) is "unlinked": a row of event_log_segments with a negative id,

@@ -38,13 +38,12 @@ export interface WalCheckpointLimits {
 
 /**
  * The thread copies the WAL back once it holds this many frames not yet copied (128 MiB of 4-KiB
- * pages). A checkpoint copies each page once however often the WAL rewrote it, and every checkpoint
- * rewrites the leaf of the (agent_id, seq) index that holds its agent's newest entries: once an
- * agent's history spans index pages of its own, each checkpoint writes one, so a short WAL copied
- * the same index pages back again and again. With agents ~600 checkpoints deep, against 4,000
- * frames: 8.5–9.3 against 11.8–12.2 µs of this thread's CPU a checkpoint, 20,026–20,734 against
- * 17,953–17,959 checkpoints/s (`--sync normal`, alternated pairs; docs/BENCHMARKS.md, "checkpoints
- * onto a deeper history").
+ * pages). A checkpoint copies each page once however often the WAL rewrote it, so a longer WAL
+ * copies pages that many commits rewrite (the tables' last leaves, the recent keys' leaves) back
+ * once for several. Chosen under schema 15, when every checkpoint rewrote its agent's leaf of an
+ * (agent_id, seq) index: with agents ~600 deep, 8.5–9.3 against 11.8–12.2 µs of this thread's CPU a
+ * checkpoint at 4,000 frames. Under schema 16 (no such index) it still saves ~1 µs there: 3.6 / 4.4
+ * against 4.9 / 5.2 (docs/BENCHMARKS.md, "checkpoints onto a deeper history" and "checkpoint keys").
  */
 export const WAL_THREAD_CHECKPOINT_PAGES = 32_000;
 
