@@ -9,12 +9,15 @@
 // --lease-duration × --lease-renewal-window: ~33/s for 1,000 agents at the defaults), as its lease
 // fence does, while the checkpoints commit: every renewal is another connection's commit to the
 // commit thread. --renewals=off leaves them out (the bench before they were measured).
-//   node scripts/bench-checkpoints.mjs --sync=full,normal --agents=1000 --seconds=5 [--receipt-interval=0] [--renewals=off] [--state-bytes=1024] [--warmup-seconds=1.5]
+//   node scripts/bench-checkpoints.mjs --sync=full,normal --agents=1000 --seconds=5 [--receipt-interval=0] [--renewals=off] [--state-bytes=1024] [--warmup-seconds=1.5] [--per-thread]
+// --per-thread also prints each thread's CPU a checkpoint (Linux), by thread id in the order the
+// threads started: the main thread, V8's helpers, then the signer, commit and WAL checkpoint threads
+// as they started (the signers do the same work as each other, so they pair up).
 // A longer warm-up times checkpoints onto a deeper history (the rate falls as it grows:
 // docs/BENCHMARKS.md, "checkpoints onto a deeper history").
 import "../dist/shim/promise-with-resolvers.js";
 import { createHash, randomBytes } from "node:crypto";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { genesisLease, transition } from "../dist/authority/lease.js";
@@ -125,14 +128,26 @@ export function renewLeases(store, config, subjects) {
   return { renewed: () => renewed, deferred: () => deferred, stop: () => clearInterval(timer) };
 }
 
-/** CPU time of the main thread alone, µs (Linux: /proc; elsewhere NaN). */
-function mainThreadCpuUs() {
+/** CPU time of one thread of this process, µs (Linux: /proc; elsewhere, or once it has exited, NaN). */
+function threadCpuUs(tid) {
   try {
-    const stat = readFileSync(`/proc/self/task/${process.pid}/stat`, "utf8");
+    const stat = readFileSync(`/proc/self/task/${tid}/stat`, "utf8");
     const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
     return ((Number(f[11]) + Number(f[12])) * 1e6) / CLOCK_TICKS_PER_S;
   } catch {
     return Number.NaN;
+  }
+}
+
+/** CPU time of the main thread alone, µs. */
+const mainThreadCpuUs = () => threadCpuUs(process.pid);
+
+/** CPU time of each thread of this process by thread id, µs (Linux; elsewhere empty). */
+function threadsCpuUs() {
+  try {
+    return new Map(readdirSync("/proc/self/task").map((tid) => [Number(tid), threadCpuUs(tid)]));
+  } catch {
+    return new Map();
   }
 }
 
@@ -163,6 +178,7 @@ export async function checkpointRate({ sync, agents = 1000, seconds = 3, receipt
   // shared machine's load than the wall-clock rate. Taken when the warm-up ends.
   let cpu0 = null;
   let main0 = 0;
+  let threads0 = new Map();
   let t0 = 0;
   let renewed0 = 0;
   let deferred0 = 0;
@@ -172,6 +188,7 @@ export async function checkpointRate({ sync, agents = 1000, seconds = 3, receipt
     if (cpu0 !== null || warmAgents < agents || performance.now() < warm) return;
     cpu0 = process.cpuUsage();
     main0 = mainThreadCpuUs();
+    threads0 = threadsCpuUs();
     t0 = performance.now();
     renewed0 = renewal.renewed();
     deferred0 = renewal.deferred();
@@ -212,6 +229,11 @@ export async function checkpointRate({ sync, agents = 1000, seconds = 3, receipt
   const deferredRate = (renewal.deferred() - deferred0) / elapsedS;
   const cpu = process.cpuUsage(cpu0);
   const mainCpuUsPerCheckpoint = (mainThreadCpuUs() - main0) / written;
+  // Each thread's CPU a checkpoint over the timed part (threads started during it counted from 0).
+  const perThread = [...threadsCpuUs()]
+    .sort((a, b) => a[0] - b[0])
+    .map(([tid, us]) => ({ tid, main: tid === process.pid, usPerCheckpoint: (us - (threads0.get(tid) ?? 0)) / written }))
+    .filter((t) => t.usPerCheckpoint > 0);
   const cpuUsPerCheckpoint = (cpu.user + cpu.system) / written;
   // What one agent's rows show the run wrote: the real path, not a shortcut around it.
   const commitThread = store.commitsOnThread;
@@ -221,7 +243,7 @@ export async function checkpointRate({ sync, agents = 1000, seconds = 3, receipt
   store.close();
   rmSync(dir, { recursive: true, force: true });
   clearTimeout(stall);
-  return { rate, renewalRate, deferredRate, written, cpuUsPerCheckpoint, mainCpuUsPerCheckpoint, ticksPerCheckpoint, receiptIntervalMs: config.receiptIntervalMs, sample, commitThread, signerThreads };
+  return { rate, renewalRate, deferredRate, written, cpuUsPerCheckpoint, mainCpuUsPerCheckpoint, perThread, ticksPerCheckpoint, receiptIntervalMs: config.receiptIntervalMs, sample, commitThread, signerThreads };
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
@@ -231,5 +253,8 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     console.log(
       `--sync ${sync}: ${Math.round(r.rate).toLocaleString("en-US")} checkpoints/s, ${r.cpuUsPerCheckpoint.toFixed(1)} µs CPU each, all threads (main thread ${r.mainCpuUsPerCheckpoint.toFixed(1)}${r.commitThread ? ", commits on their own thread" : ""}${r.signerThreads ? ", signer threads" : ", no signer threads"}) (${r.ticksPerCheckpoint} logged ticks each, receipts every ${r.receiptIntervalMs} ms, ${r.renewalRate.toFixed(0)} lease renewals/s, ${r.deferredRate.toFixed(0)}/s put off; agent a0: ${r.sample.depthAtStart} checkpoints when timing began, ${r.sample.checkpoints} at the end, ${r.sample.segments} event-log segments, ${r.sample.receipts} receipts)`,
     );
+    if (args.has("per-thread")) {
+      console.log(`  µs of CPU a checkpoint by thread: ${r.perThread.map((t) => `${t.main ? "main" : t.tid} ${t.usPerCheckpoint.toFixed(1)}`).join(", ")}`);
+    }
   }
 }
