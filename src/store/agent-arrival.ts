@@ -4,7 +4,7 @@
 // on top of them all.
 import type { HistoryBase } from "../checkpoint/history-base.js";
 import { ErrorCode, IgordError } from "../errors.js";
-import { keyed } from "./checkpoint-keys.js";
+import { keyIds } from "./checkpoint-keys.js";
 import { HistoryRecords } from "./history-records.js";
 import { storeError } from "./rows.js";
 import type { CheckpointCommit, IncomingAgent, LineageEvent, NewAgent, ReceiptRow, StoredSegment } from "./types.js";
@@ -122,7 +122,7 @@ export abstract class AgentArrival extends HistoryRecords {
     this.sql("DELETE FROM event_log_segments WHERE id < 0 AND agent_id = ?").run(agentId);
     this.sql("DELETE FROM event_log_floors WHERE agent_id = ?").run(agentId);
     this.sql("DELETE FROM event_log_runs WHERE agent_id = ?").run(agentId);
-    this.sql(`DELETE FROM checkpoints WHERE id IN (${keyed("k.id", "k.agent_id = @agent", undefined, { rows: false })})`).run({ agent: agentId });
+    this.sql(`DELETE FROM checkpoints WHERE id IN (${keyIds("k.agent_id = @agent")})`).run({ agent: agentId });
     this.sql("DELETE FROM history_bases WHERE agent_id = ?").run(agentId);
     this.sql("DELETE FROM lineage_events WHERE agent_id = ?").run(agentId);
   }

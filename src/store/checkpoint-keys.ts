@@ -77,7 +77,15 @@ export function keyed(cols: string, where: string, order?: "ASC" | "DESC", opts:
   return `${arm("checkpoint_keys")} UNION ALL ${arm("checkpoint_keys_recent")}${tail}`;
 }
 
-/** The id of the agent's checkpoint at the end of its history (`DESC`: the head; `ASC`: the oldest), as a scalar subquery; `agent`: the SQL naming the agent. */
-export function endId(agent: string, order: "ASC" | "DESC"): string {
-  return `(SELECT id FROM (${keyed("k.seq AS seq, k.id AS id", `k.agent_id = ${agent}`, order, { limit: 1, rows: false })}))`;
+/** The row ids of the checkpoints whose keys match `where` (over `k`), in no order: for `id IN (…)` or `id = (…)`. */
+export function keyIds(where: string): string {
+  return keyed("k.id", where, undefined, { rows: false });
+}
+
+/**
+ * A column of the key at the end of the agent's history (`DESC`: the head; `ASC`: the oldest), read
+ * from the keys alone, as a scalar subquery; `agent`: the SQL naming the agent.
+ */
+export function endKey(column: "id" | "seq", agent: string, order: "ASC" | "DESC"): string {
+  return `(SELECT ${column} FROM (${keyed("k.seq AS seq, k.id AS id", `k.agent_id = ${agent}`, order, { limit: 1, rows: false })}))`;
 }

@@ -6,7 +6,7 @@ import type { HistoryBase } from "../checkpoint/history-base.js";
 import { ErrorCode, IgordError } from "../errors.js";
 import { rowToCheckpoint, u8 } from "./rows.js";
 import type { EventLogSegment } from "../eventlog/tick-log.js";
-import { endId, keyed } from "./checkpoint-keys.js";
+import { endKey, keyed, keyIds } from "./checkpoint-keys.js";
 import { HEAD_CHANGES_COUNT } from "./head-changes.js";
 import { segmentInRow } from "./segment-records.js";
 import { StorageTotals } from "./storage-totals.js";
@@ -21,7 +21,7 @@ import type { LeaseColumns } from "./agent-records.js";
  * Buffer in an object (1,000 agents 50 deep, 50,000 reads in a transaction, four rounds).
  */
 const LEASE_STATUS_HEAD =
-  `SELECT a.lease_state, a.epoch_major, a.epoch_generation, a.status, a.reason, c.seq, c.hash = ? FROM agents a LEFT JOIN checkpoints c ON c.id = ${endId("a.agent_id", "DESC")} WHERE a.agent_id = ?`;
+  `SELECT a.lease_state, a.epoch_major, a.epoch_generation, a.status, a.reason, c.seq, c.hash = ? FROM agents a LEFT JOIN checkpoints c ON c.id = ${endKey("id", "a.agent_id", "DESC")} WHERE a.agent_id = ?`;
 /** LEASE_STATUS_HEAD's row: lease state, epoch major, epoch generation, status, reason, head seq, head hash = prevHash (1n / 0n). */
 type LeaseStatusHeadRow = [LeaseColumns["lease_state"], bigint, bigint, string, string | null, bigint | null, bigint | null];
 
@@ -30,8 +30,8 @@ const CHECKPOINT_COLS = "k.agent_id AS agent_id, k.seq AS seq, c.tick AS tick, c
 /** The agent's checkpoints (named parameter @agent). */
 const OF_AGENT = "k.agent_id = @agent";
 
-/** The oldest and newest seq of an agent's stored checkpoints (NULL both with none): index lookups in the keys. */
-const PRUNE_ENDS = `SELECT (SELECT seq FROM checkpoints WHERE id = ${endId("@agent", "ASC")}) AS first, (SELECT seq FROM checkpoints WHERE id = ${endId("@agent", "DESC")}) AS last`;
+/** The oldest and newest seq of an agent's stored checkpoints (NULL both with none): index lookups in the keys, no row read. */
+const PRUNE_ENDS = `SELECT ${endKey("seq", "@agent", "ASC")} AS first, ${endKey("seq", "@agent", "DESC")} AS last`;
 
 /** --history-retention N prunes N / HISTORY_PRUNE_STEP_DIVISOR checkpoints at a time (at least 1, at most MAX_HISTORY_PRUNE_STEP). */
 export const HISTORY_PRUNE_STEP_DIVISOR = 4;
@@ -405,7 +405,7 @@ export abstract class HistoryRecords extends TickRecords {
     // Logs of ticks up to the base replay from nothing that is kept. The checkpoints' rows take their
     // segments with them (schema 11: no row rewritten to clear a segment about to be deleted); what
     // is left to drop is the base's own segment and unlinked ones, and the floor moves.
-    this.sql(`DELETE FROM checkpoints WHERE id IN (${keyed("k.id", `${OF_AGENT} AND k.seq < @seq`, undefined, { rows: false })})`).run({ agent: agentId, seq: baseSeq });
+    this.sql(`DELETE FROM checkpoints WHERE id IN (${keyIds(`${OF_AGENT} AND k.seq < @seq`)})`).run({ agent: agentId, seq: baseSeq });
     this.dropSegmentsThrough(agentId, base.baseTick);
     // Receipts of ticks before the base go with their checkpoints, but the newest (where the next
     // receipt's range starts, receiptBase); what is kept still reads by index from 0 (receiptAt).
@@ -428,7 +428,7 @@ export abstract class HistoryRecords extends TickRecords {
   }
 
   historyCount(agentId: string): number {
-    return (this.sql(`SELECT COUNT(*) AS n FROM (${keyed("k.id", OF_AGENT, undefined, { rows: false })})`).get({ agent: agentId }) as { n: number }).n;
+    return (this.sql(`SELECT COUNT(*) AS n FROM (${keyIds(OF_AGENT)})`).get({ agent: agentId }) as { n: number }).n;
   }
 }
 

@@ -12,7 +12,7 @@
 import type { EventLogSegment } from "../eventlog/tick-log.js";
 import { runProofs, type SealedRun } from "../replay/run-seal.js";
 import { AgentRecords } from "./agent-records.js";
-import { keyed } from "./checkpoint-keys.js";
+import { keyed, keyIds } from "./checkpoint-keys.js";
 import { rowToSegment, u8 } from "./rows.js";
 import type { EventLogKeep, StoredSegment } from "./types.js";
 
@@ -176,7 +176,7 @@ export abstract class SegmentRecords extends AgentRecords {
     let front: bigint | null = null;
     if (f && f.to_tick !== null) {
       // The oldest is known and due: it closes at the floor.
-      this.sql(`UPDATE checkpoints SET ${CLEAR_IN_ROW} WHERE id = (${keyed("k.id", "k.agent_id = @agent AND k.seq = @seq", undefined, { rows: false })})`).run({ agent: agentId, seq });
+      this.sql(`UPDATE checkpoints SET ${CLEAR_IN_ROW} WHERE id = (${keyIds("k.agent_id = @agent AND k.seq = @seq")})`).run({ agent: agentId, seq });
       seq += 1n;
     }
     for (;;) {
