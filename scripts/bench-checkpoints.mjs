@@ -139,9 +139,6 @@ function threadCpuUs(tid) {
   }
 }
 
-/** CPU time of the main thread alone, µs. */
-const mainThreadCpuUs = () => threadCpuUs(process.pid);
-
 /** CPU time of each thread of this process by thread id, µs (Linux; elsewhere empty). */
 function threadsCpuUs() {
   try {
@@ -177,7 +174,6 @@ export async function checkpointRate({ sync, agents = 1000, seconds = 3, receipt
   // CPU of every thread of the process (main, signer and commit threads): far less sensitive to a
   // shared machine's load than the wall-clock rate. Taken when the warm-up ends.
   let cpu0 = null;
-  let main0 = 0;
   let threads0 = new Map();
   let t0 = 0;
   let renewed0 = 0;
@@ -187,7 +183,6 @@ export async function checkpointRate({ sync, agents = 1000, seconds = 3, receipt
   const startTiming = () => {
     if (cpu0 !== null || warmAgents < agents || performance.now() < warm) return;
     cpu0 = process.cpuUsage();
-    main0 = mainThreadCpuUs();
     threads0 = threadsCpuUs();
     t0 = performance.now();
     renewed0 = renewal.renewed();
@@ -228,12 +223,12 @@ export async function checkpointRate({ sync, agents = 1000, seconds = 3, receipt
   const renewalRate = (renewal.renewed() - renewed0) / elapsedS;
   const deferredRate = (renewal.deferred() - deferred0) / elapsedS;
   const cpu = process.cpuUsage(cpu0);
-  const mainCpuUsPerCheckpoint = (mainThreadCpuUs() - main0) / written;
   // Each thread's CPU a checkpoint over the timed part (threads started during it counted from 0).
   const perThread = [...threadsCpuUs()]
     .sort((a, b) => a[0] - b[0])
     .map(([tid, us]) => ({ tid, main: tid === process.pid, usPerCheckpoint: (us - (threads0.get(tid) ?? 0)) / written }))
     .filter((t) => t.usPerCheckpoint > 0);
+  const mainCpuUsPerCheckpoint = perThread.find((t) => t.main)?.usPerCheckpoint ?? Number.NaN;
   const cpuUsPerCheckpoint = (cpu.user + cpu.system) / written;
   // What one agent's rows show the run wrote: the real path, not a shortcut around it.
   const commitThread = store.commitsOnThread;
