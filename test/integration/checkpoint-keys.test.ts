@@ -7,22 +7,15 @@ import { randomBytes } from "node:crypto";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import { afterEach, describe, expect, it } from "vitest";
-import { HostcallId } from "../../src/hostcalls/registry.js";
 import { CHECKPOINT_KEYS_MOVE_EVERY } from "../../src/store/checkpoint-keys.js";
 import { DB_FILE, SqliteStore } from "../../src/store/sqlite-store.js";
-import { agentOnCheckpointer } from "../helpers/checkpointer.js";
+import { agentOnCheckpointer, tickLog } from "../helpers/checkpointer.js";
 import { tempDir } from "../helpers/node.js";
 
 const opened: { close(): void }[] = [];
 afterEach(() => {
   for (const s of opened.splice(0).reverse()) s.close();
 });
-
-function tickLog(tick: bigint) {
-  const clock = Buffer.alloc(8);
-  clock.writeBigInt64LE(tick);
-  return { tick, entries: [{ id: HostcallId.clock_now, result: 0, payload: clock }], postHash: randomBytes(32) };
-}
 
 /** A store whose agent "a" has checkpoints at ticks 0 (genesis, seq 1) to `ticks` (seq ticks + 1), each closing a segment. */
 async function agentWith(ticks: number, opts: { historyRetention?: number } = {}) {

@@ -5,14 +5,13 @@ import { randomBytes } from "node:crypto";
 import Database from "better-sqlite3";
 import { describe, expect, it } from "vitest";
 import { hex } from "../../src/hash/bytes.js";
-import { HostcallId } from "../../src/hostcalls/registry.js";
 import { Checkpointer } from "../../src/scheduler/checkpointer.js";
 import { MIGRATIONS } from "../../src/store/schema.js";
 import { keyed } from "../../src/store/checkpoint-keys.js";
 import { IN_CHECKPOINT_ROW, RECORDED_UNSIGNED_IN_ROWS } from "../../src/store/segment-records.js";
 import { SqliteStore } from "../../src/store/sqlite-store.js";
 import type { CheckpointRow } from "../../src/store/types.js";
-import { agentOnCheckpointer } from "../helpers/checkpointer.js";
+import { agentOnCheckpointer, tickLog } from "../helpers/checkpointer.js";
 import { asSchema12, asSchema13, asSchema14, asSchema15, CHECKPOINT_OWN_COLUMNS, freshDbPath, segmentsAsSchema9, segmentsAsSchema10, segmentsInRows, segmentsView } from "../helpers/checkpoint-store.js";
 
 /** The checkpoint path's tables (and the agents row it reads), every row in a stable order. */
@@ -61,19 +60,6 @@ function schemaAt(version: number): string[] {
   } finally {
     reference.close();
   }
-}
-
-function tickLog(tick: bigint) {
-  const clock = Buffer.alloc(8);
-  clock.writeBigInt64LE(tick);
-  return {
-    tick,
-    entries: [
-      { id: HostcallId.clock_now, result: 0, payload: clock },
-      { id: HostcallId.log_emit, result: 0, payload: Buffer.from(`tick ${tick}`) },
-    ],
-    postHash: randomBytes(32),
-  };
 }
 
 /** A fresh store file with one agent and three checkpoints (64-byte states, a segment each), closed. */
