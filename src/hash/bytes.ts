@@ -13,9 +13,18 @@ const SHA256_BYTES = 32;
 // typed array of 32 bytes lives on the heap. A checkpoint hashes three to four times on the main
 // thread (docs/BENCHMARKS.md, "CPU per checkpoint over all threads").
 export function sha256(bytes: Uint8Array): Uint8Array {
+  return sha256Into(bytes, new Uint8Array(SHA256_BYTES), 0);
+}
+
+/**
+ * SHA-256 of `bytes` written into `out` at `offset`; returns `out`. For a digest that is only the
+ * input of another hash, or one that belongs in a buffer already there: no array of its own (on the
+ * checkpoint path, each was a typed array and its ArrayBuffer that lived until the commit).
+ */
+export function sha256Into(bytes: Uint8Array, out: Uint8Array, offset: number): Uint8Array {
+  if (offset < 0 || offset + SHA256_BYTES > out.byteLength) throw new RangeError(`a SHA-256 digest does not fit at ${offset} of ${out.byteLength} bytes`);
   const s = hash("sha256", bytes, "binary");
-  const out = new Uint8Array(SHA256_BYTES);
-  for (let i = 0; i < SHA256_BYTES; i++) out[i] = s.charCodeAt(i);
+  for (let i = 0; i < SHA256_BYTES; i++) out[offset + i] = s.charCodeAt(i);
   return out;
 }
 

@@ -12,7 +12,7 @@
 // A checkpoint signs 1 + 1/RUN_SEAL_SEGMENTS times instead of twice. The newest run stays open (its
 // rows carry their leaves, unsigned) until it is full; it is sealed before anything leaves the node or
 // is verified, and at start after a crash (sealOpenRuns).
-import { sha256 } from "../hash/bytes.js";
+import { sha256, sha256Into } from "../hash/bytes.js";
 import { type Ed25519Key, signBytes, verifyBytes } from "../identity/keys.js";
 
 /** Segments (with observations) per run seal: a checkpoint costs 1 + 1/RUN_SEAL_SEGMENTS signatures. */
@@ -27,11 +27,16 @@ NODE_INPUT[0] = 1;
 
 const LEAF_INPUT = new Uint8Array(64);
 
-export function runLeafOfBodyHash(prevHash: Uint8Array, bodyHash: Uint8Array): Uint8Array {
+/**
+ * A segment's run-seal leaf from its encoded body, SHA-256(prevHash ‖ SHA-256(body)): the body's
+ * digest goes straight into the leaf's input, and the leaf into `out` when given (32 bytes: the
+ * checkpointer carves it from its slab).
+ */
+export function runLeafOfBody(prevHash: Uint8Array, body: Uint8Array, out?: Uint8Array): Uint8Array {
   if (prevHash.byteLength !== 32) throw new RangeError("prevHash must be 32 bytes");
   LEAF_INPUT.set(prevHash, 0);
-  LEAF_INPUT.set(bodyHash, 32);
-  return sha256(LEAF_INPUT);
+  sha256Into(body, LEAF_INPUT, 32);
+  return out ? sha256Into(LEAF_INPUT, out, 0) : sha256(LEAF_INPUT);
 }
 
 function node(left: Uint8Array, right: Uint8Array): Uint8Array {
@@ -237,7 +242,9 @@ export class OpenRuns {
   next(agentId: string, fromTick: bigint, toTick: bigint, leaf: Uint8Array): RunStep | null {
     const open = this.runs.get(agentId);
     if ((open?.count ?? 0) + 1 < this.size) return null;
-    const leaves = open ? leavesOf(open) : [];
+    // Views of the run's buffer, not copies: they live only while the sealing checkpoint is in
+    // flight, and nothing writes below `count` (a refused seal leaves the run as it was).
+    const leaves = open ? leafViews(open) : [];
     leaves.push(leaf);
     return { run: { fromTick: open?.fromTick ?? fromTick, toTick, leaves }, signingBytes: runSigningBytes(leaves.length, merkleRoot(leaves)) };
   }
@@ -270,7 +277,7 @@ export class OpenRuns {
 }
 
 /** A run-seal leaf: a SHA-256 digest. */
-const LEAF_BYTES = 32;
+export const LEAF_BYTES = 32;
 /** Leaves an agent's open-run buffer holds at first; it doubles when full (most runs of an idle node stay short). */
 const OPEN_RUN_FIRST_LEAVES = 4;
 
@@ -289,6 +296,12 @@ function appendLeaf(run: { bytes: Uint8Array; count: number }, leaf: Uint8Array)
   }
   run.bytes.set(leaf, run.count * LEAF_BYTES);
   run.count++;
+}
+
+function leafViews(run: { bytes: Uint8Array; count: number }): Uint8Array[] {
+  const leaves: Uint8Array[] = [];
+  for (let i = 0; i < run.count; i++) leaves.push(run.bytes.subarray(i * LEAF_BYTES, (i + 1) * LEAF_BYTES));
+  return leaves;
 }
 
 function leavesOf(run: { bytes: Uint8Array; count: number }): Uint8Array[] {

@@ -13,7 +13,7 @@ import { sha256 } from "../hash/bytes.js";
 import type { EventLogSegment } from "../eventlog/tick-log.js";
 import { verifyBytes } from "../identity/keys.js";
 import { encodeSegmentBody } from "./audit-plan.js";
-import { runLeafOfBodyHash, runSealProblem } from "./run-seal.js";
+import { runLeafOfBody, runSealProblem } from "./run-seal.js";
 
 const DOMAIN = new TextEncoder().encode("igord-event-segment-v1");
 
@@ -31,10 +31,6 @@ export function segmentSigningBytesOfBody(prevHash: Uint8Array, body: Uint8Array
   return out;
 }
 
-/** A segment's run-seal leaf (v2) from its encoded body: SHA-256(prevHash ‖ SHA-256(body)). */
-export function runLeafOfBody(prevHash: Uint8Array, body: Uint8Array): Uint8Array {
-  return runLeafOfBodyHash(prevHash, sha256(body));
-}
 
 /**
  * Why the segment is not the agent's record of the ticks up to `closing` (the history's checkpoint at

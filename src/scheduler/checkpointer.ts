@@ -15,8 +15,7 @@ import { equalBytes, sha256 } from "../hash/bytes.js";
 import { HOSTCALL_ABI_VERSION } from "../hostcalls/registry.js";
 import { paymentsIn } from "../hostcalls/wallet-pay.js";
 import { REPLAY_ENGINE_VERSION } from "../replay/engine.js";
-import { OpenRuns } from "../replay/run-seal.js";
-import { runLeafOfBody } from "../replay/segment-seal.js";
+import { LEAF_BYTES, OpenRuns, runLeafOfBody } from "../replay/run-seal.js";
 import { ErrorCode, IgordError } from "../errors.js";
 import { type Ed25519Key, signBytes } from "../identity/keys.js";
 import type { AgentStatus, CheckpointCommit, LineageEvent, NewAgent, OutboxBatch, ReceiptRow, SqliteStore } from "../store/sqlite-store.js";
@@ -425,18 +424,20 @@ export class Checkpointer {
   ): Started {
     const { logs } = o;
     const blob = this.unsigned(s, h.hash);
+    // The first tick the segment covers (one bigint for the segment, the run and the commit).
+    const fromTick = h.tick + 1n;
     // Covers every tick since the previous checkpoint; ticks without a log observed nothing. Encoded
     // once, in the body form its seal hashes (blob and post hashes are views into it).
     const segment = logs
-      ? encodeSegmentWithBody(logs, { fromTick: h.tick + 1n, toTick: s.tick, abiVersion: HOSTCALL_ABI_VERSION, engineVersion: REPLAY_ENGINE_VERSION }, this.take)
+      ? encodeSegmentWithBody(logs, { fromTick, toTick: s.tick, abiVersion: HOSTCALL_ABI_VERSION, engineVersion: REPLAY_ENGINE_VERSION }, this.take)
       : undefined;
     // What history retention prunes with this checkpoint (the store checks the plan still holds).
     const plan = this.historyRetention > 0 ? this.prunePlan(h, s.agentId) : null;
     // The segment joins the agent's run (over the checkpoint it follows); the one that fills the run
     // seals it, with this checkpoint's signature. A segment without observations is neither
     // (replay/segment-seal.ts says why).
-    const leaf = segment && logs && logs.length > 0 ? runLeafOfBody(h.hash, segment.body) : null;
-    const closing = leaf ? this.runs.next(s.agentId, h.tick + 1n, s.tick, leaf) : null;
+    const leaf = segment && logs && logs.length > 0 ? runLeafOfBody(h.hash, segment.body, this.take(LEAF_BYTES)) : null;
+    const closing = leaf ? this.runs.next(s.agentId, fromTick, s.tick, leaf) : null;
     // One signature only, nothing written beside it (most periodic checkpoints): it goes as an
     // InFlight, the signer pool's target and the store's queued commit itself (no promise chain).
     const plain = this.signer !== null && o.alone && !o.withReceipt && !closing && !plan && o.lost.length === 0;
@@ -465,7 +466,7 @@ export class Checkpointer {
     };
     if (s.lease) commit.lease = { state: s.lease.state, epoch: s.lease.epoch };
     if (segment && logs) {
-      const events: EventLogSegment = { fromTick: h.tick + 1n, toTick: s.tick, abiVersion: HOSTCALL_ABI_VERSION, engineVersion: REPLAY_ENGINE_VERSION, blob: segment.blob, postHashes: segment.postHashes };
+      const events: EventLogSegment = { fromTick, toTick: s.tick, abiVersion: HOSTCALL_ABI_VERSION, engineVersion: REPLAY_ENGINE_VERSION, blob: segment.blob, postHashes: segment.postHashes };
       if (leaf) events.leaf = leaf;
       commit.events = events;
       // Settled by receipt hash: a payment of a discarded run of one of these ticks stays journalled.

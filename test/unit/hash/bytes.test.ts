@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from "node:crypto";
 import { describe, expect, it } from "vitest";
-import { sha256 } from "../../../src/hash/bytes.js";
+import { sha256, sha256Into } from "../../../src/hash/bytes.js";
 
 describe("sha256", () => {
   it("is FIPS 180-2's digest of the standard vectors", () => {
@@ -26,5 +26,17 @@ describe("sha256", () => {
     const b = sha256(input);
     expect(Buffer.from(b).equals(createHash("sha256").update(input).digest())).toBe(true);
     expect(input.toString()).toBe("the same input");
+  });
+});
+
+describe("sha256Into", () => {
+  it("writes the digest at the offset and nothing else, and refuses one that does not fit", () => {
+    const input = randomBytes(1200);
+    const out = new Uint8Array(80).fill(0xaa);
+    expect(sha256Into(input, out, 40)).toBe(out);
+    expect(Buffer.from(out.subarray(40, 72)).equals(createHash("sha256").update(input).digest())).toBe(true);
+    expect(out.subarray(0, 40).every((b) => b === 0xaa) && out.subarray(72).every((b) => b === 0xaa)).toBe(true);
+    expect(() => sha256Into(input, out, 49)).toThrow(RangeError);
+    expect(() => sha256Into(input, out, -1)).toThrow(RangeError);
   });
 });

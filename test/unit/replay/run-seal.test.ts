@@ -16,13 +16,14 @@ import {
   merkleRoot,
   OpenRuns,
   rootFromPath,
+  runLeafOfBody,
   runProofs,
   runSealProblem,
   runSigningBytes,
   sealOpenInMemory,
   sealRun,
 } from "../../../src/replay/run-seal.js";
-import { runLeafOfBody, segmentSealProblem, segmentSigningBytes } from "../../../src/replay/segment-seal.js";
+import { segmentSealProblem, segmentSigningBytes } from "../../../src/replay/segment-seal.js";
 
 const key = generateKey();
 const hexOf = (b: Uint8Array): string => Buffer.from(b).toString("hex");
@@ -216,10 +217,12 @@ describe("open runs kept packed", () => {
     expect(step?.run.fromTick).toBe(1n);
     expect(step?.run.leaves.length).toBe(16);
     expect(Buffer.from(step!.signingBytes).equals(Buffer.from(runSigningBytes(16, merkleRoot([...all, last]))))).toBe(true);
-    // The run handed out is a copy: more leaves of a refused seal's retry do not change it.
-    const held = Buffer.from(step!.run.leaves[0]!).toString("hex");
+    // The run handed out (views of the open run's buffer) does not change while it is in flight:
+    // nothing is written below the run's count, and a run adopted over it has a buffer of its own.
+    const held = step!.run.leaves.map((l) => Buffer.from(l).toString("hex"));
+    runs.committed("a", { events: { fromTick: 190n, leaf: leafOf(998) } });
     runs.adopt("a", { fromTick: 1n, leaves: [leafOf(999)] });
-    expect(Buffer.from(step!.run.leaves[0]!).toString("hex")).toBe(held);
+    expect(step!.run.leaves.map((l) => Buffer.from(l).toString("hex"))).toEqual(held);
     // A new agent's first committed leaf starts its run; sealing drops it.
     runs.committed("b", { events: { fromTick: 7n, leaf: leafOf(1) } });
     expect(runs.leaves("b").length).toBe(1);
@@ -233,5 +236,18 @@ describe("open runs kept packed", () => {
     expect(() => runs.committed("a", { events: { fromTick: 2n, leaf: new Uint8Array(31) } })).toThrow(RangeError);
     expect(() => runs.adopt("b", { fromTick: 1n, leaves: [new Uint8Array(33)] })).toThrow(RangeError);
     expect(runs.leaves("a").length).toBe(1);
+  });
+});
+
+describe("runLeafOfBody", () => {
+  it("is SHA-256(prevHash ‖ SHA-256(body)), the same written into a buffer given for it", () => {
+    const prevHash = new Uint8Array(32).fill(7);
+    const body = new TextEncoder().encode("a segment body");
+    const want = createHash("sha256").update(prevHash).update(createHash("sha256").update(body).digest()).digest();
+    expect(Buffer.from(runLeafOfBody(prevHash, body)).equals(want)).toBe(true);
+    const slab = new Uint8Array(96);
+    const into = runLeafOfBody(prevHash, body, slab.subarray(32, 64));
+    expect(into.buffer).toBe(slab.buffer);
+    expect(Buffer.from(slab.subarray(32, 64)).equals(want)).toBe(true);
   });
 });
