@@ -371,7 +371,10 @@ export class Checkpointer {
       const seal = p.sealing ? await p.sealing : null;
       const baseSignature = p.basing ? await p.basing : null;
       commit.hash = checkpointHash(commit.blob);
-      if (p.closing && seal && commit.events) commit.runSeal = { ...p.closing.run, signature: seal };
+      // Built field by field: a spread of the run gave every seal a shape of its own, and the commit
+      // codec's reads of it went megamorphic (an inline-cache miss a field, a seal).
+      const run = p.closing?.run;
+      if (run && seal && commit.events) commit.runSeal = { fromTick: run.fromTick, toTick: run.toTick, leaves: run.leaves, signature: seal };
       if (p.plan && baseSignature) commit.prune = { baseSeq: p.plan.baseSeq, base: { ...p.plan.fields, signature: baseSignature } };
     } catch (e) {
       carry(h, commit, hadLogs);
