@@ -93,6 +93,20 @@ export function genesisAgents(cp, config, count, stateBytes = 1024) {
 }
 
 /**
+ * What an agent's checkpoint is asked for, with the logs of its ticks since the last one: built as
+ * the scheduler's subject() builds it (an object literal, then its logs and lease). It was a spread
+ * of the agent's record, `{ ...s, logs }`: V8's IC log showed every read of a subject field in the
+ * checkpointer megamorphic with it, missing on every checkpoint (~2 µs of the main thread a
+ * checkpoint that the daemon does not pay; docs/BENCHMARKS.md, "The bench's subjects").
+ */
+export function checkpointSubject(s, logs) {
+  const out = { outbox: [], maxStorageBytes: null, agentId: s.agentId, tick: s.tick, budget: s.budget, price: s.price, state: s.state, wasmHash: s.wasmHash, identity: s.identity };
+  out.logs = logs;
+  out.lease = s.lease;
+  return out;
+}
+
+/**
  * Renews the subjects' leases round-robin on the store's main connection at the rate a daemon's lease
  * fence renews them (each agent once per duration × renewal window), through the same
  * compare-and-set (`tryRenewLease`, put off while the commit thread holds the write lock); the
@@ -205,14 +219,7 @@ export async function checkpointRate({ sync, agents = 1000, seconds = 3, receipt
       cp.addCost(s.agentId, config.price);
       logs.push(tickLog(s.tick));
     }
-    // Built as the scheduler's subject() builds it (an object literal, then its logs and lease). It
-    // was a spread of the agent's record, `{ ...s, logs }`: V8's IC log showed every read of a subject
-    // field in the checkpointer megamorphic with it, missing on every checkpoint (~2 µs of the main
-    // thread a checkpoint that the daemon does not pay; docs/BENCHMARKS.md, "The bench's subjects").
-    const out = { outbox: [], maxStorageBytes: null, agentId: s.agentId, tick: s.tick, budget: s.budget, price: s.price, state: s.state, wasmHash: s.wasmHash, identity: s.identity };
-    out.logs = logs;
-    out.lease = s.lease;
-    return out;
+    return checkpointSubject(s, logs);
   };
   const run = async (s) => {
     let own = 0;

@@ -15,7 +15,7 @@ import { loadConfig } from "../dist/config/load.js";
 import { storeOptions } from "../dist/node/node.js";
 import { Checkpointer } from "../dist/scheduler/checkpointer.js";
 import { DB_FILE, SqliteStore } from "../dist/store/sqlite-store.js";
-import { genesisAgents, tickLog } from "./bench-checkpoints.mjs";
+import { checkpointSubject, genesisAgents, tickLog } from "./bench-checkpoints.mjs";
 
 /** A WAL file's header, and each frame's header before its page (sqlite.org/fileformat2.html#walformat). */
 const WAL_HEADER_BYTES = 32;
@@ -42,7 +42,7 @@ const round = () =>
         s.tick += 1n;
         logs.push(tickLog(s.tick));
       }
-      return cp.checkpoint({ ...s, logs }, "periodic", "active", null);
+      return cp.checkpoint(checkpointSubject(s, logs), "periodic", "active", null);
     }),
   );
 for (let r = 0; r < history; r++) await round();
