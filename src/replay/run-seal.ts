@@ -244,7 +244,7 @@ export class OpenRuns {
     if ((open?.count ?? 0) + 1 < this.size) return null;
     // Views of the run's buffer, not copies: they live only while the sealing checkpoint is in
     // flight, and nothing writes below `count` (a refused seal leaves the run as it was).
-    const leaves = open ? leafViews(open) : [];
+    const leaves = open ? leavesOf(open, true) : [];
     leaves.push(leaf);
     return { run: { fromTick: open?.fromTick ?? fromTick, toTick, leaves }, signingBytes: runSigningBytes(leaves.length, merkleRoot(leaves)) };
   }
@@ -298,15 +298,13 @@ function appendLeaf(run: { bytes: Uint8Array; count: number }, leaf: Uint8Array)
   run.count++;
 }
 
-function leafViews(run: { bytes: Uint8Array; count: number }): Uint8Array[] {
+/** The run's leaves in order: copies, or (`views`) views of its buffer. */
+function leavesOf(run: { bytes: Uint8Array; count: number }, views = false): Uint8Array[] {
   const leaves: Uint8Array[] = [];
-  for (let i = 0; i < run.count; i++) leaves.push(run.bytes.subarray(i * LEAF_BYTES, (i + 1) * LEAF_BYTES));
-  return leaves;
-}
-
-function leavesOf(run: { bytes: Uint8Array; count: number }): Uint8Array[] {
-  const leaves: Uint8Array[] = [];
-  for (let i = 0; i < run.count; i++) leaves.push(run.bytes.slice(i * LEAF_BYTES, (i + 1) * LEAF_BYTES));
+  for (let i = 0; i < run.count; i++) {
+    const from = i * LEAF_BYTES;
+    leaves.push(views ? run.bytes.subarray(from, from + LEAF_BYTES) : run.bytes.slice(from, from + LEAF_BYTES));
+  }
   return leaves;
 }
 

@@ -31,7 +31,6 @@ export function segmentSigningBytesOfBody(prevHash: Uint8Array, body: Uint8Array
   return out;
 }
 
-
 /**
  * Why the segment is not the agent's record of the ticks up to `closing` (the history's checkpoint at
  * the segment's last tick), or null when its signature binds it there.
