@@ -38,6 +38,7 @@ export {
   type HandoffKey,
   type IncomingAgent,
   type LeaseBelief,
+  type LeaseRenewal,
   type LineageEvent,
   MAX_FENCES_PER_PEER,
   MIGRATION_TERMINAL,

@@ -114,6 +114,13 @@ export interface LeaseBelief {
   epoch: Epoch;
 }
 
+/** A lease renewal's compare-and-set: the agent's lease from `expected` to `next`. */
+export interface LeaseRenewal {
+  agentId: string;
+  expected: LeaseBelief;
+  next: Lease;
+}
+
 export interface CheckpointCommit {
   agentId: string;
   tick: bigint;
