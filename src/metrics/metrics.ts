@@ -168,7 +168,7 @@ export class NodeMetrics {
     });
     this.leaseRenewalsDeferred = new Counter({
       name: "igord_lease_renewals_deferred_total",
-      help: "Due lease renewals put off because another writer held the store (tried again at the next check, and waited for once the lease runs short)",
+      help: "Due lease renewals put off because another writer held the store (tried again shortly, and waited for once the lease runs short)",
       registers,
     });
     this.migrationAttempts = new Counter({

@@ -197,6 +197,7 @@ export class IgordNode {
         timing: this.leaseTiming,
         write: (id, expected, next) => this.store.writeLease(id, expected, next),
         tryRenew: (id, expected, next) => this.store.tryRenewLease(id, expected, next),
+        tryRenewAll: (renewals) => this.store.tryRenewLeases(renewals),
       },
       replay: {
         mode: opts.config.replayMode,

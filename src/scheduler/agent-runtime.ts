@@ -6,7 +6,7 @@ import type { IgordError } from "../errors.js";
 import type { TickTally } from "../metrics/metrics.js";
 import type { LogEntry, TickLog } from "../eventlog/tick-log.js";
 import type { Ed25519Key } from "../identity/keys.js";
-import type { LeaseBelief, OutboxBatch } from "../store/sqlite-store.js";
+import type { LeaseBelief, LeaseRenewal, OutboxBatch } from "../store/sqlite-store.js";
 import type { Lease, LeaseTiming } from "../authority/lease.js";
 import type { DivergencePolicy, ReplayMode } from "../replay/policy.js";
 import type { AgentSpec } from "../wasm/pool.js";
@@ -166,6 +166,14 @@ export interface LeaseOptions {
    * the store is busy. Absent: renewals always wait (write).
    */
   tryRenew?(agentId: string, expected: LeaseBelief, next: Lease): boolean;
+  /**
+   * Several renewals' compare-and-sets in one transaction that does not wait for another writer:
+   * null, nothing written, when the store is busy; else per renewal null once written, or the error
+   * that refused it. Present: the lease sweep renews together every agent that came due since the
+   * sweep before (LeaseFence.renewGathered), and a tick's check leaves a due renewal to it until it
+   * runs short.
+   */
+  tryRenewAll?(renewals: readonly LeaseRenewal[]): (IgordError | null)[] | null;
 }
 
 /** Maps an error code to the reason an agent stopped. */

@@ -9,6 +9,17 @@ import { type AgentRuntime, type AgentStatus, type LeaseOptions, reasonFor } fro
 
 /** How often leases are checked even for agents that are not ticking (so idle agents renew). */
 export const LEASE_SWEEP_MAX_MS = 1000;
+/** While the store is busy, the renewals a sweep gathered are tried again this often, until the next sweep. */
+export const RENEWAL_RETRY_MS = 10;
+
+/** A renewal the sweep gathered: the agent's lease as it was then, and what it renews to. */
+interface GatheredRenewal {
+  a: AgentRuntime;
+  expected: Lease;
+  next: Lease;
+  /** Counted and logged as put off once. */
+  putOff: boolean;
+}
 
 export interface FenceHost {
   /** Stops the agent: the fence found it may not run here. */
@@ -16,6 +27,10 @@ export interface FenceHost {
 }
 
 export class LeaseFence {
+  /** Renewals the current sweep gathered, written together (renewGathered). */
+  private gathered: GatheredRenewal[] = [];
+  private retry: NodeJS.Timeout | null = null;
+
   constructor(
     private readonly leases: LeaseOptions | undefined,
     private readonly metrics: NodeMetrics | undefined,
@@ -50,9 +65,11 @@ export class LeaseFence {
   /**
    * Fences a tick: renews the lease when due; past expiry + grace moves it to RECOVERY_REQUIRED,
    * then recovers on its own (major + 1, logged) only after a plain expiry with no handoff in
-   * flight. Returns whether the agent may tick now.
+   * flight. Returns whether the agent may tick now. With a store that renews several leases at once
+   * (tryRenewAll), a due renewal is the sweep's (`sweeping`: gathered for renewGathered) until it
+   * runs short, when the check writes it and waits for the store if it must.
    */
-  check(a: AgentRuntime, nowMs: number): boolean {
+  check(a: AgentRuntime, nowMs: number, sweeping = false): boolean {
     const leases = this.leases;
     const lease = a.lease;
     if (!leases || !lease) return true;
@@ -70,7 +87,12 @@ export class LeaseFence {
         this.set(a, transition(current, { type: "recover", cause: "expiry", nowMs }, leases.timing), "recovered");
       } else if (needsRenewal(current, leases.timing, nowMs)) {
         const renewed = transition(current, { type: "renew", nowMs }, leases.timing);
-        if (!leases.tryRenew || renewalOverdue(current, leases.timing, nowMs)) this.set(a, renewed, "renewed");
+        const overdue = renewalOverdue(current, leases.timing, nowMs);
+        if (leases.tryRenewAll && !overdue) {
+          // Renewed by the sweep with every agent due since the sweep before: one transaction, not
+          // one each (each one of its own dropped the commit thread's page cache).
+          if (sweeping) this.gathered.push({ a, expected: current, next: renewed, putOff: false });
+        } else if (!leases.tryRenew || overdue) this.set(a, renewed, "renewed");
         else if (leases.tryRenew(a.id, { state: current.state, epoch: current.epoch }, renewed)) this.applied(a, renewed, "renewed");
         else {
           // Another writer holds the store (the commit thread, mid-transaction): the lease has time
@@ -87,6 +109,64 @@ export class LeaseFence {
       return false;
     }
     return canTick(a.lease as Lease);
+  }
+
+  /**
+   * The sweep: checks each agent given (idle ones renew only here), then writes the renewals due
+   * together (renewGathered).
+   */
+  sweep(agents: Iterable<AgentRuntime>, nowMs: number): void {
+    this.stop();
+    for (const a of agents) this.check(a, nowMs, true);
+    this.renewGathered();
+  }
+
+  /** No renewal is tried again after this (the scheduler stops). */
+  stop(): void {
+    if (this.retry) clearTimeout(this.retry);
+    this.retry = null;
+    this.gathered = [];
+  }
+
+  /**
+   * Writes the gathered renewals in one transaction. While another writer holds the store (the
+   * commit thread, mid-transaction) they are tried again every RENEWAL_RETRY_MS until the next
+   * sweep: the leases have time to spare, and nothing waits. A renewal the store refuses, or a store
+   * that fails, is not applied and nothing more is done here: the agent's check writes it once it
+   * runs short, and acts on what that write says (LEASE_STALE stops the agent).
+   */
+  private renewGathered(): void {
+    this.retry = null;
+    const leases = this.leases;
+    // Still as gathered: running here, not leaving, its lease not written since (a tick's check
+    // writes a renewal that ran short).
+    const batch = this.gathered.filter((g) => g.a.lease === g.expected && g.a.status === "running" && !g.a.detaching);
+    this.gathered = [];
+    if (batch.length === 0 || !leases?.tryRenewAll) return;
+    let results: (IgordError | null)[] | null;
+    try {
+      results = leases.tryRenewAll(batch.map((g) => ({ agentId: g.a.id, expected: { state: g.expected.state, epoch: g.expected.epoch }, next: g.next })));
+    } catch (e) {
+      for (const g of batch) g.a.logger.warn({ event: "lease_renewal_failed", code: e instanceof IgordError ? e.code : ErrorCode.StoreError }, `lease renewal failed: ${(e as Error).message}`);
+      return;
+    }
+    if (results === null) {
+      for (const g of batch) {
+        if (g.putOff) continue;
+        g.putOff = true;
+        this.metrics?.leaseRenewalsDeferred.inc();
+        g.a.logger.debug({ event: "lease_renewal_deferred", expiresAt: g.expected.expiresAtMs }, "lease renewal put off: the store is busy");
+      }
+      this.gathered = batch;
+      this.retry = setTimeout(() => this.renewGathered(), RENEWAL_RETRY_MS);
+      this.retry.unref();
+      return;
+    }
+    results.forEach((err, i) => {
+      const g = batch[i] as GatheredRenewal;
+      if (err) g.a.logger.warn({ event: "lease_renewal_failed", code: err.code }, `lease renewal refused: ${err.message}`);
+      else this.applied(g.a, g.next, "renewed");
+    });
   }
 
   private set(a: AgentRuntime, next: Lease, why: "expired" | "recovered" | "renewed"): void {

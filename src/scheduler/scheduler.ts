@@ -467,8 +467,12 @@ export class Scheduler extends EventEmitter<{
   }
 
   private sweepLeases(): void {
-    const now = Date.now();
-    for (const a of this.agents.values()) if (a.status === "running" && !a.inFlight && !a.detaching) this.fence.check(a, now);
+    this.fence.sweep(this.sweepable(), Date.now());
+  }
+
+  /** Agents whose leases the sweep checks: running here, no tick in flight, not leaving. */
+  private *sweepable(): Generator<AgentRuntime> {
+    for (const a of this.agents.values()) if (a.status === "running" && !a.inFlight && !a.detaching) yield a;
   }
 
   /**
@@ -638,6 +642,7 @@ export class Scheduler extends EventEmitter<{
     if (this.immediate) clearImmediate(this.immediate);
     if (this.checkpointTimer) clearInterval(this.checkpointTimer);
     if (this.leaseTimer) clearInterval(this.leaseTimer);
+    this.fence.stop();
     if (this.hibernateTimer) clearInterval(this.hibernateTimer);
     this.timer = null;
     this.immediate = null;

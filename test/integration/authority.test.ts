@@ -78,6 +78,60 @@ describe("leases and epochs", () => {
     expect(await t.node.metrics.render()).toMatch(/igord_lease_renewals_deferred_total [1-9]/);
   });
 
+  it("the lease sweep renews the agents that came due together, in one transaction: three agents, one call, each its own compare-and-set", async () => {
+    // A sweep every 150 ms (1.2 s × 0.5 / 4); renewals due with 600 ms left, short with 300 ms.
+    const t = await startTestNode({ "tick-interval": "20ms", "checkpoint-interval": "1h", "lease-duration": "1200ms", "lease-grace": "1s", "lease-renewal-window": "0.5" });
+    const store = t.node.store;
+    const calls: string[][] = [];
+    const tryRenewLeases = store.tryRenewLeases.bind(store);
+    store.tryRenewLeases = (renewals) => {
+      calls.push(renewals.map((r) => r.agentId));
+      return tryRenewLeases(renewals);
+    };
+    const ids = ["one", "two", "three"];
+    await Promise.all(ids.map((agentId) => t.node.addAgent({ wasmPath: heartbeat, agentId })));
+    const generations = () => ids.map((id) => t.node.scheduler.view(id)?.lease?.epoch.generation ?? 0n);
+    await waitUntil(() => generations().every((g) => g >= 2n), { timeoutMs: 10_000, what: "two renewals of each agent" });
+    // Loaded within milliseconds of each other, they come due within one sweep: renewed together.
+    expect(calls.some((c) => ids.every((id) => c.includes(id)))).toBe(true);
+    for (const id of ids) expect(store.lease(id)?.epoch.generation).toBe(t.node.scheduler.view(id)?.lease?.epoch.generation);
+  });
+
+  it("the store's renewals together: nothing written while another connection holds the write lock; a stale one refused, the others written; a change of state refused before anything is written", async () => {
+    const t = await startTestNode({ "tick-interval": "20ms", "lease-duration": "60s" });
+    for (const agentId of ["a", "b"]) await t.node.addAgent({ wasmPath: heartbeat, agentId });
+    await t.node.scheduler.pause("a", "test");
+    await t.node.scheduler.pause("b", "test");
+    const store = t.node.store;
+    const renewal = (agentId: string) => {
+      const lease = store.lease(agentId)!;
+      return { agentId, expected: { state: lease.state, epoch: lease.epoch }, next: { ...lease, epoch: { ...lease.epoch, generation: lease.epoch.generation + 1n }, expiresAtMs: Date.now() + 60_000 } };
+    };
+    const [a, b] = [renewal("a"), renewal("b")];
+    const other = new Database(join(t.config.dataDir, DB_FILE));
+    other.exec("BEGIN IMMEDIATE");
+    try {
+      const started = performance.now();
+      expect(store.tryRenewLeases([a, b])).toBeNull();
+      expect(performance.now() - started).toBeLessThan(BUSY_TIMEOUT_MS / 2);
+    } finally {
+      other.exec("COMMIT");
+      other.close();
+    }
+    expect(store.lease("a")?.epoch.generation).toBe(a.expected.epoch.generation);
+    // A belief the store does not hold (a generation it never had).
+    const g = b.expected.epoch.generation;
+    const stale = { ...b, expected: { ...b.expected, epoch: { ...b.expected.epoch, generation: g + 5n } }, next: { ...b.next, epoch: { ...b.next.epoch, generation: g + 6n } } };
+    const results = store.tryRenewLeases([a, stale])!;
+    expect(results[0]).toBeNull();
+    expect(results[1]?.code).toBe("LEASE_STALE");
+    expect(store.lease("a")).toEqual(a.next);
+    expect(store.lease("b")?.epoch.generation).toBe(b.expected.epoch.generation);
+    const retire = { ...b, next: { ...b.next, state: "RETIRED" as const } };
+    expect(() => store.tryRenewLeases([renewal("a"), retire])).toThrow(expect.objectContaining({ code: "LEASE_TRANSITION" }));
+    expect(store.lease("a")).toEqual(a.next);
+  });
+
   it("the store's renewal without a wait: false and nothing written while another connection holds the write lock, without waiting out the busy timeout, which every other write still has", async () => {
     const t = await startTestNode({ "tick-interval": "20ms", "lease-duration": "60s" });
     await t.node.addAgent({ wasmPath: heartbeat });

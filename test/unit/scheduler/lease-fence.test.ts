@@ -1,10 +1,13 @@
 // The lease fence's renewals when the store is busy: put off while the lease has time to spare,
 // waited for once it runs short (RENEWAL_DEFERRABLE_SHARE of the renewal window).
 import pino from "pino";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
+import { ErrorCode, IgordError } from "../../../src/errors.js";
+import type { NodeMetrics } from "../../../src/metrics/metrics.js";
+import type { LeaseRenewal } from "../../../src/store/sqlite-store.js";
 import { genesisLease, type Lease } from "../../../src/authority/lease.js";
 import type { AgentRuntime, LeaseOptions } from "../../../src/scheduler/agent-runtime.js";
-import { LeaseFence } from "../../../src/scheduler/lease-fence.js";
+import { LeaseFence, RENEWAL_RETRY_MS } from "../../../src/scheduler/lease-fence.js";
 
 const timing = { durationMs: 60_000, graceMs: 10_000, renewalWindow: 0.5 };
 const T0 = 1_000_000;
@@ -24,8 +27,28 @@ function busyStore(): { leases: LeaseOptions; written: Lease[]; tried: Lease[] }
   };
 }
 
-function agent(): AgentRuntime {
-  return { id: "a", lease: genesisLease(timing, T0), logger: pino({ level: "silent" }) } as unknown as AgentRuntime;
+function agent(id = "a", startedAt = T0): AgentRuntime {
+  return { id, lease: genesisLease(timing, startedAt), status: "running", detaching: false, logger: pino({ level: "silent" }) } as unknown as AgentRuntime;
+}
+
+/**
+ * A store that renews several leases at once: each call's agent ids recorded; `busy` refuses the
+ * whole call (null); `stale` names agents whose renewal it refuses with LEASE_STALE.
+ */
+function batchStore(opts: { busy?: () => boolean; stale?: Set<string> } = {}) {
+  const calls: string[][] = [];
+  const written: Lease[] = [];
+  const leases: LeaseOptions = {
+    timing,
+    write: (_id, _expected, next) => void written.push(next),
+    tryRenew: () => expect.unreachable("a store that renews several at once is asked for them together"),
+    tryRenewAll: (renewals: readonly LeaseRenewal[]) => {
+      calls.push(renewals.map((r) => r.agentId));
+      if (opts.busy?.()) return null;
+      return renewals.map((r) => (opts.stale?.has(r.agentId) ? new IgordError(ErrorCode.LeaseStale, `agent "${r.agentId}": stale`) : null));
+    },
+  };
+  return { leases, calls, written };
 }
 
 describe("lease renewals while the store is busy", () => {
@@ -63,5 +86,102 @@ describe("lease renewals while the store is busy", () => {
     expect(plain.check(b, T0 + 30_000)).toBe(true);
     expect(b.lease?.epoch.generation).toBe(1n);
     expect(written).toHaveLength(2);
+  });
+});
+
+describe("lease renewals written together by the sweep", () => {
+  it("a tick's check leaves a due renewal to the sweep, which renews every agent due in one call and leaves the others", () => {
+    const { leases, calls, written } = batchStore();
+    const fence = new LeaseFence(leases, undefined, { finish: () => expect.unreachable() });
+    const a = agent("a");
+    const b = agent("b", T0 - 5_000);
+    const young = agent("young", T0 + 20_000);
+    // 30 s of 60 left for a, 25 for b: both due, neither short; 50 for young: not yet.
+    const now = T0 + 30_000;
+    expect(fence.check(a, now)).toBe(true);
+    expect(calls).toEqual([]);
+    expect(a.lease?.epoch.generation).toBe(0n);
+    fence.sweep([a, b, young], now);
+    expect(calls).toEqual([["a", "b"]]);
+    expect([a, b, young].map((x) => x.lease?.epoch.generation)).toEqual([1n, 1n, 0n]);
+    expect(a.lease?.expiresAtMs).toBe(now + 60_000);
+    expect(written).toEqual([]);
+  });
+
+  it("while the store is busy the gathered renewals are put off, counted once each, and tried again until the store takes them; one written meanwhile is left out", () => {
+    let busy = true;
+    const { leases, calls, written } = batchStore({ busy: () => busy });
+    const deferred: number[] = [];
+    const metrics = { leaseRenewalsDeferred: { inc: () => deferred.push(1) }, leaseTransitions: { inc: () => undefined } } as unknown as NodeMetrics;
+    const fence = new LeaseFence(leases, metrics, { finish: () => expect.unreachable() });
+    const a = agent("a");
+    const b = agent("b");
+    vi.useFakeTimers();
+    try {
+      fence.sweep([a, b], T0 + 30_000);
+      vi.advanceTimersByTime(RENEWAL_RETRY_MS * 2);
+      expect(calls).toEqual([["a", "b"], ["a", "b"], ["a", "b"]]);
+      expect(deferred).toHaveLength(2);
+      expect(a.lease?.epoch.generation).toBe(0n);
+      // b's renewal runs short: its check writes it, waiting for the store.
+      expect(fence.check(b, T0 + 46_000)).toBe(true);
+      expect(written).toHaveLength(1);
+      expect(b.lease?.epoch.generation).toBe(1n);
+      busy = false;
+      vi.advanceTimersByTime(RENEWAL_RETRY_MS);
+      expect(calls.at(-1)).toEqual(["a"]);
+      expect(a.lease?.epoch.generation).toBe(1n);
+      // Taken: nothing is tried again.
+      const tries = calls.length;
+      vi.advanceTimersByTime(RENEWAL_RETRY_MS * 5);
+      expect(calls).toHaveLength(tries);
+      expect(deferred).toHaveLength(2);
+    } finally {
+      fence.stop();
+      vi.useRealTimers();
+    }
+  });
+
+  it("a renewal the store refuses is not applied: the agent ticks on under its lease, and its check writes the renewal once it runs short", () => {
+    const { leases, calls, written } = batchStore({ stale: new Set(["a"]) });
+    const finished: string[] = [];
+    const fence = new LeaseFence({ ...leases, write: () => { throw new IgordError(ErrorCode.LeaseStale, "the store has another epoch"); } }, undefined, { finish: (x, _s, reason) => void finished.push(`${x.id}:${reason}`) });
+    const a = agent("a");
+    const b = agent("b");
+    fence.sweep([a, b], T0 + 30_000);
+    expect(calls).toEqual([["a", "b"]]);
+    expect([a, b].map((x) => x.lease?.epoch.generation)).toEqual([0n, 1n]);
+    expect(fence.check(a, T0 + 40_000)).toBe(true);
+    expect(finished).toEqual([]);
+    expect(fence.check(a, T0 + 46_000)).toBe(false);
+    expect(finished).toEqual(["a:lease_stale"]);
+    expect(written).toEqual([]);
+  });
+
+  it("the retry leaves out an agent that is leaving or stopped by the time the store is free, and the scheduler's stop ends the retries", () => {
+    let busy = true;
+    const { leases, calls } = batchStore({ busy: () => busy });
+    const fence = new LeaseFence(leases, undefined, { finish: () => expect.unreachable() });
+    const a = agent("a");
+    const b = agent("b");
+    const c = agent("c");
+    vi.useFakeTimers();
+    try {
+      fence.sweep([a, b, c], T0 + 30_000);
+      (a as { detaching: boolean }).detaching = true;
+      (b as { status: string }).status = "stopped";
+      busy = false;
+      vi.advanceTimersByTime(RENEWAL_RETRY_MS);
+      expect(calls).toEqual([["a", "b", "c"], ["c"]]);
+      expect([a, b, c].map((x) => x.lease?.epoch.generation)).toEqual([0n, 0n, 1n]);
+      busy = true;
+      const d = agent("d");
+      fence.sweep([d], T0 + 30_000);
+      fence.stop();
+      vi.advanceTimersByTime(RENEWAL_RETRY_MS * 5);
+      expect(calls).toHaveLength(3);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });
