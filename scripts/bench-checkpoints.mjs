@@ -5,10 +5,11 @@
 // segment of the ticks since the previous one (clock, rand and log observations per tick, as the
 // survivor agent makes; sealed with the agent's key in runs, like the daemon's). Group-
 // committed across agents, per --sync mode. Used by scripts/bench.mjs; runnable alone:
-// The leases are renewed on the main connection at the daemon's rate (each agent once per
-// --lease-duration × --lease-renewal-window: ~33/s for 1,000 agents at the defaults), as its lease
-// fence does, while the checkpoints commit: every renewal is another connection's commit to the
-// commit thread. --renewals=off leaves them out (the bench before they were measured).
+// The leases are renewed by the daemon's own lease fence (its sweep renews the agents due since the
+// sweep before, together, on the main connection) at the daemon's rate (each agent once per
+// --lease-duration × --lease-renewal-window: ~33/s for 1,000 agents at the defaults), while the
+// checkpoints commit: every renewal transaction is another connection's commit to the commit
+// thread. --renewals=off leaves them out (the bench before they were measured).
 //   node scripts/bench-checkpoints.mjs --sync=full,normal --agents=1000 --seconds=5 [--receipt-interval=0] [--renewals=off] [--state-bytes=1024] [--warmup-seconds=1.5] [--per-thread]
 // --per-thread also prints each thread's CPU a checkpoint (Linux), by thread id in the order the
 // threads started: the main thread, V8's helpers, then the signer, commit and WAL checkpoint threads
@@ -20,7 +21,8 @@ import { createHash, randomBytes } from "node:crypto";
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { genesisLease, transition } from "../dist/authority/lease.js";
+import { pino } from "pino";
+import { genesisLease } from "../dist/authority/lease.js";
 import { loadConfig } from "../dist/config/load.js";
 import { didFromPublicKey } from "../dist/identity/did.js";
 import { generateKey } from "../dist/identity/keys.js";
@@ -28,6 +30,7 @@ import { HostcallId } from "../dist/hostcalls/registry.js";
 import { nodeSignerPool, storeOptions } from "../dist/node/node.js";
 import { RUN_SEAL_SEGMENTS } from "../dist/replay/run-seal.js";
 import { Checkpointer } from "../dist/scheduler/checkpointer.js";
+import { LeaseFence } from "../dist/scheduler/lease-fence.js";
 import { DB_FILE, SqliteStore } from "../dist/store/sqlite-store.js";
 
 /** USER_HZ, the unit of /proc's CPU times (100 on Linux). */
@@ -48,8 +51,6 @@ const WARMUP_MS = 1500;
  * the timed part (docs/BENCHMARKS.md, "CPU per checkpoint over all threads").
  */
 const WARMUP_CHECKPOINTS_PER_AGENT = RUN_SEAL_SEGMENTS + 4;
-/** How often the renewal timer runs; each run renews the agents due by the daemon's rate. */
-const RENEWAL_TIMER_MS = 10;
 
 // Payloads drawn before the timed loop: in the daemon, workers produce logs and hashes off the main thread.
 const RAND = randomBytes(16 * 4096);
@@ -82,10 +83,17 @@ export function genesisAgents(cp, config, count, stateBytes = 1024) {
   const wasm = randomBytes(64);
   const wasmHash = createHash("sha256").update(wasm).digest("hex");
   const subjects = [];
+  // Renewal is due with duration × window left: expiries spread over one such span, so the agents
+  // come due one after another at the steady rate (renewLeases), not all at once 30 s in.
+  const span = timing.durationMs * timing.renewalWindow;
+  const start = Date.now();
+  const silent = pino({ level: "silent" });
   for (let i = 0; i < count; i++) {
     const identity = generateKey();
-    const lease = genesisLease(timing, Date.now());
-    const s = { agentId: `a${i}`, tick: 0n, budget: 10n ** 12n, price: config.price, state: randomBytes(stateBytes), wasmHash, identity, lease };
+    const genesis = genesisLease(timing, start);
+    const lease = genesis.expiresAtMs === null ? genesis : { ...genesis, expiresAtMs: start + span + Math.floor((span * i) / count) };
+    // What the lease fence reads of an agent besides its lease (renewLeases): its id, and that it runs here.
+    const s = { agentId: `a${i}`, id: `a${i}`, status: "running", detaching: false, logger: silent, tick: 0n, budget: 10n ** 12n, price: config.price, state: randomBytes(stateBytes), wasmHash, identity, lease };
     cp.genesis(s, { lease, agentId: s.agentId, did: didFromPublicKey(identity.publicKey), wasmHash, wasmBytes: wasm, manifest: "{}", identity });
     subjects.push(s);
   }
@@ -107,39 +115,41 @@ export function checkpointSubject(s, logs) {
 }
 
 /**
- * Renews the subjects' leases round-robin on the store's main connection at the rate a daemon's lease
- * fence renews them (each agent once per duration × renewal window), through the same
- * compare-and-set (`tryRenewLease`, put off while the commit thread holds the write lock); the
- * subjects carry the renewed lease into their next checkpoint. Returns its counts of renewals and of
- * renewals put off so far, and its stop.
+ * Renews the subjects' leases as the daemon does: its lease fence's sweep (`LeaseFence.sweep`, at
+ * its interval: 1 s at the defaults) renews every agent that came due since the sweep before, in one
+ * transaction on the store's main connection that does not wait for the commit thread's write lock
+ * (put off, it is tried again every RENEWAL_RETRY_MS). The subjects' leases expire spread over the
+ * renewal window (genesisAgents), so they come due at the daemon's steady rate from the start: each
+ * agent once per duration × renewal window, ~33/s for 1,000 agents at the defaults. Every renewal is
+ * another connection's commit to the commit thread. Returns its counts of renewals and of renewals
+ * put off so far, and its stop.
  */
 export function renewLeases(store, config, subjects) {
   const timing = { durationMs: config.leaseDurationMs, graceMs: config.leaseGraceMs, renewalWindow: config.leaseRenewalWindow };
-  const perMs = timing.durationMs > 0 ? subjects.length / (timing.durationMs * timing.renewalWindow) : 0;
-  let next = 0;
   let renewed = 0;
   let deferred = 0;
-  let owed = 0;
-  let last = performance.now();
-  const timer = setInterval(() => {
-    const now = performance.now();
-    owed += (now - last) * perMs;
-    last = now;
-    for (; owed >= 1; owed--) {
-      const s = subjects[next];
-      const lease = transition(s.lease, { type: "renew", nowMs: Date.now() }, timing);
-      // As the fence: a renewal with time to spare does not wait for the commit thread's write
-      // lock; it is tried again at the next check (here, the timer's next run).
-      if (!store.tryRenewLease(s.agentId, { state: s.lease.state, epoch: s.lease.epoch }, lease)) {
-        deferred++;
-        break;
-      }
-      s.lease = lease;
-      renewed++;
-      next = (next + 1) % subjects.length;
-    }
-  }, RENEWAL_TIMER_MS);
-  return { renewed: () => renewed, deferred: () => deferred, stop: () => clearInterval(timer) };
+  const metrics = { leaseTransitions: { inc: () => renewed++ }, leaseRenewalsDeferred: { inc: () => deferred++ } };
+  const leases = {
+    timing,
+    write: (id, expected, next) => store.writeLease(id, expected, next),
+    tryRenew: (id, expected, next) => store.tryRenewLease(id, expected, next),
+    tryRenewAll: (renewals) => store.tryRenewLeases(renewals),
+  };
+  const fence = new LeaseFence(leases, metrics, {
+    finish: (a, _status, reason, error) => {
+      throw error ?? new Error(`the lease fence stopped agent ${a.id}: ${reason}`);
+    },
+  });
+  const sweepMs = fence.sweepIntervalMs();
+  const timer = sweepMs === null ? null : setInterval(() => fence.sweep(subjects, Date.now()), sweepMs);
+  return {
+    renewed: () => renewed,
+    deferred: () => deferred,
+    stop: () => {
+      if (timer) clearInterval(timer);
+      fence.stop();
+    },
+  };
 }
 
 /** CPU time of one thread of this process, µs (Linux: /proc; elsewhere, or once it has exited, NaN). */
