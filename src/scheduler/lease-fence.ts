@@ -116,13 +116,18 @@ export class LeaseFence {
    * together (renewGathered).
    */
   sweep(agents: Iterable<AgentRuntime>, nowMs: number): void {
-    this.stop();
+    // What the sweep before gathered and could not write yet is gathered again, as it is now.
+    this.forgetGathered();
     for (const a of agents) this.check(a, nowMs, true);
     this.renewGathered();
   }
 
   /** No renewal is tried again after this (the scheduler stops). */
   stop(): void {
+    this.forgetGathered();
+  }
+
+  private forgetGathered(): void {
     if (this.retry) clearTimeout(this.retry);
     this.retry = null;
     this.gathered = [];

@@ -1,5 +1,6 @@
-// The lease fence's renewals when the store is busy: put off while the lease has time to spare,
-// waited for once it runs short (RENEWAL_DEFERRABLE_SHARE of the renewal window).
+// The lease fence's renewals: with a store that renews several at once, written together by the
+// sweep; when the store is busy, put off while the lease has time to spare, waited for once it runs
+// short (RENEWAL_DEFERRABLE_SHARE of the renewal window).
 import pino from "pino";
 import { describe, expect, it, vi } from "vitest";
 import { ErrorCode, IgordError } from "../../../src/errors.js";
