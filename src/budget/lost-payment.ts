@@ -3,7 +3,9 @@
 // its receipt, and at the next start it is debited once as a signed lineage event of kind
 // lost_payment. The event's reason carries the receipt itself, so a verifier can check it is the
 // agent's own signed payment and count it with the payments in the event logs.
+import { type BudgetOverride, signBudgetOverride } from "../checkpoint/overrides.js";
 import { hex } from "../hash/bytes.js";
+import type { Ed25519Key } from "../identity/keys.js";
 import { decodePaymentReceipt, type PaymentReceipt, verifyPaymentReceipt } from "../hostcalls/wallet-pay.js";
 
 export const LOST_PAYMENT_KIND = "lost_payment";
@@ -14,6 +16,19 @@ const REASON = /^lost payment at tick (\d+): .*, receipt ([0-9a-f]+)$/;
 export function lostPaymentReason(tick: bigint, receipt: Uint8Array): string {
   const r = decodePaymentReceipt(receipt);
   return `lost payment at tick ${tick}: ${r?.amount ?? 0n} µ¢ to ${JSON.stringify(r?.recipient ?? "")}, receipt ${hex(receipt)}`;
+}
+
+/**
+ * The signed lost_payment lineage event debiting the payment of `paid` (the tick it was made in, its
+ * receipt) from `oldBudget` to `newBudget`, after the checkpoint `afterHash` at `tick`.
+ */
+export function lostPaymentEvent(
+  identity: Ed25519Key,
+  at: { afterHash: Uint8Array; tick: bigint; oldBudget: bigint; newBudget: bigint },
+  paid: { tick: bigint; receipt: Uint8Array },
+): BudgetOverride & { kind: typeof LOST_PAYMENT_KIND } {
+  const fields = { ...at, reason: lostPaymentReason(paid.tick, paid.receipt) };
+  return { kind: LOST_PAYMENT_KIND, ...fields, signature: signBudgetOverride(identity, fields) };
 }
 
 /** The payment a lost_payment lineage event debited; null for another kind or an unreadable one. */

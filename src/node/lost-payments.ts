@@ -3,8 +3,7 @@
 // of ticks that never committed (budget/lost-payment.ts), whose receipts the agent then finds first
 // among the node's receipts (wallet_receipt), so it need not pay for the same thing again.
 import type { Logger } from "pino";
-import { debit, LOST_PAYMENT_KIND, lostPaymentReason, parseLostPayment } from "../budget/lost-payment.js";
-import { signBudgetOverride } from "../checkpoint/overrides.js";
+import { debit, LOST_PAYMENT_KIND, lostPaymentEvent, parseLostPayment } from "../budget/lost-payment.js";
 import { equalBytes, hex, sha256 } from "../hash/bytes.js";
 import { decodePaymentReceipt } from "../hostcalls/wallet-pay.js";
 import type { Ed25519Key } from "../identity/keys.js";
@@ -51,9 +50,9 @@ export function debitLostPayments(store: SqliteStore, logger: Logger, agentId: s
 export function lostPaymentEvents(identity: Ed25519Key, head: { hash: Uint8Array; tick: bigint; budget: bigint }, prior: readonly LineageEvent[], lost: readonly JournalledPayment[]): LineageEvent[] {
   let budget = prior.filter((e) => equalBytes(e.afterHash, head.hash)).at(-1)?.newBudget ?? head.budget;
   return lost.map((p) => {
-    const fields = { afterHash: head.hash, tick: head.tick, oldBudget: budget, newBudget: debit(budget, p.amount), reason: lostPaymentReason(p.tick, p.receipt) };
-    budget = fields.newBudget;
-    return { kind: LOST_PAYMENT_KIND, ...fields, signature: signBudgetOverride(identity, fields) };
+    const event = lostPaymentEvent(identity, { afterHash: head.hash, tick: head.tick, oldBudget: budget, newBudget: debit(budget, p.amount) }, p);
+    budget = event.newBudget;
+    return event;
   });
 }
 

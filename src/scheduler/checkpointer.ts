@@ -2,11 +2,10 @@
 // hands both to the store's group commit. Keeps each agent's chain head in memory so consecutive
 // checkpoints link even before the previous one is durable. A state with no tick since the head is
 // never signed again (igor broke its own chain that way).
-import { LOST_PAYMENT_KIND, lostPaymentReason } from "../budget/lost-payment.js";
+import { lostPaymentEvent } from "../budget/lost-payment.js";
 import { encodeReceipt, receiptSigningBytes } from "../budget/receipt.js";
 import { encodeCheckpoint, HEADER_SIZE, SIGNATURE_OFFSET } from "../checkpoint/codec.js";
 import { historyBaseSigningBytes } from "../checkpoint/history-base.js";
-import { signBudgetOverride } from "../checkpoint/overrides.js";
 import { checkpointHash, GENESIS_PREV_HASH, signCheckpoint, signingDomainParts } from "../checkpoint/lineage.js";
 import type { SignerPool, SignMessage } from "../identity/signer-pool.js";
 import type { Lease } from "../authority/lease.js";
@@ -518,7 +517,6 @@ function settledPayments(logs: readonly TickLog[]): readonly Uint8Array[] {
 function lostPaymentEvents(s: CheckpointSubject, afterHash: Uint8Array, tick: bigint, lost: readonly LostPayment[]): { event: LineageEvent; receiptHash: Uint8Array }[] {
   return lost.map((p) => {
     // The budget steps as the debits made them (ticks committed since do not move them).
-    const fields = { afterHash, tick, oldBudget: p.oldBudget, newBudget: p.newBudget, reason: lostPaymentReason(p.tick, p.receipt) };
-    return { event: { kind: LOST_PAYMENT_KIND, ...fields, signature: signBudgetOverride(s.identity, fields) }, receiptHash: sha256(p.receipt) };
+    return { event: lostPaymentEvent(s.identity, { afterHash, tick, oldBudget: p.oldBudget, newBudget: p.newBudget }, p), receiptHash: sha256(p.receipt) };
   });
 }
