@@ -460,7 +460,13 @@ describe("durable agents through the CLI", () => {
     const A = join(root, "A");
     // A short lease renews every few hundred ms: the exported head carries a generation above 0.
     const a = startDaemon(["run", HEARTBEAT, "--data-dir", A, ...FAST, "--lease-duration", "1s", "--log-level", "debug"]);
-    await a.waitFor((l) => l.event === "lease_state" && l.why === "renewed" && Number(l.generation) >= 2);
+    const renewed = await a.waitFor((l) => l.event === "lease_state" && l.why === "renewed" && Number(l.generation) >= 2);
+    // Renewals are written by the lease sweep, between ticks: the head carries the generation once a
+    // checkpoint of a tick committed after the renewal is saved (the last tick logged before it is
+    // the agent's committed tick then).
+    const before = a.lines.slice(0, a.lines.indexOf(renewed));
+    const tickAtRenewal = Math.max(0, ...before.filter((l) => l.event === "agent_log").map((l) => Number(l.tick)));
+    await a.waitFor((l) => l.event === "checkpoint_saved" && Number(l.tick) > tickAtRenewal);
     await stop(a);
     const exported = inspectField(igord(["inspect", "--agent", "heartbeat", "--data-dir", A]).stdout, "epoch");
     expect(exported).toMatch(/^\(0,([2-9]|\d\d+)\)$/);
