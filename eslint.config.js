@@ -1,6 +1,9 @@
 // ESLint (flat config) with typescript-eslint: pure JavaScript, so `npm ci` needs no per-platform binaries.
+import { dirname } from "node:path";
+import { fileURLToPath } from "node:url";
 import js from "@eslint/js";
 import tseslint from "typescript-eslint";
+import byteArrayLength from "./eslint-rules/byte-array-length.js";
 
 export default tseslint.config(
   { ignores: ["dist/**", "node_modules/**", "agents/**", "test/fixtures/**", "data/**"] },
@@ -35,5 +38,12 @@ export default tseslint.config(
       "@typescript-eslint/no-explicit-any": "error",
       "no-constant-condition": ["error", { checkLoops: false }],
     },
+  },
+  {
+    // The daemon's code, with type information for the rules that need it.
+    files: ["src/**/*.ts"],
+    languageOptions: { parserOptions: { projectService: true, tsconfigRootDir: dirname(fileURLToPath(import.meta.url)) } },
+    plugins: { igord: { rules: { "byte-array-length": byteArrayLength } } },
+    rules: { "igord/byte-array-length": "error" },
   },
 );

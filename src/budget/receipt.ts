@@ -47,9 +47,9 @@ export function encodeReceipt(r: Receipt): Uint8Array {
 }
 
 export function decodeReceipt(bytes: Uint8Array): Receipt {
-  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.length);
   const need = (o: number, n: number) => {
-    if (o + n > bytes.byteLength) throw new Error("receipt is truncated");
+    if (o + n > bytes.length) throw new Error("receipt is truncated");
   };
   let o = 0;
   need(o, 4);

@@ -39,17 +39,17 @@ function bad(code: (typeof ErrorCode)[keyof typeof ErrorCode], message: string):
 }
 
 export function parseCheckpoint(bytes: Uint8Array, what = "checkpoint"): Checkpoint {
-  if (bytes.byteLength === 0) bad(ErrorCode.CheckpointTruncated, `${what} is empty (0 bytes)`);
-  if (bytes.byteLength > MAX_CHECKPOINT_BYTES) bad(ErrorCode.CheckpointTruncated, `${what} is ${bytes.byteLength} bytes, above the limit`);
+  if (bytes.length === 0) bad(ErrorCode.CheckpointTruncated, `${what} is empty (0 bytes)`);
+  if (bytes.length > MAX_CHECKPOINT_BYTES) bad(ErrorCode.CheckpointTruncated, `${what} is ${bytes.length} bytes, above the limit`);
   const version = bytes[0] as number;
   if (version !== 2 && version !== 3 && version !== 4) {
     bad(ErrorCode.CheckpointVersion, `${what} has unknown version byte 0x${version.toString(16).padStart(2, "0")} (readable: 0x02, 0x03, 0x04)`);
   }
   const headerSize = HEADER_SIZE[version];
-  if (bytes.byteLength < headerSize) {
-    bad(ErrorCode.CheckpointTruncated, `${what} is ${bytes.byteLength} bytes, shorter than the ${headerSize}-byte v0x0${version} header`);
+  if (bytes.length < headerSize) {
+    bad(ErrorCode.CheckpointTruncated, `${what} is ${bytes.length} bytes, shorter than the ${headerSize}-byte v0x0${version} header`);
   }
-  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.length);
   const budget = dv.getBigInt64(1, true);
   const price = dv.getBigInt64(9, true);
   if (budget < 0n) bad(ErrorCode.CheckpointInvalid, `${what} has a negative budget (${budget})`);
@@ -79,15 +79,15 @@ export function parseCheckpoint(bytes: Uint8Array, what = "checkpoint"): Checkpo
  */
 export function encodeCheckpoint(f: CheckpointFields, state: Uint8Array, out?: Uint8Array): Uint8Array {
   // Checked one by one (a checkpoint is encoded per agent per round: no arrays built to check them).
-  if (f.wasmHash.byteLength !== 32) throw new RangeError("wasmHash must be 32 bytes");
-  if (f.prevHash.byteLength !== 32) throw new RangeError("prevHash must be 32 bytes");
-  if (f.publicKey.byteLength !== 32) throw new RangeError("publicKey must be 32 bytes");
+  if (f.wasmHash.length !== 32) throw new RangeError("wasmHash must be 32 bytes");
+  if (f.prevHash.length !== 32) throw new RangeError("prevHash must be 32 bytes");
+  if (f.publicKey.length !== 32) throw new RangeError("publicKey must be 32 bytes");
   if (f.budget < 0n) throw new RangeError(`budget ${f.budget} is negative`);
-  const size = HEADER_SIZE[4] + state.byteLength;
+  const size = HEADER_SIZE[4] + state.length;
   if (out === undefined) out = new Uint8Array(size);
-  else if (out.byteLength !== size) throw new RangeError(`a checkpoint of this state is ${size} bytes, not ${out.byteLength}`);
+  else if (out.length !== size) throw new RangeError(`a checkpoint of this state is ${size} bytes, not ${out.length}`);
   else out.fill(0, SIGNATURE_OFFSET, HEADER_SIZE[4]);
-  const dv = new DataView(out.buffer, out.byteOffset, out.byteLength);
+  const dv = new DataView(out.buffer, out.byteOffset, out.length);
   out[0] = CURRENT_VERSION;
   dv.setBigInt64(1, f.budget, true);
   dv.setBigInt64(9, f.price, true);

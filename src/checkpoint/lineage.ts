@@ -12,7 +12,7 @@ export function checkpointHash(blob: Uint8Array): Uint8Array {
 }
 
 export function signingDomain(blob: Uint8Array): Uint8Array {
-  const out = new Uint8Array(blob.byteLength - 64);
+  const out = new Uint8Array(blob.length - 64);
   out.set(blob.subarray(0, SIGNATURE_OFFSET), 0);
   out.set(blob.subarray(HEADER_SIZE[4]), SIGNATURE_OFFSET);
   return out;

@@ -110,16 +110,16 @@ export function readReceipts(file: string, agentId: string, headTick: bigint): R
   if (!existsSync(file)) return [];
   const bytes = readExportFile(file, "receipts", RECEIPTS_FILE_MAX_BYTES);
   const bad = (why: string): IgordError => new IgordError(ErrorCode.ReceiptInvalid, `${file}: ${why}`);
-  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  if (bytes.byteLength < 4) throw bad("shorter than its count");
+  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.length);
+  if (bytes.length < 4) throw bad("shorter than its count");
   const count = dv.getUint32(0, true);
   const out: ReceiptRow[] = [];
   const once = receiptsOnce();
   let o = 4;
   for (let i = 0; i < count; i++) {
-    if (o + 4 > bytes.byteLength) throw bad(`receipt ${i} of ${count} is missing`);
+    if (o + 4 > bytes.length) throw bad(`receipt ${i} of ${count} is missing`);
     const len = dv.getUint32(o, true);
-    if (o + 4 + len > bytes.byteLength) throw bad(`receipt ${i} is truncated`);
+    if (o + 4 + len > bytes.length) throw bad(`receipt ${i} is truncated`);
     const blob = bytes.slice(o + 4, o + 4 + len);
     o += 4 + len;
     let r: Receipt;
@@ -132,7 +132,7 @@ export function readReceipts(file: string, agentId: string, headTick: bigint): R
     if (problem) throw bad(problem);
     if (once(blob)) out.push({ tickStart: r.tickStart, tickEnd: r.tickEnd, cost: r.cost, budgetAfter: r.budgetAfter, nodeId: r.nodeId, blob });
   }
-  if (o !== bytes.byteLength) throw bad(`${bytes.byteLength - o} bytes after its ${count} receipts`);
+  if (o !== bytes.length) throw bad(`${bytes.length - o} bytes after its ${count} receipts`);
   return out;
 }
 
@@ -161,7 +161,7 @@ export function readFilesWithin(dir: string, names: readonly string[], what: str
   let left = totalMax;
   return names.map((f) => {
     const bytes = readExportFile(join(dir, f), what, Math.min(fileMax, left));
-    left -= bytes.byteLength;
+    left -= bytes.length;
     return bytes;
   });
 }
@@ -192,7 +192,7 @@ export function receiptsFileBytes(receipts: readonly { blob: Uint8Array }[]): Bu
     b.writeUInt32LE(n);
     return b;
   };
-  return Buffer.concat([u32(receipts.length), ...receipts.flatMap((r) => [u32(r.blob.byteLength), r.blob])]);
+  return Buffer.concat([u32(receipts.length), ...receipts.flatMap((r) => [u32(r.blob.length), r.blob])]);
 }
 
 /**

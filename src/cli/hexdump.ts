@@ -3,7 +3,7 @@ export const HEXDUMP_WIDTH = 16;
 
 export function hexdump(bytes: Uint8Array): string[] {
   const lines: string[] = [];
-  for (let off = 0; off < bytes.byteLength; off += HEXDUMP_WIDTH) {
+  for (let off = 0; off < bytes.length; off += HEXDUMP_WIDTH) {
     const row = bytes.subarray(off, off + HEXDUMP_WIDTH);
     const hexPart = [...row].map((b) => b.toString(16).padStart(2, "0"));
     // Two groups of eight, as xxd -g1 and hexdump -C show them.

@@ -72,14 +72,14 @@ export function printCheckpoint(cp: Checkpoint, source: string, wasm?: Uint8Arra
     out("signature:       none (unsigned format)");
   }
   out(`content hash:    ${hex(checkpointHash(cp.bytes))}`);
-  out(`state size:      ${cp.state.byteLength} bytes`);
-  out(`total size:      ${cp.bytes.byteLength} bytes`);
+  out(`state size:      ${cp.state.length} bytes`);
+  out(`total size:      ${cp.bytes.length} bytes`);
   return !signed || sigOk;
 }
 
 /** The agent's state as a hex dump (`igord inspect --state`). */
 function printState(cp: Checkpoint): void {
-  out(`state (${cp.state.byteLength} bytes):`);
+  out(`state (${cp.state.length} bytes):`);
   for (const line of hexdump(cp.state)) out(`  ${line}`);
 }
 

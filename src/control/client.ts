@@ -48,7 +48,7 @@ function send(control: HostPort, method: string, path: string, token: string | n
         const chunks: Buffer[] = [];
         let size = 0;
         res.on("data", (c: Buffer) => {
-          size += c.byteLength;
+          size += c.length;
           if (size > MAX_CONTROL_ANSWER_BYTES) req.destroy(new Error(`answer larger than ${MAX_CONTROL_ANSWER_BYTES} bytes`));
           else chunks.push(c);
         });

@@ -55,8 +55,8 @@ export class LiveRecorder implements ObservationSource {
 
   observe(id: number, live: () => Observation): Observation {
     const o = live();
-    this.reserve(id, o.payload.byteLength);
-    this.bytes += ENTRY_HEADER_BYTES + o.payload.byteLength;
+    this.reserve(id, o.payload.length);
+    this.bytes += ENTRY_HEADER_BYTES + o.payload.length;
     this.entries.push({ id, result: o.result, payload: o.payload });
     return o;
   }

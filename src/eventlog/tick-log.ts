@@ -23,7 +23,7 @@ export class TickLogFormatError extends Error {}
 
 export function encodedSize(log: TickLog): number {
   let n = 12;
-  for (const e of log.entries) n += 10 + e.payload.byteLength;
+  for (const e of log.entries) n += 10 + e.payload.length;
   return n;
 }
 
@@ -41,9 +41,9 @@ function writeTickLog(log: TickLog, out: Uint8Array, dv: DataView, off: number):
   for (const e of log.entries) {
     dv.setUint16(off, e.id, true);
     dv.setInt32(off + 2, e.result, true);
-    dv.setUint32(off + 6, e.payload.byteLength, true);
+    dv.setUint32(off + 6, e.payload.length, true);
     out.set(e.payload, off + 10);
-    off += 10 + e.payload.byteLength;
+    off += 10 + e.payload.length;
   }
   return off;
 }
@@ -88,7 +88,7 @@ export function encodeSegmentWithBody(
   let size = SEGMENT_BODY_HEADER_BYTES + hashesLen;
   for (const log of logs) size += encodedSize(log);
   const body = alloc ? alloc(size) : new Uint8Array(size);
-  const dv = new DataView(body.buffer, body.byteOffset, body.byteLength);
+  const dv = new DataView(body.buffer, body.byteOffset, body.length);
   dv.setUint32(0, head.abiVersion, true);
   dv.setUint32(4, head.engineVersion, true);
   dv.setBigUint64(8, head.fromTick, true);
@@ -96,7 +96,7 @@ export function encodeSegmentWithBody(
   dv.setUint32(24, hashesLen, true);
   let off = SEGMENT_BODY_HEADER_BYTES;
   for (const log of logs) {
-    body.set(log.postHash?.byteLength === 32 ? log.postHash : ZERO_HASH, off);
+    body.set(log.postHash?.length === 32 ? log.postHash : ZERO_HASH, off);
     off += 32;
   }
   const blobStart = off;
@@ -134,9 +134,9 @@ export function logsOfSegment(events: Pick<EventLogSegment, "blob" | "postHashes
 export function segmentLogSpans(bytes: Uint8Array): { tick: bigint; bytes: Uint8Array }[] {
   const logs: { tick: bigint; bytes: Uint8Array }[] = [];
   let off = 0;
-  while (off < bytes.byteLength) {
-    const dv = new DataView(bytes.buffer, bytes.byteOffset + off, bytes.byteLength - off);
-    if (bytes.byteLength - off < 12) throw new TickLogFormatError(`segment truncated at byte ${off}`);
+  while (off < bytes.length) {
+    const dv = new DataView(bytes.buffer, bytes.byteOffset + off, bytes.length - off);
+    if (bytes.length - off < 12) throw new TickLogFormatError(`segment truncated at byte ${off}`);
     const count = dv.getUint32(8, true);
     let end = 12;
     for (let i = 0; i < count; i++) {
@@ -160,24 +160,24 @@ export function decodeTickLog(bytes: Uint8Array, views = false): TickLog {
 
 /** Checks a tick log's framing and hands each entry to `entry` (payload as a byte range). */
 function walkTickLog(bytes: Uint8Array, entry: ((id: number, result: number, from: number, to: number) => void) | null): bigint {
-  if (bytes.byteLength > MAX_TICK_LOG_BYTES)
-    throw new TickLogFormatError(`tick log of ${bytes.byteLength} bytes is too large`);
-  if (bytes.byteLength < 12)
-    throw new TickLogFormatError(`tick log of ${bytes.byteLength} bytes is shorter than its 12-byte header`);
-  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (bytes.length > MAX_TICK_LOG_BYTES)
+    throw new TickLogFormatError(`tick log of ${bytes.length} bytes is too large`);
+  if (bytes.length < 12)
+    throw new TickLogFormatError(`tick log of ${bytes.length} bytes is shorter than its 12-byte header`);
+  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.length);
   const tick = dv.getBigUint64(0, true);
   const count = dv.getUint32(8, true);
   if (count > MAX_TICK_LOG_ENTRIES) throw new TickLogFormatError(`tick log claims ${count} entries`);
   let off = 12;
   for (let i = 0; i < count; i++) {
-    if (off + 10 > bytes.byteLength) throw new TickLogFormatError(`tick log truncated in entry ${i} header`);
+    if (off + 10 > bytes.length) throw new TickLogFormatError(`tick log truncated in entry ${i} header`);
     const len = dv.getUint32(off + 6, true);
-    if (off + 10 + len > bytes.byteLength)
+    if (off + 10 + len > bytes.length)
       throw new TickLogFormatError(`tick log truncated in entry ${i} payload`);
     entry?.(dv.getUint16(off, true), dv.getInt32(off + 2, true), off + 10, off + 10 + len);
     off += 10 + len;
   }
-  if (off !== bytes.byteLength)
-    throw new TickLogFormatError(`tick log has ${bytes.byteLength - off} trailing bytes`);
+  if (off !== bytes.length)
+    throw new TickLogFormatError(`tick log has ${bytes.length - off} trailing bytes`);
   return tick;
 }

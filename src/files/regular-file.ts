@@ -78,10 +78,10 @@ export function readRegularFile(path: string, maxBytes: number, links: "follow" 
     const buf = new Uint8Array(Math.min(s.size, maxBytes) + 1);
     let n = 0;
     for (;;) {
-      const r = readSync(fd, buf, n, buf.byteLength - n, null);
+      const r = readSync(fd, buf, n, buf.length - n, null);
       if (r === 0) break;
       n += r;
-      if (n === buf.byteLength) {
+      if (n === buf.length) {
         if (n > maxBytes) throw new FileReadError(path, { kind: "too_large", size: n, limit: maxBytes });
         break;
       }

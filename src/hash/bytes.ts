@@ -22,7 +22,7 @@ export function sha256(bytes: Uint8Array): Uint8Array {
  * checkpoint path, each was a typed array and its ArrayBuffer that lived until the commit).
  */
 export function sha256Into(bytes: Uint8Array, out: Uint8Array, offset: number): Uint8Array {
-  if (offset < 0 || offset + SHA256_BYTES > out.byteLength) throw new RangeError(`a SHA-256 digest does not fit at ${offset} of ${out.byteLength} bytes`);
+  if (offset < 0 || offset + SHA256_BYTES > out.length) throw new RangeError(`a SHA-256 digest does not fit at ${offset} of ${out.length} bytes`);
   const s = hash("sha256", bytes, "binary");
   for (let i = 0; i < SHA256_BYTES; i++) out[offset + i] = s.charCodeAt(i);
   return out;
@@ -38,5 +38,5 @@ export function hex(bytes: Uint8Array): string {
 
 // Buffer.compare takes plain Uint8Arrays: no Buffer views to build (replay compares a log line a tick).
 export function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
-  return a.byteLength === b.byteLength && Buffer.compare(a, b) === 0;
+  return a.length === b.length && Buffer.compare(a, b) === 0;
 }

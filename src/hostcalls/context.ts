@@ -49,7 +49,7 @@ export interface HostContext {
 export const payloadOf =
   (n: number) =>
   (o: { payload: Uint8Array }): string | null =>
-    o.payload.byteLength === n ? null : `payload is ${o.payload.byteLength} bytes, the call needs ${n}`;
+    o.payload.length === n ? null : `payload is ${o.payload.length} bytes, the call needs ${n}`;
 
 /**
  * For hostcalls through which the agent passes bytes out (log_emit, trace, emit): a check that the
@@ -62,11 +62,11 @@ export const sameOutput =
   (rec: Observation): string | null => {
     const o = now();
     if (o.result !== rec.result) return `the call returns ${o.result} now, the log recorded ${rec.result}`;
-    if (o.payload.byteLength !== rec.payload.byteLength) return `the agent wrote ${o.payload.byteLength} bytes, the log recorded ${rec.payload.byteLength}`;
+    if (o.payload.length !== rec.payload.length) return `the agent wrote ${o.payload.length} bytes, the log recorded ${rec.payload.length}`;
     // A native compare: a replayed log line is checked on every tick, most often by cold (interpreted) code.
     if (equalBytes(o.payload, rec.payload)) return null;
     const at = o.payload.findIndex((b, i) => b !== rec.payload[i]);
-    return `the agent wrote ${o.payload.byteLength} bytes that differ from the recorded ${rec.payload.byteLength} (first difference at byte ${at})`;
+    return `the agent wrote ${o.payload.length} bytes that differ from the recorded ${rec.payload.length} (first difference at byte ${at})`;
   };
 
 export function i64Payload(v: bigint): Uint8Array {
@@ -80,7 +80,7 @@ const I64_SCRATCH_VIEW = new DataView(I64_SCRATCH.buffer);
 
 export function readI64Payload(p: Uint8Array): bigint {
   // An 8-byte payload (a clock reading, every tick) is copied into one reused view, not given a DataView of its own.
-  if (p.byteLength !== 8) return new DataView(p.buffer, p.byteOffset, p.byteLength).getBigInt64(0, true);
+  if (p.length !== 8) return new DataView(p.buffer, p.byteOffset, p.length).getBigInt64(0, true);
   I64_SCRATCH.set(p);
   return I64_SCRATCH_VIEW.getBigInt64(0, true);
 }

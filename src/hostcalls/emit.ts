@@ -20,7 +20,7 @@ export function emit(ctx: HostContext): (ptr: number, len: number) => number {
     // Replay has no authority of its own: a recorded refusal published nothing, so there is nothing
     // to compare; anything else must be exactly the message the agent passes again.
     const check = (rec: Observation): string | null =>
-      rec.result === HostcallResult.authority ? (rec.payload.byteLength === 0 ? null : "a refused emit recorded a message") : sameOutput(message)(rec);
+      rec.result === HostcallResult.authority ? (rec.payload.length === 0 ? null : "a refused emit recorded a message") : sameOutput(message)(rec);
     return ctx.source.observe(HostcallId.emit, live, check).result;
   };
 }

@@ -50,7 +50,7 @@ function readCapped(res: IncomingMessage, limit: number): Promise<Uint8Array> {
     let n = 0;
     res.on("data", (c: Buffer) => {
       chunks.push(c);
-      n += c.byteLength;
+      n += c.length;
       if (n >= limit) {
         // One byte past max_response_bytes is enough to know it is too large.
         res.destroy();
@@ -94,13 +94,13 @@ export function createHttpClient(policy: DestinationPolicy): HttpClient {
       }
       // Node frames no body of a GET, HEAD, DELETE or OPTIONS by itself: sent bare, it would be read
       // as the next request on the connection. Its length, always.
-      if (call.body !== null) headers["content-length"] = String(call.body.byteLength);
+      if (call.body !== null) headers["content-length"] = String(call.body.length);
       const send = url.protocol === "https:" ? httpsRequest : httpRequest;
       const res = await new Promise<IncomingMessage>((resolve, reject) => {
         req = send(url, { method: call.method, headers, agent: url.protocol === "https:" ? https : http, lookup }, resolve);
         req.on("error", reject);
         if (timedOut) req.destroy();
-        req.end(call.body === null ? undefined : Buffer.from(call.body.buffer, call.body.byteOffset, call.body.byteLength));
+        req.end(call.body === null ? undefined : Buffer.from(call.body.buffer, call.body.byteOffset, call.body.length));
       });
       return { kind: "response", status: res.statusCode ?? 0, body: await readCapped(res, call.readLimit) };
     } catch (e) {

@@ -132,7 +132,7 @@ function u32(n: number): Uint8Array {
 /** The request's identity in the log: SHA-256 of [u32 len][method][u32 len][url][u32 len][headers][u32 len][body]. */
 function requestDigest(parts: readonly Uint8Array[]): Uint8Array {
   const h = createHash("sha256");
-  for (const p of parts) h.update(u32(p.byteLength)).update(p);
+  for (const p of parts) h.update(u32(p.length)).update(p);
   return new Uint8Array(h.digest());
 }
 
@@ -157,7 +157,7 @@ export function httpRequest(ctx: HostContext, opts: HttpOptions | undefined): (.
       return { method, url: utf8.decode(u), headers: hd.slice(), body: b.slice(), digest: requestDigest([m, u, hd, b]) };
     };
     const withDigest = (digest: Uint8Array, rest: Uint8Array = EMPTY): Uint8Array => {
-      const out = new Uint8Array(DIGEST_BYTES + rest.byteLength);
+      const out = new Uint8Array(DIGEST_BYTES + rest.length);
       out.set(digest);
       out.set(rest, DIGEST_BYTES);
       return out;
@@ -182,14 +182,14 @@ export function httpRequest(ctx: HostContext, opts: HttpOptions | undefined): (.
         method: req.method,
         url: req.url,
         headers: parseHeaderLines(utf8.decode(req.headers)),
-        body: req.body.byteLength > 0 ? req.body : null,
+        body: req.body.length > 0 ? req.body : null,
         timeoutMs: options.timeoutMs,
         readLimit: options.maxResponseBytes + 1,
       });
       if (reply.kind === "timeout") return { result: HttpResult.timeout, payload: withDigest(req.digest) };
       if (reply.kind === "refused") return refused;
       if (reply.kind === "error") return { result: HttpResult.network, payload: withDigest(req.digest) };
-      const n = reply.body.byteLength;
+      const n = reply.body.length;
       if (n > options.maxResponseBytes || 4 + n > cap) return { result: HttpResult.tooLarge, payload: withDigest(req.digest, u32(n)) };
       if (guestBytes(ctx, rPtr, 4 + n) === null) return { result: HttpResult.network, payload: withDigest(req.digest) };
       ctx.source.reserve?.(HostcallId.http_request, DIGEST_BYTES + n);
@@ -198,12 +198,12 @@ export function httpRequest(ctx: HostContext, opts: HttpOptions | undefined): (.
     const check = (rec: Observation): string | null => {
       const req = read();
       if (typeof req === "number") {
-        return rec.result === req && rec.payload.byteLength === 0 ? null : `the agent's arguments give ${req} now, the log recorded ${rec.result}`;
+        return rec.result === req && rec.payload.length === 0 ? null : `the agent's arguments give ${req} now, the log recorded ${rec.result}`;
       }
-      if (rec.payload.byteLength < DIGEST_BYTES) return `payload is ${rec.payload.byteLength} bytes, shorter than the request digest`;
+      if (rec.payload.length < DIGEST_BYTES) return `payload is ${rec.payload.length} bytes, shorter than the request digest`;
       const at = req.digest.findIndex((b, i) => b !== rec.payload[i]);
       if (at >= 0) return "the agent sends a different request from the recorded one (method, URL, headers or body)";
-      const rest = rec.payload.byteLength - DIGEST_BYTES;
+      const rest = rec.payload.length - DIGEST_BYTES;
       if (rec.result >= 0) return 4 + rest <= cap ? null : `the recorded ${rest}-byte response does not fit the ${cap}-byte buffer the agent passes`;
       if (rec.result === HttpResult.tooLarge) return rest === 4 ? null : `a -5 result recorded ${rest} bytes after the digest, not a 4-byte size hint`;
       return rest === 0 ? null : `a ${rec.result} result recorded ${rest} bytes after the digest`;
@@ -217,9 +217,9 @@ export function httpRequest(ctx: HostContext, opts: HttpOptions | undefined): (.
 function deliver(ctx: HostContext, o: Observation, rPtr: number, cap: number): number {
   if (o.result >= 0) {
     const body = o.payload.subarray(DIGEST_BYTES);
-    const dst = guestBytes(ctx, rPtr, 4 + body.byteLength);
+    const dst = guestBytes(ctx, rPtr, 4 + body.length);
     if (dst === null) return HttpResult.network;
-    dst.set(u32(body.byteLength));
+    dst.set(u32(body.length));
     dst.set(body, 4);
   } else if (o.result === HttpResult.tooLarge && cap >= 4) {
     guestBytes(ctx, rPtr, 4)?.set(o.payload.subarray(DIGEST_BYTES, DIGEST_BYTES + 4));

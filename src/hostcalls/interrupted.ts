@@ -29,6 +29,6 @@ export function resumeInterrupted(ctx: HostContext): () => number {
     ctx.source.observe(
       HostcallId.resume_interrupted,
       () => ({ result: ctx.interrupted?.() ? 1 : 0, payload: EMPTY }),
-      (rec) => (rec.payload.byteLength === 0 && (rec.result === 0 || rec.result === 1) ? null : `result ${rec.result} with a ${rec.payload.byteLength}-byte payload is not 0 or 1 with none`),
+      (rec) => (rec.payload.length === 0 && (rec.result === 0 || rec.result === 1) ? null : `result ${rec.result} with a ${rec.payload.length}-byte payload is not 0 or 1 with none`),
     ).result;
 }

@@ -40,7 +40,7 @@ export function recordLine(ctx: HostContext, line: () => Uint8Array): void {
     const bytes = line();
     // Cut by a copy: a view would keep the whole line (env.trace of a 4 MiB string held 4 MiB in the
     // tick's log for each 1 MiB entry the log limit counts).
-    return { result: 0, payload: bytes.byteLength > LOG_MAX_BYTES ? bytes.slice(0, LOG_MAX_BYTES) : bytes };
+    return { result: 0, payload: bytes.length > LOG_MAX_BYTES ? bytes.slice(0, LOG_MAX_BYTES) : bytes };
   };
   ctx.source.observe(HostcallId.log_emit, written, sameOutput(written));
 }

@@ -18,10 +18,10 @@ export function randBytes(ctx: HostContext): (ptr: number, len: number) => numbe
       return { result: len, payload: bytes };
     }, (rec) => {
       const want = rec.result > 0 ? len : 0;
-      return rec.payload.byteLength === want ? null : `payload is ${rec.payload.byteLength} bytes for a ${len}-byte request returning ${rec.result}`;
+      return rec.payload.length === want ? null : `payload is ${rec.payload.length} bytes for a ${len}-byte request returning ${rec.result}`;
     });
     if (o.result > 0) {
-      const dst = guestBytes(ctx, ptr, o.payload.byteLength);
+      const dst = guestBytes(ctx, ptr, o.payload.length);
       if (dst === null) return HostcallResult.outOfBounds;
       dst.set(o.payload);
     }

@@ -85,28 +85,28 @@ const dec = new TextDecoder();
 
 /** The signed part of a receipt. */
 export function paymentSigningBytes(amount: bigint, timestampNs: bigint, recipient: Uint8Array, memo: Uint8Array, publicKey: Uint8Array): Uint8Array {
-  const out = new Uint8Array(PAYMENT_RECEIPT_FIXED_BYTES - SIGNATURE_BYTES + recipient.byteLength + memo.byteLength);
+  const out = new Uint8Array(PAYMENT_RECEIPT_FIXED_BYTES - SIGNATURE_BYTES + recipient.length + memo.length);
   const dv = new DataView(out.buffer);
   dv.setBigInt64(0, amount, true);
   dv.setBigInt64(8, timestampNs, true);
-  dv.setUint32(16, recipient.byteLength, true);
+  dv.setUint32(16, recipient.length, true);
   out.set(recipient, 20);
-  let o = 20 + recipient.byteLength;
-  dv.setUint32(o, memo.byteLength, true);
+  let o = 20 + recipient.length;
+  dv.setUint32(o, memo.length, true);
   out.set(memo, o + 4);
-  o += 4 + memo.byteLength;
+  o += 4 + memo.length;
   out.set(publicKey.subarray(0, PUBKEY_BYTES), o);
   return out;
 }
 
 /** Parses a receipt; null when malformed. */
 export function decodePaymentReceipt(b: Uint8Array): PaymentReceipt | null {
-  if (b.byteLength < PAYMENT_RECEIPT_FIXED_BYTES) return null;
-  const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  if (b.length < PAYMENT_RECEIPT_FIXED_BYTES) return null;
+  const dv = new DataView(b.buffer, b.byteOffset, b.length);
   const rlen = dv.getUint32(16, true);
-  if (20 + rlen + 4 > b.byteLength) return null;
+  if (20 + rlen + 4 > b.length) return null;
   const mlen = dv.getUint32(20 + rlen, true);
-  if (b.byteLength !== PAYMENT_RECEIPT_FIXED_BYTES + rlen + mlen) return null;
+  if (b.length !== PAYMENT_RECEIPT_FIXED_BYTES + rlen + mlen) return null;
   const k = 24 + rlen + mlen;
   return {
     amount: dv.getBigInt64(0, true),
@@ -122,7 +122,7 @@ export function decodePaymentReceipt(b: Uint8Array): PaymentReceipt | null {
 export function verifyPaymentReceipt(b: Uint8Array): boolean {
   const r = decodePaymentReceipt(b);
   if (!r) return false;
-  return verifyBytes(r.publicKey, b.subarray(0, b.byteLength - SIGNATURE_BYTES), r.signature);
+  return verifyBytes(r.publicKey, b.subarray(0, b.length - SIGNATURE_BYTES), r.signature);
 }
 
 /** The payments a tick made: its recorded successful wallet_pay calls. */
@@ -130,7 +130,7 @@ export function paymentsIn(entries: readonly LogEntry[]): { total: bigint; recei
   let total = 0n;
   const receipts: Uint8Array[] = [];
   for (const e of entries) {
-    if (e.id !== HostcallId.wallet_pay || e.result <= 0 || e.payload.byteLength < 8) continue;
+    if (e.id !== HostcallId.wallet_pay || e.result <= 0 || e.payload.length < 8) continue;
     total += new DataView(e.payload.buffer, e.payload.byteOffset, 8).getBigInt64(0, true);
     receipts.push(e.payload);
   }
@@ -171,26 +171,26 @@ export function walletPay(ctx: HostContext, opts: PayOptions | undefined): (amou
       if (!ctx.spend?.(amount, true)) return { result: PayResult.insufficientBudget, payload: EMPTY };
       const signing = paymentSigningBytes(amount, ctx.world.nowNs(), v.recipient, v.memo, ctx.publicKey?.() ?? new Uint8Array(PUBKEY_BYTES));
       const signature = ctx.world.signPayment?.(signing) ?? null;
-      if (signature === null || signature.byteLength !== SIGNATURE_BYTES) return { result: PayResult.processing, payload: EMPTY };
+      if (signature === null || signature.length !== SIGNATURE_BYTES) return { result: PayResult.processing, payload: EMPTY };
       ctx.spend?.(amount, false);
       const receipt = new Uint8Array(v.size);
       receipt.set(signing);
-      receipt.set(signature, signing.byteLength);
+      receipt.set(signature, signing.length);
       return { result: 4 + v.size, payload: receipt };
     };
     const check = (rec: Observation): string | null => {
       const v = validate();
       if (typeof v === "number") return rec.result === v ? null : `the agent's arguments give ${v} now, the log recorded ${rec.result}`;
-      if (rec.result === PayResult.bufferTooSmall) return rec.payload.byteLength === 4 ? null : "a -5 result must record a 4-byte hint";
-      if (rec.result <= 0) return rec.payload.byteLength === 0 ? null : `a ${rec.result} result recorded a payload`;
+      if (rec.result === PayResult.bufferTooSmall) return rec.payload.length === 4 ? null : "a -5 result must record a 4-byte hint";
+      if (rec.result <= 0) return rec.payload.length === 0 ? null : `a ${rec.result} result recorded a payload`;
       const r = decodePaymentReceipt(rec.payload);
-      if (!r || rec.result !== 4 + rec.payload.byteLength) return "the recorded payment receipt is malformed";
+      if (!r || rec.result !== 4 + rec.payload.length) return "the recorded payment receipt is malformed";
       if (r.amount !== amount || r.recipient !== dec.decode(v.recipient) || r.memo !== dec.decode(v.memo)) return "the agent pays another amount, recipient or memo than the recorded receipt";
-      return 4 + rec.payload.byteLength <= cap ? null : `the recorded receipt does not fit the ${cap}-byte buffer the agent passes`;
+      return 4 + rec.payload.length <= cap ? null : `the recorded receipt does not fit the ${cap}-byte buffer the agent passes`;
     };
     const o = ctx.source.observe(HostcallId.wallet_pay, live, check);
     if (o.result > 0) {
-      guestBytes(ctx, outPtr, o.result)?.set([...u32(o.payload.byteLength), ...o.payload]);
+      guestBytes(ctx, outPtr, o.result)?.set([...u32(o.payload.length), ...o.payload]);
     } else if (o.result === PayResult.bufferTooSmall && cap >= 4) {
       guestBytes(ctx, outPtr, 4)?.set(o.payload);
     }

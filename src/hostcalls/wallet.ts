@@ -29,7 +29,7 @@ export function walletReceiptCount(ctx: HostContext): () => number {
       const payload = new Uint8Array(4);
       new DataView(payload.buffer).setUint32(0, n, true);
       return { result: n, payload };
-    }, (rec) => (rec.result === HostcallResult.unanswered ? (rec.payload.byteLength === 0 ? null : "an unanswered count recorded a payload") : payloadOf(4)(rec)));
+    }, (rec) => (rec.result === HostcallResult.unanswered ? (rec.payload.length === 0 ? null : "an unanswered count recorded a payload") : payloadOf(4)(rec)));
     return o.result;
   };
 }
@@ -41,14 +41,14 @@ export function walletReceipt(ctx: HostContext): (index: number, ptr: number, ca
       if (read === null) return { result: HostcallResult.unanswered, payload: EMPTY };
       const bytes = read.bytes;
       if (bytes === null) return { result: HostcallResult.error, payload: EMPTY };
-      if (bytes.byteLength > cap >>> 0 || guestBytes(ctx, ptr, bytes.byteLength) === null) return { result: HostcallResult.outOfBounds, payload: EMPTY };
-      return { result: bytes.byteLength, payload: bytes };
+      if (bytes.length > cap >>> 0 || guestBytes(ctx, ptr, bytes.length) === null) return { result: HostcallResult.outOfBounds, payload: EMPTY };
+      return { result: bytes.length, payload: bytes };
     }, (rec) => {
-      if (rec.result < 0) return rec.payload.byteLength === 0 ? null : `a ${rec.result} result recorded a payload`;
-      if (rec.result !== rec.payload.byteLength) return `result ${rec.result} for a ${rec.payload.byteLength}-byte receipt`;
-      return rec.payload.byteLength <= cap >>> 0 ? null : `the recorded ${rec.payload.byteLength}-byte receipt does not fit the ${cap}-byte buffer`;
+      if (rec.result < 0) return rec.payload.length === 0 ? null : `a ${rec.result} result recorded a payload`;
+      if (rec.result !== rec.payload.length) return `result ${rec.result} for a ${rec.payload.length}-byte receipt`;
+      return rec.payload.length <= cap >>> 0 ? null : `the recorded ${rec.payload.length}-byte receipt does not fit the ${cap}-byte buffer`;
     });
-    if (o.result > 0) guestBytes(ctx, ptr, o.payload.byteLength)?.set(o.payload);
+    if (o.result > 0) guestBytes(ctx, ptr, o.payload.length)?.set(o.payload);
     return o.result;
   };
 }

@@ -12,7 +12,7 @@ export const DID_CACHE_SIZE = 4_096;
 const dids = new Map<string, string>();
 
 export function didFromPublicKey(publicKey: Uint8Array): string {
-  const key = Buffer.from(publicKey.buffer, publicKey.byteOffset, publicKey.byteLength).toString("latin1");
+  const key = Buffer.from(publicKey.buffer, publicKey.byteOffset, publicKey.length).toString("latin1");
   const known = dids.get(key);
   if (known !== undefined) return known;
   const did = `did:key:z${base58Encode(Uint8Array.from([...ED25519_MULTICODEC, ...publicKey]))}`;

@@ -27,8 +27,8 @@ const derivedKeys = new Map<string, Ed25519Key>();
  * copy of the byte arrays.
  */
 export function keyFromSeed(seed: Uint8Array): Ed25519Key {
-  if (seed.byteLength !== 32) throw new Error(`an Ed25519 seed is 32 bytes, got ${seed.byteLength}`);
-  const id = Buffer.from(seed.buffer, seed.byteOffset, seed.byteLength).toString("base64");
+  if (seed.length !== 32) throw new Error(`an Ed25519 seed is 32 bytes, got ${seed.length}`);
+  const id = Buffer.from(seed.buffer, seed.byteOffset, seed.length).toString("base64");
   let k = derivedKeys.get(id);
   if (!k) {
     const privateKeyObject = createPrivateKey({ key: Buffer.concat([PKCS8_ED25519_PREFIX, seed]), format: "der", type: "pkcs8" });
@@ -69,7 +69,7 @@ export function publicKeyObject(raw: Uint8Array): KeyObject {
 
 export function signBytes(key: Ed25519Key, data: Uint8Array): Uint8Array {
   const out = new Uint8Array(64);
-  return data.byteLength <= SODIUM_SIGN_MAX_BYTES && sodiumSignInto(key.secretKey, data, out, 0) ? out : signBytesOpenSsl(key, data);
+  return data.length <= SODIUM_SIGN_MAX_BYTES && sodiumSignInto(key.secretKey, data, out, 0) ? out : signBytesOpenSsl(key, data);
 }
 
 /**
@@ -77,7 +77,7 @@ export function signBytes(key: Ed25519Key, data: Uint8Array): Uint8Array {
  * refuses first what libsodium refuses (identity/ed25519-rules.ts), so both give the same verdict.
  */
 export function verifyBytesOpenSsl(publicKey: Uint8Array, data: Uint8Array, signature: Uint8Array): boolean {
-  if (publicKey.byteLength !== 32 || signature.byteLength !== 64 || refusedByLibsodium(publicKey, signature)) return false;
+  if (publicKey.length !== 32 || signature.length !== 64 || refusedByLibsodium(publicKey, signature)) return false;
   try {
     return verify(null, data, publicKeyObject(publicKey), signature);
   } catch {
@@ -102,10 +102,10 @@ const verified = new Set<string>();
  * Only successes are remembered: anything that did not verify is checked again in full.
  */
 export function verifyBytes(publicKey: Uint8Array, data: Uint8Array, signature: Uint8Array): boolean {
-  if (publicKey.byteLength !== 32 || signature.byteLength !== 64) return false;
+  if (publicKey.length !== 32 || signature.length !== 64) return false;
   const id = createHash("sha256").update(publicKey).update(signature).update(data).digest("base64");
   if (verified.has(id)) return true;
-  const ok = (data.byteLength <= SODIUM_VERIFY_MAX_BYTES ? sodiumVerify(publicKey, data, signature) : null) ?? verifyBytesOpenSsl(publicKey, data, signature);
+  const ok = (data.length <= SODIUM_VERIFY_MAX_BYTES ? sodiumVerify(publicKey, data, signature) : null) ?? verifyBytesOpenSsl(publicKey, data, signature);
   if (ok) {
     if (verified.size >= VERIFIED_CACHE_SIZE) verified.delete(verified.values().next().value as string);
     verified.add(id);
@@ -123,7 +123,7 @@ export function encodeIdentityFile(key: Ed25519Key): Uint8Array {
 }
 
 export function decodeIdentityFile(bytes: Uint8Array): Ed25519Key {
-  if (bytes.byteLength !== 68) throw new Error(`identity file is ${bytes.byteLength} bytes, expected 68`);
+  if (bytes.length !== 68) throw new Error(`identity file is ${bytes.length} bytes, expected 68`);
   const len = new DataView(bytes.buffer, bytes.byteOffset, 4).getUint32(0, true);
   if (len !== 64) throw new Error(`identity file declares a ${len}-byte key, expected 64`);
   const key = keyFromSeed(bytes.subarray(4, 36));

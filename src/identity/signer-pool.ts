@@ -34,9 +34,9 @@ const SIGNATURE_BYTES = 64;
 export type SignMessage = Uint8Array | readonly Uint8Array[];
 
 function messageBytes(m: SignMessage): number {
-  if (m instanceof Uint8Array) return m.byteLength;
+  if (m instanceof Uint8Array) return m.length;
   let n = 0;
-  for (const part of m) n += part.byteLength;
+  for (const part of m) n += part.length;
   return n;
 }
 
@@ -214,7 +214,7 @@ export class SignerPool {
         let off = offsets[i] as number;
         for (const part of m) {
           data.set(part, off);
-          off += part.byteLength;
+          off += part.length;
         }
       }
     });
@@ -228,7 +228,7 @@ export class SignerPool {
     this.waiting.delete(r.id);
     if (!chunk) return;
     const sigs = r.signatures;
-    if (!sigs || sigs.byteLength !== chunk.length * SIGNATURE_BYTES) {
+    if (!sigs || sigs.length !== chunk.length * SIGNATURE_BYTES) {
       // A signer thread that failed: sign here rather than lose the checkpoint.
       for (const p of chunk) {
         this.fallbacks++;

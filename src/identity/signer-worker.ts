@@ -41,7 +41,7 @@ function signChunk(req: SignRequest): Uint8Array {
     const key = kept.get(req.keys[i] as number);
     if (!key) throw new Error(`signer thread has no key number ${req.keys[i]}`);
     const message = req.data.subarray(req.offsets[i], req.offsets[i + 1]);
-    const bySodium = message.byteLength <= SODIUM_SIGN_MAX_BYTES && sodiumSignInto(key.secret, message, out, i * SIGNATURE_BYTES);
+    const bySodium = message.length <= SODIUM_SIGN_MAX_BYTES && sodiumSignInto(key.secret, message, out, i * SIGNATURE_BYTES);
     if (!bySodium) out.set(sign(null, message, key.object), i * SIGNATURE_BYTES);
   }
   return out;

@@ -65,7 +65,7 @@ export function sodiumSigns(): boolean {
 export function sodiumSignInto(secretKey: Uint8Array, message: Uint8Array, out: Uint8Array, offset: number): boolean {
   const s = sodium();
   if (!s) return false;
-  if (secretKey.byteLength !== SODIUM_SECRET_KEY_BYTES) throw new Error(`an Ed25519 secret key is ${SODIUM_SECRET_KEY_BYTES} bytes, got ${secretKey.byteLength}`);
+  if (secretKey.length !== SODIUM_SECRET_KEY_BYTES) throw new Error(`an Ed25519 secret key is ${SODIUM_SECRET_KEY_BYTES} bytes, got ${secretKey.length}`);
   s.crypto_sign_detached(out.subarray(offset, offset + 64), message, secretKey);
   return true;
 }

@@ -106,7 +106,7 @@ export function readWasm(path: string): Uint8Array<ArrayBuffer> {
 }
 
 function compileOrExplain(bytes: Uint8Array<ArrayBuffer>, path: string): void {
-  if (bytes.byteLength === 0)
+  if (bytes.length === 0)
     throw new IgordError(ErrorCode.WasmMalformed, `${path} is empty (0 bytes), not a WebAssembly module`);
   if (WebAssembly.validate(bytes)) return;
   try {
@@ -143,7 +143,7 @@ export function prepareAgent(o: PrepareOptions): PreparedAgent {
  * MiB: a copy per caller kept each alive twice), a copy only of bytes on shared memory.
  */
 export function moduleBytes(b: Uint8Array): Uint8Array<ArrayBuffer> {
-  return b.buffer instanceof ArrayBuffer ? new Uint8Array(b.buffer, b.byteOffset, b.byteLength) : new Uint8Array(b);
+  return b.buffer instanceof ArrayBuffer ? new Uint8Array(b.buffer, b.byteOffset, b.length) : new Uint8Array(b);
 }
 
 export function prepareFromBytes(o: {

@@ -420,7 +420,7 @@ function replayItems(seg: StoredSegment, preState: Uint8Array): ReplayItem[] {
   } catch (e) {
     return refuse(ErrorCode.MigrationFrameInvalid, `replay window ${seg.fromTick}..${seg.toTick} is unreadable: ${(e as Error).message}`);
   }
-  if (decoded.length * 32 !== seg.postHashes.byteLength) refuse(ErrorCode.MigrationFrameInvalid, `replay window ${seg.fromTick}..${seg.toTick} has ${decoded.length} logs but ${seg.postHashes.byteLength / 32} state hashes`);
+  if (decoded.length * 32 !== seg.postHashes.length) refuse(ErrorCode.MigrationFrameInvalid, `replay window ${seg.fromTick}..${seg.toTick} has ${decoded.length} logs but ${seg.postHashes.length / 32} state hashes`);
   return segmentReplayItems(seg, decoded, preState);
 }
 

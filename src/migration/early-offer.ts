@@ -85,14 +85,14 @@ export function startEarlyOffer(o: EarlyOfferStart): EarlyOffer {
   const { ch } = o;
   const w = o.withOffer;
   // With a package built for what the target holds: the offer, its announcement and the package in one write.
-  const sent = w ? ch.sendAll([jsonBytes({ ...o.offer, packageWithOffer: w.announce }), jsonBytes({ type: "transfer", bytes: w.bytes.byteLength }), w.bytes]) : ch.sendJson(o.offer);
+  const sent = w ? ch.sendAll([jsonBytes({ ...o.offer, packageWithOffer: w.announce }), jsonBytes({ type: "transfer", bytes: w.bytes.length }), w.bytes]) : ch.sendJson(o.offer);
   // The reply is read, and the package built for it, as soon as the reply comes, while the
   // fsync may still run (its run seal is an unsynced write after the handoff's commit, lost with
   // it or kept with it). To a target that takes the durable signal, a small package goes at once
   // too: that target admits it meanwhile but stores nothing before `durable`, which goes only once
   // the fsync has returned. Any other target gets it from the attempt, after it.
   const reply = sent.then(() => ch.receiveJson(o.timeoutMs, "offer_reply"));
-  const eager = (r: Record<string, unknown>, b: Uint8Array): boolean => r.durableSignal === true && b.byteLength <= EAGER_PACKAGE_BYTES;
+  const eager = (r: Record<string, unknown>, b: Uint8Array): boolean => r.durableSignal === true && b.length <= EAGER_PACKAGE_BYTES;
   // The package sent with the offer, when the target took it; else the one built for its reply.
   const tookSent = (r: Record<string, unknown>): boolean => w !== null && r.packageAccepted === true && r.durableSignal === true;
   const built = reply.then((r) => (r.ok === true && r.already !== true ? (w && tookSent(r) ? w.bytes : o.build(r, (b) => eager(r, b))) : null));
@@ -115,7 +115,7 @@ export function startEarlyOffer(o: EarlyOfferStart): EarlyOffer {
     // Already on the wire, announced: it went with the offer.
     if (b && tookSent(r)) return true;
     if (!b || !eager(r, b)) return false;
-    const frames = [jsonBytes({ type: "transfer", bytes: b.byteLength }), b];
+    const frames = [jsonBytes({ type: "transfer", bytes: b.length }), b];
     if (durableHere && !early.withheld) {
       handoffDurable();
       early.durableStarted = true;

@@ -86,6 +86,6 @@ export async function receivePackageWithOffer(ch: FrameChannel, p: PackageWithOf
     throw new IgordError(ErrorCode.MigrationFrameInvalid, `the package sent with the offer must be announced as ${p.bytes} bytes`);
   }
   const pkg = await ch.receive(Math.max(1, deadline - Date.now()), "package");
-  if (pkg.byteLength !== p.bytes) throw new IgordError(ErrorCode.MigrationFrameInvalid, `the package sent with the offer is ${pkg.byteLength} bytes in its frame, not the announced ${p.bytes}`);
+  if (pkg.length !== p.bytes) throw new IgordError(ErrorCode.MigrationFrameInvalid, `the package sent with the offer is ${pkg.length} bytes in its frame, not the announced ${p.bytes}`);
   return pkg;
 }

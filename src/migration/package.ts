@@ -68,13 +68,13 @@ interface SectionLengths {
 export function encodePackage(p: MigrationPackage): Uint8Array {
   const segmentFiles = p.segments.map((s) => encodeSegmentFile(s));
   const lengths: SectionLengths = {
-    wasm: p.wasm ? p.wasm.byteLength : null,
-    identity: p.identity.byteLength,
-    history: p.history.map((b) => b.byteLength),
-    receipts: p.receipts.map((b) => b.byteLength),
-    segments: segmentFiles.map((b) => b.byteLength),
+    wasm: p.wasm ? p.wasm.length : null,
+    identity: p.identity.length,
+    history: p.history.map((b) => b.length),
+    receipts: p.receipts.map((b) => b.length),
+    segments: segmentFiles.map((b) => b.length),
     segmentCheckpoints: p.segments.map((s) => hex(s.checkpointHash)),
-    ...(p.modules && p.modules.length > 0 ? { modules: p.modules.map((m) => m.bytes.byteLength), moduleHashes: p.modules.map((m) => m.hash) } : {}),
+    ...(p.modules && p.modules.length > 0 ? { modules: p.modules.map((m) => m.bytes.length), moduleHashes: p.modules.map((m) => m.hash) } : {}),
   };
   const header = jsonBytes({
     type: "package",
@@ -99,7 +99,7 @@ export function encodePackage(p: MigrationPackage): Uint8Array {
     hasWasm: p.wasm !== null,
     lengths,
   });
-  const parts: Uint8Array[] = [new TextEncoder().encode(PACKAGE_MAGIC), new Uint8Array([PACKAGE_VERSION]), u32(header.byteLength), header];
+  const parts: Uint8Array[] = [new TextEncoder().encode(PACKAGE_MAGIC), new Uint8Array([PACKAGE_VERSION]), u32(header.length), header];
   if (p.wasm) parts.push(p.wasm);
   parts.push(p.identity);
   // Appended one by one, not spread into push's arguments: a long history (over ~125,000 sections
@@ -128,11 +128,11 @@ function lengthList(v: unknown, field: string): number[] {
 }
 
 export function decodePackage(bytes: Uint8Array): MigrationPackage {
-  if (bytes.byteLength < 9) invalid(`${bytes.byteLength} bytes is too short`);
+  if (bytes.length < 9) invalid(`${bytes.length} bytes is too short`);
   if (new TextDecoder().decode(bytes.subarray(0, 4)) !== PACKAGE_MAGIC) invalid("bad magic (not an igord package)");
   if (bytes[4] !== PACKAGE_VERSION) invalid(`version ${bytes[4]} is not supported (this node reads ${PACKAGE_VERSION})`);
   const headerLen = new DataView(bytes.buffer, bytes.byteOffset + 5, 4).getUint32(0, true);
-  if (headerLen > MAX_HEADER_BYTES || 9 + headerLen > bytes.byteLength) invalid(`header length ${headerLen} runs past the package`);
+  if (headerLen > MAX_HEADER_BYTES || 9 + headerLen > bytes.length) invalid(`header length ${headerLen} runs past the package`);
   let h: Record<string, unknown>;
   try {
     h = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes.subarray(9, 9 + headerLen))) as Record<string, unknown>;
@@ -161,7 +161,7 @@ export function decodePackage(bytes: Uint8Array): MigrationPackage {
   // No new checkpoint is fine only when the agent comes back unchanged to the node holding its head.
   if (history.length === 0 && (typeof h.baseHash !== "string" || h.baseHash !== h.checkpointHash)) invalid("no checkpoints");
   const total = [wasmLen, identityLen, ...history, ...receipts, ...segments, ...modules].reduce((a, b) => a + b, 0);
-  if (9 + headerLen + total !== bytes.byteLength) invalid(`sections add up to ${total} bytes but ${bytes.byteLength - 9 - headerLen} follow the header`);
+  if (9 + headerLen + total !== bytes.length) invalid(`sections add up to ${total} bytes but ${bytes.length - 9 - headerLen} follow the header`);
   let at = 9 + headerLen;
   const take = (n: number): Uint8Array => {
     // A plain Uint8Array copy (a Buffer's slice would be a view with Buffer semantics).

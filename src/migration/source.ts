@@ -190,12 +190,12 @@ export class MigrationSource {
     if (!ch) return null;
     const offer = this.offer(row, handoff);
     const guessed = this.packageForGuess(id, row, t, handoff);
-    const small = guessed && guessed.bytes.byteLength <= EAGER_PACKAGE_BYTES ? guessed : null;
+    const small = guessed && guessed.bytes.length <= EAGER_PACKAGE_BYTES ? guessed : null;
     return startEarlyOffer({
       ch,
       peerId: t.peerId,
       offer,
-      withOffer: small ? { bytes: small.bytes, announce: { bytes: small.bytes.byteLength, ...small.guess } } : null,
+      withOffer: small ? { bytes: small.bytes, announce: { bytes: small.bytes.length, ...small.guess } } : null,
       checkpointHash,
       epoch: lease.epoch,
       timeoutMs: this.ctx.cfg.migrationTimeoutMs,
@@ -248,7 +248,7 @@ export class MigrationSource {
     if (!guess) return null;
     try {
       const bytes = this.packageFor(row, handoff.lease, handoff.checkpointHash, guess, (b) => {
-        if (b.byteLength <= EAGER_PACKAGE_BYTES) store.updateMigration(id, { state: "transferring", peer: t.text });
+        if (b.length <= EAGER_PACKAGE_BYTES) store.updateMigration(id, { state: "transferring", peer: t.text });
       });
       return { bytes, guess };
     } catch {
@@ -515,7 +515,7 @@ export class MigrationSource {
       // moves nothing there, and the handoff counts as sent only once `durable` has gone.
       const signal = reply.durableSignal === true;
       const transferring = (b: Uint8Array): void => {
-        if (b.byteLength <= this.ctx.cfg.maxPackageBytes) store.updateMigration(id, { state: "transferring", peer: t.text });
+        if (b.length <= this.ctx.cfg.maxPackageBytes) store.updateMigration(id, { state: "transferring", peer: t.text });
       };
       // Built during the handoff's fsync (the early offer's reply came then), or now: the run seal
       // (if its newest segments' run was open) and the record's progress in one unsynced commit.
@@ -525,16 +525,16 @@ export class MigrationSource {
       const wentEarly = wrote ? await wrote : false;
       if (early && !wentEarly) transferring(early);
       const bytes = early ?? this.packageFor(row, lease, checkpointHash, reply, transferring);
-      if (bytes.byteLength > this.ctx.cfg.maxPackageBytes) {
-        throw new AttemptError(new IgordError(ErrorCode.MigrationPackageTooLarge, `package of ${bytes.byteLength} bytes is over --max-package-size ${this.ctx.cfg.maxPackageBytes}`), false, true);
+      if (bytes.length > this.ctx.cfg.maxPackageBytes) {
+        throw new AttemptError(new IgordError(ErrorCode.MigrationPackageTooLarge, `package of ${bytes.length} bytes is over --max-package-size ${this.ctx.cfg.maxPackageBytes}`), false, true);
       }
-      const transfer = jsonBytes({ type: "transfer", bytes: bytes.byteLength });
+      const transfer = jsonBytes({ type: "transfer", bytes: bytes.length });
       // With the durable signal a small package's write carries `durable` too: this attempt runs
       // once the handoff is durable, and a target that refuses the announcement reads nothing after it.
       let durableWithPackage = false;
       if (wentEarly) {
         // On the wire and announced; the handoff is durable now (this attempt runs after the fsync).
-      } else if (bytes.byteLength <= EAGER_PACKAGE_BYTES) {
+      } else if (bytes.length <= EAGER_PACKAGE_BYTES) {
         // A small package goes right behind its announcement, in the same write, one round trip
         // sooner: the target holds it in the stream's read buffer until it has answered the
         // announcement, and reads it only if it said yes. A refusal there is a refusal: such a
@@ -550,8 +550,8 @@ export class MigrationSource {
       } else {
         await ch.send(transfer);
         await this.transferAccepted(ch, t, timeout);
-        for (let off = 0; off < bytes.byteLength; off += CHUNK_BYTES) {
-          if (off + CHUNK_BYTES >= bytes.byteLength) sent = !signal;
+        for (let off = 0; off < bytes.length; off += CHUNK_BYTES) {
+          if (off + CHUNK_BYTES >= bytes.length) sent = !signal;
           await ch.send(bytes.subarray(off, off + CHUNK_BYTES));
         }
       }
@@ -571,12 +571,12 @@ export class MigrationSource {
           sent = ch.bytesSent > before;
         }
       }
-      store.updateMigration(id, { state: "awaiting_confirmation", bytes: bytes.byteLength });
+      store.updateMigration(id, { state: "awaiting_confirmation", bytes: bytes.length });
       this.ctx.hooks.afterPackageSent?.(row.agentId);
-      this.ctx.host.metrics.migrationBytes.inc({ direction: "out" }, bytes.byteLength);
+      this.ctx.host.metrics.migrationBytes.inc({ direction: "out" }, bytes.length);
       // The answer to a small package's announcement, which the target may send with its result.
       if (wentEarly) await shipped;
-      else if (bytes.byteLength <= EAGER_PACKAGE_BYTES) await this.transferAccepted(ch, t, timeout);
+      else if (bytes.length <= EAGER_PACKAGE_BYTES) await this.transferAccepted(ch, t, timeout);
       const result = await ch.receiveJson(timeout, "result");
       if (result.ok !== true) throw new AttemptError(remoteError(result, `${t.text} refused the package`), true, true);
       const owned = epochOf(result, "result");

@@ -168,7 +168,7 @@ export class MigrationTarget {
       }
       await ch.sendJson({ type: "offer_reply", ok: true, haveWasm, baseHash, ...(signal ? { durableSignal: true } : {}), ...(pendingMode ? { pendingReception: true } : {}), ...(withOffer ? { packageAccepted: takeSent } : {}) });
       stage = "transfer_reply";
-      const size = packageSent ? packageSent.byteLength : safeInt(await ch.receiveJson(timeout, "transfer"), "transfer", "bytes");
+      const size = packageSent ? packageSent.length : safeInt(await ch.receiveJson(timeout, "transfer"), "transfer", "bytes");
       if (size > cfg.maxPackageBytes) throw new IgordError(ErrorCode.MigrationPackageTooLarge, `package of ${size} bytes is over this node's --max-package-size ${cfg.maxPackageBytes}`);
       const share = cfg.maxPackageBytes * MAX_PACKAGES_PER_PEER;
       const mine = this.peer(peer);
@@ -190,12 +190,12 @@ export class MigrationTarget {
       const cap = cfg.maxPackageBytes * MAX_CONCURRENT_PACKAGES;
       while (held < size) {
         const chunk = await ch.receive(Math.max(1, deadline - Date.now()), "package chunk");
-        if (chunk.byteLength === 0 || held + chunk.byteLength > size) {
-          throw new IgordError(ErrorCode.MigrationFrameInvalid, `package chunk of ${chunk.byteLength} bytes does not fit the announced ${size} bytes`);
+        if (chunk.length === 0 || held + chunk.length > size) {
+          throw new IgordError(ErrorCode.MigrationFrameInvalid, `package chunk of ${chunk.length} bytes does not fit the announced ${size} bytes`);
         }
-        if (this.heldBytes + chunk.byteLength > cap) throw new IgordError(ErrorCode.MigrationBusy, `this node is already holding ${this.heldBytes} bytes of incoming packages`);
-        this.heldBytes += chunk.byteLength;
-        held += chunk.byteLength;
+        if (this.heldBytes + chunk.length > cap) throw new IgordError(ErrorCode.MigrationBusy, `this node is already holding ${this.heldBytes} bytes of incoming packages`);
+        this.heldBytes += chunk.length;
+        held += chunk.length;
         chunks.push(chunk);
       }
       // The package's bytes as they arrived, until decoded: admission holds the decoded sections
@@ -361,12 +361,12 @@ export class MigrationTarget {
     if (pkg.agentId !== p.agentId || pkg.checkpointHash !== p.checkpointHash || pkg.did !== p.did || compareEpochs(pkg.epoch, p.epoch) !== 0) {
       throw new IgordError(ErrorCode.MigrationFrameInvalid, "the pending reception's package does not match its row");
     }
-    const admitted = await admitPackage(pkg, p.peer, p.package.byteLength, this.admission(this.ctx.host.capabilities.snapshot()));
+    const admitted = await admitPackage(pkg, p.peer, p.package.length, this.admission(this.ctx.host.capabilities.snapshot()));
     if (this.ctx.host.stopping()) throw new IgordError(ErrorCode.NodeStopping, "this node is stopping");
     const { durable } = this.ctx.host.store.receiveAgent(admitted.incoming);
     await durable;
     this.ctx.log.info(
-      { event: "migration_received", agent: p.agentId, peer: p.peer, tick: String(admitted.head.tick), epoch: formatEpoch(admitted.incoming.lease.epoch), bytes: p.package.byteLength, replayed: admitted.replayedTicks },
+      { event: "migration_received", agent: p.agentId, peer: p.peer, tick: String(admitted.head.tick), epoch: formatEpoch(admitted.incoming.lease.epoch), bytes: p.package.length, replayed: admitted.replayedTicks },
       `received ${p.agentId} from ${p.peer} (a pending reception) at tick ${admitted.head.tick}; owner at epoch ${formatEpoch(admitted.incoming.lease.epoch)}`,
     );
     await this.ctx.host.resume(p.agentId, admitted.replayedTicks > 0).catch((e: unknown) => {

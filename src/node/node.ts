@@ -308,7 +308,7 @@ export class IgordNode {
   private sealRecordedSegments(): void {
     let sealed = 0;
     for (const seg of this.store.segmentsRecordedUnsigned()) {
-      if (seg.blob.byteLength === 0 && seg.postHashes.byteLength === 0) continue; // nothing observed: stays unsigned
+      if (seg.blob.length === 0 && seg.postHashes.length === 0) continue; // nothing observed: stays unsigned
       const closing = this.store.checkpointAtTick(seg.agentId, seg.toTick);
       if (!closing) continue;
       const cp = parseCheckpoint(closing.blob);

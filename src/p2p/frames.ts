@@ -59,8 +59,8 @@ export class FrameChannel {
   async sendAll(frames: readonly Uint8Array[]): Promise<void> {
     const data = new Uint8ArrayList();
     for (const bytes of frames) {
-      if (bytes.byteLength > this.maxFrameBytes) {
-        throw new IgordError(ErrorCode.MigrationFrameTooLarge, `frame of ${bytes.byteLength} bytes is over the ${this.maxFrameBytes}-byte limit`);
+      if (bytes.length > this.maxFrameBytes) {
+        throw new IgordError(ErrorCode.MigrationFrameTooLarge, `frame of ${bytes.length} bytes is over the ${this.maxFrameBytes}-byte limit`);
       }
       data.append(lp.encode.single(bytes));
     }
@@ -134,8 +134,8 @@ export class FrameChannel {
   /** The next frame as a JSON object of the expected `type`. */
   async receiveJson(timeoutMs: number, type: string): Promise<Record<string, unknown>> {
     const bytes = await this.receive(timeoutMs, `"${type}" message`);
-    if (bytes.byteLength > MAX_CONTROL_FRAME_BYTES) {
-      throw new IgordError(ErrorCode.MigrationFrameTooLarge, `"${type}" message of ${bytes.byteLength} bytes is over ${MAX_CONTROL_FRAME_BYTES}`);
+    if (bytes.length > MAX_CONTROL_FRAME_BYTES) {
+      throw new IgordError(ErrorCode.MigrationFrameTooLarge, `"${type}" message of ${bytes.length} bytes is over ${MAX_CONTROL_FRAME_BYTES}`);
     }
     let value: unknown;
     try {

@@ -26,7 +26,7 @@ export function encodeSegmentFile(s: AuditSegment): Uint8Array {
   if (!s.signature) return body;
   if (s.runProof) {
     const len = new Uint8Array(4);
-    new DataView(len.buffer).setUint32(0, s.runProof.byteLength, true);
+    new DataView(len.buffer).setUint32(0, s.runProof.length, true);
     return Buffer.concat([SEGMENT_FILE_MAGIC, new Uint8Array([SEGMENT_FILE_RUN_SEALED]), s.signature, len, s.runProof, body]);
   }
   return Buffer.concat([SEGMENT_FILE_MAGIC, new Uint8Array([SEGMENT_FILE_SIGNED]), s.signature, body]);
@@ -35,30 +35,30 @@ export function encodeSegmentFile(s: AuditSegment): Uint8Array {
 const SEGMENT_FILE_MAGIC = new TextEncoder().encode("IGSG");
 const SEGMENT_FILE_SIGNED = 2;
 const SEGMENT_FILE_RUN_SEALED = 3;
-const SIGNED_PREFIX = SEGMENT_FILE_MAGIC.byteLength + 1 + 64;
+const SIGNED_PREFIX = SEGMENT_FILE_MAGIC.length + 1 + 64;
 /** A run-seal proof longer than this is refused (a path of 32-byte hashes: 2^16 segments need 520 bytes). */
 const MAX_RUN_PROOF_BYTES = 8 + 32 * 32;
 
 /** The unsigned form of a segment: what its signature covers (with the checkpoint it follows). */
 export function encodeSegmentBody(s: AuditSegment): Uint8Array {
-  const out = new Uint8Array(28 + s.postHashes.byteLength + s.blob.byteLength);
+  const out = new Uint8Array(28 + s.postHashes.length + s.blob.length);
   const dv = new DataView(out.buffer);
   dv.setUint32(0, s.abiVersion, true);
   dv.setUint32(4, s.engineVersion, true);
   dv.setBigUint64(8, s.fromTick, true);
   dv.setBigUint64(16, s.toTick, true);
-  dv.setUint32(24, s.postHashes.byteLength, true);
+  dv.setUint32(24, s.postHashes.length, true);
   out.set(s.postHashes, 28);
-  out.set(s.blob, 28 + s.postHashes.byteLength);
+  out.set(s.blob, 28 + s.postHashes.length);
   return out;
 }
 
 export function decodeSegmentFile(bytes: Uint8Array, name: string): AuditSegment {
-  if (bytes.byteLength >= SIGNED_PREFIX && Buffer.from(bytes.subarray(0, 4)).equals(SEGMENT_FILE_MAGIC)) {
+  if (bytes.length >= SIGNED_PREFIX && Buffer.from(bytes.subarray(0, 4)).equals(SEGMENT_FILE_MAGIC)) {
     if (bytes[4] === SEGMENT_FILE_RUN_SEALED) {
-      if (bytes.byteLength < SIGNED_PREFIX + 4) throw new Error(`${name} is shorter than a run-sealed segment header`);
+      if (bytes.length < SIGNED_PREFIX + 4) throw new Error(`${name} is shorter than a run-sealed segment header`);
       const len = new DataView(bytes.buffer, bytes.byteOffset + SIGNED_PREFIX, 4).getUint32(0, true);
-      if (len > MAX_RUN_PROOF_BYTES || SIGNED_PREFIX + 4 + len > bytes.byteLength) throw new Error(`${name} has a malformed run-seal proof`);
+      if (len > MAX_RUN_PROOF_BYTES || SIGNED_PREFIX + 4 + len > bytes.length) throw new Error(`${name} has a malformed run-seal proof`);
       const runProof = bytes.slice(SIGNED_PREFIX + 4, SIGNED_PREFIX + 4 + len);
       return { ...decodeSegmentBody(bytes.subarray(SIGNED_PREFIX + 4 + len), name), signature: bytes.slice(5, SIGNED_PREFIX), runProof };
     }
@@ -69,10 +69,10 @@ export function decodeSegmentFile(bytes: Uint8Array, name: string): AuditSegment
 }
 
 function decodeSegmentBody(bytes: Uint8Array, name: string): AuditSegment {
-  if (bytes.byteLength < 28) throw new Error(`${name} is ${bytes.byteLength} bytes, shorter than a segment header`);
-  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (bytes.length < 28) throw new Error(`${name} is ${bytes.length} bytes, shorter than a segment header`);
+  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.length);
   const hashLen = dv.getUint32(24, true);
-  if (hashLen % 32 !== 0 || 28 + hashLen > bytes.byteLength) throw new Error(`${name} has a malformed hash table`);
+  if (hashLen % 32 !== 0 || 28 + hashLen > bytes.length) throw new Error(`${name} has a malformed hash table`);
   return {
     abiVersion: dv.getUint32(0, true),
     engineVersion: dv.getUint32(4, true),
@@ -114,7 +114,7 @@ export function planAudit(checkpoints: readonly AuditCheckpoint[], segments: rea
       const l = spans[i] as { tick: bigint; bytes: Uint8Array };
       logs.set(l.tick, l.bytes);
       const h = s.postHashes.subarray(i * 32, i * 32 + 32);
-      if (h.byteLength === 32 && !equalBytes(h, NO_HASH)) hashes.set(l.tick, h);
+      if (h.length === 32 && !equalBytes(h, NO_HASH)) hashes.set(l.tick, h);
     }
   }
   const last = checkpoints.at(-1);

@@ -47,7 +47,7 @@ export function buildChain(
     const { log, hash: h } = at(fromTick + BigInt(i));
     if (log) {
       logs.push(log);
-      bytes += log.byteLength;
+      bytes += log.length;
     }
     if (h) {
       hashes.set(h, i * 32);
@@ -137,8 +137,8 @@ const TWO_32 = 2 ** 32;
 export function replayChain(target: ReplayTarget, chain: ReplayChain, onTick?: () => void): ReplayOutcome {
   const started = process.hrtime.bigint();
   const { logs, hashed, count, fromTick } = chain;
-  const expected = Buffer.from(chain.hashes.buffer, chain.hashes.byteOffset, chain.hashes.byteLength).toString("latin1");
-  const dv = new DataView(logs.buffer, logs.byteOffset, logs.byteLength);
+  const expected = Buffer.from(chain.hashes.buffer, chain.hashes.byteOffset, chain.hashes.length).toString("latin1");
+  const dv = new DataView(logs.buffer, logs.byteOffset, logs.length);
   const source = new ChainSource(logs, dv, fromTick);
   // The tick being replayed, as its high and low 32-bit words.
   let hi = Number(fromTick / 0x1_0000_0000n);
@@ -160,7 +160,7 @@ export function replayChain(target: ReplayTarget, chain: ReplayChain, onTick?: (
       onTick?.();
       let at = next;
       let entries = 0;
-      if (next < logs.byteLength) {
+      if (next < logs.length) {
         const logHi = dv.getUint32(next + 4, true);
         const logLo = dv.getUint32(next, true);
         if (logHi < hi || (logHi === hi && logLo < lo)) {
@@ -186,7 +186,7 @@ export function replayChain(target: ReplayTarget, chain: ReplayChain, onTick?: (
       }
       if (i === count - 1) finalState = state.slice();
     }
-    if (next < logs.byteLength) throw new IgordError(ErrorCode.ReplayUnconsumed, `the chain to tick ${tickAt(chain, i)} carries a log of tick ${dv.getBigUint64(next, true)} beyond it`);
+    if (next < logs.length) throw new IgordError(ErrorCode.ReplayUnconsumed, `the chain to tick ${tickAt(chain, i)} carries a log of tick ${dv.getBigUint64(next, true)} beyond it`);
     releaseReplayInstance(inst, true);
     return { verified: count, failure: null, durationNs: process.hrtime.bigint() - started, ...(finalState ? { finalState } : {}) };
   } catch (e) {
@@ -209,9 +209,9 @@ function logEnd(logs: Uint8Array, dv: DataView, off: number): number {
   const count = dv.getUint32(off + 8, true);
   let at = off + 12;
   for (let k = 0; k < count; k++) {
-    if (at + 10 > logs.byteLength) throw new IgordError(ErrorCode.ReplayLogExhausted, `a tick log of the chain is truncated at byte ${at}`);
+    if (at + 10 > logs.length) throw new IgordError(ErrorCode.ReplayLogExhausted, `a tick log of the chain is truncated at byte ${at}`);
     const len = dv.getUint32(at + 6, true);
-    if (at + 10 + len > logs.byteLength) throw new IgordError(ErrorCode.ReplayLogExhausted, `a tick log of the chain is truncated at byte ${at}`);
+    if (at + 10 + len > logs.length) throw new IgordError(ErrorCode.ReplayLogExhausted, `a tick log of the chain is truncated at byte ${at}`);
     at += 10 + len;
   }
   return at;

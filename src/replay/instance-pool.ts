@@ -115,7 +115,7 @@ function captureImage(sandbox: AgentSandbox): Image | null {
 
 /** Whether the instance's memory kept its size (a memory that grew cannot shrink back). */
 function memoryKept(image: Image): boolean {
-  return image.view === null || image.view.byteLength === image.bytes?.byteLength;
+  return image.view === null || image.view.length === image.bytes?.length;
 }
 
 /** Puts the instance back to its image; false (nothing to trust) when its memory or a table grew. */
@@ -137,7 +137,7 @@ export function acquireReplayInstance(target: PoolTarget, initSource: Observatio
     const pooled = idle.get(key);
     if (pooled) {
       idle.delete(key);
-      imageBytes -= pooled.image?.bytes?.byteLength ?? 0;
+      imageBytes -= pooled.image?.bytes?.length ?? 0;
       if (pooled.image && restore(pooled.sandbox, pooled.image)) {
         counters.reused++;
         pooled.io.source = initSource;
@@ -183,13 +183,13 @@ export function releaseReplayInstance(inst: ReplayInstance, clean: boolean): voi
   const prev = idle.get(inst.key);
   if (prev) {
     idle.delete(inst.key);
-    imageBytes -= prev.image?.bytes?.byteLength ?? 0;
+    imageBytes -= prev.image?.bytes?.length ?? 0;
   }
   idle.set(inst.key, inst);
-  imageBytes += inst.image.bytes?.byteLength ?? 0;
+  imageBytes += inst.image.bytes?.length ?? 0;
   for (const [k, v] of idle) {
     if (idle.size <= REPLAY_POOL_MAX_IDLE && imageBytes <= REPLAY_POOL_MAX_IMAGE_BYTES) break;
     idle.delete(k);
-    imageBytes -= v.image?.bytes?.byteLength ?? 0;
+    imageBytes -= v.image?.bytes?.length ?? 0;
   }
 }

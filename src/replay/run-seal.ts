@@ -33,7 +33,7 @@ const LEAF_INPUT = new Uint8Array(64);
  * checkpointer carves it from its slab).
  */
 export function runLeafOfBody(prevHash: Uint8Array, body: Uint8Array, out?: Uint8Array): Uint8Array {
-  if (prevHash.byteLength !== 32) throw new RangeError("prevHash must be 32 bytes");
+  if (prevHash.length !== 32) throw new RangeError("prevHash must be 32 bytes");
   LEAF_INPUT.set(prevHash, 0);
   sha256Into(body, LEAF_INPUT, 32);
   return out ? sha256Into(LEAF_INPUT, out, 0) : sha256(LEAF_INPUT);
@@ -101,10 +101,10 @@ export function rootFromPath(leaf: Uint8Array, index: number, count: number, pat
 }
 
 export function runSigningBytes(count: number, root: Uint8Array): Uint8Array {
-  const out = new Uint8Array(DOMAIN.byteLength + 4 + 32);
+  const out = new Uint8Array(DOMAIN.length + 4 + 32);
   out.set(DOMAIN, 0);
-  new DataView(out.buffer).setUint32(DOMAIN.byteLength, count, true);
-  out.set(root, DOMAIN.byteLength + 4);
+  new DataView(out.buffer).setUint32(DOMAIN.length, count, true);
+  out.set(root, DOMAIN.length + 4);
   return out;
 }
 
@@ -125,13 +125,13 @@ export function encodeRunProof(p: RunProof): Uint8Array {
 
 /** null when the bytes are not a proof of a run this node would accept. */
 export function decodeRunProof(b: Uint8Array): RunProof | null {
-  if (b.byteLength < 8 || (b.byteLength - 8) % 32 !== 0) return null;
-  const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  if (b.length < 8 || (b.length - 8) % 32 !== 0) return null;
+  const dv = new DataView(b.buffer, b.byteOffset, b.length);
   const index = dv.getUint32(0, true);
   const count = dv.getUint32(4, true);
   if (count === 0 || count > MAX_RUN_SEAL_SEGMENTS || index >= count) return null;
   const path: Uint8Array[] = [];
-  for (let off = 8; off < b.byteLength; off += 32) path.push(b.subarray(off, off + 32));
+  for (let off = 8; off < b.length; off += 32) path.push(b.subarray(off, off + 32));
   return { index, count, path };
 }
 
@@ -141,7 +141,7 @@ export function runSealProblem(publicKey: Uint8Array, leaf: Uint8Array, proofByt
   if (!proof) return "carries a malformed run-seal proof";
   const root = rootFromPath(leaf, proof.index, proof.count, proof.path);
   if (!root) return "carries a run-seal proof that fits no run of its size";
-  if (signature.byteLength !== 64 || !verifyBytes(publicKey, runSigningBytes(proof.count, root), signature)) {
+  if (signature.length !== 64 || !verifyBytes(publicKey, runSigningBytes(proof.count, root), signature)) {
     return "is not signed by the agent's key in its sealed run (altered after it was recorded, or moved from elsewhere in the history)";
   }
   return null;
@@ -288,8 +288,8 @@ function leafCapacity(leaves: number): number {
 }
 
 function appendLeaf(run: { bytes: Uint8Array; count: number }, leaf: Uint8Array): void {
-  if (leaf.byteLength !== LEAF_BYTES) throw new RangeError(`a run-seal leaf is ${LEAF_BYTES} bytes, not ${leaf.byteLength}`);
-  if ((run.count + 1) * LEAF_BYTES > run.bytes.byteLength) {
+  if (leaf.length !== LEAF_BYTES) throw new RangeError(`a run-seal leaf is ${LEAF_BYTES} bytes, not ${leaf.length}`);
+  if ((run.count + 1) * LEAF_BYTES > run.bytes.length) {
     const grown = new Uint8Array(leafCapacity(run.count + 1) * LEAF_BYTES);
     grown.set(run.bytes.subarray(0, run.count * LEAF_BYTES));
     run.bytes = grown;

@@ -23,11 +23,11 @@ export function segmentSigningBytes(prevHash: Uint8Array, seg: Omit<EventLogSegm
 
 /** The same bytes from a segment's body as encoded already (eventlog/tick-log.ts encodeSegmentWithBody). */
 export function segmentSigningBytesOfBody(prevHash: Uint8Array, body: Uint8Array): Uint8Array {
-  if (prevHash.byteLength !== 32) throw new RangeError("prevHash must be 32 bytes");
-  const out = new Uint8Array(DOMAIN.byteLength + 64);
+  if (prevHash.length !== 32) throw new RangeError("prevHash must be 32 bytes");
+  const out = new Uint8Array(DOMAIN.length + 64);
   out.set(DOMAIN, 0);
-  out.set(prevHash, DOMAIN.byteLength);
-  out.set(sha256(body), DOMAIN.byteLength + 32);
+  out.set(prevHash, DOMAIN.length);
+  out.set(sha256(body), DOMAIN.length + 32);
   return out;
 }
 
@@ -42,7 +42,7 @@ export function segmentSealProblem(seg: EventLogSegment, closing: Checkpoint | u
   // A segment that records no observation is not signed (it would cost every checkpoint of an agent
   // that never observes a second signature): it says only "nothing was observed", which replay
   // alone confirms or refutes, as the agent's code and the checkpoints' states decide it.
-  if (!seg.signature && seg.blob.byteLength === 0 && seg.postHashes.byteLength === 0) return null;
+  if (!seg.signature && seg.blob.length === 0 && seg.postHashes.length === 0) return null;
   if (seg.runProof) {
     // v2: the segment's leaf in a run the agent's key sealed (replay/run-seal.ts).
     if (!seg.signature) return `${range} carries a run-seal proof but no signature`;
@@ -50,7 +50,7 @@ export function segmentSealProblem(seg: EventLogSegment, closing: Checkpoint | u
     return problem ? `${range} ${problem}` : null;
   }
   if (!seg.signature && seg.leaf) return `${range} is in a run not sealed yet`;
-  if (!seg.signature || seg.signature.byteLength !== 64) return `${range} carries no signature`;
+  if (!seg.signature || seg.signature.length !== 64) return `${range} carries no signature`;
   if (!verifyBytes(closing.publicKey, segmentSigningBytes(closing.prevHash, seg), seg.signature)) {
     return `${range} is not signed by the agent's key (altered after it was recorded, or moved from elsewhere in the history)`;
   }

@@ -81,9 +81,9 @@ export class ReplayWindow {
   /** What the snapshot at `i` adds to the bytes held, given its predecessor. */
   private charge(i: number): number {
     const s = this.snaps[i] as Snapshot;
-    let n = s.post.byteLength;
-    if (s.pre !== s.post && (i === 0 || s.pre !== (this.snaps[i - 1] as Snapshot).post)) n += s.pre.byteLength;
-    for (const e of s.entries) n += e.payload.byteLength;
+    let n = s.post.length;
+    if (s.pre !== s.post && (i === 0 || s.pre !== (this.snaps[i - 1] as Snapshot).post)) n += s.pre.length;
+    for (const e of s.entries) n += e.payload.length;
     return n;
   }
 

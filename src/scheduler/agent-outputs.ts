@@ -20,13 +20,13 @@ export function queueOutputs(a: AgentRuntime, tick: bigint, events: readonly Log
 
 export function logPublished(a: AgentRuntime, outbox: readonly OutboxBatch[]): void {
   for (const b of outbox) {
-    for (const m of b.messages) a.logger.info({ event: "agent_output", tick: String(b.tick), bytes: m.byteLength }, textDecoder.decode(m));
+    for (const m of b.messages) a.logger.info({ event: "agent_output", tick: String(b.tick), bytes: m.length }, textDecoder.decode(m));
   }
 }
 
 export function emitAgentLogs(a: AgentRuntime, tick: bigint, events: readonly LogEntry[]): void {
   for (const e of events) {
-    if (e.id === HostcallId.log_emit && e.result === 0 && e.payload.byteLength > 0) {
+    if (e.id === HostcallId.log_emit && e.result === 0 && e.payload.length > 0) {
       a.logger.info({ event: "agent_log", tick: String(tick) }, textDecoder.decode(e.payload));
     }
   }

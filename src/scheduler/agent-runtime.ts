@@ -214,7 +214,7 @@ export function viewOf(a: AgentRuntime): AgentView {
     lastTickNs: a.lastTickNs,
     ticksThisRun: a.ticksThisRun,
     hibernated: a.hibernated,
-    stateBytes: a.state.byteLength,
+    stateBytes: a.state.length,
     replayVerified: a.replayVerified,
     divergences: a.divergences,
     lease: a.lease,

@@ -167,7 +167,7 @@ export class Checkpointer {
         publicKey: s.identity.publicKey,
       },
       s.state,
-      this.slab.take(HEADER_SIZE[4] + s.state.byteLength),
+      this.slab.take(HEADER_SIZE[4] + s.state.length),
     );
   }
 

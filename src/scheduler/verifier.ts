@@ -22,7 +22,7 @@ export function verifyItems(pending: readonly Snapshot[]): ReplayItem[] {
     tick: s.tick,
     ...(i > 0 && pending[i - 1]?.post === s.pre ? {} : { preState: s.pre }),
     entries: s.entries,
-    ...(s.post.byteLength <= EXPECTED_STATE_MAX_BYTES ? { expectedPost: s.post } : { expectedPostHash: s.postHash }),
+    ...(s.post.length <= EXPECTED_STATE_MAX_BYTES ? { expectedPost: s.post } : { expectedPostHash: s.postHash }),
     budget: s.budget,
     price: s.price,
   }));

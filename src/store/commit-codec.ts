@@ -64,7 +64,7 @@ export function packCommits(commits: readonly CheckpointCommit[], spare?: ArrayB
       const v = (c as unknown as Record<string, unknown>)[k];
       if (v !== undefined) (extra ??= {})[k] = v;
     }
-    size += strBound(c.agentId) + 16 + 4 + c.hash.byteLength + 4 + c.prevHash.byteLength + 4 + c.blob.byteLength + strBound(c.reason) + strBound(c.status) + strBound(c.statusReason) + 1;
+    size += strBound(c.agentId) + 16 + 4 + c.hash.length + 4 + c.prevHash.length + 4 + c.blob.length + strBound(c.reason) + strBound(c.status) + strBound(c.statusReason) + 1;
     if (c.lease) {
       if (onlyKeys(c.lease, PACKED_LEASE)) {
         f |= FLAG_LEASE;
@@ -75,14 +75,14 @@ export function packCommits(commits: readonly CheckpointCommit[], spare?: ArrayB
     if (e) {
       if (onlyKeys(e, PACKED_EVENTS)) {
         f |= FLAG_EVENTS;
-        size += 24 + 4 + e.blob.byteLength + 4 + e.postHashes.byteLength;
+        size += 24 + 4 + e.blob.length + 4 + e.postHashes.length;
         if (e.signature) {
           f |= FLAG_SIGNATURE;
-          size += 4 + e.signature.byteLength;
+          size += 4 + e.signature.length;
         }
         if (e.leaf) {
           f |= FLAG_LEAF;
-          size += 4 + e.leaf.byteLength;
+          size += 4 + e.leaf.length;
         }
       } else (extra ??= {}).events = e;
     }
@@ -90,14 +90,14 @@ export function packCommits(commits: readonly CheckpointCommit[], spare?: ArrayB
     if (r) {
       if (onlyKeys(r, PACKED_RUN_SEAL)) {
         f |= FLAG_RUN_SEAL;
-        size += 16 + 4 + 4 + r.signature.byteLength;
-        for (const l of r.leaves) size += 4 + l.byteLength;
+        size += 16 + 4 + 4 + r.signature.length;
+        for (const l of r.leaves) size += 4 + l.length;
       } else (extra ??= {}).runSeal = r;
     }
     if (c.settledPayments) {
       f |= FLAG_SETTLED;
       size += 4;
-      for (const h of c.settledPayments) size += 4 + h.byteLength;
+      for (const h of c.settledPayments) size += 4 + h.length;
     }
     flags[i] = f;
     if (extra) (extras ??= new Array<Record<string, unknown> | null>(commits.length).fill(null))[i] = extra;
@@ -105,7 +105,7 @@ export function packCommits(commits: readonly CheckpointCommit[], spare?: ArrayB
   const buf = spare && spare.byteLength >= size ? Buffer.from(spare, 0, spare.byteLength) : Buffer.allocUnsafeSlow(Math.ceil(size * PACK_HEADROOM));
   // 64-bit fields through a DataView: Buffer's writeBigInt64LE splits the value with bigint
   // arithmetic, allocating several bigints per field (~2 % of the main thread's allocation).
-  const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  const dv = new DataView(buf.buffer, buf.byteOffset, buf.length);
   let off = 0;
   const i64 = (v: bigint): void => {
     // setBigInt64 wraps a value out of range where writeBigInt64LE threw: refused as before.
@@ -114,9 +114,9 @@ export function packCommits(commits: readonly CheckpointCommit[], spare?: ArrayB
     off += 8;
   };
   const bytes = (b: Uint8Array): void => {
-    off = buf.writeUInt32LE(b.byteLength, off);
+    off = buf.writeUInt32LE(b.length, off);
     buf.set(b, off);
-    off += b.byteLength;
+    off += b.length;
   };
   const str = (s: string | null): void => {
     if (s === null) {
@@ -185,8 +185,8 @@ export function packCommits(commits: readonly CheckpointCommit[], spare?: ArrayB
 
 /** The commits packed by packCommits (byte fields are views into `p.data`). */
 export function unpackCommits(p: PackedCommits): CheckpointCommit[] {
-  const buf = Buffer.from(p.data.buffer, p.data.byteOffset, p.data.byteLength);
-  const dv = new DataView(p.data.buffer, p.data.byteOffset, p.data.byteLength);
+  const buf = Buffer.from(p.data.buffer, p.data.byteOffset, p.data.length);
+  const dv = new DataView(p.data.buffer, p.data.byteOffset, p.data.length);
   let off = 0;
   const bytes = (): Buffer => {
     const n = buf.readUInt32LE(off);

@@ -71,8 +71,8 @@ interface KnownHead {
 
 /** Whether two byte strings are equal (32-byte hashes: a loop costs less than Buffer.compare's call). */
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.byteLength !== b.byteLength) return false;
-  for (let i = 0; i < a.byteLength; i++) if (a[i] !== b[i]) return false;
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
   return true;
 }
 
@@ -203,7 +203,7 @@ export abstract class HistoryRecords extends TickRecords {
     if (c.maxStorageBytes !== undefined) {
       // This commit's messages count before --outbox-retention drops old ticks for them (below, in
       // insertOutbox): the check is short by at most what this commit's retention frees.
-      const added = c.blob.byteLength + (c.events ? c.events.blob.byteLength + c.events.postHashes.byteLength : 0) + outboxBytes(c.outbox);
+      const added = c.blob.length + (c.events ? c.events.blob.length + c.events.postHashes.length : 0) + outboxBytes(c.outbox);
       const after = this.storedBytesForLimit(c.agentId) - (prune ? this.bytesBefore(c.agentId, prune.baseSeq, prune.base.baseTick) : 0) + added;
       if (BigInt(after) > c.maxStorageBytes) {
         return new IgordError(
@@ -291,7 +291,7 @@ export abstract class HistoryRecords extends TickRecords {
     known.status = c.status;
     known.reason = c.statusReason;
     known.seq = seq;
-    if (known.hash.byteLength === c.hash.byteLength) known.hash.set(c.hash);
+    if (known.hash.length === c.hash.length) known.hash.set(c.hash);
     else known.hash = Uint8Array.from(c.hash);
   }
 
@@ -435,6 +435,6 @@ export abstract class HistoryRecords extends TickRecords {
 /** Bytes of a commit's outbox messages. */
 function outboxBytes(batches: CheckpointCommit["outbox"]): number {
   let n = 0;
-  for (const b of batches ?? []) for (const m of b.messages) n += m.byteLength;
+  for (const b of batches ?? []) for (const m of b.messages) n += m.length;
   return n;
 }

@@ -4,7 +4,7 @@ import { ErrorCode, IgordError } from "../errors.js";
 import type { AgentRow, AgentStatus, CheckpointRow, MigrationDirection, MigrationRow, MigrationState, StoredSegment } from "./types.js";
 
 /** A BLOB column as a Uint8Array of its own: a copy, not a view over the Buffer better-sqlite3 returned. */
-export const u8 = (b: Buffer | Uint8Array): Uint8Array => new Uint8Array(b.buffer, b.byteOffset, b.byteLength).slice();
+export const u8 = (b: Buffer | Uint8Array): Uint8Array => new Uint8Array(b.buffer, b.byteOffset, b.length).slice();
 
 export function storeError(message: string, cause?: unknown): IgordError {
   return new IgordError(ErrorCode.StoreError, message, cause === undefined ? {} : { cause });

@@ -218,7 +218,7 @@ export abstract class SegmentRecords extends AgentRecords {
     // Summing an agent's segments reads a row per segment (100,000 ticks: thousands): done once a
     // sixteenth of the bound has been written here since the last sum. Two connections write (the
     // commit thread's), so the logs stay within the bound plus an eighth, and the newest segment.
-    const since = (this.writtenSinceSum.get(agentId) ?? 0) + written.blob.byteLength + written.postHashes.byteLength;
+    const since = (this.writtenSinceSum.get(agentId) ?? 0) + written.blob.length + written.postHashes.length;
     if (since < r.maxBytes / EVENT_LOG_SUM_EVERY_FRACTION) {
       this.writtenSinceSum.set(agentId, since);
       return;
@@ -384,7 +384,7 @@ export abstract class SegmentRecords extends AgentRecords {
     ) as { from_tick: bigint; to_tick: bigint; leaves: Buffer; signature: Buffer }[];
     const runs = rows.map((r) => {
       const leaves: Uint8Array[] = [];
-      for (let off = 0; off + 32 <= r.leaves.byteLength; off += 32) leaves.push(u8(r.leaves.subarray(off, off + 32)));
+      for (let off = 0; off + 32 <= r.leaves.length; off += 32) leaves.push(u8(r.leaves.subarray(off, off + 32)));
       return { fromTick: r.from_tick, toTick: r.to_tick, leaves, signature: u8(r.signature), proofs: null as Map<string, { proof: Uint8Array; signature: Uint8Array }> | null };
     });
     return segments.map((s) => {

@@ -245,7 +245,7 @@ export abstract class StoreBase {
 
   putWasm(hash: string, bytes: Uint8Array): void {
     this.sql("INSERT OR IGNORE INTO wasm_modules (hash, bytes, size, created_at) VALUES (?, ?, ?, ?)")
-      .run(hash, Buffer.from(bytes), bytes.byteLength, Date.now());
+      .run(hash, Buffer.from(bytes), bytes.length, Date.now());
   }
 
   /** Whether the module is held, without reading its bytes (a migration offer asks on every hop). */

@@ -106,7 +106,7 @@ export abstract class TickRecords extends SegmentRecords {
     for (const b of batches) {
       b.messages.forEach((m, i) => {
         this.sql("INSERT INTO outbox (agent_id, tick, idx, epoch_major, payload, created_at) VALUES (?, ?, ?, ?, ?, ?)").run(agentId, b.tick, i, b.epochMajor, m, Date.now());
-        added += m.byteLength;
+        added += m.length;
       });
     }
     if (this.outboxRetentionBytes > 0 && added > 0) this.keepOutboxWithin(agentId, added);
@@ -192,7 +192,7 @@ export abstract class TickRecords extends SegmentRecords {
         if (tickStart >= maxMessages || bytes >= maxBytes) break;
       }
       page.push(r);
-      bytes += (r.payload as Buffer).byteLength;
+      bytes += (r.payload as Buffer).length;
       // Past a bound inside a later tick: that tick is left for the next page.
       if (tickStart > 0 && (page.length > maxMessages || bytes > maxBytes)) {
         page.length = tickStart;

@@ -91,13 +91,13 @@ class IdentityStream {
     // A plan never bound to its agent would serve another stream than its other instances: fail loudly.
     if (this.identity === "") throw new Error("the WASI plan is not bound to the agent's DID (withAgentIdentity)");
     let at = 0;
-    while (at < out.byteLength) {
-      if (this.left.byteLength === 0) {
+    while (at < out.length) {
+      if (this.left.length === 0) {
         const n = new Uint8Array(8);
         new DataView(n.buffer).setBigUint64(0, this.block++, true);
         this.left = new Uint8Array(createHash("sha256").update(INIT_RANDOM_DOMAIN).update("\0").update(this.identity).update(n).digest());
       }
-      const take = Math.min(this.left.byteLength, out.byteLength - at);
+      const take = Math.min(this.left.length, out.length - at);
       out.set(this.left.subarray(0, take), at);
       this.left = this.left.subarray(take);
       at += take;
@@ -179,7 +179,7 @@ export class WasiHost {
 
   private view(ptr: number, len: number): DataView | null {
     const b = guestBytes(this.ctx, ptr, len);
-    return b === null ? null : new DataView(b.buffer, b.byteOffset, b.byteLength);
+    return b === null ? null : new DataView(b.buffer, b.byteOffset, b.length);
   }
 
   private writeZeros(a: number, b: number): number {
@@ -269,7 +269,7 @@ export class WasiHost {
 
   private append(fd: number, bytes: Uint8Array): void {
     let start = 0;
-    for (let i = 0; i < bytes.byteLength; i++) {
+    for (let i = 0; i < bytes.length; i++) {
       if (bytes[i] !== NEWLINE) continue;
       this.push(fd, bytes.subarray(start, i));
       this.line(fd);
@@ -281,9 +281,9 @@ export class WasiHost {
   /** Adds to fd's partial line; one that reaches LOG_MAX_BYTES is a line of its own. */
   private push(fd: number, bytes: Uint8Array): void {
     let rest = bytes;
-    while (rest.byteLength > 0) {
+    while (rest.length > 0) {
       const p = this.pending.get(fd) ?? { parts: [], bytes: 0 };
-      const take = Math.min(rest.byteLength, LOG_MAX_BYTES - p.bytes);
+      const take = Math.min(rest.length, LOG_MAX_BYTES - p.bytes);
       // A copy: the guest's memory may change before the line is complete.
       p.parts.push(rest.slice(0, take));
       p.bytes += take;
@@ -301,7 +301,7 @@ export class WasiHost {
     let at = 0;
     for (const p of parts) {
       line.set(p, at);
-      at += p.byteLength;
+      at += p.length;
     }
     recordLine(this.ctx, () => line);
   }

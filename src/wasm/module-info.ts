@@ -55,7 +55,7 @@ export class Reader {
   constructor(
     readonly bytes: Uint8Array,
     start = 0,
-    readonly end = bytes.byteLength,
+    readonly end = bytes.length,
   ) {
     this.pos = start;
   }
@@ -99,7 +99,7 @@ export interface Section {
 export function sections(bytes: Uint8Array): Section[] {
   const out: Section[] = [];
   const r = new Reader(bytes, 8);
-  while (r.pos < bytes.byteLength) {
+  while (r.pos < bytes.length) {
     const start = r.pos;
     const id = r.byte();
     const size = r.u32();
@@ -219,11 +219,11 @@ export function withMemoryMaximum(bytes: Uint8Array, capPages: number): Uint8Arr
 }
 
 export function concatBytes(parts: readonly Uint8Array[]): Uint8Array<ArrayBuffer> {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
   let off = 0;
   for (const p of parts) {
     out.set(p, off);
-    off += p.byteLength;
+    off += p.length;
   }
   return out;
 }

@@ -81,7 +81,7 @@ function skipVec(r: Reader, each: () => void): void {
 
 function utf8(s: string): number[] {
   const b = new TextEncoder().encode(s);
-  return [...leb(b.byteLength), ...b];
+  return [...leb(b.length), ...b];
 }
 
 function section(id: number, body: number[]): Uint8Array {

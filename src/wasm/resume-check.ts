@@ -9,7 +9,7 @@ import { equalBytes } from "../hash/bytes.js";
 export const REPLAY_RULES_DOC = "docs/AGENT_ABI.md, section \"Replay rules\"";
 
 function firstDifference(a: Uint8Array, b: Uint8Array): number {
-  const n = Math.min(a.byteLength, b.byteLength);
+  const n = Math.min(a.length, b.length);
   for (let i = 0; i < n; i++) if (a[i] !== b[i]) return i;
   return n;
 }
@@ -24,10 +24,10 @@ export function resumeRuleViolation(agentId: string, given: Uint8Array, after: U
   return new IgordError(
     ErrorCode.AgentResumeNotInverse,
     `agent "${agentId}" breaks a replay rule: agent_resume must be the exact inverse of agent_checkpoint, ` +
-      `but a fresh instance given a ${given.byteLength}-byte state by agent_resume checkpoints ${after.byteLength} bytes ` +
+      `but a fresh instance given a ${given.length}-byte state by agent_resume checkpoints ${after.length} bytes ` +
       `that differ from it at byte ${at}. Restore exactly what agent_checkpoint wrote: bump no counter on resume, ` +
       `derive no state from the instance (memory addresses, time, randomness), and do start-up work in agent_tick ` +
       `(its observations are then recorded); see ${REPLAY_RULES_DOC}`,
-    { details: { rule: "resume_inverse_of_checkpoint", givenBytes: given.byteLength, checkpointBytes: after.byteLength, firstDifference: at } },
+    { details: { rule: "resume_inverse_of_checkpoint", givenBytes: given.length, checkpointBytes: after.length, firstDifference: at } },
   );
 }

@@ -153,24 +153,24 @@ export class AgentSandbox {
 
   /** Restores state; an empty state calls agent_resume(0, 0). */
   resume(state: Uint8Array): void {
-    if (state.byteLength === 0) {
+    if (state.length === 0) {
       this.call("agent_resume", () => this.exports.agent_resume(0, 0));
       this.wasi?.settle();
       return;
     }
-    const ptr = this.call("malloc", () => this.alloc(state.byteLength));
+    const ptr = this.call("malloc", () => this.alloc(state.length));
     if (ptr === 0) {
       throw new IgordError(
         ErrorCode.AgentBadState,
-        `agent could not allocate ${state.byteLength} bytes to resume (allocator returned 0)`,
+        `agent could not allocate ${state.length} bytes to resume (allocator returned 0)`,
       );
     }
     const mem = this.requireMemory();
-    if (ptr + state.byteLength > mem.buffer.byteLength) {
+    if (ptr + state.length > mem.buffer.byteLength) {
       throw new IgordError(ErrorCode.AgentBadState, `agent allocator returned ${ptr}, outside its memory`);
     }
-    new Uint8Array(mem.buffer, ptr, state.byteLength).set(state);
-    this.call("agent_resume", () => this.exports.agent_resume(ptr, state.byteLength));
+    new Uint8Array(mem.buffer, ptr, state.length).set(state);
+    this.call("agent_resume", () => this.exports.agent_resume(ptr, state.length));
     this.wasi?.settle();
   }
 

@@ -202,7 +202,7 @@ export type OkOutcome = Extract<TickOutcome, { status: "ok" }>;
 export const PACKED_STATE_MAX = 4096;
 
 export function packable(o: TickOutcome): o is OkOutcome {
-  return o.status === "ok" && o.state.byteLength <= PACKED_STATE_MAX;
+  return o.status === "ok" && o.state.length <= PACKED_STATE_MAX;
 }
 
 // Per outcome: f64 placement, u64 tick, u64 elapsedNs, u8 more, u8 hash length, u32 state length,
@@ -233,8 +233,8 @@ export class OkOutcomeWriter {
 
   /** write() with the tick as its low and high 32-bit words (the worker copies them from the batch: no bigint). */
   writeWords(placement: number, tickLo: number, tickHi: number, more: boolean, elapsedNs: bigint, state: Uint8Array, postHash: Uint8Array, events: readonly LogEntry[]): void {
-    let size = OUTCOME_HEAD + state.byteLength + postHash.byteLength + 4;
-    for (const e of events) size += 12 + e.payload.byteLength;
+    let size = OUTCOME_HEAD + state.length + postHash.length + 4;
+    for (const e of events) size += 12 + e.payload.length;
     this.reserve(size);
     const dv = this.dv;
     let at = this.at;
@@ -243,21 +243,21 @@ export class OkOutcomeWriter {
     dv.setUint32(at + 12, tickHi, true);
     dv.setBigUint64(at + 16, elapsedNs, true);
     dv.setUint8(at + 24, more ? 1 : 0);
-    dv.setUint8(at + 25, postHash.byteLength);
-    dv.setUint32(at + 26, state.byteLength, true);
+    dv.setUint8(at + 25, postHash.length);
+    dv.setUint32(at + 26, state.length, true);
     at += OUTCOME_HEAD;
     this.bytes.set(state, at);
-    at += state.byteLength;
+    at += state.length;
     this.bytes.set(postHash, at);
-    at += postHash.byteLength;
+    at += postHash.length;
     dv.setUint32(at, events.length, true);
     at += 4;
     for (const e of events) {
       dv.setUint32(at, e.id, true);
       dv.setInt32(at + 4, e.result, true);
-      dv.setUint32(at + 8, e.payload.byteLength, true);
+      dv.setUint32(at + 8, e.payload.length, true);
       this.bytes.set(e.payload, at + 12);
-      at += 12 + e.payload.byteLength;
+      at += 12 + e.payload.length;
     }
     this.at = at;
     this.count++;

@@ -347,7 +347,7 @@ function runBatch(batch: TickBatch): void {
     runningBatch = null;
     leave();
     if (outcome) post(outcome);
-    else if (state && state.byteLength <= PACKED_STATE_MAX) {
+    else if (state && state.length <= PACKED_STATE_MAX) {
       if (!holding()) holdUntil = lastEnd + RESULT_HOLD_NS;
       okWriter.writeWords(placement, items.tickLo(i), items.tickHi(i), more, elapsedNs, state, postHash, events);
     } else if (state) {
