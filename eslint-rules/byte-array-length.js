@@ -1,8 +1,9 @@
 // A byte array's size is its `length`, not its `byteLength`. On Node 20's V8 (11.3) TurboFan does
 // not inline the `byteLength` getter of a typed array: each read is an inline-cache call, ~9 ns
-// against ~1 ns for `length` (docs/BENCHMARKS.md, "byteLength"), and the checkpoint path read it a
-// few hundred times a checkpoint. For a Uint8Array or a Buffer the two are the same number; an
-// ArrayBuffer, a DataView or a wider typed array keeps `byteLength`. Needs type information.
+// against ~1 ns for `length`, and the checkpoint path read it a few hundred times a checkpoint
+// (docs/BENCHMARKS.md, "a typed array's `byteLength` is a call on Node 20"). For a Uint8Array or a
+// Buffer the two are the same number; an ArrayBuffer, a DataView or a wider typed array keeps
+// `byteLength`. Needs type information.
 import ts from "typescript";
 
 const BYTE_ARRAYS = new Set(["Uint8Array", "Uint8ClampedArray", "Buffer"]);
