@@ -9,7 +9,7 @@
 // Since schema 8 a segment is sealed as one of a run (v2, replay/run-seal.ts: one signature per
 // RUN_SEAL_SEGMENTS segments); v1 segments, stored or shipped before, are still read and checked.
 import { type Checkpoint } from "../checkpoint/codec.js";
-import { sha256 } from "../hash/bytes.js";
+import { sha256Into } from "../hash/bytes.js";
 import type { EventLogSegment } from "../eventlog/tick-log.js";
 import { verifyBytes } from "../identity/keys.js";
 import { encodeSegmentBody } from "./audit-plan.js";
@@ -27,7 +27,7 @@ export function segmentSigningBytesOfBody(prevHash: Uint8Array, body: Uint8Array
   const out = new Uint8Array(DOMAIN.length + 64);
   out.set(DOMAIN, 0);
   out.set(prevHash, DOMAIN.length);
-  out.set(sha256(body), DOMAIN.length + 32);
+  sha256Into(body, out, DOMAIN.length + 32);
   return out;
 }
 
