@@ -132,7 +132,6 @@ export function renewLeases(store, config, subjects) {
   const leases = {
     timing,
     write: (id, expected, next) => store.writeLease(id, expected, next),
-    tryRenew: (id, expected, next) => store.tryRenewLease(id, expected, next),
     tryRenewAll: (renewals) => store.tryRenewLeases(renewals),
   };
   const fence = new LeaseFence(leases, metrics, {

@@ -196,7 +196,6 @@ export class IgordNode {
       leases: {
         timing: this.leaseTiming,
         write: (id, expected, next) => this.store.writeLease(id, expected, next),
-        tryRenew: (id, expected, next) => this.store.tryRenewLease(id, expected, next),
         tryRenewAll: (renewals) => this.store.tryRenewLeases(renewals),
       },
       replay: {

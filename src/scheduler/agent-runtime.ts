@@ -163,7 +163,8 @@ export interface LeaseOptions {
   write(agentId: string, expected: LeaseBelief, next: Lease): void;
   /**
    * A renewal's compare-and-set that does not wait for another writer: false, nothing written, when
-   * the store is busy. Absent: renewals always wait (write).
+   * the store is busy. Absent: renewals always wait (write). Not asked when tryRenewAll is given
+   * (the sweep renews together then, and a renewal that ran short waits).
    */
   tryRenew?(agentId: string, expected: LeaseBelief, next: Lease): boolean;
   /**
