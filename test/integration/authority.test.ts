@@ -53,8 +53,9 @@ describe("leases and epochs", () => {
   });
 
   it("a renewal that finds the write lock held (the commit thread mid-transaction) does not wait for it: the agent ticks on under its lease and renews once the lock is free", async () => {
-    // Renewal is due with 3 s of the 6 s left and waits for the lock only in the last 1.5 s.
-    const t = await startTestNode({ "tick-interval": "20ms", "checkpoint-interval": "1h", "lease-duration": "6s", "lease-grace": "1s", "lease-renewal-window": "0.5" });
+    // Renewal is due with 27 s of the 30 s left (3 s in) and waits for the lock only in the last
+    // 13.5 s: a loaded machine may stall this process for seconds without the renewal coming overdue.
+    const t = await startTestNode({ "tick-interval": "20ms", "checkpoint-interval": "1h", "lease-duration": "30s", "lease-grace": "1s", "lease-renewal-window": "0.9" });
     await t.node.addAgent({ wasmPath: heartbeat });
     await t.waitFor<TickEvent>("tick", (e) => e.agentId === "heartbeat" && e.tick >= 2n);
     const generation = () => t.node.scheduler.view("heartbeat")?.lease?.epoch.generation;
@@ -79,8 +80,9 @@ describe("leases and epochs", () => {
   });
 
   it("the lease sweep renews the agents that came due together, in one transaction: three agents, one call, each its own compare-and-set", async () => {
-    // A sweep every 150 ms (1.2 s × 0.5 / 4); renewals due with 600 ms left, short with 300 ms.
-    const t = await startTestNode({ "tick-interval": "20ms", "checkpoint-interval": "1h", "lease-duration": "1200ms", "lease-grace": "1s", "lease-renewal-window": "0.5" });
+    // A sweep every second (6 s × 0.9 / 4, capped at LEASE_SWEEP_MAX_MS); renewals due with 5.4 s
+    // left (0.6 s in), short with 2.7 s: a stall of well over a second still leaves them to the sweep.
+    const t = await startTestNode({ "tick-interval": "20ms", "checkpoint-interval": "1h", "lease-duration": "6s", "lease-grace": "1s", "lease-renewal-window": "0.9" });
     const store = t.node.store;
     const calls: string[][] = [];
     const tryRenewLeases = store.tryRenewLeases.bind(store);
