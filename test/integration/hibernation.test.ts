@@ -77,13 +77,15 @@ describe("hibernation", () => {
   });
 
   it("a hibernated agent's lease is renewed while it is off its worker, never lapses", async () => {
-    const t = await startTestNode({ "tick-interval": "100ms", "lease-duration": "400ms", "lease-grace": "50ms", "hibernate-after": "200ms" });
-    await t.node.addAgent({ wasmPath: agentWithManifest(t.dir, "heartbeat", "hb", { tick_interval_ms: 1200 }) });
+    // A 1 s lease renewed with 500 ms left and lapsing 1 s past expiry: a loaded machine may stall this
+    // process for over a second without the lease lapsing; 2.5 s off the worker is several renewals.
+    const t = await startTestNode({ "tick-interval": "100ms", "lease-duration": "1s", "lease-grace": "1s", "hibernate-after": "200ms" });
+    await t.node.addAgent({ wasmPath: agentWithManifest(t.dir, "heartbeat", "hb", { tick_interval_ms: 2500 }) });
     await t.waitFor<TickEvent>("tick", (e) => e.agentId === "hb" && e.tick === 1n, 5_000);
     const major = t.node.scheduler.view("hb")!.lease!.epoch.major;
     await hibernated(t, "hb");
     const from = t.logs.lines.length;
-    await t.waitFor<TickEvent>("tick", (e) => e.agentId === "hb" && e.tick === 2n, 5_000);
+    await t.waitFor<TickEvent>("tick", (e) => e.agentId === "hb" && e.tick === 2n, 10_000);
     const during = t.logs.lines.slice(from).filter((l) => l.agent === "hb");
     const woke = during.findIndex((l) => l.event === "agent_woke");
     expect(woke).toBeGreaterThan(0);
