@@ -22,10 +22,14 @@ export enum IntentState {
   Compensated = 5,
 }
 
-/** Result codes of EffectLog operations (AssemblyScript cannot catch exceptions). */
+// Result codes of EffectLog operations (AssemblyScript cannot catch exceptions).
+/** The operation was applied. */
 export const EFFECT_OK: i32 = 0;
+/** `record`: an intent with this id is already in the log (nothing changed). */
 export const EFFECT_EXISTS: i32 = -1;
+/** No intent with this id is in the log. */
 export const EFFECT_NOT_FOUND: i32 = -2;
+/** The intent is in a state this operation does not move from (nothing changed). */
 export const EFFECT_INVALID_TRANSITION: i32 = -3;
 
 export class Intent {

@@ -1,7 +1,7 @@
 export { Agent, register } from "./agent";
 export { Encoder, Decoder } from "./codec";
 export { clockNow, randBytes, randU64, log, walletBalance, nodePrice, emit } from "./hostcalls";
-export { EffectLog, Intent, IntentState } from "./effects";
+export { EffectLog, Intent, IntentState, EFFECT_OK, EFFECT_EXISTS, EFFECT_NOT_FOUND, EFFECT_INVALID_TRANSITION } from "./effects";
 export {
   HttpResponse, httpRequest, httpRequestLines, httpGet, httpPost, headerLines, httpErrorName,
   HTTP_ERR_TRANSPORT, HTTP_ERR_INPUT_TOO_LONG, HTTP_ERR_HOST_BLOCKED, HTTP_ERR_TIMEOUT,

@@ -27,7 +27,7 @@ describe("docs/SDK.md", () => {
 
   it("lists every symbol igord/sdk and igord/sdk/exports export", () => {
     const names = docs.publicApi().flatMap((m) => m.symbols.map((s) => s.name));
-    for (const name of ["Agent", "register", "Encoder", "Decoder", "clockNow", "log", "emit", "EffectLog", "Intent", "IntentState", "agent_tick", "agent_resume", "malloc"]) {
+    for (const name of ["Agent", "register", "Encoder", "Decoder", "clockNow", "log", "emit", "EffectLog", "Intent", "IntentState", "EFFECT_OK", "EFFECT_EXISTS", "EFFECT_NOT_FOUND", "EFFECT_INVALID_TRANSITION", "agent_tick", "agent_resume", "malloc"]) {
       expect(names).toContain(name);
     }
     for (const name of names) expect(doc).toContain(`#### \`${name}\``);
