@@ -162,17 +162,11 @@ export interface LeaseOptions {
   /** Compare-and-set of the stored lease (throws LEASE_STALE when another writer moved it). */
   write(agentId: string, expected: LeaseBelief, next: Lease): void;
   /**
-   * A renewal's compare-and-set that does not wait for another writer: false, nothing written, when
-   * the store is busy. Absent: renewals always wait (write). Not asked when tryRenewAll is given
-   * (the sweep renews together then, and a renewal that ran short waits).
-   */
-  tryRenew?(agentId: string, expected: LeaseBelief, next: Lease): boolean;
-  /**
    * Several renewals' compare-and-sets in one transaction that does not wait for another writer:
    * null, nothing written, when the store is busy; else per renewal null once written, or the error
    * that refused it. Present: the lease sweep renews together every agent that came due since the
    * sweep before (LeaseFence.renewGathered), and a tick's check leaves a due renewal to it until it
-   * runs short.
+   * runs short. Absent: every renewal is written when due, waiting for the store (write).
    */
   tryRenewAll?(renewals: readonly LeaseRenewal[]): (IgordError | null)[] | null;
 }

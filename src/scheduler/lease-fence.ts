@@ -92,14 +92,7 @@ export class LeaseFence {
           // Renewed by the sweep with every agent due since the sweep before: one transaction, not
           // one each (each one of its own dropped the commit thread's page cache).
           if (sweeping) this.gathered.push({ a, expected: current, next: renewed, putOff: false });
-        } else if (!leases.tryRenew || overdue) this.set(a, renewed, "renewed");
-        else if (leases.tryRenew(a.id, { state: current.state, epoch: current.epoch }, renewed)) this.applied(a, renewed, "renewed");
-        else {
-          // Another writer holds the store (the commit thread, mid-transaction): the lease has time
-          // to spare, so the main thread does not sleep waiting; the next check tries again.
-          this.metrics?.leaseRenewalsDeferred.inc();
-          a.logger.debug({ event: "lease_renewal_deferred", expiresAt: current.expiresAtMs }, "lease renewal put off: the store is busy");
-        }
+        } else this.set(a, renewed, "renewed");
       }
     } catch (e) {
       // A store failure is not a stale lease: only the store's own LEASE_STALE says another writer won.

@@ -188,23 +188,12 @@ export abstract class AgentRecords extends MigrationRecords {
   }
 
   /**
-   * A renewal (writeLease) that does not wait for the write lock: false, with nothing written, when
-   * another connection holds it — under load the commit thread does, through each group commit, and
-   * waiting put the main thread to sleep in SQLite's busy handler (a mean 7 ms a renewal, up to ~115,
-   * in the checkpoint bench). The lease fence tries again at its next check while the lease has time
-   * to spare. Not a renewal (another state or major): LEASE_TRANSITION.
-   */
-  tryRenewLease(agentId: string, expected: LeaseBelief, next: Lease): boolean {
-    const results = this.tryRenewLeases([{ agentId, expected, next }]);
-    if (results === null) return false;
-    if (results[0]) throw results[0];
-    return true;
-  }
-
-  /**
-   * Renewals (as tryRenewLease) in one transaction: null, with nothing written, when another
-   * connection holds the write lock; else, per renewal in order, null once written or the error that
-   * refused it (LEASE_STALE: the others are still written). Each transaction of another connection
+   * Renewals (writeLease's compare-and-set) in one transaction that does not wait for the write lock:
+   * null, with nothing written, when another connection holds it — under load the commit thread
+   * does, through each group commit, and waiting put the main thread to sleep in SQLite's busy
+   * handler (a mean 7 ms a renewal, up to ~115, in the checkpoint bench); the lease fence tries again
+   * while the leases have time to spare. Else, per renewal in order, null once written or the error
+   * that refused it (LEASE_STALE: the others are still written). Each transaction of another connection
    * drops the commit thread's page cache, which it then reads back page by page: the lease fence
    * renews the agents that came due since its last sweep together, not one transaction each (~33
    * a second for 1,000 agents at the defaults; docs/BENCHMARKS.md, "lease renewals together").

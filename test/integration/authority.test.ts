@@ -134,7 +134,7 @@ describe("leases and epochs", () => {
     expect(store.lease("a")).toEqual(a.next);
   });
 
-  it("the store's renewal without a wait: false and nothing written while another connection holds the write lock, without waiting out the busy timeout, which every other write still has", async () => {
+  it("the store's renewals without a wait: null and nothing written while another connection holds the write lock, without waiting out the busy timeout, which every other write still has", async () => {
     const t = await startTestNode({ "tick-interval": "20ms", "lease-duration": "60s" });
     await t.node.addAgent({ wasmPath: heartbeat });
     await t.waitFor<TickEvent>("tick", (e) => e.agentId === "heartbeat" && e.tick >= 1n);
@@ -147,7 +147,7 @@ describe("leases and epochs", () => {
     other.exec("BEGIN IMMEDIATE");
     try {
       const started = performance.now();
-      expect(store.tryRenewLease("heartbeat", belief, renewed)).toBe(false);
+      expect(store.tryRenewLeases([{ agentId: "heartbeat", expected: belief, next: renewed }])).toBeNull();
       expect(performance.now() - started).toBeLessThan(BUSY_TIMEOUT_MS / 2);
       expect(store.lease("heartbeat")).toEqual(lease);
       expect((store as unknown as { db: Database.Database }).db.pragma("busy_timeout", { simple: true })).toBe(BUSY_TIMEOUT_MS);
@@ -155,12 +155,12 @@ describe("leases and epochs", () => {
       other.exec("COMMIT");
       other.close();
     }
-    expect(store.tryRenewLease("heartbeat", belief, renewed)).toBe(true);
+    expect(store.tryRenewLeases([{ agentId: "heartbeat", expected: belief, next: renewed }])).toEqual([null]);
     expect(store.lease("heartbeat")).toEqual(renewed);
     // Only renewals: a state change waits for the lock (and is durable).
-    expect(() => store.tryRenewLease("heartbeat", { state: renewed.state, epoch: renewed.epoch }, { ...renewed, state: "RETIRED" })).toThrow(expect.objectContaining({ code: "LEASE_TRANSITION" }));
+    expect(() => store.tryRenewLeases([{ agentId: "heartbeat", expected: { state: renewed.state, epoch: renewed.epoch }, next: { ...renewed, state: "RETIRED" } }])).toThrow(expect.objectContaining({ code: "LEASE_TRANSITION" }));
     // A stale belief is refused as by writeLease.
-    expect(() => store.tryRenewLease("heartbeat", belief, renewed)).toThrow(expect.objectContaining({ code: "LEASE_STALE" }));
+    expect(store.tryRenewLeases([{ agentId: "heartbeat", expected: belief, next: renewed }])?.[0]).toMatchObject({ code: "LEASE_STALE" });
   });
 
   it("a stale writer's checkpoint is refused and the agent stops", async () => {

@@ -104,7 +104,7 @@ describe("store sync levels", () => {
     const r1 = renew(lease);
     store.writeLease("heartbeat", { state: lease.state, epoch: lease.epoch }, r1);
     const r2 = renew(r1);
-    expect(store.tryRenewLease("heartbeat", { state: r1.state, epoch: r1.epoch }, r2)).toBe(true);
+    expect(store.tryRenewLeases([{ agentId: "heartbeat", expected: { state: r1.state, epoch: r1.epoch }, next: r2 }])).toEqual([null]);
     store.writeLease("heartbeat", { state: r2.state, epoch: r2.epoch }, { ...r2, state: "RETIRED", expiresAtMs: null });
     expect(inside).toEqual([1, 1, 2]);
     expect(level(store)).toBe(2);
