@@ -74,6 +74,11 @@ export interface AgentRuntime {
   state: Uint8Array;
   more: boolean;
   inFlight: boolean;
+  /**
+   * Unix ms when the tick in flight lost its authority (its lease's expiry + grace at dispatch; null
+   * = never): a result arriving later is not committed, even if the lease was renewed meanwhile.
+   */
+  inFlightAuthorityUntil: number | null;
   lastTickAt: number | null;
   nextDueAt: number | null;
   lastTickNs: bigint;

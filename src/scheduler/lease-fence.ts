@@ -1,7 +1,7 @@
 // The lease fence of the scheduler: every dispatch and every sweep checks the agent's lease, renews
 // it when due, moves it to RECOVERY_REQUIRED past expiry + grace and recovers it (major + 1) after a
-// plain expiry. A tick carries when its authority lapses, and a result arriving after that is not
-// committed (CE-4).
+// plain expiry. A tick carries when its authority lapses (authorityUntil), and the scheduler commits
+// no result arriving after that (CE-4).
 import { ErrorCode, IgordError } from "../errors.js";
 import { canTick, formatEpoch, isExpired, type Lease, needsRenewal, renewalOverdue, transition } from "../authority/lease.js";
 import type { NodeMetrics } from "../metrics/metrics.js";
@@ -54,14 +54,6 @@ export class LeaseFence {
     return a.lease === null || canTick(a.lease);
   }
 
-  /** Whether the lease the tick ran under ended (expiry + grace) before its result arrived here. */
-  lapsedDuring(a: AgentRuntime, nowMs: number): boolean {
-    const leases = this.leases;
-    const expires = a.lease?.expiresAtMs;
-    if (!leases || expires == null) return false;
-    return nowMs > expires + leases.timing.graceMs;
-  }
-
   /**
    * Fences a tick: renews the lease when due; past expiry + grace moves it to RECOVERY_REQUIRED,
    * then recovers on its own (major + 1, logged) only after a plain expiry with no handoff in
@@ -105,14 +97,30 @@ export class LeaseFence {
   }
 
   /**
-   * The sweep: checks each agent given (idle ones renew only here), then writes the renewals due
-   * together (renewGathered).
+   * The sweep: checks each agent given with no tick in flight (idle ones renew only here), gathers
+   * the due renewals of those mid-tick, then writes the renewals together (renewGathered).
    */
   sweep(agents: Iterable<AgentRuntime>, nowMs: number): void {
     // What the sweep before gathered and could not write yet is gathered again, as it is now.
     this.forgetGathered();
-    for (const a of agents) this.check(a, nowMs, true);
+    for (const a of agents) {
+      if (a.inFlight) this.gatherMidTick(a, nowMs);
+      else this.check(a, nowMs, true);
+    }
     this.renewGathered();
+  }
+
+  /**
+   * An agent mid-tick is only gathered for a renewal, due or short, while its lease is valid: what
+   * else the fence does (expiry, recovery, stopping it) waits for its next dispatch, where the check
+   * also writes a short renewal the sweep could not. An agent that always has a tick in flight when
+   * the sweep runs (more work every tick) would otherwise renew only by that waiting write.
+   */
+  private gatherMidTick(a: AgentRuntime, nowMs: number): void {
+    const leases = this.leases;
+    const lease = a.lease;
+    if (!leases?.tryRenewAll || !lease || isExpired(lease, leases.timing, nowMs) || !needsRenewal(lease, leases.timing, nowMs)) return;
+    this.gathered.push({ a, expected: lease, next: transition(lease, { type: "renew", nowMs }, leases.timing), putOff: false });
   }
 
   /** No renewal is tried again after this (the scheduler stops). */

@@ -197,6 +197,7 @@ export class Scheduler extends EventEmitter<{
       state: placed.state,
       more: false,
       inFlight: false,
+      inFlightAuthorityUntil: null,
       lastTickAt: null,
       nextDueAt: null,
       lastTickNs: 0n,
@@ -304,8 +305,9 @@ export class Scheduler extends EventEmitter<{
       if (!this.fence.check(a, now)) continue;
       if (a.hibernated) this.hibernation.wake(a, (e) => this.wakeFailed(a, e));
       a.inFlight = true;
+      a.inFlightAuthorityUntil = this.fence.authorityUntil(a);
       a.nextDueAt = null;
-      reqs.push({ agentId: a.id, tick: a.tick + 1n, budget: a.budget, price: a.price, authority: this.fence.authority(a), authorityUntilMs: this.fence.authorityUntil(a), owner: a });
+      reqs.push({ agentId: a.id, tick: a.tick + 1n, budget: a.budget, price: a.price, authority: this.fence.authority(a), authorityUntilMs: a.inFlightAuthorityUntil, owner: a });
     }
     if (reqs.length > 0) this.opts.pool.dispatch(reqs);
     this.arm();
@@ -335,8 +337,10 @@ export class Scheduler extends EventEmitter<{
       if (overLimit) this.fail(a, overLimit, r.tick);
       else {
         // One clock read serves the lease check and the commit (once per tick on the main thread).
+        // The check is against the authority the tick was dispatched with: the sweep may have renewed
+        // the lease since, but the tick's side effects were refused past that authority (CE-4).
         const now = Date.now();
-        if (this.fence.lapsedDuring(a, now)) this.discard(a, r);
+        if (a.inFlightAuthorityUntil !== null && now > a.inFlightAuthorityUntil) this.discard(a, r);
         else this.commit(a, r, now);
       }
     }
@@ -344,14 +348,15 @@ export class Scheduler extends EventEmitter<{
   }
 
   /**
-   * A tick that outlived its lease is not this node's to commit: the worker's instance is rewound to
-   * the committed state and the lease is settled (recovered at major + 1 after a plain expiry) before
-   * the tick runs again.
+   * A tick that outlived the lease it was dispatched under is not this node's to commit (even if the
+   * lease was renewed meanwhile: its side effects were refused past that lease): the worker's instance
+   * is rewound to the committed state and the lease is settled (recovered at major + 1 after a plain
+   * expiry) before the tick runs again.
    */
   private discard(a: AgentRuntime, r: Extract<PoolTickResult, { status: "ok" }>): void {
     a.logger.warn(
-      { event: "tick_discarded", tick: String(r.tick), reason: "lease_lapsed", expiresAt: a.lease?.expiresAtMs },
-      `tick ${r.tick} finished after the lease lapsed; it is not committed and runs again under a valid lease`,
+      { event: "tick_discarded", tick: String(r.tick), reason: "lease_lapsed", authorityUntil: a.inFlightAuthorityUntil, expiresAt: a.lease?.expiresAtMs },
+      `tick ${r.tick} finished after the lease it was dispatched under lapsed; it is not committed and runs again under a valid lease`,
     );
     // What it paid (while it held the lease) left the budget all the same: debited now, written as
     // lost_payment events with the next checkpoint, and listed to the agent's re-run (wallet_receipt).
@@ -470,9 +475,9 @@ export class Scheduler extends EventEmitter<{
     this.fence.sweep(this.sweepable(), Date.now());
   }
 
-  /** Agents whose leases the sweep checks: running here, no tick in flight, not leaving. */
+  /** Agents whose leases the sweep checks: running here and not leaving (mid-tick ones only renew). */
   private *sweepable(): Generator<AgentRuntime> {
-    for (const a of this.agents.values()) if (a.status === "running" && !a.inFlight && !a.detaching) yield a;
+    for (const a of this.agents.values()) if (a.status === "running" && !a.detaching) yield a;
   }
 
   /**

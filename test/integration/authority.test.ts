@@ -99,6 +99,32 @@ describe("leases and epochs", () => {
     for (const id of ids) expect(store.lease(id)?.epoch.generation).toBe(t.node.scheduler.view(id)?.lease?.epoch.generation);
   });
 
+  it("an agent that is always mid-tick (more work every tick, on the fast path) is renewed by the sweep too, never by a write that waits for the store", async () => {
+    // The same timing as the test above: a sweep every second, due 0.6 s in, short 3.3 s in.
+    const t = await startTestNode({ "tick-interval": "20ms", "fast-tick-interval": "0", "checkpoint-interval": "1h", "lease-duration": "6s", "lease-grace": "1s", "lease-renewal-window": "0.9" });
+    const store = t.node.store;
+    const swept: string[] = [];
+    const waited: string[] = [];
+    const tryRenewLeases = store.tryRenewLeases.bind(store);
+    store.tryRenewLeases = (renewals) => {
+      swept.push(...renewals.map((r) => r.agentId));
+      return tryRenewLeases(renewals);
+    };
+    const writeLease = store.writeLease.bind(store);
+    store.writeLease = (agentId, expected, next) => {
+      waited.push(agentId);
+      writeLease(agentId, expected, next);
+    };
+    await t.node.addAgent({ wasmPath: await writeWat(join(t.dir, "wasm"), "busy", watAgent({ more: "(i32.const 1)" })) });
+    const generation = () => t.node.scheduler.view("busy")?.lease?.epoch.generation ?? 0n;
+    await waitUntil(() => generation() >= 2n, { timeoutMs: 15_000, what: "two renewals of the busy agent" });
+    // It ticked all along: thousands of ticks, so a tick was in flight at nearly every sweep.
+    expect(t.node.scheduler.view("busy")!.tick).toBeGreaterThan(1_000n);
+    expect(swept.filter((id) => id === "busy").length).toBeGreaterThanOrEqual(2);
+    expect(waited).toEqual([]);
+    expect(store.lease("busy")?.epoch.generation).toBe(generation());
+  });
+
   it("the store's renewals together: nothing written while another connection holds the write lock; a stale one refused, the others written; a change of state refused before anything is written", async () => {
     const t = await startTestNode({ "tick-interval": "20ms", "lease-duration": "60s" });
     for (const agentId of ["a", "b"]) await t.node.addAgent({ wasmPath: heartbeat, agentId });
@@ -300,8 +326,12 @@ describe("side effects and the lease", () => {
     const t = await startTestNode({ "tick-interval": "10ms", "lease-duration": "100ms", "lease-grace": "0", "lease-renewal-window": "0.5", "verify-interval": "0", "tick-timeout": "5s" });
     const path = await writeWat(join(t.dir, "wasm"), "slow", SLOW_EMITTER, CAPS("clock", "emit"));
     await t.node.addAgent({ wasmPath: path });
-    // Every run of tick 1 outlives its 100 ms lease: each is discarded and retried under a recovered lease.
-    await waitUntil(() => t.logs.events("tick_discarded", "slow").length >= 2, { timeoutMs: 5000, what: "two discarded runs of tick 1" });
+    // Every run of tick 1 outlives the 100 ms lease it was dispatched under: each is discarded and
+    // retried. The sweep renews the lease of an agent mid-tick too, so the lease itself may never
+    // lapse; the tick's authority did, and its emit was refused then: still not committed.
+    const discarded = () => t.logs.events("tick_discarded", "slow");
+    await waitUntil(() => discarded().length >= 2, { timeoutMs: 5000, what: "two discarded runs of tick 1" });
+    await waitUntil(() => discarded().some((l) => Number(l.expiresAt) > Number(l.authorityUntil)), { timeoutMs: 10_000, what: "a discarded run whose lease was renewed mid-tick" });
     expect(t.logs.events("tick_discarded", "slow").every((l) => l.tick === "1")).toBe(true);
     expect(t.node.scheduler.view("slow")?.tick).toBe(0n);
     expect(t.node.store.outbox("slow")).toEqual([]);

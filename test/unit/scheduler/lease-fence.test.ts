@@ -176,4 +176,24 @@ describe("lease renewals written together by the sweep", () => {
       vi.useRealTimers();
     }
   });
+
+  it("an agent mid-tick is gathered for its renewal, due or short, and renewed with the others; nothing else is done to it until its next dispatch", () => {
+    const { leases, calls, written } = batchStore();
+    const fence = new LeaseFence(leases, undefined, { finish: () => expect.unreachable() });
+    const midTick = (id: string, startedAt: number) => Object.assign(agent(id, startedAt), { inFlight: true });
+    // At T0 + 50 s: due (30 s left), short (10 s left: past the deferrable half), past expiry + grace, not due.
+    const now = T0 + 50_000;
+    const due = midTick("due", T0 + 20_000);
+    const short = midTick("short", T0);
+    const expired = midTick("expired", T0 - 30_000);
+    const young = midTick("young", T0 + 40_000);
+    const expiredLease = expired.lease;
+    fence.sweep([due, short, expired, young], now);
+    expect(calls).toEqual([["due", "short"]]);
+    expect([due, short, young].map((x) => x.lease?.epoch.generation)).toEqual([1n, 1n, 0n]);
+    expect(short.lease?.expiresAtMs).toBe(now + 60_000);
+    // The expired lease is the next dispatch's to settle (the tick in flight is judged by its own authority).
+    expect(expired.lease).toBe(expiredLease);
+    expect(written).toEqual([]);
+  });
 });
