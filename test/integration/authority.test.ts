@@ -100,8 +100,9 @@ describe("leases and epochs", () => {
   });
 
   it("an agent that is always mid-tick (more work every tick, on the fast path) is renewed by the sweep too, never by a write that waits for the store", async () => {
-    // The same timing as the test above: a sweep every second, due 0.6 s in, short 3.3 s in.
-    const t = await startTestNode({ "tick-interval": "20ms", "fast-tick-interval": "0", "checkpoint-interval": "1h", "lease-duration": "6s", "lease-grace": "1s", "lease-renewal-window": "0.9" });
+    // A sweep every second (30 s × 0.9 / 4, capped); a renewal due 3 s after the one before and
+    // short only 16.5 s after it: no stall of this process makes a tick's check write it.
+    const t = await startTestNode({ "tick-interval": "20ms", "fast-tick-interval": "0", "checkpoint-interval": "1h", "lease-duration": "30s", "lease-grace": "1s", "lease-renewal-window": "0.9" });
     const store = t.node.store;
     const swept: string[] = [];
     const waited: string[] = [];
@@ -117,7 +118,7 @@ describe("leases and epochs", () => {
     };
     await t.node.addAgent({ wasmPath: await writeWat(join(t.dir, "wasm"), "busy", watAgent({ more: "(i32.const 1)" })) });
     const generation = () => t.node.scheduler.view("busy")?.lease?.epoch.generation ?? 0n;
-    await waitUntil(() => generation() >= 2n, { timeoutMs: 15_000, what: "two renewals of the busy agent" });
+    await waitUntil(() => generation() >= 2n, { timeoutMs: 20_000, what: "two renewals of the busy agent" });
     // It ticked all along: thousands of ticks, so a tick was in flight at nearly every sweep.
     expect(t.node.scheduler.view("busy")!.tick).toBeGreaterThan(1_000n);
     expect(swept.filter((id) => id === "busy").length).toBeGreaterThanOrEqual(2);
