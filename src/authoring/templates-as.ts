@@ -8,6 +8,7 @@ export function asTemplates(c: ProjectContext): Record<string, string> {
   return {
     ...commonFiles(c, {
       build: "node build.mjs",
+      sources: ["assembly"],
       devDependencies: { assemblyscript: c.ascVersion, vitest: c.vitestVersion },
       // Agent.marshal's first field, after the SDK's two header bytes (state format, initialized).
       counterOffset: 2,

@@ -38,7 +38,7 @@ export function cTemplates(c: ProjectContext): Record<string, string> {
   const n = c.name;
   const ident = n.replace(/-/g, "_");
   return {
-    ...commonFiles(c, { build: "node build.mjs", devDependencies: { vitest: c.vitestVersion }, counterOffset: 0, buildNeeds: "clang with the wasm32 target and wasm-ld, e.g. apt-get install clang lld" }),
+    ...commonFiles(c, { build: "node build.mjs", sources: [`${n}.c`, "igor.h"], devDependencies: { vitest: c.vitestVersion }, counterOffset: 0, buildNeeds: "clang with the wasm32 target and wasm-ld, e.g. apt-get install clang lld" }),
     "build.mjs": `// Builds build/${n}.wasm from ${n}.c with clang's wasm32 target (CLANG=... to pick another clang)
 // and puts ${n}.manifest.json next to it (igord loads <name>.wasm with <name>.manifest.json).
 import { spawnSync } from "node:child_process";

@@ -13,6 +13,8 @@ export function commonFiles(
   c: ProjectContext,
   o: {
     build: string;
+    /** The files and folders `npm run dev` watches: a save to any of them rebuilds. */
+    sources: string[];
     devDependencies: Record<string, string>;
     /** Where the agent's u64 tick counter is in its checkpointed state. */
     counterOffset: number;
@@ -32,6 +34,7 @@ export function commonFiles(
         build: o.build,
         test: "vitest run",
         start: "igord --agents-dir build --data-dir data",
+        dev: "node dev.mjs",
       },
       // igord is not on the npm registry: this links the igord install that ran `igord new`.
       dependencies: { igord: `file:${c.igordRoot}` },
@@ -49,7 +52,8 @@ export default defineConfig({
   test: { testTimeout: ${PROJECT_TEST_TIMEOUT_MS}, hookTimeout: ${PROJECT_TEST_TIMEOUT_MS}, include: ["test/**/*.test.ts"] },
 });
 `,
-    ".gitignore": "node_modules/\nbuild/\ndata/\n",
+    ".gitignore": "node_modules/\nbuild/\ndata/\ndev-data/\n",
+    "dev.mjs": devScript(n, [...o.sources, `${n}.manifest.json`]),
     [`test/${n}.test.ts`]: testFile(n, o.counterOffset),
     "README.md": `# ${n}
 
@@ -62,6 +66,7 @@ npm install      # the build and test tools from npm; igord linked from ${c.igor
 npm run build    # build/${n}.wasm and build/${n}.manifest.json${o.buildNeeds ? ` (needs ${o.buildNeeds})` : ""}
 npm test         # two real igord nodes: it ticks, migrates, survives a restart and a SIGKILL
 npm start        # a daemon running build/ (state in ./data; Ctrl-C checkpoints and stops it)
+npm run dev      # a daemon of its own (state in ./dev-data) that takes every rebuild; saves rebuild
 \`\`\`
 
 - \`${n}.manifest.json\`: the capabilities the agent may use (each hostcall needs one) and its limits.
@@ -119,6 +124,100 @@ describe("${n}", () => {
     await node.restart();
     expect(await node.waitForTick("${n}", last.tick + 1n)).toBe(last.tick + 1n);
   });
+});
+`;
+}
+
+/** How often `npm run dev` looks at its sources (a save is built once they have held still this long). */
+export const DEV_POLL_MS = 300;
+
+function devScript(n: string, sources: string[]): string {
+  return `// npm run dev: builds ${n}, runs a daemon of its own on build/ that takes each rebuild as an upgrade
+// of the running agent (igord --upgrade-agents-dir true: same identity, the new code resumes from the
+// old code's state), and rebuilds whenever one of the sources below is saved. Its state is in
+// dev-data/ (not npm start's data/); no p2p, the control API on a free loopback port
+// (npx igord agents --data-dir dev-data). A build that fails prints why, and the agent runs on with
+// the code it has. Ctrl-C checkpoints the agent and stops the daemon.
+import { spawn } from "node:child_process";
+import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { createRequire } from "node:module";
+import { dirname, join } from "node:path";
+
+const SOURCES = ${JSON.stringify(sources)};
+const POLL_MS = ${DEV_POLL_MS};
+const WASM = "build/${n}.wasm";
+
+/** The sources' sizes and modification times: a change in any of them is a save. */
+function signature() {
+  const parts = [];
+  const walk = (path) => {
+    let st;
+    try {
+      st = statSync(path);
+    } catch {
+      parts.push(\`\${path}:gone\`);
+      return;
+    }
+    if (st.isDirectory()) for (const e of readdirSync(path).sort()) walk(join(path, e));
+    else parts.push(\`\${path}:\${st.size}:\${st.mtimeMs}\`);
+  };
+  for (const s of SOURCES) walk(s);
+  return parts.join("|");
+}
+
+function build() {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ["build.mjs"], { stdio: ["ignore", "inherit", "inherit"] });
+    child.on("error", () => resolve(false));
+    child.on("close", (code) => resolve(code === 0));
+  });
+}
+
+const igordPackage = createRequire(import.meta.url).resolve("igord/package.json");
+const igordBin = join(dirname(igordPackage), JSON.parse(readFileSync(igordPackage, "utf8")).bin.igord);
+let daemon = null;
+function startDaemon() {
+  daemon = spawn(process.execPath, [igordBin, "--agents-dir", "build", "--data-dir", "dev-data", "--upgrade-agents-dir", "true", "--listen", "off", "--control", "127.0.0.1:0"], { stdio: "inherit" });
+  // This script ends with the daemon, with its exit code.
+  daemon.on("close", (code) => process.exit(code ?? 1));
+}
+
+let seen = signature();
+if (!(await build())) console.error("dev: the build failed; fix it and save");
+// The daemon loads what build/ holds: it starts once there is something to run.
+if (existsSync(WASM)) startDaemon();
+
+// Saves come in bursts (an editor writes, then renames): build once the sources have held still.
+let changed = false;
+let building = false;
+const timer = setInterval(async () => {
+  if (building) return;
+  const now = signature();
+  if (now !== seen) {
+    seen = now;
+    changed = true;
+    return;
+  }
+  if (!changed) return;
+  changed = false;
+  building = true;
+  console.error("dev: a source changed: building");
+  const ok = await build();
+  building = false;
+  if (!ok) console.error("dev: the build failed; the agent runs on with the code it has");
+  else if (daemon === null && existsSync(WASM)) startDaemon();
+}, POLL_MS);
+
+// Ctrl-C reaches the daemon too (one process group): it checkpoints and exits, and so does this
+// script. A SIGTERM sent to this script alone is passed on.
+process.on("SIGINT", () => {
+  clearInterval(timer);
+  if (daemon === null) process.exit(130);
+});
+process.on("SIGTERM", () => {
+  clearInterval(timer);
+  if (daemon === null) process.exit(143);
+  daemon.kill("SIGTERM");
 });
 `;
 }

@@ -2,7 +2,7 @@
 // fresh directory outside this repo (npm install from the registry; igord linked from this checkout).
 // A command the page shows and this test does not run, or the other way round, fails the test.
 import { type ChildProcess, spawn } from "node:child_process";
-import { readFileSync, rmSync } from "node:fs";
+import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { IGORD_ROOT } from "../../src/authoring/new-project.js";
@@ -40,6 +40,8 @@ export function walkThrough(markdown: string): string {
 /** A daemon started from the walk-through (npm start, or igord in the foreground), in its own process group like a terminal's job. */
 class Foreground {
   readonly lines: Record<string, unknown>[] = [];
+  /** What it wrote to stderr (npm run dev's own lines, a failed build's errors). */
+  stderr = "";
   readonly exit: Promise<number | null>;
   private readonly child: ChildProcess;
 
@@ -53,6 +55,9 @@ class Foreground {
       // npm prints its own "> hello@0.1.0 start" lines first; igord's are JSON.
       for (const p of parts) if (p.startsWith("{")) this.lines.push(JSON.parse(p) as Record<string, unknown>);
     });
+    this.child.stderr?.on("data", (d: Buffer) => {
+      this.stderr += d.toString();
+    });
     // "close": npm and the igord under it have both exited (igord holds the pipe until it ends).
     this.exit = new Promise((resolve) => this.child.on("close", (code) => resolve(code)));
     running.add(this);
@@ -61,6 +66,10 @@ class Foreground {
   async waitFor(pred: (l: Record<string, unknown>) => boolean, what: string): Promise<Record<string, unknown>> {
     await waitUntil(() => this.lines.some(pred), { what, timeoutMs: DAEMON_WAIT_MS });
     return this.lines.find(pred) as Record<string, unknown>;
+  }
+
+  async waitForStderr(re: RegExp, what: string): Promise<void> {
+    await waitUntil(() => re.test(this.stderr), { what, timeoutMs: DAEMON_WAIT_MS });
   }
 
   /** Ctrl-C: SIGINT to the whole process group (npm and the igord under it); true when igord stopped cleanly. */
@@ -191,6 +200,37 @@ describe("docs/AUTHORING.md", () => {
           const r = npx(["agents", "--data-dir", "data2"]);
           expect(r.out).toMatch(/hello\s+running/);
           expect(r.status).toBe(0);
+        }],
+        [/^npm run dev$/, async () => {
+          const dev = new Foreground("npm", ["run", "dev"], cwd, env);
+          try {
+            const started = await dev.waitFor((l) => l.event === "agent_started" && l.agent === "hello", "hello started by npm run dev");
+            await dev.waitFor((l) => agentLog(l) && BigInt(String(l.tick)) >= 2n, "hello ticking under npm run dev");
+            // The page's edit, saved.
+            const source = join(cwd, "assembly", "index.ts");
+            const original = readFileSync(source, "utf8");
+            const edited = original.replace('"hello: tick "', '"hello: now at tick "');
+            expect(edited).not.toBe(original);
+            writeFileSync(source, edited);
+            const upgraded = await dev.waitFor((l) => l.event === "code_upgraded" && l.agent === "hello", "the rebuilt agent taken as an upgrade");
+            const newLine = (l: Record<string, unknown>) => l.event === "agent_log" && l.agent === "hello" && /^hello: now at tick \d+$/.test(String(l.msg));
+            const first = await dev.waitFor(newLine, "the new code's line");
+            // The next tick, the same identity, and the agent's own counter going on from the old code's state.
+            expect(BigInt(String(first.tick))).toBe(BigInt(String(upgraded.tick)) + 1n);
+            expect(first.did).toBe(started.did);
+            const lastOld = [...dev.lines].reverse().find(agentLog);
+            const counter = (l: Record<string, unknown> | undefined) => Number(/(\d+)$/.exec(String(l?.msg))?.[1]);
+            expect(counter(first)).toBe(counter(lastOld) + 1);
+            // A save that does not build: its errors, and the agent runs on with the code it has.
+            writeFileSync(source, `${edited}\nthis is not AssemblyScript ((\n`);
+            await dev.waitForStderr(/the build failed; the agent runs on with the code it has/, "the failed build reported");
+            const after = dev.lines.filter(newLine).length;
+            await dev.waitFor(() => dev.lines.filter(newLine).length > after + 1, "ticks of the running code after the failed build");
+            expect(dev.lines.filter((l) => l.event === "code_upgraded")).toHaveLength(1);
+            writeFileSync(source, edited);
+          } finally {
+            expect(await dev.interrupt()).toBe(true);
+          }
         }],
         [/^npx igord verify --agent hello --data-dir data2$/, () => {
           const r = npx(["verify", "--agent", "hello", "--data-dir", "data2"]);
