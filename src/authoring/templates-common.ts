@@ -53,7 +53,7 @@ export default defineConfig({
 });
 `,
     ".gitignore": "node_modules/\nbuild/\ndata/\ndev-data/\n",
-    "dev.mjs": devScript(n, [...o.sources, `${n}.manifest.json`]),
+    "dev.mjs": devScript(n, o.sources),
     [`test/${n}.test.ts`]: testFile(n, o.counterOffset),
     "README.md": `# ${n}
 
@@ -137,7 +137,9 @@ function devScript(n: string, sources: string[]): string {
 // old code's state), and rebuilds whenever one of the sources below is saved. Its state is in
 // dev-data/ (not npm start's data/); no p2p, the control API on a free loopback port
 // (npx igord agents --data-dir dev-data). A build that fails prints why, and the agent runs on with
-// the code it has. Ctrl-C checkpoints the agent and stops the daemon.
+// the code it has. Ctrl-C checkpoints the agent and stops the daemon. The manifest is the agent's
+// from its first load (an upgrade changes only the code): for a changed one, stop, delete
+// dev-data/ and start again.
 import { spawn } from "node:child_process";
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { createRequire } from "node:module";
