@@ -1,7 +1,7 @@
 // The committed C example agents: always checked for the ABI they promise; rebuilt from their sources
 // and compared byte for byte when the clang that built them is installed (CI needs no C compiler).
 import { execFileSync, spawnSync } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { HOSTCALLS } from "../../src/hostcalls/registry.js";
@@ -13,6 +13,30 @@ const builtWith = readFileSync(join(EXAMPLES, "c", "BUILT_WITH"), "utf8").trim()
 function installedClang(): string | null {
   const r = spawnSync("clang", ["--version"], { encoding: "utf8" });
   return r.status === 0 ? (r.stdout.split("\n")[0] ?? "").trim() : null;
+}
+
+/**
+ * What of the build script's toolchain is missing, by building a probe the way it builds each agent
+ * (clang alone is not enough: wasm-ld, wasi-libc and the wasm32 compiler-rt builtins are packages of
+ * their own); null when both builds work.
+ */
+function missingToolchain(): string | null {
+  const dir = tempDir("igord-c-probe-");
+  const free = join(dir, "free.c");
+  const wasi = join(dir, "wasi.c");
+  writeFileSync(free, "int probe(void) { return 0; }\n");
+  writeFileSync(wasi, "#include <stdio.h>\nint probe(void) { return printf(\"\"); }\n");
+  const sysroot = process.env.WASI_SYSROOT ?? "/usr";
+  for (const args of [
+    ["--target=wasm32", "-ffreestanding", "-nostdlib", "-Wl,--no-entry", "-Wl,--export=probe", "-o", join(dir, "free.wasm"), free],
+    ["--target=wasm32-wasi", `--sysroot=${sysroot}`, "-mexec-model=reactor", "-o", join(dir, "wasi.wasm"), wasi],
+  ]) {
+    const r = spawnSync("clang", args, { encoding: "utf8" });
+    if (r.status === 0) continue;
+    const lines = (r.stderr || String(r.error)).trim().split("\n");
+    return `clang ${args[0]} cannot build here (${(lines.find((l) => /error/.test(l)) ?? lines[0] ?? "").trim()})`;
+  }
+  return null;
 }
 
 function surface(file: string) {
@@ -48,6 +72,11 @@ describe("C example agents", () => {
     const clang = installedClang();
     if (clang === null) {
       ctx.skip(`clang is not installed: the committed ${ARTIFACTS.join(", ")} are not rebuilt (apt-get install clang lld wasi-libc libclang-rt-14-dev-wasm32)`);
+      return;
+    }
+    const missing = missingToolchain();
+    if (missing !== null) {
+      ctx.skip(`${missing}: the committed ${ARTIFACTS.join(", ")} are not rebuilt (apt-get install clang lld wasi-libc libclang-rt-14-dev-wasm32)`);
       return;
     }
     if (clang !== builtWith) {
