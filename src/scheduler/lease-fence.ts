@@ -3,7 +3,7 @@
 // plain expiry. A tick carries when its authority lapses (authorityUntil), and the scheduler commits
 // no result arriving after that (CE-4).
 import { ErrorCode, IgordError } from "../errors.js";
-import { canTick, formatEpoch, isExpired, type Lease, needsRenewal, renewalOverdue, transition } from "../authority/lease.js";
+import { canTick, formatEpoch, isExpired, type Lease, type LeaseTiming, needsRenewal, renewalOverdue, transition } from "../authority/lease.js";
 import type { NodeMetrics } from "../metrics/metrics.js";
 import { type AgentRuntime, type AgentStatus, type LeaseOptions, reasonFor } from "./agent-runtime.js";
 
@@ -78,13 +78,11 @@ export class LeaseFence {
         }
         this.set(a, transition(current, { type: "recover", cause: "expiry", nowMs }, leases.timing), "recovered");
       } else if (needsRenewal(current, leases.timing, nowMs)) {
-        const renewed = transition(current, { type: "renew", nowMs }, leases.timing);
-        const overdue = renewalOverdue(current, leases.timing, nowMs);
-        if (leases.tryRenewAll && !overdue) {
+        if (leases.tryRenewAll && !renewalOverdue(current, leases.timing, nowMs)) {
           // Renewed by the sweep with every agent due since the sweep before: one transaction, not
           // one each (each one of its own dropped the commit thread's page cache).
-          if (sweeping) this.gathered.push({ a, expected: current, next: renewed, putOff: false });
-        } else this.set(a, renewed, "renewed");
+          if (sweeping) this.gather(a, current, leases.timing, nowMs);
+        } else this.set(a, transition(current, { type: "renew", nowMs }, leases.timing), "renewed");
       }
     } catch (e) {
       // A store failure is not a stale lease: only the store's own LEASE_STALE says another writer won.
@@ -120,7 +118,12 @@ export class LeaseFence {
     const leases = this.leases;
     const lease = a.lease;
     if (!leases?.tryRenewAll || !lease || isExpired(lease, leases.timing, nowMs) || !needsRenewal(lease, leases.timing, nowMs)) return;
-    this.gathered.push({ a, expected: lease, next: transition(lease, { type: "renew", nowMs }, leases.timing), putOff: false });
+    this.gather(a, lease, leases.timing, nowMs);
+  }
+
+  /** Gathers the agent's renewal from `lease` for the sweep's one transaction (renewGathered). */
+  private gather(a: AgentRuntime, lease: Lease, timing: LeaseTiming, nowMs: number): void {
+    this.gathered.push({ a, expected: lease, next: transition(lease, { type: "renew", nowMs }, timing), putOff: false });
   }
 
   /** No renewal is tried again after this (the scheduler stops). */
