@@ -2,7 +2,7 @@
 // with its own code: format → WASM hash → manifest and migration_policy → capabilities → price
 // ceiling → signature, DID and lineage → replay verification of the shipped window → ownership.
 // Nothing here writes: the caller stores the result in one transaction, or nothing at all.
-import { compareEpochs, type Epoch, formatEpoch, incomingLease, type Lease, type LeaseTiming, transition } from "../authority/lease.js";
+import { compareEpochs, type Epoch, formatEpoch, incomingLease, type Lease, transition } from "../authority/lease.js";
 import { type Checkpoint, parseCheckpoint } from "../checkpoint/codec.js";
 import { checkpointHash, GENESIS_PREV_HASH } from "../checkpoint/lineage.js";
 import type { HistoryBase } from "../checkpoint/history-base.js";
@@ -10,48 +10,23 @@ import { commitFromBlob } from "../store/commits.js";
 import { equalBytes, hex } from "../hash/bytes.js";
 import { overrideSigned } from "../checkpoint/overrides.js";
 import { headModule } from "../checkpoint/upgrades.js";
-import { VERIFY_YIELD_EVERY, verifyChainAsync } from "../checkpoint/verify-chain.js";
+import { type ChainEntry, VERIFY_YIELD_EVERY, verifyChainAsync } from "../checkpoint/verify-chain.js";
 import { formatUnits } from "../budget/money.js";
 import { decodeReceipt } from "../budget/receipt.js";
 import { receiptProblem, receiptsOnce } from "../budget/receipt-check.js";
-import { ErrorCode, IgordError } from "../errors.js";
+import { ErrorCode } from "../errors.js";
 import { withAgentIdentity } from "../hostcalls/policy.js";
 import { didFromPublicKey } from "../identity/did.js";
 import { decodeIdentityFile } from "../identity/keys.js";
-import { checkAgentId, type ModuleCache, moduleBytes, type PreparedAgent, prepareFromBytes } from "../loader/prepare.js";
+import { checkAgentId, moduleBytes, type PreparedAgent, prepareFromBytes } from "../loader/prepare.js";
 import { sha256Hex } from "../hash/bytes.js";
 import { IMPLEMENTED_CAPABILITY_VERSION } from "../hostcalls/registry.js";
 import { type AgentManifest, parseManifest } from "../manifest/manifest.js";
-import type { ReplayItem } from "../replay/engine.js";
-import { decodeSegment } from "../eventlog/tick-log.js";
-import type { ReplayMode } from "../replay/policy.js";
-import { segmentReplayItems } from "../replay/segment-items.js";
-import { segmentSealProblem } from "../replay/segment-seal.js";
-import type { CheckpointRow, IncomingAgent, SqliteStore, StoredSegment } from "../store/sqlite-store.js";
+import type { CheckpointRow, IncomingAgent, LineageEvent, SqliteStore } from "../store/sqlite-store.js";
 import type { MigrationPackage } from "./package.js";
 import { EarlyReplay } from "./early-replay.js";
-
-/** Ticks a target replays at most to admit one package (each costs a real execution). */
-export const MAX_ADMISSION_REPLAY_TICKS = 100_000;
-
-export interface AdmissionContext {
-  store: SqliteStore;
-  cache: ModuleCache;
-  /** The node's capability set, snapshotted once for this handshake (the loader's set). */
-  offered: ReadonlySet<string>;
-  price: bigint;
-  /** --max-incoming-budget: the most an incoming agent's head checkpoint may carry. */
-  maxBudget: bigint;
-  replayMode: ReplayMode;
-  leaseTiming: LeaseTiming;
-  /** Replays items on a fresh sandbox of the agent (strict: every tick compared). */
-  replay(prepared: PreparedAgent, preState: Uint8Array, items: ReplayItem[]): Promise<{ finalState: Uint8Array | null; verifiedTicks: number }>;
-  /**
-   * When the lineage and seal checks must have ended (ms since the epoch; the same share of
-   * --migration-timeout as the replays): past it the package is refused MIGRATION_TIMEOUT.
-   */
-  checksDeadline?: number;
-}
+import { type AdmissionContext, inTime, refuse, turn } from "./admission-context.js";
+import { replayItems, verifyWindow } from "./admission-window.js";
 
 export interface Admitted {
   incoming: IncomingAgent;
@@ -59,10 +34,6 @@ export interface Admitted {
   manifest: AgentManifest;
   head: Checkpoint;
   replayedTicks: number;
-}
-
-function refuse(code: ErrorCode, message: string): never {
-  throw new IgordError(code, message);
 }
 
 /** Checks that need only the offer (also run again on the full package, in order). */
@@ -146,16 +117,52 @@ export async function admitPackage(pkg: MigrationPackage, peer: string, bytes: n
   }
 }
 
+// admit() awaits between its steps and does none of their work itself: each step is a function of
+// its own. V8 compiles a hot async function as one graph with every step inlined into it; one with
+// all the checks in it took 100–475 ms of a core to compile, during a node's first hundreds of hops.
+
 async function admit(pkg: MigrationPackage, peer: string, bytes: number, ctx: AdmissionContext, early: EarlyReplay): Promise<Admitted> {
   const agentId = checkAgentId(pkg.agentId);
-  // 1. format (the package decoded; its head must be the checkpoint that was offered)
-  // The head this node holds, which a package with a base continues from (read once: nothing here
-  // awaits before step 6 uses it).
-  const heldHead = pkg.baseHash !== null ? ctx.store.head(agentId) : undefined;
-  // The lineage events this node holds for the agent, read once (nothing here awaits before the
-  // last use below, at the override checks).
-  const storedEvents = ctx.store.lineageEvents(agentId);
-  const headBlob = pkg.history.at(-1) ?? heldHead?.blob;
+  const held = heldCopy(pkg, agentId, ctx.store);
+  // 1–5
+  const code = checkHeadAndCode(pkg, agentId, held, ctx);
+  // The worker replays the window (step 7) while step 6 runs here.
+  early.start(pkg, code.head, held.head?.blob, code.prepared, ctx, replayItems);
+  // 6
+  const lineage = checkLineage(pkg, agentId, code.head, held, ctx);
+  await verifyLineage(agentId, lineage, ctx);
+  const receipts = await checkReceipts(pkg, agentId, code.head.tick, lineage.previous !== undefined, ctx);
+  // 7
+  const replayedTicks = await verifyWindow(pkg, lineage.storedHead?.blob ?? null, windowModules(pkg, agentId, code, lineage.did, ctx), ctx, early);
+  // 8
+  return admitted(pkg, peer, bytes, ctx, code, lineage, receipts, replayedTicks);
+}
+
+/** What this node holds of the agent, read once (nothing awaits before its last use, in step 6). */
+interface HeldCopy {
+  /** The head a package with a base continues from. */
+  head: CheckpointRow | undefined;
+  events: LineageEvent[];
+}
+
+function heldCopy(pkg: MigrationPackage, agentId: string, store: SqliteStore): HeldCopy {
+  return { head: pkg.baseHash !== null ? store.head(agentId) : undefined, events: store.lineageEvents(agentId) };
+}
+
+interface CheckedCode {
+  head: Checkpoint;
+  headHash: Uint8Array;
+  wasm: Uint8Array;
+  manifest: AgentManifest;
+  prepared: PreparedAgent;
+}
+
+/**
+ * 1. format (the package decoded; its head must be the checkpoint that was offered), 2. WASM hash,
+ * 3–5. manifest and migration_policy, capabilities, price.
+ */
+function checkHeadAndCode(pkg: MigrationPackage, agentId: string, held: HeldCopy, ctx: AdmissionContext): CheckedCode {
+  const headBlob = pkg.history.at(-1) ?? held.head?.blob;
   if (!headBlob) refuse(ErrorCode.MigrationLineage, `the package has no checkpoint and this node holds none for "${agentId}"`);
   const head = parseCheckpoint(headBlob, `head checkpoint of "${agentId}"`);
   const headHash = checkpointHash(headBlob);
@@ -163,19 +170,17 @@ async function admit(pkg: MigrationPackage, peer: string, bytes: number, ctx: Ad
   checkBudget(head.budget, agentId, ctx.maxBudget);
   // A lineage event after the head sets the budget the agent resumes with (node/stored-resume.ts):
   // that is the budget it brings (its signature is checked at step 6).
-  const afterHead = [...(heldHead ? storedEvents : []), ...pkg.overrides].filter((e) => equalBytes(e.afterHash, headHash)).at(-1);
+  const afterHead = [...(held.head ? held.events : []), ...pkg.overrides].filter((e) => equalBytes(e.afterHash, headHash)).at(-1);
   if (afterHead) checkBudget(afterHead.newBudget, agentId, ctx.maxBudget);
-  // 2. WASM hash
   const wasm = pkg.wasm ?? ctx.store.wasm(pkg.wasmHash);
   if (!wasm) refuse(ErrorCode.MigrationWasmHash, `the package has no WASM and this node does not hold ${pkg.wasmHash.slice(0, 16)}…`);
   if (sha256Hex(wasm) !== pkg.wasmHash) refuse(ErrorCode.MigrationWasmHash, `the WASM does not hash to ${pkg.wasmHash.slice(0, 16)}…`);
   // Right after a code upgrade the head is still the old code's; the signed upgrade event names both.
-  const headWasm = headModule([...storedEvents, ...pkg.overrides], headHash, pkg.wasmHash);
+  const headWasm = headModule([...held.events, ...pkg.overrides], headHash, pkg.wasmHash);
   if (hex(head.wasmHash) !== headWasm) refuse(ErrorCode.MigrationWasmHash, `the head checkpoint was made for WASM ${hex(head.wasmHash).slice(0, 16)}…`);
   for (const m of pkg.modules ?? []) {
     if (sha256Hex(m.bytes) !== m.hash) refuse(ErrorCode.MigrationWasmHash, `a shipped earlier module does not hash to ${m.hash.slice(0, 16)}…`);
   }
-  // 3–5. manifest and migration_policy, capabilities, price
   const manifest = checkManifest(pkg.manifest, agentId, ctx);
   const prepared = prepareFromBytes({
     agentId,
@@ -185,9 +190,28 @@ async function admit(pkg: MigrationPackage, peer: string, bytes: number, ctx: Ad
     offered: ctx.offered,
     cache: ctx.cache,
   });
-  // The worker replays the window (step 7) while step 6 runs here.
-  early.start(pkg, head, heldHead?.blob, prepared, ctx, replayItems);
-  // 6. signature, DID and lineage continuity
+  return { head, headHash, wasm, manifest, prepared };
+}
+
+interface CheckedLineage {
+  identity: ReturnType<typeof decodeIdentityFile>;
+  did: string;
+  /** The lease this node holds for the agent (retired), if it holds a copy. */
+  previous: Lease | undefined;
+  /** The stored head a returning agent continues from. */
+  storedHead: CheckpointRow | undefined;
+  /** A retired copy whose head its owner's retention pruned, replaced by the package's history. */
+  replaces: boolean;
+  entries: ChainEntry[];
+  /** Every lineage event of the agent, the stored ones a returning agent keeps included. */
+  overrides: LineageEvent[];
+  /** The package's events this node does not store yet. */
+  newOverrides: LineageEvent[];
+  signedBase: HistoryBase | undefined;
+}
+
+/** 6. signature, DID and lineage continuity: what can be checked without verifying a signature. */
+function checkLineage(pkg: MigrationPackage, agentId: string, head: Checkpoint, held: HeldCopy, ctx: AdmissionContext): CheckedLineage {
   let identity: ReturnType<typeof decodeIdentityFile>;
   try {
     identity = decodeIdentityFile(pkg.identity);
@@ -205,7 +229,7 @@ async function admit(pkg: MigrationPackage, peer: string, bytes: number, ctx: Ad
   // A returning agent: the stored history was verified when it was stored; the package must
   // continue from its head, so the chain is checked from that head on.
   // (A package without a base is refused below when the agent is known here.)
-  const storedHead = previous ? heldHead : undefined;
+  const storedHead = previous ? held.head : undefined;
   // A retired copy whose head its owner's retention pruned: the package comes from the owner's signed
   // base instead, and replaces the copy if it is the same agent's history from past that head.
   const replaces = previous !== undefined && pkg.baseHash === null;
@@ -223,19 +247,26 @@ async function admit(pkg: MigrationPackage, peer: string, bytes: number, ctx: Ad
     refuse(ErrorCode.MigrationLineage, `the package continues from ${pkg.baseHash.slice(0, 16)}…, which is not this node's head for "${agentId}"`);
   }
   if (copyHead) {
-    const held = parseCheckpoint(copyHead.blob);
-    if (!equalBytes(held.publicKey, identity.publicKey)) refuse(ErrorCode.MigrationLineage, `the identity ${did} is not the key this node's copy of "${agentId}" is signed with`);
+    const copy = parseCheckpoint(copyHead.blob);
+    if (!equalBytes(copy.publicKey, identity.publicKey)) refuse(ErrorCode.MigrationLineage, `the identity ${did} is not the key this node's copy of "${agentId}" is signed with`);
   }
   const entries = [
     ...(storedHead ? [{ name: `stored head (tick ${storedHead.tick})`, bytes: storedHead.blob }] : []),
     ...pkg.history.map((b, i) => ({ name: `package checkpoint ${i}`, bytes: b })),
   ];
-  const knownOverrides = previous && !replaces ? storedEvents : [];
+  const knownOverrides = previous && !replaces ? held.events : [];
   // By signature, in a set: a returning agent ships every event this node stores already.
   const known = new Set(knownOverrides.map((k) => hex(k.signature)));
   const newOverrides = pkg.overrides.filter((o) => !known.has(hex(o.signature)));
-  const allOverrides = [...knownOverrides, ...newOverrides];
-  for (const [i, o] of allOverrides.entries()) {
+  // The signed base counts only for a first hop (a returning agent continues from its stored head).
+  const signedBase = pkg.baseHash === null && pkg.historyBase ? pkg.historyBase : undefined;
+  return { identity, did, previous, storedHead, replaces, entries, overrides: [...knownOverrides, ...newOverrides], newOverrides, signedBase };
+}
+
+/** 6, the signatures: every lineage event's, then the chain's from the stored head or the signed base. */
+async function verifyLineage(agentId: string, lineage: CheckedLineage, ctx: AdmissionContext): Promise<void> {
+  const { identity, did } = lineage;
+  for (const [i, o] of lineage.overrides.entries()) {
     // ~65 µs a verification: a package may carry many (up to MAX_PACKAGE_ITEMS), so the node's other
     // work runs between them, as between receipts and checkpoints.
     if (i % VERIFY_YIELD_EVERY === VERIFY_YIELD_EVERY - 1) await turn(ctx);
@@ -243,46 +274,63 @@ async function admit(pkg: MigrationPackage, peer: string, bytes: number, ctx: Ad
       refuse(ErrorCode.MigrationLineage, `a lineage event after tick ${o.tick} is not signed by ${did}`);
     }
   }
-  // The signed base counts only for a first hop (a returning agent continues from its stored head).
-  const signedBase = pkg.baseHash === null && pkg.historyBase ? pkg.historyBase : undefined;
-  const report = await verifyChainAsync(entries, allOverrides, signedBase, () => inTime(ctx));
+  const report = await verifyChainAsync(lineage.entries, lineage.overrides, lineage.signedBase, () => inTime(ctx));
   if (!report.valid) refuse(ErrorCode.MigrationLineage, `the history of "${agentId}" does not verify: ${report.reasons.join("; ")}`);
   if (report.did !== did) refuse(ErrorCode.MigrationLineage, `the history is signed by ${report.did ?? "nobody"}, not ${did}`);
-  const lastReceipt = previous ? ctx.store.lastReceiptTick(agentId) : null;
-  const receipts: IncomingAgent["receipts"][number][] = [];
+}
+
+type IncomingReceipt = IncomingAgent["receipts"][number];
+
+/**
+ * The package's node execution receipts this node stores: each signed by the node that ran those
+ * ticks, named by its peer id, for ticks the history holds; a returning agent's only past those stored.
+ */
+async function checkReceipts(pkg: MigrationPackage, agentId: string, headTick: bigint, returning: boolean, ctx: AdmissionContext): Promise<IncomingReceipt[]> {
+  const lastReceipt = returning ? ctx.store.lastReceiptTick(agentId) : null;
+  const receipts: IncomingReceipt[] = [];
   const once = receiptsOnce();
   for (const [i, blob] of pkg.receipts.entries()) {
     if (i % VERIFY_YIELD_EVERY === VERIFY_YIELD_EVERY - 1) await turn(ctx);
-    let r: ReturnType<typeof decodeReceipt>;
-    try {
-      r = decodeReceipt(blob);
-    } catch (e) {
-      return refuse(ErrorCode.MigrationFrameInvalid, `a receipt of "${agentId}" is unreadable: ${(e as Error).message}`);
-    }
+    const r = receiptFrom(blob, agentId);
     if (lastReceipt !== null && r.tickEnd <= lastReceipt) continue;
-    // Signed by the node that ran those ticks, named by its peer id, for ticks the history holds.
-    const problem = receiptProblem(r, agentId, head.tick);
+    const problem = receiptProblem(r, agentId, headTick);
     if (problem) refuse(ErrorCode.MigrationLineage, problem);
     if (once(blob)) receipts.push({ tickStart: r.tickStart, tickEnd: r.tickEnd, cost: r.cost, budgetAfter: r.budgetAfter, nodeId: r.nodeId, blob });
   }
-  // 7. replay verification of the shipped window, each segment with the module that recorded it
-  const modules = new Map<string, PreparedAgent>([[pkg.wasmHash, prepared]]);
+  return receipts;
+}
+
+function receiptFrom(blob: Uint8Array, agentId: string): ReturnType<typeof decodeReceipt> {
+  try {
+    return decodeReceipt(blob);
+  } catch (e) {
+    return refuse(ErrorCode.MigrationFrameInvalid, `a receipt of "${agentId}" is unreadable: ${(e as Error).message}`);
+  }
+}
+
+/** 7's modules: each segment is replayed with the module that recorded it, prepared once. */
+function windowModules(pkg: MigrationPackage, agentId: string, code: CheckedCode, did: string, ctx: AdmissionContext): (wasmHash: string) => PreparedAgent {
+  const modules = new Map<string, PreparedAgent>([[pkg.wasmHash, code.prepared]]);
   const moduleFor = (hash: string): PreparedAgent => {
     const known = modules.get(hash);
     if (known) return known;
     const bytes = pkg.modules?.find((m) => m.hash === hash)?.bytes ?? ctx.store.wasm(hash);
     if (!bytes) return refuse(ErrorCode.MigrationWasmHash, `the replay window was recorded with WASM ${hash.slice(0, 16)}…, which the package does not ship`);
-    const p = prepareFromBytes({ agentId, bytes: moduleBytes(bytes), manifest, source: `WASM ${hash.slice(0, 16)}… of migrating agent "${agentId}"`, offered: ctx.offered, cache: ctx.cache });
+    const p = prepareFromBytes({ agentId, bytes: moduleBytes(bytes), manifest: code.manifest, source: `WASM ${hash.slice(0, 16)}… of migrating agent "${agentId}"`, offered: ctx.offered, cache: ctx.cache });
     modules.set(hash, p);
     return p;
   };
   // WASI's out-of-tick random stream is derived from the agent's DID (src/wasi/host.ts).
-  const runnable = (hash: string): PreparedAgent => {
+  return (hash) => {
     const p = moduleFor(hash);
     return { ...p, plan: withAgentIdentity(p.plan, did) };
   };
-  const replayedTicks = await verifyWindow(pkg, storedHead?.blob ?? null, runnable, ctx, early);
-  // 8. ownership (checked again: nothing may have changed while the replay ran)
+}
+
+/** 8. ownership (checked again: nothing may have changed while the replay ran), and what is stored. */
+function admitted(pkg: MigrationPackage, peer: string, bytes: number, ctx: AdmissionContext, code: CheckedCode, lineage: CheckedLineage, receipts: IncomingReceipt[], replayedTicks: number): Admitted {
+  const { did, previous, replaces, signedBase } = lineage;
+  const agentId = pkg.agentId;
   const previousNow = checkOwnership(ctx.store, agentId, did, pkg.epoch);
   if ((previousNow === undefined) !== (previous === undefined)) refuse(ErrorCode.MigrationBusy, `agent "${agentId}" changed on this node during admission`);
   let lease: Lease = previousNow ? transition({ ...previousNow }, { type: "receive", sourceEpoch: pkg.epoch }, ctx.leaseTiming) : incomingLease(pkg.epoch);
@@ -290,9 +338,9 @@ async function admit(pkg: MigrationPackage, peer: string, bytes: number, ctx: Ad
   const history = pkg.history.map((blob) => commitFromBlob(agentId, blob, "migrated"));
   return {
     incoming: {
-      agent: { agentId, did, wasmHash: pkg.wasmHash, wasmBytes: wasm, manifest: pkg.manifest, identity },
+      agent: { agentId, did, wasmHash: pkg.wasmHash, wasmBytes: code.wasm, manifest: pkg.manifest, identity: lineage.identity },
       history,
-      overrides: newOverrides,
+      overrides: lineage.newOverrides,
       segments: pkg.segments,
       modules: pkg.modules ?? [],
       receipts,
@@ -302,140 +350,10 @@ async function admit(pkg: MigrationPackage, peer: string, bytes: number, ctx: Ad
       lease,
       migration: { peer, checkpointHash: pkg.checkpointHash, sourceEpoch: pkg.epoch, bytes },
     },
-    prepared,
-    manifest,
-    head,
+    prepared: code.prepared,
+    manifest: code.manifest,
+    head: code.head,
     replayedTicks,
   };
 }
 
-/**
- * Replays the shipped event-log segments (on-migrate: the newest; full: all) from the checkpoint
- * before each, comparing every tick's state hash and the final state with the checkpoint the
- * segment was committed with. Returns the ticks replayed.
- */
-async function verifyWindow(pkg: MigrationPackage, storedHead: Uint8Array | null, moduleFor: (wasmHash: string) => PreparedAgent, ctx: AdmissionContext, early: EarlyReplay): Promise<number> {
-  const byHash = new Map<string, Checkpoint>();
-  for (const [i, blob] of [...(storedHead ? [storedHead] : []), ...pkg.history].entries()) {
-    if (i % VERIFY_YIELD_EVERY === VERIFY_YIELD_EVERY - 1) await turn(ctx);
-    byHash.set(hex(checkpointHash(blob)), parseCheckpoint(blob));
-  }
-  // Every shipped segment, whatever the replay mode (it is stored, and audited later): it must cover
-  // exactly the ticks between two consecutive checkpoints of the verified chain, whose ticks are signed.
-  const placed: { seg: StoredSegment; before: Checkpoint; after: Checkpoint }[] = [];
-  // One segment per closing checkpoint: a second would be stored (unlinked) and shipped on again.
-  const closed = new Set<string>();
-  for (const [i, seg] of pkg.segments.entries()) {
-    // A seal costs a verification (~65 µs): the node's other work runs between them.
-    if (i % VERIFY_YIELD_EVERY === VERIFY_YIELD_EVERY - 1) await turn(ctx);
-    const closing = hex(seg.checkpointHash);
-    const after = byHash.get(closing);
-    const before = after ? byHash.get(hex(after.prevHash)) : undefined;
-    if (!after || !before || seg.fromTick !== before.tick + 1n || seg.toTick !== after.tick) {
-      refuse(ErrorCode.MigrationLineage, `event-log segment ${seg.fromTick}..${seg.toTick} does not cover the ticks between two consecutive shipped checkpoints`);
-    }
-    if (closed.has(closing)) refuse(ErrorCode.MigrationLineage, `event-log segment ${seg.fromTick}..${seg.toTick} is shipped twice`);
-    closed.add(closing);
-    // Stored and audited later even when not replayed now: it must be the agent's own record.
-    const forged = segmentSealProblem(seg, after);
-    if (forged) refuse(ErrorCode.EventLogForged, forged);
-    placed.push({ seg, before, after });
-  }
-  // A shipped module must be one that recorded a shipped segment (outgoing.ts ships exactly those,
-  // each once, the current module aside): the target stores what it admits, and keeps nothing for nothing.
-  const recordedWith = new Set(placed.map((p) => hex(p.after.wasmHash)));
-  const shipped = new Set<string>();
-  for (const m of pkg.modules ?? []) {
-    if (m.hash === pkg.wasmHash || shipped.has(m.hash)) refuse(ErrorCode.MigrationWasmHash, `WASM ${m.hash.slice(0, 16)}… is shipped twice`);
-    if (!recordedWith.has(m.hash)) refuse(ErrorCode.MigrationWasmHash, `the package ships WASM ${m.hash.slice(0, 16)}…, which recorded none of its segments`);
-    shipped.add(m.hash);
-  }
-  if (ctx.replayMode !== "on-migrate" && ctx.replayMode !== "full") return 0;
-  const head = parseCheckpoint(pkg.history.at(-1) ?? (storedHead as Uint8Array));
-  const headPrev = byHash.get(hex(head.prevHash));
-  const newest = placed.filter((p) => p.after.tick === head.tick);
-  if (pkg.history.length > 0 && headPrev && head.tick > headPrev.tick && newest.length === 0) {
-    refuse(ErrorCode.MigrationLineage, `no replay window ships for ticks ${headPrev.tick + 1n}..${head.tick} before the handoff`);
-  }
-  // on-migrate: the window before the handoff. full: as much of the shipped history as this node
-  // replays at admission, newest first (the window before the handoff always, or refused).
-  const span = (p: (typeof placed)[number]): bigint => p.seg.toTick - p.seg.fromTick + 1n;
-  const cap = BigInt(MAX_ADMISSION_REPLAY_TICKS);
-  const newestSpan = newest.reduce((n, p) => n + span(p), 0n);
-  if (newestSpan > cap) {
-    refuse(ErrorCode.ReplayWindowTooLarge, `the replay window before the handoff spans ${newestSpan} ticks, more than this node replays at admission (${MAX_ADMISSION_REPLAY_TICKS}); checkpoint more often`);
-  }
-  const older: typeof placed = [];
-  if (ctx.replayMode === "full") {
-    let budget = cap - newestSpan;
-    for (const p of [...placed].filter((x) => !newest.includes(x)).sort((x, y) => (x.seg.toTick > y.seg.toTick ? -1 : 1))) {
-      if (span(p) > budget) break;
-      budget -= span(p);
-      older.push(p);
-    }
-  }
-  const replayOne = async ({ seg, before, after }: (typeof placed)[number]): Promise<number> => {
-    let out = early.take(seg, before.state, hex(after.wasmHash));
-    if (!out) {
-      const items = replayItems(seg, before.state);
-      const module = moduleFor(hex(after.wasmHash));
-      // One staging placement at a time: an early replay not taken ends first.
-      await early.settled();
-      out = ctx.replay(module, before.state, items);
-    }
-    const replayed = await out;
-    // Compared byte for byte, not by their hashes: a large state costs a memcmp, not two SHA-256 passes.
-    if (!replayed.finalState || !equalBytes(replayed.finalState, after.state)) {
-      refuse(ErrorCode.ReplayStateMismatch, `replaying ticks ${seg.fromTick}..${seg.toTick} does not reproduce the checkpoint at tick ${after.tick}`);
-    }
-    return replayed.verifiedTicks;
-  };
-  // The window before the handoff first: it must replay, within the time admission's replays have.
-  let ticks = 0;
-  for (const p of newest) ticks += await replayOne(p);
-  // Then older segments, newest first, while that time lasts: they are replayed as far as it goes
-  // (each is still checked for its seal above, and stored for audits), never refused for the time.
-  for (const p of older) {
-    try {
-      ticks += await replayOne(p);
-    } catch (e) {
-      if (e instanceof IgordError && e.code === ErrorCode.MigrationReplayTimeout) break;
-      throw e;
-    }
-  }
-  return ticks;
-}
-
-
-function replayItems(seg: StoredSegment, preState: Uint8Array): ReplayItem[] {
-  // One item per tick of the range, laid out on the main thread and cloned to a worker: the early
-  // replay asks for them before the replay step's own bound on the window, so the bound is here too.
-  const span = seg.toTick - seg.fromTick + 1n;
-  if (span > BigInt(MAX_ADMISSION_REPLAY_TICKS)) {
-    refuse(ErrorCode.ReplayWindowTooLarge, `the replay window ${seg.fromTick}..${seg.toTick} spans ${span} ticks, more than this node replays at admission (${MAX_ADMISSION_REPLAY_TICKS})`);
-  }
-  let decoded: ReturnType<typeof decodeSegment>;
-  try {
-    decoded = decodeSegment(seg.blob);
-  } catch (e) {
-    return refuse(ErrorCode.MigrationFrameInvalid, `replay window ${seg.fromTick}..${seg.toTick} is unreadable: ${(e as Error).message}`);
-  }
-  if (decoded.length * 32 !== seg.postHashes.length) refuse(ErrorCode.MigrationFrameInvalid, `replay window ${seg.fromTick}..${seg.toTick} has ${decoded.length} logs but ${seg.postHashes.length / 32} state hashes`);
-  return segmentReplayItems(seg, decoded, preState);
-}
-
-/**
- * Past the checks' deadline: the source, which waits one --migration-timeout for the result, has
- * given up or is about to; a peer's long history is not verified to its end for nobody.
- */
-function inTime(ctx: AdmissionContext): void {
-  if (ctx.checksDeadline !== undefined && Date.now() > ctx.checksDeadline) {
-    refuse(ErrorCode.MigrationTimeout, "the package's lineage checks passed their share of this node's --migration-timeout; ship a shorter history (--history-retention) or give this node a longer timeout");
-  }
-}
-
-/** A turn of the event loop for the node's other work, then the time check. */
-async function turn(ctx: AdmissionContext): Promise<void> {
-  await new Promise((resolve) => setImmediate(resolve));
-  inTime(ctx);
-}

@@ -16,7 +16,7 @@ import { decodeIdentityFile } from "../identity/keys.js";
 import type { PreparedAgent } from "../loader/prepare.js";
 import type { ReplayItem } from "../replay/engine.js";
 import type { StoredSegment } from "../store/sqlite-store.js";
-import type { AdmissionContext } from "./admission.js";
+import type { AdmissionContext } from "./admission-context.js";
 import type { MigrationPackage } from "./package.js";
 
 type Replayed = Awaited<ReturnType<AdmissionContext["replay"]>>;

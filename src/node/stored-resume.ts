@@ -8,7 +8,7 @@ import { parseCheckpoint } from "../checkpoint/codec.js";
 import { ErrorCode, IgordError } from "../errors.js";
 import { decodeSegment } from "../eventlog/tick-log.js";
 import { equalBytes } from "../hash/bytes.js";
-import { MAX_ADMISSION_REPLAY_TICKS } from "../migration/admission.js";
+import { MAX_ADMISSION_REPLAY_TICKS } from "../migration/admission-context.js";
 import type { ReplayItem } from "../replay/engine.js";
 import { segmentReplayItems } from "../replay/segment-items.js";
 import { type AgentRow, corruptionError, type LineageEvent, type SqliteStore } from "../store/sqlite-store.js";
