@@ -193,7 +193,17 @@ export function prepareFromBytes(o: {
   // Exports every mutable global and table so replay can reset a pooled instance (wasm/reset-exports.ts).
   const module = o.cache.get(key, () => {
     const runBytes = capGrowth ? withMemoryMaximum(bytes, capPages) : bytes;
-    return new WebAssembly.Module(withResetExports(runBytes, key) ?? withoutResetMarker(runBytes));
+    const rewritten = withResetExports(runBytes, key);
+    if (rewritten) {
+      try {
+        return new WebAssembly.Module(rewritten);
+      } catch (e) {
+        // The additions took a module at one of WebAssembly's limits past it (exports, functions,
+        // types): it runs as it is, its replay instances fresh. The module itself compiled above.
+        if (!(e instanceof WebAssembly.CompileError)) throw e;
+      }
+    }
+    return new WebAssembly.Module(withoutResetMarker(runBytes));
   });
   return { agentId, wasmPath: o.source, wasmHash, bytes, module, manifest, plan, memoryCapPages: capPages };
 }

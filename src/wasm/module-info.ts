@@ -218,7 +218,8 @@ export function withMemoryMaximum(bytes: Uint8Array, capPages: number): Uint8Arr
   return concatBytes(parts);
 }
 
-export function concatBytes(parts: readonly Uint8Array[]): Uint8Array<ArrayBuffer> {
+/** The parts (byte arrays, or small arrays of byte values) laid out in one new byte array. */
+export function concatBytes(parts: readonly (Uint8Array | readonly number[])[]): Uint8Array<ArrayBuffer> {
   const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
   let off = 0;
   for (const p of parts) {

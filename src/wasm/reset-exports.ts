@@ -30,6 +30,13 @@ export const RESET_SAVE_EXPORT = "igord.save";
 export const RESET_RESTORE_EXPORT = "igord.restore";
 export const RESET_MEMORY_EXPORT = "igord.memory";
 
+/**
+ * The most mutable globals a module may define and still be rewritten: each is saved and restored
+ * by an instruction pair in the added functions, and the rewrite doubles them (WebAssembly allows
+ * 1,000,000 globals in all). A module with more is run as it is, its replay instances fresh.
+ */
+export const MAX_RESET_GLOBALS = 10_000;
+
 class Ineligible extends Error {}
 
 const NUM_OR_REF = new Set([0x7f, 0x7e, 0x7d, 0x7c, 0x70, 0x6f]);
@@ -84,8 +91,10 @@ function utf8(s: string): number[] {
   return [...leb(b.length), ...b];
 }
 
-function section(id: number, body: number[]): Uint8Array {
-  return Uint8Array.from([id, ...leb(body.length), ...body]);
+/** A section of `id` whose body is `parts`, copied once (never spread: a code section can be megabytes). */
+function section(id: number, parts: readonly Uint8Array[]): Uint8Array {
+  const size = parts.reduce((n, p) => n + p.length, 0);
+  return concatBytes([Uint8Array.from([id, ...leb(size)]), ...parts]);
 }
 
 /**
@@ -116,7 +125,7 @@ export function withoutResetMarker(bytes: Uint8Array): Uint8Array<ArrayBuffer> {
 function appended(bytes: Uint8Array, s: { id: number; bodyStart: number; end: number }, count: number, extra: number[][]): Uint8Array {
   const r = new Reader(bytes, s.bodyStart, s.end);
   r.u32();
-  return section(s.id, [...leb(count + extra.length), ...bytes.subarray(r.pos, s.end), ...extra.flat()]);
+  return section(s.id, [Uint8Array.from(leb(count + extra.length)), bytes.subarray(r.pos, s.end), concatBytes(extra)]);
 }
 
 /** Counts a type section's entries; only plain function types (a rec group would shift later indices). */
@@ -232,6 +241,7 @@ function rewrite(bytes: Uint8Array, key: string): Uint8Array<ArrayBuffer> {
   }
   // An agent defines its lifecycle functions, so these sections exist; the additions extend them.
   if (types < 0 || definedFuncs === 0 || !hasCode) throw new Ineligible("no type, function or code section");
+  if (layout.globals.length > MAX_RESET_GLOBALS) throw new Ineligible(`${layout.globals.length} mutable globals`);
   if (!all.some((s) => s.id === 7)) throw new Ineligible("no export section");
   if (exportNames.some((n) => n.startsWith("igord."))) throw new Ineligible("export names in igord's namespace");
   layout.memory = hasMemory;
@@ -245,7 +255,7 @@ function rewrite(bytes: Uint8Array, key: string): Uint8Array<ArrayBuffer> {
     [...utf8(RESET_RESTORE_EXPORT), 0, ...leb(saveIndex + 1)],
   ];
   if (hasMemory && !exportedMemory) exported.push([...utf8(RESET_MEMORY_EXPORT), 2, 0]);
-  const body = (code: number[]): number[] => [...leb(code.length), ...code];
+  const body = (code: number[]): number[] => leb(code.length).concat(code);
   const extend: Record<number, [number, number[][]]> = {
     1: [types, [[0x60, 0, 0], [0x60, 0, 1, 0x7f]]],
     3: [definedFuncs, [leb(types), leb(types + 1)]],
@@ -254,13 +264,13 @@ function rewrite(bytes: Uint8Array, key: string): Uint8Array<ArrayBuffer> {
     7: [exportNames.length, exported],
     10: [definedFuncs, [body(save), body(restore)]],
   };
-  const custom = section(0, [...utf8(RESET_SECTION), ...new TextEncoder().encode(key)]);
+  const custom = section(0, [Uint8Array.from(utf8(RESET_SECTION)), new TextEncoder().encode(key)]);
   const parts: Uint8Array[] = [bytes.subarray(0, 8)];
   for (const s of all) {
     if (isResetMarker(bytes, s)) continue;
     // A module without globals still gets the memory's saved page count: a global section of its
     // own, where one goes (after the memory and tag sections, before the exports).
-    if (s.id === 7 && !all.some((g) => g.id === 6) && shadowGlobals.length > 0) parts.push(section(6, [...leb(shadowGlobals.length), ...shadowGlobals.flat()]));
+    if (s.id === 7 && !all.some((g) => g.id === 6) && shadowGlobals.length > 0) parts.push(section(6, [Uint8Array.from(leb(shadowGlobals.length)), concatBytes(shadowGlobals)]));
     const ext = extend[s.id];
     parts.push(ext && ext[1].length > 0 ? appended(bytes, s, ext[0], ext[1]) : bytes.subarray(s.start, s.end));
   }
