@@ -13,6 +13,7 @@
 //   `igord verify --agent X [--replay]` still checks it and `igord agents --all` lists it. Its id stays
 //   taken: a .wasm of that name left in the agents dir is not re-created (logged once, at info).
 // - all three are refused MIGRATION_IN_PROGRESS while a hop of the agent is under way.
+// - commands on one agent run one after the other, in the order they came (node/agent-turns.ts).
 import { formatEpoch } from "../authority/lease.js";
 import { ErrorCode, IgordError } from "../errors.js";
 import type { AgentRow } from "../store/sqlite-store.js";

@@ -12,6 +12,7 @@ import type { MigrationResult } from "../migration/service.js";
 import { VERSION } from "../version.js";
 import type { IgordNode, Quarantine } from "./node.js";
 import { removeAgent, startAgent, stopAgent } from "./agent-lifecycle.js";
+import { AgentTurns } from "./agent-turns.js";
 import { upgradeAgent } from "./code-upgrade.js";
 
 type Listed = Record<string, unknown> & { id: string };
@@ -137,6 +138,7 @@ function retiredJson(node: IgordNode): Listed[] {
 }
 
 export function controlBackend(node: IgordNode): ControlBackend {
+  const turns = new AgentTurns();
   return {
     status: () => nodeStatus(node),
     agents: (o?: { all?: boolean }) => agentsListing(node, o),
@@ -147,11 +149,11 @@ export function controlBackend(node: IgordNode): ControlBackend {
       return q ? quarantineJson(id, q) : unresolvedHandoffs(node).find((h) => h.id === id);
     },
     metrics: async () => ({ contentType: node.metrics.contentType, body: await node.metrics.render() }),
-    resume: async (id: string) => agentJson(await node.resumeAgent(id)),
-    stop: (id: string) => stopAgent(node, id),
-    start: (id: string) => startAgent(node, id),
-    remove: (id: string) => removeAgent(node, id),
-    upgrade: (id: string, wasmPath: string) => upgradeAgent(node, id, wasmPath),
+    resume: (id: string) => turns.run(id, async () => agentJson(await node.resumeAgent(id))),
+    stop: (id: string) => turns.run(id, () => stopAgent(node, id)),
+    start: (id: string) => turns.run(id, () => startAgent(node, id)),
+    remove: (id: string) => turns.run(id, () => removeAgent(node, id)),
+    upgrade: (id: string, wasmPath: string) => turns.run(id, () => upgradeAgent(node, id, wasmPath)),
     migrate: async (id: string, targets: string[]) => migrationResultJson(await node.migrate(id, targets)),
     outbox: (id: string, after?: string) => {
       if (!node.store.agent(id)) throw new IgordError(ErrorCode.AgentNotFound, `no agent "${id}" on this node`);
