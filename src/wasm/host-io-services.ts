@@ -1,9 +1,9 @@
 // What the main thread does for a tick that asks it (src/wasm/host-io.ts carries the request): an
 // HTTP request, a payment receipt signed with the agent's key (journalled durably before the signature goes
 // back), the node's execution receipts. The pool checks who asks; this answers.
-import type { HttpCall, HttpReply } from "../hostcalls/http.js";
+import { type HttpCall, type HttpReply, isObservationMethod } from "../hostcalls/http.js";
 import { type Ed25519Key, signBytes } from "../identity/keys.js";
-import type { HostIoReply, HostIoRequest } from "./host-io.js";
+import type { HostIoEnvelope, HostIoReply, HostIoRequest } from "./host-io.js";
 
 /** The node's receipts of an agent, read one at a time: an agent asks as often as its tick allows. */
 export interface ReceiptList {
@@ -20,8 +20,26 @@ export interface HostIoServices {
   journalPayment?: (agentId: string, tick: bigint, receipt: Uint8Array) => Promise<void>;
 }
 
-/** Answers `request` for the agent whose tick made it. */
-export async function answerHostIo(services: HostIoServices, agent: { agentId: string; identity?: Ed25519Key | undefined }, request: HostIoRequest): Promise<HostIoReply> {
+/** Whether `request` acts on the world (a payment, an HTTP request that is not a read): the active owner's alone. */
+function actsOnTheWorld(request: HostIoRequest): boolean {
+  return request.kind === "sign" || (request.kind === "http" && !isObservationMethod(request.call.method));
+}
+
+/**
+ * Answers a tick's request for the agent whose tick made it. The worker checked the tick's authority
+ * when the guest called; the main thread, busy, may get to the request later. One that acts on the
+ * world is refused past that authority (the tick is not committed, and its re-run would act again),
+ * as the worker refuses it when the guest calls after it; and no request is performed once the
+ * worker has stopped waiting for it (the guest went on without it).
+ */
+export async function answerHostIo(services: HostIoServices, agent: { agentId: string; identity?: Ed25519Key | undefined }, env: Pick<HostIoEnvelope, "request" | "authorityUntilMs" | "waitsUntilMs">): Promise<HostIoReply> {
+  const { request } = env;
+  const now = Date.now();
+  if (now > env.waitsUntilMs) return { kind: "error", message: "the tick stopped waiting before the node got to this request" };
+  if (actsOnTheWorld(request) && env.authorityUntilMs !== null && now > env.authorityUntilMs) {
+    const message = "the tick's authority lapsed before the node got to this request";
+    return request.kind === "http" ? { kind: "refused", message } : { kind: "error", message };
+  }
   switch (request.kind) {
     case "http":
       return services.http ? services.http(request.call) : { kind: "error", message: "this pool performs no HTTP requests" };

@@ -39,6 +39,10 @@ export interface HostIoEnvelope {
   /** The placement whose tick asks (the main thread answers only for agents placed on that worker). */
   placement: number;
   request: HostIoRequest;
+  /** Unix ms when the authority of the tick that asks lapses (null: never): nothing acts on the world past it. */
+  authorityUntilMs: number | null;
+  /** Unix ms after which the worker no longer waits for the reply: a request served later is not performed. */
+  waitsUntilMs: number;
 }
 
 export interface HostIoReplyEnvelope {
@@ -64,10 +68,10 @@ export class HostIoClient {
   }
 
   /** Sends the request and blocks until its reply, or returns null after `waitMs`. */
-  call(placement: number, request: HostIoRequest, waitMs: number): HostIoReply | null {
+  call(placement: number, request: HostIoRequest, waitMs: number, authorityUntilMs: number | null): HostIoReply | null {
     const id = this.nextId++;
     Atomics.store(this.flag, 0, 0);
-    this.port.postMessage({ id, placement, request } satisfies HostIoEnvelope);
+    this.port.postMessage({ id, placement, request, authorityUntilMs, waitsUntilMs: Date.now() + waitMs } satisfies HostIoEnvelope);
     const deadline = performance.now() + waitMs;
     for (;;) {
       // Clear the flag before draining: a reply posted after the drain raises it again, so the next

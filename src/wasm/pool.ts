@@ -174,7 +174,7 @@ export class WorkerPool extends EventEmitter<{
   private async serveIo(h: WorkerHandle, env: HostIoEnvelope): Promise<HostIoReply> {
     const slot = this.byPlacement.get(env.placement);
     if (!slot || slot.worker !== h) return { kind: "error", message: `no agent at placement ${env.placement} on worker ${h.id}` };
-    return answerHostIo(this.opts, slot.spec, env.request);
+    return answerHostIo(this.opts, slot.spec, env);
   }
 
   private live(): WorkerHandle[] {

@@ -112,7 +112,7 @@ function http(call: HttpCall): HttpReply {
   if (timeoutMs <= 0) return { kind: "timeout" };
   onPhase("http_request");
   try {
-    const r = io.call(Number(Atomics.load(ctl, Ctl.current)), { kind: "http", call: { ...call, timeoutMs } }, timeoutMs + HOST_IO_REPLY_GRACE_MS);
+    const r = io.call(Number(Atomics.load(ctl, Ctl.current)), { kind: "http", call: { ...call, timeoutMs } }, timeoutMs + HOST_IO_REPLY_GRACE_MS, runningAuthorityUntil());
     return r === null ? { kind: "timeout" } : r.kind === "response" || r.kind === "timeout" || r.kind === "refused" || r.kind === "error" ? r : { kind: "error", message: `unexpected reply ${r.kind}` };
   } finally {
     Atomics.store(ctl, Ctl.phase, phase);
@@ -122,7 +122,12 @@ function http(call: HttpCall): HttpReply {
 /** A quick question to the main thread (signing, receipts) within what is left of the tick. */
 function ask(request: HostIoRequest): HostIoReply | null {
   const waitMs = Math.min(HOST_IO_LOCAL_WAIT_MS, msLeftInTick());
-  return waitMs <= 0 ? null : io.call(Number(Atomics.load(ctl, Ctl.current)), request, waitMs);
+  return waitMs <= 0 ? null : io.call(Number(Atomics.load(ctl, Ctl.current)), request, waitMs, runningAuthorityUntil());
+}
+
+/** When the running tick's authority lapses (Unix ms; null: never, or no tick running). */
+function runningAuthorityUntil(): number | null {
+  return runningBatch ? runningBatch.authorityUntilMs(runningAt) : null;
 }
 
 // Wall clock in Unix ns with microsecond resolution (performance.now is monotonic within this thread).

@@ -1,0 +1,39 @@
+// What the main thread does with a tick's request: nothing that acts on the world past the tick's
+// authority, and nothing at all once the worker stopped waiting for the answer.
+import { describe, expect, it } from "vitest";
+import type { HttpCall } from "../../../src/hostcalls/http.js";
+import { answerHostIo, type HostIoServices } from "../../../src/wasm/host-io-services.js";
+
+const call = (method: string): HttpCall => ({ method, url: "http://127.0.0.1:1/x", headers: [], body: null, timeoutMs: 1000, readLimit: 10 });
+
+function counting(): { services: HostIoServices; calls: string[] } {
+  const calls: string[] = [];
+  return {
+    calls,
+    services: {
+      http: (c) => {
+        calls.push(c.method);
+        return Promise.resolve({ kind: "response", status: 200, body: new Uint8Array() });
+      },
+    },
+  };
+}
+
+const agent = { agentId: "a" };
+const later = () => Date.now() + 60_000;
+
+describe("answerHostIo", () => {
+  it("performs a POST within the tick's authority, a GET past it, and refuses a POST past it without performing it", async () => {
+    const { services, calls } = counting();
+    expect(await answerHostIo(services, agent, { request: { kind: "http", call: call("POST") }, authorityUntilMs: later(), waitsUntilMs: later() })).toMatchObject({ kind: "response" });
+    expect(await answerHostIo(services, agent, { request: { kind: "http", call: call("GET") }, authorityUntilMs: Date.now() - 1, waitsUntilMs: later() })).toMatchObject({ kind: "response" });
+    expect(await answerHostIo(services, agent, { request: { kind: "http", call: call("POST") }, authorityUntilMs: Date.now() - 1, waitsUntilMs: later() })).toMatchObject({ kind: "refused" });
+    expect(calls).toEqual(["POST", "GET"]);
+  });
+
+  it("performs nothing once the worker stopped waiting for the answer", async () => {
+    const { services, calls } = counting();
+    expect(await answerHostIo(services, agent, { request: { kind: "http", call: call("GET") }, authorityUntilMs: null, waitsUntilMs: Date.now() - 1 })).toMatchObject({ kind: "error" });
+    expect(calls).toEqual([]);
+  });
+});
