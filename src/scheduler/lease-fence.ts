@@ -17,6 +17,9 @@ interface GatheredRenewal {
   a: AgentRuntime;
   expected: Lease;
   next: Lease;
+  /** The fence's time when gathered, and the wall clock then: a retry's time is the first plus what the second moved since. */
+  atMs: number;
+  wallAt: number;
   /** Counted and logged as put off once. */
   putOff: boolean;
 }
@@ -123,7 +126,7 @@ export class LeaseFence {
 
   /** Gathers the agent's renewal from `lease` for the sweep's one transaction (renewGathered). */
   private gather(a: AgentRuntime, lease: Lease, timing: LeaseTiming, nowMs: number): void {
-    this.gathered.push({ a, expected: lease, next: transition(lease, { type: "renew", nowMs }, timing), putOff: false });
+    this.gathered.push({ a, expected: lease, next: transition(lease, { type: "renew", nowMs }, timing), atMs: nowMs, wallAt: Date.now(), putOff: false });
   }
 
   /** No renewal is tried again after this (the scheduler stops). */
@@ -148,8 +151,11 @@ export class LeaseFence {
     this.retry = null;
     const leases = this.leases;
     // Still as gathered: running here, not leaving, its lease not written since (a tick's check
-    // writes a renewal that ran short).
-    const batch = this.gathered.filter((g) => g.a.lease === g.expected && g.a.status === "running" && !g.a.detaching);
+    // writes a renewal that ran short), and not past expiry + grace by now. A renewal put off while
+    // the store was busy, or while the main thread stalled, may come due only after that: written
+    // then, it renewed a lapsed lease at the same epoch, which the lease's own transitions refuse
+    // (it must expire, and be recovered at the next major epoch: the agent's next check does that).
+    const batch = leases ? this.gathered.filter((g) => g.a.lease === g.expected && g.a.status === "running" && !g.a.detaching && !isExpired(g.expected, leases.timing, g.atMs + (Date.now() - g.wallAt))) : [];
     this.gathered = [];
     if (batch.length === 0 || !leases?.tryRenewAll) return;
     let results: (IgordError | null)[] | null;

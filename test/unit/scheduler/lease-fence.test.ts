@@ -196,4 +196,27 @@ describe("lease renewals written together by the sweep", () => {
     expect(expired.lease).toBe(expiredLease);
     expect(written).toEqual([]);
   });
+
+  it("a renewal put off until its lease is past expiry + grace is not written by the retry: the lease is left to expire and be recovered at the next major epoch", () => {
+    let busy = true;
+    const { leases, calls } = batchStore({ busy: () => busy });
+    const fence = new LeaseFence(leases, undefined, { finish: () => expect.unreachable() });
+    const a = Object.assign(agent("a"), { inFlight: true });
+    const gathered = a.lease;
+    const expiresAt = gathered?.expiresAtMs as number;
+    vi.useFakeTimers();
+    try {
+      // 5 ms before expiry + grace: renewable, gathered mid-tick, the store busy. The retry comes
+      // 10 ms later (or later still, after a stall of the main thread): past expiry + grace.
+      vi.setSystemTime(expiresAt + timing.graceMs - 5);
+      fence.sweep([a], expiresAt + timing.graceMs - 5);
+      busy = false;
+      vi.advanceTimersByTime(RENEWAL_RETRY_MS);
+      expect(calls).toEqual([["a"]]);
+      expect(a.lease).toBe(gathered);
+    } finally {
+      fence.stop();
+      vi.useRealTimers();
+    }
+  });
 });
