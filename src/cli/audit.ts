@@ -1,6 +1,7 @@
 // `igord verify --replay --agent <id>`: re-executes the agent's stored history from a checkpoint
 // through its stored event logs, in a worker thread under the tick timeout, and confirms every later
 // checkpoint's state. Reports the first tick that does not reproduce.
+import { printable } from "../log/printable.js";
 import { setFlagsFromString } from "node:v8";
 import { pino } from "pino";
 import { parseCheckpoint } from "../checkpoint/codec.js";
@@ -49,7 +50,7 @@ export function auditV8Flags(ticks: number): readonly string[] {
 }
 
 const out = (line: string): void => {
-  process.stdout.write(`${line}\n`);
+  process.stdout.write(`${printable(line, true)}\n`);
 };
 
 export async function auditReplay(store: SqliteStore, agentId: string): Promise<number> {

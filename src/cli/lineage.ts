@@ -1,5 +1,6 @@
 // `igord inspect`, `igord verify`, `igord export` and `igord import`: an agent's provable life, from a
 // node's database or from files in igor's layout (an export folder's files: export-folder.ts).
+import { printable } from "../log/printable.js";
 import { hexdump } from "./hexdump.js";
 import { HISTORY_BASE_FILE, historyBaseFileText, OVERRIDES_FILE, overridesToJson, readHistoryBaseFile, readOverridesFile } from "./history-files.js";
 import { existsSync, readdirSync, statSync } from "node:fs";
@@ -33,7 +34,7 @@ import { CHECKPOINTS_TOTAL_MAX_BYTES, EVENTS_DIR, ExportWriter, exportedAgentId,
 import { prepareDataDir } from "../store/data-dir.js";
 
 const out = (line = ""): void => {
-  process.stdout.write(`${line}\n`);
+  process.stdout.write(`${printable(line, true)}\n`);
 };
 
 export function openStoreReadonly(dataDir: string): SqliteStore {

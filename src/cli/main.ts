@@ -7,6 +7,7 @@ import { Command, Option } from "commander";
 import { loadConfig } from "../config/load.js";
 import type { HostPort } from "../config/units.js";
 import { ErrorCode, IgordError, isIgordError } from "../errors.js";
+import { printable } from "../log/printable.js";
 import { VERSION } from "../version.js";
 import { addConfigOptions, cliFlags } from "./options.js";
 
@@ -25,7 +26,7 @@ process.stdout.on("error", (e: NodeJS.ErrnoException) => {
 function fail(e: unknown): never {
   const msg = e instanceof Error ? e.message : String(e);
   const code = e instanceof IgordError ? ` [${e.code}]` : "";
-  process.stderr.write(`igord: error: ${msg}${code}\n`);
+  process.stderr.write(`igord: error: ${printable(msg, true)}${code}\n`);
   process.exit(1);
 }
 

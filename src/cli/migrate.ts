@@ -1,4 +1,5 @@
 // `igord migrate`, `igord peers` and `igord migrations`: ask the running daemon over its control API.
+import { printable } from "../log/printable.js";
 import type { HostPort } from "../config/units.js";
 import { controlGet, controlPost } from "../control/client.js";
 
@@ -6,7 +7,7 @@ import { controlGet, controlPost } from "../control/client.js";
 export const MIGRATE_CLIENT_TIMEOUT_MS = 10 * 60_000;
 
 const out = (s: string): void => {
-  process.stdout.write(`${s}\n`);
+  process.stdout.write(`${printable(s, true)}\n`);
 };
 
 function table(rows: string[][]): string {

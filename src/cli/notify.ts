@@ -1,5 +1,6 @@
 // After `igord import` or `igord recover` changed the database, ask a daemon running on that data
 // dir to start the agent now; without one, it starts at the daemon's next start.
+import { printable } from "../log/printable.js";
 import { controlPost } from "../control/client.js";
 import type { HostPort } from "../config/units.js";
 import { ErrorCode, isIgordError } from "../errors.js";
@@ -16,7 +17,7 @@ export async function startInDaemon(control: HostPort | null, dataDir: string, a
     // The database change has already succeeded: a daemon that cannot start the agent now is
     // explained, not turned into a failure.
     if (isIgordError(e, ErrorCode.ControlUnavailable)) return later();
-    process.stdout.write(`the daemon at ${control.host}:${control.port} did not start ${agentId}: ${(e as Error).message}\n`);
+    process.stdout.write(`the daemon at ${control.host}:${control.port} did not start ${agentId}: ${printable((e as Error).message, true)}\n`);
     later();
   }
 }

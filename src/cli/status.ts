@@ -1,5 +1,6 @@
 // `igord status` and `igord agents`: read the daemon's control API and print it.
 
+import { printable } from "../log/printable.js";
 import type { HostPort } from "../config/units.js";
 import { controlGet } from "../control/client.js";
 
@@ -75,10 +76,10 @@ export function formatAgents(agents: readonly Json[]): string {
 
 export async function printStatus(control: HostPort, dataDir: string, json: boolean, _all = false): Promise<void> {
   const s = (await controlGet(control, dataDir, "/v1/status")) as Json;
-  process.stdout.write(json ? `${JSON.stringify(s, null, 2)}\n` : formatStatus(s));
+  process.stdout.write(json ? `${JSON.stringify(s, null, 2)}\n` : printable(formatStatus(s), true));
 }
 
 export async function printAgents(control: HostPort, dataDir: string, json: boolean, all = false): Promise<void> {
   const r = (await controlGet(control, dataDir, `/v1/agents${all ? "?all=1" : ""}`)) as { agents: Json[] };
-  process.stdout.write(json ? `${JSON.stringify(r, null, 2)}\n` : formatAgents(r.agents));
+  process.stdout.write(json ? `${JSON.stringify(r, null, 2)}\n` : printable(formatAgents(r.agents), true));
 }

@@ -1,6 +1,7 @@
 // Terminal log lines: one line per event, `time level [agent #tick] message key=value ...`.
 // JSON lines (the default when stdout is not a terminal) are unchanged; this is only for people.
 import { Writable } from "node:stream";
+import { hasUnprintable, printable } from "./printable.js";
 
 const LEVELS: Record<number, string> = { 10: "TRACE", 20: "DEBUG", 30: "INFO", 40: "WARN", 50: "ERROR", 60: "FATAL" };
 const COLORS: Record<number, string> = { 10: "\x1b[90m", 20: "\x1b[36m", 30: "\x1b[32m", 40: "\x1b[33m", 50: "\x1b[31m", 60: "\x1b[35m" };
@@ -16,11 +17,11 @@ function clock(ms: number): string {
 }
 
 function value(v: unknown): string {
-  if (typeof v === "string") return /^[^\s"=]+$/.test(v) ? v : JSON.stringify(v);
+  if (typeof v === "string") return /^[^\s"=]+$/.test(v) && !hasUnprintable(v) ? v : printable(JSON.stringify(v));
   if (v !== null && typeof v === "object" && "message" in v && typeof (v as { message: unknown }).message === "string") {
-    return JSON.stringify((v as { message: string }).message);
+    return printable(JSON.stringify((v as { message: string }).message));
   }
-  return JSON.stringify(v) ?? String(v);
+  return printable(JSON.stringify(v) ?? String(v));
 }
 
 /** Formats one pino JSON record as one terminal line (no trailing newline). */
@@ -33,10 +34,10 @@ export function formatLine(rec: Record<string, unknown>, color = false): string 
     .filter(([k, v]) => !HEAD.has(k) && v !== undefined)
     .map(([k, v]) => `${k}=${value(v)}`)
     .join(" ");
-  const msg = typeof rec.msg === "string" ? rec.msg.replace(/\s*\n\s*/g, " ") : "";
+  const msg = typeof rec.msg === "string" ? printable(rec.msg.replace(/\s*\n\s*/g, " ")) : "";
   const head = color ? `${DIM}${time}${RESET} ${COLORS[level] ?? ""}${name}${RESET}` : `${time} ${name}`;
   const tail = fields ? (color ? ` ${DIM}${fields}${RESET}` : ` ${fields}`) : "";
-  return `${head}${who ? ` [${who}]` : ""} ${msg}${tail}`;
+  return `${head}${who ? ` [${printable(who)}]` : ""} ${msg}${tail}`;
 }
 
 /** A pino destination that writes each record as one formatted line to `out`. */

@@ -26,4 +26,17 @@ describe("pretty logs", () => {
     expect(lines[0]).toMatch(/^\d\d:\d\d:\d\d\.\d{3} INFO {2}\[a1 #3\] tick event=tick$/);
     expect(lines[1]).toMatch(/WARN {2}\[a1\] lease expired event=lease_state state=RECOVERY_REQUIRED$/);
   });
+
+  it("show an agent's control characters escaped, never sent to the terminal: escape sequences, BEL, a carriage return that would forge a line, bidi overrides", () => {
+    // What an agent's log_emit can carry: OSC 52 (set the clipboard), clear screen, cursor up, a CR and a forged line.
+    const evil = "\x1b]52;c;ZXZpbA==\x07\x1b[2J\x1b[1A\rINFO  checkpoint ok \u009b31m \u202e";
+    const line = formatLine({ level: 30, time: 0, agent: "shouty", tick: "2", msg: evil, event: "agent_log", text: evil, err: { message: evil } });
+    expect(line).not.toMatch(/[\u0000-\u001f\u007f-\u009f\u202a-\u202e]/);
+    expect(line).toContain("\\u001b]52;c;ZXZpbA==\\u0007\\u001b[2J\\u001b[1A\\u000dINFO  checkpoint ok \\u009b31m \\u202e");
+  });
+
+  it("leave the formatter's own colours alone", () => {
+    const line = formatLine({ level: 40, time: 0, component: "pool", msg: "slow" }, true);
+    expect(line).toContain("\x1b[33mWARN");
+  });
 });
