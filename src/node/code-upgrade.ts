@@ -13,7 +13,7 @@ import { formatEpoch } from "../authority/lease.js";
 import { parseCheckpoint } from "../checkpoint/codec.js";
 import { signCodeUpgrade } from "../checkpoint/upgrades.js";
 import { ErrorCode, IgordError } from "../errors.js";
-import { equalBytes } from "../hash/bytes.js";
+import { equalBytes, hex } from "../hash/bytes.js";
 import { prepareFromBytes, readWasm } from "../loader/prepare.js";
 import { parseManifest } from "../manifest/manifest.js";
 import { refuseIfHeld } from "./agent-lifecycle.js";
@@ -89,7 +89,10 @@ async function upgradeOnce(node: IgordNode, id: string, wasmPath: string): Promi
 
   const override = node.store.lineageEvents(id).filter((e) => equalBytes(e.afterHash, head.hash)).at(-1);
   const budget = override ? override.newBudget : cp.budget;
-  const upgrade = { afterHash: head.hash, tick: head.tick, fromWasm: row.wasmHash, toWasm: prepared.wasmHash };
+  // From the module the head was made with: after an upgrade whose code has not checkpointed yet
+  // (two upgrades within a tick interval, or of a stopped agent), that is not the module stored now,
+  // and a chain from the head's module to this one through the upgrade in between does not verify.
+  const upgrade = { afterHash: head.hash, tick: head.tick, fromWasm: hex(cp.wasmHash), toWasm: prepared.wasmHash };
   node.store.recordUpgrade(id, prepared.wasmHash, prepared.bytes, { kind: "code_upgrade", ...signCodeUpgrade(identity, upgrade, budget) });
   node.staleBinaries.delete(id);
   node.logger.info(

@@ -189,6 +189,32 @@ describe("upgrading a stopped agent", () => {
   });
 });
 
+describe("two upgrades before the new code checkpoints", () => {
+  afterEach(stopAllNodes);
+
+  it("a stopped agent upgraded twice starts with the newest code, and its lineage verifies with replay", async () => {
+    const t = await startTestNode({ "tick-interval": "10ms", "checkpoint-interval": "0" });
+    await t.node.addAgent({ wasmPath: await writeWat(join(t.dir, "v1"), "counter", V1, CAPS("clock")) });
+    await t.waitFor<TickEvent>("tick", (e) => e.agentId === "counter" && e.tick === 3n);
+    const n = BigInt((await stopAgent(t.node, "counter")).tick as string);
+    // v3 counts +1 per tick as v1 does; v2 (+100) never runs a tick.
+    const v3 = watAgent({ imports: CLOCK, onTick: "(drop (call $clock)) (nop)" });
+    await upgradeAgent(t.node, "counter", await writeWat(join(t.dir, "v2"), "counter", V2, CAPS("clock")));
+    await upgradeAgent(t.node, "counter", await writeWat(join(t.dir, "v3"), "counter", v3, CAPS("clock")));
+    // It failed CHECKPOINT_WASM_MISMATCH: the second upgrade was recorded from v2, which made no checkpoint.
+    await startAgent(t.node, "counter");
+    await t.waitFor<TickEvent>("tick", (e) => e.agentId === "counter" && e.tick === n + 2n);
+    // Its shutdown checkpoint is the new code's first.
+    await t.stop();
+    expect(stateValue(storedHead(t.config.dataDir, "counter")!.state)).toBeGreaterThanOrEqual(Number(n) + 2);
+    expect(stateValue(storedHead(t.config.dataDir, "counter")!.state)).toBeLessThan(Number(n) + 100);
+    const verify = igord(["verify", "--agent", "counter", "--replay", "--data-dir", t.config.dataDir]);
+    expect(verify.stdout).toMatch(/^VALID$/m);
+    expect(verify.stdout).toMatch(/^replay: VALID$/m);
+    expect(verify.status).toBe(0);
+  });
+});
+
 describe("migration right after a code upgrade", () => {
   afterEach(stopAllNodes);
 
