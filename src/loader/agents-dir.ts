@@ -5,8 +5,9 @@
 // dangling link is skipped and reported once. A file that fails to load is reported once and retried
 // only when it changes. Loads run side by side and a scan never waits for one: a module that hangs
 // while loading (bounded by the tick timeout) holds up no other file.
-import { existsSync, lstatSync, readdirSync, statSync } from "node:fs";
+import { type Dirent, existsSync, lstatSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
+import { ErrorCode, IgordError } from "../errors.js";
 import { describeProblem, regularFileProblem } from "../files/regular-file.js";
 
 /** Poll period; a new file starts within two periods plus its load time. */
@@ -33,11 +34,26 @@ export class AgentsDirWatcher {
     private readonly onSkip: SkipFn = () => undefined,
   ) {}
 
+  /** Throws CONFIG_INVALID, naming the flag, when the directory exists but cannot be listed (a file, no permission). */
+  checkDir(): void {
+    if (existsSync(this.dir)) this.entries();
+  }
+
+  private entries(): Dirent[] {
+    try {
+      return readdirSync(this.dir, { withFileTypes: true });
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      const why = code === "ENOTDIR" ? "is not a directory" : `cannot be read (${code ?? (e as Error).message})`;
+      throw new IgordError(ErrorCode.ConfigInvalid, `--agents-dir ${this.dir} ${why}`, { details: { path: this.dir, errno: code ?? null, why } });
+    }
+  }
+
   /** The agent files to load now: regular files (links followed); the rest is reported as skipped. */
   listWasm(): string[] {
     if (!existsSync(this.dir)) return [];
     const candidates: string[] = [];
-    for (const entry of readdirSync(this.dir, { withFileTypes: true })) {
+    for (const entry of this.entries()) {
       const path = join(this.dir, entry.name);
       if (entry.name.endsWith(".wasm")) {
         candidates.push(path);
@@ -83,7 +99,19 @@ export class AgentsDirWatcher {
 
   start(): void {
     const tick = async (): Promise<void> => {
-      await this.scan(false);
+      try {
+        await this.scan(false);
+        this.skipped.delete(this.dir);
+      } catch (e) {
+        // The directory went away as a directory (replaced by a file, its permissions changed):
+        // reported once, and scanned again at the next period; the agents loaded from it run on.
+        const why = e instanceof IgordError ? e.details.why : undefined;
+        const reason = `${typeof why === "string" ? why : (e as Error).message} (--agents-dir): the agents loaded from it run on`;
+        if (this.skipped.get(this.dir) !== reason) {
+          this.skipped.set(this.dir, reason);
+          this.onSkip(this.dir, reason);
+        }
+      }
       if (this.timer) this.timer = setTimeout(tick, AGENTS_DIR_SCAN_MS);
     };
     this.timer = setTimeout(tick, AGENTS_DIR_SCAN_MS);

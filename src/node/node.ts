@@ -271,6 +271,8 @@ export class IgordNode {
 
   async start(): Promise<void> {
     this.startedAt = Date.now();
+    // An --agents-dir that is a file, or cannot be read, is refused before anything starts.
+    this.watcher?.checkDir();
     this.pool.start();
     this.logger.info(
       {
@@ -330,7 +332,12 @@ export class IgordNode {
     if (this.stopping) return;
     this.migration?.resolvePending();
     if (this.watcher) {
-      await this.watcher.initialScan();
+      try {
+        await this.watcher.initialScan();
+      } catch (e) {
+        // Checked at start; changed since (replaced by a file): the watcher's scans report it.
+        this.logger.warn({ event: "agent_file_skipped", path: this.config.agentsDir, reason: (e as Error).message }, (e as Error).message);
+      }
       if (!this.stopping) this.watcher.start();
     }
     this.logger.info({ event: "agents_loaded", running: this.scheduler.statusCounts().get("running") ?? 0, quarantined: this.quarantined.size }, "agents present at start are loaded");
