@@ -43,7 +43,8 @@ export interface ImportPlan {
   igor: string[];
   env: EnvImportName[];
   /** An imported memory the host must create (capped at the manifest's limit). */
-  importedMemory: { module: string; name: string; initialPages: number } | null;
+  /** `maximumPages`: the module's own declared maximum (null: none); the host's memory never offers more. */
+  importedMemory: { module: string; name: string; initialPages: number; maximumPages: number | null } | null;
   /** The manifest's `http` options, when it grants the capability. */
   http?: HttpOptions;
   /** The manifest's `x402` options, when it grants the capability. */
@@ -123,7 +124,7 @@ export function planImports(
     if (imp.kind === "memory") {
       if (imp.module !== "env" || imp.name !== "memory") refuse(imp, "only env.memory may be imported", "import the memory as env.memory, or define and export it");
       else if (imp.memory?.shared || imp.memory?.memory64) refuse(imp, "shared and 64-bit memories are not supported", "use a 32-bit, unshared memory");
-      else plan.importedMemory = { module: imp.module, name: imp.name, initialPages: imp.memory?.initialPages ?? 0 };
+      else plan.importedMemory = { module: imp.module, name: imp.name, initialPages: imp.memory?.initialPages ?? 0, maximumPages: imp.memory?.maximumPages ?? null };
       continue;
     }
     if (imp.kind !== "function") {

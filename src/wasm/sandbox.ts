@@ -87,7 +87,9 @@ export class AgentSandbox {
           `module imports a memory of ${initial} pages, above its limit of ${opts.memoryCapPages} pages`,
         );
       }
-      memory = new WebAssembly.Memory({ initial, maximum: opts.memoryCapPages });
+      // At most the module's own maximum: linking refuses a memory that may grow past what it declares.
+      const declared = opts.plan.importedMemory.maximumPages;
+      memory = new WebAssembly.Memory({ initial, maximum: declared === null ? opts.memoryCapPages : Math.min(declared, opts.memoryCapPages) });
     }
     const ref: { mem: WebAssembly.Memory | null } = { mem: memory };
     const ctx: HostContext = { ...opts.context, memory: () => ref.mem };
