@@ -8,7 +8,8 @@ import { checkpointHash, GENESIS_PREV_HASH, verifyCheckpointSignature } from "./
 import { equalBytes, hex } from "../hash/bytes.js";
 import { type HistoryBase, historyBaseSigningBytes } from "./history-base.js";
 import { type BudgetOverride, overrideSigned } from "./overrides.js";
-import { type CodeUpgrade, parseCodeUpgrade } from "./upgrades.js";
+import { LOST_PAYMENT_KIND } from "../budget/lost-payment.js";
+import { CODE_UPGRADE_KIND, type CodeUpgrade, parseCodeUpgrade } from "./upgrades.js";
 
 export type { BudgetOverride };
 
@@ -29,6 +30,14 @@ export interface ChainReport {
   segments: { wasmHash: string; fromTick: bigint; toTick: bigint; count: number }[];
   /** The signed code upgrades between those segments. */
   upgrades: CodeUpgrade[];
+}
+
+/**
+ * The lineage events a chain is verified with: budget overrides, code upgrades and lost payments
+ * (a recovery or an import moves no budget and changes no module).
+ */
+export function chainEvents<E extends { kind: string }>(events: readonly E[]): E[] {
+  return events.filter((e) => e.kind === "budget_override" || e.kind === CODE_UPGRADE_KIND || e.kind === LOST_PAYMENT_KIND);
 }
 
 /** Checkpoints verified between two yields to the event loop in verifyChainAsync. */

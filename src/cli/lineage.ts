@@ -14,7 +14,7 @@ import { commitFromBlob } from "../store/commits.js";
 import { equalBytes, hex } from "../hash/bytes.js";
 import { overrideSigned, signBudgetOverride } from "../checkpoint/overrides.js";
 import { describeUpgrade, headModule } from "../checkpoint/upgrades.js";
-import { type ChainEntry, type ChainReport, verifyChain } from "../checkpoint/verify-chain.js";
+import { type ChainEntry, type ChainReport, chainEvents, verifyChain } from "../checkpoint/verify-chain.js";
 import { ErrorCode, IgordError } from "../errors.js";
 import { didFromPublicKey, publicKeyFromDid } from "../identity/did.js";
 import { decodeSegment } from "../eventlog/tick-log.js";
@@ -223,7 +223,7 @@ export async function verifyCommand(dirs: string[], o: { agent?: string; dataDir
       const entries = (function* () {
         for (const row of store.history(o.agent as string)) yield { name: `#${row.seq} (tick ${row.tick})`, bytes: row.blob };
       })();
-      const overrides = store.lineageEvents(o.agent).filter((e) => e.kind === "budget_override" || e.kind === "code_upgrade" || e.kind === LOST_PAYMENT_KIND);
+      const overrides = chainEvents(store.lineageEvents(o.agent));
       const report = verifyChain(entries, overrides, progress, store.historyBase(o.agent));
       const paid = storedPayments(store, o.agent, report.did);
       const chain = printReport(report, paid.problems);

@@ -2,7 +2,7 @@
 // returns, and how they are read from a node's SQLite file.
 import type { Lease } from "../authority/lease.js";
 import { parseCheckpoint } from "../checkpoint/codec.js";
-import { type ChainReport, verifyChain } from "../checkpoint/verify-chain.js";
+import { type ChainReport, chainEvents, verifyChain } from "../checkpoint/verify-chain.js";
 import type { NodeConfig } from "../config/schema.js";
 import type { MigrationResult } from "../migration/context.js";
 import type { IgordNode } from "../node/node.js";
@@ -130,7 +130,8 @@ export function lineageOf(store: SqliteStore, agentId: string): Lineage {
   const checkpoints = rows.map((r) => ({ seq: r.seq, tick: r.tick, epochMajor: parseCheckpoint(r.blob).epochMajor, reason: r.reason }));
   const events = store.lineageEvents(agentId);
   const entries = rows.map((r) => ({ name: `seq ${r.seq}`, bytes: r.blob }));
-  const report = verifyChain(entries, events.filter((e) => e.kind === "budget_override"), undefined, store.historyBase(agentId));
+  // Every kind verify checks: an upgraded agent was reported INVALID here ("WASM changed … without a signed code upgrade").
+  const report = verifyChain(entries, chainEvents(events), undefined, store.historyBase(agentId));
   return { checkpoints, events, report };
 }
 

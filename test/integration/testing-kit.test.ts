@@ -6,7 +6,9 @@ import { copyFileSync, existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { eventually, startCluster, startNode, stopAll } from "../../src/testing/index.js";
+import { upgradeAgent } from "../../src/node/code-upgrade.js";
 import { AS_FIXTURES, EXAMPLES, ROOT, tempDir } from "../helpers/node.js";
+import { CAPS, watAgent, writeWat } from "../helpers/wat.js";
 
 afterEach(stopAll);
 
@@ -55,6 +57,26 @@ describe("test kit: in-process cluster", () => {
     expect(all.map((m) => m.tick)).toEqual(all.map((_, i) => BigInt(i + 1)));
     expect(all.every((m) => m.text === `tick ${m.tick}`)).toBe(true);
     expect(new Set(b.outbox("emitter").map((m) => m.epochMajor))).toEqual(new Set([1n]));
+  });
+});
+
+describe("test kit: lineage", () => {
+  it("lineage().report agrees with igord verify --agent after a code upgrade: VALID (it said INVALID, 'WASM changed … without a signed code upgrade')", async () => {
+    const CLOCK = '(import "igor" "clock_now" (func $clock (result i64)))';
+    const c = await startCluster(1);
+    const a = c.at(0);
+    await a.load(await writeWat(join(a.dir, "v1"), "counter", watAgent({ imports: CLOCK, onTick: "(drop (call $clock))" }), CAPS("clock")));
+    await a.waitForTick("counter", 3n);
+    await upgradeAgent(a.node, "counter", await writeWat(join(a.dir, "v2"), "counter", watAgent({ imports: CLOCK, onTick: "(drop (call $clock)) (nop)" }), CAPS("clock")));
+    const at = a.node.scheduler.view("counter")?.tick ?? 0n;
+    await a.waitForTick("counter", at + 3n);
+    await a.stop();
+    const report = a.lineage("counter").report;
+    expect(report.reasons).toEqual([]);
+    expect(report.valid).toBe(true);
+    expect(report.upgrades).toHaveLength(1);
+    const cli = spawnSync(process.execPath, [join(ROOT, "dist", "cli", "main.js"), "verify", "--agent", "counter", "--data-dir", a.dataDir], { encoding: "utf8" });
+    expect(cli.status).toBe(0);
   });
 });
 
