@@ -48,12 +48,25 @@ function packageJson(root: string): { version: string; devDependencies?: Record<
   return JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as { version: string; devDependencies?: Record<string, string> };
 }
 
+/**
+ * Names an agent's class may not take in the generated source: what it imports from the SDK (a
+ * project named "agent", "encoder" or "decoder" made a class that collided with its import:
+ * "Duplicate identifier"). AssemblyScript lets a class shadow its own globals (Map, String).
+ */
+const TAKEN_CLASS_NAMES = new Set(["Agent", "Encoder", "Decoder"]);
+
+/** The agent's class: the name in PascalCase, "The…" when that is taken (TAKEN_CLASS_NAMES). */
+export function agentClassName(name: string): string {
+  const pascal = name.split("-").map((p) => p.charAt(0).toUpperCase() + p.slice(1)).join("");
+  return TAKEN_CLASS_NAMES.has(pascal) ? `The${pascal}` : pascal;
+}
+
 export function projectContext(name: string, igordRoot = IGORD_ROOT): ProjectContext {
   const pkg = packageJson(igordRoot);
   const header = join(igordRoot, "sdk", "c", "igor.h");
   return {
     name,
-    className: name.split("-").map((p) => p.charAt(0).toUpperCase() + p.slice(1)).join(""),
+    className: agentClassName(name),
     igordRoot,
     igordVersion: pkg.version,
     ascVersion: pkg.devDependencies?.assemblyscript ?? "^0.28.0",
