@@ -68,7 +68,8 @@ export class Decoder {
   constructor(private data: Uint8Array) {}
 
   private take(n: i32): bool {
-    if (this.failed || n < 0 || this.pos + n > this.data.length) { this.failed = true; return false; }
+    // Compared as what is left, not as pos + n: a length near 2^31 overflowed that sum past the check.
+    if (this.failed || n < 0 || n > this.data.length - this.pos) { this.failed = true; return false; }
     return true;
   }
 

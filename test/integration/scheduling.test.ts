@@ -156,6 +156,24 @@ describe("scheduling", () => {
     expect(logs(t2)[0]).toBe("state 2 unresolved 0");
   });
 
+  it("the SDK's Decoder never traps on a length prefix past its data, near 2^31 included: it sets err() and reads nothing", async () => {
+    const t = await startTestNode({ "tick-interval": "5ms" });
+    const dir = join(t.dir, "codec");
+    mkdirSync(dir, { recursive: true });
+    copyFileSync(join(AS_FIXTURES, "codec_bounds.wasm"), join(dir, "codec_bounds.wasm"));
+    writeFileSync(join(dir, "codec_bounds.manifest.json"), JSON.stringify(CAPS("log")));
+    await t.node.addAgent({ wasmPath: join(dir, "codec_bounds.wasm") });
+    await t.waitFor<TickEvent>("tick", (e) => e.agentId === "codec_bounds" && e.tick === 1n);
+    // A prefix near 2^31 overflowed the bounds check (pos + n in i32): the next read trapped, AGENT_TRAP.
+    expect(t.logs.events("agent_log", "codec_bounds").map((l) => l.msg).slice(0, 4)).toEqual([
+      "past-end err true len 0 then 0",
+      "near-2^31 err true len 0 then 0",
+      "i32-max err true len 0 then 0",
+      "negative err true len 0 then 0",
+    ]);
+    expect(t.node.scheduler.view("codec_bounds")?.status).toBe("running");
+  });
+
   it("void agent_tick is treated as 'no more work'", async () => {
     const t = await startTestNode({ "tick-interval": "5ms" });
     const path = await writeWat(
