@@ -10,6 +10,7 @@ export const ErrorCode = {
   WasmMissingExport: "WASM_MISSING_EXPORT",
   WasmBadExport: "WASM_BAD_EXPORT",
   WasmMemoryLimit: "WASM_MEMORY_LIMIT",
+  WasmTableLimit: "WASM_TABLE_LIMIT",
   WasmLink: "WASM_LINK",
   ImportRefused: "IMPORT_REFUSED",
   CapabilityNotGranted: "CAPABILITY_NOT_GRANTED",

@@ -9,7 +9,7 @@ import { describeProblem, FileReadError, readRegularFile } from "../files/regula
 import { type ImportPlan, planImports } from "../hostcalls/policy.js";
 import { type AgentManifest, loadManifest, memoryCapPages } from "../manifest/manifest.js";
 import { checkAgentExports } from "../wasm/abi.js";
-import { type ModuleInfo, readModuleInfo, withMemoryMaximum } from "../wasm/module-info.js";
+import { type ModuleInfo, readModuleInfo, withMemoryMaximum, withTableMaxima } from "../wasm/module-info.js";
 import { withoutResetMarker, withResetExports } from "../wasm/reset-exports.js";
 
 /** Refuse agent modules larger than this. */
@@ -139,6 +139,34 @@ export function prepareAgent(o: PrepareOptions): PreparedAgent {
 
 /** Prepares an agent from bytes already in hand (stored modules, imports, migrations). */
 /**
+ * Entries an agent's tables hold at most, all its tables together. Tables are host memory beside the
+ * agent's linear memory that max_memory_bytes does not count (tens of bytes an entry, twice over
+ * with a replay instance's shadow copy): one table of 10 million entries took ~300 MB and seconds to
+ * instantiate. Toolchains' tables hold one entry per function whose address is taken.
+ */
+export const MAX_TABLE_ENTRIES = 100_000;
+
+/**
+ * Each table's maximum so that all of them together hold at most MAX_TABLE_ENTRIES (what is left
+ * after their initial sizes, shared evenly; a smaller declared maximum kept), or null when every
+ * table's declared maximum is within that already. table.grow past it returns -1 inside the agent.
+ */
+function tableCaps(info: ModuleInfo): number[] | null {
+  const tables = info.definedTables;
+  if (tables === null) throw new IgordError(ErrorCode.WasmTableLimit, "module declares a table igord does not support (only funcref and externref tables with 32-bit limits)");
+  if (tables.length === 0) return null;
+  const initial = tables.reduce((n, t) => n + t.initial, 0);
+  if (initial > MAX_TABLE_ENTRIES) {
+    throw new IgordError(ErrorCode.WasmTableLimit, `module declares tables of ${initial} entries in all, above the ${MAX_TABLE_ENTRIES} an agent's tables may hold`, {
+      details: { entries: initial, limit: MAX_TABLE_ENTRIES },
+    });
+  }
+  const share = Math.floor((MAX_TABLE_ENTRIES - initial) / tables.length);
+  const maxima = tables.map((t) => Math.min(t.maximum ?? Number.POSITIVE_INFINITY, t.initial + share));
+  return tables.every((t, i) => t.maximum === maxima[i]) ? null : maxima;
+}
+
+/**
  * Module bytes as prepareFromBytes takes them: a view of the same memory (a module may be tens of
  * MiB: a copy per caller kept each alive twice), a copy only of bytes on shared memory.
  */
@@ -189,10 +217,12 @@ export function prepareFromBytes(o: {
       `module imports a memory of ${plan.importedMemory.initialPages} pages, above its limit of ${capPages} pages`,
     );
   }
+  const tableMaxima = tableCaps(info);
   const key = `${wasmHash}:${capPages}`;
   // Exports every mutable global and table so replay can reset a pooled instance (wasm/reset-exports.ts).
   const module = o.cache.get(key, () => {
-    const runBytes = capGrowth ? withMemoryMaximum(bytes, capPages) : bytes;
+    const memoryCapped = capGrowth ? withMemoryMaximum(bytes, capPages) : bytes;
+    const runBytes = tableMaxima ? withTableMaxima(memoryCapped, tableMaxima) : memoryCapped;
     const rewritten = withResetExports(runBytes, key);
     if (rewritten) {
       try {

@@ -37,6 +37,13 @@ export interface ModuleInfo {
   /** The module's own memory (section 5), if it defines one. */
   definedMemory: MemoryLimits | null;
   memoryCount: number;
+  /** The module's own tables (section 4), in order; null when one is in an encoding this reader does not know. */
+  definedTables: TableLimits[] | null;
+}
+
+export interface TableLimits {
+  initial: number;
+  maximum: number | null;
 }
 
 const VALTYPES: Record<number, ValueType> = {
@@ -116,6 +123,7 @@ export function readModuleInfo(bytes: Uint8Array): ModuleInfo {
   const rawExports: { name: string; kind: number; index: number }[] = [];
   let definedMemory: MemoryLimits | null = null;
   let memoryCount = 0;
+  let definedTables: TableLimits[] | null = [];
 
   for (const s of sections(bytes)) {
     const r = new Reader(bytes, s.bodyStart, s.end);
@@ -150,6 +158,8 @@ export function readModuleInfo(bytes: Uint8Array): ModuleInfo {
     } else if (s.id === 3) {
       const n = r.u32();
       for (let i = 0; i < n; i++) funcTypes.push(types[r.u32()] ?? null);
+    } else if (s.id === 4) {
+      definedTables = readTables(r);
     } else if (s.id === 5) {
       const n = r.u32();
       memoryCount += n;
@@ -164,7 +174,52 @@ export function readModuleInfo(bytes: Uint8Array): ModuleInfo {
     kind: KINDS[e.kind] ?? "function",
     type: e.kind === 0 ? (funcTypes[e.index] ?? null) : null,
   }));
-  return { imports, exports, definedMemory, memoryCount };
+  return { imports, exports, definedMemory, memoryCount, definedTables };
+}
+
+/** funcref and externref tables with 32-bit limits; null for any other form (typed references, initialisers, 64-bit). */
+function readTables(r: Reader): TableLimits[] | null {
+  const out: TableLimits[] = [];
+  const n = r.u32();
+  for (let i = 0; i < n; i++) {
+    const t = r.byte();
+    if (t !== 0x70 && t !== 0x6f) return null;
+    const flags = r.byte();
+    if (flags !== 0 && flags !== 1) return null;
+    const initial = r.u32();
+    out.push({ initial, maximum: flags === 1 ? r.u32() : null });
+  }
+  return out;
+}
+
+/** The module with each table's maximum set to `maxima[i]` (its tables as readTables reads them). */
+export function withTableMaxima(bytes: Uint8Array, maxima: readonly number[]): Uint8Array<ArrayBuffer> {
+  return withSectionRewritten(bytes, 4, (r) => {
+    const n = r.u32();
+    const body: number[] = leb(n);
+    for (let i = 0; i < n; i++) {
+      const type = r.byte();
+      const flags = r.byte();
+      const initial = r.u32();
+      if (flags === 1) r.u32();
+      body.push(type, 1, ...leb(initial), ...leb(maxima[i] as number));
+    }
+    return body;
+  });
+}
+
+/** The module with the body of its section `id` (a small one) replaced by what `rewrite` makes of it. */
+function withSectionRewritten(bytes: Uint8Array, id: number, rewrite: (r: Reader) => number[]): Uint8Array<ArrayBuffer> {
+  const parts: Uint8Array[] = [bytes.subarray(0, 8)];
+  for (const s of sections(bytes)) {
+    if (s.id !== id) {
+      parts.push(bytes.subarray(s.start, s.end));
+      continue;
+    }
+    const body = rewrite(new Reader(bytes, s.bodyStart, s.end));
+    parts.push(Uint8Array.from([id, ...leb(body.length), ...body]));
+  }
+  return concatBytes(parts);
 }
 
 function readTypes(r: Reader): (FuncType | null)[] {
@@ -203,19 +258,11 @@ export function leb(n: number): number[] {
 
 /** Returns a copy of the module whose single defined memory has `maximum = capPages`. */
 export function withMemoryMaximum(bytes: Uint8Array, capPages: number): Uint8Array<ArrayBuffer> {
-  const parts: Uint8Array[] = [bytes.subarray(0, 8)];
-  for (const s of sections(bytes)) {
-    if (s.id !== 5) {
-      parts.push(bytes.subarray(s.start, s.end));
-      continue;
-    }
-    const limits = new Reader(bytes, s.bodyStart, s.end);
+  return withSectionRewritten(bytes, 5, (limits) => {
     limits.u32();
     const { initialPages } = limits.limits();
-    const body = [1, 0x01, ...leb(initialPages), ...leb(capPages)];
-    parts.push(Uint8Array.from([5, ...leb(body.length), ...body]));
-  }
-  return concatBytes(parts);
+    return [1, 0x01, ...leb(initialPages), ...leb(capPages)];
+  });
 }
 
 /** The parts (byte arrays, or small arrays of byte values) laid out in one new byte array. */
