@@ -21,6 +21,16 @@ import type { IgordNode } from "./node.js";
 
 export const OPERATOR_STOP = "operator_stop";
 export const OPERATOR_REMOVE = "operator_remove";
+/**
+ * Why a running agent is paused while its code is upgraded (node/code-upgrade.ts): not an operator's
+ * stop. A node stopped before the upgrade restarted it resumes it at its next start.
+ */
+export const UPGRADE_PAUSE = "code_upgrade";
+
+/** Stored stopped only because an upgrade paused it and the node stopped before it ran again. */
+export function pausedByUpgrade(row: AgentRow): boolean {
+  return row.status === "stopped" && row.reason === UPGRADE_PAUSE;
+}
 
 function storedAgent(node: IgordNode, id: string): AgentRow {
   const row = node.store.agent(id);

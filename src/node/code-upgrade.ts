@@ -16,10 +16,9 @@ import { ErrorCode, IgordError } from "../errors.js";
 import { equalBytes, hex } from "../hash/bytes.js";
 import { prepareFromBytes, readWasm } from "../loader/prepare.js";
 import { parseManifest } from "../manifest/manifest.js";
-import { refuseIfHeld } from "./agent-lifecycle.js";
+import { refuseIfHeld, UPGRADE_PAUSE } from "./agent-lifecycle.js";
 import { agentSpec, type IgordNode } from "./node.js";
 
-export const UPGRADE_REASON = "code_upgrade";
 /** Suffix of the staging placement the new module is tried on (never a valid agent id character). */
 const STAGING = "#upgrade";
 
@@ -70,7 +69,7 @@ async function upgradeOnce(node: IgordNode, id: string, wasmPath: string): Promi
   }
   if (prepared.wasmHash === row.wasmHash) throw new IgordError(ErrorCode.UpgradeRefused, `agent "${id}" already runs ${wasmPath} (WASM ${row.wasmHash.slice(0, 16)}…)`);
 
-  if (wasRunning) await node.scheduler.pause(id, UPGRADE_REASON);
+  if (wasRunning) await node.scheduler.pause(id, UPGRADE_PAUSE);
   const head = node.store.head(id);
   if (!head) throw new IgordError(ErrorCode.CheckpointInvalid, `agent "${id}" has no checkpoint in the store`);
   const cp = parseCheckpoint(head.blob);

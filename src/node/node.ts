@@ -40,6 +40,7 @@ import { type AgentSpec, WorkerPool } from "../wasm/pool.js";
 import { type MigrationHooks, type MigrationResult, MigrationService } from "../migration/service.js";
 import { agentsListing, controlBackend, nodeStatus } from "./control-views.js";
 import { resumeStoredAgent } from "./stored-resume.js";
+import { pausedByUpgrade } from "./agent-lifecycle.js";
 import { loadAgentFile } from "./agent-load.js";
 
 import { VERSION } from "../version.js";
@@ -354,13 +355,19 @@ export class IgordNode {
   private async resumeStoredAgents(): Promise<void> {
     const resumes = this.store
       .listAgents()
-      .filter((row) => row.status === "active")
+      .filter((row) => row.status === "active" || pausedByUpgrade(row))
       .map((row) =>
-        this.resumeAgent(row.agentId).catch((e: unknown) => {
-          // Failures are reported, and listed as quarantined with their reason, by resumeAgent; an
-          // agent that moved away is a normal state, said here once.
-          if (isIgordError(e, ErrorCode.LeaseRetired)) this.logger.info({ event: "agent_not_resumed", agent: row.agentId, code: e.code, target: e.details.target }, e.message);
-        }),
+        this.resumeAgent(row.agentId).then(
+          () => {
+            // It was running when the node stopped during its upgrade: it runs on, with the code the upgrade left.
+            if (row.status !== "active") this.store.setStatus(row.agentId, "active", null);
+          },
+          (e: unknown) => {
+            // Failures are reported, and listed as quarantined with their reason, by resumeAgent; an
+            // agent that moved away is a normal state, said here once.
+            if (isIgordError(e, ErrorCode.LeaseRetired)) this.logger.info({ event: "agent_not_resumed", agent: row.agentId, code: e.code, target: e.details.target }, e.message);
+          },
+        ),
       );
     await Promise.all(resumes);
   }

@@ -13,6 +13,7 @@ import { startAgent, stopAgent } from "../../src/node/agent-lifecycle.js";
 import type { CheckpointEvent, TickEvent } from "../../src/scheduler/scheduler.js";
 import { type Daemon, igord, killAll, startDaemon } from "../helpers/process.js";
 import { CAPS, wat2wasm, watAgent, writeWat } from "../helpers/wat.js";
+import { waitUntil } from "../helpers/wait.js";
 
 afterEach(killAll);
 
@@ -212,6 +213,31 @@ describe("two upgrades before the new code checkpoints", () => {
     expect(verify.stdout).toMatch(/^VALID$/m);
     expect(verify.stdout).toMatch(/^replay: VALID$/m);
     expect(verify.status).toBe(0);
+  });
+});
+
+describe("a node stopped during an upgrade", () => {
+  afterEach(stopAllNodes);
+
+  it("resumes the agent the upgrade had paused at its next start, with the old code when the upgrade never finished", async () => {
+    const t = await startTestNode({ "tick-interval": "10ms", "tick-timeout": "3s" });
+    await t.node.addAgent({ wasmPath: await writeWat(join(t.dir, "v1"), "counter", V1, CAPS("clock")) });
+    await t.waitFor<TickEvent>("tick", (e) => e.agentId === "counter" && e.tick >= 3n);
+    const v1 = t.node.store.agent("counter")?.wasmHash;
+    // The new code's agent_resume never returns: the upgrade holds the agent paused for the tick timeout.
+    const hangs = watAgent({ imports: CLOCK, omit: ["agent_resume"], extra: '(func (export "agent_resume") (param i32 i32) (loop $l (br $l)))' });
+    const upgrading = upgradeAgent(t.node, "counter", await writeWat(join(t.dir, "v2"), "counter", hangs, CAPS("clock"))).then(
+      () => null,
+      (e: unknown) => e,
+    );
+    await waitUntil(() => t.node.store.agent("counter")?.reason === "code_upgrade");
+    await t.stop();
+    expect(await upgrading).not.toBeNull();
+    // Stored stopped, reason code_upgrade: it stayed stopped at every later start, its file held as a stale binary.
+    const again = await startTestNode({ "tick-interval": "10ms" }, { dir: t.dir, resumeStored: true });
+    await again.waitFor<TickEvent>("tick", (e) => e.agentId === "counter");
+    expect(again.node.store.agent("counter")?.status).toBe("active");
+    expect(again.node.store.agent("counter")?.wasmHash).toBe(v1);
   });
 });
 
