@@ -8,7 +8,7 @@ import { didFromPublicKey } from "../identity/did.js";
 import { generateKey } from "../identity/keys.js";
 import { deriveAgentId, type PreparedAgent, prepareAgent } from "../loader/prepare.js";
 import type { AgentView } from "../scheduler/scheduler.js";
-import { refuseIfHeld } from "./agent-lifecycle.js";
+import { refuseIfHeld, startAgent } from "./agent-lifecycle.js";
 import { upgradeAgent } from "./code-upgrade.js";
 import { type AddAgentOptions, agentSpec, type IgordNode } from "./node.js";
 import { staleBinary } from "./stale-binary.js";
@@ -23,11 +23,15 @@ export async function loadAgentFile(node: IgordNode, o: AddAgentOptions): Promis
   if (row) refuseIfHeld(row, o.wasmPath);
   if (row && row.wasmHash !== prepared.wasmHash) {
     // Opted in: the changed file is the new code. Else it is listed as a stale binary, not run.
-    if (node.config.upgradeAgentsDir && node.scheduler.view(prepared.agentId)?.status === "running") {
+    const status = node.scheduler.view(prepared.agentId)?.status;
+    if (node.config.upgradeAgentsDir && (status === "running" || status === "failed")) {
       await upgradeAgent(node, prepared.agentId, o.wasmPath);
+      // An agent its code failed (a trap, an abort: the dev loop's broken save) starts again with the
+      // fixed code, as igord upgrade then igord start would.
+      if (status === "failed") await startAgent(node, prepared.agentId);
       return node.scheduler.view(prepared.agentId) as AgentView;
     }
-    throw staleBinary(row.agentId, row.wasmHash, prepared.wasmHash, o.wasmPath);
+    throw staleBinary(row.agentId, row.wasmHash, prepared.wasmHash, o.wasmPath, node.config.upgradeAgentsDir);
   }
   const running = node.scheduler.view(prepared.agentId);
   if (running?.status === "running") {

@@ -310,4 +310,23 @@ describe("a changed file in the agents dir", () => {
     expect(list).toMatch(/^counter\s+running/m);
     expect(list).toMatch(/counter\.wasm {2}\[UPGRADE_REFUSED\] upgrade of "counter" refused: \[AGENT_RESUME_NOT_INVERSE\]/);
   });
+
+  it("with --upgrade-agents-dir true, a fixed build takes an agent its previous build failed, and starts it again (npm run dev's broken save, then the fix)", async () => {
+    const t = await startTestNode({ "tick-interval": "50ms", "upgrade-agents-dir": "true" }, { watch: true });
+    const agents = join(t.dir, "agents");
+    mkdirSync(agents, { recursive: true });
+    const file = join(agents, "counter.wasm");
+    writeFileSync(join(agents, "counter.manifest.json"), JSON.stringify(CAPS("clock")));
+    writeFileSync(file, await wat2wasm(V1));
+    await waitUntil(() => (t.node.scheduler.view("counter")?.tick ?? 0n) >= 3n, { timeoutMs: 15_000 });
+    writeFileSync(file, await wat2wasm(watAgent({ imports: CLOCK, onTick: "(drop (call $clock)) unreachable" })));
+    await waitUntil(() => t.node.scheduler.view("counter")?.status === "failed", { timeoutMs: 15_000 });
+    const failedAt = t.node.scheduler.view("counter")?.tick ?? 0n;
+    writeFileSync(file, await wat2wasm(V2));
+    // It was called a stale binary, with the advice to run with --upgrade-agents-dir true.
+    await t.waitFor<TickEvent>("tick", (e) => e.agentId === "counter" && e.tick >= failedAt + 2n, 15_000);
+    expect(t.node.scheduler.view("counter")?.status).toBe("running");
+    expect(t.logs.events("agent_stale_binary")).toEqual([]);
+    expect(t.logs.events("code_upgraded", "counter")).toHaveLength(2);
+  });
 });
