@@ -31,6 +31,7 @@ describe("pretty logs", () => {
     // What an agent's log_emit can carry: OSC 52 (set the clipboard), clear screen, cursor up, a CR and a forged line.
     const evil = "\x1b]52;c;ZXZpbA==\x07\x1b[2J\x1b[1A\rINFO  checkpoint ok \u009b31m \u202e";
     const line = formatLine({ level: 30, time: 0, agent: "shouty", tick: "2", msg: evil, event: "agent_log", text: evil, err: { message: evil } });
+    // eslint-disable-next-line no-control-regex -- looking for them is the point
     expect(line).not.toMatch(/[\u0000-\u001f\u007f-\u009f\u202a-\u202e]/);
     expect(line).toContain("\\u001b]52;c;ZXZpbA==\\u0007\\u001b[2J\\u001b[1A\\u000dINFO  checkpoint ok \\u009b31m \\u202e");
   });
