@@ -140,7 +140,8 @@ export async function auditHistory(h: {
       if (n > 0) pool.unload(agentId);
       await setUp(async () => {
         const prepared = prepare(run.wasmHash);
-        await pool.place({ agentId, module: prepared.module, plan: withAgentIdentity(prepared.plan, did), memoryCapPages: prepared.memoryCapPages }, { state, budget: 0n, price: 0n });
+        // After an upgrade the state is the old module's, which the new one may read into a new layout.
+        await pool.place({ agentId, module: prepared.module, plan: withAgentIdentity(prepared.plan, did), memoryCapPages: prepared.memoryCapPages }, { state, budget: 0n, price: 0n, stateOfOlderModule: n > 0 });
       });
       // After the set-up (its one-off JS gains from the default thresholds), before the first tick.
       if (n === 0) for (const flag of v8Flags) setFlagsFromString(flag);

@@ -24,7 +24,9 @@ const STAGING = "#upgrade";
 
 function refused(id: string, e: unknown, running: boolean): IgordError {
   const err = e instanceof IgordError ? e : new IgordError(ErrorCode.StoreError, (e as Error).message);
-  return new IgordError(ErrorCode.UpgradeRefused, `upgrade of "${id}" refused: [${err.code}] ${err.message}; ${running ? "the old code keeps running" : "nothing changed"}`, {
+  // The staging placement is the agent's own code being tried: named as the agent.
+  const message = err.message.replaceAll(`"${id}${STAGING}"`, `"${id}"`);
+  return new IgordError(ErrorCode.UpgradeRefused, `upgrade of "${id}" refused: [${err.code}] ${message}; ${running ? "the old code keeps running" : "nothing changed"}`, {
     details: { cause: err.code, ...err.details },
   });
 }
@@ -76,7 +78,8 @@ async function upgradeOnce(node: IgordNode, id: string, wasmPath: string): Promi
   const identity = node.store.identity(id);
   const staging = { ...agentSpec(prepared, identity), agentId: `${id}${STAGING}` };
   try {
-    await node.pool.place(staging, { state: cp.state, budget: cp.budget, price: node.config.price });
+    // The new code reads the old code's state (it may extend its layout); the replay rule is checked on what it makes of it.
+    await node.pool.place(staging, { state: cp.state, budget: cp.budget, price: node.config.price, stateOfOlderModule: true });
   } catch (e) {
     node.pool.unload(staging.agentId);
     const err = refused(id, e, wasRunning);

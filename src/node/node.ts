@@ -18,7 +18,7 @@ import { LoadFailures } from "../loader/load-failures.js";
 import { deriveAgentId, ModuleCache, type PreparedAgent } from "../loader/prepare.js";
 import { NodeMetrics } from "../metrics/metrics.js";
 import { type AgentView, type CheckpointEvent, Scheduler } from "../scheduler/scheduler.js";
-import { equalBytes } from "../hash/bytes.js";
+import { equalBytes, hex } from "../hash/bytes.js";
 import { signBudgetOverride } from "../checkpoint/overrides.js";
 import { createHttpClient, type HttpClient } from "../hostcalls/http-fetch.js";
 import { DestinationPolicy } from "../hostcalls/http-destination.js";
@@ -245,6 +245,7 @@ export class IgordNode {
                   price: this.config.price,
                   interrupted: paidAfterHead(a.events, a.headHash),
                   publicKey: a.identity.publicKey,
+                  stateOfOlderModule: hex(a.head.wasmHash) !== a.prepared.wasmHash,
                 }, { prepared: a.prepared, identity: a.identity, headHash: a.headHash });
               },
               retired: (id) => {

@@ -24,6 +24,8 @@ export interface AgentInit {
   state: Uint8Array | null;
   /** Ticks may have run after `state` without being committed (hostcalls/interrupted.ts). */
   interrupted?: boolean;
+  /** `state` was checkpointed by an older module (a code upgrade the new code has not checkpointed since). */
+  stateOfOlderModule?: boolean;
   /**
    * The agent's instance, already being placed in the pool with these same fields (a migrated
    * agent's, placed while its reception committed: node/preplace.ts); absent: add() places it.

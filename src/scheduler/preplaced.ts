@@ -19,6 +19,8 @@ export interface PlacementInit {
   price: bigint;
   interrupted: boolean;
   publicKey: Uint8Array;
+  /** The state was checkpointed by an older module (AgentInit.stateOfOlderModule). */
+  stateOfOlderModule?: boolean;
 }
 
 type Placed = Promise<{ state: Uint8Array; events: LogEntry[] }>;
@@ -50,7 +52,7 @@ export class PreplacedAgent {
 
   /** Loads `spec` from `init.state` on a worker now (the pool's first-load checks, replay rule included). */
   static place(pool: WorkerPool, spec: AgentSpec, init: PlacementInit, admitted: AdmittedAgent | null = null): PreplacedAgent {
-    const placed = pool.place(spec, { state: init.state, budget: init.budget, price: init.price, interrupted: init.interrupted });
+    const placed = pool.place(spec, { state: init.state, budget: init.budget, price: init.price, interrupted: init.interrupted, stateOfOlderModule: init.stateOfOlderModule ?? false });
     // Whoever takes it over awaits it; one that is discarded is not waited for.
     placed.catch(() => undefined);
     return new PreplacedAgent(pool, spec, spec.agentId, init, placed, admitted);
@@ -67,6 +69,7 @@ export class PreplacedAgent {
       want.budget === this.init.budget &&
       want.price === this.init.price &&
       want.interrupted === this.init.interrupted &&
+      (want.stateOfOlderModule ?? false) === (this.init.stateOfOlderModule ?? false) &&
       equalBytes(want.publicKey, this.init.publicKey) &&
       equalBytes(want.state, this.init.state);
     if (!same || !this.pool.placedWith(this.spec)) {

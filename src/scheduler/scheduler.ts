@@ -158,7 +158,7 @@ export class Scheduler extends EventEmitter<{
     onFresh?: (subject: CheckpointSubject) => void,
   ): Promise<AgentView> {
     const logger = this.opts.logger.child({ agent: spec.agentId, did: meta.did });
-    const place = () => this.opts.pool.place(spec, { state: init.state, budget: init.budget, price: init.price, interrupted: init.interrupted ?? false });
+    const place = () => this.opts.pool.place(spec, { state: init.state, budget: init.budget, price: init.price, interrupted: init.interrupted ?? false, stateOfOlderModule: init.stateOfOlderModule ?? false });
     let placed = await (init.placed ?? place());
     // Placed ahead and lost with its worker before this took it over: placed again, as if not ahead.
     if (init.placed && !this.opts.pool.has(spec.agentId)) placed = await place();

@@ -51,6 +51,8 @@ export interface Slot {
   interrupted: boolean;
   /** Check the replay rule at the first load (not for a state the agent checkpointed running here). */
   checkResume: boolean;
+  /** The state was checkpointed by an older module (LoadRequest.stateOfOlderModule). */
+  stateOfOlderModule: boolean;
   /** To move to a less loaded worker as soon as no tick of it is in flight (rebalance()). */
   rebalance: boolean;
   /** Only replayed on, never ticked (LoadRequest.replayOnly). */

@@ -227,6 +227,7 @@ export class WorkerPool extends EventEmitter<{
       interrupted: slot.interrupted,
       // Only before the first tick: later reloads resume states the agent itself checkpointed.
       checkResume: slot.placing !== null && slot.checkResume,
+      ...(slot.stateOfOlderModule ? { stateOfOlderModule: true } : {}),
       ...(slot.replayOnly ? { replayOnly: true } : {}),
     });
   }
@@ -239,7 +240,7 @@ export class WorkerPool extends EventEmitter<{
   place(
     spec: AgentSpec,
     /** checkResume false: the state is one the agent checkpointed while running here (a wake from hibernation). */
-    init: { state: Uint8Array | null; budget: bigint; price: bigint; interrupted?: boolean; checkResume?: boolean; replayOnly?: boolean },
+    init: { state: Uint8Array | null; budget: bigint; price: bigint; interrupted?: boolean; checkResume?: boolean; stateOfOlderModule?: boolean; replayOnly?: boolean },
   ): Promise<{ state: Uint8Array; events: LogEntry[] }> {
     if (this.stopped) return Promise.reject(new IgordError(ErrorCode.NodeStopping, "the worker pool is stopping"));
     if (this.slots.has(spec.agentId))
@@ -261,6 +262,7 @@ export class WorkerPool extends EventEmitter<{
         queued: null,
         interrupted: init.interrupted ?? false,
         checkResume: init.checkResume ?? true,
+        stateOfOlderModule: init.stateOfOlderModule ?? false,
         rebalance: false,
         replayOnly: init.replayOnly ?? false,
       };

@@ -24,6 +24,12 @@ export interface LoadRequest {
   /** Check the replay rule (resume is the inverse of checkpoint) before the agent first ticks. */
   checkResume: boolean;
   /**
+   * The state was checkpointed by an older module (a code upgrade before the new code's first
+   * checkpoint): the replay rule is checked on the state the new code makes of it (agent_resume, then
+   * agent_checkpoint, must give that state back), not on the old bytes, so a new layout may extend the old.
+   */
+  stateOfOlderModule?: boolean;
+  /**
    * Only replays will run on this placement, never a tick: no live instance is built. The replay
    * rule is checked on a replay instance (replay/instance-pool.ts), the kind the replays run in.
    */

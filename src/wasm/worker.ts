@@ -245,8 +245,10 @@ function load(req: LoadRequest): void {
     } else {
       sandbox.resume(req.state);
       state = req.state;
-      // This instance is fresh: checkpointing it right after agent_resume must give the state back.
-      if (req.checkResume) checkResume(req.agentId, state, sandbox, false);
+      // This instance is fresh: checkpointing it right after agent_resume must give the state back;
+      // a state an older module wrote, the state this code makes of it, resumed in another fresh one.
+      if (req.checkResume && req.stateOfOlderModule) checkResume(req.agentId, sandbox.captureState(), instantiate(new LiveRecorder()));
+      else if (req.checkResume) checkResume(req.agentId, state, sandbox, false);
     }
     const target = { module: req.module, plan: req.plan, memoryCapPages: req.memoryCapPages };
     hosted.set(req.placement, Object.assign(h, { agentId: req.agentId, sandbox, recorder, target }) as Hosted);

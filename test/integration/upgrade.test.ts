@@ -216,6 +216,41 @@ describe("two upgrades before the new code checkpoints", () => {
   });
 });
 
+describe("an upgrade that extends the state's layout (docs/SDK.md: new fields at the end, read only when present)", () => {
+  afterEach(stopAllNodes);
+
+  // v1's state is its 4-byte counter; this one's adds a 4-byte field after it, 1000 when an older
+  // state has none, bumped every tick.
+  const V_EXTENDED = watAgent({
+    imports: CLOCK,
+    onTick: "(drop (call $clock)) (global.set $extra (i32.add (global.get $extra) (i32.const 1)))",
+    omit: ["agent_checkpoint", "agent_resume"],
+    extra: `(global $extra (mut i32) (i32.const 1000))
+    (func (export "agent_checkpoint") (result i32) (i32.store (i32.const 0) (global.get $ticks)) (i32.store (i32.const 4) (global.get $extra)) (i32.const 8))
+    (func (export "agent_resume") (param $p i32) (param $n i32)
+      (if (i32.ge_u (local.get $n) (i32.const 4)) (then (global.set $ticks (i32.load (local.get $p)))))
+      (if (i32.eq (local.get $n) (i32.const 8)) (then (global.set $extra (i32.load offset=4 (local.get $p)))) (else (global.set $extra (i32.const 1000)))))`,
+  });
+
+  it("is taken live and at a start from the old code's head, and verifies with replay (it was refused AGENT_RESUME_NOT_INVERSE)", async () => {
+    const t = await startTestNode({ "tick-interval": "10ms", "checkpoint-interval": "0" });
+    await t.node.addAgent({ wasmPath: await writeWat(join(t.dir, "v1"), "counter", V1, CAPS("clock")) });
+    await t.waitFor<TickEvent>("tick", (e) => e.agentId === "counter" && e.tick >= 3n);
+    // Stopped, upgraded, started: the new code starts from the old code's head (its 4-byte state).
+    const n = BigInt((await stopAgent(t.node, "counter")).tick as string);
+    await upgradeAgent(t.node, "counter", await writeWat(join(t.dir, "ext"), "counter", V_EXTENDED, CAPS("clock")));
+    await startAgent(t.node, "counter");
+    await t.waitFor<TickEvent>("tick", (e) => e.agentId === "counter" && e.tick === n + 3n);
+    await t.stop();
+    const state = storedHead(t.config.dataDir, "counter")!.state;
+    expect(state.length).toBe(8);
+    expect(new DataView(state.buffer, state.byteOffset, 8).getInt32(4, true)).toBeGreaterThanOrEqual(1003);
+    const verify = igord(["verify", "--agent", "counter", "--replay", "--data-dir", t.config.dataDir]);
+    expect(verify.stdout).toMatch(/^replay: VALID$/m);
+    expect(verify.status).toBe(0);
+  });
+});
+
 describe("a node stopped during an upgrade", () => {
   afterEach(stopAllNodes);
 
