@@ -146,7 +146,10 @@ export function controlBackend(node: IgordNode): ControlBackend {
       const v = node.scheduler.view(id);
       if (v) return agentJson(v);
       const q = node.quarantined.get(id);
-      return q ? quarantineJson(id, q) : unresolvedHandoffs(node).find((h) => h.id === id);
+      if (q) return quarantineJson(id, q);
+      // Not running here: as GET /v1/agents?all=true lists it (stopped, failed, removed, moved away,
+      // its file failed to load, a handoff to settle). Such agents answered 404 while the list showed them.
+      return agentsListing(node, { all: true }).find((a) => a.id === id);
     },
     metrics: async () => ({ contentType: node.metrics.contentType, body: await node.metrics.render() }),
     resume: (id: string) => turns.run(id, async () => agentJson(await node.resumeAgent(id))),

@@ -108,6 +108,21 @@ describe("control API", () => {
     expect(metrics).toMatch(/igord_agent_budget_remaining_microcents\{agent="heartbeat"\} \d+/);
   });
 
+  it("answers GET /v1/agents/:id for an agent the list shows that does not run here (stopped before a restart): it answered 404", async () => {
+    const first = await startTestNode({ control: "127.0.0.1:0", "tick-interval": "20ms" });
+    await first.node.addAgent({ wasmPath: join(EXAMPLES, "heartbeat.wasm") });
+    await first.waitFor<TickEvent>("tick", (e) => e.tick >= 2n);
+    expect((await api(first, "/v1/agents/heartbeat/stop", { method: "POST" })).status).toBe(200);
+    await first.stop();
+    const t = await startTestNode({ control: "127.0.0.1:0", "tick-interval": "20ms" }, { dir: first.dir, resumeStored: true });
+    const listed = ((await (await api(t, "/v1/agents")).json()) as { agents: { id: string; status: string }[] }).agents.find((a) => a.id === "heartbeat");
+    expect(listed?.status).toBe("stopped");
+    const one = await api(t, "/v1/agents/heartbeat");
+    expect(one.status).toBe(200);
+    expect(((await one.json()) as { status: string }).status).toBe("stopped");
+    expect((await api(t, "/v1/agents/nobody")).status).toBe(404);
+  });
+
   it("changes the node's capability set at run time, refusing unknown capabilities", async () => {
     const t = await startTestNode({ control: "127.0.0.1:0" });
     const ok = await api(t, "/v1/capabilities", {
