@@ -14,6 +14,38 @@ export interface ConfigSources {
   configFile?: string;
 }
 
+/**
+ * The first key the top-level object of valid JSON `text` gives twice, or null (JSON.parse keeps the
+ * last one of each). Only the top level: keys inside a value are that value's.
+ */
+function repeatedTopLevelKey(text: string): string | null {
+  const seen = new Set<string>();
+  let depth = 0;
+  let expectKey = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (c === '"') {
+      let j = i + 1;
+      while (text[j] !== '"') j += text[j] === "\\" ? 2 : 1;
+      if (depth === 1 && expectKey) {
+        const key = JSON.parse(text.slice(i, j + 1)) as string;
+        if (seen.has(key)) return key;
+        seen.add(key);
+        expectKey = false;
+      }
+      i = j;
+    } else if (c === "{" || c === "[") {
+      depth++;
+      expectKey = depth === 1;
+    } else if (c === "}" || c === "]") {
+      depth--;
+    } else if (c === "," && depth === 1) {
+      expectKey = true;
+    }
+  }
+  return null;
+}
+
 function readConfigFile(path: string): Record<string, RawValue> {
   let text: string;
   try {
@@ -39,6 +71,8 @@ function readConfigFile(path: string): Record<string, RawValue> {
   if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed)) {
     throw new IgordError(ErrorCode.ConfigInvalid, `config file ${path} must hold a JSON object`);
   }
+  const twice = repeatedTopLevelKey(text);
+  if (twice !== null) throw new IgordError(ErrorCode.ConfigInvalid, `config file ${path} gives "${twice}" twice (JSON keeps the last one silently): give each key once`, { details: { field: twice } });
   const known = new Set<string>(FIELDS.map((f) => f.flag));
   for (const key of Object.keys(parsed)) {
     if (!known.has(key)) {

@@ -130,6 +130,8 @@ function money(positive: boolean) {
 
 function duration(min: number, max: number) {
   return (raw: RawValue): number => {
+    // A JSON number is refused as a unitless flag is (it was taken as milliseconds): 0 alone has no unit to miss.
+    if (typeof raw === "number" && raw !== 0) throw new Error(`needs its unit: "${raw}ms" or "${raw}s", not ${raw}`);
     const ms = typeof raw === "number" ? raw : parseDurationMs(asString(raw));
     if (!Number.isInteger(ms) || ms < min) throw new Error(`must be at least ${min}ms`);
     if (ms > max) throw new Error(`must be at most ${max}ms`);

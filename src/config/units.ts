@@ -28,7 +28,10 @@ const UNIT_BYTES: Record<string, number> = { B: 1, KiB: 1024, MiB: 1024 ** 2, Gi
 /** "64MiB" | "512KiB" | "4096B" → bytes; null when the text is not a size. */
 export function parseSizeBytes(text: string): number | null {
   const m = SIZE_RE.exec(text.trim());
-  return m ? Number(m[1]) * (UNIT_BYTES[m[2] ?? "B"] ?? 1) : null;
+  if (!m) return null;
+  // A whole number of bytes a Number counts exactly (8 PiB): 1e35 bytes was taken.
+  const bytes = Number(m[1]) * (UNIT_BYTES[m[2] ?? "B"] ?? 1);
+  return Number.isSafeInteger(bytes) ? bytes : null;
 }
 
 export interface HostPort {

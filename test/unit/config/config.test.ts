@@ -67,6 +67,33 @@ describe("configuration", () => {
     expect(c.logLevel).toBe("warn");
   });
 
+  it("refuses a config file that gives a key twice, naming it (the last one silently won)", () => {
+    const file = configFile('{"tick-interval": "1s", "log-level": "warn", "tick-interval": "10ms"}');
+    const err = errorOf(() => loadConfig({ configFile: file }));
+    expect(isIgordError(err) ? err.code : err).toBe("CONFIG_INVALID");
+    expect(err.message).toContain('gives "tick-interval" twice');
+    // Keys inside a value are not the file's keys.
+    expect(loadConfig({ configFile: configFile('{"capabilities": ["clock", "log"], "control": "off"}') }).control).toBeNull();
+  });
+
+  it("refuses a duration without its unit in the config file, as on the command line (a bare 2 was 2 ms), 0 aside", () => {
+    const err = errorOf(() => loadConfig({ configFile: configFile({ "tick-interval": 2 }) }));
+    expect(isIgordError(err) ? err.code : err).toBe("CONFIG_INVALID");
+    expect(err.message).toContain("tick-interval");
+    expect(err.message).toMatch(/unit/);
+    expect(loadConfig({ configFile: configFile({ "checkpoint-interval": 0 }) }).checkpointIntervalMs).toBe(0);
+    expect(loadConfig({ configFile: configFile({ "tick-interval": "2s" }) }).tickIntervalMs).toBe(2000);
+  });
+
+  it("refuses a size past what a byte count holds exactly (it took 1e35 bytes)", () => {
+    for (const flag of ["outbox-retention", "event-log-max-bytes"]) {
+      const err = errorOf(() => loadConfig({ flags: { [flag]: "99999999999999999999999999GiB" } }));
+      expect(isIgordError(err) ? err.code : err).toBe("CONFIG_INVALID");
+      expect(err.message).toContain(flag);
+    }
+    expect(loadConfig({ flags: { "event-log-max-bytes": "1GiB" } }).eventLogMaxBytes).toBe(2 ** 30);
+  });
+
   it("finds the config file through IGORD_CONFIG", () => {
     const file = configFile({ control: "off", capabilities: ["clock", "log"] });
     const c = loadConfig({ env: { IGORD_CONFIG: file } });
