@@ -105,17 +105,25 @@ async function refresh() {
     );
     fill(document.querySelector("#peers tbody"), peers.peers.map((p) => ({ cells: [p.id, p.price, (p.capabilities || []).join(","), p.rttMs === null ? null : p.rttMs.toFixed(1), p.failures, p.lastSeen] })));
     fill(document.querySelector("#migrations tbody"), migrations.migrations.map((m) => ({ cells: [m.id, m.agentId, m.direction, m.state, m.peer, m.attempts, m.error && m.error.code, m.updatedAt] })));
-    if (selected) await drawTimeline(selected);
   } catch (e) {
     document.getElementById("node").textContent = String(e.message || e);
+    return;
   }
+  // The selected agent's timeline fails on its own (an agent whose file failed to load has none):
+  // said next to its name, the node's line kept.
+  if (selected) await drawSelected(selected);
+}
+
+/** The agent's timeline, or why there is none next to its name. */
+function drawSelected(id) {
+  return drawTimeline(id).catch((e) => (document.getElementById("timeline-agent").textContent = id + ": " + e.message));
 }
 
 function select(id) {
   selected = id;
   document.getElementById("timeline-agent").textContent = id;
   for (const tr of document.querySelectorAll("#agents tr.agent")) tr.classList.toggle("selected", tr.dataset.agent === id);
-  drawTimeline(id).catch((e) => (document.getElementById("timeline-agent").textContent = id + ": " + e.message));
+  void drawSelected(id);
 }
 
 function svg(name, attrs, title) {
@@ -151,7 +159,14 @@ async function drawTimeline(id) {
 
 // #agent=<id> opens the page on that agent's timeline (igord dashboard --agent).
 const wanted = /^#agent=(.+)$/.exec(location.hash);
-if (wanted) select(decodeURIComponent(wanted[1]));
+if (wanted) {
+  // A malformed escape in the link is ignored (decodeURIComponent throws), not the page's end.
+  let id = null;
+  try {
+    id = decodeURIComponent(wanted[1]);
+  } catch {}
+  if (id) select(id);
+}
 refresh();
 setInterval(refresh, POLL_MS);
 `;

@@ -2,7 +2,7 @@
 // cookie that reads (GET) and nothing else; the page renders a running node's agents in a real
 // headless Chromium and follows a migration.
 import { spawn } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import type { TickEvent } from "../../src/scheduler/scheduler.js";
@@ -95,5 +95,22 @@ describe.skipIf(!CHROMIUM)("the dashboard in headless Chromium", () => {
     expect(timeline).toContain('<span id="timeline-agent" class="muted">heartbeat</span>');
     expect((timeline.match(/<circle [^>]*class="checkpoint"/g) ?? []).length).toBeGreaterThan(1);
     expect(timeline).toMatch(/<line [^>]*class="migration"><title>out done /);
+  });
+
+  it("a malformed #agent= link, or an agent without a timeline, leaves the page working: the node's line and the agents stay", async () => {
+    const t = await startTestNode({ control: "127.0.0.1:0", "tick-interval": "20ms" });
+    await t.node.addAgent({ wasmPath: join(EXAMPLES, "heartbeat.wasm") });
+    const broken = join(t.dir, "broken.wasm");
+    writeFileSync(broken, "not wasm");
+    await t.node.addAgent({ wasmPath: broken }).catch(() => undefined);
+    await t.waitFor<TickEvent>("tick", (e) => e.tick >= 2n);
+    // decodeURIComponent threw at the page's top level: it stayed on "connecting…".
+    const malformed = await render(`${await loginUrl(t)}#agent=%E0%A4%A`);
+    expect(malformed).toContain(`node ${t.node.nodeId}`);
+    expect(malformed).toContain('data-agent="heartbeat"');
+    // The timeline's 404 replaced the node's line at every poll.
+    const noTimeline = await render(`${await loginUrl(t)}&agent=broken`);
+    expect(noTimeline).toContain(`node ${t.node.nodeId}`);
+    expect(noTimeline).toMatch(/<span id="timeline-agent" class="muted">broken: [^<]*404/);
   });
 });
