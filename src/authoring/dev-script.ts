@@ -65,7 +65,10 @@ if (existsSync(WASM)) startDaemon();
 // Saves come in bursts (an editor writes, then renames): build once the sources have held still.
 let changed = false;
 let building = false;
+const parent = process.ppid;
 const timer = setInterval(async () => {
+  // npm gone (a SIGTERM to npm alone: an IDE's stop button, a process manager): stop as if told to.
+  if (process.ppid !== parent) return stop("SIGTERM");
   if (building) return;
   const now = signature();
   if (now !== seen) {
@@ -83,16 +86,18 @@ const timer = setInterval(async () => {
   else if (daemon === null && existsSync(WASM)) startDaemon();
 }, POLL_MS);
 
-// Ctrl-C reaches the daemon too (one process group): it checkpoints and exits, and so does this
-// script. A SIGTERM sent to this script alone is passed on.
-process.on("SIGINT", () => {
+// Ctrl-C reaches the daemon too (one process group: passing it on would be a second SIGINT, which
+// stops the daemon without its checkpoint). A SIGTERM to this script alone, or npm gone, is passed on
+// once. The daemon checkpoints and exits, and so does this script, with its code.
+let stopping = false;
+function stop(signal) {
   clearInterval(timer);
-  if (daemon === null) process.exit(130);
-});
-process.on("SIGTERM", () => {
-  clearInterval(timer);
-  if (daemon === null) process.exit(143);
+  if (daemon === null) process.exit(signal === "SIGINT" ? 130 : 143);
+  if (stopping || signal === "SIGINT") return;
+  stopping = true;
   daemon.kill("SIGTERM");
-});
+}
+process.on("SIGINT", () => stop("SIGINT"));
+process.on("SIGTERM", () => stop("SIGTERM"));
 `;
 }

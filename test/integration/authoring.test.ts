@@ -81,6 +81,14 @@ class Foreground {
     return this.lines.some((l) => l.event === "node_stopped");
   }
 
+  /** A SIGTERM to npm alone (an IDE's stop button, a process manager); true when igord stopped cleanly. */
+  async terminateNpm(): Promise<boolean> {
+    process.kill(this.child.pid as number, "SIGTERM");
+    await this.exit;
+    running.delete(this);
+    return this.lines.some((l) => l.event === "node_stopped");
+  }
+
   kill(): void {
     try {
       process.kill(-(this.child.pid as number), "SIGKILL");
@@ -230,6 +238,14 @@ describe("docs/AUTHORING.md", () => {
             writeFileSync(source, edited);
           } finally {
             expect(await dev.interrupt()).toBe(true);
+          }
+          // Stopped by a SIGTERM to npm alone: npm exits at once; dev.mjs and the daemon under it
+          // were left running, holding dev-data/. dev.mjs sees npm gone and stops the daemon cleanly.
+          const again = new Foreground("npm", ["run", "dev"], cwd, env);
+          try {
+            await again.waitFor((l) => l.event === "agent_log" && l.agent === "hello", "hello ticking under npm run dev again");
+          } finally {
+            expect(await again.terminateNpm()).toBe(true);
           }
         }],
         [/^npx igord verify --agent hello --data-dir data2$/, () => {
