@@ -26,6 +26,7 @@ function fsError(what: string, path: string, e: unknown): IgordError {
  * the database files already in it 0600 (SQLite gives a new WAL or shm file its database's mode).
  */
 export function prepareDataDir(dir: string): void {
+  refuseForeignDir(dir);
   try {
     mkdirSync(dir, { recursive: true, mode: DATA_DIR_MODE });
   } catch (e) {
@@ -33,6 +34,29 @@ export function prepareDataDir(dir: string): void {
   }
   restrict(dir, DATA_DIR_MODE);
   for (const f of readdirSync(dir)) if (PRIVATE_FILE.test(f)) restrict(join(dir, f), DATA_FILE_MODE);
+}
+
+/** What igord itself keeps in a data dir (the database and its side files, the lock, pid, control token and address). */
+const IGORD_FILE = /^igord\.(db|lock)(-wal|-shm|-journal)?$|^igord\.pid$|^control\.(token|addr)$/;
+
+/**
+ * Refuses, before anything in it changes, a directory that holds files but none of igord's (no
+ * database): a typo such as --data-dir /srv/www had it made 0700 and igord's files written among
+ * another program's. An empty or new directory, or one igord has used, is a data dir.
+ */
+function refuseForeignDir(dir: string): void {
+  let entries: string[];
+  try {
+    entries = readdirSync(dir);
+  } catch {
+    return; // absent (created below), or not a directory (mkdir says so)
+  }
+  if (entries.length === 0 || entries.some((f) => IGORD_FILE.test(f))) return;
+  throw new IgordError(
+    ErrorCode.ConfigInvalid,
+    `--data-dir ${dir} holds other files (${entries.slice(0, 3).join(", ")}${entries.length > 3 ? ", …" : ""}) and no igord database: igord makes its data dir private (0700) and keeps its keys there; give it an empty or new directory`,
+    { details: { path: dir, entries: entries.length } },
+  );
 }
 
 function restrict(path: string, mode: number): void {

@@ -1,7 +1,7 @@
 // Who may touch a data dir: one process running agents at a time (a lock that dies with its
 // process), private permissions on the keys it holds, and a database that proves itself sound
 // before a node starts on it. Real igord processes and real files throughout.
-import { chmodSync, closeSync, copyFileSync, existsSync, mkdirSync, openSync, readFileSync, statSync, writeSync } from "node:fs";
+import { chmodSync, closeSync, copyFileSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, statSync, writeFileSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import { afterEach, describe, expect, it } from "vitest";
@@ -137,6 +137,21 @@ describe("data dir permissions", () => {
     expect(igord(["import", ex, "--data-dir", other, "--control", "off"]).status).toBe(0);
     expect(mode(other)).toBe(0o700);
     expect(mode(join(other, "igord.db"))).toBe(0o600);
+  });
+});
+
+describe("a --data-dir that is another program's directory", () => {
+  it("is refused, CONFIG_INVALID naming it, and left as it was: its mode and files unchanged (it was made 0700 and igord's files written among them)", () => {
+    const dir = join(tempDir(), "www");
+    mkdirSync(dir, { mode: 0o755 });
+    chmodSync(dir, 0o755);
+    writeFileSync(join(dir, "index.html"), "<p>hello</p>");
+    const r = igord(["run", join(EXAMPLES, "heartbeat.wasm"), "--data-dir", dir, "--control", "off", "--listen", "off"]);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain(`--data-dir ${dir} holds other files (index.html) and no igord database`);
+    expect(r.stderr).toContain("CONFIG_INVALID");
+    expect(statSync(dir).mode & 0o777).toBe(0o755);
+    expect(readdirSync(dir)).toEqual(["index.html"]);
   });
 });
 
