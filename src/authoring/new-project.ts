@@ -2,7 +2,7 @@
 // igord is not on the npm registry, so the project depends on the igord install that wrote it
 // ("file:<package root>", which npm links); the SDK comes from there by package name (igord/sdk), and
 // so does the test kit (igord/testing). Everything else (assemblyscript, vitest) comes from npm.
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { ErrorCode, IgordError } from "../errors.js";
@@ -85,6 +85,9 @@ export function newProject(o: NewProjectOptions): { dir: string; files: string[]
     throw new IgordError(ErrorCode.ConfigInvalid, `--lang must be one of ${PROJECT_LANGUAGES.join(", ")}, got "${lang}"`);
   }
   const dir = resolve(o.dir ?? o.name);
+  if (existsSync(dir) && !statSync(dir).isDirectory()) {
+    throw new IgordError(ErrorCode.ConfigInvalid, `${dir} exists and is not a directory: igord new writes a project only into a new or empty directory`);
+  }
   if (existsSync(dir) && readdirSync(dir).length > 0) {
     throw new IgordError(ErrorCode.ConfigInvalid, `${dir} exists and is not empty: igord new writes a project only into a new or empty directory`);
   }

@@ -326,9 +326,10 @@ program.addCommand(
   new Command("new")
     .description("write a standalone agent project: source, manifest, build script, README and a test on real nodes (docs/AUTHORING.md)")
     .argument("<name>", "the agent's name (lowercase letters, digits, -): its id, files and npm package")
-    .addOption(new Option("--lang <language>", "the agent's language").choices(["assemblyscript", "c"]).default("assemblyscript"))
+    .addOption(new Option("--lang <language>", "the agent's language (as: assemblyscript)").choices(["assemblyscript", "as", "c"]).default("assemblyscript"))
     .option("--dir <path>", "where to write it (default: ./<name>; must be new or empty)")
-    .action(async (name: string, o: { lang: "assemblyscript" | "c"; dir?: string }) => {
+    .action(async (name: string, o: { lang: "assemblyscript" | "as" | "c"; dir?: string }) => {
+      if (o.lang === "as") o.lang = "assemblyscript";
       const { newProject } = await import("../authoring/new-project.js");
       const p = newProject({ name, lang: o.lang, ...(o.dir ? { dir: o.dir } : {}) });
       const build = o.lang === "c" ? "npm run build  (needs clang with the wasm32 target and wasm-ld)" : "npm run build";

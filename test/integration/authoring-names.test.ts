@@ -1,11 +1,13 @@
 // `igord new <name>` names the agent's class after the project; a name whose class would collide with
 // what the generated source imports from the SDK ("agent", "encoder", "decoder") gets "The…": the
 // project compiles. It failed with "Duplicate identifier 'Agent'" before.
-import { mkdirSync, symlinkSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdirSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import asc from "assemblyscript/asc";
 import { describe, expect, it } from "vitest";
 import { agentClassName, newProject } from "../../src/authoring/new-project.js";
+import { isIgordError } from "../../src/errors.js";
 import { ROOT, tempDir } from "../helpers/node.js";
 
 describe("igord new: the agent's class name", () => {
@@ -24,4 +26,22 @@ describe("igord new: the agent's class name", () => {
       expect(error).toBeNull();
     }, 60_000);
   }
+
+  it("--dir naming a file is refused CONFIG_INVALID, naming it (it was a bare ENOTDIR); --lang as is AssemblyScript", () => {
+    const file = join(tempDir(), "a-file");
+    writeFileSync(file, "x");
+    let err: unknown = null;
+    try {
+      newProject({ name: "hello", dir: file });
+    } catch (e) {
+      err = e;
+    }
+    expect(isIgordError(err) ? err.code : err).toBe("CONFIG_INVALID");
+    expect((err as Error).message).toContain(`${file} exists and is not a directory`);
+    const dir = join(tempDir(), "as-project");
+    const r = spawnSync(process.execPath, [join(ROOT, "dist", "cli", "main.js"), "new", "hello", "--lang", "as", "--dir", dir], { encoding: "utf8" });
+    expect(r.stderr).toBe("");
+    expect(r.status).toBe(0);
+    expect(existsSync(join(dir, "assembly", "index.ts"))).toBe(true);
+  });
 });
