@@ -19,6 +19,9 @@ export function killAll(): Promise<void> {
   return Promise.all(exits).then(() => undefined);
 }
 
+/** How much of a daemon's stderr a failed wait quotes (its start). */
+const STDERR_KEPT_CHARS = 4096;
+
 /** Test daemons run without the p2p service unless a test asks for it (no shared port 4001). */
 const TEST_ENV: NodeJS.ProcessEnv = { IGORD_LISTEN: "off", ...process.env };
 
@@ -37,8 +40,19 @@ export function startDaemon(args: string[], env: NodeJS.ProcessEnv = TEST_ENV): 
   const child = spawn(process.execPath, [BIN, ...args], { stdio: ["ignore", "pipe", "pipe"], env });
   children.add(child);
   const lines: Record<string, unknown>[] = [];
-  const waiters: { pred: (l: Record<string, unknown>) => boolean; resolve: (l: Record<string, unknown>) => void }[] = [];
+  const waiters: { pred: (l: Record<string, unknown>) => boolean; resolve: (l: Record<string, unknown>) => void; reject: (e: Error) => void }[] = [];
   let buf = "";
+  // What it said on stderr, its start kept: why a daemon that never started did not (a bad flag, a lock).
+  let stderr = "";
+  child.stderr?.on("data", (d: Buffer) => {
+    if (stderr.length < STDERR_KEPT_CHARS) stderr = (stderr + d.toString()).slice(0, STDERR_KEPT_CHARS);
+  });
+  // Once its output has ended nothing more can match: every waiter fails at once, saying why.
+  let ended: Error | null = null;
+  child.on("close", (code, signal) => {
+    ended = new Error(`igord exited (${signal ?? `code ${String(code)}`}) before logging the expected line; stderr: ${stderr.trim() || "(empty)"}; last lines: ${JSON.stringify(lines.slice(-5))}`);
+    for (const w of waiters.splice(0)) w.reject(ended);
+  });
   child.stdout?.on("data", (d: Buffer) => {
     buf += d.toString();
     const parts = buf.split("\n");
@@ -67,6 +81,7 @@ export function startDaemon(args: string[], env: NodeJS.ProcessEnv = TEST_ENV): 
       new Promise((resolve, reject) => {
         const found = lines.find(pred);
         if (found) return resolve(found);
+        if (ended) return reject(ended);
         const timer = setTimeout(
           () => reject(new Error(`igord never logged the expected line; last lines: ${JSON.stringify(lines.slice(-5))}`)),
           timeoutMs,
@@ -76,6 +91,10 @@ export function startDaemon(args: string[], env: NodeJS.ProcessEnv = TEST_ENV): 
           resolve: (l) => {
             clearTimeout(timer);
             resolve(l);
+          },
+          reject: (e) => {
+            clearTimeout(timer);
+            reject(e);
           },
         });
       }),

@@ -6,6 +6,7 @@ import { copyFileSync, existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { eventually, startCluster, startNode, stopAll } from "../../src/testing/index.js";
+import { startDaemon } from "../../src/testing/process.js";
 import { upgradeAgent } from "../../src/node/code-upgrade.js";
 import { AS_FIXTURES, EXAMPLES, ROOT, tempDir } from "../helpers/node.js";
 import { CAPS, watAgent, writeWat } from "../helpers/wat.js";
@@ -77,6 +78,19 @@ describe("test kit: lineage", () => {
     expect(report.upgrades).toHaveLength(1);
     const cli = spawnSync(process.execPath, [join(ROOT, "dist", "cli", "main.js"), "verify", "--agent", "counter", "--data-dir", a.dataDir], { encoding: "utf8" });
     expect(cli.status).toBe(0);
+  });
+});
+
+describe("test kit: a daemon that dies", () => {
+  it("fails a wait for its lines at once, quoting its stderr (it waited 15 s and said 'last lines: []')", async () => {
+    const started = Date.now();
+    const d = startDaemon(["--no-such-flag"]);
+    const err = await d.waitFor((l) => l.event === "agents_loaded").then(
+      () => null,
+      (e: unknown) => e as Error,
+    );
+    expect(err?.message).toMatch(/igord exited \(code 1\) before logging the expected line; stderr: .*no-such-flag/s);
+    expect(Date.now() - started).toBeLessThan(10_000);
   });
 });
 
