@@ -2,7 +2,7 @@
 // checkpoint, WASM, manifest, identity and node receipts beside `history/<agent>/`, which holds the
 // checkpoints, event-log segments (events/), earlier modules (modules/), lineage events and history
 // base. Every file is read only if it is a regular file, and only up to a named size.
-import { existsSync, lstatSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
+import { existsSync, lstatSync, mkdirSync, readdirSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { decodeReceipt, type Receipt } from "../budget/receipt.js";
 import { receiptProblem, receiptsOnce } from "../budget/receipt-check.js";
@@ -203,6 +203,9 @@ export function receiptsFileBytes(receipts: readonly { blob: Uint8Array }[]): Bu
  */
 export class ExportWriter {
   constructor(private readonly root: string) {
+    if (existsSync(root) && !statSync(root).isDirectory()) {
+      throw new IgordError(ErrorCode.ConfigInvalid, `${root} exists and is not a directory; export writes into a new or empty directory`);
+    }
     if (existsSync(root) && readdirSync(root).length > 0) {
       throw new IgordError(ErrorCode.ConfigInvalid, `${root} is not empty; export refuses to overwrite anything`);
     }
