@@ -280,7 +280,7 @@ program.addCommand(
       const { controlPost } = await import("../control/client.js");
       const r = (await withDaemon(o, (control, dataDir) => controlPost(control, dataDir, "/v1/dashboard/login"))) as { url: string };
       const url = o.agent ? `${r.url}&agent=${encodeURIComponent(o.agent)}` : r.url;
-      process.stdout.write(`open ${url}\n(one use, valid for 60 s; it sets a session cookie for this browser)\n`);
+      process.stdout.write(`open ${url}\n(one use, valid for 60 s; the page keeps its session for this daemon's address only)\n`);
     }),
 );
 

@@ -1,5 +1,6 @@
 // The dashboard: one small read-only page served by the control API, no build chain. It polls the
-// same JSON routes the CLI uses (with the session cookie) and draws one agent's timeline as SVG.
+// same JSON routes the CLI uses (with its session, control/sessions.ts) and draws one agent's
+// timeline as SVG.
 // Every value from the daemon goes into the page as text (textContent), never as markup.
 
 /** How often the page asks the daemon again. */
@@ -45,8 +46,20 @@ export const DASHBOARD_JS = `"use strict";
 const POLL_MS = ${DASHBOARD_POLL_MS};
 let selected = null;
 
+// The session a login link gave this page (in a meta tag of /login's answer): kept in this origin's
+// storage (this daemon's port alone), the used link's address replaced by the page's own.
+const SESSION_KEY = "igord-session";
+const fromLogin = document.querySelector('meta[name="igord-session"]');
+if (fromLogin) {
+  localStorage.setItem(SESSION_KEY, fromLogin.content);
+  const opens = document.querySelector('meta[name="igord-agent"]').content;
+  history.replaceState(null, "", "/" + (opens ? "#agent=" + opens : ""));
+}
+const session = localStorage.getItem(SESSION_KEY);
+
 async function get(path) {
-  const r = await fetch(path, { credentials: "same-origin" });
+  if (!session) throw new Error("Not logged in: run igord dashboard on the node and open the link it prints");
+  const r = await fetch(path, { headers: { authorization: "Session " + session }, credentials: "omit" });
   if (r.status === 401) throw new Error("session expired: run igord dashboard again");
   if (!r.ok) throw new Error(path + ": HTTP " + r.status);
   return r.json();

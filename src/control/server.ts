@@ -9,7 +9,7 @@ import { DASHBOARD_HTML, DASHBOARD_JS } from "./dashboard-page.js";
 import { hostRefusal } from "./host-check.js";
 import type { agentJson } from "./json.js";
 import { controlProof, PROOF_NONCE_RE, PROOF_PATH } from "./proof.js";
-import { DashboardSessions, sessionCookie, sessionFromCookie } from "./sessions.js";
+import { DashboardSessions, sessionFromHeader } from "./sessions.js";
 
 /** Request bodies above this are refused. */
 export const MAX_CONTROL_BODY_BYTES = 64 * 1024;
@@ -232,22 +232,22 @@ const PAGE_HEADERS = {
   "referrer-policy": "no-referrer",
 };
 
-function page(res: ServerResponse, which: string): void {
+/** The page and its script: no data of the node in them (the script asks for it with a session). */
+function page(res: ServerResponse, which: "/" | "/dashboard.js", html = DASHBOARD_HTML): void {
   if (which === "/dashboard.js") {
     res.writeHead(200, { ...PAGE_HEADERS, "content-type": "text/javascript; charset=utf-8" });
     res.end(DASHBOARD_JS);
     return;
   }
-  if (which === "/") {
-    res.writeHead(200, { ...PAGE_HEADERS, "content-type": "text/html; charset=utf-8" });
-    res.end(DASHBOARD_HTML);
-    return;
-  }
-  res.writeHead(401, { ...PAGE_HEADERS, "content-type": "text/html; charset=utf-8" });
-  res.end("<!doctype html><title>igord</title><p>Not logged in. Run <code>igord dashboard</code> on the node and open the link it prints.</p>\n");
+  res.writeHead(200, { ...PAGE_HEADERS, "content-type": "text/html; charset=utf-8" });
+  res.end(html);
 }
 
-/** Redeems a one-time login code for a session cookie, then shows the dashboard. */
+/**
+ * Redeems a one-time login code for a session and shows the page with it: the page's script keeps
+ * it in its origin's storage and takes the used code out of the address bar. `agent` opens the page
+ * on that agent's timeline.
+ */
 function login(res: ServerResponse, sessions: DashboardSessions, code: string, agent: string | null): void {
   const session = code ? sessions.redeem(code) : null;
   if (!session) {
@@ -255,11 +255,9 @@ function login(res: ServerResponse, sessions: DashboardSessions, code: string, a
     res.end("<!doctype html><title>igord</title><p>This login link is unknown, used or expired. Run <code>igord dashboard</code> again.</p>\n");
     return;
   }
-  // The code leaves the address bar at once (303 to /), and the cookie never reaches script.
-  // `agent` opens the page on that agent's timeline.
-  const location = agent !== null && /^[A-Za-z0-9._-]{1,128}$/.test(agent) ? `/#agent=${agent}` : "/";
-  res.writeHead(303, { ...PAGE_HEADERS, "set-cookie": sessionCookie(session), location });
-  res.end();
+  const opens = agent !== null && /^[A-Za-z0-9._-]{1,128}$/.test(agent) ? agent : "";
+  // Both are of characters that need no escaping in an attribute (a base64url session, the agent-id rule).
+  page(res, "/", DASHBOARD_HTML.replace("<head>", `<head>\n<meta name="igord-session" content="${session}">\n<meta name="igord-agent" content="${opens}">`));
 }
 
 /** HTTP status for an error a handler threw: a refusal of the request is 4xx, the daemon's own failure 500. */
@@ -307,11 +305,11 @@ export async function startControlServer(
       if (!PROOF_NONCE_RE.test(nonce)) return sendError(res, 400, ErrorCode.ControlBadRequest, `"nonce" must be 64 hex digits`);
       return send(res, 200, { proof: controlProof(token, nonce, { address: req.socket.localAddress ?? "", port: req.socket.localPort ?? 0 }) });
     }
+    // The page and its script hold nothing of the node's: served to anyone who reaches the port.
+    if (req.method === "GET" && (url.pathname === "/" || url.pathname === "/dashboard.js")) return page(res, url.pathname);
     // A dashboard session reads (GET) and nothing else; everything else needs the bearer token.
-    const session = sessionFromCookie(req.headers.cookie);
+    const session = sessionFromHeader(req.headers.authorization);
     const viaSession = req.method === "GET" && session !== null && sessions.valid(session);
-    if (viaSession && (url.pathname === "/" || url.pathname === "/dashboard.js")) return page(res, url.pathname);
-    if (!viaSession && req.method === "GET" && url.pathname === "/") return page(res, "/login-needed");
     if (!viaSession && !authorized(req, tokenBuf)) {
       res.setHeader("www-authenticate", 'Bearer realm="igord"');
       sendError(

@@ -1,6 +1,9 @@
 // Dashboard sessions. The bearer token never travels in a URL: `igord dashboard` asks the daemon
-// (with the token) for a one-time login code, the browser redeems it once at /login for an HttpOnly,
-// SameSite=Strict session cookie, and that cookie opens only the read-only (GET) routes.
+// (with the token) for a one-time login code, the browser redeems it once at /login for a session the
+// page keeps in its origin's storage (this scheme, host and port alone) and sends as a header
+// (`Authorization: Session <id>`), which opens only the read-only (GET) routes. Not a cookie: a
+// browser sends a host's cookies to every port of it, so any local server the operator's browser
+// visited got the session, and two daemons on one host overwrote each other's.
 import { randomBytes, timingSafeEqual } from "node:crypto";
 
 /** A login link works once, and only this long after it was printed. */
@@ -10,7 +13,6 @@ export const SESSION_TTL_MS = 12 * 60 * 60_000;
 /** Bounds on what a caller can make the daemon remember. */
 export const MAX_LOGIN_CODES = 16;
 export const MAX_SESSIONS = 64;
-export const SESSION_COOKIE = "igord_session";
 
 function secret(): string {
   return randomBytes(32).toString("base64url");
@@ -75,15 +77,11 @@ export class DashboardSessions {
   }
 }
 
-/** The session id in a request's Cookie header, if any. */
-export function sessionFromCookie(header: string | undefined): string | null {
-  for (const part of (header ?? "").split(";")) {
-    const [k, ...v] = part.trim().split("=");
-    if (k === SESSION_COOKIE) return v.join("=");
-  }
-  return null;
-}
+/** The scheme of a dashboard session in the Authorization header. */
+export const SESSION_SCHEME = "Session";
 
-export function sessionCookie(session: string): string {
-  return `${SESSION_COOKIE}=${session}; HttpOnly; SameSite=Strict; Path=/; Max-Age=${Math.floor(SESSION_TTL_MS / 1000)}`;
+/** The session id a request carries (`Authorization: Session <id>`), if any. */
+export function sessionFromHeader(header: string | undefined): string | null {
+  const m = /^Session ([A-Za-z0-9_-]{1,128})$/.exec(header ?? "");
+  return m ? (m[1] as string) : null;
 }
