@@ -18,7 +18,10 @@ export function ensureControlToken(dataDir: string): string {
     writeFileSync(path, `${randomBytes(32).toString("hex")}\n`, { mode: 0o600, flag: "wx" });
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
-    if ((statSync(path).mode & 0o077) !== 0) chmodSync(path, 0o600);
+    const st = statSync(path);
+    // The daemon is the one starting here: a message about a running daemon would mislead.
+    if (!st.isFile()) throw new IgordError(ErrorCode.ConfigInvalid, `${path} is not a file: the control token is kept there; remove it, or run with --control off`);
+    if ((st.mode & 0o077) !== 0) chmodSync(path, 0o600);
   }
   return readControlToken(dataDir);
 }

@@ -1,5 +1,5 @@
 // The control API: bearer token in a 0600 file, status/agents/metrics, capability changes.
-import { readFileSync, rmSync, statSync } from "node:fs";
+import { mkdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { createServer, request } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
@@ -121,6 +121,22 @@ describe("control API", () => {
     expect(one.status).toBe(200);
     expect(((await one.json()) as { status: string }).status).toBe("stopped");
     expect((await api(t, "/v1/agents/nobody")).status).toBe(404);
+  });
+
+  it("a control.token that is a directory stops the start with an error naming it, not one about a running daemon", () => {
+    const dataDir = tempDir();
+    mkdirSync(join(dataDir, "control.token"));
+    const err = (() => {
+      try {
+        ensureControlToken(dataDir);
+      } catch (e) {
+        return e;
+      }
+      return null;
+    })();
+    expect(isIgordError(err) ? err.code : err).toBe("CONFIG_INVALID");
+    expect((err as Error).message).toContain(`${join(dataDir, "control.token")} is not a file`);
+    expect((err as Error).message).not.toContain("is the daemon running");
   });
 
   it("changes the node's capability set at run time, refusing unknown capabilities", async () => {
