@@ -48,6 +48,11 @@ type Exports = {
 /** AssemblyScript's runtime type id of ArrayBuffer, for __new. */
 const AS_ARRAYBUFFER_ID = 1;
 
+function isWasmException(e: unknown): boolean {
+  const Exception = (WebAssembly as { Exception?: new (...args: never[]) => unknown }).Exception;
+  return Exception !== undefined && e instanceof Exception;
+}
+
 export function toAgentError(e: unknown, during: string): IgordError {
   if (e instanceof IgordError) return e;
   if (e instanceof WasiExit) {
@@ -62,7 +67,8 @@ export function toAgentError(e: unknown, during: string): IgordError {
       },
     );
   }
-  const msg = e instanceof Error ? e.message : String(e);
+  // A WebAssembly exception the guest threw and never caught is no Error: String() of it says nothing.
+  const msg = e instanceof Error ? e.message : isWasmException(e) ? "an uncaught WebAssembly exception (throw without a catch)" : String(e);
   return new IgordError(ErrorCode.AgentTrap, `agent trapped during ${during}: ${msg}`, {
     details: { trap: msg, during },
   });

@@ -3,7 +3,7 @@
 // and the control API, so the guest's text in it is cut to a named limit.
 import { describe, expect, it } from "vitest";
 import { ErrorCode, IgordError } from "../../../src/errors.js";
-import { MAX_ABORT_TEXT_CHARS } from "../../../src/wasm/sandbox.js";
+import { MAX_ABORT_TEXT_CHARS, toAgentError } from "../../../src/wasm/sandbox.js";
 import { inProcessSandbox, thrownBy } from "../../helpers/sandbox.js";
 import { watAgent } from "../../helpers/wat.js";
 
@@ -24,5 +24,13 @@ describe("an agent's abort", () => {
     expect(String(e.details.abortMessage).length).toBeLessThanOrEqual(MAX_ABORT_TEXT_CHARS + 1);
     expect(String(e.details.file).length).toBeLessThanOrEqual(MAX_ABORT_TEXT_CHARS + 1);
     expect(e.details).toMatchObject({ line: 7, column: 9, during: "agent_tick" });
+  });
+
+  it("an uncaught WebAssembly exception is named as one in its AGENT_TRAP (it read '[object WebAssembly.Exception]')", () => {
+    // Node's WebAssembly has Tag and Exception (exception handling); TypeScript's lib does not declare them yet.
+    const W = WebAssembly as unknown as { Tag: new (t: { parameters: string[] }) => object; Exception: new (tag: object, payload: unknown[]) => unknown };
+    const err = toAgentError(new W.Exception(new W.Tag({ parameters: [] }), []), "agent_tick");
+    expect(err.code).toBe(ErrorCode.AgentTrap);
+    expect(err.message).toBe("agent trapped during agent_tick: an uncaught WebAssembly exception (throw without a catch)");
   });
 });
