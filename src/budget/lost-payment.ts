@@ -3,12 +3,12 @@
 // its receipt, and at the next start it is debited once as a signed lineage event of kind
 // lost_payment. The event's reason carries the receipt itself, so a verifier can check it is the
 // agent's own signed payment and count it with the payments in the event logs.
-import { type BudgetOverride, signBudgetOverride } from "../checkpoint/overrides.js";
+import { type BudgetOverride, LOST_PAYMENT_KIND, signBudgetOverride } from "../checkpoint/overrides.js";
 import { hex } from "../hash/bytes.js";
 import type { Ed25519Key } from "../identity/keys.js";
 import { decodePaymentReceipt, type PaymentReceipt, verifyPaymentReceipt } from "../hostcalls/wallet-pay.js";
 
-export const LOST_PAYMENT_KIND = "lost_payment";
+export { LOST_PAYMENT_KIND };
 
 const REASON = /^lost payment at tick (\d+): .*, receipt ([0-9a-f]+)$/;
 

@@ -6,6 +6,12 @@ import { signBytes, verifyBytes } from "../identity/keys.js";
 
 const DOMAIN = new TextEncoder().encode("igord-budget-override-v1");
 
+/**
+ * The kind of a lineage event that debits a payment whose tick was lost (budget/lost-payment.ts):
+ * named here, with the events' signing, so the chain's verifier needs nothing above this domain.
+ */
+export const LOST_PAYMENT_KIND = "lost_payment";
+
 export interface OverrideFields {
   afterHash: Uint8Array;
   tick: bigint;

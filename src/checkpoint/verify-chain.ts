@@ -7,8 +7,7 @@ import { type Checkpoint, parseCheckpoint } from "./codec.js";
 import { checkpointHash, GENESIS_PREV_HASH, verifyCheckpointSignature } from "./lineage.js";
 import { equalBytes, hex } from "../hash/bytes.js";
 import { type HistoryBase, historyBaseSigningBytes } from "./history-base.js";
-import { type BudgetOverride, overrideSigned } from "./overrides.js";
-import { LOST_PAYMENT_KIND } from "../budget/lost-payment.js";
+import { type BudgetOverride, LOST_PAYMENT_KIND, overrideSigned } from "./overrides.js";
 import { CODE_UPGRADE_KIND, type CodeUpgrade, parseCodeUpgrade } from "./upgrades.js";
 
 export type { BudgetOverride };

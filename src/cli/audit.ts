@@ -1,9 +1,9 @@
 // `igord verify --replay --agent <id>`: re-executes the agent's stored history from a checkpoint
 // through its stored event logs, in a worker thread under the tick timeout, and confirms every later
 // checkpoint's state. Reports the first tick that does not reproduce.
-import { printable } from "../log/printable.js";
 import { setFlagsFromString } from "node:v8";
 import { pino } from "pino";
+import { printable } from "../log/printable.js";
 import { parseCheckpoint } from "../checkpoint/codec.js";
 import { ErrorCode, IgordError } from "../errors.js";
 import { withAgentIdentity } from "../hostcalls/policy.js";
