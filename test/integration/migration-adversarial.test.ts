@@ -267,6 +267,8 @@ describe("packages that must not harm the live agent", () => {
 
 describe("a replay window too slow to verify in time", () => {
   // Reads the clock, then spins (~40-150 ms here, with the machine's speed): each tick is replayed at admission (it observed something).
+  /** How long the slow agent may take to reach the ticks a test needs (the CI machine is sometimes twice as slow). */
+  const SLOW_TICKS_WAIT_MS = 40_000;
   const SLOW = watAgent({
     imports: '(import "igor" "clock_now" (func $clock (result i64)))',
     onTick: `(drop (call $clock))
@@ -282,7 +284,8 @@ describe("a replay window too slow to verify in time", () => {
     const b = await startTestNode({ ...P2P, "migration-timeout": "1s" });
     const wasmPath = await writeWat(tempDir("igord-slow-"), "slow", SLOW, CAPS("clock"));
     await a.node.addAgent({ wasmPath });
-    await a.waitFor<TickEvent>("tick", (e) => e.agentId === "slow" && e.tick >= 32n);
+    // Each tick spins ~40 ms and is verified again on its worker: seconds of ticking, more on a loaded machine.
+    await a.waitFor<TickEvent>("tick", (e) => e.agentId === "slow" && e.tick >= 32n, SLOW_TICKS_WAIT_MS);
     const pkg = await recordPackage(a, "slow");
     const window = decodePackage(pkg).segments.at(-1)!;
     expect(window.toTick - window.fromTick + 1n).toBeGreaterThanOrEqual(32n);
@@ -290,7 +293,7 @@ describe("a replay window too slow to verify in time", () => {
     expect(reply).toMatchObject({ stage: "result", ok: false, code: "MIGRATION_REPLAY_TIMEOUT" });
     expect(b.node.store.agent("slow")).toBeUndefined();
     expect(b.node.pool.has("slow~incoming")).toBe(false);
-  });
+   }, 90_000);
 
   it("with --replay-mode full, older segments replay only while that time lasts: the window before the handoff replays, the package is taken", async () => {
     // Periodic checkpoints: short segments, the one before the handoff among them.
@@ -299,7 +302,7 @@ describe("a replay window too slow to verify in time", () => {
     const wasmPath = await writeWat(tempDir("igord-slow-"), "slow", SLOW, CAPS("clock"));
     await a.node.addAgent({ wasmPath });
     // 50 ticks or more (2 s or more to replay) against this target's 1 s for replays: not all of them replay.
-    await a.waitFor<TickEvent>("tick", (e) => e.agentId === "slow" && e.tick >= 50n);
+    await a.waitFor<TickEvent>("tick", (e) => e.agentId === "slow" && e.tick >= 50n, SLOW_TICKS_WAIT_MS);
     const pkg = decodePackage(await recordPackage(a, "slow"));
     const shipped = pkg.segments.reduce((n, s) => n + Number(s.toTick - s.fromTick + 1n), 0);
     expect(await (await rogue()).send(addr(b), encodePackage(pkg), { resultTimeoutMs: 10_000 })).toMatchObject({ stage: "result", ok: true });
@@ -308,7 +311,7 @@ describe("a replay window too slow to verify in time", () => {
     expect(replayed).toBeGreaterThanOrEqual(Number(newest.toTick - newest.fromTick + 1n));
     expect(replayed).toBeLessThan(shipped);
     expect(b.node.store.eventSegments("slow")).toHaveLength(pkg.segments.length);
-  });
+   }, 90_000);
 });
 
 function flipLastByte(b: Uint8Array): Uint8Array {
