@@ -112,7 +112,7 @@ function http(call: HttpCall): HttpReply {
   if (timeoutMs <= 0) return { kind: "timeout" };
   onPhase("http_request");
   try {
-    const r = io.call(Number(Atomics.load(ctl, Ctl.current)), { kind: "http", call: { ...call, timeoutMs } }, timeoutMs + HOST_IO_REPLY_GRACE_MS, runningAuthorityUntil());
+    const r = callMain({ kind: "http", call: { ...call, timeoutMs } }, timeoutMs + HOST_IO_REPLY_GRACE_MS);
     return r === null ? { kind: "timeout" } : r.kind === "response" || r.kind === "timeout" || r.kind === "refused" || r.kind === "error" ? r : { kind: "error", message: `unexpected reply ${r.kind}` };
   } finally {
     Atomics.store(ctl, Ctl.phase, phase);
@@ -122,12 +122,13 @@ function http(call: HttpCall): HttpReply {
 /** A quick question to the main thread (signing, receipts) within what is left of the tick. */
 function ask(request: HostIoRequest): HostIoReply | null {
   const waitMs = Math.min(HOST_IO_LOCAL_WAIT_MS, msLeftInTick());
-  return waitMs <= 0 ? null : io.call(Number(Atomics.load(ctl, Ctl.current)), request, waitMs, runningAuthorityUntil());
+  return waitMs <= 0 ? null : callMain(request, waitMs);
 }
 
-/** When the running tick's authority lapses (Unix ms; null: never, or no tick running). */
-function runningAuthorityUntil(): number | null {
-  return runningBatch ? runningBatch.authorityUntilMs(runningAt) : null;
+/** Asks the main thread for the running placement, with when its tick's authority lapses (null: never, or no tick running). */
+function callMain(request: HostIoRequest, waitMs: number): HostIoReply | null {
+  const authorityUntilMs = runningBatch ? runningBatch.authorityUntilMs(runningAt) : null;
+  return io.call(Number(Atomics.load(ctl, Ctl.current)), request, waitMs, authorityUntilMs);
 }
 
 // Wall clock in Unix ns with microsecond resolution (performance.now is monotonic within this thread).

@@ -45,6 +45,14 @@ function readStore<T>(data: string, fn: (s: SqliteStore) => T): T {
 
 const savedAt = (d: Daemon, min: number) => d.waitFor((l) => l.event === "checkpoint_saved" && l.agent === "counter" && Number(l.tick) >= min);
 
+/** An in-process node whose counter (v1) ticked to 3 and was stopped (igord stop): at tick `n`. */
+async function stoppedCounter(): Promise<{ t: Awaited<ReturnType<typeof startTestNode>>; n: bigint }> {
+  const t = await startTestNode({ "tick-interval": "10ms", "checkpoint-interval": "0" });
+  await t.node.addAgent({ wasmPath: await writeWat(join(t.dir, "v1"), "counter", V1, CAPS("clock")) });
+  await t.waitFor<TickEvent>("tick", (e) => e.agentId === "counter" && e.tick >= 3n);
+  return { t, n: BigInt((await stopAgent(t.node, "counter")).tick as string) };
+}
+
 describe("igord upgrade on a live daemon", () => {
   // Acceptance 41: igord upgrade on a live daemon: same DID, new code continues the state, verify --replay VALID.
   it("the new code continues from the old state under the same DID; the switch is a signed lineage event; verify --replay is VALID across it; refused upgrades change nothing", async () => {
@@ -169,11 +177,7 @@ describe("upgrading a stopped agent", () => {
   afterEach(stopAllNodes);
 
   it("keeps it stopped; igord start then resumes the old code's head with the new code", async () => {
-    const t = await startTestNode({ "tick-interval": "10ms", "checkpoint-interval": "0" });
-    await t.node.addAgent({ wasmPath: await writeWat(join(t.dir, "wasm"), "counter", V1, CAPS("clock")) });
-    await t.waitFor<TickEvent>("tick", (e) => e.agentId === "counter" && e.tick === 3n);
-    const stopped = await stopAgent(t.node, "counter");
-    const n = BigInt(stopped.tick as string);
+    const { t, n } = await stoppedCounter();
     const v2again = await writeWat(join(t.dir, "v2"), "counter", V2, CAPS("clock"));
     const up = await upgradeAgent(t.node, "counter", v2again);
     expect(up).toMatchObject({ tick: String(n), status: "stopped" });
@@ -194,10 +198,7 @@ describe("two upgrades before the new code checkpoints", () => {
   afterEach(stopAllNodes);
 
   it("a stopped agent upgraded twice starts with the newest code, and its lineage verifies with replay", async () => {
-    const t = await startTestNode({ "tick-interval": "10ms", "checkpoint-interval": "0" });
-    await t.node.addAgent({ wasmPath: await writeWat(join(t.dir, "v1"), "counter", V1, CAPS("clock")) });
-    await t.waitFor<TickEvent>("tick", (e) => e.agentId === "counter" && e.tick === 3n);
-    const n = BigInt((await stopAgent(t.node, "counter")).tick as string);
+    const { t, n } = await stoppedCounter();
     // v3 counts +1 per tick as v1 does; v2 (+100) never runs a tick.
     const v3 = watAgent({ imports: CLOCK, onTick: "(drop (call $clock)) (nop)" });
     await upgradeAgent(t.node, "counter", await writeWat(join(t.dir, "v2"), "counter", V2, CAPS("clock")));
@@ -233,11 +234,8 @@ describe("an upgrade that extends the state's layout (docs/SDK.md: new fields at
   });
 
   it("is taken live and at a start from the old code's head, and verifies with replay (it was refused AGENT_RESUME_NOT_INVERSE)", async () => {
-    const t = await startTestNode({ "tick-interval": "10ms", "checkpoint-interval": "0" });
-    await t.node.addAgent({ wasmPath: await writeWat(join(t.dir, "v1"), "counter", V1, CAPS("clock")) });
-    await t.waitFor<TickEvent>("tick", (e) => e.agentId === "counter" && e.tick >= 3n);
     // Stopped, upgraded, started: the new code starts from the old code's head (its 4-byte state).
-    const n = BigInt((await stopAgent(t.node, "counter")).tick as string);
+    const { t, n } = await stoppedCounter();
     await upgradeAgent(t.node, "counter", await writeWat(join(t.dir, "ext"), "counter", V_EXTENDED, CAPS("clock")));
     await startAgent(t.node, "counter");
     await t.waitFor<TickEvent>("tick", (e) => e.agentId === "counter" && e.tick === n + 3n);
