@@ -188,7 +188,7 @@ export class PoolWatchdog {
     const timeoutMs = this.opts.tickTimeoutMs;
     this.kill(h, current, (slot, phase) => new IgordError(
       ErrorCode.TickTimeout,
-      `agent "${slot.spec.agentId}" ran ${Math.round(elapsedMs)}ms in ${phase}, past the ${timeoutMs}ms tick timeout; the agent was stopped`,
+      `agent "${slot.spec.agentId}" ran ${Math.round(elapsedMs)}ms in ${phase}, past the ${timeoutMs}ms tick timeout; its worker was terminated`,
       { details: { timeoutMs, phase } },
     ));
   }

@@ -249,6 +249,29 @@ describe("an upgrade that extends the state's layout (docs/SDK.md: new fields at
   });
 });
 
+describe("an upgrade whose new code overruns the tick timeout", () => {
+  afterEach(stopAllNodes);
+
+  it("is refused as a timeout of the new code, says the old code keeps running (not that the agent was stopped: the watchdog names what it did, terminate the worker), and the old code ticks on", async () => {
+    const t = await startTestNode({ "tick-interval": "10ms", "tick-timeout": "300ms" });
+    await t.node.addAgent({ wasmPath: await writeWat(join(t.dir, "v1"), "counter", V1, CAPS("clock")) });
+    await t.waitFor<TickEvent>("tick", (e) => e.agentId === "counter" && e.tick >= 3n);
+    const v1 = t.node.store.agent("counter")?.wasmHash;
+    const hangs = watAgent({ imports: CLOCK, omit: ["agent_resume"], extra: '(func (export "agent_resume") (param i32 i32) (loop $l (br $l)))' });
+    const failure = await upgradeAgent(t.node, "counter", await writeWat(join(t.dir, "v2"), "counter", hangs, CAPS("clock"))).then(
+      () => null,
+      (e: unknown) => e as { code: string; message: string; details?: Record<string, unknown> },
+    );
+    expect(failure?.code).toBe("UPGRADE_REFUSED");
+    expect(failure?.details?.cause).toBe("TICK_TIMEOUT");
+    expect(failure?.message).toMatch(/\[TICK_TIMEOUT\] agent "counter" ran \d+ms in agent_resume, past the 300ms tick timeout; its worker was terminated; the old code keeps running$/);
+    expect(failure?.message).not.toMatch(/the agent was stopped/);
+    const at = t.node.scheduler.view("counter")?.tick ?? 0n;
+    await t.waitFor<TickEvent>("tick", (e) => e.agentId === "counter" && e.tick > at);
+    expect(t.node.store.agent("counter")?.wasmHash).toBe(v1);
+  });
+});
+
 describe("a node stopped during an upgrade", () => {
   afterEach(stopAllNodes);
 
