@@ -53,6 +53,17 @@ async function stoppedCounter(): Promise<{ t: Awaited<ReturnType<typeof startTes
   return { t, n: BigInt((await stopAgent(t.node, "counter")).tick as string) };
 }
 
+/** An in-process node whose counter (v1) has ticked to 3 and runs on: with v1's module hash. */
+async function runningCounter(flags: Record<string, string>): Promise<{ t: Awaited<ReturnType<typeof startTestNode>>; v1: string | undefined }> {
+  const t = await startTestNode({ "tick-interval": "10ms", ...flags });
+  await t.node.addAgent({ wasmPath: await writeWat(join(t.dir, "v1"), "counter", V1, CAPS("clock")) });
+  await t.waitFor<TickEvent>("tick", (e) => e.agentId === "counter" && e.tick >= 3n);
+  return { t, v1: t.node.store.agent("counter")?.wasmHash };
+}
+
+/** New code whose agent_resume never returns: the upgrade's trial of it runs into the tick timeout. */
+const HANGS_IN_RESUME = watAgent({ imports: CLOCK, omit: ["agent_resume"], extra: '(func (export "agent_resume") (param i32 i32) (loop $l (br $l)))' });
+
 describe("igord upgrade on a live daemon", () => {
   // Acceptance 41: igord upgrade on a live daemon: same DID, new code continues the state, verify --replay VALID.
   it("the new code continues from the old state under the same DID; the switch is a signed lineage event; verify --replay is VALID across it; refused upgrades change nothing", async () => {
@@ -253,12 +264,8 @@ describe("an upgrade whose new code overruns the tick timeout", () => {
   afterEach(stopAllNodes);
 
   it("is refused as a timeout of the new code, says the old code keeps running (not that the agent was stopped: the watchdog names what it did, terminate the worker), and the old code ticks on", async () => {
-    const t = await startTestNode({ "tick-interval": "10ms", "tick-timeout": "300ms" });
-    await t.node.addAgent({ wasmPath: await writeWat(join(t.dir, "v1"), "counter", V1, CAPS("clock")) });
-    await t.waitFor<TickEvent>("tick", (e) => e.agentId === "counter" && e.tick >= 3n);
-    const v1 = t.node.store.agent("counter")?.wasmHash;
-    const hangs = watAgent({ imports: CLOCK, omit: ["agent_resume"], extra: '(func (export "agent_resume") (param i32 i32) (loop $l (br $l)))' });
-    const failure = await upgradeAgent(t.node, "counter", await writeWat(join(t.dir, "v2"), "counter", hangs, CAPS("clock"))).then(
+    const { t, v1 } = await runningCounter({ "tick-timeout": "300ms" });
+    const failure = await upgradeAgent(t.node, "counter", await writeWat(join(t.dir, "v2"), "counter", HANGS_IN_RESUME, CAPS("clock"))).then(
       () => null,
       (e: unknown) => e as { code: string; message: string; details?: Record<string, unknown> },
     );
@@ -276,13 +283,9 @@ describe("a node stopped during an upgrade", () => {
   afterEach(stopAllNodes);
 
   it("resumes the agent the upgrade had paused at its next start, with the old code when the upgrade never finished", async () => {
-    const t = await startTestNode({ "tick-interval": "10ms", "tick-timeout": "3s" });
-    await t.node.addAgent({ wasmPath: await writeWat(join(t.dir, "v1"), "counter", V1, CAPS("clock")) });
-    await t.waitFor<TickEvent>("tick", (e) => e.agentId === "counter" && e.tick >= 3n);
-    const v1 = t.node.store.agent("counter")?.wasmHash;
+    const { t, v1 } = await runningCounter({ "tick-timeout": "3s" });
     // The new code's agent_resume never returns: the upgrade holds the agent paused for the tick timeout.
-    const hangs = watAgent({ imports: CLOCK, omit: ["agent_resume"], extra: '(func (export "agent_resume") (param i32 i32) (loop $l (br $l)))' });
-    const upgrading = upgradeAgent(t.node, "counter", await writeWat(join(t.dir, "v2"), "counter", hangs, CAPS("clock"))).then(
+    const upgrading = upgradeAgent(t.node, "counter", await writeWat(join(t.dir, "v2"), "counter", HANGS_IN_RESUME, CAPS("clock"))).then(
       () => null,
       (e: unknown) => e,
     );
