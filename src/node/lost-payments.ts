@@ -18,6 +18,11 @@ export function journalPayment(store: SqliteStore, agentId: string, tick: bigint
   return store.journalPayment({ agentId, tick, receiptHash: sha256(receipt), amount: r.amount, recipient: r.recipient, memo: r.memo, receipt });
 }
 
+/** Drops the journal row of a receipt just signed for `agentId` that no guest took (its tick stopped waiting). */
+export function unjournalPayment(store: SqliteStore, agentId: string, receipt: Uint8Array): void {
+  store.unjournalPayment(agentId, sha256(receipt));
+}
+
 /**
  * Before the agent's first tick here (and after a handoff's detach, so nothing journalled stays
  * behind the package): every payment still journalled was lost — signed in a tick

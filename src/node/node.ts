@@ -22,7 +22,7 @@ import { equalBytes, hex } from "../hash/bytes.js";
 import { signBudgetOverride } from "../checkpoint/overrides.js";
 import { createHttpClient, type HttpClient } from "../hostcalls/http-fetch.js";
 import { DestinationPolicy } from "../hostcalls/http-destination.js";
-import { debitLostPayments, journalPayment, nodeReceipts, paidAfterHead } from "./lost-payments.js";
+import { debitLostPayments, journalPayment, nodeReceipts, paidAfterHead, unjournalPayment } from "./lost-payments.js";
 import { withAgentIdentity } from "../hostcalls/policy.js";
 import { didFromPublicKey } from "../identity/did.js";
 import { type Ed25519Key, signBytes } from "../identity/keys.js";
@@ -166,6 +166,7 @@ export class IgordNode {
       logger: opts.logger.child({ component: "pool" }),
       receipts: (agentId) => nodeReceipts(this.store, agentId, this.checkpointer.lostReceipts(agentId)),
       journalPayment: (agentId, tick, receipt) => journalPayment(this.store, agentId, tick, receipt),
+      unjournalPayment: (agentId, receipt) => unjournalPayment(this.store, agentId, receipt),
       http: (call) => this.http.perform(call),
     });
     this.metrics = new NodeMetrics({

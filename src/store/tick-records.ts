@@ -225,6 +225,16 @@ export abstract class TickRecords extends SegmentRecords {
   }
 
   /**
+   * Drops the journal row of a receipt no guest took: its tick stopped waiting for the signature
+   * (wallet_pay returned -6), so nothing can be paid with it. Not synced of its own: a power cut
+   * that loses the delete leaves the row, which the next start debits as a lost payment (what a
+   * receipt signed in a run lost with the process gets: the agent is never charged less than it paid).
+   */
+  unjournalPayment(agentId: string, receiptHash: Uint8Array): void {
+    this.atomicallyUnsynced(() => this.sql("DELETE FROM payment_journal WHERE agent_id = ? AND receipt_hash = ?").run(agentId, Buffer.from(receiptHash)));
+  }
+
+  /**
    * The checkpoint that commits ticks up to `tick` settles their payments (in its transaction): those
    * whose receipt hashes its event logs hold, or (no logs kept) every payment of those ticks.
    */

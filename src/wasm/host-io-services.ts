@@ -3,7 +3,7 @@
 // back), the node's execution receipts. The pool checks who asks; this answers.
 import { type HttpCall, type HttpReply, isObservationMethod } from "../hostcalls/http.js";
 import { type Ed25519Key, signBytes } from "../identity/keys.js";
-import type { HostIoEnvelope, HostIoReply, HostIoRequest } from "./host-io.js";
+import type { ClaimReply, HostIoEnvelope, HostIoReply, HostIoRequest } from "./host-io.js";
 
 /** The node's receipts of an agent, read one at a time: an agent asks as often as its tick allows. */
 export interface ReceiptList {
@@ -18,6 +18,8 @@ export interface HostIoServices {
   receipts?: (agentId: string) => ReceiptList;
   /** Journals a signed payment receipt; the signature goes back to the tick once the journal row is durable (resolved). */
   journalPayment?: (agentId: string, tick: bigint, receipt: Uint8Array) => Promise<void>;
+  /** Drops the journal row of a receipt no guest took (the tick stopped waiting for its signature): nothing can be paid with it. */
+  unjournalPayment?: (agentId: string, receipt: Uint8Array) => void;
 }
 
 /** Whether `request` acts on the world (a payment, an HTTP request that is not a read): the active owner's alone. */
@@ -32,7 +34,7 @@ function actsOnTheWorld(request: HostIoRequest): boolean {
  * as the worker refuses it when the guest calls after it; and no request is performed once the
  * worker has stopped waiting for it (the guest went on without it).
  */
-export async function answerHostIo(services: HostIoServices, agent: { agentId: string; identity?: Ed25519Key | undefined }, env: Pick<HostIoEnvelope, "request" | "authorityUntilMs" | "waitsUntilMs">): Promise<HostIoReply> {
+export async function answerHostIo(services: HostIoServices, agent: { agentId: string; identity?: Ed25519Key | undefined }, env: Pick<HostIoEnvelope, "request" | "authorityUntilMs" | "waitsUntilMs">, claim: ClaimReply = () => true): Promise<HostIoReply> {
   const { request } = env;
   const now = Date.now();
   if (now > env.waitsUntilMs) return { kind: "error", message: "the tick stopped waiting before the node got to this request" };
@@ -46,9 +48,17 @@ export async function answerHostIo(services: HostIoServices, agent: { agentId: s
     case "sign": {
       if (!agent.identity) return { kind: "error", message: "the agent has no key here" };
       const signature = signBytes(agent.identity, request.message);
+      const receipt = Buffer.concat([request.message, signature]);
       // Journalled first, durably: once the agent holds the receipt the money may be gone, tick
       // committed or not. The fsync runs off the main thread; the tick waits for it, other agents do not.
-      await services.journalPayment?.(agent.agentId, request.tick, Buffer.concat([request.message, signature]));
+      await services.journalPayment?.(agent.agentId, request.tick, receipt);
+      // The guest takes the signature only if its tick still waits for it (its wallet_pay returned
+      // -6, "nothing debited", if not): a receipt no guest holds pays for nothing, so its row goes,
+      // or the next start would debit it as a lost payment.
+      if (!claim()) {
+        services.unjournalPayment?.(agent.agentId, receipt);
+        return { kind: "error", message: "the tick stopped waiting for this signature" };
+      }
       return { kind: "signature", signature };
     }
     case "receipt_count":

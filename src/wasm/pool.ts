@@ -20,7 +20,7 @@ import type { LogEntry } from "../eventlog/tick-log.js";
 import { waitsOnNetwork } from "../hostcalls/http.js";
 import type { ImportPlan } from "../hostcalls/policy.js";
 import type { Ed25519Key } from "../identity/keys.js";
-import { type HostIoEnvelope, type HostIoReply, hostIoFlag, serveHostIo } from "./host-io.js";
+import { type ClaimReply, type HostIoEnvelope, type HostIoReply, hostIoFlag, serveHostIo } from "./host-io.js";
 import { answerHostIo, type HostIoServices } from "./host-io-services.js";
 import type { ReplayItem, ReplayOutcome } from "../replay/engine.js";
 import type { ReplayChain } from "../replay/chain.js";
@@ -148,7 +148,7 @@ export class WorkerPool extends EventEmitter<{
       transferList: [io.port2],
       resourceLimits: { maxYoungGenerationSizeMb: WORKER_MAX_YOUNG_GENERATION_MB },
     });
-    serveHostIo(io.port1, ioFlag, (env) => this.serveIo(h, env));
+    serveHostIo(io.port1, ioFlag, (env, claim) => this.serveIo(h, env, claim));
     worker.once("exit", () => io.port1.close());
     const h: WorkerHandle = {
       id: this.nextWorkerId++,
@@ -171,10 +171,10 @@ export class WorkerPool extends EventEmitter<{
   }
 
   /** Answers what a tick on `h` asks the main thread for, for an agent placed on `h` only. */
-  private async serveIo(h: WorkerHandle, env: HostIoEnvelope): Promise<HostIoReply> {
+  private async serveIo(h: WorkerHandle, env: HostIoEnvelope, claim: ClaimReply): Promise<HostIoReply> {
     const slot = this.byPlacement.get(env.placement);
     if (!slot || slot.worker !== h) return { kind: "error", message: `no agent at placement ${env.placement} on worker ${h.id}` };
-    return answerHostIo(this.opts, slot.spec, env);
+    return answerHostIo(this.opts, slot.spec, env, claim);
   }
 
   private live(): WorkerHandle[] {

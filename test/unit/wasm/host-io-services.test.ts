@@ -2,6 +2,7 @@
 // authority, and nothing at all once the worker stopped waiting for the answer.
 import { describe, expect, it } from "vitest";
 import type { HttpCall } from "../../../src/hostcalls/http.js";
+import { generateKey } from "../../../src/identity/keys.js";
 import { answerHostIo, type HostIoServices } from "../../../src/wasm/host-io-services.js";
 
 const call = (method: string): HttpCall => ({ method, url: "http://127.0.0.1:1/x", headers: [], body: null, timeoutMs: 1000, readLimit: 10 });
@@ -35,5 +36,23 @@ describe("answerHostIo", () => {
     const { services, calls } = counting();
     expect(await answerHostIo(services, agent, { request: { kind: "http", call: call("GET") }, authorityUntilMs: null, waitsUntilMs: Date.now() - 1 })).toMatchObject({ kind: "error" });
     expect(calls).toEqual([]);
+  });
+
+  it("drops the journal row of a signature the worker did not claim (its tick stopped waiting), and keeps the one it claimed", async () => {
+    const rows: string[] = [];
+    const services: HostIoServices = {
+      journalPayment: (_agent, _tick, receipt) => {
+        rows.push(Buffer.from(receipt).toString("hex"));
+        return Promise.resolve();
+      },
+      unjournalPayment: (_agent, receipt) => {
+        rows.splice(rows.indexOf(Buffer.from(receipt).toString("hex")), 1);
+      },
+    };
+    const payer = { agentId: "a", identity: generateKey() };
+    const sign = (message: string) => ({ request: { kind: "sign" as const, message: Buffer.from(message), tick: 1n }, authorityUntilMs: null, waitsUntilMs: later() });
+    expect(await answerHostIo(services, payer, sign("taken"), () => true)).toMatchObject({ kind: "signature" });
+    expect(await answerHostIo(services, payer, sign("given up"), () => false)).toMatchObject({ kind: "error" });
+    expect(rows.map((r) => Buffer.from(r, "hex").subarray(0, 5).toString())).toEqual(["taken"]);
   });
 });
