@@ -36,7 +36,7 @@ export async function peersCommand(control: HostPort, dataDir: string, json: boo
   const r = (await controlGet(control, dataDir, "/v1/peers")) as {
     peerId: string | null;
     addrs: string[];
-    peers: { id: string; price: string | null; capabilities: string[] | null; failures: number; lastSeen: string | null; rttMs: number | null }[];
+    peers: { id: string; price: string | null; capabilities: string[] | null; failures: number; lastSeen: string | null; rttMs: number | null; vouched: boolean }[];
   };
   if (json) return out(JSON.stringify(r, null, 2));
   out(`this node: ${r.peerId ?? "(p2p off)"}`);
@@ -44,8 +44,9 @@ export async function peersCommand(control: HostPort, dataDir: string, json: boo
   if (r.peers.length === 0) return out("no known peers");
   out(
     table([
-      ["PEER", "PRICE µ¢/s", "CAPABILITIES", "RTT ms", "FAILURES", "LAST SEEN"],
-      ...r.peers.map((p) => [p.id, p.price ?? "?", p.capabilities?.join(",") ?? "?", p.rttMs === null ? "?" : p.rttMs.toFixed(1), String(p.failures), p.lastSeen ?? "never"]),
+      // CANDIDATE: the operator vouched for it (--bootstrap, --trusted-peer, --mdns), so `igord migrate` without --to may choose it.
+      ["PEER", "CANDIDATE", "PRICE µ¢/s", "CAPABILITIES", "RTT ms", "FAILURES", "LAST SEEN"],
+      ...r.peers.map((p) => [p.id, p.vouched ? "yes" : "no", p.price ?? "?", p.capabilities?.join(",") ?? "?", p.rttMs === null ? "?" : p.rttMs.toFixed(1), String(p.failures), p.lastSeen ?? "never"]),
     ]),
   );
 }

@@ -170,6 +170,14 @@ function multiaddrText(item: string): void {
   if (!item.startsWith("/")) throw new Error(`"${item}" is not a multiaddr (e.g. /ip4/127.0.0.1/tcp/4001)`);
 }
 
+/** A peer's address: a multiaddr ending in /p2p/<peer-id> (a bootstrap peer's identity must be known, and it is a migration candidate). */
+function peerAddrText(item: string): void {
+  multiaddrText(item);
+  const id = /\/p2p\/([^/]+)$/.exec(item)?.[1];
+  if (id === undefined) throw new Error(`"${item}" has no /p2p/<peer-id> at its end; the peer's identity must be known`);
+  peerIdText(id);
+}
+
 function networkText(item: string): void {
   const net = parseNetwork(item);
   if (typeof net === "string") throw new Error(net);
@@ -518,10 +526,10 @@ export const FIELDS = [
     key: "bootstrap",
     flag: "bootstrap",
     valueName: "multiaddr",
-    description: "peer to connect to at start (with /p2p/<peer-id>), repeatable (needs --listen)",
+    description: "peer to connect to at start (with /p2p/<peer-id>), repeatable (needs --listen); a candidate for migrations without --to",
     defaultValue: () => [],
     defaultText: "none",
-    parse: (raw) => (raw === "none" ? [] : stringList(multiaddrText)(raw)),
+    parse: (raw) => (raw === "none" ? [] : stringList(peerAddrText)(raw)),
   }),
   field({
     key: "mdns",

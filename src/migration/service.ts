@@ -104,8 +104,11 @@ export class MigrationService implements MigrationContext {
   async start(): Promise<void> {
     // libp2p (~550 modules) loads here, not with the node: a node with --listen off never loads it.
     this.host$ = await import("../p2p/host.js");
-    const p2p = await this.host$.P2pHost.start({ key: this.host.nodeKey, listen: this.cfg.listen, bootstrap: this.cfg.bootstrap, mdns: this.cfg.mdns });
+    const p2p = await this.host$.P2pHost.start({ key: this.host.nodeKey, listen: this.cfg.listen, bootstrap: this.cfg.bootstrap, mdns: this.cfg.mdns, onLocalPeer: (id) => this.peers.vouch(id) });
     this.p2p = p2p;
+    // The peers the operator named are the candidates for a migration without --to (peer-registry.ts).
+    for (const text of this.cfg.bootstrap) this.peers.vouch(this.host$.parseTarget(text).peerId.toString(), [text]);
+    for (const id of this.cfg.trustedPeers) this.peers.vouch(id);
     const opts = { maxInboundStreams: MAX_INBOUND_STREAMS, writeTimeoutMs: this.cfg.migrationTimeoutMs };
     await p2p.handle(MIGRATE_PROTOCOL, (ch, peer) => this.track(this.incoming.onMigrate(ch, peer)), opts);
     await p2p.handle(PRICE_PROTOCOL, (ch, peer) => this.track(this.onPrice(ch, peer)), opts);

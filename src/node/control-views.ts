@@ -184,6 +184,7 @@ export function controlBackend(node: IgordNode): ControlBackend {
         lastSeen: p.lastSeen === null ? null : new Date(p.lastSeen).toISOString(),
         failures: p.failures,
         rttMs: p.rttMs,
+        vouched: p.vouched,
       })),
     }),
     timeline: (id: string) => agentTimeline(node.store, node.divergences, id),

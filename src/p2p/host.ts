@@ -23,6 +23,8 @@ export interface HostOptions {
   listen: readonly string[];
   bootstrap: readonly string[];
   mdns: boolean;
+  /** A peer mDNS found on the local network (with --mdns): the operator let the node find it. */
+  onLocalPeer?: (peerId: string) => void;
 }
 
 export type IgordLibp2p = Libp2p<{ identify: ReturnType<ReturnType<typeof identify>>; ping: ReturnType<ReturnType<typeof ping>> }>;
@@ -32,7 +34,7 @@ export async function startHost(o: HostOptions): Promise<IgordLibp2p> {
   const privateKey = await generateKeyPairFromSeed("Ed25519", o.key.seed);
   const peerDiscovery = [
     ...(o.bootstrap.length > 0 ? [bootstrap({ list: [...o.bootstrap] })] : []),
-    ...(o.mdns ? [mdns()] : []),
+    ...(o.mdns ? [reportingMdns(o.onLocalPeer)] : []),
   ];
   try {
     return (await createLibp2p({
@@ -56,6 +58,20 @@ export async function startHost(o: HostOptions): Promise<IgordLibp2p> {
       cause: e,
     });
   }
+}
+
+/**
+ * libp2p's mDNS discovery, its finds also told to `found`: libp2p's own `peer:discovery` event
+ * comes for every peer new to its peer store, one that only connected included, so it cannot say
+ * which peers mDNS found.
+ */
+function reportingMdns(found: ((peerId: string) => void) | undefined): ReturnType<typeof mdns> {
+  const make = mdns();
+  return (components) => {
+    const discovery = make(components);
+    if (found) discovery.addEventListener("peer", (e) => found(e.detail.id.toString()));
+    return discovery;
+  };
 }
 
 export function parseMultiaddr(text: string): Multiaddr {
@@ -179,7 +195,7 @@ export class P2pHost {
     return this.node.services.ping.ping(parsePeerId(peerId), { signal: AbortSignal.timeout(timeoutMs) });
   }
 
-  /** A peer found through --bootstrap or --mdns, with its addresses (each with /p2p/<id>). */
+  /** A peer new to libp2p's peer store, with its addresses (each with /p2p/<id>): found by --bootstrap or --mdns, or one that connected. */
   onPeerDiscovered(cb: (peerId: string, addrs: string[]) => void): void {
     this.node.addEventListener("peer:discovery", (e) => {
       const id = e.detail.id.toString();

@@ -1,6 +1,7 @@
 // Known peers: addresses, health (ping round trip, consecutive failures, last seen), and the price
 // and capabilities each last announced. Candidates for a migration come from here, ordered capable
-// → within the agent's price ceiling → healthy → cheapest.
+// → within the agent's price ceiling → healthy → cheapest, and only among the peers the operator
+// vouched for: an agent goes with its private key, and any peer may connect and announce itself.
 
 export interface PeerInfo {
   id: string;
@@ -13,6 +14,12 @@ export interface PeerInfo {
   lastSeen: number | null;
   failures: number;
   rttMs: number | null;
+  /**
+   * The operator named it (--bootstrap, --trusted-peer) or let the node find it (--mdns, on the
+   * local network): it may be chosen for a migration without --to. A peer that only connected, or
+   * answered a price query, never is.
+   */
+  vouched: boolean;
 }
 
 export interface CandidateQuery {
@@ -33,8 +40,9 @@ export const MAX_KNOWN_PEERS = 1024;
 /** Addresses kept a peer, the newest: discovery may announce any number. */
 export const MAX_PEER_ADDRS = 16;
 
-/** Whether `a` is less worth keeping than `b`: never heard from, then more failures, then heard from longer ago. */
+/** Whether `a` is less worth keeping than `b`: not vouched for (strangers cannot push out the operator's peers), never heard from, then more failures, then heard from longer ago. */
 function lessUseful(a: PeerInfo, b: PeerInfo): boolean {
+  if (a.vouched !== b.vouched) return !a.vouched;
   if ((a.lastSeen === null) !== (b.lastSeen === null)) return a.lastSeen === null;
   if (a.failures !== b.failures) return a.failures > b.failures;
   return (a.lastSeen ?? 0) < (b.lastSeen ?? 0);
@@ -47,7 +55,7 @@ export class PeerRegistry {
     let p = this.peers.get(id);
     if (!p) {
       if (this.peers.size >= MAX_KNOWN_PEERS) this.forgetLeastUseful();
-      p = { id, addrs: [], price: null, capabilities: null, acceptsMigrations: null, lastSeen: null, failures: 0, rttMs: null };
+      p = { id, addrs: [], price: null, capabilities: null, acceptsMigrations: null, lastSeen: null, failures: 0, rttMs: null, vouched: false };
       this.peers.set(id, p);
     }
     for (const a of addrs) {
@@ -63,6 +71,13 @@ export class PeerRegistry {
     let worst: PeerInfo | null = null;
     for (const p of this.peers.values()) if (worst === null || lessUseful(p, worst)) worst = p;
     if (worst) this.peers.delete(worst.id);
+  }
+
+  /** Marks a peer the operator vouched for (see PeerInfo.vouched): a candidate for migrations. */
+  vouch(id: string, addrs: readonly string[] = []): PeerInfo {
+    const p = this.upsert(id, addrs);
+    p.vouched = true;
+    return p;
   }
 
   get(id: string): PeerInfo | undefined {
@@ -100,7 +115,7 @@ export class PeerRegistry {
       return [capable, withinPrice, p.failures];
     };
     return this.list()
-      .filter((p) => !q.exclude.has(p.id) && p.failures < MAX_PEER_FAILURES && p.acceptsMigrations !== false)
+      .filter((p) => p.vouched && !q.exclude.has(p.id) && p.failures < MAX_PEER_FAILURES && p.acceptsMigrations !== false)
       .filter((p) => p.capabilities === null || q.required.every((c) => p.capabilities?.includes(c)))
       .filter((p) => q.maxPrice === null || p.price === null || p.price <= q.maxPrice)
       .sort((a, b) => {

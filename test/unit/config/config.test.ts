@@ -162,6 +162,13 @@ describe("configuration", () => {
     expect(loadConfig({ flags: { listen: "off" } }).bootstrap).toEqual([]);
   });
 
+  it("refuses a --bootstrap address without the peer's id (/p2p/<peer-id>): a bootstrap peer is a migration candidate, its identity must be known", () => {
+    const e = errorOf(() => loadConfig({ flags: { bootstrap: "/ip4/127.0.0.1/tcp/4001" } }));
+    expect(isIgordError(e, "CONFIG_INVALID")).toBe(true);
+    expect(e.message).toContain('"/ip4/127.0.0.1/tcp/4001" has no /p2p/<peer-id> at its end');
+    expect(isIgordError(errorOf(() => loadConfig({ flags: { bootstrap: "/ip4/127.0.0.1/tcp/4001/p2p/not-a-peer-id" } })), "CONFIG_INVALID")).toBe(true);
+  });
+
   it("names the sources of a fast interval longer than the tick interval", () => {
     expect(
       errorOf(() => loadConfig({ flags: { "fast-tick-interval": "2s" }, env: { IGORD_TICK_INTERVAL: "1s" } })).message,

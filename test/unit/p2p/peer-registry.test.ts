@@ -10,6 +10,7 @@ function registry(): PeerRegistry {
   r.failed("mid-flaky");
   r.upsert("unknown", ["/ip4/127.0.0.1/tcp/1/p2p/unknown"]);
   r.announced("closed", { price: 1n, capabilities: ["clock", "log", "rand"], acceptsMigrations: false }, 1);
+  for (const p of r.list()) r.vouch(p.id);
   return r;
 }
 
@@ -34,6 +35,24 @@ describe("peer registry candidates", () => {
     expect(r.candidates({ required: [], maxPrice: null, exclude: new Set() }).map((p) => p.id)).not.toContain("cheap");
     r.succeeded("cheap", 2);
     expect(r.candidates({ required: [], maxPrice: null, exclude: new Set() }).map((p) => p.id)).toContain("cheap");
+  });
+});
+
+describe("peer registry: only vouched-for peers are candidates", () => {
+  it("a peer that connected and announced the lowest price is no candidate until the operator vouches for it", () => {
+    const r = registry();
+    r.announced("stranger", { price: 0n, capabilities: ["clock", "log", "rand"], acceptsMigrations: true }, 2);
+    r.succeeded("stranger", 2, 0.1);
+    expect(r.candidates({ required: [], maxPrice: null, exclude: new Set() }).map((p) => p.id)).not.toContain("stranger");
+    r.vouch("stranger");
+    expect(r.candidates({ required: [], maxPrice: null, exclude: new Set() })[0]?.id).toBe("stranger");
+  });
+
+  it("strangers coming under fresh ids never push a vouched-for peer out, however long it has not answered", () => {
+    const r = new PeerRegistry();
+    r.vouch("bootstrap-peer", ["/ip4/10.0.0.9/tcp/1/p2p/bootstrap-peer"]);
+    for (let i = 0; i < 3 * MAX_KNOWN_PEERS; i++) r.succeeded(`stranger-${i}`, i + 1);
+    expect(r.get("bootstrap-peer")?.vouched).toBe(true);
   });
 });
 
