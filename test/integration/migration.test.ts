@@ -476,7 +476,8 @@ describe("discovery, candidates and admission policy", () => {
     const b = await startNode({ flags: { ...flags, price: "0.002", capabilities: "clock,log" } });
     const id = b.node.migration!.peerId;
     await waitUntil(() => a.node.migration!.peers.get(id)?.price != null, { what: "B found through mDNS", timeoutMs: 10_000 });
-    expect(a.node.migration!.peers.get(id)).toMatchObject({ price: 2000n, capabilities: ["clock", "log"], failures: 0 });
+    // Found by mDNS, so a candidate for a migration without --to (a peer that only connected is not).
+    expect(a.node.migration!.peers.get(id)).toMatchObject({ price: 2000n, capabilities: ["clock", "log"], failures: 0, vouched: true });
   });
 
   it("--accept-migrations trusted refuses other peers; --max-agents refuses politely so the next candidate is tried", async () => {
