@@ -11,6 +11,14 @@ import type { LogEntry } from "./tick-log.js";
  * allows 64 MiB a call) and every stored segment and shipped window built from it.
  */
 export const MAX_TICK_EVENT_BYTES = 16 * 1024 * 1024;
+/**
+ * Nor hold more entries than this: the tick fails with TICK_LOG_TOO_LARGE. Within the byte cap a
+ * tick of empty calls (10 bytes each) could record ~1.67 M entries, more than any reader of stored
+ * logs takes (MAX_TICK_LOG_ENTRIES: restart verification, audits and migration admission refused the
+ * agent's history), and each entry is an object on the main thread: one such tick held it for
+ * seconds, past the tick timeout, every tick the guest liked.
+ */
+export const MAX_TICK_EVENT_ENTRIES = 65_536;
 const TICK_LOG_HEADER_BYTES = 12;
 const ENTRY_HEADER_BYTES = 10;
 
@@ -19,6 +27,14 @@ export function tickLogTooLarge(id: number, position: number, wouldBe: number, m
     ErrorCode.TickLogTooLarge,
     `${hostcallById(id)?.name ?? `#${id}`} at position ${position}: the tick's event log would grow to ${wouldBe} bytes, over the per-tick limit of ${max}`,
     { details: { hostcall: id, position, bytes: wouldBe, limit: max } },
+  );
+}
+
+export function tickLogTooManyEntries(id: number, position: number, max: number): IgordError {
+  return new IgordError(
+    ErrorCode.TickLogTooLarge,
+    `${hostcallById(id)?.name ?? `#${id}`} at position ${position}: the tick's event log would hold more than ${max} entries, the per-tick limit`,
+    { details: { hostcall: id, position, entries: position + 1, limit: max } },
   );
 }
 
@@ -51,7 +67,10 @@ export class LiveRecorder implements ObservationSource {
   private entries: LogEntry[] = [];
   private bytes = TICK_LOG_HEADER_BYTES;
 
-  constructor(readonly maxBytes = MAX_TICK_EVENT_BYTES) {}
+  constructor(
+    readonly maxBytes = MAX_TICK_EVENT_BYTES,
+    readonly maxEntries = MAX_TICK_EVENT_ENTRIES,
+  ) {}
 
   observe(id: number, live: () => Observation): Observation {
     const o = live();
@@ -62,6 +81,7 @@ export class LiveRecorder implements ObservationSource {
   }
 
   reserve(id: number, bytes: number): void {
+    if (this.entries.length >= this.maxEntries) throw tickLogTooManyEntries(id, this.entries.length, this.maxEntries);
     const wouldBe = this.bytes + ENTRY_HEADER_BYTES + bytes;
     if (wouldBe > this.maxBytes) throw tickLogTooLarge(id, this.entries.length, wouldBe, this.maxBytes);
   }

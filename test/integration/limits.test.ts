@@ -8,6 +8,9 @@ import { DB_FILE, SqliteStore } from "../../src/store/sqlite-store.js";
 import { EXAMPLES, startTestNode, stopAllNodes } from "../helpers/node.js";
 import { igord } from "../helpers/process.js";
 import { CAPS, watAgent, writeWat } from "../helpers/wat.js";
+import { MAX_TICK_EVENT_ENTRIES } from "../../src/eventlog/recorder.js";
+import { MAX_PRINTED_LINES_PER_TICK } from "../../src/scheduler/agent-outputs.js";
+import { waitUntil } from "../helpers/wait.js";
 
 afterEach(stopAllNodes);
 
@@ -66,6 +69,61 @@ describe("manifest resource limits", () => {
     expect(stopped.error?.message).toMatch(/over the per-tick limit of 16777216/);
     const calm = t.node.scheduler.view("calm")!.tick;
     await t.waitFor<TickEvent>("tick", (e) => e.agentId === "calm" && e.tick > calm);
+  });
+
+  it("a tick that makes more hostcalls than MAX_TICK_EVENT_ENTRIES fails with TICK_LOG_TOO_LARGE; one that makes exactly that many commits, and its stored log is read back by restart verification and the audit", async () => {
+    // resume_interrupted needs no capability and costs 10 bytes of log: within the 16 MiB a tick
+    // could record ~1.67 M entries, more than any reader of stored logs takes (MAX_TICK_LOG_ENTRIES),
+    // each an object on the main thread (seconds of its time, every tick).
+    const calls = (n: number): string =>
+      watAgent({
+        imports: '(import "igor" "resume_interrupted" (func $ri (result i32)))',
+        onTick: `(if (i32.eq (global.get $ticks) (i32.const 2)) (then
+          (block $done (loop $more
+            (drop (call $ri))
+            (global.set $i (i32.add (global.get $i) (i32.const 1)))
+            (br_if $done (i32.ge_u (global.get $i) (i32.const ${n})))
+            (br $more)))))`,
+        extra: "(global $i (mut i32) (i32.const 0))",
+      });
+    const t = await startTestNode({ "tick-interval": "20ms", "checkpoint-interval": "0", "tick-timeout": "10s", "verify-interval": "1" });
+    await t.node.addAgent({ wasmPath: await writeWat(join(t.dir, "wasm"), "over", calls(MAX_TICK_EVENT_ENTRIES + 1), CAPS()) });
+    await t.node.addAgent({ wasmPath: await writeWat(join(t.dir, "wasm"), "full", calls(MAX_TICK_EVENT_ENTRIES), CAPS()) });
+    const stopped = await t.waitFor<AgentView>("stopped", (v) => v.id === "over", 30_000);
+    expect(stopped.error?.code).toBe("TICK_LOG_TOO_LARGE");
+    expect(stopped.error?.message).toMatch(new RegExp(`resume_interrupted at position ${MAX_TICK_EVENT_ENTRIES}: the tick's event log would hold more than ${MAX_TICK_EVENT_ENTRIES} entries`));
+    expect(stopped.tick).toBe(1n);
+    const full = await t.waitFor<TickEvent>("tick", (e) => e.agentId === "full" && e.tick === 2n, 30_000);
+    expect(full.events).toHaveLength(MAX_TICK_EVENT_ENTRIES);
+    // The shutdown checkpoint commits tick 2 with its log.
+    await t.stop();
+    const audit = igord(["verify", "--agent", "full", "--replay", "--data-dir", t.config.dataDir]);
+    expect(audit.stderr).toBe("");
+    expect(audit.stdout).toMatch(/VALID/);
+    const again = await startTestNode({ "tick-interval": "20ms", "checkpoint-interval": "0", "verify-interval": "1" }, { dir: t.dir, resumeStored: true });
+    await again.waitFor<TickEvent>("tick", (e) => e.agentId === "full");
+    expect(again.logs.events("agent_resume_failed")).toEqual([]);
+  }, 90_000);
+
+  it("a tick's log lines are printed up to MAX_PRINTED_LINES_PER_TICK, the rest counted in one line; the event log keeps them all", async () => {
+    const t = await startTestNode({ "tick-interval": "20ms", "checkpoint-interval": "0" });
+    const chatty = watAgent({
+      imports: '(import "igor" "log_emit" (func $log (param i32 i32)))',
+      memory: '(memory (export "memory") 1) (data (i32.const 64) "x")',
+      onTick: `(if (i32.eq (global.get $ticks) (i32.const 1)) (then
+        (block $done (loop $more
+          (call $log (i32.const 64) (i32.const 1))
+          (global.set $i (i32.add (global.get $i) (i32.const 1)))
+          (br_if $done (i32.ge_u (global.get $i) (i32.const ${MAX_PRINTED_LINES_PER_TICK + 500})))
+          (br $more)))))`,
+      extra: "(global $i (mut i32) (i32.const 0))",
+    });
+    await t.node.addAgent({ wasmPath: await writeWat(join(t.dir, "wasm"), "chatty", chatty, CAPS("log")) });
+    const tick1 = await t.waitFor<TickEvent>("tick", (e) => e.agentId === "chatty" && e.tick === 1n);
+    expect(tick1.events).toHaveLength(MAX_PRINTED_LINES_PER_TICK + 500);
+    await waitUntil(() => t.logs.events("agent_lines_not_printed", "chatty").length === 1);
+    expect(t.logs.events("agent_log", "chatty")).toHaveLength(MAX_PRINTED_LINES_PER_TICK);
+    expect(t.logs.events("agent_lines_not_printed", "chatty")[0]).toMatchObject({ tick: "1", of: "agent_log", count: 500 });
   });
 
   it("an agent whose stored history would pass max_storage_bytes fails with STORAGE_LIMIT; what is stored stays under the limit", async () => {

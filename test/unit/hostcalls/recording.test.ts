@@ -2,7 +2,8 @@
 // event log, through the same code path replay will use. Runs a real WAT agent in-process.
 import { describe, expect, it } from "vitest";
 import type { ObservationSource } from "../../../src/eventlog/recorder.js";
-import { LiveRecorder, MAX_TICK_EVENT_BYTES, type Observation } from "../../../src/eventlog/recorder.js";
+import { LiveRecorder, MAX_TICK_EVENT_BYTES, MAX_TICK_EVENT_ENTRIES, type Observation } from "../../../src/eventlog/recorder.js";
+import { MAX_TICK_LOG_ENTRIES } from "../../../src/eventlog/tick-log.js";
 import { ErrorCode, isIgordError } from "../../../src/errors.js";
 import { planImports } from "../../../src/hostcalls/policy.js";
 import { HostcallId } from "../../../src/hostcalls/registry.js";
@@ -168,5 +169,25 @@ describe("hostcall event recording", () => {
     // Fifteen calls fit (the log's headers count too); the sixteenth never drew its mebibyte.
     expect(filled).toBe(15 * 1048576);
     expect(MAX_TICK_EVENT_BYTES).toBe(16 * 1024 * 1024);
+  });
+});
+
+describe("the live recorder's entry cap", () => {
+  it("takes MAX_TICK_EVENT_ENTRIES entries a tick and refuses the next with TICK_LOG_TOO_LARGE, under what every reader of stored logs takes", () => {
+    expect(MAX_TICK_EVENT_ENTRIES).toBeLessThanOrEqual(MAX_TICK_LOG_ENTRIES);
+    const rec = new LiveRecorder(MAX_TICK_EVENT_BYTES, 3);
+    const empty = (): Observation => ({ result: 0, payload: new Uint8Array() });
+    for (let i = 0; i < 3; i++) rec.observe(HostcallId.resume_interrupted, empty);
+    let refused: unknown = null;
+    try {
+      rec.observe(HostcallId.resume_interrupted, empty);
+    } catch (e) {
+      refused = e;
+    }
+    expect(isIgordError(refused, ErrorCode.TickLogTooLarge)).toBe(true);
+    expect(rec.take()).toHaveLength(3);
+    // A new tick starts empty.
+    rec.observe(HostcallId.resume_interrupted, empty);
+    expect(rec.size).toBe(1);
   });
 });
