@@ -62,6 +62,20 @@ export interface ObservationSource {
 
 export const EMPTY = new Uint8Array(0);
 
+/**
+ * Answers every observation with zeros of the right shape, records nothing and performs nothing
+ * (`live` is never called): what guest code outside the recorded calls sees. A replay instance's
+ * agent_init runs with it (its state is replaced by agent_resume), and every agent_checkpoint, live
+ * and in replay alike, so an agent that reads the clock or logs a line while serialising its state
+ * acts on nothing and serialises the same state in both.
+ */
+export const ZERO_SOURCE: ObservationSource = {
+  observe: (_id, _live, check) => {
+    const eight = { result: 0, payload: new Uint8Array(8) };
+    return check?.(eight) ? { result: 0, payload: EMPTY } : eight;
+  },
+};
+
 /** Records every observation of the current tick. */
 export class LiveRecorder implements ObservationSource {
   private entries: LogEntry[] = [];

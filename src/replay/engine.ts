@@ -4,7 +4,7 @@
 // in one instance, as audit replay does). Runs wherever a sandbox can run: a worker thread for
 // deadline-bound replay of live agents, or in-process for tests.
 import { equalBytes, hex, sha256 } from "../hash/bytes.js";
-import type { ObservationSource } from "../eventlog/recorder.js";
+import { type ObservationSource, ZERO_SOURCE } from "../eventlog/recorder.js";
 import type { LogEntry } from "../eventlog/tick-log.js";
 import { ErrorCode, IgordError, type SerializedError } from "../errors.js";
 import type { ImportPlan } from "../hostcalls/policy.js";
@@ -50,12 +50,7 @@ export interface ReplayTarget {
  * During agent_init of a replay instance: observations are answered with zeros of the right shape.
  * The state init builds is replaced by agent_resume, so nothing it observed can matter.
  */
-export const INIT_SOURCE: ObservationSource = {
-  observe: (_id, _live, check) => {
-    const eight = { result: 0, payload: new Uint8Array(8) };
-    return check?.(eight) ? { result: 0, payload: new Uint8Array(0) } : eight;
-  },
-};
+export const INIT_SOURCE: ObservationSource = ZERO_SOURCE;
 
 
 interface RunResult {

@@ -107,6 +107,8 @@ class IdentityStream {
 
 export class WasiHost {
   private phase: WasiPhase = "init";
+  /** agent_checkpoint is running: what it writes is dropped (its partial lines too), whatever the phase. */
+  private checkpointing = false;
   /** Bytes written to stdout/stderr since their last newline, and how many. */
   private readonly pending = new Map<number, { parts: Uint8Array[]; bytes: number }>();
   private readonly stream: IdentityStream;
@@ -144,6 +146,15 @@ export class WasiHost {
   endTick(): void {
     this.flush();
     this.phase = "between";
+  }
+
+  /** agent_checkpoint runs (after a tick, or at a load, when the phase is still "init"). */
+  beginCheckpoint(): void {
+    this.checkpointing = true;
+  }
+
+  endCheckpoint(): void {
+    this.checkpointing = false;
   }
 
   /** agent_init / agent_resume returned: partial lines written while loading become lines. */
@@ -257,7 +268,7 @@ export class WasiHost {
       if (vec.getUint32(i * IOVEC_BYTES, true) + len > memory) return Errno.fault;
       total += len;
     }
-    if (this.phase !== "between") {
+    if (this.phase !== "between" && !this.checkpointing) {
       for (let i = 0; i < n; i++) {
         const b = guestBytes(this.ctx, vec.getUint32(i * IOVEC_BYTES, true), vec.getUint32(i * IOVEC_BYTES + 4, true));
         if (b !== null) this.append(fd, b);

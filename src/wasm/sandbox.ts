@@ -2,6 +2,7 @@
 // → agent_tick / state capture. Used inside worker threads for live ticks and, later, by replay.
 // Errors come out as IgordError with AGENT_TRAP / AGENT_ABORT / AGENT_BAD_STATE / WASM_LINK codes.
 import { ErrorCode, IgordError } from "../errors.js";
+import { ZERO_SOURCE } from "../eventlog/recorder.js";
 import type { HostContext } from "../hostcalls/context.js";
 import { readAsString } from "../hostcalls/context.js";
 import { buildImports } from "../hostcalls/imports.js";
@@ -81,6 +82,8 @@ export class AgentSandbox {
     private readonly onPhase: (phase: string) => void,
     /** The instance's WASI layer (null when it imports none): told when ticks begin and end. */
     private readonly wasi: WasiHost | null,
+    /** What its hostcalls observe through: swapped for ZERO_SOURCE while agent_checkpoint runs. */
+    private readonly ctx: HostContext,
   ) {}
 
   static instantiate(opts: SandboxOptions): AgentSandbox {
@@ -126,7 +129,7 @@ export class AgentSandbox {
     }
     const exports = instance.exports as unknown as Exports;
     if (!ref.mem && exports.memory instanceof WebAssembly.Memory) ref.mem = exports.memory;
-    const sandbox = new AgentSandbox(exports, ref.mem, onPhase, wasi);
+    const sandbox = new AgentSandbox(exports, ref.mem, onPhase, wasi, ctx);
     if (exports._initialize) sandbox.call("_initialize", () => exports._initialize?.());
     return sandbox;
   }
@@ -224,20 +227,31 @@ export class AgentSandbox {
   stateView(): Uint8Array {
     let size: number;
     let ptr: number;
-    this.onPhase("agent_checkpoint");
+    // Serialising the state observes and acts on nothing (ZERO_SOURCE, WASI output dropped): the
+    // node runs agent_checkpoint after every tick and at every load, replay only where it checks a
+    // state, so nothing it does may be recorded, performed or carried into the next tick.
+    const source = this.ctx.source;
+    this.ctx.source = ZERO_SOURCE;
+    this.wasi?.beginCheckpoint();
     try {
-      size = this.exports.agent_checkpoint();
-    } catch (e) {
-      throw toAgentError(e, "agent_checkpoint");
-    }
-    if (size < 0)
-      throw new IgordError(ErrorCode.AgentBadState, `agent_checkpoint returned a negative size (${size})`);
-    if (size === 0) return new Uint8Array(0);
-    this.onPhase("agent_checkpoint_ptr");
-    try {
-      ptr = this.exports.agent_checkpoint_ptr() >>> 0;
-    } catch (e) {
-      throw toAgentError(e, "agent_checkpoint_ptr");
+      this.onPhase("agent_checkpoint");
+      try {
+        size = this.exports.agent_checkpoint();
+      } catch (e) {
+        throw toAgentError(e, "agent_checkpoint");
+      }
+      if (size < 0)
+        throw new IgordError(ErrorCode.AgentBadState, `agent_checkpoint returned a negative size (${size})`);
+      if (size === 0) return new Uint8Array(0);
+      this.onPhase("agent_checkpoint_ptr");
+      try {
+        ptr = this.exports.agent_checkpoint_ptr() >>> 0;
+      } catch (e) {
+        throw toAgentError(e, "agent_checkpoint_ptr");
+      }
+    } finally {
+      this.ctx.source = source;
+      this.wasi?.endCheckpoint();
     }
     // Re-read the buffer: the calls above may have grown memory and detached the old one.
     const mem = this.requireMemory();
