@@ -242,6 +242,8 @@ export class Reception {
     // A source that sends a small package right behind `transfer` (and says so) is not waiting for
     // this answer: it goes in the same write as the result, one message less per hop. Any other
     // source waits for it before its first chunk.
+    // The package's chunks (up to MAX_FRAME_BYTES each) come on this channel now; only control messages did before.
+    this.ch.acceptChunks();
     if (sent || (o.raw.packageWithTransfer === true && size <= EAGER_PACKAGE_BYTES)) this.answerWith = [TRANSFER_OK];
     else await this.ch.send(TRANSFER_OK);
     this.stage = "result";

@@ -110,9 +110,15 @@ export class MigrationService implements MigrationContext {
     for (const text of this.cfg.bootstrap) this.peers.vouch(this.host$.parseTarget(text).peerId.toString(), [text]);
     for (const id of this.cfg.trustedPeers) this.peers.vouch(id);
     const opts = { maxInboundStreams: MAX_INBOUND_STREAMS, writeTimeoutMs: this.cfg.migrationTimeoutMs };
-    await p2p.handle(MIGRATE_PROTOCOL, (ch, peer) => this.track(this.incoming.onMigrate(ch, peer)), opts);
-    await p2p.handle(PRICE_PROTOCOL, (ch, peer) => this.track(this.onPrice(ch, peer)), opts);
-    await p2p.handle(STATUS_PROTOCOL, (ch, peer) => this.track(this.resolution.onStatus(ch, peer)), opts);
+    // A peer this node takes agents from, or one the operator vouched for, is trusted with its
+    // frames; any other peer's unfinished frames count against a node-wide bound (unfinished-frames.ts).
+    const trusting = (serve: (ch: FrameChannel, peer: string) => Promise<void>) => (ch: FrameChannel, peer: string) => {
+      if (acceptsFrom(this.cfg, peer) || this.peers.get(peer)?.vouched === true) ch.trust();
+      this.track(serve(ch, peer));
+    };
+    await p2p.handle(MIGRATE_PROTOCOL, trusting((ch, peer) => this.incoming.onMigrate(ch, peer)), opts);
+    await p2p.handle(PRICE_PROTOCOL, trusting((ch, peer) => this.onPrice(ch, peer)), opts);
+    await p2p.handle(STATUS_PROTOCOL, trusting((ch, peer) => this.resolution.onStatus(ch, peer)), opts);
     p2p.onPeerDiscovered((id, addrs) => {
       this.peers.upsert(id, addrs);
       // Dialling a discovered peer lets identify learn its protocols; the price query follows.

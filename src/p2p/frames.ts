@@ -6,6 +6,7 @@ import * as lp from "it-length-prefixed";
 import { Uint8ArrayList } from "uint8arraylist";
 import type { Epoch } from "../authority/lease.js";
 import { ErrorCode, IgordError } from "../errors.js";
+import type { UnfinishedFrames } from "./unfinished-frames.js";
 
 /** How long closing a stream may wait for buffered data to leave before the stream is reset. */
 export const CLOSE_TIMEOUT_MS = 5_000;
@@ -23,7 +24,7 @@ export const MAX_EPOCH_PART = 2n ** 63n - 1n;
 export const CHUNK_BYTES = 1024 * 1024;
 /** Largest JSON control frame (the offer carries the manifest). */
 export const MAX_CONTROL_FRAME_BYTES = 256 * 1024;
-/** Largest frame a channel accepts: a chunk plus room for nothing else. */
+/** Largest frame a channel sends or, once it takes package chunks (acceptChunks), accepts: a chunk plus room for nothing else. */
 export const MAX_FRAME_BYTES = CHUNK_BYTES;
 
 const encoder = new TextEncoder();
@@ -34,18 +35,81 @@ export function jsonBytes(value: unknown): Uint8Array {
   return encoder.encode(JSON.stringify(value, (_k, v: unknown) => (typeof v === "bigint" ? v.toString() : v)));
 }
 
+/** Bytes of the varint length prefix it-length-prefixed writes before a frame of `n` bytes. */
+function prefixBytes(n: number): number {
+  let bytes = 1;
+  for (let rest = n; rest >= 0x80; rest = Math.floor(rest / 0x80)) bytes++;
+  return bytes;
+}
+
 export class FrameChannel {
   private readonly frames: AsyncIterator<Uint8ArrayList>;
   /** Bytes the stream has taken so far (frames included): a write it refused outright does not count. */
   bytesSent = 0;
+  /** The largest frame read: a control message's until the channel takes package chunks (acceptChunks). */
+  private receiveLimit: number;
+  /** Bytes received and not yet delivered as frames, counted against `unfinished` until the peer is trusted. */
+  private held = 0;
+  private trusted: boolean;
 
   constructor(
     readonly stream: Stream,
     private readonly maxFrameBytes = MAX_FRAME_BYTES,
     /** A peer that stops reading for this long fails the write instead of stalling it forever. */
     private readonly writeTimeoutMs = DEFAULT_WRITE_TIMEOUT_MS,
+    /** An inbound channel's node-wide count of unfinished frames from peers not trusted yet (trust() leaves it). */
+    private readonly unfinished: UnfinishedFrames | null = null,
   ) {
-    this.frames = lp.decode(stream, { maxDataLength: maxFrameBytes })[Symbol.asyncIterator]();
+    this.receiveLimit = Math.min(maxFrameBytes, MAX_CONTROL_FRAME_BYTES);
+    this.trusted = unfinished === null;
+    const frames = lp.decode(unfinished ? this.counted(stream, unfinished) : stream, {
+      maxDataLength: maxFrameBytes,
+      // Refused as its length arrives, before any of it is buffered.
+      onLength: (n) => {
+        if (n > this.receiveLimit) throw new IgordError(ErrorCode.MigrationFrameTooLarge, `a frame of ${n} bytes is over this channel's ${this.receiveLimit}-byte limit`);
+      },
+      onData: (d) => this.release(d.byteLength + prefixBytes(d.byteLength)),
+    });
+    this.frames = frames[Symbol.asyncIterator]();
+  }
+
+  /** The package's chunks come on this channel (the node took the offer): frames up to MAX_FRAME_BYTES. */
+  acceptChunks(): void {
+    this.receiveLimit = this.maxFrameBytes;
+  }
+
+  /** The peer is trusted: what it sends no longer counts against the node-wide bound of unfinished frames. */
+  trust(): void {
+    this.release(this.held);
+    this.trusted = true;
+  }
+
+  /** The stream's bytes as they arrive, counted against `unfinished` while the peer is not trusted. */
+  private async *counted(source: AsyncIterable<Uint8Array | Uint8ArrayList>, unfinished: UnfinishedFrames): AsyncGenerator<Uint8Array | Uint8ArrayList> {
+    try {
+      for await (const chunk of source) {
+        if (!this.trusted) {
+          const n = chunk.byteLength;
+          if (unfinished.held + n > unfinished.limit) {
+            const err = new IgordError(ErrorCode.MigrationBusy, `this node holds ${unfinished.held} bytes of unfinished frames from peers it does not trust, its limit of ${unfinished.limit}; try again later`);
+            this.stream.abort(err);
+            throw err;
+          }
+          unfinished.held += n;
+          this.held += n;
+        }
+        yield chunk;
+      }
+    } finally {
+      this.release(this.held);
+    }
+  }
+
+  private release(n: number): void {
+    const r = Math.min(n, this.held);
+    if (r <= 0 || !this.unfinished) return;
+    this.held -= r;
+    this.unfinished.held -= r;
   }
 
   send(bytes: Uint8Array): Promise<void> {
@@ -123,7 +187,7 @@ export class FrameChannel {
       if (e instanceof IgordError) throw e;
       const err = e as Error & { code?: string; name?: string };
       if (err.name === "InvalidDataLengthError" || err.code === "ERR_MSG_DATA_TOO_LONG") {
-        throw new IgordError(ErrorCode.MigrationFrameTooLarge, `${what}: frame over the ${this.maxFrameBytes}-byte limit`);
+        throw new IgordError(ErrorCode.MigrationFrameTooLarge, `${what}: frame over the ${this.receiveLimit}-byte limit`);
       }
       throw new IgordError(ErrorCode.MigrationStreamClosed, `the stream failed before the ${what}: ${err.message}`, { cause: e });
     } finally {
@@ -153,6 +217,7 @@ export class FrameChannel {
 
   /** Closes gracefully, or resets the stream if the peer does not let it finish in time. */
   async close(): Promise<void> {
+    this.release(this.held);
     try {
       await this.stream.close({ signal: AbortSignal.timeout(CLOSE_TIMEOUT_MS) });
     } catch (e) {
@@ -162,6 +227,7 @@ export class FrameChannel {
   }
 
   abort(err: Error): void {
+    this.release(this.held);
     this.stream.abort(err);
   }
 

@@ -6,6 +6,7 @@ import type { Multiaddr } from "@multiformats/multiaddr";
 import { ErrorCode, IgordError } from "../errors.js";
 import type { Ed25519Key } from "../identity/keys.js";
 import { FrameChannel, MAX_FRAME_BYTES } from "./frames.js";
+import { UnfinishedFrames } from "./unfinished-frames.js";
 import { bootstrap, createLibp2p, generateKeyPairFromSeed, identify, mdns, multiaddr, peerIdFromString, ping, tcp } from "./libp2p-modules.js";
 import { nodeNoise } from "./node-noise.js";
 import { yamuxHalfWindow } from "./yamux-window.js";
@@ -137,6 +138,9 @@ const P2P_CODE = 0x01a5;
  * `p2p/` touches libp2p streams.
  */
 export class P2pHost {
+  /** Bytes of unfinished frames its inbound channels hold from peers not trusted yet (unfinished-frames.ts). */
+  readonly unfinished = new UnfinishedFrames();
+
   private constructor(private readonly node: IgordLibp2p) {}
 
   static async start(o: HostOptions): Promise<P2pHost> {
@@ -152,13 +156,13 @@ export class P2pHost {
     return this.node.getMultiaddrs().map((a) => a.toString());
   }
 
-  /** Serves a protocol: each inbound stream as a framed channel, with the remote peer's id. */
+  /** Serves a protocol: each inbound stream as a framed channel, with the remote peer's id; the handler trusts the channel (FrameChannel.trust) when it trusts the peer. */
   async handle(
     protocol: string,
     handler: (ch: FrameChannel, remotePeer: string) => void,
     o: { maxInboundStreams: number; writeTimeoutMs: number },
   ): Promise<void> {
-    await this.node.handle(protocol, (stream, connection) => handler(new FrameChannel(stream, MAX_FRAME_BYTES, o.writeTimeoutMs), connection.remotePeer.toString()), {
+    await this.node.handle(protocol, (stream, connection) => handler(new FrameChannel(stream, MAX_FRAME_BYTES, o.writeTimeoutMs, this.unfinished), connection.remotePeer.toString()), {
       maxInboundStreams: o.maxInboundStreams,
       runOnLimitedConnection: false,
     });

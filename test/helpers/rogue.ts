@@ -151,6 +151,7 @@ export class RoguePeer {
       await ch.sendJson({ type: "offer_reply", ok: true, haveWasm: false, baseHash: null });
       const t = await ch.receiveJson(5000, "transfer");
       await ch.sendJson({ type: "transfer_reply", ok: true });
+      ch.acceptChunks();
       for (let got = 0; got < Number(t.bytes); ) got += (await ch.receive(5000, "chunk")).byteLength;
       ch.abort(new Error("gone before confirming"));
     });
@@ -173,6 +174,7 @@ export class RoguePeer {
         const offer = await ch.receiveJson(5000, "offer");
         await ch.sendJson({ type: "offer_reply", ok: true, haveWasm: false, baseHash: null });
         const t = await ch.receiveJson(5000, "transfer");
+        ch.acceptChunks();
         const chunks: Uint8Array[] = [];
         for (let n = 0; n < Number(t.bytes); ) {
           const c = await ch.receive(5000, "chunk");
