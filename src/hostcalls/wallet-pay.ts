@@ -19,10 +19,11 @@
 // back (node/lost-payments.ts): a tick lost after paying (a crash before its checkpoint) is debited at the
 // next start, once, as a signed lost_payment lineage event. Replay returns the recorded
 // result and receipt, never debits, and checks that the receipt is for the amount, recipient and
-// memo the agent passes now.
+// memo the agent passes now (the bytes: two invalid UTF-8 sequences decode to the same text).
 import { ErrorCode, IgordError } from "../errors.js";
 import { EMPTY, type Observation } from "../eventlog/recorder.js";
 import type { LogEntry } from "../eventlog/tick-log.js";
+import { equalBytes } from "../hash/bytes.js";
 import { verifyBytes } from "../identity/keys.js";
 import { guestBytes, type HostContext } from "./context.js";
 import { HostcallId } from "./registry.js";
@@ -75,13 +76,18 @@ export function parsePayOptions(options: Readonly<Record<string, unknown>>): Pay
 export interface PaymentReceipt {
   amount: bigint;
   timestampNs: bigint;
+  /** The recipient as text, for people (logs, reasons); invalid UTF-8 reads as U+FFFD. */
   recipient: string;
   memo: string;
+  /** The bytes the receipt signs (views into it): what replay and the allowlist compare. */
+  recipientBytes: Uint8Array;
+  memoBytes: Uint8Array;
   publicKey: Uint8Array;
   signature: Uint8Array;
 }
 
 const dec = new TextDecoder();
+const enc = new TextEncoder();
 
 /** The signed part of a receipt. */
 export function paymentSigningBytes(amount: bigint, timestampNs: bigint, recipient: Uint8Array, memo: Uint8Array, publicKey: Uint8Array): Uint8Array {
@@ -108,11 +114,15 @@ export function decodePaymentReceipt(b: Uint8Array): PaymentReceipt | null {
   const mlen = dv.getUint32(20 + rlen, true);
   if (b.length !== PAYMENT_RECEIPT_FIXED_BYTES + rlen + mlen) return null;
   const k = 24 + rlen + mlen;
+  const recipientBytes = b.subarray(20, 20 + rlen);
+  const memoBytes = b.subarray(24 + rlen, k);
   return {
     amount: dv.getBigInt64(0, true),
     timestampNs: dv.getBigInt64(8, true),
-    recipient: dec.decode(b.subarray(20, 20 + rlen)),
-    memo: dec.decode(b.subarray(24 + rlen, k)),
+    recipient: dec.decode(recipientBytes),
+    memo: dec.decode(memoBytes),
+    recipientBytes,
+    memoBytes,
     publicKey: b.slice(k, k + PUBKEY_BYTES),
     signature: b.slice(k + PUBKEY_BYTES),
   };
@@ -145,6 +155,9 @@ function u32(n: number): Uint8Array {
 
 export function walletPay(ctx: HostContext, opts: PayOptions | undefined): (amount: bigint, rPtr: number, rLen: number, mPtr: number, mLen: number, out: number, cap: number) => number {
   const options = opts ?? parsePayOptions({});
+  // Bytes, not decoded text: decoding maps every invalid UTF-8 sequence to U+FFFD, so a text
+  // comparison lets a recipient through that is not the allowed name the receipt would sign.
+  const allowed = options.allowedRecipients.map((r) => enc.encode(r));
   return (amount, rPtr, rLen, mPtr, mLen, outPtr, outCap) => {
     const rlen = rLen >>> 0;
     const mlen = mLen >>> 0;
@@ -157,7 +170,7 @@ export function walletPay(ctx: HostContext, opts: PayOptions | undefined): (amou
       if (recipient === null || memo === null) return PayResult.processing;
       if (amount <= 0n) return PayResult.processing;
       if (options.maxPaymentMicrocents > 0n && amount > options.maxPaymentMicrocents) return PayResult.amountExceeded;
-      if (options.allowedRecipients.length > 0 && !options.allowedRecipients.includes(dec.decode(recipient))) return PayResult.refused;
+      if (allowed.length > 0 && !allowed.some((a) => equalBytes(a, recipient))) return PayResult.refused;
       return { recipient: recipient.slice(), memo: memo.slice(), size: PAYMENT_RECEIPT_FIXED_BYTES + rlen + mlen };
     };
     const live = (): Observation => {
@@ -185,7 +198,7 @@ export function walletPay(ctx: HostContext, opts: PayOptions | undefined): (amou
       if (rec.result <= 0) return rec.payload.length === 0 ? null : `a ${rec.result} result recorded a payload`;
       const r = decodePaymentReceipt(rec.payload);
       if (!r || rec.result !== 4 + rec.payload.length) return "the recorded payment receipt is malformed";
-      if (r.amount !== amount || r.recipient !== dec.decode(v.recipient) || r.memo !== dec.decode(v.memo)) return "the agent pays another amount, recipient or memo than the recorded receipt";
+      if (r.amount !== amount || !equalBytes(r.recipientBytes, v.recipient) || !equalBytes(r.memoBytes, v.memo)) return "the agent pays another amount, recipient or memo than the recorded receipt";
       return 4 + rec.payload.length <= cap ? null : `the recorded receipt does not fit the ${cap}-byte buffer the agent passes`;
     };
     const o = ctx.source.observe(HostcallId.wallet_pay, live, check);
