@@ -245,15 +245,17 @@ export class PaymentTerms {
     if (body.length < 12) return none;
     const amount = load<i64>(body.dataStart);
     let off = 8;
-    const rlen = <i32>load<u32>(body.dataStart + off);
+    const rlen = load<u32>(body.dataStart + off);
     off += 4;
-    if (rlen < 0 || off + rlen > body.length) return none;
+    // Lengths are the server's: compared with what is left of the body, not as off + len, an i32
+    // sum a length near 2^31 wrapped negative past the check (the decode then read 2 GiB and aborted).
+    if (rlen > <u32>(body.length - off)) return none;
     const recipient = String.UTF8.decodeUnsafe(body.dataStart + off, rlen);
-    off += rlen;
-    if (off + 4 > body.length) return new PaymentTerms(amount, recipient, "");
-    const mlen = <i32>load<u32>(body.dataStart + off);
+    off += <i32>rlen;
+    if (body.length - off < 4) return new PaymentTerms(amount, recipient, "");
+    const mlen = load<u32>(body.dataStart + off);
     off += 4;
-    if (mlen < 0 || off + mlen > body.length) return new PaymentTerms(amount, recipient, "");
+    if (mlen > <u32>(body.length - off)) return new PaymentTerms(amount, recipient, "");
     return new PaymentTerms(amount, recipient, String.UTF8.decodeUnsafe(body.dataStart + off, mlen));
   }
 }

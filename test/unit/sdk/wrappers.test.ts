@@ -176,6 +176,24 @@ describe("SDK http wrappers", () => {
     sdk.get();
     expect(sdk.terms()).toBe(0n);
   });
+
+  // A 402 body is whatever the paid server sends: a length near 2^31 must not wrap a bounds check
+  // and send the parse 2 GiB past the body (an abort, failing the agent on a server's reply).
+  for (const len of [0x7ffffff0, 0x7ffffff4, 0x80000000, 0xffffffff]) {
+    it(`reads a 402 whose recipient or memo length (${len.toString(16)}) runs past the body as a body without them, never trapping`, () => {
+      const terms = Buffer.alloc(8 + 4 + 4 + 4);
+      terms.writeBigInt64LE(100_000n, 0);
+      terms.writeUInt32LE(len, 8);
+      httpAnswers.push({ status: 402, body: terms });
+      sdk.get();
+      expect(sdk.terms()).toBe(0n);
+      terms.writeUInt32LE(0, 8);
+      terms.writeUInt32LE(len, 12);
+      httpAnswers.push({ status: 402, body: terms });
+      sdk.get();
+      expect([sdk.terms(), out().toString()]).toEqual([100_000n, "|"]);
+    });
+  }
 });
 
 describe("SDK payment wrappers", () => {
