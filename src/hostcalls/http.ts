@@ -44,7 +44,7 @@ const DIGEST_BYTES = 32;
 
 /** The manifest's `http` options, validated at load and carried in the import plan. */
 export interface HttpOptions {
-  /** Lowercased exact hostnames; empty = any host. */
+  /** Exact hostnames as a URL's hostname spells them (allowedHost); empty = any host. */
   allowedHosts: string[];
   timeoutMs: number;
   maxResponseBytes: number;
@@ -59,13 +59,45 @@ function optionInt(options: Readonly<Record<string, unknown>>, key: string, dflt
   return v;
 }
 
+/**
+ * Characters an allowed_hosts entry may not hold: they would make it more than a host (a path,
+ * query, fragment or user), or the URL parser would drop them (whitespace, controls) and the
+ * entry would name another host than the one written.
+ */
+const NOT_IN_A_HOST = /[/\\?#@\s\p{Cc}]/u;
+
+/**
+ * An allowed_hosts entry as the hostname a request's URL has (WHATWG: lowercased, punycode for an
+ * internationalised name, an IPv6 literal bracketed, IPv4 shorthand expanded), which is what a
+ * request is matched on: an entry kept as written ("bücher.example", "::1") never matched one.
+ * An entry with a port is refused rather than read as its host: a request's port is not compared,
+ * so "example.com:8080" read as "example.com" would allow every port of it.
+ */
+function allowedHost(entry: string): string {
+  const invalid = (why: string) => new IgordError(ErrorCode.ManifestInvalid, `capability "http" option allowed_hosts entry ${JSON.stringify(entry)} ${why}`);
+  if (entry === "") throw invalid("is empty");
+  if (NOT_IN_A_HOST.test(entry)) throw invalid("must be a host name alone (no scheme, path, user, query or spaces)");
+  // An IPv6 literal may be written bare ("::1"); a single colon outside brackets is a port.
+  const colons = entry.split(":").length - 1;
+  const host = colons > 1 && !entry.startsWith("[") ? `[${entry}]` : entry;
+  let hostname: string;
+  try {
+    hostname = new URL(`http://${host}`).hostname;
+  } catch {
+    throw invalid("is not a host name or IP address");
+  }
+  if (hostname === "") throw invalid("is not a host name or IP address");
+  if (/:[^\]]*$/.test(host)) throw invalid("must not have a port (a request's port is not compared)");
+  return hostname;
+}
+
 export function parseHttpOptions(options: Readonly<Record<string, unknown>>): HttpOptions {
   const hosts = options.allowed_hosts ?? [];
   if (!Array.isArray(hosts) || hosts.some((h) => typeof h !== "string")) {
     throw new IgordError(ErrorCode.ManifestInvalid, `capability "http" option allowed_hosts must be an array of host names, got ${JSON.stringify(hosts)}`);
   }
   return {
-    allowedHosts: (hosts as string[]).map((h) => h.toLowerCase()),
+    allowedHosts: (hosts as string[]).map(allowedHost),
     timeoutMs: optionInt(options, "timeout_ms", HTTP_DEFAULT_TIMEOUT_MS, 24 * 3_600_000),
     maxResponseBytes: optionInt(options, "max_response_bytes", HTTP_DEFAULT_MAX_RESPONSE_BYTES, HTTP_MAX_RESPONSE_LIMIT),
   };
