@@ -17,10 +17,12 @@ const CLEAN_HEAD_REASONS = new Set(["shutdown", "migrate", "migrated"]);
 /**
  * Whether an agent resumed from its stored head may have run ticks after it that were never
  * committed. Conservative: anything but a known clean end is an interruption (reconciling an intent
- * that turns out settled is cheap; acting twice is not).
+ * that turns out settled is cheap; acting twice is not). `stoppedCleanly`: the agent is stored
+ * stopped by a stop that checkpointed it while it ran (node/agent-lifecycle.ts stoppedCleanly), not
+ * merely marked stopped after its run had been thrown away.
  */
-export function interruptedAfter(head: { reason: string; storedStatus: string }): boolean {
-  if (head.storedStatus === "stopped") return false;
+export function interruptedAfter(head: { reason: string; stoppedCleanly: boolean }): boolean {
+  if (head.stoppedCleanly) return false;
   return !CLEAN_HEAD_REASONS.has(head.reason);
 }
 

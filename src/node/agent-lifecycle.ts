@@ -8,6 +8,9 @@
 // - start: resumed from its head checkpoint with the load checks and the replay-rule check, then
 //   stored `active` again; a failure quarantines it with the reason, as at any start (it stays
 //   stored stopped). A stop is a clean end: the first tick after start hears resume_interrupted 0.
+//   Not so the stop of an agent whose run was thrown away (failed, or quarantined after a crash): it
+//   is stored with reason operator_stop_after_failure, held like operator_stop, and the first tick
+//   after start hears 1, as it would have without the stop.
 // - remove: stopped as above, then stored `removed` with its lease RETIRED at its epoch: this node
 //   never runs it again. Nothing is deleted: checkpoints, event logs, receipts and lineage stay, so
 //   `igord verify --agent X [--replay]` still checks it and `igord agents --all` lists it. Its id stays
@@ -16,10 +19,17 @@
 // - commands on one agent run one after the other, in the order they came (node/agent-turns.ts).
 import { formatEpoch } from "../authority/lease.js";
 import { ErrorCode, IgordError } from "../errors.js";
+import { interruptedAfter } from "../hostcalls/interrupted.js";
 import type { AgentRow } from "../store/sqlite-store.js";
 import type { IgordNode } from "./node.js";
 
 export const OPERATOR_STOP = "operator_stop";
+/**
+ * A stop of an agent that was not running because its run had been thrown away (it failed, or its
+ * last stored state is one after which ticks ran uncommitted): no checkpoint is taken, so the stop is
+ * no clean end, and a start must still tell the agent it was interrupted.
+ */
+export const OPERATOR_STOP_AFTER_FAILURE = "operator_stop_after_failure";
 export const OPERATOR_REMOVE = "operator_remove";
 /**
  * Why a running agent is paused while its code is upgraded (node/code-upgrade.ts): not an operator's
@@ -30,6 +40,11 @@ export const UPGRADE_PAUSE = "code_upgrade";
 /** Stored stopped only because an upgrade paused it and the node stopped before it ran again. */
 export function pausedByUpgrade(row: AgentRow): boolean {
   return row.status === "stopped" && row.reason === UPGRADE_PAUSE;
+}
+
+/** Stored stopped by a stop that checkpointed the running agent: nothing ran after its head. */
+export function stoppedCleanly(row: AgentRow): boolean {
+  return row.status === "stopped" && row.reason !== OPERATOR_STOP_AFTER_FAILURE;
 }
 
 function storedAgent(node: IgordNode, id: string): AgentRow {
@@ -45,7 +60,7 @@ export function refuseIfHeld(row: AgentRow, source: string): void {
       details: { agentId: row.agentId },
     });
   }
-  if (row.status === "stopped" && row.reason === OPERATOR_STOP) {
+  if (row.status === "stopped" && (row.reason === OPERATOR_STOP || row.reason === OPERATOR_STOP_AFTER_FAILURE)) {
     throw new IgordError(ErrorCode.AgentStopped, `agent "${row.agentId}" is stopped (igord stop); run igord start ${row.agentId} to resume it`, { details: { agentId: row.agentId } });
   }
 }
@@ -83,8 +98,11 @@ export async function stopAgent(node: IgordNode, id: string): Promise<Record<str
   if (node.scheduler.view(id)?.status === "running") {
     await node.scheduler.pause(id, OPERATOR_STOP);
   } else {
-    // Not running here (stopped for another reason, failed, quarantined): held stopped from now on.
-    node.store.setStatus(id, "stopped", OPERATOR_STOP);
+    // Not running here (stopped for another reason, failed, quarantined): held stopped from now on,
+    // without a checkpoint. Whether a start must say the last run was interrupted is kept.
+    const head = node.store.head(id);
+    const interrupted = !head || interruptedAfter({ reason: head.reason, stoppedCleanly: stoppedCleanly(row) });
+    node.store.setStatus(id, "stopped", interrupted ? OPERATOR_STOP_AFTER_FAILURE : OPERATOR_STOP);
     node.quarantined.delete(id);
   }
   const s = summary(node, id);

@@ -19,7 +19,7 @@ import { moduleBytes, type PreparedAgent, prepareFromBytes } from "../loader/pre
 import { parseManifest } from "../manifest/manifest.js";
 import type { AgentView } from "../scheduler/scheduler.js";
 import type { PreplacedAgent } from "../scheduler/preplaced.js";
-import { refuseIfHeld } from "./agent-lifecycle.js";
+import { refuseIfHeld, stoppedCleanly } from "./agent-lifecycle.js";
 import { debitLostPayments, paidAfterHead } from "./lost-payments.js";
 import { agentSpec, type IgordNode } from "./node.js";
 import { NOT_QUARANTINED_CODES, QUARANTINE_CODES } from "./quarantine.js";
@@ -152,7 +152,7 @@ export async function resumeStoredAgent(node: IgordNode, agentId: string, wasmPa
       limits: manifest.resourceLimits,
       tickIntervalMs: manifest.tickIntervalMs,
     };
-    const interrupted = interruptedAfter({ reason: head.reason, storedStatus: row.status }) || paidAfterHead(events, head.hash);
+    const interrupted = interruptedAfter({ reason: head.reason, stoppedCleanly: stoppedCleanly(row) }) || paidAfterHead(events, head.hash);
     // Right after a code upgrade the head's state is the old code's: the new code may read it into a new layout.
     const stateOfOlderModule = headWasm !== prepared.wasmHash;
     const placed = opts.preplaced?.take({ wasmHash: prepared.wasmHash, state: cp.state, budget, price: node.config.price, interrupted, publicKey: identity.publicKey, stateOfOlderModule });
