@@ -94,6 +94,9 @@ function summary(node: IgordNode, id: string): Record<string, unknown> {
 export async function stopAgent(node: IgordNode, id: string): Promise<Record<string, unknown>> {
   const row = storedAgent(node, id);
   if (row.status === "removed") refuseIfHeld(row, "igord stop");
+  // An agent that just failed has its failure's checkpoint still being committed, with its status:
+  // written after this stop's, it would store the agent failed again, no longer held.
+  await node.scheduler.settledFor(id);
   refuseIfMoving(node, id, "igord stop");
   if (node.scheduler.view(id)?.status === "running") {
     await node.scheduler.pause(id, OPERATOR_STOP);
@@ -101,7 +104,7 @@ export async function stopAgent(node: IgordNode, id: string): Promise<Record<str
     // Not running here (stopped for another reason, failed, quarantined): held stopped from now on,
     // without a checkpoint. Whether a start must say the last run was interrupted is kept.
     const head = node.store.head(id);
-    const interrupted = !head || interruptedAfter({ reason: head.reason, stoppedCleanly: stoppedCleanly(row) });
+    const interrupted = !head || interruptedAfter({ reason: head.reason, stoppedCleanly: stoppedCleanly(storedAgent(node, id)) });
     node.store.setStatus(id, "stopped", interrupted ? OPERATOR_STOP_AFTER_FAILURE : OPERATOR_STOP);
     node.quarantined.delete(id);
   }
@@ -127,6 +130,8 @@ export async function startAgent(node: IgordNode, id: string): Promise<Record<st
 export async function removeAgent(node: IgordNode, id: string): Promise<Record<string, unknown>> {
   const row = storedAgent(node, id);
   if (row.status === "removed") return summary(node, id);
+  // A failure's checkpoint still in flight commits its ticks first (kept in the history), not refused by the retired lease.
+  await node.scheduler.settledFor(id);
   refuseIfMoving(node, id, "igord remove");
   if (node.scheduler.view(id)?.status === "running") await node.scheduler.pause(id, OPERATOR_REMOVE);
   const lease = node.store.lease(id);

@@ -104,13 +104,23 @@ function storedModule(node: IgordNode, row: AgentRow, wasmPath: string | undefin
   });
 }
 
+function refuseIfRunning(node: IgordNode, agentId: string, preplaced: PreplacedAgent | undefined): void {
+  if (node.scheduler.view(agentId)?.status !== "running") return;
+  preplaced?.discard();
+  // Resuming it again would reset its in-memory chain head under a checkpoint in flight.
+  throw new IgordError(ErrorCode.AgentExists, `agent "${agentId}" is already running on this node`);
+}
+
 /** Resumes a stored agent from its head checkpoint after the load checks; quarantines it if they fail. */
 export async function resumeStoredAgent(node: IgordNode, agentId: string, wasmPath?: string, opts: { windowVerified?: boolean; preplaced?: PreplacedAgent; heldUntil?: Promise<unknown> } = {}): Promise<AgentView> {
-  const running = node.scheduler.view(agentId);
-  if (running?.status === "running") {
-    opts.preplaced?.discard();
-    // Resuming it again would reset its in-memory chain head under a checkpoint in flight.
-    throw new IgordError(ErrorCode.AgentExists, `agent "${agentId}" is already running on this node`);
+  refuseIfRunning(node, agentId, opts.preplaced);
+  // An agent that just failed or stopped here has its last checkpoint still being committed: resumed
+  // from the head before it, it would run ticks that checkpoint commits again (and its own next
+  // checkpoint would be refused CHECKPOINT_CHAIN_BROKEN).
+  const inFlight = node.scheduler.settledFor(agentId);
+  if (inFlight) {
+    await inFlight;
+    refuseIfRunning(node, agentId, opts.preplaced);
   }
   try {
     const row = node.store.agent(agentId);

@@ -94,6 +94,11 @@ export class Scheduler extends EventEmitter<{
   private stopping = false;
   private idleWaiters: (() => void)[] = [];
   private readonly pending = new Set<Promise<void>>();
+  /**
+   * Each agent's latest checkpoint still in flight. An agent's checkpoints commit in the order they
+   * started (the checkpointer chains them), so once this one settles, all of its earlier ones have.
+   */
+  private readonly latest = new Map<string, Promise<void>>();
   private readonly checkpointTimer: NodeJS.Timeout | null;
   private readonly leaseTimer: NodeJS.Timeout | null;
   private readonly hibernateTimer: NodeJS.Timeout | null;
@@ -541,7 +546,11 @@ export class Scheduler extends EventEmitter<{
       },
     );
     this.pending.add(p);
-    void p.finally(() => this.pending.delete(p));
+    this.latest.set(a.id, p);
+    void p.finally(() => {
+      this.pending.delete(p);
+      if (this.latest.get(a.id) === p) this.latest.delete(a.id);
+    });
     return p;
   }
 
@@ -669,6 +678,17 @@ export class Scheduler extends EventEmitter<{
   /** Resolves once every checkpoint started so far is durable (or failed). */
   async settled(): Promise<void> {
     await Promise.allSettled([...this.pending]);
+  }
+
+  /**
+   * Resolves once every checkpoint of this agent started so far is durable (or failed): a failure's
+   * or a stop's checkpoint is still being committed when `stopped` is emitted, and a resume or an
+   * operator's write of the stored row must come after it (docs/OPERATIONS.md). Null when none is
+   * in flight: a caller need not yield then.
+   */
+  settledFor(id: string): Promise<void> | null {
+    const p = this.latest.get(id);
+    return p ? p.catch(() => undefined) : null;
   }
 
   view(a: AgentRuntime): AgentView;
