@@ -10,7 +10,7 @@ import type { Checkpoint } from "../checkpoint/codec.js";
 import type { Ed25519Key } from "../identity/keys.js";
 import type { PreplacedAgent } from "../scheduler/preplaced.js";
 import type { NodeMetrics } from "../metrics/metrics.js";
-import type { FrameChannel } from "../p2p/frames.js";
+import { type FrameChannel, MAX_CONTROL_FRAME_BYTES } from "../p2p/frames.js";
 import type { P2pHost } from "../p2p/host.js";
 import type { PeerRegistry } from "../p2p/peer-registry.js";
 import type { LineageEvent, SqliteStore } from "../store/sqlite-store.js";
@@ -31,6 +31,27 @@ export const QUERY_TIMEOUT_MS = 5_000;
 export const MIGRATE_IDLE_MS = 30_000;
 /** Longest manifest accepted in an offer (it travels in a control frame). */
 export const MAX_MANIFEST_CHARS = 128 * 1024;
+/**
+ * What an offer's other fields may take of its control frame (ids, hashes, epochs, flags, at most
+ * MAX_SOURCE_ADDRS addresses of MAX_SOURCE_ADDR_CHARS): the manifest, as JSON, gets the rest.
+ */
+export const OFFER_FIELDS_BYTES = 16 * 1024;
+
+/**
+ * Refuses to migrate an agent whose manifest no offer can carry (the loader takes manifests up to
+ * 256 KiB; an offer carries MAX_MANIFEST_CHARS, as JSON within its control frame): before the agent
+ * stops, naming the manifest, instead of after its handoff, as every target's frame error.
+ */
+export function refuseUnofferableManifest(agentId: string, manifest: string): void {
+  const room = MAX_CONTROL_FRAME_BYTES - OFFER_FIELDS_BYTES;
+  const bytes = Buffer.byteLength(JSON.stringify(manifest));
+  if (manifest.length <= MAX_MANIFEST_CHARS && bytes <= room) return;
+  throw new IgordError(
+    ErrorCode.MigrationFrameTooLarge,
+    `agent "${agentId}" cannot migrate: its manifest (${manifest.length} characters, ${bytes} bytes in an offer) is over what an offer carries (${MAX_MANIFEST_CHARS} characters, ${room} bytes); it keeps running here`,
+    { details: { chars: manifest.length, bytes, maxChars: MAX_MANIFEST_CHARS, maxBytes: room } },
+  );
+}
 /** Concurrent incoming streams per protocol and connection. */
 export const MAX_INBOUND_STREAMS = 64;
 /**

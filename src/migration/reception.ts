@@ -42,14 +42,17 @@ interface CheckedOffer {
   stored: { row: AgentRow; lease: Lease } | undefined;
   lease: Lease | undefined;
   withOffer: PackageWithOffer | null;
+  /** The source sends `durable` once its handoff is durable; nothing is stored before it. */
+  signal: boolean;
+  /** The package is stored as pending before `durable` (pending-reception.ts). */
+  pendingMode: boolean;
+  sourceAddrs: string[];
 }
 
 /** What the reply to the offer agreed: the mode of the rest of the hop. */
 interface Agreed {
   offered: ReadonlySet<string>;
-  /** The source sends `durable` once its handoff is durable; nothing is stored before it. */
   signal: boolean;
-  /** The package is stored as pending before `durable` (pending-reception.ts). */
   pendingMode: boolean;
   sourceAddrs: string[];
 }
@@ -137,9 +140,17 @@ export class Reception {
     if (epoch.major >= MAX_EPOCH_PART) throw new IgordError(ErrorCode.MigrationFrameInvalid, `"offer" message: epochMajor ${epoch.major} has no next epoch to own the agent at`);
     const manifestText = str(offer, T, "manifest", MAX_MANIFEST_CHARS);
     if (offer.budget !== undefined) checkBudget(uint(offer, T, "budget"), agentId, cfg.maxIncomingBudget);
+    // A source that sends `durable` once its handoff is durable may send the package before: this
+    // node then stores it only after that signal (admit). Said back, so both sides know.
+    const signal = offer.durableSignal === true;
+    // With that signal, a source that says it resolves pending receptions lets this node store the
+    // package as pending before `durable` (pending-reception.ts): its fsync leaves the hop's path.
+    // Every field is checked here, before the claim records the handoff (which lets this peer fence it).
+    const pendingMode = signal && offer.pendingReception === true;
+    const sourceAddrs = pendingMode ? sourceAddrsOf(offer, this.peer) : [];
     // The agents row and lease, read once for the checks that follow (nothing awaits before the last).
     const stored = this.ctx.host.store.agentAndLease(agentId);
-    return { raw: offer, agentId, did, wasmHash, checkpointHash, epoch, manifestText, stored, lease: stored?.lease, withOffer };
+    return { raw: offer, agentId, did, wasmHash, checkpointHash, epoch, manifestText, stored, lease: stored?.lease, withOffer, signal, pendingMode, sourceAddrs };
   }
 
   /**
@@ -162,15 +173,8 @@ export class Reception {
     const offered = this.claim(o);
     const store = this.ctx.host.store;
     const cfg = this.ctx.cfg;
-    const { raw: offer, lease, withOffer } = o;
+    const { lease, withOffer, signal, pendingMode, sourceAddrs } = o;
     const base = lease?.state === "RETIRED" ? store.head(o.agentId) : undefined;
-    // A source that sends `durable` once its handoff is durable may send the package before: this
-    // node then stores it only after that signal (admit). Said back, so both sides know.
-    const signal = offer.durableSignal === true;
-    // With that signal, a source that says it resolves pending receptions lets this node store the
-    // package as pending before `durable` (pending-reception.ts): its fsync leaves the hop's path.
-    const pendingMode = signal && offer.pendingReception === true;
-    const sourceAddrs = pendingMode ? sourceAddrsOf(offer, this.peer) : [];
     const haveWasm = store.hasWasm(o.wasmHash);
     const baseHash = base ? hex(base.hash) : null;
     // The package sent with the offer is taken when it was built for what this node holds, and

@@ -9,7 +9,7 @@ import { hex } from "../hash/bytes.js";
 import { ErrorCode, IgordError } from "../errors.js";
 import { parseManifest } from "../manifest/manifest.js";
 import { CHUNK_BYTES, epoch as epochOf, type FrameChannel, jsonBytes } from "../p2p/frames.js";
-import { AttemptError, asIgord, MIGRATE_PROTOCOL, type MigrationContext, type MigrationResult, remoteError, sleep, type Target } from "./context.js";
+import { AttemptError, asIgord, MIGRATE_PROTOCOL, type MigrationContext, type MigrationResult, refuseUnofferableManifest, remoteError, sleep, type Target } from "./context.js";
 import { DURABLE_FRAME, EAGER_PACKAGE_BYTES, type EarlyOffer, startEarlyOffer, withholdDurable } from "./early-offer.js";
 import { basisOf, guessOf, type PackageBasis, sameBasis } from "./package-with-offer.js";
 import { IdleMigrateStreams } from "./idle-streams.js";
@@ -61,6 +61,7 @@ export class MigrationSource {
     const list: Target[] = targets.map((t) => this.ctx.target(t));
     // Parsed once: the preflight asks each target for these capabilities.
     const manifest = parseManifest(row.manifest, `stored manifest of "${agentId}"`);
+    refuseUnofferableManifest(agentId, row.manifest);
     const required = [...manifest.capabilities.keys()];
     if (list.length === 0) {
       for (const p of this.ctx.peers.candidates({ required, maxPrice: manifest.migrationPolicy.maxPricePerSecond, exclude: new Set([this.ctx.peerId]) })) {
