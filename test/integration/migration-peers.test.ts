@@ -171,6 +171,15 @@ describe("frames a node cannot take", () => {
     expect(b.node.store.migrations()).toHaveLength(0);
   });
 
+  it("an offer refused for its sourceAddrs leaves no incoming-handoff record: every field is checked before the record (which lets that peer fence the agent)", async () => {
+    const b = await startTestNode({ ...P2P, "accept-migrations": "any" });
+    const r = await rogue();
+    // Not this peer's own address.
+    const offer = madeUpOffer("refused-1", { durableSignal: true, pendingReception: true, sourceAddrs: [addr(b)] });
+    expect(await r.stall(addr(b), offer, 1000)).toMatchObject({ stage: "offer_reply", ok: false, code: "MIGRATION_FRAME_INVALID" });
+    expect(rows(b, "incoming_handoffs")).toEqual([]);
+  });
+
   it("a capability version the node does not implement is refused at the offer", async () => {
     const b = await startTestNode({ ...P2P, "accept-migrations": "any" });
     const r = await rogue();
