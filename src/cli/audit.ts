@@ -53,29 +53,55 @@ const out = (line: string): void => {
   process.stdout.write(`${printable(line, true)}\n`);
 };
 
-export async function auditReplay(store: SqliteStore, agentId: string): Promise<number> {
-  const row = store.agent(agentId);
-  if (!row) throw new IgordError(ErrorCode.AgentNotFound, `no agent "${agentId}" in ${store.path}`);
-  // Every module the history ran, by hash: ticks are replayed with the code that ran them.
-  return auditHistory({
-    agentId,
-    wasm: (hash) => store.wasm(hash),
-    manifest: row.manifest,
-    checkpoints: [...store.history(agentId)].map((c) => c.blob),
-    // The open run (a store this reader may not write) is sealed in memory with the agent's key.
-    segments: sealOpenInMemory(store.eventSegments(agentId), store.identity(agentId)),
-  });
-}
-
-/** Audits a history given as checkpoint blobs and event-log segments (from a store or an export). */
-export async function auditHistory(h: {
+/** A history to audit: checkpoint blobs and event-log segments, from a store or an export. */
+export interface AuditedHistory {
   agentId: string;
   /** The module with this SHA-256 (hex), if at hand. */
   wasm: (hash: string) => Uint8Array | undefined;
   manifest: string;
   checkpoints: Uint8Array[];
   segments: AuditSegment[];
-}): Promise<number> {
+}
+
+/**
+ * What `igord verify --replay --agent` audits, read from the store (inside the caller's snapshot,
+ * with the chain it checked): the replay then runs with the store no longer read.
+ */
+export function storedAudit(store: SqliteStore, agentId: string): AuditedHistory {
+  const row = store.agent(agentId);
+  if (!row) throw new IgordError(ErrorCode.AgentNotFound, `no agent "${agentId}" in ${store.path}`);
+  const checkpoints = [...store.history(agentId)].map((c) => c.blob);
+  // Every module the history ran, by hash: ticks are replayed with the code that ran them.
+  const modules = new Map<string, Uint8Array>();
+  for (const hash of namedModules(checkpoints)) {
+    const bytes = store.wasm(hash);
+    if (bytes) modules.set(hash, bytes);
+  }
+  return {
+    agentId,
+    wasm: (hash) => modules.get(hash),
+    manifest: row.manifest,
+    checkpoints,
+    // The open run (a store this reader may not write) is sealed in memory with the agent's key.
+    segments: sealOpenInMemory(store.eventSegments(agentId), store.identity(agentId)),
+  };
+}
+
+/** The modules a history's checkpoints name (hex SHA-256); a checkpoint that does not parse names none (the chain check reports it). */
+export function namedModules(checkpoints: readonly Uint8Array[]): Set<string> {
+  const named = new Set<string>();
+  for (const bytes of checkpoints) {
+    try {
+      named.add(hex(parseCheckpoint(bytes).wasmHash));
+    } catch {
+      // Reported by the chain check, which read the same bytes.
+    }
+  }
+  return named;
+}
+
+/** Audits a history given as checkpoint blobs and event-log segments (from a store or an export). */
+export async function auditHistory(h: AuditedHistory): Promise<number> {
   const agentId = h.agentId;
   const manifest = parseManifest(h.manifest, `manifest of agent "${agentId}"`);
   const cache = new ModuleCache();

@@ -7,11 +7,10 @@ import { describeUpgrade, parseCodeUpgrade } from "../checkpoint/upgrades.js";
 import { ErrorCode, IgordError } from "../errors.js";
 import { hex } from "../hash/bytes.js";
 import { verifyBytes } from "../identity/keys.js";
-import { openStoreReadonly } from "./lineage.js";
+import { readStore } from "./lineage.js";
 
 export function lineageCommand(agentId: string, o: { dataDir: string; json: boolean }): number {
-  const store = openStoreReadonly(o.dataDir);
-  try {
+  return readStore(o.dataDir, (store) => {
     const row = store.agent(agentId);
     if (!row) throw new IgordError(ErrorCode.AgentNotFound, `no agent "${agentId}" in ${store.path}`);
     const key = store.identity(agentId).publicKey;
@@ -40,7 +39,5 @@ export function lineageCommand(agentId: string, o: { dataDir: string; json: bool
       process.stdout.write(`${lines.join("\n")}\n`);
     }
     return events.every((e) => e.signed) ? 0 : 1;
-  } finally {
-    store.close();
-  }
+  });
 }

@@ -28,7 +28,7 @@ import { encodeSegmentFile } from "../replay/audit-plan.js";
 import { sealOpenInMemory } from "../replay/run-seal.js";
 import { segmentSealProblem } from "../replay/segment-seal.js";
 import { lostPaymentEvents } from "../node/lost-payments.js";
-import { auditHistory, auditReplay } from "./audit.js";
+import { auditHistory, namedModules, storedAudit } from "./audit.js";
 import { DB_FILE, type LineageEvent, SqliteStore } from "../store/sqlite-store.js";
 import { CHECKPOINTS_TOTAL_MAX_BYTES, EVENTS_DIR, ExportWriter, exportedAgentId, exportedManifest, exportFolder, IDENTITY_FILE_MAX_BYTES, MODULES_DIR, readExportFile, readFile, readFilesWithin, readModules, readReceipts, readSegments, receiptsFileBytes } from "./export-folder.js";
 import { prepareDataDir } from "../store/data-dir.js";
@@ -41,6 +41,19 @@ export function openStoreReadonly(dataDir: string): SqliteStore {
   const path = join(dataDir, DB_FILE);
   if (!existsSync(path)) throw new IgordError(ErrorCode.StoreError, `no igord database at ${path} (check --data-dir)`);
   return SqliteStore.open(path, { readonly: true });
+}
+
+/**
+ * Runs `read` over one snapshot of the node's database, opened read-only: a command that reads
+ * several tables beside a running daemon (export, verify) sees one moment of them, never a mix.
+ */
+export function readStore<T>(dataDir: string, read: (store: SqliteStore) => T): T {
+  const store = openStoreReadonly(dataDir);
+  try {
+    return store.snapshot(() => read(store));
+  } finally {
+    store.close();
+  }
 }
 
 /** Opens the database for a command that writes beside a daemon (import, recover): no data-dir lock. */
@@ -93,8 +106,7 @@ export function inspectCommand(file: string | undefined, o: { agent?: string; da
     if (o.state) printState(cp);
     return ok ? 0 : 1;
   }
-  const store = openStoreReadonly(o.dataDir);
-  try {
+  return readStore(o.dataDir, (store) => {
     const head = store.head(o.agent as string);
     if (!head) throw new IgordError(ErrorCode.AgentNotFound, `no agent "${o.agent}" in ${store.path}`);
     const cp = parseCheckpoint(head.blob);
@@ -102,9 +114,7 @@ export function inspectCommand(file: string | undefined, o: { agent?: string; da
     out(`history:         ${store.historyCount(o.agent as string)} checkpoints`);
     if (o.state) printState(cp);
     return ok ? 0 : 1;
-  } finally {
-    store.close();
-  }
+  });
 }
 
 // ---- verify -----------------------------------------------------------------------------------
@@ -217,23 +227,24 @@ const progress = (n: number): void => {
 
 export async function verifyCommand(dirs: string[], o: { agent?: string; dataDir: string; replay?: boolean }): Promise<number> {
   if (o.agent) {
-    const store = openStoreReadonly(o.dataDir);
-    try {
-      if (!store.agent(o.agent)) throw new IgordError(ErrorCode.AgentNotFound, `no agent "${o.agent}" in ${store.path}`);
+    const agentId = o.agent;
+    // The chain, the payments and what a replay needs, from one moment of the store: a retention
+    // prune committed between reading the signed base and the history made a sound history INVALID.
+    const { chain, audit } = readStore(o.dataDir, (store) => {
+      if (!store.agent(agentId)) throw new IgordError(ErrorCode.AgentNotFound, `no agent "${agentId}" in ${store.path}`);
       const entries = (function* () {
-        for (const row of store.history(o.agent as string)) yield { name: `#${row.seq} (tick ${row.tick})`, bytes: row.blob };
+        for (const row of store.history(agentId)) yield { name: `#${row.seq} (tick ${row.tick})`, bytes: row.blob };
       })();
-      const overrides = chainEvents(store.lineageEvents(o.agent));
-      const report = verifyChain(entries, overrides, progress, store.historyBase(o.agent));
-      const paid = storedPayments(store, o.agent, report.did);
+      const overrides = chainEvents(store.lineageEvents(agentId));
+      const report = verifyChain(entries, overrides, progress, store.historyBase(agentId));
+      const paid = storedPayments(store, agentId, report.did);
       const chain = printReport(report, paid.problems);
       if (paid.line) out(paid.line);
-      if (!o.replay) return chain;
-      const replayed = await auditReplay(store, o.agent);
-      return chain === 0 && replayed === 0 ? 0 : 1;
-    } finally {
-      store.close();
-    }
+      return { chain, audit: o.replay ? storedAudit(store, agentId) : null };
+    });
+    if (!audit) return chain;
+    const replayed = await auditHistory(audit);
+    return chain === 0 && replayed === 0 ? 0 : 1;
   }
   if (dirs.length === 0) throw new IgordError(ErrorCode.ConfigInvalid, "give one or more history directories, or --agent <id>");
   if (o.replay) return verifyExportWithReplay(dirs);
@@ -254,19 +265,6 @@ function printWithPayments(report: ChainReport, problems: string[], events: read
   return code;
 }
 
-/** The modules a history's checkpoints name (hex SHA-256); a checkpoint that does not parse names none (the chain check reports it). */
-function namedModules(entries: readonly ChainEntry[]): Set<string> {
-  const named = new Set<string>();
-  for (const e of entries) {
-    try {
-      named.add(hex(parseCheckpoint(e.bytes).wasmHash));
-    } catch {
-      // Reported by verifyChain, which read the same bytes.
-    }
-  }
-  return named;
-}
-
 /** An export's `history/<agent>/`, refused if either folder is a link or not a folder (exportFolder); a missing one is read as before. */
 function exportHistoryDir(dir: string, agentId: string): string {
   const h = join(dir, "history");
@@ -284,7 +282,7 @@ async function verifyExportWithReplay(dirs: string[]): Promise<number> {
   const { entries, overrides, problems, base } = readHistoryDirs([hist]);
   const chain = printWithPayments(verifyChain(entries, overrides, progress, base), problems, overrides, [hist]);
   const wasm = readExportFile(join(dir, `${agentId}.wasm`), "WASM", MAX_WASM_BYTES);
-  const earlier = readModules(hist, namedModules(entries));
+  const earlier = readModules(hist, namedModules(entries.map((e) => e.bytes)));
   const replayed = await auditHistory({
     agentId,
     // The current module, and the earlier ones of a history that spans an upgrade.
@@ -322,8 +320,10 @@ export function importRecord(
 // ---- export / import --------------------------------------------------------------------------
 
 export function exportCommand(agentId: string, o: { out: string; dataDir: string }): number {
-  const store = openStoreReadonly(o.dataDir);
-  try {
+  // One moment of the store, beside a daemon that keeps committing: read at several, the head, the
+  // history, the lineage and the segments did not fit together, and import refused the export. The
+  // files are written while the snapshot is held: the history is streamed, never all in memory.
+  return readStore(o.dataDir, (store) => {
     const row = store.agent(agentId);
     if (!row) throw new IgordError(ErrorCode.AgentNotFound, `no agent "${agentId}" in ${store.path}`);
     const head = store.head(agentId);
@@ -374,9 +374,7 @@ export function exportCommand(agentId: string, o: { out: string; dataDir: string
     }
     out(`exported ${agentId} (${row.did}): ${n} checkpoints, head tick ${head.tick}, to ${o.out}`);
     return 0;
-  } finally {
-    store.close();
-  }
+  });
 }
 
 /** Imports an export into the database; returns the agent id. */

@@ -220,6 +220,17 @@ export abstract class StoreBase {
     }
   }
 
+  /**
+   * Runs `fn`'s reads over one snapshot of the database: a deferred transaction, whose first SELECT
+   * fixes (in WAL mode) the moment every later read in it sees. A reader beside a daemon that commits
+   * meanwhile (export, verify) then sees one moment, never a head from one and a history from
+   * another. While it runs, the daemon's WAL restarts wait for it (WAL_RESTART_BUSY_TIMEOUT_MS at
+   * most, then they try again later): the WAL grows, nothing is blocked.
+   */
+  snapshot<T>(fn: () => T): T {
+    return this.db.transaction(fn).deferred();
+  }
+
   schemaVersion(): number {
     return (this.sql("SELECT MAX(version) AS v FROM schema_version").get() as { v: number }).v;
   }
