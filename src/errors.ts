@@ -53,6 +53,8 @@ export const ErrorCode = {
   StoreSchema: "STORE_SCHEMA",
   /** The database failed its integrity check (PRAGMA quick_check) or a row could not be read. */
   StoreCorrupt: "STORE_CORRUPT",
+  /** A write found no room (SQLite's SQLITE_FULL, the OS's ENOSPC): the message names the file. */
+  DiskFull: "DISK_FULL",
   /** Another live process runs agents from this data dir. */
   DataDirLocked: "DATA_DIR_LOCKED",
   LeaseTransition: "LEASE_TRANSITION",
@@ -159,4 +161,11 @@ export interface SerializedError {
 
 export function isIgordError(e: unknown, code?: ErrorCode): e is IgordError {
   return e instanceof IgordError && (code === undefined || e.code === code);
+}
+
+/** SQLite's or the OS's word that the disk is full (SQLITE_FULL, ENOSPC): DISK_FULL naming `what`; else null. */
+export function diskFullError(e: unknown, what: string): IgordError | null {
+  const code = (e as { code?: unknown } | null)?.code;
+  if (code !== "SQLITE_FULL" && code !== "ENOSPC") return null;
+  return new IgordError(ErrorCode.DiskFull, `${what}: the disk is full (${code})`, { cause: e });
 }

@@ -2,11 +2,11 @@
 // checkpoint, WASM, manifest, identity and node receipts beside `history/<agent>/`, which holds the
 // checkpoints, event-log segments (events/), earlier modules (modules/), lineage events and history
 // base. Every file is read only if it is a regular file, and only up to a named size.
-import { existsSync, lstatSync, mkdirSync, readdirSync, statSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { existsSync, lstatSync, mkdirSync, readdirSync, rmdirSync, statSync, unlinkSync, writeFileSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
 import { decodeReceipt, type Receipt } from "../budget/receipt.js";
 import { receiptProblem, receiptsOnce } from "../budget/receipt-check.js";
-import { ErrorCode, IgordError } from "../errors.js";
+import { diskFullError, ErrorCode, IgordError } from "../errors.js";
 import { describeProblem, FileReadError, fileKind, readRegularFile } from "../files/regular-file.js";
 import { sha256Hex } from "../hash/bytes.js";
 import { checkAgentId, MAX_WASM_BYTES } from "../loader/prepare.js";
@@ -202,6 +202,20 @@ export function receiptsFileBytes(receipts: readonly { blob: Uint8Array }[]): Bu
  * EXPORT_PATH_TAKEN, so nothing is ever written through a link or over a file it did not create.
  */
 export class ExportWriter {
+  /** What this writer made, oldest first: an export that fails removes it (undo). */
+  private readonly made: { path: string; dir: boolean }[] = [];
+
+  /** Writes an export into `root` with `write`; if that throws, removes what it made before rethrowing. */
+  static into<T>(root: string, write: (w: ExportWriter) => T): T {
+    const w = new ExportWriter(root);
+    try {
+      return write(w);
+    } catch (e) {
+      w.undo();
+      throw e;
+    }
+  }
+
   constructor(private readonly root: string) {
     if (existsSync(root) && !statSync(root).isDirectory()) {
       throw new IgordError(ErrorCode.ConfigInvalid, `${root} exists and is not a directory; export writes into a new or empty directory`);
@@ -209,27 +223,60 @@ export class ExportWriter {
     if (existsSync(root) && readdirSync(root).length > 0) {
       throw new IgordError(ErrorCode.ConfigInvalid, `${root} is not empty; export refuses to overwrite anything`);
     }
-    mkdirSync(root, { recursive: true });
+    let first: string | undefined;
+    try {
+      first = mkdirSync(root, { recursive: true });
+    } catch (e) {
+      throw diskFullError(e, `cannot create ${root}`) ?? e;
+    }
+    // The folders mkdir made, from the first it made down to the root (none if the root was there).
+    const made: string[] = [];
+    for (let p = resolve(root); first !== undefined; p = dirname(p)) {
+      made.unshift(p);
+      if (p === resolve(first) || dirname(p) === p) break;
+    }
+    for (const path of made) this.made.push({ path, dir: true });
   }
 
   /** Makes the folder `parts` (under the root), which must not exist yet. */
   dir(parts: readonly string[]): void {
     const path = join(this.root, ...parts);
-    this.creating(path, () => mkdirSync(path));
+    this.creating(path, true, () => mkdirSync(path));
   }
 
   /** Creates the file `parts` (under the root), which must not exist yet, with `bytes`. */
   file(parts: readonly string[], bytes: Uint8Array | string, mode = 0o644): void {
     const path = join(this.root, ...parts);
-    this.creating(path, () => writeFileSync(path, bytes, { flag: "wx", mode }));
+    this.creating(path, false, () => writeFileSync(path, bytes, { flag: "wx", mode }));
   }
 
-  private creating(path: string, make: () => void): void {
+  /**
+   * Removes what this writer made, newest first. Only that: a folder something else was put in
+   * meanwhile stays, with what was put there, and a root that was there before stays.
+   */
+  undo(): void {
+    for (const m of this.made.splice(0).reverse()) {
+      try {
+        if (m.dir) rmdirSync(m.path);
+        else unlinkSync(m.path);
+      } catch {
+        // Not empty (another's file is in it) or already gone: left as it is.
+      }
+    }
+  }
+
+  private creating(path: string, dir: boolean, make: () => void): void {
     try {
       make();
+      this.made.push({ path, dir });
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
-      throw new IgordError(ErrorCode.ExportPathTaken, `${path} appeared during the export (a file or link put there meanwhile); export writes only what it creates`);
+      if ((e as NodeJS.ErrnoException).code === "EEXIST") {
+        throw new IgordError(ErrorCode.ExportPathTaken, `${path} appeared during the export (a file or link put there meanwhile); export writes only what it creates`);
+      }
+      // Anything but EEXIST: nothing was at the path before, so what is there now (a file cut short by
+      // a full disk) is this writer's.
+      this.made.push({ path, dir });
+      throw diskFullError(e, `cannot write ${path}`) ?? e;
     }
   }
 }

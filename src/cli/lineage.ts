@@ -29,7 +29,7 @@ import { sealOpenInMemory } from "../replay/run-seal.js";
 import { segmentSealProblem } from "../replay/segment-seal.js";
 import { lostPaymentEvents } from "../node/lost-payments.js";
 import { auditHistory, namedModules, storedAudit } from "./audit.js";
-import { DB_FILE, type LineageEvent, SqliteStore } from "../store/sqlite-store.js";
+import { databaseError, DB_FILE, type LineageEvent, SqliteStore } from "../store/sqlite-store.js";
 import { CHECKPOINTS_TOTAL_MAX_BYTES, EVENTS_DIR, ExportWriter, exportedAgentId, exportedManifest, exportFolder, IDENTITY_FILE_MAX_BYTES, MODULES_DIR, readExportFile, readFile, readFilesWithin, readModules, readReceipts, readSegments, receiptsFileBytes } from "./export-folder.js";
 import { prepareDataDir } from "../store/data-dir.js";
 
@@ -45,12 +45,15 @@ export function openStoreReadonly(dataDir: string): SqliteStore {
 
 /**
  * Runs `read` over one snapshot of the node's database, opened read-only: a command that reads
- * several tables beside a running daemon (export, verify) sees one moment of them, never a mix.
+ * several tables beside a running daemon (export, verify) sees one moment of them, never a mix. What
+ * SQLite says on the way is named as the daemon names it (a damaged file: STORE_CORRUPT, restore it).
  */
 export function readStore<T>(dataDir: string, read: (store: SqliteStore) => T): T {
   const store = openStoreReadonly(dataDir);
   try {
     return store.snapshot(() => read(store));
+  } catch (e) {
+    throw databaseError(e, store.path);
   } finally {
     store.close();
   }
@@ -330,50 +333,52 @@ export function exportCommand(agentId: string, o: { out: string; dataDir: string
     const identity = store.identity(agentId);
     const wasm = store.wasm(row.wasmHash);
     if (!head || !wasm) throw new IgordError(ErrorCode.StoreError, `agent "${agentId}" is incomplete in ${store.path}`);
-    const w = new ExportWriter(o.out);
-    const hist = ["history", agentId];
-    w.dir(["history"]);
-    w.dir(hist);
-    w.file([`${agentId}.checkpoint`], head.blob);
-    w.file([`${agentId}.identity`], encodeIdentityFile(identity), 0o600);
-    w.file([`${agentId}.wasm`], wasm);
-    w.file([`${agentId}.manifest.json`], row.manifest);
-    w.file([`${agentId}.receipts`], receiptsFileBytes(store.receipts(agentId)));
-    let n = 0;
-    const made = new Set<string>();
-    for (const c of store.history(agentId)) {
-      w.file([...hist, `${c.tick.toString().padStart(10, "0")}.ckpt`], c.blob);
-      made.add(hex(parseCheckpoint(c.blob).wasmHash));
-      n++;
-    }
-    // The earlier code of an upgraded agent: what audits and ships the segments it recorded.
-    made.delete(row.wasmHash);
-    let modulesDir = false;
-    for (const hash of made) {
-      const bytes = store.wasm(hash);
-      if (!bytes) continue;
-      if (!modulesDir) w.dir([...hist, MODULES_DIR]);
-      modulesDir = true;
-      w.file([...hist, MODULES_DIR, `${hash}.wasm`], bytes);
-    }
-    const base = store.historyBase(agentId);
-    if (base) w.file([...hist, HISTORY_BASE_FILE], historyBaseFileText(base));
-    // Payments journalled for ticks no checkpoint committed (the node died after paying): debited in
-    // the export, signed with the agent's key, as the node debits them at its next start.
-    const recorded = store.lineageEvents(agentId);
-    const overrides = [...recorded, ...lostPaymentEvents(identity, head, recorded, store.unsettledPayments(agentId))];
-    if (overrides.length > 0) w.file([...hist, OVERRIDES_FILE], overridesToJson(overrides));
-    // The open run (this reader may not write the store) is sealed in memory with the agent's key.
-    const segments = sealOpenInMemory(store.eventSegments(agentId), identity);
-    if (segments.length > 0) {
-      w.dir([...hist, EVENTS_DIR]);
-      for (const seg of segments) {
-        const name = `${seg.fromTick.toString().padStart(10, "0")}-${seg.toTick.toString().padStart(10, "0")}.seg`;
-        w.file([...hist, EVENTS_DIR, name], encodeSegmentFile(seg));
+    // A failure part way (a full disk, a damaged page) removes what was written: no half export is left.
+    return ExportWriter.into(o.out, (w) => {
+      const hist = ["history", agentId];
+      w.dir(["history"]);
+      w.dir(hist);
+      w.file([`${agentId}.checkpoint`], head.blob);
+      w.file([`${agentId}.identity`], encodeIdentityFile(identity), 0o600);
+      w.file([`${agentId}.wasm`], wasm);
+      w.file([`${agentId}.manifest.json`], row.manifest);
+      w.file([`${agentId}.receipts`], receiptsFileBytes(store.receipts(agentId)));
+      let n = 0;
+      const made = new Set<string>();
+      for (const c of store.history(agentId)) {
+        w.file([...hist, `${c.tick.toString().padStart(10, "0")}.ckpt`], c.blob);
+        made.add(hex(parseCheckpoint(c.blob).wasmHash));
+        n++;
       }
-    }
-    out(`exported ${agentId} (${row.did}): ${n} checkpoints, head tick ${head.tick}, to ${o.out}`);
-    return 0;
+      // The earlier code of an upgraded agent: what audits and ships the segments it recorded.
+      made.delete(row.wasmHash);
+      let modulesDir = false;
+      for (const hash of made) {
+        const bytes = store.wasm(hash);
+        if (!bytes) continue;
+        if (!modulesDir) w.dir([...hist, MODULES_DIR]);
+        modulesDir = true;
+        w.file([...hist, MODULES_DIR, `${hash}.wasm`], bytes);
+      }
+      const base = store.historyBase(agentId);
+      if (base) w.file([...hist, HISTORY_BASE_FILE], historyBaseFileText(base));
+      // Payments journalled for ticks no checkpoint committed (the node died after paying): debited in
+      // the export, signed with the agent's key, as the node debits them at its next start.
+      const recorded = store.lineageEvents(agentId);
+      const overrides = [...recorded, ...lostPaymentEvents(identity, head, recorded, store.unsettledPayments(agentId))];
+      if (overrides.length > 0) w.file([...hist, OVERRIDES_FILE], overridesToJson(overrides));
+      // The open run (this reader may not write the store) is sealed in memory with the agent's key.
+      const segments = sealOpenInMemory(store.eventSegments(agentId), identity);
+      if (segments.length > 0) {
+        w.dir([...hist, EVENTS_DIR]);
+        for (const seg of segments) {
+          const name = `${seg.fromTick.toString().padStart(10, "0")}-${seg.toTick.toString().padStart(10, "0")}.seg`;
+          w.file([...hist, EVENTS_DIR, name], encodeSegmentFile(seg));
+        }
+      }
+      out(`exported ${agentId} (${row.did}): ${n} checkpoints, head tick ${head.tick}, to ${o.out}`);
+      return 0;
+    });
   });
 }
 

@@ -266,6 +266,7 @@ function statusOf(e: unknown): number {
   switch (e.code) {
     case ErrorCode.StoreError:
     case ErrorCode.StoreCorrupt:
+    case ErrorCode.DiskFull:
     case ErrorCode.WorkerCrashed:
       return 500;
     case ErrorCode.AgentNotFound:

@@ -8,7 +8,7 @@
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import Database from "better-sqlite3";
-import { ErrorCode, IgordError } from "../errors.js";
+import { diskFullError, ErrorCode, IgordError } from "../errors.js";
 
 export const DATA_DIR_MODE = 0o700;
 export const DATA_FILE_MODE = 0o600;
@@ -18,6 +18,8 @@ export const PID_FILE = "igord.pid";
 const PRIVATE_FILE = /^igord\.(db|lock)(-wal|-shm|-journal)?$|^igord\.pid$/;
 
 function fsError(what: string, path: string, e: unknown): IgordError {
+  const full = diskFullError(e, `cannot ${what} ${path}`);
+  if (full) return full;
   return new IgordError(ErrorCode.StoreError, `cannot ${what} ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { cause: e });
 }
 

@@ -1,6 +1,6 @@
 // From SQLite rows to the store's types, and the store's errors: pure functions shared by every
 // layer of the store, so each layer file holds only its queries.
-import { ErrorCode, IgordError } from "../errors.js";
+import { diskFullError, ErrorCode, IgordError } from "../errors.js";
 import type { AgentRow, AgentStatus, CheckpointRow, MigrationDirection, MigrationRow, MigrationState, StoredSegment } from "./types.js";
 
 /** A BLOB column as a Uint8Array of its own: a copy, not a view over the Buffer better-sqlite3 returned. */
@@ -15,6 +15,17 @@ export function corruptionError(e: unknown, what: string): IgordError | null {
   const code = (e as { code?: unknown }).code;
   if (typeof code !== "string" || !(code.startsWith("SQLITE_CORRUPT") || code === "SQLITE_NOTADB")) return null;
   return new IgordError(ErrorCode.StoreCorrupt, `${what}: ${(e as Error).message} (${code})`, { cause: e });
+}
+
+/**
+ * What SQLite said while opening or reading the database at `path`, by its code: STORE_CORRUPT (with
+ * a restore from a backup, as the writers' integrity check says it), DISK_FULL, or STORE_ERROR naming
+ * the file and the code. Anything else (an IgordError, a file's error) is returned as it is.
+ */
+export function databaseError(e: unknown, path: string): unknown {
+  const code = (e as { code?: unknown } | null)?.code;
+  if (e instanceof IgordError || typeof code !== "string" || !code.startsWith("SQLITE_")) return e;
+  return corruptionError(e, `${path} is corrupt; restore it from a backup`) ?? diskFullError(e, path) ?? storeError(`${path}: ${(e as Error).message} (${code})`, e);
 }
 
 /** The column holding the time each migration state was first reached. */

@@ -10,20 +10,20 @@
 import Database from "better-sqlite3";
 import { closeSync, openSync, rmSync } from "node:fs";
 import { BusyShare } from "../busy-share.js";
-import { ErrorCode, IgordError } from "../errors.js";
+import { diskFullError, ErrorCode, IgordError } from "../errors.js";
 import { AgentArrival } from "./agent-arrival.js";
 import { CHECKPOINT_KEYS_SCHEMA, CHECKPOINT_KEYS_VIEWS_OF_OLDER_FILE } from "./checkpoint-keys.js";
 import { COMMIT_THREAD_BUSY_SHARE, COMMIT_THREAD_WINDOW_MS, CommitThread, type CommitThreadOptions, type QueuedCommit } from "./commit-thread.js";
 import { createPrivateFile } from "./data-dir.js";
 import { HEAD_CHANGE_TRIGGERS } from "./head-changes.js";
-import { corruptionError, storeError } from "./rows.js";
+import { corruptionError, databaseError, storeError } from "./rows.js";
 import { MIGRATIONS } from "./schema.js";
 import { type WalSync, WalSyncer } from "./wal-sync.js";
 import { WAL_AUTOCHECKPOINT_PAGES, WalCheckpointDeferral } from "./wal-checkpoint-deferral.js";
 import { COMMIT_WAL_AUTOCHECKPOINT_PAGES, WalCheckpointThread } from "./wal-checkpoint-thread.js";
 import { BUSY_TIMEOUT_MS, type CheckpointCommit, type EventLogKeep, QUICK_CHECK_MAX_ERRORS, type SyncMode } from "./types.js";
 
-export { corruptionError } from "./rows.js";
+export { corruptionError, databaseError } from "./rows.js";
 export { fdatasyncWal, type WalSync } from "./wal-sync.js";
 export { WAL_CHECKPOINT_QUIET_MS, WAL_DEFERRED_MAX_PAGES } from "./wal-checkpoint-deferral.js";
 export { COMMIT_WAL_AUTOCHECKPOINT_PAGES, WAL_CHECKPOINT_LIMITS } from "./wal-checkpoint-thread.js";
@@ -55,6 +55,26 @@ export {
   type SyncMode,
 } from "./types.js";
 
+/** How SqliteStore.open opens the database. */
+export interface StoreOpenOptions {
+  sync?: SyncMode;
+  readonly?: boolean;
+  eventLogRetention?: EventLogKeep;
+  /** --outbox-retention: per agent, bytes of emitted messages kept (0 or absent keeps all). */
+  outboxRetentionBytes?: number;
+  /**
+   * Group commits (enqueue) run on their own thread and connection: from the start, or (the
+   * daemon's choice, "when-busy") once they take COMMIT_THREAD_BUSY_SHARE of the main thread's
+   * time over a window — a thread costs ~8–12 MiB, which a node checkpointing a few hundred
+   * agents a second does not need to pay.
+   */
+  commitThread?: boolean | "when-busy";
+  /** This is that thread's connection: the main one already checked and migrated the file. */
+  commitConnection?: boolean;
+  /** How durable commits whose fsync runs off the main thread sync the WAL (tests hold or fail it). */
+  walSync?: WalSync;
+}
+
 export class SqliteStore extends AgentArrival {
   private queue: QueuedCommit[] = [];
   private flushScheduled = false;
@@ -74,35 +94,28 @@ export class SqliteStore extends AgentArrival {
     this.walDeferral = new WalCheckpointDeferral(db, path, { closed: () => this.closed, onCommitThread: () => this.commitThread !== null });
   }
 
-  static open(
-    path: string,
-    opts: {
-      sync?: SyncMode;
-      readonly?: boolean;
-      eventLogRetention?: EventLogKeep;
-      /** --outbox-retention: per agent, bytes of emitted messages kept (0 or absent keeps all). */
-      outboxRetentionBytes?: number;
-      /**
-       * Group commits (enqueue) run on their own thread and connection: from the start, or (the
-       * daemon's choice, "when-busy") once they take COMMIT_THREAD_BUSY_SHARE of the main thread's
-       * time over a window — a thread costs ~8–12 MiB, which a node checkpointing a few hundred
-       * agents a second does not need to pay.
-       */
-      commitThread?: boolean | "when-busy";
-      /** This is that thread's connection: the main one already checked and migrated the file. */
-      commitConnection?: boolean;
-      /** How durable commits whose fsync runs off the main thread sync the WAL (tests hold or fail it). */
-      walSync?: WalSync;
-    } = {},
-  ): SqliteStore {
+  static open(path: string, opts: StoreOpenOptions = {}): SqliteStore {
     let db: Database.Database;
     try {
       // The database holds private keys: created owner-only (its WAL and shm files inherit the mode).
       if (!opts.readonly) createPrivateFile(path);
       db = new Database(path, { readonly: opts.readonly ?? false, fileMustExist: opts.readonly ?? false });
     } catch (e) {
-      throw storeError(`cannot open database ${path}: ${(e as Error).message}`, e);
+      // createPrivateFile names its own failure (a full disk among them).
+      throw e instanceof IgordError ? e : storeError(`cannot open database ${path}: ${(e as Error).message}`, e);
     }
+    try {
+      return SqliteStore.ready(path, db, opts);
+    } catch (e) {
+      // SQLite's own words, by its code, with the file's name: it said only "database or disk is
+      // full" or "database disk image is malformed" when a pragma or the first read failed.
+      db.close();
+      throw databaseError(e, path);
+    }
+  }
+
+  /** Checks, migrates and sets up the store on a database just opened (open() closes it if this throws). */
+  private static ready(path: string, db: Database.Database, opts: StoreOpenOptions): SqliteStore {
     db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
     // A writer proves the file sound first: a damaged page must not start a node that looks
     // healthy and empty (its agents unreadable), nor take imports on top of it.
@@ -116,12 +129,7 @@ export class SqliteStore extends AgentArrival {
     store.sync = opts.sync ?? "full";
     store.eventLogRetention = opts.eventLogRetention ?? { ticks: 0n };
     store.outboxRetentionBytes = opts.outboxRetentionBytes ?? 0;
-    try {
-      store.migrate(opts.readonly ?? false);
-    } catch (e) {
-      db.close();
-      throw e;
-    }
+    store.migrate(opts.readonly ?? false);
     if (!opts.readonly && !opts.commitConnection) {
       // Every writer but the commit connection counts what a commit connection's known heads rest on.
       db.exec(HEAD_CHANGE_TRIGGERS);
@@ -189,7 +197,7 @@ export class SqliteStore extends AgentArrival {
         // One transaction a step: a step that fails (a full disk, a table in the way) leaves the file as it was.
         const code = (e as { code?: unknown }).code;
         const step = `upgrading ${this.path} from schema ${v} to ${v + 1}`;
-        throw corruptionError(e, step) ?? storeError(`${step} failed${typeof code === "string" ? ` (${code})` : ""}: ${(e as Error).message}; the file is as it was before the upgrade`, e);
+        throw corruptionError(e, step) ?? diskFullError(e, `${step} failed; the file is as it was before the upgrade`) ?? storeError(`${step} failed${typeof code === "string" ? ` (${code})` : ""}: ${(e as Error).message}; the file is as it was before the upgrade`, e);
       }
     }
   }
@@ -389,7 +397,12 @@ export class SqliteStore extends AgentArrival {
       this.db.prepare("VACUUM INTO ?").run(dest);
     } catch (e) {
       rmSync(dest, { force: true });
-      throw new IgordError(ErrorCode.StoreError, `backup of ${this.path} to ${dest} failed: ${(e as Error).message}`);
+      // The copy reads every page: a damaged one is the database's (restore it), a full disk the copy's.
+      throw (
+        corruptionError(e, `backup of ${this.path} to ${dest} failed: ${this.path} is corrupt; restore it from a backup`) ??
+        diskFullError(e, `backup of ${this.path} to ${dest} failed`) ??
+        new IgordError(ErrorCode.StoreError, `backup of ${this.path} to ${dest} failed: ${(e as Error).message}`)
+      );
     }
   }
 

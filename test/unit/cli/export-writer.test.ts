@@ -1,7 +1,7 @@
 // `igord export` writes into a folder it checked was empty; whatever appears there between that check
 // and a write (a link to a file elsewhere, a file) must never be written through or over: each file
 // is created new (O_EXCL) and each folder made new, else the export stops with EXPORT_PATH_TAKEN.
-import { mkdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { ExportWriter } from "../../../src/cli/export-folder.js";
@@ -51,5 +51,34 @@ describe("an export's writer", () => {
     w.file(["a.identity"], new Uint8Array([1]), 0o600);
     expect([...readFileSync(join(out, "history", "x.ckpt"))]).toEqual([7]);
     expect(statSync(join(out, "a.identity")).mode & 0o777).toBe(0o600);
+  });
+
+  it("an export that fails removes what it made and only that: the folders mkdir made for it, its files, never a file put among them", () => {
+    const root = tempDir();
+    const out = join(root, "a", "b", "out");
+    const failing = (): void => {
+      throw new Error("cut off");
+    };
+    expect(() =>
+      ExportWriter.into(out, (w) => {
+        w.dir(["history"]);
+        w.file(["history", "x.ckpt"], new Uint8Array([7]));
+        w.dir(["events"]);
+        writeFileSync(join(out, "events", "someone-elses"), "keep me");
+        failing();
+      }),
+    ).toThrow("cut off");
+    // The folder holding another's file stays, with it, and so do the folders above it.
+    expect(readFileSync(join(out, "events", "someone-elses"), "utf8")).toBe("keep me");
+    expect(readdirSync(out)).toEqual(["events"]);
+    // Without it, everything the export made goes, up to the first folder it made.
+    const clean = join(root, "c", "d");
+    expect(() => ExportWriter.into(clean, (w) => (w.file(["a.wasm"], new Uint8Array([1])), failing()))).toThrow("cut off");
+    expect(existsSync(join(root, "c"))).toBe(false);
+    // A folder that was there (empty) stays, emptied.
+    const given = join(root, "given");
+    mkdirSync(given);
+    expect(() => ExportWriter.into(given, (w) => (w.file(["a.wasm"], new Uint8Array([1])), failing()))).toThrow("cut off");
+    expect(readdirSync(given)).toEqual([]);
   });
 });
