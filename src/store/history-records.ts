@@ -10,7 +10,7 @@ import { endKey, keyed, keyIds } from "./checkpoint-keys.js";
 import { HEAD_CHANGES_COUNT } from "./head-changes.js";
 import { segmentInRow } from "./segment-records.js";
 import { StorageTotals } from "./storage-totals.js";
-import { TickRecords } from "./tick-records.js";
+import { OUTBOX_MESSAGE_OVERHEAD_BYTES, TickRecords } from "./tick-records.js";
 import type { CheckpointCommit, CheckpointRow } from "./types.js";
 import type { LeaseColumns } from "./agent-records.js";
 
@@ -423,7 +423,7 @@ export abstract class HistoryRecords extends TickRecords {
   /** Bytes stored for the agent: checkpoint blobs, event-log segments and outbox messages (what max_storage_bytes bounds). */
   storedBytes(agentId: string): number {
     const r = this.sql(`SELECT COALESCE(SUM(n), 0) AS n FROM (${keyed("length(c.blob) AS n", OF_AGENT)})`).get({ agent: agentId }) as { n: number };
-    const o = this.sql("SELECT COALESCE(SUM(length(payload)), 0) AS n FROM outbox WHERE agent_id = ?").get(agentId) as { n: number };
+    const o = this.sql(`SELECT COALESCE(SUM(length(payload) + ${OUTBOX_MESSAGE_OVERHEAD_BYTES}), 0) AS n FROM outbox WHERE agent_id = ?`).get(agentId) as { n: number };
     return r.n + this.segmentBytes(agentId) + o.n;
   }
 
@@ -432,9 +432,9 @@ export abstract class HistoryRecords extends TickRecords {
   }
 }
 
-/** Bytes of a commit's outbox messages. */
+/** Bytes a commit's outbox messages count (each its bytes and its row's overhead). */
 function outboxBytes(batches: CheckpointCommit["outbox"]): number {
   let n = 0;
-  for (const b of batches ?? []) for (const m of b.messages) n += m.length;
+  for (const b of batches ?? []) for (const m of b.messages) n += m.length + OUTBOX_MESSAGE_OVERHEAD_BYTES;
   return n;
 }

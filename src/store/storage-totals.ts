@@ -15,13 +15,14 @@
 // on first use, so a node with no limited agent pays nothing on its commit path.
 import type Database from "better-sqlite3";
 import { keyed } from "./checkpoint-keys.js";
+import { OUTBOX_MESSAGE_OVERHEAD_BYTES } from "./tick-records.js";
 
 /** Bytes of a checkpoints row: its state blob and its linked segment's (schema 11: in the row). */
 const ROW_BYTES = (r: "NEW" | "OLD"): string => `length(${r}.blob) + COALESCE(length(${r}.seg_blob), 0) + COALESCE(length(${r}.seg_post_hashes), 0)`;
 /** Bytes of an unlinked segment (event_log_segments rows with id < 0; schema 11 keeps linked ones in rows). */
 const SEGMENT_BYTES = (r: "NEW" | "OLD"): string => `length(${r}.blob) + length(${r}.post_hashes)`;
-/** Bytes of an outbox row: the message. */
-const MESSAGE_BYTES = (r: "NEW" | "OLD"): string => `length(${r}.payload)`;
+/** Bytes an outbox row counts: the message and the row's overhead. */
+const MESSAGE_BYTES = (r: "NEW" | "OLD"): string => `length(${r}.payload) + ${OUTBOX_MESSAGE_OVERHEAD_BYTES}`;
 const move = (agent: string, delta: string): string => `UPDATE temp.storage_totals SET bytes = bytes + (${delta}) WHERE agent_id = ${agent};`;
 
 const SCHEMA = `
@@ -52,7 +53,7 @@ const SCHEMA = `
 /** An agent's stored bytes as the triggers count them: every checkpoints row, unlinked segment and outbox message. */
 const SUM = `SELECT (SELECT COALESCE(SUM(n), 0) FROM (${keyed("length(c.blob) + COALESCE(length(c.seg_blob), 0) + COALESCE(length(c.seg_post_hashes), 0) AS n", "k.agent_id = @agent")}))
   + (SELECT COALESCE(SUM(length(blob) + length(post_hashes)), 0) FROM main.event_log_segments WHERE id < 0 AND agent_id = @agent)
-  + (SELECT COALESCE(SUM(length(payload)), 0) FROM main.outbox WHERE agent_id = @agent)`;
+  + (SELECT COALESCE(SUM(length(payload) + ${OUTBOX_MESSAGE_OVERHEAD_BYTES}), 0) FROM main.outbox WHERE agent_id = @agent)`;
 
 /** The running totals of one connection (a store on schema 11 or later, writable). */
 export class StorageTotals {

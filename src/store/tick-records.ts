@@ -7,6 +7,13 @@ import { u8 } from "./rows.js";
 import { SegmentRecords } from "./segment-records.js";
 import type { JournalledPayment, LeaseBelief, LineageEvent, OutboxBatch, ReceiptRow } from "./types.js";
 
+/**
+ * What an outbox message counts beyond its bytes, toward --outbox-retention and max_storage_bytes:
+ * its row (agent, tick, index, epoch, time) and index entry. An empty message is a row all the same:
+ * counted as 0, an agent emitting only empty messages was never bounded by either.
+ */
+export const OUTBOX_MESSAGE_OVERHEAD_BYTES = 64;
+
 /** A page of an agent's outbox and the tick from which its messages are all kept (outboxKeptFromTick). */
 export interface OutboxPage {
   messages: StoredOutboxMessage[];
@@ -106,7 +113,7 @@ export abstract class TickRecords extends SegmentRecords {
     for (const b of batches) {
       b.messages.forEach((m, i) => {
         this.sql("INSERT INTO outbox (agent_id, tick, idx, epoch_major, payload, created_at) VALUES (?, ?, ?, ?, ?, ?)").run(agentId, b.tick, i, b.epochMajor, m, Date.now());
-        added += m.length;
+        added += m.length + OUTBOX_MESSAGE_OVERHEAD_BYTES;
       });
     }
     if (this.outboxRetentionBytes > 0 && added > 0) this.keepOutboxWithin(agentId, added);
@@ -127,7 +134,7 @@ export abstract class TickRecords extends SegmentRecords {
     const known = this.outboxBytes.get(agentId);
     let total = known === undefined ? this.outboxSize(agentId) : known + added;
     if (total > limit) {
-      const rows = this.sql("SELECT tick, length(payload) AS n FROM outbox WHERE agent_id = ? ORDER BY tick, idx", true).iterate(agentId) as IterableIterator<{ tick: bigint; n: bigint }>;
+      const rows = this.sql(`SELECT tick, length(payload) + ${OUTBOX_MESSAGE_OVERHEAD_BYTES} AS n FROM outbox WHERE agent_id = ? ORDER BY tick, idx`, true).iterate(agentId) as IterableIterator<{ tick: bigint; n: bigint }>;
       // Ticks are dropped whole, oldest first, each once all its rows are read; the newest (the last
       // read when the rows run out) always stays.
       let through: bigint | null = null;
@@ -157,7 +164,7 @@ export abstract class TickRecords extends SegmentRecords {
   }
 
   private outboxSize(agentId: string): number {
-    return (this.sql("SELECT COALESCE(SUM(length(payload)), 0) AS n FROM outbox WHERE agent_id = ?").get(agentId) as { n: number }).n;
+    return (this.sql(`SELECT COALESCE(SUM(length(payload) + ${OUTBOX_MESSAGE_OVERHEAD_BYTES}), 0) AS n FROM outbox WHERE agent_id = ?`).get(agentId) as { n: number }).n;
   }
 
   /**

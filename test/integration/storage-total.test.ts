@@ -4,6 +4,7 @@
 // the default --history-retention (4,096 checkpoints) the sum read thousands of rows per commit.
 // The total must stay exact through everything that changes what is stored: its own appends, history
 // pruning, event-log pruning by ticks and by bytes, a rolled-back batch, and another connection's writes.
+import { OUTBOX_MESSAGE_OVERHEAD_BYTES } from "../../src/store/tick-records.js";
 import { randomBytes } from "node:crypto";
 import type BetterSqlite from "better-sqlite3";
 import { afterEach, describe, expect, it } from "vitest";
@@ -22,9 +23,9 @@ function open(path: string, opts: Parameters<typeof SqliteStore.open>[1]): Sqlit
   return s;
 }
 
-/** Bytes a commit adds to the agent's stored bytes (its outbox messages before --outbox-retention drops any). */
+/** Bytes a commit adds to the agent's stored bytes (its outbox messages, each with its row's overhead, before --outbox-retention drops any). */
 const added = (c: CheckpointCommit): number =>
-  c.blob.byteLength + (c.events ? c.events.blob.byteLength + c.events.postHashes.byteLength : 0) + (c.outbox ?? []).reduce((n, b) => n + b.messages.reduce((m, x) => m + x.byteLength, 0), 0);
+  c.blob.byteLength + (c.events ? c.events.blob.byteLength + c.events.postHashes.byteLength : 0) + (c.outbox ?? []).reduce((n, b) => n + b.messages.reduce((m, x) => m + x.byteLength + OUTBOX_MESSAGE_OVERHEAD_BYTES, 0), 0);
 
 /** h's next checkpoint after the stored head, `bytes` of state, pruning the history to `keep` when a plan is due. */
 function next(store: SqliteStore, reader: SqliteStore, tick: bigint, opts: { bytes?: number; keep?: number; limit?: bigint; emits?: number } = {}): CheckpointCommit {
