@@ -116,7 +116,6 @@ export class Reception {
    */
   private async checkOffer(offer: Record<string, unknown>): Promise<CheckedOffer> {
     const cfg = this.ctx.cfg;
-    const holdings = this.host.holdings;
     const T = "offer";
     if (this.ctx.host.stopping()) throw new IgordError(ErrorCode.NodeStopping, "this node is stopping");
     // Who is asking comes first: nothing of an untrusted peer's offer is looked at or reserved.
@@ -125,10 +124,12 @@ export class Reception {
     }
     const withOffer = packageWithOfferOf(offer);
     if (withOffer) {
-      if (holdings.heldBytes + withOffer.bytes > cfg.maxPackageBytes * MAX_CONCURRENT_PACKAGES) throw new IgordError(ErrorCode.MigrationBusy, `this node is already holding ${holdings.heldBytes} bytes of incoming packages`);
-      holdings.heldBytes += withOffer.bytes;
-      this.held = withOffer.bytes;
-      this.packageSent = await receivePackageWithOffer(this.ch, withOffer, cfg.migrationTimeoutMs);
+      // Announced: reserved against this peer's own share, as an announced transfer is (a peer
+      // whose offers announce packages and go silent blocks only itself); held node-wide as it arrives.
+      this.reserve(withOffer.bytes);
+      const sent = await receivePackageWithOffer(this.ch, withOffer, cfg.migrationTimeoutMs);
+      this.hold(sent.length);
+      this.packageSent = sent;
     }
     const agentId = checkAgentId(str(offer, T, "agentId", MAX_AGENT_ID_CHARS));
     this.agentId = agentId;
@@ -183,6 +184,8 @@ export class Reception {
     if (withOffer && !takeSent) {
       this.host.holdings.heldBytes -= this.held;
       this.held = 0;
+      this.host.holdings.release(this.peer, this.reserved, 0);
+      this.reserved = 0;
       this.packageSent = null;
     }
     await this.ch.sendJson({ type: "offer_reply", ok: true, haveWasm, baseHash, ...(signal ? { durableSignal: true } : {}), ...(pendingMode ? { pendingReception: true } : {}), ...(withOffer ? { packageAccepted: takeSent } : {}) });
@@ -231,18 +234,12 @@ export class Reception {
    */
   private async receivePackage(o: CheckedOffer, agreed: Agreed): Promise<MigrationPackage> {
     const cfg = this.ctx.cfg;
-    const holdings = this.host.holdings;
     const timeout = cfg.migrationTimeoutMs;
     const sent = this.packageSent;
     const size = sent ? sent.length : safeInt(await this.ch.receiveJson(timeout, "transfer"), "transfer", "bytes");
     if (size > cfg.maxPackageBytes) throw new IgordError(ErrorCode.MigrationPackageTooLarge, `package of ${size} bytes is over this node's --max-package-size ${cfg.maxPackageBytes}`);
-    const share = cfg.maxPackageBytes * MAX_PACKAGES_PER_PEER;
-    const mine = holdings.peer(this.peer);
-    if (mine.reserved + size > share) {
-      throw new IgordError(ErrorCode.MigrationBusy, `${this.peer} is already sending ${mine.reserved} bytes of packages here (a peer's share is ${share})`);
-    }
-    mine.reserved += size;
-    this.reserved = size;
+    // A package sent with the offer was reserved as it was announced.
+    if (!sent) this.reserve(size);
     // A source that sends a small package right behind `transfer` (and says so) is not waiting for
     // this answer: it goes in the same write as the result, one message less per hop. Any other
     // source waits for it before its first chunk.
@@ -254,15 +251,12 @@ export class Reception {
     const chunks: Uint8Array[] = sent ? [sent] : [];
     this.packageSent = null;
     const deadline = Date.now() + timeout;
-    const cap = cfg.maxPackageBytes * MAX_CONCURRENT_PACKAGES;
     while (this.held < size) {
       const chunk = await this.ch.receive(Math.max(1, deadline - Date.now()), "package chunk");
       if (chunk.length === 0 || this.held + chunk.length > size) {
         throw new IgordError(ErrorCode.MigrationFrameInvalid, `package chunk of ${chunk.length} bytes does not fit the announced ${size} bytes`);
       }
-      if (holdings.heldBytes + chunk.length > cap) throw new IgordError(ErrorCode.MigrationBusy, `this node is already holding ${holdings.heldBytes} bytes of incoming packages`);
-      holdings.heldBytes += chunk.length;
-      this.held += chunk.length;
+      this.hold(chunk.length);
       chunks.push(chunk);
     }
     const buf = Buffer.concat(chunks, size);
@@ -362,6 +356,26 @@ export class Reception {
       this.ctx.log.error({ event: "migration_resume_failed", agent: agentId, code: err.code }, `received ${agentId} but cannot start it: ${err.message}`);
     }
     return this.confirm(agentId, admitted.incoming.lease.epoch);
+  }
+
+  /** Reserves `size` announced bytes against this peer's share (MAX_PACKAGES_PER_PEER × --max-package-size). */
+  private reserve(size: number): void {
+    const share = this.ctx.cfg.maxPackageBytes * MAX_PACKAGES_PER_PEER;
+    const mine = this.host.holdings.peer(this.peer);
+    if (mine.reserved + size > share) {
+      throw new IgordError(ErrorCode.MigrationBusy, `${this.peer} is already sending ${mine.reserved} bytes of packages here (a peer's share is ${share})`);
+    }
+    mine.reserved += size;
+    this.reserved += size;
+  }
+
+  /** Holds `bytes` that arrived, against the node-wide cap (MAX_CONCURRENT_PACKAGES × --max-package-size). */
+  private hold(bytes: number): void {
+    const holdings = this.host.holdings;
+    const cap = this.ctx.cfg.maxPackageBytes * MAX_CONCURRENT_PACKAGES;
+    if (holdings.heldBytes + bytes > cap) throw new IgordError(ErrorCode.MigrationBusy, `this node is already holding ${holdings.heldBytes} bytes of incoming packages`);
+    holdings.heldBytes += bytes;
+    this.held += bytes;
   }
 
   /** The reception is durable: the claim ends, the arrival is remembered, counted and logged. */

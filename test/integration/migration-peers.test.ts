@@ -9,9 +9,10 @@ import { hex } from "../../src/hash/bytes.js";
 import { didFromPublicKey } from "../../src/identity/did.js";
 import { generateKey } from "../../src/identity/keys.js";
 import { buildOutgoingPackage } from "../../src/migration/outgoing.js";
-import { jsonBytes } from "../../src/p2p/frames.js";
+import { FrameChannel, jsonBytes } from "../../src/p2p/frames.js";
+import { parseTarget } from "../../src/p2p/host.js";
 import { signStatusQuery } from "../../src/migration/status-proof.js";
-import { MAX_ANNOUNCED_CAPABILITIES, type MigrationHooks } from "../../src/migration/service.js";
+import { MAX_ANNOUNCED_CAPABILITIES, MIGRATE_PROTOCOL, type MigrationHooks } from "../../src/migration/service.js";
 import type { TickEvent } from "../../src/scheduler/scheduler.js";
 import { DB_FILE, MAX_FENCES_PER_PEER, SqliteStore } from "../../src/store/sqlite-store.js";
 import { EXAMPLES, startTestNode, stopAllNodes, type TestNode, tempDir } from "../helpers/node.js";
@@ -263,6 +264,25 @@ describe("admission capacity", () => {
     expect(await r.stall(addr(b), madeUpOffer("silent-2"), size)).toMatchObject({ ok: false, code: "MIGRATION_BUSY" });
     const moved = await a.node.migrate("heartbeat", [addr(b)]);
     expect(moved).toMatchObject({ outcome: "done", attempts: 1 });
+  });
+
+  it("a package announced with its offer holds nothing until it arrives, and its announcement counts against its peer's own share: a peer whose offers announce one and go silent blocks only itself", async () => {
+    const a = await startTestNode({ ...P2P, "migration-retries": "1" });
+    const b = await startTestNode({ ...P2P, "accept-migrations": "any", "max-package-size": "1MiB", "migration-timeout": "20s" });
+    await a.node.addAgent({ wasmPath: heartbeat });
+    const r = await rogue();
+    // 32 offers, each announcing 64 KiB behind it (2 MiB: the node-wide cap), then silence.
+    const held: FrameChannel[] = [];
+    for (let i = 0; i < 32; i++) {
+      const ch = new FrameChannel(await r.p2p.dialProtocol(parseTarget(addr(b)).addr!, MIGRATE_PROTOCOL));
+      held.push(ch);
+      await ch.sendJson({ type: "offer", ...madeUpOffer(`silent-${i}`, { durableSignal: true, packageWithOffer: { bytes: 64 * 1024, baseHash: null, haveWasm: false } }) });
+    }
+    // Past its own share (one --max-package-size) the peer's announcements are refused, busy.
+    const refused = await held[31]!.receiveJson(10_000, "offer_reply");
+    expect(refused).toMatchObject({ ok: false, code: "MIGRATION_BUSY" });
+    expect(await a.node.migrate("heartbeat", [addr(b)])).toMatchObject({ outcome: "done", attempts: 1 });
+    for (const ch of held) ch.abort(new Error("done"));
   });
 
   it("bytes are counted as they arrive: a peer that sent part of its package and stalled does not block another", async () => {
