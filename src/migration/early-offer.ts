@@ -4,6 +4,7 @@
 // the durable signal, and `durable` the moment both the package went and the sync returned. The
 // first attempt to that target (source.ts) takes it up; a hop that fails first withholds `durable`.
 import type { Epoch } from "../authority/lease.js";
+import { ErrorCode, IgordError } from "../errors.js";
 import { type FrameChannel, jsonBytes } from "../p2p/frames.js";
 import type { PackageWithOffer } from "./package-with-offer.js";
 
@@ -48,8 +49,8 @@ export interface EarlyOffer {
    * Resolves true once it was written, false when it was not sent (no package, or withheld).
    */
   durableSent: Promise<boolean>;
-  /** True once bytes of `durable` left: from then on the target may store the agent (a failure is ambiguous). */
-  durableGone: boolean;
+  /** Where `durable` ends in the stream's bytes, once the stream took it (ch.bytesGone past it: it left, and the target may store the agent). */
+  durableEnd: number | null;
   /** Set when the hop fails before `durable` was sent: it is then never sent. */
   withheld: boolean;
   /** Set when the write of `durable` starts (withheld is false then): it may arrive. */
@@ -102,7 +103,7 @@ export function startEarlyOffer(o: EarlyOfferStart): EarlyOffer {
     () => (durableHere = true),
     () => undefined,
   );
-  const early: EarlyOffer = { peerId: o.peerId, ch, sent, reply, built, shipped: Promise.resolve(false), wrote: Promise.resolve(false), durableSent: Promise.resolve(false), durableGone: false, withheld: false, durableStarted: false, hookRan: false, checkpointHash: o.checkpointHash, epoch: o.epoch, taken: false };
+  const early: EarlyOffer = { peerId: o.peerId, ch, sent, reply, built, shipped: Promise.resolve(false), wrote: Promise.resolve(false), durableSent: Promise.resolve(false), durableEnd: null, withheld: false, durableStarted: false, hookRan: false, checkpointHash: o.checkpointHash, epoch: o.epoch, taken: false };
   /** The crash point, once per hop (the source's handOff runs it when it gets there first). */
   const handoffDurable = (): void => {
     if (early.hookRan) return;
@@ -125,7 +126,7 @@ export function startEarlyOffer(o: EarlyOfferStart): EarlyOffer {
     try {
       await ch.sendAll(frames);
     } finally {
-      if (early.durableStarted) early.durableGone = ch.bytesSent > before;
+      if (early.durableStarted && ch.bytesSent > before) early.durableEnd = ch.bytesSent;
     }
     return true;
   });
@@ -148,7 +149,7 @@ export function startEarlyOffer(o: EarlyOfferStart): EarlyOffer {
     try {
       await ch.send(DURABLE_FRAME);
     } finally {
-      early.durableGone = ch.bytesSent > before;
+      if (ch.bytesSent > before) early.durableEnd = ch.bytesSent;
     }
     return true;
   });
@@ -164,12 +165,26 @@ export function startEarlyOffer(o: EarlyOfferStart): EarlyOffer {
 
 /**
  * The hop failed before its attempt: `durable` is withheld if it has not gone yet. True when it
- * went (or its write started: then it may arrive), so the target may have stored the agent.
+ * left this node, so the target may have stored the agent.
  */
 export async function withholdDurable(early: EarlyOffer): Promise<boolean> {
   early.withheld = true;
   // Not started: the early chain sees `withheld` before it would write, and never sends it.
   if (!early.durableStarted) return false;
   await early.durableSent.catch(() => false);
-  return early.durableGone;
+  return leftOrWithheld(early.ch, early.durableEnd);
+}
+
+/**
+ * Whether the frame ending at `end` of the channel's bytes left this node (its target may have it
+ * whole). One still in the stream's write buffer (a target reading slowly, or not at all) never
+ * leaves: the stream is reset first, so the buffer is dropped. A stalled stream's last frame was
+ * taken for sent as soon as the stream queued it, so the hop was ambiguous (RECOVERY_REQUIRED, no
+ * fallback) though the target could not have it.
+ */
+export function leftOrWithheld(ch: FrameChannel, end: number | null): boolean {
+  if (end === null) return false;
+  if (ch.bytesGone >= end) return true;
+  ch.abort(new IgordError(ErrorCode.MigrationStreamClosed, "the hop failed before its last frame left this node: withheld"));
+  return ch.bytesGone >= end;
 }

@@ -10,7 +10,7 @@ import { ErrorCode, IgordError } from "../errors.js";
 import { parseManifest } from "../manifest/manifest.js";
 import { CHUNK_BYTES, epoch as epochOf, type FrameChannel, jsonBytes } from "../p2p/frames.js";
 import { AttemptError, asIgord, MIGRATE_PROTOCOL, type MigrationContext, type MigrationResult, refuseUnofferableManifest, remoteError, sleep, type Target } from "./context.js";
-import { DURABLE_FRAME, EAGER_PACKAGE_BYTES, type EarlyOffer, startEarlyOffer, withholdDurable } from "./early-offer.js";
+import { DURABLE_FRAME, EAGER_PACKAGE_BYTES, type EarlyOffer, leftOrWithheld, startEarlyOffer, withholdDurable } from "./early-offer.js";
 import { basisOf, guessOf, type PackageBasis, sameBasis } from "./package-with-offer.js";
 import { IdleMigrateStreams } from "./idle-streams.js";
 import { buildOutgoingPackage } from "./outgoing.js";
@@ -478,7 +478,8 @@ export class MigrationSource {
     let reused = pre ? pre.ch : this.idle.take(t.peerId);
     let ch = reused ?? (await this.openMigrate(t));
     const timeout = this.ctx.cfg.migrationTimeoutMs;
-    let sent = false;
+    /** Where the frame that lets the target take the agent ends in the stream's bytes, once the stream took it. */
+    let sentEnd: number | null = null;
     let done = false;
     try {
       let reply: Record<string, unknown>;
@@ -546,14 +547,19 @@ export class MigrationSource {
         try {
           await ch.sendAll(signal ? [transfer, bytes, DURABLE_FRAME] : [transfer, bytes]);
         } finally {
-          sent = ch.bytesSent > before;
+          if (ch.bytesSent > before) sentEnd = ch.bytesSent;
         }
       } else {
         await ch.send(transfer);
         await this.transferAccepted(ch, t, timeout);
         for (let off = 0; off < bytes.length; off += CHUNK_BYTES) {
-          if (off + CHUNK_BYTES >= bytes.length) sent = !signal;
-          await ch.send(bytes.subarray(off, off + CHUNK_BYTES));
+          const before = ch.bytesSent;
+          try {
+            await ch.send(bytes.subarray(off, off + CHUNK_BYTES));
+          } finally {
+            // Without the signal the package's last chunk is what lets the target take the agent.
+            if (!signal && off + CHUNK_BYTES >= bytes.length && ch.bytesSent > before) sentEnd = ch.bytesSent;
+          }
         }
       }
       if (signal && wentEarly && pre) {
@@ -561,7 +567,7 @@ export class MigrationSource {
         try {
           if (!(await pre.durableSent)) throw new IgordError(ErrorCode.MigrationStreamClosed, "`durable` was not sent on the early stream");
         } finally {
-          sent = pre.durableGone;
+          sentEnd = pre.durableEnd;
         }
       } else if (signal && !durableWithPackage) {
         // HANDOFF_INITIATED is durable (the detach resolved after its fsync): the target may store it.
@@ -569,7 +575,7 @@ export class MigrationSource {
         try {
           await ch.send(DURABLE_FRAME);
         } finally {
-          sent = ch.bytesSent > before;
+          if (ch.bytesSent > before) sentEnd = ch.bytesSent;
         }
       }
       store.updateMigration(id, { state: "awaiting_confirmation", bytes: bytes.length });
@@ -588,7 +594,9 @@ export class MigrationSource {
       if (e instanceof AttemptError) throw e;
       // The early stream's `durable` may have gone with the package, before this attempt knew it.
       const gone = pre ? await withholdDurable(pre) : false;
-      throw new AttemptError(asIgord(e, ErrorCode.MigrationStreamClosed), sent || gone, false);
+      // Sent only if the frame that lets the target take the agent left this node (else it is
+      // withheld: the stream is reset before its buffer drains), so the hop may fall back or revert.
+      throw new AttemptError(asIgord(e, ErrorCode.MigrationStreamClosed), gone || leftOrWithheld(ch, sentEnd), false);
     } finally {
       // Through: the stream carries the next migration to this peer. Anything else: closed.
       if (done) this.idle.keep(t.peerId, ch);

@@ -46,6 +46,8 @@ export class FrameChannel {
   private readonly frames: AsyncIterator<Uint8ArrayList>;
   /** Bytes the stream has taken so far (frames included): a write it refused outright does not count. */
   bytesSent = 0;
+  /** What the stream's write buffer still held when it was aborted (then discarded: those bytes never left). */
+  private unsentAtAbort: number | null = null;
   /** The largest frame read: a control message's until the channel takes package chunks (acceptChunks). */
   private receiveLimit: number;
   /** Bytes received and not yet delivered as frames, counted against `unfinished` until the peer is trusted. */
@@ -73,6 +75,24 @@ export class FrameChannel {
     this.frames = frames[Symbol.asyncIterator]();
   }
 
+  /**
+   * Bytes that left this node of those the stream took: all but what its write buffer still holds
+   * (a peer that reads slowly, or not at all, keeps them there; yamux sends no more than the peer's
+   * window). Once the stream is aborted, what it held then never leaves, so the count is final. A
+   * frame whose last byte is within it may have arrived; one past it cannot have.
+   */
+  get bytesGone(): number {
+    // A stream reset by the peer discarded its buffer (0 left): counted as gone, the safe side.
+    const unsent = this.unsentAtAbort ?? this.stream.writeBufferLength;
+    return this.bytesSent - unsent;
+  }
+
+  /** Aborts the stream, first noting what its write buffer held (bytesGone). */
+  private abortStream(err: Error): void {
+    this.unsentAtAbort ??= this.stream.writeBufferLength;
+    this.stream.abort(err);
+  }
+
   /** The package's chunks come on this channel (the node took the offer): frames up to MAX_FRAME_BYTES. */
   acceptChunks(): void {
     this.receiveLimit = this.maxFrameBytes;
@@ -92,7 +112,7 @@ export class FrameChannel {
           const n = chunk.byteLength;
           if (unfinished.held + n > unfinished.limit) {
             const err = new IgordError(ErrorCode.MigrationBusy, `this node holds ${unfinished.held} bytes of unfinished frames from peers it does not trust, its limit of ${unfinished.limit}; try again later`);
-            this.stream.abort(err);
+            this.abortStream(err);
             throw err;
           }
           unfinished.held += n;
@@ -135,7 +155,7 @@ export class FrameChannel {
         await this.stream.onDrain({ signal: AbortSignal.timeout(this.writeTimeoutMs) });
       } catch (e) {
         const err = new IgordError(ErrorCode.MigrationTimeout, `the peer read nothing for ${this.writeTimeoutMs}ms`, { cause: e });
-        this.stream.abort(err);
+        this.abortStream(err);
         throw err;
       }
     }
@@ -175,7 +195,7 @@ export class FrameChannel {
     const deadline = new Promise<never>((_, reject) => {
       timer = setTimeout(() => {
         const err = new IgordError(ErrorCode.MigrationTimeout, `no ${what} within ${timeoutMs}ms`);
-        this.stream.abort(err);
+        this.abortStream(err);
         reject(err);
       }, timeoutMs);
     });
@@ -222,13 +242,13 @@ export class FrameChannel {
       await this.stream.close({ signal: AbortSignal.timeout(CLOSE_TIMEOUT_MS) });
     } catch (e) {
       // Already reset by the other side, or a peer that will not read what is left: drop it.
-      if (this.stream.status === "open" || this.stream.status === "closing") this.stream.abort(e as Error);
+      if (this.stream.status === "open" || this.stream.status === "closing") this.abortStream(e as Error);
     }
   }
 
   abort(err: Error): void {
     this.release(this.held);
-    this.stream.abort(err);
+    this.abortStream(err);
   }
 
   /** Open both ways at both ends, so another exchange can run on it. */

@@ -20,6 +20,8 @@ import { encodeReceipt, receiptSigningBytes } from "../../src/budget/receipt.js"
 import { peerIdFromPublicKey } from "../../src/identity/did.js";
 import { buildOutgoingPackage } from "../../src/migration/outgoing.js";
 import { decodePackage, encodePackage } from "../../src/migration/package.js";
+import { MIGRATE_PROTOCOL } from "../../src/migration/service.js";
+import { FrameChannel } from "../../src/p2p/frames.js";
 import type { TickEvent } from "../../src/scheduler/scheduler.js";
 import { EXAMPLES, startTestNode, stopAllNodes, type TestNode, tempDir } from "../helpers/node.js";
 import { offerOf, RoguePeer, type RogueReply } from "../helpers/rogue.js";
@@ -386,6 +388,41 @@ describe("large packages", () => {
     // What the sender still holds is in `before`; on top of it the target holds the package once.
     expect((during - before) / SIZE).toBeLessThan(1.5);
   });
+
+  for (const signal of [false, true]) {
+    it(`a target that reads the package too slowly: the write times out with the last frame still in this node's buffer, so the hop is reverted, not left RECOVERY_REQUIRED (target ${signal ? "with" : "without"} the durable signal)`, async () => {
+      const TIMEOUT_MS = 1000;
+      const a = await startTestNode({ ...P2P, "migration-timeout": `${TIMEOUT_MS}ms`, "migration-retries": "1" });
+      await a.node.addAgent({ wasmPath: paddedAgent(heartbeat, 8 * 1024 * 1024) });
+      await a.waitFor<TickEvent>("tick", (e) => e.agentId === "bigagent" && e.tick >= 2n);
+      const r = await rogue();
+      await r.answerPrice();
+      let got = 0;
+      let total = 0;
+      await r.p2p.handle(MIGRATE_PROTOCOL, async (stream) => {
+        const ch = new FrameChannel(stream);
+        try {
+          await ch.receiveJson(5000, "offer");
+          await ch.sendJson({ type: "offer_reply", ok: true, haveWasm: false, baseHash: null, ...(signal ? { durableSignal: true } : {}) });
+          total = Number((await ch.receiveJson(5000, "transfer")).bytes);
+          await ch.sendJson({ type: "transfer_reply", ok: true });
+          ch.acceptChunks();
+          // One chunk every half a timeout: each of the source's writes waits, the whole hop runs out.
+          for (let n = 0; n < total; n += (await ch.receive(60_000, "chunk")).byteLength, got = n) {
+            await new Promise((res) => setTimeout(res, TIMEOUT_MS / 2));
+          }
+        } finally {
+          await ch.close();
+        }
+      });
+      const res = await a.node.migrate("bigagent", [r.p2p.getMultiaddrs()[0]!.toString()]);
+      // What the target had read when the source gave up: the stream is gone, it has no more.
+      expect(got).toBeLessThan(total);
+      expect(res.outcome).toBe("reverted");
+      expect(a.node.store.lease("bigagent")?.state).toBe("ACTIVE_OWNER");
+      await a.waitFor<TickEvent>("tick", (e) => e.agentId === "bigagent");
+    }, 60_000);
+  }
 
   it("a package over the target's --max-package-size is refused before it is read", async () => {
     const a = await startTestNode(P2P);
