@@ -49,12 +49,36 @@ function unresolvedHandoffs(node: IgordNode): Listed[] {
   });
 }
 
+/**
+ * Agents stored here as pending receptions a crash left (migration/pending-reception.ts), not being
+ * received right now: this node may be their one copy (their source retired them), they count toward
+ * --max-agents, and each settles by asking its source. Not listed anywhere else.
+ */
+function pendingReceptions(node: IgordNode): Listed[] {
+  return node.store
+    .pendingReceptionSummaries()
+    .filter((p) => !node.migration?.receiving.has(p.agentId) && !node.scheduler.has(p.agentId))
+    .map((p) => ({
+      id: p.agentId,
+      did: p.did,
+      status: "reception_pending",
+      reason: "stored before its source said its handoff was durable; settled by asking the source",
+      source: p.peer,
+      epoch: formatEpoch(p.epoch),
+      checkpointHash: p.checkpointHash,
+      bytes: p.bytes,
+      since: new Date(p.createdAt).toISOString(),
+    }));
+}
+
 export function nodeStatus(node: IgordNode): Record<string, unknown> {
   const counts = Object.fromEntries(node.scheduler.statusCounts());
   counts.quarantined = node.quarantined.size;
   counts.loadFailed = node.loadFailures.size;
   if (node.staleBinaries.size > 0) counts.staleBinaries = node.staleBinaries.size;
   counts.hibernated = node.scheduler.hibernatedCount();
+  const pending = pendingReceptions(node).length;
+  if (pending > 0) counts.receptionPending = pending;
   const pool = node.pool.stats();
   return {
     version: VERSION,
@@ -82,6 +106,7 @@ export function agentsListing(node: IgordNode, opts: { all?: boolean } = {}): Li
     ...node.scheduler.list().map((v) => ({ ...agentJson(v), id: v.id, lastDivergence: lastDivergence(node, v.id) })),
     ...[...node.quarantined].filter(([id]) => !node.scheduler.has(id)).map(([id, q]) => ({ ...quarantineJson(id, q), id })),
     ...unresolvedHandoffs(node).filter((h) => !node.scheduler.has(h.id) && !node.quarantined.has(h.id)),
+    ...pendingReceptions(node).filter((p) => !node.quarantined.has(p.id)),
     ...node.loadFailures.list().map((f) => ({ ...loadFailureJson(f), id: f.agentId })),
     ...storedOnly(node, opts.all ?? false),
   ];

@@ -180,6 +180,20 @@ export abstract class MigrationRecords extends StoreBase {
     return (this.sql("SELECT agent_id, peer FROM pending_receptions ORDER BY created_at").all() as { agent_id: string; peer: string }[]).map((r) => ({ agentId: r.agent_id, peer: r.peer }));
   }
 
+  /** The pending receptions, without their packages (what an operator sees of them), oldest first. */
+  pendingReceptionSummaries(): { agentId: string; did: string; peer: string; epoch: Epoch; checkpointHash: string; bytes: number; createdAt: number }[] {
+    const rows = this.sql("SELECT agent_id, did, peer, epoch_major, epoch_generation, checkpoint_hash, length(package) AS bytes, created_at FROM pending_receptions ORDER BY created_at", true).all() as Record<string, unknown>[];
+    return rows.map((r) => ({
+      agentId: r.agent_id as string,
+      did: r.did as string,
+      peer: r.peer as string,
+      epoch: { major: r.epoch_major as bigint, generation: r.epoch_generation as bigint },
+      checkpointHash: r.checkpoint_hash as string,
+      bytes: Number(r.bytes),
+      createdAt: Number(r.created_at),
+    }));
+  }
+
   /**
    * Forgets a pending reception that will never be flipped (refused, or its source kept the agent).
    * No fsync of its own: a row that comes back after a power cut is resolved again, to the same end.

@@ -156,6 +156,9 @@ describe("a pending reception", () => {
     expect(b2.logs.events("pending_reception_resolved")).toEqual([]);
     // A is still told "receiving": it never reclaims (it retired), nothing ticks anywhere meanwhile.
     expect(a.node.store.lease("survivor")?.state).toBe("RETIRED");
+    // The operator sees it: this node holds the agent's one copy (igord agents, igord status).
+    expect(b2.node.agentsJson().filter((x) => x.id === "survivor")).toMatchObject([{ status: "reception_pending", source: a.node.migration!.peerId }]);
+    expect((b2.node.status().agents as Record<string, number>).receptionPending).toBe(1);
     await b2.stop();
     // The operator puts the config back: the row becomes ownership.
     const b3 = await p2p({ dir: lost, resumeStored: true });
