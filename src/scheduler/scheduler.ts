@@ -594,27 +594,10 @@ export class Scheduler extends EventEmitter<{
     this.emit("stopped", this.view(a));
   }
 
-  /**
-   * Stops ticking a running agent: no new tick starts, the tick in flight commits (bounded by the
-   * tick timeout: the watchdog fails a tick that overruns), then it is checkpointed and stored as
-   * stopped with the reason. Thrown away instead, that tick's run, which may have acted on the world
-   * (a POST), ran again after the next start, told its last run had ended cleanly.
-   */
+  /** Stops ticking a running agent (checkpointed, stored as stopped with the reason). */
   async pause(id: string, reason: string): Promise<void> {
     const a = this.agents.get(id);
     if (a?.status !== "running") return;
-    if (a.inFlight && !a.detaching) {
-      // As for a handoff: nothing schedules the agent while its last tick finishes.
-      a.detaching = true;
-      this.queue.cancel(a);
-      a.nextDueAt = null;
-      try {
-        await new Promise<void>((resolve) => (a.onIdle = resolve));
-      } finally {
-        a.detaching = false;
-      }
-      if (this.agents.get(id) !== a || a.status !== "running") return;
-    }
     this.finish(a, "stopped", reason, null);
     await this.settled();
   }

@@ -8,9 +8,7 @@ import { startAgent, stopAgent } from "../../src/node/agent-lifecycle.js";
 import { upgradeAgent } from "../../src/node/code-upgrade.js";
 import type { TickEvent } from "../../src/scheduler/scheduler.js";
 import { agentsDirWith, AS_FIXTURES, startTestNode, stopAllNodes } from "../helpers/node.js";
-import { CAPS, writeWat } from "../helpers/wat.js";
-import { httpAgent, httpManifest, LOOPBACK_HTTP, startServer, type TestServer } from "../helpers/http-agent.js";
-import { waitUntil } from "../helpers/wait.js";
+import { CAPS } from "../helpers/wat.js";
 import { type Daemon, igord, killAll, startDaemon } from "../helpers/process.js";
 
 afterEach(killAll);
@@ -115,32 +113,3 @@ describe("operator stops are clean ends", () => {
     expect(logs().at(-1)).toBe("state 2 unresolved 0");
   });
 });
-
-describe("a stop while a tick is in flight", () => {
-  const servers: TestServer[] = [];
-  afterEach(async () => {
-    await Promise.all(servers.splice(0).map((x) => x.close()));
-    await stopAllNodes();
-  });
-
-  it("lets that tick commit, as OPERATIONS.md says: the stop's checkpoint holds it, and a start neither runs it again nor sends its POST twice", async () => {
-    // The server holds its answer to the agent's request until the test lets it go: the tick is in flight meanwhile.
-    let release: (() => void) | null = null;
-    const s = await startServer((_req, res) => {
-      release = () => res.end("ok");
-    });
-    servers.push(s);
-    const t = await startTestNode({ ...LOOPBACK_HTTP, "tick-interval": "10ms", "checkpoint-interval": "0", "tick-timeout": "10s" });
-    const path = await writeWat(join(t.dir, "wasm"), "poster", httpAgent([{ method: "POST", url: `${s.url}/once`, body: "x" }], { upToTick: 1 }), httpManifest());
-    await t.node.addAgent({ wasmPath: path });
-    await waitUntil(() => release !== null, { what: "tick 1's POST at the server" });
-    const stopping = stopAgent(t.node, "poster");
-    release!();
-    const stopped = await stopping;
-    expect(stopped.tick).toBe("1");
-    await startAgent(t.node, "poster");
-    await t.waitFor<TickEvent>("tick", (e) => e.agentId === "poster" && e.tick === 2n);
-    expect(s.requests).toHaveLength(1);
-  });
-});
-
