@@ -9,7 +9,7 @@
 //   stored `active` again; a failure quarantines it with the reason, as at any start (it stays
 //   stored stopped). A stop is a clean end: the first tick after start hears resume_interrupted 0.
 //   Not so the stop of an agent whose run was thrown away (failed, or quarantined after a crash): it
-//   is stored with reason operator_stop_after_failure, held like operator_stop, and the first tick
+//   is stored with reason operator_stop_interrupted, held like operator_stop, and the first tick
 //   after start hears 1, as it would have without the stop.
 // - remove: stopped as above, then stored `removed` with its lease RETIRED at its epoch: this node
 //   never runs it again. Nothing is deleted: checkpoints, event logs, receipts and lineage stay, so
@@ -25,11 +25,12 @@ import type { IgordNode } from "./node.js";
 
 export const OPERATOR_STOP = "operator_stop";
 /**
- * A stop of an agent that was not running because its run had been thrown away (it failed, or its
- * last stored state is one after which ticks ran uncommitted): no checkpoint is taken, so the stop is
- * no clean end, and a start must still tell the agent it was interrupted.
+ * A stop after which a start must still tell the agent its last run was interrupted: the stop threw
+ * away the tick in flight (that run may have acted: a POST, a payment, debited as lost), or the agent
+ * was not running because its run had been thrown away (it failed, or its last stored state is one
+ * after which ticks ran uncommitted), and no checkpoint is taken then. Held like `operator_stop`.
  */
-export const OPERATOR_STOP_AFTER_FAILURE = "operator_stop_after_failure";
+export const OPERATOR_STOP_INTERRUPTED = "operator_stop_interrupted";
 export const OPERATOR_REMOVE = "operator_remove";
 /**
  * Why a running agent is paused while its code is upgraded (node/code-upgrade.ts): not an operator's
@@ -44,7 +45,7 @@ export function pausedByUpgrade(row: AgentRow): boolean {
 
 /** Stored stopped by a stop that checkpointed the running agent: nothing ran after its head. */
 export function stoppedCleanly(row: AgentRow): boolean {
-  return row.status === "stopped" && row.reason !== OPERATOR_STOP_AFTER_FAILURE;
+  return row.status === "stopped" && row.reason !== OPERATOR_STOP_INTERRUPTED;
 }
 
 function storedAgent(node: IgordNode, id: string): AgentRow {
@@ -60,7 +61,7 @@ export function refuseIfHeld(row: AgentRow, source: string): void {
       details: { agentId: row.agentId },
     });
   }
-  if (row.status === "stopped" && (row.reason === OPERATOR_STOP || row.reason === OPERATOR_STOP_AFTER_FAILURE)) {
+  if (row.status === "stopped" && (row.reason === OPERATOR_STOP || row.reason === OPERATOR_STOP_INTERRUPTED)) {
     throw new IgordError(ErrorCode.AgentStopped, `agent "${row.agentId}" is stopped (igord stop); run igord start ${row.agentId} to resume it`, { details: { agentId: row.agentId } });
   }
 }
@@ -99,13 +100,15 @@ export async function stopAgent(node: IgordNode, id: string): Promise<Record<str
   await node.scheduler.settledFor(id);
   refuseIfMoving(node, id, "igord stop");
   if (node.scheduler.view(id)?.status === "running") {
-    await node.scheduler.pause(id, OPERATOR_STOP);
+    // A tick in flight is thrown away (its payments are debited as lost with the stop's checkpoint):
+    // its run may have acted, so the re-run after a start is told so.
+    if (await node.scheduler.pause(id, OPERATOR_STOP)) node.store.setStatus(id, "stopped", OPERATOR_STOP_INTERRUPTED);
   } else {
     // Not running here (stopped for another reason, failed, quarantined): held stopped from now on,
     // without a checkpoint. Whether a start must say the last run was interrupted is kept.
     const head = node.store.head(id);
     const interrupted = !head || interruptedAfter({ reason: head.reason, stoppedCleanly: stoppedCleanly(storedAgent(node, id)) });
-    node.store.setStatus(id, "stopped", interrupted ? OPERATOR_STOP_AFTER_FAILURE : OPERATOR_STOP);
+    node.store.setStatus(id, "stopped", interrupted ? OPERATOR_STOP_INTERRUPTED : OPERATOR_STOP);
     node.quarantined.delete(id);
   }
   const s = summary(node, id);

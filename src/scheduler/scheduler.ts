@@ -565,7 +565,8 @@ export class Scheduler extends EventEmitter<{
     for (const a of this.agents.values()) if (a.status === "running") void this.checkpoint(a, reason, "active", null);
   }
 
-  private finish(a: AgentRuntime, status: AgentStatus, reason: string, error: IgordError | null): void {
+  /** Ends the agent's run here; true when it threw away a tick in flight (whose run may have acted). */
+  private finish(a: AgentRuntime, status: AgentStatus, reason: string, error: IgordError | null): boolean {
     this.queue.cancel(a);
     a.status = status;
     a.reason = reason;
@@ -592,14 +593,20 @@ export class Scheduler extends EventEmitter<{
       );
     }
     this.emit("stopped", this.view(a));
+    return abandoned !== null;
   }
 
-  /** Stops ticking a running agent (checkpointed, stored as stopped with the reason). */
-  async pause(id: string, reason: string): Promise<void> {
+  /**
+   * Stops ticking a running agent (checkpointed at its last committed tick, stored as stopped with
+   * the reason). A tick in flight is thrown away, its payments debited as lost with the stop's
+   * checkpoint: resolves true then (its run may have acted; the caller tells a later start so).
+   */
+  async pause(id: string, reason: string): Promise<boolean> {
     const a = this.agents.get(id);
-    if (a?.status !== "running") return;
-    this.finish(a, "stopped", reason, null);
+    if (a?.status !== "running") return false;
+    const abandoned = this.finish(a, "stopped", reason, null);
     await this.settled();
+    return abandoned;
   }
 
   /**

@@ -4,11 +4,14 @@
 import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { startAgent, stopAgent } from "../../src/node/agent-lifecycle.js";
+import { OPERATOR_STOP_INTERRUPTED, startAgent, stopAgent } from "../../src/node/agent-lifecycle.js";
+import { HostcallId } from "../../src/hostcalls/registry.js";
 import { upgradeAgent } from "../../src/node/code-upgrade.js";
 import type { TickEvent } from "../../src/scheduler/scheduler.js";
 import { agentsDirWith, AS_FIXTURES, startTestNode, stopAllNodes } from "../helpers/node.js";
-import { CAPS } from "../helpers/wat.js";
+import { CAPS, writeWat } from "../helpers/wat.js";
+import { httpManifest, LOOPBACK_HTTP, payAgent, startServer, type TestServer } from "../helpers/http-agent.js";
+import { waitUntil } from "../helpers/wait.js";
 import { type Daemon, igord, killAll, startDaemon } from "../helpers/process.js";
 
 afterEach(killAll);
@@ -111,5 +114,38 @@ describe("operator stops are clean ends", () => {
     const up = await upgradeAgent(t.node, "effects", v2);
     await t.waitFor<TickEvent>("tick", (e) => e.agentId === "effects" && e.tick === BigInt(up.tick as string) + 1n);
     expect(logs().at(-1)).toBe("state 2 unresolved 0");
+  });
+});
+
+describe("a stop while a tick is in flight", () => {
+  const servers: TestServer[] = [];
+  afterEach(async () => {
+    await Promise.all(servers.splice(0).map((x) => x.close()));
+    await stopAllNodes();
+  });
+
+  it("throws that tick away and is no clean end: stored operator_stop_interrupted, and after a start the re-run hears resume_interrupted 1 (its first run's request already went)", async () => {
+    // The server holds its answer to the agent's request until the test lets it go: the tick is in flight meanwhile.
+    let release: (() => void) | null = null;
+    const s = await startServer((_req, res) => {
+      release = () => res.end("ok");
+    });
+    servers.push(s);
+    const t = await startTestNode({ ...LOOPBACK_HTTP, "tick-interval": "10ms", "checkpoint-interval": "0", "tick-timeout": "10s" });
+    // Each tick: resume_interrupted first (kept in its state), then a GET to the server; tick 1 only.
+    const path = await writeWat(join(t.dir, "wasm"), "getter", payAgent([], { interrupted: true, httpFirst: `${s.url}/once`, upToTick: 1 }), httpManifest({}, ["x402", "wallet"]));
+    await t.node.addAgent({ wasmPath: path });
+    await waitUntil(() => release !== null, { what: "tick 1's request at the server" });
+    const stopped = await stopAgent(t.node, "getter");
+    expect(stopped.tick).toBe("0");
+    expect(t.node.store.agent("getter")).toMatchObject({ status: "stopped", reason: OPERATOR_STOP_INTERRUPTED });
+    release!();
+    release = null;
+    await startAgent(t.node, "getter");
+    await waitUntil(() => release !== null, { what: "the re-run's request" });
+    release!();
+    const rerun = await t.waitFor<TickEvent>("tick", (e) => e.agentId === "getter" && e.tick === 1n);
+    expect(rerun.events.find((e) => e.id === HostcallId.resume_interrupted)?.result).toBe(1);
+    expect(s.requests).toHaveLength(2);
   });
 });

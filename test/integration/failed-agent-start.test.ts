@@ -11,7 +11,7 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { OPERATOR_STOP_AFTER_FAILURE, startAgent, stopAgent } from "../../src/node/agent-lifecycle.js";
+import { OPERATOR_STOP_INTERRUPTED, startAgent, stopAgent } from "../../src/node/agent-lifecycle.js";
 import type { CheckpointEvent } from "../../src/scheduler/agent-runtime.js";
 import type { AgentView, TickEvent } from "../../src/scheduler/scheduler.js";
 import { waitForEvent } from "../../src/testing/wait.js";
@@ -65,7 +65,7 @@ describe("starting an agent whose run failed", () => {
     const t = await failedFlaky(true);
     await stopAgent(t.node, "flaky");
     const row = t.node.store.agent("flaky");
-    expect({ status: row?.status, reason: row?.reason }).toEqual({ status: "stopped", reason: OPERATOR_STOP_AFTER_FAILURE });
+    expect({ status: row?.status, reason: row?.reason }).toEqual({ status: "stopped", reason: OPERATOR_STOP_INTERRUPTED });
     const outcome = afterStart(t);
     await startAgent(t.node, "flaky");
     expect(await outcome).toBe("ticked past tick 3");
@@ -88,7 +88,7 @@ describe("starting an agent whose run failed", () => {
     await stopAgent(t.node, "flaky");
     await t.node.scheduler.settled();
     const row = t.node.store.agent("flaky");
-    expect({ status: row?.status, reason: row?.reason }).toEqual({ status: "stopped", reason: OPERATOR_STOP_AFTER_FAILURE });
+    expect({ status: row?.status, reason: row?.reason }).toEqual({ status: "stopped", reason: OPERATOR_STOP_INTERRUPTED });
     const outcome = afterStart(t);
     await startAgent(t.node, "flaky");
     expect(await outcome).toBe("ticked past tick 3");
