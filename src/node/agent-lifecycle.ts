@@ -37,15 +37,17 @@ export const OPERATOR_REMOVE = "operator_remove";
  * stop. A node stopped before the upgrade restarted it resumes it at its next start.
  */
 export const UPGRADE_PAUSE = "code_upgrade";
+/** The same pause, which threw away a tick in flight: the code that resumes is told its last run was interrupted. */
+export const UPGRADE_PAUSE_INTERRUPTED = "code_upgrade_interrupted";
 
 /** Stored stopped only because an upgrade paused it and the node stopped before it ran again. */
 export function pausedByUpgrade(row: AgentRow): boolean {
-  return row.status === "stopped" && row.reason === UPGRADE_PAUSE;
+  return row.status === "stopped" && (row.reason === UPGRADE_PAUSE || row.reason === UPGRADE_PAUSE_INTERRUPTED);
 }
 
 /** Stored stopped by a stop that checkpointed the running agent: nothing ran after its head. */
 export function stoppedCleanly(row: AgentRow): boolean {
-  return row.status === "stopped" && row.reason !== OPERATOR_STOP_INTERRUPTED;
+  return row.status === "stopped" && row.reason !== OPERATOR_STOP_INTERRUPTED && row.reason !== UPGRADE_PAUSE_INTERRUPTED;
 }
 
 function storedAgent(node: IgordNode, id: string): AgentRow {

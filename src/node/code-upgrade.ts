@@ -16,7 +16,7 @@ import { ErrorCode, IgordError } from "../errors.js";
 import { equalBytes, hex } from "../hash/bytes.js";
 import { prepareFromBytes, readWasm } from "../loader/prepare.js";
 import { parseManifest } from "../manifest/manifest.js";
-import { refuseIfHeld, UPGRADE_PAUSE } from "./agent-lifecycle.js";
+import { refuseIfHeld, UPGRADE_PAUSE, UPGRADE_PAUSE_INTERRUPTED } from "./agent-lifecycle.js";
 import { agentSpec, type IgordNode } from "./node.js";
 
 /** Suffix of the staging placement the new module is tried on (never a valid agent id character). */
@@ -71,7 +71,8 @@ async function upgradeOnce(node: IgordNode, id: string, wasmPath: string): Promi
   }
   if (prepared.wasmHash === row.wasmHash) throw new IgordError(ErrorCode.UpgradeRefused, `agent "${id}" already runs ${wasmPath} (WASM ${row.wasmHash.slice(0, 16)}…)`);
 
-  if (wasRunning) await node.scheduler.pause(id, UPGRADE_PAUSE);
+  // A tick in flight is thrown away (as by a stop): whichever code resumes is told its last run was interrupted.
+  if (wasRunning && (await node.scheduler.pause(id, UPGRADE_PAUSE))) node.store.setStatus(id, "stopped", UPGRADE_PAUSE_INTERRUPTED);
   const head = node.store.head(id);
   if (!head) throw new IgordError(ErrorCode.CheckpointInvalid, `agent "${id}" has no checkpoint in the store`);
   const cp = parseCheckpoint(head.blob);

@@ -8,7 +8,7 @@ import { OPERATOR_STOP_INTERRUPTED, startAgent, stopAgent } from "../../src/node
 import { HostcallId } from "../../src/hostcalls/registry.js";
 import { upgradeAgent } from "../../src/node/code-upgrade.js";
 import type { TickEvent } from "../../src/scheduler/scheduler.js";
-import { agentsDirWith, AS_FIXTURES, startTestNode, stopAllNodes } from "../helpers/node.js";
+import { agentsDirWith, AS_FIXTURES, startTestNode, stopAllNodes, type TestNode } from "../helpers/node.js";
 import { CAPS, writeWat } from "../helpers/wat.js";
 import { httpManifest, LOOPBACK_HTTP, payAgent, startServer, type TestServer } from "../helpers/http-agent.js";
 import { waitUntil } from "../helpers/wait.js";
@@ -124,28 +124,46 @@ describe("a stop while a tick is in flight", () => {
     await stopAllNodes();
   });
 
-  it("throws that tick away and is no clean end: stored operator_stop_interrupted, and after a start the re-run hears resume_interrupted 1 (its first run's request already went)", async () => {
-    // The server holds its answer to the agent's request until the test lets it go: the tick is in flight meanwhile.
-    let release: (() => void) | null = null;
-    const s = await startServer((_req, res) => {
-      release = () => res.end("ok");
-    });
+  /**
+   * A node running "getter", whose tick 1 asks resume_interrupted (kept in its state), then GETs a
+   * server that holds each answer until `answer()`: tick 1 is in flight once `requested` resolves.
+   */
+  async function getterInFlight(): Promise<{ t: TestNode; s: TestServer; wasmPath: string; answer: () => void; requested: (n: number) => Promise<void> }> {
+    const held: (() => void)[] = [];
+    const s = await startServer((_req, res) => void held.push(() => res.end("ok")));
     servers.push(s);
     const t = await startTestNode({ ...LOOPBACK_HTTP, "tick-interval": "10ms", "checkpoint-interval": "0", "tick-timeout": "10s" });
-    // Each tick: resume_interrupted first (kept in its state), then a GET to the server; tick 1 only.
-    const path = await writeWat(join(t.dir, "wasm"), "getter", payAgent([], { interrupted: true, httpFirst: `${s.url}/once`, upToTick: 1 }), httpManifest({}, ["x402", "wallet"]));
-    await t.node.addAgent({ wasmPath: path });
-    await waitUntil(() => release !== null, { what: "tick 1's request at the server" });
+    const wasmPath = await writeWat(join(t.dir, "v1"), "getter", payAgent([], { interrupted: true, httpFirst: `${s.url}/once`, upToTick: 1 }), httpManifest({}, ["x402", "wallet"]));
+    await t.node.addAgent({ wasmPath });
+    const requested = (n: number) => waitUntil(() => s.requests.length >= n, { what: `request ${n} at the server` });
+    await requested(1);
+    return { t, s, wasmPath, answer: () => held.shift()?.(), requested };
+  }
+
+  const reRunHears = async (t: TestNode): Promise<number | undefined> =>
+    (await t.waitFor<TickEvent>("tick", (e) => e.agentId === "getter" && e.tick === 1n)).events.find((e) => e.id === HostcallId.resume_interrupted)?.result;
+
+  it("throws that tick away and is no clean end: stored operator_stop_interrupted, and after a start the re-run hears resume_interrupted 1 (its first run's request already went)", async () => {
+    const { t, answer, requested } = await getterInFlight();
     const stopped = await stopAgent(t.node, "getter");
     expect(stopped.tick).toBe("0");
     expect(t.node.store.agent("getter")).toMatchObject({ status: "stopped", reason: OPERATOR_STOP_INTERRUPTED });
-    release!();
-    release = null;
+    answer();
     await startAgent(t.node, "getter");
-    await waitUntil(() => release !== null, { what: "the re-run's request" });
-    release!();
-    const rerun = await t.waitFor<TickEvent>("tick", (e) => e.agentId === "getter" && e.tick === 1n);
-    expect(rerun.events.find((e) => e.id === HostcallId.resume_interrupted)?.result).toBe(1);
-    expect(s.requests).toHaveLength(2);
+    await requested(2);
+    answer();
+    expect(await reRunHears(t)).toBe(1);
+  });
+
+  it("so is a code upgrade's pause: the new code's re-run of the thrown-away tick hears resume_interrupted 1", async () => {
+    const { t, wasmPath, answer, requested } = await getterInFlight();
+    // The same code under another hash (a custom section appended).
+    const v2 = join(t.dir, "getter-v2.wasm");
+    writeFileSync(v2, Buffer.concat([readFileSync(wasmPath), Buffer.from([0, 3, 2, 0x76, 0x32])]));
+    expect((await upgradeAgent(t.node, "getter", v2)).tick).toBe("0");
+    answer();
+    await requested(2);
+    answer();
+    expect(await reRunHears(t)).toBe(1);
   });
 });
