@@ -41,7 +41,8 @@ describe("igord stop / start / remove on a live daemon", () => {
     const survivorNow = d.lines.filter((l) => l.event === "agent_log" && l.agent === "survivor").length;
     await d.waitFor(() => d.lines.filter((l) => l.event === "agent_log" && l.agent === "survivor").length >= survivorNow + 5);
     expect(Math.max(...heartbeatTicks(d))).toBe(stoppedAt);
-    expect(igord(["agents", ...ctl]).stdout).toMatch(/^heartbeat\s+stopped\s+\d+\s+\S+\s+\S+\s+operator_stop$/m);
+    // operator_stop_interrupted when the stop threw away a tick in flight (whether one was is timing).
+    expect(igord(["agents", ...ctl]).stdout).toMatch(/^heartbeat\s+stopped\s+\d+\s+\S+\s+\S+\s+operator_stop(_interrupted)?$/m);
 
     // A restart: the stored agent and its file in the agents dir both stay stopped.
     d.child.kill("SIGINT");
@@ -52,7 +53,7 @@ describe("igord stop / start / remove on a live daemon", () => {
     expect(d.lines.filter((l) => l.event === "agent_load_failed")).toEqual([]);
     await d.waitFor((l) => l.event === "agent_log" && l.agent === "survivor");
     expect(heartbeatTicks(d)).toEqual([]);
-    expect(igord(["agents", ...ctl]).stdout).toMatch(new RegExp(`^heartbeat\\s+stopped\\s+${stoppedAt}\\s+.*operator_stop$`, "m"));
+    expect(igord(["agents", ...ctl]).stdout).toMatch(new RegExp(`^heartbeat\\s+stopped\\s+${stoppedAt}\\s+.*operator_stop(_interrupted)?$`, "m"));
 
     const start = igord(["start", "heartbeat", ...ctl]);
     expect(start.status).toBe(0);
