@@ -18,10 +18,12 @@ afterEach(() => {
 const EXPORTS = 3;
 /**
  * Verifications run in this process while the daemon prunes: a prune fell between the base's read and
- * the history's in about one verification in fifteen, so many are run, within a bounded time.
+ * the history's in one verification in 15 to 40, so many are run (on the code before, 200 would
+ * all pass about once in a hundred runs), within a bounded time: the daemon beside them ticks and
+ * checkpoints flat out, a core the suite's other file shares.
  */
-const VERIFY_ROUNDS = 400;
-const VERIFY_WITHIN_MS = 20_000;
+const VERIFY_ROUNDS = 200;
+const VERIFY_WITHIN_MS = 10_000;
 
 describe("read-only commands beside a daemon that keeps checkpointing", () => {
   it("every export taken while the agent checkpoints imports into a fresh data dir", async () => {
