@@ -104,7 +104,7 @@ export async function stopAgent(node: IgordNode, id: string): Promise<Record<str
   if (node.scheduler.view(id)?.status === "running") {
     // A tick in flight is thrown away (its payments are debited as lost with the stop's checkpoint):
     // its run may have acted, so the re-run after a start is told so.
-    if (await node.scheduler.pause(id, OPERATOR_STOP)) node.store.setStatus(id, "stopped", OPERATOR_STOP_INTERRUPTED);
+    await node.scheduler.pause(id, OPERATOR_STOP, OPERATOR_STOP_INTERRUPTED);
   } else {
     // Not running here (stopped for another reason, failed, quarantined): held stopped from now on,
     // without a checkpoint. Whether a start must say the last run was interrupted is kept.

@@ -72,7 +72,7 @@ async function upgradeOnce(node: IgordNode, id: string, wasmPath: string): Promi
   if (prepared.wasmHash === row.wasmHash) throw new IgordError(ErrorCode.UpgradeRefused, `agent "${id}" already runs ${wasmPath} (WASM ${row.wasmHash.slice(0, 16)}…)`);
 
   // A tick in flight is thrown away (as by a stop): whichever code resumes is told its last run was interrupted.
-  if (wasRunning && (await node.scheduler.pause(id, UPGRADE_PAUSE))) node.store.setStatus(id, "stopped", UPGRADE_PAUSE_INTERRUPTED);
+  if (wasRunning) await node.scheduler.pause(id, UPGRADE_PAUSE, UPGRADE_PAUSE_INTERRUPTED);
   const head = node.store.head(id);
   if (!head) throw new IgordError(ErrorCode.CheckpointInvalid, `agent "${id}" has no checkpoint in the store`);
   const cp = parseCheckpoint(head.blob);

@@ -565,8 +565,11 @@ export class Scheduler extends EventEmitter<{
     for (const a of this.agents.values()) if (a.status === "running") void this.checkpoint(a, reason, "active", null);
   }
 
-  /** Ends the agent's run here; true when it threw away a tick in flight (whose run may have acted). */
-  private finish(a: AgentRuntime, status: AgentStatus, reason: string, error: IgordError | null): boolean {
+  /**
+   * Ends the agent's run here. `interruptedReason`: the reason stored instead when a tick in flight
+   * is thrown away (its run may have acted), written with the stop's checkpoint in one transaction.
+   */
+  private finish(a: AgentRuntime, status: AgentStatus, reason: string, error: IgordError | null, interruptedReason = reason): void {
     this.queue.cancel(a);
     a.status = status;
     a.reason = reason;
@@ -585,7 +588,8 @@ export class Scheduler extends EventEmitter<{
     if (abandoned !== null) debitAbandonedRun(a, abandoned, this.opts.checkpointer);
     // Shutdown keeps the agent active in storage so the next start resumes it.
     const stored: StoredStatus = reason === "shutdown" ? "active" : status === "failed" ? "failed" : "stopped";
-    void this.checkpoint(a, reason, stored, reason === "shutdown" ? null : reason);
+    const storedReason = abandoned !== null ? interruptedReason : reason;
+    void this.checkpoint(a, reason, stored, storedReason === "shutdown" ? null : storedReason);
     if (status === "stopped") {
       a.logger.info(
         { event: "agent_stopped", reason, tick: String(a.tick), budget: String(a.budget) },
@@ -593,20 +597,19 @@ export class Scheduler extends EventEmitter<{
       );
     }
     this.emit("stopped", this.view(a));
-    return abandoned !== null;
   }
 
   /**
    * Stops ticking a running agent (checkpointed at its last committed tick, stored as stopped with
    * the reason). A tick in flight is thrown away, its payments debited as lost with the stop's
-   * checkpoint: resolves true then (its run may have acted; the caller tells a later start so).
+   * checkpoint, and the agent stored with `interruptedReason` instead (its run may have acted: a
+   * later start tells the agent so).
    */
-  async pause(id: string, reason: string): Promise<boolean> {
+  async pause(id: string, reason: string, interruptedReason = reason): Promise<void> {
     const a = this.agents.get(id);
-    if (a?.status !== "running") return false;
-    const abandoned = this.finish(a, "stopped", reason, null);
+    if (a?.status !== "running") return;
+    this.finish(a, "stopped", reason, null, interruptedReason);
     await this.settled();
-    return abandoned;
   }
 
   /**
