@@ -423,8 +423,7 @@ export abstract class HistoryRecords extends TickRecords {
   /** Bytes stored for the agent: checkpoint blobs, event-log segments and outbox messages (what max_storage_bytes bounds). */
   storedBytes(agentId: string): number {
     const r = this.sql(`SELECT COALESCE(SUM(n), 0) AS n FROM (${keyed("length(c.blob) AS n", OF_AGENT)})`).get({ agent: agentId }) as { n: number };
-    const o = this.sql(`SELECT COALESCE(SUM(length(payload) + ${OUTBOX_MESSAGE_OVERHEAD_BYTES}), 0) AS n FROM outbox WHERE agent_id = ?`).get(agentId) as { n: number };
-    return r.n + this.segmentBytes(agentId) + o.n;
+    return r.n + this.segmentBytes(agentId) + this.outboxSize(agentId);
   }
 
   historyCount(agentId: string): number {

@@ -13,6 +13,8 @@ import type { JournalledPayment, LeaseBelief, LineageEvent, OutboxBatch, Receipt
  * counted as 0, an agent emitting only empty messages was never bounded by either.
  */
 export const OUTBOX_MESSAGE_OVERHEAD_BYTES = 64;
+/** What an outbox row counts, as SQL over its columns. */
+const MESSAGE_BYTES = `length(payload) + ${OUTBOX_MESSAGE_OVERHEAD_BYTES}`;
 
 /** A page of an agent's outbox and the tick from which its messages are all kept (outboxKeptFromTick). */
 export interface OutboxPage {
@@ -134,7 +136,7 @@ export abstract class TickRecords extends SegmentRecords {
     const known = this.outboxBytes.get(agentId);
     let total = known === undefined ? this.outboxSize(agentId) : known + added;
     if (total > limit) {
-      const rows = this.sql(`SELECT tick, length(payload) + ${OUTBOX_MESSAGE_OVERHEAD_BYTES} AS n FROM outbox WHERE agent_id = ? ORDER BY tick, idx`, true).iterate(agentId) as IterableIterator<{ tick: bigint; n: bigint }>;
+      const rows = this.sql(`SELECT tick, ${MESSAGE_BYTES} AS n FROM outbox WHERE agent_id = ? ORDER BY tick, idx`, true).iterate(agentId) as IterableIterator<{ tick: bigint; n: bigint }>;
       // Ticks are dropped whole, oldest first, each once all its rows are read; the newest (the last
       // read when the rows run out) always stays.
       let through: bigint | null = null;
@@ -163,8 +165,9 @@ export abstract class TickRecords extends SegmentRecords {
     this.outboxBytes.set(agentId, total);
   }
 
-  private outboxSize(agentId: string): number {
-    return (this.sql(`SELECT COALESCE(SUM(length(payload) + ${OUTBOX_MESSAGE_OVERHEAD_BYTES}), 0) AS n FROM outbox WHERE agent_id = ?`).get(agentId) as { n: number }).n;
+  /** The bytes the agent's outbox counts (each message's and its row's). */
+  protected outboxSize(agentId: string): number {
+    return (this.sql(`SELECT COALESCE(SUM(${MESSAGE_BYTES}), 0) AS n FROM outbox WHERE agent_id = ?`).get(agentId) as { n: number }).n;
   }
 
   /**
