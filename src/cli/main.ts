@@ -87,16 +87,19 @@ resume.action(async () => {
   const manifest = given("manifest");
   // --budget really overrides (igor ignored it), recorded in the lineage as a signed override.
   const budget = resume.getOptionValueSource("budget") === "cli" ? config.budget : undefined;
-  const { stageResume } = await import("./resume.js");
+  const { readResumeFiles, stageResume } = await import("./resume.js");
+  const resumeOptions = {
+    checkpoint: o.checkpoint as string,
+    wasm: o.wasm as string,
+    ...(identity ? { identity } : {}),
+    ...(agentIdOpt ? { agentId: agentIdOpt } : {}),
+    ...(manifest ? { manifest } : {}),
+  };
+  // A checkpoint its own files refuse starts no node.
+  const files = readResumeFiles(resumeOptions);
   await (await daemon()).runForeground(config, async (node) => {
     // Staged under the node's data-dir lock: nothing is written beside a live daemon.
-    const agentId = stageResume(config.dataDir, {
-      checkpoint: o.checkpoint as string,
-      wasm: o.wasm as string,
-      ...(identity ? { identity } : {}),
-      ...(agentIdOpt ? { agentId: agentIdOpt } : {}),
-      ...(manifest ? { manifest } : {}),
-    });
+    const agentId = stageResume(config.dataDir, resumeOptions, files);
     if (budget !== undefined) node.overrideBudget(agentId, budget, "igord resume --budget");
     return node.resumeAgent(agentId);
   });

@@ -24,8 +24,22 @@ export interface ResumeOptions {
   manifest?: string;
 }
 
-/** Verifies the checkpoint and stores it as the agent's head. Returns the agent id. */
-export function stageResume(dataDir: string, o: ResumeOptions): string {
+/** A resume's files, read and checked on their own: the checkpoint, its WASM and an identity file given. */
+export interface ResumeFiles {
+  agentId: string;
+  blob: Uint8Array;
+  cp: ReturnType<typeof parseCheckpoint>;
+  wasm: Uint8Array;
+  wasmHash: string;
+  /** From --identity; without it, the identity stored for the agent. */
+  identity?: Ed25519Key;
+}
+
+/**
+ * Checks what the files alone can say (the checkpoint's format, WASM hash and signature, the identity
+ * file's key), before the node starts: a refused checkpoint starts no listener and takes no lock.
+ */
+export function readResumeFiles(o: ResumeOptions): ResumeFiles {
   const agentId = checkAgentId(o.agentId ?? deriveAgentId(o.wasm));
   const blob = readFile(o.checkpoint, "checkpoint", MAX_CHECKPOINT_BYTES);
   const cp = parseCheckpoint(blob, o.checkpoint);
@@ -38,26 +52,39 @@ export function stageResume(dataDir: string, o: ResumeOptions): string {
     throw new IgordError(ErrorCode.CheckpointSignature, `${o.checkpoint} is v0x0${cp.version}, unsigned; igord resumes only signed v0x04 checkpoints`);
   }
   if (!verifyCheckpointSignature(cp)) throw new IgordError(ErrorCode.CheckpointSignature, `${o.checkpoint}: signature INVALID`);
+  if (!o.identity) return { agentId, blob, cp, wasm, wasmHash };
+  let identity: Ed25519Key;
+  try {
+    identity = decodeIdentityFile(readFile(o.identity, "identity", IDENTITY_FILE_MAX_BYTES));
+  } catch (e) {
+    throw new IgordError(ErrorCode.IdentityCorrupt, `${o.identity}: ${(e as Error).message}`);
+  }
+  checkSigner(identity, cp, o.checkpoint);
+  return { agentId, blob, cp, wasm, wasmHash, identity };
+}
+
+function checkSigner(identity: Ed25519Key, cp: ResumeFiles["cp"], path: string): void {
+  if (equalBytes(identity.publicKey, cp.publicKey)) return;
+  throw new IgordError(
+    ErrorCode.CheckpointForeignKey,
+    `${path} is signed by ${didFromPublicKey(cp.publicKey)}, not by the agent's identity ${didFromPublicKey(identity.publicKey)}`,
+  );
+}
+
+/** Stores the checkpoint (checked by readResumeFiles) as the agent's head. Returns the agent id. */
+export function stageResume(dataDir: string, o: ResumeOptions, files: ResumeFiles = readResumeFiles(o)): string {
+  const { agentId, blob, cp, wasm, wasmHash } = files;
   const store = openStore(dataDir);
   try {
     const row = store.agent(agentId);
     let identity: Ed25519Key;
-    if (o.identity) {
-      try {
-        identity = decodeIdentityFile(readFile(o.identity, "identity", IDENTITY_FILE_MAX_BYTES));
-      } catch (e) {
-        throw new IgordError(ErrorCode.IdentityCorrupt, `${o.identity}: ${(e as Error).message}`);
-      }
+    if (files.identity) {
+      identity = files.identity;
     } else if (row) {
       identity = store.identity(agentId);
+      checkSigner(identity, cp, o.checkpoint);
     } else {
       throw new IgordError(ErrorCode.IdentityMissing, `agent "${agentId}" is not stored on this node: pass its identity with --identity <file>`);
-    }
-    if (!equalBytes(identity.publicKey, cp.publicKey)) {
-      throw new IgordError(
-        ErrorCode.CheckpointForeignKey,
-        `${o.checkpoint} is signed by ${didFromPublicKey(cp.publicKey)}, not by the agent's identity ${didFromPublicKey(identity.publicKey)}`,
-      );
     }
     const hash = checkpointHash(blob);
     if (!row) {

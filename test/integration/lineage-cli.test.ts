@@ -197,12 +197,15 @@ describe("durable agents through the CLI", () => {
       const r = igord(["resume", "--checkpoint", file, "--wasm", HEARTBEAT, "--identity", idFile, "--data-dir", B]);
       expect(r.status, name).toBe(1);
       expect(r.stderr, name).toMatch(message);
+      // Refused from the files alone, before a node starts (no listener, no workers, no lock taken).
+      expect(r.stdout, name).not.toContain("node_starting");
     }
     const stranger = generateKey();
     const foreignKey = signCheckpoint(encodeCheckpoint({ budget: 1n, price: 1n, tick: 1n, wasmHash, epochMajor: 0n, epochGeneration: 0n, leaseExpiry: 0n, prevHash: GENESIS_PREV_HASH, publicKey: stranger.publicKey }, new Uint8Array(0)), stranger);
     writeFileSync(join(root, "foreign.ckpt"), foreignKey);
     const r = igord(["resume", "--checkpoint", join(root, "foreign.ckpt"), "--wasm", HEARTBEAT, "--identity", idFile, "--data-dir", B]);
     expect(r.stderr).toMatch(/not by the agent's identity .* \[CHECKPOINT_FOREIGN_KEY\]/);
+    expect(r.stdout).not.toContain("node_starting");
     // Nothing was stored on B.
     const agents = igord(["inspect", "--agent", "heartbeat", "--data-dir", B]);
     expect(agents.status).toBe(1);
