@@ -98,6 +98,8 @@ export const ErrorCode = {
   AgentNotRunning: "AGENT_NOT_RUNNING",
   /** An event-log segment whose signature does not bind it to the agent's signed lineage. */
   EventLogForged: "EVENT_LOG_FORGED",
+  /** A tick log or event-log segment whose bytes do not decode (cut short, trailing bytes, counts past their bounds). */
+  EventLogInvalid: "EVENT_LOG_INVALID",
   /** A node execution receipt that is unreadable, not signed by the node it names, or for ticks its history does not hold. */
   ReceiptInvalid: "RECEIPT_INVALID",
   /** An export or history folder holds more than the CLI reads into memory (its event-log segments, checkpoints or modules past their *_TOTAL_MAX_BYTES). */

@@ -1,6 +1,7 @@
 // The per-tick observation log. Every hostcall invocation — success, error or zero-length — appends
 // exactly one entry: its hostcall id, the result code it returned, and the observed payload.
 // Binary form (little-endian): [u64 tick][u32 count] then per entry [u16 id][i32 result][u32 len][payload].
+import { ErrorCode, IgordError } from "../errors.js";
 
 export interface LogEntry {
   id: number;
@@ -19,7 +20,12 @@ export interface TickLog {
 export const MAX_TICK_LOG_ENTRIES = 1_000_000;
 export const MAX_TICK_LOG_BYTES = 256 * 1024 * 1024;
 
-export class TickLogFormatError extends Error {}
+/** Bytes that are not a tick log or segment: every reader (restart, audit, admission, timeline) reports it coded. */
+export class TickLogFormatError extends IgordError {
+  constructor(message: string) {
+    super(ErrorCode.EventLogInvalid, message);
+  }
+}
 
 export function encodedSize(log: TickLog): number {
   let n = 12;

@@ -64,6 +64,17 @@ describe("audit replay", () => {
     expect(r.stdout).toMatch(/REPLAY_HOSTCALL_MISMATCH: tick \d+: hostcall mismatch at position 0/);
   });
 
+  it("a stored segment cut short is reported with EVENT_LOG_INVALID, naming where its bytes end", async () => {
+    const dataDir = await survivorHistory();
+    const db = segmentsDb(join(dataDir, DB_FILE));
+    const seg = db.prepare("SELECT id, blob FROM segments WHERE agent_id = 'survivor' ORDER BY to_tick LIMIT 1 OFFSET 1").get() as { id: number; blob: Buffer };
+    db.prepare("UPDATE segments SET blob = ? WHERE id = ?").run(seg.blob.subarray(0, seg.blob.length - 3), seg.id);
+    db.close();
+    const r = igord(["verify", "--agent", "survivor", "--replay", "--data-dir", dataDir]);
+    expect(r.status).toBe(1);
+    expect(r.stdout + r.stderr).toMatch(/truncated.*\[?EVENT_LOG_INVALID\]?/);
+  });
+
   it("an altered random payload is caught at its tick: the luck line the agent logs from it no longer matches the log", async () => {
     const dataDir = await survivorHistory();
     const db = segmentsDb(join(dataDir, DB_FILE));
