@@ -165,9 +165,13 @@ export function isIgordError(e: unknown, code?: ErrorCode): e is IgordError {
   return e instanceof IgordError && (code === undefined || e.code === code);
 }
 
-/** SQLite's or the OS's word that the disk is full (SQLITE_FULL, ENOSPC): DISK_FULL naming `what`; else null. */
+/**
+ * SQLite's or the OS's word that there is no room: SQLITE_FULL, ENOSPC, or SQLITE_IOERR_SHMSIZE (the
+ * WAL's shared-memory file could not be extended, which on a disk with room for the database alone is
+ * the first write to fail). DISK_FULL naming `what`; else null.
+ */
 export function diskFullError(e: unknown, what: string): IgordError | null {
   const code = (e as { code?: unknown } | null)?.code;
-  if (code !== "SQLITE_FULL" && code !== "ENOSPC") return null;
+  if (code !== "SQLITE_FULL" && code !== "ENOSPC" && code !== "SQLITE_IOERR_SHMSIZE") return null;
   return new IgordError(ErrorCode.DiskFull, `${what}: the disk is full (${code})`, { cause: e });
 }

@@ -11,9 +11,10 @@
 // main thread again, and a batch it held is settled there — its checkpoints already stored count as
 // committed, the others are committed (or refused) now.
 import { MessageChannel, type MessagePort, receiveMessageOnPort, Worker } from "node:worker_threads";
-import { ErrorCode, IgordError, type SerializedError } from "../errors.js";
+import { IgordError, type SerializedError } from "../errors.js";
 import { workerScript } from "../worker-script.js";
 import { packCommits, type PackedCommits } from "./commit-codec.js";
+import { writeError } from "./rows.js";
 import type { CheckpointCommit, EventLogKeep, SyncMode } from "./types.js";
 
 /** A store that starts its commit thread when busy does so once group commits take this share of the main thread's time… */
@@ -48,7 +49,7 @@ export type CommitRequest = { type: "commit"; id: number; commits: PackedCommits
 /** `buffer`: the request's packed buffer, sent back (transferred) for the next batch to be packed into. */
 export type CommitReply =
   | { type: "committed"; id: number; results: (SerializedError | null)[]; synchronous: number; buffer?: ArrayBuffer }
-  | { type: "failed"; id: number; error: string; buffer?: ArrayBuffer }
+  | { type: "failed"; id: number; error: string; /** SQLite's (or the OS's) code, as SQLITE_FULL. */ code?: string; buffer?: ArrayBuffer }
   | { type: "unusable"; error: string };
 
 /** Packed buffers the commit thread sent back that are kept for the next batches… */
@@ -111,7 +112,7 @@ export class CommitThread {
     this.inFlight.delete(r.id);
     if (this.inFlight.size === 0) this.port.unref();
     if (r.type === "failed") {
-      const err = new IgordError(ErrorCode.StoreError, `checkpoint transaction failed: ${r.error}`);
+      const err = writeError("checkpoint transaction failed", Object.assign(new Error(r.error), r.code === undefined ? {} : { code: r.code }));
       for (const b of batch) b.reject(err);
       return;
     }

@@ -53,7 +53,11 @@ function commit(requests: Unpacked[]): void {
       port.postMessage({ type: "committed", id: r.id, results: mine, synchronous, buffer: r.buffer } satisfies CommitReply, [r.buffer]);
     }
   } catch (e) {
-    for (const r of requests) port.postMessage({ type: "failed", id: r.id, error: (e as Error).message, buffer: r.buffer } satisfies CommitReply, [r.buffer]);
+    // SQLite's code goes with the message: the main thread tells a full disk from other failures by it.
+    const code = (e as { code?: unknown }).code;
+    for (const r of requests) {
+      port.postMessage({ type: "failed", id: r.id, error: (e as Error).message, ...(typeof code === "string" ? { code } : {}), buffer: r.buffer } satisfies CommitReply, [r.buffer]);
+    }
   }
 }
 

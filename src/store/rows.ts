@@ -10,6 +10,11 @@ export function storeError(message: string, cause?: unknown): IgordError {
   return new IgordError(ErrorCode.StoreError, message, cause === undefined ? {} : { cause });
 }
 
+/** A failed write: DISK_FULL when SQLite or the OS said there is no room, else STORE_ERROR; both begin with `what`. */
+export function writeError(what: string, e: unknown): IgordError {
+  return diskFullError(e, what) ?? storeError(`${what}: ${(e as Error).message}`, e);
+}
+
 /** SQLite's own word that the file is damaged (a page, a row): STORE_CORRUPT naming `what`; else null. */
 export function corruptionError(e: unknown, what: string): IgordError | null {
   const code = (e as { code?: unknown }).code;

@@ -16,7 +16,7 @@ import { CHECKPOINT_KEYS_SCHEMA, CHECKPOINT_KEYS_VIEWS_OF_OLDER_FILE } from "./c
 import { COMMIT_THREAD_BUSY_SHARE, COMMIT_THREAD_WINDOW_MS, CommitThread, type CommitThreadOptions, type QueuedCommit } from "./commit-thread.js";
 import { createPrivateFile } from "./data-dir.js";
 import { HEAD_CHANGE_TRIGGERS } from "./head-changes.js";
-import { corruptionError, databaseError, storeError } from "./rows.js";
+import { corruptionError, databaseError, storeError, writeError } from "./rows.js";
 import { MIGRATIONS } from "./schema.js";
 import { type WalSync, WalSyncer } from "./wal-sync.js";
 import { WAL_AUTOCHECKPOINT_PAGES, WalCheckpointDeferral } from "./wal-checkpoint-deferral.js";
@@ -255,7 +255,7 @@ export class SqliteStore extends AgentArrival {
               results.push(this.db.transaction(() => insert(c))());
             } catch (e) {
               // A refused ownership write keeps its code (LEASE_STALE, say): the caller acts on it.
-              results.push(c.alsoWrite && e instanceof IgordError ? e : storeError(`cannot store checkpoint of "${c.agentId}": ${(e as Error).message}`, e));
+              results.push(c.alsoWrite && e instanceof IgordError ? e : writeError(`cannot store checkpoint of "${c.agentId}"`, e));
             }
           }
         });
@@ -351,7 +351,7 @@ export class SqliteStore extends AgentArrival {
       if (commits.some((c) => c.alsoWrite)) ({ results, durable } = this.commitNowOffThread(commits));
       else results = this.commitNow(commits);
     } catch (e) {
-      for (const b of batch) b.reject(e instanceof IgordError && e === this.syncFailed ? e : storeError(`checkpoint transaction failed: ${(e as Error).message}`, e));
+      for (const b of batch) b.reject(e instanceof IgordError && e === this.syncFailed ? e : writeError("checkpoint transaction failed", e));
       return;
     }
     const settle = (): void =>

@@ -107,6 +107,29 @@ describe.skipIf(!canMount())("a full disk", () => {
     expect(r.stderr).toMatch(/disk is full.*\[DISK_FULL\]/);
   });
 
+  it("a start with room for the database but not its shared-memory file says DISK_FULL too", () => {
+    // Between 24 and 48 KiB free the database is created and the WAL's -shm file is what finds no room.
+    for (const size of ["24k", "32k", "40k", "48k"]) {
+      const disk = smallDisk(size);
+      const data = join(disk, "data");
+      const r = igord(["--agents-dir", join(tempDir(), "agents"), "--data-dir", data, "--control", "off", "--listen", "off"]);
+      expect(r.status, size).toBe(1);
+      expect(r.stderr, size).toContain(data);
+      expect(r.stderr, size).toMatch(/\[DISK_FULL\]/);
+    }
+  });
+
+  it("a disk that fills while the daemon runs fails the agent's checkpoint with DISK_FULL", async () => {
+    const disk = smallDisk("1m");
+    const agents = join(tempDir(), "agents");
+    mkdirSync(agents);
+    for (const f of ["survivor.wasm", "survivor.manifest.json"]) copyFileSync(join(EXAMPLES, f), join(agents, f));
+    const d = startDaemon(["--agents-dir", agents, "--data-dir", join(disk, "data"), "--control", "off", "--tick-interval", "2ms", "--checkpoint-interval", "5ms"]);
+    const failed = await d.waitFor((l) => l.event === "checkpoint_failed" && l.agent === "survivor", 30_000);
+    expect(failed.code).toBe("DISK_FULL");
+    expect(String(failed.msg)).toMatch(/disk is full/);
+  }, 60_000);
+
   it("an export cut off by it says DISK_FULL naming the file, and removes what it created: a folder it made, the files in one given empty", async () => {
     const { data } = await stoppedNode();
     const disk = smallDisk("64k");
