@@ -13,8 +13,9 @@ import { igord, killAll, startDaemon } from "../helpers/process.js";
 
 const mounted: string[] = [];
 
-afterEach(() => {
-  killAll();
+afterEach(async () => {
+  // A daemon still holding files on a small disk keeps it busy: unmounted once it has exited.
+  await killAll();
   for (const dir of mounted.splice(0)) execFileSync("umount", [dir]);
 });
 
