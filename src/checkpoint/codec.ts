@@ -1,14 +1,18 @@
-// igor's binary checkpoint format (see docs/CHECKPOINT_FORMAT.md). Reads v0x02, v0x03 and v0x04;
-// writes v0x04. Little-endian. A version byte is never reused: new fields mean a new version.
+// igor's binary checkpoint format (see docs/CHECKPOINT_FORMAT.md). Reads v0x02, v0x03, v0x04 and
+// v0x05; writes v0x05. Little-endian. A version byte is never reused: a new field, or a new meaning
+// of the signature, means a new version.
 import { ErrorCode, IgordError } from "../errors.js";
 
-export const HEADER_SIZE = { 2: 57, 3: 81, 4: 209 } as const;
+/** v0x05 is v0x04's layout; only what its signature covers differs (lineage.ts). */
+export const HEADER_SIZE = { 2: 57, 3: 81, 4: 209, 5: 209 } as const;
 export type CheckpointVersion = keyof typeof HEADER_SIZE;
-export const CURRENT_VERSION = 4 as const;
+export const CURRENT_VERSION = 5 as const;
+/** The first version that carries a signature (v0x02 and v0x03 carry none). */
+export const FIRST_SIGNED_VERSION = 4;
 /** The signature covers everything except the 64-byte signature slot. */
 export const SIGNATURE_OFFSET = 145;
 /** Refuse checkpoints larger than this before touching them. */
-export const MAX_CHECKPOINT_BYTES = 64 * 1024 * 1024 + HEADER_SIZE[4];
+export const MAX_CHECKPOINT_BYTES = 64 * 1024 * 1024 + HEADER_SIZE[CURRENT_VERSION];
 
 export interface CheckpointFields {
   budget: bigint;
@@ -42,8 +46,8 @@ export function parseCheckpoint(bytes: Uint8Array, what = "checkpoint"): Checkpo
   if (bytes.length === 0) bad(ErrorCode.CheckpointTruncated, `${what} is empty (0 bytes)`);
   if (bytes.length > MAX_CHECKPOINT_BYTES) bad(ErrorCode.CheckpointTruncated, `${what} is ${bytes.length} bytes, above the limit`);
   const version = bytes[0] as number;
-  if (version !== 2 && version !== 3 && version !== 4) {
-    bad(ErrorCode.CheckpointVersion, `${what} has unknown version byte 0x${version.toString(16).padStart(2, "0")} (readable: 0x02, 0x03, 0x04)`);
+  if (version !== 2 && version !== 3 && version !== 4 && version !== 5) {
+    bad(ErrorCode.CheckpointVersion, `${what} has unknown version byte 0x${version.toString(16).padStart(2, "0")} (readable: 0x02, 0x03, 0x04, 0x05)`);
   }
   const headerSize = HEADER_SIZE[version];
   if (bytes.length < headerSize) {
@@ -65,16 +69,21 @@ export function parseCheckpoint(bytes: Uint8Array, what = "checkpoint"): Checkpo
     epochMajor: version >= 3 ? dv.getBigUint64(57, true) : 0n,
     epochGeneration: version >= 3 ? dv.getBigUint64(65, true) : 0n,
     leaseExpiry: version >= 3 ? dv.getBigUint64(73, true) : 0n,
-    prevHash: version >= 4 ? sub(81, 32) : ZERO32.slice(),
-    publicKey: version >= 4 ? sub(113, 32) : ZERO32.slice(),
-    signature: version >= 4 ? sub(145, 64) : new Uint8Array(64),
+    prevHash: version >= FIRST_SIGNED_VERSION ? sub(81, 32) : ZERO32.slice(),
+    publicKey: version >= FIRST_SIGNED_VERSION ? sub(113, 32) : ZERO32.slice(),
+    signature: version >= FIRST_SIGNED_VERSION ? sub(145, 64) : new Uint8Array(64),
     state: bytes.slice(headerSize),
     bytes,
   };
 }
 
+/** Whether a checkpoint of this version carries a signature (v0x04 and later). */
+export function isSigned(cp: Pick<Checkpoint, "version">): boolean {
+  return cp.version >= FIRST_SIGNED_VERSION;
+}
+
 /**
- * Encodes a v0x04 checkpoint with an empty signature slot (see lineage.signCheckpoint); into `out`
+ * Encodes a v0x05 checkpoint with an empty signature slot (see lineage.signCheckpoint); into `out`
  * when given (exactly the checkpoint's length: every byte is written, the signature slot zeroed).
  */
 export function encodeCheckpoint(f: CheckpointFields, state: Uint8Array, out?: Uint8Array): Uint8Array {
@@ -83,10 +92,10 @@ export function encodeCheckpoint(f: CheckpointFields, state: Uint8Array, out?: U
   if (f.prevHash.length !== 32) throw new RangeError("prevHash must be 32 bytes");
   if (f.publicKey.length !== 32) throw new RangeError("publicKey must be 32 bytes");
   if (f.budget < 0n) throw new RangeError(`budget ${f.budget} is negative`);
-  const size = HEADER_SIZE[4] + state.length;
+  const size = HEADER_SIZE[CURRENT_VERSION] + state.length;
   if (out === undefined) out = new Uint8Array(size);
   else if (out.length !== size) throw new RangeError(`a checkpoint of this state is ${size} bytes, not ${out.length}`);
-  else out.fill(0, SIGNATURE_OFFSET, HEADER_SIZE[4]);
+  else out.fill(0, SIGNATURE_OFFSET, HEADER_SIZE[CURRENT_VERSION]);
   const dv = new DataView(out.buffer, out.byteOffset, out.length);
   out[0] = CURRENT_VERSION;
   dv.setBigInt64(1, f.budget, true);
@@ -98,6 +107,6 @@ export function encodeCheckpoint(f: CheckpointFields, state: Uint8Array, out?: U
   dv.setBigUint64(73, f.leaseExpiry, true);
   out.set(f.prevHash, 81);
   out.set(f.publicKey, 113);
-  out.set(state, HEADER_SIZE[4]);
+  out.set(state, HEADER_SIZE[CURRENT_VERSION]);
   return out;
 }

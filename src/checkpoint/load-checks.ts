@@ -1,8 +1,8 @@
 // Checks run before an agent is resumed from its stored head checkpoint. Each failure names the
 // check; the caller quarantines the agent and never overwrites or deletes what is stored.
 import { ErrorCode, IgordError } from "../errors.js";
-import { type Checkpoint, parseCheckpoint } from "./codec.js";
-import { checkpointHash, verifyCheckpointSignature } from "./lineage.js";
+import { type Checkpoint, isSigned, parseCheckpoint } from "./codec.js";
+import { checkpointHash, verifyCheckpointSignature, versionStepProblem } from "./lineage.js";
 import { equalBytes, hex } from "../hash/bytes.js";
 
 export interface HeadToCheck {
@@ -12,6 +12,8 @@ export interface HeadToCheck {
   storedHash: Uint8Array;
   /** The hash of the previous checkpoint in the stored history, or null for the first one. */
   previousHash: Uint8Array | null;
+  /** That checkpoint's version byte, or null for the first one. */
+  previousVersion: number | null;
   /** SHA-256 (hex) of the WASM the agent is about to run. */
   wasmHash: string;
   /** The agent's identity public key. */
@@ -39,7 +41,7 @@ export function checkHead(h: HeadToCheck): Checkpoint {
       `checkpoint was made for WASM ${hex(cp.wasmHash).slice(0, 16)}…, not ${h.wasmHash.slice(0, 16)}…`,
     );
   }
-  if (cp.version !== 4) fail(ErrorCode.CheckpointSignature, "signature", `checkpoint is v0x0${cp.version}, which carries no signature`);
+  if (!isSigned(cp)) fail(ErrorCode.CheckpointSignature, "signature", `checkpoint is v0x0${cp.version}, which carries no signature`);
   const verified = h.signatureVerified !== undefined && equalBytes(h.signatureVerified, h.storedHash);
   if (!verified && !verifyCheckpointSignature(cp)) fail(ErrorCode.CheckpointSignature, "signature", "the Ed25519 signature does not verify");
   if (!equalBytes(cp.publicKey, h.publicKey)) {
@@ -48,5 +50,7 @@ export function checkHead(h: HeadToCheck): Checkpoint {
   if (h.previousHash !== null && !equalBytes(cp.prevHash, h.previousHash)) {
     fail(ErrorCode.CheckpointChainBroken, "prev-hash", "prevHash does not match the previous checkpoint in the stored history");
   }
+  const stepDown = h.previousVersion === null ? null : versionStepProblem(h.previousVersion, cp.version);
+  if (stepDown) fail(ErrorCode.CheckpointVersion, "version", stepDown);
   return cp;
 }

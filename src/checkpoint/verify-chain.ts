@@ -1,10 +1,11 @@
 // Verifies an agent's whole history (igor's `verify`, made stricter): every checkpoint readable,
 // ticks strictly increasing, every signature valid, an unbroken prevHash chain, one key, budgets that
-// never increase except through recorded (signed) overrides, epochs that never go backwards.
+// never increase except through recorded (signed) overrides, epochs that never go backwards, and
+// no v0x04 checkpoint after a v0x05 one (lineage.versionStepProblem).
 import { verifyBytes } from "../identity/keys.js";
 import { didFromPublicKey } from "../identity/did.js";
-import { type Checkpoint, parseCheckpoint } from "./codec.js";
-import { checkpointHash, GENESIS_PREV_HASH, verifyCheckpointSignature } from "./lineage.js";
+import { type Checkpoint, isSigned, parseCheckpoint } from "./codec.js";
+import { checkpointHash, GENESIS_PREV_HASH, verifyCheckpointSignature, versionStepProblem } from "./lineage.js";
 import { equalBytes, hex } from "../hash/bytes.js";
 import { type HistoryBase, historyBaseSigningBytes } from "./history-base.js";
 import { type BudgetOverride, LOST_PAYMENT_KIND, overrideSigned } from "./overrides.js";
@@ -123,10 +124,12 @@ function* chainSteps(entries: Iterable<ChainEntry>, overrides: readonly BudgetOv
       seg.count++;
     } else report.segments.push({ wasmHash: wasm, fromTick: cp.tick, toTick: cp.tick, count: 1 });
 
-    if (cp.version !== 4) {
+    if (!isSigned(cp)) {
       if (prev !== null) fail(`${e.name}: v0x0${cp.version} checkpoint inside a signed chain`);
       else report.notes.push(`${e.name}: v0x0${cp.version} (unsigned) start of history`);
     } else {
+      const stepDown = prev === null ? null : versionStepProblem(prev.version, cp.version);
+      if (stepDown) fail(`${e.name}: ${stepDown}`);
       if (!verifyCheckpointSignature(cp)) fail(`${e.name}: signature INVALID`);
       if (key === null) {
         key = cp.publicKey;
@@ -140,12 +143,12 @@ function* chainSteps(entries: Iterable<ChainEntry>, overrides: readonly BudgetOv
         const problem = historyBaseProblem(base, cp, e.bytes);
         if (problem) fail(`the signed history base (tick ${base.baseTick}) ${problem}`);
         else report.notes.push(`history pruned before tick ${cp.tick}: ${base.pruned} earlier checkpoints removed by retention (signed base; origin ${hex(base.originHash).slice(0, 16)}…)`);
-      } else if (cp.version === 4 && !equalBytes(cp.prevHash, GENESIS_PREV_HASH)) {
+      } else if (isSigned(cp) && !equalBytes(cp.prevHash, GENESIS_PREV_HASH)) {
         report.notes.push(`${e.name}: history starts after genesis (prevHash ${hex(cp.prevHash).slice(0, 16)}…)`);
       }
     } else if (prev !== null && prevHash !== null) {
       if (cp.tick <= prev.tick) fail(`${e.name}: tick ${cp.tick} does not increase (previous ${prevName} is tick ${prev.tick})`);
-      if (cp.version === 4 && !equalBytes(cp.prevHash, prevHash)) {
+      if (isSigned(cp) && !equalBytes(cp.prevHash, prevHash)) {
         fail(`${e.name}: prevHash does not match ${prevName} (chain broken: a checkpoint is missing or altered)`);
       }
       const lastHash = prevHash;
@@ -188,7 +191,7 @@ function* chainSteps(entries: Iterable<ChainEntry>, overrides: readonly BudgetOv
 }
 
 function historyBaseProblem(base: HistoryBase, first: Checkpoint, bytes: Uint8Array): string | null {
-  if (first.version !== 4) return "starts at an unsigned checkpoint";
+  if (!isSigned(first)) return "starts at an unsigned checkpoint";
   if (!equalBytes(base.baseHash, checkpointHash(bytes)) || base.baseTick !== first.tick) return `is not the oldest stored checkpoint (tick ${first.tick})`;
   if (!verifyBytes(first.publicKey, historyBaseSigningBytes(first.publicKey, base), base.signature)) return "signature INVALID";
   return null;

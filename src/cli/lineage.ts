@@ -6,7 +6,7 @@ import { HISTORY_BASE_FILE, historyBaseFileText, OVERRIDES_FILE, overridesToJson
 import { existsSync, readdirSync, statSync } from "node:fs";
 import { basename, join } from "node:path";
 import { formatUnits } from "../budget/money.js";
-import { type Checkpoint, MAX_CHECKPOINT_BYTES, parseCheckpoint } from "../checkpoint/codec.js";
+import { type Checkpoint, isSigned, MAX_CHECKPOINT_BYTES, parseCheckpoint } from "../checkpoint/codec.js";
 import { type Epoch, formatEpoch, importedLease } from "../authority/lease.js";
 import type { HistoryBase } from "../checkpoint/history-base.js";
 import { checkpointHash, GENESIS_PREV_HASH, verifyCheckpointSignature } from "../checkpoint/lineage.js";
@@ -69,7 +69,7 @@ export function openStore(dataDir: string): SqliteStore {
 // ---- inspect ----------------------------------------------------------------------------------
 
 export function printCheckpoint(cp: Checkpoint, source: string, wasm?: Uint8Array): boolean {
-  const signed = cp.version === 4;
+  const signed = isSigned(cp);
   const sigOk = signed && verifyCheckpointSignature(cp);
   out(`checkpoint:      ${source}`);
   out(`version:         0x0${cp.version} (header ${cp.headerSize} bytes)`);
@@ -403,7 +403,7 @@ export function importCommand(dir: string, o: { dataDir: string }): string {
   // An export holds the agent's whole history, or the part its owner's retention kept behind a
   // signed base: a signed chain that starts later was cut by someone (as migration refuses it).
   const oldest = entries[0] ? parseCheckpoint(entries[0].bytes) : null;
-  if (oldest && oldest.version === 4 && !equalBytes(oldest.prevHash, GENESIS_PREV_HASH) && !base) {
+  if (oldest && isSigned(oldest) && !equalBytes(oldest.prevHash, GENESIS_PREV_HASH) && !base) {
     throw new IgordError(ErrorCode.CheckpointChainBroken, `history of ${agentId} starts at tick ${oldest.tick}, after its genesis, and carries no signed history base (${HISTORY_BASE_FILE})`);
   }
   const did = didFromPublicKey(identity.publicKey);

@@ -2,8 +2,8 @@
 // from a checkpoint file (another node's export, a backup). The checkpoint must verify against the
 // WASM and the identity, and may only extend what this node already stores: never overwrite it.
 import { existsSync } from "node:fs";
-import { MAX_CHECKPOINT_BYTES, parseCheckpoint } from "../checkpoint/codec.js";
-import { checkpointHash, verifyCheckpointSignature } from "../checkpoint/lineage.js";
+import { isSigned, MAX_CHECKPOINT_BYTES, parseCheckpoint } from "../checkpoint/codec.js";
+import { checkpointHash, verifyCheckpointSignature, versionStepProblem } from "../checkpoint/lineage.js";
 import { commitFromBlob } from "../store/commits.js";
 import { equalBytes, hex } from "../hash/bytes.js";
 import { ErrorCode, IgordError } from "../errors.js";
@@ -48,8 +48,8 @@ export function readResumeFiles(o: ResumeOptions): ResumeFiles {
   if (hex(cp.wasmHash) !== wasmHash) {
     throw new IgordError(ErrorCode.CheckpointWasmMismatch, `${o.checkpoint} was made for WASM ${hex(cp.wasmHash).slice(0, 16)}…, not ${o.wasm} (${wasmHash.slice(0, 16)}…)`);
   }
-  if (cp.version !== 4) {
-    throw new IgordError(ErrorCode.CheckpointSignature, `${o.checkpoint} is v0x0${cp.version}, unsigned; igord resumes only signed v0x04 checkpoints`);
+  if (!isSigned(cp)) {
+    throw new IgordError(ErrorCode.CheckpointSignature, `${o.checkpoint} is v0x0${cp.version}, unsigned; igord resumes only signed (v0x04 or v0x05) checkpoints`);
   }
   if (!verifyCheckpointSignature(cp)) throw new IgordError(ErrorCode.CheckpointSignature, `${o.checkpoint}: signature INVALID`);
   if (!o.identity) return { agentId, blob, cp, wasm, wasmHash };
@@ -105,6 +105,8 @@ export function stageResume(dataDir: string, o: ResumeOptions, files: ResumeFile
     const head = store.head(agentId);
     if (head && equalBytes(head.hash, hash)) return agentId; // already the head: nothing to add
     if (head && equalBytes(cp.prevHash, head.hash)) {
+      const stepDown = versionStepProblem(head.blob[0] as number, cp.version);
+      if (stepDown) throw new IgordError(ErrorCode.CheckpointVersion, `${o.checkpoint} (tick ${cp.tick}) may not follow the head stored for "${agentId}": ${stepDown}; nothing was changed`);
       const stored = store.lease(agentId);
       store.atomically(() => {
         store.appendCheckpoint(commitFromBlob(agentId, blob, "resumed"));

@@ -30,7 +30,7 @@ export const SIGNER_THREADS_WINDOW_MS = 1000;
 
 const SIGNATURE_BYTES = 64;
 
-/** A message, whole or in parts signed as if joined (a checkpoint's domain is two slices of its blob). */
+/** A message, whole or in parts signed as if joined (a checkpoint's: its v0x05 prefix and two slices of its blob). */
 export type SignMessage = Uint8Array | readonly Uint8Array[];
 
 function messageBytes(m: SignMessage): number {

@@ -4,7 +4,7 @@
 // Nothing here writes: the caller stores the result in one transaction, or nothing at all.
 import { compareEpochs, type Epoch, formatEpoch, incomingLease, type Lease, transition } from "../authority/lease.js";
 import { type Checkpoint, parseCheckpoint } from "../checkpoint/codec.js";
-import { checkpointHash, GENESIS_PREV_HASH } from "../checkpoint/lineage.js";
+import { checkpointHash, GENESIS_PREV_HASH, versionStepProblem } from "../checkpoint/lineage.js";
 import type { HistoryBase } from "../checkpoint/history-base.js";
 import { commitFromBlob } from "../store/commits.js";
 import { equalBytes, hex } from "../hash/bytes.js";
@@ -243,6 +243,9 @@ function checkLineage(pkg: MigrationPackage, agentId: string, head: Checkpoint, 
     if (!equalBytes(first.prevHash, GENESIS_PREV_HASH) && !pkg.historyBase) {
       refuse(ErrorCode.MigrationLineage, "the history does not start at the agent's genesis checkpoint and ships no signed history base");
     }
+    // A history that replaces this node's copy continues past its head: its versions never go back either.
+    const stepDown = replaces && copyHead ? versionStepProblem(copyHead.blob[0] as number, first.version) : null;
+    if (stepDown) refuse(ErrorCode.MigrationLineage, `the package's history may not replace this node's retired copy of "${agentId}": its first checkpoint is ${stepDown}`);
   } else if (!storedHead || hex(storedHead.hash) !== pkg.baseHash) {
     refuse(ErrorCode.MigrationLineage, `the package continues from ${pkg.baseHash.slice(0, 16)}…, which is not this node's head for "${agentId}"`);
   }

@@ -143,6 +143,7 @@ export async function resumeStoredAgent(node: IgordNode, agentId: string, wasmPa
       blob: head.blob,
       storedHash: head.hash,
       previousHash: previous?.hash ?? null,
+      previousVersion: previous ? (previous.blob[0] as number) : null,
       // After a code upgrade and before the new code's first checkpoint, the head is the old code's.
       wasmHash: headWasm,
       publicKey: identity.publicKey,

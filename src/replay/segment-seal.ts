@@ -1,4 +1,4 @@
-// Binds an event-log segment to the agent's signed lineage. A segment is not part of the v0x04
+// Binds an event-log segment to the agent's signed lineage. A segment is not part of the
 // checkpoint (whose layout igor reads), so the agent's key signs it separately, in the same commit as
 // the checkpoint that closes it:
 //   signature = Ed25519(agent key, "igord-event-segment-v1" ‖ prevHash ‖ SHA-256(segment body))
@@ -8,7 +8,7 @@
 // no segment can be moved to another place in the history, without the agent's key.
 // Since schema 8 a segment is sealed as one of a run (v2, replay/run-seal.ts: one signature per
 // RUN_SEAL_SEGMENTS segments); v1 segments, stored or shipped before, are still read and checked.
-import { type Checkpoint } from "../checkpoint/codec.js";
+import { type Checkpoint, isSigned } from "../checkpoint/codec.js";
 import { sha256Into } from "../hash/bytes.js";
 import type { EventLogSegment } from "../eventlog/tick-log.js";
 import { verifyBytes } from "../identity/keys.js";
@@ -38,7 +38,7 @@ export function segmentSigningBytesOfBody(prevHash: Uint8Array, body: Uint8Array
 export function segmentSealProblem(seg: EventLogSegment, closing: Checkpoint | undefined): string | null {
   const range = `event-log segment ${seg.fromTick}..${seg.toTick}`;
   if (!closing || closing.tick !== seg.toTick) return `${range} ends at no checkpoint of the history`;
-  if (closing.version !== 4) return `${range} ends at an unsigned v0x0${closing.version} checkpoint`;
+  if (!isSigned(closing)) return `${range} ends at an unsigned v0x0${closing.version} checkpoint`;
   // A segment that records no observation is not signed (it would cost every checkpoint of an agent
   // that never observes a second signature): it says only "nothing was observed", which replay
   // alone confirms or refutes, as the agent's code and the checkpoints' states decide it.

@@ -81,7 +81,7 @@ export class InFlight implements SignTarget, QueuedCommit {
   }
 
   /**
-   * The signing domain: two slices of the blob, copied once, into the message to a signer thread.
+   * The signing domain: a constant prefix and two slices of the blob, copied once, into the message to a signer thread.
    * Made when the signer pool reads it (its views die at once), not kept from construction until
    * signed: with every agent's checkpoint in flight, what an InFlight holds is what each scavenge
    * copies.

@@ -1,10 +1,10 @@
-// Turns an agent's committed state into a signed v0x04 checkpoint and a node-signed receipt, and
+// Turns an agent's committed state into a signed v0x05 checkpoint and a node-signed receipt, and
 // hands both to the store's group commit. Keeps each agent's chain head in memory so consecutive
 // checkpoints link even before the previous one is durable. A state with no tick since the head is
 // never signed again (igor broke its own chain that way).
 import { lostPaymentEvent } from "../budget/lost-payment.js";
 import { encodeReceipt, receiptSigningBytes } from "../budget/receipt.js";
-import { encodeCheckpoint, HEADER_SIZE, SIGNATURE_OFFSET } from "../checkpoint/codec.js";
+import { CURRENT_VERSION, encodeCheckpoint, HEADER_SIZE, SIGNATURE_OFFSET } from "../checkpoint/codec.js";
 import { historyBaseSigningBytes } from "../checkpoint/history-base.js";
 import { checkpointHash, GENESIS_PREV_HASH, signCheckpoint, signingDomainParts } from "../checkpoint/lineage.js";
 import type { SignerPool, SignMessage } from "../identity/signer-pool.js";
@@ -167,7 +167,7 @@ export class Checkpointer {
         publicKey: s.identity.publicKey,
       },
       s.state,
-      this.slab.take(HEADER_SIZE[4] + s.state.length),
+      this.slab.take(HEADER_SIZE[CURRENT_VERSION] + s.state.length),
     );
   }
 
@@ -445,7 +445,7 @@ export class Checkpointer {
     const plain = this.signer !== null && o.alone && !o.withReceipt && !closing && !plan && o.lost.length === 0;
     // Every signature is requested before the first is awaited, so they are made together (one
     // message to a signer thread carries many); only those asked for are awaited.
-    // The domain is two slices of the blob, copied once, into the message to a signer thread.
+    // The domain is a constant prefix and two slices of the blob, copied once, into the message to a signer thread.
     const signing = plain ? null : this.signAsync(s.identity, signingDomainParts(blob));
     const receipting = o.withReceipt ? this.receiptAsync(this.receiptBody(s, h.receiptTick + 1n, o.covered)) : null;
     const sealing = closing ? this.signAsync(s.identity, closing.signingBytes) : null;

@@ -3,6 +3,7 @@
 // chain, and retention behind a signed history base. The group commit in SqliteStore batches these.
 import type Database from "better-sqlite3";
 import type { HistoryBase } from "../checkpoint/history-base.js";
+import { versionStepProblem } from "../checkpoint/lineage.js";
 import { ErrorCode, IgordError } from "../errors.js";
 import { rowToCheckpoint, u8 } from "./rows.js";
 import type { EventLogSegment } from "../eventlog/tick-log.js";
@@ -295,9 +296,17 @@ export abstract class HistoryRecords extends TickRecords {
     else known.hash = Uint8Array.from(c.hash);
   }
 
-  /** Appends a checkpoint that continues the stored head (used by `igord resume`). */
+  /**
+   * Appends a checkpoint that continues the stored head (used by `igord resume`), from a file: its
+   * version may not step down from the head's (a v0x04 after a v0x05 may be a payment receipt).
+   */
   appendCheckpoint(c: CheckpointCommit): void {
-    const err = this.db.transaction(() => this.insertCheckpoint(c)).immediate();
+    const err = this.db.transaction(() => {
+      const head = this.head(c.agentId);
+      const stepDown = head ? versionStepProblem(head.blob[0] as number, c.blob[0] as number) : null;
+      if (stepDown) return new IgordError(ErrorCode.CheckpointVersion, `checkpoint for agent "${c.agentId}" at tick ${c.tick}: ${stepDown}`);
+      return this.insertCheckpoint(c);
+    }).immediate();
     if (err) throw err;
   }
 

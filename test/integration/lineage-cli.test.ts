@@ -80,9 +80,9 @@ function expectImportTooLarge(root: string): void {
 }
 
 describe("durable agents through the CLI", () => {
-  // Acceptance 1: igord run --budget 10, SIGINT → exit 0; agent id, did:key and budget shown; head v0x04, signed, tick ≥ 2, 0 < budget < 10.
+  // Acceptance 1: igord run --budget 10, SIGINT → exit 0; agent id, did:key and budget shown; head v0x05, signed, tick ≥ 2, 0 < budget < 10.
   // Acceptance 2: the same data dir again → first tick N+1, same DID, budget only decreased.
-  it("a fresh run persists signed v0x04 checkpoints; a restart continues at N+1 with the same DID", async () => {
+  it("a fresh run persists signed v0x05 checkpoints; a restart continues at N+1 with the same DID", async () => {
     const A = join(tempDir(), "A");
     const d = startDaemon(["run", HEARTBEAT, "--budget", "10", "--data-dir", A, ...FAST]);
     const started = await d.waitFor((l) => l.event === "run_started");
@@ -94,7 +94,7 @@ describe("durable agents through the CLI", () => {
 
     const ins = igord(["inspect", "--agent", "heartbeat", "--data-dir", A]);
     expect(ins.status).toBe(0);
-    expect(inspectField(ins.stdout, "version")).toMatch(/^0x04/);
+    expect(inspectField(ins.stdout, "version")).toBe("0x05 (header 209 bytes)");
     expect(inspectField(ins.stdout, "signature")).toBe("VALID");
     expect(inspectField(ins.stdout, "did")).toBe(started.did);
     const tick = BigInt(inspectField(ins.stdout, "tick"));

@@ -51,7 +51,7 @@ describe("golden vectors from igor", () => {
   });
 });
 
-describe("v0x04 checkpoints", () => {
+describe("v0x05 checkpoints (written; v0x04's layout, signed under a domain)", () => {
   const key = generateKey();
   const fields = {
     budget: 999n,
@@ -68,12 +68,24 @@ describe("v0x04 checkpoints", () => {
   it("round-trips with a 209-byte header and a valid signature", () => {
     const blob = signCheckpoint(encodeCheckpoint(fields, new Uint8Array([7, 8, 9])), key);
     const cp = parseCheckpoint(blob);
-    expect(cp.version).toBe(4);
+    expect(cp.version).toBe(5);
     expect(cp.headerSize).toBe(209);
     expect(cp.bytes.byteLength).toBe(212);
     expect([cp.budget, cp.tick, cp.epochMajor, cp.epochGeneration]).toEqual([999n, 42n, 1n, 2n]);
     expect(verifyCheckpointSignature(cp)).toBe(true);
     expect(checkpointHash(blob)).toEqual(sha256(blob));
+  });
+
+  it("a v0x04 checkpoint (an older igord's: the same layout, signed without a domain) still reads and verifies", () => {
+    const unsigned = encodeCheckpoint(fields, new Uint8Array([7, 8, 9]));
+    unsigned[0] = 4;
+    const cp = parseCheckpoint(signCheckpoint(unsigned, key));
+    expect([cp.version, cp.headerSize, cp.budget, cp.tick]).toEqual([4, 209, 999n, 42n]);
+    expect(verifyCheckpointSignature(cp)).toBe(true);
+    // The version byte is signed: the same bytes relabelled v0x05 do not verify.
+    const relabelled = cp.bytes.slice();
+    relabelled[0] = 5;
+    expect(verifyCheckpointSignature(parseCheckpoint(relabelled))).toBe(false);
   });
 
   it("encoded into a given array (a view at an offset of a buffer full of other bytes) it is the checkpoint encoded alone, its signature slot zeroed; an array of another length is refused", () => {
@@ -107,7 +119,7 @@ describe("v0x04 checkpoints", () => {
     const v9 = new Uint8Array(300);
     v9[0] = 9;
     expect(refusal(v9).code).toBe("CHECKPOINT_VERSION");
-    expect(refusal(v9).message).toMatch(/unknown version byte 0x09/);
+    expect(refusal(v9).message).toMatch(/unknown version byte 0x09 \(readable: 0x02, 0x03, 0x04, 0x05\)/);
     const neg = encodeCheckpoint(fields, new Uint8Array(0));
     new DataView(neg.buffer).setBigInt64(1, -5n, true);
     expect(refusal(neg).message).toMatch(/negative budget \(-5\)/);

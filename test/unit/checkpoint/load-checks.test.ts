@@ -13,7 +13,7 @@ const wasmHash = sha256(new Uint8Array([1]));
 const fields = { budget: 999n, price: 1000n, tick: 42n, wasmHash, epochMajor: 1n, epochGeneration: 2n, leaseExpiry: 0n, prevHash: GENESIS_PREV_HASH, publicKey: key.publicKey };
 
 function head(blob: Uint8Array, signatureVerified?: Uint8Array) {
-  return { agentId: "a", blob, storedHash: checkpointHash(blob), previousHash: null, wasmHash: hex(wasmHash), publicKey: key.publicKey, ...(signatureVerified ? { signatureVerified } : {}) };
+  return { agentId: "a", blob, storedHash: checkpointHash(blob), previousHash: null, previousVersion: null, wasmHash: hex(wasmHash), publicKey: key.publicKey, ...(signatureVerified ? { signatureVerified } : {}) };
 }
 
 function refusedCode(f: () => unknown): string {
@@ -38,5 +38,16 @@ describe("checkHead", () => {
     expect(refusedCode(() => checkHead(head(forged, checkpointHash(forged))))).toBe("accepted");
     // The content hash is checked whatever the caller says.
     expect(refusedCode(() => checkHead({ ...head(good, checkpointHash(good)), storedHash: checkpointHash(forged) }))).toBe("CHECKPOINT_INVALID");
+  });
+
+  it("a stored v0x04 head after a v0x05 checkpoint is refused by its version (a payment receipt can pass for a v0x04 checkpoint); after a v0x04 one it loads", () => {
+    const previous = signCheckpoint(encodeCheckpoint({ ...fields, tick: 41n }, new Uint8Array([6])), key);
+    const unsigned = encodeCheckpoint({ ...fields, prevHash: checkpointHash(previous) }, new Uint8Array([7]));
+    unsigned[0] = 4;
+    const v4 = signCheckpoint(unsigned, key);
+    const after = (version: number) => ({ ...head(v4), previousHash: checkpointHash(previous), previousVersion: version });
+    expect(refusedCode(() => checkHead(after(5)))).toBe("CHECKPOINT_VERSION");
+    expect(() => checkHead(after(5))).toThrow(/check "version" failed: v0x04 after a v0x05 checkpoint/);
+    expect(refusedCode(() => checkHead(after(4)))).toBe("accepted");
   });
 });

@@ -8,12 +8,13 @@ import { type Ed25519Key, generateKey } from "../../../src/identity/keys.js";
 
 const WASM = sha256(new Uint8Array([1, 2, 3]));
 
-function chain(key: Ed25519Key, steps: { tick: bigint; budget: bigint; epoch?: [bigint, bigint]; signer?: Ed25519Key }[]): ChainEntry[] {
+/** A history as igord writes it (v0x05), or with `version: 4` steps as an igord before v0x05 wrote them. */
+function chain(key: Ed25519Key, steps: { tick: bigint; budget: bigint; epoch?: [bigint, bigint]; signer?: Ed25519Key; version?: 4 }[]): ChainEntry[] {
   let prev: Uint8Array = GENESIS_PREV_HASH;
   return steps.map((s) => {
     const signer = s.signer ?? key;
     const blob = signCheckpoint(
-      encodeCheckpoint(
+      withVersion(s.version, encodeCheckpoint(
         {
           budget: s.budget,
           price: 1000n,
@@ -26,12 +27,18 @@ function chain(key: Ed25519Key, steps: { tick: bigint; budget: bigint; epoch?: [
           publicKey: signer.publicKey,
         },
         new Uint8Array([Number(s.tick)]),
-      ),
+      )),
       signer,
     );
     prev = checkpointHash(blob);
     return { name: `${String(s.tick).padStart(10, "0")}.ckpt`, bytes: blob };
   });
+}
+
+/** The same layout with another version byte, signed as that version signs (lineage.signCheckpoint reads it). */
+function withVersion(version: 4 | undefined, blob: Uint8Array): Uint8Array {
+  if (version !== undefined) blob[0] = version;
+  return blob;
 }
 
 const key = generateKey();
@@ -50,6 +57,20 @@ describe("history verification", () => {
     expect(r.reasons).toEqual([]);
     expect(r.did).toMatch(/^did:key:z6Mk/);
     expect([r.checkpoints, r.firstTick, r.lastTick]).toEqual([5, 0n, 20n]);
+  });
+
+  it("an old v0x04 history, and one that goes on in v0x05 (what a node writes after an upgrade), are VALID", () => {
+    const old = steps.map((s) => ({ ...s, version: 4 as const }));
+    const r4 = verifyChain(chain(key, old));
+    expect([r4.valid, r4.reasons]).toEqual([true, []]);
+    const upgraded = verifyChain(chain(key, [...old.slice(0, 3), ...steps.slice(3)]));
+    expect([upgraded.valid, upgraded.reasons]).toEqual([true, []]);
+  });
+
+  it("a v0x04 checkpoint after a v0x05 one is INVALID, the step down named (a payment receipt can pass for a v0x04 checkpoint)", () => {
+    const r = verifyChain(chain(key, [...steps.slice(0, 3), { ...steps[3]!, version: 4 }]));
+    expect(r.valid).toBe(false);
+    expect(r.reasons).toEqual([expect.stringMatching(/^0000000015\.ckpt: v0x04 after a v0x05 checkpoint \(a history never goes back/)]);
   });
 
   it("a flipped byte is INVALID (signature)", () => {
