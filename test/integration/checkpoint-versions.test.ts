@@ -78,7 +78,7 @@ describe("checkpoint versions along a history", () => {
     expect(v.status).toBe(0);
   });
 
-  it("resume --checkpoint refuses a v0x04 checkpoint that extends a stored v0x05 head, signed by the agent's key, and stores nothing", { timeout: 60_000 }, async () => {
+  it("resume --checkpoint refuses a v0x04 checkpoint that extends a stored v0x05 head, signed by the agent's key, and stores nothing; verify of that history is INVALID", { timeout: 60_000 }, async () => {
     const root = tempDir();
     const { B, key, idFile } = await resumedFromV4(root);
     const before = storedVersions(B);
@@ -99,6 +99,16 @@ describe("checkpoint versions along a history", () => {
     expect(after.versions).toEqual(before.versions);
     expect(after.head).toEqual(before.head);
     expect(igord(["verify", "--agent", "heartbeat", "--data-dir", B]).stdout).toMatch(/^VALID/);
+    // The same checkpoint laid after the head in an exported history: igord verify names the step down.
+    const ex = join(root, "exB");
+    expect(igord(["export", "heartbeat", "--out", ex, "--data-dir", B]).status).toBe(0);
+    const name = `${String(head.tick + 1n).padStart(10, "0")}.ckpt`;
+    writeFileSync(join(ex, "history", "heartbeat", name), next);
+    const v = igord(["verify", join(ex, "history", "heartbeat")]);
+    expect(v.status).toBe(1);
+    expect(v.stdout).toMatch(/^INVALID/);
+    expect(v.stdout).toContain(`${name}: v0x04 after a v0x05 checkpoint`);
+    expect(v.stdout).not.toMatch(/signature INVALID|prevHash does not match/);
   });
 
   it("the store appends no v0x04 checkpoint after a v0x05 head, whoever asks", { timeout: 60_000 }, async () => {
