@@ -8,7 +8,8 @@
 // domain: read as a receipt, it pays ~7.5e18 µ¢, at a host timestamp in 2235, to a recipient of
 // 3.5 MB (wallet_pay takes 256 B at most). And a chain never steps down from v0x05
 // (versionStepProblem): once an agent has a v0x05 checkpoint, no v0x04 one extends its history.
-import { sha256 } from "../hash/bytes.js";
+import { equalBytes, sha256 } from "../hash/bytes.js";
+import { RECEIPT_KEY_BYTES, receiptKeyOffset } from "../hostcalls/receipt-layout.js";
 import { type Ed25519Key, signBytes, verifyBytes } from "../identity/keys.js";
 import { type Checkpoint, CURRENT_VERSION, HEADER_SIZE, isSigned, SIGNATURE_OFFSET } from "./codec.js";
 
@@ -57,10 +58,22 @@ export function signCheckpoint(blob: Uint8Array, key: Ed25519Key): Uint8Array {
   return blob;
 }
 
-/** True when a signed (v0x04 or v0x05) checkpoint's signature is valid under its embedded public key. */
+/**
+ * True when a signed (v0x04 or v0x05) checkpoint's signature is valid under its embedded public key.
+ * A v0x04 one whose signed bytes are laid out as a payment receipt naming that same key does not
+ * count: it is a receipt the guest shaped (an honest checkpoint would have to hold, at bytes 16..20
+ * and after its recipient-to-be, lengths that add up to its own size, and end with its key).
+ */
 export function verifyCheckpointSignature(cp: Checkpoint): boolean {
   if (!isSigned(cp)) return false;
-  return verifyBytes(cp.publicKey, signingDomain(cp.bytes), cp.signature);
+  const signed = signingDomain(cp.bytes);
+  if (cp.version < DOMAIN_SEPARATED_VERSION && readsAsReceiptOf(signed, cp.publicKey)) return false;
+  return verifyBytes(cp.publicKey, signed, cp.signature);
+}
+
+function readsAsReceiptOf(signed: Uint8Array, publicKey: Uint8Array): boolean {
+  const at = receiptKeyOffset(signed);
+  return at >= 0 && equalBytes(signed.subarray(at, at + RECEIPT_KEY_BYTES), publicKey);
 }
 
 /**

@@ -26,6 +26,7 @@ import type { LogEntry } from "../eventlog/tick-log.js";
 import { equalBytes } from "../hash/bytes.js";
 import { verifyBytes } from "../identity/keys.js";
 import { guestBytes, type HostContext } from "./context.js";
+import { receiptKeyOffset } from "./receipt-layout.js";
 import { HostcallId } from "./registry.js";
 
 export const PAY_MAX_RECIPIENT_BYTES = 256;
@@ -108,12 +109,10 @@ export function paymentSigningBytes(amount: bigint, timestampNs: bigint, recipie
 /** Parses a receipt; null when malformed. */
 export function decodePaymentReceipt(b: Uint8Array): PaymentReceipt | null {
   if (b.length < PAYMENT_RECEIPT_FIXED_BYTES) return null;
+  const k = receiptKeyOffset(b.subarray(0, b.length - SIGNATURE_BYTES));
+  if (k < 0) return null;
   const dv = new DataView(b.buffer, b.byteOffset, b.length);
   const rlen = dv.getUint32(16, true);
-  if (20 + rlen + 4 > b.length) return null;
-  const mlen = dv.getUint32(20 + rlen, true);
-  if (b.length !== PAYMENT_RECEIPT_FIXED_BYTES + rlen + mlen) return null;
-  const k = 24 + rlen + mlen;
   const recipientBytes = b.subarray(20, 20 + rlen);
   const memoBytes = b.subarray(24 + rlen, k);
   return {

@@ -54,7 +54,7 @@ function receiptCheckpoint(version: number, prevHash: Uint8Array): { receipt: Ui
 }
 
 describe("a payment receipt never passes for a checkpoint that extends a history", () => {
-  it("a receipt of amount 0x…04 over 89 bytes of recipient and memo is a well-formed v0x04 checkpoint signed by the agent (the old, undomained signature)", () => {
+  it("a receipt of amount 0x…04 over 89 bytes of recipient and memo is a well-formed v0x04 checkpoint, whose signature does not count: its signed bytes are a receipt's by the same key", () => {
     const { receipt, blob } = receiptCheckpoint(4, GENESIS_PREV_HASH);
     expect(verifyPaymentReceipt(receipt)).toBe(true);
     const forged = parseCheckpoint(blob);
@@ -62,8 +62,30 @@ describe("a payment receipt never passes for a checkpoint that extends a history
     expect(forged.publicKey).toEqual(agent.publicKey);
     expect(forged.prevHash).toEqual(GENESIS_PREV_HASH);
     expect(forged.budget).toBeGreaterThan(0n);
-    // v0x04 keeps its signing domain (old histories must still verify): the bytes alone verify.
-    expect(verifyCheckpointSignature(forged)).toBe(true);
+    // The signature is the agent's over these very bytes; they are laid out as a receipt naming the key.
+    expect(verifyCheckpointSignature(forged)).toBe(false);
+    expect(verifyChain([{ name: "forged.ckpt", bytes: blob }]).valid).toBe(false);
+  });
+
+  it("so is one whose memo holds the key where a checkpoint's is, with a state after it", () => {
+    // recipient 40 + memo 100: the memo's bytes 49..81 land at checkpoint offset 113 (the key).
+    const memo = new Uint8Array(100).fill(0x6d);
+    memo.set(agent.publicKey, 113 - 64);
+    const { signed, signature } = pay((7n << 8n) | 4n, enc.encode("0x".padEnd(40, "a")), memo);
+    const forged = parseCheckpoint(asCheckpoint(signed, signature));
+    expect(forged.version).toBe(4);
+    expect(forged.publicKey).toEqual(agent.publicKey);
+    expect(forged.state.length).toBeGreaterThan(0);
+    expect(verifyCheckpointSignature(forged)).toBe(false);
+  });
+
+  it("an honest v0x04 checkpoint still verifies, also one whose state ends with the agent's key", () => {
+    const fields = { budget: 10n, price: 1n, tick: 3n, wasmHash: WASM, epochMajor: 0n, epochGeneration: 0n, leaseExpiry: 0n, prevHash: GENESIS_PREV_HASH, publicKey: agent.publicKey };
+    for (const state of [new Uint8Array([1, 2, 3]), agent.publicKey.slice()]) {
+      const blob = encodeCheckpoint(fields, state);
+      blob[0] = 4;
+      expect(verifyCheckpointSignature(parseCheckpoint(signCheckpoint(blob, agent)))).toBe(true);
+    }
   });
 
   it("the same forged v0x04 checkpoint is refused after a v0x05 head, the chain naming the step down", () => {
@@ -74,7 +96,7 @@ describe("a payment receipt never passes for a checkpoint that extends a history
     const forged = parseCheckpoint(blob);
     expect(forged.prevHash).toEqual(checkpointHash(head));
     expect(forged.tick).toBeGreaterThan(1n);
-    expect(verifyCheckpointSignature(forged)).toBe(true);
+    expect(verifyCheckpointSignature(forged)).toBe(false);
     const report = verifyChain([
       { name: "head.ckpt", bytes: head },
       { name: "forged.ckpt", bytes: blob },
