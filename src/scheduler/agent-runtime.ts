@@ -11,6 +11,7 @@ import type { Lease, LeaseTiming } from "../authority/lease.js";
 import type { DivergencePolicy, ReplayMode } from "../replay/policy.js";
 import type { AgentSpec } from "../wasm/pool.js";
 import type { ReplayWindow } from "../replay/window.js";
+import type { DueEntry } from "./due-queue.js";
 
 export type AgentStatus = "running" | "stopped" | "failed";
 
@@ -55,8 +56,9 @@ export interface AgentRuntime {
   id: string;
   /** Added under AgentInit.heldUntil, which has not resolved: schedule() queues nothing. */
   held: boolean;
-  /** The due queue's version of this agent's entry (due-queue.ts): bumped by each schedule, pop and cancel. */
-  dueVersion: number;
+  /** Where the due queue holds this agent (due-queue.ts): the queue's own fields. */
+  dueEntry: DueEntry | null;
+  dueLane: number;
   meta: AgentMeta;
   /** What the pool loads the agent from (again after hibernation). */
   spec: AgentSpec;

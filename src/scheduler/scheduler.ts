@@ -29,7 +29,7 @@ import {
   type TickEvent,
   viewOf,
 } from "./agent-runtime.js";
-import { DueQueue } from "./due-queue.js";
+import { DueQueue, NOT_IN_LANE } from "./due-queue.js";
 import { Hibernation } from "./hibernation.js";
 import { LeaseFence } from "./lease-fence.js";
 import { Verifier } from "./verifier.js";
@@ -220,7 +220,8 @@ export class Scheduler extends EventEmitter<{
       detaching: false,
       onIdle: null,
       pendingOutbox: [],
-      dueVersion: 0,
+      dueEntry: null,
+      dueLane: NOT_IN_LANE,
       tickTally: null,
       // In the literal (not added when held): every agent record keeps one shape on the tick path.
       held: false,

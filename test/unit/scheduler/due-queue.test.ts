@@ -1,14 +1,18 @@
 import { describe, expect, it } from "vitest";
-import { DueQueue } from "../../../src/scheduler/due-queue.js";
+import { setFlagsFromString } from "node:v8";
+import { runInNewContext } from "node:vm";
+import { DueQueue, type DueEntry, NOT_IN_LANE } from "../../../src/scheduler/due-queue.js";
 
 interface Item {
   id: string;
-  dueVersion: number;
+  dueEntry: DueEntry | null;
+  dueLane: number;
 }
+const fresh = (id: string): Item => ({ id, dueEntry: null, dueLane: NOT_IN_LANE });
 const items = new Map<string, Item>();
 const item = (id: string): Item => {
   let it = items.get(id);
-  if (!it) items.set(id, (it = { id, dueVersion: 0 }));
+  if (!it) items.set(id, (it = fresh(id)));
   return it;
 };
 const ids = (xs: Item[]): string[] => xs.map((x) => x.id);
@@ -44,6 +48,32 @@ describe("due queue", () => {
     expect(popped).toEqual([...popped].sort((x, y) => x - y));
     expect(popped.length).toBe(500);
   });
+
+  it("holds nothing of an item once it is cancelled or rescheduled, though its old due time is far off and behind a live one", async () => {
+    setFlagsFromString("--expose-gc");
+    const gc = runInNewContext("gc") as () => void;
+    const q = new DueQueue<Item>();
+    q.schedule(fresh("head"), 10);
+    // In the lane (due in order), in the heap (due out of order), and rescheduled from the lane to the heap.
+    const refs = ((): WeakRef<Item>[] => {
+      const lane = fresh("lane");
+      const heap = fresh("heap");
+      const moved = fresh("moved");
+      q.schedule(lane, 1_000);
+      q.schedule(moved, 2_000);
+      q.schedule(heap, 500);
+      q.cancel(lane);
+      q.cancel(heap);
+      q.schedule(moved, 5);
+      q.cancel(moved);
+      return [new WeakRef(lane), new WeakRef(heap), new WeakRef(moved)];
+    })();
+    // A WeakRef keeps its target through the job that made it.
+    await new Promise((resolve) => setImmediate(resolve));
+    gc();
+    expect(refs.map((r) => r.deref()?.id ?? null)).toEqual([null, null, null]);
+    expect(ids(q.popDue(10_000))).toEqual(["head"]);
+  });
 });
 
 describe("due queue against a plain model", () => {
@@ -56,7 +86,7 @@ describe("due queue against a plain model", () => {
     };
     const q = new DueQueue<Item>();
     const model = new Map<string, number>(); // id -> due of its live entry
-    const pool = Array.from({ length: 300 }, (_, i) => ({ id: `m${i}`, dueVersion: 0 }));
+    const pool = Array.from({ length: 300 }, (_, i) => fresh(`m${i}`));
     let now = 0;
     for (let step = 0; step < 20_000; step++) {
       const it = pool[rand(pool.length)] as Item;
