@@ -339,6 +339,9 @@ function admitted(pkg: MigrationPackage, peer: string, bytes: number, ctx: Admis
   let lease: Lease = previousNow ? transition({ ...previousNow }, { type: "receive", sourceEpoch: pkg.epoch }, ctx.leaseTiming) : incomingLease(pkg.epoch);
   lease = transition(lease, { type: "assume", nowMs: Date.now() }, ctx.leaseTiming);
   const history = pkg.history.map((blob) => commitFromBlob(agentId, blob, "migrated"));
+  // When the head's tick ran on the source: the agent keeps its cadence here (scheduler.resumedDue).
+  const head = history.at(-1);
+  if (head && pkg.lastTickAt !== undefined) head.tickAt = pkg.lastTickAt;
   return {
     incoming: {
       agent: { agentId, did, wasmHash: pkg.wasmHash, wasmBytes: code.wasm, manifest: pkg.manifest, identity: lineage.identity },

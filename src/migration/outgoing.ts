@@ -44,6 +44,11 @@ function earlierModules(store: SqliteStore, agentId: string, current: string, se
   });
 }
 
+/** The package's lastTickAt: left out when unknown (the field is optional on the wire). */
+function optionalTickAt(at: number | null): { lastTickAt?: number } {
+  return at === null ? {} : { lastTickAt: at };
+}
+
 export function buildOutgoingPackage(store: SqliteStore, o: OutgoingPackageSpec): Uint8Array {
   const { agentId } = o;
   const row = o.row ?? store.agent(agentId);
@@ -78,5 +83,6 @@ export function buildOutgoingPackage(store: SqliteStore, o: OutgoingPackageSpec)
     receipts: store.receipts(agentId, baseTick).map((r) => r.blob),
     segments,
     modules: earlierModules(store, agentId, row.wasmHash, segments, history),
+    ...optionalTickAt(store.headTickAt(agentId)),
   });
 }

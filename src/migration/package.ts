@@ -50,6 +50,12 @@ export interface MigrationPackage {
    * window), by hex SHA-256; the agent's current module is `wasm`. Absent from the header when empty.
    */
   modules?: { hash: string; bytes: Uint8Array }[];
+  /**
+   * Wall time (Unix ms, the source's clock) the head checkpoint's tick committed: the target ticks
+   * the agent an interval after it (clamped to one interval from its arrival). Absent: unknown (an
+   * older peer's package, or an agent that never ticked).
+   */
+  lastTickAt?: number;
 }
 
 interface SectionLengths {
@@ -97,6 +103,7 @@ export function encodePackage(p: MigrationPackage): Uint8Array {
       signature: hex(e.signature),
     })),
     hasWasm: p.wasm !== null,
+    ...(p.lastTickAt !== undefined ? { lastTickAt: p.lastTickAt } : {}),
     lengths,
   });
   const parts: Uint8Array[] = [new TextEncoder().encode(PACKAGE_MAGIC), new Uint8Array([PACKAGE_VERSION]), u32(header.length), header];
@@ -181,6 +188,10 @@ export function decodePackage(bytes: Uint8Array): MigrationPackage {
     }
   });
   const moduleBlobs = modules.map((n, i) => ({ hash: moduleHashes[i] as string, bytes: take(n) }));
+  const lastTickAt = h.lastTickAt;
+  if (lastTickAt !== undefined && lastTickAt !== null && !(typeof lastTickAt === "number" && Number.isSafeInteger(lastTickAt) && lastTickAt >= 0)) {
+    invalid("lastTickAt must be a Unix time in ms");
+  }
   const overrides = h.overrides;
   if (!Array.isArray(overrides) || overrides.length > MAX_PACKAGE_ITEMS) invalid("overrides must be an array");
   if (overrides.some((o) => o === null || typeof o !== "object" || Array.isArray(o))) invalid("overrides must be lineage event objects");
@@ -210,6 +221,7 @@ export function decodePackage(bytes: Uint8Array): MigrationPackage {
     receipts: receiptBlobs,
     segments: segs,
     ...(moduleBlobs.length > 0 ? { modules: moduleBlobs } : {}),
+    ...(typeof lastTickAt === "number" ? { lastTickAt } : {}),
     historyBase: decodeHistoryBase(h.historyBase),
   };
 }

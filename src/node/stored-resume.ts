@@ -167,7 +167,7 @@ export async function resumeStoredAgent(node: IgordNode, agentId: string, wasmPa
     // Right after a code upgrade the head's state is the old code's: the new code may read it into a new layout.
     const stateOfOlderModule = headWasm !== prepared.wasmHash;
     const placed = opts.preplaced?.take({ wasmHash: prepared.wasmHash, state: cp.state, budget, price: node.config.price, interrupted, publicKey: identity.publicKey, stateOfOlderModule });
-    const view = await node.scheduler.add(spec, meta, { tick: cp.tick, budget, price: node.config.price, state: cp.state, lease, interrupted, stateOfOlderModule, ...(placed ? { placed } : {}), ...(opts.heldUntil ? { heldUntil: opts.heldUntil } : {}) });
+    const view = await node.scheduler.add(spec, meta, { tick: cp.tick, budget, price: node.config.price, state: cp.state, lease, interrupted, stateOfOlderModule, lastTickAt: node.store.headTickAt(agentId), ...(placed ? { placed } : {}), ...(opts.heldUntil ? { heldUntil: opts.heldUntil } : {}) });
     // An agent just admitted by migration had this very window replayed at admission.
     // Right after a code upgrade the last stored window is the old code's: the audit replays it with that code.
     if (!opts.windowVerified && headWasm === prepared.wasmHash) node.scheduler.verifyStored(agentId, storedReplayItems(node.store, node.logger, agentId));

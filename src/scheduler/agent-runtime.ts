@@ -38,6 +38,11 @@ export interface AgentInit {
    * dropped, nothing checkpointed), as if never added.
    */
   heldUntil?: Promise<unknown>;
+  /**
+   * Wall time (Unix ms) the tick of `state` committed, wherever it ran (null or absent: unknown):
+   * its next tick is due an interval after it, not an interval after the agent is added.
+   */
+  lastTickAt?: number | null;
 }
 
 export interface AgentMeta {

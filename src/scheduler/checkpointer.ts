@@ -38,6 +38,8 @@ export interface CheckpointSubject {
   maxStorageBytes?: bigint | null;
   /** The agent's lease: its epoch and expiry go into the header, and the write is conditional on it. */
   lease?: Lease;
+  /** Wall time (Unix ms) `tick` committed, stored with the checkpoint (null: unknown). */
+  tickAt?: number | null;
 }
 
 export type { LostPayment } from "./checkpoint-in-flight.js";
@@ -467,6 +469,7 @@ export class Checkpointer {
       statusReason: o.statusReason,
     };
     if (s.lease) commit.lease = { state: s.lease.state, epoch: s.lease.epoch };
+    if (s.tickAt != null) commit.tickAt = s.tickAt;
     if (segment && logs) {
       const events: EventLogSegment = { fromTick, toTick: s.tick, abiVersion: HOSTCALL_ABI_VERSION, engineVersion: REPLAY_ENGINE_VERSION, blob: segment.blob, postHashes: segment.postHashes };
       if (leaf) events.leaf = leaf;

@@ -227,7 +227,7 @@ export class Scheduler extends EventEmitter<{
       held: false,
     };
     this.agents.set(a.id, a);
-    if (init.heldUntil) this.hold(a, init.heldUntil);
+    if (init.heldUntil) this.hold(a, init.heldUntil, init.lastTickAt ?? null);
     if (init.state === null) emitAgentLogs(a, 0n, placed.events);
     logger.info(
       { event: "agent_started", tick: String(a.tick), budget: String(a.budget), fresh: init.state === null },
@@ -237,7 +237,7 @@ export class Scheduler extends EventEmitter<{
     if (a.budget <= 0n) {
       this.finish(a, "stopped", "budget_exhausted", null);
     } else {
-      this.schedule(a, Date.now() + this.intervalOf(a));
+      this.schedule(a, this.resumedDue(a, init.lastTickAt ?? null));
     }
     return this.view(a);
   }
@@ -252,13 +252,26 @@ export class Scheduler extends EventEmitter<{
     return Math.min(this.opts.fastTickIntervalMs, this.intervalOf(a));
   }
 
-  /** No tick of `a` until `until` resolves (its first a tick interval after); withdrawn if it rejects. */
-  private hold(a: AgentRuntime, until: Promise<unknown>): void {
+  /**
+   * When an agent added (resumed, arrived, started) ticks first: an interval after its last tick
+   * (`lastTickAt`, wall ms, from its head checkpoint), so restarts, stops and hops do not push its
+   * cadence back; clamped to [now, now + interval], so a clock that differs on another node can
+   * neither delay it past one interval nor make it tick at once twice. Unknown: an interval from now.
+   */
+  private resumedDue(a: AgentRuntime, lastTickAt: number | null): number {
+    const now = Date.now();
+    const interval = this.intervalOf(a);
+    if (lastTickAt === null) return now + interval;
+    return now + Math.min(Math.max(lastTickAt + interval - now, 0), interval);
+  }
+
+  /** No tick of `a` until `until` resolves (its first when its cadence says, after); withdrawn if it rejects. */
+  private hold(a: AgentRuntime, until: Promise<unknown>, lastTickAt: number | null): void {
     a.held = true;
     until.then(
       () => {
         a.held = false;
-        if (this.agents.get(a.id) === a && a.status === "running" && !a.detaching && !this.stopping) this.schedule(a, Date.now() + this.intervalOf(a));
+        if (this.agents.get(a.id) === a && a.status === "running" && !a.detaching && !this.stopping) this.schedule(a, this.resumedDue(a, lastTickAt));
       },
       () => {
         if (this.agents.get(a.id) !== a) return;
@@ -511,6 +524,7 @@ export class Scheduler extends EventEmitter<{
       state: a.state,
       wasmHash: a.meta.wasmHash,
       identity: a.meta.identity,
+      tickAt: a.lastTickAt,
     };
     // Without them a checkpoint cannot tell which payments its ticks made (it settles by tick).
     if (this.opts.persistEventLogs) s.logs = logs;

@@ -23,12 +23,13 @@ const FLAG_SIGNATURE = 4;
 const FLAG_SETTLED = 8;
 const FLAG_LEAF = 16;
 const FLAG_RUN_SEAL = 32;
+const FLAG_TICK_AT = 64;
 const NULL_STRING = 0xffff_ffff;
 const INT64_MIN = -(2n ** 63n);
 const INT64_MAX = 2n ** 63n - 1n;
 
 /** Fields written into the buffer (others go in extras); receipt only when null. */
-const PACKED = new Set(["agentId", "tick", "budget", "hash", "prevHash", "blob", "reason", "receipt", "status", "statusReason", "events", "lease", "settledPayments", "runSeal"]);
+const PACKED = new Set(["agentId", "tick", "budget", "hash", "prevHash", "blob", "reason", "receipt", "status", "statusReason", "events", "lease", "settledPayments", "runSeal", "tickAt"]);
 const PACKED_EVENTS = new Set(["fromTick", "toTick", "abiVersion", "engineVersion", "blob", "postHashes", "signature", "leaf"]);
 const PACKED_RUN_SEAL = new Set(["fromTick", "toTick", "leaves", "signature"]);
 const PACKED_LEASE = new Set(["state", "epoch"]);
@@ -93,6 +94,10 @@ export function packCommits(commits: readonly CheckpointCommit[], spare?: ArrayB
         size += 16 + 4 + 4 + r.signature.length;
         for (const l of r.leaves) size += 4 + l.length;
       } else (extra ??= {}).runSeal = r;
+    }
+    if (c.tickAt !== undefined) {
+      f |= FLAG_TICK_AT;
+      size += 8;
     }
     if (c.settledPayments) {
       f |= FLAG_SETTLED;
@@ -174,6 +179,10 @@ export function packCommits(commits: readonly CheckpointCommit[], spare?: ArrayB
       for (const l of r.leaves) bytes(l);
       bytes(r.signature);
     }
+    if (f & FLAG_TICK_AT) {
+      dv.setFloat64(off, c.tickAt as number, true);
+      off += 8;
+    }
     if (f & FLAG_SETTLED) {
       const hashes = c.settledPayments as readonly Uint8Array[];
       off = buf.writeUInt32LE(hashes.length, off);
@@ -248,6 +257,10 @@ export function unpackCommits(p: PackedCommits): CheckpointCommit[] {
       const leaves: Uint8Array[] = [];
       for (let k = 0; k < n; k++) leaves.push(bytes());
       c.runSeal = { fromTick, toTick, leaves, signature: bytes() };
+    }
+    if (f & FLAG_TICK_AT) {
+      c.tickAt = dv.getFloat64(off, true);
+      off += 8;
     }
     if (f & FLAG_SETTLED) {
       const n = u32();

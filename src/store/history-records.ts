@@ -219,12 +219,12 @@ export abstract class HistoryRecords extends TickRecords {
     const segment = c.events ?? arrived;
     if (segment) {
       this.sql(
-        "INSERT INTO checkpoints (agent_id, seq, tick, hash, prev_hash, budget, reason, blob, created_at, seg_from_tick, seg_to_tick, seg_abi_version, seg_engine_version, seg_blob, seg_post_hashes, seg_signature, seg_leaf, seg_run_proof) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-      ).run(c.agentId, seq, c.tick, c.hash, c.prevHash, c.budget, c.reason, c.blob, Date.now(), ...segmentInRow(segment));
+        "INSERT INTO checkpoints (agent_id, seq, tick, hash, prev_hash, budget, reason, blob, created_at, tick_at, seg_from_tick, seg_to_tick, seg_abi_version, seg_engine_version, seg_blob, seg_post_hashes, seg_signature, seg_leaf, seg_run_proof) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+      ).run(c.agentId, seq, c.tick, c.hash, c.prevHash, c.budget, c.reason, c.blob, Date.now(), c.tickAt ?? null, ...segmentInRow(segment));
       // An arriving one at or below the agent's floor (a returning agent's): the floor comes down to it, its oldest unknown.
       if (arrived && !c.events) this.sql("UPDATE event_log_floors SET seq = ?, to_tick = NULL WHERE agent_id = ? AND seq >= ?").run(seq, c.agentId, seq);
     } else
-      this.sql("INSERT INTO checkpoints (agent_id, seq, tick, hash, prev_hash, budget, reason, blob, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)").run(
+      this.sql("INSERT INTO checkpoints (agent_id, seq, tick, hash, prev_hash, budget, reason, blob, created_at, tick_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)").run(
           c.agentId,
           seq,
           c.tick,
@@ -234,6 +234,7 @@ export abstract class HistoryRecords extends TickRecords {
           c.reason,
           c.blob,
           Date.now(),
+          c.tickAt ?? null,
         );
     if (c.receipt) this.insertReceipt(c.agentId, c.hash, c.receipt);
     if (c.outbox) this.insertOutbox(c.agentId, c.outbox);
@@ -308,6 +309,16 @@ export abstract class HistoryRecords extends TickRecords {
       return this.insertCheckpoint(c);
     }).immediate();
     if (err) throw err;
+  }
+
+  /**
+   * When the tick of the agent's head checkpoint committed (Unix ms), or null: unknown (genesis, a
+   * checkpoint an older igord or an older peer wrote). Reads past the head's state (the column
+   * comes after it): for a resume or a hop, once.
+   */
+  headTickAt(agentId: string): number | null {
+    const r = this.sql(keyed("k.seq AS seq, c.tick_at AS tick_at", OF_AGENT, "DESC", { limit: 1 }), true).get({ agent: agentId }) as { tick_at: bigint | null } | undefined;
+    return r?.tick_at == null ? null : Number(r.tick_at);
   }
 
   head(agentId: string): CheckpointRow | undefined {

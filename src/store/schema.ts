@@ -404,4 +404,12 @@ ${CHECKPOINT_ROW_COLUMNS}
   CREATE INDEX checkpoints_segment_recorded_unsigned ON checkpoints(seg_recorded_unsigned) WHERE seg_recorded_unsigned = 1;
   ${CHECKPOINT_KEYS_TRIGGERS}
   `,
+  // 17: the wall time (Unix ms) the checkpoint's tick committed on the node that ran it (NULL:
+  // unknown: genesis, an older store's or an older peer's), so a resumed or arriving agent keeps its
+  // cadence (its next tick an interval after its last one, not after the resume). Added, not a
+  // rebuild: it lands after the state, so it is read only with the state (the head, at a resume or
+  // a hop), never by the reads of the small columns.
+  `
+  ALTER TABLE checkpoints ADD COLUMN tick_at INTEGER;
+  `,
 ];

@@ -158,6 +158,11 @@ export interface CheckpointCommit {
    */
   lostPayments?: readonly { event: LineageEvent; receiptHash: Uint8Array }[];
   /**
+   * Wall time (Unix ms) its tick committed on the node that ran it (the scheduler's lastTickAt):
+   * where a resumed or arriving agent's next tick is due from. Absent: unknown.
+   */
+  tickAt?: number;
+  /**
    * Ownership writes that go in this checkpoint's transaction once it is stored (a handoff recorded
    * with the checkpoint it hands off: one fsync, not two); a throw refuses the checkpoint too. A
    * batch carrying one commits durably whatever --sync says.

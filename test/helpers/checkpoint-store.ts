@@ -152,11 +152,18 @@ function checkpointsTableAsOf(db: Database.Database, version: number): void {
 
 const schemaOfFile = (db: Database.Database): number => (db.prepare("SELECT MAX(version) AS v FROM schema_version").get() as { v: number }).v;
 
+/** Takes a database back to schema 16: no tick_at column on its checkpoints (migration 17). */
+export function asSchema16(db: Database.Database): void {
+  if (schemaOfFile(db) < 17) return;
+  db.exec("ALTER TABLE checkpoints DROP COLUMN tick_at; DELETE FROM schema_version WHERE version > 16;");
+}
+
 /**
  * Takes a database back to schema 15: no checkpoint_keys tables nor their triggers (migration 16),
  * its checkpoints table rebuilt with its UNIQUE (agent_id, seq) constraint, every row kept.
  */
 export function asSchema15(db: Database.Database): void {
+  asSchema16(db);
   if (schemaOfFile(db) < 16) return;
   db.exec(`
     DROP TRIGGER checkpoint_keys_insert;

@@ -1,10 +1,14 @@
 // A per-agent tick interval (the manifest's tick_interval_ms): the real scheduler, pool and leases.
 import { afterEach, describe, expect, it } from "vitest";
 import type { TickEvent } from "../../src/scheduler/scheduler.js";
+import { startAgent, stopAgent } from "../../src/node/agent-lifecycle.js";
+import { startNode, stopAll } from "../../src/testing/index.js";
 import { agentWithManifest } from "../helpers/manifest-agent.js";
 import { startTestNode, stopAllNodes, type TestNode } from "../helpers/node.js";
+import { waitUntil } from "../helpers/wait.js";
 
 afterEach(stopAllNodes);
+afterEach(stopAll);
 
 /** Unix ms of each tick of `agentId` from now on. */
 function tickTimes(t: TestNode, agentId: string): number[] {
@@ -70,5 +74,69 @@ describe("per-agent tick interval", () => {
     // Renewed several times within each 2.5 s interval (every ~0.5–0.6 s: 1 s lease, renewal at half of it).
     expect(since.filter((l) => l.event === "lease_state" && l.why === "renewed").length).toBeGreaterThanOrEqual(6);
     expect(t.node.store.lease("slow")?.epoch.major).toBe(genesis.epoch.major);
+  });
+});
+
+describe("cadence across restarts, stops and hops", () => {
+  const FLAGS = { "tick-interval": "1s", "hibernate-after": "100ms", "checkpoint-interval": "0" };
+  /** Timer and clock slack between a tick's commit and the time its next tick was scheduled for. */
+  const SLACK_MS = 50;
+
+  it("a restarted node ticks an agent when its cadence says, not an interval after the restart", async () => {
+    const t = await startTestNode(FLAGS);
+    await t.node.addAgent({ wasmPath: agentWithManifest(t.dir, "heartbeat", "slow", { tick_interval_ms: 3000 }) });
+    const first = await t.waitFor<TickEvent>("tick", (e) => e.agentId === "slow" && e.tick === 1n, 10_000);
+    await t.stop();
+    const t2 = await startTestNode(FLAGS, { dir: t.dir, resumeStored: true });
+    const v = t2.node.scheduler.view("slow")!;
+    expect(v.tick).toBe(1n);
+    // Tick 2 was due 3 s after tick 1.
+    expect(v.nextTickAt! - first.at, "ms from tick 1 to the scheduled tick 2").toBeLessThanOrEqual(3000 + SLACK_MS);
+  });
+
+  it("an agent at 4 s on a node restarted about every second ticks again within its cadence", async () => {
+    let t: TestNode = await startTestNode(FLAGS);
+    await t.node.addAgent({ wasmPath: agentWithManifest(t.dir, "heartbeat", "slow", { tick_interval_ms: 4000 }) });
+    const first = await t.waitFor<TickEvent>("tick", (e) => e.agentId === "slow" && e.tick === 1n, 10_000);
+    let restarts = 0;
+    // Each restart waits for the resumed agent to hibernate (its next tick is up to 4 s away) or tick.
+    while (Date.now() - first.at < 10_000) {
+      await t.stop();
+      t = await startTestNode(FLAGS, { dir: t.dir, resumeStored: true });
+      restarts++;
+      const scheduler = t.node.scheduler;
+      await waitUntil(() => {
+        const v = scheduler.view("slow");
+        return v !== undefined && (v.hibernated || v.tick > 1n);
+      }, { emitter: scheduler, event: "tick", pollMs: 5 });
+      if (scheduler.view("slow")!.tick > 1n) break;
+    }
+    expect(restarts).toBeGreaterThan(1);
+    expect(Date.now() - first.at, "ms from tick 1 to tick 2").toBeLessThan(4000 + 1000);
+    expect(t.node.scheduler.view("slow")!.tick).toBe(2n);
+  }, 30_000);
+
+  it("a stopped and started agent keeps its next tick where its cadence put it", async () => {
+    const t = await startTestNode(FLAGS);
+    await t.node.addAgent({ wasmPath: agentWithManifest(t.dir, "heartbeat", "slow", { tick_interval_ms: 3000 }) });
+    const first = await t.waitFor<TickEvent>("tick", (e) => e.agentId === "slow" && e.tick === 1n, 10_000);
+    await stopAgent(t.node, "slow");
+    // Stopped a while: another agent of the node ticks 5 times at 100 ms meanwhile.
+    await t.node.addAgent({ wasmPath: agentWithManifest(t.dir, "heartbeat", "other", { tick_interval_ms: 100 }) });
+    await t.waitFor<TickEvent>("tick", (e) => e.agentId === "other" && e.tick === 5n, 10_000);
+    await startAgent(t.node, "slow");
+    expect(t.node.scheduler.view("slow")!.nextTickAt! - first.at).toBeLessThanOrEqual(3000 + SLACK_MS);
+  });
+
+  it("an agent that hops keeps its cadence: the target ticks it an interval after its last tick on the source", async () => {
+    const P2P = { ...FLAGS, listen: "/ip4/127.0.0.1/tcp/0", "accept-migrations": "any", "migration-timeout": "5s", "peer-refresh": "0" };
+    const a = await startNode({ flags: P2P });
+    const b = await startNode({ flags: P2P });
+    await a.node.addAgent({ wasmPath: agentWithManifest(a.config.dataDir, "heartbeat", "slow", { tick_interval_ms: 3000 }) });
+    const first = await a.waitFor<TickEvent>("tick", (e) => e.agentId === "slow" && e.tick === 1n, 10_000);
+    expect((await a.node.migrate("slow", [b.address])).outcome).toBe("done");
+    // Scheduled once the reception is durable.
+    await waitUntil(() => b.node.scheduler.view("slow")?.nextTickAt != null, { pollMs: 5 });
+    expect(b.node.scheduler.view("slow")!.nextTickAt! - first.at).toBeLessThanOrEqual(3000 + SLACK_MS);
   });
 });

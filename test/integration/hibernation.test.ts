@@ -161,7 +161,7 @@ describe("hibernation", () => {
     // Asks resume_interrupted every tick (recorded in the tick's event log).
     const asker = watAgent({ imports: '(import "igor" "resume_interrupted" (func $ri (result i32)))', onTick: "(drop (call $ri))" });
     const t = await startTestNode({ "tick-interval": "10ms", "checkpoint-interval": "20ms", "hibernate-after": "0" });
-    const wasm = await writeWat(join(t.dir, "wasm"), "asker", asker, { tick_interval_ms: 300 });
+    const wasm = await writeWat(join(t.dir, "wasm"), "asker", asker, { tick_interval_ms: 1000 });
     await t.node.addAgent({ wasmPath: wasm });
     await t.waitFor("checkpoint", (e: { agentId: string; reason: string; outcome: string; tick: bigint }) => e.agentId === "asker" && e.reason === "periodic" && e.outcome === "written" && e.tick >= 2n);
     // A copy of the database while the agent runs is what a crash leaves: a head from a periodic
@@ -171,7 +171,8 @@ describe("hibernation", () => {
     mkdirSync(join(crashed, "data"), { recursive: true });
     t.node.store.backupTo(join(crashed, "data", DB_FILE));
     await t.stop();
-    // Restarted where it hibernates: its first tick is 300 ms away, further than --hibernate-after.
+    // Restarted where it hibernates: its first tick is due 1 s after its head's tick (its cadence
+    // holds across the restart), so well over --hibernate-after away once the copy restarts.
     const t2 = await startTestNode({ "tick-interval": "1s", "hibernate-after": "100ms" }, { dir: crashed, resumeStored: true });
     const first = await t2.waitFor<TickEvent>("tick", (e) => e.agentId === "asker", 5_000);
     expect(t2.logs.events("agent_hibernated", "asker").length).toBeGreaterThanOrEqual(1);

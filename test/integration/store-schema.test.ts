@@ -12,7 +12,7 @@ import { IN_CHECKPOINT_ROW, RECORDED_UNSIGNED_IN_ROWS } from "../../src/store/se
 import { SqliteStore } from "../../src/store/sqlite-store.js";
 import type { CheckpointRow } from "../../src/store/types.js";
 import { agentOnCheckpointer, tickLog } from "../helpers/checkpointer.js";
-import { asSchema12, asSchema13, asSchema14, asSchema15, CHECKPOINT_OWN_COLUMNS, freshDbPath, segmentsAsSchema9, segmentsAsSchema10, segmentsInRows, segmentsView } from "../helpers/checkpoint-store.js";
+import { asSchema12, asSchema13, asSchema14, asSchema15, asSchema16, CHECKPOINT_OWN_COLUMNS, freshDbPath, segmentsAsSchema9, segmentsAsSchema10, segmentsInRows, segmentsView } from "../helpers/checkpoint-store.js";
 
 /** The checkpoint path's tables (and the agents row it reads), every row in a stable order. */
 const TABLES = ["agents", "checkpoints", "receipts", "event_log_segments", "event_log_runs", "outbox", "lineage_events", "history_bases", "payment_journal"];
@@ -100,11 +100,31 @@ describe("store schema migrations", () => {
       upgraded.close();
     }
     const db = new Database(path, { readonly: true });
-    const columns = columnsOf(db);
-    expect(columns.at(-1)).toBe("blob");
-    expect(columns.at(-2)).toBe("seg_blob");
+    // The state after every column a read of the small ones names; schema 17's tick_at, added after
+    // it, is read only with the state (the head's, at a resume or a hop).
+    expect(columnsOf(db).slice(-3)).toEqual(["seg_blob", "blob", "tick_at"]);
     expect(schemaOf(db)).toEqual(schemaAt(MIGRATIONS.length));
     db.close();
+  });
+
+  it("a schema-16 file upgrades to 17 with every row kept: its checkpoints' tick times are unknown (a resumed agent ticks an interval after it resumes), a checkpoint written after the upgrade stores its own", async () => {
+    const path = freshDbPath();
+    const store = SqliteStore.open(path, { sync: "full" });
+    const { cp, base } = agentOnCheckpointer(store, { receiptIntervalMs: 0 });
+    for (let tick = 1n; tick <= 3n; tick++) await cp.checkpoint({ ...base, tick, state: randomBytes(20_000), tickAt: 1_000 + Number(tick) }, "periodic", "active", null);
+    expect(store.headTickAt(base.agentId)).toBe(1_003);
+    store.close();
+    takeBack(path, asSchema16, 16);
+    const upgraded = openUpgraded(path, snapshot(path));
+    try {
+      expect(upgraded.headTickAt(base.agentId)).toBeNull();
+      const next = new Checkpointer(upgraded, upgraded.nodeKey(), 0);
+      next.track(base.agentId, { hash: upgraded.head(base.agentId)!.hash, tick: 3n });
+      await next.checkpoint({ ...base, tick: 4n, state: randomBytes(20_000), tickAt: 2_000 }, "periodic", "active", null);
+      expect(upgraded.headTickAt(base.agentId)).toBe(2_000);
+    } finally {
+      upgraded.close();
+    }
   });
 
   it("a schema-15 file upgrades to 16 with every row and id kept, no (agent_id, seq) index on its checkpoints, every key in checkpoint_keys, and every read unchanged; read-only, a schema-15 file reads the same", async () => {
@@ -124,10 +144,7 @@ describe("store schema migrations", () => {
     });
     const readBefore = reads(store);
     store.close();
-    const v15 = new Database(path);
-    asSchema15(v15);
-    expect(schemaOf(v15)).toEqual(schemaAt(15));
-    v15.close();
+    takeBack(path, asSchema15, 15);
     const readOnly = SqliteStore.open(path, { readonly: true });
     try {
       expect(reads(readOnly)).toEqual(readBefore);
@@ -184,10 +201,7 @@ describe("store schema migrations", () => {
 
   it("a schema-13 file upgrades to 14 with every row kept and an empty pending_receptions table, which then stores, replaces and drops a pending reception", async () => {
     const path = await threeCheckpoints();
-    const v13 = new Database(path);
-    asSchema13(v13);
-    expect(schemaOf(v13)).toEqual(schemaAt(13));
-    v13.close();
+    takeBack(path, asSchema13, 13);
     const upgraded = openUpgraded(path, snapshot(path));
     try {
       expect(upgraded.pendingReceptionKeys()).toEqual([]);
@@ -423,6 +437,17 @@ describe("migration 11 keeps what it cannot link", () => {
  * signed base, and a payment journal row.
  */
 /** Opens an older file with this code (which upgrades it): at the current schema, every row as it was. */
+/** Takes the file back to schema `version` with `asSchema`, and checks it is that schema's. */
+function takeBack(path: string, asSchema: (db: Database.Database) => void, version: number): void {
+  const db = new Database(path);
+  try {
+    asSchema(db);
+    expect(schemaOf(db)).toEqual(schemaAt(version));
+  } finally {
+    db.close();
+  }
+}
+
 function openUpgraded(path: string, before: Record<string, unknown[]>): SqliteStore {
   const upgraded = SqliteStore.open(path, { sync: "full" });
   try {

@@ -112,6 +112,14 @@ describe("migration package codec", () => {
     expect(back.receipts).toEqual(pkg.receipts);
   });
 
+  it("carries the wall time of the head's tick when known; a package without one (an older peer's) decodes as unknown; anything but a Unix time in ms is refused", () => {
+    expect(decodePackage(encodePackage({ ...pkg, lastTickAt: 1_764_000_000_123 })).lastTickAt).toBe(1_764_000_000_123);
+    expect("lastTickAt" in decodePackage(encodePackage(pkg))).toBe(false);
+    for (const bad of [-1, 1.5, "1764000000123", 2 ** 60]) {
+      expect(code(() => decodePackage(encodePackage({ ...pkg, lastTickAt: bad as number })))).toBe("MIGRATION_FRAME_INVALID");
+    }
+  });
+
   it("refuses an epoch part at or above 2^63 (a node stores epochs as signed 64-bit integers)", () => {
     expect(decodePackage(encodePackage({ ...pkg, epoch: { major: 2n ** 63n - 1n, generation: 2n ** 63n - 1n } })).epoch.major).toBe(2n ** 63n - 1n);
     expect(code(() => decodePackage(encodePackage({ ...pkg, epoch: { major: 2n ** 63n, generation: 0n } })))).toBe("MIGRATION_FRAME_INVALID");

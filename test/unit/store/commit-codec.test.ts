@@ -22,7 +22,7 @@ describe("commits packed for the commit thread", () => {
     const commits: CheckpointCommit[] = [
       base(0),
       { ...base(1), lease: { state: "ACTIVE_OWNER", epoch: { major: 3n, generation: 7n } }, events: { fromTick: 6n, toTick: 11n, abiVersion: 2, engineVersion: 5, blob: body.subarray(28, 400), postHashes: body.subarray(400, 560), signature: randomBytes(64) }, settledPayments: [] },
-      { ...base(2), status: "failed", statusReason: "trap: ünreachable", events: { fromTick: 1n, toTick: 12n, abiVersion: 1, engineVersion: 1, blob: randomBytes(10), postHashes: randomBytes(32) }, settledPayments: [randomBytes(32), randomBytes(32)] },
+      { ...base(2), tickAt: 1_764_000_000_123, status: "failed", statusReason: "trap: ünreachable", events: { fromTick: 1n, toTick: 12n, abiVersion: 1, engineVersion: 1, blob: randomBytes(10), postHashes: randomBytes(32) }, settledPayments: [randomBytes(32), randomBytes(32)] },
       {
         ...base(3),
         receipt: { agentId: "agent-3", nodeId: "node", tickStart: 1n, tickEnd: 13n, cost: 40n, budgetAfter: 960n, timestampNs: 5n, blob: randomBytes(150) } as CheckpointCommit["receipt"],
@@ -38,6 +38,9 @@ describe("commits packed for the commit thread", () => {
     expect(back.map(plain)).toEqual(commits.map(plain));
     // Absent and empty settled payments mean different things (settle every payment up to the tick, or none).
     expect([back[0]!.settledPayments, back[1]!.settledPayments]).toEqual([undefined, []]);
+    // The tick's wall time travels in the buffer (every periodic checkpoint has one), absent stays absent.
+    expect([back[0]!.tickAt, back[2]!.tickAt]).toEqual([undefined, 1_764_000_000_123]);
+    expect(packCommits([commits[2]!]).extras).toBeNull();
   });
 
   it("a segment's run-seal leaf and a run's seal travel in the buffer, not by structured clone, and arrive whole", () => {
