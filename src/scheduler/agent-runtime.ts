@@ -11,6 +11,7 @@ import type { Lease, LeaseTiming } from "../authority/lease.js";
 import type { DivergencePolicy, ReplayMode } from "../replay/policy.js";
 import type { AgentSpec } from "../wasm/pool.js";
 import type { ReplayWindow } from "../replay/window.js";
+import { wallTimeOf } from "./clock.js";
 import type { DueEntry } from "./due-queue.js";
 
 export type AgentStatus = "running" | "stopped" | "failed";
@@ -88,7 +89,9 @@ export interface AgentRuntime {
    * = never): a result arriving later is not committed, even if the lease was renewed meanwhile.
    */
   inFlightAuthorityUntil: number | null;
+  /** Unix ms its last tick here committed (wall time: stored with the checkpoint, shown in views). */
   lastTickAt: number | null;
+  /** When its next tick is due, on the scheduler's monotonic clock (clock.ts); views show it as wall time. */
   nextDueAt: number | null;
   lastTickNs: bigint;
   ticksThisRun: number;
@@ -218,7 +221,7 @@ export function viewOf(a: AgentRuntime): AgentView {
     capabilities: a.meta.capabilities,
     more: a.more,
     lastTickAt: a.lastTickAt,
-    nextTickAt: a.nextDueAt,
+    nextTickAt: a.nextDueAt === null ? null : wallTimeOf(a.nextDueAt),
     tickIntervalMs: a.meta.tickIntervalMs ?? null,
     lastTickNs: a.lastTickNs,
     ticksThisRun: a.ticksThisRun,

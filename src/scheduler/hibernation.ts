@@ -9,6 +9,7 @@
 import type { IgordError } from "../errors.js";
 import type { WorkerPool } from "../wasm/pool.js";
 import type { AgentRuntime } from "./agent-runtime.js";
+import { wallTimeOf } from "./clock.js";
 
 /** How often agents are looked at for hibernation (at most; a quarter of --hibernate-after when shorter). */
 export const HIBERNATE_SWEEP_MAX_MS = 1000;
@@ -32,6 +33,7 @@ export class Hibernation {
    * Whether the agent may leave its worker now: running, idle (no tick in flight, no replay running
    * on its worker, not being handed off) and its next tick further away than --hibernate-after.
    */
+  /** `nowMs`: the scheduler's monotonic clock (clock.ts), which its due times are on. */
   eligible(a: AgentRuntime, nowMs: number): boolean {
     return (
       this.afterMs > 0 &&
@@ -51,7 +53,7 @@ export class Hibernation {
     a.wakeInterrupted = this.pool.interrupted(a.id);
     this.pool.unload(a.id);
     a.hibernated = true;
-    a.logger.debug({ event: "agent_hibernated", tick: String(a.tick), nextTickAt: a.nextDueAt }, "agent left its worker until its next tick");
+    a.logger.debug({ event: "agent_hibernated", tick: String(a.tick), nextTickAt: a.nextDueAt === null ? null : wallTimeOf(a.nextDueAt) }, "agent left its worker until its next tick");
   }
 
   /**

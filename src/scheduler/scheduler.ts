@@ -30,6 +30,7 @@ import {
   viewOf,
 } from "./agent-runtime.js";
 import { DueQueue, NOT_IN_LANE } from "./due-queue.js";
+import { monoNow } from "./clock.js";
 import { Hibernation } from "./hibernation.js";
 import { LeaseFence } from "./lease-fence.js";
 import { Verifier } from "./verifier.js";
@@ -259,10 +260,10 @@ export class Scheduler extends EventEmitter<{
    * neither delay it past one interval nor make it tick at once twice. Unknown: an interval from now.
    */
   private resumedDue(a: AgentRuntime, lastTickAt: number | null): number {
-    const now = Date.now();
     const interval = this.intervalOf(a);
-    if (lastTickAt === null) return now + interval;
-    return now + Math.min(Math.max(lastTickAt + interval - now, 0), interval);
+    // lastTickAt is wall time (it may come from another node): the delay is taken on the wall clock.
+    const delay = lastTickAt === null ? interval : Math.min(Math.max(lastTickAt + interval - Date.now(), 0), interval);
+    return monoNow() + delay;
   }
 
   /** No tick of `a` until `until` resolves (its first when its cadence says, after); withdrawn if it rejects. */
@@ -296,7 +297,7 @@ export class Scheduler extends EventEmitter<{
     if (this.stopping || this.immediate) return;
     const due = this.queue.peek();
     if (due === null) return;
-    const delay = due - Date.now();
+    const delay = due - monoNow();
     if (delay <= 0) {
       if (this.timer) clearTimeout(this.timer);
       this.timer = null;
@@ -316,12 +317,13 @@ export class Scheduler extends EventEmitter<{
     this.timerDue = Number.POSITIVE_INFINITY;
     if (this.stopping) return;
     const reqs: TickRequest[] = [];
-    const now = Date.now();
-    for (const a of this.queue.popDue(now + DISPATCH_SLACK_MS)) {
+    // Due times are monotonic; leases are wall time.
+    const wallNow = Date.now();
+    for (const a of this.queue.popDue(monoNow() + DISPATCH_SLACK_MS)) {
       // Every agent leaving the map is cancelled first (finish, detach), so a popped record is current.
       if (a.status !== "running" || a.inFlight || a.detaching) continue;
       // The lease fences every tick, not just every sweep: past expiry + grace nothing is dispatched.
-      if (!this.fence.check(a, now)) continue;
+      if (!this.fence.check(a, wallNow)) continue;
       if (a.hibernated) this.hibernation.wake(a, (e) => this.wakeFailed(a, e));
       a.inFlight = true;
       a.inFlightAuthorityUntil = this.fence.authorityUntil(a);
@@ -381,7 +383,7 @@ export class Scheduler extends EventEmitter<{
     // lost_payment events with the next checkpoint, and listed to the agent's re-run (wallet_receipt).
     debitThrownAwayRun(a, r.tick, paymentsIn(r.events).receipts, this.opts.checkpointer);
     this.opts.pool.rewind(a.id, a.state);
-    if (!this.stopping && !a.detaching && this.fence.check(a, Date.now())) this.schedule(a, Date.now());
+    if (!this.stopping && !a.detaching && this.fence.check(a, Date.now())) this.schedule(a, monoNow());
   }
 
   /** The pool dropped an agent while no tick of it was in flight. */
@@ -473,12 +475,12 @@ export class Scheduler extends EventEmitter<{
     this.verifier.afterCommit(a);
     if (a.status !== "running") return;
     if (!this.stopping && !a.detaching) {
-      this.schedule(a, now + (r.more ? this.fastIntervalOf(a) : this.intervalOf(a)));
+      this.schedule(a, monoNow() + (r.more ? this.fastIntervalOf(a) : this.intervalOf(a)));
     }
   }
 
   private sweepHibernation(): void {
-    const now = Date.now();
+    const now = monoNow();
     for (const a of this.agents.values()) if (this.hibernation.eligible(a, now)) this.hibernation.hibernate(a);
   }
 
@@ -651,7 +653,7 @@ export class Scheduler extends EventEmitter<{
       if (a.status !== "running") throw new IgordError(ErrorCode.AgentNotRunning, `agent "${id}" could not be checkpointed for its handoff (${a.reason ?? a.status})`);
     } catch (e) {
       a.detaching = false;
-      if (a.status === "running" && !this.stopping) this.schedule(a, Date.now());
+      if (a.status === "running" && !this.stopping) this.schedule(a, monoNow());
       throw e;
     }
     this.opts.pool.unload(id);
