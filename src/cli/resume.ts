@@ -72,7 +72,7 @@ function checkSigner(identity: Ed25519Key, cp: ResumeFiles["cp"], path: string):
 }
 
 /** Stores the checkpoint (checked by readResumeFiles) as the agent's head. Returns the agent id. */
-export function stageResume(dataDir: string, o: ResumeOptions, files: ResumeFiles = readResumeFiles(o)): string {
+export function stageResume(dataDir: string, o: ResumeOptions, files: ResumeFiles): string {
   const { agentId, blob, cp, wasm, wasmHash } = files;
   const store = openStore(dataDir);
   try {
