@@ -98,6 +98,44 @@ export function readModules(historyDir: string, wanted: ReadonlySet<string>): Ma
   return out;
 }
 
+/** Bytes an export's `<agent>.last-tick.json` may have (it holds a tick and a time: a sanity cap). */
+export const LAST_TICK_FILE_MAX_BYTES = 4096;
+
+/** An export's `<agent>.last-tick.json`: when the head checkpoint's tick committed, so the agent keeps its cadence. */
+export function lastTickFileName(agentId: string): string {
+  return `${agentId}.last-tick.json`;
+}
+
+/** The file's text: the head's tick (a decimal string) and its wall time (ISO 8601, to the ms). */
+export function lastTickFileText(tick: bigint, at: number): string {
+  return JSON.stringify({ tick: tick.toString(), at: new Date(at).toISOString() }, null, 2);
+}
+
+/**
+ * When the export's head tick committed (Unix ms), or null when the file is absent (an export made
+ * without the time, or before it was exported: the agent ticks an interval after it starts). The
+ * file is unsigned, and only ever moves the agent's next tick within one interval of its start (the
+ * scheduler clamps it), but one naming another tick or no time is refused: the folder was altered.
+ */
+export function readLastTickAt(dir: string, agentId: string, headTick: bigint): number | null {
+  const name = lastTickFileName(agentId);
+  const file = join(dir, name);
+  if (!existsSync(file)) return null;
+  const text = new TextDecoder().decode(readExportFile(file, "last tick time", LAST_TICK_FILE_MAX_BYTES));
+  const invalid = (why: string): IgordError => new IgordError(ErrorCode.ExportFolderInvalid, `${name}: ${why}`);
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch (e) {
+    throw invalid(`not JSON (${(e as Error).message})`);
+  }
+  const o = (typeof v === "object" && v !== null ? v : {}) as { tick?: unknown; at?: unknown };
+  if (o.tick !== headTick.toString()) throw invalid(`names tick ${JSON.stringify(o.tick)}, but the export's checkpoint is at tick ${headTick}`);
+  const at = typeof o.at === "string" ? Date.parse(o.at) : Number.NaN;
+  if (!Number.isSafeInteger(at) || at < 0) throw invalid(`"at" must be a time (ISO 8601) after 1970, not ${JSON.stringify(o.at)}`);
+  return at;
+}
+
 /** Bytes an export's `<agent>.receipts` may have (a receipt is ~150 B: a sanity cap). */
 export const RECEIPTS_FILE_MAX_BYTES = 256 * 1024 ** 2;
 

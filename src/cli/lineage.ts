@@ -30,7 +30,7 @@ import { segmentSealProblem } from "../replay/segment-seal.js";
 import { lostPaymentEvents } from "../node/lost-payments.js";
 import { auditHistory, namedModules, storedAudit } from "./audit.js";
 import { databaseError, DB_FILE, type LineageEvent, SqliteStore } from "../store/sqlite-store.js";
-import { CHECKPOINTS_TOTAL_MAX_BYTES, EVENTS_DIR, ExportWriter, exportedAgentId, exportedManifest, exportFolder, IDENTITY_FILE_MAX_BYTES, MODULES_DIR, readExportFile, readFile, readFilesWithin, readModules, readReceipts, readSegments, receiptsFileBytes } from "./export-folder.js";
+import { CHECKPOINTS_TOTAL_MAX_BYTES, EVENTS_DIR, ExportWriter, exportedAgentId, exportedManifest, exportFolder, IDENTITY_FILE_MAX_BYTES, lastTickFileName, lastTickFileText, MODULES_DIR, readExportFile, readFile, readFilesWithin, readLastTickAt, readModules, readReceipts, readSegments, receiptsFileBytes } from "./export-folder.js";
 import { prepareDataDir } from "../store/data-dir.js";
 
 const out = (line = ""): void => {
@@ -343,6 +343,9 @@ export function exportCommand(agentId: string, o: { out: string; dataDir: string
       w.file([`${agentId}.wasm`], wasm);
       w.file([`${agentId}.manifest.json`], row.manifest);
       w.file([`${agentId}.receipts`], receiptsFileBytes(store.receipts(agentId)));
+      // When the head's tick committed: the importing node ticks it when its cadence says.
+      const tickAt = store.headTickAt(agentId);
+      if (tickAt !== null) w.file([lastTickFileName(agentId)], lastTickFileText(head.tick, tickAt));
       let n = 0;
       const made = new Set<string>();
       for (const c of store.history(agentId)) {
@@ -436,6 +439,7 @@ export function importCommand(dir: string, o: { dataDir: string }): string {
     if (forged) throw new IgordError(ErrorCode.EventLogForged, `history of ${agentId}: ${forged}`);
   }
   const receipts = readReceipts(join(dir, `${agentId}.receipts`), agentId, head.tick);
+  const lastTickAt = readLastTickAt(dir, agentId, head.tick);
   // Verified above: epochs never go back, so the head's is the newest the history reached.
   const seen = { major: head.epochMajor, generation: head.epochGeneration };
   const lease = importedLease(seen);
@@ -444,7 +448,7 @@ export function importCommand(dir: string, o: { dataDir: string }): string {
   try {
     store.importAgent(
       { agentId, did, wasmHash: sha256Hex(wasm), wasmBytes: wasm, manifest: manifestText, identity, lease },
-      entries.map((e) => commitFromBlob(agentId, e.bytes, "imported")),
+      entries.map((e, i) => ({ ...commitFromBlob(agentId, e.bytes, "imported"), ...(i === entries.length - 1 && lastTickAt !== null ? { tickAt: lastTickAt } : {}) })),
       [...overrides, record],
       // Each segment was committed with the checkpoint at its last tick.
       segments.map((seg) => ({ ...seg, checkpointHash: atTick.get(seg.toTick)?.hash ?? new Uint8Array(32) })),

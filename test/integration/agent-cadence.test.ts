@@ -1,9 +1,11 @@
 // A per-agent tick interval (the manifest's tick_interval_ms): the real scheduler, pool and leases.
+import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import type { TickEvent } from "../../src/scheduler/scheduler.js";
 import { startAgent, stopAgent } from "../../src/node/agent-lifecycle.js";
 import { startNode, stopAll } from "../../src/testing/index.js";
 import { agentWithManifest } from "../helpers/manifest-agent.js";
+import { igord } from "../helpers/process.js";
 import { startTestNode, stopAllNodes, type TestNode } from "../helpers/node.js";
 import { waitUntil } from "../helpers/wait.js";
 
@@ -138,5 +140,20 @@ describe("cadence across restarts, stops and hops", () => {
     // Scheduled once the reception is durable.
     await waitUntil(() => b.node.scheduler.view("slow")?.nextTickAt != null, { pollMs: 5 });
     expect(b.node.scheduler.view("slow")!.nextTickAt! - first.at).toBeLessThanOrEqual(3000 + SLACK_MS);
+  });
+
+  it("an exported and imported agent keeps its cadence: the importing node ticks it an interval after its last tick", async () => {
+    const t = await startTestNode(FLAGS);
+    await t.node.addAgent({ wasmPath: agentWithManifest(t.dir, "heartbeat", "slow", { tick_interval_ms: 3000 }) });
+    const first = await t.waitFor<TickEvent>("tick", (e) => e.agentId === "slow" && e.tick === 1n, 10_000);
+    await t.stop();
+    const ex = join(t.dir, "ex");
+    const C = join(t.dir, "C");
+    expect(igord(["export", "slow", "--out", ex, "--data-dir", t.config.dataDir]).status).toBe(0);
+    expect(igord(["import", ex, "--data-dir", join(C, "data")]).status).toBe(0);
+    const t2 = await startTestNode(FLAGS, { dir: C, resumeStored: true });
+    const v = t2.node.scheduler.view("slow")!;
+    expect(v.tick).toBe(1n);
+    expect(v.nextTickAt! - first.at, "ms from tick 1 to the scheduled tick 2").toBeLessThanOrEqual(3000 + SLACK_MS);
   });
 });

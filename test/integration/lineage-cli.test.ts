@@ -124,7 +124,7 @@ describe("durable agents through the CLI", () => {
     await stop(a);
     expect(igord(["export", "heartbeat", "--out", join(root, "expA"), "--data-dir", A]).status).toBe(0);
     const ex = join(root, "expA");
-    expect(readdirSync(ex).sort()).toEqual(["heartbeat.checkpoint", "heartbeat.identity", "heartbeat.manifest.json", "heartbeat.receipts", "heartbeat.wasm", "history"]);
+    expect(readdirSync(ex).sort()).toEqual(["heartbeat.checkpoint", "heartbeat.identity", "heartbeat.last-tick.json", "heartbeat.manifest.json", "heartbeat.receipts", "heartbeat.wasm", "history"]);
 
     const b = startDaemon([
       "resume", "--checkpoint", join(ex, "heartbeat.checkpoint"), "--wasm", join(ex, "heartbeat.wasm"),
