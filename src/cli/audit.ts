@@ -174,7 +174,7 @@ export async function auditHistory(h: AuditedHistory): Promise<number> {
       for (let i = run.from; i < run.to; i += AUDIT_BATCH_TICKS) {
         // The ticks go to the worker as their encoded logs and hashes (replay/chain.ts), not as objects.
         const batch = sliceChain(chain, i, Math.min(i + AUDIT_BATCH_TICKS, run.to), state);
-        const outcome = await pool.replay(agentId, batch, { strict: true }).catch((e: unknown) => {
+        const outcome = await pool.replay(agentId, batch).catch((e: unknown) => {
           throw new IgordError(ErrorCode.TickTimeout, `replay stopped: ${failed ?? (e as Error).message}`);
         });
         done += outcome.verified;

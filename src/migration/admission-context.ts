@@ -20,7 +20,7 @@ export interface AdmissionContext {
   maxBudget: bigint;
   replayMode: ReplayMode;
   leaseTiming: LeaseTiming;
-  /** Replays items on a fresh sandbox of the agent (strict: every tick compared). */
+  /** Replays items on a fresh sandbox of the agent (every tick compared). */
   replay(prepared: PreparedAgent, preState: Uint8Array, items: ReplayItem[]): Promise<{ finalState: Uint8Array | null; verifiedTicks: number }>;
   /**
    * When the lineage and seal checks must have ended (ms since the epoch; the same share of

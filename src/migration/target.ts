@@ -103,7 +103,7 @@ export class MigrationTarget implements ReceptionHost {
     const placed = pool.place({ agentId: stagingId, module: prepared.module, plan: prepared.plan, memoryCapPages: prepared.memoryCapPages }, { state: preState, budget: 1n, price: 0n, replayOnly: true });
     // Sent behind the load without waiting for it (one worker round trip for both); a load that
     // fails (the replay rule, a trap, the deadline) is the refusal, whatever the replay answered.
-    const replayed = pool.replay(stagingId, items, { strict: true, deadline }).then(
+    const replayed = pool.replay(stagingId, items, { deadline }).then(
       (outcome) => ({ outcome, error: null }),
       (error: unknown) => ({ outcome: null, error }),
     );

@@ -1,4 +1,4 @@
-// A long strict replay chain (audit replay) in wire form: a few byte arrays instead of an object per
+// A long replay chain (audit replay) in wire form: a few byte arrays instead of an object per
 // tick. Sending 2,000 ReplayItem objects to a worker cost ~6.5 µs a tick in structured clone
 // (serialise + deserialise, each payload its own ArrayBuffer): more than replaying the tick. Here
 // the worker receives the encoded tick logs as recorded and decodes each tick's log as it replays it,
@@ -126,8 +126,8 @@ class ChainSource implements ObservationSource {
 const TWO_32 = 2 ** 32;
 
 /**
- * Replays a chain strictly (every tick's hostcalls and, where a hash is given, its state), in one
- * instance; stops at the first tick that does not reproduce. The same checks as `replay(…, strict)`
+ * Replays a chain (every tick's hostcalls and, where a hash is given, its state), in one
+ * instance; stops at the first tick that does not reproduce. The same checks as `replay(…)`
  * over the equivalent items, with the same errors. `onTick` is called before the instance is
  * acquired and as each tick starts (the worker restarts its watchdog's clock).
  *

@@ -61,19 +61,15 @@ interface RunResult {
 
 /**
  * Replays items in order; stops at the first that does not reproduce. Items are grouped into runs
- * (a run starts at an item with a pre-state and continues in one instance). Live self-verification
- * (expected hashes from this node's own memory) compares only a run's final state, and re-runs it
- * tick by tick to name the first divergent tick only when that differs; `strict` replay (evidence
- * read from storage or received from a peer) compares every tick. Hostcall mismatches are caught at their tick either way.
+ * (a run starts at an item with a pre-state and continues in one instance). Every tick's hostcalls
+ * and, where the item gives one, its resulting state are compared at that tick, the same for live
+ * self-verification and for recorded evidence (audit, admission): a tick whose state diverged is
+ * never counted verified because a later tick of its run overwrote the difference (a state a
+ * periodic checkpoint stored may be any tick's). Between ticks the state is compared in place in
+ * guest memory (no copy); only the run's last is copied out, as `finalState`.
  * `onTick(tick)` is called as each tick starts (the worker publishes it for its watchdog).
  */
-export function replay(
-  target: ReplayTarget,
-  items: readonly ReplayItem[],
-  onTick?: (tick: bigint) => void,
-  /** Compare every tick's state: for recorded evidence from storage or another node. */
-  strict = false,
-): ReplayOutcome {
+export function replay(target: ReplayTarget, items: readonly ReplayItem[], onTick?: (tick: bigint) => void): ReplayOutcome {
   const started = process.hrtime.bigint();
   const runs: ReplayItem[][] = [];
   for (const item of items) {
@@ -84,8 +80,7 @@ export function replay(
   let verified = 0;
   let finalState: Uint8Array | undefined;
   for (const run of runs) {
-    let r = replayRun(target, run, strict, onTick);
-    if (!strict && r.failure?.error.code === ErrorCode.ReplayStateMismatch && run.length > 1) r = replayRun(target, run, true, onTick);
+    const r = replayRun(target, run, onTick);
     verified += r.verified;
     if (r.failure) {
       return { verified, failure: { tick: r.failure.tick, error: r.failure.error.toJSON() }, durationNs: process.hrtime.bigint() - started };
@@ -95,11 +90,11 @@ export function replay(
   return { verified, failure: null, durationNs: process.hrtime.bigint() - started, ...(finalState ? { finalState } : {}) };
 }
 
-function replayRun(target: ReplayTarget, run: readonly ReplayItem[], checkEveryTick: boolean, onTick?: (tick: bigint) => void): RunResult {
+function replayRun(target: ReplayTarget, run: readonly ReplayItem[], onTick?: (tick: bigint) => void): RunResult {
   const first = run[0] as ReplayItem;
-  let verified = 0;
   let finalState: Uint8Array | undefined;
   let tick = first.tick;
+  let done = 0;
   let inst: ReplayInstance | null = null;
   try {
     if (first.preState === undefined) throw new IgordError(ErrorCode.ReplayLogExhausted, "a replay chain must start from a state");
@@ -108,7 +103,8 @@ function replayRun(target: ReplayTarget, run: readonly ReplayItem[], checkEveryT
     inst = acquireReplayInstance(target, INIT_SOURCE);
     const { sandbox, io } = inst;
     sandbox.resume(first.preState);
-    for (let i = 0; i < run.length; i++) {
+    const last = run.length - 1;
+    for (let i = 0; i <= last; i++) {
       const item = run[i] as ReplayItem;
       tick = item.tick;
       onTick?.(item.tick);
@@ -119,26 +115,24 @@ function replayRun(target: ReplayTarget, run: readonly ReplayItem[], checkEveryT
       sandbox.tick();
       replaySource.finish();
       io.source = INIT_SOURCE;
-      const last = i === run.length - 1;
-      if (last || checkEveryTick) {
-        const post = sandbox.captureState();
-        checkState(item, post);
-        if (last) finalState = post;
+      if (i === last) {
+        finalState = sandbox.captureState();
+        checkState(item, finalState);
+      } else if (item.expectedPost || item.expectedPostHash) {
+        // A view of guest memory, read before any guest code runs again.
+        checkState(item, sandbox.stateView());
       }
-      verified = checkEveryTick || last ? i + 1 : verified;
+      done = i + 1;
     }
     releaseReplayInstance(inst, true);
     return { verified: run.length, failure: null, ...(finalState ? { finalState } : {}) };
   } catch (e) {
     if (inst) releaseReplayInstance(inst, false);
     const err = e instanceof IgordError ? e : new IgordError(ErrorCode.AgentTrap, (e as Error).message);
-    // Without per-tick checks, ticks before a hostcall mismatch are known good only up to it.
-    const good = err.code === ErrorCode.ReplayStateMismatch ? verified : run.findIndex((it) => it.tick === tick);
-    return { verified: Math.max(0, good), failure: { tick, error: err } };
+    return { verified: done, failure: { tick, error: err } };
   }
 }
 
-/** The replayed state against the item's expected state (bytes) or, lacking it, its hash. */
 function checkState(item: ReplayItem, post: Uint8Array): void {
   if (item.expectedPost) {
     if (!equalBytes(post, item.expectedPost)) throw stateMismatch(item.tick, sha256(post), sha256(item.expectedPost));

@@ -78,14 +78,14 @@ export class Verifier {
    */
   verifyStored(a: AgentRuntime, items: ReplayItem[]): void {
     if (items.length === 0 || !selfVerifies(this.replay.mode) || a.verifying) return;
-    this.runVerification(a, items, () => undefined, true);
+    this.runVerification(a, items, () => undefined);
   }
 
-  private runVerification(a: AgentRuntime, items: ReplayItem[], mark: (verified: number, failed: boolean) => void, strict = false): void {
+  private runVerification(a: AgentRuntime, items: ReplayItem[], mark: (verified: number, failed: boolean) => void): void {
     a.verifying = true;
     const timer = this.metrics?.replayDuration.startTimer();
     this.pool
-      .replay(a.id, items, { strict })
+      .replay(a.id, items)
       .then(
         (outcome) => {
           timer?.();

@@ -426,7 +426,7 @@ export class WorkerPool extends EventEmitter<{
    * replay-only placement takes replays while its first load runs: the worker runs them after the
    * load, in order (one whose load failed answers AGENT_NOT_FOUND; place() rejects with the reason).
    */
-  replay(agentId: string, items: ReplayItem[] | ReplayChain, opts: { strict?: boolean; deadline?: number } = {}): Promise<ReplayOutcome> {
+  replay(agentId: string, items: ReplayItem[] | ReplayChain, opts: { deadline?: number } = {}): Promise<ReplayOutcome> {
     const slot = this.slots.get(agentId);
     if (!slot || (!slot.ready && !(slot.replayOnly && slot.placing !== null))) {
       return Promise.reject(new IgordError(ErrorCode.AgentNotFound, `agent "${agentId}" is not ready for replay`));
@@ -435,7 +435,7 @@ export class WorkerPool extends EventEmitter<{
     const h = slot.worker;
     return new Promise((resolve, reject) => {
       h.replays.set(id, { agentId, resolve, reject });
-      this.post(h, { type: "replay", id, placement: slot.placement, items, strict: opts.strict ?? false, ...(opts.deadline === undefined ? {} : { deadline: opts.deadline }) });
+      this.post(h, { type: "replay", id, placement: slot.placement, items, ...(opts.deadline === undefined ? {} : { deadline: opts.deadline }) });
     });
   }
 

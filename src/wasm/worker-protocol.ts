@@ -149,9 +149,8 @@ export interface ReplayRequest {
   type: "replay";
   id: number;
   placement: number;
-  /** Items, or a long strict chain in wire form (replay/chain.ts). */
+  /** Items, or a long chain in wire form (replay/chain.ts). */
   items: ReplayItem[] | ReplayChain;
-  strict: boolean;
   /** Unix ms by which the replay must end: a tick not started by then fails with REPLAY_DEADLINE. */
   deadline?: number;
 }

@@ -391,7 +391,7 @@ function runReplay(req: ReplayRequest): void {
         restartTickClock();
       };
       enter(req.placement, REPLAY_PHASE);
-      outcome = Array.isArray(req.items) ? replay(target, req.items, onTick, req.strict) : replayChain(target, req.items, onTick);
+      outcome = Array.isArray(req.items) ? replay(target, req.items, onTick) : replayChain(target, req.items, onTick);
     } finally {
       leave();
       Atomics.store(ctl, Ctl.replayStartedNs, 0n);

@@ -22,6 +22,19 @@ export const HIDDEN_INPUT_AGENT = watAgent({
   extra: "(global $hidden (mut i32) (i32.const 0))",
 });
 
+// A divergence the next tick hides: the state is a word whose low half counts ticks; $hidden (not
+// saved) counts the ticks this instance ran; odd ticks put it in the word's high half, even ticks
+// clear it. A replay that starts after tick 1 reproduces every even tick's state, no odd tick's.
+export const MASKED_BY_NEXT_TICK_AGENT = watAgent({
+  imports: '(import "igor" "clock_now" (func $clock (result i64)))',
+  onTick: `(global.set $hidden (i32.add (global.get $hidden) (i32.const 1)))
+    (global.set $ticks (i32.and (global.get $ticks) (i32.const 0xffff)))
+    (if (i32.and (global.get $ticks) (i32.const 1))
+      (then (global.set $ticks (i32.or (global.get $ticks) (i32.shl (global.get $hidden) (i32.const 16))))))
+    (drop (call $clock))`,
+  extra: "(global $hidden (mut i32) (i32.const 0))",
+});
+
 export async function replayTarget(text: string, caps: string[]): Promise<ReplayTarget> {
   const bytes = await wat2wasm(text);
   return {

@@ -42,7 +42,7 @@ describe("audit replay chain under the worker's watchdog", () => {
   it("a chain of slow ticks that together outlast the tick timeout completes: each tick has the whole timeout", async () => {
     const p = await placed(SLOW_TICKS);
     // 80 ticks: 30 took 797 ms on a quiet machine, under the 800 ms the check below needs.
-    const out = await p.replay("a", chainOf(80), { strict: true });
+    const out = await p.replay("a", chainOf(80));
     expect(out).toMatchObject({ verified: 80, failure: null });
     // Only meaningful if the chain as a whole took longer than one tick may.
     expect(Number(out.durationNs) / 1e6).toBeGreaterThan(TICK_TIMEOUT_MS);
@@ -54,7 +54,7 @@ describe("audit replay chain under the worker's watchdog", () => {
     const failures: { code: string; message: string }[] = [];
     p.on("lost", (l) => failures.push(l.error));
     const started = performance.now();
-    await expect(p.replay("a", chainOf(5), { strict: true })).rejects.toMatchObject({ code: "TICK_TIMEOUT", message: expect.stringMatching(/tick timeout/) });
+    await expect(p.replay("a", chainOf(5))).rejects.toMatchObject({ code: "TICK_TIMEOUT", message: expect.stringMatching(/tick timeout/) });
     expect(performance.now() - started).toBeGreaterThanOrEqual(TICK_TIMEOUT_MS - 50);
     expect(failures).toEqual([expect.objectContaining({ code: "TICK_TIMEOUT", message: expect.stringMatching(/replay/) })]);
   }, 60_000);
@@ -62,14 +62,14 @@ describe("audit replay chain under the worker's watchdog", () => {
   it("a replay given a deadline ends at the first tick not started by it, as a chain and as items, and the agent stays placed", async () => {
     const p = await placed(SLOW_TICKS);
     const deadline = Date.now() + 150;
-    const chain = await p.replay("a", chainOf(30), { strict: true, deadline });
+    const chain = await p.replay("a", chainOf(30), { deadline });
     expect(chain.failure?.error.code).toBe("REPLAY_DEADLINE");
     expect(chain.verified).toBeGreaterThan(0);
     expect(chain.verified).toBeLessThan(30);
     const items = Array.from({ length: 30 }, (_, i) => ({ tick: BigInt(i + 1), entries: [], budget: 0n, price: 0n, ...(i === 0 ? { preState: new Uint8Array(4) } : {}) }));
-    const late = await p.replay("a", items, { strict: true, deadline: Date.now() - 1 });
+    const late = await p.replay("a", items, { deadline: Date.now() - 1 });
     expect(late).toMatchObject({ verified: 0, failure: { tick: 1n, error: { code: "REPLAY_DEADLINE" } } });
     expect(p.has("a")).toBe(true);
-    expect(await p.replay("a", chainOf(2), { strict: true })).toMatchObject({ verified: 2, failure: null });
+    expect(await p.replay("a", chainOf(2))).toMatchObject({ verified: 2, failure: null });
   }, 60_000);
 });

@@ -1,5 +1,5 @@
-// A strict replay chain in wire form (replay/chain.ts: encoded tick logs and a hash table, as audit
-// replay sends it to its worker) reports exactly what the item engine reports in strict mode over
+// A replay chain in wire form (replay/chain.ts: encoded tick logs and a hash table, as audit
+// replay sends it to its worker) reports exactly what the item engine reports over
 // the same ticks: the same verified count, failing tick, code and message, for honest and tampered
 // histories alike.
 import { describe, expect, it } from "vitest";
@@ -48,7 +48,7 @@ function chainOf(items: ReplayItem[]) {
 }
 
 function sameOutcome(t: ReplayTarget, items: ReplayItem[]): void {
-  const byItems = replay(t, items, undefined, true);
+  const byItems = replay(t, items);
   const byChain = replayChain(t, chainOf(items).chain);
   expect({ verified: byChain.verified, failure: byChain.failure, finalState: byChain.finalState }).toEqual({
     verified: byItems.verified,
@@ -66,7 +66,7 @@ describe("replay chain in wire form", () => {
     expect(items.filter((it) => it.entries.length === 0).map((it) => it.tick)).toEqual([4n, 8n, 12n, 16n, 20n, 24n, 28n]);
     const whole = replayChain(t, chainOf(items).chain);
     expect(whole).toMatchObject({ verified: 30, failure: null });
-    expect(whole.finalState).toEqual(replay(t, items, undefined, true).finalState);
+    expect(whole.finalState).toEqual(replay(t, items).finalState);
     const indexed = chainOf(items);
     let state = (items[0] as ReplayItem).preState as Uint8Array;
     for (const [from, to] of [

@@ -2,9 +2,10 @@
 // (unrecorded) input diverges; tampered logs fail with the precise reason.
 import { describe, expect, it } from "vitest";
 import type { LogEntry } from "../../../src/eventlog/tick-log.js";
+import { sha256 } from "../../../src/hash/bytes.js";
 import { type ReplayItem, replay } from "../../../src/replay/engine.js";
 import { liveTickItems } from "../../helpers/live-ticks.js";
-import { HIDDEN_INPUT_AGENT, REPLAY_IMPORTS, replayTarget } from "../../helpers/replay-agents.js";
+import { HIDDEN_INPUT_AGENT, MASKED_BY_NEXT_TICK_AGENT, REPLAY_IMPORTS, replayTarget } from "../../helpers/replay-agents.js";
 import { watAgent } from "../../helpers/wat.js";
 
 const IMPORTS = REPLAY_IMPORTS;
@@ -34,6 +35,18 @@ const SPEAKER = watAgent({
   extra: '(data (i32.const 256) "hi") (data (i32.const 260) "msg")',
 });
 
+function word(v: number): Uint8Array {
+  const b = new Uint8Array(4);
+  new DataView(b.buffer).setUint32(0, v, true);
+  return b;
+}
+
+function clockEntry(ns: bigint): LogEntry {
+  const payload = new Uint8Array(8);
+  new DataView(payload.buffer).setBigInt64(0, ns, true);
+  return { id: 1, result: 0, payload };
+}
+
 const target = (text: string) => replayTarget(text, ["clock", "rand", "log", "emit"]);
 
 /** Runs `n` live ticks, returning one replay item per tick (pre-state, log, post-state hash). */
@@ -57,6 +70,21 @@ describe("replay engine", () => {
     expect(out.failure?.error.code).toBe("REPLAY_STATE_MISMATCH");
   });
 
+  it("a tick whose state diverged is caught at that tick, though a later tick of the same run overwrites the difference", async () => {
+    // Live, ticks 5 and 6 of an instance that ran since tick 1: tick 5's state holds the hidden
+    // count (5) in its high half, tick 6 clears it. A replay instance's hidden count starts at 0,
+    // so tick 5 does not reproduce while tick 6 does: comparing only the run's last state verified both.
+    const t = await replayTarget(MASKED_BY_NEXT_TICK_AGENT, ["clock"]);
+    const items: ReplayItem[] = [
+      { tick: 5n, preState: word(4), entries: [clockEntry(1n)], expectedPost: word(5 | (5 << 16)), budget: 1_000_000n, price: 1000n },
+      { tick: 6n, entries: [clockEntry(2n)], expectedPost: word(6), budget: 1_000_000n, price: 1000n },
+    ];
+    expect(replay(t, items)).toMatchObject({ verified: 0, failure: { tick: 5n, error: { code: "REPLAY_STATE_MISMATCH" } } });
+    // The same by hash, as evidence read from storage gives it.
+    const byHash = items.map(({ expectedPost, ...it }) => ({ ...it, expectedPostHash: sha256(expectedPost as Uint8Array) }));
+    expect(replay(t, byHash)).toMatchObject({ verified: 0, failure: { tick: 5n, error: { code: "REPLAY_STATE_MISMATCH" } } });
+  });
+
   it("a chain replay reports the first tick that fails", async () => {
     const items = await liveTicks(DETERMINISTIC, 10);
     const chain = items.map((it, i) => (i === 0 ? it : { ...it, preState: undefined }));
@@ -78,8 +106,7 @@ describe("replay engine", () => {
     const good = await liveTicks(DETERMINISTIC, 11);
     const t = await target(DETERMINISTIC);
     expect(replay(t, chained(withStates(good)))).toMatchObject({ verified: 10, failure: null });
-    // One byte of the last expected state altered (a window compares its last state, then tick by
-    // tick when that differs): that tick is named, as a changed hash would name it.
+    // One byte of the last expected state altered: that tick is named, as a changed hash would name it.
     const altered = withStates(good);
     const last = altered[9] as ReplayItem;
     const state = (last.expectedPost as Uint8Array).slice();
@@ -116,7 +143,7 @@ describe("replay engine", () => {
   it("a log line or an emitted message altered in the log is caught byte for byte, though the state is the same", async () => {
     const t = await target(SPEAKER);
     const items = await liveTicks(SPEAKER, 3);
-    expect(replay(t, items, undefined, true)).toMatchObject({ verified: 3, failure: null });
+    expect(replay(t, items)).toMatchObject({ verified: 3, failure: null });
     const enc = new TextEncoder();
     for (const [id, forged, what] of [
       [3, enc.encode("ho"), /log_emit at position 0: the agent wrote 2 bytes that differ from the recorded 2 \(first difference at byte 1\)/],
@@ -126,7 +153,7 @@ describe("replay engine", () => {
       const tampered = items.map((it) =>
         it.tick === 2n ? { ...it, entries: it.entries.map((e) => (e.id === id ? { ...e, payload: forged } : e)) } : it,
       );
-      const out = replay(t, tampered, undefined, true);
+      const out = replay(t, tampered);
       expect(out.failure?.tick).toBe(2n);
       expect(out.failure?.error.code).toBe("REPLAY_PAYLOAD_MISMATCH");
       expect(out.failure?.error.message).toMatch(what);
