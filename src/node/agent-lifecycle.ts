@@ -20,6 +20,7 @@
 import { formatEpoch } from "../authority/lease.js";
 import { ErrorCode, IgordError } from "../errors.js";
 import { interruptedAfter } from "../hostcalls/interrupted.js";
+import { stoppedByDivergence } from "../replay/policy.js";
 import type { AgentRow } from "../store/sqlite-store.js";
 import type { IgordNode } from "./node.js";
 
@@ -56,7 +57,11 @@ function storedAgent(node: IgordNode, id: string): AgentRow {
   return row;
 }
 
-/** Refuses to run a stored agent the operator stopped or removed (a load from the agents dir). */
+/**
+ * Refuses to run a stored agent the operator stopped or removed, or the divergence policy stopped (a
+ * load from the agents dir, igord run): a restart must not quietly run again an agent whose replay
+ * did not reproduce; the operator decides, with igord start.
+ */
 export function refuseIfHeld(row: AgentRow, source: string): void {
   if (row.status === "removed") {
     throw new IgordError(ErrorCode.AgentRemoved, `agent "${row.agentId}" was removed from this node (igord remove); ${source} does not re-create it: its history is kept under that id. Rename the file to start a new agent from it`, {
@@ -64,7 +69,12 @@ export function refuseIfHeld(row: AgentRow, source: string): void {
     });
   }
   if (row.status === "stopped" && (row.reason === OPERATOR_STOP || row.reason === OPERATOR_STOP_INTERRUPTED)) {
-    throw new IgordError(ErrorCode.AgentStopped, `agent "${row.agentId}" is stopped (igord stop); run igord start ${row.agentId} to resume it`, { details: { agentId: row.agentId } });
+    throw new IgordError(ErrorCode.AgentStopped, `agent "${row.agentId}" is stopped (igord stop); run igord start ${row.agentId} to resume it`, { details: { agentId: row.agentId, reason: row.reason } });
+  }
+  if (row.status === "stopped" && stoppedByDivergence(row.reason)) {
+    throw new IgordError(ErrorCode.AgentStopped, `agent "${row.agentId}" is stopped (${String(row.reason)}: its replay did not reproduce, see igord verify --replay --agent ${row.agentId}); run igord start ${row.agentId} to run it again`, {
+      details: { agentId: row.agentId, reason: row.reason },
+    });
   }
 }
 

@@ -28,6 +28,7 @@ import { didFromPublicKey } from "../identity/did.js";
 import { type Ed25519Key, signBytes } from "../identity/keys.js";
 import { segmentSigningBytes } from "../replay/segment-seal.js";
 import { sealOpenRuns } from "../replay/run-seal.js";
+import { REPLAY_DIVERGENCE_NO_MIGRATION } from "../replay/policy.js";
 import type { LeaseTiming } from "../authority/lease.js";
 import { SIGNER_KEYS_MAX, SignerPool } from "../identity/signer-pool.js";
 import { parseCheckpoint } from "../checkpoint/codec.js";
@@ -394,7 +395,7 @@ export class IgordNode {
       }
       // Stopped or removed by the operator, or quarantined (listed with its reason): the file stays where it is and is said once, at info.
       if (isIgordError(e, ErrorCode.AgentStopped) || isIgordError(e, ErrorCode.AgentRemoved) || isIgordError(e, ErrorCode.AgentQuarantined)) {
-        this.logger.info({ event: "agent_file_held", path: o.wasmPath, code: e.code, agent: e.details.agentId }, `${o.wasmPath} is not loaded: ${e.message}`);
+        this.logger.info({ event: "agent_file_held", path: o.wasmPath, code: e.code, agent: e.details.agentId, reason: e.details.reason }, `${o.wasmPath} is not loaded: ${e.message}`);
         throw e;
       }
       // The one place a failed load is reported (the agents-dir watcher relies on it).
@@ -441,7 +442,7 @@ export class IgordNode {
       if (err.code === ErrorCode.MigrationInProgress) return; // an earlier divergence already moves it
       this.logger.error({ event: "replay_migrate_failed", agent: agentId, code: err.code }, `cannot migrate ${agentId} after its divergence: ${err.message}; pausing it`);
       const v = this.scheduler.view(agentId);
-      if (v?.status === "running") await this.scheduler.pause(agentId, "replay_divergence_no_migration");
+      if (v?.status === "running") await this.scheduler.pause(agentId, REPLAY_DIVERGENCE_NO_MIGRATION);
     }
   }
 

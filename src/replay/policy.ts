@@ -16,6 +16,19 @@ export function keepsWindow(mode: ReplayMode): boolean {
   return mode !== "off";
 }
 
+/**
+ * Why a diverged agent was stopped (its stored status reason). Held across restarts like an
+ * operator's stop: only `igord start` runs it again, deliberately.
+ */
+export const REPLAY_DIVERGENCE = "replay_divergence";
+/** The migrate policy found no node to move it to, so it was stopped instead; held the same way. */
+export const REPLAY_DIVERGENCE_NO_MIGRATION = "replay_divergence_no_migration";
+
+/** A stored reason that says the agent stopped because its replay diverged. */
+export function stoppedByDivergence(reason: string | null): boolean {
+  return reason === REPLAY_DIVERGENCE || reason === REPLAY_DIVERGENCE_NO_MIGRATION;
+}
+
 export type DivergenceAction =
   | { kind: "continue" }
   | { kind: "intensify"; ticks: number }
@@ -30,10 +43,10 @@ export function onDivergence(policy: DivergencePolicy, windowSize: number, migra
     case "log":
       return { kind: "continue" };
     case "pause":
-      return { kind: "pause", reason: "replay_divergence" };
+      return { kind: "pause", reason: REPLAY_DIVERGENCE };
     case "intensify":
       return { kind: "intensify", ticks: Math.max(1, windowSize) };
     case "migrate":
-      return migrationAvailable ? { kind: "migrate" } : { kind: "pause", reason: "replay_divergence_no_migration" };
+      return migrationAvailable ? { kind: "migrate" } : { kind: "pause", reason: REPLAY_DIVERGENCE_NO_MIGRATION };
   }
 }

@@ -4,7 +4,7 @@
 import { IgordError } from "../errors.js";
 import type { NodeMetrics } from "../metrics/metrics.js";
 import type { ReplayItem } from "../replay/engine.js";
-import { onDivergence, selfVerifies } from "../replay/policy.js";
+import { onDivergence, REPLAY_DIVERGENCE, selfVerifies } from "../replay/policy.js";
 import type { WorkerPool } from "../wasm/pool.js";
 import type { Snapshot } from "../replay/window.js";
 import { type AgentRuntime, type DivergenceEvent, NO_REPLAY, type ReplayOptions } from "./agent-runtime.js";
@@ -134,7 +134,7 @@ export class Verifier {
       a.intensifyLeft = action.ticks;
       a.logger.warn({ event: "replay_intensify", ticks: action.ticks }, `verifying every tick for the next ${action.ticks} ticks`);
     } else if (action.kind === "pause") {
-      if (action.reason !== "replay_divergence") {
+      if (action.reason !== REPLAY_DIVERGENCE) {
         a.logger.warn({ event: "replay_migrate_unavailable" }, "divergence policy is migrate, but this node has no migration service: pausing");
       }
       this.host.pause(a, action.reason, err);

@@ -2,6 +2,7 @@
 // agent diverges and each policy does what it says, and a replay that hangs cannot stall the node.
 import { join } from "node:path";
 import { DB_FILE } from "../../src/store/sqlite-store.js";
+import { startAgent } from "../../src/node/agent-lifecycle.js";
 import { afterEach, describe, expect, it } from "vitest";
 import type { AgentView, DivergenceEvent, TickEvent } from "../../src/scheduler/scheduler.js";
 import { EXAMPLES, startTestNode, stopAllNodes, storedHead, type TestNode } from "../helpers/node.js";
@@ -213,6 +214,37 @@ describe("divergence policies", () => {
     expect(stopped.reason).toBe("replay_divergence_no_migration");
     expect(t.logs.events("replay_migrate_unavailable").length).toBe(1);
   });
+});
+
+describe("a diverged agent across a restart", () => {
+  // The pause policy and the migrate policy without a peer both store it stopped with the divergence
+  // as reason; its .wasm in the agents dir (the ordinary way to run one) must not undo that.
+  for (const [policy, reason] of [
+    ["pause", "replay_divergence"],
+    ["migrate", "replay_divergence_no_migration"],
+  ] as const) {
+    it(`--replay-on-divergence ${policy}: the agent stays stopped when the node restarts with its file in the agents dir; igord start runs it`, async () => {
+      const flags = { "tick-interval": "5ms", "verify-interval": "1", "replay-on-divergence": policy };
+      const t = await startTestNode(flags, { watch: true, resumeStored: true });
+      await writeWat(join(t.dir, "agents"), "nondet", NONDETERMINISTIC, CAPS("clock"));
+      expect((await t.waitFor<AgentView>("stopped", (v) => v.id === "nondet")).reason).toBe(reason);
+      await t.stop();
+      const before = storedHead(t.config.dataDir, "nondet")!;
+
+      // Restarted as the daemon does it: stored agents resumed, then the agents dir scanned (awaited).
+      const t2 = await startTestNode(flags, { dir: t.dir, watch: true, resumeStored: true });
+      expect(t2.node.scheduler.view("nondet")).toBeUndefined();
+      const held = t2.logs.events("agent_file_held").find((l) => l.agent === "nondet");
+      expect(held).toMatchObject({ code: "AGENT_STOPPED", reason });
+      expect(held?.msg).toContain("igord start nondet");
+      const after = storedHead(t2.config.dataDir, "nondet")!;
+      expect({ status: after.status, statusReason: after.statusReason, tick: after.tick }).toEqual({ status: "stopped", statusReason: reason, tick: before.tick });
+
+      // The operator's deliberate start still runs it.
+      await startAgent(t2.node, "nondet");
+      await t2.waitFor<TickEvent>("tick", (e) => e.agentId === "nondet" && e.tick > before.tick);
+    });
+  }
 });
 
 describe("bounded replay", () => {
