@@ -100,7 +100,7 @@ export const ErrorCode = {
   EventLogForged: "EVENT_LOG_FORGED",
   /** A tick log or event-log segment whose bytes do not decode (cut short, trailing bytes, counts past their bounds). */
   EventLogInvalid: "EVENT_LOG_INVALID",
-  /** A node execution receipt that is unreadable, not signed by the node it names, or for ticks its history does not hold. */
+  /** A node execution receipt that is unreadable, not signed by the node it names, or for ticks its history does not hold; or one this node would sign with a negative cost. */
   ReceiptInvalid: "RECEIPT_INVALID",
   /** An export or history folder holds more than the CLI reads into memory (its event-log segments, checkpoints or modules past their *_TOTAL_MAX_BYTES). */
   ExportTooLarge: "EXPORT_TOO_LARGE",

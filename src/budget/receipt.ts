@@ -2,6 +2,7 @@
 // ticks [tickStart, tickEnd] for `cost` microcents. Receipts cover contiguous tick ranges and their
 // costs sum to the budget spent. Binary: signed bytes, then [u32 sigLen][signature].
 // Signed bytes: [u32 len][agentId][u32 len][nodeId][u64 tickStart][u64 tickEnd][i64 cost][i64 budgetAfter][i64 timestamp ns].
+import { ErrorCode, IgordError } from "../errors.js";
 
 export interface Receipt {
   agentId: string;
@@ -12,6 +13,20 @@ export interface Receipt {
   budgetAfter: bigint;
   timestampNs: bigint;
   signature: Uint8Array;
+}
+
+/**
+ * The fields of a receipt this node is about to sign, checked: ticks only ever cost, so a negative
+ * cost means the node's accounting is wrong (it would bill something twice further on), and the
+ * node refuses to sign it rather than put a wrong sum under its key.
+ */
+export function receiptFields<R extends Omit<Receipt, "signature">>(r: R): R {
+  if (r.cost < 0n) {
+    throw new IgordError(ErrorCode.ReceiptInvalid, `refusing to sign a receipt of "${r.agentId}" for ticks ${r.tickStart}..${r.tickEnd} with a negative cost (${r.cost} µ¢): the node's count of what those ticks cost is wrong`, {
+      details: { agentId: r.agentId, tickStart: String(r.tickStart), tickEnd: String(r.tickEnd), cost: String(r.cost) },
+    });
+  }
+  return r;
 }
 
 const enc = new TextEncoder();

@@ -73,10 +73,13 @@ export function storedReplayItems(store: SqliteStore, logger: Logger, agentId: s
 
 /**
  * Where the agent's receipts resume after a restart: the last receipted tick, and the cost of the
- * ticks since (budget at the last receipt, plus overrides in between, minus the head's budget).
+ * ticks since (budget at the last receipt, plus overrides and lost payments in between, minus the
+ * head's budget). A receipt's budget after is its last tick's checkpoint's, so every lineage event
+ * from that tick on is in between, but those after the head: the head's budget lacks them too.
  */
 export function receiptPosition(
   store: SqliteStore,
+  logger: Logger,
   agentId: string,
   headBudget: bigint,
   headHash: Uint8Array,
@@ -87,7 +90,18 @@ export function receiptPosition(
   const topUps = events
     .filter((e) => e.tick >= base.tick && !equalBytes(e.afterHash, headHash))
     .reduce((sum, e) => sum + (e.newBudget - e.oldBudget), 0n);
-  return { tick: base.tick, costSince: base.budget + topUps - headBudget };
+  const costSince = base.budget + topUps - headBudget;
+  if (costSince < 0n) {
+    // Ticks never give money back: the last receipt's budget after already lacked a lost payment
+    // debited after its checkpoint (receipts signed before igord ended them at the checkpoint's
+    // budget). Counting it again would bill it a second time as a negative cost.
+    logger.warn(
+      { event: "receipt_position_inconsistent", agent: agentId, tick: String(base.tick), costSince: String(costSince) },
+      `the last receipt of ${agentId} (tick ${base.tick}) ends below its checkpoint's budget; its next receipt starts from a cost of 0`,
+    );
+    return { tick: base.tick, costSince: 0n };
+  }
+  return { tick: base.tick, costSince };
 }
 
 /** The agent's stored module, prepared with its stored manifest and this node's capabilities. */
@@ -152,7 +166,7 @@ export async function resumeStoredAgent(node: IgordNode, agentId: string, wasmPa
     const override = events.filter((e) => equalBytes(e.afterHash, head.hash)).at(-1);
     const budget = override ? override.newBudget : cp.budget;
     node.quarantined.delete(agentId);
-    node.checkpointer.track(agentId, { hash: head.hash, tick: cp.tick }, receiptPosition(node.store, agentId, cp.budget, head.hash, events));
+    node.checkpointer.track(agentId, { hash: head.hash, tick: cp.tick, budget: cp.budget }, receiptPosition(node.store, node.logger, agentId, cp.budget, head.hash, events));
     const spec = agentSpec(prepared, identity);
     const meta = {
       wasmHash: prepared.wasmHash,

@@ -13,6 +13,11 @@ import type { AgentStatus, CheckpointCommit, OutboxBatch, SqliteStore } from "..
 export interface Head {
   hash: Uint8Array;
   tick: bigint;
+  /**
+   * The budget the checkpoint at `hash` stores: what a receipt ending at `tick` says is left, never
+   * one moved by lineage events after it (lost payments, overrides), which are counted on their own.
+   */
+  budget: bigint;
   /** Cost of every tick added since tracking began (plus what was owed then); only grows. */
   costTotal: bigint;
   /** `costTotal` as it was at the last tick covered by a receipt. */
@@ -62,6 +67,7 @@ export class InFlight implements SignTarget, QueuedCommit {
   // hash it puts back is the commit's prevHash.
   private moved = false;
   private tickBefore = 0n;
+  private budgetBefore = 0n;
   private statusBefore: AgentStatus = "active";
   private statusReasonBefore: string | null = null;
 
@@ -106,10 +112,12 @@ export class InFlight implements SignTarget, QueuedCommit {
     }
     this.moved = true;
     this.tickBefore = h.tick;
+    this.budgetBefore = h.budget;
     this.statusBefore = h.status;
     this.statusReasonBefore = h.statusReason;
     h.hash = commit.hash;
     h.tick = commit.tick;
+    h.budget = commit.budget;
     h.status = commit.status;
     h.statusReason = commit.statusReason;
     this.store.enqueueQueued(this);
@@ -134,6 +142,7 @@ export class InFlight implements SignTarget, QueuedCommit {
     if (this.moved) {
       h.hash = this.commit.prevHash;
       h.tick = this.tickBefore;
+      h.budget = this.budgetBefore;
       h.status = this.statusBefore;
       h.statusReason = this.statusReasonBefore;
     }

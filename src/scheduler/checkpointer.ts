@@ -3,7 +3,7 @@
 // checkpoints link even before the previous one is durable. A state with no tick since the head is
 // never signed again (igor broke its own chain that way).
 import { lostPaymentEvent } from "../budget/lost-payment.js";
-import { encodeReceipt, receiptSigningBytes } from "../budget/receipt.js";
+import { encodeReceipt, receiptFields, receiptSigningBytes } from "../budget/receipt.js";
 import { CURRENT_VERSION, encodeCheckpoint, HEADER_SIZE, SIGNATURE_OFFSET } from "../checkpoint/codec.js";
 import { historyBaseSigningBytes } from "../checkpoint/history-base.js";
 import { checkpointHash, GENESIS_PREV_HASH, signCheckpoint, signingDomainParts } from "../checkpoint/lineage.js";
@@ -79,10 +79,11 @@ export class Checkpointer {
    * Starts tracking an agent's chain at its head. `receipt` says where its receipts stopped: the
    * last tick covered and the cost of the ticks after it up to the head (on a fresh agent, none).
    */
-  track(agentId: string, head: { hash: Uint8Array; tick: bigint }, receipt?: { tick: bigint; costSince: bigint }): void {
+  track(agentId: string, head: { hash: Uint8Array; tick: bigint; budget: bigint }, receipt?: { tick: bigint; costSince: bigint }): void {
     this.heads.set(agentId, {
       hash: head.hash,
       tick: head.tick,
+      budget: head.budget,
       costTotal: receipt?.costSince ?? 0n,
       receiptCostTotal: 0n,
       receiptTick: receipt?.tick ?? head.tick,
@@ -198,20 +199,13 @@ export class Checkpointer {
     return { ...body, blob: encodeReceipt({ ...body, signature }) };
   }
 
-  private receiptBody(s: CheckpointSubject, from: bigint, cost: bigint) {
-    return {
-      agentId: s.agentId,
-      nodeId: this.node.peerId,
-      tickStart: from,
-      tickEnd: s.tick,
-      cost,
-      budgetAfter: s.budget,
-      timestampNs: BigInt(Date.now()) * 1_000_000n,
-    };
+  /** `budgetAfter`: the budget of the checkpoint at `s.tick` (see Head.budget). */
+  private receiptBody(s: CheckpointSubject, from: bigint, cost: bigint, budgetAfter: bigint) {
+    return receiptFields({ agentId: s.agentId, nodeId: this.node.peerId, tickStart: from, tickEnd: s.tick, cost, budgetAfter, timestampNs: BigInt(Date.now()) * 1_000_000n });
   }
 
-  private receipt(s: CheckpointSubject, from: bigint, cost: bigint): ReceiptRow {
-    const body = this.receiptBody(s, from, cost);
+  private receipt(s: CheckpointSubject, from: bigint, cost: bigint, budgetAfter: bigint): ReceiptRow {
+    const body = this.receiptBody(s, from, cost, budgetAfter);
     const signature = signBytes(this.node.key, receiptSigningBytes(body));
     return { ...body, blob: encodeReceipt({ ...body, signature }) };
   }
@@ -231,7 +225,7 @@ export class Checkpointer {
       status: "active",
       statusReason: null,
     });
-    this.track(s.agentId, { hash, tick: s.tick });
+    this.track(s.agentId, { hash, tick: s.tick, budget: s.budget });
   }
 
   /**
@@ -315,9 +309,11 @@ export class Checkpointer {
     if (s.tick === h.tick) {
       // Written under the same lease check as a checkpoint: a writer whose lease moved writes nothing.
       const lease = s.lease ? { state: s.lease.state, epoch: s.lease.epoch } : undefined;
-      // Stopping closes the receipt range even when no tick happened since the last checkpoint.
+      // Stopping closes the receipt range even when no tick happened since the last checkpoint. It
+      // ends at the head's budget, not the subject's: the lost payments debited since (written just
+      // below, after the head) are not the cost of these ticks, and a restart counts them from there.
       if (reason !== "periodic" && h.receiptTick < h.tick) {
-        this.store.addReceipt(s.agentId, h.hash, this.receipt(s, h.receiptTick + 1n, costTotal - h.receiptCostTotal), lease);
+        this.store.addReceipt(s.agentId, h.hash, this.receipt(s, h.receiptTick + 1n, costTotal - h.receiptCostTotal, h.budget), lease);
         h.receiptTick = h.tick;
         h.receiptCostTotal = costTotal;
         h.receiptAt = Date.now();
@@ -382,9 +378,10 @@ export class Checkpointer {
       throw e;
     }
     // What a refused write puts back (only these move below; the carried lists are empty now).
-    const { hash, tick, status, statusReason, receiptCostTotal, receiptTick, receiptAt } = h;
+    const { hash, tick, budget, status, statusReason, receiptCostTotal, receiptTick, receiptAt } = h;
     h.hash = commit.hash;
     h.tick = commit.tick;
+    h.budget = commit.budget;
     h.status = commit.status;
     h.statusReason = commit.statusReason;
     if (withReceipt) {
@@ -397,7 +394,7 @@ export class Checkpointer {
     } catch (e) {
       // Refused (stale lease, broken chain): the stored head did not move, so neither does ours; the
       // next checkpoint (this agent's checkpoints run one at a time) links to what is really stored.
-      Object.assign(h, { hash, tick, status, statusReason, receiptCostTotal, receiptTick, receiptAt });
+      Object.assign(h, { hash, tick, budget, status, statusReason, receiptCostTotal, receiptTick, receiptAt });
       carry(h, commit, hadLogs);
       throw e;
     }
@@ -449,7 +446,7 @@ export class Checkpointer {
     // message to a signer thread carries many); only those asked for are awaited.
     // The domain is a constant prefix and two slices of the blob, copied once, into the message to a signer thread.
     const signing = plain ? null : this.signAsync(s.identity, signingDomainParts(blob));
-    const receipting = o.withReceipt ? this.receiptAsync(this.receiptBody(s, h.receiptTick + 1n, o.covered)) : null;
+    const receipting = o.withReceipt ? this.receiptAsync(this.receiptBody(s, h.receiptTick + 1n, o.covered, s.budget)) : null;
     const sealing = closing ? this.signAsync(s.identity, closing.signingBytes) : null;
     const basing = plan ? this.signAsync(s.identity, historyBaseSigningBytes(s.identity.publicKey, plan.fields)) : null;
     // Awaited in turn: one that fails while another is awaited must not go unhandled.

@@ -74,7 +74,7 @@ describe("checkpoint group commit", () => {
     try {
       const again = new Checkpointer(store, store.nodeKey(), 0, pool);
       const head = store.head("a");
-      again.track("a", { hash: head!.hash, tick: head!.tick });
+      again.track("a", { hash: head!.hash, tick: head!.tick, budget: head!.budget });
       await again.checkpoint({ ...a, tick: 2n }, "periodic", "active", null);
       expect(store.unsettledPayments("a")).toEqual([]);
       expect(store.historyCount("a")).toBe(3);

@@ -93,7 +93,7 @@ describe("store schema migrations", () => {
       expect(reads(upgraded)).toEqual(readBefore);
       // The chain carries on.
       const next = new Checkpointer(upgraded, upgraded.nodeKey(), 0);
-      next.track(base.agentId, { hash: readBefore.head!.hash, tick: 5n });
+      next.track(base.agentId, { hash: readBefore.head!.hash, tick: 5n, budget: readBefore.head!.budget });
       await next.checkpoint({ ...base, tick: 6n, state: randomBytes(20_000), logs: [tickLog(6n)] }, "periodic", "active", null);
       expect(upgraded.head(base.agentId)?.tick).toBe(6n);
     } finally {
@@ -119,7 +119,7 @@ describe("store schema migrations", () => {
     try {
       expect(upgraded.headTickAt(base.agentId)).toBeNull();
       const next = new Checkpointer(upgraded, upgraded.nodeKey(), 0);
-      next.track(base.agentId, { hash: upgraded.head(base.agentId)!.hash, tick: 3n });
+      next.track(base.agentId, { hash: upgraded.head(base.agentId)!.hash, tick: 3n, budget: upgraded.head(base.agentId)!.budget });
       await next.checkpoint({ ...base, tick: 4n, state: randomBytes(20_000), tickAt: 2_000 }, "periodic", "active", null);
       expect(upgraded.headTickAt(base.agentId)).toBe(2_000);
     } finally {
@@ -159,7 +159,7 @@ describe("store schema migrations", () => {
     try {
       expect(reads(upgraded)).toEqual(readBefore);
       const next = new Checkpointer(upgraded, upgraded.nodeKey(), 0);
-      next.track(base.agentId, { hash: readBefore.head!.hash, tick: 20n });
+      next.track(base.agentId, { hash: readBefore.head!.hash, tick: 20n, budget: readBefore.head!.budget });
       await next.checkpoint({ ...base, tick: 21n, state: randomBytes(64), logs: [tickLog(21n)] }, "periodic", "active", null);
       expect(upgraded.head(base.agentId)?.tick).toBe(21n);
     } finally {
@@ -280,7 +280,7 @@ describe("store schema migrations", () => {
       expect(upgraded.unsettledPayments("a").length).toBe(1);
       // And the history carries on from its head, found by hash once written.
       const next = new Checkpointer(upgraded, upgraded.nodeKey(), 0);
-      next.track("a", { hash: head.hash, tick: head.tick });
+      next.track("a", { hash: head.hash, tick: head.tick, budget: upgraded.head("a")!.budget });
       await next.checkpoint({ ...base, tick: head.tick + 2n, budget: 90n, state: randomBytes(64), logs: [tickLog(head.tick + 1n), tickLog(head.tick + 2n)] }, "periodic", "active", null);
       const appended = upgraded.head("a")!;
       expect([appended.seq, appended.tick]).toEqual([head.seq + 1n, head.tick + 2n]);
@@ -483,7 +483,7 @@ async function prunedHistory() {
   await periodic(h, cp, 40);
   const head40 = store.head("a")!;
   const pruning = new Checkpointer(store, store.nodeKey(), 0, null, 30);
-  pruning.track("a", { hash: head40.hash, tick: head40.tick });
+  pruning.track("a", { hash: head40.hash, tick: head40.tick, budget: head40.budget });
   await periodic(h, pruning, 1);
   await store.journalPayment({ agentId: "a", tick: h.tick + 5n, receiptHash: randomBytes(32), amount: 1n, recipient: "0xabc", memo: "m", receipt: randomBytes(64) });
   h.headBefore = store.head("a")!;
@@ -567,7 +567,7 @@ function expectSegmentPlans(path: string): void {
 async function carriesOn(h: History, upgraded: SqliteStore): Promise<void> {
   const { path, headBefore } = h;
   const next = new Checkpointer(upgraded, upgraded.nodeKey(), 0, null, 30);
-  next.track("a", { hash: headBefore.hash, tick: headBefore.tick });
+  next.track("a", { hash: headBefore.hash, tick: headBefore.tick, budget: headBefore.budget });
   h.tick = headBefore.tick + 1n;
   const unlinkedBefore = countOf(path, "SELECT COUNT(*) AS n FROM event_log_segments");
   await periodic(h, next, 1);
