@@ -210,6 +210,13 @@ function validateCombination(cfg: NodeConfig, given: (flag: string) => ValueSour
       `${named("replay-window")} keeps no ticks to verify, but ${named("replay-mode")} verifies the agent's own ticks; give a window of at least 1 or --replay-mode off|on-migrate`,
     );
   }
+  if (cfg.verifyInterval > cfg.replayWindow && selfVerifies(cfg.replayMode)) {
+    // The window lets ticks go once it holds --replay-window of them: those would never be verified.
+    refuse(
+      "verify-interval",
+      `${named("verify-interval")} is longer than ${named("replay-window")}: the window lets ticks go before a verification reaches them; give a window at least as long as the interval, or a shorter interval`,
+    );
+  }
   if (cfg.bootstrap.length > 0 && cfg.listen.length === 0) {
     refuse(
       "bootstrap",

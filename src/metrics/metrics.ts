@@ -69,6 +69,7 @@ export class NodeMetrics {
   readonly evacuations: Counter;
   readonly checkpoints: Counter<"reason">;
   readonly replays: Counter<"result">;
+  readonly replayUnverified: Counter;
   readonly divergences: Counter<"code">;
   readonly replayDuration: Histogram;
   readonly leaseTransitions: Counter<"to" | "why">;
@@ -146,6 +147,11 @@ export class NodeMetrics {
       name: "igord_replay_verifications_total",
       help: "Replayed ticks, by result (verified, diverged)",
       labelNames: ["result"],
+      registers,
+    });
+    this.replayUnverified = new Counter({
+      name: "igord_replay_ticks_unverified_total",
+      help: "Ticks with observations the replay window let go of before they were verified (a verification was still running)",
       registers,
     });
     this.divergences = new Counter({

@@ -1,7 +1,9 @@
 // The per-agent replay window (pure): recent tick snapshots — pre-tick state, post-tick state and
 // the tick's event log. Pre-state of tick N is the same object as post-state of N-1, so a window
-// costs no copies. Over capacity — in snapshots or in bytes — the snapshot with the fewest
-// observations goes first (ties: the oldest); the newest is always kept.
+// costs no copies. Over capacity — in snapshots or in bytes — what no verification needs goes first
+// (verified or silent ticks, or ones a verification in flight holds), then the snapshot with the
+// fewest observations (ties: the oldest); the newest is always kept. The verifier asks before that
+// happens (mustVerify), and a tick still to verify that goes anyway is counted (takeDropped).
 import type { LogEntry } from "../eventlog/tick-log.js";
 
 /**
@@ -30,6 +32,11 @@ export class ReplayWindow {
    * neighbour costs a few comparisons per tick where a map of references cost ~0.3 µs.
    */
   private held = 0;
+  /** Ticks up to this one are held by the verification in flight (claim); -1: none is. */
+  private claimedThrough = -1n;
+  /** Ticks with observations that left the window unverified and unclaimed, since takeDropped. */
+  private dropped = 0;
+  private droppedLast: bigint | null = null;
 
   constructor(
     readonly capacity: number,
@@ -71,11 +78,77 @@ export class ReplayWindow {
     }
     while (snaps.length > 1 && (snaps.length > this.capacity || this.held > this.maxBytes)) {
       let victim = 0;
+      let spare = this.spare(snaps[0] as Snapshot);
       for (let i = 1; i < snaps.length - 1; i++) {
-        if ((snaps[i] as Snapshot).entries.length < (snaps[victim] as Snapshot).entries.length) victim = i;
+        const s = snaps[i] as Snapshot;
+        const sp = this.spare(s);
+        if ((sp && !spare) || (sp === spare && s.entries.length < (snaps[victim] as Snapshot).entries.length)) {
+          victim = i;
+          spare = sp;
+        }
+      }
+      if (!spare) {
+        // A tick still to verify that no verification holds: it will never be verified.
+        this.dropped++;
+        this.droppedLast = (snaps[victim] as Snapshot).tick;
       }
       this.removeAt(victim);
     }
+  }
+
+  /** Whether the snapshot can leave without a tick going unverified. */
+  private spare(s: Snapshot): boolean {
+    return s.verified || s.entries.length === 0 || s.tick <= this.claimedThrough;
+  }
+
+  /**
+   * Whether the next tick would push out a tick still to verify (no spare snapshot makes room, by
+   * count or by bytes, the next tick taken as large as the newest): the verifier verifies now rather
+   * than let it go. With a large state the byte bound holds fewer ticks than --verify-interval.
+   */
+  mustVerify(): boolean {
+    const snaps = this.snaps;
+    const newest = snaps[snaps.length - 1];
+    if (!newest || this.capacity <= 0) return false;
+    const overCount = snaps.length + 1 > this.capacity;
+    let next = newest.post.length;
+    for (const e of newest.entries) next += e.payload.length;
+    const overBytes = this.held + next - this.maxBytes;
+    if (!overCount && overBytes <= 0) return false;
+    let spares = 0;
+    let spareBytes = 0;
+    let toVerify = 0;
+    for (let i = 0; i < snaps.length; i++) {
+      if (this.spare(snaps[i] as Snapshot)) {
+        spares++;
+        spareBytes += this.charge(i);
+      } else toVerify++;
+    }
+    return toVerify > 0 && ((overCount && spares === 0) || (overBytes > 0 && spareBytes < overBytes));
+  }
+
+  /**
+   * The snapshots to verify now, held by that verification until `release`: while it runs they may
+   * leave the window (the verification has them) without counting as unverified.
+   */
+  claim(): Snapshot[] {
+    const pending = this.pending();
+    const last = pending[pending.length - 1];
+    if (last) this.claimedThrough = last.tick;
+    return pending;
+  }
+
+  /** The verification ended: what it did not mark verified is to verify again. */
+  release(): void {
+    this.claimedThrough = -1n;
+  }
+
+  /** How many ticks still to verify left the window since the last call, and the last of them. */
+  takeDropped(): { count: number; lastTick: bigint | null } {
+    const out = { count: this.dropped, lastTick: this.droppedLast };
+    this.dropped = 0;
+    this.droppedLast = null;
+    return out;
   }
 
   /** What the snapshot at `i` adds to the bytes held, given its predecessor. */

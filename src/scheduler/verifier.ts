@@ -1,6 +1,7 @@
 // Continuous self-verification of the scheduler's agents: every verify-interval ticks (every tick
-// while intensified) the unverified window snapshots are replayed on the agent's worker, under the
-// watchdog; a divergence is reported and handled by the configured policy.
+// while intensified, and whenever the window could hold no more ticks to verify) the unverified
+// window snapshots are replayed on the agent's worker, under the watchdog; a divergence is reported
+// and handled by the configured policy. A tick the window let go of unverified is counted and logged.
 import { IgordError } from "../errors.js";
 import type { NodeMetrics } from "../metrics/metrics.js";
 import type { ReplayItem } from "../replay/engine.js";
@@ -49,15 +50,24 @@ export class Verifier {
     return this.options ?? NO_REPLAY;
   }
 
-  /** Every verify-interval ticks (every tick while intensified), replays the unverified snapshots. */
+  /**
+   * Every verify-interval ticks (every tick while intensified) replays the unverified snapshots; also
+   * as soon as the next tick would push one out of the window (its byte bound holds fewer ticks of
+   * a large state than the interval).
+   */
   afterCommit(a: AgentRuntime): void {
     const rp = this.replay;
     if (!selfVerifies(rp.mode) || rp.verifyInterval <= 0) return;
     a.sinceVerify++;
     if (a.intensifyLeft > 0) a.intensifyLeft--;
-    const due = a.intensifyLeft > 0 || a.sinceVerify >= rp.verifyInterval;
+    const due = a.intensifyLeft > 0 || a.sinceVerify >= rp.verifyInterval || a.window.mustVerify();
     if (!due || a.verifying) return;
-    const pending = a.window.pending();
+    this.verifyWindow(a);
+  }
+
+  /** Replays the window's unverified snapshots, held by this pass until it ends. */
+  private verifyWindow(a: AgentRuntime): void {
+    const pending = a.window.claim();
     a.sinceVerify = 0;
     if (pending.length === 0) return;
     this.runVerification(a, verifyItems(pending), (verified, failed) => {
@@ -109,7 +119,26 @@ export class Verifier {
       )
       .finally(() => {
         a.verifying = false;
+        a.window.release();
+        this.reportDropped(a);
+        // Ticks that came during the pass fill the window: the next pass starts now, not after the
+        // next tick pushed one of them out.
+        if (a.status === "running" && !a.detaching && a.window.mustVerify()) this.verifyWindow(a);
       });
+  }
+
+  /**
+   * Ticks the window let go of before any verification held them (ticks came faster than a
+   * verification in flight could take them): never verified, so said once a pass, never silently.
+   */
+  private reportDropped(a: AgentRuntime): void {
+    const { count, lastTick } = a.window.takeDropped();
+    if (count === 0) return;
+    this.metrics?.replayUnverified.inc(count);
+    a.logger.warn(
+      { event: "replay_ticks_unverified", count, lastTick: String(lastTick) },
+      `${count} tick(s) up to ${String(lastTick)} left the replay window before they were verified (a verification was still running); they will not be verified live (igord verify --replay audits the stored history)`,
+    );
   }
 
   private diverged(a: AgentRuntime, tick: bigint, err: IgordError): void {

@@ -74,6 +74,20 @@ function replayWindow(t: TestNode, agentId: string): ReplayWindow {
   return agents.get(agentId)!.window;
 }
 
+// A 20 MiB state: the window's 64 MiB byte bound holds fewer of its ticks than the default
+// --verify-interval (5). Every tick observes the clock.
+const BIG = 20 * 1024 * 1024;
+const BIG_STATE = watAgent({
+  imports: CLOCK,
+  memory: '(memory (export "memory") 321)',
+  onTick: "(drop (call $clock))",
+  omit: ["agent_checkpoint", "agent_resume"],
+  extra: `(func (export "agent_checkpoint") (result i32) (i32.store (i32.const 0) (global.get $ticks)) (i32.const ${BIG}))
+    (func (export "agent_resume") (param $p i32) (param $n i32)
+      (memory.copy (i32.const 0) (local.get $p) (local.get $n))
+      (if (i32.ge_u (local.get $n) (i32.const 4)) (then (global.set $ticks (i32.load (i32.const 0))))))`,
+});
+
 function verificationsTotal(metrics: string): number {
   return [...metrics.matchAll(/^igord_replay_verifications_total\{[^}]*\} (\d+)/gm)].reduce((n, m) => n + Number(m[1]), 0);
 }
@@ -119,6 +133,23 @@ describe("which ticks are verified", () => {
     expect([...verified].filter((x) => x >= 3n && x % 2n === 1n).map(String)).toEqual([]);
     expect(t.node.divergences.of("masked").every((d) => d.tick % 2n === 1n)).toBe(true);
   });
+
+  it("with the default --replay-window and --verify-interval, every tick of an agent whose 20 MiB state fills the window's byte bound sooner is verified, and none is let go of unverified", async () => {
+    const t = await startTestNode({ "tick-interval": "40ms", "replay-mode": "full", "checkpoint-interval": "1s" });
+    const verified = new Set<bigint>();
+    t.node.scheduler.on("verified", (e: { agentId: string; ticks: bigint[] }) => {
+      if (e.agentId === "big") for (const x of e.ticks) verified.add(x);
+    });
+    await t.node.addAgent({ wasmPath: await writeWat(join(t.dir, "wasm"), "big", BIG_STATE, CAPS("clock")) });
+    const UP_TO = 15n;
+    await waitUntil(() => [...verified].some((x) => x >= UP_TO), { emitter: t.node.scheduler, event: "verified", timeoutMs: 30_000, what: `a pass past tick ${UP_TO}` });
+    const never = Array.from({ length: Number(UP_TO) }, (_, i) => BigInt(i + 1)).filter((x) => !verified.has(x));
+    expect({ neverVerified: never.map(String), divergences: t.logs.events("replay_divergence").length, unverified: t.logs.events("replay_ticks_unverified").length }).toEqual({
+      neverVerified: [],
+      divergences: 0,
+      unverified: 0,
+    });
+  }, 60_000);
 
   // Acceptance 17: off: no replay work at all.
   it("--replay-mode off: igord_replay_verifications_total stays 0 and the agent keeps no replay window", async () => {
@@ -194,7 +225,7 @@ describe("divergence policies", () => {
     const t = await startTestNode({
       "tick-interval": "5ms",
       "verify-interval": "8",
-      "replay-window": "4",
+      "replay-window": "8",
       "replay-on-divergence": "intensify",
     });
     await t.node.addAgent({ wasmPath: await nondeterministic(t) });

@@ -153,6 +153,19 @@ describe("configuration", () => {
     }
   });
 
+  it("refuses a --verify-interval longer than the --replay-window it verifies from, naming both sources", () => {
+    const e = errorOf(() => loadConfig({ flags: { "verify-interval": "8", "replay-window": "4" } }));
+    expect(isIgordError(e, "CONFIG_INVALID")).toBe(true);
+    expect(e.message).toContain("--verify-interval 8 (flag) is longer than --replay-window 4 (flag)");
+    const file = configFile({ "verify-interval": 20 });
+    expect(errorOf(() => loadConfig({ configFile: file })).message).toContain(`--verify-interval 20 (config file ${file}) is longer than --replay-window 16 (default)`);
+    expect(errorOf(() => loadConfig({ env: { IGORD_REPLAY_WINDOW: "3" } })).message).toContain("--verify-interval 5 (default) is longer than --replay-window 3 (IGORD_REPLAY_WINDOW)");
+    // Equal is fine, so are verification off and modes that do not verify the agent's own ticks.
+    expect(loadConfig({ flags: { "verify-interval": "4", "replay-window": "4" } }).verifyInterval).toBe(4);
+    expect(loadConfig({ flags: { "verify-interval": "0", "replay-window": "1" } }).verifyInterval).toBe(0);
+    for (const mode of ["off", "on-migrate"]) expect(loadConfig({ flags: { "verify-interval": "8", "replay-window": "4", "replay-mode": mode } }).replayWindow).toBe(4);
+  });
+
   it("refuses --bootstrap with --listen off, naming both sources", () => {
     const peer = "/ip4/127.0.0.1/tcp/4001/p2p/12D3KooWEyoppNCUx8Yx66oV9fJnriXwCcXwDDUA2kj6vnc6iDEp";
     const file = configFile({ bootstrap: [peer] });

@@ -5,9 +5,10 @@ import { REPLAY_WINDOW_MAX_BYTES, ReplayWindow } from "../../../src/replay/windo
 
 const MiB = 1024 * 1024;
 
-function fill(w: ReplayWindow, ticks: number, stateBytes: number): Uint8Array[] {
-  const states = [new Uint8Array(stateBytes)];
-  for (let t = 1; t <= ticks; t++) {
+/** Pushes `ticks` observing ticks from tick `from` on, chained to the window's newest post-state. */
+function fill(w: ReplayWindow, ticks: number, stateBytes: number, from = 1): Uint8Array[] {
+  const states = [w.all().at(-1)?.post ?? new Uint8Array(stateBytes)];
+  for (let t = from; t < from + ticks; t++) {
     const post = new Uint8Array(stateBytes).fill(t);
     w.push({ tick: BigInt(t), pre: states.at(-1)!, post, postHash: new Uint8Array(32), entries: [{ id: 1, result: 0, payload: new Uint8Array(8) }], budget: 0n, price: 0n });
     states.push(post);
@@ -136,5 +137,58 @@ describe("held bytes", () => {
       expect(w.bytes, `after tick ${t}`).toBe(distinctBytes(w));
       expect(w.all().at(-1)?.tick).toBe(BigInt(t));
     }
+  });
+});
+
+describe("ticks still to verify", () => {
+  it("says it must verify once the next tick would push a tick still to verify out, by count", () => {
+    const w = new ReplayWindow(4, 64 * MiB);
+    fill(w, 3, 100);
+    expect(w.mustVerify()).toBe(false);
+    fill(w, 1, 100, 4);
+    // Four unverified observing ticks in a window of four: the fifth would push tick 1 out.
+    expect(w.mustVerify()).toBe(true);
+  });
+
+  it("says so by bytes too: a 20 MiB state fills the 64 MiB bound with fewer ticks than the count allows", () => {
+    const w = new ReplayWindow(16, REPLAY_WINDOW_MAX_BYTES);
+    fill(w, 1, 20 * MiB);
+    expect(w.mustVerify()).toBe(false); // 40 MiB held; a third state fits
+    fill(w, 1, 20 * MiB, 2);
+    // Tick 1's pre-state and three post-states would be 80 MiB: tick 1 would go, unverified.
+    expect(w.mustVerify()).toBe(true);
+  });
+
+  it("ticks held by a verification in flight make room without a loss; only a tick nobody holds is counted when it goes", () => {
+    const w = new ReplayWindow(3, 64 * MiB);
+    fill(w, 3, 100);
+    expect(w.mustVerify()).toBe(true);
+    const claimed = w.claim();
+    expect(claimed.map((s) => s.tick)).toEqual([1n, 2n, 3n]);
+    expect(w.mustVerify()).toBe(false);
+    // Ticks 4 and 5 push the claimed ticks 1 and 2 out: their verification still has them.
+    fill(w, 2, 100, 4);
+    expect(w.takeDropped()).toEqual({ count: 0, lastTick: null });
+    // Tick 6 pushes out tick 3 (claimed); tick 7 must push out tick 4: nobody holds it.
+    fill(w, 2, 100, 6);
+    expect(w.all().map((s) => s.tick)).toEqual([5n, 6n, 7n]);
+    expect(w.takeDropped()).toEqual({ count: 1, lastTick: 4n });
+    expect(w.takeDropped()).toEqual({ count: 0, lastTick: null });
+    // The pass ends: what it did not verify is to verify again.
+    w.release();
+    expect(w.pending().map((s) => s.tick)).toEqual([5n, 6n, 7n]);
+  });
+
+  it("goes first for what no verification needs: a verified or silent tick before one still to verify with fewer observations", () => {
+    const w = new ReplayWindow(3, 64 * MiB);
+    const s = [0, 1, 2, 3, 4].map((i) => new Uint8Array(10).fill(i));
+    const two = [1, 2].map(() => ({ id: 1, result: 0, payload: new Uint8Array(1) }));
+    w.push({ tick: 1n, pre: s[0]!, post: s[1]!, postHash: new Uint8Array(32), entries: two, budget: 0n, price: 0n });
+    w.push({ tick: 2n, pre: s[1]!, post: s[2]!, postHash: new Uint8Array(32), entries: two.slice(1), budget: 0n, price: 0n });
+    w.push({ tick: 3n, pre: s[2]!, post: s[3]!, postHash: new Uint8Array(32), entries: two.slice(1), budget: 0n, price: 0n });
+    w.all()[0]!.verified = true;
+    w.push({ tick: 4n, pre: s[3]!, post: s[4]!, postHash: new Uint8Array(32), entries: two.slice(1), budget: 0n, price: 0n });
+    expect(w.all().map((x) => x.tick)).toEqual([2n, 3n, 4n]);
+    expect(w.takeDropped().count).toBe(0);
   });
 });
