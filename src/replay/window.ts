@@ -34,6 +34,11 @@ export class ReplayWindow {
   private held = 0;
   /** Ticks up to this one are held by the verification in flight (claim); -1: none is. */
   private claimedThrough = -1n;
+  /**
+   * At least the number of snapshots still to verify (not spare): set at `release`, 0 at `claim`,
+   * one more a tick. Lets mustVerify answer most ticks without looking at every snapshot.
+   */
+  private toVerifyAtMost = 0;
   /** Ticks with observations that left the window unverified and unclaimed, since takeDropped. */
   private dropped = 0;
   private droppedLast: bigint | null = null;
@@ -76,6 +81,7 @@ export class ReplayWindow {
       snaps.push({ tick, pre, post, postHash, entries, budget, price, verified: false });
       this.held += this.charge(snaps.length - 1);
     }
+    this.toVerifyAtMost++;
     while (snaps.length > 1 && (snaps.length > this.capacity || this.held > this.maxBytes)) {
       let victim = 0;
       let spare = this.spare(snaps[0] as Snapshot);
@@ -110,7 +116,8 @@ export class ReplayWindow {
     const snaps = this.snaps;
     const newest = snaps[snaps.length - 1];
     if (!newest || this.capacity <= 0) return false;
-    const overCount = snaps.length + 1 > this.capacity;
+    // Room by count is short only when every snapshot is still to verify.
+    const overCount = snaps.length + 1 > this.capacity && this.toVerifyAtMost >= snaps.length;
     let next = newest.post.length;
     for (const e of newest.entries) next += e.payload.length;
     const overBytes = this.held + next - this.maxBytes;
@@ -135,12 +142,16 @@ export class ReplayWindow {
     const pending = this.pending();
     const last = pending[pending.length - 1];
     if (last) this.claimedThrough = last.tick;
+    this.toVerifyAtMost = 0;
     return pending;
   }
 
   /** The verification ended: what it did not mark verified is to verify again. */
   release(): void {
     this.claimedThrough = -1n;
+    let n = 0;
+    for (const s of this.snaps) if (!this.spare(s)) n++;
+    this.toVerifyAtMost = n;
   }
 
   /** How many ticks still to verify left the window since the last call, and the last of them. */
