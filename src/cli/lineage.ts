@@ -39,7 +39,7 @@ const out = (line = ""): void => {
 
 export function openStoreReadonly(dataDir: string): SqliteStore {
   const path = join(dataDir, DB_FILE);
-  if (!existsSync(path)) throw new IgordError(ErrorCode.StoreError, `no igord database at ${path} (check --data-dir)`);
+  if (!existsSync(path)) throw new IgordError(ErrorCode.StoreError, `no igord database at ${path} (check --data-dir, or IGORD_DATA_DIR without it)`);
   return SqliteStore.open(path, { readonly: true });
 }
 

@@ -5,6 +5,7 @@
 import "../shim/promise-with-resolvers.js";
 import { Command, Option } from "commander";
 import { loadConfig } from "../config/load.js";
+import { explainLocation, locateControl, resolveDataDir } from "../control/locate.js";
 import type { HostPort } from "../config/units.js";
 import { ErrorCode, IgordError, isIgordError } from "../errors.js";
 import { printable } from "../log/printable.js";
@@ -106,14 +107,14 @@ resume.action(async () => {
 });
 program.addCommand(resume);
 
-const dataDirOption = () => new Option("--data-dir <dir>", "the node's data dir").default("./data");
+// Commands that open the database themselves find the data dir as the daemon does (resolveDataDir).
+const dataDirOption = () => new Option("--data-dir <dir>", "the node's data dir").default(resolveDataDir(undefined, process.env).dataDir, "IGORD_DATA_DIR, else ./data");
 const controlOption = () =>
   new Option("--control <host:port|off>", "a daemon running on this data dir is asked to start the agent at once (default: IGORD_CONTROL, else the address in <data-dir>/control.addr; none: no daemon is told)");
 
 /** The daemon to tell about a changed agent, found like the daemon commands find it; null with "off" or when none serves the data dir. */
 async function notifyTarget(o: { control?: string; dataDir: string }): Promise<HostPort | null> {
   if (o.control === "off") return null;
-  const { locateControl } = await import("../control/locate.js");
   try {
     return locateControl(o, process.env).control;
   } catch (e) {
@@ -210,7 +211,6 @@ const daemonControlOption = () =>
 const daemonDataDirOption = () => new Option("--data-dir <dir>", "the daemon's data dir, holding control.token and control.addr (default: IGORD_DATA_DIR, else ./data)");
 
 async function withDaemon<T>(o: { control?: string; dataDir?: string }, run: (control: HostPort, dataDir: string) => Promise<T>): Promise<T> {
-  const { explainLocation, locateControl } = await import("../control/locate.js");
   const loc = locateControl(o, process.env);
   try {
     return await run(loc.control, loc.dataDir);

@@ -63,14 +63,20 @@ function parseGiven(text: string, from: string): HostPort {
   }
 }
 
+/**
+ * The data dir a command uses, as the daemon's config finds it: --data-dir, else IGORD_DATA_DIR (an
+ * empty one is unset), else ./data; `via` says which, for errors. Every command resolves it here,
+ * those that open the database themselves too: one that read only its flag wrote into a new ./data.
+ */
+export function resolveDataDir(given: string | undefined, env: NodeJS.ProcessEnv): { dataDir: string; via: string } {
+  if (given !== undefined) return { dataDir: given, via: `--data-dir ${given}` };
+  if (env.IGORD_DATA_DIR) return { dataDir: env.IGORD_DATA_DIR, via: `IGORD_DATA_DIR=${env.IGORD_DATA_DIR}` };
+  return { dataDir: DEFAULT_DATA_DIR, via: `the default data dir ${DEFAULT_DATA_DIR}` };
+}
+
 /** Resolves where the daemon's control API is (never contacts it). */
 export function locateControl(input: LocateInput, env: NodeJS.ProcessEnv): LocatedControl {
-  const [dataDir, dataDirVia] =
-    input.dataDir !== undefined
-      ? [input.dataDir, `--data-dir ${input.dataDir}`]
-      : env.IGORD_DATA_DIR
-        ? [env.IGORD_DATA_DIR, `IGORD_DATA_DIR=${env.IGORD_DATA_DIR}`]
-        : [DEFAULT_DATA_DIR, `the default data dir ${DEFAULT_DATA_DIR}`];
+  const { dataDir, via: dataDirVia } = resolveDataDir(input.dataDir, env);
   if (input.control !== undefined) return { control: parseGiven(input.control, `--control ${input.control}`), dataDir, via: `--control ${input.control}`, dataDirVia };
   if (env.IGORD_CONTROL) return { control: parseGiven(env.IGORD_CONTROL, `IGORD_CONTROL=${env.IGORD_CONTROL}`), dataDir, via: `IGORD_CONTROL=${env.IGORD_CONTROL}`, dataDirVia };
   const file = addressPath(dataDir);
