@@ -4,6 +4,7 @@ import { cpus } from "node:os";
 import { formatUnits, MAX_MICROCENTS, parseUnits } from "../budget/money.js";
 import { parseNetwork } from "../hostcalls/http-destination.js";
 import { IMPLEMENTED_CAPABILITIES } from "../hostcalls/registry.js";
+import { peerIdProblem } from "./peer-id.js";
 import { DIVERGENCE_POLICIES, type DivergencePolicy, REPLAY_MODES, type ReplayMode } from "../replay/policy.js";
 import { type HostPort, parseDurationMs, parseHostPort, parseSizeBytes } from "./units.js";
 
@@ -183,8 +184,10 @@ function networkText(item: string): void {
   if (typeof net === "string") throw new Error(net);
 }
 
+/** A peer id, decoded: base58 text of the right length that was no peer id was taken, and never matched a peer. */
 function peerIdText(item: string): void {
-  if (!/^[1-9A-HJ-NP-Za-km-z]{40,60}$/.test(item)) throw new Error(`"${item}" is not a peer id (base58, e.g. 12D3KooW…)`);
+  const problem = peerIdProblem(item);
+  if (problem !== null) throw new Error(`"${item}" is not a peer id (base58, e.g. 12D3KooW…): ${problem}`);
 }
 
 function bool(raw: RawValue): boolean {

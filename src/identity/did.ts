@@ -1,6 +1,6 @@
 // did:key for Ed25519: "did:key:z" + base58btc(0xed 0x01 ‖ public key) → "did:key:z6Mk…".
 // Node peer ids follow libp2p: base58btc(identity multihash of the protobuf-encoded public key) → "12D3KooW…".
-import { base58Decode, base58Encode } from "./base58.js";
+import { base58Decode, base58Encode } from "../hash/base58.js";
 
 const ED25519_MULTICODEC = [0xed, 0x01];
 

@@ -1,7 +1,7 @@
 // The real igord binary: help, usage errors, config errors, the daemon with its SIGINT shutdown,
 // `igord status` / `igord agents` against it, and `igord run`.
 import { spawnSync } from "node:child_process";
-import { copyFileSync, mkdirSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { agentsDirWith, EXAMPLES, ROOT, tempDir } from "../helpers/node.js";
@@ -97,6 +97,26 @@ describe("igord CLI", () => {
     });
     expect(env.status).toBe(1);
     expect(env.stderr).toMatch(/IGORD_TICK_TIMEOUT/);
+  });
+
+  it("a --bootstrap address whose /p2p/ part is no peer id is refused naming --bootstrap, not the listen address", () => {
+    const bad = `/ip4/127.0.0.1/tcp/9/p2p/${"1".repeat(46)}`;
+    const dir = tempDir();
+    const r = igord(["--data-dir", join(dir, "data"), "--agents-dir", join(dir, "agents"), "--control", "off", "--listen", "/ip4/127.0.0.1/tcp/0", "--bootstrap", bad]);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/invalid --bootstrap .* is not a peer id .*\[CONFIG_INVALID\]/);
+    expect(r.stderr).not.toMatch(/P2P_UNAVAILABLE/);
+  });
+
+  it("a --trusted-peer that is no peer id is refused at start (it was taken and could never match)", () => {
+    const dir = tempDir();
+    // An agents dir that is a file ends a start that took the peer id, so the command ends either way.
+    const notADir = join(dir, "agents");
+    writeFileSync(notADir, "");
+    const r = igord(["--data-dir", join(dir, "data"), "--agents-dir", notADir, "--control", "off", "--listen", "off", "--trusted-peer", "1".repeat(46)]);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/invalid --trusted-peer .* is not a peer id .*\[CONFIG_INVALID\]/);
+    expect(existsSync(join(dir, "data"))).toBe(false);
   });
 
   it("contradicting settings are refused at start, naming each value and where it came from", () => {

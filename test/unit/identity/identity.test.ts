@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { base58Decode, base58Encode } from "../../../src/identity/base58.js";
+import { base58Decode, base58Encode } from "../../../src/hash/base58.js";
 import { DID_CACHE_SIZE, didFromPublicKey, peerIdFromPublicKey, publicKeyFromDid } from "../../../src/identity/did.js";
 import { decodeIdentityFile, encodeIdentityFile, generateKey, keyFromSeed, signBytes, verifyBytes } from "../../../src/identity/keys.js";
 

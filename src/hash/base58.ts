@@ -1,4 +1,5 @@
-// base58btc (Bitcoin alphabet), as used by did:key multibase ("z" prefix) and libp2p peer ids.
+// base58btc (Bitcoin alphabet), as used by did:key multibase ("z" prefix) and libp2p peer ids (identity/did.ts, the
+// config's peer-id check): a byte helper of its own, so checking a config loads nothing of identity/.
 const ALPHABET = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz";
 const INDEX = new Map([...ALPHABET].map((c, i) => [c, i]));
 
