@@ -4,6 +4,7 @@ import { formatUnits } from "../budget/money.js";
 import { unknownSettingVars } from "../config/load.js";
 import type { NodeConfig } from "../config/schema.js";
 import { isIgordError } from "../errors.js";
+import { checkWasmFile } from "../loader/prepare.js";
 import { createLogger } from "../log/logger.js";
 import { type AddAgentOptions, IgordNode } from "../node/node.js";
 import type { AgentView } from "../scheduler/scheduler.js";
@@ -43,6 +44,9 @@ export async function runDaemon(config: NodeConfig): Promise<void> {
 }
 
 export async function runAgentCommand(config: NodeConfig, agent: AddAgentOptions): Promise<void> {
+  // A module that could never load starts no node: no data dir, node key or lock for a typo (resume
+  // checks its files so, too). The node's own load checks the rest (manifest, exports, imports).
+  checkWasmFile(agent.wasmPath);
   await runForeground(config, (node) => node.addAgent(agent));
 }
 

@@ -37,10 +37,15 @@ const out = (line = ""): void => {
   process.stdout.write(`${printable(line, true)}\n`);
 };
 
-export function openStoreReadonly(dataDir: string): SqliteStore {
+/** The data dir's database file, refused when there is none: a mistyped --data-dir is said so, never created. */
+function existingDatabase(dataDir: string): string {
   const path = join(dataDir, DB_FILE);
   if (!existsSync(path)) throw new IgordError(ErrorCode.StoreError, `no igord database at ${path} (check --data-dir, or IGORD_DATA_DIR without it)`);
-  return SqliteStore.open(path, { readonly: true });
+  return path;
+}
+
+export function openStoreReadonly(dataDir: string): SqliteStore {
+  return SqliteStore.open(existingDatabase(dataDir), { readonly: true });
 }
 
 /**
@@ -59,10 +64,19 @@ export function readStore<T>(dataDir: string, read: (store: SqliteStore) => T): 
   }
 }
 
-/** Opens the database for a command that writes beside a daemon (import, recover): no data-dir lock. */
+/**
+ * Opens the database for a command that writes beside a daemon (import, resume's staging): no
+ * data-dir lock. A new data dir is made: importing an agent is a way to start a node.
+ */
 export function openStore(dataDir: string): SqliteStore {
   prepareDataDir(dataDir);
   return SqliteStore.open(join(dataDir, DB_FILE));
+}
+
+/** Opens the database of a data dir that has one, for a change to what it stores (recover): none is made. */
+export function openExistingStore(dataDir: string): SqliteStore {
+  existingDatabase(dataDir);
+  return openStore(dataDir);
 }
 
 

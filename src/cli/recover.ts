@@ -4,11 +4,11 @@
 import { formatEpoch, transition } from "../authority/lease.js";
 import { signBudgetOverride } from "../checkpoint/overrides.js";
 import { ErrorCode, IgordError } from "../errors.js";
-import { openStore } from "./lineage.js";
+import { openExistingStore } from "./lineage.js";
 
 export function recoverCommand(agentId: string, o: { reason: string; dataDir: string }): number {
   if (o.reason.trim().length === 0) throw new IgordError(ErrorCode.ConfigInvalid, "--reason must say why (it is recorded in the lineage)");
-  const store = openStore(o.dataDir);
+  const store = openExistingStore(o.dataDir);
   try {
     const lease = store.lease(agentId);
     const head = store.head(agentId);

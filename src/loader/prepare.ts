@@ -105,6 +105,14 @@ export function readWasm(path: string): Uint8Array<ArrayBuffer> {
   }
 }
 
+/**
+ * Refuses a module file that could never load (not there, unreadable, too large, not WebAssembly)
+ * before anything is built for it: `igord run` checks it so before its node takes a data dir.
+ */
+export function checkWasmFile(path: string): void {
+  compileOrExplain(readWasm(path), path);
+}
+
 function compileOrExplain(bytes: Uint8Array<ArrayBuffer>, path: string): void {
   if (bytes.length === 0)
     throw new IgordError(ErrorCode.WasmMalformed, `${path} is empty (0 bytes), not a WebAssembly module`);

@@ -1,0 +1,39 @@
+// Inputs the CLI refuses: before anything is written (no data dir made for a module or a data dir
+// that is not there), with a code that fits what was read, and naming both sides of a conflict
+// instead of silently using one of them.
+import { existsSync, readdirSync } from "node:fs";
+import { join } from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import { ROOT, stopAllNodes, tempDir } from "../helpers/node.js";
+import { igord } from "../helpers/process.js";
+
+afterEach(stopAllNodes);
+
+/** The entries of `dir`, [] when it is not there. */
+function entries(dir: string): string[] {
+  return existsSync(dir) ? readdirSync(dir) : [];
+}
+
+describe("refused before anything is written", () => {
+  it("igord run of a module that is not there, or is no module, creates no data dir (igord resume checks its files before the node starts, too)", () => {
+    const dir = tempDir();
+    const data = join(dir, "data");
+    const missing = igord(["run", join(dir, "no-such.wasm"), "--data-dir", data, "--control", "off"]);
+    expect(missing.status).toBe(1);
+    expect(missing.stderr).toMatch(/no-such\.wasm.*\[WASM_NOT_FOUND\]/);
+    expect(entries(data)).toEqual([]);
+    const broken = igord(["run", join(ROOT, "package.json"), "--data-dir", data, "--control", "off"]);
+    expect(broken.status).toBe(1);
+    expect(broken.stderr).toMatch(/package\.json is not a valid WebAssembly module.*\[WASM_MALFORMED\]/);
+    expect(entries(data)).toEqual([]);
+  });
+
+  it("igord recover on a data dir that holds no database (a typo) creates none, and says where it looked", () => {
+    const data = join(tempDir(), "typo");
+    const r = igord(["recover", "heartbeat", "--reason", "x", "--data-dir", data, "--control", "off"]);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain(`no igord database at ${join(data, "igord.db")}`);
+    expect(r.stderr).toMatch(/\[STORE_ERROR\]/);
+    expect(existsSync(data)).toBe(false);
+  });
+});
