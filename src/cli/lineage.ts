@@ -114,8 +114,16 @@ function printState(cp: Checkpoint): void {
   for (const line of hexdump(cp.state)) out(`  ${line}`);
 }
 
+/** A command reads files or a stored agent: given both, one of them was silently left unread. */
+function oneSource(agent: string | undefined, files: readonly string[], what: string): void {
+  if (!agent && files.length === 0) throw new IgordError(ErrorCode.ConfigInvalid, `give ${what} or --agent <id>`);
+  if (agent && files.length > 0) {
+    throw new IgordError(ErrorCode.ConfigInvalid, `give ${what} or --agent <id>, not both: --agent ${agent} and ${files.join(" ")}`);
+  }
+}
+
 export function inspectCommand(file: string | undefined, o: { agent?: string; dataDir: string; wasm?: string; state?: boolean }): number {
-  if (!file && !o.agent) throw new IgordError(ErrorCode.ConfigInvalid, "give a checkpoint file or --agent <id>");
+  oneSource(o.agent, file === undefined ? [] : [file], "a checkpoint file");
   const wasm = o.wasm ? readFile(o.wasm, "WASM", MAX_WASM_BYTES) : undefined;
   if (file) {
     const cp = parseCheckpoint(readFile(file, "checkpoint", MAX_CHECKPOINT_BYTES), basename(file));
@@ -243,6 +251,7 @@ const progress = (n: number): void => {
 };
 
 export async function verifyCommand(dirs: string[], o: { agent?: string; dataDir: string; replay?: boolean }): Promise<number> {
+  oneSource(o.agent, dirs, "one or more history directories");
   if (o.agent) {
     const agentId = o.agent;
     // The chain, the payments and what a replay needs, from one moment of the store: a retention
@@ -263,7 +272,6 @@ export async function verifyCommand(dirs: string[], o: { agent?: string; dataDir
     const replayed = await auditHistory(audit);
     return chain === 0 && replayed === 0 ? 0 : 1;
   }
-  if (dirs.length === 0) throw new IgordError(ErrorCode.ConfigInvalid, "give one or more history directories, or --agent <id>");
   if (o.replay) return verifyExportWithReplay(dirs);
   const { entries, overrides, problems, base } = readHistoryDirs(dirs);
   return printWithPayments(verifyChain(entries, overrides, progress, base), problems, overrides, dirs.map(historyDir));

@@ -2,7 +2,7 @@
 // of this repo's example agents and fixtures, and helpers built on them, are the repo's own.
 import { copyFileSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { ROOT, tempDir } from "../../src/testing/node.js";
+import { ROOT, startTestNode, tempDir } from "../../src/testing/node.js";
 
 export { LogCapture, type LogLine, ROOT, startTestNode, stopAllNodes, storedHead, tempDir, type TestNode } from "../../src/testing/node.js";
 export const EXAMPLES = join(ROOT, "agents");
@@ -18,4 +18,13 @@ export function agentsDirWith(names: readonly string[]): { dir: string; agents: 
     copyFileSync(join(EXAMPLES, `${name}.manifest.json`), join(agents, `${name}.manifest.json`));
   }
   return { dir, agents, data: join(dir, "data") };
+}
+
+/** The data dir of a stopped node that ran heartbeat to tick `ticks` with a short checkpoint interval. */
+export async function dataDirWithHeartbeat(ticks = 3n): Promise<string> {
+  const t = await startTestNode({ "tick-interval": "20ms", "checkpoint-interval": "50ms" });
+  await t.node.addAgent({ wasmPath: join(EXAMPLES, "heartbeat.wasm") });
+  await t.waitFor("tick", (e: { tick: bigint }) => e.tick >= ticks);
+  await t.stop();
+  return t.config.dataDir;
 }

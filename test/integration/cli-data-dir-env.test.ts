@@ -6,18 +6,10 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, expect, it } from "vitest";
 import { stopAll } from "../../src/testing/index.js";
-import { EXAMPLES, startTestNode, storedHead, tempDir } from "../helpers/node.js";
+import { dataDirWithHeartbeat, startTestNode, storedHead, tempDir } from "../helpers/node.js";
 import { igord } from "../helpers/process.js";
 
 afterEach(stopAll);
-
-async function dataDirWithHeartbeat(): Promise<string> {
-  const t = await startTestNode({ "tick-interval": "20ms", "checkpoint-interval": "50ms" });
-  await t.node.addAgent({ wasmPath: join(EXAMPLES, "heartbeat.wasm") });
-  await t.waitFor("tick", (e: { tick: bigint }) => e.tick >= 3n);
-  await t.stop();
-  return t.config.dataDir;
-}
 
 /** igord run in a fresh working directory (no ./data of its own) with IGORD_DATA_DIR set. */
 function withDataDirEnv(args: string[], dataDir: string): ReturnType<typeof igord> & { cwd: string } {

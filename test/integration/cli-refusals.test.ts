@@ -4,7 +4,7 @@
 import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { ROOT, stopAllNodes, tempDir } from "../helpers/node.js";
+import { dataDirWithHeartbeat, ROOT, stopAllNodes, tempDir } from "../helpers/node.js";
 import { igord } from "../helpers/process.js";
 
 afterEach(stopAllNodes);
@@ -35,5 +35,28 @@ describe("refused before anything is written", () => {
     expect(r.stderr).toContain(`no igord database at ${join(data, "igord.db")}`);
     expect(r.stderr).toMatch(/\[STORE_ERROR\]/);
     expect(existsSync(data)).toBe(false);
+  });
+});
+
+describe("conflicting arguments", () => {
+  it("igord verify with history dirs and --agent is refused naming both, never VALID with the dirs unread", async () => {
+    const dataDir = await dataDirWithHeartbeat(2n);
+    const r = igord(["verify", "/nonexistent-history", "--agent", "heartbeat", "--data-dir", dataDir]);
+    expect(r.status).toBe(1);
+    expect(r.stdout).toBe("");
+    expect(r.stderr).toMatch(/--agent heartbeat.*\/nonexistent-history.*\[CONFIG_INVALID\]/);
+  });
+
+  it("igord inspect with a checkpoint file and --agent is refused naming both, not the file inspected and --agent ignored", async () => {
+    const dataDir = await dataDirWithHeartbeat(2n);
+    const out = join(tempDir(), "export");
+    expect(igord(["export", "heartbeat", "--out", out, "--data-dir", dataDir]).status).toBe(0);
+    const file = join(out, "heartbeat.checkpoint");
+    const r = igord(["inspect", file, "--agent", "heartbeat", "--data-dir", dataDir]);
+    expect(r.status).toBe(1);
+    expect(r.stdout).toBe("");
+    expect(r.stderr).toMatch(/--agent heartbeat.*heartbeat\.checkpoint.*\[CONFIG_INVALID\]/);
+    expect(igord(["inspect", file]).status).toBe(0);
+    expect(igord(["inspect", "--agent", "heartbeat", "--data-dir", dataDir]).status).toBe(0);
   });
 });
