@@ -29,15 +29,34 @@ export const MODULES_TOTAL_MAX_BYTES = 1024 ** 3;
 export const IDENTITY_FILE_MAX_BYTES = 4096;
 
 /**
+ * What the CLI reads from files (an export's, or those given to inspect and resume), with the codes
+ * a file it cannot read takes: one that is not there, and one that is no regular file or too large.
+ * A code of what was read, as its content's problems are named: every such file was WASM_NOT_FOUND.
+ */
+const FILE_CODES = {
+  checkpoint: { missing: ErrorCode.CheckpointInvalid, other: ErrorCode.CheckpointInvalid },
+  WASM: { missing: ErrorCode.WasmNotFound, other: ErrorCode.WasmMalformed },
+  manifest: { missing: ErrorCode.ManifestNotFound, other: ErrorCode.ManifestInvalid },
+  identity: { missing: ErrorCode.IdentityMissing, other: ErrorCode.IdentityCorrupt },
+  receipts: { missing: ErrorCode.ReceiptInvalid, other: ErrorCode.ReceiptInvalid },
+  "event-log segment": { missing: ErrorCode.EventLogInvalid, other: ErrorCode.EventLogInvalid },
+  "last tick time": { missing: ErrorCode.ExportFolderInvalid, other: ErrorCode.ExportFolderInvalid },
+} as const satisfies Record<string, { missing: ErrorCode; other: ErrorCode }>;
+
+/** A kind of file the CLI reads (FILE_CODES). */
+export type FileWhat = keyof typeof FILE_CODES;
+
+/**
  * A file of an export or history folder: only a regular file (a FIFO or device there is never
  * read, so it cannot block the CLI) of at most `maxBytes`.
  */
-export function readFile(path: string, what: string, maxBytes: number, links: "follow" | "refuse" = "follow"): Uint8Array {
+export function readFile(path: string, what: FileWhat, maxBytes: number, links: "follow" | "refuse" = "follow"): Uint8Array {
   try {
     return readRegularFile(path, maxBytes, links);
   } catch (e) {
     if (!(e instanceof FileReadError)) throw e;
-    throw new IgordError(ErrorCode.WasmNotFound, `cannot read ${what} ${path}: it ${describeProblem(e.problem)}`);
+    const codes = FILE_CODES[what];
+    throw new IgordError(e.problem.kind === "missing" ? codes.missing : codes.other, `${what} ${path} ${describeProblem(e.problem)}`, { details: { path } });
   }
 }
 
@@ -46,7 +65,7 @@ export function readFile(path: string, what: string, maxBytes: number, links: "f
  * followed (export writes none; a folder from elsewhere could link its manifest, stored verbatim
  * and shipped with the agent, to any file of the importer's).
  */
-export function readExportFile(path: string, what: string, maxBytes: number): Uint8Array {
+export function readExportFile(path: string, what: FileWhat, maxBytes: number): Uint8Array {
   return readFile(path, what, maxBytes, "refuse");
 }
 
@@ -189,7 +208,7 @@ export function readSegments(historyDir: string): AuditSegment[] {
  * their sizes before any is read when they add up past `totalMax`, and each read within what is
  * left (a file that grew meanwhile is refused as it is read).
  */
-export function readFilesWithin(dir: string, names: readonly string[], what: string, fileMax: number, totalMax: number): Uint8Array[] {
+export function readFilesWithin(dir: string, names: readonly string[], what: FileWhat, fileMax: number, totalMax: number): Uint8Array[] {
   const sizes = names.reduce((n, f) => n + regularFileSize(join(dir, f)), 0);
   if (sizes > totalMax) {
     throw new IgordError(ErrorCode.ExportTooLarge, `the ${what} files in ${dir} are ${sizes} bytes together, more than the ${totalMax}-byte limit`, {

@@ -410,9 +410,11 @@ export function exportCommand(agentId: string, o: { out: string; dataDir: string
 /** Imports an export into the database; returns the agent id. */
 export function importCommand(dir: string, o: { dataDir: string }): string {
   const agentId = exportedAgentId(dir);
+  // A file that cannot be read says so with its own code; one that does not decode is IDENTITY_CORRUPT.
+  const identityBytes = readExportFile(join(dir, `${agentId}.identity`), "identity", IDENTITY_FILE_MAX_BYTES);
   let identity: ReturnType<typeof decodeIdentityFile>;
   try {
-    identity = decodeIdentityFile(readExportFile(join(dir, `${agentId}.identity`), "identity", IDENTITY_FILE_MAX_BYTES));
+    identity = decodeIdentityFile(identityBytes);
   } catch (e) {
     throw new IgordError(ErrorCode.IdentityCorrupt, `${agentId}.identity: ${(e as Error).message}`);
   }

@@ -53,9 +53,11 @@ export function readResumeFiles(o: ResumeOptions): ResumeFiles {
   }
   if (!verifyCheckpointSignature(cp)) throw new IgordError(ErrorCode.CheckpointSignature, `${o.checkpoint}: signature INVALID`);
   if (!o.identity) return { agentId, blob, cp, wasm, wasmHash };
+  // A file that cannot be read says so with its own code; one that does not decode is IDENTITY_CORRUPT.
+  const identityBytes = readFile(o.identity, "identity", IDENTITY_FILE_MAX_BYTES);
   let identity: Ed25519Key;
   try {
-    identity = decodeIdentityFile(readFile(o.identity, "identity", IDENTITY_FILE_MAX_BYTES));
+    identity = decodeIdentityFile(identityBytes);
   } catch (e) {
     throw new IgordError(ErrorCode.IdentityCorrupt, `${o.identity}: ${(e as Error).message}`);
   }

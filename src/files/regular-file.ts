@@ -22,13 +22,13 @@ export class FileReadError extends Error {
 export function describeProblem(p: FileProblem): string {
   switch (p.kind) {
     case "missing":
-      return `cannot read it (${p.detail})`;
+      return p.detail === "ENOENT" ? "does not exist (ENOENT)" : `cannot be opened (${p.detail})`;
     case "not_regular":
       return `is not a regular file (${p.detail})`;
     case "too_large":
       return `is ${p.size} bytes, more than the ${p.limit}-byte limit`;
     case "unreadable":
-      return `cannot read it (${p.detail})`;
+      return `cannot be read (${p.detail})`;
   }
 }
 

@@ -60,3 +60,27 @@ describe("conflicting arguments", () => {
     expect(igord(["inspect", "--agent", "heartbeat", "--data-dir", dataDir]).status).toBe(0);
   });
 });
+
+describe("a file the CLI cannot read", () => {
+  it("a checkpoint file that is not there, or is a directory, is named as such with a checkpoint's code, not WASM_NOT_FOUND", () => {
+    const dir = tempDir();
+    const path = join(dir, "missing.ckpt");
+    const r = igord(["inspect", path]);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toBe(`igord: error: checkpoint ${path} does not exist (ENOENT) [CHECKPOINT_INVALID]\n`);
+    const folder = igord(["inspect", dir]);
+    expect(folder.stderr).toBe(`igord: error: checkpoint ${dir} is not a regular file (a directory) [CHECKPOINT_INVALID]\n`);
+  });
+
+  it("igord resume names an identity file that is not there IDENTITY_MISSING, before its node starts", async () => {
+    const dataDir = await dataDirWithHeartbeat(2n);
+    const out = join(tempDir(), "export");
+    expect(igord(["export", "heartbeat", "--out", out, "--data-dir", dataDir]).status).toBe(0);
+    const identity = join(out, "nope.identity");
+    const data = join(tempDir(), "data");
+    const r = igord(["resume", "--checkpoint", join(out, "heartbeat.checkpoint"), "--wasm", join(out, "heartbeat.wasm"), "--identity", identity, "--data-dir", data]);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toBe(`igord: error: identity ${identity} does not exist (ENOENT) [IDENTITY_MISSING]\n`);
+    expect(existsSync(data)).toBe(false);
+  });
+});

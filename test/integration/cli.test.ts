@@ -211,7 +211,7 @@ describe("igord CLI", () => {
     const missing = join(dir, "nope.manifest.json");
     const r = igord(["run", join(EXAMPLES, "heartbeat.wasm"), "--manifest", missing, "--data-dir", join(dir, "data")]);
     expect(r.status).toBe(1);
-    expect(r.stderr).toContain(`manifest ${missing} cannot read it`);
+    expect(r.stderr).toContain(`manifest ${missing} does not exist (ENOENT)`);
     expect(r.stderr).toContain("[MANIFEST_NOT_FOUND]");
     const db = new Database(join(dir, "data", DB_FILE), { readonly: true });
     expect(db.prepare("SELECT count(*) AS n FROM agents").get()).toEqual({ n: 0 });
