@@ -77,7 +77,13 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   return true;
 }
 
+/** The schema whose checkpoints store the time their tick committed (`tick_at`). */
+export const TICK_AT_SCHEMA = 17;
+
 export abstract class HistoryRecords extends TickRecords {
+  /** False on an older file read as it is (read-only, below TICK_AT_SCHEMA): its checkpoints have no tick times. */
+  protected tickTimesStored = true;
+
   /** LEASE_STATUS_HEAD prepared in raw mode (its rows as arrays), on first use. */
   private leaseStatusHeadStatement: Database.Statement | null = null;
   /**
@@ -317,6 +323,7 @@ export abstract class HistoryRecords extends TickRecords {
    * comes after it): for a resume or a hop, once.
    */
   headTickAt(agentId: string): number | null {
+    if (!this.tickTimesStored) return null;
     const r = this.sql(keyed("k.seq AS seq, c.tick_at AS tick_at", OF_AGENT, "DESC", { limit: 1 }), true).get({ agent: agentId }) as { tick_at: bigint | null } | undefined;
     return r?.tick_at == null ? null : Number(r.tick_at);
   }

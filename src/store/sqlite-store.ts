@@ -16,6 +16,7 @@ import { CHECKPOINT_KEYS_SCHEMA, CHECKPOINT_KEYS_VIEWS_OF_OLDER_FILE } from "./c
 import { COMMIT_THREAD_BUSY_SHARE, COMMIT_THREAD_WINDOW_MS, CommitThread, type CommitThreadOptions, type QueuedCommit } from "./commit-thread.js";
 import { createPrivateFile } from "./data-dir.js";
 import { HEAD_CHANGE_TRIGGERS } from "./head-changes.js";
+import { TICK_AT_SCHEMA } from "./history-records.js";
 import { corruptionError, databaseError, storeError, writeError } from "./rows.js";
 import { MIGRATIONS } from "./schema.js";
 import { type WalSync, WalSyncer } from "./wal-sync.js";
@@ -185,6 +186,7 @@ export class SqliteStore extends AgentArrival {
       this.readSegmentsOfSchema(current);
       // Reads by key over the older file's (agent_id, seq) index (temporary views: nothing written to it).
       if (current < CHECKPOINT_KEYS_SCHEMA) this.db.exec(CHECKPOINT_KEYS_VIEWS_OF_OLDER_FILE);
+      this.tickTimesStored = current >= TICK_AT_SCHEMA;
       return;
     }
     for (let v = current; v < MIGRATIONS.length; v++) {

@@ -107,7 +107,7 @@ describe("store schema migrations", () => {
     db.close();
   });
 
-  it("a schema-16 file upgrades to 17 with every row kept: its checkpoints' tick times are unknown (a resumed agent ticks an interval after it resumes), a checkpoint written after the upgrade stores its own", async () => {
+  it("a schema-16 file upgrades to 17 with every row kept: its checkpoints' tick times are unknown (a resumed agent ticks an interval after it resumes; read-only, too), a checkpoint written after the upgrade stores its own", async () => {
     const path = freshDbPath();
     const store = SqliteStore.open(path, { sync: "full" });
     const { cp, base } = agentOnCheckpointer(store, { receiptIntervalMs: 0 });
@@ -115,6 +115,13 @@ describe("store schema migrations", () => {
     expect(store.headTickAt(base.agentId)).toBe(1_003);
     store.close();
     takeBack(path, asSchema16, 16);
+    // Read as it is (read-only: igord export, verify), the file has no tick times to give.
+    const readOnly = SqliteStore.open(path, { readonly: true });
+    try {
+      expect(readOnly.headTickAt(base.agentId)).toBeNull();
+    } finally {
+      readOnly.close();
+    }
     const upgraded = openUpgraded(path, snapshot(path));
     try {
       expect(upgraded.headTickAt(base.agentId)).toBeNull();
