@@ -1,6 +1,6 @@
 // In-process test nodes: a real IgordNode (real worker pool, real WASM, real SQLite file) on temp
 // dirs, its logs captured as parsed JSON objects, and a registry so one call tears them all down.
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Writable } from "node:stream";
@@ -11,8 +11,9 @@ import type { NodeConfig } from "../config/schema.js";
 import { parseCheckpoint } from "../checkpoint/codec.js";
 import { IgordNode } from "../node/node.js";
 import type { MigrationHooks } from "../migration/service.js";
-import { waitForEvent } from "./wait.js";
 import { DB_FILE, SqliteStore } from "../store/sqlite-store.js";
+import { TempDirs } from "./temp-dirs.js";
+import { waitForEvent } from "./wait.js";
 
 /** The igord package root (this file is src/testing/ or dist/testing/ under it). */
 export const ROOT = fileURLToPath(new URL("../..", import.meta.url));
@@ -54,11 +55,7 @@ export interface TestNode {
 }
 
 const live = new Set<TestNode>();
-const dirs = new Set<string>();
-// A runner that exits without teardown leaves no temp dirs behind.
-process.once("exit", () => {
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
-});
+const dirs = new TempDirs();
 
 /**
  * Starts a node on temp dirs. Pass `dir` (from an earlier node) to restart on the same data dir and
@@ -123,8 +120,7 @@ export async function startTestNode(
 /** Stops every node a test started (call from afterEach). */
 export async function stopAllNodes(): Promise<void> {
   await Promise.all([...live].map((t) => t.stop()));
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
-  dirs.clear();
+  dirs.removeAll();
 }
 
 /** Reads an agent's stored head checkpoint straight from the node's SQLite file (read-only). */

@@ -1,6 +1,6 @@
 // A kit node as a real igord child process: a SIGKILL is a real one, and a restart a new process on
 // the same data dir. Seen through its JSON log lines, its control API and its SQLite file.
-import { copyFileSync, existsSync, mkdirSync, renameSync, rmSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, renameSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import type { Lease } from "../authority/lease.js";
 import { controlGet, controlPost } from "../control/client.js";
@@ -10,16 +10,14 @@ import { DB_FILE } from "../store/sqlite-store.js";
 import { type AgentInfo, agentIdOf, agentInfo, checkpointOf, KIT_WAIT_MS, type KitNode, type Lineage, lineageOf, type OutboxMessage, outboxOf, readStore, type StoredCheckpoint, waitForStatus } from "./kit-node.js";
 import { tempDir } from "./node.js";
 import { type Daemon, startDaemon } from "./process.js";
+import { TempDirs } from "./temp-dirs.js";
 
 /** Temp dirs of process nodes (in-process nodes' dirs are tracked by startTestNode). */
-const processDirs = new Set<string>();
-// A runner that exits without teardown: process.ts has SIGKILLed the daemons; their dirs go too.
-process.once("exit", () => removeProcessDirs());
+const processDirs = new TempDirs();
 
 /** Removes every process node's dir (their processes must be gone). */
 export function removeProcessDirs(): void {
-  for (const d of processDirs) rmSync(d, { recursive: true, force: true });
-  processDirs.clear();
+  processDirs.removeAll();
 }
 
 type LogLine = Record<string, unknown>;
@@ -73,7 +71,7 @@ export class ProcessNode implements KitNode {
       "log-level": "debug",
     };
     const args = Object.entries(all).flatMap(([k, v]) => [`--${k}`, v]);
-    this.daemon = startDaemon(args, { ...process.env, IGORD_LISTEN: all.listen ?? "off" });
+    this.daemon = startDaemon(args, { ...process.env, IGORD_LISTEN: all.listen ?? "off" }, this.dir);
     const listening = await this.daemon.waitFor((l) => l.event === "p2p_listening" || l.event === "agents_loaded", KIT_WAIT_MS);
     if (listening.event === "p2p_listening") {
       this.addr = (listening.addrs as string[])[0] ?? "";

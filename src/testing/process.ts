@@ -3,11 +3,14 @@
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { join } from "node:path";
 import { ROOT } from "./node.js";
+import { onRunnerExit } from "./runner-exit.js";
 
 export const BIN = join(ROOT, "dist", "cli", "main.js");
+/** What a background daemon runs: BIN in the same process, stopping once this test process is gone (daemon-entry.ts). */
+const DAEMON_ENTRY = join(ROOT, "dist", "testing", "daemon-entry.js");
 const children = new Set<ChildProcess>();
-// A test runner that exits (or crashes) takes its daemons with it.
-process.once("exit", () => void killAll());
+// A test runner that exits, crashes or is stopped by a signal takes its daemons with it.
+onRunnerExit("kill-processes", () => void killAll());
 
 /** Kills every process a test started (call from afterEach); resolves once they have all exited. */
 export function killAll(): Promise<void> {
@@ -36,8 +39,12 @@ export interface Daemon {
   exit: Promise<number | null>;
 }
 
-export function startDaemon(args: string[], env: NodeJS.ProcessEnv = TEST_ENV): Daemon {
-  const child = spawn(process.execPath, [BIN, ...args], { stdio: ["ignore", "pipe", "pipe"], env });
+/**
+ * Starts igord in the background. Its stdin is a pipe this process holds open and never writes: when
+ * this process ends, by any signal too, the daemon stops itself (and removes `ownedDir`, when given).
+ */
+export function startDaemon(args: string[], env: NodeJS.ProcessEnv = TEST_ENV, ownedDir = ""): Daemon {
+  const child = spawn(process.execPath, [DAEMON_ENTRY, ownedDir, ...args], { stdio: ["pipe", "pipe", "pipe"], env });
   children.add(child);
   const lines: Record<string, unknown>[] = [];
   const waiters: { pred: (l: Record<string, unknown>) => boolean; resolve: (l: Record<string, unknown>) => void; reject: (e: Error) => void }[] = [];

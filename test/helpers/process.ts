@@ -16,3 +16,13 @@ export function igordAsync(args: string[], env: NodeJS.ProcessEnv = { IGORD_LIST
   child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
   return new Promise((resolve) => child.on("exit", (status) => resolve({ status, stdout, stderr })));
 }
+
+/** Whether a process with this pid is still there (signal 0 checks without sending anything). */
+export function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -9,6 +9,7 @@ import { eventually, startCluster, startNode, stopAll } from "../../src/testing/
 import { startDaemon } from "../../src/testing/process.js";
 import { upgradeAgent } from "../../src/node/code-upgrade.js";
 import { AS_FIXTURES, EXAMPLES, ROOT, tempDir } from "../helpers/node.js";
+import { alive } from "../helpers/process.js";
 import { CAPS, watAgent, writeWat } from "../helpers/wat.js";
 
 afterEach(stopAll);
@@ -159,15 +160,6 @@ describe("test kit: a runner that dies", () => {
     expect(existsSync(dir)).toBe(false);
   });
 });
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 describe("docs/TESTING.md", () => {
   const doc = readFileSync(join(ROOT, "docs", "TESTING.md"), "utf8");
