@@ -8,6 +8,7 @@ import { type InProcessKitNode, KIT_WAIT_MS, type KitNode, type NodeMode } from 
 import { stopAllNodes } from "./node.js";
 import { killAll } from "./process.js";
 import { ProcessNode, removeProcessDirs } from "./process-node.js";
+import { removeDir } from "./temp-dirs.js";
 import { waitUntil } from "./wait.js";
 
 export { type AgentInfo, type InProcessKitNode, KIT_WAIT_MS, type KitNode, type Lineage, type NodeMode, type OutboxMessage, type StoredCheckpoint } from "./kit-node.js";
@@ -50,6 +51,14 @@ export interface Cluster<N extends KitNode = KitNode> {
 }
 
 const clusters = new Set<Cluster>();
+/** Counts stopAll() calls: a cluster whose start began before one belongs to a torn-down test. */
+let generation = 0;
+
+/** Stops a node and removes its dir: a process node with SIGKILL (a teardown's, its state is of no interest). */
+async function discard(node: KitNode): Promise<void> {
+  await (node.mode === "process" ? node.kill() : node.stop());
+  removeDir(node.dir);
+}
 
 /** Starts `n` nodes. Stop them with cluster.stop() or, in afterEach, with stopAll(). */
 export function startCluster(n: number, opts: ClusterOptions & { mode: "process" }): Promise<Cluster>;
@@ -80,8 +89,21 @@ export async function startCluster(n: number, opts: ClusterOptions = {}): Promis
     },
   };
   clusters.add(cluster);
+  // A test that timed out while its cluster was starting has had its teardown (stopAll) already: the
+  // nodes it stopped stay stopped, the start stops the one it was starting and starts no more.
+  const gen = generation;
+  const tornDown = (i: number): Error => new Error(`stopAll() ran while startCluster was starting node${i}: its nodes are stopped and their dirs removed`);
   for (let i = 0; i < n; i++) {
-    nodes.push(mode === "process" ? await ProcessNode.start(`node${i}`, flags) : await InProcessNode.start(`node${i}`, flags, opts.migrationHooks));
+    if (gen !== generation) throw tornDown(i);
+    const start = mode === "process" ? ProcessNode.start(`node${i}`, flags) : InProcessNode.start(`node${i}`, flags, opts.migrationHooks);
+    const node = await start.catch((e: unknown) => {
+      throw gen !== generation ? tornDown(i) : e;
+    });
+    if (gen !== generation) {
+      await discard(node);
+      throw tornDown(i);
+    }
+    nodes.push(node);
   }
   return cluster;
 }
@@ -98,6 +120,7 @@ export async function startNode(opts: ClusterOptions = {}): Promise<KitNode> {
  * processes (SIGKILL) and temp dirs. Call it from afterEach, so a failing test leaves nothing behind.
  */
 export async function stopAll(): Promise<void> {
+  generation++;
   for (const c of clusters) clusters.delete(c);
   await killAll();
   await stopAllNodes();

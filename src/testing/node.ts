@@ -54,18 +54,25 @@ export interface TestNode {
   stop(): Promise<void>;
 }
 
+/** Started nodes not stopped yet: what stopAllNodes() stops. */
 const live = new Set<TestNode>();
 const dirs = new TempDirs();
+/** Dirs of nodes whose start is under way: a teardown meanwhile leaves them to that start, which ends it. */
+const starting = new Set<string>();
+/** Counts stopAllNodes() calls: a start that began before one and ended after it belongs to a torn-down test. */
+let generation = 0;
 
 /**
  * Starts a node on temp dirs. Pass `dir` (from an earlier node) to restart on the same data dir and
- * agents dir — the same SQLite file.
+ * agents dir — the same SQLite file. A start that stopAllNodes() overtook (a test that timed out while
+ * its node was starting) stops that node again, removes its dir and throws.
  */
 export async function startTestNode(
   flags: Record<string, string> = {},
   opts: { dir?: string; watch?: boolean; start?: boolean; resumeStored?: boolean; awaitLoads?: boolean } = {},
   migrationHooks?: MigrationHooks,
 ): Promise<TestNode> {
+  const gen = generation;
   const dir = opts.dir ?? tempDir();
   dirs.add(dir);
   const config = loadConfig({
@@ -108,19 +115,36 @@ export async function startTestNode(
       await node.stop();
     },
   };
-  live.add(t);
-  if (opts.start ?? true) {
+  if (!(opts.start ?? true)) {
+    live.add(t);
+    return t;
+  }
+  starting.add(dir);
+  const failure = await (async () => {
     await node.start();
     // Most tests want the agents present at start loaded; those about loading itself say otherwise.
     if (opts.awaitLoads ?? true) await node.whenLoaded();
+  })().then(
+    () => null,
+    (e: unknown) => ({ e }),
+  );
+  starting.delete(dir);
+  if (gen !== generation) {
+    await t.stop().catch(() => undefined);
+    dirs.remove(dir);
+    throw new Error(`stopAllNodes() ran while the node on ${dir} was starting: it is stopped and its dir removed`);
   }
+  // A node whose start failed may hold files and threads open: stopAllNodes() stops it like the others.
+  live.add(t);
+  if (failure) throw failure.e;
   return t;
 }
 
-/** Stops every node a test started (call from afterEach). */
+/** Stops every node a test started (call from afterEach) and removes their dirs. */
 export async function stopAllNodes(): Promise<void> {
+  generation++;
   await Promise.all([...live].map((t) => t.stop()));
-  dirs.removeAll();
+  dirs.removeAll(starting);
 }
 
 /** Reads an agent's stored head checkpoint straight from the node's SQLite file (read-only). */

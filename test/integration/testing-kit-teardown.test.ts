@@ -1,14 +1,19 @@
 // The test kit's teardown when a test ends badly: a runner that stops its worker with a signal (vitest
-// sends SIGTERM, then SIGKILL after 500 ms).
+// sends SIGTERM, then SIGKILL after 500 ms), and a test that times out while its cluster is still starting.
 import { spawn } from "node:child_process";
 import { existsSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { eventually, startNode, stopAll } from "../../src/testing/index.js";
+import { InProcessNode } from "../../src/testing/in-process-node.js";
+import { eventually, startCluster, startNode, stopAll } from "../../src/testing/index.js";
 import { ROOT } from "../helpers/node.js";
 import { alive } from "../helpers/process.js";
 
-afterEach(stopAll);
+const originalStart = InProcessNode.start.bind(InProcessNode);
+afterEach(async () => {
+  InProcessNode.start = originalStart;
+  await stopAll();
+});
 
 // What a failing runner test would leave: stopped here so it does not outlive the test.
 const leaked: number[] = [];
@@ -80,5 +85,36 @@ describe("test kit: a runner ended by a signal", () => {
     const pid = Number(readFileSync(join(node.dataDir, "igord.pid"), "utf8"));
     const child = (node as unknown as { daemon: { child: { pid: number } } }).daemon.child;
     expect(pid).toBe(child.pid);
+  });
+});
+
+describe("test kit: teardown while a cluster starts", () => {
+  it("stopAll() while startCluster is starting its nodes (a test timed out there) leaves no node running and no dir behind", async () => {
+    // Only to know when the first node is up, so the teardown lands between two node starts, and
+    // which nodes started at all.
+    let resolve: () => void = () => undefined;
+    const firstUp = new Promise<void>((r) => (resolve = r));
+    const started: InProcessNode[] = [];
+    InProcessNode.start = async (...args: Parameters<typeof InProcessNode.start>) => {
+      const n = await originalStart(...args);
+      started.push(n);
+      resolve();
+      return n;
+    };
+    const starting = startCluster(3);
+    await firstUp;
+    await stopAll(); // what afterEach(stopAll) does when the test times out here
+    const outcome = await starting.then(
+      () => null,
+      (e: Error) => e,
+    );
+    // An IgordNode never stopped has no stop in progress or done (node.ts: `stopping` stays null).
+    const neverStopped = (n: InProcessNode): boolean => (n.node as unknown as { stopping: Promise<void> | null }).stopping === null;
+    const running = started.filter(neverStopped).map((n) => n.name);
+    await Promise.all(started.filter(neverStopped).map((n) => n.node.stop().catch(() => undefined)));
+    expect(running, "nodes started after stopAll() and never stopped").toEqual([]);
+    expect(started.filter((n) => existsSync(n.dir)).map((n) => n.dir)).toEqual([]);
+    // The test that was starting the cluster hears why it has none.
+    expect(outcome?.message).toMatch(/stopAll\(\) ran while startCluster was starting node\d/);
   });
 });
