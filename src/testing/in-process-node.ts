@@ -12,7 +12,6 @@ import { type LogCapture, startTestNode, type TestNode } from "./node.js";
 export class InProcessNode implements InProcessKitNode {
   readonly mode = "in-process" as const;
   private t: TestNode;
-  private up = true;
 
   private constructor(
     readonly name: string,
@@ -43,8 +42,9 @@ export class InProcessNode implements InProcessKitNode {
   get dataDir(): string {
     return this.t.config.dataDir;
   }
+  /** False once it stops, by stop() or by a teardown (stopAll) that stopped its IgordNode. */
   get running(): boolean {
-    return this.up;
+    return !this.t.node.isStopping;
   }
   get address(): string {
     const a = this.t.node.migration?.addresses()[0];
@@ -69,7 +69,7 @@ export class InProcessNode implements InProcessKitNode {
   }
 
   private read<T>(f: (s: SqliteStore) => T): T {
-    return this.up ? f(this.t.node.store) : readStore(this.dataDir, f);
+    return this.running ? f(this.t.node.store) : readStore(this.dataDir, f);
   }
   lease(agentId: string): Lease | undefined {
     return this.read((s) => s.lease(agentId));
@@ -91,9 +91,8 @@ export class InProcessNode implements InProcessKitNode {
     return waitForStatus(this, agentId, status, timeoutMs);
   }
 
-  async stop(): Promise<void> {
-    this.up = false;
-    await this.t.stop();
+  stop(): Promise<void> {
+    return this.t.stop();
   }
 
   kill(): Promise<void> {
@@ -101,8 +100,8 @@ export class InProcessNode implements InProcessKitNode {
   }
 
   async restart(): Promise<void> {
-    if (this.up) await this.stop();
+    // Stopping is idempotent: this also waits for a stop already under way, which holds the data dir.
+    await this.stop();
     this.t = await startTestNode(this.flags, { dir: this.t.dir, resumeStored: true }, this.hooks);
-    this.up = true;
   }
 }

@@ -101,6 +101,7 @@ export interface KitNode {
   kill(): Promise<void>;
   /** Starts the node again on the same data dir; the agents it owned resume from their last checkpoint. */
   restart(): Promise<void>;
+  /** False once it was stopped (by stop() or a teardown) or killed. */
   readonly running: boolean;
 }
 

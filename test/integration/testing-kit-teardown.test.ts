@@ -1,5 +1,6 @@
 // The test kit's teardown when a test ends badly: a runner that stops its worker with a signal (vitest
-// sends SIGTERM, then SIGKILL after 500 ms), and a test that times out while its cluster is still starting.
+// sends SIGTERM, then SIGKILL after 500 ms), a test that times out while its cluster is still starting,
+// and the nodes a cluster or stopAll() stopped, their state and their temp dirs.
 import { spawn } from "node:child_process";
 import { existsSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
@@ -116,5 +117,13 @@ describe("test kit: teardown while a cluster starts", () => {
     expect(started.filter((n) => existsSync(n.dir)).map((n) => n.dir)).toEqual([]);
     // The test that was starting the cluster hears why it has none.
     expect(outcome?.message).toMatch(/stopAll\(\) ran while startCluster was starting node\d/);
+  });
+});
+
+describe("test kit: what stopping leaves", () => {
+  it("an in-process node says it is not running after stopAll() (as a process node does)", async () => {
+    const node = await startNode();
+    await stopAll();
+    expect(node.running).toBe(false);
   });
 });
