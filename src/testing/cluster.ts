@@ -46,7 +46,7 @@ export interface Cluster<N extends KitNode = KitNode> {
   owners(agentId: string): N[];
   /** The one node that owns the agent; throws naming every owner when there is not exactly one. */
   owner(agentId: string): N;
-  /** Stops every node of the cluster and removes their dirs. */
+  /** Stops every node of the cluster (SIGTERM for a process node, as stop() does) and removes their dirs. */
   stop(): Promise<void>;
 }
 
@@ -85,7 +85,9 @@ export async function startCluster(n: number, opts: ClusterOptions = {}): Promis
     },
     stop: async () => {
       clusters.delete(cluster);
-      await Promise.all(nodes.map((x) => (x.running ? x.stop() : Promise.resolve())));
+      // An in-process node's stop is idempotent: it also waits for one under way before its dir goes.
+      await Promise.all(nodes.map((x) => (x.running || x.mode === "in-process" ? x.stop() : Promise.resolve())));
+      for (const x of nodes) removeDir(x.dir);
     },
   };
   clusters.add(cluster);

@@ -126,4 +126,13 @@ describe("test kit: what stopping leaves", () => {
     await stopAll();
     expect(node.running).toBe(false);
   });
+
+  it("Cluster.stop() stops its nodes and removes their temp dirs, in either mode", async () => {
+    const inProcess = await startCluster(2);
+    const asProcess = await startCluster(1, { mode: "process" });
+    const dirs = [...inProcess.nodes, ...asProcess.nodes].map((n) => n.dir);
+    await Promise.all([inProcess.stop(), asProcess.stop()]);
+    expect([...inProcess.nodes, ...asProcess.nodes].filter((n) => n.running).map((n) => n.name)).toEqual([]);
+    expect(dirs.filter((d) => existsSync(d))).toEqual([]);
+  });
 });
