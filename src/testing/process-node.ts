@@ -20,6 +20,17 @@ export function removeProcessDirs(): void {
   processDirs.removeAll();
 }
 
+/**
+ * The daemon's environment: this process's, without the IGORD_* settings of the shell that runs the
+ * tests (an author's own daemon's), so a process node is configured by the kit's flags alone, as an
+ * in-process node is.
+ */
+function daemonEnv(): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith("IGORD_")) env[k] = v;
+  return env;
+}
+
 type LogLine = Record<string, unknown>;
 
 export class ProcessNode implements KitNode {
@@ -71,7 +82,7 @@ export class ProcessNode implements KitNode {
       "log-level": "debug",
     };
     const args = Object.entries(all).flatMap(([k, v]) => [`--${k}`, v]);
-    this.daemon = startDaemon(args, { ...process.env, IGORD_LISTEN: all.listen ?? "off" }, this.dir);
+    this.daemon = startDaemon(args, { ...daemonEnv(), IGORD_LISTEN: all.listen ?? "off" }, this.dir);
     const listening = await this.daemon.waitFor((l) => l.event === "p2p_listening" || l.event === "agents_loaded", KIT_WAIT_MS);
     if (listening.event === "p2p_listening") {
       this.addr = (listening.addrs as string[])[0] ?? "";

@@ -126,6 +126,31 @@ describe("test kit: nodes as processes", () => {
   });
 });
 
+describe("test kit: a process node's environment", () => {
+  const saved = process.env.IGORD_CAPABILITIES;
+  afterEach(() => {
+    if (saved === undefined) delete process.env.IGORD_CAPABILITIES;
+    else process.env.IGORD_CAPABILITIES = saved;
+  });
+
+  it("an IGORD_* variable in the test's environment changes neither a process node nor an in-process one", async () => {
+    // An author's shell that limits their own daemon's capabilities.
+    process.env.IGORD_CAPABILITIES = "rand";
+    const inProcess = await startNode();
+    const asProcess = await startNode({ mode: "process" });
+    const wasm = join(EXAMPLES, "heartbeat.wasm");
+    const results = await Promise.all(
+      [inProcess, asProcess].map((n) =>
+        n.load(wasm).then(
+          () => `${n.mode}: loaded`,
+          (e: Error) => `${n.mode}: ${e.message.slice(0, 160)}`,
+        ),
+      ),
+    );
+    expect(results).toEqual(["in-process: loaded", "process: loaded"]);
+  });
+});
+
 describe("test kit: agent states", () => {
   for (const mode of ["in-process", "process"] as const) {
     it(`waitForStatus sees an agent fail with its error, on a node ${mode === "process" ? "as a process" : "in this process"}`, async () => {
