@@ -91,17 +91,20 @@ export interface KitNode {
   /** The agent's last stored checkpoint here: its tick, epoch and the state the agent wrote (throws when there is none). */
   checkpoint(agentId: string): StoredCheckpoint;
   outbox(agentId: string): OutboxMessage[];
-  /** Stops the node cleanly (agents checkpointed). */
-  /** The agent as `igord agents` shows it here (status, reason, tick, error), or undefined when this node does not run or hold it. */
+  /**
+   * The agent as `igord agents` shows it here (status, reason, tick, error), or undefined when this node
+   * does not hold it or was stopped or killed; throws when a process node's daemon died by itself.
+   */
   agent(agentId: string): Promise<AgentInfo | undefined>;
   /** Resolves with the agent once its status here is `status` (running, stopped, failed, quarantined...). */
   waitForStatus(agentId: string, status: string, timeoutMs?: number): Promise<AgentInfo>;
+  /** Stops the node cleanly (agents checkpointed). */
   stop(): Promise<void>;
   /** SIGKILL: the process dies mid-whatever (mode "process" only). */
   kill(): Promise<void>;
   /** Starts the node again on the same data dir; the agents it owned resume from their last checkpoint. */
   restart(): Promise<void>;
-  /** False once it was stopped (by stop() or a teardown) or killed. */
+  /** False once it was stopped (by stop() or a teardown), killed, or its daemon died. */
   readonly running: boolean;
 }
 

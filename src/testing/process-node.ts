@@ -144,7 +144,9 @@ export class ProcessNode implements KitNode {
   }
 
   async agent(agentId: string): Promise<AgentInfo | undefined> {
-    if (!this.control || !this.running) return undefined;
+    if (!this.control || !this.up) return undefined;
+    // Died without stop() or kill(): a wait on it would never end well, so it fails at once saying why.
+    if (!this.running) throw new Error(`${this.name} is not running: ${await this.daemon.ended}`);
     try {
       return agentInfo((await controlGet(this.control, this.dataDir, `/v1/agents/${encodeURIComponent(agentId)}`)) as Record<string, unknown>);
     } catch (e) {

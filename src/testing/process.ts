@@ -37,6 +37,8 @@ export interface Daemon {
   lines: Record<string, unknown>[];
   waitFor(pred: (l: Record<string, unknown>) => boolean, timeoutMs?: number): Promise<Record<string, unknown>>;
   exit: Promise<number | null>;
+  /** Once its output has ended: how it exited, what it said on stderr and its last lines. */
+  ended: Promise<string>;
 }
 
 /**
@@ -56,8 +58,13 @@ export function startDaemon(args: string[], env: NodeJS.ProcessEnv = TEST_ENV, o
   });
   // Once its output has ended nothing more can match: every waiter fails at once, saying why.
   let ended: Error | null = null;
+  let reportEnd: (report: string) => void = () => undefined;
+  const endReport = new Promise<string>((resolve) => (reportEnd = resolve));
   child.on("close", (code, signal) => {
-    ended = new Error(`igord exited (${signal ?? `code ${String(code)}`}) before logging the expected line; stderr: ${stderr.trim() || "(empty)"}; last lines: ${JSON.stringify(lines.slice(-5))}`);
+    const how = `igord exited (${signal ?? `code ${String(code)}`})`;
+    const said = `stderr: ${stderr.trim() || "(empty)"}; last lines: ${JSON.stringify(lines.slice(-5))}`;
+    ended = new Error(`${how} before logging the expected line; ${said}`);
+    reportEnd(`${how}; ${said}`);
     for (const w of waiters.splice(0)) w.reject(ended);
   });
   child.stdout?.on("data", (d: Buffer) => {
@@ -84,6 +91,7 @@ export function startDaemon(args: string[], env: NodeJS.ProcessEnv = TEST_ENV, o
     child,
     lines,
     exit,
+    ended: endReport,
     waitFor: (pred, timeoutMs = 15_000) =>
       new Promise((resolve, reject) => {
         const found = lines.find(pred);

@@ -1,11 +1,11 @@
 // The test kit (igord/testing) against real nodes: in-process and as child processes, an agent loaded,
 // ticked, migrated, killed with SIGKILL and restarted; lineage, outbox and ownership read back; and
 // everything it started gone after stopAll().
-import { spawnSync } from "node:child_process";
+import { type ChildProcess, spawnSync } from "node:child_process";
 import { copyFileSync, existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { eventually, startCluster, startNode, stopAll } from "../../src/testing/index.js";
+import { eventually, KIT_WAIT_MS, startCluster, startNode, stopAll } from "../../src/testing/index.js";
 import { startDaemon } from "../../src/testing/process.js";
 import { upgradeAgent } from "../../src/node/code-upgrade.js";
 import { AS_FIXTURES, EXAMPLES, ROOT, tempDir } from "../helpers/node.js";
@@ -148,6 +148,25 @@ describe("test kit: a process node's environment", () => {
       ),
     );
     expect(results).toEqual(["in-process: loaded", "process: loaded"]);
+  });
+});
+
+describe("test kit: a process node whose daemon died", () => {
+  it("fails waitForStatus at once saying it exited (as its other waits do), not after KIT_WAIT_MS as 'not there'", async () => {
+    const node = await startNode({ mode: "process" });
+    await node.load(join(EXAMPLES, "heartbeat.wasm"));
+    await node.waitForTick("heartbeat", 2n);
+    // The daemon dies on its own (a crash), not through node.kill().
+    const daemon = (node as unknown as { daemon: { child: ChildProcess; exit: Promise<unknown> } }).daemon;
+    daemon.child.kill("SIGKILL");
+    await daemon.exit;
+    const started = Date.now();
+    const err = await node.waitForStatus("heartbeat", "stopped").then(
+      () => null,
+      (e: Error) => e,
+    );
+    expect(err?.message).toMatch(/igord exited \(SIGKILL\)/);
+    expect(Date.now() - started).toBeLessThan(KIT_WAIT_MS / 3);
   });
 });
 
