@@ -152,8 +152,11 @@ describe("cadence across restarts, stops and hops", () => {
     expect(igord(["export", "slow", "--out", ex, "--data-dir", t.config.dataDir]).status).toBe(0);
     expect(igord(["import", ex, "--data-dir", join(C, "data")]).status).toBe(0);
     const t2 = await startTestNode(FLAGS, { dir: C, resumeStored: true });
+    const started = Date.now();
     const v = t2.node.scheduler.view("slow")!;
     expect(v.tick).toBe(1n);
-    expect(v.nextTickAt! - first.at, "ms from tick 1 to the scheduled tick 2").toBeLessThanOrEqual(3000 + SLACK_MS);
+    // Tick 2 was due 3 s after tick 1, or at once when the export, import and start took longer (a
+    // loaded machine); without the tick's time it is due 3 s after the start.
+    expect(v.nextTickAt! - Math.max(first.at + 3000, started), "ms past when tick 2 was due").toBeLessThanOrEqual(SLACK_MS);
   });
 });

@@ -350,7 +350,10 @@ describe("resume_interrupted", () => {
     expect(t.logs.events("tick_discarded", "asker").length).toBeGreaterThanOrEqual(1);
     expect(first.events.map((e) => [e.id, e.result])).toEqual([[HostcallId.resume_interrupted, 1], [HostcallId.http_request, 200]]);
     const second = await t.waitFor<TickEvent>("tick", (e) => e.agentId === "asker" && e.tick === 2n);
-    expect(second.events.map((e) => [e.id, e.result])).toEqual([[HostcallId.resume_interrupted, 0]]);
+    // 0 when nothing was lost before it; a loaded machine can let the 100 ms lease lapse under tick 2
+    // too, and then its committed run answers 1, as tick 1's did.
+    const lostBefore2 = t.logs.events("tick_discarded", "asker").some((l) => l.tick === "2");
+    expect(second.events.map((e) => [e.id, e.result])).toEqual([[HostcallId.resume_interrupted, lostBefore2 ? 1 : 0]]);
     await t.waitFor<{ agentId: string; ticks: bigint[] }>("verified", (e) => e.agentId === "asker" && e.ticks.includes(1n));
     expect(t.logs.events("replay_divergence")).toEqual([]);
   });
