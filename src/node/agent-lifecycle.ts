@@ -16,7 +16,8 @@
 //   `igord verify --agent X [--replay]` still checks it and `igord agents --all` lists it. Its id stays
 //   taken: a .wasm of that name left in the agents dir is not re-created (logged once, at info).
 // - all three are refused MIGRATION_IN_PROGRESS while a hop of the agent is under way.
-// - commands on one agent run one after the other, in the order they came (node/agent-turns.ts).
+// - commands on one agent run one after the other, in the order they came (node/agent-turns.ts),
+//   the upgrades --upgrade-agents-dir takes from a changed file included.
 import { formatEpoch } from "../authority/lease.js";
 import { ErrorCode, IgordError } from "../errors.js";
 import { interruptedAfter } from "../hostcalls/interrupted.js";

@@ -22,16 +22,10 @@ export async function loadAgentFile(node: IgordNode, o: AddAgentOptions): Promis
   const row = node.store.agent(prepared.agentId);
   if (row) refuseIfHeld(row, o.wasmPath);
   if (row && row.wasmHash !== prepared.wasmHash) {
-    // Opted in: the changed file is the new code. Else it is listed as a stale binary, not run.
-    const status = node.scheduler.view(prepared.agentId)?.status;
-    if (node.config.upgradeAgentsDir && (status === "running" || status === "failed")) {
-      await upgradeAgent(node, prepared.agentId, o.wasmPath);
-      // An agent its code failed (a trap, an abort: the dev loop's broken save) starts again with the
-      // fixed code, as igord upgrade then igord start would.
-      if (status === "failed") await startAgent(node, prepared.agentId);
-      return node.scheduler.view(prepared.agentId) as AgentView;
-    }
-    throw staleBinary(row.agentId, row.wasmHash, prepared.wasmHash, o.wasmPath, node.config.upgradeAgentsDir);
+    // Opted in: the changed file is the new code, taken as the operator's igord upgrade would be, in
+    // the agent's turn: a stop or start sent meanwhile waits for it, not decides on the paused agent.
+    if (node.config.upgradeAgentsDir) return node.turns.run(prepared.agentId, () => upgradeFromFile(node, prepared, o.wasmPath));
+    throw staleBinary(row.agentId, row.wasmHash, prepared.wasmHash, o.wasmPath, false);
   }
   const running = node.scheduler.view(prepared.agentId);
   if (running?.status === "running") {
@@ -48,6 +42,28 @@ export async function loadAgentFile(node: IgordNode, o: AddAgentOptions): Promis
   }
   if (running) throw new IgordError(ErrorCode.AgentExists, `agent "${prepared.agentId}" was already loaded on this node`);
   return createAgent(node, prepared, o.budget ?? node.config.budget);
+}
+
+/**
+ * --upgrade-agents-dir: upgrades a running or failed agent to its file's code, decided on the agent
+ * as it is once its turn came (a command before it may have stopped, removed or upgraded it). Else
+ * the file is listed as a stale binary, not run.
+ */
+async function upgradeFromFile(node: IgordNode, prepared: PreparedAgent, wasmPath: string): Promise<AgentView> {
+  const id = prepared.agentId;
+  const row = node.store.agent(id);
+  if (!row) throw new IgordError(ErrorCode.AgentNotFound, `no agent "${id}" on this node`);
+  refuseIfHeld(row, wasmPath);
+  const view = node.scheduler.view(id);
+  // An igord upgrade to this very file came first.
+  if (row.wasmHash === prepared.wasmHash) return view ?? node.resumeAgent(id, wasmPath);
+  const status = view?.status;
+  if (status !== "running" && status !== "failed") throw staleBinary(id, row.wasmHash, prepared.wasmHash, wasmPath, true);
+  await upgradeAgent(node, id, wasmPath);
+  // An agent its code failed (a trap, an abort: the dev loop's broken save) starts again with the
+  // fixed code, as igord upgrade then igord start would.
+  if (status === "failed") await startAgent(node, id);
+  return node.scheduler.view(id) as AgentView;
 }
 
 /**

@@ -8,7 +8,8 @@
 //      agent at it and records the signed code_upgrade lineage event (old hash -> new hash at N);
 //   5. the agent resumes with the new module.
 // A failure at 1 leaves the old code running untouched; at 3 it resumes the old code from the very
-// checkpoint it stopped at (nothing stored changed).
+// checkpoint it stopped at (nothing stored changed). An agent started, stopped or removed while 3 ran
+// is refused before 4 and left as that command left it.
 import { formatEpoch } from "../authority/lease.js";
 import { parseCheckpoint } from "../checkpoint/codec.js";
 import { signCodeUpgrade } from "../checkpoint/upgrades.js";
@@ -16,7 +17,7 @@ import { ErrorCode, IgordError } from "../errors.js";
 import { equalBytes, hex } from "../hash/bytes.js";
 import { prepareFromBytes, readWasm } from "../loader/prepare.js";
 import { parseManifest } from "../manifest/manifest.js";
-import { refuseIfHeld, UPGRADE_PAUSE, UPGRADE_PAUSE_INTERRUPTED } from "./agent-lifecycle.js";
+import { pausedByUpgrade, refuseIfHeld, UPGRADE_PAUSE, UPGRADE_PAUSE_INTERRUPTED } from "./agent-lifecycle.js";
 import { agentSpec, type IgordNode } from "./node.js";
 
 /** Suffix of the staging placement the new module is tried on (never a valid agent id character). */
@@ -62,6 +63,7 @@ async function upgradeOnce(node: IgordNode, id: string, wasmPath: string): Promi
     throw new IgordError(ErrorCode.UpgradeRefused, `upgrade of "${id}" refused: it is moving through this node; try again once the migration is done`);
   }
   const wasRunning = node.scheduler.view(id)?.status === "running";
+  const before = { status: row.status, reason: row.reason, view: node.scheduler.view(id)?.status };
   let prepared: ReturnType<typeof prepareFromBytes>;
   try {
     const manifest = parseManifest(row.manifest, `stored manifest of agent "${id}"`);
@@ -89,6 +91,7 @@ async function upgradeOnce(node: IgordNode, id: string, wasmPath: string): Promi
     throw err;
   }
   node.pool.unload(staging.agentId);
+  refuseIfChangedSince(node, id, wasRunning, before);
 
   const override = node.store.lineageEvents(id).filter((e) => equalBytes(e.afterHash, head.hash)).at(-1);
   const budget = override ? override.newBudget : cp.budget;
@@ -106,8 +109,34 @@ async function upgradeOnce(node: IgordNode, id: string, wasmPath: string): Promi
   return { id, tick: head.tick.toString(), fromWasm: row.wasmHash, toWasm: prepared.wasmHash, status: node.scheduler.view(id)?.status ?? row.status };
 }
 
-/** Resumes the agent the upgrade stopped (still stored stopped: a clean end, resume_interrupted 0), then stores it active. */
+type Before = { status: string; reason: string | null; view: string | undefined };
+
+/**
+ * Refuses to record the upgrade when, while the new code was tried, the agent stopped being what the
+ * upgrade paused (or found): started, stopped or removed by a command that did not wait its turn
+ * (the control API's and the agents dir's take turns, node/agent-turns.ts; a direct caller may not).
+ * Its code_upgrade would be signed over a head the new code no longer continues from (the old code,
+ * started, checkpoints on under the old hash), or resume an agent the operator had just stopped.
+ */
+function refuseIfChangedSince(node: IgordNode, id: string, wasRunning: boolean, before: Before): void {
+  const row = node.store.agent(id);
+  const view = node.scheduler.view(id)?.status;
+  const same = row !== undefined && (wasRunning ? pausedByUpgrade(row) && view !== "running" : row.status === before.status && row.reason === before.reason && view === before.view);
+  if (same) return;
+  const now = row ? `${view ?? row.status}${row.reason ? ` (${row.reason})` : ""}` : "gone";
+  throw new IgordError(ErrorCode.UpgradeRefused, `upgrade of "${id}" refused: the agent changed while its new code was tried (now ${now}); nothing changed, try again`, {
+    details: { cause: "AGENT_CHANGED", status: row?.status ?? null, reason: row?.reason ?? null },
+  });
+}
+
+/**
+ * Resumes the agent the upgrade stopped (still stored stopped: a clean end, resume_interrupted 0),
+ * then stores it active. Only while it is still the upgrade's pause: an agent stopped, removed or
+ * started since is the other command's, not resumed over it.
+ */
 async function restart(node: IgordNode, id: string, wasmPath?: string): Promise<void> {
+  const row = node.store.agent(id);
+  if (!row || !pausedByUpgrade(row) || node.scheduler.view(id)?.status === "running") return;
   await node.resumeAgent(id, wasmPath);
   node.store.setStatus(id, "active", null);
 }

@@ -12,7 +12,6 @@ import type { MigrationResult } from "../migration/service.js";
 import { VERSION } from "../version.js";
 import type { IgordNode, Quarantine } from "./node.js";
 import { removeAgent, startAgent, stopAgent } from "./agent-lifecycle.js";
-import { AgentTurns } from "./agent-turns.js";
 import { upgradeAgent } from "./code-upgrade.js";
 
 type Listed = Record<string, unknown> & { id: string };
@@ -163,7 +162,7 @@ function retiredJson(node: IgordNode): Listed[] {
 }
 
 export function controlBackend(node: IgordNode): ControlBackend {
-  const turns = new AgentTurns();
+  const turns = node.turns;
   return {
     status: () => nodeStatus(node),
     agents: (o?: { all?: boolean }) => agentsListing(node, o),

@@ -43,6 +43,7 @@ import { agentsListing, controlBackend, nodeStatus } from "./control-views.js";
 import { resumeStoredAgent } from "./stored-resume.js";
 import { pausedByUpgrade } from "./agent-lifecycle.js";
 import { loadAgentFile } from "./agent-load.js";
+import { AgentTurns } from "./agent-turns.js";
 
 import { VERSION } from "../version.js";
 
@@ -117,6 +118,11 @@ export class IgordNode {
   /** Agents whose file in the agents dir holds other code than they run (listed until upgraded). */
   readonly staleBinaries = new Map<string, StaleBinary>();
   readonly cache = new ModuleCache();
+  /**
+   * Commands on one agent, one after the other: the operator's (control API) and the agents dir's
+   * upgrades alike, so that a stop or start never decides on an agent an upgrade has paused.
+   */
+  readonly turns = new AgentTurns();
   private watcher: AgentsDirWatcher | null = null;
   private control: ControlServer | null = null;
   /** Unix ms when start() began (0 before). */

@@ -14,14 +14,12 @@ import type { CheckpointEvent, TickEvent } from "../../src/scheduler/scheduler.j
 import { type Daemon, igord, killAll, startDaemon } from "../helpers/process.js";
 import { CAPS, wat2wasm, watAgent, writeWat } from "../helpers/wat.js";
 import { waitUntil } from "../helpers/wait.js";
+import { CLOCK, COUNTER_V1, COUNTER_V2 } from "../helpers/upgrade-agents.js";
 
 afterEach(killAll);
 
-const CLOCK = '(import "igor" "clock_now" (func $clock (result i64)))';
-/** v1 counts ticks; every tick reads the clock, so every tick is in an event log (replayable). */
-export const V1 = watAgent({ imports: CLOCK, onTick: "(drop (call $clock))" });
-/** v2: same state format, adds 100 per tick. */
-export const V2 = watAgent({ imports: CLOCK, onTick: "(drop (call $clock)) (global.set $ticks (i32.add (global.get $ticks) (i32.const 99)))" });
+const V1 = COUNTER_V1;
+const V2 = COUNTER_V2;
 /** Resumes with a bump: refused by the replay-rule check. */
 const V_BUMPS = watAgent({
   imports: CLOCK,
