@@ -12,7 +12,7 @@ import { refuseIfHeld, startAgent } from "./agent-lifecycle.js";
 import { upgradeAgent } from "./code-upgrade.js";
 import { type AddAgentOptions, agentSpec, type IgordNode } from "./node.js";
 import { staleBinary } from "./stale-binary.js";
-import { resumableLease } from "./stored-resume.js";
+import { refuseIfRetired, resumableLease } from "./stored-resume.js";
 
 /** Loads an agent from a .wasm file: resumes it when the node has it stored, else creates it. */
 export async function loadAgentFile(node: IgordNode, o: AddAgentOptions): Promise<AgentView> {
@@ -20,7 +20,12 @@ export async function loadAgentFile(node: IgordNode, o: AddAgentOptions): Promis
   refuseIfQuarantined(node, o.agentId ?? deriveAgentId(o.wasmPath));
   const prepared = prepareAgent({ ...o, offered: node.capabilities.snapshot(), cache: node.cache });
   const row = node.store.agent(prepared.agentId);
-  if (row) refuseIfHeld(row, o.wasmPath);
+  if (row) {
+    refuseIfHeld(row, o.wasmPath);
+    // Moved away: its file here, changed or not, is one left behind (agent_file_retired), never a
+    // stale binary to upgrade here; only the node it runs on may switch its code.
+    refuseIfRetired(row.agentId, node.store.lease(row.agentId));
+  }
   if (row && row.wasmHash !== prepared.wasmHash) {
     // Opted in: the changed file is the new code, taken as the operator's igord upgrade would be, in
     // the agent's turn: a stop or start sent meanwhile waits for it, not decides on the paused agent.

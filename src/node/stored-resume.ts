@@ -24,6 +24,15 @@ import { debitLostPayments, paidAfterHead } from "./lost-payments.js";
 import { agentSpec, type IgordNode } from "./node.js";
 import { NOT_QUARANTINED_CODES, QUARANTINE_CODES } from "./quarantine.js";
 
+/** An agent that moved away from this node (its lease here RETIRED) lives elsewhere now: LEASE_RETIRED. */
+export function refuseIfRetired(agentId: string, lease: Lease | undefined): void {
+  if (lease?.state !== "RETIRED") return;
+  const where = lease.handoff?.target ? ` to ${lease.handoff.target}` : "";
+  throw new IgordError(ErrorCode.LeaseRetired, `agent "${agentId}" is retired on this node (it moved${where} at epoch ${formatEpoch(lease.epoch)})`, {
+    details: { target: lease.handoff?.target ?? null, epoch: formatEpoch(lease.epoch) },
+  });
+}
+
 /**
  * The stored lease, epoch restored as it was (never reset). An agent handed off (HANDOFF_INITIATED)
  * or retired is not resumed: the first needs resolution, the second lives elsewhere now.
@@ -43,12 +52,7 @@ export function resumableLease(store: SqliteStore, timing: LeaseTiming, agentId:
       `agent "${agentId}" was sent to ${lease.handoff.target} without a confirmation (epoch ${formatEpoch(lease.epoch)}); it runs here again only when that node says it does not hold it, or after igord recover`,
     );
   }
-  if (lease.state === "RETIRED") {
-    const where = lease.handoff?.target ? ` to ${lease.handoff.target}` : "";
-    throw new IgordError(ErrorCode.LeaseRetired, `agent "${agentId}" is retired on this node (it moved${where} at epoch ${formatEpoch(lease.epoch)})`, {
-      details: { target: lease.handoff?.target ?? null, epoch: formatEpoch(lease.epoch) },
-    });
-  }
+  refuseIfRetired(agentId, lease);
   if (lease.expiresAtMs === null && timing.durationMs > 0 && lease.state === "ACTIVE_OWNER") {
     // Leases were off (or this database predates them): take a lease at the same epoch.
     const next = { ...lease, expiresAtMs: Date.now() + timing.durationMs };

@@ -1,7 +1,7 @@
 // An upgrade the agents-dir watcher takes (--upgrade-agents-dir true) is one of the commands on its
 // agent taken in turn (node/agent-turns.ts): `igord stop` and `igord start` sent while it tries the
 // new code wait for it, and never decide on the agent the upgrade has paused.
-import { mkdirSync, writeFileSync } from "node:fs";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { startTestNode, stopAllNodes } from "../helpers/node.js";
@@ -12,7 +12,7 @@ import type { TickEvent } from "../../src/scheduler/scheduler.js";
 import { CAPS, wat2wasm, watAgent, writeWat } from "../helpers/wat.js";
 import { waitUntil } from "../helpers/wait.js";
 import { igord } from "../helpers/process.js";
-import { CLOCK, COUNTER_V1 } from "../helpers/upgrade-agents.js";
+import { CLOCK, COUNTER_V1, counterInAgentsDir } from "../helpers/upgrade-agents.js";
 
 afterEach(stopAllNodes);
 
@@ -29,13 +29,7 @@ const V2_SLOW_RESUME = watAgent({
 });
 
 async function watchedCounter() {
-  const t = await startTestNode({ "tick-interval": "50ms", "checkpoint-interval": "100ms", "upgrade-agents-dir": "true", "tick-timeout": "20s" }, { watch: true });
-  const agents = join(t.dir, "agents");
-  mkdirSync(agents, { recursive: true });
-  writeFileSync(join(agents, "counter.manifest.json"), JSON.stringify(CAPS("clock")));
-  const file = join(agents, "counter.wasm");
-  writeFileSync(file, await wat2wasm(V1));
-  await waitUntil(() => (t.node.scheduler.view("counter")?.tick ?? 0n) >= 3n, { timeoutMs: 15_000 });
+  const { t, file } = await counterInAgentsDir({ "tick-interval": "50ms", "checkpoint-interval": "100ms", "upgrade-agents-dir": "true", "tick-timeout": "20s" });
   return { t, file, ctl: controlBackend(t.node) };
 }
 
