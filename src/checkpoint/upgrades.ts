@@ -36,11 +36,27 @@ export function parseCodeUpgrade(e: { kind?: string; afterHash: Uint8Array; tick
   return { afterHash: e.afterHash, tick: e.tick, fromWasm: m[1] as string, toWasm: m[2] as string };
 }
 
+type LineageFields = { kind: string; afterHash: Uint8Array; tick: bigint; oldBudget: bigint; newBudget: bigint; reason: string };
+
+/**
+ * The modules the agent's signed code upgrades name, other than `current`: code it ran before (its
+ * history, wherever it was upgraded, travels with it). A file holding one of them is a rollback.
+ */
+export function earlierModules(events: readonly LineageFields[], current: string): Set<string> {
+  const named = new Set<string>();
+  for (const e of events) {
+    const u = e.kind === CODE_UPGRADE_KIND ? parseCodeUpgrade(e) : null;
+    if (u) named.add(u.fromWasm).add(u.toWasm);
+  }
+  named.delete(current);
+  return named;
+}
+
 /**
  * The module the head checkpoint must name when `wasmHash` runs the agent now: the old module when a
  * signed code upgrade to `wasmHash` follows the head (the new code has not checkpointed yet).
  */
-export function headModule(events: readonly { kind: string; afterHash: Uint8Array; tick: bigint; oldBudget: bigint; newBudget: bigint; reason: string }[], headHash: Uint8Array, wasmHash: string): string {
+export function headModule(events: readonly LineageFields[], headHash: Uint8Array, wasmHash: string): string {
   const upgrade = events
     .filter((e) => e.kind === CODE_UPGRADE_KIND && Buffer.from(e.afterHash).equals(Buffer.from(headHash)))
     .map((e) => parseCodeUpgrade(e))

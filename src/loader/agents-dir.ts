@@ -18,7 +18,11 @@ interface Seen {
   handled: boolean;
 }
 
-export type LoadFn = (wasmPath: string) => Promise<void>;
+/**
+ * `changed`: the file changed (or appeared) while the directory was watched, a write made now; false
+ * for what the scan at start finds, whose history the watcher does not know.
+ */
+export type LoadFn = (wasmPath: string, changed: boolean) => Promise<void>;
 /** Told once per entry (and again only if the reason changes) that it is not loaded, and why. */
 export type SkipFn = (path: string, reason: string) => void;
 
@@ -138,7 +142,7 @@ export class AgentsDirWatcher {
       this.seen.set(path, { signature: sig, handled: true });
       this.loading.add(path);
       started.push(
-        this.load(path)
+        this.load(path, !immediate)
           .catch(() => {
             // Reported by the loader; retried only when the file changes.
           })

@@ -3,6 +3,7 @@
 // and a genesis checkpoint. Used by IgordNode.addAgent (the agents dir, `igord run`, the control API).
 import { resolve } from "node:path";
 import { genesisLease } from "../authority/lease.js";
+import { earlierModules } from "../checkpoint/upgrades.js";
 import { ErrorCode, IgordError } from "../errors.js";
 import { didFromPublicKey } from "../identity/did.js";
 import { generateKey } from "../identity/keys.js";
@@ -29,8 +30,8 @@ export async function loadAgentFile(node: IgordNode, o: AddAgentOptions): Promis
   if (row && row.wasmHash !== prepared.wasmHash) {
     // Opted in: the changed file is the new code, taken as the operator's igord upgrade would be, in
     // the agent's turn: a stop or start sent meanwhile waits for it, not decides on the paused agent.
-    if (node.config.upgradeAgentsDir) return node.turns.run(prepared.agentId, () => upgradeFromFile(node, prepared, o.wasmPath));
-    throw staleBinary(row.agentId, row.wasmHash, prepared.wasmHash, o.wasmPath, false);
+    if (node.config.upgradeAgentsDir) return node.turns.run(prepared.agentId, () => upgradeFromFile(node, prepared, o.wasmPath, o.fileChanged ?? false));
+    throw staleBinary(row.agentId, row.wasmHash, prepared.wasmHash, o.wasmPath, "flag_off");
   }
   const running = node.scheduler.view(prepared.agentId);
   if (running?.status === "running") {
@@ -51,10 +52,10 @@ export async function loadAgentFile(node: IgordNode, o: AddAgentOptions): Promis
 
 /**
  * --upgrade-agents-dir: upgrades a running or failed agent to its file's code, decided on the agent
- * as it is once its turn came (a command before it may have stopped, removed or upgraded it). Else
- * the file is listed as a stale binary, not run.
+ * as it is once its turn came (a command before it may have stopped, removed or upgraded it). Else,
+ * and for code the agent ran before found at start, the file is listed as a stale binary, not run.
  */
-async function upgradeFromFile(node: IgordNode, prepared: PreparedAgent, wasmPath: string): Promise<AgentView> {
+async function upgradeFromFile(node: IgordNode, prepared: PreparedAgent, wasmPath: string, fileChanged: boolean): Promise<AgentView> {
   const id = prepared.agentId;
   const row = node.store.agent(id);
   if (!row) throw new IgordError(ErrorCode.AgentNotFound, `no agent "${id}" on this node`);
@@ -63,7 +64,13 @@ async function upgradeFromFile(node: IgordNode, prepared: PreparedAgent, wasmPat
   // An igord upgrade to this very file came first.
   if (row.wasmHash === prepared.wasmHash) return view ?? node.resumeAgent(id, wasmPath);
   const status = view?.status;
-  if (status !== "running" && status !== "failed") throw staleBinary(id, row.wasmHash, prepared.wasmHash, wasmPath, true);
+  if (status !== "running" && status !== "failed") throw staleBinary(id, row.wasmHash, prepared.wasmHash, wasmPath, "not_running");
+  // Found at start, a file the agent's history names is old code, not a new build: the agent may
+  // have come back upgraded elsewhere to find its first file here untouched. Switching back is the
+  // operator's call. A write seen while watching is one (the dev loop's undo): taken.
+  if (!fileChanged && earlierModules(node.store.lineageEvents(id), row.wasmHash).has(prepared.wasmHash)) {
+    throw staleBinary(id, row.wasmHash, prepared.wasmHash, wasmPath, "rollback");
+  }
   await upgradeAgent(node, id, wasmPath);
   // An agent its code failed (a trap, an abort: the dev loop's broken save) starts again with the
   // fixed code, as igord upgrade then igord start would.

@@ -78,6 +78,12 @@ export interface AddAgentOptions {
    * agent: an explicit override, recorded in its lineage as a signed budget override.
    */
   budget?: bigint;
+  /**
+   * The agents-dir watcher saw the file change while it watched: with --upgrade-agents-dir, taken as
+   * the agent's new code even when it is code the agent ran before (an undo in the dev loop). A file
+   * found at start that holds such code is a stale binary instead (the agent came back upgraded).
+   */
+  fileChanged?: boolean;
 }
 
 /** What the pool needs to run a prepared agent, its manifest's per-tick limit included. */
@@ -271,8 +277,8 @@ export class IgordNode {
     if (opts.watchAgentsDir ?? true) {
       this.watcher = new AgentsDirWatcher(
         opts.config.agentsDir,
-        async (wasmPath) => {
-          await this.addAgent({ wasmPath });
+        async (wasmPath, changed) => {
+          await this.addAgent({ wasmPath, fileChanged: changed });
         },
         (path, reason) => this.logger.warn({ event: "agent_file_skipped", path, reason }, `skipping ${path}: it ${reason}`),
       );
