@@ -161,14 +161,19 @@ export async function auditHistory(h: AuditedHistory): Promise<number> {
     });
     let done = 0;
     let state: Uint8Array = plan.start.state;
+    // The module that made `state`: the start checkpoint's (a retention base may be the last
+    // checkpoint of the code before an upgrade), then each run's.
+    let stateModule = hex((byTick.get(plan.start.tick) as { wasmHash: Uint8Array }).wasmHash);
     for (const [n, run] of runs.entries()) {
       // A module per run: at a code upgrade the new module resumes the state the old one reached.
       if (n > 0) pool.unload(agentId);
       await setUp(async () => {
         const prepared = prepare(run.wasmHash);
-        // After an upgrade the state is the old module's, which the new one may read into a new layout.
-        await pool.place({ agentId, module: prepared.module, plan: withAgentIdentity(prepared.plan, did), memoryCapPages: prepared.memoryCapPages }, { state, budget: 0n, price: 0n, stateOfOlderModule: n > 0 });
+        // After an upgrade the state is the old module's, which the new one may read into a new layout;
+        // the same module's state keeps the replay rule's plain check.
+        await pool.place({ agentId, module: prepared.module, plan: withAgentIdentity(prepared.plan, did), memoryCapPages: prepared.memoryCapPages }, { state, budget: 0n, price: 0n, stateOfOlderModule: stateModule !== run.wasmHash });
       });
+      stateModule = run.wasmHash;
       // After the set-up (its one-off JS gains from the default thresholds), before the first tick.
       if (n === 0) for (const flag of v8Flags) setFlagsFromString(flag);
       for (let i = run.from; i < run.to; i += AUDIT_BATCH_TICKS) {

@@ -20,8 +20,12 @@ export interface AdmissionContext {
   maxBudget: bigint;
   replayMode: ReplayMode;
   leaseTiming: LeaseTiming;
-  /** Replays items on a fresh sandbox of the agent (every tick compared). */
-  replay(prepared: PreparedAgent, preState: Uint8Array, items: ReplayItem[]): Promise<{ finalState: Uint8Array | null; verifiedTicks: number }>;
+  /**
+   * Replays items on a fresh sandbox of the agent (every tick compared). `stateOfOlderModule`: the
+   * segment starts at a checkpoint another module made (a code upgrade between them), whose state
+   * `prepared` may read into a wider layout (the replay rule is checked on what it makes of it).
+   */
+  replay(prepared: PreparedAgent, preState: Uint8Array, items: ReplayItem[], stateOfOlderModule: boolean): Promise<{ finalState: Uint8Array | null; verifiedTicks: number }>;
   /**
    * When the lineage and seal checks must have ended (ms since the epoch; the same share of
    * --migration-timeout as the replays): past it the package is refused MIGRATION_TIMEOUT.

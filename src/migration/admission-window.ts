@@ -88,7 +88,7 @@ export async function verifyWindow(pkg: MigrationPackage, storedHead: Uint8Array
       const module = moduleFor(hex(after.wasmHash));
       // One staging placement at a time: an early replay not taken ends first.
       await early.settled();
-      out = ctx.replay(module, before.state, items);
+      out = ctx.replay(module, before.state, items, hex(before.wasmHash) !== hex(after.wasmHash));
     }
     const replayed = await out;
     // Compared byte for byte, not by their hashes: a large state costs a memcmp, not two SHA-256 passes.

@@ -40,6 +40,7 @@ export class EarlyReplay {
     let preState: Uint8Array;
     let items: ReplayItem[];
     let module: PreparedAgent;
+    let stateOfOlderModule: boolean;
     try {
       const prevHash = hex(head.prevHash);
       const shipped = pkg.history.at(-2);
@@ -48,6 +49,8 @@ export class EarlyReplay {
       const before = parseCheckpoint(beforeBlob);
       if (seg.fromTick !== before.tick + 1n) return;
       preState = before.state;
+      // Right after a code upgrade the checkpoint before is the old module's.
+      stateOfOlderModule = hex(before.wasmHash) !== pkg.wasmHash;
       items = itemsOf(seg, preState);
       // The plan admission replays with: WASI's out-of-tick random stream comes from the agent's DID.
       module = { ...prepared, plan: withAgentIdentity(prepared.plan, didFromPublicKey(decodeIdentityFile(pkg.identity).publicKey)) };
@@ -55,7 +58,7 @@ export class EarlyReplay {
       // Whatever is wrong here, admission refuses in its own order.
       return;
     }
-    const result = ctx.replay(module, preState, items);
+    const result = ctx.replay(module, preState, items, stateOfOlderModule);
     this.running = { seg, preState, wasmHash: pkg.wasmHash, result };
     this.done = result.then(
       () => undefined,

@@ -61,7 +61,7 @@ export class MigrationTarget implements ReceptionHost {
       maxBudget: cfg.maxIncomingBudget,
       replayMode: cfg.replayMode,
       leaseTiming: this.ctx.host.leaseTiming,
-      replay: (prepared, preState, items) => this.replayIncoming(prepared, preState, items, replayDeadline, replayMs),
+      replay: (prepared, preState, items, stateOfOlderModule) => this.replayIncoming(prepared, { state: preState, stateOfOlderModule }, items, replayDeadline, replayMs),
       checksDeadline: replayDeadline,
     };
   }
@@ -97,10 +97,17 @@ export class MigrationTarget implements ReceptionHost {
    * rule is checked from the pre-window state on a replay instance, which the replay then takes up
    * again, and no live instance is built for it.
    */
-  private async replayIncoming(prepared: PreparedAgent, preState: Uint8Array, items: ReplayItem[], deadline: number, replayMs: number): Promise<{ finalState: Uint8Array | null; verifiedTicks: number }> {
+  private async replayIncoming(
+    prepared: PreparedAgent,
+    pre: { state: Uint8Array; stateOfOlderModule: boolean },
+    items: ReplayItem[],
+    deadline: number,
+    replayMs: number,
+  ): Promise<{ finalState: Uint8Array | null; verifiedTicks: number }> {
     const stagingId = `${prepared.agentId}~incoming`;
     const pool = this.ctx.host.pool;
-    const placed = pool.place({ agentId: stagingId, module: prepared.module, plan: prepared.plan, memoryCapPages: prepared.memoryCapPages }, { state: preState, budget: 1n, price: 0n, replayOnly: true });
+    const init = { state: pre.state, budget: 1n, price: 0n, replayOnly: true, stateOfOlderModule: pre.stateOfOlderModule };
+    const placed = pool.place({ agentId: stagingId, module: prepared.module, plan: prepared.plan, memoryCapPages: prepared.memoryCapPages }, init);
     // Sent behind the load without waiting for it (one worker round trip for both); a load that
     // fails (the replay rule, a trap, the deadline) is the refusal, whatever the replay answered.
     const replayed = pool.replay(stagingId, items, { deadline }).then(

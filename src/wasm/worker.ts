@@ -166,10 +166,22 @@ function loadReplayOnly(req: LoadRequest, state: Uint8Array): void {
   try {
     inst = acquireReplayInstance(target, INIT_SOURCE);
     if (req.checkResume) {
+      let from = state;
+      if (req.stateOfOlderModule) {
+        // A state an older module wrote (a code upgrade before the window): the rule holds for the
+        // state this code makes of it, resumed in a second clean instance (as a live load checks it).
+        onPhase("agent_resume");
+        inst.sandbox.resume(state);
+        onPhase("agent_checkpoint");
+        from = inst.sandbox.captureState();
+        releaseReplayInstance(inst, true);
+        inst = null;
+        inst = acquireReplayInstance(target, INIT_SOURCE);
+      }
       onPhase("agent_resume");
-      inst.sandbox.resume(state);
+      inst.sandbox.resume(from);
       onPhase("agent_checkpoint");
-      const problem = resumeRuleViolation(req.agentId, state, inst.sandbox.captureState());
+      const problem = resumeRuleViolation(req.agentId, from, inst.sandbox.captureState());
       if (problem) throw problem;
     }
     releaseReplayInstance(inst, true);

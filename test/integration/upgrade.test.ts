@@ -14,7 +14,7 @@ import type { CheckpointEvent, TickEvent } from "../../src/scheduler/scheduler.j
 import { type Daemon, igord, killAll, startDaemon } from "../helpers/process.js";
 import { CAPS, wat2wasm, watAgent, writeWat } from "../helpers/wat.js";
 import { waitUntil } from "../helpers/wait.js";
-import { CLOCK, COUNTER_V1, COUNTER_V2 } from "../helpers/upgrade-agents.js";
+import { CLOCK, COUNTER_EXTENDS_LAYOUT, COUNTER_V1, COUNTER_V2 } from "../helpers/upgrade-agents.js";
 
 afterEach(killAll);
 
@@ -229,18 +229,7 @@ describe("two upgrades before the new code checkpoints", () => {
 describe("an upgrade that extends the state's layout (docs/SDK.md: new fields at the end, read only when present)", () => {
   afterEach(stopAllNodes);
 
-  // v1's state is its 4-byte counter; this one's adds a 4-byte field after it, 1000 when an older
-  // state has none, bumped every tick.
-  const V_EXTENDED = watAgent({
-    imports: CLOCK,
-    onTick: "(drop (call $clock)) (global.set $extra (i32.add (global.get $extra) (i32.const 1)))",
-    omit: ["agent_checkpoint", "agent_resume"],
-    extra: `(global $extra (mut i32) (i32.const 1000))
-    (func (export "agent_checkpoint") (result i32) (i32.store (i32.const 0) (global.get $ticks)) (i32.store (i32.const 4) (global.get $extra)) (i32.const 8))
-    (func (export "agent_resume") (param $p i32) (param $n i32)
-      (if (i32.ge_u (local.get $n) (i32.const 4)) (then (global.set $ticks (i32.load (local.get $p)))))
-      (if (i32.eq (local.get $n) (i32.const 8)) (then (global.set $extra (i32.load offset=4 (local.get $p)))) (else (global.set $extra (i32.const 1000)))))`,
-  });
+  const V_EXTENDED = COUNTER_EXTENDS_LAYOUT;
 
   it("is taken live and at a start from the old code's head, and verifies with replay (it was refused AGENT_RESUME_NOT_INVERSE)", async () => {
     // Stopped, upgraded, started: the new code starts from the old code's head (its 4-byte state).
