@@ -200,6 +200,28 @@ export const sleep = (ms: number, signal: AbortSignal): Promise<void> =>
     signal.addEventListener("abort", done, { once: true });
   });
 
+/**
+ * A signal that aborts when `parent` does or `timeoutMs` has passed, and `clear()` to call once it is
+ * no longer needed, which detaches it from `parent`. Not AbortSignal.any([timeout, parent]): on Node
+ * 20 that adds an entry to the parent's dependant set that is never taken out, and the parent here is
+ * the service's stop signal, alive as long as the node (one entry per stream opened, for months).
+ */
+export function boundedSignal(parent: AbortSignal, timeoutMs: number): { signal: AbortSignal; clear(): void } {
+  const call = new AbortController();
+  const onAbort = (): void => call.abort(parent.reason);
+  const timer = setTimeout(() => call.abort(new DOMException(`timed out after ${timeoutMs}ms`, "TimeoutError")), timeoutMs);
+  timer.unref();
+  if (parent.aborted) onAbort();
+  else parent.addEventListener("abort", onAbort, { once: true });
+  return {
+    signal: call.signal,
+    clear: () => {
+      clearTimeout(timer);
+      parent.removeEventListener("abort", onAbort);
+    },
+  };
+}
+
 /** What a peer says of itself in answer to a price query. */
 export interface ProbeAnswer {
   price: bigint;

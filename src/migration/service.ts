@@ -11,6 +11,7 @@ import type { P2pHost } from "../p2p/host.js";
 import { type PeerInfo, PeerRegistry } from "../p2p/peer-registry.js";
 import {
   acceptsFrom,
+  boundedSignal,
   MAX_INBOUND_STREAMS,
   MIGRATE_PROTOCOL,
   type MigrationContext,
@@ -292,14 +293,18 @@ export class MigrationService implements MigrationContext {
 
   async open(t: Target, protocol: string, timeoutMs = this.cfg.migrationTimeoutMs): Promise<FrameChannel> {
     if (!this.p2p) throw new IgordError(ErrorCode.P2pUnavailable, "the p2p service is not running (--listen off?)");
+    // The signal bounds the dial only: the channel's reads and writes have timeouts of their own.
+    const dial = boundedSignal(this.stop$.signal, timeoutMs);
     try {
       return await this.p2p.open(t.text.startsWith("/") ? t.text : t.peerId, protocol, {
         knownAddrs: this.peers.get(t.peerId)?.addrs ?? [],
-        signal: AbortSignal.any([AbortSignal.timeout(timeoutMs), this.stop$.signal]),
+        signal: dial.signal,
         writeTimeoutMs: this.cfg.migrationTimeoutMs,
       });
     } catch (e) {
       throw new IgordError(ErrorCode.MigrationDialFailed, `cannot reach ${t.text} (${protocol}): ${(e as Error).message}`, { cause: e });
+    } finally {
+      dial.clear();
     }
   }
 }
