@@ -46,21 +46,31 @@ export function checkAgentId(id: string): string {
 }
 
 
-/** Compiled modules by (hash, memory cap): V8 only reuses compiled code while a Module is alive. */
 /**
- * Distinct modules (and validated byte strings) a node keeps at once, oldest dropped first: every
- * module a peer or an operator brought stays otherwise. A dropped one an agent still runs is held by
- * that agent; the cache only saves compiling it again.
+ * Distinct modules (and validated byte strings) a node keeps at once, the least recently used
+ * module (the oldest byte string) dropped first: every module a peer or an operator brought stays otherwise. A dropped one an agent still
+ * runs is held by that agent; the cache only saves compiling it again.
  */
 export const MODULE_CACHE_SIZE = 256;
+/**
+ * Bytes of modules the cache keeps at once, counted as the bytes each was compiled from (V8 keeps
+ * them with the module; compiled code comes on top). A count alone let a dev loop (each save of a
+ * module with MiB of debug info an upgrade) keep every version ever saved, though only the newest
+ * runs. 64 MiB (MAX_WASM_BYTES) holds hundreds of ordinary modules or a few big ones; the newest is
+ * kept even alone above it, since the agent being loaded holds it anyway.
+ */
+export const MODULE_CACHE_BYTES = 64 * 1024 * 1024;
 
 function setBounded<V>(map: Map<string, V>, key: string, value: V): void {
   if (map.size >= MODULE_CACHE_SIZE) map.delete(map.keys().next().value as string);
   map.set(key, value);
 }
 
+/** Compiled modules by (hash, memory cap): V8 only reuses compiled code while a Module is alive. */
 export class ModuleCache {
-  private readonly modules = new Map<string, WebAssembly.Module>();
+  /** Least recently used first, with the size of the bytes each was compiled from. */
+  private readonly modules = new Map<string, { module: WebAssembly.Module; bytes: number }>();
+  private held = 0;
   /**
    * What WebAssembly.validate accepted, by SHA-256 (hex) of the bytes, with the module's parsed
    * imports, exports and memory: validating and parsing again cost ~0.5 ms per load of the same bytes.
@@ -77,17 +87,30 @@ export class ModuleCache {
     return info;
   }
 
-  get(key: string, compile: () => WebAssembly.Module): WebAssembly.Module {
-    let m = this.modules.get(key);
-    if (!m) {
-      m = compile();
-      setBounded(this.modules, key, m);
+  get(key: string, bytes: number, compile: () => WebAssembly.Module): WebAssembly.Module {
+    const hit = this.modules.get(key);
+    if (hit) {
+      this.modules.delete(key);
+      this.modules.set(key, hit);
+      return hit.module;
     }
-    return m;
+    const module = compile();
+    this.modules.set(key, { module, bytes });
+    this.held += bytes;
+    for (const [k, e] of this.modules) {
+      if (this.modules.size === 1 || (this.modules.size <= MODULE_CACHE_SIZE && this.held <= MODULE_CACHE_BYTES)) break;
+      this.modules.delete(k);
+      this.held -= e.bytes;
+    }
+    return module;
   }
 
   get size(): number {
     return this.modules.size;
+  }
+
+  get bytes(): number {
+    return this.held;
   }
 }
 
@@ -228,7 +251,7 @@ export function prepareFromBytes(o: {
   const tableMaxima = tableCaps(info);
   const key = `${wasmHash}:${capPages}`;
   // Exports every mutable global and table so replay can reset a pooled instance (wasm/reset-exports.ts).
-  const module = o.cache.get(key, () => {
+  const module = o.cache.get(key, bytes.length, () => {
     const memoryCapped = capGrowth ? withMemoryMaximum(bytes, capPages) : bytes;
     const runBytes = tableMaxima ? withTableMaxima(memoryCapped, tableMaxima) : memoryCapped;
     const rewritten = withResetExports(runBytes, key);

@@ -2,6 +2,7 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import wabtInit from "wabt";
+import { leb } from "../../src/wasm/module-info.js";
 
 let wabt: Awaited<ReturnType<typeof wabtInit>> | null = null;
 
@@ -80,3 +81,17 @@ export async function writeWat(dir: string, name: string, text: string, manifest
 export const CAPS = (...names: string[]) => ({
   capabilities: Object.fromEntries(names.map((n) => [n, { version: 1 }])),
 });
+
+/** `bytes` with a custom section `name` carrying `payload` appended (what any module author can write; a debug build's DWARF is such sections). */
+export function withCustomSection(bytes: Uint8Array, name: string, payload: Uint8Array | string): Uint8Array<ArrayBuffer> {
+  const enc = new TextEncoder();
+  const body = typeof payload === "string" ? enc.encode(payload) : payload;
+  const head = Uint8Array.from([...leb(enc.encode(name).byteLength), ...enc.encode(name)]);
+  const size = leb(head.byteLength + body.byteLength);
+  const out = new Uint8Array(bytes.byteLength + 1 + size.length + head.byteLength + body.byteLength);
+  out.set(bytes);
+  out.set([0, ...size], bytes.byteLength);
+  out.set(head, bytes.byteLength + 1 + size.length);
+  out.set(body, bytes.byteLength + 1 + size.length + head.byteLength);
+  return out;
+}

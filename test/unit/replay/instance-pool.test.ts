@@ -13,12 +13,11 @@ import { ModuleCache, prepareFromBytes } from "../../../src/loader/prepare.js";
 import { parseManifest } from "../../../src/manifest/manifest.js";
 import { type ReplayItem, type ReplayOutcome, type ReplayTarget, replay } from "../../../src/replay/engine.js";
 import { clearReplayPool, replayPoolStats } from "../../../src/replay/instance-pool.js";
-import { leb } from "../../../src/wasm/module-info.js";
 import { RESET_SECTION, withResetExports } from "../../../src/wasm/reset-exports.js";
 import { AgentSandbox } from "../../../src/wasm/sandbox.js";
 import { EXAMPLES } from "../../helpers/node.js";
 import { liveTickItems } from "../../helpers/live-ticks.js";
-import { CAPS, wat2wasm, watAgent } from "../../helpers/wat.js";
+import { CAPS, wat2wasm, watAgent, withCustomSection } from "../../helpers/wat.js";
 
 const IMPORTS = `
   (import "igor" "clock_now" (func $clock (result i64)))
@@ -325,13 +324,6 @@ describe("module rewriting for reset", () => {
     });
   }
 });
-
-/** `bytes` with a custom section `name` carrying `payload` appended (what any module author can write). */
-function withCustomSection(bytes: Uint8Array, name: string, payload: string): Uint8Array<ArrayBuffer> {
-  const enc = new TextEncoder();
-  const body = [...leb(enc.encode(name).byteLength), ...enc.encode(name), ...enc.encode(payload)];
-  return Uint8Array.from([...bytes, 0, ...leb(body.length), ...body]);
-}
 
 describe("a module's own reset marker is not trusted", () => {
   it("state kept in a hidden global of a module that ships its own igord.reset section still diverges on a reused instance", async () => {
