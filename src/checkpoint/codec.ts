@@ -11,6 +11,8 @@ export const CURRENT_VERSION = 5 as const;
 export const FIRST_SIGNED_VERSION = 4;
 /** The signature covers everything except the 64-byte signature slot. */
 export const SIGNATURE_OFFSET = 145;
+/** Where the 32-byte SHA-256 of the module that made the checkpoint sits, in every version. */
+export const WASM_HASH_OFFSET = 25;
 /** Refuse checkpoints larger than this before touching them. */
 export const MAX_CHECKPOINT_BYTES = 64 * 1024 * 1024 + HEADER_SIZE[CURRENT_VERSION];
 
@@ -65,7 +67,7 @@ export function parseCheckpoint(bytes: Uint8Array, what = "checkpoint"): Checkpo
     budget,
     price,
     tick: dv.getBigUint64(17, true),
-    wasmHash: sub(25, 32),
+    wasmHash: sub(WASM_HASH_OFFSET, 32),
     epochMajor: version >= 3 ? dv.getBigUint64(57, true) : 0n,
     epochGeneration: version >= 3 ? dv.getBigUint64(65, true) : 0n,
     leaseExpiry: version >= 3 ? dv.getBigUint64(73, true) : 0n,
@@ -101,7 +103,7 @@ export function encodeCheckpoint(f: CheckpointFields, state: Uint8Array, out?: U
   dv.setBigInt64(1, f.budget, true);
   dv.setBigInt64(9, f.price, true);
   dv.setBigUint64(17, f.tick, true);
-  out.set(f.wasmHash, 25);
+  out.set(f.wasmHash, WASM_HASH_OFFSET);
   dv.setBigUint64(57, f.epochMajor, true);
   dv.setBigUint64(65, f.epochGeneration, true);
   dv.setBigUint64(73, f.leaseExpiry, true);

@@ -9,6 +9,7 @@ import { rowToCheckpoint, u8 } from "./rows.js";
 import type { EventLogSegment } from "../eventlog/tick-log.js";
 import { endKey, keyed, keyIds } from "./checkpoint-keys.js";
 import { HEAD_CHANGES_COUNT } from "./head-changes.js";
+import { dropUnnamedModules, modulesBeingPruned } from "./module-retention.js";
 import { segmentInRow } from "./segment-records.js";
 import { StorageTotals } from "./storage-totals.js";
 import { OUTBOX_MESSAGE_OVERHEAD_BYTES, TickRecords } from "./tick-records.js";
@@ -432,7 +433,10 @@ export abstract class HistoryRecords extends TickRecords {
     // Logs of ticks up to the base replay from nothing that is kept. The checkpoints' rows take their
     // segments with them (schema 11: no row rewritten to clear a segment about to be deleted); what
     // is left to drop is the base's own segment and unlinked ones, and the floor moves.
+    const sql = (text: string): Database.Statement => this.sql(text);
+    const earlierModules = modulesBeingPruned(sql, agentId, baseSeq);
     this.sql(`DELETE FROM checkpoints WHERE id IN (${keyIds(`${OF_AGENT} AND k.seq < @seq`)})`).run({ agent: agentId, seq: baseSeq });
+    dropUnnamedModules(sql, earlierModules);
     this.dropSegmentsThrough(agentId, base.baseTick);
     // Receipts of ticks before the base go with their checkpoints, but the newest (where the next
     // receipt's range starts, receiptBase); what is kept still reads by index from 0 (receiptAt).
