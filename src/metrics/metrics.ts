@@ -96,6 +96,16 @@ export class NodeMetrics {
     return t;
   }
 
+  /**
+   * Drops what is kept per agent id (its tally and its igord_ticks_total series) once the agent left
+   * the node (migrated away, removed): a node agents pass through would keep one of each per id that
+   * ever ticked here. Should it come back, its series starts again from 0, as a counter may.
+   */
+  forgetAgent(agent: string): void {
+    this.pendingTicks.delete(agent);
+    this.ticks.remove({ agent });
+  }
+
   /** One committed tick, counted on its agent's tally, that ran `seconds`. */
   tickCommitted(tally: TickTally, seconds: number): void {
     tally.n++;

@@ -657,8 +657,7 @@ export class Scheduler extends EventEmitter<{
       throw e;
     }
     this.opts.pool.unload(id);
-    this.agents.delete(id);
-    this.opts.checkpointer.forget(id);
+    this.drop(id);
     a.logger.info({ event: "agent_detached", tick: String(a.tick) }, "agent stopped here for a handoff");
     return { tick: a.tick, budget: a.budget, lease: a.lease };
   }
@@ -667,8 +666,14 @@ export class Scheduler extends EventEmitter<{
   forget(id: string): void {
     const a = this.agents.get(id);
     if (!a || a.status === "running") return;
+    this.drop(id);
+  }
+
+  /** What the scheduler and its services keep for an agent that left (detached or removed). */
+  private drop(id: string): void {
     this.agents.delete(id);
     this.opts.checkpointer.forget(id);
+    this.opts.metrics?.forgetAgent(id);
   }
 
   private anyInFlight(): boolean {
