@@ -129,7 +129,12 @@ export class AgentsDirWatcher {
   /** Starts the loads this scan finds due; `immediate` (the initial scan) also waits for them. */
   private async scan(immediate: boolean): Promise<void> {
     const started: Promise<void>[] = [];
-    for (const path of this.listWasm()) {
+    const present = this.listWasm();
+    // A path whose file is gone is forgotten (a deploy that drops versioned builds and removes the
+    // old ones would leave one entry per file ever dropped); a file put back there is a new one.
+    const listed = new Set(present);
+    for (const path of this.seen.keys()) if (!listed.has(path)) this.seen.delete(path);
+    for (const path of present) {
       if (this.loading.has(path)) continue;
       const sig = this.signature(path);
       if (sig === null) continue;
