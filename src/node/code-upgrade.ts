@@ -4,8 +4,9 @@
 //   2. the agent is stopped (tick in flight commits, checkpoint at tick N);
 //   3. the new module is loaded on a staging placement from that state: the replay-rule check
 //      (resume is the inverse of checkpoint) runs there, under the tick timeout;
-//   4. one durable transaction stores the new module (every version stays, by hash), points the
-//      agent at it and records the signed code_upgrade lineage event (old hash -> new hash at N);
+//   4. one durable transaction stores the new module (by hash; an old version stays while a kept
+//      checkpoint or agent names it: store/module-retention.ts), points the agent at it and
+//      records the signed code_upgrade lineage event (old hash -> new hash at N);
 //   5. the agent resumes with the new module.
 // A failure at 1 leaves the old code running untouched; at 3 it resumes the old code from the very
 // checkpoint it stopped at (nothing stored changed). An agent started, stopped or removed while 3 ran
