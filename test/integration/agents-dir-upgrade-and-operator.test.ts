@@ -4,7 +4,7 @@
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { startTestNode, stopAllNodes } from "../helpers/node.js";
+import { startTestNode, stopAllNodes, type TestNode } from "../helpers/node.js";
 import { controlBackend } from "../../src/node/control-views.js";
 import { startAgent, stopAgent } from "../../src/node/agent-lifecycle.js";
 import { upgradeAgent } from "../../src/node/code-upgrade.js";
@@ -33,6 +33,14 @@ async function watchedCounter() {
   return { t, file, ctl: controlBackend(t.node) };
 }
 
+/**
+ * The upgrade has paused the agent (its log line stays: a poll of the stored row could miss a trial
+ * that ended between two polls on a loaded machine).
+ */
+function pausedForUpgrade(t: TestNode): boolean {
+  return t.logs.events("agent_stopped", "counter").some((l) => l.reason === "code_upgrade");
+}
+
 /** The agents-dir watcher has no load (here: the upgrade it took, and what follows it) under way. */
 function watcherIdle(t: { node: unknown }): boolean {
   return (t.node as { watcher: { loading: Set<string> } }).watcher.loading.size === 0;
@@ -43,7 +51,7 @@ describe("an agents-dir upgrade and the operator's commands", () => {
     const { t, file, ctl } = await watchedCounter();
     writeFileSync(file, await wat2wasm(V2_SLOW_RESUME));
     // The watcher's upgrade has paused the agent and is trying the new code.
-    await waitUntil(() => t.node.store.agent("counter")?.reason === "code_upgrade", { timeoutMs: 15_000 });
+    await waitUntil(() => pausedForUpgrade(t), { timeoutMs: 15_000 });
     const stopped = await ctl.stop("counter");
     expect(stopped.status).toBe("stopped");
     await waitUntil(() => t.logs.events("code_upgraded", "counter").length + t.logs.events("agent_load_failed").length > 0, { timeoutMs: 20_000 });
@@ -57,7 +65,7 @@ describe("an agents-dir upgrade and the operator's commands", () => {
   it("igord start during the upgrade the watcher started: the stored history stays one the node can resume", async () => {
     const { t, file, ctl } = await watchedCounter();
     writeFileSync(file, await wat2wasm(V2_SLOW_RESUME));
-    await waitUntil(() => t.node.store.agent("counter")?.reason === "code_upgrade", { timeoutMs: 15_000 });
+    await waitUntil(() => pausedForUpgrade(t), { timeoutMs: 15_000 });
     // The operator sees it stopped and starts it (igord agents: stopped).
     await ctl.start("counter");
     const at = t.node.scheduler.view("counter")?.tick ?? 0n;
@@ -84,7 +92,7 @@ describe("a command that does not wait its turn, during an upgrade's trial of th
     await waitUntil(() => (t.node.scheduler.view("counter")?.tick ?? 0n) >= 3n, { timeoutMs: 15_000 });
     const v1 = t.node.store.agent("counter")?.wasmHash;
     const upgrade = upgradeAgent(t.node, "counter", await writeWat(join(t.dir, "v2"), "counter", V2_SLOW_RESUME, CAPS("clock")));
-    await waitUntil(() => t.node.store.agent("counter")?.reason === "code_upgrade", { timeoutMs: 15_000 });
+    await waitUntil(() => pausedForUpgrade(t), { timeoutMs: 15_000 });
     await command(t.node, "counter");
     await expect(upgrade).rejects.toMatchObject({ code: "UPGRADE_REFUSED", details: { cause: "AGENT_CHANGED" } });
     const row = t.node.store.agent("counter");
