@@ -7,11 +7,11 @@ export default defineConfig({
     testTimeout: 30_000,
     hookTimeout: 30_000,
     pool: "forks",
-    // Two test files at once: most of the suite waits on ticks, timers, processes and disks, so two
-    // run in 325-339 s where one at a time took 586 s on the 2-core CI machine (vitest's default
-    // there is one). The timing tests hold at that load (two full runs, 2026-11-30). Three ran in
-    // 522 s against 628 but left the CPU 97 % busy, which the timing tests are not written for.
-    maxWorkers: 2,
+    // Three test files at once on the 2-core CI machine: most of the suite waits on ticks, timers,
+    // processes and disks (a control request's 10 s timeout, a dashboard's polls), and a worker
+    // that waits holds its file. Two ran the 178 files in 592 s, three in 548 s (fresh clones,
+    // 2026-12-02, all green; load ~5); one at a time took 586 s when the suite was half as long.
+    maxWorkers: 3,
     // The files of a worker share one module graph: importing src and libp2p again for each of the
     // 156 files was ~100 s of the run (628 s → 517 s without it, 2026-12-02). What a file starts and
     // leaves running is stopped when it ends (test/setup.ts), so it cannot load the files after it.
