@@ -126,17 +126,20 @@ describe("x402buyer paying repeatedly", () => {
   });
 });
 
+/** Attempts at the kill's window: on a loaded machine (three test files at once) three missed it once in a full run. */
+const KILL_ATTEMPTS = 6;
+
 /**
  * Runs the agent until it acts (the `acted` log line) and SIGKILLs it before the next checkpoint,
  * after a checkpoint has covered the intent (`recorded` line). A run where a checkpoint slips in
  * between the act and the kill (a few percent), or where the agent already showed its receipt to
  * the server (`world()`, a count of what the server saw, moved since the intent was recorded: the
  * server sees nothing of an act before its intent, and may see its effect before the act's own log
- * line is read), proves nothing: the scenario starts over, 3 times at most, each from `startOver()`
- * (the server forgets what an attempt showed it). Returns the killed run's daemon.
+ * line is read), proves nothing: the scenario starts over, KILL_ATTEMPTS times at most, each from
+ * `startOver()` (the server forgets what an attempt showed it). Returns the killed run's daemon.
  */
 async function killBetweenActAndCheckpoint(args: string[], dataDir: string, recorded: string, acted: string, world: () => number = () => 0, startOver: () => void = () => undefined): Promise<Daemon> {
-  for (let attempt = 0; attempt < 3; attempt++) {
+  for (let attempt = 0; attempt < KILL_ATTEMPTS; attempt++) {
     rmSync(dataDir, { recursive: true, force: true });
     startOver();
     const d = startDaemon(args);

@@ -6,6 +6,7 @@
 // pruning, event-log pruning by ticks and by bytes, a rolled-back batch, and another connection's writes.
 import { OUTBOX_MESSAGE_OVERHEAD_BYTES } from "../../src/store/tick-records.js";
 import { randomBytes } from "node:crypto";
+import { CURRENT_VERSION } from "../../src/checkpoint/codec.js";
 import type BetterSqlite from "better-sqlite3";
 import { afterEach, describe, expect, it } from "vitest";
 import { SqliteStore } from "../../src/store/sqlite-store.js";
@@ -29,7 +30,10 @@ const added = (c: CheckpointCommit): number =>
 
 /** h's next checkpoint after the stored head, `bytes` of state, pruning the history to `keep` when a plan is due. */
 function next(store: SqliteStore, reader: SqliteStore, tick: bigint, opts: { bytes?: number; keep?: number; limit?: bigint; emits?: number } = {}): CheckpointCommit {
-  const c: CheckpointCommit = { ...leasedCommit("h", tick, reader.head("h")!.hash), blob: randomBytes(opts.bytes ?? 300) };
+  // Random bytes but the version byte: the store refuses a blob that steps its history down a version.
+  const blob = randomBytes(opts.bytes ?? 300);
+  blob[0] = CURRENT_VERSION;
+  const c: CheckpointCommit = { ...leasedCommit("h", tick, reader.head("h")!.hash), blob };
   // The checkpoint's last tick emitted one message of `emits` bytes.
   if (opts.emits) c.outbox = [{ tick, epochMajor: 0n, messages: [randomBytes(opts.emits)] }];
   if (opts.keep) {
