@@ -154,6 +154,19 @@ export class ReplayWindow {
     this.toVerifyAtMost = n;
   }
 
+  /**
+   * The verification that claimed `claimed` ended without verifying them (its worker died, the agent
+   * moved): those that left the window while it ran will never be verified, so they count as dropped.
+   */
+  forfeit(claimed: readonly Snapshot[]): void {
+    const held = new Set(this.snaps);
+    for (const s of claimed) {
+      if (s.verified || s.entries.length === 0 || held.has(s)) continue;
+      this.dropped++;
+      if (this.droppedLast === null || s.tick > this.droppedLast) this.droppedLast = s.tick;
+    }
+  }
+
   /** How many ticks still to verify left the window since the last call, and the last of them. */
   takeDropped(): { count: number; lastTick: bigint | null } {
     const out = { count: this.dropped, lastTick: this.droppedLast };

@@ -79,7 +79,7 @@ export class Verifier {
         if (f) f.verified = true; // reported once
       }
       a.window.dropSettled();
-    });
+    }, () => a.window.forfeit(pending));
   }
 
   /**
@@ -91,7 +91,8 @@ export class Verifier {
     this.runVerification(a, items, () => undefined);
   }
 
-  private runVerification(a: AgentRuntime, items: ReplayItem[], mark: (verified: number, failed: boolean) => void): void {
+  /** `lost`: the pass failed (not a divergence), so what it held was not verified. */
+  private runVerification(a: AgentRuntime, items: ReplayItem[], mark: (verified: number, failed: boolean) => void, lost?: () => void): void {
     a.verifying = true;
     const timer = this.metrics?.replayDuration.startTimer();
     this.pool
@@ -113,7 +114,9 @@ export class Verifier {
           if (outcome.failure) this.diverged(a, outcome.failure.tick, IgordError.fromJSON(outcome.failure.error));
         },
         (e: unknown) => {
-          // The agent moved or its worker died: not a divergence; the next pass retries.
+          // The agent moved or its worker died: not a divergence; the next pass retries what the
+          // window still holds, and what left it meanwhile is counted as unverified.
+          lost?.();
           a.logger.debug({ event: "replay_skipped", err: (e as Error).message }, "replay skipped");
         },
       )

@@ -61,4 +61,39 @@ describe("ticks the replay window lets go of unverified", () => {
     await new Promise((r) => setImmediate(r));
     expect(logs.events("replay_ticks_unverified")).toHaveLength(1);
   });
+
+  it("are counted when the verification that held them fails (its worker died, the agent moved)", async () => {
+    let fail: (e: Error) => void = () => undefined;
+    const pool = {
+      replay: () => new Promise<ReplayOutcome>((_resolve, reject) => (fail = reject)),
+    } as unknown as WorkerPool;
+    const metrics = new NodeMetrics({ agentStates: () => new Map(), budgets: () => [], workers: () => 0, leaseStates: () => new Map() });
+    const logs = new LogCapture();
+    const verifier = new Verifier(pool, { mode: "full", window: 3, verifyInterval: 3, onDivergence: "log" }, metrics, NO_HOST);
+    const a = {
+      id: "a",
+      window: new ReplayWindow(3),
+      sinceVerify: 0,
+      intensifyLeft: 0,
+      verifying: false,
+      replayVerified: 0,
+      divergences: 0,
+      status: "stopped",
+      detaching: false,
+      logger: pino({ level: "debug" }, logs.stream),
+    } as unknown as AgentRuntime;
+    let pre = new Uint8Array(4);
+    for (let t = 1n; t <= 5n; t++) {
+      const post = new Uint8Array(4).fill(Number(t));
+      a.window.pushTick(t, pre, post, new Uint8Array(32), [{ id: 1, result: 0, payload: new Uint8Array(1) }], 10n, 1n);
+      pre = post;
+      verifier.afterCommit(a);
+    }
+    // The pass holds ticks 1 to 3; ticks 4 and 5 pushed 1 and 2 out of the window meanwhile. The pass
+    // fails: 1 and 2 were neither verified nor are they in the window any more, so never will be.
+    fail(new Error("worker lost"));
+    await new Promise((r) => setImmediate(r));
+    expect(logs.events("replay_ticks_unverified").map((l) => [l.count, l.lastTick])).toEqual([[2, "2"]]);
+    expect(await metrics.registry.getSingleMetricAsString("igord_replay_ticks_unverified_total")).toMatch(/^igord_replay_ticks_unverified_total 2$/m);
+  });
 });
