@@ -13,6 +13,22 @@ import { LogCapture } from "../../helpers/node.js";
 
 const NO_HOST: VerifierHost = { verified: () => undefined, divergence: () => undefined, pause: () => undefined, migrateAway: () => null };
 
+/** The parts of an agent's runtime the verifier reads, with a replay window of `capacity` ticks. */
+function agentWithWindow(capacity: number, status: string, logs: LogCapture): AgentRuntime {
+  return {
+    id: "a",
+    window: new ReplayWindow(capacity),
+    sinceVerify: 0,
+    intensifyLeft: 0,
+    verifying: false,
+    replayVerified: 0,
+    divergences: 0,
+    status,
+    detaching: false,
+    logger: pino({ level: "debug" }, logs.stream),
+  } as unknown as AgentRuntime;
+}
+
 describe("ticks the replay window lets go of unverified", () => {
   it("are counted in a metric and a log line once the verification in flight ends; those it held are not", async () => {
     let finish: (o: ReplayOutcome) => void = () => undefined;
@@ -26,18 +42,7 @@ describe("ticks the replay window lets go of unverified", () => {
     const metrics = new NodeMetrics({ agentStates: () => new Map(), budgets: () => [], workers: () => 0, leaseStates: () => new Map() });
     const logs = new LogCapture();
     const verifier = new Verifier(pool, { mode: "full", window: 3, verifyInterval: 3, onDivergence: "log" }, metrics, NO_HOST);
-    const a = {
-      id: "a",
-      window: new ReplayWindow(3),
-      sinceVerify: 0,
-      intensifyLeft: 0,
-      verifying: false,
-      replayVerified: 0,
-      divergences: 0,
-      status: "running",
-      detaching: false,
-      logger: pino({ level: "debug" }, logs.stream),
-    } as unknown as AgentRuntime;
+    const a = agentWithWindow(3, "running", logs);
     let pre = new Uint8Array(4);
     const commit = (tick: bigint): void => {
       const post = new Uint8Array(4).fill(Number(tick));
@@ -70,18 +75,7 @@ describe("ticks the replay window lets go of unverified", () => {
     const metrics = new NodeMetrics({ agentStates: () => new Map(), budgets: () => [], workers: () => 0, leaseStates: () => new Map() });
     const logs = new LogCapture();
     const verifier = new Verifier(pool, { mode: "full", window: 3, verifyInterval: 3, onDivergence: "log" }, metrics, NO_HOST);
-    const a = {
-      id: "a",
-      window: new ReplayWindow(3),
-      sinceVerify: 0,
-      intensifyLeft: 0,
-      verifying: false,
-      replayVerified: 0,
-      divergences: 0,
-      status: "stopped",
-      detaching: false,
-      logger: pino({ level: "debug" }, logs.stream),
-    } as unknown as AgentRuntime;
+    const a = agentWithWindow(3, "stopped", logs);
     let pre = new Uint8Array(4);
     for (let t = 1n; t <= 5n; t++) {
       const post = new Uint8Array(4).fill(Number(t));
