@@ -1,7 +1,5 @@
 // In-process test nodes: a real IgordNode (real worker pool, real WASM, real SQLite file) on temp
 // dirs, its logs captured as parsed JSON objects, and a registry so one call tears them all down.
-import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Writable } from "node:stream";
 import { fileURLToPath } from "node:url";
@@ -12,8 +10,10 @@ import { parseCheckpoint } from "../checkpoint/codec.js";
 import { IgordNode } from "../node/node.js";
 import type { MigrationHooks } from "../migration/service.js";
 import { DB_FILE, SqliteStore } from "../store/sqlite-store.js";
-import { TempDirs } from "./temp-dirs.js";
+import { TempDirs, tempDir } from "./temp-dirs.js";
 import { waitForEvent } from "./wait.js";
+
+export { tempDir };
 
 /** The igord package root (this file is src/testing/ or dist/testing/ under it). */
 export const ROOT = fileURLToPath(new URL("../..", import.meta.url));
@@ -33,9 +33,6 @@ export class LogCapture {
   }
 }
 
-export function tempDir(prefix = "igord-test-"): string {
-  return mkdtempSync(join(tmpdir(), prefix));
-}
 
 export interface TestNode {
   node: IgordNode;

@@ -1,7 +1,7 @@
 // The test kit's teardown when a test ends badly: a runner that stops its worker with a signal (vitest
 // sends SIGTERM, then SIGKILL after 500 ms), a test that times out while its cluster is still starting,
 // and the nodes a cluster or stopAll() stopped, their state and their temp dirs.
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { existsSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
@@ -77,8 +77,13 @@ describe("test kit: a runner ended by a signal", () => {
     r.kill("SIGKILL");
     await r.exited;
     await gone(r.pid, "SIGKILLed");
-    // The daemon removes its own dir once its test process is gone; an in-process node's dir has nobody left to remove it.
+    // The daemon removes its own dir once its test process is gone.
     await eventually(() => !existsSync(r.dir), `the process node's dir ${r.dir} to be removed`, ORPHAN_GONE_MS);
+    // An in-process node's dir has nobody left to remove it: the next test process that loads the kit does.
+    expect(existsSync(r.inDir)).toBe(true);
+    const next = spawnSync(process.execPath, ["--input-type=module", "-e", `await import(${JSON.stringify(join(ROOT, "dist", "testing", "index.js"))});`], { encoding: "utf8" });
+    expect(next.stderr).toBe("");
+    expect(existsSync(r.inDir)).toBe(false);
   });
 
   it("a process node's daemon is igord itself, the kit's own child (its orphan watch runs in igord's process): kill() hits it", async () => {
