@@ -1,25 +1,14 @@
 // A host that stops with many streams open on a connection closes them without a warning: libp2p's
 // own stop closes each connection with one 500 ms AbortSignal shared by all its streams, each adding
 // a listener, and Node warned "MaxListenersExceededWarning … 11 abort listeners" past ten streams.
-import { afterEach, describe, expect, it } from "vitest";
-import { generateKey } from "../../src/identity/keys.js";
+import { describe, expect, it } from "vitest";
 import type { FrameChannel } from "../../src/p2p/frames.js";
-import { P2pHost } from "../../src/p2p/host.js";
+import { host, hosts } from "../helpers/p2p-hosts.js";
 
 const PROTOCOL = "/igord-test/held/1.0.0";
 /** More streams than Node's default of ten listeners on one AbortSignal. */
 const STREAMS = 16;
 
-const hosts: P2pHost[] = [];
-afterEach(async () => {
-  await Promise.all(hosts.splice(0).map((h) => h.stop()));
-});
-
-async function host(): Promise<P2pHost> {
-  const h = await P2pHost.start({ key: generateKey(), listen: ["/ip4/127.0.0.1/tcp/0"], bootstrap: [], mdns: false });
-  hosts.push(h);
-  return h;
-}
 
 describe("a host's stop", () => {
   it("closes a connection holding many open streams without a MaxListenersExceededWarning", async () => {

@@ -8,26 +8,15 @@
 //   come (src/p2p/noise-reads.ts): Noise's own decoder built a RangeError there, counted on the
 //   global RangeError while messages flow.
 import { Socket } from "node:net";
-import { afterEach, describe, expect, it } from "vitest";
-import { generateKey } from "../../src/identity/keys.js";
+import { describe, expect, it } from "vitest";
 import type { FrameChannel } from "../../src/p2p/frames.js";
-import { P2pHost } from "../../src/p2p/host.js";
+import { host } from "../helpers/p2p-hosts.js";
 
 const PROTOCOL = "/igord-test/window/1.0.0";
 const WRITES_PROTOCOL = "/igord-test/writes/1.0.0";
 /** yamux's initial stream window (the specification's 256 KiB). */
 const INITIAL_WINDOW = 256 * 1024;
 
-const hosts: P2pHost[] = [];
-afterEach(async () => {
-  await Promise.all(hosts.splice(0).map((h) => h.stop()));
-});
-
-async function host(): Promise<P2pHost> {
-  const h = await P2pHost.start({ key: generateKey(), listen: ["/ip4/127.0.0.1/tcp/0"], bootstrap: [], mdns: false });
-  hosts.push(h);
-  return h;
-}
 
 /** What the writer's yamux stream may still send before the reader grants more. */
 const sendWindow = (ch: FrameChannel): number => (ch.stream as unknown as { sendWindowCapacity: number }).sendWindowCapacity;
