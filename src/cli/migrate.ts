@@ -10,9 +10,34 @@ const out = (s: string): void => {
   process.stdout.write(`${printable(s, true)}\n`);
 };
 
-function table(rows: string[][]): string {
+/** A value on the line it belongs to: a peer's text (a refusal's message, its addresses) may hold line feeds. */
+const one = (v: unknown): string => printable(String(v));
+
+function table(cells: string[][]): string {
+  const rows = cells.map((row) => row.map(one));
   const widths = rows[0]?.map((_, i) => Math.max(...rows.map((row) => (row[i] ?? "").length))) ?? [];
   return rows.map((row) => row.map((c, i) => c.padEnd(widths[i] ?? 0)).join("  ").trimEnd()).join("\n");
+}
+
+/** What POST /v1/agents/:id/migrate answers. */
+export interface MigrationAnswer {
+  outcome: string;
+  target: string | null;
+  peer: string | null;
+  address: string | null;
+  attempts: number;
+  fallbacks: number;
+  epoch: string | null;
+  error: { code: string; message: string } | null;
+  durationMs: number;
+}
+
+/** The one line `igord migrate` prints for its outcome. */
+export function formatMigration(agent: string, r: MigrationAnswer): string {
+  // The peer and the address the connection really used, which may not be the one typed.
+  if (r.outcome === "done") return `${one(agent)} migrated to ${one(r.peer ?? r.target)} via ${one(r.address ?? r.target)} at epoch ${one(r.epoch)} (${r.attempts} attempt(s), ${r.fallbacks} fallback(s), ${r.durationMs} ms)`;
+  if (r.outcome === "reverted") return `${one(agent)} was not migrated (${one(r.error?.code)}: ${one(r.error?.message)}); it keeps running here`;
+  return `${one(agent)} was sent to ${one(r.target)} without a confirmation (${one(r.error?.code)}); RECOVERY_REQUIRED until that node answers`;
 }
 
 /** Exit code: 0 done, 1 reverted (the agent keeps running here), 2 recovery (resolution pending). */
@@ -23,12 +48,8 @@ export async function migrateCommand(control: HostPort, dataDir: string, agent: 
     `/v1/agents/${encodeURIComponent(agent)}/migrate`,
     { ...(o.to ? { to: o.to } : {}), fallback: o.fallback },
     MIGRATE_CLIENT_TIMEOUT_MS,
-  )) as { outcome: string; target: string | null; peer: string | null; address: string | null; attempts: number; fallbacks: number; epoch: string | null; error: { code: string; message: string } | null; durationMs: number };
-  if (o.json) out(JSON.stringify(r, null, 2));
-  // The peer and the address the connection really used, which may not be the one typed.
-  else if (r.outcome === "done") out(`${agent} migrated to ${r.peer ?? r.target} via ${r.address ?? r.target} at epoch ${r.epoch} (${r.attempts} attempt(s), ${r.fallbacks} fallback(s), ${r.durationMs} ms)`);
-  else if (r.outcome === "reverted") out(`${agent} was not migrated (${r.error?.code}: ${r.error?.message}); it keeps running here`);
-  else out(`${agent} was sent to ${r.target} without a confirmation (${r.error?.code}); RECOVERY_REQUIRED until that node answers`);
+  )) as MigrationAnswer;
+  out(o.json ? JSON.stringify(r, null, 2) : formatMigration(agent, r));
   return r.outcome === "done" ? 0 : r.outcome === "reverted" ? 1 : 2;
 }
 
@@ -39,8 +60,8 @@ export async function peersCommand(control: HostPort, dataDir: string, json: boo
     peers: { id: string; price: string | null; capabilities: string[] | null; failures: number; lastSeen: string | null; rttMs: number | null; vouched: boolean }[];
   };
   if (json) return out(JSON.stringify(r, null, 2));
-  out(`this node: ${r.peerId ?? "(p2p off)"}`);
-  for (const a of r.addrs) out(`  ${a}`);
+  out(`this node: ${one(r.peerId ?? "(p2p off)")}`);
+  for (const a of r.addrs) out(`  ${one(a)}`);
   if (r.peers.length === 0) return out("no known peers");
   out(
     table([

@@ -6,10 +6,14 @@ import { controlGet } from "../control/client.js";
 
 type Json = Record<string, unknown>;
 
-/** A table cell: absent values print as "-", never "undefined" or "null". */
+/**
+ * A table cell: absent values print as "-", never "undefined" or "null". On one line: a cell may hold
+ * what a module or a peer wrote (a load failure names the module's imports), and a line feed in it
+ * would print a row of its own.
+ */
 function cell(v: unknown): string {
   if (v === undefined || v === null || v === "") return "-";
-  return typeof v === "object" ? JSON.stringify(v) : String(v);
+  return printable(typeof v === "object" ? JSON.stringify(v) : String(v));
 }
 
 function table(rows: string[][]): string {
