@@ -7,6 +7,7 @@ import { describeUpgrade, parseCodeUpgrade } from "../checkpoint/upgrades.js";
 import { ErrorCode, IgordError } from "../errors.js";
 import { hex } from "../hash/bytes.js";
 import { verifyBytes } from "../identity/keys.js";
+import { printable } from "../log/printable.js";
 import { readStore } from "./lineage.js";
 
 export function lineageCommand(agentId: string, o: { dataDir: string; json: boolean }): number {
@@ -36,7 +37,9 @@ export function lineageCommand(agentId: string, o: { dataDir: string; json: bool
         const what = e.what ?? `budget ${formatUnits(BigInt(e.oldBudget))} -> ${formatUnits(BigInt(e.newBudget))} (${e.reason})`;
         lines.push(`#${e.seq} ${e.kind} ${e.kind === "code_upgrade" ? "" : `tick ${e.tick}: `}${what}, ${e.signed ? "signed" : "SIGNATURE INVALID"}`);
       }
-      process.stdout.write(`${lines.join("\n")}\n`);
+      // Each on its own line, escaped: a reason is any text the agent's key signed, and events come with
+      // imports and migrations (every node that held the agent holds its key).
+      process.stdout.write(`${lines.map((l) => printable(l)).join("\n")}\n`);
     }
     return events.every((e) => e.signed) ? 0 : 1;
   });

@@ -1,14 +1,18 @@
 // The CLI's tables and one-line answers show text a module or a peer wrote (a module's import names
-// in its load failure, a target's refusal message) on the line it belongs to: a line feed in it is
-// shown escaped, so it cannot print a row or an outcome of its own that the daemon never reported.
+// in its load failure, a target's refusal message, a lineage event's reason that came with an import
+// or a migration) on the line it belongs to: a line feed in it is shown escaped, so it cannot print a
+// row or an outcome of its own that the daemon never reported, and so are the terminal's controls.
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { formatMigration } from "../../src/cli/migrate.js";
 import { formatAgents } from "../../src/cli/status.js";
+import { signBudgetOverride } from "../../src/checkpoint/overrides.js";
 import { ErrorCode } from "../../src/errors.js";
 import { remoteError } from "../../src/migration/context.js";
-import { startTestNode, stopAllNodes } from "../helpers/node.js";
+import { DB_FILE, SqliteStore } from "../../src/store/sqlite-store.js";
+import { dataDirWithHeartbeat, startTestNode, stopAllNodes } from "../helpers/node.js";
+import { igord } from "../helpers/process.js";
 import { CAPS, watAgent, wat2wasm } from "../helpers/wat.js";
 
 afterEach(stopAllNodes);
@@ -47,5 +51,26 @@ describe("text from modules and peers in the CLI's output", () => {
     const text = formatMigration("heartbeat", { outcome: "reverted", target: "/ip4/10.0.0.9/tcp/4001", peer: null, address: null, attempts: 1, fallbacks: 0, epoch: null, error: { code: error.code, message: error.message }, durationMs: 12 });
     expect(text.split("\n")).toHaveLength(1);
     expect(text).toMatch(/^heartbeat was not migrated \(CAPABILITY_NOT_OFFERED: refused by the target: busy\\u000aheartbeat migrated to /);
+  });
+
+  it("igord lineage: a lineage event whose reason carries escape sequences and a line feed (an import's or a migration's: any holder of the agent's key signs one) is listed on its own line, escaped", async () => {
+    const data = await dataDirWithHeartbeat(2n);
+    // OSC 52 (set the clipboard), clear the screen, then a line feed and a second event of its own.
+    const reason = "\x1b]52;c;ZXZpbA==\x07\x1b[2J\n#2 budget_override tick 9: budget 1.000000 -> 1000.000000 (top-up), signed";
+    const store = SqliteStore.open(join(data, DB_FILE));
+    try {
+      const head = store.head("heartbeat")!;
+      const fields = { afterHash: head.hash, tick: head.tick, oldBudget: head.budget, newBudget: head.budget, reason };
+      store.addLineageEvent("heartbeat", { kind: "import", ...fields, signature: signBudgetOverride(store.identity("heartbeat"), fields) });
+    } finally {
+      store.close();
+    }
+    const shown = igord(["lineage", "heartbeat", "--data-dir", data]);
+    expect(shown.status).toBe(0);
+    const lines = shown.stdout.trimEnd().split("\n");
+    expect(lines).toHaveLength(2);
+    expect(lines[1]).toMatch(/^#1 import tick \d+: .*\\u001b\]52;c;ZXZpbA==\\u0007\\u001b\[2J\\u000a#2 budget_override .*, signed$/);
+    // eslint-disable-next-line no-control-regex -- looking for them is the point
+    expect(shown.stdout).not.toMatch(/[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/);
   });
 });
