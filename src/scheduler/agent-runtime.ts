@@ -106,6 +106,8 @@ export interface AgentRuntime {
   divergences: number;
   /** Event logs of ticks since the last checkpoint, persisted with the next one. */
   pendingLogs: TickLog[];
+  /** The observation bytes of `pendingLogs` (MAX_UNCHECKPOINTED_LOG_BYTES bounds them). */
+  pendingLogBytes: number;
   lease: Lease | null;
   /** Being detached for a handoff: no new tick is scheduled. */
   detaching: boolean;

@@ -39,6 +39,13 @@ import { emitAgentLogs, logPublished, queueOutputs } from "./agent-outputs.js";
 export type { AgentInit, AgentMeta, AgentStatus, AgentView, CheckpointEvent, DivergenceEvent, LeaseOptions, ReplayOptions, TickEvent } from "./agent-runtime.js";
 export { LEASE_SWEEP_MAX_MS } from "./lease-fence.js";
 
+/**
+ * Observation bytes of an agent's ticks since its last checkpoint past which it is checkpointed at
+ * once, not at the next --checkpoint-interval: they are held on the main thread until a checkpoint
+ * writes them (its event-log segment), and a tick may record MAX_TICK_EVENT_BYTES. An agent that did
+ * that every tick made the node hold ~0.5 GB before a 5 s checkpoint and encode it in one go.
+ */
+export const MAX_UNCHECKPOINTED_LOG_BYTES = 64 * 1024 * 1024;
 /** Due times within this many ms of now are dispatched in the same round. */
 export const DISPATCH_SLACK_MS = 1;
 /** After the tick timeout, how long shutdown waits for the watchdog to reap a hung tick. */
@@ -217,6 +224,7 @@ export class Scheduler extends EventEmitter<{
       replayVerified: 0,
       divergences: 0,
       pendingLogs: [],
+      pendingLogBytes: 0,
       lease: init.lease ?? null,
       detaching: false,
       onIdle: null,
@@ -425,7 +433,12 @@ export class Scheduler extends EventEmitter<{
     const charge = a.meter.charge(r.elapsedNs, a.price, afterPayments);
     a.window.pushTick(r.tick, a.state, r.state, r.postHash, r.events, a.budget, a.price);
     // Only ticks that observed something are stored; a segment's tick range says which ticks it covers.
-    if (this.opts.persistEventLogs && r.events.length > 0) a.pendingLogs.push({ tick: r.tick, entries: r.events, postHash: r.postHash });
+    let logBytesPassed = false;
+    if (this.opts.persistEventLogs && r.events.length > 0) {
+      a.pendingLogs.push({ tick: r.tick, entries: r.events, postHash: r.postHash });
+      for (const e of r.events) a.pendingLogBytes += e.payload.length;
+      logBytesPassed = a.pendingLogBytes >= MAX_UNCHECKPOINTED_LOG_BYTES;
+    }
     a.tick = r.tick;
     a.budget = charge.budgetAfter;
     // Most short ticks cost 0 (the meter carries the remainder): nothing to add, no bigint made.
@@ -475,6 +488,8 @@ export class Scheduler extends EventEmitter<{
     this.verifier.afterCommit(a);
     if (a.status !== "running") return;
     if (!this.stopping && !a.detaching) {
+      // Its ticks' logs since the last checkpoint are held here until the next: past the bound, now.
+      if (logBytesPassed) void this.checkpoint(a, "event_log_bytes", "active", null);
       this.schedule(a, monoNow() + (r.more ? this.fastIntervalOf(a) : this.intervalOf(a)));
     }
   }
@@ -513,6 +528,7 @@ export class Scheduler extends EventEmitter<{
   private subject(a: AgentRuntime): CheckpointSubject {
     const logs = a.pendingLogs;
     a.pendingLogs = [];
+    a.pendingLogBytes = 0;
     const outbox = a.pendingOutbox;
     a.pendingOutbox = [];
     // Built by assignment, not conditional spreads (each spread built and copied an object per checkpoint).
