@@ -5,7 +5,7 @@
 import { existsSync, lstatSync, mkdirSync, readdirSync, rmdirSync, statSync, unlinkSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { decodeReceipt, type Receipt } from "../budget/receipt.js";
-import { receiptProblem, receiptsOnce } from "../budget/receipt-check.js";
+import { ArrivingReceipts, type ReceiptHistory } from "../budget/receipt-check.js";
 import { diskFullError, ErrorCode, IgordError } from "../errors.js";
 import { describeProblem, FileReadError, fileKind, readRegularFile } from "../files/regular-file.js";
 import { sha256Hex } from "../hash/bytes.js";
@@ -160,10 +160,10 @@ export const RECEIPTS_FILE_MAX_BYTES = 256 * 1024 ** 2;
 
 /**
  * An export's node execution receipts (`[u32 count]` then `[u32 len][receipt]` each, oldest first),
- * each held to what migration admission holds a package's to (budget/receipt-check.ts). None when
- * the file is absent (an export made before receipts were exported).
+ * each held to what migration admission holds a package's to (budget/receipt-check.ts) against the
+ * export's `history`. None when the file is absent (an export made before receipts were exported).
  */
-export function readReceipts(file: string, agentId: string, headTick: bigint): ReceiptRow[] {
+export function readReceipts(file: string, history: ReceiptHistory): ReceiptRow[] {
   if (!existsSync(file)) return [];
   const bytes = readExportFile(file, "receipts", RECEIPTS_FILE_MAX_BYTES);
   const bad = (why: string): IgordError => new IgordError(ErrorCode.ReceiptInvalid, `${file}: ${why}`);
@@ -171,7 +171,7 @@ export function readReceipts(file: string, agentId: string, headTick: bigint): R
   if (bytes.length < 4) throw bad("shorter than its count");
   const count = dv.getUint32(0, true);
   const out: ReceiptRow[] = [];
-  const once = receiptsOnce();
+  const arriving = new ArrivingReceipts(history);
   let o = 4;
   for (let i = 0; i < count; i++) {
     if (o + 4 > bytes.length) throw bad(`receipt ${i} of ${count} is missing`);
@@ -185,11 +185,13 @@ export function readReceipts(file: string, agentId: string, headTick: bigint): R
     } catch (e) {
       throw bad(`receipt ${i} is unreadable: ${(e as Error).message}`);
     }
-    const problem = receiptProblem(r, agentId, headTick);
-    if (problem) throw bad(problem);
-    if (once(blob)) out.push({ tickStart: r.tickStart, tickEnd: r.tickEnd, cost: r.cost, budgetAfter: r.budgetAfter, nodeId: r.nodeId, blob });
+    const verdict = arriving.check(r, blob);
+    if (typeof verdict === "object") throw bad(verdict.problem);
+    if (verdict === "take") out.push({ tickStart: r.tickStart, tickEnd: r.tickEnd, cost: r.cost, budgetAfter: r.budgetAfter, nodeId: r.nodeId, blob });
   }
   if (o !== bytes.length) throw bad(`${bytes.length - o} bytes after its ${count} receipts`);
+  const newest = arriving.finish();
+  if (newest) throw bad(newest);
   return out;
 }
 

@@ -462,7 +462,12 @@ export function importCommand(dir: string, o: { dataDir: string }): string {
     const forged = segmentSealProblem(seg, atTick.get(seg.toTick)?.checkpoint);
     if (forged) throw new IgordError(ErrorCode.EventLogForged, `history of ${agentId}: ${forged}`);
   }
-  const receipts = readReceipts(join(dir, `${agentId}.receipts`), agentId, head.tick);
+  const receipts = readReceipts(join(dir, `${agentId}.receipts`), {
+    agentId,
+    headTick: head.tick,
+    firstTick: oldest?.tick ?? head.tick,
+    budgetAt: (tick) => atTick.get(tick)?.checkpoint.budget,
+  });
   const lastTickAt = readLastTickAt(dir, agentId, head.tick);
   // Verified above: epochs never go back, so the head's is the newest the history reached.
   const seen = { major: head.epochMajor, generation: head.epochGeneration };

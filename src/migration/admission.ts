@@ -13,7 +13,7 @@ import { headModule } from "../checkpoint/upgrades.js";
 import { type ChainEntry, VERIFY_YIELD_EVERY, verifyChainAsync } from "../checkpoint/verify-chain.js";
 import { formatUnits } from "../budget/money.js";
 import { decodeReceipt } from "../budget/receipt.js";
-import { receiptProblem, receiptsOnce } from "../budget/receipt-check.js";
+import { ArrivingReceipts, type ReceiptHistory } from "../budget/receipt-check.js";
 import { ErrorCode } from "../errors.js";
 import { withAgentIdentity } from "../hostcalls/policy.js";
 import { didFromPublicKey } from "../identity/did.js";
@@ -131,7 +131,7 @@ async function admit(pkg: MigrationPackage, peer: string, bytes: number, ctx: Ad
   // 6
   const lineage = checkLineage(pkg, agentId, code.head, held, ctx);
   await verifyLineage(agentId, lineage, ctx);
-  const receipts = await checkReceipts(pkg, agentId, code.head.tick, lineage.previous !== undefined, ctx);
+  const receipts = await checkReceipts(pkg, agentId, code.head.tick, lineage, ctx);
   // 7
   const replayedTicks = await verifyWindow(pkg, lineage.storedHead?.blob ?? null, windowModules(pkg, agentId, code, lineage.did, ctx), ctx, early);
   // 8
@@ -286,21 +286,43 @@ type IncomingReceipt = IncomingAgent["receipts"][number];
 
 /**
  * The package's node execution receipts this node stores: each signed by the node that ran those
- * ticks, named by its peer id, for ticks the history holds; a returning agent's only past those stored.
+ * ticks, named by its peer id, for ticks the history holds, in order, never claiming more budget
+ * than its checkpoint held (budget/receipt-check.ts); a returning agent's only past those stored.
  */
-async function checkReceipts(pkg: MigrationPackage, agentId: string, headTick: bigint, returning: boolean, ctx: AdmissionContext): Promise<IncomingReceipt[]> {
-  const lastReceipt = returning ? ctx.store.lastReceiptTick(agentId) : null;
+async function checkReceipts(pkg: MigrationPackage, agentId: string, headTick: bigint, lineage: CheckedLineage, ctx: AdmissionContext): Promise<IncomingReceipt[]> {
+  if (pkg.receipts.length === 0) return [];
+  const lastReceipt = lineage.previous !== undefined ? ctx.store.lastReceiptTick(agentId) : null;
+  const arriving = new ArrivingReceipts(receiptHistory(pkg, agentId, headTick, lineage, ctx), lastReceipt);
   const receipts: IncomingReceipt[] = [];
-  const once = receiptsOnce();
   for (const [i, blob] of pkg.receipts.entries()) {
     if (i % VERIFY_YIELD_EVERY === VERIFY_YIELD_EVERY - 1) await turn(ctx);
     const r = receiptFrom(blob, agentId);
     if (lastReceipt !== null && r.tickEnd <= lastReceipt) continue;
-    const problem = receiptProblem(r, agentId, headTick);
-    if (problem) refuse(ErrorCode.MigrationLineage, problem);
-    if (once(blob)) receipts.push({ tickStart: r.tickStart, tickEnd: r.tickEnd, cost: r.cost, budgetAfter: r.budgetAfter, nodeId: r.nodeId, blob });
+    const verdict = arriving.check(r, blob);
+    if (typeof verdict === "object") refuse(ErrorCode.MigrationLineage, verdict.problem);
+    if (verdict === "take") receipts.push({ tickStart: r.tickStart, tickEnd: r.tickEnd, cost: r.cost, budgetAfter: r.budgetAfter, nodeId: r.nodeId, blob });
   }
+  const newest = arriving.finish();
+  if (newest) refuse(ErrorCode.MigrationLineage, newest);
   return receipts;
+}
+
+/** The checkpoints the arriving receipts are checked against: the package's, and the stored head's chain it continues. */
+function receiptHistory(pkg: MigrationPackage, agentId: string, headTick: bigint, lineage: CheckedLineage, ctx: AdmissionContext): ReceiptHistory {
+  const budgets = new Map<bigint, bigint>();
+  for (const blob of pkg.history) {
+    const cp = parseCheckpoint(blob);
+    budgets.set(cp.tick, cp.budget);
+  }
+  const stored = lineage.storedHead;
+  const first = pkg.history[0];
+  return {
+    agentId,
+    headTick,
+    // Continuing from the stored head: the stored chain holds what precedes the package's.
+    firstTick: stored || !first ? -1n : parseCheckpoint(first).tick,
+    budgetAt: (tick) => budgets.get(tick) ?? (stored && tick <= stored.tick ? ctx.store.checkpointAtTick(agentId, tick)?.budget : undefined),
+  };
 }
 
 function receiptFrom(blob: Uint8Array, agentId: string): ReturnType<typeof decodeReceipt> {
