@@ -13,7 +13,7 @@ import { refuseIfHeld, startAgent } from "./agent-lifecycle.js";
 import { upgradeAgent } from "./code-upgrade.js";
 import { type AddAgentOptions, agentSpec, type IgordNode } from "./node.js";
 import { staleBinary } from "./stale-binary.js";
-import { refuseIfRetired, resumableLease } from "./stored-resume.js";
+import { refuseIfRetired } from "./stored-resume.js";
 
 /** Loads an agent from a .wasm file: resumes it when the node has it stored, else creates it. */
 export async function loadAgentFile(node: IgordNode, o: AddAgentOptions): Promise<AgentView> {
@@ -39,11 +39,8 @@ export async function loadAgentFile(node: IgordNode, o: AddAgentOptions): Promis
     return running;
   }
   if (row) {
-    if (o.budget !== undefined) {
-      // Signed with the agent's key after its head here: only if it may run here (not moved away or in a handoff).
-      resumableLease(node.store, node.leaseTiming, prepared.agentId);
-      node.overrideBudget(prepared.agentId, o.budget, "budget set on load");
-    }
+    // Signed with the agent's key after its head here: only if it may run here (overrideBudget refuses one moved away or in a handoff).
+    if (o.budget !== undefined) node.overrideBudget(prepared.agentId, o.budget, "budget set on load");
     return node.resumeAgent(prepared.agentId, prepared.wasmPath);
   }
   if (running) throw new IgordError(ErrorCode.AgentExists, `agent "${prepared.agentId}" was already loaded on this node`);

@@ -40,8 +40,8 @@ import type { EventLogKeep } from "../store/types.js";
 import { type AgentSpec, WorkerPool } from "../wasm/pool.js";
 import { type MigrationHooks, type MigrationResult, MigrationService } from "../migration/service.js";
 import { agentsListing, controlBackend, nodeStatus } from "./control-views.js";
-import { resumeStoredAgent } from "./stored-resume.js";
-import { pausedByUpgrade } from "./agent-lifecycle.js";
+import { ownedLease, resumeStoredAgent } from "./stored-resume.js";
+import { pausedByUpgrade, refuseIfHeld } from "./agent-lifecycle.js";
 import { loadAgentFile } from "./agent-load.js";
 import { AgentTurns } from "./agent-turns.js";
 
@@ -427,6 +427,12 @@ export class IgordNode {
 
   /** Sets a stored agent's budget explicitly; recorded in its lineage, signed by the agent's key. */
   overrideBudget(agentId: string, newBudget: bigint, reason: string): void {
+    // Only an agent this node owns: a top-up after a retired or handed-off head would set the budget
+    // the agent resumes with should it come back to that head, though the command said it failed.
+    const row = this.store.agent(agentId);
+    if (!row) throw new IgordError(ErrorCode.AgentNotFound, `no agent "${agentId}" in ${this.store.path}`);
+    if (row.status === "removed") refuseIfHeld(row, "a budget override");
+    ownedLease(this.store, agentId);
     const head = this.store.head(agentId);
     if (!head) throw new IgordError(ErrorCode.AgentNotFound, `agent "${agentId}" has no checkpoint`);
     const identity = this.store.identity(agentId);

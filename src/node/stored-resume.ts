@@ -34,10 +34,10 @@ export function refuseIfRetired(agentId: string, lease: Lease | undefined): void
 }
 
 /**
- * The stored lease, epoch restored as it was (never reset). An agent handed off (HANDOFF_INITIATED)
- * or retired is not resumed: the first needs resolution, the second lives elsewhere now.
+ * The stored lease of an agent this node may run or change: an agent handed off (HANDOFF_INITIATED,
+ * or RECOVERY_REQUIRED with a handoff) needs resolution first, and a retired one lives elsewhere now.
  */
-export function resumableLease(store: SqliteStore, timing: LeaseTiming, agentId: string): Lease {
+export function ownedLease(store: SqliteStore, agentId: string): Lease {
   const lease = store.lease(agentId);
   if (!lease) throw new IgordError(ErrorCode.AgentNotFound, `no lease for agent "${agentId}"`);
   if (lease.state === "HANDOFF_INITIATED") {
@@ -53,6 +53,12 @@ export function resumableLease(store: SqliteStore, timing: LeaseTiming, agentId:
     );
   }
   refuseIfRetired(agentId, lease);
+  return lease;
+}
+
+/** The stored lease (ownedLease), epoch restored as it was (never reset). */
+export function resumableLease(store: SqliteStore, timing: LeaseTiming, agentId: string): Lease {
+  const lease = ownedLease(store, agentId);
   if (lease.expiresAtMs === null && timing.durationMs > 0 && lease.state === "ACTIVE_OWNER") {
     // Leases were off (or this database predates them): take a lease at the same epoch.
     const next = { ...lease, expiresAtMs: Date.now() + timing.durationMs };
