@@ -169,8 +169,8 @@ function checkHeadAndCode(pkg: MigrationPackage, agentId: string, held: HeldCopy
   if (hex(headHash) !== pkg.checkpointHash) refuse(ErrorCode.MigrationFrameInvalid, "the package's last checkpoint is not the one it names");
   checkBudget(head.budget, agentId, ctx.maxBudget);
   // A lineage event after the head sets the budget the agent resumes with (node/stored-resume.ts):
-  // that is the budget it brings (its signature is checked at step 6).
-  const afterHead = [...(held.head ? held.events : []), ...pkg.overrides].filter((e) => equalBytes(e.afterHash, headHash)).at(-1);
+  // the last one as they will be stored is the budget it brings (its signature is checked at step 6).
+  const afterHead = eventsAsStored(held.head ? held.events : [], pkg.overrides).all.filter((e) => equalBytes(e.afterHash, headHash)).at(-1);
   if (afterHead) checkBudget(afterHead.newBudget, agentId, ctx.maxBudget);
   const wasm = pkg.wasm ?? ctx.store.wasm(pkg.wasmHash);
   if (!wasm) refuse(ErrorCode.MigrationWasmHash, `the package has no WASM and this node does not hold ${pkg.wasmHash.slice(0, 16)}…`);
@@ -257,13 +257,23 @@ function checkLineage(pkg: MigrationPackage, agentId: string, head: Checkpoint, 
     ...(storedHead ? [{ name: `stored head (tick ${storedHead.tick})`, bytes: storedHead.blob }] : []),
     ...pkg.history.map((b, i) => ({ name: `package checkpoint ${i}`, bytes: b })),
   ];
-  const knownOverrides = previous && !replaces ? held.events : [];
-  // By signature, in a set: a returning agent ships every event this node stores already.
-  const known = new Set(knownOverrides.map((k) => hex(k.signature)));
-  const newOverrides = pkg.overrides.filter((o) => !known.has(hex(o.signature)));
+  const events = eventsAsStored(previous && !replaces ? held.events : [], pkg.overrides);
   // The signed base counts only for a first hop (a returning agent continues from its stored head).
   const signedBase = pkg.baseHash === null && pkg.historyBase ? pkg.historyBase : undefined;
-  return { identity, did, previous, storedHead, replaces, entries, overrides: [...knownOverrides, ...newOverrides], newOverrides, signedBase };
+  return { identity, did, previous, storedHead, replaces, entries, overrides: events.all, newOverrides: events.fresh, signedBase };
+}
+
+/**
+ * The agent's lineage events as this node will store them: those it holds (`known`), then the
+ * shipped ones it does not hold yet (`fresh`), in the package's order. A returning agent ships every
+ * event this node stores already; they are told apart by signature. The budget the agent resumes
+ * with is the last event after its head in this order: one shipped again after a new one is not.
+ */
+function eventsAsStored(known: readonly LineageEvent[], shipped: readonly LineageEvent[]): { all: LineageEvent[]; fresh: LineageEvent[] } {
+  if (known.length === 0) return { all: [...shipped], fresh: [...shipped] };
+  const held = new Set(known.map((k) => hex(k.signature)));
+  const fresh = shipped.filter((o) => !held.has(hex(o.signature)));
+  return { all: [...known, ...fresh], fresh };
 }
 
 /** 6, the signatures: every lineage event's, then the chain's from the stored head or the signed base. */

@@ -26,6 +26,7 @@ import type { TickEvent } from "../../src/scheduler/scheduler.js";
 import { EXAMPLES, startTestNode, stopAllNodes, type TestNode, tempDir } from "../helpers/node.js";
 import { offerOf, RoguePeer, type RogueReply } from "../helpers/rogue.js";
 import { startNode } from "../../src/testing/index.js";
+import { startAgent } from "../../src/node/agent-lifecycle.js";
 import { CAPS, watAgent, writeWat } from "../helpers/wat.js";
 
 const rogues: RoguePeer[] = [];
@@ -562,6 +563,39 @@ describe("the budget an agent brings", () => {
     const within = { ...fields, newBudget: 1_900_000n };
     const small = { kind: "budget_override" as const, ...within, signature: signBudgetOverride(decodeIdentityFile(pkg.identity), within) };
     expect(await (await rogue()).send(addr(b), encodePackage({ ...pkg, overrides: [...pkg.overrides, small] }))).toMatchObject({ stage: "result", ok: true });
+  });
+});
+
+describe("the budget an agent brings back", () => {
+  it("a returning package that reorders the lineage events after the head is refused MIGRATION_BUDGET_TOO_HIGH: the budget checked is the one the agent resumes with here", async () => {
+    // A's agent never ticks again once resumed (its next tick an hour away): it leaves at the head it
+    // was topped up after, and the top-up (signed, after that head) stays in A's lineage.
+    const a = await startTestNode({ ...P2P, "tick-interval": "1h", "lease-duration": "2h", "max-incoming-budget": "2.0" });
+    const b = await startTestNode(P2P);
+    await a.node.addAgent({ wasmPath: heartbeat });
+    await a.node.scheduler.pause("heartbeat", "topped up");
+    a.node.overrideBudget("heartbeat", 1_500_000n, "top-up");
+    await startAgent(a.node, "heartbeat");
+    const head = a.node.store.head("heartbeat")!;
+    expect((await a.node.migrate("heartbeat", [addr(b)])).outcome).toBe("done");
+    expect(a.node.store.head("heartbeat")!.hash).toEqual(head.hash);
+    const known = a.node.store.lineageEvents("heartbeat");
+    const topUp = known.at(-1)!;
+    expect(topUp).toMatchObject({ kind: "budget_override", newBudget: 1_500_000n, afterHash: head.hash });
+
+    // A peer holding the agent's key (it travels with it) sends it back to that same head, with a
+    // top-up of 1,000 units signed after it and placed before the event A already holds: A checked
+    // the last event after the head of its own events and the package's together (A's own, 1.5
+    // units), but stores only the new one after its own, and the agent resumed with 1,000 units.
+    const pkg = decodePackage(buildOutgoingPackage(a.node.store, { agentId: "heartbeat", epoch: { major: 1n, generation: 0n }, checkpointHash: hex(head.hash), haveWasm: true, baseHash: hex(head.hash) }));
+    expect(pkg.history).toEqual([]);
+    const fields = { afterHash: head.hash, tick: head.tick, oldBudget: topUp.newBudget, newBudget: 1_000_000_000n, reason: "top-up" };
+    const inflated = { kind: "budget_override" as const, ...fields, signature: signBudgetOverride(decodeIdentityFile(pkg.identity), fields) };
+    const reply = await (await rogue()).send(addr(a), encodePackage({ ...pkg, overrides: [...known.slice(0, -1), inflated, topUp] }));
+    expect(reply).toMatchObject({ stage: "result", ok: false, code: "MIGRATION_BUDGET_TOO_HIGH" });
+    expect(a.node.store.lease("heartbeat")?.state).toBe("RETIRED");
+    expect(a.node.store.lineageEvents("heartbeat")).toEqual(known);
+    expect(a.node.scheduler.view("heartbeat")).toBeUndefined();
   });
 });
 
