@@ -12,6 +12,12 @@ const DOMAIN = new TextEncoder().encode("igord-budget-override-v1");
  */
 export const LOST_PAYMENT_KIND = "lost_payment";
 
+/**
+ * The largest tick or budget a lineage event holds: its signed bytes and the store hold each as a
+ * signed 64-bit integer (budgets are at most MAX_MICROCENTS, the same bound).
+ */
+export const MAX_EVENT_INTEGER = 2n ** 63n - 1n;
+
 export interface OverrideFields {
   afterHash: Uint8Array;
   tick: bigint;

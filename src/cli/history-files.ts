@@ -9,6 +9,7 @@
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { type HistoryBase, historyBaseFromJson, historyBaseToJson } from "../checkpoint/history-base.js";
+import { MAX_EVENT_INTEGER } from "../checkpoint/overrides.js";
 import { describeProblem, FileReadError, readRegularFile } from "../files/regular-file.js";
 import { hex } from "../hash/bytes.js";
 import { type LineageEvent, LINEAGE_KINDS } from "../store/types.js";
@@ -30,17 +31,20 @@ function readFolderFile(file: string, name: string, maxBytes: number): { text: s
     throw e;
   }
 }
-const U64_MAX = 2n ** 64n - 1n;
 
 /** Lowercase hex of exactly n bytes, or what is wrong with `v` as `field`. */
 function hexBytes(v: unknown, field: string, n: number): Uint8Array | string {
   return typeof v === "string" && v.length === 2 * n && /^[0-9a-f]*$/.test(v) ? new Uint8Array(Buffer.from(v, "hex")) : `${field} must be ${n} bytes of lowercase hex`;
 }
 
-/** A 64-bit count as a decimal string (igor's files may hold a JSON number), or what is wrong with it. */
+/**
+ * A count as a decimal string (igor's files may hold a JSON number) up to MAX_EVENT_INTEGER (a
+ * lineage event's tick and budgets are signed and stored as signed 64-bit integers), or what is
+ * wrong with it.
+ */
 function count(v: unknown, field: string): bigint | string {
   if (typeof v === "number" && Number.isSafeInteger(v) && v >= 0) return BigInt(v);
-  return typeof v === "string" && /^(0|[1-9][0-9]{0,19})$/.test(v) && BigInt(v) <= U64_MAX ? BigInt(v) : `${field} must be a decimal string of a 64-bit count`;
+  return typeof v === "string" && /^(0|[1-9][0-9]{0,19})$/.test(v) && BigInt(v) <= MAX_EVENT_INTEGER ? BigInt(v) : `${field} must be a decimal string of a count up to ${MAX_EVENT_INTEGER}`;
 }
 
 interface OverrideJson {

@@ -5,6 +5,7 @@
 //   "IGPK" | u8 version | u32 header length | header JSON | sections, in the header's order
 // The header lists every section's length; decoding checks them against the bytes before slicing.
 import type { Epoch } from "../authority/lease.js";
+import { MAX_EVENT_INTEGER } from "../checkpoint/overrides.js";
 import { type HistoryBase, historyBaseFromJson, historyBaseToJson } from "../checkpoint/history-base.js";
 import { hex } from "../hash/bytes.js";
 import { ErrorCode, IgordError } from "../errors.js";
@@ -211,9 +212,9 @@ export function decodePackage(bytes: Uint8Array): MigrationPackage {
       return {
         kind,
         afterHash: fromHex(hex32(o, "override", "afterHash")),
-        tick: uint(o, "override", "tick"),
-        oldBudget: uint(o, "override", "oldBudget"),
-        newBudget: uint(o, "override", "newBudget"),
+        tick: signed64(o, "tick"),
+        oldBudget: signed64(o, "oldBudget"),
+        newBudget: signed64(o, "newBudget"),
         reason: typeof o.reason === "string" ? o.reason : invalid("override reason"),
         signature: fromHex(typeof o.signature === "string" && /^[0-9a-f]{128}$/.test(o.signature) ? o.signature : invalid("override signature")),
       } satisfies LineageEvent;
@@ -224,6 +225,17 @@ export function decodePackage(bytes: Uint8Array): MigrationPackage {
     ...(typeof lastTickAt === "number" ? { lastTickAt } : {}),
     historyBase: decodeHistoryBase(h.historyBase),
   };
+}
+
+/**
+ * A lineage event's tick or budget: at most MAX_EVENT_INTEGER, what its signed bytes and the store
+ * hold. One past it was signed wrapped to a negative amount and failed the store's write, answered
+ * MIGRATION_BUSY with SQLite's message.
+ */
+function signed64(o: Record<string, unknown>, field: "tick" | "oldBudget" | "newBudget"): bigint {
+  const n = uint(o, "override", field);
+  if (n > MAX_EVENT_INTEGER) invalid(`a lineage event's ${field} ${n} is past ${MAX_EVENT_INTEGER} (a signed 64-bit amount)`);
+  return n;
 }
 
 function decodeHistoryBase(v: unknown): HistoryBase | null {

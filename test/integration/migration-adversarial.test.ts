@@ -599,6 +599,26 @@ describe("the budget an agent brings back", () => {
   });
 });
 
+describe("lineage event amounts", () => {
+  it("a lineage event whose budget does not fit a signed 64-bit amount (2^63 µ¢ or more) is refused MIGRATION_FRAME_INVALID naming it; nothing stored", async () => {
+    const a = await startTestNode(P2P);
+    const b = await startTestNode(P2P);
+    await a.node.addAgent({ wasmPath: heartbeat });
+    await a.waitFor<TickEvent>("tick", (e) => e.tick >= 3n);
+    const pkg = decodePackage(await recordPackage(a, "heartbeat"));
+    // Signed with the agent's key (it travels in the package), after a checkpoint of another history:
+    // its signed bytes hold the amount as a signed 64-bit integer (2^63 wraps to -2^63).
+    const fields = { afterHash: sha256(new TextEncoder().encode("elsewhere")), tick: 1n, oldBudget: 1n, newBudget: 2n ** 63n, reason: "top-up" };
+    const huge = { kind: "budget_override" as const, ...fields, signature: signBudgetOverride(decodeIdentityFile(pkg.identity), fields) };
+    // The offer is the honest package's (this test's own decoder refuses the package too).
+    const reply = await (await rogue()).send(addr(b), encodePackage({ ...pkg, overrides: [...pkg.overrides, huge] }), { offer: offerOf(encodePackage(pkg)) });
+    expect(reply).toMatchObject({ ok: false, code: "MIGRATION_FRAME_INVALID" });
+    expect(reply.message).toMatch(/newBudget/);
+    expect(b.node.store.agent("heartbeat")).toBeUndefined();
+    expect(await (await rogue()).send(addr(b), encodePackage(pkg))).toMatchObject({ stage: "result", ok: true });
+  });
+});
+
 describe("many lineage events", () => {
   // The test signs 42,000 items itself before it sends (6 s in CI; past 30 s on a machine loaded 7 times over).
   it("a package carrying 40,000 validly signed lineage events and 2,000 more checkpoints is checked without holding the target's main thread: a resident agent keeps its cadence", { timeout: HEAVY_SETUP_TIMEOUT_MS }, async () => {
