@@ -12,6 +12,11 @@ export { LOST_PAYMENT_KIND };
 
 const REASON = /^lost payment at tick (\d+): .*, receipt ([0-9a-f]+)$/;
 
+/** Whether `reason` has the form of a lost payment's (checkpoint/lineage-kind.ts: reserved to that kind). */
+export function isLostPaymentReason(reason: string): boolean {
+  return REASON.test(reason);
+}
+
 /** The reason recorded for a lost payment (the receipt in hex ends it). */
 export function lostPaymentReason(tick: bigint, receipt: Uint8Array): string {
   const r = decodePaymentReceipt(receipt);

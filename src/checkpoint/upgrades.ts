@@ -28,6 +28,11 @@ export function signCodeUpgrade(key: Ed25519Key, u: CodeUpgrade, budget: bigint)
   return { ...fields, signature: signBudgetOverride(key, fields) };
 }
 
+/** Whether `reason` has the form of a code upgrade's (checkpoint/lineage-kind.ts: reserved to that kind). */
+export function isCodeUpgradeReason(reason: string): boolean {
+  return REASON.test(reason);
+}
+
 /** The upgrade a lineage event records, or null when it is not a well-formed code upgrade. */
 export function parseCodeUpgrade(e: { kind?: string; afterHash: Uint8Array; tick: bigint; oldBudget: bigint; newBudget: bigint; reason: string }): CodeUpgrade | null {
   if (e.kind !== undefined && e.kind !== CODE_UPGRADE_KIND) return null;

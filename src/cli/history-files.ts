@@ -9,6 +9,7 @@
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { type HistoryBase, historyBaseFromJson, historyBaseToJson } from "../checkpoint/history-base.js";
+import { lineageKindProblem } from "../checkpoint/lineage-kind.js";
 import { MAX_EVENT_INTEGER } from "../checkpoint/overrides.js";
 import { describeProblem, FileReadError, readRegularFile } from "../files/regular-file.js";
 import { hex } from "../hash/bytes.js";
@@ -107,6 +108,10 @@ export function readOverridesFile(dir: string): { events: LineageEvent[]; proble
     const wrong = [f.afterHash, f.tick, f.oldBudget, f.newBudget, f.signature].filter((x): x is string => typeof x === "string");
     if (kind === undefined) wrong.unshift(f.kind);
     if (typeof o.reason !== "string") wrong.push(f.reason);
+    else if (kind !== undefined) {
+      const relabelled = lineageKindProblem({ kind, reason: o.reason });
+      if (relabelled) wrong.push(relabelled);
+    }
     if (wrong.length > 0) problems.push(`${OVERRIDES_FILE}: entry ${i}: ${wrong.join("; ")}`);
     else events.push(f as LineageEvent);
   });

@@ -5,6 +5,7 @@
 //   "IGPK" | u8 version | u32 header length | header JSON | sections, in the header's order
 // The header lists every section's length; decoding checks them against the bytes before slicing.
 import type { Epoch } from "../authority/lease.js";
+import { lineageKindProblem } from "../checkpoint/lineage-kind.js";
 import { MAX_EVENT_INTEGER } from "../checkpoint/overrides.js";
 import { type HistoryBase, historyBaseFromJson, historyBaseToJson } from "../checkpoint/history-base.js";
 import { hex } from "../hash/bytes.js";
@@ -209,13 +210,16 @@ export function decodePackage(bytes: Uint8Array): MigrationPackage {
     history: historyBlobs,
     overrides: (overrides as Record<string, unknown>[]).map((o) => {
       const kind = LINEAGE_KINDS.find((k) => k === o.kind) ?? invalid(`lineage event kind ${JSON.stringify(o.kind)}`);
+      const reason = typeof o.reason === "string" ? o.reason : invalid("override reason");
+      const relabelled = lineageKindProblem({ kind, reason });
+      if (relabelled) invalid(relabelled);
       return {
         kind,
         afterHash: fromHex(hex32(o, "override", "afterHash")),
         tick: signed64(o, "tick"),
         oldBudget: signed64(o, "oldBudget"),
         newBudget: signed64(o, "newBudget"),
-        reason: typeof o.reason === "string" ? o.reason : invalid("override reason"),
+        reason,
         signature: fromHex(typeof o.signature === "string" && /^[0-9a-f]{128}$/.test(o.signature) ? o.signature : invalid("override signature")),
       } satisfies LineageEvent;
     }),

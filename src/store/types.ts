@@ -55,6 +55,7 @@ export interface ReceiptRow {
 
 /** Every lineage event kind the store can hold; codecs that carry lineage must accept each one. */
 export const LINEAGE_KINDS = ["budget_override", "recovery", "import", "code_upgrade", "lost_payment"] as const;
+export type LineageKind = (typeof LINEAGE_KINDS)[number];
 
 export interface LineageEvent extends BudgetOverride {
   /**
@@ -63,7 +64,7 @@ export interface LineageEvent extends BudgetOverride {
    * code_upgrade: another module continues from the checkpoint (checkpoint/upgrades.ts);
    * lost_payment: a payment of a run that never committed (lost in a crash, or thrown away), debited once (budget/lost-payment.ts).
    */
-  kind: (typeof LINEAGE_KINDS)[number];
+  kind: LineageKind;
 }
 
 /** A signed wallet_pay receipt whose tick has not committed yet (store/schema.ts, version 7). */

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { isIgordError } from "../../../src/errors.js";
 import { decodePackage, encodePackage, type MigrationPackage } from "../../../src/migration/package.js";
-import { LINEAGE_KINDS } from "../../../src/store/types.js";
+import { LINEAGE_KINDS, type LineageKind } from "../../../src/store/types.js";
 
 const pkg: MigrationPackage = {
   agentId: "a1",
@@ -57,7 +57,7 @@ describe("migration package codec", () => {
   it("round-trips a lineage event of every kind the store can hold (import included)", () => {
     expect(LINEAGE_KINDS).toContain("import");
     for (const kind of LINEAGE_KINDS) {
-      const withKind: MigrationPackage = { ...pkg, overrides: [{ ...(pkg.overrides[0] as MigrationPackage["overrides"][number]), kind, reason: `a ${kind} event` }] };
+      const withKind: MigrationPackage = { ...pkg, overrides: [{ ...(pkg.overrides[0] as MigrationPackage["overrides"][number]), kind, reason: REASON_OF[kind] }] };
       expect(decodePackage(encodePackage(withKind)).overrides, kind).toEqual(withKind.overrides);
     }
     // A kind this node does not know (same length, so only the kind is wrong) is a format error.
@@ -65,6 +65,30 @@ describe("migration package codec", () => {
     foreign.write('"kind":"budget_overridf"', foreign.indexOf('"kind":"budget_override"'));
     expect(() => decodePackage(foreign)).toThrow(/lineage event kind "budget_overridf"/);
     expect(code(() => decodePackage(foreign))).toBe("MIGRATION_FRAME_INVALID");
+  });
+
+/** A reason of the form each kind records (the lost payment's and the upgrade's are reserved to them). */
+const REASON_OF: Record<LineageKind, string> = {
+  budget_override: "igord resume --budget",
+  recovery: "recovered at a new major epoch",
+  import: "imported",
+  code_upgrade: `code upgrade ${"ee".repeat(32)} -> ${"ab".repeat(32)}`,
+  lost_payment: `lost payment at tick 4: 10 µ¢ to "pay-to", receipt ${"cd".repeat(40)}`,
+};
+
+  it("refuses a lineage event whose kind is not the one its signed reason records: the kind is not signed, the reason is", () => {
+    const event = (kind: LineageKind, reason: string): MigrationPackage => ({ ...pkg, overrides: [{ ...(pkg.overrides[0] as MigrationPackage["overrides"][number]), kind, reason }] });
+    // A lost payment relabelled a top-up: the node would no longer tell the agent its run paid and
+    // was lost (resume_interrupted) nor list that receipt to it, and it could pay again.
+    for (const [kind, reason] of [
+      ["budget_override", REASON_OF.lost_payment],
+      ["recovery", REASON_OF.lost_payment],
+      ["lost_payment", REASON_OF.budget_override],
+      ["budget_override", REASON_OF.code_upgrade],
+      ["code_upgrade", REASON_OF.import],
+    ] as const) {
+      expect(code(() => decodePackage(encodePackage(event(kind, reason)))), `${kind} with the reason "${reason.slice(0, 20)}…"`).toBe("MIGRATION_FRAME_INVALID");
+    }
   });
 
   it("refuses truncated, padded, foreign and inconsistent packages with a format error", () => {
