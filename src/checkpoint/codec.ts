@@ -79,6 +79,16 @@ export function parseCheckpoint(bytes: Uint8Array, what = "checkpoint"): Checkpo
   };
 }
 
+/**
+ * A checkpoint's tick and budget, read from its header in place (parseCheckpoint copies the state and
+ * every hash): for blobs parsed and verified before, looked at again by these two fields.
+ */
+export function checkpointTickAndBudget(bytes: Uint8Array): { tick: bigint; budget: bigint } {
+  if (bytes.length < 25) bad(ErrorCode.CheckpointTruncated, `checkpoint is ${bytes.length} bytes, shorter than its tick`);
+  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.length);
+  return { tick: dv.getBigUint64(17, true), budget: dv.getBigInt64(1, true) };
+}
+
 /** Whether a checkpoint of this version carries a signature (v0x04 and later). */
 export function isSigned(cp: Pick<Checkpoint, "version">): boolean {
   return cp.version >= FIRST_SIGNED_VERSION;

@@ -3,7 +3,7 @@
 // ceiling → signature, DID and lineage → replay verification of the shipped window → ownership.
 // Nothing here writes: the caller stores the result in one transaction, or nothing at all.
 import { compareEpochs, type Epoch, formatEpoch, incomingLease, type Lease, transition } from "../authority/lease.js";
-import { type Checkpoint, parseCheckpoint } from "../checkpoint/codec.js";
+import { type Checkpoint, checkpointTickAndBudget, parseCheckpoint } from "../checkpoint/codec.js";
 import { checkpointHash, GENESIS_PREV_HASH, versionStepProblem } from "../checkpoint/lineage.js";
 import type { HistoryBase } from "../checkpoint/history-base.js";
 import { commitFromBlob } from "../store/commits.js";
@@ -319,19 +319,27 @@ async function checkReceipts(pkg: MigrationPackage, agentId: string, headTick: b
 
 /** The checkpoints the arriving receipts are checked against: the package's, and the stored head's chain it continues. */
 function receiptHistory(pkg: MigrationPackage, agentId: string, headTick: bigint, lineage: CheckedLineage, ctx: AdmissionContext): ReceiptHistory {
-  const budgets = new Map<bigint, bigint>();
-  for (const blob of pkg.history) {
-    const cp = parseCheckpoint(blob);
-    budgets.set(cp.tick, cp.budget);
-  }
+  // From the headers of the checkpoints verified at step 6, read in place (a hop's receipts are
+  // checked against a few; a 1 MiB state's checkpoint is not copied for its budget).
+  let budgets: Map<bigint, bigint> | null = null;
+  const shipped = (tick: bigint): bigint | undefined => {
+    if (budgets === null) {
+      budgets = new Map();
+      for (const blob of pkg.history) {
+        const cp = checkpointTickAndBudget(blob);
+        budgets.set(cp.tick, cp.budget);
+      }
+    }
+    return budgets.get(tick);
+  };
   const stored = lineage.storedHead;
   const first = pkg.history[0];
   return {
     agentId,
     headTick,
     // Continuing from the stored head: the stored chain holds what precedes the package's.
-    firstTick: stored || !first ? -1n : parseCheckpoint(first).tick,
-    budgetAt: (tick) => budgets.get(tick) ?? (stored && tick <= stored.tick ? ctx.store.checkpointAtTick(agentId, tick)?.budget : undefined),
+    firstTick: stored || !first ? -1n : checkpointTickAndBudget(first).tick,
+    budgetAt: (tick) => shipped(tick) ?? (stored && tick <= stored.tick ? ctx.store.checkpointAtTick(agentId, tick)?.budget : undefined),
   };
 }
 

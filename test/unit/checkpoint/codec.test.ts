@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { encodeCheckpoint, parseCheckpoint } from "../../../src/checkpoint/codec.js";
+import { checkpointTickAndBudget, encodeCheckpoint, parseCheckpoint } from "../../../src/checkpoint/codec.js";
 import { checkpointHash, GENESIS_PREV_HASH, signCheckpoint, verifyCheckpointSignature } from "../../../src/checkpoint/lineage.js";
 import { hex, sha256 } from "../../../src/hash/bytes.js";
 import { type IgordError, isIgordError } from "../../../src/errors.js";
@@ -48,6 +48,17 @@ describe("golden vectors from igor", () => {
     ]);
     expect(new DataView(cp.state.buffer).getBigUint64(0, true)).toBe(5n);
     expect(hex(cp.wasmHash)).toBe(GOLDEN_WASM_HASH);
+  });
+});
+
+describe("a checkpoint's tick and budget read in place", () => {
+  it("are parseCheckpoint's, for every vector; a blob shorter than its tick is refused", () => {
+    for (const name of ["checkpoint.bin", "checkpoint_empty_state.bin", "checkpoint_v3.bin"]) {
+      const bytes = new Uint8Array(readFileSync(join(VECTORS, name)));
+      const cp = parseCheckpoint(bytes);
+      expect(checkpointTickAndBudget(bytes), name).toEqual({ tick: cp.tick, budget: cp.budget });
+    }
+    expect(() => checkpointTickAndBudget(new Uint8Array(24))).toThrow(/shorter than its tick/);
   });
 });
 
