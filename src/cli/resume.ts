@@ -15,6 +15,8 @@ import { findManifest, MAX_MANIFEST_BYTES, parseManifest } from "../manifest/man
 import { compareEpochs, importedLease } from "../authority/lease.js";
 import { IDENTITY_FILE_MAX_BYTES, readFile } from "./export-folder.js";
 import { importRecord, openStore } from "./lineage.js";
+import { refuseIfHeld } from "../node/agent-lifecycle.js";
+import { ownedLease } from "../node/stored-resume.js";
 
 export interface ResumeOptions {
   checkpoint: string;
@@ -79,6 +81,13 @@ export function stageResume(dataDir: string, o: ResumeOptions, files: ResumeFile
   const store = openStore(dataDir);
   try {
     const row = store.agent(agentId);
+    if (row) {
+      // Before anything is written (a checkpoint appended, a --budget top-up signed after it): an agent
+      // held here (stopped by the operator or a divergence, removed) runs again only by igord start,
+      // and one moved away or in a handoff is not this node's to extend.
+      refuseIfHeld(row, "igord resume");
+      ownedLease(store, agentId);
+    }
     let identity: Ed25519Key;
     if (files.identity) {
       identity = files.identity;

@@ -136,7 +136,7 @@ export async function startAgent(node: IgordNode, id: string): Promise<Record<st
   refuseIfMoving(node, id, "igord start");
   if (node.scheduler.view(id)?.status === "running") return summary(node, id);
   // Resumed while still stored stopped (a clean end: resume_interrupted answers 0), then active.
-  await node.resumeAgent(id);
+  await node.resumeAgent(id, undefined, { operatorStart: true });
   node.store.setStatus(id, "active", null);
   node.logger.info({ event: "agent_started_by_operator", agent: id }, `agent ${id} started`);
   return summary(node, id);

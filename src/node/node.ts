@@ -40,7 +40,7 @@ import type { EventLogKeep } from "../store/types.js";
 import { type AgentSpec, WorkerPool } from "../wasm/pool.js";
 import { type MigrationHooks, type MigrationResult, MigrationService } from "../migration/service.js";
 import { agentsListing, controlBackend, nodeStatus } from "./control-views.js";
-import { ownedLease, resumeStoredAgent } from "./stored-resume.js";
+import { ownedLease, type ResumeOptions, resumeStoredAgent } from "./stored-resume.js";
 import { pausedByUpgrade, refuseIfHeld } from "./agent-lifecycle.js";
 import { loadAgentFile } from "./agent-load.js";
 import { AgentTurns } from "./agent-turns.js";
@@ -421,7 +421,7 @@ export class IgordNode {
   }
 
   /** Resumes a stored agent from its head checkpoint after the load checks; quarantines it if they fail. */
-  resumeAgent(agentId: string, wasmPath?: string, opts: { windowVerified?: boolean; preplaced?: PreplacedAgent; heldUntil?: Promise<unknown> } = {}): Promise<AgentView> {
+  resumeAgent(agentId: string, wasmPath?: string, opts: ResumeOptions = {}): Promise<AgentView> {
     return resumeStoredAgent(this, agentId, wasmPath, opts);
   }
 

@@ -25,4 +25,4 @@ export const QUARANTINE_CODES = new Set<string>([
 ]);
 
 /** A resume failing with these is a normal state or a race, not something to show as quarantined. */
-export const NOT_QUARANTINED_CODES = new Set<string>([ErrorCode.AgentExists, ErrorCode.LeaseRetired, ErrorCode.NodeStopping, ErrorCode.AgentNotFound, ErrorCode.AgentRemoved]);
+export const NOT_QUARANTINED_CODES = new Set<string>([ErrorCode.AgentExists, ErrorCode.LeaseRetired, ErrorCode.NodeStopping, ErrorCode.AgentNotFound, ErrorCode.AgentRemoved, ErrorCode.AgentStopped]);

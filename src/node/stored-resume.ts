@@ -135,8 +135,16 @@ function refuseIfRunning(node: IgordNode, agentId: string, preplaced: PreplacedA
   throw new IgordError(ErrorCode.AgentExists, `agent "${agentId}" is already running on this node`);
 }
 
+export interface ResumeOptions {
+  windowVerified?: boolean;
+  preplaced?: PreplacedAgent;
+  heldUntil?: Promise<unknown>;
+  /** igord start: the operator's deliberate start, which alone runs an agent held stopped (refuseIfHeld). */
+  operatorStart?: boolean;
+}
+
 /** Resumes a stored agent from its head checkpoint after the load checks; quarantines it if they fail. */
-export async function resumeStoredAgent(node: IgordNode, agentId: string, wasmPath?: string, opts: { windowVerified?: boolean; preplaced?: PreplacedAgent; heldUntil?: Promise<unknown> } = {}): Promise<AgentView> {
+export async function resumeStoredAgent(node: IgordNode, agentId: string, wasmPath?: string, opts: ResumeOptions = {}): Promise<AgentView> {
   refuseIfRunning(node, agentId, opts.preplaced);
   // An agent that just failed or stopped here has its last checkpoint still being committed: resumed
   // from the head before it, it would run ticks that checkpoint commits again (and its own next
@@ -149,7 +157,9 @@ export async function resumeStoredAgent(node: IgordNode, agentId: string, wasmPa
   try {
     const row = node.store.agent(agentId);
     if (!row) throw new IgordError(ErrorCode.AgentNotFound, `no agent "${agentId}" in ${node.store.path}`);
-    if (row.status === "removed") refuseIfHeld(row, "a resume");
+    // Held (stopped by the operator or by a divergence, removed): only igord start runs it again, never
+    // a resume that merely finds it stored (igord resume --checkpoint, the control API's resume).
+    if (row.status === "removed" || opts.operatorStart !== true) refuseIfHeld(row, "a resume");
     const lease = resumableLease(node.store, node.leaseTiming, agentId);
     // An agent just received: what admission prepared and verified, not read and checked again.
     const admitted = opts.preplaced?.admitted?.prepared.wasmHash === row.wasmHash ? opts.preplaced.admitted : null;

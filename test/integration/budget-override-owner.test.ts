@@ -21,7 +21,7 @@ const heartbeat = join(EXAMPLES, "heartbeat.wasm");
 const P2P = { listen: "/ip4/127.0.0.1/tcp/0", "tick-interval": "10ms", "checkpoint-interval": "30ms", "migration-timeout": "5s", "peer-refresh": "0" };
 
 describe("a budget override on a node that does not own the agent", () => {
-  it("igord resume --budget on the node an agent moved away from is refused LEASE_RETIRED with no top-up stored", async () => {
+  it("igord resume --budget on the node an agent moved away from is refused LEASE_RETIRED with no top-up stored, and a checkpoint extending the retired head is not appended", async () => {
     const a = await startTestNode(P2P);
     const b = await startTestNode({ ...P2P, "accept-migrations": "any" });
     await a.node.addAgent({ wasmPath: heartbeat });
@@ -47,6 +47,23 @@ describe("a budget override on a node that does not own the agent", () => {
     expect(r.stderr).toContain("LEASE_RETIRED");
     expect(r.status).toBe(1);
     // Nothing written: no top-up after the retired head, the lease as it was.
+    expect(read()).toEqual(before);
+
+    // B's own next checkpoint extends the head A retired: not A's to append either.
+    await b.waitFor<TickEvent>("tick", (e) => e.tick > before.head.tick + 1n);
+    await b.stop();
+    const next = join(a.dir, "next.ckpt");
+    const bStore = SqliteStore.open(join(b.config.dataDir, DB_FILE), { readonly: true });
+    try {
+      const head = bStore.head("heartbeat")!;
+      const row = [...Array(Number(head.seq)).keys()].map((i) => bStore.checkpointAt("heartbeat", BigInt(i + 1))).find((c) => c && Buffer.from(c.prevHash).equals(Buffer.from(before.head.hash)));
+      writeFileSync(next, row!.blob);
+    } finally {
+      bStore.close();
+    }
+    const extend = igord(["resume", "--checkpoint", next, "--wasm", heartbeat, "--data-dir", a.config.dataDir, "--listen", "off"]);
+    expect(extend.stderr).toContain("LEASE_RETIRED");
+    expect(extend.status).toBe(1);
     expect(read()).toEqual(before);
   });
 });
