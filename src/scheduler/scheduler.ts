@@ -600,9 +600,15 @@ export class Scheduler extends EventEmitter<{
 
   /**
    * Ends the agent's run here. `interruptedReason`: the reason stored instead when a tick in flight
-   * is thrown away (its run may have acted), written with the stop's checkpoint in one transaction.
+   * is thrown away (its run may have acted), or when the agent has not yet been told that its last
+   * run was interrupted (a start must still tell it), written with the stop's checkpoint in one
+   * transaction.
    */
   private finish(a: AgentRuntime, status: AgentStatus, reason: string, error: IgordError | null, interruptedReason = reason): void {
+    // Resumed after an interruption (or its tick rewound) and not told yet, on its worker or
+    // hibernated: no tick committed since, so this end is no clean one either.
+    const untold = this.opts.pool.interrupted(a.id) || a.wakeInterrupted;
+    a.wakeInterrupted = false;
     this.queue.cancel(a);
     a.status = status;
     a.reason = reason;
@@ -621,7 +627,7 @@ export class Scheduler extends EventEmitter<{
     if (abandoned !== null) debitAbandonedRun(a, abandoned, this.opts.checkpointer);
     // Shutdown keeps the agent active in storage so the next start resumes it.
     const stored: StoredStatus = reason === "shutdown" ? "active" : status === "failed" ? "failed" : "stopped";
-    const storedReason = abandoned !== null ? interruptedReason : reason;
+    const storedReason = abandoned !== null || untold ? interruptedReason : reason;
     void this.checkpoint(a, reason, stored, storedReason === "shutdown" ? null : storedReason);
     if (status === "stopped") {
       a.logger.info(
