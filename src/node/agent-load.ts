@@ -44,6 +44,7 @@ export async function loadAgentFile(node: IgordNode, o: AddAgentOptions): Promis
     return node.resumeAgent(prepared.agentId, prepared.wasmPath);
   }
   if (running) throw new IgordError(ErrorCode.AgentExists, `agent "${prepared.agentId}" was already loaded on this node`);
+  refuseIfArriving(node, prepared.agentId, o.wasmPath);
   return createAgent(node, prepared, o.budget ?? node.config.budget);
 }
 
@@ -86,6 +87,21 @@ function refuseIfQuarantined(node: IgordNode, agentId: string): void {
   if (!q || !node.store.agent(agentId)) return;
   throw new IgordError(ErrorCode.AgentQuarantined, `agent "${agentId}" is quarantined (${q.code}: ${q.message}); igord start ${agentId} retries it`, {
     details: { agentId, code: q.code },
+  });
+}
+
+/**
+ * An id an agent arriving by migration holds (a reception under way, or a pending reception a crash
+ * left, waiting for its source's word) is not a new agent's: created under it, the arriving agent
+ * could never be stored (AGENT_EXISTS at every flip of a pending row whose source has retired it,
+ * while its status query is answered "receiving"), and ran nowhere.
+ */
+function refuseIfArriving(node: IgordNode, agentId: string, source: string): void {
+  const pending = node.store.pendingReception(agentId);
+  if (!pending && !node.migration?.receiving.has(agentId)) return;
+  const from = pending ? ` from ${pending.peer} (a pending reception, waiting for that node's word)` : "";
+  throw new IgordError(ErrorCode.MigrationInProgress, `agent "${agentId}" is arriving here by migration${from}; ${source} does not create a new agent under its id`, {
+    details: { agentId },
   });
 }
 

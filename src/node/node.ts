@@ -405,8 +405,9 @@ export class IgordNode {
         this.logger.warn({ event: "agent_stale_binary", path: o.wasmPath, agent: e.details.agentId, stored: e.details.storedWasm, file: e.details.fileWasm }, e.message);
         throw e;
       }
-      // Stopped or removed by the operator, or quarantined (listed with its reason): the file stays where it is and is said once, at info.
-      if (isIgordError(e, ErrorCode.AgentStopped) || isIgordError(e, ErrorCode.AgentRemoved) || isIgordError(e, ErrorCode.AgentQuarantined)) {
+      // Stopped or removed by the operator, quarantined (listed with its reason), or its id held by an
+      // agent arriving by migration: the file stays where it is and is said once, at info.
+      if (isIgordError(e, ErrorCode.AgentStopped) || isIgordError(e, ErrorCode.AgentRemoved) || isIgordError(e, ErrorCode.AgentQuarantined) || isIgordError(e, ErrorCode.MigrationInProgress)) {
         this.logger.info({ event: "agent_file_held", path: o.wasmPath, code: e.code, agent: e.details.agentId, reason: e.details.reason }, `${o.wasmPath} is not loaded: ${e.message}`);
         throw e;
       }
