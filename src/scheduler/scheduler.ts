@@ -550,8 +550,12 @@ export class Scheduler extends EventEmitter<{
     return s;
   }
 
-  /** Checkpoints the agent's committed state; a failure to persist stops the agent. */
-  private checkpoint(a: AgentRuntime, reason: string, status: StoredStatus, statusReason: string | null, retried = false, alsoWrite?: CheckpointCommit["alsoWrite"]): Promise<void> {
+  /**
+   * Checkpoints the agent's committed state; a failure to persist stops the agent. `refused`: the
+   * messages of an earlier attempt refused LEASE_STALE under a lease this node moved on since, which
+   * this one publishes with its own (null on a first attempt).
+   */
+  private checkpoint(a: AgentRuntime, reason: string, status: StoredStatus, statusReason: string | null, refused: readonly OutboxBatch[] | null = null, alsoWrite?: CheckpointCommit["alsoWrite"]): Promise<void> {
     const tick = a.tick;
     const subject = this.subject(a);
     // The continuation keeps only these, not the subject: its state and tick logs die once encoded.
@@ -560,6 +564,7 @@ export class Scheduler extends EventEmitter<{
       (outcome) => {
         this.emit("checkpoint", { agentId: a.id, tick, reason, outcome });
         if (outcome === "written") {
+          if (refused) logPublished(a, refused);
           logPublished(a, outbox);
           this.opts.metrics?.checkpoints.inc({ reason });
           a.logger.info({ event: "checkpoint_saved", tick: String(tick), budget: String(a.budget), reason }, "checkpoint saved");
@@ -569,9 +574,9 @@ export class Scheduler extends EventEmitter<{
         const err = e instanceof IgordError ? e : new IgordError(ErrorCode.StoreError, (e as Error).message);
         // Captured under a lease this node itself has moved on since (a recovery at major + 1 while
         // the checkpoint was being signed): nothing else wrote; take it again under the new lease.
-        if (err.code === ErrorCode.LeaseStale && !retried && this.movedByUs(a, lease)) {
-          // The refused checkpoint's logs stay with the checkpointer and go with this one.
-          return this.checkpoint(a, reason, status, statusReason, true, alsoWrite);
+        if (err.code === ErrorCode.LeaseStale && refused === null && this.movedByUs(a, lease)) {
+          // The refused checkpoint's logs and messages stay with the checkpointer and go with this one.
+          return this.checkpoint(a, reason, status, statusReason, outbox, alsoWrite);
         }
         a.logger.error({ event: "checkpoint_failed", tick: String(tick), code: err.code, reason }, err.message);
         this.emit("checkpoint", { agentId: a.id, tick, reason, outcome: "failed", code: err.code });
@@ -671,7 +676,7 @@ export class Scheduler extends EventEmitter<{
       if (a.inFlight) await new Promise<void>((resolve) => (a.onIdle = resolve));
       if (a.status !== "running") throw new IgordError(ErrorCode.AgentNotRunning, `agent "${id}" stopped (${a.reason ?? a.status}) before its handoff`);
       // alsoWrite (the handoff) commits with this checkpoint: one fsync for both.
-      await this.checkpoint(a, "migrate", "active", null, false, alsoWrite);
+      await this.checkpoint(a, "migrate", "active", null, null, alsoWrite);
       if (a.status !== "running") throw new IgordError(ErrorCode.AgentNotRunning, `agent "${id}" could not be checkpointed for its handoff (${a.reason ?? a.status})`);
     } catch (e) {
       a.detaching = false;
