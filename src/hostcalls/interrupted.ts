@@ -15,6 +15,12 @@ import { HostcallId } from "./registry.js";
 const CLEAN_HEAD_REASONS = new Set(["shutdown", "migrate", "migrated"]);
 
 /**
+ * The head's reason on a target whose package said `interrupted`: the agent was resumed after an
+ * interruption and handed off before a tick told it, so no clean end; the target's first tick tells it.
+ */
+export const MIGRATED_UNTOLD = "migrated_interrupted";
+
+/**
  * Whether an agent resumed from its stored head may have run ticks after it that were never
  * committed. Conservative: anything but a known clean end is an interruption (reconciling an intent
  * that turns out settled is cheap; acting twice is not). `stoppedCleanly`: the agent is stored

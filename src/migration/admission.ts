@@ -27,6 +27,7 @@ import type { MigrationPackage } from "./package.js";
 import { EarlyReplay } from "./early-replay.js";
 import { type AdmissionContext, inTime, refuse, turn } from "./admission-context.js";
 import { replayItems, verifyWindow } from "./admission-window.js";
+import { MIGRATED_UNTOLD } from "../hostcalls/interrupted.js";
 
 export interface Admitted {
   incoming: IncomingAgent;
@@ -382,6 +383,8 @@ function admitted(pkg: MigrationPackage, peer: string, bytes: number, ctx: Admis
   // When the head's tick ran on the source: the agent keeps its cadence here (scheduler.resumedDue).
   const head = history.at(-1);
   if (head && pkg.lastTickAt !== undefined) head.tickAt = pkg.lastTickAt;
+  // Not told yet that its last run was interrupted: its first tick here must be (stored-resume.ts).
+  if (head && pkg.interrupted === true) head.reason = MIGRATED_UNTOLD;
   return {
     incoming: {
       agent: { agentId, did, wasmHash: pkg.wasmHash, wasmBytes: code.wasm, manifest: pkg.manifest, identity: lineage.identity },

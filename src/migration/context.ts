@@ -97,6 +97,8 @@ export interface MigrationHost {
    * that checkpoint's transaction, unless no tick happened since the last one (nothing is written).
    */
   detach(agentId: string, alsoWrite?: (head: { hash: Uint8Array; tick: bigint; budget: bigint }) => void): Promise<{ lease: Lease | null }>;
+  /** Whether the agent was detached before a tick told it that its last run was interrupted (its package says so). */
+  handedOffUntold(agentId: string): boolean;
   /**
    * Starts (or restarts) ticking a stored agent this node owns (its last window already replayed, or
    * not), taking over `preplaced` when it was placed with what the stored rows say. With
@@ -107,7 +109,7 @@ export interface MigrationHost {
    * Places the live instance of an admitted agent from its head (not yet stored), for the resume
    * after the reception's commit to take over (scheduler/preplaced.ts).
    */
-  preplace(a: { prepared: PreparedAgent; identity: Ed25519Key; head: Checkpoint; headHash: Uint8Array; events: readonly LineageEvent[] }): PreplacedAgent;
+  preplace(a: { prepared: PreparedAgent; identity: Ed25519Key; head: Checkpoint; headHash: Uint8Array; events: readonly LineageEvent[]; interrupted: boolean }): PreplacedAgent;
   /** Forgets an agent that now lives elsewhere (quarantine entries and the like). */
   retired(agentId: string): void;
   /** Shows an agent this node owns but cannot run as quarantined, with why. */

@@ -20,6 +20,8 @@ export interface OutgoingPackageSpec {
   haveWasm: boolean;
   /** The target's head for this agent (it held it before), or null. */
   baseHash: string | null;
+  /** Resumed after an interruption and handed off before a tick told it (scheduler handedOffUntold). */
+  interrupted?: boolean;
 }
 
 /**
@@ -84,5 +86,6 @@ export function buildOutgoingPackage(store: SqliteStore, o: OutgoingPackageSpec)
     segments,
     modules: earlierModules(store, agentId, row.wasmHash, segments, history),
     ...optionalTickAt(store.headTickAt(agentId)),
+    ...(o.interrupted === true ? { interrupted: true } : {}),
   });
 }

@@ -58,6 +58,11 @@ export interface MigrationPackage {
    * older peer's package, or an agent that never ticked).
    */
   lastTickAt?: number;
+  /**
+   * The agent was resumed after an interruption and handed off before a tick told it
+   * (resume_interrupted): the target's first tick must. Absent: false (an older peer's package).
+   */
+  interrupted?: boolean;
 }
 
 interface SectionLengths {
@@ -106,6 +111,7 @@ export function encodePackage(p: MigrationPackage): Uint8Array {
     })),
     hasWasm: p.wasm !== null,
     ...(p.lastTickAt !== undefined ? { lastTickAt: p.lastTickAt } : {}),
+    ...(p.interrupted === true ? { interrupted: true } : {}),
     lengths,
   });
   const parts: Uint8Array[] = [new TextEncoder().encode(PACKAGE_MAGIC), new Uint8Array([PACKAGE_VERSION]), u32(header.length), header];
@@ -194,6 +200,8 @@ export function decodePackage(bytes: Uint8Array): MigrationPackage {
   if (lastTickAt !== undefined && lastTickAt !== null && !(typeof lastTickAt === "number" && Number.isSafeInteger(lastTickAt) && lastTickAt >= 0)) {
     invalid("lastTickAt must be a Unix time in ms");
   }
+  const interrupted = h.interrupted;
+  if (interrupted !== undefined && typeof interrupted !== "boolean") invalid("interrupted must be a boolean");
   const overrides = h.overrides;
   if (!Array.isArray(overrides) || overrides.length > MAX_PACKAGE_ITEMS) invalid("overrides must be an array");
   if (overrides.some((o) => o === null || typeof o !== "object" || Array.isArray(o))) invalid("overrides must be lineage event objects");
@@ -227,6 +235,7 @@ export function decodePackage(bytes: Uint8Array): MigrationPackage {
     segments: segs,
     ...(moduleBlobs.length > 0 ? { modules: moduleBlobs } : {}),
     ...(typeof lastTickAt === "number" ? { lastTickAt } : {}),
+    ...(interrupted === true ? { interrupted } : {}),
     historyBase: decodeHistoryBase(h.historyBase),
   };
 }

@@ -296,6 +296,7 @@ export class Reception {
       head: admitted.head,
       headHash: Buffer.from(o.checkpointHash, "hex"),
       events: admitted.incoming.overrides,
+      interrupted: pkg.interrupted === true,
     });
     const pendingHook = this.ctx.hooks.afterPendingStored;
     if (this.pendingSynced && pendingHook) {

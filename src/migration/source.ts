@@ -263,7 +263,8 @@ export class MigrationSource {
     const store = this.ctx.host.store;
     const { baseHash, haveWasm } = basisOf(reply);
     return store.atomicallyUnsynced(() => {
-      const b = buildOutgoingPackage(store, { agentId: row.agentId, row, epoch: lease.epoch, checkpointHash, haveWasm, baseHash });
+      const interrupted = this.ctx.host.handedOffUntold(row.agentId);
+      const b = buildOutgoingPackage(store, { agentId: row.agentId, row, epoch: lease.epoch, checkpointHash, haveWasm, baseHash, interrupted });
       alsoWrite?.(b);
       return b;
     });

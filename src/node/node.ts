@@ -246,6 +246,7 @@ export class IgordNode {
                 debitLostPayments(this.store, this.logger, id);
                 return detached;
               },
+              handedOffUntold: (id) => this.scheduler.handedOffUntold(id),
               resume: async (id, windowVerified, preplaced, heldUntil) => {
                 await this.resumeAgent(id, undefined, { windowVerified: windowVerified ?? false, ...(preplaced ? { preplaced } : {}), ...(heldUntil ? { heldUntil } : {}) });
               },
@@ -257,7 +258,7 @@ export class IgordNode {
                   state: a.head.state,
                   budget: override ? override.newBudget : a.head.budget,
                   price: this.config.price,
-                  interrupted: paidAfterHead(a.events, a.headHash),
+                  interrupted: a.interrupted || paidAfterHead(a.events, a.headHash),
                   publicKey: a.identity.publicKey,
                   stateOfOlderModule: hex(a.head.wasmHash) !== a.prepared.wasmHash,
                 }, { prepared: a.prepared, identity: a.identity, headHash: a.headHash });

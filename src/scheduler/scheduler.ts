@@ -107,6 +107,8 @@ export class Scheduler extends EventEmitter<{
    * started (the checkpointer chains them), so once this one settles, all of its earlier ones have.
    */
   private readonly latest = new Map<string, Promise<void>>();
+  /** Agents handed off from here before a tick told them their last run was interrupted (handedOffUntold). */
+  private readonly untoldHandoffs = new Set<string>();
   private readonly checkpointTimer: NodeJS.Timeout | null;
   private readonly leaseTimer: NodeJS.Timeout | null;
   private readonly hibernateTimer: NodeJS.Timeout | null;
@@ -236,6 +238,7 @@ export class Scheduler extends EventEmitter<{
       held: false,
     };
     this.agents.set(a.id, a);
+    this.untoldHandoffs.delete(a.id);
     if (init.heldUntil) this.hold(a, init.heldUntil, init.lastTickAt ?? null);
     if (init.state === null) emitAgentLogs(a, 0n, placed.events);
     logger.info(
@@ -676,6 +679,9 @@ export class Scheduler extends EventEmitter<{
       if (a.inFlight) await new Promise<void>((resolve) => (a.onIdle = resolve));
       if (a.status !== "running") throw new IgordError(ErrorCode.AgentNotRunning, `agent "${id}" stopped (${a.reason ?? a.status}) before its handoff`);
       // alsoWrite (the handoff) commits with this checkpoint: one fsync for both.
+      // Not told yet that its last run was interrupted: the handoff is no clean end, and the package
+      // says so (built from here on, the detach's commit included).
+      if (this.opts.pool.interrupted(a.id) || a.wakeInterrupted) this.untoldHandoffs.add(id);
       await this.checkpoint(a, "migrate", "active", null, null, alsoWrite);
       if (a.status !== "running") throw new IgordError(ErrorCode.AgentNotRunning, `agent "${id}" could not be checkpointed for its handoff (${a.reason ?? a.status})`);
     } catch (e) {
@@ -687,6 +693,14 @@ export class Scheduler extends EventEmitter<{
     this.drop(id);
     a.logger.info({ event: "agent_detached", tick: String(a.tick) }, "agent stopped here for a handoff");
     return { tick: a.tick, budget: a.budget, lease: a.lease };
+  }
+
+  /**
+   * Whether the agent was handed off from here resumed after an interruption and not told yet by a
+   * tick (resume_interrupted): its package says so, and the target's first tick tells it.
+   */
+  handedOffUntold(id: string): boolean {
+    return this.untoldHandoffs.has(id);
   }
 
   /** Drops an agent that no longer runs from the scheduler (the operator removed it from the node). */

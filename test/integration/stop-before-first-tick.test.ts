@@ -3,7 +3,8 @@
 // or hibernated, it has not been told yet: the stop is no clean end, and the first tick after
 // igord start must still hear 1. Before, the stop was stored operator_stop (a clean end, as if the
 // agent had run on and been checkpointed) and the start's first tick heard 0: an InFlight intent of
-// the crashed run stayed InFlight, never reconciled. Real scheduler, pool, SQLite and WASM.
+// the crashed run stayed InFlight, never reconciled. A hop before that tick carries it: the handoff
+// checkpoint is no clean end either. Real scheduler, pool, SQLite, WASM and libp2p on loopback.
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
@@ -53,6 +54,18 @@ describe("a stop before the first tick after an interrupted resume", () => {
       expect(first.events.filter((e) => e.id === HostcallId.resume_interrupted).map((e) => e.result)).toEqual([1]);
     });
   }
+
+  it("a hop before that tick: the target's first tick hears resume_interrupted 1", async () => {
+    const dir = await crashedCopy();
+    const p2p = { listen: "/ip4/127.0.0.1/tcp/0", "accept-migrations": "any", "peer-refresh": "0", "lease-duration": "0" };
+    const slow = await startTestNode({ ...p2p, "tick-interval": "1h", "hibernate-after": "0" }, { dir, resumeStored: true });
+    expect(slow.node.pool.interrupted("asker")).toBe(true);
+    const target = await startTestNode({ ...p2p, "tick-interval": "5ms" });
+    const moved = await slow.node.migrate("asker", [target.node.migration!.addresses()[0]!]);
+    expect(moved.outcome).toBe("done");
+    const first = await target.waitFor<TickEvent>("tick", (e) => e.agentId === "asker");
+    expect(first.events.filter((e) => e.id === HostcallId.resume_interrupted).map((e) => e.result)).toEqual([1]);
+  });
 
   it("a code upgrade's pause before that tick: the new code's instance is still to be told", async () => {
     const dir = await crashedCopy();

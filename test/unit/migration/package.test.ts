@@ -76,6 +76,16 @@ const REASON_OF: Record<LineageKind, string> = {
   lost_payment: `lost payment at tick 4: 10 µ¢ to "pay-to", receipt ${"cd".repeat(40)}`,
 };
 
+  it("carries interrupted only when true (absent: an older peer's package, or a clean end); anything but a boolean is a format error", () => {
+    expect(decodePackage(encodePackage({ ...pkg, interrupted: true })).interrupted).toBe(true);
+    expect(decodePackage(encodePackage(pkg)).interrupted).toBeUndefined();
+    expect(decodePackage(encodePackage({ ...pkg, interrupted: false })).interrupted).toBeUndefined();
+    const bytes = Buffer.from(encodePackage({ ...pkg, interrupted: true }));
+    bytes.write('"interrupted":"tr"', bytes.indexOf('"interrupted":true'));
+    expect(() => decodePackage(bytes)).toThrow(/interrupted must be a boolean/);
+    expect(code(() => decodePackage(bytes))).toBe("MIGRATION_FRAME_INVALID");
+  });
+
   it("refuses a lineage event whose kind is not the one its signed reason records: the kind is not signed, the reason is", () => {
     const event = (kind: LineageKind, reason: string): MigrationPackage => ({ ...pkg, overrides: [{ ...(pkg.overrides[0] as MigrationPackage["overrides"][number]), kind, reason }] });
     // A lost payment relabelled a top-up: the node would no longer tell the agent its run paid and
