@@ -1,7 +1,9 @@
 // HTTP through the host (capability `http`), with igor's ABI and its Go SDK's buffer policy: an 8 KiB
-// response buffer, and on -5 one retry with the size the host hinted (up to 4 MiB). Every call is one
-// event-log entry, so a replay gets the same status and body without touching the network.
-// The status is returned as is: 402 is a result, not an error.
+// response buffer, and on -5 one retry with the size the host hinted (up to 4 MiB). The retry is a
+// second request, so it is made only for a request that reads (GET, HEAD): one that acts (POST, PUT,
+// DELETE...) is sent once, and its author gives it the room its answer needs (`responseBytes`).
+// Every call is one event-log entry, so a replay gets the same status and body without touching the
+// network. The status is returned as is: 402 is a result, not an error.
 
 @external("igor", "http_request")
 declare function igor_http_request(
@@ -20,13 +22,17 @@ export const HTTP_ERR_INPUT_TOO_LONG: i32 = -2;
 export const HTTP_ERR_HOST_BLOCKED: i32 = -3;
 /** -4: no answer within the manifest's `timeout_ms` (or what is left of the tick timeout). */
 export const HTTP_ERR_TIMEOUT: i32 = -4;
-/** -5: the body is over `max_response_bytes` or the buffer (the SDK retries once when it can). */
+/** -5: the body is over `max_response_bytes` or the buffer (the SDK asks again once for a GET or HEAD; a request that acts was sent and answered, and is not sent again). */
 export const HTTP_ERR_RESPONSE_TOO_LARGE: i32 = -5;
 /** SDK-side: the host claimed a body longer than the buffer it filled. */
 export const HTTP_ERR_TRUNCATED: i32 = -100;
 
-/** First response buffer, as igor's SDK. */
+/** First response buffer, as igor's SDK: the 4-byte body length, then the body. */
 export const HTTP_INITIAL_RESPONSE_BYTES: i32 = 8 * 1024;
+/** Room for the body a request's first buffer has unless its caller asks for more (`responseBytes`). */
+export const HTTP_DEFAULT_RESPONSE_BYTES: i32 = HTTP_INITIAL_RESPONSE_BYTES - 4;
+/** The most room a caller may ask for: the host's largest `max_response_bytes` (8 MiB). */
+export const HTTP_MAX_RESPONSE_BYTES: i32 = 8 * 1024 * 1024;
 /** Largest body the SDK retries for after a -5 size hint, as igor's SDK. */
 export const HTTP_MAX_RETRY_BODY_BYTES: u32 = 4 * 1024 * 1024;
 
@@ -101,18 +107,31 @@ export function headerLines(headers: Map<string, string>): string {
 }
 
 /**
- * One HTTP request with headers already as `Key: Value\n` lines ("" for none). Returns the status and
- * body, or `error` < 0. On -5 the request is sent once more with a buffer of the hinted size.
+ * Whether a request only reads, as the host decides it (GET or HEAD in any case; no method is a GET):
+ * only such a request may be sent twice.
  */
-export function httpRequestLines(method: string, url: string, headers: string, body: Uint8Array | null = null): HttpResponse {
+function onlyReads(method: string): bool {
+  const m = method.toUpperCase();
+  return m.length == 0 || m == "GET" || m == "HEAD";
+}
+
+/**
+ * One HTTP request with headers already as `Key: Value\n` lines ("" for none). Returns the status and
+ * body, or `error` < 0. `responseBytes`: room for the body (8 KiB less the 4-byte length by default,
+ * at most 8 MiB). A GET or HEAD whose body does not fit (-5) is sent once more with room for the size
+ * the host hinted (up to 4 MiB); any other method acts on the world and is never sent again: its -5
+ * means the request was sent and answered, and the answer did not fit `responseBytes`.
+ */
+export function httpRequestLines(method: string, url: string, headers: string, body: Uint8Array | null = null, responseBytes: i32 = HTTP_DEFAULT_RESPONSE_BYTES): HttpResponse {
   const m = utf8(method);
   const u = utf8(url);
   const h: Uint8Array | null = headers.length == 0 ? null : utf8(headers);
-  let resp = new Uint8Array(HTTP_INITIAL_RESPONSE_BYTES);
+  const room = responseBytes < 0 ? 0 : responseBytes > HTTP_MAX_RESPONSE_BYTES ? HTTP_MAX_RESPONSE_BYTES : responseBytes;
+  let resp = new Uint8Array(room + 4);
   let rc = call(m, u, h, body, resp);
-  if (rc == HTTP_ERR_RESPONSE_TOO_LARGE) {
+  if (rc == HTTP_ERR_RESPONSE_TOO_LARGE && onlyReads(method)) {
     const needed = load<u32>(resp.dataStart);
-    if (needed > 0 && needed <= HTTP_MAX_RETRY_BODY_BYTES) {
+    if (needed > <u32>room && needed <= HTTP_MAX_RETRY_BODY_BYTES) {
       resp = new Uint8Array(<i32>needed + 4);
       rc = call(m, u, h, body, resp);
     }
@@ -123,14 +142,15 @@ export function httpRequestLines(method: string, url: string, headers: string, b
   return new HttpResponse(rc, resp.slice(4, 4 + <i32>bodyLen), 0);
 }
 
-/** One HTTP request; `headers` may be null. See httpRequestLines. */
+/** One HTTP request; `headers` may be null. See httpRequestLines (`responseBytes`, and which requests are sent again). */
 export function httpRequest(
   method: string,
   url: string,
   headers: Map<string, string> | null = null,
   body: Uint8Array | null = null,
+  responseBytes: i32 = HTTP_DEFAULT_RESPONSE_BYTES,
 ): HttpResponse {
-  return httpRequestLines(method, url, headers === null ? "" : headerLines(headers), body);
+  return httpRequestLines(method, url, headers === null ? "" : headerLines(headers), body, responseBytes);
 }
 
 /** A GET (an observation: recorded and replayed, never fenced). */
@@ -138,7 +158,10 @@ export function httpGet(url: string): HttpResponse {
   return httpRequestLines("GET", url, "", null);
 }
 
-/** A POST with a `Content-Type` header (a side effect: only the agent's active owner may). */
-export function httpPost(url: string, contentType: string, body: Uint8Array | null): HttpResponse {
-  return httpRequestLines("POST", url, "Content-Type: " + contentType + "\n", body);
+/**
+ * A POST with a `Content-Type` header (a side effect: only the agent's active owner may). Sent once:
+ * an answer longer than `responseBytes` (8 KiB less 4 by default) is -5, not a second POST.
+ */
+export function httpPost(url: string, contentType: string, body: Uint8Array | null, responseBytes: i32 = HTTP_DEFAULT_RESPONSE_BYTES): HttpResponse {
+  return httpRequestLines("POST", url, "Content-Type: " + contentType + "\n", body, responseBytes);
 }
