@@ -8,7 +8,7 @@ export {
   HTTP_ERR_RESPONSE_TOO_LARGE, HTTP_ERR_TRUNCATED,
 } from "./http";
 export {
-  Payment, PaymentTerms, PaymentReceipt, NodeReceipt, walletPay, walletReceiptCount, walletReceipt, findReceipt, ReceiptLookup, ReceiptSearch, payErrorName,
+  Payment, PaymentTerms, PaymentReceipt, NodeReceipt, walletPay, walletReceiptCount, walletReceipt, findReceipt, receiptMark, ReceiptMark, ReceiptLookup, ReceiptSearch, payErrorName,
   PAY_ERR_INSUFFICIENT_BUDGET, PAY_ERR_INPUT_TOO_LONG, PAY_ERR_RECIPIENT_BLOCKED,
   PAY_ERR_AMOUNT_EXCEEDED, PAY_ERR_BUFFER_TOO_SMALL, PAY_ERR_PROCESSING, PAY_ERR_TRUNCATED,
   WALLET_ERR_BAD_INDEX, WALLET_ERR_BUFFER_TOO_SMALL, WALLET_ERR_UNANSWERED,

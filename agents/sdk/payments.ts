@@ -138,8 +138,10 @@ export function walletReceipt(index: i32): NodeReceipt {
   }
 }
 
+/** A payment receipt's Ed25519 signature, its last bytes: what tells one receipt from another. */
+const RECEIPT_SIGNATURE_BYTES: i32 = 64;
 /** The fixed part of a payment receipt: amount, timestamp, two lengths, public key, signature. */
-const PAYMENT_RECEIPT_FIXED_BYTES: i32 = 8 + 8 + 4 + 4 + 32 + 64;
+const PAYMENT_RECEIPT_FIXED_BYTES: i32 = 8 + 8 + 4 + 4 + 32 + RECEIPT_SIGNATURE_BYTES;
 
 /** A payment receipt's fields (its bytes are `[i64 amount][i64 ts ns][u32][recipient][u32][memo][32 B key][64 B signature]`). */
 export class PaymentReceipt {
@@ -176,18 +178,78 @@ export class PaymentReceipt {
 }
 
 /**
+ * Where the node's list of the agent's lost payments stood when a payment intent was recorded: the
+ * signature of the newest lost payment it listed (`bytes`, 64 bytes; all zero when it listed none).
+ * Keep it with the intent (`bytes`, then `ReceiptMark.of(bytes)`) and pass it to findReceipt: the
+ * node lists lost payments newest first and only ever adds newer ones, so those listed before the
+ * mark are exactly the ones lost after the intent was recorded, whatever the clocks of the node that
+ * recorded it and of the node that paid read. (A receipt's timestamp is the clock of the node that
+ * signed it: compared with the intent's own clock reading, a payment made where the clock reads
+ * behind, after a hop or a clock stepped back, passed for an earlier purchase, and was paid again.)
+ */
+export class ReceiptMark {
+  /** The newest listed lost payment's signature, or 64 zero bytes. */
+  readonly bytes: Uint8Array;
+
+  /** Usually made by receiptMark(), or from stored `bytes` by ReceiptMark.of. */
+  constructor(bytes: Uint8Array) {
+    this.bytes = new Uint8Array(RECEIPT_SIGNATURE_BYTES);
+    if (bytes.length == RECEIPT_SIGNATURE_BYTES) this.bytes.set(bytes);
+  }
+
+  /** No lost payment was listed: every lost payment the node lists is newer. */
+  static none(): ReceiptMark {
+    return new ReceiptMark(new Uint8Array(0));
+  }
+
+  /** The mark whose `bytes` these are (anything but 64 bytes reads as none). */
+  static of(bytes: Uint8Array): ReceiptMark {
+    return new ReceiptMark(bytes);
+  }
+
+  /** True when the node listed no lost payment. */
+  get isNone(): bool {
+    for (let i = 0; i < RECEIPT_SIGNATURE_BYTES; i++) if (this.bytes[i] != 0) return false;
+    return true;
+  }
+
+  /** Whether `receipt` is the lost payment this mark names. */
+  names(receipt: Uint8Array): bool {
+    if (this.isNone || receipt.length < RECEIPT_SIGNATURE_BYTES) return false;
+    const at = receipt.length - RECEIPT_SIGNATURE_BYTES;
+    for (let i = 0; i < RECEIPT_SIGNATURE_BYTES; i++) if (receipt[at + i] != this.bytes[i]) return false;
+    return true;
+  }
+}
+
+/**
+ * The mark to keep with a payment intent, read when it is recorded (capability `wallet`; at most two
+ * recorded reads); null when the node could not answer (WALLET_ERR_UNANSWERED): record the intent in
+ * a later tick. See ReceiptMark and findReceipt.
+ */
+export function receiptMark(): ReceiptMark | null {
+  const n = walletReceiptCount();
+  if (n == WALLET_ERR_UNANSWERED) return null;
+  if (n <= 0) return ReceiptMark.none();
+  const r = walletReceipt(0);
+  if (r.error == WALLET_ERR_UNANSWERED) return null;
+  if (r.error != 0 || PaymentReceipt.parse(r.bytes) === null) return ReceiptMark.none();
+  return new ReceiptMark(r.bytes.subarray(r.bytes.length - RECEIPT_SIGNATURE_BYTES));
+}
+
+/**
  * The receipt of a payment the agent made in a tick that was lost (the node died, or the tick was
  * thrown away, after the payment and before a checkpoint covered it), matching `recipient`, `memo`
- * and `amount` and signed at or after `notBeforeNs` (pass the clock reading taken when the payment
+ * and `amount`, among the lost payments listed after `since` (the receiptMark() read when the payment
  * intent was recorded, so the receipt of an earlier purchase on the same terms is not taken for this
- * one); null when there is none. Capability `wallet`. Call it for an Unresolved payment intent before
- * paying again: the node debited that payment (when it restarted, or when it threw the run away)
- * and lists its receipt first among its receipts (wallet_receipt), newest first, ahead of its
+ * one; none: every lost payment). Capability `wallet`. Call it for an Unresolved payment intent
+ * before paying again: the node debited that payment (when it restarted, or when it threw the run
+ * away) and lists its receipt first among its receipts (wallet_receipt), newest first, ahead of its
  * execution receipts. Every read is a recorded observation, so replay finds exactly what the live
  * tick found. Unknown when the node could not answer (WALLET_ERR_UNANSWERED): the payment may have
  * been made, so leave the intent unresolved and look again in a later tick.
  */
-export function findReceipt(recipient: string, memo: string, amount: i64, notBeforeNs: i64 = 0): ReceiptLookup {
+export function findReceipt(recipient: string, memo: string, amount: i64, since: ReceiptMark = ReceiptMark.none()): ReceiptLookup {
   const n = walletReceiptCount();
   if (n == WALLET_ERR_UNANSWERED) return ReceiptLookup.unknown();
   for (let i = 0; i < n; i++) {
@@ -195,9 +257,9 @@ export function findReceipt(recipient: string, memo: string, amount: i64, notBef
     if (r.error == WALLET_ERR_UNANSWERED) return ReceiptLookup.unknown();
     if (r.error != 0) break;
     const p = PaymentReceipt.parse(r.bytes);
-    // Lost payments come first: the first execution receipt ends them.
-    if (p === null) break;
-    if (p.amount == amount && p.recipient == recipient && p.memo == memo && p.timestampNs >= notBeforeNs) return new ReceiptLookup(ReceiptSearch.Found, r.bytes);
+    // Lost payments come first: the first execution receipt ends them; the mark ends the new ones.
+    if (p === null || since.names(r.bytes)) break;
+    if (p.amount == amount && p.recipient == recipient && p.memo == memo) return new ReceiptLookup(ReceiptSearch.Found, r.bytes);
   }
   return new ReceiptLookup(ReceiptSearch.NotFound);
 }

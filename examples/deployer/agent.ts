@@ -12,7 +12,7 @@ import {
   Encoder, Decoder, Intent, register, log, walletBalance, httpGet, httpPost, httpRequest, httpErrorName, PaymentTerms, toHex,
 } from "igord/sdk";
 import { IntentAgent } from "../lib/demo";
-import { payIntent, payload, reconcilePayment, recordIntent } from "../lib/intents";
+import { payIntent, payload, reconcilePayment, recordIntent, recordPaymentIntent } from "../lib/intents";
 import { jsonString, short } from "../lib/text";
 export * from "igord/sdk/exports";
 
@@ -119,7 +119,7 @@ class Deployer extends IntentAgent {
     }
     log("[deployer] 402 PAYMENT REQUIRED: " + terms.amount.toString() + " microcents to " + terms.recipient + " (" + terms.memo + ")");
     const data = new Encoder().u8(INTENT_PAYMENT).i64(terms.amount).string(terms.recipient).string(terms.memo).finish();
-    recordIntent(this.effects, data, this.tickCount, this.lastNs, TAG, "Payment");
+    recordPaymentIntent(this.effects, data, this.tickCount, this.lastNs, TAG, "Payment");
     return false; // the normal interval: a fast tick could pay before the intent is checkpointed
   }
 

@@ -2,7 +2,7 @@
 // and the EffectLog"): record and begin the intent in one tick; act and confirm in a later tick, once a
 // checkpoint has covered the InFlight intent. An intent that was InFlight when the node died comes
 // back Unresolved (the SDK asks the host at tick start) and is reconciled, never acted on blindly.
-import { Decoder, EffectLog, Encoder, Intent, IntentState, ReceiptLookup, ReceiptSearch, findReceipt, log, randBytes, toHex, walletPay, payErrorName } from "igord/sdk";
+import { Decoder, EffectLog, Encoder, Intent, IntentState, ReceiptLookup, ReceiptMark, ReceiptSearch, findReceipt, log, randBytes, receiptMark, toHex, walletPay, payErrorName } from "igord/sdk";
 import { short } from "./text";
 
 const INTENT_KEY_BYTES = 16;
@@ -31,14 +31,24 @@ export function recordIntent(effects: EffectLog, body: Uint8Array, tick: u64, no
   return id;
 }
 
+/**
+ * Records and begins a payment intent: `terms` ([i64 amount][recipient][memo], from any offset the
+ * caller decodes at) followed by the node's receiptMark(), which reconcilePayment needs to tell this
+ * payment from earlier purchases on the same terms. "" when the node could not list its receipts
+ * (the caller asks again in a later tick) or the log refused it.
+ */
+export function recordPaymentIntent(effects: EffectLog, terms: Uint8Array, tick: u64, nowNs: i64, tag: string, what: string): string {
+  const mark = receiptMark();
+  if (mark === null) {
+    log(tag + " The node could not list its receipts: " + what.toLowerCase() + " intent not recorded yet");
+    return "";
+  }
+  return recordIntent(effects, new Encoder().raw(terms).raw(mark.bytes).finish(), tick, nowNs, tag, what);
+}
+
 /** What the agent recorded (the intent's data after its header). */
 export function payload(intent: Intent): Uint8Array {
   return intent.data.length < INTENT_HEADER_BYTES ? new Uint8Array(0) : intent.data.subarray(INTENT_HEADER_BYTES);
-}
-
-/** The clock reading of the tick that recorded the intent. */
-export function recordedNs(intent: Intent): i64 {
-  return intent.data.length < INTENT_HEADER_BYTES ? 0 : load<i64>(intent.data.dataStart + 8);
 }
 
 /** An InFlight intent whose wait for a checkpoint is over. */
@@ -80,11 +90,12 @@ export function payIntent(effects: EffectLog, intent: Intent, offset: i32, tag: 
 }
 
 /**
- * Settles an unresolved payment intent (payload from byte `offset`: [i64 amount][recipient][memo]).
- * The agent cannot tell from its own state whether the lost ticks paid; the node can: a payment
- * signed in a tick that never reached a checkpoint was debited when the node restarted, and its
- * receipt is listed first among the node's receipts. So the agent looks for a receipt of exactly
- * this payment, signed after the intent was recorded (findReceipt): found, the payment was made and
+ * Settles an unresolved payment intent (payload from byte `offset`: [i64 amount][recipient][memo]
+ * [receipt mark], as recordPaymentIntent wrote it). The agent cannot tell from its own state whether
+ * the lost ticks paid; the node can: a payment signed in a tick that never reached a checkpoint was
+ * debited when the node restarted, and its receipt is listed first among the node's receipts. So the
+ * agent looks for a receipt of exactly this payment, among those lost since the intent was recorded
+ * (findReceipt after the intent's receipt mark): found, the payment was made and
  * the intent is confirmed with that receipt (returned, to be shown to the provider); not found, no
  * payment left the budget, the intent is compensated (null) and the agent pays when next asked;
  * unknown (the node could not answer), the intent stays unresolved (null) for the next tick to
@@ -96,8 +107,9 @@ export function reconcilePayment(effects: EffectLog, intent: Intent, offset: i32
   const amount = d.i64();
   const recipient = d.string();
   const memo = d.string();
+  const mark = ReceiptMark.of(d.fixedBytes(d.remaining));
   // An intent whose terms do not decode names no payment to look for: none was made.
-  const found = d.err() ? new ReceiptLookup(ReceiptSearch.NotFound) : findReceipt(recipient, memo, amount, recordedNs(intent));
+  const found = d.err() ? new ReceiptLookup(ReceiptSearch.NotFound) : findReceipt(recipient, memo, amount, mark);
   if (found.status == ReceiptSearch.Unknown) {
     log(tag + " The node could not list its receipts: the payment stays unresolved until it can");
     return null;

@@ -11,7 +11,7 @@ import {
   Encoder, Decoder, Intent, register, log, httpGet, httpRequest, httpErrorName, HttpResponse, PaymentTerms, toHex,
 } from "igord/sdk";
 import { IntentAgent } from "../lib/demo";
-import { payIntent, reconcilePayment, recordIntent } from "../lib/intents";
+import { payIntent, reconcilePayment, recordPaymentIntent } from "../lib/intents";
 import { short } from "../lib/text";
 export * from "igord/sdk/exports";
 
@@ -85,7 +85,7 @@ class X402Buyer extends IntentAgent {
 
   /** Records and begins the payment; it is made in a later tick, after a checkpoint has saved the intent. */
   recordPaymentIntent(terms: PaymentTerms): bool {
-    recordIntent(this.effects, new Encoder().i64(terms.amount).string(terms.recipient).string(terms.memo).finish(), this.tickCount, this.lastNs, TAG, "Payment");
+    recordPaymentIntent(this.effects, new Encoder().i64(terms.amount).string(terms.recipient).string(terms.memo).finish(), this.tickCount, this.lastNs, TAG, "Payment");
     return false; // the normal interval: a fast tick could pay before the intent is checkpointed
   }
 

@@ -77,7 +77,9 @@ interface Exports {
   pay(amount: bigint): void;
   receipt_count(): number;
   receipt(i: number): void;
-  find(amount: bigint, notBeforeNs: bigint): number;
+  take_mark(): number;
+  clear_mark(): void;
+  find(amount: bigint): number;
   terms(): bigint;
   last_status(): number;
   last_error(): number;
@@ -236,29 +238,58 @@ describe("SDK payment wrappers", () => {
     expect([sdk.last_error(), sdk.out_len()]).toEqual([-1, 0]);
   });
 
-  it("findReceipt finds the lost payment of exactly these terms signed since the intent, among the lost payments the node lists first, and stops at the first execution receipt", () => {
+  it("findReceipt finds the lost payment of exactly these terms listed after the intent's receipt mark, whatever its timestamp, and stops at the mark and at the first execution receipt", () => {
     const enc = new TextEncoder();
-    const paid = (amount: bigint, ts: bigint, memo = "premium-data-access") =>
-      Buffer.concat([paymentSigningBytes(amount, ts, enc.encode("paywall-provider"), enc.encode(memo), new Uint8Array(32).fill(3)), Buffer.alloc(64, 4)]);
-    const newest = paid(100_000n, 3_000n, "another-memo");
-    const thisOne = paid(100_000n, 2_000n);
-    const earlier = paid(100_000n, 1_000n); // an earlier purchase on the same terms, lost in an earlier crash
+    const paid = (amount: bigint, ts: bigint, memo = "premium-data-access", sig = 4) =>
+      Buffer.concat([paymentSigningBytes(amount, ts, enc.encode("paywall-provider"), enc.encode(memo), new Uint8Array(32).fill(3)), Buffer.alloc(64, sig)]);
     const execution = Buffer.alloc(150, 9); // the node's execution receipts follow the lost payments
-    receiptAnswers.push(newest, thisOne, earlier, execution, paid(100_000n, 5_000n));
+    // An earlier purchase on the same terms, lost in an earlier crash: the newest lost payment listed
+    // when this intent was recorded, so the intent's mark.
+    const earlier = paid(100_000n, 5_000n, "premium-data-access", 5);
+    receiptAnswers.push(earlier, execution);
+    expect(sdk.take_mark()).toBe(1);
+    expect(out().equals(earlier.subarray(earlier.length - 64))).toBe(true);
+    expect(receiptIndices).toEqual([0]);
 
-    expect(sdk.find(100_000n, 1_500n)).toBe(1);
+    // Then this intent's payment was lost, signed where the clock read behind the earlier one's, and
+    // a payment on other terms after it. The node lists them newest first.
+    const thisOne = paid(100_000n, 2_000n, "premium-data-access", 6);
+    const newest = paid(100_000n, 3_000n, "another-memo", 7);
+    receiptAnswers.unshift(newest, thisOne);
+    receiptIndices = [];
+    expect(sdk.find(100_000n)).toBe(1);
     expect(out().equals(thisOne)).toBe(true);
     expect(receiptIndices).toEqual([0, 1]);
 
-    // Signed before the intent was recorded: not this payment's receipt; the search ends at index 3.
+    // Other terms: the search ends at the mark, never taking the earlier purchase for this one.
     receiptIndices = [];
-    expect(sdk.find(100_000n, 2_500n)).toBe(0);
+    expect(sdk.find(100_001n)).toBe(0);
+    expect(receiptIndices).toEqual([0, 1, 2]);
+    receiptAnswers.splice(1, 1); // this one was never lost: only the earlier purchase matches, before the mark
+    expect(sdk.find(100_000n)).toBe(0);
     expect(out().length).toBe(0);
-    expect(receiptIndices).toEqual([0, 1, 2, 3]);
 
-    expect(sdk.find(100_001n, 0n)).toBe(0);
-    expect(sdk.find(100_000n, 0n)).toBe(1);
-    expect(out().equals(thisOne)).toBe(true);
+    // Without a mark (none listed when the intent was recorded) every lost payment counts, up to the
+    // first execution receipt.
+    sdk.clear_mark();
+    receiptIndices = [];
+    expect(sdk.find(100_000n)).toBe(1);
+    expect(out().equals(earlier)).toBe(true);
+    receiptIndices = [];
+    expect(sdk.find(100_001n)).toBe(0);
+    expect(receiptIndices).toEqual([0, 1, 2]);
+  });
+
+  it("receiptMark is none when the node lists no lost payment, and unknown (null) when it could not answer, so the intent is recorded later", () => {
+    expect(sdk.take_mark()).toBe(0); // no receipts at all
+    receiptAnswers.push(Buffer.alloc(150, 9)); // an execution receipt only
+    expect(sdk.take_mark()).toBe(0);
+    expect(out().equals(Buffer.alloc(64))).toBe(true);
+    countAnswer = -5;
+    expect(sdk.take_mark()).toBe(-1);
+    countAnswer = null;
+    receiptAnswers[0] = -5;
+    expect(sdk.take_mark()).toBe(-1);
   });
 
   it("findReceipt tells a search the node could not answer (-5, count or receipt) from a receipt not there, so a lost payment is not taken for unpaid", () => {
@@ -269,16 +300,16 @@ describe("SDK payment wrappers", () => {
     receiptAnswers.push(other, paid(100_000n, 2_000n));
 
     countAnswer = -5;
-    expect(sdk.find(100_000n, 0n)).toBe(-1);
+    expect(sdk.find(100_000n)).toBe(-1);
     expect(out().length).toBe(0);
     expect(receiptIndices).toEqual([]);
 
     countAnswer = null;
     receiptAnswers[1] = -5; // the count came back, the receipt that might be it did not
-    expect(sdk.find(100_000n, 0n)).toBe(-1);
+    expect(sdk.find(100_000n)).toBe(-1);
     expect(receiptIndices).toEqual([0, 1]);
 
     receiptAnswers.pop(); // really not there: the list ends before it
-    expect(sdk.find(100_000n, 0n)).toBe(0);
+    expect(sdk.find(100_000n)).toBe(0);
   });
 });
