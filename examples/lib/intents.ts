@@ -10,7 +10,9 @@ const INTENT_KEY_BYTES = 16;
 const INTENT_HEADER_BYTES = 16;
 /**
  * Ticks between begin and act. An agent cannot see checkpoints; igord takes one every 5 s by default
- * (igor too), i.e. every 5 ticks at the default 1 s interval, so 6 ticks leave room for one.
+ * (igor too), i.e. every 5 ticks at the default 1 s interval, so 6 ticks leave room for one. A
+ * payment does not depend on it (igord checkpoints the paying tick's starting state before it signs);
+ * the other acts (sentinel's refill, deployer's deploy) do.
  */
 // @ts-ignore: compile-time constant, defined only by `--use IGOR_CHECKPOINT_WAIT_TICKS=N`
 export const CHECKPOINT_WAIT_TICKS: u64 = isDefined(IGOR_CHECKPOINT_WAIT_TICKS) ? <u64>IGOR_CHECKPOINT_WAIT_TICKS : 6;

@@ -180,6 +180,7 @@ export class IgordNode {
       receipts: (agentId) => nodeReceipts(this.store, agentId, this.checkpointer.lostReceipts(agentId)),
       journalPayment: (agentId, tick, receipt) => journalPayment(this.store, agentId, tick, receipt),
       unjournalPayment: (agentId, receipt) => unjournalPayment(this.store, agentId, receipt),
+      checkpointBeforePayment: (agentId) => this.scheduler.checkpointBeforePayment(agentId),
       http: (call) => this.http.perform(call),
     });
     this.metrics = new NodeMetrics({

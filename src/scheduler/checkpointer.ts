@@ -131,6 +131,12 @@ export class Checkpointer {
     this.runs.forget(agentId);
   }
 
+  /** Whether the agent's last checkpoint (written or being written last) is behind `tick`. */
+  behind(agentId: string, tick: bigint): boolean {
+    const h = this.heads.get(agentId);
+    return h !== undefined && h.tick < tick;
+  }
+
   addCost(agentId: string, cost: bigint): void {
     const h = this.heads.get(agentId);
     if (h) h.costTotal += cost;
@@ -312,7 +318,7 @@ export class Checkpointer {
       // Stopping closes the receipt range even when no tick happened since the last checkpoint. It
       // ends at the head's budget, not the subject's: the lost payments debited since (written just
       // below, after the head) are not the cost of these ticks, and a restart counts them from there.
-      if (reason !== "periodic" && h.receiptTick < h.tick) {
+      if (!RECEIPT_ON_INTERVAL.has(reason) && h.receiptTick < h.tick) {
         this.store.addReceipt(s.agentId, h.hash, this.receipt(s, h.receiptTick + 1n, costTotal - h.receiptCostTotal, h.budget), lease);
         h.receiptTick = h.tick;
         h.receiptCostTotal = costTotal;
@@ -334,7 +340,7 @@ export class Checkpointer {
       throw new IgordError(ErrorCode.CheckpointChainBroken, `agent "${s.agentId}" tick ${s.tick} is behind its last checkpoint (${h.tick})`);
     }
     const now = Date.now();
-    const withReceipt = reason !== "periodic" || now - h.receiptAt >= this.receiptIntervalMs;
+    const withReceipt = !RECEIPT_ON_INTERVAL.has(reason) || now - h.receiptAt >= this.receiptIntervalMs;
     // The receipt covers exactly the cost of the ticks up to s.tick (captured with the subject).
     const covered = costTotal - h.receiptCostTotal;
     // The subject's arrays are the caller's to give (the scheduler hands fresh ones): copied only to
@@ -496,6 +502,13 @@ interface Started {
 }
 
 const ignore = (): void => undefined;
+/**
+ * The reason of a checkpoint a payment waits for (Scheduler.checkpointBeforePayment): the state the
+ * paying tick started from, made durable before the payment is signed.
+ */
+export const PAYMENT_CHECKPOINT_REASON = "before_payment";
+/** Reasons whose checkpoints get a receipt only every --receipt-interval (the others always close one). */
+const RECEIPT_ON_INTERVAL: ReadonlySet<string> = new Set(["periodic", PAYMENT_CHECKPOINT_REASON]);
 const NO_LOGS: readonly TickLog[] = [];
 const NO_OUTBOX: readonly OutboxBatch[] = [];
 const NO_PAYMENTS: readonly Uint8Array[] = [];

@@ -20,6 +20,12 @@ export interface HostIoServices {
   journalPayment?: (agentId: string, tick: bigint, receipt: Uint8Array) => Promise<void>;
   /** Drops the journal row of a receipt no guest took (the tick stopped waiting for its signature): nothing can be paid with it. */
   unjournalPayment?: (agentId: string, receipt: Uint8Array) => void;
+  /**
+   * Before a payment is signed: makes the state the paying tick started from durable (a checkpoint
+   * of the agent's committed ticks, when some came after its last one). False: it could not be, and
+   * nothing is paid.
+   */
+  checkpointBeforePayment?: (agentId: string) => Promise<boolean>;
 }
 
 /** Whether `request` acts on the world (a payment, an HTTP request that is not a read): the active owner's alone. */
@@ -47,6 +53,14 @@ export async function answerHostIo(services: HostIoServices, agent: { agentId: s
       return services.http ? services.http(request.call) : { kind: "error", message: "this pool performs no HTTP requests" };
     case "sign": {
       if (!agent.identity) return { kind: "error", message: "the agent has no key here" };
+      // The payment is made from a state a restart resumes: the intent the agent began in an earlier
+      // tick (and let "a checkpoint cover", a moment it cannot see) is in it, to be reconciled after a
+      // crash. Without it the agent resumed from before the intent, found nothing to reconcile and
+      // paid again.
+      if (services.checkpointBeforePayment && !(await services.checkpointBeforePayment(agent.agentId))) {
+        return { kind: "error", message: "the agent's state could not be checkpointed before its payment" };
+      }
+      if (env.authorityUntilMs !== null && Date.now() > env.authorityUntilMs) return { kind: "error", message: "the tick's authority lapsed while its state was checkpointed before its payment" };
       const signature = signBytes(agent.identity, request.message);
       const receipt = Buffer.concat([request.message, signature]);
       // Journalled first, durably: once the agent holds the receipt the money may be gone, tick

@@ -1,6 +1,6 @@
 // What the main thread does with a tick's request: nothing that acts on the world past the tick's
 // authority, and nothing at all once the worker stopped waiting for the answer.
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import type { HttpCall } from "../../../src/hostcalls/http.js";
 import { generateKey } from "../../../src/identity/keys.js";
 import { answerHostIo, type HostIoServices } from "../../../src/wasm/host-io-services.js";
@@ -54,5 +54,39 @@ describe("answerHostIo", () => {
     expect(await answerHostIo(services, payer, sign("taken"), () => true)).toMatchObject({ kind: "signature" });
     expect(await answerHostIo(services, payer, sign("given up"), () => false)).toMatchObject({ kind: "error" });
     expect(rows.map((r) => Buffer.from(r, "hex").subarray(0, 5).toString())).toEqual(["taken"]);
+  });
+
+  it("signs a payment only once the state its tick started from is checkpointed; when that fails, or the authority lapsed meanwhile, nothing is signed or journalled", async () => {
+    const steps: string[] = [];
+    let checkpointed = true;
+    const services: HostIoServices = {
+      checkpointBeforePayment: (agentId) => {
+        steps.push(`checkpoint ${agentId}`);
+        return Promise.resolve(checkpointed);
+      },
+      journalPayment: () => {
+        steps.push("journal");
+        return Promise.resolve();
+      },
+    };
+    const payer = { agentId: "a", identity: generateKey() };
+    const sign = (authorityUntilMs: number | null) => ({ request: { kind: "sign" as const, message: Buffer.from("pay"), tick: 3n }, authorityUntilMs, waitsUntilMs: later() });
+    expect(await answerHostIo(services, payer, sign(later()))).toMatchObject({ kind: "signature" });
+    expect(steps).toEqual(["checkpoint a", "journal"]);
+    checkpointed = false;
+    expect(await answerHostIo(services, payer, sign(later()))).toMatchObject({ kind: "error" });
+    expect(steps).toEqual(["checkpoint a", "journal", "checkpoint a"]);
+    // The tick's authority runs out while the checkpoint is written (its clock moves a minute on).
+    const now = Date.now();
+    services.checkpointBeforePayment = () => {
+      vi.spyOn(Date, "now").mockReturnValue(now + 60_000);
+      return Promise.resolve(true);
+    };
+    try {
+      expect(await answerHostIo(services, payer, sign(now + 30_000))).toMatchObject({ kind: "error" });
+    } finally {
+      vi.restoreAllMocks();
+    }
+    expect(steps.filter((x) => x === "journal")).toHaveLength(1);
   });
 });
