@@ -2,7 +2,7 @@
 // portable resume across two nodes, refused checkpoints, golden vectors, tampered histories, import.
 import { copyFileSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, symlinkSync, truncateSync, unlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { encodeCheckpoint, MAX_CHECKPOINT_BYTES, parseCheckpoint } from "../../src/checkpoint/codec.js";
 import { GENESIS_PREV_HASH, signCheckpoint } from "../../src/checkpoint/lineage.js";
 import { hex, sha256 } from "../../src/hash/bytes.js";
@@ -32,8 +32,17 @@ function inspectField(out: string, field: string): string {
   return m[1] as string;
 }
 
+/** The export exportedHistory copies, made once for the file (a daemon run, an export and a verify: ~3 s). */
+let pristine: Promise<string> | null = null;
+const pristineRoots: string[] = [];
+afterAll(() => {
+  for (const d of pristineRoots) rmSync(d, { recursive: true, force: true });
+});
+
 /** Runs heartbeat to tick 20 with a checkpoint every 60 ms and exports it: a valid history of ≥ 4 checkpoints. */
-async function exportedHistory(root: string): Promise<{ ex: string; hist: string; files: string[] }> {
+async function exportOnce(): Promise<string> {
+  const root = tempDir();
+  pristineRoots.push(root);
   const A = join(root, "A");
   const a = startDaemon(["run", HEARTBEAT, "--data-dir", A, "--tick-interval", "20ms", "--checkpoint-interval", "60ms"]);
   await a.waitFor((l) => l.event === "checkpoint_saved" && l.reason === "periodic");
@@ -42,9 +51,18 @@ async function exportedHistory(root: string): Promise<{ ex: string; hist: string
   const ex = join(root, "ex");
   expect(igord(["export", "heartbeat", "--out", ex, "--data-dir", A]).status).toBe(0);
   const hist = join(ex, "history", "heartbeat");
-  const files = readdirSync(hist).filter((f) => f.endsWith(".ckpt")).sort();
-  expect(files.length).toBeGreaterThanOrEqual(4);
+  expect(readdirSync(hist).filter((f) => f.endsWith(".ckpt")).length).toBeGreaterThanOrEqual(4);
   expect(igord(["verify", hist]).status).toBe(0);
+  return ex;
+}
+
+/** A copy, in `root/ex`, of a valid exported history of ≥ 4 checkpoints (exportOnce), for the test to alter. */
+async function exportedHistory(root: string): Promise<{ ex: string; hist: string; files: string[] }> {
+  pristine ??= exportOnce();
+  const ex = join(root, "ex");
+  cpSync(await pristine, ex, { recursive: true });
+  const hist = join(ex, "history", "heartbeat");
+  const files = readdirSync(hist).filter((f) => f.endsWith(".ckpt")).sort();
   return { ex, hist, files };
 }
 
