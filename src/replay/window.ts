@@ -93,11 +93,8 @@ export class ReplayWindow {
           spare = sp;
         }
       }
-      if (!spare) {
-        // A tick still to verify that no verification holds: it will never be verified.
-        this.dropped++;
-        this.droppedLast = (snaps[victim] as Snapshot).tick;
-      }
+      // A tick still to verify that no verification holds: it will never be verified.
+      if (!spare) this.countDropped((snaps[victim] as Snapshot).tick);
       this.removeAt(victim);
     }
   }
@@ -161,10 +158,14 @@ export class ReplayWindow {
   forfeit(claimed: readonly Snapshot[]): void {
     const held = new Set(this.snaps);
     for (const s of claimed) {
-      if (s.verified || s.entries.length === 0 || held.has(s)) continue;
-      this.dropped++;
-      if (this.droppedLast === null || s.tick > this.droppedLast) this.droppedLast = s.tick;
+      if (!s.verified && s.entries.length > 0 && !held.has(s)) this.countDropped(s.tick);
     }
+  }
+
+  /** A tick with observations that left the window unverified, for takeDropped. */
+  private countDropped(tick: bigint): void {
+    this.dropped++;
+    if (this.droppedLast === null || tick > this.droppedLast) this.droppedLast = tick;
   }
 
   /** How many ticks still to verify left the window since the last call, and the last of them. */

@@ -630,9 +630,9 @@ export class Scheduler extends EventEmitter<{
    * transaction.
    */
   private finish(a: AgentRuntime, status: AgentStatus, reason: string, error: IgordError | null, interruptedReason = reason): void {
-    // Resumed after an interruption (or its tick rewound) and not told yet, on its worker or
-    // hibernated: no tick committed since, so this end is no clean one either.
-    const untold = this.opts.pool.interrupted(a.id) || a.wakeInterrupted;
+    // Resumed after an interruption (or its tick rewound) and not told yet: no tick committed since,
+    // so this end is no clean one either.
+    const untold = this.untold(a);
     a.wakeInterrupted = false;
     this.queue.cancel(a);
     a.status = status;
@@ -698,7 +698,7 @@ export class Scheduler extends EventEmitter<{
       // alsoWrite (the handoff) commits with this checkpoint: one fsync for both.
       // Not told yet that its last run was interrupted: the handoff is no clean end, and the package
       // says so (built from here on, the detach's commit included).
-      if (this.opts.pool.interrupted(a.id) || a.wakeInterrupted) this.untoldHandoffs.add(id);
+      if (this.untold(a)) this.untoldHandoffs.add(id);
       await this.checkpoint(a, "migrate", "active", null, null, alsoWrite);
       if (a.status !== "running") throw new IgordError(ErrorCode.AgentNotRunning, `agent "${id}" could not be checkpointed for its handoff (${a.reason ?? a.status})`);
     } catch (e) {
@@ -710,6 +710,11 @@ export class Scheduler extends EventEmitter<{
     this.drop(id);
     a.logger.info({ event: "agent_detached", tick: String(a.tick) }, "agent stopped here for a handoff");
     return { tick: a.tick, budget: a.budget, lease: a.lease };
+  }
+
+  /** Whether the agent's next tick is still to hear resume_interrupted 1, on its worker or hibernated. */
+  private untold(a: AgentRuntime): boolean {
+    return this.opts.pool.interrupted(a.id) || a.wakeInterrupted;
   }
 
   /**

@@ -43,8 +43,9 @@ function actsOnTheWorld(request: HostIoRequest): boolean {
 export async function answerHostIo(services: HostIoServices, agent: { agentId: string; identity?: Ed25519Key | undefined }, env: Pick<HostIoEnvelope, "request" | "authorityUntilMs" | "waitsUntilMs">, claim: ClaimReply = () => true): Promise<HostIoReply> {
   const { request } = env;
   const now = Date.now();
+  const lapsed = (at: number): boolean => env.authorityUntilMs !== null && at > env.authorityUntilMs;
   if (now > env.waitsUntilMs) return { kind: "error", message: "the tick stopped waiting before the node got to this request" };
-  if (actsOnTheWorld(request) && env.authorityUntilMs !== null && now > env.authorityUntilMs) {
+  if (actsOnTheWorld(request) && lapsed(now)) {
     const message = "the tick's authority lapsed before the node got to this request";
     return request.kind === "http" ? { kind: "refused", message } : { kind: "error", message };
   }
@@ -60,7 +61,7 @@ export async function answerHostIo(services: HostIoServices, agent: { agentId: s
       if (services.checkpointBeforePayment && !(await services.checkpointBeforePayment(agent.agentId))) {
         return { kind: "error", message: "the agent's state could not be checkpointed before its payment" };
       }
-      if (env.authorityUntilMs !== null && Date.now() > env.authorityUntilMs) return { kind: "error", message: "the tick's authority lapsed while its state was checkpointed before its payment" };
+      if (lapsed(Date.now())) return { kind: "error", message: "the tick's authority lapsed while its state was checkpointed before its payment" };
       const signature = signBytes(agent.identity, request.message);
       const receipt = Buffer.concat([request.message, signature]);
       // Journalled first, durably: once the agent holds the receipt the money may be gone, tick

@@ -6,7 +6,7 @@ import { rmSync } from "node:fs";
 import { join } from "node:path";
 import BetterSqlite from "better-sqlite3";
 import type Database from "better-sqlite3";
-import { afterEach } from "vitest";
+import { onTestFinished } from "vitest";
 import type { Lease } from "../../src/authority/lease.js";
 import { didFromPublicKey } from "../../src/identity/did.js";
 import { generateKey } from "../../src/identity/keys.js";
@@ -20,15 +20,13 @@ export const lease: Lease = { state: "ACTIVE_OWNER", epoch: { major: 0n, generat
 export const WASM = new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0]);
 export const WASM_HASH = "93a44bbb96c751218e4c00d479e4c14358122a389acca16205b1e4d0dc5f9476";
 
-const dirs: string[] = [];
-afterEach(() => {
-  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
-});
-
-/** A database path in a fresh directory, removed after the test. */
+/**
+ * A database path in a fresh directory, removed when the test ends (onTestFinished: this module is
+ * loaded once per worker, isolate: false, so an afterEach it registered would serve one file only).
+ */
 export function freshDbPath(): string {
   const dir = tempDir();
-  dirs.push(dir);
+  onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
   return join(dir, DB_FILE);
 }
 

@@ -9,11 +9,11 @@
 import { copyFileSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { FrameChannel } from "../../src/p2p/frames.js";
 import type { TickEvent } from "../../src/scheduler/scheduler.js";
 import { DB_FILE } from "../../src/store/sqlite-store.js";
 import { EXAMPLES, startTestNode, stopAllNodes, tempDir, type TestNode } from "../helpers/node.js";
 import { waitUntil } from "../helpers/wait.js";
+import { failHandoffQuestions } from "../helpers/unreachable-source.js";
 
 afterEach(() => stopAllNodes());
 
@@ -47,11 +47,7 @@ describe("an agents-dir file named like a pending reception", () => {
     copyFileSync(survivor, join(dir, "agents", "survivor.wasm"));
     copyFileSync(join(EXAMPLES, "survivor.manifest.json"), join(dir, "agents", "survivor.manifest.json"));
     // Its questions to A fail until its start, the agents-dir scan included, is done (A unreachable meanwhile).
-    const sendJson = FrameChannel.prototype.sendJson;
-    FrameChannel.prototype.sendJson = function (value: unknown) {
-      if ((value as Record<string, unknown>).question === "handoff") return Promise.reject(new Error("unreachable (injected)"));
-      return sendJson.call(this, value);
-    };
+    const reachable = failHandoffQuestions();
     let b2: TestNode;
     try {
       b2 = await startTestNode(P2P, { dir, resumeStored: true, watch: true });
@@ -60,7 +56,7 @@ describe("an agents-dir file named like a pending reception", () => {
       expect(b2.node.store.agent("survivor")).toBeUndefined();
       expect(b2.logs.events("agent_file_held")).toMatchObject([{ agent: "survivor", code: "MIGRATION_IN_PROGRESS" }]);
     } finally {
-      FrameChannel.prototype.sendJson = sendJson;
+      reachable();
     }
     await waitUntil(() => b2.node.store.pendingReception("survivor") === undefined && b2.node.scheduler.view("survivor")?.status === "running", {
       what: "the pending reception flipped and survivor running on B",

@@ -12,6 +12,7 @@ import type { TickEvent } from "../../src/scheduler/scheduler.js";
 import { DB_FILE, fdatasyncWal, type SqliteStore } from "../../src/store/sqlite-store.js";
 import { EXAMPLES, startTestNode, stopAllNodes, tempDir, type TestNode } from "../helpers/node.js";
 import { waitUntil } from "../helpers/wait.js";
+import { failHandoffQuestions } from "../helpers/unreachable-source.js";
 
 afterEach(() => stopAllNodes());
 
@@ -113,11 +114,7 @@ describe("a pending reception", () => {
     // The restarted target: only the pending row of its flip survived. Its questions to A fail at
     // first (as if A were unreachable): meanwhile the row is no ownership, and A's status query is
     // answered "receiving", never "not owned" (which would fence the agent and hand it back to A).
-    const sendJson = FrameChannel.prototype.sendJson;
-    FrameChannel.prototype.sendJson = function (value: unknown) {
-      if ((value as Record<string, unknown>).question === "handoff") return Promise.reject(new Error("unreachable (injected)"));
-      return sendJson.call(this, value);
-    };
+    const reachable = failHandoffQuestions();
     let b2: TestNode;
     try {
       b2 = await p2p({ dir: lost, resumeStored: true });
@@ -130,7 +127,7 @@ describe("a pending reception", () => {
       // Now B2 reaches A; A answers "handed off" only once its handoff is durable (a WAL sync of
       // its own: after a restart it may read a handoff a killed process never synced), held here.
       aSync.hold = true;
-      FrameChannel.prototype.sendJson = sendJson;
+      reachable();
     }
     await waitUntil(() => aSync.held.length >= 1, { what: "A to sync its WAL before answering B2" });
     expect(b2.node.store.lease("survivor")).toBeUndefined();
