@@ -8,7 +8,7 @@ import { ErrorCode, IgordError } from "../errors.js";
 import { hex } from "../hash/bytes.js";
 import { verifyBytes } from "../identity/keys.js";
 import { printable } from "../log/printable.js";
-import { readStore } from "./lineage.js";
+import { readStore } from "./data-dir-store.js";
 
 export function lineageCommand(agentId: string, o: { dataDir: string; json: boolean }): number {
   return readStore(o.dataDir, (store) => {

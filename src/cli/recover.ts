@@ -4,7 +4,7 @@
 import { formatEpoch, transition } from "../authority/lease.js";
 import { signBudgetOverride } from "../checkpoint/overrides.js";
 import { ErrorCode, IgordError } from "../errors.js";
-import { openExistingStore } from "./lineage.js";
+import { openExistingStore } from "./data-dir-store.js";
 
 export function recoverCommand(agentId: string, o: { reason: string; dataDir: string }): number {
   if (o.reason.trim().length === 0) throw new IgordError(ErrorCode.ConfigInvalid, "--reason must say why (it is recorded in the lineage)");

@@ -14,7 +14,8 @@ import { sha256Hex } from "../hash/bytes.js";
 import { findManifest, MAX_MANIFEST_BYTES, parseManifest } from "../manifest/manifest.js";
 import { compareEpochs, importedLease } from "../authority/lease.js";
 import { IDENTITY_FILE_MAX_BYTES, readFile } from "./export-folder.js";
-import { importRecord, openStore } from "./lineage.js";
+import { openStore } from "./data-dir-store.js";
+import { importRecord } from "./lineage.js";
 import { refuseIfHeld } from "../node/agent-lifecycle.js";
 import { ownedLease } from "../node/stored-resume.js";
 

@@ -6,7 +6,7 @@ import { existsSync, readFileSync, rmSync, truncateSync, writeFileSync } from "n
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { hex } from "../../src/hash/bytes.js";
-import { openStoreReadonly } from "../../src/cli/lineage.js";
+import { openStoreReadonly } from "../../src/cli/data-dir-store.js";
 import type { CheckpointEvent } from "../../src/scheduler/scheduler.js";
 import { EXAMPLES, startTestNode, stopAllNodes, type TestNode } from "../helpers/node.js";
 import { igord } from "../helpers/process.js";
