@@ -62,10 +62,12 @@ describe("scheduling", () => {
     expect(Math.max(...burst)).toBeLessThan(100);
     expect(median(burst)).toBeGreaterThanOrEqual(9);
     expect(median(burst)).toBeLessThan(30);
-    // Then the normal interval, neither early nor the fast path's.
+    // Then the normal interval: never early (nor the fast path's), and not a longer cadence or a
+    // skipped tick. A tick may come late by a scheduling stall of this 2-core machine under a full
+    // suite (177 ms seen once in CI at three files at a time), so late is bounded by half an interval.
     for (const gap of gaps.slice(MORE)) {
       expect(gap).toBeGreaterThanOrEqual(950);
-      expect(gap).toBeLessThan(1150);
+      expect(gap).toBeLessThan(1500);
     }
   });
 
