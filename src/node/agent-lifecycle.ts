@@ -19,11 +19,13 @@
 // - commands on one agent run one after the other, in the order they came (node/agent-turns.ts),
 //   the upgrades --upgrade-agents-dir takes from a changed file included.
 import { formatEpoch } from "../authority/lease.js";
+import { signBudgetOverride } from "../checkpoint/overrides.js";
 import { ErrorCode, IgordError } from "../errors.js";
 import { interruptedAfter } from "../hostcalls/interrupted.js";
 import { stoppedByDivergence } from "../replay/policy.js";
 import type { AgentRow } from "../store/sqlite-store.js";
 import type { IgordNode } from "./node.js";
+import { ownedLease } from "./stored-resume.js";
 
 export const OPERATOR_STOP = "operator_stop";
 /**
@@ -162,4 +164,23 @@ export async function removeAgent(node: IgordNode, id: string): Promise<Record<s
   node.quarantined.delete(id);
   node.logger.info({ event: "agent_removed", agent: id }, `agent ${id} removed; its history is kept (igord verify --agent ${id}, igord agents --all)`);
   return summary(node, id);
+}
+
+/** Sets a stored agent's budget explicitly (igord resume --budget, a budget on load); recorded in its lineage, signed by the agent's key. */
+export function overrideStoredBudget(node: IgordNode, agentId: string, newBudget: bigint, reason: string): void {
+  // Only an agent this node owns: a top-up after a retired or handed-off head would set the budget
+  // the agent resumes with should it come back to that head, though the command said it failed.
+  const row = node.store.agent(agentId);
+  if (!row) throw new IgordError(ErrorCode.AgentNotFound, `no agent "${agentId}" in ${node.store.path}`);
+  if (row.status === "removed") refuseIfHeld(row, "a budget override");
+  ownedLease(node.store, agentId);
+  const head = node.store.head(agentId);
+  if (!head) throw new IgordError(ErrorCode.AgentNotFound, `agent "${agentId}" has no checkpoint`);
+  const identity = node.store.identity(agentId);
+  const fields = { afterHash: head.hash, tick: head.tick, oldBudget: head.budget, newBudget, reason };
+  node.store.addLineageEvent(agentId, { kind: "budget_override", ...fields, signature: signBudgetOverride(identity, fields) });
+  node.logger.info(
+    { event: "budget_override", agent: agentId, tick: String(head.tick), oldBudget: String(head.budget), newBudget: String(newBudget), reason },
+    `budget of ${agentId} set to ${newBudget} µ¢ (${reason})`,
+  );
 }

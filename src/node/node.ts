@@ -19,7 +19,6 @@ import { deriveAgentId, ModuleCache, type PreparedAgent } from "../loader/prepar
 import { NodeMetrics } from "../metrics/metrics.js";
 import { type AgentView, type CheckpointEvent, Scheduler } from "../scheduler/scheduler.js";
 import { equalBytes, hex } from "../hash/bytes.js";
-import { signBudgetOverride } from "../checkpoint/overrides.js";
 import { createHttpClient, type HttpClient } from "../hostcalls/http-fetch.js";
 import { DestinationPolicy } from "../hostcalls/http-destination.js";
 import { debitLostPayments, journalPayment, nodeReceipts, paidAfterHead, unjournalPayment } from "./lost-payments.js";
@@ -40,8 +39,8 @@ import type { EventLogKeep } from "../store/types.js";
 import { type AgentSpec, WorkerPool } from "../wasm/pool.js";
 import { type MigrationHooks, type MigrationResult, MigrationService } from "../migration/service.js";
 import { agentsListing, controlBackend, nodeStatus } from "./control-views.js";
-import { ownedLease, type ResumeOptions, resumeStoredAgent } from "./stored-resume.js";
-import { pausedByUpgrade, refuseIfHeld } from "./agent-lifecycle.js";
+import { type ResumeOptions, resumeStoredAgent } from "./stored-resume.js";
+import { overrideStoredBudget, pausedByUpgrade } from "./agent-lifecycle.js";
 import { loadAgentFile } from "./agent-load.js";
 import { AgentTurns } from "./agent-turns.js";
 
@@ -430,21 +429,7 @@ export class IgordNode {
 
   /** Sets a stored agent's budget explicitly; recorded in its lineage, signed by the agent's key. */
   overrideBudget(agentId: string, newBudget: bigint, reason: string): void {
-    // Only an agent this node owns: a top-up after a retired or handed-off head would set the budget
-    // the agent resumes with should it come back to that head, though the command said it failed.
-    const row = this.store.agent(agentId);
-    if (!row) throw new IgordError(ErrorCode.AgentNotFound, `no agent "${agentId}" in ${this.store.path}`);
-    if (row.status === "removed") refuseIfHeld(row, "a budget override");
-    ownedLease(this.store, agentId);
-    const head = this.store.head(agentId);
-    if (!head) throw new IgordError(ErrorCode.AgentNotFound, `agent "${agentId}" has no checkpoint`);
-    const identity = this.store.identity(agentId);
-    const fields = { afterHash: head.hash, tick: head.tick, oldBudget: head.budget, newBudget, reason };
-    this.store.addLineageEvent(agentId, { kind: "budget_override", ...fields, signature: signBudgetOverride(identity, fields) });
-    this.logger.info(
-      { event: "budget_override", agent: agentId, tick: String(head.tick), oldBudget: String(head.budget), newBudget: String(newBudget), reason },
-      `budget of ${agentId} set to ${newBudget} µ¢ (${reason})`,
-    );
+    overrideStoredBudget(this, agentId, newBudget, reason);
   }
 
   /** Migrates a running agent (control API and CLI): to the targets in order, or the best candidates. */
