@@ -8,7 +8,7 @@ import { paymentsIn } from "../hostcalls/wallet-pay.js";
 import { debitAbandonedRun, debitThrownAwayRun } from "./thrown-away-runs.js";
 import { ErrorCode, IgordError } from "../errors.js";
 import type { NodeMetrics } from "../metrics/metrics.js";
-import type { CheckpointCommit, OutboxBatch, AgentStatus as StoredStatus } from "../store/sqlite-store.js";
+import type { CheckpointCommit, AgentStatus as StoredStatus } from "../store/sqlite-store.js";
 import { type Checkpointer, type CheckpointSubject, PAYMENT_CHECKPOINT_REASON } from "./checkpointer.js";
 import type { AgentSpec, PoolTickResult, TickRequest, WorkerPool } from "../wasm/pool.js";
 import { canTick, type Lease } from "../authority/lease.js";
@@ -34,7 +34,8 @@ import { monoNow } from "./clock.js";
 import { Hibernation } from "./hibernation.js";
 import { LeaseFence } from "./lease-fence.js";
 import { Verifier } from "./verifier.js";
-import { emitAgentLogs, logPublished, queueOutputs } from "./agent-outputs.js";
+import { emitAgentLogs, queueOutputs } from "./agent-outputs.js";
+import { CheckpointRequests } from "./checkpoint-requests.js";
 
 export type { AgentInit, AgentMeta, AgentStatus, AgentView, CheckpointEvent, DivergenceEvent, LeaseOptions, ReplayOptions, TickEvent } from "./agent-runtime.js";
 export { LEASE_SWEEP_MAX_MS } from "./lease-fence.js";
@@ -70,9 +71,6 @@ export interface SchedulerOptions {
   hibernateAfterMs?: number;
 }
 
-/** A subject without messages (nothing to log as published). */
-const NO_PUBLISHED: readonly OutboxBatch[] = [];
-
 /**
  * A tick that ran longer than the manifest's max_cpu_millis is not committed (the agent fails). The
  * time is the tick's execution time in its worker, as metered for the budget: Node 20 has no
@@ -101,12 +99,7 @@ export class Scheduler extends EventEmitter<{
   private immediate: NodeJS.Immediate | null = null;
   private stopping = false;
   private idleWaiters: (() => void)[] = [];
-  private readonly pending = new Set<Promise<void>>();
-  /**
-   * Each agent's latest checkpoint still in flight. An agent's checkpoints commit in the order they
-   * started (the checkpointer chains them), so once this one settles, all of its earlier ones have.
-   */
-  private readonly latest = new Map<string, Promise<void>>();
+  private readonly checkpoints: CheckpointRequests;
   /** Agents handed off from here before a tick told them their last run was interrupted (handedOffUntold). */
   private readonly untoldHandoffs = new Set<string>();
   private readonly checkpointTimer: NodeJS.Timeout | null;
@@ -118,6 +111,12 @@ export class Scheduler extends EventEmitter<{
 
   constructor(private readonly opts: SchedulerOptions) {
     super();
+    this.checkpoints = new CheckpointRequests(opts.checkpointer, opts.persistEventLogs === true, opts.metrics, {
+      outcome: (e) => this.emit("checkpoint", e),
+      failed: (a, err) => {
+        if (a.status === "running") this.finish(a, "failed", reasonFor(err), err);
+      },
+    });
     opts.pool.on("result", (r) => this.onResult(r));
     // A worker message's successful ticks arrive together: one call per batch, not an event per tick.
     // Each carries the agent's record it was dispatched for (TickRequest.owner): no lookup by id.
@@ -492,7 +491,7 @@ export class Scheduler extends EventEmitter<{
     if (a.status !== "running") return;
     if (!this.stopping && !a.detaching) {
       // Its ticks' logs since the last checkpoint are held here until the next: past the bound, now.
-      if (logBytesPassed) void this.checkpoint(a, "event_log_bytes", "active", null);
+      if (logBytesPassed) void this.checkpoints.take(a, "event_log_bytes", "active", null);
       this.schedule(a, monoNow() + (r.more ? this.fastIntervalOf(a) : this.intervalOf(a)));
     }
   }
@@ -528,80 +527,6 @@ export class Scheduler extends EventEmitter<{
     if (a) this.verifier.verifyStored(a, items);
   }
 
-  private subject(a: AgentRuntime): CheckpointSubject {
-    const logs = a.pendingLogs;
-    a.pendingLogs = [];
-    a.pendingLogBytes = 0;
-    const outbox = a.pendingOutbox;
-    a.pendingOutbox = [];
-    // Built by assignment, not conditional spreads (each spread built and copied an object per checkpoint).
-    const s: CheckpointSubject = {
-      outbox,
-      maxStorageBytes: a.meta.limits?.maxStorageBytes ?? null,
-      agentId: a.id,
-      tick: a.tick,
-      budget: a.budget,
-      price: a.price,
-      state: a.state,
-      wasmHash: a.meta.wasmHash,
-      identity: a.meta.identity,
-      tickAt: a.lastTickAt,
-    };
-    // Without them a checkpoint cannot tell which payments its ticks made (it settles by tick).
-    if (this.opts.persistEventLogs) s.logs = logs;
-    if (a.lease) s.lease = a.lease;
-    return s;
-  }
-
-  /**
-   * Checkpoints the agent's committed state; a failure to persist stops the agent. `refused`: the
-   * messages of an earlier attempt refused LEASE_STALE under a lease this node moved on since, which
-   * this one publishes with its own (null on a first attempt).
-   */
-  private checkpoint(a: AgentRuntime, reason: string, status: StoredStatus, statusReason: string | null, refused: readonly OutboxBatch[] | null = null, alsoWrite?: CheckpointCommit["alsoWrite"]): Promise<void> {
-    const tick = a.tick;
-    const subject = this.subject(a);
-    // The continuation keeps only these, not the subject: its state and tick logs die once encoded.
-    const { outbox = NO_PUBLISHED, lease } = subject;
-    const p = this.opts.checkpointer.checkpoint(subject, reason, status, statusReason, alsoWrite).then(
-      (outcome) => {
-        this.emit("checkpoint", { agentId: a.id, tick, reason, outcome });
-        if (outcome === "written") {
-          if (refused) logPublished(a, refused);
-          logPublished(a, outbox);
-          this.opts.metrics?.checkpoints.inc({ reason });
-          a.logger.info({ event: "checkpoint_saved", tick: String(tick), budget: String(a.budget), reason }, "checkpoint saved");
-        }
-      },
-      (e: unknown) => {
-        const err = e instanceof IgordError ? e : new IgordError(ErrorCode.StoreError, (e as Error).message);
-        // Captured under a lease this node itself has moved on since (a recovery at major + 1 while
-        // the checkpoint was being signed): nothing else wrote; take it again under the new lease.
-        if (err.code === ErrorCode.LeaseStale && refused === null && this.movedByUs(a, lease)) {
-          // The refused checkpoint's logs and messages stay with the checkpointer and go with this one.
-          return this.checkpoint(a, reason, status, statusReason, outbox, alsoWrite);
-        }
-        a.logger.error({ event: "checkpoint_failed", tick: String(tick), code: err.code, reason }, err.message);
-        this.emit("checkpoint", { agentId: a.id, tick, reason, outcome: "failed", code: err.code });
-        if (a.status === "running") this.finish(a, "failed", reasonFor(err), err);
-      },
-    );
-    this.pending.add(p);
-    this.latest.set(a.id, p);
-    void p.finally(() => {
-      this.pending.delete(p);
-      if (this.latest.get(a.id) === p) this.latest.delete(a.id);
-    });
-    return p;
-  }
-
-  /** Whether the agent's current lease is a newer one this node took itself (still the owner). */
-  private movedByUs(a: AgentRuntime, belief: Lease | undefined): boolean {
-    const now = a.lease;
-    if (!belief || !now || now.state !== "ACTIVE_OWNER") return false;
-    return now.epoch.major > belief.epoch.major || (now.epoch.major === belief.epoch.major && now.epoch.generation > belief.epoch.generation);
-  }
-
   /**
    * Before a tick of the agent pays (wallet_pay's signature): checkpoints its committed state when
    * ticks committed since its last checkpoint, and resolves once that is durable, so the payment is
@@ -615,12 +540,12 @@ export class Scheduler extends EventEmitter<{
   async checkpointBeforePayment(agentId: string): Promise<boolean> {
     const a = this.agents.get(agentId);
     if (!a || a.status !== "running" || a.detaching || this.stopping || !this.opts.checkpointer.behind(a.id, a.tick)) return true;
-    await this.checkpoint(a, PAYMENT_CHECKPOINT_REASON, "active", null);
+    await this.checkpoints.take(a, PAYMENT_CHECKPOINT_REASON, "active", null);
     return a.status === "running" && !this.opts.checkpointer.behind(a.id, a.tick);
   }
 
   private checkpointAll(reason: string): void {
-    for (const a of this.agents.values()) if (a.status === "running") void this.checkpoint(a, reason, "active", null);
+    for (const a of this.agents.values()) if (a.status === "running") void this.checkpoints.take(a, reason, "active", null);
   }
 
   /**
@@ -653,7 +578,7 @@ export class Scheduler extends EventEmitter<{
     // Shutdown keeps the agent active in storage so the next start resumes it.
     const stored: StoredStatus = reason === "shutdown" ? "active" : status === "failed" ? "failed" : "stopped";
     const storedReason = abandoned !== null || untold ? interruptedReason : reason;
-    void this.checkpoint(a, reason, stored, storedReason === "shutdown" ? null : storedReason);
+    void this.checkpoints.take(a, reason, stored, storedReason === "shutdown" ? null : storedReason);
     if (status === "stopped") {
       a.logger.info(
         { event: "agent_stopped", reason, tick: String(a.tick), budget: String(a.budget) },
@@ -699,7 +624,7 @@ export class Scheduler extends EventEmitter<{
       // Not told yet that its last run was interrupted: the handoff is no clean end, and the package
       // says so (built from here on, the detach's commit included).
       if (this.untold(a)) this.untoldHandoffs.add(id);
-      await this.checkpoint(a, "migrate", "active", null, null, alsoWrite);
+      await this.checkpoints.take(a, "migrate", "active", null, null, alsoWrite);
       if (a.status !== "running") throw new IgordError(ErrorCode.AgentNotRunning, `agent "${id}" could not be checkpointed for its handoff (${a.reason ?? a.status})`);
     } catch (e) {
       a.detaching = false;
@@ -767,12 +692,12 @@ export class Scheduler extends EventEmitter<{
     for (const a of this.agents.values()) {
       if (a.status === "running") this.finish(a, "stopped", "shutdown", null);
     }
-    await Promise.allSettled([...this.pending]);
+    await this.checkpoints.settled();
   }
 
   /** Resolves once every checkpoint started so far is durable (or failed). */
-  async settled(): Promise<void> {
-    await Promise.allSettled([...this.pending]);
+  settled(): Promise<void> {
+    return this.checkpoints.settled();
   }
 
   /**
@@ -782,8 +707,7 @@ export class Scheduler extends EventEmitter<{
    * in flight: a caller need not yield then.
    */
   settledFor(id: string): Promise<void> | null {
-    const p = this.latest.get(id);
-    return p ? p.catch(() => undefined) : null;
+    return this.checkpoints.settledFor(id);
   }
 
   view(a: AgentRuntime): AgentView;
