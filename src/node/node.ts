@@ -31,7 +31,7 @@ import { REPLAY_DIVERGENCE_NO_MIGRATION } from "../replay/policy.js";
 import type { LeaseTiming } from "../authority/lease.js";
 import { SIGNER_KEYS_MAX, SignerPool } from "../identity/signer-pool.js";
 import { parseCheckpoint } from "../checkpoint/codec.js";
-import { Checkpointer } from "../scheduler/checkpointer.js";
+import { Checkpointer, HTTP_ACT_CHECKPOINT_REASON, PAYMENT_CHECKPOINT_REASON } from "../scheduler/checkpointer.js";
 import { PreplacedAgent } from "../scheduler/preplaced.js";
 import { DB_FILE, SqliteStore } from "../store/sqlite-store.js";
 import { DataDirLock } from "../store/data-dir.js";
@@ -179,7 +179,7 @@ export class IgordNode {
       receipts: (agentId) => nodeReceipts(this.store, agentId, this.checkpointer.lostReceipts(agentId)),
       journalPayment: (agentId, tick, receipt) => journalPayment(this.store, agentId, tick, receipt),
       unjournalPayment: (agentId, receipt) => unjournalPayment(this.store, agentId, receipt),
-      checkpointBeforePayment: (agentId) => this.scheduler.checkpointBeforePayment(agentId),
+      checkpointBeforeAct: (agentId, act) => this.scheduler.checkpointBeforeAct(agentId, act === "payment" ? PAYMENT_CHECKPOINT_REASON : HTTP_ACT_CHECKPOINT_REASON),
       http: (call) => this.http.perform(call),
     });
     this.metrics = new NodeMetrics({

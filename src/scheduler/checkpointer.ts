@@ -503,12 +503,14 @@ interface Started {
 
 const ignore = (): void => undefined;
 /**
- * The reason of a checkpoint a payment waits for (Scheduler.checkpointBeforePayment): the state the
+ * The reason of a checkpoint a payment waits for (Scheduler.checkpointBeforeAct): the state the
  * paying tick started from, made durable before the payment is signed.
  */
 export const PAYMENT_CHECKPOINT_REASON = "before_payment";
+/** The same, before an HTTP request that acts on the world (any method but GET and HEAD) is sent. */
+export const HTTP_ACT_CHECKPOINT_REASON = "before_http_act";
 /** Reasons whose checkpoints get a receipt only every --receipt-interval (the others always close one). */
-const RECEIPT_ON_INTERVAL: ReadonlySet<string> = new Set(["periodic", PAYMENT_CHECKPOINT_REASON]);
+const RECEIPT_ON_INTERVAL: ReadonlySet<string> = new Set(["periodic", PAYMENT_CHECKPOINT_REASON, HTTP_ACT_CHECKPOINT_REASON]);
 const NO_LOGS: readonly TickLog[] = [];
 const NO_OUTBOX: readonly OutboxBatch[] = [];
 const NO_PAYMENTS: readonly Uint8Array[] = [];

@@ -9,7 +9,7 @@ import { debitAbandonedRun, debitThrownAwayRun } from "./thrown-away-runs.js";
 import { ErrorCode, IgordError } from "../errors.js";
 import type { NodeMetrics } from "../metrics/metrics.js";
 import type { CheckpointCommit, AgentStatus as StoredStatus } from "../store/sqlite-store.js";
-import { type Checkpointer, type CheckpointSubject, PAYMENT_CHECKPOINT_REASON } from "./checkpointer.js";
+import { type Checkpointer, type CheckpointSubject, type HTTP_ACT_CHECKPOINT_REASON, type PAYMENT_CHECKPOINT_REASON } from "./checkpointer.js";
 import type { AgentSpec, PoolTickResult, TickRequest, WorkerPool } from "../wasm/pool.js";
 import { canTick, type Lease } from "../authority/lease.js";
 import type { ReplayItem } from "../replay/engine.js";
@@ -528,19 +528,20 @@ export class Scheduler extends EventEmitter<{
   }
 
   /**
-   * Before a tick of the agent pays (wallet_pay's signature): checkpoints its committed state when
-   * ticks committed since its last checkpoint, and resolves once that is durable, so the payment is
-   * made from a state a restart resumes. The SDK's pattern begins a payment intent in one tick and
-   * pays in a later one, once a checkpoint covers the intent, a moment the agent cannot see: paying
-   * before it, a crash took the agent back to before the intent, and it paid again. An agent
-   * stopping or leaving is checkpointed at its committed state by that (the paying tick is thrown
-   * away or commits before it), so nothing is added then. False when the checkpoint failed (the
-   * agent fails with it, and nothing is paid).
+   * Before a tick of the agent acts on the world (wallet_pay's signature, an HTTP request that is not
+   * a read; `reason` says which): checkpoints its committed state when ticks committed since its last
+   * checkpoint, and resolves once that is durable, so the act is made from a state a restart
+   * resumes. The SDK's pattern begins an intent in one tick and acts in a later one, once a
+   * checkpoint covers the intent, a moment the agent cannot see: acting before it, a crash took the
+   * agent back to before the intent, and it paid (or posted) again. An agent stopping or leaving is
+   * checkpointed at its committed state by that (the acting tick is thrown away or commits before
+   * it), so nothing is added then. False when the checkpoint failed (the agent fails with it, and
+   * nothing is done).
    */
-  async checkpointBeforePayment(agentId: string): Promise<boolean> {
+  async checkpointBeforeAct(agentId: string, reason: typeof PAYMENT_CHECKPOINT_REASON | typeof HTTP_ACT_CHECKPOINT_REASON): Promise<boolean> {
     const a = this.agents.get(agentId);
     if (!a || a.status !== "running" || a.detaching || this.stopping || !this.opts.checkpointer.behind(a.id, a.tick)) return true;
-    await this.checkpoints.take(a, PAYMENT_CHECKPOINT_REASON, "active", null);
+    await this.checkpoints.take(a, reason, "active", null);
     return a.status === "running" && !this.opts.checkpointer.behind(a.id, a.tick);
   }
 

@@ -21,11 +21,11 @@ export interface HostIoServices {
   /** Drops the journal row of a receipt no guest took (the tick stopped waiting for its signature): nothing can be paid with it. */
   unjournalPayment?: (agentId: string, receipt: Uint8Array) => void;
   /**
-   * Before a payment is signed: makes the state the paying tick started from durable (a checkpoint
-   * of the agent's committed ticks, when some came after its last one). False: it could not be, and
-   * nothing is paid.
+   * Before a payment is signed or an HTTP request that acts is sent: makes the state the acting tick
+   * started from durable (a checkpoint of the agent's committed ticks, when some came after its last
+   * one). False: it could not be, and nothing is done.
    */
-  checkpointBeforePayment?: (agentId: string) => Promise<boolean>;
+  checkpointBeforeAct?: (agentId: string, act: "payment" | "http") => Promise<boolean>;
 }
 
 /** Whether `request` acts on the world (a payment, an HTTP request that is not a read): the active owner's alone. */
@@ -50,15 +50,22 @@ export async function answerHostIo(services: HostIoServices, agent: { agentId: s
     return request.kind === "http" ? { kind: "refused", message } : { kind: "error", message };
   }
   switch (request.kind) {
-    case "http":
-      return services.http ? services.http(request.call) : { kind: "error", message: "this pool performs no HTTP requests" };
+    case "http": {
+      if (!services.http) return { kind: "error", message: "this pool performs no HTTP requests" };
+      // A request that acts is sent from a state a restart resumes, as a payment is signed from one (below).
+      if (!isObservationMethod(request.call.method) && services.checkpointBeforeAct) {
+        if (!(await services.checkpointBeforeAct(agent.agentId, "http"))) return { kind: "error", message: "the agent's state could not be checkpointed before its request" };
+        if (lapsed(Date.now())) return { kind: "refused", message: "the tick's authority lapsed while its state was checkpointed before its request" };
+      }
+      return services.http(request.call);
+    }
     case "sign": {
       if (!agent.identity) return { kind: "error", message: "the agent has no key here" };
       // The payment is made from a state a restart resumes: the intent the agent began in an earlier
       // tick (and let "a checkpoint cover", a moment it cannot see) is in it, to be reconciled after a
       // crash. Without it the agent resumed from before the intent, found nothing to reconcile and
       // paid again.
-      if (services.checkpointBeforePayment && !(await services.checkpointBeforePayment(agent.agentId))) {
+      if (services.checkpointBeforeAct && !(await services.checkpointBeforeAct(agent.agentId, "payment"))) {
         return { kind: "error", message: "the agent's state could not be checkpointed before its payment" };
       }
       if (lapsed(Date.now())) return { kind: "error", message: "the tick's authority lapsed while its state was checkpointed before its payment" };

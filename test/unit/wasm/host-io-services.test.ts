@@ -60,8 +60,8 @@ describe("answerHostIo", () => {
     const steps: string[] = [];
     let checkpointed = true;
     const services: HostIoServices = {
-      checkpointBeforePayment: (agentId) => {
-        steps.push(`checkpoint ${agentId}`);
+      checkpointBeforeAct: (agentId, act) => {
+        steps.push(`checkpoint ${agentId} ${act}`);
         return Promise.resolve(checkpointed);
       },
       journalPayment: () => {
@@ -72,13 +72,13 @@ describe("answerHostIo", () => {
     const payer = { agentId: "a", identity: generateKey() };
     const sign = (authorityUntilMs: number | null) => ({ request: { kind: "sign" as const, message: Buffer.from("pay"), tick: 3n }, authorityUntilMs, waitsUntilMs: later() });
     expect(await answerHostIo(services, payer, sign(later()))).toMatchObject({ kind: "signature" });
-    expect(steps).toEqual(["checkpoint a", "journal"]);
+    expect(steps).toEqual(["checkpoint a payment", "journal"]);
     checkpointed = false;
     expect(await answerHostIo(services, payer, sign(later()))).toMatchObject({ kind: "error" });
-    expect(steps).toEqual(["checkpoint a", "journal", "checkpoint a"]);
+    expect(steps).toEqual(["checkpoint a payment", "journal", "checkpoint a payment"]);
     // The tick's authority runs out while the checkpoint is written (its clock moves a minute on).
     const now = Date.now();
-    services.checkpointBeforePayment = () => {
+    services.checkpointBeforeAct = () => {
       vi.spyOn(Date, "now").mockReturnValue(now + 60_000);
       return Promise.resolve(true);
     };
@@ -88,5 +88,33 @@ describe("answerHostIo", () => {
       vi.restoreAllMocks();
     }
     expect(steps.filter((x) => x === "journal")).toHaveLength(1);
+  });
+
+  it("sends an HTTP request that acts only once the state its tick started from is checkpointed (a read without one); when that fails, or the authority lapsed meanwhile, nothing is sent", async () => {
+    const { services, calls } = counting();
+    const checkpoints: string[] = [];
+    let checkpointed = true;
+    services.checkpointBeforeAct = (agentId, act) => {
+      checkpoints.push(`${agentId} ${act}`);
+      return Promise.resolve(checkpointed);
+    };
+    const http = (method: string, authorityUntilMs: number | null = later()) => ({ request: { kind: "http" as const, call: call(method) }, authorityUntilMs, waitsUntilMs: later() });
+    expect(await answerHostIo(services, agent, http("GET"))).toMatchObject({ kind: "response" });
+    expect(checkpoints).toEqual([]);
+    expect(await answerHostIo(services, agent, http("POST"))).toMatchObject({ kind: "response" });
+    expect(checkpoints).toEqual(["a http"]);
+    checkpointed = false;
+    expect(await answerHostIo(services, agent, http("DELETE"))).toMatchObject({ kind: "error" });
+    const now = Date.now();
+    services.checkpointBeforeAct = () => {
+      vi.spyOn(Date, "now").mockReturnValue(now + 60_000);
+      return Promise.resolve(true);
+    };
+    try {
+      expect(await answerHostIo(services, agent, http("PUT", now + 30_000))).toMatchObject({ kind: "refused" });
+    } finally {
+      vi.restoreAllMocks();
+    }
+    expect(calls).toEqual(["GET", "POST"]);
   });
 });
