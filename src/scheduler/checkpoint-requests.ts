@@ -16,6 +16,8 @@ const NO_PUBLISHED: readonly OutboxBatch[] = [];
 export interface CheckpointRequestHooks {
   /** Every outcome, written, skipped or failed (the scheduler's `checkpoint` event). */
   outcome: (e: CheckpointEvent) => void;
+  /** Whether this runtime is still the agent's on this node (a handoff's detach takes it off). */
+  here: (a: AgentRuntime) => boolean;
   /** A checkpoint that could not be persisted: the agent's run ends with it. */
   failed: (a: AgentRuntime, error: IgordError) => void;
 }
@@ -63,6 +65,12 @@ export class CheckpointRequests {
         if (err.code === ErrorCode.LeaseStale && refused === null && movedByUs(a, lease)) {
           // The refused checkpoint's logs and messages stay with the checkpointer and go with this one.
           return this.take(a, reason, status, statusReason, outbox, alsoWrite);
+        }
+        // A runtime a handoff's detach took off this node has no chain left to write to, and nothing
+        // here to fail: the agent runs elsewhere now (or again here, as another runtime).
+        if (!this.hooks.here(a)) {
+          a.logger.debug({ event: "checkpoint_dropped", tick: String(tick), code: err.code, reason }, `checkpoint of an agent that left this node dropped: ${err.message}`);
+          return;
         }
         a.logger.error({ event: "checkpoint_failed", tick: String(tick), code: err.code, reason }, err.message);
         this.hooks.outcome({ agentId: a.id, tick, reason, outcome: "failed", code: err.code });

@@ -113,6 +113,7 @@ export class Scheduler extends EventEmitter<{
     super();
     this.checkpoints = new CheckpointRequests(opts.checkpointer, opts.persistEventLogs === true, opts.metrics, {
       outcome: (e) => this.emit("checkpoint", e),
+      here: (a) => this.agents.get(a.id) === a,
       failed: (a, err) => {
         if (a.status === "running") this.finish(a, "failed", reasonFor(err), err);
       },
@@ -546,7 +547,9 @@ export class Scheduler extends EventEmitter<{
   }
 
   private checkpointAll(reason: string): void {
-    for (const a of this.agents.values()) if (a.status === "running") void this.checkpoints.take(a, reason, "active", null);
+    // An agent being detached for a handoff is checkpointed by the detach itself: one queued behind
+    // that would run after the agent left (its chain forgotten) and fail it for nothing.
+    for (const a of this.agents.values()) if (a.status === "running" && !a.detaching) void this.checkpoints.take(a, reason, "active", null);
   }
 
   /**
