@@ -16,21 +16,50 @@ function exitAfterStopFailure(e: unknown): never {
   process.exit(1);
 }
 
+/** How often a daemon an npm script started checks that the shell npm ran it in is still its parent. */
+const NPM_PARENT_POLL_MS = 1_000;
+
+/**
+ * npm runs a script (`npm start`, `npx igord`) in a shell and passes a SIGTERM it gets (an IDE's
+ * stop button, a process manager) to that shell alone, which dies without passing it on: igord,
+ * left behind, would run on holding its data dir. So a process started by npm (npm sets
+ * `npm_lifecycle_event`) stops as on SIGTERM once its parent is gone. Started otherwise (systemd,
+ * a shell, nohup), it never watches: outliving the shell that started it is then meant.
+ */
+function whenNpmGone(stop: () => void): void {
+  if (process.env.npm_lifecycle_event === undefined) return;
+  const parent = process.ppid;
+  const timer = setInterval(() => {
+    if (process.ppid === parent) return;
+    clearInterval(timer);
+    process.stderr.write("igord: npm, which started this process, is gone: stopping as on SIGTERM\n");
+    stop();
+  }, NPM_PARENT_POLL_MS);
+  timer.unref();
+}
+
 function onSignals(stop: () => Promise<void>): void {
   let stopping = false;
-  const handler = (sig: NodeJS.Signals): void => {
-    if (stopping) {
-      process.stderr.write(`igord: ${sig} again, exiting without waiting\n`);
-      process.exit(1);
-    }
+  const begin = (): void => {
     stopping = true;
     stop().then(
       () => process.exit(0),
       (e: unknown) => exitAfterStopFailure(e),
     );
   };
+  const handler = (sig: NodeJS.Signals): void => {
+    if (stopping) {
+      process.stderr.write(`igord: ${sig} again, exiting without waiting\n`);
+      process.exit(1);
+    }
+    begin();
+  };
   process.on("SIGINT", handler);
   process.on("SIGTERM", handler);
+  // Ctrl-C ends npm and its shell too: their going is then no second signal.
+  whenNpmGone(() => {
+    if (!stopping) begin();
+  });
 }
 
 export async function runDaemon(config: NodeConfig): Promise<void> {
