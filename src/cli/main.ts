@@ -24,6 +24,39 @@ process.stdout.on("error", (e: NodeJS.ErrnoException) => {
   throw e;
 });
 
+/** The largest edit distance at which a misspelt command is offered its nearest (commander's own bound). */
+const MAX_COMMAND_SUGGESTION_DISTANCE = 3;
+
+/** " (Did you mean status?)" for the command nearest to a misspelt `word`, or "" when none is near. */
+function nearestCommand(word: string): string {
+  let best = "";
+  let bestDistance = MAX_COMMAND_SUGGESTION_DISTANCE + 1;
+  for (const c of program.commands) {
+    const d = editDistance(word, c.name());
+    // Near relative to the word's length too: "x" is not a misspelt "run".
+    if (d < bestDistance && d < Math.max(word.length, c.name().length) * 0.6) {
+      best = c.name();
+      bestDistance = d;
+    }
+  }
+  return best ? `\n(Did you mean ${best}?)` : "";
+}
+
+/** Levenshtein distance, with a swap of two neighbours counting one. */
+function editDistance(a: string, b: string): number {
+  const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
+  const at = (i: number, j: number): number => d[i]?.[j] ?? 0;
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      let v = Math.min(at(i - 1, j) + 1, at(i, j - 1) + 1, at(i - 1, j - 1) + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) v = Math.min(v, at(i - 2, j - 2) + 1);
+      (d[i] as number[])[j] = v;
+    }
+  }
+  return at(a.length, b.length);
+}
+
 function fail(e: unknown): never {
   const msg = e instanceof Error ? e.message : String(e);
   const code = e instanceof IgordError ? ` [${e.code}]` : "";
@@ -37,8 +70,13 @@ const program = new Command("igord")
   .showHelpAfterError()
   // Options after a subcommand belong to it (`igord run x --budget 10` is run's budget).
   .enablePositionalOptions()
-  .allowExcessArguments(false);
+  // A word the daemon does not take is a command misspelt: named in the action below, not "too many arguments".
+  .allowExcessArguments(true)
+  // `igord help [command]` (commander adds it only to a program without an action of its own).
+  .helpCommand(true);
 addConfigOptions(program).action(async () => {
+  const [word] = program.args;
+  if (word !== undefined) program.error(`error: unknown command '${word}'${nearestCommand(word)}`, { code: "commander.unknownCommand" });
   const config = loadConfig({ flags: cliFlags(program), env: process.env });
   await (await daemon()).runDaemon(config);
 });
@@ -50,7 +88,7 @@ const run = new Command("run")
   .addOption(
     new Option("--manifest <path>", "capability manifest").default("<name>.manifest.json next to the wasm"),
   );
-addConfigOptions(run, ["agents-dir"], { control: "off" });
+addConfigOptions(run, ["agents-dir", "upgrade-agents-dir"], { control: "off" });
 run.action(async (wasm: string) => {
   const flags = cliFlags(run);
   // `run` serves no control API unless asked, so it can run beside a daemon.
@@ -76,7 +114,7 @@ const resume = new Command("resume")
   .addOption(new Option("--identity <file>", "the agent's identity file (igor format)").default("the stored identity"))
   .addOption(new Option("--agent-id <id>", "agent id").default("derived from the wasm file name"))
   .addOption(new Option("--manifest <path>", "capability manifest").default("<name>.manifest.json next to the wasm"));
-addConfigOptions(resume, ["agents-dir"], { control: "off" });
+addConfigOptions(resume, ["agents-dir", "upgrade-agents-dir"], { control: "off" });
 resume.action(async () => {
   const flags = cliFlags(resume);
   if (flags.control === undefined) flags.control = "off";
