@@ -81,6 +81,17 @@ addConfigOptions(program).action(async () => {
   await (await daemon()).runDaemon(config);
 });
 
+/**
+ * --budget of run and resume: only typed on the command line does it act, on a stored agent as a
+ * signed override (the daemon's "budget given to a new agent", default 1.0, would say otherwise).
+ */
+function describeBudget(cmd: Command, description: string, byDefault: string): void {
+  const option = cmd.options.find((o) => o.long === "--budget");
+  if (option === undefined) return;
+  option.description = description;
+  option.defaultValueDescription = byDefault;
+}
+
 const run = new Command("run")
   .description("run one agent in the foreground with the daemon's engine")
   .argument("<agent.wasm>", "the agent module")
@@ -89,6 +100,7 @@ const run = new Command("run")
     new Option("--manifest <path>", "capability manifest").default("<name>.manifest.json next to the wasm"),
   );
 addConfigOptions(run, ["agents-dir", "upgrade-agents-dir"], { control: "off" });
+describeBudget(run, "budget of a new agent, in units [env IGORD_BUDGET]; on the command line for a stored agent, a signed override of its budget", "1.0 for a new agent, else the stored budget");
 run.action(async (wasm: string) => {
   const flags = cliFlags(run);
   // `run` serves no control API unless asked, so it can run beside a daemon.
@@ -115,6 +127,7 @@ const resume = new Command("resume")
   .addOption(new Option("--agent-id <id>", "agent id").default("derived from the wasm file name"))
   .addOption(new Option("--manifest <path>", "capability manifest").default("<name>.manifest.json next to the wasm"));
 addConfigOptions(resume, ["agents-dir", "upgrade-agents-dir"], { control: "off" });
+describeBudget(resume, "the agent's budget from the checkpoint on, in units: a signed override", "the checkpoint's budget");
 resume.action(async () => {
   const flags = cliFlags(resume);
   if (flags.control === undefined) flags.control = "off";

@@ -48,3 +48,14 @@ describe("a mistyped command line", () => {
     expect(igord(["run", "--help"]).stdout).not.toMatch(/--upgrade-agents-dir/);
   });
 });
+
+describe("help that says what a flag does", () => {
+  it("igord resume --help does not promise a budget of 1.0: without --budget the checkpoint's budget goes on; with it, a signed override", () => {
+    const line = (args: string[]) => igord(args).stdout.split("\n").find((l) => l.trimStart().startsWith("--budget")) ?? "";
+    const resume = line(["resume", "--help"]);
+    expect(resume).not.toMatch(/default: "1\.0"/);
+    expect(resume).toMatch(/the checkpoint's budget/);
+    const run = line(["run", "--help"]);
+    expect(run).toMatch(/override/);
+  });
+});
