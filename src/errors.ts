@@ -110,6 +110,8 @@ export const ErrorCode = {
   ExportFolderInvalid: "EXPORT_FOLDER_INVALID",
   /** A tick's event log grew past MAX_TICK_EVENT_BYTES. */
   TickLogTooLarge: "TICK_LOG_TOO_LARGE",
+  /** The agent is at MAX_TICK, the largest tick a node stores: it runs no further tick. */
+  TickLimit: "TICK_LIMIT",
   /** A tick ran longer than the manifest's resource_limits.max_cpu_millis. */
   TickCpuExceeded: "TICK_CPU_EXCEEDED",
   /** An agent's stored bytes (history, event logs, outbox) would pass the manifest's resource_limits.max_storage_bytes. */

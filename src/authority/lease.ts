@@ -20,6 +20,22 @@ export function compareEpochs(a: Epoch, b: Epoch): -1 | 0 | 1 {
 
 export const formatEpoch = (e: Epoch): string => `(${e.major},${e.generation})`;
 
+/**
+ * Largest epoch part a node holds: epochs are stored as SQLite INTEGER (signed 64-bit), so a value
+ * at or above 2^63 can never be held.
+ */
+export const MAX_EPOCH_PART = 2n ** 63n - 1n;
+
+/** The major epoch after `major`; LEASE_TRANSITION when there is none a node can store. */
+export function nextMajor(major: bigint): bigint {
+  if (major >= MAX_EPOCH_PART) {
+    throw new IgordError(ErrorCode.LeaseTransition, `there is no major epoch after ${major} (epochs are stored as signed 64-bit integers): the agent cannot be owned at a newer one`, {
+      details: { epochMajor: String(major) },
+    });
+  }
+  return major + 1n;
+}
+
 export interface Handoff {
   target: string;
   /** Hex SHA-256 of the checkpoint being handed off. */
@@ -135,7 +151,7 @@ export function transition(l: Lease, e: LeaseEvent, timing: LeaseTiming): Lease 
       return { ...l, state: "HANDOFF_PENDING", epoch: e.sourceEpoch, handoff: null };
     case "assume":
       only("HANDOFF_PENDING");
-      return { state: "ACTIVE_OWNER", epoch: { major: l.epoch.major + 1n, generation: 0n }, expiresAtMs: expiry(timing, e.nowMs), handoff: null };
+      return { state: "ACTIVE_OWNER", epoch: { major: nextMajor(l.epoch.major), generation: 0n }, expiresAtMs: expiry(timing, e.nowMs), handoff: null };
     case "abort_receive":
       only("HANDOFF_PENDING");
       return { ...l, state: "RETIRED" };
@@ -145,7 +161,7 @@ export function transition(l: Lease, e: LeaseEvent, timing: LeaseTiming): Lease 
       if (e.cause === "expiry" && l.handoff !== null) {
         refuse(l, e, `a handoff to ${l.handoff.target} is unresolved; ask the target or run igord recover`);
       }
-      return { state: "ACTIVE_OWNER", epoch: { major: l.epoch.major + 1n, generation: 0n }, expiresAtMs: expiry(timing, e.nowMs), handoff: null };
+      return { state: "ACTIVE_OWNER", epoch: { major: nextMajor(l.epoch.major), generation: 0n }, expiresAtMs: expiry(timing, e.nowMs), handoff: null };
   }
 }
 
@@ -155,7 +171,7 @@ export function transition(l: Lease, e: LeaseEvent, timing: LeaseTiming): Lease 
  * Nothing fences the copy the files came from; the expiry is set when the agent starts.
  */
 export function importedLease(seen: Epoch): Lease {
-  return { state: "ACTIVE_OWNER", epoch: { major: seen.major + 1n, generation: 0n }, expiresAtMs: null, handoff: null };
+  return { state: "ACTIVE_OWNER", epoch: { major: nextMajor(seen.major), generation: 0n }, expiresAtMs: null, handoff: null };
 }
 
 /** The lease of an agent arriving on a node that never held it: pending at the source's epoch. */

@@ -2,6 +2,7 @@
 // v0x05; writes v0x05. Little-endian. A version byte is never reused: a new field, or a new meaning
 // of the signature, means a new version.
 import { ErrorCode, IgordError } from "../errors.js";
+import { MAX_EPOCH_PART } from "../authority/lease.js";
 
 /** v0x05 is v0x04's layout; only what its signature covers differs (lineage.ts). */
 export const HEADER_SIZE = { 2: 57, 3: 81, 4: 209, 5: 209 } as const;
@@ -13,6 +14,13 @@ export const FIRST_SIGNED_VERSION = 4;
 export const SIGNATURE_OFFSET = 145;
 /** Where the 32-byte SHA-256 of the module that made the checkpoint sits, in every version. */
 export const WASM_HASH_OFFSET = 25;
+/**
+ * The largest tick a node holds: the header carries an unsigned 64-bit tick, but a node stores ticks
+ * as SQLite INTEGER (signed 64-bit). An agent at this tick runs no more (TICK_LIMIT, scheduler).
+ */
+export const MAX_TICK = 2n ** 63n - 1n;
+const I64_MAX = 2n ** 63n - 1n;
+const U64_MAX = 2n ** 64n - 1n;
 /** Refuse checkpoints larger than this before touching them. */
 export const MAX_CHECKPOINT_BYTES = 64 * 1024 * 1024 + HEADER_SIZE[CURRENT_VERSION];
 
@@ -60,16 +68,22 @@ export function parseCheckpoint(bytes: Uint8Array, what = "checkpoint"): Checkpo
   const price = dv.getBigInt64(9, true);
   if (budget < 0n) bad(ErrorCode.CheckpointInvalid, `${what} has a negative budget (${budget})`);
   if (price < 0n) bad(ErrorCode.CheckpointInvalid, `${what} has a negative price (${price})`);
+  const tick = dv.getBigUint64(17, true);
+  if (tick > MAX_TICK) bad(ErrorCode.CheckpointInvalid, `${what} has tick ${tick} past ${MAX_TICK}, the largest a node stores`);
+  const epochMajor = version >= 3 ? dv.getBigUint64(57, true) : 0n;
+  const epochGeneration = version >= 3 ? dv.getBigUint64(65, true) : 0n;
+  if (epochMajor > MAX_EPOCH_PART) bad(ErrorCode.CheckpointInvalid, `${what} has epoch major ${epochMajor} past ${MAX_EPOCH_PART}, the largest a node stores`);
+  if (epochGeneration > MAX_EPOCH_PART) bad(ErrorCode.CheckpointInvalid, `${what} has epoch generation ${epochGeneration} past ${MAX_EPOCH_PART}, the largest a node stores`);
   const sub = (o: number, n: number) => bytes.slice(o, o + n);
   return {
     version,
     headerSize,
     budget,
     price,
-    tick: dv.getBigUint64(17, true),
+    tick,
     wasmHash: sub(WASM_HASH_OFFSET, 32),
-    epochMajor: version >= 3 ? dv.getBigUint64(57, true) : 0n,
-    epochGeneration: version >= 3 ? dv.getBigUint64(65, true) : 0n,
+    epochMajor,
+    epochGeneration,
     leaseExpiry: version >= 3 ? dv.getBigUint64(73, true) : 0n,
     prevHash: version >= FIRST_SIGNED_VERSION ? sub(81, 32) : ZERO32.slice(),
     publicKey: version >= FIRST_SIGNED_VERSION ? sub(113, 32) : ZERO32.slice(),
@@ -104,6 +118,13 @@ export function encodeCheckpoint(f: CheckpointFields, state: Uint8Array, out?: U
   if (f.prevHash.length !== 32) throw new RangeError("prevHash must be 32 bytes");
   if (f.publicKey.length !== 32) throw new RangeError("publicKey must be 32 bytes");
   if (f.budget < 0n) throw new RangeError(`budget ${f.budget} is negative`);
+  // The header's fields would wrap (DataView keeps the low 64 bits): refused instead.
+  if (f.budget > I64_MAX || f.price < 0n || f.price > I64_MAX) throw new RangeError(`budget ${f.budget} or price ${f.price} is outside 0..${I64_MAX}`);
+  if (f.tick < 0n || f.tick > MAX_TICK) throw new RangeError(`tick ${f.tick} is outside 0..${MAX_TICK}`);
+  if (f.epochMajor < 0n || f.epochMajor > MAX_EPOCH_PART || f.epochGeneration < 0n || f.epochGeneration > MAX_EPOCH_PART) {
+    throw new RangeError(`epoch (${f.epochMajor},${f.epochGeneration}) has a part outside 0..${MAX_EPOCH_PART}`);
+  }
+  if (f.leaseExpiry < 0n || f.leaseExpiry > U64_MAX) throw new RangeError(`lease expiry ${f.leaseExpiry} is outside 0..${U64_MAX}`);
   const size = HEADER_SIZE[CURRENT_VERSION] + state.length;
   if (out === undefined) out = new Uint8Array(size);
   else if (out.length !== size) throw new RangeError(`a checkpoint of this state is ${size} bytes, not ${out.length}`);

@@ -4,7 +4,7 @@
 import type { Stream } from "@libp2p/interface";
 import * as lp from "it-length-prefixed";
 import { Uint8ArrayList } from "uint8arraylist";
-import type { Epoch } from "../authority/lease.js";
+import { type Epoch, MAX_EPOCH_PART } from "../authority/lease.js";
 import { ErrorCode, IgordError } from "../errors.js";
 import type { UnfinishedFrames } from "./unfinished-frames.js";
 
@@ -16,10 +16,10 @@ export const DEFAULT_WRITE_TIMEOUT_MS = 30_000;
 export const MAX_AGENT_ID_CHARS = 128;
 export const MAX_DID_CHARS = 256;
 /**
- * Largest epoch part a frame may carry: epochs are stored as SQLite INTEGER (signed 64-bit), so a
- * value at or above 2^63 can never be held and is an invalid frame, not a node's trouble.
+ * Largest epoch part a frame may carry (the lease module's): a value at or above 2^63 can never be
+ * held and is an invalid frame, not a node's trouble.
  */
-export const MAX_EPOCH_PART = 2n ** 63n - 1n;
+export { MAX_EPOCH_PART } from "../authority/lease.js";
 /** Package bytes per frame: well under libp2p's 4 MiB message limit. */
 export const CHUNK_BYTES = 1024 * 1024;
 /** Largest JSON control frame (the offer carries the manifest). */

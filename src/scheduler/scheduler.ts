@@ -4,6 +4,7 @@
 import { EventEmitter } from "node:events";
 import type { Logger } from "pino";
 import { TickMeter } from "../budget/meter.js";
+import { MAX_TICK } from "../checkpoint/codec.js";
 import { paymentsIn } from "../hostcalls/wallet-pay.js";
 import { debitAbandonedRun, debitThrownAwayRun } from "./thrown-away-runs.js";
 import { ErrorCode, IgordError } from "../errors.js";
@@ -82,6 +83,13 @@ function overCpu(a: AgentRuntime, r: Extract<PoolTickResult, { status: "ok" }>):
   const ms = r.elapsedNs / 1_000_000n;
   return new IgordError(ErrorCode.TickCpuExceeded, `tick ${r.tick} ran ${ms} ms, over the manifest's max_cpu_millis of ${max}`, {
     details: { tick: String(r.tick), elapsedMs: String(ms), limit: String(max) },
+  });
+}
+
+/** An agent at MAX_TICK: the next tick could not be stored. */
+function tickLimit(tick: bigint): IgordError {
+  return new IgordError(ErrorCode.TickLimit, `the agent is at tick ${tick}, the largest a node stores (a signed 64-bit integer): it runs no further tick`, {
+    details: { tick: String(tick) },
   });
 }
 
@@ -335,6 +343,11 @@ export class Scheduler extends EventEmitter<{
       if (a.status !== "running" || a.inFlight || a.detaching) continue;
       // The lease fences every tick, not just every sweep: past expiry + grace nothing is dispatched.
       if (!this.fence.check(a, wallNow)) continue;
+      // A tick past the largest a node stores could never be committed (and its re-runs would act again).
+      if (a.tick >= MAX_TICK) {
+        this.fail(a, tickLimit(a.tick), a.tick);
+        continue;
+      }
       if (a.hibernated) this.hibernation.wake(a, (e) => this.wakeFailed(a, e));
       a.inFlight = true;
       a.inFlightAuthorityUntil = this.fence.authorityUntil(a);

@@ -135,4 +135,24 @@ describe("v0x05 checkpoints (written; v0x04's layout, signed under a domain)", (
     new DataView(neg.buffer).setBigInt64(1, -5n, true);
     expect(refusal(neg).message).toMatch(/negative budget \(-5\)/);
   });
+
+  it("refuses to encode a tick, epoch part, budget or price a node cannot store instead of wrapping it into 64 bits; the largest of each round-trips", () => {
+    const I64_MAX = 2n ** 63n - 1n;
+    const top = { ...fields, tick: I64_MAX, epochMajor: I64_MAX, epochGeneration: I64_MAX, budget: I64_MAX, price: I64_MAX, leaseExpiry: 2n ** 64n - 1n };
+    const cp = parseCheckpoint(encodeCheckpoint(top, new Uint8Array(0)));
+    expect([cp.tick, cp.epochMajor, cp.epochGeneration, cp.budget, cp.price, cp.leaseExpiry]).toEqual([I64_MAX, I64_MAX, I64_MAX, I64_MAX, I64_MAX, 2n ** 64n - 1n]);
+    for (const over of [{ tick: 2n ** 64n }, { tick: I64_MAX + 1n }, { epochMajor: I64_MAX + 1n }, { epochGeneration: 2n ** 64n }, { budget: I64_MAX + 1n }, { price: -1n }, { leaseExpiry: 2n ** 64n }]) {
+      expect(() => encodeCheckpoint({ ...fields, ...over }, new Uint8Array(0)), JSON.stringify(over, (_k, v: unknown) => (typeof v === "bigint" ? String(v) : v))).toThrow(RangeError);
+    }
+  });
+
+  it("refuses a header whose tick or epoch part is above 2^63 − 1 with CHECKPOINT_INVALID naming the field", () => {
+    for (const [at, field] of [[17, "tick"], [57, "epoch major"], [65, "epoch generation"]] as const) {
+      const b = encodeCheckpoint(fields, new Uint8Array(0));
+      new DataView(b.buffer).setBigUint64(at, 2n ** 63n, true);
+      const e = refusal(b);
+      expect(e.code, field).toBe("CHECKPOINT_INVALID");
+      expect(e.message, field).toMatch(new RegExp(`${field} 9223372036854775808 past 9223372036854775807`));
+    }
+  });
 });
