@@ -24,6 +24,7 @@ export interface Head {
   receiptCostTotal: bigint;
   /** Last tick covered by a receipt. */
   receiptTick: bigint;
+  /** When its last receipt was signed, on the monotonic clock (scheduler/clock.ts monoNow). */
   receiptAt: number;
   status: AgentStatus;
   statusReason: string | null;

@@ -20,6 +20,7 @@ import { type Ed25519Key, signBytes } from "../identity/keys.js";
 import type { AgentStatus, CheckpointCommit, LineageEvent, NewAgent, OutboxBatch, ReceiptRow, SqliteStore } from "../store/sqlite-store.js";
 import type { PrunePlan } from "../store/history-records.js";
 import { ByteSlab, carry, type Head, InFlight, type LostPayment } from "./checkpoint-in-flight.js";
+import { monoNow } from "./clock.js";
 
 export interface CheckpointSubject {
   agentId: string;
@@ -87,7 +88,7 @@ export class Checkpointer {
       costTotal: receipt?.costSince ?? 0n,
       receiptCostTotal: 0n,
       receiptTick: receipt?.tick ?? head.tick,
-      receiptAt: Date.now(),
+      receiptAt: monoNow(),
       status: "active",
       statusReason: null,
       carriedLogs: [],
@@ -322,7 +323,7 @@ export class Checkpointer {
         this.store.addReceipt(s.agentId, h.hash, this.receipt(s, h.receiptTick + 1n, costTotal - h.receiptCostTotal, h.budget), lease);
         h.receiptTick = h.tick;
         h.receiptCostTotal = costTotal;
-        h.receiptAt = Date.now();
+        h.receiptAt = monoNow();
       }
       // Payments debited since the head with no tick after them (the agent stops or leaves now).
       if (h.lostPayments.length > 0) {
@@ -339,7 +340,8 @@ export class Checkpointer {
     if (s.tick < h.tick) {
       throw new IgordError(ErrorCode.CheckpointChainBroken, `agent "${s.agentId}" tick ${s.tick} is behind its last checkpoint (${h.tick})`);
     }
-    const now = Date.now();
+    // Monotonic: a wall clock stepped back would hold receipts off for the size of the step.
+    const now = monoNow();
     const withReceipt = !RECEIPT_ON_INTERVAL.has(reason) || now - h.receiptAt >= this.receiptIntervalMs;
     // The receipt covers exactly the cost of the ticks up to s.tick (captured with the subject).
     const covered = costTotal - h.receiptCostTotal;
