@@ -24,7 +24,13 @@ function sameSecret(a: string, b: string): boolean {
   return x.length === y.length && timingSafeEqual(x, y);
 }
 
-/** Secrets with expiry, oldest dropped first when full. */
+/**
+ * Now, for expiries: monotonic, so a wall clock stepped back does not keep a login link working for
+ * the size of the step, nor one stepped forward end every session at once.
+ */
+const now = (): number => performance.now();
+
+/** Secrets with expiry (on `now`'s clock), oldest dropped first when full. */
 class Expiring {
   private readonly items = new Map<string, number>();
   constructor(private readonly max: number) {}
@@ -46,8 +52,8 @@ class Expiring {
     this.items.delete(value);
   }
 
-  private sweep(now = Date.now()): void {
-    for (const [k, until] of this.items) if (until <= now) this.items.delete(k);
+  private sweep(at = now()): void {
+    for (const [k, until] of this.items) if (until <= at) this.items.delete(k);
   }
 }
 
@@ -58,7 +64,7 @@ export class DashboardSessions {
   /** A one-time login code (needs the bearer token to get). */
   issueCode(): string {
     const code = secret();
-    this.codes.add(code, Date.now() + LOGIN_CODE_TTL_MS);
+    this.codes.add(code, now() + LOGIN_CODE_TTL_MS);
     return code;
   }
 
@@ -68,7 +74,7 @@ export class DashboardSessions {
     if (found === null) return null;
     this.codes.delete(found);
     const session = secret();
-    this.sessions.add(session, Date.now() + SESSION_TTL_MS);
+    this.sessions.add(session, now() + SESSION_TTL_MS);
     return session;
   }
 
