@@ -131,9 +131,29 @@ function callMain(request: HostIoRequest, waitMs: number): HostIoReply | null {
   return io.call(Number(Atomics.load(ctl, Ctl.current)), request, waitMs, authorityUntilMs);
 }
 
-// Wall clock in Unix ns with microsecond resolution (performance.now is monotonic within this thread).
+/**
+ * A step of the wall clock larger than this (a suspend or a paused VM, which the monotonic clock does
+ * not count; an NTP step) moves the agents' clock to the wall clock's time.
+ */
+const WALL_CLOCK_STEP_MS = 1_000;
+/** What the wall clock moved beyond the monotonic clock since this thread started. */
+let wallStepMs = 0;
+
+/**
+ * Wall clock in Unix ms with microsecond resolution: monotonic time since the thread started
+ * (performance.now), moved by every step of the wall clock (Date.now) larger than WALL_CLOCK_STEP_MS.
+ * Without those moves, a worker that ran through a suspend served the time it was before it, for ever.
+ */
+function wallNowMs(): number {
+  const t = performance.timeOrigin + performance.now() + wallStepMs;
+  const wall = Date.now();
+  if (Math.abs(wall - t) <= WALL_CLOCK_STEP_MS) return t;
+  wallStepMs += wall - t;
+  return wall;
+}
+
 const world = {
-  nowNs: (): bigint => BigInt(Math.round((performance.timeOrigin + performance.now()) * 1000)) * 1000n,
+  nowNs: (): bigint => BigInt(Math.round(wallNowMs() * 1000)) * 1000n,
   randomFill: (buf: Uint8Array): void => {
     randomFillSync(buf);
   },
