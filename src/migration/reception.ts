@@ -76,7 +76,8 @@ export class Reception {
   private releaseWal = (): void => {};
   /** Frames that go out in the same write as this migration's next answer (a deferred transfer_reply). */
   private answerWith: Uint8Array[] = [];
-  private readonly started = Date.now();
+  /** Monotonic (performance.now): the hop's duration is not the size of a wall-clock step. */
+  private readonly started = performance.now();
 
   constructor(
     private readonly host: ReceptionHost,
@@ -390,7 +391,7 @@ export class Reception {
     else this.ctx.arrivals.delete(agentId);
     this.claimed = null;
     m.migrationOutcomes.inc({ direction: "in", outcome: "done" });
-    m.migrationDuration.observe({ direction: "in" }, (Date.now() - this.started) / 1000);
+    m.migrationDuration.observe({ direction: "in" }, (performance.now() - this.started) / 1000);
     this.ctx.log.info(
       { event: "migration_received", agent: agentId, peer: this.peer, tick: String(admitted.head.tick), epoch: formatEpoch(owned), bytes: this.reserved, replayed: admitted.replayedTicks },
       `received ${agentId} from ${this.peer} at tick ${admitted.head.tick}; owner at epoch ${formatEpoch(owned)}`,

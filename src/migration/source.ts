@@ -20,6 +20,9 @@ import { preflight, type Tally } from "./preflight.js";
 import { MAX_SOURCE_ADDRS } from "./pending-reception.js";
 import { backoffDelay, classifyFailure } from "./retry.js";
 
+/** Whole ms since `t`, a performance.now() reading. */
+const msSince = (t: number): number => Math.round(performance.now() - t);
+
 /**
  * The head a handoff hands off and the lease it was handed off under, as the detach committed them:
  * read once, where they were written or checked, and passed on to the offer, the package and the
@@ -70,7 +73,8 @@ export class MigrationSource {
       if (list.length === 0) throw new IgordError(ErrorCode.MigrationNoCandidates, `no known peer can take agent "${agentId}" (igord peers lists them)`);
     }
     this.ctx.outgoing.add(agentId);
-    const started = Date.now();
+    // Monotonic: a wall clock stepped during the hop reported it lasting the size of the step.
+    const started = performance.now();
     // No WAL checkpoint inside the hop's commits: it runs after the hop (store.deferWalCheckpoints).
     const releaseWal = store.deferWalCheckpoints();
     try {
@@ -97,7 +101,7 @@ export class MigrationSource {
       store.updateMigration(id, { state: "failed", error, attempts: tally.attempts });
       this.ctx.host.metrics.migrationOutcomes.inc({ direction: "out", outcome: "reverted" });
       logger.warn({ event: "migration_reverted", code: error.code, attempts: tally.attempts, fallbacks: tally.fallbacks, stage: "preflight" }, `no target would take ${agentId} (${error.code}); it never stopped running here`);
-      return { id, agentId, outcome: "reverted", target: null, peer: null, address: null, attempts: tally.attempts, fallbacks: tally.fallbacks, epoch: null, error, durationMs: Date.now() - started };
+      return { id, agentId, outcome: "reverted", target: null, peer: null, address: null, attempts: tally.attempts, fallbacks: tally.fallbacks, epoch: null, error, durationMs: msSince(started) };
     }
     const firstTarget = list[0] as Target;
     const first = firstTarget.text;
@@ -235,7 +239,7 @@ export class MigrationSource {
     m.migrationOutcomes.inc({ direction: "out", outcome: "recovery" });
     logger.error({ event: "migration_ambiguous", target: t.text, code: err.code }, `the handoff of ${agentId} to ${t.text} failed here after \`durable\` went (${err.message}): RECOVERY_REQUIRED until it answers`);
     this.resolution.resolveHandoff(agentId, id);
-    return { id, agentId, outcome: "recovery", target: t.text, peer: t.peerId, address: this.ctx.addressOf(t.peerId), attempts: tally.attempts, fallbacks: tally.fallbacks, epoch: null, error, durationMs: Date.now() - started };
+    return { id, agentId, outcome: "recovery", target: t.text, peer: t.peerId, address: this.ctx.addressOf(t.peerId), attempts: tally.attempts, fallbacks: tally.fallbacks, epoch: null, error, durationMs: msSince(started) };
   }
 
   /**
@@ -375,7 +379,7 @@ export class MigrationSource {
             m.migrationOutcomes.inc({ direction: "out", outcome: "recovery" });
             logger.error({ event: "migration_ambiguous", target: t.text }, `sent ${agentId} to ${t.text} without a confirmation: RECOVERY_REQUIRED until it answers`);
             this.resolution.resolveHandoff(agentId, id);
-            return { id, agentId, outcome: "recovery", target: t.text, peer: t.peerId, address: this.ctx.addressOf(t.peerId), attempts, fallbacks, epoch: null, error: { code: f.error.code, message: f.error.message }, durationMs: Date.now() - started };
+            return { id, agentId, outcome: "recovery", target: t.text, peer: t.peerId, address: this.ctx.addressOf(t.peerId), attempts, fallbacks, epoch: null, error: { code: f.error.code, message: f.error.message }, durationMs: msSince(started) };
           }
           this.ctx.peers.failed(t.peerId);
           if (kind === "fatal") break;
@@ -404,15 +408,15 @@ export class MigrationSource {
           const err = asIgord(e, ErrorCode.StoreError);
           logger.error({ event: "migration_retire_failed", target: t.text, code: err.code }, `${t.text} took ${agentId} but RETIRED could not be written here: ${err.message}`);
           this.resolution.resolveHandoff(agentId, id);
-          return { id, agentId, outcome: "recovery", target: t.text, peer: t.peerId, address: this.ctx.addressOf(t.peerId), attempts, fallbacks, epoch, error: { code: err.code, message: err.message }, durationMs: Date.now() - started };
+          return { id, agentId, outcome: "recovery", target: t.text, peer: t.peerId, address: this.ctx.addressOf(t.peerId), attempts, fallbacks, epoch, error: { code: err.code, message: err.message }, durationMs: msSince(started) };
         }
         this.ctx.host.retired(agentId);
         this.ctx.peers.succeeded(t.peerId, Date.now());
         m.migrationOutcomes.inc({ direction: "out", outcome: "done" });
-        m.migrationDuration.observe({ direction: "out" }, (Date.now() - started) / 1000);
+        m.migrationDuration.observe({ direction: "out" }, msSince(started) / 1000);
         const address = this.ctx.addressOf(t.peerId);
         logger.info({ event: "migration_done", target: t.text, peer: t.peerId, address, epoch: formatEpoch(epoch), attempts }, `${agentId} now runs on ${t.peerId} (${address ?? t.text}) at epoch ${formatEpoch(epoch)}`);
-        return { id, agentId, outcome: "done", target: t.text, peer: t.peerId, address, attempts, fallbacks, epoch, error: null, durationMs: Date.now() - started };
+        return { id, agentId, outcome: "done", target: t.text, peer: t.peerId, address, attempts, fallbacks, epoch, error: null, durationMs: msSince(started) };
       }
     }
     // The early stream's `durable` went though no attempt took it up (the node is stopping): the
@@ -426,10 +430,10 @@ export class MigrationSource {
     const error = last ? { code: last.code, message: last.message } : { code: ErrorCode.NodeStopping, message: "the node is stopping" };
     store.updateMigration(id, { state: "failed", error });
     m.migrationOutcomes.inc({ direction: "out", outcome: "reverted" });
-    m.migrationDuration.observe({ direction: "out" }, (Date.now() - started) / 1000);
+    m.migrationDuration.observe({ direction: "out" }, msSince(started) / 1000);
     logger.warn({ event: "migration_reverted", code: error.code, attempts, fallbacks }, `migration of ${agentId} failed (${error.code}); it keeps running here`);
     if (!this.ctx.host.stopping()) await this.ctx.host.resume(agentId).catch(() => undefined);
-    return { id, agentId, outcome: "reverted", target: null, peer: null, address: null, attempts, fallbacks, epoch: null, error, durationMs: Date.now() - started };
+    return { id, agentId, outcome: "reverted", target: null, peer: null, address: null, attempts, fallbacks, epoch: null, error, durationMs: msSince(started) };
   }
 
   /** Closes the migrate streams kept open for later migrations (the node is stopping). */
