@@ -59,7 +59,11 @@ describe("dashboard access", () => {
   });
 });
 
-describe.skipIf(!CHROMIUM)("the dashboard in headless Chromium", () => {
+// Each test starts Chromium three or four times (~5 s each alone, more beside a full suite on two
+// cores: 30 s was passed once with four helpers running); each start is bounded by render's own kill.
+const BROWSER_TEST_TIMEOUT_MS = 120_000;
+
+describe.skipIf(!CHROMIUM)("the dashboard in headless Chromium", { timeout: BROWSER_TEST_TIMEOUT_MS }, () => {
   if (!CHROMIUM) console.warn("skipping the browser test: no chromium at /usr/bin/chromium (apt-get install chromium)");
 
   /** The page's DOM after its scripts ran (asynchronously: the nodes answer from this very process). */
