@@ -39,6 +39,17 @@ function handedOff(lease: Lease | undefined, target: string, checkpointHash: str
   return lease?.state === "HANDOFF_INITIATED" && lease.handoff?.target === target && lease.handoff.checkpointHash === checkpointHash;
 }
 
+/**
+ * Refuses at once an agent this node no longer owns (it moved on, or was removed): no peer is asked
+ * and no migration record written, as they were before the detach refused it.
+ */
+function refuseIfRetiredHere(store: MigrationContext["host"]["store"], agentId: string): void {
+  if (store.lease(agentId)?.state !== "RETIRED") return;
+  const away = store.migrations({ agentId }).find((m) => m.direction === "out" && m.state === "done");
+  const where = away ? `it migrated to ${away.peer ?? "another node"}` : "it was removed here";
+  throw new IgordError(ErrorCode.AgentNotRunning, `agent "${agentId}" is retired on this node (${where}): only its owner can migrate it`, { details: { agentId } });
+}
+
 /** The attempt a new migration record counts: the preflight's first, which begins as it is written. */
 const FIRST_ATTEMPT = 1;
 
@@ -61,6 +72,7 @@ export class MigrationSource {
     const store = this.ctx.host.store;
     const row = store.agent(agentId);
     if (!row) throw new IgordError(ErrorCode.AgentNotFound, `no agent "${agentId}" on this node`);
+    refuseIfRetiredHere(store, agentId);
     const list: Target[] = targets.map((t) => this.ctx.target(t));
     // Parsed once: the preflight asks each target for these capabilities.
     const manifest = parseManifest(row.manifest, `stored manifest of "${agentId}"`);
