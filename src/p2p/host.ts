@@ -58,7 +58,8 @@ export async function startHost(o: HostOptions): Promise<IgordLibp2p> {
       .map((l) => l.trim())
       .filter((l) => l.startsWith("/") || l.includes("Error:"))
       .map((l) => l.replace(/^.*Error: /, ""));
-    throw new IgordError(ErrorCode.P2pUnavailable, `cannot start the p2p host on ${o.listen.join(", ")}: ${reasons.length > 0 ? reasons.join("; ") : (e as Error).message}`, {
+    const inUse = reasons.some((r) => r.includes("EADDRINUSE")) ? " (another node on this address? --listen another address, or --listen off to run without p2p)" : "";
+    throw new IgordError(ErrorCode.P2pUnavailable, `cannot start the p2p host on ${o.listen.join(", ")}: ${reasons.length > 0 ? reasons.join("; ") : (e as Error).message}${inUse}`, {
       cause: e,
     });
   }

@@ -181,6 +181,8 @@ describe("p2p start-up errors", () => {
     const r = igord(["--agents-dir", join(dir, "agents"), "--data-dir", join(dir, "data"), "--control", "off", "--listen", `/ip4/127.0.0.1/tcp/${first.port}`], { ...process.env });
     expect(r.status).toBe(1);
     expect(r.stderr).toMatch(/cannot start the p2p host on \/ip4\/127\.0\.0\.1\/tcp\/\d+: listen EADDRINUSE.*\[P2P_UNAVAILABLE\]/);
+    // What to do about it, for igord run beside a daemon on the default address above all.
+    expect(r.stderr).toContain("--listen off to run without p2p");
     expect(r.stdout).not.toContain('"event":"agent_started"');
   }, 30_000);
 });
