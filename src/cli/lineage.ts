@@ -102,17 +102,20 @@ export function inspectCommand(file: string | undefined, o: { agent?: string; da
 // ---- verify -----------------------------------------------------------------------------------
 
 
-/** The folder holding *.ckpt files: the folder itself, or the single agent under <dir>/history/. */
+/**
+ * The folder holding *.ckpt files: the folder itself, or the single agent's under <dir>/history/ (an
+ * export), or under <dir> itself (an export's history/ folder given).
+ */
 function historyDir(dir: string): string {
   if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new IgordError(ErrorCode.ConfigInvalid, `${dir} is not a directory`);
   if (readdirSync(dir).some((f) => f.endsWith(".ckpt"))) return dir;
-  const h = join(dir, "history");
-  if (existsSync(h)) {
-    const agents = readdirSync(h).filter((f) => statSync(join(h, f)).isDirectory());
+  for (const h of [join(dir, "history"), dir]) {
+    if (!existsSync(h)) continue;
+    const agents = readdirSync(h).filter((f) => statSync(join(h, f)).isDirectory() && readdirSync(join(h, f)).some((c) => c.endsWith(".ckpt")));
     if (agents.length === 1) return join(h, agents[0] as string);
-    if (agents.length > 1) throw new IgordError(ErrorCode.ConfigInvalid, `${h} holds several agents (${agents.join(", ")}): name one`);
+    if (agents.length > 1) throw new IgordError(ErrorCode.ConfigInvalid, `${h} holds the histories of several agents (${agents.join(", ")}): give one, e.g. ${join(h, agents[0] as string)}`);
   }
-  throw new IgordError(ErrorCode.ConfigInvalid, `no .ckpt files in ${dir}`);
+  throw new IgordError(ErrorCode.ConfigInvalid, `no .ckpt files in ${dir} (give an export folder, its history/<agent> folder, or a folder of .ckpt files)`);
 }
 
 /** Reads one or more history folders (the union of an agent's histories on several nodes). */

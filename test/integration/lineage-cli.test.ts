@@ -258,6 +258,15 @@ describe("durable agents through the CLI", () => {
     }
   });
 
+  it("verify takes an export by its folder, its history/ folder or its history/<agent> folder; a folder without histories says what to give", async () => {
+    const root = tempDir();
+    const { ex, hist } = await exportedHistory(root);
+    for (const dir of [ex, join(ex, "history"), hist]) expect(igord(["verify", dir]).stdout, dir).toMatch(/^VALID/m);
+    const empty = igord(["verify", root]);
+    expect(empty.status).toBe(1);
+    expect(empty.stderr).toMatch(/no \.ckpt files in .*give an export folder, its history\/<agent> folder, or a folder of \.ckpt files/);
+  });
+
   // Acceptance 14: a flipped byte and a deleted middle checkpoint → INVALID with the reason, exit 1.
   it("verify flags a flipped byte and a deleted middle checkpoint in an exported history (exit 1)", async () => {
     const root = tempDir();
