@@ -29,7 +29,7 @@ import { sealOpenInMemory } from "../replay/run-seal.js";
 import { segmentSealProblem } from "../replay/segment-seal.js";
 import { lostPaymentEvents } from "../node/lost-payments.js";
 import { auditHistory, namedModules, storedAudit } from "./audit.js";
-import { DB_FILE, type LineageEvent, SqliteStore } from "../store/sqlite-store.js";
+import { DB_FILE, type LineageEvent, SqliteStore, type StoredSegment } from "../store/sqlite-store.js";
 import { CHECKPOINTS_TOTAL_MAX_BYTES, EVENTS_DIR, ExportWriter, exportedAgentId, exportedManifest, exportFolder, IDENTITY_FILE_MAX_BYTES, lastTickFileName, lastTickFileText, MODULES_DIR, readExportFile, readFile, readFilesWithin, readLastTickAt, readModules, readReceipts, readSegments, receiptsFileBytes } from "./export-folder.js";
 import { openStore, openStoreReadonly, readStore } from "./data-dir-store.js";
 
@@ -165,7 +165,10 @@ function printReport(r: ChainReport, problems: string[]): number {
  * and any receipt not signed by the agent's own key (a problem: the history is then INVALID).
  */
 function storedPayments(store: SqliteStore, agentId: string, did: string | null): { line: string | null; problems: string[] } {
-  return paymentsOf(store.eventSegments(agentId), store.lineageEvents(agentId), did);
+  // Read after the lineage events: the segments are streamed, a row at a time (the logs of a long
+  // history are never all in memory).
+  const events = store.lineageEvents(agentId);
+  return paymentsOf(store.eachEventSegment(agentId), events, did);
 }
 
 /** The same over an agent's event-log segments and lineage events wherever they come from (a store, an export). */
@@ -352,15 +355,21 @@ export function exportCommand(agentId: string, o: { out: string; dataDir: string
       const recorded = store.lineageEvents(agentId);
       const overrides = [...recorded, ...lostPaymentEvents(identity, head, recorded, store.unsettledPayments(agentId))];
       if (overrides.length > 0) w.file([...hist, OVERRIDES_FILE], overridesToJson(overrides));
-      // The open run (this reader may not write the store) is sealed in memory with the agent's key.
-      const segments = sealOpenInMemory(store.eventSegments(agentId), identity);
-      if (segments.length > 0) {
-        w.dir([...hist, EVENTS_DIR]);
-        for (const seg of segments) {
-          const name = `${seg.fromTick.toString().padStart(10, "0")}-${seg.toTick.toString().padStart(10, "0")}.seg`;
-          w.file([...hist, EVENTS_DIR, name], encodeSegmentFile(seg));
-        }
+      // Written as they are read, a segment at a time. The open run (this reader may not write the
+      // store) is sealed in memory with the agent's key once all its segments are read.
+      let eventsDir = false;
+      const writeSegment = (seg: StoredSegment): void => {
+        if (!eventsDir) w.dir([...hist, EVENTS_DIR]);
+        eventsDir = true;
+        const name = `${seg.fromTick.toString().padStart(10, "0")}-${seg.toTick.toString().padStart(10, "0")}.seg`;
+        w.file([...hist, EVENTS_DIR, name], encodeSegmentFile(seg));
+      };
+      const open: StoredSegment[] = [];
+      for (const seg of store.eachEventSegment(agentId)) {
+        if (seg.leaf && !seg.runProof && !seg.signature) open.push(seg);
+        else writeSegment(seg);
       }
+      for (const seg of sealOpenInMemory(open, identity)) writeSegment(seg);
       out(`exported ${agentId} (${row.did}): ${n} checkpoints, head tick ${head.tick}, to ${o.out}`);
       return 0;
     });

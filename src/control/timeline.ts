@@ -49,7 +49,8 @@ export function agentTimeline(store: SqliteStore, divergences: DivergenceLog, ag
   const all = [...store.history(agentId, after)];
   const atTick = new Map(all.map((c) => [c.tick, c.createdAt]));
   const fromCheckpoints = all[0]?.tick ?? 0n;
-  const fitting = store.newestLogsAfter(agentId, maxLogBytes);
+  // The walk back over the logs' sizes stops at the oldest checkpoint shown: no older payment is listed.
+  const fitting = store.newestLogsAfter(agentId, maxLogBytes, fromCheckpoints);
   const paymentsAfter = fitting > fromCheckpoints ? fitting : fromCheckpoints;
   return {
     agentId,
