@@ -410,14 +410,20 @@ export abstract class HistoryRecords extends TickRecords {
     const ends = this.sql(PRUNE_ENDS, true).get({ agent: agentId }) as { first: bigint | null; last: bigint | null };
     if (ends.first === null || ends.last === null) return { plan: null, dueIn: 1 };
     // The appended checkpoint (last + 1) takes one of the `keep` places; each append moves the base one on.
-    const baseSeq = ends.last + 2n - BigInt(keep);
+    const keptFrom = ends.last + 2n - BigInt(keep);
+    const excess = keptFrom - ends.first;
+    if (excess < BigInt(step)) return { plan: null, dueIn: Number(BigInt(step) - excess) };
+    // A step at a time even when far more is past keeping (a retention set or lowered under a long
+    // history): the rest goes a step with each of the next checkpoints. Pruned in one commit, 96,000
+    // checkpoints held the thread that commits (the main thread, at a start) ~2 s.
+    const baseSeq = excess > BigInt(step) ? ends.first + BigInt(step) : keptFrom;
     const older = baseSeq - ends.first;
-    if (older < BigInt(step)) return { plan: null, dueIn: Number(BigInt(step) - older) };
     const base = this.sql(keyed("c.tick AS tick, c.hash AS hash", `${OF_AGENT} AND k.seq = @seq`), true).get({ agent: agentId, seq: baseSeq }) as { tick: bigint; hash: Buffer } | undefined;
     const previous = this.historyBase(agentId);
     const origin = previous?.originHash ?? this.hashAt(agentId, ends.first);
     if (!base || !origin) return { plan: null, dueIn: 1 };
-    return { plan: { baseSeq, fields: { originHash: u8(origin), baseHash: u8(base.hash), baseTick: base.tick, pruned: (previous?.pruned ?? 0n) + older } }, dueIn: step };
+    // More past keeping than this step prunes: the next checkpoint prunes again.
+    return { plan: { baseSeq, fields: { originHash: u8(origin), baseHash: u8(base.hash), baseTick: base.tick, pruned: (previous?.pruned ?? 0n) + older } }, dueIn: excess > BigInt(step) ? 1 : step };
   }
 
   private hashAt(agentId: string, seq: bigint): Buffer | undefined {

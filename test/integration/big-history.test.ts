@@ -10,8 +10,10 @@ import { readdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { agentTimeline, DivergenceLog } from "../../src/control/timeline.js";
+import { Checkpointer } from "../../src/scheduler/checkpointer.js";
+import { historyPruneStep } from "../../src/store/history-records.js";
 import { SqliteStore } from "../../src/store/sqlite-store.js";
-import { type LongHistory, writeLongHistory } from "../helpers/big-history.js";
+import { type LongHistory, longHistorySubject, writeLongHistory } from "../helpers/big-history.js";
 import { tempDir } from "../helpers/node.js";
 import { BIN } from "../helpers/process.js";
 
@@ -95,4 +97,36 @@ describe("a history ten thousand checkpoints deep", () => {
     expect(verified.stdout).toContain("replay: VALID");
     expect(verified.status).toBe(0);
   }, 120_000);
+});
+
+describe("--history-retention lowered under a deep history", () => {
+  it("prunes one step (a quarter of the retention, at most 64) with each checkpoint, not the whole excess in one commit, and each step leaves a signed base verify accepts", async () => {
+    // Months kept whole, then the operator sets a retention: the next checkpoint pruned everything
+    // past it in its own commit (96,000 checkpoints held the daemon's main thread ~2 s; the
+    // README's retention prunes "N/4, at most 64, at a time").
+    const h = await writeLongHistory(join(dir, "lowered"), 2_000);
+    const keep = 256;
+    const step = historyPruneStep(keep);
+    const counts: number[] = [];
+    const store = SqliteStore.open(h.dbPath, { sync: "normal" });
+    try {
+      const cp = new Checkpointer(store, store.nodeKey(), 60_000, null, keep);
+      const head = store.head(h.agentId)!;
+      cp.track(h.agentId, { hash: head.hash, tick: head.tick, budget: head.budget });
+      const identity = store.identity(h.agentId);
+      for (let tick = h.tick + 1n; tick <= h.tick + 4n; tick++) {
+        cp.addCost(h.agentId, 10n);
+        await cp.checkpoint(longHistorySubject(h, identity, tick, [tick]), "periodic", "active", null);
+        counts.push(store.historyCount(h.agentId));
+      }
+    } finally {
+      store.close();
+    }
+    // 2,001 stored, one appended and a step pruned at each checkpoint.
+    expect(counts).toEqual([1, 2, 3, 4].map((n) => 2_001 + n - n * step));
+    const r = spawnSync(process.execPath, [BIN, "verify", "--agent", h.agentId, "--data-dir", h.dataDir], { encoding: "utf8" });
+    expect(r.stdout).toMatch(/^VALID/);
+    expect(r.stdout).toContain(`history pruned before tick ${4 * step}: ${4 * step} earlier checkpoints removed by retention (signed base`);
+    expect(r.status).toBe(0);
+  }, 60_000);
 });
