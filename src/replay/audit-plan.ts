@@ -120,12 +120,20 @@ export function planAudit(checkpoints: readonly AuditCheckpoint[], segments: rea
   const last = checkpoints.at(-1);
   if (!last || problems.length > 0) return { start: null, chain: null, checkpointTicks: [], problems };
   // Walk back from the newest checkpoint while every tick is covered by a stored segment, a segment
-  // at a time: the covering segment that starts lowest covers every tick from its start to t.
+  // at a time: the covering segment that starts lowest covers every tick from its start to t. The
+  // segments are taken newest end first, once each: of those ending at t or later, the one starting
+  // lowest covers t if it starts at t or earlier, and none does otherwise. (Looking over every segment
+  // at each step cost segments²: 190 s of `igord verify --replay` at 20,000 segments.)
+  const byEnd = [...segments].sort((a, b) => (a.toTick > b.toTick ? -1 : a.toTick < b.toTick ? 1 : 0));
+  let taken = 0;
+  let low: bigint | null = null;
   let t = last.tick;
   while (t > 0n) {
-    let low: bigint | null = null;
-    for (const s of segments) if (s.fromTick <= t && t <= s.toTick && (low === null || s.fromTick < low)) low = s.fromTick;
-    if (low === null) break;
+    for (; taken < byEnd.length && (byEnd[taken] as AuditSegment).toTick >= t; taken++) {
+      const from = (byEnd[taken] as AuditSegment).fromTick;
+      if (low === null || from < low) low = from;
+    }
+    if (low === null || low > t) break;
     t = low > 0n ? low - 1n : 0n;
   }
   const start = checkpoints.find((c) => c.tick >= t && c.tick < last.tick) ?? null;

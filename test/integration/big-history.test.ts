@@ -9,7 +9,10 @@ import { spawnSync } from "node:child_process";
 import { readdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { storedAudit } from "../../src/cli/audit.js";
+import { parseCheckpoint } from "../../src/checkpoint/codec.js";
 import { agentTimeline, DivergenceLog } from "../../src/control/timeline.js";
+import { planAudit } from "../../src/replay/audit-plan.js";
 import { Checkpointer } from "../../src/scheduler/checkpointer.js";
 import { historyPruneStep } from "../../src/store/history-records.js";
 import { SqliteStore } from "../../src/store/sqlite-store.js";
@@ -97,6 +100,32 @@ describe("a history ten thousand checkpoints deep", () => {
     expect(verified.stdout).toContain("replay: VALID");
     expect(verified.status).toBe(0);
   }, 120_000);
+
+  it("igord verify --replay --agent re-executes it from genesis and confirms every checkpoint, and plans its audit in time linear in the history (ten times the segments, under fifteen times the time)", () => {
+    const planning = (h: LongHistory): number => {
+      const store = SqliteStore.open(h.dbPath, { readonly: true });
+      try {
+        const audit = storedAudit(store, h.agentId);
+        const checkpoints = audit.checkpoints.map((b) => {
+          const c = parseCheckpoint(b);
+          return { tick: c.tick, state: c.state };
+        });
+        expect(planAudit(checkpoints, audit.segments).checkpointTicks).toHaveLength(Number(h.tick));
+        return bestOf(3, () => planAudit(checkpoints, audit.segments));
+      } finally {
+        store.close();
+      }
+    };
+    const few = planning(shallow);
+    const many = planning(deep);
+    // It looked over every segment for each segment it walked back (190 s of an audit at 20,000).
+    expect(many, `audit plan ${few.toFixed(1)} ms at ${SHALLOW} segments, ${many.toFixed(1)} ms at ${DEEP}`).toBeLessThan(15 * few + 5);
+    const r = spawnSync(process.execPath, [BIN, "verify", "--replay", "--agent", deep.agentId, "--data-dir", deep.dataDir], { encoding: "utf8" });
+    expect(r.stdout).toContain("replay: VALID");
+    expect(r.stdout).toContain(`replayed ${DEEP} ticks (1..${DEEP}) from the checkpoint at tick 0`);
+    expect(r.stdout).toContain(`confirmed ${DEEP} later checkpoints`);
+    expect(r.status).toBe(0);
+  }, 90_000);
 });
 
 describe("--history-retention lowered under a deep history", () => {
