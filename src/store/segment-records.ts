@@ -396,14 +396,12 @@ export abstract class SegmentRecords extends AgentRecords {
    * `igord verify`'s 32 at 100,000 segments).
    */
   private withRunSeals(agentId: string, segments: StoredSegment[]): StoredSegment[] {
-    const first = segments.find(needsRunSeal);
-    if (!first) return segments;
-    const runs = this.runsFrom(agentId, first.toTick);
+    if (!segments.some(needsRunSeal)) return segments;
+    const sealer = runSealer((from) => this.runsFrom(agentId, from.toTick));
     try {
-      const seal = runSealer(runs);
-      return segments.map(seal);
+      return segments.map(sealer.seal);
     } finally {
-      runs.return?.();
+      sealer.close();
     }
   }
 
@@ -423,9 +421,10 @@ export abstract class SegmentRecords extends AgentRecords {
   *eachEventSegment(agentId: string): Generator<StoredSegment, void, undefined> {
     // The unlinked ones are few (an import's, a reception's): read whole, merged in by tick.
     const unlinked = this.sql(this.q.unlinked, true).all({ agent: agentId }) as SegmentRow[];
-    const runs = this.runsFrom(agentId, -1n);
+    // The runs are read from the first segment that needs its seal (a store from before run seals has none, nor their table).
+    const sealer = runSealer((from) => this.runsFrom(agentId, from.toTick));
+    const seal = sealer.seal;
     try {
-      const seal = runSealer(runs);
       let u = 0;
       for (const r of this.sql(this.q.linkedAsc, true).iterate({ agent: agentId }) as IterableIterator<SegmentRow>) {
         for (; u < unlinked.length && (unlinked[u] as SegmentRow).to_tick < r.to_tick; u++) yield seal(rowToSegment(unlinked[u] as SegmentRow));
@@ -433,7 +432,7 @@ export abstract class SegmentRecords extends AgentRecords {
       }
       for (; u < unlinked.length; u++) yield seal(rowToSegment(unlinked[u] as SegmentRow));
     } finally {
-      runs.return?.();
+      sealer.close();
     }
   }
 }
@@ -447,14 +446,17 @@ function needsRunSeal(s: StoredSegment): boolean {
 
 /**
  * Gives each segment its run's seal (its inclusion proof and the run's signature), for segments
- * given in tick order beside `runs` in tick order: a run ending before a segment holds no later
- * segment either, so each run is read once. A segment no run holds (the open run's) is left as it is.
+ * given in tick order beside the runs in tick order (`open`ed at the first segment that needs its
+ * seal, and `close`d by the caller): a run ending before a segment holds no later segment either, so
+ * each run is read once. A segment no run holds (the open run's) is left as it is.
  */
-function runSealer(runs: Iterator<RunRow>): (s: StoredSegment) => StoredSegment {
+function runSealer(open: (from: StoredSegment) => Iterator<RunRow>): { seal: (s: StoredSegment) => StoredSegment; close: () => void } {
+  let runs: Iterator<RunRow> | null = null;
   let run: { fromTick: bigint; toTick: bigint; leaves: Uint8Array[]; signature: Uint8Array; proofs: Map<string, { proof: Uint8Array; signature: Uint8Array }> | null } | undefined;
   let ended = false;
-  return (s) => {
+  const seal = (s: StoredSegment): StoredSegment => {
     if (!needsRunSeal(s)) return s;
+    runs ??= open(s);
     while (!ended && (run === undefined || run.toTick < s.toTick)) {
       const next = runs.next();
       if (next.done) {
@@ -474,6 +476,7 @@ function runSealer(runs: Iterator<RunRow>): (s: StoredSegment) => StoredSegment 
     const { leaf: _leaf, ...rest } = s;
     return { ...rest, runProof: p.proof, signature: p.signature };
   };
+  return { seal, close: () => void runs?.return?.() };
 }
 
 /** Two lists each in to_tick order, merged (ties: the first list's row first). */
