@@ -157,13 +157,16 @@ describe("hibernation", () => {
     expect(b.node.scheduler.view("survivor")?.divergences).toBe(0);
   });
 
-  it("an agent resumed after an interruption that hibernates before its first tick still hears resume_interrupted = 1 in that tick", async () => {
+  it("an agent resumed after an interruption that hibernates before its first tick still hears resume_interrupted = 1 in that tick", { timeout: 60_000 }, async () => {
+    const CADENCE_MS = 2_500;
     // Asks resume_interrupted every tick (recorded in the tick's event log).
     const asker = watAgent({ imports: '(import "igor" "resume_interrupted" (func $ri (result i32)))', onTick: "(drop (call $ri))" });
     const t = await startTestNode({ "tick-interval": "10ms", "checkpoint-interval": "20ms", "hibernate-after": "0" });
-    const wasm = await writeWat(join(t.dir, "wasm"), "asker", asker, { tick_interval_ms: 1000 });
+    // A cadence the restart below cannot outlast, loaded (1 s was: under a full suite the stop, copy
+    // and start took longer, the first tick was already due, and the agent never hibernated).
+    const wasm = await writeWat(join(t.dir, "wasm"), "asker", asker, { tick_interval_ms: CADENCE_MS });
     await t.node.addAgent({ wasmPath: wasm });
-    await t.waitFor("checkpoint", (e: { agentId: string; reason: string; outcome: string; tick: bigint }) => e.agentId === "asker" && e.reason === "periodic" && e.outcome === "written" && e.tick >= 2n);
+    await t.waitFor("checkpoint", (e: { agentId: string; reason: string; outcome: string; tick: bigint }) => e.agentId === "asker" && e.reason === "periodic" && e.outcome === "written" && e.tick >= 1n);
     // A copy of the database while the agent runs is what a crash leaves: a head from a periodic
     // checkpoint, after which ticks ran that no checkpoint covers.
     const crashed = tempDir();
@@ -171,14 +174,14 @@ describe("hibernation", () => {
     mkdirSync(join(crashed, "data"), { recursive: true });
     t.node.store.backupTo(join(crashed, "data", DB_FILE));
     await t.stop();
-    // Restarted where it hibernates: its first tick is due 1 s after its head's tick (its cadence
-    // holds across the restart), so well over --hibernate-after away once the copy restarts.
+    // Restarted where it hibernates: its first tick is due CADENCE_MS after its head's tick (its
+    // cadence holds across the restart), so well over --hibernate-after away once the copy restarts.
     const t2 = await startTestNode({ "tick-interval": "1s", "hibernate-after": "100ms" }, { dir: crashed, resumeStored: true });
-    const first = await t2.waitFor<TickEvent>("tick", (e) => e.agentId === "asker", 5_000);
+    const first = await t2.waitFor<TickEvent>("tick", (e) => e.agentId === "asker", CADENCE_MS + 5_000);
     expect(t2.logs.events("agent_hibernated", "asker").length).toBeGreaterThanOrEqual(1);
     const asked = first.events.filter((e) => e.id === HostcallId.resume_interrupted).map((e) => e.result);
     expect(asked).toEqual([1]);
-    const second = await t2.waitFor<TickEvent>("tick", (e) => e.agentId === "asker" && e.tick === first.tick + 1n, 5_000);
+    const second = await t2.waitFor<TickEvent>("tick", (e) => e.agentId === "asker" && e.tick === first.tick + 1n, CADENCE_MS + 5_000);
     expect(second.events.filter((e) => e.id === HostcallId.resume_interrupted).map((e) => e.result)).toEqual([0]);
   });
 
