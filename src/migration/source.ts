@@ -425,10 +425,11 @@ export class MigrationSource {
         this.ctx.host.retired(agentId);
         this.ctx.peers.succeeded(t.peerId, Date.now());
         m.migrationOutcomes.inc({ direction: "out", outcome: "done" });
-        m.migrationDuration.observe({ direction: "out" }, msSince(started) / 1000);
+        const durationMs = msSince(started);
+        m.migrationDuration.observe({ direction: "out" }, durationMs / 1000);
         const address = this.ctx.addressOf(t.peerId);
         logger.info({ event: "migration_done", target: t.text, peer: t.peerId, address, epoch: formatEpoch(epoch), attempts }, `${agentId} now runs on ${t.peerId} (${address ?? t.text}) at epoch ${formatEpoch(epoch)}`);
-        return { id, agentId, outcome: "done", target: t.text, peer: t.peerId, address, attempts, fallbacks, epoch, error: null, durationMs: msSince(started) };
+        return { id, agentId, outcome: "done", target: t.text, peer: t.peerId, address, attempts, fallbacks, epoch, error: null, durationMs };
       }
     }
     // The early stream's `durable` went though no attempt took it up (the node is stopping): the

@@ -53,7 +53,7 @@ export async function answerHostIo(services: HostIoServices, agent: { agentId: s
     case "http": {
       if (!services.http) return { kind: "error", message: "this pool performs no HTTP requests" };
       // A request that acts is sent from a state a restart resumes, as a payment is signed from one (below).
-      if (!isObservationMethod(request.call.method) && services.checkpointBeforeAct) {
+      if (actsOnTheWorld(request) && services.checkpointBeforeAct) {
         if (!(await services.checkpointBeforeAct(agent.agentId, "http"))) return { kind: "error", message: "the agent's state could not be checkpointed before its request" };
         if (lapsed(Date.now())) return { kind: "refused", message: "the tick's authority lapsed while its state was checkpointed before its request" };
       }
