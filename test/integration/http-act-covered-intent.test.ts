@@ -7,12 +7,12 @@
 import { copyFileSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { HostcallId } from "../../src/hostcalls/registry.js";
 import type { TickEvent } from "../../src/scheduler/scheduler.js";
 import { buildAgent } from "../helpers/examples.js";
 import { LOOPBACK_HTTP, startServer, type TestServer } from "../helpers/http-agent.js";
 import { ROOT, startTestNode, stopAllNodes, storedHead, tempDir } from "../helpers/node.js";
 import { type Daemon, killAll, startDaemon } from "../helpers/process.js";
+import { logLines } from "../helpers/tick-logs.js";
 
 const servers: TestServer[] = [];
 afterEach(async () => {
@@ -20,10 +20,6 @@ afterEach(async () => {
   await Promise.all(servers.splice(0).map((s) => s.close()));
   await stopAllNodes();
 });
-
-function logLines(e: TickEvent): string[] {
-  return e.events.filter((x) => x.id === HostcallId.log_emit).map((x) => new TextDecoder().decode(x.payload));
-}
 
 describe("an HTTP request that acts, and the checkpoint before it", () => {
   it("an agent that POSTs before any periodic checkpoint covered its intent and is SIGKILLed as the order arrives resumes with the intent, finds the order placed and does not POST again", { timeout: 60_000 }, async () => {

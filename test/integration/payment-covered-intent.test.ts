@@ -13,15 +13,12 @@ import { HostcallId } from "../../src/hostcalls/registry.js";
 import type { TickEvent } from "../../src/scheduler/scheduler.js";
 import { AS_FIXTURES, startTestNode, stopAllNodes, storedHead, tempDir } from "../helpers/node.js";
 import { killAll, startDaemon } from "../helpers/process.js";
+import { logLines } from "../helpers/tick-logs.js";
 
 afterEach(async () => {
   await killAll();
   await stopAllNodes();
 });
-
-function logLines(e: TickEvent): string[] {
-  return e.events.filter((x) => x.id === HostcallId.log_emit).map((x) => new TextDecoder().decode(x.payload));
-}
 
 describe("a payment and the checkpoint before it", () => {
   it("an agent that pays before any periodic checkpoint covered its intent and is SIGKILLed resumes with the intent, finds the lost payment and does not pay again", { timeout: 30_000 }, async () => {

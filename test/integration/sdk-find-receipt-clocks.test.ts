@@ -10,6 +10,7 @@ import { HostcallId } from "../../src/hostcalls/registry.js";
 import type { TickEvent } from "../../src/scheduler/scheduler.js";
 import { AS_FIXTURES, ROOT, startTestNode, stopAllNodes } from "../helpers/node.js";
 import { killAll, startDaemon } from "../helpers/process.js";
+import { logLines } from "../helpers/tick-logs.js";
 
 afterEach(async () => {
   await killAll();
@@ -18,10 +19,6 @@ afterEach(async () => {
 
 /** How far behind this machine's clock the node that pays reads. */
 const BEHIND_MS = 20_000;
-
-function logLines(e: TickEvent): string[] {
-  return e.events.filter((x) => x.id === HostcallId.log_emit).map((x) => new TextDecoder().decode(x.payload));
-}
 
 describe("findReceipt and clocks that disagree", () => {
   it("a payment made in a lost tick on a node whose clock reads behind the one that recorded the intent is found, and the agent does not pay again", { timeout: 30_000 }, async () => {

@@ -9,17 +9,13 @@ import type { TickEvent } from "../../src/scheduler/scheduler.js";
 import { buildAgent } from "../helpers/examples.js";
 import { LOOPBACK_HTTP, startServer, type TestServer } from "../helpers/http-agent.js";
 import { ROOT, startTestNode, stopAllNodes } from "../helpers/node.js";
+import { logLines } from "../helpers/tick-logs.js";
 
 const servers: TestServer[] = [];
 afterEach(async () => {
   await Promise.all(servers.splice(0).map((s) => s.close()));
   await stopAllNodes();
 });
-
-/** The agent's log lines of a tick (log_emit payloads). */
-function logLines(e: TickEvent): string[] {
-  return e.events.filter((x) => x.id === HostcallId.log_emit).map((x) => new TextDecoder().decode(x.payload));
-}
 
 describe("the SDK's HTTP wrappers and side effects", () => {
   it("a POST whose answer is larger than the SDK's 8 KiB buffer is sent once: the SDK does not ask again and says the answer did not fit; given room, it gets the answer whole", async () => {
