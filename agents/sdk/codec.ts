@@ -1,6 +1,9 @@
 // Little-endian Encoder/Decoder compatible with igor's SDK: Bytes/String are [u32 len][data],
 // Bool is one byte. The decoder's error is sticky: after a short read every value reads as zero.
 
+/** The one NaN an Encoder writes (a quiet NaN, sign clear, no payload). */
+const CANONICAL_NAN_BITS: u64 = 0x7ff8000000000000;
+
 /** Writes values little-endian into a growing buffer: what `Agent.marshal` is given. */
 export class Encoder {
   private buf: Uint8Array = new Uint8Array(64);
@@ -33,8 +36,13 @@ export class Encoder {
   u64(v: u64): Encoder { this.grow(8); store<u64>(this.buf.dataStart + this.len, v); this.len += 8; return this; }
   /** Eight bytes, two's complement, little-endian. */
   i64(v: i64): Encoder { return this.u64(<u64>v); }
-  /** The IEEE-754 bits as eight bytes, little-endian (NaN payloads kept). */
-  f64(v: f64): Encoder { return this.u64(reinterpret<u64>(v)); }
+  /**
+   * The IEEE-754 bits as eight bytes, little-endian; every NaN as the canonical quiet NaN
+   * (0x7ff8000000000000). WebAssembly leaves a NaN's sign and payload from arithmetic to the machine
+   * (x86 gives 0xfff8…, ARM 0x7ff8…): a state that kept them would differ between the node that ran
+   * a tick and one that replays it on the other.
+   */
+  f64(v: f64): Encoder { return this.u64(v != v ? CANONICAL_NAN_BITS : reinterpret<u64>(v)); }
 
   /** The bytes as they are, without a length (read back with `Decoder.fixedBytes`). */
   raw(data: Uint8Array): Encoder {

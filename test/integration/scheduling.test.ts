@@ -97,15 +97,18 @@ describe("scheduling", () => {
 
   // Acceptance 10: tick costs sum to initial minus final budget; budgets never increase.
   it("metering adds up: costs sum to initial minus final budget and budgets never increase", async () => {
+    const BUDGET = 1_000_000_000n;
     const t = await startTestNode({ "tick-interval": "2ms", price: "50" });
     const ticks = collectTicks(t, "survivor");
-    await t.node.addAgent({ wasmPath: example(t, "survivor"), budget: 1_000_000n });
+    // 50 units/s is 50 µ¢ a µs of tick: a budget of 20 s of ticks, so a machine loaded enough to
+    // stretch 40 ticks past 20 ms (1,000,000 µ¢ once) does not exhaust the agent before tick 40.
+    await t.node.addAgent({ wasmPath: example(t, "survivor"), budget: BUDGET });
     await t.waitFor<TickEvent>("tick",
       (e) => e.agentId === "survivor" && e.tick === 40n,
     );
     const view = t.node.scheduler.view("survivor")!;
     const upTo = ticks.filter((e) => e.tick <= view.tick);
-    expect(upTo.reduce((s, e) => s + e.cost, 0n)).toBe(1_000_000n - view.budget);
+    expect(upTo.reduce((s, e) => s + e.cost, 0n)).toBe(BUDGET - view.budget);
     for (let i = 1; i < upTo.length; i++) expect(upTo[i]!.budget).toBeLessThanOrEqual(upTo[i - 1]!.budget);
     expect(upTo.every((e, i) => e.tick === BigInt(i + 1))).toBe(true);
     // 50 units/s = 50 µ¢ per µs... every tick did cost something: short ticks are not free.
@@ -158,22 +161,43 @@ describe("scheduling", () => {
     expect(logs(t2)[0]).toBe("state 2 unresolved 0");
   });
 
-  it("the SDK's Decoder never traps on a length prefix past its data, near 2^31 included: it sets err() and reads nothing", async () => {
+  /** Runs AssemblyScript fixture `name` (capability log) to its first tick; what it logged. */
+  async function firstTickLogs(name: string): Promise<{ t: TestNode; lines: unknown[] }> {
     const t = await startTestNode({ "tick-interval": "5ms" });
-    const dir = join(t.dir, "codec");
+    const dir = join(t.dir, name);
     mkdirSync(dir, { recursive: true });
-    copyFileSync(join(AS_FIXTURES, "codec_bounds.wasm"), join(dir, "codec_bounds.wasm"));
-    writeFileSync(join(dir, "codec_bounds.manifest.json"), JSON.stringify(CAPS("log")));
-    await t.node.addAgent({ wasmPath: join(dir, "codec_bounds.wasm") });
-    await t.waitFor<TickEvent>("tick", (e) => e.agentId === "codec_bounds" && e.tick === 1n);
+    copyFileSync(join(AS_FIXTURES, `${name}.wasm`), join(dir, `${name}.wasm`));
+    writeFileSync(join(dir, `${name}.manifest.json`), JSON.stringify(CAPS("log")));
+    await t.node.addAgent({ wasmPath: join(dir, `${name}.wasm`) });
+    await t.waitFor<TickEvent>("tick", (e) => e.agentId === name && e.tick === 1n);
+    return { t, lines: t.logs.events("agent_log", name).map((l) => l.msg) };
+  }
+
+  it("the SDK's Decoder never traps on a length prefix past its data, near 2^31 included: it sets err() and reads nothing", async () => {
+    const { t, lines } = await firstTickLogs("codec_bounds");
     // A prefix near 2^31 overflowed the bounds check (pos + n in i32): the next read trapped, AGENT_TRAP.
-    expect(t.logs.events("agent_log", "codec_bounds").map((l) => l.msg).slice(0, 4)).toEqual([
+    expect(lines.slice(0, 4)).toEqual([
       "past-end err true len 0 then 0",
       "near-2^31 err true len 0 then 0",
       "i32-max err true len 0 then 0",
       "negative err true len 0 then 0",
     ]);
     expect(t.node.scheduler.view("codec_bounds")?.status).toBe("running");
+  });
+
+  it("the SDK's Encoder writes every NaN as the canonical one (0x7ff8000000000000): a state holding one is the same bytes on x86 and ARM, whose arithmetic gives NaNs of other signs and payloads", async () => {
+    const { lines } = await firstTickLogs("codec_nan");
+    expect(lines.slice(0, 8)).toEqual([
+      "quiet 7ff8000000000000",
+      "negative 7ff8000000000000",
+      "payload 7ff8000000000000",
+      "signed-payload 7ff8000000000000",
+      "arithmetic 7ff8000000000000",
+      // Every other value keeps its bits.
+      "one 3ff0000000000000",
+      "infinity fff0000000000000",
+      "negative-zero 8000000000000000",
+    ]);
   });
 
   it("void agent_tick is treated as 'no more work'", async () => {
