@@ -40,19 +40,40 @@ export class Intent {
   }
 }
 
-/** Every EffectLog of this instance, settled at the start of each tick. */
-const logs: EffectLog[] = [];
+/**
+ * The EffectLogs of this instance that hold InFlight intents, in the order they came to: settled at
+ * the start of each tick (a log without one has nothing to settle). Only these are kept reachable
+ * here, and each only while it holds one: a log the agent drops is garbage like any object.
+ */
+let inFlightLogs: EffectLog[] = [];
 
 function settleAll(): void {
-  for (let i = 0; i < logs.length; i++) logs[i].settle();
+  const logs = inFlightLogs;
+  inFlightLogs = [];
+  for (let i = 0; i < logs.length; i++) {
+    const l = logs[i];
+    l.listed = false;
+    l.settle();
+    l.listIfInFlight();
+  }
 }
 onTickStart(settleAll);
 
 export class EffectLog {
   private intents: Intent[] = [];
+  /** In inFlightLogs (SDK-internal). */
+  listed: bool = false;
 
-  constructor() {
-    logs.push(this);
+  /** Puts this log among those settled at each tick's start while it holds an InFlight intent (SDK-internal). */
+  listIfInFlight(): void {
+    if (this.listed) return;
+    for (let i = 0; i < this.intents.length; i++) {
+      if (this.intents[i].state == IntentState.InFlight) {
+        this.listed = true;
+        inFlightLogs.push(this);
+        return;
+      }
+    }
   }
 
   /**
@@ -84,7 +105,9 @@ export class EffectLog {
   }
 
   begin(id: string): i32 {
-    return this.move(id, IntentState.Recorded, IntentState.Recorded, IntentState.InFlight);
+    const r = this.move(id, IntentState.Recorded, IntentState.Recorded, IntentState.InFlight);
+    if (r == EFFECT_OK) this.listIfInFlight();
+    return r;
   }
 
   confirm(id: string): i32 {
@@ -143,5 +166,6 @@ export class EffectLog {
       if (dec.err()) break;
       this.intents.push(new Intent(id, state, data));
     }
+    this.listIfInFlight();
   }
 }

@@ -161,17 +161,25 @@ describe("scheduling", () => {
     expect(logs(t2)[0]).toBe("state 2 unresolved 0");
   });
 
-  /** Runs AssemblyScript fixture `name` (capability log) to its first tick; what it logged. */
-  async function firstTickLogs(name: string): Promise<{ t: TestNode; lines: unknown[] }> {
+  /** Runs AssemblyScript fixture `name` (capability log, and `manifest`'s fields) to tick `ticks`; what it logged. */
+  async function firstTickLogs(name: string, ticks = 1n, manifest: Record<string, unknown> = {}): Promise<{ t: TestNode; lines: unknown[] }> {
     const t = await startTestNode({ "tick-interval": "5ms" });
     const dir = join(t.dir, name);
     mkdirSync(dir, { recursive: true });
     copyFileSync(join(AS_FIXTURES, `${name}.wasm`), join(dir, `${name}.wasm`));
-    writeFileSync(join(dir, `${name}.manifest.json`), JSON.stringify(CAPS("log")));
+    writeFileSync(join(dir, `${name}.manifest.json`), JSON.stringify({ ...CAPS("log"), ...manifest }));
     await t.node.addAgent({ wasmPath: join(dir, `${name}.wasm`) });
-    await t.waitFor<TickEvent>("tick", (e) => e.agentId === name && e.tick === 1n);
+    await t.waitFor<TickEvent>("tick", (e) => e.agentId === name && e.tick === ticks);
     return { t, lines: t.logs.events("agent_log", name).map((l) => l.msg) };
   }
+
+  it("an EffectLog the agent drops is garbage like any object: 2,000 short-lived ones a tick for 40 ticks fit in a megabyte of memory, and the one it keeps is still settled", async () => {
+    // The SDK kept every EffectLog ever made reachable (to settle it at each tick's start): this
+    // agent ran out of its megabyte within a few ticks, AGENT_TRAP "out of memory".
+    const { t, lines } = await firstTickLogs("effect_log_churn", 40n, { resource_limits: { max_memory_bytes: 1024 * 1024 } });
+    expect(t.node.scheduler.view("effect_log_churn")?.status).toBe("running");
+    expect(lines.at(-1)).toBe("tick 40 pending 1");
+  });
 
   it("the SDK's Decoder never traps on a length prefix past its data, near 2^31 included: it sets err() and reads nothing", async () => {
     const { t, lines } = await firstTickLogs("codec_bounds");
