@@ -52,9 +52,9 @@ function settleAll(): void {
   inFlightLogs = [];
   for (let i = 0; i < logs.length; i++) {
     const l = logs[i];
-    l.listed = false;
+    l._listed = false;
     l.settle();
-    l.listIfInFlight();
+    l._listIfInFlight();
   }
 }
 onTickStart(settleAll);
@@ -62,14 +62,14 @@ onTickStart(settleAll);
 export class EffectLog {
   private intents: Intent[] = [];
   /** In inFlightLogs (SDK-internal). */
-  listed: bool = false;
+  _listed: bool = false;
 
   /** Puts this log among those settled at each tick's start while it holds an InFlight intent (SDK-internal). */
-  listIfInFlight(): void {
-    if (this.listed) return;
+  _listIfInFlight(): void {
+    if (this._listed) return;
     for (let i = 0; i < this.intents.length; i++) {
       if (this.intents[i].state == IntentState.InFlight) {
-        this.listed = true;
+        this._listed = true;
         inFlightLogs.push(this);
         return;
       }
@@ -106,7 +106,7 @@ export class EffectLog {
 
   begin(id: string): i32 {
     const r = this.move(id, IntentState.Recorded, IntentState.Recorded, IntentState.InFlight);
-    if (r == EFFECT_OK) this.listIfInFlight();
+    if (r == EFFECT_OK) this._listIfInFlight();
     return r;
   }
 
@@ -166,6 +166,6 @@ export class EffectLog {
       if (dec.err()) break;
       this.intents.push(new Intent(id, state, data));
     }
-    this.listIfInFlight();
+    this._listIfInFlight();
   }
 }
