@@ -3,7 +3,7 @@
 import { formatUnits } from "../budget/money.js";
 import { unknownSettingVars } from "../config/load.js";
 import type { NodeConfig } from "../config/schema.js";
-import { isIgordError } from "../errors.js";
+import { type IgordError, isIgordError } from "../errors.js";
 import { checkWasmFile } from "../loader/prepare.js";
 import { createLogger } from "../log/logger.js";
 import { type AddAgentOptions, IgordNode } from "../node/node.js";
@@ -62,12 +62,21 @@ function onSignals(stop: () => Promise<void>): void {
   });
 }
 
+/** Another process took the data dir: stop, then exit 1 naming why, whatever the stop said. */
+function exitOnLockLost(node: IgordNode, e: IgordError): void {
+  const done = (): never => {
+    process.stderr.write(`igord: error: ${e.message} [${e.code}]\n`);
+    process.exit(1);
+  };
+  node.stop().then(done, done);
+}
+
 export async function runDaemon(config: NodeConfig): Promise<void> {
   const logger = createLogger(config.logLevel);
   for (const v of unknownSettingVars(process.env)) {
     logger.warn({ event: "config_env_unknown", name: v.name, nearest: v.nearest }, `${v.name} is not an igord setting and has no effect${v.nearest ? ` (did you mean ${v.nearest}?)` : ""}`);
   }
-  const node = new IgordNode({ config, logger, migrationHooks: crashHooks(process.env) });
+  const node: IgordNode = new IgordNode({ config, logger, migrationHooks: crashHooks(process.env), onLockLost: (e) => exitOnLockLost(node, e) });
   onSignals(() => node.stop());
   await node.start();
 }
@@ -82,7 +91,7 @@ export async function runAgentCommand(config: NodeConfig, agent: AddAgentOptions
 /** Runs one agent in the foreground until it stops or a signal arrives. */
 export async function runForeground(config: NodeConfig, start: (node: IgordNode) => Promise<AgentView>): Promise<void> {
   const logger = createLogger(config.logLevel);
-  const node = new IgordNode({ config, logger, watchAgentsDir: false, resumeStoredAgents: false });
+  const node: IgordNode = new IgordNode({ config, logger, watchAgentsDir: false, resumeStoredAgents: false, onLockLost: (e) => exitOnLockLost(node, e) });
   onSignals(() => node.stop());
   await node.start();
   let view: AgentView;

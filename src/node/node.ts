@@ -34,7 +34,7 @@ import { parseCheckpoint } from "../checkpoint/codec.js";
 import { Checkpointer, HTTP_ACT_CHECKPOINT_REASON, PAYMENT_CHECKPOINT_REASON } from "../scheduler/checkpointer.js";
 import { PreplacedAgent } from "../scheduler/preplaced.js";
 import { DB_FILE, SqliteStore } from "../store/sqlite-store.js";
-import { DataDirLock } from "../store/data-dir.js";
+import { DataDirLock, LOCK_CHECK_INTERVAL_MS } from "../store/data-dir.js";
 import type { EventLogKeep } from "../store/types.js";
 import { type AgentSpec, WorkerPool } from "../wasm/pool.js";
 import { type MigrationHooks, type MigrationResult, MigrationService } from "../migration/service.js";
@@ -66,6 +66,11 @@ export interface NodeOptions {
   resumeStoredAgents?: boolean;
   /** Fault injection for migration tests. */
   migrationHooks?: MigrationHooks;
+  /**
+   * Another process took the data dir's lock file after this node's was deleted or replaced (logged
+   * `data_dir_lock_lost`). By default the node stops; the daemon also exits 1.
+   */
+  onLockLost?: (error: IgordError) => void;
 }
 
 export interface AddAgentOptions {
@@ -145,6 +150,11 @@ export class IgordNode {
   readonly migration: MigrationService | null;
   /** This process's exclusive right to run agents from the data dir, held until stop(). */
   private readonly lock: DataDirLock;
+  /** Checks every LOCK_CHECK_INTERVAL_MS that the lock file at its path is still this node's. */
+  private lockTimer: NodeJS.Timeout | null = null;
+  /** The last problem putting the lock file back, logged once until it changes. */
+  private lockProblem = "";
+  private readonly onLockLost: (error: IgordError) => void;
   /** Agents' HTTP requests: to public addresses and the operator's --http-private-networks only. */
   private readonly http: HttpClient;
 
@@ -160,6 +170,7 @@ export class IgordNode {
     this.capabilities = new NodeCapabilities(opts.config.capabilities);
     // First of all: a second process on a live node's data dir would run the same agents.
     this.lock = DataDirLock.acquire(this.config.dataDir);
+    this.onLockLost = opts.onLockLost ?? (() => void this.stop().catch(() => undefined));
     try {
       this.store = SqliteStore.open(join(this.config.dataDir, DB_FILE), storeOptions(this.config));
     } catch (e) {
@@ -290,6 +301,8 @@ export class IgordNode {
     this.startedAt = Date.now();
     // An --agents-dir that is a file, or cannot be read, is refused before anything starts.
     this.watcher?.checkDir();
+    this.lockTimer = setInterval(() => this.checkLock(), LOCK_CHECK_INTERVAL_MS);
+    this.lockTimer.unref();
     this.pool.start();
     this.logger.info(
       {
@@ -462,6 +475,39 @@ export class IgordNode {
     return agentsListing(this, opts);
   }
 
+  /**
+   * An operator who deletes igord.lock (or igord.pid) as a stale file under a running daemon would
+   * let a second process take the data dir: the file is put back and held again at once. A lock
+   * file another process holds by now means two processes run these agents: this one stops.
+   */
+  private checkLock(): void {
+    const r = this.lock.check();
+    if (r.state === "held") {
+      this.lockProblem = "";
+      return;
+    }
+    if (r.state === "restored") {
+      this.lockProblem = "";
+      this.logger.warn(
+        { event: "data_dir_lock_restored", dir: this.config.dataDir },
+        `the data dir's lock or pid file was deleted or replaced while this daemon ran: put back; never delete them (the operating system releases the lock when its process ends)`,
+      );
+      return;
+    }
+    if (r.state === "failed") {
+      if (this.lockProblem !== r.error.message) this.logger.error({ event: "data_dir_lock_unrestorable", code: r.error.code }, `the data dir's lock file was deleted or replaced and cannot be put back: ${r.error.message}`);
+      this.lockProblem = r.error.message;
+      return;
+    }
+    if (this.lockTimer) clearInterval(this.lockTimer);
+    this.lockTimer = null;
+    this.logger.fatal(
+      { event: "data_dir_lock_lost", code: r.error.code, pid: r.error.details.pid ?? null },
+      `the data dir's lock file was replaced and another process holds it now (${r.error.message}): stopping this node`,
+    );
+    this.onLockLost(r.error);
+  }
+
   /** Stops ticking, checkpoints every agent, and shuts every service down. Idempotent. */
   stop(): Promise<void> {
     if (!this.stopping) this.stopping = this.doStop();
@@ -470,6 +516,8 @@ export class IgordNode {
 
   private async doStop(): Promise<void> {
     this.logger.info({ event: "node_stopping" }, "igord stopping: checkpointing agents");
+    if (this.lockTimer) clearInterval(this.lockTimer);
+    this.lockTimer = null;
     // A checkpoint that fails while stopping loses the agent's last ticks: stop() must say so.
     const unsaved = new Map<string, string>();
     const onCheckpoint = (e: CheckpointEvent): void => {

@@ -5,10 +5,11 @@
 // for the life of the process: the kernel releases it when the process dies, SIGKILL included, so
 // a stale lock cannot outlive its holder. The pid file next to it only names the holder in the
 // error message; it is never trusted as a lock.
-import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, realpathSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import { diskFullError, ErrorCode, IgordError } from "../errors.js";
+import { DB_FILE } from "./types.js";
 
 export const DATA_DIR_MODE = 0o700;
 export const DATA_FILE_MODE = 0o600;
@@ -80,56 +81,169 @@ export function createPrivateFile(path: string): void {
   }
 }
 
+/** How often a holder checks that the lock and pid files at their paths are still its own. */
+export const LOCK_CHECK_INTERVAL_MS = 250;
+
+/**
+ * What a holder's check found: its lock file is where it was (`held`); it was deleted or replaced
+ * and this process now holds the file at the path again (`restored`, the pid file rewritten with it);
+ * another process holds the file now at the path (`lost`); or it cannot be put back (`failed`).
+ */
+export type LockCheck = { state: "held" } | { state: "restored" } | { state: "lost"; error: IgordError } | { state: "failed"; error: IgordError };
+
+/** A file's identity (device and inode), null when nothing is at `path`. */
+function fileId(path: string): string | null {
+  try {
+    const s = statSync(path);
+    return `${s.dev}:${s.ino}`;
+  } catch {
+    return null;
+  }
+}
+
 /** The exclusive right to run agents from a data dir, held until release() or the process ends. */
 export class DataDirLock {
   private constructor(
     readonly dir: string,
-    private db: Database.Database | null,
+    /** Every lock file this process holds: the one it took, and any it put back at the path after that one was deleted. */
+    private dbs: Database.Database[],
+    /** The identity of the lock file this process last took at the path. */
+    private held: string | null,
   ) {}
 
   /** Takes the lock at once or fails with DATA_DIR_LOCKED naming the holder's pid. */
   static acquire(dir: string): DataDirLock {
     prepareDataDir(dir);
     const path = join(dir, LOCK_FILE);
+    const created = !existsSync(path);
     createPrivateFile(path);
-    let db: Database.Database;
-    try {
-      db = new Database(path, { timeout: 0 });
-    } catch (e) {
-      throw fsError("open lock file", path, e);
+    const db = lockFile(dir, path);
+    // A lock file this process made beside an existing database may be a fresh one an operator's
+    // `rm igord.lock` let it make: the live daemon still holds the deleted one, which no new process
+    // can see, so it is looked for among the processes' open files.
+    const other = created && existsSync(join(dir, DB_FILE)) ? holderOfRemovedLock(dir) : null;
+    if (other !== null) {
+      db.close();
+      throw new IgordError(
+        ErrorCode.DataDirLocked,
+        `the data dir ${dir} is in use by pid ${other}, which holds its lock file ${LOCK_FILE} although that file was deleted; one process at a time runs agents from a data dir (stop pid ${other} first; never delete ${LOCK_FILE}: the operating system releases it when its process ends)`,
+        { details: { dir, pid: other } },
+      );
     }
     try {
-      // EXCLUSIVE locking mode keeps the write lock of the first write transaction until close.
-      db.pragma("locking_mode = EXCLUSIVE");
-      db.exec("BEGIN EXCLUSIVE");
-      db.exec("CREATE TABLE IF NOT EXISTS holder (pid INTEGER NOT NULL)");
-      db.prepare("DELETE FROM holder").run();
-      db.prepare("INSERT INTO holder (pid) VALUES (?)").run(process.pid);
-      db.exec("COMMIT");
+      writePidFile(dir);
     } catch (e) {
       db.close();
-      if ((e as { code?: string }).code?.startsWith("SQLITE_BUSY") || (e as { code?: string }).code?.startsWith("SQLITE_LOCKED")) {
-        throw new IgordError(
-          ErrorCode.DataDirLocked,
-          `the data dir ${dir} is in use by ${holderText(dir)}; one process at a time runs agents from a data dir (inspect, verify and export work beside it)`,
-          { details: { dir, pid: holderPid(dir) } },
-        );
+      throw e;
+    }
+    return new DataDirLock(dir, [db], fileId(path));
+  }
+
+  /**
+   * Checks that the lock file (and pid file) at their paths are still this holder's, putting them back
+   * when they were deleted or replaced by a file no process holds.
+   */
+  check(): LockCheck {
+    if (this.dbs.length === 0) return { state: "held" };
+    const path = join(this.dir, LOCK_FILE);
+    const now = fileId(path);
+    if (now !== null && now === this.held) {
+      if (holderPid(this.dir) === process.pid) return { state: "held" };
+      try {
+        writePidFile(this.dir);
+      } catch (e) {
+        return { state: "failed", error: e as IgordError };
       }
-      throw fsError("lock", path, e);
+      return { state: "restored" };
     }
     try {
-      writeFileSync(join(dir, PID_FILE), `${process.pid}\n`, { mode: DATA_FILE_MODE });
+      createPrivateFile(path);
+      const db = lockFile(this.dir, path);
+      this.dbs.push(db);
+      this.held = fileId(path);
+      writePidFile(this.dir);
+      return { state: "restored" };
     } catch (e) {
-      db.close();
-      throw fsError("write", join(dir, PID_FILE), e);
+      const error = e as IgordError;
+      return { state: error.code === ErrorCode.DataDirLocked ? "lost" : "failed", error };
     }
-    return new DataDirLock(dir, db);
   }
 
   release(): void {
-    this.db?.close();
-    this.db = null;
+    for (const db of this.dbs) db.close();
+    this.dbs = [];
   }
+}
+
+/** Locks the file at `path` for this process's lifetime, or fails with DATA_DIR_LOCKED naming its holder. */
+function lockFile(dir: string, path: string): Database.Database {
+  let db: Database.Database;
+  try {
+    db = new Database(path, { timeout: 0 });
+  } catch (e) {
+    throw fsError("open lock file", path, e);
+  }
+  try {
+    // EXCLUSIVE locking mode keeps the write lock of the first write transaction until close.
+    db.pragma("locking_mode = EXCLUSIVE");
+    db.exec("BEGIN EXCLUSIVE");
+    db.exec("CREATE TABLE IF NOT EXISTS holder (pid INTEGER NOT NULL)");
+    db.prepare("DELETE FROM holder").run();
+    db.prepare("INSERT INTO holder (pid) VALUES (?)").run(process.pid);
+    db.exec("COMMIT");
+  } catch (e) {
+    db.close();
+    if ((e as { code?: string }).code?.startsWith("SQLITE_BUSY") || (e as { code?: string }).code?.startsWith("SQLITE_LOCKED")) {
+      throw new IgordError(
+        ErrorCode.DataDirLocked,
+        `the data dir ${dir} is in use by ${holderText(dir)}; one process at a time runs agents from a data dir (inspect, verify and export work beside it)`,
+        { details: { dir, pid: holderPid(dir) } },
+      );
+    }
+    throw fsError("lock", path, e);
+  }
+  return db;
+}
+
+function writePidFile(dir: string): void {
+  try {
+    writeFileSync(join(dir, PID_FILE), `${process.pid}\n`, { mode: DATA_FILE_MODE });
+  } catch (e) {
+    throw fsError("write", join(dir, PID_FILE), e);
+  }
+}
+
+/**
+ * The pid of another process holding this data dir's lock file open after it was deleted (Linux:
+ * its descriptor reads `<dir>/igord.lock (deleted)` in /proc), or null: none, or no /proc to ask.
+ */
+function holderOfRemovedLock(dir: string): number | null {
+  let target: string;
+  let pids: string[];
+  try {
+    target = `${join(realpathSync(dir), LOCK_FILE)} (deleted)`;
+    pids = readdirSync("/proc");
+  } catch {
+    return null;
+  }
+  for (const name of pids) {
+    const pid = Number(name);
+    if (!Number.isSafeInteger(pid) || pid <= 0 || pid === process.pid) continue;
+    let fds: string[];
+    try {
+      fds = readdirSync(`/proc/${name}/fd`);
+    } catch {
+      continue; // gone meanwhile, or not ours to read
+    }
+    for (const fd of fds) {
+      try {
+        if (readlinkSync(`/proc/${name}/fd/${fd}`) === target) return pid;
+      } catch {
+        // closed meanwhile
+      }
+    }
+  }
+  return null;
 }
 
 function holderPid(dir: string): number | null {
