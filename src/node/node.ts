@@ -40,9 +40,10 @@ import { type AgentSpec, WorkerPool } from "../wasm/pool.js";
 import { type MigrationHooks, type MigrationResult, MigrationService } from "../migration/service.js";
 import { agentsListing, controlBackend, nodeStatus } from "./control-views.js";
 import { type ResumeOptions, resumeStoredAgent } from "./stored-resume.js";
-import { overrideStoredBudget, pausedByUpgrade } from "./agent-lifecycle.js";
+import { overrideStoredBudget, pausedByUpgrade, startAgent } from "./agent-lifecycle.js";
 import { loadAgentFile } from "./agent-load.js";
 import { AgentTurns } from "./agent-turns.js";
+import { DiskFullRestarts } from "./disk-full-restart.js";
 
 import { VERSION } from "../version.js";
 
@@ -155,6 +156,8 @@ export class IgordNode {
   /** The last problem putting the lock file back, logged once until it changes. */
   private lockProblem = "";
   private readonly onLockLost: (error: IgordError) => void;
+  /** Agents failed by a full disk, started again once it has room. */
+  private readonly diskFullRestarts: DiskFullRestarts;
   /** Agents' HTTP requests: to public addresses and the operator's --http-private-networks only. */
   private readonly http: HttpClient;
 
@@ -237,6 +240,14 @@ export class IgordNode {
       tickTimeoutMs: opts.config.tickTimeoutMs,
       hibernateAfterMs: opts.config.hibernateAfterMs,
     });
+    this.diskFullRestarts = new DiskFullRestarts({
+      start: (id) => this.turns.run(id, () => startAgent(this, id)),
+      view: (id) => this.scheduler.view(id) ?? null,
+      stopping: () => this.stopping !== null,
+      logger: this.logger,
+    });
+    this.scheduler.on("stopped", (v) => this.diskFullRestarts.onStopped(v));
+    this.scheduler.on("checkpoint", (e) => this.diskFullRestarts.onCheckpoint(e));
     this.scheduler.on("divergence", (d) => this.divergences.add({ agentId: d.agentId, tick: d.tick, code: d.code, message: d.message, at: Date.now() }));
     this.migration =
       opts.config.listen.length > 0
@@ -518,6 +529,7 @@ export class IgordNode {
     this.logger.info({ event: "node_stopping" }, "igord stopping: checkpointing agents");
     if (this.lockTimer) clearInterval(this.lockTimer);
     this.lockTimer = null;
+    this.diskFullRestarts.stop();
     // A checkpoint that fails while stopping loses the agent's last ticks: stop() must say so.
     const unsaved = new Map<string, string>();
     const onCheckpoint = (e: CheckpointEvent): void => {
