@@ -220,6 +220,7 @@ export async function verifyCommand(dirs: string[], o: { agent?: string; dataDir
     // The chain, the payments and what a replay needs, from one moment of the store: a retention
     // prune committed between reading the signed base and the history made a sound history INVALID.
     const { chain, audit } = readStore(o.dataDir, (store) => {
+      store.requireHistoryReadable("verify");
       if (!store.agent(agentId)) throw new IgordError(ErrorCode.AgentNotFound, `no agent "${agentId}" in ${store.path}`);
       const entries = (function* () {
         for (const row of store.history(agentId)) yield { name: `#${row.seq} (tick ${row.tick})`, bytes: row.blob };
@@ -312,6 +313,7 @@ export function exportCommand(agentId: string, o: { out: string; dataDir: string
   // history, the lineage and the segments did not fit together, and import refused the export. The
   // files are written while the snapshot is held: the history is streamed, never all in memory.
   return readStore(o.dataDir, (store) => {
+    store.requireHistoryReadable("export");
     const row = store.agent(agentId);
     if (!row) throw new IgordError(ErrorCode.AgentNotFound, `no agent "${agentId}" in ${store.path}`);
     const head = store.head(agentId);

@@ -56,6 +56,13 @@ export {
   type SyncMode,
 } from "./types.js";
 
+/**
+ * The oldest schema whose histories the CLI reads as it is (read-only, without upgrading the file):
+ * migration 6 signed event-log segments and added history bases. An older file's segments are
+ * signed only by the node that recorded them, at its first start on a newer igord.
+ */
+export const OLDEST_HISTORY_SCHEMA_READ_AS_IS = 6;
+
 /** How SqliteStore.open opens the database. */
 export interface StoreOpenOptions {
   sync?: SyncMode;
@@ -168,6 +175,20 @@ export class SqliteStore extends AgentArrival {
   /** "when-busy": counts a group commit's time on the main thread; starts the thread once they take enough of it. */
   private noteCommitTime(started: number): void {
     if (this.commitBusy.note(started) && this.commitThreadLater) this.startCommitThread(this.commitThreadLater);
+  }
+
+  /**
+   * Refuses, before anything is read, an agent history `what` (verify, export) from a file opened
+   * read-only below OLDEST_HISTORY_SCHEMA_READ_AS_IS: its unsigned event logs would audit as forged
+   * and its missing tables fail halfway. The file is not touched.
+   */
+  requireHistoryReadable(what: string): void {
+    const version = this.schemaVersion();
+    if (version >= OLDEST_HISTORY_SCHEMA_READ_AS_IS) return;
+    throw new IgordError(
+      ErrorCode.StoreSchema,
+      `${this.path} has schema version ${version}, from an igord whose histories this one cannot ${what} as they are (it reads schema ${OLDEST_HISTORY_SCHEMA_READ_AS_IS} and later): start igord once on this data dir to upgrade it (the node signs the event logs it recorded), then ${what} again; the file was not changed`,
+    );
   }
 
   private migrate(readonly: boolean): void {
