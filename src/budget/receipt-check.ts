@@ -6,6 +6,14 @@
 // and budget after, store receiptBase): a budget after above the checkpoint's would have it sign,
 // for ticks it never ran, a cost the agent never spent; one out of order, bill ticks billed already.
 // Migration admission and `igord import` hold every arriving receipt to it, and store each once.
+//
+// One negative cost is the record of an older igord, not a gift: before receipts ended at their
+// checkpoint's budget (2026-12-02), a node that debited a lost payment after its head and stopped
+// before a tick signed the stop's receipt with the payment already out of its budget after, then
+// billed the next ticks from the head's budget, so that receipt's cost is the ticks' less the lost
+// payment. Such a receipt is taken when lost payments debited since the receipt before it account
+// for what it gives back; else an agent with that history could never leave the node it upgraded on.
+import { LOST_PAYMENT_KIND } from "../checkpoint/overrides.js";
 import { publicKeyFromPeerId } from "../identity/did.js";
 import { verifyBytes } from "../identity/keys.js";
 import { type Receipt, receiptSigningBytes } from "./receipt.js";
@@ -22,10 +30,26 @@ export interface ReceiptHistory {
   firstTick: bigint;
   /** The budget of its checkpoint at `tick`; undefined when it holds none at that tick. */
   budgetAt(tick: bigint): bigint | undefined;
+  /** Its signed lost payments (lostPaymentDebits): what an older igord's negative cost may give back. */
+  lostPayments?: readonly LostPaymentDebit[];
 }
 
-/** What is wrong with receipt `r` on its own (signature, agent, ticks, amounts); null when nothing is. */
-export function receiptProblem(r: Receipt, agentId: string, headTick: bigint): string | null {
+/** A lost payment debited after the checkpoint at `tick`. */
+export interface LostPaymentDebit {
+  tick: bigint;
+  amount: bigint;
+}
+
+/** The lost payments among an agent's (verified, signed) lineage events. */
+export function lostPaymentDebits(events: readonly { kind: string; tick: bigint; oldBudget: bigint; newBudget: bigint }[]): LostPaymentDebit[] {
+  return events.filter((e) => e.kind === LOST_PAYMENT_KIND && e.oldBudget > e.newBudget).map((e) => ({ tick: e.tick, amount: e.oldBudget - e.newBudget }));
+}
+
+/**
+ * What is wrong with receipt `r` on its own (signature, agent, ticks, amounts); null when nothing
+ * is. `givesBack`: the negative cost the lost payments it follows account for (see above).
+ */
+export function receiptProblem(r: Receipt, agentId: string, headTick: bigint, givesBack = 0n): string | null {
   const what = `the receipt for ticks ${r.tickStart}..${r.tickEnd} of "${agentId}"`;
   // Only ticks the history holds were run (a receipt past the head would also make every real one
   // of a later return look old).
@@ -37,7 +61,7 @@ export function receiptProblem(r: Receipt, agentId: string, headTick: bigint): s
     return `${what} is not validly signed by node ${r.nodeId}`;
   }
   // Ticks only cost (budget/receipt.ts receiptFields: no node of ours signs one that gives back).
-  if (r.cost < 0n) return `${what} has a negative cost (${r.cost} µ¢)`;
+  if (r.cost < -givesBack) return `${what} has a negative cost (${r.cost} µ¢)${givesBack > 0n ? `, more than the ${givesBack} µ¢ of lost payments debited before it` : ""}`;
   if (r.budgetAfter < 0n) return `${what} leaves a negative budget (${r.budgetAfter} µ¢)`;
   return null;
 }
@@ -64,7 +88,7 @@ export class ArrivingReceipts {
   /** "take" (store it), "again" (listed before: skip it), or what is wrong with it. */
   check(r: Receipt, blob: Uint8Array): "take" | "again" | { problem: string } {
     const { agentId } = this.history;
-    const alone = receiptProblem(r, agentId, this.history.headTick);
+    const alone = receiptProblem(r, agentId, this.history.headTick, this.lostPaymentsBefore(r.tickEnd));
     if (alone) return { problem: alone };
     const k = Buffer.from(blob).toString("base64");
     if (this.seen.has(k)) return "again";
@@ -80,6 +104,15 @@ export class ArrivingReceipts {
     this.lastEnd = r.tickEnd;
     this.newest = r;
     return "take";
+  }
+
+  /** The lost payments debited after a checkpoint from the last receipted tick on and before `tickEnd`. */
+  private lostPaymentsBefore(tickEnd: bigint): bigint {
+    let sum = 0n;
+    for (const p of this.history.lostPayments ?? []) {
+      if ((this.lastEnd === null || p.tick >= this.lastEnd) && p.tick < tickEnd) sum += p.amount;
+    }
+    return sum;
   }
 
   /**

@@ -31,6 +31,7 @@ import { lostPaymentEvents } from "../node/lost-payments.js";
 import { auditHistory, namedModules, storedAudit } from "./audit.js";
 import { DB_FILE, type LineageEvent, SqliteStore, type StoredSegment } from "../store/sqlite-store.js";
 import { CHECKPOINTS_TOTAL_MAX_BYTES, EVENTS_DIR, ExportWriter, exportedAgentId, exportedManifest, exportFolder, IDENTITY_FILE_MAX_BYTES, lastTickFileName, lastTickFileText, MODULES_DIR, readExportFile, readFile, readFilesWithin, readLastTickAt, readModules, readReceipts, readSegments, receiptsFileBytes } from "./export-folder.js";
+import { lostPaymentDebits } from "../budget/receipt-check.js";
 import { openStore, openStoreReadonly, readStore } from "./data-dir-store.js";
 
 const out = (line = ""): void => {
@@ -438,6 +439,7 @@ export function importCommand(dir: string, o: { dataDir: string }): string {
     headTick: head.tick,
     firstTick: oldest?.tick ?? head.tick,
     budgetAt: (tick) => atTick.get(tick)?.checkpoint.budget,
+    lostPayments: lostPaymentDebits(overrides),
   });
   const lastTickAt = readLastTickAt(dir, agentId, head.tick);
   // Verified above: epochs never go back, so the head's is the newest the history reached.

@@ -13,7 +13,7 @@ import { headModule } from "../checkpoint/upgrades.js";
 import { type ChainEntry, VERIFY_YIELD_EVERY, verifyChainAsync } from "../checkpoint/verify-chain.js";
 import { formatUnits } from "../budget/money.js";
 import { decodeReceipt } from "../budget/receipt.js";
-import { ArrivingReceipts, type ReceiptHistory } from "../budget/receipt-check.js";
+import { ArrivingReceipts, lostPaymentDebits, type ReceiptHistory } from "../budget/receipt-check.js";
 import { ErrorCode } from "../errors.js";
 import { withAgentIdentity } from "../hostcalls/policy.js";
 import { didFromPublicKey } from "../identity/did.js";
@@ -341,6 +341,7 @@ function receiptHistory(pkg: MigrationPackage, agentId: string, headTick: bigint
     // Continuing from the stored head: the stored chain holds what precedes the package's.
     firstTick: stored || !first ? -1n : checkpointTickAndBudget(first).tick,
     budgetAt: (tick) => shipped(tick) ?? (stored && tick <= stored.tick ? ctx.store.checkpointAtTick(agentId, tick)?.budget : undefined),
+    lostPayments: lostPaymentDebits(lineage.overrides),
   };
 }
 
