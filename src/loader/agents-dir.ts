@@ -3,11 +3,12 @@
 // read). Files directly in the directory and `<dir>/<name>/agent.wasm` are agents; links are followed
 // the same way at both levels. Only regular files are ever read: a FIFO, a directory named *.wasm or a
 // dangling link is skipped and reported once. A file that fails to load is reported once and retried
-// only when it changes. Loads run side by side and a scan never waits for one: a module that hangs
+// only when it changes, or, when it met a full disk, unchanged at growing intervals. Loads run side by side and a scan never waits for one: a module that hangs
 // while loading (bounded by the tick timeout) holds up no other file.
 import { type Dirent, existsSync, lstatSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { ErrorCode, IgordError } from "../errors.js";
+import { nextDiskFullRetryMs } from "../files/disk-full-retry.js";
 import { describeProblem, regularFileProblem } from "../files/regular-file.js";
 
 /** Poll period; a new file starts within two periods plus its load time. */
@@ -16,6 +17,10 @@ export const AGENTS_DIR_SCAN_MS = 500;
 interface Seen {
   signature: string;
   handled: boolean;
+  /** A load that met a full disk: the wait before trying the unchanged file again (monotonic ms), when, and its load's `changed`. */
+  retryMs?: number;
+  retryAt?: number;
+  changed?: boolean;
 }
 
 /**
@@ -139,17 +144,26 @@ export class AgentsDirWatcher {
       const sig = this.signature(path);
       if (sig === null) continue;
       const prev = this.seen.get(path);
-      if (prev && prev.signature === sig && prev.handled) continue;
+      const retryDue = prev?.retryAt !== undefined && performance.now() >= prev.retryAt;
+      if (prev && prev.signature === sig && prev.handled && !retryDue) continue;
       if (!immediate && (!prev || prev.signature !== sig)) {
         this.seen.set(path, { signature: sig, handled: false }); // wait one scan for the file to settle
         continue;
       }
-      this.seen.set(path, { signature: sig, handled: true });
+      // A retry is the same file as the load that met the full disk: as changed as it was then.
+      const changed = retryDue ? prev?.changed === true : !immediate;
+      const seen: Seen = { signature: sig, handled: true, changed, ...(retryDue && prev?.retryMs !== undefined ? { retryMs: prev.retryMs } : {}) };
+      this.seen.set(path, seen);
       this.loading.add(path);
       started.push(
-        this.load(path, !immediate)
-          .catch(() => {
-            // Reported by the loader; retried only when the file changes.
+        this.load(path, changed)
+          .catch((e: unknown) => {
+            // Reported by the loader; retried when the file changes, or, after a full disk (which
+            // passes), unchanged at growing intervals (files/disk-full-retry.ts).
+            if ((e as { code?: unknown }).code === ErrorCode.DiskFull && this.seen.get(path) === seen) {
+              seen.retryMs = nextDiskFullRetryMs(seen.retryMs);
+              seen.retryAt = performance.now() + seen.retryMs;
+            }
           })
           .finally(() => this.loading.delete(path)),
       );

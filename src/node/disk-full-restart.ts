@@ -2,17 +2,13 @@
 // stopped: nothing it does after its last committed checkpoint can be kept. A full disk is mostly a
 // passing state (a log burst, a backup landing beside the data dir), so such an agent is started
 // again from that checkpoint once there is room, as `igord start` would: tried after
-// DISK_FULL_RETRY_FIRST_MS, then at doubling intervals up to DISK_FULL_RETRY_MAX_MS while the disk
-// stays full (a start that meets it, or a first checkpoint that fails again), until a checkpoint
+// DISK_FULL_RETRY_FIRST_MS, then at doubling intervals up to DISK_FULL_RETRY_MAX_MS
+// (files/disk-full-retry.ts) while the disk stays full (a start that meets it, or a first checkpoint that fails again), until a checkpoint
 // of the agent is written. The ticks after the last committed checkpoint run again, as after a crash.
 import { ErrorCode } from "../errors.js";
 import type { Logger } from "pino";
+import { nextDiskFullRetryMs } from "../files/disk-full-retry.js";
 import type { AgentView, CheckpointEvent } from "../scheduler/scheduler.js";
-
-/** The first retry after an agent failed on a full disk. */
-export const DISK_FULL_RETRY_FIRST_MS = 1_000;
-/** The longest wait between retries while the disk stays full. */
-export const DISK_FULL_RETRY_MAX_MS = 60_000;
 
 export interface DiskFullRestartHooks {
   /** Starts the agent again from its head checkpoint (the operator's `igord start`, in its turn). */
@@ -32,7 +28,7 @@ export class DiskFullRestarts {
   /** The scheduler's `stopped`: an agent failed by a full disk is started again later. */
   onStopped(v: AgentView): void {
     if (v.status !== "failed" || v.error?.code !== ErrorCode.DiskFull || this.hooks.stopping()) return;
-    const entry = this.waiting.get(v.id) ?? { delayMs: DISK_FULL_RETRY_FIRST_MS, timer: null };
+    const entry = this.waiting.get(v.id) ?? { delayMs: nextDiskFullRetryMs(), timer: null };
     this.waiting.set(v.id, entry);
     this.arm(v.id, entry);
   }
@@ -58,7 +54,7 @@ export class DiskFullRestarts {
     );
     entry.timer = setTimeout(() => {
       entry.timer = null;
-      entry.delayMs = Math.min(delayMs * 2, DISK_FULL_RETRY_MAX_MS);
+      entry.delayMs = nextDiskFullRetryMs(delayMs);
       void this.retry(id, entry);
     }, delayMs);
     entry.timer.unref();

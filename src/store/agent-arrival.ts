@@ -3,7 +3,7 @@
 // identity, module, history, lineage, segments, receipts, lease, migration record), so it sits
 // on top of them all.
 import type { HistoryBase } from "../checkpoint/history-base.js";
-import { ErrorCode, IgordError } from "../errors.js";
+import { diskFullError, ErrorCode, IgordError } from "../errors.js";
 import { keyIds } from "./checkpoint-keys.js";
 import { HistoryRecords } from "./history-records.js";
 import { storeError } from "./rows.js";
@@ -12,12 +12,16 @@ import type { CheckpointCommit, IncomingAgent, LineageEvent, NewAgent, ReceiptRo
 export abstract class AgentArrival extends HistoryRecords {
   /** Creates the agent, its identity and its genesis checkpoint in one transaction. */
   createAgent(a: NewAgent, genesis: CheckpointCommit): void {
-    this.db.transaction(() => {
-      if (this.agent(a.agentId)) throw new IgordError(ErrorCode.AgentExists, `agent "${a.agentId}" already exists in ${this.path}`);
-      this.insertAgentRows(a);
-      const err = this.insertCheckpoint(genesis);
-      if (err) throw err;
-    }).immediate();
+    try {
+      this.db.transaction(() => {
+        if (this.agent(a.agentId)) throw new IgordError(ErrorCode.AgentExists, `agent "${a.agentId}" already exists in ${this.path}`);
+        this.insertAgentRows(a);
+        const err = this.insertCheckpoint(genesis);
+        if (err) throw err;
+      }).immediate();
+    } catch (e) {
+      throw diskFullError(e, `cannot store agent "${a.agentId}" in ${this.path}`) ?? e;
+    }
   }
 
   /**
@@ -38,15 +42,19 @@ export abstract class AgentArrival extends HistoryRecords {
     receipts: readonly ReceiptRow[] = [],
   ): void {
     if (history.length === 0) throw storeError(`nothing to import for agent "${a.agentId}": no checkpoints`);
-    this.db.transaction(() => {
-      this.refuseKnown(a);
-      this.insertAgentRows(a);
-      this.insertHistory(a.agentId, history, segments);
-      for (const e of overrides) this.addLineageEvent(a.agentId, e);
-      if (historyBase) this.putHistoryBase(a.agentId, historyBase);
-      for (const m of modules) this.putWasm(m.hash, m.bytes);
-      for (const r of receipts) this.insertReceipt(a.agentId, new Uint8Array(32), r);
-    }).immediate();
+    try {
+      this.db.transaction(() => {
+        this.refuseKnown(a);
+        this.insertAgentRows(a);
+        this.insertHistory(a.agentId, history, segments);
+        for (const e of overrides) this.addLineageEvent(a.agentId, e);
+        if (historyBase) this.putHistoryBase(a.agentId, historyBase);
+        for (const m of modules) this.putWasm(m.hash, m.bytes);
+        for (const r of receipts) this.insertReceipt(a.agentId, new Uint8Array(32), r);
+      }).immediate();
+    } catch (e) {
+      throw diskFullError(e, `cannot store agent "${a.agentId}" in ${this.path}`) ?? e;
+    }
   }
 
   /**

@@ -96,11 +96,10 @@ describe.skipIf(!canMount())("a disk full for a while", () => {
     expect(v.stdout).toMatch(/^VALID/);
   }, 90_000);
 
-  // Left open (too big for the probe that found it): a new agent file whose first rows meet a full
-  // disk is reported `agent_load_failed` with SQLite's bare code SQLITE_FULL (not DISK_FULL naming
-  // the database), and the agents-dir watcher retries a failed file only when it changes, so the
-  // agent never starts once the disk has room until the operator touches the file or restarts.
-  it.fails("a new agent file that meets the full disk says DISK_FULL and loads once the disk has room", async () => {
+  // A new agent file whose first rows met a full disk was reported `agent_load_failed` with SQLite's
+  // bare code SQLITE_FULL, and the agents-dir watcher retried a failed file only when it changed: the
+  // agent never started once the disk had room until the operator touched the file or restarted.
+  it("a new agent file that meets the full disk says DISK_FULL and loads once the disk has room", async () => {
     const disk = smallDisk("2m");
     const agents = join(tempDir(), "agents");
     mkdirSync(agents);
