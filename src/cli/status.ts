@@ -30,6 +30,7 @@ export function formatStatus(s: Json): string {
     `${agents.stopped ?? 0} stopped`,
     `${agents.failed ?? 0} failed`,
     ...(agents.quarantined ? [`${agents.quarantined} quarantined`] : []),
+    ...(agents.migrating ? [`${agents.migrating} migrating (running nowhere until the hop ends; igord migrations shows it)`] : []),
     ...(agents.loadFailed ? [`${agents.loadFailed} failed to load (igord agents lists them)`] : []),
     ...(agents.staleBinaries ? [`${agents.staleBinaries} with a stale binary in the agents dir (igord agents shows the command to run)`] : []),
   ];

@@ -168,6 +168,16 @@ export class MigrationService implements MigrationContext {
     return this.resolution.resolvingAgents();
   }
 
+  /**
+   * Agents this node is sending in a hop still under way (preflight, handoff, attempts, retries,
+   * fallbacks), not yet settled by the status query: past the preflight they run nowhere until the
+   * hop ends, which against a target that stopped answering takes up to --migration-retries ×
+   * --migration-timeout (and backoff) per candidate.
+   */
+  sendingAgents(): string[] {
+    return [...this.outgoing].filter((id) => !this.resolution.has(id));
+  }
+
   /** Resolves when any resolution in progress for the agent has finished (tests, shutdown). */
   resolved(agentId: string): Promise<void> {
     return this.resolution.resolved(agentId);

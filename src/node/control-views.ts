@@ -49,6 +49,31 @@ function unresolvedHandoffs(node: IgordNode): Listed[] {
 }
 
 /**
+ * Agents detached for a hop this node sends, still under way (node.migratingAgents): listed with
+ * their target, lease and migration record. Before, a hop retrying a target that stopped answering
+ * (minutes at the defaults) made the agent vanish: `igord agents` did not list it and
+ * `GET /v1/agents/:id` answered "no agent on this node", while it ran nowhere.
+ */
+function migratingAgents(node: IgordNode): Listed[] {
+  return node.migratingAgents().map((id) => {
+    const lease = node.store.lease(id);
+    const record = node.store.migrations({ agentId: id, limit: 1 }).find((m) => m.direction === "out");
+    const target = lease?.handoff?.target ?? record?.peer ?? null;
+    const progress = record ? ` (${record.state}, attempt ${record.attempts})` : "";
+    return {
+      id,
+      did: node.store.agent(id)?.did ?? null,
+      status: "migrating",
+      reason: `handing off to ${target ?? "its target"}${progress}; it runs nowhere until the hop ends`,
+      tick: node.store.head(id)?.tick.toString() ?? null,
+      target,
+      lease: lease ? { state: lease.state, epoch: formatEpoch(lease.epoch), target: lease.handoff?.target ?? null } : null,
+      migration: record ? { id: record.id, state: record.state, attempts: record.attempts, fallbacks: record.fallbacks, since: new Date(record.updatedAt).toISOString() } : null,
+    };
+  });
+}
+
+/**
  * Agents stored here as pending receptions a crash left (migration/pending-reception.ts), not being
  * received right now: this node may be their one copy (their source retired them), they count toward
  * --max-agents, and each settles by asking its source. Not listed anywhere else.
@@ -78,6 +103,8 @@ export function nodeStatus(node: IgordNode): Record<string, unknown> {
   counts.hibernated = node.scheduler.hibernatedCount();
   const pending = pendingReceptions(node).length;
   if (pending > 0) counts.receptionPending = pending;
+  const migrating = node.migratingAgents().length;
+  if (migrating > 0) counts.migrating = migrating;
   const pool = node.pool.stats();
   return {
     version: VERSION,
@@ -105,6 +132,7 @@ export function agentsListing(node: IgordNode, opts: { all?: boolean } = {}): Li
     ...node.scheduler.list().map((v) => ({ ...agentJson(v), id: v.id, lastDivergence: lastDivergence(node, v.id) })),
     ...[...node.quarantined].filter(([id]) => !node.scheduler.has(id)).map(([id, q]) => ({ ...quarantineJson(id, q), id })),
     ...unresolvedHandoffs(node).filter((h) => !node.scheduler.has(h.id) && !node.quarantined.has(h.id)),
+    ...migratingAgents(node),
     ...pendingReceptions(node).filter((p) => !node.quarantined.has(p.id)),
     ...node.loadFailures.list().map((f) => ({ ...loadFailureJson(f), id: f.agentId })),
     ...storedOnly(node, opts.all ?? false),

@@ -201,13 +201,14 @@ export class IgordNode {
         const counts = this.scheduler.statusCounts();
         counts.set("quarantined", this.quarantined.size);
         counts.set("load_failed", this.loadFailures.size);
+        counts.set("migrating", this.migratingAgents().length);
         return counts;
       },
       leaseStates: () => {
-        // An agent whose handoff awaits its target's answer runs nowhere, yet its lease is this
-        // node's: RECOVERY_REQUIRED is the state an operator alerts on.
+        // An agent whose handoff awaits its target's answer, or whose hop is still under way, runs
+        // nowhere, yet its lease is this node's: RECOVERY_REQUIRED is the state an operator alerts on.
         const counts = this.scheduler.leaseStates();
-        for (const id of this.migration?.resolvingAgents() ?? []) {
+        for (const id of [...(this.migration?.resolvingAgents() ?? []), ...this.migratingAgents()]) {
           const state = this.scheduler.has(id) ? undefined : this.store.lease(id)?.state;
           if (state) counts.set(state, (counts.get(state) ?? 0) + 1);
         }
@@ -477,6 +478,14 @@ export class IgordNode {
   }
 
   /** The node's status as the control API and `igord status` show it. */
+  /**
+   * Agents detached for a hop this node sends and not settled yet (handed off, its attempts under
+   * way): they tick nowhere, so neither the scheduler nor the resolution lists them.
+   */
+  migratingAgents(): string[] {
+    return (this.migration?.sendingAgents() ?? []).filter((id) => !this.scheduler.has(id) && !this.quarantined.has(id));
+  }
+
   status(): Record<string, unknown> {
     return nodeStatus(this);
   }
