@@ -28,7 +28,7 @@ import { ErrorCode, IgordError } from "../errors.js";
 import { epoch as epochOf, hex32, MAX_AGENT_ID_CHARS, MAX_DID_CHARS, str } from "../p2p/frames.js";
 import type { PendingReception } from "../store/sqlite-store.js";
 import { asIgord, type MigrationContext, QUERY_TIMEOUT_MS, sleep, STATUS_PROTOCOL } from "./context.js";
-import { backoffDelay } from "./retry.js";
+import { askAgainDelay } from "./retry.js";
 
 /** Listen addresses a source gives in its offer, at most, and the longest one taken. */
 export const MAX_SOURCE_ADDRS = 8;
@@ -86,7 +86,7 @@ export class PendingReceptions {
     const logger = this.ctx.log.child({ agent: agentId });
     for (let round = 1; !this.ctx.stopSignal.aborted; round++) {
       if (await this.resolveOnce(agentId, round, logger)) return;
-      await sleep(backoffDelay(this.ctx.retry, round), this.ctx.stopSignal);
+      await sleep(askAgainDelay(this.ctx.retry, round), this.ctx.stopSignal);
     }
   }
 

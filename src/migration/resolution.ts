@@ -9,7 +9,7 @@ import { ErrorCode, IgordError } from "../errors.js";
 import { epoch as epochOf, type FrameChannel, MAX_AGENT_ID_CHARS, MAX_DID_CHARS, str } from "../p2p/frames.js";
 import { asIgord, type MigrationContext, QUERY_TIMEOUT_MS, remoteError, sleep, STATUS_PROTOCOL } from "./context.js";
 import { answerHandoffQuery } from "./pending-reception.js";
-import { backoffDelay } from "./retry.js";
+import { askAgainDelay } from "./retry.js";
 import { signStatusQuery, verifyStatusQuery } from "./status-proof.js";
 
 export class HandoffResolution {
@@ -58,11 +58,11 @@ export class HandoffResolution {
         answer = await this.queryStatus(lease.handoff.target, agentId, lease.epoch);
       } catch (e) {
         logger.warn({ event: "handoff_status_unreachable", target: lease.handoff.target, round, code: (e as IgordError).code }, `cannot ask ${lease.handoff.target} about ${agentId} yet`);
-        await sleep(backoffDelay(this.ctx.retry, round), this.ctx.stopSignal);
+        await sleep(askAgainDelay(this.ctx.retry, round), this.ctx.stopSignal);
         continue;
       }
       if (answer.state === "receiving") {
-        await sleep(backoffDelay(this.ctx.retry, round), this.ctx.stopSignal);
+        await sleep(askAgainDelay(this.ctx.retry, round), this.ctx.stopSignal);
         continue;
       }
       const belief = { state: lease.state, epoch: lease.epoch };

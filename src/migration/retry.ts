@@ -12,9 +12,28 @@ export interface RetryPolicy {
 
 export const BACKOFF_FACTOR = 2;
 
+/**
+ * The shortest wait between two rounds of a loop that asks a peer until it answers: the status
+ * query of an unconfirmed handoff (resolution.ts) and a pending reception's question to its source
+ * (pending-reception.ts). Those loops have no attempt bound, so a delay of 0 (--migration-retry-delay
+ * or --migration-max-delay 0, fine for a hop's attempts, which --migration-retries bounds) made them
+ * ask a peer whose port refused connections as fast as it refused: ~125 rounds, dials and warnings
+ * a second, half a core, for as long as the peer was down.
+ */
+export const MIN_ASK_AGAIN_DELAY_MS = 250;
+
+/** Exponents past this give the cap anyway (2^62 ms); beyond 1,023, factor^n is Infinity and 0 × Infinity NaN. */
+const MAX_BACKOFF_EXPONENT = 62;
+
 /** Wait after failed attempt n (1-based): initial × factor^(n-1), capped. */
 export function backoffDelay(p: RetryPolicy, attempt: number): number {
-  return Math.min(p.maxDelayMs, Math.round(p.initialDelayMs * p.factor ** Math.max(0, attempt - 1)));
+  const exponent = Math.min(MAX_BACKOFF_EXPONENT, Math.max(0, attempt - 1));
+  return Math.min(p.maxDelayMs, Math.round(p.initialDelayMs * p.factor ** exponent));
+}
+
+/** Wait after round n (1-based) of a loop that asks a peer until it answers: the backoff, never below MIN_ASK_AGAIN_DELAY_MS. */
+export function askAgainDelay(p: RetryPolicy, round: number): number {
+  return Math.max(MIN_ASK_AGAIN_DELAY_MS, backoffDelay(p, round));
 }
 
 /**

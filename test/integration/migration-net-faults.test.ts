@@ -9,6 +9,7 @@ import { type InProcessKitNode, startNode, stopAll } from "../../src/testing/ind
 import type { MigrationHooks } from "../../src/migration/context.js";
 import { EXAMPLES } from "../helpers/node.js";
 import { FaultProxy } from "../helpers/fault-proxy.js";
+import { MIN_ASK_AGAIN_DELAY_MS } from "../../src/migration/retry.js";
 import { waitUntil } from "../helpers/wait.js";
 
 afterEach(stopAll);
@@ -35,14 +36,16 @@ function portOf(t: InProcessKitNode): number {
  * A source A (with a control API) and a target B that A reaches only through a fault proxy.
  * `hooks` get the proxy once it exists (a hook fires during the hop, after both nodes started).
  */
-async function behindProxy(o: { source?: Record<string, string>; sourceHooks?: (p: () => FaultProxy) => MigrationHooks } = {}): Promise<{ a: InProcessKitNode; b: InProcessKitNode; proxy: FaultProxy; to: string }> {
+async function behindProxy(
+  o: { source?: Record<string, string>; sourceHooks?: (p: () => FaultProxy) => MigrationHooks; targetHooks?: (p: () => FaultProxy) => MigrationHooks } = {},
+): Promise<{ a: InProcessKitNode; b: InProcessKitNode; proxy: FaultProxy; to: string }> {
   let proxy: FaultProxy | null = null;
   const get = (): FaultProxy => {
     if (!proxy) throw new Error("the proxy is not up yet");
     return proxy;
   };
   const a = await startNode({ flags: { ...P2P, control: "127.0.0.1:0", ...o.source }, ...(o.sourceHooks ? { migrationHooks: o.sourceHooks(get) } : {}) });
-  const b = await startNode({ flags: P2P });
+  const b = await startNode({ flags: P2P, ...(o.targetHooks ? { migrationHooks: o.targetHooks(get) } : {}) });
   proxy = await FaultProxy.start(portOf(b));
   return { a, b, proxy, to: proxy.address(b.peerId) };
 }
@@ -78,5 +81,30 @@ describe("a hop whose target's link fails after the handoff", () => {
     const after = (await controlGet(control, a.config.dataDir, "/v1/agents")) as { agents: Listed[] };
     expect(after.agents.filter((x) => x.id === "survivor").map((x) => x.status)).toEqual(["running"]);
     expect(((await controlGet(control, a.config.dataDir, "/v1/status")) as { agents: Record<string, number> }).agents.migrating).toBeUndefined();
+  });
+});
+
+describe("an unconfirmed handoff whose target cannot be reached", () => {
+  it("with --migration-retry-delay 0 the source asks it at most every MIN_ASK_AGAIN_DELAY_MS, not as fast as its dials are refused", async () => {
+    // B stores the agent; then its link goes down before the confirmation: the existing connection
+    // is reset and every new one refused at once (a target whose port is closed).
+    const { a, b, to } = await behindProxy({
+      source: { "migration-retry-delay": "0" },
+      targetHooks: (p) => ({
+        beforeConfirm: () => {
+          p().newConnections = "refuse";
+          p().cut("rst");
+        },
+      }),
+    });
+    await a.node.addAgent({ wasmPath: survivor });
+    await a.waitForTick("survivor", 3n);
+    expect((await a.node.migrate("survivor", [to])).outcome).toBe("recovery");
+    expect(b.lease("survivor")?.state).toBe("ACTIVE_OWNER");
+    await waitUntil(() => a.logs.events("handoff_status_unreachable", "survivor").length >= 4, { what: "four status queries that could not reach the target" });
+    const at = a.logs.events("handoff_status_unreachable", "survivor").map((l) => Number(l.time));
+    const gaps = at.slice(1).map((t, i) => t - (at[i] as number));
+    // Each round waited its floor (timers fire no earlier than asked; a millisecond for the clock's grain).
+    expect(Math.min(...gaps)).toBeGreaterThanOrEqual(MIN_ASK_AGAIN_DELAY_MS - 1);
   });
 });

@@ -1,11 +1,20 @@
 import { describe, expect, it } from "vitest";
-import { backoffDelay, classifyFailure } from "../../../src/migration/retry.js";
+import { askAgainDelay, backoffDelay, classifyFailure, MIN_ASK_AGAIN_DELAY_MS } from "../../../src/migration/retry.js";
 
 describe("migration retry policy", () => {
   // Acceptance 24: the retry delay doubles with each attempt (what the retries of an unreachable target wait).
   it("backs off exponentially from the initial delay, capped at the maximum", () => {
     const p = { attempts: 5, initialDelayMs: 1000, maxDelayMs: 30_000, factor: 2 };
     expect([1, 2, 3, 4, 5, 6, 7].map((n) => backoffDelay(p, n))).toEqual([1000, 2000, 4000, 8000, 16000, 30000, 30000]);
+  });
+
+  it("a loop that asks a peer until it answers waits at least MIN_ASK_AGAIN_DELAY_MS a round, whatever the delays, and no round's wait is NaN", () => {
+    const zero = { attempts: 3, initialDelayMs: 0, maxDelayMs: 0, factor: 2 };
+    expect([1, 2, 1025, 5000].map((n) => askAgainDelay(zero, n))).toEqual([MIN_ASK_AGAIN_DELAY_MS, MIN_ASK_AGAIN_DELAY_MS, MIN_ASK_AGAIN_DELAY_MS, MIN_ASK_AGAIN_DELAY_MS]);
+    // 0 × 2^1024 was NaN (a timer of NaN fires at once); the cap is reached long before.
+    expect(backoffDelay({ ...zero, maxDelayMs: 30_000 }, 5000)).toBe(0);
+    const p = { attempts: 3, initialDelayMs: 1000, maxDelayMs: 30_000, factor: 2 };
+    expect([1, 2, 6, 5000].map((n) => askAgainDelay(p, n))).toEqual([1000, 2000, 30_000, 30_000]);
   });
 
   it("classifies by code and by whether the package went out, never by message", () => {
