@@ -149,7 +149,7 @@ export class FaultProxy {
 
   private constructor(
     private readonly server: Server,
-    readonly upstreamPort: number,
+    private upstreamPort: number,
     readonly port: number,
   ) {}
 
@@ -163,6 +163,11 @@ export class FaultProxy {
     const proxy = self;
     onTestFinished(() => proxy.close());
     return proxy;
+  }
+
+  /** New connections go to this port from now (a target restarted on another port, behind the same address). */
+  retarget(upstreamPort: number): void {
+    this.upstreamPort = upstreamPort;
   }
 
   /** The multiaddr a node dials to reach `peerId` through this proxy. */
@@ -257,6 +262,11 @@ export class FaultProxy {
   /** Runs `action` on the connection that carries direction `d`'s `after`-th byte from now, once it went. */
   private arm(d: Direction, after: number, action: (link: Link) => void): Promise<void> {
     return new Promise((resolve) => this.armed.push({ dir: d, at: this.totals[d] + after, action, fired: false, resolve }));
+  }
+
+  /** Drops the armed faults that have not fired (each one's promise resolves). */
+  disarm(): void {
+    for (const a of this.armed.splice(0)) a.resolve();
   }
 
   /** Stalls every open connection (and, with `newOnes`, every later one) in direction(s) `d`. */
