@@ -477,7 +477,6 @@ export class IgordNode {
     }
   }
 
-  /** The node's status as the control API and `igord status` show it. */
   /**
    * Agents detached for a hop this node sends and not settled yet (handed off, its attempts under
    * way): they tick nowhere, so neither the scheduler nor the resolution lists them.
@@ -486,6 +485,7 @@ export class IgordNode {
     return (this.migration?.sendingAgents() ?? []).filter((id) => !this.scheduler.has(id) && !this.quarantined.has(id));
   }
 
+  /** The node's status as the control API and `igord status` show it. */
   status(): Record<string, unknown> {
     return nodeStatus(this);
   }
