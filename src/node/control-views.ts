@@ -35,6 +35,16 @@ function quarantineJson(id: string, q: Quarantine): Record<string, unknown> {
   return { id, status: "quarantined", reason: q.code.toLowerCase(), error: { code: q.code, message: q.message }, since: new Date(q.at).toISOString() };
 }
 
+/**
+ * Quarantined agents as listed: not those whose unresolved handoff the status query is settling
+ * (a start refuses to run them, LEASE_HANDOFF_UNRESOLVED, while it asks): those are listed
+ * `handoff_unresolved`, with their lease, as before the restart.
+ */
+export function listedQuarantined(node: IgordNode): [string, Quarantine][] {
+  const resolving = new Set(node.migration?.resolvingAgents() ?? []);
+  return [...node.quarantined].filter(([id]) => !resolving.has(id) && !node.scheduler.has(id));
+}
+
 /** Agents handed off without a confirmation yet: the status query to their target is running. */
 function unresolvedHandoffs(node: IgordNode): Listed[] {
   return (node.migration?.resolvingAgents() ?? []).map((id) => {
@@ -97,7 +107,7 @@ function pendingReceptions(node: IgordNode): Listed[] {
 
 export function nodeStatus(node: IgordNode): Record<string, unknown> {
   const counts = Object.fromEntries(node.scheduler.statusCounts());
-  counts.quarantined = node.quarantined.size;
+  counts.quarantined = listedQuarantined(node).length;
   counts.loadFailed = node.loadFailures.size;
   if (node.staleBinaries.size > 0) counts.staleBinaries = node.staleBinaries.size;
   counts.hibernated = node.scheduler.hibernatedCount();
@@ -130,8 +140,8 @@ export function agentsListing(node: IgordNode, opts: { all?: boolean } = {}): Li
   const listed: Listed[] = [
     ...(opts.all ? retiredJson(node) : []),
     ...node.scheduler.list().map((v) => ({ ...agentJson(v), id: v.id, lastDivergence: lastDivergence(node, v.id) })),
-    ...[...node.quarantined].filter(([id]) => !node.scheduler.has(id)).map(([id, q]) => ({ ...quarantineJson(id, q), id })),
-    ...unresolvedHandoffs(node).filter((h) => !node.scheduler.has(h.id) && !node.quarantined.has(h.id)),
+    ...listedQuarantined(node).map(([id, q]) => ({ ...quarantineJson(id, q), id })),
+    ...unresolvedHandoffs(node).filter((h) => !node.scheduler.has(h.id)),
     ...migratingAgents(node),
     ...pendingReceptions(node).filter((p) => !node.quarantined.has(p.id)),
     ...node.loadFailures.list().map((f) => ({ ...loadFailureJson(f), id: f.agentId })),
@@ -197,7 +207,7 @@ export function controlBackend(node: IgordNode): ControlBackend {
     agent: (id: string) => {
       const v = node.scheduler.view(id);
       if (v) return agentJson(v);
-      const q = node.quarantined.get(id);
+      const q = listedQuarantined(node).find(([qid]) => qid === id)?.[1];
       if (q) return quarantineJson(id, q);
       // Not running here: as GET /v1/agents?all=true lists it (stopped, failed, removed, moved away,
       // its file failed to load, a handoff to settle). Such agents answered 404 while the list showed them.

@@ -38,7 +38,7 @@ import { DataDirLock, LOCK_CHECK_INTERVAL_MS } from "../store/data-dir.js";
 import type { EventLogKeep } from "../store/types.js";
 import { type AgentSpec, WorkerPool } from "../wasm/pool.js";
 import { type MigrationHooks, type MigrationResult, MigrationService } from "../migration/service.js";
-import { agentsListing, controlBackend, nodeStatus } from "./control-views.js";
+import { agentsListing, controlBackend, listedQuarantined, nodeStatus } from "./control-views.js";
 import { type ResumeOptions, resumeStoredAgent } from "./stored-resume.js";
 import { overrideStoredBudget, pausedByUpgrade, startAgent } from "./agent-lifecycle.js";
 import { loadAgentFile } from "./agent-load.js";
@@ -199,7 +199,7 @@ export class IgordNode {
     this.metrics = new NodeMetrics({
       agentStates: () => {
         const counts = this.scheduler.statusCounts();
-        counts.set("quarantined", this.quarantined.size);
+        counts.set("quarantined", listedQuarantined(this).length);
         counts.set("load_failed", this.loadFailures.size);
         counts.set("migrating", this.migratingAgents().length);
         return counts;

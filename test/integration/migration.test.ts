@@ -611,6 +611,25 @@ describe("an unconfirmed handoff while the target does not answer", () => {
   });
 });
 
+describe("an unconfirmed handoff across a restart of the source", () => {
+  it("still shows as handoff_unresolved, with its lease, not as quarantined by the load the handoff refused", async () => {
+    const a = await p2pNode({ control: "127.0.0.1:0", "migration-max-delay": "50ms" });
+    const target = await RoguePeer.start();
+    try {
+      await a.node.addAgent({ wasmPath: heartbeat });
+      expect((await a.node.migrate("heartbeat", [await target.swallow()])).outcome).toBe("recovery");
+      await a.restart();
+      // The start asks the target again (it does not answer) and does not run the agent meanwhile.
+      await waitUntil(() => a.logs.events("handoff_status_unreachable").length >= 1, { what: "a status query after the restart" });
+      const agents = (await controlGet(a.node.controlAddress!, a.config.dataDir, "/v1/agents")) as { agents: { id: string; status: string }[] };
+      expect(agents.agents.filter((x) => x.id === "heartbeat")).toEqual([expect.objectContaining({ status: "handoff_unresolved", lease: expect.objectContaining({ state: "RECOVERY_REQUIRED" }) })]);
+      expect(a.node.scheduler.view("heartbeat")).toBeUndefined();
+    } finally {
+      await target.stop();
+    }
+  });
+});
+
 // A source keeps the migrate stream of a migration that went through and sends its next migration
 // to the same peer on it; a kept stream the target dropped is replaced without costing an attempt.
 /** Every migrate stream a node is served, as its target. */
