@@ -53,6 +53,8 @@ export const ErrorCode = {
   StoreSchema: "STORE_SCHEMA",
   /** The database failed its integrity check (PRAGMA quick_check) or a row could not be read. */
   StoreCorrupt: "STORE_CORRUPT",
+  /** The database file was deleted or replaced while the node held it open (written back to its path as the node stops). */
+  StoreRemoved: "STORE_REMOVED",
   /** A write found no room (SQLite's SQLITE_FULL, the OS's ENOSPC): the message names the file. */
   DiskFull: "DISK_FULL",
   /** Another live process runs agents from this data dir. */

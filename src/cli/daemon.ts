@@ -62,8 +62,8 @@ function onSignals(stop: () => Promise<void>): void {
   });
 }
 
-/** Another process took the data dir: stop, then exit 1 naming why, whatever the stop said. */
-function exitOnLockLost(node: IgordNode, e: IgordError): void {
+/** The data dir is no longer this node's alone (its lock or its database taken): stop, then exit 1 naming why, whatever the stop said. */
+function exitOnDataDirLost(node: IgordNode, e: IgordError): void {
   const done = (): never => {
     process.stderr.write(`igord: error: ${e.message} [${e.code}]\n`);
     process.exit(1);
@@ -76,7 +76,7 @@ export async function runDaemon(config: NodeConfig): Promise<void> {
   for (const v of unknownSettingVars(process.env)) {
     logger.warn({ event: "config_env_unknown", name: v.name, nearest: v.nearest }, `${v.name} is not an igord setting and has no effect${v.nearest ? ` (did you mean ${v.nearest}?)` : ""}`);
   }
-  const node: IgordNode = new IgordNode({ config, logger, migrationHooks: crashHooks(process.env), onLockLost: (e) => exitOnLockLost(node, e) });
+  const node: IgordNode = new IgordNode({ config, logger, migrationHooks: crashHooks(process.env), onDataDirLost: (e) => exitOnDataDirLost(node, e) });
   onSignals(() => node.stop());
   await node.start();
 }
@@ -91,7 +91,7 @@ export async function runAgentCommand(config: NodeConfig, agent: AddAgentOptions
 /** Runs one agent in the foreground until it stops or a signal arrives. */
 export async function runForeground(config: NodeConfig, start: (node: IgordNode) => Promise<AgentView>): Promise<void> {
   const logger = createLogger(config.logLevel);
-  const node: IgordNode = new IgordNode({ config, logger, watchAgentsDir: false, resumeStoredAgents: false, onLockLost: (e) => exitOnLockLost(node, e) });
+  const node: IgordNode = new IgordNode({ config, logger, watchAgentsDir: false, resumeStoredAgents: false, onDataDirLost: (e) => exitOnDataDirLost(node, e) });
   onSignals(() => node.stop());
   await node.start();
   let view: AgentView;

@@ -34,7 +34,7 @@ import { parseCheckpoint } from "../checkpoint/codec.js";
 import { Checkpointer, HTTP_ACT_CHECKPOINT_REASON, PAYMENT_CHECKPOINT_REASON } from "../scheduler/checkpointer.js";
 import { PreplacedAgent } from "../scheduler/preplaced.js";
 import { DB_FILE, SqliteStore } from "../store/sqlite-store.js";
-import { DataDirLock, LOCK_CHECK_INTERVAL_MS } from "../store/data-dir.js";
+import { DataDirLock } from "../store/data-dir.js";
 import type { EventLogKeep } from "../store/types.js";
 import { type AgentSpec, WorkerPool } from "../wasm/pool.js";
 import { type MigrationHooks, type MigrationResult, MigrationService } from "../migration/service.js";
@@ -44,6 +44,7 @@ import { overrideStoredBudget, pausedByUpgrade, startAgent } from "./agent-lifec
 import { loadAgentFile } from "./agent-load.js";
 import { AgentTurns } from "./agent-turns.js";
 import { DiskFullRestarts } from "./disk-full-restart.js";
+import { DataDirGuard } from "./data-dir-guard.js";
 
 import { VERSION } from "../version.js";
 
@@ -68,10 +69,11 @@ export interface NodeOptions {
   /** Fault injection for migration tests. */
   migrationHooks?: MigrationHooks;
   /**
-   * Another process took the data dir's lock file after this node's was deleted or replaced (logged
-   * `data_dir_lock_lost`). By default the node stops; the daemon also exits 1.
+   * The data dir is no longer this node's alone: another process took its lock file after this
+   * node's was deleted or replaced (`data_dir_lock_lost`, DATA_DIR_LOCKED), or its database was
+   * deleted or replaced (`store_removed`, STORE_REMOVED). By default the node stops; the daemon also exits 1.
    */
-  onLockLost?: (error: IgordError) => void;
+  onDataDirLost?: (error: IgordError) => void;
 }
 
 export interface AddAgentOptions {
@@ -151,11 +153,8 @@ export class IgordNode {
   readonly migration: MigrationService | null;
   /** This process's exclusive right to run agents from the data dir, held until stop(). */
   private readonly lock: DataDirLock;
-  /** Checks every LOCK_CHECK_INTERVAL_MS that the lock file at its path is still this node's. */
-  private lockTimer: NodeJS.Timeout | null = null;
-  /** The last problem putting the lock file back, logged once until it changes. */
-  private lockProblem = "";
-  private readonly onLockLost: (error: IgordError) => void;
+  /** Checks that the lock file and the database at their paths are still this node's. */
+  private readonly guard: DataDirGuard;
   /** Agents failed by a full disk, started again once it has room. */
   private readonly diskFullRestarts: DiskFullRestarts;
   /** Agents' HTTP requests: to public addresses and the operator's --http-private-networks only. */
@@ -173,13 +172,13 @@ export class IgordNode {
     this.capabilities = new NodeCapabilities(opts.config.capabilities);
     // First of all: a second process on a live node's data dir would run the same agents.
     this.lock = DataDirLock.acquire(this.config.dataDir);
-    this.onLockLost = opts.onLockLost ?? (() => void this.stop().catch(() => undefined));
     try {
       this.store = SqliteStore.open(join(this.config.dataDir, DB_FILE), storeOptions(this.config));
     } catch (e) {
       this.lock.release();
       throw e;
     }
+    this.guard = new DataDirGuard(this.lock, this.store.path, this.logger, opts.onDataDirLost ?? (() => void this.stop().catch(() => undefined)));
     const node = this.store.nodeKey();
     this.nodeId = node.peerId;
     this.signer = nodeSignerPool();
@@ -313,8 +312,7 @@ export class IgordNode {
     this.startedAt = Date.now();
     // An --agents-dir that is a file, or cannot be read, is refused before anything starts.
     this.watcher?.checkDir();
-    this.lockTimer = setInterval(() => this.checkLock(), LOCK_CHECK_INTERVAL_MS);
-    this.lockTimer.unref();
+    this.guard.start();
     this.pool.start();
     this.logger.info(
       {
@@ -495,39 +493,6 @@ export class IgordNode {
     return agentsListing(this, opts);
   }
 
-  /**
-   * An operator who deletes igord.lock (or igord.pid) as a stale file under a running daemon would
-   * let a second process take the data dir: the file is put back and held again at once. A lock
-   * file another process holds by now means two processes run these agents: this one stops.
-   */
-  private checkLock(): void {
-    const r = this.lock.check();
-    if (r.state === "held") {
-      this.lockProblem = "";
-      return;
-    }
-    if (r.state === "restored") {
-      this.lockProblem = "";
-      this.logger.warn(
-        { event: "data_dir_lock_restored", dir: this.config.dataDir },
-        `the data dir's lock or pid file was deleted or replaced while this daemon ran: put back; never delete them (the operating system releases the lock when its process ends)`,
-      );
-      return;
-    }
-    if (r.state === "failed") {
-      if (this.lockProblem !== r.error.message) this.logger.error({ event: "data_dir_lock_unrestorable", code: r.error.code }, `the data dir's lock file was deleted or replaced and cannot be put back: ${r.error.message}`);
-      this.lockProblem = r.error.message;
-      return;
-    }
-    if (this.lockTimer) clearInterval(this.lockTimer);
-    this.lockTimer = null;
-    this.logger.fatal(
-      { event: "data_dir_lock_lost", code: r.error.code, pid: r.error.details.pid ?? null },
-      `the data dir's lock file was replaced and another process holds it now (${r.error.message}): stopping this node`,
-    );
-    this.onLockLost(r.error);
-  }
-
   /** Stops ticking, checkpoints every agent, and shuts every service down. Idempotent. */
   stop(): Promise<void> {
     if (!this.stopping) this.stopping = this.doStop();
@@ -536,8 +501,7 @@ export class IgordNode {
 
   private async doStop(): Promise<void> {
     this.logger.info({ event: "node_stopping" }, "igord stopping: checkpointing agents");
-    if (this.lockTimer) clearInterval(this.lockTimer);
-    this.lockTimer = null;
+    this.guard.stop();
     this.diskFullRestarts.stop();
     // A checkpoint that fails while stopping loses the agent's last ticks: stop() must say so.
     const unsaved = new Map<string, string>();
@@ -559,7 +523,7 @@ export class IgordNode {
     } catch (e) {
       this.logger.warn({ event: "runs_seal_failed", err: e }, "open runs of event-log segments stay open until the next start");
     }
-    this.store.close();
+    this.guard.closeStore(this.store);
     if (this.control) removeControlAddress(this.config.dataDir, this.control.address);
     this.lock.release();
     await this.control?.close();

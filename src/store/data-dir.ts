@@ -92,7 +92,7 @@ export const LOCK_CHECK_INTERVAL_MS = 250;
 export type LockCheck = { state: "held" } | { state: "restored" } | { state: "lost"; error: IgordError } | { state: "failed"; error: IgordError };
 
 /** A file's identity (device and inode), null when nothing is at `path`. */
-function fileId(path: string): string | null {
+export function fileId(path: string): string | null {
   try {
     const s = statSync(path);
     return `${s.dev}:${s.ino}`;
