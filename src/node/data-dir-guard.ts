@@ -5,7 +5,9 @@
 // replaced igord.db: the node's connections keep the file they opened, so every checkpoint after
 // would go into a file no path reaches, lost with the process and the whole history with it; the
 // node stops, and writes the database it holds back to its path as it closes the store (a file
-// found there is kept beside it, never overwritten).
+// found there is kept beside it, never overwritten). A deleted write-ahead log: the commits in it
+// are in the file the node holds only, until they are copied into the database; the node stops,
+// which copies them.
 import { existsSync, renameSync, rmSync } from "node:fs";
 import type { Logger } from "pino";
 import { ErrorCode, IgordError } from "../errors.js";
@@ -18,6 +20,8 @@ export class DataDirGuard {
   private lockProblem = "";
   /** The database file the store opened (device and inode). */
   private readonly dbId: string | null;
+  /** The store's write-ahead log (device and inode), once it exists. */
+  private walId: string | null = null;
   /** Set once the database at the path is no longer the one the store holds. */
   private storeRemoved = false;
 
@@ -67,6 +71,9 @@ export class DataDirGuard {
 
   private check(): void {
     if (fileId(this.dbPath) !== this.dbId) return this.databaseTaken();
+    const wal = fileId(`${this.dbPath}-wal`);
+    if (this.walId === null) this.walId = wal;
+    else if (wal !== this.walId) return this.walTaken();
     const r = this.lock.check();
     if (r.state === "held") {
       this.lockProblem = "";
@@ -91,6 +98,21 @@ export class DataDirGuard {
       `the data dir's lock file was replaced and another process holds it now (${r.error.message}): stopping this node`,
     );
     this.onLost(r.error);
+  }
+
+  /**
+   * The write-ahead log deleted or replaced: the commits since the last copy into the database are
+   * in the file the store holds open only, lost if the process dies. The node stops: closing the
+   * store copies them into the database, which is still at its path.
+   */
+  private walTaken(): void {
+    this.stop();
+    const error = new IgordError(
+      ErrorCode.StoreRemoved,
+      `${this.dbPath}-wal was deleted or replaced while this node ran: its latest commits are only in the file the node holds open; the node stops, which writes them into ${this.dbPath} (never delete a running node's database files: stop it first)`,
+    );
+    this.logger.fatal({ event: "store_removed", code: error.code, path: `${this.dbPath}-wal` }, error.message);
+    this.onLost(error);
   }
 
   private databaseTaken(): void {

@@ -35,12 +35,12 @@ function exitWithin(d: Daemon, ms: number): Promise<number | null> {
 }
 
 /** The daemon stopped on its own, said why, and the database at the path holds every checkpoint it saved: it verifies, and a start resumes from the last. */
-async function writtenBack(d: Daemon, data: string, agents: string): Promise<void> {
+async function stopsWithEverySave(d: Daemon, data: string, agents: string, writesBack = true): Promise<void> {
   const removed = await d.waitFor((l) => l.event === "store_removed", STOPS_WITHIN_MS);
   expect(removed.code).toBe("STORE_REMOVED");
   expect(await exitWithin(d, STOPS_WITHIN_MS)).toBe(1);
   expect(await d.ended).toMatch(/\[STORE_REMOVED\]/);
-  expect(d.lines.some((l) => l.event === "store_written_back")).toBe(true);
+  expect(d.lines.some((l) => l.event === "store_written_back")).toBe(writesBack);
   const saved = d.lines.filter((l) => l.event === "checkpoint_saved" && l.agent === "heartbeat").map((l) => BigInt(String(l.tick)));
   const last = saved.reduce((a, b) => (b > a ? b : a));
   expect(igord(["verify", "--agent", "heartbeat", "--data-dir", data]).stdout).toMatch(/^VALID/);
@@ -59,14 +59,20 @@ describe("the database deleted or replaced under a live daemon", () => {
     const at = d.lines.length;
     // Saved after the deletion, into the file only the daemon still holds.
     await d.waitFor((l) => l.event === "checkpoint_saved" && d.lines.indexOf(l) >= at).catch(() => undefined);
-    await writtenBack(d, data, agents);
+    await stopsWithEverySave(d, data, agents);
+  }, 60_000);
+
+  it("its write-ahead log deleted: the daemon stops (exit 1, STORE_REMOVED), its commits copied into the database as it closes: every checkpoint it saved is there, verifies, and the next start resumes from the last", async () => {
+    const { data, agents, d } = await liveNode();
+    rmSync(join(data, "igord.db-wal"));
+    await stopsWithEverySave(d, data, agents, false);
   }, 60_000);
 
   it("replaced by another file: that file is kept beside it (igord.db.replaced-<ms>), never overwritten, and the daemon's database is written back to the path", async () => {
     const { data, agents, d } = await liveNode();
     writeFileSync(join(data, "other.db"), "an operator's file");
     renameSync(join(data, "other.db"), join(data, "igord.db"));
-    await writtenBack(d, data, agents);
+    await stopsWithEverySave(d, data, agents);
     const kept = readdirSync(data).filter((f) => /^igord\.db\.replaced-\d+$/.test(f));
     expect(kept).toHaveLength(1);
     expect(existsSync(join(data, kept[0]!))).toBe(true);
