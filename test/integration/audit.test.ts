@@ -42,6 +42,16 @@ describe("audit replay", () => {
     expect(r.status).toBe(0);
   });
 
+  it("an agent that never ticked (its genesis checkpoint only) audits VALID with nothing to replay, exit 0: a script auditing every agent is not failed by a new one", async () => {
+    const t = await startTestNode({ "tick-interval": "1h", "lease-duration": "2h" });
+    await t.node.addAgent({ wasmPath: join(EXAMPLES, "survivor.wasm") });
+    await t.stop();
+    const r = igord(["verify", "--agent", "survivor", "--replay", "--data-dir", t.config.dataDir]);
+    expect(r.stdout).toMatch(/^VALID/);
+    expect(r.stdout).toMatch(/replay: VALID \(nothing to replay: no tick after the checkpoint at tick 0\)/);
+    expect(r.status).toBe(0);
+  });
+
   // Acceptance 19: one altered log entry is found.
   it("finds a single altered log entry at the tick it belongs to", async () => {
     const dataDir = await survivorHistory();
