@@ -3,13 +3,15 @@
 // read). Files directly in the directory and `<dir>/<name>/agent.wasm` are agents; links are followed
 // the same way at both levels. Only regular files are ever read: a FIFO, a directory named *.wasm or a
 // dangling link is skipped and reported once. A file that fails to load is reported once and retried
-// only when it changes, or, when it met a full disk, unchanged at growing intervals. Loads run side by side and a scan never waits for one: a module that hangs
+// only when it or the manifest beside it changes, or, when it met a full disk, unchanged at growing
+// intervals. Loads run side by side and a scan never waits for one: a module that hangs
 // while loading (bounded by the tick timeout) holds up no other file.
 import { type Dirent, existsSync, lstatSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { ErrorCode, IgordError } from "../errors.js";
 import { nextDiskFullRetryMs } from "../files/disk-full-retry.js";
 import { describeProblem, regularFileProblem } from "../files/regular-file.js";
+import { findManifest } from "../manifest/manifest.js";
 
 /** Poll period; a new file starts within two periods plus its load time. */
 export const AGENTS_DIR_SCAN_MS = 500;
@@ -92,10 +94,17 @@ export class AgentsDirWatcher {
     return out.sort();
   }
 
+  /**
+   * What a load of the agent at `path` reads, as of now: the .wasm's size and mtime, and those of the
+   * manifest beside it (or that there is none). A manifest copied in after its .wasm is a change, so
+   * a load it would have let through is tried again (and one written in turn with its .wasm settles
+   * with it).
+   */
   private signature(path: string): string | null {
     try {
       const s = statSync(path);
-      return `${s.size}:${s.mtimeMs}`;
+      const manifest = findManifest(path);
+      return `${s.size}:${s.mtimeMs}:${manifest === null ? "no manifest" : `${manifest}:${fileStamp(manifest)}`}`;
     } catch {
       return null;
     }
@@ -169,6 +178,16 @@ export class AgentsDirWatcher {
       );
     }
     if (immediate) await Promise.all(started);
+  }
+}
+
+/** A file's size and mtime; "gone" when it vanished since it was found. */
+function fileStamp(path: string): string {
+  try {
+    const s = statSync(path);
+    return `${s.size}:${s.mtimeMs}`;
+  } catch {
+    return "gone";
   }
 }
 
