@@ -25,6 +25,16 @@ $CC --target=wasm32-wasi --sysroot="$sysroot" -mexec-model=reactor $common \
   -Wl,--export=malloc -Wl,--export=free \
   -o "$out/c-wasi-clock.wasm" "$root/agents/c/wasi-clock.c"
 
+# Test fixtures (test/fixtures/wasi/c/*.c): wasi-libc reactors written the way an author would, each
+# proving one scenario of test/integration/wasi-c-authors.test.ts. Built next to agents/ when OUT_DIR
+# is given (the test compares them there), else into test/fixtures/wasi/.
+fixtures=${1:-$root/test/fixtures/wasi}
+for src in "$root"/test/fixtures/wasi/c/*.c; do
+  $CC --target=wasm32-wasi --sysroot="$sysroot" -mexec-model=reactor $common \
+    -Wl,--export=malloc -Wl,--export=free \
+    -o "$fixtures/c-$(basename "$src" .c).wasm" "$src"
+done
+
 # The committed artifacts record the compiler that built them (another clang emits other bytes).
 if [ $# -eq 0 ]; then $CC --version | head -n 1 > "$root/agents/c/BUILT_WITH"; fi
 echo "built: $out/c-ticker.wasm $out/c-wasi-clock.wasm ($($CC --version | head -n 1))"

@@ -17,7 +17,7 @@
 // and random_get serves a stream derived from the agent's DID (INIT_RANDOM_DOMAIN), identical in every
 // instance, live or replayed, on any node, with or without "rand". Lines written before the first tick
 // are recorded in the load's log (printed when a fresh agent starts); lines written by
-// agent_checkpoint are dropped.
+// agent_checkpoint are dropped, and random_get there fills zeros (it observes nothing).
 import { createHash } from "node:crypto";
 import { type HostContext, guestBytes, i64Payload, payloadOf, readI64Payload } from "../hostcalls/context.js";
 import { recordLine } from "../hostcalls/log.js";
@@ -237,7 +237,12 @@ export class WasiHost {
     }
     const dst = guestBytes(this.ctx, ptr, n);
     if (dst === null) return Errno.fault;
-    this.stream.fill(dst);
+    // agent_checkpoint observes nothing, live as in replay: the node runs it after every live tick
+    // but replay only where it checks a state, so drawing from the stream there would serve a live
+    // instance other bytes than a replay instance (and move the stream for what follows). Zeros, as
+    // ZERO_SOURCE answers igor.rand_bytes there.
+    if (this.checkpointing) dst.fill(0);
+    else this.stream.fill(dst);
     return Errno.success;
   }
 

@@ -1,13 +1,16 @@
 // The committed C example agents: always checked for the ABI they promise; rebuilt from their sources
 // and compared byte for byte when the clang that built them is installed (CI needs no C compiler).
 import { execFileSync, spawnSync } from "node:child_process";
-import { readFileSync, writeFileSync } from "node:fs";
+import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { HOSTCALLS } from "../../src/hostcalls/registry.js";
 import { EXAMPLES, ROOT, tempDir } from "../helpers/node.js";
 
 const ARTIFACTS = ["c-ticker.wasm", "c-wasi-clock.wasm"];
+// The C test fixtures (test/fixtures/wasi/c/NAME.c → test/fixtures/wasi/c-NAME.wasm), built by the same script.
+const C_FIXTURES = join(ROOT, "test", "fixtures", "wasi");
+const FIXTURE_ARTIFACTS = readdirSync(join(C_FIXTURES, "c")).filter((f) => f.endsWith(".c")).map((f) => `c-${f.slice(0, -2)}.wasm`);
 const builtWith = readFileSync(join(EXAMPLES, "c", "BUILT_WITH"), "utf8").trim();
 
 function installedClang(): string | null {
@@ -68,7 +71,7 @@ describe("C example agents", () => {
     expect(declared).toEqual(HOSTCALLS.map((h) => ({ name: h.name, results: [...h.results], params: [...h.params] })));
   });
 
-  it("scripts/build-c-agents.sh rebuilds the committed .wasm byte for byte from agents/c (with the same clang)", (ctx) => {
+  it("scripts/build-c-agents.sh rebuilds the committed .wasm byte for byte from agents/c and test/fixtures/wasi/c (with the same clang)", (ctx) => {
     const clang = installedClang();
     if (clang === null) {
       ctx.skip(`clang is not installed: the committed ${ARTIFACTS.join(", ")} are not rebuilt (apt-get install clang lld wasi-libc libclang-rt-14-dev-wasm32)`);
@@ -86,5 +89,7 @@ describe("C example agents", () => {
     const out = tempDir("igord-c-agents-");
     execFileSync(join(ROOT, "scripts", "build-c-agents.sh"), [out], { stdio: "pipe" });
     for (const f of ARTIFACTS) expect(Buffer.compare(readFileSync(join(out, f)), readFileSync(join(EXAMPLES, f))), f).toBe(0);
+    expect(FIXTURE_ARTIFACTS.length).toBeGreaterThan(0);
+    for (const f of FIXTURE_ARTIFACTS) expect(Buffer.compare(readFileSync(join(out, f)), readFileSync(join(C_FIXTURES, f))), f).toBe(0);
   });
 });
