@@ -358,7 +358,7 @@ export const FIELDS = [
     key: "workers",
     flag: "workers",
     valueName: "n",
-    description: "worker threads that run agents (default: CPU cores, at most 8)",
+    description: "worker threads that run agents, each started when an agent needs it (default: CPU cores, at most 8)",
     defaultValue: defaultWorkers,
     defaultText: "cores",
     parse: (raw) => {

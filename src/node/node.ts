@@ -313,7 +313,8 @@ export class IgordNode {
     // An --agents-dir that is a file, or cannot be read, is refused before anything starts.
     this.watcher?.checkDir();
     this.guard.start();
-    this.pool.start();
+    // The first agent's worker boots while the services start; the others as agents need them.
+    this.pool.start(1);
     this.logger.info(
       {
         event: "node_starting",

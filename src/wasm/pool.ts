@@ -132,8 +132,13 @@ export class WorkerPool extends EventEmitter<{
     this.watchdog = new PoolWatchdog(watched, { size: opts.size, tickTimeoutMs: opts.tickTimeoutMs, stallMs, logger: opts.logger });
   }
 
-  start(): void {
-    for (let i = 0; i < this.opts.size; i++) this.spawn();
+  /**
+   * Starts the watchdog and `initial` workers (a node starts its first agent's while it starts its
+   * services). The others start as agents need them (pickWorker), up to `size`: a node with one agent
+   * runs one worker thread, not `size` (each costs ~100 ms of CPU to start and ~8 MiB).
+   */
+  start(initial = 0): void {
+    for (let i = 0; i < Math.min(initial, this.opts.size); i++) this.spawn();
     this.watchdog.start();
   }
 
@@ -185,7 +190,9 @@ export class WorkerPool extends EventEmitter<{
   private pickWorker(exclude?: WorkerHandle, spec?: AgentSpec, apart?: Slot): WorkerHandle {
     if (spec && waitsOnNetwork(spec.plan)) return this.spawn(true);
     let candidates = this.live().filter((w) => w !== exclude && (apart === undefined || !this.firstLoadMixes(w, apart)));
-    if (candidates.length === 0) candidates = [this.spawn()];
+    // No worker free for it, or every one busy while the pool is below its size: one more starts
+    // (the agents spread as they did over `size` workers started at once).
+    if (candidates.length === 0 || (this.live().length < this.opts.size && candidates.every((w) => w.placements.size > 0))) candidates = [this.spawn()];
     return candidates.reduce((a, b) => (b.placements.size < a.placements.size ? b : a));
   }
 
@@ -548,6 +555,9 @@ export class WorkerPool extends EventEmitter<{
 
   /** Terminates a worker and moves every agent still placed on it (loading ones too). */
   private retire(h: WorkerHandle, cause?: { agentId: string; error: IgordError }): void {
+    // The shared workers the pool had: a retired one is replaced, unless its agents' moves started one.
+    const shared = (): number => this.workers.filter((w) => !w.dead && !w.dedicated).length;
+    const before = shared();
     this.terminate(h);
     for (const p of h.replays.values()) {
       p.reject(p.agentId === cause?.agentId ? cause.error : new IgordError(ErrorCode.WorkerCrashed, "the worker thread stopped during a replay"));
@@ -555,7 +565,7 @@ export class WorkerPool extends EventEmitter<{
     h.replays.clear();
     const current = runningPlacement(h);
     for (const p of [...h.placements]) if (p !== current) this.evacuate(p);
-    if (!this.stopped && this.live().length < this.opts.size) this.spawn();
+    if (!this.stopped && !h.dedicated && shared() < before && this.live().length < this.opts.size) this.spawn();
   }
 
   /**

@@ -110,6 +110,8 @@ describe("hibernation", () => {
     // Hibernated between ticks (300 ms apart): the wake after tick 1 resumes a state that hangs.
     await t.waitFor<TickEvent>("tick", (e) => e.agentId === "sleeper" && e.tick === 1n, 5_000);
     await hibernated(t, "sleeper");
+    const workers = t.node.pool.stats().workers;
+    expect(workers).toBeGreaterThan(0);
     const v = await stopped;
     expect(v.status).toBe("failed");
     expect(v.reason).toBe("tick_timeout");
@@ -117,7 +119,7 @@ describe("hibernation", () => {
     expect(v.tick).toBe(1n);
     await t.node.scheduler.settled();
     expect(storedHead(t.config.dataDir, "sleeper")).toMatchObject({ tick: 1n, status: "failed", statusReason: "tick_timeout" });
-    expect(t.node.pool.stats().workers).toBe(2); // the killed worker was replaced
+    expect(t.node.pool.stats().workers).toBe(workers); // the killed worker was replaced
   });
 
   it("waking is not a first load: the replay-rule check at first load is not run again on the agent's own states", async () => {
