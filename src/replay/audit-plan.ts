@@ -143,8 +143,9 @@ export function planAudit(checkpoints: readonly AuditCheckpoint[], segments: rea
   const chain = buildChain(start.tick + 1n, Number(last.tick - start.tick), start.state, (tick) => {
     const cp = byTick.get(tick);
     if (cp) checkpointTicks.push(tick);
-    // Every tick's recorded state hash; a checkpoint's own state where one was taken.
-    return { log: logs.get(tick), hash: cp ? sha256(cp.state) : hashes.get(tick) };
+    // Every tick's recorded state hash; a checkpoint's own state where one was taken (resumed in a
+    // fresh instance after it: replay/chain.ts CHECKPOINTED).
+    return { log: logs.get(tick), hash: cp ? sha256(cp.state) : hashes.get(tick), checkpoint: cp !== undefined };
   });
   return { start, chain, checkpointTicks, problems };
 }

@@ -19,10 +19,21 @@ export interface ReplayChain {
   preState: Uint8Array;
   /** Tick logs (eventlog/tick-log.ts encoding) of the ticks that observed something, in tick order, back to back; a tick without one observed nothing. */
   logs: Uint8Array;
-  /** 32 bytes a tick: the SHA-256 its state must have, for the ticks whose `hashed` byte is 1. */
+  /** 32 bytes a tick: the SHA-256 its state must have, for the ticks whose `hashed` byte is not 0. */
   hashes: Uint8Array;
+  /** A byte a tick: 0 no hash, HASHED its state's hash is checked, CHECKPOINTED also resumed as a checkpoint (below). */
   hashed: Uint8Array;
 }
+
+/** A tick whose state hash is checked. */
+export const HASHED = 1;
+/**
+ * A tick whose state is a stored checkpoint's: checked, then resumed in a fresh instance for the
+ * ticks after it, as a node resuming that checkpoint runs them. State a checkpoint does not capture
+ * (a mutable global, memory outside it) reproduces in one unbroken instance from the start and
+ * would pass the audit, while every node that resumes the checkpoint computes other states.
+ */
+export const CHECKPOINTED = 2;
 
 /** A chain and where each tick's log starts in `logs` (count + 1 offsets), to cut it into batches. */
 export interface IndexedChain {
@@ -35,7 +46,7 @@ export function buildChain(
   fromTick: bigint,
   count: number,
   preState: Uint8Array,
-  at: (tick: bigint) => { log?: Uint8Array | undefined; hash?: Uint8Array | undefined },
+  at: (tick: bigint) => { log?: Uint8Array | undefined; hash?: Uint8Array | undefined; checkpoint?: boolean },
 ): IndexedChain {
   const logs: Uint8Array[] = [];
   const logStarts = new Uint32Array(count + 1);
@@ -44,14 +55,14 @@ export function buildChain(
   let bytes = 0;
   for (let i = 0; i < count; i++) {
     logStarts[i] = bytes;
-    const { log, hash: h } = at(fromTick + BigInt(i));
+    const { log, hash: h, checkpoint } = at(fromTick + BigInt(i));
     if (log) {
       logs.push(log);
       bytes += log.length;
     }
     if (h) {
       hashes.set(h, i * 32);
-      hashed[i] = 1;
+      hashed[i] = checkpoint === true ? CHECKPOINTED : HASHED;
     }
   }
   logStarts[count] = bytes;
@@ -126,8 +137,9 @@ class ChainSource implements ObservationSource {
 const TWO_32 = 2 ** 32;
 
 /**
- * Replays a chain (every tick's hostcalls and, where a hash is given, its state), in one
- * instance; stops at the first tick that does not reproduce. The same checks as `replay(…)`
+ * Replays a chain (every tick's hostcalls and, where a hash is given, its state), in one instance
+ * up to each checkpoint, whose state the ticks after it resume in a fresh one (CHECKPOINTED); stops
+ * at the first tick that does not reproduce. The same checks as `replay(…)`
  * over the equivalent items, with the same errors. `onTick` is called before the instance is
  * acquired and as each tick starts (the worker restarts its watchdog's clock).
  *
@@ -150,7 +162,7 @@ export function replayChain(target: ReplayTarget, chain: ReplayChain, onTick?: (
   try {
     onTick?.();
     inst = acquireReplayInstance(target, INIT_SOURCE);
-    const { sandbox, io } = inst;
+    let { sandbox, io } = inst;
     sandbox.resume(chain.preState);
     for (; i < count; i++) {
       if (i > 0 && ++lo === TWO_32) {
@@ -180,11 +192,20 @@ export function replayChain(target: ReplayTarget, chain: ReplayChain, onTick?: (
       // Every tick's state is read, as a live tick's is (agent_checkpoint runs after each).
       const state = sandbox.stateView();
       // The 32-character digest against the table in place (startsWith at the tick's offset: no substring a tick).
-      if (hashed[i] === 1) {
+      if (hashed[i] !== 0) {
         const got = hash("sha256", state, "binary");
         if (!expected.startsWith(got, i * 32)) throw stateMismatch(fromTick + BigInt(i), got, expected.slice(i * 32, i * 32 + 32));
       }
       if (i === count - 1) finalState = state.slice();
+      else if (hashed[i] === CHECKPOINTED) {
+        // The checkpoint's state, as a node resuming it starts: in a fresh instance.
+        const checkpointed = state.slice();
+        releaseReplayInstance(inst, true);
+        inst = null;
+        inst = acquireReplayInstance(target, INIT_SOURCE);
+        ({ sandbox, io } = inst);
+        sandbox.resume(checkpointed);
+      }
     }
     if (next < logs.length) throw new IgordError(ErrorCode.ReplayUnconsumed, `the chain to tick ${tickAt(chain, i)} carries a log of tick ${dv.getBigUint64(next, true)} beyond it`);
     releaseReplayInstance(inst, true);

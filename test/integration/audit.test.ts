@@ -12,6 +12,7 @@ import { EXAMPLES, startTestNode, stopAllNodes } from "../helpers/node.js";
 import { igord, killAll } from "../helpers/process.js";
 import { segmentsDb } from "../helpers/checkpoint-store.js";
 import { CAPS, watAgent, writeWat } from "../helpers/wat.js";
+import { HIDDEN_INPUT_AGENT } from "../helpers/replay-agents.js";
 import { loadConfig } from "../../src/config/load.js";
 
 afterEach(async () => {
@@ -50,6 +51,20 @@ describe("audit replay", () => {
     expect(r.stdout).toMatch(/^VALID/);
     expect(r.stdout).toMatch(/replay: VALID \(nothing to replay: no tick after the checkpoint at tick 0\)/);
     expect(r.status).toBe(0);
+  });
+
+  it("state a checkpoint does not capture fails the audit at the first tick after a checkpoint, as it fails the node's own verification: each checkpoint's state is resumed in a fresh instance", async () => {
+    // $hidden is not in the checkpoint: replayed from genesis in one instance it reproduces every
+    // state (the audit said VALID), but a node resuming any later checkpoint computes other states.
+    const t = await startTestNode({ "tick-interval": "2ms", "checkpoint-interval": "30ms" });
+    await t.node.addAgent({ wasmPath: await writeWat(join(t.dir, "wasm"), "hidden", HIDDEN_INPUT_AGENT, CAPS("clock", "rand", "log")) });
+    let written = 0;
+    await t.waitFor<CheckpointEvent>("checkpoint", (e) => e.agentId === "hidden" && e.reason === "periodic" && e.outcome === "written" && ++written >= 3);
+    await t.stop();
+    const r = igord(["verify", "--agent", "hidden", "--replay", "--data-dir", t.config.dataDir]);
+    expect(r.stdout).toMatch(/replay: INVALID at tick \d+/);
+    expect(r.stdout).toMatch(/REPLAY_STATE_MISMATCH/);
+    expect(r.status).toBe(1);
   });
 
   // Acceptance 19: one altered log entry is found.

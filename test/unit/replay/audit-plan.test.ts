@@ -6,6 +6,7 @@ import { encodeSegment, type TickLog } from "../../../src/eventlog/tick-log.js";
 import { sha256 } from "../../../src/hash/bytes.js";
 import { HOSTCALL_ABI_VERSION } from "../../../src/hostcalls/registry.js";
 import { type AuditSegment, planAudit } from "../../../src/replay/audit-plan.js";
+import { CHECKPOINTED, HASHED } from "../../../src/replay/chain.js";
 import { REPLAY_ENGINE_VERSION } from "../../../src/replay/engine.js";
 
 const state = (n: number): Uint8Array => new Uint8Array([n, n, n]);
@@ -38,12 +39,14 @@ describe("audit plan", () => {
     const plan = planAudit([cp(0n), cp(4n), cp(8n)], [segment(1n, 4n, [2n, 4n]), segment(5n, 8n, [7n])]);
     const chain = plan.chain?.chain;
     if (!chain) throw new Error("no chain");
-    const expected = (i: number): Uint8Array | null => (chain.hashed[i] === 1 ? chain.hashes.subarray(i * 32, i * 32 + 32) : null);
+    const expected = (i: number): Uint8Array | null => (chain.hashed[i] !== 0 ? chain.hashes.subarray(i * 32, i * 32 + 32) : null);
     expect(expected(1)).toEqual(hashOf(2n));
     expect(expected(3)).toEqual(sha256(state(4)));
     expect(expected(6)).toBeNull();
     expect(expected(7)).toEqual(sha256(state(8)));
     expect([0, 2, 4, 5].map(expected)).toEqual([null, null, null, null]);
+    // The checkpoints' ticks (4 and 8) are resumed in a fresh instance after their check; a recorded hash only checked.
+    expect([...chain.hashed]).toEqual([0, HASHED, 0, CHECKPOINTED, 0, 0, 0, CHECKPOINTED]);
     // The logs of ticks 2, 4 and 7, back to back, as recorded.
     expect(Buffer.from(chain.logs)).toEqual(Buffer.concat([segment(1n, 4n, [2n, 4n]).blob, segment(5n, 8n, [7n]).blob]));
     expect(plan.chain?.logStarts[6]).toBe(2 * (12 + 18));
