@@ -190,9 +190,12 @@ export class WorkerPool extends EventEmitter<{
   private pickWorker(exclude?: WorkerHandle, spec?: AgentSpec, apart?: Slot): WorkerHandle {
     if (spec && waitsOnNetwork(spec.plan)) return this.spawn(true);
     let candidates = this.live().filter((w) => w !== exclude && (apart === undefined || !this.firstLoadMixes(w, apart)));
-    // No worker free for it, or every one busy while the pool is below its size: one more starts
-    // (the agents spread as they did over `size` workers started at once).
-    if (candidates.length === 0 || (this.live().length < this.opts.size && candidates.every((w) => w.placements.size > 0))) candidates = [this.spawn()];
+    // No worker free for it, or, for an agent placed here (not moved), every one busy while the pool
+    // is below its size: one more starts (the agents spread as they did over `size` workers started
+    // at once). An agent moved off a wedged worker goes to one that runs, not to one still starting:
+    // the wedged worker's replacement starts after (retire), and rebalancing spreads them once it listens.
+    const grow = exclude === undefined && this.live().length < this.opts.size && candidates.every((w) => w.placements.size > 0);
+    if (candidates.length === 0 || grow) candidates = [this.spawn()];
     return candidates.reduce((a, b) => (b.placements.size < a.placements.size ? b : a));
   }
 

@@ -5,6 +5,7 @@
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { EXAMPLES, startTestNode, stopAllNodes } from "../helpers/node.js";
+import { watAgent, writeWat } from "../helpers/wat.js";
 
 afterEach(stopAllNodes);
 
@@ -20,5 +21,23 @@ describe("the worker pool", () => {
     await t.node.addAgent({ wasmPath: join(EXAMPLES, "heartbeat.wasm"), agentId: "d" });
     expect(t.node.pool.stats()).toMatchObject({ workers: 2, agentsPerWorker: [2, 2] });
     for (const id of ["a", "b", "c", "d"]) await t.waitFor("tick", (e: { agentId: string }) => e.agentId === id);
+  });
+
+  it("an agent moved off a wedged worker goes to a worker that runs, not to the wedged one's replacement still starting", async () => {
+    // Moved to the replacement, the agents waited for its start (~100 ms and more): the longest gap
+    // of 100 healthy agents beside a hung one went from 144 ms to 282-324 ms in the bench.
+    const t = await startTestNode({ workers: "2", "tick-interval": "20ms", "tick-timeout": "300ms" });
+    const moved: { agentId: string; fromWorker: number; toWorker: number }[] = [];
+    t.node.pool.on("evacuated", (e) => moved.push(e));
+    await t.node.addAgent({ wasmPath: join(EXAMPLES, "heartbeat.wasm"), agentId: "a" });
+    await t.node.addAgent({ wasmPath: join(EXAMPLES, "heartbeat.wasm"), agentId: "b" });
+    // On a's worker (the least busy, first of two with one agent each); its first tick never ends.
+    await t.node.addAgent({ wasmPath: await writeWat(join(t.dir, "wasm"), "hang", watAgent({ onTick: "(loop $l (br $l))" })) });
+    await t.waitFor("stopped", (v: { id: string }) => v.id === "hang", 10_000);
+    const a = moved.find((m) => m.agentId === "a");
+    expect(a).toBeDefined();
+    // Workers 1 and 2 started before the hang; the replacement is 3.
+    expect(a?.toWorker).toBe(a?.fromWorker === 1 ? 2 : 1);
+    await t.waitFor("tick", (e: { agentId: string; tick: bigint }) => e.agentId === "a");
   });
 });
