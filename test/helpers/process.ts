@@ -2,7 +2,17 @@
 import { spawn } from "node:child_process";
 import { BIN } from "../../src/testing/process.js";
 
+import type { Daemon } from "../../src/testing/process.js";
+
 export { BIN, type Daemon, igord, killAll, startDaemon } from "../../src/testing/process.js";
+
+/** The daemon's exit code once it has exited, or a failure naming its last lines if it still runs after `ms`. */
+export function exitWithin(d: Daemon, ms: number): Promise<number | null> {
+  return Promise.race([
+    d.exit,
+    new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`still running after ${ms}ms: ${JSON.stringify(d.lines.slice(-3))}`)), ms)),
+  ]);
+}
 
 /**
  * igord run to completion without blocking this process: for a command that talks to a node or a

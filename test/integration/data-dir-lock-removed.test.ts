@@ -3,12 +3,12 @@
 // see. A second daemon then started on the data dir took a fresh lock and ran the same agents,
 // re-running ticks the first had already committed (two owners at once). The second daemon is
 // refused, naming the live one, and the live daemon puts its lock file back. Real igord processes.
-import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync } from "node:fs";
+import { existsSync, readFileSync, renameSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import { afterEach, describe, expect, it } from "vitest";
-import { EXAMPLES, tempDir } from "../helpers/node.js";
-import { type Daemon, igord, killAll, startDaemon } from "../helpers/process.js";
+import { agentsDirWith } from "../helpers/node.js";
+import { type Daemon, exitWithin, igord, killAll, startDaemon } from "../helpers/process.js";
 import { waitUntil } from "../helpers/wait.js";
 
 afterEach(killAll);
@@ -17,33 +17,18 @@ const FAST = ["--tick-interval", "50ms", "--checkpoint-interval", "200ms", "--co
 /** A process refused the data dir says so and exits well within this. */
 const EXIT_AT_ONCE_MS = 10_000;
 
-function agentsDir(root: string): string {
-  const agents = join(root, "agents");
-  mkdirSync(agents, { recursive: true });
-  for (const f of ["heartbeat.wasm", "heartbeat.manifest.json"]) copyFileSync(join(EXAMPLES, f), join(agents, f));
-  return agents;
-}
-
-function exitWithin(d: Daemon, ms: number): Promise<number | null> {
-  return Promise.race([
-    d.exit,
-    new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`still running after ${ms}ms: ${JSON.stringify(d.lines.slice(-3))}`)), ms)),
-  ]);
-}
-
 const ticked = (l: Record<string, unknown>): boolean => l.event === "agent_log" && l.agent === "heartbeat";
 
-async function liveNode(): Promise<{ root: string; data: string; first: Daemon }> {
-  const root = tempDir();
-  const data = join(root, "data");
-  const first = startDaemon(["--data-dir", data, "--agents-dir", agentsDir(root), ...FAST]);
+async function liveNode(): Promise<{ agents: string; data: string; first: Daemon }> {
+  const { agents, data } = agentsDirWith(["heartbeat"]);
+  const first = startDaemon(["--data-dir", data, "--agents-dir", agents, ...FAST]);
   await first.waitFor(ticked);
-  return { root, data, first };
+  return { agents, data, first };
 }
 
 /** The second daemon on the same data dir: refused at once, naming the live one, running nothing. */
-async function expectRefused(root: string, data: string, holder: Daemon, why = /./): Promise<void> {
-  const second = startDaemon(["--data-dir", data, "--agents-dir", agentsDir(root), ...FAST]);
+async function expectRefused(agents: string, data: string, holder: Daemon, why = /./): Promise<void> {
+  const second = startDaemon(["--data-dir", data, "--agents-dir", agents, ...FAST]);
   expect(await exitWithin(second, EXIT_AT_ONCE_MS)).toBe(1);
   const said = await second.ended;
   expect(said).toMatch(new RegExp(`data dir .* is in use by pid ${String(holder.child.pid)}.*\\[DATA_DIR_LOCKED\\]`));
@@ -62,12 +47,12 @@ async function stopsCleanAndValid(first: Daemon, data: string): Promise<void> {
 
 describe("a lock file deleted under a live daemon", () => {
   it("a second daemon started after igord.lock was deleted (the live daemon paused, not yet putting it back) is refused DATA_DIR_LOCKED naming the live daemon's pid, and runs no agent", async () => {
-    const { root, data, first } = await liveNode();
+    const { agents, data, first } = await liveNode();
     // Paused, the live daemon cannot put the file back first: the new process must find it alone.
     first.child.kill("SIGSTOP");
     try {
       rmSync(join(data, "igord.lock"));
-      await expectRefused(root, data, first, /which holds its lock file igord\.lock although that file was deleted/);
+      await expectRefused(agents, data, first, /which holds its lock file igord\.lock although that file was deleted/);
     } finally {
       first.child.kill("SIGCONT");
     }
@@ -75,13 +60,13 @@ describe("a lock file deleted under a live daemon", () => {
   }, 60_000);
 
   it("the live daemon puts igord.lock and igord.pid back when both are deleted, and a second daemon is then refused", async () => {
-    const { root, data, first } = await liveNode();
+    const { agents, data, first } = await liveNode();
     rmSync(join(data, "igord.lock"));
     rmSync(join(data, "igord.pid"));
     await first.waitFor((l) => l.event === "data_dir_lock_restored");
     await waitUntil(() => existsSync(join(data, "igord.pid")), { what: "igord.pid put back" });
     expect(readFileSync(join(data, "igord.pid"), "utf8").trim()).toBe(String(first.child.pid));
-    await expectRefused(root, data, first);
+    await expectRefused(agents, data, first);
     await stopsCleanAndValid(first, data);
   }, 60_000);
 

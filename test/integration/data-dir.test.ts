@@ -6,7 +6,7 @@ import { join } from "node:path";
 import Database from "better-sqlite3";
 import { afterEach, describe, expect, it } from "vitest";
 import { EXAMPLES, tempDir } from "../helpers/node.js";
-import { type Daemon, igord, killAll, startDaemon } from "../helpers/process.js";
+import { type Daemon, exitWithin, igord, killAll, startDaemon } from "../helpers/process.js";
 
 afterEach(killAll);
 
@@ -19,13 +19,6 @@ function agentsDir(root: string): string {
   mkdirSync(agents, { recursive: true });
   for (const f of ["heartbeat.wasm", "heartbeat.manifest.json"]) copyFileSync(join(EXAMPLES, f), join(agents, f));
   return agents;
-}
-
-function exitWithin(d: Daemon, ms: number): Promise<number | null> {
-  return Promise.race([
-    d.exit,
-    new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`still running after ${ms}ms: ${JSON.stringify(d.lines.slice(-3))}`)), ms)),
-  ]);
 }
 
 function stderrOf(d: Daemon): () => string {

@@ -4,11 +4,11 @@
 // with the whole history before it. The daemon notices within LOCK_CHECK_INTERVAL_MS, stops (exit 1,
 // STORE_REMOVED) and first writes the database it holds back to its path; a file found there is
 // kept beside it, never overwritten. Real igord processes.
-import { copyFileSync, existsSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, readdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { EXAMPLES, tempDir } from "../helpers/node.js";
-import { type Daemon, igord, killAll, startDaemon } from "../helpers/process.js";
+import { agentsDirWith } from "../helpers/node.js";
+import { type Daemon, exitWithin, igord, killAll, startDaemon } from "../helpers/process.js";
 
 afterEach(killAll);
 
@@ -16,22 +16,11 @@ const FAST = ["--tick-interval", "50ms", "--checkpoint-interval", "200ms", "--co
 /** A daemon that lost its database stops well within this. */
 const STOPS_WITHIN_MS = 15_000;
 
-async function liveNode(): Promise<{ root: string; data: string; agents: string; d: Daemon }> {
-  const root = tempDir();
-  const data = join(root, "data");
-  const agents = join(root, "agents");
-  mkdirSync(agents, { recursive: true });
-  for (const f of ["heartbeat.wasm", "heartbeat.manifest.json"]) copyFileSync(join(EXAMPLES, f), join(agents, f));
+async function liveNode(): Promise<{ data: string; agents: string; d: Daemon }> {
+  const { agents, data } = agentsDirWith(["heartbeat"]);
   const d = startDaemon(["--data-dir", data, "--agents-dir", agents, ...FAST]);
   await d.waitFor((l) => l.event === "checkpoint_saved" && l.agent === "heartbeat");
-  return { root, data, agents, d };
-}
-
-function exitWithin(d: Daemon, ms: number): Promise<number | null> {
-  return Promise.race([
-    d.exit,
-    new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`still running after ${ms}ms: ${JSON.stringify(d.lines.slice(-3))}`)), ms)),
-  ]);
+  return { data, agents, d };
 }
 
 /** The daemon stopped on its own, said why, and the database at the path holds every checkpoint it saved: it verifies, and a start resumes from the last. */

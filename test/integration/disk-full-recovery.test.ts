@@ -5,51 +5,17 @@
 // the disk has room, retried with backoff while it has none. Real igord process on a small tmpfs
 // (root only: skipped else).
 import { execFileSync } from "node:child_process";
-import { closeSync, copyFileSync, mkdirSync, openSync, rmSync, writeSync } from "node:fs";
+import { copyFileSync, mkdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { EXAMPLES, tempDir } from "../helpers/node.js";
 import { igord, killAll, startDaemon } from "../helpers/process.js";
-
-const mounted: string[] = [];
+import { canMount, fillDisk, smallDisk, unmountSmallDisks } from "../helpers/small-disk.js";
 
 afterEach(async () => {
   await killAll();
-  for (const dir of mounted.splice(0)) execFileSync("umount", [dir]);
+  unmountSmallDisks();
 });
-
-function smallDisk(size: string): string {
-  const dir = join(tempDir(), "disk");
-  mkdirSync(dir);
-  execFileSync("mount", ["-t", "tmpfs", "-o", `size=${size}`, "tmpfs", dir]);
-  mounted.push(dir);
-  return dir;
-}
-
-function canMount(): boolean {
-  if (process.getuid?.() !== 0) return false;
-  try {
-    smallDisk("4k");
-    return true;
-  } catch {
-    return false;
-  } finally {
-    for (const dir of mounted.splice(0)) execFileSync("umount", [dir]);
-  }
-}
-
-/** Writes zeros into `path` until the disk has no room left. */
-function fill(path: string): void {
-  const fd = openSync(path, "w");
-  const chunk = Buffer.alloc(4096);
-  try {
-    for (;;) writeSync(fd, chunk);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== "ENOSPC") throw e;
-  } finally {
-    closeSync(fd);
-  }
-}
 
 describe.skipIf(!canMount())("a disk full for a while", () => {
   it("an agent failed by it runs again from its last committed checkpoint once the disk has room, with no operator; its history stays VALID", async () => {
@@ -62,7 +28,7 @@ describe.skipIf(!canMount())("a disk full for a while", () => {
     await d.waitFor((l) => l.event === "checkpoint_saved" && l.agent === "heartbeat");
 
     const filler = join(disk, "filler");
-    fill(filler);
+    fillDisk(filler);
     const failed = await d.waitFor((l) => l.event === "checkpoint_failed" && l.agent === "heartbeat" && l.code === "DISK_FULL", 30_000);
     // The last committed tick before the disk filled: what the agent resumes from.
     const saved = d.lines.filter((l) => l.event === "checkpoint_saved" && l.agent === "heartbeat").map((l) => Number(l.tick));
@@ -107,7 +73,7 @@ describe.skipIf(!canMount())("a disk full for a while", () => {
     const d = startDaemon(["--agents-dir", agents, "--data-dir", data, "--control", "off", "--listen", "off", "--tick-interval", "20ms"]);
     await d.waitFor((l) => l.event === "agents_loaded");
     const filler = join(disk, "filler");
-    fill(filler);
+    fillDisk(filler);
     copyFileSync(join(EXAMPLES, "heartbeat.manifest.json"), join(agents, "heartbeat.manifest.json"));
     copyFileSync(join(EXAMPLES, "heartbeat.wasm"), join(agents, "heartbeat.wasm"));
     const failed = await d.waitFor((l) => l.event === "agent_load_failed", 30_000);

@@ -3,20 +3,18 @@
 // backup, DISK_FULL) and names the file, as the daemon's own check does; they said only SQLite's
 // "database disk image is malformed" or "database or disk is full". An export that fails removes
 // what it created. Real igord processes; the full disk is a small tmpfs (root only: skipped else).
-import { execFileSync } from "node:child_process";
 import { closeSync, copyFileSync, existsSync, mkdirSync, openSync, readdirSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import { afterEach, describe, expect, it } from "vitest";
 import { EXAMPLES, tempDir } from "../helpers/node.js";
 import { igord, killAll, startDaemon } from "../helpers/process.js";
-
-const mounted: string[] = [];
+import { canMount, smallDisk, unmountSmallDisks } from "../helpers/small-disk.js";
 
 afterEach(async () => {
   // A daemon still holding files on a small disk keeps it busy: unmounted once it has exited.
   await killAll();
-  for (const dir of mounted.splice(0)) execFileSync("umount", [dir]);
+  unmountSmallDisks();
 });
 
 /** A data dir whose survivor has checkpointed and recorded event logs, the daemon stopped. */
@@ -43,27 +41,6 @@ function damage(data: string, table: string): void {
   const fd = openSync(file, "r+");
   writeSync(fd, Buffer.alloc(pageSize, 0xa5), 0, pageSize, (root - 1) * pageSize);
   closeSync(fd);
-}
-
-/** Mounts a tmpfs of `size` (mount(8)'s syntax: "16k") at a new folder; unmounted after the test. */
-function smallDisk(size: string): string {
-  const dir = join(tempDir(), "disk");
-  mkdirSync(dir);
-  execFileSync("mount", ["-t", "tmpfs", "-o", `size=${size}`, "tmpfs", dir]);
-  mounted.push(dir);
-  return dir;
-}
-
-function canMount(): boolean {
-  if (process.getuid?.() !== 0) return false;
-  try {
-    smallDisk("4k");
-    return true;
-  } catch {
-    return false;
-  } finally {
-    for (const dir of mounted.splice(0)) execFileSync("umount", [dir]);
-  }
 }
 
 const corrupt = (data: string) => new RegExp(`${join(data, "igord.db").replace(/[.*+?^${}()|[\]\\/]/g, "\\$&")} is corrupt.*restore it from a backup.*\\[STORE_CORRUPT\\]`);
