@@ -3,8 +3,8 @@
 // passing state (a log burst, a backup landing beside the data dir), so such an agent is started
 // again from that checkpoint once there is room, as `igord start` would: tried after
 // DISK_FULL_RETRY_FIRST_MS, then at doubling intervals up to DISK_FULL_RETRY_MAX_MS
-// (files/disk-full-retry.ts) while the disk stays full (a start that meets it, or a first checkpoint that fails again), until a checkpoint
-// of the agent is written. The ticks after the last committed checkpoint run again, as after a crash.
+// (files/disk-full-retry.ts) while the disk stays full (a start that meets it, or a first checkpoint
+// that fails again), until a checkpoint of the agent is written. The ticks after the last committed checkpoint run again, as after a crash.
 import { ErrorCode } from "../errors.js";
 import type { Logger } from "pino";
 import { nextDiskFullRetryMs } from "../files/disk-full-retry.js";
@@ -19,9 +19,15 @@ export interface DiskFullRestartHooks {
   logger: Logger;
 }
 
+/** An agent waiting to be started again: the delay before its next try, and the timer armed for it. */
+interface WaitingRestart {
+  delayMs: number;
+  timer: NodeJS.Timeout | null;
+}
+
 export class DiskFullRestarts {
   /** Each waiting agent's next delay and its timer. */
-  private readonly waiting = new Map<string, { delayMs: number; timer: NodeJS.Timeout | null }>();
+  private readonly waiting = new Map<string, WaitingRestart>();
 
   constructor(private readonly hooks: DiskFullRestartHooks) {}
 
@@ -45,7 +51,7 @@ export class DiskFullRestarts {
     this.waiting.clear();
   }
 
-  private arm(id: string, entry: { delayMs: number; timer: NodeJS.Timeout | null }): void {
+  private arm(id: string, entry: WaitingRestart): void {
     if (entry.timer) return;
     const delayMs = entry.delayMs;
     this.hooks.logger.warn(
@@ -60,7 +66,7 @@ export class DiskFullRestarts {
     entry.timer.unref();
   }
 
-  private async retry(id: string, entry: { delayMs: number; timer: NodeJS.Timeout | null }): Promise<void> {
+  private async retry(id: string, entry: WaitingRestart): Promise<void> {
     // An operator's command since (a start, a stop, a remove) decided instead.
     const v = this.hooks.view(id);
     if (this.hooks.stopping() || v?.status !== "failed" || v.error?.code !== ErrorCode.DiskFull) {
