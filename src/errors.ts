@@ -12,6 +12,8 @@ export const ErrorCode = {
   WasmMemoryLimit: "WASM_MEMORY_LIMIT",
   WasmTableLimit: "WASM_TABLE_LIMIT",
   WasmLink: "WASM_LINK",
+  /** The module uses an instruction igord refuses: relaxed SIMD (results the CPU decides), or one it does not know. */
+  WasmInstructionRefused: "WASM_INSTRUCTION_REFUSED",
   ImportRefused: "IMPORT_REFUSED",
   CapabilityNotGranted: "CAPABILITY_NOT_GRANTED",
   CapabilityNotOffered: "CAPABILITY_NOT_OFFERED",

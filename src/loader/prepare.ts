@@ -9,6 +9,7 @@ import { describeProblem, FileReadError, readRegularFile } from "../files/regula
 import { type ImportPlan, planImports } from "../hostcalls/policy.js";
 import { type AgentManifest, loadManifest, memoryCapPages } from "../manifest/manifest.js";
 import { checkAgentExports } from "../wasm/abi.js";
+import { describeRefusedInstruction, findRefusedInstruction } from "../wasm/code-scan.js";
 import { type ModuleInfo, readModuleInfo, withMemoryMaximum, withTableMaxima } from "../wasm/module-info.js";
 import { withoutResetMarker, withResetExports } from "../wasm/reset-exports.js";
 
@@ -139,6 +140,13 @@ export function checkWasmFile(path: string): void {
 function compileOrExplain(bytes: Uint8Array<ArrayBuffer>, path: string): void {
   if (bytes.length === 0)
     throw new IgordError(ErrorCode.WasmMalformed, `${path} is empty (0 bytes), not a WebAssembly module`);
+  // Before the engine's own check: Node 20 refuses relaxed SIMD as invalid, 22 and 24 accept it.
+  const refused = findRefusedInstruction(bytes);
+  if (refused) {
+    throw new IgordError(ErrorCode.WasmInstructionRefused, `${path} ${describeRefusedInstruction(refused)}`, {
+      details: { reason: refused.reason, instruction: refused.instruction, functionIndex: refused.functionIndex, offset: refused.offset },
+    });
+  }
   if (WebAssembly.validate(bytes)) return;
   try {
     new WebAssembly.Module(bytes);

@@ -6,11 +6,16 @@ import { leb } from "../../src/wasm/module-info.js";
 
 let wabt: Awaited<ReturnType<typeof wabtInit>> | null = null;
 
-export async function wat2wasm(text: string, features: { reference_types?: boolean } = {}): Promise<Uint8Array<ArrayBuffer>> {
+/** `names`: the function names go into the module's name section, as a debug build's do. */
+export async function wat2wasm(
+  text: string,
+  features: { reference_types?: boolean; simd?: boolean; relaxed_simd?: boolean } = {},
+  o: { names?: boolean } = {},
+): Promise<Uint8Array<ArrayBuffer>> {
   wabt ??= await wabtInit();
   const mod = wabt.parseWat("fixture.wat", text, { multi_value: true, bulk_memory: true, ...features });
   try {
-    return new Uint8Array(mod.toBinary({}).buffer);
+    return new Uint8Array(mod.toBinary({ write_debug_names: o.names === true }).buffer);
   } finally {
     mod.destroy();
   }
