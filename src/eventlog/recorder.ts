@@ -22,19 +22,20 @@ export const MAX_TICK_EVENT_ENTRIES = 65_536;
 const TICK_LOG_HEADER_BYTES = 12;
 const ENTRY_HEADER_BYTES = 10;
 
-export function tickLogTooLarge(id: number, position: number, wouldBe: number, max: number): IgordError {
+/** `phase`: the guest call of a load that recorded (agent_init, ...); null in a tick. */
+export function tickLogTooLarge(id: number, position: number, wouldBe: number, max: number, phase: string | null = null): IgordError {
   return new IgordError(
     ErrorCode.TickLogTooLarge,
-    `${hostcallById(id)?.name ?? `#${id}`} at position ${position}: the tick's event log would grow to ${wouldBe} bytes, over the per-tick limit of ${max}`,
-    { details: { hostcall: id, position, bytes: wouldBe, limit: max } },
+    `${phase ? `${phase}: ` : ""}${hostcallById(id)?.name ?? `#${id}`} at position ${position}: ${phase ? "its" : "the tick's"} event log would grow to ${wouldBe} bytes, over the per-tick limit of ${max}`,
+    { details: { hostcall: id, position, bytes: wouldBe, limit: max, ...(phase ? { phase } : {}) } },
   );
 }
 
-export function tickLogTooManyEntries(id: number, position: number, max: number): IgordError {
+export function tickLogTooManyEntries(id: number, position: number, max: number, phase: string | null = null): IgordError {
   return new IgordError(
     ErrorCode.TickLogTooLarge,
-    `${hostcallById(id)?.name ?? `#${id}`} at position ${position}: the tick's event log would hold more than ${max} entries, the per-tick limit`,
-    { details: { hostcall: id, position, entries: position + 1, limit: max } },
+    `${phase ? `${phase}: ` : ""}${hostcallById(id)?.name ?? `#${id}`} at position ${position}: ${phase ? "its" : "the tick's"} event log would hold more than ${max} entries, the per-tick limit`,
+    { details: { hostcall: id, position, entries: position + 1, limit: max, ...(phase ? { phase } : {}) } },
   );
 }
 
@@ -80,6 +81,11 @@ export const ZERO_SOURCE: ObservationSource = {
 export class LiveRecorder implements ObservationSource {
   private entries: LogEntry[] = [];
   private bytes = TICK_LOG_HEADER_BYTES;
+  /**
+   * While a load runs guest code (start, _initialize, agent_init, agent_resume), the guest call
+   * running: a log over the limit then names it, not a tick. Null in ticks.
+   */
+  loadPhase: (() => string) | null = null;
 
   constructor(
     readonly maxBytes = MAX_TICK_EVENT_BYTES,
@@ -95,9 +101,9 @@ export class LiveRecorder implements ObservationSource {
   }
 
   reserve(id: number, bytes: number): void {
-    if (this.entries.length >= this.maxEntries) throw tickLogTooManyEntries(id, this.entries.length, this.maxEntries);
+    if (this.entries.length >= this.maxEntries) throw tickLogTooManyEntries(id, this.entries.length, this.maxEntries, this.loadPhase?.() ?? null);
     const wouldBe = this.bytes + ENTRY_HEADER_BYTES + bytes;
-    if (wouldBe > this.maxBytes) throw tickLogTooLarge(id, this.entries.length, wouldBe, this.maxBytes);
+    if (wouldBe > this.maxBytes) throw tickLogTooLarge(id, this.entries.length, wouldBe, this.maxBytes, this.loadPhase?.() ?? null);
   }
 
   /** Entries recorded since the last take(). */

@@ -65,6 +65,18 @@ function onPhase(phase: string): void {
   Atomics.store(ctl, Ctl.phase, PHASE_INDEX.get(phase) ?? 0n);
 }
 
+/** A recorder for a load's guest calls: a log over the limit names the call (agent_init, ...). */
+function loadRecorder(): LiveRecorder {
+  const r = new LiveRecorder();
+  r.loadPhase = currentPhase;
+  return r;
+}
+
+/** The guest call running now (what onPhase last published). */
+function currentPhase(): string {
+  return GUEST_PHASES[Number(Atomics.load(ctl, Ctl.phase))] ?? "load";
+}
+
 /** Marks this worker busy in guest code for `placement` from now (the watchdog's clock starts). */
 function enter(placement: number, phase: number): void {
   Atomics.store(ctl, Ctl.phase, BigInt(phase));
@@ -222,7 +234,7 @@ function load(req: LoadRequest): void {
     loadReplayOnly(req, req.state);
     return;
   }
-  const recorder = new LiveRecorder();
+  const recorder = loadRecorder();
   // No side effect during agent_init/agent_resume: only a tick runs with the owner's authority.
   const h: Partial<Hosted> & { budget: bigint; price: bigint; batch: TickItems | null; batchAt: number; current: bigint; authority: boolean; authorityUntilMs: number | null; paid: bigint; payments: number; publicKey: Uint8Array; interrupted: boolean } = {
     budget: req.budget,
@@ -274,16 +286,17 @@ function load(req: LoadRequest): void {
     if (req.state === null) {
       state = sandbox.captureState();
       // The replay rule, on a second fresh instance (its observations are not the agent's).
-      if (req.checkResume) checkResume(req.agentId, state, instantiate(new LiveRecorder()));
+      if (req.checkResume) checkResume(req.agentId, state, instantiate(loadRecorder()));
     } else {
       sandbox.resume(req.state);
       state = req.state;
       // This instance is fresh: checkpointing it right after agent_resume must give the state back;
       // a state an older module wrote, the state this code makes of it, resumed in another fresh one.
-      if (req.checkResume && req.stateOfOlderModule) checkResume(req.agentId, sandbox.captureState(), instantiate(new LiveRecorder()));
+      if (req.checkResume && req.stateOfOlderModule) checkResume(req.agentId, sandbox.captureState(), instantiate(loadRecorder()));
       else if (req.checkResume) checkResume(req.agentId, state, sandbox, false);
     }
     const target = { module: req.module, plan: req.plan, memoryCapPages: req.memoryCapPages };
+    recorder.loadPhase = null;
     hosted.set(req.placement, Object.assign(h, { agentId: req.agentId, sandbox, recorder, target }) as Hosted);
     leave();
     port?.postMessage({ type: "loaded", placement: req.placement, ok: true, state, events: recorder.take() });

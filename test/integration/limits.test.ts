@@ -105,6 +105,27 @@ describe("manifest resource limits", () => {
     expect(again.logs.events("agent_resume_failed")).toEqual([]);
   }, 90_000);
 
+  it("an agent_init that makes more hostcalls than MAX_TICK_EVENT_ENTRIES is refused at load with TICK_LOG_TOO_LARGE naming agent_init, not a tick", async () => {
+    const t = await startTestNode({ "tick-interval": "20ms", "checkpoint-interval": "0", "tick-timeout": "10s" });
+    const chatty = watAgent({
+      imports: '(import "igor" "resume_interrupted" (func $ri (result i32)))',
+      omit: ["agent_init"],
+      extra: `(global $i (mut i32) (i32.const 0))
+        (func (export "agent_init") (block $done (loop $more
+          (drop (call $ri))
+          (global.set $i (i32.add (global.get $i) (i32.const 1)))
+          (br_if $done (i32.gt_u (global.get $i) (i32.const ${MAX_TICK_EVENT_ENTRIES})))
+          (br $more))))`,
+    });
+    const err = await t.node.addAgent({ wasmPath: await writeWat(join(t.dir, "wasm"), "chatty", chatty, CAPS()) }).then(
+      () => null,
+      (e: unknown) => e as { code?: string; message: string; details?: Record<string, unknown> },
+    );
+    expect(err?.code).toBe("TICK_LOG_TOO_LARGE");
+    expect(err?.message).toMatch(new RegExp(`^agent_init: resume_interrupted at position ${MAX_TICK_EVENT_ENTRIES}: its event log would hold more than ${MAX_TICK_EVENT_ENTRIES} entries`));
+    expect(err?.details).toMatchObject({ phase: "agent_init" });
+  });
+
   it("a tick's log lines are printed up to MAX_PRINTED_LINES_PER_TICK, the rest counted in one line; the event log keeps them all", async () => {
     const t = await startTestNode({ "tick-interval": "20ms", "checkpoint-interval": "0" });
     const chatty = watAgent({
