@@ -235,13 +235,22 @@ export interface ProbeAnswer {
   maxAgents: number | null;
 }
 
+/** An agent being received: from an offer taken to its storing or refusal, or a pending reception being stored. */
+export interface Receiving {
+  peer: string;
+  epoch: Epoch;
+  /** Date.now() when it began. */
+  since: number;
+}
+
 /** What the source, target and resolution parts get from the service that owns them. */
 export interface MigrationContext {
   readonly host: MigrationHost;
   readonly hooks: MigrationHooks;
   readonly peers: PeerRegistry;
   readonly outgoing: Set<string>;
-  readonly receiving: Set<string>;
+  /** Agents being received here, by id: whom from, at which epoch, since when (listed as `receiving`). */
+  readonly receiving: Map<string, Receiving>;
   /** Agents that arrived from a peer that takes a package with the offer, to send them back so (package-with-offer.ts). */
   readonly arrivals: Map<string, Arrival>;
   readonly cfg: NodeConfig;

@@ -110,7 +110,7 @@ export class PendingReceptions {
       logger.warn({ event: "pending_reception_resolved", outcome: "dropped", peer: row.peer, epoch: formatEpoch(row.epoch) }, `${row.peer} did not hand ${agentId} off here: its pending reception is dropped`);
       return true;
     }
-    this.ctx.receiving.add(agentId);
+    this.ctx.receiving.set(agentId, { peer: row.peer, epoch: row.epoch, since: Date.now() });
     try {
       await this.flip(row);
       this.ctx.host.metrics.migrationOutcomes.inc({ direction: "in", outcome: "done" });

@@ -218,7 +218,7 @@ export class Reception {
     const offered = this.ctx.host.capabilities.snapshot();
     checkManifest(o.manifestText, agentId, { offered, price: cfg.price });
     checkOwnership(store, agentId, o.did, epoch, o.stored);
-    this.ctx.receiving.add(agentId);
+    this.ctx.receiving.set(agentId, { peer: this.peer, epoch, since: Date.now() });
     this.claimed = agentId;
     this.host.holdings.peer(this.peer).receiving++;
     this.counted = 1;

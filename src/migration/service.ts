@@ -15,6 +15,7 @@ import {
   MAX_INBOUND_STREAMS,
   MIGRATE_PROTOCOL,
   type MigrationContext,
+  type Receiving,
   type MigrationHooks,
   type MigrationHost,
   type MigrationResult,
@@ -48,7 +49,7 @@ export class MigrationService implements MigrationContext {
   private host$: typeof import("../p2p/host.js") | null = null;
   readonly peers = new PeerRegistry();
   readonly outgoing = new Set<string>();
-  readonly receiving = new Set<string>();
+  readonly receiving = new Map<string, Receiving>();
   readonly arrivals = new Map<string, Arrival>();
   private readonly background = new Set<Promise<unknown>>();
   private readonly stop$ = new AbortController();

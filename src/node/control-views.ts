@@ -84,6 +84,28 @@ function migratingAgents(node: IgordNode): Listed[] {
 }
 
 /**
+ * Agents being received here (an offer taken, its package arriving, replayed or waiting for its
+ * source's `durable`; or a pending reception being stored): not stored or scheduled yet, so listed
+ * nowhere else. Before, `igord agents` on the target did not show them, though they count toward
+ * --max-agents and an offer of the same agent is refused MIGRATION_BUSY.
+ */
+function receivingAgents(node: IgordNode): Listed[] {
+  const out: Listed[] = [];
+  for (const [id, r] of node.migration?.receiving ?? []) {
+    if (node.scheduler.has(id)) continue;
+    out.push({
+      id,
+      status: "receiving",
+      reason: `being received from ${r.peer}; it runs here once stored`,
+      source: r.peer,
+      epoch: formatEpoch(r.epoch),
+      since: new Date(r.since).toISOString(),
+    });
+  }
+  return out;
+}
+
+/**
  * Agents stored here as pending receptions a crash left (migration/pending-reception.ts), not being
  * received right now: this node may be their one copy (their source retired them), they count toward
  * --max-agents, and each settles by asking its source. Not listed anywhere else.
@@ -115,6 +137,8 @@ export function nodeStatus(node: IgordNode): Record<string, unknown> {
   if (pending > 0) counts.receptionPending = pending;
   const migrating = node.migratingAgents().length;
   if (migrating > 0) counts.migrating = migrating;
+  const receiving = receivingAgents(node).length;
+  if (receiving > 0) counts.receiving = receiving;
   const pool = node.pool.stats();
   return {
     version: VERSION,
@@ -143,6 +167,7 @@ export function agentsListing(node: IgordNode, opts: { all?: boolean } = {}): Li
     ...listedQuarantined(node).map(([id, q]) => ({ ...quarantineJson(id, q), id })),
     ...unresolvedHandoffs(node).filter((h) => !node.scheduler.has(h.id)),
     ...migratingAgents(node),
+    ...receivingAgents(node),
     ...pendingReceptions(node).filter((p) => !node.quarantined.has(p.id)),
     ...node.loadFailures.list().map((f) => ({ ...loadFailureJson(f), id: f.agentId })),
     ...storedOnly(node, opts.all ?? false),

@@ -201,6 +201,7 @@ export class IgordNode {
         counts.set("quarantined", listedQuarantined(this).length);
         counts.set("load_failed", this.loadFailures.size);
         counts.set("migrating", this.migratingAgents().length);
+        counts.set("receiving", [...(this.migration?.receiving.keys() ?? [])].filter((id) => !this.scheduler.has(id)).length);
         return counts;
       },
       leaseStates: () => {

@@ -50,6 +50,31 @@ function nothingHeld(b: TestNode): void {
 }
 
 describe("a source that offers the durable signal and misbehaves", () => {
+  it("an agent being received is listed on the target as receiving, with its source, epoch and since, and counted in status, until the reception ends", async () => {
+    const { pkg, b } = await recordedAndTarget();
+    const r = await rogue();
+    let listed: Record<string, unknown> | undefined;
+    let status: Record<string, unknown> | undefined;
+    let metrics = "";
+    await r.sendSignalled(addr(b), pkg, "none", {
+      resultTimeoutMs: 10_000,
+      onAdmitting: async () => {
+        await waitUntil(() => b.node.pool.has("heartbeat"), { what: "heartbeat admitted and placed on B" });
+        listed = b.node.agentsJson().find((a) => a.id === "heartbeat");
+        status = b.node.status();
+        metrics = await b.node.metrics.render();
+      },
+    });
+    // It was in no view: `igord agents` on B did not list it, GET /v1/agents/heartbeat said 404.
+    expect(listed).toMatchObject({ id: "heartbeat", status: "receiving", source: r.peerId, epoch: expect.stringMatching(/^\(\d+,\d+\)$/) as unknown });
+    expect(typeof listed?.since).toBe("string");
+    expect((status?.agents as Record<string, number>).receiving).toBe(1);
+    expect(metrics).toMatch(/igord_agents\{state="receiving"\} 1/);
+    await waitUntil(() => !b.node.migration!.receiving.has("heartbeat"), { what: "B dropped the admitted package", timeoutMs: 8_000 });
+    expect(b.node.agentsJson().find((a) => a.id === "heartbeat")).toBeUndefined();
+    expect((b.node.status().agents as Record<string, number>).receiving).toBeUndefined();
+  });
+
   it("a package never followed by `durable` is held admitted (placed, never ticked, nothing stored) for at most --migration-timeout, then dropped; the same package with `durable` is then taken", async () => {
     const { pkg, b } = await recordedAndTarget();
     const r = await rogue();
