@@ -18,6 +18,9 @@
 // instance, live or replayed, on any node, with or without "rand". Lines written before the first tick
 // are recorded in the load's log (printed when a fresh agent starts); lines written by
 // agent_checkpoint are dropped, and random_get there fills zeros (it observes nothing).
+// Whatever the phase, the last MAX_FAILURE_OUTPUT_BYTES a guest call wrote to stdout/stderr are kept
+// aside (nothing recorded): a trap or proc_exit quotes them (a Rust panic, a failed allocation, a C
+// assert print their reason there and then trap with a bare `unreachable`).
 import { createHash } from "node:crypto";
 import { type HostContext, guestBytes, i64Payload, payloadOf, readI64Payload } from "../hostcalls/context.js";
 import { recordLine } from "../hostcalls/log.js";
@@ -51,6 +54,59 @@ const RIGHTS_FD_WRITE = 1n << 6n;
 const FDSTAT_BYTES = 24;
 const IOVEC_BYTES = 8;
 const NEWLINE = 0x0a;
+
+/**
+ * How many bytes of a guest call's last stdout/stderr output its failure (a trap, proc_exit) quotes:
+ * the line a runtime prints before it aborts is its only account of why.
+ */
+export const MAX_FAILURE_OUTPUT_BYTES = 1024;
+
+const decoder = new TextDecoder();
+
+/** The last MAX_FAILURE_OUTPUT_BYTES written to stdout/stderr during the current guest call. */
+class OutputTail {
+  private readonly buf = new Uint8Array(MAX_FAILURE_OUTPUT_BYTES);
+  private len = 0;
+  /** Bytes written before the kept ones were dropped. */
+  private cut = false;
+
+  clear(): void {
+    this.len = 0;
+    this.cut = false;
+  }
+
+  markCut(): void {
+    this.cut = true;
+  }
+
+  add(bytes: Uint8Array): void {
+    const cap = this.buf.length;
+    if (bytes.length >= cap) {
+      this.buf.set(bytes.subarray(bytes.length - cap));
+      if (this.len > 0 || bytes.length > cap) this.cut = true;
+      this.len = cap;
+      return;
+    }
+    const keep = Math.min(this.len, cap - bytes.length);
+    if (keep < this.len) {
+      this.buf.copyWithin(0, this.len - keep, this.len);
+      this.cut = true;
+    }
+    this.buf.set(bytes, keep);
+    this.len = keep + bytes.length;
+  }
+
+  /** The kept output as one line (its lines joined with " | "), or null when there is none. */
+  text(): string | null {
+    const lines = decoder
+      .decode(this.buf.subarray(0, this.len))
+      .split(/\r?\n/)
+      .map((l) => l.trim())
+      .filter((l) => l !== "");
+    if (lines.length === 0) return null;
+    return `${this.cut ? "…" : ""}${lines.join(" | ")}`;
+  }
+}
 
 /** Raised by proc_exit: unwinds the guest; the sandbox turns it into AGENT_EXIT. */
 export class WasiExit extends Error {
@@ -114,6 +170,7 @@ export class WasiHost {
   private readonly stream: IdentityStream;
   private monotonicFloor = 0n;
   private readonly rand: (ptr: number, len: number) => number;
+  private readonly tail = new OutputTail();
 
   constructor(
     private readonly ctx: HostContext,
@@ -136,6 +193,17 @@ export class WasiHost {
     this.stream.seek(image.stream);
     this.monotonicFloor = image.monotonicFloor;
     this.pending.clear();
+    this.tail.clear();
+  }
+
+  /** A guest call starts: the output a failure of it quotes is what it writes. */
+  beginCall(): void {
+    this.tail.clear();
+  }
+
+  /** What the current guest call last wrote to stdout/stderr (at most MAX_FAILURE_OUTPUT_BYTES), or null. */
+  lastOutput(): string | null {
+    return this.tail.text();
   }
 
   beginTick(): void {
@@ -273,6 +341,7 @@ export class WasiHost {
       if (vec.getUint32(i * IOVEC_BYTES, true) + len > memory) return Errno.fault;
       total += len;
     }
+    this.keepTail(vec, n, total);
     if (this.phase !== "between" && !this.checkpointing) {
       for (let i = 0; i < n; i++) {
         const b = guestBytes(this.ctx, vec.getUint32(i * IOVEC_BYTES, true), vec.getUint32(i * IOVEC_BYTES + 4, true));
@@ -281,6 +350,23 @@ export class WasiHost {
     }
     this.view(nwrittenPtr, 4)?.setUint32(0, total, true);
     return Errno.success;
+  }
+
+  /** Keeps the end of this write for a failure to quote: walks back from its last iovec, copying at most the tail's size. */
+  private keepTail(vec: DataView, n: number, total: number): void {
+    const parts: Uint8Array[] = [];
+    let need = MAX_FAILURE_OUTPUT_BYTES;
+    for (let i = n - 1; i >= 0 && need > 0; i--) {
+      const ptr = vec.getUint32(i * IOVEC_BYTES, true);
+      const len = vec.getUint32(i * IOVEC_BYTES + 4, true);
+      const take = Math.min(len, need);
+      const b = take > 0 ? guestBytes(this.ctx, ptr + len - take, take) : null;
+      if (b === null) continue;
+      parts.push(b);
+      need -= take;
+    }
+    if (total > MAX_FAILURE_OUTPUT_BYTES) this.tail.markCut();
+    for (let i = parts.length - 1; i >= 0; i--) this.tail.add(parts[i]!);
   }
 
   private append(fd: number, bytes: Uint8Array): void {

@@ -54,10 +54,19 @@ function isWasmException(e: unknown): boolean {
   return Exception !== undefined && e instanceof Exception;
 }
 
-export function toAgentError(e: unknown, during: string): IgordError {
+/**
+ * `output`: what the failed call last wrote to stdout/stderr (WasiHost.lastOutput), quoted by a trap
+ * and a non-zero proc_exit: a runtime prints its reason there (Rust's panic message, "memory
+ * allocation of N bytes failed", a C assert) and then traps with a bare `unreachable`.
+ */
+export function toAgentError(e: unknown, during: string, output: string | null = null): IgordError {
   if (e instanceof IgordError) return e;
+  const quoted = (msg: string): string => (output === null ? msg : `${msg} (its last output: ${output})`);
+  const withOutput = (details: Record<string, unknown>): Record<string, unknown> => (output === null ? details : { ...details, output });
   if (e instanceof WasiExit) {
-    return new IgordError(ErrorCode.AgentExit, `agent called proc_exit(${e.exitCode}) during ${during}`, { details: { exitCode: e.exitCode, during } });
+    const msg = `agent called proc_exit(${e.exitCode}) during ${during}`;
+    if (e.exitCode === 0) return new IgordError(ErrorCode.AgentExit, msg, { details: { exitCode: e.exitCode, during } });
+    return new IgordError(ErrorCode.AgentExit, quoted(msg), { details: withOutput({ exitCode: e.exitCode, during }) });
   }
   if (e instanceof GuestAbort) {
     return new IgordError(
@@ -70,8 +79,8 @@ export function toAgentError(e: unknown, during: string): IgordError {
   }
   // A WebAssembly exception the guest threw and never caught is no Error: String() of it says nothing.
   const msg = e instanceof Error ? e.message : isWasmException(e) ? "an uncaught WebAssembly exception (throw without a catch)" : String(e);
-  return new IgordError(ErrorCode.AgentTrap, `agent trapped during ${during}: ${msg}`, {
-    details: { trap: msg, during },
+  return new IgordError(ErrorCode.AgentTrap, quoted(`agent trapped during ${during}: ${msg}`), {
+    details: withOutput({ trap: msg, during }),
   });
 }
 
@@ -150,10 +159,11 @@ export class AgentSandbox {
 
   private call<T>(during: string, fn: () => T): T {
     this.onPhase(during);
+    this.wasi?.beginCall();
     try {
       return fn();
     } catch (e) {
-      throw toAgentError(e, during);
+      throw toAgentError(e, during, this.wasi?.lastOutput() ?? null);
     }
   }
 
@@ -205,11 +215,12 @@ export class AgentSandbox {
     this.wasi?.beginTick();
     // As call() does, without a closure: this and stateView run every tick, often in cold code.
     this.onPhase("agent_tick");
+    this.wasi?.beginCall();
     let r: number | undefined;
     try {
       r = this.exports.agent_tick();
     } catch (e) {
-      throw toAgentError(e, "agent_tick");
+      throw toAgentError(e, "agent_tick", this.wasi?.lastOutput() ?? null);
     }
     this.wasi?.endTick();
     return typeof r === "number" && r !== 0;
@@ -235,10 +246,11 @@ export class AgentSandbox {
     this.wasi?.beginCheckpoint();
     try {
       this.onPhase("agent_checkpoint");
+      this.wasi?.beginCall();
       try {
         size = this.exports.agent_checkpoint();
       } catch (e) {
-        throw toAgentError(e, "agent_checkpoint");
+        throw toAgentError(e, "agent_checkpoint", this.wasi?.lastOutput() ?? null);
       }
       if (size < 0)
         throw new IgordError(ErrorCode.AgentBadState, `agent_checkpoint returned a negative size (${size})`);
@@ -247,7 +259,7 @@ export class AgentSandbox {
       try {
         ptr = this.exports.agent_checkpoint_ptr() >>> 0;
       } catch (e) {
-        throw toAgentError(e, "agent_checkpoint_ptr");
+        throw toAgentError(e, "agent_checkpoint_ptr", this.wasi?.lastOutput() ?? null);
       }
     } finally {
       this.ctx.source = source;
