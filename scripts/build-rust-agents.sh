@@ -19,18 +19,24 @@ mkdir -p "$out"
 cd "$src"
 common="--edition 2021 -C opt-level=s -C panic=abort -C strip=symbols"
 
+# Each agent is one rustc run, all at once (waited for one by one: a failed build fails the script).
+pids=""
+build() { "$RUSTC" $common "$@" & pids="$pids $!"; }
+
 # no_std: no WASI imports, only igor hostcalls; its own malloc (a static buffer).
-$RUSTC $common --crate-type cdylib --target wasm32-unknown-unknown -o "$out/nostd-counter.wasm" nostd-counter.rs
+build --crate-type cdylib --target wasm32-unknown-unknown -o "$out/nostd-counter.wasm" nostd-counter.rs
 
 # std on WASI: a cdylib (no _start); wasi-libc's malloc/free exported for agent_resume.
 for f in wasi-std panic-in-tick exit-in-tick grow-to-cap hashmap-in-tick hashmap-seeded-in-init state-outside-checkpoint; do
-  $RUSTC $common --crate-type cdylib --target "$WASI_TARGET" \
+  build --crate-type cdylib --target "$WASI_TARGET" \
     -C link-arg=--export=malloc -C link-arg=--export=free -o "$out/$f.wasm" "$f.rs"
 done
 
 # A bin: a WASI command exporting _start (igord never calls it).
-$RUSTC $common --crate-type bin --target "$WASI_TARGET" \
+build --crate-type bin --target "$WASI_TARGET" \
   -C link-arg=--export=malloc -C link-arg=--export=free -o "$out/command-bin.wasm" command-bin.rs
+
+for pid in $pids; do wait "$pid"; done
 
 # The committed artifacts record the compiler that built them (another rustc emits other bytes).
 if [ $# -eq 0 ]; then $RUSTC --version > "$src/BUILT_WITH"; fi

@@ -108,6 +108,18 @@ class OutputTail {
   }
 }
 
+/** The WASI functions served through a capability, and which. */
+export const CAPABILITY_OF_CALL = { clock_time_get: "clock", random_get: "rand", fd_write: "log" } as const;
+export type RefusedCall = keyof typeof CAPABILITY_OF_CALL;
+
+/** What a failed guest call's error adds to the trap or exit (WasiHost.failureNotes). */
+export interface FailureNotes {
+  /** Its last stdout/stderr output, lines joined with " | ", or null. */
+  output: string | null;
+  /** The WASI calls it was refused ENOTCAPABLE. */
+  refused: RefusedCall[];
+}
+
 /** Raised by proc_exit: unwinds the guest; the sandbox turns it into AGENT_EXIT. */
 export class WasiExit extends Error {
   constructor(readonly exitCode: number) {
@@ -171,6 +183,8 @@ export class WasiHost {
   private monotonicFloor = 0n;
   private readonly rand: (ptr: number, len: number) => number;
   private readonly tail = new OutputTail();
+  /** The WASI functions the current guest call was refused ENOTCAPABLE, in first-refused order. */
+  private readonly refused = new Set<RefusedCall>();
 
   constructor(
     private readonly ctx: HostContext,
@@ -199,11 +213,16 @@ export class WasiHost {
   /** A guest call starts: the output a failure of it quotes is what it writes. */
   beginCall(): void {
     this.tail.clear();
+    this.refused.clear();
   }
 
-  /** What the current guest call last wrote to stdout/stderr (at most MAX_FAILURE_OUTPUT_BYTES), or null. */
-  lastOutput(): string | null {
-    return this.tail.text();
+  /**
+   * What a failure of the current guest call reports beyond the trap: what it last wrote to
+   * stdout/stderr (at most MAX_FAILURE_OUTPUT_BYTES) and the calls it was refused for want of a
+   * capability (a Rust println! without "log" panics, and its panic message is refused too).
+   */
+  failureNotes(): FailureNotes {
+    return { output: this.tail.text(), refused: [...this.refused] };
   }
 
   beginTick(): void {
@@ -283,7 +302,7 @@ export class WasiHost {
     if (!this.view(ptr, 8)) return Errno.fault;
     let ns = 0n;
     if (this.phase === "tick") {
-      if (!this.plan.clock) return Errno.notcapable;
+      if (!this.plan.clock) return this.refuse("clock_time_get");
       const live = (): bigint => {
         const now = this.ctx.world.nowNs();
         return id === CLOCK_MONOTONIC && now < this.monotonicFloor ? this.monotonicFloor : now;
@@ -299,7 +318,7 @@ export class WasiHost {
   private random(ptr: number, len: number): number {
     const n = len >>> 0;
     if (this.phase === "tick") {
-      if (!this.plan.rand) return Errno.notcapable;
+      if (!this.plan.rand) return this.refuse("random_get");
       const r = this.rand(ptr, n);
       return r >= 0 ? Errno.success : r === -4 ? Errno.fault : Errno.inval;
     }
@@ -312,6 +331,11 @@ export class WasiHost {
     if (this.checkpointing) dst.fill(0);
     else this.stream.fill(dst);
     return Errno.success;
+  }
+
+  private refuse(call: RefusedCall): number {
+    this.refused.add(call);
+    return Errno.notcapable;
   }
 
   private fdstat(fd: number, ptr: number): number {
@@ -327,7 +351,7 @@ export class WasiHost {
 
   private fdWrite(fd: number, iovs: number, count: number, nwrittenPtr: number): number {
     if (!isStdio(fd)) return Errno.badf;
-    if (!this.plan.log) return Errno.notcapable;
+    if (!this.plan.log) return this.refuse("fd_write");
     const n = count >>> 0;
     const vec = this.view(iovs, n * IOVEC_BYTES);
     if (!vec || !this.view(nwrittenPtr, 4)) return Errno.fault;

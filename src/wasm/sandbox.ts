@@ -7,7 +7,7 @@ import type { HostContext } from "../hostcalls/context.js";
 import { readAsString } from "../hostcalls/context.js";
 import { buildImports } from "../hostcalls/imports.js";
 import type { ImportPlan } from "../hostcalls/policy.js";
-import { type WasiImage, WasiExit, WasiHost } from "../wasi/host.js";
+import { CAPABILITY_OF_CALL, type FailureNotes, type WasiImage, WasiExit, WasiHost } from "../wasi/host.js";
 
 /** An abort's message and file name are cut to this many characters (a guest may pass 32 Mi). */
 export const MAX_ABORT_TEXT_CHARS = 1000;
@@ -55,18 +55,30 @@ function isWasmException(e: unknown): boolean {
 }
 
 /**
- * `output`: what the failed call last wrote to stdout/stderr (WasiHost.lastOutput), quoted by a trap
- * and a non-zero proc_exit: a runtime prints its reason there (Rust's panic message, "memory
- * allocation of N bytes failed", a C assert) and then traps with a bare `unreachable`.
+ * `notes`: what the failed call wrote to stdout/stderr last and which WASI calls it was refused for
+ * want of a capability (WasiHost.failureNotes), reported by a trap and a non-zero proc_exit: a runtime
+ * prints its reason there (Rust's panic message, "memory allocation of N bytes failed", a C assert)
+ * and then traps with a bare `unreachable`.
  */
-export function toAgentError(e: unknown, during: string, output: string | null = null): IgordError {
+export function toAgentError(e: unknown, during: string, notes: FailureNotes | null = null): IgordError {
   if (e instanceof IgordError) return e;
-  const quoted = (msg: string): string => (output === null ? msg : `${msg} (its last output: ${output})`);
-  const withOutput = (details: Record<string, unknown>): Record<string, unknown> => (output === null ? details : { ...details, output });
+  const said: string[] = [];
+  const extra: Record<string, unknown> = {};
+  if (notes !== null && notes.output !== null) {
+    said.push(`its last output: ${notes.output}`);
+    extra.output = notes.output;
+  }
+  if (notes !== null && notes.refused.length > 0) {
+    const each = notes.refused.map((c) => `${c} needs "${CAPABILITY_OF_CALL[c]}"`).join(", ");
+    said.push(`WASI calls refused ENOTCAPABLE, the manifest not granting their capability: ${each}`);
+    extra.refused = notes.refused;
+  }
+  const quoted = (msg: string): string => (said.length === 0 ? msg : `${msg} (${said.join("; ")})`);
+  const withNotes = (details: Record<string, unknown>): Record<string, unknown> => ({ ...details, ...extra });
   if (e instanceof WasiExit) {
     const msg = `agent called proc_exit(${e.exitCode}) during ${during}`;
     if (e.exitCode === 0) return new IgordError(ErrorCode.AgentExit, msg, { details: { exitCode: e.exitCode, during } });
-    return new IgordError(ErrorCode.AgentExit, quoted(msg), { details: withOutput({ exitCode: e.exitCode, during }) });
+    return new IgordError(ErrorCode.AgentExit, quoted(msg), { details: withNotes({ exitCode: e.exitCode, during }) });
   }
   if (e instanceof GuestAbort) {
     return new IgordError(
@@ -80,7 +92,7 @@ export function toAgentError(e: unknown, during: string, output: string | null =
   // A WebAssembly exception the guest threw and never caught is no Error: String() of it says nothing.
   const msg = e instanceof Error ? e.message : isWasmException(e) ? "an uncaught WebAssembly exception (throw without a catch)" : String(e);
   return new IgordError(ErrorCode.AgentTrap, quoted(`agent trapped during ${during}: ${msg}`), {
-    details: withOutput({ trap: msg, during }),
+    details: withNotes({ trap: msg, during }),
   });
 }
 
@@ -163,7 +175,7 @@ export class AgentSandbox {
     try {
       return fn();
     } catch (e) {
-      throw toAgentError(e, during, this.wasi?.lastOutput() ?? null);
+      throw toAgentError(e, during, this.wasi?.failureNotes() ?? null);
     }
   }
 
@@ -220,7 +232,7 @@ export class AgentSandbox {
     try {
       r = this.exports.agent_tick();
     } catch (e) {
-      throw toAgentError(e, "agent_tick", this.wasi?.lastOutput() ?? null);
+      throw toAgentError(e, "agent_tick", this.wasi?.failureNotes() ?? null);
     }
     this.wasi?.endTick();
     return typeof r === "number" && r !== 0;
@@ -250,7 +262,7 @@ export class AgentSandbox {
       try {
         size = this.exports.agent_checkpoint();
       } catch (e) {
-        throw toAgentError(e, "agent_checkpoint", this.wasi?.lastOutput() ?? null);
+        throw toAgentError(e, "agent_checkpoint", this.wasi?.failureNotes() ?? null);
       }
       if (size < 0)
         throw new IgordError(ErrorCode.AgentBadState, `agent_checkpoint returned a negative size (${size})`);
@@ -259,7 +271,7 @@ export class AgentSandbox {
       try {
         ptr = this.exports.agent_checkpoint_ptr() >>> 0;
       } catch (e) {
-        throw toAgentError(e, "agent_checkpoint_ptr", this.wasi?.lastOutput() ?? null);
+        throw toAgentError(e, "agent_checkpoint_ptr", this.wasi?.failureNotes() ?? null);
       }
     } finally {
       this.ctx.source = source;

@@ -124,6 +124,16 @@ describe("Rust agents, as authors write them", () => {
     expect(t.logs.events("agent_failed", "panic-in-tick")[0]?.details).toMatchObject({ trap: "unreachable", output: expect.stringMatching(/^thread '<unnamed>' panicked at 'index out of bounds/) });
   });
 
+  it("a std agent whose manifest forgets log panics at its first println!: the failure names fd_write and the log capability", async () => {
+    const t = await startTestNode(FAST, { start: false });
+    const path = place(t, "wasi-std", ["clock", "wallet"]);
+    await t.node.start();
+    await t.node.addAgent({ wasmPath: path });
+    const failed = await t.waitFor<AgentView>("stopped", (v) => v.id === "wasi-std");
+    expect([failed.status, failed.error?.code, failed.tick]).toEqual(["failed", "AGENT_TRAP", 0n]);
+    expect(failed.error?.message).toMatch(/^agent trapped during agent_tick: unreachable \(WASI calls refused ENOTCAPABLE.*: fd_write needs "log"\)$/);
+  });
+
   it("std::process::exit(3) after an eprintln! fails the agent with AGENT_EXIT and the line it wrote", async () => {
     const t = await startTestNode(FAST, { start: false });
     const path = place(t, "exit-in-tick", ["log"]);

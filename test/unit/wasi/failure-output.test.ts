@@ -23,14 +23,14 @@ const EXTRA = `(func $say (param $fd i32) (param $p i32) (param $n i32)
   (data (i32.const 4096) "${"a".repeat(LONG)}END\\n")`;
 
 /** Tick 1 writes a line and returns; tick 2 runs `failing`. */
-async function agent(failing: string, caps = ["log"]) {
+async function agent(failing: string) {
   const wat = watAgent({
     imports: IMPORTS,
     extra: EXTRA,
     onTick: `(if (i32.eq (global.get $ticks) (i32.const 1)) (then (call $say (i32.const 1) (i32.const 2048) (i32.const 10))))
       (if (i32.eq (global.get $ticks) (i32.const 2)) (then ${failing}))`,
   });
-  return (await inProcessSandbox(wat, caps)).sb;
+  return (await inProcessSandbox(wat, ["log"])).sb;
 }
 
 function failureOf(fn: () => unknown): IgordError {
@@ -69,14 +69,33 @@ describe("a failed guest call quotes its last output", () => {
     expect(output.length).toBeLessThanOrEqual(MAX_FAILURE_OUTPUT_BYTES + 1);
   });
 
-  it("a trap with nothing written, or with the output refused (no log capability), is the bare trap", async () => {
+  it("a trap in a call that wrote nothing is the bare trap", async () => {
     const silent = await agent("(unreachable)");
     silent.tick();
-    expect(failureOf(() => silent.tick()).message).toBe("agent trapped during agent_tick: unreachable");
-    const unlogged = await agent("(call $say (i32.const 2) (i32.const 2100) (i32.const 17)) (unreachable)", []);
-    unlogged.tick();
-    const err = failureOf(() => unlogged.tick());
-    expect([err.message, err.details.output]).toEqual(["agent trapped during agent_tick: unreachable", undefined]);
+    const err = failureOf(() => silent.tick());
+    expect([err.message, err.details]).toEqual(["agent trapped during agent_tick: unreachable", { trap: "unreachable", during: "agent_tick" }]);
+  });
+
+  it("a trap after WASI calls refused for want of a capability names each call and the capability (a Rust println! without log panics, and its panic message is refused too)", async () => {
+    const wat = watAgent({
+      imports: `${IMPORTS} (import "${W}" "clock_time_get" (func $clock (param i32 i64 i32) (result i32)))
+        (import "${W}" "random_get" (func $random (param i32 i32) (result i32)))`,
+      extra: EXTRA,
+      onTick: `(drop (call $clock (i32.const 0) (i64.const 1) (i32.const 600)))
+        (drop (call $random (i32.const 600) (i32.const 16)))
+        (call $say (i32.const 1) (i32.const 2048) (i32.const 10))
+        (call $say (i32.const 2) (i32.const 2100) (i32.const 17))
+        (unreachable)`,
+    });
+    const { sb } = await inProcessSandbox(wat, []);
+    const err = failureOf(() => sb.tick());
+    expect(err.message).toBe(
+      'agent trapped during agent_tick: unreachable (WASI calls refused ENOTCAPABLE, the manifest not granting their capability: clock_time_get needs "clock", random_get needs "rand", fd_write needs "log")',
+    );
+    expect(err.details.refused).toEqual(["clock_time_get", "random_get", "fd_write"]);
+    // Granted, the same calls are served: the trap quotes the output instead.
+    const granted = (await inProcessSandbox(wat, ["clock", "rand", "log"])).sb;
+    expect(failureOf(() => granted.tick()).message).toBe("agent trapped during agent_tick: unreachable (its last output: tick line | boom: the reason)");
   });
 
   it("a trap in agent_checkpoint quotes what it wrote there, though that output is never logged", async () => {
