@@ -24,7 +24,9 @@ pids=""
 build() { "$RUSTC" $common "$@" & pids="$pids $!"; }
 
 # no_std: no WASI imports, only igor hostcalls; its own malloc (a static buffer).
-build --crate-type cdylib --target wasm32-unknown-unknown -o "$out/nostd-counter.wasm" nostd-counter.rs
+for f in nostd-counter nostd-panic; do
+  build --crate-type cdylib --target wasm32-unknown-unknown -o "$out/$f.wasm" "$f.rs"
+done
 
 # std on WASI: a cdylib (no _start); wasi-libc's malloc/free exported for agent_resume.
 for f in wasi-std panic-in-tick exit-in-tick grow-to-cap hashmap-in-tick hashmap-seeded-in-init state-outside-checkpoint; do

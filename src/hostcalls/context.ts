@@ -3,6 +3,7 @@
 import type { Observation, ObservationSource } from "../eventlog/recorder.js";
 import { equalBytes } from "../hash/bytes.js";
 import type { HttpCall, HttpReply } from "./http.js";
+import type { OutputTail } from "./output-tail.js";
 
 export interface HostContext {
   source: ObservationSource;
@@ -25,6 +26,11 @@ export interface HostContext {
   paymentsThisTick?(): number;
   /** Live ticks only: whether this is the first tick of an instance resumed after an interruption. */
   interrupted?(): boolean;
+  /**
+   * What the current guest call wrote (log lines, stdout/stderr), kept for its failure to quote
+   * (output-tail.ts); absent where no failure is reported.
+   */
+  tail?: OutputTail;
   /** The agent's Ed25519 public key (payment receipts name it). */
   publicKey?(): Uint8Array;
   /** Real-world inputs, injectable for tests. Only called from `live` observation producers. */

@@ -5,6 +5,7 @@
 // env.trace from AssemblyScript is recorded the same way.
 import { EMPTY, type Observation } from "../eventlog/recorder.js";
 import { guestBytes, type HostContext, readAsString, sameOutput } from "./context.js";
+import { MAX_FAILURE_OUTPUT_BYTES } from "./output-tail.js";
 import { HostcallId, HostcallResult, LOG_MAX_BYTES } from "./registry.js";
 
 const encoder = new TextEncoder();
@@ -27,6 +28,11 @@ export function logEmit(ctx: HostContext): (ptr: number, len: number) => void {
   return (p, n) => {
     ptr = p;
     len = n;
+    if (ctx.tail && n > 0) {
+      const take = Math.min(n, MAX_FAILURE_OUTPUT_BYTES);
+      const end = guestBytes(ctx, p + n - take, take);
+      if (end !== null) ctx.tail.addLine(end, n);
+    }
     ctx.source.observe(HostcallId.log_emit, live, check);
   };
 }
@@ -47,10 +53,15 @@ export function recordLine(ctx: HostContext, line: () => Uint8Array): void {
 
 export function trace(ctx: HostContext): (msg: number, n: number, ...args: number[]) => void {
   return (msg, n, ...args) => {
+    let noted = false;
     recordLine(ctx, () => {
       const text = readAsString(ctx, msg) ?? "";
       const values = args.slice(0, Math.max(0, Math.min(n, 5)));
-      return encoder.encode(`trace: ${text}${values.length > 0 ? ` ${values.join(", ")}` : ""}`);
+      const line = encoder.encode(`trace: ${text}${values.length > 0 ? ` ${values.join(", ")}` : ""}`);
+      // line() may run twice (replay's check after its live read): the tail takes it once.
+      if (!noted && ctx.tail) ctx.tail.addLine(line.subarray(Math.max(0, line.length - MAX_FAILURE_OUTPUT_BYTES)), line.length);
+      noted = true;
+      return line;
     });
   };
 }

@@ -18,12 +18,12 @@
 // instance, live or replayed, on any node, with or without "rand". Lines written before the first tick
 // are recorded in the load's log (printed when a fresh agent starts); lines written by
 // agent_checkpoint are dropped, and random_get there fills zeros (it observes nothing).
-// Whatever the phase, the last MAX_FAILURE_OUTPUT_BYTES a guest call wrote to stdout/stderr are kept
-// aside (nothing recorded): a trap or proc_exit quotes them (a Rust panic, a failed allocation, a C
-// assert print their reason there and then trap with a bare `unreachable`).
+// Whatever the phase, what a guest call writes to stdout/stderr also goes to its output tail
+// (hostcalls/output-tail.ts), and the calls it was refused ENOTCAPABLE are noted: its failure names both.
 import { createHash } from "node:crypto";
 import { type HostContext, guestBytes, i64Payload, payloadOf, readI64Payload } from "../hostcalls/context.js";
 import { recordLine } from "../hostcalls/log.js";
+import { MAX_FAILURE_OUTPUT_BYTES } from "../hostcalls/output-tail.js";
 import { randBytes } from "../hostcalls/rand.js";
 import { HostcallId, LOG_MAX_BYTES } from "../hostcalls/registry.js";
 import { Errno, SERVED, takesFd } from "./preview1.js";
@@ -55,70 +55,9 @@ const FDSTAT_BYTES = 24;
 const IOVEC_BYTES = 8;
 const NEWLINE = 0x0a;
 
-/**
- * How many bytes of a guest call's last stdout/stderr output its failure (a trap, proc_exit) quotes:
- * the line a runtime prints before it aborts is its only account of why.
- */
-export const MAX_FAILURE_OUTPUT_BYTES = 1024;
-
-const decoder = new TextDecoder();
-
-/** The last MAX_FAILURE_OUTPUT_BYTES written to stdout/stderr during the current guest call. */
-class OutputTail {
-  private readonly buf = new Uint8Array(MAX_FAILURE_OUTPUT_BYTES);
-  private len = 0;
-  /** Bytes written before the kept ones were dropped. */
-  private cut = false;
-
-  clear(): void {
-    this.len = 0;
-    this.cut = false;
-  }
-
-  markCut(): void {
-    this.cut = true;
-  }
-
-  add(bytes: Uint8Array): void {
-    const cap = this.buf.length;
-    if (bytes.length >= cap) {
-      this.buf.set(bytes.subarray(bytes.length - cap));
-      if (this.len > 0 || bytes.length > cap) this.cut = true;
-      this.len = cap;
-      return;
-    }
-    const keep = Math.min(this.len, cap - bytes.length);
-    if (keep < this.len) {
-      this.buf.copyWithin(0, this.len - keep, this.len);
-      this.cut = true;
-    }
-    this.buf.set(bytes, keep);
-    this.len = keep + bytes.length;
-  }
-
-  /** The kept output as one line (its lines joined with " | "), or null when there is none. */
-  text(): string | null {
-    const lines = decoder
-      .decode(this.buf.subarray(0, this.len))
-      .split(/\r?\n/)
-      .map((l) => l.trim())
-      .filter((l) => l !== "");
-    if (lines.length === 0) return null;
-    return `${this.cut ? "…" : ""}${lines.join(" | ")}`;
-  }
-}
-
 /** The WASI functions served through a capability, and which. */
 export const CAPABILITY_OF_CALL = { clock_time_get: "clock", random_get: "rand", fd_write: "log" } as const;
 export type RefusedCall = keyof typeof CAPABILITY_OF_CALL;
-
-/** What a failed guest call's error adds to the trap or exit (WasiHost.failureNotes). */
-export interface FailureNotes {
-  /** Its last stdout/stderr output, lines joined with " | ", or null. */
-  output: string | null;
-  /** The WASI calls it was refused ENOTCAPABLE. */
-  refused: RefusedCall[];
-}
 
 /** Raised by proc_exit: unwinds the guest; the sandbox turns it into AGENT_EXIT. */
 export class WasiExit extends Error {
@@ -182,7 +121,6 @@ export class WasiHost {
   private readonly stream: IdentityStream;
   private monotonicFloor = 0n;
   private readonly rand: (ptr: number, len: number) => number;
-  private readonly tail = new OutputTail();
   /** The WASI functions the current guest call was refused ENOTCAPABLE, in first-refused order. */
   private readonly refused = new Set<RefusedCall>();
 
@@ -207,22 +145,17 @@ export class WasiHost {
     this.stream.seek(image.stream);
     this.monotonicFloor = image.monotonicFloor;
     this.pending.clear();
-    this.tail.clear();
-  }
-
-  /** A guest call starts: the output a failure of it quotes is what it writes. */
-  beginCall(): void {
-    this.tail.clear();
     this.refused.clear();
   }
 
-  /**
-   * What a failure of the current guest call reports beyond the trap: what it last wrote to
-   * stdout/stderr (at most MAX_FAILURE_OUTPUT_BYTES) and the calls it was refused for want of a
-   * capability (a Rust println! without "log" panics, and its panic message is refused too).
-   */
-  failureNotes(): FailureNotes {
-    return { output: this.tail.text(), refused: [...this.refused] };
+  /** A guest call starts: the calls a failure of it names are the ones it is refused. */
+  beginCall(): void {
+    this.refused.clear();
+  }
+
+  /** The WASI calls the current guest call was refused for want of a capability (a Rust println! without "log" panics). */
+  refusedCalls(): RefusedCall[] {
+    return [...this.refused];
   }
 
   beginTick(): void {
@@ -378,6 +311,8 @@ export class WasiHost {
 
   /** Keeps the end of this write for a failure to quote: walks back from its last iovec, copying at most the tail's size. */
   private keepTail(vec: DataView, n: number, total: number): void {
+    const tail = this.ctx.tail;
+    if (!tail) return;
     const parts: Uint8Array[] = [];
     let need = MAX_FAILURE_OUTPUT_BYTES;
     for (let i = n - 1; i >= 0 && need > 0; i--) {
@@ -389,8 +324,8 @@ export class WasiHost {
       parts.push(b);
       need -= take;
     }
-    if (total > MAX_FAILURE_OUTPUT_BYTES) this.tail.markCut();
-    for (let i = parts.length - 1; i >= 0; i--) this.tail.add(parts[i]!);
+    if (total > MAX_FAILURE_OUTPUT_BYTES) tail.markCut();
+    for (let i = parts.length - 1; i >= 0; i--) tail.add(parts[i]!);
   }
 
   private append(fd: number, bytes: Uint8Array): void {

@@ -7,7 +7,8 @@ import type { HostContext } from "../hostcalls/context.js";
 import { readAsString } from "../hostcalls/context.js";
 import { buildImports } from "../hostcalls/imports.js";
 import type { ImportPlan } from "../hostcalls/policy.js";
-import { CAPABILITY_OF_CALL, type FailureNotes, type WasiImage, WasiExit, WasiHost } from "../wasi/host.js";
+import { OutputTail } from "../hostcalls/output-tail.js";
+import { CAPABILITY_OF_CALL, type RefusedCall, type WasiImage, WasiExit, WasiHost } from "../wasi/host.js";
 
 /** An abort's message and file name are cut to this many characters (a guest may pass 32 Mi). */
 export const MAX_ABORT_TEXT_CHARS = 1000;
@@ -54,11 +55,19 @@ function isWasmException(e: unknown): boolean {
   return Exception !== undefined && e instanceof Exception;
 }
 
+/** What a failed guest call's error adds to the trap or exit. */
+export interface FailureNotes {
+  /** What the call last wrote (log lines, stdout/stderr), lines joined with " | ", or null. */
+  output: string | null;
+  /** The WASI calls it was refused ENOTCAPABLE. */
+  refused: readonly RefusedCall[];
+}
+
 /**
- * `notes`: what the failed call wrote to stdout/stderr last and which WASI calls it was refused for
- * want of a capability (WasiHost.failureNotes), reported by a trap and a non-zero proc_exit: a runtime
- * prints its reason there (Rust's panic message, "memory allocation of N bytes failed", a C assert)
- * and then traps with a bare `unreachable`.
+ * `notes`: what the failed call last wrote (its output tail) and which WASI calls it was refused for
+ * want of a capability, reported by a trap and a non-zero proc_exit: a runtime prints its reason
+ * there (Rust's panic message, "memory allocation of N bytes failed", a C assert, a no_std panic
+ * handler's log_emit) and then traps with a bare `unreachable`.
  */
 export function toAgentError(e: unknown, during: string, notes: FailureNotes | null = null): IgordError {
   if (e instanceof IgordError) return e;
@@ -105,7 +114,19 @@ export class AgentSandbox {
     private readonly wasi: WasiHost | null,
     /** What its hostcalls observe through: swapped for ZERO_SOURCE while agent_checkpoint runs. */
     private readonly ctx: HostContext,
+    /** What the current guest call wrote: quoted by its failure. */
+    private readonly tail: OutputTail,
   ) {}
+
+  /** A guest call starts: its failure reports what it writes and is refused, not an earlier call's. */
+  private beginCall(): void {
+    this.tail.clear();
+    this.wasi?.beginCall();
+  }
+
+  private failureNotes(): FailureNotes {
+    return { output: this.tail.text(), refused: this.wasi?.refusedCalls() ?? [] };
+  }
 
   static instantiate(opts: SandboxOptions): AgentSandbox {
     let memory: WebAssembly.Memory | null = null;
@@ -122,7 +143,8 @@ export class AgentSandbox {
       memory = new WebAssembly.Memory({ initial, maximum: declared === null ? opts.memoryCapPages : Math.min(declared, opts.memoryCapPages) });
     }
     const ref: { mem: WebAssembly.Memory | null } = { mem: memory };
-    const ctx: HostContext = { ...opts.context, memory: () => ref.mem };
+    const tail = new OutputTail();
+    const ctx: HostContext = { ...opts.context, memory: () => ref.mem, tail };
     // The guest's text, cut: the error goes to the main thread, the log, the agent's status.
     const text = (ptr: number): string | null => {
       const s = readAsString(ctx, ptr, MAX_ABORT_TEXT_CHARS + 1);
@@ -150,7 +172,7 @@ export class AgentSandbox {
     }
     const exports = instance.exports as unknown as Exports;
     if (!ref.mem && exports.memory instanceof WebAssembly.Memory) ref.mem = exports.memory;
-    const sandbox = new AgentSandbox(exports, ref.mem, onPhase, wasi, ctx);
+    const sandbox = new AgentSandbox(exports, ref.mem, onPhase, wasi, ctx, tail);
     if (exports._initialize) sandbox.call("_initialize", () => exports._initialize?.());
     return sandbox;
   }
@@ -171,11 +193,11 @@ export class AgentSandbox {
 
   private call<T>(during: string, fn: () => T): T {
     this.onPhase(during);
-    this.wasi?.beginCall();
+    this.beginCall();
     try {
       return fn();
     } catch (e) {
-      throw toAgentError(e, during, this.wasi?.failureNotes() ?? null);
+      throw toAgentError(e, during, this.failureNotes());
     }
   }
 
@@ -227,12 +249,12 @@ export class AgentSandbox {
     this.wasi?.beginTick();
     // As call() does, without a closure: this and stateView run every tick, often in cold code.
     this.onPhase("agent_tick");
-    this.wasi?.beginCall();
+    this.beginCall();
     let r: number | undefined;
     try {
       r = this.exports.agent_tick();
     } catch (e) {
-      throw toAgentError(e, "agent_tick", this.wasi?.failureNotes() ?? null);
+      throw toAgentError(e, "agent_tick", this.failureNotes());
     }
     this.wasi?.endTick();
     return typeof r === "number" && r !== 0;
@@ -258,11 +280,11 @@ export class AgentSandbox {
     this.wasi?.beginCheckpoint();
     try {
       this.onPhase("agent_checkpoint");
-      this.wasi?.beginCall();
+      this.beginCall();
       try {
         size = this.exports.agent_checkpoint();
       } catch (e) {
-        throw toAgentError(e, "agent_checkpoint", this.wasi?.failureNotes() ?? null);
+        throw toAgentError(e, "agent_checkpoint", this.failureNotes());
       }
       if (size < 0)
         throw new IgordError(ErrorCode.AgentBadState, `agent_checkpoint returned a negative size (${size})`);
@@ -271,7 +293,7 @@ export class AgentSandbox {
       try {
         ptr = this.exports.agent_checkpoint_ptr() >>> 0;
       } catch (e) {
-        throw toAgentError(e, "agent_checkpoint_ptr", this.wasi?.failureNotes() ?? null);
+        throw toAgentError(e, "agent_checkpoint_ptr", this.failureNotes());
       }
     } finally {
       this.ctx.source = source;

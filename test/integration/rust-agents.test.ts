@@ -124,6 +124,17 @@ describe("Rust agents, as authors write them", () => {
     expect(t.logs.events("agent_failed", "panic-in-tick")[0]?.details).toMatchObject({ trap: "unreachable", output: expect.stringMatching(/^thread '<unnamed>' panicked at 'index out of bounds/) });
   });
 
+  it("a no_std panic handler that logs the PanicInfo through igor.log_emit before unreachable: the failure quotes it", async () => {
+    const t = await startTestNode(FAST, { start: false });
+    const path = place(t, "nostd-panic", ["log"]);
+    await t.node.start();
+    await t.node.addAgent({ wasmPath: path });
+    const failed = await t.waitFor<AgentView>("stopped", (v) => v.id === "nostd-panic");
+    expect([failed.status, failed.error?.code, failed.tick]).toEqual(["failed", "AGENT_TRAP", 2n]);
+    expect(failed.error?.message).toMatch(/^agent trapped during agent_tick: unreachable \(its last output: nostd-panic: panicked at 'attempt to divide by zero', nostd-panic\.rs:\d+:\d+\)$/);
+    expect(lines(t, "nostd-panic")).toEqual(["nostd-panic: tick 1 share 50", "nostd-panic: tick 2 share 100"]);
+  });
+
   it("a std agent whose manifest forgets log panics at its first println!: the failure names fd_write and the log capability", async () => {
     const t = await startTestNode(FAST, { start: false });
     const path = place(t, "wasi-std", ["clock", "wallet"]);

@@ -3,7 +3,7 @@
 // call last wrote, bounded by MAX_FAILURE_OUTPUT_BYTES, and never what an earlier call wrote.
 import { describe, expect, it } from "vitest";
 import { ErrorCode, IgordError } from "../../../src/errors.js";
-import { MAX_FAILURE_OUTPUT_BYTES } from "../../../src/wasi/host.js";
+import { MAX_FAILURE_OUTPUT_BYTES } from "../../../src/hostcalls/output-tail.js";
 import { inProcessSandbox, thrownBy } from "../../helpers/sandbox.js";
 import { watAgent } from "../../helpers/wat.js";
 
@@ -96,6 +96,17 @@ describe("a failed guest call quotes its last output", () => {
     // Granted, the same calls are served: the trap quotes the output instead.
     const granted = (await inProcessSandbox(wat, ["clock", "rand", "log"])).sb;
     expect(failureOf(() => granted.tick()).message).toBe("agent trapped during agent_tick: unreachable (its last output: tick line | boom: the reason)");
+  });
+
+  it("a freestanding agent (no WASI) that logs through igor.log_emit before it traps gets that line quoted, as a no_std Rust panic handler would write it", async () => {
+    const wat = watAgent({
+      imports: '(import "igor" "log_emit" (func $log (param i32 i32)))',
+      extra: '(data (i32.const 2100) "panicked at src/lib.rs:9:5: attempt to divide by zero")',
+      onTick: "(call $log (i32.const 2100) (i32.const 53)) (unreachable)",
+    });
+    const { sb } = await inProcessSandbox(wat, ["log"]);
+    const err = failureOf(() => sb.tick());
+    expect(err.message).toBe("agent trapped during agent_tick: unreachable (its last output: panicked at src/lib.rs:9:5: attempt to divide by zero)");
   });
 
   it("a trap in agent_checkpoint quotes what it wrote there, though that output is never logged", async () => {
