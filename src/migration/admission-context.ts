@@ -27,8 +27,9 @@ export interface AdmissionContext {
    */
   replay(prepared: PreparedAgent, preState: Uint8Array, items: ReplayItem[], stateOfOlderModule: boolean): Promise<{ finalState: Uint8Array | null; verifiedTicks: number }>;
   /**
-   * When the lineage and seal checks must have ended (ms since the epoch; the same share of
-   * --migration-timeout as the replays): past it the package is refused MIGRATION_TIMEOUT.
+   * When the lineage and seal checks must have ended (monotonic ms, performance.now(): a wall-clock
+   * step does not move it; the same share of --migration-timeout as the replays): past it the
+   * package is refused MIGRATION_TIMEOUT.
    */
   checksDeadline?: number;
 }
@@ -43,7 +44,7 @@ export function refuse(code: ErrorCode, message: string): never {
  * given up or is about to; a peer's long history is not verified to its end for nobody.
  */
 export function inTime(ctx: AdmissionContext): void {
-  if (ctx.checksDeadline !== undefined && Date.now() > ctx.checksDeadline) {
+  if (ctx.checksDeadline !== undefined && performance.now() > ctx.checksDeadline) {
     refuse(ErrorCode.MigrationTimeout, "the package's lineage checks passed their share of this node's --migration-timeout; ship a shorter history (--history-retention) or give this node a longer timeout");
   }
 }

@@ -80,12 +80,12 @@ export function guessOf(arrivals: Map<string, Arrival>, agentId: string, wasmHas
 
 /** Reads the announcement and the package an offer said it sends behind it: `transfer`, then the package in one frame. */
 export async function receivePackageWithOffer(ch: FrameChannel, p: PackageWithOffer, timeoutMs: number): Promise<Uint8Array> {
-  const deadline = Date.now() + timeoutMs;
+  const deadline = performance.now() + timeoutMs;
   const transfer = await ch.receiveJson(timeoutMs, "transfer");
   if (transfer.type !== "transfer" || transfer.bytes !== p.bytes) {
     throw new IgordError(ErrorCode.MigrationFrameInvalid, `the package sent with the offer must be announced as ${p.bytes} bytes`);
   }
-  const pkg = await ch.receive(Math.max(1, deadline - Date.now()), "package");
+  const pkg = await ch.receive(Math.max(1, deadline - performance.now()), "package");
   if (pkg.length !== p.bytes) throw new IgordError(ErrorCode.MigrationFrameInvalid, `the package sent with the offer is ${pkg.length} bytes in its frame, not the announced ${p.bytes}`);
   return pkg;
 }

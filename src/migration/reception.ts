@@ -251,9 +251,9 @@ export class Reception {
     this.stage = "result";
     const chunks: Uint8Array[] = sent ? [sent] : [];
     this.packageSent = null;
-    const deadline = Date.now() + timeout;
+    const deadline = performance.now() + timeout;
     while (this.held < size) {
-      const chunk = await this.ch.receive(Math.max(1, deadline - Date.now()), "package chunk");
+      const chunk = await this.ch.receive(Math.max(1, deadline - performance.now()), "package chunk");
       if (chunk.length === 0 || this.held + chunk.length > size) {
         throw new IgordError(ErrorCode.MigrationFrameInvalid, `package chunk of ${chunk.length} bytes does not fit the announced ${size} bytes`);
       }

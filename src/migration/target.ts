@@ -52,7 +52,11 @@ export class MigrationTarget implements ReceptionHost {
   admission(offered: ReadonlySet<string>): AdmissionContext {
     const cfg = this.ctx.cfg;
     const replayMs = Math.floor(cfg.migrationTimeoutMs * ADMISSION_REPLAY_SHARE);
-    const replayDeadline = Date.now() + replayMs;
+    // Monotonic: a wall-clock step (NTP, a resumed VM) neither refuses every arriving package at
+    // once nor lets one's checks run for the length of the step. The replays' deadline is on
+    // process.hrtime's clock, which the workers read too.
+    const checksDeadline = performance.now() + replayMs;
+    const replayDeadlineNs = process.hrtime.bigint() + BigInt(replayMs) * 1_000_000n;
     return {
       store: this.ctx.host.store,
       cache: this.ctx.host.cache,
@@ -61,8 +65,8 @@ export class MigrationTarget implements ReceptionHost {
       maxBudget: cfg.maxIncomingBudget,
       replayMode: cfg.replayMode,
       leaseTiming: this.ctx.host.leaseTiming,
-      replay: (prepared, preState, items, stateOfOlderModule) => this.replayIncoming(prepared, { state: preState, stateOfOlderModule }, items, replayDeadline, replayMs),
-      checksDeadline: replayDeadline,
+      replay: (prepared, preState, items, stateOfOlderModule) => this.replayIncoming(prepared, { state: preState, stateOfOlderModule }, items, replayDeadlineNs, replayMs),
+      checksDeadline,
     };
   }
 
@@ -92,7 +96,7 @@ export class MigrationTarget implements ReceptionHost {
 
   /**
    * Replays a shipped window on a staging placement in the worker pool: each tick under the tick
-   * timeout, the whole by `deadline` (admission's share of --migration-timeout; a tick not started by
+   * timeout, the whole by `deadlineNs` (process.hrtime) (admission's share of --migration-timeout; a tick not started by
    * then refuses the package with MIGRATION_REPLAY_TIMEOUT). The placement only replays: the replay
    * rule is checked from the pre-window state on a replay instance, which the replay then takes up
    * again, and no live instance is built for it.
@@ -101,7 +105,7 @@ export class MigrationTarget implements ReceptionHost {
     prepared: PreparedAgent,
     pre: { state: Uint8Array; stateOfOlderModule: boolean },
     items: ReplayItem[],
-    deadline: number,
+    deadlineNs: bigint,
     replayMs: number,
   ): Promise<{ finalState: Uint8Array | null; verifiedTicks: number }> {
     const stagingId = `${prepared.agentId}~incoming`;
@@ -110,7 +114,7 @@ export class MigrationTarget implements ReceptionHost {
     const placed = pool.place({ agentId: stagingId, module: prepared.module, plan: prepared.plan, memoryCapPages: prepared.memoryCapPages }, init);
     // Sent behind the load without waiting for it (one worker round trip for both); a load that
     // fails (the replay rule, a trap, the deadline) is the refusal, whatever the replay answered.
-    const replayed = pool.replay(stagingId, items, { deadline }).then(
+    const replayed = pool.replay(stagingId, items, { deadlineNs }).then(
       (outcome) => ({ outcome, error: null }),
       (error: unknown) => ({ outcome: null, error }),
     );

@@ -432,11 +432,12 @@ export class WorkerPool extends EventEmitter<{
   /**
    * Replays recorded ticks of an agent on the worker that hosts it, bounded by the same watchdog as
    * live ticks: a replay past the tick timeout terminates the worker and stops the agent. With a
-   * `deadline` (Unix ms), a tick not started by then ends the replay with REPLAY_DEADLINE. A
+   * `deadlineNs` (process.hrtime.bigint()'s clock: monotonic, a wall-clock step moves it neither way),
+   * a tick not started by then ends the replay with REPLAY_DEADLINE. A
    * replay-only placement takes replays while its first load runs: the worker runs them after the
    * load, in order (one whose load failed answers AGENT_NOT_FOUND; place() rejects with the reason).
    */
-  replay(agentId: string, items: ReplayItem[] | ReplayChain, opts: { deadline?: number } = {}): Promise<ReplayOutcome> {
+  replay(agentId: string, items: ReplayItem[] | ReplayChain, opts: { deadlineNs?: bigint } = {}): Promise<ReplayOutcome> {
     const slot = this.slots.get(agentId);
     if (!slot || (!slot.ready && !(slot.replayOnly && slot.placing !== null))) {
       return Promise.reject(new IgordError(ErrorCode.AgentNotFound, `agent "${agentId}" is not ready for replay`));
@@ -445,7 +446,7 @@ export class WorkerPool extends EventEmitter<{
     const h = slot.worker;
     return new Promise((resolve, reject) => {
       h.replays.set(id, { agentId, resolve, reject });
-      this.post(h, { type: "replay", id, placement: slot.placement, items, ...(opts.deadline === undefined ? {} : { deadline: opts.deadline }) });
+      this.post(h, { type: "replay", id, placement: slot.placement, items, ...(opts.deadlineNs === undefined ? {} : { deadlineNs: opts.deadlineNs }) });
     });
   }
 

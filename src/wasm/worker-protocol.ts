@@ -151,8 +151,11 @@ export interface ReplayRequest {
   placement: number;
   /** Items, or a long chain in wire form (replay/chain.ts). */
   items: ReplayItem[] | ReplayChain;
-  /** Unix ms by which the replay must end: a tick not started by then fails with REPLAY_DEADLINE. */
-  deadline?: number;
+  /**
+   * When the replay must end, on process.hrtime's clock (monotonic, the same in every thread of the
+   * process): a tick not started by then fails with REPLAY_DEADLINE.
+   */
+  deadlineNs?: bigint;
 }
 
 export type ToWorker = LoadRequest | TickBatch | UnloadRequest | ReplayRequest;

@@ -423,11 +423,12 @@ function runReplay(req: ReplayRequest): void {
   } else {
     Atomics.store(ctl, Ctl.replayStartedNs, process.hrtime.bigint());
     try {
-      const deadline = req.deadline;
+      const deadline = req.deadlineNs;
       // A tick not started by the caller's deadline fails the replay there (the engines report a
       // throw from onTick as the failure of that tick); a tick started runs under the tick timeout.
       const inTime = deadline === undefined ? (): void => {} : (): void => {
-        if (Date.now() > deadline) throw new IgordError(ErrorCode.ReplayDeadline, `the replay passed its deadline (${new Date(deadline).toISOString()})`);
+        const late = process.hrtime.bigint() - deadline;
+        if (late > 0n) throw new IgordError(ErrorCode.ReplayDeadline, `the replay passed its deadline (${late / 1_000_000n} ms ago)`);
       };
       // Each tick only restarts the watchdog's clock: the replay's phase and placement, entered once,
       // stay put (no guest call of a replay instance publishes a phase of its own).

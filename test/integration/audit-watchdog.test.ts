@@ -61,13 +61,13 @@ describe("audit replay chain under the worker's watchdog", () => {
 
   it("a replay given a deadline ends at the first tick not started by it, as a chain and as items, and the agent stays placed", async () => {
     const p = await placed(SLOW_TICKS);
-    const deadline = Date.now() + 150;
-    const chain = await p.replay("a", chainOf(30), { deadline });
+    const deadlineNs = process.hrtime.bigint() + 150_000_000n;
+    const chain = await p.replay("a", chainOf(30), { deadlineNs });
     expect(chain.failure?.error.code).toBe("REPLAY_DEADLINE");
     expect(chain.verified).toBeGreaterThan(0);
     expect(chain.verified).toBeLessThan(30);
     const items = Array.from({ length: 30 }, (_, i) => ({ tick: BigInt(i + 1), entries: [], budget: 0n, price: 0n, ...(i === 0 ? { preState: new Uint8Array(4) } : {}) }));
-    const late = await p.replay("a", items, { deadline: Date.now() - 1 });
+    const late = await p.replay("a", items, { deadlineNs: process.hrtime.bigint() - 1_000_000n });
     expect(late).toMatchObject({ verified: 0, failure: { tick: 1n, error: { code: "REPLAY_DEADLINE" } } });
     expect(p.has("a")).toBe(true);
     expect(await p.replay("a", chainOf(2))).toMatchObject({ verified: 2, failure: null });
