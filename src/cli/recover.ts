@@ -4,6 +4,7 @@
 import { formatEpoch, transition } from "../authority/lease.js";
 import { signBudgetOverride } from "../checkpoint/overrides.js";
 import { ErrorCode, IgordError } from "../errors.js";
+import { MIGRATION_TERMINAL } from "../store/types.js";
 import { openExistingStore } from "./data-dir-store.js";
 
 export function recoverCommand(agentId: string, o: { reason: string; dataDir: string }): number {
@@ -23,10 +24,20 @@ export function recoverCommand(agentId: string, o: { reason: string; dataDir: st
     const next = transition(required, { type: "recover", cause: "operator", nowMs: now }, timing);
     const identity = store.identity(agentId);
     const fields = { afterHash: head.hash, tick: head.tick, oldBudget: head.budget, newBudget: head.budget, reason: `recover: ${o.reason}` };
+    // The hop whose handoff this abandons: its record ends here too (the status query that would
+    // have settled it stops once the lease holds no handoff).
+    const abandoned = lease.handoff
+      ? store.migrations({ agentId }).filter((m) => m.direction === "out" && !MIGRATION_TERMINAL.includes(m.state) && m.checkpointHash === lease.handoff?.checkpointHash)
+      : [];
+    const error = {
+      code: ErrorCode.MigrationAmbiguous,
+      message: `handoff to ${lease.handoff?.target ?? "its target"} abandoned by igord recover: ${o.reason}; the agent runs here at epoch ${formatEpoch(next.epoch)}`,
+    };
     // One transaction: a new epoch without its recorded reason (or the reverse) is never stored.
     store.atomically(() => {
       store.writeLease(agentId, { state: lease.state, epoch: lease.epoch }, next);
       store.addLineageEvent(agentId, { kind: "recovery", ...fields, signature: signBudgetOverride(identity, fields) });
+      for (const m of abandoned) store.updateMigration(m.id, { state: "failed", error });
     });
     process.stdout.write(
       `recovered ${agentId}: ${lease.state} ${formatEpoch(lease.epoch)} -> ACTIVE_OWNER ${formatEpoch(next.epoch)}` +

@@ -3,7 +3,7 @@
 // side (source.ts), the target side (target.ts) and the resolution of unconfirmed handoffs
 // (resolution.ts). Protocol schema: docs/PROTOCOL.md.
 import type { Logger } from "pino";
-import type { Epoch } from "../authority/lease.js";
+import { type Epoch, formatEpoch } from "../authority/lease.js";
 import type { NodeConfig } from "../config/schema.js";
 import { ErrorCode, IgordError } from "../errors.js";
 import { type FrameChannel, strings, uint } from "../p2p/frames.js";
@@ -212,11 +212,20 @@ export class MigrationService implements MigrationContext {
       store.pruneFences(now - this.cfg.migrationRetentionMs);
     }
     // A record stuck in a non-terminal state with nothing running for it (a crash) is timed out.
-    for (const m of store.staleMigrations(now - this.cfg.migrationTimeoutMs)) {
-      if (m.state === "recovery" || this.outgoing.has(m.agentId) || this.receiving.has(m.agentId) || this.resolution.has(m.agentId)) continue;
+    for (const m of store.staleMigrations(now)) {
+      if (this.outgoing.has(m.agentId) || this.receiving.has(m.agentId) || this.resolution.has(m.agentId)) continue;
       // A handoff still open in the lease is settled by the status query, which also settles its record.
       const lease = store.lease(m.agentId);
-      if (m.direction === "out" && lease?.handoff && (lease.state === "HANDOFF_INITIATED" || lease.state === "RECOVERY_REQUIRED")) continue;
+      const open = m.direction === "out" && lease?.handoff && (lease.state === "HANDOFF_INITIATED" || lease.state === "RECOVERY_REQUIRED") ? lease.handoff : null;
+      if (m.state === "recovery") {
+        // Only the status query settles it, and it asks only while the lease holds this hop's
+        // handoff: once it does not (an igord recover took the agent back), nothing else would.
+        if (open?.checkpointHash === m.checkpointHash) continue;
+        const where = lease ? `${lease.state} at ${formatEpoch(lease.epoch)}` : "no longer held here";
+        store.updateMigration(m.id, { state: "failed", error: { code: ErrorCode.MigrationAmbiguous, message: `the handoff was settled without this hop (the agent is ${where})` } });
+        continue;
+      }
+      if (open || m.updatedAt >= now - this.cfg.migrationTimeoutMs) continue;
       store.updateMigration(m.id, { state: "failed", error: { code: ErrorCode.MigrationTimeout, message: `no progress in ${m.state} for ${this.cfg.migrationTimeoutMs}ms` } });
     }
   }
