@@ -15,16 +15,25 @@ import { type Daemon, igordAsync, startDaemon } from "./process.js";
 
 export type LogLine = Record<string, unknown>;
 
-/** A free loopback TCP port (bound and released: a node listens on it for its whole life). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
+/**
+ * Where a node's fixed port is drawn from: below Linux's ephemeral range (32768–60999), from which
+ * every port-0 listener and outgoing connection of the other test files takes its ports. A port
+ * drawn from that range and released could be taken by one of them while its node is down between
+ * a kill and its restart.
+ */
+const FIXED_PORTS = { from: 20_000, to: 32_000 } as const;
+
+/** A free loopback TCP port outside the ephemeral range (bound and released: a node listens on it for its whole life, across restarts). */
+export async function freePort(): Promise<number> {
+  for (;;) {
+    const port = FIXED_PORTS.from + Math.floor(Math.random() * (FIXED_PORTS.to - FIXED_PORTS.from));
+    const free = await new Promise<boolean>((resolve) => {
+      const s = createServer();
+      s.once("error", () => resolve(false));
+      s.listen(port, "127.0.0.1", () => s.close(() => resolve(true)));
     });
-  });
+    if (free) return port;
+  }
 }
 
 /** mulberry32: a small seeded PRNG, so a seed replays the same schedule of operations. */
