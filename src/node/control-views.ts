@@ -161,13 +161,15 @@ export function nodeStatus(node: IgordNode): Record<string, unknown> {
 
 /** Every agent this node knows of as the control API lists them: running, stopped, quarantined, in handoff, failed to load. */
 export function agentsListing(node: IgordNode, opts: { all?: boolean } = {}): Listed[] {
+  const receiving = receivingAgents(node);
   const listed: Listed[] = [
-    ...(opts.all ? retiredJson(node) : []),
+    // An agent coming back to a node it left is listed once, as being received.
+    ...(opts.all ? retiredJson(node).filter((r) => !receiving.some((a) => a.id === r.id)) : []),
     ...node.scheduler.list().map((v) => ({ ...agentJson(v), id: v.id, lastDivergence: lastDivergence(node, v.id) })),
     ...listedQuarantined(node).map(([id, q]) => ({ ...quarantineJson(id, q), id })),
     ...unresolvedHandoffs(node).filter((h) => !node.scheduler.has(h.id)),
     ...migratingAgents(node),
-    ...receivingAgents(node),
+    ...receiving,
     ...pendingReceptions(node).filter((p) => !node.quarantined.has(p.id)),
     ...node.loadFailures.list().map((f) => ({ ...loadFailureJson(f), id: f.agentId })),
     ...storedOnly(node, opts.all ?? false),
