@@ -1,16 +1,21 @@
 // The CLI's ways into a data dir's database, beside a running daemon or without one: read-only in one
 // snapshot (inspect, verify, export, lineage), for writing without the data-dir lock (import,
 // resume's staging), or only when the database exists (recover). A mistyped --data-dir is said so.
-import { existsSync } from "node:fs";
+import { statSync } from "node:fs";
 import { join } from "node:path";
 import { ErrorCode, IgordError } from "../errors.js";
-import { prepareDataDir } from "../store/data-dir.js";
+import { dataDirAccessError, prepareDataDir } from "../store/data-dir.js";
 import { databaseError, DB_FILE, SqliteStore } from "../store/sqlite-store.js";
 
 /** The data dir's database file, refused when there is none: a mistyped --data-dir is said so, never created. */
 function existingDatabase(dataDir: string): string {
   const path = join(dataDir, DB_FILE);
-  if (!existsSync(path)) throw new IgordError(ErrorCode.StoreError, `no igord database at ${path} (check --data-dir, or IGORD_DATA_DIR without it)`);
+  try {
+    statSync(path);
+  } catch (e) {
+    // A database this user cannot reach is there all the same: the data dir is another user's.
+    throw dataDirAccessError(dataDir, e) ?? new IgordError(ErrorCode.StoreError, `no igord database at ${path} (check --data-dir, or IGORD_DATA_DIR without it)`);
+  }
   return path;
 }
 

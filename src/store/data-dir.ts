@@ -36,7 +36,42 @@ export function prepareDataDir(dir: string): void {
     throw fsError("create data dir", dir, e);
   }
   restrict(dir, DATA_DIR_MODE);
-  for (const f of readdirSync(dir)) if (PRIVATE_FILE.test(f)) restrict(join(dir, f), DATA_FILE_MODE);
+  let files: string[];
+  try {
+    files = readdirSync(dir);
+  } catch (e) {
+    throw dataDirAccessError(dir, e) ?? fsError("read data dir", dir, e);
+  }
+  for (const f of files) if (PRIVATE_FILE.test(f)) restrict(join(dir, f), DATA_FILE_MODE);
+}
+
+/**
+ * The data dir (or a file of it) this process may not read or change: said so, naming its owner
+ * and this process's user (the commonest cause is running igord as another user than the one that
+ * made the data dir), instead of a bare EACCES, or a reader's "no database" for a database that is
+ * there; null for any other failure.
+ */
+export function dataDirAccessError(path: string, e: unknown): IgordError | null {
+  const errno = (e as NodeJS.ErrnoException).code;
+  if (errno !== "EACCES" && errno !== "EPERM") return null;
+  const uid = process.getuid?.() ?? null;
+  let owner: number | null = null;
+  try {
+    owner = statSync(path).uid;
+  } catch {
+    // a folder above it this user cannot enter: its owner stays unknown
+  }
+  const whose =
+    owner === null
+      ? `cannot be reached by uid ${uid ?? "?"} (a folder above it is closed to this user)`
+      : owner === uid
+        ? `belongs to this user (uid ${owner}) but its permissions keep igord out`
+        : `belongs to uid ${owner} and igord runs as uid ${uid ?? "?"}`;
+  return new IgordError(
+    ErrorCode.ConfigInvalid,
+    `the data dir ${path} ${whose} (${errno}): run igord as the data dir's owner, whose keys it holds (a data dir is private to one user: 0700)`,
+    { cause: e, details: { path, errno, owner, uid } },
+  );
 }
 
 /** What igord itself keeps in a data dir (the database and its side files, the lock, pid, control token and address). */
@@ -67,7 +102,7 @@ function restrict(path: string, mode: number): void {
     if ((statSync(path).mode & 0o777) !== mode) chmodSync(path, mode);
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === "ENOENT") return; // a WAL or shm file removed meanwhile
-    throw fsError("restrict permissions of", path, e);
+    throw dataDirAccessError(path, e) ?? fsError("restrict permissions of", path, e);
   }
 }
 
