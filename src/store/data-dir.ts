@@ -183,7 +183,10 @@ export class DataDirLock {
     const path = join(this.dir, LOCK_FILE);
     const now = fileId(path);
     if (now !== null && now === this.held) {
-      if (holderPid(this.dir) === process.pid) return { state: "held" };
+      // The lock file is the one this process holds; a pid file it cannot read now (no descriptor
+      // left: EMFILE) may well name it still, and the lock is what excludes others.
+      const pid = readPidFile(this.dir);
+      if (pid === process.pid || pid === "unreadable") return { state: "held" };
       try {
         writePidFile(this.dir);
       } catch (e) {
@@ -282,12 +285,20 @@ function holderOfRemovedLock(dir: string): number | null {
 }
 
 function holderPid(dir: string): number | null {
+  const pid = readPidFile(dir);
+  return pid === "unreadable" ? null : pid;
+}
+
+/** The pid the pid file names; null when there is none (or it names none); "unreadable" when it cannot be read now. */
+function readPidFile(dir: string): number | null | "unreadable" {
+  let text: string;
   try {
-    const pid = Number.parseInt(readFileSync(join(dir, PID_FILE), "utf8"), 10);
-    return Number.isSafeInteger(pid) && pid > 0 ? pid : null;
-  } catch {
-    return null;
+    text = readFileSync(join(dir, PID_FILE), "utf8");
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === "ENOENT" ? null : "unreadable";
   }
+  const pid = Number.parseInt(text, 10);
+  return Number.isSafeInteger(pid) && pid > 0 ? pid : null;
 }
 
 function holderText(dir: string): string {
