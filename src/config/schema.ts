@@ -1,6 +1,7 @@
 // The one configuration schema: every field's flag, env var, config-file key, default and validation.
 // Precedence: flags > IGORD_* env vars > --config <file> (JSON) > defaults.
-import { cpus } from "node:os";
+import { cpus, homedir } from "node:os";
+import { join } from "node:path";
 import { formatUnits, MAX_MICROCENTS, parseUnits } from "../budget/money.js";
 import { parseNetwork } from "../hostcalls/http-destination.js";
 import { IMPLEMENTED_CAPABILITIES } from "../hostcalls/registry.js";
@@ -112,6 +113,20 @@ export interface FieldSpec<K extends keyof NodeConfig = keyof NodeConfig> {
   defaultValue: () => NodeConfig[K];
   defaultText: string;
   parse: (raw: RawValue) => NodeConfig[K];
+}
+
+/**
+ * A directory path. A leading `~` only a shell expands: from a config file, an IGORD_ variable or a
+ * `--flag=~/…` it would be a folder named `~` in the working directory (the node's keys in it, and
+ * `rm -rf ~` to remove it takes the home directory), so it is refused with the path it likely meant.
+ */
+function dirPath(raw: RawValue): string {
+  const s = asString(raw);
+  if (s.length === 0) throw new Error("must not be empty");
+  if (s === "~" || s.startsWith("~/")) {
+    throw new Error(`starts with ~, which only a shell expands (here it would be a folder named "~" in the working directory): give the full path, such as ${join(homedir(), s.slice(1))}`);
+  }
+  return s;
 }
 
 function asString(raw: RawValue): string {
@@ -228,11 +243,7 @@ export const FIELDS = [
     description: "directory of agent .wasm files loaded at start and watched for new ones",
     defaultValue: () => "./agents",
     defaultText: "./agents",
-    parse: (raw) => {
-      const s = asString(raw);
-      if (s.length === 0) throw new Error("must not be empty");
-      return s;
-    },
+    parse: dirPath,
   }),
   field({
     key: "upgradeAgentsDir",
@@ -250,11 +261,7 @@ export const FIELDS = [
     description: "directory for the node's state (control token, database)",
     defaultValue: () => "./data",
     defaultText: "./data",
-    parse: (raw) => {
-      const s = asString(raw);
-      if (s.length === 0) throw new Error("must not be empty");
-      return s;
-    },
+    parse: dirPath,
   }),
   field({
     key: "price",
