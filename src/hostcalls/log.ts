@@ -29,9 +29,10 @@ export function logEmit(ctx: HostContext): (ptr: number, len: number) => void {
     ptr = p;
     len = n;
     if (ctx.tail && n > 0) {
-      const take = Math.min(n, MAX_FAILURE_OUTPUT_BYTES);
-      const end = guestBytes(ctx, p + n - take, take);
-      if (end !== null) ctx.tail.addLine(end, n);
+      // The whole range checked as the call's own read does (a view, no copy): its end alone,
+      // computed from a pointer past 2 GiB, wrapped to the bytes at address 0.
+      const line = guestBytes(ctx, p, n);
+      if (line !== null) ctx.tail.addLine(line.subarray(Math.max(0, n - MAX_FAILURE_OUTPUT_BYTES)), n);
     }
     ctx.source.observe(HostcallId.log_emit, live, check);
   };

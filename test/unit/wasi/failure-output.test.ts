@@ -122,4 +122,18 @@ describe("a failed guest call quotes its last output", () => {
     const err = failureOf(() => sb.captureState());
     expect(err.message).toBe("agent trapped during agent_checkpoint: unreachable (its last output: boom: the reason)");
   });
+  it("a log_emit whose range runs past the top of the 32-bit address space is refused -4 and quotes nothing: not the bytes at address 0 its end wraps to", async () => {
+    // log_emit(0xFFFFFC00, 2048): the range [4 GiB - 1 KiB, 4 GiB + 1 KiB) is outside memory. Its
+    // last 1 KiB, computed in signed 32-bit arithmetic, started at address 0, where this agent keeps a secret.
+    const wat = watAgent({
+      imports: '(import "igor" "log_emit" (func $log (param i32 i32)))',
+      extra: '(data (i32.const 0) "SECRET-NEVER-LOGGED")',
+      onTick: "(call $log (i32.const -1024) (i32.const 2048)) (unreachable)",
+    });
+    const { sb, rec } = await inProcessSandbox(wat, ["log"]);
+    const err = failureOf(() => sb.tick());
+    expect(err.message).toBe("agent trapped during agent_tick: unreachable");
+    expect(err.details.output).toBeUndefined();
+    expect(rec.take().map((e) => e.result)).toEqual([-4]);
+  });
 });
