@@ -2,7 +2,7 @@
 // than a named limit. The file is opened non-blocking and checked on the open descriptor, so a FIFO
 // or device put where a module is expected can neither block the main thread nor be swapped in
 // between a check and the read.
-import { closeSync, constants, fstatSync, openSync, readSync, statSync } from "node:fs";
+import { closeSync, constants, fstatSync, openSync, readSync, type Stats, statSync } from "node:fs";
 
 export type FileProblem =
   | { kind: "missing"; detail: string }
@@ -47,12 +47,17 @@ export function fileKind(s: { isDirectory(): boolean; isFIFO(): boolean; isSocke
  * regular file. Never opens it.
  */
 export function regularFileProblem(path: string): FileProblem | null {
+  return statRegularFile(path).problem;
+}
+
+/** The path's stat (links followed) when it is a regular file, else what is wrong with it. */
+export function statRegularFile(path: string): { stat: Stats; problem: null } | { stat: null; problem: FileProblem } {
   try {
     const s = statSync(path);
-    return s.isFile() ? null : { kind: "not_regular", detail: fileKind(s) };
+    return s.isFile() ? { stat: s, problem: null } : { stat: null, problem: { kind: "not_regular", detail: fileKind(s) } };
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
-    return { kind: "missing", detail: code === "ENOENT" ? "no such file, or a link to nothing" : code };
+    return { stat: null, problem: { kind: "missing", detail: code === "ENOENT" ? "no such file, or a link to nothing" : code } };
   }
 }
 
