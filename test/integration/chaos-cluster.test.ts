@@ -5,7 +5,7 @@
 // still varies). At the end everything is healed and left to settle, and every invariant is checked:
 // one owner per agent, never two nodes ticking it, no tick number reused with another state, every
 // history verifies by replay on every node that holds it, budgets never created, nothing stuck, no
-// daemon crashed. The suite runs seed 1 for 20 s on three nodes; IGORD_SOAK=1 runs four nodes for
+// daemon crashed. The suite runs seed 1 for 15 s on three nodes; IGORD_SOAK=1 runs four nodes for
 // five minutes on a new seed; IGORD_CHAOS_MS sets the chaos phase's length, IGORD_CHAOS_VERBOSE=1
 // prints every operation, IGORD_CHAOS_DUMP=<dir> writes each node's log lines and the operations
 // there. What it found is shrunk to a scenario test of its own
@@ -30,7 +30,7 @@ const SOAK = process.env.IGORD_SOAK === "1";
 const SEED = process.env.IGORD_CHAOS_SEED ? Number(process.env.IGORD_CHAOS_SEED) : SOAK ? Math.floor(Math.random() * 2 ** 31) : 1;
 const NODES = SOAK ? 4 : 3;
 const AGENTS = SOAK ? ["heartbeat", "survivor", "watcher", "fastpath", "c-ticker", "c-wasi-clock"] : ["heartbeat", "survivor", "watcher", "fastpath", "c-ticker"];
-const CHAOS_MS = Number(process.env.IGORD_CHAOS_MS ?? (SOAK ? 300_000 : 20_000));
+const CHAOS_MS = Number(process.env.IGORD_CHAOS_MS ?? (SOAK ? 300_000 : 15_000));
 const SETTLE_MS = 45_000;
 const LEASE_MS = 1_200;
 const GRACE_MS = 600;
