@@ -3,11 +3,12 @@
 // wasm32-wasi. Each runs, replays, migrates and audits, or fails and is refused with an error that
 // names what the Rust code did. The committed .wasm always run; only the rebuild check needs rustc.
 import { execFileSync, spawnSync } from "node:child_process";
-import { copyFileSync, existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import type { AgentView, CheckpointEvent, DivergenceEvent, TickEvent } from "../../src/scheduler/scheduler.js";
+import type { AgentView, DivergenceEvent, TickEvent } from "../../src/scheduler/scheduler.js";
 import { ROOT, startTestNode, stopAllNodes, storedHead, type TestNode, tempDir } from "../helpers/node.js";
+import { checkpointedTwice, placeFixture, u64At, verifiedTicks as verified } from "../helpers/fixture-agents.js";
 import { igord } from "../helpers/process.js";
 
 afterEach(stopAllNodes);
@@ -19,31 +20,8 @@ const P2P = { listen: "/ip4/127.0.0.1/tcp/0", "accept-migrations": "any", "migra
 const LIFECYCLE = ["agent_checkpoint", "agent_checkpoint_ptr", "agent_init", "agent_resume", "agent_tick"];
 
 /** Copies fixture NAME.wasm into the node's dir with a manifest granting `caps` (and `limits`); returns its path. */
-function place(t: TestNode, name: string, caps: string[], limits?: Record<string, number>): string {
-  const path = join(t.dir, `${name}.wasm`);
-  copyFileSync(join(FIXTURES, `${name}.wasm`), path);
-  const manifest = { capabilities: Object.fromEntries(caps.map((c) => [c, { version: 1 }])), ...(limits ? { resource_limits: limits } : {}) };
-  writeFileSync(join(t.dir, `${name}.manifest.json`), JSON.stringify(manifest));
-  return path;
-}
+const place = (t: TestNode, name: string, caps: string[], limits?: Record<string, number>): string => placeFixture(t, join(FIXTURES, `${name}.wasm`), name, caps, limits);
 
-/** Waits until `n` of the agent's ticks verified by replay on this node; a divergence fails at once. */
-async function verified(t: TestNode, id: string, n: number): Promise<void> {
-  let seen = 0;
-  const diverged = t.waitFor<DivergenceEvent>("divergence", (e) => e.agentId === id, 15_000).then((e) => {
-    throw new Error(`${id} diverged in replay: ${e.code} at tick ${e.tick}: ${e.message}`);
-  });
-  diverged.catch(() => undefined);
-  await Promise.race([t.waitFor<{ agentId: string; ticks: bigint[] }>("verified", (e) => e.agentId === id && (seen += e.ticks.length) >= n, 15_000), diverged]);
-}
-
-/** Waits for two written checkpoints after tick 0: the window a migration replays then starts past genesis. */
-async function checkpointedTwice(t: TestNode, id: string): Promise<void> {
-  let written = 0;
-  await t.waitFor<CheckpointEvent>("checkpoint", (e) => e.agentId === id && e.outcome === "written" && e.tick > 0n && ++written >= 2, 10_000);
-}
-
-const u64At = (state: Uint8Array, at: number): bigint => new DataView(state.buffer, state.byteOffset).getBigUint64(at, true);
 const lines = (t: TestNode, id: string): string[] => t.logs.events("agent_log", id).map((l) => String(l.msg));
 
 function surface(name: string): { imports: string[]; exports: string[] } {

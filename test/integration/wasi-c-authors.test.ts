@@ -1,11 +1,11 @@
 // C agents written against wasi-libc the way an author would (test/fixtures/wasi/c/*.c, built by
 // scripts/build-c-agents.sh and committed): each runs, replays, migrates and audits, or is refused
 // with an error naming what it did.
-import { copyFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import type { CheckpointEvent, DivergenceEvent, TickEvent } from "../../src/scheduler/scheduler.js";
+import type { TickEvent } from "../../src/scheduler/scheduler.js";
 import { ROOT, startTestNode, stopAllNodes, storedHead, type TestNode } from "../helpers/node.js";
+import { checkpointedTwice, placeFixture, u64At, verifiedTicks as verified } from "../helpers/fixture-agents.js";
 import { igord } from "../helpers/process.js";
 
 afterEach(stopAllNodes);
@@ -15,30 +15,7 @@ const FAST = { "tick-interval": "10ms", "checkpoint-interval": "40ms", "verify-i
 const P2P = { listen: "/ip4/127.0.0.1/tcp/0", "accept-migrations": "any", "migration-retry-delay": "10ms", "migration-timeout": "5s", "peer-refresh": "0" };
 
 /** Copies fixture c-<name>.wasm into the node's dir with a manifest granting `caps`; returns its path. */
-function place(t: TestNode, name: string, caps: string[]): string {
-  const path = join(t.dir, `${name}.wasm`);
-  copyFileSync(join(FIXTURES, `c-${name}.wasm`), path);
-  writeFileSync(join(t.dir, `${name}.manifest.json`), JSON.stringify({ capabilities: Object.fromEntries(caps.map((c) => [c, { version: 1 }])) }));
-  return path;
-}
-
-/** Waits until `n` of the agent's ticks verified by replay on this node; a divergence fails at once. */
-async function verified(t: TestNode, id: string, n: number): Promise<void> {
-  let seen = 0;
-  const diverged = t.waitFor<DivergenceEvent>("divergence", (e) => e.agentId === id, 15_000).then((e) => {
-    throw new Error(`${id} diverged in replay: ${e.code} at tick ${e.tick}: ${e.message}`);
-  });
-  diverged.catch(() => undefined);
-  await Promise.race([t.waitFor<{ agentId: string; ticks: bigint[] }>("verified", (e) => e.agentId === id && (seen += e.ticks.length) >= n, 15_000), diverged]);
-}
-
-/** Waits for two written checkpoints after tick 0: the window a migration replays then starts past genesis. */
-async function checkpointedTwice(t: TestNode, id: string): Promise<void> {
-  let written = 0;
-  await t.waitFor<CheckpointEvent>("checkpoint", (e) => e.agentId === id && e.outcome === "written" && e.tick > 0n && ++written >= 2, 10_000);
-}
-
-const u64At = (state: Uint8Array, at: number): bigint => new DataView(state.buffer, state.byteOffset).getBigUint64(at, true);
+const place = (t: TestNode, name: string, caps: string[]): string => placeFixture(t, join(FIXTURES, `c-${name}.wasm`), name, caps);
 
 describe("C agents on wasi-libc, as authors write them", () => {
   it("an agent that salts each checkpoint with getentropy() gets zeros there, live as in replay: it verifies, migrates and audits VALID", async () => {
