@@ -43,14 +43,9 @@ export function fileKind(s: { isDirectory(): boolean; isFIFO(): boolean; isSocke
 }
 
 /**
- * Why `path` (links followed) is not something to read as an agent file, or null when it is a
- * regular file. Never opens it.
+ * The path's stat (links followed) when it is a regular file, else why it is not something to read
+ * as an agent file. Never opens it.
  */
-export function regularFileProblem(path: string): FileProblem | null {
-  return statRegularFile(path).problem;
-}
-
-/** The path's stat (links followed) when it is a regular file, else what is wrong with it. */
 export function statRegularFile(path: string): { stat: Stats; problem: null } | { stat: null; problem: FileProblem } {
   try {
     const s = statSync(path);

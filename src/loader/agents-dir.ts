@@ -78,10 +78,6 @@ export class AgentsDirWatcher {
   }
 
   /** The agent files to load now: regular files (links followed); the rest is reported as skipped. */
-  listWasm(): string[] {
-    return this.list().map((l) => l.path);
-  }
-
   private list(): Listed[] {
     if (!existsSync(this.dir)) return [];
     const entries = this.entries();

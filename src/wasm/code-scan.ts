@@ -109,8 +109,7 @@ function walkBody(b: Uint8Array, pos: number, end: number): (ReturnType<typeof i
 }
 
 function skipLeb(r: Reader): void {
-  for (let i = 0; i < 10; i++) if ((r.byte() & 0x80) === 0) return;
-  throw new Unreadable();
+  r.pos = afterLeb(r.bytes, r.pos, r.end);
 }
 
 /** A block type: empty (0x40), a value type, or a type index (s33). */
@@ -128,11 +127,8 @@ function skipValType(r: Reader): void {
   if (b === 0x63 || b === 0x64) skipLeb(r);
 }
 
-/** A memory argument: its alignment (bit 6 set: a memory index follows) and its offset. */
 function skipMemarg(r: Reader): void {
-  const align = r.u32();
-  if (align & 0x40) skipLeb(r);
-  skipLeb(r);
+  r.pos = afterMemarg(r.bytes, r.pos, r.end);
 }
 
 function skip(r: Reader, n: number): void {
@@ -140,19 +136,10 @@ function skip(r: Reader, n: number): void {
   r.pos += n;
 }
 
-/** Reads one instruction at `r.pos`; returns what is refused about it, or null. */
+/** Reads one instruction of kind OTHER at `r.pos` (walkBody skips the rest); returns what is refused about it, or null. */
 function instruction(r: Reader): { reason: RefusedInstruction["reason"]; instruction: string } | null {
   const at = r.pos;
   const op = r.byte();
-  if (noImmediate(op)) return null;
-  if (ONE_LEB.has(op)) {
-    skipLeb(r);
-    return null;
-  }
-  if (op >= 0x28 && op <= 0x3e) {
-    skipMemarg(r);
-    return null;
-  }
   switch (op) {
     case 0x02:
     case 0x03:
