@@ -90,19 +90,10 @@ function migratingAgents(node: IgordNode): Listed[] {
  * --max-agents and an offer of the same agent is refused MIGRATION_BUSY.
  */
 function receivingAgents(node: IgordNode): Listed[] {
-  const out: Listed[] = [];
-  for (const [id, r] of node.migration?.receiving ?? []) {
-    if (node.scheduler.has(id)) continue;
-    out.push({
-      id,
-      status: "receiving",
-      reason: `being received from ${r.peer}; it runs here once stored`,
-      source: r.peer,
-      epoch: formatEpoch(r.epoch),
-      since: new Date(r.since).toISOString(),
-    });
-  }
-  return out;
+  return node.receivingAgents().flatMap((id) => {
+    const r = node.migration?.receiving.get(id);
+    return r ? [{ id, status: "receiving", reason: `being received from ${r.peer}; it runs here once stored`, source: r.peer, epoch: formatEpoch(r.epoch), since: new Date(r.since).toISOString() }] : [];
+  });
 }
 
 /**
@@ -137,7 +128,7 @@ export function nodeStatus(node: IgordNode): Record<string, unknown> {
   if (pending > 0) counts.receptionPending = pending;
   const migrating = node.migratingAgents().length;
   if (migrating > 0) counts.migrating = migrating;
-  const receiving = receivingAgents(node).length;
+  const receiving = node.receivingAgents().length;
   if (receiving > 0) counts.receiving = receiving;
   const pool = node.pool.stats();
   return {

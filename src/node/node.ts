@@ -201,7 +201,7 @@ export class IgordNode {
         counts.set("quarantined", listedQuarantined(this).length);
         counts.set("load_failed", this.loadFailures.size);
         counts.set("migrating", this.migratingAgents().length);
-        counts.set("receiving", [...(this.migration?.receiving.keys() ?? [])].filter((id) => !this.scheduler.has(id)).length);
+        counts.set("receiving", this.receivingAgents().length);
         return counts;
       },
       leaseStates: () => {
@@ -483,6 +483,11 @@ export class IgordNode {
    */
   migratingAgents(): string[] {
     return (this.migration?.sendingAgents() ?? []).filter((id) => !this.scheduler.has(id) && !this.quarantined.has(id));
+  }
+
+  /** Agents being received here and not stored and scheduled yet: they run nowhere so far. */
+  receivingAgents(): string[] {
+    return [...(this.migration?.receiving.keys() ?? [])].filter((id) => !this.scheduler.has(id));
   }
 
   /** The node's status as the control API and `igord status` show it. */
